@@ -1,0 +1,16 @@
+# CUDA is optional: the CPU build is complete without it. FSWAP_CUDA defaults to ON only
+# when nvcc is found; the CUDA layers (backends/cuda, imaging/cuda) are added by later work.
+include(CheckLanguage)
+check_language(CUDA)
+if(CMAKE_CUDA_COMPILER)
+  set(_fswap_cuda_default ON)
+else()
+  set(_fswap_cuda_default OFF)
+endif()
+option(FSWAP_CUDA "Build the CUDA targets" ${_fswap_cuda_default})
+if(FSWAP_CUDA)
+  enable_language(CUDA)
+  find_package(CUDAToolkit REQUIRED)
+  set(CMAKE_CUDA_ARCHITECTURES 75 80 86 89 90 CACHE STRING "CUDA architectures")
+endif()
+message(STATUS "fswap: CUDA targets ${FSWAP_CUDA}")

@@ -1,0 +1,25 @@
+// Blending a foreground into a background under a soft mask.
+//
+//   alpha_blend(frame, swapped, mask, roi);              // frame = frame·(1−m) + swapped·m
+//   ImageF out = multiband_blend(background, foreground, mask, 5);
+#pragma once
+
+#include "imaging/image.h"
+
+namespace fswap {
+
+// In place over the region (clipped to the images): dst = dst·(1−m) + src·m, rounded.
+// dst, src: same size and channels; mask: same size, 1 channel, values in [0, 1].
+void alpha_blend(Image& dst, const Image& src, const ImageF& mask, const Rect& region);
+
+// Laplacian-pyramid (Burt–Adelson) blend: each frequency band is mixed with a Gaussian-
+// pyramid level of the mask, so low frequencies blend over a wide seam and fine detail over a
+// narrow one. Inputs: same size, background/foreground same channels, mask 1 channel in [0, 1].
+// levels ≥ 1 (clamped so the smallest level is at least 4 px).
+ImageF multiband_blend(const ImageF& background, const ImageF& foreground, const ImageF& mask, int levels);
+
+// Gaussian pyramid steps (5-tap [1 4 6 4 1]/16 kernel, reflect-101 borders).
+ImageF pyr_down(const ImageF& src);                          // ceil(w/2) × ceil(h/2)
+ImageF pyr_up(const ImageF& src, int width, int height);     // to the given size
+
+}  // namespace fswap

@@ -1,0 +1,70 @@
+// The engine interface: every inference backend (ONNX Runtime now, the native engine later)
+// loads an ONNX model into a session that runs batches of named tensors.
+//
+//   FSWAP_ASSIGN_OR_RETURN(auto engine, make_engine("ort"));
+//   FSWAP_ASSIGN_OR_RETURN(auto session, engine->load("fr_detect.onnx", {.device = {}, .threads = 2}));
+//   Tensor in = Tensor::zeros(DType::kFloat32, {1, 3, 240, 320});
+//   FSWAP_ASSIGN_OR_RETURN(auto outs, session->run({in}));   // in the order of session->outputs()
+//
+// A session is safe to run from one thread at a time; distinct sessions run concurrently.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "core/tensor.h"
+
+namespace fswap {
+
+enum class DeviceKind { kCpu, kCuda };
+
+struct Device {
+  DeviceKind kind = DeviceKind::kCpu;
+  int index = 0;
+  std::string to_string() const;  // "cpu", "cuda:0"
+};
+// Parses "cpu", "cuda", "cuda:N".
+Result<Device> parse_device(const std::string& text);
+
+struct SessionOptions {
+  Device device;
+  int threads = 0;  // intra-op threads; 0 = the engine's default (all cores)
+};
+
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::kFloat32;
+  Shape shape;  // -1 marks a dynamic dimension (e.g. the batch)
+};
+
+class InferenceSession {
+ public:
+  virtual ~InferenceSession() = default;
+  virtual const std::vector<TensorInfo>& inputs() const = 0;
+  virtual const std::vector<TensorInfo>& outputs() const = 0;
+  // inputs[i] feeds inputs()[i]; returns one tensor per outputs() entry, in that order.
+  // Shapes and dtypes are checked against the model; a mismatch is kInvalidInput naming the input.
+  virtual Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs) = 0;
+
+  // Index of the named output, or -1.
+  int output_index(const std::string& name) const;
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  virtual std::string name() const = 0;
+  // Errors name the model path: missing (kNotFound), not a valid model (kInvalidInput),
+  // device unavailable (kUnsupported, saying which libraries are missing).
+  virtual Result<std::unique_ptr<InferenceSession>> load(const std::string& model_path,
+                                                         const SessionOptions& options) = 0;
+  // Devices this engine can use on this machine, for `fswap info`.
+  virtual std::vector<std::string> available_devices() const = 0;
+};
+
+// "ort" or "auto" (→ ort until the native engine lands). Unknown names are kInvalidInput.
+Result<std::unique_ptr<Engine>> make_engine(const std::string& name);
+
+}  // namespace fswap
