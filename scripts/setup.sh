@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything fswap needs on a Debian 12 machine: Debian packages, then the pinned
+# npm/Debian assets of models/manifest.json (ONNX Runtime, models, sample media).
+# Idempotent and cached: with nothing to do it takes about a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  cmake ninja-build g++ pkg-config python3
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+# Test-only: OpenCV is the imaging oracle, ffmpeg/ffprobe make and inspect fixtures.
+if [[ "${1:-}" == "--tests" ]]; then
+  packages+=(libopencv-dev ffmpeg)
+fi
+
+command -v npm >/dev/null || { echo "setup: npm is required (Node.js with npm, as on the build machines)" >&2; exit 1; }
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+/usr/bin/python3 scripts/fetch_assets.py
