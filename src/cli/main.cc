@@ -1,0 +1,248 @@
+// fswap: the command-line interface. Statuses become exit codes here: 0 success,
+// 2 bad input or usage, 1 internal failure.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "cli/progress.h"
+#include "core/log.h"
+#include "core/parallel.h"
+#include "pipeline/swap_job.h"
+#include "runtime/engine.h"
+
+namespace fswap {
+namespace {
+
+constexpr int kExitOk = 0, kExitInternal = 1, kExitUsage = 2;
+
+int exit_code(const Status& s) {
+  if (s.is_ok()) return kExitOk;
+  return s.is_user_error() ? kExitUsage : kExitInternal;
+}
+
+int report(const Status& s) {
+  std::fprintf(stderr, "fswap: error: %s\n", s.message().c_str());
+  return exit_code(s);
+}
+
+// Options shared by swap and bench.
+struct CommonOptions {
+  std::string engine = "auto";
+  std::string device = "cpu";
+  std::vector<std::string> execution_providers;  // FaceFusion's spelling of --device
+  int threads = 0;
+  std::string models_dir = FSWAP_DEFAULT_MODELS_DIR;
+  std::string detector = "fr_detect";
+  float detector_score = 0.5f;
+  std::string selector_mode = "reference";
+  float reference_distance = 0.3f;
+  std::string reference_face_path;
+  float mask_blur = 0.3f;
+  int video_quality = 80;
+  std::string video_preset = "veryfast";
+  int image_quality = 80;
+  std::int64_t trim_start = 0, trim_end = -1;
+  std::string log_level = "warning";
+
+  void add_to(CLI::App& app) {
+    app.add_option("--engine", engine, "Inference engine: auto, ort, native")->capture_default_str();
+    app.add_option("--device", device, "cpu, cuda or cuda:N")->capture_default_str();
+    app.add_option("--execution-providers", execution_providers,
+                   "FaceFusion compatibility: cuda, tensorrt or cpu (first one wins; maps to --device)");
+    app.add_option("--threads", threads, "CPU threads for inference and imaging (0 = all cores)")->capture_default_str();
+    app.add_option("--models-dir", models_dir, "Folder holding the model files")->capture_default_str();
+    app.add_option("--face-detector-model", detector, "fr_detect or blazeface")->capture_default_str();
+    app.add_option("--face-detector-score", detector_score, "Minimum detection score 0..1")
+        ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+    app.add_option("--face-selector-mode", selector_mode, "one (largest), many, reference")
+        ->check(CLI::IsMember({"one", "many", "reference"}))->capture_default_str();
+    app.add_option("--reference-face-path", reference_face_path, "Image of the face to replace (reference mode)");
+    app.add_option("--reference-face-distance", reference_distance,
+                   "Reference match threshold 0..1 (lower is stricter)")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+    app.add_option("--face-mask-blur", mask_blur, "Feather of the face mask 0..1")
+        ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+    app.add_option("--output-video-quality", video_quality, "0..100 (mapped to x264 CRF 51..0)")
+        ->check(CLI::Range(0, 100))->capture_default_str();
+    app.add_option("--output-video-preset", video_preset, "x264 preset")
+        ->check(CLI::IsMember({"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"}))
+        ->capture_default_str();
+    app.add_option("--output-image-quality", image_quality, "0..100 for JPEG/WebP output")
+        ->check(CLI::Range(0, 100))->capture_default_str();
+    app.add_option("--trim-frame-start", trim_start, "First frame to process")->check(CLI::NonNegativeNumber);
+    app.add_option("--trim-frame-end", trim_end, "Frame after the last one to process")->check(CLI::NonNegativeNumber);
+    app.add_option("--log-level", log_level, "debug, info, warning, error")
+        ->check(CLI::IsMember({"debug", "info", "warning", "error"}))->capture_default_str();
+  }
+
+  Result<SwapJob> to_job() const {
+    set_log_level(log_level == "debug" ? LogLevel::kDebug
+                  : log_level == "info" ? LogLevel::kInfo
+                  : log_level == "error" ? LogLevel::kError
+                                         : LogLevel::kWarn);
+    SwapJob job;
+    job.engine = engine;
+    std::string device_text = device;
+    if (!execution_providers.empty()) {
+      const std::string& ep = execution_providers.front();
+      if (ep == "cuda" || ep == "tensorrt") device_text = "cuda";
+      else if (ep == "cpu") device_text = "cpu";
+      else return invalid_input("unknown execution provider '" + ep + "' (cuda, tensorrt, cpu)");
+    }
+    FSWAP_ASSIGN_OR_RETURN(job.analyser.session.device, parse_device(device_text));
+    job.analyser.session.threads = threads;
+    job.analyser.models_dir = models_dir;
+    job.analyser.detector = detector;
+    job.analyser.detect.score_threshold = detector_score;
+    FSWAP_ASSIGN_OR_RETURN(job.selector.mode, parse_selector_mode(selector_mode));
+    job.selector.reference_distance = reference_distance;
+    job.reference_face_path = reference_face_path;
+    job.swap.mask_blur = mask_blur;
+    // FaceFusion's mapping: quality 0..100 → CRF 51..0.
+    job.encode.crf = static_cast<int>(std::lround(51.0 - video_quality * 0.51));
+    job.encode.preset = video_preset;
+    job.image_quality = image_quality;
+    job.trim_frame_start = trim_start;
+    job.trim_frame_end = trim_end;
+    return job;
+  }
+};
+
+void print_summary(const SwapSummary& s, const std::string& output) {
+  std::fprintf(stderr, "fswap: wrote %s: %lld frames, %lld faces swapped, %.2f s, %.1f fps\n", output.c_str(),
+               static_cast<long long>(s.frames), static_cast<long long>(s.faces_swapped), s.seconds, s.fps());
+  std::string stages;
+  for (const auto& e : s.stages) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%s%s %.1f ms/frame", stages.empty() ? "" : ", ", e.stage.c_str(),
+                  s.frames ? e.seconds * 1000 / s.frames : 0.0);
+    stages += buf;
+  }
+  if (!stages.empty()) std::fprintf(stderr, "fswap: stage time (summed over threads): %s\n", stages.c_str());
+}
+
+int run_swap_command(const CommonOptions& common, const std::vector<std::string>& sources, const std::string& target,
+                     const std::string& output) {
+  auto job = common.to_job();
+  if (!job) return report(job.status());
+  job->sources = sources;
+  job->target = target;
+  job->output = output;
+  set_worker_threads(common.threads);
+  ProgressPrinter printer(isatty(STDERR_FILENO));
+  auto summary = run_swap(*job, [&](const SwapProgress& p) { printer.update(p); });
+  printer.finish();
+  if (!summary) return report(summary.status());
+  print_summary(*summary, output);
+  return kExitOk;
+}
+
+// Runs the same target twice: decode + encode only (the ceiling), then the full swap; prints
+// fps and per-stage time for each.
+int run_bench_command(const CommonOptions& common, const std::vector<std::string>& sources,
+                      const std::vector<std::string>& targets) {
+  auto job = common.to_job();
+  if (!job) return report(job.status());
+  set_worker_threads(common.threads);
+  job->sources = sources;
+  const auto dir = std::filesystem::temp_directory_path() / ("fswap-bench-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::printf("%-28s %-10s %7s %8s  %s\n", "target", "mode", "frames", "fps", "ms/frame per stage");
+  int rc = kExitOk;
+  for (const auto& target : targets) {
+    for (bool swap : {false, true}) {
+      job->target = target;
+      job->output = (dir / (std::string(swap ? "swap" : "copy") + std::filesystem::path(target).extension().string())).string();
+      job->swap_faces = swap;
+      auto s = run_swap(*job);
+      if (!s) {
+        rc = report(s.status());
+        continue;
+      }
+      std::string stages;
+      for (const auto& e : s->stages) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%s=%.2f ", e.stage.c_str(), e.seconds * 1000 / std::max<std::int64_t>(1, s->frames));
+        stages += buf;
+      }
+      std::printf("%-28s %-10s %7lld %8.1f  %s\n", std::filesystem::path(target).filename().c_str(),
+                  swap ? "swap" : "dec+enc", static_cast<long long>(s->frames), s->fps(), stages.c_str());
+      std::fflush(stdout);
+    }
+  }
+  std::filesystem::remove_all(dir);
+  return rc;
+}
+
+int run_info_command(const std::string& models_dir) {
+  std::printf("fswap %s (C++20; CUDA targets %s)\n", FSWAP_VERSION, FSWAP_CUDA_BUILD ? "built" : "not built");
+  std::printf("cpu threads: %d\n", worker_threads());
+  for (const char* name : {"ort", "native"}) {
+    auto engine = make_engine(name);
+    if (!engine) {
+      std::printf("engine %-6s unavailable: %s\n", name, engine.status().message().c_str());
+      continue;
+    }
+    std::string devices;
+    for (const auto& d : (*engine)->available_devices()) devices += (devices.empty() ? "" : ", ") + d;
+    std::printf("engine %-6s devices: %s\n", name, devices.c_str());
+  }
+  std::printf("models dir: %s\n", models_dir.c_str());
+  for (const char* file : {"fr_detect.onnx", "fr_landmark.onnx", "fr_feature.onnx", "blazeface_back_256.onnx"}) {
+    const auto path = std::filesystem::path(models_dir) / file;
+    std::error_code ec;
+    const bool present = std::filesystem::is_regular_file(path, ec);
+    std::printf("  %-26s %s\n", file, present ? "present" : "missing (run scripts/setup.sh)");
+  }
+  return kExitOk;
+}
+
+}  // namespace
+}  // namespace fswap
+
+int main(int argc, char** argv) {
+  using namespace fswap;
+  CLI::App app{"fswap: face swap for images and video, within any GPU memory budget"};
+  app.set_version_flag("--version", std::string("fswap ") + FSWAP_VERSION);
+  app.require_subcommand(1);
+
+  CommonOptions common;
+  std::vector<std::string> sources;
+  std::string target, output;
+  auto* swap = app.add_subcommand("swap", "Put the face from the source image(s) into the target image or video");
+  swap->add_option("-s,--source-paths", sources, "Source image(s) with the face to use")->required();
+  swap->add_option("-t,--target-path", target, "Target image or video")->required();
+  swap->add_option("-o,--output-path", output, "Output image or video (.png/.jpg/.webp or .mp4/.mkv/.mov)")->required();
+  common.add_to(*swap);
+
+  CommonOptions bench_common;
+  std::vector<std::string> bench_sources, bench_targets;
+  auto* bench = app.add_subcommand("bench", "Measure fps and per-stage time: decode+encode only, then the full swap");
+  bench->add_option("-s,--source-paths", bench_sources, "Source image(s)")->required();
+  bench->add_option("-t,--target-paths", bench_targets, "Target videos or images")->required();
+  bench_common.add_to(*bench);
+
+  std::string info_models_dir = FSWAP_DEFAULT_MODELS_DIR;
+  auto* info = app.add_subcommand("info", "Show the version, engines, devices and models");
+  info->add_option("--models-dir", info_models_dir, "Folder holding the model files")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+  try {
+    if (*swap) return run_swap_command(common, sources, target, output);
+    if (*bench) return run_bench_command(bench_common, bench_sources, bench_targets);
+    if (*info) return run_info_command(info_models_dir);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fswap: internal error: %s\n", e.what());
+    return kExitInternal;
+  }
+  return kExitUsage;
+}

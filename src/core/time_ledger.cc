@@ -1,0 +1,29 @@
+#include "core/time_ledger.h"
+
+namespace fswap {
+
+void TimeLedger::add(const std::string& stage, double seconds) {
+  std::lock_guard lock(mutex_);
+  for (auto& e : entries_) {
+    if (e.stage == stage) {
+      e.seconds += seconds;
+      ++e.calls;
+      return;
+    }
+  }
+  entries_.push_back({stage, seconds, 1});
+}
+
+std::vector<TimeLedger::Entry> TimeLedger::entries() const {
+  std::lock_guard lock(mutex_);
+  return entries_;
+}
+
+double TimeLedger::seconds(const std::string& stage) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& e : entries_)
+    if (e.stage == stage) return e.seconds;
+  return 0;
+}
+
+}  // namespace fswap

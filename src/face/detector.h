@@ -1,0 +1,42 @@
+// Face detectors: find face boxes (and keypoints, when the model gives them) in an RGB image.
+//
+//   FSWAP_ASSIGN_OR_RETURN(auto detector, make_face_detector("fr_detect", engine, models_dir, opts));
+//   FSWAP_ASSIGN_OR_RETURN(std::vector<Face> faces, detector->detect(frame, {.score_threshold = 0.5f}));
+//
+// Faces come back sorted by score, highest first, after non-maximum suppression, in the
+// image's pixel coordinates. A detector is used from one thread at a time.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "face/face.h"
+#include "imaging/image.h"
+#include "runtime/engine.h"
+
+namespace fswap {
+
+struct DetectOptions {
+  float score_threshold = 0.5f;  // --face-detector-score
+  float nms_iou = 0.4f;          // boxes overlapping more than this with a better one are dropped
+};
+
+class FaceDetector {
+ public:
+  virtual ~FaceDetector() = default;
+  virtual Result<std::vector<Face>> detect(const Image& rgb, const DetectOptions& options) = 0;
+};
+
+// Known names: "fr_detect" (default; UltraFace-style, 320×240) and "blazeface" (MediaPipe
+// BlazeFace full range, 256×256, 6 keypoints). Model files are looked up in models_dir.
+Result<std::unique_ptr<FaceDetector>> make_face_detector(const std::string& name, Engine& engine,
+                                                         const std::string& models_dir,
+                                                         const SessionOptions& session_options);
+
+// Greedy NMS: keeps faces in descending score order, dropping any whose IoU with a kept face
+// exceeds iou_threshold. Returns the kept faces, best first.
+std::vector<Face> non_max_suppression(std::vector<Face> faces, float iou_threshold);
+
+}  // namespace fswap
