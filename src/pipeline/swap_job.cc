@@ -56,10 +56,14 @@ struct JobContext {
   std::unique_ptr<FaceAnalyser> analyser;
   std::optional<ClassicalSwapper> swapper;
   std::vector<float> reference;  // reference mode: identity to match (set from frame 0 if no path)
-  // Reference mode tracks matched faces from frame to frame: a face overlapping last frame's
-  // match is the same person, so the costly embedding runs only for new faces and every
-  // kReverifyFrames frames.
-  std::vector<FaceBox> tracked;
+  // Reference mode tracks faces from frame to frame: a face overlapping one of last frame's
+  // faces is the same person (matching or not), so the costly embedding runs only for new
+  // faces and every kReverifyFrames frames.
+  struct Track {
+    FaceBox box;
+    bool matched = false;
+  };
+  std::vector<Track> tracks;
   int frames_since_verify = 0;
   TimeLedger ledger;
   std::int64_t faces_swapped = 0;
@@ -120,19 +124,25 @@ Result<std::vector<Face>> match_reference(JobContext& ctx, const Image& frame, s
   const bool reverify = ++ctx.frames_since_verify >= kReverifyFrames;
   if (reverify) ctx.frames_since_verify = 0;
   std::vector<Face> matched, to_check;
+  std::vector<JobContext::Track> tracks;
   for (Face& f : faces) {
-    const bool tracked = std::any_of(ctx.tracked.begin(), ctx.tracked.end(),
-                                     [&](const FaceBox& b) { return iou(b, f.box) > kTrackIou; });
-    if (tracked && !reverify) {
-      matched.push_back(std::move(f));
-    } else {
-      if (f.embedding.empty()) FSWAP_RETURN_IF_ERROR(ctx.analyser->embed(frame, f, &ctx.ledger));
-      to_check.push_back(std::move(f));
+    const auto track = std::find_if(ctx.tracks.begin(), ctx.tracks.end(),
+                                    [&](const JobContext::Track& t) { return iou(t.box, f.box) > kTrackIou; });
+    if (track != ctx.tracks.end() && !reverify) {
+      tracks.push_back({f.box, track->matched});
+      if (track->matched) matched.push_back(std::move(f));
+      continue;
     }
+    if (f.embedding.empty()) FSWAP_RETURN_IF_ERROR(ctx.analyser->embed(frame, f, &ctx.ledger));
+    to_check.push_back(std::move(f));
   }
-  for (Face& f : select_faces(std::move(to_check), ctx.job.selector, &ctx.reference)) matched.push_back(std::move(f));
-  ctx.tracked.clear();
-  for (const Face& f : matched) ctx.tracked.push_back(f.box);
+  for (const Face& f : to_check) tracks.push_back({f.box, false});
+  for (Face& f : select_faces(std::move(to_check), ctx.job.selector, &ctx.reference)) {
+    for (auto& t : tracks)
+      if (iou(t.box, f.box) >= 1.f) t.matched = true;
+    matched.push_back(std::move(f));
+  }
+  ctx.tracks = std::move(tracks);
   return matched;
 }
 

@@ -252,6 +252,8 @@ Result<std::unique_ptr<InferenceSession>> load_session(const std::shared_ptr<Ort
   so.SetInterOpNumThreads(1);
   so.SetExecutionMode(ORT_SEQUENTIAL);
   so.SetGraphOptimizationLevel(ORT_ENABLE_ALL);
+  // Idle ORT workers must sleep, not spin: decode, imaging and the encoder share these cores.
+  so.AddConfigEntry("session.intra_op.allow_spinning", "0");
   if (options.device.kind == DeviceKind::kCuda) FSWAP_RETURN_IF_ERROR(append_cuda(so, options.device));
 
   Ort::Session session{nullptr};

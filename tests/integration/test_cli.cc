@@ -1,0 +1,282 @@
+// End-to-end tests: run the fswap binary, then inspect what it wrote.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "face/analyser.h"
+#include "imaging/transform.h"
+#include "video/media.h"
+
+namespace fswap {
+namespace {
+namespace fs = std::filesystem;
+
+const std::string kMedia = std::string(FSWAP_THIRD_PARTY_DIR) + "/media/";
+const std::string kModels = std::string(FSWAP_THIRD_PARTY_DIR) + "/models";
+
+struct RunResult {
+  int code = -1;
+  std::string output;  // stdout + stderr
+};
+
+RunResult run_fswap(const std::string& args) {
+  const std::string cmd = std::string(FSWAP_BINARY) + " " + args + " 2>&1";
+  RunResult r;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return r;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, pipe)) r.output += buf;
+  const int status = pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string scratch(const std::string& name) {
+  const fs::path dir = fs::path(FSWAP_TEST_TMP) / "cli";
+  fs::create_directories(dir);
+  const fs::path p = dir / name;
+  fs::remove(p);
+  return p.string();
+}
+
+// PSNR over the pixels outside every box (boxes grown by `grow` × their size on each side).
+double psnr_outside(const Image& a, const Image& b, const std::vector<FaceBox>& boxes, float grow) {
+  double se = 0;
+  long n = 0;
+  for (int y = 0; y < a.height; ++y)
+    for (int x = 0; x < a.width; ++x) {
+      bool inside = false;
+      for (const auto& f : boxes) {
+        const float gx = f.width() * grow, gy = f.height() * grow;
+        inside |= x >= f.x1 - gx && x < f.x2 + gx && y >= f.y1 - gy && y < f.y2 + gy;
+      }
+      if (inside) continue;
+      for (int c = 0; c < 3; ++c) {
+        const double d = double(a.at(x, y, c)) - b.at(x, y, c);
+        se += d * d;
+      }
+      n += 3;
+    }
+  if (n == 0 || se == 0) return 99;
+  return 10 * std::log10(255.0 * 255.0 / (se / n));
+}
+
+// The analysis models, loaded once for all tests.
+class Analysis {
+ public:
+  static Analysis& get() {
+    static Analysis a;
+    return a;
+  }
+  std::vector<Face> faces(const Image& image) {
+    auto f = analyser_->analyse(image, /*embed=*/false);
+    EXPECT_TRUE(f.is_ok()) << f.status().to_string();
+    return f ? *f : std::vector<Face>{};
+  }
+  // Embedding of the largest face, empty when there is none.
+  std::vector<float> identity(const Image& image) {
+    auto all = faces(image);
+    if (all.empty()) return {};
+    auto& f = *std::max_element(all.begin(), all.end(), [](const Face& a, const Face& b) { return a.box.area() < b.box.area(); });
+    EXPECT_TRUE(analyser_->embed(image, f).is_ok());
+    return f.embedding;
+  }
+
+ private:
+  Analysis() {
+    engine_ = std::move(make_engine("ort").value());
+    AnalyserOptions o;
+    o.models_dir = kModels;
+    analyser_ = std::move(FaceAnalyser::load(*engine_, o).value());
+  }
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<FaceAnalyser> analyser_;
+};
+
+std::vector<float> source_identity() {
+  static const std::vector<float> id = Analysis::get().identity(read_image(kMedia + "astronaut.png").value());
+  return id;
+}
+
+TEST(CliImage, SwapsAFaceIntoAPhoto) {
+  const std::string out = scratch("messi_swapped.png");
+  const auto r = run_fswap("swap -s " + kMedia + "astronaut.png -t " + kMedia + "messi5.jpg -o " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("1 faces swapped"), std::string::npos) << r.output;
+  const Image before = read_image(kMedia + "messi5.jpg").value();
+  const Image after = read_image(out).value();
+  ASSERT_EQ(after.width, before.width);
+  ASSERT_EQ(after.height, before.height);
+  const auto boxes = Analysis::get().faces(before);
+  ASSERT_FALSE(boxes.empty());
+  std::vector<FaceBox> face_boxes;
+  for (const auto& f : boxes) face_boxes.push_back(f.box);
+  EXPECT_GE(psnr_outside(before, after, face_boxes, 0.f), 35.0);
+  const float sim_before = embedding_similarity(Analysis::get().identity(before), source_identity());
+  const float sim_after = embedding_similarity(Analysis::get().identity(after), source_identity());
+  std::printf("identity similarity to the source: before %.3f, after %.3f\n", sim_before, sim_after);
+  EXPECT_GT(sim_after - sim_before, 0.15f);
+}
+
+struct ClipCheck {
+  double psnr_outside_min = 99;
+  double similarity_gain = 0;  // mean over sampled frames of (after − before)
+  int sampled = 0;
+};
+
+// Compares input and output clips frame by frame (every `step`-th frame for the face metrics).
+ClipCheck compare_clips(const std::string& input, const std::string& output, int step) {
+  ClipCheck c;
+  auto in = VideoReader::open(input).value();
+  auto out = VideoReader::open(output).value();
+  VideoFrame a, b;
+  double gain = 0;
+  for (int i = 0;; ++i) {
+    const bool got_a = in->read(a).value(), got_b = out->read(b).value();
+    if (!got_a || !got_b) break;
+    if (i % step) continue;
+    const auto faces = Analysis::get().faces(a.image);
+    std::vector<FaceBox> boxes;
+    for (const auto& f : faces) boxes.push_back(f.box);
+    c.psnr_outside_min = std::min(c.psnr_outside_min, psnr_outside(a.image, b.image, boxes, 0.f));
+    const auto id_a = Analysis::get().identity(a.image), id_b = Analysis::get().identity(b.image);
+    if (id_a.empty() || id_b.empty()) continue;
+    gain += embedding_similarity(id_b, source_identity()) - embedding_similarity(id_a, source_identity());
+    ++c.sampled;
+  }
+  c.similarity_gain = c.sampled ? gain / c.sampled : 0;
+  return c;
+}
+
+void check_video_swap(const std::string& clip) {
+  const std::string input = kMedia + clip;
+  ASSERT_TRUE(fs::exists(input)) << input << " missing: run scripts/make_media.sh";
+  const std::string out = scratch("swapped_" + clip);
+  const auto r = run_fswap("swap -s " + kMedia + "astronaut.png -t " + input + " -o " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const VideoInfo in_info = VideoReader::open(input).value()->info();
+  auto reader = VideoReader::open(out).value();
+  const VideoInfo out_info = reader->info();
+  EXPECT_EQ(out_info.width, in_info.width);
+  EXPECT_EQ(out_info.height, in_info.height);
+  EXPECT_NEAR(static_cast<double>(out_info.frame_count), static_cast<double>(in_info.frame_count), 1.0);
+  EXPECT_NEAR(out_info.duration_s, in_info.duration_s, 1.5 / in_info.frame_rate.value());
+  EXPECT_EQ(out_info.has_audio, in_info.has_audio);
+  // Every frame decodes.
+  VideoFrame f;
+  std::int64_t decoded = 0;
+  while (reader->read(f).value()) ++decoded;
+  EXPECT_NEAR(static_cast<double>(decoded), static_cast<double>(in_info.frame_count), 1.0);
+
+  const ClipCheck c = compare_clips(input, out, 15);
+  std::printf("%s: min PSNR outside faces %.1f dB, identity gain %.3f over %d frames\n", clip.c_str(),
+              c.psnr_outside_min, c.similarity_gain, c.sampled);
+  EXPECT_GE(c.psnr_outside_min, 35.0);
+  EXPECT_GE(c.sampled, 5);
+  EXPECT_GT(c.similarity_gain, 0.15);
+}
+
+TEST(CliVideo, Swaps720pClipKeepingAudioAndBackground) { check_video_swap("messi_720p.mp4"); }
+TEST(CliVideo, Swaps1080pClipKeepingAudioAndBackground) { check_video_swap("messi_1080p.mp4"); }
+
+TEST(CliVideo, TrimKeepsTheRequestedFrames) {
+  const std::string out = scratch("trimmed.mp4");
+  const auto r = run_fswap("swap -s " + kMedia + "astronaut.png -t " + kMedia +
+                           "messi_720p.mp4 -o " + out + " --trim-frame-start 30 --trim-frame-end 90");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const VideoInfo info = VideoReader::open(out).value()->info();
+  EXPECT_NEAR(static_cast<double>(info.frame_count), 60.0, 1.0);
+  EXPECT_TRUE(info.has_audio);
+}
+
+// Bad input: exit code 2, a message naming the file, nothing at the output path.
+void expect_rejected(const std::string& args, const std::string& out, const std::string& must_mention) {
+  const auto r = run_fswap(args);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find(must_mention), std::string::npos) << "message should name " << must_mention << ":\n" << r.output;
+  EXPECT_FALSE(fs::exists(out)) << out << " was written";
+  // No temporary files left next to the output either.
+  const fs::path dir = fs::path(out).parent_path();
+  if (fs::is_directory(dir))
+    for (const auto& e : fs::directory_iterator(dir))
+      EXPECT_EQ(e.path().filename().string().find(".part"), std::string::npos) << e.path();
+}
+
+TEST(CliBadInput, MissingTarget) {
+  const std::string out = scratch("bad_missing.mp4");
+  expect_rejected("swap -s " + kMedia + "astronaut.png -t /nonexistent/clip.mp4 -o " + out, out, "/nonexistent/clip.mp4");
+}
+
+TEST(CliBadInput, TextFileAsVideo) {
+  const std::string text = scratch("notes.mp4");
+  std::ofstream(text) << "this is not a video\n";
+  const std::string out = scratch("bad_text.mp4");
+  expect_rejected("swap -s " + kMedia + "astronaut.png -t " + text + " -o " + out, out, text);
+}
+
+TEST(CliBadInput, TruncatedMp4) {
+  const std::string input = kMedia + "messi_720p.mp4";
+  const std::string cut = scratch("truncated.mp4");
+  {
+    std::ifstream in(input, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 3);
+  }
+  const std::string out = scratch("bad_truncated.mp4");
+  // An MP4 cut before its index (moov at the end) cannot be read: rejected, nothing written.
+  // One whose index survived decodes the frames that are there; either way no broken output.
+  const auto r = run_fswap("swap -s " + kMedia + "astronaut.png -t " + cut + " -o " + out);
+  if (r.code == 0) {
+    auto reader = VideoReader::open(out);
+    ASSERT_TRUE(reader.is_ok()) << reader.status().to_string();
+  } else {
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find(cut), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(out));
+  }
+}
+
+TEST(CliBadInput, SourceWithoutAFace) {
+  const std::string blank = scratch("blank.png");
+  Image gradient(320, 240, 3);
+  for (int y = 0; y < 240; ++y)
+    for (int x = 0; x < 320; ++x) gradient.at(x, y, 0) = gradient.at(x, y, 1) = gradient.at(x, y, 2) = x * 255 / 319;
+  ASSERT_TRUE(write_image(blank, gradient).is_ok());
+  const std::string out = scratch("bad_noface.mp4");
+  expect_rejected("swap -s " + blank + " -t " + kMedia + "messi_720p.mp4 -o " + out, out, blank);
+}
+
+TEST(CliBadInput, OutputDirectoryMissing) {
+  const std::string out = "/nonexistent-dir/out.mp4";
+  expect_rejected("swap -s " + kMedia + "astronaut.png -t " + kMedia + "messi_720p.mp4 -o " + out, out, "/nonexistent-dir");
+}
+
+TEST(CliBadInput, OutputEqualsInput) {
+  const std::string jpg = scratch("target_copy.jpg");
+  fs::copy_file(kMedia + "messi5.jpg", jpg, fs::copy_options::overwrite_existing);
+  const auto size = fs::file_size(jpg);
+  const auto r = run_fswap("swap -s " + kMedia + "astronaut.png -t " + jpg + " -o " + jpg);
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find(jpg), std::string::npos) << r.output;
+  EXPECT_EQ(fs::file_size(jpg), size) << "the input was modified";
+}
+
+TEST(CliUsage, HelpVersionAndUnknownOption) {
+  EXPECT_EQ(run_fswap("--help").code, 0);
+  const auto v = run_fswap("--version");
+  EXPECT_EQ(v.code, 0);
+  EXPECT_NE(v.output.find("fswap"), std::string::npos);
+  EXPECT_EQ(run_fswap("swap --no-such-option").code, 2);
+  EXPECT_EQ(run_fswap("").code, 2);
+  const auto info = run_fswap("info");
+  EXPECT_EQ(info.code, 0) << info.output;
+  EXPECT_NE(info.output.find("fr_detect.onnx"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace fswap
