@@ -1,0 +1,101 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "core/bounded_queue.h"
+#include "core/parallel.h"
+#include "core/status.h"
+#include "core/tensor.h"
+#include "core/time_ledger.h"
+
+namespace fswap {
+namespace {
+
+Result<int> half(int v) {
+  if (v % 2) return invalid_input("odd");
+  return v / 2;
+}
+Result<int> quarter(int v) {
+  FSWAP_ASSIGN_OR_RETURN(int h, half(v));
+  return half(h);
+}
+
+TEST(Status, ResultCarriesValueOrError) {
+  EXPECT_EQ(*quarter(8), 2);
+  const auto bad = quarter(6);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidInput);
+  EXPECT_TRUE(bad.status().is_user_error());
+  EXPECT_FALSE(internal_error("x").is_user_error());
+  EXPECT_EQ(invalid_input("odd").to_string(), "invalid input: odd");
+}
+
+TEST(Tensor, ShapeAndBytes) {
+  Tensor t = Tensor::zeros(DType::kFloat32, {1, 3, 4, 5});
+  EXPECT_EQ(t.elements(), 60);
+  EXPECT_EQ(t.bytes(), 240u);
+  EXPECT_EQ(shape_to_string(t.shape()), "[1,3,4,5]");
+  t.data<float>()[59] = 2.f;
+  EXPECT_EQ(t.data<float>()[59], 2.f);
+}
+
+TEST(BoundedQueue, KeepsOrderAndAppliesBackPressure) {
+  BoundedQueue<int> q(2);
+  std::atomic<int> pushed{0};
+  std::thread producer([&] {
+    for (int i = 0; i < 100; ++i) {
+      ASSERT_TRUE(q.push(i));
+      ++pushed;
+    }
+    q.close();
+  });
+  // The producer cannot run ahead of the consumer by more than the capacity.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_LE(pushed.load(), 3);
+  int expected = 0;
+  while (auto v = q.pop()) EXPECT_EQ(*v, expected++);
+  EXPECT_EQ(expected, 100);
+  producer.join();
+}
+
+TEST(BoundedQueue, AbortWakesABlockedProducer) {
+  BoundedQueue<int> q(1);
+  ASSERT_TRUE(q.push(1));
+  std::thread producer([&] { EXPECT_FALSE(q.push(2)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  q.abort();
+  producer.join();
+  EXPECT_FALSE(q.pop().has_value());
+}
+
+TEST(ParallelFor, CoversEveryIndexOnce) {
+  std::vector<std::atomic<int>> hits(1000);
+  parallel_for(1000, [&](int b, int e) {
+    for (int i = b; i < e; ++i) ++hits[i];
+  });
+  for (auto& h : hits) EXPECT_EQ(h.load(), 1);
+  // Nested calls run inline and still cover everything.
+  std::atomic<int> total{0};
+  parallel_for(10, [&](int b, int e) {
+    for (int i = b; i < e; ++i) parallel_for(10, [&](int b2, int e2) { total += e2 - b2; });
+  });
+  EXPECT_EQ(total.load(), 100);
+}
+
+TEST(TimeLedger, AccumulatesPerStage) {
+  TimeLedger ledger;
+  ledger.add("decode", 0.5);
+  ledger.add("swap", 0.25);
+  ledger.add("decode", 0.5);
+  ASSERT_EQ(ledger.entries().size(), 2u);
+  EXPECT_EQ(ledger.entries()[0].stage, "decode");
+  EXPECT_EQ(ledger.entries()[0].calls, 2);
+  EXPECT_DOUBLE_EQ(ledger.seconds("decode"), 1.0);
+  { ScopedTimer t(&ledger, "scoped"); }
+  EXPECT_EQ(ledger.entries().size(), 3u);
+}
+
+}  // namespace
+}  // namespace fswap

@@ -1,0 +1,228 @@
+// Face layer: NMS, alignment, selection, colour transfer, the swapper's geometry, and the
+// default models on the sample photos.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "face/analyser.h"
+#include "face/selector.h"
+#include "face/swap_classical.h"
+#include "imaging/filter.h"
+#include "imaging/transform.h"
+#include "video/media.h"
+
+namespace fswap {
+namespace {
+
+const std::string kMedia = std::string(FSWAP_THIRD_PARTY_DIR) + "/media/";
+const std::string kModels = std::string(FSWAP_THIRD_PARTY_DIR) + "/models";
+
+Face face_at(float x1, float y1, float x2, float y2, float score) {
+  Face f;
+  f.box = {x1, y1, x2, y2};
+  f.score = score;
+  return f;
+}
+
+TEST(Nms, KeepsTheBestOfOverlappingBoxes) {
+  std::vector<Face> faces = {face_at(0, 0, 10, 10, 0.6f), face_at(1, 1, 11, 11, 0.9f), face_at(50, 50, 60, 60, 0.7f),
+                             face_at(0, 0, 10, 10.5f, 0.5f)};
+  const auto kept = non_max_suppression(faces, 0.4f);
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_FLOAT_EQ(kept[0].score, 0.9f);
+  EXPECT_FLOAT_EQ(kept[1].score, 0.7f);
+  // A loose threshold keeps boxes that overlap only partly.
+  EXPECT_EQ(non_max_suppression(faces, 0.99f).size(), 4u);
+}
+
+TEST(Iou, KnownValues) {
+  EXPECT_FLOAT_EQ(iou({0, 0, 10, 10}, {0, 0, 10, 10}), 1.f);
+  EXPECT_FLOAT_EQ(iou({0, 0, 10, 10}, {5, 0, 15, 10}), 50.f / 150.f);
+  EXPECT_FLOAT_EQ(iou({0, 0, 10, 10}, {20, 20, 30, 30}), 0.f);
+}
+
+TEST(Alignment, RecoversAKnownSimilarity) {
+  // Put the template through a known similarity; aligning must map the points back exactly.
+  const double angle = 0.3, scale = 2.5;
+  const Affine known{scale * std::cos(angle), -scale * std::sin(angle), 40, scale * std::sin(angle), scale * std::cos(angle), -7};
+  std::array<Point2f, 5> moved;
+  for (int i = 0; i < 5; ++i) moved[i] = known.apply(kArcface112Template[i]);
+  const Affine back = align_to_template(moved, kArcface112Template);
+  for (int i = 0; i < 5; ++i) {
+    const Point2f p = back.apply(moved[i]);
+    EXPECT_NEAR(p.x, kArcface112Template[i].x, 1e-3);
+    EXPECT_NEAR(p.y, kArcface112Template[i].y, 1e-3);
+  }
+  EXPECT_NEAR(back.scale(), 1 / scale, 1e-6);
+}
+
+TEST(Landmarks, FivePointsFrom68) {
+  std::array<Point2f, 68> p{};
+  for (int i = 0; i < 68; ++i) p[i] = {static_cast<float>(i), static_cast<float>(2 * i)};
+  const auto five = landmarks5_from_68(p);
+  EXPECT_FLOAT_EQ(five[0].x, (36 + 37 + 38 + 39 + 40 + 41) / 6.f);  // left eye centre
+  EXPECT_FLOAT_EQ(five[1].x, (42 + 43 + 44 + 45 + 46 + 47) / 6.f);  // right eye centre
+  EXPECT_FLOAT_EQ(five[2].x, 30.f);                                  // nose tip
+  EXPECT_FLOAT_EQ(five[3].x, (48 + 60) / 2.f);                       // mouth corners
+  EXPECT_FLOAT_EQ(five[4].y, 2 * (54 + 64) / 2.f);
+}
+
+TEST(Selector, ModesAndReferenceThreshold) {
+  std::vector<Face> faces = {face_at(0, 0, 10, 10, 0.9f), face_at(20, 20, 60, 60, 0.8f), face_at(70, 0, 90, 20, 0.7f)};
+  faces[0].embedding = {1, 0};
+  faces[1].embedding = {0, 1};
+  faces[2].embedding = {0.6f, 0.8f};
+  auto one = select_faces(faces, {SelectorMode::kOne, 0.3f}, nullptr);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_FLOAT_EQ(one[0].box.x1, 20.f);  // the largest
+  EXPECT_EQ(select_faces(faces, {SelectorMode::kMany, 0.3f}, nullptr).size(), 3u);
+  const std::vector<float> reference = {0, 1};
+  // distance = (1 − cos)/2: face 1 → 0, face 2 → 0.1, face 0 → 0.5.
+  auto matched = select_faces(faces, {SelectorMode::kReference, 0.3f}, &reference);
+  ASSERT_EQ(matched.size(), 2u);
+  EXPECT_EQ(select_faces(faces, {SelectorMode::kReference, 0.05f}, &reference).size(), 1u);
+  EXPECT_TRUE(select_faces(faces, {SelectorMode::kReference, 0.3f}, nullptr).empty());
+  EXPECT_FALSE(parse_selector_mode("sideways").is_ok());
+}
+
+TEST(ColourTransfer, MatchesTheReferenceStatisticsInsideTheMask) {
+  Image image(64, 64, 3), reference(64, 64, 3);
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> noise(-20, 20);
+  for (int y = 0; y < 64; ++y)
+    for (int x = 0; x < 64; ++x) {
+      const int n = noise(rng);
+      image.at(x, y, 0) = static_cast<std::uint8_t>(90 + n), image.at(x, y, 1) = 120, image.at(x, y, 2) = 200;
+      reference.at(x, y, 0) = static_cast<std::uint8_t>(200 + n / 2), reference.at(x, y, 1) = 150, reference.at(x, y, 2) = 110;
+    }
+  ImageF mask(64, 64, 1, 1.f);
+  transfer_colour(image, reference, mask, 1.f);
+  const ImageF a = rgb_to_lab(image), b = rgb_to_lab(reference);
+  for (int c = 0; c < 3; ++c) {
+    double ma = 0, mb = 0;
+    for (int i = 0; i < 64 * 64; ++i) ma += a.pixels[i * 3 + c], mb += b.pixels[i * 3 + c];
+    EXPECT_NEAR(ma / 4096, mb / 4096, 1.5) << "channel " << c;
+  }
+}
+
+TEST(SwapGeometry, BoundaryPointsSurroundTheLandmarks) {
+  std::array<Point2f, 68> p{};
+  for (int i = 0; i < 68; ++i) p[i] = {100.f + i % 10 * 10, 200.f + i / 10 * 10};  // box 100..190 × 200..260
+  const auto b = face_boundary_points(p, 0.25f);
+  ASSERT_EQ(b.size(), 8u);
+  EXPECT_FLOAT_EQ(b[0].x, 100 - 90 * 0.25f);
+  EXPECT_FLOAT_EQ(b[0].y, 200 - 60 * 0.25f);
+  EXPECT_FLOAT_EQ(b[4].x, 190 + 90 * 0.25f);
+  EXPECT_FLOAT_EQ(b[4].y, 260 + 60 * 0.25f);
+}
+
+class DefaultModels : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    engine_ = std::move(make_engine("ort").value());
+    AnalyserOptions o;
+    o.models_dir = kModels;
+    auto a = FaceAnalyser::load(*engine_, o);
+    ASSERT_TRUE(a.is_ok()) << a.status().to_string();
+    analyser_ = std::move(*a);
+  }
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<FaceAnalyser> analyser_;
+};
+
+TEST_F(DefaultModels, FindsTheAstronautsFaceWithSensibleLandmarks) {
+  const Image image = read_image(kMedia + "astronaut.png").value();
+  auto faces = analyser_->analyse(image, /*embed=*/true);
+  ASSERT_TRUE(faces.is_ok());
+  ASSERT_EQ(faces->size(), 1u);
+  const Face& f = faces->front();
+  // MODELS.md: score 1.000 at (0.35,0.12)-(0.52,0.34) of the 512×512 image.
+  EXPECT_GT(f.score, 0.95f);
+  EXPECT_NEAR(f.box.x1 / 512, 0.35, 0.03);
+  EXPECT_NEAR(f.box.y2 / 512, 0.34, 0.03);
+  // Landmark sanity: eyes above the nose tip, nose above the mouth, left eye left of the right.
+  EXPECT_LT(f.landmarks5[0].x, f.landmarks5[1].x);
+  EXPECT_LT(f.landmarks5[0].y, f.landmarks5[2].y);
+  EXPECT_LT(f.landmarks5[2].y, f.landmarks5[3].y);
+  for (const auto& p : f.landmarks68) {
+    EXPECT_GT(p.x, f.box.x1 - f.box.width() * 0.2f);
+    EXPECT_LT(p.x, f.box.x2 + f.box.width() * 0.2f);
+  }
+  ASSERT_EQ(f.embedding.size(), 512u);
+  EXPECT_NEAR(embedding_similarity(f.embedding, f.embedding), 1.f, 1e-4);
+  EXPECT_GT(frontality(f), 0.7f);
+}
+
+TEST_F(DefaultModels, EmbeddingSeparatesPeopleAndSurvivesAMove) {
+  const Image astronaut = read_image(kMedia + "astronaut.png").value();
+  const Image messi = read_image(kMedia + "messi5.jpg").value();
+  auto a = analyser_->analyse(astronaut, true).value();
+  auto m = analyser_->analyse(messi, true).value();
+  ASSERT_FALSE(a.empty());
+  ASSERT_FALSE(m.empty());
+  // The same photo scaled and shifted is the same person; another photo is not.
+  const Affine move{0.8, 0, 40, 0, 0.8, 30};
+  const Image moved = warp_affine(astronaut, move, 512, 512, Border::kReplicate);
+  auto a2 = analyser_->analyse(moved, true).value();
+  ASSERT_FALSE(a2.empty());
+  const float same = embedding_similarity(a[0].embedding, a2[0].embedding);
+  const float other = embedding_similarity(a[0].embedding, m[0].embedding);
+  std::printf("similarity: same person %.3f, different people %.3f\n", same, other);
+  EXPECT_GT(same, 0.8f);
+  EXPECT_LT(other, 0.4f);
+}
+
+TEST_F(DefaultModels, BlazeFaceFindsTheSameFace) {
+  auto blaze = make_face_detector("blazeface", *engine_, kModels, {});
+  ASSERT_TRUE(blaze.is_ok()) << blaze.status().to_string();
+  const Image image = read_image(kMedia + "astronaut.png").value();
+  auto faces = (*blaze)->detect(image, {});
+  ASSERT_TRUE(faces.is_ok());
+  ASSERT_FALSE(faces->empty());
+  auto fr = analyser_->analyse(image, false).value();
+  EXPECT_GT(iou(faces->front().box, fr.front().box), 0.4f);
+  ASSERT_EQ(faces->front().keypoints.size(), 6u);
+  // Keypoint 0 and 1 are the eyes: inside the box, upper half.
+  EXPECT_GT(faces->front().keypoints[0].y, faces->front().box.y1);
+  EXPECT_LT(faces->front().keypoints[0].y, faces->front().box.centre().y);
+}
+
+TEST_F(DefaultModels, SwapChangesOnlyTheFaceRegion) {
+  const Image source = read_image(kMedia + "astronaut.png").value();
+  Image target = read_image(kMedia + "messi5.jpg").value();
+  const Image original = target;
+  auto sf = analyser_->analyse(source, false).value();
+  auto tf = analyser_->analyse(target, false).value();
+  ASSERT_FALSE(sf.empty());
+  ASSERT_FALSE(tf.empty());
+  auto swapper = ClassicalSwapper::create(source, sf[best_source_face(sf)]);
+  ASSERT_TRUE(swapper.is_ok());
+  swapper->swap(target, tf[0], {});
+  // Pixels far from the face are bit-exact; pixels at the face changed.
+  const FaceBox& b = tf[0].box;
+  long changed_far = 0, changed_face = 0;
+  for (int y = 0; y < target.height; ++y)
+    for (int x = 0; x < target.width; ++x) {
+      const bool differs = std::memcmp(&target.at(x, y), &original.at(x, y), 3) != 0;
+      const bool far = x < b.x1 - b.width() || x > b.x2 + b.width() || y < b.y1 - b.height() || y > b.y2 + b.height();
+      changed_far += differs && far;
+      changed_face += differs && !far;
+    }
+  EXPECT_EQ(changed_far, 0);
+  EXPECT_GT(changed_face, static_cast<long>(b.area() * 0.3f));
+}
+
+TEST(Detector, UnknownNameIsAnError) {
+  auto engine = make_engine("ort").value();
+  auto d = make_face_detector("yolo9000", *engine, kModels, {});
+  ASSERT_FALSE(d.is_ok());
+  EXPECT_EQ(d.status().code(), StatusCode::kInvalidInput);
+  auto missing = make_face_detector("fr_detect", *engine, "/nonexistent", {});
+  ASSERT_FALSE(missing.is_ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace fswap
