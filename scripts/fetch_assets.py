@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Fetches every pinned asset of models/manifest.json into third_party/, verifying sha256.
 
+Usage: fetch_assets.py [--with-cuda]   (--with-cuda adds ONNX Runtime's CUDA/TensorRT providers)
+
 npm tarballs come from `npm pack`, Debian packages from `apt-get download`; nothing else is
 contacted. Idempotent: a file already in place with the right hash is not fetched again, and
 downloads are cached in third_party/.cache. A hash mismatch removes the bad file and fails.
@@ -101,12 +103,13 @@ def unpack(entry, archive, kind, out):
 
 
 def main():
+    with_cuda = "--with-cuda" in sys.argv[1:]
     out = os.environ.get("FSWAP_THIRD_PARTY_DIR", os.path.join(ROOT, "third_party"))
     cache = os.path.join(out, ".cache")
     os.makedirs(cache, exist_ok=True)
     with open(os.path.join(ROOT, "models", "manifest.json")) as f:
         manifest = json.load(f)
-    for entry in manifest["npm"]:
+    for entry in manifest["npm"] + (manifest["npm_cuda"] if with_cuda else []):
         unpack(entry, fetch_npm(entry, cache), "npm", out)
     for entry in manifest["debian"]:
         unpack(entry, fetch_deb(entry, cache), "deb", out)

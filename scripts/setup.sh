@@ -2,6 +2,7 @@
 # Installs everything fswap needs on a Debian 12 machine: Debian packages, then the pinned
 # npm/Debian assets of models/manifest.json (ONNX Runtime, models, sample media).
 # Idempotent and cached: with nothing to do it takes about a second.
+# Flags: --tests (test oracles: OpenCV, ffmpeg CLI), --with-cuda (ONNX Runtime's CUDA provider).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,9 +13,14 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 # Test-only: OpenCV is the imaging oracle, ffmpeg/ffprobe make and inspect fixtures.
-if [[ "${1:-}" == "--tests" ]]; then
-  packages+=(libopencv-dev ffmpeg)
-fi
+fetch_flags=()
+for arg in "$@"; do
+  case "$arg" in
+    --tests) packages+=(libopencv-dev ffmpeg) ;;
+    --with-cuda) fetch_flags+=(--with-cuda) ;;
+    *) echo "setup: unknown flag $arg (--tests, --with-cuda)" >&2; exit 2 ;;
+  esac
+done
 
 command -v npm >/dev/null || { echo "setup: npm is required (Node.js with npm, as on the build machines)" >&2; exit 1; }
 
@@ -30,4 +36,4 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-/usr/bin/python3 scripts/fetch_assets.py
+/usr/bin/python3 scripts/fetch_assets.py "${fetch_flags[@]}"

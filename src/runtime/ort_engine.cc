@@ -86,7 +86,7 @@ Status cuda_missing(const Device& device, const std::string& detail) {
   return unsupported("--device " + device.to_string() +
                      ": the CUDA provider libraries for ONNX Runtime are missing (looked for " +
                      cuda_provider_path() + " and " + kSharedProviderLibrary +
-                     " in that directory, and the CUDA 12 / cuDNN 9 libraries they load" +
+                     " in that directory, and the CUDA 13 / cuDNN 9 libraries and the NVIDIA driver they load" +
                      (detail.empty() ? std::string() : "; " + detail) +
                      "). Install them with `scripts/setup.sh --with-cuda`, or use --device cpu");
 }
