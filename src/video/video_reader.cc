@@ -1,0 +1,178 @@
+// VideoReader on libavformat/libavcodec: best video stream, threaded decode, RGB24 via swscale,
+// display-matrix rotation applied, pts kept in the stream's time base.
+#include <cmath>
+#include <string>
+
+#include "core/log.h"
+#include "video/ffmpeg_util.h"
+#include "video/media.h"
+
+namespace fswap {
+namespace {
+
+using namespace ffmpeg;
+
+class FfmpegVideoReader final : public VideoReader {
+ public:
+  FfmpegVideoReader(std::string path, InputFormatPtr fmt, CodecContextPtr dec, int stream_index, VideoInfo info)
+      : path_(std::move(path)),
+        fmt_(std::move(fmt)),
+        dec_(std::move(dec)),
+        stream_index_(stream_index),
+        info_(std::move(info)),
+        packet_(make_packet()),
+        frame_(make_frame()) {}
+
+  bool allocated() const { return packet_ && frame_; }
+  const VideoInfo& info() const override { return info_; }
+  Result<bool> read(VideoFrame& frame) override;
+
+ private:
+  // Feeds the decoder one packet of our stream; false once the input is exhausted (or broken).
+  bool feed_decoder();
+  Status convert(VideoFrame& out);
+
+  std::string path_;
+  InputFormatPtr fmt_;
+  CodecContextPtr dec_;
+  int stream_index_;
+  VideoInfo info_;
+  PacketPtr packet_;
+  FramePtr frame_;
+  FrameToRgb to_rgb_;
+  Image rgb_;                  // pre-rotation scratch
+  bool draining_ = false;
+  bool ended_ = false;
+  std::int64_t next_index_ = 0;
+  std::int64_t last_pts_ = AV_NOPTS_VALUE;
+  int decode_errors_ = 0;
+};
+
+bool FfmpegVideoReader::feed_decoder() {
+  while (true) {
+    int err = av_read_frame(fmt_.get(), packet_.get());
+    if (err < 0) {
+      if (err != AVERROR_EOF) {
+        log_warn(path_ + ": stopped reading at a damaged or truncated part (" + error_text(err) +
+                 "); keeping the frames decoded so far");
+      }
+      return false;
+    }
+    if (packet_->stream_index != stream_index_) {
+      av_packet_unref(packet_.get());
+      continue;
+    }
+    err = avcodec_send_packet(dec_.get(), packet_.get());
+    av_packet_unref(packet_.get());
+    if (err < 0 && err != AVERROR(EAGAIN)) {
+      // A corrupt packet: skip it, the decoder resynchronises on the next keyframe.
+      if (decode_errors_++ == 0) log_warn(path_ + ": skipping a corrupt packet (" + error_text(err) + ")");
+    }
+    return true;
+  }
+}
+
+Result<bool> FfmpegVideoReader::read(VideoFrame& frame) {
+  if (ended_) return false;
+  while (true) {
+    int err = avcodec_receive_frame(dec_.get(), frame_.get());
+    if (err == 0) {
+      Status s = convert(frame);
+      av_frame_unref(frame_.get());
+      if (!s.is_ok()) return s;
+      return true;
+    }
+    if (err == AVERROR_EOF) {
+      ended_ = true;
+      if (info_.frame_count > 0 && next_index_ < info_.frame_count * 9 / 10) {
+        log_warn(path_ + ": ended after " + std::to_string(next_index_) + " of " +
+                 std::to_string(info_.frame_count) + " frames (truncated file?)");
+      }
+      return false;
+    }
+    if (err != AVERROR(EAGAIN)) {
+      if (decode_errors_++ == 0) log_warn(path_ + ": decoder error (" + error_text(err) + "); skipping");
+      if (draining_) {  // nothing more to come
+        ended_ = true;
+        return false;
+      }
+    }
+    if (draining_) continue;
+    if (!feed_decoder()) {
+      draining_ = true;
+      avcodec_send_packet(dec_.get(), nullptr);  // enter draining mode: flush buffered frames
+    }
+  }
+}
+
+Status FfmpegVideoReader::convert(VideoFrame& out) {
+  Image& target = info_.rotation_degrees == 0 ? out.image : rgb_;
+  FSWAP_RETURN_IF_ERROR(to_rgb_.convert(frame_.get(), target, path_));
+  if (info_.rotation_degrees != 0) rotate_image(rgb_, info_.rotation_degrees, out.image);
+
+  std::int64_t pts = frame_->best_effort_timestamp;
+  if (pts == AV_NOPTS_VALUE) {
+    // No timestamp at all: continue from the last one by the nominal frame duration.
+    std::int64_t step = 1;
+    if (info_.frame_rate.num > 0 && info_.time_base.num > 0) {
+      step = std::max<std::int64_t>(1, av_rescale_q(1, AVRational{info_.frame_rate.den, info_.frame_rate.num},
+                                                    AVRational{info_.time_base.num, info_.time_base.den}));
+    }
+    pts = last_pts_ == AV_NOPTS_VALUE ? 0 : last_pts_ + step;
+  }
+  last_pts_ = pts;
+  out.pts = pts;
+  out.index = next_index_++;
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<VideoReader>> VideoReader::open(const std::string& path) {
+  FSWAP_ASSIGN_OR_RETURN(InputFormatPtr fmt, open_input(path));
+  int index = av_find_best_stream(fmt.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+  if (index < 0) {
+    if (index == AVERROR_DECODER_NOT_FOUND) return unsupported(path + ": no decoder for its video stream");
+    return invalid_input(path + ": no video stream (format " + fmt->iformat->name + ")");
+  }
+  AVStream* st = fmt->streams[index];
+  int audio = av_find_best_stream(fmt.get(), AVMEDIA_TYPE_AUDIO, -1, index, nullptr, 0);
+  if (audio < 0) audio = av_find_best_stream(fmt.get(), AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
+  // Everything else is skipped by the demuxer rather than read and dropped.
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    if (static_cast<int>(i) != index) fmt->streams[i]->discard = AVDISCARD_ALL;
+  }
+  FSWAP_ASSIGN_OR_RETURN(CodecContextPtr dec, open_decoder(path, st, 0));
+
+  VideoInfo info;
+  info.rotation_degrees = stream_rotation_degrees(st);
+  const bool swap = info.rotation_degrees == 90 || info.rotation_degrees == 270;
+  info.width = swap ? dec->height : dec->width;
+  info.height = swap ? dec->width : dec->height;
+  if (info.width <= 0 || info.height <= 0) return invalid_input(path + ": the video stream has no frame size");
+  info.time_base = {st->time_base.num, st->time_base.den};
+  AVRational rate = st->avg_frame_rate;
+  if (rate.num <= 0 || rate.den <= 0) rate = av_guess_frame_rate(fmt.get(), st, nullptr);
+  if (rate.num > 0 && rate.den > 0) info.frame_rate = {rate.num, rate.den};
+  if (st->duration != AV_NOPTS_VALUE && st->duration > 0) {
+    info.duration_s = static_cast<double>(st->duration) * av_q2d(st->time_base);
+  } else if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0) {
+    info.duration_s = static_cast<double>(fmt->duration) / AV_TIME_BASE;
+  }
+  if (st->nb_frames > 0) {
+    info.frame_count = st->nb_frames;
+  } else if (info.duration_s > 0 && info.frame_rate.num > 0) {
+    info.frame_count = std::llround(info.duration_s * info.frame_rate.value());
+  }
+  info.video_codec = avcodec_get_name(st->codecpar->codec_id);
+  if (audio >= 0) {
+    info.has_audio = true;
+    info.audio_codec = avcodec_get_name(fmt->streams[audio]->codecpar->codec_id);
+  }
+
+  auto reader = std::make_unique<FfmpegVideoReader>(path, std::move(fmt), std::move(dec), index, std::move(info));
+  if (!reader->allocated()) return out_of_memory(path + ": cannot allocate decoder buffers");
+  return std::unique_ptr<VideoReader>(std::move(reader));
+}
+
+}  // namespace fswap

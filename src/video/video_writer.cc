@@ -1,0 +1,244 @@
+// VideoWriter on libavformat/libavcodec: RGB frames → yuv420p → libx264 (or another encoder),
+// pts passed through in the input's time base, audio interleaved from an AudioSource,
+// written to a temporary sibling file that finish() renames onto the output path.
+extern "C" {
+#include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
+}
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include "core/log.h"
+#include "video/audio_pump.h"
+#include "video/ffmpeg_util.h"
+#include "video/media.h"
+
+namespace fswap {
+namespace {
+
+using namespace ffmpeg;
+namespace fs = std::filesystem;
+
+const char* muxer_for_extension(const std::string& ext) {
+  if (ext == "mp4" || ext == "m4v") return "mp4";
+  if (ext == "mkv") return "matroska";
+  if (ext == "mov") return "mov";
+  return nullptr;
+}
+
+class FfmpegVideoWriter final : public VideoWriter {
+ public:
+  FfmpegVideoWriter(std::string path, std::string tmp_path, const VideoInfo& info)
+      : path_(std::move(path)), tmp_path_(std::move(tmp_path)), info_(info) {}
+  ~FfmpegVideoWriter() override;
+
+  Status init(const EncodeOptions& options, const AudioSource& audio);
+  Status write(const VideoFrame& frame) override;
+  Status finish() override;
+
+ private:
+  Status drain_encoder();
+
+  std::string path_, tmp_path_;
+  VideoInfo info_;
+  OutputFormatPtr out_;
+  CodecContextPtr enc_;
+  AVStream* stream_ = nullptr;
+  SwsPtr sws_;
+  FramePtr rgb_;  // aligned RGB copy of the frame, padded to the encoder's even size
+  FramePtr yuv_;
+  PacketPtr packet_;
+  std::unique_ptr<AudioPump> audio_;
+  std::int64_t last_pts_ = 0;
+  std::int64_t frames_ = 0;
+  bool file_opened_ = false;
+  bool finished_ = false;
+  bool failed_ = false;
+};
+
+FfmpegVideoWriter::~FfmpegVideoWriter() {
+  if (finished_) return;
+  audio_.reset();
+  out_.reset();  // closes the temporary file before removing it
+  if (file_opened_) {
+    std::error_code ec;
+    fs::remove(tmp_path_, ec);
+  }
+}
+
+Status FfmpegVideoWriter::init(const EncodeOptions& options, const AudioSource& audio) {
+  const std::string ext = lower_extension(path_);
+  const char* muxer = muxer_for_extension(ext);
+  if (muxer == nullptr) {
+    return invalid_input(path_ + ": unsupported output extension '." + ext + "' (use .mp4, .mkv or .mov)");
+  }
+  if (info_.width <= 0 || info_.height <= 0) {
+    return invalid_input(path_ + ": bad output size " + std::to_string(info_.width) + "x" + std::to_string(info_.height));
+  }
+  AVRational tb{info_.time_base.num, info_.time_base.den};
+  AVRational rate{info_.frame_rate.num, info_.frame_rate.den};
+  if (rate.num <= 0 || rate.den <= 0) rate = AVRational{30, 1};
+  if (tb.num <= 0 || tb.den <= 0) tb = av_inv_q(rate);
+
+  AVFormatContext* raw = nullptr;
+  int err = avformat_alloc_output_context2(&raw, nullptr, muxer, tmp_path_.c_str());
+  if (err < 0 || raw == nullptr) return error_status(StatusCode::kInternal, path_, "cannot create the muxer", err);
+  out_.reset(raw);
+
+  const AVCodec* codec = avcodec_find_encoder_by_name(options.codec.c_str());
+  if (codec == nullptr || codec->type != AVMEDIA_TYPE_VIDEO) {
+    return unsupported("video encoder '" + options.codec + "' is not in this FFmpeg build");
+  }
+  if (avformat_query_codec(out_->oformat, codec->id, FF_COMPLIANCE_NORMAL) != 1) {
+    return invalid_input(path_ + ": the ." + ext + " container cannot hold " + avcodec_get_name(codec->id) + " video");
+  }
+  enc_.reset(avcodec_alloc_context3(codec));
+  if (!enc_) return out_of_memory(path_ + ": cannot allocate the video encoder");
+  enc_->width = info_.width + (info_.width & 1);
+  enc_->height = info_.height + (info_.height & 1);
+  enc_->pix_fmt = AV_PIX_FMT_YUV420P;
+  if (codec->pix_fmts != nullptr) {
+    bool ok = false;
+    for (const AVPixelFormat* f = codec->pix_fmts; *f != AV_PIX_FMT_NONE; ++f) ok = ok || *f == AV_PIX_FMT_YUV420P;
+    if (!ok) enc_->pix_fmt = codec->pix_fmts[0];
+  }
+  enc_->time_base = tb;
+  enc_->framerate = rate;
+  enc_->sample_aspect_ratio = AVRational{1, 1};
+  enc_->thread_count = options.threads;
+  const bool hd = info_.height >= 720;
+  enc_->colorspace = hd ? AVCOL_SPC_BT709 : AVCOL_SPC_SMPTE170M;
+  enc_->color_primaries = hd ? AVCOL_PRI_BT709 : AVCOL_PRI_SMPTE170M;
+  enc_->color_trc = hd ? AVCOL_TRC_BT709 : AVCOL_TRC_SMPTE170M;
+  enc_->color_range = AVCOL_RANGE_MPEG;
+  if (out_->oformat->flags & AVFMT_GLOBALHEADER) enc_->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  if (options.crf < 0 || options.crf > 51) return invalid_input("crf " + std::to_string(options.crf) + " is outside 0..51");
+  // crf/preset are private options of x264/x265/vpx; encoders without them ignore them.
+  av_opt_set_int(enc_->priv_data, "crf", options.crf, 0);
+  if (!options.preset.empty()) av_opt_set(enc_->priv_data, "preset", options.preset.c_str(), 0);
+  err = avcodec_open2(enc_.get(), codec, nullptr);
+  if (err < 0) {
+    return error_status(StatusCode::kInvalidInput, path_,
+                        "cannot open the " + options.codec + " encoder (preset '" + options.preset + "', " +
+                            std::to_string(enc_->width) + "x" + std::to_string(enc_->height) + ")",
+                        err);
+  }
+  stream_ = avformat_new_stream(out_.get(), nullptr);
+  if (stream_ == nullptr) return out_of_memory(path_ + ": cannot add a video stream");
+  err = avcodec_parameters_from_context(stream_->codecpar, enc_.get());
+  if (err < 0) return error_status(StatusCode::kInternal, path_, "cannot set video parameters", err);
+  stream_->time_base = tb;
+  stream_->avg_frame_rate = rate;
+
+  FSWAP_ASSIGN_OR_RETURN(audio_, AudioPump::open(audio, out_.get(), path_));
+
+  yuv_ = make_frame();
+  rgb_ = make_frame();
+  packet_ = make_packet();
+  if (!yuv_ || !rgb_ || !packet_) return out_of_memory(path_ + ": cannot allocate encoder buffers");
+  yuv_->format = enc_->pix_fmt;
+  rgb_->format = AV_PIX_FMT_RGB24;
+  for (AVFrame* f : {yuv_.get(), rgb_.get()}) {
+    f->width = enc_->width;
+    f->height = enc_->height;
+    if (av_frame_get_buffer(f, 0) < 0) return out_of_memory(path_ + ": cannot allocate a frame buffer");
+  }
+  sws_.reset(sws_getContext(enc_->width, enc_->height, AV_PIX_FMT_RGB24, enc_->width, enc_->height, enc_->pix_fmt,
+                            kSwsFlags, nullptr, nullptr, nullptr));
+  if (!sws_) return unsupported(path_ + ": cannot convert RGB to " + av_get_pix_fmt_name(enc_->pix_fmt));
+  sws_setColorspaceDetails(sws_.get(), sws_getCoefficients(SWS_CS_DEFAULT), 1,
+                           sws_getCoefficients(hd ? SWS_CS_ITU709 : SWS_CS_ITU601), 0, 0, 1 << 16, 1 << 16);
+
+  err = avio_open(&out_->pb, tmp_path_.c_str(), AVIO_FLAG_WRITE);
+  if (err < 0) return error_status(StatusCode::kInvalidInput, tmp_path_, "cannot create the output file", err);
+  file_opened_ = true;
+  err = avformat_write_header(out_.get(), nullptr);
+  if (err < 0) return error_status(StatusCode::kInternal, path_, "cannot write the container header", err);
+  return Status::ok();
+}
+
+Status FfmpegVideoWriter::write(const VideoFrame& frame) {
+  if (finished_) return internal_error(path_ + ": write() after finish()");
+  if (failed_) return internal_error(path_ + ": write() after an earlier failure");
+  const Image& img = frame.image;
+  if (img.width != info_.width || img.height != info_.height || img.channels != 3) {
+    return invalid_input(path_ + ": frame " + std::to_string(frame.index) + " is " + std::to_string(img.width) + "x" +
+                         std::to_string(img.height) + "x" + std::to_string(img.channels) + ", expected " +
+                         std::to_string(info_.width) + "x" + std::to_string(info_.height) + " RGB");
+  }
+  if (frames_ > 0 && frame.pts <= last_pts_) {
+    return invalid_input(path_ + ": frame pts " + std::to_string(frame.pts) + " does not increase (previous " +
+                         std::to_string(last_pts_) + ")");
+  }
+  int err = av_frame_make_writable(yuv_.get());  // the encoder may still hold the last buffer
+  if (err < 0) return out_of_memory(path_ + ": frame buffer");
+  // yuv420p needs even sizes: odd ones get the last column/row repeated, in RGB, before conversion.
+  copy_into_frame(img, rgb_.get());
+  sws_scale(sws_.get(), rgb_->data, rgb_->linesize, 0, rgb_->height, yuv_->data, yuv_->linesize);
+  yuv_->pts = frame.pts;
+  yuv_->pict_type = AV_PICTURE_TYPE_NONE;
+  err = avcodec_send_frame(enc_.get(), yuv_.get());
+  if (err < 0) {
+    failed_ = true;
+    return error_status(StatusCode::kInternal, path_, "video encoding failed", err);
+  }
+  last_pts_ = frame.pts;
+  ++frames_;
+  Status s = drain_encoder();
+  if (s.is_ok() && audio_) s = audio_->write_until(static_cast<double>(frame.pts) * info_.time_base.value());
+  if (!s.is_ok()) failed_ = true;
+  return s;
+}
+
+Status FfmpegVideoWriter::drain_encoder() {
+  while (true) {
+    int err = avcodec_receive_packet(enc_.get(), packet_.get());
+    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return Status::ok();
+    if (err < 0) return error_status(StatusCode::kInternal, path_, "video encoding failed", err);
+    packet_->stream_index = stream_->index;
+    av_packet_rescale_ts(packet_.get(), enc_->time_base, stream_->time_base);
+    err = av_interleaved_write_frame(out_.get(), packet_.get());
+    if (err < 0) return error_status(StatusCode::kInternal, tmp_path_, "cannot write video", err);
+  }
+}
+
+Status FfmpegVideoWriter::finish() {
+  if (finished_) return Status::ok();
+  if (failed_) return internal_error(path_ + ": finish() after an earlier failure; nothing was written");
+  failed_ = true;  // until proven otherwise
+  int err = avcodec_send_frame(enc_.get(), nullptr);
+  if (err < 0) return error_status(StatusCode::kInternal, path_, "cannot flush the video encoder", err);
+  FSWAP_RETURN_IF_ERROR(drain_encoder());
+  if (audio_) FSWAP_RETURN_IF_ERROR(audio_->finish());
+  err = av_write_trailer(out_.get());
+  if (err < 0) return error_status(StatusCode::kInternal, tmp_path_, "cannot finish the container", err);
+  err = avio_closep(&out_->pb);
+  if (err < 0) return error_status(StatusCode::kInternal, tmp_path_, "cannot close the output file", err);
+  std::error_code ec;
+  fs::rename(tmp_path_, path_, ec);
+  if (ec) return internal_error("cannot rename " + tmp_path_ + " to " + path_ + ": " + ec.message());
+  finished_ = true;
+  failed_ = false;
+  log_debug(path_ + ": wrote " + std::to_string(frames_) + " frames");
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<VideoWriter>> VideoWriter::open(const std::string& path, const VideoInfo& video,
+                                                       const EncodeOptions& options, const AudioSource& audio) {
+  init_logging();
+  FSWAP_RETURN_IF_ERROR(check_output_directory(path));
+  std::error_code ec;
+  if (!audio.path.empty() && fs::exists(path, ec) && fs::equivalent(path, audio.path, ec)) {
+    return invalid_input(path + ": the output would overwrite its input " + audio.path);
+  }
+  auto writer = std::make_unique<FfmpegVideoWriter>(path, temporary_path_for(path), video);
+  FSWAP_RETURN_IF_ERROR(writer->init(options, audio));
+  return std::unique_ptr<VideoWriter>(std::move(writer));
+}
+
+}  // namespace fswap

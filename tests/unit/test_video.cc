@@ -1,0 +1,486 @@
+// Video layer tests: fixtures are made with the ffmpeg CLI (testsrc2 + sine) in FSWAP_TEST_TMP,
+// then read, written and read back through fswap's own FFmpeg-library code.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "video/media.h"
+
+namespace fswap {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path& tmp_dir() {
+  static const fs::path dir = fs::path(FSWAP_TEST_TMP) / ("video-" + std::to_string(::getpid()));
+  return dir;
+}
+std::string tmp(const std::string& name) { return (tmp_dir() / name).string(); }
+
+// Runs a shell command; true on exit status 0.
+bool run(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; }
+
+std::string capture(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen((cmd + " 2>/dev/null").c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[512];
+  while (std::fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+  ::pclose(p);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+// Duration in seconds of the first stream of `type` ("a" or "v") of `path`, as ffprobe reports it.
+double stream_duration(const std::string& path, const std::string& type) {
+  std::string s = capture("ffprobe -v error -select_streams " + type + ":0 -show_entries stream=duration -of csv=p=0 '" +
+                          path + "'");
+  return s.empty() || s == "N/A" ? -1.0 : std::atof(s.c_str());
+}
+
+double psnr(const Image& a, const Image& b) {
+  if (a.width != b.width || a.height != b.height || a.channels != b.channels || a.empty()) return 0;
+  double se = 0;
+  for (size_t i = 0; i < a.pixels.size(); ++i) {
+    double d = static_cast<double>(a.pixels[i]) - b.pixels[i];
+    se += d * d;
+  }
+  double mse = se / static_cast<double>(a.pixels.size());
+  return mse <= 1e-12 ? 99.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
+}
+
+std::vector<VideoFrame> read_all(const std::string& path, VideoInfo* info = nullptr) {
+  std::vector<VideoFrame> frames;
+  auto reader = VideoReader::open(path);
+  EXPECT_TRUE(reader.is_ok()) << reader.status().to_string();
+  if (!reader) return frames;
+  if (info) *info = (*reader)->info();
+  while (true) {
+    VideoFrame f;
+    auto got = (*reader)->read(f);
+    EXPECT_TRUE(got.is_ok()) << got.status().to_string();
+    if (!got || !*got) break;
+    frames.push_back(std::move(f));
+  }
+  return frames;
+}
+
+// Reads `in` and writes every frame to `out` (audio from `audio`); returns the status of the run.
+Status transcode(const std::string& in, const std::string& out, const AudioSource& audio, const EncodeOptions& opts = {}) {
+  FSWAP_ASSIGN_OR_RETURN(auto reader, VideoReader::open(in));
+  FSWAP_ASSIGN_OR_RETURN(auto writer, VideoWriter::open(out, reader->info(), opts, audio));
+  VideoFrame frame;
+  while (true) {
+    FSWAP_ASSIGN_OR_RETURN(bool got, reader->read(frame));
+    if (!got) break;
+    FSWAP_RETURN_IF_ERROR(writer->write(frame));
+  }
+  return writer->finish();
+}
+
+bool no_part_files_in(const fs::path& dir) {
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().filename().string().find(".part-") != std::string::npos) return false;
+  }
+  return true;
+}
+
+class VideoTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!run("ffmpeg -version")) {
+      skip_ = true;
+      return;
+    }
+    fs::remove_all(tmp_dir());
+    fs::create_directories(tmp_dir());
+    const std::string ff = "ffmpeg -v error -y ";
+    const std::string av = "-f lavfi -i testsrc2=s=320x240:r=30:d=2 -f lavfi -i sine=f=440:r=44100:d=2 ";
+    ok_ = run(ff + av + "-c:v libx264 -preset veryfast -crf 12 -pix_fmt yuv420p -c:a aac -movflags +faststart " +
+              tmp("src.mp4")) &&
+          // Jittered timestamps on a 1 ms time base: variable frame rate.
+          run(ff + "-f lavfi -i testsrc2=s=160x96:r=30:d=2 -vf 'settb=1/1000,setpts=N/30/TB+0.011/TB*eq(mod(N\\,3)\\,1)' "
+                   "-fps_mode passthrough -enc_time_base 1:1000 -c:v libx264 -preset veryfast -pix_fmt yuv420p " +
+              tmp("vfr.mp4")) &&
+          run(ff + "-f lavfi -i testsrc2=s=160x96:r=30:d=1 -c:v libx264 -preset veryfast -crf 12 -pix_fmt yuv420p " +
+              tmp("norot.mp4")) &&
+          run(ff + "-i " + tmp("norot.mp4") + " -c copy -metadata:s:v:0 rotate=90 " + tmp("rot.mp4")) &&
+          run(ff + "-i " + tmp("rot.mp4") + " -frames:v 1 " + tmp("rot_ffmpeg.png")) &&
+          // PCM audio cannot be copied into MP4: it must be re-encoded to AAC.
+          run(ff + "-f lavfi -i testsrc2=s=64x48:r=25:d=2 -f lavfi -i sine=f=300:r=48000:d=2 -c:v libx264 -pix_fmt yuv420p "
+                   "-c:a pcm_s16le " +
+              tmp("pcm.mkv")) &&
+          run(ff + "-f lavfi -i testsrc2=s=320x240:d=1 -frames:v 1 " + tmp("still.png")) &&
+          run(ff + "-f lavfi -i testsrc2=s=320x240:d=1 -frames:v 1 -q:v 2 " + tmp("still.jpg"));
+    std::ofstream(tmp("notes.txt")) << "this is not a video\nat all\n";
+    std::ofstream(tmp("fake.mp4")) << "this is not a video either\n";
+  }
+  void SetUp() override {
+    if (skip_) GTEST_SKIP() << "ffmpeg CLI not installed (needed to make the fixtures)";
+    ASSERT_TRUE(ok_) << "making the fixtures with the ffmpeg CLI failed";
+  }
+  static inline bool skip_ = false;
+  static inline bool ok_ = false;
+};
+
+TEST_F(VideoTest, ReaderInfo) {
+  auto reader = VideoReader::open(tmp("src.mp4"));
+  ASSERT_TRUE(reader.is_ok()) << reader.status().to_string();
+  const VideoInfo& info = (*reader)->info();
+  EXPECT_EQ(info.width, 320);
+  EXPECT_EQ(info.height, 240);
+  EXPECT_EQ(info.frame_count, 60);
+  EXPECT_NEAR(info.frame_rate.value(), 30.0, 1e-6);
+  EXPECT_NEAR(info.duration_s, 2.0, 0.05);
+  EXPECT_EQ(info.rotation_degrees, 0);
+  EXPECT_TRUE(info.has_audio);
+  EXPECT_EQ(info.video_codec, "h264");
+  EXPECT_EQ(info.audio_codec, "aac");
+}
+
+TEST_F(VideoTest, RoundTripKeepsFramesTimestampsAndAudio) {
+  VideoInfo in_info, out_info;
+  auto src = read_all(tmp("src.mp4"), &in_info);
+  ASSERT_EQ(src.size(), 60u);
+  ASSERT_TRUE(transcode(tmp("src.mp4"), tmp("out.mp4"), {tmp("src.mp4")}).is_ok());
+  EXPECT_TRUE(no_part_files_in(tmp_dir()));
+  auto out = read_all(tmp("out.mp4"), &out_info);
+  ASSERT_EQ(out.size(), src.size());
+  EXPECT_EQ(out_info.time_base.num, in_info.time_base.num);
+  EXPECT_EQ(out_info.time_base.den, in_info.time_base.den);
+  double worst = 99, sum = 0;
+  for (size_t i = 0; i < src.size(); ++i) {
+    EXPECT_EQ(out[i].pts, src[i].pts) << "frame " << i;
+    EXPECT_EQ(out[i].index, static_cast<std::int64_t>(i));
+    const double p = psnr(src[i].image, out[i].image);
+    worst = std::min(worst, p);
+    sum += p;
+  }
+  // testsrc2's saturated colour edges are hard on 4:2:0: the ffmpeg CLI itself (yuv→yuv, no RGB
+  // step) gets 39.0 dB mean at crf 18 here; one extra RGB round trip costs about 3.5 dB.
+  EXPECT_GT(sum / static_cast<double>(src.size()), 35.0);
+  EXPECT_GT(worst, 33.0);
+  EXPECT_TRUE(out_info.has_audio);
+  EXPECT_EQ(out_info.audio_codec, "aac");
+  EXPECT_NEAR(out_info.frame_rate.value(), 30.0, 0.01);
+  const double frame_s = 1.0 / 30;
+  EXPECT_NEAR(stream_duration(tmp("out.mp4"), "a"), stream_duration(tmp("src.mp4"), "a"), frame_s);
+  EXPECT_NEAR(stream_duration(tmp("out.mp4"), "a"), stream_duration(tmp("out.mp4"), "v"), frame_s);
+}
+
+TEST_F(VideoTest, MatroskaOutputAndPcmAudioReencodedToAac) {
+  ASSERT_TRUE(transcode(tmp("pcm.mkv"), tmp("pcm_out.mp4"), {tmp("pcm.mkv")}).is_ok());
+  VideoInfo info;
+  auto frames = read_all(tmp("pcm_out.mp4"), &info);
+  EXPECT_EQ(frames.size(), 50u);
+  EXPECT_TRUE(info.has_audio);
+  EXPECT_EQ(info.audio_codec, "aac");
+  EXPECT_NEAR(stream_duration(tmp("pcm_out.mp4"), "a"), 2.0, 1.0 / 25);
+
+  ASSERT_TRUE(transcode(tmp("src.mp4"), tmp("out.mkv"), {tmp("src.mp4")}).is_ok());
+  auto mkv = read_all(tmp("out.mkv"), &info);
+  EXPECT_EQ(mkv.size(), 60u);
+  EXPECT_TRUE(info.has_audio);
+  EXPECT_EQ(info.audio_codec, "aac");  // stream copy
+}
+
+TEST_F(VideoTest, VariableFrameRateKeepsExactTimestamps) {
+  VideoInfo in_info, out_info;
+  auto src = read_all(tmp("vfr.mp4"), &in_info);
+  ASSERT_EQ(src.size(), 60u);
+  // The fixture really is VFR: frame intervals differ.
+  std::int64_t min_delta = INT64_MAX, max_delta = 0;
+  for (size_t i = 1; i < src.size(); ++i) {
+    min_delta = std::min(min_delta, src[i].pts - src[i - 1].pts);
+    max_delta = std::max(max_delta, src[i].pts - src[i - 1].pts);
+  }
+  EXPECT_LT(min_delta, max_delta);
+
+  for (const char* ext : {"mp4", "mov"}) {
+    const std::string out_path = tmp(std::string("vfr_out.") + ext);
+    ASSERT_TRUE(transcode(tmp("vfr.mp4"), out_path, {}).is_ok()) << ext;
+    auto out = read_all(out_path, &out_info);
+    ASSERT_EQ(out.size(), src.size()) << ext;
+    ASSERT_EQ(out_info.time_base.den, in_info.time_base.den) << ext;
+    EXPECT_FALSE(out_info.has_audio);
+    for (size_t i = 0; i < src.size(); ++i) EXPECT_EQ(out[i].pts, src[i].pts) << ext << " frame " << i;
+  }
+}
+
+TEST_F(VideoTest, RotatedInputComesOutUpright) {
+  auto reader = VideoReader::open(tmp("rot.mp4"));
+  ASSERT_TRUE(reader.is_ok()) << reader.status().to_string();
+  const VideoInfo& info = (*reader)->info();
+  EXPECT_NE(info.rotation_degrees, 0);
+  EXPECT_EQ(info.width, 96);
+  EXPECT_EQ(info.height, 160);
+  VideoFrame f;
+  auto got = (*reader)->read(f);
+  ASSERT_TRUE(got.is_ok() && *got);
+  EXPECT_EQ(f.image.width, 96);
+  EXPECT_EQ(f.image.height, 160);
+  // The ffmpeg CLI rotates on decode too: its first frame is the oracle.
+  auto oracle = read_image(tmp("rot_ffmpeg.png"));
+  ASSERT_TRUE(oracle.is_ok()) << oracle.status().to_string();
+  EXPECT_GT(psnr(f.image, *oracle), 30.0);
+
+  // Written back out, the pixels are upright and carry no rotation.
+  ASSERT_TRUE(transcode(tmp("rot.mp4"), tmp("rot_out.mp4"), {}).is_ok());
+  VideoInfo out_info;
+  auto out = read_all(tmp("rot_out.mp4"), &out_info);
+  EXPECT_EQ(out_info.rotation_degrees, 0);
+  EXPECT_EQ(out_info.width, 96);
+  EXPECT_EQ(out_info.height, 160);
+  ASSERT_FALSE(out.empty());
+  EXPECT_GT(psnr(out[0].image, *oracle), 30.0);
+}
+
+TEST_F(VideoTest, OddSizesArePaddedByRepeatingTheEdge) {
+  auto src = read_all(tmp("src.mp4"));
+  ASSERT_GE(src.size(), 10u);
+  VideoInfo info;
+  info.width = 65;
+  info.height = 49;
+  info.time_base = {1, 30};
+  info.frame_rate = {30, 1};
+  std::vector<Image> crops;
+  {
+    auto writer = VideoWriter::open(tmp("odd.mp4"), info, {}, {});
+    ASSERT_TRUE(writer.is_ok()) << writer.status().to_string();
+    for (int i = 0; i < 10; ++i) {
+      VideoFrame f;
+      f.image = crop(src[static_cast<size_t>(i)].image, Rect{100, 80, 65, 49});
+      f.pts = i;
+      f.index = i;
+      crops.push_back(f.image);
+      ASSERT_TRUE((*writer)->write(f).is_ok());
+    }
+    ASSERT_TRUE((*writer)->finish().is_ok());
+  }
+  VideoInfo out_info;
+  auto out = read_all(tmp("odd.mp4"), &out_info);
+  ASSERT_EQ(out.size(), 10u);
+  EXPECT_EQ(out_info.width, 66);
+  EXPECT_EQ(out_info.height, 50);
+  for (size_t i = 0; i < out.size(); ++i) {
+    Image inner = crop(out[i].image, Rect{0, 0, 65, 49});
+    EXPECT_GT(psnr(inner, crops[i]), 30.0) << "frame " << i;
+    // The padding repeats the last real column/row (up to compression error).
+    Image pad_col = crop(out[i].image, Rect{65, 0, 1, 49});
+    Image last_col = crop(crops[i], Rect{64, 0, 1, 49});
+    EXPECT_GT(psnr(pad_col, last_col), 25.0);
+    Image pad_row = crop(out[i].image, Rect{0, 49, 65, 1});
+    Image last_row = crop(crops[i], Rect{0, 48, 65, 1});
+    EXPECT_GT(psnr(pad_row, last_row), 25.0);
+  }
+}
+
+TEST_F(VideoTest, TrimmedAudioSource) {
+  AudioSource audio{tmp("src.mp4"), 0.5, 1.5};
+  ASSERT_TRUE(transcode(tmp("src.mp4"), tmp("trim.mp4"), audio).is_ok());
+  EXPECT_NEAR(stream_duration(tmp("trim.mp4"), "a"), 1.0, 1.0 / 30);
+  // Re-encode path trims too (sample-accurately).
+  AudioSource pcm{tmp("pcm.mkv"), 0.25, 1.25};
+  ASSERT_TRUE(transcode(tmp("pcm.mkv"), tmp("trim_pcm.mp4"), pcm).is_ok());
+  EXPECT_NEAR(stream_duration(tmp("trim_pcm.mp4"), "a"), 1.0, 1.0 / 25);
+}
+
+TEST_F(VideoTest, TruncatedFileDecodesWhatIsThere) {
+  const auto size = fs::file_size(tmp("src.mp4"));
+  fs::copy_file(tmp("src.mp4"), tmp("half.mp4"), fs::copy_options::overwrite_existing);
+  fs::resize_file(tmp("half.mp4"), size / 2);
+  auto reader = VideoReader::open(tmp("half.mp4"));
+  ASSERT_TRUE(reader.is_ok()) << reader.status().to_string();
+  int frames = 0;
+  VideoFrame f;
+  while (true) {
+    auto got = (*reader)->read(f);
+    ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+    if (!*got) break;
+    ++frames;
+  }
+  EXPECT_GT(frames, 0);
+  EXPECT_LT(frames, 60);
+  auto again = (*reader)->read(f);  // stays at the end
+  ASSERT_TRUE(again.is_ok());
+  EXPECT_FALSE(*again);
+}
+
+TEST_F(VideoTest, NotAMediaFileIsInvalidInput) {
+  for (const char* name : {"notes.txt", "fake.mp4"}) {
+    const std::string path = tmp(name);
+    auto reader = VideoReader::open(path);
+    ASSERT_FALSE(reader.is_ok()) << name;
+    EXPECT_EQ(reader.status().code(), StatusCode::kInvalidInput) << reader.status().to_string();
+    EXPECT_NE(reader.status().message().find(path), std::string::npos) << reader.status().message();
+    auto kind = probe_media(path);
+    ASSERT_FALSE(kind.is_ok()) << name;
+    EXPECT_EQ(kind.status().code(), StatusCode::kInvalidInput);
+    auto img = read_image(path);
+    ASSERT_FALSE(img.is_ok()) << name;
+    EXPECT_EQ(img.status().code(), StatusCode::kInvalidInput);
+  }
+  // A file with audio only has no video stream.
+  ASSERT_TRUE(run("ffmpeg -v error -y -f lavfi -i sine=d=0.5 " + tmp("audio_only.m4a")));
+  auto reader = VideoReader::open(tmp("audio_only.m4a"));
+  ASSERT_FALSE(reader.is_ok());
+  EXPECT_EQ(reader.status().code(), StatusCode::kInvalidInput);
+  EXPECT_NE(reader.status().message().find("no video stream"), std::string::npos) << reader.status().message();
+}
+
+TEST_F(VideoTest, MissingFileIsNotFound) {
+  const std::string path = tmp("does_not_exist.mp4");
+  auto reader = VideoReader::open(path);
+  ASSERT_FALSE(reader.is_ok());
+  EXPECT_EQ(reader.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(reader.status().message(), path + ": no such file");
+  EXPECT_EQ(read_image(path).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(probe_media(path).status().code(), StatusCode::kNotFound);
+  // A missing audio source is reported, not silently dropped.
+  VideoInfo info;
+  info.width = 64;
+  info.height = 48;
+  info.time_base = {1, 25};
+  info.frame_rate = {25, 1};
+  auto writer = VideoWriter::open(tmp("never.mp4"), info, {}, {path});
+  ASSERT_FALSE(writer.is_ok());
+  EXPECT_EQ(writer.status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(fs::exists(tmp("never.mp4")));
+  EXPECT_TRUE(no_part_files_in(tmp_dir()));
+}
+
+TEST_F(VideoTest, BadOutputPathsFailAndLeaveNothing) {
+  VideoInfo info;
+  info.width = 64;
+  info.height = 48;
+  info.time_base = {1, 25};
+  info.frame_rate = {25, 1};
+  const fs::path missing_dir = tmp_dir() / "no_such_dir";
+  auto w = VideoWriter::open((missing_dir / "out.mp4").string(), info, {}, {});
+  ASSERT_FALSE(w.is_ok());
+  EXPECT_EQ(w.status().code(), StatusCode::kInvalidInput);
+  EXPECT_NE(w.status().message().find(missing_dir.string()), std::string::npos) << w.status().message();
+  EXPECT_FALSE(fs::exists(missing_dir));
+
+  auto avi = VideoWriter::open(tmp("out.avi"), info, {}, {});
+  ASSERT_FALSE(avi.is_ok());
+  EXPECT_EQ(avi.status().code(), StatusCode::kInvalidInput);
+  EXPECT_NE(avi.status().message().find(".avi"), std::string::npos) << avi.status().message();
+
+  EXPECT_FALSE(write_image((missing_dir / "x.png").string(), Image(8, 8, 3)).is_ok());
+  EXPECT_FALSE(fs::exists(missing_dir));
+  EXPECT_TRUE(no_part_files_in(tmp_dir()));
+}
+
+TEST_F(VideoTest, UnfinishedWriterLeavesNoFile) {
+  VideoInfo info;
+  info.width = 64;
+  info.height = 48;
+  info.time_base = {1, 25};
+  info.frame_rate = {25, 1};
+  const std::string path = tmp("unfinished.mp4");
+  {
+    auto w = VideoWriter::open(path, info, {}, {tmp("src.mp4")});
+    ASSERT_TRUE(w.is_ok()) << w.status().to_string();
+    for (int i = 0; i < 5; ++i) {
+      VideoFrame f;
+      f.image = Image(64, 48, 3, static_cast<std::uint8_t>(40 * i));
+      f.pts = i;
+      ASSERT_TRUE((*w)->write(f).is_ok());
+    }
+    EXPECT_FALSE(no_part_files_in(tmp_dir()));  // work in progress lives in a temporary file
+    // Wrong frame size and non-increasing pts are rejected.
+    VideoFrame bad;
+    bad.image = Image(32, 48, 3);
+    bad.pts = 10;
+    EXPECT_EQ((*w)->write(bad).code(), StatusCode::kInvalidInput);
+    VideoFrame same;
+    same.image = Image(64, 48, 3);
+    same.pts = 4;
+    EXPECT_EQ((*w)->write(same).code(), StatusCode::kInvalidInput);
+  }
+  EXPECT_FALSE(fs::exists(path));
+  EXPECT_TRUE(no_part_files_in(tmp_dir()));
+}
+
+Image test_pattern(int w, int h) {
+  Image img(w, h, 3);
+  std::uint32_t seed = 12345;
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      seed = seed * 1664525u + 1013904223u;
+      img.at(x, y, 0) = static_cast<std::uint8_t>(x * 255 / (w - 1));
+      img.at(x, y, 1) = static_cast<std::uint8_t>(y * 255 / (h - 1));
+      img.at(x, y, 2) = static_cast<std::uint8_t>(((x / 8 + y / 8) % 2) * 160 + (seed >> 28));
+    }
+  }
+  return img;
+}
+
+TEST_F(VideoTest, ImageRoundTrips) {
+  const Image img = test_pattern(97, 63);  // odd sizes on purpose
+  ASSERT_TRUE(write_image(tmp("rt.png"), img).is_ok());
+  auto png = read_image(tmp("rt.png"));
+  ASSERT_TRUE(png.is_ok()) << png.status().to_string();
+  EXPECT_EQ(png->pixels, img.pixels);  // lossless, exact
+  EXPECT_EQ(png->width, 97);
+
+  auto still = read_image(tmp("still.png"));
+  ASSERT_TRUE(still.is_ok()) << still.status().to_string();
+  ASSERT_EQ(still->width, 320);
+  ASSERT_TRUE(write_image(tmp("rt.jpg"), *still, 90).is_ok());
+  auto jpg = read_image(tmp("rt.jpg"));
+  ASSERT_TRUE(jpg.is_ok()) << jpg.status().to_string();
+  EXPECT_GT(psnr(*jpg, *still), 30.0);
+
+  ASSERT_TRUE(write_image(tmp("rt.webp"), *still, 90).is_ok());
+  auto webp = read_image(tmp("rt.webp"));
+  ASSERT_TRUE(webp.is_ok()) << webp.status().to_string();
+  EXPECT_EQ(webp->width, 320);
+  EXPECT_EQ(webp->height, 240);
+  EXPECT_GT(psnr(*webp, *still), 25.0);
+
+  ASSERT_TRUE(write_image(tmp("rt.bmp"), img).is_ok());
+  auto bmp = read_image(tmp("rt.bmp"));
+  ASSERT_TRUE(bmp.is_ok()) << bmp.status().to_string();
+  EXPECT_EQ(bmp->pixels, img.pixels);
+
+  // A JPEG written by the ffmpeg CLI decodes close to the PNG of the same frame.
+  auto cli_jpg = read_image(tmp("still.jpg"));
+  ASSERT_TRUE(cli_jpg.is_ok()) << cli_jpg.status().to_string();
+  EXPECT_GT(psnr(*cli_jpg, *still), 28.0);
+
+  EXPECT_EQ(write_image(tmp("x.gif"), img).code(), StatusCode::kInvalidInput);
+  EXPECT_TRUE(no_part_files_in(tmp_dir()));
+}
+
+TEST_F(VideoTest, ProbeMediaByContent) {
+  auto png = probe_media(tmp("still.png"));
+  ASSERT_TRUE(png.is_ok()) << png.status().to_string();
+  EXPECT_EQ(*png, MediaKind::kImage);
+  auto jpg = probe_media(tmp("still.jpg"));
+  ASSERT_TRUE(jpg.is_ok()) << jpg.status().to_string();
+  EXPECT_EQ(*jpg, MediaKind::kImage);
+  auto mp4 = probe_media(tmp("src.mp4"));
+  ASSERT_TRUE(mp4.is_ok()) << mp4.status().to_string();
+  EXPECT_EQ(*mp4, MediaKind::kVideo);
+  // Content, not name: a PNG named .mp4 is still an image.
+  fs::copy_file(tmp("still.png"), tmp("png_named.mp4"), fs::copy_options::overwrite_existing);
+  auto renamed = probe_media(tmp("png_named.mp4"));
+  ASSERT_TRUE(renamed.is_ok()) << renamed.status().to_string();
+  EXPECT_EQ(*renamed, MediaKind::kImage);
+}
+
+}  // namespace
+}  // namespace fswap
