@@ -20,6 +20,8 @@ ImageF multiband_blend(const ImageF& background, const ImageF& foreground, const
 
 // Gaussian pyramid steps (5-tap [1 4 6 4 1]/16 kernel, reflect-101 borders).
 ImageF pyr_down(const ImageF& src);                          // ceil(w/2) × ceil(h/2)
-ImageF pyr_up(const ImageF& src, int width, int height);     // to the given size
+// To width × height, each 2·src − 1 or 2·src (so pyr_up(pyr_down(a), a.width, a.height) fits);
+// borders as OpenCV's pyrUp (reflect-101 at the start, replicate at the end).
+ImageF pyr_up(const ImageF& src, int width, int height);
 
 }  // namespace fswap

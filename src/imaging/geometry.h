@@ -36,15 +36,20 @@ Affine estimate_similarity(const std::vector<Point2f>& from, const std::vector<P
 // The affine transform mapping triangle `from` onto triangle `to`; nullopt when degenerate.
 std::optional<Affine> affine_from_triangles(const std::array<Point2f, 3>& from, const std::array<Point2f, 3>& to);
 
-// Convex hull, counter-clockwise in image coordinates, no repeated points (Andrew's monotone chain).
+// Convex hull (Andrew's monotone chain): vertices only, no repeated or collinear points,
+// counter-clockwise in image coordinates, i.e. positive shoelace area with y pointing down
+// (which looks clockwise on screen). Fewer than 3 distinct points come back as they are.
 std::vector<Point2f> convex_hull(const std::vector<Point2f>& points);
 
 struct Triangle {
   int a = 0, b = 0, c = 0;  // indices into the point list
 };
 
-// Delaunay triangulation (Bowyer–Watson) of the points; duplicate points are ignored.
-// Triangles have positive area and reference only input indices.
+// Delaunay triangulation of the points; duplicate points are ignored (the first is used).
+// Triangles have positive area, the same orientation as convex_hull, reference only input
+// indices, and together cover the convex hull (collinear hull points included).
+// Exact integer predicates on a 2^26 grid over the points' extent, so collinear and
+// cocircular inputs are safe; all-collinear input gives no triangles. O(n²) worst case.
 std::vector<Triangle> delaunay(const std::vector<Point2f>& points);
 
 }  // namespace fswap

@@ -17,6 +17,7 @@ enum class Interp { kNearest, kBilinear, kArea };
 
 // dst(x, y) = src(M⁻¹ · (x, y)), bilinear; M maps src coordinates to dst coordinates.
 // Pixel centres are at integer coordinates (OpenCV's warpAffine convention).
+// A singular M yields zeros.
 template <class T>
 ImageT<T> warp_affine(const ImageT<T>& src, const Affine& src_to_dst, int dst_width, int dst_height,
                       Border border = Border::kReplicate);
@@ -29,13 +30,16 @@ void warp_affine_into(const ImageT<T>& src, const Affine& src_to_dst, ImageT<T>&
 
 // Piecewise-affine warp of one triangle: every dst pixel whose centre lies inside dst_tri
 // (top-left fill rule, so adjacent triangles cover each pixel exactly once) is sampled
-// bilinearly from src through the affine map dst_tri → src_tri. Pixels outside dst are skipped.
+// bilinearly from src (replicated borders) through the affine map dst_tri → src_tri. Pixels
+// outside dst are skipped. Vertices are snapped to 1/256 pixel for the coverage test.
 template <class T>
 void warp_triangle(const ImageT<T>& src, const std::array<Point2f, 3>& src_tri, ImageT<T>& dst,
                    const std::array<Point2f, 3>& dst_tri);
 
 // Resize to width × height. kBilinear uses half-pixel centres (OpenCV INTER_LINEAR);
-// kArea averages source pixels (for shrinking, like INTER_AREA; bilinear when enlarging).
+// kArea averages source pixels (for shrinking, like INTER_AREA; bilinear along an axis that
+// enlarges); kNearest takes the source pixel under the destination pixel's centre
+// (OpenCV INTER_NEAREST_EXACT).
 template <class T>
 ImageT<T> resize(const ImageT<T>& src, int width, int height, Interp interp = Interp::kBilinear);
 

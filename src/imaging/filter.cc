@@ -1,0 +1,244 @@
+#include "imaging/filter.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+
+#include "core/parallel.h"
+#include "core/status.h"
+
+namespace fswap {
+namespace {
+
+// Reflect-101 (… 2 1 | 0 1 2 … n−1 | n−2 …), repeated for offsets longer than the image.
+int reflect101(int i, int n) {
+  if (n == 1) return 0;
+  const int period = 2 * n - 2;
+  i %= period;
+  if (i < 0) i += period;
+  return i < n ? i : period - i;
+}
+
+}  // namespace
+
+void gaussian_blur(ImageF& image, float sigma) {
+  if (!(sigma > 0) || image.empty()) return;
+  const int radius = static_cast<int>(std::ceil(3.0 * sigma));
+  std::vector<float> kernel(radius + 1);  // kernel[k] = weight of offset ±k
+  double sum = 0;
+  for (int k = 0; k <= radius; ++k) {
+    const double v = std::exp(-0.5 * k * k / (static_cast<double>(sigma) * sigma));
+    kernel[k] = static_cast<float>(v);
+    sum += k == 0 ? v : 2 * v;
+  }
+  for (float& v : kernel) v = static_cast<float>(v / sum);
+
+  const int w = image.width, h = image.height, C = image.channels;
+  const std::size_t row_len = static_cast<std::size_t>(w) * C;
+  // The horizontal pass goes to a reused scratch image; the vertical pass writes back.
+  thread_local std::vector<float> scratch;
+  scratch.resize(row_len * h);
+  float* tmp = scratch.data();
+
+  parallel_for(
+      h,
+      [&](int y_begin, int y_end) {
+        std::vector<float> pad(static_cast<std::size_t>(w + 2 * radius) * C);
+        for (int y = y_begin; y < y_end; ++y) {
+          const float* src = image.row(y);
+          for (int x = -radius; x < w + radius; ++x) {
+            const float* s = src + static_cast<std::size_t>(reflect101(x, w)) * C;
+            std::copy(s, s + C, pad.data() + static_cast<std::size_t>(x + radius) * C);
+          }
+          float* out = tmp + static_cast<std::size_t>(y) * row_len;
+          const float* centre = pad.data() + static_cast<std::size_t>(radius) * C;
+          const float k0 = kernel[0];
+          for (std::size_t i = 0; i < row_len; ++i) out[i] = k0 * centre[i];
+          for (int k = 1; k <= radius; ++k) {
+            const float kk = kernel[k];
+            const float* left = centre - static_cast<std::size_t>(k) * C;
+            const float* right = centre + static_cast<std::size_t>(k) * C;
+            for (std::size_t i = 0; i < row_len; ++i) out[i] += kk * (left[i] + right[i]);
+          }
+        }
+      },
+      8);
+
+  parallel_for(
+      h,
+      [&](int y_begin, int y_end) {
+        for (int y = y_begin; y < y_end; ++y) {
+          float* out = image.row(y);
+          const float* centre = tmp + static_cast<std::size_t>(y) * row_len;
+          const float k0 = kernel[0];
+          for (std::size_t i = 0; i < row_len; ++i) out[i] = k0 * centre[i];
+          for (int k = 1; k <= radius; ++k) {
+            const float kk = kernel[k];
+            const float* up = tmp + static_cast<std::size_t>(reflect101(y - k, h)) * row_len;
+            const float* down = tmp + static_cast<std::size_t>(reflect101(y + k, h)) * row_len;
+            for (std::size_t i = 0; i < row_len; ++i) out[i] += kk * (up[i] + down[i]);
+          }
+        }
+      },
+      8);
+}
+
+Image rgb_to_gray(const Image& rgb) {
+  FSWAP_CHECK(rgb.channels == 3, "rgb_to_gray needs a 3-channel RGB image");
+  Image gray(rgb.width, rgb.height, 1);
+  // BT.601 weights in 16-bit fixed point (they sum to 65536, so white stays 255).
+  constexpr std::uint32_t kR = 19595, kG = 38470, kB = 7471;
+  const std::size_t n = static_cast<std::size_t>(rgb.width) * rgb.height;
+  const std::uint8_t* s = rgb.pixels.data();
+  std::uint8_t* d = gray.pixels.data();
+  for (std::size_t i = 0; i < n; ++i)
+    d[i] = static_cast<std::uint8_t>((kR * s[3 * i] + kG * s[3 * i + 1] + kB * s[3 * i + 2] + 32768) >> 16);
+  return gray;
+}
+
+namespace {
+
+// sRGB (D65) ↔ XYZ, and the D65 white point.
+constexpr double kRgbToXyz[3][3] = {{0.412453, 0.357580, 0.180423},
+                                    {0.212671, 0.715160, 0.072169},
+                                    {0.019334, 0.119193, 0.950227}};
+constexpr double kWhiteX = 0.950456, kWhiteZ = 1.088754;
+constexpr double kDelta = 6.0 / 29.0;
+
+double srgb_to_linear(double c) { return c <= 0.04045 ? c / 12.92 : std::pow((c + 0.055) / 1.055, 2.4); }
+
+double lab_f(double t) {
+  return t > kDelta * kDelta * kDelta ? std::cbrt(t) : t / (3 * kDelta * kDelta) + 4.0 / 29.0;
+}
+double lab_f_inverse(double f) { return f > kDelta ? f * f * f : 3 * kDelta * kDelta * (f - 4.0 / 29.0); }
+
+struct ColourTables {
+  std::array<float, 256> linear;       // sRGB byte → linear light
+  std::array<float, 255> round_up_at;  // linear value from which the sRGB byte is ≥ k + 1
+  double xyz_to_rgb[3][3];
+  ColourTables() {
+    for (int v = 0; v < 256; ++v) linear[v] = static_cast<float>(srgb_to_linear(v / 255.0));
+    for (int k = 0; k < 255; ++k) {
+      const double c = (k + 0.5) / 255.0;  // rounding boundary between bytes k and k + 1
+      round_up_at[k] = static_cast<float>(srgb_to_linear(c));
+    }
+    // Inverse of kRgbToXyz by cofactors.
+    const auto& m = kRgbToXyz;
+    const double det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
+                       m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
+                       m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+    for (int r = 0; r < 3; ++r)
+      for (int c = 0; c < 3; ++c) {
+        const int r1 = (c + 1) % 3, r2 = (c + 2) % 3, c1 = (r + 1) % 3, c2 = (r + 2) % 3;
+        xyz_to_rgb[r][c] = (m[r1][c1] * m[r2][c2] - m[r1][c2] * m[r2][c1]) / det;
+      }
+  }
+  std::uint8_t encode(double lin) const {
+    // Exact rounding of 255·srgb(lin) without a pow per pixel: count the thresholds passed.
+    const float v = static_cast<float>(lin);
+    return static_cast<std::uint8_t>(std::upper_bound(round_up_at.begin(), round_up_at.end(), v) - round_up_at.begin());
+  }
+};
+
+const ColourTables& colour_tables() {
+  static const ColourTables tables;
+  return tables;
+}
+
+}  // namespace
+
+ImageF rgb_to_lab(const Image& rgb) {
+  FSWAP_CHECK(rgb.channels == 3, "rgb_to_lab needs a 3-channel RGB image");
+  const ColourTables& t = colour_tables();
+  ImageF lab(rgb.width, rgb.height, 3);
+  parallel_for(
+      rgb.height,
+      [&](int y_begin, int y_end) {
+        for (int y = y_begin; y < y_end; ++y) {
+          const std::uint8_t* s = rgb.row(y);
+          float* d = lab.row(y);
+          for (int x = 0; x < rgb.width; ++x, s += 3, d += 3) {
+            const double r = t.linear[s[0]], g = t.linear[s[1]], b = t.linear[s[2]];
+            const double fx = lab_f((kRgbToXyz[0][0] * r + kRgbToXyz[0][1] * g + kRgbToXyz[0][2] * b) / kWhiteX);
+            const double fy = lab_f(kRgbToXyz[1][0] * r + kRgbToXyz[1][1] * g + kRgbToXyz[1][2] * b);
+            const double fz = lab_f((kRgbToXyz[2][0] * r + kRgbToXyz[2][1] * g + kRgbToXyz[2][2] * b) / kWhiteZ);
+            d[0] = static_cast<float>(116 * fy - 16);
+            d[1] = static_cast<float>(500 * (fx - fy));
+            d[2] = static_cast<float>(200 * (fy - fz));
+          }
+        }
+      },
+      16);
+  return lab;
+}
+
+Image lab_to_rgb(const ImageF& lab) {
+  FSWAP_CHECK(lab.channels == 3, "lab_to_rgb needs a 3-channel L*a*b* image");
+  const ColourTables& t = colour_tables();
+  Image rgb(lab.width, lab.height, 3);
+  parallel_for(
+      lab.height,
+      [&](int y_begin, int y_end) {
+        for (int y = y_begin; y < y_end; ++y) {
+          const float* s = lab.row(y);
+          std::uint8_t* d = rgb.row(y);
+          for (int x = 0; x < lab.width; ++x, s += 3, d += 3) {
+            const double fy = (s[0] + 16.0) / 116.0;
+            const double X = kWhiteX * lab_f_inverse(fy + s[1] / 500.0);
+            const double Y = lab_f_inverse(fy);
+            const double Z = kWhiteZ * lab_f_inverse(fy - s[2] / 200.0);
+            for (int c = 0; c < 3; ++c) {
+              const double lin = t.xyz_to_rgb[c][0] * X + t.xyz_to_rgb[c][1] * Y + t.xyz_to_rgb[c][2] * Z;
+              d[c] = t.encode(lin);
+            }
+          }
+        }
+      },
+      16);
+  return rgb;
+}
+
+void fill_polygon(ImageF& image, const std::vector<Point2f>& polygon, float value) {
+  const int n = static_cast<int>(polygon.size());
+  if (n < 3 || image.empty()) return;
+  float min_y = polygon[0].y, max_y = polygon[0].y;
+  for (const Point2f& p : polygon) {
+    min_y = std::min(min_y, p.y);
+    max_y = std::max(max_y, p.y);
+  }
+  if (!(min_y <= max_y)) return;  // NaN coordinates
+  const float h = static_cast<float>(image.height);
+  const int y_begin = static_cast<int>(std::ceil(std::clamp(min_y, 0.0f, h)));
+  const int y_end = std::min(image.height, static_cast<int>(std::floor(std::clamp(max_y, -1.0f, h))) + 1);
+  if (y_begin >= y_end) return;
+  const int C = image.channels;
+  parallel_for(
+      y_end - y_begin,
+      [&](int begin, int end) {
+        std::vector<double> xs;
+        xs.reserve(n);
+        for (int y = y_begin + begin; y < y_begin + end; ++y) {
+          xs.clear();
+          // Half-open in y, so a vertex on the scanline counts once for the two edges it joins.
+          for (int i = 0; i < n; ++i) {
+            const Point2f& p = polygon[i];
+            const Point2f& q = polygon[(i + 1) % n];
+            if ((p.y <= y) == (q.y <= y)) continue;
+            xs.push_back(p.x + (y - static_cast<double>(p.y)) * (static_cast<double>(q.x) - p.x) / (static_cast<double>(q.y) - p.y));
+          }
+          std::sort(xs.begin(), xs.end());
+          float* row = image.row(y);
+          for (std::size_t i = 0; i + 1 < xs.size(); i += 2) {
+            // Pixel centres x with xs[i] ≤ x < xs[i + 1].
+            const double lo = std::max(0.0, std::ceil(xs[i]));
+            const double hi = std::min<double>(image.width, std::ceil(xs[i + 1]));
+            if (!(lo < hi)) continue;
+            std::fill(row + static_cast<std::size_t>(lo) * C, row + static_cast<std::size_t>(hi) * C, value);
+          }
+        }
+      },
+      16);
+}
+
+}  // namespace fswap
