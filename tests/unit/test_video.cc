@@ -22,11 +22,21 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Outputs of this process's tests; removed when the suite ends.
 const fs::path& tmp_dir() {
   static const fs::path dir = fs::path(FSWAP_TEST_TMP) / ("video-" + std::to_string(::getpid()));
   return dir;
 }
 std::string tmp(const std::string& name) { return (tmp_dir() / name).string(); }
+
+// Inputs made once and shared by every test process (ctest runs each test in its own process,
+// possibly in parallel): built in a private directory, then renamed into place atomically.
+// Bump the version when a recipe changes.
+const fs::path& fixture_dir() {
+  static const fs::path dir = fs::path(FSWAP_TEST_TMP) / "video-fixtures-v1";
+  return dir;
+}
+std::string fix(const std::string& name) { return (fixture_dir() / name).string(); }
 
 // Runs a shell command; true on exit status 0.
 bool run(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; }
@@ -103,28 +113,51 @@ class VideoTest : public ::testing::Test {
       skip_ = true;
       return;
     }
-    fs::remove_all(tmp_dir());
     fs::create_directories(tmp_dir());
+    ok_ = fs::exists(fixture_dir() / "ready") || make_fixtures();
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    if (std::getenv("FSWAP_KEEP_TEST_TMP") == nullptr) fs::remove_all(tmp_dir(), ec);
+  }
+
+  static bool make_fixtures() {
+    const fs::path build = fs::path(FSWAP_TEST_TMP) / ("video-fixtures-building-" + std::to_string(::getpid()));
+    fs::remove_all(build);
+    fs::create_directories(build);
+    auto at = [&](const std::string& name) { return (build / name).string(); };
     const std::string ff = "ffmpeg -v error -y ";
     const std::string av = "-f lavfi -i testsrc2=s=320x240:r=30:d=2 -f lavfi -i sine=f=440:r=44100:d=2 ";
-    ok_ = run(ff + av + "-c:v libx264 -preset veryfast -crf 12 -pix_fmt yuv420p -c:a aac -movflags +faststart " +
-              tmp("src.mp4")) &&
-          // Jittered timestamps on a 1 ms time base: variable frame rate.
-          run(ff + "-f lavfi -i testsrc2=s=160x96:r=30:d=2 -vf 'settb=1/1000,setpts=N/30/TB+0.011/TB*eq(mod(N\\,3)\\,1)' "
-                   "-fps_mode passthrough -enc_time_base 1:1000 -c:v libx264 -preset veryfast -pix_fmt yuv420p " +
-              tmp("vfr.mp4")) &&
-          run(ff + "-f lavfi -i testsrc2=s=160x96:r=30:d=1 -c:v libx264 -preset veryfast -crf 12 -pix_fmt yuv420p " +
-              tmp("norot.mp4")) &&
-          run(ff + "-i " + tmp("norot.mp4") + " -c copy -metadata:s:v:0 rotate=90 " + tmp("rot.mp4")) &&
-          run(ff + "-i " + tmp("rot.mp4") + " -frames:v 1 " + tmp("rot_ffmpeg.png")) &&
-          // PCM audio cannot be copied into MP4: it must be re-encoded to AAC.
-          run(ff + "-f lavfi -i testsrc2=s=64x48:r=25:d=2 -f lavfi -i sine=f=300:r=48000:d=2 -c:v libx264 -pix_fmt yuv420p "
-                   "-c:a pcm_s16le " +
-              tmp("pcm.mkv")) &&
-          run(ff + "-f lavfi -i testsrc2=s=320x240:d=1 -frames:v 1 " + tmp("still.png")) &&
-          run(ff + "-f lavfi -i testsrc2=s=320x240:d=1 -frames:v 1 -q:v 2 " + tmp("still.jpg"));
-    std::ofstream(tmp("notes.txt")) << "this is not a video\nat all\n";
-    std::ofstream(tmp("fake.mp4")) << "this is not a video either\n";
+    bool ok =
+        // faststart puts the index first, so a file cut in half still opens.
+        run(ff + av + "-c:v libx264 -preset veryfast -crf 12 -pix_fmt yuv420p -c:a aac -movflags +faststart " +
+            at("src.mp4")) &&
+        // Jittered timestamps on a 1 ms time base: variable frame rate.
+        run(ff + "-f lavfi -i testsrc2=s=160x96:r=30:d=2 -vf 'settb=1/1000,setpts=N/30/TB+0.011/TB*eq(mod(N\\,3)\\,1)' "
+                 "-fps_mode passthrough -enc_time_base 1:1000 -c:v libx264 -preset veryfast -pix_fmt yuv420p " +
+            at("vfr.mp4")) &&
+        run(ff + "-f lavfi -i testsrc2=s=160x96:r=30:d=1 -c:v libx264 -preset veryfast -crf 12 -pix_fmt yuv420p " +
+            at("norot.mp4")) &&
+        run(ff + "-i " + at("norot.mp4") + " -c copy -metadata:s:v:0 rotate=90 " + at("rot.mp4")) &&
+        run(ff + "-i " + at("rot.mp4") + " -frames:v 1 " + at("rot_ffmpeg.png")) &&
+        // PCM audio cannot be copied into MP4: it must be re-encoded to AAC.
+        run(ff + "-f lavfi -i testsrc2=s=64x48:r=25:d=2 -f lavfi -i sine=f=300:r=48000:d=2 -c:v libx264 -pix_fmt yuv420p "
+                 "-c:a pcm_s16le " +
+            at("pcm.mkv")) &&
+        run(ff + "-f lavfi -i testsrc2=s=320x240:d=1 -frames:v 1 " + at("still.png")) &&
+        run(ff + "-f lavfi -i testsrc2=s=320x240:d=1 -frames:v 1 -q:v 2 " + at("still.jpg")) &&
+        // An odd-sized 4:2:0 JPEG and the ffmpeg CLI's own decode of it.
+        run(ff + "-f lavfi -i testsrc2=s=66x50:d=1 -vf format=rgb24,crop=65:49:0:0 -frames:v 1 -pix_fmt yuvj420p "
+                 "-q:v 2 " +
+            at("odd.jpg")) &&
+        run(ff + "-i " + at("odd.jpg") + " " + at("odd_ref.png"));
+    std::ofstream(at("notes.txt")) << "this is not a video\nat all\n";
+    std::ofstream(at("fake.mp4")) << "this is not a video either\n";
+    std::ofstream(at("ready")) << "ok\n";
+    std::error_code ec;
+    if (ok) fs::rename(build, fixture_dir(), ec);  // fails harmlessly if another process won the race
+    fs::remove_all(build, ec);
+    return ok && fs::exists(fixture_dir() / "ready");
   }
   void SetUp() override {
     if (skip_) GTEST_SKIP() << "ffmpeg CLI not installed (needed to make the fixtures)";
@@ -135,7 +168,7 @@ class VideoTest : public ::testing::Test {
 };
 
 TEST_F(VideoTest, ReaderInfo) {
-  auto reader = VideoReader::open(tmp("src.mp4"));
+  auto reader = VideoReader::open(fix("src.mp4"));
   ASSERT_TRUE(reader.is_ok()) << reader.status().to_string();
   const VideoInfo& info = (*reader)->info();
   EXPECT_EQ(info.width, 320);
@@ -151,9 +184,9 @@ TEST_F(VideoTest, ReaderInfo) {
 
 TEST_F(VideoTest, RoundTripKeepsFramesTimestampsAndAudio) {
   VideoInfo in_info, out_info;
-  auto src = read_all(tmp("src.mp4"), &in_info);
+  auto src = read_all(fix("src.mp4"), &in_info);
   ASSERT_EQ(src.size(), 60u);
-  ASSERT_TRUE(transcode(tmp("src.mp4"), tmp("out.mp4"), {tmp("src.mp4")}).is_ok());
+  ASSERT_TRUE(transcode(fix("src.mp4"), tmp("out.mp4"), {fix("src.mp4")}).is_ok());
   EXPECT_TRUE(no_part_files_in(tmp_dir()));
   auto out = read_all(tmp("out.mp4"), &out_info);
   ASSERT_EQ(out.size(), src.size());
@@ -175,12 +208,12 @@ TEST_F(VideoTest, RoundTripKeepsFramesTimestampsAndAudio) {
   EXPECT_EQ(out_info.audio_codec, "aac");
   EXPECT_NEAR(out_info.frame_rate.value(), 30.0, 0.01);
   const double frame_s = 1.0 / 30;
-  EXPECT_NEAR(stream_duration(tmp("out.mp4"), "a"), stream_duration(tmp("src.mp4"), "a"), frame_s);
+  EXPECT_NEAR(stream_duration(tmp("out.mp4"), "a"), stream_duration(fix("src.mp4"), "a"), frame_s);
   EXPECT_NEAR(stream_duration(tmp("out.mp4"), "a"), stream_duration(tmp("out.mp4"), "v"), frame_s);
 }
 
 TEST_F(VideoTest, MatroskaOutputAndPcmAudioReencodedToAac) {
-  ASSERT_TRUE(transcode(tmp("pcm.mkv"), tmp("pcm_out.mp4"), {tmp("pcm.mkv")}).is_ok());
+  ASSERT_TRUE(transcode(fix("pcm.mkv"), tmp("pcm_out.mp4"), {fix("pcm.mkv")}).is_ok());
   VideoInfo info;
   auto frames = read_all(tmp("pcm_out.mp4"), &info);
   EXPECT_EQ(frames.size(), 50u);
@@ -188,7 +221,7 @@ TEST_F(VideoTest, MatroskaOutputAndPcmAudioReencodedToAac) {
   EXPECT_EQ(info.audio_codec, "aac");
   EXPECT_NEAR(stream_duration(tmp("pcm_out.mp4"), "a"), 2.0, 1.0 / 25);
 
-  ASSERT_TRUE(transcode(tmp("src.mp4"), tmp("out.mkv"), {tmp("src.mp4")}).is_ok());
+  ASSERT_TRUE(transcode(fix("src.mp4"), tmp("out.mkv"), {fix("src.mp4")}).is_ok());
   auto mkv = read_all(tmp("out.mkv"), &info);
   EXPECT_EQ(mkv.size(), 60u);
   EXPECT_TRUE(info.has_audio);
@@ -197,7 +230,7 @@ TEST_F(VideoTest, MatroskaOutputAndPcmAudioReencodedToAac) {
 
 TEST_F(VideoTest, VariableFrameRateKeepsExactTimestamps) {
   VideoInfo in_info, out_info;
-  auto src = read_all(tmp("vfr.mp4"), &in_info);
+  auto src = read_all(fix("vfr.mp4"), &in_info);
   ASSERT_EQ(src.size(), 60u);
   // The fixture really is VFR: frame intervals differ.
   std::int64_t min_delta = INT64_MAX, max_delta = 0;
@@ -209,7 +242,7 @@ TEST_F(VideoTest, VariableFrameRateKeepsExactTimestamps) {
 
   for (const char* ext : {"mp4", "mov"}) {
     const std::string out_path = tmp(std::string("vfr_out.") + ext);
-    ASSERT_TRUE(transcode(tmp("vfr.mp4"), out_path, {}).is_ok()) << ext;
+    ASSERT_TRUE(transcode(fix("vfr.mp4"), out_path, {}).is_ok()) << ext;
     auto out = read_all(out_path, &out_info);
     ASSERT_EQ(out.size(), src.size()) << ext;
     ASSERT_EQ(out_info.time_base.den, in_info.time_base.den) << ext;
@@ -219,7 +252,7 @@ TEST_F(VideoTest, VariableFrameRateKeepsExactTimestamps) {
 }
 
 TEST_F(VideoTest, RotatedInputComesOutUpright) {
-  auto reader = VideoReader::open(tmp("rot.mp4"));
+  auto reader = VideoReader::open(fix("rot.mp4"));
   ASSERT_TRUE(reader.is_ok()) << reader.status().to_string();
   const VideoInfo& info = (*reader)->info();
   EXPECT_NE(info.rotation_degrees, 0);
@@ -231,12 +264,12 @@ TEST_F(VideoTest, RotatedInputComesOutUpright) {
   EXPECT_EQ(f.image.width, 96);
   EXPECT_EQ(f.image.height, 160);
   // The ffmpeg CLI rotates on decode too: its first frame is the oracle.
-  auto oracle = read_image(tmp("rot_ffmpeg.png"));
+  auto oracle = read_image(fix("rot_ffmpeg.png"));
   ASSERT_TRUE(oracle.is_ok()) << oracle.status().to_string();
   EXPECT_GT(psnr(f.image, *oracle), 30.0);
 
   // Written back out, the pixels are upright and carry no rotation.
-  ASSERT_TRUE(transcode(tmp("rot.mp4"), tmp("rot_out.mp4"), {}).is_ok());
+  ASSERT_TRUE(transcode(fix("rot.mp4"), tmp("rot_out.mp4"), {}).is_ok());
   VideoInfo out_info;
   auto out = read_all(tmp("rot_out.mp4"), &out_info);
   EXPECT_EQ(out_info.rotation_degrees, 0);
@@ -247,7 +280,7 @@ TEST_F(VideoTest, RotatedInputComesOutUpright) {
 }
 
 TEST_F(VideoTest, OddSizesArePaddedByRepeatingTheEdge) {
-  auto src = read_all(tmp("src.mp4"));
+  auto src = read_all(fix("src.mp4"));
   ASSERT_GE(src.size(), 10u);
   VideoInfo info;
   info.width = 65;
@@ -287,18 +320,18 @@ TEST_F(VideoTest, OddSizesArePaddedByRepeatingTheEdge) {
 }
 
 TEST_F(VideoTest, TrimmedAudioSource) {
-  AudioSource audio{tmp("src.mp4"), 0.5, 1.5};
-  ASSERT_TRUE(transcode(tmp("src.mp4"), tmp("trim.mp4"), audio).is_ok());
+  AudioSource audio{fix("src.mp4"), 0.5, 1.5};
+  ASSERT_TRUE(transcode(fix("src.mp4"), tmp("trim.mp4"), audio).is_ok());
   EXPECT_NEAR(stream_duration(tmp("trim.mp4"), "a"), 1.0, 1.0 / 30);
   // Re-encode path trims too (sample-accurately).
-  AudioSource pcm{tmp("pcm.mkv"), 0.25, 1.25};
-  ASSERT_TRUE(transcode(tmp("pcm.mkv"), tmp("trim_pcm.mp4"), pcm).is_ok());
+  AudioSource pcm{fix("pcm.mkv"), 0.25, 1.25};
+  ASSERT_TRUE(transcode(fix("pcm.mkv"), tmp("trim_pcm.mp4"), pcm).is_ok());
   EXPECT_NEAR(stream_duration(tmp("trim_pcm.mp4"), "a"), 1.0, 1.0 / 25);
 }
 
 TEST_F(VideoTest, TruncatedFileDecodesWhatIsThere) {
-  const auto size = fs::file_size(tmp("src.mp4"));
-  fs::copy_file(tmp("src.mp4"), tmp("half.mp4"), fs::copy_options::overwrite_existing);
+  const auto size = fs::file_size(fix("src.mp4"));
+  fs::copy_file(fix("src.mp4"), tmp("half.mp4"), fs::copy_options::overwrite_existing);
   fs::resize_file(tmp("half.mp4"), size / 2);
   auto reader = VideoReader::open(tmp("half.mp4"));
   ASSERT_TRUE(reader.is_ok()) << reader.status().to_string();
@@ -319,7 +352,7 @@ TEST_F(VideoTest, TruncatedFileDecodesWhatIsThere) {
 
 TEST_F(VideoTest, NotAMediaFileIsInvalidInput) {
   for (const char* name : {"notes.txt", "fake.mp4"}) {
-    const std::string path = tmp(name);
+    const std::string path = fix(name);
     auto reader = VideoReader::open(path);
     ASSERT_FALSE(reader.is_ok()) << name;
     EXPECT_EQ(reader.status().code(), StatusCode::kInvalidInput) << reader.status().to_string();
@@ -391,7 +424,7 @@ TEST_F(VideoTest, UnfinishedWriterLeavesNoFile) {
   info.frame_rate = {25, 1};
   const std::string path = tmp("unfinished.mp4");
   {
-    auto w = VideoWriter::open(path, info, {}, {tmp("src.mp4")});
+    auto w = VideoWriter::open(path, info, {}, {fix("src.mp4")});
     ASSERT_TRUE(w.is_ok()) << w.status().to_string();
     for (int i = 0; i < 5; ++i) {
       VideoFrame f;
@@ -412,6 +445,53 @@ TEST_F(VideoTest, UnfinishedWriterLeavesNoFile) {
   }
   EXPECT_FALSE(fs::exists(path));
   EXPECT_TRUE(no_part_files_in(tmp_dir()));
+}
+
+// HD is written with the BT.709 matrix, SD with BT.601 (and tagged so): the luma of a known
+// colour, read back raw by the ffmpeg CLI, says which matrix was used.
+TEST_F(VideoTest, ColourMatrixFollowsSizeAndTags) {
+  struct Case {
+    int w, h;
+    const char* tag;
+    double kr, kb;
+  };
+  for (const Case& c : {Case{1280, 720, "bt709", 0.2126, 0.0722}, Case{320, 240, "smpte170m", 0.299, 0.114}}) {
+    VideoInfo info;
+    info.width = c.w;
+    info.height = c.h;
+    info.time_base = {1, 25};
+    info.frame_rate = {25, 1};
+    const std::string path = tmp("colour_" + std::to_string(c.h) + ".mp4");
+    {
+      auto w = VideoWriter::open(path, info, {}, {});
+      ASSERT_TRUE(w.is_ok()) << w.status().to_string();
+      VideoFrame f;
+      f.image = Image(c.w, c.h, 3);
+      for (size_t i = 0; i < f.image.pixels.size(); i += 3) {
+        f.image.pixels[i] = 200;
+        f.image.pixels[i + 1] = 40;
+        f.image.pixels[i + 2] = 90;
+      }
+      for (int i = 0; i < 2; ++i) {
+        f.pts = i;
+        ASSERT_TRUE((*w)->write(f).is_ok());
+      }
+      ASSERT_TRUE((*w)->finish().is_ok());
+    }
+    EXPECT_EQ(capture("ffprobe -v error -show_entries stream=color_space -of csv=p=0 " + path), c.tag);
+    const std::string raw = tmp("colour.yuv");
+    ASSERT_TRUE(run("ffmpeg -v error -y -i " + path + " -frames:v 1 -f rawvideo -pix_fmt yuv420p " + raw));
+    std::ifstream in(raw, std::ios::binary);
+    const int y = in.get();
+    const double luma = c.kr * 200 + (1 - c.kr - c.kb) * 40 + c.kb * 90;
+    EXPECT_NEAR(y, 16 + 219 * luma / 255, 1.5) << c.tag;
+    auto frames = read_all(path);
+    ASSERT_FALSE(frames.empty());
+    const Image& img = frames[0].image;
+    EXPECT_NEAR(img.at(c.w / 2, c.h / 2, 0), 200, 3);
+    EXPECT_NEAR(img.at(c.w / 2, c.h / 2, 1), 40, 3);
+    EXPECT_NEAR(img.at(c.w / 2, c.h / 2, 2), 90, 3);
+  }
 }
 
 Image test_pattern(int w, int h) {
@@ -436,7 +516,7 @@ TEST_F(VideoTest, ImageRoundTrips) {
   EXPECT_EQ(png->pixels, img.pixels);  // lossless, exact
   EXPECT_EQ(png->width, 97);
 
-  auto still = read_image(tmp("still.png"));
+  auto still = read_image(fix("still.png"));
   ASSERT_TRUE(still.is_ok()) << still.status().to_string();
   ASSERT_EQ(still->width, 320);
   ASSERT_TRUE(write_image(tmp("rt.jpg"), *still, 90).is_ok());
@@ -457,26 +537,33 @@ TEST_F(VideoTest, ImageRoundTrips) {
   EXPECT_EQ(bmp->pixels, img.pixels);
 
   // A JPEG written by the ffmpeg CLI decodes close to the PNG of the same frame.
-  auto cli_jpg = read_image(tmp("still.jpg"));
+  auto cli_jpg = read_image(fix("still.jpg"));
   ASSERT_TRUE(cli_jpg.is_ok()) << cli_jpg.status().to_string();
   EXPECT_GT(psnr(*cli_jpg, *still), 28.0);
+
+  auto odd = read_image(fix("odd.jpg"));
+  auto odd_ref = read_image(fix("odd_ref.png"));
+  ASSERT_TRUE(odd.is_ok() && odd_ref.is_ok());
+  EXPECT_EQ(odd->width, 65);
+  EXPECT_EQ(odd->height, 49);
+  EXPECT_GT(psnr(*odd, *odd_ref), 35.0);
 
   EXPECT_EQ(write_image(tmp("x.gif"), img).code(), StatusCode::kInvalidInput);
   EXPECT_TRUE(no_part_files_in(tmp_dir()));
 }
 
 TEST_F(VideoTest, ProbeMediaByContent) {
-  auto png = probe_media(tmp("still.png"));
+  auto png = probe_media(fix("still.png"));
   ASSERT_TRUE(png.is_ok()) << png.status().to_string();
   EXPECT_EQ(*png, MediaKind::kImage);
-  auto jpg = probe_media(tmp("still.jpg"));
+  auto jpg = probe_media(fix("still.jpg"));
   ASSERT_TRUE(jpg.is_ok()) << jpg.status().to_string();
   EXPECT_EQ(*jpg, MediaKind::kImage);
-  auto mp4 = probe_media(tmp("src.mp4"));
+  auto mp4 = probe_media(fix("src.mp4"));
   ASSERT_TRUE(mp4.is_ok()) << mp4.status().to_string();
   EXPECT_EQ(*mp4, MediaKind::kVideo);
   // Content, not name: a PNG named .mp4 is still an image.
-  fs::copy_file(tmp("still.png"), tmp("png_named.mp4"), fs::copy_options::overwrite_existing);
+  fs::copy_file(fix("still.png"), tmp("png_named.mp4"), fs::copy_options::overwrite_existing);
   auto renamed = probe_media(tmp("png_named.mp4"));
   ASSERT_TRUE(renamed.is_ok()) << renamed.status().to_string();
   EXPECT_EQ(*renamed, MediaKind::kImage);
