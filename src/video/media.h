@@ -10,6 +10,7 @@
 // Frames are RGB uint8, upright (rotation metadata applied on decode). Timestamps are kept in
 // the input stream's time base, so variable frame rate stays variable.
 // Readers and writers are single-threaded objects; distinct objects may be used concurrently.
+// FFmpeg's own log output is routed to log_debug (warnings and errors only).
 #pragma once
 
 #include <cstdint>
@@ -30,9 +31,10 @@ struct VideoInfo {
   int width = 0, height = 0;       // after rotation (what frames carry)
   Rational time_base;              // unit of VideoFrame::pts
   Rational frame_rate;             // average frame rate (nominal for VFR input)
-  std::int64_t frame_count = 0;    // from the container when known, else estimated from duration
+  std::int64_t frame_count = 0;    // from the container when known, else duration × frame_rate (estimate)
   double duration_s = 0;           // video stream duration
-  int rotation_degrees = 0;        // 0, 90, 180, 270 (clockwise display rotation applied on decode)
+  int rotation_degrees = 0;        // 0, 90, 180, 270 (clockwise display rotation applied on decode;
+                                   // flips in the display matrix are ignored)
   bool has_audio = false;
   std::string video_codec;         // e.g. "h264"
   std::string audio_codec;         // empty when there is no audio
@@ -40,18 +42,21 @@ struct VideoInfo {
 
 struct VideoFrame {
   Image image;             // RGB
-  std::int64_t pts = 0;    // presentation time in VideoInfo::time_base
+  std::int64_t pts = 0;    // presentation time in VideoInfo::time_base (best-effort; need not start at 0)
   std::int64_t index = 0;  // 0-based decode order index
 };
 
 class VideoReader {
  public:
-  // Errors name the path: missing file (kNotFound), not a video / corrupt (kInvalidInput).
+  // Anything FFmpeg demuxes; the best video stream is decoded (threaded). A still image opens as a
+  // one-frame video. Errors name the path: missing file (kNotFound, "<path>: no such file"),
+  // not a media file / no video stream (kInvalidInput), no decoder in this build (kUnsupported).
   static Result<std::unique_ptr<VideoReader>> open(const std::string& path);
   virtual ~VideoReader() = default;
   virtual const VideoInfo& info() const = 0;
-  // Decodes the next frame into `frame`; false at the end of the stream. A truncated or corrupt
-  // stream after some frames ends the stream early (logged) rather than failing.
+  // Decodes the next frame into `frame` (its image buffer is reused when the size matches);
+  // false at the end of the stream, and on every call after that. A truncated or corrupt stream
+  // ends early (a warning is logged) rather than failing; corrupt packets are skipped.
   virtual Result<bool> read(VideoFrame& frame) = 0;
 };
 
@@ -62,8 +67,10 @@ struct EncodeOptions {
   int threads = 0;                 // 0 = FFmpeg's choice
 };
 
-// Where the output's audio comes from: the audio stream of `path` (the target), limited to
-// [start_s, end_s) of its timeline and shifted so start_s becomes 0. Empty path = no audio.
+// Where the output's audio comes from: the best audio stream of `path` (the target), limited to
+// [start_s, end_s) of its timeline (the stream's own timestamps, in seconds) and shifted so
+// start_s becomes 0. Empty path = no audio; a file without an audio stream gives a silent output.
+// A stream copy cuts at packet boundaries (one codec frame, ~20-40 ms); a re-encode cuts at samples.
 struct AudioSource {
   std::string path;
   double start_s = 0;
@@ -72,28 +79,37 @@ struct AudioSource {
 
 class VideoWriter {
  public:
-  // Container from the extension (.mp4, .mkv, .mov). Frames are written to a temporary file in
-  // the output's directory; finish() renames it onto `path`. Destroying an unfinished writer
-  // removes the temporary file, so a failed run leaves nothing at `path`.
-  // Audio is stream-copied when the container accepts the codec, else re-encoded to AAC.
+  // Container from the extension (.mp4, .mkv, .mov; else kInvalidInput). The output directory
+  // must exist (else kInvalidInput naming it). Frames are written to a temporary file
+  // "<dir>/.<stem>.part-<pid>.<ext>"; finish() renames it onto `path`. Destroying an unfinished
+  // writer removes the temporary file, so a failed run leaves nothing at `path`.
+  // Video: options.codec (libx264: yuv420p, crf/preset), tagged BT.709 for height >= 720, else
+  // BT.601; encoder time base = video.time_base, avg_frame_rate = video.frame_rate.
+  // Timestamps are exact in seconds; the container may store them in a finer time base (MP4/MOV
+  // raise time bases coarser than 1/10000, e.g. 1/30 → 1/15360) or in milliseconds (MKV).
+  // Audio is stream-copied when the container accepts the codec, else re-encoded to AAC, and is
+  // interleaved as frames arrive (memory does not grow with the clip's length).
   static Result<std::unique_ptr<VideoWriter>> open(const std::string& path, const VideoInfo& video,
                                                    const EncodeOptions& options, const AudioSource& audio);
   virtual ~VideoWriter() = default;
   // Frames in presentation order with strictly increasing pts (in video.time_base); size must
-  // match video.width × video.height. yuv420p needs even sizes: odd ones are padded by one
-  // repeated row/column.
+  // match video.width × video.height (else kInvalidInput). yuv420p needs even sizes: odd ones are
+  // padded by one repeated row/column, so the file is one pixel wider/taller.
   virtual Status write(const VideoFrame& frame) = 0;
+  // Flushes the encoder, writes the remaining audio, closes the file and renames it into place.
   virtual Status finish() = 0;
 };
 
-// Still images (PNG, JPEG, WebP, BMP… anything FFmpeg decodes), returned as upright RGB.
+// Still images (PNG, JPEG, WebP, BMP… anything FFmpeg decodes), returned as upright RGB (EXIF
+// orientation applied; alpha dropped). A video gives its first frame.
 Result<Image> read_image(const std::string& path);
-// Format from the extension: .png, .jpg/.jpeg, .webp. quality 0..100 (JPEG/WebP).
-// Written to a temporary file and renamed, like videos.
+// Format from the extension: .png, .jpg/.jpeg, .webp, .bmp (else kInvalidInput). quality 0..100
+// (JPEG: 4:4:4 from 90 up, WebP: lossless at 100). Written to a temporary file and renamed.
 Status write_image(const std::string& path, const Image& image, int quality = 90);
 
 enum class MediaKind { kImage, kVideo };
-// Probes the file's content (not its name): image or video; errors name the file and reason.
+// Probes the file's content (not its name): image (image2/*_pipe demuxers, or a single frame of a
+// still-image codec) or video; errors name the file and reason, like VideoReader::open.
 Result<MediaKind> probe_media(const std::string& path);
 
 }  // namespace fswap
