@@ -37,6 +37,7 @@ class AudioPumpImpl final : public AudioPump {
         start_s_(start_s),
         end_s_(end_s),
         pending_(make_packet()) {}
+  ~AudioPumpImpl() override { av_freep(&conv_buffer_); }
 
   Status init();
   Status write_until(double t_s) override;
@@ -79,8 +80,6 @@ class AudioPumpImpl final : public AudioPump {
   std::int64_t samples_encoded_ = 0;  // next encoder pts
   std::int64_t max_samples_ = -1;     // -1: no end
 
- public:
-  ~AudioPumpImpl() override { av_freep(&conv_buffer_); }
 };
 
 double AudioPumpImpl::packet_time(const AVPacket* p) const {

@@ -56,8 +56,7 @@ using SwrPtr = std::unique_ptr<SwrContext, SwrDeleter>;
 // and it decodes like the ffmpeg CLI. Colour matrix and range are still set explicitly.
 constexpr int kSwsFlags = SWS_BICUBIC;
 
-// Allocation wrappers: abort through FSWAP_CHECK on allocation failure is not wanted here, so
-// callers check for null and return out_of_memory.
+// A new frame/packet; null when allocation fails (callers return out_of_memory).
 FramePtr make_frame();
 PacketPtr make_packet();
 
@@ -73,7 +72,7 @@ void init_logging();
 // anything FFmpeg cannot open or parse → kInvalidInput naming the path and FFmpeg's reason.
 Result<InputFormatPtr> open_input(const std::string& path);
 
-// Opens a decoder for stream `stream` of `fmt` (threads chosen by FFmpeg when `threads` is 0).
+// Opens a decoder for `stream` (thread count chosen by FFmpeg when `threads` is 0).
 Result<CodecContextPtr> open_decoder(const std::string& path, const AVStream* stream, int threads);
 
 // The clockwise display rotation of a stream (0, 90, 180, 270) from its display matrix side data.
