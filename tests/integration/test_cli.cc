@@ -10,6 +10,7 @@
 
 #include "face/analyser.h"
 #include "imaging/transform.h"
+#include "support/scratch_dir.h"
 #include "video/media.h"
 
 namespace fswap {
@@ -36,13 +37,7 @@ RunResult run_fswap(const std::string& args) {
   return r;
 }
 
-std::string scratch(const std::string& name) {
-  const fs::path dir = fs::path(FSWAP_TEST_TMP) / "cli";
-  fs::create_directories(dir);
-  const fs::path p = dir / name;
-  fs::remove(p);
-  return p.string();
-}
+std::string scratch(const std::string& name) { return test::scratch_path("cli", name); }
 
 // PSNR over the pixels outside every box (boxes grown by `grow` × their size on each side).
 double psnr_outside(const Image& a, const Image& b, const std::vector<FaceBox>& boxes, float grow) {
@@ -202,9 +197,10 @@ void expect_rejected(const std::string& args, const std::string& out, const std:
   EXPECT_FALSE(fs::exists(out)) << out << " was written";
   // No temporary files left next to the output either.
   const fs::path dir = fs::path(out).parent_path();
-  if (fs::is_directory(dir))
-    for (const auto& e : fs::directory_iterator(dir))
-      EXPECT_EQ(e.path().filename().string().find(".part"), std::string::npos) << e.path();
+  if (!fs::is_directory(dir)) return;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    EXPECT_EQ(e.path().filename().string().find(".part"), std::string::npos) << e.path();
+  }
 }
 
 TEST(CliBadInput, MissingTarget) {
@@ -223,9 +219,9 @@ TEST(CliBadInput, TruncatedMp4) {
   const std::string input = kMedia + "messi_720p.mp4";
   const std::string cut = scratch("truncated.mp4");
   {
-    std::ifstream in(input, std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(in)), {});
-    std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 3);
+    std::string bytes(fs::file_size(input), '\0');
+    std::ifstream(input, std::ios::binary).read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    std::ofstream(cut, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 3));
   }
   const std::string out = scratch("bad_truncated.mp4");
   // An MP4 cut before its index (moov at the end) cannot be read: rejected, nothing written.

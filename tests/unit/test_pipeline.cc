@@ -7,6 +7,7 @@
 
 #include "imaging/transform.h"
 #include "pipeline/swap_job.h"
+#include "support/scratch_dir.h"
 
 namespace fswap {
 namespace {
@@ -14,12 +15,7 @@ namespace fs = std::filesystem;
 
 const std::string kMedia = std::string(FSWAP_THIRD_PARTY_DIR) + "/media/";
 
-std::string scratch(const std::string& name) {
-  const fs::path dir = fs::path(FSWAP_TEST_TMP) / "pipeline";
-  fs::create_directories(dir);
-  fs::remove(dir / name);
-  return (dir / name).string();
-}
+std::string scratch(const std::string& name) { return test::scratch_path("pipeline", name); }
 
 // 40 frames of the astronaut photo drifting right, 256×256, 20 fps, pts 0..39 (time base 1/20).
 std::string make_clip() {
