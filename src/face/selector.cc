@@ -16,25 +16,11 @@ float face_distance(const std::vector<float>& a, const std::vector<float>& b) {
   return (1.f - embedding_similarity(a, b)) / 2.f;
 }
 
-std::vector<Face> select_faces(std::vector<Face> faces, const SelectorOptions& options,
-                               const std::vector<float>* reference) {
+std::vector<Face> select_faces(std::vector<Face> faces, SelectorMode mode) {
+  FSWAP_CHECK(mode != SelectorMode::kReference, "reference mode goes through ReferenceTracker");
   std::stable_sort(faces.begin(), faces.end(), [](const Face& a, const Face& b) { return a.box.area() > b.box.area(); });
-  switch (options.mode) {
-    case SelectorMode::kOne:
-      if (faces.size() > 1) faces.resize(1);
-      return faces;
-    case SelectorMode::kMany:
-      return faces;
-    case SelectorMode::kReference: {
-      std::vector<Face> matched;
-      if (!reference || reference->empty()) return matched;
-      for (auto& f : faces)
-        if (f.embedding.size() == reference->size() && face_distance(f.embedding, *reference) < options.reference_distance)
-          matched.push_back(std::move(f));
-      return matched;
-    }
-  }
-  return {};
+  if (mode == SelectorMode::kOne && faces.size() > 1) faces.resize(1);
+  return faces;
 }
 
 float frontality(const Face& face) {

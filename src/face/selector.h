@@ -1,6 +1,7 @@
 // Face selection: which of a frame's faces get swapped (FaceFusion's --face-selector-mode).
 //
-//   auto chosen = select_faces(faces, {.mode = SelectorMode::kReference}, &reference_embedding);
+//   auto chosen = select_faces(faces, SelectorMode::kOne);
+//   reference mode, which needs embeddings and tracking over frames: face/reference_tracker.h
 #pragma once
 
 #include <string>
@@ -28,10 +29,8 @@ struct SelectorOptions {
 // FaceFusion's distance between two L2-normalised embeddings, in [0, 1].
 float face_distance(const std::vector<float>& a, const std::vector<float>& b);
 
-// The faces to swap. kReference needs `reference` (a normalised embedding) and faces with
-// embeddings; kOne and kMany ignore it. Largest first.
-std::vector<Face> select_faces(std::vector<Face> faces, const SelectorOptions& options,
-                               const std::vector<float>* reference);
+// The faces to swap in modes kOne (the largest) and kMany (all, largest first).
+std::vector<Face> select_faces(std::vector<Face> faces, SelectorMode mode);
 
 // The best face of a source image: largest box weighted by how frontal the landmarks are.
 // Faces need landmarks. Returns -1 when faces is empty.

@@ -11,6 +11,8 @@ namespace fswap {
 namespace {
 
 constexpr float kBoundaryMargin = 0.25f;
+// The smallest face size (px) the swap works at, even when the source face is smaller.
+constexpr float kMinWorkFace = 160.f;
 
 std::vector<Point2f> to_vector(const std::array<Point2f, 68>& p) { return {p.begin(), p.end()}; }
 
@@ -116,16 +118,25 @@ void ClassicalSwapper::swap(Image& frame, const Face& target, const SwapOptions&
   const int pad = static_cast<int>(target_size * 0.1f) + 8;
   const Rect roi = intersect(bounding_rect(target_points, pad), {0, 0, frame.width, frame.height});
   if (roi.empty()) return;
-  for (auto& p : target_points) p.x -= static_cast<float>(roi.x), p.y -= static_cast<float>(roi.y);
-  const Image background = crop(frame, roi);
 
-  // The source level whose face is closest to (but not smaller than) the target face.
+  // Work at no more resolution than the source face has: a target face larger than the source
+  // gains no detail from full-resolution work, only cost (a 500 px face is ~10× the pixels).
+  const float scale = std::min(1.f, std::max(kMinWorkFace, source_face_size_) / target_size);
+  const int work_w = std::max(1, static_cast<int>(std::lround(roi.width * scale)));
+  const int work_h = std::max(1, static_cast<int>(std::lround(roi.height * scale)));
+  const float sx = static_cast<float>(work_w) / roi.width, sy = static_cast<float>(work_h) / roi.height;
+  for (auto& p : target_points) p = {(p.x - roi.x + 0.5f) * sx - 0.5f, (p.y - roi.y + 0.5f) * sy - 0.5f};
+  const float work_face = target_size * sx;
+  const Image background_full = crop(frame, roi);
+  const Image background = scale < 1.f ? resize(background_full, work_w, work_h, Interp::kArea) : background_full;
+
+  // The source level whose face is closest to (but not smaller than) the working face.
   const SourceLevel* level = &levels_.front();
   for (const auto& l : levels_)
-    if (source_face_size_ * l.scale >= target_size) level = &l;
+    if (source_face_size_ * l.scale >= work_face) level = &l;
 
   Image warped = background;
-  ImageF mask(roi.width, roi.height, 1);
+  ImageF mask(work_w, work_h, 1);
   {
     ScopedTimer t(ledger, "swap");
     for (const Triangle& tri : mesh_) {
@@ -154,14 +165,21 @@ void ClassicalSwapper::swap(Image& frame, const Face& target, const SwapOptions&
     ScopedTimer t(ledger, "blend");
     // Feather inside the hull: blur, then pull the edge in so the face border fades out
     // before the hull line (no hard edge where the jaw landmarks wobble).
-    const float sigma = std::max(1.f, target_size * 0.08f * (options.mask_blur / 0.3f));
+    const float sigma = std::max(1.f, work_face * 0.08f * (options.mask_blur / 0.3f));
     gaussian_blur(mask, sigma);
     for (float& m : mask.pixels) m = std::clamp((m - 0.5f) * 2.f, 0.f, 1.f);
     gaussian_blur(mask, sigma * 0.5f);
-    const ImageF blended = multiband_blend(to_float(background), to_float(warped), mask, options.blend_levels);
-    const Image result = to_u8(blended);
-    for (int y = 0; y < roi.height; ++y)
-      std::copy_n(result.row(y), roi.width * 3, frame.row(roi.y + y) + static_cast<std::size_t>(roi.x) * 3);
+    const Image blended = to_u8(multiband_blend(to_float(background), to_float(warped), mask, options.blend_levels));
+    if (scale >= 1.f) {
+      for (int y = 0; y < roi.height; ++y)
+        std::copy_n(blended.row(y), roi.width * 3, frame.row(roi.y + y) + static_cast<std::size_t>(roi.x) * 3);
+    } else {
+      // Upscale the blended face and its mask; the frame keeps its full-resolution pixels
+      // wherever the mask is 0.
+      const Image face = resize(blended, roi.width, roi.height, Interp::kBilinear);
+      const ImageF alpha = resize(mask, roi.width, roi.height, Interp::kBilinear);
+      alpha_blend(frame, face, alpha, roi.x, roi.y);
+    }
   }
 }
 

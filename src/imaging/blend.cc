@@ -46,28 +46,27 @@ void mix(const ImageF& b, const ImageF& f, const ImageF& m, ImageF& out) {
 
 }  // namespace
 
-void alpha_blend(Image& dst, const Image& src, const ImageF& mask, const Rect& region) {
-  FSWAP_CHECK(dst.width == src.width && dst.height == src.height && dst.channels == src.channels,
-              "alpha_blend: dst and src must have the same size and channels");
-  FSWAP_CHECK(mask.width == dst.width && mask.height == dst.height && mask.channels == 1,
-              "alpha_blend: mask must be 1 channel of the images' size");
-  const Rect r = intersect(region, Rect{0, 0, dst.width, dst.height});
+void alpha_blend(Image& dst, const Image& src, const ImageF& mask, int x, int y) {
+  FSWAP_CHECK(dst.channels == src.channels, "alpha_blend: dst and src must have the same channels");
+  FSWAP_CHECK(mask.width == src.width && mask.height == src.height && mask.channels == 1,
+              "alpha_blend: mask must be 1 channel of the patch's size");
+  const Rect r = intersect(Rect{x, y, src.width, src.height}, Rect{0, 0, dst.width, dst.height});
   if (r.empty()) return;
   const int C = dst.channels;
   parallel_for(
       r.height,
       [&](int y_begin, int y_end) {
-        for (int y = r.y + y_begin; y < r.y + y_end; ++y) {
-          std::uint8_t* d = dst.row(y);
-          const std::uint8_t* s = src.row(y);
-          const float* m = mask.row(y);
-          for (int x = r.x; x < r.x + r.width; ++x) {
-            float a = m[x];
+        for (int row = r.y + y_begin; row < r.y + y_end; ++row) {
+          std::uint8_t* d = dst.row(row) + static_cast<std::size_t>(r.x) * C;
+          const std::uint8_t* s = src.row(row - y) + static_cast<std::size_t>(r.x - x) * C;
+          const float* m = mask.row(row - y) + (r.x - x);
+          for (int i = 0; i < r.width; ++i) {
+            float a = m[i];
             a = a > 0.0f ? (a < 1.0f ? a : 1.0f) : 0.0f;  // also maps NaN to 0
             for (int c = 0; c < C; ++c) {
-              const int i = x * C + c;
-              const float v = d[i] + (static_cast<float>(s[i]) - d[i]) * a;
-              d[i] = static_cast<std::uint8_t>(v + 0.5f);
+              const int k = i * C + c;
+              const float v = d[k] + (static_cast<float>(s[k]) - d[k]) * a;
+              d[k] = static_cast<std::uint8_t>(v + 0.5f);
             }
           }
         }

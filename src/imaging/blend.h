@@ -1,6 +1,6 @@
 // Blending a foreground into a background under a soft mask.
 //
-//   alpha_blend(frame, swapped, mask, roi);              // frame = frame·(1−m) + swapped·m
+//   alpha_blend(frame, face_patch, patch_mask, roi.x, roi.y);   // frame = frame·(1−m) + patch·m
 //   ImageF out = multiband_blend(background, foreground, mask, 5);
 #pragma once
 
@@ -8,9 +8,10 @@
 
 namespace fswap {
 
-// In place over the region (clipped to the images): dst = dst·(1−m) + src·m, rounded.
-// dst, src: same size and channels; mask: same size, 1 channel, values in [0, 1].
-void alpha_blend(Image& dst, const Image& src, const ImageF& mask, const Rect& region);
+// Pastes the patch src at (x, y) of dst under its mask, in place: dst = dst·(1−m) + src·m,
+// rounded. src: dst's channel count; mask: src's size, 1 channel, values clamped to [0, 1].
+// Parts of the patch outside dst are skipped.
+void alpha_blend(Image& dst, const Image& src, const ImageF& mask, int x, int y);
 
 // Laplacian-pyramid (Burt–Adelson) blend: each frequency band is mixed with a Gaussian-
 // pyramid level of the mask, so low frequencies blend over a wide seam and fine detail over a

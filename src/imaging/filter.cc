@@ -123,6 +123,11 @@ struct ColourTables {
       const double c = (k + 0.5) / 255.0;  // rounding boundary between bytes k and k + 1
       round_up_at[k] = static_cast<float>(srgb_to_linear(c));
     }
+    for (int i = 0; i <= kBins; ++i) {
+      const float v = static_cast<float>(i) / kBins;
+      bin_start_byte[i] = static_cast<std::uint8_t>(
+          std::upper_bound(round_up_at.begin(), round_up_at.end(), v) - round_up_at.begin());
+    }
     // Inverse of kRgbToXyz by cofactors.
     const auto& m = kRgbToXyz;
     const double det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
@@ -134,10 +139,19 @@ struct ColourTables {
         xyz_to_rgb[r][c] = (m[r1][c1] * m[r2][c2] - m[r1][c2] * m[r2][c1]) / det;
       }
   }
+  // bin_start_byte[i]: the sRGB byte of linear value i / kBins; a bin spans at most ~1 byte
+  // (the curve is steepest near 0), so encode() starts there and steps up at most once or twice.
+  static constexpr int kBins = 4096;
+  std::array<std::uint8_t, kBins + 1> bin_start_byte;
+
   std::uint8_t encode(double lin) const {
     // Exact rounding of 255·srgb(lin) without a pow per pixel: count the thresholds passed.
     const float v = static_cast<float>(lin);
-    return static_cast<std::uint8_t>(std::upper_bound(round_up_at.begin(), round_up_at.end(), v) - round_up_at.begin());
+    if (!(v > 0.0f)) return 0;  // also NaN
+    if (v >= 1.0f) return 255;
+    int b = bin_start_byte[static_cast<int>(v * kBins)];
+    while (b < 255 && v >= round_up_at[b]) ++b;
+    return static_cast<std::uint8_t>(b);
   }
 };
 

@@ -9,6 +9,7 @@
 
 #include "core/bounded_queue.h"
 #include "core/log.h"
+#include "face/reference_tracker.h"
 
 namespace fswap {
 namespace fs = std::filesystem;
@@ -50,21 +51,12 @@ Status check_input(const std::string& role, const std::string& path) {
 
 // The shared state of one job: models, the chosen source and the reference identity.
 struct JobContext {
-  explicit JobContext(const SwapJob& j) : job(j) {}
+  explicit JobContext(const SwapJob& j) : job(j), tracker(j.selector) {}
   const SwapJob& job;
   std::unique_ptr<Engine> engine;
   std::unique_ptr<FaceAnalyser> analyser;
   std::optional<ClassicalSwapper> swapper;
-  std::vector<float> reference;  // reference mode: identity to match (set from frame 0 if no path)
-  // Reference mode tracks faces from frame to frame: a face overlapping one of last frame's
-  // faces is the same person (matching or not), so the costly embedding runs only for new
-  // faces and every kReverifyFrames frames.
-  struct Track {
-    FaceBox box;
-    bool matched = false;
-  };
-  std::vector<Track> tracks;
-  int frames_since_verify = 0;
+  ReferenceTracker tracker;  // reference mode
   TimeLedger ledger;
   std::int64_t faces_swapped = 0;
 };
@@ -105,45 +97,8 @@ Status prepare_reference(JobContext& ctx) {
   Image image;
   FSWAP_ASSIGN_OR_RETURN(Face face, best_face_of(ctx, ctx.job.reference_face_path, &image));
   FSWAP_RETURN_IF_ERROR(ctx.analyser->embed(image, face));
-  ctx.reference = face.embedding;
+  ctx.tracker.set_reference(face.embedding);
   return Status::ok();
-}
-
-constexpr int kReverifyFrames = 30;
-constexpr float kTrackIou = 0.5f;
-
-// Reference mode: the faces of this frame that are the reference person.
-Result<std::vector<Face>> match_reference(JobContext& ctx, const Image& frame, std::vector<Face> faces) {
-  if (ctx.reference.empty() && !faces.empty()) {
-    // FaceFusion's default reference: the largest face of the first frame.
-    auto largest = std::max_element(faces.begin(), faces.end(),
-                                    [](const Face& a, const Face& b) { return a.box.area() < b.box.area(); });
-    FSWAP_RETURN_IF_ERROR(ctx.analyser->embed(frame, *largest, &ctx.ledger));
-    ctx.reference = largest->embedding;
-  }
-  const bool reverify = ++ctx.frames_since_verify >= kReverifyFrames;
-  if (reverify) ctx.frames_since_verify = 0;
-  std::vector<Face> matched, to_check;
-  std::vector<JobContext::Track> tracks;
-  for (Face& f : faces) {
-    const auto track = std::find_if(ctx.tracks.begin(), ctx.tracks.end(),
-                                    [&](const JobContext::Track& t) { return iou(t.box, f.box) > kTrackIou; });
-    if (track != ctx.tracks.end() && !reverify) {
-      tracks.push_back({f.box, track->matched});
-      if (track->matched) matched.push_back(std::move(f));
-      continue;
-    }
-    if (f.embedding.empty()) FSWAP_RETURN_IF_ERROR(ctx.analyser->embed(frame, f, &ctx.ledger));
-    to_check.push_back(std::move(f));
-  }
-  for (const Face& f : to_check) tracks.push_back({f.box, false});
-  for (Face& f : select_faces(std::move(to_check), ctx.job.selector, &ctx.reference)) {
-    for (auto& t : tracks)
-      if (iou(t.box, f.box) >= 1.f) t.matched = true;
-    matched.push_back(std::move(f));
-  }
-  ctx.tracks = std::move(tracks);
-  return matched;
 }
 
 // Face work on one frame, in place. Returns the number of faces swapped.
@@ -151,9 +106,11 @@ Result<int> process_frame(JobContext& ctx, Image& frame) {
   FSWAP_ASSIGN_OR_RETURN(auto faces, ctx.analyser->analyse(frame, /*embed=*/false, &ctx.ledger));
   std::vector<Face> chosen;
   if (ctx.job.selector.mode == SelectorMode::kReference) {
-    FSWAP_ASSIGN_OR_RETURN(chosen, match_reference(ctx, frame, std::move(faces)));
+    FSWAP_ASSIGN_OR_RETURN(chosen, ctx.tracker.match(std::move(faces), [&](Face& f) {
+      return ctx.analyser->embed(frame, f, &ctx.ledger);
+    }));
   } else {
-    chosen = select_faces(std::move(faces), ctx.job.selector, nullptr);
+    chosen = select_faces(std::move(faces), ctx.job.selector.mode);
   }
   for (const Face& f : chosen) ctx.swapper->swap(frame, f, ctx.job.swap, &ctx.ledger);
   ctx.faces_swapped += static_cast<std::int64_t>(chosen.size());

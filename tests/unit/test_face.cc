@@ -7,6 +7,7 @@
 #include <random>
 
 #include "face/analyser.h"
+#include "face/reference_tracker.h"
 #include "face/selector.h"
 #include "face/swap_classical.h"
 #include "imaging/filter.h"
@@ -69,22 +70,74 @@ TEST(Landmarks, FivePointsFrom68) {
   EXPECT_FLOAT_EQ(five[4].y, 2 * (54 + 64) / 2.f);
 }
 
-TEST(Selector, ModesAndReferenceThreshold) {
+TEST(Selector, OneAndManyModes) {
   std::vector<Face> faces = {face_at(0, 0, 10, 10, 0.9f), face_at(20, 20, 60, 60, 0.8f), face_at(70, 0, 90, 20, 0.7f)};
-  faces[0].embedding = {1, 0};
-  faces[1].embedding = {0, 1};
-  faces[2].embedding = {0.6f, 0.8f};
-  auto one = select_faces(faces, {SelectorMode::kOne, 0.3f}, nullptr);
+  auto one = select_faces(faces, SelectorMode::kOne);
   ASSERT_EQ(one.size(), 1u);
   EXPECT_FLOAT_EQ(one[0].box.x1, 20.f);  // the largest
-  EXPECT_EQ(select_faces(faces, {SelectorMode::kMany, 0.3f}, nullptr).size(), 3u);
-  const std::vector<float> reference = {0, 1};
-  // distance = (1 − cos)/2: face 1 → 0, face 2 → 0.1, face 0 → 0.5.
-  auto matched = select_faces(faces, {SelectorMode::kReference, 0.3f}, &reference);
-  ASSERT_EQ(matched.size(), 2u);
-  EXPECT_EQ(select_faces(faces, {SelectorMode::kReference, 0.05f}, &reference).size(), 1u);
-  EXPECT_TRUE(select_faces(faces, {SelectorMode::kReference, 0.3f}, nullptr).empty());
+  auto many = select_faces(faces, SelectorMode::kMany);
+  ASSERT_EQ(many.size(), 3u);
+  EXPECT_FLOAT_EQ(many[2].box.x1, 0.f);  // largest first
+  EXPECT_TRUE(select_faces({}, SelectorMode::kOne).empty());
   EXPECT_FALSE(parse_selector_mode("sideways").is_ok());
+  EXPECT_FLOAT_EQ(face_distance({0, 1}, {0, 1}), 0.f);
+  EXPECT_FLOAT_EQ(face_distance({0, 1}, {0.6f, 0.8f}), 0.1f);
+}
+
+// A fake embedder: a face's identity is encoded in its score (0.9 → the reference person).
+struct CountingEmbedder {
+  int calls = 0;
+  Status operator()(Face& f) {
+    ++calls;
+    f.embedding = f.score > 0.85f ? std::vector<float>{0, 1} : std::vector<float>{1, 0};
+    return Status::ok();
+  }
+};
+
+TEST(ReferenceTracker, MatchesByIdentityAndEmbedsOnlyNewFaces) {
+  ReferenceTracker tracker({SelectorMode::kReference, 0.3f});
+  tracker.set_reference({0, 1});
+  CountingEmbedder embedder;
+  auto embed = [&](Face& f) { return embedder(f); };
+  // Two people walking right: the reference (score 0.9) and someone else (0.5).
+  for (int frame = 0; frame < 20; ++frame) {
+    const float dx = static_cast<float>(frame);
+    auto chosen = tracker.match({face_at(10 + dx, 10, 60 + dx, 60, 0.9f), face_at(100 + dx, 10, 150 + dx, 60, 0.5f)}, embed);
+    ASSERT_TRUE(chosen.is_ok());
+    ASSERT_EQ(chosen->size(), 1u) << "frame " << frame;
+    EXPECT_FLOAT_EQ(chosen->front().score, 0.9f);
+  }
+  EXPECT_EQ(embedder.calls, 2);  // each person embedded once, on the first frame
+  // After kReverifyFrames frames every face is checked again.
+  for (int frame = 20; frame < ReferenceTracker::kReverifyFrames; ++frame)
+    ASSERT_TRUE(tracker.match({face_at(30, 10, 80, 60, 0.9f)}, embed).is_ok());
+  EXPECT_EQ(embedder.calls, 3);
+}
+
+TEST(ReferenceTracker, AFlickeringDetectionKeepsItsDecision) {
+  ReferenceTracker tracker({SelectorMode::kReference, 0.3f});
+  tracker.set_reference({0, 1});
+  CountingEmbedder embedder;
+  auto embed = [&](Face& f) { return embedder(f); };
+  for (int frame = 0; frame < 12; ++frame) {
+    std::vector<Face> faces = {face_at(10, 10, 60, 60, 0.9f)};
+    if (frame % 3 == 0) faces.push_back(face_at(200, 200, 230, 230, 0.5f));  // a false detection, on and off
+    auto chosen = tracker.match(std::move(faces), embed);
+    ASSERT_TRUE(chosen.is_ok());
+    EXPECT_EQ(chosen->size(), 1u);
+  }
+  EXPECT_EQ(embedder.calls, 2);
+}
+
+TEST(ReferenceTracker, WithoutAReferenceTheFirstLargestFaceIsIt) {
+  ReferenceTracker tracker({SelectorMode::kReference, 0.3f});
+  CountingEmbedder embedder;
+  auto embed = [&](Face& f) { return embedder(f); };
+  auto chosen = tracker.match({face_at(0, 0, 10, 10, 0.5f), face_at(50, 50, 100, 100, 0.9f)}, embed);
+  ASSERT_TRUE(chosen.is_ok());
+  ASSERT_EQ(chosen->size(), 1u);
+  EXPECT_FLOAT_EQ(chosen->front().box.x1, 50.f);
+  EXPECT_TRUE(tracker.has_reference());
 }
 
 TEST(ColourTransfer, MatchesTheReferenceStatisticsInsideTheMask) {

@@ -457,21 +457,31 @@ TEST(FillPolygon, PixelCentresAndEvenOdd) {
   for (float v : all.pixels) ASSERT_EQ(v, 2.0f);
 }
 
-TEST(AlphaBlend, MixesInsideTheRegionOnly) {
-  Image dst(6, 4, 3, 100), src(6, 4, 3, 200);
-  ImageF mask(6, 4, 1, 0.25f);
-  alpha_blend(dst, src, mask, {2, 1, 10, 2});
+TEST(AlphaBlend, PastesThePatchUnderItsMask) {
+  Image dst(6, 4, 3, 100);
+  Image patch(10, 2, 3, 200);  // at (2, 1): overhangs the right edge
+  ImageF mask(10, 2, 1, 0.25f);
+  alpha_blend(dst, patch, mask, 2, 1);
   for (int y = 0; y < 4; ++y)
     for (int x = 0; x < 6; ++x) {
       const bool inside = x >= 2 && y >= 1 && y < 3;
       for (int c = 0; c < 3; ++c) ASSERT_EQ(dst.at(x, y, c), inside ? 125 : 100);
     }
-  mask.at(0, 0) = 1.0f;
-  mask.at(1, 0) = 0.0f;
-  alpha_blend(dst, src, mask, {0, 0, 6, 4});
+  Image full(6, 4, 3, 200);
+  ImageF full_mask(6, 4, 1, 0.25f);
+  full_mask.at(0, 0) = 1.0f;
+  full_mask.at(1, 0) = 0.0f;
+  alpha_blend(dst, full, full_mask, 0, 0);
   EXPECT_EQ(dst.at(0, 0, 0), 200);
   EXPECT_EQ(dst.at(1, 0, 0), 100);
   EXPECT_EQ(dst.at(2, 1, 0), 144);  // 125 + 0.25 · 75 = 143.75
+  // A patch entirely outside changes nothing; a negative offset is clipped.
+  const Image before = dst;
+  alpha_blend(dst, full, full_mask, 6, 0);
+  EXPECT_EQ(dst.pixels, before.pixels);
+  alpha_blend(dst, patch, ImageF(10, 2, 1, 1.0f), -9, 0);
+  EXPECT_EQ(dst.at(0, 0, 0), 200);
+  EXPECT_EQ(dst.at(1, 0, 0), 100);
 }
 
 #if FSWAP_HAVE_OPENCV

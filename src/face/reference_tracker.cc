@@ -1,0 +1,43 @@
+#include "face/reference_tracker.h"
+
+#include <algorithm>
+
+namespace fswap {
+
+Result<std::vector<Face>> ReferenceTracker::match(std::vector<Face> faces, const EmbedFn& embed) {
+  if (reference_.empty() && !faces.empty()) {
+    auto largest = std::max_element(faces.begin(), faces.end(),
+                                    [](const Face& a, const Face& b) { return a.box.area() < b.box.area(); });
+    if (largest->embedding.empty()) FSWAP_RETURN_IF_ERROR(embed(*largest));
+    reference_ = largest->embedding;
+  }
+  const bool reverify = ++frames_since_verify_ >= kReverifyFrames;
+  if (reverify) frames_since_verify_ = 0;
+
+  for (Track& t : tracks_) ++t.missed;
+  std::vector<Face> matched;
+  for (Face& f : faces) {
+    auto track = std::max_element(tracks_.begin(), tracks_.end(), [&](const Track& a, const Track& b) {
+      return iou(a.box, f.box) < iou(b.box, f.box);
+    });
+    const bool tracked = track != tracks_.end() && iou(track->box, f.box) > kTrackIou;
+    bool is_reference;
+    if (tracked && !reverify) {
+      is_reference = track->matched;
+    } else {
+      if (f.embedding.empty()) FSWAP_RETURN_IF_ERROR(embed(f));
+      is_reference = face_distance(f.embedding, reference_) < options_.reference_distance;
+    }
+    if (tracked) {
+      *track = {f.box, is_reference, 0};
+    } else {
+      tracks_.push_back({f.box, is_reference, 0});
+    }
+    if (is_reference) matched.push_back(std::move(f));
+  }
+  std::erase_if(tracks_, [](const Track& t) { return t.missed > kMaxMissedFrames; });
+  std::stable_sort(matched.begin(), matched.end(), [](const Face& a, const Face& b) { return a.box.area() > b.box.area(); });
+  return matched;
+}
+
+}  // namespace fswap
