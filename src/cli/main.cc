@@ -12,7 +12,7 @@
 #include "cli/progress.h"
 #include "core/log.h"
 #include "core/parallel.h"
-#include "pipeline/swap_job.h"
+#include "fswap/fswap.h"
 #include "runtime/engine.h"
 
 namespace fswap {
@@ -179,7 +179,7 @@ int run_bench_command(const CommonOptions& common, const std::vector<std::string
 }
 
 int run_info_command(const std::string& models_dir) {
-  std::printf("fswap %s (C++20; CUDA targets %s)\n", FSWAP_VERSION, FSWAP_CUDA_BUILD ? "built" : "not built");
+  std::printf("fswap %s (C++20; CUDA targets %s)\n", version(), FSWAP_CUDA_BUILD ? "built" : "not built");
   std::printf("cpu threads: %d\n", worker_threads());
   for (const char* name : {"ort", "native"}) {
     auto engine = make_engine(name);
@@ -207,7 +207,7 @@ int run_info_command(const std::string& models_dir) {
 int main(int argc, char** argv) {
   using namespace fswap;
   CLI::App app{"fswap: face swap for images and video, within any GPU memory budget"};
-  app.set_version_flag("--version", std::string("fswap ") + FSWAP_VERSION);
+  app.set_version_flag("--version", std::string("fswap ") + version());
   app.require_subcommand(1);
 
   CommonOptions common;

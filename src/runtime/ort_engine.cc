@@ -324,13 +324,23 @@ Result<std::unique_ptr<InferenceSession>> OrtEngine::load(const std::string& mod
   }
 }
 
+namespace {
+// The CUDA provider needs the driver library; without it (no GPU) CUDA is not available.
+bool nvidia_driver_present() {
+  void* driver = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+  if (driver == nullptr) return false;
+  dlclose(driver);
+  return true;
+}
+}  // namespace
+
 std::vector<std::string> OrtEngine::available_devices() const {
   std::vector<std::string> devices = {"cpu"};
   if (!shared_env()) return devices;
   try {
     const auto providers = Ort::GetAvailableProviders();
     if (std::find(providers.begin(), providers.end(), kCudaProviderName) != providers.end() &&
-        cuda_provider_files_exist()) {
+        cuda_provider_files_exist() && nvidia_driver_present()) {
       devices.emplace_back("cuda");
     }
   } catch (const Ort::Exception& e) {

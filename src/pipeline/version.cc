@@ -1,0 +1,7 @@
+#include "fswap/fswap.h"
+
+namespace fswap {
+
+const char* version() { return FSWAP_VERSION; }
+
+}  // namespace fswap
