@@ -1,5 +1,7 @@
 #include "core/tensor.h"
 
+#include <cstring>
+
 namespace fswap {
 
 std::size_t dtype_size(DType dtype) {
@@ -9,6 +11,9 @@ std::size_t dtype_size(DType dtype) {
     case DType::kInt64: return 8;
     case DType::kInt32: return 4;
     case DType::kUInt8: return 1;
+    case DType::kInt8: return 1;
+    case DType::kBool: return 1;
+    case DType::kFloat64: return 8;
   }
   return 0;
 }
@@ -20,6 +25,9 @@ const char* dtype_name(DType dtype) {
     case DType::kInt64: return "int64";
     case DType::kInt32: return "int32";
     case DType::kUInt8: return "uint8";
+    case DType::kInt8: return "int8";
+    case DType::kBool: return "bool";
+    case DType::kFloat64: return "float64";
   }
   return "unknown";
 }
@@ -45,6 +53,12 @@ Tensor Tensor::zeros(DType dtype, Shape shape) {
   t.dtype_ = dtype;
   t.shape_ = std::move(shape);
   t.bytes_.assign(static_cast<std::size_t>(t.elements()) * dtype_size(dtype), std::byte{0});
+  return t;
+}
+
+Tensor Tensor::copy_of(const TensorView& v) {
+  Tensor t = zeros(v.dtype, v.shape);
+  if (t.bytes() && v.data) std::memcpy(t.bytes_.data(), v.data, t.bytes());
   return t;
 }
 

@@ -15,7 +15,7 @@
 
 namespace fswap {
 
-enum class DType { kFloat32, kFloat16, kInt64, kInt32, kUInt8 };
+enum class DType { kFloat32, kFloat16, kInt64, kInt32, kUInt8, kInt8, kBool, kFloat64 };
 
 std::size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);
@@ -24,6 +24,18 @@ using Shape = std::vector<std::int64_t>;
 
 std::int64_t shape_elements(const Shape& shape);
 std::string shape_to_string(const Shape& shape);  // "[1,3,240,320]"
+
+// A non-owning view of dense row-major data: what kernels read and write. The memory belongs
+// to a Tensor or to an arena of the executor's plan. Copyable, no ownership.
+struct TensorView {
+  DType dtype = DType::kFloat32;
+  Shape shape;
+  void* data = nullptr;  // nullptr: an absent optional input
+  std::int64_t elements() const { return shape_elements(shape); }
+  std::size_t bytes() const { return static_cast<std::size_t>(elements()) * dtype_size(dtype); }
+  template <class T>
+  T* as() const { return static_cast<T*>(data); }
+};
 
 class Tensor {
  public:
@@ -46,6 +58,11 @@ class Tensor {
     check_type(sizeof(T));
     return reinterpret_cast<const T*>(bytes_.data());
   }
+  TensorView view() { return {dtype_, shape_, bytes_.data()}; }
+  // Read-only by contract: kernels never write their inputs.
+  TensorView view() const { return {dtype_, shape_, const_cast<std::byte*>(bytes_.data())}; }
+  // A copy of the viewed data.
+  static Tensor copy_of(const TensorView& v);
   void* raw() { return bytes_.data(); }
   const void* raw() const { return bytes_.data(); }
 

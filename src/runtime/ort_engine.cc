@@ -98,10 +98,13 @@ Result<DType> dtype_from_onnx(ONNXTensorElementDataType type) {
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64: return DType::kInt64;
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32: return DType::kInt32;
     case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8: return DType::kUInt8;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8: return DType::kInt8;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL: return DType::kBool;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE: return DType::kFloat64;
     default: break;
   }
   return unsupported("ONNX element type " + std::to_string(static_cast<int>(type)) +
-                     " (fswap tensors are float32, float16, int64, int32 or uint8)");
+                     " (fswap tensors are float32/64, float16, int64/32/8, uint8 or bool)");
 }
 
 ONNXTensorElementDataType dtype_to_onnx(DType dtype) {
@@ -111,6 +114,9 @@ ONNXTensorElementDataType dtype_to_onnx(DType dtype) {
     case DType::kInt64: return ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
     case DType::kInt32: return ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32;
     case DType::kUInt8: return ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8;
+    case DType::kInt8: return ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8;
+    case DType::kBool: return ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL;
+    case DType::kFloat64: return ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE;
   }
   return ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
 }
