@@ -10,13 +10,14 @@ packages=(
   cmake ninja-build g++ pkg-config python3
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libprotobuf-dev protobuf-compiler libonnx-dev libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 # Test-only: OpenCV is the imaging oracle, ffmpeg/ffprobe make and inspect fixtures.
 fetch_flags=()
 for arg in "$@"; do
   case "$arg" in
-    --tests) packages+=(libopencv-dev ffmpeg) ;;
+    --tests) packages+=(libopencv-dev ffmpeg python3-onnx python3-numpy) ;;
     --with-cuda) fetch_flags+=(--with-cuda) ;;
     *) echo "setup: unknown flag $arg (--tests, --with-cuda)" >&2; exit 2 ;;
   esac

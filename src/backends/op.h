@@ -1,0 +1,85 @@
+// The op vocabulary shared by the graph IR and every backend: the closed list of ops, their
+// attributes, and activations fused into a preceding op.
+//
+//   if (node.op == OpType::kConv) { auto strides = node.attrs.ints("strides", {1, 1}); }
+//
+// Adding an op = a list entry + its shape rule (runtime/shape_inference.cc) + a CPU kernel
+// (backends/cpu) + a case in the op harness.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/status.h"
+#include "core/tensor.h"
+
+namespace fswap {
+
+// Every op the native engine knows, by its ONNX name (domain ai.onnx).
+#define FSWAP_OP_LIST(X)                                                                            \
+  /* element-wise unary */                                                                          \
+  X(Abs) X(Neg) X(Reciprocal) X(Sqrt) X(Exp) X(Log) X(Floor) X(Ceil) X(Round) X(Sin) X(Cos)         \
+  X(Erf) X(Not) X(Identity) X(Dropout) X(Cast)                                                      \
+  /* activations */                                                                                 \
+  X(Relu) X(LeakyRelu) X(PRelu) X(Elu) X(Selu) X(Sigmoid) X(HardSigmoid) X(HardSwish) X(Tanh)       \
+  X(Softplus) X(Softsign) X(Gelu) X(Mish) X(Clip) X(Softmax) X(LogSoftmax)                          \
+  /* element-wise binary / variadic (numpy broadcasting) */                                         \
+  X(Add) X(Sub) X(Mul) X(Div) X(Pow) X(Mod) X(Min) X(Max) X(Sum) X(Mean) X(Equal) X(Less)           \
+  X(LessOrEqual) X(Greater) X(GreaterOrEqual) X(And) X(Or) X(Xor) X(Where)                          \
+  /* linear algebra and convolution */                                                              \
+  X(MatMul) X(Gemm) X(Conv) X(ConvTranspose)                                                        \
+  /* normalisation */                                                                               \
+  X(BatchNormalization) X(InstanceNormalization) X(LayerNormalization) X(LpNormalization)           \
+  /* pooling */                                                                                     \
+  X(MaxPool) X(AveragePool) X(GlobalAveragePool) X(GlobalMaxPool)                                   \
+  /* reductions */                                                                                  \
+  X(ReduceMean) X(ReduceSum) X(ReduceMax) X(ReduceMin) X(ReduceProd) X(ReduceL2) X(ReduceSumSquare) \
+  X(ArgMax) X(ArgMin)                                                                               \
+  /* layout and indexing */                                                                         \
+  X(Reshape) X(Flatten) X(Transpose) X(Squeeze) X(Unsqueeze) X(Concat) X(Split) X(Slice) X(Gather)  \
+  X(GatherElements) X(Expand) X(Tile) X(Pad) X(Resize) X(Upsample) X(DepthToSpace) X(SpaceToDepth)  \
+  X(ScatterND) X(TopK)                                                                              \
+  /* shape and constants */                                                                         \
+  X(Shape) X(Size) X(ConstantOfShape) X(Constant) X(Range)
+
+enum class OpType {
+#define FSWAP_OP_ENUM(name) k##name,
+  FSWAP_OP_LIST(FSWAP_OP_ENUM)
+#undef FSWAP_OP_ENUM
+      kCount
+};
+inline constexpr int kOpCount = static_cast<int>(OpType::kCount);
+static_assert(kOpCount == 96, "an op was added or removed: update the shape rules, CPU kernels and op harness");
+
+const char* op_name(OpType op);                             // "Conv"
+Result<OpType> op_from_name(std::string_view onnx_name);    // kUnsupported naming the op
+
+// Activation fused into a Conv, ConvTranspose, Gemm or MatMul by the fusion pass.
+enum class Activation { kNone, kRelu, kLeakyRelu, kSigmoid, kTanh, kClip, kHardSigmoid };
+struct FusedActivation {
+  Activation kind = Activation::kNone;
+  float alpha = 0, beta = 0;  // LeakyRelu: alpha; Clip: [alpha, beta]; HardSigmoid: alpha, beta
+};
+
+using AttributeValue = std::variant<std::int64_t, float, std::string, std::vector<std::int64_t>,
+                                    std::vector<float>, Tensor>;
+
+// A node's attributes with ONNX defaults applied at lookup, plus a fused activation.
+struct OpAttributes {
+  std::map<std::string, AttributeValue, std::less<>> values;
+  FusedActivation activation;  // set only by the fusion pass
+
+  std::int64_t i(std::string_view name, std::int64_t fallback) const;
+  float f(std::string_view name, float fallback) const;
+  std::string s(std::string_view name, std::string fallback) const;
+  std::vector<std::int64_t> ints(std::string_view name, std::vector<std::int64_t> fallback) const;
+  std::vector<float> floats(std::string_view name, std::vector<float> fallback) const;
+  const Tensor* tensor(std::string_view name) const;  // nullptr when absent
+  bool has(std::string_view name) const;
+};
+
+}  // namespace fswap

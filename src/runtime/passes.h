@@ -1,0 +1,36 @@
+// Graph passes, run once per model at load (fold, prune, fuse) and once per input shape
+// (specialise). Each leaves a valid, topologically ordered graph.
+//
+//   FSWAP_ASSIGN_OR_RETURN(Graph g, load_onnx(path));
+//   FSWAP_RETURN_IF_ERROR(optimize(g));                        // fold + prune + fuse
+//   Graph batch8 = g;                                          // weights are shared, cheap
+//   FSWAP_RETURN_IF_ERROR(specialize(batch8, {{8, 3, 128, 128}, {8, 512}}));
+//   FSWAP_ASSIGN_OR_RETURN(MemoryPlan plan, plan_memory(batch8));   // runtime/memory_plan.h
+#pragma once
+
+#include <vector>
+
+#include "core/status.h"
+#include "runtime/graph.h"
+
+namespace fswap {
+
+// Nodes whose inputs are all constants (weights, Constant nodes, folded values) are computed
+// with the CPU kernels and become Graph::constants.
+Status fold_constants(Graph& g);
+// Removes nodes none of whose outputs reach a graph output, and unused weights.
+Status remove_dead_nodes(Graph& g);
+// Conv+BatchNormalization → Conv with folded weights; Conv/ConvTranspose/Gemm/MatMul followed
+// by Relu, LeakyRelu, Sigmoid, Tanh, Clip or HardSigmoid (its only consumer) → fused activation;
+// MatMul followed by Add of a constant vector over the last axis → MatMul with a bias input.
+Status fuse(Graph& g);
+// fold_constants, remove_dead_nodes, fuse, in the order that gives the most.
+Status optimize(Graph& g);
+
+// Gives every value a concrete dtype and shape for these input shapes (one per Graph::inputs,
+// in order; static model dimensions must match, dynamic ones take the given size), folding
+// what becomes constant once shapes are known (Shape → Gather → Concat chains, etc.).
+// Afterwards every value has known_shape. Errors name the node and explain the mismatch.
+Status specialize(Graph& g, const std::vector<Shape>& input_shapes);
+
+}  // namespace fswap
