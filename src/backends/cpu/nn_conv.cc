@@ -1,0 +1,234 @@
+// Conv and ConvTranspose: im2col/col2im around OpenBLAS sgemm, one GEMM per (batch item, group);
+// a direct path for depthwise 1-D/2-D convolutions and no im2col for unit-stride 1x1 kernels.
+#include <cblas.h>
+
+#include <cstring>
+
+#include "backends/cpu/nn_kernels.h"
+#include "core/parallel.h"
+
+namespace fswap {
+namespace {
+
+// col[(c, kd, kh, kw), (od, oh, ow)] = x[c, od*s - p + kd*d, ...] or 0 outside the input.
+void im2col(const float* x, const WindowGeometry& g, std::int64_t channels, float* col) {
+  const std::int64_t kernel = g.kernel_size(), out_size = g.out_size(), rows = channels * kernel;
+  parallel_for(
+      static_cast<int>(rows),
+      [&](int r0, int r1) {
+        for (std::int64_t row = r0; row < r1; ++row) {
+          const std::int64_t c = row / kernel, k = row % kernel;
+          const std::int64_t kd = k / (g.kernel[1] * g.kernel[2]), kh = (k / g.kernel[2]) % g.kernel[1],
+                             kw = k % g.kernel[2];
+          float* dst = col + row * out_size;
+          const std::int64_t iw0 = kw * g.dilation[2] - g.pad_begin[2];
+          // Output columns [lo, hi) read inside the row when the stride is 1.
+          const std::int64_t lo = std::min(g.out[2], std::max<std::int64_t>(0, -iw0));
+          const std::int64_t hi = std::max(lo, std::min(g.out[2], g.in[2] - iw0));
+          for (std::int64_t od = 0; od < g.out[0]; ++od) {
+            const std::int64_t id = od * g.stride[0] - g.pad_begin[0] + kd * g.dilation[0];
+            for (std::int64_t oh = 0; oh < g.out[1]; ++oh, dst += g.out[2]) {
+              const std::int64_t ih = oh * g.stride[1] - g.pad_begin[1] + kh * g.dilation[1];
+              if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) {
+                std::memset(dst, 0, sizeof(float) * g.out[2]);
+                continue;
+              }
+              const float* src = x + ((c * g.in[0] + id) * g.in[1] + ih) * g.in[2];
+              if (g.stride[2] == 1) {
+                std::memset(dst, 0, sizeof(float) * lo);
+                std::memcpy(dst + lo, src + iw0 + lo, sizeof(float) * (hi - lo));
+                std::memset(dst + hi, 0, sizeof(float) * (g.out[2] - hi));
+              } else {
+                for (std::int64_t ow = 0; ow < g.out[2]; ++ow) {
+                  const std::int64_t iw = iw0 + ow * g.stride[2];
+                  dst[ow] = iw >= 0 && iw < g.in[2] ? src[iw] : 0.0f;
+                }
+              }
+            }
+          }
+        }
+      },
+      static_cast<int>(std::max<std::int64_t>(1, 8192 / std::max<std::int64_t>(1, out_size))));
+}
+
+// Depthwise (one input channel per group), 1-D/2-D only: y[m] = sum_k w[m, k] * x[m / multiplier].
+void depthwise_conv(const float* x, const float* w, float* y, const WindowGeometry& g, std::int64_t batch,
+                    std::int64_t channels, std::int64_t out_channels) {
+  const std::int64_t multiplier = out_channels / channels, in_plane = g.in[1] * g.in[2],
+                     out_plane = g.out[1] * g.out[2];
+  parallel_for(static_cast<int>(batch * out_channels), [&](int p0, int p1) {
+    for (std::int64_t p = p0; p < p1; ++p) {
+      const std::int64_t n = p / out_channels, m = p % out_channels;
+      const float* xc = x + (n * channels + m / multiplier) * in_plane;
+      const float* wm = w + m * g.kernel[1] * g.kernel[2];
+      float* yc = y + p * out_plane;
+      std::memset(yc, 0, sizeof(float) * out_plane);
+      for (std::int64_t kh = 0; kh < g.kernel[1]; ++kh) {
+        for (std::int64_t kw = 0; kw < g.kernel[2]; ++kw) {
+          const float wv = wm[kh * g.kernel[2] + kw];
+          const std::int64_t iw0 = kw * g.dilation[2] - g.pad_begin[2];
+          const std::int64_t lo = std::min(g.out[2], std::max<std::int64_t>(0, (-iw0 + g.stride[2] - 1) / g.stride[2]));
+          const std::int64_t hi =
+              std::max(lo, std::min(g.out[2], (g.in[2] - iw0 + g.stride[2] - 1) / g.stride[2]));
+          for (std::int64_t oh = 0; oh < g.out[1]; ++oh) {
+            const std::int64_t ih = oh * g.stride[1] - g.pad_begin[1] + kh * g.dilation[1];
+            if (ih < 0 || ih >= g.in[1]) continue;
+            const float* src = xc + ih * g.in[2] + iw0;
+            float* dst = yc + oh * g.out[2];
+            if (g.stride[2] == 1) {
+              for (std::int64_t ow = lo; ow < hi; ++ow) dst[ow] += wv * src[ow];
+            } else {
+              for (std::int64_t ow = lo; ow < hi; ++ow) dst[ow] += wv * src[ow * g.stride[2]];
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+std::vector<std::int64_t> spatial_of(const Shape& s) { return {s.begin() + 2, s.end()}; }
+
+}  // namespace
+
+Status conv_kernel(const KernelArgs& args) {
+  constexpr const char* kOp = "Conv";
+  FSWAP_RETURN_IF_ERROR(require_float32(args, kOp));
+  if (args.inputs.size() < 2) return nn_shape_error(kOp, "needs X and W");
+  const TensorView& x = args.inputs[0];
+  const TensorView& w = args.inputs[1];
+  const TensorView& y = args.outputs[0];
+  const float* bias = args.inputs.size() > 2 ? args.inputs[2].as<const float>() : nullptr;
+  if (w.shape.size() != x.shape.size()) return nn_shape_error(kOp, "W rank differs from X rank");
+  FSWAP_ASSIGN_OR_RETURN(WindowGeometry g, window_geometry(args, kOp, x.shape, y.shape, spatial_of(w.shape)));
+  const std::int64_t batch = x.shape[0], channels = x.shape[1], out_channels = w.shape[0];
+  const std::int64_t group = args.attrs.i("group", 1);
+  if (group < 1 || channels % group != 0 || out_channels % group != 0 || w.shape[1] != channels / group ||
+      y.shape[1] != out_channels)
+    return nn_shape_error(kOp, "group " + std::to_string(group) + " does not fit X " + shape_to_string(x.shape) +
+                                   " and W " + shape_to_string(w.shape));
+  const std::int64_t cg = channels / group, mg = out_channels / group;
+  const std::int64_t kernel = cg * g.kernel_size(), in_size = g.in_size(), out_size = g.out_size();
+  const float* xd = x.as<const float>();
+  const float* wd = w.as<const float>();
+  float* yd = y.as<float>();
+
+  if (cg == 1 && group > 1 && g.in[0] == 1 && g.out[0] == 1 && g.kernel[0] == 1 && g.pad_begin[0] == 0) {
+    depthwise_conv(xd, wd, yd, g, batch, channels, out_channels);
+  } else {
+    const bool pointwise = g.kernel_size() == 1 && g.stride[0] == 1 && g.stride[1] == 1 && g.stride[2] == 1 &&
+                           g.pad_begin[0] == 0 && g.pad_begin[1] == 0 && g.pad_begin[2] == 0 &&
+                           out_size == in_size;
+    float* col = pointwise ? nullptr : thread_scratch(0, static_cast<std::size_t>(kernel * out_size));
+    for (std::int64_t n = 0; n < batch; ++n) {
+      for (std::int64_t gi = 0; gi < group; ++gi) {
+        const float* xg = xd + (n * channels + gi * cg) * in_size;
+        float* yg = yd + (n * out_channels + gi * mg) * out_size;
+        if (!pointwise) im2col(xg, g, cg, col);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(mg), static_cast<int>(out_size),
+                    static_cast<int>(kernel), 1.0f, wd + gi * mg * kernel, static_cast<int>(kernel),
+                    pointwise ? xg : col, static_cast<int>(out_size), 0.0f, yg, static_cast<int>(out_size));
+      }
+    }
+  }
+  bias_and_activation(args.attrs.activation, bias, yd, batch, out_channels, out_size);
+  return Status::ok();
+}
+
+Status conv_transpose_kernel(const KernelArgs& args) {
+  constexpr const char* kOp = "ConvTranspose";
+  FSWAP_RETURN_IF_ERROR(require_float32(args, kOp));
+  if (args.inputs.size() < 2) return nn_shape_error(kOp, "needs X and W");
+  const TensorView& x = args.inputs[0];
+  const TensorView& w = args.inputs[1];
+  const TensorView& y = args.outputs[0];
+  const float* bias = args.inputs.size() > 2 ? args.inputs[2].as<const float>() : nullptr;
+  const std::size_t rank = x.shape.size() < 2 ? 0 : x.shape.size() - 2;
+  if (rank < 1 || rank > 3 || w.shape.size() != x.shape.size() || y.shape.size() != x.shape.size())
+    return unsupported(std::string(kOp) + ": input rank " + std::to_string(x.shape.size()) +
+                       " (1-D, 2-D and 3-D spatial inputs are supported)");
+  const OpAttributes& a = args.attrs;
+  const std::int64_t batch = x.shape[0], channels = x.shape[1], group = a.i("group", 1);
+  if (group < 1 || channels % group != 0 || w.shape[0] != channels || y.shape[1] != w.shape[1] * group)
+    return nn_shape_error(kOp, "group " + std::to_string(group) + " does not fit X " + shape_to_string(x.shape) +
+                                   " and W " + shape_to_string(w.shape));
+  const std::int64_t cg = channels / group, mg = w.shape[1], out_channels = mg * group;
+
+  // Roles swap with Conv: the geometry maps a Conv over y (in) to x (out).
+  const std::vector<std::int64_t> ones(rank, 1);
+  const auto strides = a.ints("strides", ones);
+  const auto dilations = a.ints("dilations", ones);
+  const auto pads = a.ints("pads", std::vector<std::int64_t>(2 * rank, 0));
+  const auto output_padding = a.ints("output_padding", std::vector<std::int64_t>(rank, 0));
+  const std::string auto_pad = a.s("auto_pad", "NOTSET");
+  if (strides.size() != rank || dilations.size() != rank || pads.size() != 2 * rank ||
+      output_padding.size() != rank)
+    return nn_shape_error(kOp, "strides/dilations/pads/output_padding do not match the spatial rank");
+  if (auto_pad != "NOTSET" && auto_pad != "VALID" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER")
+    return unsupported(std::string(kOp) + ": auto_pad " + auto_pad);
+  const bool pads_from_output = a.has("output_shape") || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER";
+  WindowGeometry g;  // in = x's spatial size, out = y's
+  const std::size_t off = 3 - rank;
+  for (std::size_t i = 0; i < rank; ++i) {
+    const std::size_t d = off + i;
+    g.in[d] = x.shape[2 + i];
+    g.out[d] = y.shape[2 + i];
+    g.kernel[d] = w.shape[2 + i];
+    g.stride[d] = strides[i];
+    g.dilation[d] = dilations[i];
+    if (g.stride[d] < 1 || g.dilation[d] < 1) return nn_shape_error(kOp, "strides and dilations must be >= 1");
+    if (pads_from_output) {
+      // ONNX: total_padding = stride*(in-1) + output_padding + (k-1)*d + 1 - output_shape.
+      const std::int64_t total = g.stride[d] * (g.in[d] - 1) + output_padding[i] +
+                                 (g.kernel[d] - 1) * g.dilation[d] + 1 - g.out[d];
+      g.pad_begin[d] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+    } else if (auto_pad == "NOTSET") {
+      g.pad_begin[d] = pads[i];
+    }
+  }
+  const std::int64_t ksize = g.kernel_size(), in_size = g.in_size(), out_size = g.out_size();
+  const std::int64_t rows = mg * ksize;
+  const float* xd = x.as<const float>();
+  const float* wd = w.as<const float>();
+  float* yd = y.as<float>();
+  float* col = thread_scratch(0, static_cast<std::size_t>(rows * in_size));
+  for (std::int64_t n = 0; n < batch; ++n) {
+    for (std::int64_t gi = 0; gi < group; ++gi) {
+      // col[(m, k), i] = sum_c w[c, m, k] * x[c, i]
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(in_size),
+                  static_cast<int>(cg), 1.0f, wd + gi * cg * rows, static_cast<int>(rows),
+                  xd + (n * channels + gi * cg) * in_size, static_cast<int>(in_size), 0.0f, col,
+                  static_cast<int>(in_size));
+      float* yg = yd + (n * out_channels + gi * mg) * out_size;
+      parallel_for(static_cast<int>(mg), [&](int m0, int m1) {
+        for (std::int64_t m = m0; m < m1; ++m) {
+          float* ym = yg + m * out_size;
+          std::memset(ym, 0, sizeof(float) * out_size);
+          for (std::int64_t k = 0; k < ksize; ++k) {
+            const std::int64_t kd = k / (g.kernel[1] * g.kernel[2]), kh = (k / g.kernel[2]) % g.kernel[1],
+                               kw = k % g.kernel[2];
+            const float* src = col + (m * ksize + k) * in_size;
+            for (std::int64_t id = 0; id < g.in[0]; ++id) {
+              const std::int64_t od = id * g.stride[0] - g.pad_begin[0] + kd * g.dilation[0];
+              for (std::int64_t ih = 0; ih < g.in[1]; ++ih) {
+                const float* s = src + (id * g.in[1] + ih) * g.in[2];
+                const std::int64_t oh = ih * g.stride[1] - g.pad_begin[1] + kh * g.dilation[1];
+                if (od < 0 || od >= g.out[0] || oh < 0 || oh >= g.out[1]) continue;
+                float* dst = ym + (od * g.out[1] + oh) * g.out[2];
+                const std::int64_t ow0 = kw * g.dilation[2] - g.pad_begin[2];
+                for (std::int64_t iw = 0; iw < g.in[2]; ++iw) {
+                  const std::int64_t ow = ow0 + iw * g.stride[2];
+                  if (ow >= 0 && ow < g.out[2]) dst[ow] += s[iw];
+                }
+              }
+            }
+          }
+        }
+      });
+    }
+  }
+  bias_and_activation(a.activation, bias, yd, batch, out_channels, out_size);
+  return Status::ok();
+}
+
+}  // namespace fswap

@@ -1,0 +1,211 @@
+// Normalisations (inference forms) and Softmax/LogSoftmax.
+//
+// Softmax/LogSoftmax: the node's opset is not in KernelArgs, so both use the opset-13 rule
+// (normalise along `axis`, default -1). Importers of opset < 13 models must rewrite the old
+// flatten-at-axis (default 1) form; it agrees with the new one when axis is the last axis.
+#include <cmath>
+
+#include "backends/cpu/nn_kernels.h"
+#include "core/parallel.h"
+
+namespace fswap {
+namespace {
+
+int grain(std::int64_t work_per_item) {
+  return static_cast<int>(std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, work_per_item)));
+}
+
+Status softmax_impl(const KernelArgs& args, const char* op, bool log) {
+  FSWAP_RETURN_IF_ERROR(require_float32(args, op));
+  const TensorView& x = args.inputs[0];
+  const int axis = normalize_axis(args.attrs.i("axis", -1), x.shape.size());
+  if (axis < 0) return nn_shape_error(op, "axis out of range for " + shape_to_string(x.shape));
+  std::int64_t outer = 1, inner = 1;
+  for (int i = 0; i < axis; ++i) outer *= x.shape[i];
+  for (std::size_t i = axis + 1; i < x.shape.size(); ++i) inner *= x.shape[i];
+  const std::int64_t len = x.shape[axis];
+  const float* xd = x.as<const float>();
+  float* yd = args.outputs[0].as<float>();
+  // Work unit: one (outer, inner) line of len elements, strided by inner.
+  parallel_for(
+      static_cast<int>(outer * inner),
+      [&](int l0, int l1) {
+        for (std::int64_t l = l0; l < l1; ++l) {
+          const std::int64_t base = (l / inner) * len * inner + l % inner;
+          const float* xs = xd + base;
+          float* ys = yd + base;
+          float mx = -INFINITY;
+          for (std::int64_t i = 0; i < len; ++i) mx = std::max(mx, xs[i * inner]);
+          double sum = 0;
+          for (std::int64_t i = 0; i < len; ++i) {
+            const float e = std::exp(xs[i * inner] - mx);
+            sum += e;
+            if (!log) ys[i * inner] = e;
+          }
+          if (log) {
+            const float lse = static_cast<float>(std::log(sum));
+            for (std::int64_t i = 0; i < len; ++i) ys[i * inner] = xs[i * inner] - mx - lse;
+          } else {
+            const float inv = static_cast<float>(1.0 / sum);
+            for (std::int64_t i = 0; i < len; ++i) ys[i * inner] *= inv;
+          }
+        }
+      },
+      grain(len * 4));
+  return Status::ok();
+}
+
+}  // namespace
+
+Status softmax_kernel(const KernelArgs& args) { return softmax_impl(args, "Softmax", false); }
+Status log_softmax_kernel(const KernelArgs& args) { return softmax_impl(args, "LogSoftmax", true); }
+
+Status batch_normalization_kernel(const KernelArgs& args) {
+  constexpr const char* kOp = "BatchNormalization";
+  FSWAP_RETURN_IF_ERROR(require_float32(args, kOp));
+  if (args.inputs.size() < 5) return nn_shape_error(kOp, "needs X, scale, B, mean and var");
+  if (args.attrs.i("training_mode", 0) != 0) return unsupported(std::string(kOp) + ": training_mode 1");
+  const TensorView& x = args.inputs[0];
+  if (x.shape.size() < 2) return nn_shape_error(kOp, "X must have rank >= 2");
+  const std::int64_t batch = x.shape[0], channels = x.shape[1], plane = x.elements() / std::max<std::int64_t>(1, batch * channels);
+  for (int i = 1; i < 5; ++i)
+    if (args.inputs[i].elements() != channels)
+      return nn_shape_error(kOp, "input " + std::to_string(i) + " must have C = " + std::to_string(channels) +
+                                     " elements");
+  const float eps = args.attrs.f("epsilon", 1e-5f);
+  const float* scale = args.inputs[1].as<const float>();
+  const float* shift = args.inputs[2].as<const float>();
+  const float* mean = args.inputs[3].as<const float>();
+  const float* var = args.inputs[4].as<const float>();
+  const float* xd = x.as<const float>();
+  float* yd = args.outputs[0].as<float>();
+  parallel_for(
+      static_cast<int>(batch * channels),
+      [&](int p0, int p1) {
+        for (std::int64_t p = p0; p < p1; ++p) {
+          const std::int64_t c = p % channels;
+          const float a = scale[c] / std::sqrt(var[c] + eps), b = shift[c] - mean[c] * a;
+          const float* xs = xd + p * plane;
+          float* ys = yd + p * plane;
+          for (std::int64_t i = 0; i < plane; ++i) ys[i] = xs[i] * a + b;
+        }
+      },
+      grain(plane));
+  return Status::ok();
+}
+
+Status instance_normalization_kernel(const KernelArgs& args) {
+  constexpr const char* kOp = "InstanceNormalization";
+  FSWAP_RETURN_IF_ERROR(require_float32(args, kOp));
+  if (args.inputs.size() < 3) return nn_shape_error(kOp, "needs X, scale and B");
+  const TensorView& x = args.inputs[0];
+  if (x.shape.size() < 3) return nn_shape_error(kOp, "X must have rank >= 3");
+  const std::int64_t batch = x.shape[0], channels = x.shape[1], plane = x.elements() / std::max<std::int64_t>(1, batch * channels);
+  if (args.inputs[1].elements() != channels || args.inputs[2].elements() != channels)
+    return nn_shape_error(kOp, "scale and B must have C = " + std::to_string(channels) + " elements");
+  const float eps = args.attrs.f("epsilon", 1e-5f);
+  const float* scale = args.inputs[1].as<const float>();
+  const float* shift = args.inputs[2].as<const float>();
+  const float* xd = x.as<const float>();
+  float* yd = args.outputs[0].as<float>();
+  parallel_for(
+      static_cast<int>(batch * channels),
+      [&](int p0, int p1) {
+        for (std::int64_t p = p0; p < p1; ++p) {
+          const std::int64_t c = p % channels;
+          const float* xs = xd + p * plane;
+          float* ys = yd + p * plane;
+          double sum = 0, sq = 0;
+          for (std::int64_t i = 0; i < plane; ++i) sum += xs[i];
+          const double mean = plane > 0 ? sum / static_cast<double>(plane) : 0.0;
+          for (std::int64_t i = 0; i < plane; ++i) sq += (xs[i] - mean) * (xs[i] - mean);
+          const double var = plane > 0 ? sq / static_cast<double>(plane) : 0.0;
+          const float a = static_cast<float>(scale[c] / std::sqrt(var + eps));
+          const float b = static_cast<float>(shift[c] - mean * a);
+          for (std::int64_t i = 0; i < plane; ++i) ys[i] = xs[i] * a + b;
+        }
+      },
+      grain(plane * 3));
+  return Status::ok();
+}
+
+Status layer_normalization_kernel(const KernelArgs& args) {
+  constexpr const char* kOp = "LayerNormalization";
+  FSWAP_RETURN_IF_ERROR(require_float32(args, kOp));
+  if (args.inputs.size() < 2) return nn_shape_error(kOp, "needs X and Scale");
+  const TensorView& x = args.inputs[0];
+  const int axis = normalize_axis(args.attrs.i("axis", -1), x.shape.size());
+  if (axis < 0) return nn_shape_error(kOp, "axis out of range for " + shape_to_string(x.shape));
+  if (args.attrs.i("stash_type", 1) != 1) return unsupported(std::string(kOp) + ": stash_type other than 1");
+  std::int64_t outer = 1, inner = 1;
+  for (int i = 0; i < axis; ++i) outer *= x.shape[i];
+  for (std::size_t i = axis; i < x.shape.size(); ++i) inner *= x.shape[i];
+  const TensorView& sv = args.inputs[1];
+  const TensorView* bv = args.inputs.size() > 2 && args.inputs[2].data != nullptr ? &args.inputs[2] : nullptr;
+  // Scale and B broadcast over the normalised dims: full size or a single value.
+  if ((sv.elements() != inner && sv.elements() != 1) || (bv && bv->elements() != inner && bv->elements() != 1))
+    return unsupported(std::string(kOp) + ": Scale " + shape_to_string(sv.shape) +
+                       " (Scale and B must have the normalised size or one element)");
+  const float eps = args.attrs.f("epsilon", 1e-5f);
+  const float* scale = sv.as<const float>();
+  const float* shift = bv ? bv->as<const float>() : nullptr;
+  const std::int64_t scale_step = sv.elements() == 1 ? 0 : 1, shift_step = bv && bv->elements() == 1 ? 0 : 1;
+  const float* xd = x.as<const float>();
+  float* yd = args.outputs[0].as<float>();
+  parallel_for(
+      static_cast<int>(outer),
+      [&](int r0, int r1) {
+        for (std::int64_t r = r0; r < r1; ++r) {
+          const float* xs = xd + r * inner;
+          float* ys = yd + r * inner;
+          double sum = 0, sq = 0;
+          for (std::int64_t i = 0; i < inner; ++i) sum += xs[i];
+          const double mean = inner > 0 ? sum / static_cast<double>(inner) : 0.0;
+          for (std::int64_t i = 0; i < inner; ++i) sq += (xs[i] - mean) * (xs[i] - mean);
+          const float inv = static_cast<float>(1.0 / std::sqrt((inner > 0 ? sq / static_cast<double>(inner) : 0.0) + eps));
+          const float m = static_cast<float>(mean);
+          for (std::int64_t i = 0; i < inner; ++i) {
+            const float v = (xs[i] - m) * inv * scale[i * scale_step];
+            ys[i] = shift ? v + shift[i * shift_step] : v;
+          }
+        }
+      },
+      grain(inner * 3));
+  return Status::ok();
+}
+
+Status lp_normalization_kernel(const KernelArgs& args) {
+  constexpr const char* kOp = "LpNormalization";
+  FSWAP_RETURN_IF_ERROR(require_float32(args, kOp));
+  const TensorView& x = args.inputs[0];
+  const int axis = normalize_axis(args.attrs.i("axis", -1), x.shape.size());
+  if (axis < 0) return nn_shape_error(kOp, "axis out of range for " + shape_to_string(x.shape));
+  const std::int64_t p = args.attrs.i("p", 2);
+  if (p != 1 && p != 2) return unsupported(std::string(kOp) + ": p " + std::to_string(p) + " (1 or 2)");
+  std::int64_t outer = 1, inner = 1;
+  for (int i = 0; i < axis; ++i) outer *= x.shape[i];
+  for (std::size_t i = axis + 1; i < x.shape.size(); ++i) inner *= x.shape[i];
+  const std::int64_t len = x.shape[axis];
+  const float* xd = x.as<const float>();
+  float* yd = args.outputs[0].as<float>();
+  parallel_for(
+      static_cast<int>(outer * inner),
+      [&](int l0, int l1) {
+        for (std::int64_t l = l0; l < l1; ++l) {
+          const std::int64_t base = (l / inner) * len * inner + l % inner;
+          double norm = 0;
+          for (std::int64_t i = 0; i < len; ++i) {
+            const double v = xd[base + i * inner];
+            norm += p == 1 ? std::fabs(v) : v * v;
+          }
+          if (p == 2) norm = std::sqrt(norm);
+          // A zero vector stays zero (no 0/0).
+          const float inv = norm > 0 ? static_cast<float>(1.0 / norm) : 0.0f;
+          for (std::int64_t i = 0; i < len; ++i) yd[base + i * inner] = xd[base + i * inner] * inv;
+        }
+      },
+      grain(len * 2));
+  return Status::ok();
+}
+
+}  // namespace fswap

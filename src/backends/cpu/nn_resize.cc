@@ -1,0 +1,438 @@
+// Resize/Upsample (nearest and N-D linear), DepthToSpace/SpaceToDepth and Pad.
+//
+// Resize and Upsample share one engine: per-axis tables map each output index to one (nearest)
+// or two weighted (linear) input indices; the output is produced row by row (a row = the last
+// axis), each row a weighted sum of at most 2^(rank-1) input rows gathered along the last axis.
+#include <cmath>
+#include <cstring>
+
+#include "backends/cpu/nn_kernels.h"
+#include "core/parallel.h"
+
+namespace fswap {
+namespace {
+
+enum class CoordMode { kHalfPixel, kHalfPixelSymmetric, kPytorchHalfPixel, kAlignCorners, kAsymmetric, kTfHalfPixelForNearest };
+enum class NearestMode { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil };
+
+struct ResizeSpec {
+  bool linear = false;
+  CoordMode coord = CoordMode::kHalfPixel;
+  NearestMode nearest = NearestMode::kRoundPreferFloor;
+  std::vector<float> scales;  // one per axis
+};
+
+// One axis: output index -> input indices i0, i1 and the weight of i1 (w1 = 0 for nearest).
+struct AxisMap {
+  std::vector<std::int64_t> i0, i1;
+  std::vector<float> w1;
+  bool identity = true;
+};
+
+float original_coordinate(CoordMode mode, std::int64_t x, float scale, std::int64_t in, std::int64_t out) {
+  const float xf = static_cast<float>(x);
+  switch (mode) {
+    case CoordMode::kHalfPixel:
+      return (xf + 0.5f) / scale - 0.5f;
+    case CoordMode::kHalfPixelSymmetric: {
+      const float adjustment = static_cast<float>(out) / (scale * static_cast<float>(in));
+      const float center = static_cast<float>(in) / 2;
+      return center * (1 - adjustment) + (xf + 0.5f) / scale - 0.5f;
+    }
+    case CoordMode::kPytorchHalfPixel:
+      return out > 1 ? (xf + 0.5f) / scale - 0.5f : 0.0f;
+    case CoordMode::kAlignCorners:
+      return out == 1 ? 0.0f : xf * static_cast<float>(in - 1) / static_cast<float>(out - 1);
+    case CoordMode::kAsymmetric:
+      return xf / scale;
+    case CoordMode::kTfHalfPixelForNearest:
+      return (xf + 0.5f) / scale;
+  }
+  return 0;
+}
+
+AxisMap axis_map(const ResizeSpec& spec, float scale, std::int64_t in, std::int64_t out) {
+  AxisMap m;
+  m.i0.resize(out);
+  m.i1.resize(out);
+  m.w1.assign(out, 0.0f);
+  for (std::int64_t x = 0; x < out; ++x) {
+    const float c = original_coordinate(spec.coord, x, scale, in, out);
+    if (spec.linear) {
+      const float cc = std::min(std::max(c, 0.0f), static_cast<float>(in - 1));
+      const auto f = static_cast<std::int64_t>(std::floor(cc));
+      m.i0[x] = f;
+      m.i1[x] = std::min(f + 1, in - 1);
+      m.w1[x] = m.i1[x] == f ? 0.0f : cc - static_cast<float>(f);
+    } else {
+      float r = 0;
+      switch (spec.nearest) {
+        case NearestMode::kRoundPreferFloor:
+          r = c == std::floor(c) + 0.5f ? std::floor(c) : std::round(c);
+          break;
+        case NearestMode::kRoundPreferCeil:
+          r = c == std::floor(c) + 0.5f ? std::ceil(c) : std::round(c);
+          break;
+        case NearestMode::kFloor:
+          r = std::floor(c);
+          break;
+        case NearestMode::kCeil:
+          r = std::ceil(c);
+          break;
+      }
+      m.i0[x] = m.i1[x] = std::min(std::max<std::int64_t>(static_cast<std::int64_t>(r), 0), in - 1);
+    }
+    if (m.i0[x] != x || m.w1[x] != 0.0f) m.identity = false;
+  }
+  if (in != out) m.identity = false;
+  return m;
+}
+
+Status resize_run(const KernelArgs& args, const char* op, const ResizeSpec& spec) {
+  const TensorView& x = args.inputs[0];
+  const TensorView& y = args.outputs[0];
+  const std::size_t rank = x.shape.size();
+  if (rank == 0 || y.shape.size() != rank || spec.scales.size() != rank)
+    return nn_shape_error(op, "X " + shape_to_string(x.shape) + ", Y " + shape_to_string(y.shape) + " and " +
+                                  std::to_string(spec.scales.size()) + " scales do not agree");
+  std::vector<AxisMap> maps(rank);
+  for (std::size_t a = 0; a < rank; ++a) {
+    if (x.shape[a] <= 0 && y.shape[a] > 0) return nn_shape_error(op, "cannot resize an empty axis");
+    if (spec.scales[a] <= 0) return nn_shape_error(op, "scales must be > 0");
+    maps[a] = axis_map(spec, spec.scales[a], x.shape[a], y.shape[a]);
+  }
+  if (y.elements() == 0) return Status::ok();
+  // Non-identity outer axes: those each contribute 2 input rows (linear) or one (nearest).
+  std::vector<std::size_t> moving;
+  for (std::size_t a = 0; a + 1 < rank; ++a)
+    if (!maps[a].identity) moving.push_back(a);
+  const int corners = spec.linear ? 1 << moving.size() : 1;
+  const std::int64_t out_w = y.shape[rank - 1];
+  const std::int64_t rows = y.elements() / out_w;
+  std::vector<std::int64_t> in_stride(rank, 1);
+  for (std::size_t a = rank - 1; a-- > 0;) in_stride[a] = in_stride[a + 1] * x.shape[a + 1];
+  const float* xd = x.as<const float>();
+  float* yd = y.as<float>();
+  const AxisMap& last = maps[rank - 1];
+  parallel_for(
+      static_cast<int>(rows),
+      [&](int r0, int r1) {
+        std::vector<std::int64_t> coord(rank, 0);
+        for (std::int64_t r = r0; r < r1; ++r) {
+          std::int64_t rest = r;
+          for (std::size_t a = rank - 1; a-- > 0;) {
+            coord[a] = rest % y.shape[a];
+            rest /= y.shape[a];
+          }
+          std::int64_t base = 0;  // input offset of the row with every moving axis at i0
+          for (std::size_t a = 0; a + 1 < rank; ++a) base += maps[a].i0[coord[a]] * in_stride[a];
+          float* dst = yd + r * out_w;
+          for (int corner = 0; corner < corners; ++corner) {
+            float weight = 1.0f;
+            std::int64_t offset = base;
+            for (std::size_t j = 0; j < moving.size() && spec.linear; ++j) {
+              const AxisMap& m = maps[moving[j]];
+              const std::int64_t c = coord[moving[j]];
+              if (corner & (1 << j)) {
+                weight *= m.w1[c];
+                offset += (m.i1[c] - m.i0[c]) * in_stride[moving[j]];
+              } else {
+                weight *= 1.0f - m.w1[c];
+              }
+            }
+            const float* src = xd + offset;
+            if (corner == 0) {
+              if (spec.linear) {
+                for (std::int64_t w = 0; w < out_w; ++w)
+                  dst[w] = weight * (src[last.i0[w]] + last.w1[w] * (src[last.i1[w]] - src[last.i0[w]]));
+              } else if (last.identity) {
+                std::memcpy(dst, src, sizeof(float) * out_w);
+              } else {
+                for (std::int64_t w = 0; w < out_w; ++w) dst[w] = src[last.i0[w]];
+              }
+            } else if (weight != 0.0f) {
+              for (std::int64_t w = 0; w < out_w; ++w)
+                dst[w] += weight * (src[last.i0[w]] + last.w1[w] * (src[last.i1[w]] - src[last.i0[w]]));
+            }
+          }
+        }
+      },
+      static_cast<int>(std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(1, out_w * corners))));
+  return Status::ok();
+}
+
+// Scales per axis: from the scales tensor when it has values, else output / input.
+std::vector<float> scales_from(const TensorView* scales, const TensorView& x, const TensorView& y) {
+  std::vector<float> s(x.shape.size(), 1.0f);
+  if (scales != nullptr && scales->data != nullptr && scales->elements() == static_cast<std::int64_t>(s.size())) {
+    std::copy(scales->as<const float>(), scales->as<const float>() + s.size(), s.begin());
+  } else {
+    for (std::size_t a = 0; a < s.size(); ++a)
+      s[a] = x.shape[a] > 0 ? static_cast<float>(y.shape[a]) / static_cast<float>(x.shape[a]) : 1.0f;
+  }
+  return s;
+}
+
+}  // namespace
+
+Status resize_kernel(const KernelArgs& args) {
+  constexpr const char* kOp = "Resize";
+  const TensorView& x = args.inputs[0];
+  const TensorView& y = args.outputs[0];
+  if (x.dtype != DType::kFloat32 || y.dtype != DType::kFloat32)
+    return unsupported(std::string(kOp) + ": dtype " + dtype_name(x.dtype) + " (float32 only)");
+  const OpAttributes& a = args.attrs;
+  ResizeSpec spec;
+  const std::string mode = a.s("mode", "nearest");
+  if (mode == "linear") {
+    spec.linear = true;
+  } else if (mode != "nearest") {
+    return unsupported(std::string(kOp) + ": mode " + mode + " (nearest and linear are supported)");
+  }
+  // Opset 10 has inputs (X, scales) and asymmetric coordinates with floor rounding.
+  const bool opset10 = args.inputs.size() == 2;
+  const std::string coord = a.s("coordinate_transformation_mode", opset10 ? "asymmetric" : "half_pixel");
+  if (coord == "half_pixel") spec.coord = CoordMode::kHalfPixel;
+  else if (coord == "half_pixel_symmetric") spec.coord = CoordMode::kHalfPixelSymmetric;
+  else if (coord == "pytorch_half_pixel") spec.coord = CoordMode::kPytorchHalfPixel;
+  else if (coord == "align_corners") spec.coord = CoordMode::kAlignCorners;
+  else if (coord == "asymmetric") spec.coord = CoordMode::kAsymmetric;
+  else if (coord == "tf_half_pixel_for_nearest") spec.coord = CoordMode::kTfHalfPixelForNearest;
+  else return unsupported(std::string(kOp) + ": coordinate_transformation_mode " + coord);
+  const std::string nearest = a.s("nearest_mode", opset10 ? "floor" : "round_prefer_floor");
+  if (nearest == "round_prefer_floor") spec.nearest = NearestMode::kRoundPreferFloor;
+  else if (nearest == "round_prefer_ceil") spec.nearest = NearestMode::kRoundPreferCeil;
+  else if (nearest == "floor") spec.nearest = NearestMode::kFloor;
+  else if (nearest == "ceil") spec.nearest = NearestMode::kCeil;
+  else return unsupported(std::string(kOp) + ": nearest_mode " + nearest);
+  if (spec.linear && a.i("antialias", 0) != 0) return unsupported(std::string(kOp) + ": antialias 1");
+
+  const TensorView* scales = opset10 ? &args.inputs[1] : args.inputs.size() > 2 ? &args.inputs[2] : nullptr;
+  const TensorView* sizes = !opset10 && args.inputs.size() > 3 && args.inputs[3].data != nullptr ? &args.inputs[3] : nullptr;
+  if (scales != nullptr && (scales->data == nullptr || scales->elements() == 0)) scales = nullptr;
+  if (scales != nullptr && scales->dtype != DType::kFloat32)
+    return unsupported(std::string(kOp) + ": scales dtype " + dtype_name(scales->dtype));
+  const std::size_t rank = x.shape.size();
+  // Opset 18 `axes`: scales/sizes name only these axes, the others keep scale 1.
+  std::vector<std::int64_t> axes;
+  for (std::int64_t i = 0; i < static_cast<std::int64_t>(rank); ++i) axes.push_back(i);
+  if (a.has("axes")) {
+    axes = a.ints("axes", {});
+    for (auto& ax : axes) {
+      const int n = normalize_axis(ax, rank);
+      if (n < 0) return nn_shape_error(kOp, "axes out of range");
+      ax = n;
+    }
+  }
+  spec.scales.assign(rank, 1.0f);
+  for (std::size_t i = 0; i < rank; ++i)
+    if (x.shape[i] > 0) spec.scales[i] = static_cast<float>(y.shape[i]) / static_cast<float>(x.shape[i]);
+  if (scales != nullptr) {
+    if (scales->elements() != static_cast<std::int64_t>(axes.size()))
+      return nn_shape_error(kOp, "scales has " + std::to_string(scales->elements()) + " values for " +
+                                     std::to_string(axes.size()) + " axes");
+    for (std::size_t i = 0; i < axes.size(); ++i) spec.scales[axes[i]] = scales->as<const float>()[i];
+  } else if (sizes != nullptr) {
+    const std::string policy = a.s("keep_aspect_ratio_policy", "stretch");
+    if (policy != "stretch") {
+      // not_larger / not_smaller: one scale for every named axis.
+      if (sizes->dtype != DType::kInt64) return unsupported(std::string(kOp) + ": sizes dtype");
+      float s = policy == "not_larger" ? INFINITY : 0.0f;
+      for (std::size_t i = 0; i < axes.size(); ++i) {
+        const float r = static_cast<float>(sizes->as<const std::int64_t>()[i]) / static_cast<float>(x.shape[axes[i]]);
+        s = policy == "not_larger" ? std::min(s, r) : std::max(s, r);
+      }
+      for (std::int64_t ax : axes) spec.scales[ax] = s;
+    }
+  }
+  return resize_run(args, kOp, spec);
+}
+
+Status upsample_kernel(const KernelArgs& args) {
+  constexpr const char* kOp = "Upsample";
+  const TensorView& x = args.inputs[0];
+  if (x.dtype != DType::kFloat32 || args.outputs[0].dtype != DType::kFloat32)
+    return unsupported(std::string(kOp) + ": dtype " + dtype_name(x.dtype) + " (float32 only)");
+  ResizeSpec spec;
+  const std::string mode = args.attrs.s("mode", "nearest");
+  if (mode == "linear" || mode == "bilinear") spec.linear = true;
+  else if (mode != "nearest") return unsupported(std::string(kOp) + ": mode " + mode);
+  spec.coord = CoordMode::kAsymmetric;
+  spec.nearest = NearestMode::kFloor;
+  const TensorView* scales = args.inputs.size() > 1 ? &args.inputs[1] : nullptr;
+  if (scales != nullptr && scales->data != nullptr && scales->dtype != DType::kFloat32)
+    return unsupported(std::string(kOp) + ": scales dtype " + dtype_name(scales->dtype));
+  spec.scales = scales_from(scales, x, args.outputs[0]);
+  if (scales == nullptr && args.attrs.has("scales")) spec.scales = args.attrs.floats("scales", {});  // opset 7
+  return resize_run(args, kOp, spec);
+}
+
+namespace {
+
+// Moves elements of any dtype; element_size bytes each.
+void copy_element(const std::byte* src, std::byte* dst, std::size_t element_size) {
+  std::memcpy(dst, src, element_size);
+}
+
+Status space_depth(const KernelArgs& args, const char* op, bool to_space) {
+  const TensorView& x = args.inputs[0];
+  const TensorView& y = args.outputs[0];
+  if (x.shape.size() != 4 || y.shape.size() != 4) return nn_shape_error(op, "X must be 4-D NCHW");
+  const std::int64_t b = args.attrs.i("blocksize", 0);
+  if (b < 1) return nn_shape_error(op, "blocksize must be >= 1");
+  const std::string mode = args.attrs.s("mode", "DCR");
+  if (to_space && mode != "DCR" && mode != "CRD") return unsupported(std::string(op) + ": mode " + mode);
+  const bool crd = to_space && mode == "CRD";
+  // Name the shapes from the space side: small = [N, C*b*b, H, W], large = [N, C, H*b, W*b].
+  const Shape& small = to_space ? x.shape : y.shape;
+  const Shape& large = to_space ? y.shape : x.shape;
+  const std::int64_t n = small[0], c = large[1], h = small[2], w = small[3];
+  if (small[1] != c * b * b || large[2] != h * b || large[3] != w * b)
+    return nn_shape_error(op, "shapes " + shape_to_string(x.shape) + " -> " + shape_to_string(y.shape) +
+                                  " do not fit blocksize " + std::to_string(b));
+  const std::size_t es = dtype_size(x.dtype);
+  const auto* xd = static_cast<const std::byte*>(x.data);
+  auto* yd = static_cast<std::byte*>(y.data);
+  parallel_for(static_cast<int>(n * c * h), [&](int r0, int r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const std::int64_t hi = r % h, ci = (r / h) % c, ni = r / (h * c);
+      for (std::int64_t i = 0; i < b; ++i) {
+        for (std::int64_t j = 0; j < b; ++j) {
+          const std::int64_t sc = crd ? ci * b * b + i * b + j : (i * b + j) * c + ci;
+          const std::int64_t small_row = ((ni * c * b * b + sc) * h + hi) * w;
+          const std::int64_t large_row = ((ni * c + ci) * h * b + hi * b + i) * w * b + j;
+          for (std::int64_t wi = 0; wi < w; ++wi) {
+            const std::int64_t s = small_row + wi, l = large_row + wi * b;
+            if (to_space) copy_element(xd + s * es, yd + l * es, es);
+            else copy_element(xd + l * es, yd + s * es, es);
+          }
+        }
+      }
+    }
+  });
+  return Status::ok();
+}
+
+}  // namespace
+
+Status depth_to_space_kernel(const KernelArgs& args) { return space_depth(args, "DepthToSpace", true); }
+Status space_to_depth_kernel(const KernelArgs& args) { return space_depth(args, "SpaceToDepth", false); }
+
+Status pad_kernel(const KernelArgs& args) {
+  constexpr const char* kOp = "Pad";
+  const TensorView& x = args.inputs[0];
+  const TensorView& y = args.outputs[0];
+  const std::size_t rank = x.shape.size();
+  if (y.shape.size() != rank || y.dtype != x.dtype) return nn_shape_error(kOp, "output does not match X");
+  const std::string mode = args.attrs.s("mode", "constant");
+  if (mode != "constant" && mode != "reflect" && mode != "edge" && mode != "wrap")
+    return unsupported(std::string(kOp) + ": mode " + mode);
+  // pads: input 1 (opset >= 11) or attribute (older); optional axes input 3 (opset 18).
+  std::vector<std::int64_t> pads;
+  const TensorView* pv = args.inputs.size() > 1 && args.inputs[1].data != nullptr ? &args.inputs[1] : nullptr;
+  if (pv != nullptr) {
+    if (pv->dtype == DType::kInt64) pads.assign(pv->as<const std::int64_t>(), pv->as<const std::int64_t>() + pv->elements());
+    else if (pv->dtype == DType::kInt32) pads.assign(pv->as<const std::int32_t>(), pv->as<const std::int32_t>() + pv->elements());
+    else return unsupported(std::string(kOp) + ": pads dtype " + dtype_name(pv->dtype));
+  } else {
+    pads = args.attrs.ints("pads", {});
+  }
+  std::vector<std::int64_t> axes;
+  const TensorView* av = args.inputs.size() > 3 && args.inputs[3].data != nullptr ? &args.inputs[3] : nullptr;
+  if (av != nullptr) {
+    for (std::int64_t i = 0; i < av->elements(); ++i) {
+      const std::int64_t v = av->dtype == DType::kInt32 ? av->as<const std::int32_t>()[i] : av->as<const std::int64_t>()[i];
+      const int n = normalize_axis(v, rank);
+      if (n < 0) return nn_shape_error(kOp, "axes out of range");
+      axes.push_back(n);
+    }
+  } else {
+    for (std::size_t i = 0; i < rank; ++i) axes.push_back(static_cast<std::int64_t>(i));
+  }
+  if (pads.size() != 2 * axes.size())
+    return nn_shape_error(kOp, std::to_string(pads.size()) + " pads for " + std::to_string(axes.size()) + " axes");
+  std::vector<std::int64_t> begin(rank, 0);
+  for (std::size_t i = 0; i < axes.size(); ++i) begin[axes[i]] = pads[i];
+  for (std::size_t i = 0; i < rank; ++i)
+    if (y.shape[i] < 0) return nn_shape_error(kOp, "negative output dim");
+  // The constant, as bytes of X's dtype.
+  const std::size_t es = dtype_size(x.dtype);
+  std::byte value[8] = {};
+  const TensorView* cv = args.inputs.size() > 2 && args.inputs[2].data != nullptr ? &args.inputs[2] : nullptr;
+  if (cv != nullptr && cv->elements() > 0) {
+    if (cv->dtype != x.dtype) return nn_shape_error(kOp, "constant_value dtype differs from X");
+    std::memcpy(value, cv->data, es);
+  } else if (pv == nullptr && args.attrs.has("value")) {
+    const float f = args.attrs.f("value", 0.0f);
+    if (x.dtype != DType::kFloat32) return unsupported(std::string(kOp) + ": value attribute on non-float X");
+    std::memcpy(value, &f, sizeof f);
+  }
+  if (y.elements() == 0) return Status::ok();
+  // Per axis: output index -> input index, -1 where the constant goes.
+  std::vector<std::vector<std::int64_t>> map(rank);
+  for (std::size_t a = 0; a < rank; ++a) {
+    const std::int64_t n = x.shape[a];
+    map[a].resize(y.shape[a]);
+    for (std::int64_t o = 0; o < y.shape[a]; ++o) {
+      std::int64_t i = o - begin[a];
+      if (i < 0 || i >= n) {
+        if (mode == "constant" || n == 0) {
+          i = -1;
+        } else if (mode == "edge") {
+          i = std::min(std::max<std::int64_t>(i, 0), n - 1);
+        } else if (mode == "wrap") {
+          i = ((i % n) + n) % n;
+        } else if (n == 1) {  // reflect
+          i = 0;
+        } else {
+          const std::int64_t period = 2 * (n - 1);
+          i = ((i % period) + period) % period;
+          if (i >= n) i = period - i;
+        }
+      }
+      map[a][o] = i;
+    }
+  }
+  std::vector<std::int64_t> in_stride(rank, 1);
+  for (std::size_t a = rank; a-- > 1;) in_stride[a - 1] = in_stride[a] * x.shape[a];
+  const std::int64_t out_w = rank == 0 ? 1 : y.shape[rank - 1];
+  const std::int64_t rows = y.elements() / out_w;
+  const auto* xd = static_cast<const std::byte*>(x.data);
+  auto* yd = static_cast<std::byte*>(y.data);
+  parallel_for(
+      static_cast<int>(rows),
+      [&](int r0, int r1) {
+        std::vector<std::int64_t> coord(rank, 0);
+        for (std::int64_t r = r0; r < r1; ++r) {
+          std::int64_t rest = r, offset = 0;
+          bool constant_row = false;
+          for (std::size_t a = rank; a-- > 1;) {
+            const std::int64_t c = rest % y.shape[a - 1];
+            rest /= y.shape[a - 1];
+            const std::int64_t i = map[a - 1][c];
+            if (i < 0) constant_row = true;
+            offset += i * in_stride[a - 1];
+          }
+          std::byte* dst = yd + r * out_w * es;
+          if (rank == 0) {
+            std::memcpy(dst, xd, es);
+            continue;
+          }
+          const std::vector<std::int64_t>& last = map[rank - 1];
+          // The interior [lo, hi) of the row is one contiguous run of X.
+          const std::int64_t lo = constant_row ? out_w : std::min(out_w, std::max<std::int64_t>(0, begin[rank - 1]));
+          const std::int64_t hi = constant_row ? out_w : std::max(lo, std::min(out_w, begin[rank - 1] + x.shape[rank - 1]));
+          if (hi > lo) std::memcpy(dst + lo * es, xd + (offset + last[lo]) * es, (hi - lo) * es);
+          for (std::int64_t w = 0; w < out_w; ++w) {
+            if (w == lo) w = hi;
+            if (w >= out_w) break;
+            const std::int64_t i = constant_row ? -1 : last[w];
+            std::memcpy(dst + w * es, i < 0 ? value : xd + (offset + i) * es, es);
+          }
+        }
+      },
+      static_cast<int>(std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(1, out_w))));
+  return Status::ok();
+}
+
+}  // namespace fswap
