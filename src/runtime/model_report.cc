@@ -1,0 +1,148 @@
+#include "runtime/model_report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include "onnx/onnx_loader.h"
+#include "runtime/memory_plan.h"
+#include "runtime/passes.h"
+
+namespace fswap {
+namespace {
+
+std::string dims(const Shape& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + (s[i] < 0 ? std::string("?") : std::to_string(s[i]));
+  return out + "]";
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) b /= 1024, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", b, units[u]);
+  return buf;
+}
+
+std::string human_count(double n, const char* unit) {
+  const char* prefixes[] = {"", "K", "M", "G", "T"};
+  int p = 0;
+  while (n >= 1000 && p < 4) n /= 1000, ++p;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, p == 0 ? "%.0f %s" : "%.2f %s%s", n, prefixes[p], unit);
+  return buf;
+}
+
+std::string with_commas(std::int64_t n) {
+  std::string s = std::to_string(n);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
+  return s;
+}
+
+std::string histogram(const Graph& g) {
+  std::map<std::string, int> counts;
+  for (const Node& n : g.nodes) ++counts[op_name(n.op)];
+  std::vector<std::pair<std::string, int>> sorted(counts.begin(), counts.end());
+  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string out;
+  for (const auto& [name, count] : sorted) out += (out.empty() ? "" : ", ") + name + " " + std::to_string(count);
+  return out;
+}
+
+int count_op(const Graph& g, OpType op) {
+  return static_cast<int>(std::count_if(g.nodes.begin(), g.nodes.end(), [op](const Node& n) { return n.op == op; }));
+}
+
+}  // namespace
+
+Result<std::string> describe_model(const std::string& path) {
+  FSWAP_ASSIGN_OR_RETURN(Graph loaded, load_onnx(path));
+  std::ostringstream out;
+  out << "model: " << std::filesystem::path(path).filename().string() << " (ai.onnx opset " << loaded.opset << ")\n";
+
+  auto value_line = [&](int id) {
+    const Value& v = loaded.values[id];
+    out << "  " << v.name << "  " << dtype_name(v.dtype) << " " << (v.shape.empty() && !v.known_shape ? "[unknown]" : dims(v.shape))
+        << "\n";
+  };
+  out << "inputs:\n";
+  for (int v : loaded.inputs) value_line(v);
+  out << "outputs:\n";
+  for (int v : loaded.outputs) value_line(v);
+
+  out << "ops (" << loaded.nodes.size() << " nodes): " << histogram(loaded) << "\n";
+  Graph optimized = loaded;
+  FSWAP_RETURN_IF_ERROR(optimize(optimized));
+  int activations = 0, biases = 0;
+  for (const Node& n : optimized.nodes) {
+    activations += n.attrs.activation.kind != Activation::kNone;
+    biases += n.op == OpType::kMatMul && n.inputs.size() == 3;
+  }
+  const int batchnorms = count_op(loaded, OpType::kBatchNormalization) - count_op(optimized, OpType::kBatchNormalization);
+  out << "after optimize (" << optimized.nodes.size() << " nodes): " << histogram(optimized) << "\n";
+  out << "  fusions: " << activations << " activation, " << batchnorms << " BatchNormalization into Conv, " << biases
+      << " MatMul+Add bias; " << optimized.constants.size() << " values folded to constants\n";
+
+  std::int64_t params = 0;
+  for (const auto& w : loaded.weights) {
+    const DType d = w.data->dtype();
+    if (d == DType::kFloat32 || d == DType::kFloat16 || d == DType::kFloat64) params += w.data->elements();
+  }
+  out << "parameters: " << with_commas(params) << " (" << human_bytes(static_cast<double>(loaded.weight_bytes()))
+      << " of weights in the file, " << human_bytes(static_cast<double>(optimized.weight_bytes())) << " after optimize)\n";
+
+  // Batch sizes: dim 0 of every input whose dim 0 is dynamic.
+  bool dynamic_batch = false;
+  std::string other_dynamic;
+  std::int64_t fixed_batch = 1;
+  for (int id : optimized.inputs) {
+    const Value& v = optimized.values[id];
+    if (v.shape.empty() && !v.known_shape) other_dynamic += " " + v.name + " (no shape)";
+    for (std::size_t d = 0; d < v.shape.size(); ++d) {
+      if (v.shape[d] >= 0) continue;
+      if (d == 0) dynamic_batch = true;
+      else other_dynamic += " " + v.name + dims(v.shape);
+    }
+    if (!v.shape.empty() && v.shape[0] > 0) fixed_batch = v.shape[0];
+  }
+  if (!other_dynamic.empty()) {
+    out << "FLOPs and activations: not computed, dynamic sizes other than the batch in" << other_dynamic
+        << " (the engine plans once it knows the input size)\n";
+    return out.str();
+  }
+  auto plan_at = [&](std::int64_t batch) -> Result<MemoryPlan> {
+    Graph g = optimized;
+    std::vector<Shape> shapes;
+    for (int id : g.inputs) {
+      Shape s = g.values[id].shape;
+      if (!s.empty() && s[0] < 0) s[0] = batch;
+      shapes.push_back(std::move(s));
+    }
+    FSWAP_RETURN_IF_ERROR(specialize(g, shapes));
+    return plan_memory(g);
+  };
+  auto b1 = plan_at(1);
+  if (!b1) {
+    out << "FLOPs and activations: not computed: " << b1.status().message() << "\n";
+    return out.str();
+  }
+  const std::int64_t items = dynamic_batch ? 1 : fixed_batch;
+  out << "FLOPs per item: " << human_count(static_cast<double>(b1->flops) / static_cast<double>(items), "FLOP") << "\n";
+  out << "peak activations (arena): batch " << items << ": " << human_bytes(static_cast<double>(b1->arena_bytes)) << " ("
+      << b1->in_place_nodes << " nodes in place)";
+  if (dynamic_batch) {
+    auto b8 = plan_at(8);
+    if (b8) out << "; batch 8: " << human_bytes(static_cast<double>(b8->arena_bytes));
+    else out << "; batch 8: not computed: " << b8.status().message();
+    out << "\n";
+  } else {
+    out << "; batch 8: n/a, the model fixes the batch at " << fixed_batch << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace fswap

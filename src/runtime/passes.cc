@@ -1,0 +1,361 @@
+#include "runtime/passes.h"
+
+#include <cmath>
+#include <limits>
+
+#include "backends/cpu/cpu_kernels.h"
+#include "runtime/shape_inference.h"
+
+namespace fswap {
+namespace {
+
+bool is_constant(const Graph& g, int v) { return v >= 0 && (g.values[v].weight >= 0 || g.values[v].constant >= 0); }
+
+// How many times each value is read: node inputs plus one per appearance as a graph output.
+std::vector<int> use_counts(const Graph& g) {
+  std::vector<int> uses(g.values.size(), 0);
+  for (const Node& n : g.nodes)
+    for (int v : n.inputs)
+      if (v >= 0) ++uses[v];
+  for (int v : g.outputs) ++uses[v];
+  return uses;
+}
+
+// The node index that reads each value (the last one when several do); -1 when none.
+std::vector<int> consumers(const Graph& g) {
+  std::vector<int> c(g.values.size(), -1);
+  for (std::size_t i = 0; i < g.nodes.size(); ++i)
+    for (int v : g.nodes[i].inputs)
+      if (v >= 0) c[v] = static_cast<int>(i);
+  return c;
+}
+
+std::vector<int> producers(const Graph& g) {
+  std::vector<int> p(g.values.size(), -1);
+  for (std::size_t i = 0; i < g.nodes.size(); ++i)
+    for (int v : g.nodes[i].outputs)
+      if (v >= 0) p[v] = static_cast<int>(i);
+  return p;
+}
+
+void erase_nodes(Graph& g, const std::vector<bool>& removed) {
+  std::vector<Node> kept;
+  kept.reserve(g.nodes.size());
+  for (std::size_t i = 0; i < g.nodes.size(); ++i)
+    if (!removed[i]) kept.push_back(std::move(g.nodes[i]));
+  g.nodes = std::move(kept);
+}
+
+// Computes node's outputs now, with its CPU kernel or, for shape arithmetic, without one.
+// Inputs must be constant (or, for Shape and Size, shaped) and outputs already shaped.
+// Returns false when the node cannot be computed here; it then stays a runtime node.
+bool try_fold(Graph& g, const Node& n) {
+  std::vector<Tensor> results;
+  const bool shape_only = n.op == OpType::kShape || n.op == OpType::kSize || n.op == OpType::kConstant;
+  if (!shape_only) {
+    if (CpuKernel kernel = cpu_kernel(n.op)) {
+      std::vector<TensorView> inputs;
+      for (int v : n.inputs) inputs.push_back(v >= 0 ? g.constant_data(v)->view() : TensorView{});
+      for (int v : n.outputs) results.push_back(v >= 0 ? Tensor::zeros(g.values[v].dtype, g.values[v].shape) : Tensor{});
+      std::vector<TensorView> outputs;
+      for (auto& t : results) outputs.push_back(t.view());
+      if (!kernel(KernelArgs{n.op, n.attrs, std::move(inputs), std::move(outputs)}).is_ok()) results.clear();
+    }
+  }
+  if (results.empty()) {
+    std::optional<Tensor> t = evaluate_shape_op(g, n);
+    if (!t) return false;
+    results.push_back(std::move(*t));
+  }
+  for (std::size_t k = 0; k < n.outputs.size() && k < results.size(); ++k) {
+    const int v = n.outputs[k];
+    if (v < 0) continue;
+    Value& value = g.values[v];
+    value.dtype = results[k].dtype();
+    value.shape = results[k].shape();
+    value.known_shape = true;
+    value.constant = static_cast<int>(g.constants.size());
+    g.constants.push_back(std::move(results[k]));
+  }
+  return true;
+}
+
+bool all_inputs_constant(const Graph& g, const Node& n) {
+  bool any = false;
+  for (int v : n.inputs) {
+    if (v < 0) continue;
+    if (!is_constant(g, v)) return false;
+    any = true;
+  }
+  return any || n.op == OpType::kConstant;
+}
+
+// Folds Conv → BatchNormalization (inference mode, constant statistics) into new conv weights.
+int fuse_conv_batchnorm(Graph& g) {
+  const auto uses = use_counts(g);
+  const auto prod = producers(g);
+  std::vector<bool> removed(g.nodes.size(), false);
+  int fused = 0;
+  for (std::size_t bi = 0; bi < g.nodes.size(); ++bi) {
+    const Node& bn = g.nodes[bi];
+    if (bn.op != OpType::kBatchNormalization || bn.inputs.size() < 5 || bn.attrs.i("training_mode", 0) != 0) continue;
+    bool extra_outputs_used = false;
+    for (std::size_t k = 1; k < bn.outputs.size(); ++k)
+      extra_outputs_used = extra_outputs_used || (bn.outputs[k] >= 0 && uses[bn.outputs[k]] > 0);
+    const int x = bn.inputs[0];
+    if (extra_outputs_used || x < 0 || uses[x] != 1 || prod[x] < 0) continue;
+    Node& conv = g.nodes[prod[x]];
+    if (conv.op != OpType::kConv || conv.attrs.activation.kind != Activation::kNone || conv.inputs.size() < 2) continue;
+    const Tensor* w = g.constant_data(conv.inputs[1]);
+    const Tensor* b = conv.inputs.size() > 2 && conv.inputs[2] >= 0 ? g.constant_data(conv.inputs[2]) : nullptr;
+    if (conv.inputs.size() > 2 && conv.inputs[2] >= 0 && !b) continue;
+    const Tensor* stats[4];
+    bool ok = w && w->dtype() == DType::kFloat32 && w->shape().size() >= 2;
+    const std::int64_t cout = ok ? w->shape()[0] : 0;
+    for (int k = 0; k < 4 && ok; ++k) {
+      stats[k] = g.constant_data(bn.inputs[1 + k]);
+      ok = stats[k] && stats[k]->dtype() == DType::kFloat32 && stats[k]->elements() == cout;
+    }
+    if (!ok || (b && (b->dtype() != DType::kFloat32 || b->elements() != cout))) continue;
+
+    const float eps = bn.attrs.f("epsilon", 1e-5f);
+    const float *scale = stats[0]->data<float>(), *shift = stats[1]->data<float>();
+    const float *mean = stats[2]->data<float>(), *var = stats[3]->data<float>();
+    Tensor nw = Tensor::copy_of(w->view());
+    Tensor nb = Tensor::zeros(DType::kFloat32, {cout});
+    const std::int64_t per_channel = w->elements() / cout;
+    for (std::int64_t c = 0; c < cout; ++c) {
+      const float k = scale[c] / std::sqrt(var[c] + eps);
+      float* wc = nw.data<float>() + c * per_channel;
+      for (std::int64_t j = 0; j < per_channel; ++j) wc[j] *= k;
+      nb.data<float>()[c] = ((b ? b->data<float>()[c] : 0.0f) - mean[c]) * k + shift[c];
+    }
+    auto add_weight = [&](Tensor t, const std::string& name) {
+      const int id = static_cast<int>(g.values.size());
+      Value v;
+      v.name = name;
+      v.dtype = t.dtype();
+      v.shape = t.shape();
+      v.known_shape = true;
+      v.weight = static_cast<int>(g.weights.size());
+      g.values.push_back(std::move(v));
+      g.weights.push_back(WeightBlock{id, std::make_shared<const Tensor>(std::move(t))});
+      return id;
+    };
+    const int wid = add_weight(std::move(nw), conv.name + "/weight_bn_folded");
+    const int bid = add_weight(std::move(nb), conv.name + "/bias_bn_folded");
+    Node& c2 = g.nodes[prod[x]];  // g.values grew; the node reference stays valid but re-fetch for clarity
+    c2.inputs.resize(3);
+    c2.inputs[1] = wid;
+    c2.inputs[2] = bid;
+    c2.outputs[0] = bn.outputs[0];
+    removed[bi] = true;
+    ++fused;
+  }
+  erase_nodes(g, removed);
+  return fused;
+}
+
+// MatMul → Add(constant [N]) where N is the MatMul's last output dim: the Add becomes input 2.
+int fuse_matmul_bias(Graph& g) {
+  const auto uses = use_counts(g);
+  const auto cons = consumers(g);
+  std::vector<bool> removed(g.nodes.size(), false);
+  int fused = 0;
+  for (Node& mm : g.nodes) {
+    if (mm.op != OpType::kMatMul || mm.inputs.size() != 2 || mm.attrs.activation.kind != Activation::kNone) continue;
+    const int y = mm.outputs[0];
+    if (uses[y] != 1 || cons[y] < 0) continue;
+    const Node& add = g.nodes[cons[y]];
+    if (add.op != OpType::kAdd || add.inputs.size() != 2) continue;
+    const int bias = add.inputs[0] == y ? add.inputs[1] : add.inputs[0];
+    const Tensor* bt = g.constant_data(bias);
+    const Value& bv = g.values[mm.inputs[1]];
+    if (!bt || bt->shape().size() != 1 || !bv.known_shape || bv.shape.size() < 2) continue;
+    if (bt->shape()[0] != bv.shape.back() || bt->dtype() != g.values[mm.inputs[0]].dtype) continue;
+    mm.inputs.push_back(bias);
+    mm.outputs[0] = add.outputs[0];
+    removed[cons[y]] = true;
+    ++fused;
+  }
+  erase_nodes(g, removed);
+  return fused;
+}
+
+// Conv/ConvTranspose/Gemm/MatMul → a single-consumer activation: attrs.activation.
+int fuse_activations(Graph& g) {
+  const auto uses = use_counts(g);
+  const auto cons = consumers(g);
+  std::vector<bool> removed(g.nodes.size(), false);
+  int fused = 0;
+  for (Node& p : g.nodes) {
+    if (p.op != OpType::kConv && p.op != OpType::kConvTranspose && p.op != OpType::kGemm && p.op != OpType::kMatMul) continue;
+    if (p.attrs.activation.kind != Activation::kNone || p.outputs.empty()) continue;
+    const int y = p.outputs[0];
+    if (y < 0 || uses[y] != 1 || cons[y] < 0) continue;
+    const Node& q = g.nodes[cons[y]];
+    if (q.inputs.empty() || q.inputs[0] != y) continue;
+    FusedActivation act;
+    switch (q.op) {
+      case OpType::kRelu: act.kind = Activation::kRelu; break;
+      case OpType::kSigmoid: act.kind = Activation::kSigmoid; break;
+      case OpType::kTanh: act.kind = Activation::kTanh; break;
+      case OpType::kLeakyRelu:
+        act = {Activation::kLeakyRelu, q.attrs.f("alpha", 0.01f), 0};
+        break;
+      case OpType::kHardSigmoid:
+        act = {Activation::kHardSigmoid, q.attrs.f("alpha", 0.2f), q.attrs.f("beta", 0.5f)};
+        break;
+      case OpType::kClip: {
+        float lo = q.attrs.f("min", std::numeric_limits<float>::lowest());
+        float hi = q.attrs.f("max", std::numeric_limits<float>::max());
+        bool ok = true;
+        for (int k = 1; k <= 2 && ok; ++k) {
+          if (static_cast<int>(q.inputs.size()) <= k || q.inputs[k] < 0) continue;
+          const Tensor* t = g.constant_data(q.inputs[k]);
+          ok = t && t->dtype() == DType::kFloat32 && t->elements() == 1;
+          if (ok) (k == 1 ? lo : hi) = t->data<float>()[0];
+        }
+        if (!ok) continue;
+        act = {Activation::kClip, lo, hi};
+        break;
+      }
+      default: continue;
+    }
+    p.attrs.activation = act;
+    p.outputs[0] = q.outputs[0];
+    removed[cons[y]] = true;
+    ++fused;
+  }
+  erase_nodes(g, removed);
+  return fused;
+}
+
+}  // namespace
+
+Status fold_constants(Graph& g) {
+  std::vector<bool> removed(g.nodes.size(), false);
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    if (!all_inputs_constant(g, n)) continue;
+    FSWAP_RETURN_IF_ERROR(infer_node_shapes(g, n));
+    removed[i] = try_fold(g, n);
+  }
+  erase_nodes(g, removed);
+  return Status::ok();
+}
+
+Status remove_dead_nodes(Graph& g) {
+  std::vector<bool> live(g.values.size(), false);
+  for (int v : g.outputs) live[v] = true;
+  std::vector<bool> removed(g.nodes.size(), true);
+  for (std::size_t i = g.nodes.size(); i-- > 0;) {
+    const Node& n = g.nodes[i];
+    bool needed = false;
+    for (int v : n.outputs) needed = needed || (v >= 0 && live[v]);
+    if (!needed) continue;
+    removed[i] = false;
+    for (int v : n.inputs)
+      if (v >= 0) live[v] = true;
+  }
+  erase_nodes(g, removed);
+
+  // Compact values, weights and constants to what the remaining graph references.
+  std::vector<bool> used(g.values.size(), false);
+  for (int v : g.inputs) used[v] = true;
+  for (int v : g.outputs) used[v] = true;
+  for (const Node& n : g.nodes) {
+    for (int v : n.inputs)
+      if (v >= 0) used[v] = true;
+    for (int v : n.outputs)
+      if (v >= 0) used[v] = true;
+  }
+  std::vector<int> remap(g.values.size(), -1);
+  std::vector<Value> values;
+  std::vector<WeightBlock> weights;
+  std::vector<Tensor> constants;
+  for (std::size_t v = 0; v < g.values.size(); ++v) {
+    if (!used[v]) continue;
+    remap[v] = static_cast<int>(values.size());
+    Value value = std::move(g.values[v]);
+    if (value.weight >= 0) {
+      WeightBlock block = g.weights[value.weight];
+      block.value = remap[v];
+      value.weight = static_cast<int>(weights.size());
+      weights.push_back(std::move(block));
+    }
+    if (value.constant >= 0) {
+      const int c = value.constant;
+      value.constant = static_cast<int>(constants.size());
+      constants.push_back(std::move(g.constants[c]));
+    }
+    values.push_back(std::move(value));
+  }
+  auto fix = [&](std::vector<int>& ids) {
+    for (int& v : ids)
+      if (v >= 0) v = remap[v];
+  };
+  for (Node& n : g.nodes) {
+    fix(n.inputs);
+    fix(n.outputs);
+  }
+  fix(g.inputs);
+  fix(g.outputs);
+  g.values = std::move(values);
+  g.weights = std::move(weights);
+  g.constants = std::move(constants);
+  return Status::ok();
+}
+
+Status fuse(Graph& g) {
+  fuse_conv_batchnorm(g);
+  fuse_matmul_bias(g);
+  fuse_activations(g);
+  return Status::ok();
+}
+
+Status optimize(Graph& g) {
+  FSWAP_RETURN_IF_ERROR(fold_constants(g));
+  FSWAP_RETURN_IF_ERROR(remove_dead_nodes(g));
+  FSWAP_RETURN_IF_ERROR(fuse(g));
+  return remove_dead_nodes(g);  // drops the weights that BatchNormalization folding replaced
+}
+
+Status specialize(Graph& g, const std::vector<Shape>& input_shapes) {
+  if (input_shapes.size() != g.inputs.size())
+    return invalid_input(g.path + ": the model has " + std::to_string(g.inputs.size()) + " inputs, " +
+                         std::to_string(input_shapes.size()) + " shapes were given");
+  for (std::size_t i = 0; i < input_shapes.size(); ++i) {
+    Value& v = g.values[g.inputs[i]];
+    const Shape& s = input_shapes[i];
+    if (!v.shape.empty() || v.known_shape) {
+      bool ok = v.shape.size() == s.size();
+      for (std::size_t d = 0; ok && d < s.size(); ++d) ok = v.shape[d] < 0 || v.shape[d] == s[d];
+      if (!ok)
+        return invalid_input(g.path + ": input " + v.name + " has shape " + shape_to_string(v.shape) +
+                             " (-1: any size), not " + shape_to_string(s));
+    }
+    for (auto d : s)
+      if (d < 0) return invalid_input(g.path + ": input " + v.name + ": shape " + shape_to_string(s) + " has a negative size");
+    v.shape = s;
+    v.known_shape = true;
+  }
+  std::vector<bool> is_input(g.values.size(), false);
+  for (int v : g.inputs) is_input[v] = true;
+  for (std::size_t v = 0; v < g.values.size(); ++v)
+    if (!is_input[v] && !is_constant(g, static_cast<int>(v))) g.values[v].known_shape = false;
+
+  std::vector<bool> removed(g.nodes.size(), false);
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    FSWAP_RETURN_IF_ERROR(infer_node_shapes(g, n));
+    if (all_inputs_constant(g, n) || n.op == OpType::kShape || n.op == OpType::kSize) removed[i] = try_fold(g, n);
+  }
+  erase_nodes(g, removed);
+  FSWAP_RETURN_IF_ERROR(remove_dead_nodes(g));
+  for (const Value& v : g.values)
+    if (!v.known_shape) return internal_error(g.path + ": value " + v.name + " was left without a shape");
+  return Status::ok();
+}
+
+}  // namespace fswap
