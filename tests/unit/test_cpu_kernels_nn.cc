@@ -636,6 +636,11 @@ TEST(CpuNnKernels, PoolsMatchReference) {
   const OpAttributes a = attrs_of({{"kernel_shape", I64s{2, 2}}, {"strides", I64s{2, 2}}});
   expect_close(run(OpType::kMaxPool, a, {&x}, {1, 1, 2, 2}), {6, 8, 14, 16}, "maxpool known");
   expect_close(run(OpType::kAveragePool, a, {&x}, {1, 1, 2, 2}), {3.5f, 5.5f, 11.5f, 13.5f}, "avgpool known");
+  // MaxPool's optional Indices output: flat row-major indices into X.
+  Tensor y = Tensor::zeros(DType::kFloat32, {1, 1, 2, 2}), idx = Tensor::zeros(DType::kInt64, {1, 1, 2, 2});
+  ASSERT_TRUE(cpu_kernel(OpType::kMaxPool)({OpType::kMaxPool, a, {x.view()}, {y.view(), idx.view()}}).is_ok());
+  EXPECT_EQ(std::vector<std::int64_t>(idx.data<std::int64_t>(), idx.data<std::int64_t>() + 4),
+            (std::vector<std::int64_t>{5, 7, 13, 15}));
 }
 
 TEST(CpuNnKernels, GlobalPools) {

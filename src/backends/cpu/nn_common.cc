@@ -103,6 +103,7 @@ Result<WindowGeometry> window_geometry(const KernelArgs& args, const char* op, c
 
 float* thread_scratch(int slot, std::size_t floats) {
   thread_local std::vector<float> buffers[4];
+  FSWAP_CHECK(slot >= 0 && slot < 4, "thread_scratch slot out of range");
   std::vector<float>& b = buffers[slot];
   if (b.size() < floats) b.resize(floats);
   return b.data();

@@ -91,6 +91,10 @@ Status mat_mul_kernel(const KernelArgs& args) {
   if (batches * m * n != y.elements())
     return nn_shape_error(kOp, "output " + shape_to_string(y.shape) + " does not match A " + shape_to_string(sa) +
                                    " x B " + shape_to_string(sb));
+  const TensorView* bias = args.inputs.size() > 2 && args.inputs[2].data != nullptr ? &args.inputs[2] : nullptr;
+  if (bias != nullptr && bias->elements() != n && bias->elements() != 1)
+    return nn_shape_error(kOp, "bias " + shape_to_string(bias->shape) + " does not broadcast over the last axis " +
+                                   std::to_string(n));
   const float* ad = args.inputs[0].as<const float>();
   const float* bd = args.inputs[1].as<const float>();
   float* yd = y.as<float>();
@@ -122,10 +126,6 @@ Status mat_mul_kernel(const KernelArgs& args) {
       }
     }
   }
-  const TensorView* bias = args.inputs.size() > 2 && args.inputs[2].data != nullptr ? &args.inputs[2] : nullptr;
-  if (bias != nullptr && bias->elements() != n && bias->elements() != 1)
-    return nn_shape_error(kOp, "bias " + shape_to_string(bias->shape) + " does not broadcast over the last axis " +
-                                   std::to_string(n));
   const std::int64_t rows = batches * m;
   if (bias != nullptr || args.attrs.activation.kind != Activation::kNone) {
     const float* bd2 = bias != nullptr ? bias->as<const float>() : nullptr;
