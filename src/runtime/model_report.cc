@@ -15,8 +15,12 @@ namespace {
 
 std::string dims(const Shape& s) {
   std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + (s[i] < 0 ? std::string("?") : std::to_string(s[i]));
-  return out + "]";
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ',';
+    out += s[i] < 0 ? std::string("?") : std::to_string(s[i]);
+  }
+  out += ']';
+  return out;
 }
 
 std::string human_bytes(double b) {
@@ -33,13 +37,17 @@ std::string human_count(double n, const char* unit) {
   int p = 0;
   while (n >= 1000 && p < 4) n /= 1000, ++p;
   char buf[32];
-  std::snprintf(buf, sizeof buf, p == 0 ? "%.0f %s" : "%.2f %s%s", n, prefixes[p], unit);
+  std::snprintf(buf, sizeof buf, p == 0 ? "%.0f %s%s" : "%.2f %s%s", n, prefixes[p], unit);
   return buf;
 }
 
 std::string with_commas(std::int64_t n) {
-  std::string s = std::to_string(n);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
+  const std::string digits = std::to_string(n);
+  std::string s;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0 && digits[i - 1] != '-') s += ',';
+    s += digits[i];
+  }
   return s;
 }
 

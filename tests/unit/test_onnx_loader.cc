@@ -202,9 +202,17 @@ TEST(OnnxLoader, DynamicBatchAndTypedFields) {
   b.node("Add", {"y", "bias"}, {"z"});
   b.node("Relu", {"z"}, {"out"});
   b.output("out", {-1, 3});
-  auto g = load_onnx(b.save("dynamic.onnx"));
+  const std::string path = b.save("dynamic.onnx");
+  auto g = load_onnx(path);
   ASSERT_TRUE(g.is_ok()) << g.status().to_string();
   ASSERT_EQ(g->inputs.size(), 1u);  // initializers are not inputs
+  auto text = describe_model(path);
+  ASSERT_TRUE(text.is_ok()) << text.status().to_string();
+  EXPECT_NE(text->find("x  float32 [?,4]"), std::string::npos) << *text;
+  EXPECT_NE(text->find("batch 8: "), std::string::npos) << *text;
+  EXPECT_EQ(text->find("n/a"), std::string::npos) << *text;
+  EXPECT_NE(text->find("1 activation"), std::string::npos) << *text;
+  std::printf("%s", text->c_str());
   const Value& x = g->values[g->inputs[0]];
   EXPECT_EQ(x.shape, (Shape{-1, 4}));
   EXPECT_FALSE(x.known_shape);
