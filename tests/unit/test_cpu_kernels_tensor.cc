@@ -829,6 +829,14 @@ TEST(CpuTensorKernels, TransposeDefaultAndRandomPerm) {
       ASSERT_EQ(got[i], v[off]) << shape_to_string(perm) << " " << i;
     }
   }
+  // Larger than the 32x32 tiles of the strided-gather path, with ragged edges.
+  const std::vector<float> w = random_floats(2 * 70 * 45, -1, 1, 32);
+  Tensor big = make<float>({2, 70, 45}, w);
+  const std::vector<float> bt =
+      values<float>(run1(OpType::kTranspose, attrs({{"perm", Ints{2, 0, 1}}}), {big.view()}, DType::kFloat32, {45, 2, 70}));
+  for (int i = 0; i < 45; ++i)
+    for (int n = 0; n < 2; ++n)
+      for (int r = 0; r < 70; ++r) ASSERT_EQ(bt[(i * 2 + n) * 70 + r], w[(n * 70 + r) * 45 + i]);
   Tensor h = make<std::uint8_t>({2, 2}, {1, 2, 3, 4});
   EXPECT_EQ(values<std::uint8_t>(run1(OpType::kTranspose, attrs({{"perm", Ints{1, 0}}}), {h.view()}, DType::kUInt8, {2, 2})),
             (Bools{1, 3, 2, 4}));

@@ -110,9 +110,64 @@ StridedPlan make_strided_plan(const Shape& out, const std::vector<std::vector<st
 
 namespace {
 
+// A transpose whose output rows gather with a stride: copies 32x32 tiles of (the output dim that
+// is contiguous in the input) x (the output's inner dim), so each input cache line read is used
+// for a whole tile instead of once per output row. false when no such dim exists.
+template <class T>
+bool tiled_transpose(T* out, const T* in, const StridedPlan& plan) {
+  const int m = static_cast<int>(plan.dims.size());
+  if (m < 2) return false;
+  const std::int64_t s_inner = plan.strides[m - 1][0];
+  if (s_inner == 0 || s_inner == 1) return false;
+  int j = -1;
+  for (int d = 0; d < m - 1; ++d)
+    if (plan.strides[d][0] == 1) j = d;
+  if (j < 0) return false;
+  std::vector<std::int64_t> out_strides(m);
+  std::int64_t step = 1;
+  for (int d = m; d-- > 0;) {
+    out_strides[d] = step;
+    step *= plan.dims[d];
+  }
+  std::vector<int> others;  // every dim but j and the inner one, outermost first
+  std::int64_t combos = 1;
+  for (int d = 0; d < m - 1; ++d)
+    if (d != j) {
+      others.push_back(d);
+      combos *= plan.dims[d];
+    }
+  constexpr std::int64_t kTile = 32;
+  const std::int64_t nj = plan.dims[j], ni = plan.dims[m - 1];
+  const std::int64_t j_tiles = (nj + kTile - 1) / kTile;
+  const std::int64_t grain = std::max<std::int64_t>(1, kElementGrain / (kTile * ni));
+  parallel_range(combos * j_tiles, grain, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t t = b; t < e; ++t) {
+      std::int64_t rest = t / j_tiles, in_base = 0, out_base = 0;
+      for (std::size_t k = others.size(); k-- > 0;) {
+        const int d = others[k];
+        const std::int64_t idx = rest % plan.dims[d];
+        rest /= plan.dims[d];
+        in_base += idx * plan.strides[d][0];
+        out_base += idx * out_strides[d];
+      }
+      const std::int64_t j0 = (t % j_tiles) * kTile, j1 = std::min(nj, j0 + kTile);
+      for (std::int64_t i0 = 0; i0 < ni; i0 += kTile) {
+        const std::int64_t i1 = std::min(ni, i0 + kTile);
+        for (std::int64_t jj = j0; jj < j1; ++jj) {
+          T* o = out + out_base + jj * out_strides[j];
+          const T* src = in + in_base + jj;
+          for (std::int64_t i = i0; i < i1; ++i) o[i] = src[i * s_inner];
+        }
+      }
+    }
+  });
+  return true;
+}
+
 template <class T>
 void strided_copy_typed(T* out, const Shape& out_shape, const T* in, const std::vector<std::int64_t>& in_strides) {
   const StridedPlan plan = make_strided_plan(out_shape, {in_strides});
+  if (tiled_transpose(out, in, plan)) return;
   parallel_range(plan.elements, kElementGrain, [&](std::int64_t b, std::int64_t e) {
     for_each_segment(plan, b, e, [&](std::int64_t pos, const std::int64_t* offs, const std::int64_t* st, std::int64_t n) {
       const T* src = in + offs[0];
