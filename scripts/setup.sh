@@ -11,13 +11,14 @@ packages=(
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libprotobuf-dev protobuf-compiler libonnx-dev libopenblas-dev
+  python3-onnx python3-numpy
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 # Test-only: OpenCV is the imaging oracle, ffmpeg/ffprobe make and inspect fixtures.
 fetch_flags=()
 for arg in "$@"; do
   case "$arg" in
-    --tests) packages+=(libopencv-dev ffmpeg python3-onnx python3-numpy) ;;
+    --tests) packages+=(libopencv-dev ffmpeg) ;;
     --with-cuda) fetch_flags+=(--with-cuda) ;;
     *) echo "setup: unknown flag $arg (--tests, --with-cuda)" >&2; exit 2 ;;
   esac

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/model_commands.h"
 #include "cli/progress.h"
 #include "core/log.h"
 #include "core/parallel.h"
@@ -230,6 +231,9 @@ int main(int argc, char** argv) {
   auto* info = app.add_subcommand("info", "Show the version, engines, devices and models");
   info->add_option("--models-dir", info_models_dir, "Folder holding the model files")->capture_default_str();
 
+  ModelCommands model_commands;
+  model_commands.add_to(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -240,6 +244,10 @@ int main(int argc, char** argv) {
     if (*swap) return run_swap_command(common, sources, target, output);
     if (*bench) return run_bench_command(bench_common, bench_sources, bench_targets);
     if (*info) return run_info_command(info_models_dir);
+    if (*model_commands.model) {
+      const Status s = model_commands.run_selected();
+      return s.is_ok() ? kExitOk : report(s);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fswap: internal error: %s\n", e.what());
     return kExitInternal;

@@ -2,7 +2,6 @@
 
 #include <charconv>
 
-#include "runtime/ort_engine.h"
 
 namespace fswap {
 
@@ -34,12 +33,6 @@ int InferenceSession::output_index(const std::string& name) const {
     if (outs[i].name == name) return static_cast<int>(i);
   }
   return -1;
-}
-
-Result<std::unique_ptr<Engine>> make_engine(const std::string& name) {
-  if (name == "ort" || name == "auto") return std::unique_ptr<Engine>(std::make_unique<OrtEngine>());
-  if (name == "native") return unsupported("the native engine is not built yet; use --engine ort");
-  return invalid_input("unknown engine '" + name + "': use auto, native or ort");
 }
 
 }  // namespace fswap

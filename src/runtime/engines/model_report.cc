@@ -1,4 +1,4 @@
-#include "runtime/model_report.h"
+#include "runtime/engines/model_report.h"
 
 #include <algorithm>
 #include <cstdio>

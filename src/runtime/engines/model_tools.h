@@ -1,0 +1,34 @@
+// Helpers behind `fswap model run|compare`: seeded random inputs, output comparison, latency.
+//
+//   auto inputs = random_inputs(session->inputs(), /*batch=*/8, /*seed=*/1);
+//   auto diffs = compare_outputs(session->outputs(), ort_outputs, native_outputs);
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "core/tensor.h"
+#include "runtime/engine.h"
+
+namespace fswap {
+
+// One tensor per input: dynamic dim 0 = batch, other dynamic dims = 1. Floats uniform in
+// [−1, 1], integers in [0, 10), bools random. Same seed → same tensors.
+std::vector<Tensor> random_inputs(const std::vector<TensorInfo>& inputs, std::int64_t batch, std::uint64_t seed);
+
+struct OutputDiff {
+  std::string name;
+  double max_abs = 0;  // max |a − b|
+  double max_rel = 0;  // max |a − b| / max(|a|, 1e-6·max|a|) over elements, robust to zeros
+  bool shape_mismatch = false;
+};
+// Compares two engines' outputs element-wise (float32 outputs; others compared exactly).
+std::vector<OutputDiff> compare_outputs(const std::vector<TensorInfo>& infos, const std::vector<Tensor>& a,
+                                        const std::vector<Tensor>& b);
+
+// Median wall time of `runs` runs (after one warm-up), in milliseconds.
+Result<double> median_latency_ms(InferenceSession& session, const std::vector<Tensor>& inputs, int runs);
+
+}  // namespace fswap
