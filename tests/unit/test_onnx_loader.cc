@@ -10,7 +10,7 @@
 #include "onnx/onnx.pb.h"
 #include "onnx/onnx_loader.h"
 #include "runtime/memory_plan.h"
-#include "runtime/model_report.h"
+#include "runtime/engines/model_report.h"
 #include "runtime/passes.h"
 
 namespace fs = std::filesystem;
