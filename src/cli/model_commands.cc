@@ -21,7 +21,12 @@ Result<std::unique_ptr<InferenceSession>> open_session(const ModelCommandOptions
 
 // Named .npy inputs where given (NAME=FILE.npy), seeded random tensors for the rest.
 Result<std::vector<Tensor>> model_inputs(const ModelCommandOptions& o, const std::vector<TensorInfo>& infos) {
-  std::vector<Tensor> tensors = random_inputs(infos, o.batch, o.seed);
+  std::vector<std::pair<std::string, Shape>> shapes;
+  for (const auto& text : o.input_shapes) {
+    FSWAP_ASSIGN_OR_RETURN(auto shape, parse_input_shape(text));
+    shapes.push_back(std::move(shape));
+  }
+  std::vector<Tensor> tensors = random_inputs(infos, o.batch, o.seed, shapes);
   for (const auto& spec : o.inputs) {
     const auto eq = spec.find('=');
     if (eq == std::string::npos) return invalid_input("--input " + spec + ": expected NAME=FILE.npy");
@@ -72,12 +77,12 @@ Status run_compare(const ModelCommandOptions& o) {
   FSWAP_ASSIGN_OR_RETURN(auto out_b, b->run(inputs));
   std::printf("%s, batch %lld, seed %llu\n", o.model.c_str(), static_cast<long long>(o.batch),
               static_cast<unsigned long long>(o.seed));
-  std::printf("%-24s %14s %14s\n", "output", "max abs err", "max rel err");
+  std::printf("%-24s %14s %14s %14s\n", "output", "max abs err", "max rel err", "max |ref|");
   for (const auto& d : compare_outputs(a->outputs(), out_a, out_b)) {
     if (d.shape_mismatch)
       std::printf("%-24s shapes or dtypes differ\n", d.name.c_str());
     else
-      std::printf("%-24s %14.3e %14.3e\n", d.name.c_str(), d.max_abs, d.max_rel);
+      std::printf("%-24s %14.3e %14.3e %14.3e\n", d.name.c_str(), d.max_abs, d.max_rel, d.scale);
   }
   for (const auto& [name, session] : {std::pair{o.engines[0], a.get()}, std::pair{o.engines[1], b.get()}}) {
     FSWAP_ASSIGN_OR_RETURN(double ms, median_latency_ms(*session, inputs, o.runs));
@@ -110,6 +115,7 @@ void ModelCommands::add_to(CLI::App& app) {
   for (CLI::App* sub : {run, compare}) {
     sub->add_option("--batch", options.batch, "Size of dynamic batch dimensions")->check(CLI::PositiveNumber)->capture_default_str();
     sub->add_option("--seed", options.seed, "Seed of the random inputs")->capture_default_str();
+    sub->add_option("--input-shape", options.input_shapes, "NAME=D0xD1x... for an input with dynamic dims");
     sub->add_option("--threads", options.threads, "CPU threads (0 = all cores)")->capture_default_str();
   }
 }

@@ -16,6 +16,7 @@ struct ModelCommandOptions {
   std::string engine = "native";                      // run
   std::vector<std::string> engines = {"native", "ort"};  // compare
   std::vector<std::string> inputs;                    // NAME=FILE.npy
+  std::vector<std::string> input_shapes;              // NAME=D0xD1x... for random inputs
   std::string output_dir;
   std::string precision = "fp32";
   std::int64_t batch = 1;

@@ -8,7 +8,30 @@
 
 namespace fswap {
 
-std::vector<Tensor> random_inputs(const std::vector<TensorInfo>& inputs, std::int64_t batch, std::uint64_t seed) {
+Result<std::pair<std::string, Shape>> parse_input_shape(const std::string& text) {
+  const auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) return invalid_input("--input-shape " + text + ": expected NAME=D0xD1x...");
+  Shape shape;
+  std::size_t p = eq + 1;
+  while (p < text.size()) {
+    std::size_t used = 0;
+    long long d = 0;
+    try {
+      d = std::stoll(text.substr(p), &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || d <= 0) return invalid_input("--input-shape " + text + ": dimensions must be positive integers");
+    shape.push_back(d);
+    p += used;
+    if (p < text.size() && text[p] != 'x') return invalid_input("--input-shape " + text + ": separate dimensions with x");
+    ++p;
+  }
+  return std::pair{text.substr(0, eq), shape};
+}
+
+std::vector<Tensor> random_inputs(const std::vector<TensorInfo>& inputs, std::int64_t batch, std::uint64_t seed,
+                                  const std::vector<std::pair<std::string, Shape>>& shapes) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> real(-1.f, 1.f);
   std::uniform_int_distribution<int> integer(0, 9);
@@ -17,6 +40,8 @@ std::vector<Tensor> random_inputs(const std::vector<TensorInfo>& inputs, std::in
     Shape shape = info.shape;
     for (std::size_t d = 0; d < shape.size(); ++d)
       if (shape[d] < 0) shape[d] = d == 0 ? batch : 1;
+    for (const auto& [name, given] : shapes)
+      if (name == info.name) shape = given;
     Tensor t = Tensor::zeros(info.dtype, shape);
     const std::int64_t n = t.elements();
     switch (info.dtype) {
@@ -58,6 +83,7 @@ std::vector<OutputDiff> compare_outputs(const std::vector<TensorInfo>& infos, co
       double scale = 0;
       for (std::int64_t k = 0; k < a[i].elements(); ++k) scale = std::max(scale, std::abs(double(x[k])));
       const double floor = std::max(1e-12, 1e-6 * scale);
+      d.scale = scale;
       for (std::int64_t k = 0; k < a[i].elements(); ++k) {
         // NaN on one side only is an infinite error; NaN on both sides agrees.
         const bool nan_x = std::isnan(x[k]), nan_y = std::isnan(y[k]);

@@ -14,14 +14,20 @@
 
 namespace fswap {
 
-// One tensor per input: dynamic dim 0 = batch, other dynamic dims = 1. Floats uniform in
-// [−1, 1], integers in [0, 10), bools random. Same seed → same tensors.
-std::vector<Tensor> random_inputs(const std::vector<TensorInfo>& inputs, std::int64_t batch, std::uint64_t seed);
+// One tensor per input: dynamic dim 0 = batch, other dynamic dims = 1 (or the shape given in
+// `shapes` for that input's name). Floats uniform in [−1, 1], integers in [0, 10), bools
+// random. Same seed → same tensors.
+std::vector<Tensor> random_inputs(const std::vector<TensorInfo>& inputs, std::int64_t batch, std::uint64_t seed,
+                                  const std::vector<std::pair<std::string, Shape>>& shapes = {});
+
+// Parses NAME=D0xD1x... (e.g. input=1x3x640x640) for --input-shape.
+Result<std::pair<std::string, Shape>> parse_input_shape(const std::string& text);
 
 struct OutputDiff {
   std::string name;
   double max_abs = 0;  // max |a − b|
   double max_rel = 0;  // max |a − b| / max(|a|, 1e-6·max|a|) over elements, robust to zeros
+  double scale = 0;    // max |a|: judge max_abs against it (max_abs / scale ~ 1e-6 is fp32 noise)
   bool shape_mismatch = false;
 };
 // Compares two engines' outputs element-wise (float32 outputs; others compared exactly).
