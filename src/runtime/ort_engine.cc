@@ -31,15 +31,14 @@ std::string ort_message(const Ort::Exception& e) {
   return m;
 }
 
-// ORT's own log lines go through fswap's logger, so --log-level governs them too.
+// ORT's own log lines go through fswap's logger, so --log-level governs them too. ORT's
+// warnings are about model hygiene (unused initializers…), not actionable by a user: info.
 void ORT_API_CALL forward_ort_log(void* /*param*/, OrtLoggingLevel severity, const char* /*category*/,
                                   const char* /*logid*/, const char* code_location, const char* message) {
   LogLevel level = LogLevel::kDebug;
   if (severity >= ORT_LOGGING_LEVEL_ERROR) {
     level = LogLevel::kError;
-  } else if (severity == ORT_LOGGING_LEVEL_WARNING) {
-    level = LogLevel::kWarn;
-  } else if (severity == ORT_LOGGING_LEVEL_INFO) {
+  } else if (severity == ORT_LOGGING_LEVEL_WARNING || severity == ORT_LOGGING_LEVEL_INFO) {
     level = LogLevel::kInfo;
   }
   log_message(level, std::string("onnxruntime: ") + (message ? message : "") +

@@ -1,9 +1,9 @@
 // Conv and ConvTranspose: im2col/col2im around OpenBLAS sgemm, one GEMM per (batch item, group);
 // a direct path for depthwise 1-D/2-D convolutions and no im2col for unit-stride 1x1 kernels.
-#include <cblas.h>
 
 #include <cstring>
 
+#include "backends/cpu/blas.h"
 #include "backends/cpu/nn_kernels.h"
 #include "core/parallel.h"
 
@@ -92,6 +92,7 @@ std::vector<std::int64_t> spatial_of(const Shape& s) { return {s.begin() + 2, s.
 }  // namespace
 
 Status conv_kernel(const KernelArgs& args) {
+  FSWAP_ASSIGN_OR_RETURN(SgemmFn blas_gemm, load_sgemm());
   constexpr const char* kOp = "Conv";
   FSWAP_RETURN_IF_ERROR(require_float32(args, kOp));
   if (args.inputs.size() < 2) return nn_shape_error(kOp, "needs X and W");
@@ -125,7 +126,7 @@ Status conv_kernel(const KernelArgs& args) {
         const float* xg = xd + (n * channels + gi * cg) * in_size;
         float* yg = yd + (n * out_channels + gi * mg) * out_size;
         if (!pointwise) im2col(xg, g, cg, col);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(mg), static_cast<int>(out_size),
+        blas_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(mg), static_cast<int>(out_size),
                     static_cast<int>(kernel), 1.0f, wd + gi * mg * kernel, static_cast<int>(kernel),
                     pointwise ? xg : col, static_cast<int>(out_size), 0.0f, yg, static_cast<int>(out_size));
       }
@@ -136,6 +137,7 @@ Status conv_kernel(const KernelArgs& args) {
 }
 
 Status conv_transpose_kernel(const KernelArgs& args) {
+  FSWAP_ASSIGN_OR_RETURN(SgemmFn blas_gemm, load_sgemm());
   constexpr const char* kOp = "ConvTranspose";
   FSWAP_RETURN_IF_ERROR(require_float32(args, kOp));
   if (args.inputs.size() < 2) return nn_shape_error(kOp, "needs X and W");
@@ -195,7 +197,7 @@ Status conv_transpose_kernel(const KernelArgs& args) {
   for (std::int64_t n = 0; n < batch; ++n) {
     for (std::int64_t gi = 0; gi < group; ++gi) {
       // col[(m, k), i] = sum_c w[c, m, k] * x[c, i]
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(in_size),
+      blas_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(in_size),
                   static_cast<int>(cg), 1.0f, wd + gi * cg * rows, static_cast<int>(rows),
                   xd + (n * channels + gi * cg) * in_size, static_cast<int>(in_size), 0.0f, col,
                   static_cast<int>(in_size));

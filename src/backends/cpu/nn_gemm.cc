@@ -1,12 +1,13 @@
 // Gemm and MatMul on OpenBLAS sgemm (itself multi-threaded: no parallel_for around it).
-#include <cblas.h>
 
+#include "backends/cpu/blas.h"
 #include "backends/cpu/nn_kernels.h"
 #include "core/parallel.h"
 
 namespace fswap {
 
 Status gemm_kernel(const KernelArgs& args) {
+  FSWAP_ASSIGN_OR_RETURN(SgemmFn blas_gemm, load_sgemm());
   constexpr const char* kOp = "Gemm";
   FSWAP_RETURN_IF_ERROR(require_float32(args, kOp));
   if (args.inputs.size() < 2) return nn_shape_error(kOp, "needs A and B");
@@ -41,7 +42,7 @@ Status gemm_kernel(const KernelArgs& args) {
   }
   if (m > 0 && n > 0) {
     if (k > 0) {
-      cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+      blas_gemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                   static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, av.as<const float>(),
                   static_cast<int>(av.shape[1]), bv.as<const float>(), static_cast<int>(bv.shape[1]),
                   beta == 0.0f ? 0.0f : 1.0f, yd,
@@ -55,6 +56,7 @@ Status gemm_kernel(const KernelArgs& args) {
 }
 
 Status mat_mul_kernel(const KernelArgs& args) {
+  FSWAP_ASSIGN_OR_RETURN(SgemmFn blas_gemm, load_sgemm());
   constexpr const char* kOp = "MatMul";
   FSWAP_RETURN_IF_ERROR(require_float32(args, kOp));
   if (args.inputs.size() < 2) return nn_shape_error(kOp, "needs A and B");
@@ -103,7 +105,7 @@ Status mat_mul_kernel(const KernelArgs& args) {
       std::fill(c, c + rows * n, 0.0f);
       return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(n),
+    blas_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(n),
                 static_cast<int>(k), 1.0f, a, static_cast<int>(k), b, static_cast<int>(n), 0.0f, c,
                 static_cast<int>(n));
   };
