@@ -231,7 +231,65 @@ int fuse_activations(Graph& g) {
   return fused;
 }
 
+// The rank of v before shaping: from its declared or inferred shape, or 2 for a Flatten output;
+// -1 when unknown.
+std::int64_t known_rank(const Graph& g, int v, const std::vector<int>& prod) {
+  const Value& value = g.values[v];
+  if (value.known_shape || !value.shape.empty()) return static_cast<std::int64_t>(value.shape.size());
+  if (prod[v] >= 0 && g.nodes[prod[v]].op == OpType::kFlatten) return 2;
+  return -1;
+}
+
+int add_value(Graph& g, std::string name, DType dtype) {
+  Value v;
+  v.name = std::move(name);
+  v.dtype = dtype;
+  g.values.push_back(std::move(v));
+  return static_cast<int>(g.values.size()) - 1;
+}
+
 }  // namespace
+
+Status lower_legacy_softmax(Graph& g) {
+  if (g.opset <= 0 || g.opset >= 13) return Status::ok();
+  const auto prod = producers(g);
+  std::vector<Node> nodes;
+  nodes.reserve(g.nodes.size());
+  for (Node& n : g.nodes) {
+    if ((n.op != OpType::kSoftmax && n.op != OpType::kLogSoftmax) || n.inputs.empty() || n.inputs[0] < 0 ||
+        n.outputs.empty() || n.outputs[0] < 0) {
+      nodes.push_back(std::move(n));
+      continue;
+    }
+    const int x = n.inputs[0];
+    std::int64_t axis = n.attrs.i("axis", 1);
+    const std::int64_t rank = known_rank(g, x, prod);
+    if (rank >= 0 && axis < 0) axis += rank;
+    if (axis == -1 || (rank >= 0 && axis == rank - 1)) {  // the old and new rules agree
+      nodes.push_back(std::move(n));
+      continue;
+    }
+    const DType dtype = g.values[x].dtype;
+    const int y = n.outputs[0];
+    const int shape = add_value(g, n.name + "/input_shape", DType::kInt64);
+    const int flat = add_value(g, n.name + "/flattened", dtype);
+    const int flat_y = add_value(g, n.name + "/flattened_out", dtype);
+    Node shape_node{OpType::kShape, n.name + "/shape", {x}, {shape}, {}};
+    Node flatten{OpType::kFlatten, n.name + "/flatten", {x}, {flat}, {}};
+    flatten.attrs.values["axis"] = axis;
+    Node reshape{OpType::kReshape, n.name + "/reshape", {flat_y, shape}, {y}, {}};
+    reshape.attrs.values["allowzero"] = std::int64_t{1};  // the target is X's exact shape, zeros included
+    n.attrs.values["axis"] = std::int64_t{1};
+    n.inputs[0] = flat;
+    n.outputs[0] = flat_y;
+    nodes.push_back(std::move(shape_node));
+    nodes.push_back(std::move(flatten));
+    nodes.push_back(std::move(n));
+    nodes.push_back(std::move(reshape));
+  }
+  g.nodes = std::move(nodes);
+  return Status::ok();
+}
 
 Status fold_constants(Graph& g) {
   std::vector<bool> removed(g.nodes.size(), false);
@@ -315,6 +373,7 @@ Status fuse(Graph& g) {
 }
 
 Status optimize(Graph& g) {
+  FSWAP_RETURN_IF_ERROR(lower_legacy_softmax(g));  // first: folding runs the opset-13 kernels
   FSWAP_RETURN_IF_ERROR(fold_constants(g));
   FSWAP_RETURN_IF_ERROR(remove_dead_nodes(g));
   FSWAP_RETURN_IF_ERROR(fuse(g));

@@ -2,7 +2,7 @@
 // (specialise). Each leaves a valid, topologically ordered graph.
 //
 //   FSWAP_ASSIGN_OR_RETURN(Graph g, load_onnx(path));
-//   FSWAP_RETURN_IF_ERROR(optimize(g));                        // fold + prune + fuse
+//   FSWAP_RETURN_IF_ERROR(optimize(g));                        // lower + fold + prune + fuse
 //   Graph batch8 = g;                                          // weights are shared, cheap
 //   FSWAP_RETURN_IF_ERROR(specialize(batch8, {{8, 3, 128, 128}, {8, 512}}));
 //   FSWAP_ASSIGN_OR_RETURN(MemoryPlan plan, plan_memory(batch8));   // runtime/memory_plan.h
@@ -15,6 +15,12 @@
 
 namespace fswap {
 
+// Before opset 13, Softmax and LogSoftmax (axis default 1) normalise over X coerced to 2-D at
+// `axis`; the kernels follow the opset-13 rule (one axis, default -1). For a model whose opset
+// is 1..12, rewrites each such node whose axis is not known to be the last into
+// Flatten(axis) → op(axis 1) → Reshape(to Shape(X)); the Shape folds once shapes are known.
+// Idempotent; a no-op for opset >= 13 (and for opset 0, unset).
+Status lower_legacy_softmax(Graph& g);
 // Nodes whose inputs are all constants (weights, Constant nodes, folded values) are computed
 // with the CPU kernels and become Graph::constants.
 Status fold_constants(Graph& g);
@@ -24,7 +30,8 @@ Status remove_dead_nodes(Graph& g);
 // by Relu, LeakyRelu, Sigmoid, Tanh, Clip or HardSigmoid (its only consumer) → fused activation;
 // MatMul followed by Add of a constant vector over the last axis → MatMul with a bias input.
 Status fuse(Graph& g);
-// fold_constants, remove_dead_nodes, fuse, in the order that gives the most.
+// lower_legacy_softmax, then fold_constants, remove_dead_nodes, fuse, in the order that gives
+// the most.
 Status optimize(Graph& g);
 
 // Gives every value a concrete dtype and shape for these input shapes (one per Graph::inputs,

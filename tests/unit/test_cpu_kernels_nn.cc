@@ -3,11 +3,14 @@
 // plus small cases with known values.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -504,6 +507,44 @@ TEST(CpuNnKernels, LayerNormalization) {
   }
 }
 
+TEST(CpuNnKernels, LayerNormalizationBroadcastsScaleAndBias) {
+  // Scale and B unidirectionally broadcast to the normalised shape X.shape[axis:] = [6, 4].
+  const Shape xs = {2, 6, 4};
+  Tensor x = random_tensor(xs, 17);
+  struct Case {
+    Shape scale, bias;  // bias empty: absent
+  };
+  for (const Case& c : std::vector<Case>{{{4}, {}}, {{4}, {6, 1}}, {{6, 1}, {1, 4}}, {{1}, {4}}, {{1, 1, 4}, {6, 4}}}) {
+    Tensor scale = random_tensor(c.scale, 18), bias = random_tensor(c.bias.empty() ? Shape{1} : c.bias, 19);
+    auto at = [](const Tensor& t, std::int64_t r, std::int64_t k) {  // t broadcast at normalised (r, k)
+      const Shape& s = t.shape();
+      const std::int64_t cols = s.empty() ? 1 : s.back();
+      const std::int64_t rows = s.size() >= 2 ? s[s.size() - 2] : 1;
+      return t.data<float>()[(rows == 1 ? 0 : r) * cols + (cols == 1 ? 0 : k)];
+    };
+    std::vector<float> want(x.elements());
+    for (std::int64_t o = 0; o < 2; ++o) {
+      const float* xr = x.data<float>() + o * 24;
+      double m = 0, v = 0;
+      for (int i = 0; i < 24; ++i) m += xr[i];
+      m /= 24;
+      for (int i = 0; i < 24; ++i) v += (xr[i] - m) * (xr[i] - m);
+      v /= 24;
+      for (int i = 0; i < 24; ++i)
+        want[o * 24 + i] = static_cast<float>((xr[i] - m) / std::sqrt(v + 1e-5) * at(scale, i / 4, i % 4) +
+                                              (c.bias.empty() ? 0.0f : at(bias, i / 4, i % 4)));
+    }
+    expect_close(run(OpType::kLayerNormalization, attrs_of({{"axis", std::int64_t{1}}}),
+                     {&x, &scale, c.bias.empty() ? nullptr : &bias}, xs),
+                 want, "layernorm scale " + shape_to_string(c.scale) + " bias " + shape_to_string(c.bias));
+  }
+  // Not broadcastable to [6, 4]: a clear error, not a wrong answer.
+  Tensor bad = random_tensor({3}, 20), y = Tensor::zeros(DType::kFloat32, xs);
+  const Status s = cpu_kernel(OpType::kLayerNormalization)(
+      {OpType::kLayerNormalization, attrs_of({{"axis", std::int64_t{1}}}), {x.view(), bad.view()}, {y.view()}});
+  EXPECT_FALSE(s.is_ok());
+}
+
 // Reference along one axis: fn(values) -> outputs.
 std::vector<float> along_axis(const Tensor& x, int axis,
                               const std::function<std::vector<double>(const std::vector<double>&)>& fn) {
@@ -665,7 +706,39 @@ TEST(CpuNnKernels, GlobalPools) {
 
 struct ResizeRef {
   std::string mode = "nearest", coord = "half_pixel", nearest = "round_prefer_floor";
+  float cubic_a = -0.75f;
+  bool exclude_outside = false;
 };
+
+// One axis of the ONNX reference's cubic: the 4 indices nearest to v in the edge-padded axis
+// (ties to the smaller), ratio = frac(v), or 1 when v is whole; indices returned unpadded and
+// clamped (edge padding), weights renormalised without outside taps when asked.
+void ref_cubic_axis(double v, std::int64_t in, const ResizeRef& c, std::array<std::int64_t, 4>& idx,
+                    std::array<double, 4>& w) {
+  const std::int64_t pad = 2;
+  std::vector<std::int64_t> all(static_cast<std::size_t>(in + 2 * pad));
+  std::iota(all.begin(), all.end(), std::int64_t{0});
+  const double vp = v + static_cast<double>(pad);
+  std::stable_sort(all.begin(), all.end(), [&](std::int64_t a, std::int64_t b) {
+    return std::fabs(vp - static_cast<double>(a)) < std::fabs(vp - static_cast<double>(b));
+  });
+  std::sort(all.begin(), all.begin() + 4);
+  const double ratio = v == std::floor(v) ? 1.0 : v - std::floor(v);
+  const double a = c.cubic_a;
+  const double coeffs[4] = {((a * (ratio + 1) - 5 * a) * (ratio + 1) + 8 * a) * (ratio + 1) - 4 * a,
+                            ((a + 2) * ratio - (a + 3)) * ratio * ratio + 1,
+                            ((a + 2) * (1 - ratio) - (a + 3)) * (1 - ratio) * (1 - ratio) + 1,
+                            ((a * ((1 - ratio) + 1) - 5 * a) * ((1 - ratio) + 1) + 8 * a) * ((1 - ratio) + 1) - 4 * a};
+  double sum = 0;
+  for (int k = 0; k < 4; ++k) {
+    const std::int64_t i = all[k] - pad;
+    w[k] = c.exclude_outside && (i < 0 || i >= in) ? 0.0 : coeffs[k];
+    idx[k] = std::min(std::max<std::int64_t>(i, 0), in - 1);
+    sum += w[k];
+  }
+  if (c.exclude_outside)
+    for (double& x : w) x /= sum;
+}
 
 std::vector<float> ref_resize(const Tensor& x, const Shape& ys, const std::vector<float>& scales, const ResizeRef& c) {
   const Shape& xs = x.shape();
@@ -700,6 +773,22 @@ std::vector<float> ref_resize(const Tensor& x, const Shape& ys, const std::vecto
         xc[d] = std::min<std::int64_t>(std::max<std::int64_t>(static_cast<std::int64_t>(n), 0), xs[d] - 1);
       }
       y[yi] = x.data<float>()[ravel(xc, xs)];
+    } else if (c.mode == "cubic") {
+      std::vector<std::array<std::int64_t, 4>> idx(r);
+      std::vector<std::array<double, 4>> w(r);
+      for (std::size_t d = 0; d < r; ++d) ref_cubic_axis(orig[d], xs[d], c, idx[d], w[d]);
+      double acc = 0;
+      I64s xc(r);
+      for (std::int64_t combo = 0; combo < (std::int64_t{1} << (2 * r)); ++combo) {
+        double wt = 1;
+        for (std::size_t d = 0; d < r; ++d) {
+          const int k = static_cast<int>((combo >> (2 * d)) & 3);
+          xc[d] = idx[d][k];
+          wt *= w[d][k];
+        }
+        acc += wt * x.data<float>()[ravel(xc, xs)];
+      }
+      y[yi] = static_cast<float>(acc);
     } else {
       double acc = 0;
       for (int corner = 0; corner < (1 << r); ++corner) {
@@ -744,6 +833,15 @@ TEST(CpuNnKernels, ResizeMatchesReference) {
       {{2, 3, 4, 5}, {4, 6, 6, 10}, {}, {"nearest", "asymmetric", "floor"}},
       {{3, 10}, {3, 7}, {}, {"linear", "half_pixel"}},              // 1 axis
       {{2, 3, 4, 3, 5}, {2, 3, 6, 5, 9}, {}, {"linear", "align_corners"}},  // trilinear
+      // Cubic, every coordinate mode, scales and sizes, up and down.
+      {{1, 2, 5, 6}, {1, 2, 8, 8}, {}, {"cubic", "align_corners"}},  // the op harness case
+      {{1, 2, 5, 6}, {1, 2, 10, 12}, {1, 1, 2, 2}, {"cubic", "half_pixel"}},
+      {{1, 2, 4, 5}, {1, 2, 7, 11}, {}, {"cubic", "asymmetric"}},
+      {{1, 2, 9, 8}, {1, 2, 4, 3}, {}, {"cubic", "pytorch_half_pixel"}},
+      {{1, 2, 4, 5}, {1, 2, 7, 12}, {1, 1, 1.8f, 2.5f}, {"cubic", "half_pixel_symmetric"}},
+      {{1, 2, 4, 5}, {1, 2, 9, 3}, {}, {"cubic", "align_corners", "round_prefer_floor", -0.5f, true}},
+      {{1, 2, 4, 5}, {1, 2, 7, 11}, {}, {"cubic", "half_pixel", "round_prefer_floor", -0.75f, true}},
+      {{2, 3, 4, 5}, {2, 5, 6, 5}, {}, {"cubic", "half_pixel"}},  // N-D cubic incl. channels
   };
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];
@@ -755,7 +853,9 @@ TEST(CpuNnKernels, ResizeMatchesReference) {
     Tensor sizes_t = ints(c.y);
     const OpAttributes a = attrs_of({{"mode", c.c.mode},
                                      {"coordinate_transformation_mode", c.c.coord},
-                                     {"nearest_mode", c.c.nearest}});
+                                     {"nearest_mode", c.c.nearest},
+                                     {"cubic_coeff_a", c.c.cubic_a},
+                                     {"exclude_outside", std::int64_t{c.c.exclude_outside}}});
     Tensor y = c.scales.empty() ? run(OpType::kResize, a, {&x, nullptr, nullptr, &sizes_t}, c.y)
                                 : run(OpType::kResize, a, {&x, nullptr, &scales_t}, c.y);
     expect_close(y, ref_resize(x, c.y, scales, c.c), "resize case " + std::to_string(i));

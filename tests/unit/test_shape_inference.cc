@@ -514,3 +514,70 @@ TEST(Passes, ClipFusesWithConstantBounds) {
   EXPECT_EQ(b.g.nodes[0].attrs.activation.kind, Activation::kClip);
   EXPECT_FLOAT_EQ(b.g.nodes[0].attrs.activation.beta, 6.0f);
 }
+
+TEST(Passes, LegacySoftmaxIsLoweredToFlattenSoftmaxReshape) {
+  // Opset 11 Softmax/LogSoftmax at axis 1 of [2,3,4,5]: normalise over each batch's 60 values.
+  for (OpType op : {OpType::kSoftmax, OpType::kLogSoftmax}) {
+    GraphBuilder b(11);
+    int x = b.input("x", {2, 3, 4, 5});
+    int y = b.one(op, {x}, {{"axis", I(1)}});
+    b.g.outputs = {y};
+    Graph g = b.g;
+    ASSERT_TRUE(optimize(g).is_ok());
+    ASSERT_EQ(g.nodes.size(), 4u);
+    EXPECT_EQ(g.nodes[0].op, OpType::kShape);
+    EXPECT_EQ(g.nodes[1].op, OpType::kFlatten);
+    EXPECT_EQ(g.nodes[1].attrs.i("axis", 0), 1);
+    EXPECT_EQ(g.nodes[2].op, op);
+    EXPECT_EQ(g.nodes[2].attrs.i("axis", 0), 1);
+    EXPECT_EQ(g.nodes[3].op, OpType::kReshape);
+    EXPECT_EQ(g.nodes[3].outputs[0], g.outputs[0]);
+    ASSERT_TRUE(optimize(g).is_ok());
+    EXPECT_EQ(g.nodes.size(), 4u);  // idempotent: the lowered node's axis is the last of 2
+
+    Status st = specialize(g, {{2, 3, 4, 5}});
+    ASSERT_TRUE(st.is_ok()) << st.to_string();
+    ASSERT_EQ(g.nodes.size(), 3u);  // the Shape folded into Reshape's constant target
+    EXPECT_EQ(g.values[g.outputs[0]].shape, (Shape{2, 3, 4, 5}));
+    Tensor input = Tensor::zeros(DType::kFloat32, {2, 3, 4, 5});
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<float> u(-4, 4);
+    for (std::int64_t i = 0; i < input.elements(); ++i) input.data<float>()[i] = u(rng);
+    auto got = run_cpu(g, input);
+    ASSERT_TRUE(got.has_value());
+    for (int n = 0; n < 2; ++n) {
+      const float* xs = input.data<float>() + n * 60;
+      double mx = xs[0], sum = 0;
+      for (int i = 0; i < 60; ++i) mx = std::max<double>(mx, xs[i]);
+      for (int i = 0; i < 60; ++i) sum += std::exp(xs[i] - mx);
+      for (int i = 0; i < 60; ++i) {
+        const double want = op == OpType::kSoftmax ? std::exp(xs[i] - mx) / sum : xs[i] - mx - std::log(sum);
+        EXPECT_NEAR(got->data<float>()[n * 60 + i], want, 1e-5) << op_name(op) << " " << n << "," << i;
+      }
+    }
+  }
+}
+
+TEST(Passes, LegacySoftmaxLoweringOnlyWhereTheRulesDiffer) {
+  auto lowered = [](std::int64_t opset, Shape shape, std::int64_t axis, bool through_relu) {
+    GraphBuilder b(opset);
+    int x = b.input("x", std::move(shape));
+    if (through_relu) x = b.one(OpType::kRelu, {x});  // rank unknown before shaping
+    std::map<std::string, AttributeValue> attrs;
+    if (axis != 99) attrs["axis"] = I(axis);  // 99: default (1 before opset 13)
+    b.g.outputs = {b.one(OpType::kSoftmax, {x}, attrs)};
+    EXPECT_TRUE(lower_legacy_softmax(b.g).is_ok());
+    bool any = false;
+    for (const Node& n : b.g.nodes) any = any || n.op == OpType::kFlatten;
+    return any;
+  };
+  EXPECT_TRUE(lowered(11, {2, 3, 4}, 99, false));   // default axis 1 of rank 3
+  EXPECT_TRUE(lowered(11, {2, 3, 4}, -2, false));
+  EXPECT_FALSE(lowered(11, {2, 3, 4}, 2, false));   // the last axis: same result either way
+  EXPECT_FALSE(lowered(11, {2, 3, 4}, -1, false));
+  EXPECT_FALSE(lowered(11, {6, 4}, 99, false));     // axis 1 of rank 2 is the last
+  EXPECT_FALSE(lowered(12, {-1, 4}, 1, false));     // dynamic dims, rank still known
+  EXPECT_TRUE(lowered(11, {2, 3, 4}, 2, true));     // rank unknown: rewrite, always correct
+  EXPECT_FALSE(lowered(11, {2, 3, 4}, -1, true));
+  EXPECT_FALSE(lowered(13, {2, 3, 4}, 1, false));   // opset 13: the kernel's own rule
+}

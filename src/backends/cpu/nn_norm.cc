@@ -1,8 +1,9 @@
 // Normalisations (inference forms) and Softmax/LogSoftmax.
 //
 // Softmax/LogSoftmax: the node's opset is not in KernelArgs, so both use the opset-13 rule
-// (normalise along `axis`, default -1). Importers of opset < 13 models must rewrite the old
-// flatten-at-axis (default 1) form; it agrees with the new one when axis is the last axis.
+// (normalise along `axis`, default -1). lower_legacy_softmax (runtime/passes.h) rewrites the
+// old flatten-at-axis (default 1) form of opset < 13 models; it agrees with the new one when
+// axis is the last axis.
 #include <cmath>
 
 #include "backends/cpu/nn_kernels.h"
@@ -53,6 +54,40 @@ Status softmax_impl(const KernelArgs& args, const char* op, bool log) {
       },
       grain(len * 4));
   return Status::ok();
+}
+
+// Expands t, unidirectionally broadcastable to `to` (numpy rules, aligned on the right), to
+// to's elements in row-major order. False when the shapes do not broadcast that way.
+bool expand_to(const TensorView& t, const Shape& to, std::vector<float>& out) {
+  const std::size_t rank = to.size();
+  if (t.shape.size() > rank) {
+    // Leading 1s beyond the target's rank are harmless.
+    for (std::size_t i = 0; i < t.shape.size() - rank; ++i)
+      if (t.shape[i] != 1) return false;
+  }
+  std::vector<std::int64_t> stride(rank, 0);
+  std::int64_t step = 1;
+  for (std::size_t k = 0; k < std::min(rank, t.shape.size()); ++k) {
+    const std::size_t d = rank - 1 - k;
+    const std::int64_t n = t.shape[t.shape.size() - 1 - k];
+    if (n != 1 && n != to[d]) return false;
+    stride[d] = n == 1 ? 0 : step;
+    step *= n;
+  }
+  out.resize(shape_elements(to));
+  const float* src = t.as<const float>();
+  std::vector<std::int64_t> index(rank, 0);
+  std::int64_t offset = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i] = src[offset];
+    for (std::size_t d = rank; d-- > 0;) {  // odometer over `to`
+      offset += stride[d];
+      if (++index[d] < to[d]) break;
+      offset -= stride[d] * to[d];
+      index[d] = 0;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -142,14 +177,24 @@ Status layer_normalization_kernel(const KernelArgs& args) {
   for (std::size_t i = axis; i < x.shape.size(); ++i) inner *= x.shape[i];
   const TensorView& sv = args.inputs[1];
   const TensorView* bv = args.inputs.size() > 2 && args.inputs[2].data != nullptr ? &args.inputs[2] : nullptr;
-  // Scale and B broadcast over the normalised dims: full size or a single value.
-  if ((sv.elements() != inner && sv.elements() != 1) || (bv && bv->elements() != inner && bv->elements() != 1))
-    return unsupported(std::string(kOp) + ": Scale " + shape_to_string(sv.shape) +
-                       " (Scale and B must have the normalised size or one element)");
+  // Scale and B broadcast unidirectionally to the normalised shape X.shape[axis:]; expanded
+  // once per call so the row loop indexes them directly.
+  // A flat tensor of the normalised size is accepted too, as it always was.
+  const Shape normalised(x.shape.begin() + axis, x.shape.end());
+  auto expand = [&](const TensorView& t, std::vector<float>& out) {
+    if (expand_to(t, normalised, out)) return true;
+    if (t.elements() != inner) return false;
+    out.assign(t.as<const float>(), t.as<const float>() + inner);
+    return true;
+  };
+  std::vector<float> scale_full, shift_full;
+  if (!expand(sv, scale_full) || (bv && !expand(*bv, shift_full)))
+    return nn_shape_error(kOp, "Scale " + shape_to_string(sv.shape) + " and B " +
+                                   (bv ? shape_to_string(bv->shape) : std::string("(absent)")) +
+                                   " must broadcast to the normalised shape " + shape_to_string(normalised));
   const float eps = args.attrs.f("epsilon", 1e-5f);
-  const float* scale = sv.as<const float>();
-  const float* shift = bv ? bv->as<const float>() : nullptr;
-  const std::int64_t scale_step = sv.elements() == 1 ? 0 : 1, shift_step = bv && bv->elements() == 1 ? 0 : 1;
+  const float* scale = scale_full.data();
+  const float* shift = bv ? shift_full.data() : nullptr;
   const float* xd = x.as<const float>();
   float* yd = args.outputs[0].as<float>();
   parallel_for(
@@ -165,8 +210,8 @@ Status layer_normalization_kernel(const KernelArgs& args) {
           const float inv = static_cast<float>(1.0 / std::sqrt((inner > 0 ? sq / static_cast<double>(inner) : 0.0) + eps));
           const float m = static_cast<float>(mean);
           for (std::int64_t i = 0; i < inner; ++i) {
-            const float v = (xs[i] - m) * inv * scale[i * scale_step];
-            ys[i] = shift ? v + shift[i * shift_step] : v;
+            const float v = (xs[i] - m) * inv * scale[i];
+            ys[i] = shift ? v + shift[i] : v;
           }
         }
       },

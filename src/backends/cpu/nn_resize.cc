@@ -1,8 +1,9 @@
-// Resize/Upsample (nearest and N-D linear), DepthToSpace/SpaceToDepth and Pad.
+// Resize/Upsample (nearest, N-D linear and N-D cubic), DepthToSpace/SpaceToDepth and Pad.
 //
-// Resize and Upsample share one engine: per-axis tables map each output index to one (nearest)
-// or two weighted (linear) input indices; the output is produced row by row (a row = the last
-// axis), each row a weighted sum of at most 2^(rank-1) input rows gathered along the last axis.
+// Resize and Upsample share one engine: per-axis tables map each output index to 1 (nearest),
+// 2 (linear) or 4 (cubic) weighted input indices ("taps"); the output is produced row by row
+// (a row = the last axis), each row a weighted sum of at most taps^(rank-1) input rows, each
+// gathered along the last axis with that axis's taps.
 #include <cmath>
 #include <cstring>
 
@@ -14,19 +15,25 @@ namespace {
 
 enum class CoordMode { kHalfPixel, kHalfPixelSymmetric, kPytorchHalfPixel, kAlignCorners, kAsymmetric, kTfHalfPixelForNearest };
 enum class NearestMode { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil };
+enum class InterpMode { kNearest, kLinear, kCubic };
 
 struct ResizeSpec {
-  bool linear = false;
+  InterpMode mode = InterpMode::kNearest;
   CoordMode coord = CoordMode::kHalfPixel;
   NearestMode nearest = NearestMode::kRoundPreferFloor;
-  std::vector<float> scales;  // one per axis
+  float cubic_a = -0.75f;        // cubic_coeff_a
+  bool exclude_outside = false;  // cubic: zero the taps outside the input, renormalise
+  std::vector<float> scales;     // one per axis
 };
 
-// One axis: output index -> input indices i0, i1 and the weight of i1 (w1 = 0 for nearest).
+int taps_of(InterpMode mode) { return mode == InterpMode::kCubic ? 4 : mode == InterpMode::kLinear ? 2 : 1; }
+
+// One axis: output index o reads input idx[o * taps + k] with weight w[o * taps + k].
 struct AxisMap {
-  std::vector<std::int64_t> i0, i1;
-  std::vector<float> w1;
-  bool identity = true;
+  int taps = 1;
+  std::vector<std::int64_t> idx;
+  std::vector<float> w;
+  bool identity = true;  // every output index reads the same input index with weight 1
 };
 
 float original_coordinate(CoordMode mode, std::int64_t x, float scale, std::int64_t in, std::int64_t out) {
@@ -51,19 +58,46 @@ float original_coordinate(CoordMode mode, std::int64_t x, float scale, std::int6
   return 0;
 }
 
+// Keys' cubic convolution weights of inputs floor(c)-1 .. floor(c)+2, t = c - floor(c) in [0, 1).
+void cubic_weights(float t, float a, float* w) {
+  auto near = [a](float d) { return ((a + 2) * d - (a + 3)) * d * d + 1; };      // |d| <= 1
+  auto far = [a](float d) { return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a; };  // 1 < |d| < 2
+  w[0] = far(t + 1);
+  w[1] = near(t);
+  w[2] = near(1 - t);
+  w[3] = far(2 - t);
+}
+
 AxisMap axis_map(const ResizeSpec& spec, float scale, std::int64_t in, std::int64_t out) {
   AxisMap m;
-  m.i0.resize(out);
-  m.i1.resize(out);
-  m.w1.assign(out, 0.0f);
+  m.taps = taps_of(spec.mode);
+  m.idx.assign(out * m.taps, 0);
+  m.w.assign(out * m.taps, 0.0f);
   for (std::int64_t x = 0; x < out; ++x) {
     const float c = original_coordinate(spec.coord, x, scale, in, out);
-    if (spec.linear) {
+    std::int64_t* idx = m.idx.data() + x * m.taps;
+    float* w = m.w.data() + x * m.taps;
+    if (spec.mode == InterpMode::kLinear) {
       const float cc = std::min(std::max(c, 0.0f), static_cast<float>(in - 1));
       const auto f = static_cast<std::int64_t>(std::floor(cc));
-      m.i0[x] = f;
-      m.i1[x] = std::min(f + 1, in - 1);
-      m.w1[x] = m.i1[x] == f ? 0.0f : cc - static_cast<float>(f);
+      idx[0] = f;
+      idx[1] = std::min(f + 1, in - 1);
+      w[1] = idx[1] == f ? 0.0f : cc - static_cast<float>(f);
+      w[0] = 1.0f - w[1];
+    } else if (spec.mode == InterpMode::kCubic) {
+      // Out-of-range taps read the edge value (the ONNX reference pads with "edge"), unless
+      // exclude_outside drops them.
+      const float f = std::floor(c);
+      cubic_weights(c - f, spec.cubic_a, w);
+      float sum = 0;
+      for (int k = 0; k < 4; ++k) {
+        const std::int64_t i = static_cast<std::int64_t>(f) - 1 + k;
+        if (spec.exclude_outside && (i < 0 || i >= in)) w[k] = 0.0f;
+        idx[k] = std::min(std::max<std::int64_t>(i, 0), in - 1);
+        sum += w[k];
+      }
+      if (spec.exclude_outside && sum != 0.0f)
+        for (int k = 0; k < 4; ++k) w[k] /= sum;
     } else {
       float r = 0;
       switch (spec.nearest) {
@@ -80,9 +114,11 @@ AxisMap axis_map(const ResizeSpec& spec, float scale, std::int64_t in, std::int6
           r = std::ceil(c);
           break;
       }
-      m.i0[x] = m.i1[x] = std::min(std::max<std::int64_t>(static_cast<std::int64_t>(r), 0), in - 1);
+      idx[0] = std::min(std::max<std::int64_t>(static_cast<std::int64_t>(r), 0), in - 1);
+      w[0] = 1.0f;
     }
-    if (m.i0[x] != x || m.w1[x] != 0.0f) m.identity = false;
+    for (int k = 0; k < m.taps; ++k)
+      if (w[k] != 0.0f && (idx[k] != x || w[k] != 1.0f)) m.identity = false;
   }
   if (in != out) m.identity = false;
   return m;
@@ -102,11 +138,13 @@ Status resize_run(const KernelArgs& args, const char* op, const ResizeSpec& spec
     maps[a] = axis_map(spec, spec.scales[a], x.shape[a], y.shape[a]);
   }
   if (y.elements() == 0) return Status::ok();
-  // Non-identity outer axes: those each contribute 2 input rows (linear) or one (nearest).
+  // Non-identity outer axes: each contributes `taps` input rows per output row.
   std::vector<std::size_t> moving;
   for (std::size_t a = 0; a + 1 < rank; ++a)
     if (!maps[a].identity) moving.push_back(a);
-  const int corners = spec.linear ? 1 << moving.size() : 1;
+  const int taps = taps_of(spec.mode);
+  int corners = 1;
+  for (std::size_t j = 0; j < moving.size(); ++j) corners *= taps;
   const std::int64_t out_w = y.shape[rank - 1];
   const std::int64_t rows = y.elements() / out_w;
   std::vector<std::int64_t> in_stride(rank, 1);
@@ -124,40 +162,43 @@ Status resize_run(const KernelArgs& args, const char* op, const ResizeSpec& spec
             coord[a] = rest % y.shape[a];
             rest /= y.shape[a];
           }
-          std::int64_t base = 0;  // input offset of the row with every moving axis at i0
-          for (std::size_t a = 0; a + 1 < rank; ++a) base += maps[a].i0[coord[a]] * in_stride[a];
+          std::int64_t base = 0;  // input offset of the row from the identity (static) axes
+          for (std::size_t a = 0; a + 1 < rank; ++a)
+            if (maps[a].identity) base += coord[a] * in_stride[a];
           float* dst = yd + r * out_w;
+          bool written = false;
           for (int corner = 0; corner < corners; ++corner) {
             float weight = 1.0f;
             std::int64_t offset = base;
-            for (std::size_t j = 0; j < moving.size() && spec.linear; ++j) {
+            for (std::size_t j = 0, digits = corner; j < moving.size(); ++j, digits /= taps) {
               const AxisMap& m = maps[moving[j]];
-              const std::int64_t c = coord[moving[j]];
-              if (corner & (1 << j)) {
-                weight *= m.w1[c];
-                offset += (m.i1[c] - m.i0[c]) * in_stride[moving[j]];
-              } else {
-                weight *= 1.0f - m.w1[c];
-              }
+              const std::int64_t t = coord[moving[j]] * taps + static_cast<std::int64_t>(digits % taps);
+              weight *= m.w[t];
+              offset += m.idx[t] * in_stride[moving[j]];
             }
+            if (weight == 0.0f) continue;
             const float* src = xd + offset;
-            if (corner == 0) {
-              if (spec.linear) {
-                for (std::int64_t w = 0; w < out_w; ++w)
-                  dst[w] = weight * (src[last.i0[w]] + last.w1[w] * (src[last.i1[w]] - src[last.i0[w]]));
-              } else if (last.identity) {
+            if (last.identity) {
+              if (!written && weight == 1.0f) {
                 std::memcpy(dst, src, sizeof(float) * out_w);
               } else {
-                for (std::int64_t w = 0; w < out_w; ++w) dst[w] = src[last.i0[w]];
+                for (std::int64_t w = 0; w < out_w; ++w) dst[w] = (written ? dst[w] : 0.0f) + weight * src[w];
               }
-            } else if (weight != 0.0f) {
-              for (std::int64_t w = 0; w < out_w; ++w)
-                dst[w] += weight * (src[last.i0[w]] + last.w1[w] * (src[last.i1[w]] - src[last.i0[w]]));
+            } else {
+              for (std::int64_t w = 0; w < out_w; ++w) {
+                const std::int64_t* li = last.idx.data() + w * taps;
+                const float* lw = last.w.data() + w * taps;
+                float v = 0;
+                for (int k = 0; k < taps; ++k) v += lw[k] * src[li[k]];
+                dst[w] = written ? dst[w] + weight * v : weight * v;
+              }
             }
+            written = true;
           }
+          if (!written) std::memset(dst, 0, sizeof(float) * out_w);
         }
       },
-      static_cast<int>(std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(1, out_w * corners))));
+      static_cast<int>(std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(1, out_w * corners * taps))));
   return Status::ok();
 }
 
@@ -185,9 +226,13 @@ Status resize_kernel(const KernelArgs& args) {
   ResizeSpec spec;
   const std::string mode = a.s("mode", "nearest");
   if (mode == "linear") {
-    spec.linear = true;
+    spec.mode = InterpMode::kLinear;
+  } else if (mode == "cubic") {
+    spec.mode = InterpMode::kCubic;
+    spec.cubic_a = a.f("cubic_coeff_a", -0.75f);
+    spec.exclude_outside = a.i("exclude_outside", 0) != 0;
   } else if (mode != "nearest") {
-    return unsupported(std::string(kOp) + ": mode " + mode + " (nearest and linear are supported)");
+    return unsupported(std::string(kOp) + ": mode " + mode + " (nearest, linear and cubic are supported)");
   }
   // Opset 10 has inputs (X, scales) and asymmetric coordinates with floor rounding.
   const bool opset10 = args.inputs.size() == 2;
@@ -205,7 +250,7 @@ Status resize_kernel(const KernelArgs& args) {
   else if (nearest == "floor") spec.nearest = NearestMode::kFloor;
   else if (nearest == "ceil") spec.nearest = NearestMode::kCeil;
   else return unsupported(std::string(kOp) + ": nearest_mode " + nearest);
-  if (spec.linear && a.i("antialias", 0) != 0) return unsupported(std::string(kOp) + ": antialias 1");
+  if (spec.mode != InterpMode::kNearest && a.i("antialias", 0) != 0) return unsupported(std::string(kOp) + ": antialias 1");
 
   const TensorView* scales = opset10 ? &args.inputs[1] : args.inputs.size() > 2 ? &args.inputs[2] : nullptr;
   const TensorView* sizes = !opset10 && args.inputs.size() > 3 && args.inputs[3].data != nullptr ? &args.inputs[3] : nullptr;
@@ -255,7 +300,7 @@ Status upsample_kernel(const KernelArgs& args) {
     return unsupported(std::string(kOp) + ": dtype " + dtype_name(x.dtype) + " (float32 only)");
   ResizeSpec spec;
   const std::string mode = args.attrs.s("mode", "nearest");
-  if (mode == "linear" || mode == "bilinear") spec.linear = true;
+  if (mode == "linear" || mode == "bilinear") spec.mode = InterpMode::kLinear;
   else if (mode != "nearest") return unsupported(std::string(kOp) + ": mode " + mode);
   spec.coord = CoordMode::kAsymmetric;
   spec.nearest = NearestMode::kFloor;
