@@ -61,7 +61,7 @@ inline Status internal_error(std::string m) { return {StatusCode::kInternal, std
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}                       // NOLINT: implicit by design
+  Result(T v) : v_(std::move(v)) {}                               // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {                 // NOLINT: implicit by design
     if (std::get<Status>(v_).is_ok()) v_ = Status(StatusCode::kInternal, "Result built from an ok Status");
   }

@@ -119,17 +119,20 @@ void register_cases() {
     OpCase oc;
     oc.file = (dir / c.value("file", "")).string();
     oc.name = std::filesystem::path(oc.file).stem().string();
+    // gtest filters treat "-" as "exclude": keep test names to letters, digits and "_".
+    for (char& ch : oc.name)
+      if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
     if (c.contains("tolerance")) {
       oc.rtol = c["tolerance"].value("rtol", oc.rtol);
       oc.atol = c["tolerance"].value("atol", oc.atol);
     }
     oc.seed = c.value("seed", 1u);
-    for (const auto& in : c.value("inputs", nlohmann::json::array())) {
+    for (const auto& input : c.value("inputs", nlohmann::json::array())) {
       InputSpec spec;
-      spec.dtype = dtype_named(in.value("dtype", "float32")).value();
-      spec.shape = in.value("shape", Shape{});
-      spec.low = in.value("low", -1.0);
-      spec.high = in.value("high", 1.0);
+      spec.dtype = dtype_named(input.value("dtype", "float32")).value();
+      spec.shape = input.value("shape", Shape{});
+      spec.low = input.value("low", -1.0);
+      spec.high = input.value("high", 1.0);
       oc.inputs.push_back(std::move(spec));
     }
     ::testing::RegisterTest("OpHarness", oc.name.c_str(), nullptr, nullptr, __FILE__, __LINE__,

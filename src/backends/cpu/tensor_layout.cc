@@ -3,6 +3,8 @@
 
 #include "backends/cpu/tensor_kernels.h"
 
+#include <algorithm>
+
 namespace fswap::tensor_ops {
 namespace {
 
@@ -14,6 +16,7 @@ Status check_dtype_kept(const KernelArgs& args, const TensorView& x, const Tenso
 }
 
 std::int64_t product(const Shape& s, std::size_t begin, std::size_t end) {
+  end = std::min(end, s.size());
   std::int64_t n = 1;
   for (std::size_t d = begin; d < end; ++d) n *= s[d];
   return n;
