@@ -1,0 +1,95 @@
+// The narrow seam between the memory layer and a device: allocation, asynchronous copies on
+// copy streams, and events that order copies against compute. The residency manager and the
+// device arena talk only to this interface, so the whole memory logic runs on the CPU against
+// SimulatedDevice (simulated_device.h); the CUDA implementation lives in a CUDA target.
+//
+//   SimulatedDevice dev({.capacity_bytes = 8ull << 30});
+//   FSWAP_ASSIGN_OR_RETURN(DevicePtr p, dev.allocate(64 << 20));
+//   FSWAP_ASSIGN_OR_RETURN(DeviceEvent copied, dev.copy_to_device(p, host, 64 << 20, HostMemoryKind::kPinned));
+//   dev.compute_wait(copied);            // kernels issued from now on run after the copy
+//   ... launch kernels reading p ...
+//   DeviceEvent used = dev.record_compute();
+//   FSWAP_RETURN_IF_ERROR(dev.wait(used));  // host blocks until the kernels finished
+//   FSWAP_RETURN_IF_ERROR(dev.free(p));
+//
+// Streams: one compute stream, one host→device copy stream, one device→host copy stream
+// (reference/memory.md lesson 8), so write-backs overlap prefetches and both overlap compute.
+// Thread-safety: a backend is used from one thread (the GPU worker).
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "core/status.h"
+
+namespace fswap::memory {
+
+// A device address. Opaque to the memory layer: never dereferenced on the host.
+struct DevicePtr {
+  std::uint64_t address = 0;  // 0 = null
+
+  bool is_null() const { return address == 0; }
+  DevicePtr offset(std::uint64_t bytes) const { return {address + bytes}; }
+  auto operator<=>(const DevicePtr&) const = default;
+};
+
+// Completion marker of work issued on a stream (cudaEvent_t on CUDA). Cheap to copy.
+// id 0 is the event that has always completed.
+struct DeviceEvent {
+  std::uint64_t id = 0;
+  bool is_null() const { return id == 0; }
+  auto operator<=>(const DeviceEvent&) const = default;
+};
+
+// Where a host buffer lives. Pinned copies run at ~54 GB/s on the H100 (PCIe Gen5), pageable
+// ones at ~7.8 GB/s (GPU.md); pinning costs ~330 ms per GiB, so pin once and pool.
+enum class HostMemoryKind { kPinned, kPageable };
+
+class DeviceBackend {
+ public:
+  virtual ~DeviceBackend() = default;
+
+  virtual std::string name() const = 0;
+  // Bytes of device memory the card has in all / free now (cudaMemGetInfo).
+  virtual std::uint64_t total_bytes() const = 0;
+  virtual std::uint64_t free_bytes() const = 0;
+
+  // Device memory, aligned to at least 256 bytes. kOutOfMemory when the device refuses.
+  // Called only by DeviceArena: everything else allocates through the arena.
+  virtual Result<DevicePtr> allocate(std::uint64_t bytes) = 0;
+  // `ptr` from allocate(). The caller guarantees no issued work still uses it (it has waited
+  // for the events of that work). kInternal for a pointer allocate() did not return.
+  virtual Status free(DevicePtr ptr) = 0;
+
+  // Asynchronous copy on the host→device stream, started after every event in `after`.
+  // `src` stays valid and unchanged until the returned event completes. A null `src` is allowed
+  // only by backends that model cost without data (the simulation).
+  virtual Result<DeviceEvent> copy_to_device(DevicePtr dst, const void* src, std::uint64_t bytes,
+                                             HostMemoryKind src_kind,
+                                             std::span<const DeviceEvent> after = {}) = 0;
+  // Asynchronous copy on the device→host stream, started after every event in `after`.
+  virtual Result<DeviceEvent> copy_to_host(void* dst, DevicePtr src, std::uint64_t bytes,
+                                           HostMemoryKind dst_kind,
+                                           std::span<const DeviceEvent> after = {}) = 0;
+
+  // An event that completes when all compute issued so far has completed.
+  virtual DeviceEvent record_compute() = 0;
+  // Compute issued from now on starts only after `event` (cudaStreamWaitEvent); the host does
+  // not block. Time the compute stream spends idle because of it counts as copy stall.
+  virtual void compute_wait(DeviceEvent event) = 0;
+
+  // Non-blocking query.
+  virtual bool is_done(DeviceEvent event) const = 0;
+  // The host blocks until `event` has completed.
+  virtual Status wait(DeviceEvent event) = 0;
+
+  // Seconds on the backend's clock: virtual in the simulation, steady wall time on CUDA.
+  virtual double now_seconds() const = 0;
+  // Total seconds the compute stream has waited on copies through compute_wait (a real device
+  // measures it with event pairs and may report it late; the simulation knows it exactly).
+  virtual double compute_stall_seconds() const = 0;
+};
+
+}  // namespace fswap::memory

@@ -1,0 +1,192 @@
+#include "memory/device_arena.h"
+
+#include <algorithm>
+
+#include "core/log.h"
+#include "memory/budget.h"
+
+namespace fswap::memory {
+
+namespace {
+std::uint64_t round_up(std::uint64_t v, std::uint64_t to) { return (v + to - 1) / to * to; }
+}  // namespace
+
+DeviceArena::DeviceArena(DeviceBackend& device, ArenaOptions options) : device_(device), options_(options) {
+  if (options_.cap_bytes == 0) options_.cap_bytes = device.total_bytes();
+  if (options_.alignment == 0) options_.alignment = 256;
+  options_.granularity = round_up(std::max<std::uint64_t>(options_.granularity, 1), options_.alignment);
+  options_.small_segment_bytes = round_up(std::max<std::uint64_t>(options_.small_segment_bytes, 1), options_.alignment);
+  counters_.cap_bytes = options_.cap_bytes;
+}
+
+DeviceArena::~DeviceArena() {
+  if (allocated_ > 0)
+    log_warn("device arena destroyed with " + format_bytes(allocated_) + " still allocated; returning it to the device");
+  for (auto& [address, range] : ranges_)
+    for (DeviceEvent e : range.after) (void)device_.wait(e);
+  for (auto& [base, segment] : segments_) (void)device_.free({base});
+}
+
+void DeviceArena::prune(std::vector<DeviceEvent>& events) const {
+  std::sort(events.begin(), events.end());
+  events.erase(std::unique(events.begin(), events.end()), events.end());
+  std::erase_if(events, [&](DeviceEvent e) { return e.is_null() || device_.is_done(e); });
+}
+
+void DeviceArena::insert_free(std::uint64_t address, Range range) {
+  range.free = true;
+  prune(range.after);
+  free_by_size_.insert({range.bytes, address});
+  ranges_[address] = std::move(range);
+}
+
+Result<DeviceAllocation> DeviceArena::allocate(std::uint64_t bytes) {
+  ++counters_.allocate_calls;
+  last_failure_ = ArenaFailure::kNone;
+  if (bytes == 0) return invalid_input("device arena: allocation of 0 bytes");
+  const std::uint64_t size = round_up(bytes, options_.alignment);
+
+  // Best fit among cached ranges: the smallest that holds the request (lowest address on ties).
+  if (auto fit = free_by_size_.lower_bound({size, 0}); fit != free_by_size_.end()) {
+    ++counters_.reused_allocations;
+    return carve(ranges_.find(fit->second), size, bytes);
+  }
+
+  // A new segment: the preferred size, else smaller ones, else after returning cached segments.
+  const std::uint64_t preferred = size < options_.small_limit ? options_.small_segment_bytes : round_up(size, options_.granularity);
+  const std::uint64_t candidates[] = {std::max(preferred, size), round_up(size, options_.granularity), size};
+  std::uint64_t chosen = 0;
+  for (int attempt = 0; attempt < 2 && chosen == 0; ++attempt) {
+    for (std::uint64_t c : candidates)
+      if (reserved_ + c <= options_.cap_bytes) {
+        chosen = c;
+        break;
+      }
+    if (chosen == 0 && attempt == 0) FSWAP_RETURN_IF_ERROR(release_cached());
+  }
+  if (chosen == 0) {
+    ++counters_.budget_failures;
+    last_failure_ = ArenaFailure::kBudget;
+    const ArenaStats s = stats();
+    return out_of_memory("device arena: " + format_bytes(bytes) + " does not fit the " + format_bytes(options_.cap_bytes) +
+                         " budget: " + format_bytes(allocated_) + " allocated, " + format_bytes(s.free_bytes) +
+                         " cached in " + std::to_string(s.free_ranges) + " free ranges (largest " +
+                         format_bytes(s.largest_free_range) + ")");
+  }
+  Status reserved = reserve_segment(chosen);
+  if (!reserved.is_ok() && reserved.code() == StatusCode::kOutOfMemory && !segments_.empty()) {
+    FSWAP_RETURN_IF_ERROR(release_cached());  // the device may just be short of what we cache
+    reserved = reserve_segment(chosen);
+  }
+  if (!reserved.is_ok()) {
+    ++counters_.device_failures;
+    last_failure_ = ArenaFailure::kDevice;
+    return Status(reserved.code(), "device arena: the device refused " + format_bytes(chosen) + " within the " +
+                                       format_bytes(options_.cap_bytes) + " budget (" + reserved.message() +
+                                       "); lower --vram-budget or free device memory");
+  }
+  auto fit = free_by_size_.lower_bound({size, 0});
+  return carve(ranges_.find(fit->second), size, bytes);
+}
+
+Status DeviceArena::reserve_segment(std::uint64_t size) {
+  FSWAP_ASSIGN_OR_RETURN(DevicePtr base, device_.allocate(size));
+  segments_[base.address] = Segment{size, 0};
+  reserved_ += size;
+  ++counters_.segment_allocations;
+  counters_.peak_reserved_bytes = std::max(counters_.peak_reserved_bytes, reserved_);
+  insert_free(base.address, Range{size, base.address, true, {}});
+  return Status::ok();
+}
+
+Result<DeviceAllocation> DeviceArena::carve(std::map<std::uint64_t, Range>::iterator it, std::uint64_t size,
+                                            std::uint64_t requested) {
+  const std::uint64_t address = it->first;
+  Range& r = it->second;
+  free_by_size_.erase({r.bytes, address});
+  if (r.bytes > size) {
+    Range rest{r.bytes - size, r.segment, true, r.after};
+    insert_free(address + size, std::move(rest));
+    it = ranges_.find(address);  // insert_free may have rehashed nothing, but keep the iterator honest
+  }
+  Range& used = it->second;
+  used.bytes = size;
+  used.free = false;
+  DeviceAllocation a{{address}, requested, std::move(used.after)};
+  used.after.clear();
+  prune(a.ready_after);
+  segments_[used.segment].used += size;
+  allocated_ += size;
+  ++counters_.live_allocations;
+  counters_.peak_allocated_bytes = std::max(counters_.peak_allocated_bytes, allocated_);
+  return a;
+}
+
+Status DeviceArena::free(DevicePtr ptr, std::span<const DeviceEvent> after) {
+  auto it = ranges_.find(ptr.address);
+  if (it == ranges_.end() || it->second.free)
+    return internal_error("device arena: free of a pointer it did not allocate (or freed twice)");
+  Range r = std::move(it->second);
+  const std::uint64_t address = it->first;
+  segments_[r.segment].used -= r.bytes;
+  allocated_ -= r.bytes;
+  --counters_.live_allocations;
+  r.after.assign(after.begin(), after.end());
+  ranges_.erase(it);
+  std::uint64_t start = address;
+  // Coalesce with free neighbours of the same segment; the merged range waits on all their events.
+  auto next = ranges_.lower_bound(address + r.bytes);
+  if (next != ranges_.end() && next->first == address + r.bytes && next->second.free && next->second.segment == r.segment) {
+    free_by_size_.erase({next->second.bytes, next->first});
+    r.bytes += next->second.bytes;
+    r.after.insert(r.after.end(), next->second.after.begin(), next->second.after.end());
+    ranges_.erase(next);
+  }
+  auto prev = ranges_.lower_bound(address);
+  if (prev != ranges_.begin()) {
+    --prev;
+    if (prev->first + prev->second.bytes == address && prev->second.free && prev->second.segment == r.segment) {
+      free_by_size_.erase({prev->second.bytes, prev->first});
+      start = prev->first;
+      r.bytes += prev->second.bytes;
+      r.after.insert(r.after.end(), prev->second.after.begin(), prev->second.after.end());
+      ranges_.erase(prev);
+    }
+  }
+  insert_free(start, std::move(r));
+  return Status::ok();
+}
+
+Status DeviceArena::release_cached() {
+  for (auto s = segments_.begin(); s != segments_.end();) {
+    if (s->second.used != 0) {
+      ++s;
+      continue;
+    }
+    auto r = ranges_.find(s->first);
+    FSWAP_CHECK(r != ranges_.end() && r->second.free && r->second.bytes == s->second.bytes,
+                "device arena: an empty segment is not one free range");
+    for (DeviceEvent e : r->second.after) FSWAP_RETURN_IF_ERROR(device_.wait(e));
+    FSWAP_RETURN_IF_ERROR(device_.free({s->first}));
+    free_by_size_.erase({r->second.bytes, r->first});
+    ranges_.erase(r);
+    reserved_ -= s->second.bytes;
+    ++counters_.segment_releases;
+    s = segments_.erase(s);
+  }
+  return Status::ok();
+}
+
+ArenaStats DeviceArena::stats() const {
+  ArenaStats s = counters_;
+  s.cap_bytes = options_.cap_bytes;
+  s.reserved_bytes = reserved_;
+  s.allocated_bytes = allocated_;
+  s.segments = segments_.size();
+  s.free_ranges = free_by_size_.size();
+  s.free_bytes = reserved_ - allocated_;
+  s.largest_free_range = free_by_size_.empty() ? 0 : free_by_size_.rbegin()->first;
+  return s;
+}
+
+}  // namespace fswap::memory

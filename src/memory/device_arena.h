@@ -1,0 +1,116 @@
+// DeviceArena: every device byte fswap uses goes through it. It reserves segments from the
+// device, carves allocations out of them best-fit, keeps freed ranges cached for reuse (the
+// stream-ordered pool of cudaMallocAsync with its release threshold raised to the budget) and
+// never holds more than the budget from the device.
+//
+//   DeviceArena arena(device, {.cap_bytes = budget.bytes});
+//   FSWAP_ASSIGN_OR_RETURN(DeviceAllocation a, arena.allocate(64 << 20));
+//   // The bytes may have been freed by work still in flight: order the first use after it.
+//   device.copy_to_device(a.ptr, host, 64 << 20, HostMemoryKind::kPinned, a.ready_after);
+//   ...
+//   FSWAP_RETURN_IF_ERROR(arena.free(a.ptr, {device.record_compute()}));  // reusable after the kernels
+//
+// Stream-ordered semantics: free(ptr, after) returns the range at once, tagged with the events
+// of the work still using it; whoever reuses it gets those events in ready_after and must make
+// its first access wait on them (copy `after`, compute_wait). Only returning a segment to the
+// device (release_cached) waits for them on the host.
+// Accounting: reserved = bytes held from the device (≤ cap, always); allocated = bytes handed out
+// (rounded to the alignment); reserved − allocated = cached free bytes.
+// Failures are clean: kOutOfMemory, nothing reserved on the failed call stays allocated, and
+// last_failure() tells a budget shortfall (evicting something helps) from a device refusal.
+// Thread-safety: none; one arena per device, used by the GPU worker thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "memory/device.h"
+
+namespace fswap::memory {
+
+struct ArenaOptions {
+  std::uint64_t cap_bytes = 0;                // the budget; 0 = the device's total
+  std::uint64_t alignment = 256;              // every allocation is rounded up to this
+  std::uint64_t small_limit = 1ull << 20;     // requests below this share segments...
+  std::uint64_t small_segment_bytes = 32ull << 20;  // ...of this size
+  std::uint64_t granularity = 2ull << 20;     // larger requests get a segment rounded up to this
+};
+
+struct DeviceAllocation {
+  DevicePtr ptr;
+  std::uint64_t bytes = 0;                    // as requested
+  std::vector<DeviceEvent> ready_after;       // first use must wait on these (stream-ordered reuse)
+};
+
+enum class ArenaFailure { kNone, kBudget, kDevice };
+
+struct ArenaStats {
+  std::uint64_t cap_bytes = 0;
+  std::uint64_t reserved_bytes = 0, peak_reserved_bytes = 0;
+  std::uint64_t allocated_bytes = 0, peak_allocated_bytes = 0;
+  std::uint64_t live_allocations = 0;
+  std::uint64_t allocate_calls = 0, reused_allocations = 0;  // reused: served from cached ranges
+  std::uint64_t budget_failures = 0, device_failures = 0;
+  std::uint64_t segments = 0, segment_allocations = 0, segment_releases = 0;
+  std::uint64_t free_ranges = 0, free_bytes = 0, largest_free_range = 0;
+  // 1 − largest free range / free bytes: 0 when the cached bytes are one hole (or none).
+  double fragmentation() const {
+    return free_bytes == 0 ? 0.0 : 1.0 - static_cast<double>(largest_free_range) / static_cast<double>(free_bytes);
+  }
+};
+
+class DeviceArena {
+ public:
+  DeviceArena(DeviceBackend& device, ArenaOptions options);
+  // Waits for pending work and returns every segment to the device. Live allocations at this
+  // point are a bug of the caller and are logged.
+  ~DeviceArena();
+  DeviceArena(const DeviceArena&) = delete;
+  DeviceArena& operator=(const DeviceArena&) = delete;
+
+  // kInvalidInput for 0 bytes; kOutOfMemory when the budget or the device cannot supply it.
+  Result<DeviceAllocation> allocate(std::uint64_t bytes);
+  // `ptr` from allocate(); `after`: events of work still using it. kInternal for an unknown ptr.
+  Status free(DevicePtr ptr, std::span<const DeviceEvent> after = {});
+  // Returns fully free segments to the device (call at model or stage switches; cudaMemPoolTrimTo).
+  Status release_cached();
+
+  std::uint64_t cap_bytes() const { return options_.cap_bytes; }
+  std::uint64_t reserved_bytes() const { return reserved_; }
+  std::uint64_t allocated_bytes() const { return allocated_; }
+  ArenaFailure last_failure() const { return last_failure_; }
+  ArenaStats stats() const;
+  DeviceBackend& device() { return device_; }
+
+ private:
+  struct Range {
+    std::uint64_t bytes = 0;
+    std::uint64_t segment = 0;  // base address of its segment
+    bool free = true;
+    std::vector<DeviceEvent> after;
+  };
+  struct Segment {
+    std::uint64_t bytes = 0;
+    std::uint64_t used = 0;
+  };
+
+  Result<DeviceAllocation> carve(std::map<std::uint64_t, Range>::iterator range, std::uint64_t size, std::uint64_t requested);
+  Status reserve_segment(std::uint64_t size);
+  void insert_free(std::uint64_t address, Range range);
+  void prune(std::vector<DeviceEvent>& events) const;
+
+  DeviceBackend& device_;
+  ArenaOptions options_;
+  std::map<std::uint64_t, Segment> segments_;                      // by base address
+  std::map<std::uint64_t, Range> ranges_;                          // by address; tile each segment
+  std::set<std::pair<std::uint64_t, std::uint64_t>> free_by_size_;  // (bytes, address) of free ranges
+  std::uint64_t reserved_ = 0, allocated_ = 0;
+  ArenaFailure last_failure_ = ArenaFailure::kNone;
+  mutable ArenaStats counters_;  // the monotonic counters; the rest is computed in stats()
+};
+
+}  // namespace fswap::memory

@@ -1,0 +1,200 @@
+// ResidencyManager: which weight blocks are on the device. Blocks move device ⇄ host (their host
+// copy, normally pinned, stays valid); acquire() pins a block while kernels use it; when the budget
+// is short, unpinned blocks are evicted — the one used furthest in the future when a schedule is
+// known (Belady), the least recently used otherwise; prefetch() copies the next stage's blocks on
+// the copy stream while the current stage computes.
+//
+//   DeviceArena arena(device, {.cap_bytes = budget.bytes});
+//   ResidencyManager rm(arena);
+//   BlockId w = *rm.register_block({.name = "swapper.conv1", .model = "swapper", .bytes = n, .host = pinned});
+//   rm.set_schedule({det, swap, enh});          // the acquire order of one chunk, repeating
+//   FSWAP_ASSIGN_OR_RETURN(DevicePtr p, rm.acquire(w));  // resident; compute now waits for its copy
+//   FSWAP_RETURN_IF_ERROR(rm.prefetch(next));  // overlaps the copy of the next stage
+//   ... launch kernels reading p ...
+//   FSWAP_RETURN_IF_ERROR(rm.release(w));      // kernels issued so far may still run: eviction waits for them
+//
+// A model whose weights exceed the budget runs layer by layer: plan_residency() says so, and
+// stream_pass() runs one pass with the next layer's copy overlapping the current layer.
+// All device memory comes from the arena, so the budget holds for weights, scratch and activations.
+// Thread-safety: none; one manager per device, used by the GPU worker thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "memory/device_arena.h"
+#include "memory/stats.h"
+
+namespace fswap::memory {
+
+using BlockId = std::uint32_t;
+
+// One unit of residency: an initializer, a layer's weights, or any buffer with a host copy.
+struct WeightBlockDesc {
+  std::string name;   // for messages, e.g. "inswapper.conv3.weight"
+  std::string model;  // owning model: statistics and evict_model() group by it
+  std::uint64_t bytes = 0;
+  void* host = nullptr;  // host copy, `bytes` long, valid while registered; null only on the simulation
+  HostMemoryKind host_kind = HostMemoryKind::kPinned;
+  // False for weights: eviction drops the device copy (the host copy is still valid).
+  // True for buffers kernels write: eviction writes them back to `host` first (D2H).
+  bool device_writes = false;
+};
+
+class ResidencyManager {
+ public:
+  explicit ResidencyManager(DeviceArena& arena);
+  // Frees the device copies of every block still registered (waiting for pending work).
+  ~ResidencyManager();
+  ResidencyManager(const ResidencyManager&) = delete;
+  ResidencyManager& operator=(const ResidencyManager&) = delete;
+
+  // kInvalidInput for 0 bytes. Nothing is copied until acquire() or prefetch().
+  Result<BlockId> register_block(WeightBlockDesc desc);
+  // Drops the device copy without write-back. kInvalidInput if pinned or unknown.
+  Status unregister_block(BlockId id);
+  Status unregister_model(const std::string& model);
+
+  // The expected order of acquire() calls. Each acquire of the block at the cursor advances it;
+  // an acquire of another scheduled block resynchronises to that block's next occurrence;
+  // unscheduled blocks leave it alone. `cyclic`: the order repeats (a chunk loop).
+  // Empty: no schedule, eviction is LRU.
+  void set_schedule(std::vector<BlockId> order, bool cyclic = true);
+
+  // Makes the block resident (evicting unpinned blocks if the budget is short), pins it and
+  // makes compute issued from now on wait for its copy. Pins nest.
+  // kOutOfMemory when the block cannot fit even after evicting every unpinned block, or when
+  // the device refuses memory the budget allows; nothing is left half-done.
+  Result<DevicePtr> acquire(BlockId id);
+  // Unpins. Kernels issued before this call may still read the block: an eviction orders after them.
+  Status release(BlockId id);
+  // Starts the copy of a block that is not resident. A hint: if making room would evict a pinned
+  // block or (with a schedule) one needed sooner than this one, it does nothing and returns ok.
+  Status prefetch(BlockId id);
+  // Drops the device copy of an unpinned block now (writing it back if device_writes).
+  Status evict(BlockId id);
+  Status evict_model(const std::string& model);
+
+  // The next load of an unpinned, non-resident block goes to `at` (caller-owned device memory
+  // of at least the block's bytes, e.g. a weight-streaming buffer) instead of the arena, after
+  // the events in `after`. One-shot: eviction forgets the placement and frees nothing.
+  // A null `at` cancels the placement.
+  Status place(BlockId id, DevicePtr at, std::span<const DeviceEvent> after = {});
+
+  // Device scratch (activation arenas, frame buffers) that shares the budget: evicts unpinned
+  // blocks when it is short. Free it with arena().free(ptr, {events of work using it}).
+  Result<DeviceAllocation> allocate_scratch(std::uint64_t bytes);
+
+  bool is_resident(BlockId id) const;
+  bool is_pinned(BlockId id) const;
+  const WeightBlockDesc& block(BlockId id) const;
+  std::uint64_t resident_bytes() const { return stats_.total.resident_bytes; }
+  // Resident bytes of blocks not owned by `model` and not pinned: what evicting others can free.
+  std::uint64_t evictable_bytes_excluding(const std::string& model) const;
+  const MemoryStats& stats() const { return stats_; }
+  DeviceArena& arena() { return arena_; }
+  DeviceBackend& device() { return arena_.device(); }
+
+ private:
+  static constexpr std::uint64_t kNever = std::numeric_limits<std::uint64_t>::max();
+
+  struct Block {
+    WeightBlockDesc desc;
+    bool registered = true;
+    bool resident = false;
+    DeviceAllocation alloc;
+    DeviceEvent ready;       // its host→device copy
+    DeviceEvent last_use;    // compute at the last release()
+    int pins = 0;
+    std::uint64_t last_access = 0;  // LRU clock
+    bool prefetched_unused = false;
+    bool dirty = false;      // device_writes block acquired since its last write-back
+    DevicePtr placed;        // place(): load here instead of the arena
+    std::vector<DeviceEvent> placed_after;
+    bool in_arena = false;   // alloc came from the arena (free it on drop)
+    std::vector<std::uint64_t> positions;  // indices in the schedule
+  };
+
+  Block* find(BlockId id);
+  std::uint64_t next_use(const Block& b) const;  // distance from the schedule cursor; kNever if none
+  // Evicts victims until the arena supplies `bytes`. For a prefetch, victims must be used later
+  // than `for_block` (Belady) or not be prefetched-and-unused themselves (LRU).
+  Result<DeviceAllocation> allocate_evicting(std::uint64_t bytes, const Block* for_block, bool for_prefetch);
+  Block* choose_victim(const Block* for_block, bool for_prefetch);
+  Status load(Block& b, bool for_prefetch);  // allocate + copy; b not resident
+  Status drop(Block& b, bool count_eviction);    // writes back when dirty
+  void advance_schedule(BlockId id);
+  ResidencyCounters& model_counters(const Block& b) { return stats_.per_model[b.desc.model]; }
+  void note_resident(const Block& b, bool added);
+
+  DeviceArena& arena_;
+  std::vector<Block> blocks_;
+  std::vector<BlockId> schedule_;
+  bool cyclic_ = true;
+  std::uint64_t cursor_ = 0;
+  std::uint64_t clock_ = 0;
+  MemoryStats stats_;
+};
+
+// ---- Weight streaming -------------------------------------------------------------------------
+
+struct LayerFootprint {
+  std::uint64_t weight_bytes = 0;
+  std::uint64_t activation_bytes = 0;  // peak live activations while the layer runs
+};
+
+enum class ResidencyMode {
+  kResident,               // weights + the activation peak fit next to what is resident now
+  kResidentAfterEviction,  // they fit the budget once evict_bytes of other models go
+  kStreamed,               // weights alone exceed the budget: layer by layer
+};
+const char* residency_mode_name(ResidencyMode mode);
+
+struct ResidencyPlan {
+  ResidencyMode mode = ResidencyMode::kResident;
+  std::uint64_t weight_bytes = 0;          // the model's total
+  std::uint64_t activation_peak_bytes = 0;  // max over layers
+  std::uint64_t evict_bytes = 0;           // kResidentAfterEviction: how much of other models must go
+  // kStreamed only:
+  bool double_buffered = false;       // the next layer's copy overlaps the current layer
+  std::uint64_t stream_buffer_bytes = 0;  // device bytes for streamed weights: max(w[i] + w[i+1])
+                                          // double-buffered, max(w[i]) otherwise
+  std::uint64_t activation_arena_bytes = 0;  // double-buffered: one arena of the activation peak
+                                             // for the pass; single: allocated per layer
+  std::uint64_t peak_bytes = 0;       // the most device bytes the plan uses at any time
+  std::uint64_t alignment = 256;      // every size above is rounded to it
+  std::string describe() const;       // one line, for logs and `fswap info`
+};
+
+// Decides how a model runs under `budget_bytes`, given the bytes of other models resident now
+// (`others_resident_bytes`, all evictable). Order of preference: resident without eviction,
+// resident after evicting others, streamed double-buffered (a_max + max(w[i] + w[i+1]) fits),
+// streamed one layer at a time (w[i] + a[i] fits for every i).
+// kOutOfMemory only when some layer's weights plus its activations exceed the budget; the message
+// names the layer and the budget it would need. kInvalidInput for no layers.
+// Every size is first rounded up to `alignment` (the arena's), so the peak is exact.
+Result<ResidencyPlan> plan_residency(std::span<const LayerFootprint> layers, std::uint64_t budget_bytes,
+                                     std::uint64_t others_resident_bytes = 0, std::uint64_t alignment = 256);
+
+// Runs the layers of a model once, in order, as `plan` says. One scratch allocation of
+// plan.peak_bytes (from allocate_scratch, so other models are evicted if needed) holds everything:
+//   resident:        [activations a_max]; the blocks are acquired normally and stay resident.
+//   double-buffered: [activations a_max | weights: even layers from the low end, odd layers from
+//                    the high end] — layers i and i+1 never overlap since w[i] + w[i+1] fits, and
+//                    layer i+1's copy (prefetched before layer i runs) overlaps layer i's kernels;
+//                    layer i+2's copy into layer i's bytes waits for layer i's kernels (stream-ordered).
+//   single:          [weights of layer i ... activations of layer i at the high end]; each copy
+//                    waits for the previous layer's kernels.
+// Streamed blocks are placed in the buffer (ResidencyManager::place) and evicted after use, so
+// every pass copies the model's weights once. `layers[i]` is the BlockId of layer i's weights,
+// `footprints` the plan's input. run_layer issues the kernels and returns; it must not keep the
+// pointers. activations.ready_after lists what its first access must wait for.
+using RunLayerFn = std::function<Status(std::size_t layer, DevicePtr weights, DeviceAllocation& activations)>;
+Status stream_pass(ResidencyManager& manager, std::span<const BlockId> layers,
+                   std::span<const LayerFootprint> footprints, const ResidencyPlan& plan, const RunLayerFn& run_layer);
+
+}  // namespace fswap::memory
