@@ -6,17 +6,10 @@
 
 #include "core/parallel.h"
 #include "core/status.h"
+#include "imaging/border.h"
 
 namespace fswap {
 namespace {
-
-int reflect101(int i, int n) {
-  if (n == 1) return 0;
-  const int period = 2 * n - 2;
-  i %= period;
-  if (i < 0) i += period;
-  return i < n ? i : period - i;
-}
 
 // pyr_up's source index: reflect-101 before the start, clamp past the end (as OpenCV's pyrUp).
 int up_index(int i, int n) { return i < 0 ? std::min(-i, n - 1) : std::min(i, n - 1); }

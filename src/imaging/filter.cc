@@ -7,18 +7,10 @@
 
 #include "core/parallel.h"
 #include "core/status.h"
+#include "imaging/border.h"
 
 namespace fswap {
 namespace {
-
-// Reflect-101 (… 2 1 | 0 1 2 … n−1 | n−2 …), repeated for offsets longer than the image.
-int reflect101(int i, int n) {
-  if (n == 1) return 0;
-  const int period = 2 * n - 2;
-  i %= period;
-  if (i < 0) i += period;
-  return i < n ? i : period - i;
-}
 
 }  // namespace
 

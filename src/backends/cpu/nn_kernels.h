@@ -57,6 +57,19 @@ inline int normalize_axis(std::int64_t axis, std::size_t rank) {
   return static_cast<int>(axis < 0 ? axis + r : axis);
 }
 
+// A shape seen as [outer, len, inner] around one axis: the element (o, i, k) is at
+// (o·len + i)·inner + k. Softmax, LpNormalization and friends walk outer·inner lines of len.
+struct AxisLines {
+  std::int64_t outer = 1, len = 1, inner = 1;
+};
+inline AxisLines axis_lines(const Shape& shape, int axis) {
+  AxisLines l;
+  for (int i = 0; i < axis; ++i) l.outer *= shape[i];
+  l.len = shape[axis];
+  for (std::size_t i = axis + 1; i < shape.size(); ++i) l.inner *= shape[i];
+  return l;
+}
+
 // attrs.activation applied in place to data[0, n).
 void apply_activation(const FusedActivation& act, float* data, std::int64_t n);
 

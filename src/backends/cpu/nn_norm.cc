@@ -21,10 +21,7 @@ Status softmax_impl(const KernelArgs& args, const char* op, bool log) {
   const TensorView& x = args.inputs[0];
   const int axis = normalize_axis(args.attrs.i("axis", -1), x.shape.size());
   if (axis < 0) return nn_shape_error(op, "axis out of range for " + shape_to_string(x.shape));
-  std::int64_t outer = 1, inner = 1;
-  for (int i = 0; i < axis; ++i) outer *= x.shape[i];
-  for (std::size_t i = axis + 1; i < x.shape.size(); ++i) inner *= x.shape[i];
-  const std::int64_t len = x.shape[axis];
+  const auto [outer, len, inner] = axis_lines(x.shape, axis);
   const float* xd = x.as<const float>();
   float* yd = args.outputs[0].as<float>();
   // Work unit: one (outer, inner) line of len elements, strided by inner.
@@ -227,10 +224,7 @@ Status lp_normalization_kernel(const KernelArgs& args) {
   if (axis < 0) return nn_shape_error(kOp, "axis out of range for " + shape_to_string(x.shape));
   const std::int64_t p = args.attrs.i("p", 2);
   if (p != 1 && p != 2) return unsupported(std::string(kOp) + ": p " + std::to_string(p) + " (1 or 2)");
-  std::int64_t outer = 1, inner = 1;
-  for (int i = 0; i < axis; ++i) outer *= x.shape[i];
-  for (std::size_t i = axis + 1; i < x.shape.size(); ++i) inner *= x.shape[i];
-  const std::int64_t len = x.shape[axis];
+  const auto [outer, len, inner] = axis_lines(x.shape, axis);
   const float* xd = x.as<const float>();
   float* yd = args.outputs[0].as<float>();
   parallel_for(
