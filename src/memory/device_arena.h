@@ -113,4 +113,44 @@ class DeviceArena {
   mutable ArenaStats counters_;  // the monotonic counters; the rest is computed in stats()
 };
 
+// Owns one arena allocation; frees it when destroyed (or on reset()), ordered after all compute
+// issued by then, so early returns on error paths leak nothing.
+//
+//   FSWAP_ASSIGN_OR_RETURN(DeviceAllocation a, manager.allocate_scratch(bytes));
+//   ScopedAllocation act(arena, std::move(a));
+//   FSWAP_RETURN_IF_ERROR(run(act.ptr()));   // freed on every path
+class ScopedAllocation {
+ public:
+  ScopedAllocation() = default;
+  ScopedAllocation(DeviceArena& arena, DeviceAllocation allocation) : arena_(&arena), allocation_(std::move(allocation)) {}
+  ~ScopedAllocation() { (void)reset(); }
+  ScopedAllocation(ScopedAllocation&& o) noexcept : arena_(o.arena_), allocation_(std::move(o.allocation_)) { o.arena_ = nullptr; }
+  ScopedAllocation& operator=(ScopedAllocation&& o) noexcept {
+    if (this != &o) {
+      (void)reset();
+      arena_ = o.arena_;
+      allocation_ = std::move(o.allocation_);
+      o.arena_ = nullptr;
+    }
+    return *this;
+  }
+  ScopedAllocation(const ScopedAllocation&) = delete;
+  ScopedAllocation& operator=(const ScopedAllocation&) = delete;
+
+  DevicePtr ptr() const { return allocation_.ptr; }
+  const DeviceAllocation& get() const { return allocation_; }
+  // Frees now (after the compute issued so far). A no-op when empty.
+  Status reset() {
+    if (arena_ == nullptr) return Status::ok();
+    DeviceArena* arena = arena_;
+    arena_ = nullptr;
+    const DeviceEvent done = arena->device().record_compute();
+    return arena->free(allocation_.ptr, {&done, 1});
+  }
+
+ private:
+  DeviceArena* arena_ = nullptr;
+  DeviceAllocation allocation_;
+};
+
 }  // namespace fswap::memory

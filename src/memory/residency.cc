@@ -215,12 +215,12 @@ Result<DevicePtr> ResidencyManager::acquire(BlockId id) {
   if (!b->resident) {
     FSWAP_RETURN_IF_ERROR(load(*b, false));
     outcome = &ResidencyCounters::prefetch_misses;
-  } else if (b->prefetched_unused) {
-    outcome = device().is_done(b->ready) ? &ResidencyCounters::prefetch_hits : &ResidencyCounters::prefetch_late;
   }
   const double before = device().compute_stall_seconds();
   device().compute_wait(b->ready);
   const double stall = device().compute_stall_seconds() - before;
+  if (b->prefetched_unused)  // judged from the compute stream's view: did it have to wait?
+    outcome = stall > 0 ? &ResidencyCounters::prefetch_late : &ResidencyCounters::prefetch_hits;
   for (ResidencyCounters* c : {&m, &stats_.total}) {
     ++c->acquires;
     ++(c->*outcome);
@@ -367,12 +367,15 @@ Status stream_pass(ResidencyManager& rm, std::span<const BlockId> layers, std::s
   if (n == 0 || footprints.size() != n) return invalid_input("stream_pass: layers and footprints differ in count");
   const std::uint64_t al = plan.alignment == 0 ? 1 : plan.alignment;
   DeviceBackend& dev = rm.device();
-  FSWAP_ASSIGN_OR_RETURN(DeviceAllocation buffer, rm.allocate_scratch(plan.peak_bytes));
+  // Resident: the blocks live in the arena and the buffer is the activation arena only.
+  const bool streamed = plan.mode == ResidencyMode::kStreamed;
+  FSWAP_ASSIGN_OR_RETURN(DeviceAllocation buffer,
+                         rm.allocate_scratch(std::max<std::uint64_t>(streamed ? plan.peak_bytes : plan.activation_arena_bytes, al)));
   std::vector<DeviceEvent> buffer_events = buffer.ready_after;  // the buffer's first use waits on them
   Status status = Status::ok();
   std::vector<BlockId> acquired;
 
-  if (plan.mode != ResidencyMode::kStreamed) {
+  if (!streamed) {
     DeviceAllocation act{buffer.ptr, plan.activation_arena_bytes, buffer_events};
     for (std::size_t i = 0; i < n && status.is_ok(); ++i) {
       Result<DevicePtr> w = rm.acquire(layers[i]);

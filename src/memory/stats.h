@@ -22,8 +22,8 @@ struct ResidencyCounters {
   std::uint64_t evictions = 0, evicted_bytes = 0;
   std::uint64_t acquires = 0;
   std::uint64_t resident_hits = 0;    // acquire found the block resident, not brought by a prefetch
-  std::uint64_t prefetch_hits = 0;    // acquire found a prefetched block whose copy had finished
-  std::uint64_t prefetch_late = 0;    // acquire found a prefetched block still being copied
+  std::uint64_t prefetch_hits = 0;    // acquire of a prefetched block: compute did not wait for its copy
+  std::uint64_t prefetch_late = 0;    // acquire of a prefetched block: compute waited for the rest of its copy
   std::uint64_t prefetch_misses = 0;  // acquire had to load the block on demand
   std::uint64_t prefetches_issued = 0, prefetches_skipped = 0;  // skipped: no room without hurting
   std::uint64_t prefetches_wasted = 0;  // prefetched, then evicted before any acquire

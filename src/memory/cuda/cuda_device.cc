@@ -1,0 +1,409 @@
+#include "memory/cuda/cuda_device.h"
+
+#include <cuda_runtime_api.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "core/log.h"
+#include "memory/budget.h"
+
+namespace fswap::memory {
+
+namespace {
+
+double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Errors after which the context is unusable: cudaGetLastError would not clear them anyway.
+bool is_sticky(cudaError_t e) {
+  return e == cudaErrorIllegalAddress || e == cudaErrorLaunchFailure || e == cudaErrorHardwareStackError ||
+         e == cudaErrorIllegalInstruction || e == cudaErrorMisalignedAddress || e == cudaErrorInvalidPc ||
+         e == cudaErrorAssert;
+}
+
+const char* short_path(const char* file) {
+  const char* s = std::strstr(file, "src/");
+  return s != nullptr ? s : file;
+}
+
+void* as_ptr(DevicePtr p) { return reinterpret_cast<void*>(static_cast<std::uintptr_t>(p.address)); }
+
+// For calls whose failure we can only log (destructors, the void members of the interface).
+void log_if_error(cudaError_t e, const char* call) {
+  if (e != cudaSuccess) log_error(cuda_status(static_cast<int>(e), call, __FILE__, __LINE__).to_string());
+}
+
+}  // namespace
+
+Status cuda_status(int error, const char* call, const char* file, int line) {
+  const auto e = static_cast<cudaError_t>(error);
+  if (e == cudaSuccess) return Status::ok();
+  if (!is_sticky(e)) (void)cudaGetLastError();  // the failure is reported here, not by the next call
+  std::string message = std::string(call) + " failed at " + short_path(file) + ":" + std::to_string(line) + ": " +
+                        cudaGetErrorName(e) + ": " + cudaGetErrorString(e);
+  if (e == cudaErrorMemoryAllocation)
+    return out_of_memory(message + " (the device has too little free memory: lower the batch or the budget)");
+  return internal_error(message);
+}
+
+namespace cuda_detail {
+void StreamDeleter::operator()(CUstream_st* s) const { log_if_error(cudaStreamDestroy(s), "cudaStreamDestroy"); }
+void EventDeleter::operator()(CUevent_st* e) const { log_if_error(cudaEventDestroy(e), "cudaEventDestroy"); }
+void PoolDeleter::operator()(CUmemPoolHandle_st* p) const { log_if_error(cudaMemPoolDestroy(p), "cudaMemPoolDestroy"); }
+void PinnedDeleter::operator()(void* p) const { log_if_error(cudaFreeHost(p), "cudaFreeHost"); }
+}  // namespace cuda_detail
+
+// ---- CudaDevice -------------------------------------------------------------------------------
+
+CudaDevice::CudaDevice(CudaDeviceOptions options) : options_(options), start_s_(steady_seconds()) {}
+
+Result<std::unique_ptr<CudaDevice>> CudaDevice::create(CudaDeviceOptions options) {
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver || (e == cudaSuccess && count == 0)) {
+    (void)cudaGetLastError();
+    return unsupported(std::string("no usable CUDA device (") + cudaGetErrorName(e) +
+                       "): run on a machine with an NVIDIA GPU and driver, or use the CPU backend");
+  }
+  FSWAP_CUDA_CHECK(e);
+  if (options.device < 0 || options.device >= count)
+    return invalid_input("CUDA device " + std::to_string(options.device) + " does not exist (" +
+                         std::to_string(count) + " found)");
+  std::unique_ptr<CudaDevice> dev(new CudaDevice(options));
+  FSWAP_RETURN_IF_ERROR(dev->init());
+  return dev;
+}
+
+Status CudaDevice::init() {
+  FSWAP_CUDA_CHECK(cudaSetDevice(options_.device));
+  int pools_supported = 0;
+  FSWAP_CUDA_CHECK(cudaDeviceGetAttribute(&pools_supported, cudaDevAttrMemoryPoolsSupported, options_.device));
+  if (pools_supported == 0) return unsupported("CUDA device " + std::to_string(options_.device) + " has no stream-ordered memory pools");
+  cudaDeviceProp prop{};
+  FSWAP_CUDA_CHECK(cudaGetDeviceProperties(&prop, options_.device));
+  name_ = "cuda:" + std::to_string(options_.device) + " " + prop.name;
+  std::size_t free_b = 0, total_b = 0;
+  FSWAP_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  total_bytes_ = total_b;
+  if (options_.budget_bytes == 0) options_.budget_bytes = total_bytes_;
+
+  cudaMemPoolProps props{};
+  props.allocType = cudaMemAllocationTypePinned;
+  props.handleTypes = cudaMemHandleTypeNone;
+  props.location.type = cudaMemLocationTypeDevice;
+  props.location.id = options_.device;
+  cudaMemPool_t pool = nullptr;
+  FSWAP_CUDA_CHECK(cudaMemPoolCreate(&pool, &props));
+  pool_.reset(pool);
+  // Threshold 0 would hand freed bytes back at every synchronisation, and the next
+  // cudaMallocAsync would map them again (142–1010 µs instead of ~1 µs: GPU.md).
+  cuuint64_t threshold = options_.budget_bytes;
+  FSWAP_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+
+  for (CudaStream* s : {&compute_, &h2d_, &d2h_}) {
+    cudaStream_t stream = nullptr;
+    FSWAP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    s->reset(stream);
+  }
+  return Status::ok();
+}
+
+CudaDevice::~CudaDevice() {
+  for (CudaStream* s : {&compute_, &h2d_, &d2h_})
+    if (*s) log_if_error(cudaStreamSynchronize(s->get()), "cudaStreamSynchronize");
+  if (!allocations_.empty()) {
+    log_warn("CUDA device destroyed with " + std::to_string(allocations_.size()) + " allocations live; freeing them");
+    for (auto& [address, bytes] : allocations_)
+      log_if_error(cudaFreeAsync(as_ptr({address}), compute_.get()), "cudaFreeAsync");
+    log_if_error(cudaStreamSynchronize(compute_.get()), "cudaStreamSynchronize");
+  }
+  pending_stalls_.clear();
+  free_stall_pairs_.clear();
+  live_events_.clear();
+  free_events_.clear();
+  compute_.reset();
+  h2d_.reset();
+  d2h_.reset();
+  pool_.reset();
+}
+
+std::string CudaDevice::name() const { return name_; }
+
+std::uint64_t CudaDevice::total_bytes() const { return total_bytes_; }
+
+std::uint64_t CudaDevice::free_bytes() const {
+  std::size_t free_b = 0, total_b = 0;
+  log_if_error(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+  return free_b;
+}
+
+std::uint64_t CudaDevice::pool_reserved_bytes() const {
+  cuuint64_t v = 0;
+  log_if_error(cudaMemPoolGetAttribute(pool_.get(), cudaMemPoolAttrReservedMemCurrent, &v), "cudaMemPoolGetAttribute");
+  return v;
+}
+
+std::uint64_t CudaDevice::pool_used_bytes() const {
+  cuuint64_t v = 0;
+  log_if_error(cudaMemPoolGetAttribute(pool_.get(), cudaMemPoolAttrUsedMemCurrent, &v), "cudaMemPoolGetAttribute");
+  return v;
+}
+
+void CudaDevice::fail_allocation(int call) { fail_call_ = call; }
+void CudaDevice::fail_allocations_from(int call) { fail_from_call_ = call; }
+
+Result<DevicePtr> CudaDevice::allocate(std::uint64_t bytes) {
+  ++allocation_calls_;
+  if (bytes == 0) return invalid_input("CUDA device: allocation of 0 bytes");
+  if (allocation_calls_ == fail_call_ || (fail_from_call_ > 0 && allocation_calls_ >= fail_from_call_))
+    return out_of_memory("cudaMallocAsync of " + format_bytes(bytes) + ": injected failure of allocation call " +
+                         std::to_string(allocation_calls_));
+  // The pool may hold freed bytes in holes that do not fit this request; growing past the budget
+  // would break the promise, so unused pool memory goes back to the driver first.
+  const std::uint64_t reserved = pool_reserved_bytes();
+  if (reserved + bytes > options_.budget_bytes && reserved > pool_used_bytes())
+    FSWAP_CUDA_CHECK(cudaMemPoolTrimTo(pool_.get(), pool_used_bytes()));
+  void* p = nullptr;
+  FSWAP_CUDA_CHECK(cudaMallocAsync(&p, bytes, pool_.get(), compute_.get()));
+  // The allocation is ordered on the compute stream (frees are too): copies may use it only after it.
+  FSWAP_ASSIGN_OR_RETURN(DeviceEvent allocated, record_on(compute_.get()));
+  const DeviceEvent deps[] = {allocated};
+  FSWAP_RETURN_IF_ERROR(wait_all(h2d_.get(), deps));
+  FSWAP_RETURN_IF_ERROR(wait_all(d2h_.get(), deps));
+  const auto address = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p));
+  allocations_[address] = bytes;
+  return DevicePtr{address};
+}
+
+Status CudaDevice::free(DevicePtr ptr) {
+  auto it = allocations_.find(ptr.address);
+  if (it == allocations_.end())
+    return internal_error("CUDA device: free of " + std::to_string(ptr.address) + ", which allocate() did not return");
+  FSWAP_CUDA_CHECK(cudaFreeAsync(as_ptr(ptr), compute_.get()));
+  allocations_.erase(it);
+  return Status::ok();
+}
+
+Result<DeviceEvent> CudaDevice::copy_to_device(DevicePtr dst, const void* src, std::uint64_t bytes,
+                                               HostMemoryKind /*src_kind*/, std::span<const DeviceEvent> after) {
+  if (src == nullptr || dst.is_null()) return invalid_input("CUDA device: host→device copy with a null pointer");
+  FSWAP_RETURN_IF_ERROR(wait_all(h2d_.get(), after));
+  // From pageable memory the runtime stages through its own pinned buffer (and may block the host).
+  FSWAP_CUDA_CHECK(cudaMemcpyAsync(as_ptr(dst), src, bytes, cudaMemcpyHostToDevice, h2d_.get()));
+  return record_on(h2d_.get());
+}
+
+Result<DeviceEvent> CudaDevice::copy_to_host(void* dst, DevicePtr src, std::uint64_t bytes,
+                                             HostMemoryKind /*dst_kind*/, std::span<const DeviceEvent> after) {
+  if (dst == nullptr || src.is_null()) return invalid_input("CUDA device: device→host copy with a null pointer");
+  FSWAP_RETURN_IF_ERROR(wait_all(d2h_.get(), after));
+  FSWAP_CUDA_CHECK(cudaMemcpyAsync(dst, as_ptr(src), bytes, cudaMemcpyDeviceToHost, d2h_.get()));
+  return record_on(d2h_.get());
+}
+
+DeviceEvent CudaDevice::record_compute() {
+  Result<DeviceEvent> e = record_on(compute_.get());
+  if (e) return *e;
+  // No event to hand out: make "already complete" true by waiting for the stream.
+  log_error(e.status().to_string());
+  log_if_error(cudaStreamSynchronize(compute_.get()), "cudaStreamSynchronize");
+  return {};
+}
+
+void CudaDevice::compute_wait(DeviceEvent event) {
+  CUevent_st* ev = live_event(event);
+  if (ev == nullptr) return;
+  const cudaError_t q = cudaEventQuery(ev);
+  if (q == cudaSuccess) {
+    retire(event);
+    return;
+  }
+  if (q != cudaErrorNotReady) (void)cudaGetLastError();
+  // Measure the wait: `begin` completes when earlier compute is done, `end` when the event also is.
+  StallPair pair;
+  if (!free_stall_pairs_.empty()) {
+    pair = std::move(free_stall_pairs_.back());
+    free_stall_pairs_.pop_back();
+  } else {
+    cudaEvent_t b = nullptr, e = nullptr;
+    log_if_error(cudaEventCreate(&b), "cudaEventCreate");
+    log_if_error(cudaEventCreate(&e), "cudaEventCreate");
+    pair.begin.reset(b);
+    pair.end.reset(e);
+  }
+  const bool timed = pair.begin && pair.end;
+  if (timed) log_if_error(cudaEventRecord(pair.begin.get(), compute_.get()), "cudaEventRecord");
+  log_if_error(cudaStreamWaitEvent(compute_.get(), ev, 0), "cudaStreamWaitEvent");
+  if (timed) {
+    log_if_error(cudaEventRecord(pair.end.get(), compute_.get()), "cudaEventRecord");
+    pending_stalls_.push_back(std::move(pair));
+  }
+}
+
+bool CudaDevice::is_done(DeviceEvent event) const {
+  CUevent_st* ev = live_event(event);
+  if (ev == nullptr) return true;
+  const cudaError_t q = cudaEventQuery(ev);
+  if (q == cudaSuccess) {
+    retire(event);
+    return true;
+  }
+  if (q != cudaErrorNotReady) log_if_error(q, "cudaEventQuery");
+  return false;
+}
+
+Status CudaDevice::wait(DeviceEvent event) {
+  CUevent_st* ev = live_event(event);
+  if (ev == nullptr) return Status::ok();
+  FSWAP_CUDA_CHECK(cudaEventSynchronize(ev));
+  retire(event);
+  return Status::ok();
+}
+
+double CudaDevice::now_seconds() const { return steady_seconds() - start_s_; }
+
+double CudaDevice::compute_stall_seconds() const {
+  harvest_stalls();
+  return stall_s_;
+}
+
+void CudaDevice::harvest_stalls() const {
+  std::erase_if(pending_stalls_, [&](StallPair& p) {
+    if (cudaEventQuery(p.end.get()) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return false;
+    }
+    float ms = 0;
+    if (cudaEventElapsedTime(&ms, p.begin.get(), p.end.get()) == cudaSuccess) stall_s_ += ms * 1e-3;
+    else (void)cudaGetLastError();
+    free_stall_pairs_.push_back(std::move(p));
+    return true;
+  });
+}
+
+Status CudaDevice::synchronize() {
+  for (CudaStream* s : {&compute_, &h2d_, &d2h_}) FSWAP_CUDA_CHECK(cudaStreamSynchronize(s->get()));
+  sweep();
+  harvest_stalls();
+  return Status::ok();
+}
+
+Status CudaDevice::trim_pool(std::uint64_t keep_bytes) {
+  FSWAP_RETURN_IF_ERROR(synchronize());
+  FSWAP_CUDA_CHECK(cudaMemPoolTrimTo(pool_.get(), keep_bytes));
+  return Status::ok();
+}
+
+Result<DeviceEvent> CudaDevice::record_on(CUstream_st* stream) {
+  if (free_events_.empty() && live_events_.size() >= sweep_at_) {
+    sweep();
+    // Many events genuinely in flight: sweep less often so recording stays O(1) amortised.
+    if (live_events_.size() >= sweep_at_ / 2) sweep_at_ *= 2;
+  }
+  CudaEvent ev;
+  if (!free_events_.empty()) {
+    ev = std::move(free_events_.back());
+    free_events_.pop_back();
+  } else {
+    cudaEvent_t e = nullptr;
+    FSWAP_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    ev.reset(e);
+    ++events_created_;
+  }
+  if (Status s = cuda_status(static_cast<int>(cudaEventRecord(ev.get(), stream)), "cudaEventRecord", __FILE__, __LINE__);
+      !s.is_ok()) {
+    free_events_.push_back(std::move(ev));
+    return s;
+  }
+  const DeviceEvent id{next_event_id_++};
+  live_events_.emplace(id.id, std::move(ev));
+  return id;
+}
+
+Status CudaDevice::wait_all(CUstream_st* stream, std::span<const DeviceEvent> after) {
+  for (DeviceEvent e : after)
+    if (CUevent_st* ev = live_event(e)) FSWAP_CUDA_CHECK(cudaStreamWaitEvent(stream, ev, 0));
+  return Status::ok();
+}
+
+CUevent_st* CudaDevice::live_event(DeviceEvent event) const {
+  if (event.is_null()) return nullptr;
+  auto it = live_events_.find(event.id);
+  return it == live_events_.end() ? nullptr : it->second.get();
+}
+
+void CudaDevice::retire(DeviceEvent event) const {
+  auto it = live_events_.find(event.id);
+  if (it == live_events_.end()) return;
+  free_events_.push_back(std::move(it->second));
+  live_events_.erase(it);
+}
+
+void CudaDevice::sweep() const {
+  for (auto it = live_events_.begin(); it != live_events_.end();) {
+    const cudaError_t q = cudaEventQuery(it->second.get());
+    if (q == cudaSuccess) {
+      free_events_.push_back(std::move(it->second));
+      it = live_events_.erase(it);
+    } else {
+      if (q != cudaErrorNotReady) (void)cudaGetLastError();
+      ++it;
+    }
+  }
+}
+
+// ---- PinnedHostPool ---------------------------------------------------------------------------
+
+PinnedHostPool::PinnedHostPool(PinnedHostPtr base, std::uint64_t capacity) : base_(std::move(base)), capacity_(capacity) {
+  free_[0] = capacity;
+}
+
+Result<PinnedHostPool> PinnedHostPool::create(std::uint64_t capacity_bytes) {
+  if (capacity_bytes == 0) return invalid_input("pinned host pool of 0 bytes");
+  void* p = nullptr;
+  FSWAP_CUDA_CHECK(cudaHostAlloc(&p, capacity_bytes, cudaHostAllocDefault));
+  return PinnedHostPool(PinnedHostPtr(p), capacity_bytes);
+}
+
+Result<void*> PinnedHostPool::allocate(std::uint64_t bytes) {
+  if (bytes == 0) return invalid_input("pinned host pool: allocation of 0 bytes");
+  const std::uint64_t size = (bytes + 255) / 256 * 256;
+  for (auto it = free_.begin(); it != free_.end(); ++it) {
+    if (it->second < size) continue;
+    const std::uint64_t offset = it->first, left = it->second - size;
+    free_.erase(it);
+    if (left > 0) free_[offset + size] = left;
+    used_[offset] = size;
+    allocated_ += size;
+    return static_cast<void*>(static_cast<unsigned char*>(base_.get()) + offset);
+  }
+  return out_of_memory("pinned host pool: no free range of " + format_bytes(size) + " (" + format_bytes(allocated_) +
+                       " of " + format_bytes(capacity_) + " in use): create the pool larger");
+}
+
+Status PinnedHostPool::free(void* ptr) {
+  const auto offset = static_cast<std::uint64_t>(static_cast<unsigned char*>(ptr) - static_cast<unsigned char*>(base_.get()));
+  auto it = used_.find(offset);
+  if (ptr == nullptr || it == used_.end()) return internal_error("pinned host pool: free of a pointer it did not allocate");
+  std::uint64_t start = offset, size = it->second;
+  used_.erase(it);
+  allocated_ -= size;
+  if (auto next = free_.find(start + size); next != free_.end()) {
+    size += next->second;
+    free_.erase(next);
+  }
+  if (auto prev = free_.lower_bound(start); prev != free_.begin()) {
+    --prev;
+    if (prev->first + prev->second == start) {
+      start = prev->first;
+      size += prev->second;
+      free_.erase(prev);
+    }
+  }
+  free_[start] = size;
+  return Status::ok();
+}
+
+}  // namespace fswap::memory

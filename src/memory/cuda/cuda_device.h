@@ -1,0 +1,172 @@
+// CudaDevice: the DeviceBackend on the CUDA runtime. Device memory comes from one stream-ordered
+// pool (cudaMallocAsync) whose release threshold is raised to the budget, so freed bytes stay in
+// the pool instead of going back to the driver (threshold 0 makes cudaMallocAsync slower than
+// cudaMalloc: GPU.md). Copies run on their own streams; DeviceEvents are pooled cudaEvent_t.
+//
+//   FSWAP_ASSIGN_OR_RETURN(std::unique_ptr<CudaDevice> dev, CudaDevice::create({.budget_bytes = 4ull << 30}));
+//   DeviceArena arena(*dev, {.cap_bytes = 4ull << 30});
+//   FSWAP_ASSIGN_OR_RETURN(PinnedHostPool pinned, PinnedHostPool::create(1ull << 30));  // pins once
+//   FSWAP_ASSIGN_OR_RETURN(void* host, pinned.allocate(64 << 20));
+//   ResidencyManager rm(arena);   // ...as with SimulatedDevice
+//
+// Streams: compute, host→device, device→host (non-blocking streams: they never synchronise with
+// the legacy default stream). Kernels of other targets run on compute_stream().
+// Events: a DeviceEvent id names a recording; ids are never reused. The cudaEvent_t behind an id
+// goes back to the pool once the event is seen complete, after which the id reads as done.
+// Errors: every CUDA call is checked; a failure becomes a Status naming the call, file and line
+// (kOutOfMemory for cudaErrorMemoryAllocation, kInternal otherwise).
+// Thread-safety: one thread (the GPU worker), like every DeviceBackend.
+// This header needs no CUDA headers: the CUDA handle types are declared opaquely below.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "memory/device.h"
+
+struct CUstream_st;
+struct CUevent_st;
+struct CUmemPoolHandle_st;
+
+namespace fswap::memory {
+
+// Turns a cudaError_t (as int, so this header stays CUDA-free) into a Status:
+// "<call> failed at <file>:<line>: <cudaGetErrorName>: <cudaGetErrorString>". ok for 0.
+// Also clears the runtime's last-error state for non-sticky errors.
+Status cuda_status(int error, const char* call, const char* file, int line);
+
+// CUDA_CHECK(cudaMemcpyAsync(...)): returns the Status of a failed call from the enclosing
+// function (which returns Status or Result<T>).
+#define FSWAP_CUDA_CHECK(call) \
+  FSWAP_RETURN_IF_ERROR(::fswap::memory::cuda_status(static_cast<int>(call), #call, __FILE__, __LINE__))
+
+namespace cuda_detail {
+struct StreamDeleter { void operator()(CUstream_st* s) const; };
+struct EventDeleter { void operator()(CUevent_st* e) const; };
+struct PoolDeleter { void operator()(CUmemPoolHandle_st* p) const; };
+struct PinnedDeleter { void operator()(void* p) const; };
+}  // namespace cuda_detail
+using CudaStream = std::unique_ptr<CUstream_st, cuda_detail::StreamDeleter>;
+using CudaEvent = std::unique_ptr<CUevent_st, cuda_detail::EventDeleter>;
+using CudaMemPool = std::unique_ptr<CUmemPoolHandle_st, cuda_detail::PoolDeleter>;
+using PinnedHostPtr = std::unique_ptr<void, cuda_detail::PinnedDeleter>;  // cudaFreeHost
+
+struct CudaDeviceOptions {
+  int device = 0;                 // CUDA device ordinal
+  // The pool keeps up to this many freed bytes for reuse (cudaMemPoolAttrReleaseThreshold); before
+  // an allocation would take the pool's reserve over it, unused pool memory is trimmed first.
+  // Set it to the budget. 0 = the card's total memory.
+  std::uint64_t budget_bytes = 0;
+};
+
+class CudaDevice final : public DeviceBackend {
+ public:
+  // Selects the device, creates the pool, the three streams and the event pool.
+  // kUnsupported when there is no CUDA device (or no driver); kInternal for other failures.
+  static Result<std::unique_ptr<CudaDevice>> create(CudaDeviceOptions options = {});
+  // Synchronises the streams; frees allocations still live (logging them), then the pool.
+  ~CudaDevice() override;
+  CudaDevice(const CudaDevice&) = delete;
+  CudaDevice& operator=(const CudaDevice&) = delete;
+
+  std::string name() const override;   // "cuda:0 NVIDIA H100 80GB HBM3"
+  std::uint64_t total_bytes() const override;  // cudaMemGetInfo, device-wide
+  std::uint64_t free_bytes() const override;   // cudaMemGetInfo, device-wide (other processes too)
+  Result<DevicePtr> allocate(std::uint64_t bytes) override;  // cudaMallocAsync on the pool
+  Status free(DevicePtr ptr) override;                       // cudaFreeAsync: back to the pool
+  Result<DeviceEvent> copy_to_device(DevicePtr dst, const void* src, std::uint64_t bytes, HostMemoryKind src_kind,
+                                     std::span<const DeviceEvent> after = {}) override;
+  Result<DeviceEvent> copy_to_host(void* dst, DevicePtr src, std::uint64_t bytes, HostMemoryKind dst_kind,
+                                   std::span<const DeviceEvent> after = {}) override;
+  DeviceEvent record_compute() override;
+  void compute_wait(DeviceEvent event) override;
+  bool is_done(DeviceEvent event) const override;
+  Status wait(DeviceEvent event) override;
+  double now_seconds() const override;  // steady clock since construction
+  // Measured with a timing-event pair around each compute_wait on an unfinished event;
+  // pairs are read once both completed, so the figure may lag by the work in flight.
+  double compute_stall_seconds() const override;
+
+  // The host waits for all three streams.
+  Status synchronize();
+  // Returns unused pool memory to the driver, keeping `keep_bytes` (cudaMemPoolTrimTo).
+  // Waits for the streams first, so pending frees are returned too.
+  Status trim_pool(std::uint64_t keep_bytes = 0);
+  // Bytes the pool holds from the driver now / hands out now (cudaMemPoolAttr*MemCurrent).
+  std::uint64_t pool_reserved_bytes() const;
+  std::uint64_t pool_used_bytes() const;
+
+  // Failure injection, counted over allocate() calls since construction (1-based), as in
+  // SimulatedDevice: the injected failure is kOutOfMemory and allocates nothing.
+  void fail_allocation(int call);
+  void fail_allocations_from(int call);
+  int allocation_calls() const { return allocation_calls_; }
+  std::size_t live_allocations() const { return allocations_.size(); }
+  std::size_t events_created() const { return events_created_; }  // cudaEvent_t made so far (pool size)
+
+  int ordinal() const { return options_.device; }
+  CUstream_st* compute_stream() const { return compute_.get(); }
+  CUstream_st* h2d_stream() const { return h2d_.get(); }
+  CUstream_st* d2h_stream() const { return d2h_.get(); }
+  CUmemPoolHandle_st* pool() const { return pool_.get(); }
+
+ private:
+  explicit CudaDevice(CudaDeviceOptions options);
+  Status init();
+  // Records a pooled event on `stream` and returns its new id.
+  Result<DeviceEvent> record_on(CUstream_st* stream);
+  Status wait_all(CUstream_st* stream, std::span<const DeviceEvent> after);
+  CUevent_st* live_event(DeviceEvent event) const;  // null when known complete
+  void retire(DeviceEvent event) const;            // event complete: its cudaEvent_t back to the pool
+  void sweep() const;                               // retires every completed event
+  void harvest_stalls() const;
+
+  CudaDeviceOptions options_;
+  std::string name_;
+  std::uint64_t total_bytes_ = 0;
+  CudaMemPool pool_;
+  CudaStream compute_, h2d_, d2h_;
+  std::map<std::uint64_t, std::uint64_t> allocations_;  // address → bytes
+
+  mutable std::vector<CudaEvent> free_events_;            // completed, ready for reuse
+  mutable std::map<std::uint64_t, CudaEvent> live_events_;  // id → event not yet seen complete
+  std::uint64_t next_event_id_ = 1;
+  std::size_t events_created_ = 0;
+  std::size_t sweep_at_ = 64;
+
+  struct StallPair { CudaEvent begin, end; };
+  mutable std::vector<StallPair> pending_stalls_;
+  mutable std::vector<StallPair> free_stall_pairs_;
+  mutable double stall_s_ = 0;
+
+  int allocation_calls_ = 0, fail_call_ = 0, fail_from_call_ = 0;
+  double start_s_ = 0;
+};
+
+// Pinned host memory, pinned once (cudaHostAlloc costs ~330 ms per GiB) and carved first-fit
+// into 256-byte-aligned buffers. Not thread-safe. The pool must outlive the copies using it.
+class PinnedHostPool {
+ public:
+  static Result<PinnedHostPool> create(std::uint64_t capacity_bytes);
+  PinnedHostPool(PinnedHostPool&&) = default;
+  PinnedHostPool& operator=(PinnedHostPool&&) = default;
+
+  // kOutOfMemory when no free range holds `bytes`.
+  Result<void*> allocate(std::uint64_t bytes);
+  // kInternal for a pointer allocate() did not return.
+  Status free(void* ptr);
+  std::uint64_t capacity_bytes() const { return capacity_; }
+  std::uint64_t allocated_bytes() const { return allocated_; }
+
+ private:
+  PinnedHostPool(PinnedHostPtr base, std::uint64_t capacity);
+  PinnedHostPtr base_;
+  std::uint64_t capacity_ = 0, allocated_ = 0;
+  std::map<std::uint64_t, std::uint64_t> free_;  // offset → bytes, coalesced
+  std::map<std::uint64_t, std::uint64_t> used_;  // offset → bytes
+};
+
+}  // namespace fswap::memory

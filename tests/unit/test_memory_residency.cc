@@ -1,0 +1,432 @@
+// ResidencyManager on the simulated device: the budget holds after every operation, Belady beats
+// LRU on a known schedule (and matches the optimum on the textbook case), prefetch hides copies
+// behind compute, weight streaming runs a model 4x the budget, and every injected allocation
+// failure ends in a clean kOutOfMemory with nothing leaked.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <optional>
+
+#include "memory/budget.h"
+#include "memory/residency.h"
+#include "memory/simulated_device.h"
+
+using namespace fswap;
+using namespace fswap::memory;
+
+namespace {
+
+constexpr std::uint64_t kMiB = 1ull << 20;
+
+ArenaOptions exact(std::uint64_t cap) {  // one segment per allocation, 256-byte rounding only
+  return {.cap_bytes = cap, .alignment = 256, .small_limit = 0, .small_segment_bytes = 256, .granularity = 256};
+}
+
+struct Rig {
+  explicit Rig(std::uint64_t budget, SimulatedDeviceOptions o = {}) : dev(o), arena(dev, exact(budget)) {
+    manager.emplace(arena);
+  }
+  SimulatedDevice dev;
+  DeviceArena arena;
+  std::optional<ResidencyManager> manager;
+  ResidencyManager& rm() { return *manager; }
+  const ResidencyManager& rm() const { return *manager; }
+
+  // The budget holds by the arena's count and by the device's.
+  void check() const {
+    ASSERT_LE(arena.reserved_bytes(), arena.cap_bytes());
+    ASSERT_LE(dev.used_bytes(), arena.cap_bytes());
+    ASSERT_EQ(dev.used_bytes(), arena.reserved_bytes());
+    ASSERT_LE(rm().resident_bytes(), arena.allocated_bytes());
+  }
+  BlockId add(const std::string& name, const std::string& model, std::uint64_t bytes, void* host = nullptr) {
+    Result<BlockId> id = rm().register_block({.name = name, .model = model, .bytes = bytes, .host = host});
+    EXPECT_TRUE(id.is_ok());
+    return *id;
+  }
+  // acquire → one kernel reading the block → release.
+  Status run(BlockId id, double seconds) {
+    FSWAP_ASSIGN_OR_RETURN(DevicePtr p, rm().acquire(id));
+    const DeviceRange read{p, rm().block(id).bytes};
+    Result<DeviceEvent> k = dev.run_compute(seconds, {&read, 1});
+    Status released = rm().release(id);
+    if (!k.is_ok()) return k.status();
+    return released;
+  }
+};
+
+// ---- eviction policy -----------------------------------------------------------------------
+
+std::uint64_t textbook_h2d(bool belady) {
+  // The classic reference string with 3 frames: OPT 7 faults, LRU 10.
+  Rig r(3 * kMiB);
+  std::vector<BlockId> id;
+  for (int i = 1; i <= 5; ++i) id.push_back(r.add("page" + std::to_string(i), "m", kMiB));
+  const int refs[] = {1, 2, 3, 4, 1, 2, 5, 1, 2, 3, 4, 5};
+  std::vector<BlockId> order;
+  for (int x : refs) order.push_back(id[x - 1]);
+  if (belady) r.rm().set_schedule(order, /*cyclic=*/false);
+  for (BlockId b : order) {
+    EXPECT_TRUE(r.run(b, 1e-3).is_ok());
+    r.check();
+  }
+  return r.rm().stats().total.h2d_bytes;
+}
+
+TEST(Residency, BeladyMatchesTheOptimumOnTheTextbookCase) {
+  const std::uint64_t lru = textbook_h2d(false), belady = textbook_h2d(true);
+  std::printf("textbook 1,2,3,4,1,2,5,1,2,3,4,5 with 3 frames: H2D LRU %s, Belady %s\n", format_bytes(lru).c_str(),
+              format_bytes(belady).c_str());
+  EXPECT_EQ(lru, 10 * kMiB);
+  EXPECT_EQ(belady, 7 * kMiB);
+}
+
+struct PolicyResult {
+  std::uint64_t h2d = 0, evictions = 0;
+};
+
+PolicyResult pipeline_chunks(bool belady) {
+  // Detector 200 MiB, swapper 550 MiB (2 blocks), enhancer 340 MiB; the budget holds two of them.
+  Rig r(900 * kMiB);
+  const BlockId det = r.add("det", "detector", 200 * kMiB);
+  const BlockId sw1 = r.add("swap.a", "swapper", 300 * kMiB), sw2 = r.add("swap.b", "swapper", 250 * kMiB);
+  const BlockId enh = r.add("enh", "enhancer", 340 * kMiB);
+  const std::vector<BlockId> chunk = {det, sw1, sw2, enh};
+  if (belady) r.rm().set_schedule(chunk, /*cyclic=*/true);
+  for (int c = 0; c < 20; ++c)
+    for (BlockId b : chunk) {
+      EXPECT_TRUE(r.run(b, 4e-3).is_ok());
+      r.check();
+    }
+  return {r.rm().stats().total.h2d_bytes, r.rm().stats().total.evictions};
+}
+
+TEST(Residency, BeladyBeatsLruOnACyclicPipeline) {
+  const PolicyResult lru = pipeline_chunks(false), belady = pipeline_chunks(true);
+  std::printf("20 chunks det→swap→enh, budget 900 MiB of 1090: H2D LRU %s (%llu evictions), Belady %s (%llu)\n",
+              format_bytes(lru.h2d).c_str(), static_cast<unsigned long long>(lru.evictions),
+              format_bytes(belady.h2d).c_str(), static_cast<unsigned long long>(belady.evictions));
+  EXPECT_EQ(lru.h2d, 20 * 1090 * kMiB);  // cyclic access larger than the budget: LRU misses every time
+  EXPECT_LT(belady.h2d, lru.h2d);
+}
+
+TEST(Residency, PinnedBlocksAreNeverEvicted) {
+  Rig r(2 * kMiB);
+  const BlockId a = r.add("a", "m", kMiB), b = r.add("b", "m", kMiB), c = r.add("c", "m", kMiB);
+  ASSERT_TRUE(r.rm().acquire(a).is_ok());
+  ASSERT_TRUE(r.rm().acquire(b).is_ok());
+  Result<DevicePtr> no = r.rm().acquire(c);
+  EXPECT_EQ(no.status().code(), StatusCode::kOutOfMemory);
+  EXPECT_NE(no.status().message().find("acquired (pinned)"), std::string::npos) << no.status().message();
+  EXPECT_TRUE(r.rm().is_resident(a) && r.rm().is_resident(b) && !r.rm().is_resident(c));
+  EXPECT_EQ(r.rm().evict(a).code(), StatusCode::kInvalidInput);
+  ASSERT_TRUE(r.rm().acquire(a).is_ok());  // pins nest
+  ASSERT_TRUE(r.rm().release(a).is_ok());
+  ASSERT_TRUE(r.rm().release(b).is_ok());
+  ASSERT_TRUE(r.rm().acquire(c).is_ok());  // evicts b: a is still pinned once
+  EXPECT_FALSE(r.rm().is_resident(b));
+  EXPECT_TRUE(r.rm().is_resident(a));
+  EXPECT_EQ(r.rm().release(b).code(), StatusCode::kInvalidInput);
+  r.check();
+}
+
+TEST(Residency, DeviceWrittenBlocksAreWrittenBackOnEviction) {
+  Rig r(kMiB, {.backing_store = true});
+  std::vector<unsigned char> weights(512 * 1024, 7), state(512 * 1024);
+  for (std::size_t i = 0; i < state.size(); ++i) state[i] = static_cast<unsigned char>(i * 31);
+  const std::vector<unsigned char> original = state;
+  const BlockId w = r.add("w", "m", weights.size(), weights.data());
+  Result<BlockId> s = r.rm().register_block(
+      {.name = "state", .model = "m", .bytes = state.size(), .host = state.data(), .device_writes = true});
+  ASSERT_TRUE(s.is_ok());
+  const BlockId other = r.add("other", "n", 768 * 1024);
+  ASSERT_TRUE(r.run(w, 1e-3).is_ok());
+  ASSERT_TRUE(r.run(*s, 1e-3).is_ok());
+  std::fill(state.begin(), state.end(), 0);  // the host copy is stale: the device holds the truth
+  ASSERT_TRUE(r.run(other, 1e-3).is_ok());   // evicts both
+  EXPECT_FALSE(r.rm().is_resident(w));
+  EXPECT_FALSE(r.rm().is_resident(*s));
+  r.dev.synchronize();
+  EXPECT_EQ(state, original);  // written back
+  EXPECT_EQ(r.rm().stats().total.d2h_bytes, state.size());  // the read-only weights were just dropped
+  EXPECT_EQ(r.rm().stats().per_model.at("m").evictions, 2u);
+  r.check();
+}
+
+// ---- prefetch ------------------------------------------------------------------------------
+
+struct Timing {
+  double total_s = 0, stall_s = 0;
+  std::uint64_t hits = 0, late = 0, misses = 0;
+};
+
+Timing four_stages(bool prefetch, bool schedule, double compute_s) {
+  // Four 64 MiB stages in a loop, budget for two: every stage is reloaded each time. The host
+  // waits for each stage (it reads results back), as a pipeline over chunks does.
+  Rig r(128 * kMiB);
+  std::vector<BlockId> stage;
+  for (int i = 0; i < 4; ++i) stage.push_back(r.add("stage" + std::to_string(i), "model" + std::to_string(i), 64 * kMiB));
+  if (schedule) r.rm().set_schedule(stage);
+  const int steps = 32;
+  for (int s = 0; s < steps; ++s) {
+    const BlockId id = stage[s % 4];
+    Result<DevicePtr> p = r.rm().acquire(id);
+    EXPECT_TRUE(p.is_ok()) << p.status().to_string();
+    const DeviceRange read{*p, 64 * kMiB};
+    EXPECT_TRUE(r.dev.run_compute(compute_s, {&read, 1}).is_ok());
+    if (prefetch && s + 1 < steps) {
+      EXPECT_TRUE(r.rm().prefetch(stage[(s + 1) % 4]).is_ok());
+    }
+    EXPECT_TRUE(r.rm().release(id).is_ok());
+    EXPECT_TRUE(r.dev.wait(r.dev.record_compute()).is_ok());  // the stage's results, not the copies
+    r.check();
+  }
+  r.dev.synchronize();
+  const ResidencyCounters& t = r.rm().stats().total;
+  return {r.dev.now_seconds(), t.stall_seconds, t.prefetch_hits, t.prefetch_late, t.prefetch_misses};
+}
+
+TEST(Residency, PrefetchHidesCopiesBehindCompute) {
+  SimulatedDevice probe;
+  const double copy = probe.copy_seconds(64 * kMiB, true, HostMemoryKind::kPinned);  // 1.246 ms
+  const double compute = 5e-3;
+  for (bool schedule : {false, true}) {
+    const Timing off = four_stages(false, schedule, compute), on = four_stages(true, schedule, compute);
+    std::printf("%s: 32 stages x (5 ms compute, 64 MiB = %.3f ms copy): without prefetch %.3f ms (stall %.3f ms), "
+                "with %.3f ms (stall %.3f ms, %llu hits)\n",
+                schedule ? "Belady" : "LRU", copy * 1e3, off.total_s * 1e3, off.stall_s * 1e3, on.total_s * 1e3,
+                on.stall_s * 1e3, static_cast<unsigned long long>(on.hits));
+    // Without prefetch every load is exposed; Belady alone keeps one stage across the loop.
+    EXPECT_EQ(off.misses, schedule ? 22u : 32u);
+    EXPECT_NEAR(off.total_s, 32 * compute + static_cast<double>(off.misses) * copy, 1e-9);
+    EXPECT_NEAR(off.stall_s, static_cast<double>(off.misses) * copy, 1e-9);
+    EXPECT_NEAR(on.stall_s, copy, 1e-9);  // only the very first load is exposed
+    EXPECT_NEAR(on.total_s, copy + 32 * compute, 1e-9);
+    EXPECT_EQ(on.hits, 31u);
+    EXPECT_EQ(on.misses, 1u);
+    EXPECT_LT(on.total_s, off.total_s);
+  }
+}
+
+TEST(Residency, PrefetchCannotHideCopiesLongerThanCompute) {
+  SimulatedDevice probe;
+  const double copy = probe.copy_seconds(64 * kMiB, true, HostMemoryKind::kPinned);
+  const double compute = 0.5e-3;
+  const Timing on = four_stages(true, true, compute), off = four_stages(false, true, compute);
+  EXPECT_NEAR(on.stall_s, copy + 31 * (copy - compute), 1e-9);
+  EXPECT_EQ(on.late, 31u);
+  EXPECT_LT(on.total_s, off.total_s);
+}
+
+TEST(Residency, PrefetchNeverEvictsWhatIsNeededSooner) {
+  // Budget for two; a, b resident; schedule a b c: prefetching c would have to evict a or b,
+  // both needed before c: the hint is skipped.
+  Rig r(2 * kMiB);
+  const BlockId a = r.add("a", "m", kMiB), b = r.add("b", "m", kMiB), c = r.add("c", "m", kMiB);
+  ASSERT_TRUE(r.run(a, 1e-3).is_ok());
+  ASSERT_TRUE(r.run(b, 1e-3).is_ok());
+  r.rm().set_schedule({a, b, c}, /*cyclic=*/false);
+  ASSERT_TRUE(r.rm().prefetch(c).is_ok());
+  EXPECT_FALSE(r.rm().is_resident(c));
+  EXPECT_EQ(r.rm().stats().total.prefetches_skipped, 1u);
+  ASSERT_TRUE(r.run(a, 1e-3).is_ok());
+  ASSERT_TRUE(r.rm().prefetch(c).is_ok());  // a's next use is gone: it may go
+  EXPECT_TRUE(r.rm().is_resident(c));
+  EXPECT_FALSE(r.rm().is_resident(a));
+  r.check();
+}
+
+// ---- weight streaming ----------------------------------------------------------------------
+
+struct StreamRig {
+  Rig r;
+  std::vector<BlockId> layers;
+  std::vector<LayerFootprint> fp;
+  StreamRig(std::uint64_t budget, std::vector<LayerFootprint> footprints) : r(budget), fp(std::move(footprints)) {
+    for (std::size_t i = 0; i < fp.size(); ++i)
+      layers.push_back(r.add("big.layer" + std::to_string(i), "big", fp[i].weight_bytes));
+  }
+  Status pass(const ResidencyPlan& plan, double layer_compute_s) {
+    return stream_pass(r.rm(), layers, fp, plan, [&](std::size_t i, DevicePtr w, DeviceAllocation& act) -> Status {
+      for (DeviceEvent e : act.ready_after) r.dev.compute_wait(e);
+      const DeviceRange read{w, fp[i].weight_bytes}, write{act.ptr, std::max<std::uint64_t>(act.bytes, 1)};
+      r.check();
+      return r.dev.run_compute(layer_compute_s, {&read, 1}, {&write, 1}).status();
+    });
+  }
+};
+
+TEST(WeightStreaming, ModelFourTimesTheBudget) {
+  // 16 layers x 8 MiB = 128 MiB of weights, 4 MiB of activations, a 32 MiB budget.
+  std::vector<LayerFootprint> fp(16, {8 * kMiB, 4 * kMiB});
+  StreamRig s(32 * kMiB, fp);
+  // Another model is resident and must make room.
+  const BlockId other = s.r.add("other", "detector", 24 * kMiB);
+  ASSERT_TRUE(s.r.run(other, 1e-3).is_ok());
+  Result<ResidencyPlan> plan = plan_residency(fp, 32 * kMiB, s.r.rm().resident_bytes());
+  ASSERT_TRUE(plan.is_ok());
+  EXPECT_EQ(plan->mode, ResidencyMode::kStreamed);
+  EXPECT_TRUE(plan->double_buffered);
+  EXPECT_EQ(plan->stream_buffer_bytes, 16 * kMiB);
+  EXPECT_EQ(plan->peak_bytes, 20 * kMiB);
+  std::printf("plan: %s\n", plan->describe().c_str());
+  const double layer_compute = 1e-3;  // > the 0.158 ms copy of 8 MiB
+  for (int pass = 1; pass <= 3; ++pass) {
+    const double stall_before = s.r.rm().stats().total.stall_seconds;
+    const std::uint64_t h2d_before = s.r.rm().stats().per_model.at("big").h2d_bytes;
+    Status st = s.pass(*plan, layer_compute);
+    ASSERT_TRUE(st.is_ok()) << st.to_string();
+    s.r.dev.synchronize();
+    s.r.check();
+    EXPECT_EQ(s.r.rm().stats().per_model.at("big").h2d_bytes - h2d_before, 128 * kMiB);  // the weights, once per pass
+    const double stall = s.r.rm().stats().total.stall_seconds - stall_before;
+    const double first_copy = s.r.dev.copy_seconds(8 * kMiB, true, HostMemoryKind::kPinned);
+    EXPECT_LE(stall, first_copy + 1e-9);  // only layer 0's copy is exposed
+    std::printf("pass %d: H2D %s, stall %.3f ms, device clock %.3f ms\n", pass,
+                format_bytes(s.r.rm().stats().per_model.at("big").h2d_bytes - h2d_before).c_str(), stall * 1e3,
+                s.r.dev.now_seconds() * 1e3);
+  }
+  EXPECT_FALSE(s.r.rm().is_resident(other));
+  EXPECT_EQ(s.r.arena.stats().peak_allocated_bytes, 24 * kMiB);  // the other model before it left
+  EXPECT_LE(s.r.dev.peak_used_bytes(), 32 * kMiB);
+  EXPECT_EQ(s.r.rm().stats().per_model.at("big").peak_resident_bytes, 16 * kMiB);  // two layers at a time
+  std::printf("%s", format_memory_summary(s.r.rm().stats(), s.r.arena.stats()).c_str());
+}
+
+TEST(WeightStreaming, BudgetsFromEverythingFitsToOneLayer) {
+  // Uneven layers: w = 6 10 4 8 12 2 MiB, a = 3 2 5 1 4 6 MiB (sum w 42, max a 6).
+  const std::uint64_t w[] = {6, 10, 4, 8, 12, 2}, a[] = {3, 2, 5, 1, 4, 6};
+  std::vector<LayerFootprint> fp;
+  for (int i = 0; i < 6; ++i) fp.push_back({w[i] * kMiB, a[i] * kMiB});
+  struct Case {
+    std::uint64_t budget;
+    ResidencyMode mode;
+    bool double_buffered;
+    std::uint64_t peak;
+  };
+  const Case cases[] = {
+      {64 * kMiB, ResidencyMode::kResident, false, 48 * kMiB},  // 42 + 6
+      {48 * kMiB, ResidencyMode::kResident, false, 48 * kMiB},
+      {47 * kMiB, ResidencyMode::kStreamed, true, 26 * kMiB},   // 6 + max(w[i] + w[i+1]) = 6 + 20
+      {26 * kMiB, ResidencyMode::kStreamed, true, 26 * kMiB},
+      {26 * kMiB - 256, ResidencyMode::kStreamed, false, 16 * kMiB},  // max(w[i] + a[i]) = 12 + 4
+      {16 * kMiB, ResidencyMode::kStreamed, false, 16 * kMiB},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(format_bytes(c.budget));
+    StreamRig s(c.budget, fp);
+    Result<ResidencyPlan> plan = plan_residency(fp, c.budget);
+    ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+    EXPECT_EQ(plan->mode, c.mode);
+    EXPECT_EQ(plan->double_buffered, c.double_buffered);
+    EXPECT_EQ(plan->peak_bytes, c.peak);
+    for (int pass = 0; pass < 2; ++pass) {
+      const std::uint64_t before = s.r.rm().stats().total.h2d_bytes;
+      Status st = s.pass(*plan, 1e-3);
+      ASSERT_TRUE(st.is_ok()) << st.to_string();
+      s.r.check();
+      const std::uint64_t h2d = s.r.rm().stats().total.h2d_bytes - before;
+      EXPECT_EQ(h2d, (c.mode == ResidencyMode::kResident && pass == 1) ? 0 : 42 * kMiB);
+    }
+    EXPECT_LE(s.r.arena.stats().peak_allocated_bytes, c.peak);
+    EXPECT_LE(s.r.dev.peak_used_bytes(), c.budget);
+    std::printf("budget %s: %s; device peak %s\n", format_bytes(c.budget).c_str(), plan->describe().c_str(),
+                format_bytes(s.r.dev.peak_used_bytes()).c_str());
+  }
+  Result<ResidencyPlan> too_small = plan_residency(fp, 16 * kMiB - 1);
+  EXPECT_EQ(too_small.status().code(), StatusCode::kOutOfMemory);
+  EXPECT_NE(too_small.status().message().find("layer 4 needs 12 MiB of weights + 4 MiB"), std::string::npos)
+      << too_small.status().message();
+  Result<ResidencyPlan> evict = plan_residency(fp, 64 * kMiB, 30 * kMiB);
+  ASSERT_TRUE(evict.is_ok());
+  EXPECT_EQ(evict->mode, ResidencyMode::kResidentAfterEviction);
+  EXPECT_EQ(evict->evict_bytes, 14 * kMiB);
+  EXPECT_EQ(plan_residency({}, kMiB).status().code(), StatusCode::kInvalidInput);
+}
+
+// ---- failure injection ---------------------------------------------------------------------
+
+// Three models through two chunks with prefetch, an activation scratch, and a streamed pass.
+Status scenario(Rig& r, std::vector<BlockId>& ids) {
+  ids = {r.add("det", "detector", 3 * kMiB), r.add("swap.a", "swapper", 4 * kMiB), r.add("swap.b", "swapper", 2 * kMiB),
+         r.add("enh", "enhancer", 5 * kMiB)};
+  r.rm().set_schedule({ids[0], ids[1], ids[2], ids[3]});
+  for (int chunk = 0; chunk < 2; ++chunk) {
+    FSWAP_ASSIGN_OR_RETURN(DeviceAllocation scratch, r.rm().allocate_scratch(kMiB));
+    ScopedAllocation act(r.arena, std::move(scratch));  // freed on the error paths too
+    for (std::size_t i = 0; i < 4; ++i) {
+      FSWAP_ASSIGN_OR_RETURN(DevicePtr p, r.rm().acquire(ids[i]));
+      const DeviceRange read{p, r.rm().block(ids[i]).bytes};
+      Result<DeviceEvent> k = r.dev.run_compute(1e-3, {&read, 1});
+      Status pre = r.rm().prefetch(ids[(i + 1) % 4]);
+      FSWAP_RETURN_IF_ERROR(r.rm().release(ids[i]));
+      FSWAP_RETURN_IF_ERROR(k.status());
+      FSWAP_RETURN_IF_ERROR(pre);
+      r.check();
+    }
+    FSWAP_RETURN_IF_ERROR(act.reset());
+    FSWAP_RETURN_IF_ERROR(r.arena.release_cached());  // force fresh device allocations next chunk
+  }
+  std::vector<LayerFootprint> fp = {{3 * kMiB, kMiB}, {5 * kMiB, kMiB}, {4 * kMiB, 2 * kMiB}};
+  std::vector<BlockId> layers;
+  for (std::size_t i = 0; i < fp.size(); ++i) layers.push_back(r.add("big" + std::to_string(i), "big", fp[i].weight_bytes));
+  FSWAP_ASSIGN_OR_RETURN(ResidencyPlan plan, plan_residency(fp, r.arena.cap_bytes(), r.rm().resident_bytes()));
+  if (plan.mode != ResidencyMode::kStreamed) return internal_error("the scenario expects a streamed model");
+  return stream_pass(r.rm(), layers, fp, plan, [&](std::size_t i, DevicePtr w, DeviceAllocation&) {
+    const DeviceRange read{w, fp[i].weight_bytes};
+    return r.dev.run_compute(1e-3, {&read, 1}).status();
+  });
+}
+
+void expect_nothing_leaked(std::unique_ptr<Rig>& r) {
+  // While the manager lives, the arena holds exactly the resident blocks.
+  std::uint64_t resident = 0;
+  for (BlockId id = 0; id < 16; ++id)
+    if (r->rm().is_resident(id)) resident += (r->rm().block(id).bytes + 255) / 256 * 256;
+  EXPECT_EQ(r->arena.allocated_bytes(), resident);
+  r->manager.reset();
+  EXPECT_EQ(r->arena.allocated_bytes(), 0u);
+  EXPECT_TRUE(r->arena.release_cached().is_ok());
+  EXPECT_EQ(r->dev.used_bytes(), 0u);
+  EXPECT_EQ(r->dev.live_allocations(), 0u);
+}
+
+TEST(FailureInjection, EveryAllocationFailureIsCleanAndLeaksNothing) {
+  int total_calls = 0;
+  {
+    auto r = std::make_unique<Rig>(12 * kMiB);
+    std::vector<BlockId> ids;
+    Status st = scenario(*r, ids);
+    ASSERT_TRUE(st.is_ok()) << st.to_string();
+    total_calls = r->dev.allocation_calls();
+    std::printf("scenario: %d device allocations, H2D %s, %llu evictions\n", total_calls,
+                format_bytes(r->rm().stats().total.h2d_bytes).c_str(),
+                static_cast<unsigned long long>(r->rm().stats().total.evictions));
+    expect_nothing_leaked(r);
+  }
+  ASSERT_GE(total_calls, 6);
+  for (int i = 1; i <= total_calls; ++i) {
+    SCOPED_TRACE("allocations fail from #" + std::to_string(i));
+    auto r = std::make_unique<Rig>(12 * kMiB);
+    r->dev.fail_allocations_from(i);
+    std::vector<BlockId> ids;
+    Status st = scenario(*r, ids);
+    EXPECT_EQ(st.code(), StatusCode::kOutOfMemory) << st.to_string();
+    EXPECT_NE(st.message().find("device refused"), std::string::npos) << st.message();
+    r->check();
+    expect_nothing_leaked(r);
+  }
+  for (int i = 1; i <= total_calls; ++i) {  // one failure only: recovered or clean
+    SCOPED_TRACE("allocation #" + std::to_string(i) + " fails");
+    auto r = std::make_unique<Rig>(12 * kMiB);
+    r->dev.fail_allocation(i);
+    std::vector<BlockId> ids;
+    Status st = scenario(*r, ids);
+    EXPECT_TRUE(st.is_ok() || st.code() == StatusCode::kOutOfMemory) << st.to_string();
+    r->check();
+    expect_nothing_leaked(r);
+  }
+}
+
+}  // namespace
