@@ -345,6 +345,37 @@ TEST(WeightStreaming, BudgetsFromEverythingFitsToOneLayer) {
   EXPECT_EQ(plan_residency({}, kMiB).status().code(), StatusCode::kInvalidInput);
 }
 
+TEST(WeightStreaming, EveryLayerSeesItsOwnBytes) {
+  // Real bytes through the double buffer: a layer placed over its neighbour would show here.
+  const std::uint64_t w[] = {3, 5, 2, 6, 1, 4};
+  std::vector<LayerFootprint> fp;
+  std::vector<std::vector<unsigned char>> host;
+  for (int i = 0; i < 6; ++i) {
+    fp.push_back({w[i] * 64 * 1024, 40 * 1024});
+    host.emplace_back(fp.back().weight_bytes, static_cast<unsigned char>(17 * (i + 1)));
+  }
+  for (std::uint64_t budget : {std::uint64_t{720} * 1024, std::uint64_t{500} * 1024}) {
+    Rig r(budget, {.backing_store = true});
+    std::vector<BlockId> layers;
+    for (int i = 0; i < 6; ++i)
+      layers.push_back(r.add(std::string("layer") += std::to_string(i), "big", fp[i].weight_bytes, host[i].data()));
+    Result<ResidencyPlan> plan = plan_residency(fp, budget);
+    ASSERT_TRUE(plan.is_ok());
+    ASSERT_EQ(plan->mode, ResidencyMode::kStreamed);
+    EXPECT_EQ(plan->double_buffered, budget == 720 * 1024);
+    std::vector<unsigned char> seen;
+    Status st = stream_pass(r.rm(), layers, fp, *plan, [&](std::size_t i, DevicePtr p, DeviceAllocation&) -> Status {
+      seen.resize(fp[i].weight_bytes);
+      FSWAP_RETURN_IF_ERROR(r.dev.read(p, seen.data(), seen.size()));
+      EXPECT_EQ(seen, host[i]) << "layer " << i;
+      const DeviceRange read{p, fp[i].weight_bytes};
+      return r.dev.run_compute(1e-4, {&read, 1}).status();
+    });
+    ASSERT_TRUE(st.is_ok()) << st.to_string();
+    r.check();
+  }
+}
+
 // ---- failure injection ---------------------------------------------------------------------
 
 // Three models through two chunks with prefetch, an activation scratch, and a streamed pass.

@@ -99,7 +99,7 @@ Status CudaDevice::init() {
   pool_.reset(pool);
   // Threshold 0 would hand freed bytes back at every synchronisation, and the next
   // cudaMallocAsync would map them again (142–1010 µs instead of ~1 µs: GPU.md).
-  cuuint64_t threshold = options_.budget_bytes;
+  std::uint64_t threshold = options_.budget_bytes;  // cuuint64_t
   FSWAP_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
 
   for (CudaStream* s : {&compute_, &h2d_, &d2h_}) {
@@ -140,13 +140,13 @@ std::uint64_t CudaDevice::free_bytes() const {
 }
 
 std::uint64_t CudaDevice::pool_reserved_bytes() const {
-  cuuint64_t v = 0;
+  std::uint64_t v = 0;  // cuuint64_t
   log_if_error(cudaMemPoolGetAttribute(pool_.get(), cudaMemPoolAttrReservedMemCurrent, &v), "cudaMemPoolGetAttribute");
   return v;
 }
 
 std::uint64_t CudaDevice::pool_used_bytes() const {
-  cuuint64_t v = 0;
+  std::uint64_t v = 0;  // cuuint64_t
   log_if_error(cudaMemPoolGetAttribute(pool_.get(), cudaMemPoolAttrUsedMemCurrent, &v), "cudaMemPoolGetAttribute");
   return v;
 }
@@ -166,7 +166,7 @@ Result<DevicePtr> CudaDevice::allocate(std::uint64_t bytes) {
   if (reserved + bytes > options_.budget_bytes && reserved > pool_used_bytes())
     FSWAP_CUDA_CHECK(cudaMemPoolTrimTo(pool_.get(), pool_used_bytes()));
   void* p = nullptr;
-  FSWAP_CUDA_CHECK(cudaMallocAsync(&p, bytes, pool_.get(), compute_.get()));
+  FSWAP_CUDA_CHECK(cudaMallocFromPoolAsync(&p, bytes, pool_.get(), compute_.get()));
   // The allocation is ordered on the compute stream (frees are too): copies may use it only after it.
   FSWAP_ASSIGN_OR_RETURN(DeviceEvent allocated, record_on(compute_.get()));
   const DeviceEvent deps[] = {allocated};
