@@ -256,18 +256,21 @@ bool CudaDevice::is_done(DeviceEvent event) const {
 
 Status CudaDevice::wait(DeviceEvent event) {
   CUevent_st* ev = live_event(event);
-  if (ev == nullptr) return Status::ok();
+  if (ev == nullptr) {
+    harvest_stalls();
+    return Status::ok();
+  }
   FSWAP_CUDA_CHECK(cudaEventSynchronize(ev));
   retire(event);
+  harvest_stalls();
   return Status::ok();
 }
 
 double CudaDevice::now_seconds() const { return steady_seconds() - start_s_; }
 
-double CudaDevice::compute_stall_seconds() const {
-  harvest_stalls();
-  return stall_s_;
-}
+// No harvest here: ResidencyManager reads this just before and after compute_wait() and judges a
+// prefetch late when the difference is positive; pairs completing in between belong to earlier waits.
+double CudaDevice::compute_stall_seconds() const { return stall_s_; }
 
 void CudaDevice::harvest_stalls() const {
   std::erase_if(pending_stalls_, [&](StallPair& p) {

@@ -86,8 +86,10 @@ class CudaDevice final : public DeviceBackend {
   bool is_done(DeviceEvent event) const override;
   Status wait(DeviceEvent event) override;
   double now_seconds() const override;  // steady clock since construction
-  // Measured with a timing-event pair around each compute_wait on an unfinished event;
-  // pairs are read once both completed, so the figure may lag by the work in flight.
+  // Measured with a timing-event pair around each compute_wait on an unfinished event. Pairs are
+  // read in wait() and synchronize() (host-blocking points), never here or in compute_wait(), so the
+  // figure lags the work in flight: a stall shows up after the next host wait, not at the acquire
+  // that caused it (ResidencyManager then counts that prefetch as a hit).
   double compute_stall_seconds() const override;
 
   // The host waits for all three streams.
