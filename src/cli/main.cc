@@ -11,6 +11,7 @@
 
 #include "cli/model_commands.h"
 #include "cli/progress.h"
+#include "cli/serve_command.h"
 #include "core/log.h"
 #include "core/parallel.h"
 #include "fswap/fswap.h"
@@ -233,6 +234,8 @@ int main(int argc, char** argv) {
 
   ModelCommands model_commands;
   model_commands.add_to(app);
+  ServeCommand serve_command;
+  serve_command.add_to(app);
 
   try {
     app.parse(argc, argv);
@@ -244,6 +247,10 @@ int main(int argc, char** argv) {
     if (*swap) return run_swap_command(common, sources, target, output);
     if (*bench) return run_bench_command(bench_common, bench_sources, bench_targets);
     if (*info) return run_info_command(info_models_dir);
+    if (*serve_command.serve) {
+      const Status s = serve_command.run();
+      return s.is_ok() ? kExitOk : report(s);
+    }
     if (*model_commands.model) {
       const Status s = model_commands.run_selected();
       return s.is_ok() ? kExitOk : report(s);

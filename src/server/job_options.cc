@@ -1,0 +1,104 @@
+#include "server/job_options.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace fswap::server {
+namespace {
+
+using nlohmann::json;
+
+const std::set<std::string> kSelectorModes = {"one", "many", "reference"};
+const std::set<std::string> kPresets = {"ultrafast", "superfast", "veryfast", "faster", "fast",
+                                        "medium",    "slow",      "slower",   "veryslow"};
+const std::set<std::string> kEngines = {"auto", "ort", "native"};
+
+std::string join(const std::set<std::string>& s) {
+  std::string out;
+  for (const auto& v : s) out += (out.empty() ? "" : ", ") + v;
+  return out;
+}
+
+Status read_choice(const json& j, const char* key, const std::set<std::string>& allowed, std::string& out) {
+  if (!j.contains(key)) return Status::ok();
+  if (!j[key].is_string() || !allowed.count(j[key].get<std::string>()))
+    return invalid_input(std::string("option ") + key + ": expected one of " + join(allowed));
+  out = j[key].get<std::string>();
+  return Status::ok();
+}
+
+Status read_unit(const json& j, const char* key, float& out) {
+  if (!j.contains(key)) return Status::ok();
+  if (!j[key].is_number() || j[key].get<double>() < 0 || j[key].get<double>() > 1)
+    return invalid_input(std::string("option ") + key + ": expected a number from 0 to 1");
+  out = j[key].get<float>();
+  return Status::ok();
+}
+
+template <class Int>
+Status read_int(const json& j, const char* key, std::int64_t lo, std::int64_t hi, Int& out) {
+  if (!j.contains(key)) return Status::ok();
+  if (!j[key].is_number_integer() || j[key].get<std::int64_t>() < lo || j[key].get<std::int64_t>() > hi)
+    return invalid_input(std::string("option ") + key + ": expected an integer from " + std::to_string(lo) + " to " +
+                         std::to_string(hi));
+  out = static_cast<Int>(j[key].get<std::int64_t>());
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<JobOptions> parse_job_options(const std::string& text) {
+  JobOptions o;
+  if (text.empty()) return o;
+  const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return invalid_input("options: expected a JSON object");
+  static const std::set<std::string> kKeys = {
+      "face_selector_mode",   "reference_face_distance", "face_detector_score", "face_mask_blur",
+      "output_video_quality", "output_video_preset",     "trim_frame_start",    "trim_frame_end",
+      "engine"};
+  for (const auto& [key, value] : j.items())
+    if (!kKeys.count(key)) return invalid_input("options: unknown key '" + key + "' (known: " + join(kKeys) + ")");
+  constexpr std::int64_t kMaxFrame = std::int64_t{1} << 40;
+  FSWAP_RETURN_IF_ERROR(read_choice(j, "face_selector_mode", kSelectorModes, o.face_selector_mode));
+  FSWAP_RETURN_IF_ERROR(read_unit(j, "reference_face_distance", o.reference_face_distance));
+  FSWAP_RETURN_IF_ERROR(read_unit(j, "face_detector_score", o.face_detector_score));
+  FSWAP_RETURN_IF_ERROR(read_unit(j, "face_mask_blur", o.face_mask_blur));
+  FSWAP_RETURN_IF_ERROR(read_int(j, "output_video_quality", 0, 100, o.output_video_quality));
+  FSWAP_RETURN_IF_ERROR(read_choice(j, "output_video_preset", kPresets, o.output_video_preset));
+  FSWAP_RETURN_IF_ERROR(read_int(j, "trim_frame_start", 0, kMaxFrame, o.trim_frame_start));
+  FSWAP_RETURN_IF_ERROR(read_int(j, "trim_frame_end", -1, kMaxFrame, o.trim_frame_end));
+  FSWAP_RETURN_IF_ERROR(read_choice(j, "engine", kEngines, o.engine));
+  if (o.trim_frame_end >= 0 && o.trim_frame_end <= o.trim_frame_start)
+    return invalid_input("options: trim_frame_end must be greater than trim_frame_start (or -1 for the end)");
+  return o;
+}
+
+std::string JobOptions::to_json() const {
+  const json j = {{"face_selector_mode", face_selector_mode},
+                  {"reference_face_distance", reference_face_distance},
+                  {"face_detector_score", face_detector_score},
+                  {"face_mask_blur", face_mask_blur},
+                  {"output_video_quality", output_video_quality},
+                  {"output_video_preset", output_video_preset},
+                  {"trim_frame_start", trim_frame_start},
+                  {"trim_frame_end", trim_frame_end},
+                  {"engine", engine}};
+  return j.dump();
+}
+
+Status JobOptions::apply_to(SwapJob& job) const {
+  job.engine = engine;
+  FSWAP_ASSIGN_OR_RETURN(job.selector.mode, parse_selector_mode(face_selector_mode));
+  job.selector.reference_distance = reference_face_distance;
+  job.analyser.detect.score_threshold = face_detector_score;
+  job.swap.mask_blur = face_mask_blur;
+  // Same mapping as the CLI (FaceFusion's): quality 0..100 → CRF 51..0.
+  job.encode.crf = static_cast<int>(std::lround(51.0 - output_video_quality * 0.51));
+  job.encode.preset = output_video_preset;
+  job.trim_frame_start = trim_frame_start;
+  job.trim_frame_end = trim_frame_end;
+  return Status::ok();
+}
+
+}  // namespace fswap::server

@@ -1,0 +1,37 @@
+// JobOptions: the per-job options a client may send with POST /v1/jobs (the "options" part,
+// a JSON object). Keys and ranges mirror `fswap swap`'s flags; unknown keys are refused.
+//
+//   FSWAP_ASSIGN_OR_RETURN(JobOptions o, parse_job_options(R"({"trim_frame_end": 30})"));
+//   o.apply_to(job);   // job already carries the server's models dir, device and threads
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+#include "pipeline/swap_job.h"
+
+namespace fswap::server {
+
+struct JobOptions {
+  std::string face_selector_mode = "reference";  // one, many, reference
+  float reference_face_distance = 0.3f;          // 0..1
+  float face_detector_score = 0.5f;              // 0..1
+  float face_mask_blur = 0.3f;                   // 0..1
+  int output_video_quality = 80;                 // 0..100 (CRF 51..0)
+  std::string output_video_preset = "veryfast";  // x264 preset
+  std::int64_t trim_frame_start = 0;             // ≥ 0
+  std::int64_t trim_frame_end = -1;              // > trim_frame_start, or -1 = to the end
+  std::string engine = "auto";                   // auto, ort, native
+
+  // The options as a JSON object (every key, defaults included).
+  std::string to_json() const;
+  // Copies the options onto job (selector, detector score, mask, encode, trim, engine).
+  Status apply_to(SwapJob& job) const;
+};
+
+// text: a JSON object; empty text means all defaults. kInvalidInput names the bad key and
+// the accepted values; an unknown key is an error, so a typo never silently does nothing.
+Result<JobOptions> parse_job_options(const std::string& text);
+
+}  // namespace fswap::server

@@ -1,0 +1,306 @@
+#include "server/server.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "core/log.h"
+#include "server/http.h"
+#include "server/job_options.h"
+#include "server/job_store.h"
+#include "server/job_worker.h"
+#include "video/media.h"
+
+namespace fswap::server {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr std::int64_t kMaxImagePixels = 100'000'000;  // absurd dimensions are refused up front
+
+// A random (v4) UUID: lowercase hex and dashes only, so it is safe as a folder name.
+std::string new_job_id() {
+  static thread_local std::mt19937_64 rng(std::random_device{}() ^
+                                          static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  const std::uint64_t a = rng(), b = rng();
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xfff),
+                static_cast<unsigned>(0x8000 | ((b >> 48) & 0x3fff)),
+                static_cast<unsigned long long>(b & 0xffffffffffffull));
+  return buf;
+}
+
+bool valid_job_id(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '-')) return false;
+  return true;
+}
+
+// The file type from its first bytes ("" when none we accept). The client's name and
+// Content-Type are never trusted.
+std::string sniff_extension(const std::string& b) {
+  auto at = [&](std::size_t off, std::string_view magic) { return b.size() >= off + magic.size() && b.compare(off, magic.size(), magic) == 0; };
+  if (at(0, "\x89PNG\r\n\x1a\n")) return "png";
+  if (at(0, "\xff\xd8\xff")) return "jpg";
+  if (at(0, "RIFF") && at(8, "WEBP")) return "webp";
+  if (at(0, "RIFF") && at(8, "AVI ")) return "avi";
+  if (at(0, "BM")) return "bmp";
+  if (at(0, "\x1a\x45\xdf\xa3")) return "mkv";
+  if (at(4, "ftypqt")) return "mov";
+  if (at(4, "ftyp")) return "mp4";
+  return "";
+}
+
+std::string content_type_for(const std::string& file) {
+  const std::string ext = fs::path(file).extension().string();
+  if (ext == ".png") return "image/png";
+  if (ext == ".jpg") return "image/jpeg";
+  if (ext == ".webp") return "image/webp";
+  if (ext == ".mp4") return "video/mp4";
+  return "application/octet-stream";
+}
+
+json job_json(const JobRecord& r) {
+  json j = {{"id", r.id},
+            {"state", job_state_name(r.state)},
+            {"created_at_ms", r.created_ms},
+            {"updated_at_ms", r.updated_ms},
+            {"options", json::parse(r.options_json, nullptr, false)},
+            {"progress",
+             {{"frames_done", r.progress.frames_done},
+              {"frames_total", r.progress.frames_total},
+              {"fps", r.progress.fps},
+              {"eta_s", r.progress.eta_s}}},
+            {"error", nullptr}};
+  if (r.state == JobState::kFailed) j["error"] = {{"code", r.error_code}, {"message", r.error_message}};
+  if (r.state == JobState::kDone) j["result_url"] = "/v1/jobs/" + r.id + "/result";
+  return j;
+}
+
+// Why an upload was refused: HTTP status, stable code, message.
+struct Refusal {
+  int status;
+  std::string code;
+  std::string message;
+};
+
+// Writes one upload into the job folder under a name of our making, after checking that it
+// is media of the expected kind. Returns the file name (inside dir) or the refusal.
+std::variant<std::string, Refusal> store_upload(const HttpUpload& up, const fs::path& dir, const std::string& stem,
+                                                bool must_be_image) {
+  const std::string what = stem + " (" + up.field + " upload)";
+  const std::string ext = sniff_extension(up.content);
+  if (ext.empty())
+    return Refusal{415, "unsupported_media_type",
+                   what + ": not an image or video fswap reads (PNG, JPEG, WebP, BMP, MP4, MOV, MKV, AVI)"};
+  const fs::path tmp = dir / (stem + ".upload");
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(up.content.data(), static_cast<std::streamsize>(up.content.size()));
+    if (!out) return Refusal{500, "storage_error", what + ": cannot write it to the data dir"};
+  }
+  auto kind = probe_media(tmp.string());
+  if (!kind) return Refusal{400, "invalid_media", what + ": " + kind.status().message()};
+  if (must_be_image && *kind != MediaKind::kImage)
+    return Refusal{400, "source_not_image", what + ": a source must be an image"};
+  if (*kind == MediaKind::kImage) {
+    auto image = read_image(tmp.string());  // decodes it all: truncated files fail here
+    if (!image) return Refusal{400, "invalid_media", what + ": " + image.status().message()};
+    if (static_cast<std::int64_t>(image->width) * image->height > kMaxImagePixels)
+      return Refusal{400, "image_too_large", what + ": over 100 megapixels"};
+  } else {
+    auto reader = VideoReader::open(tmp.string());
+    if (!reader) return Refusal{400, "invalid_media", what + ": " + reader.status().message()};
+  }
+  const std::string name = stem + "." + ext;
+  std::error_code ec;
+  fs::rename(tmp, dir / name, ec);
+  if (ec) return Refusal{500, "storage_error", what + ": " + ec.message()};
+  return name;
+}
+
+}  // namespace
+
+class Server::Impl {
+ public:
+  explicit Impl(ServerConfig config)
+      : config_(std::move(config)),
+        http_({.host = config_.host,
+               .port = config_.port,
+               .max_body_bytes = config_.max_upload_mb << 20,
+               .bearer_token = config_.token}) {}
+
+  ~Impl() { stop(); }
+
+  Result<int> start() {
+    if (config_.data_dir.empty()) return invalid_input("--data-dir is required");
+    FSWAP_ASSIGN_OR_RETURN(store_, JobStore::open(config_.data_dir));
+    if (const auto n = store_->requeue_interrupted(); n > 0)
+      log_warn("serve: " + std::to_string(n) + " interrupted job(s) queued again (they restart from the beginning)");
+    add_routes();
+    FSWAP_ASSIGN_OR_RETURN(int port, http_.bind());
+    worker_ = std::make_unique<JobWorker>(*store_, config_.base_job);
+    worker_->start();
+    http_thread_ = std::thread([this] {
+      const Status s = http_.serve();
+      if (!s.is_ok()) log_error("serve: " + s.message());
+    });
+    return port;
+  }
+
+  void stop() {
+    http_.stop();
+    if (http_thread_.joinable()) http_thread_.join();
+    if (worker_) worker_->stop();
+  }
+
+ private:
+  void add_routes() {
+    http_.get("/healthz", [](const HttpRequest&) { return HttpResponse::json(200, R"({"status":"ok"})"); });
+    http_.get("/readyz", [this](const HttpRequest&) { return readyz(); });
+    http_.get("/metrics", [this](const HttpRequest&) { return metrics(); });
+    http_.get("/v1/openapi.json", [](const HttpRequest&) { return HttpResponse::json(200, openapi_document()); });
+    http_.post("/v1/jobs", [this](const HttpRequest& r) { return create_job(r); });
+    http_.get("/v1/jobs", [this](const HttpRequest&) { return list_jobs(); });
+    http_.get("/v1/jobs/{id}", [this](const HttpRequest& r) {
+      return with_job(r, [](const JobRecord& job) { return HttpResponse::json(200, job_json(job).dump()); });
+    });
+    http_.get("/v1/jobs/{id}/result", [this](const HttpRequest& r) { return with_job(r, [this](const JobRecord& j) { return result(j); }); });
+    http_.del("/v1/jobs/{id}", [this](const HttpRequest& r) { return with_job(r, [this](const JobRecord& j) { return cancel(j); }); });
+  }
+
+  template <class F>
+  HttpResponse with_job(const HttpRequest& r, F&& f) {
+    const std::string& id = r.param("id");
+    if (!valid_job_id(id)) return HttpResponse::error(400, "invalid_job_id", "job ids are lowercase hex and dashes");
+    auto job = store_->get(id);
+    if (!job) return HttpResponse::error(404, "job_not_found", "no job " + id);
+    return f(*job);
+  }
+
+  HttpResponse readyz() {
+    std::error_code ec;
+    if (!fs::is_directory(config_.base_job.analyser.models_dir, ec))
+      return HttpResponse::error(503, "not_ready", "models dir " + config_.base_job.analyser.models_dir + " is missing");
+    store_->count_by_state();
+    return HttpResponse::json(200, R"({"status":"ready"})");
+  }
+
+  HttpResponse metrics() {
+    std::string out =
+        "# HELP fswap_up 1 while the server runs.\n# TYPE fswap_up gauge\nfswap_up 1\n"
+        "# HELP fswap_jobs Jobs in the store by state.\n# TYPE fswap_jobs gauge\n";
+    for (const auto& [state, n] : store_->count_by_state())
+      out += "fswap_jobs{state=\"" + std::string(job_state_name(state)) + "\"} " + std::to_string(n) + "\n";
+    out += "# HELP fswap_frames_processed_total Frames swapped since the server started.\n"
+           "# TYPE fswap_frames_processed_total counter\nfswap_frames_processed_total " +
+           std::to_string(worker_->frames_processed()) + "\n";
+    return HttpResponse::text(200, out);
+  }
+
+  HttpResponse list_jobs() {
+    json jobs = json::array();
+    for (const auto& r : store_->list()) jobs.push_back(job_json(r));
+    return HttpResponse::json(200, json{{"jobs", jobs}}.dump());
+  }
+
+  HttpResponse create_job(const HttpRequest& r) {
+    if (r.uploads.empty())
+      return HttpResponse::error(400, "multipart_required",
+                                 "POST /v1/jobs takes multipart/form-data: source (one or more), target, options (JSON)");
+    if (store_->count_by_state()[JobState::kQueued] >= config_.max_queued)
+      return HttpResponse::error(429, "queue_full", "the job queue is full (" + std::to_string(config_.max_queued) +
+                                                        " queued); retry later");
+    std::vector<const HttpUpload*> sources;
+    const HttpUpload* target = nullptr;
+    std::string options_text;
+    for (const auto& up : r.uploads) {
+      if (up.field == "source") sources.push_back(&up);
+      else if (up.field == "target" && !target) target = &up;
+      else if (up.field == "target") return HttpResponse::error(400, "too_many_targets", "send exactly one target");
+      else if (up.field == "options") options_text = up.content;
+      else return HttpResponse::error(400, "unknown_field", "unknown form field '" + up.field + "' (source, target, options)");
+    }
+    if (sources.empty()) return HttpResponse::error(400, "missing_source", "send at least one source image");
+    if (!target) return HttpResponse::error(400, "missing_target", "send a target image or video");
+    if (sources.size() > 16) return HttpResponse::error(400, "too_many_sources", "at most 16 source images");
+    auto options = parse_job_options(options_text);
+    if (!options) return HttpResponse::error(400, "invalid_options", options.status().message());
+
+    JobRecord job;
+    job.id = new_job_id();
+    const fs::path dir = store_->job_dir(job.id);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return HttpResponse::error(500, "storage_error", "cannot create the job folder: " + ec.message());
+    auto refuse = [&](const Refusal& why) {
+      fs::remove_all(dir, ec);
+      return HttpResponse::error(why.status, why.code, why.message);
+    };
+    json source_names = json::array();
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+      auto stored = store_upload(*sources[i], dir, "source_" + std::to_string(i), true);
+      if (auto* why = std::get_if<Refusal>(&stored)) return refuse(*why);
+      source_names.push_back(std::get<std::string>(stored));
+    }
+    auto stored = store_upload(*target, dir, "target", false);
+    if (auto* why = std::get_if<Refusal>(&stored)) return refuse(*why);
+    job.target = std::get<std::string>(stored);
+    const std::string ext = fs::path(job.target).extension().string();
+    const bool image = ext == ".png" || ext == ".jpg" || ext == ".webp" || ext == ".bmp";
+    job.result = image ? (ext == ".bmp" ? "result.png" : "result" + ext) : "result.mp4";
+    job.sources_json = source_names.dump();
+    job.options_json = options->to_json();
+    job.created_ms = job.updated_ms = now_ms();
+    if (const Status s = store_->insert(job); !s.is_ok()) return refuse({500, "storage_error", s.message()});
+    worker_->wake();
+    auto res = HttpResponse::json(201, job_json(job).dump());
+    res.headers.emplace_back("Location", "/v1/jobs/" + job.id);
+    return res;
+  }
+
+  HttpResponse result(const JobRecord& job) {
+    if (job.state != JobState::kDone)
+      return HttpResponse::error(409, "job_not_done", "job " + job.id + " is " + job_state_name(job.state) + ", not done");
+    const fs::path path = fs::path(store_->job_dir(job.id)) / job.result;
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) return HttpResponse::error(410, "result_gone", "the result file of job " + job.id + " is gone");
+    auto res = HttpResponse::file(path.string(), content_type_for(job.result));
+    res.headers.emplace_back("Content-Disposition", "attachment; filename=\"fswap-" + job.id + fs::path(job.result).extension().string() + "\"");
+    return res;
+  }
+
+  HttpResponse cancel(const JobRecord& job) {
+    if (store_->transition(job.id, {JobState::kQueued}, JobState::kCancelled))
+      return HttpResponse::json(200, job_json(*store_->get(job.id)).dump());
+    // Running: raise its flag. The worker may have claimed it a moment ago, so retry briefly.
+    for (int i = 0; i < 50; ++i) {
+      if (worker_->cancel(job.id)) return HttpResponse::json(202, job_json(*store_->get(job.id)).dump());
+      auto now = store_->get(job.id);
+      if (!now || now->state != JobState::kRunning) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    auto now = store_->get(job.id);
+    return HttpResponse::error(409, "job_finished",
+                               "job " + job.id + " is " + job_state_name(now ? now->state : job.state) + "; nothing to cancel");
+  }
+
+  ServerConfig config_;
+  HttpServer http_;
+  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<JobWorker> worker_;
+  std::thread http_thread_;
+};
+
+Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Server::~Server() = default;
+Result<int> Server::start() { return impl_->start(); }
+void Server::stop() { impl_->stop(); }
+
+}  // namespace fswap::server

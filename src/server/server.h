@@ -1,0 +1,51 @@
+// Server: `fswap serve` — the HTTP API (routes in server.cc), the job store and the worker.
+//
+//   ServerConfig config;  config.data_dir = "/var/lib/fswap";  config.port = 8080;
+//   Server server(config);
+//   FSWAP_ASSIGN_OR_RETURN(int port, server.start());   // store opened, worker and HTTP running
+//   ... wait for SIGTERM ...
+//   server.stop();   // HTTP stops; the running job is cancelled and re-queued for next start
+//
+// Endpoints (all JSON; documented in openapi.json, served at /v1/openapi.json):
+//   POST /v1/jobs, GET /v1/jobs, GET /v1/jobs/{id}, GET /v1/jobs/{id}/result, DELETE /v1/jobs/{id},
+//   GET /healthz, /readyz, /metrics (Prometheus text), /v1/openapi.json.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "pipeline/swap_job.h"
+
+namespace fswap::server {
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  int port = 8080;                      // 0: any free port
+  std::string data_dir;                 // required: jobs.db and jobs/<id>/
+  std::string token;                    // non-empty: Authorization: Bearer <token> required
+  std::uint64_t max_upload_mb = 512;    // whole request body limit (413 above it)
+  std::int64_t max_queued = 64;         // queued jobs at most (429 above it)
+  SwapJob base_job;                     // models dir, device, threads for every job
+};
+
+class Server {
+ public:
+  explicit Server(ServerConfig config);
+  ~Server();
+  // Opens the store (re-queueing jobs a crash left running), starts the worker, binds and
+  // starts serving on a background thread. Returns the bound port.
+  Result<int> start();
+  // Idempotent; safe from any thread but a signal handler.
+  void stop();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The OpenAPI 3 document of the endpoints above (openapi.json, compiled in).
+const std::string& openapi_document();
+
+}  // namespace fswap::server

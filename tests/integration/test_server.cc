@@ -1,0 +1,392 @@
+// Black-box tests of `fswap serve`: start the real binary on a free loopback port with a
+// scratch data dir, then drive it over HTTP with cpp-httplib's client.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "video/media.h"
+
+namespace fswap {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+const std::string kMedia = std::string(FSWAP_THIRD_PARTY_DIR) + "/media/";
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+fs::path scratch_root() {
+  static const fs::path dir = fs::path(FSWAP_TEST_TMP) / ("server-" + std::to_string(getpid()));
+  return dir;
+}
+
+// One `fswap serve` process; SIGTERM on stop() or destruction.
+class ServeProcess {
+ public:
+  ServeProcess(const std::string& data_dir, const std::vector<std::string>& extra = {}) {
+    fs::create_directories(scratch_root());
+    log_ = (scratch_root() / ("serve-" + std::to_string(++count_) + ".log")).string();
+    std::vector<std::string> args = {FSWAP_BINARY, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", data_dir,
+                                     "--threads", "2"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid_ = fork();
+    if (pid_ == 0) {
+      const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    const std::regex re(R"(serving on http://127\.0\.0\.1:(\d+))");
+    for (int i = 0; i < 200 && port_ == 0; ++i) {
+      std::smatch m;
+      const std::string text = read_file(log_);
+      if (std::regex_search(text, m, re)) port_ = std::stoi(m[1]);
+      else std::this_thread::sleep_for(50ms);
+    }
+  }
+  ~ServeProcess() { stop(); }
+  int port() const { return port_; }
+  std::string log() const { return read_file(log_); }
+  httplib::Client client(const std::string& token = "") const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(30, 0);
+    if (!token.empty()) c.set_bearer_token_auth(token);
+    return c;
+  }
+  // SIGTERM, then the exit code (-1 when it did not exit within 15 s).
+  int stop() {
+    if (pid_ <= 0) return exit_code_;
+    kill(pid_, SIGTERM);
+    for (int i = 0; i < 300; ++i) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        pid_ = -1;
+        return exit_code_;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    return -1;
+  }
+
+ private:
+  static inline int count_ = 0;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  int exit_code_ = -1;
+  std::string log_;
+};
+
+httplib::MultipartFormData file_part(const std::string& field, const std::string& path, const std::string& name = "x") {
+  return {field, read_file(path), name, "application/octet-stream"};
+}
+
+httplib::MultipartFormData options_part(const std::string& json_text) {
+  return {"options", json_text, "", "application/json"};
+}
+
+std::string error_code(const httplib::Result& r) {
+  if (!r) return "<no response>";
+  const auto j = json::parse(r->body, nullptr, false);
+  return j.is_object() && j.contains("error") ? j["error"].value("code", "") : "<not a JSON error: " + r->body + ">";
+}
+
+json wait_for_job(httplib::Client& c, const std::string& id, std::chrono::seconds limit = 30s) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  json job;
+  while (std::chrono::steady_clock::now() < until) {
+    auto r = c.Get(("/v1/jobs/" + id).c_str());
+    if (!r || r->status != 200) return {};
+    job = json::parse(r->body);
+    const std::string state = job["state"];
+    if (state == "done" || state == "failed" || state == "cancelled") return job;
+    std::this_thread::sleep_for(100ms);
+  }
+  return job;
+}
+
+// Shared by the tests below, in order: one server on one data dir, restarted at the end.
+struct Shared {
+  std::string data_dir = (scratch_root() / "data").string();
+  std::unique_ptr<ServeProcess> server;
+  std::string image_job;
+};
+Shared& shared() {
+  static Shared s;
+  return s;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { shared().server = std::make_unique<ServeProcess>(shared().data_dir); }
+  static void TearDownTestSuite() {
+    shared().server.reset();
+    std::error_code ec;
+    fs::remove_all(scratch_root(), ec);
+  }
+  ServeProcess& server() { return *shared().server; }
+};
+
+TEST_F(ServerTest, HealthReadyOpenApiMetrics) {
+  ASSERT_GT(server().port(), 0) << server().log();
+  auto c = server().client();
+  auto health = c.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto ready = c.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200) << ready->body;
+  auto api = c.Get("/v1/openapi.json");
+  ASSERT_TRUE(api);
+  EXPECT_EQ(api->status, 200);
+  const auto doc = json::parse(api->body);
+  EXPECT_EQ(doc["openapi"].get<std::string>().substr(0, 2), "3.");
+  for (const char* path : {"/v1/jobs", "/v1/jobs/{id}", "/v1/jobs/{id}/result", "/healthz", "/readyz", "/metrics"})
+    EXPECT_TRUE(doc["paths"].contains(path)) << path;
+  auto metrics = c.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_NE(metrics->body.find("fswap_up 1"), std::string::npos);
+  EXPECT_NE(metrics->body.find("fswap_jobs{state=\"queued\"}"), std::string::npos);
+  EXPECT_NE(metrics->body.find("fswap_frames_processed_total"), std::string::npos);
+}
+
+TEST_F(ServerTest, ImageJobRoundTrip) {
+  auto c = server().client();
+  auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "messi5.jpg", "../../etc/passwd"),
+                                                             file_part("target", kMedia + "astronaut.png", "t.png")});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->body;
+  const auto created = json::parse(r->body);
+  const std::string id = created["id"];
+  EXPECT_EQ(created["state"], "queued");
+  const json job = wait_for_job(c, id);
+  ASSERT_EQ(job.value("state", ""), "done") << job.dump() << server().log();
+  EXPECT_EQ(job["progress"]["frames_done"], 1);
+
+  auto res = c.Get(("/v1/jobs/" + id + "/result").c_str());
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "image/png");
+  const std::string out = (scratch_root() / "image_result.png").string();
+  std::ofstream(out, std::ios::binary) << res->body;
+  auto decoded = read_image(out);
+  ASSERT_TRUE(decoded) << decoded.status().message();
+  auto target = read_image(kMedia + "astronaut.png");
+  ASSERT_TRUE(target);
+  EXPECT_EQ(decoded->width, target->width);
+  EXPECT_EQ(decoded->height, target->height);
+  // The client's file name went nowhere near the file system.
+  EXPECT_FALSE(fs::exists(fs::path(shared().data_dir) / "jobs" / id / "passwd"));
+  EXPECT_TRUE(fs::exists(fs::path(shared().data_dir) / "jobs" / id / "source_0.jpg"));
+}
+
+TEST_F(ServerTest, VideoJobAndRangeRequest) {
+  auto c = server().client();
+  auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "astronaut.png"),
+                                                             file_part("target", kMedia + "messi_720p.mp4"),
+                                                             options_part(R"({"trim_frame_end": 30})")});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->body;
+  const std::string id = json::parse(r->body)["id"];
+  const json job = wait_for_job(c, id, 45s);
+  ASSERT_EQ(job.value("state", ""), "done") << job.dump() << server().log();
+
+  auto res = c.Get(("/v1/jobs/" + id + "/result").c_str());
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "video/mp4");
+  const std::string out = (scratch_root() / "video_result.mp4").string();
+  std::ofstream(out, std::ios::binary) << res->body;
+  auto reader = VideoReader::open(out);
+  ASSERT_TRUE(reader) << reader.status().message();
+  int frames = 0;
+  VideoFrame frame;
+  while (true) {
+    auto got = (*reader)->read(frame);
+    ASSERT_TRUE(got);
+    if (!*got) break;
+    ++frames;
+  }
+  EXPECT_NEAR(frames, 30, 1);
+
+  auto part = c.Get(("/v1/jobs/" + id + "/result").c_str(), httplib::Headers{{"Range", "bytes=100-1123"}});
+  ASSERT_TRUE(part);
+  EXPECT_EQ(part->status, 206);
+  EXPECT_EQ(part->body, res->body.substr(100, 1024));
+}
+
+TEST_F(ServerTest, CancelQueuedAndRunningJobs) {
+  auto c = server().client();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2; ++i) {  // the whole clip: long enough that the second one waits
+    auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "astronaut.png"),
+                                                               file_part("target", kMedia + "messi_720p.mp4")});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 201) << r->body;
+    ids.push_back(json::parse(r->body)["id"]);
+  }
+  auto second = c.Delete(("/v1/jobs/" + ids[1]).c_str());
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status, 200) << second->body;
+  EXPECT_EQ(json::parse(second->body)["state"], "cancelled");
+  auto result = c.Get(("/v1/jobs/" + ids[1] + "/result").c_str());
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 409);
+  EXPECT_EQ(error_code(result), "job_not_done");
+
+  auto first = c.Delete(("/v1/jobs/" + ids[0]).c_str());
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->status == 200 || first->status == 202) << first->body;
+  EXPECT_EQ(wait_for_job(c, ids[0]).value("state", ""), "cancelled");
+  auto again = c.Delete(("/v1/jobs/" + ids[0]).c_str());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 409);
+}
+
+TEST_F(ServerTest, BadRequestsAreRefusedAndTheServerStaysUp) {
+  auto c = server().client();
+  c.set_url_encode(false);
+  const std::string text = (scratch_root() / "notes.txt").string();
+  std::ofstream(text) << "this is not an image\n";
+  auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "astronaut.png"),
+                                                             file_part("target", text, "notes.png")});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 415);
+  EXPECT_EQ(error_code(r), "unsupported_media_type");
+
+  const std::string png = read_file(kMedia + "astronaut.png");
+  auto truncated = c.Post("/v1/jobs", httplib::MultipartFormDataItems{{"source", png.substr(0, png.size() / 3), "s.png", "image/png"},
+                                                                     file_part("target", kMedia + "messi5.jpg")});
+  ASSERT_TRUE(truncated);
+  EXPECT_EQ(truncated->status, 400) << truncated->body;
+  EXPECT_EQ(error_code(truncated), "invalid_media");
+
+  auto unknown = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "astronaut.png"),
+                                                                   file_part("target", kMedia + "messi5.jpg"),
+                                                                   options_part(R"({"face_swapper_model": "x"})")});
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 400);
+  EXPECT_EQ(error_code(unknown), "invalid_options");
+
+  auto out_of_range = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "astronaut.png"),
+                                                                        file_part("target", kMedia + "messi5.jpg"),
+                                                                        options_part(R"({"face_mask_blur": 7})")});
+  ASSERT_TRUE(out_of_range);
+  EXPECT_EQ(out_of_range->status, 400);
+
+  auto no_target = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "astronaut.png")});
+  ASSERT_TRUE(no_target);
+  EXPECT_EQ(error_code(no_target), "missing_target");
+
+  for (const char* path : {"/v1/jobs/../jobs.db", "/v1/jobs/..", "/v1/jobs/..%2F..%2Fjobs.db", "/v1/jobs/%2e%2e/result",
+                           "/v1/jobs/ABC/result"}) {
+    auto t = c.Get(path);
+    ASSERT_TRUE(t) << path;
+    EXPECT_TRUE(t->status == 400 || t->status == 404) << path << " → " << t->status;
+    EXPECT_NE(error_code(t).front(), '<') << path;
+  }
+  auto missing = c.Get("/v1/jobs/0123abcd-0000-4000-8000-000000000000");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(error_code(missing), "job_not_found");
+  auto del_missing = c.Delete("/v1/jobs/0123abcd-0000-4000-8000-000000000000");
+  ASSERT_TRUE(del_missing);
+  EXPECT_EQ(del_missing->status, 404);
+
+  auto health = c.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+// ctest runs each test in its own process, so this one makes its own finished job.
+TEST_F(ServerTest, RestartKeepsTheJobs) {
+  {
+    auto c = server().client();
+    auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "messi5.jpg"),
+                                                               file_part("target", kMedia + "astronaut.png")});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 201) << r->body;
+    shared().image_job = json::parse(r->body)["id"];
+    ASSERT_EQ(wait_for_job(c, shared().image_job).value("state", ""), "done") << server().log();
+  }
+  auto before = server().client().Get("/v1/jobs");
+  ASSERT_TRUE(before);
+  const auto jobs_before = json::parse(before->body)["jobs"];
+  EXPECT_EQ(server().stop(), 0) << server().log();
+
+  shared().server = std::make_unique<ServeProcess>(shared().data_dir);
+  ASSERT_GT(server().port(), 0) << server().log();
+  auto c = server().client();
+  auto after = c.Get("/v1/jobs");
+  ASSERT_TRUE(after);
+  const auto jobs_after = json::parse(after->body)["jobs"];
+  ASSERT_EQ(jobs_after.size(), jobs_before.size());
+  for (std::size_t i = 0; i < jobs_after.size(); ++i) {
+    EXPECT_EQ(jobs_after[i]["id"], jobs_before[i]["id"]);
+    EXPECT_EQ(jobs_after[i]["state"], jobs_before[i]["state"]);
+  }
+  auto res = c.Get(("/v1/jobs/" + shared().image_job + "/result").c_str());
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+}
+
+TEST(ServerLimits, TokenAndUploadLimit) {
+  ServeProcess server((scratch_root() / "limits").string(), {"--token", "s3cret", "--max-upload-mb", "1"});
+  ASSERT_GT(server.port(), 0) << server.log();
+  auto anonymous = server.client();
+  auto r = anonymous.Get("/v1/jobs");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(error_code(r), "unauthorized");
+  auto wrong = server.client("s3creT").Get("/v1/jobs");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  auto health = anonymous.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+
+  auto c = server.client("s3cret");
+  auto ok = c.Get("/v1/jobs");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  auto big = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "astronaut.png"),
+                                                               {"target", std::string(2 << 20, 'x'), "big.png", "image/png"}});
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  EXPECT_EQ(error_code(big), "payload_too_large");
+  auto after = c.Get("/healthz");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 200);
+  EXPECT_EQ(server.stop(), 0);
+}
+
+}  // namespace
+}  // namespace fswap
