@@ -388,5 +388,48 @@ TEST(ServerLimits, TokenAndUploadLimit) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+// SIGTERM mid-job: the server exits cleanly, the job goes back to the queue and finishes
+// after the restart. Also the queue limit: one queued job at most, the next one gets 429.
+TEST(ServerLimits, InterruptedJobFinishesAfterRestartAndQueueLimit) {
+  const std::string data_dir = (scratch_root() / "interrupt").string();
+  auto server = std::make_unique<ServeProcess>(data_dir, std::vector<std::string>{"--max-queued", "1"});
+  ASSERT_GT(server->port(), 0) << server->log();
+  auto submit = [&](httplib::Client& c) {
+    return c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "astronaut.png"),
+                                                             file_part("target", kMedia + "messi_720p.mp4"),
+                                                             options_part(R"({"trim_frame_end": 90})")});
+  };
+  auto c = server->client();
+  auto a = submit(c);
+  ASSERT_TRUE(a);
+  ASSERT_EQ(a->status, 201) << a->body;
+  const std::string id = json::parse(a->body)["id"];
+  json job;
+  for (int i = 0; i < 200; ++i) {  // until it runs and has made progress
+    job = json::parse(c.Get(("/v1/jobs/" + id).c_str())->body);
+    if (job["state"] == "running" && job["progress"]["frames_done"].get<int>() > 0) break;
+    std::this_thread::sleep_for(25ms);
+  }
+  ASSERT_EQ(job["state"], "running") << job.dump();
+  auto b = submit(c);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->status, 201);
+  auto full = submit(c);
+  ASSERT_TRUE(full);
+  EXPECT_EQ(full->status, 429);
+  EXPECT_EQ(error_code(full), "queue_full");
+
+  EXPECT_EQ(server->stop(), 0) << server->log();
+  server = std::make_unique<ServeProcess>(data_dir);
+  ASSERT_GT(server->port(), 0) << server->log();
+  auto c2 = server->client();
+  EXPECT_EQ(wait_for_job(c2, id, 45s).value("state", ""), "done") << server->log();
+  auto res = c2.Get(("/v1/jobs/" + id + "/result").c_str());
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  const std::string second = json::parse(b->body)["id"];
+  c2.Delete(("/v1/jobs/" + second).c_str());
+}
+
 }  // namespace
 }  // namespace fswap
