@@ -40,6 +40,7 @@ struct CommonOptions {
   int threads = 0;
   std::string models_dir = FSWAP_DEFAULT_MODELS_DIR;
   std::string detector = "fr_detect";
+  std::string swapper_model = "classical";
   float detector_score = 0.5f;
   std::string selector_mode = "reference";
   float reference_distance = 0.3f;
@@ -59,6 +60,9 @@ struct CommonOptions {
     app.add_option("--threads", threads, "CPU threads for inference and imaging (0 = all cores)")->capture_default_str();
     app.add_option("--models-dir", models_dir, "Folder holding the model files")->capture_default_str();
     app.add_option("--face-detector-model", detector, "fr_detect or blazeface")->capture_default_str();
+    app.add_option("--face-swapper-model", swapper_model,
+                   "classical (default, no weights) or inswapper_128 (FaceFusion's file, with arcface_w600k_r50, in --models-dir)")
+        ->check(CLI::IsMember({"classical", "inswapper_128"}))->capture_default_str();
     app.add_option("--face-detector-score", detector_score, "Minimum detection score 0..1")
         ->check(CLI::Range(0.0, 1.0))->capture_default_str();
     app.add_option("--face-selector-mode", selector_mode, "one (largest), many, reference")
@@ -104,6 +108,7 @@ struct CommonOptions {
     job.selector.reference_distance = reference_distance;
     job.reference_face_path = reference_face_path;
     job.swap.mask_blur = mask_blur;
+    job.face_swapper_model = swapper_model;
     // FaceFusion's mapping: quality 0..100 → CRF 51..0.
     job.encode.crf = static_cast<int>(std::lround(51.0 - video_quality * 0.51));
     job.encode.preset = video_preset;

@@ -4,11 +4,11 @@
 #include <chrono>
 #include <filesystem>
 #include <mutex>
-#include <optional>
 #include <thread>
 
 #include "core/bounded_queue.h"
 #include "core/log.h"
+#include "face/recognizer_arcface.h"
 #include "face/reference_tracker.h"
 
 namespace fswap {
@@ -55,7 +55,7 @@ struct JobContext {
   const SwapJob& job;
   std::unique_ptr<Engine> engine;
   std::unique_ptr<FaceAnalyser> analyser;
-  std::optional<ClassicalSwapper> swapper;
+  std::unique_ptr<FaceSwapper> swapper;
   ReferenceTracker tracker;  // reference mode
   TimeLedger ledger;
   std::int64_t faces_swapped = 0;
@@ -68,6 +68,32 @@ Result<Face> best_face_of(JobContext& ctx, const std::string& path, Image* image
   if (best < 0) return no_face(path + ": no face found (try a lower --face-detector-score)");
   if (image_out) *image_out = std::move(image);
   return faces[best];
+}
+
+Result<std::unique_ptr<FaceSwapper>> make_swapper(JobContext& ctx, const Image& source_image, const Face& source) {
+  const SwapJob& job = ctx.job;
+  if (job.face_swapper_model == "classical") {
+    FSWAP_ASSIGN_OR_RETURN(ClassicalSwapper classical, ClassicalSwapper::create(source_image, source));
+    return std::unique_ptr<FaceSwapper>(std::make_unique<ClassicalFaceSwapper>(std::move(classical), job.swap));
+  }
+  if (job.face_swapper_model != "inswapper_128")
+    return invalid_input("unknown --face-swapper-model '" + job.face_swapper_model + "' (classical, inswapper_128)");
+  // FaceFusion's inswapper_128 takes the source identity from arcface_w600k_r50.
+  const std::string dir = job.analyser.models_dir + "/";
+  for (const char* file : {"inswapper_128.onnx", "arcface_w600k_r50.onnx"}) {
+    std::error_code ec;
+    if (!fs::exists(dir + file, ec))
+      return not_found(dir + file + ": no such file; --face-swapper-model inswapper_128 needs FaceFusion's " +
+                       "inswapper_128.onnx and arcface_w600k_r50.onnx in --models-dir");
+  }
+  FSWAP_ASSIGN_OR_RETURN(auto recognizer, ArcfaceRecognizer::load(*ctx.engine, dir + "arcface_w600k_r50.onnx", job.analyser.session));
+  FSWAP_ASSIGN_OR_RETURN(ArcfaceEmbedding identity, recognizer->embed(source_image, source.landmarks5));
+  FSWAP_ASSIGN_OR_RETURN(std::shared_ptr<InswapperModel> model,
+                         InswapperModel::load(*ctx.engine, dir + "inswapper_128.onnx", job.analyser.session));
+  InswapperSwapOptions options;
+  options.face_mask_blur = job.swap.mask_blur;
+  FSWAP_ASSIGN_OR_RETURN(auto swapper, InswapperFaceSwapper::create(std::move(model), identity.embedding, options));
+  return std::unique_ptr<FaceSwapper>(std::move(swapper));
 }
 
 Status prepare_source(JobContext& ctx) {
@@ -87,8 +113,7 @@ Status prepare_source(JobContext& ctx) {
     if (score > best_score) best_score = score, best = *face, best_image = std::move(image);
   }
   if (best_score < 0) return no_face("no face found in any source image");
-  FSWAP_ASSIGN_OR_RETURN(ClassicalSwapper swapper, ClassicalSwapper::create(best_image, best));
-  ctx.swapper.emplace(std::move(swapper));
+  FSWAP_ASSIGN_OR_RETURN(ctx.swapper, make_swapper(ctx, best_image, best));
   return Status::ok();
 }
 
@@ -112,7 +137,7 @@ Result<int> process_frame(JobContext& ctx, Image& frame) {
   } else {
     chosen = select_faces(std::move(faces), ctx.job.selector.mode);
   }
-  for (const Face& f : chosen) ctx.swapper->swap(frame, f, ctx.job.swap, &ctx.ledger);
+  for (const Face& f : chosen) FSWAP_RETURN_IF_ERROR(ctx.swapper->swap(frame, f, &ctx.ledger));
   ctx.faces_swapped += static_cast<std::int64_t>(chosen.size());
   return static_cast<int>(chosen.size());
 }

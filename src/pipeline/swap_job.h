@@ -20,7 +20,7 @@
 #include "core/time_ledger.h"
 #include "face/analyser.h"
 #include "face/selector.h"
-#include "face/swap_classical.h"
+#include "face/swapper.h"
 #include "video/media.h"
 
 namespace fswap {
@@ -33,7 +33,10 @@ struct SwapJob {
   std::string engine = "ort";        // --engine
   AnalyserOptions analyser;          // models, detector, score, device, threads
   SelectorOptions selector;
-  SwapOptions swap;
+  // --face-swapper-model: "classical" (default, no weights) or "inswapper_128" (FaceFusion's
+  // inswapper_128.onnx + arcface_w600k_r50.onnx in analyser.models_dir).
+  std::string face_swapper_model = "classical";
+  SwapOptions swap;                  // classical swapper options (mask_blur also feeds inswapper's box mask)
   EncodeOptions encode;
   int image_quality = 90;            // JPEG/WebP output
   std::int64_t trim_frame_start = 0; // first frame processed (0-based)

@@ -10,6 +10,7 @@
 
 #include "face/analyser.h"
 #include "imaging/transform.h"
+#include "support/replicas.h"
 #include "support/scratch_dir.h"
 #include "video/media.h"
 
@@ -272,6 +273,37 @@ TEST(CliUsage, HelpVersionAndUnknownOption) {
   const auto info = run_fswap("info");
   EXPECT_EQ(info.code, 0) << info.output;
   EXPECT_NE(info.output.find("fr_detect.onnx"), std::string::npos);
+}
+
+// FaceFusion's inswapper_128 through the CLI, on replicas (random weights: the face becomes
+// noise, so this checks the plumbing: models found, face pasted back only around the face).
+TEST(CliFaceFusion, Inswapper128ReplicaSwapsOnlyTheFaceRegion) {
+  std::string why;
+  const std::string replicas = test::replica_dir(&why);
+  if (replicas.empty()) GTEST_SKIP() << why;
+  const fs::path models = fs::path(scratch("models"));
+  fs::create_directories(models);
+  for (const auto& e : fs::directory_iterator(kModels)) fs::create_symlink(e.path(), models / e.path().filename());
+  for (const char* f : {"inswapper_128.onnx", "arcface_w600k_r50.onnx"})
+    fs::create_symlink(fs::path(replicas) / f, models / f);
+  const std::string out = scratch("inswapper.png");
+  const auto r = run_fswap("swap -s " + kMedia + "astronaut.png -t " + kMedia + "messi5.jpg -o " + out +
+                           " --face-swapper-model inswapper_128 --models-dir " + models.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const Image before = read_image(kMedia + "messi5.jpg").value();
+  const Image after = read_image(out).value();
+  const auto faces = Analysis::get().faces(before);
+  ASSERT_FALSE(faces.empty());
+  // The pasted crop covers the arcface_128 box around the face: about twice the detector box.
+  EXPECT_GE(psnr_outside(before, after, {faces[0].box}, 1.0f), 35.0);
+  EXPECT_LT(psnr_outside(before, after, {}, 0.f), 35.0) << "nothing was pasted";
+}
+
+TEST(CliFaceFusion, MissingModelFileIsNamed) {
+  const std::string out = scratch("no_model.png");
+  expect_rejected("swap -s " + kMedia + "astronaut.png -t " + kMedia + "messi5.jpg -o " + out +
+                      " --face-swapper-model inswapper_128 --models-dir " + kModels,
+                  out, "inswapper_128.onnx");
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 // code flips channels — and the models run end to end on replicas (random weights, real I/O)
 // on both engines.
 #include <gtest/gtest.h>
+
+#include "support/replicas.h"
 #include <unistd.h>
 
 #include <chrono>
@@ -394,45 +396,9 @@ TEST(FaceSwapperInterface, ClassicalAdapterSwapsThroughTheInterface) {
 // ---------------------------------------------------------------------------------------------
 // (b), (d) On replicas.
 
-bool run_quiet(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; }
-
-// Replicas shared by every test process: generated once into a private folder, then renamed
-// into place. Empty string (with the reason in *why) when they cannot be made.
-std::string replica_dir(std::string* why) {
-  static const fs::path dir = fs::path(FSWAP_TEST_TMP) / "facefusion-replicas-v1";
-  if (fs::exists(dir / "ready")) return dir.string();
-  if (!run_quiet("/usr/bin/python3 -c 'import onnx, numpy'")) {
-    *why = "/usr/bin/python3 lacks the onnx or numpy package, needed to generate the replicas";
-    return "";
-  }
-  const fs::path build = fs::path(FSWAP_TEST_TMP) / ("facefusion-replicas-building-" + std::to_string(::getpid()));
-  fs::remove_all(build);
-  fs::create_directories(build);
-  // This file is <repo>/tests/unit/test_facefusion_swapper.cc (CMake compiles it by absolute path).
-  const std::string script =
-      (fs::path(__FILE__).parent_path().parent_path().parent_path() / "tools/replicas/generate_replicas.py").string();
-  const std::string b = build.string();
-  const bool ok =
-      run_quiet("/usr/bin/python3 " + script + " --out " + b + " --only inswapper_128 arcface_w600k_r50") &&
-      // The emap exactly as FaceFusion reads it (model_helper.get_static_model_initializer).
-      run_quiet("/usr/bin/python3 -c \"import onnx, numpy; from onnx import numpy_helper; "
-                "m = onnx.load('" + b + "/inswapper_128.onnx'); i = m.graph.initializer[-1]; "
-                "numpy.save('" + b + "/emap.npy', numpy_helper.to_array(i)); open('" + b + "/emap.name', 'w').write(i.name)\"");
-  if (!ok) {
-    fs::remove_all(build);
-    *why = "tools/replicas/generate_replicas.py failed";
-    return "";
-  }
-  { std::FILE* f = std::fopen((build / "ready").c_str(), "w"); if (f) std::fclose(f); }
-  std::error_code ec;
-  fs::rename(build, dir, ec);  // another process may have won the race: then use its copy
-  if (ec) fs::remove_all(build);
-  return fs::exists(dir / "ready") ? dir.string() : "";
-}
-
 TEST(InswapperReplica, EmapIsTheLastInitializer) {
   std::string why;
-  const std::string dir = replica_dir(&why);
+  const std::string dir = test::replica_dir(&why);
   if (dir.empty()) GTEST_SKIP() << why;
   auto got = read_last_initializer(dir + "/inswapper_128.onnx");
   ASSERT_TRUE(got.is_ok()) << got.status().to_string();
@@ -451,7 +417,7 @@ TEST(InswapperReplica, EmapIsTheLastInitializer) {
 
 TEST(InswapperReplica, RejectsAModelWithTheWrongContract) {
   std::string why;
-  const std::string dir = replica_dir(&why);
+  const std::string dir = test::replica_dir(&why);
   if (dir.empty()) GTEST_SKIP() << why;
   auto engine = make_engine("ort").value();
   auto wrong = InswapperModel::load(*engine, dir + "/arcface_w600k_r50.onnx", {});
@@ -483,7 +449,7 @@ struct EngineRun {
 
 TEST(InswapperReplica, EndToEndOnBothEnginesAgrees) {
   std::string why;
-  const std::string dir = replica_dir(&why);
+  const std::string dir = test::replica_dir(&why);
   if (dir.empty()) GTEST_SKIP() << why;
   const Image astronaut = read_image(kMedia + "astronaut.png").value();
   Face face;
