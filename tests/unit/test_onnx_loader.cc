@@ -1,6 +1,8 @@
 // ONNX loader tests: the four shipped models load and fully specialise, and tiny models built
 // here with the generated protobuf classes cover external data, errors and every attribute type.
 #include <gtest/gtest.h>
+
+#include "support/scratch_dir.h"
 #include <unistd.h>
 
 #include <cstring>
@@ -18,11 +20,8 @@ using namespace fswap;
 
 namespace {
 
-fs::path scratch() {
-  static const fs::path dir = fs::path(FSWAP_TEST_TMP) / ("onnx-loader-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return dir;
-}
+// This process's scratch folder, removed at exit (support/scratch_dir.h).
+fs::path scratch() { return fs::path(fswap::test::scratch_path("onnx-loader", "x")).parent_path(); }
 
 std::string model_path(const char* name) { return std::string(FSWAP_THIRD_PARTY_DIR) + "/models/" + name; }
 
