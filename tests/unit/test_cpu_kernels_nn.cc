@@ -72,7 +72,8 @@ void expect_close(const Tensor& got, const std::vector<float>& want, const std::
 
 std::int64_t product(const Shape& s, std::size_t from = 0, std::size_t to = ~std::size_t{0}) {
   std::int64_t p = 1;
-  for (std::size_t i = from; i < std::min(to, s.size()); ++i) p *= s[i];
+  const std::size_t end = std::min(to, s.size());
+  for (std::size_t i = from; i < end; ++i) p *= s.at(i);
   return p;
 }
 
