@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 
 #include "core/parallel.h"
@@ -100,8 +101,20 @@ constexpr double kDelta = 6.0 / 29.0;
 
 double srgb_to_linear(double c) { return c <= 0.04045 ? c / 12.92 : std::pow((c + 0.055) / 1.055, 2.4); }
 
+// Cube root for t in (kDelta³, ~1.1]: a bit-level first guess refined by three Newton steps
+// (relative error < 1e-12), several times cheaper than std::cbrt per pixel.
+double fast_cbrt(double t) {
+  std::uint64_t bits;
+  std::memcpy(&bits, &t, sizeof bits);
+  bits = bits / 3 + 0x2A9F7893782DA1CEull;  // exponent divided by 3, bias restored
+  double y;
+  std::memcpy(&y, &bits, sizeof y);
+  for (int i = 0; i < 3; ++i) y = (2.0 * y + t / (y * y)) / 3.0;
+  return y;
+}
+
 double lab_f(double t) {
-  return t > kDelta * kDelta * kDelta ? std::cbrt(t) : t / (3 * kDelta * kDelta) + 4.0 / 29.0;
+  return t > kDelta * kDelta * kDelta ? fast_cbrt(t) : t / (3 * kDelta * kDelta) + 4.0 / 29.0;
 }
 double lab_f_inverse(double f) { return f > kDelta ? f * f * f : 3 * kDelta * kDelta * (f - 4.0 / 29.0); }
 
