@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 packages=(
   cmake ninja-build g++ pkg-config python3
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
-  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libcpp-httplib-dev libsqlite3-dev
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libcpp-httplib-dev libssl-dev libsqlite3-dev
   libprotobuf-dev protobuf-compiler libonnx-dev libopenblas-dev
   python3-onnx python3-numpy
   libgtest-dev libgmock-dev libbenchmark-dev

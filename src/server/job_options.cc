@@ -13,6 +13,7 @@ const std::set<std::string> kSelectorModes = {"one", "many", "reference"};
 const std::set<std::string> kPresets = {"ultrafast", "superfast", "veryfast", "faster", "fast",
                                         "medium",    "slow",      "slower",   "veryslow"};
 const std::set<std::string> kEngines = {"auto", "ort", "native"};
+const std::set<std::string> kSwapperModels = {"classical", "inswapper_128"};
 
 std::string join(const std::set<std::string>& s) {
   std::string out;
@@ -56,7 +57,7 @@ Result<JobOptions> parse_job_options(const std::string& text) {
   static const std::set<std::string> kKeys = {
       "face_selector_mode",   "reference_face_distance", "face_detector_score", "face_mask_blur",
       "output_video_quality", "output_video_preset",     "trim_frame_start",    "trim_frame_end",
-      "engine"};
+      "engine",               "face_swapper_model"};
   for (const auto& [key, value] : j.items())
     if (!kKeys.count(key)) return invalid_input("options: unknown key '" + key + "' (known: " + join(kKeys) + ")");
   constexpr std::int64_t kMaxFrame = std::int64_t{1} << 40;
@@ -69,6 +70,7 @@ Result<JobOptions> parse_job_options(const std::string& text) {
   FSWAP_RETURN_IF_ERROR(read_int(j, "trim_frame_start", 0, kMaxFrame, o.trim_frame_start));
   FSWAP_RETURN_IF_ERROR(read_int(j, "trim_frame_end", -1, kMaxFrame, o.trim_frame_end));
   FSWAP_RETURN_IF_ERROR(read_choice(j, "engine", kEngines, o.engine));
+  FSWAP_RETURN_IF_ERROR(read_choice(j, "face_swapper_model", kSwapperModels, o.face_swapper_model));
   if (o.trim_frame_end >= 0 && o.trim_frame_end <= o.trim_frame_start)
     return invalid_input("options: trim_frame_end must be greater than trim_frame_start (or -1 for the end)");
   return o;
@@ -83,12 +85,14 @@ std::string JobOptions::to_json() const {
                   {"output_video_preset", output_video_preset},
                   {"trim_frame_start", trim_frame_start},
                   {"trim_frame_end", trim_frame_end},
-                  {"engine", engine}};
+                  {"engine", engine},
+                  {"face_swapper_model", face_swapper_model}};
   return j.dump();
 }
 
 Status JobOptions::apply_to(SwapJob& job) const {
   job.engine = engine;
+  job.face_swapper_model = face_swapper_model;
   FSWAP_ASSIGN_OR_RETURN(job.selector.mode, parse_selector_mode(face_selector_mode));
   job.selector.reference_distance = reference_face_distance;
   job.analyser.detect.score_threshold = face_detector_score;

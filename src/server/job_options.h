@@ -23,10 +23,12 @@ struct JobOptions {
   std::int64_t trim_frame_start = 0;             // ≥ 0
   std::int64_t trim_frame_end = -1;              // > trim_frame_start, or -1 = to the end
   std::string engine = "auto";                   // auto, ort, native
+  std::string face_swapper_model = "classical";  // classical, inswapper_128 (needs inswapper_128.onnx
+                                                 // and arcface_w600k_r50.onnx in the models dir)
 
   // The options as a JSON object (every key, defaults included).
   std::string to_json() const;
-  // Copies the options onto job (selector, detector score, mask, encode, trim, engine).
+  // Copies the options onto job (selector, detector score, mask, encode, trim, engine, swapper).
   Status apply_to(SwapJob& job) const;
 };
 

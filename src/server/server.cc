@@ -35,6 +35,21 @@ std::string new_job_id() {
   return buf;
 }
 
+// The models fswap knows, in the order GET /v1/models lists them.
+struct KnownModel {
+  const char* file;
+  const char* role;
+  const char* used_by;  // "default" (every job) or the face_swapper_model that needs it
+};
+constexpr KnownModel kKnownModels[] = {
+    {"fr_detect.onnx", "face detector (YuNet)", "default"},
+    {"fr_landmark.onnx", "face landmarks", "default"},
+    {"fr_feature.onnx", "face recognizer (reference selection, classical swapper)", "default"},
+    {"blazeface_back_256.onnx", "face detector (BlazeFace)", "default"},
+    {"inswapper_128.onnx", "face swapper (FaceFusion's inswapper_128)", "inswapper_128"},
+    {"arcface_w600k_r50.onnx", "source face embedding for inswapper_128", "inswapper_128"},
+};
+
 bool valid_job_id(const std::string& id) {
   if (id.empty() || id.size() > 64) return false;
   for (char c : id)
@@ -55,6 +70,18 @@ std::string sniff_extension(const std::string& b) {
   if (at(4, "ftypqt")) return "mov";
   if (at(4, "ftyp")) return "mp4";
   return "";
+}
+
+// Pixels a PNG's IHDR claims, before anything decodes it (0 when not a PNG or too short):
+// a forged header must not make the decoder allocate for it.
+std::int64_t png_header_pixels(const std::string& b) {
+  if (b.size() < 24 || b.compare(0, 8, "\x89PNG\r\n\x1a\n") != 0 || b.compare(12, 4, "IHDR") != 0) return 0;
+  auto be32 = [&](std::size_t off) {
+    std::uint32_t v = 0;
+    for (std::size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(b[off + i]);
+    return static_cast<std::int64_t>(v);
+  };
+  return be32(16) * be32(20);
 }
 
 std::string content_type_for(const std::string& file) {
@@ -79,7 +106,11 @@ json job_json(const JobRecord& r) {
               {"eta_s", r.progress.eta_s}}},
             {"error", nullptr}};
   if (r.state == JobState::kFailed) j["error"] = {{"code", r.error_code}, {"message", r.error_message}};
-  if (r.state == JobState::kDone) j["result_url"] = "/v1/jobs/" + r.id + "/result";
+  if (r.state == JobState::kDone) {
+    j["result_url"] = "/v1/jobs/" + r.id + "/result";
+    j["preview_url"] = "/v1/jobs/" + r.id + "/preview";
+    j["result_content_type"] = content_type_for(r.result);
+  }
   return j;
 }
 
@@ -99,6 +130,8 @@ std::variant<std::string, Refusal> store_upload(const HttpUpload& up, const fs::
   if (ext.empty())
     return Refusal{415, "unsupported_media_type",
                    what + ": not an image or video fswap reads (PNG, JPEG, WebP, BMP, MP4, MOV, MKV, AVI)"};
+  if (png_header_pixels(up.content) > kMaxImagePixels)
+    return Refusal{400, "image_too_large", what + ": its PNG header claims over 100 megapixels"};
   const fs::path tmp = dir / (stem + ".upload");
   {
     std::ofstream out(tmp, std::ios::binary);
@@ -134,7 +167,8 @@ class Server::Impl {
         http_({.host = config_.host,
                .port = config_.port,
                .max_body_bytes = config_.max_upload_mb << 20,
-               .bearer_token = config_.token}) {}
+               .bearer_token = config_.token,
+               .open_paths = {"/", "/healthz", "/readyz"}}) {}
 
   ~Impl() { stop(); }
 
@@ -166,12 +200,15 @@ class Server::Impl {
     http_.get("/readyz", [this](const HttpRequest&) { return readyz(); });
     http_.get("/metrics", [this](const HttpRequest&) { return metrics(); });
     http_.get("/v1/openapi.json", [](const HttpRequest&) { return HttpResponse::json(200, openapi_document()); });
+    http_.get("/", [](const HttpRequest&) { return HttpResponse::text(200, web_page_document(), "text/html; charset=utf-8"); });
+    http_.get("/v1/models", [this](const HttpRequest&) { return models(); });
     http_.post("/v1/jobs", [this](const HttpRequest& r) { return create_job(r); });
     http_.get("/v1/jobs", [this](const HttpRequest&) { return list_jobs(); });
     http_.get("/v1/jobs/{id}", [this](const HttpRequest& r) {
       return with_job(r, [](const JobRecord& job) { return HttpResponse::json(200, job_json(job).dump()); });
     });
     http_.get("/v1/jobs/{id}/result", [this](const HttpRequest& r) { return with_job(r, [this](const JobRecord& j) { return result(j); }); });
+    http_.get("/v1/jobs/{id}/preview", [this](const HttpRequest& r) { return with_job(r, [this](const JobRecord& j) { return preview(j); }); });
     http_.del("/v1/jobs/{id}", [this](const HttpRequest& r) { return with_job(r, [this](const JobRecord& j) { return cancel(j); }); });
   }
 
@@ -202,6 +239,49 @@ class Server::Impl {
            "# TYPE fswap_frames_processed_total counter\nfswap_frames_processed_total " +
            std::to_string(worker_->frames_processed()) + "\n";
     return HttpResponse::text(200, out);
+  }
+
+  HttpResponse models() {
+    const std::string& dir = config_.base_job.analyser.models_dir;
+    json list = json::array();
+    for (const auto& m : kKnownModels) {
+      std::error_code ec;
+      const fs::path path = fs::path(dir) / m.file;
+      const bool present = fs::is_regular_file(path, ec);
+      json entry = {{"name", m.file}, {"role", m.role}, {"used_by", m.used_by}, {"state", present ? "present" : "missing"}};
+      if (present) entry["bytes"] = fs::file_size(path, ec);
+      list.push_back(entry);
+    }
+    return HttpResponse::json(200, json{{"models_dir", dir}, {"models", list}}.dump());
+  }
+
+  // The first frame of a finished result as PNG, made on the first request and kept as
+  // preview.png in the job folder (written under a unique name, then renamed: concurrent
+  // first requests are harmless).
+  HttpResponse preview(const JobRecord& job) {
+    if (job.state != JobState::kDone)
+      return HttpResponse::error(409, "job_not_done", "job " + job.id + " is " + job_state_name(job.state) + ", not done");
+    const fs::path dir = store_->job_dir(job.id);
+    const fs::path png = dir / "preview.png";
+    std::error_code ec;
+    if (fs::is_regular_file(png, ec)) return HttpResponse::file(png.string(), "image/png");
+    if (!fs::is_regular_file(dir / job.result, ec))
+      return HttpResponse::error(410, "result_gone", "the result file of job " + job.id + " is gone");
+    auto reader = VideoReader::open((dir / job.result).string());  // a still image opens as one frame
+    if (!reader) return HttpResponse::error(500, "preview_failed", "job " + job.id + ": " + reader.status().message());
+    VideoFrame frame;
+    auto got = (*reader)->read(frame);
+    if (!got || !*got)
+      return HttpResponse::error(500, "preview_failed", "job " + job.id + ": the result has no frame to preview");
+    const fs::path tmp = dir / ("preview-" + new_job_id() + ".png");
+    if (const Status s = write_image(tmp.string(), frame.image); !s.is_ok())
+      return HttpResponse::error(500, "preview_failed", "job " + job.id + ": " + s.message());
+    fs::rename(tmp, png, ec);
+    if (ec) {
+      fs::remove(tmp, ec);
+      return HttpResponse::error(500, "storage_error", "job " + job.id + ": cannot store the preview");
+    }
+    return HttpResponse::file(png.string(), "image/png");
   }
 
   HttpResponse list_jobs() {

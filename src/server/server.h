@@ -6,9 +6,11 @@
 //   ... wait for SIGTERM ...
 //   server.stop();   // HTTP stops; the running job is cancelled and re-queued for next start
 //
-// Endpoints (all JSON; documented in openapi.json, served at /v1/openapi.json):
-//   POST /v1/jobs, GET /v1/jobs, GET /v1/jobs/{id}, GET /v1/jobs/{id}/result, DELETE /v1/jobs/{id},
-//   GET /healthz, /readyz, /metrics (Prometheus text), /v1/openapi.json.
+// Endpoints (JSON unless noted; documented in openapi.json, served at /v1/openapi.json):
+//   POST /v1/jobs, GET /v1/jobs, GET /v1/jobs/{id}, GET /v1/jobs/{id}/result,
+//   GET /v1/jobs/{id}/preview (PNG of the result's first frame), DELETE /v1/jobs/{id}, GET /v1/models,
+//   GET /healthz, /readyz, /metrics (Prometheus text), /v1/openapi.json, / (the web page, HTML;
+//   open without the token, which the page sends on its own requests).
 #pragma once
 
 #include <cstdint>
@@ -47,5 +49,7 @@ class Server {
 
 // The OpenAPI 3 document of the endpoints above (openapi.json, compiled in).
 const std::string& openapi_document();
+// The web page served at / (web_page.html, compiled in): one HTML file, inline JS and CSS.
+const std::string& web_page_document();
 
 }  // namespace fswap::server

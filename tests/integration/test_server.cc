@@ -12,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -76,6 +77,13 @@ class ServeProcess {
     c.set_read_timeout(30, 0);
     if (!token.empty()) c.set_bearer_token_auth(token);
     return c;
+  }
+  // SIGKILL: no shutdown path runs (a crash, an OOM kill).
+  void kill9() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
   }
   // SIGTERM, then the exit code (-1 when it did not exit within 15 s).
   int stop() {
@@ -429,6 +437,196 @@ TEST(ServerLimits, InterruptedJobFinishesAfterRestartAndQueueLimit) {
   EXPECT_EQ(res->status, 200);
   const std::string second = json::parse(b->body)["id"];
   c2.Delete(("/v1/jobs/" + second).c_str());
+}
+
+int count_video_frames(const std::string& path) {
+  auto reader = VideoReader::open(path);
+  if (!reader) return -1;
+  int frames = 0;
+  VideoFrame frame;
+  while (true) {
+    auto got = (*reader)->read(frame);
+    if (!got) return -1;
+    if (!*got) break;
+    ++frames;
+  }
+  return frames;
+}
+
+TEST_F(ServerTest, WebPageModelsAndPreview) {
+  auto c = server().client();
+  auto page = c.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->get_header_value("Content-Type").rfind("text/html", 0), 0u);
+  for (const char* needle : {"<form id=\"job-form\"", "id=\"source\"", "id=\"target\"", "id=\"face_swapper_model\"",
+                             "/v1/jobs", "<progress"})
+    EXPECT_NE(page->body.find(needle), std::string::npos) << needle;
+  EXPECT_EQ(page->body.find("http://"), std::string::npos) << "the page must not load anything from elsewhere";
+  EXPECT_EQ(page->body.find("https://"), std::string::npos);
+
+  auto models = c.Get("/v1/models");
+  ASSERT_TRUE(models);
+  ASSERT_EQ(models->status, 200) << models->body;
+  const auto body = json::parse(models->body);
+  const std::string dir = body["models_dir"];
+  std::vector<std::string> names;
+  for (const auto& m : body["models"]) {
+    names.push_back(m["name"]);
+    const bool present = fs::is_regular_file(fs::path(dir) / m["name"].get<std::string>());
+    EXPECT_EQ(m["state"], present ? "present" : "missing") << m.dump();
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"fr_detect.onnx", "fr_landmark.onnx", "fr_feature.onnx", "blazeface_back_256.onnx",
+                                             "inswapper_128.onnx", "arcface_w600k_r50.onnx"}));
+
+  auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "messi5.jpg"),
+                                                             file_part("target", kMedia + "astronaut.png"),
+                                                             options_part(R"({"face_swapper_model": "classical"})")});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->body;
+  const std::string id = json::parse(r->body)["id"];
+  auto early = c.Get(("/v1/jobs/" + id + "/preview").c_str());
+  ASSERT_TRUE(early);
+  EXPECT_TRUE(early->status == 409 || early->status == 200) << early->status;
+  const json job = wait_for_job(c, id);
+  ASSERT_EQ(job.value("state", ""), "done") << job.dump() << server().log();
+  EXPECT_EQ(job["options"]["face_swapper_model"], "classical");
+  EXPECT_EQ(job["preview_url"], "/v1/jobs/" + id + "/preview");
+  for (int i = 0; i < 2; ++i) {  // made, then served from the job folder
+    auto preview = c.Get(("/v1/jobs/" + id + "/preview").c_str());
+    ASSERT_TRUE(preview);
+    ASSERT_EQ(preview->status, 200) << preview->body;
+    EXPECT_EQ(preview->get_header_value("Content-Type"), "image/png");
+    const std::string out = (scratch_root() / ("preview" + std::to_string(i) + ".png")).string();
+    std::ofstream(out, std::ios::binary) << preview->body;
+    auto decoded = read_image(out);
+    ASSERT_TRUE(decoded) << decoded.status().message();
+    auto target = read_image(kMedia + "astronaut.png");
+    ASSERT_TRUE(target);
+    EXPECT_EQ(decoded->width, target->width);
+    EXPECT_EQ(decoded->height, target->height);
+  }
+}
+
+// kill -9 mid-job: nothing gets to clean up; the restart finds the job "running" in the
+// store, queues it again, and it finishes with a complete, valid MP4.
+TEST(ServerLimits, KilledServerFinishesTheVideoJobAfterRestart) {
+  const std::string data_dir = (scratch_root() / "killed").string();
+  auto server = std::make_unique<ServeProcess>(data_dir);
+  ASSERT_GT(server->port(), 0) << server->log();
+  auto c = server->client();
+  auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "astronaut.png"),
+                                                             file_part("target", kMedia + "messi_720p.mp4"),
+                                                             options_part(R"({"trim_frame_end": 60})")});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->body;
+  const std::string id = json::parse(r->body)["id"];
+  json job;
+  for (int i = 0; i < 400; ++i) {
+    job = json::parse(c.Get(("/v1/jobs/" + id).c_str())->body);
+    if (job["state"] != "queued" && (job["state"] != "running" || job["progress"]["frames_done"].get<int>() > 0)) break;
+    std::this_thread::sleep_for(25ms);
+  }
+  ASSERT_EQ(job["state"], "running") << job.dump();
+  ASSERT_LT(job["progress"]["frames_done"].get<int>(), 60) << "the job finished before the kill";
+  server->kill9();
+
+  server = std::make_unique<ServeProcess>(data_dir);
+  ASSERT_GT(server->port(), 0) << server->log();
+  auto c2 = server->client();
+  const json done = wait_for_job(c2, id, 90s);
+  ASSERT_EQ(done.value("state", ""), "done") << done.dump() << server->log();
+  EXPECT_EQ(done["progress"]["frames_done"], 60);
+  auto res = c2.Get(("/v1/jobs/" + id + "/result").c_str());
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  const std::string out = (scratch_root() / "killed_result.mp4").string();
+  std::ofstream(out, std::ios::binary) << res->body;
+  EXPECT_NEAR(count_video_frames(out), 60, 1);
+  auto preview = c2.Get(("/v1/jobs/" + id + "/preview").c_str());  // frame 0 of the video
+  ASSERT_TRUE(preview);
+  ASSERT_EQ(preview->status, 200) << preview->body;
+  const std::string png = (scratch_root() / "killed_preview.png").string();
+  std::ofstream(png, std::ios::binary) << preview->body;
+  auto decoded = read_image(png);
+  ASSERT_TRUE(decoded) << decoded.status().message();
+  EXPECT_EQ(decoded->width, 1280);
+}
+
+// 20 jobs sent at once from 4 client threads: 20 distinct ids, every one done exactly once
+// and downloadable.
+TEST(ServerLimits, TwentyQueuedJobsAllComplete) {
+  ServeProcess server((scratch_root() / "twenty").string());
+  ASSERT_GT(server.port(), 0) << server.log();
+  const std::string source = read_file(kMedia + "astronaut.png"), target = read_file(kMedia + "messi5.jpg");
+  std::vector<std::string> ids(20);
+  std::vector<std::thread> senders;
+  for (int t = 0; t < 4; ++t)
+    senders.emplace_back([&, t] {
+      auto c = server.client();
+      for (int i = t; i < 20; i += 4) {
+        auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{{"source", source, "s.png", "image/png"},
+                                                                   {"target", target, "t.jpg", "image/jpeg"}});
+        if (r && r->status == 201) ids[i] = json::parse(r->body)["id"];
+      }
+    });
+  for (auto& s : senders) s.join();
+  const std::set<std::string> unique(ids.begin(), ids.end());
+  ASSERT_EQ(unique.size(), 20u);
+  ASSERT_FALSE(unique.count(""));
+  auto c = server.client();
+  for (const auto& id : ids) EXPECT_EQ(wait_for_job(c, id, 90s).value("state", ""), "done") << id << server.log();
+  auto list = c.Get("/v1/jobs");
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->status, 200) << list->body.substr(0, 300);
+  std::multiset<std::string> listed;
+  const json jobs = json::parse(list->body)["jobs"];  // a named copy: the parsed temporary dies before a range-for body
+  for (const auto& j : jobs) {
+    listed.insert(j["id"].get<std::string>());
+    EXPECT_EQ(j["state"], "done");
+    EXPECT_EQ(j["progress"]["frames_done"], 1);
+  }
+  EXPECT_EQ(listed, std::multiset<std::string>(ids.begin(), ids.end()));
+  for (const auto& id : ids) {
+    auto res = c.Get(("/v1/jobs/" + id + "/result").c_str());
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200) << id;
+    EXPECT_EQ(res->body.substr(0, 3), "\xff\xd8\xff") << id;
+  }
+}
+
+std::uint32_t crc32(const std::string& bytes) {
+  std::uint32_t crc = 0xffffffffu;
+  for (unsigned char b : bytes) {
+    crc ^= b;
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+std::string be32(std::uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+
+// A PNG whose IHDR (valid CRC) claims 100000×100000 RGB, then garbage: refused up front.
+TEST_F(ServerTest, AbsurdImageDimensionsAreRefused) {
+  std::string ihdr = "IHDR" + be32(100000) + be32(100000) + std::string("\x08\x02\x00\x00\x00", 5);
+  std::string png = std::string("\x89PNG\r\n\x1a\n", 8) + be32(13) + ihdr + be32(crc32(ihdr));
+  for (int i = 0; i < 4096; ++i) png.push_back(static_cast<char>((i * 7919) & 0xff));
+  auto c = server().client();
+  for (const char* field : {"target", "source"}) {
+    const bool as_target = std::string(field) == "target";
+    auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{
+                                    as_target ? file_part("source", kMedia + "astronaut.png") : httplib::MultipartFormData{"source", png, "a.png", "image/png"},
+                                    as_target ? httplib::MultipartFormData{"target", png, "a.png", "image/png"} : file_part("target", kMedia + "messi5.jpg")});
+    ASSERT_TRUE(r) << field;
+    EXPECT_GE(r->status, 400) << field << " " << r->body;
+    EXPECT_LT(r->status, 500) << field << " " << r->body;
+    EXPECT_EQ(error_code(r), "image_too_large") << field;
+  }
+  auto health = c.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
 }
 
 }  // namespace
