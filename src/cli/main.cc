@@ -12,7 +12,6 @@
 
 #include "cli/model_commands.h"
 #include "cli/models_command.h"
-#include "cli/models_command.h"
 #include "cli/progress.h"
 #include "cli/serve_command.h"
 #include "core/log.h"
@@ -249,8 +248,6 @@ int main(int argc, char** argv) {
   model_commands.add_to(app);
   ModelsCommand models_command;
   models_command.add_to(app);
-  ModelsCommand models_command;
-  models_command.add_to(app);
   ServeCommand serve_command;
   serve_command.add_to(app);
 
@@ -270,10 +267,6 @@ int main(int argc, char** argv) {
     }
     if (*model_commands.model) {
       const Status s = model_commands.run_selected();
-      return s.is_ok() ? kExitOk : report(s);
-    }
-    if (*models_command.models) {
-      const Status s = models_command.run_selected();
       return s.is_ok() ? kExitOk : report(s);
     }
     if (*models_command.models) {
