@@ -18,7 +18,7 @@ packages=(
 fetch_flags=()
 for arg in "$@"; do
   case "$arg" in
-    --tests) packages+=(libopencv-dev ffmpeg) ;;
+    --tests) packages+=(libopencv-dev ffmpeg chromium chromium-driver) ;;
     --with-cuda) fetch_flags+=(--with-cuda) ;;
     *) echo "setup: unknown flag $arg (--tests, --with-cuda)" >&2; exit 2 ;;
   esac

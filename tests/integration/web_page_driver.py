@@ -1,0 +1,142 @@
+#!/usr/bin/python3
+"""Drives fswap serve's web page in headless Chromium through chromedriver's W3C WebDriver
+HTTP API (standard library only): choose the files, submit, wait for the done state and a
+decoded preview, then check the job through the JSON API.
+
+usage: web_page_driver.py BASE_URL SOURCE_IMAGE TARGET_FILE [--timeout S]
+Prints the job id on success; exit 1 with a message on failure.
+"""
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C element reference key
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def call(method, url, body=None, timeout=60):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        raise RuntimeError(f"{method} {url}: HTTP {e.code}: {e.read()[:500]!r}") from None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Session:
+    def __init__(self, driver_url, user_data_dir):
+        caps = {"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium",
+                                   "args": CHROMIUM_ARGS + [f"--user-data-dir={user_data_dir}"]}}}}
+        self.url = driver_url + "/session/" + call("POST", driver_url + "/session", caps)["value"]["sessionId"]
+
+    def cmd(self, method, path, body=None):
+        return call(method, self.url + path, body)["value"] if method != "DELETE" else call(method, self.url + path)
+
+    def find(self, css):
+        return self.cmd("POST", "/element", {"using": "css selector", "value": css})[ELEMENT]
+
+    def js(self, script):
+        return self.cmd("POST", "/execute/sync", {"script": script, "args": []})
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("base_url")
+    p.add_argument("source")
+    p.add_argument("target")
+    p.add_argument("--timeout", type=float, default=90)
+    a = p.parse_args()
+
+    port = free_port()
+    log = open(os.path.join(tempfile.gettempdir(), f"chromedriver-{os.getpid()}.log"), "w")
+    driver = subprocess.Popen(["/usr/bin/chromedriver", f"--port={port}"], stdout=log, stderr=subprocess.STDOUT)
+    driver_url = f"http://127.0.0.1:{port}"
+    session = None
+    try:
+        for _ in range(100):
+            try:
+                if call("GET", driver_url + "/status", timeout=2)["value"]["ready"]:
+                    break
+            except (OSError, RuntimeError):
+                pass
+            time.sleep(0.1)
+        with tempfile.TemporaryDirectory() as profile:
+            session = Session(driver_url, profile)
+            session.cmd("POST", "/url", {"url": a.base_url + "/"})
+            title = session.cmd("GET", "/title")
+            if title != "fswap":
+                raise RuntimeError(f"the page title is {title!r}, expected 'fswap'")
+            # A file input takes the path as typed text (chromedriver uploads it to the browser).
+            session.cmd("POST", f"/element/{session.find('#source')}/value", {"text": os.path.abspath(a.source)})
+            session.cmd("POST", f"/element/{session.find('#target')}/value", {"text": os.path.abspath(a.target)})
+            session.cmd("POST", f"/element/{session.find('#submit')}/click", {})
+
+            deadline = time.time() + a.timeout
+            seen = set()
+            state = None
+            while time.time() < deadline:
+                state = session.js(
+                    "const p = document.getElementById('preview');"
+                    "return {state: document.body.dataset.state || '', id: document.getElementById('job-id').textContent,"
+                    " error: document.getElementById('error').textContent,"
+                    " progress: document.getElementById('progress-text').textContent,"
+                    " preview: p.complete ? p.naturalWidth : 0,"
+                    " download: document.getElementById('download').getAttribute('href') || ''};")
+                seen.add(state["state"])
+                if state["state"] == "error" or state["state"] == "failed":
+                    raise RuntimeError(f"the page shows an error: {state['error']!r}")
+                if state["state"] == "done" and state["preview"] > 0:
+                    break
+                time.sleep(0.2)
+            else:
+                raise RuntimeError(f"no done state with a decoded preview within {a.timeout} s; last: {state}, seen {seen}")
+            if not state["download"]:
+                raise RuntimeError("no download link")
+            if "frames 1 / 1" not in state["progress"]:
+                raise RuntimeError(f"progress text {state['progress']!r}, expected frames 1 / 1")
+            job_id = state["id"]
+    finally:
+        if session:
+            try:
+                session.cmd("DELETE", "")
+            except (OSError, RuntimeError):
+                pass
+        driver.terminate()
+        driver.wait(10)
+
+    # The job the page made, through the API.
+    job = call("GET", f"{a.base_url}/v1/jobs/{job_id}")
+    if job["state"] != "done":
+        raise RuntimeError(f"job {job_id} is {job['state']} in the API")
+    with urllib.request.urlopen(f"{a.base_url}/v1/jobs/{job_id}/result", timeout=30) as r:
+        if r.status != 200 or len(r.read()) == 0:
+            raise RuntimeError(f"job {job_id}: no result")
+    print(job_id)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except RuntimeError as e:
+        print(f"web_page_driver: {e}", file=sys.stderr)
+        sys.exit(1)
