@@ -21,7 +21,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$fswap" serve --host 127.0.0.1 --port 0 --data-dir "$scratch/data" --threads 2 >"$scratch/serve.log" 2>&1 &
+token=web-page-test-token
+"$fswap" serve --host 127.0.0.1 --port 0 --data-dir "$scratch/data" --threads 2 --token "$token" >"$scratch/serve.log" 2>&1 &
 server_pid=$!
 port=
 for _ in $(seq 100); do
@@ -37,10 +38,20 @@ done
   --user-data-dir="$scratch/profile" --dump-dom "http://127.0.0.1:$port/" 2>/dev/null >"$scratch/dom.html"
 grep -q 'id="job-form"' "$scratch/dom.html" || { echo "test_web_page: the page did not render its form" >&2; exit 1; }
 
-# The upload through the page.
-if ! job=$(/usr/bin/python3 "$here/web_page_driver.py" "http://127.0.0.1:$port" "$media/astronaut.png" "$media/messi5.jpg"); then
-  echo "--- fswap serve log" >&2; cat "$scratch/serve.log" >&2; exit 1
-fi
+drive() {
+  if ! /usr/bin/python3 "$here/web_page_driver.py" "http://127.0.0.1:$port" "$@" --token "$token"; then
+    echo "--- fswap serve log" >&2; cat "$scratch/serve.log" >&2; exit 1
+  fi
+}
+
+# Uploads through the page: an image, a video (10 frames), and a wrong token (the page shows
+# the API's error).
+job=$(drive "$media/astronaut.png" "$media/messi5.jpg")
 [[ -f $scratch/data/jobs/$job/result.jpg ]] || { echo "test_web_page: job $job has no result.jpg in the data dir" >&2; exit 1; }
 [[ -f $scratch/data/jobs/$job/preview.png ]] || { echo "test_web_page: job $job's preview was not made" >&2; exit 1; }
-echo "test_web_page: job $job made through the page: done, preview shown, result downloadable"
+echo "test_web_page: image job $job made through the page: done, preview shown, result downloadable"
+video=$(drive "$media/astronaut.png" "$media/messi_720p.mp4" --trim 10)
+[[ -f $scratch/data/jobs/$video/result.mp4 ]] || { echo "test_web_page: job $video has no result.mp4" >&2; exit 1; }
+echo "test_web_page: video job $video made through the page: done, preview and <video> shown"
+[[ $(drive "$media/astronaut.png" "$media/messi5.jpg" --type-token wrong --expect-error unauthorized) == "error unauthorized" ]]
+echo "test_web_page: a wrong token is shown as the API's error"

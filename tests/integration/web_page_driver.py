@@ -3,8 +3,12 @@
 HTTP API (standard library only): choose the files, submit, wait for the done state and a
 decoded preview, then check the job through the JSON API.
 
-usage: web_page_driver.py BASE_URL SOURCE_IMAGE TARGET_FILE [--timeout S]
-Prints the job id on success; exit 1 with a message on failure.
+usage: web_page_driver.py BASE_URL SOURCE_IMAGE TARGET_FILE [--token T] [--type-token T]
+                          [--trim N] [--expect-error CODE] [--timeout S]
+--token: the server's token (for the API check); --type-token: what to type into the page's
+token field (default: --token). --trim: typed into "Last frame"; a video result must then show
+a <video> and N frames. --expect-error: the page must show this error code instead.
+Prints the job id on success (or "error CODE"); exit 1 with a message on failure.
 """
 import argparse
 import json
@@ -25,9 +29,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-def call(method, url, body=None, timeout=60):
+def call(method, url, body=None, timeout=60, token=""):
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return json.loads(r.read() or b"null")
@@ -64,8 +71,13 @@ def main():
     p.add_argument("base_url")
     p.add_argument("source")
     p.add_argument("target")
+    p.add_argument("--token", default="")
+    p.add_argument("--type-token", default=None)
+    p.add_argument("--trim", type=int, default=0)
+    p.add_argument("--expect-error", default="")
     p.add_argument("--timeout", type=float, default=90)
     a = p.parse_args()
+    typed_token = a.token if a.type_token is None else a.type_token
 
     port = free_port()
     log = open(os.path.join(tempfile.gettempdir(), f"chromedriver-{os.getpid()}.log"), "w")
@@ -89,6 +101,10 @@ def main():
             # A file input takes the path as typed text (chromedriver uploads it to the browser).
             session.cmd("POST", f"/element/{session.find('#source')}/value", {"text": os.path.abspath(a.source)})
             session.cmd("POST", f"/element/{session.find('#target')}/value", {"text": os.path.abspath(a.target)})
+            if a.trim:
+                session.cmd("POST", f"/element/{session.find('#trim_frame_end')}/value", {"text": str(a.trim)})
+            if typed_token:
+                session.cmd("POST", f"/element/{session.find('#token')}/value", {"text": typed_token})
             session.cmd("POST", f"/element/{session.find('#submit')}/click", {})
 
             deadline = time.time() + a.timeout
@@ -101,8 +117,15 @@ def main():
                     " error: document.getElementById('error').textContent,"
                     " progress: document.getElementById('progress-text').textContent,"
                     " preview: p.complete ? p.naturalWidth : 0,"
-                    " download: document.getElementById('download').getAttribute('href') || ''};")
+                    " download: document.getElementById('download').getAttribute('href') || '',"
+                    " video: document.getElementById('video').classList.contains('hidden') ? ''"
+                    "        : (document.getElementById('video').getAttribute('src') || '')};")
                 seen.add(state["state"])
+                if a.expect_error and state["state"] == "error":
+                    if f"({a.expect_error})" not in state["error"]:
+                        raise RuntimeError(f"the page shows {state['error']!r}, expected code {a.expect_error}")
+                    print("error " + a.expect_error)
+                    return
                 if state["state"] == "error" or state["state"] == "failed":
                     raise RuntimeError(f"the page shows an error: {state['error']!r}")
                 if state["state"] == "done" and state["preview"] > 0:
@@ -112,8 +135,13 @@ def main():
                 raise RuntimeError(f"no done state with a decoded preview within {a.timeout} s; last: {state}, seen {seen}")
             if not state["download"]:
                 raise RuntimeError("no download link")
-            if "frames 1 / 1" not in state["progress"]:
-                raise RuntimeError(f"progress text {state['progress']!r}, expected frames 1 / 1")
+            if a.expect_error:
+                raise RuntimeError(f"the job finished; expected the error {a.expect_error}")
+            frames = a.trim or 1
+            if f"frames {frames} / {frames}" not in state["progress"]:
+                raise RuntimeError(f"progress text {state['progress']!r}, expected frames {frames} / {frames}")
+            if a.trim and not state["video"]:
+                raise RuntimeError("a video result but no <video> with a src")
             job_id = state["id"]
     finally:
         if session:
@@ -125,10 +153,14 @@ def main():
         driver.wait(10)
 
     # The job the page made, through the API.
-    job = call("GET", f"{a.base_url}/v1/jobs/{job_id}")
+    job = call("GET", f"{a.base_url}/v1/jobs/{job_id}", token=a.token)
     if job["state"] != "done":
         raise RuntimeError(f"job {job_id} is {job['state']} in the API")
-    with urllib.request.urlopen(f"{a.base_url}/v1/jobs/{job_id}/result", timeout=30) as r:
+    if a.trim and job["options"]["trim_frame_end"] != a.trim:
+        raise RuntimeError(f"job {job_id}: trim_frame_end {job['options']['trim_frame_end']}, typed {a.trim}")
+    req = urllib.request.Request(f"{a.base_url}/v1/jobs/{job_id}/result",
+                                 headers={"Authorization": "Bearer " + a.token} if a.token else {})
+    with urllib.request.urlopen(req, timeout=30) as r:
         if r.status != 200 or len(r.read()) == 0:
             raise RuntimeError(f"job {job_id}: no result")
     print(job_id)
