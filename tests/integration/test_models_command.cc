@@ -210,6 +210,7 @@ TEST_F(ModelsCommand, TruncatedBodyFailsAndLeavesNothing) {
   RunResult f = fetch(base("truncated"));
   EXPECT_EQ(f.rc, 2) << f.out;
   EXPECT_NE(f.out.find(base("truncated") + "/arcface_w600k_r50.onnx"), std::string::npos) << f.out;
+  EXPECT_NE(f.out.find("truncated"), std::string::npos) << f.out;
   expect_nothing_left();
 }
 
@@ -228,6 +229,7 @@ TEST_F(ModelsCommand, ConnectionRefused) {
   ::close(fd);
   EXPECT_EQ(f.rc, 2) << f.out;
   EXPECT_NE(f.out.find(url), std::string::npos) << f.out;
+  EXPECT_NE(f.out.find("cannot connect"), std::string::npos) << f.out;
   expect_nothing_left();
 }
 

@@ -124,6 +124,21 @@ class PartFile {
   fs::path path_;
 };
 
+// httplib's error names ("Connection", "Read") with what they mean for a download.
+std::string error_text(httplib::Error e) {
+  switch (e) {
+    case httplib::Error::Connection:
+      return "cannot connect (refused or unreachable; check the network or --url-base)";
+    case httplib::Error::Read:
+      return "connection closed or timed out while reading (truncated body)";
+    case httplib::Error::SSLConnection:
+    case httplib::Error::SSLServerVerification:
+      return "TLS failed (" + httplib::to_string(e) + ")";
+    default:
+      return httplib::to_string(e);
+  }
+}
+
 std::unique_ptr<httplib::Client> make_client(const Url& u, int timeout_s) {
   auto cli = std::make_unique<httplib::Client>(u.origin);
   cli->set_follow_location(true);
@@ -137,7 +152,7 @@ Result<std::optional<std::string>> get_small(const std::string& url, int timeout
   FSWAP_ASSIGN_OR_RETURN(Url u, parse_url(url));
   auto cli = make_client(u, timeout_s);
   auto res = cli->Get(u.path);
-  if (!res) return not_found("download of " + url + " failed: " + httplib::to_string(res.error()));
+  if (!res) return not_found("download of " + url + " failed: " + error_text(res.error()));
   if (res->status == 404) return std::optional<std::string>();
   if (res->status != 200) return not_found("download of " + url + " failed: HTTP " + std::to_string(res->status));
   return std::optional<std::string>(res->body);
@@ -201,7 +216,7 @@ Result<ModelRegistry> load_model_registry(const std::string& path) {
   return reg;
 }
 
-Status check_model_contract(const ModelEntry& entry, const std::string& path) {
+Status check_model_contract(const ModelEntry& entry, const std::string& path, const std::string& label) {
   if (!entry.contract) return Status::ok();
   auto graph = load_onnx(path);
   if (!graph) return invalid_input(entry.name + ": " + graph.status().message());
@@ -232,7 +247,7 @@ Status check_model_contract(const ModelEntry& entry, const std::string& path) {
     if (outs[i].shape && !v.shape.empty() && !shape_matches(*outs[i].shape, v.shape))
       add(label + " has shape " + shape_text(v.shape) + ", the contract says " + shape_text(*outs[i].shape));
   }
-  if (!problems.empty()) return invalid_input(path + " does not match the " + entry.name + " contract: " + problems);
+  if (!problems.empty()) return invalid_input((label.empty() ? path : label) + " does not match the " + entry.name + " contract: " + problems);
   return Status::ok();
 }
 
@@ -343,7 +358,7 @@ Result<FetchReport> fetch_model(const ModelEntry& entry, const FetchOptions& opt
   const std::string what = "download of " + report.url + " failed: ";
   if (write_failed || !closed_ok) return invalid_input(what + "cannot write " + part.path().string());
   if (status != 0 && status != 200) return not_found(what + "HTTP " + std::to_string(status));
-  if (!res) return not_found(what + httplib::to_string(res.error()));
+  if (!res) return not_found(what + error_text(res.error()));
   if (content_length && *content_length != received)
     return not_found(what + "truncated body: " + std::to_string(received) + " of " + std::to_string(*content_length) +
                      " bytes (Content-Length)");
@@ -359,8 +374,7 @@ Result<FetchReport> fetch_model(const ModelEntry& entry, const FetchOptions& opt
   if (entry.sha256.empty())
     report.notes.push_back("no pinned sha256 in the registry: could not verify against one; recorded " +
                            report.sha256 + " in " + entry.file + ".sha256");
-  if (Status s = check_model_contract(entry, part.path().string()); !s.is_ok())
-    return invalid_input(report.url + ": " + s.message());
+  if (Status s = check_model_contract(entry, part.path().string(), report.url); !s.is_ok()) return s;
 
   const fs::path final_path = fs::path(options.models_dir) / entry.file;
   fs::rename(part.path(), final_path, ec);

@@ -75,8 +75,9 @@ struct ModelCheck {
 ModelCheck check_model(const ModelEntry& entry, const std::string& models_dir);
 
 // Ok when `path`'s inputs/outputs match entry.contract (or it has none); otherwise
-// kInvalidInput "<path>: input 'x': shape [..], the contract says [..]; ...".
-Status check_model_contract(const ModelEntry& entry, const std::string& path);
+// kInvalidInput "<label or path> does not match the <name> contract: input 'x' has shape [..],
+// the contract says [..]; ...".
+Status check_model_contract(const ModelEntry& entry, const std::string& path, const std::string& label = "");
 
 struct FetchOptions {
   std::string models_dir;
