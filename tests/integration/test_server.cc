@@ -380,6 +380,12 @@ TEST(ServerLimits, TokenAndUploadLimit) {
   auto health = anonymous.Get("/healthz");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
+  auto page = anonymous.Get("/");  // the page is open; it sends the token the user types
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  auto models = anonymous.Get("/v1/models");
+  ASSERT_TRUE(models);
+  EXPECT_EQ(models->status, 401);
 
   auto c = server.client("s3cret");
   auto ok = c.Get("/v1/jobs");
