@@ -539,6 +539,7 @@ TEST(ServerLimits, KilledServerFinishesTheVideoJobAfterRestart) {
 
   server = std::make_unique<ServeProcess>(data_dir);
   ASSERT_GT(server->port(), 0) << server->log();
+  EXPECT_NE(server->log().find("1 interrupted job(s) queued again"), std::string::npos) << server->log();
   auto c2 = server->client();
   const json done = wait_for_job(c2, id, 90s);
   ASSERT_EQ(done.value("state", ""), "done") << done.dump() << server->log();
