@@ -41,6 +41,17 @@ fs::path scratch_root() {
   return dir;
 }
 
+// Removes this process's scratch folder when all its tests have run (the ServerLimits tests
+// have no fixture of their own to do it).
+class ScratchCleanup : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(scratch_root(), ec);
+  }
+};
+[[maybe_unused]] ::testing::Environment* const kScratchCleanup = ::testing::AddGlobalTestEnvironment(new ScratchCleanup);
+
 // One `fswap serve` process; SIGTERM on stop() or destruction.
 class ServeProcess {
  public:
