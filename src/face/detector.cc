@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "face/detector_facefusion.h"
 #include "face/model_input.h"
 #include "imaging/transform.h"
 
@@ -135,7 +136,15 @@ Result<std::unique_ptr<FaceDetector>> make_face_detector(const std::string& name
     FSWAP_ASSIGN_OR_RETURN(auto session, load_model(engine, models_dir, "blazeface_back_256.onnx", session_options));
     return std::unique_ptr<FaceDetector>(std::make_unique<BlazeFaceDetector>(std::move(session)));
   }
-  return invalid_input("unknown face detector '" + name + "' (known: fr_detect, blazeface)");
+  if (name == "yoloface") {
+    FSWAP_ASSIGN_OR_RETURN(auto session, load_model(engine, models_dir, "yoloface_8n.onnx", session_options));
+    return make_yoloface_detector(std::move(session));
+  }
+  if (name == "scrfd") {
+    FSWAP_ASSIGN_OR_RETURN(auto session, load_model(engine, models_dir, "scrfd_2.5g.onnx", session_options));
+    return make_scrfd_detector(std::move(session));
+  }
+  return invalid_input("unknown face detector '" + name + "' (known: fr_detect, blazeface, yoloface, scrfd)");
 }
 
 }  // namespace fswap

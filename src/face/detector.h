@@ -21,6 +21,7 @@ namespace fswap {
 struct DetectOptions {
   float score_threshold = 0.5f;  // --face-detector-score
   float nms_iou = 0.4f;          // boxes overlapping more than this with a better one are dropped
+  int detector_size = 640;       // --face-detector-size, square (yoloface: 640 only; scrfd: a multiple of 32)
 };
 
 class FaceDetector {
@@ -30,7 +31,8 @@ class FaceDetector {
 };
 
 // Known names: "fr_detect" (default; UltraFace-style, 320×240) and "blazeface" (MediaPipe
-// BlazeFace full range, 256×256, 6 keypoints). Model files are looked up in models_dir.
+// BlazeFace full range, 256×256, 6 keypoints), and FaceFusion's "yoloface" (yoloface_8n.onnx)
+// and "scrfd" (scrfd_2.5g.onnx), 5 keypoints each. Model files are looked up in models_dir.
 Result<std::unique_ptr<FaceDetector>> make_face_detector(const std::string& name, Engine& engine,
                                                          const std::string& models_dir,
                                                          const SessionOptions& session_options);

@@ -1,6 +1,7 @@
 // replica_dir: the FaceFusion replicas the tests need (inswapper_128, arcface_w600k_r50, and
 // the emap as FaceFusion reads it), generated once per build tree by
-// tools/replicas/generate_replicas.py and shared by every test process.
+// tools/replicas/generate_replicas.py and shared by every test process. detector_replica_dir:
+// the same for FaceFusion's detectors (yoloface_8n, scrfd_2.5g).
 #pragma once
 
 #include <unistd.h>
@@ -38,6 +39,33 @@ inline std::string replica_dir(std::string* why) {
   if (!ok) {
     fs::remove_all(build);
     *why = "tools/replicas/generate_replicas.py failed";
+    return "";
+  }
+  if (std::FILE* f = std::fopen((build / "ready").c_str(), "w")) std::fclose(f);
+  std::error_code ec;
+  fs::rename(build, dir, ec);  // another process may have won the race: then use its copy
+  if (ec) fs::remove_all(build);
+  return fs::exists(dir / "ready") ? dir.string() : "";
+}
+
+// The folder with the detector replicas (yoloface_8n.onnx, scrfd_2.5g.onnx), or "" with the
+// reason in *why. Same build-then-rename scheme as replica_dir.
+inline std::string detector_replica_dir(std::string* why) {
+  namespace fs = std::filesystem;
+  static const fs::path dir = fs::path(FSWAP_TEST_TMP) / "facefusion-detector-replicas-v1";
+  if (fs::exists(dir / "ready")) return dir.string();
+  if (!run_quiet("/usr/bin/python3 -c 'import onnx, numpy'")) {
+    *why = "/usr/bin/python3 lacks the onnx or numpy package, needed to generate the replicas";
+    return "";
+  }
+  const fs::path build =
+      fs::path(FSWAP_TEST_TMP) / ("facefusion-detector-replicas-building-" + std::to_string(::getpid()));
+  fs::remove_all(build);
+  fs::create_directories(build);
+  const std::string script = std::string(FSWAP_SOURCE_DIR) + "/tools/replicas/generate_replicas.py";
+  if (!run_quiet("/usr/bin/python3 " + script + " --out " + build.string() + " --only yoloface_8n scrfd_2.5g")) {
+    fs::remove_all(build);
+    *why = "tools/replicas/generate_replicas.py --only yoloface_8n scrfd_2.5g failed";
     return "";
   }
   if (std::FILE* f = std::fopen((build / "ready").c_str(), "w")) std::fclose(f);

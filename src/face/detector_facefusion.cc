@@ -1,0 +1,201 @@
+#include "face/detector_facefusion.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "imaging/transform.h"
+
+namespace fswap {
+
+FacefusionDetectInput facefusion_detect_input(const Image& rgb, int size, float offset, float scale) {
+  // vision.restrict_frame: Python floats, int() truncation.
+  int w = rgb.width, h = rgb.height;
+  Image shrunk;
+  const Image* src = &rgb;
+  if (h > size || w > size) {
+    const double s = std::min(static_cast<double>(size) / h, static_cast<double>(size) / w);
+    w = static_cast<int>(w * s);
+    h = static_cast<int>(h * s);
+    shrunk = resize(rgb, w, h, Interp::kBilinear);
+    src = &shrunk;
+  }
+  FacefusionDetectInput in;
+  in.ratio_width = static_cast<float>(static_cast<double>(rgb.width) / w);
+  in.ratio_height = static_cast<float>(static_cast<double>(rgb.height) / h);
+  in.tensor = Tensor::zeros(DType::kFloat32, {1, 3, size, size});
+  float* p = in.tensor.data<float>();
+  const std::size_t plane = static_cast<std::size_t>(size) * size;
+  const float pad = (0.f - offset) * scale;
+  std::fill(p, p + 3 * plane, pad);
+  for (int c = 0; c < 3; ++c) {
+    float* dst = p + c * plane;
+    const int from = 2 - c;  // FaceFusion's frames are BGR
+    for (int y = 0; y < h; ++y) {
+      const std::uint8_t* row = src->row(y);
+      for (int x = 0; x < w; ++x) dst[static_cast<std::size_t>(y) * size + x] = (row[x * 3 + from] - offset) * scale;
+    }
+  }
+  return in;
+}
+
+Result<std::vector<Face>> decode_yoloface(const Tensor& output0, float score_threshold, float ratio_width,
+                                          float ratio_height) {
+  const Shape& shape = output0.shape();
+  if (shape.size() != 3 || shape[0] != 1 || shape[1] != 20)
+    return invalid_input("yoloface: output0 must be [1, 20, N] (box, score, 5 keypoints × 3)");
+  const std::int64_t n = shape[2];
+  const float* d = output0.data<float>();
+  auto at = [&](int channel, std::int64_t i) { return d[channel * n + i]; };
+  std::vector<Face> faces;
+  bool kept_other_than_first = false;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float score = at(4, i);
+    if (!(score > score_threshold)) continue;
+    if (i > 0) kept_other_than_first = true;
+    const float cx = at(0, i), cy = at(1, i), bw = at(2, i), bh = at(3, i);
+    Face f;
+    f.score = score;
+    f.box = {(cx - bw / 2) * ratio_width, (cy - bh / 2) * ratio_height, (cx + bw / 2) * ratio_width,
+             (cy + bh / 2) * ratio_height};
+    for (int k = 0; k < 5; ++k) f.keypoints.push_back({at(5 + 3 * k, i) * ratio_width, at(6 + 3 * k, i) * ratio_height});
+    faces.push_back(std::move(f));
+  }
+  // `if numpy.any(keep_indices)` is false when index 0 is the only one kept.
+  if (!kept_other_than_first) faces.clear();
+  return faces;
+}
+
+Result<std::vector<Face>> decode_scrfd(const std::array<const Tensor*, 9>& outputs, int size, float score_threshold,
+                                       float ratio_width, float ratio_height) {
+  constexpr int kStrides[3] = {8, 16, 32};
+  constexpr int kAnchorsPerCell = 2;
+  std::vector<Face> faces;
+  for (int s = 0; s < 3; ++s) {
+    const int stride = kStrides[s];
+    const std::int64_t cells_x = size / stride, cells_y = size / stride;
+    const std::int64_t n = cells_x * cells_y * kAnchorsPerCell;
+    const Tensor* parts[3] = {outputs[s], outputs[s + 3], outputs[s + 6]};
+    const int widths[3] = {1, 4, 10};
+    for (int k = 0; k < 3; ++k) {
+      if (!parts[k] || parts[k]->dtype() != DType::kFloat32 || parts[k]->elements() != n * widths[k])
+        return invalid_input("scrfd: stride " + std::to_string(stride) + " output " + std::to_string(k) +
+                             " does not have " + std::to_string(n) + "×" + std::to_string(widths[k]) +
+                             " floats for detector size " + std::to_string(size));
+    }
+    const float* score = parts[0]->data<float>();
+    const float* bbox = parts[1]->data<float>();
+    const float* kps = parts[2]->data<float>();
+    std::vector<Face> here;
+    bool kept_other_than_first = false;
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (!(score[i] >= score_threshold)) continue;
+      if (i > 0) kept_other_than_first = true;
+      const std::int64_t cell = i / kAnchorsPerCell;
+      const float ax = static_cast<float>((cell % cells_x) * stride);
+      const float ay = static_cast<float>((cell / cells_x) * stride);
+      const float* b = bbox + 4 * i;
+      const float* p = kps + 10 * i;
+      Face f;
+      f.score = score[i];
+      f.box = {(ax - b[0] * stride) * ratio_width, (ay - b[1] * stride) * ratio_height,
+               (ax + b[2] * stride) * ratio_width, (ay + b[3] * stride) * ratio_height};
+      for (int k = 0; k < 5; ++k)
+        f.keypoints.push_back({(ax + p[2 * k] * stride) * ratio_width, (ay + p[2 * k + 1] * stride) * ratio_height});
+      here.push_back(std::move(f));
+    }
+    if (kept_other_than_first) faces.insert(faces.end(), here.begin(), here.end());
+  }
+  return faces;
+}
+
+std::vector<Face> facefusion_select_faces(std::vector<Face> faces, const DetectOptions& options, int width,
+                                          int height) {
+  std::erase_if(faces, [&](const Face& f) { return !(f.score > options.score_threshold); });
+  faces = non_max_suppression(std::move(faces), options.nms_iou);
+  std::vector<Face> kept;
+  for (Face& f : faces) {
+    f.box.x1 = std::clamp(f.box.x1, 0.f, static_cast<float>(width));
+    f.box.x2 = std::clamp(f.box.x2, 0.f, static_cast<float>(width));
+    f.box.y1 = std::clamp(f.box.y1, 0.f, static_cast<float>(height));
+    f.box.y2 = std::clamp(f.box.y2, 0.f, static_cast<float>(height));
+    if (f.box.area() > 0) kept.push_back(std::move(f));
+  }
+  return kept;
+}
+
+namespace {
+
+Status check_frame(const Image& rgb, const char* model) {
+  if (rgb.channels != 3 || rgb.width <= 0 || rgb.height <= 0)
+    return invalid_input(std::string(model) + ": needs a non-empty 3-channel RGB frame, got " +
+                         std::to_string(rgb.width) + "×" + std::to_string(rgb.height) + "×" +
+                         std::to_string(rgb.channels));
+  return Status::ok();
+}
+
+// yolo_face: x / 255, only 640.
+class YolofaceDetector final : public FaceDetector {
+ public:
+  explicit YolofaceDetector(std::unique_ptr<InferenceSession> session) : session_(std::move(session)) {}
+
+  Result<std::vector<Face>> detect(const Image& rgb, const DetectOptions& options) override {
+    FSWAP_RETURN_IF_ERROR(check_frame(rgb, "yoloface"));
+    if (options.detector_size != kSize)
+      return invalid_input("yoloface: detector size " + std::to_string(options.detector_size) +
+                           " is not supported; FaceFusion's yoloface_8n runs at 640 only");
+    FacefusionDetectInput in = facefusion_detect_input(rgb, kSize, 0.f, 1.f / 255.f);
+    FSWAP_ASSIGN_OR_RETURN(auto outputs, session_->run({in.tensor}));
+    if (outputs.empty()) return invalid_input("yoloface: the model returned no output");
+    FSWAP_ASSIGN_OR_RETURN(auto faces,
+                           decode_yoloface(outputs[0], options.score_threshold, in.ratio_width, in.ratio_height));
+    return facefusion_select_faces(std::move(faces), options, rgb.width, rgb.height);
+  }
+
+ private:
+  static constexpr int kSize = 640;
+  std::unique_ptr<InferenceSession> session_;
+};
+
+// scrfd: (x − 127.5) / 128, sizes 160..640 (a multiple of 32).
+class ScrfdDetector final : public FaceDetector {
+ public:
+  explicit ScrfdDetector(std::unique_ptr<InferenceSession> session) : session_(std::move(session)) {}
+
+  Result<std::vector<Face>> detect(const Image& rgb, const DetectOptions& options) override {
+    FSWAP_RETURN_IF_ERROR(check_frame(rgb, "scrfd"));
+    const int size = options.detector_size;
+    if (size < 32 || size % 32 != 0)
+      return invalid_input("scrfd: detector size " + std::to_string(size) +
+                           " must be a multiple of 32 (FaceFusion offers 160, 320, 480, 512, 640)");
+    FacefusionDetectInput in = facefusion_detect_input(rgb, size, 127.5f, 1.f / 128.f);
+    FSWAP_ASSIGN_OR_RETURN(auto outputs, session_->run({in.tensor}));
+    // By name where the file has the replicas' names; else by position, as FaceFusion reads them.
+    static const char* kNames[9] = {"score_8", "score_16", "score_32", "bbox_8", "bbox_16",
+                                    "bbox_32", "kps_8",    "kps_16",   "kps_32"};
+    std::array<const Tensor*, 9> parts{};
+    if (outputs.size() < 9) return invalid_input("scrfd: the model has " + std::to_string(outputs.size()) + " outputs, needs 9");
+    for (int k = 0; k < 9; ++k) {
+      const int at = session_->output_index(kNames[k]);
+      parts[k] = &outputs[at >= 0 ? at : k];
+    }
+    FSWAP_ASSIGN_OR_RETURN(auto faces,
+                           decode_scrfd(parts, size, options.score_threshold, in.ratio_width, in.ratio_height));
+    return facefusion_select_faces(std::move(faces), options, rgb.width, rgb.height);
+  }
+
+ private:
+  std::unique_ptr<InferenceSession> session_;
+};
+
+}  // namespace
+
+std::unique_ptr<FaceDetector> make_yoloface_detector(std::unique_ptr<InferenceSession> session) {
+  return std::make_unique<YolofaceDetector>(std::move(session));
+}
+
+std::unique_ptr<FaceDetector> make_scrfd_detector(std::unique_ptr<InferenceSession> session) {
+  return std::make_unique<ScrfdDetector>(std::move(session));
+}
+
+}  // namespace fswap
