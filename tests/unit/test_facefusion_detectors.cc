@@ -14,6 +14,10 @@
 #include "support/replicas.h"
 #include "video/media.h"
 
+#ifdef FSWAP_HAVE_OPENCV
+#include <opencv2/imgproc.hpp>
+#endif
+
 namespace fswap {
 namespace {
 
@@ -231,7 +235,18 @@ TEST(FacefusionDetectInput, LargeFrameIsShrunkWithItsAspectKept) {
   const auto in = facefusion_detect_input(rgb, size, 127.5f, 1.f / 128.f);
   EXPECT_NEAR(in.ratio_width, 250.f / 160.f, 1e-6f);
   EXPECT_NEAR(in.ratio_height, 101.f / 64.f, 1e-6f);
-  expect_input(in, resize(rgb, 160, 64, Interp::kBilinear), size, 127.5f, 1.f / 128.f);
+  const Image shrunk = resize(rgb, 160, 64, Interp::kBilinear);
+  expect_input(in, shrunk, size, 127.5f, 1.f / 128.f);
+#ifdef FSWAP_HAVE_OPENCV
+  // FaceFusion's cv2.resize (INTER_LINEAR, fixed-point for uint8): within one level.
+  cv::Mat src(rgb.height, rgb.width, CV_8UC3, const_cast<std::uint8_t*>(rgb.pixels.data())), dst;
+  cv::resize(src, dst, cv::Size(160, 64), 0, 0, cv::INTER_LINEAR);
+  int worst = 0;
+  for (int y = 0; y < 64; ++y)
+    for (int x = 0; x < 160; ++x)
+      for (int c = 0; c < 3; ++c) worst = std::max(worst, std::abs(dst.at<cv::Vec3b>(y, x)[c] - shrunk.at(x, y, c)));
+  EXPECT_LE(worst, 1);
+#endif
 }
 
 // ---------------------------------------------------------------------------------------------
