@@ -20,7 +20,7 @@ namespace fswap {
 
 struct AnalyserOptions {
   std::string models_dir;
-  std::string detector = "fr_detect";  // --face-detector-model: fr_detect | blazeface
+  std::string detector = "fr_detect";  // --face-detector-model: fr_detect | blazeface | yoloface | scrfd
   DetectOptions detect;
   SessionOptions session;
 };
