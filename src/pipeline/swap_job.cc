@@ -8,6 +8,7 @@
 
 #include "core/bounded_queue.h"
 #include "core/log.h"
+#include "face/landmark_smoother.h"
 #include "face/recognizer_arcface.h"
 #include "face/reference_tracker.h"
 
@@ -57,6 +58,7 @@ struct JobContext {
   std::unique_ptr<FaceAnalyser> analyser;
   std::unique_ptr<FaceSwapper> swapper;
   ReferenceTracker tracker;  // reference mode
+  LandmarkSmoother smoother;  // video with smooth_landmarks
   TimeLedger ledger;
   std::int64_t faces_swapped = 0;
 };
@@ -127,8 +129,10 @@ Status prepare_reference(JobContext& ctx) {
 }
 
 // Face work on one frame, in place. Returns the number of faces swapped.
-Result<int> process_frame(JobContext& ctx, Image& frame) {
+// is_video: the frame is one of a sequence (landmarks may be smoothed across frames).
+Result<int> process_frame(JobContext& ctx, Image& frame, bool is_video) {
   FSWAP_ASSIGN_OR_RETURN(auto faces, ctx.analyser->analyse(frame, /*embed=*/false, &ctx.ledger));
+  if (is_video && ctx.job.smooth_landmarks) ctx.smoother.smooth(faces);
   std::vector<Face> chosen;
   if (ctx.job.selector.mode == SelectorMode::kReference) {
     FSWAP_ASSIGN_OR_RETURN(chosen, ctx.tracker.match(std::move(faces), [&](Face& f) {
@@ -144,17 +148,24 @@ Result<int> process_frame(JobContext& ctx, Image& frame) {
 
 bool stop_requested(const SwapJob& job) { return job.cancel && job.cancel->load(); }
 
+Status inject_fault(const SwapJob& job, const char* stage, std::int64_t frame) {
+  return job.fault_injection ? job.fault_injection(stage, frame) : Status::ok();
+}
+
 Result<SwapSummary> run_image(JobContext& ctx, const ProgressCallback& on_progress, Clock::time_point start) {
   Image frame;
+  FSWAP_RETURN_IF_ERROR(inject_fault(ctx.job, "decode", 0));
   {
     ScopedTimer t(&ctx.ledger, "decode");
     FSWAP_ASSIGN_OR_RETURN(frame, read_image(ctx.job.target));
   }
+  FSWAP_RETURN_IF_ERROR(inject_fault(ctx.job, "face", 0));
   if (ctx.job.swap_faces) {
-    FSWAP_ASSIGN_OR_RETURN(int swapped, process_frame(ctx, frame));
+    FSWAP_ASSIGN_OR_RETURN(int swapped, process_frame(ctx, frame, /*is_video=*/false));
     if (swapped == 0) log_warn(ctx.job.target + ": no matching face found; the output is the unchanged target");
   }
   if (stop_requested(ctx.job)) return cancelled("stopped on request");
+  FSWAP_RETURN_IF_ERROR(inject_fault(ctx.job, "encode", 0));
   {
     ScopedTimer t(&ctx.ledger, "encode");
     FSWAP_RETURN_IF_ERROR(write_image(ctx.job.output, frame, ctx.job.image_quality));
@@ -211,8 +222,9 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
 
   std::thread decoder([&] {
     std::int64_t pts_origin = -1;
-    for (;;) {
+    for (std::int64_t read = 0;; ++read) {
       if (stop_requested(job)) return fail(cancelled("stopped on request"));
+      if (Status s = inject_fault(job, "decode", read); !s.is_ok()) return fail(s);
       VideoFrame frame;
       Result<bool> got = [&] {
         ScopedTimer t(&ctx.ledger, "decode");
@@ -230,8 +242,9 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
 
   std::thread worker([&] {
     while (auto frame = decoded.pop()) {
+      if (Status s = inject_fault(job, "face", frame->index); !s.is_ok()) return fail(s);
       if (job.swap_faces) {
-        auto n = process_frame(ctx, frame->image);
+        auto n = process_frame(ctx, frame->image, /*is_video=*/true);
         if (!n) return fail(n.status());
       }
       if (!swapped.push(std::move(*frame))) return;
@@ -241,7 +254,8 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
 
   SwapProgress progress{0, std::max<std::int64_t>(1, end - first), 0};
   while (auto frame = swapped.pop()) {
-    Status s = [&] {
+    Status s = inject_fault(job, "encode", frame->index);
+    if (s.is_ok()) s = [&] {
       ScopedTimer t(&ctx.ledger, "encode");
       return writer->write(*frame);
     }();

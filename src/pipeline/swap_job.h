@@ -43,7 +43,15 @@ struct SwapJob {
   std::int64_t trim_frame_end = -1;  // one past the last frame; -1 = to the end
   int queue_depth = 4;               // frames buffered between stages
   bool swap_faces = true;            // false: decode + encode only (fswap bench's ceiling)
+  // Video only: smooth tracked faces' landmarks over frames against jitter (LandmarkSmoother).
+  // Still images are never smoothed.
+  bool smooth_landmarks = true;
   const std::atomic<bool>* cancel = nullptr;  // set to true to stop; run_swap returns kCancelled
+  // For tests only (failure injection): called at the start of each stage's per-frame work,
+  // stage "decode" (frame: index of the frame about to be read), "face" and "encode" (frame:
+  // the frame's index in the target). A non-ok Status fails the run as that stage's error.
+  // Called from the stage's own thread; must be thread-safe. Empty: no call.
+  std::function<Status(const char* stage, std::int64_t frame)> fault_injection;
 };
 
 struct SwapProgress {

@@ -3,7 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <future>
+#include <mutex>
+#include <thread>
 
 #include "imaging/transform.h"
 #include "pipeline/swap_job.h"
@@ -120,6 +125,129 @@ TEST(SwapJob, TrimRangeOutsideTheVideoIsRejected) {
   ASSERT_FALSE(s.is_ok());
   EXPECT_EQ(s.status().code(), StatusCode::kInvalidInput);
   EXPECT_FALSE(fs::exists(job.output));
+}
+
+// Nothing at the output path and no temporary beside it.
+void expect_no_output(const std::string& out) {
+  EXPECT_FALSE(fs::exists(out)) << out;
+  for (const auto& e : fs::directory_iterator(fs::path(out).parent_path()))
+    EXPECT_EQ(e.path().filename().string().find(".part"), std::string::npos) << e.path();
+}
+
+// Runs the job on another thread; fails the test (instead of hanging) if it does not return.
+Result<SwapSummary> run_with_deadline(const SwapJob& job, std::chrono::seconds deadline = std::chrono::seconds(60)) {
+  auto future = std::async(std::launch::async, [job] { return run_swap(job); });
+  if (future.wait_for(deadline) != std::future_status::ready) {
+    ADD_FAILURE() << "run_swap did not return within " << deadline.count() << " s (deadlock?)";
+    std::abort();  // the stuck threads reference the job; nothing safe to do but stop
+  }
+  return future.get();
+}
+
+class SwapJobFault : public ::testing::TestWithParam<std::tuple<const char*, bool>> {};
+
+// An error in any stage at frame 5 ends the run with that error, leaving no partial output.
+TEST_P(SwapJobFault, ErrorInAStageEndsTheRunCleanly) {
+  const auto [stage, swap_faces] = GetParam();
+  const std::string out = scratch(std::string("fault_") + stage + (swap_faces ? "_swap" : "_copy") + ".mp4");
+  SwapJob job = job_for(out);
+  job.swap_faces = swap_faces;
+  std::atomic<int> calls{0};
+  job.fault_injection = [&, stage = std::string(stage)](const char* s, std::int64_t frame) {
+    if (stage == s) ++calls;
+    if (stage == s && frame == 5) return internal_error(std::string("injected ") + s + " fault at frame 5");
+    return Status::ok();
+  };
+  auto summary = run_with_deadline(job);
+  ASSERT_FALSE(summary.is_ok());
+  EXPECT_EQ(summary.status().code(), StatusCode::kInternal);
+  EXPECT_EQ(summary.status().message(), std::string("injected ") + stage + " fault at frame 5");
+  EXPECT_GE(calls.load(), 6);  // frames 0..4 went through the stage first
+  expect_no_output(out);
+}
+
+std::string stage_fault_name(const ::testing::TestParamInfo<std::tuple<const char*, bool>>& param_info) {
+  return std::string(std::get<0>(param_info.param)) + (std::get<1>(param_info.param) ? "Swap" : "Copy");
+}
+
+INSTANTIATE_TEST_SUITE_P(Stages, SwapJobFault,
+                         ::testing::Combine(::testing::Values("decode", "face", "encode"), ::testing::Bool()),
+                         stage_fault_name);
+
+TEST(SwapJob, ImageStageErrorLeavesNoOutput) {
+  for (const char* stage : {"decode", "face", "encode"}) {
+    SwapJob job = job_for(scratch(std::string("fault_") + stage + ".png"));
+    job.target = kMedia + "astronaut.png";
+    job.swap_faces = false;
+    job.fault_injection = [stage](const char* s, std::int64_t) {
+      return std::strcmp(stage, s) == 0 ? internal_error("injected") : Status::ok();
+    };
+    auto summary = run_with_deadline(job);
+    ASSERT_FALSE(summary.is_ok()) << stage;
+    EXPECT_EQ(summary.status().message(), "injected");
+    expect_no_output(job.output);
+  }
+}
+
+// Back-pressure: a slow encoder holds the decoder back; frames in flight never exceed what the
+// queues hold (queue_depth each) plus one frame held by each of the three stages.
+TEST(SwapJob, SlowEncoderBoundsFramesDecodedAhead) {
+  SwapJob job = job_for(scratch("backpressure.mp4"));
+  job.swap_faces = false;
+  job.queue_depth = 1;
+  std::mutex mutex;
+  std::int64_t decodes = 0, encodes = 0, max_ahead = 0, last_encoded = -1;
+  bool ordered = true;
+  job.fault_injection = [&](const char* stage, std::int64_t frame) {
+    if (std::strcmp(stage, "encode") == 0) {
+      {
+        std::lock_guard lock(mutex);
+        ++encodes;
+        ordered &= frame > last_encoded;
+        last_encoded = frame;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(15));
+    } else if (std::strcmp(stage, "decode") == 0) {
+      std::lock_guard lock(mutex);
+      ++decodes;
+      max_ahead = std::max(max_ahead, decodes - encodes);
+    }
+    return Status::ok();
+  };
+  auto summary = run_with_deadline(job);
+  ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
+  EXPECT_EQ(summary->frames, 40);
+  EXPECT_EQ(encodes, 40);
+  EXPECT_TRUE(ordered);
+  // Decoded ahead of encoding: 2 queues × queue_depth, the worker's frame, the frame the encoder
+  // has popped but not yet counted, and the one being read.
+  const std::int64_t bound = 2 * job.queue_depth + 3;
+  std::printf("frames decoded ahead of encoding: at most %lld (bound %lld)\n", static_cast<long long>(max_ahead),
+              static_cast<long long>(bound));
+  EXPECT_LE(max_ahead, bound);
+  EXPECT_GE(max_ahead, 1);
+
+  // Output order: pts strictly increasing.
+  auto reader = VideoReader::open(job.output).value();
+  VideoFrame f;
+  std::int64_t last_pts = -1;
+  int n = 0;
+  while (reader->read(f).value()) {
+    EXPECT_GT(f.pts, last_pts);
+    last_pts = f.pts;
+    ++n;
+  }
+  EXPECT_EQ(n, 40);
+}
+
+TEST(SwapJob, LandmarkSmoothingCanBeTurnedOff) {
+  SwapJob job = job_for(scratch("unsmoothed.mp4"));
+  job.smooth_landmarks = false;
+  job.trim_frame_end = 10;
+  auto summary = run_swap(job);
+  ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
+  EXPECT_EQ(summary->frames, 10);
+  EXPECT_EQ(summary->faces_swapped, 10);
 }
 
 }  // namespace
