@@ -42,7 +42,7 @@ struct KnownModel {
   const char* used_by;  // "default" (every job) or the face_swapper_model that needs it
 };
 constexpr KnownModel kKnownModels[] = {
-    {"fr_detect.onnx", "face detector (YuNet)", "default"},
+    {"fr_detect.onnx", "face detector (default, UltraFace-style)", "default"},
     {"fr_landmark.onnx", "face landmarks", "default"},
     {"fr_feature.onnx", "face recognizer (reference selection, classical swapper)", "default"},
     {"blazeface_back_256.onnx", "face detector (BlazeFace)", "default"},

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cpu/axis.h"
 #include "backends/cpu/cpu_kernels.h"
 
 namespace fswap {
@@ -48,13 +49,6 @@ Status require_float32(const KernelArgs& args, const char* op);
 // kInvalidInput "<op>: <what>" for inconsistent shapes (shape inference should prevent these).
 inline Status nn_shape_error(const char* op, const std::string& what) {
   return invalid_input(std::string(op) + ": " + what);
-}
-
-// Axis in [-rank, rank) to [0, rank); -1 when out of range.
-inline int normalize_axis(std::int64_t axis, std::size_t rank) {
-  const auto r = static_cast<std::int64_t>(rank);
-  if (axis < -r || axis >= r) return -1;
-  return static_cast<int>(axis < 0 ? axis + r : axis);
 }
 
 // A shape seen as [outer, len, inner] around one axis: the element (o, i, k) is at

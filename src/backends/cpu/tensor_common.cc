@@ -2,6 +2,8 @@
 #include <cstring>
 
 #include "backends/cpu/tensor_kernels.h"
+
+#include "backends/cpu/axis.h"
 #include "core/parallel.h"
 
 namespace fswap::tensor_ops {
@@ -38,9 +40,10 @@ Result<std::vector<std::int64_t>> read_ints(const KernelArgs& args, const Tensor
 }
 
 Result<int> normalize_axis(const KernelArgs& args, std::int64_t axis, int rank) {
-  if (axis < -rank || axis >= rank)
+  const int normalized = ::fswap::normalize_axis(axis, static_cast<std::size_t>(rank));
+  if (normalized < 0)
     return op_error(args, "axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
-  return static_cast<int>(axis < 0 ? axis + rank : axis);
+  return normalized;
 }
 
 std::vector<std::int64_t> contiguous_strides(const Shape& shape) {
