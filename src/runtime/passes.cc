@@ -417,4 +417,53 @@ Status specialize(Graph& g, const std::vector<Shape>& input_shapes) {
   return Status::ok();
 }
 
+Status convert_to_fp16(Graph& g) {
+  constexpr std::int64_t kOnnxFloat = 1, kOnnxFloat16 = 10;
+  const auto is_float32 = [&](int v) { return v >= 0 && g.values[v].dtype == DType::kFloat32; };
+  const auto cast = [](int from, int to, std::int64_t onnx_type, std::string name) {
+    Node n;
+    n.op = OpType::kCast;
+    n.name = std::move(name);
+    n.inputs = {from};
+    n.outputs = {to};
+    n.attrs.values["to"] = onnx_type;
+    return n;
+  };
+  const auto half_twin = [&](int v) {
+    const int h = add_value(g, g.values[v].name + "/fp16", DType::kFloat16);
+    g.values[h].shape = g.values[v].shape;
+    g.values[h].known_shape = g.values[v].known_shape;
+    return h;
+  };
+  const auto prod = producers(g);
+  std::vector<bool> boundary(g.values.size(), false);
+  std::vector<int> remap(g.values.size(), -1);  // a boundary value → its float16 twin inside the graph
+  std::vector<Node> prologue, epilogue;
+  for (int in : g.inputs) {
+    if (!is_float32(in) || remap[in] >= 0) continue;
+    boundary[in] = true;
+    remap[in] = half_twin(in);
+    prologue.push_back(cast(in, remap[in], kOnnxFloat16, g.values[in].name + "/to_fp16"));
+  }
+  for (int out : g.outputs) {
+    if (!is_float32(out) || boundary[out] || prod[out] < 0) continue;  // inputs and constants pass through
+    boundary[out] = true;
+    remap[out] = half_twin(out);
+    epilogue.push_back(cast(remap[out], out, kOnnxFloat, g.values[out].name + "/to_fp32"));
+  }
+  for (Node& n : g.nodes) {
+    for (int& v : n.inputs)
+      if (v >= 0 && remap[v] >= 0) v = remap[v];
+    for (int& v : n.outputs)
+      if (v >= 0 && remap[v] >= 0) v = remap[v];
+    if (n.op == OpType::kCast && n.attrs.i("to", 0) == kOnnxFloat) n.attrs.values["to"] = kOnnxFloat16;
+  }
+  for (std::size_t v = 0; v < boundary.size(); ++v)
+    if (!boundary[v] && g.values[v].dtype == DType::kFloat32) g.values[v].dtype = DType::kFloat16;
+  prologue.insert(prologue.end(), std::make_move_iterator(g.nodes.begin()), std::make_move_iterator(g.nodes.end()));
+  prologue.insert(prologue.end(), std::make_move_iterator(epilogue.begin()), std::make_move_iterator(epilogue.end()));
+  g.nodes = std::move(prologue);
+  return Status::ok();
+}
+
 }  // namespace fswap

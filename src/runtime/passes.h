@@ -40,4 +40,12 @@ Status optimize(Graph& g);
 // Afterwards every value has known_shape. Errors name the node and explain the mismatch.
 Status specialize(Graph& g, const std::vector<Shape>& input_shapes);
 
+// fp16 storage for the CUDA backend, on a specialised graph (before plan_memory): every float32
+// value inside the graph becomes float16; Cast nodes to float32 cast to float16 instead. Graph
+// inputs and outputs stay float32 through Cast nodes inserted at the boundary. Weight and constant
+// data are not converted: their Value's dtype says what the device copy holds (the uploader
+// converts), and the host copies stay float32 for kernels that read them on the host. The graph
+// is then for the CUDA executor only (CPU kernels would read float32 data as float16).
+Status convert_to_fp16(Graph& g);
+
 }  // namespace fswap

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "backends/cpu/cpu_kernels.h"
+#include "runtime/memory_plan.h"
 #include "runtime/passes.h"
 #include "runtime/shape_inference.h"
 
@@ -580,4 +581,62 @@ TEST(Passes, LegacySoftmaxLoweringOnlyWhereTheRulesDiffer) {
   EXPECT_TRUE(lowered(11, {2, 3, 4}, 2, true));     // rank unknown: rewrite, always correct
   EXPECT_FALSE(lowered(11, {2, 3, 4}, -1, true));
   EXPECT_FALSE(lowered(13, {2, 3, 4}, 1, false));   // opset 13: the kernel's own rule
+}
+
+TEST(Passes, Fp16KeepsTheBoundaryInFloat32AndCastsInside) {
+  std::mt19937 rng(3);
+  GraphBuilder b(13);
+  int x = b.input("x", {1, 4});
+  int idx = b.input("idx", {1, 4}, DType::kInt64);
+  int m = b.one(OpType::kGemm, {x, b.random("w", {4, 4}, rng)});
+  int r = b.one(OpType::kRelu, {m});
+  int as_float = b.one(OpType::kCast, {idx}, {{"to", I(1)}});
+  int y = b.one(OpType::kAdd, {r, as_float});
+  int z = b.one(OpType::kNeg, {y});
+  b.g.outputs = {y, z};  // y is an output that also feeds another node
+  ASSERT_TRUE(specialize(b.g, {{1, 4}, {1, 4}}).is_ok());
+  const int weight_value = b.g.weights[0].value;
+  ASSERT_TRUE(convert_to_fp16(b.g).is_ok());
+
+  const Graph& g = b.g;
+  EXPECT_EQ(g.values[x].dtype, DType::kFloat32);
+  EXPECT_EQ(g.values[y].dtype, DType::kFloat32);
+  EXPECT_EQ(g.values[z].dtype, DType::kFloat32);
+  EXPECT_EQ(g.values[idx].dtype, DType::kInt64);
+  EXPECT_EQ(g.values[weight_value].dtype, DType::kFloat16);                 // the device copy
+  EXPECT_EQ(g.constant_data(weight_value)->dtype(), DType::kFloat32);       // the host copy
+  // First node: x → fp16; the Gemm reads the twin; the user's Cast now makes float16.
+  ASSERT_EQ(g.nodes.front().op, OpType::kCast);
+  EXPECT_EQ(g.nodes.front().inputs[0], x);
+  EXPECT_EQ(g.nodes.front().attrs.i("to", 0), 10);
+  const int x16 = g.nodes.front().outputs[0];
+  EXPECT_EQ(g.values[x16].dtype, DType::kFloat16);
+  for (const Node& n : g.nodes) {
+    if (n.op == OpType::kGemm) {
+      EXPECT_EQ(n.inputs[0], x16);
+    }
+    if (n.op == OpType::kCast && n.inputs[0] == idx) {
+      EXPECT_EQ(n.attrs.i("to", 0), 10);
+    }
+    for (int v : n.outputs) {
+      if (v != y && v != z) {
+        EXPECT_NE(g.values[v].dtype, DType::kFloat32) << g.values[v].name;
+      }
+    }
+  }
+  // The last two nodes cast y's and z's float16 twins back; Neg reads y's twin.
+  ASSERT_GE(g.nodes.size(), 2u);
+  const Node& back_y = g.nodes[g.nodes.size() - 2];
+  const Node& back_z = g.nodes.back();
+  EXPECT_EQ(back_y.op, OpType::kCast);
+  EXPECT_EQ(back_y.outputs[0], y);
+  EXPECT_EQ(back_y.attrs.i("to", 0), 1);
+  EXPECT_EQ(back_z.outputs[0], z);
+  for (const Node& n : g.nodes) {
+    if (n.op == OpType::kNeg) {
+      EXPECT_EQ(n.inputs[0], back_y.inputs[0]);
+    }
+  }
+  (void)as_float;
+  EXPECT_TRUE(plan_memory(g).is_ok());
 }
