@@ -27,6 +27,19 @@ Result<Device> parse_device(const std::string& text) {
   return invalid_input("unknown device '" + text + "': use cpu, cuda or cuda:N (N = GPU index, 0 or more)");
 }
 
+Result<Precision> parse_precision(const std::string& text) {
+  if (text == "auto" || text.empty()) return Precision::kDefault;
+  if (text == "fp32") return Precision::kFloat32;
+  if (text == "fp16") return Precision::kFloat16;
+  return invalid_input("unknown precision '" + text + "': use auto, fp32 or fp16");
+}
+
+Result<MemoryMode> parse_memory_mode(const std::string& text) {
+  if (text == "explicit") return MemoryMode::kExplicit;
+  if (text == "unified") return MemoryMode::kUnified;
+  return invalid_input("unknown memory mode '" + text + "': use explicit or unified");
+}
+
 int InferenceSession::output_index(const std::string& name) const {
   const auto& outs = outputs();
   for (std::size_t i = 0; i < outs.size(); ++i) {

@@ -28,9 +28,27 @@ struct Device {
 // Parses "cpu", "cuda", "cuda:N".
 Result<Device> parse_device(const std::string& text);
 
+// Storage precision of activations and weights. kDefault: fp16 on CUDA, fp32 on the CPU.
+// fp16 stores float16 and computes in float32; models keep float32 inputs and outputs.
+enum class Precision { kDefault, kFloat32, kFloat16 };
+// Parses "auto", "fp32", "fp16".
+Result<Precision> parse_precision(const std::string& text);
+
+// How the native engine places device memory: explicit (our arena and residency manager) or
+// unified (cudaMallocManaged with access hints).
+enum class MemoryMode { kExplicit, kUnified };
+// Parses "explicit", "unified".
+Result<MemoryMode> parse_memory_mode(const std::string& text);
+
 struct SessionOptions {
   Device device;
   int threads = 0;  // intra-op threads; 0 = the engine's default (all cores)
+  Precision precision = Precision::kDefault;
+  // --vram-budget text (memory/budget.h: "4GiB", "50%", "" = free memory minus a margin). Every
+  // native CUDA session on a device shares one budget: the first session fixes it, a later
+  // session asking for a different one is kInvalidInput.
+  std::string vram_budget;
+  MemoryMode memory_mode = MemoryMode::kExplicit;
 };
 
 struct TensorInfo {
@@ -62,6 +80,9 @@ class Engine {
                                                          const SessionOptions& options) = 0;
   // Devices this engine can use on this machine, for `fswap info`.
   virtual std::vector<std::string> available_devices() const = 0;
+  // What the engine's sessions did with device memory (budget, peak, copies, evictions), one or
+  // more lines for the CLI summary; empty when the engine keeps no such statistics.
+  virtual std::string memory_summary() const { return {}; }
 };
 
 // "ort" or "auto" (→ ort until the native engine lands). Unknown names are kInvalidInput.

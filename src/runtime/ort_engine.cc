@@ -319,6 +319,9 @@ Result<std::unique_ptr<InferenceSession>> OrtEngine::load(const std::string& mod
   if (options.threads < 0) {
     return invalid_input(model_path + ": threads must be 0 (default) or more, got " + std::to_string(options.threads));
   }
+  if (options.precision == Precision::kFloat16)
+    return invalid_input(model_path + ": --precision fp16 is the native engine's (--engine native --device cuda); "
+                         "the ort engine runs a model in the precision it was exported in");
   FSWAP_ASSIGN_OR_RETURN(std::shared_ptr<Ort::Env> env, shared_env());
   try {
     return load_session(env, model_path, options);

@@ -1,10 +1,14 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <bit>
+#include <cmath>
+#include <random>
 #include <thread>
 #include <vector>
 
 #include "core/bounded_queue.h"
+#include "core/half.h"
 #include "core/parallel.h"
 #include "core/status.h"
 #include "core/tensor.h"
@@ -95,6 +99,40 @@ TEST(TimeLedger, AccumulatesPerStage) {
   EXPECT_DOUBLE_EQ(ledger.seconds("decode"), 1.0);
   { ScopedTimer t(&ledger, "scoped"); }
   EXPECT_EQ(ledger.entries().size(), 3u);
+}
+
+}  // namespace
+}  // namespace fswap
+
+namespace fswap {
+namespace {
+
+TEST(Half, EveryHalfRoundTripsThroughFloat) {
+  for (std::uint32_t bits = 0; bits <= 0xFFFFu; ++bits) {
+    const auto h = static_cast<std::uint16_t>(bits);
+    const float f = half_to_float(h);
+    if (std::isnan(f)) {
+      EXPECT_TRUE(std::isnan(half_to_float(float_to_half(f))));
+      continue;
+    }
+    ASSERT_EQ(float_to_half(f), h) << std::hex << bits;
+    // GCC's _Float16 is the oracle for the value.
+    ASSERT_EQ(std::bit_cast<std::uint16_t>(static_cast<_Float16>(f)), h) << std::hex << bits;
+  }
+}
+
+TEST(Half, FloatsRoundToNearestEvenLikeTheCompiler) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<std::uint32_t> any_bits;
+  for (int i = 0; i < 200000; ++i) {
+    const float f = std::bit_cast<float>(any_bits(rng));
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(float_to_half(f), std::bit_cast<std::uint16_t>(static_cast<_Float16>(f))) << f;
+  }
+  for (float f : {65504.0f, 65519.99f, 65520.0f, 1e-8f, 2.98e-8f, 5.96e-8f, -0.0f, 0.1f, 3.0e-5f}) {
+    EXPECT_EQ(float_to_half(f), std::bit_cast<std::uint16_t>(static_cast<_Float16>(f))) << f;
+  }
+  EXPECT_EQ(float_to_half(0.1f), 0x2E66);
 }
 
 }  // namespace
