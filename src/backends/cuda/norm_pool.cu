@@ -1,0 +1,800 @@
+// Normalisations and pools on CUDA, mirroring backends/cpu/nn_norm.cc and nn_pool.cc.
+//
+// Statistics (mean and variance) are Welford moments per thread merged with Chan's formula, so a
+// 512×512 plane stays accurate in float32 without a second pass over the data. A row (a plane of
+// InstanceNormalization, a normalised row of LayerNormalization, a plane of the global pools) is
+// reduced by a warp when short and by a whole block when long.
+#include <algorithm>
+#include <cstdint>
+#include <initializer_list>
+#include <limits>
+#include <string>
+
+#include "backends/cuda/common.cuh"
+#include "backends/cuda/families.h"
+
+namespace fswap::cuda {
+namespace {
+
+constexpr int kWarp = 32;
+constexpr unsigned kFullMask = 0xffffffffu;
+constexpr unsigned kLongRowBlock = 1024;
+constexpr std::int64_t kWarpRowMax = 1024;  // rows up to this long get a warp, longer ones a block
+constexpr std::int64_t kLongRow = 16384;    // rows at least this long get kLongRowBlock threads
+constexpr std::int64_t kMaxBlocks = 65535LL * 8;
+constexpr std::int64_t kMaxGridY = 65535;
+constexpr std::int64_t kItemsPerThread = 4;  // per thread of an affine_planes block
+constexpr std::int64_t kTargetBlocks = 512;  // enough blocks to fill an H100 a few times over
+constexpr std::int64_t kMinSliceLength = 16384;
+constexpr std::int64_t kInt32IndexLimit = std::int64_t{1} << 30;  // leaves room for grid-stride steps
+constexpr float kInfinity = std::numeric_limits<float>::infinity();
+
+__host__ __device__ constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+unsigned blocks_for(std::int64_t units) {
+  return static_cast<unsigned>(std::clamp<std::int64_t>(units, 1, kMaxBlocks));
+}
+
+// ------------------------------------------------------------------------------------ reductions
+
+// Count, mean and sum of squared deviations of some values; merged in any order.
+struct Moments {
+  float count, mean, m2;
+};
+
+__device__ __forceinline__ void add_value(Moments& m, float v) {
+  m.count += 1.0f;
+  const float delta = v - m.mean;
+  m.mean += delta / m.count;
+  m.m2 += delta * (v - m.mean);
+}
+
+__device__ __forceinline__ Moments merge(const Moments& a, const Moments& b) {
+  const float count = a.count + b.count;
+  if (count == 0.0f) return a;
+  const float b_share = b.count / count;
+  const float delta = b.mean - a.mean;
+  return {count, a.mean + delta * b_share, a.m2 + b.m2 + delta * delta * a.count * b_share};
+}
+
+struct MergeMoments {
+  __device__ Moments operator()(const Moments& a, const Moments& b) const { return merge(a, b); }
+};
+struct Sum {
+  __device__ float operator()(float a, float b) const { return a + b; }
+};
+struct Maximum {
+  __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
+
+__device__ __forceinline__ float shuffle_down(float v, int delta) { return __shfl_down_sync(kFullMask, v, delta); }
+__device__ __forceinline__ Moments shuffle_down(const Moments& m, int delta) {
+  return {shuffle_down(m.count, delta), shuffle_down(m.mean, delta), shuffle_down(m.m2, delta)};
+}
+__device__ __forceinline__ float from_lane0(float v) { return __shfl_sync(kFullMask, v, 0); }
+__device__ __forceinline__ Moments from_lane0(const Moments& m) {
+  return {from_lane0(m.count), from_lane0(m.mean), from_lane0(m.m2)};
+}
+
+// The warp's values combined; every lane gets lane 0's result, so all lanes agree bit for bit
+// (Chan's merge is not symmetric in its arguments, so a butterfly would not).
+template <class V, class Op>
+__device__ V warp_reduce(V v, Op op) {
+  for (int delta = kWarp / 2; delta > 0; delta /= 2) v = op(v, shuffle_down(v, delta));
+  return from_lane0(v);
+}
+
+// The block's values combined, returned to every thread. blockDim.x is a multiple of kWarp.
+template <class V, class Op>
+__device__ V block_reduce(V v, Op op) {
+  __shared__ V per_warp[kWarp];
+  v = warp_reduce(v, op);
+  if (threadIdx.x % kWarp == 0) per_warp[threadIdx.x / kWarp] = v;
+  __syncthreads();
+  v = per_warp[0];
+  for (unsigned w = 1; w < blockDim.x / kWarp; ++w) v = op(v, per_warp[w]);
+  __syncthreads();  // per_warp is rewritten by the next call
+  return v;
+}
+
+// The threads that share one row: a warp (kWarpTeam) or the whole block. Rows are visited in a
+// grid-stride loop, uniform across the team.
+template <bool kWarpTeam>
+struct RowTeam {
+  __device__ static int rank() { return kWarpTeam ? threadIdx.x % kWarp : threadIdx.x; }
+  __device__ static int size() { return kWarpTeam ? kWarp : blockDim.x; }
+  __device__ static std::int64_t first_row() {
+    return kWarpTeam ? blockIdx.x * static_cast<std::int64_t>(blockDim.x / kWarp) + threadIdx.x / kWarp : blockIdx.x;
+  }
+  __device__ static std::int64_t row_step() {
+    return kWarpTeam ? gridDim.x * static_cast<std::int64_t>(blockDim.x / kWarp) : gridDim.x;
+  }
+  template <class V, class Op>
+  __device__ static V reduce(V v, Op op) {
+    if constexpr (kWarpTeam)
+      return warp_reduce(v, op);
+    else
+      return block_reduce(v, op);
+  }
+};
+
+template <class Team, class T>
+__device__ Moments row_moments(const T* row, std::int64_t len) {
+  Moments m{0.0f, 0.0f, 0.0f};
+  for (std::int64_t i = Team::rank(); i < len; i += Team::size()) add_value(m, to_float(row[i]));
+  return Team::reduce(m, MergeMoments{});
+}
+
+// Launches launch.template operator()<kWarpTeam>(grid, block) for `rows` rows of `len` elements.
+template <class F>
+Status launch_rows(std::int64_t rows, std::int64_t len, F&& launch) {
+  if (len <= kWarpRowMax) {
+    constexpr std::int64_t kRowsPerBlock = kBlock / kWarp;
+    return launch.template operator()<true>(blocks_for(ceil_div(rows, kRowsPerBlock)), unsigned{kBlock});
+  }
+  return launch.template operator()<false>(blocks_for(rows), len >= kLongRow ? kLongRowBlock : unsigned{kBlock});
+}
+
+// ------------------------------------------------------------------------------ per-plane affine
+
+// y = x·a + b with one (a, b) per plane of a [planes, plane] tensor; grid.y walks planes, grid.x
+// the elements of a plane. coefficients(p) is called by all lanes of warp 0 (so it may use warp
+// shuffles); lane 0's (a, b) is used.
+template <class T, class Coefficients>
+__global__ void affine_planes(const T* x, T* y, std::int64_t planes, std::int64_t plane, Coefficients coefficients) {
+  __shared__ float2 shared_ab;
+  for (std::int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
+    if (threadIdx.x < kWarp) {
+      const float2 ab = coefficients(p);
+      if (threadIdx.x == 0) shared_ab = ab;
+    }
+    __syncthreads();
+    const float2 ab = shared_ab;
+    __syncthreads();  // shared_ab is rewritten for the next plane
+    const T* xs = x + p * plane;
+    T* ys = y + p * plane;
+    for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < plane;
+         i += static_cast<std::int64_t>(blockDim.x) * gridDim.x)
+      ys[i] = from_float<T>(to_float(xs[i]) * ab.x + ab.y);
+  }
+}
+
+template <class T, class Coefficients>
+Status launch_affine_planes(const CudaKernelArgs& args, const char* op, std::int64_t planes, std::int64_t plane,
+                            const Coefficients& coefficients) {
+  const auto threads = static_cast<unsigned>(std::min<std::int64_t>(kBlock, ceil_div(plane, kWarp) * kWarp));
+  const dim3 grid(blocks_for(ceil_div(plane, threads * kItemsPerThread)),
+                  static_cast<unsigned>(std::min(planes, kMaxGridY)));
+  affine_planes<<<grid, threads, 0, stream_of(args)>>>(args.inputs[0].as<const T>(), args.outputs[0].as<T>(), planes,
+                                                       plane, coefficients);
+  return check_launch(op);
+}
+
+// (a, b) with x·a + b = (x − mean)/√(var + ε)·scale[c] + bias[c], as the CPU kernel computes it.
+template <class T>
+__device__ float2 normalising_affine(const Moments& m, const T* scale, const T* bias, std::int64_t c, float epsilon) {
+  const float variance = m.count > 0.0f ? m.m2 / m.count : 0.0f;
+  const float a = to_float(scale[c]) / sqrtf(variance + epsilon);
+  return {a, to_float(bias[c]) - m.mean * a};
+}
+
+template <class T>
+struct BatchNormCoefficients {
+  const T* scale;
+  const T* bias;
+  const T* mean;
+  const T* var;
+  std::int64_t channels;
+  float epsilon;
+  __device__ float2 operator()(std::int64_t p) const {
+    const std::int64_t c = p % channels;
+    const float a = to_float(scale[c]) / sqrtf(to_float(var[c]) + epsilon);
+    return {a, to_float(bias[c]) - to_float(mean[c]) * a};
+  }
+};
+
+// InstanceNormalization of a plane whose moments were gathered in `splits` slices (≤ kWarp).
+template <class T>
+struct SlicedInstanceCoefficients {
+  const Moments* slices;
+  int splits;
+  const T* scale;
+  const T* bias;
+  std::int64_t channels;
+  float epsilon;
+  __device__ float2 operator()(std::int64_t p) const {
+    const int lane = static_cast<int>(threadIdx.x % kWarp);
+    const Moments none{0.0f, 0.0f, 0.0f};
+    const Moments m = warp_reduce(lane < splits ? slices[p * splits + lane] : none, MergeMoments{});
+    return normalising_affine(m, scale, bias, p % channels, epsilon);
+  }
+};
+
+// --------------------------------------------------------------------------------- normalisation
+
+// One row team per plane: its moments, then the normalised plane, in a single kernel.
+template <class T, bool kWarpTeam>
+__global__ void __launch_bounds__(kLongRowBlock)
+    instance_norm_rows(const T* x, const T* scale, const T* bias, T* y, std::int64_t planes, std::int64_t plane,
+                       std::int64_t channels, float epsilon) {
+  using Team = RowTeam<kWarpTeam>;
+  for (std::int64_t p = Team::first_row(); p < planes; p += Team::row_step()) {
+    const T* xs = x + p * plane;
+    T* ys = y + p * plane;
+    const float2 ab = normalising_affine(row_moments<Team>(xs, plane), scale, bias, p % channels, epsilon);
+    for (std::int64_t i = Team::rank(); i < plane; i += Team::size())
+      ys[i] = from_float<T>(to_float(xs[i]) * ab.x + ab.y);
+  }
+}
+
+// Moments of slice blockIdx.x of plane blockIdx.y, into slices[plane · gridDim.x + slice].
+template <class T>
+__global__ void plane_slice_moments(const T* x, std::int64_t plane, Moments* slices) {
+  const std::int64_t slice_len = ceil_div(plane, gridDim.x);
+  const std::int64_t begin = blockIdx.x * slice_len, end = std::min(plane, begin + slice_len);
+  const T* xs = x + blockIdx.y * plane;
+  Moments m{0.0f, 0.0f, 0.0f};
+  for (std::int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) add_value(m, to_float(xs[i]));
+  m = block_reduce(m, MergeMoments{});
+  if (threadIdx.x == 0) slices[blockIdx.y * static_cast<std::int64_t>(gridDim.x) + blockIdx.x] = m;
+}
+
+// Where LayerNormalization's optional Mean or InvStdDev output goes (data nullptr when absent).
+// Written when present, though the CPU kernel leaves them unset: a consumer then reads real values.
+struct StatisticOutput {
+  void* data = nullptr;
+  bool half = false;
+};
+
+__device__ __forceinline__ void store_statistic(const StatisticOutput& out, std::int64_t row, float v) {
+  if (out.data == nullptr) return;
+  if (out.half)
+    static_cast<__half*>(out.data)[row] = __float2half(v);
+  else
+    static_cast<float*>(out.data)[row] = v;
+}
+
+// scale and bias (nullptr when absent) hold one value per element of a row.
+template <class T, bool kWarpTeam>
+__global__ void __launch_bounds__(kLongRowBlock)
+    layer_norm_rows(const T* x, const T* scale, const T* bias, T* y, std::int64_t rows, std::int64_t len, float epsilon,
+                    StatisticOutput mean_out, StatisticOutput inv_std_dev_out) {
+  using Team = RowTeam<kWarpTeam>;
+  for (std::int64_t r = Team::first_row(); r < rows; r += Team::row_step()) {
+    const T* xs = x + r * len;
+    T* ys = y + r * len;
+    const Moments m = row_moments<Team>(xs, len);
+    const float inv_std_dev = 1.0f / sqrtf(m.m2 / m.count + epsilon);
+    for (std::int64_t i = Team::rank(); i < len; i += Team::size()) {
+      const float v = (to_float(xs[i]) - m.mean) * inv_std_dev * to_float(scale[i]);
+      ys[i] = from_float<T>(bias != nullptr ? v + to_float(bias[i]) : v);
+    }
+    if (Team::rank() == 0) {
+      store_statistic(mean_out, r, m.mean);
+      store_statistic(inv_std_dev_out, r, inv_std_dev);
+    }
+  }
+}
+
+template <class T>
+__global__ void broadcast_copy(const T* in, T* out, std::int64_t n, Dims out_dims, Dims in_dims) {
+  FSWAP_GRID_STRIDE(i, n) out[i] = in[broadcast_offset(i, out_dims, in_dims)];
+}
+
+__device__ __forceinline__ float lp_term(float v, bool l1) { return l1 ? fabsf(v) : v * v; }
+// A zero vector stays zero (no 0/0).
+__device__ __forceinline__ float lp_inverse(float total, bool l1) {
+  const float norm = l1 ? total : sqrtf(total);
+  return norm > 0.0f ? 1.0f / norm : 0.0f;
+}
+
+// LpNormalization along the last axis: contiguous rows.
+template <class T, bool kWarpTeam>
+__global__ void __launch_bounds__(kLongRowBlock)
+    lp_norm_rows(const T* x, T* y, std::int64_t rows, std::int64_t len, bool l1) {
+  using Team = RowTeam<kWarpTeam>;
+  for (std::int64_t r = Team::first_row(); r < rows; r += Team::row_step()) {
+    const T* xs = x + r * len;
+    T* ys = y + r * len;
+    float total = 0.0f;
+    for (std::int64_t i = Team::rank(); i < len; i += Team::size()) total += lp_term(to_float(xs[i]), l1);
+    const float inv = lp_inverse(Team::reduce(total, Sum{}), l1);
+    for (std::int64_t i = Team::rank(); i < len; i += Team::size()) ys[i] = from_float<T>(to_float(xs[i]) * inv);
+  }
+}
+
+// LpNormalization along an inner axis: a thread per line of len elements strided by inner, so
+// neighbouring threads read neighbouring elements.
+template <class T>
+__global__ void lp_norm_lines(const T* x, T* y, std::int64_t lines, std::int64_t len, std::int64_t inner, bool l1) {
+  FSWAP_GRID_STRIDE(l, lines) {
+    const std::int64_t base = (l / inner) * len * inner + l % inner;
+    float total = 0.0f;
+    for (std::int64_t i = 0; i < len; ++i) total += lp_term(to_float(x[base + i * inner]), l1);
+    const float inv = lp_inverse(total, l1);
+    for (std::int64_t i = 0; i < len; ++i) y[base + i * inner] = from_float<T>(to_float(x[base + i * inner]) * inv);
+  }
+}
+
+// ------------------------------------------------------------------------------------------ pools
+
+template <class T, bool kWarpTeam, bool kMax>
+__global__ void __launch_bounds__(kLongRowBlock)
+    global_pool_rows(const T* x, T* y, std::int64_t rows, std::int64_t len) {
+  using Team = RowTeam<kWarpTeam>;
+  for (std::int64_t r = Team::first_row(); r < rows; r += Team::row_step()) {
+    const T* xs = x + r * len;
+    float acc = kMax ? -kInfinity : 0.0f;
+    for (std::int64_t i = Team::rank(); i < len; i += Team::size()) {
+      const float v = to_float(xs[i]);
+      acc = kMax ? fmaxf(acc, v) : acc + v;
+    }
+    if constexpr (kMax)
+      acc = Team::reduce(acc, Maximum{});
+    else
+      acc = Team::reduce(acc, Sum{});
+    if (Team::rank() == 0) y[r] = from_float<T>(kMax || len == 0 ? acc : acc / static_cast<float>(len));
+  }
+}
+
+// The sliding window of a pool, spatial dims right-aligned into 3 (a 2-D pool has in[0] = out[0] =
+// kernel[0] = 1). Index: int32 when every flat index fits (much cheaper division), else int64.
+template <class Index>
+struct PoolWindow {
+  Index in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, kernel[3] = {1, 1, 1};
+  Index stride[3] = {1, 1, 1}, dilation[3] = {1, 1, 1};
+  Index pad_begin[3] = {0, 0, 0}, pad_end[3] = {0, 0, 0};
+};
+
+template <class Index>
+PoolWindow<Index> narrowed(const PoolWindow<std::int64_t>& w) {
+  PoolWindow<Index> n;
+  for (int d = 0; d < 3; ++d) {
+    n.in[d] = static_cast<Index>(w.in[d]);
+    n.out[d] = static_cast<Index>(w.out[d]);
+    n.kernel[d] = static_cast<Index>(w.kernel[d]);
+    n.stride[d] = static_cast<Index>(w.stride[d]);
+    n.dilation[d] = static_cast<Index>(w.dilation[d]);
+    n.pad_begin[d] = static_cast<Index>(w.pad_begin[d]);
+    n.pad_end[d] = static_cast<Index>(w.pad_end[d]);
+  }
+  return n;
+}
+
+// Output element o as its (batch·channel) plane and the window's first input position per axis.
+template <class Index>
+struct WindowAt {
+  Index plane;
+  Index start[3];
+};
+
+template <class Index>
+__device__ WindowAt<Index> window_at(Index o, const PoolWindow<Index>& w) {
+  WindowAt<Index> at;
+  for (int d = 2; d >= 0; --d) {
+    at.start[d] = (o % w.out[d]) * w.stride[d] - w.pad_begin[d];
+    o /= w.out[d];
+  }
+  at.plane = o;
+  return at;
+}
+
+// Taps of one axis whose position lies in [lo, hi).
+template <class Index>
+__device__ Index taps_within(Index start, Index kernel, Index dilation, Index lo, Index hi) {
+  Index count = 0;
+  for (Index k = 0; k < kernel; ++k) {
+    const Index pos = start + k * dilation;
+    count += pos >= lo && pos < hi;
+  }
+  return count;
+}
+
+template <class Index>
+__device__ Index grid_first() {
+  return static_cast<Index>(blockIdx.x) * static_cast<Index>(blockDim.x) + static_cast<Index>(threadIdx.x);
+}
+template <class Index>
+__device__ Index grid_step() {
+  return static_cast<Index>(blockDim.x) * static_cast<Index>(gridDim.x);
+}
+
+// Taps are visited in the CPU kernel's order, so ties keep the same (first) index.
+template <class T, class Index>
+__global__ void max_pool_windows(const T* x, T* y, std::int64_t* indices, Index outputs, PoolWindow<Index> w) {
+  const Index in_size = w.in[0] * w.in[1] * w.in[2];
+  for (Index o = grid_first<Index>(); o < outputs; o += grid_step<Index>()) {
+    const WindowAt<Index> at = window_at(o, w);
+    const T* xs = x + at.plane * in_size;
+    float best = -kInfinity;
+    Index best_at = -1;
+    for (Index kd = 0; kd < w.kernel[0]; ++kd) {
+      const Index id = at.start[0] + kd * w.dilation[0];
+      if (id < 0 || id >= w.in[0]) continue;
+      for (Index kh = 0; kh < w.kernel[1]; ++kh) {
+        const Index ih = at.start[1] + kh * w.dilation[1];
+        if (ih < 0 || ih >= w.in[1]) continue;
+        const Index row = (id * w.in[1] + ih) * w.in[2];
+        for (Index kw = 0; kw < w.kernel[2]; ++kw) {
+          const Index iw = at.start[2] + kw * w.dilation[2];
+          if (iw < 0 || iw >= w.in[2]) continue;
+          const float v = to_float(xs[row + iw]);
+          if (v > best || best_at < 0) {
+            best = v;
+            best_at = row + iw;
+          }
+        }
+      }
+    }
+    y[o] = from_float<T>(best);
+    if (indices != nullptr) indices[o] = best_at < 0 ? 0 : static_cast<std::int64_t>(at.plane) * in_size + best_at;
+  }
+}
+
+// count_include_pad counts the taps inside the padded input (not the ceil_mode overhang).
+template <class T, class Index>
+__global__ void average_pool_windows(const T* x, T* y, Index outputs, PoolWindow<Index> w, bool include_pad) {
+  const Index in_size = w.in[0] * w.in[1] * w.in[2];
+  for (Index o = grid_first<Index>(); o < outputs; o += grid_step<Index>()) {
+    const WindowAt<Index> at = window_at(o, w);
+    const T* xs = x + at.plane * in_size;
+    float sum = 0.0f;
+    for (Index kd = 0; kd < w.kernel[0]; ++kd) {
+      const Index id = at.start[0] + kd * w.dilation[0];
+      if (id < 0 || id >= w.in[0]) continue;
+      for (Index kh = 0; kh < w.kernel[1]; ++kh) {
+        const Index ih = at.start[1] + kh * w.dilation[1];
+        if (ih < 0 || ih >= w.in[1]) continue;
+        const T* row = xs + (id * w.in[1] + ih) * w.in[2];
+        for (Index kw = 0; kw < w.kernel[2]; ++kw) {
+          const Index iw = at.start[2] + kw * w.dilation[2];
+          if (iw >= 0 && iw < w.in[2]) sum += to_float(row[iw]);
+        }
+      }
+    }
+    Index count = 1;
+    for (int d = 0; d < 3; ++d) {
+      const Index lo = include_pad ? -w.pad_begin[d] : 0;
+      const Index hi = include_pad ? w.in[d] + w.pad_end[d] : w.in[d];
+      count *= taps_within(at.start[d], w.kernel[d], w.dilation[d], lo, hi);
+    }
+    y[o] = from_float<T>(count > 0 ? sum / static_cast<float>(count) : 0.0f);
+  }
+}
+
+// -------------------------------------------------------------------------------------- host side
+
+Status unsupported_on_cuda(const char* op, const std::string& what) {
+  return unsupported(std::string(op) + " on CUDA: " + what);
+}
+Status shape_error(const char* op, const std::string& what) {
+  return invalid_input(std::string(op) + " on CUDA: " + what);
+}
+
+// kUnsupported unless every present tensor (non-null, with data) has the node's float dtype `want`.
+Status require_dtype(const char* op, DType want, std::initializer_list<const TensorView*> tensors) {
+  for (const TensorView* t : tensors)
+    if (t != nullptr && t->data != nullptr && t->dtype != want)
+      return unsupported_on_cuda(op, std::string("dtype ") + dtype_name(t->dtype) + " mixed with " + dtype_name(want));
+  return Status::ok();
+}
+
+// Axis in [-rank, rank) to [0, rank); -1 when out of range.
+int normalized_axis(std::int64_t axis, std::size_t rank) {
+  const auto r = static_cast<std::int64_t>(rank);
+  if (axis < -r || axis >= r) return -1;
+  return static_cast<int>(axis < 0 ? axis + r : axis);
+}
+
+Status batch_normalization(const CudaKernelArgs& args) {
+  constexpr const char* kOp = "BatchNormalization";
+  if (args.inputs.size() < 5) return shape_error(kOp, "needs X, scale, B, mean and var");
+  if (args.attrs.i("training_mode", 0) != 0) return unsupported_on_cuda(kOp, "training_mode 1");
+  const TensorView& x = args.inputs[0];
+  const TensorView& y = args.outputs[0];
+  if (x.shape.size() < 2) return shape_error(kOp, "X must have rank >= 2");
+  FSWAP_RETURN_IF_ERROR(
+      require_dtype(kOp, x.dtype, {&args.inputs[1], &args.inputs[2], &args.inputs[3], &args.inputs[4], &y}));
+  const std::int64_t channels = x.shape[1];
+  for (int i = 1; i < 5; ++i)
+    if (args.inputs[i].elements() != channels)
+      return shape_error(kOp,
+                         "input " + std::to_string(i) + " must have C = " + std::to_string(channels) + " elements");
+  if (y.elements() == 0) return Status::ok();
+  const std::int64_t planes = x.shape[0] * channels, plane = x.elements() / planes;
+  const float epsilon = args.attrs.f("epsilon", 1e-5f);
+  return dispatch_float(x.dtype, kOp, [&]<class T>() {
+    const BatchNormCoefficients<T> coefficients{args.inputs[1].as<const T>(),
+                                                args.inputs[2].as<const T>(),
+                                                args.inputs[3].as<const T>(),
+                                                args.inputs[4].as<const T>(),
+                                                channels,
+                                                epsilon};
+    return launch_affine_planes<T>(args, kOp, planes, plane, coefficients);
+  });
+}
+
+// Few long planes would leave most SMs idle with a team per plane: gather their moments in
+// slices (≤ kWarp per plane) over several blocks first. 1: one team per plane.
+int instance_norm_slices(std::int64_t planes, std::int64_t plane) {
+  return static_cast<int>(
+      std::clamp<std::int64_t>(std::min(kTargetBlocks / planes, plane / kMinSliceLength), 1, kWarp));
+}
+
+Status instance_normalization(const CudaKernelArgs& args) {
+  constexpr const char* kOp = "InstanceNormalization";
+  if (args.inputs.size() < 3) return shape_error(kOp, "needs X, scale and B");
+  const TensorView& x = args.inputs[0];
+  const TensorView& y = args.outputs[0];
+  if (x.shape.size() < 3) return shape_error(kOp, "X must have rank >= 3");
+  FSWAP_RETURN_IF_ERROR(require_dtype(kOp, x.dtype, {&args.inputs[1], &args.inputs[2], &y}));
+  const std::int64_t channels = x.shape[1];
+  if (args.inputs[1].elements() != channels || args.inputs[2].elements() != channels)
+    return shape_error(kOp, "scale and B must have C = " + std::to_string(channels) + " elements");
+  if (y.elements() == 0) return Status::ok();
+  const std::int64_t planes = x.shape[0] * channels, plane = x.elements() / planes;
+  const float epsilon = args.attrs.f("epsilon", 1e-5f);
+  const int slices = instance_norm_slices(planes, plane);
+  Moments* slice_moments = nullptr;
+  if (slices > 1) {
+    FSWAP_ASSIGN_OR_RETURN(void* scratch,
+                           args.ctx.workspace(static_cast<std::size_t>(planes * slices) * sizeof(Moments)));
+    slice_moments = static_cast<Moments*>(scratch);
+  }
+  return dispatch_float(x.dtype, kOp, [&]<class T>() {
+    const T* xd = x.as<const T>();
+    const T* scale = args.inputs[1].as<const T>();
+    const T* bias = args.inputs[2].as<const T>();
+    if (slices == 1)
+      return launch_rows(planes, plane, [&]<bool kWarpTeam>(unsigned grid, unsigned block) {
+        instance_norm_rows<T, kWarpTeam>
+            <<<grid, block, 0, stream_of(args)>>>(xd, scale, bias, y.as<T>(), planes, plane, channels, epsilon);
+        return check_launch(kOp);
+      });
+    // planes < kTargetBlocks here, within grid.y's limit.
+    plane_slice_moments<<<dim3(static_cast<unsigned>(slices), static_cast<unsigned>(planes)), kBlock, 0,
+                          stream_of(args)>>>(xd, plane, slice_moments);
+    FSWAP_RETURN_IF_ERROR(check_launch(kOp));
+    return launch_affine_planes<T>(
+        args, kOp, planes, plane, SlicedInstanceCoefficients<T>{slice_moments, slices, scale, bias, channels, epsilon});
+  });
+}
+
+// `from` with the leading 1s beyond `rank` axes dropped; unchanged when a dropped axis is not 1.
+Shape without_extra_leading_ones(const Shape& from, std::size_t rank) {
+  std::size_t drop = 0;
+  while (from.size() - drop > rank && from[drop] == 1) ++drop;
+  return Shape(from.begin() + static_cast<std::ptrdiff_t>(drop), from.end());
+}
+
+// Whether `from` broadcasts unidirectionally to `to` (numpy rules, aligned on the right).
+bool broadcasts_to(const Shape& from, const Shape& to) {
+  if (from.size() > to.size()) return false;
+  for (std::size_t k = 0; k < from.size(); ++k) {
+    const std::int64_t n = from[from.size() - 1 - k];
+    if (n != 1 && n != to[to.size() - 1 - k]) return false;
+  }
+  return true;
+}
+
+Result<StatisticOutput> statistic_output(const CudaKernelArgs& args, std::size_t index, const char* op) {
+  if (args.outputs.size() <= index || args.outputs[index].data == nullptr) return StatisticOutput{};
+  const TensorView& t = args.outputs[index];
+  if (t.dtype != DType::kFloat32 && t.dtype != DType::kFloat16)
+    return unsupported_on_cuda(op, std::string("statistics output dtype ") + dtype_name(t.dtype));
+  return StatisticOutput{t.data, t.dtype == DType::kFloat16};
+}
+
+Status layer_normalization(const CudaKernelArgs& args) {
+  constexpr const char* kOp = "LayerNormalization";
+  if (args.inputs.size() < 2) return shape_error(kOp, "needs X and Scale");
+  const TensorView& x = args.inputs[0];
+  const TensorView& y = args.outputs[0];
+  const int axis = normalized_axis(args.attrs.i("axis", -1), x.shape.size());
+  if (axis < 0) return shape_error(kOp, "axis out of range for " + shape_to_string(x.shape));
+  if (args.attrs.i("stash_type", 1) != 1) return unsupported_on_cuda(kOp, "stash_type other than 1");
+  const TensorView& scale = args.inputs[1];
+  const TensorView* bias = args.inputs.size() > 2 && args.inputs[2].data != nullptr ? &args.inputs[2] : nullptr;
+  FSWAP_RETURN_IF_ERROR(require_dtype(kOp, x.dtype, {&scale, bias, &y}));
+  FSWAP_ASSIGN_OR_RETURN(const StatisticOutput mean_out, statistic_output(args, 1, kOp));
+  FSWAP_ASSIGN_OR_RETURN(const StatisticOutput inv_std_dev_out, statistic_output(args, 2, kOp));
+
+  const Shape normalised(x.shape.begin() + axis, x.shape.end());
+  const std::int64_t inner = shape_elements(normalised), outer = x.elements() / std::max<std::int64_t>(1, inner);
+  // Scale and B hold a value per normalised element, or broadcast to the normalised shape and are
+  // expanded into scratch once per call so the row loop indexes them directly.
+  const auto needs_expansion = [&](const TensorView* t) { return t != nullptr && t->elements() != inner; };
+  const bool expand_scale = needs_expansion(&scale), expand_bias = needs_expansion(bias);
+  for (const TensorView* t : {&scale, bias})
+    if (needs_expansion(t) && !broadcasts_to(without_extra_leading_ones(t->shape, normalised.size()), normalised))
+      return shape_error(kOp, "Scale " + shape_to_string(scale.shape) + " and B " +
+                                  (bias != nullptr ? shape_to_string(bias->shape) : std::string("(absent)")) +
+                                  " must broadcast to the normalised shape " + shape_to_string(normalised));
+  if ((expand_scale || expand_bias) && normalised.size() > kMaxRank)
+    return unsupported_on_cuda(kOp, "broadcast Scale or B over " + std::to_string(normalised.size()) + " axes");
+  if (y.elements() == 0) return Status::ok();
+  const float epsilon = args.attrs.f("epsilon", 1e-5f);
+
+  return dispatch_float(x.dtype, kOp, [&]<class T>() {
+    const T* scale_data = scale.as<const T>();
+    const T* bias_data = bias != nullptr ? bias->as<const T>() : nullptr;
+    if (expand_scale || expand_bias) {
+      FSWAP_ASSIGN_OR_RETURN(void* scratch, args.ctx.workspace(2 * static_cast<std::size_t>(inner) * sizeof(T)));
+      const Dims out_dims = dense_dims(normalised);
+      const auto expand = [&](const TensorView& t, T* to) {
+        const Dims in_dims = broadcast_dims(without_extra_leading_ones(t.shape, normalised.size()), normalised);
+        broadcast_copy<<<grid_for(inner), kBlock, 0, stream_of(args)>>>(t.as<const T>(), to, inner, out_dims, in_dims);
+        return check_launch(kOp);
+      };
+      T* expanded = static_cast<T*>(scratch);
+      if (expand_scale) {
+        FSWAP_RETURN_IF_ERROR(expand(scale, expanded));
+        scale_data = expanded;
+      }
+      if (expand_bias) {
+        FSWAP_RETURN_IF_ERROR(expand(*bias, expanded + inner));
+        bias_data = expanded + inner;
+      }
+    }
+    return launch_rows(outer, inner, [&]<bool kWarpTeam>(unsigned grid, unsigned block) {
+      layer_norm_rows<T, kWarpTeam><<<grid, block, 0, stream_of(args)>>>(
+          x.as<const T>(), scale_data, bias_data, y.as<T>(), outer, inner, epsilon, mean_out, inv_std_dev_out);
+      return check_launch(kOp);
+    });
+  });
+}
+
+Status lp_normalization(const CudaKernelArgs& args) {
+  constexpr const char* kOp = "LpNormalization";
+  const TensorView& x = args.inputs[0];
+  const TensorView& y = args.outputs[0];
+  const int axis = normalized_axis(args.attrs.i("axis", -1), x.shape.size());
+  if (axis < 0) return shape_error(kOp, "axis out of range for " + shape_to_string(x.shape));
+  const std::int64_t p = args.attrs.i("p", 2);
+  if (p != 1 && p != 2) return unsupported_on_cuda(kOp, "p " + std::to_string(p) + " (1 or 2)");
+  FSWAP_RETURN_IF_ERROR(require_dtype(kOp, x.dtype, {&y}));
+  if (y.elements() == 0) return Status::ok();
+  const std::int64_t len = x.shape[static_cast<std::size_t>(axis)];
+  const std::int64_t lines = x.elements() / len,
+                     inner = shape_elements(Shape(x.shape.begin() + axis + 1, x.shape.end()));
+  const bool l1 = p == 1;
+  return dispatch_float(x.dtype, kOp, [&]<class T>() {
+    if (inner == 1)
+      return launch_rows(lines, len, [&]<bool kWarpTeam>(unsigned grid, unsigned block) {
+        lp_norm_rows<T, kWarpTeam><<<grid, block, 0, stream_of(args)>>>(x.as<const T>(), y.as<T>(), lines, len, l1);
+        return check_launch(kOp);
+      });
+    lp_norm_lines<<<grid_for(lines), kBlock, 0, stream_of(args)>>>(x.as<const T>(), y.as<T>(), lines, len, inner, l1);
+    return check_launch(kOp);
+  });
+}
+
+// The pool's window from kernel_shape, strides, dilations, pads and auto_pad (SAME_* pads from the
+// inferred output size, which already reflects ceil_mode), as the CPU's window_geometry.
+Result<PoolWindow<std::int64_t>> pool_window(const CudaKernelArgs& args, const char* op) {
+  const Shape& x = args.inputs[0].shape;
+  const Shape& y = args.outputs[0].shape;
+  const OpAttributes& a = args.attrs;
+  const auto kernel = a.ints("kernel_shape", {});
+  if (kernel.empty() || kernel.size() + 2 != x.size())
+    return shape_error(op, "kernel_shape must have one entry per spatial dim of " + shape_to_string(x));
+  const std::size_t rank = kernel.size();
+  if (rank > 3 || y.size() != x.size())
+    return unsupported_on_cuda(
+        op, "input rank " + std::to_string(x.size()) + " (1-D, 2-D and 3-D spatial inputs are supported)");
+  const std::vector<std::int64_t> ones(rank, 1);
+  const auto strides = a.ints("strides", ones);
+  const auto dilations = a.ints("dilations", ones);
+  const auto pads = a.ints("pads", std::vector<std::int64_t>(2 * rank, 0));
+  const std::string auto_pad = a.s("auto_pad", "NOTSET");
+  if (strides.size() != rank || dilations.size() != rank || pads.size() != 2 * rank)
+    return shape_error(op, "strides/dilations/pads do not match the spatial rank " + std::to_string(rank));
+  if (auto_pad != "NOTSET" && auto_pad != "VALID" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER")
+    return unsupported_on_cuda(op, "auto_pad " + auto_pad);
+  PoolWindow<std::int64_t> w;
+  const std::size_t off = 3 - rank;
+  for (std::size_t i = 0; i < rank; ++i) {
+    const std::size_t d = off + i;
+    w.in[d] = x[2 + i];
+    w.out[d] = y[2 + i];
+    w.kernel[d] = kernel[i];
+    w.stride[d] = strides[i];
+    w.dilation[d] = dilations[i];
+    if (w.stride[d] < 1 || w.dilation[d] < 1 || w.kernel[d] < 1)
+      return shape_error(op, "strides, dilations and kernel sizes must be >= 1");
+    if (auto_pad == "NOTSET") {
+      w.pad_begin[d] = pads[i];
+      w.pad_end[d] = pads[rank + i];
+    } else if (auto_pad != "VALID") {
+      const std::int64_t span = (w.kernel[d] - 1) * w.dilation[d] + 1;
+      const std::int64_t total = std::max<std::int64_t>(0, (w.out[d] - 1) * w.stride[d] + span - w.in[d]);
+      w.pad_begin[d] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      w.pad_end[d] = total - w.pad_begin[d];
+    }
+  }
+  return w;
+}
+
+// Runs f.template operator()<Index>() with the narrowest index type that holds every flat index.
+template <class F>
+Status with_index_type(const TensorView& x, const TensorView& y, F&& f) {
+  if (std::max(x.elements(), y.elements()) <= kInt32IndexLimit) return f.template operator()<std::int32_t>();
+  return f.template operator()<std::int64_t>();
+}
+
+Status max_pool(const CudaKernelArgs& args) {
+  constexpr const char* kOp = "MaxPool";
+  const TensorView& x = args.inputs[0];
+  const TensorView& y = args.outputs[0];
+  FSWAP_RETURN_IF_ERROR(require_dtype(kOp, x.dtype, {&y}));
+  FSWAP_ASSIGN_OR_RETURN(const PoolWindow<std::int64_t> window, pool_window(args, kOp));
+  if (args.attrs.i("storage_order", 0) != 0) return unsupported_on_cuda(kOp, "storage_order 1");
+  // Optional output 1: flat indices into X (row-major, storage_order 0).
+  const TensorView* indices = args.outputs.size() > 1 && args.outputs[1].data != nullptr ? &args.outputs[1] : nullptr;
+  if (indices != nullptr && indices->dtype != DType::kInt64)
+    return unsupported_on_cuda(kOp, std::string("Indices dtype ") + dtype_name(indices->dtype));
+  if (y.elements() == 0) return Status::ok();
+  std::int64_t* indices_data = indices != nullptr ? indices->as<std::int64_t>() : nullptr;
+  return dispatch_float(x.dtype, kOp, [&]<class T>() {
+    return with_index_type(x, y, [&]<class Index>() {
+      max_pool_windows<<<grid_for(y.elements()), kBlock, 0, stream_of(args)>>>(
+          x.as<const T>(), y.as<T>(), indices_data, static_cast<Index>(y.elements()), narrowed<Index>(window));
+      return check_launch(kOp);
+    });
+  });
+}
+
+Status average_pool(const CudaKernelArgs& args) {
+  constexpr const char* kOp = "AveragePool";
+  const TensorView& x = args.inputs[0];
+  const TensorView& y = args.outputs[0];
+  FSWAP_RETURN_IF_ERROR(require_dtype(kOp, x.dtype, {&y}));
+  FSWAP_ASSIGN_OR_RETURN(const PoolWindow<std::int64_t> window, pool_window(args, kOp));
+  const bool include_pad = args.attrs.i("count_include_pad", 0) != 0;
+  if (y.elements() == 0) return Status::ok();
+  return dispatch_float(x.dtype, kOp, [&]<class T>() {
+    return with_index_type(x, y, [&]<class Index>() {
+      average_pool_windows<<<grid_for(y.elements()), kBlock, 0, stream_of(args)>>>(
+          x.as<const T>(), y.as<T>(), static_cast<Index>(y.elements()), narrowed<Index>(window), include_pad);
+      return check_launch(kOp);
+    });
+  });
+}
+
+template <bool kMax>
+Status global_pool(const CudaKernelArgs& args, const char* op) {
+  const TensorView& x = args.inputs[0];
+  const TensorView& y = args.outputs[0];
+  if (x.shape.size() < 2) return shape_error(op, "X must have rank >= 2");
+  FSWAP_RETURN_IF_ERROR(require_dtype(op, x.dtype, {&y}));
+  const std::int64_t planes = x.shape[0] * x.shape[1];
+  if (planes == 0 || y.elements() == 0) return Status::ok();
+  const std::int64_t plane = x.elements() / planes;
+  return dispatch_float(x.dtype, op, [&]<class T>() {
+    return launch_rows(planes, plane, [&]<bool kWarpTeam>(unsigned grid, unsigned block) {
+      global_pool_rows<T, kWarpTeam, kMax>
+          <<<grid, block, 0, stream_of(args)>>>(x.as<const T>(), y.as<T>(), planes, plane);
+      return check_launch(op);
+    });
+  });
+}
+
+Status global_average_pool(const CudaKernelArgs& args) { return global_pool<false>(args, "GlobalAveragePool"); }
+Status global_max_pool(const CudaKernelArgs& args) { return global_pool<true>(args, "GlobalMaxPool"); }
+
+}  // namespace
+
+CudaKernel norm_pool_kernel(OpType op) {
+  switch (op) {
+    case OpType::kBatchNormalization: return batch_normalization;
+    case OpType::kInstanceNormalization: return instance_normalization;
+    case OpType::kLayerNormalization: return layer_normalization;
+    case OpType::kLpNormalization: return lp_normalization;
+    case OpType::kMaxPool: return max_pool;
+    case OpType::kAveragePool: return average_pool;
+    case OpType::kGlobalAveragePool: return global_average_pool;
+    case OpType::kGlobalMaxPool: return global_max_pool;
+    default: return nullptr;
+  }
+}
+
+}  // namespace fswap::cuda
