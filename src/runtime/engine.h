@@ -47,7 +47,7 @@ struct SessionOptions {
   // --vram-budget text (memory/budget.h: "4GiB", "50%", "" = free memory minus a margin). Every
   // native CUDA session on a device shares one budget: the first session fixes it, a later
   // session asking for a different one is kInvalidInput.
-  std::string vram_budget;
+  std::string vram_budget = {};
   MemoryMode memory_mode = MemoryMode::kExplicit;
 };
 

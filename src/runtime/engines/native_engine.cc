@@ -5,14 +5,35 @@
 
 #include "onnx/onnx_loader.h"
 #include "runtime/engines/executor.h"
+#include "runtime/engines/native_backend.h"
 #include "runtime/passes.h"
+#if FSWAP_HAS_CUDA
+#include "runtime/engines/cuda_runtime.h"
+#endif
 
 namespace fswap {
 namespace {
 
+class CpuBackend final : public NativeBackend {
+ public:
+  Result<std::vector<Tensor>> run(const Graph& graph, const std::vector<Shape>& shapes,
+                                  const std::vector<TensorView>& inputs) override {
+    auto it = executors_.find(shapes);
+    if (it == executors_.end()) {
+      FSWAP_ASSIGN_OR_RETURN(auto exec, Executor::create(graph, shapes));
+      it = executors_.emplace(shapes, std::move(exec)).first;
+    }
+    return it->second->run(inputs);
+  }
+
+ private:
+  std::map<std::vector<Shape>, std::unique_ptr<Executor>> executors_;
+};
+
 class NativeSession final : public InferenceSession {
  public:
-  explicit NativeSession(Graph graph) : graph_(std::move(graph)) {
+  NativeSession(Graph graph, std::unique_ptr<NativeBackend> backend)
+      : graph_(std::move(graph)), backend_(std::move(backend)) {
     for (int v : graph_.inputs) inputs_.push_back(info_of(v));
     for (int v : graph_.outputs) outputs_.push_back(info_of(v));
   }
@@ -30,12 +51,7 @@ class NativeSession final : public InferenceSession {
       shapes.push_back(inputs[i].shape());
       views.push_back(inputs[i].view());
     }
-    auto it = executors_.find(shapes);
-    if (it == executors_.end()) {
-      FSWAP_ASSIGN_OR_RETURN(auto exec, Executor::create(graph_, shapes));
-      it = executors_.emplace(shapes, std::move(exec)).first;
-    }
-    return it->second->run(views);
+    return backend_->run(graph_, shapes, views);
   }
 
  private:
@@ -53,20 +69,48 @@ class NativeSession final : public InferenceSession {
   }
 
   Graph graph_;
+  std::unique_ptr<NativeBackend> backend_;  // after graph_: its plans point into copies, not graph_
   std::vector<TensorInfo> inputs_, outputs_;
-  std::map<std::vector<Shape>, std::unique_ptr<Executor>> executors_;
 };
 
 }  // namespace
 
+std::unique_ptr<NativeBackend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+
+#if !FSWAP_HAS_CUDA
+Result<std::unique_ptr<NativeBackend>> make_cuda_backend(const std::string&, const SessionOptions& options) {
+  return unsupported("--device " + options.device.to_string() +
+                     ": this build of fswap has no CUDA backend (configure with the cuda preset); use --device cpu");
+}
+std::string cuda_memory_summary() { return {}; }
+#endif
+
 Result<std::unique_ptr<InferenceSession>> NativeEngine::load(const std::string& model_path,
                                                               const SessionOptions& options) {
-  if (options.device.kind != DeviceKind::kCpu)
-    return unsupported("--device " + options.device.to_string() +
-                       ": the native engine's CUDA backend is not built yet; use --engine ort or --device cpu");
+  const bool cuda = options.device.kind == DeviceKind::kCuda;
+  if (!cuda && options.precision == Precision::kFloat16)
+    return invalid_input(model_path + ": --precision fp16 needs --device cuda (the CPU backend computes in fp32)");
+  if (!cuda && options.memory_mode == MemoryMode::kUnified)
+    return invalid_input(model_path + ": --memory-mode unified needs --device cuda");
   FSWAP_ASSIGN_OR_RETURN(Graph graph, load_onnx(model_path));
   FSWAP_RETURN_IF_ERROR(optimize(graph));
-  return std::unique_ptr<InferenceSession>(std::make_unique<NativeSession>(std::move(graph)));
+  std::unique_ptr<NativeBackend> backend;
+  if (cuda) {
+    FSWAP_ASSIGN_OR_RETURN(backend, make_cuda_backend(std::filesystem::path(model_path).stem().string(), options));
+  } else {
+    backend = make_cpu_backend();
+  }
+  return std::unique_ptr<InferenceSession>(std::make_unique<NativeSession>(std::move(graph), std::move(backend)));
 }
+
+std::vector<std::string> NativeEngine::available_devices() const {
+  std::vector<std::string> devices = {"cpu"};
+#if FSWAP_HAS_CUDA
+  for (const std::string& d : cuda_device_names()) devices.push_back(d);
+#endif
+  return devices;
+}
+
+std::string NativeEngine::memory_summary() const { return cuda_memory_summary(); }
 
 }  // namespace fswap

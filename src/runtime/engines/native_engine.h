@@ -1,5 +1,5 @@
-// NativeEngine: fswap's own executor over the graph IR (CPU backend now; the CUDA backend and
-// the memory manager plug in here later).
+// NativeEngine: fswap's own executor over the graph IR, on the CPU backend or (builds with
+// FSWAP_CUDA) the CUDA backend under the device-memory budget.
 //
 //   NativeEngine engine;
 //   FSWAP_ASSIGN_OR_RETURN(auto session, engine.load("model.onnx", {}));
@@ -16,7 +16,9 @@ class NativeEngine final : public Engine {
  public:
   std::string name() const override { return "native"; }
   Result<std::unique_ptr<InferenceSession>> load(const std::string& model_path, const SessionOptions& options) override;
-  std::vector<std::string> available_devices() const override { return {"cpu"}; }
+  // "cpu", then each CUDA device when the build has the CUDA backend.
+  std::vector<std::string> available_devices() const override;
+  std::string memory_summary() const override;
 };
 
 }  // namespace fswap

@@ -1,0 +1,60 @@
+// The native engine's CUDA backend: the model's weights in the runtime's residency manager, one
+// CudaExecutor per set of input shapes.
+#include <map>
+#include <mutex>
+
+#include "runtime/engines/cuda_executor.h"
+#include "runtime/engines/cuda_runtime.h"
+#include "runtime/engines/native_backend.h"
+
+namespace fswap {
+namespace {
+
+class CudaBackend final : public NativeBackend {
+ public:
+  CudaBackend(std::shared_ptr<CudaRuntime> runtime, const std::string& model_name, Precision precision)
+      : runtime_(std::move(runtime)), constants_(*runtime_, model_name), precision_(precision) {}
+  ~CudaBackend() override {
+    std::lock_guard lock(runtime_->mutex());
+    executors_.clear();
+  }
+
+  Result<std::vector<Tensor>> run(const Graph& graph, const std::vector<Shape>& shapes,
+                                  const std::vector<TensorView>& inputs) override {
+    std::lock_guard lock(runtime_->mutex());
+    auto it = executors_.find(shapes);
+    if (it == executors_.end()) {
+      FSWAP_ASSIGN_OR_RETURN(auto exec, CudaExecutor::create(*runtime_, constants_, graph, shapes, precision_));
+      it = executors_.emplace(shapes, std::move(exec)).first;
+    }
+    return it->second->run(inputs);
+  }
+
+ private:
+  std::shared_ptr<CudaRuntime> runtime_;
+  DeviceConstants constants_;  // after runtime_: destroyed before it
+  Precision precision_;
+  std::map<std::vector<Shape>, std::unique_ptr<CudaExecutor>> executors_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<NativeBackend>> make_cuda_backend(const std::string& model_name, const SessionOptions& options) {
+  if (options.memory_mode == MemoryMode::kUnified)
+    return unsupported("--memory-mode unified is not implemented yet in the native engine; use explicit");
+  FSWAP_ASSIGN_OR_RETURN(std::shared_ptr<CudaRuntime> runtime,
+                         CudaRuntime::acquire({.device = options.device.index, .vram_budget = options.vram_budget}));
+  const Precision precision = options.precision == Precision::kFloat32 ? Precision::kFloat32 : Precision::kFloat16;
+  return std::unique_ptr<NativeBackend>(std::make_unique<CudaBackend>(std::move(runtime), model_name, precision));
+}
+
+std::string cuda_memory_summary() {
+  std::string out;
+  for (const std::shared_ptr<CudaRuntime>& rt : CudaRuntime::live()) {
+    std::lock_guard lock(rt->mutex());
+    out += rt->memory_summary();
+  }
+  return out;
+}
+
+}  // namespace fswap

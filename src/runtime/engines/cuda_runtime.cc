@@ -1,0 +1,129 @@
+#include "runtime/engines/cuda_runtime.h"
+
+#include <cuda_runtime_api.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+
+#include "backends/cuda/conv_algo_cache.h"
+#include "backends/cuda/libraries.h"
+#include "core/log.h"
+#include "memory/stats.h"
+
+namespace fswap {
+namespace {
+
+// Where cuDNN's algorithm choices are kept between runs: $XDG_CACHE_HOME/fswap, ~/.cache/fswap.
+std::filesystem::path cache_dir() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0')
+    return std::filesystem::path(xdg) / "fswap";
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0')
+    return std::filesystem::path(home) / ".cache" / "fswap";
+  return std::filesystem::temp_directory_path() / "fswap-cache";
+}
+
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<int, std::weak_ptr<CudaRuntime>>& registry() {
+  static std::map<int, std::weak_ptr<CudaRuntime>> r;
+  return r;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<CudaRuntime>> CudaRuntime::acquire(const CudaRuntimeOptions& options) {
+  std::lock_guard lock(registry_mutex());
+  if (auto existing = registry()[options.device].lock()) {
+    if (!options.vram_budget.empty() && options.vram_budget != existing->budget_.source)
+      return invalid_input("--vram-budget " + options.vram_budget + ": cuda:" + std::to_string(options.device) +
+                           " already runs under a budget of " + existing->budget_.source +
+                           "; every model on a device shares one budget");
+    return existing;
+  }
+  std::shared_ptr<CudaRuntime> rt(new CudaRuntime());
+  FSWAP_RETURN_IF_ERROR(rt->init(options));
+  registry()[options.device] = rt;
+  return rt;
+}
+
+std::vector<std::shared_ptr<CudaRuntime>> CudaRuntime::live() {
+  std::lock_guard lock(registry_mutex());
+  std::vector<std::shared_ptr<CudaRuntime>> out;
+  for (auto& [ordinal, weak] : registry())
+    if (auto rt = weak.lock()) out.push_back(std::move(rt));
+  return out;
+}
+
+Status CudaRuntime::init(const CudaRuntimeOptions& options) {
+  FSWAP_ASSIGN_OR_RETURN(auto probe, memory::CudaDevice::create({.device = options.device}));
+  FSWAP_ASSIGN_OR_RETURN(budget_, memory::parse_budget(options.vram_budget,
+                                                       {.total_bytes = probe->total_bytes(),
+                                                        .free_bytes = probe->free_bytes()}));
+  if (!budget_.warning.empty()) log_warn(budget_.warning);
+  probe.reset();
+  FSWAP_ASSIGN_OR_RETURN(device_, memory::CudaDevice::create({.device = options.device, .budget_bytes = budget_.bytes}));
+  arena_ = std::make_unique<memory::DeviceArena>(*device_, memory::ArenaOptions{.cap_bytes = budget_.bytes});
+  residency_ = std::make_unique<memory::ResidencyManager>(*arena_);
+  FSWAP_ASSIGN_OR_RETURN(cuda::CudaLibraries libraries, cuda::CudaLibraries::create(device_->compute_stream()));
+  libraries_ = std::make_unique<cuda::CudaLibraries>(std::move(libraries));
+  conv_algos_ = std::make_unique<cuda::ConvAlgoCache>(cache_dir().string());
+  context_.stream = device_->compute_stream();
+  context_.cudnn = libraries_->cudnn();
+  context_.cublaslt = libraries_->cublaslt();
+  context_.conv_algos = conv_algos_.get();
+  context_.workspace = [this](std::size_t bytes) { return workspace(bytes); };
+  return Status::ok();
+}
+
+CudaRuntime::~CudaRuntime() {
+  if (device_ != nullptr) {
+    if (Status s = device_->synchronize(); !s.is_ok()) log_error(s.to_string());
+  }
+  (void)workspace_.reset();
+  residency_.reset();
+  arena_.reset();
+}
+
+Result<void*> CudaRuntime::workspace(std::size_t bytes) {
+  if (bytes <= workspace_bytes_ && workspace_bytes_ > 0)
+    return reinterpret_cast<void*>(static_cast<std::uintptr_t>(workspace_.ptr().address));
+  FSWAP_RETURN_IF_ERROR(release_workspace());
+  FSWAP_ASSIGN_OR_RETURN(memory::DeviceAllocation a, residency_->allocate_scratch(bytes));
+  for (memory::DeviceEvent e : a.ready_after) device_->compute_wait(e);
+  workspace_ = memory::ScopedAllocation(*arena_, std::move(a));
+  workspace_bytes_ = bytes;
+  return reinterpret_cast<void*>(static_cast<std::uintptr_t>(workspace_.ptr().address));
+}
+
+Status CudaRuntime::release_workspace() {
+  workspace_bytes_ = 0;
+  return workspace_.reset();
+}
+
+std::string CudaRuntime::memory_summary() {
+  return device_->name() + ", budget " + budget_.source + " (" + memory::format_bytes(budget_.bytes) + ")\n" +
+         memory::format_memory_summary(residency_->stats(), arena_->stats());
+}
+
+std::vector<std::string> cuda_device_names() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return {};
+  }
+  std::vector<std::string> names;
+  for (int i = 0; i < count; ++i) {
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, i) != cudaSuccess) {
+      (void)cudaGetLastError();
+      continue;
+    }
+    names.push_back("cuda:" + std::to_string(i) + " " + prop.name);
+  }
+  return names;
+}
+
+}  // namespace fswap

@@ -1,0 +1,83 @@
+// CudaRuntime: what every native CUDA session on one device shares — the device, one arena under
+// the budget (every device byte: weights, activations, workspaces), one residency manager (LRU
+// across all loaded models), the cuDNN/cuBLASLt handles, the convolution algorithm cache and the
+// kernel workspace. Built with FSWAP_CUDA only.
+//
+//   FSWAP_ASSIGN_OR_RETURN(std::shared_ptr<CudaRuntime> rt, CudaRuntime::acquire({.device = 0, .vram_budget = "4GiB"}));
+//   std::lock_guard lock(rt->mutex());          // one session runs at a time on a device
+//   FSWAP_ASSIGN_OR_RETURN(DeviceAllocation a, rt->residency().allocate_scratch(bytes));
+//   ... kernels get rt->context() ...
+//
+// Lifetime: one runtime per device ordinal per process, kept while a session holds it.
+// Thread-safety: acquire() is thread-safe; everything else only under mutex().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "backends/cuda/cuda_kernels.h"
+#include "core/status.h"
+#include "memory/budget.h"
+#include "memory/cuda/cuda_device.h"
+#include "memory/device_arena.h"
+#include "memory/residency.h"
+
+namespace fswap {
+
+namespace cuda {
+class CudaLibraries;
+}
+
+struct CudaRuntimeOptions {
+  int device = 0;
+  std::string vram_budget;  // memory/budget.h syntax; "" = free memory minus a margin
+};
+
+class CudaRuntime {
+ public:
+  // The runtime of options.device, created on first use. kUnsupported without a usable GPU,
+  // kInvalidInput for a bad budget or one different from the budget the runtime already has.
+  static Result<std::shared_ptr<CudaRuntime>> acquire(const CudaRuntimeOptions& options);
+  // The runtimes alive now (held by some session), by device ordinal.
+  static std::vector<std::shared_ptr<CudaRuntime>> live();
+  ~CudaRuntime();
+  CudaRuntime(const CudaRuntime&) = delete;
+  CudaRuntime& operator=(const CudaRuntime&) = delete;
+
+  std::mutex& mutex() { return mutex_; }
+  memory::CudaDevice& device() { return *device_; }
+  memory::DeviceArena& arena() { return *arena_; }
+  memory::ResidencyManager& residency() { return *residency_; }
+  cuda::CudaContext& context() { return context_; }
+  const memory::Budget& budget() const { return budget_; }
+
+  // Budget, arena peak and fragmentation, copies, evictions, prefetch hits, per model.
+  std::string memory_summary();
+  // The workspace given to kernels through context().workspace: freed (stream-ordered) so the
+  // bytes can serve activations of the next model. Call between runs.
+  Status release_workspace();
+
+ private:
+  CudaRuntime() = default;
+  Status init(const CudaRuntimeOptions& options);
+  Result<void*> workspace(std::size_t bytes);
+
+  std::mutex mutex_;
+  memory::Budget budget_;
+  std::unique_ptr<memory::CudaDevice> device_;
+  std::unique_ptr<memory::DeviceArena> arena_;
+  std::unique_ptr<memory::ResidencyManager> residency_;
+  std::unique_ptr<cuda::CudaLibraries> libraries_;
+  std::unique_ptr<cuda::ConvAlgoCache> conv_algos_;
+  cuda::CudaContext context_;
+  memory::ScopedAllocation workspace_;
+  std::size_t workspace_bytes_ = 0;
+};
+
+// "cuda:0 NVIDIA H100 80GB HBM3" per visible device; empty without a GPU or driver.
+std::vector<std::string> cuda_device_names();
+
+}  // namespace fswap

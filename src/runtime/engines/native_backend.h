@@ -1,0 +1,32 @@
+// Internal to the native engine: where a session's optimised graph runs. One implementation per
+// device kind (the CPU executor, the CUDA executor); each keeps one plan per set of input shapes,
+// built on first use.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "core/tensor.h"
+#include "runtime/engine.h"
+#include "runtime/graph.h"
+
+namespace fswap {
+
+class NativeBackend {
+ public:
+  virtual ~NativeBackend() = default;
+  // Runs `graph` (the session's optimised graph, the same object on every call) on `inputs`,
+  // whose shapes and dtypes the session has checked against the model.
+  virtual Result<std::vector<Tensor>> run(const Graph& graph, const std::vector<Shape>& shapes,
+                                          const std::vector<TensorView>& inputs) = 0;
+};
+
+std::unique_ptr<NativeBackend> make_cpu_backend();
+// kUnsupported when this build has no CUDA backend or the machine no usable GPU.
+Result<std::unique_ptr<NativeBackend>> make_cuda_backend(const std::string& model_name, const SessionOptions& options);
+// The memory summary of every CUDA device in use (CudaRuntime::memory_summary), empty when none.
+std::string cuda_memory_summary();
+
+}  // namespace fswap
