@@ -1,0 +1,439 @@
+// Conv and ConvTranspose on cuDNN's legacy convolution API (NCHW), bias and the fused activation by
+// one epilogue pass. ConvTranspose is the backward-data pass of the forward convolution it inverts.
+//
+// cuDNN pads symmetrically. Pads it cannot express (asymmetric, SAME_*, an output_shape) go through
+// the workspace: Conv convolves a zero-padded copy of X with pad 0; ConvTranspose computes the full
+// output with pad 0 and copies Y's window out of it. Both then match the CPU kernels exactly: output
+// position o reads input o*stride - pad_begin + k*dilation.
+//
+// Descriptors are created per call (cheap next to the convolution); caching them per node would save
+// a few microseconds a call.
+
+#include <cudnn.h>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "backends/cuda/conv_algo_cache.h"
+#include "backends/cuda/epilogue.h"
+#include "backends/cuda/families.h"
+#include "backends/cuda/libraries.h"
+#include "core/log.h"
+
+namespace fswap::cuda {
+
+// Defined in gemm.cc; linear_kernel below joins the four.
+Status gemm_kernel(const CudaKernelArgs& args);
+Status mat_mul_kernel(const CudaKernelArgs& args);
+
+namespace {
+
+// The algorithm search times candidates with up to this much workspace, less when the budget is short.
+constexpr std::size_t kSearchWorkspaceCaps[] = {256u << 20, 64u << 20, 16u << 20, 0};
+constexpr std::size_t kWorkspaceAlignment = 256;
+
+using TensorDescriptor =
+    std::unique_ptr<std::remove_pointer_t<cudnnTensorDescriptor_t>, DestroyWith<cudnnDestroyTensorDescriptor>>;
+using FilterDescriptor =
+    std::unique_ptr<std::remove_pointer_t<cudnnFilterDescriptor_t>, DestroyWith<cudnnDestroyFilterDescriptor>>;
+using ConvolutionDescriptor = std::unique_ptr<std::remove_pointer_t<cudnnConvolutionDescriptor_t>,
+                                              DestroyWith<cudnnDestroyConvolutionDescriptor>>;
+
+// cuDNN's forward operands of one convolution: x [n, c, input...] * w [k, c/groups, kernel...] → y.
+struct ConvDescriptors {
+  TensorDescriptor x, y;
+  FilterDescriptor w;
+  ConvolutionDescriptor conv;
+};
+
+// Device pointers in the same forward terms (ConvTranspose reads y and writes x).
+struct ConvBuffers {
+  void* x = nullptr;
+  const void* w = nullptr;
+  void* y = nullptr;
+};
+
+// The staging buffer (the caller's) followed by the algorithm's workspace.
+struct ConvWorkspace {
+  void* staging = nullptr;
+  void* algo = nullptr;
+  std::size_t algo_bytes = 0;
+};
+
+// A node's spatial geometry in cuDNN order: 2 or 3 dims, a 1-D op lifted to height 1.
+struct SpatialGeometry {
+  int rank = 2;
+  std::array<std::int64_t, 3> in{}, out{}, kernel{}, stride{}, dilation{}, pad_begin{};
+  std::int64_t span(int d) const { return (kernel[d] - 1) * dilation[d] + 1; }
+};
+
+Status shape_error(const char* op, const std::string& what) { return invalid_input(std::string(op) + ": " + what); }
+
+std::size_t round_up(std::size_t bytes) {
+  return (bytes + kWorkspaceAlignment - 1) / kWorkspaceAlignment * kWorkspaceAlignment;
+}
+
+cudnnDataType_t cudnn_type(DType dtype) { return dtype == DType::kFloat16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT; }
+
+// float32 must not use TF32 tensor cores (the CPU tolerance is 1e-4); float16 uses tensor cores and
+// accumulates in float32 (the descriptor's compute type).
+cudnnMathType_t requested_math(DType dtype) { return dtype == DType::kFloat16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH; }
+
+bool uses_tensor_cores(cudnnMathType_t math) {
+  return math == CUDNN_TENSOR_OP_MATH || math == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+}
+
+// The node's optional bias (input 2) with one value per output channel; nullptr when absent.
+Result<const void*> channel_bias_data(const CudaKernelArgs& args, const char* op, std::int64_t out_channels) {
+  if (args.inputs.size() < 3 || args.inputs[2].data == nullptr) return static_cast<const void*>(nullptr);
+  if (args.inputs[2].elements() != out_channels)
+    return shape_error(op, "bias " + shape_to_string(args.inputs[2].shape) + " does not have " +
+                               std::to_string(out_channels) + " values");
+  return static_cast<const void*>(args.inputs[2].data);
+}
+
+// Strides, dilations and the begin pads as the CPU kernels read them (nn_common.cc's window_geometry and
+// nn_conv.cc's ConvTranspose), with in = X's spatial sizes and out = Y's.
+Result<SpatialGeometry> spatial_geometry(const CudaKernelArgs& args, const char* op, bool transpose) {
+  const Shape& x = args.inputs[0].shape;
+  const Shape& w = args.inputs[1].shape;
+  const Shape& y = args.outputs[0].shape;
+  const std::size_t rank = x.size() < 2 ? 0 : x.size() - 2;
+  if (rank < 1 || rank > 3 || w.size() != x.size() || y.size() != x.size())
+    return unsupported(std::string(op) + ": input rank " + std::to_string(x.size()) +
+                       " (1-D, 2-D and 3-D spatial inputs are supported)");
+  const OpAttributes& a = args.attrs;
+  const std::vector<std::int64_t> ones(rank, 1);
+  const auto strides = a.ints("strides", ones);
+  const auto dilations = a.ints("dilations", ones);
+  const auto pads = a.ints("pads", std::vector<std::int64_t>(2 * rank, 0));
+  const auto output_padding = a.ints("output_padding", std::vector<std::int64_t>(rank, 0));
+  const std::string auto_pad = a.s("auto_pad", "NOTSET");
+  if (strides.size() != rank || dilations.size() != rank || pads.size() != 2 * rank ||
+      (transpose && output_padding.size() != rank))
+    return shape_error(op, "strides/dilations/pads do not match the spatial rank " + std::to_string(rank));
+  if (auto_pad != "NOTSET" && auto_pad != "VALID" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER")
+    return unsupported(std::string(op) + ": auto_pad " + auto_pad);
+  const bool same = auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER";
+  const bool pads_from_output = transpose && (a.has("output_shape") || same);
+
+  SpatialGeometry g;
+  g.rank = rank == 3 ? 3 : 2;
+  const std::size_t off = static_cast<std::size_t>(g.rank) - rank;
+  for (std::size_t d = 0; d < off; ++d) g.in[d] = g.out[d] = g.kernel[d] = g.stride[d] = g.dilation[d] = 1;
+  for (std::size_t i = 0; i < rank; ++i) {
+    const std::size_t d = off + i;
+    g.in[d] = x[2 + i];
+    g.out[d] = y[2 + i];
+    g.kernel[d] = w[2 + i];
+    g.stride[d] = strides[i];
+    g.dilation[d] = dilations[i];
+    if (g.stride[d] < 1 || g.dilation[d] < 1 || g.kernel[d] < 1)
+      return shape_error(op, "strides, dilations and kernel sizes must be >= 1");
+    const std::int64_t span = g.span(static_cast<int>(d));
+    if (pads_from_output) {
+      const std::int64_t total = g.stride[d] * (g.in[d] - 1) + output_padding[i] + span - g.out[d];
+      g.pad_begin[d] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+    } else if (auto_pad == "NOTSET") {
+      g.pad_begin[d] = pads[i];
+    } else if (same) {
+      const std::int64_t total = std::max<std::int64_t>(0, (g.out[d] - 1) * g.stride[d] + span - g.in[d]);
+      g.pad_begin[d] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+    }
+  }
+  return g;
+}
+
+// True when cuDNN, padding pad_begin on both sides, maps an input of `in` to exactly `out` in every dim.
+bool symmetric_fits(const SpatialGeometry& g, const std::array<std::int64_t, 3>& in,
+                    const std::array<std::int64_t, 3>& out) {
+  for (int d = 0; d < g.rank; ++d) {
+    const std::int64_t padded = in[d] + 2 * g.pad_begin[d] - g.span(d);
+    if (g.pad_begin[d] < 0 || padded < 0 || padded / g.stride[d] + 1 != out[d]) return false;
+  }
+  return true;
+}
+
+std::int64_t spatial_elements(const std::array<std::int64_t, 3>& dims, int rank) {
+  std::int64_t n = 1;
+  for (int d = 0; d < rank; ++d) n *= dims[d];
+  return n;
+}
+
+// The window copy between a node tensor and its staged twin, as 3 dims with leading 1s.
+WindowCopy window_copy(std::int64_t planes, const SpatialGeometry& g, const std::array<std::int64_t, 3>& dst,
+                       const std::array<std::int64_t, 3>& src, std::int64_t offset_sign) {
+  WindowCopy w;
+  w.planes = planes;
+  const int shift = 3 - g.rank;
+  for (int d = 0; d < g.rank; ++d) {
+    w.dst[d + shift] = dst[d];
+    w.src[d + shift] = src[d];
+    w.offset[d + shift] = offset_sign * g.pad_begin[d];
+  }
+  return w;
+}
+
+Result<int> to_int(const char* op, std::int64_t value) {
+  if (value < 0 || value > std::numeric_limits<int>::max())
+    return unsupported(std::string(op) + " on CUDA: size " + std::to_string(value) + " exceeds cuDNN's int range");
+  return static_cast<int>(value);
+}
+
+// [a, b, dims...] as cuDNN's int array (2 + rank entries used).
+Result<std::array<int, 5>> cudnn_dims(const char* op, std::int64_t a, std::int64_t b,
+                                      const std::array<std::int64_t, 3>& dims, int rank) {
+  std::array<int, 5> out{};
+  FSWAP_ASSIGN_OR_RETURN(out[0], to_int(op, a));
+  FSWAP_ASSIGN_OR_RETURN(out[1], to_int(op, b));
+  for (int d = 0; d < rank; ++d) {
+    FSWAP_ASSIGN_OR_RETURN(out[2 + d], to_int(op, dims[d]));
+  }
+  return out;
+}
+
+std::array<std::int64_t, 3> forward_output(const ConvProblem& p) {
+  std::array<std::int64_t, 3> out{};
+  for (int d = 0; d < p.spatial_rank; ++d)
+    out[d] = (p.input[d] + 2 * p.pad[d] - ((p.kernel[d] - 1) * p.dilation[d] + 1)) / p.stride[d] + 1;
+  return out;
+}
+
+Result<ConvDescriptors> describe(const char* op, const ConvProblem& p) {
+  const int r = p.spatial_rank, dims = r + 2;
+  const cudnnDataType_t type = cudnn_type(p.dtype);
+  ConvDescriptors d;
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  FSWAP_CUDNN_CHECK(op, cudnnCreateTensorDescriptor(&x));
+  d.x.reset(x);
+  FSWAP_CUDNN_CHECK(op, cudnnCreateTensorDescriptor(&y));
+  d.y.reset(y);
+  cudnnFilterDescriptor_t w = nullptr;
+  FSWAP_CUDNN_CHECK(op, cudnnCreateFilterDescriptor(&w));
+  d.w.reset(w);
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  FSWAP_CUDNN_CHECK(op, cudnnCreateConvolutionDescriptor(&conv));
+  d.conv.reset(conv);
+
+  FSWAP_ASSIGN_OR_RETURN(const auto x_dims, cudnn_dims(op, p.batch, p.channels, p.input, r));
+  FSWAP_ASSIGN_OR_RETURN(const auto y_dims, cudnn_dims(op, p.batch, p.out_channels, forward_output(p), r));
+  FSWAP_ASSIGN_OR_RETURN(const auto w_dims, cudnn_dims(op, p.out_channels, p.channels / p.groups, p.kernel, r));
+  FSWAP_CUDNN_CHECK(op, cudnnSetTensorNdDescriptorEx(d.x.get(), CUDNN_TENSOR_NCHW, type, dims, x_dims.data()));
+  FSWAP_CUDNN_CHECK(op, cudnnSetTensorNdDescriptorEx(d.y.get(), CUDNN_TENSOR_NCHW, type, dims, y_dims.data()));
+  FSWAP_CUDNN_CHECK(op, cudnnSetFilterNdDescriptor(d.w.get(), type, CUDNN_TENSOR_NCHW, dims, w_dims.data()));
+  std::array<int, 3> pad{}, stride{}, dilation{};
+  for (int i = 0; i < r; ++i) {
+    FSWAP_ASSIGN_OR_RETURN(pad[i], to_int(op, p.pad[i]));
+    FSWAP_ASSIGN_OR_RETURN(stride[i], to_int(op, p.stride[i]));
+    FSWAP_ASSIGN_OR_RETURN(dilation[i], to_int(op, p.dilation[i]));
+  }
+  FSWAP_ASSIGN_OR_RETURN(const int groups, to_int(op, p.groups));
+  FSWAP_CUDNN_CHECK(op, cudnnSetConvolutionNdDescriptor(d.conv.get(), r, pad.data(), stride.data(), dilation.data(),
+                                                        CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  FSWAP_CUDNN_CHECK(op, cudnnSetConvolutionGroupCount(d.conv.get(), groups));
+  FSWAP_CUDNN_CHECK(op, cudnnSetConvolutionMathType(d.conv.get(), static_cast<cudnnMathType_t>(p.math)));
+  return d;
+}
+
+// Workspace for the staging buffer plus the algorithm: the known choice's bytes, or before a search
+// as much as the budget gives up to the first cap.
+Result<ConvWorkspace> conv_workspace(const CudaKernelArgs& args, const char* op, std::size_t staging_bytes,
+                                     const std::optional<ConvAlgoChoice>& known) {
+  const auto carve = [&](void* base, std::size_t algo_bytes) {
+    return ConvWorkspace{base, static_cast<std::byte*>(base) + staging_bytes, algo_bytes};
+  };
+  if (known) {
+    if (staging_bytes + known->workspace_bytes == 0) return ConvWorkspace{};
+    FSWAP_ASSIGN_OR_RETURN(void* base, args.ctx.workspace(staging_bytes + known->workspace_bytes));
+    return carve(base, known->workspace_bytes);
+  }
+  for (const std::size_t cap : kSearchWorkspaceCaps) {
+    if (staging_bytes + cap == 0) return ConvWorkspace{};
+    Result<void*> base = args.ctx.workspace(staging_bytes + cap);
+    if (base) return carve(*base, cap);
+    if (base.status().code() != StatusCode::kOutOfMemory || cap == 0) return base.status();
+  }
+  return internal_error(std::string(op) + " on CUDA: no workspace size tried");
+}
+
+// The fastest result cuDNN timed that ran, fits the workspace and keeps float32 off tensor cores.
+template <class Perf>
+Result<ConvAlgoChoice> fastest_usable(const char* op, const ConvProblem& p, const Perf* results, int count,
+                                      std::size_t workspace_bytes) {
+  for (int i = 0; i < count; ++i) {
+    const Perf& r = results[i];
+    if (r.status != CUDNN_STATUS_SUCCESS || r.memory > workspace_bytes) continue;
+    if (p.dtype == DType::kFloat32 && uses_tensor_cores(r.mathType)) continue;
+    const cudnnMathType_t math = p.dtype == DType::kFloat32 ? CUDNN_FMA_MATH : r.mathType;
+    return ConvAlgoChoice{static_cast<int>(r.algo), static_cast<int>(math), r.memory};
+  }
+  return unsupported(std::string(op) + " on CUDA: cuDNN has no usable algorithm for " + to_string(p));
+}
+
+// Times cuDNN's algorithms on the real operands (synchronises the host; the output is overwritten).
+Result<ConvAlgoChoice> search_algorithm(const CudaKernelArgs& args, const char* op, const ConvProblem& p,
+                                        const ConvDescriptors& d, const ConvBuffers& b, const ConvWorkspace& ws) {
+  cudnnHandle_t handle = args.ctx.cudnn;
+  if (p.direction == ConvDirection::kForward) {
+    cudnnConvolutionFwdAlgoPerf_t results[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int count = 0;
+    FSWAP_CUDNN_CHECK(op, cudnnFindConvolutionForwardAlgorithmEx(handle, d.x.get(), b.x, d.w.get(), b.w, d.conv.get(),
+                                                                 d.y.get(), b.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                                                                 &count, results, ws.algo, ws.algo_bytes));
+    return fastest_usable(op, p, results, count, ws.algo_bytes);
+  }
+  cudnnConvolutionBwdDataAlgoPerf_t results[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+  int count = 0;
+  FSWAP_CUDNN_CHECK(op, cudnnFindConvolutionBackwardDataAlgorithmEx(
+                            handle, d.w.get(), b.w, d.y.get(), b.y, d.conv.get(), d.x.get(), b.x,
+                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, results, ws.algo, ws.algo_bytes));
+  return fastest_usable(op, p, results, count, ws.algo_bytes);
+}
+
+Result<ConvAlgoChoice> choose_algorithm(const CudaKernelArgs& args, const char* op, const ConvProblem& p,
+                                        const ConvDescriptors& d, const ConvBuffers& b, const ConvWorkspace& ws,
+                                        const std::optional<ConvAlgoChoice>& known) {
+  if (known) return *known;
+  FSWAP_ASSIGN_OR_RETURN(ConvAlgoChoice choice, search_algorithm(args, op, p, d, b, ws));
+  args.ctx.conv_algos->insert(p, choice);
+  log_debug(std::string(op) + " on CUDA: cuDNN algorithm " + std::to_string(choice.algo) + " (math " +
+            std::to_string(choice.math) + ", workspace " + std::to_string(choice.workspace_bytes) + " bytes) for " +
+            to_string(p));
+  return choice;
+}
+
+Status run_convolution(const CudaKernelArgs& args, const char* op, const ConvProblem& p, const ConvDescriptors& d,
+                       const ConvAlgoChoice& choice, const ConvBuffers& b, const ConvWorkspace& ws) {
+  const float one = 1.0f, zero = 0.0f;  // float scalars serve float and half data alike
+  FSWAP_CUDNN_CHECK(op, cudnnSetConvolutionMathType(d.conv.get(), static_cast<cudnnMathType_t>(choice.math)));
+  if (p.direction == ConvDirection::kForward) {
+    FSWAP_CUDNN_CHECK(op, cudnnConvolutionForward(args.ctx.cudnn, &one, d.x.get(), b.x, d.w.get(), b.w, d.conv.get(),
+                                                  static_cast<cudnnConvolutionFwdAlgo_t>(choice.algo), ws.algo,
+                                                  choice.workspace_bytes, &zero, d.y.get(), b.y));
+  } else {
+    FSWAP_CUDNN_CHECK(op, cudnnConvolutionBackwardData(
+                              args.ctx.cudnn, &one, d.w.get(), b.w, d.y.get(), b.y, d.conv.get(),
+                              static_cast<cudnnConvolutionBwdDataAlgo_t>(choice.algo), ws.algo,
+                              choice.workspace_bytes, &zero, d.x.get(), b.x));
+  }
+  return Status::ok();
+}
+
+Status require_context(const CudaKernelArgs& args, const char* op) {
+  if (args.ctx.cudnn == nullptr || args.ctx.conv_algos == nullptr || !args.ctx.workspace)
+    return internal_error(std::string(op) +
+                          " on CUDA: the CudaContext lacks cuDNN, the algorithm cache or a workspace");
+  return Status::ok();
+}
+
+Status conv_kernel(const CudaKernelArgs& args) {
+  constexpr const char* kOp = "Conv";
+  if (args.inputs.size() < 2 || args.outputs.empty()) return shape_error(kOp, "needs X and W");
+  FSWAP_ASSIGN_OR_RETURN(const DType dtype, linear_dtype(args, kOp));
+  const TensorView& x = args.inputs[0];
+  const TensorView& w = args.inputs[1];
+  const TensorView& y = args.outputs[0];
+  FSWAP_ASSIGN_OR_RETURN(const SpatialGeometry g, spatial_geometry(args, kOp, false));
+  const std::int64_t batch = x.shape[0], channels = x.shape[1], out_channels = w.shape[0];
+  const std::int64_t group = args.attrs.i("group", 1);
+  if (group < 1 || channels % group != 0 || out_channels % group != 0 || w.shape[1] != channels / group ||
+      y.shape[1] != out_channels)
+    return shape_error(kOp, "group " + std::to_string(group) + " does not fit X " + shape_to_string(x.shape) +
+                                " and W " + shape_to_string(w.shape));
+  FSWAP_ASSIGN_OR_RETURN(const void* bias, channel_bias_data(args, kOp, out_channels));
+  if (y.elements() == 0) return Status::ok();
+  FSWAP_RETURN_IF_ERROR(require_context(args, kOp));
+
+  ConvProblem p{.direction = ConvDirection::kForward, .dtype = dtype, .math = requested_math(dtype),
+                .spatial_rank = g.rank, .batch = batch, .channels = channels, .out_channels = out_channels,
+                .groups = group, .input = g.in, .kernel = g.kernel, .pad = g.pad_begin, .stride = g.stride,
+                .dilation = g.dilation};
+  // Otherwise X is zero-padded into the workspace: pad_begin before, and after it as far as the last
+  // output reads; cuDNN then convolves with pad 0.
+  const bool direct = symmetric_fits(g, g.in, g.out);
+  if (!direct) {
+    p.pad = {};
+    for (int d = 0; d < g.rank; ++d) p.input[d] = (g.out[d] - 1) * g.stride[d] + g.span(d);
+  }
+  const std::size_t staging_bytes =
+      direct ? 0
+             : round_up(static_cast<std::size_t>(batch * channels * spatial_elements(p.input, g.rank)) *
+                        dtype_size(dtype));
+  FSWAP_ASSIGN_OR_RETURN(const ConvDescriptors d, describe(kOp, p));
+  const std::optional<ConvAlgoChoice> known = args.ctx.conv_algos->find(p);
+  FSWAP_ASSIGN_OR_RETURN(const ConvWorkspace ws, conv_workspace(args, kOp, staging_bytes, known));
+  const ConvBuffers b{direct ? x.data : ws.staging, w.data, y.data};
+  if (!direct)
+    FSWAP_RETURN_IF_ERROR(copy_window(dtype, x.data, ws.staging, window_copy(batch * channels, g, p.input, g.in, 1),
+                                      args.ctx.stream, kOp));
+  FSWAP_ASSIGN_OR_RETURN(const ConvAlgoChoice choice, choose_algorithm(args, kOp, p, d, b, ws, known));
+  FSWAP_RETURN_IF_ERROR(run_convolution(args, kOp, p, d, choice, b, ws));
+  return bias_activation(dtype, y.data, bias, batch * out_channels, spatial_elements(g.out, g.rank),
+                         channel_bias(out_channels), args.attrs.activation, args.ctx.stream, kOp);
+}
+
+Status conv_transpose_kernel(const CudaKernelArgs& args) {
+  constexpr const char* kOp = "ConvTranspose";
+  if (args.inputs.size() < 2 || args.outputs.empty()) return shape_error(kOp, "needs X and W");
+  FSWAP_ASSIGN_OR_RETURN(const DType dtype, linear_dtype(args, kOp));
+  const TensorView& x = args.inputs[0];
+  const TensorView& w = args.inputs[1];
+  const TensorView& y = args.outputs[0];
+  FSWAP_ASSIGN_OR_RETURN(const SpatialGeometry g, spatial_geometry(args, kOp, true));
+  const std::int64_t batch = x.shape[0], channels = x.shape[1], group = args.attrs.i("group", 1);
+  if (group < 1 || channels % group != 0 || w.shape[0] != channels || y.shape[1] != w.shape[1] * group)
+    return shape_error(kOp, "group " + std::to_string(group) + " does not fit X " + shape_to_string(x.shape) +
+                                " and W " + shape_to_string(w.shape));
+  const std::int64_t out_channels = y.shape[1];
+  FSWAP_ASSIGN_OR_RETURN(const void* bias, channel_bias_data(args, kOp, out_channels));
+  if (y.elements() == 0) return Status::ok();
+  FSWAP_RETURN_IF_ERROR(require_context(args, kOp));
+
+  // The forward convolution this inverts maps Y (its input) to X (its output).
+  ConvProblem p{.direction = ConvDirection::kBackwardData, .dtype = dtype, .math = requested_math(dtype),
+                .spatial_rank = g.rank, .batch = batch, .channels = out_channels, .out_channels = channels,
+                .groups = group, .input = g.out, .kernel = g.kernel, .pad = g.pad_begin, .stride = g.stride,
+                .dilation = g.dilation};
+  // Otherwise cuDNN computes the full output (pad 0) into the workspace and Y is its window from pad_begin.
+  const bool direct = symmetric_fits(g, g.out, g.in);
+  if (!direct) {
+    p.pad = {};
+    for (int d = 0; d < g.rank; ++d) p.input[d] = (g.in[d] - 1) * g.stride[d] + g.span(d);
+  }
+  const std::size_t staging_bytes =
+      direct ? 0
+             : round_up(static_cast<std::size_t>(batch * out_channels * spatial_elements(p.input, g.rank)) *
+                        dtype_size(dtype));
+  FSWAP_ASSIGN_OR_RETURN(const ConvDescriptors d, describe(kOp, p));
+  const std::optional<ConvAlgoChoice> known = args.ctx.conv_algos->find(p);
+  FSWAP_ASSIGN_OR_RETURN(const ConvWorkspace ws, conv_workspace(args, kOp, staging_bytes, known));
+  const ConvBuffers b{direct ? y.data : ws.staging, w.data, x.data};
+  FSWAP_ASSIGN_OR_RETURN(const ConvAlgoChoice choice, choose_algorithm(args, kOp, p, d, b, ws, known));
+  FSWAP_RETURN_IF_ERROR(run_convolution(args, kOp, p, d, choice, b, ws));
+  if (!direct)
+    FSWAP_RETURN_IF_ERROR(copy_window(dtype, ws.staging, y.data,
+                                      window_copy(batch * out_channels, g, g.out, p.input, -1), args.ctx.stream, kOp));
+  return bias_activation(dtype, y.data, bias, batch * out_channels, spatial_elements(g.out, g.rank),
+                         channel_bias(out_channels), args.attrs.activation, args.ctx.stream, kOp);
+}
+
+}  // namespace
+
+CudaKernel linear_kernel(OpType op) {
+  switch (op) {
+    case OpType::kConv: return conv_kernel;
+    case OpType::kConvTranspose: return conv_transpose_kernel;
+    case OpType::kGemm: return gemm_kernel;
+    case OpType::kMatMul: return mat_mul_kernel;
+    default: return nullptr;
+  }
+}
+
+}  // namespace fswap::cuda

@@ -1,0 +1,241 @@
+#include "backends/cuda/conv_algo_cache.h"
+
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <fstream>
+#include <limits>
+#include <system_error>
+#include <vector>
+
+#include "core/log.h"
+
+namespace fswap::cuda {
+namespace {
+
+constexpr std::string_view kHeader = "# fswap cudnn conv algorithms v1";
+constexpr std::string_view kForwardName = "fwd";
+constexpr std::string_view kBackwardDataName = "bwd_data";
+
+std::string current_device_name() {
+  int device = 0;
+  cudaDeviceProp prop{};
+  if (cudaGetDevice(&device) != cudaSuccess || cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return "unknown_device";
+  }
+  return prop.name;
+}
+
+std::string dims_text(const std::array<std::int64_t, 3>& dims, int rank) {
+  std::string text;
+  for (int i = 0; i < rank; ++i) {
+    if (i > 0) text += 'x';
+    text += std::to_string(dims[static_cast<std::size_t>(i)]);
+  }
+  return text;
+}
+
+std::optional<std::int64_t> parse_count(std::string_view text) {
+  std::int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value < 0) return std::nullopt;
+  return value;
+}
+
+// "8x8" → {8, 8, 0}, returning the count of dims; 0 when malformed or not 2-3 dims.
+int parse_dims(std::string_view text, std::array<std::int64_t, 3>& dims) {
+  int rank = 0;
+  while (true) {
+    const std::size_t cut = text.find('x');
+    const std::optional<std::int64_t> value = parse_count(text.substr(0, cut));
+    if (!value || rank == 3) return 0;
+    dims[static_cast<std::size_t>(rank++)] = *value;
+    if (cut == std::string_view::npos) break;
+    text.remove_prefix(cut + 1);
+  }
+  return rank >= 2 ? rank : 0;
+}
+
+std::vector<std::string_view> split_spaces(std::string_view line) {
+  std::vector<std::string_view> tokens;
+  while (!line.empty()) {
+    const std::size_t cut = line.find(' ');
+    if (cut != 0) tokens.push_back(line.substr(0, cut));
+    if (cut == std::string_view::npos) break;
+    line.remove_prefix(cut + 1);
+  }
+  return tokens;
+}
+
+std::string sanitised(std::string_view name) {
+  std::string out(name);
+  for (char& c : out) {
+    const bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                      c == '_' || c == '-';
+    if (!keep) c = '_';
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string to_string(const ConvProblem& p) {
+  const int r = p.spatial_rank;
+  return std::string(p.direction == ConvDirection::kForward ? kForwardName : kBackwardDataName) + " " +
+         dtype_name(p.dtype) + " math=" + std::to_string(p.math) + " n=" + std::to_string(p.batch) +
+         " c=" + std::to_string(p.channels) + " in=" + dims_text(p.input, r) +
+         " k=" + std::to_string(p.out_channels) + " kernel=" + dims_text(p.kernel, r) +
+         " pad=" + dims_text(p.pad, r) + " stride=" + dims_text(p.stride, r) +
+         " dilation=" + dims_text(p.dilation, r) + " groups=" + std::to_string(p.groups);
+}
+
+std::string format_conv_entry(const ConvProblem& problem, const ConvAlgoChoice& choice) {
+  return to_string(problem) + " algo=" + std::to_string(choice.algo) + " algo_math=" + std::to_string(choice.math) +
+         " workspace=" + std::to_string(choice.workspace_bytes);
+}
+
+std::optional<std::pair<ConvProblem, ConvAlgoChoice>> parse_conv_entry(std::string_view line) {
+  const std::vector<std::string_view> tokens = split_spaces(line);
+  if (tokens.size() < 2) return std::nullopt;
+  ConvProblem p;
+  if (tokens[0] != kForwardName && tokens[0] != kBackwardDataName) return std::nullopt;
+  p.direction = tokens[0] == kForwardName ? ConvDirection::kForward : ConvDirection::kBackwardData;
+  const std::string_view f32 = dtype_name(DType::kFloat32), f16 = dtype_name(DType::kFloat16);
+  if (tokens[1] != f32 && tokens[1] != f16) return std::nullopt;
+  p.dtype = tokens[1] == f32 ? DType::kFloat32 : DType::kFloat16;
+
+  std::int64_t math = 0, algo = 0, algo_math = 0, workspace = 0;
+  struct Scalar {
+    std::string_view name;
+    std::int64_t* value;
+  };
+  struct Dims {
+    std::string_view name;
+    std::array<std::int64_t, 3>* value;
+  };
+  const Scalar scalars[] = {{"math", &math},       {"n", &p.batch},      {"c", &p.channels},
+                            {"k", &p.out_channels}, {"groups", &p.groups}, {"algo", &algo},
+                            {"algo_math", &algo_math}, {"workspace", &workspace}};
+  const Dims dims[] = {
+      {"in", &p.input}, {"kernel", &p.kernel}, {"pad", &p.pad}, {"stride", &p.stride}, {"dilation", &p.dilation}};
+  constexpr std::size_t kFields = std::size(scalars) + std::size(dims);
+  if (tokens.size() != 2 + kFields) return std::nullopt;
+  std::vector<bool> seen(kFields, false);
+  int rank = 0;
+  for (std::size_t t = 2; t < tokens.size(); ++t) {
+    const std::size_t eq = tokens[t].find('=');
+    if (eq == std::string_view::npos) return std::nullopt;
+    const std::string_view name = tokens[t].substr(0, eq), value = tokens[t].substr(eq + 1);
+    bool known = false;
+    for (std::size_t i = 0; i < std::size(scalars) && !known; ++i) {
+      if (scalars[i].name != name) continue;
+      const std::optional<std::int64_t> v = parse_count(value);
+      if (!v || seen[i]) return std::nullopt;
+      *scalars[i].value = *v;
+      seen[i] = known = true;
+    }
+    for (std::size_t i = 0; i < std::size(dims) && !known; ++i) {
+      if (dims[i].name != name) continue;
+      const std::size_t slot = std::size(scalars) + i;
+      const int r = parse_dims(value, *dims[i].value);
+      if (r == 0 || (rank != 0 && r != rank) || seen[slot]) return std::nullopt;
+      rank = r;
+      seen[slot] = known = true;
+    }
+    if (!known) return std::nullopt;
+  }
+  constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
+  if (math > kIntMax || algo > kIntMax || algo_math > kIntMax) return std::nullopt;
+  p.math = static_cast<int>(math);
+  p.spatial_rank = rank;
+  const ConvAlgoChoice choice{static_cast<int>(algo), static_cast<int>(algo_math), static_cast<std::size_t>(workspace)};
+  return std::make_pair(p, choice);
+}
+
+ConvAlgoCache::ConvAlgoCache(const std::filesystem::path& directory)
+    : ConvAlgoCache(directory, directory.empty() ? std::string() : current_device_name(),
+                    directory.empty() ? 0 : cudnnGetVersion()) {}
+
+ConvAlgoCache::ConvAlgoCache(const std::filesystem::path& directory, std::string_view device_name,
+                             std::size_t cudnn_version) {
+  if (directory.empty()) return;
+  file_ = directory / file_name(device_name, cudnn_version);
+  load();
+}
+
+std::string ConvAlgoCache::file_name(std::string_view device_name, std::size_t cudnn_version) {
+  return "conv_algos-" + sanitised(device_name) + "-cudnn" + std::to_string(cudnn_version) + ".txt";
+}
+
+std::optional<ConvAlgoChoice> ConvAlgoCache::find(const ConvProblem& problem) {
+  const auto it = entries_.find(problem);
+  if (it == entries_.end()) return std::nullopt;
+  ++hits_;
+  return it->second;
+}
+
+void ConvAlgoCache::insert(const ConvProblem& problem, const ConvAlgoChoice& choice) {
+  entries_[problem] = choice;
+  ++searches_;
+  save();
+}
+
+void ConvAlgoCache::load() {
+  std::error_code error;
+  if (!std::filesystem::exists(file_, error)) return;
+  const std::string ignored = "; ignoring it (it is rewritten after the next algorithm search)";
+  std::ifstream in(file_);
+  std::string line;
+  if (!in || !std::getline(in, line)) {
+    log_warn("cuDNN algorithm cache " + file_.string() + " cannot be read" + ignored);
+    return;
+  }
+  if (line != kHeader) {
+    log_warn("cuDNN algorithm cache " + file_.string() + " does not start with \"" + std::string(kHeader) + "\"" +
+             ignored);
+    return;
+  }
+  std::map<ConvProblem, ConvAlgoChoice> loaded;
+  for (int number = 2; std::getline(in, line); ++number) {
+    if (line.empty() || line.front() == '#') continue;
+    const auto entry = parse_conv_entry(line);
+    if (!entry) {
+      log_warn("cuDNN algorithm cache " + file_.string() + ": line " + std::to_string(number) +
+               " is not an entry" + ignored);
+      return;
+    }
+    loaded[entry->first] = entry->second;
+  }
+  if (in.bad()) {
+    log_warn("cuDNN algorithm cache " + file_.string() + " cannot be read" + ignored);
+    return;
+  }
+  entries_ = std::move(loaded);
+}
+
+void ConvAlgoCache::save() {
+  if (file_.empty()) return;
+  std::error_code error;
+  std::filesystem::create_directories(file_.parent_path(), error);
+  const std::filesystem::path temp = file_.string() + ".tmp." + std::to_string(::getpid());
+  bool written = false;
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << kHeader << '\n';
+    for (const auto& [problem, choice] : entries_) out << format_conv_entry(problem, choice) << '\n';
+    out.flush();
+    written = out.good();
+  }
+  if (written) std::filesystem::rename(temp, file_, error);
+  if (written && !error) return;
+  std::filesystem::remove(temp, error);
+  if (save_warned_) return;
+  save_warned_ = true;
+  log_warn("cuDNN algorithm cache " + file_.string() +
+           " cannot be written; algorithm choices are kept in memory for this run only");
+}
+
+}  // namespace fswap::cuda
