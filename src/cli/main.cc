@@ -14,6 +14,7 @@
 #include "cli/models_command.h"
 #include "cli/progress.h"
 #include "cli/serve_command.h"
+#include "cli/session_flags.h"
 #include "core/log.h"
 #include "core/parallel.h"
 #include "fswap/fswap.h"
@@ -39,6 +40,7 @@ struct CommonOptions {
   std::string engine = "auto";
   std::string device = "cpu";
   std::vector<std::string> execution_providers;  // FaceFusion's spelling of --device
+  SessionFlags session;                          // --precision, --vram-budget, --memory-mode
   int threads = 0;
   std::string models_dir = FSWAP_DEFAULT_MODELS_DIR;
   std::string detector = "fr_detect";
@@ -59,6 +61,7 @@ struct CommonOptions {
     app.add_option("--device", device, "cpu, cuda or cuda:N")->capture_default_str();
     app.add_option("--execution-providers", execution_providers,
                    "FaceFusion compatibility: cuda, tensorrt or cpu (first one wins; maps to --device)");
+    session.add_to(app);
     app.add_option("--threads", threads, "CPU threads for inference and imaging (0 = all cores)")->capture_default_str();
     app.add_option("--models-dir", models_dir, "Folder holding the model files")->capture_default_str();
     app.add_option("--face-detector-model", detector, "fr_detect, blazeface, or FaceFusion's yoloface / scrfd (their files in --models-dir)")->capture_default_str();
@@ -103,6 +106,9 @@ struct CommonOptions {
     }
     FSWAP_ASSIGN_OR_RETURN(job.analyser.session.device, parse_device(device_text));
     job.analyser.session.threads = threads;
+    // Every session the job loads (detector, landmarks, recognizer, inswapper + arcface) takes
+    // job.analyser.session, so the flags reach them all.
+    FSWAP_RETURN_IF_ERROR(session.apply(job.analyser.session));
     job.analyser.models_dir = models_dir;
     job.analyser.detector = detector;
     job.analyser.detect.score_threshold = detector_score;
@@ -121,6 +127,17 @@ struct CommonOptions {
   }
 };
 
+// The engine's device-memory statistics (SwapSummary::memory), each line after prefix.
+void print_memory(std::FILE* out, const std::string& memory, const char* prefix) {
+  std::size_t begin = 0;
+  while (begin < memory.size()) {
+    std::size_t end = memory.find('\n', begin);
+    if (end == std::string::npos) end = memory.size();
+    std::fprintf(out, "%s%.*s\n", prefix, static_cast<int>(end - begin), memory.data() + begin);
+    begin = end + 1;
+  }
+}
+
 void print_summary(const SwapSummary& s, const std::string& output) {
   std::fprintf(stderr, "fswap: wrote %s: %lld frames, %lld faces swapped, %.2f s, %.1f fps\n", output.c_str(),
                static_cast<long long>(s.frames), static_cast<long long>(s.faces_swapped), s.seconds, s.fps());
@@ -132,6 +149,7 @@ void print_summary(const SwapSummary& s, const std::string& output) {
     stages += buf;
   }
   if (!stages.empty()) std::fprintf(stderr, "fswap: stage time (summed over threads): %s\n", stages.c_str());
+  print_memory(stderr, s.memory, "fswap: ");
 }
 
 int run_swap_command(const CommonOptions& common, const std::vector<std::string>& sources, const std::string& target,
@@ -180,6 +198,7 @@ int run_bench_command(const CommonOptions& common, const std::vector<std::string
       }
       std::printf("%-28s %-10s %7lld %8.1f  %s\n", std::filesystem::path(target).filename().c_str(),
                   swap ? "swap" : "dec+enc", static_cast<long long>(s->frames), s->fps(), stages.c_str());
+      print_memory(stdout, s->memory, "  ");
       std::fflush(stdout);
     }
   }

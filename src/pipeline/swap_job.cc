@@ -328,7 +328,10 @@ Result<SwapSummary> run_swap(const SwapJob& job, const ProgressCallback& on_prog
   FSWAP_ASSIGN_OR_RETURN(MediaKind kind, probe_media(job.target));
   Result<SwapSummary> summary =
       kind == MediaKind::kImage ? run_image(ctx, on_progress, start) : run_video(ctx, on_progress, start);
-  if (summary) summary->stages = ctx.ledger.entries();
+  if (summary) {
+    summary->stages = ctx.ledger.entries();
+    if (ctx.engine) summary->memory = ctx.engine->memory_summary();  // while the sessions still live
+  }
   return summary;
 }
 

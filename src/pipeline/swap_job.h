@@ -68,6 +68,9 @@ struct SwapSummary {
   double seconds = 0;
   double fps() const { return seconds > 0 ? frames / seconds : 0; }
   std::vector<TimeLedger::Entry> stages;  // decode, detect, landmarks, embed, swap, blend, encode
+  // The engine's device-memory statistics at the end of the run (Engine::memory_summary: one
+  // or more lines, each ending in '\n'); empty when the engine keeps none (the CPU, ort).
+  std::string memory;
 };
 
 using ProgressCallback = std::function<void(const SwapProgress&)>;

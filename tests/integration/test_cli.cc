@@ -263,6 +263,48 @@ TEST(CliBadInput, OutputEqualsInput) {
   EXPECT_EQ(fs::file_size(jpg), size) << "the input was modified";
 }
 
+// --precision, --vram-budget, --memory-mode: checked before any work, then carried into every
+// session the job loads.
+TEST(CliSessionFlags, Fp16OnTheCpuIsRejected) {
+  const std::string out = scratch("fp16_cpu.png");
+  const auto r = run_fswap("swap -s " + kMedia + "astronaut.png -t " + kMedia + "messi5.jpg -o " + out +
+                           " --precision fp16 --device cpu");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("fp16"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("CPU"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(CliSessionFlags, BadVramBudgetOnCudaIsRejected) {
+  const std::string out = scratch("banana.png");
+  const auto r = run_fswap("swap -s " + kMedia + "astronaut.png -t " + kMedia + "messi5.jpg -o " + out +
+                           " --device cuda --engine native --vram-budget banana");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(r.output.find("--vram-budget \"banana\"") != std::string::npos ||
+              r.output.find("no CUDA backend") != std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(CliSessionFlags, PrecisionReachesTheEngine) {
+  // ONNX Runtime refuses fp16 when it loads the first model: proof that the flag got there.
+  const std::string out = scratch("fp16_ort.png");
+  const auto r = run_fswap("swap -s " + kMedia + "astronaut.png -t " + kMedia + "messi5.jpg -o " + out +
+                           " --device cuda --engine ort --precision fp16");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("fr_detect.onnx: --precision fp16"), std::string::npos) << r.output;
+}
+
+TEST(CliSessionFlags, CpuRunAcceptsTheFlags) {
+  const std::string out = scratch("flags_cpu.png");
+  const auto r = run_fswap("swap -s " + kMedia + "astronaut.png -t " + kMedia + "messi5.jpg -o " + out +
+                           " --engine native --precision fp32 --vram-budget 50% --memory-mode explicit");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("1 faces swapped"), std::string::npos) << r.output;
+  // The CPU keeps no device-memory statistics, so the summary has none.
+  EXPECT_EQ(r.output.find("device arena"), std::string::npos) << r.output;
+}
+
 TEST(CliUsage, HelpVersionAndUnknownOption) {
   EXPECT_EQ(run_fswap("--help").code, 0);
   const auto v = run_fswap("--version");

@@ -101,5 +101,32 @@ TEST(Executor, PlansOnceAndReportsTheArena) {
   EXPECT_EQ((*out)[0].shape(), (Shape{1, 4420, 2}));
 }
 
+// `fswap model bench`'s p10/median/p90: numpy's linear interpolation between ranks.
+TEST(ModelTools, PercentileInterpolatesBetweenRanks) {
+  EXPECT_DOUBLE_EQ(percentile({4, 1, 3, 2}, 50), 2.5);
+  EXPECT_DOUBLE_EQ(percentile({5, 1, 3}, 50), 3);
+  EXPECT_DOUBLE_EQ(percentile({10, 20, 30, 40, 50}, 10), 14);
+  EXPECT_DOUBLE_EQ(percentile({10, 20, 30, 40, 50}, 90), 46);
+  EXPECT_DOUBLE_EQ(percentile({7}, 90), 7);
+  EXPECT_DOUBLE_EQ(percentile({1, 2}, 0), 1);
+  EXPECT_DOUBLE_EQ(percentile({1, 2}, 100), 2);
+  EXPECT_DOUBLE_EQ(percentile({}, 50), 0);
+}
+
+TEST(ModelTools, MeasureLatencyCountsRunsAndOrdersPercentiles) {
+  auto engine = make_engine("native").value();
+  auto session = engine->load(kModels + "fr_detect.onnx", {}).value();
+  const auto inputs = random_inputs(session->inputs(), 1, 5);
+  auto t = measure_latency(*session, inputs, /*runs=*/0, /*warmup=*/-1);
+  ASSERT_TRUE(t.is_ok()) << t.status().to_string();
+  EXPECT_EQ(t->runs, 1);
+  EXPECT_EQ(t->warmup, 0);
+  t = measure_latency(*session, inputs, /*runs=*/4, /*warmup=*/1);
+  ASSERT_TRUE(t.is_ok()) << t.status().to_string();
+  EXPECT_GT(t->p10_ms, 0);
+  EXPECT_LE(t->p10_ms, t->median_ms);
+  EXPECT_LE(t->median_ms, t->p90_ms);
+}
+
 }  // namespace
 }  // namespace fswap

@@ -100,16 +100,35 @@ std::vector<OutputDiff> compare_outputs(const std::vector<TensorInfo>& infos, co
   return diffs;
 }
 
-Result<double> median_latency_ms(InferenceSession& session, const std::vector<Tensor>& inputs, int runs) {
-  FSWAP_RETURN_IF_ERROR(session.run(inputs).status());  // warm-up (and plan creation)
+double percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const double rank = std::clamp(p, 0.0, 100.0) / 100.0 * static_cast<double>(values.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(rank));
+  const std::size_t hi = std::min(lo + 1, values.size() - 1);
+  return values[lo] + (values[hi] - values[lo]) * (rank - static_cast<double>(lo));
+}
+
+Result<LatencyStats> measure_latency(InferenceSession& session, const std::vector<Tensor>& inputs, int runs, int warmup) {
+  LatencyStats stats;
+  stats.runs = std::max(1, runs);
+  stats.warmup = std::max(0, warmup);
+  for (int r = 0; r < stats.warmup; ++r) FSWAP_RETURN_IF_ERROR(session.run(inputs).status());
   std::vector<double> times;
-  for (int r = 0; r < std::max(1, runs); ++r) {
+  for (int r = 0; r < stats.runs; ++r) {
     const auto start = std::chrono::steady_clock::now();
     FSWAP_RETURN_IF_ERROR(session.run(inputs).status());
     times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
-  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-  return times[times.size() / 2];
+  stats.median_ms = percentile(times, 50);
+  stats.p10_ms = percentile(times, 10);
+  stats.p90_ms = percentile(times, 90);
+  return stats;
+}
+
+Result<double> median_latency_ms(InferenceSession& session, const std::vector<Tensor>& inputs, int runs) {
+  FSWAP_ASSIGN_OR_RETURN(LatencyStats stats, measure_latency(session, inputs, runs, /*warmup=*/1));
+  return stats.median_ms;
 }
 
 }  // namespace fswap

@@ -1,7 +1,8 @@
-// Helpers behind `fswap model run|compare`: seeded random inputs, output comparison, latency.
+// Helpers behind `fswap model run|compare|bench`: seeded random inputs, output comparison, latency.
 //
 //   auto inputs = random_inputs(session->inputs(), /*batch=*/8, /*seed=*/1);
 //   auto diffs = compare_outputs(session->outputs(), ort_outputs, native_outputs);
+//   FSWAP_ASSIGN_OR_RETURN(LatencyStats t, measure_latency(*session, inputs, /*runs=*/20, /*warmup=*/3));
 #pragma once
 
 #include <cstdint>
@@ -34,7 +35,22 @@ struct OutputDiff {
 std::vector<OutputDiff> compare_outputs(const std::vector<TensorInfo>& infos, const std::vector<Tensor>& a,
                                         const std::vector<Tensor>& b);
 
-// Median wall time of `runs` runs (after one warm-up), in milliseconds.
+// The p-th percentile (0 ≤ p ≤ 100) of values, interpolated linearly between the two nearest
+// ranks (numpy's default): p = 50 of {1, 2, 3, 4} is 2.5. 0 when values is empty.
+double percentile(std::vector<double> values, double p);
+
+// Wall time of one session->run, in milliseconds, over the timed runs.
+struct LatencyStats {
+  double median_ms = 0;
+  double p10_ms = 0;
+  double p90_ms = 0;
+  int runs = 0;    // timed runs
+  int warmup = 0;  // untimed runs before them (the first builds the plan)
+};
+// Runs `warmup` times untimed (0 or more), then `runs` times timed (at least 1).
+Result<LatencyStats> measure_latency(InferenceSession& session, const std::vector<Tensor>& inputs, int runs, int warmup);
+
+// Median wall time of `runs` runs (after one warm-up), in milliseconds: measure_latency's median.
 Result<double> median_latency_ms(InferenceSession& session, const std::vector<Tensor>& inputs, int runs);
 
 }  // namespace fswap

@@ -1,0 +1,49 @@
+#include "cli/session_flags.h"
+
+#include "memory/budget.h"
+
+namespace fswap {
+
+void SessionFlags::add_to(CLI::App& app) {
+  app.add_option("--precision", precision,
+                 "Storage precision: auto (the engine's default: native fp16 on CUDA, fp32 on the CPU; ort as exported), fp32, "
+                 "fp16 (native engine on CUDA only)")
+      ->check(CLI::IsMember({"auto", "fp32", "fp16"}))->capture_default_str();
+  app.add_option("--vram-budget", vram_budget,
+                 "Device-memory cap of the native engine on CUDA, e.g. 4GiB, 512MiB, 1.5GB, 80% of the GPU "
+                 "(default: free memory minus a margin)");
+  app.add_option("--memory-mode", memory_mode,
+                 "Device memory of the native engine on CUDA: explicit (fswap's arena and residency manager) or "
+                 "unified (not implemented yet)")
+      ->check(CLI::IsMember({"explicit", "unified"}))->capture_default_str();
+}
+
+Status SessionFlags::apply(SessionOptions& options) const {
+  FSWAP_ASSIGN_OR_RETURN(options.precision, parse_precision(precision));
+  FSWAP_ASSIGN_OR_RETURN(options.memory_mode, parse_memory_mode(memory_mode));
+  // Syntax only: the device's real size is known when the engine opens it. A device of 2^62
+  // bytes accepts every well-formed budget, percentages included.
+  constexpr std::uint64_t kAnySize = std::uint64_t{1} << 62;
+  FSWAP_RETURN_IF_ERROR(memory::parse_budget(vram_budget, {.total_bytes = kAnySize, .free_bytes = kAnySize}).status());
+  options.vram_budget = vram_budget;
+  if (options.device.kind == DeviceKind::kCpu) {
+    if (options.precision == Precision::kFloat16)
+      return invalid_input("--precision fp16 needs --device cuda: on the CPU fswap computes in fp32 "
+                           "(use --precision auto or fp32 with --device cpu)");
+    if (options.memory_mode == MemoryMode::kUnified)
+      return invalid_input("--memory-mode unified needs --device cuda: the CPU has no device memory to manage");
+  }
+  return Status::ok();
+}
+
+std::string describe_precision(Precision precision, const std::string& engine, const Device& device) {
+  switch (precision) {
+    case Precision::kFloat16: return "fp16";
+    case Precision::kFloat32: return "fp32";
+    case Precision::kDefault: break;
+  }
+  if (engine == "native") return device.kind == DeviceKind::kCuda ? "auto = fp16" : "auto = fp32";
+  return "auto = as exported";  // ONNX Runtime runs the model's own precision
+}
+
+}  // namespace fswap
