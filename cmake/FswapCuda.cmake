@@ -1,5 +1,5 @@
 # CUDA is optional: the CPU build is complete without it. FSWAP_CUDA defaults to ON only
-# when nvcc is found; the CUDA layers (backends/cuda, imaging/cuda) are added by later work.
+# when nvcc is found.
 include(CheckLanguage)
 check_language(CUDA)
 if(CMAKE_CUDA_COMPILER)
@@ -11,6 +11,13 @@ option(FSWAP_CUDA "Build the CUDA targets" ${_fswap_cuda_default})
 if(FSWAP_CUDA)
   enable_language(CUDA)
   find_package(CUDAToolkit REQUIRED)
+  # CMake 3.25 predates nvcc's C++20 support; the kernels share C++20 headers with the host code.
+  if(NOT CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+    set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+    set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+  endif()
+  set(CMAKE_CUDA_STANDARD 20)
+  set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   set(CMAKE_CUDA_ARCHITECTURES 75 80 86 89 90 CACHE STRING "CUDA architectures")
 endif()
 message(STATUS "fswap: CUDA targets ${FSWAP_CUDA}")

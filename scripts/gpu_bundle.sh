@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the GPU bundle: the CUDA build's test and benchmark programs plus every shared library they
-# need that the GPU test machine (Ubuntu 24.04 + CUDA 13, GPU.md) does not provide, in bundle/.
+# need that the GPU test machine (Ubuntu 24.04 + CUDA 13, GPU.md) does not provide, the op harness
+# cases, the default models and a photo, in bundle/. The replicas are generated there (gpu_run.sh).
 # Run on a build machine (nvcc, no GPU needed). Then run scripts/gpu_run.sh on the GPU machine.
 #   scripts/gpu_bundle.sh            # sm_90 only (the H100), 2 build jobs
 #   CUDA_ARCHS="80;90" JOBS=8 scripts/gpu_bundle.sh
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 CUDA_ARCHS=${CUDA_ARCHS:-90}
 JOBS=${JOBS:-2}
-TARGETS=(test_cuda_memory bench_memory)
+TARGETS=(test_cuda_memory test_cuda_ops test_cuda_models test_cuda_face bench_memory bench_native)
 LIMIT_MIB=60
 
 cmake --preset cuda -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCHS" >/dev/null
@@ -17,8 +18,14 @@ cmake --build build/cuda -j"$JOBS" --target "${TARGETS[@]}"
 
 rm -rf bundle
 mkdir -p bundle/bin bundle/lib
-cp build/cuda/tests/gpu/test_cuda_memory build/cuda/benchmarks/bench_memory bundle/bin/
+for t in "${TARGETS[@]}"; do
+  find build/cuda/tests/gpu build/cuda/benchmarks -maxdepth 1 -name "$t" -type f -exec cp {} bundle/bin/ \;
+done
 strip --strip-unneeded bundle/bin/*
+cp -r build/cuda/tests/op_harness/cases bundle/cases
+mkdir -p bundle/models bundle/media
+cp third_party/models/fr_detect.onnx third_party/models/fr_landmark.onnx third_party/models/fr_feature.onnx bundle/models/
+cp third_party/media/astronaut.png bundle/media/
 
 # Shared libraries beyond glibc, libstdc++/libgcc and the driver's libcuda (cudart is linked
 # statically; the machine has its own libcudart anyway).
@@ -27,9 +34,15 @@ for bin in bundle/bin/*; do
 done | sort -u | while read -r lib; do
   case "$(basename "$lib")" in
     ld-linux*|libc.so*|libm.so*|libdl.so*|librt.so*|libpthread.so*|libstdc++.so*|libgcc_s.so*|libcuda.so*|libcudart.so*) ;;
+    libcudnn*|libcublas*) ;;  # the GPU machine has cuDNN 9 and cuBLAS 13 (GPU.md)
     *) cp -L "$lib" bundle/lib/ && echo "bundled $(basename "$lib")" ;;
   esac
 done
+
+# The programs share most of their code (statically linked): xz packs them several times smaller.
+# gpu_run.sh unpacks them with Python's tarfile (xz may be missing there).
+tar -C bundle -cJf bundle/bin.tar.xz bin
+rm -rf bundle/bin
 
 git rev-parse --short HEAD > bundle/VERSION 2>/dev/null || true
 size=$(du -sb bundle | cut -f1)

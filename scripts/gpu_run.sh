@@ -1,39 +1,72 @@
 #!/usr/bin/env bash
 # Runs on the GPU test machine, from the repository root, with bundle/ made by scripts/gpu_bundle.sh:
-# the GPU tests and the memory benchmark. Writes a short summary table plus the full logs to $OUT
-# (default out/gpu) and prints the summary last. Exit status: non-zero when a test or benchmark failed.
+# generates the replicas, then runs the GPU tests and the benchmarks. Writes a short summary table
+# plus the full logs to $OUT (default out/gpu) and prints the summary last.
+# Exit status: non-zero when a test or benchmark failed.
+#   scripts/gpu_run.sh                  # everything
+#   PARTS="ops models" scripts/gpu_run.sh   # a subset of: memory ops models face bench torch
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${OUT:-out/gpu}
-mkdir -p "$OUT"
+PARTS=${PARTS:-memory ops models face bench torch}
+WORK=${WORK:-/tmp/fswap-gpu}
+mkdir -p "$OUT" "$WORK/models"
 export LD_LIBRARY_PATH="/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib:$PWD/bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export FSWAP_GPU_MODELS="$WORK/models" FSWAP_GPU_PHOTO="$WORK/astronaut.npy"
+PY=python3
+[[ -x /opt/torch/.venv/bin/python3 ]] && PY=/opt/torch/.venv/bin/python3
+export FSWAP_OP_CASES_JSON="$PWD/bundle/cases/cases.json" XDG_CACHE_HOME="$WORK/cache"
 
-if [[ ! -x bundle/bin/test_cuda_memory ]]; then
-  echo "bundle/bin/test_cuda_memory missing: run scripts/gpu_bundle.sh on a build machine first" >&2
+if [[ ! -f bundle/bin.tar.xz ]]; then
+  echo "bundle/bin.tar.xz missing: run scripts/gpu_bundle.sh on a build machine first" >&2
   exit 2
 fi
+$PY -c "import tarfile; tarfile.open('bundle/bin.tar.xz').extractall('bundle')" || exit 2
+has() { [[ " $PARTS " == *" $1 "* ]]; }
 
 # Read-only queries only: GPU settings are never changed here.
 nvidia-smi --query-gpu=name,driver_version,pcie.link.gen.current,pcie.link.width.current,memory.used,memory.total \
   --format=csv > "$OUT/nvidia_smi.csv" 2>&1 || true
 card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 
-timeout 300 bundle/bin/test_cuda_memory --gtest_output="xml:$OUT/test_cuda_memory.xml" 2>&1 | tee "$OUT/test_cuda_memory.log"
-rc_test=${PIPESTATUS[0]}
-timeout 240 bundle/bin/bench_memory 2>&1 | tee "$OUT/bench_memory.log"
-rc_bench=${PIPESTATUS[0]}
+start=$(date +%s)
+cp bundle/models/*.onnx "$WORK/models/"
+replicas="inswapper_128 arcface_w600k_r50 scrfd_2.5g yoloface_8n 2dfan4 hyperswap_1a_256 simswap_256 gfpgan_1.4 xseg bisenet_resnet_34 real_esrgan_x4"
+echo $replicas | tr ' ' '\n' | xargs -P 8 -I{} $PY tools/replicas/generate_replicas.py --out "$WORK/models" --only {} \
+  > "$OUT/replicas.log" 2>&1
+$PY -c "import cv2, numpy; numpy.save('$FSWAP_GPU_PHOTO', cv2.cvtColor(cv2.imread('bundle/media/astronaut.png'), cv2.COLOR_BGR2RGB))" \
+  >> "$OUT/replicas.log" 2>&1
+echo "setup: replicas and photo in $(( $(date +%s) - start )) s" | tee -a "$OUT/replicas.log"
+
+declare -A rc
+run() {  # run NAME TIMEOUT CMD...: logs to $OUT/NAME.log, exit status in rc[NAME]
+  local name=$1 limit=$2
+  shift 2
+  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  rc[$name]=$?
+  echo "$name: exit ${rc[$name]}"
+}
+has memory && run test_cuda_memory 300 bundle/bin/test_cuda_memory
+has ops && run test_cuda_ops 400 bundle/bin/test_cuda_ops
+has models && run test_cuda_models 400 bundle/bin/test_cuda_models
+has face && run test_cuda_face 200 bundle/bin/test_cuda_face
+has memory && run bench_memory 240 bundle/bin/bench_memory
+has bench && run bench_native 400 bundle/bin/bench_native
+has torch && [[ -f tools/bench/torch_baseline.py ]] &&
+  run torch_baseline 400 $PY tools/bench/torch_baseline.py --models "$WORK/models" --batches 1 8 32 --runs 30
 
 {
   echo "# GPU run $(cat bundle/VERSION 2>/dev/null) on ${card:-unknown card}, $(date -u +%Y-%m-%dT%H:%MZ)"
-  echo
-  echo "test_cuda_memory: exit $rc_test"
-  grep -E '^\[ +(OK|FAILED|SKIPPED|PASSED) +\]' "$OUT/test_cuda_memory.log" | sed 's/^/    /'
-  grep -E '^(device|budget|residency|H2D|stage)' "$OUT/test_cuda_memory.log" | sed 's/^/    /'
-  echo
-  echo "bench_memory: exit $rc_bench"
-  sed -n '/^| what/,$p' "$OUT/bench_memory.log"
+  for name in "${!rc[@]}"; do
+    echo
+    echo "## $name: exit ${rc[$name]}"
+    grep -E '^\[  (PASSED|FAILED) ' "$OUT/$name.log" | sed 's/^/    /'
+    grep -E '^\[  FAILED  \] [A-Za-z]' "$OUT/$name.log" | sort -u | head -60 | sed 's/^/    /'
+    grep -E '^(model |budget |face |failure injection|device|residency|H2D|stage)' "$OUT/$name.log" | head -80 | sed 's/^/    /'
+    sed -n '/^| /p' "$OUT/$name.log" | head -120
+  done
 } > "$OUT/summary.md"
 echo
 cat "$OUT/summary.md"
-(( rc_test == 0 && rc_bench == 0 ))
+for name in "${!rc[@]}"; do (( rc[$name] == 0 )) || exit 1; done

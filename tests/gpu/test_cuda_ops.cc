@@ -1,6 +1,7 @@
 // The op harness on the CUDA backend: every generated op case (tools/replicas/generate_op_cases.py)
 // on the native engine's CUDA backend against its CPU backend, same seeded inputs, in fp32
-// (within 1e-4 relative, or the case's own tolerance when looser) and fp16 (within 1e-2).
+// (within 1e-4 relative, or the case's own tolerance when looser) and fp16 (within 1e-2, the CPU
+// reference fed the same half-rounded inputs).
 // Runs on the GPU machine (label gpu); FSWAP_OP_CASES_JSON may point at another cases.json.
 #include <gtest/gtest.h>
 
@@ -9,6 +10,7 @@
 #include "runtime/engines/native_engine.h"
 #include "support/op_cases.h"
 #include "gpu/compare.h"
+#include "gpu/gpu_env.h"
 
 namespace fswap {
 namespace {
@@ -22,13 +24,13 @@ class CudaOpCase : public ::testing::Test {
     ASSERT_TRUE(cpu.is_ok()) << cpu.status().to_string();
     auto cuda = engine.load(case_.file, {.device = {DeviceKind::kCuda, 0}, .precision = precision_});
     ASSERT_TRUE(cuda.is_ok()) << cuda.status().to_string();
-    const auto inputs = test::case_inputs(case_);
+    const bool fp16 = precision_ == Precision::kFloat16;
+    const auto inputs = fp16 ? test::rounded_to_half(test::case_inputs(case_)) : test::case_inputs(case_);
     auto want = (*cpu)->run(inputs);
     ASSERT_TRUE(want.is_ok()) << want.status().to_string();
     auto got = (*cuda)->run(inputs);
     ASSERT_TRUE(got.is_ok()) << got.status().to_string();
     ASSERT_EQ(got->size(), want->size());
-    const bool fp16 = precision_ == Precision::kFloat16;
     const double rtol = fp16 ? 1e-2 : std::max(1e-4, case_.rtol);
     for (std::size_t i = 0; i < got->size(); ++i) {
       const std::string& name = (*cpu)->outputs()[i].name;

@@ -65,6 +65,7 @@ struct ConvWorkspace {
   void* staging = nullptr;
   void* algo = nullptr;
   std::size_t algo_bytes = 0;
+  bool short_of_known = false;  // the cached choice needs more than the budget gives now
 };
 
 // A node's spatial geometry in cuDNN order: 2 or 3 dims, a 1-D op lifted to height 1.
@@ -251,13 +252,19 @@ Result<ConvWorkspace> conv_workspace(const CudaKernelArgs& args, const char* op,
   };
   if (known) {
     if (staging_bytes + known->workspace_bytes == 0) return ConvWorkspace{};
-    FSWAP_ASSIGN_OR_RETURN(void* base, args.ctx.workspace(staging_bytes + known->workspace_bytes));
-    return carve(base, known->workspace_bytes);
+    Result<void*> base = args.ctx.workspace(staging_bytes + known->workspace_bytes);
+    if (base) return carve(*base, known->workspace_bytes);
+    if (base.status().code() != StatusCode::kOutOfMemory) return base.status();
   }
   for (const std::size_t cap : kSearchWorkspaceCaps) {
-    if (staging_bytes + cap == 0) return ConvWorkspace{};
+    if (known && cap >= known->workspace_bytes) continue;
+    if (staging_bytes + cap == 0) return ConvWorkspace{.short_of_known = known.has_value()};
     Result<void*> base = args.ctx.workspace(staging_bytes + cap);
-    if (base) return carve(*base, cap);
+    if (base) {
+      ConvWorkspace ws = carve(*base, cap);
+      ws.short_of_known = known.has_value();
+      return ws;
+    }
     if (base.status().code() != StatusCode::kOutOfMemory || cap == 0) return base.status();
   }
   return internal_error(std::string(op) + " on CUDA: no workspace size tried");
@@ -297,9 +304,30 @@ Result<ConvAlgoChoice> search_algorithm(const CudaKernelArgs& args, const char* 
   return fastest_usable(op, p, results, count, ws.algo_bytes);
 }
 
+// cuDNN's heuristic ranking (no timing, no synchronisation), for a budget too short for the
+// cached choice: the first algorithm that fits the workspace there is. Not cached: the cached
+// choice stays the one for when memory allows.
+Result<ConvAlgoChoice> heuristic_algorithm(const CudaKernelArgs& args, const char* op, const ConvProblem& p,
+                                           const ConvDescriptors& d, std::size_t workspace_bytes) {
+  cudnnHandle_t handle = args.ctx.cudnn;
+  int count = 0;
+  if (p.direction == ConvDirection::kForward) {
+    cudnnConvolutionFwdAlgoPerf_t results[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    FSWAP_CUDNN_CHECK(op, cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x.get(), d.w.get(), d.conv.get(), d.y.get(),
+                                                                 CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, results));
+    return fastest_usable(op, p, results, count, workspace_bytes);
+  }
+  cudnnConvolutionBwdDataAlgoPerf_t results[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+  FSWAP_CUDNN_CHECK(op, cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.w.get(), d.y.get(), d.conv.get(),
+                                                                    d.x.get(), CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                                                                    &count, results));
+  return fastest_usable(op, p, results, count, workspace_bytes);
+}
+
 Result<ConvAlgoChoice> choose_algorithm(const CudaKernelArgs& args, const char* op, const ConvProblem& p,
                                         const ConvDescriptors& d, const ConvBuffers& b, const ConvWorkspace& ws,
                                         const std::optional<ConvAlgoChoice>& known) {
+  if (ws.short_of_known) return heuristic_algorithm(args, op, p, d, ws.algo_bytes);
   if (known) return *known;
   FSWAP_ASSIGN_OR_RETURN(ConvAlgoChoice choice, search_algorithm(args, op, p, d, b, ws));
   args.ctx.conv_algos->insert(p, choice);

@@ -88,6 +88,10 @@ CudaRuntime::~CudaRuntime() {
 }
 
 Result<void*> CudaRuntime::workspace(std::size_t bytes) {
+  // Workspace buys faster algorithms, weights and activations come first: at most an eighth of
+  // the budget (the convolution search then falls back to algorithms that need less).
+  if (bytes > budget_.bytes / 8)
+    return out_of_memory("kernel workspace of " + memory::format_bytes(bytes) + " exceeds an eighth of the budget");
   if (bytes <= workspace_bytes_ && workspace_bytes_ > 0)
     return reinterpret_cast<void*>(static_cast<std::uintptr_t>(workspace_.ptr().address));
   FSWAP_RETURN_IF_ERROR(release_workspace());
