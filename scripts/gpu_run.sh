@@ -27,17 +27,17 @@ has() { [[ " $PARTS " == *" $1 "* ]]; }
 
 # Read-only queries only: GPU settings are never changed here.
 nvidia-smi --query-gpu=name,driver_version,pcie.link.gen.current,pcie.link.width.current,memory.used,memory.total \
-  --format=csv > "$OUT/nvidia_smi.csv" 2>&1 || true
+  --format=csv > "$OUT/setup.log" 2>&1 || true
 card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 
 start=$(date +%s)
 cp bundle/models/*.onnx "$WORK/models/"
 replicas="inswapper_128 arcface_w600k_r50 scrfd_2.5g yoloface_8n 2dfan4 hyperswap_1a_256 simswap_256 gfpgan_1.4 xseg bisenet_resnet_34 real_esrgan_x4"
 echo $replicas | tr ' ' '\n' | xargs -P 8 -I{} $PY tools/replicas/generate_replicas.py --out "$WORK/models" --only {} \
-  > "$OUT/replicas.log" 2>&1
+  >> "$OUT/setup.log" 2>&1
 $PY -c "import cv2, numpy; numpy.save('$FSWAP_GPU_PHOTO', cv2.cvtColor(cv2.imread('bundle/media/astronaut.png'), cv2.COLOR_BGR2RGB))" \
-  >> "$OUT/replicas.log" 2>&1
-echo "setup: replicas and photo in $(( $(date +%s) - start )) s" | tee -a "$OUT/replicas.log"
+  >> "$OUT/setup.log" 2>&1
+echo "setup: replicas and photo in $(( $(date +%s) - start )) s" | tee -a "$OUT/setup.log"
 
 declare -A rc
 run() {  # run NAME TIMEOUT CMD...: logs to $OUT/NAME.log, exit status in rc[NAME]
@@ -65,6 +65,7 @@ has torch && [[ -f tools/bench/torch_baseline.py ]] &&
     grep -E '^\[  FAILED  \] [A-Za-z]' "$OUT/$name.log" | sort -u | head -60 | sed 's/^/    /'
     grep -E '^(model |budget |face |failure injection|device|residency|H2D|stage)' "$OUT/$name.log" | head -80 | sed 's/^/    /'
     sed -n '/^| /p' "$OUT/$name.log" | head -120
+    sed -n '/^PyTorch /,$p' "$OUT/$name.log" | head -60
   done
 } > "$OUT/summary.md"
 echo

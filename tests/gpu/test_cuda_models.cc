@@ -96,17 +96,21 @@ TEST_P(CudaModel, MatchesTheCpuBackendInFp32AndFp16) {
     ASSERT_TRUE(want.is_ok()) << want.status().to_string();
     auto cuda = engine.load(path, {.device = {DeviceKind::kCuda, 0}, .precision = precision});
     ASSERT_TRUE(cuda.is_ok()) << cuda.status().to_string();
-    auto got = (*cuda)->run(inputs);
-    ASSERT_TRUE(got.is_ok()) << got.status().to_string();
-    for (std::size_t i = 0; i < got->size(); ++i) {
-      const test::Comparison c = test::compare((*want)[i], (*got)[i], rtol);
-      // A handful of elements may sit where an activation's slope is steep (sigmoid scores at 0.5).
-      EXPECT_LE(c.bad, c.elements / 1000) << GetParam() << " output " << (*cpu)->outputs()[i].name << " "
-                                         << (precision == Precision::kFloat16 ? "fp16" : "fp32") << ": "
-                                         << c.describe();
-      std::printf("model %-18s %s output %-12s worst relative error %.2e\n", GetParam(),
-                  precision == Precision::kFloat16 ? "fp16" : "fp32", (*cpu)->outputs()[i].name.c_str(),
-                  c.worst_relative);
+    // Run 1 goes node by node; run 2 captures a CUDA graph and launches it; run 3 relaunches it.
+    for (int run = 1; run <= 3; ++run) {
+      auto got = (*cuda)->run(inputs);
+      ASSERT_TRUE(got.is_ok()) << "run " << run << ": " << got.status().to_string();
+      for (std::size_t i = 0; i < got->size(); ++i) {
+        const std::string& name = (*cpu)->outputs()[i].name;
+        const test::Comparison c = test::compare((*want)[i], (*got)[i], rtol);
+        // A handful of elements may sit where an activation's slope is steep (sigmoid scores at 0.5).
+        EXPECT_LE(c.bad, std::max<std::int64_t>(2, c.elements / 1000))
+            << GetParam() << " run " << run << " output " << name << " " << (fp16 ? "fp16" : "fp32") << ": "
+            << c.describe();
+        if (run == 3)
+          std::printf("model %-18s %s output %-12s worst relative error %.2e\n", GetParam(), fp16 ? "fp16" : "fp32",
+                      name.c_str(), c.worst_relative);
+      }
     }
   }
 }
@@ -119,7 +123,8 @@ INSTANTIATE_TEST_SUITE_P(Models, CudaModel, ::testing::ValuesIn(kModels),
                            return n;
                          });
 
-// One model under shrinking budgets: the outputs stay those of the unlimited run, the arena
+// One model under shrinking budgets: the outputs stay those of the unlimited run (to fp16
+// tolerance), the arena
 // never holds more than the budget and the device's used memory grows by no more than it.
 TEST(CudaBudget, NeverExceededFromAllResidentToStreaming) {
   const std::string path = gpu_model("inswapper_128");
@@ -140,7 +145,8 @@ TEST(CudaBudget, NeverExceededFromAllResidentToStreaming) {
     weight_bytes = rt[0]->residency().stats().total.peak_resident_bytes;
   }
   ASSERT_GT(weight_bytes, 0u);
-  for (double fraction : {1.5, 0.5, 0.25, 0.1}) {
+  // 20%: about the largest layer's weights plus the activation plan (28 MiB in fp16).
+  for (double fraction : {1.5, 0.5, 0.25, 0.2}) {
     const auto budget = static_cast<std::uint64_t>(static_cast<double>(weight_bytes) * fraction);
     const std::size_t used_before = device_used_bytes();
     auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0}, .vram_budget = std::to_string(budget)});
@@ -148,7 +154,8 @@ TEST(CudaBudget, NeverExceededFromAllResidentToStreaming) {
     for (int run = 0; run < 3; ++run) {
       auto out = (*s)->run(inputs);
       ASSERT_TRUE(out.is_ok()) << "budget " << fraction << ": " << out.status().to_string();
-      const test::Comparison c = test::compare(reference[0], (*out)[0], 1e-3);
+      // fp16; a short budget leaves less workspace, so cuDNN may run other algorithms: fp16 tolerance.
+      const test::Comparison c = test::compare(reference[0], (*out)[0], 1e-2);
       EXPECT_EQ(c.bad, 0) << "budget " << fraction << ": " << c.describe();
     }
     auto rt = CudaRuntime::live();
@@ -204,7 +211,7 @@ TEST(CudaFailureInjection, EveryAllocationOfARunFailsCleanly) {
     } else {
       ++failures;
       EXPECT_EQ(out.status().code(), StatusCode::kOutOfMemory) << "allocation " << i << ": " << out.status().to_string();
-      ASSERT_TRUE(rt[0]->release_workspace().is_ok());
+      ASSERT_TRUE(rt[0]->release_scratch().is_ok());
       EXPECT_EQ(rt[0]->arena().allocated_bytes(), rt[0]->residency().resident_bytes()) << "allocation " << i;
     }
     auto again = (*s)->run(inputs);

@@ -19,6 +19,9 @@ using memory::DeviceEvent;
 // copies at 54 GB/s while the current one computes, without pushing out what is needed next.
 constexpr std::uint64_t kPrefetchBytes = 64ull << 20;
 constexpr std::size_t kPrefetchNodes = 8;
+// A graph whose addresses keep changing (weights evicted and reloaded elsewhere) costs a capture
+// per run: after this many captures the executor runs node by node.
+constexpr int kMaxGraphCaptures = 4;
 
 void* device_address(std::uint64_t address) { return reinterpret_cast<void*>(static_cast<std::uintptr_t>(address)); }
 
@@ -27,6 +30,10 @@ Status node_error(const Graph& g, const Node& n, const Status& s) {
 }
 
 }  // namespace
+
+void GraphExecDeleter::operator()(CUgraphExec_st* exec) const {
+  if (cudaGraphExecDestroy(exec) != cudaSuccess) (void)cudaGetLastError();
+}
 
 // ---- DeviceConstants --------------------------------------------------------------------------
 
@@ -133,20 +140,121 @@ void CudaExecutor::prefetch_after(std::size_t node) {
   }
 }
 
+Status CudaExecutor::launch_node(const BoundNode& b, std::uint64_t base, std::span<const memory::DevicePtr> block_ptrs) {
+  std::vector<TensorView> in_views = b.inputs, out_views = b.outputs;
+  for (std::size_t j = 0; j < b.inputs.size(); ++j) {
+    if (b.input_offsets[j] >= 0) in_views[j].data = device_address(base + static_cast<std::uint64_t>(b.input_offsets[j]));
+    if (b.blocks[j] >= 0) in_views[j].data = device_address(block_ptrs[static_cast<std::size_t>(b.blocks[j])].address);
+  }
+  for (std::size_t j = 0; j < out_views.size(); ++j)
+    out_views[j].data = device_address(base + static_cast<std::uint64_t>(b.output_offsets[j]));
+  Status s = b.kernel({b.node->op, b.node->attrs, in_views, out_views, b.host_inputs, runtime_.context()});
+  return s.is_ok() ? s : node_error(graph_, *b.node, s);
+}
+
+Status CudaExecutor::run_nodes(std::uint64_t base) {
+  auto& rm = runtime_.residency();
+  std::vector<memory::DevicePtr> ptrs(blocks_.size());
+  std::vector<BlockId> held;
+  for (std::size_t n = 0; n < nodes_.size(); ++n) {
+    const BoundNode& b = nodes_[n];
+    held.clear();
+    for (int idx : b.blocks) {
+      if (idx < 0) continue;
+      const BlockId id = blocks_[static_cast<std::size_t>(idx)];
+      Result<memory::DevicePtr> p = rm.acquire(id);
+      if (!p.is_ok()) {
+        for (BlockId h : held) (void)rm.release(h);
+        return node_error(graph_, *b.node, p.status());
+      }
+      held.push_back(id);
+      ptrs[static_cast<std::size_t>(idx)] = *p;
+    }
+    prefetch_after(n);
+    Status s = launch_node(b, base, ptrs);
+    for (BlockId h : held) {
+      Status r = rm.release(h);
+      if (s.is_ok()) s = r;
+    }
+    FSWAP_RETURN_IF_ERROR(s);
+  }
+  return Status::ok();
+}
+
+bool CudaExecutor::use_graph() const {
+  // The first run searches cuDNN's algorithms and grows the workspace (neither may happen while
+  // capturing); a model that streams its weights moves them every run.
+  return !graph_disabled_ && !streamed_ && plain_runs_ >= 1;
+}
+
+Status CudaExecutor::run_graph(std::uint64_t base) {
+  auto& rm = runtime_.residency();
+  std::vector<memory::DevicePtr> ptrs(blocks_.size());
+  std::size_t held = 0;
+  const auto release_held = [&] {
+    for (std::size_t i = 0; i < held; ++i) (void)rm.release(blocks_[i]);
+  };
+  for (; held < blocks_.size(); ++held) {
+    Result<memory::DevicePtr> p = rm.acquire(blocks_[held]);
+    if (!p.is_ok()) {
+      release_held();
+      return p.status();
+    }
+    ptrs[held] = *p;
+  }
+  // The graph bakes in every address: the activations, the workspace and each weight block.
+  std::vector<std::uint64_t> signature = {base, runtime_.workspace_address()};
+  for (const memory::DevicePtr& p : ptrs) signature.push_back(p.address);
+  Status s;
+  if (!graph_exec_ || signature != graph_signature_) {
+    if (++graph_captures_ > kMaxGraphCaptures) {
+      release_held();
+      return unsupported("addresses changed on " + std::to_string(kMaxGraphCaptures) + " captures");
+    }
+    s = capture(base, ptrs);
+    if (s.is_ok()) graph_signature_ = std::move(signature);
+  }
+  if (s.is_ok()) s = memory::cuda_status(cudaGraphLaunch(graph_exec_.get(), runtime_.device().compute_stream()),
+                                         "cudaGraphLaunch", __FILE__, __LINE__);
+  release_held();
+  return s;
+}
+
+Status CudaExecutor::capture(std::uint64_t base, std::span<const memory::DevicePtr> block_ptrs) {
+  graph_exec_.reset();
+  cudaStream_t stream = runtime_.device().compute_stream();
+  FSWAP_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  Status launched;
+  for (const BoundNode& b : nodes_) {
+    launched = launch_node(b, base, block_ptrs);
+    if (!launched.is_ok()) break;
+  }
+  cudaGraph_t graph = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(stream, &graph);
+  FSWAP_RETURN_IF_ERROR(launched);
+  FSWAP_CUDA_CHECK(ended);
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+  (void)cudaGraphDestroy(graph);
+  FSWAP_CUDA_CHECK(made);
+  graph_exec_.reset(exec);
+  return Status::ok();
+}
+
 Result<std::vector<Tensor>> CudaExecutor::run(const std::vector<TensorView>& inputs) {
   if (inputs.size() != graph_.inputs.size())
     return invalid_input(graph_.path + ": expected " + std::to_string(graph_.inputs.size()) + " inputs, got " +
                          std::to_string(inputs.size()));
   auto& rm = runtime_.residency();
   auto& dev = runtime_.device();
-  rm.set_schedule(streamed_ ? schedule_ : std::vector<BlockId>{});
+  // Eviction prefers blocks this run needs latest, other models' blocks first.
+  rm.set_schedule(schedule_);
 
-  FSWAP_ASSIGN_OR_RETURN(memory::DeviceAllocation arena,
-                         rm.allocate_scratch(std::max<std::uint64_t>(plan_.arena_bytes, 256)));
-  memory::ScopedAllocation arena_guard(runtime_.arena(), arena);
-  const std::uint64_t base = arena.ptr.address;
-  const auto at = [&](std::int64_t offset) { return device_address(base + static_cast<std::uint64_t>(offset)); };
-  for (DeviceEvent e : arena.ready_after) dev.compute_wait(e);
+  FSWAP_ASSIGN_OR_RETURN(memory::DevicePtr activations,
+                         runtime_.activations(std::max<std::uint64_t>(plan_.arena_bytes, 256)));
+  const std::uint64_t base = activations.address;
+  // The input copies overwrite activations the previous run's kernels may still be reading.
+  const DeviceEvent previous = dev.record_compute();
 
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const int v = graph_.inputs[i];
@@ -158,37 +266,22 @@ Result<std::vector<Tensor>> CudaExecutor::run(const std::vector<TensorView>& inp
     if (inputs[i].bytes() == 0) continue;
     FSWAP_ASSIGN_OR_RETURN(DeviceEvent copied,
                            dev.copy_to_device({base + static_cast<std::uint64_t>(plan_.offset[v])}, inputs[i].data,
-                                              inputs[i].bytes(), memory::HostMemoryKind::kPageable, arena.ready_after));
+                                              inputs[i].bytes(), memory::HostMemoryKind::kPageable, {&previous, 1}));
     dev.compute_wait(copied);
   }
 
-  std::vector<TensorView> in_views, out_views;
-  std::vector<BlockId> held;
-  for (std::size_t n = 0; n < nodes_.size(); ++n) {
-    const BoundNode& b = nodes_[n];
-    in_views = b.inputs;
-    held.clear();
-    for (std::size_t j = 0; j < b.inputs.size(); ++j) {
-      if (b.input_offsets[j] >= 0) in_views[j].data = at(b.input_offsets[j]);
-      if (b.blocks[j] < 0) continue;
-      const BlockId id = blocks_[static_cast<std::size_t>(b.blocks[j])];
-      Result<memory::DevicePtr> p = rm.acquire(id);
-      if (!p.is_ok()) {
-        for (BlockId h : held) (void)rm.release(h);
-        return node_error(graph_, *b.node, p.status());
-      }
-      held.push_back(id);
-      in_views[j].data = device_address(p->address);
+  if (use_graph()) {
+    Status g = run_graph(base);
+    if (g.is_ok()) {
+      ++graph_launches_;
+    } else {
+      log_debug(graph_.path + ": CUDA graph not used: " + g.to_string());
+      graph_disabled_ = true;
+      FSWAP_RETURN_IF_ERROR(run_nodes(base));
     }
-    out_views = b.outputs;
-    for (std::size_t j = 0; j < out_views.size(); ++j) out_views[j].data = at(b.output_offsets[j]);
-    prefetch_after(n);
-    Status s = b.kernel({b.node->op, b.node->attrs, in_views, out_views, b.host_inputs, runtime_.context()});
-    for (BlockId h : held) {
-      Status r = rm.release(h);
-      if (s.is_ok()) s = r;
-    }
-    if (!s.is_ok()) return node_error(graph_, *b.node, s);
+  } else {
+    FSWAP_RETURN_IF_ERROR(run_nodes(base));
+    ++plain_runs_;
   }
 
   const DeviceEvent computed = dev.record_compute();

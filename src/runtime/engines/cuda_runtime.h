@@ -56,9 +56,16 @@ class CudaRuntime {
 
   // Budget, arena peak and fragmentation, copies, evictions, prefetch hits, per model.
   std::string memory_summary();
-  // The workspace given to kernels through context().workspace: freed (stream-ordered) so the
-  // bytes can serve activations of the next model. Call between runs.
-  Status release_workspace();
+  // Frees (stream-ordered) the kernel workspace and the activation buffer, so their bytes can
+  // serve weights; the next run allocates them again. Call between runs.
+  Status release_scratch();
+  // The activation buffer every executor's run uses (runs are serialised by mutex()): at least
+  // `bytes`, grown on demand, kept between runs, so all models together need only the largest
+  // plan and a captured CUDA graph finds it at the same address. Work on the compute stream may use
+  // it at once; a copy on another stream must wait for record_compute() first.
+  Result<memory::DevicePtr> activations(std::uint64_t bytes);
+  // The workspace's device address now (0 when none): part of what a CUDA graph bakes in.
+  std::uint64_t workspace_address() const { return workspace_bytes_ > 0 ? workspace_.ptr().address : 0; }
 
  private:
   CudaRuntime() = default;
@@ -73,8 +80,9 @@ class CudaRuntime {
   std::unique_ptr<cuda::CudaLibraries> libraries_;
   std::unique_ptr<cuda::ConvAlgoCache> conv_algos_;
   cuda::CudaContext context_;
-  memory::ScopedAllocation workspace_;
+  memory::ScopedAllocation workspace_, activations_;
   std::size_t workspace_bytes_ = 0;
+  std::uint64_t activation_bytes_ = 0;
 };
 
 // "cuda:0 NVIDIA H100 80GB HBM3" per visible device; empty without a GPU or driver.
