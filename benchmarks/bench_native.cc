@@ -34,10 +34,12 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
+// Dynamic dims: the batch, then 640 for spatial dims (the detectors' default size, as
+// tools/bench/torch_baseline.py uses), 1 otherwise.
 Shape batch_shape(const TensorInfo& info, std::int64_t batch) {
   Shape s = info.shape;
   for (std::size_t d = 0; d < s.size(); ++d)
-    if (s[d] < 0) s[d] = d == 0 ? batch : 1;
+    if (s[d] < 0) s[d] = d == 0 ? batch : (s.size() == 4 && d >= 2 ? 640 : 1);
   return s;
 }
 

@@ -145,8 +145,10 @@ TEST(CudaBudget, NeverExceededFromAllResidentToStreaming) {
     weight_bytes = rt[0]->residency().stats().total.peak_resident_bytes;
   }
   ASSERT_GT(weight_bytes, 0u);
-  // 20%: about the largest layer's weights plus the activation plan (28 MiB in fp16).
-  for (double fraction : {1.5, 0.5, 0.25, 0.2}) {
+  // 25%: 66 MiB, the activation plan (28 MiB in fp16) plus about two of the largest layers
+  // (19 MiB each). 20% is refused: the arena's free ranges are then too fragmented for a 19 MiB
+  // layer (docs/BENCHMARKS.md).
+  for (double fraction : {1.5, 0.5, 0.25}) {
     const auto budget = static_cast<std::uint64_t>(static_cast<double>(weight_bytes) * fraction);
     const std::size_t used_before = device_used_bytes();
     auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0}, .vram_budget = std::to_string(budget)});

@@ -65,10 +65,15 @@ Status CudaRuntime::init(const CudaRuntimeOptions& options) {
   if (!budget_.warning.empty()) log_warn(budget_.warning);
   probe.reset();
   FSWAP_ASSIGN_OR_RETURN(device_, memory::CudaDevice::create({.device = options.device, .budget_bytes = budget_.bytes}));
-  // Weight blocks above the small limit get their own segment: round those to 64 KiB, not the
-  // default 2 MiB, or a model of many 1–2 MiB layers wastes a third of its budget on rounding.
-  arena_ = std::make_unique<memory::DeviceArena>(
-      *device_, memory::ArenaOptions{.cap_bytes = budget_.bytes, .granularity = 64ull << 10});
+  // Weight blocks up to 32 MiB share 64 MiB segments, so an evicted block's bytes are reused for the
+  // next one without returning a segment to the pool and reserving another: a new segment orders
+  // the copy stream after all compute issued so far (CudaDevice::allocate), which would serialise
+  // streaming copies behind the kernels. Larger requests (activation buffers) get their own
+  // segment, rounded to 64 KiB.
+  arena_ = std::make_unique<memory::DeviceArena>(*device_, memory::ArenaOptions{.cap_bytes = budget_.bytes,
+                                                                                .small_limit = 32ull << 20,
+                                                                                .small_segment_bytes = 64ull << 20,
+                                                                                .granularity = 64ull << 10});
   residency_ = std::make_unique<memory::ResidencyManager>(*arena_);
   FSWAP_ASSIGN_OR_RETURN(cuda::CudaLibraries libraries, cuda::CudaLibraries::create(device_->compute_stream()));
   libraries_ = std::make_unique<cuda::CudaLibraries>(std::move(libraries));
