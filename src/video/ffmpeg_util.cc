@@ -13,9 +13,11 @@ extern "C" {
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <system_error>
 
 #include "core/log.h"
+#include "core/parallel.h"
 
 namespace fswap::ffmpeg {
 namespace fs = std::filesystem;
@@ -159,8 +161,12 @@ Status FrameToRgb::convert(const AVFrame* frame, Image& dst, const std::string& 
   AVPixelFormat src_fmt = plain_format(static_cast<AVPixelFormat>(frame->format), full_range);
   const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(src_fmt);
   if (desc == nullptr) return invalid_input(path + ": decoded a frame with an unknown pixel format");
-  sws_.reset(sws_getCachedContext(sws_.release(), w, h, src_fmt, w, h, AV_PIX_FMT_RGB24, kSwsFlags, nullptr, nullptr,
-                                  nullptr));
+  // HDR (PQ or HLG) goes through 16-bit RGB and the tone mapper; everything else straight to RGB24.
+  std::optional<HdrTransfer> hdr;
+  if (frame->color_trc == AVCOL_TRC_SMPTE2084) hdr = HdrTransfer::kPq;
+  if (frame->color_trc == AVCOL_TRC_ARIB_STD_B67) hdr = HdrTransfer::kHlg;
+  const AVPixelFormat out_fmt = hdr ? AV_PIX_FMT_RGB48 : AV_PIX_FMT_RGB24;
+  sws_.reset(sws_getCachedContext(sws_.release(), w, h, src_fmt, w, h, out_fmt, kSwsFlags, nullptr, nullptr, nullptr));
   if (!sws_) return unsupported(path + ": cannot convert pixel format " + desc->name + " to RGB");
   const bool is_rgb = (desc->flags & AV_PIX_FMT_FLAG_RGB) != 0;
   const bool is_gray = desc->nb_components <= 2 && !is_rgb;
@@ -169,10 +175,10 @@ Status FrameToRgb::convert(const AVFrame* frame, Image& dst, const std::string& 
     sws_setColorspaceDetails(sws_.get(), coeffs, full_range ? 1 : 0, sws_getCoefficients(SWS_CS_DEFAULT), 1, 0,
                              1 << 16, 1 << 16);
   }
-  if (!rgb_ || rgb_->width != w || rgb_->height != h) {
+  if (!rgb_ || rgb_->width != w || rgb_->height != h || rgb_->format != out_fmt) {
     rgb_ = make_frame();
     if (!rgb_) return out_of_memory(path + ": RGB frame");
-    rgb_->format = AV_PIX_FMT_RGB24;
+    rgb_->format = out_fmt;
     rgb_->width = w;
     rgb_->height = h;
     if (av_frame_get_buffer(rgb_.get(), 0) < 0) {
@@ -183,8 +189,19 @@ Status FrameToRgb::convert(const AVFrame* frame, Image& dst, const std::string& 
   int rows = sws_scale(sws_.get(), frame->data, frame->linesize, 0, h, rgb_->data, rgb_->linesize);
   if (rows != h) return internal_error(path + ": colour conversion to RGB failed");
   if (dst.width != w || dst.height != h || dst.channels != 3) dst = Image(w, h, 3);
+  const auto src_row = [&](int y) { return rgb_->data[0] + static_cast<std::ptrdiff_t>(y) * rgb_->linesize[0]; };
+  if (hdr) {
+    if (!tone_ || tone_transfer_ != *hdr) {
+      tone_ = std::make_unique<HdrToSdr>(*hdr);
+      tone_transfer_ = *hdr;
+    }
+    parallel_for(h, [&](int y0, int y1) {
+      for (int y = y0; y < y1; ++y) tone_->convert(reinterpret_cast<const std::uint16_t*>(src_row(y)), w, dst.row(y));
+    });
+    return Status::ok();
+  }
   const size_t row_bytes = static_cast<size_t>(w) * 3;
-  for (int y = 0; y < h; ++y) std::memcpy(dst.row(y), rgb_->data[0] + static_cast<std::ptrdiff_t>(y) * rgb_->linesize[0], row_bytes);
+  for (int y = 0; y < h; ++y) std::memcpy(dst.row(y), src_row(y), row_bytes);
   return Status::ok();
 }
 

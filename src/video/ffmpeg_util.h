@@ -15,6 +15,7 @@ extern "C" {
 
 #include "core/status.h"
 #include "imaging/image.h"
+#include "video/tone_map.h"
 
 namespace fswap::ffmpeg {
 
@@ -80,7 +81,8 @@ int stream_rotation_degrees(const AVStream* stream);
 
 // Converts decoded frames of any pixel format into tightly packed RGB24 Images, honouring each
 // frame's colour matrix and range. swscale converts into an aligned frame first (its SIMD
-// converters mishandle tight, unaligned rows), then rows are copied out. Not thread-safe.
+// converters mishandle tight, unaligned rows), then rows are copied out. HDR frames (PQ or HLG
+// transfer) are tone-mapped to BT.709 SDR (video/tone_map.h) on the way. Not thread-safe.
 class FrameToRgb {
  public:
   Status convert(const AVFrame* frame, Image& dst, const std::string& path);
@@ -88,6 +90,8 @@ class FrameToRgb {
  private:
   SwsPtr sws_;
   FramePtr rgb_;
+  std::unique_ptr<HdrToSdr> tone_;  // built on the first HDR frame
+  HdrTransfer tone_transfer_ = HdrTransfer::kPq;
 };
 
 // Copies `img` (RGB) into `rgb`, an allocated RGB24 frame at least as large, repeating the last

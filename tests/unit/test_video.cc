@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "video/media.h"
+#include "video/tone_map.h"
 
 namespace fswap {
 namespace {
@@ -33,7 +34,7 @@ std::string tmp(const std::string& name) { return (tmp_dir() / name).string(); }
 // possibly in parallel): built in a private directory, then renamed into place atomically.
 // Bump the version when a recipe changes.
 const fs::path& fixture_dir() {
-  static const fs::path dir = fs::path(FSWAP_TEST_TMP) / "video-fixtures-v1";
+  static const fs::path dir = fs::path(FSWAP_TEST_TMP) / "video-fixtures-v2";
   return dir;
 }
 std::string fix(const std::string& name) { return (fixture_dir() / name).string(); }
@@ -150,7 +151,14 @@ class VideoTest : public ::testing::Test {
         run(ff + "-f lavfi -i testsrc2=s=66x50:d=1 -vf format=rgb24,crop=65:49:0:0 -frames:v 1 -pix_fmt yuvj420p "
                  "-q:v 2 " +
             at("odd.jpg")) &&
-        run(ff + "-i " + at("odd.jpg") + " " + at("odd_ref.png"));
+        run(ff + "-i " + at("odd.jpg") + " " + at("odd_ref.png")) &&
+        // HDR10: the first half second of src.mp4's pattern as PQ on BT.2020, 10-bit HEVC (zimg
+        // converts: SDR white → 203 nits, BT.2408's reference white).
+        run(ff + "-f lavfi -i testsrc2=s=320x240:r=30:d=0.5 -vf 'format=yuv444p,setparams=color_trc=bt709:"
+                 "color_primaries=bt709:colorspace=bt709:range=tv,zscale=t=linear:npl=203,format=gbrpf32le,"
+                 "zscale=p=bt2020:t=smpte2084:m=bt2020nc:r=tv:npl=203,format=yuv420p10le' -c:v libx265 "
+                 "-x265-params log-level=error -color_primaries bt2020 -color_trc smpte2084 -colorspace bt2020nc " +
+            at("hdr_pq.mp4"));
     std::ofstream(at("notes.txt")) << "this is not a video\nat all\n";
     std::ofstream(at("fake.mp4")) << "this is not a video either\n";
     std::ofstream(at("ready")) << "ok\n";
@@ -567,6 +575,79 @@ TEST_F(VideoTest, ProbeMediaByContent) {
   auto renamed = probe_media(tmp("png_named.mp4"));
   ASSERT_TRUE(renamed.is_ok()) << renamed.status().to_string();
   EXPECT_EQ(*renamed, MediaKind::kImage);
+}
+
+}  // namespace
+}  // namespace fswap
+
+namespace fswap {
+namespace {
+
+TEST(ToneMap, PqAndHlgCurvesAtKnownPoints) {
+  EXPECT_NEAR(HdrToSdr::pq_to_nits(0.f), 0.f, 1e-6);
+  EXPECT_NEAR(HdrToSdr::pq_to_nits(1.f), 10000.f, 0.5f);
+  EXPECT_NEAR(HdrToSdr::pq_to_nits(0.5081f), 100.f, 1.f);   // ST 2084: 100 nits ≈ 0.5081
+  EXPECT_NEAR(HdrToSdr::pq_to_nits(0.5806f), 203.f, 2.f);   // BT.2408 reference white
+  EXPECT_NEAR(HdrToSdr::hlg_to_scene(0.5f), 1.f / 12.f, 1e-6);
+  EXPECT_NEAR(HdrToSdr::hlg_to_scene(1.f), 1.f, 1e-5);
+}
+
+TEST(ToneMap, GreysStayNeutralAndTheCurveIsMonotonic) {
+  for (HdrTransfer t : {HdrTransfer::kPq, HdrTransfer::kHlg}) {
+    HdrToSdr tone(t);
+    std::vector<std::uint16_t> ramp;
+    for (int v = 0; v <= 65535; v += 257) ramp.insert(ramp.end(), {std::uint16_t(v), std::uint16_t(v), std::uint16_t(v)});
+    const int n = static_cast<int>(ramp.size() / 3);
+    std::vector<std::uint8_t> out(ramp.size());
+    tone.convert(ramp.data(), n, out.data());
+    EXPECT_EQ(out[0], 0);
+    for (int i = 0; i < n; ++i) {
+      EXPECT_NEAR(out[3 * i], out[3 * i + 1], 1);  // the primaries matrix's rows sum to 1 ± 1e-6
+      EXPECT_NEAR(out[3 * i], out[3 * i + 2], 1);
+      if (i > 0) {
+        EXPECT_GE(out[3 * i], out[3 * (i - 1)]);
+      }
+    }
+    EXPECT_GE(out[3 * (n - 1)], 250);  // the signal's top reaches SDR white
+  }
+  // PQ reference white (203 nits) lands at 70% linear: BT.709 OETF(0.7) = 0.837 → 213.
+  HdrToSdr pq(HdrTransfer::kPq);
+  const auto white = static_cast<std::uint16_t>(std::lround(0.5806 * 65535));
+  const std::uint16_t px[3] = {white, white, white};
+  std::uint8_t o[3];
+  pq.convert(px, 1, o);
+  EXPECT_NEAR(o[0], 213, 3);
+}
+
+TEST_F(VideoTest, HdrPqClipIsToneMappedToSdr) {
+  auto hdr = read_all(fix("hdr_pq.mp4"));
+  auto sdr = read_all(fix("src.mp4"));
+  ASSERT_FALSE(hdr.empty());
+  ASSERT_FALSE(sdr.empty());
+  const Image& a = hdr[0].image;
+  const Image& b = sdr[0].image;
+  ASSERT_EQ(a.width, b.width);
+  ASSERT_EQ(a.height, b.height);
+  // Same picture, SDR-like levels: luma strongly correlated with the SDR encode's, mean a little
+  // lower (reference white sits at 70% linear to leave room for highlights).
+  double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  const double n = static_cast<double>(a.width) * a.height;
+  for (int y = 0; y < a.height; ++y)
+    for (int x = 0; x < a.width; ++x) {
+      const double la = 0.2126 * a.at(x, y, 0) + 0.7152 * a.at(x, y, 1) + 0.0722 * a.at(x, y, 2);
+      const double lb = 0.2126 * b.at(x, y, 0) + 0.7152 * b.at(x, y, 1) + 0.0722 * b.at(x, y, 2);
+      sa += la;
+      sb += lb;
+      saa += la * la;
+      sbb += lb * lb;
+      sab += la * lb;
+    }
+  const double cov = sab / n - (sa / n) * (sb / n);
+  const double corr = cov / std::sqrt((saa / n - (sa / n) * (sa / n)) * (sbb / n - (sb / n) * (sb / n)));
+  std::printf("HDR PQ frame: mean luma %.1f vs SDR %.1f, correlation %.4f\n", sa / n, sb / n, corr);
+  EXPECT_GT(corr, 0.97);
+  EXPECT_GT(sa / sb, 0.7);
+  EXPECT_LT(sa / sb, 1.05);
 }
 
 }  // namespace
