@@ -144,7 +144,18 @@ Result<std::unique_ptr<FaceDetector>> make_face_detector(const std::string& name
     FSWAP_ASSIGN_OR_RETURN(auto session, load_model(engine, models_dir, "scrfd_2.5g.onnx", session_options));
     return make_scrfd_detector(std::move(session));
   }
-  return invalid_input("unknown face detector '" + name + "' (known: fr_detect, blazeface, yoloface, scrfd)");
+  if (name == "retinaface") {
+    FSWAP_ASSIGN_OR_RETURN(auto session, load_model(engine, models_dir, "retinaface_10g.onnx", session_options));
+    return make_retinaface_detector(std::move(session));
+  }
+  if (name == "many") {
+    FSWAP_ASSIGN_OR_RETURN(auto retinaface, load_model(engine, models_dir, "retinaface_10g.onnx", session_options));
+    FSWAP_ASSIGN_OR_RETURN(auto scrfd, load_model(engine, models_dir, "scrfd_2.5g.onnx", session_options));
+    FSWAP_ASSIGN_OR_RETURN(auto yoloface, load_model(engine, models_dir, "yoloface_8n.onnx", session_options));
+    return make_many_detector(std::move(retinaface), std::move(scrfd), std::move(yoloface));
+  }
+  return invalid_input("unknown face detector '" + name +
+                       "' (known: fr_detect, blazeface, yoloface, scrfd, retinaface, many)");
 }
 
 }  // namespace fswap

@@ -134,12 +134,30 @@ Status check_frame(const Image& rgb, const char* model) {
   return Status::ok();
 }
 
+// FaceFusion's detectors share the last step: candidates from the model, then
+// facefusion_select_faces. `many` merges several detectors' candidates before that step.
+class FacefusionDetector : public FaceDetector {
+ public:
+  // Candidates in frame pixels, before NMS (decode_yoloface / decode_scrfd).
+  virtual Result<std::vector<Face>> candidates(const Image& rgb, const DetectOptions& options) = 0;
+
+  Result<std::vector<Face>> detect(const Image& rgb, const DetectOptions& options) final {
+    FSWAP_ASSIGN_OR_RETURN(auto faces, candidates(rgb, options));
+    DetectOptions selection = options;
+    selection.nms_iou = nms_iou(options);
+    return facefusion_select_faces(std::move(faces), selection, rgb.width, rgb.height);
+  }
+
+ protected:
+  virtual float nms_iou(const DetectOptions& options) const { return options.nms_iou; }
+};
+
 // yolo_face: x / 255, only 640.
-class YolofaceDetector final : public FaceDetector {
+class YolofaceDetector final : public FacefusionDetector {
  public:
   explicit YolofaceDetector(std::unique_ptr<InferenceSession> session) : session_(std::move(session)) {}
 
-  Result<std::vector<Face>> detect(const Image& rgb, const DetectOptions& options) override {
+  Result<std::vector<Face>> candidates(const Image& rgb, const DetectOptions& options) override {
     FSWAP_RETURN_IF_ERROR(check_frame(rgb, "yoloface"));
     if (options.detector_size != kSize)
       return invalid_input("yoloface: detector size " + std::to_string(options.detector_size) +
@@ -147,9 +165,7 @@ class YolofaceDetector final : public FaceDetector {
     FacefusionDetectInput in = facefusion_detect_input(rgb, kSize, 0.f, 1.f / 255.f);
     FSWAP_ASSIGN_OR_RETURN(auto outputs, session_->run({in.tensor}));
     if (outputs.empty()) return invalid_input("yoloface: the model returned no output");
-    FSWAP_ASSIGN_OR_RETURN(auto faces,
-                           decode_yoloface(outputs[0], options.score_threshold, in.ratio_width, in.ratio_height));
-    return facefusion_select_faces(std::move(faces), options, rgb.width, rgb.height);
+    return decode_yoloface(outputs[0], options.score_threshold, in.ratio_width, in.ratio_height);
   }
 
  private:
@@ -157,16 +173,18 @@ class YolofaceDetector final : public FaceDetector {
   std::unique_ptr<InferenceSession> session_;
 };
 
-// scrfd: (x − 127.5) / 128, sizes 160..640 (a multiple of 32).
-class ScrfdDetector final : public FaceDetector {
+// scrfd and retinaface (the same InsightFace head): (x − 127.5) / 128, sizes 160..640 (a multiple
+// of 32).
+class AnchorDetector final : public FacefusionDetector {
  public:
-  explicit ScrfdDetector(std::unique_ptr<InferenceSession> session) : session_(std::move(session)) {}
+  AnchorDetector(std::unique_ptr<InferenceSession> session, const char* name)
+      : session_(std::move(session)), name_(name) {}
 
-  Result<std::vector<Face>> detect(const Image& rgb, const DetectOptions& options) override {
-    FSWAP_RETURN_IF_ERROR(check_frame(rgb, "scrfd"));
+  Result<std::vector<Face>> candidates(const Image& rgb, const DetectOptions& options) override {
+    FSWAP_RETURN_IF_ERROR(check_frame(rgb, name_));
     const int size = options.detector_size;
     if (size < 32 || size % 32 != 0)
-      return invalid_input("scrfd: detector size " + std::to_string(size) +
+      return invalid_input(std::string(name_) + ": detector size " + std::to_string(size) +
                            " must be a multiple of 32 (FaceFusion offers 160, 320, 480, 512, 640)");
     FacefusionDetectInput in = facefusion_detect_input(rgb, size, 127.5f, 1.f / 128.f);
     FSWAP_ASSIGN_OR_RETURN(auto outputs, session_->run({in.tensor}));
@@ -174,18 +192,43 @@ class ScrfdDetector final : public FaceDetector {
     static const char* kNames[9] = {"score_8", "score_16", "score_32", "bbox_8", "bbox_16",
                                     "bbox_32", "kps_8",    "kps_16",   "kps_32"};
     std::array<const Tensor*, 9> parts{};
-    if (outputs.size() < 9) return invalid_input("scrfd: the model has " + std::to_string(outputs.size()) + " outputs, needs 9");
+    if (outputs.size() < 9)
+      return invalid_input(std::string(name_) + ": the model has " + std::to_string(outputs.size()) +
+                           " outputs, needs 9");
     for (int k = 0; k < 9; ++k) {
       const int at = session_->output_index(kNames[k]);
       parts[k] = &outputs[at >= 0 ? at : k];
     }
-    FSWAP_ASSIGN_OR_RETURN(auto faces,
-                           decode_scrfd(parts, size, options.score_threshold, in.ratio_width, in.ratio_height));
-    return facefusion_select_faces(std::move(faces), options, rgb.width, rgb.height);
+    return decode_scrfd(parts, size, options.score_threshold, in.ratio_width, in.ratio_height);
   }
 
  private:
   std::unique_ptr<InferenceSession> session_;
+  const char* name_;
+};
+
+// many: every detector's candidates in one list, then one NMS at IoU 0.1 (FaceFusion's value for
+// `many`, whatever --face-detector's IoU would be).
+class ManyDetector final : public FacefusionDetector {
+ public:
+  explicit ManyDetector(std::vector<std::unique_ptr<FacefusionDetector>> detectors)
+      : detectors_(std::move(detectors)) {}
+
+  Result<std::vector<Face>> candidates(const Image& rgb, const DetectOptions& options) override {
+    std::vector<Face> all;
+    for (auto& d : detectors_) {
+      FSWAP_ASSIGN_OR_RETURN(auto faces, d->candidates(rgb, options));
+      all.insert(all.end(), std::make_move_iterator(faces.begin()), std::make_move_iterator(faces.end()));
+    }
+    return all;
+  }
+
+ protected:
+  float nms_iou(const DetectOptions&) const override { return kManyIou; }
+
+ private:
+  static constexpr float kManyIou = 0.1f;
+  std::vector<std::unique_ptr<FacefusionDetector>> detectors_;
 };
 
 }  // namespace
@@ -195,7 +238,21 @@ std::unique_ptr<FaceDetector> make_yoloface_detector(std::unique_ptr<InferenceSe
 }
 
 std::unique_ptr<FaceDetector> make_scrfd_detector(std::unique_ptr<InferenceSession> session) {
-  return std::make_unique<ScrfdDetector>(std::move(session));
+  return std::make_unique<AnchorDetector>(std::move(session), "scrfd");
+}
+
+std::unique_ptr<FaceDetector> make_retinaface_detector(std::unique_ptr<InferenceSession> session) {
+  return std::make_unique<AnchorDetector>(std::move(session), "retinaface");
+}
+
+std::unique_ptr<FaceDetector> make_many_detector(std::unique_ptr<InferenceSession> retinaface,
+                                                 std::unique_ptr<InferenceSession> scrfd,
+                                                 std::unique_ptr<InferenceSession> yoloface) {
+  std::vector<std::unique_ptr<FacefusionDetector>> detectors;
+  detectors.push_back(std::make_unique<AnchorDetector>(std::move(retinaface), "retinaface"));
+  detectors.push_back(std::make_unique<AnchorDetector>(std::move(scrfd), "scrfd"));
+  detectors.push_back(std::make_unique<YolofaceDetector>(std::move(yoloface)));
+  return std::make_unique<ManyDetector>(std::move(detectors));
 }
 
 }  // namespace fswap

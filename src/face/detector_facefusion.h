@@ -1,5 +1,6 @@
-// FaceFusion's yoloface_8n and scrfd_2.5g detectors (facefusion/face_detector.py, 3.8.1;
-// reference/facefusion.md §2.2). Callers use make_face_detector("yoloface" | "scrfd", ...); the
+// FaceFusion's yoloface_8n, scrfd_2.5g and retinaface_10g detectors and `many`
+// (facefusion/face_detector.py, 3.8.1; reference/facefusion.md §2.2). Callers use
+// make_face_detector("yoloface" | "scrfd" | "retinaface" | "many", ...); the
 // steps are declared here so tests can check each against FaceFusion's formulas.
 //
 //   FacefusionDetectInput in = facefusion_detect_input(rgb, 640, 0.f, 1.f / 255.f);
@@ -51,5 +52,12 @@ std::vector<Face> facefusion_select_faces(std::vector<Face> faces, const DetectO
 // The detectors behind make_face_detector; the session must be the matching model.
 std::unique_ptr<FaceDetector> make_yoloface_detector(std::unique_ptr<InferenceSession> session);
 std::unique_ptr<FaceDetector> make_scrfd_detector(std::unique_ptr<InferenceSession> session);
+// retinaface_10g: scrfd's head and processing (reference/facefusion.md §2.2).
+std::unique_ptr<FaceDetector> make_retinaface_detector(std::unique_ptr<InferenceSession> session);
+// FaceFusion's `many`: the candidates of retinaface, scrfd and yoloface together, then one NMS at
+// IoU 0.1 (DetectOptions::nms_iou is ignored) and the clamp. yoloface needs detector size 640.
+std::unique_ptr<FaceDetector> make_many_detector(std::unique_ptr<InferenceSession> retinaface,
+                                                 std::unique_ptr<InferenceSession> scrfd,
+                                                 std::unique_ptr<InferenceSession> yoloface);
 
 }  // namespace fswap
