@@ -61,46 +61,6 @@ void bias_and_activation(const FusedActivation& act, const float* bias, float* y
       static_cast<int>(std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, plane))));
 }
 
-Result<WindowGeometry> window_geometry(const KernelArgs& args, const char* op, const Shape& x, const Shape& y,
-                                       const std::vector<std::int64_t>& kernel) {
-  const std::size_t rank = x.size() < 2 ? 0 : x.size() - 2;
-  if (rank < 1 || rank > 3 || y.size() != x.size() || kernel.size() != rank)
-    return unsupported(std::string(op) + ": input rank " + std::to_string(x.size()) +
-                       " (1-D, 2-D and 3-D spatial inputs are supported)");
-  const OpAttributes& a = args.attrs;
-  const std::vector<std::int64_t> ones(rank, 1);
-  const auto strides = a.ints("strides", ones);
-  const auto dilations = a.ints("dilations", ones);
-  const auto pads = a.ints("pads", std::vector<std::int64_t>(2 * rank, 0));
-  const std::string auto_pad = a.s("auto_pad", "NOTSET");
-  if (strides.size() != rank || dilations.size() != rank || pads.size() != 2 * rank)
-    return nn_shape_error(op, "strides/dilations/pads do not match the spatial rank " + std::to_string(rank));
-  if (auto_pad != "NOTSET" && auto_pad != "VALID" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER")
-    return unsupported(std::string(op) + ": auto_pad " + auto_pad);
-  WindowGeometry g;
-  const std::size_t off = 3 - rank;
-  for (std::size_t i = 0; i < rank; ++i) {
-    const std::size_t d = off + i;
-    g.in[d] = x[2 + i];
-    g.out[d] = y[2 + i];
-    g.kernel[d] = kernel[i];
-    g.stride[d] = strides[i];
-    g.dilation[d] = dilations[i];
-    if (g.stride[d] < 1 || g.dilation[d] < 1 || g.kernel[d] < 1)
-      return nn_shape_error(op, "strides, dilations and kernel sizes must be >= 1");
-    if (auto_pad == "NOTSET") {
-      g.pad_begin[d] = pads[i];
-      g.pad_end[d] = pads[rank + i];
-    } else if (auto_pad != "VALID") {
-      const std::int64_t span = (g.kernel[d] - 1) * g.dilation[d] + 1;
-      const std::int64_t total = std::max<std::int64_t>(0, (g.out[d] - 1) * g.stride[d] + span - g.in[d]);
-      g.pad_begin[d] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-      g.pad_end[d] = total - g.pad_begin[d];
-    }
-  }
-  return g;
-}
-
 float* thread_scratch(int slot, std::size_t floats) {
   thread_local std::vector<float> buffers[4];
   FSWAP_CHECK(slot >= 0 && slot < 4, "thread_scratch slot out of range");

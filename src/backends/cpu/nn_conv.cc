@@ -101,13 +101,9 @@ Status conv_kernel(const KernelArgs& args) {
   const TensorView& y = args.outputs[0];
   const float* bias = args.inputs.size() > 2 ? args.inputs[2].as<const float>() : nullptr;
   if (w.shape.size() != x.shape.size()) return nn_shape_error(kOp, "W rank differs from X rank");
-  FSWAP_ASSIGN_OR_RETURN(WindowGeometry g, window_geometry(args, kOp, x.shape, y.shape, spatial_of(w.shape)));
+  FSWAP_ASSIGN_OR_RETURN(WindowGeometry g, window_geometry(kOp, args.attrs, x.shape, y.shape, spatial_of(w.shape)));
   const std::int64_t batch = x.shape[0], channels = x.shape[1], out_channels = w.shape[0];
-  const std::int64_t group = args.attrs.i("group", 1);
-  if (group < 1 || channels % group != 0 || out_channels % group != 0 || w.shape[1] != channels / group ||
-      y.shape[1] != out_channels)
-    return nn_shape_error(kOp, "group " + std::to_string(group) + " does not fit X " + shape_to_string(x.shape) +
-                                   " and W " + shape_to_string(w.shape));
+  FSWAP_ASSIGN_OR_RETURN(const std::int64_t group, conv_group(kOp, args.attrs, x.shape, w.shape, y.shape));
   const std::int64_t cg = channels / group, mg = out_channels / group;
   const std::int64_t kernel = cg * g.kernel_size(), in_size = g.in_size(), out_size = g.out_size();
   const float* xd = x.as<const float>();
@@ -150,25 +146,17 @@ Status conv_transpose_kernel(const KernelArgs& args) {
     return unsupported(std::string(kOp) + ": input rank " + std::to_string(x.shape.size()) +
                        " (1-D, 2-D and 3-D spatial inputs are supported)");
   const OpAttributes& a = args.attrs;
-  const std::int64_t batch = x.shape[0], channels = x.shape[1], group = a.i("group", 1);
-  if (group < 1 || channels % group != 0 || w.shape[0] != channels || y.shape[1] != w.shape[1] * group)
-    return nn_shape_error(kOp, "group " + std::to_string(group) + " does not fit X " + shape_to_string(x.shape) +
-                                   " and W " + shape_to_string(w.shape));
+  const std::int64_t batch = x.shape[0], channels = x.shape[1];
+  FSWAP_ASSIGN_OR_RETURN(const std::int64_t group, conv_transpose_group(kOp, a, x.shape, w.shape, y.shape));
   const std::int64_t cg = channels / group, mg = w.shape[1], out_channels = mg * group;
 
   // Roles swap with Conv: the geometry maps a Conv over y (in) to x (out).
-  const std::vector<std::int64_t> ones(rank, 1);
-  const auto strides = a.ints("strides", ones);
-  const auto dilations = a.ints("dilations", ones);
-  const auto pads = a.ints("pads", std::vector<std::int64_t>(2 * rank, 0));
-  const auto output_padding = a.ints("output_padding", std::vector<std::int64_t>(rank, 0));
-  const std::string auto_pad = a.s("auto_pad", "NOTSET");
-  if (strides.size() != rank || dilations.size() != rank || pads.size() != 2 * rank ||
-      output_padding.size() != rank)
+  const WindowAttributes wa = window_attributes(a, rank);
+  if (wa.strides.size() != rank || wa.dilations.size() != rank || wa.pads.size() != 2 * rank ||
+      wa.output_padding.size() != rank)
     return nn_shape_error(kOp, "strides/dilations/pads/output_padding do not match the spatial rank");
-  if (auto_pad != "NOTSET" && auto_pad != "VALID" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER")
-    return unsupported(std::string(kOp) + ": auto_pad " + auto_pad);
-  const bool pads_from_output = a.has("output_shape") || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER";
+  if (!known_auto_pad(wa.auto_pad)) return unsupported(std::string(kOp) + ": auto_pad " + wa.auto_pad);
+  const bool pads_from_output = a.has("output_shape") || wa.auto_pad == "SAME_UPPER" || wa.auto_pad == "SAME_LOWER";
   WindowGeometry g;  // in = x's spatial size, out = y's
   const std::size_t off = 3 - rank;
   for (std::size_t i = 0; i < rank; ++i) {
@@ -176,16 +164,16 @@ Status conv_transpose_kernel(const KernelArgs& args) {
     g.in[d] = x.shape[2 + i];
     g.out[d] = y.shape[2 + i];
     g.kernel[d] = w.shape[2 + i];
-    g.stride[d] = strides[i];
-    g.dilation[d] = dilations[i];
+    g.stride[d] = wa.strides[i];
+    g.dilation[d] = wa.dilations[i];
     if (g.stride[d] < 1 || g.dilation[d] < 1) return nn_shape_error(kOp, "strides and dilations must be >= 1");
     if (pads_from_output) {
       // ONNX: total_padding = stride*(in-1) + output_padding + (k-1)*d + 1 - output_shape.
-      const std::int64_t total = g.stride[d] * (g.in[d] - 1) + output_padding[i] +
+      const std::int64_t total = g.stride[d] * (g.in[d] - 1) + wa.output_padding[i] +
                                  (g.kernel[d] - 1) * g.dilation[d] + 1 - g.out[d];
-      g.pad_begin[d] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-    } else if (auto_pad == "NOTSET") {
-      g.pad_begin[d] = pads[i];
+      g.pad_begin[d] = wa.auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+    } else if (wa.auto_pad == "NOTSET") {
+      g.pad_begin[d] = wa.pads[i];
     }
   }
   const std::int64_t ksize = g.kernel_size(), in_size = g.in_size(), out_size = g.out_size();

@@ -2,7 +2,7 @@
 // they share.
 //
 //   FSWAP_RETURN_IF_ERROR(require_float32(args, "Conv"));
-//   FSWAP_ASSIGN_OR_RETURN(WindowGeometry g, window_geometry(args, "Conv", x.shape, y.shape, kernel));
+//   FSWAP_ASSIGN_OR_RETURN(WindowGeometry g, window_geometry("Conv", args.attrs, x.shape, y.shape, kernel));
 //
 // Kernels follow the contract in cpu_kernels.h. float32 only, except Pad, DepthToSpace and
 // SpaceToDepth, which move elements of any dtype.
@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "backends/cpu/axis.h"
 #include "backends/cpu/cpu_kernels.h"
+#include "backends/op_rules.h"
 
 namespace fswap {
 
@@ -70,23 +70,6 @@ void apply_activation(const FusedActivation& act, float* data, std::int64_t n);
 // Per-channel bias (may be nullptr) and the fused activation over y = [batch, channels, plane].
 void bias_and_activation(const FusedActivation& act, const float* bias, float* y, std::int64_t batch,
                          std::int64_t channels, std::int64_t plane);
-
-// The sliding-window geometry of Conv and the pools, spatial dims right-aligned into 3
-// (a 2-D op has in[0] = out[0] = kernel[0] = 1, stride[0] = dilation[0] = 1, pads 0).
-struct WindowGeometry {
-  std::int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, kernel[3] = {1, 1, 1};
-  std::int64_t stride[3] = {1, 1, 1}, dilation[3] = {1, 1, 1};
-  std::int64_t pad_begin[3] = {0, 0, 0}, pad_end[3] = {0, 0, 0};
-  std::int64_t in_size() const { return in[0] * in[1] * in[2]; }
-  std::int64_t out_size() const { return out[0] * out[1] * out[2]; }
-  std::int64_t kernel_size() const { return kernel[0] * kernel[1] * kernel[2]; }
-};
-
-// Geometry from x = [N, C, spatial...], y = [N, M, spatial...] (already inferred), the kernel's
-// spatial shape and the attributes strides, dilations, pads and auto_pad (SAME_* pads from the
-// output size, as ONNX computes them).
-Result<WindowGeometry> window_geometry(const KernelArgs& args, const char* op, const Shape& x, const Shape& y,
-                                       const std::vector<std::int64_t>& kernel);
 
 // A float scratch buffer owned by the calling thread, grown on demand, never shrunk.
 // slot separates buffers that are live at the same time.

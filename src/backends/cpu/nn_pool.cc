@@ -22,14 +22,6 @@ TapRange taps_inside(std::int64_t start, std::int64_t kernel, std::int64_t dilat
   return {k0, std::max<std::int64_t>(0, std::min(k1, kernel) - k0)};
 }
 
-Result<WindowGeometry> pool_geometry(const KernelArgs& args, const char* op) {
-  const Shape& x = args.inputs[0].shape;
-  const auto kernel = args.attrs.ints("kernel_shape", {});
-  if (kernel.empty() || kernel.size() + 2 != x.size())
-    return nn_shape_error(op, "kernel_shape must have one entry per spatial dim of " + shape_to_string(x));
-  return window_geometry(args, op, x, args.outputs[0].shape, kernel);
-}
-
 template <class Fn>
 void for_each_plane(const TensorView& x, const WindowGeometry& g, Fn&& fn) {
   const std::int64_t planes = x.shape[0] * x.shape[1];
@@ -47,7 +39,7 @@ Status max_pool_kernel(const KernelArgs& args) {
   constexpr const char* kOp = "MaxPool";
   if (args.inputs[0].dtype != DType::kFloat32 || args.outputs[0].dtype != DType::kFloat32)
     return unsupported(std::string(kOp) + ": dtype " + dtype_name(args.inputs[0].dtype) + " (float32 only)");
-  FSWAP_ASSIGN_OR_RETURN(WindowGeometry g, pool_geometry(args, kOp));
+  FSWAP_ASSIGN_OR_RETURN(WindowGeometry g, pool_geometry(kOp, args.attrs, args.inputs[0].shape, args.outputs[0].shape));
   if (args.attrs.i("storage_order", 0) != 0) return unsupported(std::string(kOp) + ": storage_order 1");
   const TensorView& x = args.inputs[0];
   const float* xd = x.as<const float>();
@@ -99,7 +91,7 @@ Status max_pool_kernel(const KernelArgs& args) {
 Status average_pool_kernel(const KernelArgs& args) {
   constexpr const char* kOp = "AveragePool";
   FSWAP_RETURN_IF_ERROR(require_float32(args, kOp));
-  FSWAP_ASSIGN_OR_RETURN(WindowGeometry g, pool_geometry(args, kOp));
+  FSWAP_ASSIGN_OR_RETURN(WindowGeometry g, pool_geometry(kOp, args.attrs, args.inputs[0].shape, args.outputs[0].shape));
   const bool include_pad = args.attrs.i("count_include_pad", 0) != 0;
   const TensorView& x = args.inputs[0];
   const float* xd = x.as<const float>();

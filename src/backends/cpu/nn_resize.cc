@@ -13,17 +13,9 @@
 namespace fswap {
 namespace {
 
-enum class CoordMode { kHalfPixel, kHalfPixelSymmetric, kPytorchHalfPixel, kAlignCorners, kAsymmetric, kTfHalfPixelForNearest };
-enum class NearestMode { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil };
-enum class InterpMode { kNearest, kLinear, kCubic };
-
 struct ResizeSpec {
-  InterpMode mode = InterpMode::kNearest;
-  CoordMode coord = CoordMode::kHalfPixel;
-  NearestMode nearest = NearestMode::kRoundPreferFloor;
-  float cubic_a = -0.75f;        // cubic_coeff_a
-  bool exclude_outside = false;  // cubic: zero the taps outside the input, renormalise
-  std::vector<float> scales;     // one per axis
+  ResizeMode mode;
+  std::vector<float> scales;  // one per axis
 };
 
 int taps_of(InterpMode mode) { return mode == InterpMode::kCubic ? 4 : mode == InterpMode::kLinear ? 2 : 1; }
@@ -70,37 +62,37 @@ void cubic_weights(float t, float a, float* w) {
 
 AxisMap axis_map(const ResizeSpec& spec, float scale, std::int64_t in, std::int64_t out) {
   AxisMap m;
-  m.taps = taps_of(spec.mode);
+  m.taps = taps_of(spec.mode.interp);
   m.idx.assign(out * m.taps, 0);
   m.w.assign(out * m.taps, 0.0f);
   for (std::int64_t x = 0; x < out; ++x) {
-    const float c = original_coordinate(spec.coord, x, scale, in, out);
+    const float c = original_coordinate(spec.mode.coord, x, scale, in, out);
     std::int64_t* idx = m.idx.data() + x * m.taps;
     float* w = m.w.data() + x * m.taps;
-    if (spec.mode == InterpMode::kLinear) {
+    if (spec.mode.interp == InterpMode::kLinear) {
       const float cc = std::min(std::max(c, 0.0f), static_cast<float>(in - 1));
       const auto f = static_cast<std::int64_t>(std::floor(cc));
       idx[0] = f;
       idx[1] = std::min(f + 1, in - 1);
       w[1] = idx[1] == f ? 0.0f : cc - static_cast<float>(f);
       w[0] = 1.0f - w[1];
-    } else if (spec.mode == InterpMode::kCubic) {
+    } else if (spec.mode.interp == InterpMode::kCubic) {
       // Out-of-range taps read the edge value (the ONNX reference pads with "edge"), unless
       // exclude_outside drops them.
       const float f = std::floor(c);
-      cubic_weights(c - f, spec.cubic_a, w);
+      cubic_weights(c - f, spec.mode.cubic_a, w);
       float sum = 0;
       for (int k = 0; k < 4; ++k) {
         const std::int64_t i = static_cast<std::int64_t>(f) - 1 + k;
-        if (spec.exclude_outside && (i < 0 || i >= in)) w[k] = 0.0f;
+        if (spec.mode.exclude_outside && (i < 0 || i >= in)) w[k] = 0.0f;
         idx[k] = std::min(std::max<std::int64_t>(i, 0), in - 1);
         sum += w[k];
       }
-      if (spec.exclude_outside && sum != 0.0f)
+      if (spec.mode.exclude_outside && sum != 0.0f)
         for (int k = 0; k < 4; ++k) w[k] /= sum;
     } else {
       float r = 0;
-      switch (spec.nearest) {
+      switch (spec.mode.nearest) {
         case NearestMode::kRoundPreferFloor:
           r = c == std::floor(c) + 0.5f ? std::floor(c) : std::round(c);
           break;
@@ -142,7 +134,7 @@ Status resize_run(const KernelArgs& args, const char* op, const ResizeSpec& spec
   std::vector<std::size_t> moving;
   for (std::size_t a = 0; a + 1 < rank; ++a)
     if (!maps[a].identity) moving.push_back(a);
-  const int taps = taps_of(spec.mode);
+  const int taps = taps_of(spec.mode.interp);
   int corners = 1;
   for (std::size_t j = 0; j < moving.size(); ++j) corners *= taps;
   const std::int64_t out_w = y.shape[rank - 1];
@@ -224,33 +216,9 @@ Status resize_kernel(const KernelArgs& args) {
     return unsupported(std::string(kOp) + ": dtype " + dtype_name(x.dtype) + " (float32 only)");
   const OpAttributes& a = args.attrs;
   ResizeSpec spec;
-  const std::string mode = a.s("mode", "nearest");
-  if (mode == "linear") {
-    spec.mode = InterpMode::kLinear;
-  } else if (mode == "cubic") {
-    spec.mode = InterpMode::kCubic;
-    spec.cubic_a = a.f("cubic_coeff_a", -0.75f);
-    spec.exclude_outside = a.i("exclude_outside", 0) != 0;
-  } else if (mode != "nearest") {
-    return unsupported(std::string(kOp) + ": mode " + mode + " (nearest, linear and cubic are supported)");
-  }
   // Opset 10 has inputs (X, scales) and asymmetric coordinates with floor rounding.
   const bool opset10 = args.inputs.size() == 2;
-  const std::string coord = a.s("coordinate_transformation_mode", opset10 ? "asymmetric" : "half_pixel");
-  if (coord == "half_pixel") spec.coord = CoordMode::kHalfPixel;
-  else if (coord == "half_pixel_symmetric") spec.coord = CoordMode::kHalfPixelSymmetric;
-  else if (coord == "pytorch_half_pixel") spec.coord = CoordMode::kPytorchHalfPixel;
-  else if (coord == "align_corners") spec.coord = CoordMode::kAlignCorners;
-  else if (coord == "asymmetric") spec.coord = CoordMode::kAsymmetric;
-  else if (coord == "tf_half_pixel_for_nearest") spec.coord = CoordMode::kTfHalfPixelForNearest;
-  else return unsupported(std::string(kOp) + ": coordinate_transformation_mode " + coord);
-  const std::string nearest = a.s("nearest_mode", opset10 ? "floor" : "round_prefer_floor");
-  if (nearest == "round_prefer_floor") spec.nearest = NearestMode::kRoundPreferFloor;
-  else if (nearest == "round_prefer_ceil") spec.nearest = NearestMode::kRoundPreferCeil;
-  else if (nearest == "floor") spec.nearest = NearestMode::kFloor;
-  else if (nearest == "ceil") spec.nearest = NearestMode::kCeil;
-  else return unsupported(std::string(kOp) + ": nearest_mode " + nearest);
-  if (spec.mode != InterpMode::kNearest && a.i("antialias", 0) != 0) return unsupported(std::string(kOp) + ": antialias 1");
+  FSWAP_ASSIGN_OR_RETURN(spec.mode, resize_mode(kOp, a, opset10));
 
   const TensorView* scales = opset10 ? &args.inputs[1] : args.inputs.size() > 2 ? &args.inputs[2] : nullptr;
   const TensorView* sizes = !opset10 && args.inputs.size() > 3 && args.inputs[3].data != nullptr ? &args.inputs[3] : nullptr;
@@ -299,11 +267,7 @@ Status upsample_kernel(const KernelArgs& args) {
   if (x.dtype != DType::kFloat32 || args.outputs[0].dtype != DType::kFloat32)
     return unsupported(std::string(kOp) + ": dtype " + dtype_name(x.dtype) + " (float32 only)");
   ResizeSpec spec;
-  const std::string mode = args.attrs.s("mode", "nearest");
-  if (mode == "linear" || mode == "bilinear") spec.mode = InterpMode::kLinear;
-  else if (mode != "nearest") return unsupported(std::string(kOp) + ": mode " + mode);
-  spec.coord = CoordMode::kAsymmetric;
-  spec.nearest = NearestMode::kFloor;
+  FSWAP_ASSIGN_OR_RETURN(spec.mode, upsample_mode(kOp, args.attrs));
   const TensorView* scales = args.inputs.size() > 1 ? &args.inputs[1] : nullptr;
   if (scales != nullptr && scales->data != nullptr && scales->dtype != DType::kFloat32)
     return unsupported(std::string(kOp) + ": scales dtype " + dtype_name(scales->dtype));

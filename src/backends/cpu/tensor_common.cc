@@ -3,7 +3,6 @@
 
 #include "backends/cpu/tensor_kernels.h"
 
-#include "backends/cpu/axis.h"
 #include "core/parallel.h"
 
 namespace fswap::tensor_ops {
@@ -40,20 +39,7 @@ Result<std::vector<std::int64_t>> read_ints(const KernelArgs& args, const Tensor
 }
 
 Result<int> normalize_axis(const KernelArgs& args, std::int64_t axis, int rank) {
-  const int normalized = ::fswap::normalize_axis(axis, static_cast<std::size_t>(rank));
-  if (normalized < 0)
-    return op_error(args, "axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
-  return normalized;
-}
-
-std::vector<std::int64_t> contiguous_strides(const Shape& shape) {
-  std::vector<std::int64_t> s(shape.size());
-  std::int64_t step = 1;
-  for (std::size_t d = shape.size(); d-- > 0;) {
-    s[d] = step;
-    step *= shape[d];
-  }
-  return s;
+  return checked_axis(op_name(args.op), axis, static_cast<std::size_t>(rank));
 }
 
 bool broadcast_strides(const Shape& in, const Shape& out, std::vector<std::int64_t>& strides) {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_kernels.h"
+#include "backends/op_rules.h"
 
 namespace fswap::tensor_ops {
 
@@ -77,8 +78,6 @@ Result<std::vector<std::int64_t>> read_ints(const KernelArgs& args, const Tensor
 // axis in [-rank, rank) → [0, rank); kInvalidInput naming the op otherwise.
 Result<int> normalize_axis(const KernelArgs& args, std::int64_t axis, int rank);
 
-// Row-major element strides of shape.
-std::vector<std::int64_t> contiguous_strides(const Shape& shape);
 // Strides of in broadcast to out (numpy rules, rank-aligned to out): 0 on broadcast dims.
 // false when in does not broadcast to out.
 bool broadcast_strides(const Shape& in, const Shape& out, std::vector<std::int64_t>& strides);

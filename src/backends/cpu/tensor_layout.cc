@@ -1,5 +1,6 @@
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "backends/cpu/tensor_kernels.h"
 
@@ -28,23 +29,8 @@ Status transpose_kernel(const KernelArgs& args) {
   const TensorView& x = args.inputs.at(0);
   const TensorView& y = args.outputs.at(0);
   FSWAP_RETURN_IF_ERROR(check_dtype_kept(args, x, y));
-  const std::size_t rank = x.shape.size();
-  std::vector<std::int64_t> perm(rank);
-  for (std::size_t d = 0; d < rank; ++d) perm[d] = static_cast<std::int64_t>(rank - 1 - d);
-  perm = args.attrs.ints("perm", perm);
-  if (perm.size() != rank || y.shape.size() != rank) return op_error(args, "perm does not match the input's rank");
-  const std::vector<std::int64_t> in_strides = contiguous_strides(x.shape);
-  std::vector<std::int64_t> strides(rank);
-  std::vector<bool> seen(rank, false);
-  for (std::size_t d = 0; d < rank; ++d) {
-    const std::int64_t p = perm[d] < 0 ? perm[d] + static_cast<std::int64_t>(rank) : perm[d];
-    if (p < 0 || p >= static_cast<std::int64_t>(rank) || seen[static_cast<std::size_t>(p)])
-      return op_error(args, "perm is not a permutation of the input's axes");
-    seen[static_cast<std::size_t>(p)] = true;
-    if (y.shape[d] != x.shape[static_cast<std::size_t>(p)]) return op_error(args, "output shape does not match perm");
-    strides[d] = in_strides[static_cast<std::size_t>(p)];
-  }
-  strided_copy(dtype_size(x.dtype), y.data, y.shape, x.data, strides);
+  FSWAP_ASSIGN_OR_RETURN(const StridedRead r, transpose_read(op_name(args.op), args.attrs, x.shape, y.shape));
+  strided_copy(dtype_size(x.dtype), y.data, r.shape, x.data, r.strides);
   return Status::ok();
 }
 
@@ -121,7 +107,6 @@ Status slice_kernel(const KernelArgs& args) {
   const TensorView& x = args.inputs.at(0);
   const TensorView& y = args.outputs.at(0);
   FSWAP_RETURN_IF_ERROR(check_dtype_kept(args, x, y));
-  const int rank = static_cast<int>(x.shape.size());
   std::vector<std::int64_t> starts, ends, axes, steps;
   if (args.inputs.size() >= 3) {  // opset >= 10
     FSWAP_ASSIGN_OR_RETURN(starts, read_ints(args, args.inputs[1], "starts"));
@@ -137,50 +122,12 @@ Status slice_kernel(const KernelArgs& args) {
     ends = args.attrs.ints("ends", {});
     axes = args.attrs.ints("axes", {});
   }
-  if (axes.empty())
-    for (std::size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<std::int64_t>(i));
-  if (steps.empty()) steps.assign(starts.size(), 1);
-  if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
-    return op_error(args, "starts, ends, axes and steps differ in length");
-  if (static_cast<int>(y.shape.size()) != rank) return op_error(args, "output rank differs from the input's");
-
-  const std::vector<std::int64_t> in_strides = contiguous_strides(x.shape);
-  std::vector<std::int64_t> strides = in_strides;
-  Shape counts = x.shape;
-  std::int64_t offset = 0;
-  std::vector<bool> seen(static_cast<std::size_t>(rank), false);
-  for (std::size_t i = 0; i < starts.size(); ++i) {
-    FSWAP_ASSIGN_OR_RETURN(int axis, normalize_axis(args, axes[i], rank));
-    const auto d = static_cast<std::size_t>(axis);
-    if (seen[d]) return op_error(args, "axis " + std::to_string(axes[i]) + " appears twice");
-    seen[d] = true;
-    const std::int64_t dim = x.shape[d], step = steps[i];
-    if (step == 0) return op_error(args, "step 0 on axis " + std::to_string(axis));
-    std::int64_t start = starts[i], end = ends[i];
-    if (start < 0) start = start < -dim ? -1 : start + dim;  // clamped below, avoids overflow
-    if (end < 0) end = end < -dim ? -1 : end + dim;
-    std::int64_t count;
-    if (dim == 0) {
-      count = 0;
-    } else if (step > 0) {
-      start = std::clamp<std::int64_t>(start, 0, dim);
-      end = std::clamp<std::int64_t>(end, 0, dim);
-      count = end > start ? (end - start + step - 1) / step : 0;
-    } else {
-      start = std::clamp<std::int64_t>(start, 0, dim - 1);
-      end = std::clamp<std::int64_t>(end, -1, dim - 1);
-      count = start > end ? (start - end + (-step) - 1) / (-step) : 0;
-    }
-    counts[d] = count;
-    if (count > 0) offset += start * in_strides[d];
-    strides[d] = step * in_strides[d];
-  }
-  if (counts != y.shape)
-    return op_error(args, "output shape " + shape_to_string(y.shape) + " differs from the slice's " + shape_to_string(counts));
+  FSWAP_ASSIGN_OR_RETURN(const StridedRead r, slice_read(op_name(args.op), x.shape, y.shape, starts, ends,
+                                                         std::move(axes), std::move(steps)));
   if (y.elements() == 0) return Status::ok();
   const std::size_t esize = dtype_size(x.dtype);
-  strided_copy(esize, y.data, y.shape, static_cast<const std::byte*>(x.data) + offset * static_cast<std::int64_t>(esize),
-               strides);
+  strided_copy(esize, y.data, r.shape, static_cast<const std::byte*>(x.data) + r.offset * static_cast<std::int64_t>(esize),
+               r.strides);
   return Status::ok();
 }
 
@@ -264,11 +211,8 @@ Status gather_elements_kernel(const KernelArgs& args) {
   FSWAP_RETURN_IF_ERROR(check_dtype_kept(args, x, y));
   const std::size_t rank = x.shape.size();
   FSWAP_ASSIGN_OR_RETURN(int axis, normalize_axis(args, args.attrs.i("axis", 0), static_cast<int>(rank)));
-  if (indices.shape.size() != rank || y.shape != indices.shape)
-    return op_error(args, "indices " + shape_to_string(indices.shape) + " must have the data's rank and the output's shape");
-  for (std::size_t d = 0; d < rank; ++d)
-    if (d != static_cast<std::size_t>(axis) && indices.shape[d] > x.shape[d])
-      return op_error(args, "indices " + shape_to_string(indices.shape) + " exceed the data " + shape_to_string(x.shape));
+  FSWAP_RETURN_IF_ERROR(
+      check_gather_elements(op_name(args.op), x.shape, indices.shape, y.shape, static_cast<std::size_t>(axis)));
   FSWAP_ASSIGN_OR_RETURN(std::vector<std::int64_t> idx, read_indices(args, indices, x.shape[static_cast<std::size_t>(axis)]));
   std::vector<std::int64_t> strides = contiguous_strides(x.shape);
   const std::int64_t axis_stride = strides[static_cast<std::size_t>(axis)];
@@ -300,20 +244,9 @@ Status tile_kernel(const KernelArgs& args) {
   const TensorView& y = args.outputs.at(0);
   FSWAP_RETURN_IF_ERROR(check_dtype_kept(args, x, y));
   FSWAP_ASSIGN_OR_RETURN(std::vector<std::int64_t> repeats, read_ints(args, args.inputs.at(1), "repeats"));
-  const std::size_t rank = x.shape.size();
-  if (repeats.size() != rank || y.shape.size() != rank) return op_error(args, "repeats must have one value per axis");
-  // Output axis d of size r*n is the pair (repeat, index) with strides (0, input stride).
-  const std::vector<std::int64_t> in_strides = contiguous_strides(x.shape);
-  Shape pairs;
-  std::vector<std::int64_t> strides;
-  for (std::size_t d = 0; d < rank; ++d) {
-    if (repeats[d] < 0 || y.shape[d] != x.shape[d] * repeats[d])
-      return op_error(args, "output shape " + shape_to_string(y.shape) + " does not match repeats");
-    pairs.insert(pairs.end(), {repeats[d], x.shape[d]});
-    strides.insert(strides.end(), {0, in_strides[d]});
-  }
+  FSWAP_ASSIGN_OR_RETURN(const StridedRead r, tile_read(op_name(args.op), x.shape, y.shape, repeats));
   if (y.elements() == 0) return Status::ok();
-  strided_copy(dtype_size(x.dtype), y.data, pairs, x.data, strides);
+  strided_copy(dtype_size(x.dtype), y.data, r.shape, x.data, r.strides);
   return Status::ok();
 }
 

@@ -180,11 +180,8 @@ Status reduce_kernel(const KernelArgs& args) {
     copy_unless_aliased(y, x);
     return Status::ok();
   }
-  std::vector<bool> reduced(static_cast<std::size_t>(rank), axes.empty());
-  for (std::int64_t a : axes) {
-    FSWAP_ASSIGN_OR_RETURN(int axis, normalize_axis(args, a, rank));
-    reduced[static_cast<std::size_t>(axis)] = true;
-  }
+  FSWAP_ASSIGN_OR_RETURN(const std::vector<bool> reduced,
+                         reduced_axes(op_name(args.op), axes, static_cast<std::size_t>(rank)));
   std::int64_t kept_elements = 1;
   for (int d = 0; d < rank; ++d)
     if (!reduced[static_cast<std::size_t>(d)]) kept_elements *= x.shape[static_cast<std::size_t>(d)];

@@ -25,6 +25,7 @@
 #include "backends/cuda/epilogue.h"
 #include "backends/cuda/families.h"
 #include "backends/cuda/libraries.h"
+#include "backends/op_rules.h"
 #include "core/log.h"
 
 namespace fswap::cuda {
@@ -100,7 +101,7 @@ Result<const void*> channel_bias_data(const CudaKernelArgs& args, const char* op
   return static_cast<const void*>(args.inputs[2].data);
 }
 
-// Strides, dilations and the begin pads as the CPU kernels read them (nn_common.cc's window_geometry and
+// Strides, dilations and the begin pads as the CPU kernels read them (op_rules.cc's window_geometry and
 // nn_conv.cc's ConvTranspose), with in = X's spatial sizes and out = Y's.
 Result<SpatialGeometry> spatial_geometry(const CudaKernelArgs& args, const char* op, bool transpose) {
   const Shape& x = args.inputs[0].shape;
@@ -110,20 +111,13 @@ Result<SpatialGeometry> spatial_geometry(const CudaKernelArgs& args, const char*
   if (rank < 1 || rank > 3 || w.size() != x.size() || y.size() != x.size())
     return unsupported(std::string(op) + ": input rank " + std::to_string(x.size()) +
                        " (1-D, 2-D and 3-D spatial inputs are supported)");
-  const OpAttributes& a = args.attrs;
-  const std::vector<std::int64_t> ones(rank, 1);
-  const auto strides = a.ints("strides", ones);
-  const auto dilations = a.ints("dilations", ones);
-  const auto pads = a.ints("pads", std::vector<std::int64_t>(2 * rank, 0));
-  const auto output_padding = a.ints("output_padding", std::vector<std::int64_t>(rank, 0));
-  const std::string auto_pad = a.s("auto_pad", "NOTSET");
-  if (strides.size() != rank || dilations.size() != rank || pads.size() != 2 * rank ||
-      (transpose && output_padding.size() != rank))
+  const WindowAttributes a = window_attributes(args.attrs, rank);
+  if (a.strides.size() != rank || a.dilations.size() != rank || a.pads.size() != 2 * rank ||
+      (transpose && a.output_padding.size() != rank))
     return shape_error(op, "strides/dilations/pads do not match the spatial rank " + std::to_string(rank));
-  if (auto_pad != "NOTSET" && auto_pad != "VALID" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER")
-    return unsupported(std::string(op) + ": auto_pad " + auto_pad);
-  const bool same = auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER";
-  const bool pads_from_output = transpose && (a.has("output_shape") || same);
+  if (!known_auto_pad(a.auto_pad)) return unsupported(std::string(op) + ": auto_pad " + a.auto_pad);
+  const bool same = a.auto_pad == "SAME_UPPER" || a.auto_pad == "SAME_LOWER";
+  const bool pads_from_output = transpose && (args.attrs.has("output_shape") || same);
 
   SpatialGeometry g;
   g.rank = rank == 3 ? 3 : 2;
@@ -134,19 +128,19 @@ Result<SpatialGeometry> spatial_geometry(const CudaKernelArgs& args, const char*
     g.in[d] = x[2 + i];
     g.out[d] = y[2 + i];
     g.kernel[d] = w[2 + i];
-    g.stride[d] = strides[i];
-    g.dilation[d] = dilations[i];
+    g.stride[d] = a.strides[i];
+    g.dilation[d] = a.dilations[i];
     if (g.stride[d] < 1 || g.dilation[d] < 1 || g.kernel[d] < 1)
       return shape_error(op, "strides, dilations and kernel sizes must be >= 1");
     const std::int64_t span = g.span(static_cast<int>(d));
     if (pads_from_output) {
-      const std::int64_t total = g.stride[d] * (g.in[d] - 1) + output_padding[i] + span - g.out[d];
-      g.pad_begin[d] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-    } else if (auto_pad == "NOTSET") {
-      g.pad_begin[d] = pads[i];
+      const std::int64_t total = g.stride[d] * (g.in[d] - 1) + a.output_padding[i] + span - g.out[d];
+      g.pad_begin[d] = a.auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+    } else if (a.auto_pad == "NOTSET") {
+      g.pad_begin[d] = a.pads[i];
     } else if (same) {
       const std::int64_t total = std::max<std::int64_t>(0, (g.out[d] - 1) * g.stride[d] + span - g.in[d]);
-      g.pad_begin[d] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      g.pad_begin[d] = a.auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
     }
   }
   return g;
@@ -370,11 +364,7 @@ Status conv_kernel(const CudaKernelArgs& args) {
   const TensorView& y = args.outputs[0];
   FSWAP_ASSIGN_OR_RETURN(const SpatialGeometry g, spatial_geometry(args, kOp, false));
   const std::int64_t batch = x.shape[0], channels = x.shape[1], out_channels = w.shape[0];
-  const std::int64_t group = args.attrs.i("group", 1);
-  if (group < 1 || channels % group != 0 || out_channels % group != 0 || w.shape[1] != channels / group ||
-      y.shape[1] != out_channels)
-    return shape_error(kOp, "group " + std::to_string(group) + " does not fit X " + shape_to_string(x.shape) +
-                                " and W " + shape_to_string(w.shape));
+  FSWAP_ASSIGN_OR_RETURN(const std::int64_t group, conv_group(kOp, args.attrs, x.shape, w.shape, y.shape));
   FSWAP_ASSIGN_OR_RETURN(const void* bias, channel_bias_data(args, kOp, out_channels));
   if (y.elements() == 0) return Status::ok();
   FSWAP_RETURN_IF_ERROR(require_context(args, kOp));
@@ -415,10 +405,8 @@ Status conv_transpose_kernel(const CudaKernelArgs& args) {
   const TensorView& w = args.inputs[1];
   const TensorView& y = args.outputs[0];
   FSWAP_ASSIGN_OR_RETURN(const SpatialGeometry g, spatial_geometry(args, kOp, true));
-  const std::int64_t batch = x.shape[0], channels = x.shape[1], group = args.attrs.i("group", 1);
-  if (group < 1 || channels % group != 0 || w.shape[0] != channels || y.shape[1] != w.shape[1] * group)
-    return shape_error(kOp, "group " + std::to_string(group) + " does not fit X " + shape_to_string(x.shape) +
-                                " and W " + shape_to_string(w.shape));
+  const std::int64_t batch = x.shape[0], channels = x.shape[1];
+  FSWAP_ASSIGN_OR_RETURN(const std::int64_t group, conv_transpose_group(kOp, args.attrs, x.shape, w.shape, y.shape));
   const std::int64_t out_channels = y.shape[1];
   FSWAP_ASSIGN_OR_RETURN(const void* bias, channel_bias_data(args, kOp, out_channels));
   if (y.elements() == 0) return Status::ok();

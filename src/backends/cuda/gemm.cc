@@ -23,6 +23,7 @@
 #include "backends/cuda/cuda_kernels.h"
 #include "backends/cuda/epilogue.h"
 #include "backends/cuda/libraries.h"
+#include "backends/op_rules.h"
 
 namespace fswap::cuda {
 namespace {
@@ -206,27 +207,14 @@ Status gemm_kernel(const CudaKernelArgs& args) {
   const TensorView& av = args.inputs[0];
   const TensorView& bv = args.inputs[1];
   const TensorView& y = args.outputs[0];
-  if (av.shape.size() != 2 || bv.shape.size() != 2 || y.shape.size() != 2)
-    return shape_error(
-        kOp, "A, B and Y must be 2-D, got A " + shape_to_string(av.shape) + " B " + shape_to_string(bv.shape));
-  const bool trans_a = args.attrs.i("transA", 0) != 0, trans_b = args.attrs.i("transB", 0) != 0;
-  const float alpha = args.attrs.f("alpha", 1.0f), beta = args.attrs.f("beta", 1.0f);
-  const std::int64_t m = trans_a ? av.shape[1] : av.shape[0], k = trans_a ? av.shape[0] : av.shape[1];
-  const std::int64_t n = trans_b ? bv.shape[0] : bv.shape[1];
-  if ((trans_b ? bv.shape[1] : bv.shape[0]) != k || y.shape[0] != m || y.shape[1] != n)
-    return shape_error(kOp,
-                       "A " + shape_to_string(av.shape) + " and B " + shape_to_string(bv.shape) + " do not multiply");
-  const TensorView* c =
-      args.inputs.size() > 2 && args.inputs[2].data != nullptr && beta != 0.0f ? &args.inputs[2] : nullptr;
-  std::int64_t cm = 1, cn = 1;
-  if (c != nullptr) {
-    const std::size_t rank = c->shape.size();
-    if (rank > 2) return shape_error(kOp, "C must have rank <= 2, got " + shape_to_string(c->shape));
-    cm = rank == 2 ? c->shape[0] : 1;
-    cn = rank >= 1 ? c->shape[rank - 1] : 1;
-    if ((cm != 1 && cm != m) || (cn != 1 && cn != n))
-      return shape_error(kOp, "C " + shape_to_string(c->shape) + " does not broadcast to [M, N]");
-  }
+  const bool c_present = args.inputs.size() > 2 && args.inputs[2].data != nullptr;
+  FSWAP_ASSIGN_OR_RETURN(const GemmGeometry g, gemm_geometry(kOp, args.attrs, av.shape, bv.shape, y.shape,
+                                                             c_present ? &args.inputs[2].shape : nullptr));
+  const bool trans_a = g.trans_a, trans_b = g.trans_b;
+  const float alpha = g.alpha, beta = g.beta;
+  const std::int64_t m = g.m, k = g.k, n = g.n;
+  const TensorView* c = g.has_c ? &args.inputs[2] : nullptr;  // absent, or ignored as beta is 0
+  const std::int64_t cm = g.c_rows, cn = g.c_cols;
   if (y.elements() == 0) return Status::ok();
   FSWAP_RETURN_IF_ERROR(require_context(args.ctx, kOp));
 
@@ -262,42 +250,10 @@ Status mat_mul_kernel(const CudaKernelArgs& args) {
   const TensorView& av = args.inputs[0];
   const TensorView& bv = args.inputs[1];
   const TensorView& y = args.outputs[0];
-  const Shape& sa = av.shape;
-  const Shape& sb = bv.shape;
-  if (sa.empty() || sb.empty()) return shape_error(kOp, "scalar operands are not allowed");
-  // numpy: a 1-D A is [1, K] and a 1-D B is [K, 1], the added axis removed from Y.
-  const std::int64_t m = sa.size() == 1 ? 1 : sa[sa.size() - 2], k = sa.back();
-  const std::int64_t kb = sb.size() == 1 ? sb[0] : sb[sb.size() - 2], n = sb.size() == 1 ? 1 : sb.back();
-  if (k != kb)
-    return shape_error(kOp, "A " + shape_to_string(sa) + " and B " + shape_to_string(sb) + " do not multiply");
-  const Shape batch_a(sa.begin(), sa.end() - std::min<std::size_t>(sa.size(), 2));
-  const Shape batch_b(sb.begin(), sb.end() - std::min<std::size_t>(sb.size(), 2));
-  const std::size_t batch_rank = std::max(batch_a.size(), batch_b.size());
-  // Broadcast batch dims and the strides (in matrices) of A and B along them.
-  std::vector<std::int64_t> batch(batch_rank), stride_a(batch_rank, 0), stride_b(batch_rank, 0);
-  std::int64_t count_a = 1, count_b = 1;
-  for (std::size_t i = batch_rank; i-- > 0;) {
-    const std::size_t from_right = batch_rank - i;
-    const std::int64_t da = from_right <= batch_a.size() ? batch_a[batch_a.size() - from_right] : 1;
-    const std::int64_t db = from_right <= batch_b.size() ? batch_b[batch_b.size() - from_right] : 1;
-    if (da != db && da != 1 && db != 1)
-      return shape_error(
-          kOp, "batch dims of A " + shape_to_string(sa) + " and B " + shape_to_string(sb) + " do not broadcast");
-    batch[i] = std::max(da, db);
-    stride_a[i] = da == 1 ? 0 : count_a;
-    stride_b[i] = db == 1 ? 0 : count_b;
-    count_a *= da;
-    count_b *= db;
-  }
-  std::int64_t batches = 1;
-  for (const std::int64_t d : batch) batches *= d;
-  if (batches * m * n != y.elements())
-    return shape_error(kOp, "output " + shape_to_string(y.shape) + " does not match A " + shape_to_string(sa) +
-                                " x B " + shape_to_string(sb));
   const TensorView* bias = args.inputs.size() > 2 && args.inputs[2].data != nullptr ? &args.inputs[2] : nullptr;
-  if (bias != nullptr && bias->elements() != n && bias->elements() != 1)
-    return shape_error(
-        kOp, "bias " + shape_to_string(bias->shape) + " does not broadcast over the last axis " + std::to_string(n));
+  FSWAP_ASSIGN_OR_RETURN(const MatMulGeometry g, mat_mul_geometry(kOp, av.shape, bv.shape, y.shape,
+                                                                  bias != nullptr ? &bias->shape : nullptr));
+  const std::int64_t m = g.m, k = g.k, n = g.n, batches = g.batches, count_a = g.count_a, count_b = g.count_b;
   if (y.elements() == 0) return Status::ok();
   FSWAP_RETURN_IF_ERROR(require_context(args.ctx, kOp));
 
@@ -340,19 +296,11 @@ Status mat_mul_kernel(const CudaKernelArgs& args) {
     const auto* a_bytes = static_cast<const std::byte*>(av.data);
     const auto* b_bytes = static_cast<const std::byte*>(bv.data);
     auto* y_bytes = static_cast<std::byte*>(y.data);
-    std::vector<std::int64_t> index(batch_rank, 0);
+    const std::vector<MatrixPair> pairs = batch_matrices(g);
     for (std::int64_t bi = 0; bi < batches; ++bi) {
-      std::int64_t oa = 0, ob = 0;
-      for (std::size_t i = 0; i < batch_rank; ++i) {
-        oa += index[i] * stride_a[i];
-        ob += index[i] * stride_b[i];
-      }
-      FSWAP_RETURN_IF_ERROR(gemm.run(args.ctx, a_bytes + oa * m * k * element, b_bytes + ob * k * n * element, nullptr,
-                                     y_bytes + bi * m * n * element, ws.data));
-      for (std::size_t i = batch_rank; i-- > 0;) {
-        if (++index[i] < batch[i]) break;
-        index[i] = 0;
-      }
+      const MatrixPair& p = pairs[static_cast<std::size_t>(bi)];
+      FSWAP_RETURN_IF_ERROR(gemm.run(args.ctx, a_bytes + p.a * m * k * element, b_bytes + p.b * k * n * element,
+                                     nullptr, y_bytes + bi * m * n * element, ws.data));
     }
   }
   if (relu_in_lt) return Status::ok();

@@ -19,11 +19,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
 #include "backends/cuda/common.cuh"
 #include "backends/cuda/families.h"
+#include "backends/op_rules.h"
 
 namespace fswap::cuda {
 namespace {
@@ -63,26 +65,14 @@ Status check_dtype_kept(const char* op, const TensorView& x, const TensorView& y
 
 // axis in [-rank, rank) → [0, rank).
 Result<std::size_t> axis_index(const char* op, std::int64_t axis, std::size_t rank) {
-  const auto r = static_cast<std::int64_t>(rank);
-  if (axis < -r || axis >= r)
-    return op_error(op, "axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
-  return static_cast<std::size_t>(axis < 0 ? axis + r : axis);
+  FSWAP_ASSIGN_OR_RETURN(const int normalized, checked_axis(on_cuda(op), axis, rank));
+  return static_cast<std::size_t>(normalized);
 }
 
 std::int64_t product(const Shape& s, std::size_t begin, std::size_t end) {
   std::int64_t n = 1;
   for (std::size_t d = begin; d < end && d < s.size(); ++d) n *= s[d];
   return n;
-}
-
-std::vector<std::int64_t> dense_strides(const Shape& shape) {
-  std::vector<std::int64_t> s(shape.size());
-  std::int64_t step = 1;
-  for (std::size_t d = shape.size(); d-- > 0;) {
-    s[d] = step;
-    step *= shape[d];
-  }
-  return s;
 }
 
 std::uintptr_t address(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
@@ -365,23 +355,8 @@ Status transpose_kernel(const CudaKernelArgs& args) {
   const TensorView& y = args.outputs.at(0);
   FSWAP_RETURN_IF_ERROR(check_dtype_kept(kOp, x, y));
   FSWAP_RETURN_IF_ERROR(check_rank(kOp, x.shape));
-  const std::size_t rank = x.shape.size();
-  std::vector<std::int64_t> perm(rank);
-  for (std::size_t d = 0; d < rank; ++d) perm[d] = static_cast<std::int64_t>(rank - 1 - d);
-  perm = args.attrs.ints("perm", perm);
-  if (perm.size() != rank || y.shape.size() != rank) return op_error(kOp, "perm does not match the input's rank");
-  const std::vector<std::int64_t> in_strides = dense_strides(x.shape);
-  std::vector<std::int64_t> strides(rank);
-  std::vector<bool> seen(rank, false);
-  for (std::size_t d = 0; d < rank; ++d) {
-    const std::int64_t p = perm[d] < 0 ? perm[d] + static_cast<std::int64_t>(rank) : perm[d];
-    if (p < 0 || p >= static_cast<std::int64_t>(rank) || seen[static_cast<std::size_t>(p)])
-      return op_error(kOp, "perm is not a permutation of the input's axes");
-    seen[static_cast<std::size_t>(p)] = true;
-    if (y.shape[d] != x.shape[static_cast<std::size_t>(p)]) return op_error(kOp, "output shape does not match perm");
-    strides[d] = in_strides[static_cast<std::size_t>(p)];
-  }
-  return strided_copy(args, kOp, dtype_size(x.dtype), y.data, y.shape, x.data, strides);
+  FSWAP_ASSIGN_OR_RETURN(const StridedRead r, transpose_read(on_cuda(kOp), args.attrs, x.shape, y.shape));
+  return strided_copy(args, kOp, dtype_size(x.dtype), y.data, r.shape, x.data, r.strides);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -521,7 +496,6 @@ Status slice_kernel(const CudaKernelArgs& args) {
   const TensorView& y = args.outputs.at(0);
   FSWAP_RETURN_IF_ERROR(check_dtype_kept(kOp, x, y));
   FSWAP_RETURN_IF_ERROR(check_rank(kOp, x.shape));
-  const std::size_t rank = x.shape.size();
   std::vector<std::int64_t> starts, ends, axes, steps;
   if (args.inputs.size() >= 3) {  // opset >= 10
     FSWAP_ASSIGN_OR_RETURN(starts, host_ints(args, 1, "starts"));
@@ -537,49 +511,11 @@ Status slice_kernel(const CudaKernelArgs& args) {
     ends = args.attrs.ints("ends", {});
     axes = args.attrs.ints("axes", {});
   }
-  if (axes.empty())
-    for (std::size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<std::int64_t>(i));
-  if (steps.empty()) steps.assign(starts.size(), 1);
-  if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
-    return op_error(kOp, "starts, ends, axes and steps differ in length");
-  if (y.shape.size() != rank) return op_error(kOp, "output rank differs from the input's");
-
-  const std::vector<std::int64_t> in_strides = dense_strides(x.shape);
-  std::vector<std::int64_t> strides = in_strides;
-  Shape counts = x.shape;
-  std::int64_t offset = 0;
-  std::vector<bool> seen(rank, false);
-  for (std::size_t i = 0; i < starts.size(); ++i) {
-    FSWAP_ASSIGN_OR_RETURN(const std::size_t d, axis_index(kOp, axes[i], rank));
-    if (seen[d]) return op_error(kOp, "axis " + std::to_string(axes[i]) + " appears twice");
-    seen[d] = true;
-    const std::int64_t dim = x.shape[d], step = steps[i];
-    if (step == 0) return op_error(kOp, "step 0 on axis " + std::to_string(d));
-    std::int64_t start = starts[i], end = ends[i];
-    if (start < 0) start = start < -dim ? -1 : start + dim;  // clamped below, avoids overflow
-    if (end < 0) end = end < -dim ? -1 : end + dim;
-    std::int64_t count;
-    if (dim == 0) {
-      count = 0;
-    } else if (step > 0) {
-      start = std::clamp<std::int64_t>(start, 0, dim);
-      end = std::clamp<std::int64_t>(end, 0, dim);
-      count = end > start ? (end - start + step - 1) / step : 0;
-    } else {
-      start = std::clamp<std::int64_t>(start, 0, dim - 1);
-      end = std::clamp<std::int64_t>(end, -1, dim - 1);
-      count = start > end ? (start - end + (-step) - 1) / (-step) : 0;
-    }
-    counts[d] = count;
-    if (count > 0) offset += start * in_strides[d];
-    strides[d] = step * in_strides[d];
-  }
-  if (counts != y.shape)
-    return op_error(kOp, "output shape " + shape_to_string(y.shape) + " differs from the slice's " +
-                             shape_to_string(counts));
+  FSWAP_ASSIGN_OR_RETURN(const StridedRead r, slice_read(on_cuda(kOp), x.shape, y.shape, starts, ends, std::move(axes),
+                                                         std::move(steps)));
   const std::size_t esize = dtype_size(x.dtype);
-  const std::byte* first = static_cast<const std::byte*>(x.data) + offset * static_cast<std::int64_t>(esize);
-  return strided_copy(args, kOp, esize, y.data, y.shape, first, strides);
+  const std::byte* first = static_cast<const std::byte*>(x.data) + r.offset * static_cast<std::int64_t>(esize);
+  return strided_copy(args, kOp, esize, y.data, r.shape, first, r.strides);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -662,18 +598,12 @@ Status gather_elements_kernel(const CudaKernelArgs& args) {
   FSWAP_RETURN_IF_ERROR(check_rank(kOp, x.shape));
   const std::size_t rank = x.shape.size();
   FSWAP_ASSIGN_OR_RETURN(const std::size_t axis, axis_index(kOp, args.attrs.i("axis", 0), rank));
-  if (indices.shape.size() != rank || y.shape != indices.shape)
-    return op_error(kOp, "indices " + shape_to_string(indices.shape) +
-                             " must have the data's rank and the output's shape");
-  for (std::size_t d = 0; d < rank; ++d)
-    if (d != axis && indices.shape[d] > x.shape[d])
-      return op_error(kOp, "indices " + shape_to_string(indices.shape) + " exceed the data " +
-                               shape_to_string(x.shape));
+  FSWAP_RETURN_IF_ERROR(check_gather_elements(on_cuda(kOp), x.shape, indices.shape, y.shape, axis));
   const std::int64_t n = y.elements();
   if (n == 0) return Status::ok();
   GatherElementsPlan p;
   p.out = dense_dims(y.shape);
-  const std::vector<std::int64_t> strides = dense_strides(x.shape);
+  const std::vector<std::int64_t> strides = contiguous_strides(x.shape);
   for (std::size_t d = 0; d < rank; ++d) p.data_stride[d] = strides[d];
   p.axis = static_cast<int>(axis);
   p.axis_dim = x.shape[axis];
@@ -715,19 +645,8 @@ Status tile_kernel(const CudaKernelArgs& args) {
   FSWAP_RETURN_IF_ERROR(check_dtype_kept(kOp, x, y));
   FSWAP_RETURN_IF_ERROR(check_rank(kOp, x.shape));
   FSWAP_ASSIGN_OR_RETURN(const std::vector<std::int64_t> repeats, host_ints(args, 1, "repeats"));
-  const std::size_t rank = x.shape.size();
-  if (repeats.size() != rank || y.shape.size() != rank) return op_error(kOp, "repeats must have one value per axis");
-  // Output axis d of size r*n is the pair (repeat, index) with strides (0, input stride).
-  const std::vector<std::int64_t> in_strides = dense_strides(x.shape);
-  Shape pairs;
-  std::vector<std::int64_t> strides;
-  for (std::size_t d = 0; d < rank; ++d) {
-    if (repeats[d] < 0 || y.shape[d] != x.shape[d] * repeats[d])
-      return op_error(kOp, "output shape " + shape_to_string(y.shape) + " does not match repeats");
-    pairs.insert(pairs.end(), {repeats[d], x.shape[d]});
-    strides.insert(strides.end(), {0, in_strides[d]});
-  }
-  return strided_copy(args, kOp, dtype_size(x.dtype), y.data, pairs, x.data, strides);
+  FSWAP_ASSIGN_OR_RETURN(const StridedRead r, tile_read(on_cuda(kOp), x.shape, y.shape, repeats));
+  return strided_copy(args, kOp, dtype_size(x.dtype), y.data, r.shape, x.data, r.strides);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -909,7 +828,7 @@ Status pad_kernel(const CudaKernelArgs& args) {
   PadPlan p;
   p.rank = static_cast<int>(rank);
   p.mode = mode;
-  const std::vector<std::int64_t> in_strides = dense_strides(x.shape);
+  const std::vector<std::int64_t> in_strides = contiguous_strides(x.shape);
   std::vector<std::int64_t> begin(rank, 0);
   std::int64_t extent = std::max(n, x.elements());
   for (std::size_t i = 0; i < axes.size(); ++i) {
@@ -936,19 +855,7 @@ Status pad_kernel(const CudaKernelArgs& args) {
 // Resize, Upsample: each output element is a weighted sum over 1 (nearest), 2 (linear) or 4 (cubic)
 // input indices ("taps") per resized axis, in float32.
 
-enum class InterpMode { kNearest, kLinear, kCubic };
-enum class CoordMode {
-  kHalfPixel, kHalfPixelSymmetric, kPytorchHalfPixel, kAlignCorners, kAsymmetric, kTfHalfPixelForNearest
-};
-enum class NearestMode { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil };
-
-struct ResizeMode {
-  InterpMode interp = InterpMode::kNearest;
-  CoordMode coord = CoordMode::kHalfPixel;
-  NearestMode nearest = NearestMode::kRoundPreferFloor;
-  float cubic_a = -0.75f;        // cubic_coeff_a
-  bool exclude_outside = false;  // cubic: zero the taps outside the input, renormalise
-};
+// InterpMode, CoordMode, NearestMode and ResizeMode: backends/op_rules.h.
 
 struct ResizeAxis {
   std::int64_t in = 1, out = 1;
@@ -1192,7 +1099,7 @@ Status resize_run(const CudaKernelArgs& args, const char* op, const ResizeMode& 
   // A 1-D resize runs as 2-D behind an identity axis of 1.
   const std::size_t lead = rank == 1 ? 1 : 0;
   p.rank = static_cast<int>(rank + lead);
-  const std::vector<std::int64_t> in_strides = dense_strides(x.shape);
+  const std::vector<std::int64_t> in_strides = contiguous_strides(x.shape);
   for (std::size_t a = 0; a < rank; ++a) {
     if (x.shape[a] <= 0 && y.shape[a] > 0) return op_error(op, "cannot resize an empty axis");
     if (scales[a] <= 0) return op_error(op, "scales must be > 0");
@@ -1224,24 +1131,6 @@ Status resize_run(const CudaKernelArgs& args, const char* op, const ResizeMode& 
   });
 }
 
-Result<CoordMode> coord_mode(const std::string& name) {
-  if (name == "half_pixel") return CoordMode::kHalfPixel;
-  if (name == "half_pixel_symmetric") return CoordMode::kHalfPixelSymmetric;
-  if (name == "pytorch_half_pixel") return CoordMode::kPytorchHalfPixel;
-  if (name == "align_corners") return CoordMode::kAlignCorners;
-  if (name == "asymmetric") return CoordMode::kAsymmetric;
-  if (name == "tf_half_pixel_for_nearest") return CoordMode::kTfHalfPixelForNearest;
-  return op_unsupported("Resize", "coordinate_transformation_mode " + name);
-}
-
-Result<NearestMode> nearest_mode(const std::string& name) {
-  if (name == "round_prefer_floor") return NearestMode::kRoundPreferFloor;
-  if (name == "round_prefer_ceil") return NearestMode::kRoundPreferCeil;
-  if (name == "floor") return NearestMode::kFloor;
-  if (name == "ceil") return NearestMode::kCeil;
-  return op_unsupported("Resize", "nearest_mode " + name);
-}
-
 // Scales per axis: output / input, the shape inference's result when sizes gave the output.
 std::vector<float> output_scales(const TensorView& x, const TensorView& y) {
   std::vector<float> s(x.shape.size(), 1.0f);
@@ -1255,23 +1144,9 @@ Status resize_kernel(const CudaKernelArgs& args) {
   const TensorView& x = args.inputs.at(0);
   const OpAttributes& a = args.attrs;
   FSWAP_RETURN_IF_ERROR(check_rank(kOp, x.shape));
-  ResizeMode m;
-  const std::string mode = a.s("mode", "nearest");
-  if (mode == "linear") {
-    m.interp = InterpMode::kLinear;
-  } else if (mode == "cubic") {
-    m.interp = InterpMode::kCubic;
-    m.cubic_a = a.f("cubic_coeff_a", -0.75f);
-    m.exclude_outside = a.i("exclude_outside", 0) != 0;
-  } else if (mode != "nearest") {
-    return op_unsupported(kOp, "mode " + mode + " (nearest, linear and cubic are supported)");
-  }
   // Opset 10 has inputs (X, scales) and asymmetric coordinates with floor rounding.
   const bool opset10 = args.inputs.size() == 2;
-  FSWAP_ASSIGN_OR_RETURN(m.coord,
-                         coord_mode(a.s("coordinate_transformation_mode", opset10 ? "asymmetric" : "half_pixel")));
-  FSWAP_ASSIGN_OR_RETURN(m.nearest, nearest_mode(a.s("nearest_mode", opset10 ? "floor" : "round_prefer_floor")));
-  if (m.interp != InterpMode::kNearest && a.i("antialias", 0) != 0) return op_unsupported(kOp, "antialias 1");
+  FSWAP_ASSIGN_OR_RETURN(const ResizeMode m, resize_mode(on_cuda(kOp), a, opset10));
 
   const std::size_t rank = x.shape.size();
   // Opset 18 `axes`: scales/sizes name only these axes, the others keep scale 1.
@@ -1319,12 +1194,7 @@ Status upsample_kernel(const CudaKernelArgs& args) {
   constexpr const char* kOp = "Upsample";
   const TensorView& x = args.inputs.at(0);
   FSWAP_RETURN_IF_ERROR(check_rank(kOp, x.shape));
-  ResizeMode m;
-  const std::string mode = args.attrs.s("mode", "nearest");
-  if (mode == "linear" || mode == "bilinear") m.interp = InterpMode::kLinear;
-  else if (mode != "nearest") return op_unsupported(kOp, "mode " + mode);
-  m.coord = CoordMode::kAsymmetric;
-  m.nearest = NearestMode::kFloor;
+  FSWAP_ASSIGN_OR_RETURN(const ResizeMode m, upsample_mode(on_cuda(kOp), args.attrs));
   // Scales: input 1 when it holds one per axis, else output / input; opset 7 has an attribute.
   std::vector<float> scales = output_scales(x, args.outputs.at(0));
   if (has_input(args, 1)) {

@@ -12,6 +12,7 @@
 
 #include "backends/cuda/common.cuh"
 #include "backends/cuda/families.h"
+#include "backends/op_rules.h"
 
 namespace fswap::cuda {
 namespace {
@@ -336,8 +337,8 @@ __global__ void __launch_bounds__(kLongRowBlock)
   }
 }
 
-// The sliding window of a pool, spatial dims right-aligned into 3 (a 2-D pool has in[0] = out[0] =
-// kernel[0] = 1). Index: int32 when every flat index fits (much cheaper division), else int64.
+// The sliding window of a pool (op_rules.h's WindowGeometry) in Index: int32 when every flat index
+// fits (much cheaper division), else int64.
 template <class Index>
 struct PoolWindow {
   Index in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, kernel[3] = {1, 1, 1};
@@ -346,7 +347,7 @@ struct PoolWindow {
 };
 
 template <class Index>
-PoolWindow<Index> narrowed(const PoolWindow<std::int64_t>& w) {
+PoolWindow<Index> narrowed(const WindowGeometry& w) {
   PoolWindow<Index> n;
   for (int d = 0; d < 3; ++d) {
     n.in[d] = static_cast<Index>(w.in[d]);
@@ -479,12 +480,6 @@ Status require_dtype(const char* op, DType want, std::initializer_list<const Ten
 }
 
 // Axis in [-rank, rank) to [0, rank); -1 when out of range.
-int normalized_axis(std::int64_t axis, std::size_t rank) {
-  const auto r = static_cast<std::int64_t>(rank);
-  if (axis < -r || axis >= r) return -1;
-  return static_cast<int>(axis < 0 ? axis + r : axis);
-}
-
 Status batch_normalization(const CudaKernelArgs& args) {
   constexpr const char* kOp = "BatchNormalization";
   if (args.inputs.size() < 5) return shape_error(kOp, "needs X, scale, B, mean and var");
@@ -589,7 +584,7 @@ Status layer_normalization(const CudaKernelArgs& args) {
   if (args.inputs.size() < 2) return shape_error(kOp, "needs X and Scale");
   const TensorView& x = args.inputs[0];
   const TensorView& y = args.outputs[0];
-  const int axis = normalized_axis(args.attrs.i("axis", -1), x.shape.size());
+  const int axis = normalize_axis(args.attrs.i("axis", -1), x.shape.size());
   if (axis < 0) return shape_error(kOp, "axis out of range for " + shape_to_string(x.shape));
   if (args.attrs.i("stash_type", 1) != 1) return unsupported_on_cuda(kOp, "stash_type other than 1");
   const TensorView& scale = args.inputs[1];
@@ -647,7 +642,7 @@ Status lp_normalization(const CudaKernelArgs& args) {
   constexpr const char* kOp = "LpNormalization";
   const TensorView& x = args.inputs[0];
   const TensorView& y = args.outputs[0];
-  const int axis = normalized_axis(args.attrs.i("axis", -1), x.shape.size());
+  const int axis = normalize_axis(args.attrs.i("axis", -1), x.shape.size());
   if (axis < 0) return shape_error(kOp, "axis out of range for " + shape_to_string(x.shape));
   const std::int64_t p = args.attrs.i("p", 2);
   if (p != 1 && p != 2) return unsupported_on_cuda(kOp, "p " + std::to_string(p) + " (1 or 2)");
@@ -668,52 +663,6 @@ Status lp_normalization(const CudaKernelArgs& args) {
   });
 }
 
-// The pool's window from kernel_shape, strides, dilations, pads and auto_pad (SAME_* pads from the
-// inferred output size, which already reflects ceil_mode), as the CPU's window_geometry.
-Result<PoolWindow<std::int64_t>> pool_window(const CudaKernelArgs& args, const char* op) {
-  const Shape& x = args.inputs[0].shape;
-  const Shape& y = args.outputs[0].shape;
-  const OpAttributes& a = args.attrs;
-  const auto kernel = a.ints("kernel_shape", {});
-  if (kernel.empty() || kernel.size() + 2 != x.size())
-    return shape_error(op, "kernel_shape must have one entry per spatial dim of " + shape_to_string(x));
-  const std::size_t rank = kernel.size();
-  if (rank > 3 || y.size() != x.size())
-    return unsupported_on_cuda(
-        op, "input rank " + std::to_string(x.size()) + " (1-D, 2-D and 3-D spatial inputs are supported)");
-  const std::vector<std::int64_t> ones(rank, 1);
-  const auto strides = a.ints("strides", ones);
-  const auto dilations = a.ints("dilations", ones);
-  const auto pads = a.ints("pads", std::vector<std::int64_t>(2 * rank, 0));
-  const std::string auto_pad = a.s("auto_pad", "NOTSET");
-  if (strides.size() != rank || dilations.size() != rank || pads.size() != 2 * rank)
-    return shape_error(op, "strides/dilations/pads do not match the spatial rank " + std::to_string(rank));
-  if (auto_pad != "NOTSET" && auto_pad != "VALID" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER")
-    return unsupported_on_cuda(op, "auto_pad " + auto_pad);
-  PoolWindow<std::int64_t> w;
-  const std::size_t off = 3 - rank;
-  for (std::size_t i = 0; i < rank; ++i) {
-    const std::size_t d = off + i;
-    w.in[d] = x[2 + i];
-    w.out[d] = y[2 + i];
-    w.kernel[d] = kernel[i];
-    w.stride[d] = strides[i];
-    w.dilation[d] = dilations[i];
-    if (w.stride[d] < 1 || w.dilation[d] < 1 || w.kernel[d] < 1)
-      return shape_error(op, "strides, dilations and kernel sizes must be >= 1");
-    if (auto_pad == "NOTSET") {
-      w.pad_begin[d] = pads[i];
-      w.pad_end[d] = pads[rank + i];
-    } else if (auto_pad != "VALID") {
-      const std::int64_t span = (w.kernel[d] - 1) * w.dilation[d] + 1;
-      const std::int64_t total = std::max<std::int64_t>(0, (w.out[d] - 1) * w.stride[d] + span - w.in[d]);
-      w.pad_begin[d] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-      w.pad_end[d] = total - w.pad_begin[d];
-    }
-  }
-  return w;
-}
-
 // Runs f.template operator()<Index>() with the narrowest index type that holds every flat index.
 template <class F>
 Status with_index_type(const TensorView& x, const TensorView& y, F&& f) {
@@ -726,7 +675,7 @@ Status max_pool(const CudaKernelArgs& args) {
   const TensorView& x = args.inputs[0];
   const TensorView& y = args.outputs[0];
   FSWAP_RETURN_IF_ERROR(require_dtype(kOp, x.dtype, {&y}));
-  FSWAP_ASSIGN_OR_RETURN(const PoolWindow<std::int64_t> window, pool_window(args, kOp));
+  FSWAP_ASSIGN_OR_RETURN(const WindowGeometry window, pool_geometry(on_cuda(kOp), args.attrs, x.shape, y.shape));
   if (args.attrs.i("storage_order", 0) != 0) return unsupported_on_cuda(kOp, "storage_order 1");
   // Optional output 1: flat indices into X (row-major, storage_order 0).
   const TensorView* indices = args.outputs.size() > 1 && args.outputs[1].data != nullptr ? &args.outputs[1] : nullptr;
@@ -748,7 +697,7 @@ Status average_pool(const CudaKernelArgs& args) {
   const TensorView& x = args.inputs[0];
   const TensorView& y = args.outputs[0];
   FSWAP_RETURN_IF_ERROR(require_dtype(kOp, x.dtype, {&y}));
-  FSWAP_ASSIGN_OR_RETURN(const PoolWindow<std::int64_t> window, pool_window(args, kOp));
+  FSWAP_ASSIGN_OR_RETURN(const WindowGeometry window, pool_geometry(on_cuda(kOp), args.attrs, x.shape, y.shape));
   const bool include_pad = args.attrs.i("count_include_pad", 0) != 0;
   if (y.elements() == 0) return Status::ok();
   return dispatch_float(x.dtype, kOp, [&]<class T>() {

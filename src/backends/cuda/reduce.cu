@@ -17,6 +17,7 @@
 
 #include "backends/cuda/common.cuh"
 #include "backends/cuda/elementwise_internal.h"
+#include "backends/op_rules.h"
 
 namespace fswap::cuda {
 namespace {
@@ -30,10 +31,7 @@ constexpr std::size_t kSharedSortBytes = 48 * 1024;
 std::string op_prefix(const CudaKernelArgs& args) { return std::string(op_name(args.op)) + " on CUDA: "; }
 
 Result<int> normalize_axis(const CudaKernelArgs& args, std::int64_t axis, int rank) {
-  if (axis < -rank || axis >= rank)
-    return invalid_input(std::string(op_name(args.op)) + ": axis " + std::to_string(axis) +
-                         " is out of range for rank " + std::to_string(rank));
-  return static_cast<int>(axis < 0 ? axis + rank : axis);
+  return checked_axis(op_name(args.op), axis, static_cast<std::size_t>(rank));
 }
 
 // The values of an int64 or int32 host constant (axes, K).
@@ -283,11 +281,8 @@ Status reduce_kernel_impl(const CudaKernelArgs& args) {
       return invalid_input(std::string(op_name(args.op)) + ": noop output differs from the input");
     return copy_unless_aliased(args, y, x);
   }
-  std::vector<bool> reduce(static_cast<std::size_t>(rank), axes.empty());
-  for (std::int64_t a : axes) {
-    FSWAP_ASSIGN_OR_RETURN(const int axis, normalize_axis(args, a, rank));
-    reduce[static_cast<std::size_t>(axis)] = true;
-  }
+  FSWAP_ASSIGN_OR_RETURN(const std::vector<bool> reduce,
+                         reduced_axes(op_name(args.op), axes, static_cast<std::size_t>(rank)));
   FSWAP_ASSIGN_OR_RETURN(const ReducePlan plan, plan_reduce(args, x.shape, reduce));
   if (plan.outputs != y.elements() || x.dtype != y.dtype)
     return invalid_input(std::string(op_name(args.op)) + ": output " + dtype_name(y.dtype) + shape_to_string(y.shape) +
