@@ -45,6 +45,10 @@ struct CommonOptions {
   std::string models_dir = FSWAP_DEFAULT_MODELS_DIR;
   std::string detector = "fr_detect";
   std::string swapper_model = "classical";
+  std::vector<std::string> processors = {"face_swapper"};
+  std::string enhancer_model = "gfpgan_1.4";
+  float enhancer_blend = 80;
+  float enhancer_weight = 0.5f;
   float detector_score = 0.5f;
   std::string selector_mode = "reference";
   float reference_distance = 0.3f;
@@ -68,6 +72,16 @@ struct CommonOptions {
     app.add_option("--face-swapper-model", swapper_model,
                    "classical (default, no weights) or inswapper_128 (FaceFusion's file, with arcface_w600k_r50, in --models-dir)")
         ->check(CLI::IsMember({"classical", "inswapper_128"}))->capture_default_str();
+    app.add_option("--processors", processors, "face_swapper and/or face_enhancer, run in this order on each face")
+        ->check(CLI::IsMember({"face_swapper", "face_enhancer"}))->capture_default_str();
+    app.add_option("--face-enhancer-model", enhancer_model,
+                   "FaceFusion's face enhancer (its <name>.onnx in --models-dir), for --processors face_enhancer")
+        ->check(CLI::IsMember(face_enhancer_model_names()))->capture_default_str();
+    app.add_option("--face-enhancer-blend", enhancer_blend, "Share of the enhanced face in the result 0..100")
+        ->check(CLI::Range(0.0, 100.0))->capture_default_str();
+    app.add_option("--face-enhancer-weight", enhancer_weight,
+                   "Fidelity weight 0..1, fed only to models with a weight input (codeformer)")
+        ->check(CLI::Range(0.0, 1.0))->capture_default_str();
     app.add_option("--face-detector-score", detector_score, "Minimum detection score 0..1")
         ->check(CLI::Range(0.0, 1.0))->capture_default_str();
     app.add_option("--face-selector-mode", selector_mode, "one (largest), many, reference")
@@ -106,8 +120,8 @@ struct CommonOptions {
     }
     FSWAP_ASSIGN_OR_RETURN(job.analyser.session.device, parse_device(device_text));
     job.analyser.session.threads = threads;
-    // Every session the job loads (detector, landmarks, recognizer, inswapper + arcface) takes
-    // job.analyser.session, so the flags reach them all.
+    // Every session the job loads (detector, landmarks, recognizer, inswapper + arcface, face
+    // enhancer) takes job.analyser.session, so the flags reach them all.
     FSWAP_RETURN_IF_ERROR(session.apply(job.analyser.session));
     job.analyser.models_dir = models_dir;
     job.analyser.detector = detector;
@@ -117,6 +131,10 @@ struct CommonOptions {
     job.reference_face_path = reference_face_path;
     job.swap.mask_blur = mask_blur;
     job.face_swapper_model = swapper_model;
+    job.processors = processors;
+    job.face_enhancer_model = enhancer_model;
+    job.face_enhancer.blend = enhancer_blend;
+    job.face_enhancer.weight = enhancer_weight;
     // FaceFusion's mapping: quality 0..100 → CRF 51..0.
     job.encode.crf = static_cast<int>(std::lround(51.0 - video_quality * 0.51));
     job.encode.preset = video_preset;
@@ -247,7 +265,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> sources;
   std::string target, output;
   auto* swap = app.add_subcommand("swap", "Put the face from the source image(s) into the target image or video");
-  swap->add_option("-s,--source-paths", sources, "Source image(s) with the face to use")->required();
+  swap->add_option("-s,--source-paths", sources, "Source image(s) with the face to use (needed by face_swapper)");
   swap->add_option("-t,--target-path", target, "Target image or video")->required();
   swap->add_option("-o,--output-path", output, "Output image or video (.png/.jpg/.webp or .mp4/.mkv/.mov)")->required();
   common.add_to(*swap);

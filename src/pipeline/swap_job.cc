@@ -56,7 +56,8 @@ struct JobContext {
   const SwapJob& job;
   std::unique_ptr<Engine> engine;
   std::unique_ptr<FaceAnalyser> analyser;
-  std::unique_ptr<FaceSwapper> swapper;
+  std::unique_ptr<FaceSwapper> swapper;    // when the processors include face_swapper
+  std::unique_ptr<FaceEnhancer> enhancer;  // when they include face_enhancer
   ReferenceTracker tracker;  // reference mode
   LandmarkSmoother smoother;  // video with smooth_landmarks
   TimeLedger ledger;
@@ -141,9 +142,20 @@ Result<int> process_frame(JobContext& ctx, Image& frame, bool is_video) {
   } else {
     chosen = select_faces(std::move(faces), ctx.job.selector.mode);
   }
-  for (const Face& f : chosen) FSWAP_RETURN_IF_ERROR(ctx.swapper->swap(frame, f, &ctx.ledger));
+  // As FaceFusion: each processor in turn over all chosen faces, the faces found on the target.
+  for (const auto& processor : ctx.job.processors) {
+    if (processor == "face_swapper") {
+      for (const Face& f : chosen) FSWAP_RETURN_IF_ERROR(ctx.swapper->swap(frame, f, &ctx.ledger));
+    } else if (processor == "face_enhancer") {
+      for (const Face& f : chosen) FSWAP_RETURN_IF_ERROR(ctx.enhancer->enhance(frame, f, &ctx.ledger));
+    }
+  }
   ctx.faces_swapped += static_cast<std::int64_t>(chosen.size());
   return static_cast<int>(chosen.size());
+}
+
+bool uses_processor(const SwapJob& job, const std::string& name) {
+  return std::find(job.processors.begin(), job.processors.end(), name) != job.processors.end();
 }
 
 bool stop_requested(const SwapJob& job) { return job.cancel && job.cancel->load(); }
@@ -286,7 +298,16 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
 }  // namespace
 
 Status validate_job(const SwapJob& job) {
-  if (job.sources.empty()) return invalid_input("no source image given (-s SOURCE)");
+  if (job.processors.empty()) return invalid_input("no processor given (--processors face_swapper face_enhancer)");
+  for (const auto& p : job.processors)
+    if (p != "face_swapper" && p != "face_enhancer")
+      return invalid_input("unknown processor '" + p + "' (face_swapper, face_enhancer)");
+  if (uses_processor(job, "face_enhancer")) FSWAP_RETURN_IF_ERROR(face_enhancer_model_info(job.face_enhancer_model).status());
+  if (job.face_enhancer.blend < 0 || job.face_enhancer.blend > 100)
+    return invalid_input("--face-enhancer-blend must be within 0..100");
+  if (job.face_enhancer.weight < 0 || job.face_enhancer.weight > 1)
+    return invalid_input("--face-enhancer-weight must be within 0..1");
+  if (job.sources.empty() && uses_processor(job, "face_swapper")) return invalid_input("no source image given (-s SOURCE)");
   for (const auto& s : job.sources) FSWAP_RETURN_IF_ERROR(check_input("source", s));
   FSWAP_RETURN_IF_ERROR(check_input("target", job.target));
   if (!job.reference_face_path.empty()) FSWAP_RETURN_IF_ERROR(check_input("reference face", job.reference_face_path));
@@ -321,7 +342,14 @@ Result<SwapSummary> run_swap(const SwapJob& job, const ProgressCallback& on_prog
   if (job.swap_faces) {
     FSWAP_ASSIGN_OR_RETURN(ctx.engine, make_engine(job.engine));
     FSWAP_ASSIGN_OR_RETURN(ctx.analyser, FaceAnalyser::load(*ctx.engine, job.analyser));
-    FSWAP_RETURN_IF_ERROR(prepare_source(ctx));
+    if (uses_processor(job, "face_swapper")) FSWAP_RETURN_IF_ERROR(prepare_source(ctx));
+    if (uses_processor(job, "face_enhancer")) {
+      FSWAP_ASSIGN_OR_RETURN(auto model, FaceEnhancerModel::load(*ctx.engine, job.analyser.models_dir,
+                                                                 job.face_enhancer_model, job.analyser.session));
+      FaceEnhancerOptions options = job.face_enhancer;
+      options.face_mask_blur = job.swap.mask_blur;
+      ctx.enhancer = std::make_unique<FaceEnhancer>(std::move(model), options);
+    }
     FSWAP_RETURN_IF_ERROR(prepare_reference(ctx));
   }
 

@@ -19,6 +19,7 @@
 #include "core/status.h"
 #include "core/time_ledger.h"
 #include "face/analyser.h"
+#include "face/enhancer.h"
 #include "face/selector.h"
 #include "face/swapper.h"
 #include "video/media.h"
@@ -36,7 +37,14 @@ struct SwapJob {
   // --face-swapper-model: "classical" (default, no weights) or "inswapper_128" (FaceFusion's
   // inswapper_128.onnx + arcface_w600k_r50.onnx in analyser.models_dir).
   std::string face_swapper_model = "classical";
-  SwapOptions swap;                  // classical swapper options (mask_blur also feeds inswapper's box mask)
+  SwapOptions swap;                  // classical swapper options (mask_blur also feeds the box masks)
+  // --processors: what runs on each chosen face, in this order: "face_swapper" (needs sources)
+  // and/or "face_enhancer" (FaceFusion's face_enhancer; alone it enhances without swapping).
+  std::vector<std::string> processors = {"face_swapper"};
+  // --face-enhancer-model: one of face_enhancer_model_names(), FaceFusion's <name>.onnx in
+  // analyser.models_dir.
+  std::string face_enhancer_model = "gfpgan_1.4";
+  FaceEnhancerOptions face_enhancer;  // blend, weight (its face_mask_blur is taken from swap.mask_blur)
   EncodeOptions encode;
   int image_quality = 90;            // JPEG/WebP output
   std::int64_t trim_frame_start = 0; // first frame processed (0-based)
@@ -67,7 +75,7 @@ struct SwapSummary {
   std::int64_t faces_swapped = 0;
   double seconds = 0;
   double fps() const { return seconds > 0 ? frames / seconds : 0; }
-  std::vector<TimeLedger::Entry> stages;  // decode, detect, landmarks, embed, swap, blend, encode
+  std::vector<TimeLedger::Entry> stages;  // decode, detect, landmarks, embed, swap, enhance, blend, encode
   // The engine's device-memory statistics at the end of the run (Engine::memory_summary: one
   // or more lines, each ending in '\n'); empty when the engine keeps none (the CPU, ort).
   std::string memory;
@@ -77,8 +85,9 @@ using ProgressCallback = std::function<void(const SwapProgress&)>;
 
 Result<SwapSummary> run_swap(const SwapJob& job, const ProgressCallback& on_progress = {});
 
-// The checks run_swap makes before any work: inputs exist and are media, the output's
-// directory exists, its extension suits the target, and it is not one of the inputs.
+// The checks run_swap makes before any work: the processors are known, inputs exist and are
+// media (sources only when face_swapper runs), the output's directory exists, its extension
+// suits the target, and it is not one of the inputs.
 Status validate_job(const SwapJob& job);
 
 }  // namespace fswap

@@ -348,5 +348,91 @@ TEST(CliFaceFusion, MissingModelFileIsNamed) {
                   out, "inswapper_128.onnx");
 }
 
+// FaceFusion's face_enhancer through the CLI. A models folder: the default models, plus
+// `enhancer` linked as gfpgan_1.4.onnx (the gfpgan_1.4 replica, or the identity probe where the
+// model's output does not matter: it is cheap on two cores).
+fs::path enhancer_models(const std::string& name, const fs::path& enhancer) {
+  const fs::path models = fs::path(scratch(name));
+  fs::create_directories(models);
+  for (const auto& e : fs::directory_iterator(kModels)) fs::create_symlink(e.path(), models / e.path().filename());
+  fs::create_symlink(enhancer, models / "gfpgan_1.4.onnx");
+  return models;
+}
+
+// PSNR over the whole image.
+double psnr_whole(const Image& a, const Image& b) {
+  double se = 0;
+  for (std::size_t i = 0; i < a.pixels.size(); ++i) {
+    const double d = double(a.pixels[i]) - b.pixels[i];
+    se += d * d;
+  }
+  if (a.pixels.empty() || se == 0) return 99;
+  return 10 * std::log10(255.0 * 255.0 / (se / a.pixels.size()));
+}
+
+std::string astronaut_swap_args(const std::string& out) {
+  return "swap -s " + kMedia + "astronaut.png -t " + kMedia + "astronaut.png -o " + out;
+}
+
+TEST(CliFaceFusion, FaceEnhancerGfpgan14ReplicaRunsAfterTheSwapper) {
+  std::string why;
+  const std::string replicas = test::enhancer_replica_dir(&why);
+  if (replicas.empty()) GTEST_SKIP() << why;
+  const fs::path models = enhancer_models("models_gfpgan", fs::path(replicas) / "gfpgan_1.4.onnx");
+  const std::string swapped = scratch("astronaut_swapped.png"), enhanced = scratch("astronaut_enhanced.png");
+  ASSERT_EQ(run_fswap(astronaut_swap_args(swapped) + " --models-dir " + models.string()).code, 0);
+  const auto r = run_fswap(astronaut_swap_args(enhanced) + " --processors face_swapper face_enhancer" +
+                           " --face-enhancer-model gfpgan_1.4 --models-dir " + models.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const Image before = read_image(swapped).value();
+  const Image after = read_image(enhanced).value();
+  ASSERT_EQ(after.width, before.width);
+  ASSERT_EQ(after.height, before.height);
+  const auto faces = Analysis::get().faces(read_image(kMedia + "astronaut.png").value());
+  ASSERT_FALSE(faces.empty());
+  // The ffhq_512 crop reaches about one face box beyond the detector box on each side.
+  EXPECT_GE(psnr_outside(before, after, {faces[0].box}, 1.5f), 35.0);
+  EXPECT_LT(psnr_whole(before, after), 35.0) << "the enhancer changed nothing";
+}
+
+TEST(CliFaceFusion, FaceEnhancerBlendZeroLeavesTheSwapUnchanged) {
+  std::string why;
+  const std::string replicas = test::enhancer_replica_dir(&why);
+  if (replicas.empty()) GTEST_SKIP() << why;
+  const fs::path models = enhancer_models("models_probe", fs::path(replicas) / "identity_512.onnx");
+  const std::string swapped = scratch("blend0_swapped.png"), blended = scratch("blend0_enhanced.png");
+  ASSERT_EQ(run_fswap(astronaut_swap_args(swapped) + " --models-dir " + models.string()).code, 0);
+  const auto r = run_fswap(astronaut_swap_args(blended) + " --processors face_swapper face_enhancer" +
+                           " --face-enhancer-blend 0 --models-dir " + models.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(read_image(blended).value().pixels, read_image(swapped).value().pixels);
+}
+
+TEST(CliFaceFusion, FaceEnhancerAloneNeedsNoSource) {
+  std::string why;
+  const std::string replicas = test::enhancer_replica_dir(&why);
+  if (replicas.empty()) GTEST_SKIP() << why;
+  const fs::path models = enhancer_models("models_alone", fs::path(replicas) / "identity_512.onnx");
+  const std::string out = scratch("enhanced_only.png");
+  const auto r = run_fswap("swap -t " + kMedia + "astronaut.png -o " + out +
+                           " --processors face_enhancer --face-enhancer-blend 100 --models-dir " + models.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  // The identity probe gives the face back, re-warped: close to the photo, but not equal.
+  const Image before = read_image(kMedia + "astronaut.png").value();
+  const Image after = read_image(out).value();
+  EXPECT_GE(psnr_whole(before, after), 30.0);
+  EXPECT_NE(before.pixels, after.pixels);
+  // Without face_enhancer, a source is still required.
+  expect_rejected("swap -t " + kMedia + "astronaut.png -o " + scratch("no_source.png"), scratch("no_source.png"), "-s");
+}
+
+TEST(CliFaceFusion, MissingEnhancerModelFileIsNamed) {
+  const std::string out = scratch("no_enhancer.png");
+  expect_rejected(astronaut_swap_args(out) + " --processors face_swapper face_enhancer --face-enhancer-model codeformer" +
+                      " --models-dir " + kModels,
+                  out, "codeformer.onnx");
+  expect_rejected(astronaut_swap_args(out) + " --processors face_enhancer --face-enhancer-blend 101", out, "blend");
+}
+
 }  // namespace
 }  // namespace fswap

@@ -1,0 +1,202 @@
+#include "face/enhancer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "face/model_input.h"
+#include "face/paste_back.h"
+#include "face/recognizer.h"
+#include "face/swapper_inswapper.h"
+#include "imaging/transform.h"
+
+namespace fswap {
+
+const std::array<Point2f, 5> kFaceFusionFfhq512 = {{{0.37691676f, 0.46864664f},
+                                                   {0.62285697f, 0.46912813f},
+                                                   {0.50123859f, 0.61331904f},
+                                                   {0.39308822f, 0.72541100f},
+                                                   {0.61150205f, 0.72490465f}}};
+
+namespace {
+
+const std::vector<FaceEnhancerModelInfo>& model_table() {
+  static const std::vector<FaceEnhancerModelInfo> table = {
+      {"codeformer", &kFaceFusionFfhq512, 512},
+      {"gfpgan_1.2", &kFaceFusionFfhq512, 512},
+      {"gfpgan_1.3", &kFaceFusionFfhq512, 512},
+      {"gfpgan_1.4", &kFaceFusionFfhq512, 512},
+      {"gpen_bfr_256", &kFaceFusionArcface128, 256},
+      {"gpen_bfr_512", &kFaceFusionFfhq512, 512},
+      {"gpen_bfr_1024", &kFaceFusionFfhq512, 1024},
+      {"gpen_bfr_2048", &kFaceFusionFfhq512, 2048},
+      {"restoreformer_plus_plus", &kFaceFusionFfhq512, 512},
+  };
+  return table;
+}
+
+// A dimension of a model's shape matches `want` when equal or dynamic (−1).
+bool dim_fits(std::int64_t have, std::int64_t want) { return have == want || have < 0; }
+
+bool image_shape_fits(const Shape& s, int size) {
+  return s.size() == 4 && dim_fits(s[0], 1) && dim_fits(s[1], 3) && dim_fits(s[2], size) && dim_fits(s[3], size);
+}
+
+}  // namespace
+
+const std::vector<std::string>& face_enhancer_model_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const auto& m : model_table()) n.push_back(m.name);
+    return n;
+  }();
+  return names;
+}
+
+Result<FaceEnhancerModelInfo> face_enhancer_model_info(const std::string& name) {
+  for (const auto& m : model_table())
+    if (m.name == name) return m;
+  std::string known;
+  for (const auto& n : face_enhancer_model_names()) known += (known.empty() ? "" : ", ") + n;
+  return invalid_input("unknown face enhancer model '" + name + "' (" + known + ")");
+}
+
+Image face_enhancer_crop(const Image& rgb, const std::array<Point2f, 5>& landmarks5, const FaceEnhancerModelInfo& info,
+                         Affine* frame_to_crop) {
+  const Affine m = align_to_template(landmarks5, *info.face_template, static_cast<float>(info.size));
+  if (frame_to_crop) *frame_to_crop = m;
+  return warp_affine(rgb, m, info.size, info.size, Border::kReplicate);
+}
+
+Tensor face_enhancer_input_tensor(const Image& rgb_crop) {
+  // (v/255 − 0.5)/0.5 = (v − 127.5) / 127.5
+  return image_to_nchw(rgb_crop, 127.5f, 1.f / 127.5f);
+}
+
+ImageF face_enhancer_output_to_crop(const Tensor& output) {
+  const Shape& s = output.shape();
+  FSWAP_CHECK(s.size() == 4 && s[0] == 1 && s[1] == 3, "face_enhancer_output_to_crop: expected [1,3,H,W]");
+  const int h = static_cast<int>(s[2]), w = static_cast<int>(s[3]);
+  const std::size_t plane = static_cast<std::size_t>(w) * h;
+  const float* v = output.data<float>();
+  ImageF crop(w, h, 3);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c) {
+        const float u = (std::clamp(v[c * plane + static_cast<std::size_t>(y) * w + x], -1.f, 1.f) + 1.f) / 2.f;
+        crop.at(x, y, c) = std::nearbyint(u * 255.f);
+      }
+  return crop;
+}
+
+void face_enhancer_blend(Image& frame, const Image& pasted, float blend, const Rect& region) {
+  FSWAP_CHECK(frame.width == pasted.width && frame.height == pasted.height && frame.channels == pasted.channels,
+              "face_enhancer_blend: frame and pasted differ in size");
+  const Rect r = intersect(region, Rect{0, 0, frame.width, frame.height});
+  if (r.empty()) return;
+  const float b = std::clamp(blend, 0.f, 100.f) / 100.f, a = 1.f - b;
+  const int c = frame.channels;
+  for (int y = r.y; y < r.y + r.height; ++y) {
+    std::uint8_t* dst = &frame.at(r.x, y, 0);
+    const std::uint8_t* src = &pasted.at(r.x, y, 0);
+    for (int i = 0; i < r.width * c; ++i) {
+      const float v = std::nearbyint(dst[i] * a + src[i] * b);
+      dst[i] = static_cast<std::uint8_t>(std::clamp(v, 0.f, 255.f));
+    }
+  }
+}
+
+Result<std::unique_ptr<FaceEnhancerModel>> FaceEnhancerModel::load(Engine& engine, const std::string& models_dir,
+                                                                   const std::string& name,
+                                                                   const SessionOptions& options) {
+  FSWAP_ASSIGN_OR_RETURN(FaceEnhancerModelInfo info, face_enhancer_model_info(name));
+  const std::string path = models_dir + "/" + name + ".onnx";
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    return not_found(path + ": no such file; --face-enhancer-model " + name + " needs FaceFusion's " + name +
+                     ".onnx in --models-dir");
+  return load_file(engine, path, info, options);
+}
+
+Result<std::unique_ptr<FaceEnhancerModel>> FaceEnhancerModel::load_file(Engine& engine, const std::string& model_path,
+                                                                        const FaceEnhancerModelInfo& info,
+                                                                        const SessionOptions& options) {
+  if (!info.face_template || info.size <= 0) return invalid_input(model_path + ": no template or crop size given");
+  std::unique_ptr<FaceEnhancerModel> model(new FaceEnhancerModel());
+  model->info_ = info;
+  FSWAP_ASSIGN_OR_RETURN(model->session_, engine.load(model_path, options));
+  const auto& in = model->session_->inputs();
+  const auto& out = model->session_->outputs();
+  int input = -1, weight = -1;
+  for (int i = 0; i < static_cast<int>(in.size()); ++i) {
+    if (in[i].name == "input") input = i;
+    if (in[i].name == "weight") weight = i;
+  }
+  const std::string size = std::to_string(info.size);
+  const std::string contract = "expected input [1,3," + size + "," + size + "] (float32), an optional one-value weight " +
+                               "(float32 or float64), and an output [1,3," + size + "," + size + "]";
+  bool ok = input >= 0 && in.size() == (weight >= 0 ? 2u : 1u) && in[input].dtype == DType::kFloat32 &&
+            image_shape_fits(in[input].shape, info.size) && !out.empty() && out[0].dtype == DType::kFloat32 &&
+            image_shape_fits(out[0].shape, info.size);
+  if (ok && weight >= 0) {
+    const TensorInfo& w = in[weight];
+    std::int64_t elements = 1;
+    for (auto d : w.shape) elements *= d < 0 ? 1 : d;
+    ok = (w.dtype == DType::kFloat64 || w.dtype == DType::kFloat32) && elements == 1;
+    model->weight_dtype_ = w.dtype;
+  }
+  if (!ok) return invalid_input(model_path + ": not a " + info.name + " face enhancer model: " + contract);
+  model->input_index_ = input;
+  model->weight_index_ = weight;
+  return model;
+}
+
+Result<ImageF> FaceEnhancerModel::run(const Image& rgb_crop, float weight) {
+  if (rgb_crop.width != info_.size || rgb_crop.height != info_.size || rgb_crop.channels != 3)
+    return invalid_input(info_.name + ": the crop must be " + std::to_string(info_.size) + "×" +
+                         std::to_string(info_.size) + " RGB");
+  std::vector<Tensor> inputs(session_->inputs().size());
+  inputs[input_index_] = face_enhancer_input_tensor(rgb_crop);
+  if (weight_index_ >= 0) {
+    Shape shape = session_->inputs()[weight_index_].shape;
+    for (auto& d : shape) d = 1;
+    Tensor w = Tensor::zeros(weight_dtype_, shape);
+    if (weight_dtype_ == DType::kFloat64) *w.data<double>() = weight;
+    else *w.data<float>() = weight;
+    inputs[weight_index_] = std::move(w);
+  }
+  FSWAP_ASSIGN_OR_RETURN(auto outputs, session_->run(inputs));
+  const Shape& s = outputs.at(0).shape();
+  if (s.size() != 4 || s[0] != 1 || s[1] != 3)
+    return invalid_input(info_.name + ": the model returned " + shape_to_string(s) + ", expected [1,3,H,W]");
+  return face_enhancer_output_to_crop(outputs.at(0));
+}
+
+FaceEnhancer::FaceEnhancer(std::unique_ptr<FaceEnhancerModel> model, const FaceEnhancerOptions& options)
+    : model_(std::move(model)), options_(options) {
+  FSWAP_CHECK(model_ != nullptr, "FaceEnhancer: no model");
+  const int size = model_->info().size;
+  box_mask_ = create_box_mask(size, size, options_.face_mask_blur, FaceMaskPadding{});
+}
+
+Status FaceEnhancer::enhance(Image& frame, const Face& target, TimeLedger* ledger) {
+  if (!target.has_landmarks) return invalid_input(model_->info().name + ": the target face has no landmarks");
+  if (frame.channels != 3) return invalid_input(model_->info().name + ": the frame must be RGB");
+  Affine frame_to_crop;
+  ImageF restored;
+  {
+    ScopedTimer t(ledger, "enhance");
+    const Image crop = face_enhancer_crop(frame, target.landmarks5, model_->info(), &frame_to_crop);
+    FSWAP_ASSIGN_OR_RETURN(restored, model_->run(crop, options_.weight));
+  }
+  ScopedTimer t(ledger, "blend");
+  const int size = model_->info().size;
+  const Rect region = paste_rect(frame.width, frame.height, size, size, frame_to_crop);
+  if (region.empty()) return Status::ok();
+  pasted_ = frame;
+  paste_back(pasted_, restored, box_mask_, frame_to_crop);
+  face_enhancer_blend(frame, pasted_, options_.blend, region);
+  return Status::ok();
+}
+
+}  // namespace fswap
