@@ -68,7 +68,7 @@ struct CommonOptions {
     session.add_to(app);
     app.add_option("--threads", threads, "CPU threads for inference and imaging (0 = all cores)")->capture_default_str();
     app.add_option("--models-dir", models_dir, "Folder holding the model files")->capture_default_str();
-    app.add_option("--face-detector-model", detector, "fr_detect, blazeface, or FaceFusion's yoloface / scrfd (their files in --models-dir)")->capture_default_str();
+    app.add_option("--face-detector-model", detector, "fr_detect, blazeface, or FaceFusion's yoloface / scrfd / retinaface / many (their files in --models-dir; many = the three merged)")->capture_default_str();
     app.add_option("--face-swapper-model", swapper_model,
                    "classical (default, no weights) or inswapper_128 (FaceFusion's file, with arcface_w600k_r50, in --models-dir)")
         ->check(CLI::IsMember({"classical", "inswapper_128"}))->capture_default_str();

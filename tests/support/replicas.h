@@ -1,8 +1,9 @@
-// replica_dir: the FaceFusion replicas the tests need (inswapper_128, arcface_w600k_r50, and
-// the emap as FaceFusion reads it), generated once per build tree by
-// tools/replicas/generate_replicas.py and shared by every test process. detector_replica_dir:
-// the same for FaceFusion's detectors (yoloface_8n, scrfd_2.5g). enhancer_replica_dir: the
-// gfpgan_1.4 replica and the tiny enhancer probes of tests/support/make_enhancer_probes.py.
+// Replica sets the tests need, generated once per build tree by tools/replicas/generate_replicas.py
+// (plus a few extra steps) and shared by every test process:
+//   replica_dir           inswapper_128, arcface_w600k_r50, and the emap as FaceFusion reads it
+//   detector_replica_dir  yoloface_8n, scrfd_2.5g, retinaface_10g
+//   enhancer_replica_dir  gfpgan_1.4 and the tiny enhancer probes of tests/support/make_enhancer_probes.py
+// Each returns the folder, or "" with the reason in *why when it cannot be made.
 #pragma once
 
 #include <unistd.h>
@@ -11,99 +12,63 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace fswap::test {
 
 inline bool run_quiet(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; }
 
-// The folder with the replicas, or "" with the reason in *why when they cannot be made.
-// Built in a private folder, then renamed into place, so parallel processes never see half.
+// FSWAP_TEST_TMP/<name>: generate_replicas.py --only `models`, then each of `extra_steps` with
+// "{dir}" replaced by the folder being built. Built in a private folder, then renamed into place,
+// so parallel processes never see half a set; a process that loses the race uses the winner's.
+inline std::string generated_replicas(const std::string& name, const std::string& models,
+                                      const std::vector<std::string>& extra_steps, std::string* why) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(FSWAP_TEST_TMP) / name;
+  if (fs::exists(dir / "ready")) return dir.string();
+  if (!run_quiet("/usr/bin/python3 -c 'import onnx, numpy'")) {
+    *why = "/usr/bin/python3 lacks the onnx or numpy package, needed to generate the replicas";
+    return "";
+  }
+  const fs::path build = fs::path(FSWAP_TEST_TMP) / (name + "-building-" + std::to_string(::getpid()));
+  fs::remove_all(build);
+  fs::create_directories(build);
+  const std::string script = std::string(FSWAP_SOURCE_DIR) + "/tools/replicas/generate_replicas.py";
+  bool ok = run_quiet("/usr/bin/python3 " + script + " --out " + build.string() + " --only " + models);
+  for (std::string step : extra_steps) {
+    for (std::size_t at; ok && (at = step.find("{dir}")) != std::string::npos;) step.replace(at, 5, build.string());
+    ok = ok && run_quiet(step);
+  }
+  if (!ok) {
+    fs::remove_all(build);
+    *why = "generating " + name + " (" + models + ") failed";
+    return "";
+  }
+  if (std::FILE* f = std::fopen((build / "ready").c_str(), "w")) std::fclose(f);
+  std::error_code ec;
+  fs::rename(build, dir, ec);
+  if (ec) fs::remove_all(build);
+  return fs::exists(dir / "ready") ? dir.string() : "";
+}
+
 inline std::string replica_dir(std::string* why) {
-  namespace fs = std::filesystem;
-  static const fs::path dir = fs::path(FSWAP_TEST_TMP) / "facefusion-replicas-v1";
-  if (fs::exists(dir / "ready")) return dir.string();
-  if (!run_quiet("/usr/bin/python3 -c 'import onnx, numpy'")) {
-    *why = "/usr/bin/python3 lacks the onnx or numpy package, needed to generate the replicas";
-    return "";
-  }
-  const fs::path build = fs::path(FSWAP_TEST_TMP) / ("facefusion-replicas-building-" + std::to_string(::getpid()));
-  fs::remove_all(build);
-  fs::create_directories(build);
-  const std::string script = std::string(FSWAP_SOURCE_DIR) + "/tools/replicas/generate_replicas.py";
-  const std::string b = build.string();
-  const bool ok =
-      run_quiet("/usr/bin/python3 " + script + " --out " + b + " --only inswapper_128 arcface_w600k_r50") &&
-      // The emap exactly as FaceFusion reads it (model_helper.get_static_model_initializer).
-      run_quiet("/usr/bin/python3 -c \"import onnx, numpy; from onnx import numpy_helper; "
-                "m = onnx.load('" + b + "/inswapper_128.onnx'); i = m.graph.initializer[-1]; "
-                "numpy.save('" + b + "/emap.npy', numpy_helper.to_array(i)); open('" + b + "/emap.name', 'w').write(i.name)\"");
-  if (!ok) {
-    fs::remove_all(build);
-    *why = "tools/replicas/generate_replicas.py failed";
-    return "";
-  }
-  if (std::FILE* f = std::fopen((build / "ready").c_str(), "w")) std::fclose(f);
-  std::error_code ec;
-  fs::rename(build, dir, ec);  // another process may have won the race: then use its copy
-  if (ec) fs::remove_all(build);
-  return fs::exists(dir / "ready") ? dir.string() : "";
+  // The emap exactly as FaceFusion reads it (model_helper.get_static_model_initializer).
+  const std::string emap =
+      "/usr/bin/python3 -c \"import onnx, numpy; from onnx import numpy_helper; "
+      "m = onnx.load('{dir}/inswapper_128.onnx'); i = m.graph.initializer[-1]; "
+      "numpy.save('{dir}/emap.npy', numpy_helper.to_array(i)); open('{dir}/emap.name', 'w').write(i.name)\"";
+  return generated_replicas("facefusion-replicas-v1", "inswapper_128 arcface_w600k_r50", {emap}, why);
 }
 
-// The folder with the detector replicas (yoloface_8n.onnx, scrfd_2.5g.onnx), or "" with the
-// reason in *why. Same build-then-rename scheme as replica_dir.
 inline std::string detector_replica_dir(std::string* why) {
-  namespace fs = std::filesystem;
-  static const fs::path dir = fs::path(FSWAP_TEST_TMP) / "facefusion-detector-replicas-v1";
-  if (fs::exists(dir / "ready")) return dir.string();
-  if (!run_quiet("/usr/bin/python3 -c 'import onnx, numpy'")) {
-    *why = "/usr/bin/python3 lacks the onnx or numpy package, needed to generate the replicas";
-    return "";
-  }
-  const fs::path build =
-      fs::path(FSWAP_TEST_TMP) / ("facefusion-detector-replicas-building-" + std::to_string(::getpid()));
-  fs::remove_all(build);
-  fs::create_directories(build);
-  const std::string script = std::string(FSWAP_SOURCE_DIR) + "/tools/replicas/generate_replicas.py";
-  if (!run_quiet("/usr/bin/python3 " + script + " --out " + build.string() + " --only yoloface_8n scrfd_2.5g")) {
-    fs::remove_all(build);
-    *why = "tools/replicas/generate_replicas.py --only yoloface_8n scrfd_2.5g failed";
-    return "";
-  }
-  if (std::FILE* f = std::fopen((build / "ready").c_str(), "w")) std::fclose(f);
-  std::error_code ec;
-  fs::rename(build, dir, ec);  // another process may have won the race: then use its copy
-  if (ec) fs::remove_all(build);
-  return fs::exists(dir / "ready") ? dir.string() : "";
+  return generated_replicas("facefusion-detector-replicas-v2", "yoloface_8n scrfd_2.5g retinaface_10g", {}, why);
 }
 
-// The folder with gfpgan_1.4.onnx, identity_512.onnx and weight_probe_512.onnx, or "" with the
-// reason in *why. Same build-then-rename scheme as replica_dir.
 inline std::string enhancer_replica_dir(std::string* why) {
-  namespace fs = std::filesystem;
-  static const fs::path dir = fs::path(FSWAP_TEST_TMP) / "facefusion-enhancer-replicas-v1";
-  if (fs::exists(dir / "ready")) return dir.string();
-  if (!run_quiet("/usr/bin/python3 -c 'import onnx, numpy'")) {
-    *why = "/usr/bin/python3 lacks the onnx or numpy package, needed to generate the replicas";
-    return "";
-  }
-  const fs::path build =
-      fs::path(FSWAP_TEST_TMP) / ("facefusion-enhancer-replicas-building-" + std::to_string(::getpid()));
-  fs::remove_all(build);
-  fs::create_directories(build);
-  const std::string source = std::string(FSWAP_SOURCE_DIR);
-  const bool ok = run_quiet("/usr/bin/python3 " + source + "/tools/replicas/generate_replicas.py --out " +
-                            build.string() + " --only gfpgan_1.4") &&
-                  run_quiet("/usr/bin/python3 " + source + "/tests/support/make_enhancer_probes.py " + build.string());
-  if (!ok) {
-    fs::remove_all(build);
-    *why = "tools/replicas/generate_replicas.py --only gfpgan_1.4 or tests/support/make_enhancer_probes.py failed";
-    return "";
-  }
-  if (std::FILE* f = std::fopen((build / "ready").c_str(), "w")) std::fclose(f);
-  std::error_code ec;
-  fs::rename(build, dir, ec);  // another process may have won the race: then use its copy
-  if (ec) fs::remove_all(build);
-  return fs::exists(dir / "ready") ? dir.string() : "";
+  return generated_replicas("facefusion-enhancer-replicas-v1", "gfpgan_1.4",
+                            {"/usr/bin/python3 " + std::string(FSWAP_SOURCE_DIR) +
+                             "/tests/support/make_enhancer_probes.py {dir}"},
+                            why);
 }
 
 }  // namespace fswap::test

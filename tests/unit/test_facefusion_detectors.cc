@@ -282,7 +282,9 @@ TEST(FacefusionDetectorReplica, BothEnginesRunAndAgree) {
   ASSERT_TRUE(astronaut.is_ok()) << astronaut.status().to_string();
   // Larger than 640 on one side, so the shrink path runs too.
   const Image frame = resize(*astronaut, 900, 512, Interp::kBilinear);
-  for (const DetectorCase c : {DetectorCase{"yoloface", 640}, DetectorCase{"scrfd", 640}, DetectorCase{"scrfd", 320}}) {
+  for (const DetectorCase c : {DetectorCase{"yoloface", 640}, DetectorCase{"scrfd", 640}, DetectorCase{"scrfd", 320},
+                               DetectorCase{"retinaface", 640}, DetectorCase{"retinaface", 320},
+                               DetectorCase{"many", 640}}) {
     SCOPED_TRACE(std::string(c.name) + " at " + std::to_string(c.size));
     std::vector<std::vector<Face>> results;
     // Random weights give scores near 0.5: a threshold just below keeps some faces.
@@ -326,6 +328,60 @@ TEST(FacefusionDetectorReplica, BothEnginesRunAndAgree) {
       EXPECT_NEAR(a.keypoints[k].y, b.keypoints[k].y, 0.5f);
     }
   }
+}
+
+// `many` = the three detectors' candidates merged, then NMS at IoU 0.1: every face it keeps is a
+// candidate of one of them (same box and score), no two kept faces inside the frame overlap by
+// more than 0.1, and the best candidate of all survives.
+TEST(FacefusionDetectorReplica, ManyMergesTheThreeDetectorsThenSuppressesAt01) {
+  std::string why;
+  const std::string dir = test::detector_replica_dir(&why);
+  if (dir.empty()) GTEST_SKIP() << why;
+  auto astronaut = read_image(kMedia + "astronaut.png");
+  ASSERT_TRUE(astronaut.is_ok());
+  const Image frame = resize(*astronaut, 640, 480, Interp::kBilinear);
+  auto engine = make_engine("ort").value();
+  const float threshold = 0.45f;
+  std::vector<Face> candidates;
+  for (const char* name : {"retinaface", "scrfd", "yoloface"}) {
+    auto d = make_face_detector(name, *engine, dir, {});
+    ASSERT_TRUE(d.is_ok()) << d.status().to_string();
+    // nms_iou 1: nothing suppressed, only the threshold and the clamp.
+    auto all = (*d)->detect(frame, {.score_threshold = threshold, .nms_iou = 1.f, .detector_size = 640});
+    ASSERT_TRUE(all.is_ok()) << all.status().to_string();
+    candidates.insert(candidates.end(), all->begin(), all->end());
+  }
+  ASSERT_FALSE(candidates.empty());
+  auto many = make_face_detector("many", *engine, dir, {});
+  ASSERT_TRUE(many.is_ok()) << many.status().to_string();
+  // The caller's nms_iou does not apply to `many`.
+  auto kept = (*many)->detect(frame, {.score_threshold = threshold, .nms_iou = 0.9f, .detector_size = 640});
+  ASSERT_TRUE(kept.is_ok()) << kept.status().to_string();
+  ASSERT_FALSE(kept->empty());
+  for (const Face& f : *kept) {
+    const bool found = std::any_of(candidates.begin(), candidates.end(), [&](const Face& c) {
+      return c.score == f.score && c.box.x1 == f.box.x1 && c.box.y1 == f.box.y1 && c.box.x2 == f.box.x2 &&
+             c.box.y2 == f.box.y2;
+    });
+    EXPECT_TRUE(found) << "a kept face is no detector's candidate";
+  }
+  // NMS runs before the clamp to the frame, so only boxes the clamp left alone keep its bound.
+  const auto inside = [&](const FaceBox& b) {
+    return b.x1 > 0 && b.y1 > 0 && b.x2 < static_cast<float>(frame.width) && b.y2 < static_cast<float>(frame.height);
+  };
+  int checked = 0;
+  for (std::size_t i = 0; i < kept->size(); ++i)
+    for (std::size_t j = i + 1; j < kept->size(); ++j) {
+      if (!inside((*kept)[i].box) || !inside((*kept)[j].box)) continue;
+      EXPECT_LE(iou((*kept)[i].box, (*kept)[j].box), 0.1f + 1e-6f);
+      ++checked;
+    }
+  EXPECT_GT(checked, 0);
+  const float best = std::max_element(candidates.begin(), candidates.end(), [](const Face& a, const Face& b) {
+                       return a.score < b.score;
+                     })->score;
+  EXPECT_EQ(kept->front().score, best);
+  std::printf("many: %zu candidates from three detectors, %zu kept\n", candidates.size(), kept->size());
 }
 
 TEST(FacefusionDetectorReplica, RejectsUnsupportedSizesAndFrames) {
