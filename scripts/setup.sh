@@ -2,23 +2,25 @@
 # Installs everything fswap needs on a Debian 12 machine: Debian packages, then the pinned
 # npm/Debian assets of models/manifest.json (ONNX Runtime, models, sample media).
 # Idempotent and cached: with nothing to do it takes about a second.
-# Flags: --tests (test oracles: OpenCV, ffmpeg CLI), --with-cuda (ONNX Runtime's CUDA provider).
+# Flags: --tests (test oracles: OpenCV, ffmpeg CLI, Chromium, redis-server), --with-cuda (ONNX
+# Runtime's CUDA provider).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
   cmake ninja-build g++ pkg-config python3
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
-  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libcpp-httplib-dev libssl-dev libsqlite3-dev
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libcpp-httplib-dev libssl-dev libsqlite3-dev libhiredis-dev
   libprotobuf-dev protobuf-compiler libonnx-dev libopenblas-dev
   python3-onnx python3-numpy
   libgtest-dev libgmock-dev libbenchmark-dev
 )
-# Test-only: OpenCV is the imaging oracle, ffmpeg/ffprobe make and inspect fixtures.
+# Test-only: OpenCV is the imaging oracle, ffmpeg/ffprobe make and inspect fixtures, Chromium
+# drives the web page, redis-server backs the scale-out test (--queue redis://).
 fetch_flags=()
 for arg in "$@"; do
   case "$arg" in
-    --tests) packages+=(libopencv-dev ffmpeg chromium chromium-driver) ;;
+    --tests) packages+=(libopencv-dev ffmpeg chromium chromium-driver redis-server) ;;
     --with-cuda) fetch_flags+=(--with-cuda) ;;
     *) echo "setup: unknown flag $arg (--tests, --with-cuda)" >&2; exit 2 ;;
   esac

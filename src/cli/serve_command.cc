@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +24,15 @@ void ServeCommand::add_to(CLI::App& app) {
       ->check(CLI::PositiveNumber)->capture_default_str();
   serve->add_option("--max-queued", options.max_queued, "Queued jobs at most (429 beyond)")
       ->check(CLI::PositiveNumber)->capture_default_str();
+  serve->add_option("--queue", options.queue,
+                    "Job queue shared by several workers: redis://HOST:PORT[/STREAM] (default: the built-in "
+                    "SQLite queue, one host); --data-dir must then be storage all of them share");
+  serve->add_option("--claim-timeout", options.claim_timeout_s,
+                    "Seconds a worker may be silent before another takes its job over (with --queue)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  auto* worker_only = serve->add_flag("--worker-only", options.worker_only, "Run jobs from --queue; no HTTP listener");
+  serve->add_flag("--no-worker", options.no_worker, "HTTP only: jobs run on --worker-only processes (needs --queue)")
+      ->excludes(worker_only);
   serve->add_option("--models-dir", options.models_dir, "Folder holding the model files")->capture_default_str();
   serve->add_option("--device", options.device, "cpu, cuda or cuda:N")->capture_default_str();
   serve->add_option("--threads", options.threads, "CPU threads for inference and imaging (0 = all cores)")->capture_default_str();
@@ -44,6 +54,12 @@ Status ServeCommand::run() const {
     if (const char* env = std::getenv("FSWAP_TOKEN")) config.token = env;
   config.max_upload_mb = options.max_upload_mb;
   config.max_queued = options.max_queued;
+  config.queue_url = options.queue;
+  config.claim_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(options.claim_timeout_s * 1000));
+  config.http = !options.worker_only;
+  config.worker = !options.no_worker;
+  if (options.worker_only && options.queue.empty())
+    return invalid_input("--worker-only needs --queue redis://HOST:PORT (a worker alone takes jobs from a shared queue)");
   config.base_job.analyser.models_dir = options.models_dir;
   config.base_job.analyser.session.threads = options.threads;
   FSWAP_ASSIGN_OR_RETURN(config.base_job.analyser.session.device, parse_device(options.device));
@@ -59,8 +75,12 @@ Status ServeCommand::run() const {
 
   server::Server server(config);
   FSWAP_ASSIGN_OR_RETURN(int port, server.start());
-  std::printf("fswap: serving on http://%s:%d (data dir %s%s)\n", options.host.c_str(), port, options.data_dir.c_str(),
-              config.token.empty() ? "" : ", bearer token required");
+  if (config.http)
+    std::printf("fswap: serving on http://%s:%d (data dir %s%s%s%s)\n", options.host.c_str(), port,
+                options.data_dir.c_str(), config.token.empty() ? "" : ", bearer token required",
+                options.queue.empty() ? "" : ", queue ", options.queue.c_str());
+  else
+    std::printf("fswap: worker taking jobs from %s (data dir %s)\n", options.queue.c_str(), options.data_dir.c_str());
   std::fflush(stdout);
   int sig = 0;
   sigwait(&signals, &sig);

@@ -1,5 +1,6 @@
 // `fswap serve`: the HTTP API (src/server). Blocks until SIGINT or SIGTERM, then stops
-// cleanly: the running job is cancelled and queued again for the next start.
+// cleanly: the running job is cancelled and queued again (for the next start, or another
+// worker). With --queue redis://..., --worker-only processes on other hosts run the jobs.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -17,6 +18,10 @@ struct ServeOptions {
   std::string token;             // else env FSWAP_TOKEN
   std::uint64_t max_upload_mb = 512;
   std::int64_t max_queued = 64;
+  std::string queue;             // "": the built-in SQLite queue; redis://HOST:PORT[/STREAM]
+  double claim_timeout_s = 30;   // Redis: a silent worker's job is taken over after this
+  bool worker_only = false;      // no HTTP listener: take jobs from --queue
+  bool no_worker = false;        // HTTP front end only: jobs run on worker-only processes
   std::string models_dir = FSWAP_DEFAULT_MODELS_DIR;
   std::string device = "cpu";
   int threads = 0;

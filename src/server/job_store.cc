@@ -31,7 +31,7 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);
 
 constexpr const char* kColumns =
     "id, state, options, sources, target, result, frames_done, frames_total, fps, eta_s, error_code, "
-    "error_message, created_ms, updated_ms";
+    "error_message, created_ms, updated_ms, owner";
 
 // One prepared statement, finalized on scope exit.
 class Statement {
@@ -78,6 +78,7 @@ JobRecord read_row(const Statement& s) {
   r.error_message = s.text(11);
   r.created_ms = s.int64(12);
   r.updated_ms = s.int64(13);
+  r.owner = s.text(14);
   return r;
 }
 
@@ -105,7 +106,7 @@ std::optional<JobState> parse_job_state(const std::string& name) {
   return std::nullopt;
 }
 
-Result<std::unique_ptr<JobStore>> JobStore::open(const std::string& data_dir) {
+Result<std::unique_ptr<JobStore>> JobStore::open(const std::string& data_dir, bool shared_across_hosts) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(data_dir) / "jobs", ec);
   if (ec) return invalid_input("--data-dir " + data_dir + ": cannot create it: " + ec.message());
@@ -119,8 +120,13 @@ Result<std::unique_ptr<JobStore>> JobStore::open(const std::string& data_dir) {
   }
   std::unique_ptr<JobStore> store(new JobStore(data_dir, db));
   sqlite3_busy_timeout(db, 5000);
-  FSWAP_RETURN_IF_ERROR(store->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
+  FSWAP_RETURN_IF_ERROR(store->exec(shared_across_hosts ? "PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;"
+                                                         : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
   FSWAP_RETURN_IF_ERROR(store->exec(kSchema));
+  // Databases made before jobs had owners gain the column (another process may add it first).
+  if (const Status s = store->exec("ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT ''");
+      !s.is_ok() && s.message().find("duplicate column") == std::string::npos)
+    return s;
   return store;
 }
 
@@ -142,11 +148,11 @@ Status JobStore::exec(const std::string& sql) {
 
 Status JobStore::insert(const JobRecord& j) {
   std::lock_guard lock(mu_);
-  Statement s(db_, std::string("INSERT INTO jobs (") + kColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  Statement s(db_, std::string("INSERT INTO jobs (") + kColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   s.bind(1, j.id).bind(2, std::string(job_state_name(j.state))).bind(3, j.options_json).bind(4, j.sources_json);
   s.bind(5, j.target).bind(6, j.result).bind(7, j.progress.frames_done).bind(8, j.progress.frames_total);
   s.bind(9, j.progress.fps).bind(10, j.progress.eta_s).bind(11, j.error_code).bind(12, j.error_message);
-  s.bind(13, j.created_ms).bind(14, j.updated_ms);
+  s.bind(13, j.created_ms).bind(14, j.updated_ms).bind(15, j.owner);
   if (s.step() != SQLITE_DONE) return internal_error(std::string("job database: insert failed: ") + sqlite3_errmsg(db_));
   return Status::ok();
 }
@@ -179,14 +185,44 @@ std::map<JobState, std::int64_t> JobStore::count_by_state() {
   return out;
 }
 
-std::optional<JobRecord> JobStore::claim_next() {
+std::optional<JobRecord> JobStore::claim_next(const std::string& owner) {
   std::lock_guard lock(mu_);
-  Statement s(db_, std::string("UPDATE jobs SET state = 'running', updated_ms = ? WHERE seq = "
+  Statement s(db_, std::string("UPDATE jobs SET state = 'running', owner = ?, updated_ms = ? WHERE seq = "
                                "(SELECT seq FROM jobs WHERE state = 'queued' ORDER BY seq LIMIT 1) RETURNING ") +
                        kColumns);
-  s.bind(1, now_ms());
+  s.bind(1, owner).bind(2, now_ms());
   if (s.step() != SQLITE_ROW) return std::nullopt;
   return read_row(s);
+}
+
+std::optional<JobRecord> JobStore::claim(const std::string& id, const std::string& owner, std::int64_t stale_before_ms) {
+  std::lock_guard lock(mu_);
+  Statement s(db_, std::string("UPDATE jobs SET state = 'running', owner = ?, frames_done = 0, fps = 0, eta_s = 0, "
+                               "updated_ms = ? WHERE id = ? AND (state = 'queued' OR (state = 'running' AND "
+                               "updated_ms < ?)) RETURNING ") +
+                       kColumns);
+  s.bind(1, owner).bind(2, now_ms()).bind(3, id).bind(4, stale_before_ms);
+  if (s.step() != SQLITE_ROW) return std::nullopt;
+  return read_row(s);
+}
+
+bool JobStore::heartbeat(const std::string& id, const std::string& owner) {
+  std::lock_guard lock(mu_);
+  Statement s(db_, "UPDATE jobs SET updated_ms = ? WHERE id = ? AND state = 'running' AND owner = ?");
+  s.bind(1, now_ms()).bind(2, id).bind(3, owner);
+  s.step();
+  return sqlite3_changes(db_) > 0;
+}
+
+bool JobStore::finish(const std::string& id, const std::string& owner, JobState to, const std::string& error_code,
+                      const std::string& error_message) {
+  std::lock_guard lock(mu_);
+  Statement s(db_, "UPDATE jobs SET state = ?, error_code = ?, error_message = ?, updated_ms = ? "
+                   "WHERE id = ? AND state = 'running' AND owner = ?");
+  s.bind(1, std::string(job_state_name(to))).bind(2, error_code).bind(3, error_message).bind(4, now_ms());
+  s.bind(5, id).bind(6, owner);
+  s.step();
+  return sqlite3_changes(db_) > 0;
 }
 
 std::int64_t JobStore::requeue_interrupted() {

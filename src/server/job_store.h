@@ -4,10 +4,13 @@
 //   FSWAP_ASSIGN_OR_RETURN(auto store, JobStore::open("/var/lib/fswap"));
 //   store->requeue_interrupted();               // jobs a crash left `running` run again
 //   FSWAP_RETURN_IF_ERROR(store->insert(record));
-//   std::optional<JobRecord> next = store->claim_next();   // oldest queued → running
+//   std::optional<JobRecord> next = store->claim_next(owner);   // oldest queued → running
 //
 // Thread-safety: every method may be called from any thread (one connection, one mutex).
 // State changes are single conditional UPDATEs, so cancel and claim cannot both win.
+// Several processes (and hosts, with shared_across_hosts) may share one data dir: a running
+// job has an owner (the worker's name); the owner's heartbeat() keeps it, and a job whose
+// owner fell silent may be claimed again by another worker (claim()).
 #pragma once
 
 #include <cstdint>
@@ -46,13 +49,16 @@ struct JobRecord {
   std::string error_code;      // stable code when failed ("no_face", "invalid_input", ...)
   std::string error_message;
   std::int64_t created_ms = 0; // Unix time, milliseconds
-  std::int64_t updated_ms = 0;
+  std::int64_t updated_ms = 0;  // also the running owner's last heartbeat
+  std::string owner;           // the worker running it (or that ran it last); "" when none
 };
 
 class JobStore {
  public:
-  // Creates data_dir, data_dir/jobs and the database when missing.
-  static Result<std::unique_ptr<JobStore>> open(const std::string& data_dir);
+  // Creates data_dir, data_dir/jobs and the database when missing. shared_across_hosts:
+  // processes on other hosts open it too (a network file system), so the rollback journal
+  // is used instead of WAL, whose shared memory works on one host only.
+  static Result<std::unique_ptr<JobStore>> open(const std::string& data_dir, bool shared_across_hosts = false);
   ~JobStore();
   JobStore(const JobStore&) = delete;
   JobStore& operator=(const JobStore&) = delete;
@@ -65,13 +71,24 @@ class JobStore {
   std::vector<JobRecord> list(int limit = 1000);  // newest first
   std::map<JobState, std::int64_t> count_by_state();
 
-  // The oldest queued job, now marked running; nullopt when none is queued.
-  std::optional<JobRecord> claim_next();
+  // The oldest queued job, now running and owned by owner; nullopt when none is queued.
+  std::optional<JobRecord> claim_next(const std::string& owner = {});
+  // Job id, now running and owned by owner, when it was queued, or running with no heartbeat
+  // since stale_before_ms (Unix ms: its owner died); its progress restarts. nullopt otherwise
+  // (finished, cancelled, unknown, or running under a live owner).
+  std::optional<JobRecord> claim(const std::string& id, const std::string& owner, std::int64_t stale_before_ms);
+  // Owner's proof of life for its running job; false when the job is no longer running
+  // under owner (cancelled, or taken over), so the owner should stop it.
+  bool heartbeat(const std::string& id, const std::string& owner);
   // running → queued for every job (start-up after a crash, or shutdown mid-job). Returns how many.
   std::int64_t requeue_interrupted();
   // Moves job id from one of `from` to `to`; false when it was in none of them.
   bool transition(const std::string& id, std::initializer_list<JobState> from, JobState to,
                   const std::string& error_code = {}, const std::string& error_message = {});
+  // Like transition() from running, but only while owner still owns the job: a worker whose
+  // job was taken over cannot finish it a second time.
+  bool finish(const std::string& id, const std::string& owner, JobState to, const std::string& error_code = {},
+              const std::string& error_message = {});
   void set_progress(const std::string& id, const JobProgress& p);
 
  private:

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include "core/log.h"
 #include "server/job_options.h"
 
@@ -25,7 +27,16 @@ std::string error_code_for(const Status& s) {
 
 }  // namespace
 
-void JobWorker::start() { thread_ = std::thread([this] { loop(); }); }
+std::string worker_name() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "localhost");
+  return std::string(host) + ":" + std::to_string(getpid());
+}
+
+void JobWorker::start() {
+  thread_ = std::thread([this] { loop(); });
+  if (queue_.heartbeat_interval().count() > 0) heartbeat_thread_ = std::thread([this] { beat(); });
+}
 
 void JobWorker::wake() {
   {
@@ -50,7 +61,26 @@ void JobWorker::stop() {
     cancel_flag_ = true;
   }
   cv_.notify_one();
+  heartbeat_cv_.notify_one();
   if (thread_.joinable()) thread_.join();
+  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+}
+
+void JobWorker::beat() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    heartbeat_cv_.wait_for(lock, queue_.heartbeat_interval(), [this] { return stopping_; });
+    const std::string id = running_id_;
+    if (stopping_ || id.empty()) continue;
+    lock.unlock();
+    const bool ours = queue_.heartbeat(id);
+    lock.lock();
+    if (!ours && running_id_ == id) {
+      log_warn("serve: job " + id + " is no longer this worker's (cancelled or taken over); stopping it");
+      lost_ = true;
+      cancel_flag_ = true;
+    }
+  }
 }
 
 void JobWorker::loop() {
@@ -59,27 +89,27 @@ void JobWorker::loop() {
       std::unique_lock lock(mu_);
       if (stopping_) return;
     }
-    std::optional<JobRecord> job = store_.claim_next();
+    std::optional<JobRecord> job = queue_.claim();
     if (!job) {
       std::unique_lock lock(mu_);
-      // Also poll now and then: a job queued by another process sharing the data dir.
-      cv_.wait_for(lock, std::chrono::seconds(2), [this] { return stopping_ || woken_; });
+      // Also poll now and then: a job queued by another process (or host).
+      cv_.wait_for(lock, queue_.poll_interval(), [this] { return stopping_ || woken_; });
       woken_ = false;
       continue;
     }
     {
       std::lock_guard lock(mu_);
       if (stopping_) {  // claimed just as we stop: give it back
-        store_.transition(job->id, {JobState::kRunning}, JobState::kQueued);
+        const bool ours = store_.finish(job->id, queue_.owner(), JobState::kQueued);
+        queue_.release(job->id, ours ? JobState::kQueued : JobState::kRunning);
         return;
       }
       running_id_ = job->id;
       cancel_flag_ = false;
       user_cancelled_ = false;
+      lost_ = false;
     }
     run_one(*job);
-    std::lock_guard lock(mu_);
-    running_id_.clear();
   }
 }
 
@@ -110,20 +140,35 @@ void JobWorker::run_one(const JobRecord& record) {
       store_.set_progress(record.id, {p.frames_done, p.frames_total, p.fps(), p.eta_s()});
     });
   }
-  if (summary) {
+  {
+    // No heartbeat from here on: the job is about to leave the running state.
+    std::lock_guard lock(mu_);
+    running_id_.clear();
+  }
+  // The state the job ends in; nothing when it is no longer ours.
+  JobState to = JobState::kDone;
+  std::string code, message;
+  if (!summary) {
+    const Status& err = summary.status();
+    if (err.code() == StatusCode::kCancelled || cancel_flag_) {
+      // A user's DELETE ends the job; a shutdown puts it back in the queue.
+      to = user_cancelled_ ? JobState::kCancelled : JobState::kQueued;
+    } else {
+      to = JobState::kFailed;
+      code = error_code_for(err);
+      message = err.message();
+    }
+  } else if (!lost_) {
     store_.set_progress(record.id, {summary->frames, summary->frames, summary->fps(), 0});
-    store_.transition(record.id, {JobState::kRunning}, JobState::kDone);
-    log_info("serve: job " + record.id + " done");
-    return;
   }
-  const Status& err = summary.status();
-  if (err.code() == StatusCode::kCancelled || cancel_flag_) {
-    // A user's DELETE ends the job; a shutdown puts it back in the queue for the next start.
-    store_.transition(record.id, {JobState::kRunning}, user_cancelled_ ? JobState::kCancelled : JobState::kQueued);
-    return;
+  if (!lost_ && store_.finish(record.id, queue_.owner(), to, code, message)) {
+    if (to == JobState::kDone) log_info("serve: job " + record.id + " done");
+    if (to == JobState::kFailed) log_warn("serve: job " + record.id + " failed: " + message);
+  } else {
+    const auto now = store_.get(record.id);  // cancelled elsewhere, or another worker's now
+    to = now ? now->state : JobState::kCancelled;
   }
-  store_.transition(record.id, {JobState::kRunning}, JobState::kFailed, error_code_for(err), err.message());
-  log_warn("serve: job " + record.id + " failed: " + err.message());
+  queue_.release(record.id, to);
 }
 
 }  // namespace fswap::server

@@ -10,8 +10,10 @@
 #include "core/log.h"
 #include "server/http.h"
 #include "server/job_options.h"
+#include "server/job_queue.h"
 #include "server/job_store.h"
 #include "server/job_worker.h"
+#include "server/redis_queue.h"
 #include "video/media.h"
 
 namespace fswap::server {
@@ -174,13 +176,30 @@ class Server::Impl {
 
   Result<int> start() {
     if (config_.data_dir.empty()) return invalid_input("--data-dir is required");
-    FSWAP_ASSIGN_OR_RETURN(store_, JobStore::open(config_.data_dir));
-    if (const auto n = store_->requeue_interrupted(); n > 0)
-      log_warn("serve: " + std::to_string(n) + " interrupted job(s) queued again (they restart from the beginning)");
-    add_routes();
-    FSWAP_ASSIGN_OR_RETURN(int port, http_.bind());
-    worker_ = std::make_unique<JobWorker>(*store_, config_.base_job);
-    worker_->start();
+    if (!config_.worker && config_.queue_url.empty())
+      return invalid_input("a server without a worker needs a shared queue (--queue redis://HOST:PORT)");
+    if (!config_.worker && !config_.http) return invalid_input("neither HTTP nor a worker: nothing to run");
+    const bool shared = !config_.queue_url.empty();
+    FSWAP_ASSIGN_OR_RETURN(store_, JobStore::open(config_.data_dir, shared));
+    if (shared) {
+      // Jobs left running belong to workers elsewhere: a dead one's are taken over through
+      // the stream, not re-queued here.
+      FSWAP_ASSIGN_OR_RETURN(queue_, RedisJobQueue::connect(config_.queue_url, *store_, worker_name(), config_.claim_timeout));
+    } else {
+      queue_ = std::make_unique<LocalJobQueue>(*store_, worker_name());
+      if (const auto n = store_->requeue_interrupted(); n > 0)
+        log_warn("serve: " + std::to_string(n) + " interrupted job(s) queued again (they restart from the beginning)");
+    }
+    int port = 0;
+    if (config_.http) {
+      add_routes();
+      FSWAP_ASSIGN_OR_RETURN(port, http_.bind());
+    }
+    if (config_.worker) {
+      worker_ = std::make_unique<JobWorker>(*store_, *queue_, config_.base_job);
+      worker_->start();
+    }
+    if (!config_.http) return port;
     http_thread_ = std::thread([this] {
       const Status s = http_.serve();
       if (!s.is_ok()) log_error("serve: " + s.message());
@@ -237,7 +256,7 @@ class Server::Impl {
       out += "fswap_jobs{state=\"" + std::string(job_state_name(state)) + "\"} " + std::to_string(n) + "\n";
     out += "# HELP fswap_frames_processed_total Frames swapped since the server started.\n"
            "# TYPE fswap_frames_processed_total counter\nfswap_frames_processed_total " +
-           std::to_string(worker_->frames_processed()) + "\n";
+           std::to_string(worker_ ? worker_->frames_processed() : 0) + "\n";
     return HttpResponse::text(200, out);
   }
 
@@ -339,7 +358,11 @@ class Server::Impl {
     job.options_json = options->to_json();
     job.created_ms = job.updated_ms = now_ms();
     if (const Status s = store_->insert(job); !s.is_ok()) return refuse({500, "storage_error", s.message()});
-    worker_->wake();
+    if (const Status s = queue_->publish(job.id); !s.is_ok()) {
+      store_->transition(job.id, {JobState::kQueued}, JobState::kFailed, "queue_unavailable", s.message());
+      return HttpResponse::error(503, "queue_unavailable", s.message() + "; retry later");
+    }
+    if (worker_) worker_->wake();
     auto res = HttpResponse::json(201, job_json(job).dump());
     res.headers.emplace_back("Location", "/v1/jobs/" + job.id);
     return res;
@@ -359,8 +382,11 @@ class Server::Impl {
   HttpResponse cancel(const JobRecord& job) {
     if (store_->transition(job.id, {JobState::kQueued}, JobState::kCancelled))
       return HttpResponse::json(200, job_json(*store_->get(job.id)).dump());
+    // Shared queue: the job may run anywhere; its worker sees the state at its next heartbeat.
+    if (!config_.queue_url.empty() && store_->transition(job.id, {JobState::kRunning}, JobState::kCancelled))
+      return HttpResponse::json(202, job_json(*store_->get(job.id)).dump());
     // Running: raise its flag. The worker may have claimed it a moment ago, so retry briefly.
-    for (int i = 0; i < 50; ++i) {
+    for (int i = 0; i < 50 && worker_; ++i) {
       if (worker_->cancel(job.id)) return HttpResponse::json(202, job_json(*store_->get(job.id)).dump());
       auto now = store_->get(job.id);
       if (!now || now->state != JobState::kRunning) break;
@@ -374,6 +400,7 @@ class Server::Impl {
   ServerConfig config_;
   HttpServer http_;
   std::unique_ptr<JobStore> store_;
+  std::unique_ptr<JobQueue> queue_;
   std::unique_ptr<JobWorker> worker_;
   std::thread http_thread_;
 };

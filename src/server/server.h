@@ -1,10 +1,15 @@
-// Server: `fswap serve` — the HTTP API (routes in server.cc), the job store and the worker.
+// Server: `fswap serve` — the HTTP API (routes in server.cc), the job store, the job queue
+// and the worker.
 //
 //   ServerConfig config;  config.data_dir = "/var/lib/fswap";  config.port = 8080;
 //   Server server(config);
 //   FSWAP_ASSIGN_OR_RETURN(int port, server.start());   // store opened, worker and HTTP running
 //   ... wait for SIGTERM ...
 //   server.stop();   // HTTP stops; the running job is cancelled and re-queued for next start
+//
+// Scale-out: with queue_url = "redis://HOST:PORT[/STREAM]" the front end (http, worker off)
+// stores jobs under the shared data_dir and publishes their ids to a Redis stream; worker-only
+// processes (http off) on any host sharing data_dir take them (redis_queue.h).
 //
 // Endpoints (JSON unless noted; documented in openapi.json, served at /v1/openapi.json):
 //   POST /v1/jobs, GET /v1/jobs, GET /v1/jobs/{id}, GET /v1/jobs/{id}/result,
@@ -13,6 +18,7 @@
 //   open without the token, which the page sends on its own requests).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -29,6 +35,10 @@ struct ServerConfig {
   std::string token;                    // non-empty: Authorization: Bearer <token> required
   std::uint64_t max_upload_mb = 512;    // whole request body limit (413 above it)
   std::int64_t max_queued = 64;         // queued jobs at most (429 above it)
+  std::string queue_url;                // "": the store is the queue; else redis://HOST:PORT[/STREAM]
+  std::chrono::milliseconds claim_timeout{30'000};  // Redis: a silent worker's job is taken over after it
+  bool http = true;                     // false: no listener (a worker-only process)
+  bool worker = true;                   // false: jobs run elsewhere (needs queue_url)
   SwapJob base_job;                     // models dir, device, threads for every job
 };
 
@@ -36,8 +46,9 @@ class Server {
  public:
   explicit Server(ServerConfig config);
   ~Server();
-  // Opens the store (re-queueing jobs a crash left running), starts the worker, binds and
-  // starts serving on a background thread. Returns the bound port.
+  // Opens the store (with the local queue: re-queueing jobs a crash left running) and the
+  // queue, starts the worker, binds and starts serving on a background thread. Returns the
+  // bound port (0 without http). invalid_input when the queue URL is bad or unreachable.
   Result<int> start();
   // Idempotent; safe from any thread but a signal handler.
   void stop();
