@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/half.h"
 #include "face/model_input.h"
 #include "face/recognizer.h"
 #include "imaging/transform.h"
@@ -16,25 +17,6 @@ const std::array<Point2f, 5> kFaceFusionArcface128 = {{{0.36167656f, 0.40387734f
                                                       {0.50019687f, 0.56044219f},
                                                       {0.38710391f, 0.72160547f},
                                                       {0.61507734f, 0.72034453f}}};
-
-namespace {
-
-float half_to_float(std::uint16_t h) {
-  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
-  const int exponent = (h >> 10) & 0x1f;
-  std::uint32_t mantissa = h & 0x3ffu;
-  float magnitude;
-  if (exponent == 0) {
-    magnitude = std::ldexp(static_cast<float>(mantissa), -24);  // zero or subnormal
-  } else if (exponent == 31) {
-    magnitude = mantissa ? NAN : INFINITY;
-  } else {
-    magnitude = std::ldexp(static_cast<float>(mantissa | 0x400u), exponent - 25);
-  }
-  return sign ? -magnitude : magnitude;
-}
-
-}  // namespace
 
 Result<Tensor> read_last_initializer(const std::string& model_path) {
   FSWAP_ASSIGN_OR_RETURN(Graph graph, load_onnx(model_path));

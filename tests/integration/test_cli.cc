@@ -11,6 +11,7 @@
 #include "face/analyser.h"
 #include "imaging/transform.h"
 #include "support/replicas.h"
+#include "support/run_fswap.h"
 #include "support/scratch_dir.h"
 #include "video/media.h"
 
@@ -21,22 +22,8 @@ namespace fs = std::filesystem;
 const std::string kMedia = std::string(FSWAP_THIRD_PARTY_DIR) + "/media/";
 const std::string kModels = std::string(FSWAP_THIRD_PARTY_DIR) + "/models";
 
-struct RunResult {
-  int code = -1;
-  std::string output;  // stdout + stderr
-};
-
-RunResult run_fswap(const std::string& args) {
-  const std::string cmd = std::string(FSWAP_BINARY) + " " + args + " 2>&1";
-  RunResult r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return r;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, pipe)) r.output += buf;
-  const int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using test::RunResult;
+using test::run_fswap;
 
 std::string scratch(const std::string& name) { return test::scratch_path("cli", name); }
 

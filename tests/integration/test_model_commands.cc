@@ -3,13 +3,13 @@
 // errors. CPU only: CUDA requests are checked for a clean usage error (exit 2) unless the
 // build and the machine have CUDA.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <regex>
 #include <string>
 
+#include "support/run_fswap.h"
 #include "support/scratch_dir.h"
 
 namespace {
@@ -18,22 +18,8 @@ namespace fs = std::filesystem;
 
 const std::string kDetector = std::string(FSWAP_THIRD_PARTY_DIR) + "/models/fr_detect.onnx";
 
-struct RunResult {
-  int code = -1;
-  std::string output;  // stdout + stderr
-};
-
-RunResult run_fswap(const std::string& args) {
-  const std::string cmd = std::string(FSWAP_BINARY) + " " + args + " 2>&1";
-  RunResult r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return r;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, pipe)) r.output += buf;
-  const int status = pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using fswap::test::RunResult;
+using fswap::test::run_fswap;
 
 bool mentions(const std::string& text, const std::string& word) { return text.find(word) != std::string::npos; }
 

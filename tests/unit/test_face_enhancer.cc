@@ -16,28 +16,18 @@
 #include "face/swapper_inswapper.h"
 #include "support/replicas.h"
 #include "video/media.h"
+#include "support/facefusion_reference.h"
 
 namespace fswap {
 namespace {
 
+using test::random_image;
+using test::to_bgr;
+
 const std::string kMedia = std::string(FSWAP_THIRD_PARTY_DIR) + "/media/";
 const std::string kModels = std::string(FSWAP_THIRD_PARTY_DIR) + "/models";
 
-Image random_image(int w, int h, int c, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> d(0, 255);
-  Image img(w, h, c);
-  for (auto& v : img.pixels) v = static_cast<std::uint8_t>(d(rng));
-  return img;
-}
 
-Image to_bgr(const Image& rgb) {
-  Image bgr = rgb;
-  for (int y = 0; y < rgb.height; ++y)
-    for (int x = 0; x < rgb.width; ++x)
-      for (int c = 0; c < 3; ++c) bgr.at(x, y, c) = rgb.at(x, y, 2 - c);
-  return bgr;
-}
 
 // numpy's round on float32: half to even.
 float round_half_even(float v) {
@@ -88,19 +78,10 @@ TEST(FaceEnhancerProcessing, CropMapsTheLandmarksOntoTheModelsTemplate) {
 
 TEST(FaceEnhancerProcessing, InputTensorIsFaceFusionsPrepareCropFrame) {
   const Image rgb = random_image(64, 48, 3, 1);
-  const Image bgr = to_bgr(rgb);
   const Tensor t = face_enhancer_input_tensor(rgb);
   ASSERT_EQ(t.shape(), (Shape{1, 3, 48, 64}));
-  const float* v = t.data<float>();
   // FaceFusion: crop[:, :, ::-1] / 255.0, (x − 0.5) / 0.5, transpose(2, 0, 1).
-  double worst = 0;
-  for (int c = 0; c < 3; ++c)
-    for (int y = 0; y < 48; ++y)
-      for (int x = 0; x < 64; ++x) {
-        const double want = (bgr.at(x, y, 2 - c) / 255.0 - 0.5) / 0.5;
-        worst = std::max(worst, std::abs(v[(c * 48 + y) * 64 + x] - want));
-      }
-  EXPECT_LT(worst, 1e-4);
+  EXPECT_LT(test::prepare_crop_error(t, rgb, 0.5, 0.5), 1e-4);
 }
 
 TEST(FaceEnhancerProcessing, OutputCropIsFaceFusionsNormalizeCropFrame) {

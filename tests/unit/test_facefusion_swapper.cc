@@ -25,6 +25,7 @@
 #include "face/swapper_inswapper.h"
 #include "imaging/transform.h"
 #include "video/media.h"
+#include "support/facefusion_reference.h"
 
 #ifdef FSWAP_HAVE_OPENCV
 #include <opencv2/imgproc.hpp>
@@ -33,27 +34,15 @@
 namespace fswap {
 namespace {
 
+using test::random_image;
+using test::to_bgr;
+
 namespace fs = std::filesystem;
 
 const std::string kMedia = std::string(FSWAP_THIRD_PARTY_DIR) + "/media/";
 const std::string kModels = std::string(FSWAP_THIRD_PARTY_DIR) + "/models";
 
-Image random_image(int w, int h, int c, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> d(0, 255);
-  Image img(w, h, c);
-  for (auto& v : img.pixels) v = static_cast<std::uint8_t>(d(rng));
-  return img;
-}
 
-// FaceFusion holds BGR frames; this is the same picture as FaceFusion would hold it.
-Image to_bgr(const Image& rgb) {
-  Image bgr = rgb;
-  for (int y = 0; y < rgb.height; ++y)
-    for (int x = 0; x < rgb.width; ++x)
-      for (int c = 0; c < 3; ++c) bgr.at(x, y, c) = rgb.at(x, y, 2 - c);
-  return bgr;
-}
 
 // ---------------------------------------------------------------------------------------------
 // (a) Box mask: §2.5 by hand — zero bands, then a direct 2-D convolution with OpenCV's float
@@ -153,19 +142,10 @@ TEST(BoxMask, MatchesOpenCvGaussianBlur) {
 
 TEST(InswapperProcessing, TargetTensorIsFaceFusionsPrepareCropFrame) {
   const Image rgb = random_image(128, 128, 3, 1);
-  const Image bgr = to_bgr(rgb);
   const Tensor t = inswapper_target_tensor(rgb);
   ASSERT_EQ(t.shape(), (Shape{1, 3, 128, 128}));
-  const float* v = t.data<float>();
   // FaceFusion: crop[:, :, ::-1] / 255, (x − 0) / 1, transpose(2, 0, 1).
-  double worst = 0;
-  for (int c = 0; c < 3; ++c)
-    for (int y = 0; y < 128; ++y)
-      for (int x = 0; x < 128; ++x) {
-        const double want = (bgr.at(x, y, 2 - c) / 255.0 - 0.0) / 1.0;
-        worst = std::max(worst, std::abs(v[(c * 128 + y) * 128 + x] - want));
-      }
-  EXPECT_LT(worst, 1e-6);
+  EXPECT_LT(test::prepare_crop_error(t, rgb, 0.0, 1.0), 1e-6);
 }
 
 TEST(InswapperProcessing, OutputCropIsFaceFusionsNormalizeCropFrame) {
