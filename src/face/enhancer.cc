@@ -74,19 +74,8 @@ Tensor face_enhancer_input_tensor(const Image& rgb_crop) {
 }
 
 ImageF face_enhancer_output_to_crop(const Tensor& output) {
-  const Shape& s = output.shape();
-  FSWAP_CHECK(s.size() == 4 && s[0] == 1 && s[1] == 3, "face_enhancer_output_to_crop: expected [1,3,H,W]");
-  const int h = static_cast<int>(s[2]), w = static_cast<int>(s[3]);
-  const std::size_t plane = static_cast<std::size_t>(w) * h;
-  const float* v = output.data<float>();
-  ImageF crop(w, h, 3);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x)
-      for (int c = 0; c < 3; ++c) {
-        const float u = (std::clamp(v[c * plane + static_cast<std::size_t>(y) * w + x], -1.f, 1.f) + 1.f) / 2.f;
-        crop.at(x, y, c) = std::nearbyint(u * 255.f);
-      }
-  return crop;
+  // clip to [−1, 1], (x + 1) / 2 · 255, rounded (numpy's round: half to even)
+  return nchw_to_image(output, -1.f, 1.f, /*round=*/true);
 }
 
 void face_enhancer_blend(Image& frame, const Image& pasted, float blend, const Rect& region) {

@@ -61,19 +61,7 @@ Image inswapper_crop(const Image& rgb, const std::array<Point2f, 5>& landmarks5,
 
 Tensor inswapper_target_tensor(const Image& rgb_crop) { return image_to_nchw(rgb_crop, 0.f, 1.f / 255.f); }
 
-ImageF inswapper_output_to_crop(const Tensor& output) {
-  const Shape& s = output.shape();
-  FSWAP_CHECK(s.size() == 4 && s[0] == 1 && s[1] == 3, "inswapper_output_to_crop: expected [1,3,H,W]");
-  const int h = static_cast<int>(s[2]), w = static_cast<int>(s[3]);
-  const std::size_t plane = static_cast<std::size_t>(w) * h;
-  const float* v = output.data<float>();
-  ImageF crop(w, h, 3);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x)
-      for (int c = 0; c < 3; ++c)
-        crop.at(x, y, c) = std::clamp(v[c * plane + static_cast<std::size_t>(y) * w + x], 0.f, 1.f) * 255.f;
-  return crop;
-}
+ImageF inswapper_output_to_crop(const Tensor& output) { return nchw_to_image(output, 0.f, 1.f, /*round=*/false); }
 
 Result<std::unique_ptr<InswapperModel>> InswapperModel::load(Engine& engine, const std::string& model_path,
                                                              const SessionOptions& options) {
