@@ -78,7 +78,6 @@ Result<BlockId> DeviceConstants::block(const Tensor& data, DType dtype, const st
                                                                           .host = host,
                                                                           .host_kind = memory::HostMemoryKind::kPinned}));
   entries_.emplace(key, Entry{id, std::move(pinned)});
-  bytes_ += bytes;
   return id;
 }
 
@@ -286,10 +285,7 @@ Result<std::vector<Tensor>> CudaExecutor::run(const std::vector<TensorView>& inp
   }
 
   if (use_graph()) {
-    Status g = run_graph(base);
-    if (g.is_ok()) {
-      ++graph_launches_;
-    } else {
+    if (Status g = run_graph(base); !g.is_ok()) {
       log_debug(graph_.path + ": CUDA graph not used: " + g.to_string());
       graph_disabled_ = true;
       FSWAP_RETURN_IF_ERROR(run_nodes(base));

@@ -56,8 +56,6 @@ class DeviceConstants {
   // The block holding `data` as `dtype` (float32 data is converted when dtype is kFloat16),
   // registered on first use. `data` must outlive this object. Caller holds the runtime's mutex.
   Result<memory::BlockId> block(const Tensor& data, DType dtype, const std::string& name);
-  std::uint64_t bytes() const { return bytes_; }
-  const std::string& model() const { return model_; }
 
  private:
   struct Entry {
@@ -67,7 +65,6 @@ class DeviceConstants {
   CudaRuntime& runtime_;
   std::string model_;
   std::map<std::pair<const Tensor*, DType>, Entry> entries_;
-  std::uint64_t bytes_ = 0;
 };
 
 class CudaExecutor {
@@ -82,10 +79,6 @@ class CudaExecutor {
   // inputs in Graph::inputs order with the shapes given at creation; host memory in and out.
   Result<std::vector<Tensor>> run(const std::vector<TensorView>& inputs);
 
-  const Graph& graph() const { return graph_; }
-  const MemoryPlan& plan() const { return plan_; }
-  std::uint64_t weight_bytes() const { return weight_bytes_; }  // device bytes of this graph's blocks
-  int graph_launches() const { return graph_launches_; }
 
  private:
   struct BoundNode {
@@ -118,7 +111,7 @@ class CudaExecutor {
   std::map<int, int> block_of_value_;         // value id → index into blocks_
   std::uint64_t weight_bytes_ = 0;
   bool streamed_ = false;                     // weights + activations exceed the budget
-  int plain_runs_ = 0, graph_captures_ = 0, graph_launches_ = 0;
+  int plain_runs_ = 0, graph_captures_ = 0;
   bool graph_disabled_ = false;               // capture failed or addresses kept changing
   std::unique_ptr<CUgraphExec_st, GraphExecDeleter> graph_exec_;
   std::vector<std::uint64_t> graph_signature_;  // addresses baked into graph_exec_

@@ -23,7 +23,6 @@ class NativeBackend {
                                           const std::vector<TensorView>& inputs) = 0;
 };
 
-std::unique_ptr<NativeBackend> make_cpu_backend();
 // kUnsupported when this build has no CUDA backend or the machine no usable GPU.
 Result<std::unique_ptr<NativeBackend>> make_cuda_backend(const std::string& model_name, const SessionOptions& options);
 // The memory summary of every CUDA device in use (CudaRuntime::memory_summary), empty when none.

@@ -75,8 +75,6 @@ class NativeSession final : public InferenceSession {
 
 }  // namespace
 
-std::unique_ptr<NativeBackend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
-
 #if !FSWAP_HAS_CUDA
 Result<std::unique_ptr<NativeBackend>> make_cuda_backend(const std::string&, const SessionOptions& options) {
   return unsupported("--device " + options.device.to_string() +
@@ -98,7 +96,7 @@ Result<std::unique_ptr<InferenceSession>> NativeEngine::load(const std::string& 
   if (cuda) {
     FSWAP_ASSIGN_OR_RETURN(backend, make_cuda_backend(std::filesystem::path(model_path).stem().string(), options));
   } else {
-    backend = make_cpu_backend();
+    backend = std::make_unique<CpuBackend>();
   }
   return std::unique_ptr<InferenceSession>(std::make_unique<NativeSession>(std::move(graph), std::move(backend)));
 }
