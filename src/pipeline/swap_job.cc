@@ -9,8 +9,8 @@
 #include "core/bounded_queue.h"
 #include "core/log.h"
 #include "face/landmark_smoother.h"
-#include "face/recognizer_arcface.h"
 #include "face/reference_tracker.h"
+#include "pipeline/processors.h"
 
 namespace fswap {
 namespace fs = std::filesystem;
@@ -73,32 +73,6 @@ Result<Face> best_face_of(JobContext& ctx, const std::string& path, Image* image
   return faces[best];
 }
 
-Result<std::unique_ptr<FaceSwapper>> make_swapper(JobContext& ctx, const Image& source_image, const Face& source) {
-  const SwapJob& job = ctx.job;
-  if (job.face_swapper_model == "classical") {
-    FSWAP_ASSIGN_OR_RETURN(ClassicalSwapper classical, ClassicalSwapper::create(source_image, source));
-    return std::unique_ptr<FaceSwapper>(std::make_unique<ClassicalFaceSwapper>(std::move(classical), job.swap));
-  }
-  if (job.face_swapper_model != "inswapper_128")
-    return invalid_input("unknown --face-swapper-model '" + job.face_swapper_model + "' (classical, inswapper_128)");
-  // FaceFusion's inswapper_128 takes the source identity from arcface_w600k_r50.
-  const std::string dir = job.analyser.models_dir + "/";
-  for (const char* file : {"inswapper_128.onnx", "arcface_w600k_r50.onnx"}) {
-    std::error_code ec;
-    if (!fs::exists(dir + file, ec))
-      return not_found(dir + file + ": no such file; --face-swapper-model inswapper_128 needs FaceFusion's " +
-                       "inswapper_128.onnx and arcface_w600k_r50.onnx in --models-dir");
-  }
-  FSWAP_ASSIGN_OR_RETURN(auto recognizer, ArcfaceRecognizer::load(*ctx.engine, dir + "arcface_w600k_r50.onnx", job.analyser.session));
-  FSWAP_ASSIGN_OR_RETURN(ArcfaceEmbedding identity, recognizer->embed(source_image, source.landmarks5));
-  FSWAP_ASSIGN_OR_RETURN(std::shared_ptr<InswapperModel> model,
-                         InswapperModel::load(*ctx.engine, dir + "inswapper_128.onnx", job.analyser.session));
-  InswapperSwapOptions options;
-  options.face_mask_blur = job.swap.mask_blur;
-  FSWAP_ASSIGN_OR_RETURN(auto swapper, InswapperFaceSwapper::create(std::move(model), identity.embedding, options));
-  return std::unique_ptr<FaceSwapper>(std::move(swapper));
-}
-
 Status prepare_source(JobContext& ctx) {
   // Several sources: the largest, most frontal face among them all.
   float best_score = -1;
@@ -116,7 +90,7 @@ Status prepare_source(JobContext& ctx) {
     if (score > best_score) best_score = score, best = *face, best_image = std::move(image);
   }
   if (best_score < 0) return no_face("no face found in any source image");
-  FSWAP_ASSIGN_OR_RETURN(ctx.swapper, make_swapper(ctx, best_image, best));
+  FSWAP_ASSIGN_OR_RETURN(ctx.swapper, make_face_swapper(*ctx.engine, ctx.job, best_image, best));
   return Status::ok();
 }
 
@@ -344,11 +318,7 @@ Result<SwapSummary> run_swap(const SwapJob& job, const ProgressCallback& on_prog
     FSWAP_ASSIGN_OR_RETURN(ctx.analyser, FaceAnalyser::load(*ctx.engine, job.analyser));
     if (uses_processor(job, "face_swapper")) FSWAP_RETURN_IF_ERROR(prepare_source(ctx));
     if (uses_processor(job, "face_enhancer")) {
-      FSWAP_ASSIGN_OR_RETURN(auto model, FaceEnhancerModel::load(*ctx.engine, job.analyser.models_dir,
-                                                                 job.face_enhancer_model, job.analyser.session));
-      FaceEnhancerOptions options = job.face_enhancer;
-      options.face_mask_blur = job.swap.mask_blur;
-      ctx.enhancer = std::make_unique<FaceEnhancer>(std::move(model), options);
+      FSWAP_ASSIGN_OR_RETURN(ctx.enhancer, make_face_enhancer(*ctx.engine, job));
     }
     FSWAP_RETURN_IF_ERROR(prepare_reference(ctx));
   }
