@@ -58,11 +58,16 @@ struct CommonOptions {
   std::string video_preset = "veryfast";
   int image_quality = 80;
   std::int64_t trim_start = 0, trim_end = -1;
+  std::string segment_dir;
+  std::int64_t segment_frames = 0;
   std::string log_level = "warning";
 
   void add_to(CLI::App& app) {
     app.add_option("--engine", engine, "Inference engine: auto, ort, native")->capture_default_str();
-    app.add_option("--device", device, "cpu, cuda or cuda:N")->capture_default_str();
+    app.add_option("--device", device,
+                   "cpu, cuda or cuda:N; a list (cuda:0,1 or cpu,cpu) splits a video into one part per device, "
+                   "joined without a seam")
+        ->capture_default_str();
     app.add_option("--execution-providers", execution_providers,
                    "FaceFusion compatibility: cuda, tensorrt or cpu (first one wins; maps to --device)");
     session.add_to(app);
@@ -100,6 +105,13 @@ struct CommonOptions {
         ->check(CLI::Range(0, 100))->capture_default_str();
     app.add_option("--trim-frame-start", trim_start, "First frame to process")->check(CLI::NonNegativeNumber);
     app.add_option("--trim-frame-end", trim_end, "Frame after the last one to process")->check(CLI::NonNegativeNumber);
+    app.add_option("--segment-dir", segment_dir,
+                   "Video: keep finished segments here, so running the same command again resumes after the last "
+                   "finished segment (needs --segment-frames)");
+    app.add_option("--segment-frames", segment_frames,
+                   "Video: encode in segments of this many frames (0 = one piece), joined at the end without "
+                   "re-encoding")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
     app.add_option("--log-level", log_level, "debug, info, warning, error")
         ->check(CLI::IsMember({"debug", "info", "warning", "error"}))->capture_default_str();
   }
@@ -118,7 +130,8 @@ struct CommonOptions {
       else if (ep == "cpu") device_text = "cpu";
       else return invalid_input("unknown execution provider '" + ep + "' (cuda, tensorrt, cpu)");
     }
-    FSWAP_ASSIGN_OR_RETURN(job.analyser.session.device, parse_device(device_text));
+    FSWAP_ASSIGN_OR_RETURN(job.devices, parse_device_list(device_text));
+    job.analyser.session.device = job.devices.front();
     job.analyser.session.threads = threads;
     // Every session the job loads (detector, landmarks, recognizer, inswapper + arcface, face
     // enhancer) takes job.analyser.session, so the flags reach them all.
@@ -141,6 +154,10 @@ struct CommonOptions {
     job.image_quality = image_quality;
     job.trim_frame_start = trim_start;
     job.trim_frame_end = trim_end;
+    if (!segment_dir.empty() && segment_frames == 0)
+      return invalid_input("--segment-dir needs --segment-frames N (the segment length in frames)");
+    job.segment_dir = segment_dir;
+    job.segment_frames = segment_frames;
     return job;
   }
 };
@@ -159,6 +176,9 @@ void print_memory(std::FILE* out, const std::string& memory, const char* prefix)
 void print_summary(const SwapSummary& s, const std::string& output) {
   std::fprintf(stderr, "fswap: wrote %s: %lld frames, %lld faces swapped, %.2f s, %.1f fps\n", output.c_str(),
                static_cast<long long>(s.frames), static_cast<long long>(s.faces_swapped), s.seconds, s.fps());
+  if (s.segments > 0)
+    std::fprintf(stderr, "fswap: joined %lld segments; %lld frames resumed from an earlier run\n",
+                 static_cast<long long>(s.segments), static_cast<long long>(s.frames_resumed));
   std::string stages;
   for (const auto& e : s.stages) {
     char buf[96];

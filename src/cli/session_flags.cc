@@ -36,6 +36,29 @@ Status SessionFlags::apply(SessionOptions& options) const {
   return Status::ok();
 }
 
+Result<std::vector<Device>> parse_device_list(const std::string& text) {
+  std::vector<Device> devices;
+  std::size_t begin = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', begin);
+    const std::string entry = text.substr(begin, comma == std::string::npos ? std::string::npos : comma - begin);
+    const bool bare_index = !entry.empty() && entry.find_first_not_of("0123456789") == std::string::npos;
+    if (bare_index && !devices.empty() && devices.back().kind == DeviceKind::kCuda) {
+      FSWAP_ASSIGN_OR_RETURN(Device device, parse_device("cuda:" + entry));
+      devices.push_back(device);
+    } else {
+      auto device = parse_device(entry);
+      if (!device) {
+        return invalid_input("--device " + text + ": entry '" + entry +
+                             "' is not a device (cpu, cuda, cuda:N; after a cuda entry a bare N means cuda:N)");
+      }
+      devices.push_back(*device);
+    }
+    if (comma == std::string::npos) return devices;
+    begin = comma + 1;
+  }
+}
+
 std::string describe_precision(Precision precision, const std::string& engine, const Device& device) {
   switch (precision) {
     case Precision::kFloat16: return "fp16";

@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "runtime/engine.h"
@@ -28,6 +29,12 @@ struct SessionFlags {
   // only act on CUDA devices.
   Status apply(SessionOptions& options) const;
 };
+
+// --device: one device (runtime/engine.h's parse_device: cpu, cuda, cuda:N) or a comma-separated
+// list to split a video over (SwapJob::devices). An entry that is a bare index N continues the
+// previous entry's kind: "cuda:0,1" = cuda:0 and cuda:1; "cpu,cpu" = the CPU twice (two parts,
+// each its own sessions). Errors (kInvalidInput) name the entry; a list is never empty.
+Result<std::vector<Device>> parse_device_list(const std::string& text);
 
 // "fp16", "fp32", or for kDefault what it means on that engine and device ("auto = fp16").
 std::string describe_precision(Precision precision, const std::string& engine, const Device& device);

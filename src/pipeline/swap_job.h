@@ -22,9 +22,12 @@
 #include "face/enhancer.h"
 #include "face/selector.h"
 #include "face/swapper.h"
+#include "runtime/engine.h"
 #include "video/media.h"
 
 namespace fswap {
+
+class FaceBatcher;
 
 struct SwapJob {
   std::vector<std::string> sources;  // one or more images; the best face among them is used
@@ -54,6 +57,50 @@ struct SwapJob {
   // Video only: smooth tracked faces' landmarks over frames against jitter (LandmarkSmoother).
   // Still images are never smoothed.
   bool smooth_landmarks = true;
+
+  // Segmented video: resume after a restart (issue 7) and several devices (issue 6). Video only.
+  // The video is segmented when segment_frames > 0 or devices holds two or more entries:
+  //   - frames [trim_frame_start, end) are encoded as segments of segment_frames frames (the last
+  //     may be shorter), segment k holding frames trim_frame_start + k × segment_frames onward;
+  //   - each segment is its own file in segment_dir ("segment-00000.mp4", the output's container,
+  //     video only, the job's encoder settings, a closed GOP starting with a key frame) with the
+  //     output's timestamps, so joining needs no re-encode;
+  //   - segment_dir/manifest.json lists the finished segments (frame range, file, size, SHA-256)
+  //     and the job's fingerprint; it is rewritten atomically after each finished segment;
+  //   - at the end the segments' packets are copied into the output with the target's audio over
+  //     the whole trimmed range (one continuous stream: no seam, no audio gap), written to a
+  //     temporary file and renamed onto `output` as without segments.
+  // Face work restarts its tracking at each segment's first frame (landmark smoothing and
+  // reference tracks; the reference identity stays the job's: the reference face, else the
+  // largest face of the first frame with a face), so a segment's frames do not depend on which
+  // run or device made the others. Frames near a boundary may differ slightly from an
+  // unsegmented run, whose smoothing carries over.
+  //
+  // segment_dir: a directory for this job alone (created when missing; never two runs at once).
+  //   A later run_swap of the same job with the same segment_dir keeps every finished segment
+  //   whose file still matches the manifest (size and SHA-256) and processes only the rest
+  //   (SwapProgress/SwapSummary::frames_resumed); a manifest written for other options (the
+  //   fingerprint covers the inputs' paths, sizes and modification times, the models, face and
+  //   encoder options, the trim range and segment_frames) is discarded with its segments, and a
+  //   missing, truncated or altered segment file is redone. On success the segment files and
+  //   the manifest are removed (and the directory, when that leaves it empty); on failure or
+  //   cancellation they stay for the next run. Empty: a temporary directory beside the output,
+  //   removed at the end either way (no resume).
+  std::string segment_dir;
+  // Frames per segment; 0 = unsegmented (one encoder), or with several devices one segment per
+  // device. A resume needs the same value (it is part of the fingerprint).
+  std::int64_t segment_frames = 0;
+  // --device cuda:0,1 (parse_device_list, cli/session_flags.h). Empty or one entry: everything
+  // runs on analyser.session.device. Two or more (a video): the segments are split into as many
+  // contiguous parts, each run on its own thread with its own engine and sessions
+  // (analyser.session with that device), then joined as above; the output equals the
+  // one-device segmented run's. An image target runs on devices[0].
+  std::vector<Device> devices;
+
+  // Shared face models (the server's concurrent jobs; pipeline/face_batcher.h): when set, the
+  // job's models are loaded through it and their calls batched with other jobs'; null: the job
+  // loads its own. The batcher outlives the run.
+  FaceBatcher* face_batcher = nullptr;
   const std::atomic<bool>* cancel = nullptr;  // set to true to stop; run_swap returns kCancelled
   // For tests only (failure injection): called at the start of each stage's per-frame work,
   // stage "decode" (frame: index of the frame about to be read), "face" and "encode" (frame:
@@ -62,25 +109,31 @@ struct SwapJob {
   std::function<Status(const char* stage, std::int64_t frame)> fault_injection;
 };
 
+// Frame counts cover the work of this run: a resumed run's frames_total leaves out the frames
+// taken from finished segments of an earlier run (frames_resumed).
 struct SwapProgress {
   std::int64_t frames_done = 0;
   std::int64_t frames_total = 0;  // estimate for video (container metadata)
   double elapsed_s = 0;
+  std::int64_t frames_resumed = 0;  // segmented video: frames reused from an earlier run's segments
   double fps() const { return elapsed_s > 0 ? frames_done / elapsed_s : 0; }
   double eta_s() const;
 };
 
 struct SwapSummary {
-  std::int64_t frames = 0;
-  std::int64_t faces_swapped = 0;
+  std::int64_t frames = 0;           // frames in the output, resumed ones included
+  std::int64_t frames_resumed = 0;   // of those, taken from an earlier run's finished segments
+  std::int64_t segments = 0;         // segmented video: segments joined into the output, else 0
+  std::int64_t faces_swapped = 0;    // in this run
   double seconds = 0;
-  double fps() const { return seconds > 0 ? frames / seconds : 0; }
+  double fps() const { return seconds > 0 ? (frames - frames_resumed) / seconds : 0; }
   std::vector<TimeLedger::Entry> stages;  // decode, detect, landmarks, embed, swap, enhance, blend, encode
   // The engine's device-memory statistics at the end of the run (Engine::memory_summary: one
   // or more lines, each ending in '\n'); empty when the engine keeps none (the CPU, ort).
   std::string memory;
 };
 
+// Called after each frame; with several devices, from their threads, one call at a time.
 using ProgressCallback = std::function<void(const SwapProgress&)>;
 
 Result<SwapSummary> run_swap(const SwapJob& job, const ProgressCallback& on_progress = {});
