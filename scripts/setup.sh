@@ -2,7 +2,7 @@
 # Installs everything fswap needs on a Debian 12 machine: Debian packages, then the pinned
 # npm/Debian assets of models/manifest.json (ONNX Runtime, models, sample media).
 # Idempotent and cached: with nothing to do it takes about a second.
-# Flags: --tests (test oracles: OpenCV, ffmpeg CLI, Chromium, redis-server), --with-cuda (ONNX
+# Flags: --tests (test oracles: OpenCV, ffmpeg CLI, Chromium, redis-server, curl, YAML), --with-cuda (ONNX
 # Runtime's CUDA provider).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,11 +16,12 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 # Test-only: OpenCV is the imaging oracle, ffmpeg/ffprobe make and inspect fixtures, Chromium
-# drives the web page, redis-server backs the scale-out test (--queue redis://).
+# drives the web page, redis-server backs the scale-out test (--queue redis://), curl drives the
+# server from shell tests (scripts/serve_mps.sh's test), python3-yaml reads compose.yaml.
 fetch_flags=()
 for arg in "$@"; do
   case "$arg" in
-    --tests) packages+=(libopencv-dev ffmpeg chromium chromium-driver redis-server) ;;
+    --tests) packages+=(libopencv-dev ffmpeg chromium chromium-driver redis-server curl python3-yaml) ;;
     --with-cuda) fetch_flags+=(--with-cuda) ;;
     *) echo "setup: unknown flag $arg (--tests, --with-cuda)" >&2; exit 2 ;;
   esac
