@@ -35,16 +35,20 @@ RUN apt-get update -q \
 ENV PATH=/usr/local/cuda-13.0/bin:$PATH CUDACXX=/usr/local/cuda-13.0/bin/nvcc CUDAARCHS=$CUDA_ARCHS
 WORKDIR /src
 # setup.sh first, with only what it reads: its layer stays cached while the sources change.
+# --with-cuda adds ONNX Runtime's CUDA 13 provider: jobs with the default engine (auto = ort) run
+# on the GPU too; "engine": "native" picks fswap's own CUDA engine.
 COPY scripts/setup.sh scripts/fetch_assets.py scripts/
 COPY models/manifest.json models/
-RUN scripts/setup.sh
+RUN scripts/setup.sh --with-cuda
 COPY . .
 RUN scripts/build.sh --preset cuda --target fswap
 # /opt/fswap: the program, the shared libraries it links beyond glibc, libstdc++ and what the
-# runtime image provides (CUDA, cuBLAS, cuDNN), a wrapper that points the loader at them (only
+# runtime image provides (CUDA, cuBLAS, cuDNN), ONNX Runtime's CUDA provider next to
+# libonnxruntime.so.1 (where fswap looks for it), a wrapper that points the loader at them (only
 # for fswap: the image's own tools keep Ubuntu's libraries), and scripts/serve_mps.sh.
 RUN mkdir -p /opt/fswap/bin /opt/fswap/libexec /opt/fswap/lib /opt/fswap/models \
  && install -m 755 -s build/cuda/src/cli/fswap /opt/fswap/libexec/fswap \
+ && ! ldd /opt/fswap/libexec/fswap | grep 'not found' \
  && ldd /opt/fswap/libexec/fswap | awk '/=> \// { print $3 }' | while read -r lib; do \
       case "$(basename "$lib")" in \
         ld-linux*|libc.so*|libm.so*|libdl.so*|librt.so*|libpthread.so*|libstdc++.so*|libgcc_s.so*) ;; \
@@ -52,6 +56,8 @@ RUN mkdir -p /opt/fswap/bin /opt/fswap/libexec /opt/fswap/lib /opt/fswap/models 
         *) cp -L "$lib" /opt/fswap/lib/ ;; \
       esac; \
     done \
+ && cp third_party/onnxruntime/lib/libonnxruntime_providers_cuda.so \
+      third_party/onnxruntime/lib/libonnxruntime_providers_shared.so /opt/fswap/lib/ \
  && printf '#!/bin/sh\nLD_LIBRARY_PATH=/opt/fswap/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec /opt/fswap/libexec/fswap "$@"\n' \
       > /opt/fswap/bin/fswap \
  && chmod 755 /opt/fswap/bin/fswap \
