@@ -7,6 +7,8 @@ usage: test_container_files.py FSWAP_BINARY SOURCE_DIR
   (scripts/run.sh), and scripts/build.sh with flags it takes, a preset of CMakePresets.json and
   a target that exists; every script and file it names exists, none hidden by .dockerignore;
   the build-tree paths it copies are where this build (another preset) has them.
+- The build stage's packaging step, run on this build in a scratch folder, makes a package whose
+  wrapper starts fswap and whose libraries cover all but what the runtime image provides.
 - The runtime stage runs as a non-root user, with the data and models volumes, the port it
   exposes, and a health check that passes against a real `fswap serve` (run here on a free port).
 - Every `fswap serve` flag in the Dockerfile and in compose.yaml is one `fswap serve --help` lists.
@@ -241,6 +243,52 @@ for name, s in services.items():
     for v in s.get("volumes", []):
         source = v.split(":")[0]
         check(source.startswith((".", "/")) or source in declared, f"compose {name} mounts {source}, not declared under volumes")
+
+# The build stage's packaging step (the RUN that fills /opt/fswap), run on this build with
+# /opt/fswap moved to a scratch folder: the wrapper starts the packaged program, and every library
+# it links resolves inside the package except those the runtime image provides.
+package_step = next((rest for keyword, rest in instructions if keyword == "RUN" and "/opt/fswap/libexec/fswap" in rest), "")
+check(package_step, "the Dockerfile has no step that packages /opt/fswap/libexec/fswap")
+if package_step:
+    scratch = subprocess.run(["mktemp", "-d"], capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        src, opt = os.path.join(scratch, "src"), os.path.join(scratch, "opt/fswap")
+        os.makedirs(os.path.join(src, "third_party"))
+        os.symlink(os.path.join(ROOT, "scripts"), os.path.join(src, "scripts"))
+        os.symlink(os.path.join(ROOT, "third_party/models"), os.path.join(src, "third_party/models"))
+        # The program as the build stage finds it, at the preset's path.
+        program = os.path.join(src, binary_dir_of.get(preset, "build"), "src/cli/fswap")
+        os.makedirs(os.path.dirname(program))
+        os.symlink(os.path.realpath(FSWAP), program)
+        # Files of third_party/onnxruntime/lib: this checkout's, or empty stand-ins for the ones
+        # only --with-cuda fetches.
+        lib_dir = os.path.join(src, "third_party/onnxruntime/lib")
+        os.makedirs(lib_dir)
+        for path in fetched:
+            if path.startswith("third_party/onnxruntime/lib/"):
+                here = os.path.join(ROOT, path)
+                there = os.path.join(src, path)
+                if os.path.exists(here):
+                    os.symlink(here, there)
+                else:
+                    open(there, "w").close()
+        step = package_step.replace("/opt/fswap", opt)
+        done = subprocess.run(["bash", "-o", "pipefail", "-c", step], cwd=src, capture_output=True, text=True)
+        if check(done.returncode == 0, f"the packaging step failed on this build: {done.stderr[-2000:]}"):
+            wrapper = os.path.join(opt, "bin/fswap")
+            version = subprocess.run([wrapper, "--version"], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+            check(version.returncode == 0, f"the packaged fswap does not start through its wrapper: {version.stderr}")
+            env = {"PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": os.path.join(opt, "lib")}
+            linked = subprocess.run(["ldd", os.path.join(opt, "libexec/fswap")], capture_output=True, text=True, env=env).stdout
+            provided = re.compile(r"^(ld-linux|libc\.so|libm\.so|libdl\.so|librt\.so|libpthread\.so|libstdc\+\+\.so|libgcc_s\.so|"
+                                  r"libcuda\.so|libcudart\.so|libcudnn|libcublas)")
+            outside = [l.split()[0] for l in linked.splitlines() if "=>" in l and not provided.match(l.split()[0])
+                       and not l.split("=>")[1].strip().startswith(os.path.join(opt, "lib"))]
+            check(not outside, f"the package misses libraries the runtime image lacks: {outside}")
+            for name in ("bin/serve_mps.sh", "models/fr_detect.onnx", "lib/libonnxruntime_providers_cuda.so"):
+                check(os.path.exists(os.path.join(opt, name)), f"the package has no {name}")
+    finally:
+        subprocess.run(["rm", "-rf", scratch])
 
 # The health check command, run against a real server on a free port.
 if health_command:
