@@ -36,7 +36,7 @@ void DeviceArena::prune(std::vector<DeviceEvent>& events) const {
 void DeviceArena::insert_free(std::uint64_t address, Range range) {
   range.free = true;
   prune(range.after);
-  free_by_size_.insert({range.bytes, address});
+  pool_of(range).insert({range.bytes, address});
   ranges_[address] = std::move(range);
 }
 
@@ -45,20 +45,22 @@ Result<DeviceAllocation> DeviceArena::allocate(std::uint64_t bytes) {
   last_failure_ = ArenaFailure::kNone;
   if (bytes == 0) return invalid_input("device arena: allocation of 0 bytes");
   const std::uint64_t size = round_up(bytes, options_.alignment);
+  const bool small = size < options_.small_limit;
+  FreeSet& pool = small ? free_small_ : free_large_;
 
-  // Best fit among cached ranges: the smallest that holds the request (lowest address on ties).
-  if (auto fit = free_by_size_.lower_bound({size, 0}); fit != free_by_size_.end()) {
+  // Best fit among the pool's cached ranges: the smallest that holds the request (lowest address on ties).
+  if (auto fit = pool.lower_bound({size, 0}); fit != pool.end()) {
     ++counters_.reused_allocations;
     return carve(ranges_.find(fit->second), size, bytes);
   }
 
   // A new segment: the preferred size, else smaller ones, else after returning cached segments.
-  const std::uint64_t preferred = size < options_.small_limit ? options_.small_segment_bytes : round_up(size, options_.granularity);
+  const std::uint64_t preferred = small ? options_.small_segment_bytes : round_up(size, options_.granularity);
   const std::uint64_t candidates[] = {std::max(preferred, size), round_up(size, options_.granularity), size};
   std::uint64_t chosen = 0;
   for (int attempt = 0; attempt < 2 && chosen == 0; ++attempt) {
     for (std::uint64_t c : candidates)
-      if (reserved_ + c <= options_.cap_bytes) {
+      if (reserved_ + charged_ + c <= options_.cap_bytes) {
         chosen = c;
         break;
       }
@@ -69,14 +71,15 @@ Result<DeviceAllocation> DeviceArena::allocate(std::uint64_t bytes) {
     last_failure_ = ArenaFailure::kBudget;
     const ArenaStats s = stats();
     return out_of_memory("device arena: " + format_bytes(bytes) + " does not fit the " + format_bytes(options_.cap_bytes) +
-                         " budget: " + format_bytes(allocated_) + " allocated, " + format_bytes(s.free_bytes) +
-                         " cached in " + std::to_string(s.free_ranges) + " free ranges (largest " +
-                         format_bytes(s.largest_free_range) + ")");
+                         " budget: " + format_bytes(allocated_) + " allocated, " +
+                         (charged_ > 0 ? format_bytes(charged_) + " held outside the arena, " : std::string()) +
+                         format_bytes(s.free_bytes) + " cached in " + std::to_string(s.free_ranges) +
+                         " free ranges (largest " + format_bytes(s.largest_free_range) + ")");
   }
-  Status reserved = reserve_segment(chosen);
+  Status reserved = reserve_segment(chosen, small);
   if (!reserved.is_ok() && reserved.code() == StatusCode::kOutOfMemory && !segments_.empty()) {
     FSWAP_RETURN_IF_ERROR(release_cached());  // the device may just be short of what we cache
-    reserved = reserve_segment(chosen);
+    reserved = reserve_segment(chosen, small);
   }
   if (!reserved.is_ok()) {
     ++counters_.device_failures;
@@ -85,16 +88,16 @@ Result<DeviceAllocation> DeviceArena::allocate(std::uint64_t bytes) {
                                        format_bytes(options_.cap_bytes) + " budget (" + reserved.message() +
                                        "); lower --vram-budget or free device memory");
   }
-  auto fit = free_by_size_.lower_bound({size, 0});
+  auto fit = pool.lower_bound({size, 0});
   return carve(ranges_.find(fit->second), size, bytes);
 }
 
-Status DeviceArena::reserve_segment(std::uint64_t size) {
+Status DeviceArena::reserve_segment(std::uint64_t size, bool small) {
   FSWAP_ASSIGN_OR_RETURN(DevicePtr base, device_.allocate(size));
-  segments_[base.address] = Segment{size, 0};
+  segments_[base.address] = Segment{size, 0, small};
   reserved_ += size;
   ++counters_.segment_allocations;
-  counters_.peak_reserved_bytes = std::max(counters_.peak_reserved_bytes, reserved_);
+  counters_.peak_reserved_bytes = std::max(counters_.peak_reserved_bytes, reserved_ + charged_);
   insert_free(base.address, Range{size, base.address, true, {}});
   return Status::ok();
 }
@@ -103,7 +106,7 @@ Result<DeviceAllocation> DeviceArena::carve(std::map<std::uint64_t, Range>::iter
                                             std::uint64_t requested) {
   const std::uint64_t address = it->first;
   Range& r = it->second;
-  free_by_size_.erase({r.bytes, address});
+  pool_of(r).erase({r.bytes, address});
   if (r.bytes > size) {
     Range rest{r.bytes - size, r.segment, true, r.after};
     insert_free(address + size, std::move(rest));
@@ -137,7 +140,7 @@ Status DeviceArena::free(DevicePtr ptr, std::span<const DeviceEvent> after) {
   // Coalesce with free neighbours of the same segment; the merged range waits on all their events.
   auto next = ranges_.lower_bound(address + r.bytes);
   if (next != ranges_.end() && next->first == address + r.bytes && next->second.free && next->second.segment == r.segment) {
-    free_by_size_.erase({next->second.bytes, next->first});
+    pool_of(next->second).erase({next->second.bytes, next->first});
     r.bytes += next->second.bytes;
     r.after.insert(r.after.end(), next->second.after.begin(), next->second.after.end());
     ranges_.erase(next);
@@ -146,7 +149,7 @@ Status DeviceArena::free(DevicePtr ptr, std::span<const DeviceEvent> after) {
   if (prev != ranges_.begin()) {
     --prev;
     if (prev->first + prev->second.bytes == address && prev->second.free && prev->second.segment == r.segment) {
-      free_by_size_.erase({prev->second.bytes, prev->first});
+      pool_of(prev->second).erase({prev->second.bytes, prev->first});
       start = prev->first;
       r.bytes += prev->second.bytes;
       r.after.insert(r.after.end(), prev->second.after.begin(), prev->second.after.end());
@@ -168,7 +171,7 @@ Status DeviceArena::release_cached() {
                 "device arena: an empty segment is not one free range");
     for (DeviceEvent e : r->second.after) FSWAP_RETURN_IF_ERROR(device_.wait(e));
     FSWAP_RETURN_IF_ERROR(device_.free({s->first}));
-    free_by_size_.erase({r->second.bytes, r->first});
+    pool_of(r->second).erase({r->second.bytes, r->first});
     ranges_.erase(r);
     reserved_ -= s->second.bytes;
     ++counters_.segment_releases;
@@ -177,15 +180,37 @@ Status DeviceArena::release_cached() {
   return Status::ok();
 }
 
+Status DeviceArena::charge(std::uint64_t bytes) {
+  last_failure_ = ArenaFailure::kNone;
+  if (reserved_ + charged_ + bytes > options_.cap_bytes) FSWAP_RETURN_IF_ERROR(release_cached());
+  if (reserved_ + charged_ + bytes > options_.cap_bytes) {
+    ++counters_.budget_failures;
+    last_failure_ = ArenaFailure::kBudget;
+    return out_of_memory("device arena: " + format_bytes(bytes) + " held outside the arena do not fit the " +
+                         format_bytes(options_.cap_bytes) + " budget beside " + format_bytes(allocated_) +
+                         " allocated and " + format_bytes(charged_) + " already held outside");
+  }
+  charged_ += bytes;
+  counters_.peak_reserved_bytes = std::max(counters_.peak_reserved_bytes, reserved_ + charged_);
+  return Status::ok();
+}
+
+void DeviceArena::uncharge(std::uint64_t bytes) {
+  FSWAP_CHECK(bytes <= charged_, "device arena: uncharge of more than was charged");
+  charged_ -= bytes;
+}
+
 ArenaStats DeviceArena::stats() const {
   ArenaStats s = counters_;
   s.cap_bytes = options_.cap_bytes;
   s.reserved_bytes = reserved_;
+  s.charged_bytes = charged_;
   s.allocated_bytes = allocated_;
   s.segments = segments_.size();
-  s.free_ranges = free_by_size_.size();
+  s.free_ranges = free_small_.size() + free_large_.size();
   s.free_bytes = reserved_ - allocated_;
-  s.largest_free_range = free_by_size_.empty() ? 0 : free_by_size_.rbegin()->first;
+  s.largest_free_range = std::max(free_small_.empty() ? 0 : free_small_.rbegin()->first,
+                                  free_large_.empty() ? 0 : free_large_.rbegin()->first);
   return s;
 }
 

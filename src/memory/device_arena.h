@@ -2,6 +2,12 @@
 // device, carves allocations out of them best-fit, keeps freed ranges cached for reuse (the
 // stream-ordered pool of cudaMallocAsync with its release threshold raised to the budget) and
 // never holds more than the budget from the device.
+// Two pools, as in PyTorch's caching allocator: requests below small_limit share small segments
+// and are served only from them; larger requests get segments of their own and are served only
+// from large segments' free ranges. So a small weight chunk never splits the hole an evicted
+// large one left, and a budget a few layers wide does not fail on fragmentation.
+// Device memory held outside the arena (managed memory for unified mode) counts against the same
+// cap through charge()/uncharge().
 //
 //   DeviceArena arena(device, {.cap_bytes = budget.bytes});
 //   FSWAP_ASSIGN_OR_RETURN(DeviceAllocation a, arena.allocate(64 << 20));
@@ -50,7 +56,9 @@ enum class ArenaFailure { kNone, kBudget, kDevice };
 
 struct ArenaStats {
   std::uint64_t cap_bytes = 0;
+  // reserved: held from the device by the arena; peak_reserved counts charged bytes too.
   std::uint64_t reserved_bytes = 0, peak_reserved_bytes = 0;
+  std::uint64_t charged_bytes = 0;  // held outside the arena, within the cap (charge())
   std::uint64_t allocated_bytes = 0, peak_allocated_bytes = 0;
   std::uint64_t live_allocations = 0;
   std::uint64_t allocate_calls = 0, reused_allocations = 0;  // reused: served from cached ranges
@@ -78,9 +86,14 @@ class DeviceArena {
   Status free(DevicePtr ptr, std::span<const DeviceEvent> after = {});
   // Returns fully free segments to the device (call at model or stage switches; cudaMemPoolTrimTo).
   Status release_cached();
+  // Counts `bytes` held outside the arena against the cap (returning cached segments if that
+  // makes room). kOutOfMemory, with last_failure() kBudget, when the cap cannot take them.
+  Status charge(std::uint64_t bytes);
+  void uncharge(std::uint64_t bytes);
 
   std::uint64_t cap_bytes() const { return options_.cap_bytes; }
   std::uint64_t reserved_bytes() const { return reserved_; }
+  std::uint64_t charged_bytes() const { return charged_; }
   std::uint64_t allocated_bytes() const { return allocated_; }
   ArenaFailure last_failure() const { return last_failure_; }
   ArenaStats stats() const;
@@ -96,10 +109,13 @@ class DeviceArena {
   struct Segment {
     std::uint64_t bytes = 0;
     std::uint64_t used = 0;
+    bool small = false;  // serves requests below small_limit only
   };
+  using FreeSet = std::set<std::pair<std::uint64_t, std::uint64_t>>;  // (bytes, address) of free ranges
 
   Result<DeviceAllocation> carve(std::map<std::uint64_t, Range>::iterator range, std::uint64_t size, std::uint64_t requested);
-  Status reserve_segment(std::uint64_t size);
+  Status reserve_segment(std::uint64_t size, bool small);
+  FreeSet& pool_of(const Range& range) { return segments_.at(range.segment).small ? free_small_ : free_large_; }
   void insert_free(std::uint64_t address, Range range);
   void prune(std::vector<DeviceEvent>& events) const;
 
@@ -107,8 +123,8 @@ class DeviceArena {
   ArenaOptions options_;
   std::map<std::uint64_t, Segment> segments_;                      // by base address
   std::map<std::uint64_t, Range> ranges_;                          // by address; tile each segment
-  std::set<std::pair<std::uint64_t, std::uint64_t>> free_by_size_;  // (bytes, address) of free ranges
-  std::uint64_t reserved_ = 0, allocated_ = 0;
+  FreeSet free_small_, free_large_;                                 // by segment class
+  std::uint64_t reserved_ = 0, allocated_ = 0, charged_ = 0;
   ArenaFailure last_failure_ = ArenaFailure::kNone;
   mutable ArenaStats counters_;  // the monotonic counters; the rest is computed in stats()
 };

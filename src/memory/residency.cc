@@ -35,8 +35,8 @@ bool ResidencyManager::is_pinned(BlockId id) const {
 
 std::uint64_t ResidencyManager::evictable_bytes_excluding(const std::string& model) const {
   std::uint64_t n = 0;
-  for (const Block& b : blocks_)
-    if (b.registered && b.resident && b.pins == 0 && b.desc.model != model) n += b.desc.bytes;
+  for (BlockId id : resident_)
+    if (blocks_[id].pins == 0 && blocks_[id].desc.model != model) n += blocks_[id].desc.bytes;
   return n;
 }
 
@@ -100,8 +100,18 @@ void ResidencyManager::advance_schedule(BlockId id) {
   if (cyclic_ && cursor_ >= schedule_.size()) cursor_ = 0;
 }
 
-void ResidencyManager::note_resident(const Block& b, bool added) {
+void ResidencyManager::note_resident(Block& b, bool added) {
   ResidencyCounters& m = model_counters(b);
+  const auto id = static_cast<BlockId>(&b - blocks_.data());
+  if (added) {
+    b.resident_slot = resident_.size();
+    resident_.push_back(id);
+  } else {
+    const BlockId last = resident_.back();
+    resident_[b.resident_slot] = last;
+    blocks_[last].resident_slot = b.resident_slot;
+    resident_.pop_back();
+  }
   if (added) {
     m.resident_bytes += b.desc.bytes;
     stats_.total.resident_bytes += b.desc.bytes;
@@ -117,8 +127,9 @@ ResidencyManager::Block* ResidencyManager::choose_victim(const Block* for_block,
   const std::uint64_t target_next = for_block != nullptr ? next_use(*for_block) : kNever;
   Block* best = nullptr;
   std::uint64_t best_next = 0;
-  for (Block& v : blocks_) {
-    if (!v.registered || !v.resident || v.pins > 0 || &v == for_block) continue;
+  for (BlockId id : resident_) {
+    Block& v = blocks_[id];
+    if (v.pins > 0 || &v == for_block) continue;
     const std::uint64_t vn = next_use(v);
     if (for_prefetch) {
       // A prefetch must not push out what is needed sooner, nor another prefetch not yet used.
@@ -138,15 +149,41 @@ Result<DeviceAllocation> ResidencyManager::allocate_evicting(std::uint64_t bytes
     Result<DeviceAllocation> a = arena_.allocate(bytes);
     if (a.is_ok() || arena_.last_failure() != ArenaFailure::kBudget) return a;
     Block* victim = choose_victim(for_block, for_prefetch);
-    if (victim == nullptr) {
-      std::uint64_t pinned = 0;
-      for (const Block& b : blocks_)
-        if (b.registered && b.resident && b.pins > 0) pinned += b.desc.bytes;
-      return out_of_memory(a.status().message() + "; " + format_bytes(pinned) + " of it is acquired (pinned) and nothing" +
-                           (for_prefetch ? " that is needed later" : "") + " can be evicted" +
-                           (for_block != nullptr ? " for \"" + for_block->desc.name + "\"" : std::string()));
-    }
+    if (victim == nullptr) return no_victim(a.status(), for_block, for_prefetch);
     FSWAP_RETURN_IF_ERROR(drop(*victim, true));
+  }
+}
+
+Status ResidencyManager::no_victim(const Status& arena_failure, const Block* for_block, bool for_prefetch) const {
+  std::uint64_t pinned = 0;
+  for (BlockId id : resident_)
+    if (blocks_[id].pins > 0) pinned += blocks_[id].desc.bytes;
+  return out_of_memory(arena_failure.message() + "; " + format_bytes(pinned) + " of it is acquired (pinned) and nothing" +
+                       (for_prefetch ? " that is needed later" : "") + " can be evicted" +
+                       (for_block != nullptr ? " for \"" + for_block->desc.name + "\"" : std::string()));
+}
+
+Status ResidencyManager::add_managed(const std::string& model, std::uint64_t bytes) {
+  while (true) {
+    Status charged = arena_.charge(bytes);
+    if (charged.is_ok()) break;
+    Block* victim = choose_victim(nullptr, false);
+    if (victim == nullptr) return no_victim(charged, nullptr, false);
+    FSWAP_RETURN_IF_ERROR(drop(*victim, true));
+  }
+  for (ResidencyCounters* c : {&stats_.per_model[model], &stats_.total}) c->managed_bytes += bytes;
+  return Status::ok();
+}
+
+void ResidencyManager::remove_managed(const std::string& model, std::uint64_t bytes) {
+  arena_.uncharge(bytes);
+  for (ResidencyCounters* c : {&stats_.per_model[model], &stats_.total}) c->managed_bytes -= bytes;
+}
+
+void ResidencyManager::count_managed_prefetch(const std::string& model, std::uint64_t bytes) {
+  for (ResidencyCounters* c : {&stats_.per_model[model], &stats_.total}) {
+    c->managed_prefetch_bytes += bytes;
+    ++c->managed_prefetches;
   }
 }
 

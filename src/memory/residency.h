@@ -89,6 +89,14 @@ class ResidencyManager {
   // blocks when it is short. Free it with arena().free(ptr, {events of work using it}).
   Result<DeviceAllocation> allocate_scratch(std::uint64_t bytes);
 
+  // Unified mode: `bytes` of `model`'s weights live in managed memory the device keeps (no
+  // residency block, no eviction). They count against the budget like arena bytes (evicting
+  // unpinned blocks when it is short); kOutOfMemory when even that leaves too little.
+  Status add_managed(const std::string& model, std::uint64_t bytes);
+  void remove_managed(const std::string& model, std::uint64_t bytes);
+  // A cudaMemPrefetchAsync of `bytes` of the model's managed weights to the device was issued.
+  void count_managed_prefetch(const std::string& model, std::uint64_t bytes);
+
   bool is_resident(BlockId id) const;
   bool is_pinned(BlockId id) const;
   const WeightBlockDesc& block(BlockId id) const;
@@ -117,6 +125,7 @@ class ResidencyManager {
     std::vector<DeviceEvent> placed_after;
     bool in_arena = false;   // alloc came from the arena (free it on drop)
     std::vector<std::uint64_t> positions;  // indices in the schedule
+    std::size_t resident_slot = 0;          // index in resident_ while resident
   };
 
   Block* find(BlockId id);
@@ -124,15 +133,19 @@ class ResidencyManager {
   // Evicts victims until the arena supplies `bytes`. For a prefetch, victims must be used later
   // than `for_block` (Belady) or not be prefetched-and-unused themselves (LRU).
   Result<DeviceAllocation> allocate_evicting(std::uint64_t bytes, const Block* for_block, bool for_prefetch);
+  // The out-of-memory message once no victim is left.
+  Status no_victim(const Status& arena_failure, const Block* for_block, bool for_prefetch) const;
+  // Scans the resident blocks only (resident_), not every registered one.
   Block* choose_victim(const Block* for_block, bool for_prefetch);
   Status load(Block& b, bool for_prefetch);  // allocate + copy; b not resident
   Status drop(Block& b, bool count_eviction);    // writes back when dirty
   void advance_schedule(BlockId id);
   ResidencyCounters& model_counters(const Block& b) { return stats_.per_model[b.desc.model]; }
-  void note_resident(const Block& b, bool added);
+  void note_resident(Block& b, bool added);  // also keeps resident_
 
   DeviceArena& arena_;
   std::vector<Block> blocks_;
+  std::vector<BlockId> resident_;  // the resident blocks, in no order
   std::vector<BlockId> schedule_;
   bool cyclic_ = true;
   std::uint64_t cursor_ = 0;

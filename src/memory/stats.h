@@ -29,6 +29,9 @@ struct ResidencyCounters {
   std::uint64_t prefetches_wasted = 0;  // prefetched, then evicted before any acquire
   double stall_seconds = 0;             // compute waited on copies in acquire()
   std::uint64_t resident_bytes = 0, peak_resident_bytes = 0;
+  // Unified mode: weights in managed memory (counted in the budget, never evicted), and the
+  // bytes cudaMemPrefetchAsync moved to the device ahead of the kernels reading them.
+  std::uint64_t managed_bytes = 0, managed_prefetch_bytes = 0, managed_prefetches = 0;
 };
 
 struct MemoryStats {

@@ -145,6 +145,36 @@ TEST(DeviceArena, CapIsHardAndFailuresAreClean) {
   EXPECT_EQ(arena.allocate(0).status().code(), StatusCode::kInvalidInput);
 }
 
+TEST(DeviceArena, SmallRequestsNeverSplitALargeHole) {
+  // 8 MiB small segments for requests below 4 MiB; larger ones get segments of their own.
+  SimulatedDevice dev;
+  DeviceArena arena(dev, {.cap_bytes = 40 * kMiB, .small_limit = 4 * kMiB, .small_segment_bytes = 8 * kMiB,
+                          .granularity = 64 * 1024});
+  auto big = *arena.allocate(18 * kMiB);
+  auto small = *arena.allocate(2 * kMiB);
+  EXPECT_EQ(arena.reserved_bytes(), 26 * kMiB);  // 18 + one small segment
+  ASSERT_TRUE(arena.free(big.ptr).is_ok());
+  // The 18 MiB hole stays whole for the next large request: small ones fill their own segment.
+  auto small2 = *arena.allocate(2 * kMiB);
+  auto small3 = *arena.allocate(3 * kMiB);
+  EXPECT_EQ(arena.reserved_bytes(), 26 * kMiB);
+  auto big2 = arena.allocate(18 * kMiB);
+  ASSERT_TRUE(big2.is_ok()) << big2.status().to_string();
+  EXPECT_EQ(big2->ptr, big.ptr);
+  EXPECT_EQ(arena.stats().segment_allocations, 2u);
+  // Charged bytes (managed memory outside the arena) share the cap.
+  EXPECT_EQ(arena.charge(20 * kMiB).code(), StatusCode::kOutOfMemory);
+  EXPECT_EQ(arena.last_failure(), ArenaFailure::kBudget);
+  ASSERT_TRUE(arena.charge(14 * kMiB).is_ok());
+  EXPECT_EQ(arena.stats().charged_bytes, 14 * kMiB);
+  EXPECT_EQ(arena.stats().peak_reserved_bytes, 40 * kMiB);
+  EXPECT_EQ(arena.allocate(3 * kMiB).status().code(), StatusCode::kOutOfMemory);  // the small segment is full
+  arena.uncharge(14 * kMiB);
+  auto small4 = arena.allocate(3 * kMiB);
+  ASSERT_TRUE(small4.is_ok()) << small4.status().to_string();
+  for (DevicePtr p : {small.ptr, small2.ptr, small3.ptr, small4->ptr, big2->ptr}) ASSERT_TRUE(arena.free(p).is_ok());
+}
+
 TEST(DeviceArena, StreamOrderedReuse) {
   SimulatedDevice dev;
   DeviceArena arena(dev, exact(4 * kMiB));
