@@ -7,16 +7,9 @@
 #include "face/model_input.h"
 #include "face/paste_back.h"
 #include "face/recognizer.h"
-#include "face/swapper_inswapper.h"
 #include "imaging/transform.h"
 
 namespace fswap {
-
-const std::array<Point2f, 5> kFaceFusionFfhq512 = {{{0.37691676f, 0.46864664f},
-                                                   {0.62285697f, 0.46912813f},
-                                                   {0.50123859f, 0.61331904f},
-                                                   {0.39308822f, 0.72541100f},
-                                                   {0.61150205f, 0.72490465f}}};
 
 namespace {
 

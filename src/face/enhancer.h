@@ -22,14 +22,12 @@
 #include "core/tensor.h"
 #include "core/time_ledger.h"
 #include "face/face.h"
+#include "face/face_templates.h"
 #include "imaging/geometry.h"
 #include "imaging/image.h"
 #include "runtime/engine.h"
 
 namespace fswap {
-
-// FaceFusion's ffhq_512 template (unit square; × crop size).
-extern const std::array<Point2f, 5> kFaceFusionFfhq512;
 
 // One of FaceFusion's enhancer models: its file (<name>.onnx in --models-dir), the template
 // its crop is aligned to, and the crop size in pixels.

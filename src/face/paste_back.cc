@@ -16,10 +16,13 @@ int reflect101(int i, int n) {
   return i;
 }
 
-// cv2.GaussianBlur(src, (0, 0), sigma) on a 1-channel float image. Our imaging gaussian_blur uses
-// a ceil(3σ) radius; OpenCV's float path uses round(8σ + 1) | 1 taps, and the box mask must match
-// FaceFusion's, so this is the OpenCV kernel (computed and normalised, as for ksize > 7).
-void opencv_gaussian_blur(ImageF& image, double sigma) {
+}  // namespace
+
+// Our imaging gaussian_blur uses a ceil(3σ) radius; OpenCV's float path uses round(8σ + 1) | 1
+// taps, and FaceFusion's masks must match, so this is the OpenCV kernel (computed and normalised,
+// as for ksize > 7).
+void gaussian_blur_opencv(ImageF& image, double sigma) {
+  FSWAP_CHECK(image.channels == 1, "gaussian_blur_opencv: 1-channel images only");
   int ksize = static_cast<int>(std::lround(sigma * 8 + 1)) | 1;
   const int radius = ksize / 2;
   std::vector<double> kernel(ksize);
@@ -46,8 +49,6 @@ void opencv_gaussian_blur(ImageF& image, double sigma) {
     }
 }
 
-}  // namespace
-
 ImageF create_box_mask(int width, int height, float face_mask_blur, const FaceMaskPadding& padding) {
   FSWAP_CHECK(width > 0 && height > 0, "create_box_mask: empty crop");
   // FaceFusion's crop_size is (width, height); blur_amount uses the width.
@@ -62,7 +63,7 @@ ImageF create_box_mask(int width, int height, float face_mask_blur, const FaceMa
   for (int y = 0; y < height; ++y)
     for (int x = 0; x < width; ++x)
       if (y < top || y >= height - bottom || x < left || x >= width - right) mask.at(x, y) = 0.f;
-  if (blur_amount > 0) opencv_gaussian_blur(mask, blur_amount * 0.25);
+  if (blur_amount > 0) gaussian_blur_opencv(mask, blur_amount * 0.25);
   return mask;
 }
 

@@ -27,6 +27,10 @@ using FaceMaskPadding = std::array<float, 4>;
 // face_mask_blur: 0..1 (FaceFusion's default 0.3).
 ImageF create_box_mask(int width, int height, float face_mask_blur, const FaceMaskPadding& padding);
 
+// cv2.GaussianBlur(image, (0, 0), sigma) on a 1-channel float image as OpenCV computes it: kernel
+// size round(8σ + 1) | 1, normalised Gaussian taps, reflect-101 borders, separable.
+void gaussian_blur_opencv(ImageF& image, double sigma);
+
 // The sub-rectangle of the frame that paste_back writes: the crop's four corners (0,0), (w,0),
 // (w,h), (0,h) mapped to the frame by the inverse of frame_to_crop, floor of the minimum and ceil
 // of the maximum, clipped to [0, frame size]. Empty when frame_to_crop is singular or the crop

@@ -10,32 +10,39 @@ Status ClassicalFaceSwapper::swap(Image& frame, const Face& target, TimeLedger* 
   return Status::ok();
 }
 
-Result<std::unique_ptr<InswapperFaceSwapper>> InswapperFaceSwapper::create(std::shared_ptr<InswapperModel> model,
-                                                                           const std::vector<float>& source_embedding,
-                                                                           const InswapperSwapOptions& options) {
-  if (!model) return invalid_input("inswapper_128: no model given");
-  if (source_embedding.size() != static_cast<std::size_t>(kInswapperEmbeddingSize))
-    return invalid_input("inswapper_128: the source embedding has " + std::to_string(source_embedding.size()) +
-                         " values, expected 512 (arcface_w600k_r50's raw output)");
-  std::unique_ptr<InswapperFaceSwapper> s(new InswapperFaceSwapper());
-  s->latent_ = inswapper_source_latent(source_embedding, model->emap());
+Result<std::unique_ptr<FaceFusionFaceSwapper>> FaceFusionFaceSwapper::create(std::shared_ptr<FaceSwapperModel> model,
+                                                                             const FaceSwapperSource& source,
+                                                                             FaceMasker masker, int pixel_boost) {
+  if (!model) return invalid_input("face swapper: no model given");
+  const int size = model->spec().size;
+  if (pixel_boost < size || pixel_boost % size != 0)
+    return invalid_input(model->spec().name + ": pixel boost " + std::to_string(pixel_boost) + " is not a multiple of " +
+                         std::to_string(size));
+  std::unique_ptr<FaceFusionFaceSwapper> s(new FaceFusionFaceSwapper());
+  FSWAP_ASSIGN_OR_RETURN(s->source_, model->source_tensor(source));
   s->model_ = std::move(model);
-  s->box_mask_ = create_box_mask(kInswapperCropSize, kInswapperCropSize, options.face_mask_blur, options.face_mask_padding);
+  s->masker_ = std::move(masker);
+  s->crop_size_ = pixel_boost;
   return s;
 }
 
-Status InswapperFaceSwapper::swap(Image& frame, const Face& target, TimeLedger* ledger) {
-  if (!target.has_landmarks) return invalid_input("inswapper_128 swap: the target face has no landmarks");
-  if (frame.channels != 3) return invalid_input("inswapper_128 swap: the frame must be RGB");
+Status FaceFusionFaceSwapper::swap(Image& frame, const Face& target, TimeLedger* ledger) {
+  const std::string& name = model_->spec().name;
+  if (!target.has_landmarks) return invalid_input(name + " swap: the target face has no landmarks");
+  if (frame.channels != 3) return invalid_input(name + " swap: the frame must be RGB");
   Affine frame_to_crop;
-  ImageF swapped;
+  ImageF swapped, mask;
   {
     ScopedTimer t(ledger, "swap");
-    const Image crop = inswapper_crop(frame, target.landmarks5, &frame_to_crop);
-    FSWAP_ASSIGN_OR_RETURN(swapped, model_->run(crop, latent_));
+    const Image crop = face_swapper_crop(frame, target.landmarks5, model_->spec(), crop_size_, &frame_to_crop);
+    FSWAP_ASSIGN_OR_RETURN(mask, masker_.before_swap(crop));
+    FSWAP_ASSIGN_OR_RETURN(swapped, model_->swap(crop, source_));
   }
   ScopedTimer t(ledger, "blend");
-  paste_back(frame, swapped, box_mask_, frame_to_crop);
+  std::array<Point2f, 68> landmarks68;
+  for (int i = 0; i < 68; ++i) landmarks68[i] = frame_to_crop.apply(target.landmarks68[i]);
+  FSWAP_RETURN_IF_ERROR(masker_.after_swap(swapped, landmarks68, mask));
+  paste_back(frame, swapped, mask, frame_to_crop);
   return Status::ok();
 }
 

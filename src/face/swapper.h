@@ -2,9 +2,11 @@
 // the swapper (the classical landmark-driven one, or a FaceFusion model).
 //
 //   std::unique_ptr<FaceSwapper> swapper;
-//   if (model == "inswapper_128") {
-//     FSWAP_ASSIGN_OR_RETURN(auto inswapper, InswapperModel::load(engine, path, {}));
-//     FSWAP_ASSIGN_OR_RETURN(swapper, InswapperFaceSwapper::create(std::move(inswapper), source_id.embedding, {}));
+//   if (model != "classical") {
+//     FSWAP_ASSIGN_OR_RETURN(auto spec, face_swapper_model_spec(model));
+//     FSWAP_ASSIGN_OR_RETURN(std::shared_ptr<FaceSwapperModel> m, FaceSwapperModel::load(engine, dir, spec, {}));
+//     FSWAP_ASSIGN_OR_RETURN(FaceMasker masker, FaceMasker::load(engine, dir, FaceMaskOptions{}, {}));
+//     FSWAP_ASSIGN_OR_RETURN(swapper, FaceFusionFaceSwapper::create(m, {arcface.embedding}, std::move(masker), spec.size));
 //   } else {
 //     FSWAP_ASSIGN_OR_RETURN(auto classical, ClassicalSwapper::create(source_image, source_face));
 //     swapper = std::make_unique<ClassicalFaceSwapper>(std::move(classical), SwapOptions{});
@@ -23,7 +25,8 @@
 #include "face/face.h"
 #include "face/paste_back.h"
 #include "face/swap_classical.h"
-#include "face/swapper_inswapper.h"
+#include "face/face_masker.h"
+#include "face/swapper_facefusion.h"
 #include "imaging/image.h"
 
 namespace fswap {
@@ -47,29 +50,30 @@ class ClassicalFaceSwapper final : public FaceSwapper {
   SwapOptions options_;
 };
 
-// FaceFusion's face_swapper with inswapper_128 at pixel boost 128 (one run per face) and the box
-// mask only: crop (arcface_128), swap, paste back under the box mask.
-struct InswapperSwapOptions {
-  float face_mask_blur = 0.3f;           // --face-mask-blur 0..1 (FaceFusion's default 0.3)
-  FaceMaskPadding face_mask_padding{};   // --face-mask-padding top right bottom left, % (default 0)
-};
-
-class InswapperFaceSwapper final : public FaceSwapper {
+// FaceFusion's face_swapper with one of its models (face/swapper_facefusion.h): the target crop at
+// the pixel-boost size, the masks chosen before the swap (box, occlusion), the model on the
+// crop's sub-images, the masks chosen after it (area, region), their minimum, paste-back into
+// the crop's bounding sub-rectangle (face/paste_back.h).
+class FaceFusionFaceSwapper final : public FaceSwapper {
  public:
-  // source_embedding: the source face's *raw* arcface_w600k_r50 embedding (512 values,
-  // ArcfaceEmbedding::embedding). kInvalidInput if it is not 512 values or the model is null.
-  static Result<std::unique_ptr<InswapperFaceSwapper>> create(std::shared_ptr<InswapperModel> model,
-                                                              const std::vector<float>& source_embedding,
-                                                              const InswapperSwapOptions& options);
+  // source: the source face (FaceSwapperSource: raw embedding, or image + landmarks for the
+  // image-source models); pixel_boost: the crop size, a multiple of the model's size
+  // (parse_pixel_boost). Errors: a null model, a bad pixel boost, the source's (wrong embedding
+  // size, converter failure) — kInvalidInput.
+  static Result<std::unique_ptr<FaceFusionFaceSwapper>> create(std::shared_ptr<FaceSwapperModel> model,
+                                                               const FaceSwapperSource& source, FaceMasker masker,
+                                                               int pixel_boost);
   Status swap(Image& frame, const Face& target, TimeLedger* ledger) override;
 
-  const std::vector<float>& source_latent() const { return latent_; }
+  // The model's `source` input for this source face, computed once.
+  const Tensor& source_input() const { return source_; }
 
  private:
-  InswapperFaceSwapper() = default;
-  std::shared_ptr<InswapperModel> model_;
-  std::vector<float> latent_;  // inswapper_source_latent(source embedding, emap)
-  ImageF box_mask_;            // the same for every face: it depends only on the crop size
+  FaceFusionFaceSwapper() = default;
+  std::shared_ptr<FaceSwapperModel> model_;
+  Tensor source_;
+  FaceMasker masker_;
+  int crop_size_ = 0;
 };
 
 }  // namespace fswap

@@ -13,23 +13,27 @@ Result<std::unique_ptr<FaceSwapper>> make_face_swapper(Engine& engine, const Swa
     FSWAP_ASSIGN_OR_RETURN(ClassicalSwapper classical, ClassicalSwapper::create(source_image, source));
     return std::unique_ptr<FaceSwapper>(std::make_unique<ClassicalFaceSwapper>(std::move(classical), job.swap));
   }
-  if (job.face_swapper_model != "inswapper_128")
-    return invalid_input("unknown --face-swapper-model '" + job.face_swapper_model + "' (classical, inswapper_128)");
-  // FaceFusion's inswapper_128 takes the source identity from arcface_w600k_r50.
-  const std::string dir = job.analyser.models_dir + "/";
-  for (const char* file : {"inswapper_128.onnx", "arcface_w600k_r50.onnx"}) {
+  FSWAP_ASSIGN_OR_RETURN(FaceSwapperModelSpec spec, face_swapper_model_spec(job.face_swapper_model));
+  FSWAP_ASSIGN_OR_RETURN(int pixel_boost, parse_pixel_boost(job.face_swapper_pixel_boost, spec));
+  const std::string& dir = job.analyser.models_dir;
+  const SessionOptions& session = job.analyser.session;
+  FaceMaskOptions mask_options = job.face_mask;
+  mask_options.blur = job.swap.mask_blur;
+  FSWAP_ASSIGN_OR_RETURN(FaceMasker masker, FaceMasker::load(engine, dir, mask_options, session));
+  FSWAP_ASSIGN_OR_RETURN(std::shared_ptr<FaceSwapperModel> model, FaceSwapperModel::load(engine, dir, spec, session));
+  FaceSwapperSource identity{{}, &source_image, source.landmarks5};
+  if (spec.source != FaceSwapperSourceKind::kImage) {
+    // FaceFusion takes the source identity from arcface_w600k_r50.
+    const std::string arcface = dir + "/arcface_w600k_r50.onnx";
     std::error_code ec;
-    if (!fs::exists(dir + file, ec))
-      return not_found(dir + file + ": no such file; --face-swapper-model inswapper_128 needs FaceFusion's " +
-                       "inswapper_128.onnx and arcface_w600k_r50.onnx in --models-dir");
+    if (!fs::exists(arcface, ec))
+      return not_found(arcface + ": no such file; --face-swapper-model " + spec.name +
+                       " needs FaceFusion's arcface_w600k_r50.onnx in --models-dir for the source identity");
+    FSWAP_ASSIGN_OR_RETURN(auto recognizer, ArcfaceRecognizer::load(engine, arcface, session));
+    FSWAP_ASSIGN_OR_RETURN(ArcfaceEmbedding id, recognizer->embed(source_image, source.landmarks5));
+    identity.embedding = std::move(id.embedding);
   }
-  FSWAP_ASSIGN_OR_RETURN(auto recognizer, ArcfaceRecognizer::load(engine, dir + "arcface_w600k_r50.onnx", job.analyser.session));
-  FSWAP_ASSIGN_OR_RETURN(ArcfaceEmbedding identity, recognizer->embed(source_image, source.landmarks5));
-  FSWAP_ASSIGN_OR_RETURN(std::shared_ptr<InswapperModel> model,
-                         InswapperModel::load(engine, dir + "inswapper_128.onnx", job.analyser.session));
-  InswapperSwapOptions options;
-  options.face_mask_blur = job.swap.mask_blur;
-  FSWAP_ASSIGN_OR_RETURN(auto swapper, InswapperFaceSwapper::create(std::move(model), identity.embedding, options));
+  FSWAP_ASSIGN_OR_RETURN(auto swapper, FaceFusionFaceSwapper::create(std::move(model), identity, std::move(masker), pixel_boost));
   return std::unique_ptr<FaceSwapper>(std::move(swapper));
 }
 

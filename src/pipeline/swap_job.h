@@ -37,9 +37,14 @@ struct SwapJob {
   std::string engine = "ort";        // --engine
   AnalyserOptions analyser;          // models, detector, score, device, threads
   SelectorOptions selector;
-  // --face-swapper-model: "classical" (default, no weights) or "inswapper_128" (FaceFusion's
-  // inswapper_128.onnx + arcface_w600k_r50.onnx in analyser.models_dir).
+  // --face-swapper-model: "classical" (default, no weights) or one of face_swapper_model_names()
+  // (FaceFusion's <name>.onnx, its converter if any, and arcface_w600k_r50.onnx in
+  // analyser.models_dir).
   std::string face_swapper_model = "classical";
+  std::string face_swapper_pixel_boost;  // --face-swapper-pixel-boost "NxN"; "" = the model's size
+  // --face-mask-types/-areas/-regions/-padding, --face-occluder-model, --face-parser-model for
+  // FaceFusion's swappers (their blur is taken from swap.mask_blur).
+  FaceMaskOptions face_mask;
   SwapOptions swap;                  // classical swapper options (mask_blur also feeds the box masks)
   // --processors: what runs on each chosen face, in this order: "face_swapper" (needs sources)
   // and/or "face_enhancer" (FaceFusion's face_enhancer; alone it enhances without swapping).

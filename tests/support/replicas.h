@@ -3,6 +3,9 @@
 //   replica_dir           inswapper_128, arcface_w600k_r50, and the emap as FaceFusion reads it
 //   detector_replica_dir  yoloface_8n, scrfd_2.5g, retinaface_10g
 //   enhancer_replica_dir  gfpgan_1.4 and the tiny enhancer probes of tests/support/make_enhancer_probes.py
+//   swapper_probe_dir     the tiny swapper, converter, occluder and parser probes of
+//                         tests/support/make_swapper_probes.py
+//   swapper_replica_dir   hyperswap_1a_256, crossface_simswap, xseg_1 and bisenet_resnet_34
 // Each returns the folder, or "" with the reason in *why when it cannot be made.
 #pragma once
 
@@ -18,7 +21,7 @@ namespace fswap::test {
 
 inline bool run_quiet(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; }
 
-// FSWAP_TEST_TMP/<name>: generate_replicas.py --only `models`, then each of `extra_steps` with
+// FSWAP_TEST_TMP/<name>: generate_replicas.py --only `models` (none when empty), then each of `extra_steps` with
 // "{dir}" replaced by the folder being built. Built in a private folder, then renamed into place,
 // so parallel processes never see half a set; a process that loses the race uses the winner's.
 inline std::string generated_replicas(const std::string& name, const std::string& models,
@@ -34,7 +37,7 @@ inline std::string generated_replicas(const std::string& name, const std::string
   fs::remove_all(build);
   fs::create_directories(build);
   const std::string script = std::string(FSWAP_SOURCE_DIR) + "/tools/replicas/generate_replicas.py";
-  bool ok = run_quiet("/usr/bin/python3 " + script + " --out " + build.string() + " --only " + models);
+  bool ok = models.empty() || run_quiet("/usr/bin/python3 " + script + " --out " + build.string() + " --only " + models);
   for (std::string step : extra_steps) {
     for (std::size_t at; ok && (at = step.find("{dir}")) != std::string::npos;) step.replace(at, 5, build.string());
     ok = ok && run_quiet(step);
@@ -69,6 +72,19 @@ inline std::string enhancer_replica_dir(std::string* why) {
                             {"/usr/bin/python3 " + std::string(FSWAP_SOURCE_DIR) +
                              "/tests/support/make_enhancer_probes.py {dir}"},
                             why);
+}
+
+inline std::string swapper_probe_dir(std::string* why) {
+  return generated_replicas("facefusion-swapper-probes-v1", "",
+                            {"/usr/bin/python3 " + std::string(FSWAP_SOURCE_DIR) +
+                             "/tests/support/make_swapper_probes.py {dir}"},
+                            why);
+}
+
+inline std::string swapper_replica_dir(std::string* why) {
+  // xseg is written as xseg_1, the name --face-occluder-model uses.
+  return generated_replicas("facefusion-swapper-replicas-v1", "hyperswap_1a_256 crossface_simswap xseg bisenet_resnet_34",
+                            {"mv {dir}/xseg.onnx {dir}/xseg_1.onnx"}, why);
 }
 
 }  // namespace fswap::test

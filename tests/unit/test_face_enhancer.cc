@@ -13,7 +13,7 @@
 #include "face/analyser.h"
 #include "face/enhancer.h"
 #include "face/paste_back.h"
-#include "face/swapper_inswapper.h"
+#include "face/face_templates.h"
 #include "support/replicas.h"
 #include "video/media.h"
 #include "support/facefusion_reference.h"

@@ -22,7 +22,7 @@
 #include "face/recognizer.h"
 #include "face/recognizer_arcface.h"
 #include "face/swapper.h"
-#include "face/swapper_inswapper.h"
+#include "face/swapper_facefusion.h"
 #include "imaging/transform.h"
 #include "video/media.h"
 #include "support/facefusion_reference.h"
@@ -41,6 +41,8 @@ namespace fs = std::filesystem;
 
 const std::string kMedia = std::string(FSWAP_THIRD_PARTY_DIR) + "/media/";
 const std::string kModels = std::string(FSWAP_THIRD_PARTY_DIR) + "/models";
+
+FaceSwapperModelSpec spec_of(const std::string& name) { return face_swapper_model_spec(name).value(); }
 
 
 
@@ -142,7 +144,7 @@ TEST(BoxMask, MatchesOpenCvGaussianBlur) {
 
 TEST(InswapperProcessing, TargetTensorIsFaceFusionsPrepareCropFrame) {
   const Image rgb = random_image(128, 128, 3, 1);
-  const Tensor t = inswapper_target_tensor(rgb);
+  const Tensor t = face_swapper_target_tensor({rgb}, spec_of("inswapper_128"));
   ASSERT_EQ(t.shape(), (Shape{1, 3, 128, 128}));
   // FaceFusion: crop[:, :, ::-1] / 255, (x − 0) / 1, transpose(2, 0, 1).
   EXPECT_LT(test::prepare_crop_error(t, rgb, 0.0, 1.0), 1e-6);
@@ -153,7 +155,7 @@ TEST(InswapperProcessing, OutputCropIsFaceFusionsNormalizeCropFrame) {
   std::uniform_real_distribution<float> d(-0.3f, 1.3f);
   Tensor out = Tensor::zeros(DType::kFloat32, {1, 3, 128, 128});
   for (std::int64_t i = 0; i < out.elements(); ++i) out.data<float>()[i] = d(rng);
-  const ImageF crop = inswapper_output_to_crop(out);
+  const ImageF crop = face_swapper_output_to_crop(out, 0, spec_of("inswapper_128"));
   ASSERT_EQ(crop.width, 128);
   ASSERT_EQ(crop.channels, 3);
   const float* v = out.data<float>();
@@ -225,7 +227,7 @@ TEST(InswapperProcessing, CropMapsTheLandmarksOntoTheTemplate) {
     lmk[i] = place.apply({kFaceFusionArcface128[i].x * 128, kFaceFusionArcface128[i].y * 128});
   const Image frame = random_image(400, 300, 3, 5);
   Affine m;
-  const Image crop = inswapper_crop(frame, lmk, &m);
+  const Image crop = face_swapper_crop(frame, lmk, spec_of("inswapper_128"), 128, &m);
   ASSERT_EQ(crop.width, 128);
   for (int i = 0; i < 5; ++i) {
     const Point2f p = m.apply(lmk[i]);
@@ -400,19 +402,27 @@ TEST(InswapperReplica, RejectsAModelWithTheWrongContract) {
   const std::string dir = test::replica_dir(&why);
   if (dir.empty()) GTEST_SKIP() << why;
   auto engine = make_engine("ort").value();
-  auto wrong = InswapperModel::load(*engine, dir + "/arcface_w600k_r50.onnx", {});
+  FaceSwapperModelSpec as_arcface = spec_of("inswapper_128");
+  as_arcface.name = "arcface_w600k_r50";  // the file exists, its contract is not a swapper's
+  auto wrong = FaceSwapperModel::load(*engine, dir, as_arcface, {});
   ASSERT_FALSE(wrong.is_ok());
-  EXPECT_NE(wrong.status().to_string().find("not an inswapper_128 model"), std::string::npos)
+  EXPECT_NE(wrong.status().to_string().find("arcface_w600k_r50.onnx: not a arcface_w600k_r50 face swapper model"),
+            std::string::npos)
       << wrong.status().to_string();
-  auto missing = InswapperModel::load(*engine, dir + "/nonexistent.onnx", {});
-  EXPECT_FALSE(missing.is_ok());
-  auto model = InswapperModel::load(*engine, dir + "/inswapper_128.onnx", {});
+  auto missing = FaceSwapperModel::load(*engine, dir, spec_of("hyperswap_1a_256"), {});
+  ASSERT_FALSE(missing.is_ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().to_string().find("hyperswap_1a_256.onnx: no such file"), std::string::npos)
+      << missing.status().to_string();
+  auto model = FaceSwapperModel::load(*engine, dir, spec_of("inswapper_128"), {});
   ASSERT_TRUE(model.is_ok()) << model.status().to_string();
-  std::shared_ptr<InswapperModel> shared = std::move(*model);
-  auto short_source = InswapperFaceSwapper::create(shared, std::vector<float>(128, 1.f), {});
+  std::shared_ptr<FaceSwapperModel> shared = std::move(*model);
+  auto short_source = FaceFusionFaceSwapper::create(shared, {std::vector<float>(128, 1.f)}, FaceMasker{}, 128);
   EXPECT_FALSE(short_source.is_ok());
+  auto bad_boost = FaceFusionFaceSwapper::create(shared, {std::vector<float>(512, 1.f)}, FaceMasker{}, 200);
+  EXPECT_FALSE(bad_boost.is_ok());
   // A target without landmarks is refused, and the frame is left alone.
-  auto swapper = InswapperFaceSwapper::create(shared, std::vector<float>(512, 1.f), {});
+  auto swapper = FaceFusionFaceSwapper::create(shared, {std::vector<float>(512, 1.f)}, FaceMasker{}, 128);
   ASSERT_TRUE(swapper.is_ok());
   Image frame = random_image(64, 64, 3, 9);
   const Image before = frame;
@@ -450,21 +460,23 @@ TEST(InswapperReplica, EndToEndOnBothEnginesAgrees) {
     SessionOptions so;
     auto arcface = ArcfaceRecognizer::load(*engine, dir + "/arcface_w600k_r50.onnx", so);
     ASSERT_TRUE(arcface.is_ok()) << arcface.status().to_string();
-    auto model = InswapperModel::load(*engine, dir + "/inswapper_128.onnx", so);
+    auto model = FaceSwapperModel::load(*engine, dir, spec_of("inswapper_128"), so);
     ASSERT_TRUE(model.is_ok()) << model.status().to_string();
     EngineRun run;
     auto id = (*arcface)->embed(astronaut, face.landmarks5);  // the astronaut is her own source
     ASSERT_TRUE(id.is_ok()) << id.status().to_string();
     run.id = *id;
     ASSERT_EQ(run.id.embedding.size(), 512u);
-    std::shared_ptr<InswapperModel> shared = std::move(*model);
+    std::shared_ptr<FaceSwapperModel> shared = std::move(*model);
     // The swapped crop itself, for a tight comparison (the frame is truncated to uint8); this
     // first run also warms the session up before the timed one.
-    const Image crop = inswapper_crop(astronaut, face.landmarks5);
-    auto swapped = shared->run(crop, inswapper_source_latent(run.id.embedding, shared->emap()));
+    const Image crop = face_swapper_crop(astronaut, face.landmarks5, shared->spec(), 128);
+    auto source = shared->source_tensor({run.id.embedding});
+    ASSERT_TRUE(source.is_ok()) << source.status().to_string();
+    auto swapped = shared->swap(crop, *source);
     ASSERT_TRUE(swapped.is_ok()) << swapped.status().to_string();
     run.crop = *swapped;
-    auto swapper = InswapperFaceSwapper::create(shared, run.id.embedding, {});
+    auto swapper = FaceFusionFaceSwapper::create(shared, {run.id.embedding}, FaceMasker{}, 128);
     ASSERT_TRUE(swapper.is_ok()) << swapper.status().to_string();
     TimeLedger ledger;
     run.frame = astronaut;

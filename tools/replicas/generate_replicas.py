@@ -622,6 +622,91 @@ def bisenet_resnet_34(b, hw=None):
 
 
 # ------------------------------------------------------------------------------------------------
+# The other FaceFusion swappers and their embedding converters. Except simswap_unofficial_512
+# (SimSwap's deep generator), their architectures are not published in a form these replicas could
+# follow: they are invented AdaIN encoder/decoder stand-ins with the real I/O contract
+# (reference/facefusion.md section 2.4), sized to be plausible, not measured.
+def adain_generator(b, t, style, base, downs, blocks, act="relu"):
+    """Reflect-pad 7x7 conv to `base`, `downs` stride-2 convs doubling channels (capped at 512),
+    `blocks` AdaIN residual blocks, bilinear-up convs back, a 7x7 conv to 3."""
+    x = b.act(b.conv(b.pad(t, 3), base, 7, p=0), act)
+    chans = [base]
+    for _ in range(downs):
+        chans.append(min(chans[-1] * 2, 512))
+        x = b.act(b.conv(x, chans[-1], 3, s=2), act)
+    c = chans[-1]
+    for _ in range(blocks):
+        y = b.act(adain(b, b.conv(b.pad(x, 1), c, 3, p=0), style, c), act)
+        y = adain(b, b.conv(b.pad(y, 1), c, 3, p=0), style, c)
+        x = b.add(x, y)
+    for c in reversed(chans[:-1]):
+        x = b.act(b.conv(b.resize(x, 2, "linear"), c, 3), act)
+    return b.conv(b.pad(x, 3), 3, 7, p=0)
+
+
+def image_identity(b, s, base=64):
+    """A source-image encoder to a 512-d identity: stride-2 convs, global average pool, Linear."""
+    x = s
+    c = base
+    for _ in range(4):
+        x = b.act(b.conv(x, c, 3, s=2), "lrelu")
+        c = min(c * 2, 512)
+    return b.gemm(b.flatten(b.gap(x)), 512)
+
+
+def swapper_output(b, x, act, size):
+    x = b.act(x, act)
+    b.rename_output(x, "output")
+    b.output("output", [1, 3, size, size])
+
+
+def simswap_unofficial_512(b, hw=None):
+    # SimSwap's Generator_Adain_Upsample with deep=True: one more stride-2 level (512 at 32x32).
+    t = b.input("target", (1, 3, 512, 512))
+    s = b.input("source", (1, 512))
+    x = adain_generator(b, t, s, 64, 4, 9)
+    x = b.mul(b.add(b.act(x, "tanh"), 1.0), 0.5)
+    b.rename_output(x, "output")
+    b.output("output", [1, 3, 512, 512])
+
+
+def ghost_256(blocks):
+    def build(b, hw=None):
+        s = b.input("source", (1, 512))
+        t = b.input("target", (1, 3, 256, 256))
+        swapper_output(b, adain_generator(b, t, s, 32, 4, 2 * blocks, "lrelu"), "tanh", 256)
+    return build
+
+
+def hififace_unofficial_256(b, hw=None):
+    s = b.input("source", (1, 512))
+    t = b.input("target", (1, 3, 256, 256))
+    swapper_output(b, adain_generator(b, t, s, 64, 3, 6, "lrelu"), "tanh", 256)
+
+
+def blendswap_256(b, hw=None):
+    s = b.input("source", (1, 3, 112, 112))
+    t = b.input("target", (1, 3, 256, 256))
+    swapper_output(b, adain_generator(b, t, image_identity(b, s), 64, 3, 6), "sigmoid", 256)
+
+
+def uniface_256(b, hw=None):
+    s = b.input("source", (1, 3, 256, 256))
+    t = b.input("target", (1, 3, 256, 256))
+    swapper_output(b, adain_generator(b, t, image_identity(b, s), 64, 3, 6, "lrelu"), "tanh", 256)
+
+
+def crossface(b, hw=None):
+    """An embedding converter: MLP 512 -> 1024 -> 1024 -> 512 (facefusion-labs crossface's I/O)."""
+    x = b.input("input", (1, 512))
+    x = b.act(b.gemm(x, 1024), "lrelu")
+    x = b.act(b.gemm(x, 1024), "lrelu")
+    x = b.gemm(x, 512)
+    b.rename_output(x, "output")
+    b.output("output", [1, 512])
+
+
+# ------------------------------------------------------------------------------------------------
 # name: (builder, reference size for dynamic models, published params, published FLOPs, source)
 MODELS = {
     "inswapper_128": (inswapper_128, None, 138.0e6, 350e9,
@@ -649,11 +734,36 @@ MODELS = {
     "bisenet_resnet_34": (bisenet_resnet_34, None, 23.3e6, None,
                           "ResNet-34 w/o fc 21.28 M (torchvision) + BiSeNet face-parsing head ~2.0 M"),
 }
+FIRST_MODELS = sorted(MODELS)
+
+# Added later; their seeds count from SEED + 100 so the first set's weights stay as they were.
+ADDED_MODELS = {
+    "hyperswap_1b_256": (hyperswap_1a_256, None, None, None, "as hyperswap_1a_256 (other seed)"),
+    "hyperswap_1c_256": (hyperswap_1a_256, None, None, None, "as hyperswap_1a_256 (other seed)"),
+    "simswap_unofficial_512": (simswap_unofficial_512, None, None, None,
+                               "SimSwap Generator_Adain_Upsample deep=True; no published count"),
+    "ghost_1_256": (ghost_256(1), None, None, None, "invented stand-in; no published count"),
+    "ghost_2_256": (ghost_256(2), None, None, None, "invented stand-in; no published count"),
+    "ghost_3_256": (ghost_256(3), None, None, None, "invented stand-in; no published count"),
+    "hififace_unofficial_256": (hififace_unofficial_256, None, None, None, "invented stand-in; no published count"),
+    "blendswap_256": (blendswap_256, None, None, None, "invented stand-in; no published count"),
+    "uniface_256": (uniface_256, None, None, None, "invented stand-in; no published count"),
+    "crossface_simswap": (crossface, None, None, None, "invented MLP stand-in; no published count"),
+    "crossface_ghost": (crossface, None, None, None, "invented MLP stand-in; no published count"),
+    "crossface_hififace": (crossface, None, None, None, "invented MLP stand-in; no published count"),
+}
+MODELS.update(ADDED_MODELS)
+
+
+def seed_of(name):
+    if name in FIRST_MODELS:
+        return SEED + FIRST_MODELS.index(name)
+    return SEED + 100 + sorted(ADDED_MODELS).index(name)
 
 
 def build(name, materialize=True, hw=None):
     fn, ref_hw, *_ = MODELS[name]
-    b = Builder(name, SEED + sorted(MODELS).index(name), materialize=materialize)
+    b = Builder(name, seed_of(name), materialize=materialize)
     fn(b, hw or ref_hw)
     return b
 

@@ -1,0 +1,324 @@
+#include "face/face_masker.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <utility>
+
+#include "face/model_input.h"
+#include "imaging/transform.h"
+
+namespace fswap {
+namespace {
+
+constexpr int kOccluderSize = 256;
+constexpr int kParserSize = 512;
+
+// FaceFusion's choices.py face_mask_area_set.
+const std::vector<std::pair<std::string, std::vector<int>>>& area_table() {
+  static const std::vector<std::pair<std::string, std::vector<int>>> table = {
+      {"upper-face", {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17}},
+      {"lower-face", {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 35, 34, 33, 32, 31}},
+      {"mouth", {48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67}},
+  };
+  return table;
+}
+
+// FaceFusion's choices.py face_mask_region_set (the parser's CelebAMask-HQ class ids).
+const std::vector<std::pair<std::string, int>>& region_table() {
+  static const std::vector<std::pair<std::string, int>> table = {
+      {"skin", 1}, {"left-eyebrow", 2}, {"right-eyebrow", 3}, {"left-eye", 4}, {"right-eye", 5},
+      {"glasses", 6}, {"nose", 10}, {"mouth", 11}, {"upper-lip", 12}, {"lower-lip", 13},
+  };
+  return table;
+}
+
+template <class Table>
+std::string names_of(const Table& table) {
+  std::string s;
+  for (const auto& [name, _] : table) s += (s.empty() ? "" : ", ") + name;
+  return s;
+}
+
+bool one_of(const std::string& v, std::initializer_list<const char*> choices) {
+  for (const char* c : choices)
+    if (v == c) return true;
+  return false;
+}
+
+Status require_model_file(const std::string& path, const std::string& option) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) return Status::ok();
+  return not_found(path + ": no such file; " + option + " needs FaceFusion's " +
+                   std::filesystem::path(path).filename().string() + " in --models-dir");
+}
+
+void set_pixel(ImageF& m, int x, int y) {
+  if (x >= 0 && y >= 0 && x < m.width && y < m.height) m.at(x, y) = 1.f;
+}
+
+// An 8-connected line between integer points (Bresenham), as cv2.line with LINE_8 draws it.
+void draw_line(ImageF& m, int x0, int y0, int x1, int y1) {
+  const int dx = std::abs(x1 - x0), dy = std::abs(y1 - y0);
+  const int sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
+  if (dx >= dy) {
+    int err = dx / 2;  // the minor axis steps when the accumulated error passes half a pixel
+    for (int i = 0, y = y0, x = x0; i <= dx; ++i, x += sx) {
+      set_pixel(m, x, y);
+      err -= dy;
+      if (err < 0) y += sy, err += dx;
+    }
+  } else {
+    int err = dy / 2;
+    for (int i = 0, x = x0, y = y0; i <= dy; ++i, y += sy) {
+      set_pixel(m, x, y);
+      err -= dx;
+      if (err < 0) x += sx, err += dy;
+    }
+  }
+}
+
+// cv2.fillConvexPoly(m, polygon, 1) with integer vertices: the outline, then every row between
+// its two edge crossings, each rounded to the nearest pixel.
+void fill_convex_polygon(ImageF& m, const std::vector<std::array<int, 2>>& poly) {
+  const std::size_t n = poly.size();
+  if (n == 0) return;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& a = poly[(i + n - 1) % n];
+    const auto& b = poly[i];
+    draw_line(m, a[0], a[1], b[0], b[1]);
+  }
+  if (n < 3) return;
+  int y_min = poly[0][1], y_max = poly[0][1];
+  for (const auto& p : poly) y_min = std::min(y_min, p[1]), y_max = std::max(y_max, p[1]);
+  for (int y = std::max(y_min, 0); y <= std::min(y_max, m.height - 1); ++y) {
+    double left = INFINITY, right = -INFINITY;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& a = poly[i];
+      const auto& b = poly[(i + 1) % n];
+      if ((y < std::min(a[1], b[1])) || (y > std::max(a[1], b[1]))) continue;
+      if (a[1] == b[1]) {
+        left = std::min<double>({left, double(a[0]), double(b[0])});
+        right = std::max<double>({right, double(a[0]), double(b[0])});
+        continue;
+      }
+      const double x = a[0] + double(b[0] - a[0]) * (y - a[1]) / (b[1] - a[1]);
+      left = std::min(left, x), right = std::max(right, x);
+    }
+    if (left > right) continue;
+    const int x1 = std::max(static_cast<int>(std::floor(left + 0.5)), 0);
+    const int x2 = std::min(static_cast<int>(std::floor(right + 0.5)), m.width - 1);
+    for (int x = x1; x <= x2; ++x) m.at(x, y) = 1.f;
+  }
+}
+
+bool image_dims_fit(const Shape& s, std::initializer_list<std::int64_t> want) {
+  if (s.size() != want.size()) return false;
+  std::size_t i = 0;
+  for (auto w : want) {
+    if (s[i] != w && s[i] >= 0 && w >= 0) return false;
+    ++i;
+  }
+  return true;
+}
+
+}  // namespace
+
+Status validate_face_mask_options(const FaceMaskOptions& o) {
+  if (o.types.empty()) return invalid_input("--face-mask-types: no mask type given (box, occlusion, area, region)");
+  for (const auto& t : o.types)
+    if (!one_of(t, {"box", "occlusion", "area", "region"}))
+      return invalid_input("--face-mask-types: unknown type '" + t + "' (box, occlusion, area, region)");
+  for (const auto& a : o.areas) FSWAP_RETURN_IF_ERROR(face_mask_area_points(a).status());
+  for (const auto& r : o.regions) FSWAP_RETURN_IF_ERROR(face_mask_region_id(r).status());
+  if (!one_of(o.occluder_model, {"xseg_1", "xseg_2", "xseg_3", "many"}))
+    return invalid_input("--face-occluder-model: unknown model '" + o.occluder_model + "' (xseg_1, xseg_2, xseg_3, many)");
+  if (!one_of(o.parser_model, {"bisenet_resnet_18", "bisenet_resnet_34"}))
+    return invalid_input("--face-parser-model: unknown model '" + o.parser_model +
+                         "' (bisenet_resnet_18, bisenet_resnet_34)");
+  if (o.blur < 0 || o.blur > 1) return invalid_input("--face-mask-blur must be within 0..1");
+  for (float p : o.padding)
+    if (p < 0 || p > 100) return invalid_input("--face-mask-padding values must be within 0..100");
+  return Status::ok();
+}
+
+Result<std::vector<int>> face_mask_area_points(const std::string& area) {
+  for (const auto& [name, points] : area_table())
+    if (name == area) return points;
+  return invalid_input("--face-mask-areas: unknown area '" + area + "' (" + names_of(area_table()) + ")");
+}
+
+Result<int> face_mask_region_id(const std::string& region) {
+  for (const auto& [name, id] : region_table())
+    if (name == region) return id;
+  return invalid_input("--face-mask-regions: unknown region '" + region + "' (" + names_of(region_table()) + ")");
+}
+
+void soft_threshold_mask(ImageF& mask) {
+  for (float& v : mask.pixels) v = std::clamp(v, 0.f, 1.f);
+  gaussian_blur_opencv(mask, 5.0);
+  for (float& v : mask.pixels) v = (std::clamp(v, 0.5f, 1.f) - 0.5f) * 2.f;
+}
+
+ImageF create_area_mask(int width, int height, const std::vector<Point2f>& points) {
+  std::vector<Point2f> truncated;
+  truncated.reserve(points.size());
+  for (const Point2f& p : points) truncated.push_back({std::trunc(p.x), std::trunc(p.y)});
+  std::vector<std::array<int, 2>> hull;
+  for (const Point2f& p : convex_hull(truncated)) hull.push_back({static_cast<int>(p.x), static_cast<int>(p.y)});
+  ImageF mask(width, height, 1, 0.f);
+  fill_convex_polygon(mask, hull);
+  soft_threshold_mask(mask);
+  return mask;
+}
+
+Result<std::unique_ptr<FaceOccluder>> FaceOccluder::load(Engine& engine, const std::string& models_dir,
+                                                         const std::string& name, const SessionOptions& options) {
+  std::vector<std::string> names = {name};
+  if (name == "many") names = {"xseg_1", "xseg_2", "xseg_3"};
+  else if (!one_of(name, {"xseg_1", "xseg_2", "xseg_3"}))
+    return invalid_input("--face-occluder-model: unknown model '" + name + "' (xseg_1, xseg_2, xseg_3, many)");
+  std::unique_ptr<FaceOccluder> occluder(new FaceOccluder());
+  for (const auto& n : names) {
+    const std::string path = models_dir + "/" + n + ".onnx";
+    FSWAP_RETURN_IF_ERROR(require_model_file(path, "--face-mask-types occlusion with --face-occluder-model " + name));
+    FSWAP_ASSIGN_OR_RETURN(auto session, engine.load(path, options));
+    const auto& in = session->inputs();
+    const auto& out = session->outputs();
+    std::int64_t out_values = out.empty() ? 0 : 1;
+    if (!out.empty())
+      for (std::size_t i = 1; i < out[0].shape.size(); ++i) out_values *= std::max<std::int64_t>(out[0].shape[i], 1);
+    if (in.size() != 1 || in[0].name != "input" || in[0].dtype != DType::kFloat32 ||
+        !image_dims_fit(in[0].shape, {1, kOccluderSize, kOccluderSize, 3}) || out.empty() ||
+        out[0].dtype != DType::kFloat32 || out_values != kOccluderSize * kOccluderSize)
+      return invalid_input(path + ": not a face occluder model: expected input [1,256,256,3] (NHWC float32) and an " +
+                           "output of 256×256 values");
+    occluder->sessions_.push_back(std::move(session));
+  }
+  return occluder;
+}
+
+Result<ImageF> FaceOccluder::mask(const Image& rgb_crop) {
+  // xseg takes BGR.
+  Image bgr = resize(rgb_crop, kOccluderSize, kOccluderSize, Interp::kBilinear);
+  for (std::size_t i = 0; i + 2 < bgr.pixels.size(); i += 3) std::swap(bgr.pixels[i], bgr.pixels[i + 2]);
+  const Tensor input = image_to_nhwc(bgr, 0.f, 1.f / 255.f);
+  ImageF occlusion(kOccluderSize, kOccluderSize, 1, 1.f);  // many: the minimum over the models
+  for (auto& session : sessions_) {
+    FSWAP_ASSIGN_OR_RETURN(auto outputs, session->run({input}));
+    const Tensor& o = outputs.at(0);
+    if (o.elements() != kOccluderSize * kOccluderSize)
+      return invalid_input("face occluder: returned " + shape_to_string(o.shape()) + ", expected 256×256 values");
+    const float* v = o.data<float>();
+    for (std::size_t i = 0; i < occlusion.pixels.size(); ++i) occlusion.pixels[i] = std::min(occlusion.pixels[i], v[i]);
+  }
+  for (float& v : occlusion.pixels) v = std::clamp(v, 0.f, 1.f);
+  ImageF mask = resize(occlusion, rgb_crop.width, rgb_crop.height, Interp::kBilinear);
+  soft_threshold_mask(mask);
+  return mask;
+}
+
+Result<std::unique_ptr<FaceParser>> FaceParser::load(Engine& engine, const std::string& models_dir,
+                                                     const std::string& name, const SessionOptions& options) {
+  if (!one_of(name, {"bisenet_resnet_18", "bisenet_resnet_34"}))
+    return invalid_input("--face-parser-model: unknown model '" + name + "' (bisenet_resnet_18, bisenet_resnet_34)");
+  const std::string path = models_dir + "/" + name + ".onnx";
+  FSWAP_RETURN_IF_ERROR(require_model_file(path, "--face-mask-types region with --face-parser-model " + name));
+  std::unique_ptr<FaceParser> parser(new FaceParser());
+  parser->name_ = name;
+  FSWAP_ASSIGN_OR_RETURN(parser->session_, engine.load(path, options));
+  const auto& in = parser->session_->inputs();
+  const auto& out = parser->session_->outputs();
+  if (in.size() != 1 || in[0].name != "input" || in[0].dtype != DType::kFloat32 ||
+      !image_dims_fit(in[0].shape, {1, 3, kParserSize, kParserSize}) || out.empty() || out[0].dtype != DType::kFloat32 ||
+      !image_dims_fit(out[0].shape, {1, -1, kParserSize, kParserSize}))
+    return invalid_input(path + ": not a face parser model: expected input [1,3,512,512] (float32) and an output " +
+                         "[1,C,512,512] of class scores");
+  return parser;
+}
+
+Result<ImageF> FaceParser::region_mask(const ImageF& rgb_crop, const std::vector<int>& region_ids) {
+  const ImageF resized = resize(rgb_crop, kParserSize, kParserSize, Interp::kBilinear);
+  constexpr float kMean[3] = {0.485f, 0.456f, 0.406f}, kStd[3] = {0.229f, 0.224f, 0.225f};
+  const std::size_t plane = static_cast<std::size_t>(kParserSize) * kParserSize;
+  Tensor input = Tensor::zeros(DType::kFloat32, {1, 3, kParserSize, kParserSize});
+  float* in = input.data<float>();
+  for (int c = 0; c < 3; ++c)
+    for (std::size_t i = 0; i < plane; ++i) in[c * plane + i] = (resized.pixels[i * 3 + c] / 255.f - kMean[c]) / kStd[c];
+  FSWAP_ASSIGN_OR_RETURN(auto outputs, session_->run({input}));
+  const Tensor& o = outputs.at(0);
+  const Shape& s = o.shape();
+  if (s.size() != 4 || s[0] != 1 || s[1] < 1 || s[2] != kParserSize || s[3] != kParserSize)
+    return invalid_input(name_ + ": returned " + shape_to_string(s) + ", expected [1,C,512,512]");
+  const int classes = static_cast<int>(s[1]);
+  const float* v = o.data<float>();
+  ImageF chosen(kParserSize, kParserSize, 1, 0.f);
+  for (std::size_t i = 0; i < plane; ++i) {
+    int best = 0;  // numpy's argmax: the first of equal maxima
+    for (int c = 1; c < classes; ++c)
+      if (v[c * plane + i] > v[best * plane + i]) best = c;
+    if (std::find(region_ids.begin(), region_ids.end(), best) != region_ids.end()) chosen.pixels[i] = 1.f;
+  }
+  ImageF mask = resize(chosen, rgb_crop.width, rgb_crop.height, Interp::kBilinear);
+  soft_threshold_mask(mask);
+  return mask;
+}
+
+Result<FaceMasker> FaceMasker::load(Engine& engine, const std::string& models_dir, const FaceMaskOptions& options,
+                                    const SessionOptions& session_options) {
+  FSWAP_RETURN_IF_ERROR(validate_face_mask_options(options));
+  FaceMasker masker;
+  masker.options_ = options;
+  for (const auto& a : options.areas) {
+    FSWAP_ASSIGN_OR_RETURN(auto points, face_mask_area_points(a));
+    masker.area_points_.insert(masker.area_points_.end(), points.begin(), points.end());
+  }
+  for (const auto& r : options.regions) {
+    FSWAP_ASSIGN_OR_RETURN(int id, face_mask_region_id(r));
+    masker.region_ids_.push_back(id);
+  }
+  if (masker.uses("occlusion")) {
+    FSWAP_ASSIGN_OR_RETURN(masker.occluder_, FaceOccluder::load(engine, models_dir, options.occluder_model, session_options));
+  }
+  if (masker.uses("region")) {
+    FSWAP_ASSIGN_OR_RETURN(masker.parser_, FaceParser::load(engine, models_dir, options.parser_model, session_options));
+  }
+  return masker;
+}
+
+bool FaceMasker::uses(const std::string& type) const {
+  return std::find(options_.types.begin(), options_.types.end(), type) != options_.types.end();
+}
+
+Result<ImageF> FaceMasker::before_swap(const Image& target_crop) {
+  ImageF mask(target_crop.width, target_crop.height, 1, 1.f);
+  if (uses("box")) {
+    if (box_mask_.width != target_crop.width || box_mask_.height != target_crop.height)
+      box_mask_ = create_box_mask(target_crop.width, target_crop.height, options_.blur, options_.padding);
+    mask = box_mask_;
+  }
+  if (occluder_) {
+    FSWAP_ASSIGN_OR_RETURN(ImageF occlusion, occluder_->mask(target_crop));
+    for (std::size_t i = 0; i < mask.pixels.size(); ++i) mask.pixels[i] = std::min(mask.pixels[i], occlusion.pixels[i]);
+  }
+  return mask;
+}
+
+Status FaceMasker::after_swap(const ImageF& swapped_crop, const std::array<Point2f, 68>& landmarks68, ImageF& mask) {
+  FSWAP_CHECK(mask.width == swapped_crop.width && mask.height == swapped_crop.height && mask.channels == 1,
+              "FaceMasker::after_swap: the mask must be 1 channel, crop-sized");
+  if (uses("area")) {
+    std::vector<Point2f> points;
+    for (int i : area_points_) points.push_back(landmarks68[i]);
+    const ImageF area = create_area_mask(swapped_crop.width, swapped_crop.height, points);
+    for (std::size_t i = 0; i < mask.pixels.size(); ++i) mask.pixels[i] = std::min(mask.pixels[i], area.pixels[i]);
+  }
+  if (parser_) {
+    FSWAP_ASSIGN_OR_RETURN(ImageF region, parser_->region_mask(swapped_crop, region_ids_));
+    for (std::size_t i = 0; i < mask.pixels.size(); ++i) mask.pixels[i] = std::min(mask.pixels[i], region.pixels[i]);
+  }
+  for (float& v : mask.pixels) v = std::clamp(v, 0.f, 1.f);
+  return Status::ok();
+}
+
+}  // namespace fswap

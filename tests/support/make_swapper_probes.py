@@ -1,0 +1,98 @@
+#!/usr/bin/python3
+"""Tiny models with the I/O contracts of FaceFusion's swappers, embedding converters, occluder and
+face parser, for tests that check what fswap feeds them and does with their outputs
+(tests/unit/test_facefusion_swapper.cc, test_facefusion_masks.cc). Each computes a fixed formula
+the tests recompute:
+
+  swap_probe_S.onnx         source [1,512], target [1,3,S,S] -> output = 0.75*target + source[:, 0:3]
+                            (S = 128, 256, 512; static batch 1, as FaceFusion's files)
+  swap_probe_batch_256.onnx the same with a dynamic batch N on source, target and output
+  swap_image_probe_256.onnx source [1,3,112,112], target [1,3,256,256]
+                            -> output = 0.75*target + mean over H,W of source
+  converter_probe.onnx      input [1,512] -> output = 2*input + 1
+  xseg_K.onnx (K = 1, 2, 3) input [1,256,256,3] (NHWC) -> output [1,256,256,1] = a_K*(c0 - c2) + 0.5,
+                            a = 1.6, -1.2, 0.8 (occluder probes under the occluders' names)
+  bisenet_resnet_34.onnx    input [1,3,512,512] -> output [1,19,512,512], class k = w_k * input[k % 3] + b_k,
+                            w_k = (k - 9) / 9, b_k = 0.1 * (k % 5)
+
+  /usr/bin/python3 tests/support/make_swapper_probes.py OUT_DIR
+"""
+import os
+import sys
+
+import numpy as np
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "replicas"))
+from onnx_builder import Builder  # noqa: E402
+
+
+def swap_probe(out, size, dynamic):
+    name = f"swap_probe_batch_{size}" if dynamic else f"swap_probe_{size}"
+    b = Builder(name, 0)
+    n = "N" if dynamic else 1
+    s = b.input("source", (1, 512), dims=[n, 512])
+    t = b.input("target", (1, 3, size, size), dims=[n, 3, size, size])
+    head = b.node("Slice", [s, b.i64([0]), b.i64([3]), b.i64([1])], (1, 3))
+    head = b.reshape(head, [-1, 3, 1, 1], (1, 3, 1, 1))
+    b.rename_output(b.add(b.mul(t, 0.75), head), "output")
+    b.output("output", [n, 3, size, size])
+    b.finish(os.path.join(out, name + ".onnx"))
+
+
+def swap_image_probe(out):
+    b = Builder("swap_image_probe_256", 0)
+    s = b.input("source", (1, 3, 112, 112))
+    t = b.input("target", (1, 3, 256, 256))
+    m = b.node("ReduceMean", [s], (1, 3, 1, 1), axes=[2, 3], keepdims=1)
+    b.rename_output(b.add(b.mul(t, 0.75), m), "output")
+    b.output("output", [1, 3, 256, 256])
+    b.finish(os.path.join(out, "swap_image_probe_256.onnx"))
+
+
+def converter_probe(out):
+    b = Builder("converter_probe", 0)
+    x = b.input("input", (1, 512))
+    b.rename_output(b.add(b.mul(x, 2.0), 1.0), "output")
+    b.output("output", [1, 512])
+    b.finish(os.path.join(out, "converter_probe.onnx"))
+
+
+OCCLUDER_SLOPES = {1: 1.6, 2: -1.2, 3: 0.8}
+
+
+def occluder_probe(out, k):
+    b = Builder(f"xseg_{k}", 0)
+    x = b.input("input", (1, 256, 256, 3))
+    c0 = b.node("Slice", [x, b.i64([0]), b.i64([1]), b.i64([3])], (1, 256, 256, 1))
+    c2 = b.node("Slice", [x, b.i64([2]), b.i64([3]), b.i64([3])], (1, 256, 256, 1))
+    b.rename_output(b.add(b.mul(b.sub(c0, c2), OCCLUDER_SLOPES[k]), 0.5), "output")
+    b.output("output", [1, 256, 256, 1])
+    b.finish(os.path.join(out, f"xseg_{k}.onnx"))
+
+
+def parser_probe(out):
+    b = Builder("bisenet_resnet_34", 0)
+    x = b.input("input", (1, 3, 512, 512))
+    w = np.zeros((19, 3, 1, 1), np.float32)
+    for k in range(19):
+        w[k, k % 3, 0, 0] = (k - 9) / 9
+    bias = np.array([0.1 * (k % 5) for k in range(19)], np.float32)
+    y = b.conv(x, 19, 1, p=0, w=b.const(w), bias=False)
+    y = b.add(y, b.const(bias.reshape(1, 19, 1, 1)))
+    b.rename_output(y, "output")
+    b.output("output", [1, 19, 512, 512])
+    b.finish(os.path.join(out, "bisenet_resnet_34.onnx"))
+
+
+if __name__ == "__main__":
+    d = sys.argv[1]
+    os.makedirs(d, exist_ok=True)
+    for size in (128, 256, 512):
+        swap_probe(d, size, False)
+    swap_probe(d, 256, True)
+    swap_image_probe(d)
+    converter_probe(d)
+    for k in OCCLUDER_SLOPES:
+        occluder_probe(d, k)
+    parser_probe(d)
