@@ -33,6 +33,10 @@ void ServeCommand::add_to(CLI::App& app) {
   auto* worker_only = serve->add_flag("--worker-only", options.worker_only, "Run jobs from --queue; no HTTP listener");
   serve->add_flag("--no-worker", options.no_worker, "HTTP only: jobs run on --worker-only processes (needs --queue)")
       ->excludes(worker_only);
+  serve->add_option("--max-running-jobs", options.max_running_jobs,
+                    "Jobs run at once; their face models are loaded once and their calls batched across jobs "
+                    "(1: one job at a time, each with its own models)")
+      ->check(CLI::Range(1, 64))->capture_default_str();
   serve->add_option("--models-dir", options.models_dir, "Folder holding the model files")->capture_default_str();
   serve->add_option("--device", options.device, "cpu, cuda or cuda:N")->capture_default_str();
   serve->add_option("--threads", options.threads, "CPU threads for inference and imaging (0 = all cores)")->capture_default_str();
@@ -58,6 +62,7 @@ Status ServeCommand::run() const {
   config.claim_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(options.claim_timeout_s * 1000));
   config.http = !options.worker_only;
   config.worker = !options.no_worker;
+  config.max_running_jobs = options.max_running_jobs;
   if (options.worker_only && options.queue.empty())
     return invalid_input("--worker-only needs --queue redis://HOST:PORT (a worker alone takes jobs from a shared queue)");
   config.base_job.analyser.models_dir = options.models_dir;

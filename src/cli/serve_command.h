@@ -22,6 +22,7 @@ struct ServeOptions {
   double claim_timeout_s = 30;   // Redis: a silent worker's job is taken over after this
   bool worker_only = false;      // no HTTP listener: take jobs from --queue
   bool no_worker = false;        // HTTP front end only: jobs run on worker-only processes
+  int max_running_jobs = 2;      // jobs run at once, sharing one set of models (1: one at a time)
   std::string models_dir = FSWAP_DEFAULT_MODELS_DIR;
   std::string device = "cpu";
   int threads = 0;

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "face/landmark_smoother.h"
 #include "face/reference_tracker.h"
+#include "pipeline/face_batcher.h"
 #include "pipeline/processors.h"
 
 namespace fswap {
@@ -314,7 +315,8 @@ Result<SwapSummary> run_swap(const SwapJob& job, const ProgressCallback& on_prog
   FSWAP_RETURN_IF_ERROR(validate_job(job));
   JobContext ctx(job);
   if (job.swap_faces) {
-    FSWAP_ASSIGN_OR_RETURN(ctx.engine, make_engine(job.engine));
+    FSWAP_ASSIGN_OR_RETURN(ctx.engine,
+                           job.face_batcher ? job.face_batcher->job_engine(job.engine) : make_engine(job.engine));
     FSWAP_ASSIGN_OR_RETURN(ctx.analyser, FaceAnalyser::load(*ctx.engine, job.analyser));
     if (uses_processor(job, "face_swapper")) FSWAP_RETURN_IF_ERROR(prepare_source(ctx));
     if (uses_processor(job, "face_enhancer")) {

@@ -9,7 +9,9 @@
 // A session is safe to run from one thread at a time; distinct sessions run concurrently.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +51,13 @@ struct SessionOptions {
   // session asking for a different one is kInvalidInput.
   std::string vram_budget = {};
   MemoryMode memory_mode = MemoryMode::kExplicit;
+  // Largest batch the session will be run with (native engine only; ort ignores it and keeps
+  // the model's shapes). Above 1, dim 0 of every input whose dim 0 is 1 becomes dynamic, so
+  // runs take any batch from 1 to `batch` (one plan per batch size, weights shared). When every
+  // other input dim is static, load proves batch `batch` flows through the graph; a graph that
+  // bakes batch 1 (a Reshape to a constant shape, an output whose dim 0 stays 1) is
+  // kUnsupported naming the file, at load or at the first run that shows it.
+  int batch = 1;
 };
 
 struct TensorInfo {
@@ -70,6 +79,19 @@ class InferenceSession {
   int output_index(const std::string& name) const;
 };
 
+// An engine's device-memory statistics, summed over the devices its sessions use (the native
+// engine's CUDA runtimes: DeviceArena + ResidencyManager counters). Bytes; counters since start.
+struct EngineMemoryStats {
+  std::uint64_t budget_bytes = 0;      // --vram-budget in force
+  std::uint64_t used_bytes = 0;        // device bytes allocated from the arena now
+  std::uint64_t peak_bytes = 0;        // the most ever allocated at once
+  std::uint64_t reserved_bytes = 0;    // device bytes the arena holds (allocated + cached)
+  std::uint64_t h2d_bytes = 0;         // host→device copies (weight loads and prefetches)
+  std::uint64_t d2h_bytes = 0;         // device→host copies (write-backs)
+  std::uint64_t evictions = 0;         // weight blocks dropped from the device to make room
+  std::uint64_t evicted_bytes = 0;
+};
+
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -83,6 +105,9 @@ class Engine {
   // What the engine's sessions did with device memory (budget, peak, copies, evictions), one or
   // more lines for the CLI summary; empty when the engine keeps no such statistics.
   virtual std::string memory_summary() const { return {}; }
+  // The same statistics as numbers (for /metrics); nullopt when the engine keeps none (the CPU,
+  // ort, or no device session loaded yet).
+  virtual std::optional<EngineMemoryStats> memory_stats() const { return std::nullopt; }
 };
 
 // "ort" or "auto" (→ ort until the native engine lands). Unknown names are kInvalidInput.

@@ -206,6 +206,16 @@ std::optional<JobRecord> JobStore::claim(const std::string& id, const std::strin
   return read_row(s);
 }
 
+std::vector<JobRecord> JobStore::claimable(std::int64_t changed_before_ms, int limit) {
+  std::lock_guard lock(mu_);
+  Statement s(db_, std::string("SELECT ") + kColumns +
+                       " FROM jobs WHERE state IN ('queued', 'running') AND updated_ms < ? ORDER BY seq LIMIT ?");
+  s.bind(1, changed_before_ms).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<JobRecord> out;
+  while (s.step() == SQLITE_ROW) out.push_back(read_row(s));
+  return out;
+}
+
 bool JobStore::heartbeat(const std::string& id, const std::string& owner) {
   std::lock_guard lock(mu_);
   Statement s(db_, "UPDATE jobs SET updated_ms = ? WHERE id = ? AND state = 'running' AND owner = ?");

@@ -77,6 +77,9 @@ class JobStore {
   // since stale_before_ms (Unix ms: its owner died); its progress restarts. nullopt otherwise
   // (finished, cancelled, unknown, or running under a live owner).
   std::optional<JobRecord> claim(const std::string& id, const std::string& owner, std::int64_t stale_before_ms);
+  // Jobs a worker may claim now and last changed before changed_before_ms (Unix ms): queued, or
+  // running with no heartbeat since then (their owner died). Oldest first, at most `limit`.
+  std::vector<JobRecord> claimable(std::int64_t changed_before_ms, int limit = 10000);
   // Owner's proof of life for its running job; false when the job is no longer running
   // under owner (cancelled, or taken over), so the owner should stop it.
   bool heartbeat(const std::string& id, const std::string& owner);

@@ -33,68 +33,108 @@ std::string worker_name() {
   return std::string(host) + ":" + std::to_string(getpid());
 }
 
+JobWorker::JobWorker(JobStore& store, JobQueue& queue, SwapJob base_job, int max_running_jobs)
+    : store_(store), queue_(queue), base_job_(std::move(base_job)) {
+  FSWAP_CHECK(max_running_jobs >= 1, "JobWorker: max_running_jobs must be at least 1");
+  if (max_running_jobs > 1) {
+    FaceBatcherOptions options;
+    options.max_batch = max_running_jobs;
+    batcher_ = std::make_unique<FaceBatcher>(options);
+    base_job_.face_batcher = batcher_.get();
+  }
+  for (int i = 0; i < max_running_jobs; ++i) slots_.push_back(std::make_unique<Slot>());
+}
+
+JobWorker::~JobWorker() { stop(); }
+
 void JobWorker::start() {
-  thread_ = std::thread([this] { loop(); });
+  for (auto& slot : slots_) slot->thread = std::thread([this, s = slot.get()] { loop(*s); });
   if (queue_.heartbeat_interval().count() > 0) heartbeat_thread_ = std::thread([this] { beat(); });
 }
 
 void JobWorker::wake() {
   {
     std::lock_guard lock(mu_);
-    woken_ = true;
+    ++wakes_;
   }
-  cv_.notify_one();
+  cv_.notify_all();
 }
 
 bool JobWorker::cancel(const std::string& id) {
   std::lock_guard lock(mu_);
-  if (running_id_ != id) return false;
-  user_cancelled_ = true;
-  cancel_flag_ = true;
-  return true;
+  for (auto& slot : slots_) {
+    if (slot->running_id != id) continue;
+    slot->user_cancelled = true;
+    slot->cancel_flag = true;
+    return true;
+  }
+  return false;
 }
 
 void JobWorker::stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
-    cancel_flag_ = true;
+    for (auto& slot : slots_) slot->cancel_flag = true;
   }
-  cv_.notify_one();
+  cv_.notify_all();
   heartbeat_cv_.notify_one();
-  if (thread_.joinable()) thread_.join();
+  for (auto& slot : slots_)
+    if (slot->thread.joinable()) slot->thread.join();
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+}
+
+int JobWorker::running_jobs() const {
+  std::lock_guard lock(mu_);
+  int n = 0;
+  for (const auto& slot : slots_) n += slot->running_id.empty() ? 0 : 1;
+  return n;
+}
+
+double JobWorker::frames_per_second() const {
+  std::lock_guard lock(mu_);
+  double sum = 0;
+  for (const auto& slot : slots_)
+    if (!slot->running_id.empty()) sum += slot->fps;
+  return sum;
 }
 
 void JobWorker::beat() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     heartbeat_cv_.wait_for(lock, queue_.heartbeat_interval(), [this] { return stopping_; });
-    const std::string id = running_id_;
-    if (stopping_ || id.empty()) continue;
+    if (stopping_) break;
+    std::vector<std::string> ids;
+    for (const auto& slot : slots_)
+      if (!slot->running_id.empty()) ids.push_back(slot->running_id);
     lock.unlock();
-    const bool ours = queue_.heartbeat(id);
+    std::vector<std::string> lost;
+    for (const auto& id : ids)
+      if (!queue_.heartbeat(id)) lost.push_back(id);
     lock.lock();
-    if (!ours && running_id_ == id) {
-      log_warn("serve: job " + id + " is no longer this worker's (cancelled or taken over); stopping it");
-      lost_ = true;
-      cancel_flag_ = true;
-    }
+    for (const auto& id : lost)
+      for (auto& slot : slots_) {
+        if (slot->running_id != id) continue;
+        log_warn("serve: job " + id + " is no longer this worker's (cancelled or taken over); stopping it");
+        slot->lost = true;
+        slot->cancel_flag = true;
+      }
   }
 }
 
-void JobWorker::loop() {
+void JobWorker::loop(Slot& slot) {
   while (true) {
+    std::uint64_t seen = 0;
     {
       std::unique_lock lock(mu_);
       if (stopping_) return;
+      seen = wakes_;
     }
     std::optional<JobRecord> job = queue_.claim();
     if (!job) {
       std::unique_lock lock(mu_);
       // Also poll now and then: a job queued by another process (or host).
-      cv_.wait_for(lock, queue_.poll_interval(), [this] { return stopping_ || woken_; });
-      woken_ = false;
+      cv_.wait_for(lock, queue_.poll_interval(), [&] { return stopping_ || wakes_ != seen; });
       continue;
     }
     {
@@ -104,16 +144,17 @@ void JobWorker::loop() {
         queue_.release(job->id, ours ? JobState::kQueued : JobState::kRunning);
         return;
       }
-      running_id_ = job->id;
-      cancel_flag_ = false;
-      user_cancelled_ = false;
-      lost_ = false;
+      slot.running_id = job->id;
+      slot.fps = 0;
+      slot.cancel_flag = false;
+      slot.user_cancelled = false;
+      slot.lost = false;
     }
-    run_one(*job);
+    run_one(slot, *job);
   }
 }
 
-void JobWorker::run_one(const JobRecord& record) {
+void JobWorker::run_one(Slot& slot, const JobRecord& record) {
   namespace fs = std::filesystem;
   const fs::path dir = store_.job_dir(record.id);
   SwapJob job = base_job_;
@@ -124,7 +165,7 @@ void JobWorker::run_one(const JobRecord& record) {
     if (s.is_string()) job.sources.push_back((dir / s.get<std::string>()).string());
   job.target = (dir / record.target).string();
   job.output = (dir / record.result).string();
-  job.cancel = &cancel_flag_;
+  job.cancel = &slot.cancel_flag;
 
   auto last_write = std::chrono::steady_clock::now() - std::chrono::seconds(1);
   std::int64_t last_frames = 0;
@@ -134,6 +175,10 @@ void JobWorker::run_one(const JobRecord& record) {
     summary = run_swap(job, [&](const SwapProgress& p) {
       frames_processed_ += p.frames_done - last_frames;
       last_frames = p.frames_done;
+      {
+        std::lock_guard lock(mu_);
+        slot.fps = p.fps();
+      }
       const auto now = std::chrono::steady_clock::now();
       if (now - last_write < std::chrono::milliseconds(250) && p.frames_done < p.frames_total) return;
       last_write = now;
@@ -143,25 +188,25 @@ void JobWorker::run_one(const JobRecord& record) {
   {
     // No heartbeat from here on: the job is about to leave the running state.
     std::lock_guard lock(mu_);
-    running_id_.clear();
+    slot.running_id.clear();
   }
   // The state the job ends in; nothing when it is no longer ours.
   JobState to = JobState::kDone;
   std::string code, message;
   if (!summary) {
     const Status& err = summary.status();
-    if (err.code() == StatusCode::kCancelled || cancel_flag_) {
+    if (err.code() == StatusCode::kCancelled || slot.cancel_flag) {
       // A user's DELETE ends the job; a shutdown puts it back in the queue.
-      to = user_cancelled_ ? JobState::kCancelled : JobState::kQueued;
+      to = slot.user_cancelled ? JobState::kCancelled : JobState::kQueued;
     } else {
       to = JobState::kFailed;
       code = error_code_for(err);
       message = err.message();
     }
-  } else if (!lost_) {
+  } else if (!slot.lost) {
     store_.set_progress(record.id, {summary->frames, summary->frames, summary->fps(), 0});
   }
-  if (!lost_ && store_.finish(record.id, queue_.owner(), to, code, message)) {
+  if (!slot.lost && store_.finish(record.id, queue_.owner(), to, code, message)) {
     if (to == JobState::kDone) log_info("serve: job " + record.id + " done");
     if (to == JobState::kFailed) log_warn("serve: job " + record.id + " failed: " + message);
   } else {

@@ -1,17 +1,21 @@
-// JobWorker: the one thread that runs jobs, as its JobQueue hands them out, through run_swap.
-// HTTP threads never run a job; they insert it in the store, publish it and call wake().
+// JobWorker: runs up to max_running_jobs jobs at once, as its JobQueue hands them out, through
+// run_swap. HTTP threads never run a job; they insert it in the store, publish it and call wake().
 //
-//   JobWorker worker(store, queue, base_job);   // base_job: models dir, device, threads
+//   JobWorker worker(store, queue, base_job, /*max_running_jobs=*/2);   // base_job: models, device, threads
 //   worker.start();
 //   worker.wake();                        // a job was queued
 //   worker.cancel(id);                    // running job: its cancel flag is raised
-//   worker.stop();                        // running job stops and goes back to queued
+//   worker.stop();                        // running jobs stop and go back to queued
 //
-// Progress is written to the store at most every 250 ms. While a job runs, a second thread
-// calls queue.heartbeat() when the queue asks for it; a job that is no longer ours
-// (cancelled from another process, taken over) is stopped and left alone. A job interrupted
-// by stop() (or a crash) runs again from the start (next start-up, or another worker): resume
-// from the last finished chunk is not built yet.
+// One thread per slot claims and runs jobs. With two or more slots the running jobs share one
+// set of face models through a FaceBatcher (pipeline/face_batcher.h, max batch = slots): their
+// model calls are taken round-robin by job and batched across jobs; with one slot each job loads
+// its own models (as `fswap swap` does).
+// Progress is written to the store at most every 250 ms per job. While jobs run, a heartbeat
+// thread calls queue.heartbeat() for each when the queue asks for it; a job that is no longer
+// ours (cancelled from another process, taken over) is stopped and left alone. A job
+// interrupted by stop() (or a crash) runs again from the start (next start-up, or another
+// worker): resume from the last finished chunk is not built yet.
 #pragma once
 
 #include <atomic>
@@ -19,8 +23,11 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <memory>
 #include <thread>
+#include <vector>
 
+#include "pipeline/face_batcher.h"
 #include "pipeline/swap_job.h"
 #include "server/job_queue.h"
 #include "server/job_store.h"
@@ -31,38 +38,51 @@ class JobWorker {
  public:
   // store and queue outlive the worker. base_job carries the server-wide settings (models,
   // device, threads); each job's options and files are laid on a copy of it.
-  JobWorker(JobStore& store, JobQueue& queue, SwapJob base_job)
-      : store_(store), queue_(queue), base_job_(std::move(base_job)) {}
-  ~JobWorker() { stop(); }
+  // max_running_jobs ≥ 1.
+  JobWorker(JobStore& store, JobQueue& queue, SwapJob base_job, int max_running_jobs = 1);
+  ~JobWorker();
 
   void start();
   void wake();
-  // Raises the cancel flag of job id when it is the running one; returns whether it was.
+  // Raises the cancel flag of job id when it is running here; returns whether it was.
   bool cancel(const std::string& id);
-  // Cancels the running job (back to queued) and joins the thread. Idempotent.
+  // Cancels the running jobs (back to queued) and joins the threads. Idempotent.
   void stop();
 
   std::int64_t frames_processed() const { return frames_processed_.load(); }
+  int max_running_jobs() const { return static_cast<int>(slots_.size()); }
+  int running_jobs() const;
+  // Frames per second of the running jobs together (each job's own rate, summed).
+  double frames_per_second() const;
+  // The shared models' batcher (null with one slot).
+  const FaceBatcher* face_batcher() const { return batcher_.get(); }
 
  private:
-  void loop();
+  // One job at a time: its thread and the running job's flags.
+  struct Slot {
+    std::thread thread;
+    std::string running_id;                 // guarded by mu_
+    double fps = 0;                         // guarded by mu_
+    std::atomic<bool> cancel_flag{false};   // the running job's SwapJob::cancel
+    std::atomic<bool> user_cancelled{false};
+    std::atomic<bool> lost{false};          // the running job is no longer ours
+  };
+
+  void loop(Slot& slot);
   void beat();  // the heartbeat thread
-  void run_one(const JobRecord& job);
+  void run_one(Slot& slot, const JobRecord& job);
 
   JobStore& store_;
   JobQueue& queue_;
+  std::unique_ptr<FaceBatcher> batcher_;  // before base_job_, which points at it
   SwapJob base_job_;
-  std::thread thread_;
+  std::vector<std::unique_ptr<Slot>> slots_;
   std::thread heartbeat_thread_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable heartbeat_cv_;
   bool stopping_ = false;
-  bool woken_ = false;
-  std::string running_id_;                 // guarded by mu_
-  std::atomic<bool> cancel_flag_{false};   // the running job's SwapJob::cancel
-  std::atomic<bool> user_cancelled_{false};
-  std::atomic<bool> lost_{false};          // the running job is no longer ours
+  std::uint64_t wakes_ = 0;  // wake() count: idle slots claim again when it moves
   std::atomic<std::int64_t> frames_processed_{0};
 };
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <regex>
+#include <set>
 
 #include "core/log.h"
 
@@ -48,12 +49,51 @@ Result<std::unique_ptr<RedisJobQueue>> RedisJobQueue::connect(const std::string&
   std::unique_ptr<RedisJobQueue> queue(new RedisJobQueue(url, where, store, std::move(owner), claim_timeout));
   std::lock_guard lock(queue->mu_);
   FSWAP_RETURN_IF_ERROR(queue->reconnect());
-  // From id 0: entries a front end added before any worker made the group are delivered too.
-  ReplyPtr r = queue->command({"XGROUP", "CREATE", where.stream, kGroup, "0", "MKSTREAM"}, false);
-  if (!r) return invalid_input("--queue " + url + ": the connection to Redis failed");
-  if (r->type == REDIS_REPLY_ERROR && text(r.get()).rfind("BUSYGROUP", 0) != 0)
-    return invalid_input("--queue " + url + ": XGROUP CREATE failed: " + text(r.get()));
+  FSWAP_RETURN_IF_ERROR(queue->ensure_group());
   return queue;
+}
+
+Status RedisJobQueue::ensure_group() {
+  // From id 0: entries a front end added before any worker made the group are delivered too.
+  ReplyPtr r = command({"XGROUP", "CREATE", where_.stream, kGroup, "0", "MKSTREAM"}, false);
+  if (!r) return invalid_input("--queue " + url_ + ": the connection to Redis failed");
+  if (r->type == REDIS_REPLY_ERROR && text(r.get()).rfind("BUSYGROUP", 0) != 0)
+    return invalid_input("--queue " + url_ + ": XGROUP CREATE failed: " + text(r.get()));
+  return Status::ok();
+}
+
+Result<int> RedisJobQueue::republish_lost() {
+  const std::vector<JobRecord> waiting = store_.claimable(now_ms() - claim_timeout_.count());
+  std::lock_guard lock(mu_);
+  FSWAP_RETURN_IF_ERROR(ensure_group());
+  if (waiting.empty()) return 0;
+  // The job ids the stream holds, in pages.
+  std::set<std::string> held;
+  constexpr std::size_t kPage = 1000;
+  for (std::string from = "-";;) {
+    ReplyPtr r = command({"XRANGE", where_.stream, from, "+", "COUNT", std::to_string(kPage)});
+    if (!r || r->type != REDIS_REPLY_ARRAY)
+      return internal_error("job queue " + url_ + ": XRANGE failed" + (r ? ": " + text(r.get()) : std::string()));
+    for (std::size_t i = 0; i < r->elements; ++i) {
+      const redisReply* e = r->element[i];
+      if (!is_array(e, 2)) continue;
+      from = "(" + text(e->element[0]);  // exclusive: the next page starts after it
+      const redisReply* fields = e->element[1];
+      if (is_array(fields, 2))
+        for (std::size_t f = 0; f + 1 < fields->elements; f += 2)
+          if (text(fields->element[f]) == "job") held.insert(text(fields->element[f + 1]));
+    }
+    if (r->elements < kPage) break;
+  }
+  int published = 0;
+  for (const JobRecord& job : waiting) {
+    if (held.count(job.id)) continue;
+    ReplyPtr r = command({"XADD", where_.stream, "*", "job", job.id});
+    if (!r || r->type == REDIS_REPLY_ERROR)
+      return internal_error("job queue " + url_ + ": cannot add job " + job.id + (r ? ": " + text(r.get()) : std::string()));
+    ++published;
+  }
+  return published;
 }
 
 RedisJobQueue::~RedisJobQueue() = default;
@@ -133,7 +173,18 @@ std::optional<RedisJobQueue::Entry> RedisJobQueue::next_entry() {
       next_autoclaim_ = now + claim_timeout_ / 4;
     }
   }
-  ReplyPtr r = command({"XREADGROUP", "GROUP", kGroup, owner_, "COUNT", "1", "STREAMS", where_.stream, ">"});
+  ReplyPtr r = command({"XREADGROUP", "GROUP", kGroup, owner_, "COUNT", "1", "STREAMS", where_.stream, ">"}, false);
+  if (r && r->type == REDIS_REPLY_ERROR) {
+    // NOGROUP: Redis lost its data (FLUSHALL, a restart without persistence); the front end
+    // publishes the waiting jobs again.
+    if (text(r.get()).rfind("NOGROUP", 0) == 0) {
+      log_warn("serve: Redis " + url_ + ": the stream's consumer group is gone (data lost?); creating it again");
+      if (const Status s = ensure_group(); !s.is_ok()) log_warn("serve: " + s.message());
+    } else {
+      log_warn("serve: Redis " + url_ + ": XREADGROUP: " + text(r.get()));
+    }
+    return std::nullopt;
+  }
   // [[stream, [[entry id, [field, value, ...]]]]], or nil when nothing is new.
   if (!is_array(r.get(), 1) || !is_array(r->element[0], 2) || !is_array(r->element[0]->element[1], 1)) return std::nullopt;
   return parse_entry(r->element[0]->element[1]->element[0], false);

@@ -15,6 +15,8 @@
 //   - heartbeat: JobStore::heartbeat() (the store's proof of life), then XCLAIM ... JUSTID
 //     (resets the entry's idle time so it is not handed out again).
 //   - release: XACK when the job is over; on shutdown the job is queued again: XADD anew, XACK.
+//   - Redis losing its data: a worker whose XREADGROUP finds no group recreates it; the front
+//     end calls republish_lost() at start-up and periodically, so queued jobs are not stranded.
 // A worker that dies mid-job leaves its entry pending: another worker takes it after
 // claim_timeout and runs the job from the start (outputs are written to a temporary file and
 // renamed, so no half-written result is ever visible).
@@ -66,6 +68,13 @@ class RedisJobQueue : public JobQueue {
   bool heartbeat(const std::string& id) override;
   void release(const std::string& id, JobState state) override;
 
+  // After Redis lost its data (FLUSHALL, a restart without persistence): recreates the stream
+  // and the group when missing, then publishes again every job the store has as claimable
+  // (queued, or running under a silent owner) for longer than the claim timeout whose id the
+  // stream no longer holds. Returns how many were published. A job published twice is harmless
+  // (JobStore::claim lets one worker run it; the other entry is acknowledged).
+  Result<int> republish_lost();
+
  private:
   struct ContextDeleter {
     void operator()(redisContext* c) const;
@@ -86,6 +95,9 @@ class RedisJobQueue : public JobQueue {
       : url_(std::move(url)), where_(std::move(where)), store_(store), owner_(std::move(owner)),
         claim_timeout_(claim_timeout) {}
   Status reconnect();  // caller holds mu_
+  // XGROUP CREATE ... MKSTREAM from id 0 (entries added before the group are delivered too);
+  // a group that exists is fine. Caller holds mu_.
+  Status ensure_group();
   // One command (reconnecting first when the connection is lost); nullptr when Redis could
   // not be reached, else the reply, an error reply included (logged unless !log_errors).
   ReplyPtr command(const std::vector<std::string>& args, bool log_errors = true);  // caller holds mu_

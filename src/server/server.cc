@@ -1,13 +1,16 @@
 #include "server/server.h"
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
 #include "core/log.h"
+#include "runtime/engines/native_engine.h"
 #include "server/http.h"
 #include "server/job_options.h"
 #include "server/job_queue.h"
@@ -195,9 +198,15 @@ class Server::Impl {
       add_routes();
       FSWAP_ASSIGN_OR_RETURN(port, http_.bind());
     }
+    if (config_.max_running_jobs < 1) return invalid_input("--max-running-jobs must be at least 1");
     if (config_.worker) {
-      worker_ = std::make_unique<JobWorker>(*store_, *queue_, config_.base_job);
+      worker_ = std::make_unique<JobWorker>(*store_, *queue_, config_.base_job, config_.max_running_jobs);
       worker_->start();
+    }
+    if (shared && config_.http) {
+      redis_ = static_cast<RedisJobQueue*>(queue_.get());
+      republish_lost();
+      republish_thread_ = std::thread([this] { republish_loop(); });
     }
     if (!config_.http) return port;
     http_thread_ = std::thread([this] {
@@ -210,10 +219,32 @@ class Server::Impl {
   void stop() {
     http_.stop();
     if (http_thread_.joinable()) http_thread_.join();
+    {
+      std::lock_guard lock(republish_mu_);
+      stopping_ = true;
+    }
+    republish_cv_.notify_all();
+    if (republish_thread_.joinable()) republish_thread_.join();
     if (worker_) worker_->stop();
   }
 
  private:
+  void republish_lost() {
+    auto n = redis_->republish_lost();
+    if (!n) log_warn("serve: " + n.status().message());
+    else if (*n > 0) log_warn("serve: " + std::to_string(*n) + " waiting job(s) published again (the Redis stream had lost them)");
+  }
+
+  void republish_loop() {
+    const auto every = std::max<std::chrono::milliseconds>(config_.claim_timeout, std::chrono::seconds(1));
+    std::unique_lock lock(republish_mu_);
+    while (!republish_cv_.wait_for(lock, every, [this] { return stopping_; })) {
+      lock.unlock();
+      republish_lost();
+      lock.lock();
+    }
+  }
+
   void add_routes() {
     http_.get("/healthz", [](const HttpRequest&) { return HttpResponse::json(200, R"({"status":"ok"})"); });
     http_.get("/readyz", [this](const HttpRequest&) { return readyz(); });
@@ -254,9 +285,36 @@ class Server::Impl {
         "# HELP fswap_jobs Jobs in the store by state.\n# TYPE fswap_jobs gauge\n";
     for (const auto& [state, n] : store_->count_by_state())
       out += "fswap_jobs{state=\"" + std::string(job_state_name(state)) + "\"} " + std::to_string(n) + "\n";
-    out += "# HELP fswap_frames_processed_total Frames swapped since the server started.\n"
-           "# TYPE fswap_frames_processed_total counter\nfswap_frames_processed_total " +
-           std::to_string(worker_ ? worker_->frames_processed() : 0) + "\n";
+    auto metric = [&out](const char* name, const char* type, const char* help, auto value) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+             std::to_string(value) + "\n";
+    };
+    metric("fswap_frames_processed_total", "counter", "Frames swapped by this process's worker since it started.",
+           worker_ ? worker_->frames_processed() : 0);
+    metric("fswap_frames_per_second", "gauge", "Frames per second of the jobs running here now, summed.",
+           worker_ ? worker_->frames_per_second() : 0.0);
+    metric("fswap_running_jobs", "gauge", "Jobs this process's worker runs now.", worker_ ? worker_->running_jobs() : 0);
+    metric("fswap_max_running_jobs", "gauge", "Jobs this process's worker runs at once at most (--max-running-jobs).",
+           worker_ ? worker_->max_running_jobs() : 0);
+    if (const FaceBatcher* batcher = worker_ ? worker_->face_batcher() : nullptr) {
+      const FaceBatcherStats b = batcher->stats();
+      metric("fswap_face_batches_total", "counter", "Runs of the shared face models (one batch or one call each).", b.batches);
+      metric("fswap_face_calls_total", "counter", "Face-model calls from the running jobs.", b.calls);
+      metric("fswap_face_batched_calls_total", "counter", "Face-model calls run inside a batch of two or more.",
+             b.batched_calls);
+    }
+    // Device memory of the native engine's CUDA runtimes alive now; 0 on the CPU and with ort
+    // (the series are always present, so dashboards need no special case).
+    const EngineMemoryStats m = NativeEngine().memory_stats().value_or(EngineMemoryStats{});
+    metric("fswap_vram_budget_bytes", "gauge", "Device-memory budget (--vram-budget); 0 without a GPU session.", m.budget_bytes);
+    metric("fswap_vram_used_bytes", "gauge", "Device bytes allocated now.", m.used_bytes);
+    metric("fswap_vram_peak_bytes", "gauge", "Most device bytes allocated at once.", m.peak_bytes);
+    metric("fswap_vram_reserved_bytes", "gauge", "Device bytes the arena holds (allocated and cached).", m.reserved_bytes);
+    metric("fswap_host_to_device_bytes_total", "counter", "Bytes copied host to device (weight loads, prefetches).",
+           m.h2d_bytes);
+    metric("fswap_device_to_host_bytes_total", "counter", "Bytes copied device to host (write-backs).", m.d2h_bytes);
+    metric("fswap_evictions_total", "counter", "Weight blocks evicted from the device to make room.", m.evictions);
+    metric("fswap_evicted_bytes_total", "counter", "Bytes of the evicted weight blocks.", m.evicted_bytes);
     return HttpResponse::text(200, out);
   }
 
@@ -403,6 +461,11 @@ class Server::Impl {
   std::unique_ptr<JobQueue> queue_;
   std::unique_ptr<JobWorker> worker_;
   std::thread http_thread_;
+  RedisJobQueue* redis_ = nullptr;  // queue_ when it is Redis and this process serves HTTP
+  std::thread republish_thread_;
+  std::mutex republish_mu_;
+  std::condition_variable republish_cv_;
+  bool stopping_ = false;  // guarded by republish_mu_
 };
 
 Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}

@@ -7,9 +7,14 @@
 //   ... wait for SIGTERM ...
 //   server.stop();   // HTTP stops; the running job is cancelled and re-queued for next start
 //
+// Concurrency: the worker runs up to max_running_jobs jobs at once; their face-model calls go
+// through one FaceBatcher (shared models, round-robin by job, batched across jobs).
+//
 // Scale-out: with queue_url = "redis://HOST:PORT[/STREAM]" the front end (http, worker off)
 // stores jobs under the shared data_dir and publishes their ids to a Redis stream; worker-only
-// processes (http off) on any host sharing data_dir take them (redis_queue.h).
+// processes (http off) on any host sharing data_dir take them (redis_queue.h). A front end
+// publishes again, at start and then every claim timeout (at least 1 s), the waiting jobs the
+// stream lost (RedisJobQueue::republish_lost).
 //
 // Endpoints (JSON unless noted; documented in openapi.json, served at /v1/openapi.json):
 //   POST /v1/jobs, GET /v1/jobs, GET /v1/jobs/{id}, GET /v1/jobs/{id}/result,
@@ -39,6 +44,7 @@ struct ServerConfig {
   std::chrono::milliseconds claim_timeout{30'000};  // Redis: a silent worker's job is taken over after it
   bool http = true;                     // false: no listener (a worker-only process)
   bool worker = true;                   // false: jobs run elsewhere (needs queue_url)
+  int max_running_jobs = 2;             // jobs the worker runs at once, sharing one set of models (≥ 1)
   SwapJob base_job;                     // models dir, device, threads for every job
 };
 

@@ -39,7 +39,10 @@ Shared& shared() {
 
 class ServerTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { shared().server = std::make_unique<ServeProcess>(shared().data_dir); }
+  // One job at a time: the cancel test needs its second job to wait.
+  static void SetUpTestSuite() {
+    shared().server = std::make_unique<ServeProcess>(shared().data_dir, std::vector<std::string>{"--max-running-jobs", "1"});
+  }
   static void TearDownTestSuite() {
     shared().server.reset();
     std::error_code ec;
@@ -70,6 +73,23 @@ TEST_F(ServerTest, HealthReadyOpenApiMetrics) {
   EXPECT_NE(metrics->body.find("fswap_up 1"), std::string::npos);
   EXPECT_NE(metrics->body.find("fswap_jobs{state=\"queued\"}"), std::string::npos);
   EXPECT_NE(metrics->body.find("fswap_frames_processed_total"), std::string::npos);
+  // Every sample line parses as `name{labels} value`; the device-memory series are there (0 on
+  // the CPU), with the running jobs and the frame rate.
+  const std::regex sample(R"(([a-z_]+)(\{[^}]*\})? (-?[0-9.e+]+))");
+  std::set<std::string> names;
+  std::istringstream lines(metrics->body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(line, m, sample)) << line;
+    names.insert(m[1]);
+  }
+  for (const char* name : {"fswap_vram_budget_bytes", "fswap_vram_used_bytes", "fswap_vram_peak_bytes",
+                           "fswap_host_to_device_bytes_total", "fswap_device_to_host_bytes_total", "fswap_evictions_total",
+                           "fswap_running_jobs", "fswap_max_running_jobs", "fswap_frames_per_second"})
+    EXPECT_TRUE(names.count(name)) << name << " missing from\n" << metrics->body;
+  EXPECT_NE(metrics->body.find("\nfswap_vram_used_bytes 0\n"), std::string::npos) << "the CPU uses no device memory";
+  EXPECT_NE(metrics->body.find("\nfswap_max_running_jobs 1\n"), std::string::npos);
 }
 
 TEST_F(ServerTest, ImageJobRoundTrip) {
@@ -292,7 +312,7 @@ TEST(ServerLimits, TokenAndUploadLimit) {
 // after the restart. Also the queue limit: one queued job at most, the next one gets 429.
 TEST(ServerLimits, InterruptedJobFinishesAfterRestartAndQueueLimit) {
   const std::string data_dir = (scratch_root() / "interrupt").string();
-  auto server = std::make_unique<ServeProcess>(data_dir, std::vector<std::string>{"--max-queued", "1"});
+  auto server = std::make_unique<ServeProcess>(data_dir, std::vector<std::string>{"--max-queued", "1", "--max-running-jobs", "1"});
   ASSERT_GT(server->port(), 0) << server->log();
   auto submit = [&](httplib::Client& c) {
     return c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "astronaut.png"),
@@ -471,6 +491,94 @@ TEST(ServerLimits, TwentyQueuedJobsAllComplete) {
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 200) << id;
     EXPECT_EQ(res->body.substr(0, 3), "\xff\xd8\xff") << id;
+  }
+}
+
+// Decoded frames of a video, in order.
+std::vector<Image> video_frames(const std::string& path) {
+  std::vector<Image> frames;
+  auto reader = VideoReader::open(path);
+  if (!reader) return frames;
+  VideoFrame f;
+  for (auto got = (*reader)->read(f); got && *got; got = (*reader)->read(f)) frames.push_back(f.image);
+  return frames;
+}
+
+// Three jobs at once (two clips and a photo) on a server running 3 jobs together: the clips'
+// progress interleaves, the face calls go through the shared batcher, and every result equals
+// the one a one-job-at-a-time server makes.
+TEST(ServerLimits, ConcurrentJobsGiveTheResultsOfRunningAlone) {
+  struct Sent {
+    std::string target, options, id;
+  };
+  auto send_all = [](ServeProcess& server) {
+    std::vector<Sent> jobs = {{"messi_720p.mp4", R"({"trim_frame_end": 24})", ""},
+                              {"astronaut_720p.mp4", R"({"trim_frame_end": 24})", ""},
+                              {"messi5.jpg", "", ""}};
+    auto c = server.client();
+    for (auto& j : jobs) {
+      auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "astronaut.png"),
+                                                                 file_part("target", kMedia + j.target),
+                                                                 options_part(j.options)});
+      EXPECT_TRUE(r && r->status == 201) << (r ? r->body : "no response");
+      if (r && r->status == 201) j.id = json::parse(r->body)["id"];
+    }
+    return jobs;
+  };
+  auto result_of = [](ServeProcess& server, const Sent& j, const std::string& name) {
+    auto c = server.client();
+    auto r = c.Get(("/v1/jobs/" + j.id + "/result").c_str());
+    const std::string path = (scratch_root() / name).string();
+    if (r && r->status == 200) std::ofstream(path, std::ios::binary) << r->body;
+    return path;
+  };
+
+  ServeProcess together((scratch_root() / "together").string(), {"--max-running-jobs", "3"});
+  ASSERT_GT(together.port(), 0) << together.log();
+  const auto jobs = send_all(together);
+  auto c = together.client();
+  bool interleaved = false;  // both clips running with frames done at one moment
+  int most_running = 0;
+  for (int i = 0; i < 2400 && !interleaved; ++i) {
+    const json a = json::parse(c.Get(("/v1/jobs/" + jobs[0].id).c_str())->body);
+    const json b = json::parse(c.Get(("/v1/jobs/" + jobs[1].id).c_str())->body);
+    auto midway = [](const json& j) {
+      return j["state"] == "running" && j["progress"]["frames_done"].get<int>() > 0 &&
+             j["progress"]["frames_done"].get<int>() < 24;
+    };
+    interleaved = midway(a) && midway(b);
+    const std::string metrics = c.Get("/metrics")->body;
+    std::smatch m;
+    if (std::regex_search(metrics, m, std::regex(R"(\nfswap_running_jobs (\d+)\n)")))
+      most_running = std::max(most_running, std::stoi(m[1]));
+    if (a["state"] == "done" && b["state"] == "done") break;
+    std::this_thread::sleep_for(25ms);
+  }
+  EXPECT_TRUE(interleaved) << "the two clips never made progress at the same time";
+  EXPECT_GE(most_running, 2);
+  for (const auto& j : jobs) ASSERT_EQ(wait_for_job(c, j.id, 90s).value("state", ""), "done") << j.target << together.log();
+  const std::string metrics = c.Get("/metrics")->body;
+  std::smatch calls;
+  ASSERT_TRUE(std::regex_search(metrics, calls, std::regex(R"(\nfswap_face_calls_total (\d+)\n)"))) << metrics;
+  EXPECT_GE(std::stoll(calls[1]), 3 * 24);  // at least a detection per frame went through the batcher
+
+  ServeProcess alone((scratch_root() / "alone").string(), {"--max-running-jobs", "1"});
+  ASSERT_GT(alone.port(), 0) << alone.log();
+  const auto again = send_all(alone);
+  auto c1 = alone.client();
+  for (const auto& j : again) ASSERT_EQ(wait_for_job(c1, j.id, 90s).value("state", ""), "done") << j.target << alone.log();
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const std::string ext = fs::path(jobs[i].target).extension().string();
+    const std::string a = result_of(together, jobs[i], "together" + std::to_string(i) + ext);
+    const std::string b = result_of(alone, again[i], "alone" + std::to_string(i) + ext);
+    if (ext == ".jpg") {
+      EXPECT_EQ(read_file(a), read_file(b)) << jobs[i].target;
+      continue;
+    }
+    const auto fa = video_frames(a), fb = video_frames(b);
+    ASSERT_EQ(fa.size(), 24u) << jobs[i].target;
+    ASSERT_EQ(fb.size(), 24u) << jobs[i].target;
+    for (std::size_t f = 0; f < fa.size(); ++f) EXPECT_TRUE(fa[f].pixels == fb[f].pixels) << jobs[i].target << " frame " << f;
   }
 }
 

@@ -176,6 +176,55 @@ TEST(ServerRedis, KilledWorkersJobIsTakenOverAndEveryJobIsDoneOnce) {
   EXPECT_EQ(front.stop(), 0) << front.log();
 }
 
+// Redis loses its data (FLUSHALL; a restart without persistence is the same) while one job is
+// running under a worker that was just killed and two wait: the front end publishes the three
+// again and a worker started afterwards runs each of them once.
+TEST(ServerRedis, JobsRedisLostArePublishedAgain) {
+  if (!fs::exists(kRedisServer) || !fs::exists(kRedisCli))
+    GTEST_SKIP() << kRedisServer << " or " << kRedisCli << " is missing (Debian's redis-server; scripts/setup.sh --tests)";
+  RedisProcess redis;
+  ASSERT_TRUE(accepts_connections(redis.port()));
+  const std::string url = "redis://127.0.0.1:" + std::to_string(redis.port()) + "/fswap-flushed";
+  const std::string data_dir = (scratch_root() / "flushed").string();
+  const std::vector<std::string> worker_args = {"--worker-only", "--queue", url, "--claim-timeout", "1"};
+  ServeProcess front(data_dir, {"--queue", url, "--no-worker", "--claim-timeout", "1"});
+  ASSERT_GT(front.port(), 0) << front.log();
+  auto doomed = std::make_unique<ServeProcess>(data_dir, worker_args);
+  ASSERT_TRUE(doomed->ready()) << doomed->log();
+
+  auto c = front.client();
+  auto submit = [&](const std::string& target, const std::string& options) {
+    auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "astronaut.png"),
+                                                               file_part("target", kMedia + target), options_part(options)});
+    EXPECT_TRUE(r && r->status == 201) << (r ? r->body : "no response");
+    return r && r->status == 201 ? json::parse(r->body)["id"].get<std::string>() : std::string();
+  };
+  const std::string video = submit("messi_720p.mp4", R"({"trim_frame_end": 30})");
+  json job;
+  for (int i = 0; i < 1200; ++i) {
+    job = json::parse(c.Get(("/v1/jobs/" + video).c_str())->body);
+    if (job["state"] != "queued" && (job["state"] != "running" || job["progress"]["frames_done"].get<int>() > 0)) break;
+    std::this_thread::sleep_for(25ms);
+  }
+  ASSERT_EQ(job["state"], "running") << job.dump();
+  doomed->kill9();
+  std::vector<std::string> ids = {video, submit("messi5.jpg", ""), submit("messi5.jpg", "")};
+
+  EXPECT_EQ(redis.cli("FLUSHALL"), "OK\n");
+  EXPECT_EQ(redis.cli("XLEN fswap-flushed"), "0\n");
+  ServeProcess worker(data_dir, worker_args);
+  ASSERT_TRUE(worker.ready()) << worker.log();
+  for (const auto& id : ids) {
+    const json done = wait_for_job(c, id, 90s);
+    EXPECT_EQ(done.value("state", ""), "done") << id << done.dump() << front.log() << worker.log();
+  }
+  EXPECT_NE(front.log().find("published again"), std::string::npos) << front.log();
+  const std::string log = worker.log();
+  for (const auto& id : ids) EXPECT_EQ(count(log, "serve: job " + id + " done"), 1u) << id << log;
+  EXPECT_EQ(worker.stop(), 0) << worker.log();
+  EXPECT_EQ(front.stop(), 0) << front.log();
+}
+
 TEST(ServerRedis, BadQueueUrlExitsWithUsageError) {
   const std::string data_dir = (scratch_root() / "bad-url").string();
   ServeProcess not_redis(data_dir, {"--queue", "http://127.0.0.1:6379"});

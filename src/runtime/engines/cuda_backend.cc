@@ -57,4 +57,23 @@ std::string cuda_memory_summary() {
   return out;
 }
 
+std::optional<EngineMemoryStats> cuda_memory_stats() {
+  std::optional<EngineMemoryStats> sum;
+  for (const std::shared_ptr<CudaRuntime>& rt : CudaRuntime::live()) {
+    std::lock_guard lock(rt->mutex());
+    const memory::ArenaStats arena = rt->arena().stats();
+    const memory::ResidencyCounters& moved = rt->residency().stats().total;
+    if (!sum) sum.emplace();
+    sum->budget_bytes += rt->budget().bytes;
+    sum->used_bytes += arena.allocated_bytes;
+    sum->peak_bytes += arena.peak_allocated_bytes;
+    sum->reserved_bytes += arena.reserved_bytes;
+    sum->h2d_bytes += moved.h2d_bytes;
+    sum->d2h_bytes += moved.d2h_bytes;
+    sum->evictions += moved.evictions;
+    sum->evicted_bytes += moved.evicted_bytes;
+  }
+  return sum;
+}
+
 }  // namespace fswap

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,5 +28,7 @@ class NativeBackend {
 Result<std::unique_ptr<NativeBackend>> make_cuda_backend(const std::string& model_name, const SessionOptions& options);
 // The memory summary of every CUDA device in use (CudaRuntime::memory_summary), empty when none.
 std::string cuda_memory_summary();
+// The same as numbers, summed over those devices; nullopt when none is in use.
+std::optional<EngineMemoryStats> cuda_memory_stats();
 
 }  // namespace fswap

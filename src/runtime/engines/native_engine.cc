@@ -30,10 +30,59 @@ class CpuBackend final : public NativeBackend {
   std::map<std::vector<Shape>, std::unique_ptr<Executor>> executors_;
 };
 
+// SessionOptions::batch: dim 0 of every input whose dim 0 is 1 becomes dynamic (before any
+// pass, so nothing folds the 1 into a constant). Returns the position of the first input it
+// opened, -1 when none.
+int open_batch_dimension(Graph& g) {
+  int first = -1;
+  for (std::size_t i = 0; i < g.inputs.size(); ++i) {
+    Value& in = g.values[g.inputs[i]];
+    if (in.shape.empty() || in.shape[0] != 1) continue;
+    in.shape[0] = -1;
+    in.known_shape = false;
+    if (first < 0) first = static_cast<int>(i);
+  }
+  return first;
+}
+
+Status baked_batch(const Graph& g, int batch, const std::string& why) {
+  return unsupported(g.path + ": cannot run at batch " + std::to_string(batch) + ": the graph fixes the batch at 1 (" +
+                     why + "); load it with batch 1");
+}
+
+// Every output of a run at batch `batch` must have dim 0 == batch, or the items cannot be split.
+Status check_output_batch(const Graph& g, const std::vector<Shape>& outputs, int batch) {
+  for (std::size_t i = 0; i < outputs.size(); ++i)
+    if (outputs[i].empty() || outputs[i][0] != batch)
+      return baked_batch(g, batch, "output " + g.values[g.outputs[i]].name + " is " + shape_to_string(outputs[i]));
+  return Status::ok();
+}
+
+// Proves at load that batch N flows through: a copy specialised at N (weights shared) must infer
+// and give every output dim 0 == N. Skipped when another input dim is dynamic (no sizes to try):
+// NativeSession::run checks the outputs instead.
+Status probe_batch(const Graph& g, int batch) {
+  std::vector<Shape> shapes;
+  for (int v : g.inputs) {
+    Shape s = g.values[v].shape;
+    if (!s.empty() && s[0] < 0) s[0] = batch;
+    for (auto d : s)
+      if (d < 0) return Status::ok();
+    shapes.push_back(s);
+  }
+  Graph probe = g;
+  if (Status s = specialize(probe, shapes); !s.is_ok()) return baked_batch(g, batch, s.message());
+  std::vector<Shape> outputs;
+  for (int v : probe.outputs) outputs.push_back(probe.values[v].shape);
+  return check_output_batch(g, outputs, batch);
+}
+
 class NativeSession final : public InferenceSession {
  public:
-  NativeSession(Graph graph, std::unique_ptr<NativeBackend> backend)
-      : graph_(std::move(graph)), backend_(std::move(backend)) {
+  // batch_input: the first input whose dim 0 SessionOptions::batch opened (a run's batch is its
+  // dim 0 and every output must have it), -1 when none was.
+  NativeSession(Graph graph, std::unique_ptr<NativeBackend> backend, int batch_input)
+      : graph_(std::move(graph)), backend_(std::move(backend)), batch_input_(batch_input) {
     for (int v : graph_.inputs) inputs_.push_back(info_of(v));
     for (int v : graph_.outputs) outputs_.push_back(info_of(v));
   }
@@ -51,7 +100,13 @@ class NativeSession final : public InferenceSession {
       shapes.push_back(inputs[i].shape());
       views.push_back(inputs[i].view());
     }
-    return backend_->run(graph_, shapes, views);
+    FSWAP_ASSIGN_OR_RETURN(std::vector<Tensor> outputs, backend_->run(graph_, shapes, views));
+    if (batch_input_ >= 0 && shapes[batch_input_][0] > 1) {
+      std::vector<Shape> output_shapes;
+      for (const Tensor& t : outputs) output_shapes.push_back(t.shape());
+      FSWAP_RETURN_IF_ERROR(check_output_batch(graph_, output_shapes, static_cast<int>(shapes[batch_input_][0])));
+    }
+    return outputs;
   }
 
  private:
@@ -70,6 +125,7 @@ class NativeSession final : public InferenceSession {
 
   Graph graph_;
   std::unique_ptr<NativeBackend> backend_;  // after graph_: its plans point into copies, not graph_
+  int batch_input_ = -1;
   std::vector<TensorInfo> inputs_, outputs_;
 };
 
@@ -81,6 +137,7 @@ Result<std::unique_ptr<NativeBackend>> make_cuda_backend(const std::string&, con
                      ": this build of fswap has no CUDA backend (configure with the cuda preset); use --device cpu");
 }
 std::string cuda_memory_summary() { return {}; }
+std::optional<EngineMemoryStats> cuda_memory_stats() { return std::nullopt; }
 #endif
 
 Result<std::unique_ptr<InferenceSession>> NativeEngine::load(const std::string& model_path,
@@ -90,15 +147,18 @@ Result<std::unique_ptr<InferenceSession>> NativeEngine::load(const std::string& 
     return invalid_input(model_path + ": --precision fp16 needs --device cuda (the CPU backend computes in fp32)");
   if (!cuda && options.memory_mode == MemoryMode::kUnified)
     return invalid_input(model_path + ": --memory-mode unified needs --device cuda");
+  if (options.batch < 1) return invalid_input(model_path + ": batch must be at least 1");
   FSWAP_ASSIGN_OR_RETURN(Graph graph, load_onnx(model_path));
+  const int batch_input = options.batch > 1 ? open_batch_dimension(graph) : -1;
   FSWAP_RETURN_IF_ERROR(optimize(graph));
+  if (batch_input >= 0) FSWAP_RETURN_IF_ERROR(probe_batch(graph, options.batch));
   std::unique_ptr<NativeBackend> backend;
   if (cuda) {
     FSWAP_ASSIGN_OR_RETURN(backend, make_cuda_backend(std::filesystem::path(model_path).stem().string(), options));
   } else {
     backend = std::make_unique<CpuBackend>();
   }
-  return std::unique_ptr<InferenceSession>(std::make_unique<NativeSession>(std::move(graph), std::move(backend)));
+  return std::unique_ptr<InferenceSession>(std::make_unique<NativeSession>(std::move(graph), std::move(backend), batch_input));
 }
 
 std::vector<std::string> NativeEngine::available_devices() const {
@@ -110,5 +170,7 @@ std::vector<std::string> NativeEngine::available_devices() const {
 }
 
 std::string NativeEngine::memory_summary() const { return cuda_memory_summary(); }
+
+std::optional<EngineMemoryStats> NativeEngine::memory_stats() const { return cuda_memory_stats(); }
 
 }  // namespace fswap

@@ -19,6 +19,8 @@ class NativeEngine final : public Engine {
   // "cpu", then each CUDA device when the build has the CUDA backend.
   std::vector<std::string> available_devices() const override;
   std::string memory_summary() const override;
+  // Summed over the CUDA devices in use; nullopt on the CPU.
+  std::optional<EngineMemoryStats> memory_stats() const override;
 };
 
 }  // namespace fswap
