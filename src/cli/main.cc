@@ -45,6 +45,9 @@ struct CommonOptions {
   std::string models_dir = FSWAP_DEFAULT_MODELS_DIR;
   std::string detector = "fr_detect";
   std::string swapper_model = "classical";
+  std::string swapper_pixel_boost;
+  FaceMaskOptions face_mask;
+  std::vector<float> mask_padding = {0, 0, 0, 0};
   std::vector<std::string> processors = {"face_swapper"};
   std::string enhancer_model = "gfpgan_1.4";
   float enhancer_blend = 80;
@@ -74,9 +77,32 @@ struct CommonOptions {
     app.add_option("--threads", threads, "CPU threads for inference and imaging (0 = all cores)")->capture_default_str();
     app.add_option("--models-dir", models_dir, "Folder holding the model files")->capture_default_str();
     app.add_option("--face-detector-model", detector, "fr_detect, blazeface, or FaceFusion's yoloface / scrfd / retinaface / many (their files in --models-dir; many = the three merged)")->capture_default_str();
+    std::vector<std::string> swapper_models = {"classical"};
+    for (const auto& name : face_swapper_model_names()) swapper_models.push_back(name);
     app.add_option("--face-swapper-model", swapper_model,
-                   "classical (default, no weights) or inswapper_128 (FaceFusion's file, with arcface_w600k_r50, in --models-dir)")
-        ->check(CLI::IsMember({"classical", "inswapper_128"}))->capture_default_str();
+                   "classical (default, no weights) or FaceFusion's inswapper_128(_fp16), hyperswap_1a/1b/1c_256, "
+                   "simswap_256, simswap_unofficial_512, ghost_1/2/3_256, hififace_unofficial_256, blendswap_256, "
+                   "uniface_256 (<name>.onnx, its crossface converter and arcface_w600k_r50 in --models-dir)")
+        ->check(CLI::IsMember(swapper_models))->capture_default_str();
+    app.add_option("--face-swapper-pixel-boost", swapper_pixel_boost,
+                   "Crop size NxN for FaceFusion's swappers, a multiple of the model's size (e.g. 512x512); "
+                   "default the model's size");
+    app.add_option("--face-mask-types", face_mask.types, "FaceFusion swappers' masks, combined by minimum: box, occlusion, area, region")
+        ->check(CLI::IsMember({"box", "occlusion", "area", "region"}))->capture_default_str();
+    app.add_option("--face-mask-areas", face_mask.areas, "Areas for the area mask: upper-face, lower-face, mouth")
+        ->check(CLI::IsMember({"upper-face", "lower-face", "mouth"}))->capture_default_str();
+    app.add_option("--face-mask-regions", face_mask.regions,
+                   "Regions for the region mask: skin, left-eyebrow, right-eyebrow, left-eye, right-eye, glasses, "
+                   "nose, mouth, upper-lip, lower-lip")
+        ->check(CLI::IsMember({"skin", "left-eyebrow", "right-eyebrow", "left-eye", "right-eye", "glasses", "nose",
+                               "mouth", "upper-lip", "lower-lip"}))
+        ->capture_default_str();
+    app.add_option("--face-mask-padding", mask_padding, "Box mask padding in % (top right bottom left; 1 to 4 values as in CSS)")
+        ->expected(1, 4)->check(CLI::Range(0.0, 100.0))->capture_default_str();
+    app.add_option("--face-occluder-model", face_mask.occluder_model, "Occlusion mask model: xseg_1, xseg_2, xseg_3, many")
+        ->check(CLI::IsMember({"xseg_1", "xseg_2", "xseg_3", "many"}))->capture_default_str();
+    app.add_option("--face-parser-model", face_mask.parser_model, "Region mask model: bisenet_resnet_18, bisenet_resnet_34")
+        ->check(CLI::IsMember({"bisenet_resnet_18", "bisenet_resnet_34"}))->capture_default_str();
     app.add_option("--processors", processors, "face_swapper and/or face_enhancer, run in this order on each face")
         ->check(CLI::IsMember({"face_swapper", "face_enhancer"}))->capture_default_str();
     app.add_option("--face-enhancer-model", enhancer_model,
@@ -144,6 +170,15 @@ struct CommonOptions {
     job.reference_face_path = reference_face_path;
     job.swap.mask_blur = mask_blur;
     job.face_swapper_model = swapper_model;
+    job.face_swapper_pixel_boost = swapper_pixel_boost;
+    job.face_mask = face_mask;
+    // FaceFusion's normalize_padding: 1 value for all sides, 2 for (top/bottom, right/left), 3
+    // for (top, right/left, bottom), 4 as given.
+    const std::vector<float>& p = mask_padding;
+    if (p.size() == 1) job.face_mask.padding = {p[0], p[0], p[0], p[0]};
+    else if (p.size() == 2) job.face_mask.padding = {p[0], p[1], p[0], p[1]};
+    else if (p.size() == 3) job.face_mask.padding = {p[0], p[1], p[2], p[1]};
+    else if (p.size() == 4) job.face_mask.padding = {p[0], p[1], p[2], p[3]};
     job.processors = processors;
     job.face_enhancer_model = enhancer_model;
     job.face_enhancer.blend = enhancer_blend;
