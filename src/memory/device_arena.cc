@@ -40,7 +40,7 @@ void DeviceArena::insert_free(std::uint64_t address, Range range) {
   ranges_[address] = std::move(range);
 }
 
-Result<DeviceAllocation> DeviceArena::allocate(std::uint64_t bytes) {
+Result<DeviceAllocation> DeviceArena::allocate(std::uint64_t bytes, bool may_block) {
   ++counters_.allocate_calls;
   last_failure_ = ArenaFailure::kNone;
   if (bytes == 0) return invalid_input("device arena: allocation of 0 bytes");
@@ -58,13 +58,14 @@ Result<DeviceAllocation> DeviceArena::allocate(std::uint64_t bytes) {
   const std::uint64_t preferred = small ? options_.small_segment_bytes : round_up(size, options_.granularity);
   const std::uint64_t candidates[] = {std::max(preferred, size), round_up(size, options_.granularity), size};
   std::uint64_t chosen = 0;
-  for (int attempt = 0; attempt < 2 && chosen == 0; ++attempt) {
+  for (int attempt = 0; attempt < 3 && chosen == 0; ++attempt) {
     for (std::uint64_t c : candidates)
       if (reserved_ + charged_ + c <= options_.cap_bytes) {
         chosen = c;
         break;
       }
-    if (chosen == 0 && attempt == 0) FSWAP_RETURN_IF_ERROR(release_cached());
+    if (chosen == 0 && attempt == 0) FSWAP_RETURN_IF_ERROR(release_cached(/*wait=*/false));
+    if (chosen == 0 && attempt == 1 && may_block) FSWAP_RETURN_IF_ERROR(release_cached());
   }
   if (chosen == 0) {
     ++counters_.budget_failures;
@@ -160,7 +161,7 @@ Status DeviceArena::free(DevicePtr ptr, std::span<const DeviceEvent> after) {
   return Status::ok();
 }
 
-Status DeviceArena::release_cached() {
+Status DeviceArena::release_cached(bool wait) {
   for (auto s = segments_.begin(); s != segments_.end();) {
     if (s->second.used != 0) {
       ++s;
@@ -169,6 +170,13 @@ Status DeviceArena::release_cached() {
     auto r = ranges_.find(s->first);
     FSWAP_CHECK(r != ranges_.end() && r->second.free && r->second.bytes == s->second.bytes,
                 "device arena: an empty segment is not one free range");
+    if (!wait) {
+      prune(r->second.after);
+      if (!r->second.after.empty()) {
+        ++s;
+        continue;
+      }
+    }
     for (DeviceEvent e : r->second.after) FSWAP_RETURN_IF_ERROR(device_.wait(e));
     FSWAP_RETURN_IF_ERROR(device_.free({s->first}));
     pool_of(r->second).erase({r->second.bytes, r->first});

@@ -81,11 +81,15 @@ class DeviceArena {
   DeviceArena& operator=(const DeviceArena&) = delete;
 
   // kInvalidInput for 0 bytes; kOutOfMemory when the budget or the device cannot supply it.
-  Result<DeviceAllocation> allocate(std::uint64_t bytes);
+  // When a new segment does not fit the cap, cached segments whose work has finished go back
+  // first; then, unless !may_block (a prefetch: the host must not wait), the others after the host
+  // waits for their work.
+  Result<DeviceAllocation> allocate(std::uint64_t bytes, bool may_block = true);
   // `ptr` from allocate(); `after`: events of work still using it. kInternal for an unknown ptr.
   Status free(DevicePtr ptr, std::span<const DeviceEvent> after = {});
-  // Returns fully free segments to the device (call at model or stage switches; cudaMemPoolTrimTo).
-  Status release_cached();
+  // Returns fully free segments to the device (call at model or stage switches; cudaMemPoolTrimTo),
+  // waiting for the work still using them; with wait = false only those whose work has finished.
+  Status release_cached(bool wait = true);
   // Counts `bytes` held outside the arena against the cap (returning cached segments if that
   // makes room). kOutOfMemory, with last_failure() kBudget, when the cap cannot take them.
   Status charge(std::uint64_t bytes);

@@ -146,7 +146,7 @@ ResidencyManager::Block* ResidencyManager::choose_victim(const Block* for_block,
 
 Result<DeviceAllocation> ResidencyManager::allocate_evicting(std::uint64_t bytes, const Block* for_block, bool for_prefetch) {
   while (true) {
-    Result<DeviceAllocation> a = arena_.allocate(bytes);
+    Result<DeviceAllocation> a = arena_.allocate(bytes, /*may_block=*/!for_prefetch);
     if (a.is_ok() || arena_.last_failure() != ArenaFailure::kBudget) return a;
     Block* victim = choose_victim(for_block, for_prefetch);
     if (victim == nullptr) return no_victim(a.status(), for_block, for_prefetch);

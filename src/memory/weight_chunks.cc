@@ -33,10 +33,14 @@ Result<ChunkPacking> pack_chunks(std::span<const std::uint64_t> tensor_bytes, st
   if (alignment == 0) alignment = 1;
   ChunkPacking p;
   p.slots.reserve(tensor_bytes.size());
+  std::uint64_t capacity = 0;  // of the open chunk
   for (std::uint64_t bytes : tensor_bytes) {
     const std::uint64_t size = round_up(std::max<std::uint64_t>(bytes, 1), alignment);
-    const bool fits = !p.chunk_bytes.empty() && round_up(p.chunk_bytes.back(), alignment) + size <= target_bytes;
-    if (!fits) p.chunk_bytes.push_back(0);
+    const bool fits = !p.chunk_bytes.empty() && round_up(p.chunk_bytes.back(), alignment) + size <= capacity;
+    if (!fits) {
+      p.chunk_bytes.push_back(0);
+      capacity = size > target_bytes ? size + target_bytes / 4 : target_bytes;
+    }
     const std::uint64_t offset = round_up(p.chunk_bytes.back(), alignment);
     p.slots.push_back({static_cast<std::uint32_t>(p.chunk_bytes.size() - 1), offset});
     p.chunk_bytes.back() = offset + size;

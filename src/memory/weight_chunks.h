@@ -53,8 +53,10 @@ struct ChunkPacking {
   std::vector<ChunkSlot> slots;            // per tensor, in input order
 };
 // Greedy, in order: a tensor joins the open chunk if the chunk stays within `target_bytes`, else
-// it opens a new one; a tensor larger than the target gets a chunk of its own. Zero-byte tensors
-// take `alignment` bytes. kInvalidInput for a zero target.
+// it opens a new one. A tensor larger than the target opens a chunk of its own, which the small
+// tensors right after it (its bias, its scales) may join up to a quarter of the target more, so a
+// node reading a large weight holds one chunk, not two. Zero-byte tensors take `alignment` bytes.
+// kInvalidInput for a zero target.
 Result<ChunkPacking> pack_chunks(std::span<const std::uint64_t> tensor_bytes, std::uint64_t target_bytes,
                                  std::uint64_t alignment = 256);
 

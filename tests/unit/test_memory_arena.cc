@@ -194,6 +194,12 @@ TEST(DeviceArena, StreamOrderedReuse) {
   ASSERT_TRUE(next.is_ok()) << next.status().to_string();
   EXPECT_EQ(dev.now_seconds(), 0.0);  // the host never blocked
   ASSERT_TRUE(arena.free(b.ptr, {{*next}}).is_ok());
+  // A request that needs the segment back: a prefetch (may_block false) gives up rather than
+  // making the host wait for the copy; an acquire waits.
+  auto refused = arena.allocate(3 * kMiB, /*may_block=*/false);
+  EXPECT_EQ(refused.status().code(), StatusCode::kOutOfMemory);
+  EXPECT_EQ(dev.now_seconds(), 0.0);
+  EXPECT_EQ(dev.used_bytes(), 2 * kMiB);
   // Returning the segment to the device waits for the copy on the host.
   ASSERT_TRUE(arena.release_cached().is_ok());
   EXPECT_GT(dev.now_seconds(), 5e-3);

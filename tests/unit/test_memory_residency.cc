@@ -384,8 +384,8 @@ TEST(WeightChunks, PackingKeepsRunOrderAndTheTarget) {
   Result<ChunkPacking> p = pack_chunks(t, 4 * kMiB);
   ASSERT_TRUE(p.is_ok());
   ASSERT_EQ(p->slots.size(), 8u);
-  // [3 MiB, 1 MiB] | [100 B, 0 B] | [20 MiB alone] | [512 B, 2 MiB] | [2 MiB]
-  EXPECT_EQ(p->chunk_bytes.size(), 5u);
+  // [3 MiB, 1 MiB] | [100 B, 0 B] | [20 MiB, 512 B: a bias joins its oversized weight] | [2 MiB, 2 MiB]
+  EXPECT_EQ(p->chunk_bytes.size(), 4u);
   EXPECT_EQ(p->slots[0].chunk, 0u);
   EXPECT_EQ(p->slots[1].chunk, 0u);
   EXPECT_EQ(p->slots[1].offset, 3 * kMiB);
@@ -394,10 +394,12 @@ TEST(WeightChunks, PackingKeepsRunOrderAndTheTarget) {
   EXPECT_EQ(p->slots[3].offset, 256u);  // 100 bytes rounded to the alignment; 0 bytes take 256
   EXPECT_EQ(p->chunk_bytes[1], 512u);
   EXPECT_EQ(p->slots[4].chunk, 2u);
-  EXPECT_EQ(p->chunk_bytes[2], 20 * kMiB);
-  EXPECT_EQ(p->slots[6].chunk, 3u);
-  EXPECT_EQ(p->slots[6].offset, 512u);
-  EXPECT_EQ(p->slots[7].chunk, 4u);
+  EXPECT_EQ(p->slots[5].chunk, 2u);
+  EXPECT_EQ(p->slots[5].offset, 20 * kMiB);
+  EXPECT_EQ(p->chunk_bytes[2], 20 * kMiB + 512);
+  EXPECT_EQ(p->slots[6].chunk, 3u);  // 2 MiB more would pass 20 MiB + a quarter of the target
+  EXPECT_EQ(p->slots[7].chunk, 3u);
+  EXPECT_EQ(p->slots[7].offset, 2 * kMiB);
   for (std::size_t i = 0; i < p->slots.size(); ++i) {
     EXPECT_EQ(p->slots[i].offset % 256, 0u);
     EXPECT_LE(p->slots[i].offset + std::max<std::uint64_t>(t[i], 1), p->chunk_bytes[p->slots[i].chunk]);
