@@ -37,6 +37,10 @@ void ServeCommand::add_to(CLI::App& app) {
                     "Jobs run at once; their face models are loaded once and their calls batched across jobs "
                     "(1: one job at a time, each with its own models)")
       ->check(CLI::Range(1, 64))->capture_default_str();
+  serve->add_option("--segment-frames", options.segment_frames,
+                    "Videos are made in segments of this many frames, kept in the job folder, so an interrupted "
+                    "job resumes from its last finished segment (0 = one piece, restarted from the beginning)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   serve->add_option("--models-dir", options.models_dir, "Folder holding the model files")->capture_default_str();
   serve->add_option("--device", options.device, "cpu, cuda or cuda:N")->capture_default_str();
   serve->add_option("--threads", options.threads, "CPU threads for inference and imaging (0 = all cores)")->capture_default_str();
@@ -66,6 +70,7 @@ Status ServeCommand::run() const {
   if (options.worker_only && options.queue.empty())
     return invalid_input("--worker-only needs --queue redis://HOST:PORT (a worker alone takes jobs from a shared queue)");
   config.base_job.analyser.models_dir = options.models_dir;
+  config.base_job.segment_frames = options.segment_frames;
   config.base_job.analyser.session.threads = options.threads;
   FSWAP_ASSIGN_OR_RETURN(config.base_job.analyser.session.device, parse_device(options.device));
   set_worker_threads(options.threads);

@@ -23,6 +23,7 @@ struct ServeOptions {
   bool worker_only = false;      // no HTTP listener: take jobs from --queue
   bool no_worker = false;        // HTTP front end only: jobs run on worker-only processes
   int max_running_jobs = 2;      // jobs run at once, sharing one set of models (1: one at a time)
+  std::int64_t segment_frames = 250;  // videos made in segments of this many frames (resume); 0 = off
   std::string models_dir = FSWAP_DEFAULT_MODELS_DIR;
   std::string device = "cpu";
   int threads = 0;

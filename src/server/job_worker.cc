@@ -166,6 +166,12 @@ void JobWorker::run_one(Slot& slot, const JobRecord& record) {
   job.target = (dir / record.target).string();
   job.output = (dir / record.result).string();
   job.cancel = &slot.cancel_flag;
+  // A video is made in segments kept in the job folder, so a run after a crash or a shutdown
+  // resumes from the last finished one (base_job.segment_frames: --segment-frames, 0 = off).
+  const fs::path segments = dir / "segments";
+  const bool video = record.result.size() > 4 && record.result.compare(record.result.size() - 4, 4, ".mp4") == 0;
+  if (video && job.segment_frames > 0) job.segment_dir = segments.string();
+  else job.segment_frames = 0;
 
   auto last_write = std::chrono::steady_clock::now() - std::chrono::seconds(1);
   std::int64_t last_frames = 0;
@@ -182,9 +188,12 @@ void JobWorker::run_one(Slot& slot, const JobRecord& record) {
       const auto now = std::chrono::steady_clock::now();
       if (now - last_write < std::chrono::milliseconds(250) && p.frames_done < p.frames_total) return;
       last_write = now;
-      store_.set_progress(record.id, {p.frames_done, p.frames_total, p.fps(), p.eta_s()});
+      store_.set_progress(record.id, {p.frames_resumed + p.frames_done, p.frames_resumed + p.frames_total, p.fps(), p.eta_s()});
     });
   }
+  if (summary && summary->frames_resumed > 0)
+    log_info("serve: job " + record.id + " resumed: " + std::to_string(summary->frames_resumed) +
+             " frames reused from finished segments, " + std::to_string(summary->frames - summary->frames_resumed) + " made");
   {
     // No heartbeat from here on: the job is about to leave the running state.
     std::lock_guard lock(mu_);
@@ -205,6 +214,10 @@ void JobWorker::run_one(Slot& slot, const JobRecord& record) {
     }
   } else if (!slot.lost) {
     store_.set_progress(record.id, {summary->frames, summary->frames, summary->fps(), 0});
+  }
+  if (to != JobState::kQueued && !slot.lost) {  // over: nothing left to resume
+    std::error_code ec;
+    fs::remove_all(segments, ec);
   }
   if (!slot.lost && store_.finish(record.id, queue_.owner(), to, code, message)) {
     if (to == JobState::kDone) log_info("serve: job " + record.id + " done");

@@ -14,8 +14,9 @@
 // Progress is written to the store at most every 250 ms per job. While jobs run, a heartbeat
 // thread calls queue.heartbeat() for each when the queue asks for it; a job that is no longer
 // ours (cancelled from another process, taken over) is stopped and left alone. A job
-// interrupted by stop() (or a crash) runs again from the start (next start-up, or another
-// worker): resume from the last finished chunk is not built yet.
+// interrupted by stop() (or a crash) runs again (next start-up, or another worker): a video
+// (made in segments of base_job.segment_frames frames in <job dir>/segments) resumes from its
+// last finished segment; the folder is removed when the job is over (done, failed, cancelled).
 #pragma once
 
 #include <atomic>

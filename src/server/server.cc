@@ -191,7 +191,7 @@ class Server::Impl {
     } else {
       queue_ = std::make_unique<LocalJobQueue>(*store_, worker_name());
       if (const auto n = store_->requeue_interrupted(); n > 0)
-        log_warn("serve: " + std::to_string(n) + " interrupted job(s) queued again (they restart from the beginning)");
+        log_warn("serve: " + std::to_string(n) + " interrupted job(s) queued again (videos resume from their last finished segment)");
     }
     int port = 0;
     if (config_.http) {

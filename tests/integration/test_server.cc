@@ -408,9 +408,12 @@ TEST_F(ServerTest, WebPageModelsAndPreview) {
 
 // kill -9 mid-job: nothing gets to clean up; the restart finds the job "running" in the
 // store, queues it again, and it finishes with a complete, valid MP4.
+// kill -9 after the first segments of a clip are finished: the restarted server resumes the job
+// from the last finished segment (segments of 10 frames) and does not make those frames again.
 TEST(ServerLimits, KilledServerFinishesTheVideoJobAfterRestart) {
   const std::string data_dir = (scratch_root() / "killed").string();
-  auto server = std::make_unique<ServeProcess>(data_dir);
+  const std::vector<std::string> args = {"--segment-frames", "10"};
+  auto server = std::make_unique<ServeProcess>(data_dir, args);
   ASSERT_GT(server->port(), 0) << server->log();
   auto c = server->client();
   auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "astronaut.png"),
@@ -420,22 +423,35 @@ TEST(ServerLimits, KilledServerFinishesTheVideoJobAfterRestart) {
   ASSERT_EQ(r->status, 201) << r->body;
   const std::string id = json::parse(r->body)["id"];
   json job;
-  for (int i = 0; i < 400; ++i) {
+  for (int i = 0; i < 2400; ++i) {
     job = json::parse(c.Get(("/v1/jobs/" + id).c_str())->body);
-    if (job["state"] != "queued" && (job["state"] != "running" || job["progress"]["frames_done"].get<int>() > 0)) break;
-    std::this_thread::sleep_for(25ms);
+    if (job["state"] != "queued" && (job["state"] != "running" || job["progress"]["frames_done"].get<int>() >= 25)) break;
+    std::this_thread::sleep_for(10ms);
   }
   ASSERT_EQ(job["state"], "running") << job.dump();
-  ASSERT_LT(job["progress"]["frames_done"].get<int>(), 60) << "the job finished before the kill";
+  const int done_before_kill = job["progress"]["frames_done"].get<int>();
+  ASSERT_LT(done_before_kill, 60) << "the job finished before the kill";
   server->kill9();
 
-  server = std::make_unique<ServeProcess>(data_dir);
+  server = std::make_unique<ServeProcess>(data_dir, args);
   ASSERT_GT(server->port(), 0) << server->log();
   EXPECT_NE(server->log().find("1 interrupted job(s) queued again"), std::string::npos) << server->log();
   auto c2 = server->client();
   const json done = wait_for_job(c2, id, 90s);
   ASSERT_EQ(done.value("state", ""), "done") << done.dump() << server->log();
   EXPECT_EQ(done["progress"]["frames_done"], 60);
+  // Whole segments made before the kill were reused: at least the 20 frames of the two segments
+  // finished by frame 25, at most what was done, and only the rest was made again.
+  std::smatch m;
+  const std::string log = server->log();
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("job " + id + R"( resumed: (\d+) frames reused from finished segments, (\d+) made)")))
+      << log;
+  const int reused = std::stoi(m[1]), made = std::stoi(m[2]);
+  EXPECT_GE(reused, 20);
+  EXPECT_LE(reused, done_before_kill);
+  EXPECT_EQ(reused % 10, 0);
+  EXPECT_EQ(reused + made, 60);
+  EXPECT_FALSE(fs::exists(fs::path(data_dir) / "jobs" / id / "segments")) << "the segments are removed when the job is done";
   auto res = c2.Get(("/v1/jobs/" + id + "/result").c_str());
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200);
