@@ -42,6 +42,7 @@ trap cleanup EXIT
 # prints the wall seconds.
 run_batch() {
   local n="$1" dir="$work/data-$1-$RANDOM" log="$work/serve-$1.log"
+  : >"$log"
   "$fswap" serve --host 127.0.0.1 --port 0 --data-dir "$dir" --threads "$threads" --max-running-jobs "$n" \
     --log-level warning >"$log" 2>&1 &
   server_pid=$!
@@ -70,25 +71,28 @@ run_batch() {
     done
   done
   end="$(date +%s.%N)"
-  local metrics
+  local metrics cpu
   metrics="$(curl -sf "$url/metrics")"
+  # The server's CPU time (user + system): unlike the wall time, barely moved by other processes.
+  cpu="$(awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$server_pid/stat")"
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
   local calls batched
   calls="$(sed -n 's/^fswap_face_calls_total \([0-9]*\)/\1/p' <<<"$metrics")"
   batched="$(sed -n 's/^fswap_face_batched_calls_total \([0-9]*\)/\1/p' <<<"$metrics")"
-  printf '%s %s %s\n' "$(echo "$end - $start" | bc -l)" "${calls:-}" "${batched:-}"
+  printf '%s %s %s %s\n' "$(echo "$end - $start" | bc -l)" "$cpu" "${calls:-0}" "${batched:-0}"
 }
 
 echo "4 jobs (${frames} frames of 720p each, source astronaut.png), engine $engine, $(nproc) cores, best of $rounds"
-sequential="" together="" calls="" batched=""
+sequential="" together="" seq_cpu="" tog_cpu="" calls="" batched=""
 for round in $(seq "$rounds"); do
-  read -r s _ _ < <(run_batch 1)
-  read -r t c b < <(run_batch 4)
-  printf 'round %d: one after another %6.2f s, together %6.2f s\n' "$round" "$s" "$t"
-  [[ -z "$sequential" || $(echo "$s < $sequential" | bc -l) == 1 ]] && sequential="$s"
-  [[ -z "$together" || $(echo "$t < $together" | bc -l) == 1 ]] && together="$t" calls="$c" batched="$b"
+  read -r s sc _ _ < <(run_batch 1)
+  read -r t tc c b < <(run_batch 4)
+  printf 'round %d: one after another %6.2f s (CPU %6.2f s), together %6.2f s (CPU %6.2f s), load %s\n' \
+    "$round" "$s" "$sc" "$t" "$tc" "$(cut -d' ' -f1 /proc/loadavg)"
+  [[ -z "$sequential" || $(echo "$s < $sequential" | bc -l) == 1 ]] && sequential="$s" seq_cpu="$sc"
+  [[ -z "$together" || $(echo "$t < $together" | bc -l) == 1 ]] && together="$t" tog_cpu="$tc" calls="$c" batched="$b"
 done
-printf 'one after another (--max-running-jobs 1): %6.2f s\n' "$sequential"
-printf 'together          (--max-running-jobs 4): %6.2f s   (face calls %s, in batches of 2+: %s)\n' \
-  "$together" "${calls:-0}" "${batched:-0}"
+printf 'one after another (--max-running-jobs 1): %6.2f s (CPU %6.2f s)\n' "$sequential" "$seq_cpu"
+printf 'together          (--max-running-jobs 4): %6.2f s (CPU %6.2f s)   (face calls %s, in batches of 2+: %s)\n' \
+  "$together" "$tog_cpu" "$calls" "$batched"
 printf 'speed-up: %.2fx\n' "$(echo "$sequential / $together" | bc -l)"

@@ -205,7 +205,7 @@ std::optional<JobRecord> RedisJobQueue::claim() {
       held_[job->id] = e->entry_id;
       if (e->reclaimed)
         log_warn("serve: job " + job->id + " taken over (its worker was silent for " +
-                 std::to_string(claim_timeout_.count()) + " ms); it restarts from the beginning");
+                 std::to_string(claim_timeout_.count()) + " ms); a video resumes from its last finished segment");
       return job;
     }
     // Over (or unknown): a duplicate delivery, acknowledged. Running under a live worker:

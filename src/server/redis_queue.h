@@ -18,8 +18,8 @@
 //   - Redis losing its data: a worker whose XREADGROUP finds no group recreates it; the front
 //     end calls republish_lost() at start-up and periodically, so queued jobs are not stranded.
 // A worker that dies mid-job leaves its entry pending: another worker takes it after
-// claim_timeout and runs the job from the start (outputs are written to a temporary file and
-// renamed, so no half-written result is ever visible).
+// claim_timeout and runs the job again, a video from its last finished segment (outputs are
+// written to a temporary file and renamed, so no half-written result is ever visible).
 // Clocks: heartbeats are wall-clock times in the store; hosts must agree within claim_timeout.
 //
 // Thread-safety: one connection guarded by a mutex; every method may be called from any thread.
