@@ -53,63 +53,121 @@ Status require_model_file(const std::string& path, const std::string& option) {
                    std::filesystem::path(path).filename().string() + " in --models-dir");
 }
 
-void set_pixel(ImageF& m, int x, int y) {
-  if (x >= 0 && y >= 0 && x < m.width && y < m.height) m.at(x, y) = 1.f;
+using IntPoint = std::array<std::int64_t, 2>;
+
+// Cohen–Sutherland clipping of the segment a–b to [0, w−1] × [0, h−1], intersections truncated to
+// integers (OpenCV's clipLine, which cv2.line and cv2.fillConvexPoly's outline go through).
+// False when nothing of the segment is inside.
+bool clip_segment(std::int64_t w, std::int64_t h, IntPoint& a, IntPoint& b) {
+  const std::int64_t right = w - 1, bottom = h - 1;
+  const auto code = [&](const IntPoint& p) {
+    return (p[0] < 0) + (p[0] > right) * 2 + (p[1] < 0) * 4 + (p[1] > bottom) * 8;
+  };
+  int ca = code(a), cb = code(b);
+  if ((ca & cb) != 0 || (ca | cb) == 0) return (ca | cb) == 0;
+  // First onto the horizontal borders (keeping the x extent), then the vertical ones.
+  const auto to_row = [&](IntPoint& p, int c) {
+    const std::int64_t y = c < 8 ? 0 : bottom;
+    p[0] += static_cast<std::int64_t>(double(y - p[1]) * double(b[0] - a[0]) / double(b[1] - a[1]));
+    p[1] = y;
+    return int((p[0] < 0) + (p[0] > right) * 2);
+  };
+  if (ca & 12) ca = to_row(a, ca);
+  if (cb & 12) cb = to_row(b, cb);
+  if ((ca & cb) == 0 && (ca | cb) != 0) {
+    const auto to_column = [&](IntPoint& p, int c) {
+      const std::int64_t x = c == 1 ? 0 : right;
+      p[1] += static_cast<std::int64_t>(double(x - p[0]) * double(b[1] - a[1]) / double(b[0] - a[0]));
+      p[0] = x;
+      return 0;
+    };
+    if (ca) ca = to_column(a, ca);
+    if (cb) cb = to_column(b, cb);
+  }
+  return (ca | cb) == 0;
 }
 
-// An 8-connected line between integer points (Bresenham), as cv2.line with LINE_8 draws it.
-void draw_line(ImageF& m, int x0, int y0, int x1, int y1) {
-  const int dx = std::abs(x1 - x0), dy = std::abs(y1 - y0);
-  const int sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
-  if (dx >= dy) {
-    int err = dx / 2;  // the minor axis steps when the accumulated error passes half a pixel
-    for (int i = 0, y = y0, x = x0; i <= dx; ++i, x += sx) {
-      set_pixel(m, x, y);
-      err -= dy;
-      if (err < 0) y += sy, err += dx;
-    }
-  } else {
-    int err = dy / 2;
-    for (int i = 0, x = x0, y = y0; i <= dy; ++i, y += sy) {
-      set_pixel(m, x, y);
-      err -= dx;
-      if (err < 0) x += sx, err += dy;
+// An 8-connected Bresenham line as cv2.line(LINE_8) draws it: clipped to the image, drawn left to
+// right, the minor axis stepping when the error term 2·major·k − ... turns negative (initial
+// error major − 2·minor).
+void draw_line(ImageF& m, IntPoint a, IntPoint b) {
+  if (!clip_segment(m.width, m.height, a, b)) return;
+  if (b[0] < a[0]) std::swap(a, b);
+  std::int64_t dx = b[0] - a[0], dy = b[1] - a[1];
+  const int sy = dy < 0 ? -1 : 1;
+  dy = std::abs(dy);
+  const bool x_major = dx >= dy;
+  const std::int64_t major = x_major ? dx : dy, minor = x_major ? dy : dx;
+  std::int64_t err = major - 2 * minor;
+  std::int64_t x = a[0], y = a[1];
+  for (std::int64_t i = 0; i <= major; ++i) {
+    m.at(static_cast<int>(x), static_cast<int>(y)) = 1.f;
+    const bool step_minor = err < 0;
+    err += step_minor ? 2 * major - 2 * minor : -2 * minor;
+    if (x_major) {
+      ++x;
+      if (step_minor) y += sy;
+    } else {
+      y += sy;
+      if (step_minor) ++x;
     }
   }
 }
 
-// cv2.fillConvexPoly(m, polygon, 1) with integer vertices: the outline, then every row between
-// its two edge crossings, each rounded to the nearest pixel.
-void fill_convex_polygon(ImageF& m, const std::vector<std::array<int, 2>>& poly) {
+// cv2.fillConvexPoly(m, polygon, 1) with integer vertices (LINE_8, shift 0): the outline, then
+// each row between the two edge chains, whose x advances by a 16.16 fixed-point slope from the
+// edge's upper vertex and is rounded half up.
+void fill_convex_polygon(ImageF& m, const std::vector<IntPoint>& poly) {
   const std::size_t n = poly.size();
   if (n == 0) return;
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto& a = poly[(i + n - 1) % n];
-    const auto& b = poly[i];
-    draw_line(m, a[0], a[1], b[0], b[1]);
-  }
+  for (std::size_t i = 0; i < n; ++i) draw_line(m, poly[(i + n - 1) % n], poly[i]);
   if (n < 3) return;
-  int y_min = poly[0][1], y_max = poly[0][1];
+  constexpr int kShift = 16;
+  constexpr std::int64_t kHalf = std::int64_t{1} << (kShift - 1);
+  std::int64_t y_min = poly[0][1], y_max = poly[0][1];
   for (const auto& p : poly) y_min = std::min(y_min, p[1]), y_max = std::max(y_max, p[1]);
-  for (int y = std::max(y_min, 0); y <= std::min(y_max, m.height - 1); ++y) {
-    double left = INFINITY, right = -INFINITY;
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto& a = poly[i];
-      const auto& b = poly[(i + 1) % n];
-      if ((y < std::min(a[1], b[1])) || (y > std::max(a[1], b[1]))) continue;
-      if (a[1] == b[1]) {
-        left = std::min<double>({left, double(a[0]), double(b[0])});
-        right = std::max<double>({right, double(a[0]), double(b[0])});
-        continue;
-      }
-      const double x = a[0] + double(b[0] - a[0]) * (y - a[1]) / (b[1] - a[1]);
-      left = std::min(left, x), right = std::max(right, x);
+  for (std::int64_t y = std::max<std::int64_t>(y_min, 0); y < std::min<std::int64_t>(y_max, m.height); ++y) {
+    // The two edges crossing row y that continue below it (the bottom row is the outline's).
+    std::int64_t xs[2];
+    int found = 0;
+    for (std::size_t i = 0; i < n && found < 2; ++i) {
+      IntPoint top = poly[i], bottom = poly[(i + 1) % n];
+      if (top[1] > bottom[1]) std::swap(top, bottom);
+      if (!(top[1] <= y && y < bottom[1])) continue;
+      const std::int64_t rows = bottom[1] - top[1];
+      const std::int64_t slope = ((bottom[0] - top[0]) * (std::int64_t{2} << kShift) + rows) / (2 * rows);
+      xs[found++] = (top[0] << kShift) + (y - top[1]) * slope;
     }
-    if (left > right) continue;
-    const int x1 = std::max(static_cast<int>(std::floor(left + 0.5)), 0);
-    const int x2 = std::min(static_cast<int>(std::floor(right + 0.5)), m.width - 1);
-    for (int x = x1; x <= x2; ++x) m.at(x, y) = 1.f;
+    if (found < 2) continue;
+    const std::int64_t left = std::min(xs[0], xs[1]), right = std::max(xs[0], xs[1]);
+    const std::int64_t x1 = std::max<std::int64_t>((left + kHalf) >> kShift, 0);
+    const std::int64_t x2 = std::min<std::int64_t>((right + kHalf) >> kShift, m.width - 1);
+    for (std::int64_t x = x1; x <= x2; ++x) m.at(static_cast<int>(x), static_cast<int>(y)) = 1.f;
   }
+}
+
+// One axis of cv2.resize's INTER_LINEAR: half-pixel centres, clamped at the borders, weights in
+// 11-bit fixed point (2048 = 1).
+struct LinearTaps {
+  std::vector<int> first, second, w_first, w_second;
+};
+
+LinearTaps linear_taps(int src, int dst) {
+  LinearTaps t;
+  const double scale = double(src) / dst;
+  for (int d = 0; d < dst; ++d) {
+    float f = static_cast<float>((d + 0.5) * scale - 0.5);
+    int s = static_cast<int>(std::floor(f));
+    f -= static_cast<float>(s);
+    if (s < 0) f = 0, s = 0;
+    if (s >= src - 1) f = 0, s = src - 1;
+    const int w0 = static_cast<int>(std::lround((1.f - f) * 2048));
+    t.first.push_back(s);
+    t.second.push_back(std::min(s + 1, src - 1));
+    t.w_first.push_back(w0);
+    t.w_second.push_back(2048 - w0);
+  }
+  return t;
 }
 
 bool image_dims_fit(const Shape& s, std::initializer_list<std::int64_t> want) {
@@ -123,6 +181,30 @@ bool image_dims_fit(const Shape& s, std::initializer_list<std::int64_t> want) {
 }
 
 }  // namespace
+
+Image resize_linear_opencv(const Image& src, int w, int h) {
+  const LinearTaps tx = linear_taps(src.width, w), ty = linear_taps(src.height, h);
+  const int c = src.channels;
+  Image dst(w, h, c);
+  std::vector<int> row0(static_cast<std::size_t>(w) * c), row1(row0.size());
+  const auto horizontal = [&](int y, std::vector<int>& out) {
+    const std::uint8_t* r = src.row(y);
+    for (int x = 0; x < w; ++x)
+      for (int k = 0; k < c; ++k)
+        out[x * c + k] = r[tx.first[x] * c + k] * tx.w_first[x] + r[tx.second[x] * c + k] * tx.w_second[x];
+  };
+  for (int y = 0; y < h; ++y) {
+    horizontal(ty.first[y], row0);
+    horizontal(ty.second[y], row1);
+    const int b0 = ty.w_first[y], b1 = ty.w_second[y];
+    std::uint8_t* out = dst.row(y);
+    for (std::size_t i = 0; i < row0.size(); ++i) {
+      const int v = (((b0 * (row0[i] >> 4)) >> 16) + ((b1 * (row1[i] >> 4)) >> 16) + 2) >> 2;
+      out[i] = static_cast<std::uint8_t>(std::clamp(v, 0, 255));
+    }
+  }
+  return dst;
+}
 
 Status validate_face_mask_options(const FaceMaskOptions& o) {
   if (o.types.empty()) return invalid_input("--face-mask-types: no mask type given (box, occlusion, area, region)");
@@ -164,8 +246,8 @@ ImageF create_area_mask(int width, int height, const std::vector<Point2f>& point
   std::vector<Point2f> truncated;
   truncated.reserve(points.size());
   for (const Point2f& p : points) truncated.push_back({std::trunc(p.x), std::trunc(p.y)});
-  std::vector<std::array<int, 2>> hull;
-  for (const Point2f& p : convex_hull(truncated)) hull.push_back({static_cast<int>(p.x), static_cast<int>(p.y)});
+  std::vector<IntPoint> hull;
+  for (const Point2f& p : convex_hull(truncated)) hull.push_back({static_cast<std::int64_t>(p.x), static_cast<std::int64_t>(p.y)});
   ImageF mask(width, height, 1, 0.f);
   fill_convex_polygon(mask, hull);
   soft_threshold_mask(mask);
@@ -200,7 +282,7 @@ Result<std::unique_ptr<FaceOccluder>> FaceOccluder::load(Engine& engine, const s
 
 Result<ImageF> FaceOccluder::mask(const Image& rgb_crop) {
   // xseg takes BGR.
-  Image bgr = resize(rgb_crop, kOccluderSize, kOccluderSize, Interp::kBilinear);
+  Image bgr = resize_linear_opencv(rgb_crop, kOccluderSize, kOccluderSize);
   for (std::size_t i = 0; i + 2 < bgr.pixels.size(); i += 3) std::swap(bgr.pixels[i], bgr.pixels[i + 2]);
   const Tensor input = image_to_nhwc(bgr, 0.f, 1.f / 255.f);
   ImageF occlusion(kOccluderSize, kOccluderSize, 1, 1.f);  // many: the minimum over the models
