@@ -139,6 +139,9 @@ class HttpServer::Impl {
     server_.set_payload_max_length(options_.max_body_bytes);
     server_.set_read_timeout(30);
     server_.set_write_timeout(60);
+    // Headers and body go out in separate writes: with Nagle on, a kept-alive client's delayed
+    // ACK held every response ~40 ms (docs/BENCHMARKS.md, "Status requests under load").
+    server_.set_tcp_nodelay(true);
     server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (authorized(req)) return httplib::Server::HandlerResponse::Unhandled;
       res.status = 401;
