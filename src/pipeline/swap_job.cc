@@ -1,5 +1,7 @@
 #include "pipeline/swap_job.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -10,8 +12,10 @@
 #include "core/log.h"
 #include "face/landmark_smoother.h"
 #include "face/reference_tracker.h"
+#include "fswap/fswap.h"
 #include "pipeline/face_batcher.h"
 #include "pipeline/processors.h"
+#include "video/segments.h"
 
 namespace fswap {
 namespace fs = std::filesystem;
@@ -133,6 +137,21 @@ bool uses_processor(const SwapJob& job, const std::string& name) {
   return std::find(job.processors.begin(), job.processors.end(), name) != job.processors.end();
 }
 
+// The engine, the analyser and the processors on ctx.job.analyser.session's device, the chosen
+// source face and the reference. Nothing when the job does no face work.
+Status load_models(JobContext& ctx) {
+  const SwapJob& job = ctx.job;
+  if (!job.swap_faces) return Status::ok();
+  FSWAP_ASSIGN_OR_RETURN(ctx.engine,
+                         job.face_batcher ? job.face_batcher->job_engine(job.engine) : make_engine(job.engine));
+  FSWAP_ASSIGN_OR_RETURN(ctx.analyser, FaceAnalyser::load(*ctx.engine, job.analyser));
+  if (uses_processor(job, "face_swapper")) FSWAP_RETURN_IF_ERROR(prepare_source(ctx));
+  if (uses_processor(job, "face_enhancer")) {
+    FSWAP_ASSIGN_OR_RETURN(ctx.enhancer, make_face_enhancer(*ctx.engine, job));
+  }
+  return prepare_reference(ctx);
+}
+
 bool stop_requested(const SwapJob& job) { return job.cancel && job.cancel->load(); }
 
 Status inject_fault(const SwapJob& job, const char* stage, std::int64_t frame) {
@@ -182,10 +201,13 @@ class ErrorSlot {
   Status status_;
 };
 
-Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progress, Clock::time_point start) {
-  const SwapJob& job = ctx.job;
-  FSWAP_ASSIGN_OR_RETURN(auto reader, VideoReader::open(job.target));
-  const VideoInfo& info = reader->info();
+// The job's frames [first, end) of the target; end is the container's estimate (or the trim end).
+struct FrameRange {
+  std::int64_t first = 0;
+  std::int64_t end = 0;
+};
+
+Result<FrameRange> frame_range(const SwapJob& job, const VideoInfo& info) {
   const std::int64_t first = std::max<std::int64_t>(0, job.trim_frame_start);
   const std::int64_t end = job.trim_frame_end < 0 ? info.frame_count : std::min(job.trim_frame_end, info.frame_count);
   if (job.trim_frame_end >= 0 && job.trim_frame_end <= first)
@@ -193,11 +215,23 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
   if (first >= info.frame_count && info.frame_count > 0)
     return invalid_input(job.target + ": --trim-frame-start " + std::to_string(first) + " is past the last frame (" +
                          std::to_string(info.frame_count) + " frames)");
+  return FrameRange{first, end};
+}
 
+// The target's audio under frames [first, end): to the end of the input unless the job trims it.
+AudioSource audio_for(const SwapJob& job, const VideoInfo& info, std::int64_t first, std::int64_t end) {
+  if (!info.has_audio) return {};
   const double rate = info.frame_rate.value() > 0 ? info.frame_rate.value() : 25.0;
-  AudioSource audio;
-  if (info.has_audio) audio = {job.target, first / rate, job.trim_frame_end < 0 ? -1.0 : end / rate};
-  FSWAP_ASSIGN_OR_RETURN(auto writer, VideoWriter::open(job.output, info, job.encode, audio));
+  return {job.target, first / rate, job.trim_frame_end < 0 ? -1.0 : end / rate};
+}
+
+Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progress, Clock::time_point start) {
+  const SwapJob& job = ctx.job;
+  FSWAP_ASSIGN_OR_RETURN(auto reader, VideoReader::open(job.target));
+  const VideoInfo& info = reader->info();
+  FSWAP_ASSIGN_OR_RETURN(FrameRange range, frame_range(job, info));
+  const std::int64_t first = range.first, end = range.end;
+  FSWAP_ASSIGN_OR_RETURN(auto writer, VideoWriter::open(job.output, info, job.encode, audio_for(job, info, first, end)));
 
   BoundedQueue<VideoFrame> decoded(job.queue_depth), swapped(job.queue_depth);
   ErrorSlot error;
@@ -215,7 +249,7 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
       VideoFrame frame;
       Result<bool> got = [&] {
         ScopedTimer t(&ctx.ledger, "decode");
-        return reader->read(frame);
+        return read < first ? reader->skip(frame) : reader->read(frame);
       }();
       if (!got) return fail(got.status());
       if (!*got || (job.trim_frame_end >= 0 && frame.index >= job.trim_frame_end)) break;
@@ -270,6 +304,313 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
   return s;
 }
 
+
+// ---- Segmented video (SwapJob::segment_frames, SwapJob::devices) ----
+
+bool is_segmented(const SwapJob& job) { return job.segment_frames > 0 || job.devices.size() >= 2; }
+
+// Segment k holds the target's frames [first + k × length, first + (k + 1) × length).
+struct SegmentGrid {
+  std::int64_t first = 0;
+  std::int64_t length = 1;
+  std::int64_t segment_of(std::int64_t frame) const { return (frame - first) / length; }
+  std::int64_t begin_of(std::int64_t segment) const { return first + segment * length; }
+};
+
+// Segments [first_segment, end_segment) of one device; end_segment −1: to the end of the video.
+struct PartRange {
+  std::int64_t first_segment = 0;
+  std::int64_t end_segment = -1;
+};
+
+// What the parts of one segmented run share. Thread-safe where parts meet: the store, the
+// error slot, the stop flag and the progress.
+struct SegmentRun {
+  SegmentRun(const SwapJob& j, const VideoInfo& i, SegmentGrid g, SegmentStore& s, const ProgressCallback& p,
+             Clock::time_point t)
+      : job(j), info(i), grid(g), trim_end(j.trim_frame_end), store(s), on_progress(p), start(t) {}
+  const SwapJob& job;
+  const VideoInfo& info;
+  SegmentGrid grid;
+  std::int64_t trim_end;  // −1: to the end of the input
+  SegmentStore& store;
+  const ProgressCallback& on_progress;
+  Clock::time_point start;
+  ErrorSlot error;
+  std::atomic<bool> stop{false};
+  std::mutex progress_mutex;
+  SwapProgress progress;
+
+  void fail(const Status& s) {
+    error.set(s);
+    stop = true;
+  }
+  Status stop_status() const {
+    if (stop_requested(job)) return cancelled("stopped on request");
+    return stop ? cancelled("stopped: another part of the video failed") : Status::ok();
+  }
+  void frame_done() {
+    std::lock_guard lock(progress_mutex);
+    ++progress.frames_done;
+    progress.frames_total = std::max(progress.frames_total, progress.frames_done);
+    progress.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+    if (on_progress) on_progress(progress);
+  }
+};
+
+// The job's fingerprint for SegmentStore: everything that changes the frames of a segment.
+std::string segment_fingerprint(const SwapJob& job, std::int64_t segment_frames) {
+  std::string text = std::string("fswap ") + version() + "\n";
+  auto file = [&](const std::string& role, const std::string& path) {
+    std::error_code ec;
+    const auto size = fs::file_size(path, ec);
+    const auto time = fs::last_write_time(path, ec).time_since_epoch().count();
+    text += role + " " + path + " " + std::to_string(size) + " " + std::to_string(time) + "\n";
+  };
+  for (const auto& s : job.sources) file("source", s);
+  file("target", job.target);
+  if (!job.reference_face_path.empty()) file("reference", job.reference_face_path);
+  const auto& a = job.analyser;
+  text += "engine " + job.engine + " models " + a.models_dir + " detector " + a.detector + " " +
+          std::to_string(a.detect.score_threshold) + " " + std::to_string(a.detect.nms_iou) + " " +
+          std::to_string(a.detect.detector_size) + " precision " + std::to_string(static_cast<int>(a.session.precision)) + "\n";
+  text += "selector " + std::to_string(static_cast<int>(job.selector.mode)) + " " +
+          std::to_string(job.selector.reference_distance) + "\n";
+  text += "swapper " + job.face_swapper_model + " " + std::to_string(job.swap.mask_blur) + " " +
+          std::to_string(job.swap.colour_transfer) + " " + std::to_string(job.swap.keep_mouth) + " " +
+          std::to_string(job.swap.blend_levels) + "\n";
+  text += "processors";
+  for (const auto& p : job.processors) text += " " + p;
+  text += "\nenhancer " + job.face_enhancer_model + " " + std::to_string(job.face_enhancer.blend) + " " +
+          std::to_string(job.face_enhancer.weight) + "\n";
+  text += "encode " + job.encode.codec + " " + std::to_string(job.encode.crf) + " " + job.encode.preset + "\n";
+  text += "frames " + std::to_string(job.trim_frame_start) + " " + std::to_string(job.trim_frame_end) + " " +
+          std::to_string(segment_frames) + " swap " + std::to_string(job.swap_faces) + " smooth " +
+          std::to_string(job.smooth_landmarks) + "\n";
+  return text;
+}
+
+// FaceFusion's reference frame: the largest face of the first frame (from the trim start) that
+// has one, embedded; what ReferenceTracker::match takes when it has no reference (the smoother
+// leaves that frame's faces alone: it has no tracks yet). Found up front so every segment,
+// whichever run or device makes it, compares with the same face. Empty: no frame has a face.
+Result<std::vector<float>> first_face_reference(JobContext& ctx, std::int64_t first, std::int64_t trim_end) {
+  FSWAP_ASSIGN_OR_RETURN(auto reader, VideoReader::open(ctx.job.target));
+  VideoFrame frame;
+  for (std::int64_t i = 0; trim_end < 0 || i < trim_end; ++i) {
+    if (stop_requested(ctx.job)) return cancelled("stopped on request");
+    FSWAP_ASSIGN_OR_RETURN(bool got, i < first ? reader->skip(frame) : reader->read(frame));
+    if (!got) break;
+    if (i < first) continue;
+    FSWAP_ASSIGN_OR_RETURN(auto faces, ctx.analyser->analyse(frame.image, /*embed=*/false, &ctx.ledger));
+    if (faces.empty()) continue;
+    auto largest = std::max_element(faces.begin(), faces.end(),
+                                    [](const Face& a, const Face& b) { return a.box.area() < b.box.area(); });
+    FSWAP_RETURN_IF_ERROR(ctx.analyser->embed(frame.image, *largest, &ctx.ledger));
+    return largest->embedding;
+  }
+  return std::vector<float>{};
+}
+
+// One part: decode (finished segments and frames outside the part are skipped undecoded) →
+// face work (tracking restarted at each segment) → one VideoWriter per segment, recorded in the
+// store as each one finishes. Errors go to run.error and stop the other parts.
+void run_part(SegmentRun& run, JobContext& ctx, const ReferenceTracker& fresh_tracker, PartRange part) {
+  const SwapJob& job = run.job;
+  const SegmentGrid& grid = run.grid;
+  const std::int64_t part_begin = grid.begin_of(part.first_segment);
+  const std::int64_t part_end = part.end_segment < 0 ? -1 : grid.begin_of(part.end_segment);
+  auto reader = VideoReader::open(job.target);
+  if (!reader) return run.fail(reader.status());
+  BoundedQueue<VideoFrame> decoded(job.queue_depth), swapped(job.queue_depth);
+  auto fail = [&](const Status& s) {
+    run.fail(s);
+    decoded.abort();
+    swapped.abort();
+  };
+
+  std::thread decoder([&] {
+    std::int64_t pts_origin = 0;
+    for (std::int64_t read = 0; part_end < 0 || read < part_end; ++read) {
+      if (run.trim_end >= 0 && read >= run.trim_end) {
+        if (Status s = run.store.set_end(run.trim_end); !s.is_ok()) return fail(s);
+        break;
+      }
+      if (Status s = run.stop_status(); !s.is_ok()) return fail(s);
+      if (Status s = inject_fault(job, "decode", read); !s.is_ok()) return fail(s);
+      const bool wanted = read >= part_begin && !run.store.finished(grid.segment_of(read));
+      VideoFrame frame;
+      Result<bool> got = [&] {
+        ScopedTimer t(&ctx.ledger, "decode");
+        return wanted ? (*reader)->read(frame) : (*reader)->skip(frame);
+      }();
+      if (!got) return fail(got.status());
+      if (!*got) {
+        if (read <= grid.first) return fail(invalid_input(job.target + ": no video frames could be decoded"));
+        if (Status s = run.store.set_end(read); !s.is_ok()) return fail(s);
+        break;
+      }
+      if (read == grid.first) pts_origin = frame.pts;
+      if (!wanted) continue;
+      frame.pts -= pts_origin;  // the output starts at 0, like its trimmed audio
+      if (!decoded.push(std::move(frame))) return;
+    }
+    decoded.close();
+  });
+
+  std::thread worker([&] {
+    std::int64_t segment = -1;
+    while (auto frame = decoded.pop()) {
+      if (Status s = inject_fault(job, "face", frame->index); !s.is_ok()) return fail(s);
+      if (job.swap_faces) {
+        if (grid.segment_of(frame->index) != segment) {  // each segment tracks faces afresh
+          segment = grid.segment_of(frame->index);
+          ctx.tracker = fresh_tracker;
+          ctx.smoother = LandmarkSmoother();
+        }
+        auto n = process_frame(ctx, frame->image, /*is_video=*/true);
+        if (!n) return fail(n.status());
+      }
+      if (!swapped.push(std::move(*frame))) return;
+    }
+    swapped.close();
+  });
+
+  // A segment is finished at its last frame; only the video's last one ends short, at the end.
+  std::unique_ptr<VideoWriter> writer;
+  std::int64_t segment = -1, segment_frames = 0;
+  auto finish_segment = [&]() -> Status {
+    {
+      ScopedTimer t(&ctx.ledger, "encode");
+      FSWAP_RETURN_IF_ERROR(writer->finish());
+    }
+    writer.reset();
+    return run.store.add(segment, segment_frames);
+  };
+  while (auto frame = swapped.pop()) {
+    Status s = inject_fault(job, "encode", frame->index);
+    if (s.is_ok() && !writer) {
+      segment = grid.segment_of(frame->index);
+      segment_frames = 0;
+      auto opened = VideoWriter::open(run.store.path_for(segment), run.info, job.encode, {});
+      if (opened) writer = std::move(*opened);
+      s = opened.status();
+    }
+    if (s.is_ok()) {
+      ScopedTimer t(&ctx.ledger, "encode");
+      s = writer->write(*frame);
+    }
+    if (s.is_ok() && ++segment_frames == grid.length) s = finish_segment();
+    if (!s.is_ok()) {
+      fail(s);
+      break;
+    }
+    run.frame_done();
+  }
+  decoder.join();
+  worker.join();
+  if (writer && run.error.get().is_ok()) {
+    if (Status s = finish_segment(); !s.is_ok()) run.fail(s);
+  }
+}
+
+// Removes a directory and everything in it when the run ends (a segment_dir of our own making).
+class TemporaryDirectory {
+ public:
+  explicit TemporaryDirectory(std::string path) : path_(std::move(path)) {}
+  ~TemporaryDirectory() {
+    std::error_code ec;
+    if (!path_.empty()) fs::remove_all(path_, ec);
+  }
+  TemporaryDirectory(const TemporaryDirectory&) = delete;
+  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
+
+ private:
+  std::string path_;
+};
+
+Result<SwapSummary> run_segmented_video(const SwapJob& job, const ProgressCallback& on_progress,
+                                        Clock::time_point start) {
+  FSWAP_ASSIGN_OR_RETURN(auto probe, VideoReader::open(job.target));
+  const VideoInfo info = probe->info();
+  probe.reset();
+  FSWAP_ASSIGN_OR_RETURN(FrameRange range, frame_range(job, info));
+  const std::int64_t parts = std::max<std::int64_t>(1, static_cast<std::int64_t>(job.devices.size()));
+  const std::int64_t estimate = std::max<std::int64_t>(1, range.end - range.first);
+  const SegmentGrid grid{range.first, job.segment_frames > 0 ? job.segment_frames : (estimate + parts - 1) / parts};
+
+  const fs::path out(job.output);
+  const std::string dir = job.segment_dir.empty()
+                              ? (out.parent_path() / ("." + out.stem().string() + ".segments-" + std::to_string(::getpid()))).string()
+                              : job.segment_dir;
+  TemporaryDirectory temporary(job.segment_dir.empty() ? dir : std::string());
+  const SegmentLayout layout{segment_fingerprint(job, grid.length), grid.first, grid.length,
+                             lower_extension(job.output).substr(1)};
+  FSWAP_ASSIGN_OR_RETURN(auto store, SegmentStore::open(dir, layout));
+
+  SegmentRun run(job, info, grid, *store, on_progress, start);
+  const std::int64_t resumed = store->finished_frames();
+  run.progress.frames_resumed = resumed;
+  run.progress.frames_total = std::max<std::int64_t>(1, estimate - resumed);
+  std::vector<std::unique_ptr<SwapJob>> part_jobs;
+  std::vector<std::unique_ptr<JobContext>> contexts;
+  if (!store->complete_files().is_ok()) {
+    // Every part loads its own models on its own device.
+    for (std::int64_t p = 0; p < parts; ++p) {
+      part_jobs.push_back(std::make_unique<SwapJob>(job));
+      if (job.devices.size() >= 2) part_jobs.back()->analyser.session.device = job.devices[static_cast<std::size_t>(p)];
+      contexts.push_back(std::make_unique<JobContext>(*part_jobs.back()));
+      FSWAP_RETURN_IF_ERROR(load_models(*contexts.back()));
+    }
+    std::vector<float> reference;
+    const bool first_face = job.swap_faces && job.selector.mode == SelectorMode::kReference && job.reference_face_path.empty();
+    if (first_face) {
+      FSWAP_ASSIGN_OR_RETURN(reference, first_face_reference(*contexts.front(), grid.first, job.trim_frame_end));
+    }
+    std::vector<ReferenceTracker> fresh_trackers;
+    for (const auto& ctx : contexts) {
+      fresh_trackers.push_back(ctx->tracker);
+      if (!reference.empty()) fresh_trackers.back().set_reference(reference);
+    }
+    // Contiguous parts of the estimated segments; the last one runs to the end of the video.
+    const std::int64_t segments = grid.segment_of(range.first + estimate - 1) + 1;
+    std::vector<std::thread> threads;
+    for (std::int64_t p = 0; p < parts; ++p) {
+      const PartRange part{p * segments / parts, p + 1 == parts ? -1 : (p + 1) * segments / parts};
+      bool done = part.end_segment >= 0;  // the last part runs at least to find the video's end
+      for (std::int64_t k = part.first_segment; done && k < part.end_segment; ++k) done = store->finished(k);
+      if (done) continue;
+      threads.emplace_back([&, p, part] {
+        run_part(run, *contexts[static_cast<std::size_t>(p)], fresh_trackers[static_cast<std::size_t>(p)], part);
+      });
+    }
+    for (auto& t : threads) t.join();
+    FSWAP_RETURN_IF_ERROR(run.error.get());
+  }
+
+  FSWAP_ASSIGN_OR_RETURN(std::vector<std::string> files, store->complete_files());
+  const std::int64_t frames = store->end_frame() - grid.first;
+  const auto join_start = Clock::now();
+  FSWAP_RETURN_IF_ERROR(join_segments(files, job.output, audio_for(job, info, grid.first, store->end_frame()), frames));
+  const double join_s = std::chrono::duration<double>(Clock::now() - join_start).count();
+  FSWAP_RETURN_IF_ERROR(store->remove_all());
+
+  SwapSummary s;
+  s.frames = frames;
+  s.frames_resumed = resumed;
+  s.segments = static_cast<std::int64_t>(files.size());
+  TimeLedger ledger;
+  for (const auto& ctx : contexts) {
+    s.faces_swapped += ctx->faces_swapped;
+    for (const auto& e : ctx->ledger.entries()) ledger.add(e.stage, e.seconds);
+    if (ctx->engine) s.memory += ctx->engine->memory_summary();
+  }
+  ledger.add("join", join_s);
+  s.stages = ledger.entries();
+  s.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return s;
+}
+
 }  // namespace
 
 Status validate_job(const SwapJob& job) {
@@ -307,25 +648,19 @@ Status validate_job(const SwapJob& job) {
   if (target_kind == MediaKind::kVideo && !is_video_extension(ext))
     return invalid_input("output " + job.output + ": the target is a video, so the output must be .mp4, .mkv or .mov");
   if (job.trim_frame_start < 0) return invalid_input("--trim-frame-start must be ≥ 0");
+  if (job.segment_frames < 0) return invalid_input("--segment-frames must be ≥ 0");
+  if (!job.segment_dir.empty() && !is_segmented(job))
+    return invalid_input("--segment-dir " + job.segment_dir + " needs --segment-frames N (or several devices)");
   return Status::ok();
 }
 
 Result<SwapSummary> run_swap(const SwapJob& job, const ProgressCallback& on_progress) {
   const auto start = Clock::now();
   FSWAP_RETURN_IF_ERROR(validate_job(job));
-  JobContext ctx(job);
-  if (job.swap_faces) {
-    FSWAP_ASSIGN_OR_RETURN(ctx.engine,
-                           job.face_batcher ? job.face_batcher->job_engine(job.engine) : make_engine(job.engine));
-    FSWAP_ASSIGN_OR_RETURN(ctx.analyser, FaceAnalyser::load(*ctx.engine, job.analyser));
-    if (uses_processor(job, "face_swapper")) FSWAP_RETURN_IF_ERROR(prepare_source(ctx));
-    if (uses_processor(job, "face_enhancer")) {
-      FSWAP_ASSIGN_OR_RETURN(ctx.enhancer, make_face_enhancer(*ctx.engine, job));
-    }
-    FSWAP_RETURN_IF_ERROR(prepare_reference(ctx));
-  }
-
   FSWAP_ASSIGN_OR_RETURN(MediaKind kind, probe_media(job.target));
+  if (kind == MediaKind::kVideo && is_segmented(job)) return run_segmented_video(job, on_progress, start);
+  JobContext ctx(job);
+  FSWAP_RETURN_IF_ERROR(load_models(ctx));
   Result<SwapSummary> summary =
       kind == MediaKind::kImage ? run_image(ctx, on_progress, start) : run_video(ctx, on_progress, start);
   if (summary) {

@@ -99,7 +99,7 @@ struct SwapJob {
   // runs on analyser.session.device. Two or more (a video): the segments are split into as many
   // contiguous parts, each run on its own thread with its own engine and sessions
   // (analyser.session with that device), then joined as above; the output equals the
-  // one-device segmented run's. An image target runs on devices[0].
+  // one-device segmented run's. An image target runs on analyser.session.device alone.
   std::vector<Device> devices;
 
   // Shared face models (the server's concurrent jobs; pipeline/face_batcher.h): when set, the

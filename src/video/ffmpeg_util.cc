@@ -242,6 +242,13 @@ std::string lower_extension(const std::string& path) {
   return ext;
 }
 
+const char* muxer_for_extension(const std::string& ext) {
+  if (ext == "mp4" || ext == "m4v") return "mp4";
+  if (ext == "mkv") return "matroska";
+  if (ext == "mov") return "mov";
+  return nullptr;
+}
+
 std::string temporary_path_for(const std::string& path) {
   fs::path p(path);
   std::string name(".");

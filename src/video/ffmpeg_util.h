@@ -104,6 +104,9 @@ void rotate_image(const Image& src, int clockwise_degrees, Image& dst);
 // Lower-case extension of `path` without the dot ("mp4"); empty when there is none.
 std::string lower_extension(const std::string& path);
 
+// The muxer for a video output's extension (mp4/m4v, mkv, mov); nullptr for any other.
+const char* muxer_for_extension(const std::string& ext);
+
 // "<dir>/.<stem>.part-<pid>.<ext>": a temporary sibling of `path` with the same extension.
 std::string temporary_path_for(const std::string& path);
 

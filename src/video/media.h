@@ -58,6 +58,10 @@ class VideoReader {
   // false at the end of the stream, and on every call after that. A truncated or corrupt stream
   // ends early (a warning is logged) rather than failing; corrupt packets are skipped.
   virtual Result<bool> read(VideoFrame& frame) = 0;
+  // Decodes the next frame like read() but does not convert it: sets frame.pts and frame.index
+  // and leaves frame.image alone. For passing over frames cheaply (a resumed job's finished
+  // segments); the frames after it read exactly as without the skip.
+  virtual Result<bool> skip(VideoFrame& frame) = 0;
 };
 
 struct EncodeOptions {

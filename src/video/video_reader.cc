@@ -25,12 +25,15 @@ class FfmpegVideoReader final : public VideoReader {
 
   bool allocated() const { return packet_ && frame_; }
   const VideoInfo& info() const override { return info_; }
-  Result<bool> read(VideoFrame& frame) override;
+  Result<bool> read(VideoFrame& frame) override { return next(frame, /*convert=*/true); }
+  Result<bool> skip(VideoFrame& frame) override { return next(frame, /*convert=*/false); }
 
  private:
+  Result<bool> next(VideoFrame& frame, bool convert);
   // Feeds the decoder one packet of our stream; false once the input is exhausted (or broken).
   bool feed_decoder();
   Status convert(VideoFrame& out);
+  void stamp(VideoFrame& out);  // pts and index
 
   std::string path_;
   InputFormatPtr fmt_;
@@ -72,12 +75,13 @@ bool FfmpegVideoReader::feed_decoder() {
   }
 }
 
-Result<bool> FfmpegVideoReader::read(VideoFrame& frame) {
+Result<bool> FfmpegVideoReader::next(VideoFrame& frame, bool convert_image) {
   if (ended_) return false;
   while (true) {
     int err = avcodec_receive_frame(dec_.get(), frame_.get());
     if (err == 0) {
-      Status s = convert(frame);
+      Status s = convert_image ? convert(frame) : Status::ok();
+      stamp(frame);
       av_frame_unref(frame_.get());
       if (!s.is_ok()) return s;
       return true;
@@ -109,7 +113,10 @@ Status FfmpegVideoReader::convert(VideoFrame& out) {
   Image& target = info_.rotation_degrees == 0 ? out.image : rgb_;
   FSWAP_RETURN_IF_ERROR(to_rgb_.convert(frame_.get(), target, path_));
   if (info_.rotation_degrees != 0) rotate_image(rgb_, info_.rotation_degrees, out.image);
+  return Status::ok();
+}
 
+void FfmpegVideoReader::stamp(VideoFrame& out) {
   std::int64_t pts = frame_->best_effort_timestamp;
   if (pts == AV_NOPTS_VALUE) {
     // No timestamp at all: continue from the last one by the nominal frame duration.
@@ -123,7 +130,6 @@ Status FfmpegVideoReader::convert(VideoFrame& out) {
   last_pts_ = pts;
   out.pts = pts;
   out.index = next_index_++;
-  return Status::ok();
 }
 
 }  // namespace

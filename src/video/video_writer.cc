@@ -22,13 +22,6 @@ namespace {
 using namespace ffmpeg;
 namespace fs = std::filesystem;
 
-const char* muxer_for_extension(const std::string& ext) {
-  if (ext == "mp4" || ext == "m4v") return "mp4";
-  if (ext == "mkv") return "matroska";
-  if (ext == "mov") return "mov";
-  return nullptr;
-}
-
 class FfmpegVideoWriter final : public VideoWriter {
  public:
   FfmpegVideoWriter(std::string path, std::string tmp_path, const VideoInfo& info)

@@ -1,0 +1,112 @@
+// Segmented video output: a directory of finished segment files with a manifest, and the join
+// that copies their packets into one output (no re-encode) with the target's audio.
+// run_swap uses it for resumable jobs and for splitting a video over several devices.
+//
+//   FSWAP_ASSIGN_OR_RETURN(auto store, SegmentStore::open(dir, {fingerprint, first, 300, "mp4"}));
+//   for each segment k not store->finished(k):
+//     write its frames with VideoWriter::open(store->path_for(k), ...) and finish();
+//     FSWAP_RETURN_IF_ERROR(store->add(k, frames));        // manifest rewritten atomically
+//   at the end of the input: FSWAP_RETURN_IF_ERROR(store->set_end(end_frame));
+//   FSWAP_ASSIGN_OR_RETURN(auto files, store->complete_files());
+//   FSWAP_RETURN_IF_ERROR(join_segments(files, "out.mp4", audio, store->end_frame() - first));
+//   FSWAP_RETURN_IF_ERROR(store->remove_all());
+//
+// Layout of the directory: segment-00000.<ext>, segment-00001.<ext>, ... and manifest.json:
+//   {"version":1, "fingerprint":"<sha256 of the job's description>", "first_frame":F,
+//    "segment_frames":L, "end_frame":E or -1 (not reached yet),
+//    "segments":[{"index":k, "first_frame":F+k*L, "frames":n, "file":"segment-0000k.mp4",
+//                 "size":bytes, "sha256":"<hex>"}, ...]}
+// Segment k holds frames [F + k·L, F + k·L + n) of the target, n = L except for the last.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "video/media.h"
+
+namespace fswap {
+
+// What a segment directory is for; a manifest that disagrees on any of these is stale.
+struct SegmentLayout {
+  std::string fingerprint;            // any text describing the job (stored as its SHA-256)
+  std::int64_t first_frame = 0;       // the first frame of segment 0, in the target
+  std::int64_t segment_frames = 0;    // L, ≥ 1
+  std::string extension = "mp4";      // container of the segment files (the output's)
+};
+
+// Thread-safe: parts running on several threads may add segments at once.
+class SegmentStore {
+ public:
+  // Opens `dir` (created when missing) and reads its manifest. Kept: each recorded segment whose
+  // layout fits (index, first frame, a full length unless it ends at end_frame) and whose file
+  // still has the recorded size and SHA-256. Everything else is dropped and its file removed:
+  // a manifest of another fingerprint or layout (logged at info), an unreadable manifest or a
+  // corrupt segment (logged as a warning), and leftovers of a killed run (segment files the
+  // manifest does not list, temporary files). Errors: the directory cannot be created or
+  // written (kInvalidInput naming it).
+  static Result<std::unique_ptr<SegmentStore>> open(const std::string& dir, const SegmentLayout& layout);
+
+  const std::string& dir() const { return dir_; }
+  const SegmentLayout& layout() const { return layout_; }
+  // "<dir>/segment-<k, 5 digits>.<ext>": where segment k is written.
+  std::string path_for(std::int64_t k) const;
+  // Segment k is recorded as finished.
+  bool finished(std::int64_t k) const;
+  // Frames in finished segments.
+  std::int64_t finished_frames() const;
+  // One past the target's last frame of the job, once a run has reached it; -1 before.
+  std::int64_t end_frame() const;
+
+  // Records segment k, whose file is complete at path_for(k) with `frames` frames: hashes it and
+  // rewrites the manifest (a temporary file renamed over manifest.json, so a crash leaves the old
+  // or the new one). kInternal when the file is missing or the manifest cannot be written.
+  Status add(std::int64_t k, std::int64_t frames);
+  // Records where the job's frames end (the input's end or the trim end) and rewrites the manifest.
+  Status set_end(std::int64_t end_frame);
+  // The files of segments 0..K in order, when they cover [first_frame, end_frame) without a gap;
+  // kInternal naming the first missing segment otherwise (or that the end was never reached).
+  Result<std::vector<std::string>> complete_files() const;
+  // Removes the segment files and the manifest, and the directory when that leaves it empty.
+  Status remove_all();
+
+ private:
+  struct Record {
+    std::int64_t index = 0;
+    std::int64_t frames = 0;
+    std::uint64_t size = 0;
+    std::string sha256;
+  };
+  SegmentStore(std::string dir, SegmentLayout layout, std::string fingerprint_hash);
+  Status load();
+  Status save() const;  // with mutex_ held
+  std::string file_name(std::int64_t k) const;
+  bool fits_layout(const Record& r) const;
+  void remove_unlisted_files() const;
+
+  std::string dir_;
+  SegmentLayout layout_;
+  std::string fingerprint_hash_;
+  mutable std::mutex mutex_;
+  std::vector<Record> records_;  // sorted by index
+  std::int64_t end_frame_ = -1;
+};
+
+// Copies the video packets of `segment_files` (in order; each a video-only file as VideoWriter
+// writes it, with the output's timestamps) into `output` and adds the audio of `audio` over the
+// whole range, interleaved as VideoWriter does; the container comes from the output's extension.
+// Written to a temporary sibling and renamed onto `output`: on any error nothing is left there.
+// Errors: a segment that cannot be read (kInvalidInput naming it), one whose codec, size or
+// codec headers differ from the first's ("encoded with other settings", kInvalidInput), or whose
+// timestamps do not follow the previous segment's (kInvalidInput), or segments holding other than
+// `frames` frames (kInternal: they disagree with their manifest).
+Status join_segments(const std::vector<std::string>& segment_files, const std::string& output,
+                     const AudioSource& audio, std::int64_t frames);
+
+// Lower-case hex SHA-256 of `bytes` (FFmpeg's implementation).
+std::string sha256_hex(const std::string& bytes);
+
+}  // namespace fswap
