@@ -177,6 +177,30 @@ TEST(CliVideo, TrimKeepsTheRequestedFrames) {
   EXPECT_TRUE(info.has_audio);
 }
 
+// --device cpu,cpu: the clip split into two parts with their own sessions, joined with the audio.
+TEST(CliVideo, DeviceListSplitsTheClipAndJoinsIt) {
+  const std::string out = scratch("two_devices.mp4");
+  const auto r = run_fswap("swap -s " + kMedia + "astronaut.png -t " + kMedia + "messi_720p.mp4 -o " + out +
+                           " --trim-frame-end 40 --device cpu,cpu --segment-frames 10");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("joined 4 segments"), std::string::npos) << r.output;
+  const VideoInfo info = VideoReader::open(out).value()->info();
+  EXPECT_NEAR(static_cast<double>(info.frame_count), 40.0, 1.0);
+  EXPECT_TRUE(info.has_audio);
+}
+
+TEST(CliBadInput, BadDeviceListOrSegmentFlags) {
+  const std::string out = scratch("bad_devices.mp4");
+  const std::string swap = "swap -s " + kMedia + "astronaut.png -t " + kMedia + "messi_720p.mp4 -o " + out;
+  const auto list = run_fswap(swap + " --device cpu,banana");
+  EXPECT_EQ(list.code, 2) << list.output;
+  EXPECT_NE(list.output.find("'banana'"), std::string::npos) << list.output;
+  const auto dir = run_fswap(swap + " --segment-dir " + scratch("segments"));
+  EXPECT_EQ(dir.code, 2) << dir.output;
+  EXPECT_NE(dir.output.find("--segment-frames"), std::string::npos) << dir.output;
+  EXPECT_FALSE(fs::exists(out));
+}
+
 // Bad input: exit code 2, a message naming the file, nothing at the output path.
 void expect_rejected(const std::string& args, const std::string& out, const std::string& must_mention) {
   const auto r = run_fswap(args);
