@@ -46,6 +46,7 @@ struct CommonOptions {
   std::string detector = "fr_detect";
   std::string swapper_model = "classical";
   std::string swapper_pixel_boost;
+  float swapper_weight = 0.5f;
   FaceMaskOptions face_mask;
   std::vector<float> mask_padding = {0, 0, 0, 0};
   std::vector<std::string> processors = {"face_swapper"};
@@ -87,6 +88,9 @@ struct CommonOptions {
     app.add_option("--face-swapper-pixel-boost", swapper_pixel_boost,
                    "Crop size NxN for FaceFusion's swappers, a multiple of the model's size (e.g. 512x512); "
                    "default the model's size");
+    app.add_option("--face-swapper-weight", swapper_weight,
+                   "FaceFusion swappers: 0..1, the source identity mixed with each target's (0.5 = the source's alone)")
+        ->check(CLI::Range(0.0, 1.0))->capture_default_str();
     app.add_option("--face-mask-types", face_mask.types, "FaceFusion swappers' masks, combined by minimum: box, occlusion, area, region")
         ->check(CLI::IsMember({"box", "occlusion", "area", "region"}))->capture_default_str();
     app.add_option("--face-mask-areas", face_mask.areas, "Areas for the area mask: upper-face, lower-face, mouth")
@@ -171,6 +175,7 @@ struct CommonOptions {
     job.swap.mask_blur = mask_blur;
     job.face_swapper_model = swapper_model;
     job.face_swapper_pixel_boost = swapper_pixel_boost;
+    job.face_swapper_weight = swapper_weight;
     job.face_mask = face_mask;
     // FaceFusion's normalize_padding: 1 value for all sides, 2 for (top/bottom, right/left), 3
     // for (top, right/left, bottom), 4 as given.

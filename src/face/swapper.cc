@@ -12,13 +12,20 @@ Status ClassicalFaceSwapper::swap(Image& frame, const Face& target, TimeLedger* 
 
 Result<std::unique_ptr<FaceFusionFaceSwapper>> FaceFusionFaceSwapper::create(std::shared_ptr<FaceSwapperModel> model,
                                                                              const FaceSwapperSource& source,
-                                                                             FaceMasker masker, int pixel_boost) {
+                                                                             FaceMasker masker, int pixel_boost,
+                                                                             float weight,
+                                                                             std::shared_ptr<ArcfaceRecognizer> recognizer) {
   if (!model) return invalid_input("face swapper: no model given");
   const int size = model->spec().size;
   if (pixel_boost < size || pixel_boost % size != 0)
     return invalid_input(model->spec().name + ": pixel boost " + std::to_string(pixel_boost) + " is not a multiple of " +
                          std::to_string(size));
+  const bool balances = weight != 0.5f && model->spec().source != FaceSwapperSourceKind::kImage;
+  if (balances && !recognizer)
+    return invalid_input(model->spec().name + ": --face-swapper-weight other than 0.5 needs arcface_w600k_r50 for the target faces");
   std::unique_ptr<FaceFusionFaceSwapper> s(new FaceFusionFaceSwapper());
+  s->weight_ = weight;
+  if (balances) s->recognizer_ = std::move(recognizer);
   FSWAP_ASSIGN_OR_RETURN(s->source_, model->source_tensor(source));
   s->model_ = std::move(model);
   s->masker_ = std::move(masker);
@@ -36,7 +43,17 @@ Status FaceFusionFaceSwapper::swap(Image& frame, const Face& target, TimeLedger*
     ScopedTimer t(ledger, "swap");
     const Image crop = face_swapper_crop(frame, target.landmarks5, model_->spec(), crop_size_, &frame_to_crop);
     FSWAP_ASSIGN_OR_RETURN(mask, masker_.before_swap(crop));
-    FSWAP_ASSIGN_OR_RETURN(swapped, model_->swap(crop, source_));
+    if (recognizer_) {
+      // FaceFusion balances the prepared source against the target face's raw embedding.
+      FSWAP_ASSIGN_OR_RETURN(ArcfaceEmbedding id, recognizer_->embed(frame, target.landmarks5));
+      const std::vector<float> source(source_.data<float>(), source_.data<float>() + source_.elements());
+      const std::vector<float> balanced = balance_source_embedding(source, id.embedding, model_->spec(), weight_);
+      Tensor mixed = Tensor::zeros(DType::kFloat32, source_.shape());
+      std::copy(balanced.begin(), balanced.end(), mixed.data<float>());
+      FSWAP_ASSIGN_OR_RETURN(swapped, model_->swap(crop, mixed));
+    } else {
+      FSWAP_ASSIGN_OR_RETURN(swapped, model_->swap(crop, source_));
+    }
   }
   ScopedTimer t(ledger, "blend");
   std::array<Point2f, 68> landmarks68;

@@ -26,6 +26,7 @@
 #include "face/paste_back.h"
 #include "face/swap_classical.h"
 #include "face/face_masker.h"
+#include "face/recognizer_arcface.h"
 #include "face/swapper_facefusion.h"
 #include "imaging/image.h"
 
@@ -60,9 +61,13 @@ class FaceFusionFaceSwapper final : public FaceSwapper {
   // image-source models); pixel_boost: the crop size, a multiple of the model's size
   // (parse_pixel_boost). Errors: a null model, a bad pixel boost, the source's (wrong embedding
   // size, converter failure) — kInvalidInput.
+  // weight: --face-swapper-weight 0..1 (balance_source_embedding); other than 0.5 it needs
+  // `recognizer` (arcface_w600k_r50) for each target face's embedding, and has no effect on the
+  // image-source models (blendswap, uniface), as in FaceFusion.
   static Result<std::unique_ptr<FaceFusionFaceSwapper>> create(std::shared_ptr<FaceSwapperModel> model,
                                                                const FaceSwapperSource& source, FaceMasker masker,
-                                                               int pixel_boost);
+                                                               int pixel_boost, float weight = 0.5f,
+                                                               std::shared_ptr<ArcfaceRecognizer> recognizer = nullptr);
   Status swap(Image& frame, const Face& target, TimeLedger* ledger) override;
 
   // The model's `source` input for this source face, computed once.
@@ -74,6 +79,8 @@ class FaceFusionFaceSwapper final : public FaceSwapper {
   Tensor source_;
   FaceMasker masker_;
   int crop_size_ = 0;
+  float weight_ = 0.5f;
+  std::shared_ptr<ArcfaceRecognizer> recognizer_;  // set when weight_ balances the source
 };
 
 }  // namespace fswap

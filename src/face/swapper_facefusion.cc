@@ -267,6 +267,36 @@ template std::vector<ImageF> implode_pixel_boost(const ImageF&, int);
 template Image explode_pixel_boost(const std::vector<Image>&, int);
 template ImageF explode_pixel_boost(const std::vector<ImageF>&, int);
 
+Result<FaceSwapperSource> average_face_swapper_sources(const std::vector<FaceSwapperSource>& sources) {
+  if (sources.empty()) return invalid_input("no source face to average");
+  FaceSwapperSource average = sources.front();
+  const std::size_t n = average.embedding.size();
+  std::vector<double> raw(n, 0.0), normed(n, 0.0);
+  for (const auto& s : sources) {
+    if (s.embedding.size() != n) return invalid_input("the source faces' embeddings differ in size");
+    const std::vector<float> unit = s.normed_embedding.empty() ? l2_normalized(s.embedding) : s.normed_embedding;
+    for (std::size_t i = 0; i < n; ++i) raw[i] += s.embedding[i], normed[i] += unit[i];
+  }
+  average.normed_embedding.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    average.embedding[i] = static_cast<float>(raw[i] / sources.size());
+    average.normed_embedding[i] = static_cast<float>(normed[i] / sources.size());
+  }
+  return average;
+}
+
+std::vector<float> balance_source_embedding(const std::vector<float>& source, const std::vector<float>& target_raw,
+                                            const FaceSwapperModelSpec& spec, float weight) {
+  FSWAP_CHECK(source.size() == target_raw.size(), "balance_source_embedding: sizes differ");
+  const float w = 0.35f - 0.7f * std::clamp(weight, 0.f, 1.f);  // numpy.interp(weight, [0, 1], [0.35, −0.35])
+  const bool normalise = spec.type == "hififace" || spec.type == "hyperswap" || spec.type == "inswapper" ||
+                         spec.type == "simswap";
+  const std::vector<float> target = normalise ? l2_normalized(target_raw) : target_raw;
+  std::vector<float> out(source.size());
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = source[i] * (1 - w) + target[i] * w;
+  return out;
+}
+
 Result<std::unique_ptr<FaceSwapperModel>> FaceSwapperModel::load(Engine& engine, const std::string& models_dir,
                                                                  const FaceSwapperModelSpec& spec,
                                                                  const SessionOptions& options) {
@@ -355,7 +385,8 @@ Result<Tensor> FaceSwapperModel::source_tensor(const FaceSwapperSource& source) 
                          " values, expected 512 (arcface_w600k_r50's raw output)");
   switch (spec_.source) {
     case Kind::kEmap: return vector_tensor(inswapper_source_latent(source.embedding, emap_));
-    case Kind::kNormedEmbedding: return vector_tensor(l2_normalized(source.embedding));
+    case Kind::kNormedEmbedding:
+      return vector_tensor(source.normed_embedding.empty() ? l2_normalized(source.embedding) : source.normed_embedding);
     case Kind::kConvertedEmbedding: {
       FSWAP_ASSIGN_OR_RETURN(auto converted, convert_embedding(source.embedding));
       return vector_tensor(converted);

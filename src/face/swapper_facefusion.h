@@ -102,10 +102,24 @@ ImageT<T> explode_pixel_boost(const std::vector<ImageT<T>>& parts, int crop_size
 // The source face, as the swappers need it: its raw arcface_w600k_r50 embedding (all kinds but
 // kImage), and the source image with the face's five landmarks (kImage).
 struct FaceSwapperSource {
-  std::vector<float> embedding;  // raw (ArcfaceEmbedding::embedding), 512 values
-  const Image* image = nullptr;  // RGB
+  std::vector<float> embedding;         // raw (ArcfaceEmbedding::embedding), 512 values
+  // FaceFusion's embedding_norm: empty means embedding / ‖embedding‖; several sources average
+  // their normed embeddings, which is then not unit length (average_face_identity).
+  std::vector<float> normed_embedding;
+  const Image* image = nullptr;         // RGB
   std::array<Point2f, 5> landmarks5{};
 };
+
+// FaceFusion's identity of several source faces (face_creator.average_face_identity): the mean
+// of their raw embeddings and the mean of their normed embeddings; the image and landmarks of
+// the first. kInvalidInput when empty or the embeddings differ in size.
+Result<FaceSwapperSource> average_face_swapper_sources(const std::vector<FaceSwapperSource>& sources);
+
+// FaceFusion's --face-swapper-weight (balance_source_embedding): with w = interp(weight, [0, 1],
+// [0.35, −0.35]), source·(1 − w) + target·w, the target's raw embedding L2-normalised first for
+// the hififace, hyperswap, inswapper and simswap types. weight 0.5 leaves the source as it is.
+std::vector<float> balance_source_embedding(const std::vector<float>& source, const std::vector<float>& target_raw,
+                                            const FaceSwapperModelSpec& spec, float weight);
 
 class FaceSwapperModel {
  public:

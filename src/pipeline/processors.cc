@@ -7,33 +7,43 @@
 namespace fswap {
 namespace fs = std::filesystem;
 
-Result<std::unique_ptr<FaceSwapper>> make_face_swapper(Engine& engine, const SwapJob& job, const Image& source_image,
-                                                       const Face& source) {
+Result<std::unique_ptr<FaceSwapper>> make_face_swapper(Engine& engine, const SwapJob& job,
+                                                       const std::vector<SourceFace>& sources, std::size_t best) {
+  if (sources.empty() || best >= sources.size()) return invalid_input("no source face given");
   if (job.face_swapper_model == "classical") {
-    FSWAP_ASSIGN_OR_RETURN(ClassicalSwapper classical, ClassicalSwapper::create(source_image, source));
+    FSWAP_ASSIGN_OR_RETURN(ClassicalSwapper classical, ClassicalSwapper::create(sources[best].image, sources[best].face));
     return std::unique_ptr<FaceSwapper>(std::make_unique<ClassicalFaceSwapper>(std::move(classical), job.swap));
   }
   FSWAP_ASSIGN_OR_RETURN(FaceSwapperModelSpec spec, face_swapper_model_spec(job.face_swapper_model));
   FSWAP_ASSIGN_OR_RETURN(int pixel_boost, parse_pixel_boost(job.face_swapper_pixel_boost, spec));
+  if (job.face_swapper_weight < 0 || job.face_swapper_weight > 1)
+    return invalid_input("--face-swapper-weight must be within 0..1");
   const std::string& dir = job.analyser.models_dir;
   const SessionOptions& session = job.analyser.session;
   FaceMaskOptions mask_options = job.face_mask;
   mask_options.blur = job.swap.mask_blur;
   FSWAP_ASSIGN_OR_RETURN(FaceMasker masker, FaceMasker::load(engine, dir, mask_options, session));
   FSWAP_ASSIGN_OR_RETURN(std::shared_ptr<FaceSwapperModel> model, FaceSwapperModel::load(engine, dir, spec, session));
-  FaceSwapperSource identity{{}, &source_image, source.landmarks5};
+  std::vector<FaceSwapperSource> identities;
+  for (const SourceFace& s : sources) identities.push_back({{}, {}, &s.image, s.face.landmarks5});
+  std::shared_ptr<ArcfaceRecognizer> recognizer;
   if (spec.source != FaceSwapperSourceKind::kImage) {
-    // FaceFusion takes the source identity from arcface_w600k_r50.
+    // FaceFusion takes the identities from arcface_w600k_r50.
     const std::string arcface = dir + "/arcface_w600k_r50.onnx";
     std::error_code ec;
     if (!fs::exists(arcface, ec))
       return not_found(arcface + ": no such file; --face-swapper-model " + spec.name +
                        " needs FaceFusion's arcface_w600k_r50.onnx in --models-dir for the source identity");
-    FSWAP_ASSIGN_OR_RETURN(auto recognizer, ArcfaceRecognizer::load(engine, arcface, session));
-    FSWAP_ASSIGN_OR_RETURN(ArcfaceEmbedding id, recognizer->embed(source_image, source.landmarks5));
-    identity.embedding = std::move(id.embedding);
+    FSWAP_ASSIGN_OR_RETURN(recognizer, ArcfaceRecognizer::load(engine, arcface, session));
+    for (FaceSwapperSource& id : identities) {
+      FSWAP_ASSIGN_OR_RETURN(ArcfaceEmbedding e, recognizer->embed(*id.image, id.landmarks5));
+      id.embedding = std::move(e.embedding);
+      id.normed_embedding = std::move(e.normed_embedding);
+    }
   }
-  FSWAP_ASSIGN_OR_RETURN(auto swapper, FaceFusionFaceSwapper::create(std::move(model), identity, std::move(masker), pixel_boost));
+  FSWAP_ASSIGN_OR_RETURN(FaceSwapperSource identity, average_face_swapper_sources(identities));
+  FSWAP_ASSIGN_OR_RETURN(auto swapper, FaceFusionFaceSwapper::create(std::move(model), identity, std::move(masker), pixel_boost,
+                                                                     job.face_swapper_weight, std::move(recognizer)));
   return std::unique_ptr<FaceSwapper>(std::move(swapper));
 }
 

@@ -2,7 +2,7 @@
 // source face (--face-swapper-model and its options) and the face enhancer
 // (--face-enhancer-model and its options).
 //
-//   FSWAP_ASSIGN_OR_RETURN(auto swapper, make_face_swapper(engine, job, source_image, source_face));
+//   FSWAP_ASSIGN_OR_RETURN(auto swapper, make_face_swapper(engine, job, {{source_image, source_face}}, 0));
 //   FSWAP_ASSIGN_OR_RETURN(auto enhancer, make_face_enhancer(engine, job));
 //
 // Model files are read from job.analyser.models_dir with job.analyser.session; a missing file is
@@ -10,7 +10,9 @@
 // naming it.
 #pragma once
 
+#include <cstddef>
 #include <memory>
+#include <vector>
 
 #include "core/status.h"
 #include "face/enhancer.h"
@@ -22,9 +24,17 @@
 
 namespace fswap {
 
-// source: the chosen source face (with landmarks) in source_image.
-Result<std::unique_ptr<FaceSwapper>> make_face_swapper(Engine& engine, const SwapJob& job, const Image& source_image,
-                                                       const Face& source);
+// One source image and its face (with landmarks).
+struct SourceFace {
+  Image image;
+  Face face;
+};
+
+// sources: one face per source image, in the order given; best: the one the classical swapper
+// uses. FaceFusion's swappers use them all, as FaceFusion does: their arcface identities averaged
+// (average_face_swapper_sources), the first one's image for the image-source models.
+Result<std::unique_ptr<FaceSwapper>> make_face_swapper(Engine& engine, const SwapJob& job,
+                                                       const std::vector<SourceFace>& sources, std::size_t best);
 
 Result<std::unique_ptr<FaceEnhancer>> make_face_enhancer(Engine& engine, const SwapJob& job);
 

@@ -79,10 +79,11 @@ Result<Face> best_face_of(JobContext& ctx, const std::string& path, Image* image
 }
 
 Status prepare_source(JobContext& ctx) {
-  // Several sources: the largest, most frontal face among them all.
+  // Several sources: the classical swapper takes the largest, most frontal face among them all;
+  // FaceFusion's swappers average them all.
   float best_score = -1;
-  Image best_image;
-  Face best;
+  std::size_t best = 0;
+  std::vector<SourceFace> faces;
   for (const auto& path : ctx.job.sources) {
     Image image;
     auto face = best_face_of(ctx, path, &image);
@@ -92,10 +93,11 @@ Status prepare_source(JobContext& ctx) {
       continue;
     }
     const float score = face->box.area() * frontality(*face);
-    if (score > best_score) best_score = score, best = *face, best_image = std::move(image);
+    if (score > best_score) best_score = score, best = faces.size();
+    faces.push_back({std::move(image), *face});
   }
-  if (best_score < 0) return no_face("no face found in any source image");
-  FSWAP_ASSIGN_OR_RETURN(ctx.swapper, make_face_swapper(*ctx.engine, ctx.job, best_image, best));
+  if (faces.empty()) return no_face("no face found in any source image");
+  FSWAP_ASSIGN_OR_RETURN(ctx.swapper, make_face_swapper(*ctx.engine, ctx.job, faces, best));
   return Status::ok();
 }
 

@@ -42,6 +42,7 @@ struct SwapJob {
   // analyser.models_dir).
   std::string face_swapper_model = "classical";
   std::string face_swapper_pixel_boost;  // --face-swapper-pixel-boost "NxN"; "" = the model's size
+  float face_swapper_weight = 0.5f;      // --face-swapper-weight 0..1 (0.5 leaves the source identity as it is)
   // --face-mask-types/-areas/-regions/-padding, --face-occluder-model, --face-parser-model for
   // FaceFusion's swappers (their blur is taken from swap.mask_blur).
   FaceMaskOptions face_mask;

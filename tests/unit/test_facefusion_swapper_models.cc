@@ -299,7 +299,7 @@ TEST(FaceSwapperProbe, SourcesAreFaceFusions) {
   // Image sources: the source face warped onto its template, RGB v/255 (no mean/std).
   const Image photo = random_image(300, 280, 3, 8);
   const std::array<Point2f, 5> lmk = {{{120, 130}, {180, 128}, {150, 165}, {128, 200}, {176, 198}}};
-  const auto blend = source_of(probe_spec("blendswap_256", "swap_image_probe_256"), {{}, &photo, lmk});
+  const auto blend = source_of(probe_spec("blendswap_256", "swap_image_probe_256"), {{}, {}, &photo, lmk});
   const Image want_blend = arcface_crop(photo, lmk);  // arcface_112_v2 at 112
   ASSERT_EQ(blend.size(), 3u * 112 * 112);
   double worst = 0;
@@ -317,6 +317,40 @@ TEST(FaceSwapperProbe, SourcesAreFaceFusions) {
   EXPECT_NE(wrong_source.status().to_string().find("swap_image_probe_256.onnx: not a swap_image_probe_256 face swapper"),
             std::string::npos)
       << wrong_source.status().to_string();
+}
+
+// Several sources (face_creator.average_face_identity) and --face-swapper-weight
+// (balance_source_embedding).
+TEST(FaceSwapperSources, AverageAndBalanceAreFaceFusions) {
+  const std::vector<float> a = random_embedding(21), b = random_embedding(22);
+  auto avg = average_face_swapper_sources({{a}, {b}});
+  ASSERT_TRUE(avg.is_ok()) << avg.status().to_string();
+  double na = 0, nb = 0;
+  for (int i = 0; i < 512; ++i) na += double(a[i]) * a[i], nb += double(b[i]) * b[i];
+  na = std::sqrt(na), nb = std::sqrt(nb);
+  for (int i = 0; i < 512; ++i) {
+    EXPECT_NEAR(avg->embedding[i], (a[i] + b[i]) / 2.0, 1e-5);
+    EXPECT_NEAR(avg->normed_embedding[i], (a[i] / na + b[i] / nb) / 2, 1e-6);  // not re-normalised
+  }
+  EXPECT_FALSE(average_face_swapper_sources({}).is_ok());
+
+  const std::vector<float> target = random_embedding(23);
+  double nt = 0;
+  for (float v : target) nt += double(v) * v;
+  nt = std::sqrt(nt);
+  for (const char* model : {"hyperswap_1a_256", "inswapper_128", "ghost_1_256", "simswap_256"}) {
+    const FaceSwapperModelSpec s = spec_of(model);
+    const bool normalised = std::string(model) != "ghost_1_256";
+    for (float weight : {0.f, 0.2f, 0.5f, 1.f}) {
+      SCOPED_TRACE(std::string(model) + " " + std::to_string(weight));
+      const double w = 0.35 + (-0.35 - 0.35) * weight;  // numpy.interp(weight, [0, 1], [0.35, −0.35])
+      const auto got = balance_source_embedding(a, target, s, weight);
+      for (int i = 0; i < 512; ++i) {
+        const double t = normalised ? target[i] / nt : target[i];
+        ASSERT_NEAR(got[i], a[i] * (1 - w) + t * w, 1e-5) << i;
+      }
+    }
+  }
 }
 
 // The whole FaceFusionFaceSwapper: crop at the boosted size, box mask, probe swap, paste-back.
@@ -360,6 +394,50 @@ TEST(FaceSwapperProbe, SwapperPastesFaceFusionsBoostedCrop) {
   }
   EXPECT_LE(worst, 1);  // the float crops differ by < 1e-4, which may flip a truncation
   EXPECT_GT(changed, 10000);
+}
+
+// --face-swapper-weight through the swapper: the probe's source is balanced against the target
+// face's arcface_w600k_r50 embedding (replica) before each run.
+TEST(FaceSwapperProbe, WeightBalancesTheSourceAgainstEachTarget) {
+  const std::string dir = probe_dir();
+  std::string why;
+  const std::string arcface_dir = test::replica_dir(&why);
+  if (dir.empty()) return;
+  if (arcface_dir.empty()) GTEST_SKIP() << why;
+  auto engine = make_engine("ort").value();
+  const FaceSwapperModelSpec s = probe_spec("hyperswap_1a_256", "swap_probe_256");
+  std::shared_ptr<FaceSwapperModel> model = FaceSwapperModel::load(*engine, dir, s, {}).value();
+  std::shared_ptr<ArcfaceRecognizer> arcface =
+      ArcfaceRecognizer::load(*engine, arcface_dir + "/arcface_w600k_r50.onnx", {}).value();
+  const std::vector<float> raw = random_embedding(31);
+  EXPECT_FALSE(FaceFusionFaceSwapper::create(model, {raw}, FaceMasker{}, 256, 0.2f, nullptr).is_ok());
+  auto swapper = FaceFusionFaceSwapper::create(model, {raw}, FaceMasker{}, 256, 0.2f, arcface);
+  ASSERT_TRUE(swapper.is_ok()) << swapper.status().to_string();
+
+  Face face;
+  face.has_landmarks = true;
+  face.landmarks5 = {{{150, 160}, {230, 150}, {195, 205}, {160, 250}, {225, 245}}};
+  for (int i = 0; i < 68; ++i) face.landmarks68[i] = {150.f + i, 160.f + i % 7};
+  const Image frame = random_image(400, 360, 3, 32);
+  Image got = frame;
+  ASSERT_TRUE((*swapper)->swap(got, face, nullptr).is_ok());
+
+  const std::vector<float> target = arcface->embed(frame, face.landmarks5).value().embedding;
+  const std::vector<float> balanced = balance_source_embedding(l2_normalized(raw), target, s, 0.2f);
+  Affine m;
+  const Image crop = face_swapper_crop(frame, face.landmarks5, s, 256, &m);
+  const std::vector<double> swapped = reference_probe_swap(crop, s, balanced);
+  ImageF want_crop(256, 256, 3);
+  for (std::size_t i = 0; i < swapped.size(); ++i) want_crop.pixels[i] = static_cast<float>(swapped[i]);
+  Image want = frame;
+  paste_back(want, want_crop, create_box_mask(256, 256, 0.3f, {}), m);
+  int worst = 0;
+  for (std::size_t i = 0; i < want.pixels.size(); ++i) worst = std::max(worst, std::abs(int(want.pixels[i]) - int(got.pixels[i])));
+  EXPECT_LE(worst, 1);
+  // And it differs from the unbalanced swap.
+  Image plain = frame;
+  ASSERT_TRUE(FaceFusionFaceSwapper::create(model, {raw}, FaceMasker{}, 256).value()->swap(plain, face, nullptr).is_ok());
+  EXPECT_NE(plain.pixels, got.pixels);
 }
 
 // ---------------------------------------------------------------------------------------------
