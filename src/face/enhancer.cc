@@ -154,8 +154,9 @@ Result<ImageF> FaceEnhancerModel::run(const Image& rgb_crop, float weight) {
   return face_enhancer_output_to_crop(outputs.at(0));
 }
 
-FaceEnhancer::FaceEnhancer(std::unique_ptr<FaceEnhancerModel> model, const FaceEnhancerOptions& options)
-    : model_(std::move(model)), options_(options) {
+FaceEnhancer::FaceEnhancer(std::unique_ptr<FaceEnhancerModel> model, const FaceEnhancerOptions& options,
+                           std::shared_ptr<FaceOccluder> occluder)
+    : model_(std::move(model)), options_(options), occluder_(std::move(occluder)) {
   FSWAP_CHECK(model_ != nullptr, "FaceEnhancer: no model");
   const int size = model_->info().size;
   box_mask_ = create_box_mask(size, size, options_.face_mask_blur, FaceMaskPadding{});
@@ -165,18 +166,22 @@ Status FaceEnhancer::enhance(Image& frame, const Face& target, TimeLedger* ledge
   if (!target.has_landmarks) return invalid_input(model_->info().name + ": the target face has no landmarks");
   if (frame.channels != 3) return invalid_input(model_->info().name + ": the frame must be RGB");
   Affine frame_to_crop;
-  ImageF restored;
+  ImageF restored, mask;
   {
     ScopedTimer t(ledger, "enhance");
     const Image crop = face_enhancer_crop(frame, target.landmarks5, model_->info(), &frame_to_crop);
     FSWAP_ASSIGN_OR_RETURN(restored, model_->run(crop, options_.weight));
+    if (occluder_) {
+      FSWAP_ASSIGN_OR_RETURN(mask, occluder_->mask(crop));
+      for (std::size_t i = 0; i < mask.pixels.size(); ++i) mask.pixels[i] = std::min(mask.pixels[i], box_mask_.pixels[i]);
+    }
   }
   ScopedTimer t(ledger, "blend");
   const int size = model_->info().size;
   const Rect region = paste_rect(frame.width, frame.height, size, size, frame_to_crop);
   if (region.empty()) return Status::ok();
   pasted_ = frame;
-  paste_back(pasted_, restored, box_mask_, frame_to_crop);
+  paste_back(pasted_, restored, occluder_ ? mask : box_mask_, frame_to_crop);
   face_enhancer_blend(frame, pasted_, options_.blend, region);
   return Status::ok();
 }

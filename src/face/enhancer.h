@@ -7,7 +7,8 @@
 //
 // Per face: crop (the model's template and size), input (v/255 − 0.5)/0.5 RGB NCHW (+ `weight`
 // when the model has that input), run, output clip(−1, 1) → round((v + 1)/2 · 255), box mask
-// (face_mask_blur, no padding), paste_back, then frame·(1 − b) + pasted·b with b = blend/100,
+// (face_mask_blur, no padding) — with --face-mask-types occlusion, its minimum with the occlusion
+// mask of the crop (face/face_masker.h) — paste_back, then frame·(1 − b) + pasted·b with b = blend/100,
 // rounded as cv2.addWeighted does. Our frames are RGB, so FaceFusion's BGR flips cancel out.
 // A FaceEnhancer is used from one thread at a time (one InferenceSession). Records "enhance"
 // (crop + model) and "blend" (mask, paste, blend) in the ledger when given one.
@@ -22,6 +23,7 @@
 #include "core/tensor.h"
 #include "core/time_ledger.h"
 #include "face/face.h"
+#include "face/face_masker.h"
 #include "face/face_templates.h"
 #include "imaging/geometry.h"
 #include "imaging/image.h"
@@ -96,13 +98,16 @@ struct FaceEnhancerOptions {
 
 class FaceEnhancer {
  public:
-  FaceEnhancer(std::unique_ptr<FaceEnhancerModel> model, const FaceEnhancerOptions& options);
+  // occluder: FaceFusion's occlusion mask (--face-mask-types occlusion), or null for the box alone.
+  FaceEnhancer(std::unique_ptr<FaceEnhancerModel> model, const FaceEnhancerOptions& options,
+               std::shared_ptr<FaceOccluder> occluder = nullptr);
   // Enhances `target` (which must have landmarks) in the RGB frame, in place.
   Status enhance(Image& frame, const Face& target, TimeLedger* ledger);
 
  private:
   std::unique_ptr<FaceEnhancerModel> model_;
   FaceEnhancerOptions options_;
+  std::shared_ptr<FaceOccluder> occluder_;
   ImageF box_mask_;  // depends only on the crop size
   Image pasted_;     // scratch: the frame with the restored face pasted back
 };

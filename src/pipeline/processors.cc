@@ -1,5 +1,6 @@
 #include "pipeline/processors.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "face/recognizer_arcface.h"
@@ -52,7 +53,14 @@ Result<std::unique_ptr<FaceEnhancer>> make_face_enhancer(Engine& engine, const S
                                                              job.analyser.session));
   FaceEnhancerOptions options = job.face_enhancer;
   options.face_mask_blur = job.swap.mask_blur;
-  return std::make_unique<FaceEnhancer>(std::move(model), options);
+  // As FaceFusion's face_enhancer: the box mask always, the occlusion mask when chosen.
+  std::shared_ptr<FaceOccluder> occluder;
+  const auto& types = job.face_mask.types;
+  if (std::find(types.begin(), types.end(), "occlusion") != types.end()) {
+    FSWAP_ASSIGN_OR_RETURN(occluder, FaceOccluder::load(engine, job.analyser.models_dir, job.face_mask.occluder_model,
+                                                        job.analyser.session));
+  }
+  return std::make_unique<FaceEnhancer>(std::move(model), options, std::move(occluder));
 }
 
 }  // namespace fswap

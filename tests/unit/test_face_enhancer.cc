@@ -12,6 +12,7 @@
 
 #include "face/analyser.h"
 #include "face/enhancer.h"
+#include "face/face_masker.h"
 #include "face/paste_back.h"
 #include "face/face_templates.h"
 #include "support/replicas.h"
@@ -257,6 +258,44 @@ TEST_F(FaceEnhancerModelTest, EnhanceIsCropRunPasteBackThenBlend) {
   }
   EXPECT_LE(worst, 1);
   EXPECT_GT(changed, 100) << "the re-warped face should differ a little from the original";
+}
+
+// --face-mask-types occlusion: FaceFusion's enhancer pastes under min(box, occlusion mask).
+TEST_F(FaceEnhancerModelTest, OcclusionMaskJoinsTheBoxMask) {
+  std::string why;
+  const std::string probes = test::swapper_probe_dir(&why);
+  ASSERT_FALSE(probes.empty()) << why;
+  const Image astronaut = read_image(kMedia + "astronaut.png").value();
+  const Face face = astronaut_face(astronaut);
+  auto engine = make_engine("ort").value();
+  const FaceEnhancerModelInfo info = face_enhancer_model_info("gfpgan_1.4").value();
+  // xseg_2 probe: −1.2·(B − R) + 0.5, above the threshold where skin is redder than blue.
+  std::shared_ptr<FaceOccluder> occluder = FaceOccluder::load(*engine, probes, "xseg_2", {}).value();
+  FaceEnhancerOptions options;
+  options.blend = 100;
+  FaceEnhancer enhancer(FaceEnhancerModel::load_file(*engine, dir_ + "/identity_512.onnx", info, {}).value(), options,
+                        occluder);
+  Image frame = astronaut;
+  ASSERT_TRUE(enhancer.enhance(frame, face, nullptr).is_ok());
+
+  Affine m;
+  const Image crop = face_enhancer_crop(astronaut, face.landmarks5, info, &m);
+  ImageF restored(512, 512, 3);
+  for (std::size_t i = 0; i < crop.pixels.size(); ++i) restored.pixels[i] = crop.pixels[i];  // identity model
+  ImageF mask = create_box_mask(512, 512, 0.3f, {0, 0, 0, 0});
+  const ImageF occlusion = occluder->mask(crop).value();
+  double occlusion_mean = 0;
+  for (std::size_t i = 0; i < mask.pixels.size(); ++i) {
+    mask.pixels[i] = std::min(mask.pixels[i], occlusion.pixels[i]);
+    occlusion_mean += occlusion.pixels[i] / occlusion.pixels.size();
+  }
+  EXPECT_GT(occlusion_mean, 0.02);
+  EXPECT_LT(occlusion_mean, 0.98);
+  Image want = astronaut;
+  paste_back(want, restored, mask, m);
+  int worst = 0;
+  for (std::size_t i = 0; i < frame.pixels.size(); ++i) worst = std::max(worst, std::abs(int(frame.pixels[i]) - int(want.pixels[i])));
+  EXPECT_LE(worst, 1);
 }
 
 TEST_F(FaceEnhancerModelTest, Gfpgan14ReplicaAgreesOnBothEngines) {
