@@ -2,13 +2,16 @@
 //   latency  per model: median ms per batch at batch 1, 8 and 32 in fp16 (and fp32 at batch 1),
 //            after warm-up, host to host (input upload and output download included);
 //   budget   a pipeline of swapper + face enhancer + frame enhancer (inswapper_128, gfpgan_1.4,
-//            real_esrgan_x4) run in turn, with room for 100%, 50%, 25% and 10% of their total
-//            weight bytes: budget = the non-weight peak of an unlimited run (the largest activation
-//            plan and workspace, which are not streamed) + that share of the weights. Throughput as
-//            a ratio to an unlimited budget, bytes copied and the copy bandwidth while streaming.
+//            real_esrgan_x4 on a 640×640 tile) run in turn, with room for 100%, 50%, 25% and 10% of
+//            their total weight bytes: budget = the non-weight peak of an unlimited run (the largest
+//            activation plan and workspace, which are not streamed) + that share of the weights.
+//            Throughput as a ratio to an unlimited budget, bytes and copies per pass, the copy
+//            bandwidth over the pass and over the time streaming added; explicit vs unified
+//            memory mode where unified applies (unlimited and 100%), with the first pass's time;
+//   budget-light  the same with a 64×64 tile: little compute to hide the copies behind.
 // Models from FSWAP_GPU_MODELS (the default models and generated replicas). Prints JSON lines
 // (for tools/bench/torch_baseline.py's comparison) and markdown tables.
-//   bench_native [latency|budget]... [--runs N]
+//   bench_native [latency|budget|budget-light]... [--runs N]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -100,39 +103,97 @@ struct Stage {
   std::vector<Tensor> inputs;
 };
 
-Result<std::vector<Stage>> load_pipeline(NativeEngine& engine, const std::string& budget) {
+// The frame enhancer's input: a tile×tile crop (its dynamic spatial dims).
+Result<std::vector<Stage>> load_pipeline(NativeEngine& engine, const std::string& budget, MemoryMode mode,
+                                         std::int64_t tile) {
   std::vector<Stage> stages;
   for (const char* name : {"inswapper_128", "gfpgan_1.4", "real_esrgan_x4"}) {
     const std::string path = test::gpu_model(name);
     if (path.empty()) return not_found(std::string(name) + " not in FSWAP_GPU_MODELS");
     Stage s{name, nullptr, {}};
-    FSWAP_ASSIGN_OR_RETURN(s.session, engine.load(path, {.device = {DeviceKind::kCuda, 0}, .vram_budget = budget}));
+    FSWAP_ASSIGN_OR_RETURN(s.session, engine.load(path, {.device = {DeviceKind::kCuda, 0},
+                                                         .vram_budget = budget,
+                                                         .memory_mode = mode}));
     unsigned seed = 1;
-    for (const TensorInfo& info : s.session->inputs())
-      s.inputs.push_back(test::random_tensor(batch_shape(info, 1), seed++, 0, 1));
+    for (const TensorInfo& info : s.session->inputs()) {
+      Shape shape = batch_shape(info, 1);
+      for (std::size_t d = 2; d < shape.size() && shape.size() == 4; ++d)
+        if (info.shape[d] < 0) shape[d] = tile;
+      s.inputs.push_back(test::random_tensor(shape, seed++, 0, 1));
+    }
     stages.push_back(std::move(s));
   }
   return stages;
 }
 
-// Seconds per pipeline pass (median), after one warm-up pass.
-Result<double> time_pipeline(std::vector<Stage>& stages, int runs) {
+Status run_pass(std::vector<Stage>& stages) {
   for (Stage& s : stages) FSWAP_RETURN_IF_ERROR(s.session->run(s.inputs).status());
+  return Status::ok();
+}
+
+// Seconds per pipeline pass (median) after one untimed warm-up pass; `first` (optional) gets the
+// warm-up pass's seconds: executor creation, the first weight upload and the kernels' first runs.
+Result<double> time_pipeline(std::vector<Stage>& stages, int runs, double* first = nullptr) {
+  const auto start = Clock::now();
+  FSWAP_RETURN_IF_ERROR(run_pass(stages));
+  if (first != nullptr) *first = std::chrono::duration<double>(Clock::now() - start).count();
   std::vector<double> t;
   for (int i = 0; i < runs; ++i) {
-    const auto start = Clock::now();
-    for (Stage& s : stages) FSWAP_RETURN_IF_ERROR(s.session->run(s.inputs).status());
-    t.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+    const auto pass = Clock::now();
+    FSWAP_RETURN_IF_ERROR(run_pass(stages));
+    t.push_back(std::chrono::duration<double>(Clock::now() - pass).count());
   }
   return median(t);
 }
 
-void budget_sweep() {
+const char* mode_name(MemoryMode m) { return m == MemoryMode::kUnified ? "unified" : "explicit"; }
+
+// One budget: a fresh runtime (the sessions hold it), a warm-up pass, then g_runs timed passes.
+void sweep_row(NativeEngine& engine, std::int64_t tile, MemoryMode mode, std::uint64_t budget, const char* room,
+               double unlimited) {
+  const std::string label = budget == 0 ? std::string("unlimited") : memory::format_bytes(budget);
+  auto stages = load_pipeline(engine, budget == 0 ? "" : std::to_string(budget), mode, tile);
+  if (!stages.is_ok()) {
+    std::printf("| %s | %s | %s | %s | | | | | | | | | |\n", mode_name(mode), label.c_str(), room,
+                stages.status().to_string().c_str());
+    return;
+  }
+  auto rt = CudaRuntime::live()[0];
+  double first = 0;
+  auto warm = time_pipeline(*stages, 0, &first);
+  const auto before = rt->residency().stats().total;
+  const double waited_before = rt->device().host_wait_seconds();
+  auto t = warm.is_ok() ? time_pipeline(*stages, g_runs) : warm;
+  if (!t.is_ok()) {
+    std::printf("| %s | %s | %s | %s | | | | | | | | | |\n", mode_name(mode), label.c_str(), room,
+                t.status().to_string().c_str());
+    return;
+  }
+  const auto after = rt->residency().stats().total;
+  const double passes = g_runs + 1;  // time_pipeline's warm-up pass copies too
+  const double waited = (rt->device().host_wait_seconds() - waited_before) / passes;
+  const double h2d = static_cast<double>(after.h2d_bytes - before.h2d_bytes) / passes;
+  const double copies = static_cast<double>(after.h2d_copies - before.h2d_copies) / passes;
+  const double extra = *t - unlimited;
+  char per_extra[32] = "-";
+  if (h2d > 0 && extra > 1e-4) std::snprintf(per_extra, sizeof per_extra, "%.1f", h2d / extra / 1e9);
+  std::printf("| %s | %s | %s | %.1f | %.2f | %.2f | %s | %.0f | %.1f | %s | %.0f | %.2f | %s |\n", mode_name(mode),
+              label.c_str(), room, first * 1e3, *t * 1e3, unlimited / *t,
+              memory::format_bytes(static_cast<std::uint64_t>(h2d)).c_str(), copies, h2d / *t / 1e9, per_extra,
+              static_cast<double>(after.evictions - before.evictions) / passes, waited * 1e3,
+              memory::format_bytes(rt->arena().stats().peak_reserved_bytes).c_str());
+  if (mode == MemoryMode::kUnified)
+    std::printf("unified: %s managed, %s prefetched in %llu prefetches\n", memory::format_bytes(after.managed_bytes).c_str(),
+                memory::format_bytes(after.managed_prefetch_bytes).c_str(),
+                static_cast<unsigned long long>(after.managed_prefetches));
+}
+
+void budget_sweep(std::int64_t tile) {
   NativeEngine engine;
   std::uint64_t weights = 0, headroom = 0;
   double unlimited = 0;
   {
-    auto stages = load_pipeline(engine, "");
+    auto stages = load_pipeline(engine, "", MemoryMode::kExplicit, tile);
     if (!stages.is_ok()) {
       std::printf("budget sweep skipped: %s\n", stages.status().to_string().c_str());
       return;
@@ -148,34 +209,22 @@ void budget_sweep() {
     const std::uint64_t peak = rt->arena().stats().peak_allocated_bytes;
     headroom = peak > weights ? peak - weights : 0;
   }
-  std::printf("\nPipeline inswapper_128 + gfpgan_1.4 + real_esrgan_x4 (fp16), weights %s, activations and workspace "
-              "%s; unlimited %.2f ms per pass\n\n",
-              memory::format_bytes(weights).c_str(), memory::format_bytes(headroom).c_str(), unlimited * 1e3);
-  std::printf("| budget | room for weights | ms per pass | throughput vs unlimited | H2D per pass | H2D GB/s while running | evictions per pass | arena peak |\n|---|---|---|---|---|---|---|---|\n");
+  std::printf("\nPipeline inswapper_128 + gfpgan_1.4 + real_esrgan_x4 on a %lldx%lld tile (fp16), weights %s, activations "
+              "and workspace %s; unlimited %.2f ms per pass\n\n",
+              static_cast<long long>(tile), static_cast<long long>(tile), memory::format_bytes(weights).c_str(),
+              memory::format_bytes(headroom).c_str(), unlimited * 1e3);
+  std::printf("| mode | budget | room for weights | first pass ms | ms per pass | throughput vs unlimited | H2D per pass | "
+              "copies per pass | H2D GB/s over the pass | H2D GB/s over the extra time | evictions per pass | host blocked ms "
+              "per pass | arena peak |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (MemoryMode mode : {MemoryMode::kExplicit, MemoryMode::kUnified})
+    sweep_row(engine, tile, mode, 0, "all", unlimited);
   for (double fraction : {1.0, 0.5, 0.25, 0.1}) {
     const auto budget = headroom + static_cast<std::uint64_t>(static_cast<double>(weights) * fraction);
-    auto stages = load_pipeline(engine, std::to_string(budget));
-    if (!stages.is_ok()) {
-      std::printf("| %s | %.0f%% | %s | | | | | |\n", memory::format_bytes(budget).c_str(), fraction * 100,
-                  stages.status().to_string().c_str());
-      continue;
-    }
-    auto rt = CudaRuntime::live()[0];
-    auto warm = time_pipeline(*stages, 1);
-    const auto before = rt->residency().stats().total;
-    auto t = time_pipeline(*stages, g_runs);
-    if (!warm.is_ok() || !t.is_ok()) {
-      std::printf("| %s | %.0f%% | %s | | | | | |\n", memory::format_bytes(budget).c_str(), fraction * 100,
-                  (!warm.is_ok() ? warm.status() : t.status()).to_string().c_str());
-      continue;
-    }
-    const auto after = rt->residency().stats().total;
-    const double passes = g_runs + 1;  // time_pipeline's warm-up pass copies too
-    const double h2d = static_cast<double>(after.h2d_bytes - before.h2d_bytes) / passes;
-    std::printf("| %s | %.0f%% | %.2f | %.2f | %s | %.1f | %.0f | %s |\n", memory::format_bytes(budget).c_str(),
-                fraction * 100, *t * 1e3, unlimited / *t, memory::format_bytes(static_cast<std::uint64_t>(h2d)).c_str(),
-                h2d / *t / 1e9, static_cast<double>(after.evictions - before.evictions) / passes,
-                memory::format_bytes(rt->arena().stats().peak_reserved_bytes).c_str());
+    char room[16];
+    std::snprintf(room, sizeof room, "%.0f%%", fraction * 100);
+    sweep_row(engine, tile, MemoryMode::kExplicit, budget, room, unlimited);
+    // Unified mode keeps every weight on the device (charged to the budget): only where they fit.
+    if (fraction >= 1.0) sweep_row(engine, tile, MemoryMode::kUnified, budget, room, unlimited);
   }
 }
 
@@ -191,12 +240,13 @@ int main(int argc, char** argv) {
       what.emplace_back(argv[i]);
     }
   }
-  if (what.empty()) what = {"latency", "budget"};
+  if (what.empty()) what = {"latency", "budget-light", "budget"};
   for (const std::string& w : what) {
     if (w == "latency") fswap::latency();
-    else if (w == "budget") fswap::budget_sweep();
+    else if (w == "budget") fswap::budget_sweep(640);
+    else if (w == "budget-light") fswap::budget_sweep(64);
     else {
-      std::fprintf(stderr, "bench_native: unknown part '%s' (latency, budget)\n", w.c_str());
+      std::fprintf(stderr, "bench_native: unknown part '%s' (latency, budget, budget-light)\n", w.c_str());
       return 2;
     }
   }

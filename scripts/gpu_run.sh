@@ -4,12 +4,13 @@
 # plus the full logs to $OUT (default out/gpu) and prints the summary last.
 # Exit status: non-zero when a test or benchmark failed.
 #   scripts/gpu_run.sh                  # everything
-#   PARTS="ops models" scripts/gpu_run.sh   # a subset of: memory ops models face bench torch
+#   PARTS="ops models" scripts/gpu_run.sh   # a subset of: memory memory-bench ops models face bench torch
+#   BENCH_PARTS="budget-light budget" PARTS=bench scripts/gpu_run.sh   # bench_native's parts
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${OUT:-out/gpu}
-PARTS=${PARTS:-memory ops models face bench torch}
+PARTS=${PARTS:-memory memory-bench ops models face bench torch}
 WORK=${WORK:-/tmp/fswap-gpu}
 mkdir -p "$OUT" "$WORK/models"
 export LD_LIBRARY_PATH="/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib:$PWD/bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -32,7 +33,7 @@ card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 
 start=$(date +%s)
 cp bundle/models/*.onnx "$WORK/models/"
-replicas="inswapper_128 arcface_w600k_r50 scrfd_2.5g yoloface_8n 2dfan4 hyperswap_1a_256 simswap_256 gfpgan_1.4 xseg bisenet_resnet_34 real_esrgan_x4"
+replicas="inswapper_128 arcface_w600k_r50 scrfd_2.5g yoloface_8n 2dfan4 hyperswap_1a_256 simswap_256 gfpgan_1.4 xseg bisenet_resnet_34 real_esrgan_x4 retinaface_10g codeformer"
 echo $replicas | tr ' ' '\n' | xargs -P 8 -I{} $PY tools/replicas/generate_replicas.py --out "$WORK/models" --only {} \
   >> "$OUT/setup.log" 2>&1
 $PY -c "import cv2, numpy; numpy.save('$FSWAP_GPU_PHOTO', cv2.cvtColor(cv2.imread('bundle/media/astronaut.png'), cv2.COLOR_BGR2RGB))" \
@@ -47,12 +48,13 @@ run() {  # run NAME TIMEOUT CMD...: logs to $OUT/NAME.log, exit status in rc[NAM
   rc[$name]=$?
   echo "$name: exit ${rc[$name]}"
 }
+# The benchmarks before the long op harness: a call cut short still brings their logs back.
 has memory && run test_cuda_memory 300 bundle/bin/test_cuda_memory
-has ops && run test_cuda_ops 400 bundle/bin/test_cuda_ops
+has bench && run bench_native 480 bundle/bin/bench_native ${BENCH_PARTS:-}
 has models && run test_cuda_models 400 bundle/bin/test_cuda_models
 has face && run test_cuda_face 200 bundle/bin/test_cuda_face
-has memory && run bench_memory 240 bundle/bin/bench_memory
-has bench && run bench_native 400 bundle/bin/bench_native
+has ops && run test_cuda_ops 400 bundle/bin/test_cuda_ops
+has memory-bench && run bench_memory 240 bundle/bin/bench_memory
 has torch && [[ -f tools/bench/torch_baseline.py ]] &&
   run torch_baseline 400 $PY tools/bench/torch_baseline.py --models "$WORK/models" --batches 1 8 32 --runs 30
 
@@ -63,7 +65,7 @@ has torch && [[ -f tools/bench/torch_baseline.py ]] &&
     echo "## $name: exit ${rc[$name]}"
     grep -E '^\[  (PASSED|FAILED) ' "$OUT/$name.log" | sed 's/^/    /'
     grep -E '^\[  FAILED  \] [A-Za-z]' "$OUT/$name.log" | sort -u | head -60 | sed 's/^/    /'
-    grep -E '^(model |budget |face |failure injection|device|residency|H2D|stage)' "$OUT/$name.log" | head -80 | sed 's/^/    /'
+    grep -E '^(model |budget |face |failure injection|device|residency|H2D|stage|unified|Pipeline)' "$OUT/$name.log" | head -80 | sed 's/^/    /'
     sed -n '/^| /p' "$OUT/$name.log" | head -120
     sed -n '/^PyTorch /,$p' "$OUT/$name.log" | head -60
   done

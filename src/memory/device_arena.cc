@@ -40,13 +40,14 @@ void DeviceArena::insert_free(std::uint64_t address, Range range) {
   ranges_[address] = std::move(range);
 }
 
-Result<DeviceAllocation> DeviceArena::allocate(std::uint64_t bytes, bool may_block) {
+Result<DeviceAllocation> DeviceArena::allocate(std::uint64_t bytes, AllocateOptions how) {
   ++counters_.allocate_calls;
   last_failure_ = ArenaFailure::kNone;
   if (bytes == 0) return invalid_input("device arena: allocation of 0 bytes");
   const std::uint64_t size = round_up(bytes, options_.alignment);
-  const bool small = size < options_.small_limit;
-  FreeSet& pool = small ? free_small_ : free_large_;
+  const bool small = !how.scratch && size < options_.small_limit;
+  const Pool kind = how.scratch ? Pool::kScratch : small ? Pool::kSmall : Pool::kLarge;
+  FreeSet& pool = free_set(kind);
 
   // Best fit among the pool's cached ranges: the smallest that holds the request (lowest address on ties).
   if (auto fit = pool.lower_bound({size, 0}); fit != pool.end()) {
@@ -65,7 +66,7 @@ Result<DeviceAllocation> DeviceArena::allocate(std::uint64_t bytes, bool may_blo
         break;
       }
     if (chosen == 0 && attempt == 0) FSWAP_RETURN_IF_ERROR(release_cached(/*wait=*/false));
-    if (chosen == 0 && attempt == 1 && may_block) FSWAP_RETURN_IF_ERROR(release_cached());
+    if (chosen == 0 && attempt == 1 && how.may_block) FSWAP_RETURN_IF_ERROR(release_cached());
   }
   if (chosen == 0) {
     ++counters_.budget_failures;
@@ -77,10 +78,10 @@ Result<DeviceAllocation> DeviceArena::allocate(std::uint64_t bytes, bool may_blo
                          format_bytes(s.free_bytes) + " cached in " + std::to_string(s.free_ranges) +
                          " free ranges (largest " + format_bytes(s.largest_free_range) + ")");
   }
-  Status reserved = reserve_segment(chosen, small);
+  Status reserved = reserve_segment(chosen, kind);
   if (!reserved.is_ok() && reserved.code() == StatusCode::kOutOfMemory && !segments_.empty()) {
     FSWAP_RETURN_IF_ERROR(release_cached());  // the device may just be short of what we cache
-    reserved = reserve_segment(chosen, small);
+    reserved = reserve_segment(chosen, kind);
   }
   if (!reserved.is_ok()) {
     ++counters_.device_failures;
@@ -93,9 +94,9 @@ Result<DeviceAllocation> DeviceArena::allocate(std::uint64_t bytes, bool may_blo
   return carve(ranges_.find(fit->second), size, bytes);
 }
 
-Status DeviceArena::reserve_segment(std::uint64_t size, bool small) {
+Status DeviceArena::reserve_segment(std::uint64_t size, Pool pool) {
   FSWAP_ASSIGN_OR_RETURN(DevicePtr base, device_.allocate(size));
-  segments_[base.address] = Segment{size, 0, small};
+  segments_[base.address] = Segment{size, 0, pool};
   reserved_ += size;
   ++counters_.segment_allocations;
   counters_.peak_reserved_bytes = std::max(counters_.peak_reserved_bytes, reserved_ + charged_);
@@ -215,10 +216,10 @@ ArenaStats DeviceArena::stats() const {
   s.charged_bytes = charged_;
   s.allocated_bytes = allocated_;
   s.segments = segments_.size();
-  s.free_ranges = free_small_.size() + free_large_.size();
+  s.free_ranges = free_small_.size() + free_large_.size() + free_scratch_.size();
   s.free_bytes = reserved_ - allocated_;
-  s.largest_free_range = std::max(free_small_.empty() ? 0 : free_small_.rbegin()->first,
-                                  free_large_.empty() ? 0 : free_large_.rbegin()->first);
+  for (const FreeSet* f : {&free_small_, &free_large_, &free_scratch_})
+    if (!f->empty()) s.largest_free_range = std::max(s.largest_free_range, f->rbegin()->first);
   return s;
 }
 

@@ -2,10 +2,12 @@
 // device, carves allocations out of them best-fit, keeps freed ranges cached for reuse (the
 // stream-ordered pool of cudaMallocAsync with its release threshold raised to the budget) and
 // never holds more than the budget from the device.
-// Two pools, as in PyTorch's caching allocator: requests below small_limit share small segments
-// and are served only from them; larger requests get segments of their own and are served only
-// from large segments' free ranges. So a small weight chunk never splits the hole an evicted
-// large one left, and a budget a few layers wide does not fail on fragmentation.
+// Three pools: requests below small_limit share small segments and are served only from them
+// (as in PyTorch's caching allocator); larger requests get segments of their own and are served
+// only from large segments' free ranges; scratch (activation buffers, kernel workspaces, which
+// live long and change size) only from scratch segments. So a small weight chunk never splits the
+// hole an evicted large one left, a workspace never pins part of a weight segment, and a budget a
+// few layers wide does not fail on fragmentation.
 // Device memory held outside the arena (managed memory for unified mode) counts against the same
 // cap through charge()/uncharge().
 //
@@ -46,6 +48,14 @@ struct ArenaOptions {
   std::uint64_t granularity = 2ull << 20;     // larger requests get a segment rounded up to this
 };
 
+struct AllocateOptions {
+  // When a new segment does not fit the cap, cached segments whose work has finished go back
+  // first; then, unless may_block is false (a prefetch: the host must not wait), the others
+  // after the host waits for their work.
+  bool may_block = true;
+  bool scratch = false;  // served from scratch segments only (see above)
+};
+
 struct DeviceAllocation {
   DevicePtr ptr;
   std::uint64_t bytes = 0;                    // as requested
@@ -81,10 +91,7 @@ class DeviceArena {
   DeviceArena& operator=(const DeviceArena&) = delete;
 
   // kInvalidInput for 0 bytes; kOutOfMemory when the budget or the device cannot supply it.
-  // When a new segment does not fit the cap, cached segments whose work has finished go back
-  // first; then, unless !may_block (a prefetch: the host must not wait), the others after the host
-  // waits for their work.
-  Result<DeviceAllocation> allocate(std::uint64_t bytes, bool may_block = true);
+  Result<DeviceAllocation> allocate(std::uint64_t bytes, AllocateOptions options = {});
   // `ptr` from allocate(); `after`: events of work still using it. kInternal for an unknown ptr.
   Status free(DevicePtr ptr, std::span<const DeviceEvent> after = {});
   // Returns fully free segments to the device (call at model or stage switches; cudaMemPoolTrimTo),
@@ -110,16 +117,18 @@ class DeviceArena {
     bool free = true;
     std::vector<DeviceEvent> after;
   };
+  enum class Pool { kSmall, kLarge, kScratch };
   struct Segment {
     std::uint64_t bytes = 0;
     std::uint64_t used = 0;
-    bool small = false;  // serves requests below small_limit only
+    Pool pool = Pool::kLarge;  // the requests it serves
   };
   using FreeSet = std::set<std::pair<std::uint64_t, std::uint64_t>>;  // (bytes, address) of free ranges
 
   Result<DeviceAllocation> carve(std::map<std::uint64_t, Range>::iterator range, std::uint64_t size, std::uint64_t requested);
-  Status reserve_segment(std::uint64_t size, bool small);
-  FreeSet& pool_of(const Range& range) { return segments_.at(range.segment).small ? free_small_ : free_large_; }
+  Status reserve_segment(std::uint64_t size, Pool pool);
+  FreeSet& free_set(Pool pool) { return pool == Pool::kSmall ? free_small_ : pool == Pool::kLarge ? free_large_ : free_scratch_; }
+  FreeSet& pool_of(const Range& range) { return free_set(segments_.at(range.segment).pool); }
   void insert_free(std::uint64_t address, Range range);
   void prune(std::vector<DeviceEvent>& events) const;
 
@@ -127,7 +136,7 @@ class DeviceArena {
   ArenaOptions options_;
   std::map<std::uint64_t, Segment> segments_;                      // by base address
   std::map<std::uint64_t, Range> ranges_;                          // by address; tile each segment
-  FreeSet free_small_, free_large_;                                 // by segment class
+  FreeSet free_small_, free_large_, free_scratch_;                  // by segment pool
   std::uint64_t reserved_ = 0, allocated_ = 0, charged_ = 0;
   ArenaFailure last_failure_ = ArenaFailure::kNone;
   mutable ArenaStats counters_;  // the monotonic counters; the rest is computed in stats()

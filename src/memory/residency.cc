@@ -144,9 +144,10 @@ ResidencyManager::Block* ResidencyManager::choose_victim(const Block* for_block,
   return best;
 }
 
-Result<DeviceAllocation> ResidencyManager::allocate_evicting(std::uint64_t bytes, const Block* for_block, bool for_prefetch) {
+Result<DeviceAllocation> ResidencyManager::allocate_evicting(std::uint64_t bytes, const Block* for_block, bool for_prefetch,
+                                                             bool scratch) {
   while (true) {
-    Result<DeviceAllocation> a = arena_.allocate(bytes, /*may_block=*/!for_prefetch);
+    Result<DeviceAllocation> a = arena_.allocate(bytes, {.may_block = !for_prefetch, .scratch = scratch});
     if (a.is_ok() || arena_.last_failure() != ArenaFailure::kBudget) return a;
     Block* victim = choose_victim(for_block, for_prefetch);
     if (victim == nullptr) return no_victim(a.status(), for_block, for_prefetch);
@@ -322,7 +323,7 @@ Status ResidencyManager::place(BlockId id, DevicePtr at, std::span<const DeviceE
 }
 
 Result<DeviceAllocation> ResidencyManager::allocate_scratch(std::uint64_t bytes) {
-  return allocate_evicting(bytes, nullptr, false);
+  return allocate_evicting(bytes, nullptr, false, /*scratch=*/true);
 }
 
 // ---- Weight streaming -------------------------------------------------------------------------

@@ -132,7 +132,8 @@ class ResidencyManager {
   std::uint64_t next_use(const Block& b) const;  // distance from the schedule cursor; kNever if none
   // Evicts victims until the arena supplies `bytes`. For a prefetch, victims must be used later
   // than `for_block` (Belady) or not be prefetched-and-unused themselves (LRU).
-  Result<DeviceAllocation> allocate_evicting(std::uint64_t bytes, const Block* for_block, bool for_prefetch);
+  Result<DeviceAllocation> allocate_evicting(std::uint64_t bytes, const Block* for_block, bool for_prefetch,
+                                            bool scratch = false);
   // The out-of-memory message once no victim is left.
   Status no_victim(const Status& arena_failure, const Block* for_block, bool for_prefetch) const;
   // Scans the resident blocks only (resident_), not every registered one.

@@ -25,12 +25,16 @@ inline std::string gpu_model(const std::string& name) {
   return std::filesystem::exists(p) ? p.string() : "";
 }
 
-// A float32 tensor of uniform values in [low, high] from `seed`.
-inline Tensor random_tensor(const Shape& shape, unsigned seed, float low = -1, float high = 1) {
-  Tensor t = Tensor::zeros(DType::kFloat32, shape);
+// A float32 (or float64) tensor of uniform values in [low, high] from `seed`.
+inline Tensor random_tensor(const Shape& shape, unsigned seed, float low = -1, float high = 1,
+                            DType dtype = DType::kFloat32) {
+  Tensor t = Tensor::zeros(dtype, shape);
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> u(low, high);
-  for (std::int64_t i = 0; i < t.elements(); ++i) t.data<float>()[i] = u(rng);
+  for (std::int64_t i = 0; i < t.elements(); ++i) {
+    if (dtype == DType::kFloat64) t.data<double>()[i] = u(rng);
+    else t.data<float>()[i] = u(rng);
+  }
   return t;
 }
 

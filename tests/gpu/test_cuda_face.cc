@@ -53,11 +53,15 @@ Result<Analysis> analyse_and_swap(const SessionOptions& session, const Image& im
   Analysis a;
   FSWAP_ASSIGN_OR_RETURN(a.faces, analyser->analyse(image, /*embed=*/true));
   if (a.faces.empty()) return no_face("no face in FSWAP_GPU_PHOTO");
-  FSWAP_ASSIGN_OR_RETURN(std::shared_ptr<InswapperModel> model,
-                         InswapperModel::load(engine, test::gpu_model("inswapper_128"), session));
-  std::vector<float> source(512);
-  for (std::size_t i = 0; i < source.size(); ++i) source[i] = std::sin(0.37f * static_cast<float>(i));
-  FSWAP_ASSIGN_OR_RETURN(auto swapper, InswapperFaceSwapper::create(std::move(model), source, {}));
+  FSWAP_ASSIGN_OR_RETURN(FaceSwapperModelSpec spec, face_swapper_model_spec("inswapper_128"));
+  FSWAP_ASSIGN_OR_RETURN(std::shared_ptr<FaceSwapperModel> model,
+                         FaceSwapperModel::load(engine, options.models_dir, spec, session));
+  FSWAP_ASSIGN_OR_RETURN(FaceMasker masker, FaceMasker::load(engine, options.models_dir, FaceMaskOptions{}, session));
+  FaceSwapperSource source;
+  source.embedding.resize(512);
+  for (std::size_t i = 0; i < source.embedding.size(); ++i) source.embedding[i] = std::sin(0.37f * static_cast<float>(i));
+  FSWAP_ASSIGN_OR_RETURN(auto swapper,
+                         FaceFusionFaceSwapper::create(std::move(model), source, std::move(masker), spec.size));
   a.swapped = image;
   FSWAP_RETURN_IF_ERROR(swapper->swap(a.swapped, a.faces[0], nullptr));
   return a;

@@ -145,8 +145,8 @@ TEST(DeviceArena, CapIsHardAndFailuresAreClean) {
   EXPECT_EQ(arena.allocate(0).status().code(), StatusCode::kInvalidInput);
 }
 
-TEST(DeviceArena, SmallRequestsNeverSplitALargeHole) {
-  // 8 MiB small segments for requests below 4 MiB; larger ones get segments of their own.
+TEST(DeviceArena, SmallRequestsAndScratchNeverSplitALargeHole) {
+  // 8 MiB small segments for requests below 4 MiB; larger ones and scratch get segments of their own.
   SimulatedDevice dev;
   DeviceArena arena(dev, {.cap_bytes = 40 * kMiB, .small_limit = 4 * kMiB, .small_segment_bytes = 8 * kMiB,
                           .granularity = 64 * 1024});
@@ -158,10 +158,14 @@ TEST(DeviceArena, SmallRequestsNeverSplitALargeHole) {
   auto small2 = *arena.allocate(2 * kMiB);
   auto small3 = *arena.allocate(3 * kMiB);
   EXPECT_EQ(arena.reserved_bytes(), 26 * kMiB);
+  // Scratch (a workspace) does not carve the hole either: it gets a segment of its own.
+  auto workspace = *arena.allocate(5 * kMiB, {.scratch = true});
+  EXPECT_EQ(arena.reserved_bytes(), 31 * kMiB);
   auto big2 = arena.allocate(18 * kMiB);
   ASSERT_TRUE(big2.is_ok()) << big2.status().to_string();
   EXPECT_EQ(big2->ptr, big.ptr);
-  EXPECT_EQ(arena.stats().segment_allocations, 2u);
+  EXPECT_EQ(arena.stats().segment_allocations, 3u);
+  ASSERT_TRUE(arena.free(workspace.ptr).is_ok());
   // Charged bytes (managed memory outside the arena) share the cap.
   EXPECT_EQ(arena.charge(20 * kMiB).code(), StatusCode::kOutOfMemory);
   EXPECT_EQ(arena.last_failure(), ArenaFailure::kBudget);
@@ -196,7 +200,7 @@ TEST(DeviceArena, StreamOrderedReuse) {
   ASSERT_TRUE(arena.free(b.ptr, {{*next}}).is_ok());
   // A request that needs the segment back: a prefetch (may_block false) gives up rather than
   // making the host wait for the copy; an acquire waits.
-  auto refused = arena.allocate(3 * kMiB, /*may_block=*/false);
+  auto refused = arena.allocate(3 * kMiB, {.may_block = false});
   EXPECT_EQ(refused.status().code(), StatusCode::kOutOfMemory);
   EXPECT_EQ(dev.now_seconds(), 0.0);
   EXPECT_EQ(dev.used_bytes(), 2 * kMiB);

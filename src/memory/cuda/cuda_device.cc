@@ -119,6 +119,10 @@ CudaDevice::~CudaDevice() {
       log_if_error(cudaFreeAsync(as_ptr({address}), compute_.get()), "cudaFreeAsync");
     log_if_error(cudaStreamSynchronize(compute_.get()), "cudaStreamSynchronize");
   }
+  if (!managed_.empty()) {
+    log_warn("CUDA device destroyed with " + std::to_string(managed_.size()) + " managed allocations live; freeing them");
+    for (auto& [ptr, bytes] : managed_) log_if_error(cudaFree(const_cast<void*>(ptr)), "cudaFree");
+  }
   pending_stalls_.clear();
   free_stall_pairs_.clear();
   live_events_.clear();
@@ -260,7 +264,9 @@ Status CudaDevice::wait(DeviceEvent event) {
     harvest_stalls();
     return Status::ok();
   }
+  const double start = steady_seconds();
   FSWAP_CUDA_CHECK(cudaEventSynchronize(ev));
+  host_wait_s_ += steady_seconds() - start;
   retire(event);
   harvest_stalls();
   return Status::ok();
@@ -355,6 +361,48 @@ void CudaDevice::sweep() const {
       ++it;
     }
   }
+}
+
+Result<void*> CudaDevice::allocate_managed(std::uint64_t bytes) {
+  constexpr std::uint64_t kMargin = 256ull << 20;
+  if (bytes == 0) return invalid_input("CUDA device: managed allocation of 0 bytes");
+  const std::uint64_t free_now = free_bytes();
+  if (bytes + kMargin > free_now)
+    return out_of_memory("cudaMallocManaged of " + format_bytes(bytes) + " refused: the card has " +
+                         format_bytes(free_now) + " free, and managed memory is never asked beyond what is free "
+                         "(less a 256 MiB margin); use --memory-mode explicit");
+  void* p = nullptr;
+  FSWAP_CUDA_CHECK(cudaMallocManaged(&p, bytes, cudaMemAttachGlobal));
+  managed_[p] = bytes;
+  managed_bytes_ += bytes;
+  return p;
+}
+
+Status CudaDevice::free_managed(void* ptr) {
+  auto it = managed_.find(ptr);
+  if (it == managed_.end()) return internal_error("CUDA device: free of managed memory allocate_managed() did not return");
+  FSWAP_RETURN_IF_ERROR(synchronize());  // cudaFree of managed memory in use is undefined
+  FSWAP_CUDA_CHECK(cudaFree(ptr));
+  managed_bytes_ -= it->second;
+  managed_.erase(it);
+  return Status::ok();
+}
+
+Status CudaDevice::advise_read_mostly(const void* ptr, std::uint64_t bytes) {
+  cudaMemLocation device{};
+  device.type = cudaMemLocationTypeDevice;
+  device.id = options_.device;
+  FSWAP_CUDA_CHECK(cudaMemAdvise(ptr, bytes, cudaMemAdviseSetReadMostly, device));
+  FSWAP_CUDA_CHECK(cudaMemAdvise(ptr, bytes, cudaMemAdviseSetPreferredLocation, device));
+  return Status::ok();
+}
+
+Result<DeviceEvent> CudaDevice::prefetch_managed(const void* ptr, std::uint64_t bytes) {
+  cudaMemLocation device{};
+  device.type = cudaMemLocationTypeDevice;
+  device.id = options_.device;
+  FSWAP_CUDA_CHECK(cudaMemPrefetchAsync(ptr, bytes, device, 0, h2d_.get()));
+  return record_on(h2d_.get());
 }
 
 // ---- PinnedHostPool ---------------------------------------------------------------------------

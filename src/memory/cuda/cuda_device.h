@@ -94,9 +94,23 @@ class CudaDevice final : public DeviceBackend {
 
   // The host waits for all three streams.
   Status synchronize();
+  // Seconds the host spent blocked in wait() (eviction and segment release waiting for work,
+  // result downloads): time it could not spend issuing work ahead of the GPU.
+  double host_wait_seconds() const { return host_wait_s_; }
   // Returns unused pool memory to the driver, keeping `keep_bytes` (cudaMemPoolTrimTo).
   // Waits for the streams first, so pending frees are returned too.
   Status trim_pool(std::uint64_t keep_bytes = 0);
+  // Unified mode (managed memory for read-only weights). allocate_managed: cudaMallocManaged,
+  // refused with kOutOfMemory unless the card has `bytes` plus a 256 MiB margin free now: asking
+  // for more managed memory than the card has free can hang a shared GPU (GPU.md). The caller
+  // fills it from the host, then advise_read_mostly() marks it read-mostly with the device as the
+  // preferred location; prefetch_managed() starts its migration on the host→device stream.
+  Result<void*> allocate_managed(std::uint64_t bytes);
+  Status free_managed(void* ptr);
+  Status advise_read_mostly(const void* ptr, std::uint64_t bytes);
+  Result<DeviceEvent> prefetch_managed(const void* ptr, std::uint64_t bytes);
+  std::uint64_t managed_bytes() const { return managed_bytes_; }
+
   // Bytes the pool holds from the driver now / hands out now (cudaMemPoolAttr*MemCurrent).
   std::uint64_t pool_reserved_bytes() const;
   std::uint64_t pool_used_bytes() const;
@@ -132,6 +146,8 @@ class CudaDevice final : public DeviceBackend {
   CudaMemPool pool_;
   CudaStream compute_, h2d_, d2h_;
   std::map<std::uint64_t, std::uint64_t> allocations_;  // address → bytes
+  std::map<const void*, std::uint64_t> managed_;        // managed allocations → bytes
+  std::uint64_t managed_bytes_ = 0;
 
   mutable std::vector<CudaEvent> free_events_;            // completed, ready for reuse
   mutable std::map<std::uint64_t, CudaEvent> live_events_;  // id → event not yet seen complete
@@ -143,6 +159,7 @@ class CudaDevice final : public DeviceBackend {
   mutable std::vector<StallPair> pending_stalls_;
   mutable std::vector<StallPair> free_stall_pairs_;
   mutable double stall_s_ = 0;
+  double host_wait_s_ = 0;
 
   int allocation_calls_ = 0, fail_call_ = 0, fail_from_call_ = 0;
   double start_s_ = 0;

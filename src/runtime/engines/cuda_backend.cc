@@ -12,8 +12,9 @@ namespace {
 
 class CudaBackend final : public NativeBackend {
  public:
-  CudaBackend(std::shared_ptr<CudaRuntime> runtime, const std::string& model_name, Precision precision)
-      : runtime_(std::move(runtime)), constants_(*runtime_, model_name), precision_(precision) {}
+  CudaBackend(std::shared_ptr<CudaRuntime> runtime, const std::string& model_name, Precision precision,
+              MemoryMode mode)
+      : runtime_(std::move(runtime)), constants_(*runtime_, model_name, mode), precision_(precision) {}
   ~CudaBackend() override {
     std::lock_guard lock(runtime_->mutex());
     executors_.clear();
@@ -40,12 +41,11 @@ class CudaBackend final : public NativeBackend {
 }  // namespace
 
 Result<std::unique_ptr<NativeBackend>> make_cuda_backend(const std::string& model_name, const SessionOptions& options) {
-  if (options.memory_mode == MemoryMode::kUnified)
-    return unsupported("--memory-mode unified is not implemented yet in the native engine; use explicit");
   FSWAP_ASSIGN_OR_RETURN(std::shared_ptr<CudaRuntime> runtime,
                          CudaRuntime::acquire({.device = options.device.index, .vram_budget = options.vram_budget}));
   const Precision precision = options.precision == Precision::kFloat32 ? Precision::kFloat32 : Precision::kFloat16;
-  return std::unique_ptr<NativeBackend>(std::make_unique<CudaBackend>(std::move(runtime), model_name, precision));
+  return std::unique_ptr<NativeBackend>(std::make_unique<CudaBackend>(std::move(runtime), model_name, precision,
+                                                                                options.memory_mode));
 }
 
 std::string cuda_memory_summary() {

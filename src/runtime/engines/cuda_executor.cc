@@ -16,10 +16,6 @@ namespace {
 using memory::BlockId;
 using memory::DeviceEvent;
 
-// How far ahead of the running node weights are prefetched: enough to cover the next layers'
-// copies at 54 GB/s while the current one computes, without pushing out what is needed next.
-constexpr std::uint64_t kPrefetchBytes = 64ull << 20;
-constexpr std::size_t kPrefetchNodes = 8;
 // A graph whose addresses keep changing (weights evicted and reloaded elsewhere) costs a capture
 // per run: after this many captures the executor runs node by node.
 constexpr int kMaxGraphCaptures = 4;
@@ -51,34 +47,99 @@ void GraphExecDeleter::operator()(CUgraphExec_st* exec) const {
 DeviceConstants::~DeviceConstants() {
   std::lock_guard lock(runtime_.mutex());
   if (Status s = runtime_.device().synchronize(); !s.is_ok()) log_error(s.to_string());
-  for (auto& [key, entry] : entries_)
-    if (Status s = runtime_.residency().unregister_block(entry.id); !s.is_ok()) log_error(s.to_string());
+  for (Chunk& c : chunks_) {
+    if (!unified_) {
+      if (Status s = runtime_.residency().unregister_block(c.block); !s.is_ok()) log_error(s.to_string());
+      continue;
+    }
+    if (Status s = runtime_.device().free_managed(c.managed); !s.is_ok()) log_error(s.to_string());
+    runtime_.residency().remove_managed(model_, c.bytes);
+  }
 }
 
-Result<BlockId> DeviceConstants::block(const Tensor& data, DType dtype, const std::string& name) {
-  const auto key = std::make_pair(&data, dtype);
-  if (auto it = entries_.find(key); it != entries_.end()) return it->second.id;
-  const bool to_half = dtype == DType::kFloat16 && data.dtype() == DType::kFloat32;
-  if (!to_half && dtype != data.dtype())
-    return internal_error(name + ": no conversion from " + dtype_name(data.dtype()) + " to " + dtype_name(dtype));
-  const std::uint64_t bytes = std::max<std::uint64_t>(
-      1, static_cast<std::uint64_t>(data.elements()) * dtype_size(dtype));
-  void* host = nullptr;
-  FSWAP_CUDA_CHECK(cudaHostAlloc(&host, bytes, cudaHostAllocDefault));
-  memory::PinnedHostPtr pinned(host);
-  if (to_half) {
-    floats_to_halves({data.data<float>(), static_cast<std::size_t>(data.elements())},
-                     {static_cast<std::uint16_t*>(host), static_cast<std::size_t>(data.elements())});
-  } else if (data.elements() > 0) {
-    std::memcpy(host, data.raw(), bytes);
+memory::DevicePtr DeviceConstants::managed(int chunk) const {
+  return {static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(chunks_[static_cast<std::size_t>(chunk)].managed))};
+}
+
+Result<DeviceEvent> DeviceConstants::prefetch(int chunk) {
+  Chunk& c = chunks_[static_cast<std::size_t>(chunk)];
+  if (!c.prefetched) {
+    FSWAP_ASSIGN_OR_RETURN(c.ready, runtime_.device().prefetch_managed(c.managed, c.bytes));
+    c.prefetched = true;
+    runtime_.residency().count_managed_prefetch(model_, c.bytes);
   }
-  FSWAP_ASSIGN_OR_RETURN(BlockId id, runtime_.residency().register_block({.name = model_ + "." + name,
-                                                                          .model = model_,
-                                                                          .bytes = bytes,
-                                                                          .host = host,
-                                                                          .host_kind = memory::HostMemoryKind::kPinned}));
-  entries_.emplace(key, Entry{id, std::move(pinned)});
-  return id;
+  if (!c.ready.is_null() && runtime_.device().is_done(c.ready)) c.ready = {};
+  return c.ready;
+}
+
+Status DeviceConstants::fill(void* chunk, std::span<const Request> requests, std::span<const Slot> slots,
+                             int chunk_id) const {
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    if (slots[i].chunk != chunk_id) continue;
+    const Tensor& data = *requests[i].data;
+    void* at = static_cast<unsigned char*>(chunk) + slots[i].offset;
+    const auto n = static_cast<std::size_t>(data.elements());
+    if (requests[i].dtype == DType::kFloat16 && data.dtype() == DType::kFloat32) {
+      floats_to_halves({data.data<float>(), n}, {static_cast<std::uint16_t*>(at), n});
+    } else if (requests[i].dtype != data.dtype()) {
+      return internal_error(requests[i].name + ": no conversion from " + dtype_name(data.dtype()) + " to " +
+                            dtype_name(requests[i].dtype));
+    } else if (n > 0) {
+      std::memcpy(at, data.raw(), data.view().bytes());
+    }
+  }
+  return Status::ok();
+}
+
+Result<std::vector<DeviceConstants::Slot>> DeviceConstants::place(std::span<const Request> requests) {
+  // The constants not placed yet, in the order given, without repeats.
+  std::vector<Request> fresh;
+  std::vector<std::uint64_t> sizes;
+  std::map<std::pair<const Tensor*, DType>, std::size_t> fresh_index;
+  for (const Request& r : requests) {
+    const auto key = std::make_pair(r.data, r.dtype);
+    if (slots_.count(key) > 0 || fresh_index.count(key) > 0) continue;
+    fresh_index.emplace(key, fresh.size());
+    fresh.push_back(r);
+    sizes.push_back(static_cast<std::uint64_t>(r.data->elements()) * dtype_size(r.dtype));
+  }
+  FSWAP_ASSIGN_OR_RETURN(memory::ChunkPacking packing, memory::pack_chunks(sizes, runtime_.geometry().chunk_bytes));
+  const int first = static_cast<int>(chunks_.size());
+  std::vector<Slot> fresh_slots;
+  for (const memory::ChunkSlot& s : packing.slots) fresh_slots.push_back({first + static_cast<int>(s.chunk), s.offset});
+  for (std::size_t c = 0; c < packing.chunk_bytes.size(); ++c) {
+    const int id = first + static_cast<int>(c);
+    Chunk chunk;
+    chunk.bytes = packing.chunk_bytes[c];
+    const std::string name = model_ + ".chunk" + std::to_string(id);
+    if (unified_) {
+      FSWAP_RETURN_IF_ERROR(runtime_.residency().add_managed(model_, chunk.bytes));
+      Result<void*> m = runtime_.device().allocate_managed(chunk.bytes);
+      if (!m.is_ok()) {
+        runtime_.residency().remove_managed(model_, chunk.bytes);
+        return Status(m.status().code(), name + ": " + m.status().message());
+      }
+      chunk.managed = *m;
+      chunks_.push_back(std::move(chunk));  // owned from here: freed by the destructor on any failure
+      FSWAP_RETURN_IF_ERROR(fill(chunks_.back().managed, fresh, fresh_slots, id));
+      FSWAP_RETURN_IF_ERROR(runtime_.device().advise_read_mostly(chunks_.back().managed, chunks_.back().bytes));
+      continue;
+    }
+    void* host = nullptr;
+    FSWAP_CUDA_CHECK(cudaHostAlloc(&host, chunk.bytes, cudaHostAllocDefault));
+    chunk.host.reset(host);
+    FSWAP_RETURN_IF_ERROR(fill(host, fresh, fresh_slots, id));
+    FSWAP_ASSIGN_OR_RETURN(chunk.block, runtime_.residency().register_block({.name = name,
+                                                                             .model = model_,
+                                                                             .bytes = chunk.bytes,
+                                                                             .host = host,
+                                                                             .host_kind = memory::HostMemoryKind::kPinned}));
+    chunks_.push_back(std::move(chunk));
+  }
+  for (const auto& [key, index] : fresh_index) slots_.emplace(key, fresh_slots[index]);
+  std::vector<Slot> out;
+  for (const Request& r : requests) out.push_back(slots_.at({r.data, r.dtype}));
+  return out;
 }
 
 // ---- CudaExecutor -----------------------------------------------------------------------------
@@ -92,36 +153,63 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(CudaRuntime& runtime,
   FSWAP_RETURN_IF_ERROR(specialize(e->graph_, input_shapes));
   if (precision == Precision::kFloat16) FSWAP_RETURN_IF_ERROR(convert_to_fp16(e->graph_));
   FSWAP_ASSIGN_OR_RETURN(e->plan_, plan_memory(e->graph_));
-  for (const Node& node : e->graph_.nodes) FSWAP_RETURN_IF_ERROR(e->bind(node));
+  FSWAP_RETURN_IF_ERROR(e->bind_all());
   const std::uint64_t need = e->weight_bytes_ + e->plan_.arena_bytes;
-  e->streamed_ = need > runtime.budget().bytes;
+  e->streamed_ = !constants.unified() && need > runtime.budget().bytes;
   return e;
 }
 
-Status CudaExecutor::bind(const Node& node) {
+Status CudaExecutor::bind_all() {
+  std::vector<DeviceConstants::Request> requests;
+  std::vector<int> values;
+  for (const Node& node : graph_.nodes) {
+    for (int in : node.inputs) {
+      const Tensor* data = in >= 0 ? graph_.constant_data(in) : nullptr;
+      if (data == nullptr) continue;
+      requests.push_back({data, graph_.values[in].dtype, graph_.values[in].name});
+      values.push_back(in);
+    }
+  }
+  FSWAP_ASSIGN_OR_RETURN(std::vector<DeviceConstants::Slot> placed, constants_.place(requests));
+  std::map<int, DeviceConstants::Slot> slots;
+  for (std::size_t i = 0; i < values.size(); ++i) slots.emplace(values[i], placed[i]);
+  for (const Node& node : graph_.nodes) FSWAP_RETURN_IF_ERROR(bind(node, slots));
+
+  int max_chunk = -1;
+  for (const auto& [value, slot] : slots) max_chunk = std::max(max_chunk, slot.chunk);
+  chunk_ptrs_.assign(static_cast<std::size_t>(max_chunk + 1), memory::DevicePtr{});
+  std::vector<std::vector<memory::BlockId>> walk_ids;
+  for (const std::vector<int>& chunks : node_chunks_) {
+    walk_ids.emplace_back();
+    for (int c : chunks) {
+      walk_ids.back().push_back(constants_.unified() ? static_cast<memory::BlockId>(c) : constants_.block(c));
+      if (std::find(chunks_.begin(), chunks_.end(), c) == chunks_.end()) {
+        chunks_.push_back(c);
+        weight_bytes_ += constants_.chunk_bytes(c);
+      }
+    }
+  }
+  walk_ = memory::ChunkWalk(std::move(walk_ids));
+  return Status::ok();
+}
+
+Status CudaExecutor::bind(const Node& node, const std::map<int, DeviceConstants::Slot>& slots) {
   BoundNode b;
   b.node = &node;
   b.kernel = cuda::cuda_kernel(node.op);
   if (!b.kernel)
     return unsupported(graph_.path + ": node " + node.name + ": operator " + op_name(node.op) +
                        " has no CUDA kernel yet (use --device cpu)");
+  std::vector<int> chunks;
   for (int in : node.inputs) {
     const Value* v = in >= 0 ? &graph_.values[in] : nullptr;
     const Tensor* data = in >= 0 ? graph_.constant_data(in) : nullptr;
     b.inputs.push_back(v != nullptr ? TensorView{v->dtype, v->shape, nullptr} : TensorView{});
     b.host_inputs.push_back(data != nullptr ? data->view() : TensorView{});
-    b.blocks.push_back(-1);
     b.input_offsets.push_back(v != nullptr && data == nullptr ? plan_.offset[in] : -1);
-    if (data == nullptr) continue;
-    auto it = block_of_value_.find(in);
-    if (it == block_of_value_.end()) {
-      FSWAP_ASSIGN_OR_RETURN(BlockId id, constants_.block(*data, v->dtype, v->name));
-      it = block_of_value_.emplace(in, static_cast<int>(blocks_.size())).first;
-      blocks_.push_back(id);
-      weight_bytes_ += runtime_.residency().block(id).bytes;
-    }
-    b.blocks.back() = it->second;
-    schedule_.push_back(blocks_[static_cast<std::size_t>(it->second)]);
+    b.slots.push_back(data != nullptr ? slots.at(in) : DeviceConstants::Slot{});
+    const int c = b.slots.back().chunk;
+    if (c >= 0 && std::find(chunks.begin(), chunks.end(), c) == chunks.end()) chunks.push_back(c);
   }
   for (int out : node.outputs) {
     const Value& v = graph_.values[out];
@@ -129,32 +217,16 @@ Status CudaExecutor::bind(const Node& node) {
     b.output_offsets.push_back(plan_.offset[out]);
   }
   nodes_.push_back(std::move(b));
+  node_chunks_.push_back(std::move(chunks));
   return Status::ok();
 }
 
-void CudaExecutor::prefetch_after(std::size_t node) {
-  auto& rm = runtime_.residency();
-  std::uint64_t bytes = 0;
-  std::size_t weighted = 0;
-  for (std::size_t i = node + 1; i < nodes_.size() && weighted < kPrefetchNodes && bytes < kPrefetchBytes; ++i) {
-    bool has_blocks = false;
-    for (int idx : nodes_[i].blocks) {
-      if (idx < 0) continue;
-      has_blocks = true;
-      const BlockId id = blocks_[static_cast<std::size_t>(idx)];
-      if (rm.is_resident(id)) continue;
-      bytes += rm.block(id).bytes;
-      if (Status s = rm.prefetch(id); !s.is_ok()) log_warn(s.to_string());
-    }
-    weighted += has_blocks ? 1 : 0;
-  }
-}
-
-Status CudaExecutor::launch_node(const BoundNode& b, std::uint64_t base, std::span<const memory::DevicePtr> block_ptrs) {
+Status CudaExecutor::launch_node(const BoundNode& b, std::uint64_t base) {
   std::vector<TensorView> in_views = b.inputs, out_views = b.outputs;
   for (std::size_t j = 0; j < b.inputs.size(); ++j) {
     if (b.input_offsets[j] >= 0) in_views[j].data = device_address(base + static_cast<std::uint64_t>(b.input_offsets[j]));
-    if (b.blocks[j] >= 0) in_views[j].data = device_address(block_ptrs[static_cast<std::size_t>(b.blocks[j])].address);
+    if (b.slots[j].chunk >= 0)
+      in_views[j].data = device_address(chunk_ptrs_[static_cast<std::size_t>(b.slots[j].chunk)].address + b.slots[j].offset);
   }
   for (std::size_t j = 0; j < out_views.size(); ++j)
     out_views[j].data = device_address(base + static_cast<std::uint64_t>(b.output_offsets[j]));
@@ -162,68 +234,87 @@ Status CudaExecutor::launch_node(const BoundNode& b, std::uint64_t base, std::sp
   return s.is_ok() ? s : node_error(graph_, *b.node, s);
 }
 
-Status CudaExecutor::run_nodes(std::uint64_t base) {
-  NvtxRange range(graph_.path + " node by node");
-  auto& rm = runtime_.residency();
-  std::vector<memory::DevicePtr> ptrs(blocks_.size());
-  std::vector<BlockId> held;
-  for (std::size_t n = 0; n < nodes_.size(); ++n) {
-    const BoundNode& b = nodes_[n];
-    held.clear();
-    for (int idx : b.blocks) {
-      if (idx < 0) continue;
-      const BlockId id = blocks_[static_cast<std::size_t>(idx)];
-      Result<memory::DevicePtr> p = rm.acquire(id);
-      if (!p.is_ok()) {
-        for (BlockId h : held) (void)rm.release(h);
-        return node_error(graph_, *b.node, p.status());
-      }
-      held.push_back(id);
-      ptrs[static_cast<std::size_t>(idx)] = *p;
-    }
-    prefetch_after(n);
-    NvtxRange node_range(b.node->name);
-    Status s = launch_node(b, base, ptrs);
-    for (BlockId h : held) {
-      Status r = rm.release(h);
-      if (s.is_ok()) s = r;
-    }
-    FSWAP_RETURN_IF_ERROR(s);
+Status CudaExecutor::enter_unified(std::size_t n) {
+  auto& dev = runtime_.device();
+  for (int c : node_chunks_[n]) {
+    FSWAP_ASSIGN_OR_RETURN(DeviceEvent ready, constants_.prefetch(c));
+    dev.compute_wait(ready);
+    chunk_ptrs_[static_cast<std::size_t>(c)] = constants_.managed(c);
+  }
+  // The next chunks' migrations overlap this node's kernels (each chunk is prefetched once).
+  std::uint64_t ahead = 0;
+  const std::vector<memory::BlockId>& order = walk_.schedule();
+  for (std::size_t i = walk_.next_acquire(n); i < order.size() && ahead < runtime_.geometry().prefetch_bytes; ++i) {
+    const int c = static_cast<int>(order[i]);
+    ahead += constants_.chunk_bytes(c);
+    FSWAP_RETURN_IF_ERROR(constants_.prefetch(c).status());
   }
   return Status::ok();
 }
 
+Status CudaExecutor::run_nodes(std::uint64_t base) {
+  NvtxRange range(graph_.path + " node by node");
+  auto& rm = runtime_.residency();
+  const std::uint64_t prefetch_bytes = runtime_.geometry().prefetch_bytes;
+  for (std::size_t n = 0; n < nodes_.size(); ++n) {
+    const BoundNode& b = nodes_[n];
+    if (constants_.unified()) {
+      if (Status s = enter_unified(n); !s.is_ok()) return node_error(graph_, *b.node, s);
+    } else {
+      if (Status s = walk_.enter(rm, n, prefetch_bytes); !s.is_ok()) return node_error(graph_, *b.node, s);
+      for (std::size_t i = 0; i < node_chunks_[n].size(); ++i)
+        chunk_ptrs_[static_cast<std::size_t>(node_chunks_[n][i])] = walk_.pointers()[i];
+    }
+    NvtxRange node_range(b.node->name);
+    if (Status s = launch_node(b, base); !s.is_ok()) {
+      if (!constants_.unified()) (void)walk_.leave(rm);
+      return s;
+    }
+  }
+  return constants_.unified() ? Status::ok() : walk_.leave(rm);
+}
+
 bool CudaExecutor::use_graph() const {
   // The first run searches cuDNN's algorithms and grows the workspace (neither may happen while
-  // capturing); a model that streams its weights moves them every run.
-  return !graph_disabled_ && !streamed_ && plain_runs_ >= 1;
+  // capturing); a model that streams its weights moves them every run. A run whose chunks are not
+  // all resident (other models pushed some out) goes node by node too: its copies then overlap
+  // the kernels, and the graph is not recaptured at the chunks' new addresses.
+  if (graph_disabled_ || streamed_ || plain_runs_ < 1) return false;
+  if (constants_.unified()) return true;
+  auto& rm = runtime_.residency();
+  return std::all_of(chunks_.begin(), chunks_.end(), [&](int c) { return rm.is_resident(constants_.block(c)); });
 }
 
 Status CudaExecutor::run_graph(std::uint64_t base) {
   auto& rm = runtime_.residency();
-  std::vector<memory::DevicePtr> ptrs(blocks_.size());
   std::size_t held = 0;
   const auto release_held = [&] {
-    for (std::size_t i = 0; i < held; ++i) (void)rm.release(blocks_[i]);
+    if (constants_.unified()) return;
+    for (std::size_t i = 0; i < held; ++i) (void)rm.release(constants_.block(chunks_[i]));
   };
-  for (; held < blocks_.size(); ++held) {
-    Result<memory::DevicePtr> p = rm.acquire(blocks_[held]);
+  for (; held < chunks_.size(); ++held) {
+    const int c = chunks_[held];
+    if (constants_.unified()) {
+      chunk_ptrs_[static_cast<std::size_t>(c)] = constants_.managed(c);
+      continue;
+    }
+    Result<memory::DevicePtr> p = rm.acquire(constants_.block(c));
     if (!p.is_ok()) {
       release_held();
       return p.status();
     }
-    ptrs[held] = *p;
+    chunk_ptrs_[static_cast<std::size_t>(c)] = *p;
   }
-  // The graph bakes in every address: the activations, the workspace and each weight block.
+  // The graph bakes in every address: the activations, the workspace and each chunk.
   std::vector<std::uint64_t> signature = {base, runtime_.workspace_address()};
-  for (const memory::DevicePtr& p : ptrs) signature.push_back(p.address);
+  for (int c : chunks_) signature.push_back(chunk_ptrs_[static_cast<std::size_t>(c)].address);
   Status s;
   if (!graph_exec_ || signature != graph_signature_) {
     if (++graph_captures_ > kMaxGraphCaptures) {
       release_held();
       return unsupported("addresses changed on " + std::to_string(kMaxGraphCaptures) + " captures");
     }
-    s = capture(base, ptrs);
+    s = capture(base);
     if (s.is_ok()) graph_signature_ = std::move(signature);
   }
   if (s.is_ok()) s = memory::cuda_status(cudaGraphLaunch(graph_exec_.get(), runtime_.device().compute_stream()),
@@ -232,14 +323,14 @@ Status CudaExecutor::run_graph(std::uint64_t base) {
   return s;
 }
 
-Status CudaExecutor::capture(std::uint64_t base, std::span<const memory::DevicePtr> block_ptrs) {
+Status CudaExecutor::capture(std::uint64_t base) {
   NvtxRange range(graph_.path + " capture");
   graph_exec_.reset();
   cudaStream_t stream = runtime_.device().compute_stream();
   FSWAP_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
   Status launched;
   for (const BoundNode& b : nodes_) {
-    launched = launch_node(b, base, block_ptrs);
+    launched = launch_node(b, base);
     if (!launched.is_ok()) break;
   }
   cudaGraph_t graph = nullptr;
@@ -262,7 +353,7 @@ Result<std::vector<Tensor>> CudaExecutor::run(const std::vector<TensorView>& inp
   auto& rm = runtime_.residency();
   auto& dev = runtime_.device();
   // Eviction prefers blocks this run needs latest, other models' blocks first.
-  rm.set_schedule(schedule_);
+  if (!constants_.unified()) rm.set_schedule(walk_.schedule());
 
   FSWAP_ASSIGN_OR_RETURN(memory::DevicePtr activations,
                          runtime_.activations(std::max<std::uint64_t>(plan_.arena_bytes, 256)));

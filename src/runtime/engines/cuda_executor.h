@@ -1,18 +1,20 @@
 // The native engine on CUDA: a model's weights as residency blocks, and one executor per input
 // shape that runs the graph's kernels on the device under the shared budget.
 //
-//   DeviceConstants constants(runtime, "inswapper_128");
+//   DeviceConstants constants(runtime, "inswapper_128", MemoryMode::kExplicit);
 //   FSWAP_ASSIGN_OR_RETURN(auto exec, CudaExecutor::create(runtime, constants, optimized, {{1, 3, 128, 128}, {1, 512}},
 //                                                          Precision::kFloat16));
 //   std::lock_guard lock(runtime.mutex());
 //   FSWAP_ASSIGN_OR_RETURN(std::vector<Tensor> outputs, exec->run({target.view(), source.view()}));
 //
-// Memory: every weight and constant is a block of the runtime's ResidencyManager (its host copy
-// pinned, converted to the device dtype), acquired by the node that reads it and released after,
-// with the next nodes' blocks prefetched on the copy stream meanwhile. When everything fits the
-// blocks simply stay resident; when the model's weights exceed what the budget leaves, the same
-// loop streams them (the schedule makes eviction keep what is needed soonest). The activations
-// are one scratch allocation per run, laid out by the static memory plan.
+// Memory: the weights and constants are packed in run order into chunks of 2–16 MiB (by budget),
+// each a block of the runtime's ResidencyManager (its host copy pinned, converted to the device
+// dtype). A node holds the chunks it reads while its kernels are issued (memory::ChunkWalk), and
+// the chunks of the next prefetch_bytes of the run are prefetched on the copy stream meanwhile.
+// When everything fits the chunks simply stay resident; when the model's weights exceed what the
+// budget leaves, the same loop streams them (the schedule makes eviction keep what is needed
+// soonest). In unified mode the chunks are managed memory instead, prefetched once, never
+// evicted. The activations are one scratch allocation per run, laid out by the static memory plan.
 // From the second run on, a model whose weights stay resident runs as a CUDA graph (captured
 // once, relaunched while the activation, workspace and weight addresses stay the same): one
 // launch instead of a few hundred, and no per-node host work.
@@ -31,6 +33,7 @@
 #include "core/status.h"
 #include "core/tensor.h"
 #include "memory/cuda/cuda_device.h"
+#include "memory/weight_chunks.h"
 #include "runtime/engine.h"
 #include "runtime/engines/cuda_runtime.h"
 #include "runtime/graph.h"
@@ -44,27 +47,58 @@ struct GraphExecDeleter {
   void operator()(CUgraphExec_st* exec) const;
 };
 
-// The device copies of one model's weights and constants, as residency blocks owned by `model`.
+// The device copies of one model's weights and constants, packed in run order into chunks of
+// about the runtime's chunk size (memory/weight_chunks.h). Explicit mode: each chunk is one
+// residency block owned by `model` with a pinned host copy. Unified mode: each chunk is one
+// managed allocation (read-mostly, preferred on the device) that stays charged to the budget and
+// is prefetched on the copy stream before its first use.
 class DeviceConstants {
  public:
-  DeviceConstants(CudaRuntime& runtime, std::string model) : runtime_(runtime), model_(std::move(model)) {}
-  // Waits for the device, then unregisters every block and frees the pinned host copies.
+  DeviceConstants(CudaRuntime& runtime, std::string model, MemoryMode mode)
+      : runtime_(runtime), model_(std::move(model)), unified_(mode == MemoryMode::kUnified) {}
+  // Waits for the device, then unregisters every block (explicit) or frees the managed memory.
   ~DeviceConstants();
   DeviceConstants(const DeviceConstants&) = delete;
   DeviceConstants& operator=(const DeviceConstants&) = delete;
 
-  // The block holding `data` as `dtype` (float32 data is converted when dtype is kFloat16),
-  // registered on first use. `data` must outlive this object. Caller holds the runtime's mutex.
-  Result<memory::BlockId> block(const Tensor& data, DType dtype, const std::string& name);
+  struct Request {
+    const Tensor* data = nullptr;  // must outlive this object
+    DType dtype = DType::kFloat32;  // float32 data is converted when dtype is kFloat16
+    std::string name;
+  };
+  struct Slot {
+    int chunk = -1;
+    std::uint64_t offset = 0;
+  };
+  // Where each requested constant lives; the ones not placed yet are packed, in the order given
+  // (the run order), into new chunks. Caller holds the runtime's mutex. kOutOfMemory in unified
+  // mode when the budget or the card's free memory cannot take the new chunks.
+  Result<std::vector<Slot>> place(std::span<const Request> requests);
+
+  bool unified() const { return unified_; }
+  std::uint64_t chunk_bytes(int chunk) const { return chunks_[static_cast<std::size_t>(chunk)].bytes; }
+  memory::BlockId block(int chunk) const { return chunks_[static_cast<std::size_t>(chunk)].block; }  // explicit
+  memory::DevicePtr managed(int chunk) const;  // unified: the chunk's address
+  // Unified: starts the chunk's migration to the device unless it was started before; the event
+  // (null once complete) orders kernels reading the chunk after it.
+  Result<memory::DeviceEvent> prefetch(int chunk);
 
  private:
-  struct Entry {
-    memory::BlockId id = 0;
-    memory::PinnedHostPtr host;
+  struct Chunk {
+    std::uint64_t bytes = 0;
+    memory::BlockId block = 0;     // explicit
+    memory::PinnedHostPtr host;    // explicit: the pinned host copy
+    void* managed = nullptr;       // unified
+    bool prefetched = false;       // unified
+    memory::DeviceEvent ready;     // unified: its prefetch
   };
+  Status fill(void* chunk, std::span<const Request> requests, std::span<const Slot> slots, int chunk_id) const;
+
   CudaRuntime& runtime_;
   std::string model_;
-  std::map<std::pair<const Tensor*, DType>, Entry> entries_;
+  bool unified_ = false;
+  std::vector<Chunk> chunks_;
+  std::map<std::pair<const Tensor*, DType>, Slot> slots_;
 };
 
 class CudaExecutor {
@@ -84,31 +118,35 @@ class CudaExecutor {
   struct BoundNode {
     cuda::CudaKernel kernel = nullptr;
     const Node* node = nullptr;
-    std::vector<int> blocks;                    // per input: index into blocks_, or -1
+    std::vector<DeviceConstants::Slot> slots;   // per input: its chunk (or -1) and offset
     std::vector<std::int64_t> input_offsets;    // per input: byte offset in the arena, or -1
     std::vector<std::int64_t> output_offsets;
     std::vector<TensorView> inputs, outputs, host_inputs;  // device data filled in at run()
   };
   CudaExecutor(CudaRuntime& runtime, DeviceConstants& constants) : runtime_(runtime), constants_(constants) {}
-  Status bind(const Node& node);
-  void prefetch_after(std::size_t node);
-  // Enqueues one node's kernel with the activations at `base` and block i at block_ptrs[i].
-  Status launch_node(const BoundNode& b, std::uint64_t base, std::span<const memory::DevicePtr> block_ptrs);
-  // Node by node, each acquiring its blocks and prefetching the next nodes'.
+  // Places every constant the graph reads (in run order), then binds each node.
+  Status bind_all();
+  Status bind(const Node& node, const std::map<int, DeviceConstants::Slot>& slots);
+  // Enqueues one node's kernel with the activations at `base` and chunk c at chunk_ptrs_[c].
+  Status launch_node(const BoundNode& b, std::uint64_t base);
+  // Node by node, each holding its chunks (acquired, or prefetched in unified mode) and
+  // prefetching the next ones.
   Status run_nodes(std::uint64_t base);
+  Status enter_unified(std::size_t node);
   bool use_graph() const;
-  // Acquires every block, (re)captures when an address changed, launches the graph.
+  // Acquires every chunk, (re)captures when an address changed, launches the graph.
   Status run_graph(std::uint64_t base);
-  Status capture(std::uint64_t base, std::span<const memory::DevicePtr> block_ptrs);
+  Status capture(std::uint64_t base);
 
   CudaRuntime& runtime_;
   DeviceConstants& constants_;
   Graph graph_;
   MemoryPlan plan_;
   std::vector<BoundNode> nodes_;
-  std::vector<memory::BlockId> blocks_;       // distinct blocks this graph reads
-  std::vector<memory::BlockId> schedule_;     // block acquire order of one run
-  std::map<int, int> block_of_value_;         // value id → index into blocks_
+  std::vector<std::vector<int>> node_chunks_;  // per node: the distinct chunks it reads
+  std::vector<int> chunks_;                    // the distinct chunks this graph reads
+  std::vector<memory::DevicePtr> chunk_ptrs_;  // by chunk id, valid while held
+  memory::ChunkWalk walk_;                     // over block ids (explicit) or chunk ids (unified)
   std::uint64_t weight_bytes_ = 0;
   bool streamed_ = false;                     // weights + activations exceed the budget
   int plain_runs_ = 0, graph_captures_ = 0;

@@ -65,15 +65,12 @@ Status CudaRuntime::init(const CudaRuntimeOptions& options) {
   if (!budget_.warning.empty()) log_warn(budget_.warning);
   probe.reset();
   FSWAP_ASSIGN_OR_RETURN(device_, memory::CudaDevice::create({.device = options.device, .budget_bytes = budget_.bytes}));
-  // Weight blocks up to 32 MiB share 64 MiB segments, so an evicted block's bytes are reused for the
-  // next one without returning a segment to the pool and reserving another: a new segment orders
-  // the copy stream after all compute issued so far (CudaDevice::allocate), which would serialise
-  // streaming copies behind the kernels. Larger requests (activation buffers) get their own
-  // segment, rounded to 64 KiB.
-  arena_ = std::make_unique<memory::DeviceArena>(*device_, memory::ArenaOptions{.cap_bytes = budget_.bytes,
-                                                                                .small_limit = 32ull << 20,
-                                                                                .small_segment_bytes = 64ull << 20,
-                                                                                .granularity = 64ull << 10});
+  // Weight chunks share small segments, so an evicted chunk's bytes are reused for the next one
+  // without returning a segment to the pool and reserving another: a new segment orders the copy
+  // stream after all compute issued so far (CudaDevice::allocate), which would serialise streaming
+  // copies behind the kernels. Sizes scale with the budget (memory/weight_chunks.h).
+  geometry_ = memory::chunk_geometry(budget_.bytes);
+  arena_ = std::make_unique<memory::DeviceArena>(*device_, geometry_.arena_options(budget_.bytes));
   residency_ = std::make_unique<memory::ResidencyManager>(*arena_);
   FSWAP_ASSIGN_OR_RETURN(cuda::CudaLibraries libraries, cuda::CudaLibraries::create(device_->compute_stream()));
   libraries_ = std::make_unique<cuda::CudaLibraries>(std::move(libraries));
@@ -103,6 +100,13 @@ Result<void*> CudaRuntime::workspace(std::size_t bytes) {
     return out_of_memory("kernel workspace of " + memory::format_bytes(bytes) + " exceeds an eighth of the budget");
   if (bytes <= workspace_bytes_ && workspace_bytes_ > 0)
     return reinterpret_cast<void*>(static_cast<std::uintptr_t>(workspace_.ptr().address));
+  // While a CUDA graph is being captured nothing may be freed or allocated (the capture would be
+  // invalidated): the kernel falls back to what the workspace holds, as it did in the plain run.
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  FSWAP_CUDA_CHECK(cudaStreamIsCapturing(device_->compute_stream(), &capturing));
+  if (capturing != cudaStreamCaptureStatusNone)
+    return out_of_memory("kernel workspace of " + memory::format_bytes(bytes) + " asked for while capturing a CUDA graph; " +
+                         memory::format_bytes(workspace_bytes_) + " are held");
   workspace_bytes_ = 0;
   FSWAP_RETURN_IF_ERROR(workspace_.reset());
   FSWAP_ASSIGN_OR_RETURN(memory::DeviceAllocation a, residency_->allocate_scratch(bytes));

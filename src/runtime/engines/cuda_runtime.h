@@ -24,6 +24,7 @@
 #include "memory/cuda/cuda_device.h"
 #include "memory/device_arena.h"
 #include "memory/residency.h"
+#include "memory/weight_chunks.h"
 
 namespace fswap {
 
@@ -53,6 +54,8 @@ class CudaRuntime {
   memory::ResidencyManager& residency() { return *residency_; }
   cuda::CudaContext& context() { return context_; }
   const memory::Budget& budget() const { return budget_; }
+  // Weight chunk size, arena segments and prefetch depth for this budget.
+  const memory::ChunkGeometry& geometry() const { return geometry_; }
 
   // Budget, arena peak and fragmentation, copies, evictions, prefetch hits, per model.
   std::string memory_summary();
@@ -74,6 +77,7 @@ class CudaRuntime {
 
   std::mutex mutex_;
   memory::Budget budget_;
+  memory::ChunkGeometry geometry_;
   std::unique_ptr<memory::CudaDevice> device_;
   std::unique_ptr<memory::DeviceArena> arena_;
   std::unique_ptr<memory::ResidencyManager> residency_;
