@@ -6,6 +6,7 @@
 #   scripts/gpu_run.sh                  # everything
 #   PARTS="ops models" scripts/gpu_run.sh   # a subset of: memory memory-bench ops models face bench torch
 #   BENCH_PARTS="budget-light budget" PARTS=bench scripts/gpu_run.sh   # bench_native's parts
+#   MODELS_FILTER='-*real_esrgan_x4*' PARTS=models scripts/gpu_run.sh   # a gtest filter for test_cuda_models
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,7 +52,7 @@ run() {  # run NAME TIMEOUT CMD...: logs to $OUT/NAME.log, exit status in rc[NAM
 # The benchmarks before the long op harness: a call cut short still brings their logs back.
 has memory && run test_cuda_memory 300 bundle/bin/test_cuda_memory
 has bench && run bench_native 480 bundle/bin/bench_native ${BENCH_PARTS:-}
-has models && run test_cuda_models 400 bundle/bin/test_cuda_models
+has models && run test_cuda_models 400 bundle/bin/test_cuda_models ${MODELS_FILTER:+--gtest_filter=$MODELS_FILTER}
 has face && run test_cuda_face 200 bundle/bin/test_cuda_face
 has ops && run test_cuda_ops 400 bundle/bin/test_cuda_ops
 has memory-bench && run bench_memory 240 bundle/bin/bench_memory

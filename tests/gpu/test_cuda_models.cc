@@ -180,15 +180,14 @@ TEST(CudaBudget, NeverExceededFromAllResidentToStreaming) {
     EXPECT_LE(used_delta, budget + (64ull << 20)) << "budget " << fraction;
     if (refused) continue;
     std::printf("budget %4.0f%% of weights (%s): arena peak %s, device +%s, H2D %s in %llu copies, evictions %llu, "
-                "prefetch hits %llu late %llu misses %llu, chunk %s\n",
+                "prefetch hits %llu late %llu misses %llu\n",
                 fraction * 100, memory::format_bytes(budget).c_str(),
                 memory::format_bytes(arena.peak_reserved_bytes).c_str(), memory::format_bytes(used_delta).c_str(),
                 memory::format_bytes(mem.total.h2d_bytes).c_str(), static_cast<unsigned long long>(mem.total.h2d_copies),
                 static_cast<unsigned long long>(mem.total.evictions),
                 static_cast<unsigned long long>(mem.total.prefetch_hits),
                 static_cast<unsigned long long>(mem.total.prefetch_late),
-                static_cast<unsigned long long>(mem.total.prefetch_misses),
-                memory::format_bytes(rt[0]->geometry().chunk_bytes).c_str());
+                static_cast<unsigned long long>(mem.total.prefetch_misses));
   }
 }
 

@@ -91,7 +91,8 @@ Status DeviceConstants::fill(void* chunk, std::span<const Request> requests, std
   return Status::ok();
 }
 
-Result<std::vector<DeviceConstants::Slot>> DeviceConstants::place(std::span<const Request> requests) {
+Result<std::vector<DeviceConstants::Slot>> DeviceConstants::place(std::span<const Request> requests,
+                                                                   std::uint64_t chunk_bytes) {
   // The constants not placed yet, in the order given, without repeats.
   std::vector<Request> fresh;
   std::vector<std::uint64_t> sizes;
@@ -103,7 +104,7 @@ Result<std::vector<DeviceConstants::Slot>> DeviceConstants::place(std::span<cons
     fresh.push_back(r);
     sizes.push_back(static_cast<std::uint64_t>(r.data->elements()) * dtype_size(r.dtype));
   }
-  FSWAP_ASSIGN_OR_RETURN(memory::ChunkPacking packing, memory::pack_chunks(sizes, runtime_.geometry().chunk_bytes));
+  FSWAP_ASSIGN_OR_RETURN(memory::ChunkPacking packing, memory::pack_chunks(sizes, chunk_bytes));
   const int first = static_cast<int>(chunks_.size());
   std::vector<Slot> fresh_slots;
   for (const memory::ChunkSlot& s : packing.slots) fresh_slots.push_back({first + static_cast<int>(s.chunk), s.offset});
@@ -153,6 +154,8 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(CudaRuntime& runtime,
   FSWAP_RETURN_IF_ERROR(specialize(e->graph_, input_shapes));
   if (precision == Precision::kFloat16) FSWAP_RETURN_IF_ERROR(convert_to_fp16(e->graph_));
   FSWAP_ASSIGN_OR_RETURN(e->plan_, plan_memory(e->graph_));
+  const std::uint64_t budget = runtime.budget().bytes;
+  e->geometry_ = memory::chunk_geometry(budget > e->plan_.arena_bytes ? budget - e->plan_.arena_bytes : 0);
   FSWAP_RETURN_IF_ERROR(e->bind_all());
   const std::uint64_t need = e->weight_bytes_ + e->plan_.arena_bytes;
   e->streamed_ = !constants.unified() && need > runtime.budget().bytes;
@@ -170,7 +173,7 @@ Status CudaExecutor::bind_all() {
       values.push_back(in);
     }
   }
-  FSWAP_ASSIGN_OR_RETURN(std::vector<DeviceConstants::Slot> placed, constants_.place(requests));
+  FSWAP_ASSIGN_OR_RETURN(std::vector<DeviceConstants::Slot> placed, constants_.place(requests, geometry_.chunk_bytes));
   std::map<int, DeviceConstants::Slot> slots;
   for (std::size_t i = 0; i < values.size(); ++i) slots.emplace(values[i], placed[i]);
   for (const Node& node : graph_.nodes) FSWAP_RETURN_IF_ERROR(bind(node, slots));
@@ -244,7 +247,7 @@ Status CudaExecutor::enter_unified(std::size_t n) {
   // The next chunks' migrations overlap this node's kernels (each chunk is prefetched once).
   std::uint64_t ahead = 0;
   const std::vector<memory::BlockId>& order = walk_.schedule();
-  for (std::size_t i = walk_.next_acquire(n); i < order.size() && ahead < runtime_.geometry().prefetch_bytes; ++i) {
+  for (std::size_t i = walk_.next_acquire(n); i < order.size() && ahead < geometry_.prefetch_bytes; ++i) {
     const int c = static_cast<int>(order[i]);
     ahead += constants_.chunk_bytes(c);
     FSWAP_RETURN_IF_ERROR(constants_.prefetch(c).status());
@@ -255,7 +258,7 @@ Status CudaExecutor::enter_unified(std::size_t n) {
 Status CudaExecutor::run_nodes(std::uint64_t base) {
   NvtxRange range(graph_.path + " node by node");
   auto& rm = runtime_.residency();
-  const std::uint64_t prefetch_bytes = runtime_.geometry().prefetch_bytes;
+  const std::uint64_t prefetch_bytes = geometry_.prefetch_bytes;
   for (std::size_t n = 0; n < nodes_.size(); ++n) {
     const BoundNode& b = nodes_[n];
     if (constants_.unified()) {

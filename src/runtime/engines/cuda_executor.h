@@ -7,7 +7,8 @@
 //   std::lock_guard lock(runtime.mutex());
 //   FSWAP_ASSIGN_OR_RETURN(std::vector<Tensor> outputs, exec->run({target.view(), source.view()}));
 //
-// Memory: the weights and constants are packed in run order into chunks of 2–16 MiB (by budget),
+// Memory: the weights and constants are packed in run order into chunks of 0.5–16 MiB (by the room
+// the budget leaves beside the activation plan),
 // each a block of the runtime's ResidencyManager (its host copy pinned, converted to the device
 // dtype). A node holds the chunks it reads while its kernels are issued (memory::ChunkWalk), and
 // the chunks of the next prefetch_bytes of the run are prefetched on the copy stream meanwhile.
@@ -47,8 +48,8 @@ struct GraphExecDeleter {
   void operator()(CUgraphExec_st* exec) const;
 };
 
-// The device copies of one model's weights and constants, packed in run order into chunks of
-// about the runtime's chunk size (memory/weight_chunks.h). Explicit mode: each chunk is one
+// The device copies of one model's weights and constants, packed in run order into chunks
+// (memory/weight_chunks.h) sized by the first executor from the room its activations leave. Explicit mode: each chunk is one
 // residency block owned by `model` with a pinned host copy. Unified mode: each chunk is one
 // managed allocation (read-mostly, preferred on the device) that stays charged to the budget and
 // is prefetched on the copy stream before its first use.
@@ -71,9 +72,9 @@ class DeviceConstants {
     std::uint64_t offset = 0;
   };
   // Where each requested constant lives; the ones not placed yet are packed, in the order given
-  // (the run order), into new chunks. Caller holds the runtime's mutex. kOutOfMemory in unified
-  // mode when the budget or the card's free memory cannot take the new chunks.
-  Result<std::vector<Slot>> place(std::span<const Request> requests);
+  // (the run order), into new chunks of about chunk_bytes. Caller holds the runtime's mutex.
+  // kOutOfMemory in unified mode when the budget or the card's free memory cannot take them.
+  Result<std::vector<Slot>> place(std::span<const Request> requests, std::uint64_t chunk_bytes);
 
   bool unified() const { return unified_; }
   std::uint64_t chunk_bytes(int chunk) const { return chunks_[static_cast<std::size_t>(chunk)].bytes; }
@@ -147,6 +148,8 @@ class CudaExecutor {
   std::vector<int> chunks_;                    // the distinct chunks this graph reads
   std::vector<memory::DevicePtr> chunk_ptrs_;  // by chunk id, valid while held
   memory::ChunkWalk walk_;                     // over block ids (explicit) or chunk ids (unified)
+  // Chunk size and prefetch depth for the room the budget leaves beside this plan's activations.
+  memory::ChunkGeometry geometry_;
   std::uint64_t weight_bytes_ = 0;
   bool streamed_ = false;                     // weights + activations exceed the budget
   int plain_runs_ = 0, graph_captures_ = 0;

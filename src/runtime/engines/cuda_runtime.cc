@@ -68,9 +68,9 @@ Status CudaRuntime::init(const CudaRuntimeOptions& options) {
   // Weight chunks share small segments, so an evicted chunk's bytes are reused for the next one
   // without returning a segment to the pool and reserving another: a new segment orders the copy
   // stream after all compute issued so far (CudaDevice::allocate), which would serialise streaming
-  // copies behind the kernels. Sizes scale with the budget (memory/weight_chunks.h).
-  geometry_ = memory::chunk_geometry(budget_.bytes);
-  arena_ = std::make_unique<memory::DeviceArena>(*device_, geometry_.arena_options(budget_.bytes));
+  // copies behind the kernels. Segment sizes scale with the budget (memory/weight_chunks.h); each
+  // executor sizes its chunks by the room its activation plan leaves.
+  arena_ = std::make_unique<memory::DeviceArena>(*device_, memory::chunk_geometry(budget_.bytes).arena_options(budget_.bytes));
   residency_ = std::make_unique<memory::ResidencyManager>(*arena_);
   FSWAP_ASSIGN_OR_RETURN(cuda::CudaLibraries libraries, cuda::CudaLibraries::create(device_->compute_stream()));
   libraries_ = std::make_unique<cuda::CudaLibraries>(std::move(libraries));

@@ -54,8 +54,6 @@ class CudaRuntime {
   memory::ResidencyManager& residency() { return *residency_; }
   cuda::CudaContext& context() { return context_; }
   const memory::Budget& budget() const { return budget_; }
-  // Weight chunk size, arena segments and prefetch depth for this budget.
-  const memory::ChunkGeometry& geometry() const { return geometry_; }
 
   // Budget, arena peak and fragmentation, copies, evictions, prefetch hits, per model.
   std::string memory_summary();
@@ -77,7 +75,6 @@ class CudaRuntime {
 
   std::mutex mutex_;
   memory::Budget budget_;
-  memory::ChunkGeometry geometry_;
   std::unique_ptr<memory::CudaDevice> device_;
   std::unique_ptr<memory::DeviceArena> arena_;
   std::unique_ptr<memory::ResidencyManager> residency_;
