@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""Tiny models with the I/O contracts of FaceFusion's swappers, embedding converters, occluder and
-face parser, for tests that check what fswap feeds them and does with their outputs
-(tests/unit/test_facefusion_swapper.cc, test_facefusion_masks.cc). Each computes a fixed formula
-the tests recompute:
+"""Tiny models with the I/O contracts of FaceFusion's swappers, embedding converters, occluder, face
+parser and landmarkers, for tests that check what fswap feeds them and does with their outputs
+(tests/unit/test_facefusion_swapper_models.cc, test_facefusion_masks.cc,
+test_facefusion_landmarkers.cc). Each computes a fixed formula the tests recompute:
 
   swap_probe_S.onnx         source [1,512], target [1,3,S,S] -> output = 0.75*target + source[:, 0:3]
                             (S = 128, 256, 512; static batch 1, as FaceFusion's files)
@@ -14,6 +14,10 @@ the tests recompute:
                             a = 1.6, -1.2, 0.8 (occluder probes under the occluders' names)
   bisenet_resnet_34.onnx    input [1,3,512,512] -> output [1,19,512,512], class k = w_k * input[k % 3] + b_k,
                             w_k = (k - 9) / 9, b_k = 0.1 * (k % 5)
+  fan_68_5.onnx             input [1,5,2] -> output [1,68,2], point k = input[k % 5] * (1 + k / 100)
+  peppa_wutz.onnx           input [1,3,256,256] -> output [1,204] = mean(input) * (1 + i / 50) + i / 10
+  2dfan4.onnx               input [1,3,256,256] -> points [1,68,3] = the same 204 values,
+                            heatmaps [1,68,4,4] with per-point maximum 0.5 + k / 200
 
   /usr/bin/python3 tests/support/make_swapper_probes.py OUT_DIR
 """
@@ -85,6 +89,47 @@ def parser_probe(out):
     b.finish(os.path.join(out, "bisenet_resnet_34.onnx"))
 
 
+def fan_68_5_probe(out):
+    b = Builder("fan_68_5", 0)
+    x = b.input("input", (1, 5, 2))
+    g = b.gather(x, [k % 5 for k in range(68)], axis=1)  # [1, 68, 2]
+    scale = np.array([1 + k / 100 for k in range(68)], np.float32).reshape(1, 68, 1)
+    b.rename_output(b.mul(g, b.const(scale)), "output")
+    b.output("output", [1, 68, 2])
+    b.finish(os.path.join(out, "fan_68_5.onnx"))
+
+
+def mean_pattern(b, x):
+    m = b.node("ReduceMean", [x], (1, 1, 1, 1), axes=[1, 2, 3], keepdims=1)
+    m = b.reshape(m, [1, 1], (1, 1))
+    w = np.array([1 + i / 50 for i in range(204)], np.float32).reshape(1, 204)
+    c = np.array([i / 10 for i in range(204)], np.float32).reshape(1, 204)
+    return b.add(b.mul(m, b.const(w)), b.const(c))
+
+
+def peppa_probe(out):
+    b = Builder("peppa_wutz", 0)
+    x = b.input("input", (1, 3, 256, 256))
+    b.rename_output(mean_pattern(b, x), "output")
+    b.output("output", [1, 204])
+    b.finish(os.path.join(out, "peppa_wutz.onnx"))
+
+
+def fan2d_probe(out):
+    b = Builder("2dfan4", 0)
+    x = b.input("input", (1, 3, 256, 256))
+    pts = b.reshape(mean_pattern(b, x), [1, 68, 3], (1, 68, 3))
+    heat = np.zeros((1, 68, 4, 4), np.float32)
+    for k in range(68):
+        heat[0, k] = np.linspace(0, 0.5 + k / 200, 16).reshape(4, 4)
+    zero = b.mul(b.node("ReduceMean", [x], (1, 1, 1, 1), axes=[1, 2, 3], keepdims=1), 0.0)
+    b.rename_output(pts, "landmarks")
+    b.rename_output(b.add(b.const(heat), zero), "heatmaps")
+    b.output("landmarks", [1, 68, 3])
+    b.output("heatmaps", [1, 68, 4, 4])
+    b.finish(os.path.join(out, "2dfan4.onnx"))
+
+
 if __name__ == "__main__":
     d = sys.argv[1]
     os.makedirs(d, exist_ok=True)
@@ -96,3 +141,6 @@ if __name__ == "__main__":
     for k in OCCLUDER_SLOPES:
         occluder_probe(d, k)
     parser_probe(d)
+    fan_68_5_probe(d)
+    peppa_probe(d)
+    fan2d_probe(d)

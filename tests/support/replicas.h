@@ -3,9 +3,10 @@
 //   replica_dir           inswapper_128, arcface_w600k_r50, and the emap as FaceFusion reads it
 //   detector_replica_dir  yoloface_8n, scrfd_2.5g, retinaface_10g
 //   enhancer_replica_dir  gfpgan_1.4 and the tiny enhancer probes of tests/support/make_enhancer_probes.py
-//   swapper_probe_dir     the tiny swapper, converter, occluder and parser probes of
+//   swapper_probe_dir     the tiny swapper, converter, occluder, parser and landmarker probes of
 //                         tests/support/make_swapper_probes.py
 //   swapper_replica_dir   hyperswap_1a_256, crossface_simswap, xseg_1 and bisenet_resnet_34
+//   landmarker_replica_dir 2dfan4, peppa_wutz and fan_68_5
 // Each returns the folder, or "" with the reason in *why when it cannot be made.
 #pragma once
 
@@ -75,7 +76,7 @@ inline std::string enhancer_replica_dir(std::string* why) {
 }
 
 inline std::string swapper_probe_dir(std::string* why) {
-  return generated_replicas("facefusion-swapper-probes-v1", "",
+  return generated_replicas("facefusion-swapper-probes-v2", "",
                             {"/usr/bin/python3 " + std::string(FSWAP_SOURCE_DIR) +
                              "/tests/support/make_swapper_probes.py {dir}"},
                             why);
@@ -83,8 +84,12 @@ inline std::string swapper_probe_dir(std::string* why) {
 
 inline std::string swapper_replica_dir(std::string* why) {
   // xseg is written as xseg_1, the name --face-occluder-model uses.
-  return generated_replicas("facefusion-swapper-replicas-v1", "hyperswap_1a_256 crossface_simswap xseg bisenet_resnet_34",
+  return generated_replicas("facefusion-swapper-replicas-v2", "hyperswap_1a_256 crossface_simswap xseg bisenet_resnet_34",
                             {"mv {dir}/xseg.onnx {dir}/xseg_1.onnx"}, why);
+}
+
+inline std::string landmarker_replica_dir(std::string* why) {
+  return generated_replicas("facefusion-landmarker-replicas-v1", "2dfan4 peppa_wutz fan_68_5", {}, why);
 }
 
 }  // namespace fswap::test

@@ -11,6 +11,7 @@ import math
 import os
 import sys
 import time
+import zlib
 
 import numpy as np
 
@@ -706,6 +707,28 @@ def crossface(b, hw=None):
     b.output("output", [1, 512])
 
 
+# FaceFusion's other landmarkers; architectures not followed (invented stand-ins with the contract).
+def fan_68_5(b, hw=None):
+    """fan_68_5: five points in the ffhq_512 unit square -> 68 points. An MLP 10 -> 256 -> 256 -> 136."""
+    x = b.input("input", (1, 5, 2))
+    x = b.reshape(x, [1, 10], (1, 10))
+    x = b.act(b.gemm(x, 256), "relu")
+    x = b.act(b.gemm(x, 256), "relu")
+    x = b.reshape(b.gemm(x, 136), [1, 68, 2], (1, 68, 2))
+    b.rename_output(x, "output")
+    b.output("output", [1, 68, 2])
+
+
+def peppa_wutz(b, hw=None):
+    """peppa_wutz: a 256 crop -> 68 x (x, y, score). Stride-2 convs, global average pool, Linear."""
+    x = b.input("input", (1, 3, 256, 256))
+    for c in (32, 64, 128, 256, 256):
+        x = b.act(b.conv(x, c, 3, s=2), "relu")
+    x = b.gemm(b.flatten(b.gap(x)), 204)
+    b.rename_output(x, "output")
+    b.output("output", [1, 204])
+
+
 # ------------------------------------------------------------------------------------------------
 # name: (builder, reference size for dynamic models, published params, published FLOPs, source)
 MODELS = {
@@ -736,7 +759,8 @@ MODELS = {
 }
 FIRST_MODELS = sorted(MODELS)
 
-# Added later; their seeds count from SEED + 100 so the first set's weights stay as they were.
+# Added later; each seeds from its own name (SEED + 1000 + crc32(name) mod 10^6), so the first
+# set's weights stay as they were and adding one never changes another.
 ADDED_MODELS = {
     "hyperswap_1b_256": (hyperswap_1a_256, None, None, None, "as hyperswap_1a_256 (other seed)"),
     "hyperswap_1c_256": (hyperswap_1a_256, None, None, None, "as hyperswap_1a_256 (other seed)"),
@@ -751,6 +775,8 @@ ADDED_MODELS = {
     "crossface_simswap": (crossface, None, None, None, "invented MLP stand-in; no published count"),
     "crossface_ghost": (crossface, None, None, None, "invented MLP stand-in; no published count"),
     "crossface_hififace": (crossface, None, None, None, "invented MLP stand-in; no published count"),
+    "fan_68_5": (fan_68_5, None, None, None, "invented MLP stand-in; no published count"),
+    "peppa_wutz": (peppa_wutz, None, None, None, "invented CNN stand-in; no published count"),
 }
 MODELS.update(ADDED_MODELS)
 
@@ -758,7 +784,7 @@ MODELS.update(ADDED_MODELS)
 def seed_of(name):
     if name in FIRST_MODELS:
         return SEED + FIRST_MODELS.index(name)
-    return SEED + 100 + sorted(ADDED_MODELS).index(name)
+    return SEED + 1000 + zlib.crc32(name.encode()) % 1000000
 
 
 def build(name, materialize=True, hw=None):

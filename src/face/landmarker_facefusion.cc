@@ -1,0 +1,143 @@
+#include "face/landmarker_facefusion.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "face/face_templates.h"
+#include "face/recognizer.h"
+#include "imaging/transform.h"
+
+namespace fswap {
+namespace {
+
+Status require_file(const std::string& path, const std::string& name) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) return Status::ok();
+  return not_found(path + ": no such file; the " + name + " landmarker needs FaceFusion's " + name +
+                   ".onnx in --models-dir");
+}
+
+std::int64_t elements_of(const Shape& s) {
+  std::int64_t n = 1;
+  for (auto d : s) n *= d < 0 ? 1 : d;
+  return n;
+}
+
+// numpy.interp(v, [0, high], [0, 1]).
+float interp_unit(double v, double high) { return static_cast<float>(std::clamp(v / high, 0.0, 1.0)); }
+
+}  // namespace
+
+Affine facefusion_landmarker_transform(const FaceBox& box) {
+  const double size = kFaceFusionLandmarkerSize;
+  const double scale = 195.0 / std::max<double>({box.width(), box.height(), 1.0});
+  const double tx = (size - (double(box.x1) + box.x2) * scale) * 0.5;
+  const double ty = (size - (double(box.y1) + box.y2) * scale) * 0.5;
+  return Affine{scale, 0, tx, 0, scale, ty};
+}
+
+Tensor facefusion_landmarker_input(const Image& rgb_crop) {
+  const int w = rgb_crop.width, h = rgb_crop.height;
+  const std::size_t plane = static_cast<std::size_t>(w) * h;
+  Tensor t = Tensor::zeros(DType::kFloat32, {1, 3, h, w});
+  float* out = t.data<float>();
+  for (int c = 0; c < 3; ++c)  // plane c is BGR channel c: RGB channel 2 − c
+    for (std::size_t i = 0; i < plane; ++i) out[c * plane + i] = rgb_crop.pixels[i * 3 + (2 - c)] / 255.f;
+  return t;
+}
+
+Result<std::unique_ptr<FaceFusionLandmarker>> FaceFusionLandmarker::load(Engine& engine, const std::string& models_dir,
+                                                                         const std::string& name,
+                                                                         const SessionOptions& options) {
+  if (name != "2dfan4" && name != "peppa_wutz")
+    return invalid_input("unknown FaceFusion landmarker '" + name + "' (2dfan4, peppa_wutz)");
+  const std::string path = models_dir + "/" + name + ".onnx";
+  FSWAP_RETURN_IF_ERROR(require_file(path, name));
+  std::unique_ptr<FaceFusionLandmarker> l(new FaceFusionLandmarker());
+  l->name_ = name;
+  FSWAP_ASSIGN_OR_RETURN(l->session_, engine.load(path, options));
+  const auto& in = l->session_->inputs();
+  const auto& out = l->session_->outputs();
+  const auto fits = [](const Shape& s, std::initializer_list<std::int64_t> want) {
+    if (s.size() != want.size()) return false;
+    std::size_t i = 0;
+    for (auto w : want) {
+      if (w >= 0 && s[i] >= 0 && s[i] != w) return false;
+      ++i;
+    }
+    return true;
+  };
+  bool ok = in.size() == 1 && in[0].dtype == DType::kFloat32 && fits(in[0].shape, {1, 3, 256, 256}) && !out.empty();
+  if (ok && name == "2dfan4")
+    ok = out.size() >= 2 && fits(out[0].shape, {1, 68, -1}) && out[0].shape[2] >= 2 && fits(out[1].shape, {1, 68, -1, -1});
+  if (ok && name == "peppa_wutz") ok = elements_of(out[0].shape) == 68 * 3;
+  if (!ok)
+    return invalid_input(path + ": not a " + name + " landmarker: expected input [1,3,256,256] (float32) and " +
+                         (name == "2dfan4" ? "outputs [1,68,3] (points) and [1,68,H,W] (heatmaps)"
+                                           : "an output of 68×3 values"));
+  return l;
+}
+
+Result<FaceLandmarks68> FaceFusionLandmarker::detect(const Image& rgb, const FaceBox& box) {
+  if (rgb.channels != 3) return invalid_input(name_ + ": the frame must be RGB");
+  const Affine to_crop = facefusion_landmarker_transform(box);
+  const Image crop = warp_affine(rgb, to_crop, kFaceFusionLandmarkerSize, kFaceFusionLandmarkerSize, Border::kConstant);
+  FSWAP_ASSIGN_OR_RETURN(auto outputs, session_->run({facefusion_landmarker_input(crop)}));
+  const Tensor& points = outputs.at(0);
+  const float* p = points.data<float>();
+  const int stride = name_ == "2dfan4" ? static_cast<int>(points.shape()[2]) : 3;
+  if (points.elements() < 68 * stride) return invalid_input(name_ + ": returned " + shape_to_string(points.shape()));
+  const Affine back = *to_crop.inverse();
+  FaceLandmarks68 result;
+  double score = 0;
+  for (int i = 0; i < 68; ++i) {
+    const float x = p[i * stride] / 64.f * kFaceFusionLandmarkerSize, y = p[i * stride + 1] / 64.f * kFaceFusionLandmarkerSize;
+    result.points[i] = back.apply({x, y});
+    if (name_ == "peppa_wutz") score += p[i * 3 + 2];
+  }
+  if (name_ == "peppa_wutz") {
+    result.score = interp_unit(score / 68, 0.95);
+  } else {
+    const Tensor& heatmaps = outputs.at(1);
+    const std::int64_t per_point = heatmaps.elements() / 68;
+    const float* h = heatmaps.data<float>();
+    for (int i = 0; i < 68; ++i) score += *std::max_element(h + i * per_point, h + (i + 1) * per_point);
+    result.score = interp_unit(score / 68, 0.9);
+  }
+  return result;
+}
+
+Result<std::unique_ptr<FaceLandmarkEstimator>> FaceLandmarkEstimator::load(Engine& engine, const std::string& models_dir,
+                                                                           const SessionOptions& options) {
+  const std::string path = models_dir + "/fan_68_5.onnx";
+  FSWAP_RETURN_IF_ERROR(require_file(path, "fan_68_5"));
+  std::unique_ptr<FaceLandmarkEstimator> e(new FaceLandmarkEstimator());
+  FSWAP_ASSIGN_OR_RETURN(e->session_, engine.load(path, options));
+  const auto& in = e->session_->inputs();
+  const auto& out = e->session_->outputs();
+  const bool ok = in.size() == 1 && in[0].name == "input" && in[0].dtype == DType::kFloat32 && in[0].shape.size() == 3 &&
+                  (in[0].shape[0] == 1 || in[0].shape[0] < 0) && in[0].shape[1] == 5 && in[0].shape[2] == 2 &&
+                  !out.empty() && elements_of(out[0].shape) == 68 * 2;
+  if (!ok) return invalid_input(path + ": not a fan_68_5 model: expected input [1,5,2] and an output [1,68,2]");
+  return e;
+}
+
+Result<std::array<Point2f, 68>> FaceLandmarkEstimator::estimate(const std::array<Point2f, 5>& landmarks5) {
+  // The ffhq_512 similarity at size 1: the five points in the template's unit square.
+  const Affine to_unit = align_to_template(landmarks5, kFaceFusionFfhq512, 1.f);
+  Tensor input = Tensor::zeros(DType::kFloat32, {1, 5, 2});
+  for (int i = 0; i < 5; ++i) {
+    const Point2f q = to_unit.apply(landmarks5[i]);
+    input.data<float>()[2 * i] = q.x;
+    input.data<float>()[2 * i + 1] = q.y;
+  }
+  FSWAP_ASSIGN_OR_RETURN(auto outputs, session_->run({input}));
+  const Tensor& o = outputs.at(0);
+  if (o.elements() != 68 * 2) return invalid_input("fan_68_5: returned " + shape_to_string(o.shape()));
+  const Affine back = *to_unit.inverse();
+  std::array<Point2f, 68> points;
+  for (int i = 0; i < 68; ++i) points[i] = back.apply({o.data<float>()[2 * i], o.data<float>()[2 * i + 1]});
+  return points;
+}
+
+}  // namespace fswap

@@ -1,0 +1,80 @@
+// FaceFusion's 68-point landmarkers (face_landmarker.py; reference/facefusion.md §2.3):
+//   2dfan4, peppa_wutz: the frame warped so the detector box's longer side spans 195 px, centred
+//     in 256×256 (warp_face_by_translation: scale 195 / max(w, h), translation
+//     (256 − (x1 + x2, y1 + y2)·scale) / 2, bilinear, zero borders); BGR v/255 NCHW in;
+//     2dfan4: output 0 [1,68,≥2] → xy / 64 · 256, score = mean over points of output 1's
+//       per-point heatmap maximum, mapped from [0, 0.9] to [0, 1];
+//     peppa_wutz: output 0 (68·3 values) reshaped (68, 3) → xy / 64 · 256, score = mean of the
+//       third column, mapped from [0, 0.95] to [0, 1];
+//     points mapped back to the frame by the inverse warp.
+//   fan_68_5: 68 points estimated from the five: the five mapped into the unit square by the
+//     ffhq_512 similarity (estimate_matrix_by_face_landmark_5 at size 1), `input` [1,5,2] →
+//     output [1,68,2], mapped back.
+// Not reproduced: the face angle (rotated detection; 0 here), and conditional_optimize_contrast
+// (FaceFusion passes the crop through OpenCV's uint8 RGB→Lab→RGB, and applies CLAHE when the mean
+// L is below 30; the round trip moves values by a level or two).
+//
+//   FSWAP_ASSIGN_OR_RETURN(auto landmarker, FaceFusionLandmarker::load(engine, dir, "2dfan4", {}));
+//   FSWAP_ASSIGN_OR_RETURN(FaceLandmarks68 lmk, landmarker->detect(frame, face.box));
+//   FSWAP_ASSIGN_OR_RETURN(auto fan, FaceLandmarkEstimator::load(engine, dir, {}));
+//   FSWAP_ASSIGN_OR_RETURN(auto estimated, fan->estimate(face.landmarks5));
+//
+// Each is used from one thread at a time (one InferenceSession).
+#pragma once
+
+#include <array>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "core/tensor.h"
+#include "face/face.h"
+#include "imaging/geometry.h"
+#include "imaging/image.h"
+#include "runtime/engine.h"
+
+namespace fswap {
+
+inline constexpr int kFaceFusionLandmarkerSize = 256;
+
+struct FaceLandmarks68 {
+  std::array<Point2f, 68> points;  // frame pixels
+  float score = 0;                 // 0..1, FaceFusion's landmarker score
+};
+
+// The frame → 256×256 crop transform of warp_face_by_translation for a detector box.
+Affine facefusion_landmarker_transform(const FaceBox& box);
+
+// The crop's input tensor [1,3,256,256]: BGR v/255 (our crop is RGB; FaceFusion's BGR).
+Tensor facefusion_landmarker_input(const Image& rgb_crop);
+
+class FaceFusionLandmarker {
+ public:
+  // models_dir/<name>.onnx, name 2dfan4 or peppa_wutz. Missing file kNotFound naming it; an
+  // input other than one [1,3,256,256] float32, or outputs other than the model's (2dfan4: points
+  // [1,68,≥2] and heatmaps [1,68,H,W]; peppa_wutz: 204 values), kInvalidInput naming the file.
+  static Result<std::unique_ptr<FaceFusionLandmarker>> load(Engine& engine, const std::string& models_dir,
+                                                            const std::string& name, const SessionOptions& options);
+  Result<FaceLandmarks68> detect(const Image& rgb, const FaceBox& box);
+
+ private:
+  FaceFusionLandmarker() = default;
+  std::unique_ptr<InferenceSession> session_;
+  std::string name_;
+};
+
+class FaceLandmarkEstimator {
+ public:
+  // models_dir/fan_68_5.onnx. Missing file kNotFound; an input other than `input` [1,5,2] or an
+  // output not of 136 values kInvalidInput naming the file.
+  static Result<std::unique_ptr<FaceLandmarkEstimator>> load(Engine& engine, const std::string& models_dir,
+                                                             const SessionOptions& options);
+  // FaceFusion's 68/5 landmarks, frame pixels.
+  Result<std::array<Point2f, 68>> estimate(const std::array<Point2f, 5>& landmarks5);
+
+ private:
+  FaceLandmarkEstimator() = default;
+  std::unique_ptr<InferenceSession> session_;
+};
+
+}  // namespace fswap

@@ -1,0 +1,153 @@
+// FaceFusion's landmarkers 2dfan4, peppa_wutz and fan_68_5 (face_landmarker.py;
+// reference/facefusion.md §2.3): the crop transform and input, the output decoding and scores on
+// probes with known formulas (tests/support/make_swapper_probes.py) on both engines, contract
+// errors, and the replicas on both engines.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "face/face_templates.h"
+#include "face/landmarker_facefusion.h"
+#include "face/recognizer.h"
+#include "imaging/transform.h"
+#include "support/facefusion_reference.h"
+#include "support/replicas.h"
+
+namespace fswap {
+namespace {
+
+using test::random_image;
+
+const FaceBox kBox{120.f, 90.f, 260.f, 250.f};  // taller than wide: the height sets the scale
+
+TEST(FaceFusionLandmarker, CropIsWarpFaceByTranslation) {
+  const Affine m = facefusion_landmarker_transform(kBox);
+  // scale = 195 / max(w, h); translation = (256 − (x1 + x2, y1 + y2) · scale) · 0.5.
+  const double scale = 195.0 / 160.0;
+  EXPECT_NEAR(m.a, scale, 1e-9);
+  EXPECT_NEAR(m.e, scale, 1e-9);
+  EXPECT_EQ(m.b, 0.0);
+  EXPECT_EQ(m.d, 0.0);
+  EXPECT_NEAR(m.c, (256 - 380 * scale) * 0.5, 1e-9);
+  EXPECT_NEAR(m.f, (256 - 340 * scale) * 0.5, 1e-9);
+  // The box centre lands on the crop centre.
+  const Point2f c = m.apply(kBox.centre());
+  EXPECT_NEAR(c.x, 128, 1e-3);
+  EXPECT_NEAR(c.y, 128, 1e-3);
+  const Image crop = random_image(256, 256, 3, 1);
+  const Tensor t = facefusion_landmarker_input(crop);
+  // FaceFusion: the BGR crop transposed to CHW, / 255.
+  EXPECT_LT(test::prepare_crop_error(t, 0, test::to_bgr(crop), {0, 0, 0}, {1, 1, 1}), 1e-6);
+}
+
+std::string probe_dir() {
+  std::string why;
+  const std::string dir = test::swapper_probe_dir(&why);
+  if (dir.empty()) ADD_FAILURE() << why;
+  return dir;
+}
+
+TEST(FaceFusionLandmarker, DecodingAndScoresAreFaceFusionsOnProbes) {
+  const std::string dir = probe_dir();
+  if (dir.empty()) return;
+  const Image frame = random_image(400, 330, 3, 2);
+  const Affine m = facefusion_landmarker_transform(kBox);
+  const Image crop = warp_affine(frame, m, 256, 256, Border::kConstant);
+  double mean = 0;  // of the probe's input, BGR / 255 (the channel order does not change the mean)
+  for (std::uint8_t v : crop.pixels) mean += v / 255.0 / crop.pixels.size();
+  std::vector<double> out(204);
+  for (int i = 0; i < 204; ++i) out[i] = mean * (1 + i / 50.0) + i / 10.0;
+  const Affine back = *m.inverse();
+  for (const char* engine_name : {"ort", "native"}) {
+    auto engine = make_engine(engine_name).value();
+    for (const char* name : {"2dfan4", "peppa_wutz"}) {
+      SCOPED_TRACE(std::string(engine_name) + " " + name);
+      auto landmarker = FaceFusionLandmarker::load(*engine, dir, name, {});
+      ASSERT_TRUE(landmarker.is_ok()) << landmarker.status().to_string();
+      auto got = (*landmarker)->detect(frame, kBox);
+      ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+      double worst = 0, third = 0;
+      for (int k = 0; k < 68; ++k) {
+        const double x = out[3 * k] / 64 * 256, y = out[3 * k + 1] / 64 * 256;  // [:, :2] / 64 · 256
+        const double fx = back.a * x + back.b * y + back.c, fy = back.d * x + back.e * y + back.f;
+        worst = std::max({worst, std::abs(got->points[k].x - fx), std::abs(got->points[k].y - fy)});
+        third += out[3 * k + 2] / 68;
+      }
+      EXPECT_LT(worst, 2e-3);  // pixels
+      // peppa_wutz: interp(mean of the third column, [0, 0.95], [0, 1]); 2dfan4: interp(mean of
+      // each point's heatmap maximum 0.5 + k/200, [0, 0.9], [0, 1]).
+      const double want = std::string(name) == "peppa_wutz" ? std::clamp(third / 0.95, 0.0, 1.0) : (0.5 + 33.5 / 200) / 0.9;
+      EXPECT_NEAR(got->score, want, 1e-5);
+    }
+    // fan_68_5: the five points into ffhq_512's unit square, point k = input[k % 5] · (1 + k/100), back.
+    auto fan = FaceLandmarkEstimator::load(*engine, dir, {});
+    ASSERT_TRUE(fan.is_ok()) << fan.status().to_string();
+    const std::array<Point2f, 5> lmk5 = {{{150, 160}, {230, 150}, {195, 205}, {160, 250}, {225, 245}}};
+    auto estimated = (*fan)->estimate(lmk5);
+    ASSERT_TRUE(estimated.is_ok()) << estimated.status().to_string();
+    const Affine to_unit = align_to_template(lmk5, kFaceFusionFfhq512, 1.f);
+    const Affine from_unit = *to_unit.inverse();
+    double worst = 0;
+    for (int k = 0; k < 68; ++k) {
+      const Point2f q = to_unit.apply(lmk5[k % 5]);
+      const double ux = q.x * (1 + k / 100.0), uy = q.y * (1 + k / 100.0);
+      const double fx = from_unit.a * ux + from_unit.b * uy + from_unit.c, fy = from_unit.d * ux + from_unit.e * uy + from_unit.f;
+      worst = std::max({worst, std::abs((*estimated)[k].x - fx), std::abs((*estimated)[k].y - fy)});
+    }
+    EXPECT_LT(worst, 1e-2) << engine_name;
+    // In the unit square the five points are close to the template itself.
+    for (int i = 0; i < 5; ++i) EXPECT_NEAR(to_unit.apply(lmk5[i]).x, kFaceFusionFfhq512[i].x, 0.05);
+  }
+}
+
+TEST(FaceFusionLandmarker, ContractErrorsNameTheFile) {
+  const std::string dir = probe_dir();
+  if (dir.empty()) return;
+  auto engine = make_engine("ort").value();
+  auto missing = FaceFusionLandmarker::load(*engine, "/nonexistent", "peppa_wutz", {});
+  ASSERT_FALSE(missing.is_ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().to_string().find("/nonexistent/peppa_wutz.onnx"), std::string::npos);
+  EXPECT_FALSE(FaceFusionLandmarker::load(*engine, dir, "3dfan", {}).is_ok());
+  EXPECT_EQ(FaceLandmarkEstimator::load(*engine, "/nonexistent", {}).status().code(), StatusCode::kNotFound);
+}
+
+TEST(FaceFusionLandmarkerReplica, AgreeOnBothEngines) {
+  std::string why;
+  const std::string dir = test::landmarker_replica_dir(&why);
+  if (dir.empty()) GTEST_SKIP() << why;
+  const Image frame = random_image(400, 330, 3, 3);
+  const std::array<Point2f, 5> lmk5 = {{{150, 160}, {230, 150}, {195, 205}, {160, 250}, {225, 245}}};
+  std::vector<FaceLandmarks68> fan2d, peppa;
+  std::vector<std::array<Point2f, 68>> fan5;
+  for (const char* name : {"ort", "native"}) {
+    SCOPED_TRACE(name);
+    auto engine = make_engine(name).value();
+    auto a = FaceFusionLandmarker::load(*engine, dir, "2dfan4", {});
+    ASSERT_TRUE(a.is_ok()) << a.status().to_string();
+    fan2d.push_back((*a)->detect(frame, kBox).value());
+    auto b = FaceFusionLandmarker::load(*engine, dir, "peppa_wutz", {});
+    ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+    peppa.push_back((*b)->detect(frame, kBox).value());
+    auto c = FaceLandmarkEstimator::load(*engine, dir, {});
+    ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+    fan5.push_back((*c)->estimate(lmk5).value());
+  }
+  const auto worst = [](const std::array<Point2f, 68>& a, const std::array<Point2f, 68>& b) {
+    double w = 0;
+    for (int k = 0; k < 68; ++k) w = std::max({w, double(std::abs(a[k].x - b[k].x)), double(std::abs(a[k].y - b[k].y))});
+    return w;
+  };
+  std::printf("landmarker replicas ort vs native: 2dfan4 %.2e px (score %.4f / %.4f), peppa_wutz %.2e px, fan_68_5 %.2e px\n",
+              worst(fan2d[0].points, fan2d[1].points), fan2d[0].score, fan2d[1].score, worst(peppa[0].points, peppa[1].points),
+              worst(fan5[0], fan5[1]));
+  EXPECT_LT(worst(fan2d[0].points, fan2d[1].points), 0.05);
+  EXPECT_NEAR(fan2d[0].score, fan2d[1].score, 1e-3);
+  EXPECT_LT(worst(peppa[0].points, peppa[1].points), 0.05);
+  EXPECT_NEAR(peppa[0].score, peppa[1].score, 1e-3);
+  EXPECT_LT(worst(fan5[0], fan5[1]), 0.05);
+}
+
+}  // namespace
+}  // namespace fswap
