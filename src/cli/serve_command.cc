@@ -44,6 +44,7 @@ void ServeCommand::add_to(CLI::App& app) {
   serve->add_option("--models-dir", options.models_dir, "Folder holding the model files")->capture_default_str();
   serve->add_option("--device", options.device, "cpu, cuda or cuda:N")->capture_default_str();
   serve->add_option("--threads", options.threads, "CPU threads for inference and imaging (0 = all cores)")->capture_default_str();
+  options.session.add_to(*serve);
   serve->add_option("--log-level", options.log_level, "debug, info, warning, error")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}))->capture_default_str();
 }
@@ -73,6 +74,7 @@ Status ServeCommand::run() const {
   config.base_job.segment_frames = options.segment_frames;
   config.base_job.analyser.session.threads = options.threads;
   FSWAP_ASSIGN_OR_RETURN(config.base_job.analyser.session.device, parse_device(options.device));
+  FSWAP_RETURN_IF_ERROR(options.session.apply(config.base_job.analyser.session));
   set_worker_threads(options.threads);
 
   // Signals go to this thread only (sigwait below): every thread started after this

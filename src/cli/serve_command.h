@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "cli/session_flags.h"
 #include "core/status.h"
 
 namespace fswap {
@@ -27,6 +28,7 @@ struct ServeOptions {
   std::string models_dir = FSWAP_DEFAULT_MODELS_DIR;
   std::string device = "cpu";
   int threads = 0;
+  SessionFlags session;          // --precision, --vram-budget, --memory-mode for every job
   std::string log_level = "info";
 };
 

@@ -297,6 +297,17 @@ TEST(CliSessionFlags, BadVramBudgetOnCudaIsRejected) {
   EXPECT_FALSE(fs::exists(out));
 }
 
+// `fswap serve` takes the same flags for every job it runs, and checks them before it listens.
+TEST(CliSessionFlags, ServeChecksTheFlagsBeforeListening) {
+  const std::string data = scratch("serve_flags");
+  const auto bad = run_fswap("serve --data-dir " + data + " --port 0 --vram-budget banana");
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--vram-budget \"banana\""), std::string::npos) << bad.output;
+  const auto fp16 = run_fswap("serve --data-dir " + data + " --port 0 --precision fp16 --device cpu");
+  EXPECT_EQ(fp16.code, 2) << fp16.output;
+  EXPECT_NE(fp16.output.find("fp16"), std::string::npos) << fp16.output;
+}
+
 TEST(CliSessionFlags, PrecisionReachesTheEngine) {
   // ONNX Runtime refuses fp16 when it loads the first model: proof that the flag got there.
   const std::string out = scratch("fp16_ort.png");
