@@ -233,7 +233,8 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
   const VideoInfo& info = reader->info();
   FSWAP_ASSIGN_OR_RETURN(FrameRange range, frame_range(job, info));
   const std::int64_t first = range.first, end = range.end;
-  FSWAP_ASSIGN_OR_RETURN(auto writer, VideoWriter::open(job.output, info, job.encode, audio_for(job, info, first, end)));
+  FSWAP_ASSIGN_OR_RETURN(auto writer,
+                         VideoWriter::open(job.output, info, job.encode, audio_for(job, info, first, end)));
 
   BoundedQueue<VideoFrame> decoded(job.queue_depth), swapped(job.queue_depth);
   ErrorSlot error;
@@ -375,7 +376,8 @@ std::string segment_fingerprint(const SwapJob& job, std::int64_t segment_frames)
   const auto& a = job.analyser;
   text += "engine " + job.engine + " models " + a.models_dir + " detector " + a.detector + " " +
           std::to_string(a.detect.score_threshold) + " " + std::to_string(a.detect.nms_iou) + " " +
-          std::to_string(a.detect.detector_size) + " precision " + std::to_string(static_cast<int>(a.session.precision)) + "\n";
+          std::to_string(a.detect.detector_size) + " precision " +
+          std::to_string(static_cast<int>(a.session.precision)) + "\n";
   text += "selector " + std::to_string(static_cast<int>(job.selector.mode)) + " " +
           std::to_string(job.selector.reference_distance) + "\n";
   text += "swapper " + job.face_swapper_model + " " + std::to_string(job.swap.mask_blur) + " " +
@@ -414,16 +416,51 @@ Result<std::vector<float>> first_face_reference(JobContext& ctx, std::int64_t fi
   return std::vector<float>{};
 }
 
-// One part: decode (finished segments and frames outside the part are skipped undecoded) →
-// face work (tracking restarted at each segment) → one VideoWriter per segment, recorded in the
-// store as each one finishes. Errors go to run.error and stop the other parts.
+// A reader positioned at frame `start` of the target (VideoReader::seek), with the pts of frame
+// `first` (the output's time 0) when start is past it; where the stream cannot be seeked by
+// frame, a reader at frame 0 that the caller skips forward.
+struct DecodeStart {
+  std::unique_ptr<VideoReader> reader;
+  std::int64_t index = 0;       // of the frame the next read returns
+  std::int64_t pts_origin = 0;  // valid when index > first
+};
+
+Result<DecodeStart> open_decode(const std::string& target, std::int64_t first, std::int64_t start) {
+  FSWAP_ASSIGN_OR_RETURN(auto reader, VideoReader::open(target));
+  if (start == 0) return DecodeStart{std::move(reader), 0, 0};
+  DecodeStart at{std::move(reader), start, 0};
+  Status s = at.reader->seek(start);
+  if (s.is_ok() && start > first) {
+    s = [&]() -> Status {
+      FSWAP_ASSIGN_OR_RETURN(auto origin, VideoReader::open(target));
+      FSWAP_RETURN_IF_ERROR(origin->seek(first));
+      VideoFrame frame;
+      FSWAP_ASSIGN_OR_RETURN(bool got, origin->skip(frame));
+      if (!got) return invalid_input(target + ": no frame " + std::to_string(first));
+      at.pts_origin = frame.pts;
+      return Status::ok();
+    }();
+  }
+  if (s.is_ok()) return at;
+  log_debug(s.message() + "; decoding from the first frame instead");
+  FSWAP_ASSIGN_OR_RETURN(reader, VideoReader::open(target));
+  return DecodeStart{std::move(reader), 0, 0};
+}
+
+// One part: decode from the part's first unfinished frame (seeked to; finished segments after
+// it are passed over with skip) → face work (tracking restarted at each segment) → one
+// VideoWriter per segment, recorded in the store as each one finishes. Errors go to run.error
+// and stop the other parts.
 void run_part(SegmentRun& run, JobContext& ctx, const ReferenceTracker& fresh_tracker, PartRange part) {
   const SwapJob& job = run.job;
   const SegmentGrid& grid = run.grid;
   const std::int64_t part_begin = grid.begin_of(part.first_segment);
   const std::int64_t part_end = part.end_segment < 0 ? -1 : grid.begin_of(part.end_segment);
-  auto reader = VideoReader::open(job.target);
-  if (!reader) return run.fail(reader.status());
+  std::int64_t start = part_begin;  // the part's first frame in an unfinished segment
+  while (run.store.finished(grid.segment_of(start))) start += grid.length;
+  auto decode = open_decode(job.target, grid.first, start);
+  if (!decode) return run.fail(decode.status());
+  VideoReader& reader = *decode->reader;
   BoundedQueue<VideoFrame> decoded(job.queue_depth), swapped(job.queue_depth);
   auto fail = [&](const Status& s) {
     run.fail(s);
@@ -432,8 +469,8 @@ void run_part(SegmentRun& run, JobContext& ctx, const ReferenceTracker& fresh_tr
   };
 
   std::thread decoder([&] {
-    std::int64_t pts_origin = 0;
-    for (std::int64_t read = 0; part_end < 0 || read < part_end; ++read) {
+    std::int64_t pts_origin = decode->pts_origin;
+    for (std::int64_t read = decode->index; part_end < 0 || read < part_end; ++read) {
       if (run.trim_end >= 0 && read >= run.trim_end) {
         if (Status s = run.store.set_end(run.trim_end); !s.is_ok()) return fail(s);
         break;
@@ -444,7 +481,7 @@ void run_part(SegmentRun& run, JobContext& ctx, const ReferenceTracker& fresh_tr
       VideoFrame frame;
       Result<bool> got = [&] {
         ScopedTimer t(&ctx.ledger, "decode");
-        return wanted ? (*reader)->read(frame) : (*reader)->skip(frame);
+        return wanted ? reader.read(frame) : reader.skip(frame);
       }();
       if (!got) return fail(got.status());
       if (!*got) {
@@ -531,6 +568,14 @@ class TemporaryDirectory {
   std::string path_;
 };
 
+// "<dir>/.<stem>.segments-<pid>": segments of a run without SwapJob::segment_dir.
+std::string temporary_segment_dir(const std::string& output) {
+  const fs::path out(output);
+  std::string name(".");
+  name.append(out.stem().string()).append(".segments-").append(std::to_string(::getpid()));
+  return (out.parent_path() / name).string();
+}
+
 Result<SwapSummary> run_segmented_video(const SwapJob& job, const ProgressCallback& on_progress,
                                         Clock::time_point start) {
   FSWAP_ASSIGN_OR_RETURN(auto probe, VideoReader::open(job.target));
@@ -541,10 +586,7 @@ Result<SwapSummary> run_segmented_video(const SwapJob& job, const ProgressCallba
   const std::int64_t estimate = std::max<std::int64_t>(1, range.end - range.first);
   const SegmentGrid grid{range.first, job.segment_frames > 0 ? job.segment_frames : (estimate + parts - 1) / parts};
 
-  const fs::path out(job.output);
-  const std::string dir = job.segment_dir.empty()
-                              ? (out.parent_path() / ("." + out.stem().string() + ".segments-" + std::to_string(::getpid()))).string()
-                              : job.segment_dir;
+  const std::string dir = job.segment_dir.empty() ? temporary_segment_dir(job.output) : job.segment_dir;
   TemporaryDirectory temporary(job.segment_dir.empty() ? dir : std::string());
   const SegmentLayout layout{segment_fingerprint(job, grid.length), grid.first, grid.length,
                              lower_extension(job.output).substr(1)};
@@ -565,7 +607,8 @@ Result<SwapSummary> run_segmented_video(const SwapJob& job, const ProgressCallba
       FSWAP_RETURN_IF_ERROR(load_models(*contexts.back()));
     }
     std::vector<float> reference;
-    const bool first_face = job.swap_faces && job.selector.mode == SelectorMode::kReference && job.reference_face_path.empty();
+    const bool first_face =
+        job.swap_faces && job.selector.mode == SelectorMode::kReference && job.reference_face_path.empty();
     if (first_face) {
       FSWAP_ASSIGN_OR_RETURN(reference, first_face_reference(*contexts.front(), grid.first, job.trim_frame_end));
     }

@@ -62,6 +62,14 @@ class VideoReader {
   // and leaves frame.image alone. For passing over frames cheaply (a resumed job's finished
   // segments); the frames after it read exactly as without the skip.
   virtual Result<bool> skip(VideoFrame& frame) = 0;
+  // Positions a reader that has read nothing yet so that the next read() or skip() returns frame
+  // `frame` (0-based, as read() counts) with the pixels, pts and index a read from the start
+  // gives. The frame's pts is found by demuxing the stream's packets once (no decoding: the
+  // frame-th smallest packet pts); then the reader seeks to the key frame at or before it and
+  // decodes (without converting) up to it. Errors leave the reader unusable: kUnsupported when
+  // a packet has no timestamp, two share one, the seek fails or lands elsewhere; kInvalidInput
+  // when the stream has no such frame. The caller then opens a new reader and skips instead.
+  virtual Status seek(std::int64_t frame) = 0;
 };
 
 struct EncodeOptions {

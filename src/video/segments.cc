@@ -194,7 +194,9 @@ Status SegmentStore::save() const {
                             {"extension", layout_.extension},     {"end_frame", end_frame_},
                             {"segments", segments}};
   const fs::path manifest = fs::path(dir_) / kManifestName;
-  const fs::path tmp = fs::path(dir_) / std::string(".").append(kManifestName).append(".part-").append(std::to_string(::getpid()));
+  std::string tmp_name(".");
+  tmp_name.append(kManifestName).append(".part-").append(std::to_string(::getpid()));
+  const fs::path tmp = fs::path(dir_) / tmp_name;
   {
     std::ofstream out(tmp, std::ios::trunc);
     out << j.dump(1) << '\n';
@@ -318,7 +320,9 @@ Result<AVStream*> video_stream_of(AVFormatContext* in, const std::string& path) 
 Status SegmentJoiner::begin(const AVStream* video, const AudioSource& audio) {
   const std::string ext = lower_extension(output_);
   const char* muxer = muxer_for_extension(ext);
-  if (muxer == nullptr) return invalid_input(output_ + ": unsupported output extension '." + ext + "' (use .mp4, .mkv or .mov)");
+  if (muxer == nullptr) {
+    return invalid_input(output_ + ": unsupported output extension '." + ext + "' (use .mp4, .mkv or .mov)");
+  }
   AVFormatContext* raw = nullptr;
   int err = avformat_alloc_output_context2(&raw, nullptr, muxer, tmp_.c_str());
   if (err < 0 || raw == nullptr) return error_status(StatusCode::kInternal, output_, "cannot create the muxer", err);
@@ -347,7 +351,10 @@ Status SegmentJoiner::copy(const std::string& segment) {
   const bool same = p->codec_id == first_->codec_id && p->width == first_->width && p->height == first_->height &&
                     p->extradata_size == first_->extradata_size &&
                     (p->extradata_size == 0 || std::memcmp(p->extradata, first_->extradata, p->extradata_size) == 0);
-  if (!same) return invalid_input(segment + ": encoded with other settings than the first segment; cannot join without re-encoding");
+  if (!same) {
+    return invalid_input(segment + ": encoded with other settings than the first segment; cannot join without " +
+                         "re-encoding");
+  }
   PacketPtr packet = make_packet();
   if (!packet) return out_of_memory(output_ + ": cannot allocate a packet");
   while (true) {

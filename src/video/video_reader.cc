@@ -1,7 +1,9 @@
 // VideoReader on libavformat/libavcodec: best video stream, threaded decode, RGB24 via swscale,
 // display-matrix rotation applied, pts kept in the stream's time base.
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "core/log.h"
 #include "video/ffmpeg_util.h"
@@ -27,9 +29,14 @@ class FfmpegVideoReader final : public VideoReader {
   const VideoInfo& info() const override { return info_; }
   Result<bool> read(VideoFrame& frame) override { return next(frame, /*convert=*/true); }
   Result<bool> skip(VideoFrame& frame) override { return next(frame, /*convert=*/false); }
+  Status seek(std::int64_t frame) override;
 
  private:
   Result<bool> next(VideoFrame& frame, bool convert);
+  // Fills frame_ with the next decoded frame (or hands back the one seek() held); false at the end.
+  Result<bool> decode_next();
+  // The pts of frame `frame`: the frame-th smallest pts among the stream's packets.
+  Result<std::int64_t> frame_timestamp(std::int64_t frame) const;
   // Feeds the decoder one packet of our stream; false once the input is exhausted (or broken).
   bool feed_decoder();
   Status convert(VideoFrame& out);
@@ -46,6 +53,7 @@ class FfmpegVideoReader final : public VideoReader {
   Image rgb_;                  // pre-rotation scratch
   bool draining_ = false;
   bool ended_ = false;
+  bool held_ = false;  // frame_ holds the frame seek() landed on, not yet returned
   std::int64_t next_index_ = 0;
   std::int64_t last_pts_ = AV_NOPTS_VALUE;
   int decode_errors_ = 0;
@@ -76,16 +84,24 @@ bool FfmpegVideoReader::feed_decoder() {
 }
 
 Result<bool> FfmpegVideoReader::next(VideoFrame& frame, bool convert_image) {
+  FSWAP_ASSIGN_OR_RETURN(bool got, decode_next());
+  if (!got) return false;
+  Status s = convert_image ? convert(frame) : Status::ok();
+  stamp(frame);
+  av_frame_unref(frame_.get());
+  if (!s.is_ok()) return s;
+  return true;
+}
+
+Result<bool> FfmpegVideoReader::decode_next() {
+  if (held_) {
+    held_ = false;
+    return true;
+  }
   if (ended_) return false;
   while (true) {
     int err = avcodec_receive_frame(dec_.get(), frame_.get());
-    if (err == 0) {
-      Status s = convert_image ? convert(frame) : Status::ok();
-      stamp(frame);
-      av_frame_unref(frame_.get());
-      if (!s.is_ok()) return s;
-      return true;
-    }
+    if (err == 0) return true;
     if (err == AVERROR_EOF) {
       ended_ = true;
       if (info_.frame_count > 0 && next_index_ < info_.frame_count * 9 / 10) {
@@ -114,6 +130,56 @@ Status FfmpegVideoReader::convert(VideoFrame& out) {
   FSWAP_RETURN_IF_ERROR(to_rgb_.convert(frame_.get(), target, path_));
   if (info_.rotation_degrees != 0) rotate_image(rgb_, info_.rotation_degrees, out.image);
   return Status::ok();
+}
+
+Result<std::int64_t> FfmpegVideoReader::frame_timestamp(std::int64_t frame) const {
+  FSWAP_ASSIGN_OR_RETURN(InputFormatPtr scan, open_input(path_));
+  for (unsigned i = 0; i < scan->nb_streams; ++i) {
+    if (static_cast<int>(i) != stream_index_) scan->streams[i]->discard = AVDISCARD_ALL;
+  }
+  PacketPtr packet = make_packet();
+  if (!packet) return out_of_memory(path_ + ": cannot allocate a packet");
+  std::vector<std::int64_t> pts;
+  while (av_read_frame(scan.get(), packet.get()) >= 0) {
+    const bool ours = packet->stream_index == stream_index_;
+    const std::int64_t ts = packet->pts;
+    av_packet_unref(packet.get());
+    if (!ours) continue;
+    if (ts == AV_NOPTS_VALUE) return unsupported(path_ + ": a video packet has no timestamp; cannot seek by frame");
+    pts.push_back(ts);
+  }
+  std::sort(pts.begin(), pts.end());
+  if (std::adjacent_find(pts.begin(), pts.end()) != pts.end())
+    return unsupported(path_ + ": two video packets share a timestamp; cannot seek by frame");
+  if (frame < 0 || frame >= static_cast<std::int64_t>(pts.size()))
+    return invalid_input(path_ + ": no frame " + std::to_string(frame) + " (" + std::to_string(pts.size()) +
+                         " frames)");
+  return pts[static_cast<std::size_t>(frame)];
+}
+
+Status FfmpegVideoReader::seek(std::int64_t frame) {
+  if (next_index_ != 0 || held_ || ended_) return internal_error(path_ + ": seek() after reading");
+  if (frame == 0) return Status::ok();
+  FSWAP_ASSIGN_OR_RETURN(std::int64_t target, frame_timestamp(frame));
+  int err = av_seek_frame(fmt_.get(), stream_index_, target, AVSEEK_FLAG_BACKWARD);
+  if (err < 0) {
+    return error_status(StatusCode::kUnsupported, path_, "cannot seek to frame " + std::to_string(frame), err);
+  }
+  avcodec_flush_buffers(dec_.get());
+  while (true) {
+    FSWAP_ASSIGN_OR_RETURN(bool got, decode_next());
+    const std::int64_t pts = got ? frame_->best_effort_timestamp : AV_NOPTS_VALUE;
+    if (got && pts != AV_NOPTS_VALUE && pts < target) {
+      av_frame_unref(frame_.get());
+      continue;
+    }
+    if (pts != target) {
+      return unsupported(path_ + ": seeking to frame " + std::to_string(frame) + " did not land on its timestamp");
+    }
+    held_ = true;
+    next_index_ = frame;
+    return Status::ok();
+  }
 }
 
 void FfmpegVideoReader::stamp(VideoFrame& out) {

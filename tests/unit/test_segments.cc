@@ -48,7 +48,8 @@ double audio_duration(const std::string& path) {
 std::string make_clip() {
   static const std::string path = [] {
     const std::string tone = scratch("tone.m4a");
-    EXPECT_EQ(std::system(("ffmpeg -v error -y -f lavfi -i sine=frequency=440:duration=3 -c:a aac '" + tone + "'").c_str()), 0);
+    const std::string make_tone = "ffmpeg -v error -y -f lavfi -i sine=frequency=440:duration=3 -c:a aac '" + tone + "'";
+    EXPECT_EQ(std::system(make_tone.c_str()), 0);
     const std::string p = scratch("drift_audio.mp4");
     const Image photo = read_image(kMedia + "astronaut.png").value();
     VideoInfo info;
@@ -274,12 +275,43 @@ TEST(SegmentedSwap, SegmentDirWithoutSegmentLengthIsRejected) {
   EXPECT_EQ(validate_job(job).code(), StatusCode::kInvalidInput);
 }
 
+// VideoReader::seek on a clip with a key frame every 8 frames and B-frames: the frames after a
+// seek are those a read from the start gives (pixels, pts, index).
+TEST(VideoReaderSeek, LandsOnTheFrameASequentialReadGives) {
+  const std::string clip = scratch("keyframes.mp4");
+  ASSERT_EQ(std::system(("ffmpeg -v error -y -f lavfi -i testsrc2=s=96x64:r=25:d=2 -c:v libx264 -g 8 -bf 2 "
+                         "-pix_fmt yuv420p '" + clip + "'").c_str()), 0);
+  const Decoded all = decode_all(clip);
+  ASSERT_EQ(all.frames.size(), 50u);
+  for (std::int64_t start : {1, 7, 8, 9, 23, 49}) {
+    auto reader = VideoReader::open(clip).value();
+    ASSERT_TRUE(reader->seek(start).is_ok()) << start;
+    VideoFrame f;
+    for (std::int64_t i = start; i < std::min<std::int64_t>(start + 3, 50); ++i) {
+      ASSERT_TRUE(reader->read(f).value()) << i;
+      EXPECT_EQ(f.index, i);
+      EXPECT_EQ(f.pts, all.frames[static_cast<std::size_t>(i)].pts) << i;
+      EXPECT_TRUE(f.image.pixels == all.frames[static_cast<std::size_t>(i)].image.pixels) << "frame " << i;
+    }
+  }
+  auto reader = VideoReader::open(clip).value();
+  EXPECT_EQ(reader->seek(50).code(), StatusCode::kInvalidInput);  // past the last frame
+  VideoFrame f;
+  auto fresh = VideoReader::open(clip).value();
+  ASSERT_TRUE(fresh->read(f).value());
+  EXPECT_FALSE(fresh->seek(3).is_ok());  // only before reading
+}
+
 // The store alone, on plain files: what a reopened directory keeps.
 class SegmentStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override { dir_ = scratch(std::string("store_") + ::testing::UnitTest::GetInstance()->current_test_info()->name()); }
+  void SetUp() override {
+    dir_ = scratch(std::string("store_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  }
   SegmentLayout layout(const std::string& fingerprint = "job A") const { return {fingerprint, 5, 4, "mp4"}; }
-  static void write(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
+  static void write(const std::string& path, const std::string& bytes) {
+    std::ofstream(path, std::ios::binary) << bytes;
+  }
   std::string dir_;
 };
 
