@@ -54,6 +54,8 @@ struct CommonOptions {
   float enhancer_blend = 80;
   float enhancer_weight = 0.5f;
   float detector_score = 0.5f;
+  std::string landmarker = "fr_landmark";
+  float landmarker_score = 0.5f;
   std::string selector_mode = "reference";
   float reference_distance = 0.3f;
   std::string reference_face_path;
@@ -117,6 +119,12 @@ struct CommonOptions {
     app.add_option("--face-enhancer-weight", enhancer_weight,
                    "Fidelity weight 0..1, fed only to models with a weight input (codeformer)")
         ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+    app.add_option("--face-landmarker-model", landmarker,
+                   "fr_landmark, or FaceFusion's 2dfan4 / peppa_wutz (their files in --models-dir; with fan_68_5.onnx "
+                   "there, faces below --face-landmarker-score use the detector's five points and fan_68_5)")
+        ->check(CLI::IsMember({"fr_landmark", "2dfan4", "peppa_wutz"}))->capture_default_str();
+    app.add_option("--face-landmarker-score", landmarker_score, "Minimum score 0..1 of FaceFusion's landmarkers")
+        ->check(CLI::Range(0.0, 1.0))->capture_default_str();
     app.add_option("--face-detector-score", detector_score, "Minimum detection score 0..1")
         ->check(CLI::Range(0.0, 1.0))->capture_default_str();
     app.add_option("--face-selector-mode", selector_mode, "one (largest), many, reference")
@@ -169,6 +177,8 @@ struct CommonOptions {
     job.analyser.models_dir = models_dir;
     job.analyser.detector = detector;
     job.analyser.detect.score_threshold = detector_score;
+    job.analyser.landmarker = landmarker;
+    job.analyser.landmarker_score = landmarker_score;
     FSWAP_ASSIGN_OR_RETURN(job.selector.mode, parse_selector_mode(selector_mode));
     job.selector.reference_distance = reference_distance;
     job.reference_face_path = reference_face_path;

@@ -1,12 +1,24 @@
 #include "face/analyser.h"
 
+#include <algorithm>
+#include <filesystem>
+
 namespace fswap {
 
 Result<std::unique_ptr<FaceAnalyser>> FaceAnalyser::load(Engine& engine, const AnalyserOptions& options) {
   std::unique_ptr<FaceAnalyser> a(new FaceAnalyser());
   a->options_ = options;
   FSWAP_ASSIGN_OR_RETURN(a->detector_, make_face_detector(options.detector, engine, options.models_dir, options.session));
-  FSWAP_ASSIGN_OR_RETURN(a->landmarker_, FaceLandmarker::load(engine, options.models_dir, options.session));
+  if (options.landmarker == "fr_landmark") {
+    FSWAP_ASSIGN_OR_RETURN(a->landmarker_, FaceLandmarker::load(engine, options.models_dir, options.session));
+  } else {
+    FSWAP_ASSIGN_OR_RETURN(a->facefusion_landmarker_,
+                           FaceFusionLandmarker::load(engine, options.models_dir, options.landmarker, options.session));
+    std::error_code ec;
+    if (std::filesystem::exists(options.models_dir + "/fan_68_5.onnx", ec)) {
+      FSWAP_ASSIGN_OR_RETURN(a->fan_68_5_, FaceLandmarkEstimator::load(engine, options.models_dir, options.session));
+    }
+  }
   FSWAP_ASSIGN_OR_RETURN(a->recognizer_, FaceRecognizer::load(engine, options.models_dir, options.session));
   return a;
 }
@@ -19,11 +31,31 @@ Result<std::vector<Face>> FaceAnalyser::analyse(const Image& rgb, bool embed_fac
   }
   {
     ScopedTimer t(ledger, "landmarks");
-    for (Face& f : faces) FSWAP_RETURN_IF_ERROR(landmarker_->landmark(rgb, f));
+    for (Face& f : faces) FSWAP_RETURN_IF_ERROR(landmark(rgb, f));
   }
   if (embed_faces)
     for (Face& f : faces) FSWAP_RETURN_IF_ERROR(embed(rgb, f, ledger));
   return faces;
+}
+
+Status FaceAnalyser::landmark(const Image& rgb, Face& face) {
+  if (landmarker_) return landmarker_->landmark(rgb, face);
+  // FaceFusion's create_faces: the 68 points when their score passes, else the detector's five
+  // (with fan_68_5's 68/5).
+  FSWAP_ASSIGN_OR_RETURN(FaceLandmarks68 found, facefusion_landmarker_->detect(rgb, face.box));
+  if (found.score < options_.landmarker_score && face.keypoints.size() == 5) {
+    std::copy(face.keypoints.begin(), face.keypoints.end(), face.landmarks5.begin());
+    if (fan_68_5_) {
+      FSWAP_ASSIGN_OR_RETURN(face.landmarks68, fan_68_5_->estimate(face.landmarks5));
+    } else {
+      face.landmarks68 = found.points;
+    }
+  } else {
+    face.landmarks68 = found.points;
+    face.landmarks5 = facefusion_landmarks5_from_68(found.points);
+  }
+  face.has_landmarks = true;
+  return Status::ok();
 }
 
 Status FaceAnalyser::embed(const Image& rgb, Face& face, TimeLedger* ledger) {

@@ -14,6 +14,7 @@
 #include "core/time_ledger.h"
 #include "face/detector.h"
 #include "face/landmarker.h"
+#include "face/landmarker_facefusion.h"
 #include "face/recognizer.h"
 
 namespace fswap {
@@ -21,6 +22,11 @@ namespace fswap {
 struct AnalyserOptions {
   std::string models_dir;
   std::string detector = "fr_detect";  // --face-detector-model: fr_detect | blazeface | yoloface | scrfd
+  // --face-landmarker-model: fr_landmark, or FaceFusion's 2dfan4 | peppa_wutz
+  // (face/landmarker_facefusion.h). Below --face-landmarker-score, a face whose detector gave five
+  // keypoints keeps them, with fan_68_5's 68 points when fan_68_5.onnx is in models_dir.
+  std::string landmarker = "fr_landmark";
+  float landmarker_score = 0.5f;
   DetectOptions detect;
   SessionOptions session;
 };
@@ -35,9 +41,12 @@ class FaceAnalyser {
 
  private:
   FaceAnalyser() = default;
+  Status landmark(const Image& rgb, Face& face);
   AnalyserOptions options_;
   std::unique_ptr<FaceDetector> detector_;
-  std::unique_ptr<FaceLandmarker> landmarker_;
+  std::unique_ptr<FaceLandmarker> landmarker_;                   // fr_landmark
+  std::unique_ptr<FaceFusionLandmarker> facefusion_landmarker_;  // 2dfan4, peppa_wutz
+  std::unique_ptr<FaceLandmarkEstimator> fan_68_5_;              // optional, with them
   std::unique_ptr<FaceRecognizer> recognizer_;
 };
 

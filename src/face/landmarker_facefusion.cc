@@ -46,6 +46,15 @@ Tensor facefusion_landmarker_input(const Image& rgb_crop) {
   return t;
 }
 
+std::array<Point2f, 5> facefusion_landmarks5_from_68(const std::array<Point2f, 68>& p) {
+  const auto mean = [&](int first) {
+    Point2f m;
+    for (int i = first; i < first + 6; ++i) m.x += p[i].x / 6, m.y += p[i].y / 6;
+    return m;
+  };
+  return {mean(36), mean(42), p[30], p[48], p[54]};
+}
+
 Result<std::unique_ptr<FaceFusionLandmarker>> FaceFusionLandmarker::load(Engine& engine, const std::string& models_dir,
                                                                          const std::string& name,
                                                                          const SessionOptions& options) {

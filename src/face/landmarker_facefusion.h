@@ -48,6 +48,10 @@ Affine facefusion_landmarker_transform(const FaceBox& box);
 // The crop's input tensor [1,3,256,256]: BGR v/255 (our crop is RGB; FaceFusion's BGR).
 Tensor facefusion_landmarker_input(const Image& rgb_crop);
 
+// FaceFusion's 5/68 points (convert_to_face_landmark_5): the eye centres (means of 36–41 and
+// 42–47), the nose tip 30, the mouth corners 48 and 54.
+std::array<Point2f, 5> facefusion_landmarks5_from_68(const std::array<Point2f, 68>& points);
+
 class FaceFusionLandmarker {
  public:
   // models_dir/<name>.onnx, name 2dfan4 or peppa_wutz. Missing file kNotFound naming it; an

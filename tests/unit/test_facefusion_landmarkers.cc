@@ -7,12 +7,18 @@
 #include <cmath>
 #include <cstdio>
 
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "face/analyser.h"
 #include "face/face_templates.h"
 #include "face/landmarker_facefusion.h"
 #include "face/recognizer.h"
 #include "imaging/transform.h"
 #include "support/facefusion_reference.h"
 #include "support/replicas.h"
+#include "video/media.h"
 
 namespace fswap {
 namespace {
@@ -111,6 +117,43 @@ TEST(FaceFusionLandmarker, ContractErrorsNameTheFile) {
   EXPECT_NE(missing.status().to_string().find("/nonexistent/peppa_wutz.onnx"), std::string::npos);
   EXPECT_FALSE(FaceFusionLandmarker::load(*engine, dir, "3dfan", {}).is_ok());
   EXPECT_EQ(FaceLandmarkEstimator::load(*engine, "/nonexistent", {}).status().code(), StatusCode::kNotFound);
+}
+
+// --face-landmarker-model peppa_wutz through the analyser: the landmarker's points for each
+// detected face, and FaceFusion's 5/68 points from them (its score passes the default 0.5).
+TEST(FaceFusionLandmarker, AnalyserUsesTheChosenLandmarker) {
+  const std::string dir = probe_dir();
+  if (dir.empty()) return;
+  namespace fs = std::filesystem;
+  const fs::path models = fs::path(FSWAP_TEST_TMP) / ("landmarker-models-" + std::to_string(::getpid()));
+  fs::remove_all(models);
+  fs::create_directories(models);
+  for (const auto& e : fs::directory_iterator(std::string(FSWAP_THIRD_PARTY_DIR) + "/models"))
+    fs::create_symlink(e.path(), models / e.path().filename());
+  fs::create_symlink(fs::path(dir) / "peppa_wutz.onnx", models / "peppa_wutz.onnx");
+  auto engine = make_engine("ort").value();
+  AnalyserOptions o;
+  o.models_dir = models.string();
+  o.landmarker = "peppa_wutz";
+  auto analyser = FaceAnalyser::load(*engine, o);
+  ASSERT_TRUE(analyser.is_ok()) << analyser.status().to_string();
+  const Image astronaut = read_image(std::string(FSWAP_THIRD_PARTY_DIR) + "/media/astronaut.png").value();
+  auto faces = (*analyser)->analyse(astronaut, /*embed=*/false);
+  ASSERT_TRUE(faces.is_ok() && !faces->empty()) << faces.status().to_string();
+  auto peppa = FaceFusionLandmarker::load(*engine, dir, "peppa_wutz", {}).value();
+  for (const Face& f : *faces) {
+    ASSERT_TRUE(f.has_landmarks);
+    const FaceLandmarks68 want = peppa->detect(astronaut, f.box).value();
+    ASSERT_GE(want.score, 0.5f);
+    for (int k = 0; k < 68; ++k) EXPECT_EQ(f.landmarks68[k].x, want.points[k].x);
+    const auto five = facefusion_landmarks5_from_68(want.points);
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(f.landmarks5[i].y, five[i].y);
+    // convert_to_face_landmark_5: the mouth corners are points 48 and 54 themselves.
+    EXPECT_EQ(five[3].x, want.points[48].x);
+    EXPECT_NEAR(five[0].x, (want.points[36].x + want.points[37].x + want.points[38].x + want.points[39].x +
+                            want.points[40].x + want.points[41].x) / 6, 1e-3);
+  }
+  fs::remove_all(models);
 }
 
 TEST(FaceFusionLandmarkerReplica, AgreeOnBothEngines) {
