@@ -102,6 +102,8 @@ class FaceParser {
   std::string name_;
 };
 
+// A default-constructed FaceMasker gives FaceFusion's default: the box mask alone (blur 0.3, no
+// padding).
 class FaceMasker {
  public:
   // Validates the options and loads the occluder (types has occlusion) and the parser (region).

@@ -134,8 +134,9 @@ class FaceSwapperModel {
 
   const FaceSwapperModelSpec& spec() const { return spec_; }
   const std::vector<float>& emap() const { return emap_; }  // inswapper only: [512,512] row-major
-  // The largest number of sub-images one run takes: the target's batch dimension (any when it
-  // is dynamic; 1 for FaceFusion's files, which then run one sub-image after another).
+  // The largest number of sub-images one run takes: 64 (every pixel-boost split) when the
+  // model's batch dimensions (target, source, output) are all dynamic, else 1 — FaceFusion's files
+  // have batch 1, so their sub-images run one after another.
   int max_batch() const { return max_batch_; }
 
   // The converter's output for a raw embedding (kConverted* specs only).
