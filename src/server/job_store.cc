@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 namespace fswap::server {
 namespace {
@@ -31,7 +32,7 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);
 
 constexpr const char* kColumns =
     "id, state, options, sources, target, result, frames_done, frames_total, fps, eta_s, error_code, "
-    "error_message, created_ms, updated_ms, owner";
+    "error_message, created_ms, updated_ms, owner, frames_resumed, memory";
 
 // One prepared statement, finalized on scope exit.
 class Statement {
@@ -65,6 +66,32 @@ class Statement {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
+// JobProgress::memory as the `memory` column's JSON object ("" = none).
+std::string encode_memory(const std::optional<EngineMemoryStats>& m) {
+  if (!m) return "";
+  return nlohmann::json{{"budget_bytes", m->budget_bytes}, {"used_bytes", m->used_bytes},
+                        {"peak_bytes", m->peak_bytes},     {"reserved_bytes", m->reserved_bytes},
+                        {"h2d_bytes", m->h2d_bytes},       {"d2h_bytes", m->d2h_bytes},
+                        {"evictions", m->evictions},       {"evicted_bytes", m->evicted_bytes}}
+      .dump();
+}
+
+std::optional<EngineMemoryStats> decode_memory(const std::string& text) {
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  EngineMemoryStats m;
+  const auto field = [&](const char* name) { return j.value(name, std::uint64_t{0}); };
+  m.budget_bytes = field("budget_bytes");
+  m.used_bytes = field("used_bytes");
+  m.peak_bytes = field("peak_bytes");
+  m.reserved_bytes = field("reserved_bytes");
+  m.h2d_bytes = field("h2d_bytes");
+  m.d2h_bytes = field("d2h_bytes");
+  m.evictions = field("evictions");
+  m.evicted_bytes = field("evicted_bytes");
+  return m;
+}
+
 JobRecord read_row(const Statement& s) {
   JobRecord r;
   r.id = s.text(0);
@@ -79,6 +106,8 @@ JobRecord read_row(const Statement& s) {
   r.created_ms = s.int64(12);
   r.updated_ms = s.int64(13);
   r.owner = s.text(14);
+  r.progress.frames_resumed = s.int64(15);
+  r.progress.memory = decode_memory(s.text(16));
   return r;
 }
 
@@ -123,10 +152,12 @@ Result<std::unique_ptr<JobStore>> JobStore::open(const std::string& data_dir, bo
   FSWAP_RETURN_IF_ERROR(store->exec(shared_across_hosts ? "PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL;"
                                                          : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
   FSWAP_RETURN_IF_ERROR(store->exec(kSchema));
-  // Databases made before jobs had owners gain the column (another process may add it first).
-  if (const Status s = store->exec("ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT ''");
-      !s.is_ok() && s.message().find("duplicate column") == std::string::npos)
-    return s;
+  // Databases made by earlier versions gain the later columns (another process may add them first).
+  for (const char* column : {"owner TEXT NOT NULL DEFAULT ''", "frames_resumed INTEGER NOT NULL DEFAULT 0",
+                             "memory TEXT NOT NULL DEFAULT ''"})
+    if (const Status s = store->exec(std::string("ALTER TABLE jobs ADD COLUMN ") + column);
+        !s.is_ok() && s.message().find("duplicate column") == std::string::npos)
+      return s;
   return store;
 }
 
@@ -148,11 +179,12 @@ Status JobStore::exec(const std::string& sql) {
 
 Status JobStore::insert(const JobRecord& j) {
   std::lock_guard lock(mu_);
-  Statement s(db_, std::string("INSERT INTO jobs (") + kColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  Statement s(db_, std::string("INSERT INTO jobs (") + kColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   s.bind(1, j.id).bind(2, std::string(job_state_name(j.state))).bind(3, j.options_json).bind(4, j.sources_json);
   s.bind(5, j.target).bind(6, j.result).bind(7, j.progress.frames_done).bind(8, j.progress.frames_total);
   s.bind(9, j.progress.fps).bind(10, j.progress.eta_s).bind(11, j.error_code).bind(12, j.error_message);
   s.bind(13, j.created_ms).bind(14, j.updated_ms).bind(15, j.owner);
+  s.bind(16, j.progress.frames_resumed).bind(17, encode_memory(j.progress.memory));
   if (s.step() != SQLITE_DONE) return internal_error(std::string("job database: insert failed: ") + sqlite3_errmsg(db_));
   return Status::ok();
 }
@@ -197,7 +229,7 @@ std::optional<JobRecord> JobStore::claim_next(const std::string& owner) {
 
 std::optional<JobRecord> JobStore::claim(const std::string& id, const std::string& owner, std::int64_t stale_before_ms) {
   std::lock_guard lock(mu_);
-  Statement s(db_, std::string("UPDATE jobs SET state = 'running', owner = ?, frames_done = 0, fps = 0, eta_s = 0, "
+  Statement s(db_, std::string("UPDATE jobs SET state = 'running', owner = ?, frames_done = 0, frames_resumed = 0, fps = 0, eta_s = 0, "
                                "updated_ms = ? WHERE id = ? AND (state = 'queued' OR (state = 'running' AND "
                                "updated_ms < ?)) RETURNING ") +
                        kColumns);
@@ -237,7 +269,7 @@ bool JobStore::finish(const std::string& id, const std::string& owner, JobState 
 
 std::int64_t JobStore::requeue_interrupted() {
   std::lock_guard lock(mu_);
-  Statement s(db_, "UPDATE jobs SET state = 'queued', frames_done = 0, fps = 0, eta_s = 0, updated_ms = ? "
+  Statement s(db_, "UPDATE jobs SET state = 'queued', frames_done = 0, frames_resumed = 0, fps = 0, eta_s = 0, updated_ms = ? "
                    "WHERE state = 'running'");
   s.bind(1, now_ms());
   s.step();
@@ -258,8 +290,11 @@ bool JobStore::transition(const std::string& id, std::initializer_list<JobState>
 
 void JobStore::set_progress(const std::string& id, const JobProgress& p) {
   std::lock_guard lock(mu_);
-  Statement s(db_, "UPDATE jobs SET frames_done = ?, frames_total = ?, fps = ?, eta_s = ?, updated_ms = ? WHERE id = ?");
-  s.bind(1, p.frames_done).bind(2, p.frames_total).bind(3, p.fps).bind(4, p.eta_s).bind(5, now_ms()).bind(6, id);
+  Statement s(db_,
+              "UPDATE jobs SET frames_done = ?, frames_total = ?, fps = ?, eta_s = ?, frames_resumed = ?, memory = ?, "
+              "updated_ms = ? WHERE id = ?");
+  s.bind(1, p.frames_done).bind(2, p.frames_total).bind(3, p.fps).bind(4, p.eta_s).bind(5, p.frames_resumed);
+  s.bind(6, encode_memory(p.memory)).bind(7, now_ms()).bind(8, id);
   s.step();
 }
 

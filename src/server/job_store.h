@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "runtime/engine.h"
 
 struct sqlite3;
 
@@ -32,10 +33,14 @@ const char* job_state_name(JobState s);  // "queued", "running", "done", "failed
 std::optional<JobState> parse_job_state(const std::string& name);
 
 struct JobProgress {
-  std::int64_t frames_done = 0;
+  std::int64_t frames_done = 0;     // frames_resumed included
   std::int64_t frames_total = 0;
   double fps = 0;
   double eta_s = 0;
+  std::int64_t frames_resumed = 0;  // frames reused from finished segments of an interrupted run
+  // The worker's device memory (the native engine's CUDA runtimes) at the last update: shared
+  // by the jobs that ran beside this one. None on the CPU and with ort.
+  std::optional<EngineMemoryStats> memory;
 };
 
 struct JobRecord {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "runtime/engines/native_engine.h"
 #include "server/job_options.h"
 
 namespace fswap::server {
@@ -188,7 +189,8 @@ void JobWorker::run_one(Slot& slot, const JobRecord& record) {
       const auto now = std::chrono::steady_clock::now();
       if (now - last_write < std::chrono::milliseconds(250) && p.frames_done < p.frames_total) return;
       last_write = now;
-      store_.set_progress(record.id, {p.frames_resumed + p.frames_done, p.frames_resumed + p.frames_total, p.fps(), p.eta_s()});
+      store_.set_progress(record.id, {p.frames_resumed + p.frames_done, p.frames_resumed + p.frames_total, p.fps(),
+                                      p.eta_s(), p.frames_resumed, NativeEngine().memory_stats()});
     });
   }
   if (summary && summary->frames_resumed > 0)
@@ -213,7 +215,8 @@ void JobWorker::run_one(Slot& slot, const JobRecord& record) {
       message = err.message();
     }
   } else if (!slot.lost) {
-    store_.set_progress(record.id, {summary->frames, summary->frames, summary->fps(), 0});
+    store_.set_progress(record.id, {summary->frames, summary->frames, summary->fps(), 0, summary->frames_resumed,
+                                    NativeEngine().memory_stats()});
   }
   if (to != JobState::kQueued && !slot.lost) {  // over: nothing left to resume
     std::error_code ec;

@@ -108,8 +108,14 @@ json job_json(const JobRecord& r) {
              {{"frames_done", r.progress.frames_done},
               {"frames_total", r.progress.frames_total},
               {"fps", r.progress.fps},
-              {"eta_s", r.progress.eta_s}}},
+              {"eta_s", r.progress.eta_s},
+              {"frames_resumed", r.progress.frames_resumed}}},
+            {"memory", nullptr},
             {"error", nullptr}};
+  if (const auto& m = r.progress.memory)
+    j["memory"] = {{"vram_budget_bytes", m->budget_bytes}, {"vram_used_bytes", m->used_bytes},
+                   {"vram_peak_bytes", m->peak_bytes},     {"host_to_device_bytes", m->h2d_bytes},
+                   {"device_to_host_bytes", m->d2h_bytes}, {"evictions", m->evictions}};
   if (r.state == JobState::kFailed) j["error"] = {{"code", r.error_code}, {"message", r.error_message}};
   if (r.state == JobState::kDone) {
     j["result_url"] = "/v1/jobs/" + r.id + "/result";

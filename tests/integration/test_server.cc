@@ -451,6 +451,8 @@ TEST(ServerLimits, KilledServerFinishesTheVideoJobAfterRestart) {
   EXPECT_LE(reused, done_before_kill);
   EXPECT_EQ(reused % 10, 0);
   EXPECT_EQ(reused + made, 60);
+  EXPECT_EQ(done["progress"]["frames_resumed"], reused) << "the job's status tells what was reused";
+  EXPECT_TRUE(done["memory"].is_null()) << "no device memory on the CPU: " << done.dump();
   EXPECT_FALSE(fs::exists(fs::path(data_dir) / "jobs" / id / "segments")) << "the segments are removed when the job is done";
   auto res = c2.Get(("/v1/jobs/" + id + "/result").c_str());
   ASSERT_TRUE(res);
