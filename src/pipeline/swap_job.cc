@@ -227,14 +227,48 @@ AudioSource audio_for(const SwapJob& job, const VideoInfo& info, std::int64_t fi
   return {job.target, first / rate, job.trim_frame_end < 0 ? -1.0 : end / rate};
 }
 
+// A reader positioned at frame `start` of the target (VideoReader::seek), with the pts of frame
+// `first` (the output's time 0) when start is past it; where the stream cannot be seeked by
+// frame, a reader at frame 0 that the caller skips forward.
+struct DecodeStart {
+  std::unique_ptr<VideoReader> reader;
+  std::int64_t index = 0;       // of the frame the next read returns
+  std::int64_t pts_origin = 0;  // valid when index > first
+};
+
+Result<DecodeStart> open_decode(const std::string& target, std::int64_t first, std::int64_t start) {
+  FSWAP_ASSIGN_OR_RETURN(auto reader, VideoReader::open(target));
+  if (start == 0) return DecodeStart{std::move(reader), 0, 0};
+  DecodeStart at{std::move(reader), start, 0};
+  Status s = at.reader->seek(start);
+  if (s.is_ok() && start > first) {
+    s = [&]() -> Status {
+      FSWAP_ASSIGN_OR_RETURN(auto origin, VideoReader::open(target));
+      FSWAP_RETURN_IF_ERROR(origin->seek(first));
+      VideoFrame frame;
+      FSWAP_ASSIGN_OR_RETURN(bool got, origin->skip(frame));
+      if (!got) return invalid_input(target + ": no frame " + std::to_string(first));
+      at.pts_origin = frame.pts;
+      return Status::ok();
+    }();
+  }
+  if (s.is_ok()) return at;
+  log_debug(s.message() + "; decoding from the first frame instead");
+  FSWAP_ASSIGN_OR_RETURN(reader, VideoReader::open(target));
+  return DecodeStart{std::move(reader), 0, 0};
+}
+
 Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progress, Clock::time_point start) {
   const SwapJob& job = ctx.job;
-  FSWAP_ASSIGN_OR_RETURN(auto reader, VideoReader::open(job.target));
-  const VideoInfo& info = reader->info();
+  FSWAP_ASSIGN_OR_RETURN(auto probe, VideoReader::open(job.target));
+  const VideoInfo info = probe->info();
+  probe.reset();
   FSWAP_ASSIGN_OR_RETURN(FrameRange range, frame_range(job, info));
   const std::int64_t first = range.first, end = range.end;
   FSWAP_ASSIGN_OR_RETURN(auto writer,
                          VideoWriter::open(job.output, info, job.encode, audio_for(job, info, first, end)));
+  FSWAP_ASSIGN_OR_RETURN(DecodeStart decode, open_decode(job.target, first, first));
+  VideoReader& reader = *decode.reader;
 
   BoundedQueue<VideoFrame> decoded(job.queue_depth), swapped(job.queue_depth);
   ErrorSlot error;
@@ -246,13 +280,13 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
 
   std::thread decoder([&] {
     std::int64_t pts_origin = -1;
-    for (std::int64_t read = 0;; ++read) {
+    for (std::int64_t read = decode.index;; ++read) {
       if (stop_requested(job)) return fail(cancelled("stopped on request"));
       if (Status s = inject_fault(job, "decode", read); !s.is_ok()) return fail(s);
       VideoFrame frame;
       Result<bool> got = [&] {
         ScopedTimer t(&ctx.ledger, "decode");
-        return read < first ? reader->skip(frame) : reader->read(frame);
+        return read < first ? reader.skip(frame) : reader.read(frame);
       }();
       if (!got) return fail(got.status());
       if (!*got || (job.trim_frame_end >= 0 && frame.index >= job.trim_frame_end)) break;
@@ -399,11 +433,11 @@ std::string segment_fingerprint(const SwapJob& job, std::int64_t segment_frames)
 // leaves that frame's faces alone: it has no tracks yet). Found up front so every segment,
 // whichever run or device makes it, compares with the same face. Empty: no frame has a face.
 Result<std::vector<float>> first_face_reference(JobContext& ctx, std::int64_t first, std::int64_t trim_end) {
-  FSWAP_ASSIGN_OR_RETURN(auto reader, VideoReader::open(ctx.job.target));
+  FSWAP_ASSIGN_OR_RETURN(DecodeStart decode, open_decode(ctx.job.target, first, first));
   VideoFrame frame;
-  for (std::int64_t i = 0; trim_end < 0 || i < trim_end; ++i) {
+  for (std::int64_t i = decode.index; trim_end < 0 || i < trim_end; ++i) {
     if (stop_requested(ctx.job)) return cancelled("stopped on request");
-    FSWAP_ASSIGN_OR_RETURN(bool got, i < first ? reader->skip(frame) : reader->read(frame));
+    FSWAP_ASSIGN_OR_RETURN(bool got, i < first ? decode.reader->skip(frame) : decode.reader->read(frame));
     if (!got) break;
     if (i < first) continue;
     FSWAP_ASSIGN_OR_RETURN(auto faces, ctx.analyser->analyse(frame.image, /*embed=*/false, &ctx.ledger));
@@ -414,37 +448,6 @@ Result<std::vector<float>> first_face_reference(JobContext& ctx, std::int64_t fi
     return largest->embedding;
   }
   return std::vector<float>{};
-}
-
-// A reader positioned at frame `start` of the target (VideoReader::seek), with the pts of frame
-// `first` (the output's time 0) when start is past it; where the stream cannot be seeked by
-// frame, a reader at frame 0 that the caller skips forward.
-struct DecodeStart {
-  std::unique_ptr<VideoReader> reader;
-  std::int64_t index = 0;       // of the frame the next read returns
-  std::int64_t pts_origin = 0;  // valid when index > first
-};
-
-Result<DecodeStart> open_decode(const std::string& target, std::int64_t first, std::int64_t start) {
-  FSWAP_ASSIGN_OR_RETURN(auto reader, VideoReader::open(target));
-  if (start == 0) return DecodeStart{std::move(reader), 0, 0};
-  DecodeStart at{std::move(reader), start, 0};
-  Status s = at.reader->seek(start);
-  if (s.is_ok() && start > first) {
-    s = [&]() -> Status {
-      FSWAP_ASSIGN_OR_RETURN(auto origin, VideoReader::open(target));
-      FSWAP_RETURN_IF_ERROR(origin->seek(first));
-      VideoFrame frame;
-      FSWAP_ASSIGN_OR_RETURN(bool got, origin->skip(frame));
-      if (!got) return invalid_input(target + ": no frame " + std::to_string(first));
-      at.pts_origin = frame.pts;
-      return Status::ok();
-    }();
-  }
-  if (s.is_ok()) return at;
-  log_debug(s.message() + "; decoding from the first frame instead");
-  FSWAP_ASSIGN_OR_RETURN(reader, VideoReader::open(target));
-  return DecodeStart{std::move(reader), 0, 0};
 }
 
 // One part: decode from the part's first unfinished frame (seeked to; finished segments after
