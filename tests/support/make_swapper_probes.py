@@ -18,6 +18,9 @@ test_facefusion_landmarkers.cc). Each computes a fixed formula the tests recompu
   peppa_wutz.onnx           input [1,3,256,256] -> output [1,204] = mean(input) * (1 + i / 50) + i / 10
   2dfan4.onnx               input [1,3,256,256] -> points [1,68,3] = the same 204 values,
                             heatmaps [1,68,4,4] with per-point maximum 0.5 + k / 200
+  fairface.onnx             input [1,3,224,224] -> race_id = argmax(m0, m1, m2, 0, 0, 0, 0),
+                            gender_id = argmax(m1, m2), age_id = argmax(m2, m0, m1, 0.1 x 6), int64 [1],
+                            m = the input's per-channel means
 
   /usr/bin/python3 tests/support/make_swapper_probes.py OUT_DIR
 """
@@ -130,6 +133,21 @@ def fan2d_probe(out):
     b.finish(os.path.join(out, "2dfan4.onnx"))
 
 
+def fairface_probe(out):
+    b = Builder("fairface", 0)
+    x = b.input("input", (1, 3, 224, 224))
+    m = b.reshape(b.node("ReduceMean", [x], (1, 3, 1, 1), axes=[2, 3], keepdims=1), [1, 3], (1, 3))
+    m0, m1, m2 = b.split(m, [1, 1, 1], axis=1)
+    zeros = b.const(np.zeros((1, 4), np.float32))
+    race = b.concat([m0, m1, m2, zeros])
+    gender = b.concat([m1, m2])
+    age = b.concat([m2, m0, m1, b.const(np.full((1, 6), 0.1, np.float32))])
+    for t, name in ((race, "race_id"), (gender, "gender_id"), (age, "age_id")):
+        b.rename_output(b.node("ArgMax", [t], (1,), axis=1, keepdims=0), name)
+        b.output(name, [1], dtype=7)
+    b.finish(os.path.join(out, "fairface.onnx"))
+
+
 if __name__ == "__main__":
     d = sys.argv[1]
     os.makedirs(d, exist_ok=True)
@@ -144,3 +162,4 @@ if __name__ == "__main__":
     fan_68_5_probe(d)
     peppa_probe(d)
     fan2d_probe(d)
+    fairface_probe(d)

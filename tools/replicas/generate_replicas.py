@@ -729,6 +729,27 @@ def peppa_wutz(b, hw=None):
     b.output("output", [1, 204])
 
 
+# fairface: FairFace's ResNet-34 classifier (race 7, gender 2, age 9 logits), exported with the
+# argmax ids as outputs, which is what FaceFusion reads.
+def fairface(b, hw=None):
+    x = b.input("input", (1, 3, 224, 224))
+    x = b.act(b.conv(x, 64, 7, s=2), "relu")
+    x = b.maxpool(x, 3, 2, 1)
+    cin = 64
+    for planes, nb in ((64, 3), (128, 4), (256, 6), (512, 3)):
+        for i in range(nb):
+            st = 2 if (i == 0 and planes != 64) else 1
+            y = b.conv(b.act(b.conv(x, planes, 3, s=st), "relu"), planes, 3)
+            sc = b.conv(x, planes, 1, s=st, p=0) if (st != 1 or cin != planes) else x
+            x = b.act(b.add(y, sc), "relu")
+            cin = planes
+    logits = b.gemm(b.flatten(b.gap(x)), 18)
+    race, gender, age = b.split(logits, [7, 2, 9], axis=1)
+    for t, name in ((race, "race_id"), (gender, "gender_id"), (age, "age_id")):
+        b.rename_output(b.node("ArgMax", [t], (1,), axis=1, keepdims=0), name)
+        b.output(name, [1], dtype=7)  # int64
+
+
 # ------------------------------------------------------------------------------------------------
 # name: (builder, reference size for dynamic models, published params, published FLOPs, source)
 MODELS = {
@@ -777,6 +798,7 @@ ADDED_MODELS = {
     "crossface_hififace": (crossface, None, None, None, "invented MLP stand-in; no published count"),
     "fan_68_5": (fan_68_5, None, None, None, "invented MLP stand-in; no published count"),
     "peppa_wutz": (peppa_wutz, None, None, None, "invented CNN stand-in; no published count"),
+    "fairface": (fairface, None, 21.3e6, None, "FairFace ResNet-34 (torchvision 21.28 M without fc) + fc 512->18"),
 }
 MODELS.update(ADDED_MODELS)
 
