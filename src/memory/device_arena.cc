@@ -59,14 +59,13 @@ Result<DeviceAllocation> DeviceArena::allocate(std::uint64_t bytes, AllocateOpti
   const std::uint64_t preferred = small ? options_.small_segment_bytes : round_up(size, options_.granularity);
   const std::uint64_t candidates[] = {std::max(preferred, size), round_up(size, options_.granularity), size};
   std::uint64_t chosen = 0;
-  for (int attempt = 0; attempt < 3 && chosen == 0; ++attempt) {
+  for (int attempt = 0; attempt < 2 && chosen == 0; ++attempt) {
     for (std::uint64_t c : candidates)
       if (reserved_ + charged_ + c <= options_.cap_bytes) {
         chosen = c;
         break;
       }
-    if (chosen == 0 && attempt == 0) FSWAP_RETURN_IF_ERROR(release_cached(/*wait=*/false));
-    if (chosen == 0 && attempt == 1 && how.may_block) FSWAP_RETURN_IF_ERROR(release_cached());
+    if (chosen == 0 && attempt == 0) FSWAP_RETURN_IF_ERROR(release_cached(/*wait=*/how.may_block));
   }
   if (chosen == 0) {
     ++counters_.budget_failures;

@@ -49,9 +49,9 @@ struct ArenaOptions {
 };
 
 struct AllocateOptions {
-  // When a new segment does not fit the cap, cached segments whose work has finished go back
-  // first; then, unless may_block is false (a prefetch: the host must not wait), the others
-  // after the host waits for their work.
+  // When a new segment does not fit the cap, the cached segments go back to the device after the
+  // host waits for the work still using them; with may_block false (a prefetch: the host must not
+  // wait) only those whose work has finished.
   bool may_block = true;
   bool scratch = false;  // served from scratch segments only (see above)
 };

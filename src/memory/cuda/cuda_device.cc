@@ -169,6 +169,13 @@ Result<DevicePtr> CudaDevice::allocate(std::uint64_t bytes) {
   const std::uint64_t reserved = pool_reserved_bytes();
   if (reserved + bytes > options_.budget_bytes && reserved > pool_used_bytes())
     FSWAP_CUDA_CHECK(cudaMemPoolTrimTo(pool_.get(), pool_used_bytes()));
+  // Segments the arena just returned are freed in stream order (cudaFreeAsync on the compute
+  // stream): until the stream reaches those frees the pool cannot trim them, and mapping new
+  // memory meanwhile would hold both. Rare (only when the pool would pass the budget): wait.
+  if (pool_reserved_bytes() + bytes > options_.budget_bytes) {
+    FSWAP_CUDA_CHECK(cudaStreamSynchronize(compute_.get()));
+    FSWAP_CUDA_CHECK(cudaMemPoolTrimTo(pool_.get(), pool_used_bytes()));
+  }
   void* p = nullptr;
   FSWAP_CUDA_CHECK(cudaMallocFromPoolAsync(&p, bytes, pool_.get(), compute_.get()));
   // The allocation is ordered on the compute stream (frees are too): copies may use it only after it.
