@@ -7,7 +7,11 @@
 // Video runs as three threads joined by bounded queues (decode → face work → encode), so
 // memory stays flat on long videos. The output is written to a temporary file and renamed at
 // the end: on any error or cancellation nothing is left at the output path, and an output
-// path equal to an input is refused before anything runs.
+// path equal to an input is refused before anything runs. With segment_frames or several
+// devices the video is made in segments joined at the end (resumable; see SwapJob::segment_dir).
+//
+//   job.segment_dir = "jobs/42/segments";  job.segment_frames = 250;   // resumable
+//   job.devices = {{DeviceKind::kCuda, 0}, {DeviceKind::kCuda, 1}};      // split over two GPUs
 #pragma once
 
 #include <atomic>
