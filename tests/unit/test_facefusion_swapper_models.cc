@@ -11,6 +11,10 @@
 #include <cstdio>
 #include <random>
 
+#include <unistd.h>
+
+#include <filesystem>
+
 #include "face/analyser.h"
 #include "face/face_masker.h"
 #include "face/recognizer.h"
@@ -19,6 +23,7 @@
 #include "face/swapper_facefusion.h"
 #include "imaging/transform.h"
 #include "support/facefusion_reference.h"
+#include "pipeline/swap_job.h"
 #include "support/replicas.h"
 #include "video/media.h"
 
@@ -438,6 +443,65 @@ TEST(FaceSwapperProbe, WeightBalancesTheSourceAgainstEachTarget) {
   Image plain = frame;
   ASSERT_TRUE(FaceFusionFaceSwapper::create(model, {raw}, FaceMasker{}, 256).value()->swap(plain, face, nullptr).is_ok());
   EXPECT_NE(plain.pixels, got.pixels);
+}
+
+// The whole job (run_swap): --face-swapper-model hyperswap_1a_256 (the swap probe under that
+// name), pixel boost 512, every mask type, two sources averaged; and the option errors.
+TEST(FaceSwapperJob, HyperswapWithPixelBoostAndEveryMaskRunsTheJob) {
+  const std::string dir = probe_dir();
+  std::string why;
+  const std::string arcface_dir = test::replica_dir(&why);
+  if (dir.empty()) return;
+  if (arcface_dir.empty()) GTEST_SKIP() << why;
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(FSWAP_TEST_TMP) / ("swapper-job-" + std::to_string(::getpid()));
+  const fs::path models = root / "models";
+  fs::remove_all(root);
+  fs::create_directories(models);
+  for (const auto& e : fs::directory_iterator(kModels)) fs::create_symlink(e.path(), models / e.path().filename());
+  fs::create_symlink(fs::path(dir) / "swap_probe_256.onnx", models / "hyperswap_1a_256.onnx");
+  for (const char* f : {"xseg_1.onnx", "xseg_2.onnx", "bisenet_resnet_34.onnx"}) fs::create_symlink(fs::path(dir) / f, models / f);
+  fs::create_symlink(fs::path(arcface_dir) / "arcface_w600k_r50.onnx", models / "arcface_w600k_r50.onnx");
+
+  SwapJob job;
+  job.sources = {kMedia + "astronaut.png", kMedia + "messi5.jpg"};
+  job.target = kMedia + "astronaut.png";
+  job.output = (root / "out.png").string();
+  job.analyser.models_dir = models.string();
+  job.selector.mode = SelectorMode::kOne;
+  job.face_swapper_model = "hyperswap_1a_256";
+  job.face_swapper_pixel_boost = "512x512";
+  job.face_mask.types = {"box", "occlusion", "area", "region"};
+  job.face_mask.occluder_model = "xseg_2";  // the probe that keeps skin (redder than blue)
+  job.face_mask.regions = {"skin", "left-eyebrow", "right-eyebrow"};
+  auto summary = run_swap(job);
+  ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
+  EXPECT_EQ(summary->faces_swapped, 1);
+  const Image before = read_image(job.target).value();
+  const Image after = read_image(job.output).value();
+  ASSERT_EQ(after.pixels.size(), before.pixels.size());
+  int changed = 0;
+  for (std::size_t i = 0; i < after.pixels.size(); ++i) changed += after.pixels[i] != before.pixels[i];
+  std::printf("hyperswap probe job, pixel boost 512, box + occlusion + area + region: %d values changed\n", changed);
+  EXPECT_GT(changed, 100);
+
+  SwapJob bad = job;
+  bad.face_swapper_pixel_boost = "300x300";
+  auto r = run_swap(bad);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().to_string().find("--face-swapper-pixel-boost '300x300'"), std::string::npos) << r.status().to_string();
+  bad = job;
+  bad.face_swapper_model = "simswap_256";
+  r = run_swap(bad);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(r.status().to_string().find("simswap_256.onnx: no such file"), std::string::npos) << r.status().to_string();
+  bad = job;
+  bad.face_mask.occluder_model = "many";  // xseg_3 is not in the folder
+  r = run_swap(bad);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().to_string().find("xseg_3.onnx: no such file"), std::string::npos) << r.status().to_string();
+  fs::remove_all(root);
 }
 
 // ---------------------------------------------------------------------------------------------
