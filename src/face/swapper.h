@@ -23,10 +23,10 @@
 #include "core/status.h"
 #include "core/time_ledger.h"
 #include "face/face.h"
-#include "face/paste_back.h"
-#include "face/swap_classical.h"
 #include "face/face_masker.h"
+#include "face/paste_back.h"
 #include "face/recognizer_arcface.h"
+#include "face/swap_classical.h"
 #include "face/swapper_facefusion.h"
 #include "imaging/image.h"
 
