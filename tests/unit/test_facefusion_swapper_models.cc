@@ -608,5 +608,47 @@ TEST(FaceSwapperReplica, HyperswapWithEveryMaskAgreesOnBothEngines) {
   EXPECT_LT(worst_conv / scale, 1e-4);
 }
 
+// Two more families on replicas, both engines: ghost_1_256 (crossface_ghost's raw output as the
+// source, de-normalised output) and blendswap_256 (the source face's image as the source).
+TEST(FaceSwapperReplica, GhostAndBlendswapAgreeOnBothEngines) {
+  std::string why;
+  const std::string dir =
+      test::generated_replicas("facefusion-swapper-replicas-more-v1", "ghost_1_256 crossface_ghost blendswap_256", {}, &why);
+  if (dir.empty()) GTEST_SKIP() << why;
+  const Image photo = random_image(360, 330, 3, 41);
+  const std::array<Point2f, 5> lmk = {{{140, 150}, {215, 145}, {180, 195}, {148, 235}, {210, 232}}};
+  const std::vector<float> raw = random_embedding(42);
+  for (const char* model : {"ghost_1_256", "blendswap_256"}) {
+    std::vector<ImageF> crops;
+    std::vector<std::vector<float>> sources;
+    for (const char* name : {"ort", "native"}) {
+      SCOPED_TRACE(std::string(model) + " " + name);
+      auto engine = make_engine(name).value();
+      auto m = FaceSwapperModel::load(*engine, dir, spec_of(model), {});
+      ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+      auto source = (*m)->source_tensor({raw, {}, &photo, lmk});
+      ASSERT_TRUE(source.is_ok()) << source.status().to_string();
+      sources.emplace_back(source->data<float>(), source->data<float>() + source->elements());
+      const Image crop = face_swapper_crop(photo, lmk, (*m)->spec(), 256);
+      auto swapped = (*m)->swap(crop, *source);
+      ASSERT_TRUE(swapped.is_ok()) << swapped.status().to_string();
+      crops.push_back(std::move(*swapped));
+    }
+    double worst_src = 0, scale = 0, worst = 0, mean = 0;
+    for (std::size_t i = 0; i < sources[0].size(); ++i) {
+      worst_src = std::max(worst_src, double(std::abs(sources[0][i] - sources[1][i])));
+      scale = std::max(scale, double(std::abs(sources[0][i])));
+    }
+    for (std::size_t i = 0; i < crops[0].pixels.size(); ++i) {
+      worst = std::max(worst, double(std::abs(crops[0].pixels[i] - crops[1].pixels[i])));
+      mean += crops[0].pixels[i] / crops[0].pixels.size();
+    }
+    std::printf("%s replica ort vs native: source max |diff| %.2e of %.2e, swapped crop max |diff| %.2e (0..255, mean %.1f)\n",
+                model, worst_src, scale, worst, mean);
+    EXPECT_LT(worst_src, 1e-4 * std::max(scale, 1.0));
+    EXPECT_LT(worst, 0.5);
+  }
+}
+
 }  // namespace
 }  // namespace fswap
