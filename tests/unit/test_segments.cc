@@ -3,6 +3,7 @@
 // each output decoded and compared frame by frame with an uninterrupted segmented run.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -302,11 +303,50 @@ TEST(VideoReaderSeek, LandsOnTheFrameASequentialReadGives) {
   EXPECT_FALSE(fresh->seek(3).is_ok());  // only before reading
 }
 
+// `frames` frames of width × 64 starting at pts `first_pts` (time base 1/16), as a segment.
+std::string write_segment(const std::string& name, int width, std::int64_t first_pts, int frames) {
+  const std::string path = scratch(name);
+  VideoInfo info;
+  info.width = width;
+  info.height = 64;
+  info.time_base = {1, kFps};
+  info.frame_rate = {kFps, 1};
+  auto writer = VideoWriter::open(path, info, {}, {}).value();
+  for (int i = 0; i < frames; ++i) {
+    VideoFrame f;
+    f.image = Image(width, 64, 3);
+    std::fill(f.image.pixels.begin(), f.image.pixels.end(), static_cast<std::uint8_t>(40 * i));
+    f.pts = first_pts + i;
+    f.index = first_pts + i;
+    EXPECT_TRUE(writer->write(f).is_ok());
+  }
+  EXPECT_TRUE(writer->finish().is_ok());
+  return path;
+}
+
+TEST(JoinSegments, CopiesPacketsAndRefusesWhatCannotBeJoined) {
+  const std::string a = write_segment("join_a.mp4", 96, 0, 4), b = write_segment("join_b.mp4", 96, 4, 3);
+  const std::string out = scratch("joined.mp4");
+  ASSERT_TRUE(join_segments({a, b}, out, {}, 7).is_ok());
+  const Decoded d = decode_all(out);
+  ASSERT_EQ(d.frames.size(), 7u);
+  for (std::size_t i = 0; i < d.frames.size(); ++i) EXPECT_NEAR(d.frames[i].pts * d.time_base, double(i) / kFps, 1e-4);
+
+  const std::string refused = scratch("refused.mp4");
+  const std::string wider = write_segment("join_wide.mp4", 128, 4, 3);
+  EXPECT_EQ(join_segments({a, wider}, refused, {}, 7).code(), StatusCode::kInvalidInput);  // other size
+  const std::string overlapping = write_segment("join_overlap.mp4", 96, 2, 3);
+  EXPECT_EQ(join_segments({a, overlapping}, refused, {}, 7).code(), StatusCode::kInvalidInput);  // time goes back
+  EXPECT_EQ(join_segments({a, b}, refused, {}, 8).code(), StatusCode::kInternal);  // not what the manifest says
+  expect_no_output(refused);
+}
+
 // The store alone, on plain files: what a reopened directory keeps.
 class SegmentStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = scratch(std::string("store_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  void SetUp() override {  // a new directory each time (scratch() does not empty one)
+    static int runs = 0;
+    dir_ = scratch("store_" + std::to_string(runs++));
   }
   SegmentLayout layout(const std::string& fingerprint = "job A") const { return {fingerprint, 5, 4, "mp4"}; }
   static void write(const std::string& path, const std::string& bytes) {
