@@ -414,9 +414,18 @@ std::string segment_fingerprint(const SwapJob& job, std::int64_t segment_frames)
           std::to_string(static_cast<int>(a.session.precision)) + "\n";
   text += "selector " + std::to_string(static_cast<int>(job.selector.mode)) + " " +
           std::to_string(job.selector.reference_distance) + "\n";
-  text += "swapper " + job.face_swapper_model + " " + std::to_string(job.swap.mask_blur) + " " +
+  text += "swapper " + job.face_swapper_model + " " + job.face_swapper_pixel_boost + " " +
+          std::to_string(job.face_swapper_weight) + " " + std::to_string(job.swap.mask_blur) + " " +
           std::to_string(job.swap.colour_transfer) + " " + std::to_string(job.swap.keep_mouth) + " " +
           std::to_string(job.swap.blend_levels) + "\n";
+  const FaceMaskOptions& m = job.face_mask;
+  text += "mask " + std::to_string(m.blur) + " " + m.occluder_model + " " + m.parser_model;
+  for (const auto* list : {&m.types, &m.areas, &m.regions}) {
+    text += " |";
+    for (const auto& name : *list) text.append(" ").append(name);
+  }
+  for (float p : m.padding) text.append(" ").append(std::to_string(p));
+  text += "\n";
   text += "processors";
   for (const auto& p : job.processors) text += " " + p;
   text += "\nenhancer " + job.face_enhancer_model + " " + std::to_string(job.face_enhancer.blend) + " " +
