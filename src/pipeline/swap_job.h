@@ -91,7 +91,8 @@ struct SwapJob {
   //   whose file still matches the manifest (size and SHA-256) and processes only the rest
   //   (SwapProgress/SwapSummary::frames_resumed); a manifest written for other options (the
   //   fingerprint covers the inputs' paths, sizes and modification times, the models, face and
-  //   encoder options, the trim range and segment_frames) is discarded with its segments, and a
+  //   encoder options, the trim range and segment_frames; an option added to SwapJob that changes
+  //   the frames belongs in segment_fingerprint, swap_job.cc) is discarded with its segments, and a
   //   missing, truncated or altered segment file is redone. On success the segment files and
   //   the manifest are removed (and the directory, when that leaves it empty); on failure or
   //   cancellation they stay for the next run. Empty: a temporary directory beside the output,
