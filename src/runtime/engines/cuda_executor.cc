@@ -47,7 +47,12 @@ void GraphExecDeleter::operator()(CUgraphExec_st* exec) const {
 DeviceConstants::~DeviceConstants() {
   std::lock_guard lock(runtime_.mutex());
   if (Status s = runtime_.device().synchronize(); !s.is_ok()) log_error(s.to_string());
-  for (Chunk& c : chunks_) {
+  drop_chunks_from(0);
+}
+
+void DeviceConstants::drop_chunks_from(std::size_t first) {
+  for (std::size_t i = first; i < chunks_.size(); ++i) {
+    Chunk& c = chunks_[i];
     if (!unified_) {
       if (Status s = runtime_.residency().unregister_block(c.block); !s.is_ok()) log_error(s.to_string());
       continue;
@@ -55,6 +60,7 @@ DeviceConstants::~DeviceConstants() {
     if (Status s = runtime_.device().free_managed(c.managed); !s.is_ok()) log_error(s.to_string());
     runtime_.residency().remove_managed(model_, c.bytes);
   }
+  chunks_.resize(first);
 }
 
 memory::DevicePtr DeviceConstants::managed(int chunk) const {
@@ -105,42 +111,50 @@ Result<std::vector<DeviceConstants::Slot>> DeviceConstants::place(std::span<cons
     sizes.push_back(static_cast<std::uint64_t>(r.data->elements()) * dtype_size(r.dtype));
   }
   FSWAP_ASSIGN_OR_RETURN(memory::ChunkPacking packing, memory::pack_chunks(sizes, chunk_bytes));
-  const int first = static_cast<int>(chunks_.size());
+  const std::size_t first = chunks_.size();
   std::vector<Slot> fresh_slots;
-  for (const memory::ChunkSlot& s : packing.slots) fresh_slots.push_back({first + static_cast<int>(s.chunk), s.offset});
+  for (const memory::ChunkSlot& s : packing.slots)
+    fresh_slots.push_back({static_cast<int>(first + s.chunk), s.offset});
   for (std::size_t c = 0; c < packing.chunk_bytes.size(); ++c) {
-    const int id = first + static_cast<int>(c);
-    Chunk chunk;
-    chunk.bytes = packing.chunk_bytes[c];
-    const std::string name = model_ + ".chunk" + std::to_string(id);
-    if (unified_) {
-      FSWAP_RETURN_IF_ERROR(runtime_.residency().add_managed(model_, chunk.bytes));
-      Result<void*> m = runtime_.device().allocate_managed(chunk.bytes);
-      if (!m.is_ok()) {
-        runtime_.residency().remove_managed(model_, chunk.bytes);
-        return Status(m.status().code(), name + ": " + m.status().message());
-      }
-      chunk.managed = *m;
-      chunks_.push_back(std::move(chunk));  // owned from here: freed by the destructor on any failure
-      FSWAP_RETURN_IF_ERROR(fill(chunks_.back().managed, fresh, fresh_slots, id));
-      FSWAP_RETURN_IF_ERROR(runtime_.device().advise_read_mostly(chunks_.back().managed, chunks_.back().bytes));
-      continue;
+    if (Status s = add_chunk(packing.chunk_bytes[c], fresh, fresh_slots); !s.is_ok()) {
+      drop_chunks_from(first);  // nothing of this call stays placed, charged or registered
+      return s;
     }
-    void* host = nullptr;
-    FSWAP_CUDA_CHECK(cudaHostAlloc(&host, chunk.bytes, cudaHostAllocDefault));
-    chunk.host.reset(host);
-    FSWAP_RETURN_IF_ERROR(fill(host, fresh, fresh_slots, id));
-    FSWAP_ASSIGN_OR_RETURN(chunk.block, runtime_.residency().register_block({.name = name,
-                                                                             .model = model_,
-                                                                             .bytes = chunk.bytes,
-                                                                             .host = host,
-                                                                             .host_kind = memory::HostMemoryKind::kPinned}));
-    chunks_.push_back(std::move(chunk));
   }
   for (const auto& [key, index] : fresh_index) slots_.emplace(key, fresh_slots[index]);
   std::vector<Slot> out;
   for (const Request& r : requests) out.push_back(slots_.at({r.data, r.dtype}));
   return out;
+}
+
+Status DeviceConstants::add_chunk(std::uint64_t bytes, std::span<const Request> requests, std::span<const Slot> slots) {
+  const int id = static_cast<int>(chunks_.size());
+  const std::string name = model_ + ".chunk" + std::to_string(id);
+  Chunk chunk;
+  chunk.bytes = bytes;
+  if (unified_) {
+    FSWAP_RETURN_IF_ERROR(runtime_.residency().add_managed(model_, bytes));
+    Result<void*> m = runtime_.device().allocate_managed(bytes);
+    if (!m.is_ok()) {
+      runtime_.residency().remove_managed(model_, bytes);
+      return Status(m.status().code(), name + ": " + m.status().message());
+    }
+    chunk.managed = *m;
+    chunks_.push_back(std::move(chunk));  // owned from here: drop_chunks_from() frees it on failure
+    FSWAP_RETURN_IF_ERROR(fill(chunks_.back().managed, requests, slots, id));
+    return runtime_.device().advise_read_mostly(chunks_.back().managed, bytes);
+  }
+  void* host = nullptr;
+  FSWAP_CUDA_CHECK(cudaHostAlloc(&host, bytes, cudaHostAllocDefault));
+  chunk.host.reset(host);
+  FSWAP_RETURN_IF_ERROR(fill(host, requests, slots, id));
+  FSWAP_ASSIGN_OR_RETURN(chunk.block, runtime_.residency().register_block({.name = name,
+                                                                           .model = model_,
+                                                                           .bytes = bytes,
+                                                                           .host = host,
+                                                                           .host_kind = memory::HostMemoryKind::kPinned}));
+  chunks_.push_back(std::move(chunk));
+  return Status::ok();
 }
 
 // ---- CudaExecutor -----------------------------------------------------------------------------

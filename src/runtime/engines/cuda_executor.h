@@ -94,6 +94,10 @@ class DeviceConstants {
     memory::DeviceEvent ready;     // unified: its prefetch
   };
   Status fill(void* chunk, std::span<const Request> requests, std::span<const Slot> slots, int chunk_id) const;
+  // Appends chunk number chunks_.size() of `bytes`, filled with the requests placed in it.
+  Status add_chunk(std::uint64_t bytes, std::span<const Request> requests, std::span<const Slot> slots);
+  // Unregisters (explicit) or frees and uncharges (unified) chunks [first, end) and forgets them.
+  void drop_chunks_from(std::size_t first);
 
   CudaRuntime& runtime_;
   std::string model_;
