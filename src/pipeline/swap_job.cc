@@ -410,7 +410,8 @@ std::string segment_fingerprint(const SwapJob& job, std::int64_t segment_frames)
   const auto& a = job.analyser;
   text += "engine " + job.engine + " models " + a.models_dir + " detector " + a.detector + " " +
           std::to_string(a.detect.score_threshold) + " " + std::to_string(a.detect.nms_iou) + " " +
-          std::to_string(a.detect.detector_size) + " precision " +
+          std::to_string(a.detect.detector_size) + " landmarker " + a.landmarker + " " +
+          std::to_string(a.landmarker_score) + " precision " +
           std::to_string(static_cast<int>(a.session.precision)) + "\n";
   text += "selector " + std::to_string(static_cast<int>(job.selector.mode)) + " " +
           std::to_string(job.selector.reference_distance) + "\n";
