@@ -529,27 +529,30 @@ void run_part(SegmentRun& run, JobContext& ctx, const ReferenceTracker& fresh_tr
   });
 
   // A segment is finished at its last frame; only the video's last one ends short, at the end.
+  // Its file's timestamps start at 0; its first frame's output pts goes into the manifest.
   std::unique_ptr<VideoWriter> writer;
-  std::int64_t segment = -1, segment_frames = 0;
+  std::int64_t segment = -1, segment_frames = 0, segment_pts = 0;
   auto finish_segment = [&]() -> Status {
     {
       ScopedTimer t(&ctx.ledger, "encode");
       FSWAP_RETURN_IF_ERROR(writer->finish());
     }
     writer.reset();
-    return run.store.add(segment, segment_frames);
+    return run.store.add(segment, segment_frames, segment_pts);
   };
   while (auto frame = swapped.pop()) {
     Status s = inject_fault(job, "encode", frame->index);
     if (s.is_ok() && !writer) {
       segment = grid.segment_of(frame->index);
       segment_frames = 0;
+      segment_pts = frame->pts;
       auto opened = VideoWriter::open(run.store.path_for(segment), run.info, job.encode, {});
       if (opened) writer = std::move(*opened);
       s = opened.status();
     }
     if (s.is_ok()) {
       ScopedTimer t(&ctx.ledger, "encode");
+      frame->pts -= segment_pts;
       s = writer->write(*frame);
     }
     if (s.is_ok() && ++segment_frames == grid.length) s = finish_segment();
@@ -601,8 +604,7 @@ Result<SwapSummary> run_segmented_video(const SwapJob& job, const ProgressCallba
 
   const std::string dir = job.segment_dir.empty() ? temporary_segment_dir(job.output) : job.segment_dir;
   TemporaryDirectory temporary(job.segment_dir.empty() ? dir : std::string());
-  const SegmentLayout layout{segment_fingerprint(job, grid.length), grid.first, grid.length,
-                             lower_extension(job.output).substr(1)};
+  const SegmentLayout layout{segment_fingerprint(job, grid.length), grid.first, grid.length, info.time_base};
   FSWAP_ASSIGN_OR_RETURN(auto store, SegmentStore::open(dir, layout));
 
   SegmentRun run(job, info, grid, *store, on_progress, start);
@@ -646,10 +648,11 @@ Result<SwapSummary> run_segmented_video(const SwapJob& job, const ProgressCallba
     FSWAP_RETURN_IF_ERROR(run.error.get());
   }
 
-  FSWAP_ASSIGN_OR_RETURN(std::vector<std::string> files, store->complete_files());
+  FSWAP_ASSIGN_OR_RETURN(std::vector<SegmentFile> files, store->complete_files());
   const std::int64_t frames = store->end_frame() - grid.first;
   const auto join_start = Clock::now();
-  FSWAP_RETURN_IF_ERROR(join_segments(files, job.output, audio_for(job, info, grid.first, store->end_frame()), frames));
+  FSWAP_RETURN_IF_ERROR(
+      join_segments(files, info.time_base, job.output, audio_for(job, info, grid.first, store->end_frame()), frames));
   const double join_s = std::chrono::duration<double>(Clock::now() - join_start).count();
   FSWAP_RETURN_IF_ERROR(store->remove_all());
 

@@ -72,11 +72,12 @@ struct SwapJob {
   // The video is segmented when segment_frames > 0 or devices holds two or more entries:
   //   - frames [trim_frame_start, end) are encoded as segments of segment_frames frames (the last
   //     may be shorter), segment k holding frames trim_frame_start + k × segment_frames onward;
-  //   - each segment is its own file in segment_dir ("segment-00000.mp4", the output's container,
-  //     video only, the job's encoder settings, a closed GOP starting with a key frame) with the
-  //     output's timestamps, so joining needs no re-encode;
-  //   - segment_dir/manifest.json lists the finished segments (frame range, file, size, SHA-256)
-  //     and the job's fingerprint; it is rewritten atomically after each finished segment;
+  //   - each segment is its own file in segment_dir ("segment-00000.mp4": MP4 whatever the
+  //     output's container, video only, the job's encoder settings, a closed GOP starting with a
+  //     key frame), so joining needs no re-encode;
+  //   - segment_dir/manifest.json lists the finished segments (frame range, file, size, SHA-256,
+  //     where its timestamps go in the output) and the job's fingerprint; it is rewritten
+  //     atomically after each finished segment;
   //   - at the end the segments' packets are copied into the output with the target's audio over
   //     the whole trimmed range (one continuous stream: no seam, no audio gap), written to a
   //     temporary file and renamed onto `output` as without segments.

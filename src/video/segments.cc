@@ -85,6 +85,7 @@ SegmentStore::SegmentStore(std::string dir, SegmentLayout layout, std::string fi
 
 Result<std::unique_ptr<SegmentStore>> SegmentStore::open(const std::string& dir, const SegmentLayout& layout) {
   if (layout.segment_frames < 1) return invalid_input("segment length must be at least one frame");
+  if (layout.time_base.num <= 0 || layout.time_base.den <= 0) return invalid_input("segment time base must be positive");
   if (dir.empty()) return invalid_input("no segment directory given");
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -96,8 +97,8 @@ Result<std::unique_ptr<SegmentStore>> SegmentStore::open(const std::string& dir,
 
 std::string SegmentStore::file_name(std::int64_t k) const {
   char name[32];
-  std::snprintf(name, sizeof name, "%s%05lld.", kSegmentPrefix, static_cast<long long>(k));
-  return name + layout_.extension;
+  std::snprintf(name, sizeof name, "%s%05lld.mp4", kSegmentPrefix, static_cast<long long>(k));
+  return name;
 }
 
 std::string SegmentStore::path_for(std::int64_t k) const { return (fs::path(dir_) / file_name(k)).string(); }
@@ -123,7 +124,8 @@ Status SegmentStore::load() {
       for (const auto& s : segments) {
         if (!s.is_object()) return false;
         records_.push_back({s.value("index", std::int64_t{-1}), s.value("frames", std::int64_t{0}),
-                            s.value("size", std::uint64_t{0}), s.value("sha256", std::string())});
+                            s.value("pts_offset", std::int64_t{0}), s.value("size", std::uint64_t{0}),
+                            s.value("sha256", std::string())});
       }
       return true;
     };
@@ -139,7 +141,7 @@ Status SegmentStore::load() {
     } else if (j.value("fingerprint", std::string()) != fingerprint_hash_ ||
                j.value("first_frame", std::int64_t{-1}) != layout_.first_frame ||
                j.value("segment_frames", std::int64_t{-1}) != layout_.segment_frames ||
-               j.value("extension", std::string()) != layout_.extension) {
+               j.value("time_base", std::vector<int>()) != std::vector<int>{layout_.time_base.num, layout_.time_base.den}) {
       log_info(manifest + ": written for other job options; its segments will be made again");
       records_.clear();
       end_frame_ = -1;
@@ -185,13 +187,15 @@ Status SegmentStore::save() const {
     segments.push_back({{"index", r.index},
                         {"first_frame", layout_.first_frame + r.index * layout_.segment_frames},
                         {"frames", r.frames},
+                        {"pts_offset", r.pts_offset},
                         {"file", file_name(r.index)},
                         {"size", r.size},
                         {"sha256", r.sha256}});
   }
   const nlohmann::json j = {{"version", kManifestVersion},       {"fingerprint", fingerprint_hash_},
                             {"first_frame", layout_.first_frame}, {"segment_frames", layout_.segment_frames},
-                            {"extension", layout_.extension},     {"end_frame", end_frame_},
+                            {"time_base", {layout_.time_base.num, layout_.time_base.den}},
+                            {"end_frame", end_frame_},
                             {"segments", segments}};
   const fs::path manifest = fs::path(dir_) / kManifestName;
   std::string tmp_name(".");
@@ -226,12 +230,12 @@ std::int64_t SegmentStore::end_frame() const {
   return end_frame_;
 }
 
-Status SegmentStore::add(std::int64_t k, std::int64_t frames) {
+Status SegmentStore::add(std::int64_t k, std::int64_t frames, std::int64_t pts_offset) {
   const std::string path = path_for(k);
   std::error_code ec;
   const auto size = fs::file_size(path, ec);
   if (ec) return internal_error(path + ": finished segment file is missing (" + ec.message() + ")");
-  Record record{k, frames, size, file_sha256(path)};
+  Record record{k, frames, pts_offset, size, file_sha256(path)};
   if (record.sha256.empty()) return internal_error(path + ": cannot read the finished segment back");
   std::lock_guard lock(mutex_);
   if (!fits_layout(record)) {
@@ -253,17 +257,19 @@ Status SegmentStore::set_end(std::int64_t end_frame) {
   return save();
 }
 
-Result<std::vector<std::string>> SegmentStore::complete_files() const {
+Result<std::vector<SegmentFile>> SegmentStore::complete_files() const {
   std::lock_guard lock(mutex_);
   if (end_frame_ < 0) return internal_error(dir_ + ": the segments never reached the end of the video");
   const std::int64_t L = layout_.segment_frames;
   const std::int64_t count = (end_frame_ - layout_.first_frame + L - 1) / L;
-  std::vector<std::string> files;
+  std::vector<SegmentFile> files;
   for (std::int64_t k = 0; k < count; ++k) {
-    const bool have = std::any_of(records_.begin(), records_.end(), [&](const Record& r) { return r.index == k; });
-    if (!have) return internal_error(path_for(k) + ": segment " + std::to_string(k) + " of " + std::to_string(count) +
-                                     " is not finished; cannot join");
-    files.push_back(path_for(k));
+    const auto r = std::find_if(records_.begin(), records_.end(), [&](const Record& x) { return x.index == k; });
+    if (r == records_.end()) {
+      return internal_error(path_for(k) + ": segment " + std::to_string(k) + " of " + std::to_string(count) +
+                            " is not finished; cannot join");
+    }
+    files.push_back({path_for(k), r->pts_offset});
   }
   return files;
 }
@@ -294,7 +300,8 @@ class SegmentJoiner {
   }
 
   Status begin(const AVStream* video, const AudioSource& audio);
-  Status copy(const std::string& segment);
+  // Appends one segment's packets, shifted by its pts_offset (in offset_time_base).
+  Status copy(const SegmentFile& segment, AVRational offset_time_base);
   Status commit();
   std::int64_t frames() const { return frames_; }
 
@@ -344,7 +351,8 @@ Status SegmentJoiner::begin(const AVStream* video, const AudioSource& audio) {
   return Status::ok();
 }
 
-Status SegmentJoiner::copy(const std::string& segment) {
+Status SegmentJoiner::copy(const SegmentFile& file, AVRational offset_time_base) {
+  const std::string& segment = file.path;
   FSWAP_ASSIGN_OR_RETURN(InputFormatPtr in, open_input(segment));
   FSWAP_ASSIGN_OR_RETURN(AVStream * video, video_stream_of(in.get(), segment));
   const AVCodecParameters* p = video->codecpar;
@@ -357,6 +365,8 @@ Status SegmentJoiner::copy(const std::string& segment) {
   }
   PacketPtr packet = make_packet();
   if (!packet) return out_of_memory(output_ + ": cannot allocate a packet");
+  // Shifted in the segment's own (finer) time base, then rounded once into the output's.
+  const std::int64_t offset = av_rescale_q(file.pts_offset, offset_time_base, video->time_base);
   while (true) {
     int err = av_read_frame(in.get(), packet.get());
     if (err == AVERROR_EOF) break;
@@ -365,6 +375,8 @@ Status SegmentJoiner::copy(const std::string& segment) {
       av_packet_unref(packet.get());
       continue;
     }
+    if (packet->pts != AV_NOPTS_VALUE) packet->pts += offset;
+    if (packet->dts != AV_NOPTS_VALUE) packet->dts += offset;
     av_packet_rescale_ts(packet.get(), video->time_base, stream_->time_base);
     if (packet->dts != AV_NOPTS_VALUE && last_dts_ != AV_NOPTS_VALUE && packet->dts <= last_dts_) {
       av_packet_unref(packet.get());
@@ -402,24 +414,25 @@ Status SegmentJoiner::commit() {
 
 }  // namespace
 
-Status join_segments(const std::vector<std::string>& segment_files, const std::string& output,
+Status join_segments(const std::vector<SegmentFile>& segments, Rational time_base, const std::string& output,
                      const AudioSource& audio, std::int64_t frames) {
   init_logging();
-  if (segment_files.empty()) return invalid_input(output + ": no segments to join");
+  if (segments.empty()) return invalid_input(output + ": no segments to join");
+  if (time_base.num <= 0 || time_base.den <= 0) return invalid_input(output + ": segment time base must be positive");
   FSWAP_RETURN_IF_ERROR(check_output_directory(output));
   SegmentJoiner joiner(output);
   {
-    FSWAP_ASSIGN_OR_RETURN(InputFormatPtr first, open_input(segment_files.front()));
-    FSWAP_ASSIGN_OR_RETURN(AVStream * video, video_stream_of(first.get(), segment_files.front()));
+    FSWAP_ASSIGN_OR_RETURN(InputFormatPtr first, open_input(segments.front().path));
+    FSWAP_ASSIGN_OR_RETURN(AVStream * video, video_stream_of(first.get(), segments.front().path));
     FSWAP_RETURN_IF_ERROR(joiner.begin(video, audio));
   }
-  for (const auto& segment : segment_files) FSWAP_RETURN_IF_ERROR(joiner.copy(segment));
+  for (const auto& segment : segments) FSWAP_RETURN_IF_ERROR(joiner.copy(segment, {time_base.num, time_base.den}));
   if (joiner.frames() != frames) {
     return internal_error(output + ": the segments hold " + std::to_string(joiner.frames()) + " frames where their " +
                           "manifest says " + std::to_string(frames));
   }
   FSWAP_RETURN_IF_ERROR(joiner.commit());
-  log_debug(output + ": joined " + std::to_string(segment_files.size()) + " segments, " + std::to_string(frames) +
+  log_debug(output + ": joined " + std::to_string(segments.size()) + " segments, " + std::to_string(frames) +
             " frames");
   return Status::ok();
 }

@@ -2,20 +2,25 @@
 // that copies their packets into one output (no re-encode) with the target's audio.
 // run_swap uses it for resumable jobs and for splitting a video over several devices.
 //
-//   FSWAP_ASSIGN_OR_RETURN(auto store, SegmentStore::open(dir, {fingerprint, first, 300, "mp4"}));
+//   FSWAP_ASSIGN_OR_RETURN(auto store, SegmentStore::open(dir, {fingerprint, first, 300, {1, 30}}));
 //   for each segment k not store->finished(k):
-//     write its frames with VideoWriter::open(store->path_for(k), ...) and finish();
-//     FSWAP_RETURN_IF_ERROR(store->add(k, frames));        // manifest rewritten atomically
+//     write its frames with VideoWriter::open(store->path_for(k), ...), pts from 0, and finish();
+//     FSWAP_RETURN_IF_ERROR(store->add(k, frames, pts_offset));  // manifest rewritten atomically
 //   at the end of the input: FSWAP_RETURN_IF_ERROR(store->set_end(end_frame));
 //   FSWAP_ASSIGN_OR_RETURN(auto files, store->complete_files());
-//   FSWAP_RETURN_IF_ERROR(join_segments(files, "out.mp4", audio, store->end_frame() - first));
+//   FSWAP_RETURN_IF_ERROR(join_segments(files, store->layout().time_base, "out.mkv", audio, frames));
 //   FSWAP_RETURN_IF_ERROR(store->remove_all());
 //
-// Layout of the directory: segment-00000.<ext>, segment-00001.<ext>, ... and manifest.json:
+// Segment files are MP4 whatever the output's container: MP4 keeps every packet's pts and dts
+// exactly, while Matroska rounds to milliseconds and drops dts, and a file whose first pts is
+// not 0 gets its start rounded to the movie's 1/1000 s time scale by MP4/MOV edit lists. So each
+// segment's timestamps start at 0 and its place in the output (pts_offset, in the layout's
+// time base) is kept in the manifest.
+// Layout of the directory: segment-00000.mp4, segment-00001.mp4, ... and manifest.json:
 //   {"version":1, "fingerprint":"<sha256 of the job's description>", "first_frame":F,
-//    "segment_frames":L, "end_frame":E or -1 (not reached yet),
-//    "segments":[{"index":k, "first_frame":F+k*L, "frames":n, "file":"segment-0000k.mp4",
-//                 "size":bytes, "sha256":"<hex>"}, ...]}
+//    "segment_frames":L, "time_base":[num,den], "end_frame":E or -1 (not reached yet),
+//    "segments":[{"index":k, "first_frame":F+k*L, "frames":n, "pts_offset":t,
+//                 "file":"segment-0000k.mp4", "size":bytes, "sha256":"<hex>"}, ...]}
 // Segment k holds frames [F + k·L, F + k·L + n) of the target, n = L except for the last.
 #pragma once
 
@@ -35,7 +40,13 @@ struct SegmentLayout {
   std::string fingerprint;            // any text describing the job (stored as its SHA-256)
   std::int64_t first_frame = 0;       // the first frame of segment 0, in the target
   std::int64_t segment_frames = 0;    // L, ≥ 1
-  std::string extension = "mp4";      // container of the segment files (the output's)
+  Rational time_base;                 // unit of the segments' pts_offset (the target's stream)
+};
+
+// A finished segment to join: its file and where its timestamps (from 0) go in the output.
+struct SegmentFile {
+  std::string path;
+  std::int64_t pts_offset = 0;  // in SegmentLayout::time_base
 };
 
 // Thread-safe: parts running on several threads may add segments at once.
@@ -52,7 +63,7 @@ class SegmentStore {
 
   const std::string& dir() const { return dir_; }
   const SegmentLayout& layout() const { return layout_; }
-  // "<dir>/segment-<k, 5 digits>.<ext>": where segment k is written.
+  // "<dir>/segment-<k, 5 digits>.mp4": where segment k is written.
   std::string path_for(std::int64_t k) const;
   // Segment k is recorded as finished.
   bool finished(std::int64_t k) const;
@@ -61,15 +72,17 @@ class SegmentStore {
   // One past the target's last frame of the job, once a run has reached it; -1 before.
   std::int64_t end_frame() const;
 
-  // Records segment k, whose file is complete at path_for(k) with `frames` frames: hashes it and
-  // rewrites the manifest (a temporary file renamed over manifest.json, so a crash leaves the old
-  // or the new one). kInternal when the file is missing or the manifest cannot be written.
-  Status add(std::int64_t k, std::int64_t frames);
+  // Records segment k, whose file is complete at path_for(k) with `frames` frames whose pts start
+  // at 0 and belong at pts_offset (layout time base) in the output: hashes the file and rewrites
+  // the manifest (a temporary file renamed over manifest.json, so a crash leaves the old or the
+  // new one). kInternal when the file is missing, the frame count does not fit the layout or the
+  // manifest cannot be written.
+  Status add(std::int64_t k, std::int64_t frames, std::int64_t pts_offset);
   // Records where the job's frames end (the input's end or the trim end) and rewrites the manifest.
   Status set_end(std::int64_t end_frame);
-  // The files of segments 0..K in order, when they cover [first_frame, end_frame) without a gap;
-  // kInternal naming the first missing segment otherwise (or that the end was never reached).
-  Result<std::vector<std::string>> complete_files() const;
+  // Segments 0..K in order, when they cover [first_frame, end_frame) without a gap; kInternal
+  // naming the first missing segment otherwise (or that the end was never reached).
+  Result<std::vector<SegmentFile>> complete_files() const;
   // Removes the segment files and the manifest, and the directory when that leaves it empty.
   Status remove_all();
 
@@ -77,6 +90,7 @@ class SegmentStore {
   struct Record {
     std::int64_t index = 0;
     std::int64_t frames = 0;
+    std::int64_t pts_offset = 0;
     std::uint64_t size = 0;
     std::string sha256;
   };
@@ -95,15 +109,16 @@ class SegmentStore {
   std::int64_t end_frame_ = -1;
 };
 
-// Copies the video packets of `segment_files` (in order; each a video-only file as VideoWriter
-// writes it, with the output's timestamps) into `output` and adds the audio of `audio` over the
-// whole range, interleaved as VideoWriter does; the container comes from the output's extension.
+// Copies the video packets of `segments` (in order; each a video-only file as VideoWriter writes
+// it, its timestamps shifted by its pts_offset in `time_base`) into `output` and adds the audio of
+// `audio` over the whole range, interleaved as VideoWriter does; the container comes from the
+// output's extension (.mp4, .mkv, .mov).
 // Written to a temporary sibling and renamed onto `output`: on any error nothing is left there.
 // Errors: a segment that cannot be read (kInvalidInput naming it), one whose codec, size or
 // codec headers differ from the first's ("encoded with other settings", kInvalidInput), or whose
 // timestamps do not follow the previous segment's (kInvalidInput), or segments holding other than
 // `frames` frames (kInternal: they disagree with their manifest).
-Status join_segments(const std::vector<std::string>& segment_files, const std::string& output,
+Status join_segments(const std::vector<SegmentFile>& segments, Rational time_base, const std::string& output,
                      const AudioSource& audio, std::int64_t frames);
 
 // Lower-case hex SHA-256 of `bytes` (FFmpeg's implementation).

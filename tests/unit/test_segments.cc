@@ -303,14 +303,14 @@ TEST(VideoReaderSeek, LandsOnTheFrameASequentialReadGives) {
   EXPECT_FALSE(fresh->seek(3).is_ok());  // only before reading
 }
 
-// `frames` frames of width × 64 starting at pts `first_pts` (time base 1/16), as a segment.
-std::string write_segment(const std::string& name, int width, std::int64_t first_pts, int frames) {
+// `frames` frames of width × 64 at rate/1 fps with pts from `first_pts`, as a segment file.
+std::string write_segment(const std::string& name, int width, std::int64_t first_pts, int frames, int rate = kFps) {
   const std::string path = scratch(name);
   VideoInfo info;
   info.width = width;
   info.height = 64;
-  info.time_base = {1, kFps};
-  info.frame_rate = {kFps, 1};
+  info.time_base = {1, rate};
+  info.frame_rate = {rate, 1};
   auto writer = VideoWriter::open(path, info, {}, {}).value();
   for (int i = 0; i < frames; ++i) {
     VideoFrame f;
@@ -324,20 +324,29 @@ std::string write_segment(const std::string& name, int width, std::int64_t first
   return path;
 }
 
-TEST(JoinSegments, CopiesPacketsAndRefusesWhatCannotBeJoined) {
-  const std::string a = write_segment("join_a.mp4", 96, 0, 4), b = write_segment("join_b.mp4", 96, 4, 3);
-  const std::string out = scratch("joined.mp4");
-  ASSERT_TRUE(join_segments({a, b}, out, {}, 7).is_ok());
-  const Decoded d = decode_all(out);
-  ASSERT_EQ(d.frames.size(), 7u);
-  for (std::size_t i = 0; i < d.frames.size(); ++i) EXPECT_NEAR(d.frames[i].pts * d.time_base, double(i) / kFps, 1e-4);
+// Segments at 30 fps whose offsets are not whole milliseconds (25/30 s): every output
+// container gets the frames at i/30 s (Matroska to its 1 ms resolution).
+TEST(JoinSegments, CopiesPacketsAtTheirOffsetsIntoEachContainer) {
+  const std::string a = write_segment("join30_a.mp4", 96, 0, 25, 30), b = write_segment("join30_b.mp4", 96, 0, 8, 30);
+  for (const char* ext : {"mp4", "mov", "mkv"}) {
+    const std::string out = scratch(std::string("joined30.") + ext);
+    ASSERT_TRUE(join_segments({{a, 0}, {b, 25}}, {1, 30}, out, {}, 33).is_ok()) << ext;
+    const Decoded d = decode_all(out);
+    ASSERT_EQ(d.frames.size(), 33u) << ext;
+    for (std::size_t i = 0; i < d.frames.size(); ++i)
+      EXPECT_NEAR(d.frames[i].pts * d.time_base, double(i) / 30, 0.0006) << ext << " frame " << i;
+  }
+}
 
+TEST(JoinSegments, RefusesWhatCannotBeJoined) {
+  const std::string a = write_segment("join_a.mp4", 96, 0, 4), b = write_segment("join_b.mp4", 96, 0, 3);
   const std::string refused = scratch("refused.mp4");
-  const std::string wider = write_segment("join_wide.mp4", 128, 4, 3);
-  EXPECT_EQ(join_segments({a, wider}, refused, {}, 7).code(), StatusCode::kInvalidInput);  // other size
-  const std::string overlapping = write_segment("join_overlap.mp4", 96, 2, 3);
-  EXPECT_EQ(join_segments({a, overlapping}, refused, {}, 7).code(), StatusCode::kInvalidInput);  // time goes back
-  EXPECT_EQ(join_segments({a, b}, refused, {}, 8).code(), StatusCode::kInternal);  // not what the manifest says
+  const std::string wider = write_segment("join_wide.mp4", 128, 0, 3);
+  EXPECT_EQ(join_segments({{a, 0}, {wider, 4}}, {1, kFps}, refused, {}, 7).code(), StatusCode::kInvalidInput);
+  EXPECT_EQ(join_segments({{a, 0}, {b, 2}}, {1, kFps}, refused, {}, 7).code(),
+            StatusCode::kInvalidInput);  // time goes back
+  EXPECT_EQ(join_segments({{a, 0}, {b, 4}}, {1, kFps}, refused, {}, 8).code(),
+            StatusCode::kInternal);  // not what the manifest says
   expect_no_output(refused);
 }
 
@@ -348,7 +357,7 @@ class SegmentStoreTest : public ::testing::Test {
     static int runs = 0;
     dir_ = scratch("store_" + std::to_string(runs++));
   }
-  SegmentLayout layout(const std::string& fingerprint = "job A") const { return {fingerprint, 5, 4, "mp4"}; }
+  SegmentLayout layout(const std::string& fingerprint = "job A") const { return {fingerprint, 5, 4, {1, 16}}; }
   static void write(const std::string& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary) << bytes;
   }
@@ -361,17 +370,19 @@ TEST_F(SegmentStoreTest, KeepsMatchingSegmentsAndDropsTheRest) {
     EXPECT_EQ(store->path_for(3), dir_ + "/segment-00003.mp4");
     for (int k : {0, 1, 2}) {
       write(store->path_for(k), "segment " + std::to_string(k));
-      ASSERT_TRUE(store->add(k, 4).is_ok());
+      ASSERT_TRUE(store->add(k, 4, 4 * k).is_ok());
     }
-    EXPECT_FALSE(store->add(3, 2).is_ok());  // short, but the end is not known yet
+    EXPECT_FALSE(store->add(3, 2, 12).is_ok());  // short, but the end is not known yet
     EXPECT_FALSE(store->complete_files().is_ok());
     // Frames 5..14: segments of 4, 4 and 2; the 4-frame record of segment 2 no longer fits.
     ASSERT_TRUE(store->set_end(15).is_ok());
     EXPECT_FALSE(store->finished(2));
-    ASSERT_TRUE(store->add(2, 2).is_ok());
+    ASSERT_TRUE(store->add(2, 2, 8).is_ok());
     auto files = store->complete_files();
     ASSERT_TRUE(files.is_ok()) << files.status().to_string();
-    EXPECT_EQ(files->size(), 3u);
+    ASSERT_EQ(files->size(), 3u);
+    EXPECT_EQ((*files)[2].path, dir_ + "/segment-00002.mp4");
+    EXPECT_EQ((*files)[2].pts_offset, 8);
   }
   write(dir_ + "/segment-00007.mp4", "left by a killed run");
   write(dir_ + "/.segment-00003.part-123.mp4", "a writer's temporary");
@@ -397,7 +408,7 @@ TEST_F(SegmentStoreTest, OtherFingerprintOrLayoutStartsAfresh) {
   {
     auto store = SegmentStore::open(dir_, layout()).value();
     write(store->path_for(0), "segment 0");
-    ASSERT_TRUE(store->add(0, 4).is_ok());
+    ASSERT_TRUE(store->add(0, 4, 0).is_ok());
   }
   EXPECT_TRUE(SegmentStore::open(dir_, layout())->get()->finished(0));
   auto other = SegmentStore::open(dir_, layout("job B")).value();
@@ -405,7 +416,7 @@ TEST_F(SegmentStoreTest, OtherFingerprintOrLayoutStartsAfresh) {
   EXPECT_FALSE(fs::exists(dir_ + "/segment-00000.mp4"));
 
   write(other->path_for(0), "segment 0");
-  ASSERT_TRUE(other->add(0, 4).is_ok());
+  ASSERT_TRUE(other->add(0, 4, 0).is_ok());
   SegmentLayout longer = layout("job B");
   longer.segment_frames = 8;
   EXPECT_FALSE(SegmentStore::open(dir_, longer)->get()->finished(0));
