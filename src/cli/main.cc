@@ -174,6 +174,11 @@ struct CommonOptions {
     // Every session the job loads (detector, landmarks, recognizer, inswapper + arcface, face
     // enhancer) takes job.analyser.session, so the flags reach them all.
     FSWAP_RETURN_IF_ERROR(session.apply(job.analyser.session));
+    for (const Device& d : job.devices) {  // each part of a device list checked like the first
+      SessionOptions part = job.analyser.session;
+      part.device = d;
+      FSWAP_RETURN_IF_ERROR(session.apply(part));
+    }
     job.analyser.models_dir = models_dir;
     job.analyser.detector = detector;
     job.analyser.detect.score_threshold = detector_score;
