@@ -331,9 +331,16 @@ Result<std::unique_ptr<FaceSwapperModel>> FaceSwapperModel::load(Engine& engine,
          (image_source ? src.size() == 4 && dim_fits(src[1], 3) && dim_fits(src[2], spec.source_size) &&
                              dim_fits(src[3], spec.source_size)
                        : src.size() == 2 && dim_fits(src[1], kArcfaceEmbeddingSize));
-    // A batch dimension is 1 or dynamic; one run takes several sub-images only when both are dynamic.
-    ok = ok && dim_fits(t[0], 1) && dim_fits(src[0], 1) && dim_fits(o[0], 1);
-    if (ok) model->max_batch_ = t[0] < 0 && src[0] < 0 && o[0] < 0 ? kMaxSubImages : 1;
+    // The batch: dynamic everywhere (any number of sub-images per run), or one fixed size N
+    // wherever it is static (runs of exactly N, the last one padded).
+    std::int64_t fixed = 0;
+    for (std::int64_t d : {t[0], src[0], o[0]})
+      if (d >= 0) ok = ok && d >= 1 && (fixed == 0 || d == fixed), fixed = d;
+    if (ok) {
+      model->max_batch_ = fixed == 0 ? kMaxSubImages : static_cast<int>(std::min<std::int64_t>(fixed, kMaxSubImages));
+      model->fixed_batch_ = fixed > 1;
+      ok = fixed <= kMaxSubImages;
+    }
   }
   if (!ok)
     return invalid_input(path + ": not a " + spec.name + " face swapper model: expected float32 inputs target [1,3," + s +
@@ -413,14 +420,16 @@ Result<std::vector<ImageF>> FaceSwapperModel::run(const std::vector<Image>& rgb_
   swapped.reserve(rgb_crops.size());
   for (std::size_t first = 0; first < rgb_crops.size(); first += max_batch_) {
     const std::size_t n = std::min<std::size_t>(max_batch_, rgb_crops.size() - first);
-    const std::vector<Image> batch(rgb_crops.begin() + first, rgb_crops.begin() + first + n);
+    std::vector<Image> batch(rgb_crops.begin() + first, rgb_crops.begin() + first + n);
+    if (fixed_batch_) batch.resize(max_batch_, batch.back());  // a fixed batch: pad, drop those outputs
+    const std::size_t runs = batch.size();
     std::vector<Tensor> inputs(2);
     inputs[target_index_] = face_swapper_target_tensor(batch, spec_);
-    inputs[source_index_] = n == 1 ? Tensor::copy_of(source.view()) : repeat_batch(source, static_cast<int>(n));
+    inputs[source_index_] = runs == 1 ? Tensor::copy_of(source.view()) : repeat_batch(source, static_cast<int>(runs));
     FSWAP_ASSIGN_OR_RETURN(auto outputs, session_->run(inputs));
     const Shape& o = outputs.at(0).shape();
-    if (o.size() != 4 || o[0] != static_cast<std::int64_t>(n) || o[1] != 3 || o[2] != spec_.size || o[3] != spec_.size)
-      return invalid_input(spec_.name + ": the model returned " + shape_to_string(o) + " for " + std::to_string(n) +
+    if (o.size() != 4 || o[0] != static_cast<std::int64_t>(runs) || o[1] != 3 || o[2] != spec_.size || o[3] != spec_.size)
+      return invalid_input(spec_.name + ": the model returned " + shape_to_string(o) + " for " + std::to_string(runs) +
                            " crops of " + std::to_string(spec_.size));
     for (std::size_t i = 0; i < n; ++i) swapped.push_back(face_swapper_output_to_crop(outputs[0], static_cast<int>(i), spec_));
   }

@@ -135,8 +135,9 @@ class FaceSwapperModel {
   const FaceSwapperModelSpec& spec() const { return spec_; }
   const std::vector<float>& emap() const { return emap_; }  // inswapper only: [512,512] row-major
   // The largest number of sub-images one run takes: 64 (every pixel-boost split) when the
-  // model's batch dimensions (target, source, output) are all dynamic, else 1 — FaceFusion's files
-  // have batch 1, so their sub-images run one after another.
+  // model's batch dimensions (target, source, output) are all dynamic, else their static size N
+  // (runs of exactly N, the last one padded with copies). FaceFusion's files have batch 1, so
+  // their sub-images run one after another.
   int max_batch() const { return max_batch_; }
 
   // The converter's output for a raw embedding (kConverted* specs only).
@@ -144,8 +145,8 @@ class FaceSwapperModel {
   // The `source` input for one sub-image ([1,512] or [1,3,s,s]), per spec().source.
   Result<Tensor> source_tensor(const FaceSwapperSource& source);
 
-  // Swaps model-size crops: runs them in batches of up to max_batch(), the source repeated along
-  // the batch. Returns the swapped crops, RGB, 0..255 float, in order.
+  // Swaps model-size crops: runs them in batches of up to max_batch() (exactly max_batch() for a
+  // fixed batch, the last one padded), the source repeated along the batch. Returns the swapped crops, RGB, 0..255 float, in order.
   Result<std::vector<ImageF>> run(const std::vector<Image>& rgb_crops, const Tensor& source);
   // One crop of crop_size = T·size: implode to T² sub-images, run, explode.
   Result<ImageF> swap(const Image& rgb_crop, const Tensor& source);
@@ -156,6 +157,7 @@ class FaceSwapperModel {
   std::unique_ptr<InferenceSession> session_, converter_;
   int target_index_ = 0, source_index_ = 1;  // positions in session_->inputs()
   int max_batch_ = 1;
+  bool fixed_batch_ = false;  // a static batch N > 1: every run takes exactly N
   std::vector<float> emap_;
 };
 

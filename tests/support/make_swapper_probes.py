@@ -7,6 +7,7 @@ test_facefusion_landmarkers.cc). Each computes a fixed formula the tests recompu
   swap_probe_S.onnx         source [1,512], target [1,3,S,S] -> output = 0.75*target + source[:, 0:3]
                             (S = 128, 256, 512; static batch 1, as FaceFusion's files)
   swap_probe_batch_256.onnx the same with a dynamic batch N on source, target and output
+  swap_probe_b3_256.onnx    the same with a static batch of 3
   swap_image_probe_256.onnx source [1,3,112,112], target [1,3,256,256]
                             -> output = 0.75*target + mean over H,W of source
   converter_probe.onnx      input [1,512] -> output = 2*input + 1
@@ -34,10 +35,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from onnx_builder import Builder  # noqa: E402
 
 
-def swap_probe(out, size, dynamic):
-    name = f"swap_probe_batch_{size}" if dynamic else f"swap_probe_{size}"
+def swap_probe(out, size, dynamic, fixed=1):
+    name = f"swap_probe_batch_{size}" if dynamic else f"swap_probe_b{fixed}_{size}" if fixed > 1 else f"swap_probe_{size}"
     b = Builder(name, 0)
-    n = "N" if dynamic else 1
+    n = "N" if dynamic else fixed
     s = b.input("source", (1, 512), dims=[n, 512])
     t = b.input("target", (1, 3, size, size), dims=[n, 3, size, size])
     head = b.node("Slice", [s, b.i64([0]), b.i64([3]), b.i64([1])], (1, 3))
@@ -154,6 +155,7 @@ if __name__ == "__main__":
     for size in (128, 256, 512):
         swap_probe(d, size, False)
     swap_probe(d, 256, True)
+    swap_probe(d, 256, False, fixed=3)
     swap_image_probe(d)
     converter_probe(d)
     for k in OCCLUDER_SLOPES:

@@ -76,7 +76,7 @@ inline std::string enhancer_replica_dir(std::string* why) {
 }
 
 inline std::string swapper_probe_dir(std::string* why) {
-  return generated_replicas("facefusion-swapper-probes-v3", "",
+  return generated_replicas("facefusion-swapper-probes-v4", "",
                             {"/usr/bin/python3 " + std::string(FSWAP_SOURCE_DIR) +
                              "/tests/support/make_swapper_probes.py {dir}"},
                             why);

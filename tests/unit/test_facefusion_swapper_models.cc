@@ -243,8 +243,11 @@ TEST(FaceSwapperProbe, SwapIsFaceFusionsFormulaAtEveryPixelBoostOnBothEngines) {
       ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();
       auto batched = FaceSwapperModel::load(*engine, dir, probe_spec(model, "swap_probe_batch_256", "converter_probe"), {});
       ASSERT_TRUE(batched.is_ok()) << batched.status().to_string();
+      auto fixed = FaceSwapperModel::load(*engine, dir, probe_spec(model, "swap_probe_b3_256", "converter_probe"), {});
+      ASSERT_TRUE(fixed.is_ok()) << fixed.status().to_string();
       EXPECT_EQ((*loaded)->max_batch(), 1);
       EXPECT_GE((*batched)->max_batch(), 16);
+      EXPECT_EQ((*fixed)->max_batch(), 3);  // runs of exactly 3, the last padded
       auto source = (*loaded)->source_tensor({raw});
       ASSERT_TRUE(source.is_ok()) << source.status().to_string();
       const std::vector<float> src(source->data<float>(), source->data<float>() + 512);
@@ -255,15 +258,19 @@ TEST(FaceSwapperProbe, SwapIsFaceFusionsFormulaAtEveryPixelBoostOnBothEngines) {
         ASSERT_TRUE(one_by_one.is_ok()) << one_by_one.status().to_string();
         auto in_one_batch = (*batched)->swap(crop, *source);
         ASSERT_TRUE(in_one_batch.is_ok()) << in_one_batch.status().to_string();
+        auto in_threes = (*fixed)->swap(crop, *source);
+        ASSERT_TRUE(in_threes.is_ok()) << in_threes.status().to_string();
         const std::vector<double> want = reference_probe_swap(crop, s, src);
         ASSERT_EQ(one_by_one->pixels.size(), want.size());
-        double worst = 0, worst_batch = 0;
+        double worst = 0, worst_batch = 0, worst_threes = 0;
         for (std::size_t i = 0; i < want.size(); ++i) {
           worst = std::max(worst, std::abs(one_by_one->pixels[i] - want[i]) / 255);
           worst_batch = std::max(worst_batch, std::abs(in_one_batch->pixels[i] - want[i]) / 255);
+          worst_threes = std::max(worst_threes, std::abs(in_threes->pixels[i] - want[i]) / 255);
         }
         EXPECT_LT(worst, 1e-4);
         EXPECT_LT(worst_batch, 1e-4);
+        EXPECT_LT(worst_threes, 1e-4);
       }
     }
   }
