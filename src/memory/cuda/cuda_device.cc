@@ -102,7 +102,7 @@ Status CudaDevice::init() {
   std::uint64_t threshold = options_.budget_bytes;  // cuuint64_t
   FSWAP_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
 
-  for (CudaStream* s : {&compute_, &h2d_, &d2h_}) {
+  for (CudaStream* s : {&compute_, &h2d_, &d2h_, &release_}) {
     cudaStream_t stream = nullptr;
     FSWAP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     s->reset(stream);
@@ -115,7 +115,7 @@ CudaDevice::~CudaDevice() {
     if (*s) log_if_error(cudaStreamSynchronize(s->get()), "cudaStreamSynchronize");
   if (!allocations_.empty()) {
     log_warn("CUDA device destroyed with " + std::to_string(allocations_.size()) + " allocations live; freeing them");
-    for (auto& [address, bytes] : allocations_)
+    for (auto& [address, allocation] : allocations_)
       log_if_error(cudaFreeAsync(as_ptr({address}), compute_.get()), "cudaFreeAsync");
     log_if_error(cudaStreamSynchronize(compute_.get()), "cudaStreamSynchronize");
   }
@@ -164,18 +164,6 @@ Result<DevicePtr> CudaDevice::allocate(std::uint64_t bytes) {
   if (allocation_calls_ == fail_call_ || (fail_from_call_ > 0 && allocation_calls_ >= fail_from_call_))
     return out_of_memory("cudaMallocAsync of " + format_bytes(bytes) + ": injected failure of allocation call " +
                          std::to_string(allocation_calls_));
-  // The pool may hold freed bytes in holes that do not fit this request; growing past the budget
-  // would break the promise, so unused pool memory goes back to the driver first.
-  const std::uint64_t reserved = pool_reserved_bytes();
-  if (reserved + bytes > options_.budget_bytes && reserved > pool_used_bytes())
-    FSWAP_CUDA_CHECK(cudaMemPoolTrimTo(pool_.get(), pool_used_bytes()));
-  // Segments the arena just returned are freed in stream order (cudaFreeAsync on the compute
-  // stream): until the stream reaches those frees the pool cannot trim them, and mapping new
-  // memory meanwhile would hold both. Rare (only when the pool would pass the budget): wait.
-  if (pool_reserved_bytes() + bytes > options_.budget_bytes) {
-    FSWAP_CUDA_CHECK(cudaStreamSynchronize(compute_.get()));
-    FSWAP_CUDA_CHECK(cudaMemPoolTrimTo(pool_.get(), pool_used_bytes()));
-  }
   void* p = nullptr;
   FSWAP_CUDA_CHECK(cudaMallocFromPoolAsync(&p, bytes, pool_.get(), compute_.get()));
   // The allocation is ordered on the compute stream (frees are too): copies may use it only after it.
@@ -184,7 +172,7 @@ Result<DevicePtr> CudaDevice::allocate(std::uint64_t bytes) {
   FSWAP_RETURN_IF_ERROR(wait_all(h2d_.get(), deps));
   FSWAP_RETURN_IF_ERROR(wait_all(d2h_.get(), deps));
   const auto address = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p));
-  allocations_[address] = bytes;
+  allocations_[address] = {bytes, allocated};
   return DevicePtr{address};
 }
 
@@ -192,7 +180,17 @@ Status CudaDevice::free(DevicePtr ptr) {
   auto it = allocations_.find(ptr.address);
   if (it == allocations_.end())
     return internal_error("CUDA device: free of " + std::to_string(ptr.address) + ", which allocate() did not return");
-  FSWAP_CUDA_CHECK(cudaFreeAsync(as_ptr(ptr), compute_.get()));
+  // No issued work uses the bytes (the contract), so they are freed on the release stream after
+  // their allocation alone, not after all queued compute, and go back to the driver at once: left
+  // in the pool, a later smaller allocation would be carved from them, leaving a partly used
+  // chunk the pool can never trim, and the card would hold more than the budget (measured: 2.09
+  // GiB of pool for 2 GiB of segments). Frees are rare (the arena caches; it returns segments
+  // only under pressure or at model switches), so the cost of mapping again is paid rarely.
+  const DeviceEvent deps[] = {it->second.allocated};
+  FSWAP_RETURN_IF_ERROR(wait_all(release_.get(), deps));
+  FSWAP_CUDA_CHECK(cudaFreeAsync(as_ptr(ptr), release_.get()));
+  FSWAP_CUDA_CHECK(cudaStreamSynchronize(release_.get()));
+  FSWAP_CUDA_CHECK(cudaMemPoolTrimTo(pool_.get(), 0));
   allocations_.erase(it);
   return Status::ok();
 }

@@ -75,6 +75,7 @@ class CudaDevice final : public DeviceBackend {
   std::string name() const override;   // "cuda:0 NVIDIA H100 80GB HBM3"
   std::uint64_t total_bytes() const override;  // cudaMemGetInfo, device-wide
   std::uint64_t free_bytes() const override;   // cudaMemGetInfo, device-wide (other processes too)
+  std::uint64_t held_bytes() const override { return pool_reserved_bytes(); }
   Result<DevicePtr> allocate(std::uint64_t bytes) override;  // cudaMallocAsync on the pool
   Status free(DevicePtr ptr) override;                       // cudaFreeAsync: back to the pool
   Result<DeviceEvent> copy_to_device(DevicePtr dst, const void* src, std::uint64_t bytes, HostMemoryKind src_kind,
@@ -145,7 +146,12 @@ class CudaDevice final : public DeviceBackend {
   std::uint64_t total_bytes_ = 0;
   CudaMemPool pool_;
   CudaStream compute_, h2d_, d2h_;
-  std::map<std::uint64_t, std::uint64_t> allocations_;  // address → bytes
+  CudaStream release_;  // frees: idle but for them, so free() can wait for its own free alone
+  struct Allocation {
+    std::uint64_t bytes = 0;
+    DeviceEvent allocated;  // the cudaMallocFromPoolAsync on the compute stream
+  };
+  std::map<std::uint64_t, Allocation> allocations_;  // by address
   std::map<const void*, std::uint64_t> managed_;        // managed allocations → bytes
   std::uint64_t managed_bytes_ = 0;
 
