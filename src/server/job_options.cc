@@ -1,8 +1,12 @@
 #include "server/job_options.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
+
+#include "face/enhancer.h"
+#include "face/swapper_facefusion.h"
 
 namespace fswap::server {
 namespace {
@@ -13,13 +17,44 @@ const std::set<std::string> kSelectorModes = {"one", "many", "reference"};
 const std::set<std::string> kPresets = {"ultrafast", "superfast", "veryfast", "faster", "fast",
                                         "medium",    "slow",      "slower",   "veryslow"};
 const std::set<std::string> kEngines = {"auto", "ort", "native"};
-const std::set<std::string> kSwapperModels = {"classical", "inswapper_128"};
-
 std::string join(const std::set<std::string>& s) {
   std::string out;
   for (const auto& v : s) out += (out.empty() ? "" : ", ") + v;
   return out;
 }
+
+const std::set<std::string> kProcessors = {"face_swapper", "face_enhancer"};
+
+const std::set<std::string>& swapper_models() {
+  static const std::set<std::string> names = [] {
+    std::set<std::string> s(face_swapper_model_names().begin(), face_swapper_model_names().end());
+    s.insert("classical");
+    return s;
+  }();
+  return names;
+}
+
+const std::set<std::string>& enhancer_models() {
+  static const std::set<std::string> names(face_enhancer_model_names().begin(), face_enhancer_model_names().end());
+  return names;
+}
+
+// A non-empty array of distinct processor names.
+Status read_processors(const json& j, std::vector<std::string>& out) {
+  if (!j.contains("processors")) return Status::ok();
+  const json& v = j["processors"];
+  std::vector<std::string> names;
+  if (v.is_array())
+    for (const json& e : v)
+      if (e.is_string() && kProcessors.count(e.get<std::string>()) &&
+          std::find(names.begin(), names.end(), e.get<std::string>()) == names.end())
+        names.push_back(e.get<std::string>());
+  if (!v.is_array() || names.empty() || names.size() != v.size())
+    return invalid_input("option processors: expected a non-empty array of distinct names from " + join(kProcessors));
+  out = std::move(names);
+  return Status::ok();
+}
+
 
 Status read_choice(const json& j, const char* key, const std::set<std::string>& allowed, std::string& out) {
   if (!j.contains(key)) return Status::ok();
@@ -57,7 +92,8 @@ Result<JobOptions> parse_job_options(const std::string& text) {
   static const std::set<std::string> kKeys = {
       "face_selector_mode",   "reference_face_distance", "face_detector_score", "face_mask_blur",
       "output_video_quality", "output_video_preset",     "trim_frame_start",    "trim_frame_end",
-      "engine",               "face_swapper_model"};
+      "engine",               "face_swapper_model",      "processors",          "face_enhancer_model",
+      "face_enhancer_blend"};
   for (const auto& [key, value] : j.items())
     if (!kKeys.count(key)) return invalid_input("options: unknown key '" + key + "' (known: " + join(kKeys) + ")");
   constexpr std::int64_t kMaxFrame = std::int64_t{1} << 40;
@@ -70,7 +106,10 @@ Result<JobOptions> parse_job_options(const std::string& text) {
   FSWAP_RETURN_IF_ERROR(read_int(j, "trim_frame_start", 0, kMaxFrame, o.trim_frame_start));
   FSWAP_RETURN_IF_ERROR(read_int(j, "trim_frame_end", -1, kMaxFrame, o.trim_frame_end));
   FSWAP_RETURN_IF_ERROR(read_choice(j, "engine", kEngines, o.engine));
-  FSWAP_RETURN_IF_ERROR(read_choice(j, "face_swapper_model", kSwapperModels, o.face_swapper_model));
+  FSWAP_RETURN_IF_ERROR(read_choice(j, "face_swapper_model", swapper_models(), o.face_swapper_model));
+  FSWAP_RETURN_IF_ERROR(read_processors(j, o.processors));
+  FSWAP_RETURN_IF_ERROR(read_choice(j, "face_enhancer_model", enhancer_models(), o.face_enhancer_model));
+  FSWAP_RETURN_IF_ERROR(read_int(j, "face_enhancer_blend", 0, 100, o.face_enhancer_blend));
   if (o.trim_frame_end >= 0 && o.trim_frame_end <= o.trim_frame_start)
     return invalid_input("options: trim_frame_end must be greater than trim_frame_start (or -1 for the end)");
   return o;
@@ -86,13 +125,19 @@ std::string JobOptions::to_json() const {
                   {"trim_frame_start", trim_frame_start},
                   {"trim_frame_end", trim_frame_end},
                   {"engine", engine},
-                  {"face_swapper_model", face_swapper_model}};
+                  {"face_swapper_model", face_swapper_model},
+                  {"processors", processors},
+                  {"face_enhancer_model", face_enhancer_model},
+                  {"face_enhancer_blend", face_enhancer_blend}};
   return j.dump();
 }
 
 Status JobOptions::apply_to(SwapJob& job) const {
   job.engine = engine;
   job.face_swapper_model = face_swapper_model;
+  job.processors = processors;
+  job.face_enhancer_model = face_enhancer_model;
+  job.face_enhancer.blend = static_cast<float>(face_enhancer_blend);
   FSWAP_ASSIGN_OR_RETURN(job.selector.mode, parse_selector_mode(face_selector_mode));
   job.selector.reference_distance = reference_face_distance;
   job.analyser.detect.score_threshold = face_detector_score;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "pipeline/swap_job.h"
@@ -23,12 +24,16 @@ struct JobOptions {
   std::int64_t trim_frame_start = 0;             // ≥ 0
   std::int64_t trim_frame_end = -1;              // > trim_frame_start, or -1 = to the end
   std::string engine = "auto";                   // auto, ort, native
-  std::string face_swapper_model = "classical";  // classical, inswapper_128 (needs inswapper_128.onnx
-                                                 // and arcface_w600k_r50.onnx in the models dir)
+  std::string face_swapper_model = "classical";  // classical or one of face_swapper_model_names()
+                                                 // (FaceFusion's <name>.onnx + arcface in the models dir)
+  std::vector<std::string> processors = {"face_swapper"};  // face_swapper and/or face_enhancer, in order
+  std::string face_enhancer_model = "gfpgan_1.4";          // one of face_enhancer_model_names()
+  int face_enhancer_blend = 80;                             // 0..100
 
   // The options as a JSON object (every key, defaults included).
   std::string to_json() const;
-  // Copies the options onto job (selector, detector score, mask, encode, trim, engine, swapper).
+  // Copies the options onto job (selector, detector score, mask, encode, trim, engine, swapper,
+  // processors, enhancer).
   Status apply_to(SwapJob& job) const;
 };
 

@@ -240,6 +240,37 @@ TEST_F(ServerTest, BadRequestsAreRefusedAndTheServerStaysUp) {
   EXPECT_EQ(health->status, 200);
 }
 
+// FaceFusion's models are job options too: accepted and echoed; the job then fails cleanly, naming
+// the model file the models dir lacks. Bad processor lists are refused before anything is stored.
+TEST_F(ServerTest, FaceFusionModelOptions) {
+  auto c = server().client();
+  for (const char* bad : {R"({"processors": []})", R"({"processors": ["face_swapper", "face_swapper"]})",
+                          R"({"processors": ["frame_enhancer"]})", R"({"processors": "face_swapper"})",
+                          R"({"face_enhancer_model": "gfpgan_9"})", R"({"face_enhancer_blend": 101})"}) {
+    auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "astronaut.png"),
+                                                               file_part("target", kMedia + "messi5.jpg"),
+                                                               options_part(bad)});
+    ASSERT_TRUE(r) << bad;
+    EXPECT_EQ(r->status, 400) << bad << " → " << r->body;
+    EXPECT_EQ(error_code(r), "invalid_options") << bad;
+  }
+  auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{
+                                  file_part("source", kMedia + "astronaut.png"), file_part("target", kMedia + "messi5.jpg"),
+                                  options_part(R"({"face_swapper_model": "hyperswap_1a_256", "processors": ["face_swapper", "face_enhancer"],
+                                                   "face_enhancer_model": "gpen_bfr_512", "face_enhancer_blend": 40})")});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->body;
+  const std::string id = json::parse(r->body)["id"];
+  const json job = wait_for_job(c, id);
+  EXPECT_EQ(job["options"]["face_swapper_model"], "hyperswap_1a_256");
+  EXPECT_EQ(job["options"]["processors"], (json{"face_swapper", "face_enhancer"}));
+  EXPECT_EQ(job["options"]["face_enhancer_model"], "gpen_bfr_512");
+  EXPECT_EQ(job["options"]["face_enhancer_blend"], 40);
+  ASSERT_EQ(job.value("state", ""), "failed") << job.dump();
+  EXPECT_EQ(job["error"]["code"], "not_found") << job.dump();
+  EXPECT_NE(job["error"]["message"].get<std::string>().find(".onnx"), std::string::npos) << job.dump();
+}
+
 // ctest runs each test in its own process, so this one makes its own finished job.
 TEST_F(ServerTest, RestartKeepsTheJobs) {
   {
