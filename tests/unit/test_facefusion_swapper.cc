@@ -44,16 +44,9 @@ const std::string kModels = std::string(FSWAP_THIRD_PARTY_DIR) + "/models";
 
 FaceSwapperModelSpec spec_of(const std::string& name) { return face_swapper_model_spec(name).value(); }
 
-
-
 // ---------------------------------------------------------------------------------------------
 // (a) Box mask: §2.5 by hand — zero bands, then a direct 2-D convolution with OpenCV's float
 // Gaussian (ksize = round(8σ+1)|1, reflect-101), no separability assumed.
-
-int reflect101(int i, int n) {
-  while (i < 0 || i >= n) i = i < 0 ? -i : 2 * n - 2 - i;
-  return i;
-}
 
 std::vector<double> reference_box_mask(int w, int h, double blur, const std::array<double, 4>& pad) {
   const int blur_amount = static_cast<int>(w * 0.5 * blur);
@@ -65,21 +58,7 @@ std::vector<double> reference_box_mask(int w, int h, double blur, const std::arr
     for (int x = 0; x < w; ++x)
       if (y < top || y >= h - bottom || x < left || x >= w - right) m[y * w + x] = 0;
   if (blur_amount <= 0) return m;
-  const double sigma = blur_amount * 0.25;
-  const int k = static_cast<int>(std::lround(sigma * 8 + 1)) | 1, r = k / 2;
-  std::vector<double> g(k);
-  double s = 0;
-  for (int i = 0; i < k; ++i) s += g[i] = std::exp(-double(i - r) * (i - r) / (2 * sigma * sigma));
-  std::vector<double> out(m.size());
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x) {
-      double acc = 0;
-      for (int j = 0; j < k; ++j)
-        for (int i = 0; i < k; ++i)
-          acc += g[j] * g[i] / (s * s) * m[reflect101(y + j - r, h) * w + reflect101(x + i - r, w)];
-      out[y * w + x] = acc;
-    }
-  return out;
+  return test::reference_gaussian_blur(m, w, h, blur_amount * 0.25);
 }
 
 TEST(BoxMask, MatchesFaceFusionsFormula) {
@@ -110,7 +89,7 @@ TEST(BoxMask, MatchesFaceFusionsFormula) {
     for (int i = 0; i < k; ++i) {
       const double g = std::exp(-double(i - r) * (i - r) / (2 * sigma * sigma));
       s += g;
-      if (reflect101(9 + i - r, 128) >= 9) ones += g;
+      if (test::reflect101_index(9 + i - r, 128) >= 9) ones += g;
     }
     EXPECT_NEAR(m.at(64, 9), ones / s, 1e-4);
   }
