@@ -162,6 +162,21 @@ inline json wait_for_job(httplib::Client& c, const std::string& id, std::chrono:
   return job;
 }
 
+// Polls job id until it is running with at least min_frames done (or has left the queue another
+// way: finished, failed), at most `limit`; returns its last state (a kill test checks "running").
+inline json wait_until_running(httplib::Client& c, const std::string& id, int min_frames,
+                               std::chrono::seconds limit = 30s) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  json job;
+  while (std::chrono::steady_clock::now() < until) {
+    job = json::parse(c.Get(("/v1/jobs/" + id).c_str())->body);
+    if (job["state"] != "queued" && (job["state"] != "running" || job["progress"]["frames_done"].get<int>() >= min_frames))
+      break;
+    std::this_thread::sleep_for(10ms);
+  }
+  return job;
+}
+
 // Frames in a video file (-1 when it does not decode to the end).
 inline int count_video_frames(const std::string& path) {
   auto reader = VideoReader::open(path);

@@ -453,12 +453,7 @@ TEST(ServerLimits, KilledServerFinishesTheVideoJobAfterRestart) {
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 201) << r->body;
   const std::string id = json::parse(r->body)["id"];
-  json job;
-  for (int i = 0; i < 2400; ++i) {
-    job = json::parse(c.Get(("/v1/jobs/" + id).c_str())->body);
-    if (job["state"] != "queued" && (job["state"] != "running" || job["progress"]["frames_done"].get<int>() >= 25)) break;
-    std::this_thread::sleep_for(10ms);
-  }
+  const json job = wait_until_running(c, id, 25);
   ASSERT_EQ(job["state"], "running") << job.dump();
   const int done_before_kill = job["progress"]["frames_done"].get<int>();
   ASSERT_LT(done_before_kill, 60) << "the job finished before the kill";

@@ -123,12 +123,7 @@ TEST(ServerRedis, KilledWorkersJobIsTakenOverAndEveryJobIsDoneOnce) {
   }
 
   // Kill -9 the worker running the video as soon as it has made a frame.
-  json job;
-  for (int i = 0; i < 1200; ++i) {
-    job = json::parse(c.Get(("/v1/jobs/" + video).c_str())->body);
-    if (job["state"] != "queued" && (job["state"] != "running" || job["progress"]["frames_done"].get<int>() > 0)) break;
-    std::this_thread::sleep_for(25ms);
-  }
+  const json job = wait_until_running(c, video, 1);
   ASSERT_EQ(job["state"], "running") << job.dump();
   ASSERT_LT(job["progress"]["frames_done"].get<int>(), 60) << "the job finished before the kill";
   const std::string started = "serve: job " + video + " started";
@@ -200,12 +195,7 @@ TEST(ServerRedis, JobsRedisLostArePublishedAgain) {
     return r && r->status == 201 ? json::parse(r->body)["id"].get<std::string>() : std::string();
   };
   const std::string video = submit("messi_720p.mp4", R"({"trim_frame_end": 30})");
-  json job;
-  for (int i = 0; i < 1200; ++i) {
-    job = json::parse(c.Get(("/v1/jobs/" + video).c_str())->body);
-    if (job["state"] != "queued" && (job["state"] != "running" || job["progress"]["frames_done"].get<int>() > 0)) break;
-    std::this_thread::sleep_for(25ms);
-  }
+  const json job = wait_until_running(c, video, 1);
   ASSERT_EQ(job["state"], "running") << job.dump();
   doomed->kill9();
   std::vector<std::string> ids = {video, submit("messi5.jpg", ""), submit("messi5.jpg", "")};
