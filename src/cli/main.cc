@@ -57,6 +57,8 @@ struct CommonOptions {
   std::string landmarker = "fr_landmark";
   float landmarker_score = 0.5f;
   std::string selector_mode = "reference";
+  std::string selector_order = "large-small";
+  FaceFilter selector_filter;
   float reference_distance = 0.3f;
   std::string reference_face_path;
   float mask_blur = 0.3f;
@@ -129,6 +131,22 @@ struct CommonOptions {
         ->check(CLI::Range(0.0, 1.0))->capture_default_str();
     app.add_option("--face-selector-mode", selector_mode, "one (largest), many, reference")
         ->check(CLI::IsMember({"one", "many", "reference"}))->capture_default_str();
+    app.add_option("--face-selector-order", selector_order, "Order of the faces (one: the first is swapped)")
+        ->check(CLI::IsMember({"left-right", "right-left", "top-bottom", "bottom-top", "small-large", "large-small",
+                               "best-worst", "worst-best"}))
+        ->capture_default_str();
+    app.add_option("--face-selector-gender", selector_filter.gender,
+                   "Only faces fairface calls female or male (fairface.onnx in --models-dir)")
+        ->check(CLI::IsMember({"female", "male"}));
+    app.add_option("--face-selector-race", selector_filter.race,
+                   "Only faces fairface calls white, black, latino, asian, indian or arabic (fairface.onnx)")
+        ->check(CLI::IsMember({"white", "black", "latino", "asian", "indian", "arabic"}));
+    app.add_option("--face-selector-age-start", selector_filter.age_start,
+                   "Only faces whose fairface age bucket reaches this age or above, 0..100 (fairface.onnx)")
+        ->check(CLI::Range(0, 100));
+    app.add_option("--face-selector-age-end", selector_filter.age_end,
+                   "Only faces whose fairface age bucket starts below this age, 0..100 (fairface.onnx)")
+        ->check(CLI::Range(0, 100));
     app.add_option("--reference-face-path", reference_face_path, "Image of the face to replace (reference mode)");
     app.add_option("--reference-face-distance", reference_distance,
                    "Reference match threshold 0..1 (lower is stricter)")->check(CLI::Range(0.0, 1.0))->capture_default_str();
@@ -185,6 +203,9 @@ struct CommonOptions {
     job.analyser.landmarker = landmarker;
     job.analyser.landmarker_score = landmarker_score;
     FSWAP_ASSIGN_OR_RETURN(job.selector.mode, parse_selector_mode(selector_mode));
+    FSWAP_ASSIGN_OR_RETURN(job.selector.order, parse_face_order(selector_order));
+    FSWAP_RETURN_IF_ERROR(validate_face_filter(selector_filter));
+    job.selector.filter = selector_filter;
     job.selector.reference_distance = reference_distance;
     job.reference_face_path = reference_face_path;
     job.swap.mask_blur = mask_blur;

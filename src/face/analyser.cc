@@ -20,6 +20,9 @@ Result<std::unique_ptr<FaceAnalyser>> FaceAnalyser::load(Engine& engine, const A
     }
   }
   FSWAP_ASSIGN_OR_RETURN(a->recognizer_, FaceRecognizer::load(engine, options.models_dir, options.session));
+  if (options.classify) {
+    FSWAP_ASSIGN_OR_RETURN(a->classifier_, FairfaceClassifier::load(engine, options.models_dir, options.session));
+  }
   return a;
 }
 
@@ -61,6 +64,13 @@ Status FaceAnalyser::landmark(const Image& rgb, Face& face) {
 Status FaceAnalyser::embed(const Image& rgb, Face& face, TimeLedger* ledger) {
   ScopedTimer t(ledger, "embed");
   return recognizer_->embed(rgb, face);
+}
+
+Result<FaceClasses> FaceAnalyser::classify(const Image& rgb, const Face& face, TimeLedger* ledger) {
+  FSWAP_CHECK(classifier_ != nullptr, "FaceAnalyser::classify needs AnalyserOptions::classify");
+  FSWAP_CHECK(face.has_landmarks, "FaceAnalyser::classify needs the face's landmarks");
+  ScopedTimer t(ledger, "classify");
+  return classifier_->classify(rgb, face.landmarks5);
 }
 
 }  // namespace fswap

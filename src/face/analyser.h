@@ -1,9 +1,11 @@
-// FaceAnalyser: detector + 68-point landmarker + recognizer, the analysis every stage needs.
+// FaceAnalyser: detector + 68-point landmarker + recognizer (+ the fairface classifier for the
+// selector's filters), the analysis every stage needs.
 //
 //   FSWAP_ASSIGN_OR_RETURN(auto analyser, FaceAnalyser::load(engine, {.models_dir = dir}));
 //   FSWAP_ASSIGN_OR_RETURN(auto faces, analyser->analyse(frame, /*embed=*/true, &ledger));
+//   FSWAP_ASSIGN_OR_RETURN(FaceClasses c, analyser->classify(frame, faces[0], &ledger));  // options.classify
 //
-// Records "detect", "landmarks" and "embed" time in the ledger. One thread at a time.
+// Records "detect", "landmarks", "embed" and "classify" time in the ledger. One thread at a time.
 #pragma once
 
 #include <memory>
@@ -12,6 +14,7 @@
 
 #include "core/status.h"
 #include "core/time_ledger.h"
+#include "face/classifier_fairface.h"
 #include "face/detector.h"
 #include "face/landmarker.h"
 #include "face/landmarker_facefusion.h"
@@ -27,6 +30,9 @@ struct AnalyserOptions {
   // keypoints keeps them, with fan_68_5's 68 points when fan_68_5.onnx is in models_dir.
   std::string landmarker = "fr_landmark";
   float landmarker_score = 0.5f;
+  // Load FaceFusion's fairface.onnx from models_dir for classify() (the selector's gender, race
+  // and age filters); a missing file fails load with kNotFound naming it. false: no classifier.
+  bool classify = false;
   DetectOptions detect;
   SessionOptions session;
 };
@@ -38,6 +44,8 @@ class FaceAnalyser {
   // Faces with box, score, landmarks (and embeddings when embed is true), best score first.
   Result<std::vector<Face>> analyse(const Image& rgb, bool embed, TimeLedger* ledger = nullptr);
   Status embed(const Image& rgb, Face& face, TimeLedger* ledger = nullptr);
+  // fairface's gender, race and age bucket of a face with landmarks. Needs options.classify.
+  Result<FaceClasses> classify(const Image& rgb, const Face& face, TimeLedger* ledger = nullptr);
 
  private:
   FaceAnalyser() = default;
@@ -48,6 +56,7 @@ class FaceAnalyser {
   std::unique_ptr<FaceFusionLandmarker> facefusion_landmarker_;  // 2dfan4, peppa_wutz
   std::unique_ptr<FaceLandmarkEstimator> fan_68_5_;              // optional, with them
   std::unique_ptr<FaceRecognizer> recognizer_;
+  std::unique_ptr<FairfaceClassifier> classifier_;               // options.classify
 };
 
 }  // namespace fswap

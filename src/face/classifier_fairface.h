@@ -4,7 +4,7 @@
 //
 //   FSWAP_ASSIGN_OR_RETURN(auto fairface, FairfaceClassifier::load(engine, models_dir, {}));
 //   FSWAP_ASSIGN_OR_RETURN(FaceClasses c, fairface->classify(frame, face.landmarks5));
-//   if (c.gender == "female" && c.age_first >= 20) ...
+//   if (c.gender == "female" && c.age_first >= 20) ...    (the selector's filters: face/selector.h)
 //
 // Used from one thread at a time (one InferenceSession).
 #pragma once
@@ -26,7 +26,9 @@ inline constexpr int kFairfaceCropSize = 224;
 struct FaceClasses {
   std::string gender;             // female (id 1), else male
   std::string race;               // black 1, latino 2, asian 3/4, indian 5, arabic 6, else white
-  int age_first = 0, age_last = 0;  // the age bucket, inclusive: 0–2, 3–9, 10–19, …, 60–69, 70–100
+  // The age bucket as FaceFusion's Python range(age_first, age_last), the last left out:
+  // 0–2, 3–9, 10–19, …, 60–69, 70–100.
+  int age_first = 0, age_last = 0;
 };
 
 // FaceFusion's categorize_gender / categorize_race / categorize_age of the model's ids.

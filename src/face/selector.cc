@@ -16,10 +16,80 @@ float face_distance(const std::vector<float>& a, const std::vector<float>& b) {
   return (1.f - embedding_similarity(a, b)) / 2.f;
 }
 
-std::vector<Face> select_faces(std::vector<Face> faces, SelectorMode mode) {
-  FSWAP_CHECK(mode != SelectorMode::kReference, "reference mode goes through ReferenceTracker");
-  std::stable_sort(faces.begin(), faces.end(), [](const Face& a, const Face& b) { return a.box.area() > b.box.area(); });
-  if (mode == SelectorMode::kOne && faces.size() > 1) faces.resize(1);
+Result<FaceOrder> parse_face_order(const std::string& text) {
+  static const std::pair<const char*, FaceOrder> kOrders[] = {
+      {"left-right", FaceOrder::kLeftRight},   {"right-left", FaceOrder::kRightLeft},
+      {"top-bottom", FaceOrder::kTopBottom},   {"bottom-top", FaceOrder::kBottomTop},
+      {"small-large", FaceOrder::kSmallLarge}, {"large-small", FaceOrder::kLargeSmall},
+      {"best-worst", FaceOrder::kBestWorst},   {"worst-best", FaceOrder::kWorstBest}};
+  for (const auto& [name, order] : kOrders)
+    if (text == name) return order;
+  return invalid_input("unknown face selector order '" + text +
+                       "' (left-right, right-left, top-bottom, bottom-top, small-large, large-small, best-worst, "
+                       "worst-best)");
+}
+
+Status validate_face_filter(const FaceFilter& filter) {
+  if (filter.gender && *filter.gender != "female" && *filter.gender != "male")
+    return invalid_input("--face-selector-gender: unknown gender '" + *filter.gender + "' (female, male)");
+  static const char* kRaces[] = {"white", "black", "latino", "asian", "indian", "arabic"};
+  if (filter.race && std::find(std::begin(kRaces), std::end(kRaces), *filter.race) == std::end(kRaces))
+    return invalid_input("--face-selector-race: unknown race '" + *filter.race +
+                         "' (white, black, latino, asian, indian, arabic)");
+  const int start = filter.age_start.value_or(0), end = filter.age_end.value_or(100);
+  if (start < 0 || start > 100 || end < 0 || end > 100 || start > end)
+    return invalid_input("--face-selector-age-start/-end: " + std::to_string(start) + ".." + std::to_string(end) +
+                         " is not a range within 0..100");
+  return Status::ok();
+}
+
+bool face_passes(const FaceClasses& classes, const FaceFilter& filter) {
+  if (filter.gender && classes.gender != *filter.gender) return false;
+  if (filter.race && classes.race != *filter.race) return false;
+  if (filter.filters_age()) {
+    // set(range(age_first, age_last)) & set(range(start, end)) is not empty.
+    const int start = filter.age_start.value_or(0), end = filter.age_end.value_or(100);
+    if (std::max(classes.age_first, start) >= std::min(classes.age_last, end)) return false;
+  }
+  return true;
+}
+
+std::vector<Face> filter_faces(std::vector<Face> faces, const std::vector<FaceClasses>& classes,
+                               const FaceFilter& filter) {
+  FSWAP_CHECK(faces.size() == classes.size(), "one FaceClasses per face");
+  std::vector<Face> kept;
+  for (std::size_t i = 0; i < faces.size(); ++i)
+    if (face_passes(classes[i], filter)) kept.push_back(std::move(faces[i]));
+  return kept;
+}
+
+std::vector<Face> sort_faces(std::vector<Face> faces, FaceOrder order) {
+  auto by = [&](auto key, bool descending) {
+    std::stable_sort(faces.begin(), faces.end(), [&](const Face& a, const Face& b) {
+      return descending ? key(a) > key(b) : key(a) < key(b);
+    });
+  };
+  const auto left = [](const Face& f) { return f.box.x1; };
+  const auto top = [](const Face& f) { return f.box.y1; };
+  const auto area = [](const Face& f) { return f.box.area(); };
+  const auto score = [](const Face& f) { return f.score; };
+  switch (order) {
+    case FaceOrder::kLeftRight: by(left, false); break;
+    case FaceOrder::kRightLeft: by(left, true); break;
+    case FaceOrder::kTopBottom: by(top, false); break;
+    case FaceOrder::kBottomTop: by(top, true); break;
+    case FaceOrder::kSmallLarge: by(area, false); break;
+    case FaceOrder::kLargeSmall: by(area, true); break;
+    case FaceOrder::kBestWorst: by(score, true); break;
+    case FaceOrder::kWorstBest: by(score, false); break;
+  }
+  return faces;
+}
+
+std::vector<Face> select_faces(std::vector<Face> faces, const SelectorOptions& options) {
+  FSWAP_CHECK(options.mode != SelectorMode::kReference, "reference mode goes through ReferenceTracker");
+  faces = sort_faces(std::move(faces), options.order);
+  if (options.mode == SelectorMode::kOne && faces.size() > 1) faces.resize(1);
   return faces;
 }
 

@@ -110,10 +110,24 @@ Status prepare_reference(JobContext& ctx) {
   return Status::ok();
 }
 
+// A frame's faces that pass the selector's gender/race/age filters (all of them when none is
+// set: no classifier runs), in the detector's order.
+Result<std::vector<Face>> wanted_faces(JobContext& ctx, const Image& frame) {
+  FSWAP_ASSIGN_OR_RETURN(auto faces, ctx.analyser->analyse(frame, /*embed=*/false, &ctx.ledger));
+  const FaceFilter& filter = ctx.job.selector.filter;
+  if (!filter.active()) return faces;
+  std::vector<FaceClasses> classes;
+  for (const Face& f : faces) {
+    FSWAP_ASSIGN_OR_RETURN(FaceClasses c, ctx.analyser->classify(frame, f, &ctx.ledger));
+    classes.push_back(std::move(c));
+  }
+  return filter_faces(std::move(faces), classes, filter);
+}
+
 // Face work on one frame, in place. Returns the number of faces swapped.
 // is_video: the frame is one of a sequence (landmarks may be smoothed across frames).
 Result<int> process_frame(JobContext& ctx, Image& frame, bool is_video) {
-  FSWAP_ASSIGN_OR_RETURN(auto faces, ctx.analyser->analyse(frame, /*embed=*/false, &ctx.ledger));
+  FSWAP_ASSIGN_OR_RETURN(auto faces, wanted_faces(ctx, frame));
   if (is_video && ctx.job.smooth_landmarks) ctx.smoother.smooth(faces);
   std::vector<Face> chosen;
   if (ctx.job.selector.mode == SelectorMode::kReference) {
@@ -121,7 +135,7 @@ Result<int> process_frame(JobContext& ctx, Image& frame, bool is_video) {
       return ctx.analyser->embed(frame, f, &ctx.ledger);
     }));
   } else {
-    chosen = select_faces(std::move(faces), ctx.job.selector.mode);
+    chosen = select_faces(std::move(faces), ctx.job.selector);
   }
   // As FaceFusion: each processor in turn over all chosen faces, the faces found on the target.
   for (const auto& processor : ctx.job.processors) {
@@ -146,7 +160,9 @@ Status load_models(JobContext& ctx) {
   if (!job.swap_faces) return Status::ok();
   FSWAP_ASSIGN_OR_RETURN(ctx.engine,
                          job.face_batcher ? job.face_batcher->job_engine(job.engine) : make_engine(job.engine));
-  FSWAP_ASSIGN_OR_RETURN(ctx.analyser, FaceAnalyser::load(*ctx.engine, job.analyser));
+  AnalyserOptions analysis = job.analyser;
+  analysis.classify = job.selector.filter.active();  // fairface only for the selector's filters
+  FSWAP_ASSIGN_OR_RETURN(ctx.analyser, FaceAnalyser::load(*ctx.engine, analysis));
   if (uses_processor(job, "face_swapper")) FSWAP_RETURN_IF_ERROR(prepare_source(ctx));
   if (uses_processor(job, "face_enhancer")) {
     FSWAP_ASSIGN_OR_RETURN(ctx.enhancer, make_face_enhancer(*ctx.engine, job));
@@ -413,8 +429,12 @@ std::string segment_fingerprint(const SwapJob& job, std::int64_t segment_frames)
           std::to_string(a.detect.detector_size) + " landmarker " + a.landmarker + " " +
           std::to_string(a.landmarker_score) + " precision " +
           std::to_string(static_cast<int>(a.session.precision)) + "\n";
+  const FaceFilter& filter = job.selector.filter;
   text += "selector " + std::to_string(static_cast<int>(job.selector.mode)) + " " +
-          std::to_string(job.selector.reference_distance) + "\n";
+          std::to_string(job.selector.reference_distance) + " " + std::to_string(static_cast<int>(job.selector.order)) +
+          " " + filter.gender.value_or("-") + " " + filter.race.value_or("-") + " " +
+          (filter.age_start ? std::to_string(*filter.age_start) : "-") + " " +
+          (filter.age_end ? std::to_string(*filter.age_end) : "-") + "\n";
   text += "swapper " + job.face_swapper_model + " " + job.face_swapper_pixel_boost + " " +
           std::to_string(job.face_swapper_weight) + " " + std::to_string(job.swap.mask_blur) + " " +
           std::to_string(job.swap.colour_transfer) + " " + std::to_string(job.swap.keep_mouth) + " " +
@@ -439,8 +459,8 @@ std::string segment_fingerprint(const SwapJob& job, std::int64_t segment_frames)
 }
 
 // FaceFusion's reference frame: the largest face of the first frame (from the trim start) that
-// has one, embedded; what ReferenceTracker::match takes when it has no reference (the smoother
-// leaves that frame's faces alone: it has no tracks yet). Found up front so every segment,
+// has one passing the selector's filters, embedded; what ReferenceTracker::match takes when it
+// has no reference (the smoother leaves that frame's faces alone: it has no tracks yet). Found up front so every segment,
 // whichever run or device makes it, compares with the same face. Empty: no frame has a face.
 Result<std::vector<float>> first_face_reference(JobContext& ctx, std::int64_t first, std::int64_t trim_end) {
   FSWAP_ASSIGN_OR_RETURN(DecodeStart decode, open_decode(ctx.job.target, first, first));
@@ -450,7 +470,7 @@ Result<std::vector<float>> first_face_reference(JobContext& ctx, std::int64_t fi
     FSWAP_ASSIGN_OR_RETURN(bool got, i < first ? decode.reader->skip(frame) : decode.reader->read(frame));
     if (!got) break;
     if (i < first) continue;
-    FSWAP_ASSIGN_OR_RETURN(auto faces, ctx.analyser->analyse(frame.image, /*embed=*/false, &ctx.ledger));
+    FSWAP_ASSIGN_OR_RETURN(auto faces, wanted_faces(ctx, frame.image));
     if (faces.empty()) continue;
     auto largest = std::max_element(faces.begin(), faces.end(),
                                     [](const Face& a, const Face& b) { return a.box.area() < b.box.area(); });

@@ -40,6 +40,10 @@ struct SwapJob {
   std::string reference_face_path;   // reference mode: the face to look for (else frame 0's largest)
   std::string engine = "ort";        // --engine
   AnalyserOptions analyser;          // models, detector, score, device, threads
+  // --face-selector-mode/-order and the gender/race/age filters; with any filter set every
+  // detected face is classified by FaceFusion's fairface.onnx (in analyser.models_dir) and those
+  // that fail are dropped before selection (in every mode; a frame left without a face is
+  // written unchanged, as one where none is found).
   SelectorOptions selector;
   // --face-swapper-model: "classical" (default, no weights) or one of face_swapper_model_names()
   // (FaceFusion's <name>.onnx, its converter if any, and arcface_w600k_r50.onnx in

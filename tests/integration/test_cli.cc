@@ -456,5 +456,63 @@ TEST(CliFaceFusion, MissingEnhancerModelFileIsNamed) {
   expect_rejected(astronaut_swap_args(out) + " --processors face_enhancer --face-enhancer-blend 101", out, "blend");
 }
 
+// FaceFusion's --face-selector-gender/-race/-age-*: fairface (the replica) classifies the target's
+// faces; a filter that keeps them swaps them, one that drops every face leaves the frame as it
+// was (exit 0, "0 faces swapped": what fswap and FaceFusion do with a frame without a face).
+TEST(CliFaceSelector, FairfaceFiltersChooseTheFaces) {
+  std::string why;
+  const std::string replicas = test::generated_replicas("facefusion-classifier-replicas-v1", "fairface", {}, &why);
+  if (replicas.empty()) GTEST_SKIP() << why;
+  const fs::path models = fs::path(scratch("fairface_models"));
+  fs::create_directories(models);
+  for (const auto& e : fs::directory_iterator(kModels)) fs::create_symlink(e.path(), models / e.path().filename());
+  fs::create_symlink(fs::path(replicas) / "fairface.onnx", models / "fairface.onnx");
+  // What the replica says of the photo's faces (the CLI's default analysis models).
+  const Image before = read_image(kMedia + "messi5.jpg").value();
+  auto engine = make_engine("ort").value();
+  AnalyserOptions options;
+  options.models_dir = models.string();
+  options.classify = true;
+  auto analyser = FaceAnalyser::load(*engine, options).value();
+  const auto faces = analyser->analyse(before, /*embed=*/false).value();
+  ASSERT_FALSE(faces.empty());
+  const FaceClasses first = analyser->classify(before, faces[0]).value();
+  int same_gender = 0;
+  for (const Face& f : faces) same_gender += analyser->classify(before, f).value().gender == first.gender;
+  const std::string other = first.gender == "female" ? "male" : "female";
+  const std::string args = "swap -s " + kMedia + "astronaut.png -t " + kMedia + "messi5.jpg --face-selector-mode many " +
+                           "--models-dir " + models.string();
+
+  const std::string kept = scratch("selector_kept.png");
+  auto r = run_fswap(args + " -o " + kept + " --face-selector-gender " + first.gender + " --face-selector-age-start " +
+                     std::to_string(first.age_first) + " --face-selector-age-end " + std::to_string(first.age_last));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find(std::to_string(same_gender) + " faces swapped"), std::string::npos) << r.output;
+  EXPECT_NE(read_image(kept).value().pixels, before.pixels);
+
+  const std::string none = scratch("selector_none.png");
+  r = run_fswap(args + " -o " + none + " --face-selector-gender " + other);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find(" 0 faces swapped"), std::string::npos) << r.output;
+  EXPECT_EQ(read_image(none).value().pixels, before.pixels) << "a frame without a chosen face is left as it was";
+  // An empty age range (range(50, 50)) keeps no face either.
+  const std::string empty_range = scratch("selector_age.png");
+  r = run_fswap(args + " -o " + empty_range + " --face-selector-race " + first.race +
+                " --face-selector-age-start 50 --face-selector-age-end 50");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find(" 0 faces swapped"), std::string::npos) << r.output;
+}
+
+TEST(CliFaceSelector, MissingFairfaceAndBadValuesAreNamed) {
+  const std::string out = scratch("no_fairface.png");
+  expect_rejected(astronaut_swap_args(out) + " --face-selector-race asian --models-dir " + kModels, out, "fairface.onnx");
+  expect_rejected(astronaut_swap_args(out) + " --face-selector-gender other", out, "--face-selector-gender");
+  expect_rejected(astronaut_swap_args(out) + " --face-selector-age-start 60 --face-selector-age-end 20", out,
+                  "--face-selector-age");
+  expect_rejected(astronaut_swap_args(out) + " --face-selector-order front-back", out, "--face-selector-order");
+  // No filter: fairface is not needed (nor loaded).
+  EXPECT_EQ(run_fswap(astronaut_swap_args(out) + " --face-selector-order left-right --models-dir " + kModels).code, 0);
+}
+
 }  // namespace
 }  // namespace fswap

@@ -70,18 +70,103 @@ TEST(Landmarks, FivePointsFrom68) {
   EXPECT_FLOAT_EQ(five[4].y, 2 * (54 + 64) / 2.f);
 }
 
+SelectorOptions selector(SelectorMode mode, FaceOrder order = FaceOrder::kLargeSmall) {
+  SelectorOptions o;
+  o.mode = mode;
+  o.order = order;
+  return o;
+}
+
+FaceFilter filter(std::optional<std::string> gender, std::optional<std::string> race, std::optional<int> age_start,
+                  std::optional<int> age_end) {
+  FaceFilter f;
+  f.gender = std::move(gender);
+  f.race = std::move(race);
+  f.age_start = age_start;
+  f.age_end = age_end;
+  return f;
+}
+
 TEST(Selector, OneAndManyModes) {
   std::vector<Face> faces = {face_at(0, 0, 10, 10, 0.9f), face_at(20, 20, 60, 60, 0.8f), face_at(70, 0, 90, 20, 0.7f)};
-  auto one = select_faces(faces, SelectorMode::kOne);
+  auto one = select_faces(faces, selector(SelectorMode::kOne));
   ASSERT_EQ(one.size(), 1u);
-  EXPECT_FLOAT_EQ(one[0].box.x1, 20.f);  // the largest
-  auto many = select_faces(faces, SelectorMode::kMany);
+  EXPECT_FLOAT_EQ(one[0].box.x1, 20.f);  // the largest (FaceFusion's default order, large-small)
+  auto many = select_faces(faces, selector(SelectorMode::kMany));
   ASSERT_EQ(many.size(), 3u);
   EXPECT_FLOAT_EQ(many[2].box.x1, 0.f);  // largest first
-  EXPECT_TRUE(select_faces({}, SelectorMode::kOne).empty());
+  EXPECT_TRUE(select_faces({}, selector(SelectorMode::kOne)).empty());
+  // kOne takes the first face of the chosen order.
+  EXPECT_FLOAT_EQ(select_faces(faces, selector(SelectorMode::kOne, FaceOrder::kRightLeft))[0].box.x1, 70.f);
+  EXPECT_FLOAT_EQ(select_faces(faces, selector(SelectorMode::kOne, FaceOrder::kWorstBest))[0].score, 0.7f);
   EXPECT_FALSE(parse_selector_mode("sideways").is_ok());
   EXPECT_FLOAT_EQ(face_distance({0, 1}, {0, 1}), 0.f);
   EXPECT_FLOAT_EQ(face_distance({0, 1}, {0.6f, 0.8f}), 0.1f);
+}
+
+// FaceFusion's sort_faces_by_order: each order's key and direction; ties keep their order
+// (Python's sorted is stable, reverse=True included).
+TEST(Selector, OrdersAreFaceFusions) {
+  // x1, y1, area and score all differ in order; the last two faces tie on x1, y1 and area.
+  const std::vector<Face> faces = {face_at(30, 5, 40, 15, 0.6f), face_at(10, 40, 40, 70, 0.9f),
+                                   face_at(50, 20, 70, 40, 0.5f), face_at(50, 20, 70, 40, 0.8f)};
+  auto order_of = [&](const char* name) {
+    std::vector<float> scores;
+    for (const Face& f : sort_faces(faces, parse_face_order(name).value())) scores.push_back(f.score);
+    return scores;
+  };
+  using V = std::vector<float>;
+  EXPECT_EQ(order_of("left-right"), (V{0.9f, 0.6f, 0.5f, 0.8f}));
+  EXPECT_EQ(order_of("right-left"), (V{0.5f, 0.8f, 0.6f, 0.9f}));
+  EXPECT_EQ(order_of("top-bottom"), (V{0.6f, 0.5f, 0.8f, 0.9f}));
+  EXPECT_EQ(order_of("bottom-top"), (V{0.9f, 0.5f, 0.8f, 0.6f}));
+  EXPECT_EQ(order_of("small-large"), (V{0.6f, 0.5f, 0.8f, 0.9f}));
+  EXPECT_EQ(order_of("large-small"), (V{0.9f, 0.5f, 0.8f, 0.6f}));
+  EXPECT_EQ(order_of("best-worst"), (V{0.9f, 0.8f, 0.6f, 0.5f}));
+  EXPECT_EQ(order_of("worst-best"), (V{0.5f, 0.6f, 0.8f, 0.9f}));
+  EXPECT_FALSE(parse_face_order("front-back").is_ok());
+}
+
+// FaceFusion's filter_faces_by_gender/_race/_age on constructed classes: exact matches, and ages
+// as the overlap of two Python ranges (range(first, last) & range(start, end)).
+TEST(Selector, GenderRaceAndAgeFiltersAreFaceFusions) {
+  const FaceClasses woman_25 = categorize_face(/*race=*/3, /*gender=*/1, /*age=*/3);  // asian, female, 20–29
+  const FaceClasses man_5 = categorize_face(/*race=*/0, /*gender=*/0, /*age=*/1);     // white, male, 3–9
+  EXPECT_FALSE(FaceFilter{}.active());
+  EXPECT_TRUE(face_passes(woman_25, FaceFilter{}));
+  EXPECT_TRUE(face_passes(woman_25, filter("female", {}, {}, {})));
+  EXPECT_FALSE(face_passes(man_5, filter("female", {}, {}, {})));
+  EXPECT_TRUE(face_passes(man_5, filter("male", "white", {}, {})));
+  EXPECT_FALSE(face_passes(woman_25, filter({}, "white", {}, {})));
+  EXPECT_TRUE(face_passes(woman_25, filter({}, "asian", {}, {})));
+  // range(20, 29) holds 20..28.
+  EXPECT_TRUE(face_passes(woman_25, filter({}, {}, 28, 40)));
+  EXPECT_FALSE(face_passes(woman_25, filter({}, {}, 29, 40)));  // 29 is not in range(20, 29)
+  EXPECT_TRUE(face_passes(woman_25, filter({}, {}, 0, 21)));
+  EXPECT_FALSE(face_passes(woman_25, filter({}, {}, 0, 20)));   // range(0, 20) stops at 19
+  EXPECT_FALSE(face_passes(woman_25, filter({}, {}, 25, 25)));  // an empty range matches nothing
+  // 0 and 0 (or unset) is no age filter, as FaceFusion's `if age_start or age_end`.
+  EXPECT_FALSE(filter({}, {}, 0, 0).active());
+  EXPECT_FALSE(filter({}, {}, 0, {}).active());
+  EXPECT_TRUE(face_passes(woman_25, filter({}, {}, 0, 0)));
+  EXPECT_TRUE(filter({}, {}, {}, 30).active());
+  // One end set: the other is 0 or 100.
+  EXPECT_TRUE(face_passes(man_5, filter({}, {}, {}, 4)));
+  EXPECT_FALSE(face_passes(man_5, filter({}, {}, 9, {})));
+  EXPECT_TRUE(face_passes(categorize_face(0, 0, 8), filter({}, {}, 99, {})));  // 70–100
+  // Every filter must pass; filter_faces keeps the order.
+  const std::vector<Face> faces = {face_at(0, 0, 10, 10, 0.1f), face_at(0, 0, 10, 10, 0.2f), face_at(0, 0, 10, 10, 0.3f)};
+  const auto kept = filter_faces(faces, {woman_25, man_5, woman_25}, filter("female", {}, 20, {}));
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_FLOAT_EQ(kept[0].score, 0.1f);
+  EXPECT_FLOAT_EQ(kept[1].score, 0.3f);
+  EXPECT_TRUE(filter_faces(faces, {woman_25, man_5, woman_25}, filter("male", "black", {}, {})).empty());
+  // The flags' values are checked.
+  EXPECT_TRUE(validate_face_filter(filter("female", "arabic", 10, 30)).is_ok());
+  EXPECT_FALSE(validate_face_filter(filter("other", {}, {}, {})).is_ok());
+  EXPECT_FALSE(validate_face_filter(filter({}, "martian", {}, {})).is_ok());
+  EXPECT_FALSE(validate_face_filter(filter({}, {}, 50, 40)).is_ok());
+  EXPECT_FALSE(validate_face_filter(filter({}, {}, {}, 101)).is_ok());
 }
 
 // A fake embedder: a face's identity is encoded in its score (0.9 → the reference person).
@@ -95,7 +180,7 @@ struct CountingEmbedder {
 };
 
 TEST(ReferenceTracker, MatchesByIdentityAndEmbedsOnlyNewFaces) {
-  ReferenceTracker tracker({SelectorMode::kReference, 0.3f});
+  ReferenceTracker tracker(selector(SelectorMode::kReference));  // distance 0.3
   tracker.set_reference({0, 1});
   CountingEmbedder embedder;
   auto embed = [&](Face& f) { return embedder(f); };
@@ -115,7 +200,7 @@ TEST(ReferenceTracker, MatchesByIdentityAndEmbedsOnlyNewFaces) {
 }
 
 TEST(ReferenceTracker, AFlickeringDetectionKeepsItsDecision) {
-  ReferenceTracker tracker({SelectorMode::kReference, 0.3f});
+  ReferenceTracker tracker(selector(SelectorMode::kReference));  // distance 0.3
   tracker.set_reference({0, 1});
   CountingEmbedder embedder;
   auto embed = [&](Face& f) { return embedder(f); };
@@ -130,7 +215,7 @@ TEST(ReferenceTracker, AFlickeringDetectionKeepsItsDecision) {
 }
 
 TEST(ReferenceTracker, WithoutAReferenceTheFirstLargestFaceIsIt) {
-  ReferenceTracker tracker({SelectorMode::kReference, 0.3f});
+  ReferenceTracker tracker(selector(SelectorMode::kReference));  // distance 0.3
   CountingEmbedder embedder;
   auto embed = [&](Face& f) { return embedder(f); };
   auto chosen = tracker.match({face_at(0, 0, 10, 10, 0.5f), face_at(50, 50, 100, 100, 0.9f)}, embed);

@@ -1,16 +1,21 @@
 // FaceFusion's face classifier fairface (face_classifier.py; reference/facefusion.md §2.3): the
 // crop and input against FaceFusion's formula, the categories, the ids through a probe with a
-// known formula on both engines, contract errors, and the replica on both engines.
+// known formula on both engines, contract errors, and the replica on both engines, alone and
+// through the FaceAnalyser (the selector's filters).
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 
+#include "face/analyser.h"
 #include "face/classifier_fairface.h"
 #include "face/recognizer.h"
 #include "face/recognizer_arcface.h"
 #include "imaging/transform.h"
 #include "support/facefusion_reference.h"
 #include "support/replicas.h"
+#include "support/scratch_dir.h"
+#include "video/media.h"
 
 namespace fswap {
 namespace {
@@ -89,6 +94,72 @@ TEST(FairfaceReplica, AgreesOnBothEngines) {
     EXPECT_EQ(got[i].gender, got[i + 3].gender) << i;
     EXPECT_EQ(got[i].age_first, got[i + 3].age_first) << i;
   }
+}
+
+// The analysis models of the repository plus the fairface replica, in one folder.
+std::string analysis_models_with_fairface(const std::string& replicas) {
+  namespace fs = std::filesystem;
+  const fs::path dir = test::scratch_path("classifier", "models");
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (const auto& e : fs::directory_iterator(std::string(FSWAP_THIRD_PARTY_DIR) + "/models"))
+    fs::create_symlink(e.path(), dir / e.path().filename());
+  fs::create_symlink(fs::path(replicas) / "fairface.onnx", dir / "fairface.onnx");
+  return dir.string();
+}
+
+// The analyser with options.classify: fairface on every detected face of a photo gives the same
+// classes on both engines; without fairface.onnx load fails naming it; without classify it is
+// not needed.
+TEST(FairfaceReplica, ThroughTheAnalyserOnBothEngines) {
+  std::string why;
+  const std::string replicas = test::generated_replicas("facefusion-classifier-replicas-v1", "fairface", {}, &why);
+  if (replicas.empty()) GTEST_SKIP() << why;
+  const std::string models = analysis_models_with_fairface(replicas);
+  const Image photo = read_image(std::string(FSWAP_THIRD_PARTY_DIR) + "/media/messi5.jpg").value();
+  std::vector<std::vector<FaceClasses>> per_engine;
+  for (const char* name : {"ort", "native"}) {
+    SCOPED_TRACE(name);
+    auto engine = make_engine(name).value();
+    AnalyserOptions options;
+    options.models_dir = models;
+    options.classify = true;
+    auto analyser = FaceAnalyser::load(*engine, options);
+    ASSERT_TRUE(analyser.is_ok()) << analyser.status().to_string();
+    auto faces = (*analyser)->analyse(photo, /*embed=*/false);
+    ASSERT_TRUE(faces.is_ok()) << faces.status().to_string();
+    ASSERT_FALSE(faces->empty());
+    TimeLedger ledger;
+    per_engine.emplace_back();
+    for (const Face& f : *faces) {
+      auto c = (*analyser)->classify(photo, f, &ledger);
+      ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+      // The same as the classifier alone on the face's five points.
+      auto alone = FairfaceClassifier::load(*engine, models, {}).value()->classify(photo, f.landmarks5).value();
+      EXPECT_EQ(c->race, alone.race);
+      EXPECT_EQ(c->gender, alone.gender);
+      EXPECT_EQ(c->age_first, alone.age_first);
+      per_engine.back().push_back(*c);
+    }
+    EXPECT_FALSE(ledger.entries().empty());
+  }
+  ASSERT_EQ(per_engine[0].size(), per_engine[1].size());
+  for (std::size_t i = 0; i < per_engine[0].size(); ++i) {
+    EXPECT_EQ(per_engine[0][i].race, per_engine[1][i].race) << i;
+    EXPECT_EQ(per_engine[0][i].gender, per_engine[1][i].gender) << i;
+    EXPECT_EQ(per_engine[0][i].age_first, per_engine[1][i].age_first) << i;
+    EXPECT_EQ(per_engine[0][i].age_last, per_engine[1][i].age_last) << i;
+  }
+
+  auto engine = make_engine("ort").value();
+  AnalyserOptions without;
+  without.models_dir = std::string(FSWAP_THIRD_PARTY_DIR) + "/models";  // no fairface.onnx there
+  EXPECT_TRUE(FaceAnalyser::load(*engine, without).is_ok()) << "no classifier is loaded unless asked for";
+  without.classify = true;
+  auto missing = FaceAnalyser::load(*engine, without);
+  ASSERT_FALSE(missing.is_ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("fairface.onnx: no such file"), std::string::npos) << missing.status().message();
 }
 
 }  // namespace
