@@ -17,6 +17,7 @@
 #include "cli/session_flags.h"
 #include "core/log.h"
 #include "core/parallel.h"
+#include "face/frame_enhancer.h"
 #include "fswap/fswap.h"
 #include "runtime/engine.h"
 
@@ -52,6 +53,8 @@ struct CommonOptions {
   std::vector<std::string> processors = {"face_swapper"};
   std::string enhancer_model = "gfpgan_1.4";
   float enhancer_blend = 80;
+  std::string frame_enhancer_model = "span_kendata_x4";
+  float frame_enhancer_blend = 80;
   float enhancer_weight = 0.5f;
   float detector_score = 0.5f;
   std::string landmarker = "fr_landmark";
@@ -111,8 +114,10 @@ struct CommonOptions {
         ->check(CLI::IsMember({"xseg_1", "xseg_2", "xseg_3", "many"}))->capture_default_str();
     app.add_option("--face-parser-model", face_mask.parser_model, "Region mask model: bisenet_resnet_18, bisenet_resnet_34")
         ->check(CLI::IsMember({"bisenet_resnet_18", "bisenet_resnet_34"}))->capture_default_str();
-    app.add_option("--processors", processors, "face_swapper and/or face_enhancer, run in this order on each face")
-        ->check(CLI::IsMember({"face_swapper", "face_enhancer"}))->capture_default_str();
+    app.add_option("--processors", processors,
+                   "face_swapper, face_enhancer (on each face) and/or frame_enhancer (the whole frame), run in this "
+                   "order")
+        ->check(CLI::IsMember({"face_swapper", "face_enhancer", "frame_enhancer"}))->capture_default_str();
     app.add_option("--face-enhancer-model", enhancer_model,
                    "FaceFusion's face enhancer (its <name>.onnx in --models-dir), for --processors face_enhancer")
         ->check(CLI::IsMember(face_enhancer_model_names()))->capture_default_str();
@@ -121,6 +126,11 @@ struct CommonOptions {
     app.add_option("--face-enhancer-weight", enhancer_weight,
                    "Fidelity weight 0..1, fed only to models with a weight input (codeformer)")
         ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+    app.add_option("--frame-enhancer-model", frame_enhancer_model,
+                   "FaceFusion's frame enhancer (its <name>.onnx in --models-dir), for --processors frame_enhancer")
+        ->check(CLI::IsMember(frame_enhancer_model_names()))->capture_default_str();
+    app.add_option("--frame-enhancer-blend", frame_enhancer_blend, "Share of the enhanced frame in the result 0..100")
+        ->check(CLI::Range(0.0, 100.0))->capture_default_str();
     app.add_option("--face-landmarker-model", landmarker,
                    "fr_landmark, or FaceFusion's 2dfan4 / peppa_wutz (their files in --models-dir; with fan_68_5.onnx "
                    "there, faces below --face-landmarker-score use the detector's five points and fan_68_5)")
@@ -223,6 +233,8 @@ struct CommonOptions {
     job.processors = processors;
     job.face_enhancer_model = enhancer_model;
     job.face_enhancer.blend = enhancer_blend;
+    job.frame_enhancer_model = frame_enhancer_model;
+    job.frame_enhancer_blend = frame_enhancer_blend;
     job.face_enhancer.weight = enhancer_weight;
     // FaceFusion's mapping: quality 0..100 → CRF 51..0.
     job.encode.crf = static_cast<int>(std::lround(51.0 - video_quality * 0.51));

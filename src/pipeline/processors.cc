@@ -63,4 +63,10 @@ Result<std::unique_ptr<FaceEnhancer>> make_face_enhancer(Engine& engine, const S
   return std::make_unique<FaceEnhancer>(std::move(model), options, std::move(occluder));
 }
 
+Result<std::unique_ptr<FrameEnhancer>> make_frame_enhancer(Engine& engine, const SwapJob& job) {
+  FSWAP_ASSIGN_OR_RETURN(auto model, FrameEnhancerModel::load(engine, job.analyser.models_dir, job.frame_enhancer_model,
+                                                              job.analyser.session));
+  return std::make_unique<FrameEnhancer>(std::move(model), job.frame_enhancer_blend);
+}
+
 }  // namespace fswap

@@ -63,6 +63,7 @@ struct JobContext {
   std::unique_ptr<FaceAnalyser> analyser;
   std::unique_ptr<FaceSwapper> swapper;    // when the processors include face_swapper
   std::unique_ptr<FaceEnhancer> enhancer;  // when they include face_enhancer
+  std::unique_ptr<FrameEnhancer> frame_enhancer;  // when they include frame_enhancer
   ReferenceTracker tracker;  // reference mode
   LandmarkSmoother smoother;  // video with smooth_landmarks
   TimeLedger ledger;
@@ -124,9 +125,9 @@ Result<std::vector<Face>> wanted_faces(JobContext& ctx, const Image& frame) {
   return filter_faces(std::move(faces), classes, filter);
 }
 
-// Face work on one frame, in place. Returns the number of faces swapped.
+// The faces the face processors work on, found on the frame as decoded.
 // is_video: the frame is one of a sequence (landmarks may be smoothed across frames).
-Result<int> process_frame(JobContext& ctx, Image& frame, bool is_video) {
+Result<std::vector<Face>> chosen_faces(JobContext& ctx, const Image& frame, bool is_video) {
   FSWAP_ASSIGN_OR_RETURN(auto faces, wanted_faces(ctx, frame));
   if (is_video && ctx.job.smooth_landmarks) ctx.smoother.smooth(faces);
   std::vector<Face> chosen;
@@ -137,12 +138,24 @@ Result<int> process_frame(JobContext& ctx, Image& frame, bool is_video) {
   } else {
     chosen = select_faces(std::move(faces), ctx.job.selector);
   }
-  // As FaceFusion: each processor in turn over all chosen faces, the faces found on the target.
+  return chosen;
+}
+
+// The processors' work on one frame, in place. Returns the number of faces swapped.
+Result<int> process_frame(JobContext& ctx, Image& frame, bool is_video) {
+  std::vector<Face> chosen;  // none without a face processor (then no face models are loaded)
+  if (ctx.analyser) {
+    FSWAP_ASSIGN_OR_RETURN(chosen, chosen_faces(ctx, frame, is_video));
+  }
+  // As FaceFusion: each processor in turn over all chosen faces, the faces found on the target;
+  // frame_enhancer over the whole frame.
   for (const auto& processor : ctx.job.processors) {
     if (processor == "face_swapper") {
       for (const Face& f : chosen) FSWAP_RETURN_IF_ERROR(ctx.swapper->swap(frame, f, &ctx.ledger));
     } else if (processor == "face_enhancer") {
       for (const Face& f : chosen) FSWAP_RETURN_IF_ERROR(ctx.enhancer->enhance(frame, f, &ctx.ledger));
+    } else if (processor == "frame_enhancer") {
+      FSWAP_RETURN_IF_ERROR(ctx.frame_enhancer->enhance(frame, &ctx.ledger));
     }
   }
   ctx.faces_swapped += static_cast<std::int64_t>(chosen.size());
@@ -153,6 +166,10 @@ bool uses_processor(const SwapJob& job, const std::string& name) {
   return std::find(job.processors.begin(), job.processors.end(), name) != job.processors.end();
 }
 
+bool uses_face_processor(const SwapJob& job) {
+  return uses_processor(job, "face_swapper") || uses_processor(job, "face_enhancer");
+}
+
 // The engine, the analyser and the processors on ctx.job.analyser.session's device, the chosen
 // source face and the reference. Nothing when the job does no face work.
 Status load_models(JobContext& ctx) {
@@ -160,6 +177,10 @@ Status load_models(JobContext& ctx) {
   if (!job.swap_faces) return Status::ok();
   FSWAP_ASSIGN_OR_RETURN(ctx.engine,
                          job.face_batcher ? job.face_batcher->job_engine(job.engine) : make_engine(job.engine));
+  if (uses_processor(job, "frame_enhancer")) {
+    FSWAP_ASSIGN_OR_RETURN(ctx.frame_enhancer, make_frame_enhancer(*ctx.engine, job));
+  }
+  if (!uses_face_processor(job)) return Status::ok();  // frame_enhancer alone: no face models
   AnalyserOptions analysis = job.analyser;
   analysis.classify = job.selector.filter.active();  // fairface only for the selector's filters
   FSWAP_ASSIGN_OR_RETURN(ctx.analyser, FaceAnalyser::load(*ctx.engine, analysis));
@@ -186,7 +207,8 @@ Result<SwapSummary> run_image(JobContext& ctx, const ProgressCallback& on_progre
   FSWAP_RETURN_IF_ERROR(inject_fault(ctx.job, "face", 0));
   if (ctx.job.swap_faces) {
     FSWAP_ASSIGN_OR_RETURN(int swapped, process_frame(ctx, frame, /*is_video=*/false));
-    if (swapped == 0) log_warn(ctx.job.target + ": no matching face found; the output is the unchanged target");
+    if (swapped == 0 && ctx.analyser)
+      log_warn(ctx.job.target + ": no matching face found; the output is the unchanged target");
   }
   if (stop_requested(ctx.job)) return cancelled("stopped on request");
   FSWAP_RETURN_IF_ERROR(inject_fault(ctx.job, "encode", 0));
@@ -451,6 +473,7 @@ std::string segment_fingerprint(const SwapJob& job, std::int64_t segment_frames)
   for (const auto& p : job.processors) text += " " + p;
   text += "\nenhancer " + job.face_enhancer_model + " " + std::to_string(job.face_enhancer.blend) + " " +
           std::to_string(job.face_enhancer.weight) + "\n";
+  text += "frame enhancer " + job.frame_enhancer_model + " " + std::to_string(job.frame_enhancer_blend) + "\n";
   text += "encode " + job.encode.codec + " " + std::to_string(job.encode.crf) + " " + job.encode.preset + "\n";
   text += "frames " + std::to_string(job.trim_frame_start) + " " + std::to_string(job.trim_frame_end) + " " +
           std::to_string(segment_frames) + " swap " + std::to_string(job.swap_faces) + " smooth " +
@@ -643,7 +666,8 @@ Result<SwapSummary> run_segmented_video(const SwapJob& job, const ProgressCallba
     }
     std::vector<float> reference;
     const bool first_face =
-        job.swap_faces && job.selector.mode == SelectorMode::kReference && job.reference_face_path.empty();
+        job.swap_faces && uses_face_processor(job) && job.selector.mode == SelectorMode::kReference &&
+        job.reference_face_path.empty();
     if (first_face) {
       FSWAP_ASSIGN_OR_RETURN(reference, first_face_reference(*contexts.front(), grid.first, job.trim_frame_end));
     }
@@ -695,15 +719,20 @@ Result<SwapSummary> run_segmented_video(const SwapJob& job, const ProgressCallba
 }  // namespace
 
 Status validate_job(const SwapJob& job) {
-  if (job.processors.empty()) return invalid_input("no processor given (--processors face_swapper face_enhancer)");
+  if (job.processors.empty())
+    return invalid_input("no processor given (--processors face_swapper face_enhancer frame_enhancer)");
   for (const auto& p : job.processors)
-    if (p != "face_swapper" && p != "face_enhancer")
-      return invalid_input("unknown processor '" + p + "' (face_swapper, face_enhancer)");
+    if (p != "face_swapper" && p != "face_enhancer" && p != "frame_enhancer")
+      return invalid_input("unknown processor '" + p + "' (face_swapper, face_enhancer, frame_enhancer)");
   if (uses_processor(job, "face_enhancer")) FSWAP_RETURN_IF_ERROR(face_enhancer_model_info(job.face_enhancer_model).status());
   if (job.face_enhancer.blend < 0 || job.face_enhancer.blend > 100)
     return invalid_input("--face-enhancer-blend must be within 0..100");
   if (job.face_enhancer.weight < 0 || job.face_enhancer.weight > 1)
     return invalid_input("--face-enhancer-weight must be within 0..1");
+  if (uses_processor(job, "frame_enhancer"))
+    FSWAP_RETURN_IF_ERROR(frame_enhancer_model_info(job.frame_enhancer_model).status());
+  if (job.frame_enhancer_blend < 0 || job.frame_enhancer_blend > 100)
+    return invalid_input("--frame-enhancer-blend must be within 0..100");
   if (job.sources.empty() && uses_processor(job, "face_swapper")) return invalid_input("no source image given (-s SOURCE)");
   for (const auto& s : job.sources) FSWAP_RETURN_IF_ERROR(check_input("source", s));
   FSWAP_RETURN_IF_ERROR(check_input("target", job.target));

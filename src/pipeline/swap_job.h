@@ -55,13 +55,19 @@ struct SwapJob {
   // FaceFusion's swappers (their blur is taken from swap.mask_blur).
   FaceMaskOptions face_mask;
   SwapOptions swap;                  // classical swapper options (mask_blur also feeds the box masks)
-  // --processors: what runs on each chosen face, in this order: "face_swapper" (needs sources)
-  // and/or "face_enhancer" (FaceFusion's face_enhancer; alone it enhances without swapping).
+  // --processors: what runs on each frame, in this order: "face_swapper" (needs sources) and/or
+  // "face_enhancer" (FaceFusion's face_enhancer; alone it enhances without swapping) on each
+  // chosen face, "frame_enhancer" (FaceFusion's frame_enhancer) on the whole frame. Faces are
+  // found on the frame as decoded; a job with frame_enhancer alone finds none (no face models).
   std::vector<std::string> processors = {"face_swapper"};
   // --face-enhancer-model: one of face_enhancer_model_names(), FaceFusion's <name>.onnx in
   // analyser.models_dir.
   std::string face_enhancer_model = "gfpgan_1.4";
   FaceEnhancerOptions face_enhancer;  // blend, weight (its face_mask_blur is taken from swap.mask_blur)
+  // --frame-enhancer-model: one of frame_enhancer_model_names() (FaceFusion's <name>.onnx in
+  // analyser.models_dir); --frame-enhancer-blend 0..100.
+  std::string frame_enhancer_model = "span_kendata_x4";
+  float frame_enhancer_blend = 80;
   EncodeOptions encode;
   int image_quality = 90;            // JPEG/WebP output
   std::int64_t trim_frame_start = 0; // first frame processed (0-based)

@@ -120,4 +120,61 @@ inline std::vector<double> reference_soft_threshold(std::vector<double> m, int w
   return m;
 }
 
+// numpy.pad(frame, ((top, bottom), (left, right), (0, 0))) with zeros.
+inline Image reference_zero_pad(const Image& f, int top, int bottom, int left, int right) {
+  Image out(f.width + left + right, f.height + top + bottom, f.channels);
+  for (int y = 0; y < f.height; ++y)
+    for (int x = 0; x < f.width; ++x)
+      for (int c = 0; c < f.channels; ++c) out.at(x + left, y + top, c) = f.at(x, y, c);
+  return out;
+}
+
+// frame[top:bottom, left:right] (bounds inside the frame).
+inline Image reference_slice(const Image& f, int top, int bottom, int left, int right) {
+  Image out(right - left, bottom - top, f.channels);
+  for (int y = top; y < bottom; ++y)
+    for (int x = left; x < right; ++x)
+      for (int c = 0; c < f.channels; ++c) out.at(x - left, y - top, c) = f.at(x, y, c);
+  return out;
+}
+
+// FaceFusion's vision.create_tile_frames(frame, (tile, pad, overlap)), statement by statement.
+struct ReferenceTiles {
+  std::vector<Image> tiles;
+  int pad_width = 0, pad_height = 0;
+};
+inline ReferenceTiles reference_create_tile_frames(const Image& frame, int tile, int pad, int overlap) {
+  const Image padded = reference_zero_pad(frame, pad, pad, pad, pad);
+  const int tile_width = tile - 2 * overlap;
+  const int pad_size_bottom = overlap + tile_width - padded.height % tile_width;
+  const int pad_size_right = overlap + tile_width - padded.width % tile_width;
+  const Image pad_frame = reference_zero_pad(padded, overlap, pad_size_bottom, overlap, pad_size_right);
+  ReferenceTiles out;
+  out.pad_height = pad_frame.height;
+  out.pad_width = pad_frame.width;
+  for (int row = overlap; row < out.pad_height - overlap; row += tile_width)  // range(o, pad_height − o, tw)
+    for (int col = overlap; col < out.pad_width - overlap; col += tile_width)
+      out.tiles.push_back(reference_slice(pad_frame, row - overlap, row + overlap + tile_width, col - overlap,
+                                          col + overlap + tile_width));
+  return out;
+}
+
+// FaceFusion's vision.merge_tile_frames(tiles, temp_width, temp_height, pad_width, pad_height,
+// (tile, pad, overlap)), statement by statement.
+inline Image reference_merge_tile_frames(const std::vector<Image>& tiles, int temp_width, int temp_height,
+                                         int pad_width, int pad_height, int pad, int overlap) {
+  Image merged(pad_width, pad_height, 3);
+  const int tile_width = tiles[0].width - 2 * overlap;
+  const int tiles_per_row = std::min(pad_width / tile_width, static_cast<int>(tiles.size()));
+  for (int index = 0; index < static_cast<int>(tiles.size()); ++index) {
+    const Image core = reference_slice(tiles[index], overlap, tiles[index].height - overlap, overlap,
+                                       tiles[index].width - overlap);
+    const int top = index / tiles_per_row * core.height, left = index % tiles_per_row * core.width;
+    for (int y = 0; y < core.height && top + y < pad_height; ++y)  // numpy clips slices at the edge
+      for (int x = 0; x < core.width && left + x < pad_width; ++x)
+        for (int c = 0; c < 3; ++c) merged.at(left + x, top + y, c) = core.at(x, y, c);
+  }
+  return reference_slice(merged, pad, pad + temp_height, pad, pad + temp_width);
+}
+
 }  // namespace fswap::test

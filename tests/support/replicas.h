@@ -7,6 +7,8 @@
 //                         tests/support/make_swapper_probes.py
 //   swapper_replica_dir   hyperswap_1a_256, crossface_simswap, xseg_1 and bisenet_resnet_34
 //   landmarker_replica_dir 2dfan4, peppa_wutz and fan_68_5
+//   frame_enhancer_probe_dir the tiny frame enhancer probes of tests/support/make_frame_enhancer_probes.py
+//   frame_enhancer_replica_dir real_esrgan_x4
 // Each returns the folder, or "" with the reason in *why when it cannot be made.
 #pragma once
 
@@ -90,6 +92,17 @@ inline std::string swapper_replica_dir(std::string* why) {
 
 inline std::string landmarker_replica_dir(std::string* why) {
   return generated_replicas("facefusion-landmarker-replicas-v1", "2dfan4 peppa_wutz fan_68_5", {}, why);
+}
+
+inline std::string frame_enhancer_probe_dir(std::string* why) {
+  return generated_replicas("facefusion-frame-enhancer-probes-v1", "",
+                            {"/usr/bin/python3 " + std::string(FSWAP_SOURCE_DIR) +
+                             "/tests/support/make_frame_enhancer_probes.py {dir}"},
+                            why);
+}
+
+inline std::string frame_enhancer_replica_dir(std::string* why) {
+  return generated_replicas("facefusion-frame-enhancer-replicas-v1", "real_esrgan_x4", {}, why);
 }
 
 }  // namespace fswap::test

@@ -1,0 +1,216 @@
+#include "face/frame_enhancer.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+
+#include "face/enhancer.h"
+#include "imaging/transform.h"
+
+namespace fswap {
+
+namespace {
+
+constexpr FrameEnhancerTiling kEsrgan{256, 16, 8};  // real_esrgan_*, real_hatgan_x4, tghq_face_x8
+constexpr FrameEnhancerTiling kSmall{128, 8, 4};    // most ×4 models
+
+const std::vector<FrameEnhancerModelInfo>& model_table() {
+  static const std::vector<FrameEnhancerModelInfo> table = {
+      {"clear_reality_x4", 4, kSmall},
+      {"face_dat_x4", 4, kSmall},
+      {"nomos8k_sc_x4", 4, kSmall},
+      {"real_esrgan_x2", 2, kEsrgan},
+      {"real_esrgan_x2_fp16", 2, kEsrgan},
+      {"real_esrgan_x4", 4, kEsrgan},
+      {"real_esrgan_x4_fp16", 4, kEsrgan},
+      {"real_esrgan_x8", 8, kEsrgan},
+      {"real_esrgan_x8_fp16", 8, kEsrgan},
+      {"real_hatgan_x4", 4, kEsrgan},
+      {"real_web_photo_x4", 4, {64, 4, 2}},
+      {"realistic_rescaler_x4", 4, kSmall},
+      {"remacri_x4", 4, kSmall},
+      {"siax_x4", 4, kSmall},
+      {"span_kendata_x4", 4, kSmall},
+      {"swin2_sr_x4", 4, kSmall},
+      {"tghq_face_x8", 8, kEsrgan},
+      {"ultra_sharp_x4", 4, kSmall},
+      {"ultra_sharp_2_x4", 4, {1024, 64, 32}},
+  };
+  return table;
+}
+
+bool dim_fits(std::int64_t have, std::int64_t want) { return have == want || have < 0; }
+
+bool image_shape_fits(const Shape& s, int size) {
+  return s.size() == 4 && dim_fits(s[0], 1) && dim_fits(s[1], 3) && dim_fits(s[2], size) && dim_fits(s[3], size);
+}
+
+bool tiling_valid(const FrameEnhancerTiling& t) { return t.overlap >= 1 && t.pad >= 0 && t.tile > 4 * t.overlap; }
+
+}  // namespace
+
+const std::vector<std::string>& frame_enhancer_model_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const auto& m : model_table()) n.push_back(m.name);
+    return n;
+  }();
+  return names;
+}
+
+Result<FrameEnhancerModelInfo> frame_enhancer_model_info(const std::string& name) {
+  for (const auto& m : model_table())
+    if (m.name == name) return m;
+  std::string known;
+  for (const auto& n : frame_enhancer_model_names()) known += (known.empty() ? "" : ", ") + n;
+  return invalid_input("unknown frame enhancer model '" + name + "' (" + known + ")");
+}
+
+FrameTiles create_tile_frames(const Image& frame, const FrameEnhancerTiling& t) {
+  FSWAP_CHECK(tiling_valid(t), "create_tile_frames: invalid tiling");
+  const int tw = t.tile - 2 * t.overlap;
+  // numpy.pad by `pad` all round, then by overlap (top, left) and overlap + tw − size % tw
+  // (bottom, right): the frame sits at (pad + overlap, pad + overlap) in zeros.
+  const int h1 = frame.height + 2 * t.pad, w1 = frame.width + 2 * t.pad;
+  FrameTiles out;
+  out.pad_height = h1 + 2 * t.overlap + tw - h1 % tw;
+  out.pad_width = w1 + 2 * t.overlap + tw - w1 % tw;
+  out.rows = (out.pad_height - 2 * t.overlap) / tw;
+  out.columns = (out.pad_width - 2 * t.overlap) / tw;
+  const int offset = t.pad + t.overlap, c = frame.channels;
+  out.tiles.reserve(static_cast<std::size_t>(out.rows) * out.columns);
+  for (int r = 0; r < out.rows; ++r) {
+    for (int col = 0; col < out.columns; ++col) {
+      Image tile(t.tile, t.tile, c);
+      const int top = r * tw - offset, left = col * tw - offset;  // in frame coordinates
+      const int x0 = std::max(0, -left), x1 = std::min(t.tile, frame.width - left);
+      for (int y = 0; y < t.tile && x0 < x1; ++y) {
+        const int fy = top + y;
+        if (fy < 0 || fy >= frame.height) continue;
+        std::memcpy(&tile.at(x0, y), &frame.at(left + x0, fy), static_cast<std::size_t>(x1 - x0) * c);
+      }
+      out.tiles.push_back(std::move(tile));
+    }
+  }
+  return out;
+}
+
+Image merge_tile_frames(const std::vector<Image>& tiles, int width, int height, int pad_width, int pad_height,
+                        const FrameEnhancerTiling& t) {
+  FSWAP_CHECK(!tiles.empty(), "merge_tile_frames: no tiles");
+  const int c = tiles[0].channels;
+  const int tw = tiles[0].width - 2 * t.overlap;
+  const int per_row = std::min(pad_width / tw, static_cast<int>(tiles.size()));
+  Image merged(pad_width, pad_height, c);
+  for (std::size_t i = 0; i < tiles.size(); ++i) {
+    const Image& tile = tiles[i];
+    const int core_w = tile.width - 2 * t.overlap, core_h = tile.height - 2 * t.overlap;
+    const int top = static_cast<int>(i) / per_row * core_h, left = static_cast<int>(i) % per_row * core_w;
+    // numpy slice assignment: the part that falls inside the merged frame.
+    const int w = std::min(core_w, pad_width - left), h = std::min(core_h, pad_height - top);
+    for (int y = 0; y < h && w > 0; ++y)
+      std::memcpy(&merged.at(left, top + y), &tile.at(t.overlap, t.overlap + y), static_cast<std::size_t>(w) * c);
+  }
+  return crop(merged, Rect{t.pad, t.pad, width, height});
+}
+
+Tensor frame_enhancer_input_tensor(const Image& rgb_tile) {
+  const int w = rgb_tile.width, h = rgb_tile.height;
+  Tensor t = Tensor::zeros(DType::kFloat32, {1, 3, h, w});
+  float* v = t.data<float>();
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) v[(static_cast<std::size_t>(c) * h + y) * w + x] = rgb_tile.at(x, y, c) / 255.f;
+  return t;
+}
+
+Image frame_enhancer_output_to_tile(const Tensor& output) {
+  const Shape& s = output.shape();
+  FSWAP_CHECK(s.size() == 4 && s[0] == 1 && s[1] == 3, "frame_enhancer_output_to_tile: expected [1,3,H,W]");
+  const int h = static_cast<int>(s[2]), w = static_cast<int>(s[3]);
+  Image tile(w, h, 3);
+  const float* v = output.data<float>();
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        const float scaled = v[(static_cast<std::size_t>(c) * h + y) * w + x] * 255.f;
+        // clip(0, 255) then astype(uint8): truncation (NaN becomes 0)
+        tile.at(x, y, c) = static_cast<std::uint8_t>(scaled > 0.f ? std::min(scaled, 255.f) : 0.f);
+      }
+  return tile;
+}
+
+Result<std::unique_ptr<FrameEnhancerModel>> FrameEnhancerModel::load(Engine& engine, const std::string& models_dir,
+                                                                     const std::string& name,
+                                                                     const SessionOptions& options) {
+  FSWAP_ASSIGN_OR_RETURN(FrameEnhancerModelInfo info, frame_enhancer_model_info(name));
+  const std::string path = models_dir + "/" + name + ".onnx";
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    return not_found(path + ": no such file; --frame-enhancer-model " + name + " needs FaceFusion's " + name +
+                     ".onnx in --models-dir");
+  return load_file(engine, path, info, options);
+}
+
+Result<std::unique_ptr<FrameEnhancerModel>> FrameEnhancerModel::load_file(Engine& engine, const std::string& model_path,
+                                                                          const FrameEnhancerModelInfo& info,
+                                                                          const SessionOptions& options) {
+  if (info.scale < 1 || !tiling_valid(info.tiling))
+    return invalid_input(model_path + ": invalid scale or tiling for " + info.name);
+  std::unique_ptr<FrameEnhancerModel> model(new FrameEnhancerModel());
+  model->info_ = info;
+  model->path_ = model_path;
+  FSWAP_ASSIGN_OR_RETURN(model->session_, engine.load(model_path, options));
+  const auto& in = model->session_->inputs();
+  const auto& out = model->session_->outputs();
+  const int tile = info.tiling.tile, big = tile * info.scale;
+  const bool ok = in.size() == 1 && in[0].dtype == DType::kFloat32 && image_shape_fits(in[0].shape, tile) &&
+                  !out.empty() && out[0].dtype == DType::kFloat32 && image_shape_fits(out[0].shape, big);
+  if (!ok)
+    return invalid_input(model_path + ": not a " + info.name + " frame enhancer model: expected one input [1,3," +
+                         std::to_string(tile) + "," + std::to_string(tile) + "] (float32) and an output [1,3," +
+                         std::to_string(big) + "," + std::to_string(big) + "] (float32)");
+  return model;
+}
+
+Result<Image> FrameEnhancerModel::run(const Image& rgb_tile) {
+  const int tile = info_.tiling.tile, big = tile * info_.scale;
+  if (rgb_tile.width != tile || rgb_tile.height != tile || rgb_tile.channels != 3)
+    return invalid_input(info_.name + ": the tile must be " + std::to_string(tile) + "×" + std::to_string(tile) + " RGB");
+  FSWAP_ASSIGN_OR_RETURN(auto outputs, session_->run({frame_enhancer_input_tensor(rgb_tile)}));
+  const Shape& s = outputs.at(0).shape();
+  if (s != Shape{1, 3, big, big})
+    return invalid_input(path_ + ": the model returned " + shape_to_string(s) + " for a " + std::to_string(tile) +
+                         "² tile, expected [1,3," + std::to_string(big) + "," + std::to_string(big) + "] (scale " +
+                         std::to_string(info_.scale) + " for " + info_.name + ")");
+  return frame_enhancer_output_to_tile(outputs.at(0));
+}
+
+FrameEnhancer::FrameEnhancer(std::unique_ptr<FrameEnhancerModel> model, float blend)
+    : model_(std::move(model)), blend_(blend) {
+  FSWAP_CHECK(model_ != nullptr, "FrameEnhancer: no model");
+}
+
+Result<Image> FrameEnhancer::upscale(const Image& frame, TimeLedger* ledger) {
+  if (frame.channels != 3 || frame.empty()) return invalid_input(model_->info().name + ": the frame must be RGB");
+  ScopedTimer timer(ledger, "frame enhance");
+  const FrameEnhancerModelInfo& info = model_->info();
+  FrameTiles tiles = create_tile_frames(frame, info.tiling);
+  for (Image& tile : tiles.tiles) {
+    FSWAP_ASSIGN_OR_RETURN(tile, model_->run(tile));
+  }
+  const int s = info.scale;
+  const FrameEnhancerTiling scaled{info.tiling.tile * s, info.tiling.pad * s, info.tiling.overlap * s};
+  return merge_tile_frames(tiles.tiles, frame.width * s, frame.height * s, tiles.pad_width * s, tiles.pad_height * s,
+                           scaled);
+}
+
+Status FrameEnhancer::enhance(Image& frame, TimeLedger* ledger) {
+  FSWAP_ASSIGN_OR_RETURN(Image enhanced, upscale(frame, ledger));
+  ScopedTimer timer(ledger, "frame blend");
+  const Image shrunk = resize(enhanced, frame.width, frame.height, Interp::kArea);
+  face_enhancer_blend(frame, shrunk, blend_, Rect{0, 0, frame.width, frame.height});
+  return Status::ok();
+}
+
+}  // namespace fswap
