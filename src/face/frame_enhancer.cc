@@ -191,14 +191,21 @@ FrameEnhancer::FrameEnhancer(std::unique_ptr<FrameEnhancerModel> model, float bl
   FSWAP_CHECK(model_ != nullptr, "FrameEnhancer: no model");
 }
 
-Result<Image> FrameEnhancer::upscale(const Image& frame, TimeLedger* ledger) {
+Result<FrameTiles> FrameEnhancer::run_tiles(const Image& frame, bool shrink, TimeLedger* ledger) {
   if (frame.channels != 3 || frame.empty()) return invalid_input(model_->info().name + ": the frame must be RGB");
   ScopedTimer timer(ledger, "frame enhance");
-  const FrameEnhancerModelInfo& info = model_->info();
-  FrameTiles tiles = create_tile_frames(frame, info.tiling);
+  const int tile_size = model_->info().tiling.tile;
+  FrameTiles tiles = create_tile_frames(frame, model_->info().tiling);
   for (Image& tile : tiles.tiles) {
     FSWAP_ASSIGN_OR_RETURN(tile, model_->run(tile));
+    if (shrink) tile = resize(tile, tile_size, tile_size, Interp::kArea);
   }
+  return tiles;
+}
+
+Result<Image> FrameEnhancer::upscale(const Image& frame, TimeLedger* ledger) {
+  FSWAP_ASSIGN_OR_RETURN(FrameTiles tiles, run_tiles(frame, /*shrink=*/false, ledger));
+  const FrameEnhancerModelInfo& info = model_->info();
   const int s = info.scale;
   const FrameEnhancerTiling scaled{info.tiling.tile * s, info.tiling.pad * s, info.tiling.overlap * s};
   return merge_tile_frames(tiles.tiles, frame.width * s, frame.height * s, tiles.pad_width * s, tiles.pad_height * s,
@@ -206,9 +213,13 @@ Result<Image> FrameEnhancer::upscale(const Image& frame, TimeLedger* ledger) {
 }
 
 Status FrameEnhancer::enhance(Image& frame, TimeLedger* ledger) {
-  FSWAP_ASSIGN_OR_RETURN(Image enhanced, upscale(frame, ledger));
+  // Each s × s box lies inside one tile's core (cores, pad and overlap are whole boxes at the
+  // enhanced size), so shrinking the tiles before the merge equals shrinking the merged frame,
+  // without holding the frame at s² its size.
+  FSWAP_ASSIGN_OR_RETURN(FrameTiles tiles, run_tiles(frame, /*shrink=*/true, ledger));
   ScopedTimer timer(ledger, "frame blend");
-  const Image shrunk = resize(enhanced, frame.width, frame.height, Interp::kArea);
+  const Image shrunk = merge_tile_frames(tiles.tiles, frame.width, frame.height, tiles.pad_width, tiles.pad_height,
+                                         model_->info().tiling);
   face_enhancer_blend(frame, shrunk, blend_, Rect{0, 0, frame.width, frame.height});
   return Status::ok();
 }

@@ -16,7 +16,8 @@
 //     (row·core, column·core), and the pad·s border is cut off: the frame's size × s.
 // FaceFusion then blends at the enhanced size (the original resized up) and its output step
 // scales the picture to the target's resolution. fswap keeps the frame's size: the enhanced
-// frame is shrunk back with an area average (the exact s × s box), then
+// frame is shrunk back with an area average (the exact s × s box; done tile by tile, which is
+// the same, so the frame is never held at s² its size), then
 // frame·(1 − b) + enhanced·b with b = blend/100, rounded as cv2.addWeighted
 // (face_enhancer_blend). Blend 0 leaves the frame unchanged. Our frames are RGB, so
 // FaceFusion's BGR flips cancel out.
@@ -112,6 +113,9 @@ class FrameEnhancer {
   Status enhance(Image& frame, TimeLedger* ledger);
 
  private:
+  // The frame's tiles, each run; with `shrink`, each brought back to the tile size (area).
+  Result<FrameTiles> run_tiles(const Image& frame, bool shrink, TimeLedger* ledger);
+
   std::unique_ptr<FrameEnhancerModel> model_;
   float blend_;
 };

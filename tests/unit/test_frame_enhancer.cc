@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "face/enhancer.h"
 #include "face/frame_enhancer.h"
 #include "imaging/transform.h"
 #include "support/facefusion_reference.h"
@@ -230,6 +231,12 @@ TEST(FrameEnhancerReplica, RealEsrganX4AgreesOnBothEngines) {
     ASSERT_TRUE(big.is_ok()) << big.status().to_string();
     ASSERT_EQ(big->width, 40);
     ASSERT_EQ(big->height, 24);
+    // enhance() shrinks tile by tile: the same as shrinking the merged frame, then the blend.
+    Image want = frame, got = frame;
+    face_enhancer_blend(want, resize(*big, 10, 6, Interp::kArea), 80, Rect{0, 0, 10, 6});
+    ASSERT_TRUE(enhancer.enhance(got, nullptr).is_ok());
+    EXPECT_EQ(got.pixels, want.pixels);
+    EXPECT_NE(got.pixels, frame.pixels);
     results.push_back(std::move(*big));
   }
   int worst = 0, differ = 0, levels[256] = {};
