@@ -3,9 +3,14 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
+#include "core/log.h"
 #include "face/enhancer.h"
 #include "imaging/transform.h"
+#include "onnx/onnx_loader.h"
+#include "runtime/memory_plan.h"
+#include "runtime/passes.h"
 
 namespace fswap {
 
@@ -140,6 +145,34 @@ Image frame_enhancer_output_to_tile(const Tensor& output) {
   return tile;
 }
 
+Result<int> tile_for_budget(const Graph& graph, const FrameEnhancerTiling& tiling, int frame_side,
+                            std::uint64_t budget_bytes, bool fp16) {
+  const int cover = frame_side + 2 * (tiling.pad + tiling.overlap);
+  int best = tiling.tile;
+  for (int tile = tiling.tile;; tile *= 2) {
+    Graph g = graph;
+    FSWAP_RETURN_IF_ERROR(specialize(g, {{1, 3, tile, tile}}));
+    if (fp16) FSWAP_RETURN_IF_ERROR(convert_to_fp16(g));
+    FSWAP_ASSIGN_OR_RETURN(MemoryPlan plan, plan_memory(g));
+    if (plan.weight_bytes >= budget_bytes || plan.arena_bytes > (budget_bytes - plan.weight_bytes) / 2) break;
+    best = tile;
+    if (tile >= cover) break;
+  }
+  return best;
+}
+
+Status FrameEnhancerModel::fit_tile(int frame_side) {
+  if (tile_budget_bytes_ == 0) return Status::ok();
+  const std::uint64_t budget = std::exchange(tile_budget_bytes_, 0);
+  FSWAP_ASSIGN_OR_RETURN(Graph graph, load_onnx(path_));
+  FSWAP_RETURN_IF_ERROR(optimize(graph));
+  const int facefusion_tile = info_.tiling.tile;
+  FSWAP_ASSIGN_OR_RETURN(info_.tiling.tile, tile_for_budget(graph, info_.tiling, frame_side, budget, fp16_));
+  log_info(path_ + ": tile " + std::to_string(info_.tiling.tile) + " from the device budget (FaceFusion's " +
+           std::to_string(facefusion_tile) + ")");
+  return Status::ok();
+}
+
 Result<std::unique_ptr<FrameEnhancerModel>> FrameEnhancerModel::load(Engine& engine, const std::string& models_dir,
                                                                      const std::string& name,
                                                                      const SessionOptions& options) {
@@ -170,6 +203,12 @@ Result<std::unique_ptr<FrameEnhancerModel>> FrameEnhancerModel::load_file(Engine
     return invalid_input(model_path + ": not a " + info.name + " frame enhancer model: expected one input [1,3," +
                          std::to_string(tile) + "," + std::to_string(tile) + "] (float32) and an output [1,3," +
                          std::to_string(big) + "," + std::to_string(big) + "] (float32)");
+  if (engine.name() == "native" && options.device.kind == DeviceKind::kCuda) {
+    if (const auto stats = engine.memory_stats(); stats && stats->budget_bytes > 0) {
+      model->tile_budget_bytes_ = stats->budget_bytes;
+      model->fp16_ = options.precision != Precision::kFloat32;
+    }
+  }
   return model;
 }
 
@@ -194,6 +233,7 @@ FrameEnhancer::FrameEnhancer(std::unique_ptr<FrameEnhancerModel> model, float bl
 Result<FrameTiles> FrameEnhancer::run_tiles(const Image& frame, bool shrink, TimeLedger* ledger) {
   if (frame.channels != 3 || frame.empty()) return invalid_input(model_->info().name + ": the frame must be RGB");
   ScopedTimer timer(ledger, "frame enhance");
+  FSWAP_RETURN_IF_ERROR(model_->fit_tile(std::max(frame.width, frame.height)));
   const int tile_size = model_->info().tiling.tile;
   FrameTiles tiles = create_tile_frames(frame, model_->info().tiling);
   for (Image& tile : tiles.tiles) {

@@ -34,6 +34,7 @@
 #include "core/time_ledger.h"
 #include "imaging/image.h"
 #include "runtime/engine.h"
+#include "runtime/graph.h"
 
 namespace fswap {
 
@@ -77,6 +78,18 @@ Tensor frame_enhancer_input_tensor(const Image& rgb_tile);
 // Model output [1,3,H,W] → H×W×3 uint8: v·255 clipped to 0..255, truncated.
 Image frame_enhancer_output_to_tile(const Tensor& output);
 
+// The tile of the native engine on CUDA, from the device-memory budget (every other engine and
+// device keeps FaceFusion's tile): the largest T = tiling.tile · 2^k (k ≥ 0; the doubling stops at
+// the first T whose single tile covers the frame, T ≥ frame_side + 2·(pad + overlap)) whose
+// activation plan for one [1,3,T,T] run fits half of the budget left after the model's weights:
+// plan_memory's arena_bytes of `graph` (the model after optimize(), as the native engine loads it)
+// specialised to that shape, and with `fp16` converted to fp16 storage first, ≤ (budget_bytes −
+// weight_bytes) / 2. The other half is left to the job's other models and the kernels'
+// workspaces. FaceFusion's tile when no larger one fits; pad and overlap stay FaceFusion's.
+// Errors: a graph that cannot be specialised to a tile shape (the engine's message).
+Result<int> tile_for_budget(const Graph& graph, const FrameEnhancerTiling& tiling, int frame_side,
+                            std::uint64_t budget_bytes, bool fp16);
+
 class FrameEnhancerModel {
  public:
   // Loads models_dir/<name>.onnx. Errors: an unknown name kInvalidInput; a missing file
@@ -92,6 +105,10 @@ class FrameEnhancerModel {
 
   const FrameEnhancerModelInfo& info() const { return info_; }
 
+  // Native engine on CUDA: sets the tile once, from the budget, for frames whose larger side is
+  // frame_side (tile_for_budget); a no-op elsewhere and after the first call.
+  Status fit_tile(int frame_side);
+
   // One run on a tile × tile RGB tile: the enhanced tile, (tile·scale)² RGB. An output of
   // another shape is kInvalidInput naming the file.
   Result<Image> run(const Image& rgb_tile);
@@ -101,6 +118,8 @@ class FrameEnhancerModel {
   std::unique_ptr<InferenceSession> session_;
   FrameEnhancerModelInfo info_;
   std::string path_;
+  std::uint64_t tile_budget_bytes_ = 0;  // native on CUDA: the device budget, until fit_tile
+  bool fp16_ = false;                    // native on CUDA: fp16 activations
 };
 
 class FrameEnhancer {

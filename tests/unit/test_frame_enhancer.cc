@@ -12,6 +12,9 @@
 #include "face/enhancer.h"
 #include "face/frame_enhancer.h"
 #include "imaging/transform.h"
+#include "onnx/onnx_loader.h"
+#include "runtime/memory_plan.h"
+#include "runtime/passes.h"
 #include "support/facefusion_reference.h"
 #include "support/replicas.h"
 
@@ -252,6 +255,49 @@ TEST(FrameEnhancerReplica, RealEsrganX4AgreesOnBothEngines) {
   // uint8 after truncation: a float difference near an integer flips one level.
   EXPECT_LE(worst, 1);
   EXPECT_LE(differ, static_cast<int>(results[0].pixels.size() / 20));
+}
+
+TEST(FrameEnhancerReplica, TileForBudgetTakesTheLargestThatFits) {
+  std::string why;
+  const std::string dir = test::frame_enhancer_replica_dir(&why);
+  if (dir.empty()) GTEST_SKIP() << why;
+  Graph graph = load_onnx(dir + "/real_esrgan_x4.onnx").value();
+  ASSERT_TRUE(optimize(graph).is_ok());
+  auto plan_at = [&](int tile) {
+    Graph g = graph;
+    EXPECT_TRUE(specialize(g, {{1, 3, tile, tile}}).is_ok());
+    return plan_memory(g).value();
+  };
+  const MemoryPlan p16 = plan_at(16), p32 = plan_at(32), p64 = plan_at(64);
+  EXPECT_LT(p16.arena_bytes, p32.arena_bytes);
+  EXPECT_LT(p32.arena_bytes, p64.arena_bytes);
+  // The budget that fits a plan exactly: the weights, then twice the activations.
+  auto budget_for = [](const MemoryPlan& p) { return p.weight_bytes + 2 * p.arena_bytes; };
+  const FrameEnhancerTiling base{16, 2, 2};
+  // A 50-pixel frame: 64 is the first tile to cover it (50 + 2·(2 + 2) = 58).
+  EXPECT_EQ(tile_for_budget(graph, base, 50, budget_for(p32), false).value(), 32);
+  EXPECT_EQ(tile_for_budget(graph, base, 50, budget_for(p32) - 1, false).value(), 16);
+  EXPECT_EQ(tile_for_budget(graph, base, 50, budget_for(p64), false).value(), 64);
+  EXPECT_EQ(tile_for_budget(graph, base, 50, std::uint64_t{1} << 40, false).value(), 64);  // no larger than needed
+  EXPECT_EQ(tile_for_budget(graph, base, 8, std::uint64_t{1} << 40, false).value(), 16);   // 8 + 8 fits in 16
+  EXPECT_EQ(tile_for_budget(graph, base, 50, 1, false).value(), 16);  // nothing fits: FaceFusion's tile
+  // fp16 storage halves the activations: the fp32 budget of 32 fits at least 32.
+  EXPECT_GE(tile_for_budget(graph, base, 50, budget_for(p32), true).value(), 32);
+  std::printf("real_esrgan_x4 activation plan (fp32): tile 16 %.1f MiB, 32 %.1f MiB, 64 %.1f MiB; weights %.1f MiB\n",
+              p16.arena_bytes / 1048576.0, p32.arena_bytes / 1048576.0, p64.arena_bytes / 1048576.0,
+              p16.weight_bytes / 1048576.0);
+}
+
+TEST_F(FrameEnhancerProbeTest, AnyTileGivesTheNearestProbesFrameBack) {
+  // What a budget-sized tile changes is only where the seams fall: a per-pixel model gives the
+  // same frame for every tile size.
+  const Image frame = random_image(150, 90, 3, 8);
+  for (int tile : {32, 64, 128, 256}) {
+    FrameEnhancer enhancer(load("nearest_x4.onnx", 4, {tile, 4, 4}), 100);
+    Image out = frame;
+    ASSERT_TRUE(enhancer.enhance(out, nullptr).is_ok());
+    EXPECT_EQ(out.pixels, frame.pixels) << "tile " << tile;
+  }
 }
 
 }  // namespace
