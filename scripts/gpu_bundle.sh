@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 CUDA_ARCHS=${CUDA_ARCHS:-90}
 JOBS=${JOBS:-2}
-TARGETS=(test_cuda_memory test_cuda_ops test_cuda_models test_cuda_face bench_memory bench_native)
+TARGETS=(test_cuda_memory test_cuda_ops test_cuda_models test_cuda_face test_cuda_imaging bench_memory bench_native)
 LIMIT_MIB=60
 
 cmake --preset cuda -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCHS" >/dev/null

@@ -4,14 +4,14 @@
 # plus the full logs to $OUT (default out/gpu) and prints the summary last.
 # Exit status: non-zero when a test or benchmark failed.
 #   scripts/gpu_run.sh                  # everything
-#   PARTS="ops models" scripts/gpu_run.sh   # a subset of: memory memory-bench ops models face bench torch
+#   PARTS="ops models" scripts/gpu_run.sh   # a subset of: memory memory-bench ops models face imaging bench torch
 #   BENCH_PARTS="budget-light budget" PARTS=bench scripts/gpu_run.sh   # bench_native's parts
 #   MODELS_FILTER='-*real_esrgan_x4*' PARTS=models scripts/gpu_run.sh   # a gtest filter for test_cuda_models
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${OUT:-out/gpu}
-PARTS=${PARTS:-memory memory-bench ops models face bench torch}
+PARTS=${PARTS:-memory memory-bench ops models face imaging bench torch}
 WORK=${WORK:-/tmp/fswap-gpu}
 mkdir -p "$OUT" "$WORK/models"
 export LD_LIBRARY_PATH="/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib:$PWD/bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -34,11 +34,14 @@ card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 
 start=$(date +%s)
 cp bundle/models/*.onnx "$WORK/models/"
+# The replicas and the photo only for the parts that read them.
+if has models || has face || has bench || has torch; then
 replicas="inswapper_128 arcface_w600k_r50 scrfd_2.5g yoloface_8n 2dfan4 hyperswap_1a_256 simswap_256 gfpgan_1.4 xseg bisenet_resnet_34 real_esrgan_x4 retinaface_10g codeformer"
 echo $replicas | tr ' ' '\n' | xargs -P 8 -I{} $PY tools/replicas/generate_replicas.py --out "$WORK/models" --only {} \
   >> "$OUT/setup.log" 2>&1
 $PY -c "import cv2, numpy; numpy.save('$FSWAP_GPU_PHOTO', cv2.cvtColor(cv2.imread('bundle/media/astronaut.png'), cv2.COLOR_BGR2RGB))" \
   >> "$OUT/setup.log" 2>&1
+fi
 echo "setup: replicas and photo in $(( $(date +%s) - start )) s" | tee -a "$OUT/setup.log"
 
 declare -A rc
@@ -54,6 +57,7 @@ has memory && run test_cuda_memory 300 bundle/bin/test_cuda_memory
 has bench && run bench_native 480 bundle/bin/bench_native ${BENCH_PARTS:-}
 has models && run test_cuda_models 400 bundle/bin/test_cuda_models ${MODELS_FILTER:+--gtest_filter=$MODELS_FILTER}
 has face && run test_cuda_face 200 bundle/bin/test_cuda_face
+has imaging && run test_cuda_imaging 200 bundle/bin/test_cuda_imaging
 has ops && run test_cuda_ops 400 bundle/bin/test_cuda_ops
 has memory-bench && run bench_memory 240 bundle/bin/bench_memory
 has torch && [[ -f tools/bench/torch_baseline.py ]] &&
@@ -66,7 +70,7 @@ has torch && [[ -f tools/bench/torch_baseline.py ]] &&
     echo "## $name: exit ${rc[$name]}"
     grep -E '^\[  (PASSED|FAILED) ' "$OUT/$name.log" | sed 's/^/    /'
     grep -E '^\[  FAILED  \] [A-Za-z]' "$OUT/$name.log" | sort -u | head -60 | sed 's/^/    /'
-    grep -E '^(model |budget |face |failure injection|device|residency|H2D|stage|unified|Pipeline)' "$OUT/$name.log" | head -80 | sed 's/^/    /'
+    grep -E '^(model |budget |face |imaging |failure injection|device|residency|H2D|stage|unified|Pipeline)' "$OUT/$name.log" | head -80 | sed 's/^/    /'
     sed -n '/^| /p' "$OUT/$name.log" | head -120
     sed -n '/^PyTorch /,$p' "$OUT/$name.log" | head -60
   done
