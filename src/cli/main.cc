@@ -57,6 +57,9 @@ struct CommonOptions {
   float frame_enhancer_blend = 80;
   float enhancer_weight = 0.5f;
   float detector_score = 0.5f;
+  std::string detector_size = "640x640";
+  std::vector<int> detector_margin = {0, 0, 0, 0};
+  std::vector<int> detector_angles = {0};
   std::string landmarker = "fr_landmark";
   float landmarker_score = 0.5f;
   std::string selector_mode = "reference";
@@ -139,6 +142,17 @@ struct CommonOptions {
         ->check(CLI::Range(0.0, 1.0))->capture_default_str();
     app.add_option("--face-detector-score", detector_score, "Minimum detection score 0..1")
         ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+    app.add_option("--face-detector-size", detector_size,
+                   "FaceFusion's detectors: input size NxN (yoloface and many: 640x640; scrfd, retinaface: 160x160 to "
+                   "640x640 in steps of 32)")
+        ->capture_default_str();
+    app.add_option("--face-detector-margin", detector_margin,
+                   "FaceFusion's detectors: zero border added before detecting, top right bottom left, 0..100 "
+                   "(100 = half the frame's height or width)")
+        ->expected(4)->check(CLI::Range(0, 100))->capture_default_str();
+    app.add_option("--face-detector-angles", detector_angles,
+                   "FaceFusion's detectors: detect in the frame turned counter-clockwise by each of these angles (0 = upright)")
+        ->check(CLI::IsMember({0, 90, 180, 270}))->capture_default_str();
     app.add_option("--face-selector-mode", selector_mode, "one (largest), many, reference")
         ->check(CLI::IsMember({"one", "many", "reference"}))->capture_default_str();
     app.add_option("--face-selector-order", selector_order, "Order of the faces (one: the first is swapped)")
@@ -210,6 +224,9 @@ struct CommonOptions {
     job.analyser.models_dir = models_dir;
     job.analyser.detector = detector;
     job.analyser.detect.score_threshold = detector_score;
+    FSWAP_ASSIGN_OR_RETURN(job.analyser.detect.detector_size, parse_detector_size(detector_size));
+    std::copy(detector_margin.begin(), detector_margin.end(), job.analyser.detect.margin.begin());
+    job.analyser.detect.angles = detector_angles;
     job.analyser.landmarker = landmarker;
     job.analyser.landmarker_score = landmarker_score;
     FSWAP_ASSIGN_OR_RETURN(job.selector.mode, parse_selector_mode(selector_mode));

@@ -9,6 +9,20 @@
 
 namespace fswap {
 
+Result<int> parse_detector_size(const std::string& text) {
+  const auto x = text.find('x');
+  const std::string w = text.substr(0, x), h = x == std::string::npos ? w : text.substr(x + 1);
+  const auto number = [](const std::string& s) {
+    return !s.empty() && s.size() <= 4 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })
+               ? std::stoi(s)
+               : -1;
+  };
+  const int side = number(w);
+  if (side < 160 || side > 640 || side % 32 != 0 || number(h) != side)
+    return invalid_input("--face-detector-size \"" + text + "\": expected a square NxN, N a multiple of 32 from 160 to 640");
+  return side;
+}
+
 std::vector<Face> non_max_suppression(std::vector<Face> faces, float iou_threshold) {
   std::stable_sort(faces.begin(), faces.end(), [](const Face& a, const Face& b) { return a.score > b.score; });
   std::vector<Face> kept;
@@ -27,6 +41,15 @@ Result<std::unique_ptr<InferenceSession>> load_model(Engine& engine, const std::
   return engine.load(models_dir + "/" + file, options);
 }
 
+// fr_detect and blazeface have no margin or angles: refused rather than ignored.
+Status require_upright(const DetectOptions& options, const char* model) {
+  if (options.margin != std::array<int, 4>{0, 0, 0, 0} || options.angles != std::vector<int>{0})
+    return unsupported(std::string(model) +
+                       ": --face-detector-margin and --face-detector-angles need one of FaceFusion's detectors "
+                       "(yoloface, scrfd, retinaface, many)");
+  return Status::ok();
+}
+
 FaceBox clamp_box(FaceBox b, int width, int height) {
   b.x1 = std::clamp(b.x1, 0.f, static_cast<float>(width));
   b.x2 = std::clamp(b.x2, 0.f, static_cast<float>(width));
@@ -42,6 +65,7 @@ class FrDetector final : public FaceDetector {
   explicit FrDetector(std::unique_ptr<InferenceSession> session) : session_(std::move(session)) {}
 
   Result<std::vector<Face>> detect(const Image& rgb, const DetectOptions& options) override {
+    FSWAP_RETURN_IF_ERROR(require_upright(options, "fr_detect"));
     Image input = resize(rgb, kWidth, kHeight, Interp::kBilinear);
     FSWAP_ASSIGN_OR_RETURN(auto outputs, session_->run({image_to_nchw(input, 127.f, 1.f / 128.f)}));
     const int scores_at = session_->output_index("scores"), boxes_at = session_->output_index("boxes");
@@ -79,6 +103,7 @@ class BlazeFaceDetector final : public FaceDetector {
   explicit BlazeFaceDetector(std::unique_ptr<InferenceSession> session) : session_(std::move(session)) {}
 
   Result<std::vector<Face>> detect(const Image& rgb, const DetectOptions& options) override {
+    FSWAP_RETURN_IF_ERROR(require_upright(options, "blazeface"));
     const float side = static_cast<float>(std::max(rgb.width, rgb.height));
     const float scale = kSize / side;
     const Affine to_input{scale, 0, (kSize - rgb.width * scale) / 2, 0, scale, (kSize - rgb.height * scale) / 2};

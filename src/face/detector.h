@@ -7,6 +7,7 @@
 // image's pixel coordinates. A detector is used from one thread at a time.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,9 @@ struct DetectOptions {
   float score_threshold = 0.5f;  // --face-detector-score
   float nms_iou = 0.4f;          // boxes overlapping more than this with a better one are dropped
   int detector_size = 640;       // --face-detector-size, square (yoloface: 640 only; scrfd: a multiple of 32)
+  // FaceFusion's detectors only (the others refuse anything but the defaults):
+  std::array<int, 4> margin{0, 0, 0, 0};  // --face-detector-margin top right bottom left, 0..100
+  std::vector<int> angles{0};             // --face-detector-angles: 0, 90, 180, 270 (counter-clockwise)
 };
 
 class FaceDetector {
@@ -41,5 +45,9 @@ Result<std::unique_ptr<FaceDetector>> make_face_detector(const std::string& name
 // Greedy NMS: keeps faces in descending score order, dropping any whose IoU with a kept face
 // exceeds iou_threshold. Returns the kept faces, best first.
 std::vector<Face> non_max_suppression(std::vector<Face> faces, float iou_threshold);
+
+// --face-detector-size as FaceFusion writes it, "640x640" (or "640"): a square side, a multiple of
+// 32 from 160 to 640; kInvalidInput otherwise. Which sizes a detector takes is its own check.
+Result<int> parse_detector_size(const std::string& text);
 
 }  // namespace fswap

@@ -109,6 +109,46 @@ Result<std::vector<Face>> decode_scrfd(const std::array<const Tensor*, 9>& outpu
   return faces;
 }
 
+Result<std::array<int, 4>> facefusion_margin_pixels(const std::array<int, 4>& margin, int width, int height) {
+  std::array<int, 4> pixels{};
+  for (int side = 0; side < 4; ++side) {
+    if (margin[side] < 0 || margin[side] > 100)
+      return invalid_input("--face-detector-margin: " + std::to_string(margin[side]) + " is outside 0..100");
+    const int extent = side % 2 == 0 ? height : width;  // top, bottom: height; right, left: width
+    pixels[side] = static_cast<int>(margin[side] / 100.0 * 0.5 * extent);
+  }
+  return pixels;
+}
+
+Image rotate_frame(const Image& rgb, int angle) {
+  const int w = rgb.width, h = rgb.height, c = rgb.channels;
+  const bool quarter = angle == 90 || angle == 270;
+  Image out(quarter ? h : w, quarter ? w : h, c);
+  for (int v = 0; v < out.height; ++v)
+    for (int u = 0; u < out.width; ++u) {
+      // The source pixel of (u, v): the inverse of the counter-clockwise turn, on pixel centres.
+      const int x = angle == 90 ? w - 1 - v : angle == 180 ? w - 1 - u : angle == 270 ? v : u;
+      const int y = angle == 90 ? u : angle == 180 ? h - 1 - v : angle == 270 ? h - 1 - u : v;
+      std::copy_n(&rgb.at(x, y), c, &out.at(u, v));
+    }
+  return out;
+}
+
+Point2f unrotate_point(Point2f p, int angle, int width, int height) {
+  const float w = static_cast<float>(width), h = static_cast<float>(height);
+  switch (angle) {
+    case 90: return {w - p.y, p.x};
+    case 180: return {w - p.x, h - p.y};
+    case 270: return {p.y, h - p.x};
+    default: return p;
+  }
+}
+
+float facefusion_angles_iou(std::size_t angles, float fallback) {
+  static constexpr float kIou[] = {0.4f, 0.3f, 0.2f, 0.1f};
+  return angles <= 1 ? fallback : kIou[std::min<std::size_t>(angles, 4) - 1];
+}
+
 std::vector<Face> facefusion_select_faces(std::vector<Face> faces, const DetectOptions& options, int width,
                                           int height) {
   std::erase_if(faces, [&](const Face& f) { return !(f.score > options.score_threshold); });
@@ -141,15 +181,50 @@ class FacefusionDetector : public FaceDetector {
   // Candidates in frame pixels, before NMS (decode_yoloface / decode_scrfd).
   virtual Result<std::vector<Face>> candidates(const Image& rgb, const DetectOptions& options) = 0;
 
+  // The frame with its margin, turned by each angle in turn; every turn's candidates mapped back
+  // into the frame, then one selection (FaceFusion's NMS IoU for the number of angles).
   Result<std::vector<Face>> detect(const Image& rgb, const DetectOptions& options) final {
-    FSWAP_ASSIGN_OR_RETURN(auto faces, candidates(rgb, options));
+    FSWAP_RETURN_IF_ERROR(check_frame(rgb, "face detector"));
+    if (options.angles.empty()) return invalid_input("--face-detector-angles: at least one angle");
+    for (int angle : options.angles)
+      if (angle != 0 && angle != 90 && angle != 180 && angle != 270)
+        return invalid_input("--face-detector-angles: " + std::to_string(angle) + " is not one of 0, 90, 180, 270");
+    FSWAP_ASSIGN_OR_RETURN(const auto pad, facefusion_margin_pixels(options.margin, rgb.width, rgb.height));
+    const bool padded = pad != std::array<int, 4>{0, 0, 0, 0};
+    const Image framed = padded ? with_margin(rgb, pad) : Image();
+    const Image& frame = padded ? framed : rgb;
+    std::vector<Face> faces;
+    for (int angle : options.angles) {
+      FSWAP_ASSIGN_OR_RETURN(auto found, candidates(angle == 0 ? frame : rotate_frame(frame, angle), options));
+      for (Face& f : found) {
+        const auto back = [&](Point2f p) {
+          const Point2f q = unrotate_point(p, angle, frame.width, frame.height);
+          return Point2f{q.x - pad[3], q.y - pad[0]};
+        };
+        const Point2f a = back({f.box.x1, f.box.y1}), b = back({f.box.x2, f.box.y2});
+        f.box = {std::min(a.x, b.x), std::min(a.y, b.y), std::max(a.x, b.x), std::max(a.y, b.y)};
+        for (Point2f& k : f.keypoints) k = back(k);
+        faces.push_back(std::move(f));
+      }
+    }
     DetectOptions selection = options;
     selection.nms_iou = nms_iou(options);
     return facefusion_select_faces(std::move(faces), selection, rgb.width, rgb.height);
   }
 
  protected:
-  virtual float nms_iou(const DetectOptions& options) const { return options.nms_iou; }
+  virtual float nms_iou(const DetectOptions& options) const {
+    return facefusion_angles_iou(options.angles.size(), options.nms_iou);
+  }
+
+ private:
+  // rgb inside a zero border of pad = {top, right, bottom, left} pixels.
+  static Image with_margin(const Image& rgb, const std::array<int, 4>& pad) {
+    Image out(rgb.width + pad[1] + pad[3], rgb.height + pad[0] + pad[2], rgb.channels);
+    for (int y = 0; y < rgb.height; ++y)
+      std::copy_n(rgb.row(y), rgb.width * rgb.channels, &out.at(pad[3], y + pad[0]));
+    return out;
+  }
 };
 
 // yolo_face: x / 255, only 640.

@@ -15,6 +15,7 @@
 #include "core/status.h"
 #include "core/tensor.h"
 #include "face/detector.h"
+#include "imaging/geometry.h"
 #include "imaging/image.h"
 #include "runtime/engine.h"
 
@@ -44,6 +45,19 @@ Result<std::vector<Face>> decode_yoloface(const Tensor& output0, float score_thr
 // score ≥ score_threshold (per stride, with the same anchor-0 quirk), before NMS.
 Result<std::vector<Face>> decode_scrfd(const std::array<const Tensor*, 9>& outputs, int size, float score_threshold,
                                        float ratio_width, float ratio_height);
+
+// --face-detector-margin: the zero border FaceFusion adds around the frame before detecting
+// (prepare_margin): top/bottom = int(m / 100 · 0.5 · height), left/right likewise with the width.
+// Returns {top, right, bottom, left} in pixels; kInvalidInput for a value outside 0..100.
+Result<std::array<int, 4>> facefusion_margin_pixels(const std::array<int, 4>& margin, int width, int height);
+
+// --face-detector-angles: the frame turned counter-clockwise by a multiple of 90° (an exact pixel
+// permutation), and a point of the turned frame mapped back into the frame it came from (width ×
+// height: that frame's size; continuous coordinates, pixel i spans [i, i + 1)).
+Image rotate_frame(const Image& rgb, int angle);
+Point2f unrotate_point(Point2f p, int angle, int width, int height);
+// FaceFusion's NMS IoU for n angles: 0.4, 0.3, 0.2, 0.1 for 1..4 (with one angle, `fallback`).
+float facefusion_angles_iou(std::size_t angles, float fallback);
 
 // FaceFusion's final step (cv2.dnn.NMSBoxes: score > threshold, IoU > nms_iou dropped), then
 // boxes clamped into the width × height frame; faces left empty by the clamp are dropped.

@@ -215,6 +215,21 @@ void expect_rejected(const std::string& args, const std::string& out, const std:
   }
 }
 
+// The detector flags: checked before any work; margin and angles need one of FaceFusion's detectors.
+TEST(CliBadInput, DetectorSizeMarginAndAngles) {
+  const std::string out = scratch("detector_flags.png");
+  const std::string base = "swap -s " + kMedia + "astronaut.png -t " + kMedia + "messi5.jpg -o " + out;
+  const auto size = run_fswap(base + " --face-detector-size 641x641");
+  EXPECT_EQ(size.code, 2) << size.output;
+  EXPECT_NE(size.output.find("--face-detector-size"), std::string::npos) << size.output;
+  EXPECT_EQ(run_fswap(base + " --face-detector-angles 45").code, 2);
+  EXPECT_EQ(run_fswap(base + " --face-detector-margin 10 0 0").code, 2);  // four values
+  const auto upright = run_fswap(base + " --face-detector-margin 10 0 0 0");  // fr_detect, the default
+  EXPECT_EQ(upright.code, 2) << upright.output;
+  EXPECT_NE(upright.output.find("FaceFusion's detectors"), std::string::npos) << upright.output;
+  EXPECT_FALSE(fs::exists(out));
+}
+
 TEST(CliBadInput, MissingTarget) {
   const std::string out = scratch("bad_missing.mp4");
   expect_rejected("swap -s " + kMedia + "astronaut.png -t /nonexistent/clip.mp4 -o " + out, out, "/nonexistent/clip.mp4");

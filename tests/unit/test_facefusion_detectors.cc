@@ -402,5 +402,122 @@ TEST(FacefusionDetectorReplica, RejectsUnsupportedSizesAndFrames) {
   EXPECT_NE(unknown.status().to_string().find("yoloface, scrfd"), std::string::npos);
 }
 
+// --face-detector-margin: top/bottom from the height, left/right from the width, m/100 · 0.5,
+// truncated (FaceFusion's prepare_margin); outside 0..100 is refused.
+TEST(FacefusionMargin, PixelsFollowFaceFusionsInterpolation) {
+  auto px = facefusion_margin_pixels({10, 20, 30, 100}, 200, 100);
+  ASSERT_TRUE(px.is_ok()) << px.status().to_string();
+  EXPECT_EQ(*px, (std::array<int, 4>{5, 20, 15, 100}));
+  EXPECT_EQ(*facefusion_margin_pixels({7, 7, 7, 7}, 33, 33), (std::array<int, 4>{1, 1, 1, 1}));  // 1.155 → 1
+  EXPECT_FALSE(facefusion_margin_pixels({0, 101, 0, 0}, 10, 10).is_ok());
+  EXPECT_FALSE(facefusion_margin_pixels({-1, 0, 0, 0}, 10, 10).is_ok());
+}
+
+// The turned frame is an exact pixel permutation (counter-clockwise), four quarter turns give the
+// frame back, and unrotate_point sends a pixel's centre in the turned frame to its centre in the frame.
+TEST(FacefusionAngles, RotationIsAnExactPermutationAndPointsMapBack) {
+  const Image frame = random_image(7, 4, 3);
+  const Image ccw = rotate_frame(frame, 90);
+  ASSERT_EQ(ccw.width, 4);
+  ASSERT_EQ(ccw.height, 7);
+  for (int c = 0; c < 3; ++c) EXPECT_EQ(ccw.at(0, 0, c), frame.at(6, 0, c)) << "the top-right corner turns to the top-left";
+  EXPECT_EQ(rotate_frame(rotate_frame(ccw, 90), 180).pixels, frame.pixels);
+  EXPECT_EQ(rotate_frame(ccw, 270).pixels, frame.pixels);
+  EXPECT_EQ(rotate_frame(frame, 0).pixels, frame.pixels);
+  for (int angle : {0, 90, 180, 270}) {
+    const Image turned = rotate_frame(frame, angle);
+    for (int v = 0; v < turned.height; ++v)
+      for (int u = 0; u < turned.width; ++u) {
+        const Point2f p = unrotate_point({u + 0.5f, v + 0.5f}, angle, frame.width, frame.height);
+        const int x = static_cast<int>(std::floor(p.x)), y = static_cast<int>(std::floor(p.y));
+        ASSERT_EQ(p.x, x + 0.5f) << angle;
+        ASSERT_EQ(p.y, y + 0.5f) << angle;
+        for (int c = 0; c < 3; ++c) ASSERT_EQ(turned.at(u, v, c), frame.at(x, y, c)) << angle << " at " << u << "," << v;
+      }
+  }
+  EXPECT_EQ(facefusion_angles_iou(1, 0.4f), 0.4f);
+  EXPECT_EQ(facefusion_angles_iou(2, 0.4f), 0.3f);
+  EXPECT_EQ(facefusion_angles_iou(3, 0.4f), 0.2f);
+  EXPECT_EQ(facefusion_angles_iou(4, 0.4f), 0.1f);
+}
+
+// A frame turned clockwise and detected with angle 90 gives the upright frame's faces, mapped into
+// the turned frame: the detector sees the very same pixels. With a margin the faces are those of the
+// frame padded by hand, moved back by the margin.
+TEST(FacefusionDetectorReplica, AnglesAndMarginMapFacesBackIntoTheFrame) {
+  std::string why;
+  const std::string dir = test::detector_replica_dir(&why);
+  if (dir.empty()) GTEST_SKIP() << why;
+  const Image frame = resize(read_image(kMedia + "astronaut.png").value(), 352, 288, Interp::kBilinear);
+  auto engine = make_engine("ort").value();
+  auto detector = make_face_detector("scrfd", *engine, dir, {}).value();
+  auto all = detector->detect(frame, {.score_threshold = 0.f, .nms_iou = 1.f, .detector_size = 320});
+  ASSERT_TRUE(all.is_ok() && !all->empty()) << all.status().to_string();
+  const float threshold = (*all)[std::min<std::size_t>(9, all->size() - 1)].score - 1e-4f;
+  const DetectOptions upright_options{.score_threshold = threshold, .detector_size = 320};
+  const std::vector<Face> upright = detector->detect(frame, upright_options).value();
+  ASSERT_FALSE(upright.empty());
+
+  const Image clockwise = rotate_frame(frame, 270);
+  DetectOptions turned_options = upright_options;
+  turned_options.angles = {90};
+  const std::vector<Face> turned = detector->detect(clockwise, turned_options).value();
+  ASSERT_EQ(turned.size(), upright.size());
+  const float h = static_cast<float>(frame.height);
+  for (std::size_t i = 0; i < upright.size(); ++i) {
+    // Clockwise: (x, y) → (h − y, x).
+    const FaceBox& b = upright[i].box;
+    EXPECT_FLOAT_EQ(turned[i].score, upright[i].score);
+    EXPECT_NEAR(turned[i].box.x1, h - b.y2, 1e-3f);
+    EXPECT_NEAR(turned[i].box.x2, h - b.y1, 1e-3f);
+    EXPECT_NEAR(turned[i].box.y1, b.x1, 1e-3f);
+    EXPECT_NEAR(turned[i].box.y2, b.x2, 1e-3f);
+    for (int k = 0; k < 5; ++k) {
+      EXPECT_NEAR(turned[i].keypoints[k].x, h - upright[i].keypoints[k].y, 1e-3f);
+      EXPECT_NEAR(turned[i].keypoints[k].y, upright[i].keypoints[k].x, 1e-3f);
+    }
+  }
+
+  DetectOptions margin_options = upright_options;
+  margin_options.margin = {10, 0, 0, 20};  // 14 px on top, 35 px on the left
+  const std::vector<Face> margined = detector->detect(frame, margin_options).value();
+  Image padded(frame.width + 35, frame.height + 14, 3);
+  for (int y = 0; y < frame.height; ++y) std::copy_n(frame.row(y), frame.width * 3, &padded.at(35, y + 14));
+  std::vector<Face> by_hand = detector->detect(padded, upright_options).value();
+  std::vector<Face> expected;
+  for (Face& f : by_hand) {
+    f.box = {std::clamp(f.box.x1 - 35, 0.f, float(frame.width)), std::clamp(f.box.y1 - 14, 0.f, float(frame.height)),
+             std::clamp(f.box.x2 - 35, 0.f, float(frame.width)), std::clamp(f.box.y2 - 14, 0.f, float(frame.height))};
+    if (f.box.area() > 0) expected.push_back(f);
+  }
+  ASSERT_EQ(margined.size(), expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_FLOAT_EQ(margined[i].score, expected[i].score);
+    EXPECT_NEAR(margined[i].box.x1, expected[i].box.x1, 1e-3f);
+    EXPECT_NEAR(margined[i].box.y1, expected[i].box.y1, 1e-3f);
+    EXPECT_NEAR(margined[i].box.x2, expected[i].box.x2, 1e-3f);
+    EXPECT_NEAR(margined[i].box.y2, expected[i].box.y2, 1e-3f);
+  }
+
+  DetectOptions bad = upright_options;
+  bad.angles = {45};
+  EXPECT_EQ(detector->detect(frame, bad).status().code(), StatusCode::kInvalidInput);
+}
+
+// fr_detect has no margin or angles: asking for them is refused, not ignored.
+TEST(DetectorOptions, UprightDetectorsRefuseMarginAndAngles) {
+  auto engine = make_engine("ort").value();
+  auto fr = make_face_detector("fr_detect", *engine, std::string(FSWAP_THIRD_PARTY_DIR) + "/models", {});
+  ASSERT_TRUE(fr.is_ok()) << fr.status().to_string();
+  const Image frame = random_image(64, 48, 3);
+  EXPECT_EQ((*fr)->detect(frame, {.angles = {0, 90}}).status().code(), StatusCode::kUnsupported);
+  EXPECT_EQ((*fr)->detect(frame, {.margin = {1, 0, 0, 0}}).status().code(), StatusCode::kUnsupported);
+  EXPECT_TRUE((*fr)->detect(frame, {}).is_ok());
+  EXPECT_EQ(*parse_detector_size("640x640"), 640);
+  EXPECT_EQ(*parse_detector_size("320"), 320);
+  for (const char* bad : {"640x480", "100x100", "672x672", "x", "", "640x", "abcxabc"})
+    EXPECT_FALSE(parse_detector_size(bad).is_ok()) << bad;
+}
+
 }  // namespace
 }  // namespace fswap
