@@ -16,6 +16,8 @@ namespace fswap {
 
 namespace {
 
+// FaceFusion's create_static_model_set `size` and `scale`. tghq_face_x8's tiling is not in our
+// reference (reference/facefusion.md §2.6): taken as real_esrgan_x8's.
 constexpr FrameEnhancerTiling kEsrgan{256, 16, 8};  // real_esrgan_*, real_hatgan_x4, tghq_face_x8
 constexpr FrameEnhancerTiling kSmall{128, 8, 4};    // most ×4 models
 
@@ -23,6 +25,7 @@ const std::vector<FrameEnhancerModelInfo>& model_table() {
   static const std::vector<FrameEnhancerModelInfo> table = {
       {"clear_reality_x4", 4, kSmall},
       {"face_dat_x4", 4, kSmall},
+      {"lsdir_x4", 4, kSmall},
       {"nomos8k_sc_x4", 4, kSmall},
       {"real_esrgan_x2", 2, kEsrgan},
       {"real_esrgan_x2_fp16", 2, kEsrgan},
@@ -197,10 +200,11 @@ Result<std::unique_ptr<FrameEnhancerModel>> FrameEnhancerModel::load_file(Engine
   const auto& in = model->session_->inputs();
   const auto& out = model->session_->outputs();
   const int tile = info.tiling.tile, big = tile * info.scale;
-  const bool ok = in.size() == 1 && in[0].dtype == DType::kFloat32 && image_shape_fits(in[0].shape, tile) &&
-                  !out.empty() && out[0].dtype == DType::kFloat32 && image_shape_fits(out[0].shape, big);
+  const bool ok = in.size() == 1 && in[0].name == "input" && in[0].dtype == DType::kFloat32 &&
+                  image_shape_fits(in[0].shape, tile) && !out.empty() && out[0].dtype == DType::kFloat32 &&
+                  image_shape_fits(out[0].shape, big);
   if (!ok)
-    return invalid_input(model_path + ": not a " + info.name + " frame enhancer model: expected one input [1,3," +
+    return invalid_input(model_path + ": not a " + info.name + " frame enhancer model: expected one input `input` [1,3," +
                          std::to_string(tile) + "," + std::to_string(tile) + "] (float32) and an output [1,3," +
                          std::to_string(big) + "," + std::to_string(big) + "] (float32)");
   if (engine.name() == "native" && options.device.kind == DeviceKind::kCuda) {

@@ -53,7 +53,7 @@ struct FrameEnhancerModelInfo {
   FrameEnhancerTiling tiling;
 };
 
-// clear_reality_x4, face_dat_x4, nomos8k_sc_x4, real_esrgan_x2(_fp16), real_esrgan_x4(_fp16),
+// clear_reality_x4, face_dat_x4, lsdir_x4, nomos8k_sc_x4, real_esrgan_x2(_fp16), real_esrgan_x4(_fp16),
 // real_esrgan_x8(_fp16), real_hatgan_x4, real_web_photo_x4, realistic_rescaler_x4, remacri_x4,
 // siax_x4, span_kendata_x4, swin2_sr_x4, tghq_face_x8, ultra_sharp_x4, ultra_sharp_2_x4.
 const std::vector<std::string>& frame_enhancer_model_names();
@@ -93,7 +93,8 @@ Result<int> tile_for_budget(const Graph& graph, const FrameEnhancerTiling& tilin
 class FrameEnhancerModel {
  public:
   // Loads models_dir/<name>.onnx. Errors: an unknown name kInvalidInput; a missing file
-  // kNotFound naming it; the engine's; a contract other than one float32 input [1,3,T,T] and a
+  // kNotFound naming it; the engine's; a contract other than one float32 input `input` [1,3,T,T] (the
+  // name FaceFusion feeds) and a
   // float32 output [1,3,T·s,T·s] (T the tile, s the scale; dynamic dimensions accepted) is
   // kInvalidInput naming the file.
   static Result<std::unique_ptr<FrameEnhancerModel>> load(Engine& engine, const std::string& models_dir,

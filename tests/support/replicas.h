@@ -95,7 +95,7 @@ inline std::string landmarker_replica_dir(std::string* why) {
 }
 
 inline std::string frame_enhancer_probe_dir(std::string* why) {
-  return generated_replicas("facefusion-frame-enhancer-probes-v1", "",
+  return generated_replicas("facefusion-frame-enhancer-probes-v2", "",
                             {"/usr/bin/python3 " + std::string(FSWAP_SOURCE_DIR) +
                              "/tests/support/make_frame_enhancer_probes.py {dir}"},
                             why);

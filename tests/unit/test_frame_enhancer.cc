@@ -24,14 +24,14 @@ namespace {
 using test::random_image;
 
 TEST(FrameEnhancerModels, FaceFusionsScalesAndTilings) {
-  EXPECT_EQ(frame_enhancer_model_names().size(), 19u);
+  EXPECT_EQ(frame_enhancer_model_names().size(), 20u);
   struct Want {
     const char* name;
     int scale, tile, pad, overlap;
   };
   for (const Want& w : {Want{"real_esrgan_x2", 2, 256, 16, 8}, Want{"real_esrgan_x4_fp16", 4, 256, 16, 8},
                         Want{"real_esrgan_x8", 8, 256, 16, 8}, Want{"real_hatgan_x4", 4, 256, 16, 8},
-                        Want{"span_kendata_x4", 4, 128, 8, 4}, Want{"real_web_photo_x4", 4, 64, 4, 2},
+                        Want{"span_kendata_x4", 4, 128, 8, 4}, Want{"lsdir_x4", 4, 128, 8, 4}, Want{"real_web_photo_x4", 4, 64, 4, 2},
                         Want{"ultra_sharp_2_x4", 4, 1024, 64, 32}}) {
     SCOPED_TRACE(w.name);
     auto info = frame_enhancer_model_info(w.name);
@@ -196,11 +196,13 @@ TEST_F(FrameEnhancerProbeTest, ContrastProbeGivesTheFormulaAndBlends) {
 }
 
 TEST_F(FrameEnhancerProbeTest, ContractErrorsNameTheFile) {
-  // One channel in: the load refuses it, naming the file.
-  auto wrong = FrameEnhancerModel::load_file(*engine_, dir_ + "/one_channel_x4.onnx", {"probe", 4, {32, 4, 4}}, {});
-  ASSERT_FALSE(wrong.is_ok());
-  EXPECT_EQ(wrong.status().code(), StatusCode::kInvalidInput);
-  EXPECT_NE(wrong.status().message().find("one_channel_x4.onnx"), std::string::npos) << wrong.status().to_string();
+  // One channel in, or an input FaceFusion would not feed: the load refuses it, naming the file.
+  for (const char* file : {"one_channel_x4.onnx", "image_named_x4.onnx"}) {
+    auto wrong = FrameEnhancerModel::load_file(*engine_, dir_ + "/" + file, {"probe", 4, {32, 4, 4}}, {});
+    ASSERT_FALSE(wrong.is_ok()) << file;
+    EXPECT_EQ(wrong.status().code(), StatusCode::kInvalidInput);
+    EXPECT_NE(wrong.status().message().find(file), std::string::npos) << wrong.status().to_string();
+  }
   // A ×2 model where a ×4 one is expected: dynamic shapes pass the load, the first tile's output
   // does not.
   FrameEnhancer enhancer(load("nearest_x2.onnx", 4, {32, 4, 4}), 80);
