@@ -22,15 +22,19 @@ Result<std::vector<const ModelEntry*>> select(const ModelRegistry& reg, const st
   return out;
 }
 
+// hash: "pinned" when the registry holds the file's sha256, else "unverified" (no published
+// hash to check against; a fetched file is then "verified" only against the sha256 fetch recorded).
 Status run_list(const ModelRegistry& reg, const ModelsCommandOptions& o) {
   std::printf("models dir: %s\n", o.models_dir.c_str());
-  std::printf("%-20s %-10s %-9s %-56s %-48s %s\n", "name", "state", "supported", "role", "licence", "source");
+  std::printf("%-24s %-10s %-10s %-9s %-64s %-48s %s\n", "name", "state", "hash", "supported", "role", "licence",
+              "source");
   for (const auto& m : reg.models) {
     const ModelCheck c = check_model(m, o.models_dir);
     std::string source = m.source;
     if (!m.url.empty()) source += m.url_verified ? "" : " (URL pattern, not verified)";
-    std::printf("%-20s %-10s %-9s %-56s %-48s %s\n", m.name.c_str(), model_state_name(c.state),
-                m.supported ? "yes" : "no", m.role.c_str(), m.licence.c_str(), source.c_str());
+    std::printf("%-24s %-10s %-10s %-9s %-64s %-48s %s\n", m.name.c_str(), model_state_name(c.state),
+                m.sha256.empty() ? "unverified" : "pinned", m.supported ? "yes" : "no", m.role.c_str(),
+                m.licence.c_str(), source.c_str());
   }
   return Status::ok();
 }

@@ -1,5 +1,7 @@
 // `fswap models list|fetch|verify`: the model registry (models/facefusion_models.json) seen
-// from a models folder. run_selected returns a Status; main.cc turns it into the exit code
+// from a models folder. list prints one row per model: name, state (missing, present, verified,
+// mismatched), hash (pinned, or unverified when the registry has no sha256 for it), supported,
+// role, licence, source. run_selected returns a Status; main.cc turns it into the exit code
 // (2 for an unknown model, a missing or mismatched file, a failed download).
 #pragma once
 

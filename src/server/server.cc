@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "runtime/engines/model_registry.h"
 #include "runtime/engines/native_engine.h"
 #include "server/http.h"
 #include "server/job_options.h"
@@ -39,21 +40,6 @@ std::string new_job_id() {
                 static_cast<unsigned long long>(b & 0xffffffffffffull));
   return buf;
 }
-
-// The models fswap knows, in the order GET /v1/models lists them.
-struct KnownModel {
-  const char* file;
-  const char* role;
-  const char* used_by;  // "default" (every job) or the face_swapper_model that needs it
-};
-constexpr KnownModel kKnownModels[] = {
-    {"fr_detect.onnx", "face detector (default, UltraFace-style)", "default"},
-    {"fr_landmark.onnx", "face landmarks", "default"},
-    {"fr_feature.onnx", "face recognizer (reference selection, classical swapper)", "default"},
-    {"blazeface_back_256.onnx", "face detector (BlazeFace)", "default"},
-    {"inswapper_128.onnx", "face swapper (FaceFusion's inswapper_128)", "inswapper_128"},
-    {"arcface_w600k_r50.onnx", "source face embedding for inswapper_128", "inswapper_128"},
-};
 
 bool valid_job_id(const std::string& id) {
   if (id.empty() || id.size() > 64) return false;
@@ -324,14 +310,21 @@ class Server::Impl {
     return HttpResponse::text(200, out);
   }
 
+  // The model registry (`fswap models list`'s catalogue, compiled in, in its order), each file
+  // present or missing in the models dir. Files are not hashed here (that is `fswap models verify`).
   HttpResponse models() {
     const std::string& dir = config_.base_job.analyser.models_dir;
+    auto registry = parse_model_registry(model_catalogue_document(), "the compiled-in models/facefusion_models.json");
+    if (!registry) return HttpResponse::error(500, "model_registry_unreadable", registry.status().message());
     json list = json::array();
-    for (const auto& m : kKnownModels) {
+    for (const ModelEntry& m : registry->models) {
       std::error_code ec;
       const fs::path path = fs::path(dir) / m.file;
       const bool present = fs::is_regular_file(path, ec);
-      json entry = {{"name", m.file}, {"role", m.role}, {"used_by", m.used_by}, {"state", present ? "present" : "missing"}};
+      json entry = {{"name", m.file},       {"model", m.name},      {"role", m.role},
+                    {"used_by", m.used_by}, {"state", present ? "present" : "missing"},
+                    {"supported", m.supported}, {"licence", m.licence}, {"source", m.source},
+                    {"url", m.url},         {"hash", m.sha256.empty() ? "unverified" : "pinned"}};
       if (present) entry["bytes"] = fs::file_size(path, ec);
       list.push_back(entry);
     }

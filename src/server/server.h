@@ -68,5 +68,7 @@ class Server {
 const std::string& openapi_document();
 // The web page served at / (web_page.html, compiled in): one HTML file, inline JS and CSS.
 const std::string& web_page_document();
+// The model registry GET /v1/models lists (models/facefusion_models.json, compiled in).
+const std::string& model_catalogue_document();
 
 }  // namespace fswap::server

@@ -78,6 +78,13 @@ class ModelsCommand : public testing::Test {
     }
     arcface_ = new std::string(read_file(fs::path(dir) / "arcface_w600k_r50.onnx"));
     detect_ = new std::string(read_file(fs::path(FSWAP_THIRD_PARTY_DIR) / "models/fr_detect.onnx"));
+    const std::string classifier =
+        fswap::test::generated_replicas("facefusion-classifier-replicas-v1", "fairface", {}, &why);
+    if (classifier.empty()) {
+      skip_reason_ = new std::string(why);
+      return;
+    }
+    fairface_ = new std::string(read_file(fs::path(classifier) / "fairface.onnx"));
     server_ = new httplib::Server;
     const std::string& body = *arcface_;
     const std::string crc = crc32_hex(body);
@@ -86,6 +93,12 @@ class ModelsCommand : public testing::Test {
     });
     server_->Get("/good/arcface_w600k_r50.hash", [crc](const httplib::Request&, httplib::Response& res) {
       res.set_content(crc + "\n", "text/plain");
+    });
+    server_->Get("/good/fairface.onnx", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(*fairface_, "application/octet-stream");
+    });
+    server_->Get("/good/fairface.hash", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(crc32_hex(*fairface_), "text/plain");
     });
     server_->Get("/badhash/arcface_w600k_r50.onnx", [&body](const httplib::Request&, httplib::Response& res) {
       res.set_content(body, "application/octet-stream");
@@ -152,6 +165,7 @@ class ModelsCommand : public testing::Test {
   inline static int port_ = 0;
   inline static std::string* arcface_ = nullptr;
   inline static std::string* detect_ = nullptr;
+  inline static std::string* fairface_ = nullptr;
   inline static std::string* skip_reason_ = nullptr;
   fs::path dir_;
 };
@@ -167,6 +181,10 @@ TEST_F(ModelsCommand, ListShowsMissingThenVerifiedAfterFetch) {
                            "retinaface_10g", "2dfan4", "gfpgan_1.4", "codeformer", "real_esrgan_x4", "xseg_1",
                            "bisenet_resnet_34", "fr_detect"})
     EXPECT_NE(line_of(before.out, name), "") << name << " not listed";
+  // No published hash for FaceFusion's files (the reference gives none): unverified; fswap's
+  // own defaults are pinned.
+  EXPECT_NE(row.find(" unverified "), std::string::npos) << row;
+  EXPECT_NE(line_of(before.out, "fr_detect").find(" pinned "), std::string::npos) << before.out;
 
   RunResult f = fetch(base("good"));
   ASSERT_EQ(f.rc, 0) << f.out;
@@ -263,6 +281,44 @@ TEST_F(ModelsCommand, ContractMismatchIsReportedNamingTheInput) {
   EXPECT_NE(row.find("input 'input' has shape [1,3,240,320]"), std::string::npos) << v.out;
   RunResult l = run_fswap("models list --models-dir " + dir_.string());
   EXPECT_NE(line_of(l.out, "arcface_w600k_r50").find("mismatched"), std::string::npos) << l.out;
+}
+
+// Every model fswap runs is in the catalogue, with its licence and source: FaceFusion's
+// detectors, landmarkers, fairface, swappers and their converters, enhancers, occluders,
+// parsers and frame enhancers (the names are checked against fswap's model tables by
+// ModelCatalogue.* in tests/unit/test_model_catalogue.cc).
+TEST_F(ModelsCommand, ListShowsEveryFamily) {
+  RunResult list = run_fswap("models list --models-dir " + dir_.string());
+  ASSERT_EQ(list.rc, 0) << list.out;
+  for (const char* name :
+       {"yoloface_8n", "scrfd_2.5g", "retinaface_10g", "2dfan4", "peppa_wutz", "fan_68_5", "fairface", "inswapper_128",
+        "hyperswap_1b_256", "hyperswap_1c_256", "simswap_unofficial_512", "ghost_1_256", "ghost_2_256", "ghost_3_256",
+        "hififace_unofficial_256", "blendswap_256", "uniface_256", "crossface_simswap", "crossface_ghost",
+        "crossface_hififace", "gfpgan_1.2", "gfpgan_1.3", "gpen_bfr_256", "gpen_bfr_2048", "restoreformer_plus_plus",
+        "xseg_2", "xseg_3", "bisenet_resnet_18", "real_esrgan_x2", "real_esrgan_x2_fp16", "real_esrgan_x4_fp16",
+        "real_esrgan_x8", "real_esrgan_x8_fp16"}) {
+    const std::string row = line_of(list.out, name);
+    ASSERT_NE(row, "") << name << " not listed:\n" << list.out;
+    EXPECT_NE(row.find(" missing "), std::string::npos) << row;
+    EXPECT_NE(row.find(" unverified "), std::string::npos) << row;
+    EXPECT_NE(row.find(" yes "), std::string::npos) << "supported: " << row;
+    EXPECT_NE(row.find("facefusion-assets"), std::string::npos) << row;
+  }
+  EXPECT_NE(line_of(list.out, "ghost_1_256").find("Apache-2.0"), std::string::npos);
+}
+
+// A catalogue entry added with the selector's filters: fetched from the loopback server (the
+// replica, FaceFusion's CRC32 .hash), its contract holds, and it lists as verified.
+TEST_F(ModelsCommand, FetchesFairface) {
+  RunResult f = run_fswap("models fetch fairface --models-dir " + dir_.string() + " --url-base " + base("good"));
+  ASSERT_EQ(f.rc, 0) << f.out;
+  EXPECT_EQ(read_file(dir_ / "fairface.onnx"), *fairface_);
+  RunResult v = run_fswap("models verify fairface --models-dir " + dir_.string());
+  EXPECT_EQ(v.rc, 0) << v.out;
+  RunResult l = run_fswap("models list --models-dir " + dir_.string());
+  const std::string row = line_of(l.out, "fairface");
+  EXPECT_NE(row.find(" verified "), std::string::npos) << l.out;
+  EXPECT_NE(row.find(" unverified "), std::string::npos) << "the hash column still says nothing was published: " << row;
 }
 
 }  // namespace

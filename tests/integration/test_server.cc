@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -404,9 +405,29 @@ TEST_F(ServerTest, WebPageModelsAndPreview) {
     names.push_back(m["name"]);
     const bool present = fs::is_regular_file(fs::path(dir) / m["name"].get<std::string>());
     EXPECT_EQ(m["state"], present ? "present" : "missing") << m.dump();
+    for (const char* key : {"model", "role", "used_by", "licence", "source", "url"})
+      EXPECT_TRUE(m.contains(key) && m[key].is_string()) << key << " in " << m.dump();
+    EXPECT_TRUE(m["hash"] == "pinned" || m["hash"] == "unverified") << m.dump();
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"fr_detect.onnx", "fr_landmark.onnx", "fr_feature.onnx", "blazeface_back_256.onnx",
-                                             "inswapper_128.onnx", "arcface_w600k_r50.onnx"}));
+  // Exactly the registry's files, in its order (the catalogue `fswap models list` shows).
+  std::ifstream registry_file(std::string(FSWAP_SOURCE_DIR) + "/models/facefusion_models.json");
+  const json registry = json::parse(registry_file);
+  std::vector<std::string> registry_files;
+  for (const auto& m : registry.at("models")) registry_files.push_back(m["file"]);
+  EXPECT_EQ(names, registry_files);
+  for (const char* file : {"fr_detect.onnx", "fr_landmark.onnx", "fr_feature.onnx", "blazeface_back_256.onnx",
+                           "inswapper_128.onnx", "arcface_w600k_r50.onnx", "fairface.onnx", "hyperswap_1a_256.onnx",
+                           "crossface_ghost.onnx", "gfpgan_1.4.onnx", "xseg_3.onnx", "real_esrgan_x8_fp16.onnx"})
+    EXPECT_NE(std::find(names.begin(), names.end(), file), names.end()) << file;
+  for (const auto& m : body["models"]) {
+    if (m["name"] == "fr_detect.onnx") {
+      EXPECT_EQ(m["hash"], "pinned");  // fswap's defaults are pinned
+    }
+    if (m["name"] == "inswapper_128.onnx") {
+      EXPECT_EQ(m["hash"], "unverified") << "no published hash in the reference";
+      EXPECT_EQ(m["used_by"], "--face-swapper-model inswapper_128");
+    }
+  }
 
   auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "messi5.jpg"),
                                                              file_part("target", kMedia + "astronaut.png"),

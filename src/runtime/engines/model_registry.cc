@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -179,9 +180,13 @@ const char* model_state_name(ModelState s) {
 Result<ModelRegistry> load_model_registry(const std::string& path) {
   std::ifstream in(path);
   if (!in) return not_found(path + ": model registry not found");
+  return parse_model_registry(std::string(std::istreambuf_iterator<char>(in), {}), path);
+}
+
+Result<ModelRegistry> parse_model_registry(const std::string& text, const std::string& path) {
   json doc;
   try {
-    doc = json::parse(in);
+    doc = json::parse(text);
   } catch (const json::exception& e) {
     return invalid_input(path + ": not valid JSON: " + e.what());
   }
@@ -200,6 +205,7 @@ Result<ModelRegistry> load_model_registry(const std::string& path) {
       e.url_verified = m.value("url_verified", false);
       e.sha256 = trim_lower(str_or_empty(m, "sha256"));
       e.supported = m.value("supported", false);
+      e.used_by = str_or_empty(m, "used_by");
       if (m.contains("contract") && m["contract"].is_object()) {
         ModelContract c;
         for (const auto& t : m["contract"].value("inputs", json::array())) c.inputs.push_back(parse_tensor(t));

@@ -51,6 +51,7 @@ struct ModelEntry {
   bool url_verified = false;  // false: the documented pattern, not checked from this machine
   std::string sha256;   // pinned lower-case hex; empty when unknown
   bool supported = false;     // fswap runs it today
+  std::string used_by;        // the option (or "default") that needs the file, for people
   std::optional<ModelContract> contract;
 };
 
@@ -62,6 +63,8 @@ struct ModelRegistry {
 
 // kNotFound when the file is missing, kInvalidInput naming the field when the JSON is wrong.
 Result<ModelRegistry> load_model_registry(const std::string& path);
+// The same from the JSON text itself (a copy compiled into the binary); `origin` names it in errors.
+Result<ModelRegistry> parse_model_registry(const std::string& text, const std::string& origin);
 
 enum class ModelState { kMissing, kPresent, kVerified, kMismatched };
 const char* model_state_name(ModelState s);  // "missing", "present", "verified", "mismatched"
