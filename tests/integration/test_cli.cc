@@ -503,6 +503,7 @@ TEST(CliFaceSelector, FairfaceFiltersChooseTheFaces) {
                      std::to_string(first.age_first) + " --face-selector-age-end " + std::to_string(first.age_last));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find(std::to_string(same_gender) + " faces swapped"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("classify"), std::string::npos) << "fairface's time is in the stage summary: " << r.output;
   EXPECT_NE(read_image(kept).value().pixels, before.pixels);
 
   const std::string none = scratch("selector_none.png");
@@ -525,8 +526,10 @@ TEST(CliFaceSelector, MissingFairfaceAndBadValuesAreNamed) {
   expect_rejected(astronaut_swap_args(out) + " --face-selector-age-start 60 --face-selector-age-end 20", out,
                   "--face-selector-age");
   expect_rejected(astronaut_swap_args(out) + " --face-selector-order front-back", out, "--face-selector-order");
-  // No filter: fairface is not needed (nor loaded).
-  EXPECT_EQ(run_fswap(astronaut_swap_args(out) + " --face-selector-order left-right --models-dir " + kModels).code, 0);
+  // No filter: fairface is not needed, loaded or run.
+  const auto r = run_fswap(astronaut_swap_args(out) + " --face-selector-order left-right --models-dir " + kModels);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output.find("classify"), std::string::npos) << r.output;
 }
 
 }  // namespace
