@@ -6,6 +6,7 @@
 #include <set>
 
 #include "face/enhancer.h"
+#include "face/frame_enhancer.h"
 #include "face/swapper_facefusion.h"
 
 namespace fswap::server {
@@ -23,7 +24,7 @@ std::string join(const std::set<std::string>& s) {
   return out;
 }
 
-const std::set<std::string> kProcessors = {"face_swapper", "face_enhancer"};
+const std::set<std::string> kProcessors = {"face_swapper", "face_enhancer", "frame_enhancer"};
 
 const std::set<std::string>& swapper_models() {
   static const std::set<std::string> names = [] {
@@ -36,6 +37,11 @@ const std::set<std::string>& swapper_models() {
 
 const std::set<std::string>& enhancer_models() {
   static const std::set<std::string> names(face_enhancer_model_names().begin(), face_enhancer_model_names().end());
+  return names;
+}
+
+const std::set<std::string>& frame_enhancer_models() {
+  static const std::set<std::string> names(frame_enhancer_model_names().begin(), frame_enhancer_model_names().end());
   return names;
 }
 
@@ -93,7 +99,7 @@ Result<JobOptions> parse_job_options(const std::string& text) {
       "face_selector_mode",   "reference_face_distance", "face_detector_score", "face_mask_blur",
       "output_video_quality", "output_video_preset",     "trim_frame_start",    "trim_frame_end",
       "engine",               "face_swapper_model",      "processors",          "face_enhancer_model",
-      "face_enhancer_blend"};
+      "face_enhancer_blend",  "frame_enhancer_model",    "frame_enhancer_blend"};
   for (const auto& [key, value] : j.items())
     if (!kKeys.count(key)) return invalid_input("options: unknown key '" + key + "' (known: " + join(kKeys) + ")");
   constexpr std::int64_t kMaxFrame = std::int64_t{1} << 40;
@@ -110,6 +116,8 @@ Result<JobOptions> parse_job_options(const std::string& text) {
   FSWAP_RETURN_IF_ERROR(read_processors(j, o.processors));
   FSWAP_RETURN_IF_ERROR(read_choice(j, "face_enhancer_model", enhancer_models(), o.face_enhancer_model));
   FSWAP_RETURN_IF_ERROR(read_int(j, "face_enhancer_blend", 0, 100, o.face_enhancer_blend));
+  FSWAP_RETURN_IF_ERROR(read_choice(j, "frame_enhancer_model", frame_enhancer_models(), o.frame_enhancer_model));
+  FSWAP_RETURN_IF_ERROR(read_int(j, "frame_enhancer_blend", 0, 100, o.frame_enhancer_blend));
   if (o.trim_frame_end >= 0 && o.trim_frame_end <= o.trim_frame_start)
     return invalid_input("options: trim_frame_end must be greater than trim_frame_start (or -1 for the end)");
   return o;
@@ -128,7 +136,9 @@ std::string JobOptions::to_json() const {
                   {"face_swapper_model", face_swapper_model},
                   {"processors", processors},
                   {"face_enhancer_model", face_enhancer_model},
-                  {"face_enhancer_blend", face_enhancer_blend}};
+                  {"face_enhancer_blend", face_enhancer_blend},
+                  {"frame_enhancer_model", frame_enhancer_model},
+                  {"frame_enhancer_blend", frame_enhancer_blend}};
   return j.dump();
 }
 
@@ -138,6 +148,8 @@ Status JobOptions::apply_to(SwapJob& job) const {
   job.processors = processors;
   job.face_enhancer_model = face_enhancer_model;
   job.face_enhancer.blend = static_cast<float>(face_enhancer_blend);
+  job.frame_enhancer_model = frame_enhancer_model;
+  job.frame_enhancer_blend = static_cast<float>(frame_enhancer_blend);
   FSWAP_ASSIGN_OR_RETURN(job.selector.mode, parse_selector_mode(face_selector_mode));
   job.selector.reference_distance = reference_face_distance;
   job.analyser.detect.score_threshold = face_detector_score;

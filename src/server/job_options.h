@@ -26,9 +26,11 @@ struct JobOptions {
   std::string engine = "auto";                   // auto, ort, native
   std::string face_swapper_model = "classical";  // classical or one of face_swapper_model_names()
                                                  // (FaceFusion's <name>.onnx + arcface in the models dir)
-  std::vector<std::string> processors = {"face_swapper"};  // face_swapper and/or face_enhancer, in order
+  std::vector<std::string> processors = {"face_swapper"};  // face_swapper, face_enhancer, frame_enhancer, in order
   std::string face_enhancer_model = "gfpgan_1.4";          // one of face_enhancer_model_names()
   int face_enhancer_blend = 80;                             // 0..100
+  std::string frame_enhancer_model = "span_kendata_x4";    // one of frame_enhancer_model_names()
+  int frame_enhancer_blend = 80;                            // 0..100
 
   // The options as a JSON object (every key, defaults included).
   std::string to_json() const;

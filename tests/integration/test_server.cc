@@ -246,8 +246,9 @@ TEST_F(ServerTest, BadRequestsAreRefusedAndTheServerStaysUp) {
 TEST_F(ServerTest, FaceFusionModelOptions) {
   auto c = server().client();
   for (const char* bad : {R"({"processors": []})", R"({"processors": ["face_swapper", "face_swapper"]})",
-                          R"({"processors": ["frame_enhancer"]})", R"({"processors": "face_swapper"})",
-                          R"({"face_enhancer_model": "gfpgan_9"})", R"({"face_enhancer_blend": 101})"}) {
+                          R"({"processors": ["face_debugger"]})", R"({"processors": "face_swapper"})",
+                          R"({"face_enhancer_model": "gfpgan_9"})", R"({"face_enhancer_blend": 101})",
+                          R"({"frame_enhancer_model": "real_esrgan_x3"})", R"({"frame_enhancer_blend": -1})"}) {
     auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "astronaut.png"),
                                                                file_part("target", kMedia + "messi5.jpg"),
                                                                options_part(bad)});
@@ -257,14 +258,18 @@ TEST_F(ServerTest, FaceFusionModelOptions) {
   }
   auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{
                                   file_part("source", kMedia + "astronaut.png"), file_part("target", kMedia + "messi5.jpg"),
-                                  options_part(R"({"face_swapper_model": "hyperswap_1a_256", "processors": ["face_swapper", "face_enhancer"],
-                                                   "face_enhancer_model": "gpen_bfr_512", "face_enhancer_blend": 40})")});
+                                  options_part(R"({"face_swapper_model": "hyperswap_1a_256",
+                                                   "processors": ["face_swapper", "face_enhancer", "frame_enhancer"],
+                                                   "face_enhancer_model": "gpen_bfr_512", "face_enhancer_blend": 40,
+                                                   "frame_enhancer_model": "real_esrgan_x4", "frame_enhancer_blend": 60})")});
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 201) << r->body;
   const std::string id = json::parse(r->body)["id"];
   const json job = wait_for_job(c, id);
   EXPECT_EQ(job["options"]["face_swapper_model"], "hyperswap_1a_256");
-  EXPECT_EQ(job["options"]["processors"], (json{"face_swapper", "face_enhancer"}));
+  EXPECT_EQ(job["options"]["processors"], (json{"face_swapper", "face_enhancer", "frame_enhancer"}));
+  EXPECT_EQ(job["options"]["frame_enhancer_model"], "real_esrgan_x4");
+  EXPECT_EQ(job["options"]["frame_enhancer_blend"], 60);
   EXPECT_EQ(job["options"]["face_enhancer_model"], "gpen_bfr_512");
   EXPECT_EQ(job["options"]["face_enhancer_blend"], 40);
   ASSERT_EQ(job.value("state", ""), "failed") << job.dump();
