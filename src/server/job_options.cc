@@ -24,6 +24,10 @@ std::string join(const std::set<std::string>& s) {
   return out;
 }
 
+const std::set<std::string> kOrders = {"left-right",  "right-left",  "top-bottom", "bottom-top",
+                                       "small-large", "large-small", "best-worst", "worst-best"};
+const std::set<std::string> kGenders = {"female", "male"};
+const std::set<std::string> kRaces = {"white", "black", "latino", "asian", "indian", "arabic"};
 const std::set<std::string> kProcessors = {"face_swapper", "face_enhancer", "frame_enhancer"};
 
 const std::set<std::string>& swapper_models() {
@@ -99,11 +103,28 @@ Result<JobOptions> parse_job_options(const std::string& text) {
       "face_selector_mode",   "reference_face_distance", "face_detector_score", "face_mask_blur",
       "output_video_quality", "output_video_preset",     "trim_frame_start",    "trim_frame_end",
       "engine",               "face_swapper_model",      "processors",          "face_enhancer_model",
-      "face_enhancer_blend",  "frame_enhancer_model",    "frame_enhancer_blend"};
+      "face_enhancer_blend",  "frame_enhancer_model",    "frame_enhancer_blend", "face_selector_order",
+      "face_selector_gender", "face_selector_race",      "face_selector_age_start", "face_selector_age_end"};
   for (const auto& [key, value] : j.items())
     if (!kKeys.count(key)) return invalid_input("options: unknown key '" + key + "' (known: " + join(kKeys) + ")");
   constexpr std::int64_t kMaxFrame = std::int64_t{1} << 40;
   FSWAP_RETURN_IF_ERROR(read_choice(j, "face_selector_mode", kSelectorModes, o.face_selector_mode));
+  FSWAP_RETURN_IF_ERROR(read_choice(j, "face_selector_order", kOrders, o.face_selector_order));
+  std::string gender, race;
+  FSWAP_RETURN_IF_ERROR(read_choice(j, "face_selector_gender", kGenders, gender));
+  FSWAP_RETURN_IF_ERROR(read_choice(j, "face_selector_race", kRaces, race));
+  if (!gender.empty()) o.face_selector_filter.gender = gender;
+  if (!race.empty()) o.face_selector_filter.race = race;
+  int age = 0;
+  if (j.contains("face_selector_age_start")) {
+    FSWAP_RETURN_IF_ERROR(read_int(j, "face_selector_age_start", 0, 100, age));
+    o.face_selector_filter.age_start = age;
+  }
+  if (j.contains("face_selector_age_end")) {
+    FSWAP_RETURN_IF_ERROR(read_int(j, "face_selector_age_end", 0, 100, age));
+    o.face_selector_filter.age_end = age;
+  }
+  if (Status s = validate_face_filter(o.face_selector_filter); !s.is_ok()) return invalid_input("options: " + s.message());
   FSWAP_RETURN_IF_ERROR(read_unit(j, "reference_face_distance", o.reference_face_distance));
   FSWAP_RETURN_IF_ERROR(read_unit(j, "face_detector_score", o.face_detector_score));
   FSWAP_RETURN_IF_ERROR(read_unit(j, "face_mask_blur", o.face_mask_blur));
@@ -124,7 +145,8 @@ Result<JobOptions> parse_job_options(const std::string& text) {
 }
 
 std::string JobOptions::to_json() const {
-  const json j = {{"face_selector_mode", face_selector_mode},
+  json j = {{"face_selector_mode", face_selector_mode},
+                  {"face_selector_order", face_selector_order},
                   {"reference_face_distance", reference_face_distance},
                   {"face_detector_score", face_detector_score},
                   {"face_mask_blur", face_mask_blur},
@@ -139,6 +161,11 @@ std::string JobOptions::to_json() const {
                   {"face_enhancer_blend", face_enhancer_blend},
                   {"frame_enhancer_model", frame_enhancer_model},
                   {"frame_enhancer_blend", frame_enhancer_blend}};
+  const FaceFilter& f = face_selector_filter;
+  if (f.gender) j["face_selector_gender"] = *f.gender;
+  if (f.race) j["face_selector_race"] = *f.race;
+  if (f.age_start) j["face_selector_age_start"] = *f.age_start;
+  if (f.age_end) j["face_selector_age_end"] = *f.age_end;
   return j.dump();
 }
 
@@ -151,6 +178,8 @@ Status JobOptions::apply_to(SwapJob& job) const {
   job.frame_enhancer_model = frame_enhancer_model;
   job.frame_enhancer_blend = static_cast<float>(frame_enhancer_blend);
   FSWAP_ASSIGN_OR_RETURN(job.selector.mode, parse_selector_mode(face_selector_mode));
+  FSWAP_ASSIGN_OR_RETURN(job.selector.order, parse_face_order(face_selector_order));
+  job.selector.filter = face_selector_filter;
   job.selector.reference_distance = reference_face_distance;
   job.analyser.detect.score_threshold = face_detector_score;
   job.swap.mask_blur = face_mask_blur;

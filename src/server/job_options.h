@@ -16,6 +16,8 @@ namespace fswap::server {
 
 struct JobOptions {
   std::string face_selector_mode = "reference";  // one, many, reference
+  std::string face_selector_order = "large-small";  // FaceFusion's eight orders
+  FaceFilter face_selector_filter;                  // gender, race, age range (fairface.onnx when set)
   float reference_face_distance = 0.3f;          // 0..1
   float face_detector_score = 0.5f;              // 0..1
   float face_mask_blur = 0.3f;                   // 0..1

@@ -248,7 +248,9 @@ TEST_F(ServerTest, FaceFusionModelOptions) {
   for (const char* bad : {R"({"processors": []})", R"({"processors": ["face_swapper", "face_swapper"]})",
                           R"({"processors": ["face_debugger"]})", R"({"processors": "face_swapper"})",
                           R"({"face_enhancer_model": "gfpgan_9"})", R"({"face_enhancer_blend": 101})",
-                          R"({"frame_enhancer_model": "real_esrgan_x3"})", R"({"frame_enhancer_blend": -1})"}) {
+                          R"({"frame_enhancer_model": "real_esrgan_x3"})", R"({"frame_enhancer_blend": -1})",
+                          R"({"face_selector_gender": "other"})", R"({"face_selector_order": "random"})",
+                          R"({"face_selector_age_start": 50, "face_selector_age_end": 20})"}) {
     auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "astronaut.png"),
                                                                file_part("target", kMedia + "messi5.jpg"),
                                                                options_part(bad)});
@@ -270,6 +272,21 @@ TEST_F(ServerTest, FaceFusionModelOptions) {
   EXPECT_EQ(job["options"]["processors"], (json{"face_swapper", "face_enhancer", "frame_enhancer"}));
   EXPECT_EQ(job["options"]["frame_enhancer_model"], "real_esrgan_x4");
   EXPECT_EQ(job["options"]["frame_enhancer_blend"], 60);
+
+  // The selector's filters need fairface.onnx, which the models dir lacks: a clean failure naming it.
+  auto filtered = c.Post("/v1/jobs", httplib::MultipartFormDataItems{
+                                         file_part("source", kMedia + "astronaut.png"), file_part("target", kMedia + "messi5.jpg"),
+                                         options_part(R"({"face_selector_mode": "one", "face_selector_order": "left-right",
+                                                          "face_selector_gender": "male", "face_selector_age_start": 20})")});
+  ASSERT_TRUE(filtered);
+  ASSERT_EQ(filtered->status, 201) << filtered->body;
+  const json f = wait_for_job(c, json::parse(filtered->body)["id"]);
+  EXPECT_EQ(f["options"]["face_selector_order"], "left-right");
+  EXPECT_EQ(f["options"]["face_selector_gender"], "male");
+  EXPECT_EQ(f["options"]["face_selector_age_start"], 20);
+  EXPECT_FALSE(f["options"].contains("face_selector_race"));
+  ASSERT_EQ(f.value("state", ""), "failed") << f.dump();
+  EXPECT_NE(f["error"]["message"].get<std::string>().find("fairface.onnx"), std::string::npos) << f.dump();
   EXPECT_EQ(job["options"]["face_enhancer_model"], "gpen_bfr_512");
   EXPECT_EQ(job["options"]["face_enhancer_blend"], 40);
   ASSERT_EQ(job.value("state", ""), "failed") << job.dump();
