@@ -452,9 +452,9 @@ std::string segment_fingerprint(const SwapJob& job, std::int64_t segment_frames)
           std::to_string(a.landmarker_score) + " precision " +
           std::to_string(static_cast<int>(a.session.precision)) + "\n";
   text += "detector margin";
-  for (int m : a.detect.margin) text += " " + std::to_string(m);
+  for (int m : a.detect.margin) text.append(" ").append(std::to_string(m));
   text += " angles";
-  for (int angle : a.detect.angles) text += " " + std::to_string(angle);
+  for (int angle : a.detect.angles) text.append(" ").append(std::to_string(angle));
   text += "\n";
   const FaceFilter& filter = job.selector.filter;
   text += "selector " + std::to_string(static_cast<int>(job.selector.mode)) + " " +
