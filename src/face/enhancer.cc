@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "face/model_input.h"
+#include "face/model_table.h"
 #include "face/paste_back.h"
 #include "face/recognizer.h"
 #include "imaging/transform.h"
@@ -38,20 +39,12 @@ bool image_shape_fits(const Shape& s, int size) {
 }  // namespace
 
 const std::vector<std::string>& face_enhancer_model_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> n;
-    for (const auto& m : model_table()) n.push_back(m.name);
-    return n;
-  }();
+  static const std::vector<std::string> names = model_table_names(model_table());
   return names;
 }
 
 Result<FaceEnhancerModelInfo> face_enhancer_model_info(const std::string& name) {
-  for (const auto& m : model_table())
-    if (m.name == name) return m;
-  std::string known;
-  for (const auto& n : face_enhancer_model_names()) known += (known.empty() ? "" : ", ") + n;
-  return invalid_input("unknown face enhancer model '" + name + "' (" + known + ")");
+  return find_in_model_table(model_table(), name, "face enhancer");
 }
 
 Image face_enhancer_crop(const Image& rgb, const std::array<Point2f, 5>& landmarks5, const FaceEnhancerModelInfo& info,

@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "face/enhancer.h"
+#include "face/model_table.h"
 #include "imaging/transform.h"
 #include "onnx/onnx_loader.h"
 #include "runtime/memory_plan.h"
@@ -58,20 +59,12 @@ bool tiling_valid(const FrameEnhancerTiling& t) { return t.overlap >= 1 && t.pad
 }  // namespace
 
 const std::vector<std::string>& frame_enhancer_model_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> n;
-    for (const auto& m : model_table()) n.push_back(m.name);
-    return n;
-  }();
+  static const std::vector<std::string> names = model_table_names(model_table());
   return names;
 }
 
 Result<FrameEnhancerModelInfo> frame_enhancer_model_info(const std::string& name) {
-  for (const auto& m : model_table())
-    if (m.name == name) return m;
-  std::string known;
-  for (const auto& n : frame_enhancer_model_names()) known += (known.empty() ? "" : ", ") + n;
-  return invalid_input("unknown frame enhancer model '" + name + "' (" + known + ")");
+  return find_in_model_table(model_table(), name, "frame enhancer");
 }
 
 FrameTiles create_tile_frames(const Image& frame, const FrameEnhancerTiling& t) {

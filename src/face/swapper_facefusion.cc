@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/half.h"
+#include "face/model_table.h"
 #include "face/recognizer.h"
 #include "face/recognizer_arcface.h"
 #include "imaging/transform.h"
@@ -108,20 +109,12 @@ Tensor repeat_batch(const Tensor& source, int n) {
 }  // namespace
 
 const std::vector<std::string>& face_swapper_model_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> n;
-    for (const auto& m : model_table()) n.push_back(m.name);
-    return n;
-  }();
+  static const std::vector<std::string> names = model_table_names(model_table());
   return names;
 }
 
 Result<FaceSwapperModelSpec> face_swapper_model_spec(const std::string& name) {
-  for (const auto& m : model_table())
-    if (m.name == name) return m;
-  std::string known;
-  for (const auto& n : face_swapper_model_names()) known += (known.empty() ? "" : ", ") + n;
-  return invalid_input("unknown face swapper model '" + name + "' (" + known + ")");
+  return find_in_model_table(model_table(), name, "face swapper");
 }
 
 Result<int> parse_pixel_boost(const std::string& text, const FaceSwapperModelSpec& spec) {
