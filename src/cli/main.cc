@@ -60,6 +60,7 @@ struct CommonOptions {
   std::string detector_size = "640x640";
   std::vector<int> detector_margin = {0, 0, 0, 0};
   std::vector<int> detector_angles = {0};
+  int detector_interval = 1;
   std::string landmarker = "fr_landmark";
   float landmarker_score = 0.5f;
   std::string selector_mode = "reference";
@@ -153,6 +154,10 @@ struct CommonOptions {
     app.add_option("--face-detector-angles", detector_angles,
                    "FaceFusion's detectors: detect in the frame turned counter-clockwise by each of these angles (0 = upright)")
         ->check(CLI::IsMember({0, 90, 180, 270}))->capture_default_str();
+    app.add_option("--face-detector-interval", detector_interval,
+                   "Video: detect on one frame in N and follow the faces from their landmarks in between "
+                   "(1 = every frame, as FaceFusion)")
+        ->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--face-selector-mode", selector_mode, "one (largest), many, reference")
         ->check(CLI::IsMember({"one", "many", "reference"}))->capture_default_str();
     app.add_option("--face-selector-order", selector_order, "Order of the faces (one: the first is swapped)")
@@ -227,6 +232,7 @@ struct CommonOptions {
     FSWAP_ASSIGN_OR_RETURN(job.analyser.detect.detector_size, parse_detector_size(detector_size));
     std::copy(detector_margin.begin(), detector_margin.end(), job.analyser.detect.margin.begin());
     job.analyser.detect.angles = detector_angles;
+    job.face_detector_interval = detector_interval;
     job.analyser.landmarker = landmarker;
     job.analyser.landmarker_score = landmarker_score;
     FSWAP_ASSIGN_OR_RETURN(job.selector.mode, parse_selector_mode(selector_mode));

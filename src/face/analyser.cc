@@ -41,6 +41,30 @@ Result<std::vector<Face>> FaceAnalyser::analyse(const Image& rgb, bool embed_fac
   return faces;
 }
 
+Result<std::vector<Face>> FaceAnalyser::follow(const Image& rgb, const std::vector<Face>& previous,
+                                               TimeLedger* ledger) {
+  ScopedTimer t(ledger, "landmarks");
+  const auto centre = [](const std::array<Point2f, 68>& points) {
+    Point2f c{0, 0};
+    for (const Point2f& p : points) c = {c.x + p.x / 68.f, c.y + p.y / 68.f};
+    return c;
+  };
+  std::vector<Face> faces;
+  for (const Face& was : previous) {
+    Face f;
+    f.box = was.box;
+    f.score = was.score;
+    f.keypoints = was.keypoints;
+    FSWAP_RETURN_IF_ERROR(landmark(rgb, f));
+    const Point2f from = centre(was.landmarks68), to = centre(f.landmarks68);
+    const float dx = to.x - from.x, dy = to.y - from.y;
+    f.box = {f.box.x1 + dx, f.box.y1 + dy, f.box.x2 + dx, f.box.y2 + dy};
+    for (Point2f& k : f.keypoints) k = {k.x + dx, k.y + dy};
+    faces.push_back(std::move(f));
+  }
+  return faces;
+}
+
 Status FaceAnalyser::landmark(const Image& rgb, Face& face) {
   if (landmarker_) return landmarker_->landmark(rgb, face);
   // FaceFusion's create_faces: the 68 points when their score passes, else the detector's five

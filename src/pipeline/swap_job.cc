@@ -66,6 +66,8 @@ struct JobContext {
   std::unique_ptr<FrameEnhancer> frame_enhancer;  // when they include frame_enhancer
   ReferenceTracker tracker;  // reference mode
   LandmarkSmoother smoother;  // video with smooth_landmarks
+  std::vector<Face> followed;  // video with face_detector_interval > 1: the last frame's faces
+  int frames_followed = 0;     // frames since the last detection
   TimeLedger ledger;
   std::int64_t faces_swapped = 0;
 };
@@ -113,8 +115,17 @@ Status prepare_reference(JobContext& ctx) {
 
 // A frame's faces that pass the selector's gender/race/age filters (all of them when none is
 // set: no classifier runs), in the detector's order.
-Result<std::vector<Face>> wanted_faces(JobContext& ctx, const Image& frame) {
-  FSWAP_ASSIGN_OR_RETURN(auto faces, ctx.analyser->analyse(frame, /*embed=*/false, &ctx.ledger));
+Result<std::vector<Face>> wanted_faces(JobContext& ctx, const Image& frame, bool is_video) {
+  const int interval = is_video ? ctx.job.face_detector_interval : 1;
+  std::vector<Face> faces;
+  if (interval > 1 && !ctx.followed.empty() && ctx.frames_followed + 1 < interval) {
+    FSWAP_ASSIGN_OR_RETURN(faces, ctx.analyser->follow(frame, ctx.followed, &ctx.ledger));
+    ++ctx.frames_followed;
+  } else {
+    FSWAP_ASSIGN_OR_RETURN(faces, ctx.analyser->analyse(frame, /*embed=*/false, &ctx.ledger));
+    ctx.frames_followed = 0;
+  }
+  if (interval > 1) ctx.followed = faces;
   const FaceFilter& filter = ctx.job.selector.filter;
   if (!filter.active()) return faces;
   std::vector<FaceClasses> classes;
@@ -128,7 +139,7 @@ Result<std::vector<Face>> wanted_faces(JobContext& ctx, const Image& frame) {
 // The faces the face processors work on, found on the frame as decoded.
 // is_video: the frame is one of a sequence (landmarks may be smoothed across frames).
 Result<std::vector<Face>> chosen_faces(JobContext& ctx, const Image& frame, bool is_video) {
-  FSWAP_ASSIGN_OR_RETURN(auto faces, wanted_faces(ctx, frame));
+  FSWAP_ASSIGN_OR_RETURN(auto faces, wanted_faces(ctx, frame, is_video));
   if (is_video && ctx.job.smooth_landmarks) ctx.smoother.smooth(faces);
   std::vector<Face> chosen;
   if (ctx.job.selector.mode == SelectorMode::kReference) {
@@ -451,7 +462,7 @@ std::string segment_fingerprint(const SwapJob& job, std::int64_t segment_frames)
           std::to_string(a.detect.detector_size) + " landmarker " + a.landmarker + " " +
           std::to_string(a.landmarker_score) + " precision " +
           std::to_string(static_cast<int>(a.session.precision)) + "\n";
-  text += "detector margin";
+  text += "detector interval " + std::to_string(job.face_detector_interval) + " margin";
   for (int m : a.detect.margin) text.append(" ").append(std::to_string(m));
   text += " angles";
   for (int angle : a.detect.angles) text.append(" ").append(std::to_string(angle));
@@ -498,7 +509,7 @@ Result<std::vector<float>> first_face_reference(JobContext& ctx, std::int64_t fi
     FSWAP_ASSIGN_OR_RETURN(bool got, i < first ? decode.reader->skip(frame) : decode.reader->read(frame));
     if (!got) break;
     if (i < first) continue;
-    FSWAP_ASSIGN_OR_RETURN(auto faces, wanted_faces(ctx, frame.image));
+    FSWAP_ASSIGN_OR_RETURN(auto faces, wanted_faces(ctx, frame.image, /*is_video=*/false));  // always detected
     if (faces.empty()) continue;
     auto largest = std::max_element(faces.begin(), faces.end(),
                                     [](const Face& a, const Face& b) { return a.box.area() < b.box.area(); });
@@ -567,6 +578,7 @@ void run_part(SegmentRun& run, JobContext& ctx, const ReferenceTracker& fresh_tr
           segment = grid.segment_of(frame->index);
           ctx.tracker = fresh_tracker;
           ctx.smoother = LandmarkSmoother();
+          ctx.followed.clear();
         }
         auto n = process_frame(ctx, frame->image, /*is_video=*/true);
         if (!n) return fail(n.status());
@@ -729,6 +741,7 @@ Status validate_job(const SwapJob& job) {
   for (const auto& p : job.processors)
     if (p != "face_swapper" && p != "face_enhancer" && p != "frame_enhancer")
       return invalid_input("unknown processor '" + p + "' (face_swapper, face_enhancer, frame_enhancer)");
+  if (job.face_detector_interval < 1) return invalid_input("--face-detector-interval must be at least 1");
   if (uses_processor(job, "face_enhancer")) FSWAP_RETURN_IF_ERROR(face_enhancer_model_info(job.face_enhancer_model).status());
   if (job.face_enhancer.blend < 0 || job.face_enhancer.blend > 100)
     return invalid_input("--face-enhancer-blend must be within 0..100");

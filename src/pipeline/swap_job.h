@@ -76,6 +76,10 @@ struct SwapJob {
   bool swap_faces = true;            // false: decode + encode only (fswap bench's ceiling)
   // Video only: smooth tracked faces' landmarks over frames against jitter (LandmarkSmoother).
   // Still images are never smoothed.
+  // Video only: run the detector on one frame in N and follow the faces found in between from
+  // their landmarks (FaceAnalyser::follow); 1 = every frame (FaceFusion). Faces that appear in
+  // between are found at the next detection; with no face found, every frame is detected.
+  int face_detector_interval = 1;
   bool smooth_landmarks = true;
 
   // Segmented video: resume after a restart (issue 7) and several devices (issue 6). Video only.

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <future>
@@ -238,6 +240,47 @@ TEST(SwapJob, SlowEncoderBoundsFramesDecodedAhead) {
     ++n;
   }
   EXPECT_EQ(n, 40);
+}
+
+// --face-detector-interval 4: the detector runs on frames 0, 4, 8, ...; the faces in between are
+// followed from their landmarks, so every frame still has its face swapped, close to detecting on
+// every frame (the astronaut drifts 1 px per frame).
+TEST(SwapJob, DetectorIntervalFollowsFacesBetweenDetections) {
+  SwapJob every = job_for(scratch("interval1.mp4"));
+  every.trim_frame_end = 12;
+  SwapJob sparse = job_for(scratch("interval4.mp4"));
+  sparse.trim_frame_end = 12;
+  sparse.face_detector_interval = 4;
+  const auto a = run_swap(every), b = run_swap(sparse);
+  ASSERT_TRUE(a.is_ok()) << a.status().to_string();
+  ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+  EXPECT_EQ(b->faces_swapped, 12);
+  const auto calls = [](const SwapSummary& s, const std::string& stage) {
+    for (const auto& e : s.stages)
+      if (e.stage == stage) return e.calls;
+    return 0L;
+  };
+  EXPECT_EQ(calls(*a, "detect"), 12);
+  EXPECT_EQ(calls(*b, "detect"), 3);
+  EXPECT_EQ(calls(*b, "landmarks"), 12);
+  auto ra = VideoReader::open(every.output).value(), rb = VideoReader::open(sparse.output).value();
+  VideoFrame fa, fb;
+  double worst_psnr = 1e9;
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_TRUE(ra->read(fa).value() && rb->read(fb).value()) << i;
+    double se = 0;
+    for (std::size_t k = 0; k < fa.image.pixels.size(); ++k) {
+      const double d = double(fa.image.pixels[k]) - fb.image.pixels[k];
+      se += d * d;
+    }
+    const double mse = se / fa.image.pixels.size();
+    worst_psnr = std::min(worst_psnr, mse == 0 ? 99.0 : 10 * std::log10(255.0 * 255.0 / mse));
+  }
+  std::printf("detector interval 4 vs 1: worst frame PSNR %.1f dB\n", worst_psnr);
+  EXPECT_GT(worst_psnr, 30.0);
+  SwapJob bad = job_for(scratch("interval0.mp4"));
+  bad.face_detector_interval = 0;
+  EXPECT_EQ(run_swap(bad).status().code(), StatusCode::kInvalidInput);
 }
 
 TEST(SwapJob, LandmarkSmoothingCanBeTurnedOff) {
