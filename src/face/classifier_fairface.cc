@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "face/model_table.h"
 #include "face/recognizer.h"
 #include "face/recognizer_arcface.h"
 #include "imaging/transform.h"
@@ -58,9 +59,7 @@ Tensor fairface_input(const Image& rgb_crop) {
 Result<std::unique_ptr<FairfaceClassifier>> FairfaceClassifier::load(Engine& engine, const std::string& models_dir,
                                                                      const SessionOptions& options) {
   const std::string path = models_dir + "/fairface.onnx";
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec))
-    return not_found(path + ": no such file; the face classifier needs FaceFusion's fairface.onnx in --models-dir");
+  FSWAP_RETURN_IF_ERROR(require_model_file(path, "the face classifier"));
   std::unique_ptr<FairfaceClassifier> c(new FairfaceClassifier());
   FSWAP_ASSIGN_OR_RETURN(c->session_, engine.load(path, options));
   const auto& in = c->session_->inputs();

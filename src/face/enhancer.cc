@@ -86,10 +86,7 @@ Result<std::unique_ptr<FaceEnhancerModel>> FaceEnhancerModel::load(Engine& engin
                                                                    const SessionOptions& options) {
   FSWAP_ASSIGN_OR_RETURN(FaceEnhancerModelInfo info, face_enhancer_model_info(name));
   const std::string path = models_dir + "/" + name + ".onnx";
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec))
-    return not_found(path + ": no such file; --face-enhancer-model " + name + " needs FaceFusion's " + name +
-                     ".onnx in --models-dir");
+  FSWAP_RETURN_IF_ERROR(require_model_file(path, "--face-enhancer-model " + name));
   return load_file(engine, path, info, options);
 }
 

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "face/model_input.h"
+#include "face/model_table.h"
 #include "imaging/transform.h"
 
 namespace fswap {
@@ -44,13 +45,6 @@ bool one_of(const std::string& v, std::initializer_list<const char*> choices) {
   for (const char* c : choices)
     if (v == c) return true;
   return false;
-}
-
-Status require_model_file(const std::string& path, const std::string& option) {
-  std::error_code ec;
-  if (std::filesystem::exists(path, ec)) return Status::ok();
-  return not_found(path + ": no such file; " + option + " needs FaceFusion's " +
-                   std::filesystem::path(path).filename().string() + " in --models-dir");
 }
 
 using IntPoint = std::array<std::int64_t, 2>;

@@ -174,10 +174,7 @@ Result<std::unique_ptr<FrameEnhancerModel>> FrameEnhancerModel::load(Engine& eng
                                                                      const SessionOptions& options) {
   FSWAP_ASSIGN_OR_RETURN(FrameEnhancerModelInfo info, frame_enhancer_model_info(name));
   const std::string path = models_dir + "/" + name + ".onnx";
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec))
-    return not_found(path + ": no such file; --frame-enhancer-model " + name + " needs FaceFusion's " + name +
-                     ".onnx in --models-dir");
+  FSWAP_RETURN_IF_ERROR(require_model_file(path, "--frame-enhancer-model " + name));
   return load_file(engine, path, info, options);
 }
 

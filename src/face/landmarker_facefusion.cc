@@ -4,18 +4,12 @@
 #include <filesystem>
 
 #include "face/face_templates.h"
+#include "face/model_table.h"
 #include "face/recognizer.h"
 #include "imaging/transform.h"
 
 namespace fswap {
 namespace {
-
-Status require_file(const std::string& path, const std::string& name) {
-  std::error_code ec;
-  if (std::filesystem::exists(path, ec)) return Status::ok();
-  return not_found(path + ": no such file; the " + name + " landmarker needs FaceFusion's " + name +
-                   ".onnx in --models-dir");
-}
 
 std::int64_t elements_of(const Shape& s) {
   std::int64_t n = 1;
@@ -61,7 +55,7 @@ Result<std::unique_ptr<FaceFusionLandmarker>> FaceFusionLandmarker::load(Engine&
   if (name != "2dfan4" && name != "peppa_wutz")
     return invalid_input("unknown FaceFusion landmarker '" + name + "' (2dfan4, peppa_wutz)");
   const std::string path = models_dir + "/" + name + ".onnx";
-  FSWAP_RETURN_IF_ERROR(require_file(path, name));
+  FSWAP_RETURN_IF_ERROR(require_model_file(path, "the " + name + " landmarker"));
   std::unique_ptr<FaceFusionLandmarker> l(new FaceFusionLandmarker());
   l->name_ = name;
   FSWAP_ASSIGN_OR_RETURN(l->session_, engine.load(path, options));
@@ -119,7 +113,7 @@ Result<FaceLandmarks68> FaceFusionLandmarker::detect(const Image& rgb, const Fac
 Result<std::unique_ptr<FaceLandmarkEstimator>> FaceLandmarkEstimator::load(Engine& engine, const std::string& models_dir,
                                                                            const SessionOptions& options) {
   const std::string path = models_dir + "/fan_68_5.onnx";
-  FSWAP_RETURN_IF_ERROR(require_file(path, "fan_68_5"));
+  FSWAP_RETURN_IF_ERROR(require_model_file(path, "the fan_68_5 landmarker"));
   std::unique_ptr<FaceLandmarkEstimator> e(new FaceLandmarkEstimator());
   FSWAP_ASSIGN_OR_RETURN(e->session_, engine.load(path, options));
   const auto& in = e->session_->inputs();

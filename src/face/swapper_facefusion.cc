@@ -83,13 +83,6 @@ std::int64_t elements_of(const Shape& s) {
   return n;
 }
 
-Status require_file(const std::string& path, const std::string& model) {
-  std::error_code ec;
-  if (std::filesystem::exists(path, ec)) return Status::ok();
-  return not_found(path + ": no such file; --face-swapper-model " + model + " needs FaceFusion's " +
-                   std::filesystem::path(path).filename().string() + " in --models-dir");
-}
-
 Tensor vector_tensor(const std::vector<float>& v) {
   Tensor t = Tensor::zeros(DType::kFloat32, {1, static_cast<std::int64_t>(v.size())});
   std::copy(v.begin(), v.end(), t.data<float>());
@@ -296,8 +289,9 @@ Result<std::unique_ptr<FaceSwapperModel>> FaceSwapperModel::load(Engine& engine,
   FSWAP_CHECK(spec.face_template && spec.size > 0, "FaceSwapperModel::load: incomplete spec");
   const std::string path = models_dir + "/" + spec.name + ".onnx";
   const std::string converter_path = models_dir + "/" + spec.converter + ".onnx";
-  FSWAP_RETURN_IF_ERROR(require_file(path, spec.name));
-  if (!spec.converter.empty()) FSWAP_RETURN_IF_ERROR(require_file(converter_path, spec.name));
+  FSWAP_RETURN_IF_ERROR(require_model_file(path, "--face-swapper-model " + spec.name));
+  if (!spec.converter.empty())
+    FSWAP_RETURN_IF_ERROR(require_model_file(converter_path, "--face-swapper-model " + spec.name));
 
   std::unique_ptr<FaceSwapperModel> model(new FaceSwapperModel());
   model->spec_ = spec;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "face/model_table.h"
 #include "face/recognizer_arcface.h"
 
 namespace fswap {
@@ -31,10 +32,7 @@ Result<std::unique_ptr<FaceSwapper>> make_face_swapper(Engine& engine, const Swa
   if (spec.source != FaceSwapperSourceKind::kImage) {
     // FaceFusion takes the identities from arcface_w600k_r50.
     const std::string arcface = dir + "/arcface_w600k_r50.onnx";
-    std::error_code ec;
-    if (!fs::exists(arcface, ec))
-      return not_found(arcface + ": no such file; --face-swapper-model " + spec.name +
-                       " needs FaceFusion's arcface_w600k_r50.onnx in --models-dir for the source identity");
+    FSWAP_RETURN_IF_ERROR(require_model_file(arcface, "--face-swapper-model " + spec.name));
     FSWAP_ASSIGN_OR_RETURN(recognizer, ArcfaceRecognizer::load(engine, arcface, session));
     for (FaceSwapperSource& id : identities) {
       FSWAP_ASSIGN_OR_RETURN(ArcfaceEmbedding e, recognizer->embed(*id.image, id.landmarks5));
