@@ -586,8 +586,8 @@ def convbnrelu(b, x, c, k):
     return b.act(b.conv(x, c, k), "relu")
 
 
-def bisenet_resnet_34(b, hw=None):
-    x = b.input("input", (1, 3, 512, 512))
+def resnet34_trunk(b, x):
+    """ResNet-34's stem and four stages of basic blocks; returns the last map and each stage's."""
     x = b.act(b.conv(x, 64, 7, s=2), "relu")
     x = b.maxpool(x, 3, 2, 1)
     cin = 64
@@ -600,6 +600,12 @@ def bisenet_resnet_34(b, hw=None):
             x = b.act(b.add(y, sc), "relu")
             cin = planes
         feats.append(x)
+    return x, feats
+
+
+def bisenet_resnet_34(b, hw=None):
+    x = b.input("input", (1, 3, 512, 512))
+    x, feats = resnet34_trunk(b, x)
     f8, f16, f32 = feats[1], feats[2], feats[3]
 
     def arm(f, c):
@@ -733,16 +739,7 @@ def peppa_wutz(b, hw=None):
 # argmax ids as outputs, which is what FaceFusion reads.
 def fairface(b, hw=None):
     x = b.input("input", (1, 3, 224, 224))
-    x = b.act(b.conv(x, 64, 7, s=2), "relu")
-    x = b.maxpool(x, 3, 2, 1)
-    cin = 64
-    for planes, nb in ((64, 3), (128, 4), (256, 6), (512, 3)):
-        for i in range(nb):
-            st = 2 if (i == 0 and planes != 64) else 1
-            y = b.conv(b.act(b.conv(x, planes, 3, s=st), "relu"), planes, 3)
-            sc = b.conv(x, planes, 1, s=st, p=0) if (st != 1 or cin != planes) else x
-            x = b.act(b.add(y, sc), "relu")
-            cin = planes
+    x, _ = resnet34_trunk(b, x)
     logits = b.gemm(b.flatten(b.gap(x)), 18)
     race, gender, age = b.split(logits, [7, 2, 9], axis=1)
     for t, name in ((race, "race_id"), (gender, "gender_id"), (age, "age_id")):
