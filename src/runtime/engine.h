@@ -77,6 +77,11 @@ class InferenceSession {
 
   // Index of the named output, or -1.
   int output_index(const std::string& name) const;
+
+  // Bytes of the model's weights and constants as the session holds them (the native engine:
+  // its optimised graph's, float32 as loaded; fp16 storage on CUDA holds about half). 0 when the
+  // engine does not say (ort).
+  virtual std::uint64_t weight_bytes() const { return 0; }
 };
 
 // An engine's device-memory statistics, summed over the devices its sessions use (the native

@@ -88,6 +88,7 @@ class NativeSession final : public InferenceSession {
   }
   const std::vector<TensorInfo>& inputs() const override { return inputs_; }
   const std::vector<TensorInfo>& outputs() const override { return outputs_; }
+  std::uint64_t weight_bytes() const override { return graph_.weight_bytes(); }
 
   Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs) override {
     if (inputs.size() != inputs_.size())

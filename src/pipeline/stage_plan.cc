@@ -1,0 +1,73 @@
+#include "pipeline/stage_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+
+namespace fswap {
+namespace {
+
+const char* reason_text(WindowReason r) {
+  switch (r) {
+    case WindowReason::kPerFrame: return "per frame";
+    case WindowReason::kWeightsFit: return "weights fit";
+    case WindowReason::kNotMeasured: return "weights over budget, compute not measured yet";
+    case WindowReason::kReloadBound: return "weights over budget: reloads within the compute share";
+    case WindowReason::kHostMemoryCap: return "host memory cap on held frames";
+  }
+  return "?";
+}
+
+std::string mib(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+}  // namespace
+
+std::string StagePlan::to_string() const {
+  std::string s = "window " + std::to_string(window) + (window == 1 ? " frame, " : " frames, ") +
+                  std::to_string(lanes) + (lanes == 1 ? " lane (" : " lanes (") + reason_text(reason) + ")";
+  if (!weights_fit) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "; reload %.2f ms per window, %.1f%% of compute", reload_s * 1e3,
+                  reload_fraction * 100);
+    s += buf;
+  }
+  return s;
+}
+
+StagePlan plan_stages(const StagePlanInput& in) {
+  StagePlan plan;
+  const int batch = std::max(1, in.batch_frames);
+  if (batch == 1) return plan;
+
+  const std::uint64_t stages =
+      std::accumulate(in.stage_weight_bytes.begin(), in.stage_weight_bytes.end(), std::uint64_t{0});
+  plan.weights_fit = !in.budget_bytes || in.resident_weight_bytes + stages <= *in.budget_bytes;
+  std::int64_t window = batch;
+  plan.reason = WindowReason::kWeightsFit;
+  if (!plan.weights_fit) {
+    plan.reload_s = static_cast<double>(stages) / in.copy_bytes_per_s;
+    plan.reason = WindowReason::kNotMeasured;
+    if (in.compute_s_per_frame > 0) {
+      // reload_s ≤ fraction · window · compute  ⇔  window ≥ reload_s / (fraction · compute)
+      const double needed = std::ceil(plan.reload_s / (in.max_reload_fraction * in.compute_s_per_frame));
+      window = std::max<std::int64_t>(batch, static_cast<std::int64_t>(std::min(needed, 1e9)));
+      plan.reason = WindowReason::kReloadBound;
+    }
+  }
+  if (in.frame_bytes > 0) {
+    const auto cap = static_cast<std::int64_t>(std::max<std::uint64_t>(1, in.host_frames_cap_bytes / in.frame_bytes));
+    if (window > cap) window = cap, plan.reason = WindowReason::kHostMemoryCap;
+  }
+  plan.window = static_cast<int>(std::min<std::int64_t>(window, 1 << 20));
+  plan.lanes = std::min(batch, plan.window);
+  if (!plan.weights_fit && in.compute_s_per_frame > 0)
+    plan.reload_fraction = plan.reload_s / (plan.window * in.compute_s_per_frame);
+  return plan;
+}
+
+}  // namespace fswap

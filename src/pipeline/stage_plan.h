@@ -1,0 +1,70 @@
+// StagePlan: how many video frames a job's face work takes at once (its window) and how many of
+// them each processor stage works on concurrently (its lanes), from the processors' weights, the
+// device-memory budget, the measured compute time and the host memory the held frames take.
+//
+//   StagePlanInput in;
+//   in.batch_frames = job.batch_frames;                 // --batch-frames
+//   in.stage_weight_bytes = {swapper_bytes, enhancer_bytes};
+//   in.resident_weight_bytes = analysis_bytes;          // detector, landmarker, ...: every frame
+//   in.budget_bytes = stats ? std::optional(stats->budget_bytes) : std::nullopt;
+//   in.frame_bytes = width * height * 3;
+//   in.compute_s_per_frame = measured;                  // 0 before the first window
+//   StagePlan plan = plan_stages(in);                   // plan.window, plan.lanes
+//   log_debug(plan.to_string());
+//
+// The window's frames are analysed one by one in order; then each processor runs over all of
+// them (stage-major), `lanes` frames at a time, so the model calls of several frames meet in one
+// batch. The rule:
+//   - batch_frames 1: window 1, lanes 1 (the per-frame path);
+//   - the weights fit (no budget: the CPU, or the engine keeps none; or resident + every stage's
+//     weights ≤ budget): window = batch_frames;
+//   - they do not: each stage's weights are copied in once per window (Σ stage weights ÷
+//     copy_bytes_per_s), and the window is the smallest whose reloading costs at most
+//     max_reload_fraction of its compute (window × compute_s_per_frame), never below
+//     batch_frames; before any compute is measured, batch_frames (the first window measures it);
+//   - in every case the frames held (window × frame_bytes) stay within host_frames_cap_bytes
+//     (at least one frame), so 4K frames are bounded.
+// lanes = min(batch_frames, window). A pure function: no I/O, no clock.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fswap {
+
+struct StagePlanInput {
+  int batch_frames = 8;                             // --batch-frames (≥ 1): lanes, and the window when weights fit
+  std::vector<std::uint64_t> stage_weight_bytes;    // each processor stage's models, bytes
+  std::uint64_t resident_weight_bytes = 0;          // models every frame runs (analysis), bytes
+  std::optional<std::uint64_t> budget_bytes;        // device-memory budget; nullopt: none (CPU)
+  double copy_bytes_per_s = 54.0e9;                 // host→device from pinned memory (H100 PCIe Gen5, measured)
+  double compute_s_per_frame = 0;                   // processor stages' wall time per frame; 0: not measured yet
+  double max_reload_fraction = 0.05;                // weight reloading at most this share of a window's compute
+  std::uint64_t frame_bytes = 0;                    // one decoded frame (RGB), bytes; 0: no cap
+  std::uint64_t host_frames_cap_bytes = 2ull << 30; // the window's frames at most this many bytes
+};
+
+enum class WindowReason {
+  kPerFrame,        // batch_frames 1
+  kWeightsFit,      // window = batch_frames
+  kNotMeasured,     // weights do not fit, compute not measured yet: window = batch_frames
+  kReloadBound,     // the smallest window with reloading ≤ max_reload_fraction of compute
+  kHostMemoryCap,   // cut to the frames that fit host_frames_cap_bytes
+};
+
+struct StagePlan {
+  int window = 1;               // frames taken at once (≥ 1)
+  int lanes = 1;                // frames each stage works on concurrently (1 ≤ lanes ≤ window)
+  WindowReason reason = WindowReason::kPerFrame;
+  bool weights_fit = true;
+  double reload_s = 0;          // weight copies per window, seconds (0 when the weights fit)
+  double reload_fraction = 0;   // reload_s ÷ the window's compute (0 when unknown or fitting)
+  // "window 8 frames, 8 lanes (weights fit)" and the numbers behind it.
+  std::string to_string() const;
+};
+
+StagePlan plan_stages(const StagePlanInput& in);
+
+}  // namespace fswap

@@ -1,0 +1,113 @@
+// plan_stages: the window and lanes of a job's face work from its weights, the budget, the
+// measured compute and the host memory of the held frames.
+#include <gtest/gtest.h>
+
+#include "pipeline/stage_plan.h"
+
+namespace fswap {
+namespace {
+
+constexpr std::uint64_t kMiB = 1 << 20;
+constexpr std::uint64_t kGiB = 1ull << 30;
+
+StagePlanInput two_stages() {
+  StagePlanInput in;
+  in.batch_frames = 8;
+  in.stage_weight_bytes = {530 * kMiB, 340 * kMiB};  // inswapper_128, gfpgan_1.4
+  in.resident_weight_bytes = 200 * kMiB;             // detector, landmarker, arcface
+  in.frame_bytes = 1920 * 1080 * 3;
+  return in;
+}
+
+TEST(StagePlan, BatchOfOneIsThePerFramePath) {
+  StagePlanInput in = two_stages();
+  in.batch_frames = 1;
+  in.budget_bytes = 100 * kMiB;  // even over budget
+  const StagePlan plan = plan_stages(in);
+  EXPECT_EQ(plan.window, 1);
+  EXPECT_EQ(plan.lanes, 1);
+  EXPECT_EQ(plan.reason, WindowReason::kPerFrame);
+}
+
+TEST(StagePlan, WithoutABudgetTheWindowIsTheBatch) {
+  const StagePlan plan = plan_stages(two_stages());  // the CPU: no budget
+  EXPECT_TRUE(plan.weights_fit);
+  EXPECT_EQ(plan.window, 8);
+  EXPECT_EQ(plan.lanes, 8);
+  EXPECT_EQ(plan.reason, WindowReason::kWeightsFit);
+  EXPECT_EQ(plan.reload_s, 0);
+}
+
+TEST(StagePlan, WeightsThatFitTheBudgetKeepTheBatch) {
+  StagePlanInput in = two_stages();
+  in.budget_bytes = (200 + 530 + 340) * kMiB;  // exactly
+  const StagePlan plan = plan_stages(in);
+  EXPECT_TRUE(plan.weights_fit);
+  EXPECT_EQ(plan.window, 8);
+  EXPECT_EQ(plan.reason, WindowReason::kWeightsFit);
+}
+
+TEST(StagePlan, WeightsOverBudgetGetAWindowLongEnoughForFivePercent) {
+  StagePlanInput in = two_stages();
+  in.budget_bytes = 1 * kGiB - 1;  // 1070 MiB needed
+  in.copy_bytes_per_s = 870.0 * kMiB;  // 1 s to copy both stages in
+  in.compute_s_per_frame = 0.5;
+  const StagePlan plan = plan_stages(in);
+  EXPECT_FALSE(plan.weights_fit);
+  EXPECT_EQ(plan.reason, WindowReason::kReloadBound);
+  EXPECT_NEAR(plan.reload_s, 1.0, 1e-9);
+  // 1 s ≤ 0.05 · W · 0.5 s  ⇔  W ≥ 40.
+  EXPECT_EQ(plan.window, 40);
+  EXPECT_EQ(plan.lanes, 8);
+  EXPECT_LE(plan.reload_fraction, 0.05 + 1e-12);
+  in.compute_s_per_frame = 0.5 * 40 / 39;  // W = 39 now suffices; one frame fewer is not enough
+  EXPECT_EQ(plan_stages(in).window, 39);
+  in.compute_s_per_frame = 100;  // compute dwarfs the reload: the batch is the floor
+  EXPECT_EQ(plan_stages(in).window, 8);
+}
+
+TEST(StagePlan, BeforeAnyMeasureTheWindowIsTheBatch) {
+  StagePlanInput in = two_stages();
+  in.budget_bytes = 512 * kMiB;
+  const StagePlan plan = plan_stages(in);
+  EXPECT_FALSE(plan.weights_fit);
+  EXPECT_EQ(plan.reason, WindowReason::kNotMeasured);
+  EXPECT_EQ(plan.window, 8);
+  EXPECT_EQ(plan.reload_fraction, 0);
+}
+
+TEST(StagePlan, TheHostMemoryCapBindsOnLargeFrames) {
+  StagePlanInput in = two_stages();
+  in.budget_bytes = 512 * kMiB;
+  in.copy_bytes_per_s = 870.0 * kMiB;
+  in.compute_s_per_frame = 0.5;         // wants 40 frames
+  in.frame_bytes = 3840ull * 2160 * 3;  // 4K: 23.7 MiB, 2 GiB holds 86
+  EXPECT_EQ(plan_stages(in).window, 40);
+  in.host_frames_cap_bytes = 512 * kMiB;  // holds 21
+  StagePlan plan = plan_stages(in);
+  EXPECT_EQ(plan.reason, WindowReason::kHostMemoryCap);
+  EXPECT_EQ(plan.window, 21);
+  EXPECT_LE(plan.window * in.frame_bytes, in.host_frames_cap_bytes);
+  EXPECT_GT(plan.reload_fraction, 0.05);  // said, not hidden
+  in.host_frames_cap_bytes = 50 * kMiB;   // 2 frames: fewer lanes than the batch
+  plan = plan_stages(in);
+  EXPECT_EQ(plan.window, 2);
+  EXPECT_EQ(plan.lanes, 2);
+  in.host_frames_cap_bytes = 1;  // never below one frame
+  EXPECT_EQ(plan_stages(in).window, 1);
+  EXPECT_EQ(plan_stages(in).lanes, 1);
+}
+
+TEST(StagePlan, TheTextSaysTheWindowAndWhy) {
+  StagePlanInput in = two_stages();
+  EXPECT_EQ(plan_stages(in).to_string(), "window 8 frames, 8 lanes (weights fit)");
+  in.budget_bytes = 512 * kMiB;
+  in.copy_bytes_per_s = 870.0 * kMiB;
+  in.compute_s_per_frame = 0.5;
+  EXPECT_EQ(plan_stages(in).to_string(),
+            "window 40 frames, 8 lanes (weights over budget: reloads within the compute share); reload 1000.00 ms "
+            "per window, 5.0% of compute");
+}
+
+}  // namespace
+}  // namespace fswap
