@@ -71,6 +71,7 @@ struct CommonOptions {
   float mask_blur = 0.3f;
   int video_quality = 80;
   std::string video_preset = "veryfast";
+  std::string decoder = "auto";
   int image_quality = 80;
   std::int64_t trim_start = 0, trim_end = -1;
   std::string segment_dir;
@@ -165,11 +166,13 @@ struct CommonOptions {
                                "best-worst", "worst-best"}))
         ->capture_default_str();
     app.add_option("--face-selector-gender", selector_filter.gender,
-                   "Only faces fairface calls female or male (fairface.onnx in --models-dir)")
-        ->check(CLI::IsMember({"female", "male"}));
+                   "Only faces fairface calls female or male, or auto: the largest source face's (fairface.onnx in "
+                   "--models-dir)")
+        ->check(CLI::IsMember({"female", "male", "auto"}));
     app.add_option("--face-selector-race", selector_filter.race,
-                   "Only faces fairface calls white, black, latino, asian, indian or arabic (fairface.onnx)")
-        ->check(CLI::IsMember({"white", "black", "latino", "asian", "indian", "arabic"}));
+                   "Only faces fairface calls white, black, latino, asian, indian or arabic, or auto: the largest "
+                   "source face's (fairface.onnx)")
+        ->check(CLI::IsMember({"white", "black", "latino", "asian", "indian", "arabic", "auto"}));
     app.add_option("--face-selector-age-start", selector_filter.age_start,
                    "Only faces whose fairface age bucket reaches this age or above, 0..100 (fairface.onnx)")
         ->check(CLI::Range(0, 100));
@@ -186,6 +189,10 @@ struct CommonOptions {
     app.add_option("--output-video-preset", video_preset, "x264 preset")
         ->check(CLI::IsMember({"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"}))
         ->capture_default_str();
+    app.add_option("--decoder", decoder,
+                   "Video decoding: auto (NVDEC when --device is a GPU), cpu, or cuda (NVDEC; the CPU where it "
+                   "is missing)")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
     app.add_option("--output-image-quality", image_quality, "0..100 for JPEG/WebP output")
         ->check(CLI::Range(0, 100))->capture_default_str();
     app.add_option("--trim-frame-start", trim_start, "First frame to process")->check(CLI::NonNegativeNumber);
@@ -262,6 +269,8 @@ struct CommonOptions {
     // FaceFusion's mapping: quality 0..100 → CRF 51..0.
     job.encode.crf = static_cast<int>(std::lround(51.0 - video_quality * 0.51));
     job.encode.preset = video_preset;
+    job.decoder = decoder == "cpu" ? SwapJob::Decoder::kCpu
+                  : decoder == "cuda" ? SwapJob::Decoder::kCuda : SwapJob::Decoder::kAuto;
     job.image_quality = image_quality;
     job.trim_frame_start = trim_start;
     job.trim_frame_end = trim_end;

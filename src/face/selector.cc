@@ -30,12 +30,12 @@ Result<FaceOrder> parse_face_order(const std::string& text) {
 }
 
 Status validate_face_filter(const FaceFilter& filter) {
-  if (filter.gender && *filter.gender != "female" && *filter.gender != "male")
-    return invalid_input("--face-selector-gender: unknown gender '" + *filter.gender + "' (female, male)");
-  static const char* kRaces[] = {"white", "black", "latino", "asian", "indian", "arabic"};
+  if (filter.gender && *filter.gender != "female" && *filter.gender != "male" && *filter.gender != "auto")
+    return invalid_input("--face-selector-gender: unknown gender '" + *filter.gender + "' (female, male, auto)");
+  static const char* kRaces[] = {"white", "black", "latino", "asian", "indian", "arabic", "auto"};
   if (filter.race && std::find(std::begin(kRaces), std::end(kRaces), *filter.race) == std::end(kRaces))
     return invalid_input("--face-selector-race: unknown race '" + *filter.race +
-                         "' (white, black, latino, asian, indian, arabic)");
+                         "' (white, black, latino, asian, indian, arabic, auto)");
   const int start = filter.age_start.value_or(0), end = filter.age_end.value_or(100);
   if (start < 0 || start > 100 || end < 0 || end > 100 || start > end)
     return invalid_input("--face-selector-age-start/-end: " + std::to_string(start) + ".." + std::to_string(end) +
@@ -43,7 +43,20 @@ Status validate_face_filter(const FaceFilter& filter) {
   return Status::ok();
 }
 
+Result<FaceFilter> resolve_auto_filter(const FaceFilter& filter, const std::optional<FaceClasses>& source) {
+  if (!filter.wants_source()) return filter;
+  if (!source)
+    return invalid_input(std::string(filter.gender == "auto" ? "--face-selector-gender" : "--face-selector-race") +
+                         " auto takes the largest source face's class, but there is no source face (auto needs "
+                         "the face_swapper processor and a face in a source image)");
+  FaceFilter resolved = filter;
+  if (resolved.gender == "auto") resolved.gender = source->gender;
+  if (resolved.race == "auto") resolved.race = source->race;
+  return resolved;
+}
+
 bool face_passes(const FaceClasses& classes, const FaceFilter& filter) {
+  FSWAP_CHECK(!filter.wants_source(), "face_passes needs the filter's auto resolved (resolve_auto_filter)");
   if (filter.gender && classes.gender != *filter.gender) return false;
   if (filter.race && classes.race != *filter.race) return false;
   if (filter.filters_age()) {
@@ -101,6 +114,13 @@ float frontality(const Face& face) {
   const float span = left + right;
   if (span <= 0) return 0.f;
   return std::clamp(1.f - std::abs(left - right) / span, 0.f, 1.f);
+}
+
+int largest_face(const std::vector<Face>& faces) {
+  int largest = -1;
+  for (std::size_t i = 0; i < faces.size(); ++i)
+    if (largest < 0 || faces[i].box.area() > faces[largest].box.area()) largest = static_cast<int>(i);
+  return largest;
 }
 
 int best_source_face(const std::vector<Face>& faces) {

@@ -5,6 +5,8 @@
 //   auto chosen = select_faces(faces, o);          // the leftmost face
 //   o.filter.gender = "female";                   // needs each face's FaceClasses (fairface)
 //   auto wanted = filter_faces(faces, classes, o.filter);
+//   o.filter.race = "auto";                       // the largest source face's race:
+//   FSWAP_ASSIGN_OR_RETURN(o.filter, resolve_auto_filter(o.filter, source_classes));
 //   reference mode, which needs embeddings and tracking over frames: face/reference_tracker.h
 #pragma once
 
@@ -42,9 +44,11 @@ Result<FaceOrder> parse_face_order(const std::string& text);
 
 // FaceFusion's --face-selector-gender/-race/-age-start/-age-end (face_selector.py::filter_faces_by_*).
 // Unset members filter nothing; when any is set every face is classified by fairface.
+// "auto" (gender or race) stands for the largest source face's class: resolve_auto_filter
+// replaces it before any face is filtered.
 struct FaceFilter {
-  std::optional<std::string> gender;  // "female" | "male"
-  std::optional<std::string> race;    // "white" | "black" | "latino" | "asian" | "indian" | "arabic"
+  std::optional<std::string> gender;  // "female" | "male" | "auto"
+  std::optional<std::string> race;    // "white" | "black" | "latino" | "asian" | "indian" | "arabic" | "auto"
   // Ages 0..100. As FaceFusion (`if age_start or age_end`), the age filter is on when either is
   // set and not 0; then an unset start is 0 and an unset end 100. A face passes when its bucket
   // range(age_first, age_last) and range(age_start, age_end) share an age (Python ranges: the end
@@ -52,9 +56,17 @@ struct FaceFilter {
   std::optional<int> age_start, age_end;
   bool filters_age() const { return age_start.value_or(0) != 0 || age_end.value_or(0) != 0; }
   bool active() const { return gender || race || filters_age(); }
+  bool wants_source() const { return gender == "auto" || race == "auto"; }  // resolve_auto_filter first
 };
-// Checks the names and the age range (0 ≤ start ≤ end ≤ 100); kInvalidInput naming the flag.
+// Checks the names ("auto" included) and the age range (0 ≤ start ≤ end ≤ 100); kInvalidInput
+// naming the flag.
 Status validate_face_filter(const FaceFilter& filter);
+// The filter with "auto" replaced by the source face's gender and race (FaceFusion's
+// sort_and_filter_faces: the largest source face, largest_face, classified by fairface); other
+// members unchanged. source: that face's classes, nullopt when there is no source face, which is
+// kInvalidInput when the filter wants one (FaceFusion would silently filter nothing).
+Result<FaceFilter> resolve_auto_filter(const FaceFilter& filter, const std::optional<FaceClasses>& source);
+// Needs a filter without "auto" (resolve_auto_filter).
 bool face_passes(const FaceClasses& classes, const FaceFilter& filter);
 // The faces whose classes pass, in their order; classes[i] belongs to faces[i].
 std::vector<Face> filter_faces(std::vector<Face> faces, const std::vector<FaceClasses>& classes,
@@ -78,6 +90,10 @@ std::vector<Face> sort_faces(std::vector<Face> faces, FaceOrder order);
 // The faces to swap in modes kOne (the first in options.order) and kMany (all, in that order).
 // Filtering by classes comes before (filter_faces), as in FaceFusion's sort_and_filter_faces.
 std::vector<Face> select_faces(std::vector<Face> faces, const SelectorOptions& options);
+
+// The largest face by box area, the first of equals (FaceFusion's large-small order, first);
+// -1 when faces is empty.
+int largest_face(const std::vector<Face>& faces);
 
 // The best face of a source image: largest box weighted by how frontal the landmarks are.
 // Faces need landmarks. Returns -1 when faces is empty.

@@ -26,8 +26,8 @@ std::string join(const std::set<std::string>& s) {
 
 const std::set<std::string> kOrders = {"left-right",  "right-left",  "top-bottom", "bottom-top",
                                        "small-large", "large-small", "best-worst", "worst-best"};
-const std::set<std::string> kGenders = {"female", "male"};
-const std::set<std::string> kRaces = {"white", "black", "latino", "asian", "indian", "arabic"};
+const std::set<std::string> kGenders = {"female", "male", "auto"};
+const std::set<std::string> kRaces = {"white", "black", "latino", "asian", "indian", "arabic", "auto"};
 const std::set<std::string> kProcessors = {"face_swapper", "face_enhancer", "frame_enhancer"};
 
 const std::set<std::string>& swapper_models() {
