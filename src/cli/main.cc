@@ -61,6 +61,7 @@ struct CommonOptions {
   std::vector<int> detector_margin = {0, 0, 0, 0};
   std::vector<int> detector_angles = {0};
   int detector_interval = 1;
+  int batch_frames = 8;
   std::string landmarker = "fr_landmark";
   float landmarker_score = 0.5f;
   std::string selector_mode = "reference";
@@ -89,7 +90,7 @@ struct CommonOptions {
     session.add_to(app);
     app.add_option("--threads", threads, "CPU threads for inference and imaging (0 = all cores)")->capture_default_str();
     app.add_option("--models-dir", models_dir, "Folder holding the model files")->capture_default_str();
-    app.add_option("--face-detector-model", detector, "fr_detect, blazeface, or FaceFusion's yoloface / scrfd / retinaface / many (their files in --models-dir; many = the three merged)")->capture_default_str();
+    app.add_option("--face-detector-model", detector, "fr_detect, blazeface, or FaceFusion's yoloface / scrfd / retinaface / yunet / many (their files in --models-dir; many = yoloface, scrfd and retinaface merged)")->capture_default_str();
     std::vector<std::string> swapper_models = {"classical"};
     for (const auto& name : face_swapper_model_names()) swapper_models.push_back(name);
     app.add_option("--face-swapper-model", swapper_model,
@@ -145,7 +146,7 @@ struct CommonOptions {
     app.add_option("--face-detector-score", detector_score, "Minimum detection score 0..1")
         ->check(CLI::Range(0.0, 1.0))->capture_default_str();
     app.add_option("--face-detector-size", detector_size,
-                   "FaceFusion's detectors: input size NxN (yoloface and many: 640x640; scrfd, retinaface: 160x160 to "
+                   "FaceFusion's detectors: input size NxN (yoloface, yunet and many: 640x640; scrfd, retinaface: 160x160 to "
                    "640x640 in steps of 32)")
         ->capture_default_str();
     app.add_option("--face-detector-margin", detector_margin,
@@ -158,6 +159,10 @@ struct CommonOptions {
     app.add_option("--face-detector-interval", detector_interval,
                    "Video: detect on one frame in N and follow the faces from their landmarks in between "
                    "(1 = every frame, as FaceFusion)")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--batch-frames", batch_frames,
+                   "Video: frames whose face work runs together, each processor over all of them in one batch "
+                   "(1 = frame by frame)")
         ->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--face-selector-mode", selector_mode, "one (largest), many, reference")
         ->check(CLI::IsMember({"one", "many", "reference"}))->capture_default_str();
@@ -240,6 +245,7 @@ struct CommonOptions {
     std::copy(detector_margin.begin(), detector_margin.end(), job.analyser.detect.margin.begin());
     job.analyser.detect.angles = detector_angles;
     job.face_detector_interval = detector_interval;
+    job.batch_frames = batch_frames;
     job.analyser.landmarker = landmarker;
     job.analyser.landmarker_score = landmarker_score;
     FSWAP_ASSIGN_OR_RETURN(job.selector.mode, parse_selector_mode(selector_mode));
@@ -307,6 +313,7 @@ void print_summary(const SwapSummary& s, const std::string& output) {
     stages += buf;
   }
   if (!stages.empty()) std::fprintf(stderr, "fswap: stage time (summed over threads): %s\n", stages.c_str());
+  if (!s.face_work.empty()) std::fprintf(stderr, "fswap: face work: %s\n", s.face_work.c_str());
   print_memory(stderr, s.memory, "fswap: ");
 }
 

@@ -46,7 +46,7 @@ Status require_upright(const DetectOptions& options, const char* model) {
   if (options.margin != std::array<int, 4>{0, 0, 0, 0} || options.angles != std::vector<int>{0})
     return unsupported(std::string(model) +
                        ": --face-detector-margin and --face-detector-angles need one of FaceFusion's detectors "
-                       "(yoloface, scrfd, retinaface, many)");
+                       "(yoloface, scrfd, retinaface, yunet, many)");
   return Status::ok();
 }
 
@@ -173,6 +173,10 @@ Result<std::unique_ptr<FaceDetector>> make_face_detector(const std::string& name
     FSWAP_ASSIGN_OR_RETURN(auto session, load_model(engine, models_dir, "retinaface_10g.onnx", session_options));
     return make_retinaface_detector(std::move(session));
   }
+  if (name == "yunet") {
+    FSWAP_ASSIGN_OR_RETURN(auto session, load_model(engine, models_dir, "yunet_2023_mar.onnx", session_options));
+    return make_yunet_detector(std::move(session));
+  }
   if (name == "many") {
     FSWAP_ASSIGN_OR_RETURN(auto retinaface, load_model(engine, models_dir, "retinaface_10g.onnx", session_options));
     FSWAP_ASSIGN_OR_RETURN(auto scrfd, load_model(engine, models_dir, "scrfd_2.5g.onnx", session_options));
@@ -180,7 +184,7 @@ Result<std::unique_ptr<FaceDetector>> make_face_detector(const std::string& name
     return make_many_detector(std::move(retinaface), std::move(scrfd), std::move(yoloface));
   }
   return invalid_input("unknown face detector '" + name +
-                       "' (known: fr_detect, blazeface, yoloface, scrfd, retinaface, many)");
+                       "' (known: fr_detect, blazeface, yoloface, scrfd, retinaface, yunet, many)");
 }
 
 }  // namespace fswap

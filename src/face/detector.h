@@ -36,8 +36,8 @@ class FaceDetector {
 
 // Known names: "fr_detect" (default; UltraFace-style, 320×240) and "blazeface" (MediaPipe
 // BlazeFace full range, 256×256, 6 keypoints), and FaceFusion's "yoloface" (yoloface_8n.onnx),
-// "scrfd" (scrfd_2.5g.onnx), "retinaface" (retinaface_10g.onnx) and "many" (all three merged),
-// 5 keypoints each. Model files are looked up in models_dir.
+// "scrfd" (scrfd_2.5g.onnx), "retinaface" (retinaface_10g.onnx), "yunet" (yunet_2023_mar.onnx) and
+// "many" (yoloface, scrfd and retinaface merged), 5 keypoints each. Model files are looked up in models_dir.
 Result<std::unique_ptr<FaceDetector>> make_face_detector(const std::string& name, Engine& engine,
                                                          const std::string& models_dir,
                                                          const SessionOptions& session_options);

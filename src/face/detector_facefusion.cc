@@ -109,6 +109,50 @@ Result<std::vector<Face>> decode_scrfd(const std::array<const Tensor*, 9>& outpu
   return faces;
 }
 
+Result<std::vector<Face>> decode_yunet(const std::array<const Tensor*, 12>& outputs, int size, float score_threshold,
+                                       float ratio_width, float ratio_height) {
+  constexpr int kStrides[3] = {8, 16, 32};
+  std::vector<Face> faces;
+  for (int s = 0; s < 3; ++s) {
+    const int stride = kStrides[s];
+    const std::int64_t cells_x = size / stride, n = cells_x * (size / stride);
+    const Tensor* parts[4] = {outputs[s], outputs[s + 3], outputs[s + 6], outputs[s + 9]};
+    const int widths[4] = {1, 1, 4, 10};
+    for (int k = 0; k < 4; ++k) {
+      if (!parts[k] || parts[k]->dtype() != DType::kFloat32 || parts[k]->elements() != n * widths[k])
+        return invalid_input("yunet: stride " + std::to_string(stride) + " output " + std::to_string(k) +
+                             " does not have " + std::to_string(n) + "×" + std::to_string(widths[k]) +
+                             " floats for detector size " + std::to_string(size));
+    }
+    const float* cls = parts[0]->data<float>();
+    const float* obj = parts[1]->data<float>();
+    const float* bbox = parts[2]->data<float>();
+    const float* kps = parts[3]->data<float>();
+    std::vector<Face> here;
+    bool kept_other_than_first = false;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float score = cls[i] * obj[i];
+      if (!(score >= score_threshold)) continue;
+      if (i > 0) kept_other_than_first = true;
+      const float ax = static_cast<float>((i % cells_x) * stride);
+      const float ay = static_cast<float>((i / cells_x) * stride);
+      const float* b = bbox + 4 * i;
+      const float* p = kps + 10 * i;
+      const float cx = b[0] * stride + ax, cy = b[1] * stride + ay;
+      const float w = std::exp(b[2]) * stride, h = std::exp(b[3]) * stride;
+      Face f;
+      f.score = score;
+      f.box = {(cx - w / 2) * ratio_width, (cy - h / 2) * ratio_height, (cx + w / 2) * ratio_width,
+               (cy + h / 2) * ratio_height};
+      for (int k = 0; k < 5; ++k)
+        f.keypoints.push_back({(p[2 * k] * stride + ax) * ratio_width, (p[2 * k + 1] * stride + ay) * ratio_height});
+      here.push_back(std::move(f));
+    }
+    if (kept_other_than_first) faces.insert(faces.end(), here.begin(), here.end());
+  }
+  return faces;
+}
+
 Result<std::array<int, 4>> facefusion_margin_pixels(const std::array<int, 4>& margin, int width, int height) {
   std::array<int, 4> pixels{};
   for (int side = 0; side < 4; ++side) {
@@ -172,6 +216,23 @@ Status check_frame(const Image& rgb, const char* model) {
                          std::to_string(rgb.width) + "×" + std::to_string(rgb.height) + "×" +
                          std::to_string(rgb.channels));
   return Status::ok();
+}
+
+// The model's outputs in FaceFusion's order: by name where the file has these names (as the
+// replicas and the released files do), else by position, as FaceFusion reads them.
+template <std::size_t N>
+Result<std::array<const Tensor*, N>> outputs_in_order(const InferenceSession& session,
+                                                      const std::vector<Tensor>& outputs,
+                                                      const std::array<const char*, N>& names, const char* model) {
+  if (outputs.size() < N)
+    return invalid_input(std::string(model) + ": the model has " + std::to_string(outputs.size()) + " outputs, needs " +
+                         std::to_string(N));
+  std::array<const Tensor*, N> parts{};
+  for (std::size_t k = 0; k < N; ++k) {
+    const int at = session.output_index(names[k]);
+    parts[k] = &outputs[at >= 0 ? static_cast<std::size_t>(at) : k];
+  }
+  return parts;
 }
 
 // FaceFusion's detectors share the last step: candidates from the model, then
@@ -263,23 +324,39 @@ class AnchorDetector final : public FacefusionDetector {
                            " must be a multiple of 32 (FaceFusion offers 160, 320, 480, 512, 640)");
     FacefusionDetectInput in = facefusion_detect_input(rgb, size, 127.5f, 1.f / 128.f);
     FSWAP_ASSIGN_OR_RETURN(auto outputs, session_->run({in.tensor}));
-    // By name where the file has the replicas' names; else by position, as FaceFusion reads them.
-    static const char* kNames[9] = {"score_8", "score_16", "score_32", "bbox_8", "bbox_16",
-                                    "bbox_32", "kps_8",    "kps_16",   "kps_32"};
-    std::array<const Tensor*, 9> parts{};
-    if (outputs.size() < 9)
-      return invalid_input(std::string(name_) + ": the model has " + std::to_string(outputs.size()) +
-                           " outputs, needs 9");
-    for (int k = 0; k < 9; ++k) {
-      const int at = session_->output_index(kNames[k]);
-      parts[k] = &outputs[at >= 0 ? at : k];
-    }
+    static constexpr std::array<const char*, 9> kNames = {"score_8", "score_16", "score_32", "bbox_8", "bbox_16",
+                                                          "bbox_32",  "kps_8",    "kps_16",   "kps_32"};
+    FSWAP_ASSIGN_OR_RETURN(auto parts, outputs_in_order(*session_, outputs, kNames, name_));
     return decode_scrfd(parts, size, options.score_threshold, in.ratio_width, in.ratio_height);
   }
 
  private:
   std::unique_ptr<InferenceSession> session_;
   const char* name_;
+};
+
+// yunet: raw 0..255, only 640.
+class YunetDetector final : public FacefusionDetector {
+ public:
+  explicit YunetDetector(std::unique_ptr<InferenceSession> session) : session_(std::move(session)) {}
+
+  Result<std::vector<Face>> candidates(const Image& rgb, const DetectOptions& options) override {
+    FSWAP_RETURN_IF_ERROR(check_frame(rgb, "yunet"));
+    if (options.detector_size != kSize)
+      return invalid_input("yunet: detector size " + std::to_string(options.detector_size) +
+                           " is not supported; FaceFusion's yunet_2023_mar runs at 640 only");
+    FacefusionDetectInput in = facefusion_detect_input(rgb, kSize, 0.f, 1.f);
+    FSWAP_ASSIGN_OR_RETURN(auto outputs, session_->run({in.tensor}));
+    static constexpr std::array<const char*, 12> kNames = {"cls_8",  "cls_16",  "cls_32",  "obj_8",
+                                                           "obj_16", "obj_32",  "bbox_8",  "bbox_16",
+                                                           "bbox_32", "kps_8",  "kps_16",  "kps_32"};
+    FSWAP_ASSIGN_OR_RETURN(auto parts, outputs_in_order(*session_, outputs, kNames, "yunet"));
+    return decode_yunet(parts, kSize, options.score_threshold, in.ratio_width, in.ratio_height);
+  }
+
+ private:
+  static constexpr int kSize = 640;
+  std::unique_ptr<InferenceSession> session_;
 };
 
 // many: every detector's candidates in one list, then one NMS at IoU 0.1 (FaceFusion's value for
@@ -318,6 +395,10 @@ std::unique_ptr<FaceDetector> make_scrfd_detector(std::unique_ptr<InferenceSessi
 
 std::unique_ptr<FaceDetector> make_retinaface_detector(std::unique_ptr<InferenceSession> session) {
   return std::make_unique<AnchorDetector>(std::move(session), "retinaface");
+}
+
+std::unique_ptr<FaceDetector> make_yunet_detector(std::unique_ptr<InferenceSession> session) {
+  return std::make_unique<YunetDetector>(std::move(session));
 }
 
 std::unique_ptr<FaceDetector> make_many_detector(std::unique_ptr<InferenceSession> retinaface,

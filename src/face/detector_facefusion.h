@@ -1,6 +1,6 @@
-// FaceFusion's yoloface_8n, scrfd_2.5g and retinaface_10g detectors and `many`
+// FaceFusion's yoloface_8n, scrfd_2.5g, retinaface_10g and yunet_2023_mar detectors and `many`
 // (facefusion/face_detector.py, 3.8.1; reference/facefusion.md §2.2). Callers use
-// make_face_detector("yoloface" | "scrfd" | "retinaface" | "many", ...); the
+// make_face_detector("yoloface" | "scrfd" | "retinaface" | "yunet" | "many", ...); the
 // steps are declared here so tests can check each against FaceFusion's formulas.
 //
 //   FacefusionDetectInput in = facefusion_detect_input(rgb, 640, 0.f, 1.f / 255.f);
@@ -46,6 +46,14 @@ Result<std::vector<Face>> decode_yoloface(const Tensor& output0, float score_thr
 Result<std::vector<Face>> decode_scrfd(const std::array<const Tensor*, 9>& outputs, int size, float score_threshold,
                                        float ratio_width, float ratio_height);
 
+// yunet_2023_mar outputs in FaceFusion's order: cls_8/16/32 [1, N, 1], obj_8/16/32 [1, N, 1],
+// bbox_8/16/32 [1, N, 4], kps_8/16/32 [1, N, 10], N = (size/s)², one anchor per cell at the cell's
+// top-left corner (x·s, y·s). score = cls·obj; box centre = anchor + offset·s, box size =
+// exp(w, h)·s; keypoints = anchor + offset·s. Keeps score ≥ score_threshold (per stride, with the
+// same anchor-0 quirk), before NMS.
+Result<std::vector<Face>> decode_yunet(const std::array<const Tensor*, 12>& outputs, int size, float score_threshold,
+                                       float ratio_width, float ratio_height);
+
 // --face-detector-margin: the zero border FaceFusion adds around the frame before detecting
 // (prepare_margin): top/bottom = int(m / 100 · 0.5 · height), left/right likewise with the width.
 // Returns {top, right, bottom, left} in pixels; kInvalidInput for a value outside 0..100.
@@ -68,6 +76,8 @@ std::unique_ptr<FaceDetector> make_yoloface_detector(std::unique_ptr<InferenceSe
 std::unique_ptr<FaceDetector> make_scrfd_detector(std::unique_ptr<InferenceSession> session);
 // retinaface_10g: scrfd's head and processing (reference/facefusion.md §2.2).
 std::unique_ptr<FaceDetector> make_retinaface_detector(std::unique_ptr<InferenceSession> session);
+// yunet: raw 0..255 BGR in, only 640; not part of `many` (FaceFusion's many is the three above).
+std::unique_ptr<FaceDetector> make_yunet_detector(std::unique_ptr<InferenceSession> session);
 // FaceFusion's `many`: the candidates of retinaface, scrfd and yoloface together, then one NMS at
 // IoU 0.1 (DetectOptions::nms_iou is ignored) and the clamp. yoloface needs detector size 640.
 std::unique_ptr<FaceDetector> make_many_detector(std::unique_ptr<InferenceSession> retinaface,

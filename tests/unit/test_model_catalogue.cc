@@ -48,14 +48,11 @@ TEST(ModelCatalogue, EverySwapperAndItsConverter) {
 
 TEST(ModelCatalogue, EveryEnhancerDetectorLandmarkerMaskAndClassifier) {
   for (const auto& name : face_enhancer_model_names()) expect_runnable_asset(name);
-  for (const char* name : {"yoloface_8n", "scrfd_2.5g", "retinaface_10g", "2dfan4", "peppa_wutz", "fan_68_5", "fairface",
-                           "xseg_1", "xseg_2", "xseg_3", "bisenet_resnet_18", "bisenet_resnet_34", "real_esrgan_x2",
-                           "real_esrgan_x2_fp16", "real_esrgan_x4", "real_esrgan_x4_fp16", "real_esrgan_x8",
+  for (const char* name : {"yoloface_8n", "scrfd_2.5g", "retinaface_10g", "yunet_2023_mar", "2dfan4", "peppa_wutz",
+                           "fan_68_5", "fairface", "xseg_1", "xseg_2", "xseg_3", "bisenet_resnet_18", "bisenet_resnet_34",
+                           "real_esrgan_x2", "real_esrgan_x2_fp16", "real_esrgan_x4", "real_esrgan_x4_fp16", "real_esrgan_x8",
                            "real_esrgan_x8_fp16"})
     expect_runnable_asset(name);
-  // FaceFusion's yunet is known but not run.
-  ASSERT_NE(registry().find("yunet_2023_mar"), nullptr);
-  EXPECT_FALSE(registry().find("yunet_2023_mar")->supported);
 }
 
 // No invented hashes: an entry either pins a sha256 or carries a hash_note saying none is known.

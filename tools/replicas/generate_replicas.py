@@ -262,6 +262,51 @@ def yoloface_8n(b, hw=None):
 
 
 # ------------------------------------------------------------------------------------------------
+# yunet_2023_mar: libfacedetection.train YuNet-n (OpenCV zoo face_detection_yunet_2023mar): depthwise
+# "DP units" (1x1 conv, 3x3 depthwise conv, BN folded, ReLU), max-pool downsampling, a top-down
+# FPN with bilinear upsampling and 1-anchor heads with cls/obj (sigmoid), bbox (4) and kps (10).
+def yunet_dp(b, x, cout, relu=True, std=None):
+    x = b.conv(x, cout, 1, p=0, w=b.weight((cout, b.shape[x][1], 1, 1), std=std) if std else None)
+    x = b.conv(x, cout, 3, g=cout)
+    return b.act(x, "relu") if relu else x
+
+
+def yunet_2023_mar(b, hw=None):
+    x = b.input("input", (1, 3, 640, 640))
+    # The model takes raw 0..255 BGR: the first conv's random weights are drawn 255x smaller so
+    # activations stay near unit scale and exp(bbox wh) stays finite.
+    x = b.act(b.conv(x, 16, 3, s=2, w=b.weight((16, 3, 3, 3), std=math.sqrt(2 / 27) / 255)), "relu")
+    x = yunet_dp(b, x, 16)
+    x = b.maxpool(x, 2, 2, 0)  # 160
+    x = yunet_dp(b, yunet_dp(b, x, 16), 64)
+    x = yunet_dp(b, yunet_dp(b, x, 64), 64)
+    feats = []
+    for _ in range(3):  # strides 8, 16, 32
+        x = b.maxpool(x, 2, 2, 0)
+        x = yunet_dp(b, yunet_dp(b, x, 64), 64)
+        feats.append(x)
+    for i in (2, 1, 0):  # top-down
+        feats[i] = yunet_dp(b, feats[i], 64)
+        if i > 0:
+            feats[i - 1] = b.add(feats[i - 1], b.resize(feats[i], 2, "linear"))
+    outs = {}
+    for f, st in zip(feats, (8, 16, 32)):
+        n, _, h, w = b.shape[f]
+        for part, c in (("cls", 1), ("obj", 1), ("bbox", 4), ("kps", 10)):
+            # Heads drawn small: offsets and log sizes of a few units, as a trained model's are.
+            z = yunet_dp(b, f, c, relu=False, std=0.02 * math.sqrt(2 / 64))
+            if part in ("cls", "obj"):
+                z = b.act(z, "sigmoid")
+            z = b.reshape(b.transpose(z, [0, 2, 3, 1]), [1, -1, c], (1, h * w, c))
+            outs[f"{part}_{st}"] = (z, h * w, c)
+    for part in ("cls", "obj", "bbox", "kps"):
+        for st in (8, 16, 32):
+            t, cells, c = outs[f"{part}_{st}"]
+            b.rename_output(t, f"{part}_{st}")
+            b.output(f"{part}_{st}", [1, cells, c])
+
+
+# ------------------------------------------------------------------------------------------------
 # 2dfan4: face-alignment FAN, 4 stacked hourglasses (depth 4, 256 features), pre-activation ConvBlocks
 def fan_convblock(b, x, cout):
     cin = b.shape[x][1]
@@ -796,6 +841,8 @@ ADDED_MODELS = {
     "fan_68_5": (fan_68_5, None, None, None, "invented MLP stand-in; no published count"),
     "peppa_wutz": (peppa_wutz, None, None, None, "invented CNN stand-in; no published count"),
     "fairface": (fairface, None, 21.3e6, None, "FairFace ResNet-34 (torchvision 21.28 M without fc) + fc 512->18"),
+    "yunet_2023_mar": (yunet_2023_mar, None, 75856, None,
+                       "YuNet paper (Wu, Peng, Yu, Machine Intelligence Research 2023): 75,856 params; BN folded here"),
 }
 MODELS.update(ADDED_MODELS)
 
