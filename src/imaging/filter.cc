@@ -218,6 +218,83 @@ Image lab_to_rgb(const ImageF& lab) {
   return rgb;
 }
 
+Image clahe(const Image& gray, double clip_limit, int tiles_x, int tiles_y) {
+  FSWAP_CHECK(gray.channels == 1, "clahe needs a 1-channel image");
+  FSWAP_CHECK(tiles_x >= 1 && tiles_y >= 1 && gray.width >= tiles_x && gray.height >= tiles_y,
+              "clahe needs a tile grid no larger than the image");
+  constexpr int kBins = 256;
+  const int w = gray.width, h = gray.height;
+  // OpenCV pads both directions as soon as either is not a multiple of the grid.
+  const bool exact = w % tiles_x == 0 && h % tiles_y == 0;
+  const int tile_w = exact ? w / tiles_x : (w + tiles_x - w % tiles_x) / tiles_x;
+  const int tile_h = exact ? h / tiles_y : (h + tiles_y - h % tiles_y) / tiles_y;
+  const int tile_pixels = tile_w * tile_h;
+  const float lut_scale = static_cast<float>(kBins - 1) / tile_pixels;
+  const int limit = clip_limit > 0 ? std::max(static_cast<int>(clip_limit * tile_pixels / kBins), 1) : 0;
+
+  std::vector<std::uint8_t> luts(static_cast<std::size_t>(tiles_x) * tiles_y * kBins);
+  parallel_for(tiles_x * tiles_y, [&](int begin, int end) {
+    for (int t = begin; t < end; ++t) {
+      const int x0 = (t % tiles_x) * tile_w, y0 = (t / tiles_x) * tile_h;
+      std::array<int, kBins> hist{};
+      for (int y = y0; y < y0 + tile_h; ++y) {
+        const std::uint8_t* row = gray.row(reflect101(y, h));
+        for (int x = x0; x < x0 + tile_w; ++x) ++hist[row[reflect101(x, w)]];
+      }
+      if (limit > 0) {
+        int clipped = 0;
+        for (int& n : hist)
+          if (n > limit) clipped += n - limit, n = limit;
+        const int batch = clipped / kBins;
+        int residual = clipped - batch * kBins;
+        for (int& n : hist) n += batch;
+        if (residual > 0) {
+          const int step = std::max(kBins / residual, 1);
+          for (int i = 0; i < kBins && residual > 0; i += step, --residual) ++hist[i];
+        }
+      }
+      std::uint8_t* lut = luts.data() + static_cast<std::size_t>(t) * kBins;
+      int sum = 0;
+      for (int i = 0; i < kBins; ++i) {
+        sum += hist[i];
+        lut[i] = static_cast<std::uint8_t>(std::clamp<long>(std::lrint(sum * lut_scale), 0, 255));
+      }
+    }
+  });
+
+  // Per column: the two tiles' LUT offsets and weights (float, in OpenCV's order of operations).
+  const float inv_tw = 1.0f / tile_w, inv_th = 1.0f / tile_h;
+  std::vector<int> left(w), right(w);
+  std::vector<float> right_weight(w);
+  for (int x = 0; x < w; ++x) {
+    const float txf = x * inv_tw - 0.5f;
+    const int tx = static_cast<int>(std::floor(txf));
+    right_weight[x] = txf - tx;
+    left[x] = std::max(tx, 0) * kBins;
+    right[x] = std::min(tx + 1, tiles_x - 1) * kBins;
+  }
+  Image out(w, h, 1);
+  parallel_for(h, [&](int y_begin, int y_end) {
+    for (int y = y_begin; y < y_end; ++y) {
+      const float tyf = y * inv_th - 0.5f;
+      const int ty = static_cast<int>(std::floor(tyf));
+      const float ya = tyf - ty, ya1 = 1.0f - ya;
+      const std::uint8_t* top = luts.data() + static_cast<std::size_t>(std::max(ty, 0)) * tiles_x * kBins;
+      const std::uint8_t* bottom = luts.data() + static_cast<std::size_t>(std::min(ty + 1, tiles_y - 1)) * tiles_x * kBins;
+      const std::uint8_t* src = gray.row(y);
+      std::uint8_t* dst = out.row(y);
+      for (int x = 0; x < w; ++x) {
+        const int v = src[x];
+        const float xa = right_weight[x], xa1 = 1.0f - xa;
+        const float res = (top[left[x] + v] * xa1 + top[right[x] + v] * xa) * ya1 +
+                          (bottom[left[x] + v] * xa1 + bottom[right[x] + v] * xa) * ya;
+        dst[x] = static_cast<std::uint8_t>(std::clamp<long>(std::lrint(res), 0, 255));
+      }
+    }
+  });
+  return out;
+}
+
 void fill_polygon(ImageF& image, const std::vector<Point2f>& polygon, float value) {
   const int n = static_cast<int>(polygon.size());
   if (n < 3 || image.empty()) return;
