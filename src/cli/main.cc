@@ -72,6 +72,7 @@ struct CommonOptions {
   int video_quality = 80;
   std::string video_preset = "veryfast";
   int image_quality = 80;
+  std::string decoder = "auto";
   std::int64_t trim_start = 0, trim_end = -1;
   std::string segment_dir;
   std::int64_t segment_frames = 0;
@@ -193,6 +194,10 @@ struct CommonOptions {
     app.add_option("--trim-frame-start", trim_start, "First frame to process")->check(CLI::NonNegativeNumber);
     app.add_option("--trim-frame-end", trim_end, "Frame after the last one to process")->check(CLI::NonNegativeNumber);
     app.add_option("--segment-dir", segment_dir,
+    app.add_option("--decoder", decoder,
+                   "Video decoding: auto (NVDEC when --device is a GPU), cpu, or cuda (NVDEC; the CPU where it "
+                   "is missing)")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
                    "Video: keep finished segments here, so running the same command again resumes after the last "
                    "finished segment (needs --segment-frames)");
     app.add_option("--segment-frames", segment_frames,
@@ -270,6 +275,8 @@ struct CommonOptions {
     if (!segment_dir.empty() && segment_frames == 0)
       return invalid_input("--segment-dir needs --segment-frames N (the segment length in frames)");
     job.segment_dir = segment_dir;
+    job.decoder = decoder == "cpu" ? SwapJob::Decoder::kCpu
+                  : decoder == "cuda" ? SwapJob::Decoder::kCuda : SwapJob::Decoder::kAuto;
     job.segment_frames = segment_frames;
     return job;
   }

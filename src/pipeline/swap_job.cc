@@ -285,8 +285,21 @@ struct DecodeStart {
   std::int64_t pts_origin = 0;  // valid when index > first
 };
 
-Result<DecodeStart> open_decode(const std::string& target, std::int64_t first, std::int64_t start) {
-  FSWAP_ASSIGN_OR_RETURN(auto reader, VideoReader::open(target));
+// The decoder for the job's frames (SwapJob::decoder); probes that decode nothing use the CPU's.
+DecodeOptions decode_options(const SwapJob& job) {
+  const Device& device = job.analyser.session.device;
+  const bool on_cuda = device.kind == DeviceKind::kCuda;
+  DecodeOptions options;
+  if (job.decoder == SwapJob::Decoder::kCuda || (job.decoder == SwapJob::Decoder::kAuto && on_cuda)) {
+    options.hw = DecodeOptions::Hw::kCuda;
+    options.cuda_device = on_cuda ? device.index : 0;
+  }
+  return options;
+}
+
+Result<DecodeStart> open_decode(const SwapJob& job, std::int64_t first, std::int64_t start) {
+  const std::string& target = job.target;
+  FSWAP_ASSIGN_OR_RETURN(auto reader, VideoReader::open(target, decode_options(job)));
   if (start == 0) return DecodeStart{std::move(reader), 0, 0};
   DecodeStart at{std::move(reader), start, 0};
   Status s = at.reader->seek(start);
@@ -303,7 +316,7 @@ Result<DecodeStart> open_decode(const std::string& target, std::int64_t first, s
   }
   if (s.is_ok()) return at;
   log_debug(s.message() + "; decoding from the first frame instead");
-  FSWAP_ASSIGN_OR_RETURN(reader, VideoReader::open(target));
+  FSWAP_ASSIGN_OR_RETURN(reader, VideoReader::open(target, decode_options(job)));
   return DecodeStart{std::move(reader), 0, 0};
 }
 
@@ -316,7 +329,7 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
   const std::int64_t first = range.first, end = range.end;
   FSWAP_ASSIGN_OR_RETURN(auto writer,
                          VideoWriter::open(job.output, info, job.encode, audio_for(job, info, first, end)));
-  FSWAP_ASSIGN_OR_RETURN(DecodeStart decode, open_decode(job.target, first, first));
+  FSWAP_ASSIGN_OR_RETURN(DecodeStart decode, open_decode(job, first, first));
   VideoReader& reader = *decode.reader;
 
   BoundedQueue<VideoFrame> decoded(job.queue_depth), swapped(job.queue_depth);
@@ -502,7 +515,7 @@ std::string segment_fingerprint(const SwapJob& job, std::int64_t segment_frames)
 // has no reference (the smoother leaves that frame's faces alone: it has no tracks yet). Found up front so every segment,
 // whichever run or device makes it, compares with the same face. Empty: no frame has a face.
 Result<std::vector<float>> first_face_reference(JobContext& ctx, std::int64_t first, std::int64_t trim_end) {
-  FSWAP_ASSIGN_OR_RETURN(DecodeStart decode, open_decode(ctx.job.target, first, first));
+  FSWAP_ASSIGN_OR_RETURN(DecodeStart decode, open_decode(ctx.job, first, first));
   VideoFrame frame;
   for (std::int64_t i = decode.index; trim_end < 0 || i < trim_end; ++i) {
     if (stop_requested(ctx.job)) return cancelled("stopped on request");
@@ -530,7 +543,7 @@ void run_part(SegmentRun& run, JobContext& ctx, const ReferenceTracker& fresh_tr
   const std::int64_t part_end = part.end_segment < 0 ? -1 : grid.begin_of(part.end_segment);
   std::int64_t start = part_begin;  // the part's first frame in an unfinished segment
   while (run.store.finished(grid.segment_of(start))) start += grid.length;
-  auto decode = open_decode(job.target, grid.first, start);
+  auto decode = open_decode(job, grid.first, start);
   if (!decode) return run.fail(decode.status());
   VideoReader& reader = *decode->reader;
   BoundedQueue<VideoFrame> decoded(job.queue_depth), swapped(job.queue_depth);

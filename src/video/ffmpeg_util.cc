@@ -86,7 +86,23 @@ Result<InputFormatPtr> open_input(const std::string& path) {
   return fmt;
 }
 
-Result<CodecContextPtr> open_decoder(const std::string& path, const AVStream* stream, int threads) {
+namespace {
+// get_format for a decoder given a CUDA device: the CUDA surfaces when offered, else the first
+// software format (FFmpeg falls back to software decoding when the hwaccel refuses the stream).
+AVPixelFormat prefer_cuda(AVCodecContext*, const AVPixelFormat* formats) {
+  for (const AVPixelFormat* f = formats; *f != AV_PIX_FMT_NONE; ++f) {
+    if (*f == AV_PIX_FMT_CUDA) return *f;
+  }
+  for (const AVPixelFormat* f = formats; *f != AV_PIX_FMT_NONE; ++f) {
+    const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(*f);
+    if (d && !(d->flags & AV_PIX_FMT_FLAG_HWACCEL)) return *f;
+  }
+  return AV_PIX_FMT_NONE;
+}
+}  // namespace
+
+Result<CodecContextPtr> open_decoder(const std::string& path, const AVStream* stream, int threads,
+                                     AVBufferRef* hw_device) {
   const AVCodec* codec = avcodec_find_decoder(stream->codecpar->codec_id);
   if (codec == nullptr) {
     return unsupported(path + ": no decoder for codec " + avcodec_get_name(stream->codecpar->codec_id) +
@@ -99,6 +115,12 @@ Result<CodecContextPtr> open_decoder(const std::string& path, const AVStream* st
   ctx->pkt_timebase = stream->time_base;
   ctx->thread_count = threads;
   ctx->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+  if (hw_device) {
+    ctx->hw_device_ctx = av_buffer_ref(hw_device);
+    if (!ctx->hw_device_ctx) return out_of_memory(path + ": cannot reference the CUDA device");
+    ctx->get_format = prefer_cuda;
+    ctx->thread_count = 1;  // NVDEC decodes asynchronously itself; frame threads only add copies
+  }
   err = avcodec_open2(ctx.get(), codec, nullptr);
   if (err < 0) {
     return error_status(StatusCode::kInvalidInput, path,

@@ -73,8 +73,11 @@ void init_logging();
 // anything FFmpeg cannot open or parse → kInvalidInput naming the path and FFmpeg's reason.
 Result<InputFormatPtr> open_input(const std::string& path);
 
-// Opens a decoder for `stream` (thread count chosen by FFmpeg when `threads` is 0).
-Result<CodecContextPtr> open_decoder(const std::string& path, const AVStream* stream, int threads);
+// Opens a decoder for `stream` (thread count chosen by FFmpeg when `threads` is 0). With
+// `hw_device` (an AV_HWDEVICE_TYPE_CUDA device), the decoder outputs AV_PIX_FMT_CUDA frames where
+// its hwaccel takes the stream, else software frames.
+Result<CodecContextPtr> open_decoder(const std::string& path, const AVStream* stream, int threads,
+                                     AVBufferRef* hw_device = nullptr);
 
 // The clockwise display rotation of a stream (0, 90, 180, 270) from its display matrix side data.
 int stream_rotation_degrees(const AVStream* stream);

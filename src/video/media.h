@@ -38,6 +38,7 @@ struct VideoInfo {
   bool has_audio = false;
   std::string video_codec;         // e.g. "h264"
   std::string audio_codec;         // empty when there is no audio
+  bool gpu_decoding = false;       // frames come from NVDEC (DecodeOptions::kCuda took effect)
 };
 
 struct VideoFrame {
@@ -46,12 +47,22 @@ struct VideoFrame {
   std::int64_t index = 0;  // 0-based decode order index
 };
 
+// How VideoReader decodes. kCuda: NVDEC, through FFmpeg's CUDA hardware decoding on GPU
+// `cuda_device` (the decoded NV12 surfaces are copied to host memory and converted as on the CPU
+// path, so frames are identical); where this FFmpeg build, the machine or the codec lacks it, the
+// CPU decoder instead, said once in the debug log and in VideoInfo::gpu_decoding.
+struct DecodeOptions {
+  enum class Hw { kNone, kCuda };
+  Hw hw = Hw::kNone;
+  int cuda_device = 0;
+};
+
 class VideoReader {
  public:
   // Anything FFmpeg demuxes; the best video stream is decoded (threaded). A still image opens as a
   // one-frame video. Errors name the path: missing file (kNotFound, "<path>: no such file"),
   // not a media file / no video stream (kInvalidInput), no decoder in this build (kUnsupported).
-  static Result<std::unique_ptr<VideoReader>> open(const std::string& path);
+  static Result<std::unique_ptr<VideoReader>> open(const std::string& path, const DecodeOptions& options = {});
   virtual ~VideoReader() = default;
   virtual const VideoInfo& info() const = 0;
   // Decodes the next frame into `frame` (its image buffer is reused when the size matches);

@@ -1,5 +1,9 @@
-// VideoReader on libavformat/libavcodec: best video stream, threaded decode, RGB24 via swscale,
-// display-matrix rotation applied, pts kept in the stream's time base.
+// VideoReader on libavformat/libavcodec: best video stream, threaded decode (or NVDEC), RGB24 via
+// swscale, display-matrix rotation applied, pts kept in the stream's time base.
+extern "C" {
+#include <libavutil/hwcontext.h>
+}
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -13,6 +17,39 @@ namespace fswap {
 namespace {
 
 using namespace ffmpeg;
+
+struct BufferRefDeleter {
+  void operator()(AVBufferRef* b) const { av_buffer_unref(&b); }
+};
+using BufferRefPtr = std::unique_ptr<AVBufferRef, BufferRefDeleter>;
+
+// A CUDA device for NVDEC on the device's primary context (the one the CUDA runtime and so the
+// native engine use); null, with the reason logged, where FFmpeg or the machine has none.
+BufferRefPtr open_cuda_device(const std::string& path, int device) {
+  AVDictionary* options = nullptr;
+  av_dict_set(&options, "primary_ctx", "1", 0);
+  AVBufferRef* ctx = nullptr;
+  const int err = av_hwdevice_ctx_create(&ctx, AV_HWDEVICE_TYPE_CUDA, std::to_string(device).c_str(), options, 0);
+  av_dict_free(&options);
+  if (err < 0) {
+    log_debug(path + ": no NVDEC on CUDA device " + std::to_string(device) + " (" + error_text(err) +
+              "); decoding on the CPU");
+    return nullptr;
+  }
+  return BufferRefPtr(ctx);
+}
+
+// Whether the decoder for `codec_id` in this FFmpeg build has a CUDA hwaccel (NVDEC).
+bool has_cuda_hwaccel(AVCodecID codec_id) {
+  const AVCodec* codec = avcodec_find_decoder(codec_id);
+  for (int i = 0; codec; ++i) {
+    const AVCodecHWConfig* config = avcodec_get_hw_config(codec, i);
+    if (!config) return false;
+    if (config->device_type == AV_HWDEVICE_TYPE_CUDA && (config->methods & AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX))
+      return true;
+  }
+  return false;
+}
 
 class FfmpegVideoReader final : public VideoReader {
  public:
@@ -50,6 +87,7 @@ class FfmpegVideoReader final : public VideoReader {
   PacketPtr packet_;
   FramePtr frame_;
   FrameToRgb to_rgb_;
+  FramePtr host_;              // an NVDEC frame copied to host memory (NV12)
   Image rgb_;                  // pre-rotation scratch
   bool draining_ = false;
   bool ended_ = false;
@@ -126,8 +164,17 @@ Result<bool> FfmpegVideoReader::decode_next() {
 }
 
 Status FfmpegVideoReader::convert(VideoFrame& out) {
+  const AVFrame* decoded = frame_.get();
+  if (decoded->format == AV_PIX_FMT_CUDA) {
+    if (!host_ && !(host_ = make_frame())) return out_of_memory(path_ + ": cannot allocate a frame");
+    av_frame_unref(host_.get());
+    const int err = av_hwframe_transfer_data(host_.get(), decoded, 0);
+    if (err < 0) return error_status(StatusCode::kInternal, path_, "cannot copy an NVDEC frame to the host", err);
+    av_frame_copy_props(host_.get(), decoded);
+    decoded = host_.get();
+  }
   Image& target = info_.rotation_degrees == 0 ? out.image : rgb_;
-  FSWAP_RETURN_IF_ERROR(to_rgb_.convert(frame_.get(), target, path_));
+  FSWAP_RETURN_IF_ERROR(to_rgb_.convert(decoded, target, path_));
   if (info_.rotation_degrees != 0) rotate_image(rgb_, info_.rotation_degrees, out.image);
   return Status::ok();
 }
@@ -200,7 +247,7 @@ void FfmpegVideoReader::stamp(VideoFrame& out) {
 
 }  // namespace
 
-Result<std::unique_ptr<VideoReader>> VideoReader::open(const std::string& path) {
+Result<std::unique_ptr<VideoReader>> VideoReader::open(const std::string& path, const DecodeOptions& options) {
   FSWAP_ASSIGN_OR_RETURN(InputFormatPtr fmt, open_input(path));
   int index = av_find_best_stream(fmt.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
   if (index < 0) {
@@ -214,7 +261,16 @@ Result<std::unique_ptr<VideoReader>> VideoReader::open(const std::string& path) 
   for (unsigned i = 0; i < fmt->nb_streams; ++i) {
     if (static_cast<int>(i) != index) fmt->streams[i]->discard = AVDISCARD_ALL;
   }
-  FSWAP_ASSIGN_OR_RETURN(CodecContextPtr dec, open_decoder(path, st, 0));
+  BufferRefPtr cuda;
+  if (options.hw == DecodeOptions::Hw::kCuda) {
+    if (has_cuda_hwaccel(st->codecpar->codec_id)) {
+      cuda = open_cuda_device(path, options.cuda_device);
+    } else {
+      log_debug(path + ": this FFmpeg has no NVDEC for " + avcodec_get_name(st->codecpar->codec_id) +
+                "; decoding on the CPU");
+    }
+  }
+  FSWAP_ASSIGN_OR_RETURN(CodecContextPtr dec, open_decoder(path, st, 0, cuda.get()));
 
   VideoInfo info;
   info.rotation_degrees = stream_rotation_degrees(st);
@@ -237,6 +293,7 @@ Result<std::unique_ptr<VideoReader>> VideoReader::open(const std::string& path) 
     info.frame_count = std::llround(info.duration_s * info.frame_rate.value());
   }
   info.video_codec = avcodec_get_name(st->codecpar->codec_id);
+  info.gpu_decoding = cuda != nullptr;
   if (audio >= 0) {
     info.has_audio = true;
     info.audio_codec = avcodec_get_name(fmt->streams[audio]->codecpar->codec_id);

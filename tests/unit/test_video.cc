@@ -71,9 +71,9 @@ double psnr(const Image& a, const Image& b) {
   return mse <= 1e-12 ? 99.0 : 10.0 * std::log10(255.0 * 255.0 / mse);
 }
 
-std::vector<VideoFrame> read_all(const std::string& path, VideoInfo* info = nullptr) {
+std::vector<VideoFrame> read_all(const std::string& path, VideoInfo* info = nullptr, const DecodeOptions& decode = {}) {
   std::vector<VideoFrame> frames;
-  auto reader = VideoReader::open(path);
+  auto reader = VideoReader::open(path, decode);
   EXPECT_TRUE(reader.is_ok()) << reader.status().to_string();
   if (!reader) return frames;
   if (info) *info = (*reader)->info();
@@ -188,6 +188,22 @@ TEST_F(VideoTest, ReaderInfo) {
   EXPECT_TRUE(info.has_audio);
   EXPECT_EQ(info.video_codec, "h264");
   EXPECT_EQ(info.audio_codec, "aac");
+}
+
+// Asking for NVDEC where there is none (this machine has no GPU; a CPU-only FFmpeg has no CUDA
+// hwaccel) decodes on the CPU: the same frames and timestamps, and VideoInfo says so.
+TEST_F(VideoTest, CudaDecodingFallsBackToTheCpuWithTheSameFrames) {
+  VideoInfo cpu_info, cuda_info;
+  auto cpu = read_all(fix("src.mp4"), &cpu_info);
+  auto cuda = read_all(fix("src.mp4"), &cuda_info, {DecodeOptions::Hw::kCuda, 0});
+  if (cuda_info.gpu_decoding) GTEST_SKIP() << "this machine decodes on a GPU (tests/gpu/test_cuda_video checks that path)";
+  EXPECT_FALSE(cpu_info.gpu_decoding);
+  ASSERT_EQ(cpu.size(), 60u);
+  ASSERT_EQ(cuda.size(), cpu.size());
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    EXPECT_EQ(cuda[i].pts, cpu[i].pts) << "frame " << i;
+    EXPECT_TRUE(cuda[i].image.pixels == cpu[i].image.pixels) << "frame " << i;
+  }
 }
 
 TEST_F(VideoTest, RoundTripKeepsFramesTimestampsAndAudio) {
