@@ -67,16 +67,22 @@ Result<std::vector<Face>> FaceAnalyser::follow(const Image& rgb, const std::vect
 
 Status FaceAnalyser::landmark(const Image& rgb, Face& face) {
   if (landmarker_) return landmarker_->landmark(rgb, face);
-  // FaceFusion's create_faces: the 68 points when their score passes, else the detector's five
-  // (with fan_68_5's 68/5).
-  FSWAP_ASSIGN_OR_RETURN(FaceLandmarks68 found, facefusion_landmarker_->detect(rgb, face.box));
-  if (found.score < options_.landmarker_score && face.keypoints.size() == 5) {
+  // FaceFusion's create_faces: fan_68_5's 68/5 points from the detector's five give the face angle
+  // the landmarker's crop is turned by; then the 68 points when their score passes, else the
+  // detector's five (with the 68/5).
+  const bool has_five = face.keypoints.size() == 5;
+  std::array<Point2f, 68> estimated{};
+  int angle = 0;
+  if (fan_68_5_ && has_five) {
+    std::array<Point2f, 5> five;
+    std::copy(face.keypoints.begin(), face.keypoints.end(), five.begin());
+    FSWAP_ASSIGN_OR_RETURN(estimated, fan_68_5_->estimate(five));
+    angle = facefusion_face_angle(estimated);
+  }
+  FSWAP_ASSIGN_OR_RETURN(FaceLandmarks68 found, facefusion_landmarker_->detect(rgb, face.box, angle));
+  if (found.score < options_.landmarker_score && has_five) {
     std::copy(face.keypoints.begin(), face.keypoints.end(), face.landmarks5.begin());
-    if (fan_68_5_) {
-      FSWAP_ASSIGN_OR_RETURN(face.landmarks68, fan_68_5_->estimate(face.landmarks5));
-    } else {
-      face.landmarks68 = found.points;
-    }
+    face.landmarks68 = fan_68_5_ ? estimated : found.points;
   } else {
     face.landmarks68 = found.points;
     face.landmarks5 = facefusion_landmarks5_from_68(found.points);

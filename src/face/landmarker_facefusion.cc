@@ -1,11 +1,14 @@
 #include "face/landmarker_facefusion.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <numbers>
 
 #include "face/face_templates.h"
 #include "face/model_table.h"
 #include "face/recognizer.h"
+#include "imaging/filter.h"
 #include "imaging/transform.h"
 
 namespace fswap {
@@ -28,6 +31,57 @@ Affine facefusion_landmarker_transform(const FaceBox& box) {
   const double tx = (size - (double(box.x1) + box.x2) * scale) * 0.5;
   const double ty = (size - (double(box.y1) + box.y2) * scale) * 0.5;
   return Affine{scale, 0, tx, 0, scale, ty};
+}
+
+int facefusion_face_angle(const std::array<Point2f, 68>& points) {
+  const double theta = std::atan2(double(points[16].y) - points[0].y, double(points[16].x) - points[0].x);
+  double degrees = std::fmod(theta * 180.0 / std::numbers::pi, 360.0);
+  if (degrees < 0) degrees += 360.0;
+  // numpy.argmin over |linspace(0, 360, 5) − θ|: the first of equals; 360 is 0.
+  int best = 0;
+  for (int k = 1; k <= 4; ++k)
+    if (std::abs(90.0 * k - degrees) < std::abs(90.0 * best - degrees)) best = k;
+  return best % 4 * 90;
+}
+
+Affine facefusion_landmarker_rotation(int angle) {
+  // getRotationMatrix2D(centre, angle, 1) = [[α, β, (1 − α)·cx − β·cy], [−β, α, β·cx + (1 − α)·cy]]
+  // with α = cos, β = sin, taken exactly for quarter turns.
+  const int quarter = ((angle / 90) % 4 + 4) % 4;
+  const double alpha = quarter == 0 ? 1 : quarter == 2 ? -1 : 0;
+  const double beta = quarter == 1 ? 1 : quarter == 3 ? -1 : 0;
+  const double c = kFaceFusionLandmarkerSize / 2.0;
+  return Affine{alpha, beta, (1 - alpha) * c - beta * c, -beta, alpha, beta * c + (1 - alpha) * c};
+}
+
+Image facefusion_optimize_contrast(const Image& rgb_crop) {
+  constexpr double kMeanLimit = 30;  // on the 8-bit L scale
+  constexpr double kClipLimit = 2;
+  constexpr int kTiles = 8;
+  const auto swap_red_blue = [](Image img) {
+    for (std::size_t i = 0; i + 2 < img.pixels.size(); i += 3) std::swap(img.pixels[i], img.pixels[i + 2]);
+    return img;
+  };
+  ImageF lab = rgb_to_lab(swap_red_blue(rgb_crop));
+  Image light(lab.width, lab.height, 1);
+  double sum = 0;
+  for (std::size_t i = 0; i < light.pixels.size(); ++i) {
+    light.pixels[i] = static_cast<std::uint8_t>(std::clamp(std::lround(lab.pixels[3 * i] * 255.0 / 100.0), 0L, 255L));
+    sum += light.pixels[i];
+  }
+  if (!(sum / static_cast<double>(light.pixels.size()) < kMeanLimit)) return rgb_crop;
+  const Image even = clahe(light, kClipLimit, kTiles, kTiles);
+  for (std::size_t i = 0; i < even.pixels.size(); ++i) lab.pixels[3 * i] = even.pixels[i] * 100.f / 255.f;
+  return swap_red_blue(lab_to_rgb(lab));
+}
+
+Result<Image> facefusion_landmarker_crop(const Image& rgb, const FaceBox& box, int angle) {
+  if (angle != 0 && angle != 90 && angle != 180 && angle != 270)
+    return invalid_input("face landmarker: face angle " + std::to_string(angle) + " is not one of 0, 90, 180, 270");
+  constexpr int kSize = kFaceFusionLandmarkerSize;
+  Image crop = warp_affine(rgb, facefusion_landmarker_transform(box), kSize, kSize, Border::kConstant);
+  if (angle != 0) crop = warp_affine(crop, facefusion_landmarker_rotation(angle), kSize, kSize, Border::kConstant);
+  return facefusion_optimize_contrast(crop);
 }
 
 Tensor facefusion_landmarker_input(const Image& rgb_crop) {
@@ -81,16 +135,16 @@ Result<std::unique_ptr<FaceFusionLandmarker>> FaceFusionLandmarker::load(Engine&
   return l;
 }
 
-Result<FaceLandmarks68> FaceFusionLandmarker::detect(const Image& rgb, const FaceBox& box) {
+Result<FaceLandmarks68> FaceFusionLandmarker::detect(const Image& rgb, const FaceBox& box, int angle) {
   if (rgb.channels != 3) return invalid_input(name_ + ": the frame must be RGB");
-  const Affine to_crop = facefusion_landmarker_transform(box);
-  const Image crop = warp_affine(rgb, to_crop, kFaceFusionLandmarkerSize, kFaceFusionLandmarkerSize, Border::kConstant);
+  FSWAP_ASSIGN_OR_RETURN(const Image crop, facefusion_landmarker_crop(rgb, box, angle));
   FSWAP_ASSIGN_OR_RETURN(auto outputs, session_->run({facefusion_landmarker_input(crop)}));
   const Tensor& points = outputs.at(0);
   const float* p = points.data<float>();
   const int stride = name_ == "2dfan4" ? static_cast<int>(points.shape()[2]) : 3;
   if (points.elements() < 68 * stride) return invalid_input(name_ + ": returned " + shape_to_string(points.shape()));
-  const Affine back = *to_crop.inverse();
+  // Turned crop → crop → frame.
+  const Affine back = facefusion_landmarker_rotation(angle).after(facefusion_landmarker_transform(box)).inverse().value();
   FaceLandmarks68 result;
   double score = 0;
   for (int i = 0; i < 68; ++i) {

@@ -71,7 +71,7 @@ TEST(FaceFusionLandmarker, DecodingAndScoresAreFaceFusionsOnProbes) {
       SCOPED_TRACE(std::string(engine_name) + " " + name);
       auto landmarker = FaceFusionLandmarker::load(*engine, dir, name, {});
       ASSERT_TRUE(landmarker.is_ok()) << landmarker.status().to_string();
-      auto got = (*landmarker)->detect(frame, kBox);
+      auto got = (*landmarker)->detect(frame, kBox, 0);
       ASSERT_TRUE(got.is_ok()) << got.status().to_string();
       double worst = 0, third = 0;
       for (int k = 0; k < 68; ++k) {
@@ -143,7 +143,7 @@ TEST(FaceFusionLandmarker, AnalyserUsesTheChosenLandmarker) {
   auto peppa = FaceFusionLandmarker::load(*engine, dir, "peppa_wutz", {}).value();
   for (const Face& f : *faces) {
     ASSERT_TRUE(f.has_landmarks);
-    const FaceLandmarks68 want = peppa->detect(astronaut, f.box).value();
+    const FaceLandmarks68 want = peppa->detect(astronaut, f.box, 0).value();
     ASSERT_GE(want.score, 0.5f);
     for (int k = 0; k < 68; ++k) EXPECT_EQ(f.landmarks68[k].x, want.points[k].x);
     const auto five = facefusion_landmarks5_from_68(want.points);
@@ -169,10 +169,10 @@ TEST(FaceFusionLandmarkerReplica, AgreeOnBothEngines) {
     auto engine = make_engine(name).value();
     auto a = FaceFusionLandmarker::load(*engine, dir, "2dfan4", {});
     ASSERT_TRUE(a.is_ok()) << a.status().to_string();
-    fan2d.push_back((*a)->detect(frame, kBox).value());
+    fan2d.push_back((*a)->detect(frame, kBox, 0).value());
     auto b = FaceFusionLandmarker::load(*engine, dir, "peppa_wutz", {});
     ASSERT_TRUE(b.is_ok()) << b.status().to_string();
-    peppa.push_back((*b)->detect(frame, kBox).value());
+    peppa.push_back((*b)->detect(frame, kBox, 0).value());
     auto c = FaceLandmarkEstimator::load(*engine, dir, {});
     ASSERT_TRUE(c.is_ok()) << c.status().to_string();
     fan5.push_back((*c)->estimate(lmk5).value());
