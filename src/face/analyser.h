@@ -27,7 +27,8 @@ struct AnalyserOptions {
   std::string detector = "fr_detect";  // --face-detector-model: fr_detect | blazeface | yoloface | scrfd
   // --face-landmarker-model: fr_landmark, or FaceFusion's 2dfan4 | peppa_wutz
   // (face/landmarker_facefusion.h). Below --face-landmarker-score, a face whose detector gave five
-  // keypoints keeps them, with fan_68_5's 68 points when fan_68_5.onnx is in models_dir.
+  // keypoints keeps them, with fan_68_5's 68 points when fan_68_5.onnx is in models_dir; those
+  // 68/5 points also give the face angle the landmarker's crop is turned by (else 0).
   std::string landmarker = "fr_landmark";
   float landmarker_score = 0.5f;
   // Load FaceFusion's fairface.onnx from models_dir for classify() (the selector's gender, race

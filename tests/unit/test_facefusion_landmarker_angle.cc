@@ -5,10 +5,14 @@
 // follow it when the frame turns), and CLAHE on L for a dark crop only.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <random>
 
+#include "face/analyser.h"
 #include "face/detector_facefusion.h"
 #include "face/landmarker_facefusion.h"
 #include "imaging/filter.h"
@@ -141,6 +145,60 @@ TEST(FacefusionLandmarkerAngle, PointsMapBackThroughTheTurn) {
                 (*landmarker)->detect(frame, box, 0)->points[0].y, spot_ccw.x, spot_ccw.y, followed->points[0].x,
                 followed->points[0].y);
   }
+}
+
+// The analyser turns each face's crop by the angle of fan_68_5's 68/5 points from the detector's
+// five: its 68 points are the landmarker's at that angle (yunet replica: random keypoints, so
+// several angles occur; fan_68_5 probe: point k = the k % 5-th unit-square point · (1 + k/100)).
+TEST(FacefusionLandmarkerAngle, AnalyserTurnsEachCropByItsFacesAngle) {
+  std::string why;
+  const std::string spot = spot_probe_dir(&why);
+  if (spot.empty()) GTEST_SKIP() << why;
+  const std::string probes = test::swapper_probe_dir(&why);
+  if (probes.empty()) GTEST_SKIP() << why;
+  const std::string yunet = test::generated_replicas("facefusion-yunet-replica-v1", "yunet_2023_mar", {}, &why);
+  if (yunet.empty()) GTEST_SKIP() << why;
+  namespace fs = std::filesystem;
+  const fs::path models = fs::path(FSWAP_TEST_TMP) / ("landmarker-angle-models-" + std::to_string(::getpid()));
+  fs::remove_all(models);
+  fs::create_directories(models);
+  for (const auto& e : fs::directory_iterator(std::string(FSWAP_THIRD_PARTY_DIR) + "/models"))
+    fs::create_symlink(e.path(), models / e.path().filename());
+  fs::create_symlink(fs::path(yunet) / "yunet_2023_mar.onnx", models / "yunet_2023_mar.onnx");
+  fs::create_symlink(fs::path(spot) / "2dfan4.onnx", models / "2dfan4.onnx");
+  fs::create_symlink(fs::path(probes) / "fan_68_5.onnx", models / "fan_68_5.onnx");
+  auto engine = make_engine("ort").value();
+  AnalyserOptions o;
+  o.models_dir = models.string();
+  o.detector = "yunet";
+  o.landmarker = "2dfan4";
+  o.landmarker_score = 0.f;  // always the landmarker's points
+  o.detect.score_threshold = 0.3f;
+  auto analyser = FaceAnalyser::load(*engine, o);
+  ASSERT_TRUE(analyser.is_ok()) << analyser.status().to_string();
+  const Image frame = random_image(480, 360, 0, 255, 5);
+  auto faces = (*analyser)->analyse(frame, /*embed=*/false);
+  ASSERT_TRUE(faces.is_ok()) << faces.status().to_string();
+  ASSERT_FALSE(faces->empty());
+  auto fan = FaceLandmarkEstimator::load(*engine, models.string(), {}).value();
+  auto landmarker = FaceFusionLandmarker::load(*engine, models.string(), "2dfan4", {}).value();
+  std::array<int, 4> angles{};
+  for (const Face& f : *faces) {
+    ASSERT_EQ(f.keypoints.size(), 5u);
+    std::array<Point2f, 5> five;
+    std::copy(f.keypoints.begin(), f.keypoints.end(), five.begin());
+    const int angle = facefusion_face_angle(fan->estimate(five).value());
+    ++angles[angle / 90];
+    const FaceLandmarks68 want = landmarker->detect(frame, f.box, angle).value();
+    for (int k = 0; k < 68; k += 17) {
+      EXPECT_EQ(f.landmarks68[k].x, want.points[k].x) << "angle " << angle;
+      EXPECT_EQ(f.landmarks68[k].y, want.points[k].y) << "angle " << angle;
+    }
+  }
+  std::printf("%zu faces; angles 0/90/180/270: %d/%d/%d/%d\n", faces->size(), angles[0], angles[1], angles[2],
+              angles[3]);
+  EXPECT_LT(angles[0], static_cast<int>(faces->size())) << "some face is turned";
+  fs::remove_all(models);
 }
 
 double mean(const Image& img) {
