@@ -61,6 +61,7 @@ struct CommonOptions {
   std::vector<int> detector_margin = {0, 0, 0, 0};
   std::vector<int> detector_angles = {0};
   int detector_interval = 1;
+  int batch_frames = 8;
   std::string landmarker = "fr_landmark";
   float landmarker_score = 0.5f;
   std::string selector_mode = "reference";
@@ -71,8 +72,8 @@ struct CommonOptions {
   float mask_blur = 0.3f;
   int video_quality = 80;
   std::string video_preset = "veryfast";
-  int image_quality = 80;
   std::string decoder = "auto";
+  int image_quality = 80;
   std::int64_t trim_start = 0, trim_end = -1;
   std::string segment_dir;
   std::int64_t segment_frames = 0;
@@ -159,6 +160,10 @@ struct CommonOptions {
                    "Video: detect on one frame in N and follow the faces from their landmarks in between "
                    "(1 = every frame, as FaceFusion)")
         ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--batch-frames", batch_frames,
+                   "Video: frames whose face work runs together, each processor over all of them in one batch "
+                   "(1 = frame by frame)")
+        ->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--face-selector-mode", selector_mode, "one (largest), many, reference")
         ->check(CLI::IsMember({"one", "many", "reference"}))->capture_default_str();
     app.add_option("--face-selector-order", selector_order, "Order of the faces (one: the first is swapped)")
@@ -189,15 +194,15 @@ struct CommonOptions {
     app.add_option("--output-video-preset", video_preset, "x264 preset")
         ->check(CLI::IsMember({"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"}))
         ->capture_default_str();
+    app.add_option("--decoder", decoder,
+                   "Video decoding: auto (NVDEC when --device is a GPU), cpu, or cuda (NVDEC; the CPU where it "
+                   "is missing)")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
     app.add_option("--output-image-quality", image_quality, "0..100 for JPEG/WebP output")
         ->check(CLI::Range(0, 100))->capture_default_str();
     app.add_option("--trim-frame-start", trim_start, "First frame to process")->check(CLI::NonNegativeNumber);
     app.add_option("--trim-frame-end", trim_end, "Frame after the last one to process")->check(CLI::NonNegativeNumber);
     app.add_option("--segment-dir", segment_dir,
-    app.add_option("--decoder", decoder,
-                   "Video decoding: auto (NVDEC when --device is a GPU), cpu, or cuda (NVDEC; the CPU where it "
-                   "is missing)")
-        ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
                    "Video: keep finished segments here, so running the same command again resumes after the last "
                    "finished segment (needs --segment-frames)");
     app.add_option("--segment-frames", segment_frames,
@@ -240,6 +245,7 @@ struct CommonOptions {
     std::copy(detector_margin.begin(), detector_margin.end(), job.analyser.detect.margin.begin());
     job.analyser.detect.angles = detector_angles;
     job.face_detector_interval = detector_interval;
+    job.batch_frames = batch_frames;
     job.analyser.landmarker = landmarker;
     job.analyser.landmarker_score = landmarker_score;
     FSWAP_ASSIGN_OR_RETURN(job.selector.mode, parse_selector_mode(selector_mode));
@@ -269,14 +275,14 @@ struct CommonOptions {
     // FaceFusion's mapping: quality 0..100 → CRF 51..0.
     job.encode.crf = static_cast<int>(std::lround(51.0 - video_quality * 0.51));
     job.encode.preset = video_preset;
+    job.decoder = decoder == "cpu" ? SwapJob::Decoder::kCpu
+                  : decoder == "cuda" ? SwapJob::Decoder::kCuda : SwapJob::Decoder::kAuto;
     job.image_quality = image_quality;
     job.trim_frame_start = trim_start;
     job.trim_frame_end = trim_end;
     if (!segment_dir.empty() && segment_frames == 0)
       return invalid_input("--segment-dir needs --segment-frames N (the segment length in frames)");
     job.segment_dir = segment_dir;
-    job.decoder = decoder == "cpu" ? SwapJob::Decoder::kCpu
-                  : decoder == "cuda" ? SwapJob::Decoder::kCuda : SwapJob::Decoder::kAuto;
     job.segment_frames = segment_frames;
     return job;
   }
@@ -307,6 +313,7 @@ void print_summary(const SwapSummary& s, const std::string& output) {
     stages += buf;
   }
   if (!stages.empty()) std::fprintf(stderr, "fswap: stage time (summed over threads): %s\n", stages.c_str());
+  if (!s.face_work.empty()) std::fprintf(stderr, "fswap: face work: %s\n", s.face_work.c_str());
   print_memory(stderr, s.memory, "fswap: ");
 }
 

@@ -4,6 +4,8 @@
 #include <deque>
 #include <filesystem>
 #include <future>
+#include <numeric>
+#include <set>
 
 #include "core/log.h"
 
@@ -86,6 +88,7 @@ class FaceBatcher::JobSession final : public InferenceSession {
   JobSession(FaceBatcher& batcher, Model& model, int job) : batcher_(batcher), model_(model), job_(job) {}
   const std::vector<TensorInfo>& inputs() const override { return model_.session->inputs(); }
   const std::vector<TensorInfo>& outputs() const override { return model_.session->outputs(); }
+  std::uint64_t weight_bytes() const override { return model_.session->weight_bytes(); }
   Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs) override {
     return batcher_.submit(model_, job_, inputs);
   }
@@ -108,18 +111,37 @@ class FaceBatcher::JobEngine final : public Engine {
   std::string name() const override { return shared_.name(); }
   Result<std::unique_ptr<InferenceSession>> load(const std::string& model_path, const SessionOptions& options) override {
     FSWAP_ASSIGN_OR_RETURN(Model * model, batcher_.model_for(engine_name_, model_path, options));
+    {
+      std::lock_guard lock(loaded_mu_);
+      loaded_.insert(model);
+    }
     return std::unique_ptr<InferenceSession>(std::make_unique<JobSession>(batcher_, *model, job_));
   }
   std::vector<std::string> available_devices() const override { return shared_.available_devices(); }
   std::string memory_summary() const override { return shared_.memory_summary(); }
   std::optional<EngineMemoryStats> memory_stats() const override { return shared_.memory_stats(); }
 
+  int job() const { return job_; }
+  std::uint64_t weight_bytes() const {
+    std::lock_guard lock(loaded_mu_);
+    return std::accumulate(loaded_.begin(), loaded_.end(), std::uint64_t{0},
+                           [](std::uint64_t sum, const Model* m) { return sum + m->session->weight_bytes(); });
+  }
+
  private:
   FaceBatcher& batcher_;
   Engine& shared_;
   const std::string engine_name_;
   const int job_;
+  mutable std::mutex loaded_mu_;
+  std::set<const Model*> loaded_;  // the models this job's load() returned
 };
+
+const FaceBatcher::JobEngine& FaceBatcher::as_job_engine(const Engine& engine) {
+  const auto* job = dynamic_cast<const JobEngine*>(&engine);
+  FSWAP_CHECK(job != nullptr, "FaceBatcher: the engine is not one of its job engines");
+  return *job;
+}
 
 FaceBatcher::FaceBatcher(FaceBatcherOptions options) : options_(std::move(options)) {
   FSWAP_CHECK(options_.max_batch >= 1, "FaceBatcher: max_batch must be at least 1");
@@ -190,6 +212,21 @@ void FaceBatcher::remove_job(int job) {
     if (auto it = model->queues.find(job); it != model->queues.end() && it->second.empty()) model->queues.erase(it);
 }
 
+void FaceBatcher::add_callers(const Engine& job_engine, int delta) {
+  const int job = as_job_engine(job_engine).job();
+  {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(job);
+    FSWAP_CHECK(it != jobs_.end(), "FaceBatcher::add_callers: the job has ended");
+    it->second = std::max(1, it->second + delta);
+  }
+  work_cv_.notify_all();  // a gathering runner may have all the calls it waits for now
+}
+
+std::uint64_t FaceBatcher::job_weight_bytes(const Engine& job_engine) const {
+  return as_job_engine(job_engine).weight_bytes();
+}
+
 int FaceBatcher::active_jobs() const {
   std::lock_guard lock(mu_);
   return static_cast<int>(jobs_.size());
@@ -248,15 +285,24 @@ std::vector<FaceBatcher::Call*> FaceBatcher::take_batch(std::unique_lock<std::mu
   };
   oldest();
   if (!chosen) return {};
-  auto jobs_waiting = [&] {
+  // Calls waiting, each job counting for at most its callers.
+  auto calls_waiting = [&] {
     int n = 0;
-    for (auto& [job, q] : chosen->queues) n += q.empty() ? 0 : 1;
+    for (auto& [job, q] : chosen->queues) {
+      auto callers = jobs_.find(job);
+      n += std::min<int>(static_cast<int>(q.size()), callers == jobs_.end() ? 1 : callers->second);
+    }
     return n;
   };
-  // Let the other jobs' calls catch up when they could share this batch.
-  const int could_share = std::min<int>(chosen->capacity, static_cast<int>(jobs_.size()));
-  if (chosen->capacity > 1 && jobs_waiting() < could_share && options_.gather_window.count() > 0)
-    work_cv_.wait_for(lock, options_.gather_window, [&] { return stopping_ || jobs_waiting() >= could_share; });
+  auto could_share = [&] {
+    int callers = 0;
+    for (const auto& [job, n] : jobs_) callers += n;
+    return std::min(chosen->capacity, callers);
+  };
+  // Let the other callers' calls catch up when they could share this batch.
+  if (chosen->capacity > 1 && calls_waiting() < could_share() && options_.gather_window.count() > 0)
+    work_cv_.wait_for(lock, options_.gather_window,
+                      [&] { return stopping_ || calls_waiting() >= could_share(); });
 
   // Round-robin by job from the one after last_job, one call per job per round.
   Model& m = *chosen;

@@ -23,8 +23,10 @@
 //   - the calls of one batch have equal input shapes, each with dim 0 == 1; they run as one
 //     batch of B when every input of the session has a dynamic dim 0 (B ≤ max_batch), else one
 //     after another;
-//   - when fewer jobs have a call waiting than could share the batch, the runner waits up to
-//     gather_window for the others (their face threads are usually a moment behind).
+//   - when fewer calls are waiting than could share the batch, the runner waits up to
+//     gather_window for the others (their face threads are usually a moment behind). A job
+//     counts for as many calls as it has callers: 1, or more while its frames run in lanes
+//     (add_callers; swap_job's windows), so the lanes of one job also meet in one batch.
 // Results are the same tensors a private session gives (ort: bit for bit; native batches: to
 // float rounding, 1e-4).
 //
@@ -84,6 +86,13 @@ class FaceBatcher {
   FaceBatcherStats stats() const;
   // Jobs with an engine alive now.
   int active_jobs() const;
+  // job_engine: one of this batcher's job_engine()s (else a programmer error). Its job's threads
+  // that call its sessions at once: 1 when made; delta raises it while lanes run and lowers it
+  // as each one ends. Never below 1.
+  void add_callers(const Engine& job_engine, int delta);
+  // The weight bytes of the distinct models job_engine has loaded (InferenceSession::weight_bytes:
+  // 0 on engines that do not say, ort).
+  std::uint64_t job_weight_bytes(const Engine& job_engine) const;
   // Calls waiting for the runner now.
   std::size_t queued_calls() const;
   // One or more lines: the shared engines' Engine::memory_summary (empty when they keep none).
@@ -97,6 +106,7 @@ class FaceBatcher {
   struct Call;
   struct Model;
 
+  static const JobEngine& as_job_engine(const Engine& engine);
   Result<Model*> model_for(const std::string& engine_name, const std::string& path, const SessionOptions& options);
   Result<std::vector<Tensor>> submit(Model& model, int job, const std::vector<Tensor>& inputs);
   void add_job(int job);
@@ -112,7 +122,7 @@ class FaceBatcher {
   std::map<std::string, std::unique_ptr<Model>> models_;    // by key
   mutable std::mutex mu_;  // guards the queues, jobs_, next_job_, stats_, stopping_
   std::condition_variable work_cv_;
-  std::map<int, int> jobs_;  // job number → 1 while its engine lives
+  std::map<int, int> jobs_;  // job number → its callers (≥ 1) while its engine lives
   int next_job_ = 1;
   std::uint64_t next_sequence_ = 0;
   FaceBatcherStats stats_;

@@ -19,12 +19,6 @@ const char* reason_text(WindowReason r) {
   return "?";
 }
 
-std::string mib(std::uint64_t bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
-  return buf;
-}
-
 }  // namespace
 
 std::string StagePlan::to_string() const {

@@ -15,6 +15,7 @@
 #include "fswap/fswap.h"
 #include "pipeline/face_batcher.h"
 #include "pipeline/processors.h"
+#include "pipeline/stage_plan.h"
 #include "video/segments.h"
 
 namespace fswap {
@@ -55,15 +56,29 @@ Status check_input(const std::string& role, const std::string& path) {
   return Status::ok();
 }
 
+// One set of the job's processors. Each processor is used from one thread at a time, so a job
+// whose frames run in lanes keeps one set per lane (their models are shared through the batcher).
+struct Processors {
+  std::unique_ptr<FaceSwapper> swapper;    // when the processors include face_swapper
+  std::unique_ptr<FaceEnhancer> enhancer;  // when they include face_enhancer
+  std::unique_ptr<FrameEnhancer> frame_enhancer;  // when they include frame_enhancer
+};
+
 // The shared state of one job: models, the chosen source and the reference identity.
 struct JobContext {
   explicit JobContext(const SwapJob& j) : job(j), tracker(j.selector) {}
   const SwapJob& job;
+  std::unique_ptr<FaceBatcher> own_batcher;  // lanes without SwapJob::face_batcher; outlives the engine
+  FaceBatcher* batcher = nullptr;            // job.face_batcher or own_batcher; null: a plain engine
   std::unique_ptr<Engine> engine;
   std::unique_ptr<FaceAnalyser> analyser;
-  std::unique_ptr<FaceSwapper> swapper;    // when the processors include face_swapper
-  std::unique_ptr<FaceEnhancer> enhancer;  // when they include face_enhancer
-  std::unique_ptr<FrameEnhancer> frame_enhancer;  // when they include frame_enhancer
+  std::vector<SourceFace> sources;  // face_swapper: the source faces, sources[best_source] the best
+  std::size_t best_source = 0;
+  std::vector<Processors> lanes;    // lanes[0] for images and the per-frame path
+  StagePlanInput plan_input;        // weights, budget, frame size, measured compute
+  StagePlan plan;                   // video: the window of face work (StagePlan)
+  double stage_seconds = 0;         // video: wall time of the windows' processor stages
+  std::int64_t stage_frames = 0;    // and their frames
   ReferenceTracker tracker;  // reference mode
   LandmarkSmoother smoother;  // video with smooth_landmarks
   std::vector<Face> followed;  // video with face_detector_interval > 1: the last frame's faces
@@ -100,7 +115,8 @@ Status prepare_source(JobContext& ctx) {
     faces.push_back({std::move(image), *face});
   }
   if (faces.empty()) return no_face("no face found in any source image");
-  FSWAP_ASSIGN_OR_RETURN(ctx.swapper, make_face_swapper(*ctx.engine, ctx.job, faces, best));
+  ctx.sources = std::move(faces);
+  ctx.best_source = best;
   return Status::ok();
 }
 
@@ -152,24 +168,37 @@ Result<std::vector<Face>> chosen_faces(JobContext& ctx, const Image& frame, bool
   return chosen;
 }
 
-// The processors' work on one frame, in place. Returns the number of faces swapped.
-Result<int> process_frame(JobContext& ctx, Image& frame, bool is_video) {
-  std::vector<Face> chosen;  // none without a face processor (then no face models are loaded)
+// The faces the face processors work on, none without a face processor (then no face models
+// are loaded). Counted in faces_swapped.
+Result<std::vector<Face>> analyse_frame(JobContext& ctx, const Image& frame, bool is_video) {
+  std::vector<Face> chosen;
   if (ctx.analyser) {
     FSWAP_ASSIGN_OR_RETURN(chosen, chosen_faces(ctx, frame, is_video));
   }
-  // As FaceFusion: each processor in turn over all chosen faces, the faces found on the target;
-  // frame_enhancer over the whole frame.
-  for (const auto& processor : ctx.job.processors) {
-    if (processor == "face_swapper") {
-      for (const Face& f : chosen) FSWAP_RETURN_IF_ERROR(ctx.swapper->swap(frame, f, &ctx.ledger));
-    } else if (processor == "face_enhancer") {
-      for (const Face& f : chosen) FSWAP_RETURN_IF_ERROR(ctx.enhancer->enhance(frame, f, &ctx.ledger));
-    } else if (processor == "frame_enhancer") {
-      FSWAP_RETURN_IF_ERROR(ctx.frame_enhancer->enhance(frame, &ctx.ledger));
-    }
-  }
   ctx.faces_swapped += static_cast<std::int64_t>(chosen.size());
+  return chosen;
+}
+
+// One processor's work on one frame, in place, with one lane's processors. As FaceFusion: the
+// face processors over all chosen faces (found on the target as decoded), in order;
+// frame_enhancer over the whole frame.
+Status run_processor(const std::string& processor, Processors& p, Image& frame, const std::vector<Face>& faces,
+                     TimeLedger* ledger) {
+  if (processor == "face_swapper") {
+    for (const Face& f : faces) FSWAP_RETURN_IF_ERROR(p.swapper->swap(frame, f, ledger));
+  } else if (processor == "face_enhancer") {
+    for (const Face& f : faces) FSWAP_RETURN_IF_ERROR(p.enhancer->enhance(frame, f, ledger));
+  } else if (processor == "frame_enhancer") {
+    FSWAP_RETURN_IF_ERROR(p.frame_enhancer->enhance(frame, ledger));
+  }
+  return Status::ok();
+}
+
+// A still image's face work, in place. Returns the number of faces swapped.
+Result<int> process_image(JobContext& ctx, Image& frame) {
+  FSWAP_ASSIGN_OR_RETURN(auto chosen, analyse_frame(ctx, frame, /*is_video=*/false));
+  for (const auto& processor : ctx.job.processors)
+    FSWAP_RETURN_IF_ERROR(run_processor(processor, ctx.lanes[0], frame, chosen, &ctx.ledger));
   return static_cast<int>(chosen.size());
 }
 
@@ -181,25 +210,58 @@ bool uses_face_processor(const SwapJob& job) {
   return uses_processor(job, "face_swapper") || uses_processor(job, "face_enhancer");
 }
 
-// The engine, the analyser and the processors on ctx.job.analyser.session's device, the chosen
-// source face and the reference. Nothing when the job does no face work.
-Status load_models(JobContext& ctx) {
+// Weight bytes of the models the job has loaded so far (0 without a batcher: the per-frame path
+// plans nothing).
+std::uint64_t loaded_weight_bytes(const JobContext& ctx) {
+  return ctx.batcher ? ctx.batcher->job_weight_bytes(*ctx.engine) : 0;
+}
+
+// One more set of the job's processors (ctx.lanes), in the order of job.processors; the first
+// set's loads give each stage's weight bytes (ctx.plan_input; later sets share its models).
+Status add_lane(JobContext& ctx) {
+  const SwapJob& job = ctx.job;
+  const bool first = ctx.lanes.empty();
+  Processors p;
+  for (const auto& processor : job.processors) {
+    const std::uint64_t before = loaded_weight_bytes(ctx);
+    if (processor == "face_swapper") {
+      FSWAP_ASSIGN_OR_RETURN(p.swapper, make_face_swapper(*ctx.engine, job, ctx.sources, ctx.best_source));
+    } else if (processor == "face_enhancer") {
+      FSWAP_ASSIGN_OR_RETURN(p.enhancer, make_face_enhancer(*ctx.engine, job));
+    } else if (processor == "frame_enhancer") {
+      FSWAP_ASSIGN_OR_RETURN(p.frame_enhancer, make_frame_enhancer(*ctx.engine, job));
+    }
+    if (first) ctx.plan_input.stage_weight_bytes.push_back(loaded_weight_bytes(ctx) - before);
+  }
+  ctx.lanes.push_back(std::move(p));
+  return Status::ok();
+}
+
+// The engine, the analyser and `lanes` sets of processors on ctx.job.analyser.session's device,
+// the chosen source face and the reference. lanes > 1 loads through a FaceBatcher (the job's,
+// else one of its own, batches of up to `lanes`), so the lanes' model calls meet in batches.
+// Nothing when the job does no face work.
+Status load_models(JobContext& ctx, int lanes) {
   const SwapJob& job = ctx.job;
   if (!job.swap_faces) return Status::ok();
-  FSWAP_ASSIGN_OR_RETURN(ctx.engine,
-                         job.face_batcher ? job.face_batcher->job_engine(job.engine) : make_engine(job.engine));
-  if (uses_processor(job, "frame_enhancer")) {
-    FSWAP_ASSIGN_OR_RETURN(ctx.frame_enhancer, make_frame_enhancer(*ctx.engine, job));
+  if (!job.face_batcher && lanes > 1) {
+    FaceBatcherOptions options;
+    options.max_batch = lanes;
+    ctx.own_batcher = std::make_unique<FaceBatcher>(options);
   }
-  if (!uses_face_processor(job)) return Status::ok();  // frame_enhancer alone: no face models
-  AnalyserOptions analysis = job.analyser;
-  analysis.classify = job.selector.filter.active();  // fairface only for the selector's filters
-  FSWAP_ASSIGN_OR_RETURN(ctx.analyser, FaceAnalyser::load(*ctx.engine, analysis));
-  if (uses_processor(job, "face_swapper")) FSWAP_RETURN_IF_ERROR(prepare_source(ctx));
-  if (uses_processor(job, "face_enhancer")) {
-    FSWAP_ASSIGN_OR_RETURN(ctx.enhancer, make_face_enhancer(*ctx.engine, job));
+  ctx.batcher = job.face_batcher ? job.face_batcher : ctx.own_batcher.get();
+  FSWAP_ASSIGN_OR_RETURN(ctx.engine, ctx.batcher ? ctx.batcher->job_engine(job.engine) : make_engine(job.engine));
+  if (uses_face_processor(job)) {  // frame_enhancer alone: no face models
+    AnalyserOptions analysis = job.analyser;
+    analysis.classify = job.selector.filter.active();  // fairface only for the selector's filters
+    FSWAP_ASSIGN_OR_RETURN(ctx.analyser, FaceAnalyser::load(*ctx.engine, analysis));
+    if (uses_processor(job, "face_swapper")) FSWAP_RETURN_IF_ERROR(prepare_source(ctx));
+    FSWAP_RETURN_IF_ERROR(prepare_reference(ctx));
   }
-  return prepare_reference(ctx);
+  ctx.plan_input.resident_weight_bytes = loaded_weight_bytes(ctx);
+  for (int k = 0; k < lanes; ++k) FSWAP_RETURN_IF_ERROR(add_lane(ctx));
+  ctx.plan_input.batch_frames = lanes;
+  return Status::ok();
 }
 
 bool stop_requested(const SwapJob& job) { return job.cancel && job.cancel->load(); }
@@ -217,7 +279,7 @@ Result<SwapSummary> run_image(JobContext& ctx, const ProgressCallback& on_progre
   }
   FSWAP_RETURN_IF_ERROR(inject_fault(ctx.job, "face", 0));
   if (ctx.job.swap_faces) {
-    FSWAP_ASSIGN_OR_RETURN(int swapped, process_frame(ctx, frame, /*is_video=*/false));
+    FSWAP_ASSIGN_OR_RETURN(int swapped, process_image(ctx, frame));
     if (swapped == 0 && ctx.analyser)
       log_warn(ctx.job.target + ": no matching face found; the output is the unchanged target");
   }
@@ -320,6 +382,108 @@ Result<DecodeStart> open_decode(const SwapJob& job, std::int64_t first, std::int
   return DecodeStart{std::move(reader), 0, 0};
 }
 
+// ---- Windows of video frames (SwapJob::batch_frames, pipeline/stage_plan.h) ----
+
+// A frame of the window and the faces its analysis chose.
+struct WindowFrame {
+  VideoFrame frame;
+  std::vector<Face> faces;
+};
+
+// The window plan of a video of `info`'s frame size (ctx.plan), logged at debug level.
+void plan_windows(JobContext& ctx, const VideoInfo& info) {
+  StagePlanInput& in = ctx.plan_input;
+  in.batch_frames = std::max<int>(1, static_cast<int>(ctx.lanes.size()));
+  in.frame_bytes = static_cast<std::uint64_t>(info.width) * static_cast<std::uint64_t>(info.height) * 3;
+  const auto stats = ctx.engine ? ctx.engine->memory_stats() : std::nullopt;
+  if (stats && stats->budget_bytes > 0) in.budget_bytes = stats->budget_bytes;
+  ctx.plan = plan_stages(in);
+  log_debug("face work: " + ctx.plan.to_string());
+}
+
+// After a window whose processor stages took `seconds` over `frames` frames: the compute per
+// frame measured so far, and the plan again where the weights do not fit (it depends on it).
+void replan_windows(JobContext& ctx, double seconds, std::size_t frames) {
+  ctx.stage_seconds += seconds;
+  ctx.stage_frames += static_cast<std::int64_t>(frames);
+  if (ctx.plan.weights_fit) return;
+  ctx.plan_input.compute_s_per_frame = ctx.stage_seconds / static_cast<double>(ctx.stage_frames);
+  const StagePlan next = plan_stages(ctx.plan_input);
+  if (next.window != ctx.plan.window) log_debug("face work: " + next.to_string());
+  ctx.plan = next;
+}
+
+// Each processor in turn over every frame of the window (stage-major), ctx.plan.lanes frames at
+// a time: lane k, with ctx.lanes[k], takes the next frame not yet taken and does its faces in
+// order (paste-back of one frame stays in one lane). Lane 0 is the calling thread; with one lane
+// nothing else runs. The first error or a stop request stops every lane at its next frame.
+// Fault injection: stage = the processor's name, at each frame.
+Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
+  const SwapJob& job = ctx.job;
+  const int lanes = std::min<int>(ctx.plan.lanes, static_cast<int>(window.size()));
+  for (const std::string& processor : job.processors) {
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> failed{false};
+    ErrorSlot error;
+    auto lane = [&](Processors& p) {
+      for (std::size_t i = next++; !failed && i < window.size(); i = next++) {
+        WindowFrame& w = window[i];
+        Status s = stop_requested(job) ? cancelled("stopped on request") : inject_fault(job, processor.c_str(), w.frame.index);
+        if (s.is_ok()) s = run_processor(processor, p, w.frame.image, w.faces, &ctx.ledger);
+        if (!s.is_ok()) {
+          error.set(s);
+          failed = true;
+        }
+      }
+      if (lanes > 1) ctx.batcher->add_callers(*ctx.engine, -1);  // this lane calls no more
+    };
+    if (lanes > 1) ctx.batcher->add_callers(*ctx.engine, lanes - 1);
+    std::vector<std::thread> helpers;
+    for (int k = 1; k < lanes; ++k) helpers.emplace_back([&, k] { lane(ctx.lanes[static_cast<std::size_t>(k)]); });
+    lane(ctx.lanes[0]);
+    for (auto& t : helpers) t.join();
+    FSWAP_RETURN_IF_ERROR(error.get());
+  }
+  return Status::ok();
+}
+
+// A video's face thread: frames from `in`, window by window (ctx.plan), to `out` in order. Each
+// frame is analysed as it arrives, in order, after before_analysis(frame) (fault injection,
+// segment resets); then run_stages over the window. The first error goes to fail() and ends the
+// thread; `out` is closed when `in` is drained.
+void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<VideoFrame>& out,
+                   const std::function<Status(const VideoFrame&)>& before_analysis,
+                   const std::function<void(const Status&)>& fail) {
+  std::vector<WindowFrame> window;
+  bool more = true;
+  while (more) {
+    window.clear();
+    while (window.size() < static_cast<std::size_t>(ctx.plan.window)) {
+      auto frame = in.pop();
+      if (!frame) {
+        more = false;
+        break;
+      }
+      if (Status s = before_analysis(*frame); !s.is_ok()) return fail(s);
+      WindowFrame w{std::move(*frame), {}};
+      if (ctx.job.swap_faces) {
+        auto faces = analyse_frame(ctx, w.frame.image, /*is_video=*/true);
+        if (!faces) return fail(faces.status());
+        w.faces = std::move(*faces);
+      }
+      window.push_back(std::move(w));
+    }
+    if (ctx.job.swap_faces && !window.empty()) {
+      const auto stages_start = Clock::now();
+      if (Status s = run_stages(ctx, window); !s.is_ok()) return fail(s);
+      replan_windows(ctx, std::chrono::duration<double>(Clock::now() - stages_start).count(), window.size());
+    }
+    for (WindowFrame& w : window)
+      if (!out.push(std::move(w.frame))) return;
+  }
+  out.close();
+}
+
 Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progress, Clock::time_point start) {
   const SwapJob& job = ctx.job;
   FSWAP_ASSIGN_OR_RETURN(auto probe, VideoReader::open(job.target));
@@ -331,8 +495,11 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
                          VideoWriter::open(job.output, info, job.encode, audio_for(job, info, first, end)));
   FSWAP_ASSIGN_OR_RETURN(DecodeStart decode, open_decode(job, first, first));
   VideoReader& reader = *decode.reader;
+  plan_windows(ctx, info);
 
-  BoundedQueue<VideoFrame> decoded(job.queue_depth), swapped(job.queue_depth);
+  // A window's frames leave together: the encoder's queue holds one window (or queue_depth).
+  BoundedQueue<VideoFrame> decoded(job.queue_depth),
+      swapped(std::max<std::size_t>(job.queue_depth, static_cast<std::size_t>(ctx.plan.window)));
   ErrorSlot error;
   auto fail = [&](const Status& s) {
     error.set(s);
@@ -361,15 +528,8 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
   });
 
   std::thread worker([&] {
-    while (auto frame = decoded.pop()) {
-      if (Status s = inject_fault(job, "face", frame->index); !s.is_ok()) return fail(s);
-      if (job.swap_faces) {
-        auto n = process_frame(ctx, frame->image, /*is_video=*/true);
-        if (!n) return fail(n.status());
-      }
-      if (!swapped.push(std::move(*frame))) return;
-    }
-    swapped.close();
+    run_face_work(
+        ctx, decoded, swapped, [&](const VideoFrame& frame) { return inject_fault(job, "face", frame.index); }, fail);
   });
 
   SwapProgress progress{0, std::max<std::int64_t>(1, end - first), 0};
@@ -400,6 +560,7 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
   s.frames = progress.frames_done;
   s.faces_swapped = ctx.faces_swapped;
   s.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  s.face_work = ctx.plan.to_string();
   return s;
 }
 
@@ -546,7 +707,9 @@ void run_part(SegmentRun& run, JobContext& ctx, const ReferenceTracker& fresh_tr
   auto decode = open_decode(job, grid.first, start);
   if (!decode) return run.fail(decode.status());
   VideoReader& reader = *decode->reader;
-  BoundedQueue<VideoFrame> decoded(job.queue_depth), swapped(job.queue_depth);
+  plan_windows(ctx, run.info);
+  BoundedQueue<VideoFrame> decoded(job.queue_depth),
+      swapped(std::max<std::size_t>(job.queue_depth, static_cast<std::size_t>(ctx.plan.window)));
   auto fail = [&](const Status& s) {
     run.fail(s);
     decoded.abort();
@@ -584,21 +747,16 @@ void run_part(SegmentRun& run, JobContext& ctx, const ReferenceTracker& fresh_tr
 
   std::thread worker([&] {
     std::int64_t segment = -1;
-    while (auto frame = decoded.pop()) {
-      if (Status s = inject_fault(job, "face", frame->index); !s.is_ok()) return fail(s);
-      if (job.swap_faces) {
-        if (grid.segment_of(frame->index) != segment) {  // each segment tracks faces afresh
-          segment = grid.segment_of(frame->index);
-          ctx.tracker = fresh_tracker;
-          ctx.smoother = LandmarkSmoother();
-          ctx.followed.clear();
-        }
-        auto n = process_frame(ctx, frame->image, /*is_video=*/true);
-        if (!n) return fail(n.status());
+    auto before_analysis = [&](const VideoFrame& frame) {
+      if (grid.segment_of(frame.index) != segment) {  // each segment tracks faces afresh
+        segment = grid.segment_of(frame.index);
+        ctx.tracker = fresh_tracker;
+        ctx.smoother = LandmarkSmoother();
+        ctx.followed.clear();
       }
-      if (!swapped.push(std::move(*frame))) return;
-    }
-    swapped.close();
+      return inject_fault(job, "face", frame.index);
+    };
+    run_face_work(ctx, decoded, swapped, before_analysis, fail);
   });
 
   // A segment is finished at its last frame; only the video's last one ends short, at the end.
@@ -692,7 +850,7 @@ Result<SwapSummary> run_segmented_video(const SwapJob& job, const ProgressCallba
       part_jobs.push_back(std::make_unique<SwapJob>(job));
       if (job.devices.size() >= 2) part_jobs.back()->analyser.session.device = job.devices[static_cast<std::size_t>(p)];
       contexts.push_back(std::make_unique<JobContext>(*part_jobs.back()));
-      FSWAP_RETURN_IF_ERROR(load_models(*contexts.back()));
+      FSWAP_RETURN_IF_ERROR(load_models(*contexts.back(), job.batch_frames));
     }
     std::vector<float> reference;
     const bool first_face =
@@ -734,6 +892,7 @@ Result<SwapSummary> run_segmented_video(const SwapJob& job, const ProgressCallba
   s.frames = frames;
   s.frames_resumed = resumed;
   s.segments = static_cast<std::int64_t>(files.size());
+  if (!contexts.empty()) s.face_work = contexts.front()->plan.to_string();
   TimeLedger ledger;
   for (const auto& ctx : contexts) {
     s.faces_swapped += ctx->faces_swapped;
@@ -755,6 +914,7 @@ Status validate_job(const SwapJob& job) {
     if (p != "face_swapper" && p != "face_enhancer" && p != "frame_enhancer")
       return invalid_input("unknown processor '" + p + "' (face_swapper, face_enhancer, frame_enhancer)");
   if (job.face_detector_interval < 1) return invalid_input("--face-detector-interval must be at least 1");
+  if (job.batch_frames < 1) return invalid_input("--batch-frames must be at least 1");
   if (uses_processor(job, "face_enhancer")) FSWAP_RETURN_IF_ERROR(face_enhancer_model_info(job.face_enhancer_model).status());
   if (job.face_enhancer.blend < 0 || job.face_enhancer.blend > 100)
     return invalid_input("--face-enhancer-blend must be within 0..100");
@@ -801,7 +961,7 @@ Result<SwapSummary> run_swap(const SwapJob& job, const ProgressCallback& on_prog
   FSWAP_ASSIGN_OR_RETURN(MediaKind kind, probe_media(job.target));
   if (kind == MediaKind::kVideo && is_segmented(job)) return run_segmented_video(job, on_progress, start);
   JobContext ctx(job);
-  FSWAP_RETURN_IF_ERROR(load_models(ctx));
+  FSWAP_RETURN_IF_ERROR(load_models(ctx, kind == MediaKind::kVideo ? job.batch_frames : 1));
   Result<SwapSummary> summary =
       kind == MediaKind::kImage ? run_image(ctx, on_progress, start) : run_video(ctx, on_progress, start);
   if (summary) {

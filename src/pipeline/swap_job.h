@@ -86,6 +86,17 @@ struct SwapJob {
   // between are found at the next detection; with no face found, every frame is detected.
   int face_detector_interval = 1;
   bool smooth_landmarks = true;
+  // Video only: --batch-frames N (≥ 1), frames whose face work runs together. Each frame is
+  // analysed in order as today (detect, landmarks, selection, tracking, smoothing); then each
+  // processor runs over a window of frames (stage-major), N frames at a time in lanes, so their
+  // model calls meet in one batch on the native engine (through face_batcher, else a FaceBatcher
+  // of the job's own with batches of up to N); frames leave the window in order. The window is N
+  // while the face processors' weights fit the device budget (always on the CPU), else longer,
+  // so reloading each stage's weights once per window costs at most 5% of its compute; the
+  // frames held stay within 2 GiB (pipeline/stage_plan.h; SwapSummary::face_work says which).
+  // Output equals the per-frame run's within float rounding (native batches: 1e-4 before
+  // rounding to 8 bits; ort: identical). 1: the per-frame path.
+  int batch_frames = 8;
 
   // Segmented video: resume after a restart (issue 7) and several devices (issue 6). Video only.
   // The video is segmented when segment_frames > 0 or devices holds two or more entries:
@@ -134,8 +145,9 @@ struct SwapJob {
   FaceBatcher* face_batcher = nullptr;
   const std::atomic<bool>* cancel = nullptr;  // set to true to stop; run_swap returns kCancelled
   // For tests only (failure injection): called at the start of each stage's per-frame work,
-  // stage "decode" (frame: index of the frame about to be read), "face" and "encode" (frame:
-  // the frame's index in the target). A non-ok Status fails the run as that stage's error.
+  // stage "decode" (frame: index of the frame about to be read), "face" (the frame's analysis),
+  // each processor's name on video ("face_swapper", ...: its work on the frame) and "encode"
+  // (frame: the frame's index in the target). A non-ok Status fails the run as that stage's error.
   // Called from the stage's own thread; must be thread-safe. Empty: no call.
   std::function<Status(const char* stage, std::int64_t frame)> fault_injection;
 };
@@ -162,6 +174,9 @@ struct SwapSummary {
   // The engine's device-memory statistics at the end of the run (Engine::memory_summary: one
   // or more lines, each ending in '\n'); empty when the engine keeps none (the CPU, ort).
   std::string memory;
+  // Video: the window of face work at the end (StagePlan::to_string, SwapJob::batch_frames);
+  // empty for an image.
+  std::string face_work;
 };
 
 // Called after each frame; with several devices, from their threads, one call at a time.
