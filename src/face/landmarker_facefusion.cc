@@ -62,14 +62,12 @@ Image facefusion_optimize_contrast(const Image& rgb_crop) {
     for (std::size_t i = 0; i + 2 < img.pixels.size(); i += 3) std::swap(img.pixels[i], img.pixels[i + 2]);
     return img;
   };
-  ImageF lab = rgb_to_lab(swap_red_blue(rgb_crop));
-  Image light(lab.width, lab.height, 1);
+  const Image bgr = swap_red_blue(rgb_crop);
+  const Image light = rgb_to_lab_lightness8(bgr);
   double sum = 0;
-  for (std::size_t i = 0; i < light.pixels.size(); ++i) {
-    light.pixels[i] = static_cast<std::uint8_t>(std::clamp(std::lround(lab.pixels[3 * i] * 255.0 / 100.0), 0L, 255L));
-    sum += light.pixels[i];
-  }
+  for (std::uint8_t v : light.pixels) sum += v;
   if (!(sum / static_cast<double>(light.pixels.size()) < kMeanLimit)) return rgb_crop;
+  ImageF lab = rgb_to_lab(bgr);
   const Image even = clahe(light, kClipLimit, kTiles, kTiles);
   for (std::size_t i = 0; i < even.pixels.size(); ++i) lab.pixels[3 * i] = even.pixels[i] * 100.f / 255.f;
   return swap_red_blue(lab_to_rgb(lab));

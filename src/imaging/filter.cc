@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 #include <cstdint>
+#include <limits>
+#include <vector>
 
 #include "core/parallel.h"
 #include "core/status.h"
@@ -165,6 +167,30 @@ const ColourTables& colour_tables() {
   return tables;
 }
 
+// The 8-bit L (L·255/100 rounded) from the luminance Y: L8 ≥ k + 1 exactly when Y reaches
+// steps[k], where L·2.55 is k + 0.5. A table over Y in 2^16 bins holds L8 at each bin's start; the
+// bins are finer than the closest steps (ΔY ≥ 4e-4 near black), so at most one step falls inside
+// a bin and one comparison settles it.
+struct LightnessSteps {
+  static constexpr int kBins = 1 << 16;
+  std::array<double, 256> steps{};  // steps[255] = +inf
+  std::vector<std::uint8_t> at_bin;
+  LightnessSteps() : at_bin(kBins + 1) {
+    for (int k = 0; k < 255; ++k) steps[k] = lab_f_inverse(((k + 0.5) / 2.55 + 16.0) / 116.0);
+    steps[255] = std::numeric_limits<double>::infinity();
+    int level = 0;
+    for (int b = 0; b <= kBins; ++b) {
+      while (static_cast<double>(b) / kBins >= steps[level]) ++level;
+      at_bin[b] = static_cast<std::uint8_t>(level);
+    }
+  }
+};
+
+const LightnessSteps& lightness_steps() {
+  static const LightnessSteps steps;
+  return steps;
+}
+
 }  // namespace
 
 ImageF rgb_to_lab(const Image& rgb) {
@@ -190,6 +216,22 @@ ImageF rgb_to_lab(const Image& rgb) {
       },
       16);
   return lab;
+}
+
+Image rgb_to_lab_lightness8(const Image& rgb) {
+  FSWAP_CHECK(rgb.channels == 3, "rgb_to_lab_lightness8 needs a 3-channel RGB image");
+  const ColourTables& t = colour_tables();
+  const LightnessSteps& table = lightness_steps();
+  Image light(rgb.width, rgb.height, 1);
+  const std::size_t n = light.pixels.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint8_t* s = &rgb.pixels[3 * i];
+    const double y = kRgbToXyz[1][0] * t.linear[s[0]] + kRgbToXyz[1][1] * t.linear[s[1]] + kRgbToXyz[1][2] * t.linear[s[2]];
+    const int bin = std::clamp(static_cast<int>(y * LightnessSteps::kBins), 0, LightnessSteps::kBins);
+    const int level = table.at_bin[bin];
+    light.pixels[i] = static_cast<std::uint8_t>(level + (y >= table.steps[level]));
+  }
+  return light;
 }
 
 Image lab_to_rgb(const ImageF& lab) {

@@ -23,6 +23,9 @@ Image rgb_to_gray(const Image& rgb);
 // RGB (0..255) ↔ CIE L*a*b* (D65; L in 0..100, a/b roughly −128..127) as floats.
 ImageF rgb_to_lab(const Image& rgb);
 Image lab_to_rgb(const ImageF& lab);
+// The L of rgb_to_lab on OpenCV's 8-bit scale, L·255/100 rounded, 1 channel; several times cheaper
+// than rgb_to_lab (no a, b; no cube roots).
+Image rgb_to_lab_lightness8(const Image& rgb);
 
 // Contrast-limited adaptive histogram equalisation of a 1-channel 8-bit image, as OpenCV's
 // createCLAHE(clip_limit, {tiles_x, tiles_y})->apply (OpenCV's defaults: 40, 8×8):

@@ -157,6 +157,23 @@ TEST(Clahe, StretchesADarkImageAndLeavesAFlatOneFlat) {
   EXPECT_TRUE(std::all_of(flat_out.pixels.begin(), flat_out.pixels.end(), [&](std::uint8_t v) { return v == flat_out.pixels[0]; }));
 }
 
+// The 8-bit L that FaceFusion's CLAHE step works on: rgb_to_lab's L · 255/100, rounded.
+TEST(LabLightness8, IsRgbToLabsLRounded) {
+  std::mt19937 rng(9);
+  std::uniform_int_distribution<int> d(0, 255);
+  Image rgb(300, 200, 3);
+  for (auto& v : rgb.pixels) v = static_cast<std::uint8_t>(d(rng));
+  for (int v = 0; v < 256; ++v)  // every grey level too
+    for (int c = 0; c < 3; ++c) rgb.at(v, 0, c) = static_cast<std::uint8_t>(v);
+  const Image light = rgb_to_lab_lightness8(rgb);
+  const ImageF lab = rgb_to_lab(rgb);
+  ASSERT_EQ(light.channels, 1);
+  int differ = 0;
+  for (std::size_t i = 0; i < light.pixels.size(); ++i)
+    differ += light.pixels[i] != static_cast<std::uint8_t>(std::lround(lab.pixels[3 * i] * 2.55));
+  EXPECT_EQ(differ, 0);
+}
+
 #ifdef FSWAP_HAVE_OPENCV
 TEST(Clahe, MatchesOpenCV) {
   for (const Case c : {Case{256, 256, 2.0, 8, 8, true}, Case{250, 130, 2.0, 8, 8, true},
