@@ -3,6 +3,7 @@
 // round-robin by job, results equal to private sessions, whole jobs equal to running alone).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <future>
@@ -231,6 +232,54 @@ TEST(FaceBatcher, NativeRunsOneBatchAcrossJobsRoundRobin) {
   EXPECT_TRUE(batches[0].batched);
   EXPECT_EQ(batches[0].jobs, (std::vector<int>{2, 3, 1, 2}));
   EXPECT_EQ(batches[1].jobs, (std::vector<int>{1, 1, 1}));
+}
+
+// One job with several calling threads (a video's lanes, SwapJob::batch_frames): with its callers
+// raised to 4 the runner gathers the 4 calls of that one job into one batch; back at 1 caller a
+// lone call runs without waiting for the gather window. job_weight_bytes counts the job's models.
+TEST(FaceBatcher, OneJobsLanesMeetInOneBatch) {
+  std::mutex mu;
+  std::vector<FaceBatch> batches;
+  FaceBatcherOptions options;
+  options.max_batch = 4;
+  options.gather_window = std::chrono::seconds(5);  // long: only the callers count ends the wait
+  options.on_batch = [&](const FaceBatch& b) {
+    std::lock_guard lock(mu);
+    batches.push_back(b);
+  };
+  FaceBatcher batcher(options);
+  auto job = batcher.job_engine("native").value();
+  auto session = job->load(kModels + "fr_landmark.onnx", {}).value();
+  EXPECT_GT(batcher.job_weight_bytes(*job), 100'000u);  // fr_landmark.onnx holds ~1.1 MB of weights
+  EXPECT_EQ(batcher.job_weight_bytes(*job), session->weight_bytes());
+  auto reference = make_engine("native").value()->load(kModels + "fr_landmark.onnx", {}).value();
+
+  batcher.add_callers(*job, 3);
+  std::vector<std::vector<Tensor>> inputs;
+  for (int k = 0; k < 4; ++k) inputs.push_back(random_inputs(session->inputs(), 1, 40 + k));
+  std::vector<std::future<Result<std::vector<Tensor>>>> results;
+  const auto start = std::chrono::steady_clock::now();
+  for (int k = 0; k < 4; ++k)
+    results.push_back(std::async(std::launch::async, [&, k] { return session->run(inputs[k]); }));
+  for (int k = 0; k < 4; ++k) {
+    auto got = results[k].get();
+    ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+    EXPECT_LT(item_diff((*got)[0], 0, reference->run(inputs[k]).value()[0]), 1e-4);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4)) << "the four calls ended the wait";
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_TRUE(batches[0].batched);
+  EXPECT_EQ(batches[0].jobs.size(), 4u);
+
+  batcher.add_callers(*job, -3);
+  const auto lone = std::chrono::steady_clock::now();
+  EXPECT_TRUE(session->run(inputs[0]).is_ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - lone, std::chrono::seconds(4)) << "one caller: no gather wait";
+  EXPECT_EQ(batches.size(), 2u);
+
+  auto ort_job = batcher.job_engine("ort").value();
+  auto ort_session = ort_job->load(kModels + "fr_landmark.onnx", {}).value();
+  EXPECT_EQ(batcher.job_weight_bytes(*ort_job), 0u);  // ort does not say
 }
 
 TEST(FaceBatcher, ConcurrentJobsGiveTheOutputsOfRunningAlone) {
