@@ -401,6 +401,13 @@ void plan_windows(JobContext& ctx, const VideoInfo& info) {
   log_debug("face work: " + ctx.plan.to_string());
 }
 
+// The encoder's queue: a window's frames leave together, so it holds as many as the lanes (the
+// window while the weights fit: the encoder has a window's work while the next one is made; a
+// longer window's frames are held by the face thread, bounded by the plan), at least queue_depth.
+std::size_t encode_queue_depth(const JobContext& ctx) {
+  return std::max<std::size_t>(static_cast<std::size_t>(ctx.job.queue_depth), static_cast<std::size_t>(ctx.plan.lanes));
+}
+
 // After a window whose processor stages took `seconds` over `frames` frames: the compute per
 // frame measured so far, and the plan again where the weights do not fit (it depends on it).
 void replan_windows(JobContext& ctx, double seconds, std::size_t frames) {
@@ -497,9 +504,7 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
   VideoReader& reader = *decode.reader;
   plan_windows(ctx, info);
 
-  // A window's frames leave together: the encoder's queue holds one window (or queue_depth).
-  BoundedQueue<VideoFrame> decoded(job.queue_depth),
-      swapped(std::max<std::size_t>(job.queue_depth, static_cast<std::size_t>(ctx.plan.window)));
+  BoundedQueue<VideoFrame> decoded(job.queue_depth), swapped(encode_queue_depth(ctx));
   ErrorSlot error;
   auto fail = [&](const Status& s) {
     error.set(s);
@@ -708,8 +713,7 @@ void run_part(SegmentRun& run, JobContext& ctx, const ReferenceTracker& fresh_tr
   if (!decode) return run.fail(decode.status());
   VideoReader& reader = *decode->reader;
   plan_windows(ctx, run.info);
-  BoundedQueue<VideoFrame> decoded(job.queue_depth),
-      swapped(std::max<std::size_t>(job.queue_depth, static_cast<std::size_t>(ctx.plan.window)));
+  BoundedQueue<VideoFrame> decoded(job.queue_depth), swapped(encode_queue_depth(ctx));
   auto fail = [&](const Status& s) {
     run.fail(s);
     decoded.abort();
