@@ -4,8 +4,10 @@
 // native engine; cancellation and errors in the face stages mid-window end the run cleanly.
 //
 // Models: the default ones, the swap probe as hyperswap_1a_256 (tests/support/make_swapper_probes.py:
-// 0.75·target + source[0:3]), the arcface_w600k_r50 replica for the source identity, and the
-// contrast probe as real_esrgan_x4 (make_frame_enhancer_probes.py), so a job runs two stages.
+// 0.75·target + source[0:3]) with the occluder and parser probes for its masks (three models in
+// the swapper's stage, the parser a convolution), the arcface_w600k_r50 replica for the source
+// identity, and the contrast probe as real_esrgan_x4 (make_frame_enhancer_probes.py), so a job
+// runs two stages.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -67,6 +69,7 @@ std::string models_dir(std::string* why) {
     fs::create_directories(models);
     for (const auto& e : fs::directory_iterator(kModels)) fs::create_symlink(e.path(), models / e.path().filename());
     fs::create_symlink(fs::path(probes) / "swap_probe_256.onnx", models / "hyperswap_1a_256.onnx");
+    for (const char* f : {"xseg_1.onnx", "bisenet_resnet_34.onnx"}) fs::create_symlink(fs::path(probes) / f, models / f);
     fs::create_symlink(fs::path(arcface) / "arcface_w600k_r50.onnx", models / "arcface_w600k_r50.onnx");
     fs::create_symlink(fs::path(enhancers) / "contrast_x4.onnx", models / "real_esrgan_x4.onnx");
     return models.string();
@@ -84,6 +87,7 @@ SwapJob job_for(const std::string& models, const std::string& engine, int batch_
   job.analyser.models_dir = models;
   job.selector.mode = SelectorMode::kOne;
   job.face_swapper_model = "hyperswap_1a_256";
+  job.face_mask.types = {"box", "occlusion", "region"};
   job.processors = {"face_swapper", "frame_enhancer"};
   job.frame_enhancer_model = "real_esrgan_x4";
   job.frame_enhancer_blend = 50;
