@@ -185,6 +185,9 @@ TEST(WindowedSwap, TheNativeEngineBatchesTheFacesOfSeveralFrames) {
   int swapper_runs = 0, swapper_calls = 0, largest = 0;
   FaceBatcherOptions options;
   options.max_batch = 4;
+  // Long enough that a loaded CI machine cannot split the lanes' calls; the wait ends as soon as
+  // every lane still working has its call in (FaceBatcher::add_callers).
+  options.gather_window = std::chrono::milliseconds(200);
   options.on_batch = [&](const FaceBatch& b) {
     std::lock_guard lock(mu);
     if (b.model != "hyperswap_1a_256") return;
