@@ -176,6 +176,65 @@ int sws_colorspace(AVColorSpace cs, int height) {
 
 }  // namespace
 
+namespace {
+
+// What BandedScaler splits: swscale's unscaled yuv420p → rgb24 converter works on whole row pairs,
+// so bands of even heights give its whole-frame bytes when the frame height is even too. Other
+// pairs (nv12 → rgb24, rgb24 → yuv420p) filter chroma across rows and odd heights take another
+// path: bands would differ (tests/unit/test_video.cc, BandedScaler).
+bool bands_are_exact(int h, AVPixelFormat from, AVPixelFormat to) {
+  return from == AV_PIX_FMT_YUV420P && to == AV_PIX_FMT_RGB24 && h % 2 == 0;
+}
+
+// The first row of band-relative plane `plane` for frame row y (chroma planes are subsampled).
+int plane_row(const AVPixFmtDescriptor* d, int plane, int y) {
+  const bool rgb = (d->flags & AV_PIX_FMT_FLAG_RGB) != 0;
+  return plane > 0 && !rgb ? y >> d->log2_chroma_h : y;
+}
+
+}  // namespace
+
+Status BandedScaler::configure(int w, int h, AVPixelFormat from, AVPixelFormat to, const int* from_coeffs,
+                               int from_full, const int* to_coeffs, int to_full) {
+  const Key key{w, h, from, to, from_coeffs, from_full, to_coeffs, to_full};
+  if (key == key_ && !bands_.empty()) return Status::ok();
+  bands_.clear();
+  key_ = {};
+  // Bands of at least 64 rows, an even number each, one per worker thread at most.
+  const int count = bands_are_exact(h, from, to) ? std::max(1, std::min(worker_threads(), h / 64)) : 1;
+  const int step = (h / count) & ~1;
+  for (int i = 0, y0 = 0; i < count; ++i) {
+    const int rows = i + 1 == count ? h - y0 : step;
+    SwsPtr sws(sws_getContext(w, rows, from, w, rows, to, kSwsFlags, nullptr, nullptr, nullptr));
+    if (!sws) return unsupported("swscale cannot convert " + std::string(av_get_pix_fmt_name(from)) + " to " +
+                                 av_get_pix_fmt_name(to));
+    sws_setColorspaceDetails(sws.get(), from_coeffs, from_full, to_coeffs, to_full, 0, 1 << 16, 1 << 16);
+    bands_.push_back({y0, rows, std::move(sws)});
+    y0 += rows;
+  }
+  key_ = key;
+  return Status::ok();
+}
+
+void BandedScaler::scale(const uint8_t* const src[], const int src_stride[], uint8_t* const dst[],
+                         const int dst_stride[]) const {
+  const AVPixFmtDescriptor* from = av_pix_fmt_desc_get(key_.from);
+  const AVPixFmtDescriptor* to = av_pix_fmt_desc_get(key_.to);
+  const int src_planes = av_pix_fmt_count_planes(key_.from), dst_planes = av_pix_fmt_count_planes(key_.to);
+  parallel_for(static_cast<int>(bands_.size()), [&](int b0, int b1) {
+    for (int b = b0; b < b1; ++b) {
+      const Band& band = bands_[static_cast<std::size_t>(b)];
+      const uint8_t* in[4] = {};
+      uint8_t* out[4] = {};
+      for (int p = 0; p < src_planes; ++p)
+        in[p] = src[p] + static_cast<std::ptrdiff_t>(plane_row(from, p, band.y0)) * src_stride[p];
+      for (int p = 0; p < dst_planes; ++p)
+        out[p] = dst[p] + static_cast<std::ptrdiff_t>(plane_row(to, p, band.y0)) * dst_stride[p];
+      sws_scale(band.sws.get(), in, src_stride, 0, band.rows, out, dst_stride);
+    }
+  });
+}
+
 Status FrameToRgb::convert(const AVFrame* frame, Image& dst, const std::string& path) {
   const int w = frame->width, h = frame->height;
   if (w <= 0 || h <= 0) return invalid_input(path + ": decoded a frame with no size");
@@ -188,15 +247,14 @@ Status FrameToRgb::convert(const AVFrame* frame, Image& dst, const std::string& 
   if (frame->color_trc == AVCOL_TRC_SMPTE2084) hdr = HdrTransfer::kPq;
   if (frame->color_trc == AVCOL_TRC_ARIB_STD_B67) hdr = HdrTransfer::kHlg;
   const AVPixelFormat out_fmt = hdr ? AV_PIX_FMT_RGB48 : AV_PIX_FMT_RGB24;
-  sws_.reset(sws_getCachedContext(sws_.release(), w, h, src_fmt, w, h, out_fmt, kSwsFlags, nullptr, nullptr, nullptr));
-  if (!sws_) return unsupported(path + ": cannot convert pixel format " + desc->name + " to RGB");
   const bool is_rgb = (desc->flags & AV_PIX_FMT_FLAG_RGB) != 0;
   const bool is_gray = desc->nb_components <= 2 && !is_rgb;
-  if (!is_rgb && !is_gray) {
-    const int* coeffs = sws_getCoefficients(sws_colorspace(frame->colorspace, h));
-    sws_setColorspaceDetails(sws_.get(), coeffs, full_range ? 1 : 0, sws_getCoefficients(SWS_CS_DEFAULT), 1, 0,
-                             1 << 16, 1 << 16);
-  }
+  // RGB and grey sources take swscale's defaults; YUV its tagged (or assumed) matrix and range.
+  const int* coeffs = is_rgb || is_gray ? sws_getCoefficients(SWS_CS_DEFAULT)
+                                        : sws_getCoefficients(sws_colorspace(frame->colorspace, h));
+  const Status configured = scaler_.configure(w, h, src_fmt, out_fmt, coeffs, is_rgb || is_gray || full_range ? 1 : 0,
+                                              sws_getCoefficients(SWS_CS_DEFAULT), 1);
+  if (!configured.is_ok()) return unsupported(path + ": cannot convert pixel format " + desc->name + " to RGB");
   if (!rgb_ || rgb_->width != w || rgb_->height != h || rgb_->format != out_fmt) {
     rgb_ = make_frame();
     if (!rgb_) return out_of_memory(path + ": RGB frame");
@@ -208,8 +266,7 @@ Status FrameToRgb::convert(const AVFrame* frame, Image& dst, const std::string& 
       return out_of_memory(path + ": RGB frame");
     }
   }
-  int rows = sws_scale(sws_.get(), frame->data, frame->linesize, 0, h, rgb_->data, rgb_->linesize);
-  if (rows != h) return internal_error(path + ": colour conversion to RGB failed");
+  scaler_.scale(frame->data, frame->linesize, rgb_->data, rgb_->linesize);
   if (dst.width != w || dst.height != h || dst.channels != 3) dst = Image(w, h, 3);
   const auto src_row = [&](int y) { return rgb_->data[0] + static_cast<std::ptrdiff_t>(y) * rgb_->linesize[0]; };
   if (hdr) {

@@ -40,7 +40,7 @@ class FfmpegVideoWriter final : public VideoWriter {
   OutputFormatPtr out_;
   CodecContextPtr enc_;
   AVStream* stream_ = nullptr;
-  SwsPtr sws_;
+  BandedScaler to_yuv_;
   FramePtr rgb_;  // aligned RGB copy of the frame, padded to the encoder's even size
   FramePtr yuv_;
   PacketPtr packet_;
@@ -139,11 +139,10 @@ Status FfmpegVideoWriter::init(const EncodeOptions& options, const AudioSource& 
     f->height = enc_->height;
     if (av_frame_get_buffer(f, 0) < 0) return out_of_memory(path_ + ": cannot allocate a frame buffer");
   }
-  sws_.reset(sws_getContext(enc_->width, enc_->height, AV_PIX_FMT_RGB24, enc_->width, enc_->height, enc_->pix_fmt,
-                            kSwsFlags, nullptr, nullptr, nullptr));
-  if (!sws_) return unsupported(path_ + ": cannot convert RGB to " + av_get_pix_fmt_name(enc_->pix_fmt));
-  sws_setColorspaceDetails(sws_.get(), sws_getCoefficients(SWS_CS_DEFAULT), 1,
-                           sws_getCoefficients(hd ? SWS_CS_ITU709 : SWS_CS_ITU601), 0, 0, 1 << 16, 1 << 16);
+  if (!to_yuv_.configure(enc_->width, enc_->height, AV_PIX_FMT_RGB24, enc_->pix_fmt, sws_getCoefficients(SWS_CS_DEFAULT),
+                         1, sws_getCoefficients(hd ? SWS_CS_ITU709 : SWS_CS_ITU601), 0).is_ok()) {
+    return unsupported(path_ + ": cannot convert RGB to " + av_get_pix_fmt_name(enc_->pix_fmt));
+  }
 
   err = avio_open(&out_->pb, tmp_path_.c_str(), AVIO_FLAG_WRITE);
   if (err < 0) return error_status(StatusCode::kInvalidInput, tmp_path_, "cannot create the output file", err);
@@ -170,7 +169,7 @@ Status FfmpegVideoWriter::write(const VideoFrame& frame) {
   if (err < 0) return out_of_memory(path_ + ": frame buffer");
   // yuv420p needs even sizes: odd ones get the last column/row repeated, in RGB, before conversion.
   copy_into_frame(img, rgb_.get());
-  sws_scale(sws_.get(), rgb_->data, rgb_->linesize, 0, rgb_->height, yuv_->data, yuv_->linesize);
+  to_yuv_.scale(rgb_->data, rgb_->linesize, yuv_->data, yuv_->linesize);
   yuv_->pts = frame.pts;
   yuv_->pict_type = AV_PICTURE_TYPE_NONE;
   err = avcodec_send_frame(enc_.get(), yuv_.get());

@@ -9,14 +9,21 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/parallel.h"
+#include "video/ffmpeg_util.h"
 #include "video/media.h"
 #include "video/tone_map.h"
+
+extern "C" {
+#include <libavutil/imgutils.h>
+}
 
 namespace fswap {
 namespace {
@@ -668,3 +675,56 @@ TEST_F(VideoTest, HdrPqClipIsToneMappedToSdr) {
 
 }  // namespace
 }  // namespace fswap
+
+// BandedScaler's bands, converted in parallel, give exactly one whole-frame sws_scale's bytes: the
+// conversions it splits (yuv420p → rgb24, even heights) and those it does not (odd heights, the
+// pairs whose bands would differ).
+TEST(BandedScaler, BandsEqualOneWholeFrameConversion) {
+  using namespace fswap;
+  using namespace fswap::ffmpeg;
+  set_worker_threads(7);  // bands of uneven heights
+  struct Case {
+    AVPixelFormat from, to;
+  };
+  const Case cases[] = {{AV_PIX_FMT_YUV420P, AV_PIX_FMT_RGB24}, {AV_PIX_FMT_NV12, AV_PIX_FMT_RGB24},
+                        {AV_PIX_FMT_RGB24, AV_PIX_FMT_YUV420P}, {AV_PIX_FMT_YUV422P, AV_PIX_FMT_RGB24}};
+  const int* bt709 = sws_getCoefficients(SWS_CS_ITU709);
+  const int* rgb = sws_getCoefficients(SWS_CS_DEFAULT);
+  unsigned seed = 7;
+  for (const Case& c : cases) {
+    for (auto [w, h] : {std::pair{1920, 1080}, std::pair{333, 251}, std::pair{334, 250}, std::pair{1918, 1080}, std::pair{640, 131}, std::pair{640, 130}}) {
+      const bool from_rgb = c.from == AV_PIX_FMT_RGB24;
+      FramePtr src = make_frame(), whole = make_frame(), banded = make_frame();
+      for (auto [f, fmt] : {std::pair{src.get(), c.from}, std::pair{whole.get(), c.to}, std::pair{banded.get(), c.to}}) {
+        f->format = fmt;
+        f->width = w;
+        f->height = h;
+        ASSERT_EQ(av_frame_get_buffer(f, 0), 0);
+      }
+      for (int p = 0; p < 4 && src->data[p]; ++p) {
+        const int rows = p > 0 && !from_rgb ? -((-h) >> av_pix_fmt_desc_get(c.from)->log2_chroma_h) : h;
+        for (int i = 0; i < rows * src->linesize[p]; ++i) src->data[p][i] = static_cast<uint8_t>((seed = seed * 1103515245 + 12345) >> 16);
+      }
+      const int* from_coeffs = from_rgb ? rgb : bt709;
+      const int* to_coeffs = from_rgb ? bt709 : rgb;
+      SwsPtr one(sws_getContext(w, h, c.from, w, h, c.to, kSwsFlags, nullptr, nullptr, nullptr));
+      ASSERT_TRUE(one);
+      sws_setColorspaceDetails(one.get(), from_coeffs, from_rgb ? 1 : 0, to_coeffs, from_rgb ? 0 : 1, 0, 1 << 16, 1 << 16);
+      sws_scale(one.get(), src->data, src->linesize, 0, h, whole->data, whole->linesize);
+      BandedScaler scaler;
+      ASSERT_TRUE(scaler.configure(w, h, c.from, c.to, from_coeffs, from_rgb ? 1 : 0, to_coeffs, from_rgb ? 0 : 1).is_ok());
+      scaler.scale(src->data, src->linesize, banded->data, banded->linesize);
+      const AVPixFmtDescriptor* to = av_pix_fmt_desc_get(c.to);
+      for (int p = 0; p < 4 && whole->data[p]; ++p) {
+        const int rows = p > 0 && !(to->flags & AV_PIX_FMT_FLAG_RGB) ? -((-h) >> to->log2_chroma_h) : h;
+        const int bytes = av_image_get_linesize(c.to, w, p);
+        int differing = 0;
+        for (int y = 0; y < rows; ++y)
+          differing += std::memcmp(whole->data[p] + y * whole->linesize[p], banded->data[p] + y * banded->linesize[p], bytes) != 0;
+        EXPECT_EQ(differing, 0) << av_get_pix_fmt_name(c.from) << " → " << av_get_pix_fmt_name(c.to) << " " << w << "x"
+                                << h << " plane " << p << ": rows that differ";
+      }
+    }
+  }
+  set_worker_threads(0);
+}
