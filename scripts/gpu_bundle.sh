@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the GPU bundle: the CUDA build's test and benchmark programs plus every shared library they
-# need that the GPU test machine (Ubuntu 24.04 + CUDA 13, GPU.md) does not provide, the op harness
-# cases, the default models and a photo, in bundle/. The replicas are generated there (gpu_run.sh).
+# Builds the GPU bundle: the CUDA build's test and benchmark programs and `fswap` itself, plus every
+# shared library they need that the GPU test machine (Ubuntu 24.04 + CUDA 13, GPU.md) does not
+# provide, the op harness cases, the default models and the sample media, in bundle/. The video
+# programs use the bundle's own small FFmpeg (scripts/build_ffmpeg_gpu.sh, with NVDEC): build/cuda
+# is configured against it. The replicas and test clips are generated there (gpu_run.sh).
 # Run on a build machine (nvcc, no GPU needed). Then run scripts/gpu_run.sh on the GPU machine.
 #   scripts/gpu_bundle.sh            # sm_90 only (the H100), 2 build jobs
 #   CUDA_ARCHS="80;90" JOBS=8 scripts/gpu_bundle.sh
@@ -10,22 +12,27 @@ cd "$(dirname "$0")/.."
 
 CUDA_ARCHS=${CUDA_ARCHS:-90}
 JOBS=${JOBS:-2}
-TARGETS=(test_cuda_memory test_cuda_ops test_cuda_models test_cuda_face test_cuda_imaging bench_memory bench_native)
+TARGETS=(test_cuda_memory test_cuda_ops test_cuda_models test_cuda_face test_cuda_imaging test_cuda_video
+         bench_memory bench_native fswap fswap_make_clip)
 LIMIT_MIB=60
 
-cmake --preset cuda -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCHS" >/dev/null
+scripts/build_ffmpeg_gpu.sh
+# -U drops the cached FFmpeg lookup so pkg-config finds the bundle's FFmpeg.
+PKG_CONFIG_PATH="$PWD/build/ffmpeg-gpu/lib/pkgconfig" \
+  cmake --preset cuda -U '*FFMPEG*' -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCHS" >/dev/null
 cmake --build build/cuda -j"$JOBS" --target "${TARGETS[@]}"
 
 rm -rf bundle
 mkdir -p bundle/bin bundle/lib
 for t in "${TARGETS[@]}"; do
-  find build/cuda/tests/gpu build/cuda/benchmarks -maxdepth 1 -name "$t" -type f -exec cp {} bundle/bin/ \;
+  find build/cuda/tests/gpu build/cuda/benchmarks build/cuda/src/cli build/cuda/tools -maxdepth 1 \
+    -name "${t//_/[_-]}" -type f -exec cp {} bundle/bin/ \;
 done
 strip --strip-unneeded bundle/bin/*
 cp -r build/cuda/tests/op_harness/cases bundle/cases
 mkdir -p bundle/models bundle/media
 cp third_party/models/fr_detect.onnx third_party/models/fr_landmark.onnx third_party/models/fr_feature.onnx bundle/models/
-cp third_party/media/astronaut.png bundle/media/
+cp third_party/media/astronaut.png third_party/media/messi5.jpg third_party/media/Megamind.avi bundle/media/
 
 # Shared libraries beyond glibc, libstdc++/libgcc and the driver's libcuda (cudart is linked
 # statically; the machine has its own libcudart anyway).
@@ -39,10 +46,11 @@ done | sort -u | while read -r lib; do
   esac
 done
 
-# The programs share most of their code (statically linked): xz packs them several times smaller.
-# gpu_run.sh unpacks them with Python's tarfile (xz may be missing there).
-tar -C bundle -cJf bundle/bin.tar.xz bin
-rm -rf bundle/bin
+# The programs share most of their code (statically linked) and the libraries are large (ONNX
+# Runtime alone is 43 MiB): xz packs both several times smaller. gpu_run.sh unpacks them with
+# Python's tarfile (xz may be missing there).
+tar -C bundle -cJf bundle/programs.tar.xz bin lib
+rm -rf bundle/bin bundle/lib
 
 git rev-parse --short HEAD > bundle/VERSION 2>/dev/null || true
 size=$(du -sb bundle | cut -f1)

@@ -4,14 +4,14 @@
 # plus the full logs to $OUT (default out/gpu) and prints the summary last.
 # Exit status: non-zero when a test or benchmark failed.
 #   scripts/gpu_run.sh                  # everything
-#   PARTS="ops models" scripts/gpu_run.sh   # a subset of: memory memory-bench ops models face imaging bench torch
+#   PARTS="ops models" scripts/gpu_run.sh   # a subset of: memory memory-bench ops models face imaging video bench torch
 #   BENCH_PARTS="budget-light budget" PARTS=bench scripts/gpu_run.sh   # bench_native's parts
 #   MODELS_FILTER='-*real_esrgan_x4*' PARTS=models scripts/gpu_run.sh   # a gtest filter for test_cuda_models
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${OUT:-out/gpu}
-PARTS=${PARTS:-memory memory-bench ops models face imaging bench torch}
+PARTS=${PARTS:-memory memory-bench ops models face imaging video bench torch}
 WORK=${WORK:-/tmp/fswap-gpu}
 mkdir -p "$OUT" "$WORK/models"
 export LD_LIBRARY_PATH="/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib:$PWD/bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -20,11 +20,11 @@ PY=python3
 [[ -x /opt/torch/.venv/bin/python3 ]] && PY=/opt/torch/.venv/bin/python3
 export FSWAP_OP_CASES_JSON="$PWD/bundle/cases/cases.json" XDG_CACHE_HOME="$WORK/cache"
 
-if [[ ! -f bundle/bin.tar.xz ]]; then
-  echo "bundle/bin.tar.xz missing: run scripts/gpu_bundle.sh on a build machine first" >&2
+if [[ ! -f bundle/programs.tar.xz ]]; then
+  echo "bundle/programs.tar.xz missing: run scripts/gpu_bundle.sh on a build machine first" >&2
   exit 2
 fi
-$PY -c "import tarfile; tarfile.open('bundle/bin.tar.xz').extractall('bundle')" || exit 2
+$PY -c "import tarfile; tarfile.open('bundle/programs.tar.xz').extractall('bundle')" || exit 2
 has() { [[ " $PARTS " == *" $1 "* ]]; }
 
 # Read-only queries only: GPU settings are never changed here.
@@ -35,8 +35,8 @@ card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 start=$(date +%s)
 cp bundle/models/*.onnx "$WORK/models/"
 # The replicas and the photo only for the parts that read them.
-if has models || has face || has bench || has torch; then
-replicas="inswapper_128 arcface_w600k_r50 scrfd_2.5g yoloface_8n 2dfan4 hyperswap_1a_256 simswap_256 gfpgan_1.4 xseg bisenet_resnet_34 real_esrgan_x4 retinaface_10g codeformer"
+if has models || has face || has bench || has torch || has video; then
+replicas="inswapper_128 arcface_w600k_r50 scrfd_2.5g yoloface_8n 2dfan4 fan_68_5 hyperswap_1a_256 simswap_256 gfpgan_1.4 xseg bisenet_resnet_34 real_esrgan_x4 retinaface_10g codeformer yunet_2023_mar"
 echo $replicas | tr ' ' '\n' | xargs -P 8 -I{} $PY tools/replicas/generate_replicas.py --out "$WORK/models" --only {} \
   >> "$OUT/setup.log" 2>&1
 $PY -c "import cv2, numpy; numpy.save('$FSWAP_GPU_PHOTO', cv2.cvtColor(cv2.imread('bundle/media/astronaut.png'), cv2.COLOR_BGR2RGB))" \
@@ -58,6 +58,9 @@ has bench && run bench_native 480 bundle/bin/bench_native ${BENCH_PARTS:-}
 has models && run test_cuda_models 400 bundle/bin/test_cuda_models ${MODELS_FILTER:+--gtest_filter=$MODELS_FILTER}
 has face && run test_cuda_face 200 bundle/bin/test_cuda_face
 has imaging && run test_cuda_imaging 200 bundle/bin/test_cuda_imaging
+# The video benchmark makes the clips that the NVDEC test decodes.
+has video && run video_bench 600 env WORK="$WORK" OUT="$OUT" bash benchmarks/video_gpu.sh
+has video && run test_cuda_video 200 env FSWAP_GPU_CLIPS="$WORK/clip_1080p.mp4:$WORK/clip_4k.mp4" bundle/bin/test_cuda_video
 has ops && run test_cuda_ops 400 bundle/bin/test_cuda_ops
 has memory-bench && run bench_memory 240 bundle/bin/bench_memory
 has torch && [[ -f tools/bench/torch_baseline.py ]] &&
@@ -73,6 +76,7 @@ has torch && [[ -f tools/bench/torch_baseline.py ]] &&
     grep -E '^(model |budget |face |imaging |failure injection|device|residency|H2D|stage|unified|Pipeline)' "$OUT/$name.log" | head -80 | sed 's/^/    /'
     sed -n '/^| /p' "$OUT/$name.log" | head -120
     sed -n '/^PyTorch /,$p' "$OUT/$name.log" | head -60
+    grep -E '^(video decode|### | *[^|]+ \| )|^budget ' "$OUT/$name.log" | head -80 | sed 's/^/    /'
   done
 } > "$OUT/summary.md"
 echo

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# End-to-end video on the GPU machine (scripts/gpu_run.sh's "video" part; bundle/ unpacked):
+# makes 1080p and 4K clips from a real photo, then `fswap bench` (decode + encode only, then the
+# full swap, same run) on each:
+#   - the default pipeline (fr_detect → fr_landmark → classical swapper) and the FaceFusion default
+#     pipeline on replicas (2dfan4 → arcface → hyperswap_1a_256 → gfpgan_1.4, box mask), native engine,
+#     CUDA, fp16. Its detector is fr_detect, not the yoloface replica: a replica's random weights find
+#     hundreds of boxes that are no faces, where the clip has one; yoloface's own cost is in
+#     docs/BENCHMARKS.md's per-family table;
+#   - NVDEC vs CPU decoding;
+#   - a VRAM budget sweep at 4K: 100%, 50% and 25% of the FaceFusion pipeline's peak device bytes.
+# Prints one line per run: clip, setting, mode, frames, fps, stages. Environment: WORK (the models
+# folder is $WORK/models, replicas generated), OUT (logs).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+WORK=${WORK:-/tmp/fswap-gpu}
+OUT=${OUT:-out/gpu}
+SECONDS_PER_CLIP=${SECONDS_PER_CLIP:-6}
+bin=bundle/bin
+models=$WORK/models
+
+make_clip() {  # width height file
+  [[ -s $WORK/$3 ]] || $bin/fswap-make-clip --image bundle/media/messi5.jpg --width "$1" --height "$2" \
+    --seconds "$SECONDS_PER_CLIP" --fps 30 --audio-from bundle/media/Megamind.avi --out "$WORK/$3" >/dev/null
+}
+make_clip 1920 1080 clip_1080p.mp4
+make_clip 3840 2160 clip_4k.mp4
+clips=("$WORK/clip_1080p.mp4" "$WORK/clip_4k.mp4")
+
+native=(--engine native --device cuda --precision fp16 --models-dir "$models" -s bundle/media/astronaut.png)
+facefusion=(--face-landmarker-model 2dfan4 --face-swapper-model hyperswap_1a_256
+            --processors face_swapper face_enhancer --face-enhancer-model gfpgan_1.4 --face-mask-types box)
+
+bench() {  # label args...: fswap bench over the clips; its table and memory lines prefixed with the label
+  local label=$1
+  shift
+  echo "### $label"
+  $bin/fswap bench "$@" -t "${clips[@]}" 2>>"$OUT/video_stderr.log" | sed "s/^/$label | /"
+}
+
+bench "default, nvdec" "${native[@]}" --decoder cuda
+bench "default, cpu decode" "${native[@]}" --decoder cpu
+bench "facefusion, nvdec" "${native[@]}" "${facefusion[@]}" --decoder cuda
+bench "facefusion, nvdec, batch-frames 1" "${native[@]}" "${facefusion[@]}" --decoder cuda --batch-frames 1
+
+# The budget sweep: the FaceFusion pipeline's peak device bytes on the 4K clip, then fractions of it.
+peak=$($bin/fswap swap "${native[@]}" "${facefusion[@]}" -t "$WORK/clip_4k.mp4" -o "$WORK/peak.mp4" 2>&1 |
+  tee "$OUT/video_peak.log" | grep -o 'peak reserved [0-9.]* [KMG]iB' | head -1 |
+  awk '{ f = $4 == "GiB" ? 1024 : $4 == "KiB" ? 1 / 1024 : 1; printf "%d", $3 * f }')
+echo "### 4K budget sweep (peak ${peak:-?} MiB unlimited)"
+if [[ -n $peak ]]; then
+  for pct in 100 50 25; do
+    budget=$(awk -v p="$peak" -v f="$pct" 'BEGIN { printf "%d", p * f / 100 }')
+    # The card's used memory sampled every 100 ms during the run (read-only query), against the
+    # level before it: the process's CUDA context and libraries count too, the arena's budget not.
+    before=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 | head -1)
+    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 -lms 100 > "$WORK/sampled_$pct.txt" &
+    sampler=$!
+    $bin/fswap swap "${native[@]}" "${facefusion[@]}" --vram-budget "${budget}MiB" -t "$WORK/clip_4k.mp4" \
+      -o "$WORK/budget_$pct.mp4" > "$OUT/video_budget_$pct.log" 2>&1
+    status=$?
+    kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
+    most=$(sort -n "$WORK/sampled_$pct.txt" | tail -1)
+    sampled="card used at most $((most - before)) MiB above the idle level ($(wc -l < "$WORK/sampled_$pct.txt") samples)"
+    if (( status == 0 )); then
+      echo "budget ${pct}% (${budget} MiB) | $(grep -E 'fps|peak' "$OUT/video_budget_$pct.log" | tr '\n' ' ') | $sampled"
+    else
+      echo "budget ${pct}% (${budget} MiB) | failed: $(tail -1 "$OUT/video_budget_$pct.log")"
+    fi
+  done
+fi
