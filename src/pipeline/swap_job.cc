@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -56,6 +57,68 @@ Status check_input(const std::string& role, const std::string& path) {
   return Status::ok();
 }
 
+// The threads of a job's lanes, kept for the whole video: lane 0 is the caller, lanes 1..n-1
+// are helpers waiting for the next task. (A fresh thread per stage would get a fresh malloc
+// arena each time, and resident memory crept up over a long video.)
+class LaneCrew {
+ public:
+  explicit LaneCrew(int lanes) {
+    for (int k = 1; k < lanes; ++k) threads_.emplace_back([this, k] { helper(k); });
+  }
+  ~LaneCrew() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    start_cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  LaneCrew(const LaneCrew&) = delete;
+  LaneCrew& operator=(const LaneCrew&) = delete;
+
+  // task(k) for every lane k < n (n ≤ the crew's lanes), k = 0 on the calling thread; returns
+  // when all are done. One run at a time.
+  void run(int n, const std::function<void(int)>& task) {
+    {
+      std::lock_guard lock(mu_);
+      task_ = &task;
+      lanes_ = n;
+      pending_ = n - 1;
+      ++generation_;
+    }
+    start_cv_.notify_all();
+    task(0);
+    std::unique_lock lock(mu_);
+    done_cv_.wait(lock, [&] { return pending_ == 0; });
+  }
+
+ private:
+  void helper(int k) {
+    std::uint64_t seen = 0;
+    std::unique_lock lock(mu_);
+    while (true) {
+      start_cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      if (stopping_) return;
+      seen = generation_;
+      if (k >= lanes_) continue;
+      const auto* task = task_;
+      lock.unlock();
+      (*task)(k);
+      lock.lock();
+      if (--pending_ == 0) done_cv_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable start_cv_, done_cv_;
+  const std::function<void(int)>* task_ = nullptr;  // the run's task; guarded by mu_
+  int lanes_ = 0;                // lanes of the run
+  int pending_ = 0;              // helpers of the run not done yet
+  std::uint64_t generation_ = 0; // runs started
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
 // One set of the job's processors. Each processor is used from one thread at a time, so a job
 // whose frames run in lanes keeps one set per lane (their models are shared through the batcher).
 struct Processors {
@@ -75,6 +138,7 @@ struct JobContext {
   std::vector<SourceFace> sources;  // face_swapper: the source faces, sources[best_source] the best
   std::size_t best_source = 0;
   std::vector<Processors> lanes;    // lanes[0] for images and the per-frame path
+  std::unique_ptr<LaneCrew> crew;   // the lanes' threads when there are two or more
   StagePlanInput plan_input;        // weights, budget, frame size, measured compute
   StagePlan plan;                   // video: the window of face work (StagePlan)
   double stage_seconds = 0;         // video: wall time of the windows' processor stages
@@ -264,6 +328,7 @@ Status load_models(JobContext& ctx, int lanes) {
   }
   ctx.plan_input.resident_weight_bytes = loaded_weight_bytes(ctx);
   for (int k = 0; k < lanes; ++k) FSWAP_RETURN_IF_ERROR(add_lane(ctx));
+  if (lanes > 1) ctx.crew = std::make_unique<LaneCrew>(lanes);
   ctx.plan_input.batch_frames = lanes;
   return Status::ok();
 }
@@ -426,8 +491,9 @@ void replan_windows(JobContext& ctx, double seconds, std::size_t frames) {
 
 // Each processor in turn over every frame of the window (stage-major), ctx.plan.lanes frames at
 // a time: lane k, with ctx.lanes[k], takes the next frame not yet taken and does its faces in
-// order (paste-back of one frame stays in one lane). Lane 0 is the calling thread; with one lane
-// nothing else runs. The first error or a stop request stops every lane at its next frame.
+// order (paste-back of one frame stays in one lane). Lane 0 is the calling thread, the others
+// ctx.crew's; with one lane nothing else runs. The first error or a stop request stops every
+// lane at its next frame.
 // Fault injection: stage = the processor's name, at each frame.
 Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
   const SwapJob& job = ctx.job;
@@ -449,10 +515,11 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
       if (lanes > 1) ctx.batcher->add_callers(*ctx.engine, -1);  // this lane calls no more
     };
     if (lanes > 1) ctx.batcher->add_callers(*ctx.engine, lanes - 1);
-    std::vector<std::thread> helpers;
-    for (int k = 1; k < lanes; ++k) helpers.emplace_back([&, k] { lane(ctx.lanes[static_cast<std::size_t>(k)]); });
-    lane(ctx.lanes[0]);
-    for (auto& t : helpers) t.join();
+    if (lanes > 1) {
+      ctx.crew->run(lanes, [&](int k) { lane(ctx.lanes[static_cast<std::size_t>(k)]); });
+    } else {
+      lane(ctx.lanes[0]);
+    }
     FSWAP_RETURN_IF_ERROR(error.get());
   }
   return Status::ok();
