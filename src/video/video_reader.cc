@@ -6,10 +6,12 @@ extern "C" {
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "core/log.h"
+#include "core/parallel.h"
 #include "video/ffmpeg_util.h"
 #include "video/media.h"
 
@@ -37,6 +39,39 @@ BufferRefPtr open_cuda_device(const std::string& path, int device) {
     return nullptr;
   }
   return BufferRefPtr(ctx);
+}
+
+// NV12 (NVDEC's 8-bit output) → yuv420p with the same samples, and the frame's colour properties:
+// the CPU decoders' format, so an NVDEC frame converts to RGB exactly as theirs (swscale's NV12
+// path filters chroma differently) and in parallel bands (BandedScaler).
+Status deinterleave_nv12(const AVFrame* nv12, AVFrame* yuv, const std::string& path) {
+  if (yuv->width != nv12->width || yuv->height != nv12->height || yuv->format != AV_PIX_FMT_YUV420P) {
+    av_frame_unref(yuv);
+    yuv->format = AV_PIX_FMT_YUV420P;
+    yuv->width = nv12->width;
+    yuv->height = nv12->height;
+    if (av_frame_get_buffer(yuv, 0) < 0) return out_of_memory(path + ": cannot allocate a yuv420p frame");
+  }
+  const int w = nv12->width, h = nv12->height, cw = (w + 1) / 2, ch = (h + 1) / 2;
+  parallel_for(h, [&](int y0, int y1) {
+    for (int y = y0; y < y1; ++y)
+      std::memcpy(yuv->data[0] + static_cast<std::ptrdiff_t>(y) * yuv->linesize[0],
+                  nv12->data[0] + static_cast<std::ptrdiff_t>(y) * nv12->linesize[0], static_cast<std::size_t>(w));
+  }, 64);
+  parallel_for(ch, [&](int y0, int y1) {
+    for (int y = y0; y < y1; ++y) {
+      const std::uint8_t* uv = nv12->data[1] + static_cast<std::ptrdiff_t>(y) * nv12->linesize[1];
+      std::uint8_t* u = yuv->data[1] + static_cast<std::ptrdiff_t>(y) * yuv->linesize[1];
+      std::uint8_t* v = yuv->data[2] + static_cast<std::ptrdiff_t>(y) * yuv->linesize[2];
+      for (int x = 0; x < cw; ++x) u[x] = uv[2 * x], v[x] = uv[2 * x + 1];
+    }
+  }, 32);
+  av_frame_copy_props(yuv, nv12);
+  yuv->color_range = nv12->color_range;
+  yuv->colorspace = nv12->colorspace;
+  yuv->color_trc = nv12->color_trc;
+  yuv->color_primaries = nv12->color_primaries;
+  return Status::ok();
 }
 
 // Whether the decoder for `codec_id` in this FFmpeg build has a CUDA hwaccel (NVDEC).
@@ -88,6 +123,7 @@ class FfmpegVideoReader final : public VideoReader {
   FramePtr frame_;
   FrameToRgb to_rgb_;
   FramePtr host_;              // an NVDEC frame copied to host memory (NV12)
+  FramePtr planar_;            // host_ as yuv420p
   Image rgb_;                  // pre-rotation scratch
   bool draining_ = false;
   bool ended_ = false;
@@ -172,6 +208,11 @@ Status FfmpegVideoReader::convert(VideoFrame& out) {
     if (err < 0) return error_status(StatusCode::kInternal, path_, "cannot copy an NVDEC frame to the host", err);
     av_frame_copy_props(host_.get(), decoded);
     decoded = host_.get();
+    if (decoded->format == AV_PIX_FMT_NV12) {
+      if (!planar_ && !(planar_ = make_frame())) return out_of_memory(path_ + ": cannot allocate a frame");
+      FSWAP_RETURN_IF_ERROR(deinterleave_nv12(decoded, planar_.get(), path_));
+      decoded = planar_.get();
+    }
   }
   Image& target = info_.rotation_degrees == 0 ? out.image : rgb_;
   FSWAP_RETURN_IF_ERROR(to_rgb_.convert(decoded, target, path_));

@@ -262,6 +262,41 @@ TEST(CudaBudget, TooSmallForOneLayerIsACleanOutOfMemory) {
   EXPECT_EQ(out.status().code(), StatusCode::kOutOfMemory) << out.status().to_string();
 }
 
+// A batch whose activations do not fit the budget beside the weights runs in parts (halves, as
+// often as needed; NativeSession), never failing: same outputs as the unlimited batch to fp16
+// tolerance, the arena within the budget.
+TEST(CudaBudget, ABatchTooLargeForTheBudgetRunsInParts) {
+  const std::string path = gpu_model("gfpgan_1.4");
+  if (path.empty()) GTEST_SKIP() << "gfpgan_1.4 not in FSWAP_GPU_MODELS";
+  NativeEngine engine;
+  const std::vector<Tensor> inputs = {test::random_tensor({8, 3, 512, 512}, 3)};
+  std::vector<Tensor> reference;
+  {
+    auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0}, .batch = 8});
+    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+    auto out = (*s)->run(inputs);
+    ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+    reference = std::move(*out);
+  }
+  // gfpgan's fp16 weights are ~161 MiB and batch 8's activations ~240 MiB: 320 MiB holds the
+  // weights and a smaller batch's activations only.
+  const std::uint64_t budget = 320ull << 20;
+  auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0}, .vram_budget = std::to_string(budget), .batch = 8});
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  for (int run = 0; run < 2; ++run) {
+    auto out = (*s)->run(inputs);
+    ASSERT_TRUE(out.is_ok()) << "run " << run << ": " << out.status().to_string();
+    ASSERT_EQ((*out)[0].shape(), reference[0].shape());
+    const test::Comparison c = test::compare(reference[0], (*out)[0], 1e-2);
+    EXPECT_LE(c.bad, c.elements / 1000) << "run " << run << ": " << c.describe();
+  }
+  auto rt = CudaRuntime::live();
+  ASSERT_EQ(rt.size(), 1u);
+  EXPECT_LE(rt[0]->arena().stats().peak_reserved_bytes, budget);
+  std::printf("budget %s: gfpgan batch 8 ran in parts, arena peak %s\n", memory::format_bytes(budget).c_str(),
+              memory::format_bytes(rt[0]->arena().stats().peak_reserved_bytes).c_str());
+}
+
 // The i-th device allocation of a run fails: the run reports kOutOfMemory, the arena holds only
 // what is resident (no scratch leaked), and the next run gives the right answer.
 TEST(CudaFailureInjection, EveryAllocationOfARunFailsCleanly) {

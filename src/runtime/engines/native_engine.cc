@@ -1,6 +1,10 @@
 #include "runtime/engines/native_engine.h"
 
+#include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <filesystem>
+#include <limits>
 #include <map>
 
 #include "onnx/onnx_loader.h"
@@ -77,6 +81,27 @@ Status probe_batch(const Graph& g, int batch) {
   return check_output_batch(g, outputs, batch);
 }
 
+// Items [begin, begin + count) of dim 0 of t.
+Tensor batch_items(const Tensor& t, std::int64_t begin, std::int64_t count) {
+  Shape shape = t.shape();
+  const std::size_t item = t.bytes() / static_cast<std::size_t>(shape[0]);
+  shape[0] = count;
+  Tensor out = Tensor::zeros(t.dtype(), shape);
+  std::memcpy(out.raw(), static_cast<const std::byte*>(t.raw()) + static_cast<std::size_t>(begin) * item,
+              static_cast<std::size_t>(count) * item);
+  return out;
+}
+
+// a and b joined along dim 0 (their other dims equal).
+Tensor join_batches(const Tensor& a, const Tensor& b) {
+  Shape shape = a.shape();
+  shape[0] += b.shape()[0];
+  Tensor out = Tensor::zeros(a.dtype(), shape);
+  std::memcpy(out.raw(), a.raw(), a.bytes());
+  std::memcpy(static_cast<std::byte*>(out.raw()) + a.bytes(), b.raw(), b.bytes());
+  return out;
+}
+
 class NativeSession final : public InferenceSession {
  public:
   // batch_input: the first input whose dim 0 SessionOptions::batch opened (a run's batch is its
@@ -101,7 +126,17 @@ class NativeSession final : public InferenceSession {
       shapes.push_back(inputs[i].shape());
       views.push_back(inputs[i].view());
     }
-    FSWAP_ASSIGN_OR_RETURN(std::vector<Tensor> outputs, backend_->run(graph_, shapes, views));
+    const std::int64_t batch = batch_input_ >= 0 ? shapes[batch_input_][0] : 1;
+    if (batch > max_batch_) return run_in_parts(inputs, batch);
+    Result<std::vector<Tensor>> result = backend_->run(graph_, shapes, views);
+    if (!result && result.status().code() == StatusCode::kOutOfMemory && batch > 1) {
+      // The batch's activations do not fit the device budget beside the weights: from now on no
+      // batch larger than half of it is tried, and this one runs in parts.
+      max_batch_ = batch / 2;
+      return run_in_parts(inputs, batch);
+    }
+    if (!result) return result.status();
+    std::vector<Tensor> outputs = std::move(*result);
     if (batch_input_ >= 0 && shapes[batch_input_][0] > 1) {
       std::vector<Shape> output_shapes;
       for (const Tensor& t : outputs) output_shapes.push_back(t.shape());
@@ -111,6 +146,22 @@ class NativeSession final : public InferenceSession {
   }
 
  private:
+  // A batch of `batch` items run as two calls of its first and second halves (each split again
+  // while over max_batch_), outputs joined along dim 0. Inputs whose dim 0 is the batch are split.
+  Result<std::vector<Tensor>> run_in_parts(const std::vector<Tensor>& inputs, std::int64_t batch) {
+    const std::int64_t first = std::max<std::int64_t>(1, std::min<std::int64_t>(max_batch_, batch / 2));
+    std::vector<Tensor> head, tail;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      const bool batched = inputs_[i].shape.size() > 0 && inputs_[i].shape[0] < 0 && inputs[i].shape()[0] == batch;
+      head.push_back(batched ? batch_items(inputs[i], 0, first) : inputs[i]);
+      tail.push_back(batched ? batch_items(inputs[i], first, batch - first) : inputs[i]);
+    }
+    FSWAP_ASSIGN_OR_RETURN(std::vector<Tensor> a, run(head));
+    FSWAP_ASSIGN_OR_RETURN(std::vector<Tensor> b, run(tail));
+    for (std::size_t o = 0; o < a.size(); ++o) a[o] = join_batches(a[o], b[o]);
+    return a;
+  }
+
   TensorInfo info_of(int value) const {
     const Value& v = graph_.values[value];
     return {v.name, v.dtype, v.shape};
@@ -127,6 +178,9 @@ class NativeSession final : public InferenceSession {
   Graph graph_;
   std::unique_ptr<NativeBackend> backend_;  // after graph_: its plans point into copies, not graph_
   int batch_input_ = -1;
+  // The largest batch run whole: lowered when a batch's activations do not fit the device budget
+  // (SessionOptions::vram_budget), so a smaller budget costs speed, never a failed run.
+  std::atomic<std::int64_t> max_batch_{std::numeric_limits<std::int64_t>::max()};
   std::vector<TensorInfo> inputs_, outputs_;
 };
 
