@@ -2,6 +2,7 @@
 
 extern "C" {
 #include <libavutil/display.h>
+#include <libavutil/imgutils.h>
 #include <libavutil/pixdesc.h>
 }
 
@@ -178,15 +179,20 @@ int sws_colorspace(AVColorSpace cs, int height) {
 
 namespace {
 
-// What BandedScaler splits: swscale's unscaled yuv420p → rgb24 converter works on whole row pairs,
-// so bands of even heights give its whole-frame bytes when the frame height is even too. Other
-// pairs (nv12 → rgb24, rgb24 → yuv420p) filter chroma across rows and odd heights take another
-// path: bands would differ (tests/unit/test_video.cc, BandedScaler).
-bool bands_are_exact(int h, AVPixelFormat from, AVPixelFormat to) {
-  return from == AV_PIX_FMT_YUV420P && to == AV_PIX_FMT_RGB24 && h % 2 == 0;
+// How BandedScaler splits a conversion: the rows of context each band converts beyond its own
+// (into a scratch frame, keeping only its rows), or −1 for one band. swscale's unscaled
+// yuv420p → rgb24 converter works on whole row pairs: no context, at even heights (odd ones take
+// another path). rgb24 → yuv420p filters chroma over neighbouring rows: 16 rows of context give
+// each band the whole frame's bytes (tests/unit/test_video.cc, BandedScaler); at even sizes only
+// (the writer pads to them). Anything else (nv12 → rgb24 among them) would differ: one band.
+int band_context_rows(int w, int h, AVPixelFormat from, AVPixelFormat to) {
+  if (h % 2 != 0) return -1;
+  if (from == AV_PIX_FMT_YUV420P && to == AV_PIX_FMT_RGB24) return 0;
+  if (from == AV_PIX_FMT_RGB24 && to == AV_PIX_FMT_YUV420P && w % 2 == 0) return 16;
+  return -1;
 }
 
-// The first row of band-relative plane `plane` for frame row y (chroma planes are subsampled).
+// The first row of plane `plane` for frame row y (chroma planes are subsampled).
 int plane_row(const AVPixFmtDescriptor* d, int plane, int y) {
   const bool rgb = (d->flags & AV_PIX_FMT_FLAG_RGB) != 0;
   return plane > 0 && !rgb ? y >> d->log2_chroma_h : y;
@@ -201,16 +207,30 @@ Status BandedScaler::configure(int w, int h, AVPixelFormat from, AVPixelFormat t
   bands_.clear();
   key_ = {};
   // Bands of at least 64 rows, an even number each, one per worker thread at most.
-  const int count = bands_are_exact(h, from, to) ? std::max(1, std::min(worker_threads(), h / 64)) : 1;
+  const int context = band_context_rows(w, h, from, to);
+  const int count = context >= 0 ? std::max(1, std::min(worker_threads(), h / 64)) : 1;
   const int step = (h / count) & ~1;
   for (int i = 0, y0 = 0; i < count; ++i) {
-    const int rows = i + 1 == count ? h - y0 : step;
-    SwsPtr sws(sws_getContext(w, rows, from, w, rows, to, kSwsFlags, nullptr, nullptr, nullptr));
-    if (!sws) return unsupported("swscale cannot convert " + std::string(av_get_pix_fmt_name(from)) + " to " +
-                                 av_get_pix_fmt_name(to));
-    sws_setColorspaceDetails(sws.get(), from_coeffs, from_full, to_coeffs, to_full, 0, 1 << 16, 1 << 16);
-    bands_.push_back({y0, rows, std::move(sws)});
-    y0 += rows;
+    Band band;
+    band.y0 = y0;
+    band.rows = i + 1 == count ? h - y0 : step;
+    band.from_y = count > 1 ? std::max(0, y0 - context) : 0;
+    const int to_y = count > 1 ? std::min(h, y0 + band.rows + context) : h;
+    const int rows = to_y - band.from_y;
+    band.sws.reset(sws_getContext(w, rows, from, w, rows, to, kSwsFlags, nullptr, nullptr, nullptr));
+    if (!band.sws) return unsupported("swscale cannot convert " + std::string(av_get_pix_fmt_name(from)) + " to " +
+                                      av_get_pix_fmt_name(to));
+    sws_setColorspaceDetails(band.sws.get(), from_coeffs, from_full, to_coeffs, to_full, 0, 1 << 16, 1 << 16);
+    if (rows != band.rows) {
+      band.scratch = make_frame();
+      if (!band.scratch) return out_of_memory("colour conversion scratch frame");
+      band.scratch->format = to;
+      band.scratch->width = w;
+      band.scratch->height = rows;
+      if (av_frame_get_buffer(band.scratch.get(), 0) < 0) return out_of_memory("colour conversion scratch frame");
+    }
+    bands_.push_back(std::move(band));
+    y0 += bands_.back().rows;
   }
   key_ = key;
   return Status::ok();
@@ -226,11 +246,26 @@ void BandedScaler::scale(const uint8_t* const src[], const int src_stride[], uin
       const Band& band = bands_[static_cast<std::size_t>(b)];
       const uint8_t* in[4] = {};
       uint8_t* out[4] = {};
+      int out_stride[4] = {};
       for (int p = 0; p < src_planes; ++p)
-        in[p] = src[p] + static_cast<std::ptrdiff_t>(plane_row(from, p, band.y0)) * src_stride[p];
-      for (int p = 0; p < dst_planes; ++p)
-        out[p] = dst[p] + static_cast<std::ptrdiff_t>(plane_row(to, p, band.y0)) * dst_stride[p];
-      sws_scale(band.sws.get(), in, src_stride, 0, band.rows, out, dst_stride);
+        in[p] = src[p] + static_cast<std::ptrdiff_t>(plane_row(from, p, band.from_y)) * src_stride[p];
+      for (int p = 0; p < dst_planes; ++p) {
+        out[p] = band.scratch ? band.scratch->data[p]
+                              : dst[p] + static_cast<std::ptrdiff_t>(plane_row(to, p, band.y0)) * dst_stride[p];
+        out_stride[p] = band.scratch ? band.scratch->linesize[p] : dst_stride[p];
+      }
+      const int rows = band.scratch ? band.scratch->height : band.rows;
+      sws_scale(band.sws.get(), in, src_stride, 0, rows, out, out_stride);
+      if (!band.scratch) continue;
+      // Keep the band's own rows of each plane.
+      for (int p = 0; p < dst_planes; ++p) {
+        const int skip = plane_row(to, p, band.y0) - plane_row(to, p, band.from_y);
+        const int first = plane_row(to, p, band.y0), end = plane_row(to, p, band.y0 + band.rows);
+        const int bytes = av_image_get_linesize(key_.to, key_.w, p);
+        for (int y = first; y < end; ++y)
+          std::memcpy(dst[p] + static_cast<std::ptrdiff_t>(y) * dst_stride[p],
+                      out[p] + static_cast<std::ptrdiff_t>(y - first + skip) * out_stride[p], static_cast<std::size_t>(bytes));
+      }
     }
   });
 }

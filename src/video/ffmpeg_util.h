@@ -85,8 +85,9 @@ int stream_rotation_degrees(const AVStream* stream);
 
 // Same-size colour conversion split into horizontal bands converted in parallel (parallel_for),
 // one swscale context per band, where the result equals a single sws_scale of the whole frame
-// byte for byte: yuv420p (and yuvj420p) → rgb24 at even heights, what decoding most video needs
-// (~12 ms a 4K frame on one core). Any other conversion runs as one band. Not thread-safe.
+// byte for byte: yuv420p (and yuvj420p) → rgb24 at even heights, what decoding most video needs,
+// and rgb24 → yuv420p at even sizes, what encoding needs (each ~10 ms a 4K frame on one core).
+// Any other conversion runs as one band. Not thread-safe.
 class BandedScaler {
  public:
   // Prepares w × h `from` → `to` with swscale's colourspace details (sws_setColorspaceDetails);
@@ -98,8 +99,10 @@ class BandedScaler {
 
  private:
   struct Band {
-    int y0 = 0, rows = 0;
+    int y0 = 0, rows = 0;  // the frame rows it gives
+    int from_y = 0;        // the first row it converts (y0 less its context rows)
     SwsPtr sws;
+    FramePtr scratch;      // its converted rows, context included; null when it has none
   };
   struct Key {
     int w = 0, h = 0;
