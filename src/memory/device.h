@@ -93,6 +93,57 @@ class DeviceBackend {
   // Total seconds the compute stream has waited on copies through compute_wait (a real device
   // measures it with event pairs and may report it late; the simulation knows it exactly).
   virtual double compute_stall_seconds() const = 0;
+
+  // Compute-stream timing (GPU-busy figures); ComputeSpan below is the way to use it.
+  // record_compute_timed(): record_compute() whose event also keeps when it completed (CUDA: a
+  // timing-enabled cudaEvent_t; record_compute's events skip timing to stay cheap). It serves as
+  // any DeviceEvent does (wait, is_done, compute_wait, `after`). On an idle stream it completes
+  // when recorded. The backend holds its timing until release_timed().
+  virtual DeviceEvent record_compute_timed() = 0;
+  // Seconds of the compute stream from `from` to `to`, both record_compute_timed() events,
+  // recorded in that order, both complete (the host waited for `to`). It counts everything the
+  // stream went through in between: kernels, waits on copies, gaps where the host issued nothing.
+  // Never blocks: kInternal for an event that is not held timed, not complete yet, or recorded
+  // after `to`.
+  virtual Result<double> elapsed_seconds(DeviceEvent from, DeviceEvent to) const = 0;
+  // Drops a timed event's timing. Afterwards the id may read as complete (CUDA forgets it, as it
+  // does a retired event), so release only events nothing waits on any more. Unheld ids: no-op.
+  virtual void release_timed(DeviceEvent event) = 0;
+};
+
+// The compute stream's time over a stretch of work (a model run): from when the compute issued
+// before the span is done to when the compute issued inside it is.
+//
+//   ComputeSpan span(dev);                     // span.begin(): the start mark
+//   ... copies, dev.compute_wait(copied), kernels ...
+//   const DeviceEvent end = span.mark_end();
+//   FSWAP_RETURN_IF_ERROR(dev.wait(end));
+//   FSWAP_ASSIGN_OR_RETURN(double seconds, span.seconds());  // after the end completed: no sync
+//
+// Releases its events when destroyed, however the stretch ended. Not copyable; one thread.
+class ComputeSpan {
+ public:
+  explicit ComputeSpan(DeviceBackend& device) : device_(device), begin_(device.record_compute_timed()) {}
+  ~ComputeSpan() {
+    device_.release_timed(begin_);
+    device_.release_timed(end_);
+  }
+  ComputeSpan(const ComputeSpan&) = delete;
+  ComputeSpan& operator=(const ComputeSpan&) = delete;
+
+  DeviceEvent begin() const { return begin_; }
+  // Records the end mark (once; the compute issued so far is inside the span).
+  DeviceEvent mark_end() {
+    FSWAP_CHECK(end_.is_null(), "ComputeSpan::mark_end called twice");
+    end_ = device_.record_compute_timed();
+    return end_;
+  }
+  // DeviceBackend::elapsed_seconds(begin(), end): kInternal before mark_end() or before the end completed.
+  Result<double> seconds() const { return device_.elapsed_seconds(begin_, end_); }
+
+ private:
+  DeviceBackend& device_;
+  DeviceEvent begin_, end_;
 };
 
 }  // namespace fswap::memory

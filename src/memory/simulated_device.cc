@@ -179,6 +179,29 @@ Result<DeviceEvent> SimulatedDevice::run_compute(double seconds, std::span<const
 
 DeviceEvent SimulatedDevice::record_compute() { return new_event(compute_tail_); }
 
+DeviceEvent SimulatedDevice::record_compute_timed() {
+  const DeviceEvent e = new_event(std::max(host_now_, compute_tail_));
+  timed_.insert(e.id);
+  return e;
+}
+
+Result<double> SimulatedDevice::elapsed_seconds(DeviceEvent from, DeviceEvent to) const {
+  for (DeviceEvent e : {from, to}) {
+    if (timed_.count(e.id) == 0)
+      return internal_error("simulated device: elapsed_seconds of event " + std::to_string(e.id) +
+                            ", which is not a timed event held (record_compute_timed, not yet released)");
+    if (!is_done(e))
+      return internal_error("simulated device: elapsed_seconds of event " + std::to_string(e.id) + ", which completes at " +
+                            std::to_string(event_end_s_[e.id]) + " s, now " + std::to_string(host_now_) +
+                            " s: wait for it first");
+  }
+  const double seconds = event_end_s_[to.id] - event_end_s_[from.id];
+  if (seconds < 0)
+    return internal_error("simulated device: elapsed_seconds from event " + std::to_string(from.id) + " to event " +
+                          std::to_string(to.id) + ", which completed earlier");
+  return seconds;
+}
+
 void SimulatedDevice::compute_wait(DeviceEvent event) {
   const double ready = event_end_s_.at(event.id);
   const double free_at = std::max(host_now_, compute_tail_);

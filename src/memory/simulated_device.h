@@ -10,6 +10,8 @@
 //   auto done = dev.run_compute(2e-3, {{*p, 1 << 20}}); // fails if it would read before the copy ends
 //   dev.synchronize();                                 // dev.now_seconds() == copy + 2 ms
 //
+// Timed events (record_compute_timed) complete at max(host time, compute tail) when recorded, so
+// elapsed_seconds() is the exact virtual-clock difference of the two marks.
 // Clock model: the host issues work instantly and only waits in wait()/synchronize(). Work on a
 // stream starts at max(host time, the stream's tail, the events it waits on) and takes
 //   compute: the given seconds;  copy: copy_latency_s + bytes / bandwidth(direction, host kind).
@@ -20,6 +22,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "memory/device.h"
@@ -64,6 +67,10 @@ class SimulatedDevice final : public DeviceBackend {
   Status wait(DeviceEvent event) override;
   double now_seconds() const override { return host_now_; }
   double compute_stall_seconds() const override { return stall_s_; }
+  DeviceEvent record_compute_timed() override;
+  Result<double> elapsed_seconds(DeviceEvent from, DeviceEvent to) const override;
+  void release_timed(DeviceEvent event) override { timed_.erase(event.id); }
+  std::size_t timed_events_held() const { return timed_.size(); }
 
   // A kernel of `seconds` on the compute stream that reads `reads` and writes `writes`.
   Result<DeviceEvent> run_compute(double seconds, std::span<const DeviceRange> reads = {},
@@ -111,6 +118,7 @@ class SimulatedDevice final : public DeviceBackend {
   std::map<std::uint64_t, Allocation> allocations_;  // by base address
   std::map<std::uint64_t, Written> written_;         // by start address, non-overlapping
   std::vector<double> event_end_s_{0.0};             // by event id
+  std::set<std::uint64_t> timed_;                    // ids of the timed events held
   std::uint64_t next_address_ = 1ull << 32;
   std::uint64_t used_bytes_ = 0, peak_used_bytes_ = 0, h2d_bytes_ = 0, d2h_bytes_ = 0;
   int allocation_calls_ = 0, fail_call_ = 0, fail_from_call_ = 0;

@@ -133,6 +133,35 @@ TEST(CudaDevice, EventsArePooledAndIdsStayValid) {
   ASSERT_OK(dev->free(*p));
 }
 
+// ComputeSpan on CUDA: timing-enabled events around 20 ms of stream work read at least 19 ms and
+// no more than the host saw pass; reading before the end completed fails instead of blocking;
+// the timed events are pooled and released with their span; misuse is kInternal.
+TEST(CudaDevice, ComputeSpanTimesTheStreamWithoutBlocking) {
+  auto dev = make_device(0);
+  ASSERT_NE(dev, nullptr);
+  const std::size_t created_before = dev->events_created();
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    ComputeSpan span(*dev);
+    busy_compute(*dev, 20);
+    const DeviceEvent end = span.mark_end();
+    EXPECT_EQ(span.seconds().status().code(), StatusCode::kInternal) << "the stream is still busy: must not block";
+    ASSERT_OK(dev->wait(end));
+    const double wall = seconds_since(t0);
+    EXPECT_TRUE(dev->is_done(end));
+    auto seconds = span.seconds();
+    ASSERT_TRUE(seconds.is_ok()) << seconds.status().to_string();
+    EXPECT_GE(*seconds, 0.019);
+    EXPECT_LE(*seconds, wall);
+    EXPECT_EQ(dev->elapsed_seconds(end, span.begin()).status().code(), StatusCode::kInternal);  // swapped
+    EXPECT_EQ(dev->elapsed_seconds(dev->record_compute(), end).status().code(), StatusCode::kInternal);  // untimed
+    EXPECT_EQ(dev->timed_events_held(), 2u);
+    if (i == 0) std::printf("a 20 ms host function on the compute stream: span %.3f ms, host %.3f ms\n", *seconds * 1e3, wall * 1e3);
+  }
+  EXPECT_EQ(dev->timed_events_held(), 0u);
+  EXPECT_LE(dev->events_created() - created_before, 4u) << "timed events must be pooled, not created per span";
+}
+
 TEST(DeviceArenaOnCuda, BudgetIsNeverExceeded) {
   const std::uint64_t budget = 2 * kGiB;
   auto dev = make_device(budget);

@@ -1,4 +1,5 @@
-// SimulatedDevice (cost model, virtual clock, hazard checks, failure injection) and DeviceArena
+// SimulatedDevice (cost model, virtual clock, hazard checks, failure injection, timed compute
+// spans) and DeviceArena
 // (hard cap, best-fit reuse, coalescing, stream-ordered reuse, clean failures).
 #include <gtest/gtest.h>
 
@@ -82,6 +83,58 @@ TEST(SimulatedDevice, FailureInjectionAndBackingStore) {
   dev.fail_allocations_from(5);
   EXPECT_EQ(dev.allocate(16).status().code(), StatusCode::kOutOfMemory);
   EXPECT_EQ(dev.allocate(16).status().code(), StatusCode::kOutOfMemory);
+}
+
+// A ComputeSpan is the compute stream's virtual time from its start mark to its end mark: the
+// stall on its input copy, its kernels and a gap where the host issued nothing, but not the
+// stream's idle time before it started.
+TEST(SimulatedDevice, ComputeSpanIsTheVirtualClockDifference) {
+  SimulatedDevice dev;
+  auto p = *dev.allocate(512 * kMiB);
+  const double c64 = dev.copy_seconds(64 * kMiB, true, HostMemoryKind::kPinned);
+  const double c128 = dev.copy_seconds(128 * kMiB, true, HostMemoryKind::kPinned);
+  const double c256 = dev.copy_seconds(256 * kMiB, true, HostMemoryKind::kPinned);
+  // Before the span: 2 ms of kernels, then the host waits for a copy (~5 ms) while the stream idles.
+  ASSERT_TRUE(dev.run_compute(2e-3).is_ok());
+  ASSERT_TRUE(dev.wait(*dev.copy_to_device(p.offset(256 * kMiB), nullptr, 256 * kMiB, HostMemoryKind::kPinned)).is_ok());
+  ASSERT_GT(c256, 2e-3);
+  const double start = dev.now_seconds();
+  EXPECT_DOUBLE_EQ(start, c256);
+  DeviceEvent begin, end;
+  {
+    ComputeSpan span(dev);
+    begin = span.begin();
+    EXPECT_EQ(dev.timed_events_held(), 1u);
+    // The run's input copy (the stream stalls on it), 1 ms of kernels reading it; the host then
+    // waits for a longer copy before issuing 3 ms more, so the stream idles inside the span.
+    auto in = *dev.copy_to_device(p, nullptr, 64 * kMiB, HostMemoryKind::kPinned, {{span.begin()}});
+    dev.compute_wait(in);
+    ASSERT_TRUE(dev.run_compute(1e-3, {{{p, 64 * kMiB}}}).is_ok());
+    ASSERT_TRUE(dev.wait(*dev.copy_to_device(p.offset(64 * kMiB), nullptr, 128 * kMiB, HostMemoryKind::kPinned)).is_ok());
+    const double gap = (c64 + c128) - (c64 + 1e-3);
+    ASSERT_GT(gap, 0);
+    ASSERT_TRUE(dev.run_compute(3e-3).is_ok());
+    end = span.mark_end();
+    EXPECT_EQ(span.seconds().status().code(), StatusCode::kInternal);  // not complete yet: never blocks
+    ASSERT_TRUE(dev.wait(end).is_ok());
+    auto seconds = span.seconds();
+    ASSERT_TRUE(seconds.is_ok()) << seconds.status().to_string();
+    EXPECT_NEAR(*seconds, c64 + 1e-3 + gap + 3e-3, 1e-12);  // stall + kernel + host gap + kernel
+    EXPECT_NEAR(*seconds, dev.now_seconds() - start, 1e-12);
+    EXPECT_NEAR(dev.compute_busy_seconds(), 2e-3 + 1e-3 + 3e-3, 1e-12);  // kernels alone, before the span too
+    // Misuse is kInternal: an untimed event, the marks swapped.
+    EXPECT_EQ(dev.elapsed_seconds(dev.record_compute(), end).status().code(), StatusCode::kInternal);
+    EXPECT_EQ(dev.elapsed_seconds(end, begin).status().code(), StatusCode::kInternal);
+    EXPECT_EQ(dev.timed_events_held(), 2u);
+  }
+  // The span released its events; a span over no work on an idle stream is 0 s.
+  EXPECT_EQ(dev.timed_events_held(), 0u);
+  EXPECT_EQ(dev.elapsed_seconds(begin, end).status().code(), StatusCode::kInternal);
+  ComputeSpan idle(dev);
+  ASSERT_TRUE(dev.wait(idle.mark_end()).is_ok());
+  EXPECT_EQ(*idle.seconds(), 0.0);
+  dev.synchronize();
+  EXPECT_TRUE(dev.free(p).is_ok());
 }
 
 TEST(DeviceArena, BestFitReuseAndCoalescing) {

@@ -127,6 +127,8 @@ CudaDevice::~CudaDevice() {
   free_stall_pairs_.clear();
   live_events_.clear();
   free_events_.clear();
+  timed_events_.clear();
+  free_timed_events_.clear();
   compute_.reset();
   h2d_.reset();
   d2h_.reset();
@@ -277,6 +279,49 @@ Status CudaDevice::wait(DeviceEvent event) {
   return Status::ok();
 }
 
+DeviceEvent CudaDevice::record_compute_timed() {
+  Result<DeviceEvent> e = record_on(compute_.get(), /*timed=*/true);
+  if (e) return *e;
+  // As record_compute: a null event is complete; elapsed_seconds then reports it as not timed.
+  log_error(e.status().to_string());
+  log_if_error(cudaStreamSynchronize(compute_.get()), "cudaStreamSynchronize");
+  return {};
+}
+
+Result<double> CudaDevice::elapsed_seconds(DeviceEvent from, DeviceEvent to) const {
+  CUevent_st* marks[2] = {};
+  const DeviceEvent events[2] = {from, to};
+  for (int i = 0; i < 2; ++i) {
+    auto it = timed_events_.find(events[i].id);
+    if (events[i].is_null() || it == timed_events_.end())
+      return internal_error("CUDA device: elapsed_seconds of event " + std::to_string(events[i].id) +
+                            ", which is not a timed event held (record_compute_timed, not yet released)");
+    const cudaError_t q = cudaEventQuery(it->second.get());
+    if (q == cudaErrorNotReady) {
+      (void)cudaGetLastError();
+      return internal_error("CUDA device: elapsed_seconds of event " + std::to_string(events[i].id) +
+                            ", which has not completed: wait for it first");
+    }
+    FSWAP_CUDA_CHECK(q);
+    marks[i] = it->second.get();
+  }
+  float ms = 0;
+  FSWAP_CUDA_CHECK(cudaEventElapsedTime(&ms, marks[0], marks[1]));
+  if (ms < 0)
+    return internal_error("CUDA device: elapsed_seconds from event " + std::to_string(from.id) + " to event " +
+                          std::to_string(to.id) + ", which completed earlier");
+  return static_cast<double>(ms) * 1e-3;
+}
+
+void CudaDevice::release_timed(DeviceEvent event) {
+  auto it = timed_events_.find(event.id);
+  if (it == timed_events_.end()) return;
+  // Even a pending event may be recorded again for a new id: a cudaStreamWaitEvent already issued
+  // waits for the recording it saw, and nothing may wait on a released id.
+  free_timed_events_.push_back(std::move(it->second));
+  timed_events_.erase(it);
+}
+
 double CudaDevice::now_seconds() const { return steady_seconds() - start_s_; }
 
 // No harvest here: ResidencyManager reads this just before and after compute_wait() and judges a
@@ -310,29 +355,30 @@ Status CudaDevice::trim_pool(std::uint64_t keep_bytes) {
   return Status::ok();
 }
 
-Result<DeviceEvent> CudaDevice::record_on(CUstream_st* stream) {
-  if (free_events_.empty() && live_events_.size() >= sweep_at_) {
+Result<DeviceEvent> CudaDevice::record_on(CUstream_st* stream, bool timed) {
+  if (!timed && free_events_.empty() && live_events_.size() >= sweep_at_) {
     sweep();
     // Many events genuinely in flight: sweep less often so recording stays O(1) amortised.
     if (live_events_.size() >= sweep_at_ / 2) sweep_at_ *= 2;
   }
+  std::vector<CudaEvent>& pool = timed ? free_timed_events_ : free_events_;
   CudaEvent ev;
-  if (!free_events_.empty()) {
-    ev = std::move(free_events_.back());
-    free_events_.pop_back();
+  if (!pool.empty()) {
+    ev = std::move(pool.back());
+    pool.pop_back();
   } else {
     cudaEvent_t e = nullptr;
-    FSWAP_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    FSWAP_CUDA_CHECK(cudaEventCreateWithFlags(&e, timed ? cudaEventDefault : cudaEventDisableTiming));
     ev.reset(e);
     ++events_created_;
   }
   if (Status s = cuda_status(static_cast<int>(cudaEventRecord(ev.get(), stream)), "cudaEventRecord", __FILE__, __LINE__);
       !s.is_ok()) {
-    free_events_.push_back(std::move(ev));
+    pool.push_back(std::move(ev));
     return s;
   }
   const DeviceEvent id{next_event_id_++};
-  live_events_.emplace(id.id, std::move(ev));
+  (timed ? timed_events_ : live_events_).emplace(id.id, std::move(ev));
   return id;
 }
 
@@ -344,8 +390,9 @@ Status CudaDevice::wait_all(CUstream_st* stream, std::span<const DeviceEvent> af
 
 CUevent_st* CudaDevice::live_event(DeviceEvent event) const {
   if (event.is_null()) return nullptr;
-  auto it = live_events_.find(event.id);
-  return it == live_events_.end() ? nullptr : it->second.get();
+  if (auto it = live_events_.find(event.id); it != live_events_.end()) return it->second.get();
+  auto timed = timed_events_.find(event.id);
+  return timed == timed_events_.end() ? nullptr : timed->second.get();
 }
 
 void CudaDevice::retire(DeviceEvent event) const {

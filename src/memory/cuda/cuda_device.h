@@ -13,6 +13,8 @@
 // the legacy default stream). Kernels of other targets run on compute_stream().
 // Events: a DeviceEvent id names a recording; ids are never reused. The cudaEvent_t behind an id
 // goes back to the pool once the event is seen complete, after which the id reads as done.
+// Timed events (record_compute_timed) come from a second pool of timing-enabled events and stay
+// held, complete or not, until release_timed() returns them to it.
 // Errors: every CUDA call is checked; a failure becomes a Status naming the call, file and line
 // (kOutOfMemory for cudaErrorMemoryAllocation, kInternal otherwise).
 // Thread-safety: one thread (the GPU worker), like every DeviceBackend.
@@ -92,6 +94,11 @@ class CudaDevice final : public DeviceBackend {
   // figure lags the work in flight: a stall shows up after the next host wait, not at the acquire
   // that caused it (ResidencyManager then counts that prefetch as a hit).
   double compute_stall_seconds() const override;
+  DeviceEvent record_compute_timed() override;
+  // cudaEventElapsedTime (about 0.5 µs resolution).
+  Result<double> elapsed_seconds(DeviceEvent from, DeviceEvent to) const override;
+  void release_timed(DeviceEvent event) override;
+  std::size_t timed_events_held() const { return timed_events_.size(); }
 
   // The host waits for all three streams.
   Status synchronize();
@@ -133,10 +140,11 @@ class CudaDevice final : public DeviceBackend {
  private:
   explicit CudaDevice(CudaDeviceOptions options);
   Status init();
-  // Records a pooled event on `stream` and returns its new id.
-  Result<DeviceEvent> record_on(CUstream_st* stream);
+  // Records a pooled event on `stream` and returns its new id; a `timed` one comes from the timed
+  // pool and is held in timed_events_.
+  Result<DeviceEvent> record_on(CUstream_st* stream, bool timed = false);
   Status wait_all(CUstream_st* stream, std::span<const DeviceEvent> after);
-  CUevent_st* live_event(DeviceEvent event) const;  // null when known complete
+  CUevent_st* live_event(DeviceEvent event) const;  // null when known complete (or a released timed event)
   void retire(DeviceEvent event) const;            // event complete: its cudaEvent_t back to the pool
   void sweep() const;                               // retires every completed event
   void harvest_stalls() const;
@@ -157,6 +165,8 @@ class CudaDevice final : public DeviceBackend {
 
   mutable std::vector<CudaEvent> free_events_;            // completed, ready for reuse
   mutable std::map<std::uint64_t, CudaEvent> live_events_;  // id → event not yet seen complete
+  std::vector<CudaEvent> free_timed_events_;                  // timing enabled, released
+  std::map<std::uint64_t, CudaEvent> timed_events_;           // id → timed event held
   std::uint64_t next_event_id_ = 1;
   std::size_t events_created_ = 0;
   std::size_t sweep_at_ = 64;
