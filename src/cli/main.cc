@@ -299,6 +299,13 @@ void print_memory(std::FILE* out, const std::string& memory, const char* prefix)
   }
 }
 
+// The GPU's busy share of the run (the engine's gpu_busy_seconds over the run's wall time; summed
+// over devices), when the engine keeps device statistics.
+void print_gpu_busy(std::FILE* out, const SwapSummary& s, const char* prefix) {
+  if (s.memory_stats && s.seconds > 0)
+    std::fprintf(out, "%sGPU busy %.0f%% of the run\n", prefix, 100 * s.memory_stats->gpu_busy_seconds / s.seconds);
+}
+
 void print_summary(const SwapSummary& s, const std::string& output) {
   std::fprintf(stderr, "fswap: wrote %s: %lld frames, %lld faces swapped, %.2f s, %.1f fps\n", output.c_str(),
                static_cast<long long>(s.frames), static_cast<long long>(s.faces_swapped), s.seconds, s.fps());
@@ -315,6 +322,7 @@ void print_summary(const SwapSummary& s, const std::string& output) {
   if (!stages.empty()) std::fprintf(stderr, "fswap: stage time (summed over threads): %s\n", stages.c_str());
   if (!s.face_work.empty()) std::fprintf(stderr, "fswap: face work: %s\n", s.face_work.c_str());
   print_memory(stderr, s.memory, "fswap: ");
+  print_gpu_busy(stderr, s, "fswap: ");
 }
 
 int run_swap_command(const CommonOptions& common, const std::vector<std::string>& sources, const std::string& target,
@@ -364,6 +372,7 @@ int run_bench_command(const CommonOptions& common, const std::vector<std::string
       std::printf("%-28s %-10s %7lld %8.1f  %s\n", std::filesystem::path(target).filename().c_str(),
                   swap ? "swap" : "dec+enc", static_cast<long long>(s->frames), s->fps(), stages.c_str());
       print_memory(stdout, s->memory, "  ");
+      print_gpu_busy(stdout, *s, "  ");
       std::fflush(stdout);
     }
   }

@@ -1042,6 +1042,7 @@ Result<SwapSummary> run_swap(const SwapJob& job, const ProgressCallback& on_prog
   if (summary) {
     summary->stages = ctx.ledger.entries();
     if (ctx.engine) summary->memory = ctx.engine->memory_summary();  // while the sessions still live
+    if (ctx.engine) summary->memory_stats = ctx.engine->memory_stats();
   }
   return summary;
 }

@@ -174,6 +174,7 @@ struct SwapSummary {
   // The engine's device-memory statistics at the end of the run (Engine::memory_summary: one
   // or more lines, each ending in '\n'); empty when the engine keeps none (the CPU, ort).
   std::string memory;
+  std::optional<EngineMemoryStats> memory_stats;  // the same as numbers (Engine::memory_stats); not set for segmented runs
   // Video: the window of face work at the end (StagePlan::to_string, SwapJob::batch_frames);
   // empty for an image.
   std::string face_work;

@@ -95,6 +95,7 @@ struct EngineMemoryStats {
   std::uint64_t d2h_bytes = 0;         // device→host copies (write-backs)
   std::uint64_t evictions = 0;         // weight blocks dropped from the device to make room
   std::uint64_t evicted_bytes = 0;
+  double gpu_busy_seconds = 0;         // model runs' time on the compute stream (event timing)
 };
 
 class Engine {

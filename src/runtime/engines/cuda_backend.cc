@@ -72,6 +72,7 @@ std::optional<EngineMemoryStats> cuda_memory_stats() {
     sum->d2h_bytes += moved.d2h_bytes;
     sum->evictions += moved.evictions;
     sum->evicted_bytes += moved.evicted_bytes;
+    sum->gpu_busy_seconds += rt->gpu_busy().seconds;
   }
   return sum;
 }

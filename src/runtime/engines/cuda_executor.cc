@@ -374,8 +374,11 @@ Result<std::vector<Tensor>> CudaExecutor::run(const std::vector<TensorView>& inp
   FSWAP_ASSIGN_OR_RETURN(memory::DevicePtr activations,
                          runtime_.activations(std::max<std::uint64_t>(plan_.arena_bytes, 256)));
   const std::uint64_t base = activations.address;
-  // The input copies overwrite activations the previous run's kernels may still be reading.
-  const DeviceEvent previous = dev.record_compute();
+  // The run's time on the compute stream (the runtime's GPU-busy figure). Its start mark completes
+  // when the previous run's kernels have: the input copies, which overwrite activations those may
+  // still be reading, wait for it.
+  memory::ComputeSpan span(dev);
+  const DeviceEvent previous = span.begin();
 
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const int v = graph_.inputs[i];
@@ -402,7 +405,7 @@ Result<std::vector<Tensor>> CudaExecutor::run(const std::vector<TensorView>& inp
     ++plain_runs_;
   }
 
-  const DeviceEvent computed = dev.record_compute();
+  const DeviceEvent computed = span.mark_end();
   std::vector<Tensor> outputs;
   std::vector<DeviceEvent> copies;
   Status copy_status;
@@ -429,6 +432,9 @@ Result<std::vector<Tensor>> CudaExecutor::run(const std::vector<TensorView>& inp
     if (copy_status.is_ok()) copy_status = s;
   }
   FSWAP_RETURN_IF_ERROR(copy_status);
+  // `computed` has completed (waited for above), so reading the span costs no synchronisation.
+  if (Result<double> busy = span.seconds()) runtime_.count_run(*busy);
+  else log_warn(graph_.path + ": run not timed: " + busy.status().to_string());
   return outputs;
 }
 

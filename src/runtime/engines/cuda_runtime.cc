@@ -2,6 +2,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -135,9 +136,19 @@ Status CudaRuntime::release_scratch() {
   return s.is_ok() ? a : s;
 }
 
+void CudaRuntime::count_run(double busy_seconds) {
+  // Every session's runs on this device hold mutex(), and a run returns only after its end mark
+  // completed, so no two runs' spans overlap: their plain sum is the GPU's busy time.
+  gpu_busy_.seconds += busy_seconds;
+  ++gpu_busy_.runs;
+}
+
 std::string CudaRuntime::memory_summary() {
-  return device_->name() + ", budget " + budget_.source + " (" + memory::format_bytes(budget_.bytes) + ")\n" +
-         memory::format_memory_summary(residency_->stats(), arena_->stats());
+  char busy[96];
+  std::snprintf(busy, sizeof busy, ", gpu busy %.2f s in %llu runs", gpu_busy_.seconds,
+                static_cast<unsigned long long>(gpu_busy_.runs));
+  return device_->name() + ", budget " + budget_.source + " (" + memory::format_bytes(budget_.bytes) + ")" + busy +
+         "\n" + memory::format_memory_summary(residency_->stats(), arena_->stats());
 }
 
 std::vector<std::string> cuda_device_names() {

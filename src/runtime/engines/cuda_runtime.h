@@ -55,8 +55,17 @@ class CudaRuntime {
   cuda::CudaContext& context() { return context_; }
   const memory::Budget& budget() const { return budget_; }
 
-  // Budget, arena peak and fragmentation, copies, evictions, prefetch hits, per model.
+  // Budget, GPU-busy time, arena peak and fragmentation, copies, evictions, prefetch hits, per model.
   std::string memory_summary();
+  // The model runs' time on the compute stream since the runtime was created, and their number
+  // (CudaExecutor::run times each with a memory::ComputeSpan: from its start mark before its input
+  // copies to its end mark after its last kernel; waits on copies inside a run count).
+  struct GpuBusy {
+    double seconds = 0;
+    std::uint64_t runs = 0;
+  };
+  const GpuBusy& gpu_busy() const { return gpu_busy_; }
+  void count_run(double busy_seconds);
   // Frees (stream-ordered) the kernel workspace and the activation buffer, so their bytes can
   // serve weights; the next run allocates them again. Call between runs.
   Status release_scratch();
@@ -84,6 +93,7 @@ class CudaRuntime {
   memory::ScopedAllocation workspace_, activations_;
   std::size_t workspace_bytes_ = 0;
   std::uint64_t activation_bytes_ = 0;
+  GpuBusy gpu_busy_;
 };
 
 // "cuda:0 NVIDIA H100 80GB HBM3" per visible device; empty without a GPU or driver.
