@@ -505,7 +505,8 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
     auto lane = [&](Processors& p) {
       for (std::size_t i = next++; !failed && i < window.size(); i = next++) {
         WindowFrame& w = window[i];
-        Status s = stop_requested(job) ? cancelled("stopped on request") : inject_fault(job, processor.c_str(), w.frame.index);
+        Status s = stop_requested(job) ? cancelled("stopped on request")
+                                       : inject_fault(job, processor.c_str(), w.frame.index);
         if (s.is_ok()) s = run_processor(processor, p, w.frame.image, w.faces, &ctx.ledger);
         if (!s.is_ok()) {
           error.set(s);
@@ -514,8 +515,8 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
       }
       if (lanes > 1) ctx.batcher->add_callers(*ctx.engine, -1);  // this lane calls no more
     };
-    if (lanes > 1) ctx.batcher->add_callers(*ctx.engine, lanes - 1);
     if (lanes > 1) {
+      ctx.batcher->add_callers(*ctx.engine, lanes - 1);
       ctx.crew->run(lanes, [&](int k) { lane(ctx.lanes[static_cast<std::size_t>(k)]); });
     } else {
       lane(ctx.lanes[0]);
