@@ -72,7 +72,7 @@ struct CommonOptions {
   float mask_blur = 0.3f;
   int video_quality = 80;
   std::string video_preset = "veryfast";
-  std::string decoder = "auto";
+  std::string decoder = "cpu";
   int image_quality = 80;
   std::int64_t trim_start = 0, trim_end = -1;
   std::string segment_dir;
@@ -195,9 +195,8 @@ struct CommonOptions {
         ->check(CLI::IsMember({"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"}))
         ->capture_default_str();
     app.add_option("--decoder", decoder,
-                   "Video decoding: auto (NVDEC when --device is a GPU), cpu, or cuda (NVDEC; the CPU where it "
-                   "is missing)")
-        ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
+                   "Video decoding: cpu, or cuda (NVDEC on the --device GPU; the CPU where it is missing)")
+        ->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
     app.add_option("--output-image-quality", image_quality, "0..100 for JPEG/WebP output")
         ->check(CLI::Range(0, 100))->capture_default_str();
     app.add_option("--trim-frame-start", trim_start, "First frame to process")->check(CLI::NonNegativeNumber);
@@ -275,8 +274,7 @@ struct CommonOptions {
     // FaceFusion's mapping: quality 0..100 → CRF 51..0.
     job.encode.crf = static_cast<int>(std::lround(51.0 - video_quality * 0.51));
     job.encode.preset = video_preset;
-    job.decoder = decoder == "cpu" ? SwapJob::Decoder::kCpu
-                  : decoder == "cuda" ? SwapJob::Decoder::kCuda : SwapJob::Decoder::kAuto;
+    job.decoder = decoder == "cuda" ? SwapJob::Decoder::kCuda : SwapJob::Decoder::kCpu;
     job.image_quality = image_quality;
     job.trim_frame_start = trim_start;
     job.trim_frame_end = trim_end;

@@ -421,7 +421,7 @@ DecodeOptions decode_options(const SwapJob& job) {
   const Device& device = job.analyser.session.device;
   const bool on_cuda = device.kind == DeviceKind::kCuda;
   DecodeOptions options;
-  if (job.decoder == SwapJob::Decoder::kCuda || (job.decoder == SwapJob::Decoder::kAuto && on_cuda)) {
+  if (job.decoder == SwapJob::Decoder::kCuda) {
     options.hw = DecodeOptions::Hw::kCuda;
     options.cuda_device = on_cuda ? device.index : 0;
   }

@@ -69,11 +69,13 @@ struct SwapJob {
   std::string frame_enhancer_model = "span_kendata_x4";
   float frame_enhancer_blend = 80;
   EncodeOptions encode;
-  // --decoder: how the target video is decoded. kAuto: NVDEC when analyser.session.device is a
-  // CUDA device (on that device), else the CPU; kCuda: NVDEC on that device (or device 0); kCpu:
-  // the CPU. NVDEC falls back to the CPU where it is missing (VideoReader, DecodeOptions).
-  enum class Decoder { kAuto, kCpu, kCuda };
-  Decoder decoder = Decoder::kAuto;
+  // --decoder: how the target video is decoded. kCpu: FFmpeg's frame-threaded CPU decoders;
+  // kCuda: NVDEC on analyser.session.device when that is a CUDA device (else device 0), falling
+  // back to the CPU where it is missing (VideoReader, DecodeOptions). The CPU is the default: on
+  // the 16-core GPU machine it decodes 1080p at 170 fps and 4K at 45 where NVDEC, one frame at a
+  // time, gives 91 and 30 (docs/BENCHMARKS.md); NVDEC leaves those cores to the encoder.
+  enum class Decoder { kCpu, kCuda };
+  Decoder decoder = Decoder::kCpu;
   int image_quality = 90;            // JPEG/WebP output
   std::int64_t trim_frame_start = 0; // first frame processed (0-based)
   std::int64_t trim_frame_end = -1;  // one past the last frame; -1 = to the end

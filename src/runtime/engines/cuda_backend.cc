@@ -31,6 +31,11 @@ class CudaBackend final : public NativeBackend {
     return it->second->run(inputs);
   }
 
+  Status release_scratch() override {
+    std::lock_guard lock(runtime_->mutex());  // no run in flight: each returns after its work ended
+    return runtime_->release_scratch();
+  }
+
  private:
   std::shared_ptr<CudaRuntime> runtime_;
   DeviceConstants constants_;  // after runtime_: destroyed before it

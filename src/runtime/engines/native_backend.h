@@ -22,6 +22,10 @@ class NativeBackend {
   // whose shapes and dtypes the session has checked against the model.
   virtual Result<std::vector<Tensor>> run(const Graph& graph, const std::vector<Shape>& shapes,
                                           const std::vector<TensorView>& inputs) = 0;
+  // Gives back the device's shared scratch (activations and kernel workspace, sized for the
+  // largest plan any session ran), so a run that found the budget full can retry with its own
+  // plan's size. Nothing to give on the CPU.
+  virtual Status release_scratch() { return Status::ok(); }
 };
 
 // kUnsupported when this build has no CUDA backend or the machine no usable GPU.

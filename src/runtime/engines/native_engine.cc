@@ -129,6 +129,12 @@ class NativeSession final : public InferenceSession {
     const std::int64_t batch = batch_input_ >= 0 ? shapes[batch_input_][0] : 1;
     if (batch > max_batch_) return run_in_parts(inputs, batch);
     Result<std::vector<Tensor>> result = backend_->run(graph_, shapes, views);
+    if (!result && result.status().code() == StatusCode::kOutOfMemory) {
+      // The device's shared scratch may be sized for a larger plan of another session (a batch,
+      // a bigger model): give it back and try once more with this plan's own size.
+      FSWAP_RETURN_IF_ERROR(backend_->release_scratch());
+      result = backend_->run(graph_, shapes, views);
+    }
     if (!result && result.status().code() == StatusCode::kOutOfMemory && batch > 1) {
       // The batch's activations do not fit the device budget beside the weights: from now on no
       // batch larger than half of it is tried, and this one runs in parts.
