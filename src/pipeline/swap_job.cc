@@ -135,6 +135,7 @@ struct JobContext {
   FaceBatcher* batcher = nullptr;            // job.face_batcher or own_batcher; null: a plain engine
   std::unique_ptr<Engine> engine;
   std::unique_ptr<FaceAnalyser> analyser;
+  FaceFilter filter;                // job.selector.filter, auto resolved from the source (load_models)
   std::vector<SourceFace> sources;  // face_swapper: the source faces, sources[best_source] the best
   std::size_t best_source = 0;
   std::vector<Processors> lanes;    // lanes[0] for images and the per-frame path
@@ -179,6 +180,13 @@ Status prepare_source(JobContext& ctx) {
     faces.push_back({std::move(image), *face});
   }
   if (faces.empty()) return no_face("no face found in any source image");
+  if (ctx.filter.wants_source()) {  // --face-selector-gender/-race auto: the largest source face's
+    std::vector<Face> found;
+    for (const SourceFace& s : faces) found.push_back(s.face);
+    const SourceFace& largest = faces[largest_face(found)];
+    FSWAP_ASSIGN_OR_RETURN(FaceClasses classes, ctx.analyser->classify(largest.image, largest.face, &ctx.ledger));
+    FSWAP_ASSIGN_OR_RETURN(ctx.filter, resolve_auto_filter(ctx.filter, classes));
+  }
   ctx.sources = std::move(faces);
   ctx.best_source = best;
   return Status::ok();
@@ -206,7 +214,7 @@ Result<std::vector<Face>> wanted_faces(JobContext& ctx, const Image& frame, bool
     ctx.frames_followed = 0;
   }
   if (interval > 1) ctx.followed = faces;
-  const FaceFilter& filter = ctx.job.selector.filter;
+  const FaceFilter& filter = ctx.filter;
   if (!filter.active()) return faces;
   std::vector<FaceClasses> classes;
   for (const Face& f : faces) {
@@ -323,7 +331,9 @@ Status load_models(JobContext& ctx, int lanes) {
     AnalyserOptions analysis = job.analyser;
     analysis.classify = job.selector.filter.active();  // fairface only for the selector's filters
     FSWAP_ASSIGN_OR_RETURN(ctx.analyser, FaceAnalyser::load(*ctx.engine, analysis));
+    ctx.filter = job.selector.filter;
     if (uses_processor(job, "face_swapper")) FSWAP_RETURN_IF_ERROR(prepare_source(ctx));
+    FSWAP_ASSIGN_OR_RETURN(ctx.filter, resolve_auto_filter(ctx.filter, std::nullopt));  // auto without a source: error
     FSWAP_RETURN_IF_ERROR(prepare_reference(ctx));
   }
   ctx.plan_input.resident_weight_bytes = loaded_weight_bytes(ctx);

@@ -111,8 +111,8 @@ TEST_P(CudaModel, MatchesTheCpuBackendInFp32AndFp16) {
             << GetParam() << " run " << run << " output " << name << " " << (fp16 ? "fp16" : "fp32") << ": "
             << c.describe();
         if (run == 3)
-          std::printf("model %-18s %s output %-12s worst relative error %.2e\n", GetParam(), fp16 ? "fp16" : "fp32",
-                      name.c_str(), c.worst_relative);
+          std::printf("model %-18s %s output %-12s worst relative error %.2e (activations up to %.3g)\n", GetParam(),
+                      fp16 ? "fp16" : "fp32", name.c_str(), c.worst_relative, peak);
       }
     }
   }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "face/analyser.h"
+#include "face/selector.h"
 #include "imaging/transform.h"
 #include "support/replicas.h"
 #include "support/run_fswap.h"
@@ -511,6 +512,19 @@ TEST(CliFaceSelector, FairfaceFiltersChooseTheFaces) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find(" 0 faces swapped"), std::string::npos) << r.output;
   EXPECT_EQ(read_image(none).value().pixels, before.pixels) << "a frame without a chosen face is left as it was";
+  // auto: the gender of the largest source face (the astronaut's, by the same replica), so the
+  // output is the one of naming that gender.
+  const Image source = read_image(kMedia + "astronaut.png").value();
+  const auto source_faces = analyser->analyse(source, /*embed=*/false).value();
+  ASSERT_FALSE(source_faces.empty());
+  const std::string source_gender = analyser->classify(source, source_faces[largest_face(source_faces)]).value().gender;
+  const std::string by_auto = scratch("selector_auto.png"), by_name = scratch("selector_named.png");
+  r = run_fswap(args + " -o " + by_auto + " --face-selector-gender auto");
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_fswap(args + " -o " + by_name + " --face-selector-gender " + source_gender);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(read_image(by_auto).value().pixels, read_image(by_name).value().pixels)
+      << "auto is the source face's gender, " << source_gender;
   // An empty age range (range(50, 50)) keeps no face either.
   const std::string empty_range = scratch("selector_age.png");
   r = run_fswap(args + " -o " + empty_range + " --face-selector-race " + first.race +
