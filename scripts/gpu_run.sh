@@ -5,6 +5,7 @@
 # Exit status: non-zero when a test or benchmark failed.
 #   scripts/gpu_run.sh                  # everything
 #   PARTS="ops models" scripts/gpu_run.sh   # a subset of: memory memory-bench ops models face imaging video bench torch
+#   PARTS="multigpu" scripts/gpu_run.sh     # on a machine with two GPUs: --device cuda:0,1 vs one GPU
 #   BENCH_PARTS="budget-light budget" PARTS=bench scripts/gpu_run.sh   # bench_native's parts
 #   MODELS_FILTER='-*real_esrgan_x4*' PARTS=models scripts/gpu_run.sh   # a gtest filter for test_cuda_models
 set -uo pipefail
@@ -35,7 +36,7 @@ card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 start=$(date +%s)
 cp bundle/models/*.onnx "$WORK/models/"
 # The replicas and the photo only for the parts that read them.
-if has models || has face || has bench || has torch || has video; then
+if has models || has face || has bench || has torch || has video || has multigpu; then
 replicas="inswapper_128 arcface_w600k_r50 scrfd_2.5g yoloface_8n 2dfan4 fan_68_5 hyperswap_1a_256 simswap_256 gfpgan_1.4 xseg bisenet_resnet_34 real_esrgan_x4 retinaface_10g codeformer yunet_2023_mar"
 echo $replicas | tr ' ' '\n' | xargs -P 8 -I{} $PY tools/replicas/generate_replicas.py --out "$WORK/models" --only {} \
   >> "$OUT/setup.log" 2>&1
@@ -60,6 +61,7 @@ has face && run test_cuda_face 200 bundle/bin/test_cuda_face
 has imaging && run test_cuda_imaging 200 bundle/bin/test_cuda_imaging
 # The video benchmark makes the clips that the NVDEC test decodes.
 has video && run video_bench 600 env WORK="$WORK" OUT="$OUT" bash benchmarks/video_gpu.sh
+has multigpu && run multi_gpu 400 env WORK="$WORK" OUT="$OUT" bash benchmarks/multi_gpu.sh
 has video && run test_cuda_video 200 env FSWAP_GPU_CLIPS="$WORK/clip_1080p.mp4:$WORK/clip_4k.mp4" bundle/bin/test_cuda_video
 has ops && run test_cuda_ops 400 bundle/bin/test_cuda_ops
 has memory-bench && run bench_memory 240 bundle/bin/bench_memory
@@ -77,6 +79,7 @@ has torch && [[ -f tools/bench/torch_baseline.py ]] &&
     sed -n '/^| /p' "$OUT/$name.log" | head -120
     sed -n '/^PyTorch /,$p' "$OUT/$name.log" | head -60
     grep -E '^(video decode|### | *[^|]+ \| )|^budget ' "$OUT/$name.log" | head -80 | sed 's/^/    /'
+    grep -E '^(one_gpu|two_gpus|compared|frames:|one GPU|two GPUs|source|[0-9], )' "$OUT/$name.log" | sed 's/^/    /'
   done
 } > "$OUT/summary.md"
 echo
