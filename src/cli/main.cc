@@ -61,7 +61,7 @@ struct CommonOptions {
   std::vector<int> detector_margin = {0, 0, 0, 0};
   std::vector<int> detector_angles = {0};
   int detector_interval = 1;
-  int batch_frames = 8;
+  int batch_frames = 1;
   std::string landmarker = "fr_landmark";
   float landmarker_score = 0.5f;
   std::string selector_mode = "reference";

@@ -36,13 +36,11 @@ std::string StagePlan::to_string() const {
 StagePlan plan_stages(const StagePlanInput& in) {
   StagePlan plan;
   const int batch = std::max(1, in.batch_frames);
-  if (batch == 1) return plan;
-
   const std::uint64_t stages =
       std::accumulate(in.stage_weight_bytes.begin(), in.stage_weight_bytes.end(), std::uint64_t{0});
   plan.weights_fit = !in.budget_bytes || in.resident_weight_bytes + stages <= *in.budget_bytes;
   std::int64_t window = batch;
-  plan.reason = WindowReason::kWeightsFit;
+  plan.reason = batch == 1 ? WindowReason::kPerFrame : WindowReason::kWeightsFit;
   if (!plan.weights_fit) {
     plan.reload_s = static_cast<double>(stages) / in.copy_bytes_per_s;
     plan.reason = WindowReason::kNotMeasured;

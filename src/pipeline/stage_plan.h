@@ -15,9 +15,8 @@
 // The window's frames are analysed one by one in order; then each processor runs over all of
 // them (stage-major), `lanes` frames at a time, so the model calls of several frames meet in one
 // batch. The rule:
-//   - batch_frames 1: window 1, lanes 1 (the per-frame path);
 //   - the weights fit (no budget: the CPU, or the engine keeps none; or resident + every stage's
-//     weights ≤ budget): window = batch_frames;
+//     weights ≤ budget): window = batch_frames (1: the per-frame path);
 //   - they do not: each stage's weights are copied in once per window (Σ stage weights ÷
 //     copy_bytes_per_s), and the window is the smallest whose reloading costs at most
 //     max_reload_fraction of its compute (window × compute_s_per_frame), never below
@@ -47,7 +46,7 @@ struct StagePlanInput {
 };
 
 enum class WindowReason {
-  kPerFrame,        // batch_frames 1
+  kPerFrame,        // batch_frames 1 and the weights fit
   kWeightsFit,      // window = batch_frames
   kNotMeasured,     // weights do not fit, compute not measured yet: window = batch_frames
   kReloadBound,     // the smallest window with reloading ≤ max_reload_fraction of compute

@@ -97,8 +97,11 @@ struct SwapJob {
   // so reloading each stage's weights once per window costs at most 5% of its compute; the
   // frames held stay within 2 GiB (pipeline/stage_plan.h; SwapSummary::face_work says which).
   // Output equals the per-frame run's within float rounding (native batches: 1e-4 before
-  // rounding to 8 bits; ort: identical). 1: the per-frame path.
-  int batch_frames = 8;
+  // rounding to 8 bits; ort: identical). 1 (the default): the per-frame path while the weights fit,
+  // one lane over a longer window when they do not. Not the default yet: on the H200 the
+  // FaceFusion replica pipeline ran at 14.9 fps with 8 and 16.3 with 1 (1080p), its enhancer's
+  // graph fixing batch 1, and the 2-core CPU showed no gain (docs/BENCHMARKS.md).
+  int batch_frames = 1;
 
   // Segmented video: resume after a restart (issue 7) and several devices (issue 6). Video only.
   // The video is segmented when segment_frames > 0 or devices holds two or more entries:

@@ -19,14 +19,28 @@ StagePlanInput two_stages() {
   return in;
 }
 
-TEST(StagePlan, BatchOfOneIsThePerFramePath) {
+TEST(StagePlan, BatchOfOneIsThePerFramePathWhileTheWeightsFit) {
   StagePlanInput in = two_stages();
   in.batch_frames = 1;
-  in.budget_bytes = 100 * kMiB;  // even over budget
   const StagePlan plan = plan_stages(in);
   EXPECT_EQ(plan.window, 1);
   EXPECT_EQ(plan.lanes, 1);
   EXPECT_EQ(plan.reason, WindowReason::kPerFrame);
+}
+
+// Over budget, batch 1 still runs stage-major: a window long enough for the reloads, one lane.
+TEST(StagePlan, BatchOfOneOverBudgetGetsAWindowWithOneLane) {
+  StagePlanInput in = two_stages();
+  in.batch_frames = 1;
+  in.budget_bytes = 100 * kMiB;
+  EXPECT_EQ(plan_stages(in).window, 1);  // not measured yet: the first window measures
+  EXPECT_EQ(plan_stages(in).reason, WindowReason::kNotMeasured);
+  in.compute_s_per_frame = 0.010;
+  const StagePlan plan = plan_stages(in);
+  EXPECT_GT(plan.window, 1);
+  EXPECT_EQ(plan.lanes, 1);
+  EXPECT_EQ(plan.reason, WindowReason::kReloadBound);
+  EXPECT_LE(plan.reload_fraction, in.max_reload_fraction + 1e-12);
 }
 
 TEST(StagePlan, WithoutABudgetTheWindowIsTheBatch) {
