@@ -11,6 +11,7 @@
 #include "face/detector.h"
 #include "face/detector_facefusion.h"
 #include "imaging/transform.h"
+#include "support/face_compare.h"
 #include "support/replicas.h"
 #include "video/media.h"
 
@@ -313,20 +314,7 @@ TEST(FacefusionDetectorReplica, BothEnginesRunAndAgree) {
     ASSERT_FALSE(results[0].empty());
     // ort's best face must be found by native too (by box: replica scores can tie at 1.0, so
     // the order among equals may differ); the rest may differ where a score sits at the threshold.
-    const Face& a = results[0].front();
-    ASSERT_FALSE(results[1].empty());
-    const Face& b = *std::max_element(results[1].begin(), results[1].end(), [&](const Face& x, const Face& y) {
-      return iou(a.box, x.box) < iou(a.box, y.box);
-    });
-    EXPECT_NEAR(a.score, b.score, 1e-3f);
-    EXPECT_NEAR(a.box.x1, b.box.x1, 0.5f);
-    EXPECT_NEAR(a.box.y1, b.box.y1, 0.5f);
-    EXPECT_NEAR(a.box.x2, b.box.x2, 0.5f);
-    EXPECT_NEAR(a.box.y2, b.box.y2, 0.5f);
-    for (int k = 0; k < 5; ++k) {
-      EXPECT_NEAR(a.keypoints[k].x, b.keypoints[k].x, 0.5f);
-      EXPECT_NEAR(a.keypoints[k].y, b.keypoints[k].y, 0.5f);
-    }
+    test::expect_same_best_face(results[0], results[1], 1e-3f, 0.5f);
   }
 }
 

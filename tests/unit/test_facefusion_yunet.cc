@@ -11,6 +11,7 @@
 #include "face/detector.h"
 #include "face/detector_facefusion.h"
 #include "imaging/transform.h"
+#include "support/face_compare.h"
 #include "support/replicas.h"
 #include "video/media.h"
 
@@ -230,19 +231,7 @@ TEST(YunetReplica, BothEnginesRunAndAgree) {
   std::printf("yunet replica: largest ort/native output difference %.3g\n", worst);
   EXPECT_LT(worst, 1e-3);
   // ort's best face is native's too (by box: scores may tie).
-  const Face& a = results[0].front();
-  const Face& b = *std::max_element(results[1].begin(), results[1].end(), [&](const Face& x, const Face& y) {
-    return iou(a.box, x.box) < iou(a.box, y.box);
-  });
-  EXPECT_NEAR(a.score, b.score, 1e-3f);
-  EXPECT_NEAR(a.box.x1, b.box.x1, 0.05f);
-  EXPECT_NEAR(a.box.y1, b.box.y1, 0.05f);
-  EXPECT_NEAR(a.box.x2, b.box.x2, 0.05f);
-  EXPECT_NEAR(a.box.y2, b.box.y2, 0.05f);
-  for (int k = 0; k < 5; ++k) {
-    EXPECT_NEAR(a.keypoints[k].x, b.keypoints[k].x, 0.05f);
-    EXPECT_NEAR(a.keypoints[k].y, b.keypoints[k].y, 0.05f);
-  }
+  test::expect_same_best_face(results[0], results[1], 1e-3f, 0.05f);
 }
 
 TEST(YunetReplica, RunsAt640OnlyAndIsNotPartOfMany) {
