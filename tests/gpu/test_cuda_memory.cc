@@ -139,8 +139,9 @@ TEST(CudaDevice, EventsArePooledAndIdsStayValid) {
 TEST(CudaDevice, ComputeSpanTimesTheStreamWithoutBlocking) {
   auto dev = make_device(0);
   ASSERT_NE(dev, nullptr);
-  const std::size_t created_before = dev->events_created();
+  std::size_t created_before = dev->events_created();
   for (int i = 0; i < 5; ++i) {
+    if (i == 1) created_before = dev->events_created();  // the pools hold what one span needs
     const auto t0 = std::chrono::steady_clock::now();
     ComputeSpan span(*dev);
     busy_compute(*dev, 20);
@@ -154,12 +155,14 @@ TEST(CudaDevice, ComputeSpanTimesTheStreamWithoutBlocking) {
     EXPECT_GE(*seconds, 0.019);
     EXPECT_LE(*seconds, wall);
     EXPECT_EQ(dev->elapsed_seconds(end, span.begin()).status().code(), StatusCode::kInternal);  // swapped
-    EXPECT_EQ(dev->elapsed_seconds(dev->record_compute(), end).status().code(), StatusCode::kInternal);  // untimed
+    if (i == 0) {
+      EXPECT_EQ(dev->elapsed_seconds(dev->record_compute(), end).status().code(), StatusCode::kInternal);  // untimed
+    }
     EXPECT_EQ(dev->timed_events_held(), 2u);
     if (i == 0) std::printf("a 20 ms host function on the compute stream: span %.3f ms, host %.3f ms\n", *seconds * 1e3, wall * 1e3);
   }
   EXPECT_EQ(dev->timed_events_held(), 0u);
-  EXPECT_LE(dev->events_created() - created_before, 4u) << "timed events must be pooled, not created per span";
+  EXPECT_LE(dev->events_created() - created_before, 2u) << "timed events must be pooled, not created per span";
 }
 
 TEST(DeviceArenaOnCuda, BudgetIsNeverExceeded) {
