@@ -304,6 +304,42 @@ TEST(CudaBudget, ABatchTooLargeForTheBudgetRunsInParts) {
               memory::format_bytes(whole).c_str(), memory::format_bytes(rt[0]->arena().stats().peak_reserved_bytes).c_str());
 }
 
+// The runtime's GPU-busy figure: N runs of a small model are N runs counted, and their time on
+// the compute stream is positive and no more than the runs' wall time; the engine's statistics
+// and the memory summary report it.
+TEST(CudaGpuBusy, CountsEachRunWithinItsWallTime) {
+  const std::string path = gpu_model("fr_detect");
+  if (path.empty()) GTEST_SKIP() << "fr_detect not in FSWAP_GPU_MODELS";
+  NativeEngine engine;
+  auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0}});
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  const auto inputs = inputs_for(**s, 11);
+  auto warm = (*s)->run(inputs);  // cuDNN's algorithm search; the next run captures a CUDA graph
+  ASSERT_TRUE(warm.is_ok()) << warm.status().to_string();
+  auto rt = CudaRuntime::live();
+  ASSERT_EQ(rt.size(), 1u);
+  const CudaRuntime::GpuBusy before = rt[0]->gpu_busy();
+  EXPECT_GE(before.runs, 1u);
+  constexpr int kRuns = 20;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kRuns; ++i) {
+    auto out = (*s)->run(inputs);
+    ASSERT_TRUE(out.is_ok()) << "run " << i << ": " << out.status().to_string();
+  }
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const CudaRuntime::GpuBusy after = rt[0]->gpu_busy();
+  const double busy = after.seconds - before.seconds;
+  EXPECT_EQ(after.runs - before.runs, static_cast<std::uint64_t>(kRuns));
+  EXPECT_GT(busy, 0.0);
+  EXPECT_LE(busy, wall);
+  const auto stats = engine.memory_stats();
+  ASSERT_TRUE(stats.has_value());
+  EXPECT_DOUBLE_EQ(stats->gpu_busy_seconds, after.seconds);
+  EXPECT_NE(engine.memory_summary().find("gpu busy"), std::string::npos) << engine.memory_summary();
+  std::printf("fr_detect: %d runs in %.2f ms of wall time, GPU busy %.2f ms (%.0f%%)\n", kRuns, wall * 1e3, busy * 1e3,
+              100 * busy / wall);
+}
+
 // The i-th device allocation of a run fails: the run reports kOutOfMemory, the arena holds only
 // what is resident (no scratch leaked), and the next run gives the right answer.
 TEST(CudaFailureInjection, EveryAllocationOfARunFailsCleanly) {
