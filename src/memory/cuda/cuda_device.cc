@@ -76,6 +76,10 @@ Result<std::unique_ptr<CudaDevice>> CudaDevice::create(CudaDeviceOptions options
   return dev;
 }
 
+void CudaDevice::make_current() const {
+  if (cudaSetDevice(options_.device) != cudaSuccess) (void)cudaGetLastError();  // init() proved the device exists
+}
+
 Status CudaDevice::init() {
   FSWAP_CUDA_CHECK(cudaSetDevice(options_.device));
   int pools_supported = 0;
@@ -466,7 +470,7 @@ PinnedHostPool::PinnedHostPool(PinnedHostPtr base, std::uint64_t capacity) : bas
 Result<PinnedHostPool> PinnedHostPool::create(std::uint64_t capacity_bytes) {
   if (capacity_bytes == 0) return invalid_input("pinned host pool of 0 bytes");
   void* p = nullptr;
-  FSWAP_CUDA_CHECK(cudaHostAlloc(&p, capacity_bytes, cudaHostAllocDefault));
+  FSWAP_CUDA_CHECK(cudaHostAlloc(&p, capacity_bytes, cudaHostAllocPortable));
   return PinnedHostPool(PinnedHostPtr(p), capacity_bytes);
 }
 

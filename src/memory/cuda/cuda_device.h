@@ -132,6 +132,8 @@ class CudaDevice final : public DeviceBackend {
   std::size_t events_created() const { return events_created_; }  // cudaEvent_t made so far (pool size)
 
   int ordinal() const { return options_.device; }
+  // Makes this GPU the calling thread's current device (cudaSetDevice; cheap when it already is).
+  void make_current() const;
   CUstream_st* compute_stream() const { return compute_.get(); }
   CUstream_st* h2d_stream() const { return h2d_.get(); }
   CUstream_st* d2h_stream() const { return d2h_.get(); }

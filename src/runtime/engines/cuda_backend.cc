@@ -16,13 +16,13 @@ class CudaBackend final : public NativeBackend {
               MemoryMode mode)
       : runtime_(std::move(runtime)), constants_(*runtime_, model_name, mode), precision_(precision) {}
   ~CudaBackend() override {
-    std::lock_guard lock(runtime_->mutex());
+    auto lock = runtime_->enter();
     executors_.clear();
   }
 
   Result<std::vector<Tensor>> run(const Graph& graph, const std::vector<Shape>& shapes,
                                   const std::vector<TensorView>& inputs) override {
-    std::lock_guard lock(runtime_->mutex());
+    auto lock = runtime_->enter();
     auto it = executors_.find(shapes);
     if (it == executors_.end()) {
       FSWAP_ASSIGN_OR_RETURN(auto exec, CudaExecutor::create(*runtime_, constants_, graph, shapes, precision_));
@@ -32,7 +32,7 @@ class CudaBackend final : public NativeBackend {
   }
 
   Status release_scratch() override {
-    std::lock_guard lock(runtime_->mutex());  // no run in flight: each returns after its work ended
+    auto lock = runtime_->enter();  // no run in flight: each returns after its work ended
     return runtime_->release_scratch();
   }
 
@@ -56,7 +56,7 @@ Result<std::unique_ptr<NativeBackend>> make_cuda_backend(const std::string& mode
 std::string cuda_memory_summary() {
   std::string out;
   for (const std::shared_ptr<CudaRuntime>& rt : CudaRuntime::live()) {
-    std::lock_guard lock(rt->mutex());
+    auto lock = rt->enter();
     out += rt->memory_summary();
   }
   return out;
@@ -65,7 +65,7 @@ std::string cuda_memory_summary() {
 std::optional<EngineMemoryStats> cuda_memory_stats() {
   std::optional<EngineMemoryStats> sum;
   for (const std::shared_ptr<CudaRuntime>& rt : CudaRuntime::live()) {
-    std::lock_guard lock(rt->mutex());
+    auto lock = rt->enter();
     const memory::ArenaStats arena = rt->arena().stats();
     const memory::ResidencyCounters& moved = rt->residency().stats().total;
     if (!sum) sum.emplace();

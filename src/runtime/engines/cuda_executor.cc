@@ -45,7 +45,7 @@ void GraphExecDeleter::operator()(CUgraphExec_st* exec) const {
 // ---- DeviceConstants --------------------------------------------------------------------------
 
 DeviceConstants::~DeviceConstants() {
-  std::lock_guard lock(runtime_.mutex());
+  auto lock = runtime_.enter();
   if (Status s = runtime_.device().synchronize(); !s.is_ok()) log_error(s.to_string());
   drop_chunks_from(0);
 }
@@ -145,7 +145,7 @@ Status DeviceConstants::add_chunk(std::uint64_t bytes, std::span<const Request> 
     return runtime_.device().advise_read_mostly(chunks_.back().managed, bytes);
   }
   void* host = nullptr;
-  FSWAP_CUDA_CHECK(cudaHostAlloc(&host, bytes, cudaHostAllocDefault));
+  FSWAP_CUDA_CHECK(cudaHostAlloc(&host, bytes, cudaHostAllocPortable));
   chunk.host.reset(host);
   FSWAP_RETURN_IF_ERROR(fill(host, requests, slots, id));
   FSWAP_ASSIGN_OR_RETURN(chunk.block, runtime_.residency().register_block({.name = name,

@@ -4,7 +4,7 @@
 //   DeviceConstants constants(runtime, "inswapper_128", MemoryMode::kExplicit);
 //   FSWAP_ASSIGN_OR_RETURN(auto exec, CudaExecutor::create(runtime, constants, optimized, {{1, 3, 128, 128}, {1, 512}},
 //                                                          Precision::kFloat16));
-//   std::lock_guard lock(runtime.mutex());
+//   auto lock = runtime.enter();
 //   FSWAP_ASSIGN_OR_RETURN(std::vector<Tensor> outputs, exec->run({target.view(), source.view()}));
 //
 // Memory: the weights and constants are packed in run order into chunks of 0.5–16 MiB (by the room

@@ -50,6 +50,12 @@ Result<std::shared_ptr<CudaRuntime>> CudaRuntime::acquire(const CudaRuntimeOptio
   return rt;
 }
 
+std::unique_lock<std::mutex> CudaRuntime::enter() {
+  std::unique_lock lock(mutex_);
+  device_->make_current();
+  return lock;
+}
+
 std::vector<std::shared_ptr<CudaRuntime>> CudaRuntime::live() {
   std::lock_guard lock(registry_mutex());
   std::vector<std::shared_ptr<CudaRuntime>> out;
@@ -86,6 +92,7 @@ Status CudaRuntime::init(const CudaRuntimeOptions& options) {
 
 CudaRuntime::~CudaRuntime() {
   if (device_ != nullptr) {
+    device_->make_current();
     if (Status s = device_->synchronize(); !s.is_ok()) log_error(s.to_string());
   }
   (void)workspace_.reset();

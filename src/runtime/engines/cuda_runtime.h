@@ -4,12 +4,12 @@
 // kernel workspace. Built with FSWAP_CUDA only.
 //
 //   FSWAP_ASSIGN_OR_RETURN(std::shared_ptr<CudaRuntime> rt, CudaRuntime::acquire({.device = 0, .vram_budget = "4GiB"}));
-//   std::lock_guard lock(rt->mutex());          // one session runs at a time on a device
+//   auto lock = rt->enter();                    // one session runs at a time on a device
 //   FSWAP_ASSIGN_OR_RETURN(DeviceAllocation a, rt->residency().allocate_scratch(bytes));
 //   ... kernels get rt->context() ...
 //
 // Lifetime: one runtime per device ordinal per process, kept while a session holds it.
-// Thread-safety: acquire() is thread-safe; everything else only under mutex().
+// Thread-safety: acquire() is thread-safe; everything else only under mutex(), taken by enter().
 #pragma once
 
 #include <cstdint>
@@ -49,6 +49,10 @@ class CudaRuntime {
   CudaRuntime& operator=(const CudaRuntime&) = delete;
 
   std::mutex& mutex() { return mutex_; }
+  // Locks mutex() and makes this runtime's GPU the calling thread's current device: every entry
+  // that issues CUDA work (runs, loads, frees) goes through it, so a thread that last used another
+  // GPU (--device cuda:0,1 runs one part per GPU on its own threads) issues to the right one.
+  std::unique_lock<std::mutex> enter();
   memory::CudaDevice& device() { return *device_; }
   memory::DeviceArena& arena() { return *arena_; }
   memory::ResidencyManager& residency() { return *residency_; }
