@@ -17,6 +17,7 @@ WORK=${WORK:-/tmp/fswap-gpu}
 OUT=${OUT:-out/gpu}
 SECONDS_PER_CLIP=${SECONDS_PER_CLIP:-4}
 LIMIT=${LIMIT:-150}  # seconds for one fswap command: a stuck run ends, the others still run
+VIDEO_PARTS=${VIDEO_PARTS:-bench sweep}  # which of the two to run
 bin=bundle/bin
 models=$WORK/models
 
@@ -39,10 +40,13 @@ bench() {  # label args...: fswap bench over the clips; its table and memory lin
   timeout "$LIMIT" $bin/fswap bench "$@" -t "${clips[@]}" 2>>"$OUT/video_stderr.log" | sed "s/^/$label | /"
 }
 
-bench "default" "${native[@]}"
-bench "default, nvdec" "${native[@]}" --decoder cuda
-bench "facefusion" "${native[@]}" "${facefusion[@]}"
-bench "facefusion, batch-frames 1" "${native[@]}" "${facefusion[@]}" --batch-frames 1
+if [[ " $VIDEO_PARTS " == *" bench "* ]]; then
+  bench "default" "${native[@]}"
+  bench "default, nvdec" "${native[@]}" --decoder cuda
+  bench "facefusion" "${native[@]}" "${facefusion[@]}"
+  bench "facefusion, batch-frames 8" "${native[@]}" "${facefusion[@]}" --batch-frames 8
+fi
+[[ " $VIDEO_PARTS " == *" sweep "* ]] || exit 0
 
 # The budget sweep: the FaceFusion pipeline's peak device bytes on the 4K clip, then fractions of it.
 peak=$(timeout "$LIMIT" $bin/fswap swap "${native[@]}" "${facefusion[@]}" -t "$WORK/clip_4k.mp4" -o "$WORK/peak.mp4" 2>&1 |

@@ -38,7 +38,7 @@ StagePlan plan_stages(const StagePlanInput& in) {
   const int batch = std::max(1, in.batch_frames);
   const std::uint64_t stages =
       std::accumulate(in.stage_weight_bytes.begin(), in.stage_weight_bytes.end(), std::uint64_t{0});
-  plan.weights_fit = !in.budget_bytes || in.resident_weight_bytes + stages <= *in.budget_bytes;
+  plan.weights_fit = !in.budget_bytes || (in.resident_weight_bytes + stages <= *in.budget_bytes && !in.evicting);
   std::int64_t window = batch;
   plan.reason = batch == 1 ? WindowReason::kPerFrame : WindowReason::kWeightsFit;
   if (!plan.weights_fit) {

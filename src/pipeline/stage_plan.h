@@ -16,7 +16,8 @@
 // them (stage-major), `lanes` frames at a time, so the model calls of several frames meet in one
 // batch. The rule:
 //   - the weights fit (no budget: the CPU, or the engine keeps none; or resident + every stage's
-//     weights ≤ budget): window = batch_frames (1: the per-frame path);
+//     weights ≤ budget, and the device evicted none in the last window): window = batch_frames
+//     (1: the per-frame path);
 //   - they do not: each stage's weights are copied in once per window (Σ stage weights ÷
 //     copy_bytes_per_s), and the window is the smallest whose reloading costs at most
 //     max_reload_fraction of its compute (window × compute_s_per_frame), never below
@@ -38,6 +39,9 @@ struct StagePlanInput {
   std::vector<std::uint64_t> stage_weight_bytes;    // each processor stage's models, bytes
   std::uint64_t resident_weight_bytes = 0;          // models every frame runs (analysis), bytes
   std::optional<std::uint64_t> budget_bytes;        // device-memory budget; nullopt: none (CPU)
+  // The device evicted weights during the last window although they seemed to fit (activations
+  // and kernel workspace take room too): plan as if they did not.
+  bool evicting = false;
   double copy_bytes_per_s = 54.0e9;                 // host→device from pinned memory (H100 PCIe Gen5, measured)
   double compute_s_per_frame = 0;                   // processor stages' wall time per frame; 0: not measured yet
   double max_reload_fraction = 0.05;                // weight reloading at most this share of a window's compute

@@ -52,6 +52,21 @@ TEST(StagePlan, WithoutABudgetTheWindowIsTheBatch) {
   EXPECT_EQ(plan.reload_s, 0);
 }
 
+// Weights that fit by their bytes but were evicted during the last window (activations and
+// workspace need room too) are planned as not fitting.
+TEST(StagePlan, EvictionsMakeTheWeightsCountAsNotFitting) {
+  StagePlanInput in = two_stages();
+  in.batch_frames = 1;
+  in.budget_bytes = (200 + 530 + 340) * kMiB;
+  in.evicting = true;
+  in.compute_s_per_frame = 0.010;
+  const StagePlan plan = plan_stages(in);
+  EXPECT_FALSE(plan.weights_fit);
+  EXPECT_EQ(plan.reason, WindowReason::kReloadBound);
+  EXPECT_GT(plan.window, 1);
+  EXPECT_EQ(plan.lanes, 1);
+}
+
 TEST(StagePlan, WeightsThatFitTheBudgetKeepTheBatch) {
   StagePlanInput in = two_stages();
   in.budget_bytes = (200 + 530 + 340) * kMiB;  // exactly
