@@ -42,7 +42,8 @@ StagePlan plan_stages(const StagePlanInput& in) {
   std::int64_t window = batch;
   plan.reason = batch == 1 ? WindowReason::kPerFrame : WindowReason::kWeightsFit;
   if (!plan.weights_fit) {
-    plan.reload_s = static_cast<double>(stages) / in.copy_bytes_per_s;
+    const std::uint64_t reload = in.measured_reload_bytes > 0 ? in.measured_reload_bytes : stages;
+    plan.reload_s = static_cast<double>(reload) / in.copy_bytes_per_s;
     plan.reason = WindowReason::kNotMeasured;
     if (in.compute_s_per_frame > 0) {
       // reload_s ≤ fraction · window · compute  ⇔  window ≥ reload_s / (fraction · compute)

@@ -18,8 +18,9 @@
 //   - the weights fit (no budget: the CPU, or the engine keeps none; or resident + every stage's
 //     weights ≤ budget, and the device evicted none in the last window): window = batch_frames
 //     (1: the per-frame path);
-//   - they do not: each stage's weights are copied in once per window (Σ stage weights ÷
-//     copy_bytes_per_s), and the window is the smallest whose reloading costs at most
+//   - they do not: each stage's weights are copied in once per window (Σ stage weights, or the
+//     bytes measured in the last window, ÷ copy_bytes_per_s), and the window is the smallest whose
+//     reloading costs at most
 //     max_reload_fraction of its compute (window × compute_s_per_frame), never below
 //     batch_frames; before any compute is measured, batch_frames (the first window measures it);
 //   - in every case the frames held (window × frame_bytes) stay within host_frames_cap_bytes
@@ -42,7 +43,12 @@ struct StagePlanInput {
   // The device evicted weights during the last window although they seemed to fit (activations
   // and kernel workspace take room too): plan as if they did not.
   bool evicting = false;
-  double copy_bytes_per_s = 54.0e9;                 // host→device from pinned memory (H100 PCIe Gen5, measured)
+  // Host→device rate of weight reloads: chunk streaming measured 18–21 GB/s on the H200 (the link
+  // itself does 54 GB/s from pinned memory, GPU.md).
+  double copy_bytes_per_s = 20.0e9;
+  // Bytes copied host→device during the last window when measured (the engine's statistics), else
+  // 0: then each stage's weights once per window.
+  std::uint64_t measured_reload_bytes = 0;
   double compute_s_per_frame = 0;                   // processor stages' wall time per frame; 0: not measured yet
   double max_reload_fraction = 0.05;                // weight reloading at most this share of a window's compute
   std::uint64_t frame_bytes = 0;                    // one decoded frame (RGB), bytes; 0: no cap

@@ -144,6 +144,7 @@ struct JobContext {
   StagePlan plan;                   // video: the window of face work (StagePlan)
   double stage_seconds = 0;         // video: wall time of the windows' processor stages
   std::uint64_t evictions = 0;      // video: the engine's eviction count after the last window
+  std::uint64_t h2d_bytes = 0;      // and its host→device bytes
   std::int64_t stage_frames = 0;    // and their frames
   ReferenceTracker tracker;  // reference mode
   LandmarkSmoother smoother;  // video with smooth_landmarks
@@ -477,7 +478,7 @@ void plan_windows(JobContext& ctx, const VideoInfo& info) {
   in.frame_bytes = static_cast<std::uint64_t>(info.width) * static_cast<std::uint64_t>(info.height) * 3;
   const auto stats = ctx.engine ? ctx.engine->memory_stats() : std::nullopt;
   if (stats && stats->budget_bytes > 0) in.budget_bytes = stats->budget_bytes;
-  if (stats) ctx.evictions = stats->evictions;  // loading's evictions are not the windows'
+  if (stats) ctx.evictions = stats->evictions, ctx.h2d_bytes = stats->h2d_bytes;  // loading's are not the windows'
   ctx.plan = plan_stages(in);
   log_debug("face work: " + ctx.plan.to_string());
 }
@@ -497,8 +498,11 @@ void replan_windows(JobContext& ctx, double seconds, std::size_t frames) {
   // Weights evicted during the window: what the models need beside their weights does not fit
   // either, so the stages go stage-major over longer windows from now on.
   const auto stats = ctx.engine ? ctx.engine->memory_stats() : std::nullopt;
-  if (stats && stats->evictions > ctx.evictions) ctx.plan_input.evicting = true;
-  if (stats) ctx.evictions = stats->evictions;
+  if (stats && stats->evictions > ctx.evictions) {
+    ctx.plan_input.evicting = true;
+    ctx.plan_input.measured_reload_bytes = stats->h2d_bytes - std::min(stats->h2d_bytes, ctx.h2d_bytes);
+  }
+  if (stats) ctx.evictions = stats->evictions, ctx.h2d_bytes = stats->h2d_bytes;
   if (ctx.plan.weights_fit && !ctx.plan_input.evicting) return;
   ctx.plan_input.compute_s_per_frame = ctx.stage_seconds / static_cast<double>(ctx.stage_frames);
   const StagePlan next = plan_stages(ctx.plan_input);

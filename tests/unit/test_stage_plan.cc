@@ -67,6 +67,19 @@ TEST(StagePlan, EvictionsMakeTheWeightsCountAsNotFitting) {
   EXPECT_EQ(plan.lanes, 1);
 }
 
+// The reloads measured in the last window, when known, replace the stages' weight bytes.
+TEST(StagePlan, MeasuredReloadsSetTheWindow) {
+  StagePlanInput in = two_stages();
+  in.batch_frames = 1;
+  in.budget_bytes = 100 * kMiB;
+  in.copy_bytes_per_s = 100.0 * kMiB;   // 1 s per 100 MiB
+  in.compute_s_per_frame = 1.0;
+  in.measured_reload_bytes = 200 * kMiB;  // 2 s a window: ≤ 5% needs 40 frames of compute
+  const StagePlan plan = plan_stages(in);
+  EXPECT_EQ(plan.window, 40);
+  EXPECT_DOUBLE_EQ(plan.reload_s, 2.0);
+}
+
 TEST(StagePlan, WeightsThatFitTheBudgetKeepTheBatch) {
   StagePlanInput in = two_stages();
   in.budget_bytes = (200 + 530 + 340) * kMiB;  // exactly
