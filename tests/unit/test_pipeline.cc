@@ -14,6 +14,7 @@
 
 #include "imaging/transform.h"
 #include "pipeline/swap_job.h"
+#include "support/drift_clip.h"
 #include "support/scratch_dir.h"
 
 namespace fswap {
@@ -28,20 +29,7 @@ std::string scratch(const std::string& name) { return test::scratch_path("pipeli
 std::string make_clip() {
   static const std::string path = [] {
     const std::string p = scratch("drift.mp4");
-    const Image photo = read_image(kMedia + "astronaut.png").value();
-    VideoInfo info;
-    info.width = info.height = 256;
-    info.time_base = {1, 20};
-    info.frame_rate = {20, 1};
-    auto writer = VideoWriter::open(p, info, {}, {}).value();
-    for (int i = 0; i < 40; ++i) {
-      VideoFrame f;
-      f.image = warp_affine(photo, Affine{0.5, 0, 2.0 * i, 0, 0.5, 0}, 256, 256);
-      f.pts = i;
-      f.index = i;
-      EXPECT_TRUE(writer->write(f).is_ok());
-    }
-    EXPECT_TRUE(writer->finish().is_ok());
+    test::write_drift_clip(p, 256, 40, 20, 2.0);
     return p;
   }();
   return path;

@@ -14,6 +14,7 @@
 
 #include "imaging/transform.h"
 #include "pipeline/swap_job.h"
+#include "support/drift_clip.h"
 #include "support/scratch_dir.h"
 #include "video/segments.h"
 
@@ -52,20 +53,7 @@ std::string make_clip() {
     const std::string make_tone = "ffmpeg -v error -y -f lavfi -i sine=frequency=440:duration=3 -c:a aac '" + tone + "'";
     EXPECT_EQ(std::system(make_tone.c_str()), 0);
     const std::string p = scratch("drift_audio.mp4");
-    const Image photo = read_image(kMedia + "astronaut.png").value();
-    VideoInfo info;
-    info.width = info.height = 192;
-    info.time_base = {1, kFps};
-    info.frame_rate = {kFps, 1};
-    auto writer = VideoWriter::open(p, info, {}, AudioSource{tone, 0, -1}).value();
-    for (int i = 0; i < kFrames; ++i) {
-      VideoFrame f;
-      f.image = warp_affine(photo, Affine{0.375, 0, 2.0 * i, 0, 0.375, 0}, 192, 192);
-      f.pts = i;
-      f.index = i;
-      EXPECT_TRUE(writer->write(f).is_ok());
-    }
-    EXPECT_TRUE(writer->finish().is_ok());
+    test::write_drift_clip(p, 192, kFrames, kFps, 2.0, AudioSource{tone, 0, -1});
     return p;
   }();
   return path;

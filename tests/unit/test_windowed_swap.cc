@@ -20,6 +20,7 @@
 #include "imaging/transform.h"
 #include "pipeline/face_batcher.h"
 #include "pipeline/swap_job.h"
+#include "support/drift_clip.h"
 #include "support/replicas.h"
 #include "support/scratch_dir.h"
 
@@ -37,20 +38,7 @@ std::string scratch(const std::string& name) { return test::scratch_path("window
 std::string make_clip() {
   static const std::string path = [] {
     const std::string p = scratch("drift.mp4");
-    const Image photo = read_image(kMedia + "astronaut.png").value();
-    VideoInfo info;
-    info.width = info.height = 160;
-    info.time_base = {1, 10};
-    info.frame_rate = {10, 1};
-    auto writer = VideoWriter::open(p, info, {}, {}).value();
-    for (int i = 0; i < kFrames; ++i) {
-      VideoFrame f;
-      f.image = warp_affine(photo, Affine{0.3125, 0, 1.5 * i, 0, 0.3125, 0}, 160, 160);
-      f.pts = i;
-      f.index = i;
-      EXPECT_TRUE(writer->write(f).is_ok());
-    }
-    EXPECT_TRUE(writer->finish().is_ok());
+    test::write_drift_clip(p, 160, kFrames, 10, 1.5);
     return p;
   }();
   return path;
