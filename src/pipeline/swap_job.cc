@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -547,41 +548,62 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
   return Status::ok();
 }
 
-// A video's face thread: frames from `in`, window by window (ctx.plan), to `out` in order. Each
-// frame is analysed as it arrives, in order, after before_analysis(frame) (fault injection,
-// segment resets); then run_stages over the window. The first error goes to fail() and ends the
-// thread; `out` is closed when `in` is drained.
+// A video's face work: frames from `in`, window by window (ctx.plan), to `out` in order, on two
+// threads so the host work of one overlaps the other's model runs. The calling thread analyses
+// each frame as it arrives, in order, after before_analysis(frame) (fault injection, segment
+// resets: all order-dependent state lives here); a stage thread runs run_stages over each
+// analysed window while the next one is analysed, and replans the window length. The first error
+// goes to fail() and ends both; `out` is closed when `in` is drained.
 void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<VideoFrame>& out,
                    const std::function<Status(const VideoFrame&)>& before_analysis,
                    const std::function<void(const Status&)>& fail) {
-  std::vector<WindowFrame> window;
+  BoundedQueue<std::vector<WindowFrame>> analysed(1);  // one window ahead of the stages
+  std::atomic<int> window_frames{ctx.plan.window};     // ctx.plan is the stage thread's
+  auto fail_both = [&](const Status& s) {
+    fail(s);
+    analysed.abort();
+  };
+  std::thread stages([&] {
+    while (auto window = analysed.pop()) {
+      if (ctx.job.swap_faces && !window->empty()) {
+        const auto stages_start = Clock::now();
+        if (Status s = run_stages(ctx, *window); !s.is_ok()) return fail_both(s);
+        replan_windows(ctx, std::chrono::duration<double>(Clock::now() - stages_start).count(), window->size());
+        window_frames = ctx.plan.window;
+      }
+      for (WindowFrame& w : *window)
+        if (!out.push(std::move(w.frame))) return analysed.abort();
+    }
+    out.close();
+  });
   bool more = true;
   while (more) {
-    window.clear();
-    while (window.size() < static_cast<std::size_t>(ctx.plan.window)) {
+    std::vector<WindowFrame> window;
+    while (window.size() < static_cast<std::size_t>(window_frames.load())) {
       auto frame = in.pop();
       if (!frame) {
         more = false;
         break;
       }
-      if (Status s = before_analysis(*frame); !s.is_ok()) return fail(s);
+      Status s = before_analysis(*frame);
       WindowFrame w{std::move(*frame), {}};
-      if (ctx.job.swap_faces) {
+      if (s.is_ok() && ctx.job.swap_faces) {
         auto faces = analyse_frame(ctx, w.frame.image, /*is_video=*/true);
-        if (!faces) return fail(faces.status());
-        w.faces = std::move(*faces);
+        if (faces) w.faces = std::move(*faces);
+        s = faces.status();
+      }
+      if (!s.is_ok()) {
+        fail_both(s);
+        more = false;
+        break;
       }
       window.push_back(std::move(w));
     }
-    if (ctx.job.swap_faces && !window.empty()) {
-      const auto stages_start = Clock::now();
-      if (Status s = run_stages(ctx, window); !s.is_ok()) return fail(s);
-      replan_windows(ctx, std::chrono::duration<double>(Clock::now() - stages_start).count(), window.size());
-    }
-    for (WindowFrame& w : window)
-      if (!out.push(std::move(w.frame))) return;
+    if (!more && window.empty()) break;
+    if (!analysed.push(std::move(window))) break;
   }
-  out.close();
+  analysed.close();
+  stages.join();
 }
 
 Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progress, Clock::time_point start) {
