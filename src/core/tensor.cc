@@ -62,6 +62,28 @@ Tensor Tensor::copy_of(const TensorView& v) {
   return t;
 }
 
+Tensor batch_slice(const Tensor& t, std::int64_t begin, std::int64_t count) {
+  Shape shape = t.shape();
+  const std::size_t item = t.bytes() / static_cast<std::size_t>(shape[0]);
+  shape[0] = count;
+  Tensor out = Tensor::zeros(t.dtype(), shape);
+  std::memcpy(out.raw(), static_cast<const std::byte*>(t.raw()) + static_cast<std::size_t>(begin) * item, out.bytes());
+  return out;
+}
+
+Tensor batch_concat(const std::vector<const Tensor*>& parts) {
+  Shape shape = parts.front()->shape();
+  shape[0] = 0;
+  for (const Tensor* p : parts) shape[0] += p->shape()[0];
+  Tensor out = Tensor::zeros(parts.front()->dtype(), shape);
+  auto* dst = static_cast<std::byte*>(out.raw());
+  for (const Tensor* p : parts) {
+    std::memcpy(dst, p->raw(), p->bytes());
+    dst += p->bytes();
+  }
+  return out;
+}
+
 void Tensor::check_type(std::size_t element_size) const {
   FSWAP_CHECK(element_size == dtype_size(dtype_), std::string("tensor of ") + dtype_name(dtype_) +
                                                       " accessed with an element of another size");

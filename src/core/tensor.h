@@ -74,4 +74,9 @@ class Tensor {
   std::vector<std::byte> bytes_;
 };
 
+// Batches along dim 0 (copies): items [begin, begin + count) of t; the parts joined in order
+// (their dtype and other dims equal).
+Tensor batch_slice(const Tensor& t, std::int64_t begin, std::int64_t count);
+Tensor batch_concat(const std::vector<const Tensor*>& parts);
+
 }  // namespace fswap

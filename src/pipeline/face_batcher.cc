@@ -1,6 +1,5 @@
 #include "pipeline/face_batcher.h"
 
-#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <future>
@@ -45,31 +44,6 @@ bool batchable(const std::vector<Tensor>& inputs, std::size_t model_inputs) {
   for (const Tensor& t : inputs)
     if (!batchable_shape(t.shape())) return false;
   return true;
-}
-
-// Input i of every call, stacked along dim 0 (each call's is [1, ...]).
-Tensor stack(const std::vector<const std::vector<Tensor>*>& calls, std::size_t i) {
-  const Tensor& first = (*calls[0])[i];
-  Shape shape = first.shape();
-  shape[0] = static_cast<std::int64_t>(calls.size());
-  Tensor out = Tensor::zeros(first.dtype(), shape);
-  auto* dst = static_cast<std::byte*>(out.raw());
-  for (const auto* call : calls) {
-    const Tensor& t = (*call)[i];
-    std::memcpy(dst, t.raw(), t.bytes());
-    dst += t.bytes();
-  }
-  return out;
-}
-
-// Item k of a [B, ...] output, as [1, ...].
-Tensor unstack(const Tensor& batch, std::size_t k) {
-  Shape shape = batch.shape();
-  const std::size_t item_bytes = batch.bytes() / static_cast<std::size_t>(shape[0]);
-  shape[0] = 1;
-  Tensor out = Tensor::zeros(batch.dtype(), shape);
-  std::memcpy(out.raw(), static_cast<const std::byte*>(batch.raw()) + k * item_bytes, item_bytes);
-  return out;
 }
 
 std::string model_key(const std::string& engine, const std::string& path, const SessionOptions& o) {
@@ -345,10 +319,13 @@ void FaceBatcher::run_batch(Model& model, const std::vector<Call*>& calls) {
     for (Call* c : calls) c->result.set_value(model.session->run(*c->inputs));
     return;
   }
-  std::vector<const std::vector<Tensor>*> inputs;
-  for (const Call* c : calls) inputs.push_back(c->inputs);
+  // Input i of every call ([1, ...] each), stacked along dim 0.
   std::vector<Tensor> stacked;
-  for (std::size_t i = 0; i < model.session->inputs().size(); ++i) stacked.push_back(stack(inputs, i));
+  for (std::size_t i = 0; i < model.session->inputs().size(); ++i) {
+    std::vector<const Tensor*> parts;
+    for (const Call* c : calls) parts.push_back(&(*c->inputs)[i]);
+    stacked.push_back(batch_concat(parts));
+  }
   auto outputs = model.session->run(stacked);
   for (std::size_t k = 0; k < calls.size(); ++k) {
     if (!outputs) {
@@ -358,7 +335,7 @@ void FaceBatcher::run_batch(Model& model, const std::vector<Call*>& calls) {
     std::vector<Tensor> mine;
     for (const Tensor& t : *outputs) {
       if (t.shape().empty() || t.shape()[0] != static_cast<std::int64_t>(calls.size())) break;
-      mine.push_back(unstack(t, k));
+      mine.push_back(batch_slice(t, static_cast<std::int64_t>(k), 1));
     }
     if (mine.size() == outputs->size()) calls[k]->result.set_value(std::move(mine));
     else calls[k]->result.set_value(internal_error(model.name + ": a batch of " + std::to_string(calls.size()) +

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -81,27 +80,6 @@ Status probe_batch(const Graph& g, int batch) {
   return check_output_batch(g, outputs, batch);
 }
 
-// Items [begin, begin + count) of dim 0 of t.
-Tensor batch_items(const Tensor& t, std::int64_t begin, std::int64_t count) {
-  Shape shape = t.shape();
-  const std::size_t item = t.bytes() / static_cast<std::size_t>(shape[0]);
-  shape[0] = count;
-  Tensor out = Tensor::zeros(t.dtype(), shape);
-  std::memcpy(out.raw(), static_cast<const std::byte*>(t.raw()) + static_cast<std::size_t>(begin) * item,
-              static_cast<std::size_t>(count) * item);
-  return out;
-}
-
-// a and b joined along dim 0 (their other dims equal).
-Tensor join_batches(const Tensor& a, const Tensor& b) {
-  Shape shape = a.shape();
-  shape[0] += b.shape()[0];
-  Tensor out = Tensor::zeros(a.dtype(), shape);
-  std::memcpy(out.raw(), a.raw(), a.bytes());
-  std::memcpy(static_cast<std::byte*>(out.raw()) + a.bytes(), b.raw(), b.bytes());
-  return out;
-}
-
 class NativeSession final : public InferenceSession {
  public:
   // batch_input: the first input whose dim 0 SessionOptions::batch opened (a run's batch is its
@@ -159,12 +137,12 @@ class NativeSession final : public InferenceSession {
     std::vector<Tensor> head, tail;
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       const bool batched = inputs_[i].shape.size() > 0 && inputs_[i].shape[0] < 0 && inputs[i].shape()[0] == batch;
-      head.push_back(batched ? batch_items(inputs[i], 0, first) : inputs[i]);
-      tail.push_back(batched ? batch_items(inputs[i], first, batch - first) : inputs[i]);
+      head.push_back(batched ? batch_slice(inputs[i], 0, first) : inputs[i]);
+      tail.push_back(batched ? batch_slice(inputs[i], first, batch - first) : inputs[i]);
     }
     FSWAP_ASSIGN_OR_RETURN(std::vector<Tensor> a, run(head));
     FSWAP_ASSIGN_OR_RETURN(std::vector<Tensor> b, run(tail));
-    for (std::size_t o = 0; o < a.size(); ++o) a[o] = join_batches(a[o], b[o]);
+    for (std::size_t o = 0; o < a.size(); ++o) a[o] = batch_concat({&a[o], &b[o]});
     return a;
   }
 
