@@ -1,6 +1,8 @@
 // The CUDA imaging kernels (imaging/cuda/cuda_imaging.h) against the CPU functions they mirror,
 // on random images of odd and video sizes in pitched device memory: uint8 within 1 level,
 // floats within 1e-4 (relative above 1). NV12 ↔ RGB against the BT.601/709 formulas in double.
+// The face model I/O bit for bit against face/model_input.h; paste_back against face/paste_back.h
+// (and face_enhancer_blend) within 1 level, ≥ 99.9% of the region's values equal.
 // Skips without a GPU. ImagingThroughput prints ms per 1080p and 4K frame, GPU (CUDA events,
 // median after warm-up) and CPU (the host function, median), as table rows for gpu_run.sh.
 #include <cuda_runtime_api.h>
@@ -16,6 +18,11 @@
 #include <string>
 #include <vector>
 
+#include "core/tensor.h"
+#include "face/enhancer.h"
+#include "face/model_input.h"
+#include "face/paste_back.h"
+#include "face/swapper_facefusion.h"
 #include "imaging/blend.h"
 #include "imaging/cuda/cuda_imaging.h"
 #include "imaging/filter.h"
@@ -77,6 +84,34 @@ class DeviceBuffer {
   DeviceView<T> view_;
 };
 
+// A contiguous device array of floats (a model's planar input or output).
+class DeviceFloats {
+ public:
+  explicit DeviceFloats(std::size_t n) : n_(n) {
+    void* p = nullptr;
+    EXPECT_EQ(cudaMalloc(&p, std::max<std::size_t>(1, n) * sizeof(float)), cudaSuccess);
+    data_ = static_cast<float*>(p);
+  }
+  ~DeviceFloats() { cudaFree(data_); }
+  DeviceFloats(const DeviceFloats&) = delete;
+  DeviceFloats& operator=(const DeviceFloats&) = delete;
+
+  float* data() const { return data_; }
+  void upload(const float* host) {
+    EXPECT_EQ(cudaMemcpy(data_, host, n_ * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+  }
+  std::vector<float> download() const {
+    std::vector<float> out(n_);
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_EQ(cudaMemcpy(out.data(), data_, n_ * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+    return out;
+  }
+
+ private:
+  float* data_ = nullptr;
+  std::size_t n_;
+};
+
 Image random_image(int w, int h, int c, unsigned seed) {
   Image img(w, h, c);
   std::mt19937 rng(seed);
@@ -129,6 +164,45 @@ ImageF random_float(int w, int h, int c, unsigned seed, float low = 0, float hig
 Affine similarity(double angle_deg, double scale, double tx, double ty) {
   const double a = angle_deg * M_PI / 180.0;
   return Affine{scale * std::cos(a), -scale * std::sin(a), tx, scale * std::sin(a), scale * std::cos(a), ty};
+}
+
+// Bit-for-bit equality of float arrays (NaN-free), naming the first difference.
+::testing::AssertionResult same_floats(const std::vector<float>& gpu, const float* cpu, std::size_t n) {
+  if (gpu.size() != n) return ::testing::AssertionFailure() << gpu.size() << " values, expected " << n;
+  for (std::size_t i = 0; i < n; ++i)
+    if (gpu[i] != cpu[i])
+      return ::testing::AssertionFailure() << "value " << i << ": gpu " << gpu[i] << ", cpu " << cpu[i];
+  return ::testing::AssertionSuccess();
+}
+
+// Inside `region`: every value within 1 level and at least `min_equal` of them exactly equal.
+// Outside it: gpu equals `before` (the frame as it was) exactly.
+::testing::AssertionResult pasted_like_cpu(const Image& gpu, const Image& cpu, const Image& before, const Rect& region,
+                                           double min_equal = 0.999) {
+  const int C = gpu.channels;
+  std::size_t inside = 0, equal = 0;
+  for (int y = 0; y < gpu.height; ++y)
+    for (int x = 0; x < gpu.width; ++x)
+      for (int c = 0; c < C; ++c) {
+        const int g = gpu.at(x, y, c);
+        const bool in_region = x >= region.x && x < region.x + region.width && y >= region.y &&
+                               y < region.y + region.height;
+        if (!in_region) {
+          if (g != before.at(x, y, c))
+            return ::testing::AssertionFailure() << "(" << x << ", " << y << ") outside the region changed";
+          continue;
+        }
+        const int d = std::abs(g - cpu.at(x, y, c));
+        if (d > 1)
+          return ::testing::AssertionFailure() << "(" << x << ", " << y << ") channel " << c << ": gpu " << g
+                                               << ", cpu " << int{cpu.at(x, y, c)};
+        ++inside;
+        equal += d == 0;
+      }
+  const double fraction = inside ? static_cast<double>(equal) / inside : 1.0;
+  if (fraction < min_equal)
+    return ::testing::AssertionFailure() << "only " << equal << " of " << inside << " values equal";
+  return ::testing::AssertionSuccess() << equal << " of " << inside << " values equal";
 }
 
 TEST(CudaImaging, WarpAffineMatchesCpu) {
@@ -238,6 +312,178 @@ TEST(CudaImaging, AlphaBlendMatchesCpu) {
     ASSERT_OK(alpha_blend(d_frame.view(), d_patch.view(), d_mask.view(), p[0], p[1], nullptr));
     EXPECT_TRUE(near_u8(d_frame.download(), cpu));
   }
+}
+
+// ---- face model I/O and paste-back --------------------------------------------------------------
+
+ToPlanar uniform_to_planar(float offset, float scale) {
+  ToPlanar map;
+  for (int c = 0; c < kMaxPlanarChannels; ++c) {
+    map.offset[c] = offset;
+    map.scale[c] = scale;
+  }
+  return map;
+}
+
+TEST(CudaImaging, PlanarFromImageEqualsImageToNchw) {
+  SKIP_WITHOUT_GPU();
+  struct Case {
+    int w, h, c;
+    float offset, scale;
+  };
+  // The face models' normalisations: (v − 127.5)/127.5, v/255, (v − 127)/128; odd sizes, 1 channel.
+  const Case cases[] = {
+      {512, 512, 3, 127.5f, 1 / 127.5f}, {1001, 563, 3, 0.f, 1 / 255.f}, {257, 129, 1, 127.f, 1 / 128.f}};
+  unsigned seed = 90;
+  for (const Case& k : cases) {
+    SCOPED_TRACE(std::to_string(k.w) + "x" + std::to_string(k.h) + "x" + std::to_string(k.c));
+    const Image image = random_image(k.w, k.h, k.c, ++seed);
+    const Tensor cpu = image_to_nchw(image, k.offset, k.scale);
+    DeviceBuffer<std::uint8_t> d_image(image);
+    DeviceFloats d_planar(static_cast<std::size_t>(k.w) * k.h * k.c);
+    ASSERT_OK(planar_from_image(d_image.view(), uniform_to_planar(k.offset, k.scale), d_planar.data(), nullptr));
+    EXPECT_TRUE(same_floats(d_planar.download(), cpu.data<float>(), static_cast<std::size_t>(cpu.elements())));
+  }
+}
+
+// Random model outputs [1, 3, h, w] reaching past [low, high], with exact midpoints
+// (u · 255 = 127.5, where rounding half to even decides) every 97th value.
+Tensor random_planar(int w, int h, float low, float high, unsigned seed) {
+  Tensor planar = Tensor::zeros(DType::kFloat32, {1, 3, h, w});
+  float* v = planar.data<float>();
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(low - 0.3f, high + 0.3f);
+  for (std::int64_t i = 0; i < planar.elements(); ++i) v[i] = u(rng);
+  for (std::int64_t i = 0; i < planar.elements(); i += 97) v[i] = low + (high - low) * 0.5f;
+  return planar;
+}
+
+TEST(CudaImaging, ImageFromPlanarEqualsNchwToImage) {
+  SKIP_WITHOUT_GPU();
+  struct Case {
+    int w, h;
+    float low, high;
+  };
+  // The enhancers' [−1, 1] and [0, 1].
+  const Case cases[] = {{512, 512, -1.f, 1.f}, {257, 129, 0.f, 1.f}, {1001, 563, -1.f, 1.f}};
+  unsigned seed = 100;
+  for (const Case& k : cases) {
+    const Tensor planar = random_planar(k.w, k.h, k.low, k.high, ++seed);
+    DeviceFloats d_planar(static_cast<std::size_t>(planar.elements()));
+    d_planar.upload(planar.data<float>());
+    DeviceBuffer<float> d_image(k.w, k.h, 3);
+    for (const bool round : {true, false}) {
+      SCOPED_TRACE(std::to_string(k.w) + "x" + std::to_string(k.h) + (round ? " rounded" : " not rounded"));
+      const FromPlanar map{.low = k.low, .high = k.high, .round = round};
+      ASSERT_OK(image_from_planar(d_planar.data(), map, d_image.view(), nullptr));
+      const ImageF cpu = nchw_to_image(planar, k.low, k.high, round);
+      EXPECT_TRUE(same_floats(d_image.download().pixels, cpu.pixels.data(), cpu.pixels.size()));
+    }
+  }
+}
+
+// The swappers' maps as swapper_facefusion.cc builds them for the device path.
+TEST(CudaImaging, PlanarMapsMatchTheSwappers) {
+  SKIP_WITHOUT_GPU();
+  for (const char* name : {"inswapper_128", "hyperswap_1a_256", "simswap_256"}) {
+    SCOPED_TRACE(name);
+    const Result<FaceSwapperModelSpec> spec = face_swapper_model_spec(name);
+    ASSERT_TRUE(spec.is_ok()) << spec.status().to_string();
+    const int size = spec->size;
+    ToPlanar in{.pre_scale = 1 / 255.f};
+    FromPlanar out;
+    for (int c = 0; c < 3; ++c) {
+      in.offset[c] = spec->mean[c];
+      in.scale[c] = 1 / spec->std[c];
+      out.gain[c] = spec->denormalize_output ? spec->std[c] : 1.f;
+      out.bias[c] = spec->denormalize_output ? spec->mean[c] : 0.f;
+    }
+    // Input: v · (1/255) instead of v / 255, so within a few float ulps (values up to ~2.7).
+    const Image crop = random_image(size, size, 3, 120);
+    const Tensor cpu_in = face_swapper_target_tensor({crop}, *spec);
+    DeviceBuffer<std::uint8_t> d_crop(crop);
+    DeviceFloats d_in(static_cast<std::size_t>(cpu_in.elements()));
+    ASSERT_OK(planar_from_image(d_crop.view(), in, d_in.data(), nullptr));
+    const std::vector<float> gpu_in = d_in.download();
+    float worst = 0;
+    const float* want = cpu_in.data<float>();
+    for (std::size_t i = 0; i < gpu_in.size(); ++i) worst = std::max(worst, std::abs(gpu_in[i] - want[i]));
+    EXPECT_LE(worst, 2e-6f);
+    // Output: the same operations, bit for bit.
+    const Tensor planar = random_planar(size, size, -1.f, 1.f, 121);
+    DeviceFloats d_out(static_cast<std::size_t>(planar.elements()));
+    d_out.upload(planar.data<float>());
+    DeviceBuffer<float> d_face(size, size, 3);
+    ASSERT_OK(image_from_planar(d_out.data(), out, d_face.view(), nullptr));
+    const ImageF cpu_out = face_swapper_output_to_crop(planar, 0, *spec);
+    EXPECT_TRUE(same_floats(d_face.download().pixels, cpu_out.pixels.data(), cpu_out.pixels.size()));
+  }
+}
+
+// The CPU's face enhancer path (enhancer.cc): paste_back into a copy, then blend with the frame.
+Image cpu_paste_back(const Image& frame, const ImageF& crop, const ImageF& mask, const Affine& frame_to_crop,
+                     float blend_percent) {
+  Image pasted = frame;
+  paste_back(pasted, crop, mask, frame_to_crop);
+  Image out = frame;
+  face_enhancer_blend(out, pasted, blend_percent, paste_rect(frame.width, frame.height, crop.width, crop.height,
+                                                              frame_to_crop));
+  return out;
+}
+
+TEST(CudaImaging, PasteBackMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  const Image frame = random_image(1920, 1080, 3, 110);
+  // A 512² crop with smooth structure and noise, values 0..255 as a model gives them.
+  ImageF crop = random_float(512, 512, 3, 111, 0.f, 255.f);
+  gaussian_blur(crop, 1.5f);
+  const ImageF box_mask = create_box_mask(512, 512, 0.3f, {0, 0, 0, 0});
+  // Values past [0, 1] are clamped.
+  const ImageF wild_mask = random_float(512, 512, 1, 112, -0.25f, 1.25f);
+  struct Case {
+    const char* name;
+    Affine crop_to_frame;
+    const ImageF* mask;
+  };
+  // A rotated face shrunk into the frame, an enlarged one reaching past the top, one past the
+  // bottom-right corner.
+  const Case cases[] = {{"rotated, shrunk", similarity(17, 0.61, 700, 250), &box_mask},
+                        {"rotated, enlarged", similarity(-23, 1.37, 300, 200), &wild_mask},
+                        {"partly outside", similarity(31, 0.9, 1650, 780), &box_mask}};
+  DeviceBuffer<float> d_crop(crop);
+  for (const Case& k : cases) {
+    const Affine frame_to_crop = *k.crop_to_frame.inverse();
+    const Rect region = paste_rect(frame.width, frame.height, crop.width, crop.height, frame_to_crop);
+    ASSERT_FALSE(region.empty());
+    DeviceBuffer<float> d_mask(*k.mask);
+    DeviceBuffer<std::uint8_t> d_frame(frame.width, frame.height, 3);
+    // blend 1: paste_back alone; 0.8: FaceFusion's default enhancer blend; 0: the frame unchanged.
+    for (const float blend_percent : {100.f, 80.f, 0.f}) {
+      SCOPED_TRACE(std::string(k.name) + ", blend " + std::to_string(blend_percent));
+      Image cpu = frame;
+      if (blend_percent == 100.f) {
+        paste_back(cpu, crop, *k.mask, frame_to_crop);
+      } else {
+        cpu = cpu_paste_back(frame, crop, *k.mask, frame_to_crop, blend_percent);
+      }
+      d_frame.upload(frame);
+      ASSERT_OK(paste_back(d_frame.view(), d_crop.view(), d_mask.view(), frame_to_crop, region, blend_percent / 100.f,
+                           nullptr));
+      const Image gpu = d_frame.download();
+      EXPECT_TRUE(pasted_like_cpu(gpu, cpu, frame, region));
+      if (blend_percent == 0.f) {
+        EXPECT_TRUE(near_u8(gpu, frame, 0));
+      }
+    }
+  }
+  // A crop entirely outside the frame: paste_rect is empty and nothing changes.
+  const Affine away = *similarity(0, 1, 2500, 100).inverse();
+  const Rect none = paste_rect(frame.width, frame.height, crop.width, crop.height, away);
+  EXPECT_TRUE(none.empty());
+  DeviceBuffer<std::uint8_t> d_frame(frame);
+  DeviceBuffer<float> d_mask(box_mask);
+  ASSERT_OK(paste_back(d_frame.view(), d_crop.view(), d_mask.view(), away, none, 1.f, nullptr));
+  EXPECT_TRUE(near_u8(d_frame.download(), frame, 0));
 }
 
 // ---- NV12: the reference formulas in double ----------------------------------------------------
@@ -383,6 +629,18 @@ TEST(CudaImaging, RejectsMismatchedViews) {
   EXPECT_EQ(gaussian_blur(mask, 200.0f, mask, nullptr).code(), StatusCode::kUnsupported);
   const Nv12View nv12{reinterpret_cast<std::uint8_t*>(16), 64, reinterpret_cast<std::uint8_t*>(16), 64, 63, 32};
   EXPECT_EQ(nv12_to_rgb(nv12, rgb, default_yuv_format(32), nullptr).code(), StatusCode::kInvalidInput);
+  EXPECT_EQ(planar_from_image(rgb, ToPlanar{}, nullptr, nullptr).code(), StatusCode::kInvalidInput);
+  const DeviceImageF crop{reinterpret_cast<float*>(16), 10, 10, 3, 120};
+  EXPECT_EQ(image_from_planar(reinterpret_cast<float*>(16), FromPlanar{.low = 1.f, .high = 1.f}, crop, nullptr).code(),
+            StatusCode::kInvalidInput);
+  const Rect all{0, 0, 64, 32};
+  // A 3-channel mask, blend past 1, a 1-channel frame under a 3-channel crop, 5 channels.
+  EXPECT_EQ(paste_back(rgb, crop, crop, Affine{}, all, 1.f, nullptr).code(), StatusCode::kInvalidInput);
+  EXPECT_EQ(paste_back(rgb, crop, mask, Affine{}, all, 1.5f, nullptr).code(), StatusCode::kInvalidInput);
+  EXPECT_EQ(paste_back(gray, crop, mask, Affine{}, all, 1.f, nullptr).code(), StatusCode::kInvalidInput);
+  const DeviceImage five{reinterpret_cast<std::uint8_t*>(16), 64, 32, 5, 64 * 5};
+  const DeviceImageF crop5{reinterpret_cast<float*>(16), 10, 10, 5, 200};
+  EXPECT_EQ(paste_back(five, crop5, mask, Affine{}, all, 1.f, nullptr).code(), StatusCode::kUnsupported);
 }
 
 // ---- throughput --------------------------------------------------------------------------------
@@ -461,6 +719,29 @@ TEST(CudaImaging, ImagingThroughput) {
     print_row("alpha_blend full frame", w, h,
               gpu_ms([&] { return alpha_blend(d_frame.view(), d_layer.view(), d_mask.view(), 0, 0, nullptr); }),
               cpu_ms([&] { alpha_blend(frame, layer, mask, 0, 0); }));
+    // A 512² face crop pasted back at a tilt (its size grows with the frame's): paste_back alone
+    // (blend 1), and with the face enhancer's 80% blend, which on the CPU pastes into a copy of
+    // the frame and blends that back (enhancer.cc).
+    const ImageF crop = random_float(512, 512, 3, 83, 0.f, 255.f);
+    const ImageF box = create_box_mask(512, 512, 0.3f, {0, 0, 0, 0});
+    const Affine frame_to_crop = *similarity(11, 0.35 * h / 512.0, w * 0.4, h * 0.3).inverse();
+    const Rect region = paste_rect(w, h, 512, 512, frame_to_crop);
+    DeviceBuffer<float> d_crop(crop), d_box(box);
+    Image pasted;
+    print_row("paste_back 512² face", w, h,
+              gpu_ms([&] {
+                return paste_back(d_frame.view(), d_crop.view(), d_box.view(), frame_to_crop, region, 1.f, nullptr);
+              }),
+              cpu_ms([&] { paste_back(frame, crop, box, frame_to_crop); }));
+    print_row("paste_back 512² face + blend 80%", w, h,
+              gpu_ms([&] {
+                return paste_back(d_frame.view(), d_crop.view(), d_box.view(), frame_to_crop, region, 0.8f, nullptr);
+              }),
+              cpu_ms([&] {
+                pasted = frame;
+                paste_back(pasted, crop, box, frame_to_crop);
+                face_enhancer_blend(frame, pasted, 80.f, region);
+              }));
     const YuvFormat f = default_yuv_format(h);
     print_row("rgb_to_nv12 (no CPU twin)", w, h,
               gpu_ms([&] { return rgb_to_nv12(d_frame.view(), d_nv12.view(), f, nullptr); }), 0);

@@ -419,6 +419,76 @@ Status check_rgb_matches(const DeviceImage& rgb, const Nv12View& nv12, const cha
   return Status::ok();
 }
 
+// ---- face model I/O ----------------------------------------------------------------------------
+
+// std::clamp's comparisons (the CPU functions below use std::clamp), NaN passing through.
+__device__ __forceinline__ float clamp_f(float v, float lo, float hi) { return v < lo ? lo : (hi < v ? hi : v); }
+
+// model_input.cc's image_to_nchw per pixel (v · 1 is exact, so pre_scale 1 changes nothing).
+__global__ void planar_from_image_kernel(DeviceImage src, ToPlanar map, float* dst) {
+  const int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
+  if (x >= src.width || y >= src.height) return;
+  const int C = src.channels;
+  const std::size_t plane = static_cast<std::size_t>(src.width) * src.height;
+  const std::size_t at = static_cast<std::size_t>(y) * src.width + x;
+  const std::uint8_t* p = row_of(src, y) + static_cast<std::size_t>(x) * C;
+  for (int c = 0; c < C; ++c) dst[c * plane + at] = (p[c] * map.pre_scale - map.offset[c]) * map.scale[c];
+}
+
+// model_input.cc's nchw_to_image per pixel (gain 1 and bias 0 are exact); rintf rounds half to
+// even as std::nearbyint does.
+__global__ void image_from_planar_kernel(const float* src, FromPlanar map, DeviceImageF dst) {
+  const int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
+  if (x >= dst.width || y >= dst.height) return;
+  const int C = dst.channels;
+  const std::size_t plane = static_cast<std::size_t>(dst.width) * dst.height;
+  const std::size_t at = static_cast<std::size_t>(y) * dst.width + x;
+  float* out = row_of(dst, y) + static_cast<std::size_t>(x) * C;
+  for (int c = 0; c < C; ++c) {
+    const float v = src[c * plane + at] * map.gain[c] + map.bias[c];
+    const float u = (clamp_f(v, map.low, map.high) - map.low) / (map.high - map.low);
+    out[c] = map.round ? rintf(u * 255.f) : u * 255.f;
+  }
+}
+
+// ---- paste_back --------------------------------------------------------------------------------
+
+// face/paste_back.cc's paste_back, then face/enhancer.cc's face_enhancer_blend, per pixel of r.
+// inv maps region coordinates (x − r.x, y − r.y) to crop coordinates, as the CPU's patch warps do.
+__global__ void paste_back_kernel(DeviceImage frame, DeviceImageF crop, DeviceImageF mask, Inverse inv, Rect r,
+                                  float blend) {
+  const int px = blockIdx.x * blockDim.x + threadIdx.x, py = blockIdx.y * blockDim.y + threadIdx.y;
+  if (px >= r.width || py >= r.height) return;
+  const double row_x = inv.b * py + inv.c, row_y = inv.e * py + inv.f;
+  const double sx = row_x + inv.a * px, sy = row_y + inv.d * px;
+  const bool interior = sx >= 0.0 && sx < crop.width - 1.0 && sy >= 0.0 && sy < crop.height - 1.0;
+  float m, p[kMaxPasteChannels];
+  if (interior) {
+    sample_interior(mask, sx, sy, &m);
+    sample_interior(crop, sx, sy, p);
+  } else {
+    sample_border(mask, sx, sy, &m, false);
+    sample_border(crop, sx, sy, p, true);
+  }
+  const float a = clamp_f(m, 0.f, 1.f);
+  const float keep = 1.f - blend;
+  std::uint8_t* out = row_of(frame, r.y + py) + static_cast<std::size_t>(r.x + px) * frame.channels;
+  for (int c = 0; c < frame.channels; ++c) {
+    // paste_back truncates (numpy's astype(uint8)); the enhancer's blend rounds.
+    const float v = out[c] * (1.f - a) + p[c] * a;
+    const std::uint8_t pasted = static_cast<std::uint8_t>(clamp_f(v, 0.f, 255.f));
+    const float blended = rintf(out[c] * keep + pasted * blend);
+    out[c] = static_cast<std::uint8_t>(clamp_f(blended, 0.f, 255.f));
+  }
+}
+
+Status check_planar_channels(int channels, const char* who) {
+  if (channels > kMaxPlanarChannels)
+    return unsupported(std::string(who) + ": " + std::to_string(channels) + " channels (at most " +
+                       std::to_string(kMaxPlanarChannels) + ")");
+  return Status::ok();
+}
+
 }  // namespace
 
 YuvFormat default_yuv_format(int height) {
@@ -507,6 +577,59 @@ Status rgb_to_nv12(const DeviceImage& rgb, const Nv12View& nv12, YuvFormat forma
   rgb_to_nv12_kernel<<<grid_2d((rgb.width + 1) / 2, (rgb.height + 1) / 2), dim3(kTileX, kTileY), 0, stream>>>(
       rgb, nv12, coefficients(format));
   return check_launch("rgb_to_nv12");
+}
+
+Status planar_from_image(const DeviceImage& src, const ToPlanar& map, float* dst, cudaStream_t stream) {
+  constexpr const char* kWho = "cuda_imaging::planar_from_image";
+  FSWAP_RETURN_IF_ERROR(check_view(src, kWho, "src"));
+  FSWAP_RETURN_IF_ERROR(check_planar_channels(src.channels, kWho));
+  if (src.empty()) return Status::ok();
+  if (dst == nullptr) return invalid_input(std::string(kWho) + ": dst has no device pointer");
+  planar_from_image_kernel<<<grid_2d(src.width, src.height), dim3(kTileX, kTileY), 0, stream>>>(src, map, dst);
+  return check_launch("planar_from_image");
+}
+
+Status image_from_planar(const float* src, const FromPlanar& map, const DeviceImageF& dst, cudaStream_t stream) {
+  constexpr const char* kWho = "cuda_imaging::image_from_planar";
+  FSWAP_RETURN_IF_ERROR(check_view(dst, kWho, "dst"));
+  FSWAP_RETURN_IF_ERROR(check_planar_channels(dst.channels, kWho));
+  if (!(map.low < map.high))
+    return invalid_input(std::string(kWho) + ": the range [" + std::to_string(map.low) + ", " +
+                         std::to_string(map.high) + "] is empty");
+  if (dst.empty()) return Status::ok();
+  if (src == nullptr) return invalid_input(std::string(kWho) + ": src has no device pointer");
+  image_from_planar_kernel<<<grid_2d(dst.width, dst.height), dim3(kTileX, kTileY), 0, stream>>>(src, map, dst);
+  return check_launch("image_from_planar");
+}
+
+Status paste_back(const DeviceImage& frame, const DeviceImageF& crop, const DeviceImageF& mask,
+                  const Affine& frame_to_crop, const Rect& region, float blend, cudaStream_t stream) {
+  constexpr const char* kWho = "cuda_imaging::paste_back";
+  FSWAP_RETURN_IF_ERROR(check_view(frame, kWho, "frame"));
+  FSWAP_RETURN_IF_ERROR(check_view(crop, kWho, "crop"));
+  FSWAP_RETURN_IF_ERROR(check_view(mask, kWho, "mask"));
+  if (crop.channels != frame.channels)
+    return invalid_input(std::string(kWho) + ": crop and frame channel counts differ");
+  if (mask.channels != 1 || mask.width != crop.width || mask.height != crop.height)
+    return invalid_input(std::string(kWho) + ": the mask must be 1 channel, crop-sized");
+  if (frame.channels > kMaxPasteChannels)
+    return unsupported(std::string(kWho) + ": " + std::to_string(frame.channels) + " channels (at most " +
+                       std::to_string(kMaxPasteChannels) + ")");
+  if (!(blend >= 0.f && blend <= 1.f))
+    return invalid_input(std::string(kWho) + ": blend " + std::to_string(blend) + " is outside [0, 1]");
+  const Rect r = intersect(region, Rect{0, 0, frame.width, frame.height});
+  if (r.empty() || crop.empty()) return Status::ok();
+  // paste_back.cc's crop → patch map, then the inverse warp_affine_into takes of it.
+  const std::optional<Affine> crop_to_frame = frame_to_crop.inverse();
+  if (!crop_to_frame) return Status::ok();
+  Affine crop_to_patch = *crop_to_frame;
+  crop_to_patch.c -= r.x;
+  crop_to_patch.f -= r.y;
+  const std::optional<Affine> inv = crop_to_patch.inverse();
+  if (!inv) return Status::ok();  // the CPU's warps give a zero mask: the frame stays as it is
+  const Inverse k{inv->a, inv->b, inv->c, inv->d, inv->e, inv->f};
+  paste_back_kernel<<<grid_2d(r.width, r.height), dim3(kTileX, kTileY), 0, stream>>>(frame, crop, mask, k, r, blend);
+  return check_launch("paste_back");
 }
 
 }  // namespace fswap::cuda_imaging

@@ -1,13 +1,21 @@
-// CUDA twins of the CPU imaging functions (warp, resize, blur, blend) plus NV12 ↔ RGB, so frames
-// can stay on the GPU between pipeline stages. Each function checks its arguments, enqueues its
-// kernels on `stream` and returns; none synchronises or allocates. The results equal the CPU
-// functions' (transform.h, filter.h, blend.h) within one uint8 level or 1e-4 for floats: the
-// kernels evaluate the same formulas in the same order (no fused multiply-adds).
+// CUDA twins of the CPU imaging functions (warp, resize, blur, blend) plus NV12 ↔ RGB, and the
+// face models' tensor packing and FaceFusion's paste-back, so frames can stay on the GPU between
+// pipeline stages. Each function checks its arguments, enqueues its kernels on `stream` and
+// returns; none synchronises or allocates. The results equal the CPU functions' (transform.h,
+// filter.h, blend.h) within one uint8 level or 1e-4 for floats, and the tensor packing is
+// bit-identical to face/model_input.h's: the kernels evaluate the same formulas in the same order
+// (no fused multiply-adds).
 //
 //   DeviceImage frame{d_frame, 1920, 1080, 3, pitch};       // device memory, pitch in bytes
 //   DeviceImage crop{d_crop, 128, 128, 3, 128 * 3};
 //   FSWAP_RETURN_IF_ERROR(cuda_imaging::warp_affine(frame, frame_to_crop, crop, Border::kReplicate, stream));
-//   FSWAP_RETURN_IF_ERROR(cuda_imaging::alpha_blend(frame, face, mask, x, y, stream));
+//   const ToPlanar to_model{.offset = {127.5f, 127.5f, 127.5f}, .scale = {1 / 127.5f, 1 / 127.5f, 1 / 127.5f}};
+//   FSWAP_RETURN_IF_ERROR(cuda_imaging::planar_from_image(crop, to_model, d_input, stream));
+//   ... the model turns d_input into d_output, [3, 128, 128] float32 ...
+//   const FromPlanar from_model{.low = -1.f, .high = 1.f, .round = true};
+//   FSWAP_RETURN_IF_ERROR(cuda_imaging::image_from_planar(d_output, from_model, face, stream));
+//   const Rect region = paste_rect(1920, 1080, 128, 128, frame_to_crop);   // face/paste_back.h
+//   FSWAP_RETURN_IF_ERROR(cuda_imaging::paste_back(frame, face, mask, frame_to_crop, region, 1.f, stream));
 //
 // The header needs no CUDA headers: a cudaStream_t is a CUstream_st*. Views do not own memory;
 // the caller keeps it alive until the stream has run the work. Thread-safe (no shared state).
@@ -99,5 +107,59 @@ Status nv12_to_rgb(const Nv12View& nv12, const DeviceImage& rgb, YuvFormat forma
 // RGB (3 channels) → NV12 of its size: Y per pixel; U, V from the mean RGB of each 2×2 block
 // (the pixels of it inside the image).
 Status rgb_to_nv12(const DeviceImage& rgb, const Nv12View& nv12, YuvFormat format, CUstream_st* stream);
+
+// ---- face model I/O and paste-back ----------------------------------------------------------------
+
+// A model input's normalisation, per channel c of a uint8 image (at most kMaxPlanarChannels):
+//   (v · pre_scale − offset[c]) · scale[c]
+// face/model_input.h's image_to_nchw(image, o, s): pre_scale 1, offset o, scale s (bit-identical);
+// the FaceFusion swappers' (v/255 − mean[c]) / std[c]: pre_scale 1/255, offset mean, scale 1/std
+// (face_swapper_target_tensor within float rounding: it divides by 255 where this multiplies).
+inline constexpr int kMaxPlanarChannels = 3;
+struct ToPlanar {
+  float pre_scale = 1;
+  float offset[kMaxPlanarChannels] = {0, 0, 0};
+  float scale[kMaxPlanarChannels] = {1, 1, 1};
+};
+// A model output's way back to 0..255, per channel c:
+//   (clamp(v · gain[c] + bias[c], low, high) − low) / (high − low) · 255, rounded half to even
+//   when `round`.
+// face/model_input.h's nchw_to_image(t, lo, hi, round): gain 1, bias 0 (bit-identical); the
+// swappers' face_swapper_output_to_crop: gain std, bias mean (or 1, 0), low 0, high 1, no rounding
+// (bit-identical). Needs low < high.
+struct FromPlanar {
+  float gain[kMaxPlanarChannels] = {1, 1, 1};
+  float bias[kMaxPlanarChannels] = {0, 0, 0};
+  float low = 0, high = 1;
+  bool round = false;
+};
+
+// src (1 to kMaxPlanarChannels channels) → dst[c·H·W + y·W + x] = ToPlanar(src(x, y, c)): a model
+// input [C, H, W] float32 without the batch dimension, channels in src's order. dst: H·W·C
+// contiguous floats in device memory, not overlapping src.
+Status planar_from_image(const DeviceImage& src, const ToPlanar& map, float* dst, CUstream_st* stream);
+
+// src [C, H, W] float32 (dst's size and channels, 1 to kMaxPlanarChannels; contiguous device
+// memory, not overlapping dst) → dst(x, y, c) = FromPlanar(src[c·H·W + y·W + x]).
+Status image_from_planar(const float* src, const FromPlanar& map, const DeviceImageF& dst, CUstream_st* stream);
+
+// face/paste_back.h's paste_back(frame, crop, mask, frame_to_crop) followed by face/enhancer.h's
+// face_enhancer_blend(frame, pasted, B, region) with blend = B / 100, in one pass over `region`:
+// per pixel m = clamp(mask warped with zero borders, 0, 1), p = crop warped with replicated borders
+//   (bilinear, through the same dst → src map as paste_back's warp_affine_into),
+//   v = uint8(truncate(clamp(frame·(1 − m) + p·m, 0, 255))),
+//   frame = clamp(round-half-even(frame·(1 − blend) + v·blend), 0, 255).
+// blend in [0, 1]: 1 is paste_back alone (v exactly), 0 leaves the frame as it is.
+// region: paste_rect(frame.width, frame.height, crop.width, crop.height, frame_to_crop) of
+// face/paste_back.h (the imaging layer does not depend on face/); it is clipped to the frame and
+// pixels outside it are untouched. Another rectangle works but shifts paste_back's rounding.
+// crop: the frame's channel count (at most kMaxPasteChannels), values 0..255; mask: 1 channel,
+// crop-sized. Neither may overlap frame. A singular frame_to_crop writes nothing, as paste_back.
+// With region = paste_rect the result equals paste_back's (then face_enhancer_blend's) within
+// one uint8 level; the same float and double operations run in the same order, so nearly every
+// value is exactly equal (the GPU test asks for ≥ 99.9%).
+inline constexpr int kMaxPasteChannels = 4;
+Status paste_back(const DeviceImage& frame, const DeviceImageF& crop, const DeviceImageF& mask,
+                  const Affine& frame_to_crop, const Rect& region, float blend, CUstream_st* stream);
 
 }  // namespace fswap::cuda_imaging
