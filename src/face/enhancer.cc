@@ -170,10 +170,64 @@ Status FaceEnhancer::enhance(Image& frame, const Face& target, TimeLedger* ledge
   const int size = model_->info().size;
   const Rect region = paste_rect(frame.width, frame.height, size, size, frame_to_crop);
   if (region.empty()) return Status::ok();
-  pasted_ = frame;
+  // paste_back and the blend touch only `region`: the scratch needs the frame's pixels there alone.
+  if (pasted_.width != frame.width || pasted_.height != frame.height) pasted_ = Image(frame.width, frame.height, 3);
+  for (int y = region.y; y < region.y + region.height; ++y)
+    std::copy_n(frame.row(y) + static_cast<std::size_t>(region.x) * 3, static_cast<std::size_t>(region.width) * 3,
+                pasted_.row(y) + static_cast<std::size_t>(region.x) * 3);
   paste_back(pasted_, restored, occluder_ ? mask : box_mask_, frame_to_crop);
   face_enhancer_blend(frame, pasted_, options_.blend, region);
   return Status::ok();
+}
+
+Status FaceEnhancerModel::run_on_device(const DeviceFrame& frame, const Affine& frame_to_crop, float weight,
+                                        const DeviceBuffer& restored) {
+  const int size = info_.size;
+  // face_enhancer_input_tensor and face_enhancer_output_to_crop on the GPU.
+  const PlanarInput in{.pre_scale = 1, .offset = {127.5f, 127.5f, 127.5f}, .scale = {1 / 127.5f, 1 / 127.5f, 1 / 127.5f}};
+  const PlanarOutput out{.low = -1, .high = 1, .round = true};
+  FSWAP_ASSIGN_OR_RETURN(DeviceBuffer input, crop_to_planar(frame, frame_to_crop, size, in));
+  std::vector<DeviceTensor> inputs(session_->inputs().size());
+  inputs[input_index_] = {input.data(), DType::kFloat32, {1, 3, size, size}};
+  DeviceBuffer weight_on_gpu;
+  if (weight_index_ >= 0) {
+    Shape shape = session_->inputs()[weight_index_].shape;
+    for (auto& d : shape) d = 1;
+    const double as_double = weight;
+    const float as_float = weight;
+    const bool f64 = weight_dtype_ == DType::kFloat64;
+    FSWAP_ASSIGN_OR_RETURN(weight_on_gpu, upload_buffer(frame.gpu(), f64 ? static_cast<const void*>(&as_double) : &as_float,
+                                                        f64 ? sizeof as_double : sizeof as_float));
+    inputs[weight_index_] = {weight_on_gpu.data(), weight_dtype_, shape};
+  }
+  return session_->run_on_device(inputs, [&](std::span<const DeviceTensor> outputs) -> Status {
+    const Shape& o = outputs[0].shape;
+    if (o.size() != 4 || o[0] != 1 || o[1] != 3 || o[2] != size || o[3] != size)
+      return invalid_input(info_.name + ": the model returned " + shape_to_string(o) + ", expected [1,3," +
+                           std::to_string(size) + "," + std::to_string(size) + "]");
+    return planar_to_crop(frame.gpu(), outputs[0], out, restored);
+  });
+}
+
+Status FaceEnhancer::enhance_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger) {
+  const FaceEnhancerModelInfo& info = model_->info();
+  if (!target.has_landmarks) return invalid_input(info.name + ": the target face has no landmarks");
+  DeviceWork* gpu = device_work();
+  if (gpu == nullptr) return unsupported(info.name + ": this model or these options need the frame on the host");
+  const int size = info.size;
+  if (box_mask_on_gpu_.empty()) {
+    FSWAP_ASSIGN_OR_RETURN(DeviceBuffer m,
+                           upload_buffer(*gpu, box_mask_.pixels.data(), box_mask_.pixels.size() * sizeof(float)));
+    box_mask_on_gpu_ = KeptBuffer(*gpu, std::move(m));
+  }
+  const Affine frame_to_crop = align_to_template(target.landmarks5, *info.face_template, static_cast<float>(size));
+  FSWAP_ASSIGN_OR_RETURN(DeviceBuffer restored, gpu->allocate(static_cast<std::size_t>(size) * size * 3 * sizeof(float)));
+  {
+    ScopedTimer t(ledger, "enhance");
+    FSWAP_RETURN_IF_ERROR(model_->run_on_device(frame, frame_to_crop, options_.weight, restored));
+  }
+  ScopedTimer t(ledger, "blend");
+  return paste_back(frame, restored, box_mask_on_gpu_.get(), size, frame_to_crop, std::clamp(options_.blend, 0.f, 100.f) / 100.f);
 }
 
 }  // namespace fswap

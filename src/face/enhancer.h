@@ -22,6 +22,7 @@
 #include "core/status.h"
 #include "core/tensor.h"
 #include "core/time_ledger.h"
+#include "face/device_face.h"
 #include "face/face.h"
 #include "face/face_masker.h"
 #include "face/face_templates.h"
@@ -82,6 +83,14 @@ class FaceEnhancerModel {
   // `weight` input. Returns the restored crop, RGB, 0..255 float (integers).
   Result<ImageF> run(const Image& rgb_crop, float weight);
 
+  // The GPU the model runs on when a crop can stay there (the native engine on CUDA:
+  // face/device_face.h); null otherwise.
+  DeviceWork* device_work() const { return device_face_built() ? session_->device_work() : nullptr; }
+  // run() on the GPU: the crop of `frame` through frame_to_crop, the model, the restored crop
+  // (size² · 3 floats, HWC, 0..255 integers, as run() gives) into `restored`. The caller holds
+  // the GPU.
+  Status run_on_device(const DeviceFrame& frame, const Affine& frame_to_crop, float weight, const DeviceBuffer& restored);
+
  private:
   FaceEnhancerModel() = default;
   std::unique_ptr<InferenceSession> session_;
@@ -103,13 +112,19 @@ class FaceEnhancer {
                std::shared_ptr<FaceOccluder> occluder = nullptr);
   // Enhances `target` (which must have landmarks) in the RGB frame, in place.
   Status enhance(Image& frame, const Face& target, TimeLedger* ledger);
+  // The GPU on which it can work on a frame kept there (the model runs there and the mask is the
+  // box alone); null when it needs the frame on the host.
+  DeviceWork* device_work() const { return occluder_ ? nullptr : model_->device_work(); }
+  // enhance() on a frame on device_work()'s GPU, the caller holding it.
+  Status enhance_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger);
 
  private:
   std::unique_ptr<FaceEnhancerModel> model_;
   FaceEnhancerOptions options_;
   std::shared_ptr<FaceOccluder> occluder_;
   ImageF box_mask_;  // depends only on the crop size
-  Image pasted_;     // scratch: the frame with the restored face pasted back
+  Image pasted_;     // scratch: the frame with the restored face pasted back (inside its rectangle)
+  KeptBuffer box_mask_on_gpu_;  // the device path's, uploaded on first use
 };
 
 }  // namespace fswap

@@ -366,13 +366,20 @@ bool FaceMasker::uses(const std::string& type) const {
   return std::find(options_.types.begin(), options_.types.end(), type) != options_.types.end();
 }
 
+ImageF FaceMasker::box_or_ones(int width, int height) {
+  if (!uses("box")) return ImageF(width, height, 1, 1.f);
+  if (box_mask_.width != width || box_mask_.height != height)
+    box_mask_ = create_box_mask(width, height, options_.blur, options_.padding);
+  return box_mask_;
+}
+
+std::optional<ImageF> FaceMasker::fixed_mask(int size) {
+  if (occluder_ || parser_ || uses("area")) return std::nullopt;
+  return box_or_ones(size, size);
+}
+
 Result<ImageF> FaceMasker::before_swap(const Image& target_crop) {
-  ImageF mask(target_crop.width, target_crop.height, 1, 1.f);
-  if (uses("box")) {
-    if (box_mask_.width != target_crop.width || box_mask_.height != target_crop.height)
-      box_mask_ = create_box_mask(target_crop.width, target_crop.height, options_.blur, options_.padding);
-    mask = box_mask_;
-  }
+  ImageF mask = box_or_ones(target_crop.width, target_crop.height);
   if (occluder_) {
     FSWAP_ASSIGN_OR_RETURN(ImageF occlusion, occluder_->mask(target_crop));
     for (std::size_t i = 0; i < mask.pixels.size(); ++i) mask.pixels[i] = std::min(mask.pixels[i], occlusion.pixels[i]);

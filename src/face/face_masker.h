@@ -22,6 +22,7 @@
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,10 @@ class FaceMasker {
   // The minimum of the box and occlusion masks of the (square) target crop; all ones when
   // neither is chosen. The box mask is cached per crop size.
   Result<ImageF> before_swap(const Image& target_crop);
+  // The mask of a size × size crop when it depends on the size alone (box, or no type): the
+  // same before_swap gives and after_swap leaves. nullopt when it needs the crop or its landmarks
+  // (occlusion, area, region).
+  std::optional<ImageF> fixed_mask(int size);
   // mask = min(mask, area mask, region mask) of the swapped crop, clipped to [0, 1].
   // landmarks68: the target's 68 landmarks in crop coordinates (used by the area mask).
   Status after_swap(const ImageF& swapped_crop, const std::array<Point2f, 68>& landmarks68, ImageF& mask);
@@ -126,6 +131,9 @@ class FaceMasker {
   std::shared_ptr<FaceParser> parser_;
   std::vector<int> area_points_, region_ids_;
   ImageF box_mask_;
+
+  // The box mask of a width × height crop (cached per size), or all ones without "box".
+  ImageF box_or_ones(int width, int height);
 };
 
 }  // namespace fswap

@@ -1,8 +1,14 @@
 #include "face/swapper.h"
 
+#include "face/recognizer.h"
+
 namespace fswap {
 
 FaceSwapper::~FaceSwapper() = default;
+
+Status FaceSwapper::swap_on_device(const DeviceFrame&, const Face&, TimeLedger*) {
+  return unsupported("this face swapper works on host frames only");
+}
 
 Status ClassicalFaceSwapper::swap(Image& frame, const Face& target, TimeLedger* ledger) {
   if (!target.has_landmarks) return invalid_input("classical swap: the target face has no landmarks");
@@ -61,6 +67,37 @@ Status FaceFusionFaceSwapper::swap(Image& frame, const Face& target, TimeLedger*
   FSWAP_RETURN_IF_ERROR(masker_.after_swap(swapped, landmarks68, mask));
   paste_back(frame, swapped, mask, frame_to_crop);
   return Status::ok();
+}
+
+
+DeviceWork* FaceFusionFaceSwapper::device_work() {
+  if (recognizer_ || crop_size_ != model_->spec().size) return nullptr;
+  DeviceWork* gpu = model_->device_work();
+  return gpu != nullptr && masker_.fixed_mask(crop_size_) ? gpu : nullptr;
+}
+
+Status FaceFusionFaceSwapper::swap_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger) {
+  const std::string& name = model_->spec().name;
+  if (!target.has_landmarks) return invalid_input(name + " swap: the target face has no landmarks");
+  DeviceWork* gpu = device_work();
+  if (gpu == nullptr) return unsupported(name + " swap: this model or these options need the frame on the host");
+  const int size = crop_size_;
+  if (source_on_gpu_.empty()) {
+    FSWAP_ASSIGN_OR_RETURN(DeviceBuffer source, upload_buffer(*gpu, source_.raw(), source_.view().bytes()));
+    source_on_gpu_ = KeptBuffer(*gpu, std::move(source));
+    const ImageF mask = *masker_.fixed_mask(size);
+    FSWAP_ASSIGN_OR_RETURN(DeviceBuffer m, upload_buffer(*gpu, mask.pixels.data(), mask.pixels.size() * sizeof(float)));
+    mask_on_gpu_ = KeptBuffer(*gpu, std::move(m));
+  }
+  const Affine frame_to_crop = align_to_template(target.landmarks5, *model_->spec().face_template, static_cast<float>(size));
+  FSWAP_ASSIGN_OR_RETURN(DeviceBuffer swapped, gpu->allocate(static_cast<std::size_t>(size) * size * 3 * sizeof(float)));
+  {
+    ScopedTimer t(ledger, "swap");
+    const DeviceTensor source{source_on_gpu_.get().data(), source_.dtype(), source_.shape()};
+    FSWAP_RETURN_IF_ERROR(model_->run_on_device(frame, frame_to_crop, source, swapped));
+  }
+  ScopedTimer t(ledger, "blend");
+  return paste_back(frame, swapped, mask_on_gpu_.get(), size, frame_to_crop, 1.f);
 }
 
 }  // namespace fswap

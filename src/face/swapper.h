@@ -22,6 +22,7 @@
 
 #include "core/status.h"
 #include "core/time_ledger.h"
+#include "face/device_face.h"
 #include "face/face.h"
 #include "face/face_masker.h"
 #include "face/paste_back.h"
@@ -37,6 +38,12 @@ class FaceSwapper {
   virtual ~FaceSwapper();
   // Replaces `target` (which must have landmarks) in the RGB frame, in place.
   virtual Status swap(Image& frame, const Face& target, TimeLedger* ledger) = 0;
+  // The GPU on which this swapper can work on a frame kept there (face/device_face.h), null when
+  // it needs the frame on the host.
+  virtual DeviceWork* device_work() { return nullptr; }
+  // swap() on a frame on device_work()'s GPU, the caller holding it. kUnsupported when
+  // device_work() is null.
+  virtual Status swap_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger);
 };
 
 // The default classical swapper behind the interface.
@@ -69,6 +76,10 @@ class FaceFusionFaceSwapper final : public FaceSwapper {
                                                                int pixel_boost, float weight = 0.5f,
                                                                std::shared_ptr<ArcfaceRecognizer> recognizer = nullptr);
   Status swap(Image& frame, const Face& target, TimeLedger* ledger) override;
+  // On the GPU when the model runs there, the pixel boost is the model's size, the masks are the
+  // box alone and the source needs no per-face balancing (--face-swapper-weight 0.5).
+  DeviceWork* device_work() override;
+  Status swap_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger) override;
 
   // The model's `source` input for this source face, computed once.
   const Tensor& source_input() const { return source_; }
@@ -81,6 +92,7 @@ class FaceFusionFaceSwapper final : public FaceSwapper {
   int crop_size_ = 0;
   float weight_ = 0.5f;
   std::shared_ptr<ArcfaceRecognizer> recognizer_;  // set when weight_ balances the source
+  KeptBuffer source_on_gpu_, mask_on_gpu_;          // the device path's, uploaded on first use
 };
 
 }  // namespace fswap

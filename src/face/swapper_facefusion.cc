@@ -423,6 +423,35 @@ Result<std::vector<ImageF>> FaceSwapperModel::run(const std::vector<Image>& rgb_
   return swapped;
 }
 
+DeviceWork* FaceSwapperModel::device_work() const {
+  if (!device_face_built() || (fixed_batch_ && max_batch_ > 1)) return nullptr;
+  return session_->device_work();
+}
+
+Status FaceSwapperModel::run_on_device(const DeviceFrame& frame, const Affine& frame_to_crop, const DeviceTensor& source,
+                                       const DeviceBuffer& swapped) {
+  const int size = spec_.size;
+  PlanarInput in{.pre_scale = 1 / 255.f};
+  PlanarOutput out;
+  for (int c = 0; c < 3; ++c) {
+    in.offset[c] = spec_.mean[c];
+    in.scale[c] = 1 / spec_.std[c];
+    out.gain[c] = spec_.denormalize_output ? spec_.std[c] : 1.f;
+    out.bias[c] = spec_.denormalize_output ? spec_.mean[c] : 0.f;
+  }
+  FSWAP_ASSIGN_OR_RETURN(DeviceBuffer target, crop_to_planar(frame, frame_to_crop, size, in));
+  std::vector<DeviceTensor> inputs(2);
+  inputs[target_index_] = {target.data(), DType::kFloat32, {1, 3, size, size}};
+  inputs[source_index_] = source;
+  return session_->run_on_device(inputs, [&](std::span<const DeviceTensor> outputs) -> Status {
+    const Shape& o = outputs[0].shape;
+    if (o.size() != 4 || o[0] != 1 || o[1] != 3 || o[2] != size || o[3] != size)
+      return invalid_input(spec_.name + ": the model returned " + shape_to_string(o) + " for one crop of " +
+                           std::to_string(size));
+    return planar_to_crop(frame.gpu(), outputs[0], out, swapped);
+  });
+}
+
 Result<ImageF> FaceSwapperModel::swap(const Image& rgb_crop, const Tensor& source) {
   if (rgb_crop.width != rgb_crop.height || rgb_crop.width % spec_.size != 0)
     return invalid_input(spec_.name + ": the crop must be square, a multiple of " + std::to_string(spec_.size));

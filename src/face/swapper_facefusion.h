@@ -24,6 +24,7 @@
 
 #include "core/status.h"
 #include "core/tensor.h"
+#include "face/device_face.h"
 #include "face/face_templates.h"
 #include "imaging/geometry.h"
 #include "imaging/image.h"
@@ -150,6 +151,15 @@ class FaceSwapperModel {
   Result<std::vector<ImageF>> run(const std::vector<Image>& rgb_crops, const Tensor& source);
   // One crop of crop_size = T·size: implode to T² sub-images, run, explode.
   Result<ImageF> swap(const Image& rgb_crop, const Tensor& source);
+
+  // The GPU the model runs on when a crop can stay there (the native engine on CUDA, runs of one
+  // crop: face/device_face.h); null otherwise.
+  DeviceWork* device_work() const;
+  // run() of one model-size crop on the GPU: the crop of `frame` through frame_to_crop, the model
+  // with `source` (source_tensor()'s values in device memory), the swapped crop (size² · 3 floats,
+  // HWC, 0..255, as run() gives) into `swapped`. The caller holds the GPU.
+  Status run_on_device(const DeviceFrame& frame, const Affine& frame_to_crop, const DeviceTensor& source,
+                       const DeviceBuffer& swapped);
 
  private:
   FaceSwapperModel() = default;

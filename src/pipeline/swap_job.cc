@@ -8,10 +8,12 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/bounded_queue.h"
 #include "core/log.h"
+#include "face/device_face.h"
 #include "face/landmark_smoother.h"
 #include "face/reference_tracker.h"
 #include "fswap/fswap.h"
@@ -254,11 +256,49 @@ Result<std::vector<Face>> analyse_frame(JobContext& ctx, const Image& frame, boo
   return chosen;
 }
 
+// The GPU on which a processor can work on a frame kept there (face/device_face.h), null when it
+// works on the host.
+DeviceWork* processor_gpu(const std::string& processor, Processors& p) {
+  if (processor == "face_swapper") return p.swapper->device_work();
+  if (processor == "face_enhancer") return p.enhancer->device_work();
+  return nullptr;
+}
+
+// Brings a frame back from the GPU, when it is there, and frees its device copy.
+Status frame_to_host(Image& frame, std::optional<DeviceFrame>& on_gpu, TimeLedger* ledger) {
+  if (!on_gpu) return Status::ok();
+  Status s;
+  {
+    auto held = on_gpu->gpu().hold();
+    ScopedTimer t(ledger, "download");
+    s = on_gpu->download(frame);
+  }
+  on_gpu.reset();  // not under the hold: a DeviceFrame frees itself under it
+  return s;
+}
+
 // One processor's work on one frame, in place, with one lane's processors. As FaceFusion: the
 // face processors over all chosen faces (found on the target as decoded), in order;
-// frame_enhancer over the whole frame.
-Status run_processor(const std::string& processor, Processors& p, Image& frame, const std::vector<Face>& faces,
-                     TimeLedger* ledger) {
+// frame_enhancer over the whole frame. A processor that works on the GPU uploads the frame
+// (on_gpu) unless the previous one left it there, and leaves it there; one on the host first
+// brings it back (frame_to_host).
+Status run_processor(const std::string& processor, Processors& p, Image& frame, std::optional<DeviceFrame>& on_gpu,
+                     const std::vector<Face>& faces, TimeLedger* ledger) {
+  DeviceWork* gpu = faces.empty() ? nullptr : processor_gpu(processor, p);
+  if (gpu != nullptr && (!on_gpu || &on_gpu->gpu() == gpu)) {
+    auto held = gpu->hold();
+    if (!on_gpu) {
+      ScopedTimer t(ledger, "upload");
+      FSWAP_ASSIGN_OR_RETURN(on_gpu, DeviceFrame::upload(*gpu, frame));
+    }
+    if (processor == "face_swapper") {
+      for (const Face& f : faces) FSWAP_RETURN_IF_ERROR(p.swapper->swap_on_device(*on_gpu, f, ledger));
+    } else {
+      for (const Face& f : faces) FSWAP_RETURN_IF_ERROR(p.enhancer->enhance_on_device(*on_gpu, f, ledger));
+    }
+    return Status::ok();
+  }
+  FSWAP_RETURN_IF_ERROR(frame_to_host(frame, on_gpu, ledger));
   if (processor == "face_swapper") {
     for (const Face& f : faces) FSWAP_RETURN_IF_ERROR(p.swapper->swap(frame, f, ledger));
   } else if (processor == "face_enhancer") {
@@ -272,8 +312,10 @@ Status run_processor(const std::string& processor, Processors& p, Image& frame, 
 // A still image's face work, in place. Returns the number of faces swapped.
 Result<int> process_image(JobContext& ctx, Image& frame) {
   FSWAP_ASSIGN_OR_RETURN(auto chosen, analyse_frame(ctx, frame, /*is_video=*/false));
+  std::optional<DeviceFrame> on_gpu;
   for (const auto& processor : ctx.job.processors)
-    FSWAP_RETURN_IF_ERROR(run_processor(processor, ctx.lanes[0], frame, chosen, &ctx.ledger));
+    FSWAP_RETURN_IF_ERROR(run_processor(processor, ctx.lanes[0], frame, on_gpu, chosen, &ctx.ledger));
+  FSWAP_RETURN_IF_ERROR(frame_to_host(frame, on_gpu, &ctx.ledger));
   return static_cast<int>(chosen.size());
 }
 
@@ -470,6 +512,7 @@ Result<DecodeStart> open_decode(const SwapJob& job, std::int64_t first, std::int
 struct WindowFrame {
   VideoFrame frame;
   std::vector<Face> faces;
+  std::optional<DeviceFrame> on_gpu;  // between processors that work on the GPU (run_processor)
 };
 
 // The window plan of a video of `info`'s frame size (ctx.plan), logged at debug level.
@@ -529,7 +572,10 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
         WindowFrame& w = window[i];
         Status s = stop_requested(job) ? cancelled("stopped on request")
                                        : inject_fault(job, processor.c_str(), w.frame.index);
-        if (s.is_ok()) s = run_processor(processor, p, w.frame.image, w.faces, &ctx.ledger);
+        if (s.is_ok()) s = run_processor(processor, p, w.frame.image, w.on_gpu, w.faces, &ctx.ledger);
+        // A frame stays on the GPU from one processor to the next only in one-frame windows: a
+        // longer window would keep all its frames there at once.
+        if (s.is_ok() && window.size() > 1) s = frame_to_host(w.frame.image, w.on_gpu, &ctx.ledger);
         if (!s.is_ok()) {
           error.set(s);
           failed = true;
@@ -545,6 +591,7 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
     }
     FSWAP_RETURN_IF_ERROR(error.get());
   }
+  for (WindowFrame& w : window) FSWAP_RETURN_IF_ERROR(frame_to_host(w.frame.image, w.on_gpu, &ctx.ledger));
   return Status::ok();
 }
 
@@ -586,7 +633,7 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
         break;
       }
       Status s = before_analysis(*frame);
-      WindowFrame w{std::move(*frame), {}};
+      WindowFrame w{std::move(*frame), {}, {}};
       if (s.is_ok() && ctx.job.swap_faces) {
         auto faces = analyse_frame(ctx, w.frame.image, /*is_video=*/true);
         if (faces) w.faces = std::move(*faces);

@@ -48,4 +48,8 @@ int InferenceSession::output_index(const std::string& name) const {
   return -1;
 }
 
+Status InferenceSession::run_on_device(std::span<const DeviceTensor>, const DeviceOutputsFn&) {
+  return unsupported("this session runs host tensors only (device runs need the native engine on CUDA)");
+}
+
 }  // namespace fswap

@@ -17,6 +17,7 @@
 
 #include "core/status.h"
 #include "core/tensor.h"
+#include "runtime/device_work.h"
 
 namespace fswap {
 
@@ -82,6 +83,15 @@ class InferenceSession {
   // its optimised graph's, float32 as loaded; fp16 storage on CUDA holds about half). 0 when the
   // engine does not say (ort).
   virtual std::uint64_t weight_bytes() const { return 0; }
+
+  // The GPU this session runs on when it can run with its inputs and outputs in device memory
+  // (the native engine on CUDA, runtime/device_work.h); null otherwise.
+  virtual DeviceWork* device_work() { return nullptr; }
+  // run() with inputs in device memory (the shapes and dtypes run() takes, batch 1 as loaded) and
+  // the outputs left there: `consume` gets them, valid only during the call, and enqueues on
+  // device_work()->stream() whatever reads them. The caller holds device_work()->hold().
+  // kUnsupported when device_work() is null.
+  virtual Status run_on_device(std::span<const DeviceTensor> inputs, const DeviceOutputsFn& consume);
 };
 
 // An engine's device-memory statistics, summed over the devices its sessions use (the native

@@ -100,7 +100,10 @@ JobRecord read_row(const Statement& s) {
   r.sources_json = s.text(3);
   r.target = s.text(4);
   r.result = s.text(5);
-  r.progress = {s.int64(6), s.int64(7), s.real(8), s.real(9)};
+  r.progress.frames_done = s.int64(6);
+  r.progress.frames_total = s.int64(7);
+  r.progress.fps = s.real(8);
+  r.progress.eta_s = s.real(9);
   r.error_code = s.text(10);
   r.error_message = s.text(11);
   r.created_ms = s.int64(12);

@@ -31,6 +31,24 @@ class CudaBackend final : public NativeBackend {
     return it->second->run(inputs);
   }
 
+  DeviceWork* device_work() override { return runtime_.get(); }
+
+  Status run_on_device(const Graph& graph, const std::vector<Shape>& shapes, std::span<const DeviceTensor> inputs,
+                       const DeviceOutputsFn& consume) override {
+    auto it = executors_.find(shapes);
+    if (it == executors_.end()) {
+      FSWAP_ASSIGN_OR_RETURN(auto exec, CudaExecutor::create(*runtime_, constants_, graph, shapes, precision_));
+      it = executors_.emplace(shapes, std::move(exec)).first;
+    }
+    Status s = it->second->run_on_device(inputs, consume);
+    if (s.code() == StatusCode::kOutOfMemory) {
+      // As NativeSession::run: the shared scratch may be sized for another session's larger plan.
+      FSWAP_RETURN_IF_ERROR(runtime_->release_scratch());
+      s = it->second->run_on_device(inputs, consume);
+    }
+    return s;
+  }
+
   Status release_scratch() override {
     auto lock = runtime_->enter();  // no run in flight: each returns after its work ended
     return runtime_->release_scratch();

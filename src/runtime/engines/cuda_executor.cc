@@ -361,51 +361,64 @@ Status CudaExecutor::capture(std::uint64_t base) {
   return Status::ok();
 }
 
-Result<std::vector<Tensor>> CudaExecutor::run(const std::vector<TensorView>& inputs) {
-  if (inputs.size() != graph_.inputs.size())
+Status CudaExecutor::check_inputs(std::size_t count, const std::function<std::pair<DType, Shape>(std::size_t)>& input) const {
+  if (count != graph_.inputs.size())
     return invalid_input(graph_.path + ": expected " + std::to_string(graph_.inputs.size()) + " inputs, got " +
-                         std::to_string(inputs.size()));
-  NvtxRange range(graph_.path + " run");
-  auto& rm = runtime_.residency();
-  auto& dev = runtime_.device();
-  // Eviction prefers blocks this run needs latest, other models' blocks first.
-  if (!constants_.unified()) rm.set_schedule(walk_.schedule());
+                         std::to_string(count));
+  for (std::size_t i = 0; i < count; ++i) {
+    const Value& value = graph_.values[graph_.inputs[i]];
+    const auto [dtype, shape] = input(i);
+    if (shape != value.shape || dtype != value.dtype)
+      return invalid_input(graph_.path + ": input " + value.name + " is " + dtype_name(dtype) + shape_to_string(shape) +
+                           ", this plan expects " + dtype_name(value.dtype) + shape_to_string(value.shape));
+  }
+  return Status::ok();
+}
 
+Result<CudaExecutor::Started> CudaExecutor::start() {
+  // Eviction prefers blocks this run needs latest, other models' blocks first.
+  if (!constants_.unified()) runtime_.residency().set_schedule(walk_.schedule());
   FSWAP_ASSIGN_OR_RETURN(memory::DevicePtr activations,
                          runtime_.activations(std::max<std::uint64_t>(plan_.arena_bytes, 256)));
-  const std::uint64_t base = activations.address;
   // The run's time on the compute stream (the runtime's GPU-busy figure). Its start mark completes
-  // when the previous run's kernels have: the input copies, which overwrite activations those may
+  // when the previous run's kernels have: host input copies, which overwrite activations those may
   // still be reading, wait for it.
-  memory::ComputeSpan span(dev);
-  const DeviceEvent previous = span.begin();
+  return Started{activations.address, std::make_unique<memory::ComputeSpan>(runtime_.device())};
+}
 
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    const int v = graph_.inputs[i];
-    const Value& value = graph_.values[v];
-    if (inputs[i].shape != value.shape || inputs[i].dtype != value.dtype)
-      return invalid_input(graph_.path + ": input " + value.name + " is " + dtype_name(inputs[i].dtype) +
-                           shape_to_string(inputs[i].shape) + ", this plan expects " + dtype_name(value.dtype) +
-                           shape_to_string(value.shape));
-    if (inputs[i].bytes() == 0) continue;
-    FSWAP_ASSIGN_OR_RETURN(DeviceEvent copied,
-                           dev.copy_to_device({base + static_cast<std::uint64_t>(plan_.offset[v])}, inputs[i].data,
-                                              inputs[i].bytes(), memory::HostMemoryKind::kPageable, {&previous, 1}));
-    dev.compute_wait(copied);
-  }
-
+Status CudaExecutor::compute(std::uint64_t base) {
   if (use_graph()) {
     if (Status g = run_graph(base); !g.is_ok()) {
       log_debug(graph_.path + ": CUDA graph not used: " + g.to_string());
       graph_disabled_ = true;
-      FSWAP_RETURN_IF_ERROR(run_nodes(base));
+      return run_nodes(base);
     }
-  } else {
-    FSWAP_RETURN_IF_ERROR(run_nodes(base));
-    ++plain_runs_;
+    return Status::ok();
   }
+  FSWAP_RETURN_IF_ERROR(run_nodes(base));
+  ++plain_runs_;
+  return Status::ok();
+}
 
-  const DeviceEvent computed = span.mark_end();
+Result<std::vector<Tensor>> CudaExecutor::run(const std::vector<TensorView>& inputs) {
+  FSWAP_RETURN_IF_ERROR(check_inputs(inputs.size(), [&](std::size_t i) {
+    return std::pair{inputs[i].dtype, inputs[i].shape};
+  }));
+  NvtxRange range(graph_.path + " run");
+  auto& dev = runtime_.device();
+  FSWAP_ASSIGN_OR_RETURN(Started run, start());
+  const DeviceEvent previous = run.span->begin();
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].bytes() == 0) continue;
+    FSWAP_ASSIGN_OR_RETURN(DeviceEvent copied,
+                           dev.copy_to_device({run.base + static_cast<std::uint64_t>(plan_.offset[graph_.inputs[i]])},
+                                              inputs[i].data, inputs[i].bytes(), memory::HostMemoryKind::kPageable,
+                                              {&previous, 1}));
+    dev.compute_wait(copied);
+  }
+  FSWAP_RETURN_IF_ERROR(compute(run.base));
+
+  const DeviceEvent computed = run.span->mark_end();
   std::vector<Tensor> outputs;
   std::vector<DeviceEvent> copies;
   Status copy_status;
@@ -417,7 +430,7 @@ Result<std::vector<Tensor>> CudaExecutor::run(const std::vector<TensorView>& inp
     }
     outputs.push_back(Tensor::zeros(value.dtype, value.shape));
     if (outputs.back().view().bytes() == 0) continue;
-    Result<DeviceEvent> e = dev.copy_to_host(outputs.back().raw(), {base + static_cast<std::uint64_t>(plan_.offset[out])},
+    Result<DeviceEvent> e = dev.copy_to_host(outputs.back().raw(), {run.base + static_cast<std::uint64_t>(plan_.offset[out])},
                                              outputs.back().view().bytes(), memory::HostMemoryKind::kPageable,
                                              {&computed, 1});
     if (!e.is_ok()) {
@@ -433,9 +446,39 @@ Result<std::vector<Tensor>> CudaExecutor::run(const std::vector<TensorView>& inp
   }
   FSWAP_RETURN_IF_ERROR(copy_status);
   // `computed` has completed (waited for above), so reading the span costs no synchronisation.
-  if (Result<double> busy = span.seconds()) runtime_.count_run(*busy);
+  if (Result<double> busy = run.span->seconds()) runtime_.count_run(*busy);
   else log_warn(graph_.path + ": run not timed: " + busy.status().to_string());
   return outputs;
+}
+
+Status CudaExecutor::run_on_device(std::span<const DeviceTensor> inputs, const DeviceOutputsFn& consume) {
+  FSWAP_RETURN_IF_ERROR(check_inputs(inputs.size(), [&](std::size_t i) {
+    return std::pair{inputs[i].dtype, inputs[i].shape};
+  }));
+  for (int out : graph_.outputs)
+    if (graph_.constant_data(out) != nullptr)
+      return unsupported(graph_.path + ": output " + graph_.values[out].name + " is a constant; run it with host tensors");
+  NvtxRange range(graph_.path + " device run");
+  cudaStream_t stream = runtime_.device().compute_stream();
+  FSWAP_ASSIGN_OR_RETURN(Started run, start());
+  // On the compute stream, after the previous run and the caller's kernels that wrote the inputs.
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const std::size_t bytes = static_cast<std::size_t>(shape_elements(inputs[i].shape)) * dtype_size(inputs[i].dtype);
+    if (bytes == 0) continue;
+    void* dst = reinterpret_cast<void*>(static_cast<std::uintptr_t>(run.base + static_cast<std::uint64_t>(plan_.offset[graph_.inputs[i]])));
+    FSWAP_CUDA_CHECK(cudaMemcpyAsync(dst, inputs[i].data, bytes, cudaMemcpyDeviceToDevice, stream));
+  }
+  FSWAP_RETURN_IF_ERROR(compute(run.base));
+  const DeviceEvent computed = run.span->mark_end();
+  std::vector<DeviceTensor> outputs;
+  for (int out : graph_.outputs) {
+    const Value& value = graph_.values[out];
+    void* data = reinterpret_cast<void*>(static_cast<std::uintptr_t>(run.base + static_cast<std::uint64_t>(plan_.offset[out])));
+    outputs.push_back({data, value.dtype, value.shape});
+  }
+  FSWAP_RETURN_IF_ERROR(consume(outputs));
+  runtime_.count_run_when_done(std::move(run.span), computed);
+  return Status::ok();
 }
 
 }  // namespace fswap

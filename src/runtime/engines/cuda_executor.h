@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -117,6 +118,10 @@ class CudaExecutor {
 
   // inputs in Graph::inputs order with the shapes given at creation; host memory in and out.
   Result<std::vector<Tensor>> run(const std::vector<TensorView>& inputs);
+  // The same with inputs in device memory, copied on the compute stream; the outputs stay in the
+  // runtime's activation buffer, read by `consume` (InferenceSession::run_on_device). The run's
+  // GPU time is counted once it completed (CudaRuntime::count_run_when_done): nothing waits here.
+  Status run_on_device(std::span<const DeviceTensor> inputs, const DeviceOutputsFn& consume);
 
 
  private:
@@ -129,6 +134,17 @@ class CudaExecutor {
     std::vector<TensorView> inputs, outputs, host_inputs;  // device data filled in at run()
   };
   CudaExecutor(CudaRuntime& runtime, DeviceConstants& constants) : runtime_(runtime), constants_(constants) {}
+  // A run begun: its activations' base address and its GPU-time span (start mark recorded).
+  struct Started {
+    std::uint64_t base = 0;
+    std::unique_ptr<memory::ComputeSpan> span;
+  };
+  // kInvalidInput unless `count` inputs of the (dtype, shape) `input(i)` gives match the plan.
+  Status check_inputs(std::size_t count, const std::function<std::pair<DType, Shape>(std::size_t)>& input) const;
+  // Sets the eviction schedule, takes the activation buffer, starts the span.
+  Result<Started> start();
+  // The graph's kernels on the compute stream: as a CUDA graph when possible, else node by node.
+  Status compute(std::uint64_t base);
   // Places every constant the graph reads (in run order), then binds each node.
   Status bind_all();
   Status bind(const Node& node, const std::map<int, DeviceConstants::Slot>& slots);

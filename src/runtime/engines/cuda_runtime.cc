@@ -2,6 +2,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -143,6 +144,64 @@ Status CudaRuntime::release_scratch() {
   return s.is_ok() ? a : s;
 }
 
+namespace {
+
+// An arena allocation as a DeviceBuffer's owner.
+class ArenaBufferOwner final : public DeviceBuffer::Owner {
+ public:
+  explicit ArenaBufferOwner(memory::ScopedAllocation allocation) : allocation_(std::move(allocation)) {}
+
+ private:
+  memory::ScopedAllocation allocation_;
+};
+
+void* host_pointer(memory::DevicePtr p) { return reinterpret_cast<void*>(static_cast<std::uintptr_t>(p.address)); }
+memory::DevicePtr device_pointer(const void* p) { return {static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p))}; }
+
+}  // namespace
+
+Result<DeviceBuffer> CudaRuntime::allocate(std::uint64_t bytes) {
+  FSWAP_ASSIGN_OR_RETURN(memory::DeviceAllocation a, residency_->allocate_scratch(std::max<std::uint64_t>(bytes, 256)));
+  for (memory::DeviceEvent e : a.ready_after) device_->compute_wait(e);
+  void* data = host_pointer(a.ptr);
+  return DeviceBuffer(data, bytes, std::make_unique<ArenaBufferOwner>(memory::ScopedAllocation(*arena_, std::move(a))));
+}
+
+Status CudaRuntime::upload(void* device, const void* host, std::uint64_t bytes) {
+  if (bytes == 0) return Status::ok();
+  // After the compute issued so far: the buffer may still be read by earlier kernels.
+  const memory::DeviceEvent before = device_->record_compute();
+  FSWAP_ASSIGN_OR_RETURN(memory::DeviceEvent copied, device_->copy_to_device(device_pointer(device), host, bytes,
+                                                                             memory::HostMemoryKind::kPageable,
+                                                                             {&before, 1}));
+  device_->compute_wait(copied);
+  return Status::ok();
+}
+
+Status CudaRuntime::download(void* host, const void* device, std::uint64_t bytes) {
+  if (bytes == 0) return Status::ok();
+  const memory::DeviceEvent computed = device_->record_compute();
+  FSWAP_ASSIGN_OR_RETURN(memory::DeviceEvent copied, device_->copy_to_host(host, device_pointer(device), bytes,
+                                                                           memory::HostMemoryKind::kPageable,
+                                                                           {&computed, 1}));
+  return device_->wait(copied);
+}
+
+void CudaRuntime::count_run_when_done(std::unique_ptr<memory::ComputeSpan> span, memory::DeviceEvent end) {
+  (void)gpu_busy();  // settles the earlier ones that completed, so the list stays short
+  pending_spans_.push_back({std::move(span), end});
+}
+
+CudaRuntime::GpuBusy CudaRuntime::gpu_busy() {
+  std::erase_if(pending_spans_, [&](PendingSpan& p) {
+    if (!device_->is_done(p.end)) return false;
+    if (Result<double> busy = p.span->seconds()) count_run(*busy);
+    else log_warn("device run not timed: " + busy.status().to_string());
+    return true;
+  });
+  return gpu_busy_;
+}
+
 void CudaRuntime::count_run(double busy_seconds) {
   // Every session's runs on this device hold mutex(), and a run returns only after its end mark
   // completed, so no two runs' spans overlap: their plain sum is the GPU's busy time.
@@ -151,6 +210,7 @@ void CudaRuntime::count_run(double busy_seconds) {
 }
 
 std::string CudaRuntime::memory_summary() {
+  (void)gpu_busy();  // settles device runs that have completed
   char busy[96];
   std::snprintf(busy, sizeof busy, ", gpu busy %.2f s in %llu runs", gpu_busy_.seconds,
                 static_cast<unsigned long long>(gpu_busy_.runs));

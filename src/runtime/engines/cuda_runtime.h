@@ -25,6 +25,7 @@
 #include "memory/device_arena.h"
 #include "memory/residency.h"
 #include "memory/weight_chunks.h"
+#include "runtime/device_work.h"
 
 namespace fswap {
 
@@ -37,14 +38,16 @@ struct CudaRuntimeOptions {
   std::string vram_budget;  // memory/budget.h syntax; "" = free memory minus a margin
 };
 
-class CudaRuntime {
+// It is also the DeviceWork (runtime/device_work.h) of its sessions: hold() is enter(), stream() the
+// compute stream, allocate() the arena under the budget.
+class CudaRuntime final : public DeviceWork {
  public:
   // The runtime of options.device, created on first use. kUnsupported without a usable GPU,
   // kInvalidInput for a bad budget or one different from the budget the runtime already has.
   static Result<std::shared_ptr<CudaRuntime>> acquire(const CudaRuntimeOptions& options);
   // The runtimes alive now (held by some session), by device ordinal.
   static std::vector<std::shared_ptr<CudaRuntime>> live();
-  ~CudaRuntime();
+  ~CudaRuntime() override;
   CudaRuntime(const CudaRuntime&) = delete;
   CudaRuntime& operator=(const CudaRuntime&) = delete;
 
@@ -68,8 +71,18 @@ class CudaRuntime {
     double seconds = 0;
     std::uint64_t runs = 0;
   };
-  const GpuBusy& gpu_busy() const { return gpu_busy_; }
+  // Counts the runs whose time is known by now (a device run's, once its end mark completed).
+  GpuBusy gpu_busy();
   void count_run(double busy_seconds);
+  // A run whose end nobody waited for (run_on_device): counted by gpu_busy() once complete.
+  void count_run_when_done(std::unique_ptr<memory::ComputeSpan> span, memory::DeviceEvent end);
+
+  // DeviceWork, for the sessions' own device work beside their runs.
+  std::unique_lock<std::mutex> hold() override { return enter(); }
+  CUstream_st* stream() override { return device_->compute_stream(); }
+  Result<DeviceBuffer> allocate(std::uint64_t bytes) override;
+  Status upload(void* device, const void* host, std::uint64_t bytes) override;
+  Status download(void* host, const void* device, std::uint64_t bytes) override;
   // Frees (stream-ordered) the kernel workspace and the activation buffer, so their bytes can
   // serve weights; the next run allocates them again. Call between runs.
   Status release_scratch();
@@ -98,6 +111,11 @@ class CudaRuntime {
   std::size_t workspace_bytes_ = 0;
   std::uint64_t activation_bytes_ = 0;
   GpuBusy gpu_busy_;
+  struct PendingSpan {
+    std::unique_ptr<memory::ComputeSpan> span;
+    memory::DeviceEvent end;
+  };
+  std::vector<PendingSpan> pending_spans_;
 };
 
 // "cuda:0 NVIDIA H100 80GB HBM3" per visible device; empty without a GPU or driver.

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,14 @@ class NativeBackend {
   // largest plan any session ran), so a run that found the budget full can retry with its own
   // plan's size. Nothing to give on the CPU.
   virtual Status release_scratch() { return Status::ok(); }
+  // The GPU of a backend that runs device tensors (InferenceSession::device_work); null on the CPU.
+  virtual DeviceWork* device_work() { return nullptr; }
+  // run() on device tensors, the caller holding device_work()->hold() (InferenceSession::run_on_device).
+  virtual Status run_on_device(const Graph& graph, const std::vector<Shape>& shapes,
+                               std::span<const DeviceTensor> inputs, const DeviceOutputsFn& consume) {
+    (void)graph, (void)shapes, (void)inputs, (void)consume;
+    return unsupported("this backend runs host tensors only");
+  }
 };
 
 // kUnsupported when this build has no CUDA backend or the machine no usable GPU.

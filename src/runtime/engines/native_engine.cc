@@ -92,6 +92,19 @@ class NativeSession final : public InferenceSession {
   const std::vector<TensorInfo>& inputs() const override { return inputs_; }
   const std::vector<TensorInfo>& outputs() const override { return outputs_; }
   std::uint64_t weight_bytes() const override { return graph_.weight_bytes(); }
+  DeviceWork* device_work() override { return backend_->device_work(); }
+
+  Status run_on_device(std::span<const DeviceTensor> inputs, const DeviceOutputsFn& consume) override {
+    if (inputs.size() != inputs_.size())
+      return invalid_input(graph_.path + ": expected " + std::to_string(inputs_.size()) + " inputs, got " +
+                           std::to_string(inputs.size()));
+    std::vector<Shape> shapes;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      FSWAP_RETURN_IF_ERROR(check_input(inputs_[i], inputs[i].dtype, inputs[i].shape));
+      shapes.push_back(inputs[i].shape);
+    }
+    return backend_->run_on_device(graph_, shapes, inputs, consume);
+  }
 
   Result<std::vector<Tensor>> run(const std::vector<Tensor>& inputs) override {
     if (inputs.size() != inputs_.size())
@@ -100,7 +113,7 @@ class NativeSession final : public InferenceSession {
     std::vector<Shape> shapes;
     std::vector<TensorView> views;
     for (std::size_t i = 0; i < inputs.size(); ++i) {
-      FSWAP_RETURN_IF_ERROR(check_input(inputs_[i], inputs[i]));
+      FSWAP_RETURN_IF_ERROR(check_input(inputs_[i], inputs[i].dtype(), inputs[i].shape()));
       shapes.push_back(inputs[i].shape());
       views.push_back(inputs[i].view());
     }
@@ -150,13 +163,12 @@ class NativeSession final : public InferenceSession {
     const Value& v = graph_.values[value];
     return {v.name, v.dtype, v.shape};
   }
-  Status check_input(const TensorInfo& info, const Tensor& t) const {
-    bool fits = info.shape.size() == t.shape().size() && info.dtype == t.dtype();
-    for (std::size_t d = 0; fits && d < info.shape.size(); ++d) fits = info.shape[d] < 0 || info.shape[d] == t.shape()[d];
+  Status check_input(const TensorInfo& info, DType dtype, const Shape& shape) const {
+    bool fits = info.shape.size() == shape.size() && info.dtype == dtype;
+    for (std::size_t d = 0; fits && d < info.shape.size(); ++d) fits = info.shape[d] < 0 || info.shape[d] == shape[d];
     if (fits) return Status::ok();
     return invalid_input(graph_.path + ": input " + info.name + " must be " + dtype_name(info.dtype) +
-                         shape_to_string(info.shape) + " (-1 = any), got " + dtype_name(t.dtype()) +
-                         shape_to_string(t.shape()));
+                         shape_to_string(info.shape) + " (-1 = any), got " + dtype_name(dtype) + shape_to_string(shape));
   }
 
   Graph graph_;
