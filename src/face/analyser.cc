@@ -55,6 +55,7 @@ Result<std::vector<Face>> FaceAnalyser::follow(const Image& rgb, const std::vect
     f.box = was.box;
     f.score = was.score;
     f.keypoints = was.keypoints;
+    f.track_id = was.track_id;
     FSWAP_RETURN_IF_ERROR(landmark(rgb, f));
     const Point2f from = centre(was.landmarks68), to = centre(f.landmarks68);
     const float dx = to.x - from.x, dy = to.y - from.y;

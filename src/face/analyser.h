@@ -46,8 +46,9 @@ class FaceAnalyser {
   Result<std::vector<Face>> analyse(const Image& rgb, bool embed, TimeLedger* ledger = nullptr);
   Status embed(const Image& rgb, Face& face, TimeLedger* ledger = nullptr);
   // The previous frame's faces followed into this one without the detector (fswap's
-  // --face-detector-interval): each keeps its box and score, gets this frame's landmarks, and its
-  // box and keypoints move by as much as the centre of its 68 landmarks moved. Records "landmarks".
+  // --face-detector-interval): each keeps its box, score and track_id, gets this frame's
+  // landmarks, and its box and keypoints move by as much as the centre of its 68 landmarks moved.
+  // Records "landmarks".
   Result<std::vector<Face>> follow(const Image& rgb, const std::vector<Face>& previous, TimeLedger* ledger = nullptr);
   // fairface's gender, race and age bucket of a face with landmarks. Needs options.classify.
   Result<FaceClasses> classify(const Image& rgb, const Face& face, TimeLedger* ledger = nullptr);

@@ -1,7 +1,8 @@
 // Face: what the analysis stages know about one face in one image.
 //
 //   detector fills box, score and (when the model has them) keypoints;
-//   the landmarker fills landmarks68 and landmarks5; the recognizer fills embedding.
+//   the landmarker fills landmarks68 and landmarks5; the recognizer fills embedding;
+//   on video, FaceTracker (face/face_tracker.h) fills track_id.
 #pragma once
 
 #include <array>
@@ -40,6 +41,7 @@ struct Face {
   std::array<Point2f, 68> landmarks68;  // image pixels
   std::array<Point2f, 5> landmarks5;    // eyes, nose tip, mouth corners (from the 68)
   std::vector<float> embedding;         // L2-normalised identity vector, empty until embedded
+  int track_id = -1;                    // video: FaceTracker's identity over frames; -1 untracked
 };
 
 // The five alignment points from 68 landmarks: eye centres, nose tip, mouth corners.

@@ -40,37 +40,29 @@ void LandmarkSmoother::update(Track& t, Face& face) const {
   }
   face.landmarks68 = t.smoothed;
   face.landmarks5 = landmarks5_from_68(face.landmarks68);
-  t.box = face.box;
   t.missed = 0;
   t.seen = true;
 }
 
 void LandmarkSmoother::smooth(std::vector<Face>& faces) {
   for (Track& t : tracks_) t.seen = false;
-  std::vector<Track> born;
   for (Face& f : faces) {
     if (!f.has_landmarks) continue;
-    Track* best = nullptr;
-    float best_iou = kTrackIou;
-    for (Track& t : tracks_) {
-      const float overlap = iou(t.box, f.box);
-      if (!t.seen && overlap > best_iou) best = &t, best_iou = overlap;
-    }
-    if (best) {
-      update(*best, f);
-    } else {
+    auto track = std::find_if(tracks_.begin(), tracks_.end(), [&](const Track& t) { return t.id == f.track_id; });
+    if (track != tracks_.end()) {
+      update(*track, f);
+    } else if (f.track_id >= 0) {  // untracked faces (-1) keep no state
       Track t;
-      t.box = f.box;
+      t.id = f.track_id;
       t.raw = t.smoothed = f.landmarks68;
       t.velocity.fill({});
       t.seen = true;
-      born.push_back(t);
+      tracks_.push_back(std::move(t));
     }
   }
   for (Track& t : tracks_)
     if (!t.seen) ++t.missed;
   std::erase_if(tracks_, [&](const Track& t) { return t.missed > options_.max_missed_frames; });
-  for (Track& t : born) tracks_.push_back(std::move(t));
 }
 
 }  // namespace fswap

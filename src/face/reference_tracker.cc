@@ -17,10 +17,8 @@ Result<std::vector<Face>> ReferenceTracker::match(std::vector<Face> faces, const
   for (Track& t : tracks_) ++t.missed;
   std::vector<Face> matched;
   for (Face& f : faces) {
-    auto track = std::max_element(tracks_.begin(), tracks_.end(), [&](const Track& a, const Track& b) {
-      return iou(a.box, f.box) < iou(b.box, f.box);
-    });
-    const bool tracked = track != tracks_.end() && iou(track->box, f.box) > kTrackIou;
+    auto track = std::find_if(tracks_.begin(), tracks_.end(), [&](const Track& t) { return t.id == f.track_id; });
+    const bool tracked = track != tracks_.end();
     bool is_reference;
     if (tracked && !reverify) {
       is_reference = track->matched;
@@ -29,9 +27,9 @@ Result<std::vector<Face>> ReferenceTracker::match(std::vector<Face> faces, const
       is_reference = face_distance(f.embedding, reference_) < options_.reference_distance;
     }
     if (tracked) {
-      *track = {f.box, is_reference, 0};
-    } else {
-      tracks_.push_back({f.box, is_reference, 0});
+      *track = {f.track_id, is_reference, 0};
+    } else if (f.track_id >= 0) {  // untracked faces (-1) keep no decision
+      tracks_.push_back({f.track_id, is_reference, 0});
     }
     if (is_reference) matched.push_back(std::move(f));
   }

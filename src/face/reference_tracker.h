@@ -3,12 +3,14 @@
 //
 //   ReferenceTracker tracker(options.selector);
 //   tracker.set_reference(embedding);                 // or the first frame's largest face
+//   face_tracker.assign(faces);                       // FaceTracker: each face's track_id
 //   FSWAP_ASSIGN_OR_RETURN(auto chosen, tracker.match(std::move(faces), embed_fn));
 //
-// A face that overlaps (IoU > 0.5) a face of a recent frame is the same person and keeps that
-// face's decision; only new faces are embedded and compared with the reference, and every
-// face is re-checked every kReverifyFrames frames. Tracks unseen for kMaxMissedFrames are
-// dropped, so a detection that flickers does not cost an embedding each time it returns.
+// A face whose track_id (face/face_tracker.h) was decided on a recent frame is the same person
+// and keeps that decision; only new faces are embedded and compared with the reference, and
+// every face is re-checked every kReverifyFrames frames. A face with track_id -1 is new on every
+// frame. A track's decision is kept while it is unseen for up to kMaxMissedFrames frames, so a
+// detection that flickers (and keeps its id) does not cost an embedding each time it returns.
 // One instance per video; not thread-safe.
 #pragma once
 
@@ -25,7 +27,6 @@ class ReferenceTracker {
  public:
   static constexpr int kReverifyFrames = 30;
   static constexpr int kMaxMissedFrames = 10;
-  static constexpr float kTrackIou = 0.5f;
 
   using EmbedFn = std::function<Status(Face&)>;
 
@@ -36,11 +37,12 @@ class ReferenceTracker {
 
   // The faces of this frame that are the reference person, largest first. Without a reference,
   // the largest face of this frame becomes the reference (FaceFusion's reference frame 0).
+  // Call once per frame, in frame order, with distinct track ids (or -1).
   Result<std::vector<Face>> match(std::vector<Face> faces, const EmbedFn& embed);
 
  private:
   struct Track {
-    FaceBox box;
+    int id = -1;  // Face::track_id
     bool matched = false;
     int missed = 0;  // frames since last seen
   };

@@ -14,6 +14,7 @@
 #include "core/bounded_queue.h"
 #include "core/log.h"
 #include "face/device_face.h"
+#include "face/face_tracker.h"
 #include "face/landmark_smoother.h"
 #include "face/reference_tracker.h"
 #include "fswap/fswap.h"
@@ -149,6 +150,7 @@ struct JobContext {
   std::uint64_t evictions = 0;      // video: the engine's eviction count after the last window
   std::uint64_t h2d_bytes = 0;      // and its host→device bytes
   std::int64_t stage_frames = 0;    // and their frames
+  FaceTracker face_tracker;  // video: each frame's faces' track ids, for the smoother and tracker
   ReferenceTracker tracker;  // reference mode
   LandmarkSmoother smoother;  // video with smooth_landmarks
   std::vector<Face> followed;  // video with face_detector_interval > 1: the last frame's faces
@@ -218,6 +220,7 @@ Result<std::vector<Face>> wanted_faces(JobContext& ctx, const Image& frame, bool
     FSWAP_ASSIGN_OR_RETURN(faces, ctx.analyser->analyse(frame, /*embed=*/false, &ctx.ledger));
     ctx.frames_followed = 0;
   }
+  if (is_video) ctx.face_tracker.assign(faces);
   if (interval > 1) ctx.followed = faces;
   const FaceFilter& filter = ctx.filter;
   if (!filter.active()) return faces;
@@ -916,6 +919,7 @@ void run_part(SegmentRun& run, JobContext& ctx, const ReferenceTracker& fresh_tr
     auto before_analysis = [&](const VideoFrame& frame) {
       if (grid.segment_of(frame.index) != segment) {  // each segment tracks faces afresh
         segment = grid.segment_of(frame.index);
+        ctx.face_tracker = FaceTracker();
         ctx.tracker = fresh_tracker;
         ctx.smoother = LandmarkSmoother();
         ctx.followed.clear();

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "face/analyser.h"
+#include "face/face_tracker.h"
 #include "face/reference_tracker.h"
 #include "face/selector.h"
 #include "face/swap_classical.h"
@@ -179,15 +180,23 @@ struct CountingEmbedder {
   }
 };
 
+// A frame's faces with FaceTracker's ids, as the pipeline hands them to ReferenceTracker.
+std::vector<Face> tracked(FaceTracker& face_tracker, std::vector<Face> faces) {
+  face_tracker.assign(faces);
+  return faces;
+}
+
 TEST(ReferenceTracker, MatchesByIdentityAndEmbedsOnlyNewFaces) {
   ReferenceTracker tracker(selector(SelectorMode::kReference));  // distance 0.3
   tracker.set_reference({0, 1});
+  FaceTracker ids;
   CountingEmbedder embedder;
   auto embed = [&](Face& f) { return embedder(f); };
   // Two people walking right: the reference (score 0.9) and someone else (0.5).
   for (int frame = 0; frame < 20; ++frame) {
     const float dx = static_cast<float>(frame);
-    auto chosen = tracker.match({face_at(10 + dx, 10, 60 + dx, 60, 0.9f), face_at(100 + dx, 10, 150 + dx, 60, 0.5f)}, embed);
+    auto chosen = tracker.match(
+        tracked(ids, {face_at(10 + dx, 10, 60 + dx, 60, 0.9f), face_at(100 + dx, 10, 150 + dx, 60, 0.5f)}), embed);
     ASSERT_TRUE(chosen.is_ok());
     ASSERT_EQ(chosen->size(), 1u) << "frame " << frame;
     EXPECT_FLOAT_EQ(chosen->front().score, 0.9f);
@@ -195,19 +204,20 @@ TEST(ReferenceTracker, MatchesByIdentityAndEmbedsOnlyNewFaces) {
   EXPECT_EQ(embedder.calls, 2);  // each person embedded once, on the first frame
   // After kReverifyFrames frames every face is checked again.
   for (int frame = 20; frame < ReferenceTracker::kReverifyFrames; ++frame)
-    ASSERT_TRUE(tracker.match({face_at(30, 10, 80, 60, 0.9f)}, embed).is_ok());
+    ASSERT_TRUE(tracker.match(tracked(ids, {face_at(30, 10, 80, 60, 0.9f)}), embed).is_ok());
   EXPECT_EQ(embedder.calls, 3);
 }
 
 TEST(ReferenceTracker, AFlickeringDetectionKeepsItsDecision) {
   ReferenceTracker tracker(selector(SelectorMode::kReference));  // distance 0.3
   tracker.set_reference({0, 1});
+  FaceTracker ids;
   CountingEmbedder embedder;
   auto embed = [&](Face& f) { return embedder(f); };
   for (int frame = 0; frame < 12; ++frame) {
     std::vector<Face> faces = {face_at(10, 10, 60, 60, 0.9f)};
     if (frame % 3 == 0) faces.push_back(face_at(200, 200, 230, 230, 0.5f));  // a false detection, on and off
-    auto chosen = tracker.match(std::move(faces), embed);
+    auto chosen = tracker.match(tracked(ids, std::move(faces)), embed);
     ASSERT_TRUE(chosen.is_ok());
     EXPECT_EQ(chosen->size(), 1u);
   }

@@ -1,10 +1,12 @@
-// LandmarkSmoother on synthetic landmark tracks: jitter removed, motion followed, faces kept apart.
+// LandmarkSmoother on synthetic landmark tracks (ids from FaceTracker): jitter removed, motion
+// followed, faces kept apart.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdio>
 #include <random>
 
+#include "face/face_tracker.h"
 #include "face/landmark_smoother.h"
 
 namespace fswap {
@@ -25,6 +27,18 @@ Face make_face(float cx, float cy) {
   return f;
 }
 
+// FaceTracker's ids, then the smoother, as the pipeline runs them.
+struct TrackedSmoother {
+  explicit TrackedSmoother(LandmarkSmootherOptions options = {}) : smoother(options) {}
+  void smooth(std::vector<Face>& faces) {
+    ids.assign(faces);
+    smoother.smooth(faces);
+  }
+  std::size_t track_count() const { return smoother.track_count(); }
+  FaceTracker ids;
+  LandmarkSmoother smoother;
+};
+
 void add_jitter(Face& f, std::mt19937& rng, float sigma) {
   std::normal_distribution<float> noise(0.f, sigma);
   for (auto& p : f.landmarks68) p.x += noise(rng), p.y += noise(rng);
@@ -43,7 +57,7 @@ double step_variance(const std::vector<std::array<Point2f, 68>>& frames) {
 
 TEST(LandmarkSmoother, StaticFaceJitterVarianceDropsAtLeastFourfold) {
   std::mt19937 rng(1234);
-  LandmarkSmoother smoother;
+  TrackedSmoother smoother;
   std::vector<std::array<Point2f, 68>> raw, smoothed;
   for (int t = 0; t < 200; ++t) {
     std::vector<Face> faces{make_face(200, 200)};
@@ -59,7 +73,7 @@ TEST(LandmarkSmoother, StaticFaceJitterVarianceDropsAtLeastFourfold) {
 }
 
 TEST(LandmarkSmoother, FastMotionIsFollowedWithLittleLag) {
-  LandmarkSmoother smoother;
+  TrackedSmoother smoother;
   constexpr float kSpeed = 6.f;  // px per frame
   double worst_lag = 0;
   for (int t = 0; t < 60; ++t) {
@@ -77,7 +91,7 @@ TEST(LandmarkSmoother, FastMotionIsFollowedWithLittleLag) {
 
 TEST(LandmarkSmoother, FastMotionWithJitterIsFollowed) {
   std::mt19937 rng(99);
-  LandmarkSmoother smoother;
+  TrackedSmoother smoother;
   double lag_sum = 0;
   int n = 0;
   for (int t = 0; t < 100; ++t) {
@@ -94,7 +108,7 @@ TEST(LandmarkSmoother, FastMotionWithJitterIsFollowed) {
 
 TEST(LandmarkSmoother, TwoFacesAreTrackedIndependently) {
   std::mt19937 rng(7);
-  LandmarkSmoother smoother;
+  TrackedSmoother smoother;
   std::vector<std::array<Point2f, 68>> raw_a, smooth_a, smooth_b;
   for (int t = 0; t < 100; ++t) {
     // Face A still with jitter at the left, face B moving right at 6 px/frame far from it.
@@ -115,7 +129,7 @@ TEST(LandmarkSmoother, TwoFacesAreTrackedIndependently) {
 }
 
 TEST(LandmarkSmoother, NewFacePassesThroughUnchanged) {
-  LandmarkSmoother smoother;
+  TrackedSmoother smoother;
   std::vector<Face> first{make_face(100, 100)};
   smoother.smooth(first);
   EXPECT_EQ(smoother.track_count(), 1u);
@@ -136,7 +150,7 @@ TEST(LandmarkSmoother, NewFacePassesThroughUnchanged) {
 TEST(LandmarkSmoother, UnseenTracksAreDropped) {
   LandmarkSmootherOptions options;
   options.max_missed_frames = 3;
-  LandmarkSmoother smoother(options);
+  TrackedSmoother smoother(options);
   std::vector<Face> faces{make_face(100, 100)};
   smoother.smooth(faces);
   for (int t = 0; t < 3; ++t) {
