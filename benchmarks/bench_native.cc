@@ -1,6 +1,8 @@
 // The native engine's CUDA backend on the GPU machine:
 //   latency  per model: median ms per batch at batch 1, 8 and 32 in fp16 (and fp32 at batch 1),
-//            after warm-up, host to host (input upload and output download included);
+//            after warm-up, host to host (input upload and output download included); and with
+//            the tensors on the device (run_on_device): wall time per run, and the GPU's own time
+//            from the runtime's event timing, the measure the PyTorch baseline uses;
 //   budget   a pipeline of swapper + face enhancer + frame enhancer (inswapper_128, gfpgan_1.4,
 //            real_esrgan_x4 on a 640×640 tile) run in turn, with room for 100%, 50%, 25% and 10% of
 //            their total weight bytes: budget = the non-weight peak of an unlimited run (the largest
@@ -58,11 +60,51 @@ Result<double> time_runs(InferenceSession& s, const std::vector<Tensor>& inputs,
   return median(t);
 }
 
+// Device-resident runs (InferenceSession::run_on_device): inputs uploaded once, outputs left on
+// the GPU. Per run: wall ms with one synchronisation after it (median), and the GPU's own ms, the
+// runtime's CUDA-event timing of the run (mean): what tools/bench/torch_baseline.py times for
+// PyTorch, on device tensors.
+struct DeviceTiming {
+  double wall_ms = 0;
+  double gpu_ms = 0;
+};
+Result<DeviceTiming> time_device_runs(InferenceSession& s, const std::vector<Tensor>& inputs, int runs) {
+  DeviceWork* gpu = s.device_work();
+  auto* runtime = dynamic_cast<CudaRuntime*>(gpu);
+  if (runtime == nullptr) return unsupported("no device runs");
+  auto held = gpu->hold();
+  std::vector<DeviceBuffer> buffers;
+  std::vector<DeviceTensor> tensors;
+  for (const Tensor& t : inputs) {
+    FSWAP_ASSIGN_OR_RETURN(DeviceBuffer b, gpu->allocate(t.view().bytes()));
+    FSWAP_RETURN_IF_ERROR(gpu->upload(b.data(), t.raw(), t.view().bytes()));
+    tensors.push_back({b.data(), t.dtype(), t.shape()});
+    buffers.push_back(std::move(b));
+  }
+  std::uint8_t sink = 0;
+  const auto run_and_wait = [&]() -> Status {
+    FSWAP_RETURN_IF_ERROR(s.run_on_device(tensors, [](std::span<const DeviceTensor>) { return Status::ok(); }));
+    return gpu->download(&sink, buffers[0].data(), 1);
+  };
+  for (int i = 0; i < 3; ++i) FSWAP_RETURN_IF_ERROR(run_and_wait());
+  const CudaRuntime::GpuBusy before = runtime->gpu_busy();
+  std::vector<double> t;
+  for (int i = 0; i < runs; ++i) {
+    const auto start = Clock::now();
+    FSWAP_RETURN_IF_ERROR(run_and_wait());
+    t.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  const CudaRuntime::GpuBusy after = runtime->gpu_busy();
+  const double counted = static_cast<double>(after.runs - before.runs);
+  return DeviceTiming{median(t) * 1e3, counted > 0 ? (after.seconds - before.seconds) / counted * 1e3 : 0};
+}
+
 void latency() {
   const char* models[] = {"fr_detect", "fr_landmark", "fr_feature", "inswapper_128", "arcface_w600k_r50",
                           "scrfd_2.5g", "yoloface_8n", "2dfan4", "hyperswap_1a_256", "simswap_256",
                           "gfpgan_1.4", "xseg", "bisenet_resnet_34", "real_esrgan_x4"};
-  std::printf("\n| model | precision | batch | ms per batch | ms per item |\n|---|---|---|---|---|\n");
+  std::printf("\n| model | precision | batch | ms per batch | ms per item | device-resident ms | GPU ms (events) |\n"
+              "|---|---|---|---|---|---|---|\n");
   NativeEngine engine;
   for (const char* name : models) {
     const std::string path = test::gpu_model(name);
@@ -88,8 +130,11 @@ void latency() {
           continue;
         }
         const double ms = *t * 1e3;
-        std::printf("| %s | %s | %lld | %.3f | %.3f |\n", name, p == Precision::kFloat16 ? "fp16" : "fp32",
-                    static_cast<long long>(batch), ms, ms / static_cast<double>(batch));
+        const Result<DeviceTiming> resident = time_device_runs(**session, inputs, g_runs);
+        char device_columns[64] = "- | -";
+        if (resident.is_ok()) std::snprintf(device_columns, sizeof device_columns, "%.3f | %.3f", resident->wall_ms, resident->gpu_ms);
+        std::printf("| %s | %s | %lld | %.3f | %.3f | %s |\n", name, p == Precision::kFloat16 ? "fp16" : "fp32",
+                    static_cast<long long>(batch), ms, ms / static_cast<double>(batch), device_columns);
         std::fprintf(stderr, "{\"model\":\"%s\",\"engine\":\"native\",\"precision\":\"%s\",\"batch\":%lld,\"median_ms\":%.4f}\n",
                      name, p == Precision::kFloat16 ? "fp16" : "fp32", static_cast<long long>(batch), ms);
       }

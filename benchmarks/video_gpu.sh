@@ -7,7 +7,7 @@
 #     CUDA, fp16. Its detector is fr_detect, not the yoloface replica: a replica's random weights find
 #     hundreds of boxes that are no faces, where the clip has one; yoloface's own cost is in
 #     docs/BENCHMARKS.md's per-family table;
-#   - NVDEC vs CPU decoding;
+#   - the FaceFusion pipeline with its frames kept on the GPU (the default) and on the host;
 #   - a VRAM budget sweep at 4K: 100%, 50% and 25% of the FaceFusion pipeline's peak device bytes.
 # Prints one line per run: clip, setting, mode, frames, fps, stages. Environment: WORK (the models
 # folder is $WORK/models, replicas generated), OUT (logs).
@@ -42,9 +42,8 @@ bench() {  # label args...: fswap bench over the clips; its table and memory lin
 
 if [[ " $VIDEO_PARTS " == *" bench "* ]]; then
   bench "default" "${native[@]}"
-  bench "default, nvdec" "${native[@]}" --decoder cuda
   bench "facefusion" "${native[@]}" "${facefusion[@]}"
-  bench "facefusion, batch-frames 8" "${native[@]}" "${facefusion[@]}" --batch-frames 8
+  bench "facefusion, frames on the host" "${native[@]}" "${facefusion[@]}" --frames-on-gpu off
 fi
 [[ " $VIDEO_PARTS " == *" sweep "* ]] || exit 0
 

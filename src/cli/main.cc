@@ -73,6 +73,7 @@ struct CommonOptions {
   int video_quality = 80;
   std::string video_preset = "veryfast";
   std::string decoder = "cpu";
+  std::string frames_on_gpu = "auto";
   int image_quality = 80;
   std::int64_t trim_start = 0, trim_end = -1;
   std::string segment_dir;
@@ -197,6 +198,10 @@ struct CommonOptions {
     app.add_option("--decoder", decoder,
                    "Video decoding: cpu, or cuda (NVDEC on the --device GPU; the CPU where it is missing)")
         ->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+    app.add_option("--frames-on-gpu", frames_on_gpu,
+                   "auto: keep each frame on the GPU while the face processors can work on it there (native "
+                   "engine on CUDA, box mask); off: face work on host frames")
+        ->check(CLI::IsMember({"auto", "off"}))->capture_default_str();
     app.add_option("--output-image-quality", image_quality, "0..100 for JPEG/WebP output")
         ->check(CLI::Range(0, 100))->capture_default_str();
     app.add_option("--trim-frame-start", trim_start, "First frame to process")->check(CLI::NonNegativeNumber);
@@ -275,6 +280,7 @@ struct CommonOptions {
     job.encode.crf = static_cast<int>(std::lround(51.0 - video_quality * 0.51));
     job.encode.preset = video_preset;
     job.decoder = decoder == "cuda" ? SwapJob::Decoder::kCuda : SwapJob::Decoder::kCpu;
+    job.frames_on_gpu = frames_on_gpu == "auto";
     job.image_quality = image_quality;
     job.trim_frame_start = trim_start;
     job.trim_frame_end = trim_end;

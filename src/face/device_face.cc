@@ -38,10 +38,10 @@ Result<DeviceFrame> DeviceFrame::upload(DeviceWork& gpu, const Image& rgb) {
   return frame;
 }
 
-Status DeviceFrame::download(Image& rgb) const {
+Result<std::unique_ptr<DeviceWork::PendingDownload>> DeviceFrame::start_download(const Image& rgb) const {
   if (rgb.width != width_ || rgb.height != height_ || rgb.channels != 3)
     return invalid_input("the host frame differs in size from the device frame");
-  return gpu_->download(rgb.pixels.data(), data(), rgb.pixels.size());
+  return gpu_->download_later(data(), rgb.pixels.size());
 }
 
 #if FSWAP_HAS_CUDA

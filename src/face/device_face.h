@@ -9,7 +9,9 @@
 //                                                                                       .scale = {1 / 127.5f, ...}}));
 //   ... session.run_on_device(input) → planar_to_crop(gpu, output, {...}, restored) ...
 //   FSWAP_RETURN_IF_ERROR(paste_back(frame, restored, mask, 512, frame_to_crop, /*blend=*/0.8f));
-//   FSWAP_RETURN_IF_ERROR(frame.download(image));
+//   FSWAP_ASSIGN_OR_RETURN(auto copy, frame.start_download(image));
+//   held.unlock();
+//   FSWAP_RETURN_IF_ERROR(copy->wait(image.pixels.data()));
 //
 // Each step is the GPU twin of a host one and agrees with it to float rounding (the paste-back's
 // uint8 result within one level): warp_affine (kReplicate) + image_to_nchw (face/model_input.h),
@@ -20,6 +22,7 @@
 
 #include <array>
 #include <cstddef>
+#include <memory>
 
 #include "core/status.h"
 #include "imaging/geometry.h"
@@ -58,8 +61,9 @@ class DeviceFrame {
  public:
   // Under the GPU's hold.
   static Result<DeviceFrame> upload(DeviceWork& gpu, const Image& rgb);
-  // Copies the frame back into `rgb` (same size), after the work issued on the stream; waits.
-  Status download(Image& rgb) const;
+  // Starts copying the frame back after the work issued on the stream (under the hold); its
+  // wait(rgb.pixels.data()) needs no hold. kInvalidInput unless `rgb` has the frame's size.
+  Result<std::unique_ptr<DeviceWork::PendingDownload>> start_download(const Image& rgb) const;
 
   DeviceWork& gpu() const { return *gpu_; }
   void* data() const { return buffer_.get().data(); }

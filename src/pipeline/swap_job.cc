@@ -261,23 +261,26 @@ Result<std::vector<Face>> analyse_frame(JobContext& ctx, const Image& frame, boo
 
 // The GPU on which a processor can work on a frame kept there (face/device_face.h), null when it
 // works on the host.
-DeviceWork* processor_gpu(const std::string& processor, Processors& p) {
+DeviceWork* processor_gpu(const SwapJob& job, const std::string& processor, Processors& p) {
+  if (!job.frames_on_gpu) return nullptr;
   if (processor == "face_swapper") return p.swapper->device_work();
   if (processor == "face_enhancer") return p.enhancer->device_work();
   return nullptr;
 }
 
-// Brings a frame back from the GPU, when it is there, and frees its device copy.
+// Brings a frame back from the GPU, when it is there, and frees its device copy. The wait for
+// the GPU's work on it holds nothing, so the analysis thread's models run meanwhile.
 Status frame_to_host(Image& frame, std::optional<DeviceFrame>& on_gpu, TimeLedger* ledger) {
   if (!on_gpu) return Status::ok();
-  Status s;
+  Result<std::unique_ptr<DeviceWork::PendingDownload>> copy = unsupported("");
   {
     auto held = on_gpu->gpu().hold();
-    ScopedTimer t(ledger, "download");
-    s = on_gpu->download(frame);
+    copy = on_gpu->start_download(frame);
   }
-  on_gpu.reset();  // not under the hold: a DeviceFrame frees itself under it
-  return s;
+  on_gpu.reset();  // not under the hold: a DeviceFrame frees itself under it, after the copy
+  FSWAP_RETURN_IF_ERROR(copy.status());
+  ScopedTimer t(ledger, "download");
+  return (*copy)->wait(frame.pixels.data());
 }
 
 // One processor's work on one frame, in place, with one lane's processors. As FaceFusion: the
@@ -285,9 +288,9 @@ Status frame_to_host(Image& frame, std::optional<DeviceFrame>& on_gpu, TimeLedge
 // frame_enhancer over the whole frame. A processor that works on the GPU uploads the frame
 // (on_gpu) unless the previous one left it there, and leaves it there; one on the host first
 // brings it back (frame_to_host).
-Status run_processor(const std::string& processor, Processors& p, Image& frame, std::optional<DeviceFrame>& on_gpu,
-                     const std::vector<Face>& faces, TimeLedger* ledger) {
-  DeviceWork* gpu = faces.empty() ? nullptr : processor_gpu(processor, p);
+Status run_processor(const SwapJob& job, const std::string& processor, Processors& p, Image& frame,
+                     std::optional<DeviceFrame>& on_gpu, const std::vector<Face>& faces, TimeLedger* ledger) {
+  DeviceWork* gpu = faces.empty() ? nullptr : processor_gpu(job, processor, p);
   if (gpu != nullptr && (!on_gpu || &on_gpu->gpu() == gpu)) {
     auto held = gpu->hold();
     if (!on_gpu) {
@@ -317,7 +320,7 @@ Result<int> process_image(JobContext& ctx, Image& frame) {
   FSWAP_ASSIGN_OR_RETURN(auto chosen, analyse_frame(ctx, frame, /*is_video=*/false));
   std::optional<DeviceFrame> on_gpu;
   for (const auto& processor : ctx.job.processors)
-    FSWAP_RETURN_IF_ERROR(run_processor(processor, ctx.lanes[0], frame, on_gpu, chosen, &ctx.ledger));
+    FSWAP_RETURN_IF_ERROR(run_processor(ctx.job, processor, ctx.lanes[0], frame, on_gpu, chosen, &ctx.ledger));
   FSWAP_RETURN_IF_ERROR(frame_to_host(frame, on_gpu, &ctx.ledger));
   return static_cast<int>(chosen.size());
 }
@@ -575,7 +578,7 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
         WindowFrame& w = window[i];
         Status s = stop_requested(job) ? cancelled("stopped on request")
                                        : inject_fault(job, processor.c_str(), w.frame.index);
-        if (s.is_ok()) s = run_processor(processor, p, w.frame.image, w.on_gpu, w.faces, &ctx.ledger);
+        if (s.is_ok()) s = run_processor(job, processor, p, w.frame.image, w.on_gpu, w.faces, &ctx.ledger);
         // A frame stays on the GPU from one processor to the next only in one-frame windows: a
         // longer window would keep all its frames there at once.
         if (s.is_ok() && window.size() > 1) s = frame_to_host(w.frame.image, w.on_gpu, &ctx.ledger);

@@ -10,7 +10,9 @@
 //   ... kernels on gpu->stream() write crop.data() ...
 //   FSWAP_RETURN_IF_ERROR(session->run_on_device({{crop.data(), DType::kFloat32, {1, 3, 128, 128}}},
 //       [&](std::span<const DeviceTensor> outputs) { ...kernels reading outputs[0].data...; return Status::ok(); }));
-//   FSWAP_RETURN_IF_ERROR(gpu->download(host, crop.data(), bytes));   // waits for the stream
+//   FSWAP_ASSIGN_OR_RETURN(auto copy, gpu->download_later(crop.data(), bytes));
+//   held.unlock();
+//   FSWAP_RETURN_IF_ERROR(copy->wait(host));                          // the stream's work, then the copy
 //
 // Every call here and every kernel a caller enqueues on stream() needs a live hold(): a device's
 // sessions share its stream, its budget and its scratch, and hold() serialises them (one thread
@@ -69,8 +71,21 @@ class DeviceWork {
   // Copies host → device, ordered before the work issued on stream() afterwards. `host` may be
   // reused when the call returns.
   virtual Status upload(void* device, const void* host, std::uint64_t bytes) = 0;
-  // Copies device → host after the work issued on stream() so far, and waits for it.
-  virtual Status download(void* host, const void* device, std::uint64_t bytes) = 0;
+  // A device → host copy under way (download_later). wait() needs no hold, so other threads can
+  // issue work to the device while this one waits for its copy.
+  class PendingDownload {
+   public:
+    virtual ~PendingDownload() = default;
+    // Waits for the copy and leaves its bytes at `host` (as many as download_later was given).
+    virtual Status wait(void* host) = 0;
+  };
+  // Starts copying device → host (into pinned staging) after the work issued on stream() so far.
+  virtual Result<std::unique_ptr<PendingDownload>> download_later(const void* device, std::uint64_t bytes) = 0;
+  // download_later, then wait.
+  Status download(void* host, const void* device, std::uint64_t bytes) {
+    FSWAP_ASSIGN_OR_RETURN(std::unique_ptr<PendingDownload> copy, download_later(device, bytes));
+    return copy->wait(host);
+  }
 };
 
 // Reads a run's outputs on the device (InferenceSession::run_on_device).

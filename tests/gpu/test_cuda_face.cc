@@ -157,7 +157,10 @@ TEST(CudaFace, FramesKeptOnTheGpuMatchTheHostPath) {
       ASSERT_TRUE(s.is_ok()) << s.to_string();
       s = enhancer.enhance_on_device(*frame, face, nullptr);
       ASSERT_TRUE(s.is_ok()) << s.to_string();
-      s = frame->download(kept);
+      auto copy = frame->start_download(kept);
+      ASSERT_TRUE(copy.is_ok()) << copy.status().to_string();
+      held.unlock();
+      s = (*copy)->wait(kept.pixels.data());
       ASSERT_TRUE(s.is_ok()) << s.to_string();
     }
   }

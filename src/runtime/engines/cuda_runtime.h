@@ -32,6 +32,7 @@ namespace fswap {
 namespace cuda {
 class CudaLibraries;
 }
+class PinnedStaging;
 
 struct CudaRuntimeOptions {
   int device = 0;
@@ -82,7 +83,7 @@ class CudaRuntime final : public DeviceWork {
   CUstream_st* stream() override { return device_->compute_stream(); }
   Result<DeviceBuffer> allocate(std::uint64_t bytes) override;
   Status upload(void* device, const void* host, std::uint64_t bytes) override;
-  Status download(void* host, const void* device, std::uint64_t bytes) override;
+  Result<std::unique_ptr<PendingDownload>> download_later(const void* device, std::uint64_t bytes) override;
   // Frees (stream-ordered) the kernel workspace and the activation buffer, so their bytes can
   // serve weights; the next run allocates them again. Call between runs.
   Status release_scratch();
@@ -116,6 +117,7 @@ class CudaRuntime final : public DeviceWork {
     memory::DeviceEvent end;
   };
   std::vector<PendingSpan> pending_spans_;
+  std::shared_ptr<PinnedStaging> staging_;  // download_later's buffers; shared with the copies under way
 };
 
 // "cuda:0 NVIDIA H100 80GB HBM3" per visible device; empty without a GPU or driver.
