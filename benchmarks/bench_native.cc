@@ -10,10 +10,14 @@
 //            Throughput as a ratio to an unlimited budget, bytes and copies per pass, the copy
 //            bandwidth over the pass and over the time streaming added; explicit vs unified
 //            memory mode where unified applies (unlimited and 100%), with the first pass's time;
-//   budget-light  the same with a 64×64 tile: little compute to hide the copies behind.
+//   budget-light  the same with a 64×64 tile: little compute to hide the copies behind;
+//   profile  per model (batch 1, fp16, inputs as latency makes them): one run timed node by node
+//            (profile_cuda_nodes), as a table of op types (ms, share, nodes) and the 12 slowest
+//            nodes, with the nodes' sum beside the plain run's GPU ms (device-resident, CUDA graph,
+//            mean of --runs); not in the default parts.
 // Models from FSWAP_GPU_MODELS (the default models and generated replicas). Prints JSON lines
 // (for tools/bench/torch_baseline.py's comparison) and markdown tables.
-//   bench_native [latency|budget|budget-light]... [--runs N]
+//   bench_native [latency|budget|budget-light|profile]... [--runs N]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -139,6 +143,70 @@ void latency() {
                      name, p == Precision::kFloat16 ? "fp16" : "fp32", static_cast<long long>(batch), ms);
       }
     }
+  }
+}
+
+// One model's node profile: op types by total time, then the slowest nodes.
+void print_profile(const char* model, const std::vector<NodeTime>& nodes, const Result<DeviceTiming>& plain) {
+  struct OpTotal {
+    std::string op;
+    double ms = 0;
+    int count = 0;
+  };
+  std::vector<OpTotal> ops;
+  double sum = 0;
+  for (const NodeTime& n : nodes) {
+    sum += n.ms;
+    auto it = std::find_if(ops.begin(), ops.end(), [&](const OpTotal& o) { return o.op == n.op; });
+    if (it == ops.end()) it = ops.insert(ops.end(), {n.op, 0, 0});
+    it->ms += n.ms;
+    ++it->count;
+  }
+  std::sort(ops.begin(), ops.end(), [](const OpTotal& a, const OpTotal& b) { return a.ms > b.ms; });
+  char plain_text[96] = "plain run: not timed";
+  if (plain.is_ok())
+    std::snprintf(plain_text, sizeof plain_text, "plain run %.3f ms GPU (CUDA graph), difference %.3f ms", plain->gpu_ms,
+                  sum - plain->gpu_ms);
+  std::printf("\n### %s (fp16, batch 1): %zu nodes, node sum %.3f ms; %s\n\n| op | ms | share | nodes |\n|---|---|---|---|\n",
+              model, nodes.size(), sum, plain_text);
+  for (const OpTotal& o : ops)
+    std::printf("| %s | %.3f | %.1f%% | %d |\n", o.op.c_str(), o.ms, sum > 0 ? 100 * o.ms / sum : 0, o.count);
+  std::vector<const NodeTime*> slowest;
+  for (const NodeTime& n : nodes) slowest.push_back(&n);
+  const std::size_t shown = std::min<std::size_t>(12, slowest.size());
+  std::partial_sort(slowest.begin(), slowest.begin() + static_cast<std::ptrdiff_t>(shown), slowest.end(),
+                    [](const NodeTime* a, const NodeTime* b) { return a->ms > b->ms; });
+  std::printf("\n| slowest nodes | op | output | ms |\n|---|---|---|---|\n");
+  for (std::size_t i = 0; i < shown; ++i)
+    std::printf("| %s | %s | %s | %.3f |\n", slowest[i]->name.c_str(), slowest[i]->op.c_str(),
+                slowest[i]->output_shapes.c_str(), slowest[i]->ms);
+}
+
+void profile() {
+  const char* models[] = {"gfpgan_1.4", "2dfan4", "hyperswap_1a_256", "inswapper_128", "arcface_w600k_r50",
+                          "scrfd_2.5g", "bisenet_resnet_34", "fr_detect"};
+  NativeEngine engine;
+  for (const char* name : models) {
+    const std::string path = test::gpu_model(name);
+    if (path.empty()) continue;
+    std::vector<Tensor> inputs;
+    Result<DeviceTiming> plain = unsupported("not loaded");
+    {
+      auto session = engine.load(path, {.device = {DeviceKind::kCuda, 0}, .precision = Precision::kFloat16});
+      if (!session.is_ok()) {
+        std::printf("\n### %s: %s\n", name, session.status().to_string().c_str());
+        continue;
+      }
+      unsigned seed = 1;
+      for (const TensorInfo& info : (*session)->inputs()) inputs.push_back(test::random_tensor(batch_shape(info, 1), seed++));
+      plain = time_device_runs(**session, inputs, g_runs);
+    }
+    auto nodes = profile_cuda_nodes(path, inputs, Precision::kFloat16, 3);
+    if (!nodes.is_ok()) {
+      std::printf("\n### %s: %s\n", name, nodes.status().to_string().c_str());
+      continue;
+    }
+    print_profile(name, *nodes, plain);
   }
 }
 
@@ -290,8 +358,9 @@ int main(int argc, char** argv) {
     if (w == "latency") fswap::latency();
     else if (w == "budget") fswap::budget_sweep(640);
     else if (w == "budget-light") fswap::budget_sweep(64);
+    else if (w == "profile") fswap::profile();
     else {
-      std::fprintf(stderr, "bench_native: unknown part '%s' (latency, budget, budget-light)\n", w.c_str());
+      std::fprintf(stderr, "bench_native: unknown part '%s' (latency, budget, budget-light, profile)\n", w.c_str());
       return 2;
     }
   }

@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <span>
 
 #include "gpu/compare.h"
 #include "gpu/gpu_env.h"
 #include "memory/budget.h"
+#include "runtime/engines/cuda_executor.h"
 #include "runtime/engines/cuda_runtime.h"
 #include "onnx/onnx_loader.h"
 #include "runtime/engines/executor.h"
@@ -338,6 +340,113 @@ TEST(CudaGpuBusy, CountsEachRunWithinItsWallTime) {
   EXPECT_NE(engine.memory_summary().find("gpu busy"), std::string::npos) << engine.memory_summary();
   std::printf("fr_detect: %d runs in %.2f ms of wall time, GPU busy %.2f ms (%.0f%%)\n", kRuns, wall * 1e3, busy * 1e3,
               100 * busy / wall);
+}
+
+// The mean GPU ms of `runs` device-resident runs (run_on_device: no host copies in the timed span),
+// by the runtime's event timing: a plain run, a CUDA graph after the first.
+double device_run_gpu_ms(InferenceSession& s, const std::vector<Tensor>& inputs, int runs) {
+  DeviceWork* gpu = s.device_work();
+  auto* runtime = dynamic_cast<CudaRuntime*>(gpu);
+  EXPECT_NE(runtime, nullptr);
+  if (runtime == nullptr) return 0;
+  auto held = gpu->hold();
+  std::vector<DeviceBuffer> buffers;
+  std::vector<DeviceTensor> tensors;
+  for (const Tensor& t : inputs) {
+    auto b = gpu->allocate(t.view().bytes());
+    EXPECT_TRUE(b.is_ok()) << b.status().to_string();
+    if (!b.is_ok()) return 0;
+    EXPECT_TRUE(gpu->upload(b->data(), t.raw(), t.view().bytes()).is_ok());
+    tensors.push_back({b->data(), t.dtype(), t.shape()});
+    buffers.push_back(std::move(*b));
+  }
+  CudaRuntime::GpuBusy before{};
+  for (int i = 0; i < runs + 2; ++i) {  // two untimed: cuDNN's search, the graph's capture
+    if (i == 2) before = runtime->gpu_busy();
+    Status run = s.run_on_device(tensors, [](std::span<const DeviceTensor>) { return Status::ok(); });
+    EXPECT_TRUE(run.is_ok()) << run.to_string();
+    std::uint8_t sink = 0;
+    EXPECT_TRUE(gpu->download(&sink, buffers[0].data(), 1).is_ok());  // waits for the run
+  }
+  const CudaRuntime::GpuBusy after = runtime->gpu_busy();
+  EXPECT_EQ(after.runs - before.runs, static_cast<std::uint64_t>(runs));
+  return (after.seconds - before.seconds) / runs * 1e3;
+}
+
+// A node profile (profile_cuda_nodes) of fr_detect in fp16: one entry per node of the graph the
+// executor runs (the optimised graph specialised to the inputs, converted to fp16), in run order,
+// each timed; the nodes run back to back, so their sum is near a plain run's GPU time.
+TEST(CudaProfile, TimesEveryNodeOfARun) {
+  const std::string path = gpu_model("fr_detect");
+  if (path.empty()) GTEST_SKIP() << "fr_detect not in FSWAP_GPU_MODELS";
+  NativeEngine engine;
+  auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0}, .precision = Precision::kFloat16});
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  const auto inputs = inputs_for(**s, 11);
+  const double plain_ms = device_run_gpu_ms(**s, inputs, 10);
+  ASSERT_GT(plain_ms, 0.0);
+
+  auto nodes = profile_cuda_nodes(path, inputs, Precision::kFloat16, 2);
+  ASSERT_TRUE(nodes.is_ok()) << nodes.status().to_string();
+  Graph g = load_onnx(path).value();
+  ASSERT_TRUE(optimize(g).is_ok());
+  std::vector<Shape> shapes;
+  for (const Tensor& t : inputs) shapes.push_back(t.shape());
+  ASSERT_TRUE(specialize(g, shapes).is_ok());
+  ASSERT_TRUE(convert_to_fp16(g).is_ok());
+  ASSERT_EQ(nodes->size(), g.nodes.size());
+  double sum = 0;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const NodeTime& n = (*nodes)[i];
+    EXPECT_EQ(n.name, g.nodes[i].name) << "node " << i;
+    EXPECT_EQ(n.op, op_name(g.nodes[i].op)) << n.name;
+    EXPECT_TRUE(n.output_shapes.starts_with("[")) << n.name << ": " << n.output_shapes;
+    EXPECT_GE(n.ms, 0.0) << n.name;
+    sum += n.ms;
+  }
+  EXPECT_GE(sum, 0.5 * plain_ms);
+  EXPECT_LE(sum, 3 * plain_ms);
+  std::printf("fr_detect fp16: %zu nodes, node sum %.3f ms, plain run %.3f ms GPU\n", nodes->size(), sum, plain_ms);
+}
+
+// CudaExecutor::profile between runs of an executor that runs as a CUDA graph leaves those runs as
+// they were: after profiling inputs A, a run on inputs B gives what it gave before.
+TEST(CudaProfile, LeavesTheExecutorsRunsAsTheyWere) {
+  const std::string path = gpu_model("fr_detect");
+  if (path.empty()) GTEST_SKIP() << "fr_detect not in FSWAP_GPU_MODELS";
+  NativeEngine engine;
+  auto session = engine.load(path, {.device = {DeviceKind::kCuda, 0}});
+  ASSERT_TRUE(session.is_ok()) << session.status().to_string();
+  const std::vector<Tensor> a = inputs_for(**session, 11), b = inputs_for(**session, 21);
+  std::vector<TensorView> a_views, b_views;
+  std::vector<Shape> shapes;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    a_views.push_back(a[i].view());
+    b_views.push_back(b[i].view());
+    shapes.push_back(a[i].shape());
+  }
+  Graph g = load_onnx(path).value();
+  ASSERT_TRUE(optimize(g).is_ok());
+  auto rt = CudaRuntime::acquire({.device = 0, .vram_budget = ""});
+  ASSERT_TRUE(rt.is_ok()) << rt.status().to_string();
+  DeviceConstants constants(**rt, "fr_detect", MemoryMode::kExplicit);
+  auto lock = (*rt)->enter();
+  auto exec = CudaExecutor::create(**rt, constants, g, shapes, Precision::kFloat16);  // destroyed under the lock
+  ASSERT_TRUE(exec.is_ok()) << exec.status().to_string();
+  ASSERT_TRUE((*exec)->run(a_views).is_ok());  // node by node: cuDNN's search
+  auto before = (*exec)->run(b_views);          // captured as a CUDA graph
+  ASSERT_TRUE(before.is_ok()) << before.status().to_string();
+  const CudaRuntime::GpuBusy busy = (*rt)->gpu_busy();
+  auto nodes = (*exec)->profile(a_views);
+  ASSERT_TRUE(nodes.is_ok()) << nodes.status().to_string();
+  EXPECT_EQ((*rt)->gpu_busy().runs, busy.runs) << "a profiled run is not a counted run";
+  auto after = (*exec)->run(b_views);
+  ASSERT_TRUE(after.is_ok()) << after.status().to_string();
+  ASSERT_EQ(after->size(), before->size());
+  for (std::size_t o = 0; o < before->size(); ++o) {
+    const test::Comparison c = test::compare((*before)[o], (*after)[o], 1e-6);
+    EXPECT_EQ(c.bad, 0) << "output " << o << ": " << c.describe();
+  }
 }
 
 // The i-th device allocation of a run fails: the run reports kOutOfMemory, the arena holds only

@@ -23,28 +23,27 @@ class CudaBackend final : public NativeBackend {
   Result<std::vector<Tensor>> run(const Graph& graph, const std::vector<Shape>& shapes,
                                   const std::vector<TensorView>& inputs) override {
     auto lock = runtime_->enter();
-    auto it = executors_.find(shapes);
-    if (it == executors_.end()) {
-      FSWAP_ASSIGN_OR_RETURN(auto exec, CudaExecutor::create(*runtime_, constants_, graph, shapes, precision_));
-      it = executors_.emplace(shapes, std::move(exec)).first;
-    }
-    return it->second->run(inputs);
+    FSWAP_ASSIGN_OR_RETURN(CudaExecutor* exec, executor(graph, shapes));
+    return exec->run(inputs);
+  }
+
+  Result<std::vector<NodeTime>> profile(const Graph& graph, const std::vector<Shape>& shapes,
+                                        const std::vector<TensorView>& inputs) override {
+    auto lock = runtime_->enter();
+    FSWAP_ASSIGN_OR_RETURN(CudaExecutor* exec, executor(graph, shapes));
+    return exec->profile(inputs);
   }
 
   DeviceWork* device_work() override { return runtime_.get(); }
 
   Status run_on_device(const Graph& graph, const std::vector<Shape>& shapes, std::span<const DeviceTensor> inputs,
                        const DeviceOutputsFn& consume) override {
-    auto it = executors_.find(shapes);
-    if (it == executors_.end()) {
-      FSWAP_ASSIGN_OR_RETURN(auto exec, CudaExecutor::create(*runtime_, constants_, graph, shapes, precision_));
-      it = executors_.emplace(shapes, std::move(exec)).first;
-    }
-    Status s = it->second->run_on_device(inputs, consume);
+    FSWAP_ASSIGN_OR_RETURN(CudaExecutor* exec, executor(graph, shapes));
+    Status s = exec->run_on_device(inputs, consume);
     if (s.code() == StatusCode::kOutOfMemory) {
       // As NativeSession::run: the shared scratch may be sized for another session's larger plan.
       FSWAP_RETURN_IF_ERROR(runtime_->release_scratch());
-      s = it->second->run_on_device(inputs, consume);
+      s = exec->run_on_device(inputs, consume);
     }
     return s;
   }
@@ -55,6 +54,16 @@ class CudaBackend final : public NativeBackend {
   }
 
  private:
+  // The executor of these input shapes, created on first use. Caller holds the runtime's mutex.
+  Result<CudaExecutor*> executor(const Graph& graph, const std::vector<Shape>& shapes) {
+    auto it = executors_.find(shapes);
+    if (it == executors_.end()) {
+      FSWAP_ASSIGN_OR_RETURN(auto exec, CudaExecutor::create(*runtime_, constants_, graph, shapes, precision_));
+      it = executors_.emplace(shapes, std::move(exec)).first;
+    }
+    return it->second.get();
+  }
+
   std::shared_ptr<CudaRuntime> runtime_;
   DeviceConstants constants_;  // after runtime_: destroyed before it
   Precision precision_;

@@ -4,7 +4,10 @@
 #include <nvtx3/nvToolsExt.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 
 #include "core/half.h"
 #include "core/log.h"
@@ -34,6 +37,84 @@ void* device_address(std::uint64_t address) { return reinterpret_cast<void*>(sta
 
 Status node_error(const Graph& g, const Node& n, const Status& s) {
   return Status(s.code(), g.path + ": node " + n.name + " (" + op_name(n.op) + "): " + s.message());
+}
+
+// How long a StreamGate holds its stream at most: a host blocked on a full launch queue (about a
+// thousand launches) then lets the GPU go, and the backlog it queued keeps the GPU busy after.
+constexpr std::chrono::milliseconds kGateLimit{500};
+
+// Holds a stream while the host issues work behind it (a host function on the stream that blocks
+// until open() or kGateLimit), so the GPU then runs that work back to back, undelayed by the
+// host's issue time. Opens on destruction. The host function keeps the gate's state alive itself.
+class StreamGate {
+ public:
+  StreamGate() : state_(std::make_shared<State>()) {}
+  ~StreamGate() { open(); }
+  StreamGate(const StreamGate&) = delete;
+  StreamGate& operator=(const StreamGate&) = delete;
+
+  Status close(cudaStream_t stream) {
+    auto* held = new std::shared_ptr<State>(state_);
+    const cudaError_t e = cudaLaunchHostFunc(stream, &StreamGate::hold, held);
+    if (e != cudaSuccess) delete held;
+    return memory::cuda_status(e, "cudaLaunchHostFunc", __FILE__, __LINE__);
+  }
+  void open() {
+    {
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      state_->open = true;
+    }
+    state_->opened.notify_all();
+  }
+  // Whether the stream went on at kGateLimit, before open(). Read once the stream passed the gate.
+  bool expired() const {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    return state_->expired;
+  }
+
+ private:
+  struct State {
+    std::mutex mutex;
+    std::condition_variable opened;
+    bool open = false;
+    bool expired = false;
+  };
+  // On CUDA's host-function thread: no CUDA calls here.
+  static void CUDART_CB hold(void* arg) {
+    std::unique_ptr<std::shared_ptr<State>> state(static_cast<std::shared_ptr<State>*>(arg));
+    State& s = **state;
+    std::unique_lock<std::mutex> lock(s.mutex);
+    s.expired = !s.opened.wait_for(lock, kGateLimit, [&s] { return s.open; });
+  }
+
+  std::shared_ptr<State> state_;
+};
+
+// Timed compute events, released together (memory::DeviceBackend::release_timed).
+class TimedMarks {
+ public:
+  explicit TimedMarks(memory::DeviceBackend& device) : device_(device) {}
+  ~TimedMarks() {
+    for (DeviceEvent e : marks_) device_.release_timed(e);
+  }
+  TimedMarks(const TimedMarks&) = delete;
+  TimedMarks& operator=(const TimedMarks&) = delete;
+
+  void record() { marks_.push_back(device_.record_compute_timed()); }
+  const std::vector<DeviceEvent>& marks() const { return marks_; }
+
+ private:
+  memory::DeviceBackend& device_;
+  std::vector<DeviceEvent> marks_;
+};
+
+std::string shapes_text(const std::vector<TensorView>& outputs) {
+  std::string text;
+  for (const TensorView& v : outputs) {
+    if (!text.empty()) text += ' ';
+    text += shape_to_string(v.shape);
+  }
+  return text;
 }
 
 }  // namespace
@@ -269,7 +350,7 @@ Status CudaExecutor::enter_unified(std::size_t n) {
   return Status::ok();
 }
 
-Status CudaExecutor::run_nodes(std::uint64_t base) {
+Status CudaExecutor::run_nodes(std::uint64_t base, const std::function<void()>& after_node) {
   NvtxRange range(graph_.path + " node by node");
   auto& rm = runtime_.residency();
   const std::uint64_t prefetch_bytes = geometry_.prefetch_bytes;
@@ -287,6 +368,7 @@ Status CudaExecutor::run_nodes(std::uint64_t base) {
       if (!constants_.unified()) (void)walk_.leave(rm);
       return s;
     }
+    if (after_node) after_node();
   }
   return constants_.unified() ? Status::ok() : walk_.leave(rm);
 }
@@ -386,6 +468,20 @@ Result<CudaExecutor::Started> CudaExecutor::start() {
   return Started{activations.address, std::make_unique<memory::ComputeSpan>(runtime_.device())};
 }
 
+Status CudaExecutor::upload_inputs(const Started& run, const std::vector<TensorView>& inputs) {
+  auto& dev = runtime_.device();
+  const DeviceEvent previous = run.span->begin();
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].bytes() == 0) continue;
+    FSWAP_ASSIGN_OR_RETURN(DeviceEvent copied,
+                           dev.copy_to_device({run.base + static_cast<std::uint64_t>(plan_.offset[graph_.inputs[i]])},
+                                              inputs[i].data, inputs[i].bytes(), memory::HostMemoryKind::kPageable,
+                                              {&previous, 1}));
+    dev.compute_wait(copied);
+  }
+  return Status::ok();
+}
+
 Status CudaExecutor::compute(std::uint64_t base) {
   if (use_graph()) {
     if (Status g = run_graph(base); !g.is_ok()) {
@@ -407,15 +503,7 @@ Result<std::vector<Tensor>> CudaExecutor::run(const std::vector<TensorView>& inp
   NvtxRange range(graph_.path + " run");
   auto& dev = runtime_.device();
   FSWAP_ASSIGN_OR_RETURN(Started run, start());
-  const DeviceEvent previous = run.span->begin();
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    if (inputs[i].bytes() == 0) continue;
-    FSWAP_ASSIGN_OR_RETURN(DeviceEvent copied,
-                           dev.copy_to_device({run.base + static_cast<std::uint64_t>(plan_.offset[graph_.inputs[i]])},
-                                              inputs[i].data, inputs[i].bytes(), memory::HostMemoryKind::kPageable,
-                                              {&previous, 1}));
-    dev.compute_wait(copied);
-  }
+  FSWAP_RETURN_IF_ERROR(upload_inputs(run, inputs));
   FSWAP_RETURN_IF_ERROR(compute(run.base));
 
   const DeviceEvent computed = run.span->mark_end();
@@ -449,6 +537,34 @@ Result<std::vector<Tensor>> CudaExecutor::run(const std::vector<TensorView>& inp
   if (Result<double> busy = run.span->seconds()) runtime_.count_run(*busy);
   else log_warn(graph_.path + ": run not timed: " + busy.status().to_string());
   return outputs;
+}
+
+Result<std::vector<NodeTime>> CudaExecutor::profile(const std::vector<TensorView>& inputs) {
+  FSWAP_RETURN_IF_ERROR(check_inputs(inputs.size(), [&](std::size_t i) {
+    return std::pair{inputs[i].dtype, inputs[i].shape};
+  }));
+  NvtxRange range(graph_.path + " profile");
+  auto& dev = runtime_.device();
+  FSWAP_ASSIGN_OR_RETURN(Started run, start());
+  FSWAP_RETURN_IF_ERROR(upload_inputs(run, inputs));
+  TimedMarks marks(dev);
+  StreamGate gate;  // after marks: opened before they are released, on every return
+  FSWAP_RETURN_IF_ERROR(gate.close(dev.compute_stream()));
+  marks.record();
+  const Status issued = run_nodes(run.base, [&marks] { marks.record(); });
+  gate.open();
+  FSWAP_RETURN_IF_ERROR(issued);
+  FSWAP_RETURN_IF_ERROR(dev.wait(marks.marks().back()));
+  if (gate.expired())
+    log_warn(graph_.path + ": profile: the host took over " + std::to_string(kGateLimit.count()) +
+             " ms to issue the nodes, so the GPU started before; the last nodes' times may include the host's issue time");
+  std::vector<NodeTime> times;
+  for (std::size_t n = 0; n < nodes_.size(); ++n) {
+    const BoundNode& b = nodes_[n];
+    FSWAP_ASSIGN_OR_RETURN(double seconds, dev.elapsed_seconds(marks.marks()[n], marks.marks()[n + 1]));
+    times.push_back({b.node->name, op_name(b.node->op), shapes_text(b.outputs), seconds * 1e3});
+  }
+  return times;
 }
 
 Status CudaExecutor::run_on_device(std::span<const DeviceTensor> inputs, const DeviceOutputsFn& consume) {

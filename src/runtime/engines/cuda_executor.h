@@ -38,6 +38,7 @@
 #include "memory/weight_chunks.h"
 #include "runtime/engine.h"
 #include "runtime/engines/cuda_runtime.h"
+#include "runtime/engines/native_engine.h"
 #include "runtime/graph.h"
 #include "runtime/memory_plan.h"
 
@@ -122,7 +123,12 @@ class CudaExecutor {
   // runtime's activation buffer, read by `consume` (InferenceSession::run_on_device). The run's
   // GPU time is counted once it completed (CudaRuntime::count_run_when_done): nothing waits here.
   Status run_on_device(std::span<const DeviceTensor> inputs, const DeviceOutputsFn& consume);
-
+  // run()'s inputs, run once node by node (never as the CUDA graph) with a timed event before the
+  // first node and after each; waits for the device and returns each node's ms between its two
+  // marks (profile_cuda_nodes). The nodes are issued while the compute stream is held (for at
+  // most half a second), so they run back to back. The outputs are not read back; the run is not
+  // counted in the runtime's GPU-busy figure and leaves nothing that changes later runs.
+  Result<std::vector<NodeTime>> profile(const std::vector<TensorView>& inputs);
 
  private:
   struct BoundNode {
@@ -143,6 +149,8 @@ class CudaExecutor {
   Status check_inputs(std::size_t count, const std::function<std::pair<DType, Shape>(std::size_t)>& input) const;
   // Sets the eviction schedule, takes the activation buffer, starts the span.
   Result<Started> start();
+  // Copies host inputs into the run's activations; the compute stream waits for them.
+  Status upload_inputs(const Started& run, const std::vector<TensorView>& inputs);
   // The graph's kernels on the compute stream: as a CUDA graph when possible, else node by node.
   Status compute(std::uint64_t base);
   // Places every constant the graph reads (in run order), then binds each node.
@@ -151,8 +159,9 @@ class CudaExecutor {
   // Enqueues one node's kernel with the activations at `base` and chunk c at chunk_ptrs_[c].
   Status launch_node(const BoundNode& b, std::uint64_t base);
   // Node by node, each holding its chunks (acquired, or prefetched in unified mode) and
-  // prefetching the next ones.
-  Status run_nodes(std::uint64_t base);
+  // prefetching the next ones; `after_node` (optional, profile() only) is called after each
+  // node's kernels were issued, while it still holds them.
+  Status run_nodes(std::uint64_t base, const std::function<void()>& after_node = {});
   Status enter_unified(std::size_t node);
   bool use_graph() const;
   // Acquires every chunk, (re)captures when an address changed, launches the graph.

@@ -12,6 +12,7 @@
 #include "core/status.h"
 #include "core/tensor.h"
 #include "runtime/engine.h"
+#include "runtime/engines/native_engine.h"
 #include "runtime/graph.h"
 
 namespace fswap {
@@ -34,6 +35,12 @@ class NativeBackend {
                                std::span<const DeviceTensor> inputs, const DeviceOutputsFn& consume) {
     (void)graph, (void)shapes, (void)inputs, (void)consume;
     return unsupported("this backend runs host tensors only");
+  }
+  // One run of `graph` on `inputs` timed node by node (profile_cuda_nodes); the CUDA backend only.
+  virtual Result<std::vector<NodeTime>> profile(const Graph& graph, const std::vector<Shape>& shapes,
+                                                const std::vector<TensorView>& inputs) {
+    (void)graph, (void)shapes, (void)inputs;
+    return unsupported("only the CUDA backend profiles its nodes");
   }
 };
 

@@ -80,6 +80,16 @@ Status probe_batch(const Graph& g, int batch) {
   return check_output_batch(g, outputs, batch);
 }
 
+// The model's graph as a native session runs it: loaded, dim 0 opened when batch > 1 (batch_input:
+// the first input opened, -1 when none), optimised, and batch `batch` proven to flow through.
+Result<Graph> load_native_graph(const std::string& model_path, int batch, int& batch_input) {
+  FSWAP_ASSIGN_OR_RETURN(Graph graph, load_onnx(model_path));
+  batch_input = batch > 1 ? open_batch_dimension(graph) : -1;
+  FSWAP_RETURN_IF_ERROR(optimize(graph));
+  if (batch_input >= 0) FSWAP_RETURN_IF_ERROR(probe_batch(graph, batch));
+  return graph;
+}
+
 class NativeSession final : public InferenceSession {
  public:
   // batch_input: the first input whose dim 0 SessionOptions::batch opened (a run's batch is its
@@ -199,10 +209,8 @@ Result<std::unique_ptr<InferenceSession>> NativeEngine::load(const std::string& 
   if (!cuda && options.memory_mode == MemoryMode::kUnified)
     return invalid_input(model_path + ": --memory-mode unified needs --device cuda");
   if (options.batch < 1) return invalid_input(model_path + ": batch must be at least 1");
-  FSWAP_ASSIGN_OR_RETURN(Graph graph, load_onnx(model_path));
-  const int batch_input = options.batch > 1 ? open_batch_dimension(graph) : -1;
-  FSWAP_RETURN_IF_ERROR(optimize(graph));
-  if (batch_input >= 0) FSWAP_RETURN_IF_ERROR(probe_batch(graph, options.batch));
+  int batch_input = -1;
+  FSWAP_ASSIGN_OR_RETURN(Graph graph, load_native_graph(model_path, options.batch, batch_input));
   std::unique_ptr<NativeBackend> backend;
   if (cuda) {
     FSWAP_ASSIGN_OR_RETURN(backend, make_cuda_backend(std::filesystem::path(model_path).stem().string(), options));
@@ -210,6 +218,24 @@ Result<std::unique_ptr<InferenceSession>> NativeEngine::load(const std::string& 
     backend = std::make_unique<CpuBackend>();
   }
   return std::unique_ptr<InferenceSession>(std::make_unique<NativeSession>(std::move(graph), std::move(backend), batch_input));
+}
+
+Result<std::vector<NodeTime>> profile_cuda_nodes(const std::string& model_path, const std::vector<Tensor>& inputs,
+                                                 Precision precision, int warmup_runs) {
+  int batch_input = -1;
+  FSWAP_ASSIGN_OR_RETURN(Graph graph, load_native_graph(model_path, 1, batch_input));
+  // Declared after graph, as in NativeSession, so it is destroyed first.
+  const SessionOptions options{.device = {DeviceKind::kCuda, 0}, .precision = precision};
+  FSWAP_ASSIGN_OR_RETURN(std::unique_ptr<NativeBackend> backend,
+                         make_cuda_backend(std::filesystem::path(model_path).stem().string(), options));
+  std::vector<Shape> shapes;
+  std::vector<TensorView> views;
+  for (const Tensor& t : inputs) {
+    shapes.push_back(t.shape());
+    views.push_back(t.view());
+  }
+  for (int i = 0; i < warmup_runs; ++i) FSWAP_RETURN_IF_ERROR(backend->run(graph, shapes, views).status());
+  return backend->profile(graph, shapes, views);
 }
 
 std::vector<std::string> NativeEngine::available_devices() const {
