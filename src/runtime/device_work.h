@@ -68,8 +68,9 @@ class DeviceWork {
   // `bytes` of device memory from the budget (other models' weights are evicted for room);
   // kOutOfMemory when even that leaves too little. Usable at once by work on stream().
   virtual Result<DeviceBuffer> allocate(std::uint64_t bytes) = 0;
-  // Copies host → device, ordered before the work issued on stream() afterwards. `host` may be
-  // reused when the call returns.
+  // Copies host → device on stream(), after the work issued so far and before the work issued
+  // afterwards; the host does not wait for the stream (the bytes are staged in pinned memory), and
+  // `host` may be reused when the call returns.
   virtual Status upload(void* device, const void* host, std::uint64_t bytes) = 0;
   // A device → host copy under way (download_later). wait() needs no hold, so other threads can
   // issue work to the device while this one waits for its copy.

@@ -157,7 +157,6 @@ class ArenaBufferOwner final : public DeviceBuffer::Owner {
 };
 
 void* host_pointer(memory::DevicePtr p) { return reinterpret_cast<void*>(static_cast<std::uintptr_t>(p.address)); }
-memory::DevicePtr device_pointer(const void* p) { return {static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p))}; }
 
 }  // namespace
 
@@ -168,27 +167,26 @@ Result<DeviceBuffer> CudaRuntime::allocate(std::uint64_t bytes) {
   return DeviceBuffer(data, bytes, std::make_unique<ArenaBufferOwner>(memory::ScopedAllocation(*arena_, std::move(a))));
 }
 
-Status CudaRuntime::upload(void* device, const void* host, std::uint64_t bytes) {
-  if (bytes == 0) return Status::ok();
-  // After the compute issued so far: the buffer may still be read by earlier kernels.
-  const memory::DeviceEvent before = device_->record_compute();
-  FSWAP_ASSIGN_OR_RETURN(memory::DeviceEvent copied, device_->copy_to_device(device_pointer(device), host, bytes,
-                                                                             memory::HostMemoryKind::kPageable,
-                                                                             {&before, 1}));
-  device_->compute_wait(copied);
-  return Status::ok();
-}
-
-// Pinned host buffers for download_later, kept for reuse (pinning costs ~0.3 ms per MiB), taken
-// and given back from any thread.
+// Pinned host buffers for the staged copies (upload, download_later), kept for reuse (pinning
+// costs ~0.3 ms per MiB), taken and given back from any thread. A buffer an upload still reads
+// is given back with the upload's event and reused once that completed.
 class PinnedStaging {
  public:
   ~PinnedStaging() {
+    for (auto& [p, done] : in_flight_) (void)cudaEventSynchronize(done), (void)cudaEventDestroy(done), (void)cudaFreeHost(p);
     for (auto& [bytes, p] : free_) (void)cudaFreeHost(p);
   }
   Result<void*> take(std::uint64_t bytes) {
     {
       std::lock_guard lock(mutex_);
+      std::erase_if(in_flight_, [&](const std::pair<void*, cudaEvent_t>& f) {
+        if (cudaEventQuery(f.second) != cudaSuccess) return false;
+        (void)cudaEventDestroy(f.second);
+        free_.emplace(sizes_.at(f.first), f.first);
+        sizes_.erase(f.first);
+        return true;
+      });
+      (void)cudaGetLastError();  // cudaEventQuery's cudaErrorNotReady
       if (auto it = free_.lower_bound(bytes); it != free_.end() && it->first <= 2 * bytes) {
         void* p = it->second;
         sizes_[p] = it->first;
@@ -212,12 +210,43 @@ class PinnedStaging {
       free_.erase(free_.begin());
     }
   }
+  // Given back once `done` completed (the event is the staging's from now on).
+  void give_back_after(void* p, cudaEvent_t done) {
+    std::lock_guard lock(mutex_);
+    in_flight_.emplace_back(p, done);
+  }
 
  private:
   std::mutex mutex_;
-  std::multimap<std::uint64_t, void*> free_;  // by size
-  std::map<void*, std::uint64_t> sizes_;      // taken
+  std::multimap<std::uint64_t, void*> free_;        // by size
+  std::map<void*, std::uint64_t> sizes_;            // taken or in flight
+  std::vector<std::pair<void*, cudaEvent_t>> in_flight_;
 };
+
+Status CudaRuntime::upload(void* device, const void* host, std::uint64_t bytes) {
+  if (bytes == 0) return Status::ok();
+  // Staged through pinned memory on the compute stream: ordered after the work issued so far,
+  // and the host does not wait for it (a pageable copy would wait for the stream).
+  if (!staging_) staging_ = std::make_shared<PinnedStaging>();
+  FSWAP_ASSIGN_OR_RETURN(void* buffer, staging_->take(bytes));
+  std::memcpy(buffer, host, bytes);
+  cudaEvent_t done = nullptr;
+  Status s = memory::cuda_status(cudaMemcpyAsync(device, buffer, bytes, cudaMemcpyHostToDevice, device_->compute_stream()),
+                                 "cudaMemcpyAsync", __FILE__, __LINE__);
+  if (s.is_ok())
+    s = memory::cuda_status(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "cudaEventCreateWithFlags",
+                            __FILE__, __LINE__);
+  if (s.is_ok()) s = memory::cuda_status(cudaEventRecord(done, device_->compute_stream()), "cudaEventRecord", __FILE__, __LINE__);
+  if (!s.is_ok()) {
+    // The copy may be queued: wait for the stream before the buffer can be reused.
+    (void)cudaStreamSynchronize(device_->compute_stream());
+    if (done != nullptr) (void)cudaEventDestroy(done);
+    staging_->give_back(buffer);
+    return s;
+  }
+  staging_->give_back_after(buffer, done);
+  return Status::ok();
+}
 
 namespace {
 
