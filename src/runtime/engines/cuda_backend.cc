@@ -22,9 +22,15 @@ class CudaBackend final : public NativeBackend {
 
   Result<std::vector<Tensor>> run(const Graph& graph, const std::vector<Shape>& shapes,
                                   const std::vector<TensorView>& inputs) override {
-    auto lock = runtime_->enter();
-    FSWAP_ASSIGN_OR_RETURN(CudaExecutor* exec, executor(graph, shapes));
-    return exec->run(inputs);
+    CudaExecutor::IssuedRun issued;
+    {
+      auto lock = runtime_->enter();
+      FSWAP_ASSIGN_OR_RETURN(CudaExecutor* exec, executor(graph, shapes));
+      FSWAP_ASSIGN_OR_RETURN(issued, exec->issue(inputs));
+    }
+    // Waiting for the outputs holds nothing: another session's work queues behind this run.
+    FSWAP_RETURN_IF_ERROR(issued.wait());
+    return std::move(issued.outputs);
   }
 
   Result<std::vector<NodeTime>> profile(const Graph& graph, const std::vector<Shape>& shapes,
@@ -49,7 +55,7 @@ class CudaBackend final : public NativeBackend {
   }
 
   Status release_scratch() override {
-    auto lock = runtime_->enter();  // no run in flight: each returns after its work ended
+    auto lock = runtime_->enter();  // frees are stream-ordered: after the output copies still queued
     return runtime_->release_scratch();
   }
 

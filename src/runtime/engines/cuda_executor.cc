@@ -469,15 +469,13 @@ Result<CudaExecutor::Started> CudaExecutor::start() {
 }
 
 Status CudaExecutor::upload_inputs(const Started& run, const std::vector<TensorView>& inputs) {
-  auto& dev = runtime_.device();
-  const DeviceEvent previous = run.span->begin();
+  // Staged on the compute stream (CudaRuntime::upload): after the previous run's kernels, which may
+  // still read these activation bytes, and without the host waiting for them.
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     if (inputs[i].bytes() == 0) continue;
-    FSWAP_ASSIGN_OR_RETURN(DeviceEvent copied,
-                           dev.copy_to_device({run.base + static_cast<std::uint64_t>(plan_.offset[graph_.inputs[i]])},
-                                              inputs[i].data, inputs[i].bytes(), memory::HostMemoryKind::kPageable,
-                                              {&previous, 1}));
-    dev.compute_wait(copied);
+    void* dst = reinterpret_cast<void*>(
+        static_cast<std::uintptr_t>(run.base + static_cast<std::uint64_t>(plan_.offset[graph_.inputs[i]])));
+    FSWAP_RETURN_IF_ERROR(runtime_.upload(dst, inputs[i].data, inputs[i].bytes()));
   }
   return Status::ok();
 }
@@ -496,47 +494,46 @@ Status CudaExecutor::compute(std::uint64_t base) {
   return Status::ok();
 }
 
-Result<std::vector<Tensor>> CudaExecutor::run(const std::vector<TensorView>& inputs) {
+Status CudaExecutor::IssuedRun::wait() {
+  for (auto& [output, copy] : copies) FSWAP_RETURN_IF_ERROR(copy->wait(outputs[output].raw()));
+  copies.clear();
+  return Status::ok();
+}
+
+Result<CudaExecutor::IssuedRun> CudaExecutor::issue(const std::vector<TensorView>& inputs) {
   FSWAP_RETURN_IF_ERROR(check_inputs(inputs.size(), [&](std::size_t i) {
     return std::pair{inputs[i].dtype, inputs[i].shape};
   }));
   NvtxRange range(graph_.path + " run");
-  auto& dev = runtime_.device();
   FSWAP_ASSIGN_OR_RETURN(Started run, start());
   FSWAP_RETURN_IF_ERROR(upload_inputs(run, inputs));
   FSWAP_RETURN_IF_ERROR(compute(run.base));
-
   const DeviceEvent computed = run.span->mark_end();
-  std::vector<Tensor> outputs;
-  std::vector<DeviceEvent> copies;
-  Status copy_status;
+  // The outputs go down on the compute stream, so a later run's kernels cannot overwrite the
+  // activations before they are copied.
+  IssuedRun issued;
   for (int out : graph_.outputs) {
     const Value& value = graph_.values[out];
     if (const Tensor* data = graph_.constant_data(out)) {
-      outputs.push_back(Tensor::copy_of(data->view()));
+      issued.outputs.push_back(Tensor::copy_of(data->view()));
       continue;
     }
-    outputs.push_back(Tensor::zeros(value.dtype, value.shape));
-    if (outputs.back().view().bytes() == 0) continue;
-    Result<DeviceEvent> e = dev.copy_to_host(outputs.back().raw(), {run.base + static_cast<std::uint64_t>(plan_.offset[out])},
-                                             outputs.back().view().bytes(), memory::HostMemoryKind::kPageable,
-                                             {&computed, 1});
-    if (!e.is_ok()) {
-      copy_status = e.status();
-      break;
-    }
-    copies.push_back(*e);
+    issued.outputs.push_back(Tensor::zeros(value.dtype, value.shape));
+    const std::size_t bytes = issued.outputs.back().view().bytes();
+    if (bytes == 0) continue;
+    const void* src = reinterpret_cast<const void*>(
+        static_cast<std::uintptr_t>(run.base + static_cast<std::uint64_t>(plan_.offset[out])));
+    FSWAP_ASSIGN_OR_RETURN(auto copy, runtime_.download_later(src, bytes));
+    issued.copies.emplace_back(issued.outputs.size() - 1, std::move(copy));
   }
-  copies.push_back(computed);
-  for (DeviceEvent e : copies) {
-    Status s = dev.wait(e);
-    if (copy_status.is_ok()) copy_status = s;
-  }
-  FSWAP_RETURN_IF_ERROR(copy_status);
-  // `computed` has completed (waited for above), so reading the span costs no synchronisation.
-  if (Result<double> busy = run.span->seconds()) runtime_.count_run(*busy);
-  else log_warn(graph_.path + ": run not timed: " + busy.status().to_string());
-  return outputs;
+  runtime_.count_run_when_done(std::move(run.span), computed);
+  return issued;
+}
+
+Result<std::vector<Tensor>> CudaExecutor::run(const std::vector<TensorView>& inputs) {
+  FSWAP_ASSIGN_OR_RETURN(IssuedRun issued, issue(inputs));
+  FSWAP_RETURN_IF_ERROR(issued.wait());
+  return std::move(issued.outputs);
 }
 
 Result<std::vector<NodeTime>> CudaExecutor::profile(const std::vector<TensorView>& inputs) {

@@ -119,6 +119,16 @@ class CudaExecutor {
 
   // inputs in Graph::inputs order with the shapes given at creation; host memory in and out.
   Result<std::vector<Tensor>> run(const std::vector<TensorView>& inputs);
+  // run() in two halves: issue() queues the input copies, the kernels and the output copies (the
+  // caller holds the runtime's mutex); wait() waits for the outputs and needs no mutex, so other
+  // sessions can queue their work on the device meanwhile. The run's GPU time is counted once it
+  // completed (CudaRuntime::count_run_when_done).
+  struct IssuedRun {
+    std::vector<Tensor> outputs;  // filled in by wait()
+    std::vector<std::pair<std::size_t, std::unique_ptr<DeviceWork::PendingDownload>>> copies;  // by output
+    Status wait();
+  };
+  Result<IssuedRun> issue(const std::vector<TensorView>& inputs);
   // The same with inputs in device memory, copied on the compute stream; the outputs stay in the
   // runtime's activation buffer, read by `consume` (InferenceSession::run_on_device). The run's
   // GPU time is counted once it completed (CudaRuntime::count_run_when_done): nothing waits here.
