@@ -1045,6 +1045,46 @@ __global__ void resize_plane_gpu(T* out, const T* in, ResizeMode m, ResizeAxis a
   }
 }
 
+// resize_plane_gpu's result, faster: a block covers kRowsPerBlock output rows × kRowBlock columns of
+// one plane (blockIdx.z), so each row's taps are computed once per block (in shared memory) and
+// each column's once per thread, instead of both for every output element with its divisions.
+// The taps and the sums are the same, in the same order: the outputs are bit-identical.
+inline constexpr int kRowsPerBlock = 8;
+inline constexpr int kRowBlock = 128;
+template <class T, class I, int kTaps>
+__global__ void resize_rows_gpu(T* out, const T* in, ResizeMode m, ResizeAxis ay, ResizeAxis ax) {
+  __shared__ Taps row_taps[kRowsPerBlock];
+  const auto out_w = static_cast<I>(ax.out), out_h = static_cast<I>(ay.out), in_w = static_cast<I>(ax.in);
+  const I oy0 = static_cast<I>(blockIdx.y) * kRowsPerBlock;
+  const I rows = out_h - oy0 < kRowsPerBlock ? out_h - oy0 : kRowsPerBlock;
+  if (static_cast<I>(threadIdx.x) < rows) {
+    const I oy = oy0 + static_cast<I>(threadIdx.x);
+    row_taps[threadIdx.x] = ay.moving ? axis_taps(m, ay, oy) : identity_taps(oy);
+  }
+  __syncthreads();
+  const I ox = static_cast<I>(blockIdx.x) * kRowBlock + static_cast<I>(threadIdx.x);
+  if (ox >= out_w) return;
+  const Taps tx = ax.moving ? axis_taps(m, ax, ox) : identity_taps(ox);
+  const I plane = static_cast<I>(blockIdx.z);
+  const T* src = in + plane * static_cast<I>(ay.in) * in_w;
+  T* dst = out + plane * out_h * out_w;
+  for (I r = 0; r < rows; ++r) {
+    const Taps& ty = row_taps[r];
+    float sum = 0.0f;
+#pragma unroll
+    for (int a = 0; a < kTaps; ++a) {
+      if (ty.w[a] == 0.0f) continue;
+      const T* row = src + static_cast<I>(ty.idx[a]) * in_w;
+      float v = 0.0f;
+#pragma unroll
+      for (int b = 0; b < kTaps; ++b)
+        if (tx.w[b] != 0.0f) v += tx.w[b] * to_float(row[tx.idx[b]]);
+      sum += ty.w[a] * v;
+    }
+    dst[(oy0 + r) * out_w + ox] = from_float<T>(sum);
+  }
+}
+
 // Any axes move: the taps^moving corners are walked as a counter over the moving axes, their taps
 // recomputed per corner (only rare resizes of three or more axes take this path).
 template <class T, class I>
@@ -1113,11 +1153,25 @@ Status resize_run(const CudaKernelArgs& args, const char* op, const ResizeMode& 
   for (int d = 0; d + 2 < p.rank; ++d) plane = plane && !p.axis[d].moving;
   const ResizeAxis& ay = p.axis[p.rank - 2];
   const ResizeAxis& ax = p.axis[p.rank - 1];
+  // The row-tiled kernel needs the planes and row blocks within a grid's y and z limits.
+  std::int64_t planes = 1;
+  for (int d = 0; d + 2 < p.rank; ++d) planes *= p.axis[d].out;
+  const std::int64_t row_blocks = (ay.out + kRowsPerBlock - 1) / kRowsPerBlock;
+  const bool rows = plane && planes <= 65535 && row_blocks <= 65535;
   return dispatch_float(x.dtype, op, [&]<class T>() {
     return dispatch_index(std::max(n, x.elements()), [&]<class I>() {
       const dim3 grid(grid_for(n));
       cudaStream_t stream = stream_of(args);
-      if (!plane) {
+      if (rows) {
+        const dim3 tiles(static_cast<unsigned>((ax.out + kRowBlock - 1) / kRowBlock), static_cast<unsigned>(row_blocks),
+                         static_cast<unsigned>(planes));
+        if (m.interp == InterpMode::kNearest)
+          resize_rows_gpu<T, I, 1><<<tiles, kRowBlock, 0, stream>>>(y.as<T>(), x.as<const T>(), m, ay, ax);
+        else if (m.interp == InterpMode::kLinear)
+          resize_rows_gpu<T, I, 2><<<tiles, kRowBlock, 0, stream>>>(y.as<T>(), x.as<const T>(), m, ay, ax);
+        else
+          resize_rows_gpu<T, I, 4><<<tiles, kRowBlock, 0, stream>>>(y.as<T>(), x.as<const T>(), m, ay, ax);
+      } else if (!plane) {
         resize_nd_gpu<T, I><<<grid, kBlock, 0, stream>>>(y.as<T>(), x.as<const T>(), p, n);
       } else if (m.interp == InterpMode::kNearest) {
         resize_plane_gpu<T, I, 1><<<grid, kBlock, 0, stream>>>(y.as<T>(), x.as<const T>(), m, ay, ax, n);
