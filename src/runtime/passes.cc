@@ -182,14 +182,18 @@ int fuse_matmul_bias(Graph& g) {
   return fused;
 }
 
-// Conv/ConvTranspose/Gemm/MatMul → a single-consumer activation: attrs.activation.
+// Conv/ConvTranspose/Gemm/MatMul/BatchNormalization → a single-consumer activation:
+// attrs.activation (a BatchNormalization left after fuse_conv_batchnorm is a standalone one, as in
+// pre-activation ResNets: BN → ReLU → Conv).
 int fuse_activations(Graph& g) {
   const auto uses = use_counts(g);
   const auto cons = consumers(g);
   std::vector<bool> removed(g.nodes.size(), false);
   int fused = 0;
   for (Node& p : g.nodes) {
-    if (p.op != OpType::kConv && p.op != OpType::kConvTranspose && p.op != OpType::kGemm && p.op != OpType::kMatMul) continue;
+    if (p.op != OpType::kConv && p.op != OpType::kConvTranspose && p.op != OpType::kGemm && p.op != OpType::kMatMul &&
+        p.op != OpType::kBatchNormalization)
+      continue;
     if (p.attrs.activation.kind != Activation::kNone || p.outputs.empty()) continue;
     const int y = p.outputs[0];
     if (y < 0 || uses[y] != 1 || cons[y] < 0) continue;

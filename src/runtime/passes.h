@@ -26,8 +26,9 @@ Status lower_legacy_softmax(Graph& g);
 Status fold_constants(Graph& g);
 // Removes nodes none of whose outputs reach a graph output, and unused weights.
 Status remove_dead_nodes(Graph& g);
-// Conv+BatchNormalization → Conv with folded weights; Conv/ConvTranspose/Gemm/MatMul followed
-// by Relu, LeakyRelu, Sigmoid, Tanh, Clip or HardSigmoid (its only consumer) → fused activation;
+// Conv+BatchNormalization → Conv with folded weights; Conv/ConvTranspose/Gemm/MatMul or a
+// standalone BatchNormalization followed by Relu, LeakyRelu, Sigmoid, Tanh, Clip or HardSigmoid
+// (its only consumer) → fused activation;
 // MatMul followed by Add of a constant vector over the last axis → MatMul with a bias input.
 Status fuse(Graph& g);
 // lower_legacy_softmax, then fold_constants, remove_dead_nodes, fuse, in the order that gives

@@ -487,6 +487,40 @@ TEST(Passes, FusionRespectsOtherConsumers) {
   EXPECT_EQ(g.nodes[0].attrs.activation.kind, Activation::kNone);
 }
 
+// A pre-activation block's BatchNormalization (its input is no Conv's) keeps its own node and
+// takes the Relu that follows, with the CPU result unchanged.
+TEST(Passes, StandaloneBatchNormTakesItsRelu) {
+  std::mt19937 rng(11);
+  GraphBuilder b(13);
+  int x = b.input("x", {1, 4, 6, 6});
+  int z = b.one(OpType::kBatchNormalization,
+                {x, b.random("scale", {4}, rng, 0.5f, 1.5f), b.random("shift", {4}, rng), b.random("mean", {4}, rng),
+                 b.random("var", {4}, rng, 0.2f, 2.0f)},
+                {{"epsilon", AttributeValue(1e-3f)}});
+  b.g.outputs = {b.one(OpType::kRelu, {z})};
+  Graph fused = b.g;
+  ASSERT_TRUE(optimize(fused).is_ok());
+  ASSERT_EQ(fused.nodes.size(), 1u);
+  EXPECT_EQ(fused.nodes[0].op, OpType::kBatchNormalization);
+  EXPECT_EQ(fused.nodes[0].attrs.activation.kind, Activation::kRelu);
+
+  Graph reference = b.g;
+  ASSERT_TRUE(specialize(reference, {{1, 4, 6, 6}}).is_ok());
+  ASSERT_TRUE(specialize(fused, {{1, 4, 6, 6}}).is_ok());
+  Tensor input = Tensor::zeros(DType::kFloat32, {1, 4, 6, 6});
+  std::uniform_real_distribution<float> u(-2, 2);
+  for (std::int64_t i = 0; i < input.elements(); ++i) input.data<float>()[i] = u(rng);
+  auto want = run_cpu(reference, input);
+  auto got = run_cpu(fused, input);
+  ASSERT_TRUE(want && got);
+  int zeros = 0;
+  for (std::int64_t i = 0; i < want->elements(); ++i) {
+    EXPECT_EQ(got->data<float>()[i], want->data<float>()[i]) << i;
+    zeros += want->data<float>()[i] == 0.f;
+  }
+  EXPECT_GT(zeros, 0) << "the Relu clipped nothing: the test would not see a missing activation";
+}
+
 TEST(Passes, FoldConstantsAndRemoveDeadNodes) {
   GraphBuilder b(13);
   int x = b.input("x", {2, 3});

@@ -120,6 +120,7 @@ Status batch_normalization_kernel(const KernelArgs& args) {
           const float* xs = xd + p * plane;
           float* ys = yd + p * plane;
           for (std::int64_t i = 0; i < plane; ++i) ys[i] = xs[i] * a + b;
+          apply_activation(args.attrs.activation, ys, plane);  // a fused Relu etc. (runtime/passes.h)
         }
       },
       grain(plane));

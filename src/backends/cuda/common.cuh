@@ -75,4 +75,25 @@ __device__ __forceinline__ std::int64_t broadcast_offset(std::int64_t linear, co
   return offset;
 }
 
+// The CPU backend's apply_activation, element by element (same comparisons, so NaN handling matches).
+__device__ __forceinline__ float activate(float v, const FusedActivation& a) {
+  switch (a.kind) {
+    case Activation::kNone: return v;
+    case Activation::kRelu: return v > 0.0f ? v : 0.0f;
+    case Activation::kLeakyRelu: return v >= 0.0f ? v : v * a.alpha;
+    case Activation::kSigmoid: return 1.0f / (1.0f + expf(-v));
+    case Activation::kTanh: return tanhf(v);
+    case Activation::kClip: {
+      const float low = v < a.alpha ? a.alpha : v;
+      return a.beta < low ? a.beta : low;
+    }
+    case Activation::kHardSigmoid: {
+      const float h = a.alpha * v + a.beta;
+      const float low = h < 0.0f ? 0.0f : h;
+      return 1.0f < low ? 1.0f : low;
+    }
+  }
+  return v;
+}
+
 }  // namespace fswap::cuda

@@ -137,11 +137,13 @@ Status launch_rows(std::int64_t rows, std::int64_t len, F&& launch) {
 
 // ------------------------------------------------------------------------------ per-plane affine
 
-// y = x·a + b with one (a, b) per plane of a [planes, plane] tensor; grid.y walks planes, grid.x
-// the elements of a plane. coefficients(p) is called by all lanes of warp 0 (so it may use warp
-// shuffles); lane 0's (a, b) is used.
+// y = act(x·a + b) with one (a, b) per plane of a [planes, plane] tensor (act: the node's fused
+// activation, none unless the graph passes fused one); grid.y walks planes, grid.x the elements
+// of a plane. coefficients(p) is called by all lanes of warp 0 (so it may use warp shuffles);
+// lane 0's (a, b) is used.
 template <class T, class Coefficients>
-__global__ void affine_planes(const T* x, T* y, std::int64_t planes, std::int64_t plane, Coefficients coefficients) {
+__global__ void affine_planes(const T* x, T* y, std::int64_t planes, std::int64_t plane, Coefficients coefficients,
+                              FusedActivation act) {
   __shared__ float2 shared_ab;
   for (std::int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
     if (threadIdx.x < kWarp) {
@@ -155,7 +157,7 @@ __global__ void affine_planes(const T* x, T* y, std::int64_t planes, std::int64_
     T* ys = y + p * plane;
     for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < plane;
          i += static_cast<std::int64_t>(blockDim.x) * gridDim.x)
-      ys[i] = from_float<T>(to_float(xs[i]) * ab.x + ab.y);
+      ys[i] = from_float<T>(activate(to_float(xs[i]) * ab.x + ab.y, act));
   }
 }
 
@@ -166,7 +168,7 @@ Status launch_affine_planes(const CudaKernelArgs& args, const char* op, std::int
   const dim3 grid(blocks_for(ceil_div(plane, threads * kItemsPerThread)),
                   static_cast<unsigned>(std::min(planes, kMaxGridY)));
   affine_planes<<<grid, threads, 0, stream_of(args)>>>(args.inputs[0].as<const T>(), args.outputs[0].as<T>(), planes,
-                                                       plane, coefficients);
+                                                       plane, coefficients, args.attrs.activation);
   return check_launch(op);
 }
 
