@@ -97,8 +97,6 @@ TEST(FaceMask, OptionErrorsNameTheValue) {
 
 #ifdef FSWAP_HAVE_OPENCV
 
-cv::Mat to_mat(const ImageF& m) { return cv::Mat(m.height, m.width, CV_32FC1, const_cast<float*>(m.pixels.data())).clone(); }
-
 std::vector<double> from_mat(const cv::Mat& m) {
   std::vector<double> v;
   for (int y = 0; y < m.rows; ++y)
@@ -160,7 +158,9 @@ TEST(FaceMask, CropResizeIsOpenCvsLinear) {
                 got.pixels.size());
     EXPECT_LE(worst, 1) << size;
     EXPECT_LT(off, static_cast<int>(got.pixels.size() / 200)) << size;
-    if (size >= 256) EXPECT_EQ(off, 0) << size;
+    if (size >= 256) {
+      EXPECT_EQ(off, 0) << size;
+    }
   }
 }
 
@@ -319,7 +319,9 @@ TEST(FaceMask, MaskerCombinesByMinimum) {
     use("box", box), use("occlusion", occlusion), use("area", area), use("region", region);
     EXPECT_EQ(max_diff(*mask, want), 0.0);
     std::printf("%s→ combined mean %.3f\n", label.c_str(), mean(*mask));
-    if (types.size() == 2) EXPECT_GT(mean(*mask), 0.001);
+    if (types.size() == 2) {
+      EXPECT_GT(mean(*mask), 0.001);
+    }
   }
 }
 
