@@ -13,6 +13,7 @@
 #include "face/swap_classical.h"
 #include "imaging/filter.h"
 #include "imaging/transform.h"
+#include "support/counting_embedder.h"
 #include "video/media.h"
 
 namespace fswap {
@@ -170,16 +171,6 @@ TEST(Selector, GenderRaceAndAgeFiltersAreFaceFusions) {
   EXPECT_FALSE(validate_face_filter(filter({}, {}, {}, 101)).is_ok());
 }
 
-// A fake embedder: a face's identity is encoded in its score (0.9 → the reference person).
-struct CountingEmbedder {
-  int calls = 0;
-  Status operator()(Face& f) {
-    ++calls;
-    f.embedding = f.score > 0.85f ? std::vector<float>{0, 1} : std::vector<float>{1, 0};
-    return Status::ok();
-  }
-};
-
 // A frame's faces with FaceTracker's ids, as the pipeline hands them to ReferenceTracker.
 std::vector<Face> tracked(FaceTracker& face_tracker, std::vector<Face> faces) {
   face_tracker.assign(faces);
@@ -190,7 +181,7 @@ TEST(ReferenceTracker, MatchesByIdentityAndEmbedsOnlyNewFaces) {
   ReferenceTracker tracker(selector(SelectorMode::kReference));  // distance 0.3
   tracker.set_reference({0, 1});
   FaceTracker ids;
-  CountingEmbedder embedder;
+  test::CountingEmbedder embedder;
   auto embed = [&](Face& f) { return embedder(f); };
   // Two people walking right: the reference (score 0.9) and someone else (0.5).
   for (int frame = 0; frame < 20; ++frame) {
@@ -212,7 +203,7 @@ TEST(ReferenceTracker, AFlickeringDetectionKeepsItsDecision) {
   ReferenceTracker tracker(selector(SelectorMode::kReference));  // distance 0.3
   tracker.set_reference({0, 1});
   FaceTracker ids;
-  CountingEmbedder embedder;
+  test::CountingEmbedder embedder;
   auto embed = [&](Face& f) { return embedder(f); };
   for (int frame = 0; frame < 12; ++frame) {
     std::vector<Face> faces = {face_at(10, 10, 60, 60, 0.9f)};
@@ -226,7 +217,7 @@ TEST(ReferenceTracker, AFlickeringDetectionKeepsItsDecision) {
 
 TEST(ReferenceTracker, WithoutAReferenceTheFirstLargestFaceIsIt) {
   ReferenceTracker tracker(selector(SelectorMode::kReference));  // distance 0.3
-  CountingEmbedder embedder;
+  test::CountingEmbedder embedder;
   auto embed = [&](Face& f) { return embedder(f); };
   auto chosen = tracker.match({face_at(0, 0, 10, 10, 0.5f), face_at(50, 50, 100, 100, 0.9f)}, embed);
   ASSERT_TRUE(chosen.is_ok());

@@ -9,6 +9,7 @@
 #include "face/landmark_smoother.h"
 #include "face/reference_tracker.h"
 #include "imaging/transform.h"
+#include "support/counting_embedder.h"
 #include "video/media.h"
 
 namespace fswap {
@@ -148,16 +149,6 @@ TEST(FaceTracker, FollowedFacesKeepTheirIds) {
   EXPECT_EQ(tracker.track_count(), 2u);
 }
 
-// A fake embedder: a face's identity is encoded in its score (0.9 → the reference person).
-struct CountingEmbedder {
-  int calls = 0;
-  Status operator()(Face& f) {
-    ++calls;
-    f.embedding = f.score > 0.85f ? std::vector<float>{0, 1} : std::vector<float>{1, 0};
-    return Status::ok();
-  }
-};
-
 Face with_id(Face f, int id) {
   f.track_id = id;
   return f;
@@ -168,7 +159,7 @@ TEST(FaceTracker, ReferenceDecisionsFollowTheId) {
   options.mode = SelectorMode::kReference;
   ReferenceTracker reference(options);
   reference.set_reference({0, 1});
-  CountingEmbedder embedder;
+  test::CountingEmbedder embedder;
   auto embed = [&](Face& f) { return embedder(f); };
   // Frame 0: id 0 is the reference person, id 1 is not; both embedded.
   auto chosen = reference.match({with_id(face_x(0), 0), with_id(face_at(300, 0, 400, 100, 0.5f), 1)}, embed);

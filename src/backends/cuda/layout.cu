@@ -1015,6 +1015,23 @@ bool is_identity_axis(const ResizeMode& m, const ResizeAxis& a) {
   return true;
 }
 
+// One output element of a plane `src` (rows of in_w): its y taps' rows, each mixed over its x taps.
+template <class T, class I, int kTaps>
+__device__ __forceinline__ float interpolate(const T* src, I in_w, const Taps& ty, const Taps& tx) {
+  float sum = 0.0f;
+#pragma unroll
+  for (int a = 0; a < kTaps; ++a) {
+    if (ty.w[a] == 0.0f) continue;
+    const T* row = src + static_cast<I>(ty.idx[a]) * in_w;
+    float v = 0.0f;
+#pragma unroll
+    for (int b = 0; b < kTaps; ++b)
+      if (tx.w[b] != 0.0f) v += tx.w[b] * to_float(row[tx.idx[b]]);
+    sum += ty.w[a] * v;
+  }
+  return sum;
+}
+
 // The common case: only the last two axes (y, x) move, so each output element mixes up to
 // kTaps x kTaps inputs of its plane.
 template <class T, class I, int kTaps>
@@ -1029,19 +1046,7 @@ __global__ void resize_plane_gpu(T* out, const T* in, ResizeMode m, ResizeAxis a
     const I plane = rest / out_h;
     const Taps ty = ay.moving ? axis_taps(m, ay, oy) : identity_taps(oy);
     const Taps tx = ax.moving ? axis_taps(m, ax, ox) : identity_taps(ox);
-    const T* src = in + plane * plane_size;
-    float sum = 0.0f;
-#pragma unroll
-    for (int a = 0; a < kTaps; ++a) {
-      if (ty.w[a] == 0.0f) continue;
-      const T* row = src + static_cast<I>(ty.idx[a]) * in_w;
-      float v = 0.0f;
-#pragma unroll
-      for (int b = 0; b < kTaps; ++b)
-        if (tx.w[b] != 0.0f) v += tx.w[b] * to_float(row[tx.idx[b]]);
-      sum += ty.w[a] * v;
-    }
-    out[i] = from_float<T>(sum);
+    out[i] = from_float<T>(interpolate<T, I, kTaps>(in + plane * plane_size, in_w, ty, tx));
   }
 }
 
@@ -1068,21 +1073,8 @@ __global__ void resize_rows_gpu(T* out, const T* in, ResizeMode m, ResizeAxis ay
   const I plane = static_cast<I>(blockIdx.z);
   const T* src = in + plane * static_cast<I>(ay.in) * in_w;
   T* dst = out + plane * out_h * out_w;
-  for (I r = 0; r < rows; ++r) {
-    const Taps& ty = row_taps[r];
-    float sum = 0.0f;
-#pragma unroll
-    for (int a = 0; a < kTaps; ++a) {
-      if (ty.w[a] == 0.0f) continue;
-      const T* row = src + static_cast<I>(ty.idx[a]) * in_w;
-      float v = 0.0f;
-#pragma unroll
-      for (int b = 0; b < kTaps; ++b)
-        if (tx.w[b] != 0.0f) v += tx.w[b] * to_float(row[tx.idx[b]]);
-      sum += ty.w[a] * v;
-    }
-    dst[(oy0 + r) * out_w + ox] = from_float<T>(sum);
-  }
+  for (I r = 0; r < rows; ++r)
+    dst[(oy0 + r) * out_w + ox] = from_float<T>(interpolate<T, I, kTaps>(src, in_w, row_taps[r], tx));
 }
 
 // Any axes move: the taps^moving corners are walked as a counter over the moving axes, their taps
