@@ -71,6 +71,7 @@ Result<double> time_runs(InferenceSession& s, const std::vector<Tensor>& inputs,
 struct DeviceTiming {
   double wall_ms = 0;
   double gpu_ms = 0;
+  double issue_ms = 0;  // host time of run_on_device alone (the work queued, not waited for)
 };
 Result<DeviceTiming> time_device_runs(InferenceSession& s, const std::vector<Tensor>& inputs, int runs) {
   DeviceWork* gpu = s.device_work();
@@ -86,12 +87,16 @@ Result<DeviceTiming> time_device_runs(InferenceSession& s, const std::vector<Ten
     buffers.push_back(std::move(b));
   }
   std::uint8_t sink = 0;
+  std::vector<double> issue;
   const auto run_and_wait = [&]() -> Status {
+    const auto start = Clock::now();
     FSWAP_RETURN_IF_ERROR(s.run_on_device(tensors, [](std::span<const DeviceTensor>) { return Status::ok(); }));
+    issue.push_back(std::chrono::duration<double>(Clock::now() - start).count());
     return gpu->download(&sink, buffers[0].data(), 1);
   };
   for (int i = 0; i < 3; ++i) FSWAP_RETURN_IF_ERROR(run_and_wait());
   const CudaRuntime::GpuBusy before = runtime->gpu_busy();
+  issue.clear();
   std::vector<double> t;
   for (int i = 0; i < runs; ++i) {
     const auto start = Clock::now();
@@ -100,15 +105,16 @@ Result<DeviceTiming> time_device_runs(InferenceSession& s, const std::vector<Ten
   }
   const CudaRuntime::GpuBusy after = runtime->gpu_busy();
   const double counted = static_cast<double>(after.runs - before.runs);
-  return DeviceTiming{median(t) * 1e3, counted > 0 ? (after.seconds - before.seconds) / counted * 1e3 : 0};
+  return DeviceTiming{median(t) * 1e3, counted > 0 ? (after.seconds - before.seconds) / counted * 1e3 : 0,
+                      median(issue) * 1e3};
 }
 
 void latency() {
   const char* models[] = {"fr_detect", "fr_landmark", "fr_feature", "inswapper_128", "arcface_w600k_r50",
                           "scrfd_2.5g", "yoloface_8n", "2dfan4", "hyperswap_1a_256", "simswap_256",
                           "gfpgan_1.4", "xseg", "bisenet_resnet_34", "real_esrgan_x4"};
-  std::printf("\n| model | precision | batch | ms per batch | ms per item | device-resident ms | GPU ms (events) |\n"
-              "|---|---|---|---|---|---|---|\n");
+  std::printf("\n| model | precision | batch | ms per batch | ms per item | device-resident ms | GPU ms (events) | issue ms |\n"
+              "|---|---|---|---|---|---|---|---|\n");
   NativeEngine engine;
   for (const char* name : models) {
     const std::string path = test::gpu_model(name);
@@ -135,8 +141,10 @@ void latency() {
         }
         const double ms = *t * 1e3;
         const Result<DeviceTiming> resident = time_device_runs(**session, inputs, g_runs);
-        char device_columns[64] = "- | -";
-        if (resident.is_ok()) std::snprintf(device_columns, sizeof device_columns, "%.3f | %.3f", resident->wall_ms, resident->gpu_ms);
+        char device_columns[96] = "- | - | -";
+        if (resident.is_ok())
+          std::snprintf(device_columns, sizeof device_columns, "%.3f | %.3f | %.3f", resident->wall_ms, resident->gpu_ms,
+                        resident->issue_ms);
         std::printf("| %s | %s | %lld | %.3f | %.3f | %s |\n", name, p == Precision::kFloat16 ? "fp16" : "fp32",
                     static_cast<long long>(batch), ms, ms / static_cast<double>(batch), device_columns);
         std::fprintf(stderr, "{\"model\":\"%s\",\"engine\":\"native\",\"precision\":\"%s\",\"batch\":%lld,\"median_ms\":%.4f}\n",
