@@ -183,6 +183,7 @@ class PinnedStaging {
         if (cudaEventQuery(f.second) != cudaSuccess) return false;
         (void)cudaEventDestroy(f.second);
         free_.emplace(sizes_.at(f.first), f.first);
+        free_bytes_ += sizes_.at(f.first);
         sizes_.erase(f.first);
         return true;
       });
@@ -190,6 +191,7 @@ class PinnedStaging {
       if (auto it = free_.lower_bound(bytes); it != free_.end() && it->first <= 2 * bytes) {
         void* p = it->second;
         sizes_[p] = it->first;
+        free_bytes_ -= it->first;
         free_.erase(it);
         return p;
       }
@@ -203,11 +205,16 @@ class PinnedStaging {
   void give_back(void* p) {
     std::lock_guard lock(mutex_);
     free_.emplace(sizes_.at(p), p);
+    free_bytes_ += sizes_.at(p);
     sizes_.erase(p);
-    // A few buffers of each size in flight are enough; more are unpinned.
-    while (free_.size() > 8) {
-      (void)cudaFreeHost(free_.begin()->second);
-      free_.erase(free_.begin());
+    // Kept for reuse: cudaFreeHost waits for the whole device (and cudaMallocHost is slow), so
+    // unpinning in the steady state would stall every thread issuing work. The buffers in use at
+    // once are few (one per copy in flight), so the cap is only a guard.
+    while (free_bytes_ > kMaxFreeBytes && !free_.empty()) {
+      auto largest = std::prev(free_.end());
+      free_bytes_ -= largest->first;
+      (void)cudaFreeHost(largest->second);
+      free_.erase(largest);
     }
   }
   // Given back once `done` completed (the event is the staging's from now on).
@@ -217,8 +224,10 @@ class PinnedStaging {
   }
 
  private:
+  static constexpr std::uint64_t kMaxFreeBytes = 1ull << 30;
   std::mutex mutex_;
   std::multimap<std::uint64_t, void*> free_;        // by size
+  std::uint64_t free_bytes_ = 0;
   std::map<void*, std::uint64_t> sizes_;            // taken or in flight
   std::vector<std::pair<void*, cudaEvent_t>> in_flight_;
 };
