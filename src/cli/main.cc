@@ -355,14 +355,21 @@ int run_bench_command(const CommonOptions& common, const std::vector<std::string
   job->sources = sources;
   const auto dir = std::filesystem::temp_directory_path() / ("fswap-bench-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
-  std::printf("%-28s %-10s %7s %8s  %s\n", "target", "mode", "frames", "fps", "ms/frame per stage");
+  // "steady": the fps from frame kSteadyFrom on, past the models' loading and first runs (cuDNN's
+  // algorithm search, CUDA graph capture), which weigh on short clips.
+  constexpr std::int64_t kSteadyFrom = 30;
+  std::printf("%-28s %-10s %7s %8s %8s  %s\n", "target", "mode", "frames", "fps", "steady", "ms/frame per stage");
   int rc = kExitOk;
   for (const auto& target : targets) {
     for (bool swap : {false, true}) {
       job->target = target;
       job->output = (dir / (std::string(swap ? "swap" : "copy") + std::filesystem::path(target).extension().string())).string();
       job->swap_faces = swap;
-      auto s = run_swap(*job);
+      SwapProgress from, last;
+      auto s = run_swap(*job, [&](const SwapProgress& p) {
+        if (p.frames_done == kSteadyFrom) from = p;
+        last = p;
+      });
       if (!s) {
         rc = report(s.status());
         continue;
@@ -373,8 +380,13 @@ int run_bench_command(const CommonOptions& common, const std::vector<std::string
         std::snprintf(buf, sizeof buf, "%s=%.2f ", e.stage.c_str(), e.seconds * 1000 / std::max<std::int64_t>(1, s->frames));
         stages += buf;
       }
-      std::printf("%-28s %-10s %7lld %8.1f  %s\n", std::filesystem::path(target).filename().c_str(),
-                  swap ? "swap" : "dec+enc", static_cast<long long>(s->frames), s->fps(), stages.c_str());
+      const bool steady = from.frames_done > 0 && last.frames_done > from.frames_done && last.elapsed_s > from.elapsed_s;
+      char steady_fps[16] = "-";
+      if (steady)
+        std::snprintf(steady_fps, sizeof steady_fps, "%.1f",
+                      static_cast<double>(last.frames_done - from.frames_done) / (last.elapsed_s - from.elapsed_s));
+      std::printf("%-28s %-10s %7lld %8.1f %8s  %s\n", std::filesystem::path(target).filename().c_str(),
+                  swap ? "swap" : "dec+enc", static_cast<long long>(s->frames), s->fps(), steady_fps, stages.c_str());
       print_memory(stdout, s->memory, "  ");
       print_gpu_busy(stdout, *s, "  ");
       std::fflush(stdout);
