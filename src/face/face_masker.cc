@@ -374,7 +374,7 @@ ImageF FaceMasker::box_or_ones(int width, int height) {
 }
 
 std::optional<ImageF> FaceMasker::fixed_mask(int size) {
-  if (occluder_ || parser_ || uses("area")) return std::nullopt;
+  if (!mask_is_fixed()) return std::nullopt;
   return box_or_ones(size, size);
 }
 

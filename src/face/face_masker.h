@@ -117,9 +117,11 @@ class FaceMasker {
   // The minimum of the box and occlusion masks of the (square) target crop; all ones when
   // neither is chosen. The box mask is cached per crop size.
   Result<ImageF> before_swap(const Image& target_crop);
-  // The mask of a size × size crop when it depends on the size alone (box, or no type): the
-  // same before_swap gives and after_swap leaves. nullopt when it needs the crop or its landmarks
-  // (occlusion, area, region).
+  // Whether the mask depends on the crop's size alone (box, or no type), not on its content or
+  // landmarks (occlusion, area, region).
+  bool mask_is_fixed() const { return !occluder_ && !parser_ && !uses("area"); }
+  // That mask for a size × size crop: what before_swap gives and after_swap leaves; nullopt
+  // unless mask_is_fixed().
   std::optional<ImageF> fixed_mask(int size);
   // mask = min(mask, area mask, region mask) of the swapped crop, clipped to [0, 1].
   // landmarks68: the target's 68 landmarks in crop coordinates (used by the area mask).

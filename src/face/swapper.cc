@@ -73,7 +73,7 @@ Status FaceFusionFaceSwapper::swap(Image& frame, const Face& target, TimeLedger*
 DeviceWork* FaceFusionFaceSwapper::device_work() {
   if (recognizer_ || crop_size_ != model_->spec().size) return nullptr;
   DeviceWork* gpu = model_->device_work();
-  return gpu != nullptr && masker_.fixed_mask(crop_size_) ? gpu : nullptr;
+  return gpu != nullptr && masker_.mask_is_fixed() ? gpu : nullptr;
 }
 
 Status FaceFusionFaceSwapper::swap_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger) {

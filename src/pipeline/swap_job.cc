@@ -272,11 +272,10 @@ DeviceWork* processor_gpu(const SwapJob& job, const std::string& processor, Proc
 // the GPU's work on it holds nothing, so the analysis thread's models run meanwhile.
 Status frame_to_host(Image& frame, std::optional<DeviceFrame>& on_gpu, TimeLedger* ledger) {
   if (!on_gpu) return Status::ok();
-  Result<std::unique_ptr<DeviceWork::PendingDownload>> copy = unsupported("");
-  {
+  auto copy = [&] {
     auto held = on_gpu->gpu().hold();
-    copy = on_gpu->start_download(frame);
-  }
+    return on_gpu->start_download(frame);
+  }();
   on_gpu.reset();  // not under the hold: a DeviceFrame frees itself under it, after the copy
   FSWAP_RETURN_IF_ERROR(copy.status());
   ScopedTimer t(ledger, "download");
