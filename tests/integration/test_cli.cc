@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "face/analyser.h"
@@ -345,6 +346,29 @@ TEST(CliSessionFlags, CpuRunAcceptsTheFlags) {
   EXPECT_NE(bad.output.find("--frames-on-gpu"), std::string::npos) << bad.output;
   // The CPU keeps no device-memory statistics, so the summary has none.
   EXPECT_EQ(r.output.find("device arena"), std::string::npos) << r.output;
+}
+
+// fswap bench: the decode+encode ceiling and the swap, each with its whole-run fps and the
+// steady fps from frame 30 on (the columns docs/BENCHMARKS.md reports).
+TEST(CliBench, PrintsTheCeilingAndTheSwapWithASteadyFps) {
+  const auto r = run_fswap("bench -s " + kMedia + "astronaut.png -t " + kMedia + "messi_720p.mp4 --trim-frame-end 45");
+  ASSERT_EQ(r.code, 0) << r.output;
+  int rows = 0;
+  std::istringstream lines(r.output);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::string target, mode, steady;
+    long long frames = 0;
+    double fps = 0;
+    if (!(fields >> target >> mode) || target != "messi_720p.mp4" || (mode != "dec+enc" && mode != "swap")) continue;
+    ASSERT_TRUE(fields >> frames >> fps >> steady) << line;
+    EXPECT_EQ(frames, 45) << line;
+    EXPECT_GT(fps, 0) << line;
+    ASSERT_NE(steady, "-") << line;  // no steady figure
+    EXPECT_GT(std::stod(steady), 0) << line;
+    ++rows;
+  }
+  EXPECT_EQ(rows, 2) << r.output;
 }
 
 TEST(CliUsage, HelpVersionAndUnknownOption) {
