@@ -462,9 +462,8 @@ Result<CudaExecutor::Started> CudaExecutor::start() {
   if (!constants_.unified()) runtime_.residency().set_schedule(walk_.schedule());
   FSWAP_ASSIGN_OR_RETURN(memory::DevicePtr activations,
                          runtime_.activations(std::max<std::uint64_t>(plan_.arena_bytes, 256)));
-  // The run's time on the compute stream (the runtime's GPU-busy figure). Its start mark completes
-  // when the previous run's kernels have: host input copies, which overwrite activations those may
-  // still be reading, wait for it.
+  // The run's time on the compute stream (the runtime's GPU-busy figure), from a start mark that
+  // completes when the work queued before it has.
   return Started{activations.address, std::make_unique<memory::ComputeSpan>(runtime_.device())};
 }
 

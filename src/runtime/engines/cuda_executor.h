@@ -159,7 +159,7 @@ class CudaExecutor {
   Status check_inputs(std::size_t count, const std::function<std::pair<DType, Shape>(std::size_t)>& input) const;
   // Sets the eviction schedule, takes the activation buffer, starts the span.
   Result<Started> start();
-  // Copies host inputs into the run's activations; the compute stream waits for them.
+  // Copies host inputs into the run's activations, staged on the compute stream.
   Status upload_inputs(const Started& run, const std::vector<TensorView>& inputs);
   // The graph's kernels on the compute stream: as a CUDA graph when possible, else node by node.
   Status compute(std::uint64_t base);

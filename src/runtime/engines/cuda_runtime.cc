@@ -310,24 +310,24 @@ void CudaRuntime::count_run_when_done(std::unique_ptr<memory::ComputeSpan> span,
 }
 
 CudaRuntime::GpuBusy CudaRuntime::gpu_busy() {
+  // Every session's runs on this device are issued under mutex() onto the one compute stream, so
+  // their spans follow each other in stream order and never overlap: their plain sum is the
+  // GPU's busy time.
   std::erase_if(pending_spans_, [&](PendingSpan& p) {
     if (!device_->is_done(p.end)) return false;
-    if (Result<double> busy = p.span->seconds()) count_run(*busy);
-    else log_warn("device run not timed: " + busy.status().to_string());
+    if (Result<double> busy = p.span->seconds()) {
+      gpu_busy_.seconds += *busy;
+      ++gpu_busy_.runs;
+    } else {
+      log_warn("run not timed: " + busy.status().to_string());
+    }
     return true;
   });
   return gpu_busy_;
 }
 
-void CudaRuntime::count_run(double busy_seconds) {
-  // Every session's runs on this device hold mutex(), and a run returns only after its end mark
-  // completed, so no two runs' spans overlap: their plain sum is the GPU's busy time.
-  gpu_busy_.seconds += busy_seconds;
-  ++gpu_busy_.runs;
-}
-
 std::string CudaRuntime::memory_summary() {
-  (void)gpu_busy();  // settles device runs that have completed
+  (void)gpu_busy();  // settles the runs that have completed
   char busy[96];
   std::snprintf(busy, sizeof busy, ", gpu busy %.2f s in %llu runs", gpu_busy_.seconds,
                 static_cast<unsigned long long>(gpu_busy_.runs));

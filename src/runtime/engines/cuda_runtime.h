@@ -66,16 +66,15 @@ class CudaRuntime final : public DeviceWork {
   // Budget, GPU-busy time, arena peak and fragmentation, copies, evictions, prefetch hits, per model.
   std::string memory_summary();
   // The model runs' time on the compute stream since the runtime was created, and their number
-  // (CudaExecutor::run times each with a memory::ComputeSpan: from its start mark before its input
+  // (CudaExecutor times each with a memory::ComputeSpan: from its start mark before its input
   // copies to its end mark after its last kernel; waits on copies inside a run count).
   struct GpuBusy {
     double seconds = 0;
     std::uint64_t runs = 0;
   };
-  // Counts the runs whose time is known by now (a device run's, once its end mark completed).
+  // The runs whose end mark has completed by now (each counted once).
   GpuBusy gpu_busy();
-  void count_run(double busy_seconds);
-  // A run whose end nobody waited for (run_on_device): counted by gpu_busy() once complete.
+  // A run just issued, its end mark recorded: counted by gpu_busy() once that completed.
   void count_run_when_done(std::unique_ptr<memory::ComputeSpan> span, memory::DeviceEvent end);
 
   // DeviceWork, for the sessions' own device work beside their runs.
