@@ -64,6 +64,37 @@ inline AxisLines axis_lines(const Shape& shape, int axis) {
   return l;
 }
 
+// Where the channels of X lie for the normalisations and pools: [N, C, spatial...], or
+// [N, H, W, C] when attribute channels_last is 1 (the layout pass's NHWC islands; contract in
+// runtime/channels_last.h). Element s (a flat spatial index) of the plane of (n, c) is at
+// n·C·plane + c·channel_stride + s·spatial_stride.
+struct ChannelLayout {
+  std::int64_t batch = 1, channels = 1, plane = 1;  // plane: spatial elements per (n, c)
+  std::int64_t channel_stride = 1, spatial_stride = 1;
+  Shape channels_first;  // X's shape as [N, C, spatial...]
+  // The first element of the plane p = n·C + c.
+  std::int64_t plane_offset(std::int64_t p) const {
+    return (p / channels) * channels * plane + (p % channels) * channel_stride;
+  }
+};
+// kInvalidInput "<op>: X must have rank >= <min_rank>, got [..]", or "<op>: channels_last needs a
+// 4-D input, got [..]".
+inline Result<ChannelLayout> channel_layout(const char* op, const OpAttributes& attrs, const Shape& x,
+                                            std::size_t min_rank) {
+  const bool last = attrs.i("channels_last", 0) != 0;
+  if (last && x.size() != 4) return nn_shape_error(op, "channels_last needs a 4-D input, got " + shape_to_string(x));
+  if (x.size() < min_rank)
+    return nn_shape_error(op, "X must have rank >= " + std::to_string(min_rank) + ", got " + shape_to_string(x));
+  ChannelLayout l;
+  l.channels_first = last ? Shape{x[0], x[3], x[1], x[2]} : x;
+  l.batch = x[0];
+  l.channels = l.channels_first[1];
+  for (std::size_t d = 2; d < x.size(); ++d) l.plane *= l.channels_first[d];
+  l.channel_stride = last ? 1 : l.plane;
+  l.spatial_stride = last ? l.channels : 1;
+  return l;
+}
+
 // attrs.activation applied in place to data[0, n).
 void apply_activation(const FusedActivation& act, float* data, std::int64_t n);
 

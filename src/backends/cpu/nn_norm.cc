@@ -98,8 +98,8 @@ Status batch_normalization_kernel(const KernelArgs& args) {
   if (args.inputs.size() < 5) return nn_shape_error(kOp, "needs X, scale, B, mean and var");
   if (args.attrs.i("training_mode", 0) != 0) return unsupported(std::string(kOp) + ": training_mode 1");
   const TensorView& x = args.inputs[0];
-  if (x.shape.size() < 2) return nn_shape_error(kOp, "X must have rank >= 2");
-  const std::int64_t batch = x.shape[0], channels = x.shape[1], plane = x.elements() / std::max<std::int64_t>(1, batch * channels);
+  FSWAP_ASSIGN_OR_RETURN(const ChannelLayout l, channel_layout(kOp, args.attrs, x.shape, 2));
+  const std::int64_t channels = l.channels;
   for (int i = 1; i < 5; ++i)
     if (args.inputs[i].elements() != channels)
       return nn_shape_error(kOp, "input " + std::to_string(i) + " must have C = " + std::to_string(channels) +
@@ -109,21 +109,30 @@ Status batch_normalization_kernel(const KernelArgs& args) {
   const float* shift = args.inputs[2].as<const float>();
   const float* mean = args.inputs[3].as<const float>();
   const float* var = args.inputs[4].as<const float>();
+  std::vector<float> a(channels), b(channels);
+  for (std::int64_t c = 0; c < channels; ++c) {
+    a[c] = scale[c] / std::sqrt(var[c] + eps);
+    b[c] = shift[c] - mean[c] * a[c];
+  }
   const float* xd = x.as<const float>();
   float* yd = args.outputs[0].as<float>();
+  // Element e is in channel (e / channel_stride) % C: runs of channel_stride elements share one
+  // channel (a plane in NCHW, a single element in NHWC). Work unit: kChunk elements.
+  constexpr std::int64_t kChunk = 4096;
+  const std::int64_t n = x.elements(), run = l.channel_stride;
   parallel_for(
-      static_cast<int>(batch * channels),
-      [&](int p0, int p1) {
-        for (std::int64_t p = p0; p < p1; ++p) {
-          const std::int64_t c = p % channels;
-          const float a = scale[c] / std::sqrt(var[c] + eps), b = shift[c] - mean[c] * a;
-          const float* xs = xd + p * plane;
-          float* ys = yd + p * plane;
-          for (std::int64_t i = 0; i < plane; ++i) ys[i] = xs[i] * a + b;
-          apply_activation(args.attrs.activation, ys, plane);  // a fused Relu etc. (runtime/passes.h)
+      static_cast<int>((n + kChunk - 1) / kChunk),
+      [&](int k0, int k1) {
+        for (std::int64_t k = k0; k < k1; ++k) {
+          const std::int64_t begin = k * kChunk, end = std::min(n, begin + kChunk);
+          for (std::int64_t e = begin; e < end;) {
+            const std::int64_t c = (e / run) % channels, run_end = std::min(end, (e / run + 1) * run);
+            for (; e < run_end; ++e) yd[e] = xd[e] * a[c] + b[c];
+          }
+          apply_activation(args.attrs.activation, yd + begin, end - begin);  // a fused Relu etc. (runtime/passes.h)
         }
       },
-      grain(plane));
+      1);
   return Status::ok();
 }
 
@@ -132,8 +141,8 @@ Status instance_normalization_kernel(const KernelArgs& args) {
   FSWAP_RETURN_IF_ERROR(require_float32(args, kOp));
   if (args.inputs.size() < 3) return nn_shape_error(kOp, "needs X, scale and B");
   const TensorView& x = args.inputs[0];
-  if (x.shape.size() < 3) return nn_shape_error(kOp, "X must have rank >= 3");
-  const std::int64_t batch = x.shape[0], channels = x.shape[1], plane = x.elements() / std::max<std::int64_t>(1, batch * channels);
+  FSWAP_ASSIGN_OR_RETURN(const ChannelLayout l, channel_layout(kOp, args.attrs, x.shape, 3));
+  const std::int64_t channels = l.channels, plane = l.plane, step = l.spatial_stride;
   if (args.inputs[1].elements() != channels || args.inputs[2].elements() != channels)
     return nn_shape_error(kOp, "scale and B must have C = " + std::to_string(channels) + " elements");
   const float eps = args.attrs.f("epsilon", 1e-5f);
@@ -142,20 +151,20 @@ Status instance_normalization_kernel(const KernelArgs& args) {
   const float* xd = x.as<const float>();
   float* yd = args.outputs[0].as<float>();
   parallel_for(
-      static_cast<int>(batch * channels),
+      static_cast<int>(l.batch * channels),
       [&](int p0, int p1) {
         for (std::int64_t p = p0; p < p1; ++p) {
           const std::int64_t c = p % channels;
-          const float* xs = xd + p * plane;
-          float* ys = yd + p * plane;
+          const float* xs = xd + l.plane_offset(p);
+          float* ys = yd + l.plane_offset(p);
           double sum = 0, sq = 0;
-          for (std::int64_t i = 0; i < plane; ++i) sum += xs[i];
+          for (std::int64_t i = 0; i < plane; ++i) sum += xs[i * step];
           const double mean = plane > 0 ? sum / static_cast<double>(plane) : 0.0;
-          for (std::int64_t i = 0; i < plane; ++i) sq += (xs[i] - mean) * (xs[i] - mean);
+          for (std::int64_t i = 0; i < plane; ++i) sq += (xs[i * step] - mean) * (xs[i * step] - mean);
           const double var = plane > 0 ? sq / static_cast<double>(plane) : 0.0;
           const float a = static_cast<float>(scale[c] / std::sqrt(var + eps));
           const float b = static_cast<float>(shift[c] - mean * a);
-          for (std::int64_t i = 0; i < plane; ++i) ys[i] = xs[i] * a + b;
+          for (std::int64_t i = 0; i < plane; ++i) ys[i * step] = xs[i * step] * a + b;
         }
       },
       grain(plane * 3));
