@@ -207,6 +207,16 @@ Result<std::int64_t> conv_transpose_group(std::string_view who, const OpAttribut
   return group;
 }
 
+Result<bool> channels_last(std::string_view who, const OpAttributes& attrs, const Shape& x) {
+  const std::int64_t value = attrs.i("channels_last", 0);
+  if (value != 0 && value != 1) return rule_error(who, "channels_last is " + std::to_string(value) + " (0 or 1)");
+  if (value == 1 && x.size() != 4) return rule_error(who, "channels_last needs a 4-D input, got " + shape_to_string(x));
+  return value == 1;
+}
+
+Shape nchw_from_nhwc(const Shape& nhwc) { return {nhwc[0], nhwc[3], nhwc[1], nhwc[2]}; }
+Shape nhwc_from_nchw(const Shape& nchw) { return {nchw[0], nchw[2], nchw[3], nchw[1]}; }
+
 Result<GemmGeometry> gemm_geometry(std::string_view who, const OpAttributes& attrs, const Shape& a, const Shape& b,
                                    const Shape& y, const Shape* c) {
   if (a.size() != 2 || b.size() != 2 || y.size() != 2)

@@ -116,6 +116,18 @@ Result<std::int64_t> conv_group(std::string_view who, const OpAttributes& attrs,
 Result<std::int64_t> conv_transpose_group(std::string_view who, const OpAttributes& attrs, const Shape& x,
                                           const Shape& w, const Shape& y);
 
+// ---- channels_last: Conv, ConvTranspose, pools and normalisations on [N, H, W, C] tensors ----
+
+// Attribute channels_last (set by the layout pass, runtime/channels_last.h): true when 1 (x is
+// [N, H, W, C]), false when absent or 0. kInvalidInput "<who>: channels_last needs a 4-D input,
+// got [..]" when it is set on an x of another rank, and for a value other than 0 and 1.
+Result<bool> channels_last(std::string_view who, const OpAttributes& attrs, const Shape& x);
+
+// [N, H, W, C] → [N, C, H, W] and back (4-D shapes only). The same permutation takes Conv's NHWC
+// weight [M, kH, kW, C/g] to ONNX's [M, C/g, kH, kW], and ConvTranspose's [C, kH, kW, M/g] to [C, M/g, kH, kW].
+Shape nchw_from_nhwc(const Shape& nhwc);
+Shape nhwc_from_nchw(const Shape& nchw);
+
 // ---- matrix products ----
 
 // Gemm: Y [M, N] = alpha * op(A) op(B) + beta * C, op = transpose by transA/transB.

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <numeric>
 
+#include "backends/op_rules.h"
+
 namespace fswap {
 namespace {
 
@@ -21,14 +23,15 @@ class Ctx {
   int inputs() const { return static_cast<int>(n_.inputs.size()); }
   int outputs() const { return static_cast<int>(n_.outputs.size()); }
   bool has(int i) const { return i < inputs() && n_.inputs[i] >= 0; }
+  bool has_output(int i) const { return i < outputs() && n_.outputs[i] >= 0; }
   const Value& in(int i) const { return g_.values[n_.inputs[i]]; }
   const Shape& shape(int i) const { return in(i).shape; }
   std::int64_t rank(int i) const { return static_cast<std::int64_t>(shape(i).size()); }
   DType dtype(int i) const { return in(i).dtype; }
 
-  Status error(const std::string& message) const {
-    return invalid_input(g_.path + ": node " + n_.name + " (" + op_name(n_.op) + "): " + message);
-  }
+  // "<path>: node <name> (<op>)", the prefix of this node's errors.
+  std::string who() const { return g_.path + ": node " + n_.name + " (" + op_name(n_.op) + ")"; }
+  Status error(const std::string& message) const { return invalid_input(who() + ": " + message); }
   Status need_inputs(int count) const {
     for (int i = 0; i < count; ++i)
       if (!has(i)) return error("input " + std::to_string(i) + " is missing");
@@ -175,10 +178,8 @@ Result<Shape> window_output(const Ctx& c, const Shape& in, const Ints& kernel, b
   return out;
 }
 
-Status rule_conv(Ctx& c) {
-  FSWAP_RETURN_IF_ERROR(c.need_inputs(2));
-  const Shape& x = c.shape(0);
-  const Shape& w = c.shape(1);
+// Conv's output shape from x = [N, C, spatial...] and w = [M, C/group, kernel...].
+Result<Shape> conv_shape(const Ctx& c, const Shape& x, const Shape& w) {
   if (x.size() < 3 || w.size() != x.size()) return c.error("input " + shape_to_string(x) + " and weight " + shape_to_string(w) + " ranks differ");
   const std::int64_t group = c.attrs().i("group", 1);
   if (group <= 0 || x[1] != w[1] * group)
@@ -187,14 +188,11 @@ Status rule_conv(Ctx& c) {
   FSWAP_ASSIGN_OR_RETURN(Shape spatial, window_output(c, x, kernel, false));
   Shape out{x[0], w[0]};
   out.insert(out.end(), spatial.begin(), spatial.end());
-  c.set(0, c.dtype(0), std::move(out));
-  return Status::ok();
+  return out;
 }
 
-Status rule_conv_transpose(Ctx& c) {
-  FSWAP_RETURN_IF_ERROR(c.need_inputs(2));
-  const Shape& x = c.shape(0);
-  const Shape& w = c.shape(1);
+// ConvTranspose's output shape from x = [N, C, spatial...] and w = [C, M/group, kernel...].
+Result<Shape> conv_transpose_shape(const Ctx& c, const Shape& x, const Shape& w) {
   if (x.size() < 3 || w.size() != x.size()) return c.error("input " + shape_to_string(x) + " and weight " + shape_to_string(w) + " ranks differ");
   const std::size_t n = x.size() - 2;
   const std::int64_t group = c.attrs().i("group", 1);
@@ -223,20 +221,57 @@ Status rule_conv_transpose(Ctx& c) {
     if (o <= 0) return c.error("output size along spatial axis " + std::to_string(i) + " is " + std::to_string(o));
     out.push_back(o);
   }
-  c.set(0, c.dtype(0), std::move(out));
-  return Status::ok();
+  return out;
 }
 
-Status rule_pool(Ctx& c) {
-  FSWAP_RETURN_IF_ERROR(c.need_inputs(1));
-  const Shape& x = c.shape(0);
+// MaxPool's and AveragePool's output shape from x = [N, C, spatial...].
+Result<Shape> pool_shape(const Ctx& c, const Shape& x) {
   if (!c.attrs().has("kernel_shape")) return c.error("kernel_shape is required");
   const Ints kernel = c.attrs().ints("kernel_shape", {});
   FSWAP_ASSIGN_OR_RETURN(Shape spatial, window_output(c, x, kernel, true));
   Shape out{x[0], x[1]};
   out.insert(out.end(), spatial.begin(), spatial.end());
-  c.set(0, c.dtype(0), out);
-  c.set(1, DType::kInt64, out);  // MaxPool's Indices
+  return out;
+}
+
+// A channels_last node's [N, H, W, C] operand in the NCHW terms of the rules above, and back.
+Shape as_nchw(const Shape& s, bool nhwc) { return nhwc ? nchw_from_nhwc(s) : s; }
+Shape from_nchw(const Shape& s, bool nhwc) { return nhwc ? nhwc_from_nchw(s) : s; }
+
+// X and W of a Conv or ConvTranspose in NCHW terms (a channels_last node's permuted, both 4-D).
+struct ConvOperands {
+  Shape x, w;
+  bool nhwc = false;
+};
+Result<ConvOperands> conv_operands(const Ctx& c) {
+  FSWAP_RETURN_IF_ERROR(c.need_inputs(2));
+  FSWAP_ASSIGN_OR_RETURN(const bool nhwc, channels_last(c.who(), c.attrs(), c.shape(0)));
+  if (nhwc && c.rank(1) != 4) return c.error("channels_last needs a 4-D weight, got " + shape_to_string(c.shape(1)));
+  return ConvOperands{as_nchw(c.shape(0), nhwc), as_nchw(c.shape(1), nhwc), nhwc};
+}
+
+Status rule_conv(Ctx& c) {
+  FSWAP_ASSIGN_OR_RETURN(const ConvOperands o, conv_operands(c));
+  FSWAP_ASSIGN_OR_RETURN(const Shape y, conv_shape(c, o.x, o.w));
+  c.set(0, c.dtype(0), from_nchw(y, o.nhwc));
+  return Status::ok();
+}
+
+Status rule_conv_transpose(Ctx& c) {
+  FSWAP_ASSIGN_OR_RETURN(const ConvOperands o, conv_operands(c));
+  FSWAP_ASSIGN_OR_RETURN(const Shape y, conv_transpose_shape(c, o.x, o.w));
+  c.set(0, c.dtype(0), from_nchw(y, o.nhwc));
+  return Status::ok();
+}
+
+Status rule_pool(Ctx& c) {
+  FSWAP_RETURN_IF_ERROR(c.need_inputs(1));
+  FSWAP_ASSIGN_OR_RETURN(const bool nhwc, channels_last(c.who(), c.attrs(), c.shape(0)));
+  if (nhwc && c.has_output(1))
+    return unsupported(c.who() + ": channels_last with the Indices output (Y only)");
+  FSWAP_ASSIGN_OR_RETURN(const Shape y, pool_shape(c, as_nchw(c.shape(0), nhwc)));
+  c.set(0, c.dtype(0), from_nchw(y, nhwc));
+  c.set(1, DType::kInt64, y);  // MaxPool's Indices (NCHW only)
   return Status::ok();
 }
 

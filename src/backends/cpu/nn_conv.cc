@@ -1,5 +1,9 @@
 // Conv and ConvTranspose: im2col/col2im around OpenBLAS sgemm, one GEMM per (batch item, group);
 // a direct path for depthwise 1-D/2-D convolutions and no im2col for unit-stride 1x1 kernels.
+//
+// channels_last = 1 (X, W and Y stored [N, H, W, C]-style, backends/op_rules.h): X and W are
+// transposed into NCHW scratch, the NCHW kernel runs, Y is transposed back. This path exists as the
+// reference the CUDA kernels are tested against; the layout pass makes such nodes on CUDA only.
 
 #include <cstring>
 
@@ -89,6 +93,59 @@ void depthwise_conv(const float* x, const float* w, float* y, const WindowGeomet
 
 std::vector<std::int64_t> spatial_of(const Shape& s) { return {s.begin() + 2, s.end()}; }
 
+// dst[n, c, h, w] = src[n, h, w, c] for src of the 4-D shape nhwc.
+void nhwc_to_nchw(const float* src, const Shape& nhwc, float* dst) {
+  const std::int64_t plane = nhwc[1] * nhwc[2], channels = nhwc[3];
+  parallel_for(static_cast<int>(nhwc[0] * channels), [&](int p0, int p1) {
+    for (std::int64_t p = p0; p < p1; ++p) {
+      const std::int64_t n = p / channels, c = p % channels;
+      const float* s = src + n * plane * channels + c;
+      float* d = dst + p * plane;
+      for (std::int64_t i = 0; i < plane; ++i) d[i] = s[i * channels];
+    }
+  });
+}
+
+// dst[n, h, w, c] = src[n, c, h, w] for src of the 4-D shape nchw.
+void nchw_to_nhwc(const float* src, const Shape& nchw, float* dst) {
+  const std::int64_t channels = nchw[1], plane = nchw[2] * nchw[3];
+  parallel_for(static_cast<int>(nchw[0] * plane), [&](int p0, int p1) {
+    for (std::int64_t p = p0; p < p1; ++p) {
+      const std::int64_t n = p / plane, i = p % plane;
+      const float* s = src + n * channels * plane + i;
+      float* d = dst + p * channels;
+      for (std::int64_t c = 0; c < channels; ++c) d[c] = s[c * plane];
+    }
+  });
+}
+
+// A channels_last Conv or ConvTranspose through its NCHW kernel (see the top of the file). The
+// fused activation is applied by nchw_kernel; being element-wise, it commutes with the transpose.
+// X and W are present (the caller checked).
+Status via_nchw(const KernelArgs& args, const char* op, Status (*nchw_kernel)(const KernelArgs&)) {
+  const TensorView& x = args.inputs[0];
+  const TensorView& w = args.inputs[1];
+  const TensorView& y = args.outputs[0];
+  if (w.shape.size() != 4 || y.shape.size() != 4)
+    return nn_shape_error(op, "channels_last needs a 4-D weight and output, got W " + shape_to_string(w.shape) +
+                                  " and Y " + shape_to_string(y.shape));
+  std::vector<TensorView> inputs = args.inputs, outputs = args.outputs;
+  inputs[0].shape = nchw_from_nhwc(x.shape);
+  inputs[1].shape = nchw_from_nhwc(w.shape);
+  outputs[0].shape = nchw_from_nhwc(y.shape);
+  // Slot 0 is the NCHW kernels' own scratch.
+  inputs[0].data = thread_scratch(1, static_cast<std::size_t>(x.elements()));
+  inputs[1].data = thread_scratch(2, static_cast<std::size_t>(w.elements()));
+  outputs[0].data = thread_scratch(3, static_cast<std::size_t>(y.elements()));
+  nhwc_to_nchw(x.as<const float>(), x.shape, inputs[0].as<float>());
+  nhwc_to_nchw(w.as<const float>(), w.shape, inputs[1].as<float>());
+  OpAttributes attrs = args.attrs;
+  attrs.values.erase("channels_last");
+  FSWAP_RETURN_IF_ERROR(nchw_kernel({args.op, attrs, std::move(inputs), outputs}));
+  nchw_to_nhwc(outputs[0].as<const float>(), outputs[0].shape, y.as<float>());
+  return Status::ok();
+}
+
 }  // namespace
 
 Status conv_kernel(const KernelArgs& args) {
@@ -96,6 +153,8 @@ Status conv_kernel(const KernelArgs& args) {
   constexpr const char* kOp = "Conv";
   FSWAP_RETURN_IF_ERROR(require_float32(args, kOp));
   if (args.inputs.size() < 2) return nn_shape_error(kOp, "needs X and W");
+  FSWAP_ASSIGN_OR_RETURN(const bool nhwc, channels_last(kOp, args.attrs, args.inputs[0].shape));
+  if (nhwc) return via_nchw(args, kOp, conv_kernel);
   const TensorView& x = args.inputs[0];
   const TensorView& w = args.inputs[1];
   const TensorView& y = args.outputs[0];
@@ -137,6 +196,8 @@ Status conv_transpose_kernel(const KernelArgs& args) {
   constexpr const char* kOp = "ConvTranspose";
   FSWAP_RETURN_IF_ERROR(require_float32(args, kOp));
   if (args.inputs.size() < 2) return nn_shape_error(kOp, "needs X and W");
+  FSWAP_ASSIGN_OR_RETURN(const bool nhwc, channels_last(kOp, args.attrs, args.inputs[0].shape));
+  if (nhwc) return via_nchw(args, kOp, conv_transpose_kernel);
   const TensorView& x = args.inputs[0];
   const TensorView& w = args.inputs[1];
   const TensorView& y = args.outputs[0];
