@@ -77,16 +77,14 @@ struct ChannelLayout {
     return (p / channels) * channels * plane + (p % channels) * channel_stride;
   }
 };
-// kInvalidInput "<op>: X must have rank >= <min_rank>, got [..]", or "<op>: channels_last needs a
-// 4-D input, got [..]".
+// kInvalidInput "<op>: X must have rank >= <min_rank>, got [..]", or channels_last's errors (op_rules.h).
 inline Result<ChannelLayout> channel_layout(const char* op, const OpAttributes& attrs, const Shape& x,
                                             std::size_t min_rank) {
-  const bool last = attrs.i("channels_last", 0) != 0;
-  if (last && x.size() != 4) return nn_shape_error(op, "channels_last needs a 4-D input, got " + shape_to_string(x));
+  FSWAP_ASSIGN_OR_RETURN(const bool last, channels_last(op, attrs, x));
   if (x.size() < min_rank)
     return nn_shape_error(op, "X must have rank >= " + std::to_string(min_rank) + ", got " + shape_to_string(x));
   ChannelLayout l;
-  l.channels_first = last ? Shape{x[0], x[3], x[1], x[2]} : x;
+  l.channels_first = last ? nchw_from_nhwc(x) : x;
   l.batch = x[0];
   l.channels = l.channels_first[1];
   for (std::size_t d = 2; d < x.size(); ++d) l.plane *= l.channels_first[d];

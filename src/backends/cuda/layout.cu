@@ -1077,6 +1077,47 @@ __global__ void resize_rows_gpu(T* out, const T* in, ResizeMode m, ResizeAxis ay
     dst[(oy0 + r) * out_w + ox] = from_float<T>(interpolate<T, I, kTaps>(src, in_w, row_taps[r], tx));
 }
 
+// A 4-D [N, H, W, C] resize of H and W only (NHWC upsampling): a block covers kNhwcPixels output
+// pixels, whose taps it computes once (in shared memory); its threads then walk the pixels'
+// channels, consecutive threads on consecutive channels. Corners, weights and sums are
+// resize_nd_gpu's, in its order (W's tap varies fastest): the outputs are bit-identical.
+inline constexpr int kNhwcPixels = 32;
+struct PixelTaps {
+  Taps y, x;
+  std::int64_t image;
+};
+template <class T, class I, int kTaps>
+__global__ void resize_nhwc_gpu(T* out, const T* in, ResizeMode m, ResizeAxis ay, ResizeAxis ax, I channels, I pixels) {
+  __shared__ PixelTaps taps[kNhwcPixels];
+  const I first = static_cast<I>(blockIdx.x) * kNhwcPixels;
+  const I count = pixels - first < kNhwcPixels ? pixels - first : kNhwcPixels;
+  if (static_cast<I>(threadIdx.x) < count) {
+    const I pixel = first + static_cast<I>(threadIdx.x);
+    const I ox = pixel % static_cast<I>(ax.out), rest = pixel / static_cast<I>(ax.out);
+    const I oy = rest % static_cast<I>(ay.out);
+    taps[threadIdx.x] = {ay.moving ? axis_taps(m, ay, oy) : identity_taps(oy),
+                         ax.moving ? axis_taps(m, ax, ox) : identity_taps(ox), rest / static_cast<I>(ay.out)};
+  }
+  __syncthreads();
+  const auto in_h = static_cast<I>(ay.in), in_w = static_cast<I>(ax.in);
+  for (I e = static_cast<I>(threadIdx.x); e < count * channels; e += static_cast<I>(blockDim.x)) {
+    const PixelTaps& t = taps[e / channels];
+    const I c = e % channels;
+    const T* image = in + static_cast<I>(t.image) * in_h * in_w * channels + c;
+    float sum = 0.0f;
+#pragma unroll
+    for (int a = 0; a < kTaps; ++a) {
+#pragma unroll
+      for (int b = 0; b < kTaps; ++b) {
+        const float weight = t.y.w[a] * t.x.w[b];
+        if (weight != 0.0f)
+          sum += weight * to_float(image[(static_cast<I>(t.y.idx[a]) * in_w + static_cast<I>(t.x.idx[b])) * channels]);
+      }
+    }
+    out[first * channels + e] = from_float<T>(sum);
+  }
+}
+
 // Any axes move: the taps^moving corners are walked as a counter over the moving axes, their taps
 // recomputed per corner (only rare resizes of three or more axes take this path).
 template <class T, class I>
@@ -1150,6 +1191,11 @@ Status resize_run(const CudaKernelArgs& args, const char* op, const ResizeMode& 
   for (int d = 0; d + 2 < p.rank; ++d) planes *= p.axis[d].out;
   const std::int64_t row_blocks = (ay.out + kRowsPerBlock - 1) / kRowsPerBlock;
   const bool rows = plane && planes <= 65535 && row_blocks <= 65535;
+  // NHWC upsampling: axes 1 and 2 of 4 move (1 at least, else the plane kernels take it).
+  const bool nhwc = !plane && p.rank == 4 && !p.axis[0].moving && !p.axis[3].moving;
+  const ResizeAxis& nhwc_y = p.axis[1];
+  const ResizeAxis& nhwc_x = p.axis[2];
+  const std::int64_t nhwc_pixels = n / std::max<std::int64_t>(1, p.axis[3].out);
   return dispatch_float(x.dtype, op, [&]<class T>() {
     return dispatch_index(std::max(n, x.elements()), [&]<class I>() {
       const dim3 grid(grid_for(n));
@@ -1163,6 +1209,15 @@ Status resize_run(const CudaKernelArgs& args, const char* op, const ResizeMode& 
           resize_rows_gpu<T, I, 2><<<tiles, kRowBlock, 0, stream>>>(y.as<T>(), x.as<const T>(), m, ay, ax);
         else
           resize_rows_gpu<T, I, 4><<<tiles, kRowBlock, 0, stream>>>(y.as<T>(), x.as<const T>(), m, ay, ax);
+      } else if (nhwc) {
+        const dim3 blocks(static_cast<unsigned>((nhwc_pixels + kNhwcPixels - 1) / kNhwcPixels));
+        const auto channels = static_cast<I>(p.axis[3].out), pixels = static_cast<I>(nhwc_pixels);
+        if (m.interp == InterpMode::kNearest)
+          resize_nhwc_gpu<T, I, 1><<<blocks, kBlock, 0, stream>>>(y.as<T>(), x.as<const T>(), m, nhwc_y, nhwc_x, channels, pixels);
+        else if (m.interp == InterpMode::kLinear)
+          resize_nhwc_gpu<T, I, 2><<<blocks, kBlock, 0, stream>>>(y.as<T>(), x.as<const T>(), m, nhwc_y, nhwc_x, channels, pixels);
+        else
+          resize_nhwc_gpu<T, I, 4><<<blocks, kBlock, 0, stream>>>(y.as<T>(), x.as<const T>(), m, nhwc_y, nhwc_x, channels, pixels);
       } else if (!plane) {
         resize_nd_gpu<T, I><<<grid, kBlock, 0, stream>>>(y.as<T>(), x.as<const T>(), p, n);
       } else if (m.interp == InterpMode::kNearest) {

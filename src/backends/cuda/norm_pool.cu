@@ -4,6 +4,11 @@
 // 512×512 plane stays accurate in float32 without a second pass over the data. A row (a plane of
 // InstanceNormalization, a normalised row of LayerNormalization, a plane of the global pools) is
 // reduced by a warp when short and by a whole block when long.
+//
+// channels_last = 1 (X and Y [N, H, W, C], runtime/channels_last.h): consecutive threads take
+// consecutive channels, so every warp reads and writes whole runs of C. InstanceNormalization
+// gathers each (n, c)'s moments over slices of the pixels (a block per 32 channels and slice),
+// merges them per (n, c) into its (a, b), then applies them; the pools walk Y in its own order.
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
@@ -172,6 +177,45 @@ Status launch_affine_planes(const CudaKernelArgs& args, const char* op, std::int
   return check_launch(op);
 }
 
+// ------------------------------------------------------------------------- per-channel affine, NHWC
+
+// y = act(x·a + b) over `images` of [pixels, channels] with one (a, b) = coefficients(n, c) per
+// image and channel: threadIdx.x and grid.x walk the channels (neighbouring threads, neighbouring
+// elements), threadIdx.y and grid.y the pixels, grid.z the images. Each thread computes its
+// (a, b) once per image.
+template <class T, class Coefficients>
+__global__ void affine_channels_last(const T* x, T* y, std::int64_t images, std::int64_t pixels, std::int64_t channels,
+                                     Coefficients coefficients, FusedActivation act) {
+  const std::int64_t c = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  if (c >= channels) return;
+  for (std::int64_t n = blockIdx.z; n < images; n += gridDim.z) {
+    const float2 ab = coefficients(n, c);
+    const std::int64_t base = n * pixels * channels + c;
+    for (std::int64_t p = blockIdx.y * static_cast<std::int64_t>(blockDim.y) + threadIdx.y; p < pixels;
+         p += static_cast<std::int64_t>(blockDim.y) * gridDim.y)
+      y[base + p * channels] = from_float<T>(activate(to_float(x[base + p * channels]) * ab.x + ab.y, act));
+  }
+}
+
+// A block of kBlock threads: up to kBlock channels (a multiple of kWarp) × the rest in pixels.
+dim3 channels_block(std::int64_t channels) {
+  const auto across = static_cast<unsigned>(std::min<std::int64_t>(kBlock, ceil_div(channels, kWarp) * kWarp));
+  return dim3(across, kBlock / across);
+}
+
+template <class T, class Coefficients>
+Status launch_affine_channels_last(const CudaKernelArgs& args, const char* op, std::int64_t images,
+                                   std::int64_t pixels, std::int64_t channels, const Coefficients& coefficients) {
+  const dim3 block = channels_block(channels);
+  const dim3 grid(static_cast<unsigned>(ceil_div(channels, block.x)),
+                  static_cast<unsigned>(std::clamp<std::int64_t>(ceil_div(pixels, block.y * kItemsPerThread), 1, kMaxGridY)),
+                  static_cast<unsigned>(std::min(images, kMaxGridY)));
+  affine_channels_last<<<grid, block, 0, stream_of(args)>>>(args.inputs[0].as<const T>(), args.outputs[0].as<T>(),
+                                                            images, pixels, channels, coefficients,
+                                                            args.attrs.activation);
+  return check_launch(op);
+}
+
 // (a, b) with x·a + b = (x − mean)/√(var + ε)·scale[c] + bias[c], as the CPU kernel computes it.
 template <class T>
 __device__ float2 normalising_affine(const Moments& m, const T* scale, const T* bias, std::int64_t c, float epsilon) {
@@ -193,6 +237,15 @@ struct BatchNormCoefficients {
     const float a = to_float(scale[c]) / sqrtf(to_float(var[c]) + epsilon);
     return {a, to_float(bias[c]) - to_float(mean[c]) * a};
   }
+  // channels_last: the same for any image n.
+  __device__ float2 operator()(std::int64_t, std::int64_t c) const { return (*this)(c); }
+};
+
+// (a, b) of (n, c) from a table of images × channels (channels_last InstanceNormalization).
+struct TableCoefficients {
+  const float2* ab;
+  std::int64_t channels;
+  __device__ float2 operator()(std::int64_t n, std::int64_t c) const { return ab[n * channels + c]; }
 };
 
 // InstanceNormalization of a plane whose moments were gathered in `splits` slices (≤ kWarp).
@@ -239,6 +292,46 @@ __global__ void plane_slice_moments(const T* x, std::int64_t plane, Moments* sli
   for (std::int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) add_value(m, to_float(xs[i]));
   m = block_reduce(m, MergeMoments{});
   if (threadIdx.x == 0) slices[blockIdx.y * static_cast<std::int64_t>(gridDim.x) + blockIdx.x] = m;
+}
+
+// channels_last: the moments of channels [blockIdx.x·kWarp, +kWarp) of image n over pixel slice
+// blockIdx.y (of gridDim.y), into slices[(n · gridDim.y + slice) · channels + c]. A block is kWarp
+// channels × kPixelLanes pixels, so each warp reads kWarp consecutive channels of one pixel.
+constexpr int kPixelLanes = kBlock / kWarp;
+template <class T>
+__global__ void channels_last_slice_moments(const T* x, std::int64_t images, std::int64_t pixels,
+                                            std::int64_t channels, Moments* slices) {
+  __shared__ Moments lane_moments[kPixelLanes][kWarp];
+  const std::int64_t c = blockIdx.x * static_cast<std::int64_t>(kWarp) + threadIdx.x;
+  const std::int64_t slice_len = ceil_div(pixels, gridDim.y);
+  const std::int64_t begin = blockIdx.y * slice_len, end = std::min(pixels, begin + slice_len);
+  for (std::int64_t n = blockIdx.z; n < images; n += gridDim.z) {
+    Moments m{0.0f, 0.0f, 0.0f};
+    if (c < channels) {
+      const T* xs = x + n * pixels * channels + c;
+      for (std::int64_t p = begin + threadIdx.y; p < end; p += kPixelLanes) add_value(m, to_float(xs[p * channels]));
+    }
+    lane_moments[threadIdx.y][threadIdx.x] = m;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < channels) {
+      for (int lane = 1; lane < kPixelLanes; ++lane) m = merge(m, lane_moments[lane][threadIdx.x]);
+      slices[(n * gridDim.y + blockIdx.y) * channels + c] = m;
+    }
+    __syncthreads();  // lane_moments is rewritten for the next image
+  }
+}
+
+// channels_last: each (n, c)'s slices merged in slice order into its (a, b), ab[n · channels + c].
+template <class T>
+__global__ void channels_last_instance_affine(const Moments* slices, int splits, const T* scale, const T* bias,
+                                              std::int64_t images, std::int64_t channels, float epsilon, float2* ab) {
+  FSWAP_GRID_STRIDE(i, images * channels) {
+    const std::int64_t n = i / channels, c = i % channels;
+    const Moments* own = slices + n * splits * channels + c;
+    Moments m = own[0];
+    for (int s = 1; s < splits; ++s) m = merge(m, own[s * channels]);
+    ab[i] = normalising_affine(m, scale, bias, c, epsilon);
+  }
 }
 
 // Where LayerNormalization's optional Mean or InvStdDev output goes (data nullptr when absent).
@@ -346,11 +439,13 @@ struct PoolWindow {
   Index in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, kernel[3] = {1, 1, 1};
   Index stride[3] = {1, 1, 1}, dilation[3] = {1, 1, 1};
   Index pad_begin[3] = {0, 0, 0}, pad_end[3] = {0, 0, 0};
+  Index channels = 1;  // C; used by the channels_last kernels only
 };
 
 template <class Index>
-PoolWindow<Index> narrowed(const WindowGeometry& w) {
+PoolWindow<Index> narrowed(const WindowGeometry& w, std::int64_t channels) {
   PoolWindow<Index> n;
+  n.channels = static_cast<Index>(channels);
   for (int d = 0; d < 3; ++d) {
     n.in[d] = static_cast<Index>(w.in[d]);
     n.out[d] = static_cast<Index>(w.out[d]);
@@ -363,21 +458,36 @@ PoolWindow<Index> narrowed(const WindowGeometry& w) {
   return n;
 }
 
-// Output element o as its (batch·channel) plane and the window's first input position per axis.
+// Output element o (Y's flat index: (plane·out + spatial) in NCHW, (n·out + spatial)·C + c with
+// kChannelsLast) as its (batch·channel) plane, where that plane starts in X, and the window's
+// first input position per axis. Spatial neighbours in X are `spatial_step` elements apart.
 template <class Index>
 struct WindowAt {
   Index plane;
+  Index in_base;
   Index start[3];
 };
 
-template <class Index>
+template <bool kChannelsLast, class Index>
+__device__ Index spatial_step(const PoolWindow<Index>& w) {
+  return kChannelsLast ? w.channels : 1;
+}
+
+template <bool kChannelsLast, class Index>
 __device__ WindowAt<Index> window_at(Index o, const PoolWindow<Index>& w) {
   WindowAt<Index> at;
+  Index c = 0;
+  if constexpr (kChannelsLast) {
+    c = o % w.channels;
+    o /= w.channels;
+  }
   for (int d = 2; d >= 0; --d) {
     at.start[d] = (o % w.out[d]) * w.stride[d] - w.pad_begin[d];
     o /= w.out[d];
   }
-  at.plane = o;
+  const Index in_size = w.in[0] * w.in[1] * w.in[2];
+  at.plane = kChannelsLast ? o * w.channels + c : o;
+  at.in_base = kChannelsLast ? o * in_size * w.channels + c : o * in_size;
   return at;
 }
 
@@ -401,13 +511,15 @@ __device__ Index grid_step() {
   return static_cast<Index>(blockDim.x) * static_cast<Index>(gridDim.x);
 }
 
-// Taps are visited in the CPU kernel's order, so ties keep the same (first) index.
-template <class T, class Index>
+// Taps are visited in the CPU kernel's order, so ties keep the same (first) index. indices is
+// nullptr with kChannelsLast.
+template <class T, class Index, bool kChannelsLast>
 __global__ void max_pool_windows(const T* x, T* y, std::int64_t* indices, Index outputs, PoolWindow<Index> w) {
   const Index in_size = w.in[0] * w.in[1] * w.in[2];
+  const Index step = spatial_step<kChannelsLast>(w);
   for (Index o = grid_first<Index>(); o < outputs; o += grid_step<Index>()) {
-    const WindowAt<Index> at = window_at(o, w);
-    const T* xs = x + at.plane * in_size;
+    const WindowAt<Index> at = window_at<kChannelsLast>(o, w);
+    const T* xs = x + at.in_base;
     float best = -kInfinity;
     Index best_at = -1;
     for (Index kd = 0; kd < w.kernel[0]; ++kd) {
@@ -420,7 +532,7 @@ __global__ void max_pool_windows(const T* x, T* y, std::int64_t* indices, Index 
         for (Index kw = 0; kw < w.kernel[2]; ++kw) {
           const Index iw = at.start[2] + kw * w.dilation[2];
           if (iw < 0 || iw >= w.in[2]) continue;
-          const float v = to_float(xs[row + iw]);
+          const float v = to_float(xs[(row + iw) * step]);
           if (v > best || best_at < 0) {
             best = v;
             best_at = row + iw;
@@ -434,12 +546,12 @@ __global__ void max_pool_windows(const T* x, T* y, std::int64_t* indices, Index 
 }
 
 // count_include_pad counts the taps inside the padded input (not the ceil_mode overhang).
-template <class T, class Index>
+template <class T, class Index, bool kChannelsLast>
 __global__ void average_pool_windows(const T* x, T* y, Index outputs, PoolWindow<Index> w, bool include_pad) {
-  const Index in_size = w.in[0] * w.in[1] * w.in[2];
+  const Index step = spatial_step<kChannelsLast>(w);
   for (Index o = grid_first<Index>(); o < outputs; o += grid_step<Index>()) {
-    const WindowAt<Index> at = window_at(o, w);
-    const T* xs = x + at.plane * in_size;
+    const WindowAt<Index> at = window_at<kChannelsLast>(o, w);
+    const T* xs = x + at.in_base;
     float sum = 0.0f;
     for (Index kd = 0; kd < w.kernel[0]; ++kd) {
       const Index id = at.start[0] + kd * w.dilation[0];
@@ -447,10 +559,10 @@ __global__ void average_pool_windows(const T* x, T* y, Index outputs, PoolWindow
       for (Index kh = 0; kh < w.kernel[1]; ++kh) {
         const Index ih = at.start[1] + kh * w.dilation[1];
         if (ih < 0 || ih >= w.in[1]) continue;
-        const T* row = xs + (id * w.in[1] + ih) * w.in[2];
+        const T* row = xs + (id * w.in[1] + ih) * w.in[2] * step;
         for (Index kw = 0; kw < w.kernel[2]; ++kw) {
           const Index iw = at.start[2] + kw * w.dilation[2];
-          if (iw >= 0 && iw < w.in[2]) sum += to_float(row[iw]);
+          if (iw >= 0 && iw < w.in[2]) sum += to_float(row[iw * step]);
         }
       }
     }
@@ -481,17 +593,17 @@ Status require_dtype(const char* op, DType want, std::initializer_list<const Ten
   return Status::ok();
 }
 
-// Axis in [-rank, rank) to [0, rank); -1 when out of range.
 Status batch_normalization(const CudaKernelArgs& args) {
   constexpr const char* kOp = "BatchNormalization";
   if (args.inputs.size() < 5) return shape_error(kOp, "needs X, scale, B, mean and var");
   if (args.attrs.i("training_mode", 0) != 0) return unsupported_on_cuda(kOp, "training_mode 1");
   const TensorView& x = args.inputs[0];
   const TensorView& y = args.outputs[0];
+  FSWAP_ASSIGN_OR_RETURN(const bool last, channels_last(on_cuda(kOp), args.attrs, x.shape));
   if (x.shape.size() < 2) return shape_error(kOp, "X must have rank >= 2");
   FSWAP_RETURN_IF_ERROR(
       require_dtype(kOp, x.dtype, {&args.inputs[1], &args.inputs[2], &args.inputs[3], &args.inputs[4], &y}));
-  const std::int64_t channels = x.shape[1];
+  const std::int64_t channels = last ? x.shape[3] : x.shape[1];
   for (int i = 1; i < 5; ++i)
     if (args.inputs[i].elements() != channels)
       return shape_error(kOp,
@@ -506,6 +618,7 @@ Status batch_normalization(const CudaKernelArgs& args) {
                                                 args.inputs[4].as<const T>(),
                                                 channels,
                                                 epsilon};
+    if (last) return launch_affine_channels_last<T>(args, kOp, 1, x.elements() / channels, channels, coefficients);
     return launch_affine_planes<T>(args, kOp, planes, plane, coefficients);
   });
 }
@@ -517,19 +630,52 @@ int instance_norm_slices(std::int64_t planes, std::int64_t plane) {
       std::clamp<std::int64_t>(std::min(kTargetBlocks / planes, plane / kMinSliceLength), 1, kWarp));
 }
 
+// channels_last: blocks of kWarp channels × slices of the pixels (enough to fill the device, at
+// least kMinSlicePixels pixels each, at most kMaxSlices) gather moments, a thread per (n, c)
+// merges them into (a, b), and the affine pass applies them.
+constexpr std::int64_t kMinSlicePixels = 64;
+constexpr std::int64_t kMaxSlices = 256;
+Status instance_normalization_channels_last(const CudaKernelArgs& args, std::int64_t images, std::int64_t pixels,
+                                            std::int64_t channels, float epsilon) {
+  constexpr const char* kOp = "InstanceNormalization";
+  const std::int64_t groups = ceil_div(channels, kWarp);
+  const std::int64_t slices = std::clamp<std::int64_t>(
+      std::min(ceil_div(kTargetBlocks, images * groups), pixels / kMinSlicePixels), 1, kMaxSlices);
+  const std::size_t table_bytes = static_cast<std::size_t>(images * channels) * sizeof(float2);
+  FSWAP_ASSIGN_OR_RETURN(
+      void* scratch, args.ctx.workspace(table_bytes + static_cast<std::size_t>(images * slices * channels) * sizeof(Moments)));
+  auto* ab = static_cast<float2*>(scratch);  // first: float2 needs 8-byte alignment
+  auto* moments = reinterpret_cast<Moments*>(static_cast<char*>(scratch) + table_bytes);
+  const TensorView& x = args.inputs[0];
+  return dispatch_float(x.dtype, kOp, [&]<class T>() {
+    const dim3 grid(static_cast<unsigned>(groups), static_cast<unsigned>(slices),
+                    static_cast<unsigned>(std::min(images, kMaxGridY)));
+    channels_last_slice_moments<<<grid, dim3(kWarp, kPixelLanes), 0, stream_of(args)>>>(x.as<const T>(), images,
+                                                                                        pixels, channels, moments);
+    FSWAP_RETURN_IF_ERROR(check_launch(kOp));
+    channels_last_instance_affine<<<grid_for(images * channels), kBlock, 0, stream_of(args)>>>(
+        moments, static_cast<int>(slices), args.inputs[1].as<const T>(), args.inputs[2].as<const T>(), images,
+        channels, epsilon, ab);
+    FSWAP_RETURN_IF_ERROR(check_launch(kOp));
+    return launch_affine_channels_last<T>(args, kOp, images, pixels, channels, TableCoefficients{ab, channels});
+  });
+}
+
 Status instance_normalization(const CudaKernelArgs& args) {
   constexpr const char* kOp = "InstanceNormalization";
   if (args.inputs.size() < 3) return shape_error(kOp, "needs X, scale and B");
   const TensorView& x = args.inputs[0];
   const TensorView& y = args.outputs[0];
+  FSWAP_ASSIGN_OR_RETURN(const bool last, channels_last(on_cuda(kOp), args.attrs, x.shape));
   if (x.shape.size() < 3) return shape_error(kOp, "X must have rank >= 3");
   FSWAP_RETURN_IF_ERROR(require_dtype(kOp, x.dtype, {&args.inputs[1], &args.inputs[2], &y}));
-  const std::int64_t channels = x.shape[1];
+  const std::int64_t channels = last ? x.shape[3] : x.shape[1];
   if (args.inputs[1].elements() != channels || args.inputs[2].elements() != channels)
     return shape_error(kOp, "scale and B must have C = " + std::to_string(channels) + " elements");
   if (y.elements() == 0) return Status::ok();
   const std::int64_t planes = x.shape[0] * channels, plane = x.elements() / planes;
   const float epsilon = args.attrs.f("epsilon", 1e-5f);
+  if (last) return instance_normalization_channels_last(args, x.shape[0], plane, channels, epsilon);
   const int slices = instance_norm_slices(planes, plane);
   Moments* slice_moments = nullptr;
   if (slices > 1) {
@@ -672,25 +818,55 @@ Status with_index_type(const TensorView& x, const TensorView& y, F&& f) {
   return f.template operator()<std::int64_t>();
 }
 
+// The pools' window over X and Y as NCHW shapes (channels_last permuted), and the channels.
+struct PoolShape {
+  WindowGeometry window;
+  std::int64_t channels = 1;
+  bool last = false;
+};
+Result<PoolShape> pool_shape(const char* op, const CudaKernelArgs& args) {
+  const Shape& x = args.inputs[0].shape;
+  const Shape& y = args.outputs[0].shape;
+  PoolShape p;
+  FSWAP_ASSIGN_OR_RETURN(p.last, channels_last(on_cuda(op), args.attrs, x));
+  const Shape x_first = p.last ? nchw_from_nhwc(x) : x;
+  if (p.last && y.size() != 4) return shape_error(op, "channels_last needs a 4-D output, got " + shape_to_string(y));
+  FSWAP_ASSIGN_OR_RETURN(p.window,
+                         pool_geometry(on_cuda(op), args.attrs, x_first, p.last ? nchw_from_nhwc(y) : y));
+  p.channels = x_first.size() > 1 ? x_first[1] : 1;
+  return p;
+}
+
+// Runs f.template operator()<T, Index, kChannelsLast>().
+template <class F>
+Status dispatch_pool(const char* op, const TensorView& x, const TensorView& y, bool last, F&& f) {
+  return dispatch_float(x.dtype, op, [&]<class T>() {
+    return with_index_type(x, y, [&]<class Index>() {
+      if (last) return f.template operator()<T, Index, true>();
+      return f.template operator()<T, Index, false>();
+    });
+  });
+}
+
 Status max_pool(const CudaKernelArgs& args) {
   constexpr const char* kOp = "MaxPool";
   const TensorView& x = args.inputs[0];
   const TensorView& y = args.outputs[0];
   FSWAP_RETURN_IF_ERROR(require_dtype(kOp, x.dtype, {&y}));
-  FSWAP_ASSIGN_OR_RETURN(const WindowGeometry window, pool_geometry(on_cuda(kOp), args.attrs, x.shape, y.shape));
+  FSWAP_ASSIGN_OR_RETURN(const PoolShape pool, pool_shape(kOp, args));
   if (args.attrs.i("storage_order", 0) != 0) return unsupported_on_cuda(kOp, "storage_order 1");
   // Optional output 1: flat indices into X (row-major, storage_order 0).
   const TensorView* indices = args.outputs.size() > 1 && args.outputs[1].data != nullptr ? &args.outputs[1] : nullptr;
   if (indices != nullptr && indices->dtype != DType::kInt64)
     return unsupported_on_cuda(kOp, std::string("Indices dtype ") + dtype_name(indices->dtype));
+  if (indices != nullptr && pool.last) return unsupported_on_cuda(kOp, "the Indices output with channels_last");
   if (y.elements() == 0) return Status::ok();
   std::int64_t* indices_data = indices != nullptr ? indices->as<std::int64_t>() : nullptr;
-  return dispatch_float(x.dtype, kOp, [&]<class T>() {
-    return with_index_type(x, y, [&]<class Index>() {
-      max_pool_windows<<<grid_for(y.elements()), kBlock, 0, stream_of(args)>>>(
-          x.as<const T>(), y.as<T>(), indices_data, static_cast<Index>(y.elements()), narrowed<Index>(window));
-      return check_launch(kOp);
-    });
+  return dispatch_pool(kOp, x, y, pool.last, [&]<class T, class Index, bool kChannelsLast>() {
+    max_pool_windows<T, Index, kChannelsLast><<<grid_for(y.elements()), kBlock, 0, stream_of(args)>>>(
+        x.as<const T>(), y.as<T>(), indices_data, static_cast<Index>(y.elements()),
+        narrowed<Index>(pool.window, pool.channels));
+    return check_launch(kOp);
   });
 }
 
@@ -699,15 +875,14 @@ Status average_pool(const CudaKernelArgs& args) {
   const TensorView& x = args.inputs[0];
   const TensorView& y = args.outputs[0];
   FSWAP_RETURN_IF_ERROR(require_dtype(kOp, x.dtype, {&y}));
-  FSWAP_ASSIGN_OR_RETURN(const WindowGeometry window, pool_geometry(on_cuda(kOp), args.attrs, x.shape, y.shape));
+  FSWAP_ASSIGN_OR_RETURN(const PoolShape pool, pool_shape(kOp, args));
   const bool include_pad = args.attrs.i("count_include_pad", 0) != 0;
   if (y.elements() == 0) return Status::ok();
-  return dispatch_float(x.dtype, kOp, [&]<class T>() {
-    return with_index_type(x, y, [&]<class Index>() {
-      average_pool_windows<<<grid_for(y.elements()), kBlock, 0, stream_of(args)>>>(
-          x.as<const T>(), y.as<T>(), static_cast<Index>(y.elements()), narrowed<Index>(window), include_pad);
-      return check_launch(kOp);
-    });
+  return dispatch_pool(kOp, x, y, pool.last, [&]<class T, class Index, bool kChannelsLast>() {
+    average_pool_windows<T, Index, kChannelsLast><<<grid_for(y.elements()), kBlock, 0, stream_of(args)>>>(
+        x.as<const T>(), y.as<T>(), static_cast<Index>(y.elements()), narrowed<Index>(pool.window, pool.channels),
+        include_pad);
+    return check_launch(kOp);
   });
 }
 

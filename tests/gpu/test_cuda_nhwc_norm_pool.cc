@@ -1,0 +1,347 @@
+// The CUDA normalisations, pools and Resize on NHWC tensors against the CPU kernels on the same
+// data: BatchNormalization (+ fused Relu), InstanceNormalization, MaxPool and AveragePool with
+// channels_last = 1 (tests/unit/test_channels_last_norm_pool.cc checks the CPU's channels_last
+// path against its NCHW one), and Resize of axes 1 and 2 of [N, H, W, C] (scales [1, sh, sw, 1],
+// its NHWC fast path). fp32 within 1e-4 relative, fp16 within 1e-2 (the CPU fed the same
+// half-rounded inputs). The fast Resize path must also equal the generic N-D kernel bit for bit:
+// the same resize of [N, H, W, C, 1] (5-D, so the generic kernel) gives the same bytes.
+// The kernels run directly on a CudaContext made here (a stream and a device workspace).
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/cpu_kernels.h"
+#include "backends/cuda/cuda_kernels.h"
+#include "core/half.h"
+#include "gpu/compare.h"
+#include "gpu/gpu_env.h"
+
+namespace fswap {
+namespace {
+
+using I64s = std::vector<std::int64_t>;
+constexpr std::size_t kWorkspaceBytes = 64u << 20;
+
+// Device memory freed on destruction.
+struct DeviceBuffer {
+  void* data = nullptr;
+  explicit DeviceBuffer(std::size_t bytes) { EXPECT_EQ(cudaMalloc(&data, std::max<std::size_t>(bytes, 1)), cudaSuccess); }
+  ~DeviceBuffer() { cudaFree(data); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+};
+
+// A stream and a workspace: all these kernels use besides their tensors.
+struct Gpu {
+  cudaStream_t stream = nullptr;
+  std::unique_ptr<DeviceBuffer> workspace;
+  cuda::CudaContext ctx;
+  bool ready = false;
+
+  Gpu() {
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0 || cudaStreamCreate(&stream) != cudaSuccess) return;
+    workspace = std::make_unique<DeviceBuffer>(kWorkspaceBytes);
+    ctx.stream = reinterpret_cast<CUstream_st*>(stream);
+    ctx.workspace = [this](std::size_t bytes) -> Result<void*> {
+      if (bytes > kWorkspaceBytes) return out_of_memory("test workspace: " + std::to_string(bytes) + " bytes");
+      return workspace->data;
+    };
+    ready = true;
+  }
+};
+
+Gpu& gpu() {
+  static Gpu g;
+  return g;
+}
+#define SKIP_WITHOUT_GPU() \
+  if (!gpu().ready) GTEST_SKIP() << "no CUDA device"
+
+// A float32 host tensor's values on the device as `dtype` (float32 or float16).
+std::unique_ptr<DeviceBuffer> upload(const Tensor& t, DType dtype) {
+  auto buffer = std::make_unique<DeviceBuffer>(static_cast<std::size_t>(t.elements()) * dtype_size(dtype));
+  if (dtype == DType::kFloat32) {
+    EXPECT_EQ(cudaMemcpy(buffer->data, t.raw(), t.bytes(), cudaMemcpyHostToDevice), cudaSuccess);
+  } else {
+    std::vector<std::uint16_t> half(static_cast<std::size_t>(t.elements()));
+    for (std::size_t i = 0; i < half.size(); ++i) half[i] = float_to_half(t.data<float>()[i]);
+    EXPECT_EQ(cudaMemcpy(buffer->data, half.data(), half.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+  }
+  return buffer;
+}
+
+// The device output's bytes after the stream's work.
+std::vector<std::uint8_t> download_bytes(const void* data, std::size_t bytes) {
+  EXPECT_EQ(cudaStreamSynchronize(gpu().stream), cudaSuccess);
+  std::vector<std::uint8_t> out(bytes);
+  EXPECT_EQ(cudaMemcpy(out.data(), data, bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+  return out;
+}
+
+// Those bytes (of `dtype`) as a float32 tensor.
+Tensor as_float(const std::vector<std::uint8_t>& bytes, const Shape& shape, DType dtype) {
+  Tensor t = Tensor::zeros(DType::kFloat32, shape);
+  if (dtype == DType::kFloat32) {
+    std::memcpy(t.raw(), bytes.data(), t.bytes());
+  } else {
+    for (std::int64_t i = 0; i < t.elements(); ++i) {
+      std::uint16_t h = 0;
+      std::memcpy(&h, bytes.data() + 2 * i, 2);
+      t.data<float>()[i] = half_to_float(h);
+    }
+  }
+  return t;
+}
+
+// An input of a node: its values (float32 on the host) and whether it is a float tensor that
+// takes the node's dtype (else it goes to the device as is, with a host copy: Resize's scales).
+struct Operand {
+  Tensor values;
+  bool float_data = true;
+};
+
+// op on CUDA in `dtype`; Y's bytes.
+Result<std::vector<std::uint8_t>> run_cuda_bytes(OpType op, const OpAttributes& attrs,
+                                                 const std::vector<Operand>& inputs, const Shape& y_shape,
+                                                 DType dtype, const std::vector<TensorView>& extra_outputs = {}) {
+  std::vector<std::unique_ptr<DeviceBuffer>> buffers;
+  std::vector<TensorView> views, host_views;
+  for (const Operand& in : inputs) {
+    const DType d = in.float_data ? dtype : in.values.dtype();
+    buffers.push_back(upload(in.values, d));
+    views.push_back({d, in.values.shape(), buffers.back()->data});
+    host_views.push_back(in.float_data ? TensorView{} : in.values.view());
+  }
+  DeviceBuffer y(static_cast<std::size_t>(shape_elements(y_shape)) * dtype_size(dtype));
+  std::vector<TensorView> outputs = {{dtype, y_shape, y.data}};
+  outputs.insert(outputs.end(), extra_outputs.begin(), extra_outputs.end());
+  FSWAP_RETURN_IF_ERROR(cuda::cuda_kernel(op)({op, attrs, views, outputs, host_views, gpu().ctx}));
+  return download_bytes(y.data, static_cast<std::size_t>(shape_elements(y_shape)) * dtype_size(dtype));
+}
+
+// op on the CPU (float32).
+Tensor run_cpu(OpType op, const OpAttributes& attrs, const std::vector<Operand>& inputs, const Shape& y_shape) {
+  std::vector<TensorView> views;
+  for (const Operand& in : inputs) views.push_back(in.values.view());
+  Tensor y = Tensor::zeros(DType::kFloat32, y_shape);
+  const Status s = cpu_kernel(op)({op, attrs, views, {y.view()}});
+  EXPECT_TRUE(s.is_ok()) << op_name(op) << " on the CPU: " << s.to_string();
+  return y;
+}
+
+// The float inputs as the device sees them in `dtype` (rounded to half for fp16).
+std::vector<Operand> as_seen_in(std::vector<Operand> inputs, DType dtype) {
+  if (dtype != DType::kFloat16) return inputs;
+  for (Operand& in : inputs)
+    if (in.float_data) in.values = std::move(test::rounded_to_half({std::move(in.values)})[0]);
+  return inputs;
+}
+
+// op on CUDA in fp32 and fp16 against the CPU on the same (rounded) inputs.
+void expect_cuda_matches_cpu(OpType op, const OpAttributes& attrs, const std::vector<Operand>& inputs,
+                             const Shape& y_shape, const std::string& what) {
+  for (const DType dtype : {DType::kFloat32, DType::kFloat16}) {
+    const std::vector<Operand> seen = as_seen_in(inputs, dtype);
+    const Tensor want = run_cpu(op, attrs, seen, y_shape);
+    Result<std::vector<std::uint8_t>> got = run_cuda_bytes(op, attrs, seen, y_shape, dtype);
+    ASSERT_TRUE(got.is_ok()) << what << ": " << got.status().to_string();
+    const double rtol = dtype == DType::kFloat16 ? 1e-2 : 1e-4;
+    const test::Comparison c = test::compare(want, as_float(*got, y_shape, dtype), rtol);
+    EXPECT_EQ(c.bad, 0) << what << " (" << dtype_name(dtype) << "): " << c.describe();
+  }
+}
+
+OpAttributes channels_last(OpAttributes a = {}) {
+  a.values["channels_last"] = std::int64_t{1};
+  return a;
+}
+
+Operand random(const Shape& shape, unsigned seed, float low = -1, float high = 1) {
+  return {test::random_tensor(shape, seed, low, high)};
+}
+
+TEST(CudaNhwcNormPool, BatchNormalization) {
+  SKIP_WITHOUT_GPU();
+  // NHWC shapes; C = 300 spans two blocks of channels.
+  for (const Shape& x : {Shape{2, 7, 6, 5}, Shape{1, 16, 16, 64}, Shape{1, 3, 5, 300}}) {
+    const std::int64_t c = x[3];
+    const std::vector<Operand> in = {random(x, 1, -2, 2), random({c}, 2), random({c}, 3), random({c}, 4),
+                                     random({c}, 5, 0.1f, 2.0f)};
+    OpAttributes a = channels_last();
+    a.values["epsilon"] = 1e-3f;
+    expect_cuda_matches_cpu(OpType::kBatchNormalization, a, in, x, "BatchNormalization " + shape_to_string(x));
+    a.activation.kind = Activation::kRelu;
+    expect_cuda_matches_cpu(OpType::kBatchNormalization, a, in, x, "BatchNormalization+Relu " + shape_to_string(x));
+  }
+}
+
+TEST(CudaNhwcNormPool, InstanceNormalization) {
+  SKIP_WITHOUT_GPU();
+  // Odd sizes, one pixel, channels beyond a warp, and planes long enough to be gathered in slices.
+  for (const Shape& x : {Shape{2, 7, 5, 3}, Shape{1, 1, 1, 4}, Shape{3, 17, 33, 40}, Shape{1, 128, 96, 64},
+                         Shape{2, 64, 64, 256}}) {
+    const std::int64_t c = x[3];
+    // An offset mean, as real activations have, tests the moments' accuracy.
+    const std::vector<Operand> in = {random(x, 6, 2, 4), random({c}, 7), random({c}, 8)};
+    expect_cuda_matches_cpu(OpType::kInstanceNormalization, channels_last(), in, x,
+                            "InstanceNormalization " + shape_to_string(x));
+  }
+}
+
+struct PoolCase {
+  Shape x;  // NHWC
+  I64s kernel, strides, pads, dilations;
+  bool ceil_mode = false, count_include_pad = false;
+};
+
+// Y [N, OH, OW, C] as ONNX computes it (explicit pads).
+Shape pool_output(const PoolCase& c) {
+  Shape y{c.x[0]};
+  for (std::size_t d = 0; d < 2; ++d) {
+    const std::int64_t s = c.strides.empty() ? 1 : c.strides[d], dil = c.dilations.empty() ? 1 : c.dilations[d];
+    const std::int64_t pb = c.pads.empty() ? 0 : c.pads[d], pe = c.pads.empty() ? 0 : c.pads[d + 2];
+    const std::int64_t num = c.x[1 + d] + pb + pe - ((c.kernel[d] - 1) * dil + 1);
+    std::int64_t out = (c.ceil_mode ? (num + s - 1) / s : num / s) + 1;
+    if (c.ceil_mode && (out - 1) * s >= c.x[1 + d] + pb) --out;  // the last window starts inside
+    y.push_back(out);
+  }
+  y.push_back(c.x[3]);
+  return y;
+}
+
+OpAttributes pool_attrs(const PoolCase& c) {
+  OpAttributes a = channels_last();
+  a.values["kernel_shape"] = c.kernel;
+  if (!c.strides.empty()) a.values["strides"] = c.strides;
+  if (!c.pads.empty()) a.values["pads"] = c.pads;
+  if (!c.dilations.empty()) a.values["dilations"] = c.dilations;
+  if (c.ceil_mode) a.values["ceil_mode"] = std::int64_t{1};
+  if (c.count_include_pad) a.values["count_include_pad"] = std::int64_t{1};
+  return a;
+}
+
+TEST(CudaNhwcNormPool, MaxPoolAndAveragePool) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<PoolCase> cases = {
+      {{2, 9, 11, 5}, {3, 3}, {2, 2}, {1, 1, 1, 1}, {}},
+      {{1, 9, 8, 3}, {3, 2}, {2, 2}, {1, 0, 0, 1}, {}, true},          // ceil_mode
+      {{2, 7, 7, 4}, {3, 3}, {2, 2}, {1, 1, 1, 1}, {}, true, true},    // ceil_mode + count_include_pad
+      {{1, 6, 5, 6}, {3, 3}, {1, 1}, {1, 1, 1, 1}, {}, false, true},   // count_include_pad
+      {{2, 11, 10, 3}, {3, 3}, {1, 2}, {2, 1, 2, 1}, {2, 2}},          // dilation 2
+      {{1, 64, 64, 96}, {2, 2}, {2, 2}, {}, {}},                       // 2dfan4-like
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const PoolCase& c = cases[i];
+    const std::vector<Operand> in = {random(c.x, 10 + static_cast<unsigned>(i), -4, 4)};
+    const std::string name = "case " + std::to_string(i) + " " + shape_to_string(c.x);
+    expect_cuda_matches_cpu(OpType::kMaxPool, pool_attrs(c), in, pool_output(c), "MaxPool " + name);
+    expect_cuda_matches_cpu(OpType::kAveragePool, pool_attrs(c), in, pool_output(c), "AveragePool " + name);
+  }
+}
+
+TEST(CudaNhwcNormPool, ChannelsLastNeedsAFourDimensionalInput) {
+  SKIP_WITHOUT_GPU();
+  const Operand x = random({2, 6, 5}, 20), c = random({5}, 21), var = random({5}, 22, 0.5f, 1.0f);
+  for (const OpType op : {OpType::kBatchNormalization, OpType::kInstanceNormalization, OpType::kMaxPool,
+                          OpType::kAveragePool}) {
+    const bool pool = op == OpType::kMaxPool || op == OpType::kAveragePool;
+    OpAttributes a = channels_last();
+    if (pool) a.values["kernel_shape"] = I64s{3};
+    const std::vector<Operand> in = op == OpType::kBatchNormalization      ? std::vector{x, c, c, c, var}
+                                    : op == OpType::kInstanceNormalization ? std::vector{x, c, c}
+                                                                           : std::vector{x};
+    const Result<std::vector<std::uint8_t>> got =
+        run_cuda_bytes(op, a, in, pool ? Shape{2, 4, 5} : Shape{2, 6, 5}, DType::kFloat32);
+    ASSERT_FALSE(got.is_ok()) << op_name(op);
+    EXPECT_EQ(got.status().code(), StatusCode::kInvalidInput) << got.status().to_string();
+    EXPECT_NE(got.status().message().find("channels_last needs a 4-D input"), std::string::npos)
+        << got.status().to_string();
+  }
+}
+
+TEST(CudaNhwcNormPool, MaxPoolIndicesAreUnsupportedWithChannelsLast) {
+  SKIP_WITHOUT_GPU();
+  OpAttributes a = channels_last();
+  a.values["kernel_shape"] = I64s{2, 2};
+  a.values["strides"] = I64s{2, 2};
+  DeviceBuffer indices(27 * sizeof(std::int64_t));
+  const Result<std::vector<std::uint8_t>> got =
+      run_cuda_bytes(OpType::kMaxPool, a, {random({1, 6, 6, 3}, 23)}, {1, 3, 3, 3}, DType::kFloat32,
+                     {{DType::kInt64, {1, 3, 3, 3}, indices.data}});
+  ASSERT_FALSE(got.is_ok());
+  EXPECT_EQ(got.status().code(), StatusCode::kUnsupported) << got.status().to_string();
+}
+
+// ---- Resize of [N, H, W, C] on axes 1 and 2
+
+struct ResizeCase {
+  std::string name;
+  std::string mode, coordinates, nearest_mode;
+  Shape x;  // NHWC
+  float scale_h, scale_w;
+};
+
+OpAttributes resize_attrs(const ResizeCase& c) {
+  OpAttributes a;
+  a.values["mode"] = c.mode;
+  a.values["coordinate_transformation_mode"] = c.coordinates;
+  if (!c.nearest_mode.empty()) a.values["nearest_mode"] = c.nearest_mode;
+  return a;
+}
+
+// Resize's inputs (X, roi, scales) for X of `x_shape` holding x's values and one scale per axis.
+std::vector<Operand> resize_inputs(const Tensor& x, const Shape& x_shape, const std::vector<float>& scales) {
+  Tensor reshaped = Tensor::zeros(DType::kFloat32, x_shape);
+  std::copy(x.data<float>(), x.data<float>() + x.elements(), reshaped.data<float>());
+  Tensor s = Tensor::zeros(DType::kFloat32, {static_cast<std::int64_t>(scales.size())});
+  std::copy(scales.begin(), scales.end(), s.data<float>());
+  return {{std::move(reshaped)}, {Tensor::zeros(DType::kFloat32, {0}), false}, {std::move(s), false}};
+}
+
+TEST(CudaNhwcNormPool, ResizeOfHeightAndWidth) {
+  SKIP_WITHOUT_GPU();
+  std::vector<ResizeCase> cases;
+  for (const auto& [x, scale] : {std::pair{Shape{2, 7, 9, 5}, 2.0f}, std::pair{Shape{1, 9, 11, 70}, 0.5f},
+                                 std::pair{Shape{1, 32, 32, 256}, 2.0f}}) {
+    const std::string size = shape_to_string(x) + " x" + std::to_string(scale);
+    cases.push_back({"nearest asymmetric floor " + size, "nearest", "asymmetric", "floor", x, scale, scale});
+    cases.push_back({"nearest half_pixel " + size, "nearest", "half_pixel", "round_prefer_floor", x, scale, scale});
+    cases.push_back({"linear half_pixel " + size, "linear", "half_pixel", "", x, scale, scale});
+    cases.push_back({"linear align_corners " + size, "linear", "align_corners", "", x, scale, scale});
+    cases.push_back({"linear asymmetric " + size, "linear", "asymmetric", "", x, scale, scale});
+    cases.push_back({"cubic half_pixel " + size, "cubic", "half_pixel", "", x, scale, scale});
+  }
+  // Only H moves; H and W by different factors.
+  cases.push_back({"linear half_pixel H only", "linear", "half_pixel", "", {1, 5, 6, 33}, 2.0f, 1.0f});
+  cases.push_back({"cubic asymmetric 2x0.5", "cubic", "asymmetric", "", {2, 6, 10, 7}, 2.0f, 0.5f});
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const ResizeCase& c = cases[i];
+    const Tensor x = test::random_tensor(c.x, 30 + static_cast<unsigned>(i));
+    const Shape y{c.x[0], static_cast<std::int64_t>(std::floor(static_cast<float>(c.x[1]) * c.scale_h)),
+                  static_cast<std::int64_t>(std::floor(static_cast<float>(c.x[2]) * c.scale_w)), c.x[3]};
+    const OpAttributes a = resize_attrs(c);
+    const std::vector<Operand> in = resize_inputs(x, c.x, {1.0f, c.scale_h, c.scale_w, 1.0f});
+    expect_cuda_matches_cpu(OpType::kResize, a, in, y, "Resize " + c.name);
+    // The same resize as 5-D [N, H, W, C, 1] takes the generic N-D kernel: the same bytes.
+    const Shape x5{c.x[0], c.x[1], c.x[2], c.x[3], 1}, y5{y[0], y[1], y[2], y[3], 1};
+    for (const DType dtype : {DType::kFloat32, DType::kFloat16}) {
+      const Result<std::vector<std::uint8_t>> fast = run_cuda_bytes(OpType::kResize, a, in, y, dtype);
+      const Result<std::vector<std::uint8_t>> generic =
+          run_cuda_bytes(OpType::kResize, a, resize_inputs(x, x5, {1.0f, c.scale_h, c.scale_w, 1.0f, 1.0f}), y5, dtype);
+      ASSERT_TRUE(fast.is_ok() && generic.is_ok()) << c.name;
+      EXPECT_TRUE(*fast == *generic) << "Resize " << c.name << " (" << dtype_name(dtype)
+                                     << "): the NHWC kernel differs from the generic one";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace fswap
