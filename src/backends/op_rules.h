@@ -124,7 +124,8 @@ Result<std::int64_t> conv_transpose_group(std::string_view who, const OpAttribut
 Result<bool> channels_last(std::string_view who, const OpAttributes& attrs, const Shape& x);
 
 // [N, H, W, C] → [N, C, H, W] and back (4-D shapes only). The same permutation takes Conv's NHWC
-// weight [M, kH, kW, C/g] to ONNX's [M, C/g, kH, kW], and ConvTranspose's [C, kH, kW, M/g] to [C, M/g, kH, kW].
+// weight [M, kH, kW, C/g] to ONNX's [M, C/g, kH, kW], and ConvTranspose's [C, kH, kW, M/g] to
+// [C, M/g, kH, kW].
 Shape nchw_from_nhwc(const Shape& nhwc);
 Shape nhwc_from_nchw(const Shape& nchw);
 

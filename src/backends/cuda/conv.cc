@@ -1,5 +1,9 @@
-// Conv and ConvTranspose on cuDNN's legacy convolution API (NCHW), bias and the fused activation by
-// one epilogue pass. ConvTranspose is the backward-data pass of the forward convolution it inverts.
+// Conv and ConvTranspose on cuDNN's legacy convolution API, bias and the fused activation by one
+// epilogue pass. ConvTranspose is the backward-data pass of the forward convolution it inverts.
+//
+// Layouts: NCHW, or with channels_last = 1 (backends/op_rules.h) NHWC tensors and filter, which
+// cuDNN's tensor-core kernels read without transposing. Geometry is worked out in NCHW terms for
+// both; only the descriptors' format, the staging window and the epilogue's bias index differ.
 //
 // cuDNN pads symmetrically. Pads it cannot express (asymmetric, SAME_*, an output_shape) go through
 // the workspace: Conv convolves a zero-padded copy of X with pad 0; ConvTranspose computes the full
@@ -101,12 +105,31 @@ Result<const void*> channel_bias_data(const CudaKernelArgs& args, const char* op
   return static_cast<const void*>(args.inputs[2].data);
 }
 
-// Strides, dilations and the begin pads as the CPU kernels read them (op_rules.cc's window_geometry and
-// nn_conv.cc's ConvTranspose), with in = X's spatial sizes and out = Y's.
-Result<SpatialGeometry> spatial_geometry(const CudaKernelArgs& args, const char* op, bool transpose) {
+// X, W and Y's shapes in NCHW terms (a channels_last node's permuted; all three are then 4-D).
+struct ConvShapes {
+  Shape x, w, y;
+  ConvLayout layout = ConvLayout::kNchw;
+};
+
+Result<ConvShapes> conv_shapes(const CudaKernelArgs& args, const char* op) {
   const Shape& x = args.inputs[0].shape;
   const Shape& w = args.inputs[1].shape;
   const Shape& y = args.outputs[0].shape;
+  FSWAP_ASSIGN_OR_RETURN(const bool nhwc, channels_last(op, args.attrs, x));
+  if (!nhwc) return ConvShapes{x, w, y, ConvLayout::kNchw};
+  if (w.size() != 4 || y.size() != 4)
+    return shape_error(op, "channels_last needs a 4-D weight and output, got W " + shape_to_string(w) + " and Y " +
+                               shape_to_string(y));
+  return ConvShapes{nchw_from_nhwc(x), nchw_from_nhwc(w), nchw_from_nhwc(y), ConvLayout::kNhwc};
+}
+
+// Strides, dilations and the begin pads as the CPU kernels read them (op_rules.cc's window_geometry and
+// nn_conv.cc's ConvTranspose), with in = X's spatial sizes and out = Y's.
+Result<SpatialGeometry> spatial_geometry(const CudaKernelArgs& args, const ConvShapes& shapes, const char* op,
+                                         bool transpose) {
+  const Shape& x = shapes.x;
+  const Shape& w = shapes.w;
+  const Shape& y = shapes.y;
   const std::size_t rank = x.size() < 2 ? 0 : x.size() - 2;
   if (rank < 1 || rank > 3 || w.size() != x.size() || y.size() != x.size())
     return unsupported(std::string(op) + ": input rank " + std::to_string(x.size()) +
@@ -162,18 +185,34 @@ std::int64_t spatial_elements(const std::array<std::int64_t, 3>& dims, int rank)
   return n;
 }
 
-// The window copy between a node tensor and its staged twin, as 3 dims with leading 1s.
-WindowCopy window_copy(std::int64_t planes, const SpatialGeometry& g, const std::array<std::int64_t, 3>& dst,
-                       const std::array<std::int64_t, 3>& src, std::int64_t offset_sign) {
+// The window copy between a node tensor and its staged twin, whose spatial sizes are dst and src.
+// NCHW: batch × channels planes of the spatial dims (leading 1s to 3). NHWC (2-D): batch planes of
+// [H, W, channels], the channel dim copied whole.
+WindowCopy window_copy(ConvLayout layout, std::int64_t batch, std::int64_t channels, const SpatialGeometry& g,
+                       const std::array<std::int64_t, 3>& dst, const std::array<std::int64_t, 3>& src,
+                       std::int64_t offset_sign) {
   WindowCopy w;
-  w.planes = planes;
-  const int shift = 3 - g.rank;
+  const bool nhwc = layout == ConvLayout::kNhwc;
+  w.planes = nhwc ? batch : batch * channels;
+  const int shift = nhwc ? 0 : 3 - g.rank;
   for (int d = 0; d < g.rank; ++d) {
     w.dst[d + shift] = dst[d];
     w.src[d + shift] = src[d];
     w.offset[d + shift] = offset_sign * g.pad_begin[d];
   }
+  if (nhwc) w.dst[2] = w.src[2] = channels;
   return w;
+}
+
+// y = act(y + bias[channel]) over Y = [batch, channels, plane] (NCHW) or [batch, plane, channels] (NHWC).
+Status conv_epilogue(const CudaKernelArgs& args, const char* op, DType dtype, ConvLayout layout, const void* bias,
+                     std::int64_t batch, std::int64_t channels, std::int64_t plane) {
+  void* y = args.outputs[0].data;
+  if (layout == ConvLayout::kNhwc)
+    return bias_activation(dtype, y, bias, batch * plane, channels, column_bias(), args.attrs.activation,
+                           args.ctx.stream, op);
+  return bias_activation(dtype, y, bias, batch * channels, plane, channel_bias(channels), args.attrs.activation,
+                         args.ctx.stream, op);
 }
 
 Result<int> to_int(const char* op, std::int64_t value) {
@@ -220,9 +259,11 @@ Result<ConvDescriptors> describe(const char* op, const ConvProblem& p) {
   FSWAP_ASSIGN_OR_RETURN(const auto x_dims, cudnn_dims(op, p.batch, p.channels, p.input, r));
   FSWAP_ASSIGN_OR_RETURN(const auto y_dims, cudnn_dims(op, p.batch, p.out_channels, forward_output(p), r));
   FSWAP_ASSIGN_OR_RETURN(const auto w_dims, cudnn_dims(op, p.out_channels, p.channels / p.groups, p.kernel, r));
-  FSWAP_CUDNN_CHECK(op, cudnnSetTensorNdDescriptorEx(d.x.get(), CUDNN_TENSOR_NCHW, type, dims, x_dims.data()));
-  FSWAP_CUDNN_CHECK(op, cudnnSetTensorNdDescriptorEx(d.y.get(), CUDNN_TENSOR_NCHW, type, dims, y_dims.data()));
-  FSWAP_CUDNN_CHECK(op, cudnnSetFilterNdDescriptor(d.w.get(), type, CUDNN_TENSOR_NCHW, dims, w_dims.data()));
+  // Dims are given in N, C, H, W order whatever the format; the format says how memory holds them.
+  const cudnnTensorFormat_t format = p.layout == ConvLayout::kNhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+  FSWAP_CUDNN_CHECK(op, cudnnSetTensorNdDescriptorEx(d.x.get(), format, type, dims, x_dims.data()));
+  FSWAP_CUDNN_CHECK(op, cudnnSetTensorNdDescriptorEx(d.y.get(), format, type, dims, y_dims.data()));
+  FSWAP_CUDNN_CHECK(op, cudnnSetFilterNdDescriptor(d.w.get(), type, format, dims, w_dims.data()));
   std::array<int, 3> pad{}, stride{}, dilation{};
   for (int i = 0; i < r; ++i) {
     FSWAP_ASSIGN_OR_RETURN(pad[i], to_int(op, p.pad[i]));
@@ -362,14 +403,16 @@ Status conv_kernel(const CudaKernelArgs& args) {
   const TensorView& x = args.inputs[0];
   const TensorView& w = args.inputs[1];
   const TensorView& y = args.outputs[0];
-  FSWAP_ASSIGN_OR_RETURN(const SpatialGeometry g, spatial_geometry(args, kOp, false));
-  const std::int64_t batch = x.shape[0], channels = x.shape[1], out_channels = w.shape[0];
-  FSWAP_ASSIGN_OR_RETURN(const std::int64_t group, conv_group(kOp, args.attrs, x.shape, w.shape, y.shape));
+  FSWAP_ASSIGN_OR_RETURN(const ConvShapes s, conv_shapes(args, kOp));
+  FSWAP_ASSIGN_OR_RETURN(const SpatialGeometry g, spatial_geometry(args, s, kOp, false));
+  const std::int64_t batch = s.x[0], channels = s.x[1], out_channels = s.w[0];
+  FSWAP_ASSIGN_OR_RETURN(const std::int64_t group, conv_group(kOp, args.attrs, s.x, s.w, s.y));
   FSWAP_ASSIGN_OR_RETURN(const void* bias, channel_bias_data(args, kOp, out_channels));
   if (y.elements() == 0) return Status::ok();
   FSWAP_RETURN_IF_ERROR(require_context(args, kOp));
 
-  ConvProblem p{.direction = ConvDirection::kForward, .dtype = dtype, .math = requested_math(dtype),
+  ConvProblem p{.direction = ConvDirection::kForward, .dtype = dtype, .layout = s.layout,
+                .math = requested_math(dtype),
                 .spatial_rank = g.rank, .batch = batch, .channels = channels, .out_channels = out_channels,
                 .groups = group, .input = g.in, .kernel = g.kernel, .pad = g.pad_begin, .stride = g.stride,
                 .dilation = g.dilation};
@@ -389,12 +432,12 @@ Status conv_kernel(const CudaKernelArgs& args) {
   FSWAP_ASSIGN_OR_RETURN(const ConvWorkspace ws, conv_workspace(args, kOp, staging_bytes, known));
   const ConvBuffers b{direct ? x.data : ws.staging, w.data, y.data};
   if (!direct)
-    FSWAP_RETURN_IF_ERROR(copy_window(dtype, x.data, ws.staging, window_copy(batch * channels, g, p.input, g.in, 1),
-                                      args.ctx.stream, kOp));
+    FSWAP_RETURN_IF_ERROR(copy_window(dtype, x.data, ws.staging,
+                                      window_copy(s.layout, batch, channels, g, p.input, g.in, 1), args.ctx.stream,
+                                      kOp));
   FSWAP_ASSIGN_OR_RETURN(const ConvAlgoChoice choice, choose_algorithm(args, kOp, p, d, b, ws, known));
   FSWAP_RETURN_IF_ERROR(run_convolution(args, kOp, p, d, choice, b, ws));
-  return bias_activation(dtype, y.data, bias, batch * out_channels, spatial_elements(g.out, g.rank),
-                         channel_bias(out_channels), args.attrs.activation, args.ctx.stream, kOp);
+  return conv_epilogue(args, kOp, dtype, s.layout, bias, batch, out_channels, spatial_elements(g.out, g.rank));
 }
 
 Status conv_transpose_kernel(const CudaKernelArgs& args) {
@@ -404,16 +447,18 @@ Status conv_transpose_kernel(const CudaKernelArgs& args) {
   const TensorView& x = args.inputs[0];
   const TensorView& w = args.inputs[1];
   const TensorView& y = args.outputs[0];
-  FSWAP_ASSIGN_OR_RETURN(const SpatialGeometry g, spatial_geometry(args, kOp, true));
-  const std::int64_t batch = x.shape[0], channels = x.shape[1];
-  FSWAP_ASSIGN_OR_RETURN(const std::int64_t group, conv_transpose_group(kOp, args.attrs, x.shape, w.shape, y.shape));
-  const std::int64_t out_channels = y.shape[1];
+  FSWAP_ASSIGN_OR_RETURN(const ConvShapes s, conv_shapes(args, kOp));
+  FSWAP_ASSIGN_OR_RETURN(const SpatialGeometry g, spatial_geometry(args, s, kOp, true));
+  const std::int64_t batch = s.x[0], channels = s.x[1];
+  FSWAP_ASSIGN_OR_RETURN(const std::int64_t group, conv_transpose_group(kOp, args.attrs, s.x, s.w, s.y));
+  const std::int64_t out_channels = s.y[1];
   FSWAP_ASSIGN_OR_RETURN(const void* bias, channel_bias_data(args, kOp, out_channels));
   if (y.elements() == 0) return Status::ok();
   FSWAP_RETURN_IF_ERROR(require_context(args, kOp));
 
   // The forward convolution this inverts maps Y (its input) to X (its output).
-  ConvProblem p{.direction = ConvDirection::kBackwardData, .dtype = dtype, .math = requested_math(dtype),
+  ConvProblem p{.direction = ConvDirection::kBackwardData, .dtype = dtype, .layout = s.layout,
+                .math = requested_math(dtype),
                 .spatial_rank = g.rank, .batch = batch, .channels = out_channels, .out_channels = channels,
                 .groups = group, .input = g.out, .kernel = g.kernel, .pad = g.pad_begin, .stride = g.stride,
                 .dilation = g.dilation};
@@ -435,9 +480,9 @@ Status conv_transpose_kernel(const CudaKernelArgs& args) {
   FSWAP_RETURN_IF_ERROR(run_convolution(args, kOp, p, d, choice, b, ws));
   if (!direct)
     FSWAP_RETURN_IF_ERROR(copy_window(dtype, ws.staging, y.data,
-                                      window_copy(batch * out_channels, g, g.out, p.input, -1), args.ctx.stream, kOp));
-  return bias_activation(dtype, y.data, bias, batch * out_channels, spatial_elements(g.out, g.rank),
-                         channel_bias(out_channels), args.attrs.activation, args.ctx.stream, kOp);
+                                      window_copy(s.layout, batch, out_channels, g, g.out, p.input, -1),
+                                      args.ctx.stream, kOp));
+  return conv_epilogue(args, kOp, dtype, s.layout, bias, batch, out_channels, spatial_elements(g.out, g.rank));
 }
 
 }  // namespace

@@ -15,9 +15,11 @@
 namespace fswap::cuda {
 namespace {
 
-constexpr std::string_view kHeader = "# fswap cudnn conv algorithms v1";
+constexpr std::string_view kHeader = "# fswap cudnn conv algorithms v2";
 constexpr std::string_view kForwardName = "fwd";
 constexpr std::string_view kBackwardDataName = "bwd_data";
+constexpr std::string_view kNchwName = "nchw";
+constexpr std::string_view kNhwcName = "nhwc";
 
 std::string current_device_name() {
   int device = 0;
@@ -85,7 +87,8 @@ std::string sanitised(std::string_view name) {
 std::string to_string(const ConvProblem& p) {
   const int r = p.spatial_rank;
   return std::string(p.direction == ConvDirection::kForward ? kForwardName : kBackwardDataName) + " " +
-         dtype_name(p.dtype) + " math=" + std::to_string(p.math) + " n=" + std::to_string(p.batch) +
+         dtype_name(p.dtype) + " layout=" + std::string(p.layout == ConvLayout::kNhwc ? kNhwcName : kNchwName) +
+         " math=" + std::to_string(p.math) + " n=" + std::to_string(p.batch) +
          " c=" + std::to_string(p.channels) + " in=" + dims_text(p.input, r) +
          " k=" + std::to_string(p.out_channels) + " kernel=" + dims_text(p.kernel, r) +
          " pad=" + dims_text(p.pad, r) + " stride=" + dims_text(p.stride, r) +
@@ -121,7 +124,7 @@ std::optional<std::pair<ConvProblem, ConvAlgoChoice>> parse_conv_entry(std::stri
                             {"algo_math", &algo_math}, {"workspace", &workspace}};
   const Dims dims[] = {
       {"in", &p.input}, {"kernel", &p.kernel}, {"pad", &p.pad}, {"stride", &p.stride}, {"dilation", &p.dilation}};
-  constexpr std::size_t kFields = std::size(scalars) + std::size(dims);
+  constexpr std::size_t kFields = std::size(scalars) + std::size(dims) + 1;  // + layout
   if (tokens.size() != 2 + kFields) return std::nullopt;
   std::vector<bool> seen(kFields, false);
   int rank = 0;
@@ -129,6 +132,12 @@ std::optional<std::pair<ConvProblem, ConvAlgoChoice>> parse_conv_entry(std::stri
     const std::size_t eq = tokens[t].find('=');
     if (eq == std::string_view::npos) return std::nullopt;
     const std::string_view name = tokens[t].substr(0, eq), value = tokens[t].substr(eq + 1);
+    if (name == "layout") {
+      if (seen.back() || (value != kNchwName && value != kNhwcName)) return std::nullopt;
+      p.layout = value == kNhwcName ? ConvLayout::kNhwc : ConvLayout::kNchw;
+      seen.back() = true;
+      continue;
+    }
     bool known = false;
     for (std::size_t i = 0; i < std::size(scalars) && !known; ++i) {
       if (scalars[i].name != name) continue;
@@ -149,6 +158,7 @@ std::optional<std::pair<ConvProblem, ConvAlgoChoice>> parse_conv_entry(std::stri
   }
   constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
   if (math > kIntMax || algo > kIntMax || algo_math > kIntMax) return std::nullopt;
+  if (p.layout == ConvLayout::kNhwc && rank != 2) return std::nullopt;
   p.math = static_cast<int>(math);
   p.spatial_rank = rank;
   const ConvAlgoChoice choice{static_cast<int>(algo), static_cast<int>(algo_math), static_cast<std::size_t>(workspace)};

@@ -8,15 +8,16 @@
 //
 // File: <directory>/conv_algos-<device name>-cudnn<version>.txt, e.g.
 // conv_algos-NVIDIA_H100_80GB_HBM3-cudnn91400.txt (characters other than [A-Za-z0-9._-] become '_').
-// Format, version 1: text, one entry a line, first line the header, other '#' lines and blank lines
+// Format, version 2: text, one entry a line, first line the header, other '#' lines and blank lines
 // ignored; fields separated by single spaces, sizes 'x'-separated over the spatial dims (2 or 3):
 //
-//   # fswap cudnn conv algorithms v1
-//   fwd float32 math=3 n=1 c=3 in=8x8 k=4 kernel=3x3 pad=1x1 stride=1x1 dilation=1x1 groups=1 algo=1 ...
-//   ... algo_math=3 workspace=0        (one line in the file)
+//   # fswap cudnn conv algorithms v2
+//   fwd float32 layout=nchw math=3 n=1 c=3 in=8x8 k=4 kernel=3x3 pad=1x1 stride=1x1 dilation=1x1 ...
+//   ... groups=1 algo=1 algo_math=3 workspace=0        (one line in the file)
 //
 //   direction  fwd (cudnnConvolutionForward, Conv) or bwd_data (cudnnConvolutionBackwardData, ConvTranspose)
 //   dtype      float32 or float16: the tensors' type (compute is always float32)
+//   layout     nchw or nhwc: the tensors' and the filter's memory layout (nhwc: channels_last nodes)
 //   math       the cudnnMathType_t requested (0 default, 1 tensor op, 2 tensor op + conversion, 3 FMA)
 //   n c in     batch, channels and spatial sizes of the forward convolution's input (bwd_data: of dx,
 //              ConvTranspose's output); a 1-D convolution is 2-D with height 1
@@ -27,10 +28,11 @@
 //   algo_math  the cudnnMathType_t to run it with
 //   workspace  the bytes of workspace it needs
 //
-// Failures never stop inference: an unreadable or corrupt file is ignored with a warning (and
-// rewritten at the next insert); a file that cannot be written leaves the cache in memory, with one
-// warning. Saves write a temporary file and rename it over the old one, so a reader never sees half
-// a file; two processes sharing the file keep whichever saved last.
+// Failures never stop inference: an unreadable or corrupt file, or one of another version (v1 had
+// no layout), is ignored with a warning (and rewritten at the next insert); a file that cannot be
+// written leaves the cache in memory, with one warning. Saves write a temporary file and rename it
+// over the old one, so a reader never sees half a file; two processes sharing the file keep
+// whichever saved last.
 // Thread-safety: none; one per device, used by that device's one worker thread (CudaContext).
 // This header needs no CUDA headers: cuDNN enums travel as int.
 #pragma once
@@ -51,11 +53,14 @@
 namespace fswap::cuda {
 
 enum class ConvDirection { kForward, kBackwardData };
+// kNhwc: x, y [N, H, W, C] and the filter [K, kH, kW, C/groups] (cuDNN's NHWC; 2-D only).
+enum class ConvLayout { kNchw, kNhwc };
 
 // One convolution as cuDNN sees it (see the field list above). Entries past spatial_rank are 0.
 struct ConvProblem {
   ConvDirection direction = ConvDirection::kForward;
   DType dtype = DType::kFloat32;
+  ConvLayout layout = ConvLayout::kNchw;
   int math = 0;                   // cudnnMathType_t
   int spatial_rank = 2;           // 2 or 3
   std::int64_t batch = 0, channels = 0, out_channels = 0, groups = 1;
@@ -72,12 +77,12 @@ struct ConvAlgoChoice {
   bool operator==(const ConvAlgoChoice&) const = default;
 };
 
-// "fwd float32 math=3 n=1 c=3 in=8x8 k=4 kernel=3x3 pad=1x1 stride=1x1 dilation=1x1 groups=1"
+// "fwd float32 layout=nchw math=3 n=1 c=3 in=8x8 k=4 kernel=3x3 pad=1x1 stride=1x1 dilation=1x1 groups=1"
 std::string to_string(const ConvProblem& problem);
 // One line of the file, without the newline: to_string(problem) + " algo=.. algo_math=.. workspace=..".
 std::string format_conv_entry(const ConvProblem& problem, const ConvAlgoChoice& choice);
 // The entry on `line`; nullopt unless the line is exactly what format_conv_entry writes (any field
-// order), with known names, 2 or 3 spatial dims everywhere and non-negative numbers.
+// order), with known names, 2 or 3 spatial dims everywhere (2 for nhwc) and non-negative numbers.
 std::optional<std::pair<ConvProblem, ConvAlgoChoice>> parse_conv_entry(std::string_view line);
 
 class ConvAlgoCache {

@@ -33,7 +33,8 @@ struct BiasLayout {
 };
 // y = [batch * channels, plane] (NCHW): one value per channel.
 inline BiasLayout channel_bias(std::int64_t channels) { return {channels, 1, 0, 1}; }
-// y = [rows, n]: one value per column (a bias over the last axis).
+// y = [rows, n]: one value per column (a bias over the last axis; a channels_last convolution's
+// y = [batch * plane, channels]).
 inline BiasLayout column_bias() { return {1, 0, 1, 1}; }
 
 // y[r, c] = act(y[r, c] + bias element) in place over a row-major y = [rows, cols]; bias has y's
@@ -42,7 +43,8 @@ Status bias_activation(DType dtype, void* y, const void* bias, std::int64_t rows
                        const BiasLayout& layout, const FusedActivation& act, CUstream_st* stream, const char* op);
 
 // A copy between two spatial windows of the same planes: dst = [planes, dst...] and
-// src = [planes, src...], 3 spatial dims (leading 1s for fewer). dst index i reads src index
+// src = [planes, src...], 3 spatial dims (leading 1s for fewer; NHWC data is [batch planes, H, W, C]
+// with offset 0 over C). dst index i reads src index
 // i - offset (per dim) when that is inside src, else writes 0. Zero-pads (offset > 0) and crops
 // (offset < 0) in one pass.
 struct WindowCopy {
