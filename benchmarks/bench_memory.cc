@@ -161,6 +161,29 @@ int main(int argc, char** argv) {
     must(dev->trim_pool(0), "trim");
   }
 
+  // ---- what the pool holds for a segment (the arena's budget check counts the pool's bytes) ----
+  {
+    const double mib = static_cast<double>(kMiB);
+    for (std::uint64_t size_mib : {1, 2, 3, 4, 6, 16, 31, 32, 33, 64, 65, 130}) {
+      const std::uint64_t before = dev->held_bytes();
+      DevicePtr d = must(dev->allocate(size_mib * kMiB), "probe segment");
+      report("pool growth for one " + std::to_string(size_mib) + " MiB allocation",
+             static_cast<double>(dev->held_bytes() - before) / mib, "MiB");
+      must(dev->free(d), "free");
+    }
+    // Segments kept together, as the arena keeps them: 1 + 2 + 3 + ... MiB, then 65 MiB.
+    std::vector<DevicePtr> kept;
+    std::uint64_t asked = 0;
+    const std::uint64_t start = dev->held_bytes();
+    for (std::uint64_t size_mib : {1, 2, 3, 4, 6, 10, 16, 24, 32, 48, 65}) {
+      kept.push_back(must(dev->allocate(size_mib * kMiB), "probe segment"));
+      asked += size_mib * kMiB;
+      report("pool holds, " + std::to_string(kept.size()) + " segments of " + std::to_string(asked / kMiB) + " MiB",
+             static_cast<double>(dev->held_bytes() - start) / mib, "MiB");
+    }
+    for (DevicePtr d : kept) must(dev->free(d), "free");
+  }
+
   // ---- allocation ----
   {
     constexpr std::uint64_t kAlloc = 64 * kMiB;

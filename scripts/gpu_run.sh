@@ -4,7 +4,7 @@
 # plus the full logs to $OUT (default out/gpu) and prints the summary last.
 # Exit status: non-zero when a test or benchmark failed.
 #   scripts/gpu_run.sh                  # everything
-#   PARTS="ops models" scripts/gpu_run.sh   # a subset of: memory memory-bench ops models face imaging video bench torch
+#   PARTS="ops models" scripts/gpu_run.sh   # a subset of: memory memory-bench ops models face imaging nhwc video bench torch
 #   PARTS="multigpu" scripts/gpu_run.sh     # on a machine with two GPUs: --device cuda:0,1 vs one GPU
 #   BENCH_PARTS="budget-light budget" PARTS=bench scripts/gpu_run.sh   # bench_native's parts
 #   MODELS_FILTER='-*real_esrgan_x4*' PARTS=models scripts/gpu_run.sh   # a gtest filter for test_cuda_models
@@ -12,7 +12,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${OUT:-out/gpu}
-PARTS=${PARTS:-memory memory-bench ops models face imaging video bench torch}
+PARTS=${PARTS:-memory memory-bench ops models face imaging nhwc video bench torch}
 WORK=${WORK:-/tmp/fswap-gpu}
 mkdir -p "$OUT" "$WORK/models"
 export LD_LIBRARY_PATH="/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/lib/x86_64-linux-gnu:/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib:$PWD/bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -59,6 +59,8 @@ has bench && run bench_native 480 bundle/bin/bench_native ${BENCH_PARTS:-}
 has models && run test_cuda_models 400 bundle/bin/test_cuda_models ${MODELS_FILTER:+--gtest_filter=$MODELS_FILTER}
 has face && run test_cuda_face 200 bundle/bin/test_cuda_face
 has imaging && run test_cuda_imaging 200 bundle/bin/test_cuda_imaging
+has nhwc && run test_cuda_channels_last 200 bundle/bin/test_cuda_channels_last
+has nhwc && run test_cuda_nhwc_norm_pool 200 bundle/bin/test_cuda_nhwc_norm_pool
 # The video benchmark makes the clips that the NVDEC test decodes.
 has video && run video_bench 600 env WORK="$WORK" OUT="$OUT" bash benchmarks/video_gpu.sh
 has multigpu && run multi_gpu 400 env WORK="$WORK" OUT="$OUT" bash benchmarks/multi_gpu.sh
@@ -75,7 +77,7 @@ has torch && [[ -f tools/bench/torch_baseline.py ]] &&
     echo "## $name: exit ${rc[$name]}"
     grep -E '^\[  (PASSED|FAILED) ' "$OUT/$name.log" | sed 's/^/    /'
     grep -E '^\[  FAILED  \] [A-Za-z]' "$OUT/$name.log" | sort -u | head -60 | sed 's/^/    /'
-    grep -E '^(model |budget |face |imaging |failure injection|device|residency|H2D|stage|unified|Pipeline)' "$OUT/$name.log" | head -80 | sed 's/^/    /'
+    grep -E '^(model |budget |face |imaging |failure injection|device|residency|H2D|stage|unified|Pipeline|pool )' "$OUT/$name.log" | head -80 | sed 's/^/    /'
     sed -n '/^| /p' "$OUT/$name.log" | head -120
     sed -n '/^PyTorch /,$p' "$OUT/$name.log" | head -60
     grep -E '^(video decode|### | *[^|]+ \| )|^budget ' "$OUT/$name.log" | head -80 | sed 's/^/    /'

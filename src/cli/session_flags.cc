@@ -16,11 +16,17 @@ void SessionFlags::add_to(CLI::App& app) {
                  "Device memory of the native engine on CUDA: explicit (fswap's arena and residency manager) or "
                  "unified (weights in managed memory inside the budget, never streamed)")
       ->check(CLI::IsMember({"explicit", "unified"}))->capture_default_str();
+  app.add_option("--layout", layout,
+                 "Activation layout of the native engine: auto (channels-last islands around convolutions on CUDA at "
+                 "fp16, where that saves work), nchw (ONNX's layout everywhere), nhwc (every island channels-last, on "
+                 "either device; for comparisons)")
+      ->check(CLI::IsMember({"auto", "nchw", "nhwc"}))->capture_default_str();
 }
 
 Status SessionFlags::apply(SessionOptions& options) const {
   FSWAP_ASSIGN_OR_RETURN(options.precision, parse_precision(precision));
   FSWAP_ASSIGN_OR_RETURN(options.memory_mode, parse_memory_mode(memory_mode));
+  FSWAP_ASSIGN_OR_RETURN(options.layout, parse_layout(layout));
   // Syntax only: the device's real size is known when the engine opens it. A device of 2^62
   // bytes accepts every well-formed budget, percentages included.
   constexpr std::uint64_t kAnySize = std::uint64_t{1} << 62;

@@ -1,5 +1,5 @@
 // The engine-session flags that swap, bench and `fswap model run|compare|bench` share:
-// --precision, --vram-budget, --memory-mode, parsed into SessionOptions (runtime/engine.h).
+// --precision, --vram-budget, --memory-mode, --layout, parsed into SessionOptions (runtime/engine.h).
 //
 //   SessionFlags flags;
 //   flags.add_to(*sub);                                   // before parsing
@@ -20,8 +20,9 @@ struct SessionFlags {
   std::string precision = "auto";        // auto (the engine's default: native fp16 on CUDA, else fp32), fp32, fp16
   std::string vram_budget;               // memory/budget.h syntax; "" = free memory minus a margin
   std::string memory_mode = "explicit";  // explicit or unified
+  std::string layout = "auto";           // auto, nchw or nhwc
 
-  // Adds --precision, --vram-budget and --memory-mode to app.
+  // Adds --precision, --vram-budget, --memory-mode and --layout to app.
   void add_to(CLI::App& app);
   // Parses the flags into options, whose device is already set. Errors (kInvalidInput, each
   // naming its flag): unknown values, a malformed budget (checked on any device, so a typo is

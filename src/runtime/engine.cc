@@ -40,6 +40,13 @@ Result<MemoryMode> parse_memory_mode(const std::string& text) {
   return invalid_input("unknown memory mode '" + text + "': use explicit or unified");
 }
 
+Result<Layout> parse_layout(const std::string& text) {
+  if (text == "auto" || text.empty()) return Layout::kAuto;
+  if (text == "nchw") return Layout::kNchw;
+  if (text == "nhwc") return Layout::kNhwc;
+  return invalid_input("unknown layout '" + text + "': use auto, nchw or nhwc");
+}
+
 int InferenceSession::output_index(const std::string& name) const {
   const auto& outs = outputs();
   for (std::size_t i = 0; i < outs.size(); ++i) {

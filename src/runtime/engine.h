@@ -43,6 +43,14 @@ enum class MemoryMode { kExplicit, kUnified };
 // Parses "explicit", "unified".
 Result<MemoryMode> parse_memory_mode(const std::string& text);
 
+// Where the native engine stores 4-D activations channels-last (runtime/channels_last.h).
+// kAuto: on CUDA at fp16, the islands where it pays; nowhere on the CPU. kNchw: nowhere (ONNX's
+// own layout). kNhwc: every island, on either device (tests and comparisons; the CPU's NHWC
+// kernels are references, not fast).
+enum class Layout { kAuto, kNchw, kNhwc };
+// Parses "auto", "nchw", "nhwc".
+Result<Layout> parse_layout(const std::string& text);
+
 struct SessionOptions {
   Device device;
   int threads = 0;  // intra-op threads; 0 = the engine's default (all cores)
@@ -52,6 +60,7 @@ struct SessionOptions {
   // session asking for a different one is kInvalidInput.
   std::string vram_budget = {};
   MemoryMode memory_mode = MemoryMode::kExplicit;
+  Layout layout = Layout::kAuto;  // native engine only
   // Largest batch the session will be run with (native engine only; ort ignores it and keeps
   // the model's shapes). Above 1, dim 0 of every input whose dim 0 is 1 becomes dynamic, so
   // runs take any batch from 1 to `batch` (one plan per batch size, weights shared). When every

@@ -1,7 +1,9 @@
 // The op harness on the CUDA backend: every generated op case (tools/replicas/generate_op_cases.py)
 // on the native engine's CUDA backend against its CPU backend, same seeded inputs, in fp32
 // (within 1e-4 relative, or the case's own tolerance when looser) and fp16 (within 1e-2, the CPU
-// reference fed the same half-rounded inputs).
+// reference fed the same half-rounded inputs). The *Nhwc suites run every 4-D island of the case
+// channels-last on the GPU (runtime/channels_last.h: cuDNN's NHWC descriptors and our NHWC
+// kernels) against the same CPU reference.
 // Runs on the GPU machine (label gpu); FSWAP_OP_CASES_JSON may point at another cases.json.
 #include <gtest/gtest.h>
 
@@ -17,12 +19,13 @@ namespace {
 
 class CudaOpCase : public ::testing::Test {
  public:
-  CudaOpCase(test::OpCase c, Precision precision) : case_(std::move(c)), precision_(precision) {}
+  CudaOpCase(test::OpCase c, Precision precision, Layout layout)
+      : case_(std::move(c)), precision_(precision), layout_(layout) {}
   void TestBody() override {
     NativeEngine engine;
     auto cpu = engine.load(case_.file, {});
     ASSERT_TRUE(cpu.is_ok()) << cpu.status().to_string();
-    auto cuda = engine.load(case_.file, {.device = {DeviceKind::kCuda, 0}, .precision = precision_});
+    auto cuda = engine.load(case_.file, {.device = {DeviceKind::kCuda, 0}, .precision = precision_, .layout = layout_});
     ASSERT_TRUE(cuda.is_ok()) << cuda.status().to_string();
     const bool fp16 = precision_ == Precision::kFloat16;
     const auto inputs = fp16 ? test::rounded_to_half(test::case_inputs(case_)) : test::case_inputs(case_);
@@ -55,17 +58,20 @@ class CudaOpCase : public ::testing::Test {
  private:
   test::OpCase case_;
   Precision precision_;
+  Layout layout_;
 };
 
 void register_cases() {
   const char* env = std::getenv("FSWAP_OP_CASES_JSON");
   const std::string json = env != nullptr ? env : FSWAP_OP_CASES_JSON;
   for (const test::OpCase& oc : test::load_op_cases(json)) {
-    for (Precision p : {Precision::kFloat32, Precision::kFloat16}) {
-      const char* suite = p == Precision::kFloat32 ? "CudaOpsFp32" : "CudaOpsFp16";
-      ::testing::RegisterTest(suite, oc.name.c_str(), nullptr, nullptr, __FILE__, __LINE__,
-                              [oc, p]() -> ::testing::Test* { return new CudaOpCase(oc, p); });
-    }
+    for (Precision p : {Precision::kFloat32, Precision::kFloat16})
+      for (Layout layout : {Layout::kAuto, Layout::kNhwc}) {
+        const std::string suite = std::string(p == Precision::kFloat32 ? "CudaOpsFp32" : "CudaOpsFp16") +
+                                  (layout == Layout::kNhwc ? "Nhwc" : "");
+        ::testing::RegisterTest(suite.c_str(), oc.name.c_str(), nullptr, nullptr, __FILE__, __LINE__,
+                                [oc, p, layout]() -> ::testing::Test* { return new CudaOpCase(oc, p, layout); });
+      }
   }
 }
 

@@ -1,6 +1,8 @@
 // One test per generated op case: the native CPU engine against ONNX Runtime on the same
 // seeded random inputs, within the case's stated tolerance. Cases come from
 // tools/replicas/generate_op_cases.py (cases.json lists file, op, tolerance and seed).
+// OpHarness.* runs ONNX's layout; OpHarnessNhwc.* the same cases with every 4-D island
+// channels-last (runtime/channels_last.h: the pass's rewrites and the CPU's NHWC kernels).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -33,9 +35,11 @@ std::int64_t mismatches(const Tensor& want, const Tensor& got, double rtol, doub
 
 class OpCaseTest : public ::testing::Test {
  public:
-  explicit OpCaseTest(test::OpCase c) : case_(std::move(c)) {}
+  OpCaseTest(test::OpCase c, Layout layout) : case_(std::move(c)), layout_(layout) {}
   void TestBody() override {
-    auto native = make_engine("native").value()->load(case_.file, {});
+    SessionOptions options;
+    options.layout = layout_;
+    auto native = make_engine("native").value()->load(case_.file, options);
     ASSERT_TRUE(native.is_ok()) << native.status().to_string();
     auto ort = make_engine("ort").value()->load(case_.file, {});
     ASSERT_TRUE(ort.is_ok()) << ort.status().to_string();
@@ -57,12 +61,14 @@ class OpCaseTest : public ::testing::Test {
 
  private:
   test::OpCase case_;
+  Layout layout_;
 };
 
 void register_cases() {
   for (const test::OpCase& oc : test::load_op_cases(FSWAP_OP_CASES_JSON))
-    ::testing::RegisterTest("OpHarness", oc.name.c_str(), nullptr, nullptr, __FILE__, __LINE__,
-                            [oc]() -> ::testing::Test* { return new OpCaseTest(oc); });
+    for (const auto& [suite, layout] : {std::pair{"OpHarness", Layout::kNchw}, std::pair{"OpHarnessNhwc", Layout::kNhwc}})
+      ::testing::RegisterTest(suite, oc.name.c_str(), nullptr, nullptr, __FILE__, __LINE__,
+                              [oc, layout]() -> ::testing::Test* { return new OpCaseTest(oc, layout); });
 }
 
 }  // namespace

@@ -13,8 +13,12 @@ namespace {
 class CudaBackend final : public NativeBackend {
  public:
   CudaBackend(std::shared_ptr<CudaRuntime> runtime, const std::string& model_name, Precision precision,
-              MemoryMode mode)
-      : runtime_(std::move(runtime)), constants_(*runtime_, model_name, mode), precision_(precision) {}
+              MemoryMode mode, Layout layout)
+      : runtime_(std::move(runtime)), constants_(*runtime_, model_name, mode), precision_(precision) {
+    // Channels-last pays where cuDNN's tensor cores run: at fp16 (fp32 stays off them, conv.cc).
+    if (layout == Layout::kNhwc) layout_ = {LayoutChoice::kEverywhere, &transposed_};
+    if (layout == Layout::kAuto && precision == Precision::kFloat16) layout_ = {LayoutChoice::kWherePays, &transposed_};
+  }
   ~CudaBackend() override {
     auto lock = runtime_->enter();
     executors_.clear();
@@ -64,7 +68,7 @@ class CudaBackend final : public NativeBackend {
   Result<CudaExecutor*> executor(const Graph& graph, const std::vector<Shape>& shapes) {
     auto it = executors_.find(shapes);
     if (it == executors_.end()) {
-      FSWAP_ASSIGN_OR_RETURN(auto exec, CudaExecutor::create(*runtime_, constants_, graph, shapes, precision_));
+      FSWAP_ASSIGN_OR_RETURN(auto exec, CudaExecutor::create(*runtime_, constants_, graph, shapes, precision_, layout_));
       it = executors_.emplace(shapes, std::move(exec)).first;
     }
     return it->second.get();
@@ -73,6 +77,8 @@ class CudaBackend final : public NativeBackend {
   std::shared_ptr<CudaRuntime> runtime_;
   DeviceConstants constants_;  // after runtime_: destroyed before it
   Precision precision_;
+  ChannelsLastWeights transposed_;  // the host copies DeviceConstants places, by their address
+  ChannelsLastPlan layout_;
   std::map<std::vector<Shape>, std::unique_ptr<CudaExecutor>> executors_;
 };
 
@@ -83,7 +89,7 @@ Result<std::unique_ptr<NativeBackend>> make_cuda_backend(const std::string& mode
                          CudaRuntime::acquire({.device = options.device.index, .vram_budget = options.vram_budget}));
   const Precision precision = options.precision == Precision::kFloat32 ? Precision::kFloat32 : Precision::kFloat16;
   return std::unique_ptr<NativeBackend>(std::make_unique<CudaBackend>(std::move(runtime), model_name, precision,
-                                                                                options.memory_mode));
+                                                                                options.memory_mode, options.layout));
 }
 
 std::string cuda_memory_summary() {

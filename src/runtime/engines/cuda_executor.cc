@@ -243,10 +243,11 @@ Status DeviceConstants::add_chunk(std::uint64_t bytes, std::span<const Request> 
 Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(CudaRuntime& runtime, DeviceConstants& constants,
                                                            const Graph& optimized,
                                                            const std::vector<Shape>& input_shapes,
-                                                           Precision precision) {
+                                                           Precision precision, const ChannelsLastPlan& layout) {
   std::unique_ptr<CudaExecutor> e(new CudaExecutor(runtime, constants));
   e->graph_ = optimized;
   FSWAP_RETURN_IF_ERROR(specialize(e->graph_, input_shapes));
+  FSWAP_RETURN_IF_ERROR(layout.apply(e->graph_));
   if (precision == Precision::kFloat16) FSWAP_RETURN_IF_ERROR(convert_to_fp16(e->graph_));
   FSWAP_ASSIGN_OR_RETURN(e->plan_, plan_memory(e->graph_));
   const std::uint64_t budget = runtime.budget().bytes;

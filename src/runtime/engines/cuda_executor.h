@@ -36,6 +36,7 @@
 #include "core/tensor.h"
 #include "memory/cuda/cuda_device.h"
 #include "memory/weight_chunks.h"
+#include "runtime/channels_last.h"
 #include "runtime/engine.h"
 #include "runtime/engines/cuda_runtime.h"
 #include "runtime/engines/native_engine.h"
@@ -110,12 +111,12 @@ class DeviceConstants {
 
 class CudaExecutor {
  public:
-  // Specialises a copy of `optimized` for input_shapes, converts it to fp16 storage when
-  // precision is kFloat16, plans its activations and registers its weights and constants.
-  // kUnsupported names the first op without a CUDA kernel.
+  // Specialises a copy of `optimized` for input_shapes, applies the layout plan, converts it to
+  // fp16 storage when precision is kFloat16, plans its activations and registers its weights and
+  // constants. kUnsupported names the first op without a CUDA kernel.
   static Result<std::unique_ptr<CudaExecutor>> create(CudaRuntime& runtime, DeviceConstants& constants,
                                                       const Graph& optimized, const std::vector<Shape>& input_shapes,
-                                                      Precision precision);
+                                                      Precision precision, const ChannelsLastPlan& layout = {});
 
   // inputs in Graph::inputs order with the shapes given at creation; host memory in and out.
   Result<std::vector<Tensor>> run(const std::vector<TensorView>& inputs);

@@ -15,6 +15,7 @@
 #include "backends/cpu/cpu_kernels.h"
 #include "core/status.h"
 #include "core/time_ledger.h"
+#include "runtime/channels_last.h"
 #include "runtime/graph.h"
 #include "runtime/memory_plan.h"
 
@@ -22,9 +23,11 @@ namespace fswap {
 
 class Executor {
  public:
-  // Specialises a copy of `optimized` (weights shared) for input_shapes, plans its memory and
-  // binds every node to its kernel. kUnsupported names the first op without a CPU kernel.
-  static Result<std::unique_ptr<Executor>> create(const Graph& optimized, const std::vector<Shape>& input_shapes);
+  // Specialises a copy of `optimized` (weights shared) for input_shapes, applies the layout plan,
+  // plans its memory and binds every node to its kernel. kUnsupported names the first op without
+  // a CPU kernel.
+  static Result<std::unique_ptr<Executor>> create(const Graph& optimized, const std::vector<Shape>& input_shapes,
+                                                  const ChannelsLastPlan& layout = {});
 
   // inputs in Graph::inputs order, with the shapes given at creation; outputs in
   // Graph::outputs order. With a ledger, time per op type is added under the op's name.

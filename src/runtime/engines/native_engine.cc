@@ -17,19 +17,26 @@
 namespace fswap {
 namespace {
 
+// Layout::kNhwc converts every island (its NHWC kernels are references); otherwise ONNX's layout.
 class CpuBackend final : public NativeBackend {
  public:
+  explicit CpuBackend(Layout layout) {
+    if (layout == Layout::kNhwc) layout_ = {LayoutChoice::kEverywhere, &transposed_};
+  }
+
   Result<std::vector<Tensor>> run(const Graph& graph, const std::vector<Shape>& shapes,
                                   const std::vector<TensorView>& inputs) override {
     auto it = executors_.find(shapes);
     if (it == executors_.end()) {
-      FSWAP_ASSIGN_OR_RETURN(auto exec, Executor::create(graph, shapes));
+      FSWAP_ASSIGN_OR_RETURN(auto exec, Executor::create(graph, shapes, layout_));
       it = executors_.emplace(shapes, std::move(exec)).first;
     }
     return it->second->run(inputs);
   }
 
  private:
+  ChannelsLastWeights transposed_;
+  ChannelsLastPlan layout_;
   std::map<std::vector<Shape>, std::unique_ptr<Executor>> executors_;
 };
 
@@ -215,7 +222,7 @@ Result<std::unique_ptr<InferenceSession>> NativeEngine::load(const std::string& 
   if (cuda) {
     FSWAP_ASSIGN_OR_RETURN(backend, make_cuda_backend(std::filesystem::path(model_path).stem().string(), options));
   } else {
-    backend = std::make_unique<CpuBackend>();
+    backend = std::make_unique<CpuBackend>(options.layout);
   }
   return std::unique_ptr<InferenceSession>(std::make_unique<NativeSession>(std::move(graph), std::move(backend), batch_input));
 }

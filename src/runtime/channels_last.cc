@@ -1,0 +1,556 @@
+#include "runtime/channels_last.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/log.h"
+#include "runtime/passes.h"
+
+namespace fswap {
+namespace {
+
+// NHWC dim i holds NCHW dim kToNhwc[i]; NCHW axis a sits at NHWC position kToNchw[a]. These are
+// also the Transpose permutations into and out of an island.
+constexpr std::array<std::int64_t, 4> kToNhwc = {0, 2, 3, 1};
+constexpr std::array<std::int64_t, 4> kToNchw = {0, 3, 1, 2};
+constexpr std::int64_t kTrivialElements = 4096;
+
+// What the pass does with each input of an island node.
+enum class Role {
+  kData,     // a 4-D activation: the island's NHWC twin (a constant one is transposed)
+  kOperand,  // an element-wise operand: 4-D → as kData, a constant of rank ≤ 4 → transposed, all-1s → kept
+  kKeep,     // read as it is (biases, statistics, split sizes, Clip bounds, Pad's fill value)
+  kPads,     // [begin..., end...] over the 4 axes: reordered
+  kPerAxis,  // one entry per axis (scales, sizes): reordered
+  kAxes,     // axis numbers: renumbered
+};
+
+using Roles = std::vector<Role>;
+
+bool is_rank4(const Graph& g, int v) { return v >= 0 && g.values[v].shape.size() == 4; }
+bool is_constant(const Graph& g, int v) { return v >= 0 && g.constant_data(v) != nullptr; }
+bool all_ones(const Shape& s) {
+  return std::all_of(s.begin(), s.end(), [](std::int64_t d) { return d == 1; });
+}
+
+Shape nhwc_shape(const Shape& nchw) { return {nchw[0], nchw[2], nchw[3], nchw[1]}; }
+
+std::int64_t nhwc_axis(std::int64_t axis) { return kToNchw[static_cast<std::size_t>(axis < 0 ? axis + 4 : axis)]; }
+
+bool valid_axis(std::int64_t axis) { return axis >= -4 && axis < 4; }
+
+// The tensor padded to rank 4 with leading 1s and transposed NCHW → NHWC (any dtype).
+Tensor transposed_to_nhwc(const Tensor& t) {
+  Shape s(4 - t.shape().size(), 1);
+  s.insert(s.end(), t.shape().begin(), t.shape().end());
+  Tensor out = Tensor::zeros(t.dtype(), nhwc_shape(s));
+  const std::size_t size = dtype_size(t.dtype());
+  const auto* in = static_cast<const std::byte*>(t.raw());
+  auto* dst = static_cast<std::byte*>(out.raw());
+  const std::int64_t n = s[0], c = s[1], h = s[2], w = s[3];
+  for (std::int64_t in_n = 0; in_n < n; ++in_n)
+    for (std::int64_t in_c = 0; in_c < c; ++in_c)
+      for (std::int64_t y = 0; y < h; ++y)
+        for (std::int64_t x = 0; x < w; ++x) {
+          const std::int64_t from = ((in_n * c + in_c) * h + y) * w + x;
+          const std::int64_t to = ((in_n * h + y) * w + x) * c + in_c;
+          std::memcpy(dst + to * size, in + from * size, size);
+        }
+  return out;
+}
+
+std::optional<std::vector<std::int64_t>> int_data(const Tensor* t) {
+  if (t == nullptr || t->dtype() != DType::kInt64) return std::nullopt;
+  const auto* p = t->data<std::int64_t>();
+  return std::vector<std::int64_t>(p, p + t->elements());
+}
+
+bool is_unary(OpType op) {
+  switch (op) {
+    case OpType::kAbs: case OpType::kNeg: case OpType::kReciprocal: case OpType::kSqrt: case OpType::kExp:
+    case OpType::kLog: case OpType::kFloor: case OpType::kCeil: case OpType::kRound: case OpType::kSin:
+    case OpType::kCos: case OpType::kErf: case OpType::kNot: case OpType::kIdentity: case OpType::kCast:
+    case OpType::kRelu: case OpType::kLeakyRelu: case OpType::kElu: case OpType::kSelu: case OpType::kSigmoid:
+    case OpType::kHardSigmoid: case OpType::kHardSwish: case OpType::kTanh: case OpType::kSoftplus:
+    case OpType::kSoftsign: case OpType::kGelu: case OpType::kMish:
+      return true;
+    default: return false;
+  }
+}
+
+bool is_broadcasting(OpType op) {
+  switch (op) {
+    case OpType::kAdd: case OpType::kSub: case OpType::kMul: case OpType::kDiv: case OpType::kPow:
+    case OpType::kMod: case OpType::kMin: case OpType::kMax: case OpType::kSum: case OpType::kMean:
+    case OpType::kEqual: case OpType::kLess: case OpType::kLessOrEqual: case OpType::kGreater:
+    case OpType::kGreaterOrEqual: case OpType::kAnd: case OpType::kOr: case OpType::kXor: case OpType::kWhere:
+    case OpType::kPRelu:
+      return true;
+    default: return false;
+  }
+}
+
+bool is_reduce(OpType op) {
+  switch (op) {
+    case OpType::kReduceMean: case OpType::kReduceSum: case OpType::kReduceMax: case OpType::kReduceMin:
+    case OpType::kReduceProd: case OpType::kReduceL2: case OpType::kReduceSumSquare:
+      return true;
+    default: return false;
+  }
+}
+
+// The op takes attribute channels_last (backends/op.h).
+bool is_layout_sensitive(OpType op) {
+  return op == OpType::kConv || op == OpType::kConvTranspose || op == OpType::kBatchNormalization ||
+         op == OpType::kInstanceNormalization || op == OpType::kMaxPool || op == OpType::kAveragePool;
+}
+
+// Roles of inputs 1.. after a 4-D data input 0, all `role`.
+Roles data_then(const Node& n, Role role) {
+  Roles r(n.inputs.size(), role);
+  if (!r.empty()) r[0] = Role::kData;
+  return r;
+}
+
+// The node's input roles when it has an NHWC form here, nullopt otherwise. `used` says whether a
+// value is read by anyone (nodes or graph outputs).
+std::optional<Roles> nhwc_roles(const Graph& g, const Node& n, const std::vector<bool>& used) {
+  if (n.inputs.empty() || (!is_rank4(g, n.inputs[0]) && !is_broadcasting(n.op))) return std::nullopt;
+  for (std::size_t k = 0; k < n.outputs.size(); ++k) {
+    const int v = n.outputs[k];
+    if (v < 0 || (k > 0 && !used[v] && n.op != OpType::kSplit)) continue;  // unused extra outputs
+    if (!is_rank4(g, v)) return std::nullopt;
+  }
+  const auto single_output = [&] {
+    for (std::size_t k = 1; k < n.outputs.size(); ++k)
+      if (n.outputs[k] >= 0 && used[n.outputs[k]]) return false;
+    return true;
+  };
+  const auto constant_input = [&](std::size_t k) {
+    return k >= n.inputs.size() || n.inputs[k] < 0 || is_constant(g, n.inputs[k]);
+  };
+  const auto axis_ok = [&] { return valid_axis(n.attrs.i("axis", n.op == OpType::kConcat ? 0 : -1)); };
+  const auto listed = [&](Roles r) {  // roles for the inputs present, the rest kept
+    r.resize(n.inputs.size(), Role::kKeep);
+    return r;
+  };
+
+  switch (n.op) {
+    case OpType::kConv: case OpType::kConvTranspose:
+      if (n.inputs.size() < 2 || !is_rank4(g, n.inputs[1]) || !is_constant(g, n.inputs[1]) || !constant_input(2))
+        return std::nullopt;
+      return data_then(n, Role::kKeep);
+    case OpType::kBatchNormalization: case OpType::kInstanceNormalization:
+      if (!single_output()) return std::nullopt;
+      return data_then(n, Role::kKeep);
+    case OpType::kMaxPool: case OpType::kAveragePool: case OpType::kGlobalAveragePool: case OpType::kGlobalMaxPool:
+      if (!single_output()) return std::nullopt;
+      return data_then(n, Role::kKeep);
+    case OpType::kClip:
+      return data_then(n, Role::kKeep);
+    case OpType::kConcat:
+      if (!axis_ok()) return std::nullopt;
+      return Roles(n.inputs.size(), Role::kData);
+    case OpType::kSplit:
+      if (!axis_ok() || !constant_input(1)) return std::nullopt;
+      return data_then(n, Role::kKeep);
+    case OpType::kSoftmax: case OpType::kLogSoftmax:
+      if (!axis_ok()) return std::nullopt;
+      return data_then(n, Role::kKeep);
+    case OpType::kPad:
+      if (n.inputs.size() > 3 && n.inputs[3] >= 0) return std::nullopt;  // opset-18 axes
+      if (n.inputs.size() > 1 && n.inputs[1] >= 0 && !int_data(g.constant_data(n.inputs[1]))) return std::nullopt;
+      return listed({Role::kData, Role::kPads});
+    case OpType::kResize: {
+      if (n.attrs.has("axes")) return std::nullopt;
+      for (std::size_t k = 1; k < n.inputs.size(); ++k)
+        if (!constant_input(k)) return std::nullopt;
+      // Opset 10: (X, scales); later: (X, roi, scales, sizes).
+      return n.inputs.size() == 2 ? listed({Role::kData, Role::kPerAxis})
+                                  : listed({Role::kData, Role::kPads, Role::kPerAxis, Role::kPerAxis});
+    }
+    case OpType::kUpsample:
+      if (!constant_input(1)) return std::nullopt;
+      return data_then(n, Role::kPerAxis);
+    default: break;
+  }
+  if (is_unary(n.op)) return single_output() ? data_then(n, Role::kKeep) : std::optional<Roles>{};
+  if (is_reduce(n.op)) {
+    if (n.attrs.i("keepdims", 1) == 0 || !constant_input(1)) return std::nullopt;
+    if (n.inputs.size() > 1 && n.inputs[1] >= 0 && !int_data(g.constant_data(n.inputs[1]))) return std::nullopt;
+    return data_then(n, Role::kAxes);
+  }
+  if (is_broadcasting(n.op)) {
+    bool has_data = false;
+    for (int v : n.inputs) {
+      if (v < 0) continue;
+      const Shape& s = g.values[v].shape;
+      if (is_constant(g, v) ? s.size() > 4 : !is_rank4(g, v) && !all_ones(s)) return std::nullopt;
+      has_data = has_data || (is_rank4(g, v) && !is_constant(g, v));
+    }
+    if (!has_data) return std::nullopt;
+    return Roles(n.inputs.size(), Role::kOperand);
+  }
+  return std::nullopt;
+}
+
+// An input that carries the island's layout: a 4-D activation in a data or operand position.
+bool carries_layout(const Graph& g, Role role, int v) {
+  return v >= 0 && (role == Role::kData || role == Role::kOperand) && is_rank4(g, v) && !is_constant(g, v);
+}
+
+struct UnionFind {
+  std::vector<int> parent;
+  explicit UnionFind(std::size_t n) : parent(n) { std::iota(parent.begin(), parent.end(), 0); }
+  int find(int x) { return parent[x] == x ? x : parent[x] = find(parent[x]); }
+  void join(int a, int b) { parent[find(a)] = find(b); }
+};
+
+// The analysis: which nodes have an NHWC form, their islands, and which islands to convert.
+struct Islands {
+  std::vector<std::optional<Roles>> roles;  // per node
+  std::vector<int> island;                  // per node: its island (a node index), -1 when none
+  std::vector<bool> converted;              // per node: its island is converted
+  std::vector<int> producer;                // per value
+};
+
+bool is_absorbable_transpose(const Graph& g, const Node& n, const Islands& s) {
+  if (n.op != OpType::kTranspose || n.inputs.empty() || !is_rank4(g, n.inputs[0])) return false;
+  const int p = s.producer[n.inputs[0]];
+  return p >= 0 && s.converted[p] && n.attrs.ints("perm", {}).size() == 4;
+}
+
+// Values produced in a converted island that something outside it reads (or that leave the graph).
+std::vector<bool> exits(const Graph& g, const Islands& s) {
+  std::vector<bool> out(g.values.size(), false);
+  const auto from_island = [&](int v) { return v >= 0 && s.producer[v] >= 0 && s.converted[s.producer[v]]; };
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    if (is_absorbable_transpose(g, n, s)) continue;
+    for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+      const int v = n.inputs[k];
+      if (!from_island(v)) continue;
+      if (!s.converted[i] || !carries_layout(g, (*s.roles[i])[k], v)) out[v] = true;
+    }
+  }
+  for (int v : g.outputs)
+    if (from_island(v)) out[v] = true;
+  return out;
+}
+
+Islands find_islands(const Graph& g, LayoutChoice choice) {
+  Islands s;
+  std::vector<bool> used(g.values.size(), false);
+  s.producer.assign(g.values.size(), -1);
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    for (int v : g.nodes[i].inputs)
+      if (v >= 0) used[v] = true;
+    for (int v : g.nodes[i].outputs)
+      if (v >= 0) s.producer[v] = static_cast<int>(i);
+  }
+  for (int v : g.outputs) used[v] = true;
+
+  const std::size_t count = g.nodes.size();
+  UnionFind uf(count);
+  for (std::size_t i = 0; i < count; ++i) s.roles.push_back(nhwc_roles(g, g.nodes[i], used));
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!s.roles[i]) continue;
+    const Node& n = g.nodes[i];
+    for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+      const int v = n.inputs[k];
+      if (!carries_layout(g, (*s.roles[i])[k], v)) continue;
+      const int p = s.producer[v];
+      if (p >= 0 && s.roles[p]) uf.join(static_cast<int>(i), p);
+    }
+  }
+  s.island.assign(count, -1);
+  for (std::size_t i = 0; i < count; ++i)
+    if (s.roles[i]) s.island[i] = uf.find(static_cast<int>(i));
+
+  // Price every island as if all were converted: its convolutions against its boundary transposes.
+  s.converted.assign(count, false);
+  for (std::size_t i = 0; i < count; ++i) s.converted[i] = s.roles[i].has_value();
+  const std::vector<bool> leaving = exits(g, s);
+  std::map<int, int> convs, transposes;
+  std::map<int, std::vector<int>> entering;  // per island, the outside values it reads
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!s.roles[i]) continue;
+    const Node& n = g.nodes[i];
+    const int island = s.island[i];
+    convs[island] += n.op == OpType::kConv || n.op == OpType::kConvTranspose;
+    for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+      const int v = n.inputs[k];
+      if (!carries_layout(g, (*s.roles[i])[k], v)) continue;
+      const int p = s.producer[v];
+      if (p >= 0 && s.island[p] == island) continue;
+      std::vector<int>& seen = entering[island];
+      if (std::find(seen.begin(), seen.end(), v) != seen.end()) continue;
+      seen.push_back(v);
+      transposes[island] += g.values[v].shape[0] * g.values[v].shape[1] * g.values[v].shape[2] *
+                                g.values[v].shape[3] > kTrivialElements;
+    }
+    for (int v : n.outputs)
+      if (v >= 0 && leaving[v]) {
+        const Shape& sh = g.values[v].shape;
+        transposes[island] += sh[0] * sh[1] * sh[2] * sh[3] > kTrivialElements;
+      }
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!s.roles[i]) continue;
+    const int island = s.island[i];
+    s.converted[i] = choice == LayoutChoice::kEverywhere ||
+                     (convs[island] > 0 && transposes[island] < 2 * convs[island]);
+  }
+  return s;
+}
+
+// Rewrites the nodes of the converted islands, in order, into a new node list.
+class Rewriter {
+ public:
+  Rewriter(Graph& g, ChannelsLastWeights& weights, const Islands& s)
+      : g_(g), weights_(weights), s_(s), twin_(g.values.size(), -1), leaving_(exits(g, s)) {}
+
+  Result<ChannelsLastReport> run() {
+    std::vector<Node> nodes = std::move(g_.nodes);
+    g_.nodes.clear();
+    std::map<int, bool> islands;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      Node& n = nodes[i];
+      if (s_.converted[i]) {
+        islands[s_.island[i]] = true;
+        ++report_.nodes;
+        report_.convs += n.op == OpType::kConv || n.op == OpType::kConvTranspose;
+        FSWAP_RETURN_IF_ERROR(convert(n, *s_.roles[i]));
+      } else if (is_absorbable_transpose(g_, n, s_)) {
+        absorb(n);
+      } else {
+        g_.nodes.push_back(std::move(n));
+      }
+    }
+    report_.islands = static_cast<int>(islands.size());
+    return report_;
+  }
+
+ private:
+  int add_value(const std::string& name, DType dtype, Shape shape) {
+    Value v;
+    v.name = name;
+    v.dtype = dtype;
+    v.shape = std::move(shape);
+    v.known_shape = true;
+    g_.values.push_back(std::move(v));
+    return static_cast<int>(g_.values.size()) - 1;
+  }
+
+  int add_constant(const std::string& name, Tensor t) {
+    const int id = add_value(name, t.dtype(), t.shape());
+    g_.values[id].constant = static_cast<int>(g_.constants.size());
+    g_.constants.push_back(std::move(t));
+    return id;
+  }
+
+  int add_weight(const std::string& name, std::shared_ptr<const Tensor> t) {
+    const int id = add_value(name, t->dtype(), t->shape());
+    g_.values[id].weight = static_cast<int>(g_.weights.size());
+    g_.weights.push_back(WeightBlock{id, std::move(t)});
+    return id;
+  }
+
+  void add_transpose(int from, int to, const std::array<std::int64_t, 4>& perm, const std::string& name) {
+    Node t;
+    t.op = OpType::kTranspose;
+    t.name = name;
+    t.inputs = {from};
+    t.outputs = {to};
+    t.attrs.values["perm"] = std::vector<std::int64_t>(perm.begin(), perm.end());
+    g_.nodes.push_back(std::move(t));
+    ++report_.transposes;
+  }
+
+  // The NHWC twin of a 4-D activation: made by its island producer, or by a Transpose added now.
+  int twin_of(int v) {
+    if (twin_[v] >= 0) return twin_[v];
+    const std::string name = g_.values[v].name;
+    twin_[v] = add_value(name + "/nhwc", g_.values[v].dtype, nhwc_shape(g_.values[v].shape));
+    add_transpose(v, twin_[v], kToNhwc, name + "/to_nhwc");
+    return twin_[v];
+  }
+
+  // A constant operand padded to rank 4 and transposed; weights through the shared copies.
+  int transposed_constant(int v) {
+    if (auto it = constants_.find(v); it != constants_.end()) return it->second;
+    const Value& value = g_.values[v];
+    const std::string name = value.name + "/nhwc";
+    const int id = value.weight >= 0 ? add_weight(name, weights_.of(g_.weights[value.weight].data))
+                                     : add_constant(name, transposed_to_nhwc(*g_.constant_data(v)));
+    constants_.emplace(v, id);
+    return id;
+  }
+
+  int reordered_constant(int v, Role role) {
+    const Tensor* t = g_.constant_data(v);
+    const std::int64_t count = t->elements();
+    if (role == Role::kAxes) {
+      std::vector<std::int64_t> axes = *int_data(t);
+      for (auto& a : axes) a = nhwc_axis(a);
+      Tensor out = Tensor::zeros(DType::kInt64, {static_cast<std::int64_t>(axes.size())});
+      std::copy(axes.begin(), axes.end(), out.data<std::int64_t>());
+      return add_constant(g_.values[v].name + "/nhwc", std::move(out));
+    }
+    const std::int64_t axes = role == Role::kPads ? count / 2 : count;
+    if (axes != 4) return v;  // empty (absent roi, scales or sizes)
+    Tensor out = Tensor::zeros(t->dtype(), t->shape());
+    const std::size_t size = dtype_size(t->dtype());
+    const auto* in = static_cast<const std::byte*>(t->raw());
+    auto* dst = static_cast<std::byte*>(out.raw());
+    for (std::int64_t half = 0; half < count / axes; ++half)
+      for (std::int64_t i = 0; i < 4; ++i)
+        std::memcpy(dst + (half * 4 + i) * size, in + (half * 4 + kToNhwc[i]) * size, size);
+    return add_constant(g_.values[v].name + "/nhwc", std::move(out));
+  }
+
+  Status convert(Node& n, const Roles& roles) {
+    for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+      int& v = n.inputs[k];
+      if (v < 0) continue;
+      switch (roles[k]) {
+        case Role::kData: case Role::kOperand:
+          if (is_constant(g_, v)) {
+            if (roles[k] == Role::kData || !all_ones(g_.values[v].shape)) v = transposed_constant(v);
+          } else if (is_rank4(g_, v)) {
+            v = twin_of(v);
+          }
+          break;
+        case Role::kPads: case Role::kPerAxis: case Role::kAxes:
+          v = reordered_constant(v, roles[k]);
+          break;
+        case Role::kKeep: break;
+      }
+    }
+    if (n.op == OpType::kConv || n.op == OpType::kConvTranspose) n.inputs[1] = transposed_constant(n.inputs[1]);
+    FSWAP_RETURN_IF_ERROR(convert_attributes(n));
+    for (int& v : n.outputs) {
+      if (v < 0) continue;
+      const int original = v;
+      v = twin_[original] = add_value(g_.values[original].name + "/nhwc", g_.values[original].dtype,
+                                      nhwc_shape(g_.values[original].shape));
+      exit_after_.push_back(original);
+    }
+    g_.nodes.push_back(std::move(n));
+    for (int original : exit_after_)
+      if (leaving_[original]) add_transpose(twin_[original], original, kToNchw, g_.values[original].name + "/to_nchw");
+    exit_after_.clear();
+    return Status::ok();
+  }
+
+  Status convert_attributes(Node& n) {
+    auto& attrs = n.attrs.values;
+    if (is_layout_sensitive(n.op)) attrs["channels_last"] = std::int64_t{1};
+    switch (n.op) {
+      case OpType::kConcat: attrs["axis"] = nhwc_axis(n.attrs.i("axis", 0)); break;
+      case OpType::kSplit: attrs["axis"] = nhwc_axis(n.attrs.i("axis", 0)); break;
+      case OpType::kSoftmax: case OpType::kLogSoftmax: attrs["axis"] = nhwc_axis(n.attrs.i("axis", -1)); break;
+      case OpType::kGlobalAveragePool: case OpType::kGlobalMaxPool:
+        n.op = n.op == OpType::kGlobalAveragePool ? OpType::kReduceMean : OpType::kReduceMax;
+        attrs["axes"] = std::vector<std::int64_t>{1, 2};
+        attrs["keepdims"] = std::int64_t{1};
+        break;
+      case OpType::kPad: case OpType::kUpsample: {
+        const char* name = n.op == OpType::kPad ? "pads" : "scales";
+        if (!n.attrs.has(name)) break;
+        if (n.op == OpType::kPad) {
+          const auto pads = n.attrs.ints(name, {});
+          if (pads.size() != 8) return invalid_input(n.name + ": Pad has " + std::to_string(pads.size()) + " pads for a 4-D input");
+          std::vector<std::int64_t> out(8);
+          for (int i = 0; i < 4; ++i) out[i] = pads[kToNhwc[i]], out[4 + i] = pads[4 + kToNhwc[i]];
+          attrs[name] = out;
+        } else {
+          const auto scales = n.attrs.floats(name, {});
+          if (scales.size() != 4) return invalid_input(n.name + ": Upsample has " + std::to_string(scales.size()) + " scales for a 4-D input");
+          std::vector<float> out(4);
+          for (int i = 0; i < 4; ++i) out[i] = scales[kToNhwc[i]];
+          attrs[name] = out;
+        }
+        break;
+      }
+      default:
+        if (is_reduce(n.op) && n.attrs.has("axes")) {
+          std::vector<std::int64_t> axes = n.attrs.ints("axes", {});
+          for (auto& a : axes) a = nhwc_axis(a);
+          attrs["axes"] = axes;
+        }
+        break;
+    }
+    return Status::ok();
+  }
+
+  // A Transpose of an island value reads the twin with the layout folded into its permutation.
+  void absorb(Node& n) {
+    const std::vector<std::int64_t> perm = n.attrs.ints("perm", {});
+    std::vector<std::int64_t> folded(4);
+    bool identity = true;
+    for (std::size_t i = 0; i < 4; ++i) {
+      folded[i] = kToNchw[static_cast<std::size_t>(perm[i])];
+      identity = identity && folded[i] == static_cast<std::int64_t>(i);
+    }
+    n.inputs[0] = twin_[n.inputs[0]];
+    if (identity) {
+      n.op = OpType::kIdentity;
+      n.attrs.values.erase("perm");
+    } else {
+      n.attrs.values["perm"] = folded;
+    }
+    ++report_.absorbed;
+    g_.nodes.push_back(std::move(n));
+  }
+
+  Graph& g_;
+  ChannelsLastWeights& weights_;
+  const Islands& s_;
+  std::vector<int> twin_;        // value → its NHWC twin
+  std::vector<bool> leaving_;    // island values read outside
+  std::map<int, int> constants_; // constant value → its transposed copy
+  std::vector<int> exit_after_;
+  ChannelsLastReport report_;
+};
+
+}  // namespace
+
+std::shared_ptr<const Tensor> ChannelsLastWeights::of(const std::shared_ptr<const Tensor>& source) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = copies_.find(source.get());
+  if (it == copies_.end())
+    it = copies_.emplace(source.get(), std::make_pair(source, std::make_shared<const Tensor>(transposed_to_nhwc(*source))))
+             .first;
+  return it->second.second;
+}
+
+Result<ChannelsLastReport> to_channels_last(Graph& g, ChannelsLastWeights& weights, LayoutChoice choice) {
+  for (const Value& v : g.values)
+    if (!v.known_shape)
+      return internal_error(g.path + ": the channels-last pass needs a specialised graph (" + v.name + " has no shape)");
+  const Islands islands = find_islands(g, choice);
+  if (std::none_of(islands.converted.begin(), islands.converted.end(), [](bool c) { return c; }))
+    return ChannelsLastReport{};
+  FSWAP_ASSIGN_OR_RETURN(ChannelsLastReport report, Rewriter(g, weights, islands).run());
+  FSWAP_RETURN_IF_ERROR(remove_dead_nodes(g));  // the NCHW copies nothing reads any more
+  return report;
+}
+
+Status ChannelsLastPlan::apply(Graph& g) const {
+  if (!choice) return Status::ok();
+  if (weights == nullptr) return internal_error(g.path + ": a channels-last plan without its weight copies");
+  FSWAP_ASSIGN_OR_RETURN(const ChannelsLastReport r, to_channels_last(g, *weights, *choice));
+  if (r.islands > 0)
+    log_debug(g.path + ": channels-last: " + std::to_string(r.islands) + " islands, " + std::to_string(r.nodes) +
+              " nodes (" + std::to_string(r.convs) + " convolutions), " + std::to_string(r.transposes) +
+              " transposes added, " + std::to_string(r.absorbed) + " absorbed");
+  return Status::ok();
+}
+
+}  // namespace fswap
