@@ -125,10 +125,9 @@ Status batch_normalization_kernel(const KernelArgs& args) {
       [&](int k0, int k1) {
         for (std::int64_t k = k0; k < k1; ++k) {
           const std::int64_t begin = k * kChunk, end = std::min(n, begin + kChunk);
-          for (std::int64_t e = begin; e < end;) {
-            const std::int64_t c = (e / run) % channels, run_end = std::min(end, (e / run + 1) * run);
-            for (; e < run_end; ++e) yd[e] = xd[e] * a[c] + b[c];
-          }
+          std::int64_t c = (begin / run) % channels, run_end = std::min(end, (begin / run + 1) * run);
+          for (std::int64_t e = begin; e < end; run_end = std::min(end, e + run), c = c + 1 == channels ? 0 : c + 1)
+            for (const float ac = a[c], bc = b[c]; e < run_end; ++e) yd[e] = xd[e] * ac + bc;
           apply_activation(args.attrs.activation, yd + begin, end - begin);  // a fused Relu etc. (runtime/passes.h)
         }
       },
