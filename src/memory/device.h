@@ -58,6 +58,10 @@ class DeviceBackend {
   // Device bytes held for the live allocations of allocate(): their sum, or more where the driver
   // maps memory in larger pieces that neighbouring allocations share (CUDA's pool: 32 MiB chunks).
   virtual std::uint64_t held_bytes() const = 0;
+  // An allocation of at least this many bytes is held in whole multiples of it (CUDA's pool maps
+  // 32 MiB at a time: a 65 MiB allocation holds 96 MiB); smaller ones may share such a piece.
+  // 1 when allocations are held as asked.
+  virtual std::uint64_t mapping_granularity() const = 0;
 
   // Device memory, aligned to at least 256 bytes. kOutOfMemory when the device refuses.
   // Called only by DeviceArena: everything else allocates through the arena.

@@ -56,8 +56,13 @@ Result<DeviceAllocation> DeviceArena::allocate(std::uint64_t bytes, AllocateOpti
   }
 
   // A new segment: the preferred size, else smaller ones, else after returning cached segments.
+  // A size the device would map in larger pieces anyway is taken whole: its slack then serves
+  // later requests instead of hiding in the device's pool, outside the arena's count.
+  const std::uint64_t g = device_.mapping_granularity();
+  const auto mapped = [&](std::uint64_t c) { return c >= g ? round_up(c, g) : c; };
   const std::uint64_t preferred = small ? options_.small_segment_bytes : round_up(size, options_.granularity);
-  const std::uint64_t candidates[] = {std::max(preferred, size), round_up(size, options_.granularity), size};
+  const std::uint64_t candidates[] = {mapped(std::max(preferred, size)), mapped(round_up(size, options_.granularity)),
+                                      mapped(size)};
   std::uint64_t chosen = 0;
   for (int attempt = 0; attempt < 2 && chosen == 0; ++attempt) {
     for (std::uint64_t c : candidates)

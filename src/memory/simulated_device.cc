@@ -22,16 +22,19 @@ Result<DevicePtr> SimulatedDevice::allocate(std::uint64_t bytes) {
   if (bytes == 0) return invalid_input("simulated device: allocation of 0 bytes");
   const std::uint64_t a = options_.alignment;
   const std::uint64_t rounded = (bytes + a - 1) / a * a;
-  if (rounded > free_bytes())
+  const std::uint64_t g = mapping_granularity();
+  const std::uint64_t held = rounded >= g ? (rounded + g - 1) / g * g : rounded;
+  if (held > free_bytes())
     return out_of_memory("simulated device: " + std::to_string(bytes) + " bytes requested, " +
                          std::to_string(free_bytes()) + " free");
   const std::uint64_t base = next_address_;
   next_address_ += rounded + a;  // never reuse addresses: a stale pointer stays detectable
   Allocation alloc;
   alloc.bytes = rounded;
+  alloc.held = held;
   if (options_.backing_store) alloc.data.assign(rounded, 0);
   allocations_.emplace(base, std::move(alloc));
-  used_bytes_ += rounded;
+  used_bytes_ += held;
   peak_used_bytes_ = std::max(peak_used_bytes_, used_bytes_);
   return DevicePtr{base};
 }
@@ -47,7 +50,7 @@ Status SimulatedDevice::free(DevicePtr ptr) {
                             std::to_string(host_now_) + " s)");
     w = written_.erase(w);
   }
-  used_bytes_ -= it->second.bytes;
+  used_bytes_ -= it->second.held;
   allocations_.erase(it);
   return Status::ok();
 }

@@ -20,6 +20,7 @@
 // still reads, or a free() with work pending on the allocation, returns kInternal.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <set>
@@ -37,6 +38,9 @@ struct SimulatedDeviceOptions {
   double copy_latency_s = 3e-6;            // from the 64 KiB row of reference/memory.md §0
   bool backing_store = false;              // keep real bytes so tests can check data round trips
   std::uint64_t alignment = 256;
+  // held_bytes() counts an allocation of at least this many bytes in whole multiples of it, as
+  // CUDA's pool does (smaller ones are held as asked); 0 = every allocation as asked.
+  std::uint64_t mapping_granularity = 0;
 };
 
 // A byte range on the device, for run_compute's hazard checks.
@@ -53,6 +57,7 @@ class SimulatedDevice final : public DeviceBackend {
   std::uint64_t total_bytes() const override { return options_.capacity_bytes; }
   std::uint64_t free_bytes() const override { return options_.capacity_bytes - used_bytes_; }
   std::uint64_t held_bytes() const override { return used_bytes_; }
+  std::uint64_t mapping_granularity() const override { return std::max<std::uint64_t>(options_.mapping_granularity, 1); }
   Result<DevicePtr> allocate(std::uint64_t bytes) override;
   Status free(DevicePtr ptr) override;
   Result<DeviceEvent> copy_to_device(DevicePtr dst, const void* src, std::uint64_t bytes,
@@ -98,6 +103,7 @@ class SimulatedDevice final : public DeviceBackend {
  private:
   struct Allocation {
     std::uint64_t bytes = 0;
+    std::uint64_t held = 0;  // bytes, rounded to the mapping granularity
     std::vector<unsigned char> data;  // only with backing_store
   };
   // A range last written by a copy or kernel: when the write ends, until when kernels read it.

@@ -232,6 +232,28 @@ TEST(DeviceArena, SmallRequestsAndScratchNeverSplitALargeHole) {
   for (DevicePtr p : {small.ptr, small2.ptr, small3.ptr, small4->ptr, big2->ptr}) ASSERT_TRUE(arena.free(p).is_ok());
 }
 
+TEST(DeviceArena, SegmentsTheDeviceMapsInLargerPiecesAreTakenWhole) {
+  // As CUDA's pool: 32 MiB pieces; a 65 MiB segment holds 96 MiB of the card.
+  SimulatedDevice dev({.mapping_granularity = 32 * kMiB});
+  DeviceArena arena(dev, {.cap_bytes = 100 * kMiB, .small_limit = kMiB, .small_segment_bytes = 2 * kMiB,
+                          .granularity = 64 * 1024});
+  auto big = arena.allocate(65 * kMiB);
+  ASSERT_TRUE(big.is_ok()) << big.status().to_string();
+  EXPECT_EQ(arena.reserved_bytes(), 96 * kMiB);  // the arena counts what the card holds
+  EXPECT_EQ(dev.held_bytes(), 96 * kMiB);
+  // The 31 MiB the device maps anyway serve the next large request: no second segment, which the
+  // card would hold as another 32 MiB piece, past the 100 MiB budget.
+  auto next = arena.allocate(20 * kMiB);
+  ASSERT_TRUE(next.is_ok()) << next.status().to_string();
+  EXPECT_EQ(arena.stats().segment_allocations, 1u);
+  EXPECT_EQ(dev.held_bytes(), 96 * kMiB);
+  // Below the granularity, segments are as asked (they may share the device's pieces).
+  auto small = arena.allocate(100 * 1024);
+  ASSERT_TRUE(small.is_ok()) << small.status().to_string();
+  EXPECT_EQ(arena.reserved_bytes(), 98 * kMiB);
+  for (DevicePtr p : {big->ptr, next->ptr, small->ptr}) ASSERT_TRUE(arena.free(p).is_ok());
+}
+
 TEST(DeviceArena, StreamOrderedReuse) {
   SimulatedDevice dev;
   DeviceArena arena(dev, exact(4 * kMiB));

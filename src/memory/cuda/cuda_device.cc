@@ -111,6 +111,19 @@ Status CudaDevice::init() {
     FSWAP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     s->reset(stream);
   }
+  return measure_mapping_granularity();
+}
+
+// The pool's growth for one small allocation on an empty pool: the piece it maps at a time.
+Status CudaDevice::measure_mapping_granularity() {
+  void* probe = nullptr;
+  FSWAP_CUDA_CHECK(cudaMallocFromPoolAsync(&probe, 1ull << 20, pool_.get(), compute_.get()));
+  FSWAP_CUDA_CHECK(cudaStreamSynchronize(compute_.get()));
+  const std::uint64_t grown = pool_reserved_bytes();
+  FSWAP_CUDA_CHECK(cudaFreeAsync(probe, compute_.get()));
+  FSWAP_CUDA_CHECK(cudaStreamSynchronize(compute_.get()));
+  FSWAP_CUDA_CHECK(cudaMemPoolTrimTo(pool_.get(), 0));
+  if (grown >= (1ull << 20)) mapping_granularity_ = grown;
   return Status::ok();
 }
 

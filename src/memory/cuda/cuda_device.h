@@ -78,6 +78,8 @@ class CudaDevice final : public DeviceBackend {
   std::uint64_t total_bytes() const override;  // cudaMemGetInfo, device-wide
   std::uint64_t free_bytes() const override;   // cudaMemGetInfo, device-wide (other processes too)
   std::uint64_t held_bytes() const override { return pool_reserved_bytes(); }
+  // Measured at create(): how much the pool grows for a 1 MiB allocation (32 MiB on the H100).
+  std::uint64_t mapping_granularity() const override { return mapping_granularity_; }
   Result<DevicePtr> allocate(std::uint64_t bytes) override;  // cudaMallocAsync on the pool
   Status free(DevicePtr ptr) override;                       // cudaFreeAsync: back to the pool
   Result<DeviceEvent> copy_to_device(DevicePtr dst, const void* src, std::uint64_t bytes, HostMemoryKind src_kind,
@@ -142,6 +144,7 @@ class CudaDevice final : public DeviceBackend {
  private:
   explicit CudaDevice(CudaDeviceOptions options);
   Status init();
+  Status measure_mapping_granularity();
   // Records a pooled event on `stream` and returns its new id; a `timed` one comes from the timed
   // pool and is held in timed_events_.
   Result<DeviceEvent> record_on(CUstream_st* stream, bool timed = false);
@@ -154,6 +157,7 @@ class CudaDevice final : public DeviceBackend {
   CudaDeviceOptions options_;
   std::string name_;
   std::uint64_t total_bytes_ = 0;
+  std::uint64_t mapping_granularity_ = 2ull << 20;
   CudaMemPool pool_;
   CudaStream compute_, h2d_, d2h_;
   CudaStream release_;  // frees: idle but for them, so free() can wait for its own free alone
