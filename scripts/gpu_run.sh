@@ -8,6 +8,7 @@
 #   PARTS="multigpu" scripts/gpu_run.sh     # on a machine with two GPUs: --device cuda:0,1 vs one GPU
 #   BENCH_PARTS="budget-light budget" PARTS=bench scripts/gpu_run.sh   # bench_native's parts
 #   MODELS_FILTER='-*real_esrgan_x4*' PARTS=models scripts/gpu_run.sh   # a gtest filter for test_cuda_models
+#   OPS_FILTER='*Nhwc*' PARTS=ops scripts/gpu_run.sh                  # ... and for test_cuda_ops
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,7 +66,7 @@ has nhwc && run test_cuda_nhwc_norm_pool 200 bundle/bin/test_cuda_nhwc_norm_pool
 has video && run video_bench 600 env WORK="$WORK" OUT="$OUT" bash benchmarks/video_gpu.sh
 has multigpu && run multi_gpu 400 env WORK="$WORK" OUT="$OUT" bash benchmarks/multi_gpu.sh
 has video && run test_cuda_video 200 env FSWAP_GPU_CLIPS="$WORK/clip_1080p.mp4:$WORK/clip_4k.mp4" bundle/bin/test_cuda_video
-has ops && run test_cuda_ops 400 bundle/bin/test_cuda_ops
+has ops && run test_cuda_ops 500 bundle/bin/test_cuda_ops ${OPS_FILTER:+--gtest_filter=$OPS_FILTER}
 has memory-bench && run bench_memory 240 bundle/bin/bench_memory
 has torch && [[ -f tools/bench/torch_baseline.py ]] &&
   run torch_baseline 400 $PY tools/bench/torch_baseline.py --models "$WORK/models" --batches 1 8 32 --runs 30

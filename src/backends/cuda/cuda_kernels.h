@@ -24,7 +24,8 @@
 //   allocation (scratch comes from ctx.workspace); every launch is checked (check_launch);
 // - a node the CPU kernel accepts and the CUDA kernel does not (an attribute value, a dtype)
 //   returns kUnsupported naming the op and the value.
-// Layout: NCHW, dense row-major, like the CPU backend.
+// Layout: dense row-major, like the CPU backend: ONNX's NCHW, or NHWC for the nodes the
+// channels-last pass marks (attribute channels_last = 1; runtime/channels_last.h).
 #pragma once
 
 #include <cstddef>
