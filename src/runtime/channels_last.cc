@@ -141,10 +141,15 @@ std::optional<Roles> nhwc_roles(const Graph& g, const Node& n, const std::vector
   };
 
   switch (n.op) {
-    case OpType::kConv: case OpType::kConvTranspose:
-      if (n.inputs.size() < 2 || !is_rank4(g, n.inputs[1]) || !is_constant(g, n.inputs[1]) || !constant_input(2))
-        return std::nullopt;
-      return data_then(n, Role::kKeep);
+    case OpType::kConv: case OpType::kConvTranspose: {
+      if (n.inputs.size() < 2 || !is_rank4(g, n.inputs[1]) || !constant_input(2)) return std::nullopt;
+      // A weight computed in the graph (StyleGAN2's modulated convolutions) is a 4-D value like
+      // the data: its NHWC twin [M, kH, kW, C/g] is the layout the kernel reads, and the ops that
+      // compute it join the island. A constant weight is transposed once (ChannelsLastWeights).
+      Roles r = data_then(n, Role::kKeep);
+      if (!is_constant(g, n.inputs[1])) r[1] = Role::kData;
+      return r;
+    }
     case OpType::kBatchNormalization: case OpType::kInstanceNormalization:
       if (!single_output()) return std::nullopt;
       return data_then(n, Role::kKeep);
@@ -432,7 +437,8 @@ class Rewriter {
         case Role::kKeep: break;
       }
     }
-    if (n.op == OpType::kConv || n.op == OpType::kConvTranspose) n.inputs[1] = transposed_constant(n.inputs[1]);
+    const bool conv = n.op == OpType::kConv || n.op == OpType::kConvTranspose;
+    if (conv && is_constant(g_, n.inputs[1])) n.inputs[1] = transposed_constant(n.inputs[1]);
     FSWAP_RETURN_IF_ERROR(convert_attributes(n));
     for (int& v : n.outputs) {
       if (v < 0) continue;

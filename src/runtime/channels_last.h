@@ -11,7 +11,8 @@
 // they pass each other:
 //   - Conv, ConvTranspose, BatchNormalization, InstanceNormalization, MaxPool (Y only), AveragePool:
 //     attribute channels_last = 1 (backends/op.h's contract), Conv/ConvTranspose weights transposed
-//     to [M, kH, kW, C/g] / [C, kH, kW, M/g];
+//     to [M, kH, kW, C/g] / [C, kH, kW, M/g] (once, when constant; a weight computed in the graph
+//     is a 4-D value of the island like the data);
 //   - element-wise ops (unary, binary, variadic, PRelu, Clip): unchanged; a constant operand of
 //     rank ≤ 4 is padded to rank 4 and transposed like the data, a scalar stays as it is;
 //   - Concat, Split, Softmax, LogSoftmax (axis), Reduce* with keepdims (axes), Pad (pads), Resize

@@ -168,6 +168,30 @@ TEST(ChannelsLastPass, ATransposeOfAnIslandValueTakesTheLayout) {
                       {LayoutChoice::kWherePays, &weights});
 }
 
+TEST(ChannelsLastPass, AWeightComputedInTheGraphJoinsTheIsland) {
+  // StyleGAN2's modulated convolution (gfpgan): W = weight · style, demodulated, then Conv(x, W).
+  ConvChain chain(16, 32);
+  GraphBuilder& b = chain.b;
+  const int style = b.input("style", {1, 16, 1, 1});
+  const int w = b.one(OpType::kMul, {b.random("modulated", {16, 16, 3, 3}, chain.rng), style});
+  const int energy = b.one(OpType::kReduceMean, {b.one(OpType::kMul, {w, w})}, {{"axes", Ints{1, 2, 3}}});
+  const int demodulated = b.one(OpType::kDiv, {w, b.one(OpType::kSqrt, {energy})});
+  const int y = b.one(OpType::kConv, {chain.y, demodulated}, {{"pads", Ints{1, 1, 1, 1}}});
+  Graph g = b.g;
+  g.outputs = {y};
+  ASSERT_TRUE(specialize(g, {{1, 16, 32, 32}, {1, 16, 1, 1}}).is_ok());
+  const Graph before = g;
+  ChannelsLastWeights weights;
+  auto r = to_channels_last(g, weights, LayoutChoice::kWherePays);
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(r->islands, 1);
+  EXPECT_EQ(r->convs, 3);
+  // x in, y out, and the style's [1, 16, 1, 1]: the weight itself is never transposed at run time.
+  EXPECT_EQ(r->transposes, 3);
+  expect_same_outputs(before, {random_tensor({1, 16, 32, 32}, 3), random_tensor({1, 16, 1, 1}, 4)},
+                      {LayoutChoice::kWherePays, &weights});
+}
+
 TEST(ChannelsLastPass, EveryShapeOfAModelReadsTheSameWeightCopy) {
   ConvChain chain(16, 32);
   chain.b.g.values[chain.x].shape = {-1, 16, 32, 32};
