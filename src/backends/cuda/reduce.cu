@@ -2,11 +2,17 @@
 // the CPU kernels (backends/cpu/tensor_reduce.cc; Softmax in nn_norm.cc). Float storage
 // accumulates in float.
 //
-// Work is split into rows (the reduced elements of one output) in one of two ways:
+// Work is split into rows (the reduced elements of one output) in one of three ways:
 // - a row is contiguous and long (the innermost axes are reduced): one warp per row, or one block
 //   per row past kWarpRowMax elements, combined with a shuffle tree;
-// - otherwise (the innermost axis is kept, or rows are short): one thread per output walks its
+// - the innermost axis is kept and the outputs are too few to fill the device with one thread each
+//   while rows are long (NHWC reduced over H and W: [N, H·W, C] → N·C outputs): every row is cut
+//   into S slices (see slices_for), pass 1 writes each slice's partial to the workspace (thread t
+//   takes output t % outputs of slice t / outputs, so neighbouring threads read neighbouring
+//   elements), pass 2 combines each output's S partials with a warp and finishes them;
+// - otherwise (short rows, or outputs enough to fill the device): one thread per output walks its
 //   row, so neighbouring threads read neighbouring elements.
+// All three are deterministic: a fixed order of combination for a given device, no atomics.
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -17,6 +23,7 @@
 
 #include "backends/cuda/common.cuh"
 #include "backends/cuda/elementwise_internal.h"
+#include "backends/cuda/reduce.h"
 #include "backends/op_rules.h"
 
 namespace fswap::cuda {
@@ -26,6 +33,13 @@ constexpr int kWarp = 32;
 constexpr unsigned kFullMask = 0xffffffffu;
 constexpr std::int64_t kThreadRowMax = 16;   // rows up to this length: one thread per row
 constexpr std::int64_t kWarpRowMax = 1024;   // then one warp per row up to this length, then a block
+// The sliced path (innermost axis kept): a slice holds at least kMinSliceLen elements of a row
+// (enough loads per thread to pay for its partial), there are at least kMinSlices slices per row
+// (fewer do not pay for the second pass) and at most kMaxSlices (pass 2's warp combines at most
+// 32 partials per lane).
+constexpr std::int64_t kMinSliceLen = 32;
+constexpr std::int64_t kMinSlices = 4;
+constexpr std::int64_t kMaxSlices = 32 * kWarp;
 constexpr std::size_t kSharedSortBytes = 48 * 1024;
 
 std::string op_prefix(const CudaKernelArgs& args) { return std::string(op_name(args.op)) + " on CUDA: "; }
@@ -209,32 +223,124 @@ __global__ void reduce_rows_kernel(const T* x, T* y, std::int64_t rows, std::int
   }
 }
 
+// The combination (before finish) of the elements [begin, end) of the row at base.
 template <OpType kOp, class T>
-__global__ void reduce_columns_kernel(const T* x, T* y, std::int64_t outputs, std::int64_t count, Groups kept,
-                                      Groups reduced) {
+__device__ __forceinline__ Compute<T> column_partial(const T* base, std::int64_t begin, std::int64_t end,
+                                                     const Groups& reduced) {
   using Acc = Compute<T>;
   using R = Reducer<kOp, Acc>;
-  FSWAP_GRID_STRIDE(j, outputs) {
-    const T* base = x + group_offset(j, kept);
-    Acc acc = R::identity();
-    if (reduced.count == 1) {
-      const std::int64_t stride = reduced.stride[0];
-      for (std::int64_t r = 0; r < count; ++r) acc = R::combine(acc, R::load(widen_to<Acc>(base[r * stride])));
-    } else {
-      for (std::int64_t r = 0; r < count; ++r)
-        acc = R::combine(acc, R::load(widen_to<Acc>(base[group_offset(r, reduced)])));
-    }
-    y[j] = narrow_to<T>(R::finish(acc, count));
+  Acc acc = R::identity();
+  if (reduced.count == 1) {
+    const std::int64_t stride = reduced.stride[0];
+    for (std::int64_t r = begin; r < end; ++r) acc = R::combine(acc, R::load(widen_to<Acc>(base[r * stride])));
+  } else {
+    for (std::int64_t r = begin; r < end; ++r)
+      acc = R::combine(acc, R::load(widen_to<Acc>(base[group_offset(r, reduced)])));
   }
+  return acc;
 }
 
 template <OpType kOp, class T>
-Status launch_reduce(const CudaKernelArgs& args, const TensorView& x, const TensorView& y, const ReducePlan& p) {
+__global__ void reduce_columns_kernel(const T* x, T* y, std::int64_t outputs, std::int64_t count, Groups kept,
+                                      Groups reduced) {
+  using R = Reducer<kOp, Compute<T>>;
+  FSWAP_GRID_STRIDE(j, outputs) {
+    y[j] = narrow_to<T>(R::finish(column_partial<kOp>(x + group_offset(j, kept), 0, count, reduced), count));
+  }
+}
+
+// How rows are cut for the sliced path: slices of slice_len elements (the last may be shorter).
+struct Slicing {
+  std::int64_t slices = 1;
+  std::int64_t slice_len = 0;
+};
+
+// Pass 1: partial[s * outputs + j] combines slice s of output j's row.
+template <OpType kOp, class T>
+__global__ void reduce_slices_kernel(const T* x, Compute<T>* partial, std::int64_t outputs, std::int64_t count,
+                                     Slicing cut, Groups kept, Groups reduced) {
+  FSWAP_GRID_STRIDE(t, outputs * cut.slices) {
+    const std::int64_t j = t % outputs, begin = t / outputs * cut.slice_len;
+    const std::int64_t end = begin + cut.slice_len < count ? begin + cut.slice_len : count;
+    partial[t] = column_partial<kOp>(x + group_offset(j, kept), begin, end, reduced);
+  }
+}
+
+// Pass 2: one warp per output; lane l combines slices l, l + 32, ... in order, then the warp's
+// shuffle tree combines the lanes.
+template <OpType kOp, class T>
+__global__ void combine_slices_kernel(const Compute<T>* partial, T* y, std::int64_t outputs, std::int64_t count,
+                                      std::int64_t slices) {
+  using Acc = Compute<T>;
+  using R = Reducer<kOp, Acc>;
+  const int lane = row_lane<kWarp>();
+  for (std::int64_t j = first_row<kWarp>(); j < outputs; j += row_step<kWarp>()) {
+    Acc acc = R::identity();
+    for (std::int64_t s = lane; s < slices; s += kWarp) acc = R::combine(acc, partial[s * outputs + j]);
+    acc = group_reduce<kWarp>(acc, [](Acc a, Acc b) { return R::combine(a, b); });
+    if (lane == 0) y[j] = narrow_to<T>(R::finish(acc, count));
+  }
+}
+
+// Threads the current device holds resident at once (SMs × threads per SM).
+Result<std::int64_t> resident_threads() {
+  int device = 0, sms = 0, per_sm = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxThreadsPerMultiProcessor, device) != cudaSuccess)
+    return internal_error("Reduce* on CUDA: cannot read the device's SM count");
+  return static_cast<std::int64_t>(sms) * per_sm;
+}
+
+// The slicing of a plan whose innermost axis is kept: as many slices as fill the device once
+// (outputs × slices ≈ the resident threads: on an H100 132 SMs × 2048, one full wave of 8
+// kBlock-thread blocks per SM) with at least kMinSliceLen elements each, at most kMaxSlices.
+// One slice (the one-thread-per-output path) when that leaves fewer than kMinSlices: so the
+// sliced path takes outputs ≤ resident / 4 (about 67K on an H100) with rows of at least 128
+// elements. [1, 256, 256, 64] over (1, 2): 64 outputs × 1024 slices of 64 elements;
+// [1, 64, 64, 512]: 512 outputs × 128 slices of 32.
+Slicing slices_for(const ReducePlan& p, std::int64_t resident) {
+  if (p.inner_reduced) return {1, p.count};
+  const std::int64_t to_fill = resident / std::max<std::int64_t>(p.outputs, 1);
+  const std::int64_t wanted = std::min({to_fill, p.count / kMinSliceLen, kMaxSlices});
+  if (wanted < kMinSlices) return {1, p.count};
+  const std::int64_t len = (p.count + wanted - 1) / wanted;
+  return {(p.count + len - 1) / len, len};  // no empty slice
+}
+
+template <OpType kOp, class T>
+Status launch_sliced(const CudaKernelArgs& args, const T* in, T* out, const ReducePlan& p, const Slicing& cut) {
+  using Acc = Compute<T>;
+  const cudaStream_t stream = stream_of(args);
+  FSWAP_ASSIGN_OR_RETURN(void* scratch,
+                         args.ctx.workspace(static_cast<std::size_t>(p.outputs * cut.slices) * sizeof(Acc)));
+  Acc* partial = static_cast<Acc*>(scratch);
+  reduce_slices_kernel<kOp><<<grid_for(p.outputs * cut.slices), kBlock, 0, stream>>>(in, partial, p.outputs, p.count,
+                                                                                      cut, p.kept, p.reduced);
+  FSWAP_RETURN_IF_ERROR(check_launch(op_name(args.op)));
+  combine_slices_kernel<kOp><<<grid_for_rows<kWarp>(p.outputs), kBlock, 0, stream>>>(partial, out, p.outputs, p.count,
+                                                                                      cut.slices);
+  return check_launch(op_name(args.op));
+}
+
+// kBest: the path the shape calls for; kOneThreadPerOutput: that path whatever the shape
+// (reduce_one_thread_per_output, the baseline the sliced path is timed against).
+enum class ReducePath { kBest, kOneThreadPerOutput };
+
+template <OpType kOp, class T>
+Status launch_reduce(const CudaKernelArgs& args, const TensorView& x, const TensorView& y, const ReducePlan& p,
+                     ReducePath path) {
   if (p.outputs == 0) return Status::ok();
   const T* in = x.as<const T>();
   T* out = y.as<T>();
   const cudaStream_t stream = stream_of(args);
-  if (!p.inner_reduced || p.count <= kThreadRowMax) {
+  Slicing cut;
+  if (path == ReducePath::kBest) {
+    FSWAP_ASSIGN_OR_RETURN(const std::int64_t resident, resident_threads());
+    cut = slices_for(p, resident);
+  }
+  if (cut.slices > 1) return launch_sliced<kOp>(args, in, out, p, cut);
+  if (path == ReducePath::kOneThreadPerOutput || !p.inner_reduced || p.count <= kThreadRowMax) {
     reduce_columns_kernel<kOp><<<grid_for(p.outputs), kBlock, 0, stream>>>(in, out, p.outputs, p.count, p.kept,
                                                                             p.reduced);
   } else if (p.count <= kWarpRowMax) {
@@ -264,7 +370,7 @@ Status with_reduce_op(const CudaKernelArgs& args, Run&& run) {
 
 // Axes come from input 1 (opset 13 ReduceSum, opset 18 others; a constant once the graph is
 // specialised) or from the axes attribute; none means all, or nothing with noop_with_empty_axes.
-Status reduce_kernel_impl(const CudaKernelArgs& args) {
+Status reduce_with(const CudaKernelArgs& args, ReducePath path) {
   const TensorView& x = args.inputs.at(0);
   const TensorView& y = args.outputs.at(0);
   const int rank = static_cast<int>(x.shape.size());
@@ -290,14 +396,16 @@ Status reduce_kernel_impl(const CudaKernelArgs& args) {
   return with_reduce_op(args, [&](auto op) -> Status {
     constexpr OpType kOp = decltype(op)::value;
     switch (x.dtype) {
-      case DType::kFloat32: return launch_reduce<kOp, float>(args, x, y, plan);
-      case DType::kFloat16: return launch_reduce<kOp, __half>(args, x, y, plan);
-      case DType::kInt64: return launch_reduce<kOp, std::int64_t>(args, x, y, plan);
-      case DType::kInt32: return launch_reduce<kOp, std::int32_t>(args, x, y, plan);
+      case DType::kFloat32: return launch_reduce<kOp, float>(args, x, y, plan, path);
+      case DType::kFloat16: return launch_reduce<kOp, __half>(args, x, y, plan, path);
+      case DType::kInt64: return launch_reduce<kOp, std::int64_t>(args, x, y, plan, path);
+      case DType::kInt32: return launch_reduce<kOp, std::int32_t>(args, x, y, plan, path);
       default: return unsupported(op_prefix(args) + "dtype " + dtype_name(x.dtype));
     }
   });
 }
+
+Status reduce_kernel_impl(const CudaKernelArgs& args) { return reduce_with(args, ReducePath::kBest); }
 
 // ---- Softmax / LogSoftmax ----
 
@@ -675,6 +783,10 @@ Status top_k_kernel(const CudaKernelArgs& args) {
 }
 
 }  // namespace
+
+Status reduce_one_thread_per_output(const CudaKernelArgs& args) {
+  return reduce_with(args, ReducePath::kOneThreadPerOutput);
+}
 
 CudaKernel reduce_kernel(OpType op) {
   switch (op) {

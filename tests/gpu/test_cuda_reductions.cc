@@ -1,0 +1,250 @@
+// The CUDA Reduce* kernels against the CPU kernels on the same data, on the shapes the
+// channels-last pass makes (NHWC reduced over H and W: the innermost axis kept, few outputs, long
+// rows, which take the sliced two-pass path of backends/cuda/reduce.cu) and on shapes that keep
+// the one-thread-per-output path ([1, 7, 5, 3]: rows of 35). Every Reduce* op, fp32 and fp16,
+// keepdims 1 and 0 (the kernels read only the output's size; both shapes are passed here).
+//
+// Tolerances: the CPU accumulates in double, so it is the exact side. The sliced path adds at
+// most 64 float32 values per slice and combines at most 1024 partials (32 per lane, then a
+// 5-level shuffle tree): its rounding is about (64 + 32 + 5) ulps of the largest partial sum in
+// the worst case, ~1e-5 relative on these sizes, so fp32 is held to 1e-4 relative (with the
+// comparison's floor at the reference's mean magnitude, gpu/compare.h); fp16 to 1e-2 (the output's
+// own rounding is 2^-11; the CPU is fed the same half-rounded inputs). The baseline path
+// (reduce_one_thread_per_output, one float32 running sum of up to 65,536 values) is checked on
+// the same cases and tolerances: its rounding errors (half an ulp of the running sum per add)
+// add up like a random walk, about sqrt(65536) · 2^-24 ≈ 2e-5 relative. Both paths must also
+// give the same bytes on a second run (no atomics: a fixed order of combination).
+// ReductionThroughput prints fp16 ms (CUDA events, median of 20 after warm-up) of the path
+// cuda_kernel picks and of the one-thread-per-output baseline.
+// The kernels run directly on a CudaContext made here (a stream and a device workspace).
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/cpu_kernels.h"
+#include "backends/cuda/cuda_kernels.h"
+#include "backends/cuda/reduce.h"
+#include "core/half.h"
+#include "gpu/compare.h"
+#include "gpu/gpu_env.h"
+
+namespace fswap {
+namespace {
+
+using I64s = std::vector<std::int64_t>;
+constexpr std::size_t kWorkspaceBytes = 64u << 20;
+
+const OpType kReduceOps[] = {OpType::kReduceMean, OpType::kReduceSum,  OpType::kReduceMax,      OpType::kReduceMin,
+                             OpType::kReduceProd, OpType::kReduceL2, OpType::kReduceSumSquare};
+
+// Device memory freed on destruction.
+struct DeviceBuffer {
+  void* data = nullptr;
+  explicit DeviceBuffer(std::size_t bytes) { EXPECT_EQ(cudaMalloc(&data, std::max<std::size_t>(bytes, 1)), cudaSuccess); }
+  ~DeviceBuffer() { cudaFree(data); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+};
+
+// A stream and a workspace: all these kernels use besides their tensors.
+struct Gpu {
+  cudaStream_t stream = nullptr;
+  std::unique_ptr<DeviceBuffer> workspace;
+  cuda::CudaContext ctx;
+  bool ready = false;
+
+  Gpu() {
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0 || cudaStreamCreate(&stream) != cudaSuccess) return;
+    workspace = std::make_unique<DeviceBuffer>(kWorkspaceBytes);
+    ctx.stream = reinterpret_cast<CUstream_st*>(stream);
+    ctx.workspace = [this](std::size_t bytes) -> Result<void*> {
+      if (bytes > kWorkspaceBytes) return out_of_memory("test workspace: " + std::to_string(bytes) + " bytes");
+      return workspace->data;
+    };
+    ready = true;
+  }
+};
+
+Gpu& gpu() {
+  static Gpu g;
+  return g;
+}
+#define SKIP_WITHOUT_GPU() \
+  if (!gpu().ready) GTEST_SKIP() << "no CUDA device"
+
+// A float32 host tensor's values on the device as `dtype` (float32 or float16).
+std::unique_ptr<DeviceBuffer> upload(const Tensor& t, DType dtype) {
+  auto buffer = std::make_unique<DeviceBuffer>(static_cast<std::size_t>(t.elements()) * dtype_size(dtype));
+  if (dtype == DType::kFloat32) {
+    EXPECT_EQ(cudaMemcpy(buffer->data, t.raw(), t.bytes(), cudaMemcpyHostToDevice), cudaSuccess);
+  } else {
+    std::vector<std::uint16_t> half(static_cast<std::size_t>(t.elements()));
+    for (std::size_t i = 0; i < half.size(); ++i) half[i] = float_to_half(t.data<float>()[i]);
+    EXPECT_EQ(cudaMemcpy(buffer->data, half.data(), half.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+  }
+  return buffer;
+}
+
+// Bytes (of `dtype`) as a float32 tensor.
+Tensor as_float(const std::vector<std::uint8_t>& bytes, const Shape& shape, DType dtype) {
+  Tensor t = Tensor::zeros(DType::kFloat32, shape);
+  if (dtype == DType::kFloat32) {
+    std::memcpy(t.raw(), bytes.data(), t.bytes());
+  } else {
+    for (std::int64_t i = 0; i < t.elements(); ++i) {
+      std::uint16_t h = 0;
+      std::memcpy(&h, bytes.data() + 2 * i, 2);
+      t.data<float>()[i] = half_to_float(h);
+    }
+  }
+  return t;
+}
+
+// One reduction: the input's shape, the axes (an attribute, as in opset 13) and the output's shape.
+struct Case {
+  Shape x;
+  I64s axes;
+  Shape y;
+  bool keepdims = true;
+};
+
+OpAttributes attrs_of(const Case& c) {
+  OpAttributes a;
+  a.values["axes"] = c.axes;
+  a.values["keepdims"] = std::int64_t{c.keepdims ? 1 : 0};
+  return a;
+}
+
+// Inputs in ranges whose reductions are well away from 0 and from overflow: a product of up to
+// 65,536 values near 1 stays finite and non-zero.
+Tensor input_for(OpType op, const Shape& shape, unsigned seed) {
+  return op == OpType::kReduceProd ? test::random_tensor(shape, seed, 0.99f, 1.01f) : test::random_tensor(shape, seed);
+}
+
+// The path cuda_kernel(op) picks, or the one-thread-per-output baseline.
+enum class Path { kPicked, kBaseline };
+
+const char* path_name(Path path) { return path == Path::kPicked ? "picked path" : "one thread per output"; }
+
+cuda::CudaKernel kernel_for(Path path, OpType op) {
+  return path == Path::kPicked ? cuda::cuda_kernel(op) : cuda::reduce_one_thread_per_output;
+}
+
+// The reduction of x (float32 values, sent as `dtype`) on CUDA by `path`; Y's bytes.
+Result<std::vector<std::uint8_t>> run_cuda_bytes(Path path, OpType op, const Case& c, const Tensor& x, DType dtype) {
+  const std::unique_ptr<DeviceBuffer> in = upload(x, dtype);
+  const std::size_t y_bytes = static_cast<std::size_t>(shape_elements(c.y)) * dtype_size(dtype);
+  DeviceBuffer y(y_bytes);
+  const OpAttributes attrs = attrs_of(c);
+  FSWAP_RETURN_IF_ERROR(
+      kernel_for(path, op)({op, attrs, {{dtype, c.x, in->data}}, {{dtype, c.y, y.data}}, {TensorView{}}, gpu().ctx}));
+  EXPECT_EQ(cudaStreamSynchronize(gpu().stream), cudaSuccess);
+  std::vector<std::uint8_t> out(y_bytes);
+  EXPECT_EQ(cudaMemcpy(out.data(), y.data, y_bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+  return out;
+}
+
+// The reduction on the CPU (float32).
+Tensor run_cpu(OpType op, const Case& c, const Tensor& x) {
+  Tensor y = Tensor::zeros(DType::kFloat32, c.y);
+  const OpAttributes attrs = attrs_of(c);
+  const Status s = cpu_kernel(op)({op, attrs, {x.view()}, {y.view()}});
+  EXPECT_TRUE(s.is_ok()) << op_name(op) << " on the CPU: " << s.to_string();
+  return y;
+}
+
+// Every Reduce* op of case c by `path`, fp32 and fp16, against the CPU; a second run gives the
+// same bytes.
+void expect_matches_cpu(Path path, const Case& c) {
+  for (const OpType op : kReduceOps) {
+    for (const DType dtype : {DType::kFloat32, DType::kFloat16}) {
+      Tensor x = input_for(op, c.x, 7);
+      if (dtype == DType::kFloat16) x = std::move(test::rounded_to_half({std::move(x)})[0]);
+      const std::string what = std::string(op_name(op)) + " " + shape_to_string(c.x) + " → " + shape_to_string(c.y) +
+                               " (" + dtype_name(dtype) + ", " + path_name(path) + ")";
+      const Tensor want = run_cpu(op, c, x);
+      Result<std::vector<std::uint8_t>> got = run_cuda_bytes(path, op, c, x, dtype);
+      ASSERT_TRUE(got.is_ok()) << what << ": " << got.status().to_string();
+      const double rtol = dtype == DType::kFloat16 ? 1e-2 : 1e-4;
+      const test::Comparison cmp = test::compare(want, as_float(*got, c.y, dtype), rtol);
+      EXPECT_EQ(cmp.bad, 0) << what << ": " << cmp.describe();
+      Result<std::vector<std::uint8_t>> again = run_cuda_bytes(path, op, c, x, dtype);
+      ASSERT_TRUE(again.is_ok()) << what << ": " << again.status().to_string();
+      EXPECT_EQ(*again, *got) << what << ": a second run differs";
+    }
+  }
+}
+
+const Case kCases[] = {
+    {{1, 256, 256, 64}, {1, 2}, {1, 1, 1, 64}},    // 64 outputs, rows of 65,536: sliced
+    {{2, 64, 64, 320}, {1, 2}, {2, 1, 1, 320}},    // outer and inner kept axes: sliced
+    {{1, 7, 5, 3}, {1, 2}, {1, 1, 1, 3}},          // rows of 35: one thread per output
+    {{4, 1000, 16}, {1}, {4, 1, 16}},              // 31 slices, the last one shorter
+    {{1, 32, 32, 8}, {1, 2}, {1, 8}, false},       // keepdims 0
+    {{2, 16, 4, 16, 8}, {1, 3}, {2, 1, 4, 1, 8}},  // two reduced runs apart: sliced, generic offsets
+};
+
+TEST(CudaReductions, MatchTheCpu) {
+  SKIP_WITHOUT_GPU();
+  for (const Case& c : kCases) expect_matches_cpu(Path::kPicked, c);
+}
+
+TEST(CudaReductions, BaselineMatchesTheCpu) {
+  SKIP_WITHOUT_GPU();
+  for (const Case& c : kCases) expect_matches_cpu(Path::kBaseline, c);
+}
+
+// Median ms of op on case c in fp16 by `path`.
+double median_ms(Path path, OpType op, const Case& c) {
+  const std::unique_ptr<DeviceBuffer> in = upload(input_for(op, c.x, 1), DType::kFloat16);
+  DeviceBuffer y(static_cast<std::size_t>(shape_elements(c.y)) * 2);
+  const OpAttributes attrs = attrs_of(c);
+  const auto launch = [&] {
+    const Status s = kernel_for(path, op)(
+        {op, attrs, {{DType::kFloat16, c.x, in->data}}, {{DType::kFloat16, c.y, y.data}}, {TensorView{}}, gpu().ctx});
+    EXPECT_TRUE(s.is_ok()) << op_name(op) << ": " << s.to_string();
+  };
+  for (int i = 0; i < 3; ++i) launch();
+  cudaEvent_t start = nullptr, stop = nullptr;
+  EXPECT_EQ(cudaEventCreate(&start), cudaSuccess);
+  EXPECT_EQ(cudaEventCreate(&stop), cudaSuccess);
+  std::vector<float> ms;
+  for (int i = 0; i < 20; ++i) {
+    cudaEventRecord(start, gpu().stream);
+    launch();
+    cudaEventRecord(stop, gpu().stream);
+    EXPECT_EQ(cudaEventSynchronize(stop), cudaSuccess);
+    float t = 0;
+    cudaEventElapsedTime(&t, start, stop);
+    ms.push_back(t);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+TEST(CudaReductions, ReductionThroughput) {
+  SKIP_WITHOUT_GPU();
+  std::printf("| op (fp16) | x | axes | picked path ms | one thread per output ms |\n|---|---|---|---|---|\n");
+  const Case cases[] = {{{1, 256, 256, 64}, {1, 2}, {1, 1, 1, 64}},
+                        {{1, 64, 64, 512}, {1, 2}, {1, 1, 1, 512}},
+                        {{2, 64, 64, 320}, {1, 2}, {2, 1, 1, 320}}};
+  for (const OpType op : {OpType::kReduceMean, OpType::kReduceMax}) {
+    for (const Case& c : cases) {
+      std::printf("| %s | %s | [1, 2] | %.4f | %.4f |\n", op_name(op), shape_to_string(c.x).c_str(),
+                  median_ms(Path::kPicked, op, c), median_ms(Path::kBaseline, op, c));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace fswap
