@@ -2,7 +2,8 @@
 // channels-last pass makes (NHWC reduced over H and W: the innermost axis kept, few outputs, long
 // rows, which take the sliced two-pass path of backends/cuda/reduce.cu) and on shapes that keep
 // the one-thread-per-output path ([1, 7, 5, 3]: rows of 35). Every Reduce* op, fp32 and fp16,
-// keepdims 1 and 0 (the kernels read only the output's size; both shapes are passed here).
+// keepdims 1 and 0 (the kernels read only the output's size; both shapes are passed here);
+// int64 and int32 exactly.
 //
 // Tolerances: the CPU accumulates in double, so it is the exact side. The sliced path adds at
 // most 64 float32 values per slice and combines at most 1024 partials (32 per lane, then a
@@ -47,7 +48,9 @@ const OpType kReduceOps[] = {OpType::kReduceMean, OpType::kReduceSum,  OpType::k
 // Device memory freed on destruction.
 struct DeviceBuffer {
   void* data = nullptr;
-  explicit DeviceBuffer(std::size_t bytes) { EXPECT_EQ(cudaMalloc(&data, std::max<std::size_t>(bytes, 1)), cudaSuccess); }
+  explicit DeviceBuffer(std::size_t bytes) {
+    EXPECT_EQ(cudaMalloc(&data, std::max<std::size_t>(bytes, 1)), cudaSuccess);
+  }
   ~DeviceBuffer() { cudaFree(data); }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
@@ -200,6 +203,39 @@ TEST(CudaReductions, MatchTheCpu) {
 TEST(CudaReductions, BaselineMatchesTheCpu) {
   SKIP_WITHOUT_GPU();
   for (const Case& c : kCases) expect_matches_cpu(Path::kBaseline, c);
+}
+
+// int64 and int32 storage take the same paths with an integer accumulator: exact results.
+TEST(CudaReductions, IntegersMatchTheCpuExactly) {
+  SKIP_WITHOUT_GPU();
+  const Case c{{1, 64, 64, 16}, {1, 2}, {1, 1, 1, 16}};  // 16 outputs, rows of 4096: sliced
+  const Tensor values = test::random_tensor(c.x, 3, -9, 9);
+  for (const DType dtype : {DType::kInt64, DType::kInt32}) {
+    Tensor x = Tensor::zeros(dtype, c.x);
+    for (std::int64_t i = 0; i < x.elements(); ++i) {
+      const auto v = static_cast<std::int64_t>(values.data<float>()[i]);
+      if (dtype == DType::kInt64) x.data<std::int64_t>()[i] = v;
+      else x.data<std::int32_t>()[i] = static_cast<std::int32_t>(v);
+    }
+    DeviceBuffer in(x.bytes());
+    ASSERT_EQ(cudaMemcpy(in.data, x.raw(), x.bytes(), cudaMemcpyHostToDevice), cudaSuccess);
+    for (const OpType op : {OpType::kReduceSum, OpType::kReduceMean, OpType::kReduceMax, OpType::kReduceMin,
+                            OpType::kReduceSumSquare}) {
+      for (const Path path : {Path::kPicked, Path::kBaseline}) {
+        const OpAttributes attrs = attrs_of(c);
+        Tensor want = Tensor::zeros(dtype, c.y), got = Tensor::zeros(dtype, c.y);
+        ASSERT_TRUE(cpu_kernel(op)({op, attrs, {x.view()}, {want.view()}}).is_ok()) << op_name(op);
+        DeviceBuffer y(got.bytes());
+        const std::vector<TensorView> ins = {{dtype, c.x, in.data}}, outs = {{dtype, c.y, y.data}};
+        const Status s = kernel_for(path, op)({op, attrs, ins, outs, {TensorView{}}, gpu().ctx});
+        ASSERT_TRUE(s.is_ok()) << op_name(op) << ": " << s.to_string();
+        ASSERT_EQ(cudaStreamSynchronize(gpu().stream), cudaSuccess);
+        ASSERT_EQ(cudaMemcpy(got.raw(), y.data, got.bytes(), cudaMemcpyDeviceToHost), cudaSuccess);
+        EXPECT_EQ(test::compare(want, got, 0).bad, 0)
+            << op_name(op) << " " << dtype_name(dtype) << " (" << path_name(path) << ")";
+      }
+    }
+  }
 }
 
 // Median ms of op on case c in fp16 by `path`.
