@@ -59,7 +59,8 @@ const char* op_name(OpType op);                             // "Conv"
 Result<OpType> op_from_name(std::string_view onnx_name);    // kUnsupported naming the op
 
 // Activation fused into a Conv, ConvTranspose, Gemm or MatMul by the fusion pass.
-enum class Activation { kNone, kRelu, kLeakyRelu, kSigmoid, kTanh, kClip, kHardSigmoid };
+// kSilu: x · sigmoid(x), fused from Mul(x, Sigmoid(x)) (YOLO's SiLU).
+enum class Activation { kNone, kRelu, kLeakyRelu, kSigmoid, kTanh, kClip, kHardSigmoid, kSilu };
 struct FusedActivation {
   Activation kind = Activation::kNone;
   float alpha = 0, beta = 0;  // LeakyRelu: alpha; Clip: [alpha, beta]; HardSigmoid: alpha, beta

@@ -235,6 +235,40 @@ int fuse_activations(Graph& g) {
   return fused;
 }
 
+// Conv/ConvTranspose/Gemm/MatMul/BatchNormalization → y read only by s = Sigmoid(y) and Mul(y, s)
+// (s read only there): SiLU, attrs.activation kSilu.
+int fuse_silu(Graph& g) {
+  const auto uses = use_counts(g);
+  std::vector<int> prod = producers(g);
+  std::vector<std::vector<int>> readers(g.values.size());
+  for (std::size_t i = 0; i < g.nodes.size(); ++i)
+    for (int v : g.nodes[i].inputs)
+      if (v >= 0) readers[v].push_back(static_cast<int>(i));
+  std::vector<bool> removed(g.nodes.size(), false);
+  int fused = 0;
+  for (std::size_t si = 0; si < g.nodes.size(); ++si) {
+    const Node& sigmoid = g.nodes[si];
+    if (sigmoid.op != OpType::kSigmoid || sigmoid.inputs.size() != 1 || sigmoid.outputs.size() != 1) continue;
+    const int y = sigmoid.inputs[0], s = sigmoid.outputs[0];
+    if (y < 0 || uses[y] != 2 || uses[s] != 1 || prod[y] < 0 || readers[s].size() != 1) continue;
+    Node& p = g.nodes[prod[y]];
+    if (p.op != OpType::kConv && p.op != OpType::kConvTranspose && p.op != OpType::kGemm && p.op != OpType::kMatMul &&
+        p.op != OpType::kBatchNormalization)
+      continue;
+    if (p.attrs.activation.kind != Activation::kNone || p.outputs.empty() || p.outputs[0] != y) continue;
+    const Node& mul = g.nodes[readers[s][0]];
+    if (mul.op != OpType::kMul || mul.inputs.size() != 2 || mul.outputs.size() != 1) continue;
+    if (!((mul.inputs[0] == y && mul.inputs[1] == s) || (mul.inputs[0] == s && mul.inputs[1] == y))) continue;
+    p.attrs.activation = {Activation::kSilu, 0, 0};
+    p.outputs[0] = mul.outputs[0];
+    removed[si] = true;
+    removed[readers[s][0]] = true;
+    ++fused;
+  }
+  erase_nodes(g, removed);
+  return fused;
+}
+
 // The rank of v before shaping: from its declared or inferred shape, or 2 for a Flatten output;
 // -1 when unknown.
 std::int64_t known_rank(const Graph& g, int v, const std::vector<int>& prod) {
@@ -372,6 +406,7 @@ Status remove_dead_nodes(Graph& g) {
 Status fuse(Graph& g) {
   fuse_conv_batchnorm(g);
   fuse_matmul_bias(g);
+  fuse_silu(g);
   fuse_activations(g);
   return Status::ok();
 }

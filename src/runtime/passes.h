@@ -28,7 +28,7 @@ Status fold_constants(Graph& g);
 Status remove_dead_nodes(Graph& g);
 // Conv+BatchNormalization → Conv with folded weights; Conv/ConvTranspose/Gemm/MatMul or a
 // standalone BatchNormalization followed by Relu, LeakyRelu, Sigmoid, Tanh, Clip or HardSigmoid
-// (its only consumer) → fused activation;
+// (its only consumer), or by SiLU (Mul(y, Sigmoid(y)), nothing else reading y) → fused activation;
 // MatMul followed by Add of a constant vector over the last axis → MatMul with a bias input.
 Status fuse(Graph& g);
 // lower_legacy_softmax, then fold_constants, remove_dead_nodes, fuse, in the order that gives

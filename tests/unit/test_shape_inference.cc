@@ -449,6 +449,38 @@ TEST(Passes, StandaloneBatchNormTakesItsRelu) {
   EXPECT_GT(zeros, 0) << "the Relu clipped nothing: the test would not see a missing activation";
 }
 
+TEST(Passes, ConvTakesItsSilu) {
+  std::mt19937 rng(5);
+  GraphBuilder b(13);
+  int x = b.input("x", {1, 3, 6, 6});
+  int y = b.one(OpType::kConv, {x, b.random("w", {4, 3, 3, 3}, rng), b.random("b", {4}, rng)},
+                {{"pads", L({1, 1, 1, 1})}});
+  b.g.outputs = {b.one(OpType::kMul, {y, b.one(OpType::kSigmoid, {y})})};
+  Graph fused = b.g;
+  ASSERT_TRUE(optimize(fused).is_ok());
+  ASSERT_EQ(fused.nodes.size(), 1u);
+  EXPECT_EQ(fused.nodes[0].attrs.activation.kind, Activation::kSilu);
+
+  Graph reference = b.g;
+  ASSERT_TRUE(specialize(reference, {{1, 3, 6, 6}}).is_ok());
+  ASSERT_TRUE(specialize(fused, {{1, 3, 6, 6}}).is_ok());
+  Tensor input = Tensor::zeros(DType::kFloat32, {1, 3, 6, 6});
+  std::uniform_real_distribution<float> u(-2, 2);
+  for (std::int64_t i = 0; i < input.elements(); ++i) input.data<float>()[i] = u(rng);
+  auto want = run_cpu(reference, input);
+  auto got = run_cpu(fused, input);
+  ASSERT_TRUE(want && got);
+  for (std::int64_t i = 0; i < want->elements(); ++i) EXPECT_EQ(got->data<float>()[i], want->data<float>()[i]) << i;
+
+  // y read by anything else (here a graph output) stays unfused.
+  GraphBuilder c(13);
+  x = c.input("x", {1, 3, 6, 6});
+  y = c.one(OpType::kConv, {x, c.random("w", {4, 3, 3, 3}, rng)});
+  c.g.outputs = {c.one(OpType::kMul, {y, c.one(OpType::kSigmoid, {y})}), y};
+  ASSERT_TRUE(optimize(c.g).is_ok());
+  EXPECT_EQ(c.g.nodes.size(), 3u);
+}
+
 TEST(Passes, FoldConstantsAndRemoveDeadNodes) {
   GraphBuilder b(13);
   int x = b.input("x", {2, 3});

@@ -39,6 +39,9 @@ void apply_activation(const FusedActivation& act, float* data, std::int64_t n) {
       for (std::int64_t i = 0; i < n; ++i)
         data[i] = std::min(std::max(act.alpha * data[i] + act.beta, 0.0f), 1.0f);
       return;
+    case Activation::kSilu:  // as the Sigmoid and Mul kernels compute it unfused
+      for (std::int64_t i = 0; i < n; ++i) data[i] = data[i] * (1.0f / (1.0f + std::exp(-data[i])));
+      return;
   }
 }
 

@@ -92,6 +92,7 @@ __device__ __forceinline__ float activate(float v, const FusedActivation& a) {
       const float low = h < 0.0f ? 0.0f : h;
       return 1.0f < low ? 1.0f : low;
     }
+    case Activation::kSilu: return v * (1.0f / (1.0f + expf(-v)));
   }
   return v;
 }
