@@ -3,11 +3,14 @@
 // the CPU's channels_last path against its NCHW one): fp32 within 1e-4 relative, fp16 within 1e-2
 // (the CPU fed the same half-rounded inputs). The kernels run directly on a CudaContext made here:
 // one stream, cuDNN and cuBLASLt, an in-memory algorithm cache and a device workspace.
-// Also: the algorithm cache keeps NCHW and NHWC problems apart, and its file format carries the layout.
+// Also: the algorithm cache keeps NCHW and NHWC problems apart, and its file format carries the layout;
+// a channels_last depthwise Conv bypasses cuDNN, and CudaChannelsLastDepthwise.ThroughputAgainstCudnn
+// prints its kernel's fp16 ms beside cuDNN's on MobileNet-like layers.
 #include <gtest/gtest.h>
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -18,6 +21,7 @@
 #include "backends/cpu/cpu_kernels.h"
 #include "backends/cuda/conv_algo_cache.h"
 #include "backends/cuda/cuda_kernels.h"
+#include "backends/cuda/depthwise.h"
 #include "backends/cuda/libraries.h"
 #include "core/half.h"
 #include "gpu/compare.h"
@@ -117,20 +121,44 @@ Operands operands(const ConvLayoutCase& c, DType dtype) {
   return {std::move(t[0]), std::move(t[1]), std::move(t[2])};
 }
 
-// The case's node on CUDA in the given layout; Y as float32 on the host.
-Result<Tensor> run_cuda(const ConvLayoutCase& c, const Operands& o, DType dtype, bool nhwc) {
-  FSWAP_ASSIGN_OR_RETURN(const Shape y_shape, test::inferred_output(c, nhwc));
-  const OpAttributes attrs = test::node_attributes(c, nhwc);
+// The case's node on the device in the given layout: operands uploaded, Y allocated.
+struct DeviceNode {
+  OpType op = OpType::kConv;
+  DType dtype = DType::kFloat32;
+  OpAttributes attrs;
+  Shape y_shape;
+  std::unique_ptr<DeviceBuffer> x, w, b, y;
+  std::vector<TensorView> inputs;
+
+  Status run(cuda::CudaKernel kernel) const {
+    const std::vector<TensorView> host_inputs(inputs.size());
+    return kernel({op, attrs, inputs, {{dtype, y_shape, y->data}}, host_inputs, gpu().ctx});
+  }
+  Tensor result() const { return download(y->data, y_shape, dtype); }
+};
+
+Result<DeviceNode> device_node(const ConvLayoutCase& c, const Operands& o, DType dtype, bool nhwc) {
+  DeviceNode node;
+  node.op = c.op;
+  node.dtype = dtype;
+  node.attrs = test::node_attributes(c, nhwc);
+  FSWAP_ASSIGN_OR_RETURN(node.y_shape, test::inferred_output(c, nhwc));
   const Tensor x = nhwc ? test::nhwc_of(o.x) : Tensor::copy_of(o.x.view());
   const Tensor w = nhwc ? test::nhwc_of(o.w) : Tensor::copy_of(o.w.view());
-  const auto dx = upload(x, dtype), dw = upload(w, dtype), db = upload(o.b, dtype);
-  DeviceBuffer dy(static_cast<std::size_t>(shape_elements(y_shape)) * dtype_size(dtype));
-  std::vector<TensorView> inputs = {{dtype, x.shape(), dx->data}, {dtype, w.shape(), dw->data}};
-  if (c.bias) inputs.push_back({dtype, o.b.shape(), db->data});
-  const std::vector<TensorView> host_inputs(inputs.size());
-  FSWAP_RETURN_IF_ERROR(cuda::cuda_kernel(c.op)({c.op, attrs, inputs, {{dtype, y_shape, dy.data}}, host_inputs,
-                                                 gpu().ctx}));
-  return download(dy.data, y_shape, dtype);
+  node.x = upload(x, dtype);
+  node.w = upload(w, dtype);
+  node.b = upload(o.b, dtype);
+  node.y = std::make_unique<DeviceBuffer>(static_cast<std::size_t>(shape_elements(node.y_shape)) * dtype_size(dtype));
+  node.inputs = {{dtype, x.shape(), node.x->data}, {dtype, w.shape(), node.w->data}};
+  if (c.bias) node.inputs.push_back({dtype, o.b.shape(), node.b->data});
+  return node;
+}
+
+// The case's node on CUDA in the given layout; Y as float32 on the host.
+Result<Tensor> run_cuda(const ConvLayoutCase& c, const Operands& o, DType dtype, bool nhwc) {
+  FSWAP_ASSIGN_OR_RETURN(const DeviceNode node, device_node(c, o, dtype, nhwc));
+  FSWAP_RETURN_IF_ERROR(node.run(cuda::cuda_kernel(c.op)));
+  return node.result();
 }
 
 // The CPU kernel on the channels_last operands.
@@ -152,7 +180,8 @@ TEST_P(CudaChannelsLast, MatchesTheCpuKernel) {
   const Operands o = operands(c, dtype);
   const Tensor want = run_cpu(c, o);
   const double rtol = dtype == DType::kFloat16 ? 1e-2 : 1e-4;
-  // The first run searches cuDNN's algorithms, the second takes the cached choice.
+  // The first run searches cuDNN's algorithms, the second takes the cached choice (depthwise cases
+  // run CUDA's own kernel both times).
   for (const char* run : {"searched", "cached"}) {
     Result<Tensor> got = run_cuda(c, o, dtype, true);
     ASSERT_TRUE(got.is_ok()) << run << ": " << got.status().to_string();
@@ -186,6 +215,79 @@ TEST(CudaChannelsLastCache, LayoutsAreSeparateProblems) {
   EXPECT_EQ(gpu().algos.size(), entries + 2);
   EXPECT_EQ(gpu().algos.searches(), searches + 2);
   EXPECT_EQ(test::compare(test::nhwc_of(*nchw), *nhwc, 1e-2).bad, 0);
+}
+
+// A channels_last depthwise Conv runs the depthwise kernel, not cuDNN: nothing is searched or cached,
+// and cuDNN's result (cudnn_conv_kernel) on the same node agrees.
+TEST(CudaChannelsLastDepthwise, BypassesCudnn) {
+  ASSERT_TRUE(gpu().ready.is_ok()) << gpu().ready.to_string();
+  ConvLayoutCase c = test::conv_layout_cases()[0];
+  c.name = "DepthwiseBypass";
+  c.x = {1, 40, 19, 21};  // sizes no other test uses
+  c.w = {40, 1, 3, 3};
+  c.attrs["group"] = std::int64_t{40};
+  const Operands o = operands(c, DType::kFloat16);
+  Result<DeviceNode> node = device_node(c, o, DType::kFloat16, true);
+  ASSERT_TRUE(node.is_ok()) << node.status().to_string();
+  const std::size_t entries = gpu().algos.size();
+  const std::uint64_t searches = gpu().algos.searches();
+  ASSERT_TRUE(node->run(cuda::cuda_kernel(OpType::kConv)).is_ok());
+  const Tensor ours = node->result();
+  EXPECT_EQ(gpu().algos.size(), entries);
+  EXPECT_EQ(gpu().algos.searches(), searches);
+  const Status s = node->run(cuda::cudnn_conv_kernel);
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  EXPECT_EQ(gpu().algos.searches(), searches + 1);
+  const test::Comparison cmp = test::compare(node->result(), ours, 1e-2);
+  EXPECT_EQ(cmp.bad, 0) << cmp.describe();
+}
+
+// Milliseconds per run of `kernel` on the node: the mean of kRuns after one untimed run (cuDNN's
+// algorithm search).
+Result<double> milliseconds_per_run(const DeviceNode& node, cuda::CudaKernel kernel) {
+  constexpr int kRuns = 200;
+  FSWAP_RETURN_IF_ERROR(node.run(kernel));
+  struct Event {
+    cudaEvent_t e = nullptr;
+    Event() { EXPECT_EQ(cudaEventCreate(&e), cudaSuccess); }
+    ~Event() { cudaEventDestroy(e); }
+  } start, stop;
+  EXPECT_EQ(cudaEventRecord(start.e, gpu().stream), cudaSuccess);
+  for (int i = 0; i < kRuns; ++i) FSWAP_RETURN_IF_ERROR(node.run(kernel));
+  EXPECT_EQ(cudaEventRecord(stop.e, gpu().stream), cudaSuccess);
+  EXPECT_EQ(cudaEventSynchronize(stop.e), cudaSuccess);
+  float ms = 0;
+  EXPECT_EQ(cudaEventElapsedTime(&ms, start.e, stop.e), cudaSuccess);
+  return static_cast<double>(ms) / kRuns;
+}
+
+// MobileNet-like fp16 depthwise layers (3×3, bias, ReLU6): ms of the depthwise kernel and of cuDNN's
+// NHWC grouped convolution on the same node, printed; their outputs agree.
+TEST(CudaChannelsLastDepthwise, ThroughputAgainstCudnn) {
+  ASSERT_TRUE(gpu().ready.is_ok()) << gpu().ready.to_string();
+  using I = std::vector<std::int64_t>;
+  struct Layer {
+    std::int64_t h, w, c, stride;
+  };
+  for (const Layer l : {Layer{56, 56, 144, 1}, Layer{28, 28, 192, 2}, Layer{14, 14, 576, 1}, Layer{112, 112, 32, 1}}) {
+    const std::string name = "[1," + std::to_string(l.h) + "," + std::to_string(l.w) + "," + std::to_string(l.c) +
+                             "] 3x3 s" + std::to_string(l.stride);
+    const ConvLayoutCase c{name, OpType::kConv, {1, l.c, l.h, l.w}, {l.c, 1, 3, 3}, true,
+                           {{"group", l.c}, {"strides", I{l.stride, l.stride}}, {"pads", I{1, 1, 1, 1}}},
+                           {Activation::kClip, 0.0f, 6.0f}};
+    const Operands o = operands(c, DType::kFloat16);
+    Result<DeviceNode> node = device_node(c, o, DType::kFloat16, true);
+    ASSERT_TRUE(node.is_ok()) << name << ": " << node.status().to_string();
+    Result<double> ours = milliseconds_per_run(*node, cuda::cuda_kernel(OpType::kConv));
+    ASSERT_TRUE(ours.is_ok()) << name << ": " << ours.status().to_string();
+    const Tensor ours_y = node->result();
+    Result<double> cudnn = milliseconds_per_run(*node, cuda::cudnn_conv_kernel);
+    ASSERT_TRUE(cudnn.is_ok()) << name << ": " << cudnn.status().to_string();
+    const test::Comparison cmp = test::compare(node->result(), ours_y, 1e-2);
+    EXPECT_EQ(cmp.bad, 0) << name << ": " << cmp.describe();
+    std::printf("depthwise fp16 %-22s  kernel %.4f ms  cuDNN NHWC %.4f ms  (%.2fx)\n", name.c_str(), *ours, *cudnn,
+                *cudnn / *ours);
+  }
 }
 
 TEST(CudaChannelsLastCache, EntriesCarryTheLayout) {

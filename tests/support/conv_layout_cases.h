@@ -40,6 +40,7 @@ inline void PrintTo(const ConvLayoutCase& c, std::ostream* os) { *os << c.name; 
 inline std::vector<ConvLayoutCase> conv_layout_cases() {
   using I = std::vector<std::int64_t>;
   const FusedActivation relu{Activation::kRelu, 0, 0}, leaky{Activation::kLeakyRelu, 0.1f, 0};
+  const FusedActivation clip{Activation::kClip, -0.5f, 0.5f};
   return {
       {"Conv3x3Bias", OpType::kConv, {2, 5, 9, 7}, {6, 5, 3, 3}, true, {{"pads", I{1, 1, 1, 1}}}, {}},
       {"ConvPointwise", OpType::kConv, {1, 16, 6, 5}, {8, 16, 1, 1}, true, {}, {}},
@@ -64,6 +65,29 @@ inline std::vector<ConvLayoutCase> conv_layout_cases() {
        {{"group", std::int64_t{64}}, {"pads", I{1, 1, 1, 1}}}, {}},
       {"ConvWideAsymmetricStride2", OpType::kConv, {1, 32, 17, 16}, {64, 32, 3, 3}, true,
        {{"strides", I{2, 2}}, {"pads", I{0, 0, 1, 1}}}, leaky},
+      // Depthwise (group == C): with channels_last, CUDA's own kernel (odd C and multipliers
+      // take its one-channel path, even C its channel-pair path; the largest takes several
+      // pixels a thread, its rows and images ending inside a thread's run).
+      {"DepthwiseDilation2", OpType::kConv, {1, 16, 13, 11}, {16, 1, 3, 3}, true,
+       {{"group", std::int64_t{16}}, {"dilations", I{2, 2}}, {"pads", I{2, 2, 2, 2}}}, {}},
+      {"DepthwiseAsymmetricPadsC17", OpType::kConv, {1, 17, 9, 10}, {17, 1, 3, 3}, true,
+       {{"group", std::int64_t{17}}, {"pads", I{0, 1, 2, 1}}}, {}},
+      {"DepthwiseSameUpperStride2", OpType::kConv, {1, 64, 15, 14}, {64, 1, 3, 3}, true,
+       {{"group", std::int64_t{64}}, {"auto_pad", std::string("SAME_UPPER")}, {"strides", I{2, 2}}}, relu},
+      {"Depthwise5x5Batch2C144", OpType::kConv, {2, 144, 11, 9}, {144, 1, 5, 5}, true,
+       {{"group", std::int64_t{144}}, {"pads", I{2, 2, 2, 2}}}, {}},
+      {"Depthwise7x7", OpType::kConv, {1, 8, 12, 13}, {8, 1, 7, 7}, true,
+       {{"group", std::int64_t{8}}, {"pads", I{3, 3, 3, 3}}}, {}},
+      {"Depthwise1x5Stride2x1", OpType::kConv, {1, 6, 7, 12}, {6, 1, 1, 5}, false,
+       {{"group", std::int64_t{6}}, {"strides", I{2, 1}}, {"pads", I{0, 2, 0, 1}}}, {}},
+      {"DepthwiseLeakyReluC3", OpType::kConv, {1, 3, 9, 7}, {3, 1, 3, 3}, true,
+       {{"group", std::int64_t{3}}, {"pads", I{1, 1, 1, 1}}}, leaky},
+      {"DepthwiseClipBatch2", OpType::kConv, {2, 32, 7, 9}, {32, 1, 3, 3}, true,
+       {{"group", std::int64_t{32}}, {"pads", I{1, 1, 1, 1}}}, clip},
+      {"DepthwiseMultiplier2C3", OpType::kConv, {1, 3, 8, 7}, {6, 1, 3, 3}, true,
+       {{"group", std::int64_t{3}}, {"pads", I{1, 1, 1, 1}}}, relu},
+      {"DepthwiseManyPixels", OpType::kConv, {2, 64, 130, 127}, {64, 1, 3, 3}, true,
+       {{"group", std::int64_t{64}}, {"pads", I{1, 1, 1, 1}}}, clip},
       {"ConvTransposeWide", OpType::kConvTranspose, {1, 64, 16, 12}, {64, 32, 4, 4}, true,
        {{"strides", I{2, 2}}, {"pads", I{1, 1, 1, 1}}}, {}},
       {"ConvTransposeStride2", OpType::kConvTranspose, {1, 4, 5, 6}, {4, 3, 4, 4}, true,

@@ -1,5 +1,7 @@
 // Conv and ConvTranspose on cuDNN's legacy convolution API, bias and the fused activation by one
 // epilogue pass. ConvTranspose is the backward-data pass of the forward convolution it inverts.
+// A channels_last depthwise Conv (group == C) runs depthwise.cu's kernel instead, bias and
+// activation included.
 //
 // Layouts: NCHW, or with channels_last = 1 (backends/op_rules.h) NHWC tensors and filter, which
 // cuDNN's tensor-core kernels read without transposing. Geometry is worked out in NCHW terms for
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "backends/cuda/conv_algo_cache.h"
+#include "backends/cuda/depthwise.h"
 #include "backends/cuda/epilogue.h"
 #include "backends/cuda/families.h"
 #include "backends/cuda/libraries.h"
@@ -396,25 +399,58 @@ Status require_context(const CudaKernelArgs& args, const char* op) {
   return Status::ok();
 }
 
-Status conv_kernel(const CudaKernelArgs& args) {
-  constexpr const char* kOp = "Conv";
-  if (args.inputs.size() < 2 || args.outputs.empty()) return shape_error(kOp, "needs X and W");
-  FSWAP_ASSIGN_OR_RETURN(const DType dtype, linear_dtype(args, kOp));
+// A Conv node's operands, validated, in NCHW terms.
+struct ConvNode {
+  DType dtype = DType::kFloat32;
+  ConvShapes shapes;
+  SpatialGeometry geometry;
+  std::int64_t group = 1;
+  const void* bias = nullptr;
+};
+
+Result<ConvNode> conv_node(const CudaKernelArgs& args, const char* op) {
+  if (args.inputs.size() < 2 || args.outputs.empty()) return shape_error(op, "needs X and W");
+  ConvNode node;
+  FSWAP_ASSIGN_OR_RETURN(node.dtype, linear_dtype(args, op));
+  FSWAP_ASSIGN_OR_RETURN(node.shapes, conv_shapes(args, op));
+  FSWAP_ASSIGN_OR_RETURN(node.geometry, spatial_geometry(args, node.shapes, op, false));
+  const ConvShapes& s = node.shapes;
+  FSWAP_ASSIGN_OR_RETURN(node.group, conv_group(op, args.attrs, s.x, s.w, s.y));
+  FSWAP_ASSIGN_OR_RETURN(node.bias, channel_bias_data(args, op, s.w[0]));
+  return node;
+}
+
+// A channels_last Conv with one group per input channel (MobileNet's depthwise layers): cuDNN's NHWC
+// grouped kernels are slow there, depthwise.cu's kernel is not.
+bool nhwc_depthwise(const ConvNode& node) {
+  return node.shapes.layout == ConvLayout::kNhwc && node.geometry.rank == 2 && node.group == node.shapes.x[1];
+}
+
+Status depthwise_conv_node(const CudaKernelArgs& args, const char* op, const ConvNode& node) {
+  const ConvShapes& s = node.shapes;
+  const SpatialGeometry& g = node.geometry;
+  const DepthwiseConv p{.dtype = node.dtype, .batch = s.x[0], .channels = s.x[1], .multiplier = s.w[0] / s.x[1],
+                        .in = {g.in[0], g.in[1]}, .out = {g.out[0], g.out[1]}, .kernel = {g.kernel[0], g.kernel[1]},
+                        .stride = {g.stride[0], g.stride[1]}, .dilation = {g.dilation[0], g.dilation[1]},
+                        .pad_begin = {g.pad_begin[0], g.pad_begin[1]}};
+  return depthwise_conv(p, args.inputs[0].data, args.inputs[1].data, node.bias, args.outputs[0].data,
+                        args.attrs.activation, args.ctx.stream, op);
+}
+
+Status cudnn_conv_node(const CudaKernelArgs& args, const char* op, const ConvNode& node) {
+  FSWAP_RETURN_IF_ERROR(require_context(args, op));
+  const DType dtype = node.dtype;
+  const ConvShapes& s = node.shapes;
+  const SpatialGeometry& g = node.geometry;
   const TensorView& x = args.inputs[0];
   const TensorView& w = args.inputs[1];
   const TensorView& y = args.outputs[0];
-  FSWAP_ASSIGN_OR_RETURN(const ConvShapes s, conv_shapes(args, kOp));
-  FSWAP_ASSIGN_OR_RETURN(const SpatialGeometry g, spatial_geometry(args, s, kOp, false));
   const std::int64_t batch = s.x[0], channels = s.x[1], out_channels = s.w[0];
-  FSWAP_ASSIGN_OR_RETURN(const std::int64_t group, conv_group(kOp, args.attrs, s.x, s.w, s.y));
-  FSWAP_ASSIGN_OR_RETURN(const void* bias, channel_bias_data(args, kOp, out_channels));
-  if (y.elements() == 0) return Status::ok();
-  FSWAP_RETURN_IF_ERROR(require_context(args, kOp));
 
   ConvProblem p{.direction = ConvDirection::kForward, .dtype = dtype, .layout = s.layout,
                 .math = requested_math(dtype),
                 .spatial_rank = g.rank, .batch = batch, .channels = channels, .out_channels = out_channels,
-                .groups = group, .input = g.in, .kernel = g.kernel, .pad = g.pad_begin, .stride = g.stride,
+                .groups = node.group, .input = g.in, .kernel = g.kernel, .pad = g.pad_begin, .stride = g.stride,
                 .dilation = g.dilation};
   // Otherwise X is zero-padded into the workspace: pad_begin before, and after it as far as the last
   // output reads; cuDNN then convolves with pad 0.
@@ -427,17 +463,25 @@ Status conv_kernel(const CudaKernelArgs& args) {
       direct ? 0
              : round_up(static_cast<std::size_t>(batch * channels * spatial_elements(p.input, g.rank)) *
                         dtype_size(dtype));
-  FSWAP_ASSIGN_OR_RETURN(const ConvDescriptors d, describe(kOp, p));
+  FSWAP_ASSIGN_OR_RETURN(const ConvDescriptors d, describe(op, p));
   const std::optional<ConvAlgoChoice> known = args.ctx.conv_algos->find(p);
-  FSWAP_ASSIGN_OR_RETURN(const ConvWorkspace ws, conv_workspace(args, kOp, staging_bytes, known));
+  FSWAP_ASSIGN_OR_RETURN(const ConvWorkspace ws, conv_workspace(args, op, staging_bytes, known));
   const ConvBuffers b{direct ? x.data : ws.staging, w.data, y.data};
   if (!direct)
     FSWAP_RETURN_IF_ERROR(copy_window(dtype, x.data, ws.staging,
                                       window_copy(s.layout, batch, channels, g, p.input, g.in, 1), args.ctx.stream,
-                                      kOp));
-  FSWAP_ASSIGN_OR_RETURN(const ConvAlgoChoice choice, choose_algorithm(args, kOp, p, d, b, ws, known));
-  FSWAP_RETURN_IF_ERROR(run_convolution(args, kOp, p, d, choice, b, ws));
-  return conv_epilogue(args, kOp, dtype, s.layout, bias, batch, out_channels, spatial_elements(g.out, g.rank));
+                                      op));
+  FSWAP_ASSIGN_OR_RETURN(const ConvAlgoChoice choice, choose_algorithm(args, op, p, d, b, ws, known));
+  FSWAP_RETURN_IF_ERROR(run_convolution(args, op, p, d, choice, b, ws));
+  return conv_epilogue(args, op, dtype, s.layout, node.bias, batch, out_channels, spatial_elements(g.out, g.rank));
+}
+
+Status conv_kernel(const CudaKernelArgs& args) {
+  constexpr const char* kOp = "Conv";
+  FSWAP_ASSIGN_OR_RETURN(const ConvNode node, conv_node(args, kOp));
+  if (args.outputs[0].elements() == 0) return Status::ok();
+  if (nhwc_depthwise(node)) return depthwise_conv_node(args, kOp, node);
+  return cudnn_conv_node(args, kOp, node);
 }
 
 Status conv_transpose_kernel(const CudaKernelArgs& args) {
@@ -486,6 +530,13 @@ Status conv_transpose_kernel(const CudaKernelArgs& args) {
 }
 
 }  // namespace
+
+Status cudnn_conv_kernel(const CudaKernelArgs& args) {
+  constexpr const char* kOp = "Conv";
+  FSWAP_ASSIGN_OR_RETURN(const ConvNode node, conv_node(args, kOp));
+  if (args.outputs[0].elements() == 0) return Status::ok();
+  return cudnn_conv_node(args, kOp, node);
+}
 
 CudaKernel linear_kernel(OpType op) {
   switch (op) {
