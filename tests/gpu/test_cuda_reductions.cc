@@ -14,7 +14,8 @@
 // (reduce_one_thread_per_output, one float32 running sum of up to 65,536 values) is checked on
 // the same cases and tolerances: its rounding errors (half an ulp of the running sum per add)
 // add up like a random walk, about sqrt(65536) · 2^-24 ≈ 2e-5 relative. Both paths must also
-// give the same bytes on a second run (no atomics: a fixed order of combination).
+// give the same bytes on a second run (no atomics: a fixed order of combination). Without a
+// workspace the sliced shapes still reduce (one thread per output).
 // ReductionThroughput prints fp16 ms (CUDA events, median of 20 after warm-up) of the path
 // cuda_kernel picks and of the one-thread-per-output baseline.
 // The kernels run directly on a CudaContext made here (a stream and a device workspace).
@@ -203,6 +204,30 @@ TEST(CudaReductions, MatchTheCpu) {
 TEST(CudaReductions, BaselineMatchesTheCpu) {
   SKIP_WITHOUT_GPU();
   for (const Case& c : kCases) expect_matches_cpu(Path::kBaseline, c);
+}
+
+// With no workspace to give (a small budget), a shape the sliced path would take reduces one
+// thread per output instead.
+TEST(CudaReductions, NoWorkspaceFallsBackToOneThreadPerOutput) {
+  SKIP_WITHOUT_GPU();
+  cuda::CudaContext starved = gpu().ctx;
+  starved.workspace = [](std::size_t bytes) -> Result<void*> {
+    return out_of_memory("test: no workspace for " + std::to_string(bytes) + " bytes");
+  };
+  const Case c{{1, 64, 64, 16}, {1, 2}, {1, 1, 1, 16}};
+  const Tensor x = test::random_tensor(c.x, 5);
+  const std::unique_ptr<DeviceBuffer> in = upload(x, DType::kFloat32);
+  DeviceBuffer y(16 * sizeof(float));
+  const OpAttributes attrs = attrs_of(c);
+  const std::vector<TensorView> ins = {{DType::kFloat32, c.x, in->data}}, outs = {{DType::kFloat32, c.y, y.data}};
+  const OpType op = OpType::kReduceMean;
+  const Status s = cuda::cuda_kernel(op)({op, attrs, ins, outs, {TensorView{}}, starved});
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  Tensor got = Tensor::zeros(DType::kFloat32, c.y);
+  ASSERT_EQ(cudaStreamSynchronize(gpu().stream), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(got.raw(), y.data, got.bytes(), cudaMemcpyDeviceToHost), cudaSuccess);
+  const test::Comparison cmp = test::compare(run_cpu(op, c, x), got, 1e-4);
+  EXPECT_EQ(cmp.bad, 0) << cmp.describe();
 }
 
 // int64 and int32 storage take the same paths with an integer accumulator: exact results.

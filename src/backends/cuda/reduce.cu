@@ -308,12 +308,12 @@ Slicing slices_for(const ReducePlan& p, std::int64_t resident) {
   return {(p.count + len - 1) / len, len};  // no empty slice
 }
 
+// scratch: the partials, outputs × slices of Compute<T>.
 template <OpType kOp, class T>
-Status launch_sliced(const CudaKernelArgs& args, const T* in, T* out, const ReducePlan& p, const Slicing& cut) {
+Status launch_sliced(const CudaKernelArgs& args, const T* in, T* out, const ReducePlan& p, const Slicing& cut,
+                     void* scratch) {
   using Acc = Compute<T>;
   const cudaStream_t stream = stream_of(args);
-  FSWAP_ASSIGN_OR_RETURN(void* scratch,
-                         args.ctx.workspace(static_cast<std::size_t>(p.outputs * cut.slices) * sizeof(Acc)));
   Acc* partial = static_cast<Acc*>(scratch);
   reduce_slices_kernel<kOp><<<grid_for(p.outputs * cut.slices), kBlock, 0, stream>>>(in, partial, p.outputs, p.count,
                                                                                       cut, p.kept, p.reduced);
@@ -339,7 +339,14 @@ Status launch_reduce(const CudaKernelArgs& args, const TensorView& x, const Tens
     FSWAP_ASSIGN_OR_RETURN(const std::int64_t resident, resident_threads());
     cut = slices_for(p, resident);
   }
-  if (cut.slices > 1) return launch_sliced<kOp>(args, in, out, p, cut);
+  if (cut.slices > 1) {
+    // A workspace the budget cannot give (a small budget, or more than a captured graph holds)
+    // leaves the one-thread-per-output path, which needs none.
+    Result<void*> scratch =
+        args.ctx.workspace(static_cast<std::size_t>(p.outputs * cut.slices) * sizeof(Compute<T>));
+    if (scratch) return launch_sliced<kOp>(args, in, out, p, cut, *scratch);
+    if (scratch.status().code() != StatusCode::kOutOfMemory) return scratch.status();
+  }
   if (path == ReducePath::kOneThreadPerOutput || !p.inner_reduced || p.count <= kThreadRowMax) {
     reduce_columns_kernel<kOp><<<grid_for(p.outputs), kBlock, 0, stream>>>(in, out, p.outputs, p.count, p.kept,
                                                                             p.reduced);
