@@ -5,7 +5,9 @@
 //                   DepthToSpace/SpaceToDepth
 //   norm_pool.cu:   BatchNormalization, InstanceNormalization, LayerNormalization,
 //                   LpNormalization, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
-//   conv.cc/gemm.cc (+ epilogue.cu): Conv, ConvTranspose (cuDNN), Gemm, MatMul (cuBLASLt)
+//   conv.cc/gemm.cc (+ epilogue.cu): Conv, ConvTranspose (cuDNN), Gemm, MatMul (cuBLASLt);
+//                   depthwise.cu: channels-last depthwise Conv (ours: cuDNN's NHWC grouped
+//                   kernels are slow)
 #pragma once
 
 #include "backends/cuda/cuda_kernels.h"
