@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 CUDA_ARCHS=${CUDA_ARCHS:-90}
 JOBS=${JOBS:-2}
 TARGETS=(test_cuda_memory test_cuda_ops test_cuda_models test_cuda_face test_cuda_imaging test_cuda_video
-         test_cuda_channels_last test_cuda_nhwc_norm_pool bench_memory bench_native fswap fswap_make_clip)
+         test_cuda_channels_last test_cuda_nhwc_norm_pool test_cuda_reductions bench_memory bench_native fswap
+         fswap_make_clip)
 LIMIT_MIB=60
 
 scripts/build_ffmpeg_gpu.sh

@@ -62,6 +62,7 @@ has face && run test_cuda_face 200 bundle/bin/test_cuda_face
 has imaging && run test_cuda_imaging 200 bundle/bin/test_cuda_imaging
 has nhwc && run test_cuda_channels_last 200 bundle/bin/test_cuda_channels_last
 has nhwc && run test_cuda_nhwc_norm_pool 200 bundle/bin/test_cuda_nhwc_norm_pool
+has nhwc && run test_cuda_reductions 200 bundle/bin/test_cuda_reductions
 # The video benchmark makes the clips that the NVDEC test decodes.
 has video && run video_bench 600 env WORK="$WORK" OUT="$OUT" bash benchmarks/video_gpu.sh
 has multigpu && run multi_gpu 400 env WORK="$WORK" OUT="$OUT" bash benchmarks/multi_gpu.sh
