@@ -59,8 +59,8 @@ class DeviceBackend {
   // maps memory in larger pieces that neighbouring allocations share (CUDA's pool: 32 MiB chunks).
   virtual std::uint64_t held_bytes() const = 0;
   // An allocation of at least this many bytes is held in whole multiples of it (CUDA's pool maps
-  // 32 MiB at a time: a 65 MiB allocation holds 96 MiB); smaller ones may share such a piece.
-  // 1 when allocations are held as asked.
+  // 32 MiB at a time: a 65 MiB allocation holds 96 MiB); smaller ones may share such a piece, and
+  // the piece stays held while any of them lives. 1 when allocations are held as asked.
   virtual std::uint64_t mapping_granularity() const = 0;
 
   // Device memory, aligned to at least 256 bytes. kOutOfMemory when the device refuses.

@@ -56,10 +56,12 @@ Result<DeviceAllocation> DeviceArena::allocate(std::uint64_t bytes, AllocateOpti
   }
 
   // A new segment: the preferred size, else smaller ones, else after returning cached segments.
-  // A size the device would map in larger pieces anyway is taken whole: its slack then serves
-  // later requests instead of hiding in the device's pool, outside the arena's count.
+  // Segments are whole pieces of what the device maps at a time: the slack of a piece then serves
+  // later requests instead of hiding in the device's pool, no two segments share a piece (one
+  // freed would strand the piece, held by the card, outside the arena's count), and the arena's
+  // reserved bytes are what the card holds.
   const std::uint64_t g = device_.mapping_granularity();
-  const auto mapped = [&](std::uint64_t c) { return c >= g ? round_up(c, g) : c; };
+  const auto mapped = [&](std::uint64_t c) { return round_up(c, g); };
   const std::uint64_t preferred = small ? options_.small_segment_bytes : round_up(size, options_.granularity);
   const std::uint64_t candidates[] = {mapped(std::max(preferred, size)), mapped(round_up(size, options_.granularity)),
                                       mapped(size)};
