@@ -202,7 +202,7 @@ void print_profile(const char* model, const std::vector<NodeTime>& nodes, const 
 
 void profile() {
   const char* models[] = {"gfpgan_1.4", "2dfan4", "hyperswap_1a_256", "inswapper_128", "arcface_w600k_r50",
-                          "scrfd_2.5g", "bisenet_resnet_34", "fr_detect"};
+                          "scrfd_2.5g", "bisenet_resnet_34", "fr_detect", "fr_feature", "yoloface_8n"};
   NativeEngine engine;
   for (const char* name : models) {
     const std::string path = test::gpu_model(name);

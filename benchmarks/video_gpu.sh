@@ -7,7 +7,8 @@
 #     CUDA, fp16. Its detector is fr_detect, not the yoloface replica: a replica's random weights find
 #     hundreds of boxes that are no faces, where the clip has one; yoloface's own cost is in
 #     docs/BENCHMARKS.md's per-family table;
-#   - the FaceFusion pipeline with its frames kept on the GPU (the default) and on the host;
+#   - the FaceFusion pipeline with its frames kept on the GPU (the default) and on the host, and
+#     with every model in ONNX's NCHW layout (--layout nchw; the default runs channels-last islands);
 #   - a VRAM budget sweep at 4K: 100%, 50% and 25% of the FaceFusion pipeline's peak device bytes.
 # Prints one line per run: clip, setting, mode, frames, fps, steady fps (from frame 30 on), stages. Environment: WORK (the models
 # folder is $WORK/models, replicas generated), OUT (logs).
@@ -44,6 +45,7 @@ if [[ " $VIDEO_PARTS " == *" bench "* ]]; then
   bench "default" "${native[@]}"
   bench "facefusion" "${native[@]}" "${facefusion[@]}"
   bench "facefusion, frames on the host" "${native[@]}" "${facefusion[@]}" --frames-on-gpu off
+  bench "facefusion, nchw" "${native[@]}" "${facefusion[@]}" --layout nchw
 fi
 [[ " $VIDEO_PARTS " == *" sweep "* ]] || exit 0
 
