@@ -58,6 +58,10 @@ static_assert(kOpCount == 96, "an op was added or removed: update the shape rule
 const char* op_name(OpType op);                             // "Conv"
 Result<OpType> op_from_name(std::string_view onnx_name);    // kUnsupported naming the op
 
+// Conv and ConvTranspose take an optional 4th input, the residual R, made only by the fusion pass
+// from Add(Conv(X), R) (ONNX's Conv has 3 inputs): the output's shape exactly (no broadcasting) and
+// dtype, in the output's layout; Y = activation(conv(X, W) + B + R), added in that order.
+//
 // Activation fused into a Conv, ConvTranspose, Gemm or MatMul by the fusion pass.
 // kSilu: x · sigmoid(x), fused from Mul(x, Sigmoid(x)) (YOLO's SiLU).
 enum class Activation { kNone, kRelu, kLeakyRelu, kSigmoid, kTanh, kClip, kHardSigmoid, kSilu };

@@ -148,6 +148,7 @@ std::optional<Roles> nhwc_roles(const Graph& g, const Node& n, const std::vector
       // compute it join the island. A constant weight is transposed once (ChannelsLastWeights).
       Roles r = data_then(n, Role::kKeep);
       if (!is_constant(g, n.inputs[1])) r[1] = Role::kData;
+      if (n.inputs.size() > 3 && n.inputs[3] >= 0) r[3] = Role::kData;  // the residual: Y's layout (op.h)
       return r;
     }
     case OpType::kBatchNormalization: case OpType::kInstanceNormalization:

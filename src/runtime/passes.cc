@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "backends/cpu/cpu_kernels.h"
 #include "runtime/shape_inference.h"
@@ -105,7 +106,9 @@ int fuse_conv_batchnorm(Graph& g) {
     const int x = bn.inputs[0];
     if (extra_outputs_used || x < 0 || uses[x] != 1 || prod[x] < 0) continue;
     Node& conv = g.nodes[prod[x]];
-    if (conv.op != OpType::kConv || conv.attrs.activation.kind != Activation::kNone || conv.inputs.size() < 2) continue;
+    if (conv.op != OpType::kConv || conv.attrs.activation.kind != Activation::kNone || conv.inputs.size() < 2 ||
+        conv.inputs.size() > 3)  // a residual is added before BatchNormalization would apply: not foldable
+      continue;
     const Tensor* w = g.constant_data(conv.inputs[1]);
     const Tensor* b = conv.inputs.size() > 2 && conv.inputs[2] >= 0 ? g.constant_data(conv.inputs[2]) : nullptr;
     if (conv.inputs.size() > 2 && conv.inputs[2] >= 0 && !b) continue;
@@ -269,6 +272,96 @@ int fuse_silu(Graph& g) {
   return fused;
 }
 
+// The graph's values shaped as specialize() would shape them, before specialisation: each input
+// takes its declared shape, a dynamic dim 0 (the batch) becoming `batch` and any other dynamic dim
+// `size`. Nothing is erased, so value ids match g's. nullopt when an input has no declared rank or
+// a node cannot be shaped at these sizes.
+std::optional<std::vector<Value>> probe_shapes(const Graph& g, std::int64_t batch, std::int64_t size) {
+  Graph p = g;
+  std::vector<bool> is_input(p.values.size(), false);
+  for (int v : p.inputs) {
+    Value& value = p.values[v];
+    if (value.shape.empty() && !value.known_shape) return std::nullopt;
+    for (std::size_t d = 0; d < value.shape.size(); ++d)
+      if (value.shape[d] < 0) value.shape[d] = d == 0 ? batch : size;
+    value.known_shape = true;
+    is_input[v] = true;
+  }
+  for (std::size_t v = 0; v < p.values.size(); ++v)
+    if (!is_input[v] && !is_constant(p, static_cast<int>(v))) p.values[v].known_shape = false;
+  for (const Node& n : p.nodes) {
+    if (!infer_node_shapes(p, n).is_ok()) return std::nullopt;
+    if (all_inputs_constant(p, n) || n.op == OpType::kShape || n.op == OpType::kSize) try_fold(p, n);
+  }
+  return std::move(p.values);
+}
+
+// Add(y, r) with y = Conv(x) or ConvTranspose(x) (no fused activation, no residual yet, y read
+// by nothing else) and r of y's exact shape → the conv takes r as its residual input 3 and the
+// Add's output; the Add goes. Shapes are not known before specialisation, so the graph is probed
+// at two sizes (probe_shapes: dynamic batch 2 and 3, other dynamic dims 256 and 320); r must have
+// y's shape and dtype in both, which rules out broadcasting Adds (and a model that cannot be
+// probed fuses nothing). Should a later input size still give them different shapes, the conv's
+// shape rule rejects it naming the node. When both operands qualify, the conv that comes later
+// takes the other. When r is computed after the conv, the conv moves to the Add's position (all
+// of its inputs precede the Add, and nothing but the Add read y), keeping the order topological.
+int fuse_residual_add(Graph& g) {
+  const auto uses = use_counts(g);
+  const auto prod = producers(g);
+  const std::optional<std::vector<Value>> probes[] = {probe_shapes(g, 2, 256), probe_shapes(g, 3, 320)};
+  for (const auto& probe : probes)
+    if (!probe) return 0;
+  auto same_shape = [&](int a, int b) {
+    for (const auto& probe : probes) {
+      const Value &va = (*probe)[a], &vb = (*probe)[b];
+      if (!va.known_shape || !vb.known_shape || va.shape != vb.shape || va.dtype != vb.dtype) return false;
+    }
+    return true;
+  };
+  auto fusable_conv = [&](int y) {
+    if (y < 0 || prod[y] < 0 || uses[y] != 1) return false;
+    const Node& c = g.nodes[prod[y]];
+    return (c.op == OpType::kConv || c.op == OpType::kConvTranspose) && c.attrs.activation.kind == Activation::kNone &&
+           c.inputs.size() <= 3 && c.outputs[0] == y;
+  };
+  std::vector<bool> removed(g.nodes.size(), false);
+  std::vector<int> moved_here(g.nodes.size(), -1);  // at an Add's index: the conv that takes its place
+  int fused = 0;
+  for (std::size_t ai = 0; ai < g.nodes.size(); ++ai) {
+    const Node& add = g.nodes[ai];
+    if (add.op != OpType::kAdd || add.inputs.size() != 2 || add.outputs.size() != 1 || add.outputs[0] < 0) continue;
+    int side = -1;  // the operand index of the conv output that takes the other
+    for (int k = 0; k < 2; ++k) {
+      const int y = add.inputs[k], r = add.inputs[1 - k];
+      if (!fusable_conv(y) || r < 0 || r == y || !same_shape(y, r)) continue;
+      if (side < 0 || prod[y] > prod[add.inputs[side]]) side = k;
+    }
+    if (side < 0) continue;
+    const int y = add.inputs[side], r = add.inputs[1 - side];
+    Node& conv = g.nodes[prod[y]];
+    conv.inputs.resize(3, -1);
+    conv.inputs.push_back(r);
+    conv.outputs[0] = add.outputs[0];
+    if (prod[r] > prod[y]) {
+      removed[prod[y]] = true;
+      moved_here[ai] = prod[y];
+    } else {
+      removed[ai] = true;
+    }
+    ++fused;
+  }
+  std::vector<Node> nodes;
+  nodes.reserve(g.nodes.size());
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    if (moved_here[i] >= 0)
+      nodes.push_back(std::move(g.nodes[moved_here[i]]));
+    else if (!removed[i])
+      nodes.push_back(std::move(g.nodes[i]));
+  }
+  g.nodes = std::move(nodes);
+  return fused;
+}
+
 // The rank of v before shaping: from its declared or inferred shape, or 2 for a Flatten output;
 // -1 when unknown.
 std::int64_t known_rank(const Graph& g, int v, const std::vector<int>& prod) {
@@ -406,6 +499,7 @@ Status remove_dead_nodes(Graph& g) {
 Status fuse(Graph& g) {
   fuse_conv_batchnorm(g);
   fuse_matmul_bias(g);
+  fuse_residual_add(g);  // before the activations: Conv → Add → Relu becomes one Conv
   fuse_silu(g);
   fuse_activations(g);
   return Status::ok();

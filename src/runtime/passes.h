@@ -26,7 +26,10 @@ Status lower_legacy_softmax(Graph& g);
 Status fold_constants(Graph& g);
 // Removes nodes none of whose outputs reach a graph output, and unused weights.
 Status remove_dead_nodes(Graph& g);
-// Conv+BatchNormalization → Conv with folded weights; Conv/ConvTranspose/Gemm/MatMul or a
+// Conv+BatchNormalization → Conv with folded weights; Conv/ConvTranspose followed by Add(y, r) with r
+// of y's exact shape (y read only there; shapes probed at two sizes, as fuse_residual_add in
+// passes.cc says) → the conv with r as its residual input 3, so Conv → Add → Relu is one node;
+// Conv/ConvTranspose/Gemm/MatMul or a
 // standalone BatchNormalization followed by Relu, LeakyRelu, Sigmoid, Tanh, Clip or HardSigmoid
 // (its only consumer), or by SiLU (Mul(y, Sigmoid(y)), nothing else reading y) → fused activation;
 // MatMul followed by Add of a constant vector over the last axis → MatMul with a bias input.

@@ -250,18 +250,31 @@ Result<ConvOperands> conv_operands(const Ctx& c) {
   return ConvOperands{as_nchw(c.shape(0), nhwc), as_nchw(c.shape(1), nhwc), nhwc};
 }
 
+// Sets a Conv's or ConvTranspose's output y (NCHW terms) after checking the residual input 3, when
+// present, against it: the same shape in the node's layout and the same dtype (backends/op.h).
+Status set_conv_output(Ctx& c, const ConvOperands& o, const Shape& y) {
+  const Shape out = from_nchw(y, o.nhwc);
+  if (c.has(3)) {
+    if (c.shape(3) != out)
+      return c.error("the residual input " + shape_to_string(c.shape(3)) + " must have the output's shape " +
+                     shape_to_string(out) + " (no broadcasting)");
+    if (c.dtype(3) != c.dtype(0))
+      return c.error(std::string("the residual input is ") + dtype_name(c.dtype(3)) + ", the input " + dtype_name(c.dtype(0)));
+  }
+  c.set(0, c.dtype(0), out);
+  return Status::ok();
+}
+
 Status rule_conv(Ctx& c) {
   FSWAP_ASSIGN_OR_RETURN(const ConvOperands o, conv_operands(c));
   FSWAP_ASSIGN_OR_RETURN(const Shape y, conv_shape(c, o.x, o.w));
-  c.set(0, c.dtype(0), from_nchw(y, o.nhwc));
-  return Status::ok();
+  return set_conv_output(c, o, y);
 }
 
 Status rule_conv_transpose(Ctx& c) {
   FSWAP_ASSIGN_OR_RETURN(const ConvOperands o, conv_operands(c));
   FSWAP_ASSIGN_OR_RETURN(const Shape y, conv_transpose_shape(c, o.x, o.w));
-  c.set(0, c.dtype(0), from_nchw(y, o.nhwc));
-  return Status::ok();
+  return set_conv_output(c, o, y);
 }
 
 Status rule_pool(Ctx& c) {

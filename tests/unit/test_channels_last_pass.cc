@@ -192,6 +192,37 @@ TEST(ChannelsLastPass, AWeightComputedInTheGraphJoinsTheIsland) {
                       {LayoutChoice::kWherePays, &weights});
 }
 
+TEST(ChannelsLastPass, ResidualJoinsTheIsland) {
+  // A ResNet block after the fusion pass: Relu(Conv(y) + y) is one Conv whose residual input 3 is
+  // y, an island value: it stays NHWC, with no transpose of its own.
+  ConvChain chain(16, 32);
+  GraphBuilder& b = chain.b;
+  const int z = b.one(OpType::kConv, {chain.y, b.random("w_block", {16, 16, 3, 3}, chain.rng)}, {{"pads", Ints{1, 1, 1, 1}}});
+  const int out = b.one(OpType::kRelu, {b.one(OpType::kAdd, {z, chain.y})});
+  Graph g = b.g;
+  g.outputs = {out};
+  ASSERT_TRUE(optimize(g).is_ok());
+  ASSERT_EQ(count(g, OpType::kAdd), 0);
+  ASSERT_TRUE(specialize(g, {{1, 16, 32, 32}}).is_ok());
+  const Graph before = g;
+  ChannelsLastWeights weights;
+  auto r = to_channels_last(g, weights, LayoutChoice::kWherePays);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(r->islands, 1);
+  EXPECT_EQ(r->convs, 3);
+  EXPECT_EQ(r->transposes, 2);  // x in, the block's output out
+  int residuals = 0;
+  for (const Node& n : g.nodes) {
+    if (n.op != OpType::kConv || n.inputs.size() < 4) continue;
+    ++residuals;
+    EXPECT_EQ(n.attrs.i("channels_last", 0), 1);
+    EXPECT_EQ(n.attrs.activation.kind, Activation::kRelu);
+    EXPECT_EQ(g.values[n.inputs[3]].shape, (Shape{1, 32, 32, 16}));
+  }
+  EXPECT_EQ(residuals, 1);
+  expect_same_outputs(before, {random_tensor({1, 16, 32, 32}, 5)}, {LayoutChoice::kWherePays, &weights});
+}
+
 TEST(ChannelsLastPass, EveryShapeOfAModelReadsTheSameWeightCopy) {
   ConvChain chain(16, 32);
   chain.b.g.values[chain.x].shape = {-1, 16, 32, 32};

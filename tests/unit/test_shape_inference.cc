@@ -350,10 +350,11 @@ GraphBuilder conv_bn_relu() {
   return b;
 }
 
-// Runs a specialised graph with the CPU kernels; nullopt when one is missing.
-std::optional<Tensor> run_cpu(const Graph& g, const Tensor& input) {
+// Runs a specialised graph with the CPU kernels (one tensor per graph input, in order); nullopt
+// when one is missing.
+std::optional<Tensor> run_cpu(const Graph& g, const std::vector<Tensor>& inputs) {
   std::map<int, Tensor> live;
-  live[g.inputs[0]] = input;
+  for (std::size_t i = 0; i < inputs.size(); ++i) live[g.inputs[i]] = inputs[i];
   auto data = [&](int v) -> TensorView {
     if (v < 0) return {};
     if (const Tensor* t = g.constant_data(v)) return t->view();
@@ -372,6 +373,7 @@ std::optional<Tensor> run_cpu(const Graph& g, const Tensor& input) {
   }
   return live.at(g.outputs[0]);
 }
+std::optional<Tensor> run_cpu(const Graph& g, const Tensor& input) { return run_cpu(g, std::vector<Tensor>{input}); }
 
 }  // namespace
 
@@ -479,6 +481,132 @@ TEST(Passes, ConvTakesItsSilu) {
   c.g.outputs = {c.one(OpType::kMul, {y, c.one(OpType::kSigmoid, {y})}), y};
   ASSERT_TRUE(optimize(c.g).is_ok());
   EXPECT_EQ(c.g.nodes.size(), 3u);
+}
+
+namespace {
+
+Tensor random_tensor(Shape shape, std::mt19937& rng) {
+  Tensor t = Tensor::zeros(DType::kFloat32, std::move(shape));
+  std::uniform_real_distribution<float> u(-2, 2);
+  for (std::int64_t i = 0; i < t.elements(); ++i) t.data<float>()[i] = u(rng);
+  return t;
+}
+
+// The graph optimised and unoptimised, specialised to `shapes` and run on the CPU with `inputs`:
+// the fused graph's output must equal the reference's bit for bit. Returns the optimised graph.
+Graph expect_fusion_exact(const Graph& g, const std::vector<Shape>& shapes, const std::vector<Tensor>& inputs) {
+  Graph fused = g, reference = g;
+  EXPECT_TRUE(optimize(fused).is_ok());
+  Graph run = fused;
+  EXPECT_TRUE(specialize(reference, shapes).is_ok());
+  EXPECT_TRUE(specialize(run, shapes).is_ok());
+  auto want = run_cpu(reference, inputs);
+  auto got = run_cpu(run, inputs);
+  EXPECT_TRUE(want && got);
+  if (want && got) {
+    EXPECT_EQ(got->shape(), want->shape());
+    for (std::int64_t i = 0; i < want->elements(); ++i) EXPECT_EQ(got->data<float>()[i], want->data<float>()[i]) << i;
+  }
+  return fused;
+}
+
+bool has_residual(const Node& n) { return n.inputs.size() > 3 && n.inputs[3] >= 0; }
+
+}  // namespace
+
+TEST(Passes, ConvTakesItsResidualAdd) {
+  std::mt19937 rng(7);
+  const Shape xs{1, 4, 6, 6};
+  // Conv → Add(skip = a graph input) → Relu: one Conv with the residual and activation Relu.
+  {
+    GraphBuilder b(13);
+    const int x = b.input("x", xs), skip = b.input("skip", xs);
+    const int y = b.one(OpType::kConv, {x, b.random("w", {4, 4, 3, 3}, rng), b.random("b", {4}, rng)},
+                        {{"pads", L({1, 1, 1, 1})}});
+    b.g.outputs = {b.one(OpType::kRelu, {b.one(OpType::kAdd, {skip, y})})};
+    const Graph fused = expect_fusion_exact(b.g, {xs, xs}, {random_tensor(xs, rng), random_tensor(xs, rng)});
+    ASSERT_EQ(fused.nodes.size(), 1u);
+    EXPECT_EQ(fused.nodes[0].op, OpType::kConv);
+    EXPECT_EQ(fused.nodes[0].attrs.activation.kind, Activation::kRelu);
+    ASSERT_TRUE(has_residual(fused.nodes[0]));
+    EXPECT_EQ(fused.nodes[0].inputs[3], fused.inputs[1]);
+  }
+  // The skip computed after the conv in node order, a conv without bias: the conv moves to the
+  // Add's place; a ConvTranspose residual block takes its Add as well.
+  {
+    GraphBuilder b(13);
+    const int x = b.input("x", xs);
+    const int y = b.one(OpType::kConv, {x, b.random("w", {4, 4, 1, 1}, rng)});
+    const int skip = b.one(OpType::kSigmoid, {x});
+    const int z = b.one(OpType::kAdd, {y, skip});
+    const int t = b.one(OpType::kConvTranspose, {z, b.random("wt", {4, 4, 3, 3}, rng), b.random("bt", {4}, rng)},
+                        {{"pads", L({1, 1, 1, 1})}});
+    b.g.outputs = {b.one(OpType::kAdd, {t, z})};
+    const Graph fused = expect_fusion_exact(b.g, {xs}, {random_tensor(xs, rng)});
+    ASSERT_EQ(fused.nodes.size(), 3u);
+    EXPECT_EQ(fused.nodes[0].op, OpType::kSigmoid);
+    EXPECT_EQ(fused.nodes[1].op, OpType::kConv);
+    EXPECT_EQ(fused.nodes[2].op, OpType::kConvTranspose);
+    EXPECT_TRUE(has_residual(fused.nodes[1]) && has_residual(fused.nodes[2]));
+    EXPECT_EQ(fused.nodes[1].inputs[2], -1);  // no bias
+  }
+  // A dynamic batch: the probes agree at every size, so it fuses, and runs at batch 2.
+  {
+    GraphBuilder b(13);
+    const int x = b.input("x", {-1, 4, 6, 6});
+    const int y = b.one(OpType::kConv, {x, b.random("w", {4, 4, 3, 3}, rng)}, {{"pads", L({1, 1, 1, 1})}});
+    b.g.outputs = {b.one(OpType::kAdd, {y, x})};
+    const Graph fused = expect_fusion_exact(b.g, {{2, 4, 6, 6}}, {random_tensor({2, 4, 6, 6}, rng)});
+    ASSERT_EQ(fused.nodes.size(), 1u);
+    EXPECT_TRUE(has_residual(fused.nodes[0]));
+  }
+  // y also read elsewhere (a graph output), a broadcasting skip, a skip that matches only at one
+  // batch size, and Add(y, y): none fuses.
+  {
+    GraphBuilder b(13);
+    const int x = b.input("x", xs);
+    const int y = b.one(OpType::kConv, {x, b.random("w", {4, 4, 3, 3}, rng)}, {{"pads", L({1, 1, 1, 1})}});
+    b.g.outputs = {b.one(OpType::kAdd, {y, x}), y};
+    ASSERT_TRUE(optimize(b.g).is_ok());
+    EXPECT_EQ(b.g.nodes.size(), 2u);
+  }
+  {
+    GraphBuilder b(13);
+    const int x = b.input("x", xs), skip = b.input("skip", {1, 4, 1, 6});
+    const int y = b.one(OpType::kConv, {x, b.random("w", {4, 4, 3, 3}, rng)}, {{"pads", L({1, 1, 1, 1})}});
+    b.g.outputs = {b.one(OpType::kAdd, {y, skip})};
+    expect_fusion_exact(b.g, {xs, {1, 4, 1, 6}}, {random_tensor(xs, rng), random_tensor({1, 4, 1, 6}, rng)});
+    Graph g = b.g;
+    ASSERT_TRUE(optimize(g).is_ok());
+    EXPECT_EQ(g.nodes.size(), 2u);
+  }
+  {
+    GraphBuilder b(13);
+    const int x = b.input("x", {-1, 4, 6, 6}), skip = b.input("skip", {2, 4, 6, 6});
+    const int y = b.one(OpType::kConv, {x, b.random("w", {4, 4, 3, 3}, rng)}, {{"pads", L({1, 1, 1, 1})}});
+    b.g.outputs = {b.one(OpType::kAdd, {y, skip})};
+    ASSERT_TRUE(optimize(b.g).is_ok());
+    EXPECT_EQ(b.g.nodes.size(), 2u);
+  }
+  {
+    GraphBuilder b(13);
+    const int x = b.input("x", xs);
+    const int y = b.one(OpType::kConv, {x, b.random("w", {4, 4, 3, 3}, rng)}, {{"pads", L({1, 1, 1, 1})}});
+    b.g.outputs = {b.one(OpType::kAdd, {y, y})};
+    ASSERT_TRUE(optimize(b.g).is_ok());
+    EXPECT_EQ(b.g.nodes.size(), 2u);
+  }
+}
+
+TEST(Passes, ConvResidualOfAnotherShapeIsRejectedNamingTheNode) {
+  std::mt19937 rng(8);
+  GraphBuilder b(13);
+  const int x = b.input("x", {1, 4, 6, 6}), r = b.input("r", {1, 4, 6, 5});
+  b.one(OpType::kConv, {x, b.random("w", {4, 4, 3, 3}, rng), -1, r}, {{"pads", L({1, 1, 1, 1})}});
+  const Status s = b.infer_last_status();
+  EXPECT_FALSE(s.is_ok());
+  EXPECT_NE(s.message().find("Conv_0"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("residual"), std::string::npos) << s.message();
 }
 
 TEST(Passes, FoldConstantsAndRemoveDeadNodes) {

@@ -45,9 +45,9 @@ void apply_activation(const FusedActivation& act, float* data, std::int64_t n) {
   }
 }
 
-void bias_and_activation(const FusedActivation& act, const float* bias, float* y, std::int64_t batch,
-                         std::int64_t channels, std::int64_t plane) {
-  if (bias == nullptr && act.kind == Activation::kNone) return;
+void bias_and_activation(const FusedActivation& act, const float* bias, const float* residual, float* y,
+                         std::int64_t batch, std::int64_t channels, std::int64_t plane) {
+  if (bias == nullptr && residual == nullptr && act.kind == Activation::kNone) return;
   const std::int64_t planes = batch * channels;
   parallel_for(
       static_cast<int>(planes),
@@ -57,6 +57,10 @@ void bias_and_activation(const FusedActivation& act, const float* bias, float* y
           if (bias != nullptr) {
             const float b = bias[p % channels];
             for (std::int64_t i = 0; i < plane; ++i) row[i] += b;
+          }
+          if (residual != nullptr) {
+            const float* r = residual + p * plane;
+            for (std::int64_t i = 0; i < plane; ++i) row[i] += r[i];
           }
           apply_activation(act, row, plane);
         }

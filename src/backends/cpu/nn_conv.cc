@@ -4,6 +4,9 @@
 // channels_last = 1 (X, W and Y stored [N, H, W, C]-style, backends/op_rules.h): X and W are
 // transposed into NCHW scratch, the NCHW kernel runs, Y is transposed back. This path exists as the
 // reference the CUDA kernels are tested against; the layout pass makes such nodes on CUDA only.
+//
+// Input 3, the residual R (Y's shape and layout, made by the fusion pass from Add(Conv(x), R)):
+// Y = act(conv(X, W) + B + R), added in that order, as the unfused Conv → Add → activation does.
 
 #include <cstring>
 
@@ -119,8 +122,21 @@ void nchw_to_nhwc(const float* src, const Shape& nchw, float* dst) {
   });
 }
 
+// Input 3 of a Conv or ConvTranspose, the residual: nullptr when absent, an error unless it has
+// Y's shape.
+Result<const float*> residual_of(const KernelArgs& args, const char* op) {
+  if (args.inputs.size() < 4 || args.inputs[3].data == nullptr) return static_cast<const float*>(nullptr);
+  const TensorView& r = args.inputs[3];
+  if (r.shape != args.outputs[0].shape)
+    return nn_shape_error(op, "the residual " + shape_to_string(r.shape) + " must have the output's shape " +
+                                  shape_to_string(args.outputs[0].shape));
+  return r.as<const float>();
+}
+
 // A channels_last Conv or ConvTranspose through its NCHW kernel (see the top of the file). The
 // fused activation is applied by nchw_kernel; being element-wise, it commutes with the transpose.
+// With a residual (already [N, H, W, C] like Y), nchw_kernel runs without it and without the
+// activation, and both are applied here after the transpose back, in the NCHW kernel's order.
 // X and W are present (the caller checked).
 Status via_nchw(const KernelArgs& args, const char* op, Status (*nchw_kernel)(const KernelArgs&)) {
   const TensorView& x = args.inputs[0];
@@ -129,7 +145,9 @@ Status via_nchw(const KernelArgs& args, const char* op, Status (*nchw_kernel)(co
   if (w.shape.size() != 4 || y.shape.size() != 4)
     return nn_shape_error(op, "channels_last needs a 4-D weight and output, got W " + shape_to_string(w.shape) +
                                   " and Y " + shape_to_string(y.shape));
+  FSWAP_ASSIGN_OR_RETURN(const float* residual, residual_of(args, op));
   std::vector<TensorView> inputs = args.inputs, outputs = args.outputs;
+  if (inputs.size() > 3) inputs.resize(3);
   inputs[0].shape = nchw_from_nhwc(x.shape);
   inputs[1].shape = nchw_from_nhwc(w.shape);
   outputs[0].shape = nchw_from_nhwc(y.shape);
@@ -141,8 +159,12 @@ Status via_nchw(const KernelArgs& args, const char* op, Status (*nchw_kernel)(co
   nhwc_to_nchw(w.as<const float>(), w.shape, inputs[1].as<float>());
   OpAttributes attrs = args.attrs;
   attrs.values.erase("channels_last");
+  if (residual != nullptr) attrs.activation = {};
   FSWAP_RETURN_IF_ERROR(nchw_kernel({args.op, attrs, std::move(inputs), outputs}));
   nchw_to_nhwc(outputs[0].as<const float>(), outputs[0].shape, y.as<float>());
+  if (residual != nullptr)
+    bias_and_activation(args.attrs.activation, nullptr, residual, y.as<float>(), y.shape[0] * y.shape[1], 1,
+                        y.shape[2] * y.shape[3]);
   return Status::ok();
 }
 
@@ -159,6 +181,7 @@ Status conv_kernel(const KernelArgs& args) {
   const TensorView& w = args.inputs[1];
   const TensorView& y = args.outputs[0];
   const float* bias = args.inputs.size() > 2 ? args.inputs[2].as<const float>() : nullptr;
+  FSWAP_ASSIGN_OR_RETURN(const float* residual, residual_of(args, kOp));
   if (w.shape.size() != x.shape.size()) return nn_shape_error(kOp, "W rank differs from X rank");
   FSWAP_ASSIGN_OR_RETURN(WindowGeometry g, window_geometry(kOp, args.attrs, x.shape, y.shape, spatial_of(w.shape)));
   const std::int64_t batch = x.shape[0], channels = x.shape[1], out_channels = w.shape[0];
@@ -187,7 +210,7 @@ Status conv_kernel(const KernelArgs& args) {
       }
     }
   }
-  bias_and_activation(args.attrs.activation, bias, yd, batch, out_channels, out_size);
+  bias_and_activation(args.attrs.activation, bias, residual, yd, batch, out_channels, out_size);
   return Status::ok();
 }
 
@@ -202,6 +225,7 @@ Status conv_transpose_kernel(const KernelArgs& args) {
   const TensorView& w = args.inputs[1];
   const TensorView& y = args.outputs[0];
   const float* bias = args.inputs.size() > 2 ? args.inputs[2].as<const float>() : nullptr;
+  FSWAP_ASSIGN_OR_RETURN(const float* residual, residual_of(args, kOp));
   const std::size_t rank = x.shape.size() < 2 ? 0 : x.shape.size() - 2;
   if (rank < 1 || rank > 3 || w.shape.size() != x.shape.size() || y.shape.size() != x.shape.size())
     return unsupported(std::string(kOp) + ": input rank " + std::to_string(x.shape.size()) +
@@ -278,7 +302,7 @@ Status conv_transpose_kernel(const KernelArgs& args) {
       });
     }
   }
-  bias_and_activation(a.activation, bias, yd, batch, out_channels, out_size);
+  bias_and_activation(a.activation, bias, residual, yd, batch, out_channels, out_size);
   return Status::ok();
 }
 

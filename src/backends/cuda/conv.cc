@@ -1,7 +1,7 @@
-// Conv and ConvTranspose on cuDNN's legacy convolution API, bias and the fused activation by one
-// epilogue pass. ConvTranspose is the backward-data pass of the forward convolution it inverts.
-// A channels_last depthwise Conv (group == C) runs depthwise.cu's kernel instead, bias and
-// activation included.
+// Conv and ConvTranspose on cuDNN's legacy convolution API, bias, the residual (input 3, a fused
+// Add: backends/op.h) and the fused activation by one epilogue pass. ConvTranspose is the
+// backward-data pass of the forward convolution it inverts. A channels_last depthwise Conv
+// (group == C) runs depthwise.cu's kernel instead, bias, residual and activation included.
 //
 // Layouts: NCHW, or with channels_last = 1 (backends/op_rules.h) NHWC tensors and filter, which
 // cuDNN's tensor-core kernels read without transposing. Geometry is worked out in NCHW terms for
@@ -108,6 +108,15 @@ Result<const void*> channel_bias_data(const CudaKernelArgs& args, const char* op
   return static_cast<const void*>(args.inputs[2].data);
 }
 
+// The node's optional residual (input 3), Y's shape exactly and in Y's layout; nullptr when absent.
+Result<const void*> residual_data(const CudaKernelArgs& args, const char* op) {
+  if (args.inputs.size() < 4 || args.inputs[3].data == nullptr) return static_cast<const void*>(nullptr);
+  if (args.inputs[3].shape != args.outputs[0].shape)
+    return shape_error(op, "the residual " + shape_to_string(args.inputs[3].shape) + " must have the output's shape " +
+                               shape_to_string(args.outputs[0].shape));
+  return static_cast<const void*>(args.inputs[3].data);
+}
+
 // X, W and Y's shapes in NCHW terms (a channels_last node's permuted; all three are then 4-D).
 struct ConvShapes {
   Shape x, w, y;
@@ -207,15 +216,16 @@ WindowCopy window_copy(ConvLayout layout, std::int64_t batch, std::int64_t chann
   return w;
 }
 
-// y = act(y + bias[channel]) over Y = [batch, channels, plane] (NCHW) or [batch, plane, channels] (NHWC).
+// y = act(y + bias[channel] + residual) over Y = [batch, channels, plane] (NCHW) or [batch, plane,
+// channels] (NHWC), the residual laid out as Y.
 Status conv_epilogue(const CudaKernelArgs& args, const char* op, DType dtype, ConvLayout layout, const void* bias,
-                     std::int64_t batch, std::int64_t channels, std::int64_t plane) {
+                     const void* residual, std::int64_t batch, std::int64_t channels, std::int64_t plane) {
   void* y = args.outputs[0].data;
   if (layout == ConvLayout::kNhwc)
     return bias_activation(dtype, y, bias, batch * plane, channels, column_bias(), args.attrs.activation,
-                           args.ctx.stream, op);
+                           args.ctx.stream, op, residual);
   return bias_activation(dtype, y, bias, batch * channels, plane, channel_bias(channels), args.attrs.activation,
-                         args.ctx.stream, op);
+                         args.ctx.stream, op, residual);
 }
 
 Result<int> to_int(const char* op, std::int64_t value) {
@@ -406,6 +416,7 @@ struct ConvNode {
   SpatialGeometry geometry;
   std::int64_t group = 1;
   const void* bias = nullptr;
+  const void* residual = nullptr;
 };
 
 Result<ConvNode> conv_node(const CudaKernelArgs& args, const char* op) {
@@ -417,6 +428,7 @@ Result<ConvNode> conv_node(const CudaKernelArgs& args, const char* op) {
   const ConvShapes& s = node.shapes;
   FSWAP_ASSIGN_OR_RETURN(node.group, conv_group(op, args.attrs, s.x, s.w, s.y));
   FSWAP_ASSIGN_OR_RETURN(node.bias, channel_bias_data(args, op, s.w[0]));
+  FSWAP_ASSIGN_OR_RETURN(node.residual, residual_data(args, op));
   return node;
 }
 
@@ -433,7 +445,7 @@ Status depthwise_conv_node(const CudaKernelArgs& args, const char* op, const Con
                         .in = {g.in[0], g.in[1]}, .out = {g.out[0], g.out[1]}, .kernel = {g.kernel[0], g.kernel[1]},
                         .stride = {g.stride[0], g.stride[1]}, .dilation = {g.dilation[0], g.dilation[1]},
                         .pad_begin = {g.pad_begin[0], g.pad_begin[1]}};
-  return depthwise_conv(p, args.inputs[0].data, args.inputs[1].data, node.bias, args.outputs[0].data,
+  return depthwise_conv(p, args.inputs[0].data, args.inputs[1].data, node.bias, node.residual, args.outputs[0].data,
                         args.attrs.activation, args.ctx.stream, op);
 }
 
@@ -473,7 +485,8 @@ Status cudnn_conv_node(const CudaKernelArgs& args, const char* op, const ConvNod
                                       op));
   FSWAP_ASSIGN_OR_RETURN(const ConvAlgoChoice choice, choose_algorithm(args, op, p, d, b, ws, known));
   FSWAP_RETURN_IF_ERROR(run_convolution(args, op, p, d, choice, b, ws));
-  return conv_epilogue(args, op, dtype, s.layout, node.bias, batch, out_channels, spatial_elements(g.out, g.rank));
+  return conv_epilogue(args, op, dtype, s.layout, node.bias, node.residual, batch, out_channels,
+                       spatial_elements(g.out, g.rank));
 }
 
 Status conv_kernel(const CudaKernelArgs& args) {
@@ -497,6 +510,7 @@ Status conv_transpose_kernel(const CudaKernelArgs& args) {
   FSWAP_ASSIGN_OR_RETURN(const std::int64_t group, conv_transpose_group(kOp, args.attrs, s.x, s.w, s.y));
   const std::int64_t out_channels = s.y[1];
   FSWAP_ASSIGN_OR_RETURN(const void* bias, channel_bias_data(args, kOp, out_channels));
+  FSWAP_ASSIGN_OR_RETURN(const void* residual, residual_data(args, kOp));
   if (y.elements() == 0) return Status::ok();
   FSWAP_RETURN_IF_ERROR(require_context(args, kOp));
 
@@ -526,7 +540,8 @@ Status conv_transpose_kernel(const CudaKernelArgs& args) {
     FSWAP_RETURN_IF_ERROR(copy_window(dtype, ws.staging, y.data,
                                       window_copy(s.layout, batch, out_channels, g, g.out, p.input, -1),
                                       args.ctx.stream, kOp));
-  return conv_epilogue(args, kOp, dtype, s.layout, bias, batch, out_channels, spatial_elements(g.out, g.rank));
+  return conv_epilogue(args, kOp, dtype, s.layout, bias, residual, batch, out_channels,
+                       spatial_elements(g.out, g.rank));
 }
 
 }  // namespace

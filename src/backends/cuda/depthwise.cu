@@ -51,8 +51,9 @@ __device__ __forceinline__ void store(T* p, const float (&v)[V]) {
 // known at compile time, its weights then held in registers; 0 × 0 reads them at each tap.
 template <class T, int V, int kKH, int kKW>
 __global__ void __launch_bounds__(kBlock)
-    depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias, T* __restrict__ y,
-                     Geometry g, int pixels_per_thread, FusedActivation act) {
+    depthwise_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
+                     const T* __restrict__ residual, T* __restrict__ y, Geometry g, int pixels_per_thread,
+                     FusedActivation act) {
   const int m = (blockIdx.y * blockDim.x + threadIdx.x) * V;
   if (m >= g.m) return;
   const std::int64_t pixels = static_cast<std::int64_t>(g.n) * g.oh * g.ow;
@@ -104,7 +105,15 @@ __global__ void __launch_bounds__(kBlock)
     }
     float out[V];
 #pragma unroll
-    for (int v = 0; v < V; ++v) out[v] = activate(acc[v] + b[v], act);
+    for (int v = 0; v < V; ++v) out[v] = acc[v] + b[v];
+    if (residual != nullptr) {
+      float r[V];
+      load<V>(residual + p * g.m + m, r);
+#pragma unroll
+      for (int v = 0; v < V; ++v) out[v] += r[v];
+    }
+#pragma unroll
+    for (int v = 0; v < V; ++v) out[v] = activate(out[v], act);
     store<V>(y + p * g.m + m, out);
     if (++ow == g.ow) {
       ow = 0;
@@ -135,13 +144,13 @@ DepthwiseLaunch depthwise_launch(std::int64_t vectors, std::int64_t pixels) {
 }
 
 template <class T, int V>
-Status launch(const Geometry& g, const void* x, const void* w, const void* bias, void* y, const FusedActivation& act,
-              cudaStream_t stream, const char* op) {
+Status launch(const Geometry& g, const void* x, const void* w, const void* bias, const void* residual, void* y,
+              const FusedActivation& act, cudaStream_t stream, const char* op) {
   const DepthwiseLaunch l = depthwise_launch(g.m / V, static_cast<std::int64_t>(g.n) * g.oh * g.ow);
   const auto run = [&](auto kernel) {
     kernel<<<l.grid, l.block, 0, stream>>>(static_cast<const T*>(x), static_cast<const T*>(w),
-                                           static_cast<const T*>(bias), static_cast<T*>(y), g, l.pixels_per_thread,
-                                           act);
+                                           static_cast<const T*>(bias), static_cast<const T*>(residual),
+                                           static_cast<T*>(y), g, l.pixels_per_thread, act);
     return check_launch(op);
   };
   if (g.kh == 3 && g.kw == 3) return run(depthwise_kernel<T, V, 3, 3>);
@@ -153,8 +162,8 @@ bool aligned(const void* p, std::size_t bytes) { return reinterpret_cast<std::ui
 
 }  // namespace
 
-Status depthwise_conv(const DepthwiseConv& p, const void* x, const void* w, const void* bias, void* y,
-                      const FusedActivation& act, CUstream_st* stream, const char* op) {
+Status depthwise_conv(const DepthwiseConv& p, const void* x, const void* w, const void* bias, const void* residual,
+                      void* y, const FusedActivation& act, CUstream_st* stream, const char* op) {
   const std::int64_t m = p.channels * p.multiplier;
   if (p.batch <= 0 || m <= 0 || p.out[0] <= 0 || p.out[1] <= 0) return Status::ok();
   const std::int64_t sizes[] = {p.batch, p.in[0], p.in[1], p.channels, m, p.multiplier, p.out[0], p.out[1],
@@ -171,9 +180,10 @@ Status depthwise_conv(const DepthwiseConv& p, const void* x, const void* w, cons
   const cudaStream_t s = stream;
   return dispatch_float(p.dtype, op, [&]<class T>() {
     const std::size_t pair_bytes = 2 * sizeof(T);
-    if (p.multiplier == 1 && p.channels % 2 == 0 && aligned(x, pair_bytes) && aligned(y, pair_bytes))
-      return launch<T, 2>(g, x, w, bias, y, act, s, op);
-    return launch<T, 1>(g, x, w, bias, y, act, s, op);
+    if (p.multiplier == 1 && p.channels % 2 == 0 && aligned(x, pair_bytes) && aligned(y, pair_bytes) &&
+        (residual == nullptr || aligned(residual, pair_bytes)))
+      return launch<T, 2>(g, x, w, bias, residual, y, act, s, op);
+    return launch<T, 1>(g, x, w, bias, residual, y, act, s, op);
   });
 }
 

@@ -6,12 +6,12 @@
 //   DepthwiseConv p{.dtype = DType::kFloat16, .batch = n, .channels = c, .multiplier = 1,
 //                   .in = {h, w}, .out = {oh, ow}, .kernel = {3, 3}, .stride = {1, 1},
 //                   .dilation = {1, 1}, .pad_begin = {1, 1}};
-//   FSWAP_RETURN_IF_ERROR(depthwise_conv(p, x, w, bias, y, act, stream, "Conv"));
+//   FSWAP_RETURN_IF_ERROR(depthwise_conv(p, x, w, bias, /*residual=*/nullptr, y, act, stream, "Conv"));
 //
 // Output channel m reads input channel m / multiplier; output position o reads input position
 // o * stride - pad_begin + k * dilation, and positions outside the input count as 0 (any pads,
-// asymmetric or auto_pad, without a padded copy). Bias and the fused activation are applied in
-// the same pass. Float32 or float16 storage, float32 accumulation. No workspace, no host
+// asymmetric or auto_pad, without a padded copy). Bias, the residual and the fused activation are
+// applied in the same pass. Float32 or float16 storage, float32 accumulation. No workspace, no host
 // synchronisation: one launch on `stream`, checked (check_launch naming `op`).
 #pragma once
 
@@ -34,10 +34,11 @@ struct DepthwiseConv {
   std::array<std::int64_t, 2> in{}, out{}, kernel{}, stride{1, 1}, dilation{1, 1}, pad_begin{};
 };
 
-// y [N, OH, OW, M] = act(depthwise(x [N, H, W, C], w [M, kH, kW, 1]) + bias [M]); bias nullptr for
-// none. All pointers are dense device memory of p.dtype.
-Status depthwise_conv(const DepthwiseConv& p, const void* x, const void* w, const void* bias, void* y,
-                      const FusedActivation& act, CUstream_st* stream, const char* op);
+// y [N, OH, OW, M] = act(depthwise(x [N, H, W, C], w [M, kH, kW, 1]) + bias [M] + residual
+// [N, OH, OW, M]), added in that order; bias and residual nullptr for none. All pointers are dense
+// device memory of p.dtype; the residual is not y.
+Status depthwise_conv(const DepthwiseConv& p, const void* x, const void* w, const void* bias, const void* residual,
+                      void* y, const FusedActivation& act, CUstream_st* stream, const char* op);
 
 // Conv through cuDNN whatever the group (conv.cc): the path the Conv kernel takes for everything but
 // a channels_last depthwise convolution. Declared here so the depthwise kernel can be timed against it.

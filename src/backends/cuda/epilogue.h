@@ -5,6 +5,9 @@
 //   // y = act(y + b[channel]) after a convolution writing y = [n, c, h, w]:
 //   FSWAP_RETURN_IF_ERROR(
 //       bias_activation(y.dtype, y.data, b.data, n * c, h * w, channel_bias(c), act, stream, "Conv"));
+//   // y = act(y + b[channel] + r) with a residual r laid out as y (a fused Add, backends/op.h):
+//   FSWAP_RETURN_IF_ERROR(
+//       bias_activation(y.dtype, y.data, b.data, n * c, h * w, channel_bias(c), act, stream, "Conv", r.data));
 //
 // Tensors are float32 or float16 (compute in float32), dense row-major device memory; anything else
 // is kUnsupported naming `op`. Each launch is checked (check_launch naming `op`).
@@ -37,10 +40,13 @@ inline BiasLayout channel_bias(std::int64_t channels) { return {channels, 1, 0, 
 // y = [batch * plane, channels]).
 inline BiasLayout column_bias() { return {1, 0, 1, 1}; }
 
-// y[r, c] = act(y[r, c] + bias element) in place over a row-major y = [rows, cols]; bias has y's
-// dtype, nullptr for none. Nothing is enqueued when there is neither a bias nor an activation.
+// y[r, c] = act(y[r, c] + bias element + residual[r, c]) in place over a row-major y = [rows, cols],
+// added in that order (as the CPU kernels do); bias and residual have y's dtype, residual y's
+// shape and layout (a separate buffer), nullptr for none. Nothing is enqueued when there is no
+// bias, no residual and no activation.
 Status bias_activation(DType dtype, void* y, const void* bias, std::int64_t rows, std::int64_t cols,
-                       const BiasLayout& layout, const FusedActivation& act, CUstream_st* stream, const char* op);
+                       const BiasLayout& layout, const FusedActivation& act, CUstream_st* stream, const char* op,
+                       const void* residual = nullptr);
 
 // A copy between two spatial windows of the same planes: dst = [planes, dst...] and
 // src = [planes, src...], 3 spatial dims (leading 1s for fewer; NHWC data is [batch planes, H, W, C]
