@@ -3,6 +3,8 @@
 // the CPU's channels_last path against its NCHW one): fp32 within 1e-4 relative, fp16 within 1e-2
 // (the CPU fed the same half-rounded inputs). The kernels run directly on a CudaContext made here:
 // one stream, cuDNN and cuBLASLt, an in-memory algorithm cache and a device workspace.
+// CudaConvResidual: a Conv or ConvTranspose with a residual input 3 (the fused Add, backends/op.h)
+// in NCHW and NHWC, fp32 and fp16, against the CPU kernel in the same layout.
 // Also: the algorithm cache keeps NCHW and NHWC problems apart, and its file format carries the layout;
 // a channels_last depthwise Conv bypasses cuDNN, and CudaChannelsLastDepthwise.ThroughputAgainstCudnn
 // prints its kernel's fp16 ms beside cuDNN's on MobileNet-like layers.
@@ -110,16 +112,24 @@ Tensor download(const void* data, const Shape& shape, DType dtype) {
   return t;
 }
 
-// The case's operands (NCHW), rounded to half for fp16 so the CPU computes on what the GPU reads.
+// The case's operands (NCHW), rounded to half for fp16 so the CPU computes on what the GPU reads;
+// with `residual`, also R of Y's shape (NCHW; each node reads it in its own layout).
 struct Operands {
   Tensor x, w, b;
+  std::optional<Tensor> r;
 };
-Operands operands(const ConvLayoutCase& c, DType dtype) {
+Operands operands(const ConvLayoutCase& c, DType dtype, bool residual = false) {
   std::vector<Tensor> t = {test::seeded_tensor(c.x, 1), test::seeded_tensor(c.w, 2),
                            test::seeded_tensor({test::out_channels(c)}, 3)};
+  if (residual) t.push_back(test::seeded_tensor(test::inferred_output(c, false).value(), 4));
   if (dtype == DType::kFloat16) t = test::rounded_to_half(std::move(t));
-  return {std::move(t[0]), std::move(t[1]), std::move(t[2])};
+  Operands o{std::move(t[0]), std::move(t[1]), std::move(t[2]), std::nullopt};
+  if (residual) o.r = std::move(t[3]);
+  return o;
 }
+
+// An NCHW operand as a node of the given layout reads it.
+Tensor in_layout(const Tensor& nchw, bool nhwc) { return nhwc ? test::nhwc_of(nchw) : Tensor::copy_of(nchw.view()); }
 
 // The case's node on the device in the given layout: operands uploaded, Y allocated.
 struct DeviceNode {
@@ -127,7 +137,7 @@ struct DeviceNode {
   DType dtype = DType::kFloat32;
   OpAttributes attrs;
   Shape y_shape;
-  std::unique_ptr<DeviceBuffer> x, w, b, y;
+  std::unique_ptr<DeviceBuffer> x, w, b, r, y;
   std::vector<TensorView> inputs;
 
   Status run(cuda::CudaKernel kernel) const {
@@ -143,14 +153,19 @@ Result<DeviceNode> device_node(const ConvLayoutCase& c, const Operands& o, DType
   node.dtype = dtype;
   node.attrs = test::node_attributes(c, nhwc);
   FSWAP_ASSIGN_OR_RETURN(node.y_shape, test::inferred_output(c, nhwc));
-  const Tensor x = nhwc ? test::nhwc_of(o.x) : Tensor::copy_of(o.x.view());
-  const Tensor w = nhwc ? test::nhwc_of(o.w) : Tensor::copy_of(o.w.view());
+  const Tensor x = in_layout(o.x, nhwc), w = in_layout(o.w, nhwc);
   node.x = upload(x, dtype);
   node.w = upload(w, dtype);
   node.b = upload(o.b, dtype);
   node.y = std::make_unique<DeviceBuffer>(static_cast<std::size_t>(shape_elements(node.y_shape)) * dtype_size(dtype));
   node.inputs = {{dtype, x.shape(), node.x->data}, {dtype, w.shape(), node.w->data}};
   if (c.bias) node.inputs.push_back({dtype, o.b.shape(), node.b->data});
+  if (o.r) {
+    const Tensor r = in_layout(*o.r, nhwc);
+    node.r = upload(r, dtype);
+    if (!c.bias) node.inputs.push_back({});  // absent bias
+    node.inputs.push_back({dtype, r.shape(), node.r->data});
+  }
   return node;
 }
 
@@ -161,13 +176,18 @@ Result<Tensor> run_cuda(const ConvLayoutCase& c, const Operands& o, DType dtype,
   return node.result();
 }
 
-// The CPU kernel on the channels_last operands.
-Tensor run_cpu(const ConvLayoutCase& c, const Operands& o) {
-  const Tensor x = test::nhwc_of(o.x), w = test::nhwc_of(o.w);
-  Tensor y = Tensor::zeros(DType::kFloat32, test::inferred_output(c, true).value());
+// The CPU kernel on the operands in the given layout (channels_last by default).
+Tensor run_cpu(const ConvLayoutCase& c, const Operands& o, bool nhwc = true) {
+  const Tensor x = in_layout(o.x, nhwc), w = in_layout(o.w, nhwc);
+  const Tensor r = o.r ? in_layout(*o.r, nhwc) : Tensor{};
+  Tensor y = Tensor::zeros(DType::kFloat32, test::inferred_output(c, nhwc).value());
   std::vector<TensorView> inputs = {x.view(), w.view()};
   if (c.bias) inputs.push_back(o.b.view());
-  const Status s = cpu_kernel(c.op)({c.op, test::node_attributes(c, true), inputs, {y.view()}});
+  if (o.r) {
+    if (!c.bias) inputs.push_back({});
+    inputs.push_back(r.view());
+  }
+  const Status s = cpu_kernel(c.op)({c.op, test::node_attributes(c, nhwc), inputs, {y.view()}});
   EXPECT_TRUE(s.is_ok()) << s.to_string();
   return y;
 }
@@ -197,6 +217,48 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(DType::kFloat32, DType::kFloat16)),
     [](const ::testing::TestParamInfo<std::tuple<ConvLayoutCase, DType>>& param) {
       return std::get<0>(param.param).name + (std::get<1>(param.param) == DType::kFloat16 ? "_fp16" : "_fp32");
+    });
+
+// Y = act(conv(X, W) + B + R) on CUDA in both layouts and dtypes against the CPU kernel in the same
+// layout: cuDNN's forward and backward-data paths (direct and through the staging window) with the
+// residual in the epilogue, and the NHWC depthwise kernel (its channel-pair and one-channel paths).
+std::vector<ConvLayoutCase> residual_cases() {
+  const std::vector<std::string> names = {"Conv3x3Bias",          "ConvDilation2",        "ConvAsymmetricPads",
+                                          "ConvRelu",             "ConvWide",             "ConvDepthwise",
+                                          "DepthwiseLeakyReluC3", "DepthwiseClipBatch2",  "ConvTransposeStride2",
+                                          "ConvTransposeAsymmetricPads"};
+  std::vector<ConvLayoutCase> cases;
+  for (const ConvLayoutCase& c : test::conv_layout_cases())
+    if (std::find(names.begin(), names.end(), c.name) != names.end()) cases.push_back(c);
+  return cases;
+}
+
+class CudaConvResidual : public ::testing::TestWithParam<std::tuple<ConvLayoutCase, DType, bool>> {};
+
+TEST_P(CudaConvResidual, MatchesTheCpuKernel) {
+  ASSERT_TRUE(gpu().ready.is_ok()) << gpu().ready.to_string();
+  const auto& [c, dtype, nhwc] = GetParam();
+  const Operands o = operands(c, dtype, /*residual=*/true);
+  const Tensor want = run_cpu(c, o, nhwc);
+  const double rtol = dtype == DType::kFloat16 ? 1e-2 : 1e-4;
+  Result<Tensor> got = run_cuda(c, o, dtype, nhwc);
+  ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+  ASSERT_EQ(got->shape(), want.shape());
+  const test::Comparison cmp = test::compare(want, *got, rtol);
+  EXPECT_EQ(cmp.bad, 0) << cmp.describe() << " (rtol " << rtol << ")";
+  // The residual counts: without it the result differs.
+  const Operands plain{Tensor::copy_of(o.x.view()), Tensor::copy_of(o.w.view()), Tensor::copy_of(o.b.view()),
+                       std::nullopt};
+  EXPECT_GT(test::compare(run_cpu(c, plain, nhwc), *got, rtol).bad, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, CudaConvResidual,
+    ::testing::Combine(::testing::ValuesIn(residual_cases()), ::testing::Values(DType::kFloat32, DType::kFloat16),
+                       ::testing::Bool()),
+    [](const ::testing::TestParamInfo<std::tuple<ConvLayoutCase, DType, bool>>& param) {
+      return std::get<0>(param.param).name + (std::get<1>(param.param) == DType::kFloat16 ? "_fp16" : "_fp32") +
+             (std::get<2>(param.param) ? "_nhwc" : "_nchw");
     });
 
 // The same sizes in NCHW and NHWC are two searches, two entries, and the two layouts agree.
