@@ -221,12 +221,14 @@ INSTANTIATE_TEST_SUITE_P(
 
 // Y = act(conv(X, W) + B + R) on CUDA in both layouts and dtypes against the CPU kernel in the same
 // layout: cuDNN's forward and backward-data paths (direct and through the staging window) with the
-// residual in the epilogue, and the NHWC depthwise kernel (its channel-pair and one-channel paths).
+// residual in the epilogue, the NHWC depthwise kernel (its channel-pair and one-channel paths), and
+// the NHWC 1×1 convolutions cuBLASLt runs (the residual as its C).
 std::vector<ConvLayoutCase> residual_cases() {
   const std::vector<std::string> names = {"Conv3x3Bias",          "ConvDilation2",        "ConvAsymmetricPads",
                                           "ConvRelu",             "ConvWide",             "ConvDepthwise",
                                           "DepthwiseLeakyReluC3", "DepthwiseClipBatch2",  "ConvTransposeStride2",
-                                          "ConvTransposeAsymmetricPads"};
+                                          "ConvTransposeAsymmetricPads", "ConvPointwise", "PointwiseLeakyReluBatch2",
+                                          "PointwiseOnePixelRelu"};
   std::vector<ConvLayoutCase> cases;
   for (const ConvLayoutCase& c : test::conv_layout_cases())
     if (std::find(names.begin(), names.end(), c.name) != names.end()) cases.push_back(c);

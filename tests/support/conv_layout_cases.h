@@ -44,6 +44,11 @@ inline std::vector<ConvLayoutCase> conv_layout_cases() {
   return {
       {"Conv3x3Bias", OpType::kConv, {2, 5, 9, 7}, {6, 5, 3, 3}, true, {{"pads", I{1, 1, 1, 1}}}, {}},
       {"ConvPointwise", OpType::kConv, {1, 16, 6, 5}, {8, 16, 1, 1}, true, {}, {}},
+      // Channels-last 1×1 convolutions run as cuBLASLt GEMMs (conv.cc): odd sizes, one pixel,
+      // activations cuBLASLt applies (Relu) and ones the epilogue does.
+      {"PointwiseLeakyReluBatch2", OpType::kConv, {2, 24, 7, 9}, {40, 24, 1, 1}, true, {}, leaky},
+      {"PointwiseOnePixelRelu", OpType::kConv, {1, 64, 1, 1}, {48, 64, 1, 1}, true, {}, relu},
+      {"PointwiseC3Clip", OpType::kConv, {1, 3, 8, 8}, {5, 3, 1, 1}, false, {}, clip},
       {"ConvGroup2", OpType::kConv, {1, 6, 8, 8}, {4, 3, 3, 3}, true, {{"group", std::int64_t{2}}}, {}},
       {"ConvDepthwise", OpType::kConv, {1, 8, 9, 9}, {8, 1, 3, 3}, true,
        {{"group", std::int64_t{8}}, {"pads", I{1, 1, 1, 1}}}, {}},

@@ -200,6 +200,22 @@ Status zero_output(const CudaContext& ctx, const char* op, const TensorView& y) 
 
 }  // namespace
 
+Status pointwise_gemm(const CudaContext& ctx, const char* op, DType dtype, std::int64_t rows, std::int64_t inner,
+                      std::int64_t cols, const void* x, const void* w, const void* bias, const void* residual, void* y,
+                      const FusedActivation& act) {
+  FSWAP_RETURN_IF_ERROR(require_context(ctx, op));
+  FSWAP_ASSIGN_OR_RETURN(const LtWorkspace ws, lt_workspace(ctx));
+  // cuBLASLt adds the residual as C and the bias in its epilogue, Relu too; other activations after.
+  const bool relu_in_lt = act.kind == Activation::kRelu;
+  GemmShape s{.dtype = dtype, .m = rows, .n = cols, .k = inner, .trans_a = false, .trans_b = true,
+              .beta = residual != nullptr ? 1.0f : 0.0f, .bias = bias, .relu = relu_in_lt};
+  s.alignment = common_alignment({address(x), address(w), address(y), address(residual), address(bias)});
+  FSWAP_ASSIGN_OR_RETURN(const LtGemm gemm, LtGemm::create(ctx, op, s, ws.bytes));
+  FSWAP_RETURN_IF_ERROR(gemm.run(ctx, x, w, residual, y, ws.data));
+  if (relu_in_lt || act.kind == Activation::kNone) return Status::ok();
+  return bias_activation(dtype, y, nullptr, rows, cols, column_bias(), act, ctx.stream, op);
+}
+
 Status gemm_kernel(const CudaKernelArgs& args) {
   constexpr const char* kOp = "Gemm";
   if (args.inputs.size() < 2 || args.outputs.empty()) return shape_error(kOp, "needs A and B");
