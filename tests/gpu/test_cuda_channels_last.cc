@@ -28,89 +28,17 @@
 #include "core/half.h"
 #include "gpu/compare.h"
 #include "gpu/gpu_env.h"
+#include "gpu/kernel_env.h"
 #include "support/conv_layout_cases.h"
 
 namespace fswap {
 namespace {
 
 using test::ConvLayoutCase;
-
-constexpr std::size_t kWorkspaceBytes = 320u << 20;  // the search's first cap (256 MiB) plus staging
-
-// Device memory freed on destruction.
-struct DeviceBuffer {
-  void* data = nullptr;
-  explicit DeviceBuffer(std::size_t bytes) {
-    EXPECT_EQ(cudaMalloc(&data, std::max<std::size_t>(bytes, 1)), cudaSuccess);
-  }
-  ~DeviceBuffer() { cudaFree(data); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-};
-
-// Everything a CUDA kernel uses besides its tensors, made once for the program.
-struct Gpu {
-  cudaStream_t stream = nullptr;
-  std::optional<cuda::CudaLibraries> libraries;
-  cuda::ConvAlgoCache algos{std::filesystem::path()};  // in memory only
-  std::unique_ptr<DeviceBuffer> workspace;
-  cuda::CudaContext ctx;
-  Status ready = Status::ok();
-
-  Gpu() {
-    if (cudaStreamCreate(&stream) != cudaSuccess) {
-      ready = unsupported("no CUDA device");
-      return;
-    }
-    Result<cuda::CudaLibraries> libs = cuda::CudaLibraries::create(reinterpret_cast<CUstream_st*>(stream));
-    if (!libs) {
-      ready = libs.status();
-      return;
-    }
-    libraries.emplace(std::move(*libs));
-    workspace = std::make_unique<DeviceBuffer>(kWorkspaceBytes);
-    ctx.stream = reinterpret_cast<CUstream_st*>(stream);
-    ctx.cudnn = libraries->cudnn();
-    ctx.cublaslt = libraries->cublaslt();
-    ctx.conv_algos = &algos;
-    ctx.workspace = [this](std::size_t bytes) -> Result<void*> {
-      if (bytes > kWorkspaceBytes) return out_of_memory("test workspace: " + std::to_string(bytes) + " bytes");
-      return workspace->data;
-    };
-  }
-};
-
-Gpu& gpu() {
-  static Gpu g;
-  return g;
-}
-
-// A float32 host tensor's values on the device as `dtype` (float32 or float16).
-std::unique_ptr<DeviceBuffer> upload(const Tensor& t, DType dtype) {
-  auto buffer = std::make_unique<DeviceBuffer>(static_cast<std::size_t>(t.elements()) * dtype_size(dtype));
-  if (dtype == DType::kFloat32) {
-    EXPECT_EQ(cudaMemcpy(buffer->data, t.raw(), t.bytes(), cudaMemcpyHostToDevice), cudaSuccess);
-  } else {
-    std::vector<std::uint16_t> half(static_cast<std::size_t>(t.elements()));
-    for (std::size_t i = 0; i < half.size(); ++i) half[i] = float_to_half(t.data<float>()[i]);
-    EXPECT_EQ(cudaMemcpy(buffer->data, half.data(), half.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
-  }
-  return buffer;
-}
-
-// The device tensor (of `dtype`) as float32 on the host, after the stream's work.
-Tensor download(const void* data, const Shape& shape, DType dtype) {
-  EXPECT_EQ(cudaStreamSynchronize(gpu().stream), cudaSuccess);
-  Tensor t = Tensor::zeros(DType::kFloat32, shape);
-  if (dtype == DType::kFloat32) {
-    EXPECT_EQ(cudaMemcpy(t.raw(), data, t.bytes(), cudaMemcpyDeviceToHost), cudaSuccess);
-  } else {
-    std::vector<std::uint16_t> half(static_cast<std::size_t>(t.elements()));
-    EXPECT_EQ(cudaMemcpy(half.data(), data, half.size() * 2, cudaMemcpyDeviceToHost), cudaSuccess);
-    for (std::size_t i = 0; i < half.size(); ++i) t.data<float>()[i] = half_to_float(half[i]);
-  }
-  return t;
-}
+using test::DeviceBuffer;
+using test::download;
+using test::kernel_gpu;
+using test::upload;
 
 // The case's operands (NCHW), rounded to half for fp16 so the CPU computes on what the GPU reads;
 // with `residual`, also R of Y's shape (NCHW; each node reads it in its own layout).
@@ -142,7 +70,7 @@ struct DeviceNode {
 
   Status run(cuda::CudaKernel kernel) const {
     const std::vector<TensorView> host_inputs(inputs.size());
-    return kernel({op, attrs, inputs, {{dtype, y_shape, y->data}}, host_inputs, gpu().ctx});
+    return kernel({op, attrs, inputs, {{dtype, y_shape, y->data}}, host_inputs, kernel_gpu().ctx});
   }
   Tensor result() const { return download(y->data, y_shape, dtype); }
 };
@@ -195,7 +123,7 @@ Tensor run_cpu(const ConvLayoutCase& c, const Operands& o, bool nhwc = true) {
 class CudaChannelsLast : public ::testing::TestWithParam<std::tuple<ConvLayoutCase, DType>> {};
 
 TEST_P(CudaChannelsLast, MatchesTheCpuKernel) {
-  ASSERT_TRUE(gpu().ready.is_ok()) << gpu().ready.to_string();
+  ASSERT_TRUE(kernel_gpu().ready.is_ok()) << kernel_gpu().ready.to_string();
   const auto& [c, dtype] = GetParam();
   const Operands o = operands(c, dtype);
   const Tensor want = run_cpu(c, o);
@@ -238,7 +166,7 @@ std::vector<ConvLayoutCase> residual_cases() {
 class CudaConvResidual : public ::testing::TestWithParam<std::tuple<ConvLayoutCase, DType, bool>> {};
 
 TEST_P(CudaConvResidual, MatchesTheCpuKernel) {
-  ASSERT_TRUE(gpu().ready.is_ok()) << gpu().ready.to_string();
+  ASSERT_TRUE(kernel_gpu().ready.is_ok()) << kernel_gpu().ready.to_string();
   const auto& [c, dtype, nhwc] = GetParam();
   const Operands o = operands(c, dtype, /*residual=*/true);
   const Tensor want = run_cpu(c, o, nhwc);
@@ -265,26 +193,26 @@ INSTANTIATE_TEST_SUITE_P(
 
 // The same sizes in NCHW and NHWC are two searches, two entries, and the two layouts agree.
 TEST(CudaChannelsLastCache, LayoutsAreSeparateProblems) {
-  ASSERT_TRUE(gpu().ready.is_ok()) << gpu().ready.to_string();
+  ASSERT_TRUE(kernel_gpu().ready.is_ok()) << kernel_gpu().ready.to_string();
   ConvLayoutCase c = test::conv_layout_cases()[0];
   c.x = {1, 24, 17, 19};  // sizes no other test uses
   c.w = {16, 24, 3, 3};
   const Operands o = operands(c, DType::kFloat16);
-  const std::size_t entries = gpu().algos.size();
-  const std::uint64_t searches = gpu().algos.searches();
+  const std::size_t entries = kernel_gpu().algos.size();
+  const std::uint64_t searches = kernel_gpu().algos.searches();
   Result<Tensor> nchw = run_cuda(c, o, DType::kFloat16, false);
   ASSERT_TRUE(nchw.is_ok()) << nchw.status().to_string();
   Result<Tensor> nhwc = run_cuda(c, o, DType::kFloat16, true);
   ASSERT_TRUE(nhwc.is_ok()) << nhwc.status().to_string();
-  EXPECT_EQ(gpu().algos.size(), entries + 2);
-  EXPECT_EQ(gpu().algos.searches(), searches + 2);
+  EXPECT_EQ(kernel_gpu().algos.size(), entries + 2);
+  EXPECT_EQ(kernel_gpu().algos.searches(), searches + 2);
   EXPECT_EQ(test::compare(test::nhwc_of(*nchw), *nhwc, 1e-2).bad, 0);
 }
 
 // A channels_last depthwise Conv runs the depthwise kernel, not cuDNN: nothing is searched or cached,
 // and cuDNN's result (cudnn_conv_kernel) on the same node agrees.
 TEST(CudaChannelsLastDepthwise, BypassesCudnn) {
-  ASSERT_TRUE(gpu().ready.is_ok()) << gpu().ready.to_string();
+  ASSERT_TRUE(kernel_gpu().ready.is_ok()) << kernel_gpu().ready.to_string();
   ConvLayoutCase c = test::conv_layout_cases()[0];
   c.name = "DepthwiseBypass";
   c.x = {1, 40, 19, 21};  // sizes no other test uses
@@ -293,15 +221,15 @@ TEST(CudaChannelsLastDepthwise, BypassesCudnn) {
   const Operands o = operands(c, DType::kFloat16);
   Result<DeviceNode> node = device_node(c, o, DType::kFloat16, true);
   ASSERT_TRUE(node.is_ok()) << node.status().to_string();
-  const std::size_t entries = gpu().algos.size();
-  const std::uint64_t searches = gpu().algos.searches();
+  const std::size_t entries = kernel_gpu().algos.size();
+  const std::uint64_t searches = kernel_gpu().algos.searches();
   ASSERT_TRUE(node->run(cuda::cuda_kernel(OpType::kConv)).is_ok());
   const Tensor ours = node->result();
-  EXPECT_EQ(gpu().algos.size(), entries);
-  EXPECT_EQ(gpu().algos.searches(), searches);
+  EXPECT_EQ(kernel_gpu().algos.size(), entries);
+  EXPECT_EQ(kernel_gpu().algos.searches(), searches);
   const Status s = node->run(cuda::cudnn_conv_kernel);
   ASSERT_TRUE(s.is_ok()) << s.to_string();
-  EXPECT_EQ(gpu().algos.searches(), searches + 1);
+  EXPECT_EQ(kernel_gpu().algos.searches(), searches + 1);
   const test::Comparison cmp = test::compare(node->result(), ours, 1e-2);
   EXPECT_EQ(cmp.bad, 0) << cmp.describe();
 }
@@ -316,9 +244,9 @@ Result<double> milliseconds_per_run(const DeviceNode& node, cuda::CudaKernel ker
     Event() { EXPECT_EQ(cudaEventCreate(&e), cudaSuccess); }
     ~Event() { cudaEventDestroy(e); }
   } start, stop;
-  EXPECT_EQ(cudaEventRecord(start.e, gpu().stream), cudaSuccess);
+  EXPECT_EQ(cudaEventRecord(start.e, kernel_gpu().stream), cudaSuccess);
   for (int i = 0; i < kRuns; ++i) FSWAP_RETURN_IF_ERROR(node.run(kernel));
-  EXPECT_EQ(cudaEventRecord(stop.e, gpu().stream), cudaSuccess);
+  EXPECT_EQ(cudaEventRecord(stop.e, kernel_gpu().stream), cudaSuccess);
   EXPECT_EQ(cudaEventSynchronize(stop.e), cudaSuccess);
   float ms = 0;
   EXPECT_EQ(cudaEventElapsedTime(&ms, start.e, stop.e), cudaSuccess);
@@ -328,7 +256,7 @@ Result<double> milliseconds_per_run(const DeviceNode& node, cuda::CudaKernel ker
 // MobileNet-like fp16 depthwise layers (3×3, bias, ReLU6): ms of the depthwise kernel and of cuDNN's
 // NHWC grouped convolution on the same node, printed; their outputs agree.
 TEST(CudaChannelsLastDepthwise, ThroughputAgainstCudnn) {
-  ASSERT_TRUE(gpu().ready.is_ok()) << gpu().ready.to_string();
+  ASSERT_TRUE(kernel_gpu().ready.is_ok()) << kernel_gpu().ready.to_string();
   using I = std::vector<std::int64_t>;
   struct Layer {
     std::int64_t h, w, c, stride;

@@ -25,84 +25,18 @@
 #include "core/half.h"
 #include "gpu/compare.h"
 #include "gpu/gpu_env.h"
+#include "gpu/kernel_env.h"
 
 namespace fswap {
 namespace {
 
 using I64s = std::vector<std::int64_t>;
-constexpr std::size_t kWorkspaceBytes = 64u << 20;
+using test::as_float;
+using test::DeviceBuffer;
+using test::download_bytes;
+using test::kernel_gpu;
+using test::upload;
 
-// Device memory freed on destruction.
-struct DeviceBuffer {
-  void* data = nullptr;
-  explicit DeviceBuffer(std::size_t bytes) { EXPECT_EQ(cudaMalloc(&data, std::max<std::size_t>(bytes, 1)), cudaSuccess); }
-  ~DeviceBuffer() { cudaFree(data); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-};
-
-// A stream and a workspace: all these kernels use besides their tensors.
-struct Gpu {
-  cudaStream_t stream = nullptr;
-  std::unique_ptr<DeviceBuffer> workspace;
-  cuda::CudaContext ctx;
-  bool ready = false;
-
-  Gpu() {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0 || cudaStreamCreate(&stream) != cudaSuccess) return;
-    workspace = std::make_unique<DeviceBuffer>(kWorkspaceBytes);
-    ctx.stream = reinterpret_cast<CUstream_st*>(stream);
-    ctx.workspace = [this](std::size_t bytes) -> Result<void*> {
-      if (bytes > kWorkspaceBytes) return out_of_memory("test workspace: " + std::to_string(bytes) + " bytes");
-      return workspace->data;
-    };
-    ready = true;
-  }
-};
-
-Gpu& gpu() {
-  static Gpu g;
-  return g;
-}
-#define SKIP_WITHOUT_GPU() \
-  if (!gpu().ready) GTEST_SKIP() << "no CUDA device"
-
-// A float32 host tensor's values on the device as `dtype` (float32 or float16).
-std::unique_ptr<DeviceBuffer> upload(const Tensor& t, DType dtype) {
-  auto buffer = std::make_unique<DeviceBuffer>(static_cast<std::size_t>(t.elements()) * dtype_size(dtype));
-  if (dtype == DType::kFloat32) {
-    EXPECT_EQ(cudaMemcpy(buffer->data, t.raw(), t.bytes(), cudaMemcpyHostToDevice), cudaSuccess);
-  } else {
-    std::vector<std::uint16_t> half(static_cast<std::size_t>(t.elements()));
-    for (std::size_t i = 0; i < half.size(); ++i) half[i] = float_to_half(t.data<float>()[i]);
-    EXPECT_EQ(cudaMemcpy(buffer->data, half.data(), half.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
-  }
-  return buffer;
-}
-
-// The device output's bytes after the stream's work.
-std::vector<std::uint8_t> download_bytes(const void* data, std::size_t bytes) {
-  EXPECT_EQ(cudaStreamSynchronize(gpu().stream), cudaSuccess);
-  std::vector<std::uint8_t> out(bytes);
-  EXPECT_EQ(cudaMemcpy(out.data(), data, bytes, cudaMemcpyDeviceToHost), cudaSuccess);
-  return out;
-}
-
-// Those bytes (of `dtype`) as a float32 tensor.
-Tensor as_float(const std::vector<std::uint8_t>& bytes, const Shape& shape, DType dtype) {
-  Tensor t = Tensor::zeros(DType::kFloat32, shape);
-  if (dtype == DType::kFloat32) {
-    std::memcpy(t.raw(), bytes.data(), t.bytes());
-  } else {
-    for (std::int64_t i = 0; i < t.elements(); ++i) {
-      std::uint16_t h = 0;
-      std::memcpy(&h, bytes.data() + 2 * i, 2);
-      t.data<float>()[i] = half_to_float(h);
-    }
-  }
-  return t;
-}
 
 // An input of a node: its values (float32 on the host) and whether it is a float tensor that
 // takes the node's dtype (else it goes to the device as is, with a host copy: Resize's scales).
@@ -126,7 +60,7 @@ Result<std::vector<std::uint8_t>> run_cuda_bytes(OpType op, const OpAttributes& 
   DeviceBuffer y(static_cast<std::size_t>(shape_elements(y_shape)) * dtype_size(dtype));
   std::vector<TensorView> outputs = {{dtype, y_shape, y.data}};
   outputs.insert(outputs.end(), extra_outputs.begin(), extra_outputs.end());
-  FSWAP_RETURN_IF_ERROR(cuda::cuda_kernel(op)({op, attrs, views, outputs, host_views, gpu().ctx}));
+  FSWAP_RETURN_IF_ERROR(cuda::cuda_kernel(op)({op, attrs, views, outputs, host_views, kernel_gpu().ctx}));
   return download_bytes(y.data, static_cast<std::size_t>(shape_elements(y_shape)) * dtype_size(dtype));
 }
 
@@ -360,7 +294,7 @@ double median_ms(OpType op, const OpAttributes& attrs, const std::vector<Operand
   }
   DeviceBuffer y(static_cast<std::size_t>(shape_elements(y_shape)) * 2);
   const auto launch = [&] {
-    const Status s = cuda::cuda_kernel(op)({op, attrs, views, {{DType::kFloat16, y_shape, y.data}}, host_views, gpu().ctx});
+    const Status s = cuda::cuda_kernel(op)({op, attrs, views, {{DType::kFloat16, y_shape, y.data}}, host_views, kernel_gpu().ctx});
     EXPECT_TRUE(s.is_ok()) << op_name(op) << ": " << s.to_string();
   };
   for (int i = 0; i < 3; ++i) launch();
@@ -369,9 +303,9 @@ double median_ms(OpType op, const OpAttributes& attrs, const std::vector<Operand
   EXPECT_EQ(cudaEventCreate(&stop), cudaSuccess);
   std::vector<float> ms;
   for (int i = 0; i < 20; ++i) {
-    cudaEventRecord(start, gpu().stream);
+    cudaEventRecord(start, kernel_gpu().stream);
     launch();
-    cudaEventRecord(stop, gpu().stream);
+    cudaEventRecord(stop, kernel_gpu().stream);
     EXPECT_EQ(cudaEventSynchronize(stop), cudaSuccess);
     float t = 0;
     cudaEventElapsedTime(&t, start, stop);

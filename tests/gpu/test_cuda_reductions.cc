@@ -36,81 +36,21 @@
 #include "core/half.h"
 #include "gpu/compare.h"
 #include "gpu/gpu_env.h"
+#include "gpu/kernel_env.h"
 
 namespace fswap {
 namespace {
 
 using I64s = std::vector<std::int64_t>;
-constexpr std::size_t kWorkspaceBytes = 64u << 20;
+using test::as_float;
+using test::DeviceBuffer;
+using test::download_bytes;
+using test::kernel_gpu;
+using test::upload;
 
 const OpType kReduceOps[] = {OpType::kReduceMean, OpType::kReduceSum,  OpType::kReduceMax,      OpType::kReduceMin,
                              OpType::kReduceProd, OpType::kReduceL2, OpType::kReduceSumSquare};
 
-// Device memory freed on destruction.
-struct DeviceBuffer {
-  void* data = nullptr;
-  explicit DeviceBuffer(std::size_t bytes) {
-    EXPECT_EQ(cudaMalloc(&data, std::max<std::size_t>(bytes, 1)), cudaSuccess);
-  }
-  ~DeviceBuffer() { cudaFree(data); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-};
-
-// A stream and a workspace: all these kernels use besides their tensors.
-struct Gpu {
-  cudaStream_t stream = nullptr;
-  std::unique_ptr<DeviceBuffer> workspace;
-  cuda::CudaContext ctx;
-  bool ready = false;
-
-  Gpu() {
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0 || cudaStreamCreate(&stream) != cudaSuccess) return;
-    workspace = std::make_unique<DeviceBuffer>(kWorkspaceBytes);
-    ctx.stream = reinterpret_cast<CUstream_st*>(stream);
-    ctx.workspace = [this](std::size_t bytes) -> Result<void*> {
-      if (bytes > kWorkspaceBytes) return out_of_memory("test workspace: " + std::to_string(bytes) + " bytes");
-      return workspace->data;
-    };
-    ready = true;
-  }
-};
-
-Gpu& gpu() {
-  static Gpu g;
-  return g;
-}
-#define SKIP_WITHOUT_GPU() \
-  if (!gpu().ready) GTEST_SKIP() << "no CUDA device"
-
-// A float32 host tensor's values on the device as `dtype` (float32 or float16).
-std::unique_ptr<DeviceBuffer> upload(const Tensor& t, DType dtype) {
-  auto buffer = std::make_unique<DeviceBuffer>(static_cast<std::size_t>(t.elements()) * dtype_size(dtype));
-  if (dtype == DType::kFloat32) {
-    EXPECT_EQ(cudaMemcpy(buffer->data, t.raw(), t.bytes(), cudaMemcpyHostToDevice), cudaSuccess);
-  } else {
-    std::vector<std::uint16_t> half(static_cast<std::size_t>(t.elements()));
-    for (std::size_t i = 0; i < half.size(); ++i) half[i] = float_to_half(t.data<float>()[i]);
-    EXPECT_EQ(cudaMemcpy(buffer->data, half.data(), half.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
-  }
-  return buffer;
-}
-
-// Bytes (of `dtype`) as a float32 tensor.
-Tensor as_float(const std::vector<std::uint8_t>& bytes, const Shape& shape, DType dtype) {
-  Tensor t = Tensor::zeros(DType::kFloat32, shape);
-  if (dtype == DType::kFloat32) {
-    std::memcpy(t.raw(), bytes.data(), t.bytes());
-  } else {
-    for (std::int64_t i = 0; i < t.elements(); ++i) {
-      std::uint16_t h = 0;
-      std::memcpy(&h, bytes.data() + 2 * i, 2);
-      t.data<float>()[i] = half_to_float(h);
-    }
-  }
-  return t;
-}
 
 // One reduction: the input's shape, the axes (an attribute, as in opset 13) and the output's shape.
 struct Case {
@@ -149,8 +89,8 @@ Result<std::vector<std::uint8_t>> run_cuda_bytes(Path path, OpType op, const Cas
   DeviceBuffer y(y_bytes);
   const OpAttributes attrs = attrs_of(c);
   FSWAP_RETURN_IF_ERROR(
-      kernel_for(path, op)({op, attrs, {{dtype, c.x, in->data}}, {{dtype, c.y, y.data}}, {TensorView{}}, gpu().ctx}));
-  EXPECT_EQ(cudaStreamSynchronize(gpu().stream), cudaSuccess);
+      kernel_for(path, op)({op, attrs, {{dtype, c.x, in->data}}, {{dtype, c.y, y.data}}, {TensorView{}}, kernel_gpu().ctx}));
+  EXPECT_EQ(cudaStreamSynchronize(kernel_gpu().stream), cudaSuccess);
   std::vector<std::uint8_t> out(y_bytes);
   EXPECT_EQ(cudaMemcpy(out.data(), y.data, y_bytes, cudaMemcpyDeviceToHost), cudaSuccess);
   return out;
@@ -210,7 +150,7 @@ TEST(CudaReductions, BaselineMatchesTheCpu) {
 // thread per output instead.
 TEST(CudaReductions, NoWorkspaceFallsBackToOneThreadPerOutput) {
   SKIP_WITHOUT_GPU();
-  cuda::CudaContext starved = gpu().ctx;
+  cuda::CudaContext starved = kernel_gpu().ctx;
   starved.workspace = [](std::size_t bytes) -> Result<void*> {
     return out_of_memory("test: no workspace for " + std::to_string(bytes) + " bytes");
   };
@@ -224,7 +164,7 @@ TEST(CudaReductions, NoWorkspaceFallsBackToOneThreadPerOutput) {
   const Status s = cuda::cuda_kernel(op)({op, attrs, ins, outs, {TensorView{}}, starved});
   ASSERT_TRUE(s.is_ok()) << s.to_string();
   Tensor got = Tensor::zeros(DType::kFloat32, c.y);
-  ASSERT_EQ(cudaStreamSynchronize(gpu().stream), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(kernel_gpu().stream), cudaSuccess);
   ASSERT_EQ(cudaMemcpy(got.raw(), y.data, got.bytes(), cudaMemcpyDeviceToHost), cudaSuccess);
   const test::Comparison cmp = test::compare(run_cpu(op, c, x), got, 1e-4);
   EXPECT_EQ(cmp.bad, 0) << cmp.describe();
@@ -252,9 +192,9 @@ TEST(CudaReductions, IntegersMatchTheCpuExactly) {
         ASSERT_TRUE(cpu_kernel(op)({op, attrs, {x.view()}, {want.view()}}).is_ok()) << op_name(op);
         DeviceBuffer y(got.bytes());
         const std::vector<TensorView> ins = {{dtype, c.x, in.data}}, outs = {{dtype, c.y, y.data}};
-        const Status s = kernel_for(path, op)({op, attrs, ins, outs, {TensorView{}}, gpu().ctx});
+        const Status s = kernel_for(path, op)({op, attrs, ins, outs, {TensorView{}}, kernel_gpu().ctx});
         ASSERT_TRUE(s.is_ok()) << op_name(op) << ": " << s.to_string();
-        ASSERT_EQ(cudaStreamSynchronize(gpu().stream), cudaSuccess);
+        ASSERT_EQ(cudaStreamSynchronize(kernel_gpu().stream), cudaSuccess);
         ASSERT_EQ(cudaMemcpy(got.raw(), y.data, got.bytes(), cudaMemcpyDeviceToHost), cudaSuccess);
         EXPECT_EQ(test::compare(want, got, 0).bad, 0)
             << op_name(op) << " " << dtype_name(dtype) << " (" << path_name(path) << ")";
@@ -270,7 +210,7 @@ double median_ms(Path path, OpType op, const Case& c) {
   const OpAttributes attrs = attrs_of(c);
   const auto launch = [&] {
     const Status s = kernel_for(path, op)(
-        {op, attrs, {{DType::kFloat16, c.x, in->data}}, {{DType::kFloat16, c.y, y.data}}, {TensorView{}}, gpu().ctx});
+        {op, attrs, {{DType::kFloat16, c.x, in->data}}, {{DType::kFloat16, c.y, y.data}}, {TensorView{}}, kernel_gpu().ctx});
     EXPECT_TRUE(s.is_ok()) << op_name(op) << ": " << s.to_string();
   };
   for (int i = 0; i < 3; ++i) launch();
@@ -279,9 +219,9 @@ double median_ms(Path path, OpType op, const Case& c) {
   EXPECT_EQ(cudaEventCreate(&stop), cudaSuccess);
   std::vector<float> ms;
   for (int i = 0; i < 20; ++i) {
-    cudaEventRecord(start, gpu().stream);
+    cudaEventRecord(start, kernel_gpu().stream);
     launch();
-    cudaEventRecord(stop, gpu().stream);
+    cudaEventRecord(stop, kernel_gpu().stream);
     EXPECT_EQ(cudaEventSynchronize(stop), cudaSuccess);
     float t = 0;
     cudaEventElapsedTime(&t, start, stop);
