@@ -127,4 +127,27 @@ inline Tensor download(const void* data, const Shape& shape, DType dtype) {
                   dtype);
 }
 
+// Median ms (CUDA events on the kernels' stream) of 20 runs of `launch`, after 3 warm-up runs.
+template <class Launch>
+double median_gpu_ms(const Launch& launch) {
+  for (int i = 0; i < 3; ++i) launch();
+  cudaEvent_t start = nullptr, stop = nullptr;
+  EXPECT_EQ(cudaEventCreate(&start), cudaSuccess);
+  EXPECT_EQ(cudaEventCreate(&stop), cudaSuccess);
+  std::vector<float> ms;
+  for (int i = 0; i < 20; ++i) {
+    cudaEventRecord(start, kernel_gpu().stream);
+    launch();
+    cudaEventRecord(stop, kernel_gpu().stream);
+    EXPECT_EQ(cudaEventSynchronize(stop), cudaSuccess);
+    float t = 0;
+    cudaEventElapsedTime(&t, start, stop);
+    ms.push_back(t);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
 }  // namespace fswap::test

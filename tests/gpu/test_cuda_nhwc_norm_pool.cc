@@ -297,24 +297,7 @@ double median_ms(OpType op, const OpAttributes& attrs, const std::vector<Operand
     const Status s = cuda::cuda_kernel(op)({op, attrs, views, {{DType::kFloat16, y_shape, y.data}}, host_views, kernel_gpu().ctx});
     EXPECT_TRUE(s.is_ok()) << op_name(op) << ": " << s.to_string();
   };
-  for (int i = 0; i < 3; ++i) launch();
-  cudaEvent_t start = nullptr, stop = nullptr;
-  EXPECT_EQ(cudaEventCreate(&start), cudaSuccess);
-  EXPECT_EQ(cudaEventCreate(&stop), cudaSuccess);
-  std::vector<float> ms;
-  for (int i = 0; i < 20; ++i) {
-    cudaEventRecord(start, kernel_gpu().stream);
-    launch();
-    cudaEventRecord(stop, kernel_gpu().stream);
-    EXPECT_EQ(cudaEventSynchronize(stop), cudaSuccess);
-    float t = 0;
-    cudaEventElapsedTime(&t, start, stop);
-    ms.push_back(t);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  return test::median_gpu_ms(launch);
 }
 
 Shape nhwc_shape(const Shape& nchw) { return {nchw[0], nchw[2], nchw[3], nchw[1]}; }

@@ -213,24 +213,7 @@ double median_ms(Path path, OpType op, const Case& c) {
         {op, attrs, {{DType::kFloat16, c.x, in->data}}, {{DType::kFloat16, c.y, y.data}}, {TensorView{}}, kernel_gpu().ctx});
     EXPECT_TRUE(s.is_ok()) << op_name(op) << ": " << s.to_string();
   };
-  for (int i = 0; i < 3; ++i) launch();
-  cudaEvent_t start = nullptr, stop = nullptr;
-  EXPECT_EQ(cudaEventCreate(&start), cudaSuccess);
-  EXPECT_EQ(cudaEventCreate(&stop), cudaSuccess);
-  std::vector<float> ms;
-  for (int i = 0; i < 20; ++i) {
-    cudaEventRecord(start, kernel_gpu().stream);
-    launch();
-    cudaEventRecord(stop, kernel_gpu().stream);
-    EXPECT_EQ(cudaEventSynchronize(stop), cudaSuccess);
-    float t = 0;
-    cudaEventElapsedTime(&t, start, stop);
-    ms.push_back(t);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  return test::median_gpu_ms(launch);
 }
 
 TEST(CudaReductions, ReductionThroughput) {
