@@ -441,17 +441,15 @@ class Rewriter {
     const bool conv = n.op == OpType::kConv || n.op == OpType::kConvTranspose;
     if (conv && is_constant(g_, n.inputs[1])) n.inputs[1] = transposed_constant(n.inputs[1]);
     FSWAP_RETURN_IF_ERROR(convert_attributes(n));
+    std::vector<int> produced;  // the node's outputs in ONNX's layout, now written as their twins
     for (int& v : n.outputs) {
       if (v < 0) continue;
-      const int original = v;
-      v = twin_[original] = add_value(g_.values[original].name + "/nhwc", g_.values[original].dtype,
-                                      nhwc_shape(g_.values[original].shape));
-      exit_after_.push_back(original);
+      produced.push_back(v);
+      v = twin_[v] = add_value(g_.values[v].name + "/nhwc", g_.values[v].dtype, nhwc_shape(g_.values[v].shape));
     }
     g_.nodes.push_back(std::move(n));
-    for (int original : exit_after_)
+    for (int original : produced)
       if (leaving_[original]) add_transpose(twin_[original], original, kToNchw, g_.values[original].name + "/to_nchw");
-    exit_after_.clear();
     return Status::ok();
   }
 
@@ -522,7 +520,6 @@ class Rewriter {
   std::vector<int> twin_;        // value → its NHWC twin
   std::vector<bool> leaving_;    // island values read outside
   std::map<int, int> constants_; // constant value → its transposed copy
-  std::vector<int> exit_after_;
   ChannelsLastReport report_;
 };
 
