@@ -19,6 +19,38 @@ const T* attribute(const OpAttributes& a, std::string_view name) {
 
 }  // namespace
 
+bool is_elementwise_unary(OpType op) {
+  switch (op) {
+    case OpType::kAbs: case OpType::kNeg: case OpType::kReciprocal: case OpType::kSqrt: case OpType::kExp:
+    case OpType::kLog: case OpType::kFloor: case OpType::kCeil: case OpType::kRound: case OpType::kSin:
+    case OpType::kCos: case OpType::kErf: case OpType::kNot: case OpType::kIdentity: case OpType::kCast:
+    case OpType::kRelu: case OpType::kLeakyRelu: case OpType::kElu: case OpType::kSelu: case OpType::kSigmoid:
+    case OpType::kHardSigmoid: case OpType::kHardSwish: case OpType::kTanh: case OpType::kSoftplus:
+    case OpType::kSoftsign: case OpType::kGelu: case OpType::kMish:
+      return true;
+    default: return false;
+  }
+}
+
+bool is_broadcasting(OpType op) {
+  switch (op) {
+    case OpType::kAdd: case OpType::kSub: case OpType::kMul: case OpType::kDiv: case OpType::kPow:
+    case OpType::kMod: case OpType::kMin: case OpType::kMax: case OpType::kSum: case OpType::kMean:
+    case OpType::kAnd: case OpType::kOr: case OpType::kXor: case OpType::kPRelu:
+      return true;
+    default: return is_comparison(op);
+  }
+}
+
+bool is_comparison(OpType op) {
+  switch (op) {
+    case OpType::kEqual: case OpType::kLess: case OpType::kLessOrEqual: case OpType::kGreater:
+    case OpType::kGreaterOrEqual: case OpType::kWhere:
+      return true;
+    default: return false;
+  }
+}
+
 const char* op_name(OpType op) {
   const int i = static_cast<int>(op);
   return i >= 0 && i < kOpCount ? kOpNames[i] : "?";

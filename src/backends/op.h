@@ -58,6 +58,16 @@ static_assert(kOpCount == 96, "an op was added or removed: update the shape rule
 const char* op_name(OpType op);                             // "Conv"
 Result<OpType> op_from_name(std::string_view onnx_name);    // kUnsupported naming the op
 
+// One input, one output of its shape, element by element: the unary maps, Cast and the
+// activations other than PRelu, Clip (bound inputs), Softmax and LogSoftmax (Dropout excluded:
+// its optional mask output).
+bool is_elementwise_unary(OpType op);
+// Element by element over inputs broadcast to the output's shape (numpy rules): the arithmetic,
+// comparison and logical ops, Where, and PRelu (its slope broadcast to X).
+bool is_broadcasting(OpType op);
+// The broadcasting ops whose output dtype is not their inputs' (bool results; Where's condition).
+bool is_comparison(OpType op);
+
 // Conv and ConvTranspose take an optional 4th input, the residual R, made only by the fusion pass
 // from Add(Conv(X), R) (ONNX's Conv has 3 inputs): the output's shape exactly (no broadcasting) and
 // dtype, in the output's layout; Y = activation(conv(X, W) + B + R), added in that order.

@@ -70,31 +70,6 @@ std::optional<std::vector<std::int64_t>> int_data(const Tensor* t) {
   return std::vector<std::int64_t>(p, p + t->elements());
 }
 
-bool is_unary(OpType op) {
-  switch (op) {
-    case OpType::kAbs: case OpType::kNeg: case OpType::kReciprocal: case OpType::kSqrt: case OpType::kExp:
-    case OpType::kLog: case OpType::kFloor: case OpType::kCeil: case OpType::kRound: case OpType::kSin:
-    case OpType::kCos: case OpType::kErf: case OpType::kNot: case OpType::kIdentity: case OpType::kCast:
-    case OpType::kRelu: case OpType::kLeakyRelu: case OpType::kElu: case OpType::kSelu: case OpType::kSigmoid:
-    case OpType::kHardSigmoid: case OpType::kHardSwish: case OpType::kTanh: case OpType::kSoftplus:
-    case OpType::kSoftsign: case OpType::kGelu: case OpType::kMish:
-      return true;
-    default: return false;
-  }
-}
-
-bool is_broadcasting(OpType op) {
-  switch (op) {
-    case OpType::kAdd: case OpType::kSub: case OpType::kMul: case OpType::kDiv: case OpType::kPow:
-    case OpType::kMod: case OpType::kMin: case OpType::kMax: case OpType::kSum: case OpType::kMean:
-    case OpType::kEqual: case OpType::kLess: case OpType::kLessOrEqual: case OpType::kGreater:
-    case OpType::kGreaterOrEqual: case OpType::kAnd: case OpType::kOr: case OpType::kXor: case OpType::kWhere:
-    case OpType::kPRelu:
-      return true;
-    default: return false;
-  }
-}
-
 bool is_reduce(OpType op) {
   switch (op) {
     case OpType::kReduceMean: case OpType::kReduceSum: case OpType::kReduceMax: case OpType::kReduceMin:
@@ -185,7 +160,7 @@ std::optional<Roles> nhwc_roles(const Graph& g, const Node& n, const std::vector
       return data_then(n, Role::kPerAxis);
     default: break;
   }
-  if (is_unary(n.op)) return single_output() ? data_then(n, Role::kKeep) : std::optional<Roles>{};
+  if (is_elementwise_unary(n.op)) return single_output() ? data_then(n, Role::kKeep) : std::optional<Roles>{};
   if (is_reduce(n.op)) {
     if (n.attrs.i("keepdims", 1) == 0 || !constant_input(1)) return std::nullopt;
     if (n.inputs.size() > 1 && n.inputs[1] >= 0 && !int_data(g.constant_data(n.inputs[1]))) return std::nullopt;

@@ -13,20 +13,8 @@ std::size_t align_up(std::size_t n) {
 
 // Ops whose kernels may write their output over input 0 (same shape and dtype size).
 bool is_elementwise(OpType op) {
-  switch (op) {
-    case OpType::kAbs: case OpType::kNeg: case OpType::kReciprocal: case OpType::kSqrt: case OpType::kExp:
-    case OpType::kLog: case OpType::kFloor: case OpType::kCeil: case OpType::kRound: case OpType::kSin:
-    case OpType::kCos: case OpType::kErf: case OpType::kNot: case OpType::kIdentity: case OpType::kDropout:
-    case OpType::kRelu: case OpType::kLeakyRelu: case OpType::kPRelu: case OpType::kElu: case OpType::kSelu:
-    case OpType::kSigmoid: case OpType::kHardSigmoid: case OpType::kHardSwish: case OpType::kTanh:
-    case OpType::kSoftplus: case OpType::kSoftsign: case OpType::kGelu: case OpType::kMish: case OpType::kClip:
-    case OpType::kAdd: case OpType::kSub: case OpType::kMul: case OpType::kDiv: case OpType::kPow:
-    case OpType::kMod: case OpType::kMin: case OpType::kMax: case OpType::kSum: case OpType::kMean:
-    case OpType::kAnd: case OpType::kOr: case OpType::kXor:
-      return true;
-    default:
-      return false;
-  }
+  if (op == OpType::kCast || is_comparison(op)) return false;  // the output's dtype differs
+  return is_elementwise_unary(op) || is_broadcasting(op) || op == OpType::kDropout || op == OpType::kClip;
 }
 
 // Free space in the arena: offset → size, coalesced, plus the arena's current end.
