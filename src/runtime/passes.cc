@@ -185,6 +185,12 @@ int fuse_matmul_bias(Graph& g) {
   return fused;
 }
 
+// The ops whose kernels apply a fused activation (OpAttributes::activation).
+bool takes_activation(OpType op) {
+  return op == OpType::kConv || op == OpType::kConvTranspose || op == OpType::kGemm || op == OpType::kMatMul ||
+         op == OpType::kBatchNormalization;
+}
+
 // Conv/ConvTranspose/Gemm/MatMul/BatchNormalization → a single-consumer activation:
 // attrs.activation (a BatchNormalization left after fuse_conv_batchnorm is a standalone one, as in
 // pre-activation ResNets: BN → ReLU → Conv).
@@ -194,8 +200,7 @@ int fuse_activations(Graph& g) {
   std::vector<bool> removed(g.nodes.size(), false);
   int fused = 0;
   for (Node& p : g.nodes) {
-    if (p.op != OpType::kConv && p.op != OpType::kConvTranspose && p.op != OpType::kGemm && p.op != OpType::kMatMul &&
-        p.op != OpType::kBatchNormalization)
+    if (!takes_activation(p.op))
       continue;
     if (p.attrs.activation.kind != Activation::kNone || p.outputs.empty()) continue;
     const int y = p.outputs[0];
@@ -255,8 +260,7 @@ int fuse_silu(Graph& g) {
     const int y = sigmoid.inputs[0], s = sigmoid.outputs[0];
     if (y < 0 || uses[y] != 2 || uses[s] != 1 || prod[y] < 0 || readers[s].size() != 1) continue;
     Node& p = g.nodes[prod[y]];
-    if (p.op != OpType::kConv && p.op != OpType::kConvTranspose && p.op != OpType::kGemm && p.op != OpType::kMatMul &&
-        p.op != OpType::kBatchNormalization)
+    if (!takes_activation(p.op))
       continue;
     if (p.attrs.activation.kind != Activation::kNone || p.outputs.empty() || p.outputs[0] != y) continue;
     const Node& mul = g.nodes[readers[s][0]];
