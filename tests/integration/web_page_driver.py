@@ -13,6 +13,7 @@ Prints the job id on success (or "error CODE"); exit 1 with a message on failure
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -84,6 +85,7 @@ def main():
     driver = subprocess.Popen(["/usr/bin/chromedriver", f"--port={port}"], stdout=log, stderr=subprocess.STDOUT)
     driver_url = f"http://127.0.0.1:{port}"
     session = None
+    profile = tempfile.mkdtemp(prefix="fswap-chromium-")
     try:
         for _ in range(100):
             try:
@@ -92,57 +94,58 @@ def main():
             except (OSError, RuntimeError):
                 pass
             time.sleep(0.1)
-        with tempfile.TemporaryDirectory() as profile:
-            session = Session(driver_url, profile)
-            session.cmd("POST", "/url", {"url": a.base_url + "/"})
-            title = session.cmd("GET", "/title")
-            if title != "fswap":
-                raise RuntimeError(f"the page title is {title!r}, expected 'fswap'")
-            # A file input takes the path as typed text (chromedriver uploads it to the browser).
-            session.cmd("POST", f"/element/{session.find('#source')}/value", {"text": os.path.abspath(a.source)})
-            session.cmd("POST", f"/element/{session.find('#target')}/value", {"text": os.path.abspath(a.target)})
-            if a.trim:
-                session.cmd("POST", f"/element/{session.find('#trim_frame_end')}/value", {"text": str(a.trim)})
-            if typed_token:
-                session.cmd("POST", f"/element/{session.find('#token')}/value", {"text": typed_token})
-            session.cmd("POST", f"/element/{session.find('#submit')}/click", {})
+        # Chromium may still write to its profile after the session is deleted, so the profile
+        # goes only once the driver (and the browser under it) has exited.
+        session = Session(driver_url, profile)
+        session.cmd("POST", "/url", {"url": a.base_url + "/"})
+        title = session.cmd("GET", "/title")
+        if title != "fswap":
+            raise RuntimeError(f"the page title is {title!r}, expected 'fswap'")
+        # A file input takes the path as typed text (chromedriver uploads it to the browser).
+        session.cmd("POST", f"/element/{session.find('#source')}/value", {"text": os.path.abspath(a.source)})
+        session.cmd("POST", f"/element/{session.find('#target')}/value", {"text": os.path.abspath(a.target)})
+        if a.trim:
+            session.cmd("POST", f"/element/{session.find('#trim_frame_end')}/value", {"text": str(a.trim)})
+        if typed_token:
+            session.cmd("POST", f"/element/{session.find('#token')}/value", {"text": typed_token})
+        session.cmd("POST", f"/element/{session.find('#submit')}/click", {})
 
-            deadline = time.time() + a.timeout
-            seen = set()
-            state = None
-            while time.time() < deadline:
-                state = session.js(
-                    "const p = document.getElementById('preview');"
-                    "return {state: document.body.dataset.state || '', id: document.getElementById('job-id').textContent,"
-                    " error: document.getElementById('error').textContent,"
-                    " progress: document.getElementById('progress-text').textContent,"
-                    " preview: p.complete ? p.naturalWidth : 0,"
-                    " download: document.getElementById('download').getAttribute('href') || '',"
-                    " video: document.getElementById('video').classList.contains('hidden') ? ''"
-                    "        : (document.getElementById('video').getAttribute('src') || '')};")
-                seen.add(state["state"])
-                if a.expect_error and state["state"] == "error":
-                    if f"({a.expect_error})" not in state["error"]:
-                        raise RuntimeError(f"the page shows {state['error']!r}, expected code {a.expect_error}")
-                    print("error " + a.expect_error)
-                    return
-                if state["state"] == "error" or state["state"] == "failed":
-                    raise RuntimeError(f"the page shows an error: {state['error']!r}")
-                if state["state"] == "done" and state["preview"] > 0:
-                    break
-                time.sleep(0.2)
-            else:
-                raise RuntimeError(f"no done state with a decoded preview within {a.timeout} s; last: {state}, seen {seen}")
-            if not state["download"]:
-                raise RuntimeError("no download link")
-            if a.expect_error:
-                raise RuntimeError(f"the job finished; expected the error {a.expect_error}")
-            frames = a.trim or 1
-            if f"frames {frames} / {frames}" not in state["progress"]:
-                raise RuntimeError(f"progress text {state['progress']!r}, expected frames {frames} / {frames}")
-            if a.trim and not state["video"]:
-                raise RuntimeError("a video result but no <video> with a src")
-            job_id = state["id"]
+        deadline = time.time() + a.timeout
+        seen = set()
+        state = None
+        while time.time() < deadline:
+            state = session.js(
+                "const p = document.getElementById('preview');"
+                "return {state: document.body.dataset.state || '', id: document.getElementById('job-id').textContent,"
+                " error: document.getElementById('error').textContent,"
+                " progress: document.getElementById('progress-text').textContent,"
+                " preview: p.complete ? p.naturalWidth : 0,"
+                " download: document.getElementById('download').getAttribute('href') || '',"
+                " video: document.getElementById('video').classList.contains('hidden') ? ''"
+                "        : (document.getElementById('video').getAttribute('src') || '')};")
+            seen.add(state["state"])
+            if a.expect_error and state["state"] == "error":
+                if f"({a.expect_error})" not in state["error"]:
+                    raise RuntimeError(f"the page shows {state['error']!r}, expected code {a.expect_error}")
+                print("error " + a.expect_error)
+                return
+            if state["state"] == "error" or state["state"] == "failed":
+                raise RuntimeError(f"the page shows an error: {state['error']!r}")
+            if state["state"] == "done" and state["preview"] > 0:
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"no done state with a decoded preview within {a.timeout} s; last: {state}, seen {seen}")
+        if not state["download"]:
+            raise RuntimeError("no download link")
+        if a.expect_error:
+            raise RuntimeError(f"the job finished; expected the error {a.expect_error}")
+        frames = a.trim or 1
+        if f"frames {frames} / {frames}" not in state["progress"]:
+            raise RuntimeError(f"progress text {state['progress']!r}, expected frames {frames} / {frames}")
+        if a.trim and not state["video"]:
+            raise RuntimeError("a video result but no <video> with a src")
+        job_id = state["id"]
     finally:
         if session:
             try:
@@ -151,6 +154,7 @@ def main():
                 pass
         driver.terminate()
         driver.wait(10)
+        shutil.rmtree(profile, ignore_errors=True)
 
     # The job the page made, through the API.
     job = call("GET", f"{a.base_url}/v1/jobs/{job_id}", token=a.token)
