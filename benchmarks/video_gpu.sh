@@ -18,7 +18,7 @@ WORK=${WORK:-/tmp/fswap-gpu}
 OUT=${OUT:-out/gpu}
 SECONDS_PER_CLIP=${SECONDS_PER_CLIP:-4}
 LIMIT=${LIMIT:-150}  # seconds for one fswap command: a stuck run ends, the others still run
-VIDEO_PARTS=${VIDEO_PARTS:-bench sweep}  # which of the two to run
+VIDEO_PARTS=${VIDEO_PARTS:-bench sweep}  # which to run: bench, startup, sweep
 bin=bundle/bin
 models=$WORK/models
 
@@ -46,6 +46,17 @@ if [[ " $VIDEO_PARTS " == *" bench "* ]]; then
   bench "facefusion" "${native[@]}" "${facefusion[@]}"
   bench "facefusion, frames on the host" "${native[@]}" "${facefusion[@]}" --frames-on-gpu off
   bench "facefusion, nchw" "${native[@]}" "${facefusion[@]}" --layout nchw
+fi
+if [[ " $VIDEO_PARTS " == *" startup "* ]]; then
+  # Where a run's first seconds go: the FaceFusion pipeline on the 1080p clip with debug logging
+  # (each model's load, executor, first run and CUDA graph capture), twice: the second finds
+  # cuDNN's algorithm choices in the cache the first saved.
+  rm -rf "$WORK/startup-cache"
+  for pass in cold-cache warm-cache; do
+    echo "### startup, $pass"
+    XDG_CACHE_HOME="$WORK/startup-cache" timeout "$LIMIT" $bin/fswap swap "${native[@]}" "${facefusion[@]}" --log-level debug -t "$WORK/clip_1080p.mp4" \
+      -o "$WORK/startup.mp4" 2>&1 | grep -E ' in [0-9.]+ ms|fps|load' | sed "s/^/startup $pass | /"
+  done
 fi
 [[ " $VIDEO_PARTS " == *" sweep "* ]] || exit 0
 

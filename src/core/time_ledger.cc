@@ -1,5 +1,7 @@
 #include "core/time_ledger.h"
 
+#include <cstdio>
+
 namespace fswap {
 
 void TimeLedger::add(const std::string& stage, double seconds) {
@@ -24,6 +26,13 @@ double TimeLedger::seconds(const std::string& stage) const {
   for (const auto& e : entries_)
     if (e.stage == stage) return e.seconds;
   return 0;
+}
+
+std::string ms_since(std::chrono::steady_clock::time_point start) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f ms",
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  return text;
 }
 
 }  // namespace fswap

@@ -49,4 +49,7 @@ class ScopedTimer {
   std::chrono::steady_clock::time_point start_;
 };
 
+// "12.3 ms": the time since `start`, for log lines.
+std::string ms_since(std::chrono::steady_clock::time_point start);
+
 }  // namespace fswap

@@ -1133,7 +1133,10 @@ Result<SwapSummary> run_swap(const SwapJob& job, const ProgressCallback& on_prog
   FSWAP_ASSIGN_OR_RETURN(MediaKind kind, probe_media(job.target));
   if (kind == MediaKind::kVideo && is_segmented(job)) return run_segmented_video(job, on_progress, start);
   JobContext ctx(job);
-  FSWAP_RETURN_IF_ERROR(load_models(ctx, kind == MediaKind::kVideo ? job.batch_frames : 1));
+  {
+    ScopedTimer t(&ctx.ledger, "load");  // the models' files; executors come with their first runs
+    FSWAP_RETURN_IF_ERROR(load_models(ctx, kind == MediaKind::kVideo ? job.batch_frames : 1));
+  }
   Result<SwapSummary> summary =
       kind == MediaKind::kImage ? run_image(ctx, on_progress, start) : run_video(ctx, on_progress, start);
   if (summary) {

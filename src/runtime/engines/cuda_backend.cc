@@ -1,8 +1,11 @@
 // The native engine's CUDA backend: the model's weights in the runtime's residency manager, one
 // CudaExecutor per set of input shapes.
+#include <chrono>
 #include <map>
 #include <mutex>
 
+#include "core/log.h"
+#include "core/time_ledger.h"
 #include "runtime/engines/cuda_executor.h"
 #include "runtime/engines/cuda_runtime.h"
 #include "runtime/engines/native_backend.h"
@@ -68,7 +71,11 @@ class CudaBackend final : public NativeBackend {
   Result<CudaExecutor*> executor(const Graph& graph, const std::vector<Shape>& shapes) {
     auto it = executors_.find(shapes);
     if (it == executors_.end()) {
+      const auto start = std::chrono::steady_clock::now();
       FSWAP_ASSIGN_OR_RETURN(auto exec, CudaExecutor::create(*runtime_, constants_, graph, shapes, precision_, layout_));
+      std::string shapes_text;
+      for (const Shape& s : shapes) shapes_text += shape_to_string(s);
+      log_debug(graph.path + " " + shapes_text + ": CUDA executor made in " + ms_since(start));
       it = executors_.emplace(shapes, std::move(exec)).first;
     }
     return it->second.get();

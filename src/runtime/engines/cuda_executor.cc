@@ -11,6 +11,7 @@
 
 #include "core/half.h"
 #include "core/log.h"
+#include "core/time_ledger.h"
 #include "runtime/passes.h"
 
 namespace fswap {
@@ -482,14 +483,20 @@ Status CudaExecutor::upload_inputs(const Started& run, const std::vector<TensorV
 
 Status CudaExecutor::compute(std::uint64_t base) {
   if (use_graph()) {
+    const int captures = graph_captures_;
+    const auto start = std::chrono::steady_clock::now();
     if (Status g = run_graph(base); !g.is_ok()) {
       log_debug(graph_.path + ": CUDA graph not used: " + g.to_string());
       graph_disabled_ = true;
       return run_nodes(base);
     }
+    if (graph_captures_ != captures) log_debug(graph_.path + ": CUDA graph captured and launched in " + ms_since(start));
     return Status::ok();
   }
+  // The first run searches cuDNN's algorithms for problems the cache has not seen.
+  const auto start = std::chrono::steady_clock::now();
   FSWAP_RETURN_IF_ERROR(run_nodes(base));
+  if (plain_runs_ == 0) log_debug(graph_.path + ": first run issued in " + ms_since(start));
   ++plain_runs_;
   return Status::ok();
 }

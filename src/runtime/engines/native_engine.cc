@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <limits>
 #include <map>
 
+#include "core/log.h"
+#include "core/time_ledger.h"
 #include "onnx/onnx_loader.h"
 #include "runtime/engines/executor.h"
 #include "runtime/engines/native_backend.h"
@@ -90,10 +93,13 @@ Status probe_batch(const Graph& g, int batch) {
 // The model's graph as a native session runs it: loaded, dim 0 opened when batch > 1 (batch_input:
 // the first input opened, -1 when none), optimised, and batch `batch` proven to flow through.
 Result<Graph> load_native_graph(const std::string& model_path, int batch, int& batch_input) {
+  const auto start = std::chrono::steady_clock::now();
   FSWAP_ASSIGN_OR_RETURN(Graph graph, load_onnx(model_path));
+  log_debug(model_path + ": read in " + ms_since(start));
   batch_input = batch > 1 ? open_batch_dimension(graph) : -1;
   FSWAP_RETURN_IF_ERROR(optimize(graph));
   if (batch_input >= 0) FSWAP_RETURN_IF_ERROR(probe_batch(graph, batch));
+  log_debug(model_path + ": loaded and optimised in " + ms_since(start));
   return graph;
 }
 
