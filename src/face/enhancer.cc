@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "face/device_masks.h"
 #include "face/model_input.h"
 #include "face/model_table.h"
 #include "face/paste_back.h"
@@ -209,6 +210,11 @@ Status FaceEnhancerModel::run_on_device(const DeviceFrame& frame, const Affine& 
   });
 }
 
+DeviceWork* FaceEnhancer::device_work() const {
+  DeviceWork* gpu = model_->device_work();
+  return occluder_ && occluder_->device_work() != gpu ? nullptr : gpu;
+}
+
 Status FaceEnhancer::enhance_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger) {
   const FaceEnhancerModelInfo& info = model_->info();
   if (!target.has_landmarks) return invalid_input(info.name + ": the target face has no landmarks");
@@ -222,12 +228,19 @@ Status FaceEnhancer::enhance_on_device(const DeviceFrame& frame, const Face& tar
   }
   const Affine frame_to_crop = align_to_template(target.landmarks5, *info.face_template, static_cast<float>(size));
   FSWAP_ASSIGN_OR_RETURN(DeviceBuffer restored, gpu->allocate(static_cast<std::size_t>(size) * size * 3 * sizeof(float)));
+  DeviceBuffer mask;  // min(occlusion, box) of this face, with an occluder
   {
     ScopedTimer t(ledger, "enhance");
     FSWAP_RETURN_IF_ERROR(model_->run_on_device(frame, frame_to_crop, options_.weight, restored));
+    if (occluder_) {
+      FSWAP_ASSIGN_OR_RETURN(mask, gpu->allocate(static_cast<std::size_t>(size) * size * sizeof(float)));
+      FSWAP_RETURN_IF_ERROR(occluder_->mask_on_device(frame, frame_to_crop, size, mask));
+      FSWAP_RETURN_IF_ERROR(mask_minimum(*gpu, mask, static_cast<const float*>(box_mask_on_gpu_.get().data()), size));
+    }
   }
   ScopedTimer t(ledger, "blend");
-  return paste_back(frame, restored, box_mask_on_gpu_.get(), size, frame_to_crop, std::clamp(options_.blend, 0.f, 100.f) / 100.f);
+  return paste_back(frame, restored, occluder_ ? mask : box_mask_on_gpu_.get(), size, frame_to_crop,
+                    std::clamp(options_.blend, 0.f, 100.f) / 100.f);
 }
 
 }  // namespace fswap

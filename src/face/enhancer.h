@@ -112,10 +112,11 @@ class FaceEnhancer {
                std::shared_ptr<FaceOccluder> occluder = nullptr);
   // Enhances `target` (which must have landmarks) in the RGB frame, in place.
   Status enhance(Image& frame, const Face& target, TimeLedger* ledger);
-  // The GPU on which it can work on a frame kept there (the model runs there and the mask is the
-  // box alone); null when it needs the frame on the host.
-  DeviceWork* device_work() const { return occluder_ ? nullptr : model_->device_work(); }
-  // enhance() on a frame on device_work()'s GPU, the caller holding it.
+  // The GPU on which it can work on a frame kept there (the model, and the occluder when given,
+  // run there); null when it needs the frame on the host.
+  DeviceWork* device_work() const;
+  // enhance() on a frame on device_work()'s GPU, the caller holding it. The box mask is uploaded
+  // once; the occlusion mask is made per face there (FaceOccluder::mask_on_device).
   Status enhance_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger);
 
  private:

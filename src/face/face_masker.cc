@@ -1,10 +1,13 @@
 #include "face/face_masker.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
+#include <span>
 #include <utility>
 
+#include "face/device_masks.h"
 #include "face/model_input.h"
 #include "face/model_table.h"
 #include "imaging/transform.h"
@@ -14,6 +17,8 @@ namespace {
 
 constexpr int kOccluderSize = 256;
 constexpr int kParserSize = 512;
+// The parser's input normalisation (ImageNet's).
+constexpr std::array<float, 3> kParserMean = {0.485f, 0.456f, 0.406f}, kParserStd = {0.229f, 0.224f, 0.225f};
 
 // FaceFusion's choices.py face_mask_area_set.
 const std::vector<std::pair<std::string, std::vector<int>>>& area_table() {
@@ -294,6 +299,33 @@ Result<ImageF> FaceOccluder::mask(const Image& rgb_crop) {
   return mask;
 }
 
+DeviceWork* FaceOccluder::device_work() const {
+  DeviceWork* gpu = device_face_built() && !sessions_.empty() ? sessions_[0]->device_work() : nullptr;
+  for (const auto& session : sessions_)
+    if (session->device_work() != gpu) return nullptr;
+  return gpu;
+}
+
+Status FaceOccluder::mask_on_device(const DeviceFrame& frame, const Affine& frame_to_crop, int size,
+                                    const DeviceBuffer& mask) {
+  DeviceWork& gpu = frame.gpu();
+  if (device_work() != &gpu) return unsupported("face occluder: its models do not run on the frame's GPU");
+  FSWAP_ASSIGN_OR_RETURN(DeviceBuffer input, occluder_input(frame, frame_to_crop, size, kOccluderSize));
+  FSWAP_ASSIGN_OR_RETURN(DeviceBuffer occlusion, mask_filled(gpu, kOccluderSize, 1.f));  // many: the minimum
+  const DeviceTensor in{input.data(), DType::kFloat32, {1, kOccluderSize, kOccluderSize, 3}};
+  for (auto& session : sessions_) {
+    FSWAP_RETURN_IF_ERROR(session->run_on_device({&in, 1}, [&](std::span<const DeviceTensor> outputs) -> Status {
+      const DeviceTensor& o = outputs[0];
+      std::int64_t elements = 1;
+      for (auto d : o.shape) elements *= d;
+      if (o.dtype != DType::kFloat32 || elements != kOccluderSize * kOccluderSize)
+        return invalid_input("face occluder: returned " + shape_to_string(o.shape) + ", expected 256×256 float32 values");
+      return mask_minimum(gpu, occlusion, static_cast<const float*>(o.data), kOccluderSize);
+    }));
+  }
+  return model_mask_to_crop(gpu, occlusion, kOccluderSize, mask, size);
+}
+
 Result<std::unique_ptr<FaceParser>> FaceParser::load(Engine& engine, const std::string& models_dir,
                                                      const std::string& name, const SessionOptions& options) {
   if (!one_of(name, {"bisenet_resnet_18", "bisenet_resnet_34"}))
@@ -315,12 +347,11 @@ Result<std::unique_ptr<FaceParser>> FaceParser::load(Engine& engine, const std::
 
 Result<ImageF> FaceParser::region_mask(const ImageF& rgb_crop, const std::vector<int>& region_ids) {
   const ImageF resized = resize(rgb_crop, kParserSize, kParserSize, Interp::kBilinear);
-  constexpr float kMean[3] = {0.485f, 0.456f, 0.406f}, kStd[3] = {0.229f, 0.224f, 0.225f};
   const std::size_t plane = static_cast<std::size_t>(kParserSize) * kParserSize;
   Tensor input = Tensor::zeros(DType::kFloat32, {1, 3, kParserSize, kParserSize});
   float* in = input.data<float>();
   for (int c = 0; c < 3; ++c)
-    for (std::size_t i = 0; i < plane; ++i) in[c * plane + i] = (resized.pixels[i * 3 + c] / 255.f - kMean[c]) / kStd[c];
+    for (std::size_t i = 0; i < plane; ++i) in[c * plane + i] = (resized.pixels[i * 3 + c] / 255.f - kParserMean[c]) / kParserStd[c];
   FSWAP_ASSIGN_OR_RETURN(auto outputs, session_->run({input}));
   const Tensor& o = outputs.at(0);
   const Shape& s = o.shape();
@@ -338,6 +369,22 @@ Result<ImageF> FaceParser::region_mask(const ImageF& rgb_crop, const std::vector
   ImageF mask = resize(chosen, rgb_crop.width, rgb_crop.height, Interp::kBilinear);
   soft_threshold_mask(mask);
   return mask;
+}
+
+DeviceWork* FaceParser::device_work() const { return device_face_built() ? session_->device_work() : nullptr; }
+
+Status FaceParser::region_mask_on_device(DeviceWork& gpu, const DeviceBuffer& rgb_crop, int size,
+                                         const std::vector<int>& region_ids, const DeviceBuffer& mask) {
+  if (device_work() != &gpu) return unsupported(name_ + ": the face parser does not run on this GPU");
+  FSWAP_ASSIGN_OR_RETURN(std::uint64_t chosen, chosen_classes(region_ids));
+  FSWAP_ASSIGN_OR_RETURN(DeviceBuffer input, parser_input(gpu, rgb_crop, size, kParserSize, kParserMean, kParserStd));
+  FSWAP_ASSIGN_OR_RETURN(DeviceBuffer classes,
+                         gpu.allocate(static_cast<std::size_t>(kParserSize) * kParserSize * sizeof(float)));
+  const DeviceTensor in{input.data(), DType::kFloat32, {1, 3, kParserSize, kParserSize}};
+  FSWAP_RETURN_IF_ERROR(session_->run_on_device({&in, 1}, [&](std::span<const DeviceTensor> outputs) -> Status {
+    return chosen_class_mask(gpu, outputs[0], chosen, classes, kParserSize);
+  }));
+  return model_mask_to_crop(gpu, classes, kParserSize, mask, size);
 }
 
 Result<FaceMasker> FaceMasker::load(Engine& engine, const std::string& models_dir, const FaceMaskOptions& options,
@@ -391,9 +438,7 @@ Status FaceMasker::after_swap(const ImageF& swapped_crop, const std::array<Point
   FSWAP_CHECK(mask.width == swapped_crop.width && mask.height == swapped_crop.height && mask.channels == 1,
               "FaceMasker::after_swap: the mask must be 1 channel, crop-sized");
   if (uses("area")) {
-    std::vector<Point2f> points;
-    for (int i : area_points_) points.push_back(landmarks68[i]);
-    const ImageF area = create_area_mask(swapped_crop.width, swapped_crop.height, points);
+    const ImageF area = area_mask(swapped_crop.width, swapped_crop.height, landmarks68);
     for (std::size_t i = 0; i < mask.pixels.size(); ++i) mask.pixels[i] = std::min(mask.pixels[i], area.pixels[i]);
   }
   if (parser_) {
@@ -402,6 +447,58 @@ Status FaceMasker::after_swap(const ImageF& swapped_crop, const std::array<Point
   }
   for (float& v : mask.pixels) v = std::clamp(v, 0.f, 1.f);
   return Status::ok();
+}
+
+ImageF FaceMasker::area_mask(int width, int height, const std::array<Point2f, 68>& landmarks68) const {
+  std::vector<Point2f> points;
+  for (int i : area_points_) points.push_back(landmarks68[i]);
+  return create_area_mask(width, height, points);
+}
+
+bool FaceMasker::runs_on(const DeviceWork& gpu) const {
+  return device_face_built() && (!occluder_ || occluder_->device_work() == &gpu) &&
+         (!parser_ || parser_->device_work() == &gpu);
+}
+
+Result<DeviceBuffer> FaceMasker::before_swap_on_device(const DeviceFrame& frame, const Affine& frame_to_crop, int size) {
+  DeviceWork& gpu = frame.gpu();
+  if (!runs_on(gpu)) return unsupported("face masks: this build or the occluder and parser models need host frames");
+  DeviceBuffer mask;
+  if (occluder_) {
+    FSWAP_ASSIGN_OR_RETURN(mask, gpu.allocate(static_cast<std::size_t>(size) * size * sizeof(float)));
+    FSWAP_RETURN_IF_ERROR(occluder_->mask_on_device(frame, frame_to_crop, size, mask));
+  } else {
+    FSWAP_ASSIGN_OR_RETURN(mask, mask_filled(gpu, size, 1.f));
+  }
+  if (!uses("box")) return mask;
+  // Kept for the first size; another size (not the processors' case) is uploaded per call, since
+  // a KeptBuffer cannot be replaced under the hold.
+  DeviceBuffer box_once;
+  if (box_mask_on_gpu_.empty()) {
+    FSWAP_ASSIGN_OR_RETURN(DeviceBuffer box, upload_mask(gpu, box_or_ones(size, size)));
+    box_mask_on_gpu_ = KeptBuffer(gpu, std::move(box));
+    box_mask_on_gpu_size_ = size;
+  } else if (box_mask_on_gpu_size_ != size) {
+    FSWAP_ASSIGN_OR_RETURN(box_once, upload_mask(gpu, box_or_ones(size, size)));
+  }
+  const DeviceBuffer& box = box_mask_on_gpu_size_ == size ? box_mask_on_gpu_.get() : box_once;
+  FSWAP_RETURN_IF_ERROR(mask_minimum(gpu, mask, static_cast<const float*>(box.data()), size));
+  return mask;
+}
+
+Status FaceMasker::after_swap_on_device(DeviceWork& gpu, const DeviceBuffer& swapped_crop, int size,
+                                        const std::array<Point2f, 68>& landmarks68, const DeviceBuffer& mask) {
+  if (!runs_on(gpu)) return unsupported("face masks: this build or the occluder and parser models need host frames");
+  if (uses("area")) {
+    FSWAP_ASSIGN_OR_RETURN(DeviceBuffer area, upload_mask(gpu, area_mask(size, size, landmarks68)));
+    FSWAP_RETURN_IF_ERROR(mask_minimum(gpu, mask, static_cast<const float*>(area.data()), size));
+  }
+  if (parser_) {
+    FSWAP_ASSIGN_OR_RETURN(DeviceBuffer region, gpu.allocate(static_cast<std::size_t>(size) * size * sizeof(float)));
+    FSWAP_RETURN_IF_ERROR(parser_->region_mask_on_device(gpu, swapped_crop, size, region_ids_, region));
+    FSWAP_RETURN_IF_ERROR(mask_minimum(gpu, mask, static_cast<const float*>(region.data()), size));
+  }
+  return mask_clip(gpu, mask, size);
 }
 
 }  // namespace fswap

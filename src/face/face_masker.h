@@ -18,6 +18,10 @@
 //   FSWAP_RETURN_IF_ERROR(masker.after_swap(swapped_crop, landmarks68_in_crop, mask));
 //
 // A FaceMasker is used from one thread at a time (its occluder and parser sessions).
+//
+// On a frame kept on the GPU (face/device_face.h, face/device_masks.h) the same masks come from
+// before_swap_on_device / after_swap_on_device when runs_on(gpu): the occluder and the parser run
+// there, the area mask is drawn on the host and uploaded.
 #pragma once
 
 #include <array>
@@ -27,6 +31,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "face/device_face.h"
 #include "face/paste_back.h"
 #include "imaging/geometry.h"
 #include "imaging/image.h"
@@ -82,6 +87,13 @@ class FaceOccluder {
   // The soft-thresholded occlusion mask of an RGB crop, crop-sized, 1 channel.
   Result<ImageF> mask(const Image& rgb_crop);
 
+  // The GPU all its models run on with device tensors (InferenceSession::device_work), or null.
+  DeviceWork* device_work() const;
+  // mask() of the frame's size × size crop through frame_to_crop (bilinear, replicated borders:
+  // the swapper's and the enhancer's crop) on the frame's GPU, into `mask` (size² floats). The
+  // caller holds the GPU; kUnsupported unless device_work() is the frame's GPU.
+  Status mask_on_device(const DeviceFrame& frame, const Affine& frame_to_crop, int size, const DeviceBuffer& mask);
+
  private:
   FaceOccluder() = default;
   std::vector<std::unique_ptr<InferenceSession>> sessions_;
@@ -96,6 +108,13 @@ class FaceParser {
   // The soft-thresholded region mask of a crop (RGB, 0..255 float, e.g. the swapped crop):
   // 1 where the parser's most likely class is one of region_ids.
   Result<ImageF> region_mask(const ImageF& rgb_crop, const std::vector<int>& region_ids);
+
+  // The GPU its model runs on with device tensors (InferenceSession::device_work), or null.
+  DeviceWork* device_work() const;
+  // region_mask() on the GPU: rgb_crop size² · 3 floats (HWC, 0..255), the result into `mask`
+  // (size² floats). The caller holds the GPU; kUnsupported unless device_work() is `gpu`.
+  Status region_mask_on_device(DeviceWork& gpu, const DeviceBuffer& rgb_crop, int size,
+                               const std::vector<int>& region_ids, const DeviceBuffer& mask);
 
  private:
   FaceParser() = default;
@@ -127,15 +146,31 @@ class FaceMasker {
   // landmarks68: the target's 68 landmarks in crop coordinates (used by the area mask).
   Status after_swap(const ImageF& swapped_crop, const std::array<Point2f, 68>& landmarks68, ImageF& mask);
 
+  // Whether the device twins below can work on `gpu`: this build has the kernels and the occluder
+  // and the parser (those chosen) run there.
+  bool runs_on(const DeviceWork& gpu) const;
+  // before_swap on a frame kept on the GPU: the mask (size² floats, new) of the frame's size × size
+  // crop through frame_to_crop. The box mask is uploaded once per masker (for the first size).
+  // The caller holds the frame's GPU; kUnsupported unless runs_on(it).
+  Result<DeviceBuffer> before_swap_on_device(const DeviceFrame& frame, const Affine& frame_to_crop, int size);
+  // after_swap on the GPU: swapped_crop size² · 3 floats (HWC, 0..255), mask from
+  // before_swap_on_device. The area mask is drawn on the host and uploaded. The caller holds `gpu`.
+  Status after_swap_on_device(DeviceWork& gpu, const DeviceBuffer& swapped_crop, int size,
+                              const std::array<Point2f, 68>& landmarks68, const DeviceBuffer& mask);
+
  private:
   FaceMaskOptions options_;
   std::shared_ptr<FaceOccluder> occluder_;
   std::shared_ptr<FaceParser> parser_;
   std::vector<int> area_points_, region_ids_;
   ImageF box_mask_;
+  KeptBuffer box_mask_on_gpu_;  // the box mask of box_mask_on_gpu_size_, for the device path
+  int box_mask_on_gpu_size_ = 0;
 
   // The box mask of a width × height crop (cached per size), or all ones without "box".
   ImageF box_or_ones(int width, int height);
+  // The area mask of a width × height crop of a face with these landmarks (crop coordinates).
+  ImageF area_mask(int width, int height, const std::array<Point2f, 68>& landmarks68) const;
 };
 
 }  // namespace fswap

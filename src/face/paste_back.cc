@@ -21,9 +21,8 @@ int reflect101(int i, int n) {
 // Our imaging gaussian_blur uses a ceil(3σ) radius; OpenCV's float path uses round(8σ + 1) | 1
 // taps, and FaceFusion's masks must match, so this is the OpenCV kernel (computed and normalised,
 // as for ksize > 7).
-void gaussian_blur_opencv(ImageF& image, double sigma) {
-  FSWAP_CHECK(image.channels == 1, "gaussian_blur_opencv: 1-channel images only");
-  int ksize = static_cast<int>(std::lround(sigma * 8 + 1)) | 1;
+std::vector<double> gaussian_taps_opencv(double sigma) {
+  const int ksize = static_cast<int>(std::lround(sigma * 8 + 1)) | 1;
   const int radius = ksize / 2;
   std::vector<double> kernel(ksize);
   double sum = 0;
@@ -33,6 +32,14 @@ void gaussian_blur_opencv(ImageF& image, double sigma) {
     sum += kernel[i];
   }
   for (double& k : kernel) k /= sum;
+  return kernel;
+}
+
+void gaussian_blur_opencv(ImageF& image, double sigma) {
+  FSWAP_CHECK(image.channels == 1, "gaussian_blur_opencv: 1-channel images only");
+  const std::vector<double> kernel = gaussian_taps_opencv(sigma);
+  const int ksize = static_cast<int>(kernel.size());
+  const int radius = ksize / 2;
   const int w = image.width, h = image.height;
   std::vector<float> tmp(static_cast<std::size_t>(w) * h);
   for (int y = 0; y < h; ++y)

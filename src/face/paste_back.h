@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <vector>
 
 #include "imaging/geometry.h"
 #include "imaging/image.h"
@@ -30,6 +31,9 @@ ImageF create_box_mask(int width, int height, float face_mask_blur, const FaceMa
 // cv2.GaussianBlur(image, (0, 0), sigma) on a 1-channel float image as OpenCV computes it: kernel
 // size round(8σ + 1) | 1, normalised Gaussian taps, reflect-101 borders, separable.
 void gaussian_blur_opencv(ImageF& image, double sigma);
+// Its taps: round(8σ + 1) | 1 of them, exp(−x²/2σ²) for x from −radius to radius, normalised to
+// sum 1, in double (the device blur takes the same numbers: face/device_masks.h).
+std::vector<double> gaussian_taps_opencv(double sigma);
 
 // The sub-rectangle of the frame that paste_back writes: the crop's four corners (0,0), (w,0),
 // (w,h), (0,h) mapped to the frame by the inverse of frame_to_crop, floor of the minimum and ceil

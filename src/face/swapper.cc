@@ -1,5 +1,7 @@
 #include "face/swapper.h"
 
+#include <array>
+
 #include "face/recognizer.h"
 
 namespace fswap {
@@ -73,7 +75,7 @@ Status FaceFusionFaceSwapper::swap(Image& frame, const Face& target, TimeLedger*
 DeviceWork* FaceFusionFaceSwapper::device_work() {
   if (recognizer_ || crop_size_ != model_->spec().size) return nullptr;
   DeviceWork* gpu = model_->device_work();
-  return gpu != nullptr && masker_.mask_is_fixed() ? gpu : nullptr;
+  return gpu != nullptr && masker_.runs_on(*gpu) ? gpu : nullptr;
 }
 
 Status FaceFusionFaceSwapper::swap_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger) {
@@ -82,22 +84,35 @@ Status FaceFusionFaceSwapper::swap_on_device(const DeviceFrame& frame, const Fac
   DeviceWork* gpu = device_work();
   if (gpu == nullptr) return unsupported(name + " swap: this model or these options need the frame on the host");
   const int size = crop_size_;
+  // A fixed mask (the box alone) is uploaded once; the others are made per face on the GPU.
+  const bool per_face = !masker_.mask_is_fixed();
+  if (!per_face && mask_on_gpu_.empty()) {
+    const ImageF fixed = *masker_.fixed_mask(size);
+    FSWAP_ASSIGN_OR_RETURN(DeviceBuffer m, upload_buffer(*gpu, fixed.pixels.data(), fixed.pixels.size() * sizeof(float)));
+    mask_on_gpu_ = KeptBuffer(*gpu, std::move(m));
+  }
   if (source_on_gpu_.empty()) {
     FSWAP_ASSIGN_OR_RETURN(DeviceBuffer source, upload_buffer(*gpu, source_.raw(), source_.view().bytes()));
     source_on_gpu_ = KeptBuffer(*gpu, std::move(source));
-    const ImageF mask = *masker_.fixed_mask(size);
-    FSWAP_ASSIGN_OR_RETURN(DeviceBuffer m, upload_buffer(*gpu, mask.pixels.data(), mask.pixels.size() * sizeof(float)));
-    mask_on_gpu_ = KeptBuffer(*gpu, std::move(m));
   }
   const Affine frame_to_crop = align_to_template(target.landmarks5, *model_->spec().face_template, static_cast<float>(size));
   FSWAP_ASSIGN_OR_RETURN(DeviceBuffer swapped, gpu->allocate(static_cast<std::size_t>(size) * size * 3 * sizeof(float)));
+  DeviceBuffer mask;  // this face's, unless the mask is fixed
   {
     ScopedTimer t(ledger, "swap");
+    if (per_face) {
+      FSWAP_ASSIGN_OR_RETURN(mask, masker_.before_swap_on_device(frame, frame_to_crop, size));
+    }
     const DeviceTensor source{source_on_gpu_.get().data(), source_.dtype(), source_.shape()};
     FSWAP_RETURN_IF_ERROR(model_->run_on_device(frame, frame_to_crop, source, swapped));
   }
   ScopedTimer t(ledger, "blend");
-  return paste_back(frame, swapped, mask_on_gpu_.get(), size, frame_to_crop, 1.f);
+  if (per_face) {
+    std::array<Point2f, 68> landmarks68;
+    for (int i = 0; i < 68; ++i) landmarks68[i] = frame_to_crop.apply(target.landmarks68[i]);
+    FSWAP_RETURN_IF_ERROR(masker_.after_swap_on_device(*gpu, swapped, size, landmarks68, mask));
+  }
+  return paste_back(frame, swapped, per_face ? mask : mask_on_gpu_.get(), size, frame_to_crop, 1.f);
 }
 
 }  // namespace fswap

@@ -76,8 +76,10 @@ class FaceFusionFaceSwapper final : public FaceSwapper {
                                                                int pixel_boost, float weight = 0.5f,
                                                                std::shared_ptr<ArcfaceRecognizer> recognizer = nullptr);
   Status swap(Image& frame, const Face& target, TimeLedger* ledger) override;
-  // On the GPU when the model runs there, the pixel boost is the model's size, the masks are the
-  // box alone and the source needs no per-face balancing (--face-swapper-weight 0.5).
+  // On the GPU when the model runs there, the pixel boost is the model's size, the masks' models
+  // (occluder, parser) run on the same GPU and the source needs no per-face balancing
+  // (--face-swapper-weight 0.5). A fixed mask (the box alone) is uploaded once; occlusion, area
+  // and region masks are made per face there (FaceMasker::before_swap_on_device).
   DeviceWork* device_work() override;
   Status swap_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger) override;
 
@@ -92,7 +94,7 @@ class FaceFusionFaceSwapper final : public FaceSwapper {
   int crop_size_ = 0;
   float weight_ = 0.5f;
   std::shared_ptr<ArcfaceRecognizer> recognizer_;  // set when weight_ balances the source
-  KeptBuffer source_on_gpu_, mask_on_gpu_;          // the device path's, uploaded on first use
+  KeptBuffer source_on_gpu_, mask_on_gpu_;          // the device path's, uploaded on first use (the mask when fixed)
 };
 
 }  // namespace fswap

@@ -425,13 +425,14 @@ Status check_rgb_matches(const DeviceImage& rgb, const Nv12View& nv12, const cha
 __device__ __forceinline__ float clamp_f(float v, float lo, float hi) { return v < lo ? lo : (hi < v ? hi : v); }
 
 // model_input.cc's image_to_nchw per pixel (v · 1 is exact, so pre_scale 1 changes nothing).
-__global__ void planar_from_image_kernel(DeviceImage src, ToPlanar map, float* dst) {
+template <class T>
+__global__ void planar_from_image_kernel(DeviceView<T> src, ToPlanar map, float* dst) {
   const int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
   if (x >= src.width || y >= src.height) return;
   const int C = src.channels;
   const std::size_t plane = static_cast<std::size_t>(src.width) * src.height;
   const std::size_t at = static_cast<std::size_t>(y) * src.width + x;
-  const std::uint8_t* p = row_of(src, y) + static_cast<std::size_t>(x) * C;
+  const T* p = row_of(src, y) + static_cast<std::size_t>(x) * C;
   for (int c = 0; c < C; ++c) dst[c * plane + at] = (p[c] * map.pre_scale - map.offset[c]) * map.scale[c];
 }
 
@@ -480,6 +481,106 @@ __global__ void paste_back_kernel(DeviceImage frame, DeviceImageF crop, DeviceIm
     const float blended = rintf(out[c] * keep + pasted * blend);
     out[c] = static_cast<std::uint8_t>(clamp_f(blended, 0.f, 255.f));
   }
+}
+
+// ---- FaceFusion's content masks ------------------------------------------------------------------
+
+// face_masker.cc's linear_taps entry for dst index d: two taps and their 11-bit weights.
+struct FixedTap {
+  int first, second, w_first, w_second;
+};
+__device__ FixedTap fixed_tap(int d, int src_size, double scale) {
+  float f = static_cast<float>((d + 0.5) * scale - 0.5);
+  int s = static_cast<int>(floorf(f));
+  f -= static_cast<float>(s);
+  if (s < 0) f = 0, s = 0;
+  if (s >= src_size - 1) f = 0, s = src_size - 1;
+  const int w0 = static_cast<int>(lroundf((1.f - f) * 2048));
+  return {s, min(s + 1, src_size - 1), w0, 2048 - w0};
+}
+
+// face_masker.cc's resize_linear_opencv per output value: both rows' horizontal sums, then the
+// vertical step in its shifts.
+__global__ void resize_linear_fixed_kernel(DeviceImage src, DeviceImage dst, double scale_x, double scale_y) {
+  const int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
+  if (x >= dst.width || y >= dst.height) return;
+  const int C = src.channels;
+  const FixedTap tx = fixed_tap(x, src.width, scale_x), ty = fixed_tap(y, src.height, scale_y);
+  const std::uint8_t* r0 = row_of(src, ty.first);
+  const std::uint8_t* r1 = row_of(src, ty.second);
+  std::uint8_t* out = row_of(dst, y) + static_cast<std::size_t>(x) * C;
+  for (int c = 0; c < C; ++c) {
+    const int row0 = r0[tx.first * C + c] * tx.w_first + r0[tx.second * C + c] * tx.w_second;
+    const int row1 = r1[tx.first * C + c] * tx.w_first + r1[tx.second * C + c] * tx.w_second;
+    const int v = (((ty.w_first * (row0 >> 4)) >> 16) + ((ty.w_second * (row1 >> 4)) >> 16) + 2) >> 2;
+    out[c] = static_cast<std::uint8_t>(clamp_int(v, 0, 255));
+  }
+}
+
+// model_input.cc's image_to_nhwc per pixel, channels optionally reversed.
+__global__ void interleaved_from_image_kernel(DeviceImage src, float offset, float scale, bool reverse, float* dst) {
+  const int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
+  if (x >= src.width || y >= src.height) return;
+  const int C = src.channels;
+  const std::uint8_t* p = row_of(src, y) + static_cast<std::size_t>(x) * C;
+  float* out = dst + (static_cast<std::size_t>(y) * src.width + x) * C;
+  for (int c = 0; c < C; ++c) out[c] = (p[reverse ? C - 1 - c : c] - offset) * scale;
+}
+
+// face_masker.cc's region_mask argmax per pixel.
+__global__ void chosen_class_mask_kernel(const float* scores, int classes, std::uint64_t chosen, DeviceImageF dst) {
+  const int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
+  if (x >= dst.width || y >= dst.height) return;
+  const std::size_t plane = static_cast<std::size_t>(dst.width) * dst.height;
+  const float* v = scores + static_cast<std::size_t>(y) * dst.width + x;
+  int best = 0;
+  for (int c = 1; c < classes; ++c)
+    if (v[c * plane] > v[best * plane]) best = c;
+  row_of(dst, y)[x] = best < 64 && ((chosen >> best) & 1u) != 0 ? 1.f : 0.f;
+}
+
+__global__ void minimum_into_kernel(float* values, const float* other, std::size_t count) {
+  const std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < count && other[i] < values[i]) values[i] = other[i];
+}
+
+__global__ void fill_kernel(float* values, std::size_t count, float value) {
+  const std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < count) values[i] = value;
+}
+
+__global__ void clamp_map_kernel(float* values, std::size_t count, ClampMap map) {
+  const std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < count) values[i] = (clamp_f(values[i], map.low, map.high) - map.offset) * map.scale;
+}
+
+// paste_back.cc's gaussian_blur_opencv passes: a double sum over the taps in order, stored as float.
+__global__ void taps_rows_kernel(DeviceImageF src, DeviceImageF dst, BlurTaps taps) {
+  const int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
+  if (x >= src.width || y >= src.height) return;
+  const float* s = row_of(src, y);
+  const int radius = taps.count / 2;
+  double acc = 0;
+  for (int k = 0; k < taps.count; ++k) acc += taps.weight[k] * s[reflect101(x + k - radius, src.width)];
+  row_of(dst, y)[x] = static_cast<float>(acc);
+}
+
+__global__ void taps_columns_kernel(DeviceImageF src, DeviceImageF dst, BlurTaps taps) {
+  const int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
+  if (x >= src.width || y >= src.height) return;
+  const int radius = taps.count / 2;
+  double acc = 0;
+  for (int k = 0; k < taps.count; ++k) acc += taps.weight[k] * row_of(src, reflect101(y + k - radius, src.height))[x];
+  row_of(dst, y)[x] = static_cast<float>(acc);
+}
+
+constexpr int kLineThreads = 256;
+
+unsigned line_blocks(std::size_t count) { return static_cast<unsigned>((count + kLineThreads - 1) / kLineThreads); }
+
+Status check_values(const float* values, std::size_t count, const char* who, const char* name) {
+  if (count > 0 && values == nullptr) return invalid_input(std::string(who) + ": " + name + " has no device pointer");
+  return Status::ok();
 }
 
 Status check_planar_channels(int channels, const char* who) {
@@ -579,14 +680,22 @@ Status rgb_to_nv12(const DeviceImage& rgb, const Nv12View& nv12, YuvFormat forma
   return check_launch("rgb_to_nv12");
 }
 
-Status planar_from_image(const DeviceImage& src, const ToPlanar& map, float* dst, cudaStream_t stream) {
+template <class T>
+Status planar_from_any(const DeviceView<T>& src, const ToPlanar& map, float* dst, cudaStream_t stream) {
   constexpr const char* kWho = "cuda_imaging::planar_from_image";
   FSWAP_RETURN_IF_ERROR(check_view(src, kWho, "src"));
   FSWAP_RETURN_IF_ERROR(check_planar_channels(src.channels, kWho));
   if (src.empty()) return Status::ok();
   if (dst == nullptr) return invalid_input(std::string(kWho) + ": dst has no device pointer");
-  planar_from_image_kernel<<<grid_2d(src.width, src.height), dim3(kTileX, kTileY), 0, stream>>>(src, map, dst);
+  planar_from_image_kernel<T><<<grid_2d(src.width, src.height), dim3(kTileX, kTileY), 0, stream>>>(src, map, dst);
   return check_launch("planar_from_image");
+}
+
+Status planar_from_image(const DeviceImage& src, const ToPlanar& map, float* dst, cudaStream_t stream) {
+  return planar_from_any(src, map, dst, stream);
+}
+Status planar_from_image(const DeviceImageF& src, const ToPlanar& map, float* dst, cudaStream_t stream) {
+  return planar_from_any(src, map, dst, stream);
 }
 
 Status image_from_planar(const float* src, const FromPlanar& map, const DeviceImageF& dst, cudaStream_t stream) {
@@ -630,6 +739,89 @@ Status paste_back(const DeviceImage& frame, const DeviceImageF& crop, const Devi
   const Inverse k{inv->a, inv->b, inv->c, inv->d, inv->e, inv->f};
   paste_back_kernel<<<grid_2d(r.width, r.height), dim3(kTileX, kTileY), 0, stream>>>(frame, crop, mask, k, r, blend);
   return check_launch("paste_back");
+}
+
+Status resize_linear_fixed(const DeviceImage& src, const DeviceImage& dst, cudaStream_t stream) {
+  constexpr const char* kWho = "cuda_imaging::resize_linear_fixed";
+  FSWAP_RETURN_IF_ERROR(check_view(src, kWho, "src"));
+  FSWAP_RETURN_IF_ERROR(check_view(dst, kWho, "dst"));
+  if (src.channels != dst.channels) return invalid_input(std::string(kWho) + ": src and dst channel counts differ");
+  if (dst.empty()) return Status::ok();
+  if (src.empty()) return invalid_input(std::string(kWho) + ": src is empty");
+  const double scale_x = static_cast<double>(src.width) / dst.width;
+  const double scale_y = static_cast<double>(src.height) / dst.height;
+  resize_linear_fixed_kernel<<<grid_2d(dst.width, dst.height), dim3(kTileX, kTileY), 0, stream>>>(src, dst, scale_x,
+                                                                                                    scale_y);
+  return check_launch("resize_linear_fixed");
+}
+
+Status interleaved_from_image(const DeviceImage& src, float offset, float scale, bool reverse_channels, float* dst,
+                              cudaStream_t stream) {
+  constexpr const char* kWho = "cuda_imaging::interleaved_from_image";
+  FSWAP_RETURN_IF_ERROR(check_view(src, kWho, "src"));
+  FSWAP_RETURN_IF_ERROR(check_planar_channels(src.channels, kWho));
+  if (src.empty()) return Status::ok();
+  if (dst == nullptr) return invalid_input(std::string(kWho) + ": dst has no device pointer");
+  interleaved_from_image_kernel<<<grid_2d(src.width, src.height), dim3(kTileX, kTileY), 0, stream>>>(
+      src, offset, scale, reverse_channels, dst);
+  return check_launch("interleaved_from_image");
+}
+
+Status chosen_class_mask(const float* scores, int classes, std::uint64_t chosen, const DeviceImageF& dst,
+                         cudaStream_t stream) {
+  constexpr const char* kWho = "cuda_imaging::chosen_class_mask";
+  FSWAP_RETURN_IF_ERROR(check_view(dst, kWho, "dst"));
+  if (dst.channels != 1) return invalid_input(std::string(kWho) + ": dst must have 1 channel");
+  if (classes < 1) return invalid_input(std::string(kWho) + ": no classes");
+  if (dst.empty()) return Status::ok();
+  if (scores == nullptr) return invalid_input(std::string(kWho) + ": scores has no device pointer");
+  chosen_class_mask_kernel<<<grid_2d(dst.width, dst.height), dim3(kTileX, kTileY), 0, stream>>>(scores, classes, chosen,
+                                                                                                 dst);
+  return check_launch("chosen_class_mask");
+}
+
+Status minimum_into(float* values, const float* other, std::size_t count, cudaStream_t stream) {
+  constexpr const char* kWho = "cuda_imaging::minimum_into";
+  FSWAP_RETURN_IF_ERROR(check_values(values, count, kWho, "values"));
+  FSWAP_RETURN_IF_ERROR(check_values(other, count, kWho, "other"));
+  if (count == 0) return Status::ok();
+  minimum_into_kernel<<<line_blocks(count), kLineThreads, 0, stream>>>(values, other, count);
+  return check_launch("minimum_into");
+}
+
+Status fill(float* values, std::size_t count, float value, cudaStream_t stream) {
+  FSWAP_RETURN_IF_ERROR(check_values(values, count, "cuda_imaging::fill", "values"));
+  if (count == 0) return Status::ok();
+  fill_kernel<<<line_blocks(count), kLineThreads, 0, stream>>>(values, count, value);
+  return check_launch("fill");
+}
+
+Status clamp_map(float* values, std::size_t count, const ClampMap& map, cudaStream_t stream) {
+  constexpr const char* kWho = "cuda_imaging::clamp_map";
+  FSWAP_RETURN_IF_ERROR(check_values(values, count, kWho, "values"));
+  if (!(map.low <= map.high)) return invalid_input(std::string(kWho) + ": low is above high");
+  if (count == 0) return Status::ok();
+  clamp_map_kernel<<<line_blocks(count), kLineThreads, 0, stream>>>(values, count, map);
+  return check_launch("clamp_map");
+}
+
+Status blur_with_taps(const DeviceImageF& image, const BlurTaps& taps, const DeviceImageF& scratch,
+                      cudaStream_t stream) {
+  constexpr const char* kWho = "cuda_imaging::blur_with_taps";
+  FSWAP_RETURN_IF_ERROR(check_view(image, kWho, "image"));
+  FSWAP_RETURN_IF_ERROR(check_view(scratch, kWho, "scratch"));
+  if (image.channels != 1) return invalid_input(std::string(kWho) + ": the image must have 1 channel");
+  if (scratch.width != image.width || scratch.height != image.height || scratch.channels != 1)
+    return invalid_input(std::string(kWho) + ": scratch must have the image's size, 1 channel");
+  if (taps.count < 1 || taps.count > kMaxBlurTaps || taps.count % 2 == 0)
+    return invalid_input(std::string(kWho) + ": " + std::to_string(taps.count) + " taps (an odd count up to " +
+                         std::to_string(kMaxBlurTaps) + ")");
+  if (image.empty()) return Status::ok();
+  const dim3 grid = grid_2d(image.width, image.height), block(kTileX, kTileY);
+  taps_rows_kernel<<<grid, block, 0, stream>>>(image, scratch, taps);
+  FSWAP_RETURN_IF_ERROR(check_launch("blur_with_taps rows"));
+  taps_columns_kernel<<<grid, block, 0, stream>>>(scratch, image, taps);
+  return check_launch("blur_with_taps columns");
 }
 
 }  // namespace fswap::cuda_imaging

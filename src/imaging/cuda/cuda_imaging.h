@@ -138,6 +138,8 @@ struct FromPlanar {
 // input [C, H, W] float32 without the batch dimension, channels in src's order. dst: H·W·C
 // contiguous floats in device memory, not overlapping src.
 Status planar_from_image(const DeviceImage& src, const ToPlanar& map, float* dst, CUstream_st* stream);
+// The same from a float image (e.g. a swapped crop, 0..255): (v · pre_scale − offset[c]) · scale[c].
+Status planar_from_image(const DeviceImageF& src, const ToPlanar& map, float* dst, CUstream_st* stream);
 
 // src [C, H, W] float32 (dst's size and channels, 1 to kMaxPlanarChannels; contiguous device
 // memory, not overlapping dst) → dst(x, y, c) = FromPlanar(src[c·H·W + y·W + x]).
@@ -161,5 +163,53 @@ Status image_from_planar(const float* src, const FromPlanar& map, const DeviceIm
 inline constexpr int kMaxPasteChannels = 4;
 Status paste_back(const DeviceImage& frame, const DeviceImageF& crop, const DeviceImageF& mask,
                   const Affine& frame_to_crop, const Rect& region, float blend, CUstream_st* stream);
+
+// ---- FaceFusion's content masks (face/device_masks.h) ----------------------------------------------
+
+// dst = face/face_masker.h's resize_linear_opencv(src, dst.width, dst.height), bit-identical:
+// cv2.resize INTER_LINEAR on uint8 in OpenCV's fixed point (11-bit weights from half-pixel
+// centres, rows as 2048× integers, scaled down by 2⁴ and 2¹⁶ and rounded). src and dst have the
+// same channel count and do not overlap.
+Status resize_linear_fixed(const DeviceImage& src, const DeviceImage& dst, CUstream_st* stream);
+
+// src (1 to kMaxPlanarChannels channels) → an NHWC model input without the batch dimension:
+// dst[(y·W + x)·C + c] = (src(x, y, c') − offset) · scale, c' = C − 1 − c when reverse_channels
+// (RGB → BGR), else c. face/model_input.h's image_to_nhwc(image, offset, scale) of the image with
+// its channels reversed, bit-identical. dst: W·H·C contiguous floats, not overlapping src.
+Status interleaved_from_image(const DeviceImage& src, float offset, float scale, bool reverse_channels, float* dst,
+                              CUstream_st* stream);
+
+// A face parser's class scores [C, H, W] float32 (contiguous, dst's size) → dst(x, y) = 1 when the
+// class of the highest score at (x, y) is chosen (bit k of `chosen` for class k), else 0; ties go
+// to the lowest class (numpy's argmax), classes from 64 on are never chosen. dst: 1 channel.
+Status chosen_class_mask(const float* scores, int classes, std::uint64_t chosen, const DeviceImageF& dst,
+                         CUstream_st* stream);
+
+// values[i] = other[i] < values[i] ? other[i] : values[i] (std::min(values[i], other[i])), i < count.
+Status minimum_into(float* values, const float* other, std::size_t count, CUstream_st* stream);
+// values[i] = value, i < count.
+Status fill(float* values, std::size_t count, float value, CUstream_st* stream);
+
+// values[i] = (std::clamp(values[i], low, high) − offset) · scale, i < count: a clip to [0, 1]
+// (the defaults, exact), or FaceFusion's soft threshold's last step (0.5, 1, 0.5, 2). Needs
+// low ≤ high.
+struct ClampMap {
+  float low = 0, high = 1;
+  float offset = 0, scale = 1;
+};
+Status clamp_map(float* values, std::size_t count, const ClampMap& map, CUstream_st* stream);
+
+// A separable blur of a 1-channel image in place with the given odd number of taps (at most
+// kMaxBlurTaps) centred on the pixel, reflect-101 borders, sums in double: each row into `scratch`
+// (image's size, not overlapping it) as floats, then each column of scratch back into image.
+// With face/paste_back.h's gaussian_taps_opencv(σ) it is gaussian_blur_opencv(image, σ),
+// bit-identical (the same double products and sums in the same order).
+inline constexpr int kMaxBlurTaps = 127;
+struct BlurTaps {
+  int count = 0;
+  double weight[kMaxBlurTaps] = {};
+};
+Status blur_with_taps(const DeviceImageF& image, const BlurTaps& taps, const DeviceImageF& scratch,
+                      CUstream_st* stream);
 
 }  // namespace fswap::cuda_imaging
