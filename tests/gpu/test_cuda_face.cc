@@ -1,19 +1,29 @@
 // The face pipeline on the native engine's CUDA backend, on a real photo held in memory:
 // detection, landmarks and embeddings agree with the CPU backend, and an inswapper_128 swap
 // (replica weights, a fixed source identity) pastes back the same pixels. The face processors'
-// device path (the frame kept on the GPU: face/device_face.h) gives the host path's frame.
+// device path (the frame kept on the GPU: face/device_face.h) gives the host path's frame: with
+// the box mask exactly, with FaceFusion's content masks (occlusion, area, region:
+// face/device_masks.h) within the stated tolerances, each mask step and each mask checked alone.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <optional>
+#include <random>
 
 #include "core/npy.h"
 #include "face/analyser.h"
 #include "face/device_face.h"
+#include "face/device_masks.h"
 #include "face/enhancer.h"
+#include "face/face_masker.h"
+#include "face/model_input.h"
 #include "face/swapper.h"
 #include "gpu/gpu_env.h"
+#include "imaging/transform.h"
 #include "runtime/engines/native_engine.h"
 
 namespace fswap {
@@ -177,7 +187,364 @@ TEST(CudaFace, FramesKeptOnTheGpuMatchTheHostPath) {
               "(vs input %.1f dB)\n",
               same, worst, 100.0 * double(differing) / double(host.pixels.size()), changed);
   EXPECT_GT(same, 45.0);
+  // The box mask is uploaded as the host computes it and every step is the host's twin: the same
+  // bytes (as measured since the device path exists).
+  EXPECT_EQ(worst, 0) << "box mask only: the device path must give the host path's frame exactly; " << differing
+                      << " values differ";
   EXPECT_LT(changed, 40.0) << "the device path changed too little";
+}
+
+// ---- FaceFusion's content masks on the GPU -----------------------------------------------------------
+
+namespace fs = std::filesystem;
+
+constexpr std::array<float, 3> kImagenetMean = {0.485f, 0.456f, 0.406f}, kImagenetStd = {0.229f, 0.224f, 0.225f};
+const SessionOptions kGpuSession{.device = {DeviceKind::kCuda, 0}, .precision = Precision::kFloat16};
+
+// The mask models under FaceFusion's names in a folder of their own (scripts/gpu_run.sh writes the
+// occluder replica as xseg.onnx): links to FSWAP_GPU_MODELS' files; "" when they are absent.
+std::string mask_models_dir() {
+  const std::string xseg = !test::gpu_model("xseg_1").empty() ? test::gpu_model("xseg_1") : test::gpu_model("xseg");
+  const std::string bisenet = test::gpu_model("bisenet_resnet_34");
+  if (xseg.empty() || bisenet.empty()) return "";
+  const fs::path dir = fs::temp_directory_path() / ("fswap-gpu-masks-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  for (const auto& [name, target] : {std::pair{"xseg_1.onnx", xseg}, std::pair{"bisenet_resnet_34.onnx", bisenet}}) {
+    fs::remove(dir / name);
+    fs::create_symlink(fs::absolute(target), dir / name);
+  }
+  return dir.string();
+}
+
+// How a device mask (or tensor) differs from the host's: the largest difference and where, the
+// mean difference, and the host's mean (a mask of all zeros or ones checks less).
+struct Diff {
+  double worst = 0, mean = 0, host_mean = 0;
+  std::size_t at = 0;
+  int width = 1;  // to name the worst as (x, y)
+
+  std::string text() const {
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "max |diff| %.3g at (%d, %d), mean |diff| %.3g, host mean %.4f", worst,
+                  static_cast<int>(at % width), static_cast<int>(at / width), mean, host_mean);
+    return buf;
+  }
+};
+
+Diff diff_of(const float* host, const std::vector<float>& device, int width) {
+  Diff d;
+  d.width = width;
+  for (std::size_t i = 0; i < device.size(); ++i) {
+    const double e = std::abs(double(host[i]) - device[i]);
+    if (e > d.worst) d.worst = e, d.at = i;
+    d.mean += e;
+    d.host_mean += host[i];
+  }
+  d.mean /= static_cast<double>(device.size());
+  d.host_mean /= static_cast<double>(device.size());
+  return d;
+}
+
+Result<std::vector<float>> download_floats(DeviceWork& gpu, const void* device, std::size_t count) {
+  std::vector<float> v(count);
+  FSWAP_RETURN_IF_ERROR(gpu.download(v.data(), device, count * sizeof(float)));
+  return v;
+}
+
+ImageF random_mask(int size, unsigned seed, float low, float high) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(low, high);
+  ImageF m(size, size, 1);
+  for (float& v : m.pixels) v = u(rng);
+  return m;
+}
+
+// A similarity that takes a face-sized part of the photo to a crop of `size` (any crop will do).
+Affine some_crop(int size) {
+  const double s = size / 220.0, r = 0.15;
+  return {s * std::cos(r), -s * std::sin(r), -170 * s, s * std::sin(r), s * std::cos(r), -30 * s};
+}
+
+// Each device mask step against its host function on the same values (face/device_masks.h).
+TEST(CudaFaceMasks, StepsMatchTheHostFunctions) {
+  const std::string dir = mask_models_dir();
+  if (dir.empty()) GTEST_SKIP() << "xseg (or xseg_1) or bisenet_resnet_34 not in FSWAP_GPU_MODELS";
+  auto image = photo();
+  ASSERT_TRUE(image.is_ok()) << image.status().to_string();
+  NativeEngine engine;
+  auto occluder = FaceOccluder::load(engine, dir, "xseg_1", kGpuSession);
+  ASSERT_TRUE(occluder.is_ok()) << occluder.status().to_string();
+  DeviceWork* gpu = (*occluder)->device_work();
+  ASSERT_NE(gpu, nullptr) << "xseg_1 should run on the GPU";
+  std::optional<DeviceFrame> frame;  // declared before the hold: it frees itself under it
+  auto held = gpu->hold();
+
+  {  // The soft threshold: clip, OpenCV's Gaussian (σ 5, 41 taps), clip(0.5, 1) − 0.5, × 2.
+    ImageF m = random_mask(128, 1, -0.2f, 1.2f);
+    auto d = upload_mask(*gpu, m);
+    ASSERT_TRUE(d.is_ok()) << d.status().to_string();
+    ASSERT_TRUE(soft_threshold_on_device(*gpu, *d, 128).is_ok());
+    auto got = download_floats(*gpu, d->data(), m.pixels.size());
+    ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+    soft_threshold_mask(m);
+    const Diff e = diff_of(m.pixels.data(), *got, 128);
+    std::printf("soft threshold 128: %s\n", e.text().c_str());
+    EXPECT_EQ(e.worst, 0.0) << "soft threshold: " << e.text();
+  }
+  for (const auto& [from, to] : {std::pair{256, 128}, std::pair{256, 512}, std::pair{512, 128}}) {
+    // A model's mask back to the crop: clip, bilinear resize, soft threshold.
+    ImageF m = random_mask(from, from + to, -0.5f, 1.5f);
+    auto d = upload_mask(*gpu, m);
+    auto crop = gpu->allocate(static_cast<std::size_t>(to) * to * sizeof(float));
+    ASSERT_TRUE(d.is_ok() && crop.is_ok());
+    ASSERT_TRUE(model_mask_to_crop(*gpu, *d, from, *crop, to).is_ok());
+    auto got = download_floats(*gpu, crop->data(), static_cast<std::size_t>(to) * to);
+    ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+    for (float& v : m.pixels) v = std::clamp(v, 0.f, 1.f);
+    ImageF want = resize(m, to, to, Interp::kBilinear);
+    soft_threshold_mask(want);
+    const Diff e = diff_of(want.pixels.data(), *got, to);
+    std::printf("model mask %d → crop %d: %s\n", from, to, e.text().c_str());
+    EXPECT_LT(e.worst, 1e-5) << from << " → " << to << ": " << e.text();
+  }
+  {  // The parser's argmax, ties frequent (scores on 4 levels): the first class wins, as numpy's.
+    const int classes = 19, n = 64;
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<int> level(0, 3);
+    std::vector<float> scores(static_cast<std::size_t>(classes) * n * n);
+    for (float& v : scores) v = 0.5f * level(rng);
+    auto d = upload_buffer(*gpu, scores.data(), scores.size() * sizeof(float));
+    auto mask = gpu->allocate(static_cast<std::size_t>(n) * n * sizeof(float));
+    ASSERT_TRUE(d.is_ok() && mask.is_ok());
+    const std::vector<int> ids = {1, 2, 3, 10, 13};
+    const DeviceTensor t{d->data(), DType::kFloat32, {1, classes, n, n}};
+    ASSERT_TRUE(chosen_class_mask(*gpu, t, chosen_classes(ids).value(), *mask, n).is_ok());
+    auto got = download_floats(*gpu, mask->data(), static_cast<std::size_t>(n) * n);
+    ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+    std::vector<float> want(static_cast<std::size_t>(n) * n);
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      int best = 0;
+      for (int c = 1; c < classes; ++c)
+        if (scores[c * want.size() + i] > scores[best * want.size() + i]) best = c;
+      want[i] = std::find(ids.begin(), ids.end(), best) != ids.end() ? 1.f : 0.f;
+    }
+    const Diff e = diff_of(want.data(), *got, n);
+    std::printf("chosen classes: %s\n", e.text().c_str());
+    EXPECT_EQ(e.worst, 0.0) << "argmax: " << e.text();
+  }
+  auto up = DeviceFrame::upload(*gpu, *image);
+  ASSERT_TRUE(up.is_ok()) << up.status().to_string();
+  frame.emplace(std::move(*up));
+  for (int size : {128, 256, 512}) {
+    // The occluder's input: the crop, resize_linear_opencv to 256, BGR, v/255, NHWC.
+    const Affine m = some_crop(size);
+    auto input = occluder_input(*frame, m, size, 256);
+    ASSERT_TRUE(input.is_ok()) << input.status().to_string();
+    auto got = download_floats(*gpu, input->data(), 256 * 256 * 3);
+    ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+    Image bgr = resize_linear_opencv(warp_affine(*image, m, size, size, Border::kReplicate), 256, 256);
+    for (std::size_t i = 0; i + 2 < bgr.pixels.size(); i += 3) std::swap(bgr.pixels[i], bgr.pixels[i + 2]);
+    const Tensor want = image_to_nhwc(bgr, 0.f, 1.f / 255.f);
+    const Diff e = diff_of(want.data<float>(), *got, 256 * 3);
+    std::printf("occluder input from a %d crop: %s\n", size, e.text().c_str());
+    EXPECT_EQ(e.worst, 0.0) << "occluder input from a " << size << " crop (x counts values): " << e.text();
+  }
+  {  // The parser's input: the float crop resized to 512, (v/255 − mean)/std, planar.
+    const ImageF crop = to_float(warp_affine(*image, some_crop(128), 128, 128, Border::kReplicate));
+    auto d = upload_buffer(*gpu, crop.pixels.data(), crop.pixels.size() * sizeof(float));
+    ASSERT_TRUE(d.is_ok()) << d.status().to_string();
+    auto input = parser_input(*gpu, *d, 128, 512, kImagenetMean, kImagenetStd);
+    ASSERT_TRUE(input.is_ok()) << input.status().to_string();
+    auto got = download_floats(*gpu, input->data(), 3 * 512 * 512);
+    ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+    const ImageF resized = resize(crop, 512, 512, Interp::kBilinear);
+    std::vector<float> want(got->size());
+    const std::size_t plane = 512 * 512;
+    for (int c = 0; c < 3; ++c)
+      for (std::size_t i = 0; i < plane; ++i)
+        want[c * plane + i] = (resized.pixels[i * 3 + c] / 255.f - kImagenetMean[c]) / kImagenetStd[c];
+    const Diff e = diff_of(want.data(), *got, 512);
+    std::printf("parser input: %s\n", e.text().c_str());
+    // It multiplies by 1/255 and 1/std where the host divides: a few float roundings of ~2.6.
+    EXPECT_LT(e.worst, 2e-6) << "parser input (y counts planes × 512 rows): " << e.text();
+  }
+}
+
+// Tolerances of whole masks, device vs host, on the same crop and the same GPU models:
+// occlusion and area: the same values (bit-identical steps; the same model outputs);
+// region: the parser's input is a float rounding apart (see above), which may flip the argmax of
+// a near tie: one flipped pixel of 512² moves a 128 mask by at most ~0.004 (bilinear weight
+// 1/4, the Gaussian's centre 1/(2π·25), × 2).
+constexpr double kOcclusionTolerance = 1e-6, kRegionTolerance = 0.02, kCombinedTolerance = 0.02;
+
+// The photo's first face: the occluder and the parser alone, then FaceMasker with box, occlusion,
+// area and region before and after a swap, the device twins against the host functions.
+TEST(CudaFaceMasks, OccluderParserAndMaskerMatchTheHost) {
+  const std::string dir = mask_models_dir();
+  if (dir.empty()) GTEST_SKIP() << "xseg (or xseg_1) or bisenet_resnet_34 not in FSWAP_GPU_MODELS";
+  if (test::gpu_model("fr_detect").empty() || test::gpu_model("inswapper_128").empty())
+    GTEST_SKIP() << "fr_detect or inswapper_128 not in FSWAP_GPU_MODELS";
+  auto image = photo();
+  ASSERT_TRUE(image.is_ok()) << image.status().to_string();
+  NativeEngine engine;
+  AnalyserOptions options;
+  options.models_dir = test::gpu_env("FSWAP_GPU_MODELS");
+  options.session = kGpuSession;
+  auto analyser = FaceAnalyser::load(engine, options);
+  ASSERT_TRUE(analyser.is_ok()) << analyser.status().to_string();
+  auto faces = (*analyser)->analyse(*image, /*embed=*/false);
+  ASSERT_TRUE(faces.is_ok() && !faces->empty());
+  const Face& face = (*faces)[0];
+  auto spec = face_swapper_model_spec("inswapper_128");
+  ASSERT_TRUE(spec.is_ok());
+  const int size = spec->size;
+  Affine frame_to_crop;
+  const Image crop = face_swapper_crop(*image, face.landmarks5, *spec, size, &frame_to_crop);
+  std::array<Point2f, 68> landmarks68;
+  for (int i = 0; i < 68; ++i) landmarks68[i] = frame_to_crop.apply(face.landmarks68[i]);
+  // The "swapped" crop for the masks after the swap: the target crop itself, as floats.
+  const ImageF swapped = to_float(crop);
+  const std::vector<int> region_ids = {1, 2, 3, 4, 5, 6, 10, 11, 12, 13};  // every region (the default)
+
+  auto occluder = FaceOccluder::load(engine, dir, "xseg_1", kGpuSession);
+  ASSERT_TRUE(occluder.is_ok()) << occluder.status().to_string();
+  auto parser = FaceParser::load(engine, dir, "bisenet_resnet_34", kGpuSession);
+  ASSERT_TRUE(parser.is_ok()) << parser.status().to_string();
+  FaceMaskOptions mask_options;
+  mask_options.types = {"box", "occlusion", "area", "region"};
+  auto masker = FaceMasker::load(engine, dir, mask_options, kGpuSession);
+  ASSERT_TRUE(masker.is_ok()) << masker.status().to_string();
+  DeviceWork* gpu = (*occluder)->device_work();
+  ASSERT_NE(gpu, nullptr) << "xseg_1 should run on the GPU";
+  ASSERT_EQ((*parser)->device_work(), gpu) << "bisenet_resnet_34 should run on xseg_1's GPU";
+  ASSERT_TRUE(masker->runs_on(*gpu)) << "the masker's models should run on the GPU";
+
+  // The host's.
+  auto host_occlusion = (*occluder)->mask(crop);
+  ASSERT_TRUE(host_occlusion.is_ok()) << host_occlusion.status().to_string();
+  auto host_region = (*parser)->region_mask(swapped, region_ids);
+  ASSERT_TRUE(host_region.is_ok()) << host_region.status().to_string();
+  auto host_mask = masker->before_swap(crop);
+  ASSERT_TRUE(host_mask.is_ok()) << host_mask.status().to_string();
+  ASSERT_TRUE(masker->after_swap(swapped, landmarks68, *host_mask).is_ok());
+
+  std::optional<DeviceFrame> frame;  // declared before the hold: it frees itself under it
+  auto held = gpu->hold();
+  auto up = DeviceFrame::upload(*gpu, *image);
+  ASSERT_TRUE(up.is_ok()) << up.status().to_string();
+  frame.emplace(std::move(*up));
+  auto swapped_on_gpu = upload_buffer(*gpu, swapped.pixels.data(), swapped.pixels.size() * sizeof(float));
+  ASSERT_TRUE(swapped_on_gpu.is_ok()) << swapped_on_gpu.status().to_string();
+  const std::size_t values = static_cast<std::size_t>(size) * size;
+  auto occlusion = gpu->allocate(values * sizeof(float));
+  auto region = gpu->allocate(values * sizeof(float));
+  ASSERT_TRUE(occlusion.is_ok() && region.is_ok());
+  Status s = (*occluder)->mask_on_device(*frame, frame_to_crop, size, *occlusion);
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  s = (*parser)->region_mask_on_device(*gpu, *swapped_on_gpu, size, region_ids, *region);
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  auto mask = masker->before_swap_on_device(*frame, frame_to_crop, size);
+  ASSERT_TRUE(mask.is_ok()) << mask.status().to_string();
+  s = masker->after_swap_on_device(*gpu, *swapped_on_gpu, size, landmarks68, *mask);
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+
+  const auto check = [&](const char* what, const ImageF& want, const DeviceBuffer& got_on_gpu, double tolerance) {
+    auto got = download_floats(*gpu, got_on_gpu.data(), values);
+    ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+    const Diff e = diff_of(want.pixels.data(), *got, size);
+    std::printf("%s mask of the %d crop, device vs host: %s\n", what, size, e.text().c_str());
+    EXPECT_LE(e.worst, tolerance) << what << " mask: " << e.text();
+  };
+  check("occlusion", *host_occlusion, *occlusion, kOcclusionTolerance);
+  check("region", *host_region, *region, kRegionTolerance);
+  check("box+occlusion+area+region", *host_mask, *mask, kCombinedTolerance);
+}
+
+// Swap (inswapper_128 with box, occlusion, area and region masks) and enhance (gfpgan_1.4 with box
+// and occlusion, as FaceFusion's enhancer) on the photo's first face, the frame on the host
+// between steps or kept on the GPU.
+TEST(CudaFaceMasks, FramesKeptOnTheGpuWithContentMasksMatchTheHostPath) {
+  const std::string dir = mask_models_dir();
+  if (dir.empty()) GTEST_SKIP() << "xseg (or xseg_1) or bisenet_resnet_34 not in FSWAP_GPU_MODELS";
+  if (test::gpu_model("fr_detect").empty() || test::gpu_model("inswapper_128").empty() ||
+      test::gpu_model("gfpgan_1.4").empty())
+    GTEST_SKIP() << "fr_detect, inswapper_128 or gfpgan_1.4 not in FSWAP_GPU_MODELS";
+  auto image = photo();
+  ASSERT_TRUE(image.is_ok()) << image.status().to_string();
+  const std::string models = test::gpu_env("FSWAP_GPU_MODELS");
+  NativeEngine engine;
+  AnalyserOptions options;
+  options.models_dir = models;
+  options.session = kGpuSession;
+  auto analyser = FaceAnalyser::load(engine, options);
+  ASSERT_TRUE(analyser.is_ok()) << analyser.status().to_string();
+  auto faces = (*analyser)->analyse(*image, /*embed=*/false);
+  ASSERT_TRUE(faces.is_ok() && !faces->empty());
+  const Face& face = (*faces)[0];
+
+  auto spec = face_swapper_model_spec("inswapper_128");
+  ASSERT_TRUE(spec.is_ok());
+  auto model = FaceSwapperModel::load(engine, models, *spec, kGpuSession);
+  ASSERT_TRUE(model.is_ok()) << model.status().to_string();
+  FaceMaskOptions mask_options;
+  mask_options.types = {"box", "occlusion", "area", "region"};
+  auto masker = FaceMasker::load(engine, dir, mask_options, kGpuSession);
+  ASSERT_TRUE(masker.is_ok()) << masker.status().to_string();
+  FaceSwapperSource source;
+  source.embedding.resize(512);
+  for (std::size_t i = 0; i < source.embedding.size(); ++i) source.embedding[i] = std::cos(0.21f * static_cast<float>(i));
+  auto swapper = FaceFusionFaceSwapper::create(std::move(*model), source, std::move(*masker), spec->size);
+  ASSERT_TRUE(swapper.is_ok()) << swapper.status().to_string();
+  auto enhancer_model = FaceEnhancerModel::load(engine, models, "gfpgan_1.4", kGpuSession);
+  ASSERT_TRUE(enhancer_model.is_ok()) << enhancer_model.status().to_string();
+  auto occluder = FaceOccluder::load(engine, dir, "xseg_1", kGpuSession);
+  ASSERT_TRUE(occluder.is_ok()) << occluder.status().to_string();
+  FaceEnhancer enhancer(std::move(*enhancer_model), FaceEnhancerOptions{}, std::move(*occluder));
+
+  DeviceWork* gpu = (*swapper)->device_work();
+  ASSERT_NE(gpu, nullptr) << "the swapper with box, occlusion, area and region masks should work on the GPU";
+  ASSERT_EQ(enhancer.device_work(), gpu) << "the enhancer with the occlusion mask should work on the same GPU";
+
+  Image host = *image;
+  Status s = (*swapper)->swap(host, face, nullptr);
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  s = enhancer.enhance(host, face, nullptr);
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+
+  Image kept = *image;
+  {
+    std::optional<DeviceFrame> frame;
+    auto held = gpu->hold();
+    auto up = DeviceFrame::upload(*gpu, kept);
+    ASSERT_TRUE(up.is_ok()) << up.status().to_string();
+    frame.emplace(std::move(*up));
+    s = (*swapper)->swap_on_device(*frame, face, nullptr);
+    ASSERT_TRUE(s.is_ok()) << "swap_on_device: " << s.to_string();
+    s = enhancer.enhance_on_device(*frame, face, nullptr);
+    ASSERT_TRUE(s.is_ok()) << "enhance_on_device: " << s.to_string();
+    auto copy = frame->start_download(kept);
+    ASSERT_TRUE(copy.is_ok()) << copy.status().to_string();
+    held.unlock();
+    s = (*copy)->wait(kept.pixels.data());
+    ASSERT_TRUE(s.is_ok()) << s.to_string();
+  }
+  int worst = 0;
+  std::size_t differing = 0, worst_at = 0;
+  for (std::size_t i = 0; i < host.pixels.size(); ++i) {
+    const int d = std::abs(int(host.pixels[i]) - int(kept.pixels[i]));
+    if (d > worst) worst = d, worst_at = i / 3;
+    differing += d != 0;
+  }
+  const double same = psnr(host, kept);
+  const double changed = psnr(*image, kept);
+  std::printf("content masks, frames kept on the GPU vs the host path: PSNR %.1f dB, worst %d levels at (%d, %d), "
+              "%.4f%% of values differ (vs input %.1f dB)\n",
+              same, worst, static_cast<int>(worst_at % host.width), static_cast<int>(worst_at / host.width),
+              100.0 * double(differing) / double(host.pixels.size()), changed);
+  // A region mask value off by kCombinedTolerance moves a pasted value by at most ~5 levels.
+  EXPECT_GT(same, 50.0) << "box, occlusion, area and region masks: device path vs host path";
+  EXPECT_LE(worst, 6) << "box, occlusion, area and region masks: device path vs host path, at ("
+                      << worst_at % host.width << ", " << worst_at / host.width << ")";
 }
 
 }  // namespace
