@@ -1,6 +1,6 @@
 // CUDA twins of the CPU imaging functions (warp, resize, blur, blend) plus NV12 ↔ RGB, and the
-// face models' tensor packing and FaceFusion's paste-back, so frames can stay on the GPU between
-// pipeline stages. Each function checks its arguments, enqueues its kernels on `stream` and
+// face models' tensor packing, FaceFusion's paste-back and its content masks' steps, so frames can
+// stay on the GPU between pipeline stages. Each function checks its arguments, enqueues its kernels on `stream` and
 // returns; none synchronises or allocates. The results equal the CPU functions' (transform.h,
 // filter.h, blend.h) within one uint8 level or 1e-4 for floats, and the tensor packing is
 // bit-identical to face/model_input.h's: the kernels evaluate the same formulas in the same order
