@@ -21,7 +21,8 @@
 //
 // On a frame kept on the GPU (face/device_face.h, face/device_masks.h) the same masks come from
 // before_swap_on_device / after_swap_on_device when runs_on(gpu): the occluder and the parser run
-// there, the area mask is drawn on the host and uploaded.
+// there, the area mask is drawn on the host and uploaded. A masker that did keeps its box mask on
+// that GPU (a KeptBuffer): never destroy it while holding the GPU.
 #pragma once
 
 #include <array>
