@@ -1,21 +1,17 @@
 #include "onnx/onnx_loader.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <climits>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <queue>
+#include <span>
 #include <unordered_map>
 #include <unordered_set>
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl.h>
-
+#include "core/parallel.h"
+#include "onnx/mapped_model.h"
 #include "onnx/onnx.pb.h"
 #include "runtime/shape_inference.h"
 
@@ -23,14 +19,6 @@ namespace fswap {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Closes a file descriptor on every path out of load_onnx.
-struct FdCloser {
-  int fd = -1;
-  ~FdCloser() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 Status read_external(const onnx::TensorProto& t, const fs::path& model_dir, const std::string& where,
                      Tensor& out) {
@@ -76,7 +64,10 @@ Status copy_typed(const Field& field, Tensor& out, const std::string& where) {
   return Status::ok();
 }
 
-Result<Tensor> tensor_from_proto(const onnx::TensorProto& t, const fs::path& model_dir, const std::string& where) {
+// raw: the tensor's raw_data when the caller holds it apart from the message (MappedModel), else
+// nullopt and t's own raw_data, if any, is read.
+Result<Tensor> tensor_from_proto(const onnx::TensorProto& t, const fs::path& model_dir, const std::string& where,
+                                 std::optional<std::span<const std::byte>> raw = std::nullopt) {
   auto dtype = dtype_from_onnx(t.data_type());
   if (!dtype) return unsupported(where + ": " + dtype.status().message());
   if (t.has_segment()) return unsupported(where + ": segmented tensors are not supported");
@@ -88,11 +79,12 @@ Result<Tensor> tensor_from_proto(const onnx::TensorProto& t, const fs::path& mod
     FSWAP_RETURN_IF_ERROR(read_external(t, model_dir, where, out));
     return out;
   }
-  if (t.has_raw_data()) {
-    if (t.raw_data().size() != out.bytes())
-      return invalid_input(where + ": raw_data holds " + std::to_string(t.raw_data().size()) + " bytes, " +
+  if (!raw && t.has_raw_data()) raw = std::as_bytes(std::span(t.raw_data()));
+  if (raw) {
+    if (raw->size() != out.bytes())
+      return invalid_input(where + ": raw_data holds " + std::to_string(raw->size()) + " bytes, " +
                            dtype_name(*dtype) + shape_to_string(shape) + " needs " + std::to_string(out.bytes()));
-    if (out.bytes() > 0) std::memcpy(out.raw(), t.raw_data().data(), out.bytes());
+    if (out.bytes() > 0) std::memcpy(out.raw(), raw->data(), out.bytes());
     return out;
   }
   if (out.elements() == 0) return out;
@@ -161,20 +153,6 @@ void apply_type(const onnx::TypeProto& type, Value& v) {
   v.known_shape = all_static;
 }
 
-Status parse_model(const std::string& path, onnx::ModelProto& model) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) return not_found(path + ": no such file");
-  if (fs::is_directory(path, ec)) return invalid_input(path + ": is a folder, not an ONNX model");
-  FdCloser fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (fd.fd < 0) return invalid_input(path + ": cannot open (" + std::strerror(errno) + ")");
-  google::protobuf::io::FileInputStream raw(fd.fd);
-  google::protobuf::io::CodedInputStream coded(&raw);
-  coded.SetTotalBytesLimit(INT_MAX);  // protobuf's 64 MB default is too small for real models
-  if (!model.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage() || !model.has_graph())
-    return invalid_input(path + ": not a valid ONNX model");
-  return Status::ok();
-}
-
 // Kahn's algorithm, taking the earliest node in file order whenever several are ready, so a
 // sorted file keeps its order.
 Status sort_topologically(Graph& g, const std::vector<int>& producer) {
@@ -218,8 +196,8 @@ Status sort_topologically(Graph& g, const std::vector<int>& producer) {
 }  // namespace
 
 Result<Graph> load_onnx(const std::string& path) {
-  onnx::ModelProto model;
-  FSWAP_RETURN_IF_ERROR(parse_model(path, model));
+  FSWAP_ASSIGN_OR_RETURN(MappedModel mapped, MappedModel::open(path));
+  const onnx::ModelProto& model = mapped.proto();
   const fs::path model_dir = fs::path(path).parent_path();
 
   Graph g;
@@ -243,17 +221,29 @@ Result<Graph> load_onnx(const std::string& path) {
     return it->second;
   };
 
-  for (const auto& init : graph.initializer()) {
-    const std::string where = path + ": initializer " + init.name();
-    if (ids.count(init.name())) return invalid_input(where + " is defined twice");
-    FSWAP_ASSIGN_OR_RETURN(Tensor t, tensor_from_proto(init, model_dir, where));
+  // The initializers' bytes are copied out of the parsed message on the worker threads (most of a
+  // large model's load time); the first error in file order is the one reported.
+  const int initializers = graph.initializer_size();
+  std::vector<std::optional<Result<Tensor>>> tensors(static_cast<std::size_t>(initializers));
+  parallel_for(initializers, [&](int begin, int end) {
+    for (int i = begin; i < end; ++i) {
+      const auto& init = graph.initializer(i);
+      tensors[static_cast<std::size_t>(i)] =
+          tensor_from_proto(init, model_dir, path + ": initializer " + init.name(), mapped.raw_data(i));
+    }
+  });
+  for (int i = 0; i < initializers; ++i) {
+    const auto& init = graph.initializer(i);
+    if (ids.count(init.name())) return invalid_input(path + ": initializer " + init.name() + " is defined twice");
+    Result<Tensor>& t = *tensors[static_cast<std::size_t>(i)];
+    if (!t) return t.status();
     const int id = add_value(init.name());
     Value& v = g.values[id];
-    v.dtype = t.dtype();
-    v.shape = t.shape();
+    v.dtype = t->dtype();
+    v.shape = t->shape();
     v.known_shape = true;
     v.weight = static_cast<int>(g.weights.size());
-    g.weights.push_back(WeightBlock{id, std::make_shared<const Tensor>(std::move(t))});
+    g.weights.push_back(WeightBlock{id, std::make_shared<const Tensor>(std::move(*t))});
   }
   for (const auto& in : graph.input()) {
     if (ids.count(in.name())) continue;  // an initializer listed as an input (IR < 4): a weight

@@ -8,7 +8,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <span>
 
+#include "onnx/mapped_model.h"
 #include "onnx/onnx.pb.h"
 #include "onnx/onnx_loader.h"
 #include "runtime/memory_plan.h"
@@ -353,6 +355,76 @@ TEST(OnnxLoader, ExternalDataRoundTrip) {
     ASSERT_TRUE(b.model.SerializeToOstream(&out));
   }
   EXPECT_EQ(load_onnx(path).status().code(), StatusCode::kInvalidInput);
+}
+
+// A model with raw and typed initializers and a raw tensor inside a node attribute.
+ModelBuilder mixed_weights_model() {
+  ModelBuilder b(13);
+  b.input("x", {1, 4});
+  b.floats("w", {4, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
+  b.floats("typed", {3}, {0.5f, 0.25f, 0.125f}, /*raw=*/false);
+  b.floats("bias", {3}, {-1, -2, -3});
+  auto* a = b.node("Constant", {}, {"c"})->add_attribute();
+  a->set_name("value");
+  a->set_type(onnx::AttributeProto::TENSOR);
+  a->mutable_t()->set_data_type(onnx::TensorProto::FLOAT);
+  a->mutable_t()->add_dims(3);
+  const float c[3] = {4, 5, 6};
+  a->mutable_t()->set_raw_data(std::string(reinterpret_cast<const char*>(c), sizeof c));
+  b.node("MatMul", {"x", "w"}, {"y"});
+  b.node("Add", {"y", "bias"}, {"z"});
+  b.node("Add", {"z", "typed"}, {"u"});
+  b.node("Add", {"u", "c"}, {"out"});
+  b.output("out", {1, 3});
+  return b;
+}
+
+TEST(OnnxLoader, MappedModelLeavesOnlyTheInitializersRawDataInTheFile) {
+  const ModelBuilder b = mixed_weights_model();
+  auto mapped = MappedModel::open(b.save("mapped.onnx"));
+  ASSERT_TRUE(mapped.is_ok()) << mapped.status().to_string();
+  // The rest parses as protobuf parses the whole file, less the initializers' raw_data.
+  onnx::ModelProto expected = b.model;
+  for (auto& init : *expected.mutable_graph()->mutable_initializer()) init.clear_raw_data();
+  EXPECT_EQ(mapped->proto().SerializeAsString(), expected.SerializeAsString());
+  EXPECT_EQ(mapped->proto().graph().node(0).attribute(0).t().raw_data().size(), 3 * sizeof(float));
+  for (int i = 0; i < b.model.graph().initializer_size(); ++i) {
+    const auto& init = b.model.graph().initializer(i);
+    const auto raw = mapped->raw_data(i);
+    ASSERT_EQ(raw.has_value(), init.has_raw_data()) << init.name();
+    if (raw) {
+      const auto want = std::as_bytes(std::span(init.raw_data()));
+      EXPECT_TRUE(std::equal(raw->begin(), raw->end(), want.begin(), want.end())) << init.name();
+    }
+  }
+  auto g = load_onnx(b.save("mapped.onnx"));
+  ASSERT_TRUE(g.is_ok()) << g.status().to_string();
+  EXPECT_FLOAT_EQ(g->constant_data(g->find_value("w"))->data<float>()[11], 12.0f);
+  EXPECT_FLOAT_EQ(g->constant_data(g->find_value("typed"))->data<float>()[2], 0.125f);
+  EXPECT_FLOAT_EQ(g->constant_data(g->find_value("bias"))->data<float>()[1], -2.0f);
+}
+
+TEST(OnnxLoader, EveryTruncationIsRefusedNamingTheFile) {
+  const ModelBuilder b = mixed_weights_model();
+  const std::string bytes = b.model.SerializeAsString();
+  // ModelProto's fields go out in number order: ir_version (1), graph (7), opset_import (8). A
+  // prefix that cuts a field is not wire data; the one that ends with the graph lacks the opset
+  // (read as opset 1, unsupported).
+  onnx::ModelProto opset_only;
+  *opset_only.mutable_opset_import() = b.model.opset_import();
+  const std::size_t graph_end = bytes.size() - opset_only.ByteSizeLong();
+  const std::string path = (scratch() / "truncated.onnx").string();
+  for (std::size_t size = 0; size < bytes.size(); ++size) {
+    {
+      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      out.write(bytes.data(), static_cast<std::streamsize>(size));
+    }
+    auto g = load_onnx(path);
+    ASSERT_FALSE(g.is_ok()) << "a prefix of " << size << " of " << bytes.size() << " bytes loaded";
+    EXPECT_EQ(g.status().code(), size == graph_end ? StatusCode::kUnsupported : StatusCode::kInvalidInput)
+        << size << ": " << g.status().message();
+    EXPECT_EQ(g.status().message().rfind(path, 0), 0u) << g.status().message();
+  }
 }
 
 TEST(OnnxLoader, MissingFileIsNotFound) {
