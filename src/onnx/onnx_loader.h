@@ -9,7 +9,9 @@
 //   native engine";
 // - initializers become WeightBlocks (float32, float16, int64, int32, int8, uint8, bool, double;
 //   raw_data or the typed fields); external data (location/offset/length, relative to the
-//   model's folder) is read from its file, so models over 2 GB load;
+//   model's folder) is read from its file, so models over 2 GB load; the model file itself is
+//   mapped (onnx/mapped_model.h), each raw_data copied once from the mapping, on the worker
+//   threads (core/parallel.h);
 // - Constant nodes stay nodes (fold_constants turns them into Graph::constants);
 // - Graph::inputs excludes initializers; dims: dim_value → size, dim_param or unknown → -1;
 //   a graph input has known_shape only when all its dims are static;
