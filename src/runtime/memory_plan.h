@@ -5,9 +5,12 @@
 //   std::byte* arena = ...;  // plan.arena_bytes, 64-byte aligned
 //   void* y = arena + plan.offset[value_id];
 //
-// Best-fit placement in order of first use; an element-wise node's output reuses its input 0's
-// block when that input dies at the node and has the same size (in place). Graph inputs and
-// outputs live in the arena too; weights and constants do not (offset −1).
+// Liveness over the node order; an element-wise node's output reuses its input 0's block when
+// that input dies at the node and has the same size (in place). The blocks are placed twice and
+// the smaller arena kept: largest first, each in the tightest gap beside the blocks live with it;
+// and best fit in order of first use. The arena stays close to the most bytes live at one step
+// (live_peak_bytes, its lower bound). Graph inputs and outputs live in the arena too; weights and
+// constants do not (offset −1).
 #pragma once
 
 #include <cstdint>
@@ -25,9 +28,16 @@ struct MemoryPlan {
   std::size_t weight_bytes = 0;      // weights and constants
   std::int64_t flops = 0;            // 2 × multiply-adds of Conv/ConvTranspose/Gemm/MatMul, + 1 per element elsewhere
   int in_place_nodes = 0;            // nodes whose output reuses an input's block
+  std::size_t live_peak_bytes = 0;   // the most bytes live at one step: arena_bytes ≥ this
+  int peak_node = -1;                // the node at that step (-1: before the first node)
+  std::vector<int> live_at_peak;     // the arena values live then (value ids, in id order)
 };
 
 // Needs every value shaped (after specialize()). kInvalidInput if a value has no shape.
 Result<MemoryPlan> plan_memory(const Graph& g);
+
+// Whether the plan lets a node of this op write its output over its input 0 (element-wise ops
+// whose output has the input's dtype size), when that input dies at the node with the same shape.
+bool writes_in_place(OpType op);
 
 }  // namespace fswap

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "runtime/passes.h"
+#include "runtime/device_graph.h"
 
 namespace fswap {
 
@@ -15,9 +15,7 @@ TensorView Executor::view_of(int value) {
 Result<std::unique_ptr<Executor>> Executor::create(const Graph& optimized, const std::vector<Shape>& input_shapes,
                                                    const ChannelsLastPlan& layout) {
   std::unique_ptr<Executor> e(new Executor());
-  e->graph_ = optimized;
-  FSWAP_RETURN_IF_ERROR(specialize(e->graph_, input_shapes));
-  FSWAP_RETURN_IF_ERROR(layout.apply(e->graph_));
+  FSWAP_ASSIGN_OR_RETURN(e->graph_, device_graph(optimized, input_shapes, Precision::kFloat32, layout));
   FSWAP_ASSIGN_OR_RETURN(e->plan_, plan_memory(e->graph_));
   const std::size_t align = MemoryPlan::kAlignment;
   e->arena_storage_ = std::make_unique<std::byte[]>(e->plan_.arena_bytes + align);

@@ -23,8 +23,9 @@ namespace fswap {
 
 class Executor {
  public:
-  // Specialises a copy of `optimized` (weights shared) for input_shapes, applies the layout plan,
-  // plans its memory and binds every node to its kernel. kUnsupported names the first op without
+  // Makes the graph to run from `optimized` (weights shared) for input_shapes and the layout plan
+  // (device_graph at fp32: specialised, reordered for memory), plans its memory and binds every
+  // node to its kernel. kUnsupported names the first op without
   // a CPU kernel.
   static Result<std::unique_ptr<Executor>> create(const Graph& optimized, const std::vector<Shape>& input_shapes,
                                                   const ChannelsLastPlan& layout = {});

@@ -7,8 +7,10 @@
 #include <sstream>
 
 #include "onnx/onnx_loader.h"
+#include "runtime/device_graph.h"
 #include "runtime/memory_plan.h"
 #include "runtime/passes.h"
+#include "runtime/schedule.h"
 
 namespace fswap {
 namespace {
@@ -63,6 +65,47 @@ std::string histogram(const Graph& g) {
 
 int count_op(const Graph& g, OpType op) {
   return static_cast<int>(std::count_if(g.nodes.begin(), g.nodes.end(), [op](const Node& n) { return n.op == op; }));
+}
+
+// The largest constant a node of g reads, at its dtype in g (fp16 on the device).
+std::string largest_weight(const Graph& g) {
+  int largest = -1;
+  std::size_t largest_bytes = 0;
+  for (const Node& n : g.nodes)
+    for (int in : n.inputs) {
+      if (in < 0 || g.constant_data(in) == nullptr) continue;
+      const std::size_t bytes = static_cast<std::size_t>(shape_elements(g.values[in].shape)) * dtype_size(g.values[in].dtype);
+      if (bytes > largest_bytes) largest = in, largest_bytes = bytes;
+    }
+  if (largest < 0) return "none";
+  return g.values[largest].name + " " + dims(g.values[largest].shape) + " " + human_bytes(static_cast<double>(largest_bytes));
+}
+
+// The values live when the arena reached its size, largest first (at most `count`).
+std::string live_at_peak(const Graph& g, const MemoryPlan& plan, std::size_t count) {
+  std::vector<std::pair<std::size_t, int>> live;
+  for (int v : plan.live_at_peak)
+    live.emplace_back(static_cast<std::size_t>(shape_elements(g.values[v].shape)) * dtype_size(g.values[v].dtype), v);
+  std::stable_sort(live.begin(), live.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::string out = "at node " + (plan.peak_node < 0 ? std::string("(inputs)") : g.nodes[plan.peak_node].name) + ", " +
+                    std::to_string(live.size()) + " values:";
+  for (std::size_t i = 0; i < live.size() && i < count; ++i)
+    out += (i ? ", " : " ") + g.values[live[i].second].name + " " + human_bytes(static_cast<double>(live[i].first));
+  return out;
+}
+
+// The plan the CUDA executor makes at fp16 with channels-last islands where they pay
+// (runtime/device_graph.h), and its arena in the graph's own node order.
+std::string device_plan_text(const Graph& optimized, const std::vector<Shape>& shapes) {
+  ChannelsLastWeights transposed;
+  ScheduleReport order;
+  Result<Graph> g = device_graph(optimized, shapes, Precision::kFloat16, {LayoutChoice::kWherePays, &transposed}, &order);
+  Result<MemoryPlan> plan = g ? plan_memory(*g) : Result<MemoryPlan>(g.status());
+  if (!plan) return "not computed: " + plan.status().message() + "\n";
+  return human_bytes(static_cast<double>(plan->arena_bytes)) + " (" + order.order + " node order; " +
+         human_bytes(static_cast<double>(order.given_bytes)) + " in the model's; at most " +
+         human_bytes(static_cast<double>(plan->live_peak_bytes)) + " live at once); largest weight " + largest_weight(*g) +
+         "\n  live at the peak " + live_at_peak(*g, *plan, 6) + "\n";
 }
 
 }  // namespace
@@ -123,16 +166,18 @@ Result<std::string> describe_model(const std::string& path) {
         << " (the engine plans once it knows the input size)\n";
     return out.str();
   }
-  auto plan_at = [&](std::int64_t batch) -> Result<MemoryPlan> {
-    Graph g = optimized;
+  auto shapes_at = [&](std::int64_t batch) {
     std::vector<Shape> shapes;
-    for (int id : g.inputs) {
-      Shape s = g.values[id].shape;
+    for (int id : optimized.inputs) {
+      Shape s = optimized.values[id].shape;
       if (!s.empty() && s[0] < 0) s[0] = batch;
       shapes.push_back(std::move(s));
     }
-    FSWAP_RETURN_IF_ERROR(specialize(g, shapes));
-    return plan_memory(g);
+    return shapes;
+  };
+  auto plan_at = [&](std::int64_t batch) -> Result<MemoryPlan> {  // as the CPU executor plans it
+    FSWAP_ASSIGN_OR_RETURN(const Graph planned, device_graph(optimized, shapes_at(batch), Precision::kFloat32));
+    return plan_memory(planned);
   };
   auto b1 = plan_at(1);
   if (!b1) {
@@ -151,6 +196,7 @@ Result<std::string> describe_model(const std::string& path) {
   } else {
     out << "; batch 8: n/a, the model fixes the batch at " << fixed_batch << "\n";
   }
+  out << "CUDA plan (fp16, channels-last where it pays): batch " << items << ": " << device_plan_text(optimized, shapes_at(1));
   return out.str();
 }
 

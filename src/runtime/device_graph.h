@@ -1,0 +1,30 @@
+// The graph an executor plans and runs: a model's optimised graph made concrete for one set of
+// input shapes, the same way on every device (the CPU Executor, the CudaExecutor, and
+// `fswap model inspect`, which reports the plan the GPU would make without one).
+//
+//   ChannelsLastWeights transposed;  // one per model
+//   FSWAP_ASSIGN_OR_RETURN(Graph g, device_graph(optimized, {{1, 3, 512, 512}}, Precision::kFloat16,
+//                                                {LayoutChoice::kWherePays, &transposed}));
+//   FSWAP_ASSIGN_OR_RETURN(MemoryPlan plan, plan_memory(g));
+//
+// The sequence: specialize (shapes) → layout.apply (channels-last islands, when the plan has a
+// choice) → convert_to_fp16 (kFloat16 only; kDefault and kFloat32 keep float32) →
+// order_for_memory (runtime/schedule.h: the node order with the smallest arena), whose report
+// goes to *schedule when given. Weights stay shared with `optimized`. Errors: those of the
+// passes, naming the model.
+#pragma once
+
+#include <vector>
+
+#include "core/status.h"
+#include "runtime/channels_last.h"
+#include "runtime/engine.h"
+#include "runtime/graph.h"
+#include "runtime/schedule.h"
+
+namespace fswap {
+
+Result<Graph> device_graph(const Graph& optimized, const std::vector<Shape>& input_shapes, Precision precision,
+                           const ChannelsLastPlan& layout = {}, ScheduleReport* schedule = nullptr);
+
+}  // namespace fswap
