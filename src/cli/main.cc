@@ -200,8 +200,9 @@ struct CommonOptions {
         ->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
     app.add_option("--frames-on-gpu", frames_on_gpu,
                    "auto: keep each frame on the GPU while the face processors can work on it there (native "
-                   "engine on CUDA, box mask); off: face work on host frames")
-        ->check(CLI::IsMember({"auto", "off"}))->capture_default_str();
+                   "engine on CUDA, box mask); on: also with occlusion, area and region masks (not yet "
+                   "proven on a GPU); off: face work on host frames")
+        ->check(CLI::IsMember({"auto", "on", "off"}))->capture_default_str();
     app.add_option("--output-image-quality", image_quality, "0..100 for JPEG/WebP output")
         ->check(CLI::Range(0, 100))->capture_default_str();
     app.add_option("--trim-frame-start", trim_start, "First frame to process")->check(CLI::NonNegativeNumber);
@@ -280,7 +281,9 @@ struct CommonOptions {
     job.encode.crf = static_cast<int>(std::lround(51.0 - video_quality * 0.51));
     job.encode.preset = video_preset;
     job.decoder = decoder == "cuda" ? SwapJob::Decoder::kCuda : SwapJob::Decoder::kCpu;
-    job.frames_on_gpu = frames_on_gpu == "auto";
+    job.frames_on_gpu = frames_on_gpu == "on"    ? SwapJob::FramesOnGpu::kOn
+                        : frames_on_gpu == "off" ? SwapJob::FramesOnGpu::kOff
+                                                 : SwapJob::FramesOnGpu::kAuto;
     job.image_quality = image_quality;
     job.trim_frame_start = trim_start;
     job.trim_frame_end = trim_end;

@@ -262,7 +262,10 @@ Result<std::vector<Face>> analyse_frame(JobContext& ctx, const Image& frame, boo
 // The GPU on which a processor can work on a frame kept there (face/device_face.h), null when it
 // works on the host.
 DeviceWork* processor_gpu(const SwapJob& job, const std::string& processor, Processors& p) {
-  if (!job.frames_on_gpu) return nullptr;
+  if (job.frames_on_gpu == SwapJob::FramesOnGpu::kOff) return nullptr;
+  const bool content_masks = std::any_of(job.face_mask.types.begin(), job.face_mask.types.end(),
+                                         [](const std::string& type) { return type != "box"; });
+  if (content_masks && job.frames_on_gpu != SwapJob::FramesOnGpu::kOn) return nullptr;
   if (processor == "face_swapper") return p.swapper->device_work();
   if (processor == "face_enhancer") return p.enhancer->device_work();
   return nullptr;

@@ -76,10 +76,13 @@ struct SwapJob {
   // time, gives 91 and 30 (docs/BENCHMARKS.md); NVDEC leaves those cores to the encoder.
   enum class Decoder { kCpu, kCuda };
   Decoder decoder = Decoder::kCpu;
-  // --frames-on-gpu auto|off: auto keeps a frame on the GPU from upload to download while the face
-  // processors can work on it there (the native engine on CUDA, the box mask: face/device_face.h);
-  // off does all face work on host frames (the comparison baseline, a fallback).
-  bool frames_on_gpu = true;
+  // --frames-on-gpu auto|on|off: auto keeps a frame on the GPU from upload to download while the
+  // face processors can work on it there (the native engine on CUDA, the box mask:
+  // face/device_face.h); on also with occlusion, area and region masks (face/device_masks.h: built,
+  // not yet run on a GPU, so not auto's choice until tests/gpu's CudaFaceMasks.* pass there); off
+  // does all face work on host frames (the comparison baseline, a fallback).
+  enum class FramesOnGpu { kAuto, kOn, kOff };
+  FramesOnGpu frames_on_gpu = FramesOnGpu::kAuto;
   int image_quality = 90;            // JPEG/WebP output
   std::int64_t trim_frame_start = 0; // first frame processed (0-based)
   std::int64_t trim_frame_end = -1;  // one past the last frame; -1 = to the end
