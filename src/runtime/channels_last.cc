@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "core/parallel.h"
 #include "runtime/passes.h"
 
 namespace fswap {
@@ -44,23 +45,36 @@ std::int64_t nhwc_axis(std::int64_t axis) { return kToNchw[static_cast<std::size
 
 bool valid_axis(std::int64_t axis) { return axis >= -4 && axis < 4; }
 
-// The tensor padded to rank 4 with leading 1s and transposed NCHW → NHWC (any dtype).
+// Items [n0, n1) of an [N, C, H, W] array of T, written [N, H, W, C]: each output row of C
+// values is written in order (the reads stride by H·W, within one item's few KiB for weights).
+template <class T>
+void transpose_items_to_nhwc(const T* in, T* out, std::int64_t n0, std::int64_t n1, std::int64_t c, std::int64_t hw) {
+  for (std::int64_t n = n0; n < n1; ++n) {
+    const T* item = in + n * c * hw;
+    T* dst = out + n * c * hw;
+    for (std::int64_t p = 0; p < hw; ++p, dst += c)
+      for (std::int64_t k = 0; k < c; ++k) dst[k] = item[k * hw + p];
+  }
+}
+
+// The tensor padded to rank 4 with leading 1s and transposed NCHW → NHWC (any dtype), items
+// spread over the worker threads (a model's weights are transposed while it loads).
 Tensor transposed_to_nhwc(const Tensor& t) {
   Shape s(4 - t.shape().size(), 1);
   s.insert(s.end(), t.shape().begin(), t.shape().end());
   Tensor out = Tensor::zeros(t.dtype(), nhwc_shape(s));
-  const std::size_t size = dtype_size(t.dtype());
-  const auto* in = static_cast<const std::byte*>(t.raw());
-  auto* dst = static_cast<std::byte*>(out.raw());
-  const std::int64_t n = s[0], c = s[1], h = s[2], w = s[3];
-  for (std::int64_t in_n = 0; in_n < n; ++in_n)
-    for (std::int64_t in_c = 0; in_c < c; ++in_c)
-      for (std::int64_t y = 0; y < h; ++y)
-        for (std::int64_t x = 0; x < w; ++x) {
-          const std::int64_t from = ((in_n * c + in_c) * h + y) * w + x;
-          const std::int64_t to = ((in_n * h + y) * w + x) * c + in_c;
-          std::memcpy(dst + to * size, in + from * size, size);
-        }
+  const std::int64_t n = s[0], c = s[1], hw = s[2] * s[3];
+  const auto copy = [&]<class T>(T) {
+    parallel_for(static_cast<int>(n), [&](int n0, int n1) {
+      transpose_items_to_nhwc(static_cast<const T*>(t.raw()), static_cast<T*>(out.raw()), n0, n1, c, hw);
+    });
+  };
+  switch (dtype_size(t.dtype())) {
+    case 1: copy(std::uint8_t{}); break;
+    case 2: copy(std::uint16_t{}); break;
+    case 4: copy(std::uint32_t{}); break;
+    default: copy(std::uint64_t{}); break;
+  }
   return out;
 }
 
