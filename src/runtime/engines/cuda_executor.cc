@@ -12,7 +12,7 @@
 #include "core/half.h"
 #include "core/log.h"
 #include "core/time_ledger.h"
-#include "runtime/passes.h"
+#include "runtime/device_graph.h"
 
 namespace fswap {
 namespace {
@@ -246,13 +246,19 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(CudaRuntime& runtime,
                                                            const std::vector<Shape>& input_shapes,
                                                            Precision precision, const ChannelsLastPlan& layout) {
   std::unique_ptr<CudaExecutor> e(new CudaExecutor(runtime, constants));
-  e->graph_ = optimized;
-  FSWAP_RETURN_IF_ERROR(specialize(e->graph_, input_shapes));
-  FSWAP_RETURN_IF_ERROR(layout.apply(e->graph_));
-  if (precision == Precision::kFloat16) FSWAP_RETURN_IF_ERROR(convert_to_fp16(e->graph_));
+  ScheduleReport order;
+  FSWAP_ASSIGN_OR_RETURN(e->graph_, device_graph(optimized, input_shapes, precision, layout, &order));
   FSWAP_ASSIGN_OR_RETURN(e->plan_, plan_memory(e->graph_));
   const std::uint64_t budget = runtime.budget().bytes;
   e->geometry_ = memory::chunk_geometry(budget > e->plan_.arena_bytes ? budget - e->plan_.arena_bytes : 0);
+  // A weight over the chunk size would take a chunk and a device segment of its own.
+  FSWAP_ASSIGN_OR_RETURN(const int split, split_large_weights(e->graph_, e->geometry_.chunk_bytes, constants.slices()));
+  if (split > 0) {
+    FSWAP_ASSIGN_OR_RETURN(e->plan_, plan_memory(e->graph_));
+  }
+  log_debug(e->graph_.path + ": activations " + std::to_string(e->plan_.arena_bytes) + " bytes (" + order.order +
+            " node order; " + std::to_string(order.given_bytes) + " in the model's), " + std::to_string(split) +
+            " weights split into chunk-size parts");
   FSWAP_RETURN_IF_ERROR(e->bind_all());
   const std::uint64_t need = e->weight_bytes_ + e->plan_.arena_bytes;
   e->streamed_ = !constants.unified() && need > runtime.budget().bytes;

@@ -42,6 +42,7 @@
 #include "runtime/engines/native_engine.h"
 #include "runtime/graph.h"
 #include "runtime/memory_plan.h"
+#include "runtime/split_weights.h"
 
 struct CUgraphExec_st;
 
@@ -86,6 +87,9 @@ class DeviceConstants {
   // Unified: starts the chunk's migration to the device unless it was started before; the event
   // (null once complete) orders kernels reading the chunk after it.
   Result<memory::DeviceEvent> prefetch(int chunk);
+  // The slices of the model's oversize weights (runtime/split_weights.h), shared by its executors
+  // and kept as long as the chunks holding their copies.
+  WeightSlices& slices() { return slices_; }
 
  private:
   struct Chunk {
@@ -107,12 +111,15 @@ class DeviceConstants {
   bool unified_ = false;
   std::vector<Chunk> chunks_;
   std::map<std::pair<const Tensor*, DType>, Slot> slots_;
+  WeightSlices slices_;
 };
 
 class CudaExecutor {
  public:
-  // Specialises a copy of `optimized` for input_shapes, applies the layout plan, converts it to
-  // fp16 storage when precision is kFloat16, plans its activations and registers its weights and
+  // Makes the graph to run from `optimized` (device_graph: specialised for input_shapes, the
+  // layout plan, fp16 storage when precision is kFloat16, reordered for memory), plans its
+  // activations, splits each Gemm/MatMul weight larger than the chunk size the budget leaves
+  // (split_large_weights, slices shared through `constants`), and registers its weights and
   // constants. kUnsupported names the first op without a CUDA kernel.
   static Result<std::unique_ptr<CudaExecutor>> create(CudaRuntime& runtime, DeviceConstants& constants,
                                                       const Graph& optimized, const std::vector<Shape>& input_shapes,
