@@ -1,7 +1,10 @@
 #include "core/half.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
+
+#include "core/parallel.h"
 
 namespace fswap {
 
@@ -47,7 +50,13 @@ float half_to_float(std::uint16_t bits) {
 }
 
 void floats_to_halves(std::span<const float> in, std::span<std::uint16_t> out) {
-  for (std::size_t i = 0; i < in.size() && i < out.size(); ++i) out[i] = float_to_half(in[i]);
+  // In blocks over the worker threads: a model's weights are converted while it loads.
+  constexpr std::size_t kBlock = 1 << 16;
+  const std::size_t n = std::min(in.size(), out.size());
+  parallel_for(static_cast<int>((n + kBlock - 1) / kBlock), [&](int b0, int b1) {
+    const std::size_t end = std::min(n, static_cast<std::size_t>(b1) * kBlock);
+    for (std::size_t i = static_cast<std::size_t>(b0) * kBlock; i < end; ++i) out[i] = float_to_half(in[i]);
+  });
 }
 
 }  // namespace fswap

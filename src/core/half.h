@@ -12,7 +12,7 @@ namespace fswap {
 
 std::uint16_t float_to_half(float value);
 float half_to_float(std::uint16_t bits);
-// Element-wise over equal-length spans.
+// Element-wise over equal-length spans (large ones over the worker threads, core/parallel.h).
 void floats_to_halves(std::span<const float> in, std::span<std::uint16_t> out);
 
 }  // namespace fswap
