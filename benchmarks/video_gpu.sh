@@ -10,7 +10,8 @@
 #   - the FaceFusion pipeline with its frames kept on the GPU (the default) and on the host, and
 #     with every model in ONNX's NCHW layout (--layout nchw; the default runs channels-last islands);
 #   - a VRAM budget sweep at 4K: 100%, 50% and 25% of the FaceFusion pipeline's peak device bytes.
-# Prints one line per run: clip, setting, mode, frames, fps, steady fps (from frame 30 on), stages. Environment: WORK (the models
+# Prints one line per run: clip, setting, mode, frames, fps, steady fps (from frame 30 on), seconds to
+# the first frame, stages. Environment: WORK (the models
 # folder is $WORK/models, replicas generated), OUT (logs).
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -359,17 +359,20 @@ int run_bench_command(const CommonOptions& common, const std::vector<std::string
   const auto dir = std::filesystem::temp_directory_path() / ("fswap-bench-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   // "steady": the fps from frame kSteadyFrom on, past the models' loading and first runs (cuDNN's
-  // algorithm search, CUDA graph capture), which weigh on short clips.
+  // algorithm search, CUDA graph capture), which weigh on short clips; "first": seconds from the
+  // start to the first frame written, which they make up.
   constexpr std::int64_t kSteadyFrom = 30;
-  std::printf("%-28s %-10s %7s %8s %8s  %s\n", "target", "mode", "frames", "fps", "steady", "ms/frame per stage");
+  std::printf("%-28s %-10s %7s %8s %8s %8s  %s\n", "target", "mode", "frames", "fps", "steady", "first s",
+              "ms/frame per stage");
   int rc = kExitOk;
   for (const auto& target : targets) {
     for (bool swap : {false, true}) {
       job->target = target;
       job->output = (dir / (std::string(swap ? "swap" : "copy") + std::filesystem::path(target).extension().string())).string();
       job->swap_faces = swap;
-      SwapProgress from, last;
+      SwapProgress first, from, last;
       auto s = run_swap(*job, [&](const SwapProgress& p) {
+        if (p.frames_done == 1) first = p;
         if (p.frames_done == kSteadyFrom) from = p;
         last = p;
       });
@@ -388,8 +391,9 @@ int run_bench_command(const CommonOptions& common, const std::vector<std::string
       if (steady)
         std::snprintf(steady_fps, sizeof steady_fps, "%.1f",
                       static_cast<double>(last.frames_done - from.frames_done) / (last.elapsed_s - from.elapsed_s));
-      std::printf("%-28s %-10s %7lld %8.1f %8s  %s\n", std::filesystem::path(target).filename().c_str(),
-                  swap ? "swap" : "dec+enc", static_cast<long long>(s->frames), s->fps(), steady_fps, stages.c_str());
+      std::printf("%-28s %-10s %7lld %8.1f %8s %8.2f  %s\n", std::filesystem::path(target).filename().c_str(),
+                  swap ? "swap" : "dec+enc", static_cast<long long>(s->frames), s->fps(), steady_fps, first.elapsed_s,
+                  stages.c_str());
       print_memory(stdout, s->memory, "  ");
       print_gpu_busy(stdout, *s, "  ");
       std::fflush(stdout);

@@ -348,8 +348,8 @@ TEST(CliSessionFlags, CpuRunAcceptsTheFlags) {
   EXPECT_EQ(r.output.find("device arena"), std::string::npos) << r.output;
 }
 
-// fswap bench: the decode+encode ceiling and the swap, each with its whole-run fps and the
-// steady fps from frame 30 on (the columns docs/BENCHMARKS.md reports).
+// fswap bench: the decode+encode ceiling and the swap, each with its whole-run fps, the steady fps
+// from frame 30 on and the seconds to the first frame (the columns docs/BENCHMARKS.md reports).
 TEST(CliBench, PrintsTheCeilingAndTheSwapWithASteadyFps) {
   const auto r = run_fswap("bench -s " + kMedia + "astronaut.png -t " + kMedia + "messi_720p.mp4 --trim-frame-end 45");
   ASSERT_EQ(r.code, 0) << r.output;
@@ -359,13 +359,15 @@ TEST(CliBench, PrintsTheCeilingAndTheSwapWithASteadyFps) {
     std::istringstream fields(line);
     std::string target, mode, steady;
     long long frames = 0;
-    double fps = 0;
+    double fps = 0, first = 0;
     if (!(fields >> target >> mode) || target != "messi_720p.mp4" || (mode != "dec+enc" && mode != "swap")) continue;
-    ASSERT_TRUE(fields >> frames >> fps >> steady) << line;
+    ASSERT_TRUE(fields >> frames >> fps >> steady >> first) << line;
     EXPECT_EQ(frames, 45) << line;
     EXPECT_GT(fps, 0) << line;
     ASSERT_NE(steady, "-") << line;  // no steady figure
     EXPECT_GT(std::stod(steady), 0) << line;
+    EXPECT_GT(first, 0) << line;
+    EXPECT_LT(first, 45 / fps) << line;  // the first frame comes before the whole run is over
     ++rows;
   }
   EXPECT_EQ(rows, 2) << r.output;
