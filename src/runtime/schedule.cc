@@ -15,8 +15,8 @@ struct Dag {
   std::vector<std::vector<int>> reads;         // per node: distinct arena values read
   std::vector<std::vector<int>> writes;        // per node: arena values written
   std::vector<std::size_t> bytes;              // per value: its block in the arena, 0 outside it
-  std::vector<int> readers;                    // per value: distinct nodes reading it
   std::vector<int> producer;                   // per value: the node writing it, -1 for the rest
+  std::vector<std::vector<int>> read_by;       // per value: the distinct nodes reading it
   std::vector<bool> kept;                      // per value: a graph input or output (never freed early)
   std::vector<int> over;  // per node: the input its output 0 may be written over (plan_memory's rule), else -1
 };
@@ -29,7 +29,7 @@ Dag make_dag(const Graph& g) {
   d.reads.resize(nn);
   d.writes.resize(nn);
   d.bytes.assign(nv, 0);
-  d.readers.assign(nv, 0);
+  d.read_by.resize(nv);
   d.kept.assign(nv, false);
   for (std::size_t v = 0; v < nv; ++v) {
     const Value& value = g.values[v];
@@ -60,7 +60,7 @@ Dag make_dag(const Graph& g) {
       if (v < 0) continue;
       if (d.bytes[v] > 0 && std::find(d.reads[i].begin(), d.reads[i].end(), v) == d.reads[i].end()) {
         d.reads[i].push_back(v);
-        ++d.readers[v];
+        d.read_by[v].push_back(static_cast<int>(i));
       }
       const int p = d.producer[v];
       if (p >= 0 && std::find(d.preds[i].begin(), d.preds[i].end(), p) == d.preds[i].end()) {
@@ -97,7 +97,8 @@ std::vector<int> greedy_order(const std::vector<std::vector<int>>& before, const
 
 // Forward: a node's gain is the bytes of the inputs it is the last reader of, minus its outputs.
 std::vector<int> list_order(const Dag& d) {
-  std::vector<int> unread = d.readers;
+  std::vector<std::size_t> unread(d.read_by.size());
+  for (std::size_t v = 0; v < unread.size(); ++v) unread[v] = d.read_by[v].size();
   auto gain = [&](int n) {
     std::int64_t g = 0;
     for (int v : d.reads[n])
@@ -148,17 +149,11 @@ std::vector<int> late_order(const Dag& d) {
   return order;
 }
 
-// What an order costs: the most bytes live at one step, then the bytes live summed over the steps.
-struct Cost {
-  std::size_t peak = 0;
-  std::uint64_t area = 0;
-  bool operator<=(const Cost& o) const { return peak != o.peak ? peak < o.peak : area <= o.area; }
-};
-
-// Liveness as plan_memory sees it, without placing anything: a value is live from its producer's
-// step (graph inputs: before the first) to its last reader's (graph outputs: after the last); an
-// output written over its dying input starts a step later.
-Cost cost_of(const Dag& d, const std::vector<int>& order) {
+// The most bytes live at one step of an order, as plan_memory sees liveness without placing
+// anything: a value is live from its producer's step (graph inputs: before the first) to its last
+// reader's (graph outputs: after the last); an output written over its dying input starts a step
+// later.
+std::size_t live_peak(const Dag& d, const std::vector<int>& order) {
   const int nn = static_cast<int>(order.size());
   std::vector<int> at(nn);
   for (int k = 0; k < nn; ++k) at[order[k]] = k;
@@ -176,33 +171,34 @@ Cost cost_of(const Dag& d, const std::vector<int>& order) {
     change[static_cast<std::size_t>(first + 1)] += static_cast<std::int64_t>(d.bytes[v]);
     change[static_cast<std::size_t>(end + 2)] -= static_cast<std::int64_t>(d.bytes[v]);
   }
-  Cost c;
+  std::size_t peak = 0;
   std::int64_t live = 0;
-  for (std::size_t step = 0; step + 1 < change.size(); ++step) {
-    live += change[step];
-    c.peak = std::max(c.peak, static_cast<std::size_t>(live));
-    c.area += static_cast<std::uint64_t>(live);
-  }
-  return c;
+  for (std::int64_t c : change) peak = std::max(peak, static_cast<std::size_t>(live += c));
+  return peak;
 }
 
-// One pass of sunk() below; `cost` is the order's, updated.
-std::vector<int> sunk_once(const Dag& d, std::vector<int> order, Cost& cost) {
+// One pass of sunk() below over `order`, whose live peak is `peak` (updated).
+std::vector<int> sunk_once(const Dag& d, std::vector<int> order, std::size_t& peak) {
+  const int nn = static_cast<int>(order.size());
+  std::vector<int> at(nn);
   const std::vector<int> visit(order.rbegin(), order.rend());
   for (int n : visit) {
-    const auto from = std::find(order.begin(), order.end(), n);
-    auto to = order.end();
-    for (auto it = from + 1; it != order.end(); ++it)
-      if (std::find(d.succs[n].begin(), d.succs[n].end(), *it) != d.succs[n].end()) {
-        to = it;
-        break;
-      }
-    if (to == from + 1) continue;
+    for (int k = 0; k < nn; ++k) at[order[k]] = k;
+    int to = nn;  // the first reader's position
+    for (int s : d.succs[n]) to = std::min(to, at[s]);
+    if (to == at[n] + 1) continue;
+    // Moving n later makes its outputs later and keeps alive the inputs it reads last.
+    std::int64_t gain = 0;
+    for (int v : d.writes[n]) gain += static_cast<std::int64_t>(d.bytes[v]);
+    for (int v : d.reads[n]) {
+      const bool read_last = std::none_of(d.read_by[v].begin(), d.read_by[v].end(), [&](int r) { return at[r] > at[n]; });
+      if (read_last && !d.kept[v]) gain -= static_cast<std::int64_t>(d.bytes[v]);
+    }
     std::vector<int> moved = order;
-    const auto at = moved.begin() + (from - order.begin());
-    std::rotate(at, at + 1, moved.begin() + (to - order.begin()));
-    if (const Cost c = cost_of(d, moved); c <= cost) {
-      cost = c;
+    std::rotate(moved.begin() + at[n], moved.begin() + at[n] + 1, moved.begin() + to);
+    const std::size_t p = live_peak(d, moved);
+    if (p < peak || (p == peak && gain >= 0)) {
+      peak = p;
       order = std::move(moved);
     }
   }
@@ -210,16 +206,18 @@ std::vector<int> sunk_once(const Dag& d, std::vector<int> order, Cost& cost) {
 }
 
 // Moves nodes later, last first: each to just before its first reader (to the end when nothing
-// reads it) when the cost does not grow. A chain read late moves as a whole: its last node first,
-// then the one feeding it, and so on. Passes repeat while one moved something that lowered the
-// cost (two chains reading one value move in the second, once both have).
+// reads it) when that lowers the live peak, or keeps it and the node's outputs are at least the
+// inputs it reads last (which it would keep alive longer). A chain read late moves as a whole:
+// its last node first, then the one feeding it, and so on. Passes repeat while one moves a node
+// (two chains reading one value: the second pass moves the first chain's head once the other
+// chain has moved), at most kMaxPasses.
 std::vector<int> sunk(const Dag& d, std::vector<int> order) {
   constexpr int kMaxPasses = 4;
-  Cost cost = cost_of(d, order);
+  std::size_t peak = live_peak(d, order);
   for (int pass = 0; pass < kMaxPasses; ++pass) {
-    const Cost before = cost;
-    order = sunk_once(d, std::move(order), cost);
-    if (before <= cost) break;
+    std::vector<int> next = sunk_once(d, order, peak);
+    if (next == order) break;
+    order = std::move(next);
   }
   return order;
 }

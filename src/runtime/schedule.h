@@ -14,7 +14,11 @@
 //              bytes net of what it allocates (inputs it reads last, minus its outputs);
 //   - reverse: the same greedy from the graph's end backwards (a node placed last-first frees its
 //              outputs and makes live the inputs nothing later made live);
-//   - late:    every node as late as the given order allows (just before its first reader).
+//   - late:    every node as late as the given order allows (just before its first reader);
+//   - each of those "+sunk": nodes moved, last first, to just before their first reader when that
+//              lowers the most bytes live at one step, or keeps it and the node's outputs are at
+//              least the inputs it reads last (a branch made early and read late moves to its
+//              reader as a whole; passes repeat, at most 4, while one moves a node).
 // Ties within a greedy go to the node earlier in the given order. Only the order changes: the
 // same nodes with the same inputs, attributes and kernels, so every output is the same.
 // Needs a specialised graph (every arena value shaped): plan_memory's errors otherwise.
@@ -31,7 +35,7 @@ namespace fswap {
 struct ScheduleReport {
   std::size_t given_bytes = 0;  // plan_memory's arena in the given order
   std::size_t arena_bytes = 0;  // in the order kept
-  std::string order;            // the order kept: "given", "list", "reverse" or "late"
+  std::string order;            // the order kept: "given", "list", "reverse", "late", or one of them + "+sunk"
 };
 
 // Reorders g.nodes in place (see above).
