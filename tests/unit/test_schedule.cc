@@ -11,6 +11,7 @@
 #include "onnx/onnx_loader.h"
 #include "runtime/device_graph.h"
 #include "runtime/engines/executor.h"
+#include "runtime/engines/model_report.h"
 #include "runtime/memory_plan.h"
 #include "runtime/passes.h"
 #include "runtime/schedule.h"
@@ -193,4 +194,23 @@ TEST(MemoryOrder, PipelineArenasAtFp16ChannelsLast) {
       EXPECT_EQ(order.given_bytes - order.arena_bytes, 23576576u);
     }
   }
+}
+
+// `fswap model inspect` reports the plan the CUDA executor makes, what is live at its peak, and
+// the largest weight (before splitting, which depends on the budget).
+TEST(MemoryOrder, ModelInspectReportsTheCudaPlan) {
+  std::string why;
+  const std::string dir = test::enhancer_replica_dir(&why);
+  if (dir.empty()) GTEST_SKIP() << why;
+  auto text = describe_model(dir + "/gfpgan_1.4.onnx");
+  ASSERT_TRUE(text.is_ok()) << text.status().to_string();
+  EXPECT_NE(text->find("CUDA plan (fp16, channels-last where it pays): batch 1: 112.52 MiB (given+sunk node order; "
+                       "135.00 MiB in the model's; at most 112.52 MiB live at once); largest weight w_115 [8192,4096] "
+                       "64.00 MiB"),
+            std::string::npos)
+      << *text;
+  EXPECT_NE(text->find("live at the peak at node conv_789, 7 values: resize_788/nhwc 64.00 MiB, conv_789/nhwc 32.00 MiB, "
+                       "add_315/nhwc 16.00 MiB"),
+            std::string::npos)
+      << *text;
 }
