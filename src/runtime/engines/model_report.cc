@@ -81,7 +81,7 @@ std::string largest_weight(const Graph& g) {
   return g.values[largest].name + " " + dims(g.values[largest].shape) + " " + human_bytes(static_cast<double>(largest_bytes));
 }
 
-// The values live when the arena reached its size, largest first (at most `count`).
+// The values live at the plan's peak (the step with the most bytes live), largest first (at most `count`).
 std::string live_at_peak(const Graph& g, const MemoryPlan& plan, std::size_t count) {
   std::vector<std::pair<std::size_t, int>> live;
   for (int v : plan.live_at_peak)

@@ -6,7 +6,10 @@
 //
 // Sections: inputs and outputs (dtype, shape, dynamic dims as ?), op histogram before and after
 // optimize() with the fusions it made, parameter count and weight bytes, FLOPs per batch item,
-// and the activation arena's peak bytes at batch 1 and 8. The batch is dim 0 of every input
+// the activation arena's peak bytes at batch 1 and 8 as the CPU executor plans it, and at batch 1
+// the plan the CUDA executor makes (fp16, channels-last islands where they pay; runtime/
+// device_graph.h): its arena, the node order kept and the arena in the model's order, the most
+// bytes live at once, the largest weight, and the values live at the peak. The batch is dim 0 of every input
 // whose dim 0 is dynamic; a model with a fixed batch of 1 stays at 1 (the text says so). When
 // other dims are dynamic, or shapes cannot be inferred, the cost lines say why instead.
 // Errors: those of load_onnx and optimize. Thread-safe.
