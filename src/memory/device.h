@@ -12,9 +12,16 @@
 //   FSWAP_RETURN_IF_ERROR(dev.wait(used));  // host blocks until the kernels finished
 //   FSWAP_RETURN_IF_ERROR(dev.free(p));
 //
-// Streams: one compute stream, one host→device copy stream, one device→host copy stream
+// Streams: compute lanes, one host→device copy stream, one device→host copy stream
 // (reference/memory.md lesson 8), so write-backs overlap prefetches and both overlap compute.
-// Thread-safety: a backend is used from one thread (the GPU worker).
+// Compute lanes are compute streams whose kernels may run at the same time (a frame's analysis
+// beside the previous frame's swap): every compute call (record_compute, compute_wait,
+// record_compute_timed, the stall figure) is about the current lane, lane 0 until
+// set_compute_lane() picks another. Lanes share the copy streams and the memory; what orders work
+// across them is the events callers keep (the residency manager keeps a block's last use on every
+// lane, the arena tags freed ranges with the freeing lane's event).
+// Thread-safety: a backend is used from one thread at a time (the GPU worker, or whoever holds
+// the runtime's lock), which also picks the lane.
 #pragma once
 
 #include <compare>
@@ -81,7 +88,13 @@ class DeviceBackend {
                                            HostMemoryKind dst_kind,
                                            std::span<const DeviceEvent> after = {}) = 0;
 
-  // An event that completes when all compute issued so far has completed.
+  // How many compute lanes there are (≥ 1), and which one compute calls use now.
+  virtual int compute_lanes() const = 0;
+  virtual int compute_lane() const = 0;
+  // kInvalidInput outside [0, compute_lanes()).
+  virtual Status set_compute_lane(int lane) = 0;
+
+  // An event that completes when all compute issued so far on the current lane has completed.
   virtual DeviceEvent record_compute() = 0;
   // Compute issued from now on starts only after `event` (cudaStreamWaitEvent); the host does
   // not block. Time the compute stream spends idle because of it counts as copy stall.

@@ -204,7 +204,7 @@ Status ResidencyManager::load(Block& b, bool for_prefetch) {
   }
   b.alloc = std::move(a);
   b.ready = *copied;
-  b.last_use = {};
+  b.last_use.clear();
   b.resident = true;
   b.dirty = false;
   note_resident(b, true);
@@ -216,7 +216,9 @@ Status ResidencyManager::load(Block& b, bool for_prefetch) {
 }
 
 Status ResidencyManager::drop(Block& b, bool count_eviction) {
-  std::vector<DeviceEvent> pending = {b.ready, b.last_use};
+  // Its bytes are free once the copy that filled it and every lane's last use of it are done.
+  std::vector<DeviceEvent> pending = b.last_use;
+  pending.push_back(b.ready);
   if (b.dirty && b.desc.device_writes) {
     FSWAP_ASSIGN_OR_RETURN(DeviceEvent back,
                            device().copy_to_host(b.desc.host, b.alloc.ptr, b.desc.bytes, b.desc.host_kind, pending));
@@ -276,7 +278,9 @@ Status ResidencyManager::release(BlockId id) {
   Block* b = find(id);
   if (b == nullptr || b->pins == 0) return invalid_input("release of block " + std::to_string(id) + " that is not acquired");
   --b->pins;
-  b->last_use = device().record_compute();
+  const auto lane = static_cast<std::size_t>(device().compute_lane());
+  if (b->last_use.size() <= lane) b->last_use.resize(lane + 1);
+  b->last_use[lane] = device().record_compute();
   b->last_access = ++clock_;
   return Status::ok();
 }

@@ -116,7 +116,7 @@ class ResidencyManager {
     bool resident = false;
     DeviceAllocation alloc;
     DeviceEvent ready;       // its host→device copy
-    DeviceEvent last_use;    // compute at the last release()
+    std::vector<DeviceEvent> last_use;  // by compute lane: its compute at its last release()
     int pins = 0;
     std::uint64_t last_access = 0;  // LRU clock
     bool prefetched_unused = false;

@@ -13,7 +13,8 @@ std::string hex(std::uint64_t v) {
 }
 }  // namespace
 
-SimulatedDevice::SimulatedDevice(SimulatedDeviceOptions options) : options_(options) {}
+SimulatedDevice::SimulatedDevice(SimulatedDeviceOptions options)
+    : options_(options), compute_tails_(static_cast<std::size_t>(std::max(options.compute_lanes, 1)), 0.0) {}
 
 Result<DevicePtr> SimulatedDevice::allocate(std::uint64_t bytes) {
   ++allocation_calls_;
@@ -164,7 +165,7 @@ Result<DeviceEvent> SimulatedDevice::copy_to_host(void* dst, DevicePtr src, std:
 
 Result<DeviceEvent> SimulatedDevice::run_compute(double seconds, std::span<const DeviceRange> reads,
                                                  std::span<const DeviceRange> writes) {
-  const double start = std::max(host_now_, compute_tail_);
+  const double start = std::max(host_now_, compute_tail());
   const double end = start + seconds;
   for (const DeviceRange& r : reads) {
     FSWAP_RETURN_IF_ERROR(find(r.ptr, r.bytes, "kernel").status());
@@ -175,15 +176,23 @@ Result<DeviceEvent> SimulatedDevice::run_compute(double seconds, std::span<const
     FSWAP_RETURN_IF_ERROR(find(r.ptr, r.bytes, "kernel").status());
     FSWAP_RETURN_IF_ERROR(record_write(r.ptr.address, r.bytes, start, end, "kernel"));
   }
-  compute_tail_ = end;
+  compute_tail() = end;
   compute_busy_s_ += seconds;
   return new_event(end);
 }
 
-DeviceEvent SimulatedDevice::record_compute() { return new_event(compute_tail_); }
+Status SimulatedDevice::set_compute_lane(int lane) {
+  if (lane < 0 || lane >= compute_lanes())
+    return invalid_input("simulated device: compute lane " + std::to_string(lane) + " of " +
+                         std::to_string(compute_lanes()));
+  lane_ = lane;
+  return Status::ok();
+}
+
+DeviceEvent SimulatedDevice::record_compute() { return new_event(compute_tail()); }
 
 DeviceEvent SimulatedDevice::record_compute_timed() {
-  const DeviceEvent e = new_event(std::max(host_now_, compute_tail_));
+  const DeviceEvent e = new_event(std::max(host_now_, compute_tail()));
   timed_.insert(e.id);
   return e;
 }
@@ -207,10 +216,10 @@ Result<double> SimulatedDevice::elapsed_seconds(DeviceEvent from, DeviceEvent to
 
 void SimulatedDevice::compute_wait(DeviceEvent event) {
   const double ready = event_end_s_.at(event.id);
-  const double free_at = std::max(host_now_, compute_tail_);
+  const double free_at = std::max(host_now_, compute_tail());
   if (ready > free_at) {
     stall_s_ += ready - free_at;
-    compute_tail_ = ready;
+    compute_tail() = ready;
   }
 }
 
@@ -222,7 +231,10 @@ Status SimulatedDevice::wait(DeviceEvent event) {
   return Status::ok();
 }
 
-void SimulatedDevice::synchronize() { host_now_ = std::max({host_now_, compute_tail_, h2d_tail_, d2h_tail_}); }
+void SimulatedDevice::synchronize() {
+  host_now_ = std::max({host_now_, h2d_tail_, d2h_tail_});
+  for (double tail : compute_tails_) host_now_ = std::max(host_now_, tail);
+}
 
 void SimulatedDevice::fail_allocation(int call) { fail_call_ = call; }
 void SimulatedDevice::fail_allocations_from(int call) { fail_from_call_ = call; }

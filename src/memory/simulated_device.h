@@ -1,5 +1,5 @@
-// A deterministic model of a GPU for the memory layer's tests: a capacity, three streams
-// (compute, host→device, device→host) on a virtual clock, a copy-cost model and failure
+// A deterministic model of a GPU for the memory layer's tests: a capacity, compute lanes and two
+// copy streams (host→device, device→host) on a virtual clock, a copy-cost model and failure
 // injection. Nothing is timed: every number is computed, so tests assert exact values.
 //
 //   SimulatedDevice dev({.capacity_bytes = 1ull << 30});
@@ -41,6 +41,7 @@ struct SimulatedDeviceOptions {
   // held_bytes() counts an allocation of at least this many bytes in whole multiples of it, as
   // CUDA's pool does (smaller ones are held as asked); 0 = every allocation as asked.
   std::uint64_t mapping_granularity = 0;
+  int compute_lanes = 1;  // compute streams, each with its own tail on the clock
 };
 
 // A byte range on the device, for run_compute's hazard checks.
@@ -66,6 +67,9 @@ class SimulatedDevice final : public DeviceBackend {
   Result<DeviceEvent> copy_to_host(void* dst, DevicePtr src, std::uint64_t bytes,
                                    HostMemoryKind dst_kind,
                                    std::span<const DeviceEvent> after = {}) override;
+  int compute_lanes() const override { return static_cast<int>(compute_tails_.size()); }
+  int compute_lane() const override { return lane_; }
+  Status set_compute_lane(int lane) override;
   DeviceEvent record_compute() override;
   void compute_wait(DeviceEvent event) override;
   bool is_done(DeviceEvent event) const override;
@@ -77,7 +81,7 @@ class SimulatedDevice final : public DeviceBackend {
   void release_timed(DeviceEvent event) override { timed_.erase(event.id); }
   std::size_t timed_events_held() const { return timed_.size(); }
 
-  // A kernel of `seconds` on the compute stream that reads `reads` and writes `writes`.
+  // A kernel of `seconds` on the current compute lane that reads `reads` and writes `writes`.
   Result<DeviceEvent> run_compute(double seconds, std::span<const DeviceRange> reads = {},
                                   std::span<const DeviceRange> writes = {});
   // The host waits for every stream.
@@ -128,7 +132,10 @@ class SimulatedDevice final : public DeviceBackend {
   std::uint64_t next_address_ = 1ull << 32;
   std::uint64_t used_bytes_ = 0, peak_used_bytes_ = 0, h2d_bytes_ = 0, d2h_bytes_ = 0;
   int allocation_calls_ = 0, fail_call_ = 0, fail_from_call_ = 0;
-  double host_now_ = 0, compute_tail_ = 0, h2d_tail_ = 0, d2h_tail_ = 0;
+  double host_now_ = 0, h2d_tail_ = 0, d2h_tail_ = 0;
+  std::vector<double> compute_tails_;  // by lane
+  int lane_ = 0;
+  double& compute_tail() { return compute_tails_[static_cast<std::size_t>(lane_)]; }
   double stall_s_ = 0, compute_busy_s_ = 0;
 };
 

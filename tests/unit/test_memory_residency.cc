@@ -132,6 +132,65 @@ TEST(Residency, PinnedBlocksAreNeverEvicted) {
   r.check();
 }
 
+// ---- compute lanes --------------------------------------------------------------------------
+
+TEST(ComputeLanes, KernelsOnTwoLanesOverlapAndEachWaitsOnlyForItsOwn) {
+  SimulatedDevice dev({.compute_lanes = 2});
+  ASSERT_EQ(dev.compute_lanes(), 2);
+  EXPECT_EQ(dev.set_compute_lane(2).code(), StatusCode::kInvalidInput);
+  ASSERT_TRUE(dev.run_compute(4e-3).is_ok());       // lane 0: [0, 4) ms
+  ASSERT_TRUE(dev.set_compute_lane(1).is_ok());
+  ASSERT_TRUE(dev.run_compute(1e-3).is_ok());       // lane 1: [0, 1) ms, beside it
+  const DeviceEvent lane1 = dev.record_compute();
+  ASSERT_TRUE(dev.wait(lane1).is_ok());
+  EXPECT_DOUBLE_EQ(dev.now_seconds(), 1e-3);        // lane 1's work alone
+  ASSERT_TRUE(dev.set_compute_lane(0).is_ok());
+  dev.synchronize();
+  EXPECT_DOUBLE_EQ(dev.now_seconds(), 4e-3);        // not 5 ms: the lanes ran at once
+}
+
+TEST(ComputeLanes, AnEvictionWaitsForEveryLaneThatReadTheBlock) {
+  // Block a is read by a long kernel on lane 1, then by a short one on lane 0; b then takes its
+  // bytes. The copy into them must wait for lane 1's kernel too (the simulated device refuses a
+  // copy that overwrites bytes a kernel still reads).
+  Rig r(kMiB, {.compute_lanes = 2});
+  const BlockId a = r.add("a", "m", kMiB), b = r.add("b", "m", kMiB);
+  ASSERT_TRUE(r.dev.set_compute_lane(1).is_ok());
+  ASSERT_TRUE(r.run(a, 10e-3).is_ok());
+  ASSERT_TRUE(r.dev.set_compute_lane(0).is_ok());
+  ASSERT_TRUE(r.run(a, 1e-3).is_ok());
+  Status loaded = r.run(b, 1e-3);
+  ASSERT_TRUE(loaded.is_ok()) << loaded.to_string();
+  EXPECT_FALSE(r.rm().is_resident(a));
+  r.dev.synchronize();
+  // a's copy (~19 µs), lane 1's 10 ms read, b's copy, then b's 1 ms kernel.
+  EXPECT_GT(r.dev.now_seconds(), 11e-3);
+  r.check();
+}
+
+TEST(ComputeLanes, ARangeFreedOnOneLaneIsReusedOnAnotherOnlyAfterItsWork) {
+  Rig r(kMiB, {.compute_lanes = 2});
+  Result<DeviceAllocation> first = r.arena.allocate(kMiB);
+  ASSERT_TRUE(first.is_ok());
+  const DeviceRange range{first->ptr, kMiB};
+  ASSERT_TRUE(r.dev.copy_to_device(first->ptr, nullptr, kMiB, HostMemoryKind::kPinned).is_ok());
+  r.dev.synchronize();
+  ASSERT_TRUE(r.dev.set_compute_lane(1).is_ok());
+  ASSERT_TRUE(r.dev.run_compute(5e-3, {&range, 1}).is_ok());  // lane 1 reads it for 5 ms
+  ASSERT_TRUE(r.arena.free(first->ptr, std::vector<DeviceEvent>{r.dev.record_compute()}).is_ok());
+  ASSERT_TRUE(r.dev.set_compute_lane(0).is_ok());
+  Result<DeviceAllocation> again = r.arena.allocate(kMiB);
+  ASSERT_TRUE(again.is_ok());
+  ASSERT_EQ(again->ptr, first->ptr);  // the same bytes, handed out at once...
+  ASSERT_FALSE(again->ready_after.empty());
+  // ...with lane 1's event: a kernel on lane 0 that writes them without waiting is refused,
+  EXPECT_EQ(r.dev.run_compute(1e-3, {}, {&range, 1}).status().code(), StatusCode::kInternal);
+  // and after waiting on it runs.
+  for (DeviceEvent e : again->ready_after) r.dev.compute_wait(e);
+  EXPECT_TRUE(r.dev.run_compute(1e-3, {}, {&range, 1}).is_ok());
+  ASSERT_TRUE(r.arena.free(again->ptr, std::vector<DeviceEvent>{r.dev.record_compute()}).is_ok());
+}
+
 TEST(Residency, DeviceWrittenBlocksAreWrittenBackOnEviction) {
   Rig r(kMiB, {.backing_store = true});
   std::vector<unsigned char> weights(512 * 1024, 7), state(512 * 1024);

@@ -106,7 +106,8 @@ Status CudaDevice::init() {
   std::uint64_t threshold = options_.budget_bytes;  // cuuint64_t
   FSWAP_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
 
-  for (CudaStream* s : {&compute_, &h2d_, &d2h_, &release_}) {
+  lanes_.resize(static_cast<std::size_t>(std::max(options_.compute_lanes, 1)));
+  for (CudaStream* s : all_streams()) {
     cudaStream_t stream = nullptr;
     FSWAP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     s->reset(stream);
@@ -117,24 +118,24 @@ Status CudaDevice::init() {
 // The pool's growth for one small allocation on an empty pool: the piece it maps at a time.
 Status CudaDevice::measure_mapping_granularity() {
   void* probe = nullptr;
-  FSWAP_CUDA_CHECK(cudaMallocFromPoolAsync(&probe, 1ull << 20, pool_.get(), compute_.get()));
-  FSWAP_CUDA_CHECK(cudaStreamSynchronize(compute_.get()));
+  FSWAP_CUDA_CHECK(cudaMallocFromPoolAsync(&probe, 1ull << 20, pool_.get(), compute_stream()));
+  FSWAP_CUDA_CHECK(cudaStreamSynchronize(compute_stream()));
   const std::uint64_t grown = pool_reserved_bytes();
-  FSWAP_CUDA_CHECK(cudaFreeAsync(probe, compute_.get()));
-  FSWAP_CUDA_CHECK(cudaStreamSynchronize(compute_.get()));
+  FSWAP_CUDA_CHECK(cudaFreeAsync(probe, compute_stream()));
+  FSWAP_CUDA_CHECK(cudaStreamSynchronize(compute_stream()));
   FSWAP_CUDA_CHECK(cudaMemPoolTrimTo(pool_.get(), 0));
   if (grown >= (1ull << 20)) mapping_granularity_ = grown;
   return Status::ok();
 }
 
 CudaDevice::~CudaDevice() {
-  for (CudaStream* s : {&compute_, &h2d_, &d2h_})
+  for (CudaStream* s : all_streams())
     if (*s) log_if_error(cudaStreamSynchronize(s->get()), "cudaStreamSynchronize");
   if (!allocations_.empty()) {
     log_warn("CUDA device destroyed with " + std::to_string(allocations_.size()) + " allocations live; freeing them");
     for (auto& [address, allocation] : allocations_)
-      log_if_error(cudaFreeAsync(as_ptr({address}), compute_.get()), "cudaFreeAsync");
-    log_if_error(cudaStreamSynchronize(compute_.get()), "cudaStreamSynchronize");
+      log_if_error(cudaFreeAsync(as_ptr({address}), compute_stream()), "cudaFreeAsync");
+    log_if_error(cudaStreamSynchronize(compute_stream()), "cudaStreamSynchronize");
   }
   if (!managed_.empty()) {
     log_warn("CUDA device destroyed with " + std::to_string(managed_.size()) + " managed allocations live; freeing them");
@@ -146,7 +147,7 @@ CudaDevice::~CudaDevice() {
   free_events_.clear();
   timed_events_.clear();
   free_timed_events_.clear();
-  compute_.reset();
+  lanes_.clear();
   h2d_.reset();
   d2h_.reset();
   pool_.reset();
@@ -184,12 +185,13 @@ Result<DevicePtr> CudaDevice::allocate(std::uint64_t bytes) {
     return out_of_memory("cudaMallocAsync of " + format_bytes(bytes) + ": injected failure of allocation call " +
                          std::to_string(allocation_calls_));
   void* p = nullptr;
-  FSWAP_CUDA_CHECK(cudaMallocFromPoolAsync(&p, bytes, pool_.get(), compute_.get()));
-  // The allocation is ordered on the compute stream (frees are too): copies may use it only after it.
-  FSWAP_ASSIGN_OR_RETURN(DeviceEvent allocated, record_on(compute_.get()));
+  FSWAP_CUDA_CHECK(cudaMallocFromPoolAsync(&p, bytes, pool_.get(), compute_stream()));
+  // The allocation is ordered on the current lane (frees are too): copies and the other lanes may
+  // use it only after it.
+  FSWAP_ASSIGN_OR_RETURN(DeviceEvent allocated, record_on(compute_stream()));
   const DeviceEvent deps[] = {allocated};
-  FSWAP_RETURN_IF_ERROR(wait_all(h2d_.get(), deps));
-  FSWAP_RETURN_IF_ERROR(wait_all(d2h_.get(), deps));
+  for (CudaStream* s : all_streams())
+    if (s->get() != compute_stream() && s != &release_) FSWAP_RETURN_IF_ERROR(wait_all(s->get(), deps));
   const auto address = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p));
   allocations_[address] = {bytes, allocated};
   return DevicePtr{address};
@@ -231,12 +233,26 @@ Result<DeviceEvent> CudaDevice::copy_to_host(void* dst, DevicePtr src, std::uint
   return record_on(d2h_.get());
 }
 
+Status CudaDevice::set_compute_lane(int lane) {
+  if (lane < 0 || lane >= compute_lanes())
+    return invalid_input(name_ + ": compute lane " + std::to_string(lane) + " of " + std::to_string(compute_lanes()));
+  lane_ = lane;
+  return Status::ok();
+}
+
+std::vector<CudaStream*> CudaDevice::all_streams() {
+  std::vector<CudaStream*> streams;
+  for (CudaStream& s : lanes_) streams.push_back(&s);
+  for (CudaStream* s : {&h2d_, &d2h_, &release_}) streams.push_back(s);
+  return streams;
+}
+
 DeviceEvent CudaDevice::record_compute() {
-  Result<DeviceEvent> e = record_on(compute_.get());
+  Result<DeviceEvent> e = record_on(compute_stream());
   if (e) return *e;
   // No event to hand out: make "already complete" true by waiting for the stream.
   log_error(e.status().to_string());
-  log_if_error(cudaStreamSynchronize(compute_.get()), "cudaStreamSynchronize");
+  log_if_error(cudaStreamSynchronize(compute_stream()), "cudaStreamSynchronize");
   return {};
 }
 
@@ -262,10 +278,10 @@ void CudaDevice::compute_wait(DeviceEvent event) {
     pair.end.reset(e);
   }
   const bool timed = pair.begin && pair.end;
-  if (timed) log_if_error(cudaEventRecord(pair.begin.get(), compute_.get()), "cudaEventRecord");
-  log_if_error(cudaStreamWaitEvent(compute_.get(), ev, 0), "cudaStreamWaitEvent");
+  if (timed) log_if_error(cudaEventRecord(pair.begin.get(), compute_stream()), "cudaEventRecord");
+  log_if_error(cudaStreamWaitEvent(compute_stream(), ev, 0), "cudaStreamWaitEvent");
   if (timed) {
-    log_if_error(cudaEventRecord(pair.end.get(), compute_.get()), "cudaEventRecord");
+    log_if_error(cudaEventRecord(pair.end.get(), compute_stream()), "cudaEventRecord");
     pending_stalls_.push_back(std::move(pair));
   }
 }
@@ -297,11 +313,11 @@ Status CudaDevice::wait(DeviceEvent event) {
 }
 
 DeviceEvent CudaDevice::record_compute_timed() {
-  Result<DeviceEvent> e = record_on(compute_.get(), /*timed=*/true);
+  Result<DeviceEvent> e = record_on(compute_stream(), /*timed=*/true);
   if (e) return *e;
   // As record_compute: a null event is complete; elapsed_seconds then reports it as not timed.
   log_error(e.status().to_string());
-  log_if_error(cudaStreamSynchronize(compute_.get()), "cudaStreamSynchronize");
+  log_if_error(cudaStreamSynchronize(compute_stream()), "cudaStreamSynchronize");
   return {};
 }
 
@@ -360,7 +376,8 @@ void CudaDevice::harvest_stalls() const {
 }
 
 Status CudaDevice::synchronize() {
-  for (CudaStream* s : {&compute_, &h2d_, &d2h_}) FSWAP_CUDA_CHECK(cudaStreamSynchronize(s->get()));
+  for (CudaStream* s : all_streams())
+    if (s != &release_) FSWAP_CUDA_CHECK(cudaStreamSynchronize(s->get()));
   sweep();
   harvest_stalls();
   return Status::ok();

@@ -9,8 +9,9 @@
 //   FSWAP_ASSIGN_OR_RETURN(void* host, pinned.allocate(64 << 20));
 //   ResidencyManager rm(arena);   // ...as with SimulatedDevice
 //
-// Streams: compute, host→device, device→host (non-blocking streams: they never synchronise with
-// the legacy default stream). Kernels of other targets run on compute_stream().
+// Streams: one per compute lane, host→device, device→host (non-blocking streams: they never
+// synchronise with the legacy default stream). Kernels of other targets run on compute_stream(),
+// the current lane's. A new allocation is ordered before all later work on every stream.
 // Events: a DeviceEvent id names a recording; ids are never reused. The cudaEvent_t behind an id
 // goes back to the pool once the event is seen complete, after which the id reads as done.
 // Timed events (record_compute_timed) come from a second pool of timing-enabled events and stay
@@ -62,6 +63,7 @@ struct CudaDeviceOptions {
   // an allocation would take the pool's reserve over it, unused pool memory is trimmed first.
   // Set it to the budget. 0 = the card's total memory.
   std::uint64_t budget_bytes = 0;
+  int compute_lanes = 1;          // compute streams (device.h: compute lanes)
 };
 
 class CudaDevice final : public DeviceBackend {
@@ -86,6 +88,9 @@ class CudaDevice final : public DeviceBackend {
                                      std::span<const DeviceEvent> after = {}) override;
   Result<DeviceEvent> copy_to_host(void* dst, DevicePtr src, std::uint64_t bytes, HostMemoryKind dst_kind,
                                    std::span<const DeviceEvent> after = {}) override;
+  int compute_lanes() const override { return static_cast<int>(lanes_.size()); }
+  int compute_lane() const override { return lane_; }
+  Status set_compute_lane(int lane) override;
   DeviceEvent record_compute() override;
   void compute_wait(DeviceEvent event) override;
   bool is_done(DeviceEvent event) const override;
@@ -102,7 +107,7 @@ class CudaDevice final : public DeviceBackend {
   void release_timed(DeviceEvent event) override;
   std::size_t timed_events_held() const { return timed_events_.size(); }
 
-  // The host waits for all three streams.
+  // The host waits for every stream.
   Status synchronize();
   // Seconds the host spent blocked in wait() (eviction and segment release waiting for work,
   // result downloads): time it could not spend issuing work ahead of the GPU.
@@ -136,7 +141,7 @@ class CudaDevice final : public DeviceBackend {
   int ordinal() const { return options_.device; }
   // Makes this GPU the calling thread's current device (cudaSetDevice; cheap when it already is).
   void make_current() const;
-  CUstream_st* compute_stream() const { return compute_.get(); }
+  CUstream_st* compute_stream() const { return lanes_[static_cast<std::size_t>(lane_)].get(); }
   CUstream_st* h2d_stream() const { return h2d_.get(); }
   CUstream_st* d2h_stream() const { return d2h_.get(); }
   CUmemPoolHandle_st* pool() const { return pool_.get(); }
@@ -149,6 +154,8 @@ class CudaDevice final : public DeviceBackend {
   // pool and is held in timed_events_.
   Result<DeviceEvent> record_on(CUstream_st* stream, bool timed = false);
   Status wait_all(CUstream_st* stream, std::span<const DeviceEvent> after);
+  // The lanes' streams, then host→device, device→host and release.
+  std::vector<CudaStream*> all_streams();
   CUevent_st* live_event(DeviceEvent event) const;  // null when known complete (or a released timed event)
   void retire(DeviceEvent event) const;            // event complete: its cudaEvent_t back to the pool
   void sweep() const;                               // retires every completed event
@@ -159,7 +166,9 @@ class CudaDevice final : public DeviceBackend {
   std::uint64_t total_bytes_ = 0;
   std::uint64_t mapping_granularity_ = 2ull << 20;
   CudaMemPool pool_;
-  CudaStream compute_, h2d_, d2h_;
+  std::vector<CudaStream> lanes_;  // compute streams, by lane
+  int lane_ = 0;
+  CudaStream h2d_, d2h_;
   CudaStream release_;  // frees: idle but for them, so free() can wait for its own free alone
   struct Allocation {
     std::uint64_t bytes = 0;
