@@ -73,6 +73,7 @@ struct CommonOptions {
   int video_quality = 80;
   std::string video_preset = "veryfast";
   std::string decoder = "cpu";
+  int gpu_lanes = 1;
   std::string frames_on_gpu = "auto";
   int image_quality = 80;
   std::int64_t trim_start = 0, trim_end = -1;
@@ -203,6 +204,10 @@ struct CommonOptions {
                    "engine on CUDA, box mask); on: also with occlusion, area and region masks (not yet "
                    "proven on a GPU); off: face work on host frames")
         ->check(CLI::IsMember({"auto", "on", "off"}))->capture_default_str();
+    app.add_option("--gpu-lanes", gpu_lanes,
+                   "1, or 2: the face analysis on a compute stream of its own beside the processors' (native "
+                   "engine on CUDA; not yet measured)")
+        ->check(CLI::Range(1, 2))->capture_default_str();
     app.add_option("--output-image-quality", image_quality, "0..100 for JPEG/WebP output")
         ->check(CLI::Range(0, 100))->capture_default_str();
     app.add_option("--trim-frame-start", trim_start, "First frame to process")->check(CLI::NonNegativeNumber);
@@ -281,6 +286,7 @@ struct CommonOptions {
     job.encode.crf = static_cast<int>(std::lround(51.0 - video_quality * 0.51));
     job.encode.preset = video_preset;
     job.decoder = decoder == "cuda" ? SwapJob::Decoder::kCuda : SwapJob::Decoder::kCpu;
+    job.gpu_lanes = gpu_lanes;
     job.frames_on_gpu = frames_on_gpu == "on"    ? SwapJob::FramesOnGpu::kOn
                         : frames_on_gpu == "off" ? SwapJob::FramesOnGpu::kOff
                                                  : SwapJob::FramesOnGpu::kAuto;

@@ -383,6 +383,7 @@ Status load_models(JobContext& ctx, int lanes) {
   if (uses_face_processor(job)) {  // frame_enhancer alone: no face models
     AnalyserOptions analysis = job.analyser;
     analysis.classify = job.selector.filter.active();  // fairface only for the selector's filters
+    if (job.gpu_lanes > 1) analysis.session.lane = 1;
     FSWAP_ASSIGN_OR_RETURN(ctx.analyser, FaceAnalyser::load(*ctx.engine, analysis));
     ctx.filter = job.selector.filter;
     if (uses_processor(job, "face_swapper")) FSWAP_RETURN_IF_ERROR(prepare_source(ctx));

@@ -83,6 +83,11 @@ struct SwapJob {
   // does all face work on host frames (the comparison baseline, a fallback).
   enum class FramesOnGpu { kAuto, kOn, kOff };
   FramesOnGpu frames_on_gpu = FramesOnGpu::kAuto;
+  // --gpu-lanes 1|2: with 2 the face analysis (detector, landmarker, recognizer) runs on a compute
+  // lane of its own (SessionOptions::lane 1), its kernels beside the processors' instead of queued
+  // behind them. Native engine on CUDA; elsewhere it changes nothing. Built, not yet measured on a
+  // GPU: 1 until it is.
+  int gpu_lanes = 1;
   int image_quality = 90;            // JPEG/WebP output
   std::int64_t trim_frame_start = 0; // first frame processed (0-based)
   std::int64_t trim_frame_end = -1;  // one past the last frame; -1 = to the end

@@ -68,6 +68,10 @@ struct SessionOptions {
   // bakes batch 1 (a Reshape to a constant shape, an output whose dim 0 stays 1) is
   // kUnsupported naming the file, at load or at the first run that shows it.
   int batch = 1;
+  // The compute lane of a native CUDA session (memory/device.h; 0 or 1): sessions on different
+  // lanes of a device run their kernels on different streams, so they may overlap (the face
+  // analysis beside the processors' work). Ignored elsewhere.
+  int lane = 0;
 };
 
 struct TensorInfo {

@@ -337,13 +337,18 @@ TEST(CliSessionFlags, PrecisionReachesTheEngine) {
 TEST(CliSessionFlags, CpuRunAcceptsTheFlags) {
   const std::string out = scratch("flags_cpu.png");
   const auto r = run_fswap("swap -s " + kMedia + "astronaut.png -t " + kMedia + "messi5.jpg -o " + out +
-                           " --engine native --precision fp32 --vram-budget 50% --memory-mode explicit --frames-on-gpu off");
+                           " --engine native --precision fp32 --vram-budget 50% --memory-mode explicit --frames-on-gpu off"
+                           " --gpu-lanes 2");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("1 faces swapped"), std::string::npos) << r.output;
   const auto bad = run_fswap("swap -s " + kMedia + "astronaut.png -t " + kMedia + "messi5.jpg -o " + out +
                              " --frames-on-gpu maybe");
   EXPECT_EQ(bad.code, 2) << bad.output;
   EXPECT_NE(bad.output.find("--frames-on-gpu"), std::string::npos) << bad.output;
+  const auto lanes = run_fswap("swap -s " + kMedia + "astronaut.png -t " + kMedia + "messi5.jpg -o " + out +
+                               " --gpu-lanes 3");
+  EXPECT_EQ(lanes.code, 2) << lanes.output;
+  EXPECT_NE(lanes.output.find("--gpu-lanes"), std::string::npos) << lanes.output;
   // The CPU keeps no device-memory statistics, so the summary has none.
   EXPECT_EQ(r.output.find("device arena"), std::string::npos) << r.output;
 }

@@ -16,14 +16,14 @@ namespace {
 class CudaBackend final : public NativeBackend {
  public:
   CudaBackend(std::shared_ptr<CudaRuntime> runtime, const std::string& model_name, Precision precision,
-              MemoryMode mode, Layout layout)
-      : runtime_(std::move(runtime)), constants_(*runtime_, model_name, mode), precision_(precision) {
+              MemoryMode mode, Layout layout, int lane)
+      : runtime_(std::move(runtime)), constants_(*runtime_, model_name, mode), precision_(precision), lane_(lane) {
     // Channels-last pays where cuDNN's tensor cores run: at fp16 (fp32 stays off them, conv.cc).
     if (layout == Layout::kNhwc) layout_ = {LayoutChoice::kEverywhere, &transposed_};
     if (layout == Layout::kAuto && precision == Precision::kFloat16) layout_ = {LayoutChoice::kWherePays, &transposed_};
   }
   ~CudaBackend() override {
-    auto lock = runtime_->enter();
+    auto lock = runtime_->enter(lane_);
     executors_.clear();
   }
 
@@ -31,7 +31,7 @@ class CudaBackend final : public NativeBackend {
                                   const std::vector<TensorView>& inputs) override {
     CudaExecutor::IssuedRun issued;
     {
-      auto lock = runtime_->enter();
+      auto lock = runtime_->enter(lane_);
       FSWAP_ASSIGN_OR_RETURN(CudaExecutor* exec, executor(graph, shapes));
       FSWAP_ASSIGN_OR_RETURN(issued, exec->issue(inputs));
     }
@@ -42,7 +42,7 @@ class CudaBackend final : public NativeBackend {
 
   Result<std::vector<NodeTime>> profile(const Graph& graph, const std::vector<Shape>& shapes,
                                         const std::vector<TensorView>& inputs) override {
-    auto lock = runtime_->enter();
+    auto lock = runtime_->enter(lane_);
     FSWAP_ASSIGN_OR_RETURN(CudaExecutor* exec, executor(graph, shapes));
     return exec->profile(inputs);
   }
@@ -51,6 +51,11 @@ class CudaBackend final : public NativeBackend {
 
   Status run_on_device(const Graph& graph, const std::vector<Shape>& shapes, std::span<const DeviceTensor> inputs,
                        const DeviceOutputsFn& consume) override {
+    // The caller holds device_work() (lane 0): a session of another lane would run on lane 0's
+    // stream and buffers.
+    if (lane_ != runtime_->device().compute_lane())
+      return invalid_input(graph.path + ": run_on_device of a lane-" + std::to_string(lane_) + " session while lane " +
+                           std::to_string(runtime_->device().compute_lane()) + " holds the device");
     FSWAP_ASSIGN_OR_RETURN(CudaExecutor* exec, executor(graph, shapes));
     Status s = exec->run_on_device(inputs, consume);
     if (s.code() == StatusCode::kOutOfMemory) {
@@ -62,7 +67,7 @@ class CudaBackend final : public NativeBackend {
   }
 
   Status release_scratch() override {
-    auto lock = runtime_->enter();  // frees are stream-ordered: after the output copies still queued
+    auto lock = runtime_->enter(lane_);  // frees are stream-ordered: after the output copies still queued
     return runtime_->release_scratch();
   }
 
@@ -84,6 +89,7 @@ class CudaBackend final : public NativeBackend {
   std::shared_ptr<CudaRuntime> runtime_;
   DeviceConstants constants_;  // after runtime_: destroyed before it
   Precision precision_;
+  int lane_ = 0;  // SessionOptions::lane: every entry issues to it
   ChannelsLastWeights transposed_;  // the host copies DeviceConstants places, by their address
   ChannelsLastPlan layout_;
   std::map<std::vector<Shape>, std::unique_ptr<CudaExecutor>> executors_;
@@ -94,9 +100,11 @@ class CudaBackend final : public NativeBackend {
 Result<std::unique_ptr<NativeBackend>> make_cuda_backend(const std::string& model_name, const SessionOptions& options) {
   FSWAP_ASSIGN_OR_RETURN(std::shared_ptr<CudaRuntime> runtime,
                          CudaRuntime::acquire({.device = options.device.index, .vram_budget = options.vram_budget}));
+  if (Status s = runtime->open_lane(options.lane); !s.is_ok()) return Status(s.code(), model_name + ": " + s.message());
   const Precision precision = options.precision == Precision::kFloat32 ? Precision::kFloat32 : Precision::kFloat16;
   return std::unique_ptr<NativeBackend>(std::make_unique<CudaBackend>(std::move(runtime), model_name, precision,
-                                                                                options.memory_mode, options.layout));
+                                                                                options.memory_mode, options.layout,
+                                                                                options.lane));
 }
 
 std::string cuda_memory_summary() {

@@ -52,10 +52,39 @@ Result<std::shared_ptr<CudaRuntime>> CudaRuntime::acquire(const CudaRuntimeOptio
   return rt;
 }
 
-std::unique_lock<std::mutex> CudaRuntime::enter() {
-  std::unique_lock lock(mutex_);
+Status CudaRuntime::open_lane(int lane) {
+  if (lane < 0 || lane >= kLanes)
+    return invalid_input("compute lane " + std::to_string(lane) + " (a CUDA device has lanes 0 to " +
+                         std::to_string(kLanes - 1) + ")");
+  std::lock_guard lock(mutex_);
+  if (lanes_[static_cast<std::size_t>(lane)].libraries) return Status::ok();
   device_->make_current();
+  const int entered = device_->compute_lane();
+  Status s = make_lane(lane);
+  FSWAP_RETURN_IF_ERROR(device_->set_compute_lane(entered));
+  return s;
+}
+
+std::unique_lock<std::mutex> CudaRuntime::enter(int lane) {
+  std::unique_lock lock(mutex_);
+  FSWAP_CHECK(lane >= 0 && lane < kLanes && lanes_[static_cast<std::size_t>(lane)].libraries,
+              "compute lane " + std::to_string(lane) + " entered before open_lane()");
+  device_->make_current();
+  (void)device_->set_compute_lane(lane);  // in range: checked above, the device has kLanes
   return lock;
+}
+
+Status CudaRuntime::make_lane(int lane) {
+  FSWAP_RETURN_IF_ERROR(device_->set_compute_lane(lane));
+  Lane& l = lanes_[static_cast<std::size_t>(lane)];
+  FSWAP_ASSIGN_OR_RETURN(cuda::CudaLibraries libraries, cuda::CudaLibraries::create(device_->compute_stream()));
+  l.libraries = std::make_unique<cuda::CudaLibraries>(std::move(libraries));
+  l.context.stream = device_->compute_stream();
+  l.context.cudnn = l.libraries->cudnn();
+  l.context.cublaslt = l.libraries->cublaslt();
+  l.context.conv_algos = conv_algos_.get();
+  l.context.workspace = [this](std::size_t bytes) { return workspace(bytes); };
+  return Status::ok();
 }
 
 std::vector<std::shared_ptr<CudaRuntime>> CudaRuntime::live() {
@@ -73,7 +102,9 @@ Status CudaRuntime::init(const CudaRuntimeOptions& options) {
                                                         .free_bytes = probe->free_bytes()}));
   if (!budget_.warning.empty()) log_warn(budget_.warning);
   probe.reset();
-  FSWAP_ASSIGN_OR_RETURN(device_, memory::CudaDevice::create({.device = options.device, .budget_bytes = budget_.bytes}));
+  FSWAP_ASSIGN_OR_RETURN(device_, memory::CudaDevice::create({.device = options.device,
+                                                              .budget_bytes = budget_.bytes,
+                                                              .compute_lanes = kLanes}));
   // Weight chunks share small segments, so an evicted chunk's bytes are reused for the next one
   // without returning a segment to the pool and reserving another: a new segment orders the copy
   // stream after all compute issued so far (CudaDevice::allocate), which would serialise streaming
@@ -81,15 +112,9 @@ Status CudaRuntime::init(const CudaRuntimeOptions& options) {
   // executor sizes its chunks by the room its activation plan leaves.
   arena_ = std::make_unique<memory::DeviceArena>(*device_, memory::chunk_geometry(budget_.bytes).arena_options(budget_.bytes));
   residency_ = std::make_unique<memory::ResidencyManager>(*arena_);
-  FSWAP_ASSIGN_OR_RETURN(cuda::CudaLibraries libraries, cuda::CudaLibraries::create(device_->compute_stream()));
-  libraries_ = std::make_unique<cuda::CudaLibraries>(std::move(libraries));
   conv_algos_ = std::make_unique<cuda::ConvAlgoCache>(cache_dir().string());
-  context_.stream = device_->compute_stream();
-  context_.cudnn = libraries_->cudnn();
-  context_.cublaslt = libraries_->cublaslt();
-  context_.conv_algos = conv_algos_.get();
-  context_.workspace = [this](std::size_t bytes) { return workspace(bytes); };
-  return Status::ok();
+  lanes_.resize(kLanes);  // lane 0 now, the others when a session asks (open_lane)
+  return make_lane(0);
 }
 
 CudaRuntime::~CudaRuntime() {
@@ -97,8 +122,7 @@ CudaRuntime::~CudaRuntime() {
     device_->make_current();
     if (Status s = device_->synchronize(); !s.is_ok()) log_error(s.to_string());
   }
-  (void)workspace_.reset();
-  (void)activations_.reset();
+  for (Lane& l : lanes_) (void)l.workspace.reset(), (void)l.activations.reset();
   residency_.reset();
   arena_.reset();
 }
@@ -108,41 +132,51 @@ Result<void*> CudaRuntime::workspace(std::size_t bytes) {
   // the budget (the convolution search then falls back to algorithms that need less).
   if (bytes > budget_.bytes / 8)
     return out_of_memory("kernel workspace of " + memory::format_bytes(bytes) + " exceeds an eighth of the budget");
-  if (bytes <= workspace_bytes_ && workspace_bytes_ > 0)
-    return reinterpret_cast<void*>(static_cast<std::uintptr_t>(workspace_.ptr().address));
+  Lane& lane = current();
+  if (bytes <= lane.workspace_bytes && lane.workspace_bytes > 0)
+    return reinterpret_cast<void*>(static_cast<std::uintptr_t>(lane.workspace.ptr().address));
   // While a CUDA graph is being captured nothing may be freed or allocated (the capture would be
   // invalidated): the kernel falls back to what the workspace holds, as it did in the plain run.
   cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
   FSWAP_CUDA_CHECK(cudaStreamIsCapturing(device_->compute_stream(), &capturing));
   if (capturing != cudaStreamCaptureStatusNone)
     return out_of_memory("kernel workspace of " + memory::format_bytes(bytes) + " asked for while capturing a CUDA graph; " +
-                         memory::format_bytes(workspace_bytes_) + " are held");
-  workspace_bytes_ = 0;
-  FSWAP_RETURN_IF_ERROR(workspace_.reset());
+                         memory::format_bytes(lane.workspace_bytes) + " are held");
+  lane.workspace_bytes = 0;
+  FSWAP_RETURN_IF_ERROR(lane.workspace.reset());
   FSWAP_ASSIGN_OR_RETURN(memory::DeviceAllocation a, residency_->allocate_scratch(bytes));
   for (memory::DeviceEvent e : a.ready_after) device_->compute_wait(e);
-  workspace_ = memory::ScopedAllocation(*arena_, std::move(a));
-  workspace_bytes_ = bytes;
-  return reinterpret_cast<void*>(static_cast<std::uintptr_t>(workspace_.ptr().address));
+  lane.workspace = memory::ScopedAllocation(*arena_, std::move(a));
+  lane.workspace_bytes = bytes;
+  return reinterpret_cast<void*>(static_cast<std::uintptr_t>(lane.workspace.ptr().address));
 }
 
 Result<memory::DevicePtr> CudaRuntime::activations(std::uint64_t bytes) {
-  if (bytes <= activation_bytes_ && activation_bytes_ > 0) return activations_.ptr();
-  activation_bytes_ = 0;
-  FSWAP_RETURN_IF_ERROR(activations_.reset());
+  Lane& lane = current();
+  if (bytes <= lane.activation_bytes && lane.activation_bytes > 0) return lane.activations.ptr();
+  lane.activation_bytes = 0;
+  FSWAP_RETURN_IF_ERROR(lane.activations.reset());
   FSWAP_ASSIGN_OR_RETURN(memory::DeviceAllocation a, residency_->allocate_scratch(bytes));
   for (memory::DeviceEvent e : a.ready_after) device_->compute_wait(e);
-  activations_ = memory::ScopedAllocation(*arena_, std::move(a));
-  activation_bytes_ = bytes;
-  return activations_.ptr();
+  lane.activations = memory::ScopedAllocation(*arena_, std::move(a));
+  lane.activation_bytes = bytes;
+  return lane.activations.ptr();
 }
 
 Status CudaRuntime::release_scratch() {
-  workspace_bytes_ = 0;
-  activation_bytes_ = 0;
-  Status s = workspace_.reset();
-  Status a = activations_.reset();
-  return s.is_ok() ? a : s;
+  // Each lane's buffers are freed with that lane current, so their reuse waits for its work.
+  const int entered = device_->compute_lane();
+  Status status;
+  for (int i = 0; i < kLanes; ++i) {
+    FSWAP_RETURN_IF_ERROR(device_->set_compute_lane(i));
+    Lane& lane = lanes_[static_cast<std::size_t>(i)];
+    lane.workspace_bytes = 0;
+    lane.activation_bytes = 0;
+    for (Status s : {lane.workspace.reset(), lane.activations.reset()})
+      if (status.is_ok()) status = s;
+  }
+  FSWAP_RETURN_IF_ERROR(device_->set_compute_lane(entered));
+  return status;
 }
 
 namespace {
@@ -310,9 +344,9 @@ void CudaRuntime::count_run_when_done(std::unique_ptr<memory::ComputeSpan> span,
 }
 
 CudaRuntime::GpuBusy CudaRuntime::gpu_busy() {
-  // Every session's runs on this device are issued under mutex() onto the one compute stream, so
-  // their spans follow each other in stream order and never overlap: their plain sum is the
-  // GPU's busy time.
+  // Every session's runs on this device are issued under mutex(); on one lane their spans follow
+  // each other in stream order, so the plain sum is the GPU's busy time when one lane is used
+  // (runs on two lanes may overlap and count twice).
   std::erase_if(pending_spans_, [&](PendingSpan& p) {
     if (!device_->is_done(p.end)) return false;
     if (Result<double> busy = p.span->seconds()) {

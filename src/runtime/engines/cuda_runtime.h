@@ -52,22 +52,32 @@ class CudaRuntime final : public DeviceWork {
   CudaRuntime(const CudaRuntime&) = delete;
   CudaRuntime& operator=(const CudaRuntime&) = delete;
 
+  // Compute lanes (memory/device.h): each has its own stream, cuDNN/cuBLASLt handles, kernel
+  // workspace and activation buffer, so the kernels of sessions on different lanes may overlap
+  // while their issuing stays serialised by mutex(). Weights, the arena and the budget are shared.
+  static constexpr int kLanes = 2;
+
   std::mutex& mutex() { return mutex_; }
-  // Locks mutex() and makes this runtime's GPU the calling thread's current device: every entry
-  // that issues CUDA work (runs, loads, frees) goes through it, so a thread that last used another
-  // GPU (--device cuda:0,1 runs one part per GPU on its own threads) issues to the right one.
-  std::unique_lock<std::mutex> enter();
+  // Makes the handles of `lane` (lane 0's come with the runtime): kInvalidInput outside
+  // [0, kLanes), or the failure of making them. Thread-safe; once per lane is enough.
+  Status open_lane(int lane);
+  // Locks mutex() and makes this runtime's GPU the calling thread's current device, with `lane`
+  // (an open lane, checked) the lane its work goes to: every entry that issues CUDA work (runs,
+  // loads, frees) goes through it, so a thread that last used another GPU (--device cuda:0,1 runs
+  // one part per GPU on its own threads) issues to the right one.
+  std::unique_lock<std::mutex> enter(int lane = 0);
   memory::CudaDevice& device() { return *device_; }
   memory::DeviceArena& arena() { return *arena_; }
   memory::ResidencyManager& residency() { return *residency_; }
-  cuda::CudaContext& context() { return context_; }
+  cuda::CudaContext& context() { return current().context; }
   const memory::Budget& budget() const { return budget_; }
 
   // Budget, GPU-busy time, arena peak and fragmentation, copies, evictions, prefetch hits, per model.
   std::string memory_summary();
-  // The model runs' time on the compute stream since the runtime was created, and their number
+  // The model runs' time on the compute lanes since the runtime was created, and their number
   // (CudaExecutor times each with a memory::ComputeSpan: from its start mark before its input
-  // copies to its end mark after its last kernel; waits on copies inside a run count).
+  // copies to its end mark after its last kernel; waits on copies inside a run count). Summed
+  // over the lanes, whose runs may overlap.
   struct GpuBusy {
     double seconds = 0;
     std::uint64_t runs = 0;
@@ -77,39 +87,45 @@ class CudaRuntime final : public DeviceWork {
   // A run just issued, its end mark recorded: counted by gpu_busy() once that completed.
   void count_run_when_done(std::unique_ptr<memory::ComputeSpan> span, memory::DeviceEvent end);
 
-  // DeviceWork, for the sessions' own device work beside their runs.
+  // DeviceWork, for the sessions' own device work beside their runs (lane 0, the processors').
   std::unique_lock<std::mutex> hold() override { return enter(); }
   CUstream_st* stream() override { return device_->compute_stream(); }
   Result<DeviceBuffer> allocate(std::uint64_t bytes) override;
   Status upload(void* device, const void* host, std::uint64_t bytes) override;
   Result<std::unique_ptr<PendingDownload>> download_later(const void* device, std::uint64_t bytes) override;
-  // Frees (stream-ordered) the kernel workspace and the activation buffer, so their bytes can
-  // serve weights; the next run allocates them again. Call between runs.
+  // Frees (stream-ordered) every lane's kernel workspace and activation buffer, so their bytes
+  // can serve weights; the next run allocates them again. Call between runs.
   Status release_scratch();
-  // The activation buffer every executor's run uses (runs are serialised by mutex()): at least
-  // `bytes`, grown on demand, kept between runs, so all models together need only the largest
-  // plan and a captured CUDA graph finds it at the same address. Work on the compute stream may use
-  // it at once; a copy on another stream must wait for record_compute() first.
+  // The activation buffer of the current lane, which every executor's run on that lane uses (runs
+  // are serialised by mutex()): at least `bytes`, grown on demand, kept between runs, so all models
+  // of a lane together need only the largest plan and a captured CUDA graph finds it at the same
+  // address. Work on the lane's stream may use it at once; a copy on another stream must wait for
+  // record_compute() first.
   Result<memory::DevicePtr> activations(std::uint64_t bytes);
-  // The workspace's device address now (0 when none): part of what a CUDA graph bakes in.
-  std::uint64_t workspace_address() const { return workspace_bytes_ > 0 ? workspace_.ptr().address : 0; }
+  // The current lane's workspace address now (0 when none): part of what a CUDA graph bakes in.
+  std::uint64_t workspace_address() { return current().workspace_bytes > 0 ? current().workspace.ptr().address : 0; }
 
  private:
   CudaRuntime() = default;
   Status init(const CudaRuntimeOptions& options);
   Result<void*> workspace(std::size_t bytes);
+  Status make_lane(int lane);  // under mutex_
 
   std::mutex mutex_;
   memory::Budget budget_;
   std::unique_ptr<memory::CudaDevice> device_;
   std::unique_ptr<memory::DeviceArena> arena_;
   std::unique_ptr<memory::ResidencyManager> residency_;
-  std::unique_ptr<cuda::CudaLibraries> libraries_;
   std::unique_ptr<cuda::ConvAlgoCache> conv_algos_;
-  cuda::CudaContext context_;
-  memory::ScopedAllocation workspace_, activations_;
-  std::size_t workspace_bytes_ = 0;
-  std::uint64_t activation_bytes_ = 0;
+  struct Lane {
+    std::unique_ptr<cuda::CudaLibraries> libraries;  // bound to the lane's stream; null until opened
+    cuda::CudaContext context;
+    memory::ScopedAllocation workspace, activations;
+    std::size_t workspace_bytes = 0;
+    std::uint64_t activation_bytes = 0;
+  };
+  std::vector<Lane> lanes_;  // by lane
+  Lane& current() { return lanes_[static_cast<std::size_t>(device_->compute_lane())]; }
   GpuBusy gpu_busy_;
   struct PendingSpan {
     std::unique_ptr<memory::ComputeSpan> span;
