@@ -19,7 +19,7 @@ WORK=${WORK:-/tmp/fswap-gpu}
 OUT=${OUT:-out/gpu}
 SECONDS_PER_CLIP=${SECONDS_PER_CLIP:-4}
 LIMIT=${LIMIT:-150}  # seconds for one fswap command: a stuck run ends, the others still run
-VIDEO_PARTS=${VIDEO_PARTS:-bench sweep}  # which to run: bench, startup, sweep
+VIDEO_PARTS=${VIDEO_PARTS:-bench sweep}  # which to run: bench, lanes, startup, sweep
 bin=bundle/bin
 models=$WORK/models
 
@@ -47,6 +47,16 @@ if [[ " $VIDEO_PARTS " == *" bench "* ]]; then
   bench "facefusion" "${native[@]}" "${facefusion[@]}"
   bench "facefusion, frames on the host" "${native[@]}" "${facefusion[@]}" --frames-on-gpu off
   bench "facefusion, nchw" "${native[@]}" "${facefusion[@]}" --layout nchw
+fi
+if [[ " $VIDEO_PARTS " == *" lanes "* ]]; then
+  # The analysis on a compute lane of its own, against one lane in the same call; and the content
+  # masks on the device path (--frames-on-gpu on) against the host path they take by default.
+  bench "facefusion, 1 lane" "${native[@]}" "${facefusion[@]}"
+  bench "facefusion, 2 lanes" "${native[@]}" "${facefusion[@]}" --gpu-lanes 2
+  # FaceFusion's default occluder is xseg_1; the replicas write it as xseg.onnx.
+  [[ -e $models/xseg_1.onnx ]] || ln -s xseg.onnx "$models/xseg_1.onnx"
+  bench "facefusion, occlusion mask, host" "${native[@]}" "${facefusion[@]}" occlusion
+  bench "facefusion, occlusion mask, gpu" "${native[@]}" "${facefusion[@]}" occlusion --frames-on-gpu on
 fi
 if [[ " $VIDEO_PARTS " == *" startup "* ]]; then
   # Where a run's first seconds go: the FaceFusion pipeline on the 1080p clip with debug logging

@@ -6,6 +6,8 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <thread>
+#include <atomic>
 #include <chrono>
 #include <span>
 
@@ -449,6 +451,63 @@ TEST(CudaProfile, LeavesTheExecutorsRunsAsTheyWere) {
     const test::Comparison c = test::compare((*before)[o], (*after)[o], 1e-6);
     EXPECT_EQ(c.bad, 0) << "output " << o << ": " << c.describe();
   }
+}
+
+// Two sessions on two compute lanes (SessionOptions::lane), run from two threads at once: each
+// gives what it gives alone on lane 0, and a lane-1 session refuses run_on_device under lane 0's
+// hold (the processors' device path).
+TEST(CudaLanes, SessionsOnTwoLanesRunAtOnceAndGiveTheOneLaneOutputs) {
+  const std::string swapper = gpu_model("inswapper_128"), detector = gpu_model("fr_detect");
+  if (swapper.empty() || detector.empty()) GTEST_SKIP() << "inswapper_128 or fr_detect not in FSWAP_GPU_MODELS";
+  NativeEngine engine;
+  struct Model {
+    std::unique_ptr<InferenceSession> alone, laned;
+    std::vector<Tensor> inputs, want;
+  };
+  Model models[2];
+  const std::string paths[2] = {swapper, detector};
+  for (int m = 0; m < 2; ++m) {
+    auto alone = engine.load(paths[m], {.device = {DeviceKind::kCuda, 0}});
+    auto laned = engine.load(paths[m], {.device = {DeviceKind::kCuda, 0}, .lane = m});
+    ASSERT_TRUE(alone.is_ok() && laned.is_ok()) << paths[m];
+    models[m].alone = std::move(*alone);
+    models[m].laned = std::move(*laned);
+    models[m].inputs = inputs_for(*models[m].alone, 5 + m);
+    auto want = models[m].alone->run(models[m].inputs);
+    ASSERT_TRUE(want.is_ok()) << want.status().to_string();
+    models[m].want = std::move(*want);
+  }
+  auto bad = engine.load(detector, {.device = {DeviceKind::kCuda, 0}, .lane = 2});
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidInput) << bad.status().to_string();
+
+  std::atomic<int> mismatches[2] = {0, 0};
+  std::atomic<bool> failed{false};
+  auto work = [&](int m) {
+    for (int run = 0; run < 40 && !failed; ++run) {
+      auto got = models[m].laned->run(models[m].inputs);
+      if (!got.is_ok()) {
+        ADD_FAILURE() << paths[m] << ": " << got.status().to_string();
+        failed = true;
+        return;
+      }
+      for (std::size_t o = 0; o < got->size(); ++o)
+        if (test::compare(models[m].want[o], (*got)[o], 1e-3).bad > 0) ++mismatches[m];
+    }
+  };
+  std::thread lane1([&] { work(1); });
+  work(0);
+  lane1.join();
+  EXPECT_EQ(mismatches[0].load(), 0) << swapper << " on lane 0 beside lane 1";
+  EXPECT_EQ(mismatches[1].load(), 0) << detector << " on lane 1 beside lane 0";
+
+  DeviceWork* gpu = models[1].laned->device_work();
+  ASSERT_NE(gpu, nullptr);
+  auto held = gpu->hold();  // lane 0
+  std::vector<DeviceTensor> none(models[1].inputs.size());
+  for (std::size_t i = 0; i < none.size(); ++i)
+    none[i] = {nullptr, models[1].inputs[i].dtype(), models[1].inputs[i].shape()};
+  const Status refused = models[1].laned->run_on_device(none, [](std::span<const DeviceTensor>) { return Status::ok(); });
+  EXPECT_EQ(refused.code(), StatusCode::kInvalidInput) << refused.to_string();
 }
 
 // The i-th device allocation of a run fails: the run reports kOutOfMemory, the arena holds only
