@@ -332,25 +332,15 @@ class Rewriter {
   }
 
  private:
-  int add_value(const std::string& name, DType dtype, Shape shape) {
-    Value v;
-    v.name = name;
-    v.dtype = dtype;
-    v.shape = std::move(shape);
-    v.known_shape = true;
-    g_.values.push_back(std::move(v));
-    return static_cast<int>(g_.values.size()) - 1;
-  }
-
   int add_constant(const std::string& name, Tensor t) {
-    const int id = add_value(name, t.dtype(), t.shape());
+    const int id = g_.add_value(name, t.dtype(), t.shape());
     g_.values[id].constant = static_cast<int>(g_.constants.size());
     g_.constants.push_back(std::move(t));
     return id;
   }
 
   int add_weight(const std::string& name, std::shared_ptr<const Tensor> t) {
-    const int id = add_value(name, t->dtype(), t->shape());
+    const int id = g_.add_value(name, t->dtype(), t->shape());
     g_.values[id].weight = static_cast<int>(g_.weights.size());
     g_.weights.push_back(WeightBlock{id, std::move(t)});
     return id;
@@ -371,7 +361,7 @@ class Rewriter {
   int twin_of(int v) {
     if (twin_[v] >= 0) return twin_[v];
     const std::string name = g_.values[v].name;
-    twin_[v] = add_value(name + "/nhwc", g_.values[v].dtype, nhwc_shape(g_.values[v].shape));
+    twin_[v] = g_.add_value(name + "/nhwc", g_.values[v].dtype, nhwc_shape(g_.values[v].shape));
     add_transpose(v, twin_[v], kToNhwc, name + "/to_nhwc");
     return twin_[v];
   }
@@ -434,7 +424,7 @@ class Rewriter {
     for (int& v : n.outputs) {
       if (v < 0) continue;
       produced.push_back(v);
-      v = twin_[v] = add_value(g_.values[v].name + "/nhwc", g_.values[v].dtype, nhwc_shape(g_.values[v].shape));
+      v = twin_[v] = g_.add_value(g_.values[v].name + "/nhwc", g_.values[v].dtype, nhwc_shape(g_.values[v].shape));
     }
     g_.nodes.push_back(std::move(n));
     for (int original : produced)

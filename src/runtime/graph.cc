@@ -8,6 +8,21 @@ int Graph::find_value(std::string_view name) const {
   return -1;
 }
 
+int Graph::add_value(std::string name, DType dtype) {
+  Value v;
+  v.name = std::move(name);
+  v.dtype = dtype;
+  values.push_back(std::move(v));
+  return static_cast<int>(values.size()) - 1;
+}
+
+int Graph::add_value(std::string name, DType dtype, Shape shape) {
+  const int id = add_value(std::move(name), dtype);
+  values.back().shape = std::move(shape);
+  values.back().known_shape = true;
+  return id;
+}
+
 const Tensor* Graph::constant_data(int value) const {
   if (value < 0 || value >= static_cast<int>(values.size())) return nullptr;
   const Value& v = values[value];

@@ -57,6 +57,9 @@ struct Graph {
   std::vector<Tensor> constants;   // values computed at load time (Constant, folded subgraphs)
 
   int find_value(std::string_view name) const;  // -1 when absent
+  // A new value (its id): unshaped until shape inference, or with a known shape.
+  int add_value(std::string name, DType dtype);
+  int add_value(std::string name, DType dtype, Shape shape);
   // The data of a value that is a weight or a folded constant; nullptr otherwise.
   const Tensor* constant_data(int value) const;
   std::size_t weight_bytes() const;

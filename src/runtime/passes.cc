@@ -375,14 +375,6 @@ std::int64_t known_rank(const Graph& g, int v, const std::vector<int>& prod) {
   return -1;
 }
 
-int add_value(Graph& g, std::string name, DType dtype) {
-  Value v;
-  v.name = std::move(name);
-  v.dtype = dtype;
-  g.values.push_back(std::move(v));
-  return static_cast<int>(g.values.size()) - 1;
-}
-
 }  // namespace
 
 Status lower_legacy_softmax(Graph& g) {
@@ -406,9 +398,9 @@ Status lower_legacy_softmax(Graph& g) {
     }
     const DType dtype = g.values[x].dtype;
     const int y = n.outputs[0];
-    const int shape = add_value(g, n.name + "/input_shape", DType::kInt64);
-    const int flat = add_value(g, n.name + "/flattened", dtype);
-    const int flat_y = add_value(g, n.name + "/flattened_out", dtype);
+    const int shape = g.add_value(n.name + "/input_shape", DType::kInt64);
+    const int flat = g.add_value(n.name + "/flattened", dtype);
+    const int flat_y = g.add_value(n.name + "/flattened_out", dtype);
     Node shape_node{OpType::kShape, n.name + "/shape", {x}, {shape}, {}};
     Node flatten{OpType::kFlatten, n.name + "/flatten", {x}, {flat}, {}};
     flatten.attrs.values["axis"] = axis;
@@ -567,7 +559,7 @@ Status convert_to_fp16(Graph& g) {
     return n;
   };
   const auto half_twin = [&](int v) {
-    const int h = add_value(g, g.values[v].name + "/fp16", DType::kFloat16);
+    const int h = g.add_value(g.values[v].name + "/fp16", DType::kFloat16);
     g.values[h].shape = g.values[v].shape;
     g.values[h].known_shape = g.values[v].known_shape;
     return h;

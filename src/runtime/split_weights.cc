@@ -60,23 +60,13 @@ std::optional<SplitSite> split_site(const Graph& g, const Node& n) {
   return s;
 }
 
-int add_value(Graph& g, const std::string& name, DType dtype, Shape shape) {
-  Value v;
-  v.name = name;
-  v.dtype = dtype;
-  v.shape = std::move(shape);
-  v.known_shape = true;
-  g.values.push_back(std::move(v));
-  return static_cast<int>(g.values.size()) - 1;
-}
-
 // A new weight value for `source_value`'s [begin, end) along axis.
 int sliced_weight(Graph& g, WeightSlices& slices, int source_value, int axis, std::int64_t begin, std::int64_t end) {
   const Value source = g.values[source_value];
   std::shared_ptr<const Tensor> data = slices.of(g.weights[static_cast<std::size_t>(source.weight)].data, axis, begin, end);
   Shape shape = source.shape;
   shape[static_cast<std::size_t>(axis)] = end - begin;
-  const int v = add_value(g, source.name + "/" + std::to_string(begin) + ":" + std::to_string(end), source.dtype, shape);
+  const int v = g.add_value(source.name + "/" + std::to_string(begin) + ":" + std::to_string(end), source.dtype, shape);
   g.values[v].weight = static_cast<int>(g.weights.size());
   g.weights.push_back(WeightBlock{v, std::move(data)});
   return v;
@@ -125,7 +115,7 @@ Result<int> split_large_weights(Graph& g, std::uint64_t limit_bytes, WeightSlice
       if (site->bias >= 0) part.inputs[2] = sliced_weight(g, slices, site->bias, site->bias_axis, begin, end);
       Shape shape = out.shape;
       shape.back() = end - begin;
-      part.outputs = {add_value(g, g.values[y].name + "/" + std::to_string(begin) + ":" + std::to_string(end), out.dtype, shape)};
+      part.outputs = {g.add_value(g.values[y].name + "/" + std::to_string(begin) + ":" + std::to_string(end), out.dtype, shape)};
       concat.inputs.push_back(part.outputs[0]);
       nodes.push_back(std::move(part));
     }
