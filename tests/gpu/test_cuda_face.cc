@@ -30,6 +30,8 @@
 namespace fswap {
 namespace {
 
+const SessionOptions kGpuSession{.device = {DeviceKind::kCuda, 0}, .precision = Precision::kFloat16};
+
 Result<Image> photo() {
   FSWAP_ASSIGN_OR_RETURN(Tensor t, read_npy(test::gpu_env("FSWAP_GPU_PHOTO")));
   if (t.dtype() != DType::kUInt8 || t.shape().size() != 3 || t.shape()[2] != 3)
@@ -37,6 +39,17 @@ Result<Image> photo() {
   Image img(static_cast<int>(t.shape()[1]), static_cast<int>(t.shape()[0]), 3);
   std::memcpy(img.pixels.data(), t.raw(), img.pixels.size());
   return img;
+}
+
+// The photo's first face, found by the analyser's default models on the GPU.
+Result<Face> first_face_on_gpu(NativeEngine& engine, const Image& image) {
+  AnalyserOptions options;
+  options.models_dir = test::gpu_env("FSWAP_GPU_MODELS");
+  options.session = kGpuSession;
+  FSWAP_ASSIGN_OR_RETURN(auto analyser, FaceAnalyser::load(engine, options));
+  FSWAP_ASSIGN_OR_RETURN(std::vector<Face> faces, analyser->analyse(image, /*embed=*/false));
+  if (faces.empty()) return no_face("no face in FSWAP_GPU_PHOTO");
+  return faces[0];
 }
 
 float box_iou(const FaceBox& a, const FaceBox& b) {
@@ -121,30 +134,24 @@ TEST(CudaFace, FramesKeptOnTheGpuMatchTheHostPath) {
     GTEST_SKIP() << "fr_detect, inswapper_128 or gfpgan_1.4 not in FSWAP_GPU_MODELS";
   auto image = photo();
   ASSERT_TRUE(image.is_ok()) << image.status().to_string();
-  const SessionOptions session{.device = {DeviceKind::kCuda, 0}, .precision = Precision::kFloat16};
   const std::string dir = test::gpu_env("FSWAP_GPU_MODELS");
   NativeEngine engine;
-  AnalyserOptions options;
-  options.models_dir = dir;
-  options.session = session;
-  auto analyser = FaceAnalyser::load(engine, options);
-  ASSERT_TRUE(analyser.is_ok()) << analyser.status().to_string();
-  auto faces = (*analyser)->analyse(*image, /*embed=*/false);
-  ASSERT_TRUE(faces.is_ok() && !faces->empty());
-  const Face& face = (*faces)[0];
+  auto found = first_face_on_gpu(engine, *image);
+  ASSERT_TRUE(found.is_ok()) << found.status().to_string();
+  const Face& face = *found;
 
   auto spec = face_swapper_model_spec("inswapper_128");
   ASSERT_TRUE(spec.is_ok());
-  auto model = FaceSwapperModel::load(engine, dir, *spec, session);
+  auto model = FaceSwapperModel::load(engine, dir, *spec, kGpuSession);
   ASSERT_TRUE(model.is_ok()) << model.status().to_string();
-  auto masker = FaceMasker::load(engine, dir, FaceMaskOptions{}, session);
+  auto masker = FaceMasker::load(engine, dir, FaceMaskOptions{}, kGpuSession);
   ASSERT_TRUE(masker.is_ok());
   FaceSwapperSource source;
   source.embedding.resize(512);
   for (std::size_t i = 0; i < source.embedding.size(); ++i) source.embedding[i] = std::cos(0.21f * static_cast<float>(i));
   auto swapper = FaceFusionFaceSwapper::create(std::move(*model), source, std::move(*masker), spec->size);
   ASSERT_TRUE(swapper.is_ok()) << swapper.status().to_string();
-  auto enhancer_model = FaceEnhancerModel::load(engine, dir, "gfpgan_1.4", session);
+  auto enhancer_model = FaceEnhancerModel::load(engine, dir, "gfpgan_1.4", kGpuSession);
   ASSERT_TRUE(enhancer_model.is_ok()) << enhancer_model.status().to_string();
   FaceEnhancer enhancer(std::move(*enhancer_model), FaceEnhancerOptions{});
 
@@ -200,7 +207,6 @@ TEST(CudaFace, FramesKeptOnTheGpuMatchTheHostPath) {
 namespace fs = std::filesystem;
 
 constexpr std::array<float, 3> kImagenetMean = {0.485f, 0.456f, 0.406f}, kImagenetStd = {0.229f, 0.224f, 0.225f};
-const SessionOptions kGpuSession{.device = {DeviceKind::kCuda, 0}, .precision = Precision::kFloat16};
 
 // The mask models under FaceFusion's names in a folder of their own (scripts/gpu_run.sh writes the
 // occluder replica as xseg.onnx): links to FSWAP_GPU_MODELS' files; "" when they are absent.
@@ -388,14 +394,9 @@ TEST(CudaFaceMasks, OccluderParserAndMaskerMatchTheHost) {
   auto image = photo();
   ASSERT_TRUE(image.is_ok()) << image.status().to_string();
   NativeEngine engine;
-  AnalyserOptions options;
-  options.models_dir = test::gpu_env("FSWAP_GPU_MODELS");
-  options.session = kGpuSession;
-  auto analyser = FaceAnalyser::load(engine, options);
-  ASSERT_TRUE(analyser.is_ok()) << analyser.status().to_string();
-  auto faces = (*analyser)->analyse(*image, /*embed=*/false);
-  ASSERT_TRUE(faces.is_ok() && !faces->empty());
-  const Face& face = (*faces)[0];
+  auto found = first_face_on_gpu(engine, *image);
+  ASSERT_TRUE(found.is_ok()) << found.status().to_string();
+  const Face& face = *found;
   auto spec = face_swapper_model_spec("inswapper_128");
   ASSERT_TRUE(spec.is_ok());
   const int size = spec->size;
@@ -478,14 +479,9 @@ TEST(CudaFaceMasks, FramesKeptOnTheGpuWithContentMasksMatchTheHostPath) {
   ASSERT_TRUE(image.is_ok()) << image.status().to_string();
   const std::string models = test::gpu_env("FSWAP_GPU_MODELS");
   NativeEngine engine;
-  AnalyserOptions options;
-  options.models_dir = models;
-  options.session = kGpuSession;
-  auto analyser = FaceAnalyser::load(engine, options);
-  ASSERT_TRUE(analyser.is_ok()) << analyser.status().to_string();
-  auto faces = (*analyser)->analyse(*image, /*embed=*/false);
-  ASSERT_TRUE(faces.is_ok() && !faces->empty());
-  const Face& face = (*faces)[0];
+  auto found = first_face_on_gpu(engine, *image);
+  ASSERT_TRUE(found.is_ok()) << found.status().to_string();
+  const Face& face = *found;
 
   // Runs `work` on the frame kept on the GPU: up, work, down.
   const auto on_gpu = [](DeviceWork& gpu, Image& rgb, const std::function<Status(const DeviceFrame&)>& work) -> Status {
