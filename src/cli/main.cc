@@ -68,6 +68,8 @@ struct CommonOptions {
   std::string selector_order = "large-small";
   FaceFilter selector_filter;
   float reference_distance = 0.3f;
+  int reference_position = 0;
+  std::int64_t reference_frame = -1;
   std::string reference_face_path;
   float mask_blur = 0.3f;
   int video_quality = 80;
@@ -189,6 +191,12 @@ struct CommonOptions {
     app.add_option("--reference-face-path", reference_face_path, "Image of the face to replace (reference mode)");
     app.add_option("--reference-face-distance", reference_distance,
                    "Reference match threshold 0..1 (lower is stricter)")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+    app.add_option("--reference-face-position", reference_position,
+                   "Reference mode: which face of the reference frame, counted in --face-selector-order")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
+    app.add_option("--reference-frame-number", reference_frame,
+                   "Reference mode: the target frame the reference face is taken from (default: the first with a face)")
+        ->check(CLI::NonNegativeNumber);
     app.add_option("--face-mask-blur", mask_blur, "Feather of the face mask 0..1")
         ->check(CLI::Range(0.0, 1.0))->capture_default_str();
     app.add_option("--output-video-quality", video_quality, "0..100 (mapped to x264 CRF 51..0)")
@@ -263,6 +271,8 @@ struct CommonOptions {
     FSWAP_RETURN_IF_ERROR(validate_face_filter(selector_filter));
     job.selector.filter = selector_filter;
     job.selector.reference_distance = reference_distance;
+    job.selector.reference_position = reference_position;
+    job.reference_frame_number = reference_frame;
     job.reference_face_path = reference_face_path;
     job.swap.mask_blur = mask_blur;
     job.face_swapper_model = swapper_model;

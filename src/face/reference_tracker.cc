@@ -6,10 +6,9 @@ namespace fswap {
 
 Result<std::vector<Face>> ReferenceTracker::match(std::vector<Face> faces, const EmbedFn& embed) {
   if (reference_.empty() && !faces.empty()) {
-    auto largest = std::max_element(faces.begin(), faces.end(),
-                                    [](const Face& a, const Face& b) { return a.box.area() < b.box.area(); });
-    if (largest->embedding.empty()) FSWAP_RETURN_IF_ERROR(embed(*largest));
-    reference_ = largest->embedding;
+    Face& chosen = faces[static_cast<std::size_t>(reference_face(faces, options_))];
+    if (chosen.embedding.empty()) FSWAP_RETURN_IF_ERROR(embed(chosen));
+    reference_ = chosen.embedding;
   }
   const bool reverify = ++frames_since_verify_ >= kReverifyFrames;
   if (reverify) frames_since_verify_ = 0;

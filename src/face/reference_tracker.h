@@ -36,7 +36,8 @@ class ReferenceTracker {
   void set_reference(std::vector<float> embedding) { reference_ = std::move(embedding); }
 
   // The faces of this frame that are the reference person, largest first. Without a reference,
-  // the largest face of this frame becomes the reference (FaceFusion's reference frame 0).
+  // this frame's reference_face (face/selector.h: --reference-face-position in the selector's
+  // order) becomes the reference: the first frame with a face is the reference frame.
   // Call once per frame, in frame order, with distinct track ids (or -1).
   Result<std::vector<Face>> match(std::vector<Face> faces, const EmbedFn& embed);
 

@@ -1,6 +1,7 @@
 #include "face/selector.h"
 
 #include <algorithm>
+#include <numeric>
 #include <cmath>
 
 namespace fswap {
@@ -76,10 +77,12 @@ std::vector<Face> filter_faces(std::vector<Face> faces, const std::vector<FaceCl
   return kept;
 }
 
-std::vector<Face> sort_faces(std::vector<Face> faces, FaceOrder order) {
+std::vector<int> face_order(const std::vector<Face>& faces, FaceOrder order) {
+  std::vector<int> index(faces.size());
+  std::iota(index.begin(), index.end(), 0);
   auto by = [&](auto key, bool descending) {
-    std::stable_sort(faces.begin(), faces.end(), [&](const Face& a, const Face& b) {
-      return descending ? key(a) > key(b) : key(a) < key(b);
+    std::stable_sort(index.begin(), index.end(), [&](int a, int b) {
+      return descending ? key(faces[a]) > key(faces[b]) : key(faces[a]) < key(faces[b]);
     });
   };
   const auto left = [](const Face& f) { return f.box.x1; };
@@ -96,7 +99,20 @@ std::vector<Face> sort_faces(std::vector<Face> faces, FaceOrder order) {
     case FaceOrder::kBestWorst: by(score, true); break;
     case FaceOrder::kWorstBest: by(score, false); break;
   }
-  return faces;
+  return index;
+}
+
+std::vector<Face> sort_faces(std::vector<Face> faces, FaceOrder order) {
+  std::vector<Face> sorted;
+  sorted.reserve(faces.size());
+  for (int i : face_order(faces, order)) sorted.push_back(std::move(faces[static_cast<std::size_t>(i)]));
+  return sorted;
+}
+
+int reference_face(const std::vector<Face>& faces, const SelectorOptions& options) {
+  const std::vector<int> order = face_order(faces, options.order);
+  if (order.empty()) return -1;
+  return order[std::min<std::size_t>(static_cast<std::size_t>(std::max(options.reference_position, 0)), order.size() - 1)];
 }
 
 std::vector<Face> select_faces(std::vector<Face> faces, const SelectorOptions& options) {

@@ -77,6 +77,9 @@ struct SelectorOptions {
   // FaceFusion's --reference-face-distance: d = (1 − cosine) / 2; a face matches when d < this,
   // so 0.3 means cosine similarity above 0.4.
   float reference_distance = 0.3f;
+  // FaceFusion's --reference-face-position: the reference is this face of the reference frame,
+  // counted in `order` (the last one when the frame has fewer).
+  int reference_position = 0;
   FaceOrder order = FaceOrder::kLargeSmall;
   FaceFilter filter;
 };
@@ -86,6 +89,13 @@ float face_distance(const std::vector<float>& a, const std::vector<float>& b);
 
 // The faces sorted by `order` (stable: ties keep their order).
 std::vector<Face> sort_faces(std::vector<Face> faces, FaceOrder order);
+// The same order as indices into `faces`.
+std::vector<int> face_order(const std::vector<Face>& faces, FaceOrder order);
+
+// The index of the reference face among a reference frame's faces (FaceFusion's
+// get_one_face(sort_faces(faces), reference_face_position)): options.reference_position in
+// options.order, the last one when there are fewer; -1 when faces is empty.
+int reference_face(const std::vector<Face>& faces, const SelectorOptions& options);
 
 // The faces to swap in modes kOne (the first in options.order) and kMany (all, in that order).
 // Filtering by classes comes before (filter_faces), as in FaceFusion's sort_and_filter_faces.

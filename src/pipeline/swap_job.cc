@@ -199,12 +199,28 @@ Status prepare_source(JobContext& ctx) {
   return Status::ok();
 }
 
+Result<std::vector<float>> target_reference(JobContext& ctx, std::int64_t first, std::int64_t end);
+
+// The reference identity when it is known before the first frame: --reference-face-path's best
+// face, or the face of --reference-frame-number. Otherwise ReferenceTracker takes the first frame
+// with a face as the reference frame.
 Status prepare_reference(JobContext& ctx) {
-  if (ctx.job.selector.mode != SelectorMode::kReference || ctx.job.reference_face_path.empty()) return Status::ok();
-  Image image;
-  FSWAP_ASSIGN_OR_RETURN(Face face, best_face_of(ctx, ctx.job.reference_face_path, &image));
-  FSWAP_RETURN_IF_ERROR(ctx.analyser->embed(image, face));
-  ctx.tracker.set_reference(face.embedding);
+  const SwapJob& job = ctx.job;
+  if (job.selector.mode != SelectorMode::kReference) return Status::ok();
+  if (!job.reference_face_path.empty()) {
+    Image image;
+    FSWAP_ASSIGN_OR_RETURN(Face face, best_face_of(ctx, job.reference_face_path, &image));
+    FSWAP_RETURN_IF_ERROR(ctx.analyser->embed(image, face));
+    ctx.tracker.set_reference(face.embedding);
+    return Status::ok();
+  }
+  const std::int64_t n = job.reference_frame_number;
+  if (n < 0) return Status::ok();
+  FSWAP_ASSIGN_OR_RETURN(std::vector<float> reference, target_reference(ctx, n, n + 1));
+  if (reference.empty())
+    return no_face(job.target + ": no face on frame " + std::to_string(n) +
+                   " (--reference-frame-number), or the target has fewer frames");
+  ctx.tracker.set_reference(std::move(reference));
   return Status::ok();
 }
 
@@ -819,7 +835,8 @@ std::string segment_fingerprint(const SwapJob& job, std::int64_t segment_frames)
   text += "\n";
   const FaceFilter& filter = job.selector.filter;
   text += "selector " + std::to_string(static_cast<int>(job.selector.mode)) + " " +
-          std::to_string(job.selector.reference_distance) + " " + std::to_string(static_cast<int>(job.selector.order)) +
+          std::to_string(job.selector.reference_distance) + " " + std::to_string(job.selector.reference_position) + " " +
+          std::to_string(job.reference_frame_number) + " " + std::to_string(static_cast<int>(job.selector.order)) +
           " " + filter.gender.value_or("-") + " " + filter.race.value_or("-") + " " +
           (filter.age_start ? std::to_string(*filter.age_start) : "-") + " " +
           (filter.age_end ? std::to_string(*filter.age_end) : "-") + "\n";
@@ -847,24 +864,35 @@ std::string segment_fingerprint(const SwapJob& job, std::int64_t segment_frames)
   return text;
 }
 
-// FaceFusion's reference frame: the largest face of the first frame (from the trim start) that
-// has one passing the selector's filters, embedded; what ReferenceTracker::match takes when it
-// has no reference (the smoother leaves that frame's faces alone: it has no tracks yet). Found up front so every segment,
-// whichever run or device makes it, compares with the same face. Empty: no frame has a face.
-Result<std::vector<float>> first_face_reference(JobContext& ctx, std::int64_t first, std::int64_t trim_end) {
+// FaceFusion's reference frame: the first frame of the target in [first, end) (end -1: to its
+// end) with a face passing the selector's filters; its reference_face (face/selector.h),
+// embedded. What ReferenceTracker::match takes when it has no reference (the smoother leaves that
+// frame's faces alone: it has no tracks yet); found up front for --reference-frame-number and so
+// that every segment, whichever run or device makes it, compares with the same face. Empty: no
+// such frame. A still image is its frame 0.
+Result<std::vector<float>> target_reference(JobContext& ctx, std::int64_t first, std::int64_t end) {
+  FSWAP_ASSIGN_OR_RETURN(MediaKind kind, probe_media(ctx.job.target));
+  auto reference_of = [&](Image& image) -> Result<std::vector<float>> {
+    FSWAP_ASSIGN_OR_RETURN(auto faces, wanted_faces(ctx, image, /*is_video=*/false));  // always detected
+    if (faces.empty()) return std::vector<float>{};
+    Face& face = faces[static_cast<std::size_t>(reference_face(faces, ctx.job.selector))];
+    FSWAP_RETURN_IF_ERROR(ctx.analyser->embed(image, face, &ctx.ledger));
+    return face.embedding;
+  };
+  if (kind == MediaKind::kImage) {
+    if (first > 0) return std::vector<float>{};
+    FSWAP_ASSIGN_OR_RETURN(Image image, read_image(ctx.job.target));
+    return reference_of(image);
+  }
   FSWAP_ASSIGN_OR_RETURN(DecodeStart decode, open_decode(ctx.job, first, first));
   VideoFrame frame;
-  for (std::int64_t i = decode.index; trim_end < 0 || i < trim_end; ++i) {
+  for (std::int64_t i = decode.index; end < 0 || i < end; ++i) {
     if (stop_requested(ctx.job)) return cancelled("stopped on request");
     FSWAP_ASSIGN_OR_RETURN(bool got, i < first ? decode.reader->skip(frame) : decode.reader->read(frame));
     if (!got) break;
     if (i < first) continue;
-    FSWAP_ASSIGN_OR_RETURN(auto faces, wanted_faces(ctx, frame.image, /*is_video=*/false));  // always detected
-    if (faces.empty()) continue;
-    auto largest = std::max_element(faces.begin(), faces.end(),
-                                    [](const Face& a, const Face& b) { return a.box.area() < b.box.area(); });
-    FSWAP_RETURN_IF_ERROR(ctx.analyser->embed(frame.image, *largest, &ctx.ledger));
-    return largest->embedding;
+    FSWAP_ASSIGN_OR_RETURN(std::vector<float> reference, reference_of(frame.image));
+    if (!reference.empty()) return reference;
   }
   return std::vector<float>{};
 }
@@ -1029,11 +1057,10 @@ Result<SwapSummary> run_segmented_video(const SwapJob& job, const ProgressCallba
       FSWAP_RETURN_IF_ERROR(load_models(*contexts.back(), job.batch_frames));
     }
     std::vector<float> reference;
-    const bool first_face =
-        job.swap_faces && uses_face_processor(job) && job.selector.mode == SelectorMode::kReference &&
-        job.reference_face_path.empty();
+    const bool first_face = job.swap_faces && uses_face_processor(job) && job.selector.mode == SelectorMode::kReference &&
+                            job.reference_face_path.empty() && job.reference_frame_number < 0;
     if (first_face) {
-      FSWAP_ASSIGN_OR_RETURN(reference, first_face_reference(*contexts.front(), grid.first, job.trim_frame_end));
+      FSWAP_ASSIGN_OR_RETURN(reference, target_reference(*contexts.front(), grid.first, job.trim_frame_end));
     }
     std::vector<ReferenceTracker> fresh_trackers;
     for (const auto& ctx : contexts) {

@@ -37,7 +37,11 @@ struct SwapJob {
   std::vector<std::string> sources;  // one or more images; the best face among them is used
   std::string target;                // image or video
   std::string output;                // same kind as the target
-  std::string reference_face_path;   // reference mode: the face to look for (else frame 0's largest)
+  // Reference mode: the face to look for. Without it, FaceFusion's reference frame: frame
+  // reference_frame_number of the target (--reference-frame-number; -1: the first frame, from the
+  // trim start, with a face), its face at selector.reference_position in selector.order.
+  std::string reference_face_path;
+  std::int64_t reference_frame_number = -1;
   std::string engine = "ort";        // --engine
   AnalyserOptions analyser;          // models, detector, score, device, threads
   // --face-selector-mode/-order and the gender/race/age filters; with any filter set every

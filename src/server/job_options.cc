@@ -104,7 +104,8 @@ Result<JobOptions> parse_job_options(const std::string& text) {
       "output_video_quality", "output_video_preset",     "trim_frame_start",    "trim_frame_end",
       "engine",               "face_swapper_model",      "processors",          "face_enhancer_model",
       "face_enhancer_blend",  "frame_enhancer_model",    "frame_enhancer_blend", "face_selector_order",
-      "face_selector_gender", "face_selector_race",      "face_selector_age_start", "face_selector_age_end"};
+      "face_selector_gender", "face_selector_race",      "face_selector_age_start", "face_selector_age_end",
+      "reference_face_position", "reference_frame_number"};
   for (const auto& [key, value] : j.items())
     if (!kKeys.count(key)) return invalid_input("options: unknown key '" + key + "' (known: " + join(kKeys) + ")");
   constexpr std::int64_t kMaxFrame = std::int64_t{1} << 40;
@@ -126,6 +127,8 @@ Result<JobOptions> parse_job_options(const std::string& text) {
   }
   if (Status s = validate_face_filter(o.face_selector_filter); !s.is_ok()) return invalid_input("options: " + s.message());
   FSWAP_RETURN_IF_ERROR(read_unit(j, "reference_face_distance", o.reference_face_distance));
+  FSWAP_RETURN_IF_ERROR(read_int(j, "reference_face_position", 0, 1000, o.reference_face_position));
+  FSWAP_RETURN_IF_ERROR(read_int(j, "reference_frame_number", -1, kMaxFrame, o.reference_frame_number));
   FSWAP_RETURN_IF_ERROR(read_unit(j, "face_detector_score", o.face_detector_score));
   FSWAP_RETURN_IF_ERROR(read_unit(j, "face_mask_blur", o.face_mask_blur));
   FSWAP_RETURN_IF_ERROR(read_int(j, "output_video_quality", 0, 100, o.output_video_quality));
@@ -148,6 +151,8 @@ std::string JobOptions::to_json() const {
   json j = {{"face_selector_mode", face_selector_mode},
                   {"face_selector_order", face_selector_order},
                   {"reference_face_distance", reference_face_distance},
+                  {"reference_face_position", reference_face_position},
+                  {"reference_frame_number", reference_frame_number},
                   {"face_detector_score", face_detector_score},
                   {"face_mask_blur", face_mask_blur},
                   {"output_video_quality", output_video_quality},
@@ -181,6 +186,8 @@ Status JobOptions::apply_to(SwapJob& job) const {
   FSWAP_ASSIGN_OR_RETURN(job.selector.order, parse_face_order(face_selector_order));
   job.selector.filter = face_selector_filter;
   job.selector.reference_distance = reference_face_distance;
+  job.selector.reference_position = reference_face_position;
+  job.reference_frame_number = reference_frame_number;
   job.analyser.detect.score_threshold = face_detector_score;
   job.swap.mask_blur = face_mask_blur;
   // Same mapping as the CLI (FaceFusion's): quality 0..100 → CRF 51..0.

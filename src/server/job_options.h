@@ -19,6 +19,8 @@ struct JobOptions {
   std::string face_selector_order = "large-small";  // FaceFusion's eight orders
   FaceFilter face_selector_filter;                  // gender, race, age range (fairface.onnx when set)
   float reference_face_distance = 0.3f;          // 0..1
+  int reference_face_position = 0;               // ≥ 0, in face_selector_order
+  std::int64_t reference_frame_number = -1;      // ≥ 0, or -1 = the first frame with a face
   float face_detector_score = 0.5f;              // 0..1
   float face_mask_blur = 0.3f;                   // 0..1
   int output_video_quality = 80;                 // 0..100 (CRF 51..0)

@@ -129,6 +129,21 @@ TEST(Selector, OrdersAreFaceFusions) {
   EXPECT_FALSE(parse_face_order("front-back").is_ok());
 }
 
+// FaceFusion's reference face: get_one_face(sorted faces, reference_face_position), the last one
+// when the position is past the end.
+TEST(Selector, TheReferenceFaceIsThePositionInTheOrder) {
+  const std::vector<Face> faces = {face_at(50, 0, 70, 20, 0.6f), face_at(0, 0, 40, 40, 0.9f), face_at(100, 0, 110, 10, 0.5f)};
+  SelectorOptions o = selector(SelectorMode::kReference);
+  EXPECT_EQ(reference_face(faces, o), 1);  // large-small, position 0: the largest
+  o.order = FaceOrder::kLeftRight;
+  o.reference_position = 1;
+  EXPECT_EQ(reference_face(faces, o), 0);  // the second from the left
+  o.reference_position = 7;
+  EXPECT_EQ(reference_face(faces, o), 2);  // past the end: the last, the rightmost
+  EXPECT_EQ(reference_face({}, o), -1);
+  EXPECT_EQ(face_order(faces, FaceOrder::kRightLeft), (std::vector<int>{2, 0, 1}));
+}
+
 // FaceFusion's filter_faces_by_gender/_race/_age on constructed classes: exact matches, and ages
 // as the overlap of two Python ranges (range(first, last) & range(start, end)).
 TEST(Selector, GenderRaceAndAgeFiltersAreFaceFusions) {
@@ -215,7 +230,7 @@ TEST(ReferenceTracker, AFlickeringDetectionKeepsItsDecision) {
   EXPECT_EQ(embedder.calls, 2);
 }
 
-TEST(ReferenceTracker, WithoutAReferenceTheFirstLargestFaceIsIt) {
+TEST(ReferenceTracker, WithoutAReferenceTheFirstFramesReferenceFaceIsIt) {
   ReferenceTracker tracker(selector(SelectorMode::kReference));  // distance 0.3
   test::CountingEmbedder embedder;
   auto embed = [&](Face& f) { return embedder(f); };
@@ -224,6 +239,15 @@ TEST(ReferenceTracker, WithoutAReferenceTheFirstLargestFaceIsIt) {
   ASSERT_EQ(chosen->size(), 1u);
   EXPECT_FLOAT_EQ(chosen->front().box.x1, 50.f);
   EXPECT_TRUE(tracker.has_reference());
+  // With --reference-face-position 1 in left-right order, the right-hand face is the reference.
+  SelectorOptions second = selector(SelectorMode::kReference);
+  second.order = FaceOrder::kLeftRight;
+  second.reference_position = 1;
+  ReferenceTracker right(second);
+  auto picked = right.match({face_at(0, 0, 40, 40, 0.5f), face_at(50, 50, 60, 60, 0.9f)}, embed);
+  ASSERT_TRUE(picked.is_ok());
+  ASSERT_EQ(picked->size(), 1u);
+  EXPECT_FLOAT_EQ(picked->front().box.x1, 50.f);
 }
 
 TEST(ColourTransfer, MatchesTheReferenceStatisticsInsideTheMask) {

@@ -14,6 +14,7 @@
 
 #include "imaging/transform.h"
 #include "pipeline/swap_job.h"
+#include "video/media.h"
 #include "support/drift_clip.h"
 #include "support/scratch_dir.h"
 
@@ -271,6 +272,66 @@ TEST(SwapJob, DetectorIntervalFollowsFacesBetweenDetections) {
   SwapJob bad = job_for(scratch("interval0.mp4"));
   bad.face_detector_interval = 0;
   EXPECT_EQ(run_swap(bad).status().code(), StatusCode::kInvalidInput);
+}
+
+// Two people side by side (the astronaut left, Messi right), each 320×320: a PNG target.
+std::string two_faces() {
+  static const std::string path = [] {
+    const Image left = resize(read_image(kMedia + "astronaut.png").value(), 320, 320);
+    const Image right = resize(read_image(kMedia + "messi5.jpg").value(), 320, 320);
+    Image both(640, 320, 3);
+    for (int y = 0; y < 320; ++y)
+      for (int x = 0; x < 320; ++x)
+        for (int c = 0; c < 3; ++c) both.at(x, y, c) = left.at(x, y, c), both.at(x + 320, y, c) = right.at(x, y, c);
+    const std::string p = scratch("two_faces.png");
+    EXPECT_TRUE(write_image(p, both).is_ok());
+    return p;
+  }();
+  return path;
+}
+
+// How many values of each half differ between two images of the two_faces() size.
+std::pair<int, int> changed_halves(const Image& a, const Image& b) {
+  int left = 0, right = 0;
+  for (int y = 0; y < a.height; ++y)
+    for (int x = 0; x < a.width; ++x)
+      for (int c = 0; c < 3; ++c)
+        if (a.at(x, y, c) != b.at(x, y, c)) ++(x < a.width / 2 ? left : right);
+  return {left, right};
+}
+
+// FaceFusion's --reference-face-position: the reference is that face of the reference frame in
+// --face-selector-order, so position 1 in left-right order swaps the right-hand person only.
+// --reference-frame-number past the target's frames is a clear error and writes nothing.
+TEST(SwapJob, ReferenceFacePositionChoosesWhoIsSwapped) {
+  const Image target = read_image(two_faces()).value();
+  for (int position : {0, 1}) {
+    SwapJob job = job_for(scratch("reference_" + std::to_string(position) + ".png"));
+    job.target = two_faces();
+    job.selector.mode = SelectorMode::kReference;
+    job.selector.order = FaceOrder::kLeftRight;
+    job.selector.reference_position = position;
+    auto summary = run_swap(job);
+    ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
+    EXPECT_EQ(summary->faces_swapped, 1);
+    const auto [left, right] = changed_halves(target, read_image(job.output).value());
+    if (position == 0) EXPECT_TRUE(left > 0 && right == 0) << left << " " << right;
+    else EXPECT_TRUE(left == 0 && right > 0) << left << " " << right;
+  }
+  SwapJob clip = job_for(scratch("reference_frame.mp4"));  // a video's frame 5 as the reference frame
+  clip.selector.mode = SelectorMode::kReference;
+  clip.reference_frame_number = 5;
+  auto swapped = run_swap(clip);
+  ASSERT_TRUE(swapped.is_ok()) << swapped.status().to_string();
+  EXPECT_EQ(swapped->faces_swapped, swapped->frames);  // the one person, on every frame
+  SwapJob past = job_for(scratch("reference_past.png"));
+  past.target = two_faces();
+  past.selector.mode = SelectorMode::kReference;
+  past.reference_frame_number = 3;  // a still image has frame 0 only
+  auto failed = run_swap(past);
+  EXPECT_EQ(failed.status().code(), StatusCode::kNoFace) << failed.status().to_string();
+  EXPECT_NE(failed.status().message().find("--reference-frame-number"), std::string::npos);
+  EXPECT_FALSE(fs::exists(past.output));
 }
 
 TEST(SwapJob, LandmarkSmoothingCanBeTurnedOff) {
