@@ -2,7 +2,7 @@
 // every frame (fr_feature costs ~47 ms a face on 2 cores).
 //
 //   ReferenceTracker tracker(options.selector);
-//   tracker.set_reference(embedding);                 // or the first frame's largest face
+//   tracker.set_reference(embedding);                 // or the first frame's reference_face
 //   face_tracker.assign(faces);                       // FaceTracker: each face's track_id
 //   FSWAP_ASSIGN_OR_RETURN(auto chosen, tracker.match(std::move(faces), embed_fn));
 //

@@ -134,7 +134,7 @@ struct SwapJob {
   //     temporary file and renamed onto `output` as without segments.
   // Face work restarts its tracking at each segment's first frame (landmark smoothing and
   // reference tracks; the reference identity stays the job's: the reference face, else the
-  // largest face of the first frame with a face), so a segment's frames do not depend on which
+  // reference frame's face, found before any part starts), so a segment's frames do not depend on which
   // run or device made the others. Frames near a boundary may differ slightly from an
   // unsegmented run, whose smoothing carries over.
   //
