@@ -25,7 +25,9 @@
 #include "face/swapper.h"
 #include "gpu/gpu_env.h"
 #include "imaging/transform.h"
+#include "pipeline/swap_job.h"
 #include "runtime/engines/native_engine.h"
+#include "video/media.h"
 
 namespace fswap {
 namespace {
@@ -566,6 +568,51 @@ TEST(CudaFaceMasks, FramesKeptOnTheGpuWithContentMasksMatchTheHostPath) {
   const auto [worst, same] = compare("enhance with box occlusion", host_swapped, host_enhanced, kept_enhanced);
   EXPECT_LE(worst, 1) << "enhance with box and occlusion masks: device path vs host path";
   EXPECT_GT(same, 60.0) << "enhance with box and occlusion masks: device path vs host path";
+}
+
+}  // namespace
+}  // namespace fswap
+
+namespace fswap {
+namespace {
+
+// --gpu-lanes 2 (the face analysis on compute lane 1) writes what one lane writes: FaceFusion's
+// swapper and face enhancer on the photo, swapped with itself.
+TEST(CudaLanes, TheAnalysisOnItsOwnLaneWritesTheOneLaneImage) {
+  for (const char* model : {"fr_detect", "inswapper_128", "arcface_w600k_r50", "gfpgan_1.4"})
+    if (test::gpu_model(model).empty()) GTEST_SKIP() << model << " not in FSWAP_GPU_MODELS";
+  auto image = photo();
+  ASSERT_TRUE(image.is_ok()) << image.status().to_string();
+  const std::string dir = ::testing::TempDir();
+  const std::string photo_png = dir + "/lanes_photo.png";
+  ASSERT_TRUE(write_image(photo_png, *image).is_ok());
+  std::vector<Image> written;
+  for (int lanes : {1, 2}) {
+    SwapJob job;
+    job.sources = {photo_png};
+    job.target = photo_png;
+    job.output = dir + "/lanes_" + std::to_string(lanes) + ".png";
+    job.engine = "native";
+    job.analyser.models_dir = test::gpu_env("FSWAP_GPU_MODELS");
+    job.analyser.session = kGpuSession;
+    job.face_swapper_model = "inswapper_128";
+    job.processors = {"face_swapper", "face_enhancer"};
+    job.gpu_lanes = lanes;
+    auto summary = run_swap(job);
+    ASSERT_TRUE(summary.is_ok()) << lanes << " lanes: " << summary.status().to_string();
+    EXPECT_GE(summary->faces_swapped, 1);
+    auto out = read_image(job.output);
+    ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+    written.push_back(std::move(*out));
+  }
+  ASSERT_EQ(written[0].pixels.size(), written[1].pixels.size());
+  int differing = 0, worst = 0;
+  for (std::size_t i = 0; i < written[0].pixels.size(); ++i) {
+    const int d = std::abs(int(written[0].pixels[i]) - int(written[1].pixels[i]));
+    differing += d > 0;
+    worst = std::max(worst, d);
+  }
+  EXPECT_LE(worst, 1) << differing << " values differ between one and two lanes";
 }
 
 }  // namespace
