@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <random>
 
@@ -41,6 +42,13 @@ Result<Image> photo() {
   Image img(static_cast<int>(t.shape()[1]), static_cast<int>(t.shape()[0]), 3);
   std::memcpy(img.pixels.data(), t.raw(), img.pixels.size());
   return img;
+}
+
+// The first of `models` missing from FSWAP_GPU_MODELS, "" when all are there (a test skips then).
+std::string missing_model(std::initializer_list<const char*> models) {
+  for (const char* m : models)
+    if (test::gpu_model(m).empty()) return m;
+  return "";
 }
 
 // The photo's first face, found by the analyser's default models on the GPU.
@@ -98,8 +106,8 @@ Result<Analysis> analyse_and_swap(const SessionOptions& session, const Image& im
 }
 
 TEST(CudaFace, AnalysisAndInswapperSwapMatchTheCpuBackend) {
-  if (test::gpu_model("fr_detect").empty() || test::gpu_model("inswapper_128").empty())
-    GTEST_SKIP() << "fr_detect or inswapper_128 not in FSWAP_GPU_MODELS";
+  if (const std::string m = missing_model({"fr_detect", "inswapper_128"}); !m.empty())
+    GTEST_SKIP() << m << " not in FSWAP_GPU_MODELS";
   auto image = photo();
   ASSERT_TRUE(image.is_ok()) << image.status().to_string();
   auto cpu = analyse_and_swap({}, *image);
@@ -131,9 +139,8 @@ TEST(CudaFace, AnalysisAndInswapperSwapMatchTheCpuBackend) {
 // The swapper (inswapper_128, box mask) and the enhancer (gfpgan_1.4, blend 80) on the photo's
 // first face, both on the GPU, the frame either on the host between steps or kept on the GPU.
 TEST(CudaFace, FramesKeptOnTheGpuMatchTheHostPath) {
-  if (test::gpu_model("fr_detect").empty() || test::gpu_model("inswapper_128").empty() ||
-      test::gpu_model("gfpgan_1.4").empty())
-    GTEST_SKIP() << "fr_detect, inswapper_128 or gfpgan_1.4 not in FSWAP_GPU_MODELS";
+  if (const std::string m = missing_model({"fr_detect", "inswapper_128", "gfpgan_1.4"}); !m.empty())
+    GTEST_SKIP() << m << " not in FSWAP_GPU_MODELS";
   auto image = photo();
   ASSERT_TRUE(image.is_ok()) << image.status().to_string();
   const std::string dir = test::gpu_env("FSWAP_GPU_MODELS");
@@ -391,8 +398,8 @@ constexpr double kOcclusionTolerance = 1e-6, kRegionTolerance = 0.02, kCombinedT
 TEST(CudaFaceMasks, OccluderParserAndMaskerMatchTheHost) {
   const std::string dir = mask_models_dir();
   if (dir.empty()) GTEST_SKIP() << "xseg (or xseg_1) or bisenet_resnet_34 not in FSWAP_GPU_MODELS";
-  if (test::gpu_model("fr_detect").empty() || test::gpu_model("inswapper_128").empty())
-    GTEST_SKIP() << "fr_detect or inswapper_128 not in FSWAP_GPU_MODELS";
+  if (const std::string m = missing_model({"fr_detect", "inswapper_128"}); !m.empty())
+    GTEST_SKIP() << m << " not in FSWAP_GPU_MODELS";
   auto image = photo();
   ASSERT_TRUE(image.is_ok()) << image.status().to_string();
   NativeEngine engine;
@@ -474,9 +481,8 @@ TEST(CudaFaceMasks, OccluderParserAndMaskerMatchTheHost) {
 TEST(CudaFaceMasks, FramesKeptOnTheGpuWithContentMasksMatchTheHostPath) {
   const std::string dir = mask_models_dir();
   if (dir.empty()) GTEST_SKIP() << "xseg (or xseg_1) or bisenet_resnet_34 not in FSWAP_GPU_MODELS";
-  if (test::gpu_model("fr_detect").empty() || test::gpu_model("inswapper_128").empty() ||
-      test::gpu_model("gfpgan_1.4").empty())
-    GTEST_SKIP() << "fr_detect, inswapper_128 or gfpgan_1.4 not in FSWAP_GPU_MODELS";
+  if (const std::string m = missing_model({"fr_detect", "inswapper_128", "gfpgan_1.4"}); !m.empty())
+    GTEST_SKIP() << m << " not in FSWAP_GPU_MODELS";
   auto image = photo();
   ASSERT_TRUE(image.is_ok()) << image.status().to_string();
   const std::string models = test::gpu_env("FSWAP_GPU_MODELS");
@@ -579,8 +585,8 @@ namespace {
 // --gpu-lanes 2 (the face analysis on compute lane 1) writes what one lane writes: FaceFusion's
 // swapper and face enhancer on the photo, swapped with itself.
 TEST(CudaLanes, TheAnalysisOnItsOwnLaneWritesTheOneLaneImage) {
-  for (const char* model : {"fr_detect", "inswapper_128", "arcface_w600k_r50", "gfpgan_1.4"})
-    if (test::gpu_model(model).empty()) GTEST_SKIP() << model << " not in FSWAP_GPU_MODELS";
+  if (const std::string m = missing_model({"fr_detect", "inswapper_128", "arcface_w600k_r50", "gfpgan_1.4"}); !m.empty())
+    GTEST_SKIP() << m << " not in FSWAP_GPU_MODELS";
   auto image = photo();
   ASSERT_TRUE(image.is_ok()) << image.status().to_string();
   const std::string dir = ::testing::TempDir();
