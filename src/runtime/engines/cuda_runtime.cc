@@ -56,8 +56,9 @@ Status CudaRuntime::open_lane(int lane) {
   if (lane < 0 || lane >= kLanes)
     return invalid_input("compute lane " + std::to_string(lane) + " (a CUDA device has lanes 0 to " +
                          std::to_string(kLanes - 1) + ")");
+  if (open_[static_cast<std::size_t>(lane)]) return Status::ok();
   std::lock_guard lock(mutex_);
-  if (lanes_[static_cast<std::size_t>(lane)].libraries) return Status::ok();
+  if (open_[static_cast<std::size_t>(lane)]) return Status::ok();
   device_->make_current();
   const int entered = device_->compute_lane();
   Status s = make_lane(lane);
@@ -67,7 +68,7 @@ Status CudaRuntime::open_lane(int lane) {
 
 std::unique_lock<std::mutex> CudaRuntime::enter(int lane) {
   std::unique_lock lock(mutex_);
-  FSWAP_CHECK(lane >= 0 && lane < kLanes && lanes_[static_cast<std::size_t>(lane)].libraries,
+  FSWAP_CHECK(lane >= 0 && lane < kLanes && open_[static_cast<std::size_t>(lane)],
               "compute lane " + std::to_string(lane) + " entered before open_lane()");
   device_->make_current();
   (void)device_->set_compute_lane(lane);  // in range: checked above, the device has kLanes
@@ -84,6 +85,7 @@ Status CudaRuntime::make_lane(int lane) {
   l.context.cublaslt = l.libraries->cublaslt();
   l.context.conv_algos = conv_algos_.get();
   l.context.workspace = [this](std::size_t bytes) { return workspace(bytes); };
+  open_[static_cast<std::size_t>(lane)] = true;
   return Status::ok();
 }
 

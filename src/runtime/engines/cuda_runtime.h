@@ -12,6 +12,8 @@
 // Thread-safety: acquire() is thread-safe; everything else only under mutex(), taken by enter().
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -59,7 +61,8 @@ class CudaRuntime final : public DeviceWork {
 
   std::mutex& mutex() { return mutex_; }
   // Makes the handles of `lane` (lane 0's come with the runtime): kInvalidInput outside
-  // [0, kLanes), or the failure of making them. Thread-safe; once per lane is enough.
+  // [0, kLanes), or the failure of making them. Thread-safe; takes mutex() only the first time a
+  // lane opens, so a session of an open lane may be made while its thread holds the device.
   Status open_lane(int lane);
   // Locks mutex() and makes this runtime's GPU the calling thread's current device, with `lane`
   // (an open lane, checked) the lane its work goes to: every entry that issues CUDA work (runs,
@@ -125,6 +128,7 @@ class CudaRuntime final : public DeviceWork {
     std::uint64_t activation_bytes = 0;
   };
   std::vector<Lane> lanes_;  // by lane
+  std::array<std::atomic<bool>, kLanes> open_{};  // lanes_[i] has its handles
   Lane& current() { return lanes_[static_cast<std::size_t>(device_->compute_lane())]; }
   GpuBusy gpu_busy_;
   struct PendingSpan {
