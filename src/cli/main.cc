@@ -78,6 +78,11 @@ struct CommonOptions {
   int gpu_lanes = 1;
   std::string frames_on_gpu = "auto";
   int image_quality = 80;
+  double video_scale = 1.0;
+  double video_fps = 0;  // 0: the target's
+  double image_scale = 1.0;
+  int audio_volume = 100;
+  int audio_quality = -1;  // -1: not given (96 kb/s a channel)
   std::int64_t trim_start = 0, trim_end = -1;
   std::string segment_dir;
   std::int64_t segment_frames = 0;
@@ -201,6 +206,22 @@ struct CommonOptions {
         ->check(CLI::Range(0.0, 1.0))->capture_default_str();
     app.add_option("--output-video-quality", video_quality, "0..100 (mapped to x264 CRF 51..0)")
         ->check(CLI::Range(0, 100))->capture_default_str();
+    app.add_option("--output-video-scale", video_scale,
+                   "0.25..8: the output video's size is the target's × this (each side rounded to the nearest even "
+                   "number)")
+        ->check(CLI::Range(0.25, 8.0))->capture_default_str();
+    app.add_option("--output-video-fps", video_fps,
+                   "Output frame rate (default the target's): frames dropped or repeated by timestamp, as FFmpeg's "
+                   "fps filter; the audio keeps its timing")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--output-audio-volume", audio_volume,
+                   "0..100: 0 writes no audio; below 100 the target's audio is scaled (linear gain) and re-encoded "
+                   "to AAC instead of copied")
+        ->check(CLI::Range(0, 100))->capture_default_str();
+    app.add_option("--output-audio-quality", audio_quality,
+                   "0..100 when the audio is re-encoded: AAC VBR quality q:a 0.1..2.0 (FaceFusion's mapping); "
+                   "default a constant 96 kb/s a channel")
+        ->check(CLI::Range(0, 100));
     app.add_option("--output-video-preset", video_preset, "x264 preset")
         ->check(CLI::IsMember({"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"}))
         ->capture_default_str();
@@ -218,6 +239,8 @@ struct CommonOptions {
         ->check(CLI::Range(1, 2))->capture_default_str();
     app.add_option("--output-image-quality", image_quality, "0..100 for JPEG/WebP output")
         ->check(CLI::Range(0, 100))->capture_default_str();
+    app.add_option("--output-image-scale", image_scale, "0.25..8: the output image's size is the target's × this")
+        ->check(CLI::Range(0.25, 8.0))->capture_default_str();
     app.add_option("--trim-frame-start", trim_start, "First frame to process")->check(CLI::NonNegativeNumber);
     app.add_option("--trim-frame-end", trim_end, "Frame after the last one to process")->check(CLI::NonNegativeNumber);
     app.add_option("--segment-dir", segment_dir,
@@ -295,12 +318,17 @@ struct CommonOptions {
     // FaceFusion's mapping: quality 0..100 → CRF 51..0.
     job.encode.crf = static_cast<int>(std::lround(51.0 - video_quality * 0.51));
     job.encode.preset = video_preset;
+    job.encode.scale = video_scale;
+    if (video_fps > 0) job.encode.frame_rate = {static_cast<int>(std::lround(video_fps * 1000)), 1000};
+    job.audio_volume = audio_volume;
+    job.audio_quality = audio_quality;
     job.decoder = decoder == "cuda" ? SwapJob::Decoder::kCuda : SwapJob::Decoder::kCpu;
     job.gpu_lanes = gpu_lanes;
     job.frames_on_gpu = frames_on_gpu == "on"    ? SwapJob::FramesOnGpu::kOn
                         : frames_on_gpu == "off" ? SwapJob::FramesOnGpu::kOff
                                                  : SwapJob::FramesOnGpu::kAuto;
     job.image_quality = image_quality;
+    job.image_scale = image_scale;
     job.trim_frame_start = trim_start;
     job.trim_frame_end = trim_end;
     if (!segment_dir.empty() && segment_frames == 0)

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -18,6 +19,7 @@
 #include "face/landmark_smoother.h"
 #include "face/reference_tracker.h"
 #include "fswap/fswap.h"
+#include "imaging/transform.h"
 #include "pipeline/face_batcher.h"
 #include "pipeline/processors.h"
 #include "pipeline/stage_plan.h"
@@ -419,6 +421,11 @@ Status inject_fault(const SwapJob& job, const char* stage, std::int64_t frame) {
   return job.fault_injection ? job.fault_injection(stage, frame) : Status::ok();
 }
 
+// --output-image-scale along one side: size × scale rounded, at least 1.
+int scaled_image_size(int size, double scale) {
+  return std::max(1, static_cast<int>(std::lround(static_cast<double>(size) * scale)));
+}
+
 Result<SwapSummary> run_image(JobContext& ctx, const ProgressCallback& on_progress, Clock::time_point start) {
   Image frame;
   FSWAP_RETURN_IF_ERROR(inject_fault(ctx.job, "decode", 0));
@@ -436,6 +443,9 @@ Result<SwapSummary> run_image(JobContext& ctx, const ProgressCallback& on_progre
   FSWAP_RETURN_IF_ERROR(inject_fault(ctx.job, "encode", 0));
   {
     ScopedTimer t(&ctx.ledger, "encode");
+    if (ctx.job.image_scale != 1.0)
+      frame = resize(frame, scaled_image_size(frame.width, ctx.job.image_scale),
+                     scaled_image_size(frame.height, ctx.job.image_scale), Interp::kArea);
     FSWAP_RETURN_IF_ERROR(write_image(ctx.job.output, frame, ctx.job.image_quality));
   }
   SwapSummary s;
@@ -484,7 +494,7 @@ Result<FrameRange> frame_range(const SwapJob& job, const VideoInfo& info) {
 AudioSource audio_for(const SwapJob& job, const VideoInfo& info, std::int64_t first, std::int64_t end) {
   if (!info.has_audio) return {};
   const double rate = info.frame_rate.value() > 0 ? info.frame_rate.value() : 25.0;
-  return {job.target, first / rate, job.trim_frame_end < 0 ? -1.0 : end / rate};
+  return {job.target, first / rate, job.trim_frame_end < 0 ? -1.0 : end / rate, job.audio_volume, job.audio_quality};
 }
 
 // A reader positioned at frame `start` of the target (VideoReader::seek), with the pts of frame
@@ -857,7 +867,8 @@ std::string segment_fingerprint(const SwapJob& job, std::int64_t segment_frames)
   text += "\nenhancer " + job.face_enhancer_model + " " + std::to_string(job.face_enhancer.blend) + " " +
           std::to_string(job.face_enhancer.weight) + "\n";
   text += "frame enhancer " + job.frame_enhancer_model + " " + std::to_string(job.frame_enhancer_blend) + "\n";
-  text += "encode " + job.encode.codec + " " + std::to_string(job.encode.crf) + " " + job.encode.preset + "\n";
+  text += "encode " + job.encode.codec + " " + std::to_string(job.encode.crf) + " " + job.encode.preset + " scale " +
+          std::to_string(job.encode.scale) + "\n";
   text += "frames " + std::to_string(job.trim_frame_start) + " " + std::to_string(job.trim_frame_end) + " " +
           std::to_string(segment_frames) + " swap " + std::to_string(job.swap_faces) + " smooth " +
           std::to_string(job.smooth_landmarks) + "\n";
@@ -1110,6 +1121,21 @@ Result<SwapSummary> run_segmented_video(const SwapJob& job, const ProgressCallba
 
 }  // namespace
 
+// The output options' ranges (FaceFusion's), named as the CLI flags.
+Status validate_output_options(const SwapJob& job) {
+  auto outside = [](double v, double lo, double hi) { return !(v >= lo && v <= hi); };
+  if (outside(job.encode.scale, 0.25, 8.0)) return invalid_input("--output-video-scale must be within 0.25..8");
+  if (outside(job.image_scale, 0.25, 8.0)) return invalid_input("--output-image-scale must be within 0.25..8");
+  if (job.encode.frame_rate.num != 0 && !(job.encode.frame_rate.value() > 0))
+    return invalid_input("--output-video-fps must be greater than 0");
+  if (job.encode.frame_rate.num != 0 && is_segmented(job))
+    return invalid_input("--output-video-fps cannot be used with segmented runs (--segment-frames, several devices) yet");
+  if (outside(job.audio_volume, 0, 100)) return invalid_input("--output-audio-volume must be within 0..100");
+  if (job.audio_quality != -1 && outside(job.audio_quality, 0, 100))
+    return invalid_input("--output-audio-quality must be within 0..100");
+  return Status::ok();
+}
+
 Status validate_job(const SwapJob& job) {
   if (job.processors.empty())
     return invalid_input("no processor given (--processors face_swapper face_enhancer frame_enhancer)");
@@ -1155,6 +1181,7 @@ Status validate_job(const SwapJob& job) {
   if (job.segment_frames < 0) return invalid_input("--segment-frames must be ≥ 0");
   if (!job.segment_dir.empty() && !is_segmented(job))
     return invalid_input("--segment-dir " + job.segment_dir + " needs --segment-frames N (or several devices)");
+  FSWAP_RETURN_IF_ERROR(validate_output_options(job));
   return Status::ok();
 }
 

@@ -72,7 +72,15 @@ struct SwapJob {
   // analyser.models_dir); --frame-enhancer-blend 0..100.
   std::string frame_enhancer_model = "span_kendata_x4";
   float frame_enhancer_blend = 80;
+  // Video encoding: codec, crf, preset; --output-video-scale (encode.scale: the swap runs at the
+  // target's size, the writer resizes) and --output-video-fps (encode.frame_rate: every target
+  // frame is processed, the writer drops or repeats them; not with segmented runs).
   EncodeOptions encode;
+  // --output-audio-volume 0..100 (0: no audio; below 100: re-encoded at that gain) and
+  // --output-audio-quality 0..100 (-1: the default 96 kb/s a channel), for the target's audio
+  // (AudioSource::volume, ::quality).
+  int audio_volume = 100;
+  int audio_quality = -1;
   // --decoder: how the target video is decoded. kCpu: FFmpeg's frame-threaded CPU decoders;
   // kCuda: NVDEC on analyser.session.device when that is a CUDA device (else device 0), falling
   // back to the CPU where it is missing (VideoReader, DecodeOptions). The CPU is the default: on
@@ -93,6 +101,10 @@ struct SwapJob {
   // GPU: 1 until it is.
   int gpu_lanes = 1;
   int image_quality = 90;            // JPEG/WebP output
+  // --output-image-scale 0.25..8: an image output is the processed target resized to
+  // round(width × scale) × round(height × scale), each at least 1 (area-averaged where it
+  // shrinks, bilinear where it enlarges: imaging's Interp::kArea).
+  double image_scale = 1.0;
   std::int64_t trim_frame_start = 0; // first frame processed (0-based)
   std::int64_t trim_frame_end = -1;  // one past the last frame; -1 = to the end
   int queue_depth = 4;               // frames buffered between stages

@@ -1,5 +1,7 @@
 // Audio for VideoWriter: packets of the source's best audio stream within [start_s, end_s),
 // shifted so start_s is 0. Read lazily (one packet of look-ahead) so memory stays flat.
+// A volume below 100 or a codec the container refuses goes through decode → resample (and gain)
+// → AAC; otherwise packets are copied.
 #include "video/audio_pump.h"
 
 extern "C" {
@@ -28,7 +30,7 @@ constexpr double kNoEnd = std::numeric_limits<double>::infinity();
 class AudioPumpImpl final : public AudioPump {
  public:
   AudioPumpImpl(std::string path, InputFormatPtr in, int index, AVFormatContext* out, std::string out_path,
-                double start_s, double end_s)
+                double start_s, double end_s, int volume, int quality)
       : path_(std::move(path)),
         out_path_(std::move(out_path)),
         in_(std::move(in)),
@@ -36,6 +38,8 @@ class AudioPumpImpl final : public AudioPump {
         out_(out),
         start_s_(start_s),
         end_s_(end_s),
+        gain_(static_cast<float>(volume) / 100.0f),
+        quality_(quality),
         pending_(make_packet()) {}
   ~AudioPumpImpl() override { av_freep(&conv_buffer_); }
 
@@ -61,6 +65,8 @@ class AudioPumpImpl final : public AudioPump {
   AVFormatContext* out_;
   AVStream* out_st_ = nullptr;
   double start_s_, end_s_;
+  float gain_;   // AudioSource::volume / 100
+  int quality_;  // AudioSource::quality
   bool copy_ = true;
   PacketPtr pending_;
   bool has_pending_ = false;
@@ -91,7 +97,7 @@ double AudioPumpImpl::packet_time(const AVPacket* p) const {
 Status AudioPumpImpl::init() {
   if (!pending_) return out_of_memory(out_path_ + ": cannot allocate an audio packet");
   const AVCodecParameters* par = in_st_->codecpar;
-  copy_ = avformat_query_codec(out_->oformat, par->codec_id, FF_COMPLIANCE_NORMAL) == 1;
+  copy_ = gain_ == 1.0f && avformat_query_codec(out_->oformat, par->codec_id, FF_COMPLIANCE_NORMAL) == 1;
   if (copy_) {
     out_st_ = avformat_new_stream(out_, nullptr);
     if (out_st_ == nullptr) return out_of_memory(out_path_ + ": cannot add an audio stream");
@@ -102,7 +108,8 @@ Status AudioPumpImpl::init() {
     log_debug(out_path_ + ": copying " + avcodec_get_name(par->codec_id) + " audio from " + path_);
   } else {
     FSWAP_RETURN_IF_ERROR(init_transcoder());
-    log_debug(out_path_ + ": re-encoding " + avcodec_get_name(par->codec_id) + " audio from " + path_ + " to AAC");
+    log_debug(out_path_ + ": re-encoding " + avcodec_get_name(par->codec_id) + " audio from " + path_ +
+              " to AAC at volume " + std::to_string(gain_));
   }
   // Only the audio stream is demuxed; start near start_s.
   for (unsigned i = 0; i < in_->nb_streams; ++i) {
@@ -135,7 +142,13 @@ Status AudioPumpImpl::init_transcoder() {
   }
   enc_->sample_rate = rate;
   enc_->sample_fmt = AV_SAMPLE_FMT_FLTP;
-  enc_->bit_rate = std::min<std::int64_t>(96000LL * channels, 512000);
+  if (quality_ < 0) {
+    enc_->bit_rate = std::min<std::int64_t>(96000LL * channels, 512000);
+  } else {  // FFmpeg's -q:a for the native AAC encoder: qscale with global_quality = q × FF_QP2LAMBDA
+    const double q = std::round((0.1 + quality_ * 0.019) * 10) / 10;
+    enc_->flags |= AV_CODEC_FLAG_QSCALE;
+    enc_->global_quality = static_cast<int>(std::lround(q * FF_QP2LAMBDA));
+  }
   enc_->time_base = AVRational{1, rate};
   if (out_->oformat->flags & AVFMT_GLOBALHEADER) enc_->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   int err = avcodec_open2(enc_.get(), aac, nullptr);
@@ -279,6 +292,12 @@ Status AudioPumpImpl::queue_samples(const uint8_t** data, int count, double t_ou
   if (max_samples_ >= 0) keep = static_cast<int>(std::min<std::int64_t>(keep, max_samples_ - samples_queued_));
   if (keep > 0) {
     const int bytes = av_get_bytes_per_sample(enc_->sample_fmt);
+    if (gain_ != 1.0f) {  // planar float (enc_->sample_fmt is FLTP)
+      for (int c = 0; c < channels; ++c) {
+        float* samples = reinterpret_cast<float*>(conv_planes_[static_cast<size_t>(c)]) + skip;
+        for (int i = 0; i < keep; ++i) samples[i] *= gain_;
+      }
+    }
     std::vector<void*> planes(static_cast<size_t>(channels));
     for (int c = 0; c < channels; ++c) planes[static_cast<size_t>(c)] = conv_planes_[static_cast<size_t>(c)] + skip * bytes;
     if (av_audio_fifo_write(fifo_.get(), planes.data(), keep) < keep) {
@@ -336,7 +355,13 @@ Status AudioPumpImpl::finish() {
 
 Result<std::unique_ptr<AudioPump>> AudioPump::open(const AudioSource& source, AVFormatContext* out,
                                                    const std::string& out_path) {
-  if (source.path.empty()) return std::unique_ptr<AudioPump>();
+  if (source.path.empty() || source.volume == 0) return std::unique_ptr<AudioPump>();
+  if (source.volume < 0 || source.volume > 100) {
+    return invalid_input(out_path + ": output audio volume " + std::to_string(source.volume) + " is outside 0..100");
+  }
+  if (source.quality < -1 || source.quality > 100) {
+    return invalid_input(out_path + ": output audio quality " + std::to_string(source.quality) + " is outside 0..100");
+  }
   if (source.end_s >= 0 && source.end_s <= source.start_s) {
     return invalid_input(source.path + ": empty audio range [" + std::to_string(source.start_s) + ", " +
                          std::to_string(source.end_s) + ")");
@@ -349,7 +374,7 @@ Result<std::unique_ptr<AudioPump>> AudioPump::open(const AudioSource& source, AV
   }
   const double end = source.end_s < 0 ? kNoEnd : source.end_s;
   auto pump = std::make_unique<AudioPumpImpl>(source.path, std::move(in), index, out, out_path,
-                                              std::max(0.0, source.start_s), end);
+                                              std::max(0.0, source.start_s), end, source.volume, source.quality);
   FSWAP_RETURN_IF_ERROR(pump->init());
   return std::unique_ptr<AudioPump>(std::move(pump));
 }

@@ -88,7 +88,22 @@ struct EncodeOptions {
   int crf = 18;                    // 0..51
   std::string preset = "veryfast"; // x264 preset
   int threads = 0;                 // 0 = FFmpeg's choice
+  // --output-video-scale (0.25..8): the output is scaled_video_size(frame size, scale), the
+  // frames resized (swscale bicubic) in the writer's one RGB → YUV conversion. 1: the frames'
+  // own size, odd sizes padded as VideoWriter::write says.
+  double scale = 1.0;
+  // --output-video-fps: the output's frame rate; {0, 1} keeps the frames' timestamps. Otherwise
+  // frames are dropped or repeated as FFmpeg's fps filter does: each frame's time from the first
+  // frame, rounded to the nearest output tick (halves away from zero), and a tick shows the last
+  // frame at or before it; the video ends at the last frame's time plus one input frame
+  // (1 / VideoInfo::frame_rate), rounded alike. Audio keeps its timing.
+  Rational frame_rate;
 };
+
+// The output size along one side for --output-video-scale: size × scale rounded to the nearest
+// even number (halves up), at least 2 (yuv420p needs even sizes). 255 × 1 → 256, 256 × 0.5 → 128,
+// 100 × 0.25 → 26 (25 is halfway between 24 and 26), 3 × 0.25 → 2.
+int scaled_video_size(int size, double scale);
 
 // Where the output's audio comes from: the best audio stream of `path` (the target), limited to
 // [start_s, end_s) of its timeline (the stream's own timestamps, in seconds) and shifted so
@@ -98,6 +113,14 @@ struct AudioSource {
   std::string path;
   double start_s = 0;
   double end_s = -1;  // < 0: to the end
+  // --output-audio-volume 0..100: 0 = no audio (a silent output); below 100 the samples are
+  // multiplied by volume / 100 (FFmpeg's volume filter, linear gain), which re-encodes the audio
+  // to AAC instead of copying the stream.
+  int volume = 100;
+  // --output-audio-quality 0..100, used only when the audio is re-encoded: AAC's variable-rate
+  // quality q:a = 0.1 + quality × 0.019, rounded to 0.1 (FaceFusion's mapping, 0.1..2.0).
+  // -1: a constant 96 kb/s per channel (at most 512 kb/s).
+  int quality = -1;
 };
 
 class VideoWriter {
@@ -110,8 +133,10 @@ class VideoWriter {
   // BT.601; encoder time base = video.time_base, avg_frame_rate = video.frame_rate.
   // Timestamps are exact in seconds; the container may store them in a finer time base (MP4/MOV
   // raise time bases coarser than 1/10000, e.g. 1/30 → 1/15360) or in milliseconds (MKV).
-  // Audio is stream-copied when the container accepts the codec, else re-encoded to AAC, and is
-  // interleaved as frames arrive (memory does not grow with the clip's length).
+  // Audio is stream-copied when the container accepts the codec and its volume is 100, else
+  // re-encoded to AAC, and is interleaved as frames arrive (memory does not grow with the clip's length).
+  // options.scale sets the encoded size and options.frame_rate the output's rate (then the
+  // encoder's time base is 1 / frame_rate); frames are still written at video's size and time base.
   static Result<std::unique_ptr<VideoWriter>> open(const std::string& path, const VideoInfo& video,
                                                    const EncodeOptions& options, const AudioSource& audio);
   virtual ~VideoWriter() = default;

@@ -1,12 +1,14 @@
 // VideoWriter on libavformat/libavcodec: RGB frames → yuv420p → libx264 (or another encoder),
-// pts passed through in the input's time base, audio interleaved from an AudioSource,
-// written to a temporary sibling file that finish() renames onto the output path.
+// pts passed through in the input's time base (or resampled to EncodeOptions::frame_rate), audio
+// interleaved from an AudioSource, written to a temporary sibling file that finish() renames onto
+// the output path.
 extern "C" {
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
 }
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
@@ -33,6 +35,12 @@ class FfmpegVideoWriter final : public VideoWriter {
   Status finish() override;
 
  private:
+  // Converts frame.image into yuv_ (padded, or resized to the output size).
+  Status convert(const VideoFrame& frame);
+  // Sends yuv_ to the encoder at `pts` (encoder time base) and writes the packets it gives.
+  Status encode(std::int64_t pts);
+  // --output-video-fps: sends the held frame for each output tick before `tick`.
+  Status encode_held_until(std::int64_t tick);
   Status drain_encoder();
 
   std::string path_, tmp_path_;
@@ -41,12 +49,22 @@ class FfmpegVideoWriter final : public VideoWriter {
   CodecContextPtr enc_;
   AVStream* stream_ = nullptr;
   BandedScaler to_yuv_;
-  FramePtr rgb_;  // aligned RGB copy of the frame, padded to the encoder's even size
+  SwsPtr resize_to_yuv_;  // --output-video-scale: frame size RGB → output size YUV; null at scale 1
+  FramePtr rgb_;  // aligned RGB copy of the frame, padded to the encoder's even size (or at its own size to resize)
   FramePtr yuv_;
   PacketPtr packet_;
   std::unique_ptr<AudioPump> audio_;
   std::int64_t last_pts_ = 0;
-  std::int64_t frames_ = 0;
+  std::int64_t frames_ = 0;  // frames written (input frames)
+  std::int64_t encoded_ = 0;  // frames sent to the encoder
+  // --output-video-fps: ticks of the output rate (the encoder's time base) from the first frame;
+  // yuv_ holds the last frame written until the next one shows which ticks it covers.
+  bool resample_ = false;
+  AVRational in_time_base_{0, 1}, in_frame_rate_{0, 1};  // the frames' (VideoInfo's, 1/30 s when unset)
+  std::int64_t first_pts_ = 0;   // the first frame's pts (input time base)
+  std::int64_t tick_origin_ = 0; // the first frame's time in output ticks (its output pts)
+  std::int64_t next_tick_ = 0;   // the next output tick to fill
+
   bool file_opened_ = false;
   bool finished_ = false;
   bool failed_ = false;
@@ -75,6 +93,21 @@ Status FfmpegVideoWriter::init(const EncodeOptions& options, const AudioSource& 
   AVRational rate{info_.frame_rate.num, info_.frame_rate.den};
   if (rate.num <= 0 || rate.den <= 0) rate = AVRational{30, 1};
   if (tb.num <= 0 || tb.den <= 0) tb = av_inv_q(rate);
+  in_time_base_ = tb;
+  in_frame_rate_ = rate;
+  if (!(options.scale >= 0.25 && options.scale <= 8.0)) {
+    return invalid_input(path_ + ": output video scale " + std::to_string(options.scale) + " is outside 0.25..8");
+  }
+  if (options.frame_rate.num != 0) {
+    if (options.frame_rate.num < 0 || options.frame_rate.den <= 0) {
+      return invalid_input(path_ + ": output frame rate " + std::to_string(options.frame_rate.num) + "/" +
+                           std::to_string(options.frame_rate.den) + " is not positive");
+    }
+    resample_ = true;
+    av_reduce(&rate.num, &rate.den, options.frame_rate.num, options.frame_rate.den, INT32_MAX);
+    tb = av_inv_q(rate);
+  }
+  const bool resized = options.scale != 1.0;
 
   AVFormatContext* raw = nullptr;
   int err = avformat_alloc_output_context2(&raw, nullptr, muxer, tmp_path_.c_str());
@@ -90,8 +123,8 @@ Status FfmpegVideoWriter::init(const EncodeOptions& options, const AudioSource& 
   }
   enc_.reset(avcodec_alloc_context3(codec));
   if (!enc_) return out_of_memory(path_ + ": cannot allocate the video encoder");
-  enc_->width = info_.width + (info_.width & 1);
-  enc_->height = info_.height + (info_.height & 1);
+  enc_->width = resized ? scaled_video_size(info_.width, options.scale) : info_.width + (info_.width & 1);
+  enc_->height = resized ? scaled_video_size(info_.height, options.scale) : info_.height + (info_.height & 1);
   enc_->pix_fmt = AV_PIX_FMT_YUV420P;
   if (codec->pix_fmts != nullptr) {
     bool ok = false;
@@ -102,7 +135,7 @@ Status FfmpegVideoWriter::init(const EncodeOptions& options, const AudioSource& 
   enc_->framerate = rate;
   enc_->sample_aspect_ratio = AVRational{1, 1};
   enc_->thread_count = options.threads;
-  const bool hd = info_.height >= 720;
+  const bool hd = (resized ? enc_->height : info_.height) >= 720;
   enc_->colorspace = hd ? AVCOL_SPC_BT709 : AVCOL_SPC_SMPTE170M;
   enc_->color_primaries = hd ? AVCOL_PRI_BT709 : AVCOL_PRI_SMPTE170M;
   enc_->color_trc = hd ? AVCOL_TRC_BT709 : AVCOL_TRC_SMPTE170M;
@@ -134,14 +167,27 @@ Status FfmpegVideoWriter::init(const EncodeOptions& options, const AudioSource& 
   if (!yuv_ || !rgb_ || !packet_) return out_of_memory(path_ + ": cannot allocate encoder buffers");
   yuv_->format = enc_->pix_fmt;
   rgb_->format = AV_PIX_FMT_RGB24;
+  yuv_->width = rgb_->width = enc_->width;
+  yuv_->height = rgb_->height = enc_->height;
+  if (resized) {
+    rgb_->width = info_.width;
+    rgb_->height = info_.height;
+  }
   for (AVFrame* f : {yuv_.get(), rgb_.get()}) {
-    f->width = enc_->width;
-    f->height = enc_->height;
     if (av_frame_get_buffer(f, 0) < 0) return out_of_memory(path_ + ": cannot allocate a frame buffer");
   }
-  if (!to_yuv_.configure(enc_->width, enc_->height, AV_PIX_FMT_RGB24, enc_->pix_fmt, sws_getCoefficients(SWS_CS_DEFAULT),
-                         1, sws_getCoefficients(hd ? SWS_CS_ITU709 : SWS_CS_ITU601), 0).is_ok()) {
-    return unsupported(path_ + ": cannot convert RGB to " + av_get_pix_fmt_name(enc_->pix_fmt));
+  const int* rgb_coeffs = sws_getCoefficients(SWS_CS_DEFAULT);
+  const int* yuv_coeffs = sws_getCoefficients(hd ? SWS_CS_ITU709 : SWS_CS_ITU601);
+  const std::string cannot_convert = path_ + ": cannot convert RGB to " + av_get_pix_fmt_name(enc_->pix_fmt);
+  if (resized) {
+    resize_to_yuv_.reset(sws_getContext(info_.width, info_.height, AV_PIX_FMT_RGB24, enc_->width, enc_->height,
+                                        enc_->pix_fmt, kSwsFlags, nullptr, nullptr, nullptr));
+    if (!resize_to_yuv_) return unsupported(cannot_convert + " at " + std::to_string(enc_->width) + "x" +
+                                            std::to_string(enc_->height));
+    sws_setColorspaceDetails(resize_to_yuv_.get(), rgb_coeffs, 1, yuv_coeffs, 0, 0, 1 << 16, 1 << 16);
+  } else if (!to_yuv_.configure(enc_->width, enc_->height, AV_PIX_FMT_RGB24, enc_->pix_fmt, rgb_coeffs, 1, yuv_coeffs,
+                                0).is_ok()) {
+    return unsupported(cannot_convert);
   }
 
   err = avio_open(&out_->pb, tmp_path_.c_str(), AVIO_FLAG_WRITE);
@@ -165,24 +211,51 @@ Status FfmpegVideoWriter::write(const VideoFrame& frame) {
     return invalid_input(path_ + ": frame pts " + std::to_string(frame.pts) + " does not increase (previous " +
                          std::to_string(last_pts_) + ")");
   }
-  int err = av_frame_make_writable(yuv_.get());  // the encoder may still hold the last buffer
-  if (err < 0) return out_of_memory(path_ + ": frame buffer");
-  // yuv420p needs even sizes: odd ones get the last column/row repeated, in RGB, before conversion.
-  copy_into_frame(img, rgb_.get());
-  to_yuv_.scale(rgb_->data, rgb_->linesize, yuv_->data, yuv_->linesize);
-  yuv_->pts = frame.pts;
-  yuv_->pict_type = AV_PICTURE_TYPE_NONE;
-  err = avcodec_send_frame(enc_.get(), yuv_.get());
-  if (err < 0) {
-    failed_ = true;
-    return error_status(StatusCode::kInternal, path_, "video encoding failed", err);
+  Status s;
+  if (!resample_) {
+    s = convert(frame);
+    if (s.is_ok()) s = encode(frame.pts);
+  } else {
+    const AVRational in_tb = in_time_base_;
+    if (frames_ == 0) {
+      first_pts_ = frame.pts;
+      tick_origin_ = av_rescale_q_rnd(frame.pts, in_tb, enc_->time_base, AV_ROUND_NEAR_INF);
+    }
+    // The held frame fills the ticks before this frame's; a frame whose tick is taken is dropped.
+    s = encode_held_until(av_rescale_q_rnd(frame.pts - first_pts_, in_tb, enc_->time_base, AV_ROUND_NEAR_INF));
+    if (s.is_ok()) s = convert(frame);
   }
   last_pts_ = frame.pts;
   ++frames_;
-  Status s = drain_encoder();
   if (s.is_ok() && audio_) s = audio_->write_until(static_cast<double>(frame.pts) * info_.time_base.value());
   if (!s.is_ok()) failed_ = true;
   return s;
+}
+
+Status FfmpegVideoWriter::convert(const VideoFrame& frame) {
+  if (av_frame_make_writable(yuv_.get()) < 0) return out_of_memory(path_ + ": frame buffer");  // the encoder may hold it
+  // yuv420p needs even sizes: odd ones get the last column/row repeated, in RGB, before conversion.
+  copy_into_frame(frame.image, rgb_.get());
+  if (resize_to_yuv_) {
+    sws_scale(resize_to_yuv_.get(), rgb_->data, rgb_->linesize, 0, rgb_->height, yuv_->data, yuv_->linesize);
+  } else {
+    to_yuv_.scale(rgb_->data, rgb_->linesize, yuv_->data, yuv_->linesize);
+  }
+  return Status::ok();
+}
+
+Status FfmpegVideoWriter::encode(std::int64_t pts) {
+  yuv_->pts = pts;
+  yuv_->pict_type = AV_PICTURE_TYPE_NONE;
+  const int err = avcodec_send_frame(enc_.get(), yuv_.get());
+  if (err < 0) return error_status(StatusCode::kInternal, path_, "video encoding failed", err);
+  ++encoded_;
+  return drain_encoder();
+}
+
+Status FfmpegVideoWriter::encode_held_until(std::int64_t tick) {
+  for (; frames_ > 0 && next_tick_ < tick; ++next_tick_) FSWAP_RETURN_IF_ERROR(encode(tick_origin_ + next_tick_));
+  return Status::ok();
 }
 
 Status FfmpegVideoWriter::drain_encoder() {
@@ -201,6 +274,15 @@ Status FfmpegVideoWriter::finish() {
   if (finished_) return Status::ok();
   if (failed_) return internal_error(path_ + ": finish() after an earlier failure; nothing was written");
   failed_ = true;  // until proven otherwise
+  if (resample_ && frames_ > 0) {
+    // The video ends one input frame after the last; the held frame fills the ticks up to there
+    // (at least one tick, so a one-frame clip keeps its frame).
+    const AVRational in_tb = in_time_base_;
+    const std::int64_t frame_duration = std::max<std::int64_t>(1, av_rescale_q(1, av_inv_q(in_frame_rate_), in_tb));
+    const std::int64_t end =
+        av_rescale_q_rnd(last_pts_ + frame_duration - first_pts_, in_tb, enc_->time_base, AV_ROUND_NEAR_INF);
+    FSWAP_RETURN_IF_ERROR(encode_held_until(std::max<std::int64_t>(end, 1)));
+  }
   int err = avcodec_send_frame(enc_.get(), nullptr);
   if (err < 0) return error_status(StatusCode::kInternal, path_, "cannot flush the video encoder", err);
   FSWAP_RETURN_IF_ERROR(drain_encoder());
@@ -214,11 +296,16 @@ Status FfmpegVideoWriter::finish() {
   if (ec) return internal_error("cannot rename " + tmp_path_ + " to " + path_ + ": " + ec.message());
   finished_ = true;
   failed_ = false;
-  log_debug(path_ + ": wrote " + std::to_string(frames_) + " frames");
+  log_debug(path_ + ": wrote " + std::to_string(encoded_) + " frames (" + std::to_string(frames_) + " given)");
   return Status::ok();
 }
 
 }  // namespace
+
+int scaled_video_size(int size, double scale) {
+  const double half = std::floor(static_cast<double>(size) * scale / 2 + 0.5);
+  return std::max(2, 2 * static_cast<int>(half));
+}
 
 Result<std::unique_ptr<VideoWriter>> VideoWriter::open(const std::string& path, const VideoInfo& video,
                                                        const EncodeOptions& options, const AudioSource& audio) {
