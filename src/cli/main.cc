@@ -213,7 +213,13 @@ struct CommonOptions {
     app.add_option("--output-video-fps", video_fps,
                    "Output frame rate (default the target's): frames dropped or repeated by timestamp, as FFmpeg's "
                    "fps filter; the audio keeps its timing")
-        ->check(CLI::PositiveNumber);
+        ->check(CLI::Validator(
+            [](std::string& text) {
+              double fps = 0;
+              return CLI::detail::lexical_cast(text, fps) && fps > 0 ? std::string()
+                                                                     : "Value " + text + " must be greater than 0";
+            },
+            "> 0"));
     app.add_option("--output-audio-volume", audio_volume,
                    "0..100: 0 writes no audio; below 100 the target's audio is scaled (linear gain) and re-encoded "
                    "to AAC instead of copied")
