@@ -325,7 +325,7 @@ struct CommonOptions {
     job.encode.crf = static_cast<int>(std::lround(51.0 - video_quality * 0.51));
     job.encode.preset = video_preset;
     job.encode.scale = video_scale;
-    if (video_fps > 0) job.encode.frame_rate = {static_cast<int>(std::lround(video_fps * 1000)), 1000};
+    job.encode.frame_rate = frame_rate_from_fps(video_fps);
     job.audio_volume = audio_volume;
     job.audio_quality = audio_quality;
     job.decoder = decoder == "cuda" ? SwapJob::Decoder::kCuda : SwapJob::Decoder::kCpu;

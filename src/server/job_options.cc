@@ -82,6 +82,15 @@ Status read_unit(const json& j, const char* key, float& out) {
   return Status::ok();
 }
 
+Status read_number(const json& j, const char* key, double lo, double hi, double& out) {
+  if (!j.contains(key)) return Status::ok();
+  if (!j[key].is_number() || !(j[key].get<double>() >= lo && j[key].get<double>() <= hi))
+    return invalid_input(std::string("option ") + key + ": expected a number from " + json(lo).dump() + " to " +
+                         json(hi).dump());
+  out = j[key].get<double>();
+  return Status::ok();
+}
+
 template <class Int>
 Status read_int(const json& j, const char* key, std::int64_t lo, std::int64_t hi, Int& out) {
   if (!j.contains(key)) return Status::ok();
@@ -105,7 +114,8 @@ Result<JobOptions> parse_job_options(const std::string& text) {
       "engine",               "face_swapper_model",      "processors",          "face_enhancer_model",
       "face_enhancer_blend",  "frame_enhancer_model",    "frame_enhancer_blend", "face_selector_order",
       "face_selector_gender", "face_selector_race",      "face_selector_age_start", "face_selector_age_end",
-      "reference_face_position", "reference_frame_number"};
+      "reference_face_position", "reference_frame_number", "output_video_scale", "output_video_fps",
+      "output_image_scale", "output_audio_volume", "output_audio_quality"};
   for (const auto& [key, value] : j.items())
     if (!kKeys.count(key)) return invalid_input("options: unknown key '" + key + "' (known: " + join(kKeys) + ")");
   constexpr std::int64_t kMaxFrame = std::int64_t{1} << 40;
@@ -133,6 +143,11 @@ Result<JobOptions> parse_job_options(const std::string& text) {
   FSWAP_RETURN_IF_ERROR(read_unit(j, "face_mask_blur", o.face_mask_blur));
   FSWAP_RETURN_IF_ERROR(read_int(j, "output_video_quality", 0, 100, o.output_video_quality));
   FSWAP_RETURN_IF_ERROR(read_choice(j, "output_video_preset", kPresets, o.output_video_preset));
+  FSWAP_RETURN_IF_ERROR(read_number(j, "output_video_scale", 0.25, 8, o.output_video_scale));
+  FSWAP_RETURN_IF_ERROR(read_number(j, "output_video_fps", 0, 1000, o.output_video_fps));
+  FSWAP_RETURN_IF_ERROR(read_number(j, "output_image_scale", 0.25, 8, o.output_image_scale));
+  FSWAP_RETURN_IF_ERROR(read_int(j, "output_audio_volume", 0, 100, o.output_audio_volume));
+  FSWAP_RETURN_IF_ERROR(read_int(j, "output_audio_quality", -1, 100, o.output_audio_quality));
   FSWAP_RETURN_IF_ERROR(read_int(j, "trim_frame_start", 0, kMaxFrame, o.trim_frame_start));
   FSWAP_RETURN_IF_ERROR(read_int(j, "trim_frame_end", -1, kMaxFrame, o.trim_frame_end));
   FSWAP_RETURN_IF_ERROR(read_choice(j, "engine", kEngines, o.engine));
@@ -157,6 +172,11 @@ std::string JobOptions::to_json() const {
                   {"face_mask_blur", face_mask_blur},
                   {"output_video_quality", output_video_quality},
                   {"output_video_preset", output_video_preset},
+                  {"output_video_scale", output_video_scale},
+                  {"output_video_fps", output_video_fps},
+                  {"output_image_scale", output_image_scale},
+                  {"output_audio_volume", output_audio_volume},
+                  {"output_audio_quality", output_audio_quality},
                   {"trim_frame_start", trim_frame_start},
                   {"trim_frame_end", trim_frame_end},
                   {"engine", engine},
@@ -193,6 +213,11 @@ Status JobOptions::apply_to(SwapJob& job) const {
   // Same mapping as the CLI (FaceFusion's): quality 0..100 → CRF 51..0.
   job.encode.crf = static_cast<int>(std::lround(51.0 - output_video_quality * 0.51));
   job.encode.preset = output_video_preset;
+  job.encode.scale = output_video_scale;
+  job.encode.frame_rate = frame_rate_from_fps(output_video_fps);
+  job.image_scale = output_image_scale;
+  job.audio_volume = output_audio_volume;
+  job.audio_quality = output_audio_quality;
   job.trim_frame_start = trim_frame_start;
   job.trim_frame_end = trim_frame_end;
   return Status::ok();

@@ -25,6 +25,11 @@ struct JobOptions {
   float face_mask_blur = 0.3f;                   // 0..1
   int output_video_quality = 80;                 // 0..100 (CRF 51..0)
   std::string output_video_preset = "veryfast";  // x264 preset
+  double output_video_scale = 1.0;               // 0.25..8 (sides to the nearest even number)
+  double output_video_fps = 0;                   // > 0, or 0 = the target's frame rate
+  double output_image_scale = 1.0;               // 0.25..8
+  int output_audio_volume = 100;                 // 0..100 (0: no audio; below 100: re-encoded)
+  int output_audio_quality = -1;                 // 0..100 (AAC q:a 0.1..2.0 on re-encode), or -1 = 96 kb/s a channel
   std::int64_t trim_frame_start = 0;             // ≥ 0
   std::int64_t trim_frame_end = -1;              // > trim_frame_start, or -1 = to the end
   std::string engine = "auto";                   // auto, ort, native
@@ -38,8 +43,8 @@ struct JobOptions {
 
   // The options as a JSON object (every key, defaults included).
   std::string to_json() const;
-  // Copies the options onto job (selector, detector score, mask, encode, trim, engine, swapper,
-  // processors, enhancer).
+  // Copies the options onto job (selector, detector score, mask, encode and the other output
+  // options, trim, engine, swapper, processors, enhancer).
   Status apply_to(SwapJob& job) const;
 };
 

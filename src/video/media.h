@@ -104,6 +104,9 @@ struct EncodeOptions {
 // even number (halves up), at least 2 (yuv420p needs even sizes). 255 × 1 → 256, 256 × 0.5 → 128,
 // 100 × 0.25 → 26 (25 is halfway between 24 and 26), 3 × 0.25 → 2.
 int scaled_video_size(int size, double scale);
+// A frame rate given as a decimal (--output-video-fps 29.97) as a Rational to 1/1000 s
+// (29.97 → 29970/1000); {0, 1} (keep the frames' rate) when fps <= 0.
+Rational frame_rate_from_fps(double fps);
 
 // Where the output's audio comes from: the best audio stream of `path` (the target), limited to
 // [start_s, end_s) of its timeline (the stream's own timestamps, in seconds) and shifted so

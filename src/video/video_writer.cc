@@ -307,6 +307,11 @@ int scaled_video_size(int size, double scale) {
   return std::max(2, 2 * static_cast<int>(half));
 }
 
+Rational frame_rate_from_fps(double fps) {
+  if (!(fps > 0)) return {};
+  return {static_cast<int>(std::lround(std::min(fps, 1e6) * 1000)), 1000};
+}
+
 Result<std::unique_ptr<VideoWriter>> VideoWriter::open(const std::string& path, const VideoInfo& video,
                                                        const EncodeOptions& options, const AudioSource& audio) {
   init_logging();

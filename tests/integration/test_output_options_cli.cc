@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <string>
 
+#include "server/job_options.h"
 #include "support/run_fswap.h"
 #include "support/scratch_dir.h"
 #include "video/media.h"
@@ -91,6 +92,35 @@ TEST(CliOutputOptions, BadValuesExitTwoNamingTheOptionAndWriteNothing) {
     const std::string option = bad.substr(0, bad.find(' '));
     EXPECT_NE(r.output.find(option), std::string::npos) << r.output;
     EXPECT_FALSE(fs::exists(out));
+  }
+}
+
+// The HTTP API's job options carry the same settings (POST /v1/jobs "options").
+TEST(JobOptionsOutput, KeysReachTheJobAndBadValuesAreNamed) {
+  auto o = server::parse_job_options(R"({"output_video_scale": 0.5, "output_video_fps": 29.97,
+      "output_image_scale": 2, "output_audio_volume": 40, "output_audio_quality": 90})");
+  ASSERT_TRUE(o.is_ok()) << o.status().to_string();
+  SwapJob job;
+  ASSERT_TRUE(o->apply_to(job).is_ok());
+  EXPECT_EQ(job.encode.scale, 0.5);
+  EXPECT_NEAR(job.encode.frame_rate.value(), 29.97, 1e-9);
+  EXPECT_EQ(job.image_scale, 2.0);
+  EXPECT_EQ(job.audio_volume, 40);
+  EXPECT_EQ(job.audio_quality, 90);
+  // Defaults: the target's size, rate and audio as they are.
+  SwapJob defaults;
+  ASSERT_TRUE(server::parse_job_options("{}")->apply_to(defaults).is_ok());
+  EXPECT_EQ(defaults.encode.scale, 1.0);
+  EXPECT_EQ(defaults.encode.frame_rate.num, 0);
+  EXPECT_EQ(defaults.audio_volume, 100);
+  EXPECT_EQ(defaults.audio_quality, -1);
+  EXPECT_NE(server::parse_job_options("{}")->to_json().find("\"output_audio_volume\":100"), std::string::npos);
+  for (const char* bad : {R"({"output_video_scale": 0.1})", R"({"output_image_scale": 9})", R"({"output_video_fps": -1})",
+                          R"({"output_audio_volume": 101})", R"({"output_audio_quality": 101})"}) {
+    auto r = server::parse_job_options(bad);
+    ASSERT_FALSE(r.is_ok()) << bad;
+    const std::string key = std::string(bad).substr(3, std::string(bad).find('"', 3) - 3);
+    EXPECT_NE(r.status().message().find(key), std::string::npos) << r.status().message();
   }
 }
 
