@@ -153,7 +153,7 @@ TEST(OutputVideoScale, WriterResizesToTheScaledEvenSize) {
     int out_w, out_h;
   };
   for (const Case& c : {Case{256, 256, 0.5, 128, 128}, Case{256, 256, 1.5, 384, 384}, Case{254, 198, 0.5, 128, 100},
-                        Case{256, 256, 0.25, 64, 64}}) {
+                        Case{256, 256, 0.25, 64, 64}, Case{255, 171, 0.5, 128, 86}}) {
     SCOPED_TRACE(std::to_string(c.w) + "x" + std::to_string(c.h) + " x " + std::to_string(c.scale));
     const std::string out = scratch("scaled.mp4");
     EncodeOptions options;
@@ -338,6 +338,30 @@ TEST(OutputOptions, SwapJobWritesTheVideoWithTheOutputOptions) {
   EXPECT_NEAR(r.info.duration_s, 2.0, 0.1);
   ASSERT_TRUE(r.info.has_audio);
   EXPECT_NEAR(audio_rms(job.output) / audio_rms(target), 0.5, 0.05);
+}
+
+// Segmented runs: every segment is written at the scaled size, and the join applies the volume.
+TEST(OutputOptions, SegmentedRunScalesEverySegmentAndDropsTheAudioAtVolumeZero) {
+  if (!have_ffmpeg_cli()) GTEST_SKIP() << "ffmpeg CLI not installed";
+  const std::string target = scratch("segmented_target.mp4");
+  ASSERT_TRUE(write_clip(target, 256, 256, 40, 20, {}, AudioSource{sine_audio()}).is_ok());
+  ASSERT_TRUE(read_back(target).info.has_audio);
+  SwapJob job;
+  job.target = target;
+  job.sources = {kMedia + "astronaut.png"};
+  job.output = scratch("segmented_out.mp4");
+  job.swap_faces = false;
+  job.segment_frames = 15;
+  job.encode.scale = 0.75;
+  job.audio_volume = 0;
+  auto summary = run_swap(job);
+  ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
+  EXPECT_EQ(summary->segments, 3);
+  const ReadBack r = read_back(job.output);
+  EXPECT_EQ(r.info.width, 192);
+  EXPECT_EQ(r.info.height, 192);
+  EXPECT_EQ(r.frames.size(), 40u);
+  EXPECT_FALSE(r.info.has_audio);
 }
 
 TEST(OutputOptions, ValidationNamesTheOption) {
