@@ -50,7 +50,7 @@ class FfmpegVideoWriter final : public VideoWriter {
   AVStream* stream_ = nullptr;
   BandedScaler to_yuv_;
   SwsPtr resize_to_yuv_;  // --output-video-scale: frame size RGB → output size YUV; null at scale 1
-  FramePtr rgb_;  // aligned RGB copy of the frame, padded to the encoder's even size (or at its own size to resize)
+  FramePtr rgb_;  // aligned RGB copy of the frame, padded to the encoder's even size (at its own size to resize)
   FramePtr yuv_;
   PacketPtr packet_;
   std::unique_ptr<AudioPump> audio_;
@@ -64,7 +64,6 @@ class FfmpegVideoWriter final : public VideoWriter {
   std::int64_t first_pts_ = 0;   // the first frame's pts (input time base)
   std::int64_t tick_origin_ = 0; // the first frame's time in output ticks (its output pts)
   std::int64_t next_tick_ = 0;   // the next output tick to fill
-
   bool file_opened_ = false;
   bool finished_ = false;
   bool failed_ = false;
@@ -167,12 +166,10 @@ Status FfmpegVideoWriter::init(const EncodeOptions& options, const AudioSource& 
   if (!yuv_ || !rgb_ || !packet_) return out_of_memory(path_ + ": cannot allocate encoder buffers");
   yuv_->format = enc_->pix_fmt;
   rgb_->format = AV_PIX_FMT_RGB24;
-  yuv_->width = rgb_->width = enc_->width;
-  yuv_->height = rgb_->height = enc_->height;
-  if (resized) {
-    rgb_->width = info_.width;
-    rgb_->height = info_.height;
-  }
+  yuv_->width = enc_->width;
+  yuv_->height = enc_->height;
+  rgb_->width = resized ? info_.width : enc_->width;  // resized from the frame's size, else padded to the encoder's
+  rgb_->height = resized ? info_.height : enc_->height;
   for (AVFrame* f : {yuv_.get(), rgb_.get()}) {
     if (av_frame_get_buffer(f, 0) < 0) return out_of_memory(path_ + ": cannot allocate a frame buffer");
   }
