@@ -33,7 +33,9 @@ class CudaBackend final : public NativeBackend {
     {
       auto lock = runtime_->enter(lane_);
       FSWAP_ASSIGN_OR_RETURN(CudaExecutor* exec, executor(graph, shapes));
+      const auto start = std::chrono::steady_clock::now();
       FSWAP_ASSIGN_OR_RETURN(issued, exec->issue(inputs));
+      runtime_->add_issue_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     // Waiting for the outputs holds nothing: another session's work queues behind this run.
     FSWAP_RETURN_IF_ERROR(issued.wait());
