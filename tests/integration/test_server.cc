@@ -158,6 +158,37 @@ TEST_F(ServerTest, VideoJobAndRangeRequest) {
   EXPECT_EQ(part->body, res->body.substr(100, 1024));
 }
 
+// output_video_fps on a server that makes videos in segments (the default): the job runs in one
+// piece and its result has the new rate (30 frames at 30 fps → 15 at 15 fps).
+TEST_F(ServerTest, VideoJobWithAnOutputFpsRunsInOnePiece) {
+  auto c = server().client();
+  auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "astronaut.png"),
+                                                             file_part("target", kMedia + "messi_720p.mp4"),
+                                                             options_part(R"({"trim_frame_end": 30, "output_video_fps": 15})")});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->body;
+  const std::string id = json::parse(r->body)["id"];
+  const json job = wait_for_job(c, id, 45s);
+  ASSERT_EQ(job.value("state", ""), "done") << job.dump() << server().log();
+  auto res = c.Get(("/v1/jobs/" + id + "/result").c_str());
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  const std::string out = (scratch_root() / "fps_result.mp4").string();
+  std::ofstream(out, std::ios::binary) << res->body;
+  auto reader = VideoReader::open(out);
+  ASSERT_TRUE(reader) << reader.status().message();
+  EXPECT_NEAR((*reader)->info().frame_rate.value(), 15.0, 0.01);
+  int frames = 0;
+  VideoFrame frame;
+  while (true) {
+    auto got = (*reader)->read(frame);
+    ASSERT_TRUE(got);
+    if (!*got) break;
+    ++frames;
+  }
+  EXPECT_NEAR(frames, 15, 1);
+}
+
 TEST_F(ServerTest, CancelQueuedAndRunningJobs) {
   auto c = server().client();
   std::vector<std::string> ids;
