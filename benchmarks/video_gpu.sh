@@ -50,13 +50,13 @@ if [[ " $VIDEO_PARTS " == *" bench "* ]]; then
 fi
 if [[ " $VIDEO_PARTS " == *" lanes "* ]]; then
   # The analysis on a compute lane of its own, against one lane in the same call; and the content
-  # masks on the device path (--frames-on-gpu on) against the host path they take by default.
+  # masks on the device path (the default) against host frames (--frames-on-gpu off).
   bench "facefusion, 1 lane" "${native[@]}" "${facefusion[@]}"
   bench "facefusion, 2 lanes" "${native[@]}" "${facefusion[@]}" --gpu-lanes 2
   # FaceFusion's default occluder is xseg_1; the replicas write it as xseg.onnx.
   [[ -e $models/xseg_1.onnx ]] || ln -s xseg.onnx "$models/xseg_1.onnx"
-  bench "facefusion, occlusion mask, host" "${native[@]}" "${facefusion[@]}" occlusion
-  bench "facefusion, occlusion mask, gpu" "${native[@]}" "${facefusion[@]}" occlusion --frames-on-gpu on
+  bench "facefusion, occlusion mask, host" "${native[@]}" "${facefusion[@]}" occlusion --frames-on-gpu off
+  bench "facefusion, occlusion mask, gpu" "${native[@]}" "${facefusion[@]}" occlusion
 fi
 if [[ " $VIDEO_PARTS " == *" startup "* ]]; then
   # Where a run's first seconds go: the FaceFusion pipeline on the 1080p clip with debug logging

@@ -236,9 +236,8 @@ struct CommonOptions {
         ->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
     app.add_option("--frames-on-gpu", frames_on_gpu,
                    "auto: keep each frame on the GPU while the face processors can work on it there (native "
-                   "engine on CUDA, box mask); on: also with occlusion, area and region masks (not yet "
-                   "proven on a GPU); off: face work on host frames")
-        ->check(CLI::IsMember({"auto", "on", "off"}))->capture_default_str();
+                   "engine on CUDA); off: face work on host frames")
+        ->check(CLI::IsMember({"auto", "off"}))->capture_default_str();
     app.add_option("--gpu-lanes", gpu_lanes,
                    "1, or 2: the face analysis on a compute stream of its own beside the processors' (native "
                    "engine on CUDA; not yet measured)")
@@ -330,9 +329,7 @@ struct CommonOptions {
     job.audio_quality = audio_quality;
     job.decoder = decoder == "cuda" ? SwapJob::Decoder::kCuda : SwapJob::Decoder::kCpu;
     job.gpu_lanes = gpu_lanes;
-    job.frames_on_gpu = frames_on_gpu == "on"    ? SwapJob::FramesOnGpu::kOn
-                        : frames_on_gpu == "off" ? SwapJob::FramesOnGpu::kOff
-                                                 : SwapJob::FramesOnGpu::kAuto;
+    job.frames_on_gpu = frames_on_gpu == "off" ? SwapJob::FramesOnGpu::kOff : SwapJob::FramesOnGpu::kAuto;
     job.image_quality = image_quality;
     job.image_scale = image_scale;
     job.trim_frame_start = trim_start;

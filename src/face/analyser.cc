@@ -1,9 +1,20 @@
 #include "face/analyser.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 namespace fswap {
+namespace {
+
+// A landmarker's output that is not a number (an fp16 overflow gives NaN) cannot align a face.
+bool landmarks_finite(const Face& f) {
+  const auto finite = [](const Point2f& p) { return std::isfinite(p.x) && std::isfinite(p.y); };
+  return std::all_of(f.landmarks68.begin(), f.landmarks68.end(), finite) &&
+         std::all_of(f.landmarks5.begin(), f.landmarks5.end(), finite);
+}
+
+}  // namespace
 
 Result<std::unique_ptr<FaceAnalyser>> FaceAnalyser::load(Engine& engine, const AnalyserOptions& options) {
   std::unique_ptr<FaceAnalyser> a(new FaceAnalyser());
@@ -35,6 +46,7 @@ Result<std::vector<Face>> FaceAnalyser::analyse(const Image& rgb, bool embed_fac
   {
     ScopedTimer t(ledger, "landmarks");
     for (Face& f : faces) FSWAP_RETURN_IF_ERROR(landmark(rgb, f));
+    std::erase_if(faces, [](const Face& f) { return !landmarks_finite(f); });
   }
   if (embed_faces)
     for (Face& f : faces) FSWAP_RETURN_IF_ERROR(embed(rgb, f, ledger));
@@ -61,7 +73,7 @@ Result<std::vector<Face>> FaceAnalyser::follow(const Image& rgb, const std::vect
     const float dx = to.x - from.x, dy = to.y - from.y;
     f.box = {f.box.x1 + dx, f.box.y1 + dy, f.box.x2 + dx, f.box.y2 + dy};
     for (Point2f& k : f.keypoints) k = {k.x + dx, k.y + dy};
-    faces.push_back(std::move(f));
+    if (landmarks_finite(f)) faces.push_back(std::move(f));
   }
   return faces;
 }

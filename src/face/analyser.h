@@ -42,7 +42,10 @@ class FaceAnalyser {
  public:
   static Result<std::unique_ptr<FaceAnalyser>> load(Engine& engine, const AnalyserOptions& options);
 
-  // Faces with box, score, landmarks (and embeddings when embed is true), best score first.
+  // Faces with box, score, landmarks (and embeddings when embed is true), best score first. A face
+  // whose landmarks are not finite (a landmarker overflowing fp16) cannot be aligned and is left
+  // out, here and in follow; a FaceFusion landmarker's failure with the detector's five points
+  // falls back to them first.
   Result<std::vector<Face>> analyse(const Image& rgb, bool embed, TimeLedger* ledger = nullptr);
   Status embed(const Image& rgb, Face& face, TimeLedger* ledger = nullptr);
   // The previous frame's faces followed into this one without the detector (fswap's

@@ -159,6 +159,12 @@ Result<FaceLandmarks68> FaceFusionLandmarker::detect(const Image& rgb, const Fac
     for (int i = 0; i < 68; ++i) score += *std::max_element(h + i * per_point, h + (i + 1) * per_point);
     result.score = interp_unit(score / 68, 0.9);
   }
+  // Outputs that are not numbers (an fp16 overflow gives NaN) are no landmarks: score 0 sends the
+  // analyser back to the detector's five points.
+  const bool finite = std::isfinite(result.score) &&
+                      std::all_of(result.points.begin(), result.points.end(),
+                                  [](const Point2f& q) { return std::isfinite(q.x) && std::isfinite(q.y); });
+  if (!finite) result.score = 0;
   return result;
 }
 

@@ -43,7 +43,7 @@ inline constexpr int kFaceFusionLandmarkerSize = 256;
 
 struct FaceLandmarks68 {
   std::array<Point2f, 68> points;  // frame pixels
-  float score = 0;                 // 0..1, FaceFusion's landmarker score
+  float score = 0;                 // 0..1, FaceFusion's landmarker score; 0 when an output is not finite
 };
 
 // The frame → 256×256 crop transform of warp_face_by_translation for a detector box.

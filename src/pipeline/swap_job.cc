@@ -281,14 +281,6 @@ Result<std::vector<Face>> analyse_frame(JobContext& ctx, const Image& frame, boo
 // works on the host.
 DeviceWork* processor_gpu(const SwapJob& job, const std::string& processor, Processors& p) {
   if (job.frames_on_gpu == SwapJob::FramesOnGpu::kOff) return nullptr;
-  // Content masks on the device path wait for their GPU tests (--frames-on-gpu on takes them):
-  // the swapper uses every chosen mask type, the face enhancer the box and occlusion (FaceFusion's).
-  const auto& types = job.face_mask.types;
-  const bool content_masks =
-      processor == "face_swapper"
-          ? std::any_of(types.begin(), types.end(), [](const std::string& type) { return type != "box"; })
-          : std::find(types.begin(), types.end(), "occlusion") != types.end();
-  if (content_masks && job.frames_on_gpu != SwapJob::FramesOnGpu::kOn) return nullptr;
   if (processor == "face_swapper") return p.swapper->device_work();
   if (processor == "face_enhancer") return p.enhancer->device_work();
   return nullptr;

@@ -88,12 +88,11 @@ struct SwapJob {
   // time, gives 91 and 30 (docs/BENCHMARKS.md); NVDEC leaves those cores to the encoder.
   enum class Decoder { kCpu, kCuda };
   Decoder decoder = Decoder::kCpu;
-  // --frames-on-gpu auto|on|off: auto keeps a frame on the GPU from upload to download while the
-  // face processors can work on it there (the native engine on CUDA, the box mask:
-  // face/device_face.h); on also with occlusion, area and region masks (face/device_masks.h: built,
-  // not yet run on a GPU, so not auto's choice until tests/gpu's CudaFaceMasks.* pass there); off
-  // does all face work on host frames (the comparison baseline, a fallback).
-  enum class FramesOnGpu { kAuto, kOn, kOff };
+  // --frames-on-gpu auto|off: auto keeps a frame on the GPU from upload to download while the
+  // face processors can work on it there (the native engine on CUDA: face/device_face.h, with the
+  // occlusion, area and region masks of face/device_masks.h); off does all face work on host frames
+  // (the comparison baseline, a fallback).
+  enum class FramesOnGpu { kAuto, kOff };
   FramesOnGpu frames_on_gpu = FramesOnGpu::kAuto;
   // --gpu-lanes 1|2: with 2 the face analysis (detector, landmarker, recognizer) runs on a compute
   // lane of its own (SessionOptions::lane 1), its kernels beside the processors' instead of queued

@@ -19,6 +19,7 @@ test_facefusion_landmarkers.cc). Each computes a fixed formula the tests recompu
   peppa_wutz.onnx           input [1,3,256,256] -> output [1,204] = mean(input) * (1 + i / 50) + i / 10
   2dfan4.onnx               input [1,3,256,256] -> points [1,68,3] = the same 204 values,
                             heatmaps [1,68,4,4] with per-point maximum 0.5 + k / 200
+  nan/2dfan4.onnx           the same contract, every output NaN (an fp16 overflow's result)
   fairface.onnx             input [1,3,224,224] -> race_id = argmax(m0, m1, m2, 0, 0, 0, 0),
                             gender_id = argmax(m1, m2), age_id = argmax(m2, m0, m1, 0.1 x 6), int64 [1],
                             m = the input's per-channel means
@@ -119,14 +120,14 @@ def peppa_probe(out):
     b.finish(os.path.join(out, "peppa_wutz.onnx"))
 
 
-def fan2d_probe(out):
+def fan2d_probe(out, poison=1.0):
     b = Builder("2dfan4", 0)
     x = b.input("input", (1, 3, 256, 256))
-    pts = b.reshape(mean_pattern(b, x), [1, 68, 3], (1, 68, 3))
+    pts = b.reshape(b.mul(mean_pattern(b, x), poison), [1, 68, 3], (1, 68, 3))
     heat = np.zeros((1, 68, 4, 4), np.float32)
     for k in range(68):
         heat[0, k] = np.linspace(0, 0.5 + k / 200, 16).reshape(4, 4)
-    zero = b.mul(b.node("ReduceMean", [x], (1, 1, 1, 1), axes=[1, 2, 3], keepdims=1), 0.0)
+    zero = b.mul(b.node("ReduceMean", [x], (1, 1, 1, 1), axes=[1, 2, 3], keepdims=1), poison - 1.0)
     b.rename_output(pts, "landmarks")
     b.rename_output(b.add(b.const(heat), zero), "heatmaps")
     b.output("landmarks", [1, 68, 3])
@@ -164,4 +165,6 @@ if __name__ == "__main__":
     fan_68_5_probe(d)
     peppa_probe(d)
     fan2d_probe(d)
+    os.makedirs(os.path.join(d, "nan"), exist_ok=True)
+    fan2d_probe(os.path.join(d, "nan"), poison=float("nan"))
     fairface_probe(d)

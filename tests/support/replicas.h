@@ -78,7 +78,7 @@ inline std::string enhancer_replica_dir(std::string* why) {
 }
 
 inline std::string swapper_probe_dir(std::string* why) {
-  return generated_replicas("facefusion-swapper-probes-v4", "",
+  return generated_replicas("facefusion-swapper-probes-v5", "",
                             {"/usr/bin/python3 " + std::string(FSWAP_SOURCE_DIR) +
                              "/tests/support/make_swapper_probes.py {dir}"},
                             why);
@@ -91,7 +91,7 @@ inline std::string swapper_replica_dir(std::string* why) {
 }
 
 inline std::string landmarker_replica_dir(std::string* why) {
-  return generated_replicas("facefusion-landmarker-replicas-v1", "2dfan4 peppa_wutz fan_68_5", {}, why);
+  return generated_replicas("facefusion-landmarker-replicas-v2", "2dfan4 peppa_wutz fan_68_5", {}, why);
 }
 
 inline std::string frame_enhancer_probe_dir(std::string* why) {

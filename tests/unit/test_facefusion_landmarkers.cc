@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <vector>
 
 #include "face/analyser.h"
 #include "face/face_templates.h"
@@ -119,18 +120,25 @@ TEST(FaceFusionLandmarker, ContractErrorsNameTheFile) {
   EXPECT_EQ(FaceLandmarkEstimator::load(*engine, "/nonexistent", {}).status().code(), StatusCode::kNotFound);
 }
 
-// --face-landmarker-model peppa_wutz through the analyser: the landmarker's points for each
-// detected face, and FaceFusion's 5/68 points from them (its score passes the default 0.5).
-TEST(FaceFusionLandmarker, AnalyserUsesTheChosenLandmarker) {
-  const std::string dir = probe_dir();
-  if (dir.empty()) return;
-  namespace fs = std::filesystem;
+namespace fs = std::filesystem;
+
+// A models folder of the embedded default models plus `extra` (linked under their own names).
+fs::path models_with(const std::vector<fs::path>& extra) {
   const fs::path models = fs::path(FSWAP_TEST_TMP) / ("landmarker-models-" + std::to_string(::getpid()));
   fs::remove_all(models);
   fs::create_directories(models);
   for (const auto& e : fs::directory_iterator(std::string(FSWAP_THIRD_PARTY_DIR) + "/models"))
     fs::create_symlink(e.path(), models / e.path().filename());
-  fs::create_symlink(fs::path(dir) / "peppa_wutz.onnx", models / "peppa_wutz.onnx");
+  for (const fs::path& p : extra) fs::create_symlink(p, models / p.filename());
+  return models;
+}
+
+// --face-landmarker-model peppa_wutz through the analyser: the landmarker's points for each
+// detected face, and FaceFusion's 5/68 points from them (its score passes the default 0.5).
+TEST(FaceFusionLandmarker, AnalyserUsesTheChosenLandmarker) {
+  const std::string dir = probe_dir();
+  if (dir.empty()) return;
+  const std::filesystem::path models = models_with({fs::path(dir) / "peppa_wutz.onnx"});
   auto engine = make_engine("ort").value();
   AnalyserOptions o;
   o.models_dir = models.string();
@@ -152,6 +160,39 @@ TEST(FaceFusionLandmarker, AnalyserUsesTheChosenLandmarker) {
     EXPECT_EQ(five[3].x, want.points[48].x);
     EXPECT_NEAR(five[0].x, (want.points[36].x + want.points[37].x + want.points[38].x + want.points[39].x +
                             want.points[40].x + want.points[41].x) / 6, 1e-3);
+  }
+  fs::remove_all(models);
+}
+
+// A landmarker whose outputs are NaN (what a model overflowing fp16 gives) is a failed landmarker:
+// score 0 (the analyser's cue for the detector's five points, where it has them), and the
+// analyser leaves out a face it cannot align instead of passing NaN points on.
+TEST(FaceFusionLandmarker, NotFiniteOutputsScoreZeroAndNoFaceCarriesThem) {
+  const std::string dir = probe_dir();
+  if (dir.empty()) return;
+  auto engine = make_engine("ort").value();
+  auto poisoned = FaceFusionLandmarker::load(*engine, dir + "/nan", "2dfan4", {});
+  ASSERT_TRUE(poisoned.is_ok()) << poisoned.status().to_string();
+  const FaceLandmarks68 got = (*poisoned)->detect(random_image(400, 330, 3, 2), kBox, 0).value();
+  EXPECT_TRUE(std::isnan(got.points[0].x));
+  EXPECT_EQ(got.score, 0.f);
+
+  // The default detector gives BlazeFace's six keypoints, so nothing to fall back to.
+  const fs::path models = models_with({fs::path(dir) / "nan" / "2dfan4.onnx"});
+  const Image astronaut = read_image(std::string(FSWAP_THIRD_PARTY_DIR) + "/media/astronaut.png").value();
+  for (const char* landmarker : {"fr_landmark", "2dfan4"}) {
+    SCOPED_TRACE(landmarker);
+    AnalyserOptions o;
+    o.models_dir = models.string();
+    o.landmarker = landmarker;
+    auto analyser = FaceAnalyser::load(*engine, o);
+    ASSERT_TRUE(analyser.is_ok()) << analyser.status().to_string();
+    auto faces = (*analyser)->analyse(astronaut, /*embed=*/false);
+    ASSERT_TRUE(faces.is_ok()) << faces.status().to_string();
+    EXPECT_EQ(faces->size(), std::string(landmarker) == "fr_landmark" ? 1u : 0u);
+    auto followed = (*analyser)->follow(astronaut, *faces);
+    ASSERT_TRUE(followed.is_ok());
+    EXPECT_EQ(followed->size(), faces->size());
   }
   fs::remove_all(models);
 }

@@ -307,12 +307,19 @@ def yunet_2023_mar(b, hw=None):
 
 
 # ------------------------------------------------------------------------------------------------
-# 2dfan4: face-alignment FAN, 4 stacked hourglasses (depth 4, 256 features), pre-activation ConvBlocks
+# 2dfan4: face-alignment FAN, 4 stacked hourglasses (depth 4, 256 features), pre-activation ConvBlocks.
+# Without trained batch-norm statistics each residual sum doubles the activations' variance, and
+# He-initialised branches would reach 5e9 by the last stack, past float16. The residual branches and
+# the stacks' merges are drawn with gain 0.1 instead of 2 (peak ~300 on a random input), so the
+# replica runs in fp16 as the real model does.
+FAN_BRANCH_GAIN = 0.1
+
+
 def fan_convblock(b, x, cout):
     cin = b.shape[x][1]
-    o1 = b.conv(b.act(b.bn(x), "relu"), cout // 2, 3, bias=False)
-    o2 = b.conv(b.act(b.bn(o1), "relu"), cout // 4, 3, bias=False)
-    o3 = b.conv(b.act(b.bn(o2), "relu"), cout // 4, 3, bias=False)
+    o1 = b.conv(b.act(b.bn(x), "relu"), cout // 2, 3, bias=False, gain=FAN_BRANCH_GAIN)
+    o2 = b.conv(b.act(b.bn(o1), "relu"), cout // 4, 3, bias=False, gain=FAN_BRANCH_GAIN)
+    o3 = b.conv(b.act(b.bn(o2), "relu"), cout // 4, 3, bias=False, gain=FAN_BRANCH_GAIN)
     out = b.concat([o1, o2, o3])
     res = x if cin == cout else b.conv(b.act(b.bn(x), "relu"), cout, 1, p=0, bias=False)
     return b.add(out, res)
@@ -341,7 +348,8 @@ def fan_2dfan4(b, hw=None):
         ll = b.act(b.conv(ll, 256, 1, p=0), "relu")  # conv_last + bn_end folded
         hm = b.conv(ll, 68, 1, p=0)
         if i < 3:
-            prev = b.add(b.add(prev, b.conv(ll, 256, 1, p=0)), b.conv(hm, 256, 1, p=0))
+            prev = b.add(b.add(prev, b.conv(ll, 256, 1, p=0, gain=FAN_BRANCH_GAIN)),
+                         b.conv(hm, 256, 1, p=0, gain=FAN_BRANCH_GAIN))
     # landmarks (1,68,3): soft-argmax x,y in 64-pixel heatmap coordinates and a confidence
     flat = b.reshape(hm, [1, 68, 4096], (1, 68, 4096))
     prob = b.softmax(b.mul(flat, 20.0), axis=-1)

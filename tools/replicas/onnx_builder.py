@@ -120,7 +120,7 @@ class Builder:
         return name
 
     # ---- layers
-    def conv(self, x, cout, k, s=1, p=None, g=1, d=1, bias=True, w=None, pads=None):
+    def conv(self, x, cout, k, s=1, p=None, g=1, d=1, bias=True, w=None, pads=None, gain=2.0):
         n, c, h, wd = self.shape[x]
         kh, kw = (k, k) if isinstance(k, int) else k
         if pads is None:
@@ -128,7 +128,7 @@ class Builder:
                 p = (d * (kh - 1)) // 2
             pads = [p, p, p, p] if isinstance(p, int) else [p[0], p[1], p[0], p[1]]
         if w is None:
-            w = self.weight((cout, c // g, kh, kw))
+            w = self.weight((cout, c // g, kh, kw), gain=gain)
         ins = [x, w]
         if bias:
             ins.append(self.weight((cout,), std=0.01))

@@ -184,8 +184,10 @@ Result<DevicePtr> CudaDevice::allocate(std::uint64_t bytes) {
   if (allocation_calls_ == fail_call_ || (fail_from_call_ > 0 && allocation_calls_ >= fail_from_call_))
     return out_of_memory("cudaMallocAsync of " + format_bytes(bytes) + ": injected failure of allocation call " +
                          std::to_string(allocation_calls_));
+  const double start = steady_seconds();
   void* p = nullptr;
   FSWAP_CUDA_CHECK(cudaMallocFromPoolAsync(&p, bytes, pool_.get(), compute_stream()));
+  mapping_s_ += steady_seconds() - start;
   // The allocation is ordered on the current lane (frees are too): copies and the other lanes may
   // use it only after it.
   FSWAP_ASSIGN_OR_RETURN(DeviceEvent allocated, record_on(compute_stream()));
@@ -207,11 +209,13 @@ Status CudaDevice::free(DevicePtr ptr) {
   // chunk the pool can never trim, and the card would hold more than the budget (measured: 2.09
   // GiB of pool for 2 GiB of segments). Frees are rare (the arena caches; it returns segments
   // only under pressure or at model switches), so the cost of mapping again is paid rarely.
+  const double start = steady_seconds();
   const DeviceEvent deps[] = {it->second.allocated};
   FSWAP_RETURN_IF_ERROR(wait_all(release_.get(), deps));
   FSWAP_CUDA_CHECK(cudaFreeAsync(as_ptr(ptr), release_.get()));
   FSWAP_CUDA_CHECK(cudaStreamSynchronize(release_.get()));
   FSWAP_CUDA_CHECK(cudaMemPoolTrimTo(pool_.get(), 0));
+  mapping_s_ += steady_seconds() - start;
   allocations_.erase(it);
   return Status::ok();
 }

@@ -112,6 +112,9 @@ class CudaDevice final : public DeviceBackend {
   // Seconds the host spent blocked in wait() (eviction and segment release waiting for work,
   // result downloads): time it could not spend issuing work ahead of the GPU.
   double host_wait_seconds() const { return host_wait_s_; }
+  // Seconds the host spent in allocate() and free(): the pool maps and unmaps the arena's segments
+  // there (0.1–1 ms a map, GPU.md), so a steady state that keeps trading segments pays it per pass.
+  double mapping_seconds() const { return mapping_s_; }
   // Returns unused pool memory to the driver, keeping `keep_bytes` (cudaMemPoolTrimTo).
   // Waits for the streams first, so pending frees are returned too.
   Status trim_pool(std::uint64_t keep_bytes = 0);
@@ -191,6 +194,7 @@ class CudaDevice final : public DeviceBackend {
   mutable std::vector<StallPair> free_stall_pairs_;
   mutable double stall_s_ = 0;
   double host_wait_s_ = 0;
+  double mapping_s_ = 0;
 
   int allocation_calls_ = 0, fail_call_ = 0, fail_from_call_ = 0;
   double start_s_ = 0;
