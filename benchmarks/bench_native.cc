@@ -11,9 +11,10 @@
 //            bandwidth over the pass and over the time streaming added; explicit vs unified
 //            memory mode where unified applies (unlimited and 100%), with the first pass's time;
 //            and the host's side of a pass: ms blocked waiting for the GPU, ms issuing the runs
-//            (CudaRuntime::issue_seconds: a streamed run issues node by node, a resident one
-//            relaunches its CUDA graph), and the arena's segments mapped and unmapped per pass
-//            with the host's ms in those calls;
+//            (CudaRuntime::issue_times: a streamed run issues node by node, a resident one
+//            relaunches its CUDA graph; of it the residency manager's and graph captures' ms, and
+//            the runs of each kind), and the arena's segments mapped and unmapped per pass with
+//            the host's ms in those calls;
 //   budget-light  the same with a 64×64 tile: little compute to hide the copies behind;
 //   profile  per model (batch 1, fp16, inputs as latency makes them): one run timed node by node
 //            (profile_cuda_nodes), as a table of op types (ms, share, nodes) and the 12 slowest
@@ -289,7 +290,7 @@ void sweep_row(NativeEngine& engine, std::int64_t tile, MemoryMode mode, std::ui
   const std::string label = budget == 0 ? std::string("unlimited") : memory::format_bytes(budget);
   auto stages = load_pipeline(engine, budget == 0 ? "" : std::to_string(budget), mode, tile);
   if (!stages.is_ok()) {
-    std::printf("| %s | %s | %s | %s | | | | | | | | | | | | |\n", mode_name(mode), label.c_str(), room,
+    std::printf("| %s | %s | %s | %s | | | | | | | | | | | | | | | |\n", mode_name(mode), label.c_str(), room,
                 stages.status().to_string().c_str());
     return;
   }
@@ -297,19 +298,25 @@ void sweep_row(NativeEngine& engine, std::int64_t tile, MemoryMode mode, std::ui
   double first = 0;
   auto warm = time_pipeline(*stages, 0, &first);
   const auto before = rt->residency().stats().total;
-  const double waited_before = rt->device().host_wait_seconds(), issued_before = rt->issue_seconds();
+  const double waited_before = rt->device().host_wait_seconds();
+  const CudaRuntime::IssueTimes issued_before = rt->issue_times();
   const double mapping_before = rt->device().mapping_seconds();
   const memory::ArenaStats arena_before = rt->arena().stats();
   auto t = warm.is_ok() ? time_pipeline(*stages, g_runs) : warm;
   if (!t.is_ok()) {
-    std::printf("| %s | %s | %s | %s | | | | | | | | | | | | |\n", mode_name(mode), label.c_str(), room,
+    std::printf("| %s | %s | %s | %s | | | | | | | | | | | | | | | |\n", mode_name(mode), label.c_str(), room,
                 t.status().to_string().c_str());
     return;
   }
   const auto after = rt->residency().stats().total;
   const double passes = g_runs + 1;  // time_pipeline's warm-up pass copies too
   const double waited = (rt->device().host_wait_seconds() - waited_before) / passes;
-  const double issuing = (rt->issue_seconds() - issued_before) / passes;
+  const CudaRuntime::IssueTimes& issued = rt->issue_times();
+  const double issuing = (issued.total_s - issued_before.total_s) / passes;
+  const double residency = (issued.residency_s - issued_before.residency_s) / passes;
+  const double capturing = (issued.capture_s - issued_before.capture_s) / passes;
+  const double graph_runs = static_cast<double>(issued.graph_runs - issued_before.graph_runs) / passes;
+  const double node_runs = static_cast<double>(issued.node_runs - issued_before.node_runs) / passes;
   const double mapping = (rt->device().mapping_seconds() - mapping_before) / passes;
   const memory::ArenaStats arena_after = rt->arena().stats();
   const double segments = static_cast<double>(arena_after.segment_allocations + arena_after.segment_releases -
@@ -320,11 +327,13 @@ void sweep_row(NativeEngine& engine, std::int64_t tile, MemoryMode mode, std::ui
   const double extra = *t - unlimited;
   char per_extra[32] = "-";
   if (h2d > 0 && extra > 1e-4) std::snprintf(per_extra, sizeof per_extra, "%.1f", h2d / extra / 1e9);
-  std::printf("| %s | %s | %s | %.1f | %.2f | %.2f | %s | %.0f | %.1f | %s | %.0f | %.2f | %.2f | %.1f | %.2f | %s |\n",
+  std::printf("| %s | %s | %s | %.1f | %.2f | %.2f | %s | %.0f | %.1f | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %.1f / %.1f | "
+              "%.1f | %.2f | %s |\n",
               mode_name(mode), label.c_str(), room, first * 1e3, *t * 1e3, unlimited / *t,
               memory::format_bytes(static_cast<std::uint64_t>(h2d)).c_str(), copies, h2d / *t / 1e9, per_extra,
-              static_cast<double>(after.evictions - before.evictions) / passes, waited * 1e3, issuing * 1e3, segments,
-              mapping * 1e3, memory::format_bytes(arena_after.peak_reserved_bytes).c_str());
+              static_cast<double>(after.evictions - before.evictions) / passes, waited * 1e3, issuing * 1e3,
+              residency * 1e3, capturing * 1e3, graph_runs, node_runs, segments, mapping * 1e3,
+              memory::format_bytes(arena_after.peak_reserved_bytes).c_str());
   if (mode == MemoryMode::kUnified)
     std::printf("unified: %s managed, %s prefetched in %llu prefetches\n", memory::format_bytes(after.managed_bytes).c_str(),
                 memory::format_bytes(after.managed_prefetch_bytes).c_str(),
@@ -358,8 +367,9 @@ void budget_sweep(std::int64_t tile) {
               memory::format_bytes(headroom).c_str(), unlimited * 1e3);
   std::printf("| mode | budget | room for weights | first pass ms | ms per pass | throughput vs unlimited | H2D per pass | "
               "copies per pass | H2D GB/s over the pass | H2D GB/s over the extra time | evictions per pass | host blocked ms "
-              "per pass | host issuing ms per pass | segments mapped + unmapped per pass | host ms in map/unmap per pass | "
-              "arena peak |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+              "per pass | host issuing ms per pass | of it in residency | of it capturing graphs | graph / node-by-node runs "
+              "per pass | segments mapped + unmapped per pass | host ms in map/unmap per pass | arena peak |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (MemoryMode mode : {MemoryMode::kExplicit, MemoryMode::kUnified})
     sweep_row(engine, tile, mode, 0, "all", unlimited);
   for (double fraction : {1.0, 0.5, 0.25, 0.1}) {

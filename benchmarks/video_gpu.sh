@@ -51,8 +51,8 @@ fi
 if [[ " $VIDEO_PARTS " == *" lanes "* ]]; then
   # The analysis on a compute lane of its own, against one lane in the same call; and the content
   # masks on the device path (the default) against host frames (--frames-on-gpu off).
-  bench "facefusion, 1 lane" "${native[@]}" "${facefusion[@]}"
-  bench "facefusion, 2 lanes" "${native[@]}" "${facefusion[@]}" --gpu-lanes 2
+  bench "facefusion, 1 lane" "${native[@]}" "${facefusion[@]}" --gpu-lanes 1
+  bench "facefusion, 2 lanes" "${native[@]}" "${facefusion[@]}"
   # FaceFusion's default occluder is xseg_1; the replicas write it as xseg.onnx.
   [[ -e $models/xseg_1.onnx ]] || ln -s xseg.onnx "$models/xseg_1.onnx"
   bench "facefusion, occlusion mask, host" "${native[@]}" "${facefusion[@]}" occlusion --frames-on-gpu off

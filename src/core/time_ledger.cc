@@ -28,10 +28,13 @@ double TimeLedger::seconds(const std::string& stage) const {
   return 0;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 std::string ms_since(std::chrono::steady_clock::time_point start) {
   char text[32];
-  std::snprintf(text, sizeof text, "%.1f ms",
-                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  std::snprintf(text, sizeof text, "%.1f ms", seconds_since(start) * 1e3);
   return text;
 }
 

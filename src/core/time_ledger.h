@@ -49,6 +49,8 @@ class ScopedTimer {
   std::chrono::steady_clock::time_point start_;
 };
 
+// Seconds since `start`.
+double seconds_since(std::chrono::steady_clock::time_point start);
 // "12.3 ms": the time since `start`, for log lines.
 std::string ms_since(std::chrono::steady_clock::time_point start);
 

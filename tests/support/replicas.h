@@ -91,7 +91,7 @@ inline std::string swapper_replica_dir(std::string* why) {
 }
 
 inline std::string landmarker_replica_dir(std::string* why) {
-  return generated_replicas("facefusion-landmarker-replicas-v2", "2dfan4 peppa_wutz fan_68_5", {}, why);
+  return generated_replicas("facefusion-landmarker-replicas-v3", "2dfan4 peppa_wutz fan_68_5", {}, why);
 }
 
 inline std::string frame_enhancer_probe_dir(std::string* why) {

@@ -311,8 +311,11 @@ def yunet_2023_mar(b, hw=None):
 # Without trained batch-norm statistics each residual sum doubles the activations' variance, and
 # He-initialised branches would reach 5e9 by the last stack, past float16. The residual branches and
 # the stacks' merges are drawn with gain 0.1 instead of 2 (peak ~300 on a random input), so the
-# replica runs in fp16 as the real model does.
+# replica runs in fp16 as the real model does; the heatmap heads with a gain that puts the heatmaps
+# near the real ones' [0, 1] scale (std ~0.3, not ~110), where the soft-argmax is not a hard argmax
+# that a rounding flips.
 FAN_BRANCH_GAIN = 0.1
+FAN_HEATMAP_GAIN = 3e-4
 
 
 def fan_convblock(b, x, cout):
@@ -346,7 +349,7 @@ def fan_2dfan4(b, hw=None):
         hg = hourglass(b, prev, 4)
         ll = fan_convblock(b, hg, 256)
         ll = b.act(b.conv(ll, 256, 1, p=0), "relu")  # conv_last + bn_end folded
-        hm = b.conv(ll, 68, 1, p=0)
+        hm = b.conv(ll, 68, 1, p=0, gain=FAN_HEATMAP_GAIN)
         if i < 3:
             prev = b.add(b.add(prev, b.conv(ll, 256, 1, p=0, gain=FAN_BRANCH_GAIN)),
                          b.conv(hm, 256, 1, p=0, gain=FAN_BRANCH_GAIN))

@@ -35,7 +35,7 @@ class CudaBackend final : public NativeBackend {
       FSWAP_ASSIGN_OR_RETURN(CudaExecutor* exec, executor(graph, shapes));
       const auto start = std::chrono::steady_clock::now();
       FSWAP_ASSIGN_OR_RETURN(issued, exec->issue(inputs));
-      runtime_->add_issue_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      runtime_->issue_times().total_s += seconds_since(start);
     }
     // Waiting for the outputs holds nothing: another session's work queues behind this run.
     FSWAP_RETURN_IF_ERROR(issued.wait());

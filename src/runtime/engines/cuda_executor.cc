@@ -367,7 +367,10 @@ Status CudaExecutor::run_nodes(std::uint64_t base, const std::function<void()>& 
     if (constants_.unified()) {
       if (Status s = enter_unified(n); !s.is_ok()) return node_error(graph_, *b.node, s);
     } else {
-      if (Status s = walk_.enter(rm, n, prefetch_bytes); !s.is_ok()) return node_error(graph_, *b.node, s);
+      const auto start = std::chrono::steady_clock::now();
+      const Status entered = walk_.enter(rm, n, prefetch_bytes);
+      runtime_.issue_times().residency_s += seconds_since(start);
+      if (!entered.is_ok()) return node_error(graph_, *b.node, entered);
       for (std::size_t i = 0; i < node_chunks_[n].size(); ++i)
         chunk_ptrs_[static_cast<std::size_t>(node_chunks_[n][i])] = walk_.pointers()[i];
     }
@@ -398,6 +401,7 @@ Status CudaExecutor::run_graph(std::uint64_t base) {
     if (constants_.unified()) return;
     for (std::size_t i = 0; i < held; ++i) (void)rm.release(constants_.block(chunks_[i]));
   };
+  const auto acquiring = std::chrono::steady_clock::now();
   for (; held < chunks_.size(); ++held) {
     const int c = chunks_[held];
     if (constants_.unified()) {
@@ -411,6 +415,7 @@ Status CudaExecutor::run_graph(std::uint64_t base) {
     }
     chunk_ptrs_[static_cast<std::size_t>(c)] = *p;
   }
+  runtime_.issue_times().residency_s += seconds_since(acquiring);
   // The graph bakes in every address: the activations, the workspace and each chunk.
   std::vector<std::uint64_t> signature = {base, runtime_.workspace_address()};
   for (int c : chunks_) signature.push_back(chunk_ptrs_[static_cast<std::size_t>(c)].address);
@@ -420,7 +425,9 @@ Status CudaExecutor::run_graph(std::uint64_t base) {
       release_held();
       return unsupported("addresses changed on " + std::to_string(kMaxGraphCaptures) + " captures");
     }
+    const auto capturing = std::chrono::steady_clock::now();
     s = capture(base);
+    runtime_.issue_times().capture_s += seconds_since(capturing);
     if (s.is_ok()) graph_signature_ = std::move(signature);
   }
   if (s.is_ok()) s = memory::cuda_status(cudaGraphLaunch(graph_exec_.get(), runtime_.device().compute_stream()),
@@ -494,13 +501,16 @@ Status CudaExecutor::compute(std::uint64_t base) {
     if (Status g = run_graph(base); !g.is_ok()) {
       log_debug(graph_.path + ": CUDA graph not used: " + g.to_string());
       graph_disabled_ = true;
+      ++runtime_.issue_times().node_runs;
       return run_nodes(base);
     }
     if (graph_captures_ != captures) log_debug(graph_.path + ": CUDA graph captured and launched in " + ms_since(start));
+    ++runtime_.issue_times().graph_runs;
     return Status::ok();
   }
   // The first run searches cuDNN's algorithms for problems the cache has not seen.
   const auto start = std::chrono::steady_clock::now();
+  ++runtime_.issue_times().node_runs;
   FSWAP_RETURN_IF_ERROR(run_nodes(base));
   if (plain_runs_ == 0) log_debug(graph_.path + ": first run issued in " + ms_since(start));
   ++plain_runs_;

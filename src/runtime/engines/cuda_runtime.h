@@ -89,11 +89,16 @@ class CudaRuntime final : public DeviceWork {
   GpuBusy gpu_busy();
   // A run just issued, its end mark recorded: counted by gpu_busy() once that completed.
   void count_run_when_done(std::unique_ptr<memory::ComputeSpan> span, memory::DeviceEvent end);
-  // The host's time issuing runs (weights acquired and prefetched, kernels launched or a CUDA
-  // graph relaunched), summed since the runtime was created: what a run costs before the GPU can
-  // start on it. Added by each run under mutex().
-  void add_issue_seconds(double seconds) { issue_seconds_ += seconds; }
-  double issue_seconds() const { return issue_seconds_; }
+  // The host's time issuing runs, summed since the runtime was created: what a run costs before
+  // the GPU can start on it. Added by each run under mutex(). total: the whole issue (weights
+  // acquired and prefetched, kernels launched or a CUDA graph launched); residency: of it, in the
+  // residency manager (acquires, prefetches, evictions); capture: of it, capturing and
+  // instantiating CUDA graphs; with the runs that launched a graph and those issued node by node.
+  struct IssueTimes {
+    double total_s = 0, residency_s = 0, capture_s = 0;
+    std::uint64_t graph_runs = 0, node_runs = 0;
+  };
+  IssueTimes& issue_times() { return issue_times_; }
 
   // DeviceWork, for the sessions' own device work beside their runs (lane 0, the processors').
   std::unique_lock<std::mutex> hold() override { return enter(); }
@@ -136,7 +141,7 @@ class CudaRuntime final : public DeviceWork {
   std::array<std::atomic<bool>, kLanes> open_{};  // lanes_[i] has its handles
   Lane& current() { return lanes_[static_cast<std::size_t>(device_->compute_lane())]; }
   GpuBusy gpu_busy_;
-  double issue_seconds_ = 0;
+  IssueTimes issue_times_;
   struct PendingSpan {
     std::unique_ptr<memory::ComputeSpan> span;
     memory::DeviceEvent end;
