@@ -48,6 +48,7 @@ Result<BlockId> ResidencyManager::register_block(WeightBlockDesc desc) {
   for (std::size_t i = 0; i < schedule_.size(); ++i)
     if (schedule_[i] == id) b.positions.push_back(i);
   stats_.per_model[b.desc.model];  // the model shows in the summary even before its first load
+  if (auto cost = keep_costs_.find(b.desc.model); cost != keep_costs_.end()) b.keep_cost = cost->second;
   blocks_.push_back(std::move(b));
   return id;
 }
@@ -123,6 +124,18 @@ void ResidencyManager::note_resident(Block& b, bool added) {
   }
 }
 
+void ResidencyManager::set_keep_cost(const std::string& model, double cost) {
+  keep_costs_[model] = cost;
+  for (Block& b : blocks_)
+    if (b.desc.model == model) b.keep_cost = cost;
+}
+
+bool ResidencyManager::evict_before(const Block& a, std::uint64_t a_next, const Block& b, std::uint64_t b_next) {
+  if (a_next != b_next) return a_next > b_next;
+  if (a.keep_cost != b.keep_cost) return a.keep_cost < b.keep_cost;
+  return a.last_access < b.last_access;
+}
+
 ResidencyManager::Block* ResidencyManager::choose_victim(const Block* for_block, bool for_prefetch) {
   const std::uint64_t target_next = for_block != nullptr ? next_use(*for_block) : kNever;
   Block* best = nullptr;
@@ -136,7 +149,7 @@ ResidencyManager::Block* ResidencyManager::choose_victim(const Block* for_block,
       const bool later = vn > target_next || (vn == kNever && target_next == kNever);
       if (!later || v.prefetched_unused) continue;
     }
-    if (best == nullptr || vn > best_next || (vn == best_next && v.last_access < best->last_access)) {
+    if (best == nullptr || evict_before(v, vn, *best, best_next)) {
       best = &v;
       best_next = vn;
     }

@@ -1,8 +1,9 @@
 // ResidencyManager: which weight blocks are on the device. Blocks move device ⇄ host (their host
 // copy, normally pinned, stays valid); acquire() pins a block while kernels use it; when the budget
 // is short, unpinned blocks are evicted — the one used furthest in the future when a schedule is
-// known (Belady), the least recently used otherwise; prefetch() copies the next stage's blocks on
-// the copy stream while the current stage computes.
+// known (Belady), among those needed equally late (other models' blocks) the one of the model
+// cheapest to run without its device copy (set_keep_cost), then the least recently used;
+// prefetch() copies the next stage's blocks on the copy stream while the current stage computes.
 //
 //   DeviceArena arena(device, {.cap_bytes = budget.bytes});
 //   ResidencyManager rm(arena);
@@ -22,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
@@ -64,6 +66,12 @@ class ResidencyManager {
   // unscheduled blocks leave it alone. `cyclic`: the order repeats (a chunk loop).
   // Empty: no schedule, eviction is LRU.
   void set_schedule(std::vector<BlockId> order, bool cyclic = true);
+  // What evicting `model`'s blocks costs beyond their copy back, in any unit the caller uses for
+  // every model (0 by default): the CUDA executor gives its nodes per byte of weights, since a
+  // model whose weights moved runs node by node instead of relaunching its CUDA graph, and a
+  // model of many small nodes (an ESRGAN) then costs the host far more per byte than one of a few
+  // large GEMMs. Among blocks needed equally late the lower cost goes first.
+  void set_keep_cost(const std::string& model, double cost);
 
   // Makes the block resident (evicting unpinned blocks if the budget is short), pins it and
   // makes compute issued from now on wait for its copy. Pins nest.
@@ -119,6 +127,7 @@ class ResidencyManager {
     std::vector<DeviceEvent> last_use;  // by compute lane: its compute at its last release()
     int pins = 0;
     std::uint64_t last_access = 0;  // LRU clock
+    double keep_cost = 0;           // set_keep_cost of its model
     bool prefetched_unused = false;
     bool dirty = false;      // device_writes block acquired since its last write-back
     DevicePtr placed;        // place(): load here instead of the arena
@@ -128,6 +137,8 @@ class ResidencyManager {
     std::size_t resident_slot = 0;          // index in resident_ while resident
   };
 
+  // The better victim of two blocks with these next uses (Belady, then keep cost, then LRU).
+  static bool evict_before(const Block& a, std::uint64_t a_next, const Block& b, std::uint64_t b_next);
   Block* find(BlockId id);
   std::uint64_t next_use(const Block& b) const;  // distance from the schedule cursor; kNever if none
   // Evicts victims until the arena supplies `bytes`. For a prefetch, victims must be used later
@@ -147,6 +158,7 @@ class ResidencyManager {
   DeviceArena& arena_;
   std::vector<Block> blocks_;
   std::vector<BlockId> resident_;  // the resident blocks, in no order
+  std::map<std::string, double> keep_costs_;  // set_keep_cost, for blocks registered later
   std::vector<BlockId> schedule_;
   bool cyclic_ = true;
   std::uint64_t cursor_ = 0;

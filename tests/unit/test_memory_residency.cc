@@ -112,6 +112,42 @@ TEST(Residency, BeladyBeatsLruOnACyclicPipeline) {
   EXPECT_LT(belady.h2d, lru.h2d);
 }
 
+// The light pipeline of bench_native on the simulated device: a swapper and a face enhancer of
+// few large blocks, then a frame enhancer of many small nodes; each run schedules only its own
+// blocks (as the CUDA executor does), so the others' are all "never needed" to it. LRU then evicts
+// the frame enhancer on every pass, whose reload costs the host its CUDA graph; with keep costs
+// (nodes per byte) the two streamed models make room among themselves.
+std::uint64_t frame_enhancer_reloads(bool keep_costs) {
+  Rig r(200 * kMiB);
+  struct Stage {
+    std::string model;
+    std::vector<BlockId> blocks;
+    double nodes_per_mib;
+  };
+  std::vector<Stage> stages = {{"swapper", {}, 1.0}, {"face_enhancer", {}, 2.5}, {"frame_enhancer", {}, 24.0}};
+  for (std::uint64_t mib : {60, 60}) stages[0].blocks.push_back(r.add("swap", "swapper", mib * kMiB));
+  for (std::uint64_t mib : {80, 80}) stages[1].blocks.push_back(r.add("enh", "face_enhancer", mib * kMiB));
+  stages[2].blocks.push_back(r.add("esrgan", "frame_enhancer", 30 * kMiB));
+  if (keep_costs)
+    for (const Stage& st : stages) r.rm().set_keep_cost(st.model, st.nodes_per_mib);
+  for (int pass = 0; pass < 10; ++pass)
+    for (const Stage& st : stages) {
+      r.rm().set_schedule(st.blocks);
+      for (BlockId b : st.blocks) EXPECT_TRUE(r.run(b, 1e-3).is_ok());
+      r.check();
+    }
+  return r.rm().stats().per_model.at("frame_enhancer").h2d_copies;
+}
+
+TEST(Residency, KeepCostsSpareTheModelThatIsDearestToRunWithoutItsWeights) {
+  const std::uint64_t lru = frame_enhancer_reloads(false), kept = frame_enhancer_reloads(true);
+  std::printf("10 passes swapper 120 MiB → face enhancer 160 MiB → frame enhancer 30 MiB in 200 MiB: frame "
+              "enhancer loaded %llu times by LRU, %llu with keep costs\n",
+              static_cast<unsigned long long>(lru), static_cast<unsigned long long>(kept));
+  EXPECT_EQ(lru, 10u);
+  EXPECT_EQ(kept, 1u);
+}
+
 TEST(Residency, PinnedBlocksAreNeverEvicted) {
   Rig r(2 * kMiB);
   const BlockId a = r.add("a", "m", kMiB), b = r.add("b", "m", kMiB), c = r.add("c", "m", kMiB);

@@ -262,6 +262,11 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(CudaRuntime& runtime,
   FSWAP_RETURN_IF_ERROR(e->bind_all());
   const std::uint64_t need = e->weight_bytes_ + e->plan_.arena_bytes;
   e->streamed_ = !constants.unified() && need > runtime.budget().bytes;
+  // Its weights moved, a model runs node by node (the host issues every node, ~20 µs each on the
+  // H100) instead of relaunching its graph: eviction keeps the models with the most nodes per byte.
+  if (!constants.unified() && e->weight_bytes_ > 0)
+    runtime.residency().set_keep_cost(constants.model(), static_cast<double>(e->nodes_.size()) /
+                                                             static_cast<double>(e->weight_bytes_));
   return e;
 }
 

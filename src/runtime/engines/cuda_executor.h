@@ -81,6 +81,7 @@ class DeviceConstants {
   Result<std::vector<Slot>> place(std::span<const Request> requests, std::uint64_t chunk_bytes);
 
   bool unified() const { return unified_; }
+  const std::string& model() const { return model_; }
   std::uint64_t chunk_bytes(int chunk) const { return chunks_[static_cast<std::size_t>(chunk)].bytes; }
   memory::BlockId block(int chunk) const { return chunks_[static_cast<std::size_t>(chunk)].block; }  // explicit
   memory::DevicePtr managed(int chunk) const;  // unified: the chunk's address
