@@ -131,6 +131,10 @@ struct Processors {
   std::unique_ptr<FaceSwapper> swapper;    // when the processors include face_swapper
   std::unique_ptr<FaceEnhancer> enhancer;  // when they include face_enhancer
   std::unique_ptr<FrameEnhancer> frame_enhancer;  // when they include frame_enhancer
+  // The budget could not hold a frame on the GPU beside a processor's work there (a 4K frame and
+  // gfpgan's activations at a tight --vram-budget): this lane keeps its frames on the host from
+  // then on; the models still run on the GPU, without the frame's bytes beside them.
+  bool host_frames = false;
 };
 
 // The shared state of one job: models, the chosen source and the reference identity.
@@ -307,25 +311,32 @@ Status frame_to_host(Image& frame, std::optional<DeviceFrame>& on_gpu, TimeLedge
 // brings it back (frame_to_host).
 Status run_processor(const SwapJob& job, const std::string& processor, Processors& p, Image& frame,
                      std::optional<DeviceFrame>& on_gpu, const std::vector<Face>& faces, TimeLedger* ledger) {
-  DeviceWork* gpu = faces.empty() ? nullptr : processor_gpu(job, processor, p);
+  DeviceWork* gpu = faces.empty() || p.host_frames ? nullptr : processor_gpu(job, processor, p);
+  std::size_t done = 0;  // faces finished on the GPU
   if (gpu != nullptr && (!on_gpu || &on_gpu->gpu() == gpu)) {
-    auto held = gpu->hold();
-    if (!on_gpu) {
-      ScopedTimer t(ledger, "upload");
-      FSWAP_ASSIGN_OR_RETURN(on_gpu, DeviceFrame::upload(*gpu, frame));
-    }
-    if (processor == "face_swapper") {
-      for (const Face& f : faces) FSWAP_RETURN_IF_ERROR(p.swapper->swap_on_device(*on_gpu, f, ledger));
-    } else {
-      for (const Face& f : faces) FSWAP_RETURN_IF_ERROR(p.enhancer->enhance_on_device(*on_gpu, f, ledger));
-    }
-    return Status::ok();
+    Status s = [&] {
+      auto held = gpu->hold();
+      if (!on_gpu) {
+        ScopedTimer t(ledger, "upload");
+        FSWAP_ASSIGN_OR_RETURN(on_gpu, DeviceFrame::upload(*gpu, frame));
+      }
+      for (; done < faces.size(); ++done)
+        FSWAP_RETURN_IF_ERROR(processor == "face_swapper" ? p.swapper->swap_on_device(*on_gpu, faces[done], ledger)
+                                                          : p.enhancer->enhance_on_device(*on_gpu, faces[done], ledger));
+      return Status::ok();
+    }();
+    if (s.code() != StatusCode::kOutOfMemory) return s;
+    // A device step fails on allocation, before it writes the frame: the faces from `done` on go
+    // to the host path with the frame as the GPU left it.
+    log_warn("frames stay on the host from here on: " + s.message());
+    p.host_frames = true;
   }
   FSWAP_RETURN_IF_ERROR(frame_to_host(frame, on_gpu, ledger));
+  const std::span<const Face> rest(faces.begin() + static_cast<std::ptrdiff_t>(done), faces.end());
   if (processor == "face_swapper") {
-    for (const Face& f : faces) FSWAP_RETURN_IF_ERROR(p.swapper->swap(frame, f, ledger));
+    for (const Face& f : rest) FSWAP_RETURN_IF_ERROR(p.swapper->swap(frame, f, ledger));
   } else if (processor == "face_enhancer") {
-    for (const Face& f : faces) FSWAP_RETURN_IF_ERROR(p.enhancer->enhance(frame, f, ledger));
+    for (const Face& f : rest) FSWAP_RETURN_IF_ERROR(p.enhancer->enhance(frame, f, ledger));
   } else if (processor == "frame_enhancer") {
     FSWAP_RETURN_IF_ERROR(p.frame_enhancer->enhance(frame, ledger));
   }

@@ -576,6 +576,53 @@ TEST(CudaFaceMasks, FramesKeptOnTheGpuWithContentMasksMatchTheHostPath) {
   EXPECT_GT(same, 60.0) << "enhance with box and occlusion masks: device path vs host path";
 }
 
+// At budgets too small for a 4K frame on the GPU beside gfpgan's activations, the job keeps its
+// frames on the host instead of failing: at every budget, frames on the GPU (auto) succeed
+// wherever host frames do, with the same image.
+TEST(CudaFrames, ABudgetTooSmallForTheFrameBesideTheEnhancerKeepsFramesOnTheHost) {
+  if (const std::string m = missing_model({"fr_detect", "inswapper_128", "arcface_w600k_r50", "gfpgan_1.4"}); !m.empty())
+    GTEST_SKIP() << m << " not in FSWAP_GPU_MODELS";
+  auto image = photo();
+  ASSERT_TRUE(image.is_ok()) << image.status().to_string();
+  const std::string dir = ::testing::TempDir();
+  const std::string photo_png = dir + "/budget_photo.png", target_png = dir + "/budget_4k.png";
+  ASSERT_TRUE(write_image(photo_png, *image).is_ok());
+  ASSERT_TRUE(write_image(target_png, resize(*image, 3840, 2160)).is_ok());
+  const auto run = [&](const std::string& budget, SwapJob::FramesOnGpu frames) -> Result<Image> {
+    SwapJob job;
+    job.sources = {photo_png};
+    job.target = target_png;
+    job.output = dir + "/budget_out.png";
+    job.engine = "native";
+    job.analyser.models_dir = test::gpu_env("FSWAP_GPU_MODELS");
+    job.analyser.session = kGpuSession;
+    job.analyser.session.vram_budget = budget;
+    job.face_swapper_model = "inswapper_128";
+    job.processors = {"face_swapper", "face_enhancer"};
+    job.frames_on_gpu = frames;
+    FSWAP_RETURN_IF_ERROR(run_swap(job).status());
+    return read_image(job.output);
+  };
+  int tight_budgets_run = 0;  // budgets below 400 MiB where host frames ran
+  for (const char* budget : {"400MiB", "200MiB", "170MiB", "150MiB", "140MiB", "130MiB"}) {
+    auto host = run(budget, SwapJob::FramesOnGpu::kOff);
+    auto kept = run(budget, SwapJob::FramesOnGpu::kAuto);
+    std::printf("4K swap + enhance at %s: host frames %s, frames on the GPU %s\n", budget,
+                host.is_ok() ? "ok" : host.status().to_string().c_str(), kept.is_ok() ? "ok" : kept.status().to_string().c_str());
+    if (!host.is_ok()) {
+      EXPECT_EQ(host.status().code(), StatusCode::kOutOfMemory) << host.status().to_string();
+      continue;
+    }
+    ASSERT_TRUE(kept.is_ok()) << budget << ": " << kept.status().to_string();
+    ASSERT_EQ(host->pixels.size(), kept->pixels.size());
+    int worst = 0;
+    for (std::size_t i = 0; i < host->pixels.size(); ++i) worst = std::max(worst, std::abs(int(host->pixels[i]) - int(kept->pixels[i])));
+    EXPECT_LE(worst, 2) << budget;
+    tight_budgets_run += std::string(budget) != "400MiB";
+  }
+  EXPECT_GE(tight_budgets_run, 1) << "no budget below 400 MiB let host frames run";
+}
+
 }  // namespace
 }  // namespace fswap
 
