@@ -75,6 +75,17 @@ Result<DeviceAllocation> DeviceArena::allocate(std::uint64_t bytes, AllocateOpti
     if (chosen == 0 && attempt == 0) FSWAP_RETURN_IF_ERROR(release_cached(/*wait=*/how.may_block));
   }
   if (chosen == 0) {
+    // The last resort before refusing: another pool's cached range. The pools keep holes apart
+    // against fragmentation, not at the price of a failure (a freed 4K frame's scratch range can
+    // hold the weight chunk a budget has no segment left for).
+    for (Pool other : {Pool::kLarge, Pool::kScratch, Pool::kSmall}) {
+      if (other == kind) continue;
+      FreeSet& set = free_set(other);
+      if (auto fit = set.lower_bound({size, 0}); fit != set.end()) {
+        ++counters_.reused_allocations;
+        return carve(ranges_.find(fit->second), size, bytes);
+      }
+    }
     ++counters_.budget_failures;
     last_failure_ = ArenaFailure::kBudget;
     const ArenaStats s = stats();

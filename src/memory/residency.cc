@@ -131,9 +131,18 @@ void ResidencyManager::set_keep_cost(const std::string& model, double cost) {
 }
 
 bool ResidencyManager::evict_before(const Block& a, std::uint64_t a_next, const Block& b, std::uint64_t b_next) {
-  if (a_next != b_next) return a_next > b_next;
   if (a.keep_cost != b.keep_cost) return a.keep_cost < b.keep_cost;
+  if (a_next != b_next) return a_next > b_next;
   return a.last_access < b.last_access;
+}
+
+std::uint64_t ResidencyManager::room_beside_dearer(const std::string& model, double cost) const {
+  std::uint64_t held = arena_.allocated_bytes();
+  for (BlockId id : resident_) {
+    const Block& b = blocks_[id];
+    if (b.pins == 0 && b.in_arena && (b.desc.model == model || b.keep_cost <= cost)) held -= b.alloc.bytes;
+  }
+  return arena_.cap_bytes() > held ? arena_.cap_bytes() - held : 0;
 }
 
 ResidencyManager::Block* ResidencyManager::choose_victim(const Block* for_block, bool for_prefetch) {

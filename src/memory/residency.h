@@ -1,9 +1,9 @@
 // ResidencyManager: which weight blocks are on the device. Blocks move device ⇄ host (their host
 // copy, normally pinned, stays valid); acquire() pins a block while kernels use it; when the budget
-// is short, unpinned blocks are evicted — the one used furthest in the future when a schedule is
-// known (Belady), among those needed equally late (other models' blocks) the one of the model
-// cheapest to run without its device copy (set_keep_cost), then the least recently used;
-// prefetch() copies the next stage's blocks on the copy stream while the current stage computes.
+// is short, unpinned blocks are evicted — first those of the models cheapest to run without their
+// device copies (set_keep_cost), among them the one used furthest in the future when a schedule is
+// known (Belady), then the least recently used; prefetch() copies the next stage's blocks on the
+// copy stream while the current stage computes.
 //
 //   DeviceArena arena(device, {.cap_bytes = budget.bytes});
 //   ResidencyManager rm(arena);
@@ -70,8 +70,11 @@ class ResidencyManager {
   // every model (0 by default): the CUDA executor gives its nodes per byte of weights, since a
   // model whose weights moved runs node by node instead of relaunching its CUDA graph, and a
   // model of many small nodes (an ESRGAN) then costs the host far more per byte than one of a few
-  // large GEMMs. Among blocks needed equally late the lower cost goes first.
+  // large GEMMs. Blocks of a lower cost are evicted first, whenever they are needed.
   void set_keep_cost(const std::string& model, double cost);
+  // Bytes `model` (of keep cost `cost`) could hold by evicting only blocks of its own or cheaper
+  // models: the budget less everything allocated except those unpinned blocks.
+  std::uint64_t room_beside_dearer(const std::string& model, double cost) const;
 
   // Makes the block resident (evicting unpinned blocks if the budget is short), pins it and
   // makes compute issued from now on wait for its copy. Pins nest.
@@ -137,7 +140,7 @@ class ResidencyManager {
     std::size_t resident_slot = 0;          // index in resident_ while resident
   };
 
-  // The better victim of two blocks with these next uses (Belady, then keep cost, then LRU).
+  // The better victim of two blocks with these next uses (keep cost, then Belady, then LRU).
   static bool evict_before(const Block& a, std::uint64_t a_next, const Block& b, std::uint64_t b_next);
   Block* find(BlockId id);
   std::uint64_t next_use(const Block& b) const;  // distance from the schedule cursor; kNever if none

@@ -136,6 +136,15 @@ std::uint64_t frame_enhancer_reloads(bool keep_costs) {
       for (BlockId b : st.blocks) EXPECT_TRUE(r.run(b, 1e-3).is_ok());
       r.check();
     }
+  if (keep_costs) {
+    // The room a model may take without touching dearer models' blocks: all of it for the
+    // dearest, the budget less the frame enhancer's 30 MiB for the face enhancer, and less the
+    // face enhancer's resident bytes too for the swapper.
+    const auto& models = r.rm().stats().per_model;
+    EXPECT_EQ(r.rm().room_beside_dearer("frame_enhancer", 24.0), 200 * kMiB);
+    EXPECT_EQ(r.rm().room_beside_dearer("face_enhancer", 2.5), 170 * kMiB);
+    EXPECT_EQ(r.rm().room_beside_dearer("swapper", 1.0), 170 * kMiB - models.at("face_enhancer").resident_bytes);
+  }
   return r.rm().stats().per_model.at("frame_enhancer").h2d_copies;
 }
 
@@ -571,19 +580,14 @@ struct PassOutcome {
 };
 
 enum class Layout {
-  kTensorsIn64MiBSegments,  // one block per tensor, the arena layout used before chunks
-  kTensors,                 // one block per tensor, chunk_geometry(budget)'s arena
-  kChunks,                  // chunk_geometry(budget)
+  kTensors,  // one block per tensor, chunk_geometry(budget)'s arena
+  kChunks,   // chunk_geometry(budget)
 };
 
 // Three passes of the model under `budget`. The budget must hold after every node.
 PassOutcome run_model(const Model& m, std::uint64_t budget, Layout layout) {
   ChunkGeometry g = chunk_geometry(budget);
   if (layout != Layout::kChunks) g.chunk_bytes = 1;  // every tensor opens a chunk of its own
-  if (layout == Layout::kTensorsIn64MiBSegments) {
-    g.segment_bytes = 64 * kMiB;
-    g.small_limit = 32 * kMiB;
-  }
   SimulatedDevice dev;
   DeviceArena arena(dev, g.arena_options(budget));
   ResidencyManager rm(arena);
@@ -689,23 +693,15 @@ TEST(WeightChunks, EveryBudgetDownToOneLayerPlusTheActivationsRuns) {
   // The floor: the activations and workspace plus the largest node's weights (18 MiB + 8 KiB).
   const Model m;
   const std::uint64_t floor = m.activation_bytes + m.workspace_bytes + 18 * kMiB + 8 * 1024;
-  int tried = 0, chunk_failures = 0, old_failures = 0;
-  std::uint64_t first_old_failure = 0;
+  int tried = 0, chunk_failures = 0;
   for (std::uint64_t budget = floor + kMiB; budget < m.activation_bytes + m.weight_bytes; budget += 4 * kMiB) {
     ++tried;
     const PassOutcome chunks = run_model(m, budget, Layout::kChunks);
     EXPECT_TRUE(chunks.status.is_ok()) << format_bytes(budget) << ": " << chunks.status.to_string();
     chunk_failures += chunks.status.is_ok() ? 0 : 1;
-    if (!run_model(m, budget, Layout::kTensorsIn64MiBSegments).status.is_ok() && old_failures++ == 0)
-      first_old_failure = budget;
   }
-  std::printf("budgets from %s to the weights in 4 MiB steps (%d): chunks fail at %d, per tensor in 64 MiB segments "
-              "at %d (first %s)\n",
-              format_bytes(floor + kMiB).c_str(), tried, chunk_failures, old_failures,
-              format_bytes(first_old_failure).c_str());
-  // 64 MiB segments: a workspace's own segment does not fit beside weight segments that a pinned
-  // tensor keeps reserved (the failure the H100 run showed at 20% of inswapper).
-  EXPECT_GT(old_failures, 0);
+  std::printf("budgets from %s to the weights in 4 MiB steps (%d): chunks fail at %d\n", format_bytes(floor + kMiB).c_str(),
+              tried, chunk_failures);
   const PassOutcome too_small = run_model(m, floor - kMiB, Layout::kChunks);
   EXPECT_EQ(too_small.status.code(), StatusCode::kOutOfMemory) << too_small.status.to_string();
 }

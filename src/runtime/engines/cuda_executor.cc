@@ -260,13 +260,12 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(CudaRuntime& runtime,
             " node order; " + std::to_string(order.given_bytes) + " in the model's), " + std::to_string(split) +
             " weights split into chunk-size parts");
   FSWAP_RETURN_IF_ERROR(e->bind_all());
-  const std::uint64_t need = e->weight_bytes_ + e->plan_.arena_bytes;
-  e->streamed_ = !constants.unified() && need > runtime.budget().bytes;
   // Its weights moved, a model runs node by node (the host issues every node, ~20 µs each on the
   // H100) instead of relaunching its graph: eviction keeps the models with the most nodes per byte.
-  if (!constants.unified() && e->weight_bytes_ > 0)
-    runtime.residency().set_keep_cost(constants.model(), static_cast<double>(e->nodes_.size()) /
-                                                             static_cast<double>(e->weight_bytes_));
+  if (!constants.unified() && e->weight_bytes_ > 0) {
+    e->keep_cost_ = static_cast<double>(e->nodes_.size()) / static_cast<double>(e->weight_bytes_);
+    runtime.residency().set_keep_cost(constants.model(), e->keep_cost_);
+  }
   return e;
 }
 
@@ -391,12 +390,15 @@ Status CudaExecutor::run_nodes(std::uint64_t base, const std::function<void()>& 
 
 bool CudaExecutor::use_graph() const {
   // The first run searches cuDNN's algorithms and grows the workspace (neither may happen while
-  // capturing); a model that streams its weights moves them every run. A model that fits but
-  // whose chunks other models pushed out still runs as a graph: run_graph loads them all first
-  // (their copies do not overlap its kernels), which measured faster than node by node on the
-  // H200 (bench_native budget-light, 25%: 30.6 vs 48.5 ms per pass), since the arena puts them
-  // back at the same addresses and the graph is relaunched, not recaptured.
-  return !graph_disabled_ && !streamed_ && plain_runs_ >= 1;
+  // capturing). Then a graph runs when all of the model's weights fit beside the blocks of models
+  // dearer to stream (ResidencyManager::room_beside_dearer): run_graph loads what is missing first
+  // (those copies do not overlap its kernels) and the arena mostly puts chunks back at the same
+  // addresses, so the graph is relaunched, not recaptured. A model whose weights do not fit there
+  // streams them node by node, each chunk's copy overlapping the kernels before it, evicting its
+  // own and cheaper models' chunks first, so a dearer model keeps its graph.
+  if (graph_disabled_ || plain_runs_ < 1) return false;
+  if (constants_.unified()) return true;
+  return weight_bytes_ <= runtime_.residency().room_beside_dearer(constants_.model(), keep_cost_);
 }
 
 Status CudaExecutor::run_graph(std::uint64_t base) {
