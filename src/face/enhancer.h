@@ -118,6 +118,9 @@ class FaceEnhancer {
   // enhance() on a frame on device_work()'s GPU, the caller holding it. The box mask is uploaded
   // once; the occlusion mask is made per face there (FaceOccluder::mask_on_device).
   Status enhance_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger);
+  // Frees the box mask the device path keeps on the GPU (the job moved its frames to the host).
+  // Not while holding device_work().
+  void release_device_buffers() { box_mask_on_gpu_ = KeptBuffer(); }
 
  private:
   std::unique_ptr<FaceEnhancerModel> model_;

@@ -78,6 +78,11 @@ DeviceWork* FaceFusionFaceSwapper::device_work() {
   return gpu != nullptr && masker_.runs_on(*gpu) ? gpu : nullptr;
 }
 
+void FaceFusionFaceSwapper::release_device_buffers() {
+  source_on_gpu_ = KeptBuffer();
+  mask_on_gpu_ = KeptBuffer();
+}
+
 Status FaceFusionFaceSwapper::swap_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger) {
   const std::string& name = model_->spec().name;
   if (!target.has_landmarks) return invalid_input(name + " swap: the target face has no landmarks");

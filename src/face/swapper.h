@@ -44,6 +44,9 @@ class FaceSwapper {
   // swap() on a frame on device_work()'s GPU, the caller holding it. kUnsupported when
   // device_work() is null.
   virtual Status swap_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger);
+  // Frees what the device path keeps on the GPU between frames (the source, a fixed mask), when
+  // the job moves its frames to the host. Not while holding device_work().
+  virtual void release_device_buffers() {}
 };
 
 // The default classical swapper behind the interface.
@@ -82,6 +85,7 @@ class FaceFusionFaceSwapper final : public FaceSwapper {
   // and region masks are made per face there (FaceMasker::before_swap_on_device).
   DeviceWork* device_work() override;
   Status swap_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger) override;
+  void release_device_buffers() override;
 
   // The model's `source` input for this source face, computed once.
   const Tensor& source_input() const { return source_; }

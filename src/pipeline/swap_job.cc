@@ -330,6 +330,10 @@ Status run_processor(const SwapJob& job, const std::string& processor, Processor
     // to the host path with the frame as the GPU left it.
     log_warn("frames stay on the host from here on: " + s.message());
     p.host_frames = true;
+    // Their small buffers would keep a piece of device memory mapped (the pool maps 32 MiB at a
+    // time) that the models' activations may need.
+    if (p.swapper) p.swapper->release_device_buffers();
+    if (p.enhancer) p.enhancer->release_device_buffers();
   }
   FSWAP_RETURN_IF_ERROR(frame_to_host(frame, on_gpu, ledger));
   const std::span<const Face> rest(faces.begin() + static_cast<std::ptrdiff_t>(done), faces.end());
