@@ -44,6 +44,21 @@ Result<Image> photo() {
   return img;
 }
 
+// A job putting `source`'s face into `target` with FaceFusion's inswapper and gfpgan, the native
+// engine on the GPU.
+SwapJob gpu_swap_job(const std::string& source, const std::string& target, const std::string& output) {
+  SwapJob job;
+  job.sources = {source};
+  job.target = target;
+  job.output = output;
+  job.engine = "native";
+  job.analyser.models_dir = test::gpu_env("FSWAP_GPU_MODELS");
+  job.analyser.session = kGpuSession;
+  job.face_swapper_model = "inswapper_128";
+  job.processors = {"face_swapper", "face_enhancer"};
+  return job;
+}
+
 // The first of `models` missing from FSWAP_GPU_MODELS, "" when all are there (a test skips then).
 std::string missing_model(std::initializer_list<const char*> models) {
   for (const char* m : models)
@@ -589,16 +604,8 @@ TEST(CudaFrames, ABudgetTooSmallForTheFrameBesideTheEnhancerKeepsFramesOnTheHost
   ASSERT_TRUE(write_image(photo_png, *image).is_ok());
   ASSERT_TRUE(write_image(target_png, resize(*image, 3840, 2160)).is_ok());
   const auto run = [&](const std::string& budget, SwapJob::FramesOnGpu frames) -> Result<Image> {
-    SwapJob job;
-    job.sources = {photo_png};
-    job.target = target_png;
-    job.output = dir + "/budget_out.png";
-    job.engine = "native";
-    job.analyser.models_dir = test::gpu_env("FSWAP_GPU_MODELS");
-    job.analyser.session = kGpuSession;
+    SwapJob job = gpu_swap_job(photo_png, target_png, dir + "/budget_out.png");
     job.analyser.session.vram_budget = budget;
-    job.face_swapper_model = "inswapper_128";
-    job.processors = {"face_swapper", "face_enhancer"};
     job.frames_on_gpu = frames;
     FSWAP_RETURN_IF_ERROR(run_swap(job).status());
     return read_image(job.output);
@@ -623,11 +630,6 @@ TEST(CudaFrames, ABudgetTooSmallForTheFrameBesideTheEnhancerKeepsFramesOnTheHost
   EXPECT_GE(tight_budgets_run, 1) << "no budget below 400 MiB let host frames run";
 }
 
-}  // namespace
-}  // namespace fswap
-
-namespace fswap {
-namespace {
 
 // --gpu-lanes 2 (the face analysis on compute lane 1) writes what one lane writes: FaceFusion's
 // swapper and face enhancer on the photo, swapped with itself.
@@ -641,15 +643,7 @@ TEST(CudaLanes, TheAnalysisOnItsOwnLaneWritesTheOneLaneImage) {
   ASSERT_TRUE(write_image(photo_png, *image).is_ok());
   std::vector<Image> written;
   for (int lanes : {1, 2}) {
-    SwapJob job;
-    job.sources = {photo_png};
-    job.target = photo_png;
-    job.output = dir + "/lanes_" + std::to_string(lanes) + ".png";
-    job.engine = "native";
-    job.analyser.models_dir = test::gpu_env("FSWAP_GPU_MODELS");
-    job.analyser.session = kGpuSession;
-    job.face_swapper_model = "inswapper_128";
-    job.processors = {"face_swapper", "face_enhancer"};
+    SwapJob job = gpu_swap_job(photo_png, photo_png, dir + "/lanes_" + std::to_string(lanes) + ".png");
     job.gpu_lanes = lanes;
     auto summary = run_swap(job);
     ASSERT_TRUE(summary.is_ok()) << lanes << " lanes: " << summary.status().to_string();
