@@ -67,7 +67,7 @@ inline std::string replica_dir(std::string* why) {
 }
 
 inline std::string detector_replica_dir(std::string* why) {
-  return generated_replicas("facefusion-detector-replicas-v2", "yoloface_8n scrfd_2.5g retinaface_10g", {}, why);
+  return generated_replicas("facefusion-detector-replicas-v3", "yoloface_8n scrfd_2.5g retinaface_10g", {}, why);
 }
 
 inline std::string enhancer_replica_dir(std::string* why) {

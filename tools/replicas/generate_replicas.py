@@ -126,7 +126,13 @@ def arcface_w600k_r50(b, hw=None):
 
 
 # ------------------------------------------------------------------------------------------------
-# SCRFD (insightface detection/scrfd): ResNetV1e-style backbone, PAFPN, per-stride heads with kps
+# SCRFD (insightface detection/scrfd): ResNetV1e-style backbone, PAFPN, per-stride heads with kps.
+# Without trained normalisation the heads see activations in the thousands; the score heads are
+# drawn with a gain that puts their logits near the trained model's few units, where the sigmoid
+# is not a step that an fp16 rounding flips.
+SCRFD_SCORE_GAIN = 1e-5
+
+
 def scrfd(b, hw, stage_blocks, planes, base, neck, stacked, feat):
     H, W = hw
     x = b.input("input", (1, 3, H, W), dims=[1, 3, "height", "width"])
@@ -164,7 +170,7 @@ def scrfd(b, hw, stage_blocks, planes, base, neck, stacked, feat):
             y = b.act(b.conv(y, feat, 3), "relu")
         n, _, h, w = b.shape[y]
         for conv_out, per, lst in ((2, 1, scores), (8, 4, boxes), (20, 10, kpss)):
-            z = b.conv(y, conv_out, 3)
+            z = b.conv(y, conv_out, 3, gain=SCRFD_SCORE_GAIN if per == 1 else 2.0)
             if per == 1:
                 z = b.act(z, "sigmoid")
             z = b.transpose(z, [0, 2, 3, 1])
