@@ -617,6 +617,7 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
     auto lane = [&](Processors& p) {
       for (std::size_t i = next++; !failed && i < window.size(); i = next++) {
         WindowFrame& w = window[i];
+        if (w.frame.dropped) continue;  // the writer will not show it
         Status s = stop_requested(job) ? cancelled("stopped on request")
                                        : inject_fault(job, processor.c_str(), w.frame.index);
         if (s.is_ok()) s = run_processor(job, processor, p, w.frame.image, w.on_gpu, w.faces, &ctx.ledger);
@@ -681,7 +682,7 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
       }
       Status s = before_analysis(*frame);
       WindowFrame w{std::move(*frame), {}, {}};
-      if (s.is_ok() && ctx.job.swap_faces) {
+      if (s.is_ok() && ctx.job.swap_faces && !w.frame.dropped) {
         auto faces = analyse_frame(ctx, w.frame.image, /*is_video=*/true);
         if (faces) w.faces = std::move(*faces);
         s = faces.status();
@@ -723,6 +724,10 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
 
   std::thread decoder([&] {
     std::int64_t pts_origin = -1;
+    // --output-video-fps: each frame waits for the next, whose time says whether the writer shows it.
+    const std::optional<OutputTicks> ticks =
+        job.encode.frame_rate.num > 0 ? std::optional<OutputTicks>(std::in_place, info, job.encode.frame_rate) : std::nullopt;
+    std::optional<VideoFrame> held;
     for (std::int64_t read = decode.index;; ++read) {
       if (stop_requested(job)) return fail(cancelled("stopped on request"));
       if (Status s = inject_fault(job, "decode", read); !s.is_ok()) return fail(s);
@@ -736,7 +741,19 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
       if (frame.index < first) continue;
       if (pts_origin < 0) pts_origin = frame.pts;
       frame.pts -= pts_origin;  // the output starts at 0, like its trimmed audio
+      if (ticks) {
+        if (held) {
+          held->dropped = !ticks->shown(held->pts, frame.pts);
+          if (!decoded.push(std::move(*held))) return;
+        }
+        held = std::move(frame);
+        continue;
+      }
       if (!decoded.push(std::move(frame))) return;
+    }
+    if (held) {
+      held->dropped = !ticks->last_shown(held->pts);
+      if (!decoded.push(std::move(*held))) return;
     }
     decoded.close();
   });

@@ -73,8 +73,8 @@ struct SwapJob {
   std::string frame_enhancer_model = "span_kendata_x4";
   float frame_enhancer_blend = 80;
   // Video encoding: codec, crf, preset; --output-video-scale (encode.scale: the swap runs at the
-  // target's size, the writer resizes) and --output-video-fps (encode.frame_rate: every target
-  // frame is processed, the writer drops or repeats them; not with segmented runs).
+  // target's size, the writer resizes) and --output-video-fps (encode.frame_rate: the writer drops
+  // or repeats frames, and the face work skips those it drops; not with segmented runs).
   EncodeOptions encode;
   // --output-audio-volume 0..100 (0: no audio; below 100: re-encoded at that gain) and
   // --output-audio-quality 0..100 (-1: the default 96 kb/s a channel), for the target's audio

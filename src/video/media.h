@@ -45,6 +45,9 @@ struct VideoFrame {
   Image image;             // RGB
   std::int64_t pts = 0;    // presentation time in VideoInfo::time_base (best-effort; need not start at 0)
   std::int64_t index = 0;  // 0-based decode order index
+  // --output-video-fps: the writer will not show this frame (OutputTicks::shown), so the face
+  // work skips it, as FaceFusion processes only the frames at the output rate.
+  bool dropped = false;
 };
 
 // How VideoReader decodes. kCuda: NVDEC, through FFmpeg's CUDA hardware decoding on GPU
@@ -98,6 +101,26 @@ struct EncodeOptions {
   // frame at or before it; the video ends at the last frame's time plus one input frame
   // (1 / VideoInfo::frame_rate), rounded alike. Audio keeps its timing.
   Rational frame_rate;
+};
+
+// --output-video-fps's choice of frames, as the VideoWriter makes it: a frame's output tick is its
+// time from the first frame (pts_from_first, in the frames' time base) rounded to the nearest tick
+// of out_rate (halves away from zero); a tick shows the last frame at or before it, and the video
+// ends one input frame after the last (at least one tick). So a frame is shown when the next
+// frame's tick, or the end for the last frame, comes after its own.
+class OutputTicks {
+ public:
+  // The frames' time base and rate from `video` (1/30 s when unset, as the writer takes them).
+  OutputTicks(const VideoInfo& video, Rational out_rate);
+  std::int64_t tick(std::int64_t pts_from_first) const;
+  std::int64_t end_tick(std::int64_t last_pts_from_first) const;
+  bool shown(std::int64_t pts_from_first, std::int64_t next_pts_from_first) const {
+    return tick(next_pts_from_first) > tick(pts_from_first);
+  }
+  bool last_shown(std::int64_t pts_from_first) const { return end_tick(pts_from_first) > tick(pts_from_first); }
+
+ private:
+  Rational in_time_base_, in_frame_rate_, out_rate_;
 };
 
 // The output size along one side for --output-video-scale: size × scale rounded to the nearest

@@ -11,6 +11,7 @@ extern "C" {
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <system_error>
 
 #include "core/log.h"
@@ -23,6 +24,16 @@ namespace {
 
 using namespace ffmpeg;
 namespace fs = std::filesystem;
+
+// The frames' rate and time base as the writer takes them: 30 fps when unset, 1 / rate.
+AVRational frames_rate(const VideoInfo& video) {
+  const AVRational rate{video.frame_rate.num, video.frame_rate.den};
+  return rate.num > 0 && rate.den > 0 ? rate : AVRational{30, 1};
+}
+AVRational frames_time_base(const VideoInfo& video) {
+  const AVRational tb{video.time_base.num, video.time_base.den};
+  return tb.num > 0 && tb.den > 0 ? tb : av_inv_q(frames_rate(video));
+}
 
 class FfmpegVideoWriter final : public VideoWriter {
  public:
@@ -59,8 +70,7 @@ class FfmpegVideoWriter final : public VideoWriter {
   std::int64_t encoded_ = 0;  // frames sent to the encoder
   // --output-video-fps: ticks of the output rate (the encoder's time base) from the first frame;
   // yuv_ holds the last frame written until the next one shows which ticks it covers.
-  bool resample_ = false;
-  AVRational in_time_base_{0, 1}, in_frame_rate_{0, 1};  // the frames' (VideoInfo's, 1/30 s when unset)
+  std::optional<OutputTicks> ticks_;
   std::int64_t first_pts_ = 0;   // the first frame's pts (input time base)
   std::int64_t tick_origin_ = 0; // the first frame's time in output ticks (its output pts)
   std::int64_t next_tick_ = 0;   // the next output tick to fill
@@ -88,12 +98,8 @@ Status FfmpegVideoWriter::init(const EncodeOptions& options, const AudioSource& 
   if (info_.width <= 0 || info_.height <= 0) {
     return invalid_input(path_ + ": bad output size " + std::to_string(info_.width) + "x" + std::to_string(info_.height));
   }
-  AVRational tb{info_.time_base.num, info_.time_base.den};
-  AVRational rate{info_.frame_rate.num, info_.frame_rate.den};
-  if (rate.num <= 0 || rate.den <= 0) rate = AVRational{30, 1};
-  if (tb.num <= 0 || tb.den <= 0) tb = av_inv_q(rate);
-  in_time_base_ = tb;
-  in_frame_rate_ = rate;
+  AVRational tb = frames_time_base(info_);
+  AVRational rate = frames_rate(info_);
   if (!(options.scale >= 0.25 && options.scale <= 8.0)) {
     return invalid_input(path_ + ": output video scale " + std::to_string(options.scale) + " is outside 0.25..8");
   }
@@ -102,9 +108,9 @@ Status FfmpegVideoWriter::init(const EncodeOptions& options, const AudioSource& 
       return invalid_input(path_ + ": output frame rate " + std::to_string(options.frame_rate.num) + "/" +
                            std::to_string(options.frame_rate.den) + " is not positive");
     }
-    resample_ = true;
     av_reduce(&rate.num, &rate.den, options.frame_rate.num, options.frame_rate.den, INT32_MAX);
     tb = av_inv_q(rate);
+    ticks_.emplace(info_, Rational{rate.num, rate.den});
   }
   const bool resized = options.scale != 1.0;
 
@@ -209,17 +215,16 @@ Status FfmpegVideoWriter::write(const VideoFrame& frame) {
                          std::to_string(last_pts_) + ")");
   }
   Status s;
-  if (!resample_) {
+  if (!ticks_) {
     s = convert(frame);
     if (s.is_ok()) s = encode(frame.pts);
   } else {
-    const AVRational in_tb = in_time_base_;
     if (frames_ == 0) {
       first_pts_ = frame.pts;
-      tick_origin_ = av_rescale_q_rnd(frame.pts, in_tb, enc_->time_base, AV_ROUND_NEAR_INF);
+      tick_origin_ = ticks_->tick(frame.pts);
     }
     // The held frame fills the ticks before this frame's; a frame whose tick is taken is dropped.
-    s = encode_held_until(av_rescale_q_rnd(frame.pts - first_pts_, in_tb, enc_->time_base, AV_ROUND_NEAR_INF));
+    s = encode_held_until(ticks_->tick(frame.pts - first_pts_));
     if (s.is_ok()) s = convert(frame);
   }
   last_pts_ = frame.pts;
@@ -271,14 +276,9 @@ Status FfmpegVideoWriter::finish() {
   if (finished_) return Status::ok();
   if (failed_) return internal_error(path_ + ": finish() after an earlier failure; nothing was written");
   failed_ = true;  // until proven otherwise
-  if (resample_ && frames_ > 0) {
-    // The video ends one input frame after the last; the held frame fills the ticks up to there
-    // (at least one tick, so a one-frame clip keeps its frame).
-    const AVRational in_tb = in_time_base_;
-    const std::int64_t frame_duration = std::max<std::int64_t>(1, av_rescale_q(1, av_inv_q(in_frame_rate_), in_tb));
-    const std::int64_t end =
-        av_rescale_q_rnd(last_pts_ + frame_duration - first_pts_, in_tb, enc_->time_base, AV_ROUND_NEAR_INF);
-    FSWAP_RETURN_IF_ERROR(encode_held_until(std::max<std::int64_t>(end, 1)));
+  if (ticks_ && frames_ > 0) {
+    // The held frame fills the ticks up to the video's end.
+    FSWAP_RETURN_IF_ERROR(encode_held_until(ticks_->end_tick(last_pts_ - first_pts_)));
   }
   int err = avcodec_send_frame(enc_.get(), nullptr);
   if (err < 0) return error_status(StatusCode::kInternal, path_, "cannot flush the video encoder", err);
@@ -302,6 +302,24 @@ Status FfmpegVideoWriter::finish() {
 int scaled_video_size(int size, double scale) {
   const double half = std::floor(static_cast<double>(size) * scale / 2 + 0.5);
   return std::max(2, 2 * static_cast<int>(half));
+}
+
+OutputTicks::OutputTicks(const VideoInfo& video, Rational out_rate) : out_rate_(out_rate) {
+  const AVRational tb = frames_time_base(video), rate = frames_rate(video);
+  in_time_base_ = {tb.num, tb.den};
+  in_frame_rate_ = {rate.num, rate.den};
+}
+
+std::int64_t OutputTicks::tick(std::int64_t pts_from_first) const {
+  return av_rescale_q_rnd(pts_from_first, AVRational{in_time_base_.num, in_time_base_.den},
+                          AVRational{out_rate_.den, out_rate_.num}, AV_ROUND_NEAR_INF);
+}
+
+std::int64_t OutputTicks::end_tick(std::int64_t last_pts_from_first) const {
+  const AVRational tb{in_time_base_.num, in_time_base_.den};
+  const std::int64_t frame_duration =
+      std::max<std::int64_t>(1, av_rescale_q(1, AVRational{in_frame_rate_.den, in_frame_rate_.num}, tb));
+  return std::max<std::int64_t>(tick(last_pts_from_first + frame_duration), 1);
 }
 
 Rational frame_rate_from_fps(double fps) {

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -209,6 +210,29 @@ TEST(OutputVideoFps, FramesAreDroppedOrRepeatedByTimestamp) {
       EXPECT_NEAR(r.frames[k].pts * r.info.time_base.value(), k / c.rate.value(), 1e-3) << "tick " << k;
       EXPECT_EQ(frame_number(r.frames[k].image), expected_frame(k, 20, c.rate.value(), 40)) << "tick " << k;
     }
+  }
+}
+
+// OutputTicks (what the pipeline asks to skip the face work of dropped frames) names exactly the
+// frames the writer shows.
+TEST(OutputVideoFps, TicksNameTheFramesTheWriterShows) {
+  for (const Rational rate : {Rational{10, 1}, Rational{30, 1}, Rational{15, 2}, Rational{13, 1}, Rational{1, 1}}) {
+    SCOPED_TRACE(std::to_string(rate.value()) + " fps");
+    const std::string out = scratch("ticks.mp4");
+    EncodeOptions options;
+    options.frame_rate = rate;
+    options.crf = 0;
+    ASSERT_TRUE(write_clip(out, 64, 48, 40, 20, options).is_ok());
+    std::set<int> written;
+    for (const VideoFrame& f : read_back(out).frames) written.insert(frame_number(f.image));
+    VideoInfo info;
+    info.time_base = {1, 20};
+    info.frame_rate = {20, 1};
+    const OutputTicks ticks(info, rate);
+    std::set<int> shown;
+    for (int i = 0; i < 40; ++i)
+      if (i + 1 < 40 ? ticks.shown(i, i + 1) : ticks.last_shown(i)) shown.insert(i);
+    EXPECT_EQ(shown, written);
   }
 }
 

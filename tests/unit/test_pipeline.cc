@@ -68,6 +68,24 @@ TEST(SwapJob, SwapsEveryFrameInOrderWithTimestampsKept) {
   for (std::size_t i = 0; i < pts.size(); ++i) EXPECT_NEAR(pts[i] * tb, i / 20.0, 1e-3);
 }
 
+// --output-video-fps 10 from 20: as FaceFusion, which extracts the frames at the output rate, only
+// the frames the output shows are swapped (every other one here); the output has its 10 fps.
+TEST(SwapJob, ALowerOutputFpsSwapsOnlyTheFramesItShows) {
+  const std::string out = scratch("fps10.mp4");
+  SwapJob job = job_for(out);
+  job.encode.frame_rate = {10, 1};
+  auto summary = run_swap(job);
+  ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
+  EXPECT_EQ(summary->frames, 40);  // target frames taken
+  EXPECT_EQ(summary->faces_swapped, 20);
+  auto reader = VideoReader::open(out).value();
+  EXPECT_NEAR(reader->info().frame_rate.value(), 10.0, 1e-6);
+  VideoFrame f;
+  int frames = 0;
+  while (reader->read(f).value()) ++frames;
+  EXPECT_EQ(frames, 20);
+}
+
 TEST(SwapJob, CancellationStopsAndLeavesNoOutput) {
   const std::string out = scratch("cancelled.mp4");
   std::atomic<bool> cancel{false};
