@@ -107,10 +107,14 @@ Status CudaDevice::init() {
   FSWAP_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
 
   lanes_.resize(static_cast<std::size_t>(std::max(options_.compute_lanes, 1)));
-  for (CudaStream* s : all_streams()) {
+  int least = 0, greatest = 0;
+  FSWAP_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+  const std::vector<CudaStream*> streams = all_streams();  // the lanes first, in order
+  for (std::size_t i = 0; i < streams.size(); ++i) {
+    const bool later_lane = i > 0 && i < lanes_.size();
     cudaStream_t stream = nullptr;
-    FSWAP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    s->reset(stream);
+    FSWAP_CUDA_CHECK(cudaStreamCreateWithPriority(&stream, cudaStreamNonBlocking, later_lane ? greatest : least));
+    streams[i]->reset(stream);
   }
   return measure_mapping_granularity();
 }

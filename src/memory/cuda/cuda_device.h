@@ -63,7 +63,10 @@ struct CudaDeviceOptions {
   // an allocation would take the pool's reserve over it, unused pool memory is trimmed first.
   // Set it to the budget. 0 = the card's total memory.
   std::uint64_t budget_bytes = 0;
-  int compute_lanes = 1;          // compute streams (device.h: compute lanes)
+  // Compute streams (device.h: compute lanes). Lanes after the first run at the device's highest
+  // stream priority: the face analysis's short kernels there go ahead of the processors' long
+  // ones on lane 0 instead of waiting for SMs behind them.
+  int compute_lanes = 1;
 };
 
 class CudaDevice final : public DeviceBackend {
