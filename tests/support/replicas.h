@@ -63,7 +63,7 @@ inline std::string replica_dir(std::string* why) {
       "/usr/bin/python3 -c \"import onnx, numpy; from onnx import numpy_helper; "
       "m = onnx.load('{dir}/inswapper_128.onnx'); i = m.graph.initializer[-1]; "
       "numpy.save('{dir}/emap.npy', numpy_helper.to_array(i)); open('{dir}/emap.name', 'w').write(i.name)\"";
-  return generated_replicas("facefusion-replicas-v1", "inswapper_128 arcface_w600k_r50", {emap}, why);
+  return generated_replicas("facefusion-replicas-v2", "inswapper_128 arcface_w600k_r50", {emap}, why);
 }
 
 inline std::string detector_replica_dir(std::string* why) {

@@ -104,6 +104,11 @@ def simswap_256(b, hw=None):
 
 # ------------------------------------------------------------------------------------------------
 # arcface_w600k_r50: insightface iresnet50 (IBasicBlock, layers 3-4-14-3), dynamic batch
+# The residual branches' last convs are drawn with gain 0.1: without trained normalisation each
+# identity shortcut doubled the variance, and the activations reached 2e6, past float16.
+ARCFACE_BRANCH_GAIN = 0.1
+
+
 def arcface_w600k_r50(b, hw=None):
     x = b.input("input", (1, 3, 112, 112), dims=["batch", 3, 112, 112])
     x = b.act(b.conv(x, 64, 3, bias=True), "prelu")
@@ -113,7 +118,7 @@ def arcface_w600k_r50(b, hw=None):
             stride = 2 if i == 0 else 1
             y = b.bn(x)
             y = b.act(b.conv(y, planes, 3), "prelu")
-            y = b.conv(y, planes, 3, s=stride)
+            y = b.conv(y, planes, 3, s=stride, gain=ARCFACE_BRANCH_GAIN)
             sc = b.conv(x, planes, 1, s=stride, p=0) if (stride != 1 or cin != planes) else x
             x = b.add(y, sc)
             cin = planes
