@@ -1,7 +1,6 @@
 #include "face/analyser.h"
 
 #include <algorithm>
-#include <cmath>
 #include <filesystem>
 
 namespace fswap {
@@ -9,9 +8,8 @@ namespace {
 
 // A landmarker's output that is not a number (an fp16 overflow gives NaN) cannot align a face.
 bool landmarks_finite(const Face& f) {
-  const auto finite = [](const Point2f& p) { return std::isfinite(p.x) && std::isfinite(p.y); };
-  return std::all_of(f.landmarks68.begin(), f.landmarks68.end(), finite) &&
-         std::all_of(f.landmarks5.begin(), f.landmarks5.end(), finite);
+  return std::all_of(f.landmarks68.begin(), f.landmarks68.end(), is_finite) &&
+         std::all_of(f.landmarks5.begin(), f.landmarks5.end(), is_finite);
 }
 
 }  // namespace

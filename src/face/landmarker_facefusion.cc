@@ -162,8 +162,7 @@ Result<FaceLandmarks68> FaceFusionLandmarker::detect(const Image& rgb, const Fac
   // Outputs that are not numbers (an fp16 overflow gives NaN) are no landmarks: score 0 sends the
   // analyser back to the detector's five points.
   const bool finite = std::isfinite(result.score) &&
-                      std::all_of(result.points.begin(), result.points.end(),
-                                  [](const Point2f& q) { return std::isfinite(q.x) && std::isfinite(q.y); });
+                      std::all_of(result.points.begin(), result.points.end(), is_finite);
   if (!finite) result.score = 0;
   return result;
 }

@@ -115,7 +115,7 @@ std::vector<Point2f> convex_hull(const std::vector<Point2f>& points) {
   std::vector<Point2f> p;
   p.reserve(points.size());
   for (const Point2f& q : points)
-    if (std::isfinite(q.x) && std::isfinite(q.y)) p.push_back(q);
+    if (is_finite(q)) p.push_back(q);
   std::sort(p.begin(), p.end(), lex_less);
   p.erase(std::unique(p.begin(), p.end(), [](Point2f u, Point2f v) { return u.x == v.x && u.y == v.y; }), p.end());
   if (p.size() < 3) return p;
@@ -229,7 +229,7 @@ std::vector<Triangle> delaunay(const std::vector<Point2f>& points) {
   double min_x = std::numeric_limits<double>::infinity(), min_y = min_x;
   double max_x = -min_x, max_y = -min_x;
   for (const Point2f& q : points) {
-    if (!std::isfinite(q.x) || !std::isfinite(q.y)) continue;
+    if (!is_finite(q)) continue;
     min_x = std::min<double>(min_x, q.x);
     max_x = std::max<double>(max_x, q.x);
     min_y = std::min<double>(min_y, q.y);
@@ -243,7 +243,7 @@ std::vector<Triangle> delaunay(const std::vector<Point2f>& points) {
   p.reserve(points.size());
   for (std::size_t i = 0; i < points.size(); ++i) {
     const Point2f& q = points[i];
-    if (!std::isfinite(q.x) || !std::isfinite(q.y)) continue;
+    if (!is_finite(q)) continue;
     p.push_back({std::llround((q.x - min_x) * grid), std::llround((q.y - min_y) * grid), static_cast<int>(i)});
   }
   std::stable_sort(p.begin(), p.end(), [](const GridPoint& u, const GridPoint& v) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <optional>
 #include <vector>
 
@@ -14,6 +15,9 @@ namespace fswap {
 struct Point2f {
   float x = 0, y = 0;
 };
+
+// Both coordinates are numbers (not NaN or infinite).
+inline bool is_finite(const Point2f& p) { return std::isfinite(p.x) && std::isfinite(p.y); }
 
 // 2×3 affine transform: [x' y']ᵀ = [[a b c] [d e f]] · [x y 1]ᵀ.
 struct Affine {
