@@ -136,7 +136,9 @@ bool ResidencyManager::evict_before(const Block& a, std::uint64_t a_next, const 
   return a.last_access < b.last_access;
 }
 
-std::uint64_t ResidencyManager::room_beside_dearer(const std::string& model, double cost) const {
+std::uint64_t ResidencyManager::room_beside_dearer(const std::string& model) const {
+  const auto found = keep_costs_.find(model);
+  const double cost = found != keep_costs_.end() ? found->second : 0;
   std::uint64_t held = arena_.allocated_bytes();
   for (BlockId id : resident_) {
     const Block& b = blocks_[id];

@@ -72,9 +72,9 @@ class ResidencyManager {
   // model of many small nodes (an ESRGAN) then costs the host far more per byte than one of a few
   // large GEMMs. Blocks of a lower cost are evicted first, whenever they are needed.
   void set_keep_cost(const std::string& model, double cost);
-  // Bytes `model` (of keep cost `cost`) could hold by evicting only blocks of its own or cheaper
-  // models: the budget less everything allocated except those unpinned blocks.
-  std::uint64_t room_beside_dearer(const std::string& model, double cost) const;
+  // Bytes `model` could hold by evicting only blocks of its own or of models no dearer (keep cost):
+  // the budget less everything allocated except those unpinned blocks.
+  std::uint64_t room_beside_dearer(const std::string& model) const;
 
   // Makes the block resident (evicting unpinned blocks if the budget is short), pins it and
   // makes compute issued from now on wait for its copy. Pins nest.

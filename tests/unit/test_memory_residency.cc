@@ -141,9 +141,9 @@ std::uint64_t frame_enhancer_reloads(bool keep_costs) {
     // dearest, the budget less the frame enhancer's 30 MiB for the face enhancer, and less the
     // face enhancer's resident bytes too for the swapper.
     const auto& models = r.rm().stats().per_model;
-    EXPECT_EQ(r.rm().room_beside_dearer("frame_enhancer", 24.0), 200 * kMiB);
-    EXPECT_EQ(r.rm().room_beside_dearer("face_enhancer", 2.5), 170 * kMiB);
-    EXPECT_EQ(r.rm().room_beside_dearer("swapper", 1.0), 170 * kMiB - models.at("face_enhancer").resident_bytes);
+    EXPECT_EQ(r.rm().room_beside_dearer("frame_enhancer"), 200 * kMiB);
+    EXPECT_EQ(r.rm().room_beside_dearer("face_enhancer"), 170 * kMiB);
+    EXPECT_EQ(r.rm().room_beside_dearer("swapper"), 170 * kMiB - models.at("face_enhancer").resident_bytes);
   }
   return r.rm().stats().per_model.at("frame_enhancer").h2d_copies;
 }

@@ -262,10 +262,9 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(CudaRuntime& runtime,
   FSWAP_RETURN_IF_ERROR(e->bind_all());
   // Its weights moved, a model runs node by node (the host issues every node, ~20 µs each on the
   // H100) instead of relaunching its graph: eviction keeps the models with the most nodes per byte.
-  if (!constants.unified() && e->weight_bytes_ > 0) {
-    e->keep_cost_ = static_cast<double>(e->nodes_.size()) / static_cast<double>(e->weight_bytes_);
-    runtime.residency().set_keep_cost(constants.model(), e->keep_cost_);
-  }
+  if (!constants.unified() && e->weight_bytes_ > 0)
+    runtime.residency().set_keep_cost(constants.model(), static_cast<double>(e->nodes_.size()) /
+                                                             static_cast<double>(e->weight_bytes_));
   return e;
 }
 
@@ -398,7 +397,7 @@ bool CudaExecutor::use_graph() const {
   // own and cheaper models' chunks first, so a dearer model keeps its graph.
   if (graph_disabled_ || plain_runs_ < 1) return false;
   if (constants_.unified()) return true;
-  return weight_bytes_ <= runtime_.residency().room_beside_dearer(constants_.model(), keep_cost_);
+  return weight_bytes_ <= runtime_.residency().room_beside_dearer(constants_.model());
 }
 
 Status CudaExecutor::run_graph(std::uint64_t base) {

@@ -199,7 +199,6 @@ class CudaExecutor {
   // Chunk size and prefetch depth for the room the budget leaves beside this plan's activations.
   memory::ChunkGeometry geometry_;
   std::uint64_t weight_bytes_ = 0;
-  double keep_cost_ = 0;                      // nodes per weight byte (ResidencyManager::set_keep_cost)
   int plain_runs_ = 0, graph_captures_ = 0;
   bool graph_disabled_ = false;               // capture failed or addresses kept changing
   std::unique_ptr<CUgraphExec_st, GraphExecDeleter> graph_exec_;
