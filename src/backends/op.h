@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -83,10 +84,18 @@ struct FusedActivation {
 using AttributeValue = std::variant<std::int64_t, float, std::string, std::vector<std::int64_t>,
                                     std::vector<float>, Tensor>;
 
+// A Resize (or Upsample) fused into the channels_last Conv reading its output, by the device-graph
+// pass fuse_input_resize (runtime/passes.h): the Conv's X is the Resize's input and the Conv
+// convolves it resized to `resized` (NHWC, H and W scaled by resized / X, N and C kept), so the
+// resized tensor need not exist whole (the CUDA kernel resizes it band by band into its workspace).
+// Defined in backends/op_rules.h.
+struct InputResize;
+
 // A node's attributes with ONNX defaults applied at lookup, plus a fused activation.
 struct OpAttributes {
   std::map<std::string, AttributeValue, std::less<>> values;
-  FusedActivation activation;  // set only by the fusion pass
+  FusedActivation activation;                       // set only by the fusion pass
+  std::shared_ptr<const InputResize> input_resize;  // set only by fuse_input_resize (Conv)
 
   std::int64_t i(std::string_view name, std::int64_t fallback) const;
   float f(std::string_view name, float fallback) const;

@@ -339,4 +339,11 @@ Result<ResizeMode> upsample_mode(std::string_view who, const OpAttributes& attrs
   return m;
 }
 
+std::vector<float> resize_scales(const Shape& x, const Shape& resized) {
+  std::vector<float> s(x.size(), 1.0f);
+  for (std::size_t a = 0; a < s.size() && a < resized.size(); ++a)
+    if (x[a] > 0) s[a] = static_cast<float>(resized[a]) / static_cast<float>(x[a]);
+  return s;
+}
+
 }  // namespace fswap

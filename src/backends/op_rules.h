@@ -186,4 +186,13 @@ Result<ResizeMode> resize_mode(std::string_view who, const OpAttributes& attrs, 
 // Upsample's attribute mode (nearest, linear or bilinear), with asymmetric coordinates and floor rounding.
 Result<ResizeMode> upsample_mode(std::string_view who, const OpAttributes& attrs);
 
+// The Resize a channels_last Conv reads its X through (backends/op.h's OpAttributes::input_resize):
+// scales resized / X per axis, which the fusion checked are the Resize's own.
+struct InputResize {
+  ResizeMode mode;
+  Shape resized;  // [N, H, W, C]
+};
+// resized[a] / x[a] per axis, as Resize computes scales from sizes.
+std::vector<float> resize_scales(const Shape& x, const Shape& resized);
+
 }  // namespace fswap

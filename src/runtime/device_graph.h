@@ -9,6 +9,7 @@
 //
 // The sequence: specialize (shapes) → layout.apply (channels-last islands, when the plan has a
 // choice) → convert_to_fp16 (kFloat16 only; kDefault and kFloat32 keep float32) →
+// fuse_input_resize (resized tensors of 16 MiB and more into their channels_last Conv) →
 // order_for_memory (runtime/schedule.h: the node order with the smallest arena), whose report
 // goes to *schedule when given. Weights stay shared with `optimized`. Errors: those of the
 // passes, naming the model.

@@ -2,9 +2,11 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <optional>
 
 #include "backends/cpu/cpu_kernels.h"
+#include "backends/op_rules.h"
 #include "runtime/shape_inference.h"
 
 namespace fswap {
@@ -544,6 +546,61 @@ Status specialize(Graph& g, const std::vector<Shape>& input_shapes) {
   for (const Value& v : g.values)
     if (!v.known_shape) return internal_error(g.path + ": value " + v.name + " was left without a shape");
   return Status::ok();
+}
+
+namespace {
+
+// The Resize/Upsample node's mode when the fusion can take it: X and Y 4-D with N and C kept, the
+// scales a constant equal to Y / X per axis (or absent), no `axes` and the stretch policy.
+std::optional<ResizeMode> fusable_resize(const Graph& g, const Node& r) {
+  if ((r.op != OpType::kResize && r.op != OpType::kUpsample) || r.inputs.empty() || r.outputs.size() != 1) return {};
+  const Shape& x = g.values[r.inputs[0]].shape;
+  const Shape& y = g.values[r.outputs[0]].shape;
+  if (x.size() != 4 || y.size() != 4 || x[0] != y[0] || x[3] != y[3]) return {};
+  if (r.attrs.has("axes") || r.attrs.s("keep_aspect_ratio_policy", "stretch") != "stretch") return {};
+  const bool opset10 = r.op == OpType::kResize && r.inputs.size() == 2;
+  Result<ResizeMode> mode = r.op == OpType::kUpsample ? upsample_mode(r.name, r.attrs) : resize_mode(r.name, r.attrs, opset10);
+  if (!mode) return {};
+  const std::size_t scales_input = r.op == OpType::kUpsample || opset10 ? 1 : 2;
+  std::vector<float> scales;
+  if (scales_input < r.inputs.size() && r.inputs[scales_input] >= 0) {
+    const Tensor* t = g.constant_data(r.inputs[scales_input]);
+    if (t == nullptr || t->dtype() != DType::kFloat32) return {};
+    scales.assign(t->data<float>(), t->data<float>() + t->elements());
+  } else if (r.op == OpType::kUpsample && r.attrs.has("scales")) {
+    scales = r.attrs.floats("scales", {});
+  }
+  if (!scales.empty() && scales != resize_scales(x, y)) return {};
+  return *mode;
+}
+
+}  // namespace
+
+int fuse_input_resize(Graph& g, std::size_t min_bytes) {
+  const auto uses = use_counts(g);
+  const auto cons = consumers(g);
+  std::vector<bool> removed(g.nodes.size(), false);
+  int fused = 0;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& r = g.nodes[i];
+    if (r.outputs.size() != 1) continue;
+    const int y = r.outputs[0];
+    if (uses[y] != 1 || cons[y] < 0) continue;
+    Node& conv = g.nodes[cons[y]];
+    if (conv.op != OpType::kConv || conv.inputs[0] != y || conv.attrs.i("channels_last", 0) != 1 ||
+        conv.attrs.input_resize)
+      continue;
+    const Value& resized = g.values[y];
+    if (static_cast<std::size_t>(shape_elements(resized.shape)) * dtype_size(resized.dtype) < min_bytes) continue;
+    const std::optional<ResizeMode> mode = fusable_resize(g, r);
+    if (!mode) continue;
+    conv.attrs.input_resize = std::make_shared<const InputResize>(InputResize{*mode, resized.shape});
+    conv.inputs[0] = r.inputs[0];
+    removed[i] = true;
+    ++fused;
+  }
+  erase_nodes(g, removed);
+  return fused;
 }
 
 Status convert_to_fp16(Graph& g) {

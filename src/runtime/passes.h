@@ -52,4 +52,13 @@ Status specialize(Graph& g, const std::vector<Shape>& input_shapes);
 // is then for the CUDA executor only (CPU kernels would read float32 data as float16).
 Status convert_to_fp16(Graph& g);
 
+// On a channels-last graph (runtime/channels_last.h): a Resize or Upsample of H and W whose output
+// only a channels_last Conv reads, as its X, becomes that Conv's input resize
+// (OpAttributes::input_resize) when the resized tensor has at least min_bytes: the Conv reads the
+// Resize's input and the resized tensor leaves the memory plan (the CUDA kernel resizes band by
+// band into its workspace; gfpgan's 512² upsampling, 64 MiB in float16, set its whole plan's peak).
+// Resizes whose scales are not resized / X exactly (a fractional size), or that the Resize rules
+// refuse, stay. Returns how many were fused.
+int fuse_input_resize(Graph& g, std::size_t min_bytes);
+
 }  // namespace fswap

@@ -25,6 +25,7 @@
 #include "backends/cuda/cuda_kernels.h"
 #include "backends/cuda/depthwise.h"
 #include "backends/cuda/libraries.h"
+#include "backends/op_rules.h"
 #include "core/half.h"
 #include "gpu/compare.h"
 #include "gpu/gpu_env.h"
@@ -189,6 +190,86 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<std::tuple<ConvLayoutCase, DType, bool>>& param) {
       return std::get<0>(param.param).name + (std::get<1>(param.param) == DType::kFloat16 ? "_fp16" : "_fp32") +
              (std::get<2>(param.param) ? "_nhwc" : "_nchw");
+    });
+
+// A channels_last Conv with a fused input resize (OpAttributes::input_resize) against the CPU's
+// Resize, then Conv, on the same NHWC data. The CUDA kernel stages the resized input band by band
+// (8 MiB of staged rows a band): these sizes give 2 to 4 bands, the last one shorter where the
+// rows do not divide evenly; pads (asymmetric too), stride 2, bias, residual and activation.
+struct InputResizeCase {
+  std::string name;
+  Shape x, resized;  // NHWC
+  std::string mode, coordinates;
+  std::int64_t out_channels = 0, kernel = 3;
+  std::vector<std::int64_t> pads, strides;
+  bool residual = false;
+};
+
+std::vector<InputResizeCase> input_resize_cases() {
+  return {{"LinearHalfPixelBatch2Residual", {2, 192, 256, 32}, {2, 384, 512, 32}, "linear", "half_pixel", 16, 3,
+           {1, 1, 1, 1}, {1, 1}, true},
+          {"NearestAsymmetricStride2", {1, 100, 130, 64}, {1, 300, 390, 64}, "nearest", "asymmetric", 16, 3,
+           {0, 2, 1, 1}, {2, 2}, false},
+          {"CubicAlignCorners1x1", {1, 40, 50, 16}, {1, 80, 100, 16}, "cubic", "align_corners", 8, 1, {0, 0, 0, 0},
+           {1, 1}, false}};
+}
+
+class CudaInputResize : public ::testing::TestWithParam<std::tuple<InputResizeCase, DType>> {};
+
+TEST_P(CudaInputResize, MatchesTheCpuResizeThenConv) {
+  ASSERT_TRUE(kernel_gpu().ready.is_ok()) << kernel_gpu().ready.to_string();
+  const auto& [c, dtype] = GetParam();
+  const std::int64_t channels = c.x[3];
+  Shape y_shape = {c.x[0], 0, 0, c.out_channels};
+  for (int d = 0; d < 2; ++d)
+    y_shape[1 + d] = (c.resized[1 + d] + c.pads[d] + c.pads[2 + d] - c.kernel) / c.strides[d] + 1;
+  std::vector<Tensor> t = {test::seeded_tensor(c.x, 1), test::seeded_tensor({c.out_channels, c.kernel, c.kernel, channels}, 2),
+                           test::seeded_tensor({c.out_channels}, 3), test::seeded_tensor(y_shape, 4)};
+  if (dtype == DType::kFloat16) t = test::rounded_to_half(std::move(t));
+  const Tensor &x = t[0], &w = t[1], &b = t[2], &r = t[3];
+
+  OpAttributes resize;
+  resize.values["mode"] = c.mode;
+  resize.values["coordinate_transformation_mode"] = c.coordinates;
+  Tensor scales = Tensor::zeros(DType::kFloat32, {4});
+  for (int a = 0; a < 4; ++a) scales.data<float>()[a] = static_cast<float>(c.resized[a]) / static_cast<float>(c.x[a]);
+  OpAttributes conv;
+  conv.values["channels_last"] = std::int64_t{1};
+  conv.values["pads"] = c.pads;
+  conv.values["strides"] = c.strides;
+  conv.activation = {Activation::kLeakyRelu, 0.1f};
+
+  Tensor up = Tensor::zeros(DType::kFloat32, c.resized);
+  ASSERT_TRUE(cpu_kernel(OpType::kResize)({OpType::kResize, resize, {x.view(), {}, scales.view()}, {up.view()}}).is_ok());
+  Tensor want = Tensor::zeros(DType::kFloat32, y_shape);
+  std::vector<TensorView> cpu_inputs = {up.view(), w.view(), b.view()};
+  if (c.residual) cpu_inputs.push_back(r.view());
+  const Status cpu = cpu_kernel(OpType::kConv)({OpType::kConv, conv, cpu_inputs, {want.view()}});
+  ASSERT_TRUE(cpu.is_ok()) << cpu.to_string();
+
+  Result<ResizeMode> mode = resize_mode("test", resize, false);
+  ASSERT_TRUE(mode.is_ok()) << mode.status().to_string();
+  OpAttributes fused = conv;
+  fused.input_resize = std::make_shared<const InputResize>(InputResize{*mode, c.resized});
+  const auto dx = upload(x, dtype), dw = upload(w, dtype), db = upload(b, dtype), dr = upload(r, dtype);
+  DeviceBuffer dy(static_cast<std::size_t>(shape_elements(y_shape)) * dtype_size(dtype));
+  std::vector<TensorView> inputs = {{dtype, x.shape(), dx->data}, {dtype, w.shape(), dw->data}, {dtype, b.shape(), db->data}};
+  if (c.residual) inputs.push_back({dtype, y_shape, dr->data});
+  const double rtol = dtype == DType::kFloat16 ? 1e-2 : 1e-4;
+  for (const char* run : {"searched", "cached"}) {
+    const Status s = cuda::cuda_kernel(OpType::kConv)(
+        {OpType::kConv, fused, inputs, {{dtype, y_shape, dy.data}}, std::vector<TensorView>(inputs.size()), kernel_gpu().ctx});
+    ASSERT_TRUE(s.is_ok()) << run << ": " << s.to_string();
+    const test::Comparison cmp = test::compare(want, download(dy.data, y_shape, dtype), rtol);
+    EXPECT_EQ(cmp.bad, 0) << run << ": " << cmp.describe() << " (rtol " << rtol << ")";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, CudaInputResize,
+    ::testing::Combine(::testing::ValuesIn(input_resize_cases()), ::testing::Values(DType::kFloat32, DType::kFloat16)),
+    [](const ::testing::TestParamInfo<std::tuple<InputResizeCase, DType>>& param) {
+      return std::get<0>(param.param).name + (std::get<1>(param.param) == DType::kFloat16 ? "_fp16" : "_fp32");
     });
 
 // The same sizes in NCHW and NHWC are two searches, two entries, and the two layouts agree.

@@ -168,6 +168,22 @@ Status via_nchw(const KernelArgs& args, const char* op, Status (*nchw_kernel)(co
   return Status::ok();
 }
 
+// A Conv with a fused input resize (OpAttributes::input_resize): X resized whole, then the Conv.
+// The CPU has no budget to keep; the CUDA kernel resizes band by band.
+Status via_resized_input(const KernelArgs& args, const char* op) {
+  const InputResize& r = *args.attrs.input_resize;
+  const TensorView& x = args.inputs[0];
+  if (x.shape.size() != r.resized.size())
+    return nn_shape_error(op, "X " + shape_to_string(x.shape) + " cannot be resized to " + shape_to_string(r.resized));
+  Tensor resized = Tensor::zeros(DType::kFloat32, r.resized);
+  FSWAP_RETURN_IF_ERROR(resize_input(x, resized.view(), r.mode));
+  std::vector<TensorView> inputs = args.inputs;
+  inputs[0] = resized.view();
+  OpAttributes attrs = args.attrs;
+  attrs.input_resize = nullptr;
+  return conv_kernel({args.op, attrs, std::move(inputs), args.outputs});
+}
+
 }  // namespace
 
 Status conv_kernel(const KernelArgs& args) {
@@ -175,6 +191,7 @@ Status conv_kernel(const KernelArgs& args) {
   constexpr const char* kOp = "Conv";
   FSWAP_RETURN_IF_ERROR(require_float32(args, kOp));
   if (args.inputs.size() < 2) return nn_shape_error(kOp, "needs X and W");
+  if (args.attrs.input_resize) return via_resized_input(args, kOp);
   FSWAP_ASSIGN_OR_RETURN(const bool nhwc, channels_last(kOp, args.attrs, args.inputs[0].shape));
   if (nhwc) return via_nchw(args, kOp, conv_kernel);
   const TensorView& x = args.inputs[0];

@@ -38,6 +38,8 @@ Status softmax_kernel(const KernelArgs& args);
 Status log_softmax_kernel(const KernelArgs& args);
 // Resampling and layout (nn_resize.cc).
 Status resize_kernel(const KernelArgs& args);
+// x resized to y's shape (scales y / x) in this mode: a fused input resize (OpAttributes::input_resize).
+Status resize_input(const TensorView& x, const TensorView& y, const ResizeMode& mode);
 Status upsample_kernel(const KernelArgs& args);
 Status depth_to_space_kernel(const KernelArgs& args);
 Status space_to_depth_kernel(const KernelArgs& args);

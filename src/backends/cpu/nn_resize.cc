@@ -199,11 +199,9 @@ std::vector<float> scales_from(const TensorView* scales, const TensorView& x, co
   std::vector<float> s(x.shape.size(), 1.0f);
   if (scales != nullptr && scales->data != nullptr && scales->elements() == static_cast<std::int64_t>(s.size())) {
     std::copy(scales->as<const float>(), scales->as<const float>() + s.size(), s.begin());
-  } else {
-    for (std::size_t a = 0; a < s.size(); ++a)
-      s[a] = x.shape[a] > 0 ? static_cast<float>(y.shape[a]) / static_cast<float>(x.shape[a]) : 1.0f;
+    return s;
   }
-  return s;
+  return resize_scales(x.shape, y.shape);
 }
 
 }  // namespace
@@ -237,9 +235,7 @@ Status resize_kernel(const KernelArgs& args) {
       ax = n;
     }
   }
-  spec.scales.assign(rank, 1.0f);
-  for (std::size_t i = 0; i < rank; ++i)
-    if (x.shape[i] > 0) spec.scales[i] = static_cast<float>(y.shape[i]) / static_cast<float>(x.shape[i]);
+  spec.scales = resize_scales(x.shape, y.shape);
   if (scales != nullptr) {
     if (scales->elements() != static_cast<std::int64_t>(axes.size()))
       return nn_shape_error(kOp, "scales has " + std::to_string(scales->elements()) + " values for " +
@@ -259,6 +255,11 @@ Status resize_kernel(const KernelArgs& args) {
     }
   }
   return resize_run(args, kOp, spec);
+}
+
+Status resize_input(const TensorView& x, const TensorView& y, const ResizeMode& mode) {
+  static const OpAttributes kNoAttributes;
+  return resize_run({OpType::kResize, kNoAttributes, {x}, {y}}, "Resize", ResizeSpec{mode, resize_scales(x.shape, y.shape)});
 }
 
 Status upsample_kernel(const KernelArgs& args) {

@@ -4,6 +4,9 @@
 // (group == C) runs depthwise.cu's kernel instead, and a channels_last 1×1 Conv (stride 1, no
 // pads, one group) cuBLASLt's GEMM, bias, residual and activation included.
 //
+// A Conv with a fused input resize (OpAttributes::input_resize) convolves bands of its resized X,
+// each resized into the workspace (banded_resize_conv_node).
+//
 // Layouts: NCHW, or with channels_last = 1 (backends/op_rules.h) NHWC tensors and filter, which
 // cuDNN's tensor-core kernels read without transposing. Geometry is worked out in NCHW terms for
 // both; only the descriptors' format, the staging window and the epilogue's bias index differ.
@@ -33,6 +36,7 @@
 #include "backends/cuda/epilogue.h"
 #include "backends/cuda/families.h"
 #include "backends/cuda/libraries.h"
+#include "backends/cuda/resize_window.h"
 #include "backends/op_rules.h"
 #include "core/log.h"
 
@@ -513,8 +517,68 @@ Status cudnn_conv_node(const CudaKernelArgs& args, const char* op, const ConvNod
                        spatial_elements(g.out, g.rank));
 }
 
+// A band's staged input rows take at most this: the band stays in the H100's 50 MiB L2 between
+// the resize writing it and cuDNN reading it.
+constexpr std::size_t kBandBytes = 8u << 20;
+
+// The output rows per band of a banded input resize: as many as keep the staged rows within
+// kBandBytes (one at least), then evened out so every band but the last has the same height (two
+// cuDNN problems at most).
+std::int64_t band_rows(const SpatialGeometry& g, std::size_t staged_row_bytes) {
+  const auto fit = static_cast<std::int64_t>(kBandBytes / std::max<std::size_t>(1, staged_row_bytes));
+  const std::int64_t most = std::clamp<std::int64_t>((fit - g.span(0)) / g.stride[0] + 1, 1, g.out[0]);
+  const std::int64_t bands = (g.out[0] + most - 1) / most;
+  return (g.out[0] + bands - 1) / bands;
+}
+
+// A channels_last 2-D Conv with a fused input resize (OpAttributes::input_resize): the resized X
+// never exists whole. Y is computed in bands of output rows, image by image; each band's input rows
+// (the kernel's halo and the zero padding included) are resized into the workspace and convolved
+// with pad 0, as cudnn_conv_node stages pads cuDNN cannot express. The epilogue then runs once over Y.
+Status banded_resize_conv_node(const CudaKernelArgs& args, const char* op) {
+  FSWAP_RETURN_IF_ERROR(require_context(args, op));
+  const InputResize& resize = *args.attrs.input_resize;
+  CudaKernelArgs resized = args;
+  resized.inputs[0].shape = resize.resized;
+  FSWAP_ASSIGN_OR_RETURN(const ConvNode node, conv_node(resized, op));
+  const ConvShapes& s = node.shapes;
+  const SpatialGeometry& g = node.geometry;
+  if (s.layout != ConvLayout::kNhwc || g.rank != 2)
+    return shape_error(op, "an input resize needs a channels_last Conv over H and W");
+  const DType dtype = node.dtype;
+  const std::int64_t batch = s.x[0], channels = s.x[1], out_channels = s.w[0];
+  const std::int64_t staged_cols = (g.out[1] - 1) * g.stride[1] + g.span(1);
+  const auto rows_read = [&](std::int64_t out_rows) { return (out_rows - 1) * g.stride[0] + g.span(0); };
+  const std::size_t staged_row_bytes = static_cast<std::size_t>(staged_cols * channels) * dtype_size(dtype);
+  const std::size_t out_row_bytes = static_cast<std::size_t>(g.out[1] * out_channels) * dtype_size(dtype);
+  const std::int64_t band = band_rows(g, staged_row_bytes);
+  for (std::int64_t image = 0; image < batch; ++image) {
+    for (std::int64_t first = 0; first < g.out[0]; first += band) {
+      const std::int64_t rows = std::min(band, g.out[0] - first);
+      ConvProblem p{.direction = ConvDirection::kForward, .dtype = dtype, .layout = ConvLayout::kNhwc,
+                    .math = requested_math(dtype), .spatial_rank = 2, .batch = 1, .channels = channels,
+                    .out_channels = out_channels, .groups = node.group, .input = {rows_read(rows), staged_cols, 1},
+                    .kernel = g.kernel, .pad = {}, .stride = g.stride, .dilation = g.dilation};
+      FSWAP_ASSIGN_OR_RETURN(const ConvDescriptors d, describe(op, p));
+      const std::optional<ConvAlgoChoice> known = args.ctx.conv_algos->find(p);
+      FSWAP_ASSIGN_OR_RETURN(const ConvWorkspace ws,
+                             conv_workspace(args, op, round_up(rows_read(rows) * staged_row_bytes), known));
+      const NhwcWindow window{.rows = rows_read(rows), .cols = staged_cols,
+                              .row0 = first * g.stride[0] - g.pad_begin[0], .col0 = -g.pad_begin[1]};
+      FSWAP_RETURN_IF_ERROR(resize_window(dtype, args.inputs[0].data, args.inputs[0].shape, resize, window, image,
+                                          ws.staging, args.ctx.stream, op));
+      void* y = static_cast<std::byte*>(args.outputs[0].data) + (image * g.out[0] + first) * out_row_bytes;
+      const ConvBuffers b{ws.staging, args.inputs[1].data, y};
+      FSWAP_ASSIGN_OR_RETURN(const ConvAlgoChoice choice, choose_algorithm(args, op, p, d, b, ws, known));
+      FSWAP_RETURN_IF_ERROR(run_convolution(args, op, p, d, choice, b, ws));
+    }
+  }
+  return conv_epilogue(args, op, dtype, s.layout, node.bias, node.residual, batch, out_channels, g.out[0] * g.out[1]);
+}
+
 Status conv_kernel(const CudaKernelArgs& args) {
   constexpr const char* kOp = "Conv";
+  if (args.attrs.input_resize) return banded_resize_conv_node(args, kOp);
   FSWAP_ASSIGN_OR_RETURN(const ConvNode node, conv_node(args, kOp));
   if (args.outputs[0].elements() == 0) return Status::ok();
   if (nhwc_depthwise(node)) return depthwise_conv_node(args, kOp, node);

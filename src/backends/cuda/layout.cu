@@ -25,6 +25,7 @@
 
 #include "backends/cuda/common.cuh"
 #include "backends/cuda/families.h"
+#include "backends/cuda/resize_window.h"
 #include "backends/op_rules.h"
 
 namespace fswap::cuda {
@@ -1077,9 +1078,10 @@ __global__ void resize_rows_gpu(T* out, const T* in, ResizeMode m, ResizeAxis ay
     dst[(oy0 + r) * out_w + ox] = from_float<T>(interpolate<T, I, kTaps>(src, in_w, row_taps[r], tx));
 }
 
-// A 4-D [N, H, W, C] resize of H and W only (NHWC upsampling): a block covers kNhwcPixels output
-// pixels, whose taps it computes once (in shared memory); its threads then walk the pixels'
-// channels, consecutive threads on consecutive channels. Corners, weights and sums are
+// A 4-D [N, H, W, C] resize of H and W only (NHWC upsampling), over a window of the resized images
+// (resize_window.h): a block covers kNhwcPixels window pixels, whose taps it computes once (in
+// shared memory); its threads then walk the pixels' channels, consecutive threads on consecutive
+// channels. A pixel outside the resized image has no taps and is 0. Corners, weights and sums are
 // resize_nd_gpu's, in its order (W's tap varies fastest): the outputs are bit-identical.
 inline constexpr int kNhwcPixels = 32;
 struct PixelTaps {
@@ -1087,16 +1089,20 @@ struct PixelTaps {
   std::int64_t image;
 };
 template <class T, class I, int kTaps>
-__global__ void resize_nhwc_gpu(T* out, const T* in, ResizeMode m, ResizeAxis ay, ResizeAxis ax, I channels, I pixels) {
+__global__ void resize_nhwc_gpu(T* out, const T* in, ResizeMode m, ResizeAxis ay, ResizeAxis ax, NhwcWindow window,
+                                I channels, I pixels) {
   __shared__ PixelTaps taps[kNhwcPixels];
   const I first = static_cast<I>(blockIdx.x) * kNhwcPixels;
   const I count = pixels - first < kNhwcPixels ? pixels - first : kNhwcPixels;
   if (static_cast<I>(threadIdx.x) < count) {
     const I pixel = first + static_cast<I>(threadIdx.x);
-    const I ox = pixel % static_cast<I>(ax.out), rest = pixel / static_cast<I>(ax.out);
-    const I oy = rest % static_cast<I>(ay.out);
-    taps[threadIdx.x] = {ay.moving ? axis_taps(m, ay, oy) : identity_taps(oy),
-                         ax.moving ? axis_taps(m, ax, ox) : identity_taps(ox), rest / static_cast<I>(ay.out)};
+    const auto cols = static_cast<I>(window.cols), rows = static_cast<I>(window.rows);
+    const I j = pixel % cols, rest = pixel / cols;
+    const std::int64_t oy = static_cast<std::int64_t>(rest % rows) + window.row0;
+    const std::int64_t ox = static_cast<std::int64_t>(j) + window.col0;
+    const bool inside = oy >= 0 && oy < ay.out && ox >= 0 && ox < ax.out;
+    taps[threadIdx.x] = {!inside ? Taps{} : ay.moving ? axis_taps(m, ay, oy) : identity_taps(oy),
+                         !inside ? Taps{} : ax.moving ? axis_taps(m, ax, ox) : identity_taps(ox), rest / rows};
   }
   __syncthreads();
   const auto in_h = static_cast<I>(ay.in), in_w = static_cast<I>(ax.in);
@@ -1116,6 +1122,29 @@ __global__ void resize_nhwc_gpu(T* out, const T* in, ResizeMode m, ResizeAxis ay
     }
     out[first * channels + e] = from_float<T>(sum);
   }
+}
+
+// Enqueues resize_nhwc_gpu over `images` images of x = [images, ay.in, ax.in, channels].
+Status launch_resize_nhwc(DType dtype, const char* op, void* out, const void* x, const ResizeMode& m,
+                          const ResizeAxis& ay, const ResizeAxis& ax, const NhwcWindow& window, std::int64_t images,
+                          std::int64_t channels, cudaStream_t stream) {
+  const std::int64_t pixels = images * window.rows * window.cols;
+  if (pixels == 0 || channels == 0) return Status::ok();
+  return dispatch_float(dtype, op, [&]<class T>() {
+    return dispatch_index(std::max(pixels, images * ay.in * ax.in) * channels, [&]<class I>() {
+      const dim3 blocks(static_cast<unsigned>((pixels + kNhwcPixels - 1) / kNhwcPixels));
+      const auto c = static_cast<I>(channels), p = static_cast<I>(pixels);
+      T* y = static_cast<T*>(out);
+      const T* in = static_cast<const T*>(x);
+      if (m.interp == InterpMode::kNearest)
+        resize_nhwc_gpu<T, I, 1><<<blocks, kBlock, 0, stream>>>(y, in, m, ay, ax, window, c, p);
+      else if (m.interp == InterpMode::kLinear)
+        resize_nhwc_gpu<T, I, 2><<<blocks, kBlock, 0, stream>>>(y, in, m, ay, ax, window, c, p);
+      else
+        resize_nhwc_gpu<T, I, 4><<<blocks, kBlock, 0, stream>>>(y, in, m, ay, ax, window, c, p);
+      return check_launch(op);
+    });
+  });
 }
 
 // Any axes move: the taps^moving corners are walked as a counter over the moving axes, their taps
@@ -1195,7 +1224,6 @@ Status resize_run(const CudaKernelArgs& args, const char* op, const ResizeMode& 
   const bool nhwc = !plane && p.rank == 4 && !p.axis[0].moving && !p.axis[3].moving;
   const ResizeAxis& nhwc_y = p.axis[1];
   const ResizeAxis& nhwc_x = p.axis[2];
-  const std::int64_t nhwc_pixels = n / std::max<std::int64_t>(1, p.axis[3].out);
   return dispatch_float(x.dtype, op, [&]<class T>() {
     return dispatch_index(std::max(n, x.elements()), [&]<class I>() {
       const dim3 grid(grid_for(n));
@@ -1210,14 +1238,8 @@ Status resize_run(const CudaKernelArgs& args, const char* op, const ResizeMode& 
         else
           resize_rows_gpu<T, I, 4><<<tiles, kRowBlock, 0, stream>>>(y.as<T>(), x.as<const T>(), m, ay, ax);
       } else if (nhwc) {
-        const dim3 blocks(static_cast<unsigned>((nhwc_pixels + kNhwcPixels - 1) / kNhwcPixels));
-        const auto channels = static_cast<I>(p.axis[3].out), pixels = static_cast<I>(nhwc_pixels);
-        if (m.interp == InterpMode::kNearest)
-          resize_nhwc_gpu<T, I, 1><<<blocks, kBlock, 0, stream>>>(y.as<T>(), x.as<const T>(), m, nhwc_y, nhwc_x, channels, pixels);
-        else if (m.interp == InterpMode::kLinear)
-          resize_nhwc_gpu<T, I, 2><<<blocks, kBlock, 0, stream>>>(y.as<T>(), x.as<const T>(), m, nhwc_y, nhwc_x, channels, pixels);
-        else
-          resize_nhwc_gpu<T, I, 4><<<blocks, kBlock, 0, stream>>>(y.as<T>(), x.as<const T>(), m, nhwc_y, nhwc_x, channels, pixels);
+        return launch_resize_nhwc(x.dtype, op, y.data, x.data, m, nhwc_y, nhwc_x, {nhwc_y.out, nhwc_x.out},
+                                  p.axis[0].out, p.axis[3].out, stream);
       } else if (!plane) {
         resize_nd_gpu<T, I><<<grid, kBlock, 0, stream>>>(y.as<T>(), x.as<const T>(), p, n);
       } else if (m.interp == InterpMode::kNearest) {
@@ -1230,14 +1252,6 @@ Status resize_run(const CudaKernelArgs& args, const char* op, const ResizeMode& 
       return check_launch(op);
     });
   });
-}
-
-// Scales per axis: output / input, the shape inference's result when sizes gave the output.
-std::vector<float> output_scales(const TensorView& x, const TensorView& y) {
-  std::vector<float> s(x.shape.size(), 1.0f);
-  for (std::size_t a = 0; a < s.size() && a < y.shape.size(); ++a)
-    if (x.shape[a] > 0) s[a] = static_cast<float>(y.shape[a]) / static_cast<float>(x.shape[a]);
-  return s;
 }
 
 Status resize_kernel(const CudaKernelArgs& args) {
@@ -1260,7 +1274,7 @@ Status resize_kernel(const CudaKernelArgs& args) {
   } else {
     for (std::size_t i = 0; i < rank; ++i) axes.push_back(i);
   }
-  std::vector<float> scales = output_scales(x, args.outputs.at(0));
+  std::vector<float> scales = resize_scales(x.shape, args.outputs.at(0).shape);
   const std::size_t scales_in = opset10 ? 1 : 2;
   if (has_input(args, scales_in) && args.inputs[scales_in].elements() > 0) {
     FSWAP_ASSIGN_OR_RETURN(const TensorView* given, host_input(args, scales_in, "scales"));
@@ -1297,7 +1311,7 @@ Status upsample_kernel(const CudaKernelArgs& args) {
   FSWAP_RETURN_IF_ERROR(check_rank(kOp, x.shape));
   FSWAP_ASSIGN_OR_RETURN(const ResizeMode m, upsample_mode(on_cuda(kOp), args.attrs));
   // Scales: input 1 when it holds one per axis, else output / input; opset 7 has an attribute.
-  std::vector<float> scales = output_scales(x, args.outputs.at(0));
+  std::vector<float> scales = resize_scales(x.shape, args.outputs.at(0).shape);
   if (has_input(args, 1)) {
     FSWAP_ASSIGN_OR_RETURN(const TensorView* given, host_input(args, 1, "scales"));
     if (given->dtype != DType::kFloat32)
@@ -1579,6 +1593,21 @@ CudaKernel layout_kernel(OpType op) {
     case OpType::kRange: return range_kernel;
     default: return nullptr;
   }
+}
+
+Status resize_window(DType dtype, const void* x, const Shape& x_nhwc, const InputResize& resize,
+                     const NhwcWindow& window, std::int64_t image, void* dst, CUstream_st* stream, const char* op) {
+  const Shape& y = resize.resized;
+  if (x_nhwc.size() != 4 || y.size() != 4 || x_nhwc[0] != y[0] || x_nhwc[3] != y[3] || image < 0 || image >= y[0])
+    return op_error(op, "image " + std::to_string(image) + " of X " + shape_to_string(x_nhwc) +
+                            " cannot be resized to " + shape_to_string(y) + " (NHWC, H and W only)");
+  const std::vector<float> scales = resize_scales(x_nhwc, y);
+  ResizeAxis ay{x_nhwc[1], y[1], 1, scales[1], false}, ax{x_nhwc[2], y[2], 1, scales[2], false};
+  ay.moving = !is_identity_axis(resize.mode, ay);
+  ax.moving = !is_identity_axis(resize.mode, ax);
+  const std::size_t image_bytes = static_cast<std::size_t>(x_nhwc[1] * x_nhwc[2] * x_nhwc[3]) * dtype_size(dtype);
+  return launch_resize_nhwc(dtype, op, dst, static_cast<const std::byte*>(x) + image * image_bytes, resize.mode, ay,
+                            ax, window, 1, x_nhwc[3], stream);
 }
 
 }  // namespace fswap::cuda
