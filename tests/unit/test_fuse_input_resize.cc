@@ -1,8 +1,8 @@
 // fuse_input_resize (runtime/passes.h): which Resize → channels_last Conv pairs it fuses, that the
-// CPU Conv kernel with an input resize computes Resize then Conv exactly, and that a graph whose
-// upsampled tensor is large enough runs fused through the executor with the same outputs and a
-// smaller plan. The CUDA kernel's bands are tested against these CPU kernels on the GPU
-// (tests/gpu/test_cuda_channels_last.cc, CudaInputResize).
+// CPU Conv kernel with an input resize computes Resize then Conv exactly, and the plan it saves;
+// band_large_resizes, which the CUDA executor applies when memory is short. The CUDA kernel's bands
+// are tested against these CPU kernels on the GPU (tests/gpu/test_cuda_channels_last.cc,
+// CudaInputResize).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,7 +12,7 @@
 #include "backends/cpu/cpu_kernels.h"
 #include "backends/op_rules.h"
 #include "runtime/channels_last.h"
-#include "runtime/engines/executor.h"
+#include "runtime/device_graph.h"
 #include "runtime/memory_plan.h"
 #include "runtime/passes.h"
 #include "support/graph_builder.h"
@@ -161,34 +161,28 @@ TEST(FuseInputResize, ThePlanLosesTheResizedTensor) {
       << "fused " << after->arena_bytes << " bytes, unfused " << before->arena_bytes;
 }
 
-// The executor's device graph fuses an upsampling of 16 MiB (fp32 [1, 16, 512, 512]) into its Conv,
-// with the unfused graph's outputs.
-TEST(FuseInputResize, TheExecutorRunsALargeUpsamplingFusedWithTheSameOutputs) {
-  UpsampleConv net(16, 256, {1, 1, 2, 2}, "linear");
-  Graph g = net.b.g;
-  ASSERT_TRUE(optimize(g).is_ok());
-  const Tensor x = random_tensor({1, 16, 256, 256}, 5);
-  auto plain = Executor::create(g, {x.shape()});
-  ASSERT_TRUE(plain.is_ok()) << plain.status().to_string();
-  ChannelsLastWeights weights;
-  auto fused = Executor::create(g, {x.shape()}, {LayoutChoice::kEverywhere, &weights});
-  ASSERT_TRUE(fused.is_ok()) << fused.status().to_string();
-  EXPECT_EQ(count((*plain)->graph(), OpType::kResize), 1);
-  EXPECT_EQ(count((*fused)->graph(), OpType::kResize), 0);
-
-  auto want = (*plain)->run({x.view()});
-  ASSERT_TRUE(want.is_ok()) << want.status().to_string();
-  auto got = (*fused)->run({x.view()});
-  ASSERT_TRUE(got.is_ok()) << got.status().to_string();
-  ASSERT_EQ(got->size(), 1u);
-  const Tensor &a = (*want)[0], &o = (*got)[0];
-  ASSERT_EQ(a.shape(), o.shape());
-  double worst = 0, scale = 1e-6;
-  for (std::int64_t i = 0; i < a.elements(); ++i) {
-    scale = std::max(scale, double(std::abs(a.data<float>()[i])));
-    worst = std::max(worst, double(std::abs(a.data<float>()[i] - o.data<float>()[i])));
+// band_large_resizes, the CUDA executor's step when its plan is large beside the budget: a device
+// graph's resizes to 16 MiB and more (fp32 [1, 16, 512, 512]), not smaller ones.
+TEST(FuseInputResize, BandLargeResizesTakesResizedTensorsFrom16MiB) {
+  for (const auto& [size, want] : {std::pair{256, 1}, std::pair{128, 0}}) {
+    UpsampleConv net(16, size, {1, 1, 2, 2}, "linear", false, 1);
+    Graph optimized = net.b.g;
+    ASSERT_TRUE(optimize(optimized).is_ok());
+    ChannelsLastWeights weights;
+    auto g = device_graph(optimized, {{1, 16, size, size}}, Precision::kFloat32, {LayoutChoice::kEverywhere, &weights});
+    ASSERT_TRUE(g.is_ok()) << g.status().to_string();
+    auto before = plan_memory(*g);
+    ASSERT_TRUE(before.is_ok());
+    auto banded = band_large_resizes(*g);
+    ASSERT_TRUE(banded.is_ok()) << banded.status().to_string();
+    EXPECT_EQ(*banded, want) << "x " << size << "²";
+    EXPECT_EQ(count(*g, OpType::kResize), 1 - want);
+    auto after = plan_memory(*g);
+    ASSERT_TRUE(after.is_ok());
+    // Banded, X is live at the Conv instead of the resized tensor (four times its size).
+    const std::size_t x_bytes = 16 * static_cast<std::size_t>(size * size) * sizeof(float);
+    EXPECT_EQ(after->arena_bytes + want * 4 * x_bytes, before->arena_bytes + want * x_bytes);
   }
-  EXPECT_LE(worst, 1e-5 * scale) << "max difference " << worst << " of values up to " << scale;
 }
 
 }  // namespace

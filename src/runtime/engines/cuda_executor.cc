@@ -250,6 +250,14 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(CudaRuntime& runtime,
   FSWAP_ASSIGN_OR_RETURN(e->graph_, device_graph(optimized, input_shapes, precision, layout, &order));
   FSWAP_ASSIGN_OR_RETURN(e->plan_, plan_memory(e->graph_));
   const std::uint64_t budget = runtime.budget().bytes;
+  // Activations over an eighth of the budget leave too little beside them for the weights, the
+  // frames and other models: large resizes are then banded into their convolutions.
+  if (e->plan_.arena_bytes > budget / 8) {
+    FSWAP_ASSIGN_OR_RETURN(const int banded, band_large_resizes(e->graph_, &order));
+    if (banded > 0) {
+      FSWAP_ASSIGN_OR_RETURN(e->plan_, plan_memory(e->graph_));
+    }
+  }
   e->geometry_ = memory::chunk_geometry(budget > e->plan_.arena_bytes ? budget - e->plan_.arena_bytes : 0);
   // A weight over the chunk size would take a chunk and a device segment of its own.
   FSWAP_ASSIGN_OR_RETURN(const int split, split_large_weights(e->graph_, e->geometry_.chunk_bytes, constants.slices()));

@@ -102,10 +102,19 @@ std::string device_plan_text(const Graph& optimized, const std::vector<Shape>& s
   Result<Graph> g = device_graph(optimized, shapes, Precision::kFloat16, {LayoutChoice::kWherePays, &transposed}, &order);
   Result<MemoryPlan> plan = g ? plan_memory(*g) : Result<MemoryPlan>(g.status());
   if (!plan) return "not computed: " + plan.status().message() + "\n";
-  return human_bytes(static_cast<double>(plan->arena_bytes)) + " (" + order.order + " node order; " +
-         human_bytes(static_cast<double>(order.given_bytes)) + " in the model's; at most " +
-         human_bytes(static_cast<double>(plan->live_peak_bytes)) + " live at once); largest weight " + largest_weight(*g) +
-         "\n  live at the peak " + live_at_peak(*g, *plan, 6) + "\n";
+  std::string text = human_bytes(static_cast<double>(plan->arena_bytes)) + " (" + order.order + " node order; " +
+                     human_bytes(static_cast<double>(order.given_bytes)) + " in the model's; at most " +
+                     human_bytes(static_cast<double>(plan->live_peak_bytes)) + " live at once); largest weight " +
+                     largest_weight(*g) + "\n  live at the peak " + live_at_peak(*g, *plan, 6) + "\n";
+  // What a budget under 8× the plan gets (the CUDA executor's rule, cuda_executor.cc).
+  Result<int> banded = band_large_resizes(*g);
+  if (!banded) return text + "  banded: not computed: " + banded.status().message() + "\n";
+  if (*banded == 0) return text;
+  Result<MemoryPlan> tight = plan_memory(*g);
+  if (!tight) return text + "  banded: not computed: " + tight.status().message() + "\n";
+  return text + "  with its " + std::to_string(*banded) + " large resizes banded into their convolutions (budgets under " +
+         human_bytes(8.0 * static_cast<double>(plan->arena_bytes)) + "): " +
+         human_bytes(static_cast<double>(tight->arena_bytes)) + "; live at the peak " + live_at_peak(*g, *tight, 6) + "\n";
 }
 
 }  // namespace
