@@ -73,6 +73,11 @@ float max_activation(const std::string& path, const std::vector<Tensor>& inputs)
   return peak;
 }
 
+// Replicas not yet drawn to keep their activations within float16 (PyTorch in fp16 gives non-finite
+// values on codeformer's; real_esrgan_x4's is unmeasured). Any other model past the range is a
+// replica generator regression, not a skip.
+bool may_pass_float16_range(const std::string& model) { return model == "codeformer" || model == "real_esrgan_x4"; }
+
 std::size_t device_used_bytes() {
   std::size_t free = 0, total = 0;
   EXPECT_EQ(cudaMemGetInfo(&free, &total), cudaSuccess);
@@ -94,6 +99,9 @@ TEST_P(CudaModel, MatchesTheCpuBackendInFp32AndFp16) {
   for (auto [precision, rtol] : {std::pair{Precision::kFloat32, 1e-3}, std::pair{Precision::kFloat16, 3e-2}}) {
     const bool fp16 = precision == Precision::kFloat16;
     if (fp16 && peak > 32768) {
+      ASSERT_TRUE(may_pass_float16_range(GetParam()))
+          << GetParam() << ": fp32 activations reach " << peak
+          << ", past the float16 range; the replica's gains (tools/replicas/generate_replicas.py) must keep them within";
       std::printf("model %-18s fp16 n/a: fp32 activations reach %.3g, past the float16 range (random replica weights)\n",
                   GetParam(), peak);
       continue;

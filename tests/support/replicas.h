@@ -71,7 +71,7 @@ inline std::string detector_replica_dir(std::string* why) {
 }
 
 inline std::string enhancer_replica_dir(std::string* why) {
-  return generated_replicas("facefusion-enhancer-replicas-v1", "gfpgan_1.4",
+  return generated_replicas("facefusion-enhancer-replicas-v2", "gfpgan_1.4",
                             {"/usr/bin/python3 " + std::string(FSWAP_SOURCE_DIR) +
                              "/tests/support/make_enhancer_probes.py {dir}"},
                             why);

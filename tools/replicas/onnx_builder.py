@@ -120,7 +120,7 @@ class Builder:
         return name
 
     # ---- layers
-    def conv(self, x, cout, k, s=1, p=None, g=1, d=1, bias=True, w=None, pads=None, gain=2.0):
+    def conv(self, x, cout, k, s=1, p=None, g=1, d=1, bias=True, w=None, pads=None, gain=2.0, bias_mean=0.0):
         n, c, h, wd = self.shape[x]
         kh, kw = (k, k) if isinstance(k, int) else k
         if pads is None:
@@ -131,7 +131,7 @@ class Builder:
             w = self.weight((cout, c // g, kh, kw), gain=gain)
         ins = [x, w]
         if bias:
-            ins.append(self.weight((cout,), std=0.01))
+            ins.append(self.weight((cout,), std=0.01, mean=bias_mean))
         ho = (h + pads[0] + pads[2] - d * (kh - 1) - 1) // s + 1
         wo = (wd + pads[1] + pads[3] - d * (kw - 1) - 1) // s + 1
         self.macs += n * cout * ho * wo * (c // g) * kh * kw
