@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "core/parallel.h"
 #include "face/device_masks.h"
 #include "face/model_input.h"
 #include "face/model_table.h"
@@ -14,6 +15,14 @@
 namespace fswap {
 
 namespace {
+
+// v ≥ 0 rounded to the nearest integer, ties to even (std::nearbyint in the default mode, as
+// cv2.addWeighted's saturate_cast), then to a byte: adding and subtracting 2^23 leaves a float of
+// [0, 2^23) rounded that way, without nearbyint's library call per value.
+std::uint8_t round_to_byte(float v) {
+  const float rounded = (v + 8388608.f) - 8388608.f;
+  return static_cast<std::uint8_t>(std::min(rounded, 255.f));
+}
 
 const std::vector<FaceEnhancerModelInfo>& model_table() {
   static const std::vector<FaceEnhancerModelInfo> table = {
@@ -72,14 +81,16 @@ void face_enhancer_blend(Image& frame, const Image& pasted, float blend, const R
   if (r.empty()) return;
   const float b = std::clamp(blend, 0.f, 100.f) / 100.f, a = 1.f - b;
   const int c = frame.channels;
-  for (int y = r.y; y < r.y + r.height; ++y) {
-    std::uint8_t* dst = &frame.at(r.x, y, 0);
-    const std::uint8_t* src = &pasted.at(r.x, y, 0);
-    for (int i = 0; i < r.width * c; ++i) {
-      const float v = std::nearbyint(dst[i] * a + src[i] * b);
-      dst[i] = static_cast<std::uint8_t>(std::clamp(v, 0.f, 255.f));
-    }
-  }
+  parallel_for(
+      r.height,
+      [&](int y_begin, int y_end) {
+        for (int y = r.y + y_begin; y < r.y + y_end; ++y) {
+          std::uint8_t* dst = &frame.at(r.x, y, 0);
+          const std::uint8_t* src = &pasted.at(r.x, y, 0);
+          for (int i = 0; i < r.width * c; ++i) dst[i] = round_to_byte(dst[i] * a + src[i] * b);
+        }
+      },
+      16);
 }
 
 Result<std::unique_ptr<FaceEnhancerModel>> FaceEnhancerModel::load(Engine& engine, const std::string& models_dir,

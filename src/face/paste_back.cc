@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <vector>
 
+#include "core/parallel.h"
 #include "core/status.h"
 #include "imaging/transform.h"
 
@@ -99,28 +101,34 @@ void paste_back(Image& frame, const ImageF& crop, const ImageF& mask, const Affi
               "paste_back: the mask must be 1 channel, crop-sized");
   const Rect r = paste_rect(frame.width, frame.height, crop.width, crop.height, frame_to_crop);
   if (r.empty()) return;
-  // crop → sub-rectangle coordinates: the inverse, shifted by the rectangle's origin.
+  // crop → sub-rectangle coordinates: the inverse, shifted by the rectangle's origin, and back (the
+  // warp's own map from each sub-rectangle pixel into the crop).
   Affine crop_to_patch = *frame_to_crop.inverse();
   crop_to_patch.c -= r.x;
   crop_to_patch.f -= r.y;
-  ImageF patch_mask(r.width, r.height, 1);
-  warp_affine_into(mask, crop_to_patch, patch_mask, Rect{0, 0, r.width, r.height}, Border::kConstant);
-  ImageF patch(r.width, r.height, crop.channels);
-  warp_affine_into(crop, crop_to_patch, patch, Rect{0, 0, r.width, r.height}, Border::kReplicate);
-  // Not alpha_blend: that rounds, and FaceFusion's astype(uint8) truncates.
+  const std::optional<Affine> patch_to_crop = crop_to_patch.inverse();
+  if (!patch_to_crop) return;  // the warped mask would be 0 everywhere
   const int C = frame.channels;
-  for (int y = 0; y < r.height; ++y) {
-    std::uint8_t* out = frame.row(r.y + y) + static_cast<std::size_t>(r.x) * C;
-    const float* p = patch.row(y);
-    const float* m = patch_mask.row(y);
-    for (int x = 0; x < r.width; ++x) {
-      const float a = std::clamp(m[x], 0.f, 1.f);
-      for (int c = 0; c < C; ++c) {
-        const float v = out[x * C + c] * (1.f - a) + p[x * C + c] * a;
-        out[x * C + c] = static_cast<std::uint8_t>(std::clamp(v, 0.f, 255.f));
-      }
-    }
-  }
+  // Row by row: the crop's and the mask's warped row, then the blend into the frame.
+  parallel_for(
+      r.height,
+      [&](int y_begin, int y_end) {
+        std::vector<float> p(static_cast<std::size_t>(r.width) * C), m(static_cast<std::size_t>(r.width));
+        for (int y = y_begin; y < y_end; ++y) {
+          warp_affine_row(mask, *patch_to_crop, y, 0, r.width, m.data(), Border::kConstant);
+          warp_affine_row(crop, *patch_to_crop, y, 0, r.width, p.data(), Border::kReplicate);
+          // Not alpha_blend: that rounds, and FaceFusion's astype(uint8) truncates.
+          std::uint8_t* out = frame.row(r.y + y) + static_cast<std::size_t>(r.x) * C;
+          for (int x = 0; x < r.width; ++x) {
+            const float a = std::clamp(m[x], 0.f, 1.f);
+            for (int c = 0; c < C; ++c) {
+              const float v = out[x * C + c] * (1.f - a) + p[x * C + c] * a;
+              out[x * C + c] = static_cast<std::uint8_t>(std::clamp(v, 0.f, 255.f));
+            }
+          }
+        }
+      },
+      16);
 }
 
 }  // namespace fswap

@@ -135,16 +135,6 @@ void warp_span(const ImageT<T>& src, const Affine& inv, int y, int x_begin, int 
 }
 
 template <class T>
-void warp_span_any(const ImageT<T>& src, const Affine& inv, int y, int x_begin, int x_end, T* out, bool replicate) {
-  switch (src.channels) {
-    case 1: warp_span<T, 1>(src, inv, y, x_begin, x_end, out, replicate); break;
-    case 3: warp_span<T, 3>(src, inv, y, x_begin, x_end, out, replicate); break;
-    case 4: warp_span<T, 4>(src, inv, y, x_begin, x_end, out, replicate); break;
-    default: warp_span<T, 0>(src, inv, y, x_begin, x_end, out, replicate); break;
-  }
-}
-
-template <class T>
 void fill_region(ImageT<T>& dst, const Rect& r) {
   for (int y = r.y; y < r.y + r.height; ++y) {
     T* out = dst.row(y) + static_cast<std::size_t>(r.x) * dst.channels;
@@ -271,6 +261,18 @@ void resize_bilinear_rows(const ImageT<T>& src, ImageT<T>& dst, const std::vecto
 }  // namespace
 
 template <class T>
+void warp_affine_row(const ImageT<T>& src, const Affine& dst_to_src, int y, int x_begin, int x_end, T* out,
+                     Border border) {
+  const bool replicate = border == Border::kReplicate;
+  switch (src.channels) {
+    case 1: warp_span<T, 1>(src, dst_to_src, y, x_begin, x_end, out, replicate); break;
+    case 3: warp_span<T, 3>(src, dst_to_src, y, x_begin, x_end, out, replicate); break;
+    case 4: warp_span<T, 4>(src, dst_to_src, y, x_begin, x_end, out, replicate); break;
+    default: warp_span<T, 0>(src, dst_to_src, y, x_begin, x_end, out, replicate); break;
+  }
+}
+
+template <class T>
 void warp_affine_into(const ImageT<T>& src, const Affine& src_to_dst, ImageT<T>& dst, const Rect& region, Border border) {
   FSWAP_CHECK(src.channels == dst.channels, "warp_affine_into: src and dst must have the same channel count");
   const Rect r = intersect(region, Rect{0, 0, dst.width, dst.height});
@@ -280,13 +282,12 @@ void warp_affine_into(const ImageT<T>& src, const Affine& src_to_dst, ImageT<T>&
     fill_region(dst, r);
     return;
   }
-  const bool replicate = border == Border::kReplicate;
   parallel_for(
       r.height,
       [&](int y_begin, int y_end) {
         for (int y = r.y + y_begin; y < r.y + y_end; ++y) {
-          warp_span_any(src, *inv, y, r.x, r.x + r.width, dst.row(y) + static_cast<std::size_t>(r.x) * dst.channels,
-                        replicate);
+          warp_affine_row(src, *inv, y, r.x, r.x + r.width, dst.row(y) + static_cast<std::size_t>(r.x) * dst.channels,
+                          border);
         }
       },
       16);
@@ -358,8 +359,8 @@ void warp_triangle(const ImageT<T>& src, const std::array<Point2f, 3>& src_tri, 
             else if (rhs > 0) xe = xb - 1;
           }
           if (xb > xe) continue;
-          warp_span_any(src, *dst_to_src, y, static_cast<int>(xb), static_cast<int>(xe) + 1,
-                        dst.row(y) + static_cast<std::size_t>(xb) * dst.channels, true);
+          warp_affine_row(src, *dst_to_src, y, static_cast<int>(xb), static_cast<int>(xe) + 1,
+                          dst.row(y) + static_cast<std::size_t>(xb) * dst.channels, Border::kReplicate);
         }
       },
       16);
@@ -423,6 +424,7 @@ ImageT<T> resize(const ImageT<T>& src, int width, int height, Interp interp) {
 #define FSWAP_INSTANTIATE_TRANSFORM(T)                                                                         \
   template ImageT<T> warp_affine(const ImageT<T>&, const Affine&, int, int, Border);                          \
   template void warp_affine_into(const ImageT<T>&, const Affine&, ImageT<T>&, const Rect&, Border);           \
+  template void warp_affine_row(const ImageT<T>&, const Affine&, int, int, int, T*, Border);                  \
   template void warp_triangle(const ImageT<T>&, const std::array<Point2f, 3>&, ImageT<T>&,                    \
                               const std::array<Point2f, 3>&);                                                 \
   template ImageT<T> resize(const ImageT<T>&, int, int, Interp);

@@ -28,6 +28,13 @@ template <class T>
 void warp_affine_into(const ImageT<T>& src, const Affine& src_to_dst, ImageT<T>& dst, const Rect& region,
                       Border border = Border::kReplicate);
 
+// One row of a warp, for callers that consume it at once (face/paste_back.cc blends each row into
+// the frame): dst pixels [x_begin, x_end) of row y into out ((x_end − x_begin) × src.channels
+// values), exactly as warp_affine_into writes them, given dst_to_src = src_to_dst.inverse().
+template <class T>
+void warp_affine_row(const ImageT<T>& src, const Affine& dst_to_src, int y, int x_begin, int x_end, T* out,
+                     Border border = Border::kReplicate);
+
 // Piecewise-affine warp of one triangle: every dst pixel whose centre lies inside dst_tri
 // (top-left fill rule, so adjacent triangles cover each pixel exactly once) is sampled
 // bilinearly from src (replicated borders) through the affine map dst_tri → src_tri. Pixels

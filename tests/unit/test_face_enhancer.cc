@@ -112,6 +112,21 @@ TEST(FaceEnhancerProcessing, OutputCropIsFaceFusionsNormalizeCropFrame) {
   EXPECT_EQ(crop.at(2, 0, 0), 128.f);  // 127.5 rounds half to even
 }
 
+// Ties round to even, as cv2.addWeighted does: 50% of 1 and 2 is 1.5 → 2, of 2 and 3 is 2.5 → 2,
+// of 254 and 255 is 254.5 → 254; and 255 stays 255.
+TEST(FaceEnhancerProcessing, BlendRoundsTiesToEven) {
+  Image frame(4, 1, 3), pasted(4, 1, 3);
+  const int from[4] = {1, 2, 254, 255}, to[4] = {2, 3, 255, 255}, want[4] = {2, 2, 254, 255};
+  for (int x = 0; x < 4; ++x)
+    for (int c = 0; c < 3; ++c) {
+      frame.at(x, 0, c) = static_cast<std::uint8_t>(from[x]);
+      pasted.at(x, 0, c) = static_cast<std::uint8_t>(to[x]);
+    }
+  face_enhancer_blend(frame, pasted, 50.f, Rect{0, 0, 4, 1});
+  for (int x = 0; x < 4; ++x)
+    for (int c = 0; c < 3; ++c) EXPECT_EQ(frame.at(x, 0, c), want[x]) << x;
+}
+
 TEST(FaceEnhancerProcessing, BlendIsAddWeightedWithBlendOver100) {
   const Image frame = random_image(50, 40, 3, 3), pasted = random_image(50, 40, 3, 4);
   const Rect region{5, 6, 30, 20};

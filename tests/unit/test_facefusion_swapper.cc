@@ -261,6 +261,44 @@ TEST(PasteBack, BlendTruncatesLikeNumpy) {
   EXPECT_EQ(frame.at(2, 2, 0), 101);
 }
 
+// paste_back warps and blends row by row on the worker threads: the same bytes as warping the
+// whole crop and mask into the rectangle first (warp_affine_into) and blending after, on a rotated
+// crop over a 1000-row rectangle (many rows per thread) with a soft mask.
+TEST(PasteBack, RowByRowEqualsTheWholeWarpedPatch) {
+  const Image original = random_image(1400, 1100, 3, 9);
+  ImageF crop(256, 256, 3), mask = create_box_mask(256, 256, 0.3f, {});
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(0.f, 255.f);
+  for (float& v : crop.pixels) v = u(rng);
+  const double s = 256.0 / 1000, a = -0.3;
+  Affine frame_to_crop{s * std::cos(a), s * std::sin(a), 0, -s * std::sin(a), s * std::cos(a), 0};
+  const Point2f centre = frame_to_crop.apply({700, 540});
+  frame_to_crop.c = 128 - centre.x;
+  frame_to_crop.f = 128 - centre.y;
+  const Rect r = paste_rect(1400, 1100, 256, 256, frame_to_crop);
+  ASSERT_GT(r.height, 1000);
+
+  Affine crop_to_patch = *frame_to_crop.inverse();
+  crop_to_patch.c -= r.x;
+  crop_to_patch.f -= r.y;
+  ImageF patch_mask(r.width, r.height, 1), patch(r.width, r.height, 3);
+  warp_affine_into(mask, crop_to_patch, patch_mask, Rect{0, 0, r.width, r.height}, Border::kConstant);
+  warp_affine_into(crop, crop_to_patch, patch, Rect{0, 0, r.width, r.height}, Border::kReplicate);
+  Image want = original;
+  for (int y = 0; y < r.height; ++y)
+    for (int x = 0; x < r.width; ++x) {
+      const float alpha = std::clamp(patch_mask.at(x, y, 0), 0.f, 1.f);
+      for (int c = 0; c < 3; ++c) {
+        std::uint8_t& out = want.at(r.x + x, r.y + y, c);
+        out = static_cast<std::uint8_t>(std::clamp(out * (1.f - alpha) + patch.at(x, y, c) * alpha, 0.f, 255.f));
+      }
+    }
+  Image got = original;
+  paste_back(got, crop, mask, frame_to_crop);
+  EXPECT_EQ(got.pixels, want.pixels);
+  EXPECT_NE(got.pixels, original.pixels);
+}
+
 TEST(PasteBack, RotatedScaledCropTouchesOnlyItsBoundingRectangle) {
   const Image original = random_image(300, 240, 3, 7);
   Image frame = original;
