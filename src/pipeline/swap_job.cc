@@ -8,6 +8,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -701,6 +702,18 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
   stages.join();
 }
 
+// --output-video-fps's ticks for the target's frames; none without an output rate.
+std::optional<OutputTicks> output_ticks(const SwapJob& job, const VideoInfo& info) {
+  if (job.encode.frame_rate.num <= 0) return std::nullopt;
+  return OutputTicks(info, job.encode.frame_rate);
+}
+
+// --output-video-fps: marks whether the writer shows `frame`, from the next frame's pts (nullopt:
+// the video ends with `frame`). Both pts count from the output's first frame.
+void mark_dropped(VideoFrame& frame, const OutputTicks& ticks, std::optional<std::int64_t> next_pts) {
+  frame.dropped = !(next_pts ? ticks.shown(frame.pts, *next_pts) : ticks.last_shown(frame.pts));
+}
+
 Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progress, Clock::time_point start) {
   const SwapJob& job = ctx.job;
   FSWAP_ASSIGN_OR_RETURN(auto probe, VideoReader::open(job.target));
@@ -725,8 +738,7 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
   std::thread decoder([&] {
     std::int64_t pts_origin = -1;
     // --output-video-fps: each frame waits for the next, whose time says whether the writer shows it.
-    const std::optional<OutputTicks> ticks =
-        job.encode.frame_rate.num > 0 ? std::optional<OutputTicks>(std::in_place, info, job.encode.frame_rate) : std::nullopt;
+    const std::optional<OutputTicks> ticks = output_ticks(job, info);
     std::optional<VideoFrame> held;
     for (std::int64_t read = decode.index;; ++read) {
       if (stop_requested(job)) return fail(cancelled("stopped on request"));
@@ -743,7 +755,7 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
       frame.pts -= pts_origin;  // the output starts at 0, like its trimmed audio
       if (ticks) {
         if (held) {
-          held->dropped = !ticks->shown(held->pts, frame.pts);
+          mark_dropped(*held, *ticks, frame.pts);
           if (!decoded.push(std::move(*held))) return;
         }
         held = std::move(frame);
@@ -752,7 +764,7 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
       if (!decoded.push(std::move(frame))) return;
     }
     if (held) {
-      held->dropped = !ticks->last_shown(held->pts);
+      mark_dropped(*held, *ticks, std::nullopt);
       if (!decoded.push(std::move(*held))) return;
     }
     decoded.close();
@@ -812,6 +824,27 @@ struct SegmentGrid {
 struct PartRange {
   std::int64_t first_segment = 0;
   std::int64_t end_segment = -1;
+};
+
+// --output-video-fps: where each segment of a part ends, the pts of the frame after its last
+// (−1: the video ends with it). Segment k's output is the ticks from its first frame's to that
+// frame's, as in the unsegmented output. The decoder records a segment's end before it hands on
+// the segment's last frame; the encoder reads it when it finishes the segment.
+class SegmentEnds {
+ public:
+  void set(std::int64_t segment, std::int64_t end_pts) {
+    std::lock_guard lock(mutex_);
+    ends_[segment] = end_pts;
+  }
+  std::int64_t of(std::int64_t segment) const {
+    std::lock_guard lock(mutex_);
+    const auto it = ends_.find(segment);
+    return it == ends_.end() ? -1 : it->second;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::int64_t, std::int64_t> ends_;
 };
 
 // What the parts of one segmented run share. Thread-safe where parts meet: the store, the
@@ -897,7 +930,11 @@ std::string segment_fingerprint(const SwapJob& job, std::int64_t segment_frames)
           std::to_string(job.face_enhancer.weight) + "\n";
   text += "frame enhancer " + job.frame_enhancer_model + " " + std::to_string(job.frame_enhancer_blend) + "\n";
   text += "encode " + job.encode.codec + " " + std::to_string(job.encode.crf) + " " + job.encode.preset + " scale " +
-          std::to_string(job.encode.scale) + "\n";
+          std::to_string(job.encode.scale);
+  // Named only when set, so stores of runs at the target's rate made before it stay valid.
+  if (job.encode.frame_rate.num > 0)
+    text += " fps " + std::to_string(job.encode.frame_rate.num) + "/" + std::to_string(job.encode.frame_rate.den);
+  text += "\n";
   text += "frames " + std::to_string(job.trim_frame_start) + " " + std::to_string(job.trim_frame_end) + " " +
           std::to_string(segment_frames) + " swap " + std::to_string(job.swap_faces) + " smooth " +
           std::to_string(job.smooth_landmarks) + "\n";
@@ -959,16 +996,34 @@ void run_part(SegmentRun& run, JobContext& ctx, const ReferenceTracker& fresh_tr
     swapped.abort();
   };
 
+  const std::optional<OutputTicks> ticks = output_ticks(job, run.info);
+  SegmentEnds ends;
   std::thread decoder([&] {
     std::int64_t pts_origin = decode->pts_origin;
-    for (std::int64_t read = decode->index; part_end < 0 || read < part_end; ++read) {
+    // --output-video-fps: the last wanted frame waits for the next frame, wanted or not (the one
+    // after the part too), whose pts says whether the writer shows it and, after a segment's last
+    // frame, where the segment ends. Hands it on; false when the queue was aborted.
+    std::optional<VideoFrame> held;
+    auto hand_on_held = [&](std::optional<std::int64_t> next_pts) {
+      if (!held) return true;
+      mark_dropped(*held, *ticks, next_pts);
+      const std::int64_t segment = grid.segment_of(held->index);
+      if (!next_pts || grid.segment_of(held->index + 1) != segment) ends.set(segment, next_pts.value_or(-1));
+      const bool pushed = decoded.push(std::move(*held));
+      held.reset();
+      return pushed;
+    };
+    // The part's frames, and with --output-video-fps the one after them.
+    const std::int64_t read_end = part_end >= 0 && ticks ? part_end + 1 : part_end;
+    for (std::int64_t read = decode->index; read_end < 0 || read < read_end; ++read) {
       if (run.trim_end >= 0 && read >= run.trim_end) {
         if (Status s = run.store.set_end(run.trim_end); !s.is_ok()) return fail(s);
         break;
       }
       if (Status s = run.stop_status(); !s.is_ok()) return fail(s);
       if (Status s = inject_fault(job, "decode", read); !s.is_ok()) return fail(s);
-      const bool wanted = read >= part_begin && !run.store.finished(grid.segment_of(read));
+      const bool wanted = read >= part_begin && (part_end < 0 || read < part_end) &&
+                          !run.store.finished(grid.segment_of(read));
       VideoFrame frame;
       Result<bool> got = [&] {
         ScopedTimer t(&ctx.ledger, "decode");
@@ -981,10 +1036,17 @@ void run_part(SegmentRun& run, JobContext& ctx, const ReferenceTracker& fresh_tr
         break;
       }
       if (read == grid.first) pts_origin = frame.pts;
-      if (!wanted) continue;
+      if (read < grid.first) continue;
       frame.pts -= pts_origin;  // the output starts at 0, like its trimmed audio
+      if (ticks) {
+        if (!hand_on_held(frame.pts)) return;
+        if (wanted) held = std::move(frame);
+        continue;
+      }
+      if (!wanted) continue;
       if (!decoded.push(std::move(frame))) return;
     }
+    if (ticks && !hand_on_held(std::nullopt)) return;  // the video's end (a part's end has handed it on)
     decoded.close();
   });
 
@@ -1005,15 +1067,21 @@ void run_part(SegmentRun& run, JobContext& ctx, const ReferenceTracker& fresh_tr
 
   // A segment is finished at its last frame; only the video's last one ends short, at the end.
   // Its file's timestamps start at 0; its first frame's output pts goes into the manifest.
+  // --output-video-fps: the segment's writer counts ticks from the output's first frame and ends
+  // where the next segment begins, so the file holds the segment's ticks (maybe none).
   std::unique_ptr<VideoWriter> writer;
-  std::int64_t segment = -1, segment_frames = 0, segment_pts = 0;
+  std::int64_t segment = -1, segment_frames = 0, segment_pts = 0, last_pts = 0;
   auto finish_segment = [&]() -> Status {
+    const std::int64_t end_pts = ends.of(segment);
     {
       ScopedTimer t(&ctx.ledger, "encode");
-      FSWAP_RETURN_IF_ERROR(writer->finish());
+      FSWAP_RETURN_IF_ERROR(end_pts < 0 ? writer->finish() : writer->finish_at(end_pts - segment_pts));
     }
     writer.reset();
-    return run.store.add(segment, segment_frames, segment_pts);
+    if (!ticks) return run.store.add(segment, segment_frames, segment_frames, segment_pts);
+    const std::int64_t first_tick = ticks->tick(segment_pts);
+    const std::int64_t end_tick = end_pts < 0 ? ticks->end_tick(last_pts) : ticks->tick(end_pts);
+    return run.store.add(segment, segment_frames, end_tick - first_tick, first_tick);
   };
   while (auto frame = swapped.pop()) {
     Status s = inject_fault(job, "encode", frame->index);
@@ -1021,12 +1089,15 @@ void run_part(SegmentRun& run, JobContext& ctx, const ReferenceTracker& fresh_tr
       segment = grid.segment_of(frame->index);
       segment_frames = 0;
       segment_pts = frame->pts;
-      auto opened = VideoWriter::open(run.store.path_for(segment), run.info, job.encode, {});
+      EncodeOptions encode = job.encode;
+      encode.tick_origin = -segment_pts;
+      auto opened = VideoWriter::open(run.store.path_for(segment), run.info, encode, {});
       if (opened) writer = std::move(*opened);
       s = opened.status();
     }
     if (s.is_ok()) {
       ScopedTimer t(&ctx.ledger, "encode");
+      last_pts = frame->pts;
       frame->pts -= segment_pts;
       s = writer->write(*frame);
     }
@@ -1079,7 +1150,10 @@ Result<SwapSummary> run_segmented_video(const SwapJob& job, const ProgressCallba
 
   const std::string dir = job.segment_dir.empty() ? temporary_segment_dir(job.output) : job.segment_dir;
   TemporaryDirectory temporary(job.segment_dir.empty() ? dir : std::string());
-  const SegmentLayout layout{segment_fingerprint(job, grid.length), grid.first, grid.length, info.time_base};
+  // --output-video-fps: the segments' offsets are ticks of the output rate.
+  const Rational rate = job.encode.frame_rate;
+  const Rational offset_unit = rate.num > 0 ? Rational{rate.den, rate.num} : info.time_base;
+  const SegmentLayout layout{segment_fingerprint(job, grid.length), grid.first, grid.length, offset_unit};
   FSWAP_ASSIGN_OR_RETURN(auto store, SegmentStore::open(dir, layout));
 
   SegmentRun run(job, info, grid, *store, on_progress, start);
@@ -1127,7 +1201,7 @@ Result<SwapSummary> run_segmented_video(const SwapJob& job, const ProgressCallba
   const std::int64_t frames = store->end_frame() - grid.first;
   const auto join_start = Clock::now();
   FSWAP_RETURN_IF_ERROR(
-      join_segments(files, info.time_base, job.output, audio_for(job, info, grid.first, store->end_frame()), frames));
+      join_segments(files, offset_unit, job.output, audio_for(job, info, grid.first, store->end_frame())));
   const double join_s = std::chrono::duration<double>(Clock::now() - join_start).count();
   FSWAP_RETURN_IF_ERROR(store->remove_all());
 
@@ -1157,8 +1231,6 @@ Status validate_output_options(const SwapJob& job) {
   if (outside(job.image_scale, 0.25, 8.0)) return invalid_input("--output-image-scale must be within 0.25..8");
   if (job.encode.frame_rate.num != 0 && !(job.encode.frame_rate.value() > 0))
     return invalid_input("--output-video-fps must be greater than 0");
-  if (job.encode.frame_rate.num != 0 && is_segmented(job))
-    return invalid_input("--output-video-fps cannot be used with segmented runs (--segment-frames, several devices) yet");
   if (outside(job.audio_volume, 0, 100)) return invalid_input("--output-audio-volume must be within 0..100");
   if (job.audio_quality != -1 && outside(job.audio_quality, 0, 100))
     return invalid_input("--output-audio-quality must be within 0..100");

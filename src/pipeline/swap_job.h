@@ -74,7 +74,7 @@ struct SwapJob {
   float frame_enhancer_blend = 80;
   // Video encoding: codec, crf, preset; --output-video-scale (encode.scale: the swap runs at the
   // target's size, the writer resizes) and --output-video-fps (encode.frame_rate: the writer drops
-  // or repeats frames, and the face work skips those it drops; not with segmented runs).
+  // or repeats frames, and the face work skips those it drops; segmented runs give the same frames).
   EncodeOptions encode;
   // --output-audio-volume 0..100 (0: no audio; below 100: re-encoded at that gain) and
   // --output-audio-quality 0..100 (-1: the default 96 kb/s a channel), for the target's audio
@@ -137,6 +137,9 @@ struct SwapJob {
   //   - each segment is its own file in segment_dir ("segment-00000.mp4": MP4 whatever the
   //     output's container, video only, the job's encoder settings, a closed GOP starting with a
   //     key frame), so joining needs no re-encode;
+  //   - with --output-video-fps (encode.frame_rate) a segment's file holds the output's ticks from
+  //     its first frame's to the next segment's first frame's (maybe none), counted from the
+  //     output's first frame, so the joined output has the unsegmented run's frames and timestamps;
   //   - segment_dir/manifest.json lists the finished segments (frame range, file, size, SHA-256,
   //     where its timestamps go in the output) and the job's fingerprint; it is rewritten
   //     atomically after each finished segment;

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/status.h"
@@ -101,6 +102,15 @@ struct EncodeOptions {
   // frame at or before it; the video ends at the last frame's time plus one input frame
   // (1 / VideoInfo::frame_rate), rounded alike. Audio keeps its timing.
   Rational frame_rate;
+  // With frame_rate, for a writer making one piece of a longer video (a segment of a segmented
+  // run): the pts of the whole video's first frame, in the frames' clock (≤ the piece's first
+  // frame's; −(the piece's start) when its frames' pts start at 0). Output ticks count from it,
+  // so the pieces show the frames one writer of the whole video shows; the piece's first frame
+  // fills the ticks from its own tick on, and VideoWriter::finish_at says where the piece ends.
+  // The file's first frame keeps its own pts in ticks (0 for pieces whose pts start at 0), the
+  // next ones one tick apart. Unset: ticks count from the first frame written. Ignored without
+  // frame_rate.
+  std::optional<std::int64_t> tick_origin;
 };
 
 // --output-video-fps's choice of frames, as the VideoWriter makes it: a frame's output tick is its
@@ -172,6 +182,13 @@ class VideoWriter {
   virtual Status write(const VideoFrame& frame) = 0;
   // Flushes the encoder, writes the remaining audio, closes the file and renames it into place.
   virtual Status finish() = 0;
+  // finish() for a piece of a longer video at EncodeOptions::frame_rate (EncodeOptions::tick_origin):
+  // the video ends at end_pts (the frames' clock: the next piece's first frame) instead of one
+  // input frame after the last, so the last frame fills the ticks before end_pts's. A piece may
+  // show no frame: its file then has a video stream without frames (VideoReader refuses it; the
+  // segment join passes over it). end_pts must come after the last frame's pts (else
+  // kInvalidInput). Without frame_rate, the same as finish().
+  virtual Status finish_at(std::int64_t end_pts) = 0;
 };
 
 // Still images (PNG, JPEG, WebP, BMP… anything FFmpeg decodes), returned as upright RGB (EXIF

@@ -123,7 +123,9 @@ Status SegmentStore::load() {
       if (!segments.is_array()) return false;
       for (const auto& s : segments) {
         if (!s.is_object()) return false;
-        records_.push_back({s.value("index", std::int64_t{-1}), s.value("frames", std::int64_t{0}),
+        const std::int64_t frames = s.value("frames", std::int64_t{0});
+        // Manifests written before --output-video-fps could be segmented lack output_frames: as many.
+        records_.push_back({s.value("index", std::int64_t{-1}), frames, s.value("output_frames", frames),
                             s.value("pts_offset", std::int64_t{0}), s.value("size", std::uint64_t{0}),
                             s.value("sha256", std::string())});
       }
@@ -187,6 +189,7 @@ Status SegmentStore::save() const {
     segments.push_back({{"index", r.index},
                         {"first_frame", layout_.first_frame + r.index * layout_.segment_frames},
                         {"frames", r.frames},
+                        {"output_frames", r.output_frames},
                         {"pts_offset", r.pts_offset},
                         {"file", file_name(r.index)},
                         {"size", r.size},
@@ -230,12 +233,15 @@ std::int64_t SegmentStore::end_frame() const {
   return end_frame_;
 }
 
-Status SegmentStore::add(std::int64_t k, std::int64_t frames, std::int64_t pts_offset) {
+Status SegmentStore::add(std::int64_t k, std::int64_t frames, std::int64_t output_frames, std::int64_t pts_offset) {
   const std::string path = path_for(k);
   std::error_code ec;
   const auto size = fs::file_size(path, ec);
   if (ec) return internal_error(path + ": finished segment file is missing (" + ec.message() + ")");
-  Record record{k, frames, pts_offset, size, file_sha256(path)};
+  if (output_frames < 0) {
+    return internal_error(path + ": segment " + std::to_string(k) + " holds a negative frame count");
+  }
+  Record record{k, frames, output_frames, pts_offset, size, file_sha256(path)};
   if (record.sha256.empty()) return internal_error(path + ": cannot read the finished segment back");
   std::lock_guard lock(mutex_);
   if (!fits_layout(record)) {
@@ -269,7 +275,7 @@ Result<std::vector<SegmentFile>> SegmentStore::complete_files() const {
       return internal_error(path_for(k) + ": segment " + std::to_string(k) + " of " + std::to_string(count) +
                             " is not finished; cannot join");
     }
-    files.push_back({path_for(k), r->pts_offset});
+    files.push_back({path_for(k), r->pts_offset, r->output_frames});
   }
   return files;
 }
@@ -300,10 +306,10 @@ class SegmentJoiner {
   }
 
   Status begin(const AVStream* video, const AudioSource& audio);
-  // Appends one segment's packets, shifted by its pts_offset (in offset_time_base).
+  // Appends one segment's packets, shifted by its pts_offset (in offset_time_base); kInternal
+  // unless they are segment.frames.
   Status copy(const SegmentFile& segment, AVRational offset_time_base);
   Status commit();
-  std::int64_t frames() const { return frames_; }
 
  private:
   std::string output_, tmp_;
@@ -312,7 +318,6 @@ class SegmentJoiner {
   AVCodecParameters* first_ = nullptr;  // owned by out_ (the output stream's copy)
   std::unique_ptr<AudioPump> audio_;
   std::int64_t last_dts_ = AV_NOPTS_VALUE;  // output time base
-  std::int64_t frames_ = 0;
   bool file_opened_ = false;
   bool committed_ = false;
 };
@@ -367,6 +372,7 @@ Status SegmentJoiner::copy(const SegmentFile& file, AVRational offset_time_base)
   if (!packet) return out_of_memory(output_ + ": cannot allocate a packet");
   // Shifted in the segment's own (finer) time base, then rounded once into the output's.
   const std::int64_t offset = av_rescale_q(file.pts_offset, offset_time_base, video->time_base);
+  std::int64_t frames = 0;
   while (true) {
     int err = av_read_frame(in.get(), packet.get());
     if (err == AVERROR_EOF) break;
@@ -394,7 +400,11 @@ Status SegmentJoiner::copy(const SegmentFile& file, AVRational offset_time_base)
     }
     err = av_interleaved_write_frame(out_.get(), packet.get());  // takes the packet's reference
     if (err < 0) return error_status(StatusCode::kInternal, tmp_, "cannot write video", err);
-    ++frames_;
+    ++frames;
+  }
+  if (frames != file.frames) {
+    return internal_error(segment + ": holds " + std::to_string(frames) + " frames where its manifest says " +
+                          std::to_string(file.frames));
   }
   return Status::ok();
 }
@@ -415,21 +425,23 @@ Status SegmentJoiner::commit() {
 }  // namespace
 
 Status join_segments(const std::vector<SegmentFile>& segments, Rational time_base, const std::string& output,
-                     const AudioSource& audio, std::int64_t frames) {
+                     const AudioSource& audio) {
   init_logging();
-  if (segments.empty()) return invalid_input(output + ": no segments to join");
+  const auto first = std::find_if(segments.begin(), segments.end(), [](const SegmentFile& s) { return s.frames > 0; });
+  if (first == segments.end()) return invalid_input(output + ": no segment with frames to join");
   if (time_base.num <= 0 || time_base.den <= 0) return invalid_input(output + ": segment time base must be positive");
   FSWAP_RETURN_IF_ERROR(check_output_directory(output));
   SegmentJoiner joiner(output);
   {
-    FSWAP_ASSIGN_OR_RETURN(InputFormatPtr first, open_input(segments.front().path));
-    FSWAP_ASSIGN_OR_RETURN(AVStream * video, video_stream_of(first.get(), segments.front().path));
+    FSWAP_ASSIGN_OR_RETURN(InputFormatPtr in, open_input(first->path));
+    FSWAP_ASSIGN_OR_RETURN(AVStream * video, video_stream_of(in.get(), first->path));
     FSWAP_RETURN_IF_ERROR(joiner.begin(video, audio));
   }
-  for (const auto& segment : segments) FSWAP_RETURN_IF_ERROR(joiner.copy(segment, {time_base.num, time_base.den}));
-  if (joiner.frames() != frames) {
-    return internal_error(output + ": the segments hold " + std::to_string(joiner.frames()) + " frames where their " +
-                          "manifest says " + std::to_string(frames));
+  std::int64_t frames = 0;
+  for (const auto& segment : segments) {
+    if (segment.frames == 0) continue;
+    FSWAP_RETURN_IF_ERROR(joiner.copy(segment, {time_base.num, time_base.den}));
+    frames += segment.frames;
   }
   FSWAP_RETURN_IF_ERROR(joiner.commit());
   log_debug(output + ": joined " + std::to_string(segments.size()) + " segments, " + std::to_string(frames) +

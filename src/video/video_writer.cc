@@ -43,7 +43,8 @@ class FfmpegVideoWriter final : public VideoWriter {
 
   Status init(const EncodeOptions& options, const AudioSource& audio);
   Status write(const VideoFrame& frame) override;
-  Status finish() override;
+  Status finish() override { return finish_until(std::nullopt); }
+  Status finish_at(std::int64_t end_pts) override { return finish_until(end_pts); }
 
  private:
   // Converts frame.image into yuv_ (padded, or resized to the output size).
@@ -53,6 +54,8 @@ class FfmpegVideoWriter final : public VideoWriter {
   // --output-video-fps: sends the held frame for each output tick before `tick`.
   Status encode_held_until(std::int64_t tick);
   Status drain_encoder();
+  // Both finishes; end_pts: where the video ends at the output rate (nullopt: one frame after the last).
+  Status finish_until(std::optional<std::int64_t> end_pts);
 
   std::string path_, tmp_path_;
   VideoInfo info_;
@@ -68,11 +71,12 @@ class FfmpegVideoWriter final : public VideoWriter {
   std::int64_t last_pts_ = 0;
   std::int64_t frames_ = 0;  // frames written (input frames)
   std::int64_t encoded_ = 0;  // frames sent to the encoder
-  // --output-video-fps: ticks of the output rate (the encoder's time base) from the first frame;
+  // --output-video-fps: ticks of the output rate (the encoder's time base) from the origin;
   // yuv_ holds the last frame written until the next one shows which ticks it covers.
   std::optional<OutputTicks> ticks_;
-  std::int64_t first_pts_ = 0;   // the first frame's pts (input time base)
-  std::int64_t tick_origin_ = 0; // the first frame's time in output ticks (its output pts)
+  std::optional<std::int64_t> tick_origin_;  // EncodeOptions::tick_origin
+  std::int64_t origin_pts_ = 0;  // where ticks count from (input time base): tick_origin_, else the first frame
+  std::int64_t pts_shift_ = 0;   // output pts − tick: the first frame's output pts is its own time in ticks
   std::int64_t next_tick_ = 0;   // the next output tick to fill
   bool file_opened_ = false;
   bool finished_ = false;
@@ -111,6 +115,7 @@ Status FfmpegVideoWriter::init(const EncodeOptions& options, const AudioSource& 
     av_reduce(&rate.num, &rate.den, options.frame_rate.num, options.frame_rate.den, INT32_MAX);
     tb = av_inv_q(rate);
     ticks_.emplace(info_, Rational{rate.num, rate.den});
+    tick_origin_ = options.tick_origin;
   }
   const bool resized = options.scale != 1.0;
 
@@ -220,11 +225,12 @@ Status FfmpegVideoWriter::write(const VideoFrame& frame) {
     if (s.is_ok()) s = encode(frame.pts);
   } else {
     if (frames_ == 0) {
-      first_pts_ = frame.pts;
-      tick_origin_ = ticks_->tick(frame.pts);
+      origin_pts_ = tick_origin_.value_or(frame.pts);
+      next_tick_ = ticks_->tick(frame.pts - origin_pts_);  // 0 for a whole video
+      pts_shift_ = ticks_->tick(frame.pts) - next_tick_;
     }
     // The held frame fills the ticks before this frame's; a frame whose tick is taken is dropped.
-    s = encode_held_until(ticks_->tick(frame.pts - first_pts_));
+    s = encode_held_until(ticks_->tick(frame.pts - origin_pts_));
     if (s.is_ok()) s = convert(frame);
   }
   last_pts_ = frame.pts;
@@ -256,7 +262,7 @@ Status FfmpegVideoWriter::encode(std::int64_t pts) {
 }
 
 Status FfmpegVideoWriter::encode_held_until(std::int64_t tick) {
-  for (; frames_ > 0 && next_tick_ < tick; ++next_tick_) FSWAP_RETURN_IF_ERROR(encode(tick_origin_ + next_tick_));
+  for (; frames_ > 0 && next_tick_ < tick; ++next_tick_) FSWAP_RETURN_IF_ERROR(encode(pts_shift_ + next_tick_));
   return Status::ok();
 }
 
@@ -272,13 +278,18 @@ Status FfmpegVideoWriter::drain_encoder() {
   }
 }
 
-Status FfmpegVideoWriter::finish() {
+Status FfmpegVideoWriter::finish_until(std::optional<std::int64_t> end_pts) {
   if (finished_) return Status::ok();
   if (failed_) return internal_error(path_ + ": finish() after an earlier failure; nothing was written");
+  if (end_pts && frames_ > 0 && *end_pts <= last_pts_) {
+    return invalid_input(path_ + ": the video's end pts " + std::to_string(*end_pts) +
+                         " is not after its last frame's (" + std::to_string(last_pts_) + ")");
+  }
   failed_ = true;  // until proven otherwise
   if (ticks_ && frames_ > 0) {
     // The held frame fills the ticks up to the video's end.
-    FSWAP_RETURN_IF_ERROR(encode_held_until(ticks_->end_tick(last_pts_ - first_pts_)));
+    FSWAP_RETURN_IF_ERROR(encode_held_until(end_pts ? ticks_->tick(*end_pts - origin_pts_)
+                                                    : ticks_->end_tick(last_pts_ - origin_pts_)));
   }
   int err = avcodec_send_frame(enc_.get(), nullptr);
   if (err < 0) return error_status(StatusCode::kInternal, path_, "cannot flush the video encoder", err);

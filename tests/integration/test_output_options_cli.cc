@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "server/job_options.h"
 #include "support/run_fswap.h"
@@ -80,12 +81,30 @@ TEST(CliOutputOptions, ImageScale) {
   EXPECT_EQ(image.height, static_cast<int>(std::lround(in.height * 0.5)));
 }
 
+// --output-video-fps with --segment-frames: 3 segments of 15 frames (the last 10) at 10 fps give
+// the unsegmented run's 20 frames over 2 s.
+TEST(CliOutputOptions, VideoFpsWithSegments) {
+  if (target_clip().empty()) GTEST_SKIP() << "ffmpeg CLI not installed";
+  const std::string out = scratch("segmented_fps.mp4");
+  const auto r = test::run_fswap(swap_args(target_clip(), out) + " --output-video-fps 10 --segment-frames 15");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto reader = VideoReader::open(out).value();
+  EXPECT_NEAR(reader->info().frame_rate.value(), 10.0, 1e-6);
+  EXPECT_NEAR(reader->info().duration_s, 2.0, 0.1);
+  EXPECT_TRUE(reader->info().has_audio);
+  VideoFrame f;
+  std::vector<double> times;
+  while (reader->read(f).value()) times.push_back(f.pts * reader->info().time_base.value());
+  ASSERT_EQ(times.size(), 20u);
+  for (std::size_t k = 0; k < times.size(); ++k) EXPECT_NEAR(times[k], k / 10.0, 1e-6) << "frame " << k;
+}
+
 TEST(CliOutputOptions, BadValuesExitTwoNamingTheOptionAndWriteNothing) {
   const std::string target = target_clip().empty() ? kMedia + "messi_720p.mp4" : target_clip();
   const std::string out = scratch("never.mp4");
   for (const std::string bad : {"--output-video-scale 0.1", "--output-video-scale 9", "--output-video-fps 0",
-                                "--output-audio-volume 101", "--output-audio-quality 101", "--output-image-scale 0.2",
-                                "--output-video-fps 25 --segment-frames 10"}) {
+                                "--output-audio-volume 101", "--output-audio-quality 101",
+                                "--output-image-scale 0.2"}) {
     SCOPED_TRACE(bad);
     const auto r = test::run_fswap(swap_args(target, out) + " " + bad);
     EXPECT_EQ(r.code, 2) << r.output;

@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -78,6 +80,7 @@ SwapJob segmented_job(const std::string& output, const std::string& segment_dir)
 struct Decoded {
   std::vector<VideoFrame> frames;
   double time_base = 0;
+  double duration_s = 0;
 };
 
 Decoded decode_all(const std::string& path) {
@@ -86,6 +89,7 @@ Decoded decode_all(const std::string& path) {
   EXPECT_TRUE(reader.is_ok()) << reader.status().to_string();
   if (!reader) return d;
   d.time_base = (*reader)->info().time_base.value();
+  d.duration_s = (*reader)->info().duration_s;
   VideoFrame f;
   while ((*reader)->read(f).value()) d.frames.push_back(f);
   return d;
@@ -264,6 +268,132 @@ TEST(SegmentedSwap, SegmentDirWithoutSegmentLengthIsRejected) {
   EXPECT_EQ(validate_job(job).code(), StatusCode::kInvalidInput);
 }
 
+// ---- --output-video-fps over segments ----
+
+// The unsegmented run of `job` (its segment options cleared), made once per rate and trim start.
+std::string unsegmented_output(SwapJob job) {
+  static std::map<std::string, std::string> made;
+  const std::string key = std::to_string(job.encode.frame_rate.num) + "-" + std::to_string(job.trim_frame_start);
+  if (made.count(key)) return made[key];
+  job.output = scratch("whole_fps" + key + ".mp4");
+  job.segment_dir.clear();
+  job.segment_frames = 0;
+  job.devices.clear();
+  auto summary = run_swap(job);
+  EXPECT_TRUE(summary.is_ok()) << summary.status().to_string();
+  return made[key] = job.output;
+}
+
+// The same frames (count, pixels) at the same times, over the same video and audio durations.
+void expect_same_output(const std::string& expected, const std::string& actual) {
+  const Decoded a = decode_all(expected), b = decode_all(actual);
+  ASSERT_FALSE(a.frames.empty());
+  ASSERT_EQ(b.frames.size(), a.frames.size());
+  for (std::size_t i = 0; i < a.frames.size(); ++i) {
+    EXPECT_NEAR(b.frames[i].pts * b.time_base, a.frames[i].pts * a.time_base, 1e-6) << "frame " << i;
+    EXPECT_TRUE(a.frames[i].image.pixels == b.frames[i].image.pixels) << "frame " << i << " differs";
+  }
+  EXPECT_NEAR(b.duration_s, a.duration_s, 1e-6);
+  EXPECT_NEAR(audio_duration(actual), audio_duration(expected), 1e-3);
+}
+
+// A job whose face work does not depend on the frames before (no landmark smoothing), so a
+// segmented output can equal the unsegmented one pixel for pixel.
+SwapJob fps_job(const std::string& name, Rational rate) {
+  SwapJob job = segmented_job(scratch(name + ".mp4"), scratch(name + "_segments"));
+  job.smooth_landmarks = false;
+  job.encode.frame_rate = rate;
+  return job;
+}
+
+// 48 frames at 16 fps in segments of 10, at rates below and above 16: the segmented output has the
+// unsegmented one's frames, timestamps and durations, on one device and on two (parts of 2 and 3
+// segments), from frame 0 and from a trim start. At 1 fps, segments 1 (frames 10-19: 0.625 to
+// 1.25 s, both rounding to tick 1) and 4 (frames 40-47: 2.5 to 3 s, ticks 3 to 3) show no frame.
+TEST(SegmentedOutputFps, EqualsTheUnsegmentedRunAtLowerAndHigherRates) {
+  struct Case {
+    Rational rate;
+    std::int64_t trim_start;
+    bool two_devices;
+    std::size_t frames_out;
+  };
+  for (const Case& c : {Case{{1, 1}, 0, false, 3}, Case{{10, 1}, 0, false, 30}, Case{{25, 1}, 0, false, 75},
+                        Case{{29970, 1000}, 0, true, 90}, Case{{1, 1}, 0, true, 3}, Case{{10, 1}, 7, false, 26}}) {
+    const std::string name = "fps" + std::to_string(c.rate.num) + "_" + std::to_string(c.trim_start) +
+                             (c.two_devices ? "_two" : "_one");
+    SCOPED_TRACE(name);
+    SwapJob job = fps_job(name, c.rate);
+    job.trim_frame_start = c.trim_start;
+    if (c.two_devices) job.devices = {Device{DeviceKind::kCpu, 0}, Device{DeviceKind::kCpu, 0}};
+    auto summary = run_swap(job);
+    ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
+    EXPECT_EQ(summary->frames, kFrames - c.trim_start);  // target frames taken
+    EXPECT_EQ(summary->segments, (kFrames - c.trim_start + kSegment - 1) / kSegment);
+    const std::string whole = unsegmented_output(job);
+    EXPECT_EQ(decode_all(whole).frames.size(), c.frames_out);
+    expect_same_output(whole, job.output);
+    EXPECT_FALSE(fs::exists(job.segment_dir)) << "finished segments are removed";
+  }
+}
+
+// At 1 fps a segment may show no frame: it is recorded with 0 output frames (its offset the
+// tick where the next one starts), kept on resume, and adds nothing to the join.
+TEST(SegmentedOutputFps, ASegmentThatShowsNoFrameIsRecordedEmptyAndResumed) {
+  SwapJob job = fps_job("fps1_empty", {1, 1});
+  SwapJob failing = job;
+  failing.fault_injection = [](const char* stage, std::int64_t frame) {
+    return std::string(stage) == "encode" && frame == 45 ? internal_error("injected") : Status::ok();
+  };
+  ASSERT_FALSE(run_swap(failing).is_ok());
+  std::ifstream in(fs::path(job.segment_dir) / "manifest.json");
+  const auto manifest = nlohmann::json::parse(in);
+  std::vector<std::int64_t> shown, offsets;
+  for (const auto& segment : manifest["segments"]) {
+    shown.push_back(segment["output_frames"]);
+    offsets.push_back(segment["pts_offset"]);
+  }
+  EXPECT_EQ(shown, (std::vector<std::int64_t>{1, 0, 1, 1}));  // segments 0-3, finished before frame 45
+  EXPECT_EQ(offsets, (std::vector<std::int64_t>{0, 1, 1, 2}));  // in ticks of 1 s
+  EXPECT_EQ(manifest["time_base"], (std::vector<int>{1, 1}));
+
+  auto summary = run_swap(job);
+  ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
+  EXPECT_EQ(summary->frames_resumed, 40);
+  expect_same_output(unsegmented_output(job), job.output);
+}
+
+// A store made at another output rate, or at the target's, is not reused: its segments hold
+// other frames. One made at the same rate is, and the resumed output equals the unsegmented run.
+TEST(SegmentedOutputFps, ResumeReusesOnlySegmentsOfTheSameRate) {
+  const std::string dir = scratch("fps_resume_segments");
+  SwapJob at_source_rate = segmented_job(scratch("fps_resume.mp4"), dir);
+  run_and_cancel_after(at_source_rate, 25);
+  SwapJob at_10 = fps_job("fps_resumed", {10, 1});
+  at_10.segment_dir = dir;
+  auto summary = run_swap(at_10);
+  ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
+  EXPECT_EQ(summary->frames_resumed, 0);
+  expect_same_output(unsegmented_output(at_10), at_10.output);
+
+  at_10.output = scratch("fps_resumed.mp4");  // removes the finished output
+  run_and_cancel_after(at_10, 25);
+  SwapJob at_25 = at_10;
+  at_25.encode.frame_rate = {25, 1};
+  summary = run_swap(at_25);
+  ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
+  EXPECT_EQ(summary->frames_resumed, 0);
+  expect_same_output(unsegmented_output(at_25), at_25.output);
+
+  at_25.output = scratch("fps_resumed.mp4");
+  run_and_cancel_after(at_25, 25);
+  summary = run_swap(at_25);
+  ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
+  std::printf("25 fps: resumed %lld of %d frames\n", static_cast<long long>(summary->frames_resumed), kFrames);
+  EXPECT_GE(summary->frames_resumed, 20);
+  EXPECT_LT(summary->frames_resumed, kFrames);
+  expect_same_output(unsegmented_output(at_25), at_25.output);
+}
+
 // VideoReader::seek on a clip with a key frame every 8 frames and B-frames: the frames after a
 // seek are those a read from the start gives (pixels, pts, index).
 TEST(VideoReaderSeek, LandsOnTheFrameASequentialReadGives) {
@@ -318,7 +448,7 @@ TEST(JoinSegments, CopiesPacketsAtTheirOffsetsIntoEachContainer) {
   const std::string a = write_segment("join30_a.mp4", 96, 0, 25, 30), b = write_segment("join30_b.mp4", 96, 0, 8, 30);
   for (const char* ext : {"mp4", "mov", "mkv"}) {
     const std::string out = scratch(std::string("joined30.") + ext);
-    ASSERT_TRUE(join_segments({{a, 0}, {b, 25}}, {1, 30}, out, {}, 33).is_ok()) << ext;
+    ASSERT_TRUE(join_segments({{a, 0, 25}, {b, 25, 8}}, {1, 30}, out, {}).is_ok()) << ext;
     const Decoded d = decode_all(out);
     ASSERT_EQ(d.frames.size(), 33u) << ext;
     for (std::size_t i = 0; i < d.frames.size(); ++i)
@@ -330,11 +460,13 @@ TEST(JoinSegments, RefusesWhatCannotBeJoined) {
   const std::string a = write_segment("join_a.mp4", 96, 0, 4), b = write_segment("join_b.mp4", 96, 0, 3);
   const std::string refused = scratch("refused.mp4");
   const std::string wider = write_segment("join_wide.mp4", 128, 0, 3);
-  EXPECT_EQ(join_segments({{a, 0}, {wider, 4}}, {1, kFps}, refused, {}, 7).code(), StatusCode::kInvalidInput);
-  EXPECT_EQ(join_segments({{a, 0}, {b, 2}}, {1, kFps}, refused, {}, 7).code(),
+  EXPECT_EQ(join_segments({{a, 0, 4}, {wider, 4, 3}}, {1, kFps}, refused, {}).code(), StatusCode::kInvalidInput);
+  EXPECT_EQ(join_segments({{a, 0, 4}, {b, 2, 3}}, {1, kFps}, refused, {}).code(),
             StatusCode::kInvalidInput);  // time goes back
-  EXPECT_EQ(join_segments({{a, 0}, {b, 4}}, {1, kFps}, refused, {}, 8).code(),
+  EXPECT_EQ(join_segments({{a, 0, 4}, {b, 4, 4}}, {1, kFps}, refused, {}).code(),
             StatusCode::kInternal);  // not what the manifest says
+  EXPECT_EQ(join_segments({{a, 0, 0}, {b, 4, 0}}, {1, kFps}, refused, {}).code(),
+            StatusCode::kInvalidInput);  // no segment with frames
   expect_no_output(refused);
 }
 
@@ -358,19 +490,20 @@ TEST_F(SegmentStoreTest, KeepsMatchingSegmentsAndDropsTheRest) {
     EXPECT_EQ(store->path_for(3), dir_ + "/segment-00003.mp4");
     for (int k : {0, 1, 2}) {
       write(store->path_for(k), "segment " + std::to_string(k));
-      ASSERT_TRUE(store->add(k, 4, 4 * k).is_ok());
+      ASSERT_TRUE(store->add(k, 4, 4, 4 * k).is_ok());
     }
-    EXPECT_FALSE(store->add(3, 2, 12).is_ok());  // short, but the end is not known yet
+    EXPECT_FALSE(store->add(3, 2, 2, 12).is_ok());  // short, but the end is not known yet
     EXPECT_FALSE(store->complete_files().is_ok());
     // Frames 5..14: segments of 4, 4 and 2; the 4-frame record of segment 2 no longer fits.
     ASSERT_TRUE(store->set_end(15).is_ok());
     EXPECT_FALSE(store->finished(2));
-    ASSERT_TRUE(store->add(2, 2, 8).is_ok());
+    ASSERT_TRUE(store->add(2, 2, 1, 8).is_ok());  // --output-video-fps: 1 frame shown
     auto files = store->complete_files();
     ASSERT_TRUE(files.is_ok()) << files.status().to_string();
     ASSERT_EQ(files->size(), 3u);
     EXPECT_EQ((*files)[2].path, dir_ + "/segment-00002.mp4");
     EXPECT_EQ((*files)[2].pts_offset, 8);
+    EXPECT_EQ((*files)[2].frames, 1);
   }
   write(dir_ + "/segment-00007.mp4", "left by a killed run");
   write(dir_ + "/.segment-00003.part-123.mp4", "a writer's temporary");
@@ -396,7 +529,7 @@ TEST_F(SegmentStoreTest, OtherFingerprintOrLayoutStartsAfresh) {
   {
     auto store = SegmentStore::open(dir_, layout()).value();
     write(store->path_for(0), "segment 0");
-    ASSERT_TRUE(store->add(0, 4, 0).is_ok());
+    ASSERT_TRUE(store->add(0, 4, 4, 0).is_ok());
   }
   EXPECT_TRUE(SegmentStore::open(dir_, layout())->get()->finished(0));
   auto other = SegmentStore::open(dir_, layout("job B")).value();
@@ -404,7 +537,7 @@ TEST_F(SegmentStoreTest, OtherFingerprintOrLayoutStartsAfresh) {
   EXPECT_FALSE(fs::exists(dir_ + "/segment-00000.mp4"));
 
   write(other->path_for(0), "segment 0");
-  ASSERT_TRUE(other->add(0, 4, 0).is_ok());
+  ASSERT_TRUE(other->add(0, 4, 4, 0).is_ok());
   SegmentLayout longer = layout("job B");
   longer.segment_frames = 8;
   EXPECT_FALSE(SegmentStore::open(dir_, longer)->get()->finished(0));
