@@ -273,7 +273,8 @@ TEST(SegmentedSwap, SegmentDirWithoutSegmentLengthIsRejected) {
 // The unsegmented run of `job` (its segment options cleared), made once per rate and trim start.
 std::string unsegmented_output(SwapJob job) {
   static std::map<std::string, std::string> made;
-  const std::string key = std::to_string(job.encode.frame_rate.num) + "-" + std::to_string(job.trim_frame_start);
+  const std::string key = fs::path(job.target).stem().string() + "-" + std::to_string(job.encode.frame_rate.num) + "-" +
+                          std::to_string(job.trim_frame_start);
   if (made.count(key)) return made[key];
   job.output = scratch("whole_fps" + key + ".mp4");
   job.segment_dir.clear();
@@ -334,6 +335,44 @@ TEST(SegmentedOutputFps, EqualsTheUnsegmentedRunAtLowerAndHigherRates) {
     expect_same_output(whole, job.output);
     EXPECT_FALSE(fs::exists(job.segment_dir)) << "finished segments are removed";
   }
+}
+
+// 40 frames of the drifting astronaut (192×192) on a 1 ms time base, 62 ms apart, except that
+// frames 10, 20 and 30, the first ones of segments, come 40 ms late: a variable frame rate where a
+// segment's last frame lasts longer than the nominal 1/16 s.
+std::string make_vfr_clip() {
+  static const std::string path = [] {
+    const std::string p = scratch("drift_vfr.mp4");
+    const Image photo = read_image(kMedia + "astronaut.png").value();
+    VideoInfo info;
+    info.width = info.height = 192;
+    info.time_base = {1, 1000};
+    info.frame_rate = {kFps, 1};
+    auto writer = VideoWriter::open(p, info, {}, {}).value();
+    for (int i = 0; i < 40; ++i) {
+      VideoFrame f;
+      f.image = warp_affine(photo, Affine{192.0 / 512, 0, 2.0 * i, 0, 192.0 / 512, 0}, 192, 192);
+      f.pts = 62 * i + 40 * (i / 10);
+      f.index = i;
+      EXPECT_TRUE(writer->write(f).is_ok());
+    }
+    EXPECT_TRUE(writer->finish().is_ok());
+    return p;
+  }();
+  return path;
+}
+
+// On that clip at 10 fps each segment ends where the next one's first frame is, not one nominal
+// frame after its last (frame 9 at 558 ms would end on tick 6; it lasts to 660 ms, tick 7).
+TEST(SegmentedOutputFps, VariableFrameRateSegmentsEndAtTheNextSegmentsFirstFrame) {
+  SwapJob job = fps_job("fps_vfr", {10, 1});
+  job.target = make_vfr_clip();
+  auto summary = run_swap(job);
+  ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
+  EXPECT_EQ(summary->segments, 4);
+  const std::string whole = unsegmented_output(job);
+  EXPECT_EQ(decode_all(whole).frames.size(), 26u);  // frame 39 at 2538 ms + a nominal frame ≈ 2.6 s
+  expect_same_output(whole, job.output);
 }
 
 // At 1 fps a segment may show no frame: it is recorded with 0 output frames (its offset the
