@@ -168,13 +168,11 @@ void JobWorker::run_one(Slot& slot, const JobRecord& record) {
   job.output = (dir / record.result).string();
   job.cancel = &slot.cancel_flag;
   // A video is made in segments kept in the job folder, so a run after a crash or a shutdown
-  // resumes from the last finished one (base_job.segment_frames: --segment-frames, 0 = off). A
-  // job that re-times its frames (output_video_fps) runs in one piece: segments cannot re-time
-  // yet, so such a job starts again from its first frame after a crash.
+  // resumes from the last finished one (base_job.segment_frames: --segment-frames, 0 = off),
+  // output_video_fps included (segments count output ticks from the video's first frame).
   const fs::path segments = dir / "segments";
   const bool video = record.result.size() > 4 && record.result.compare(record.result.size() - 4, 4, ".mp4") == 0;
-  const bool retimed = job.encode.frame_rate.num > 0;
-  if (video && job.segment_frames > 0 && !retimed) job.segment_dir = segments.string();
+  if (video && job.segment_frames > 0) job.segment_dir = segments.string();
   else job.segment_frames = 0;
 
   auto last_write = std::chrono::steady_clock::now() - std::chrono::seconds(1);

@@ -148,9 +148,9 @@ TEST_F(ServerTest, VideoJobAndRangeRequest) {
   EXPECT_EQ(part->body, res->body.substr(100, 1024));
 }
 
-// output_video_fps on a server that makes videos in segments (the default): the job runs in one
-// piece and its result has the new rate (30 frames at 30 fps → 15 at 15 fps).
-TEST_F(ServerTest, VideoJobWithAnOutputFpsRunsInOnePiece) {
+// output_video_fps on a server that makes videos in segments (the default): the job runs in
+// segments like any video job and its result has the new rate (30 frames at 30 fps → 15 at 15 fps).
+TEST_F(ServerTest, VideoJobWithAnOutputFpsRunsInSegments) {
   auto c = server().client();
   auto r = c.Post("/v1/jobs", httplib::MultipartFormDataItems{file_part("source", kMedia + "astronaut.png"),
                                                              file_part("target", kMedia + "messi_720p.mp4"),
