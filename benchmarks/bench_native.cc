@@ -16,7 +16,7 @@
 //            the runs of each kind), and the arena's segments mapped and unmapped per pass with
 //            the host's ms in those calls;
 //   budget-light  the same with a 64×64 tile: little compute to hide the copies behind;
-//   profile  per model (batch 1, fp16, inputs as latency makes them): one run timed node by node
+//   profile  per model (batch 1, arcface also 32; fp16, inputs as latency makes them): one run timed node by node
 //            (profile_cuda_nodes), as a table of op types (ms, share, nodes) and the 12 slowest
 //            nodes, with the nodes' sum beside the plain run's GPU ms (device-resident, CUDA graph,
 //            mean of --runs); not in the default parts.
@@ -170,7 +170,8 @@ void latency() {
 }
 
 // One model's node profile: op types by total time, then the slowest nodes.
-void print_profile(const char* model, const std::vector<NodeTime>& nodes, const Result<DeviceTiming>& plain) {
+void print_profile(const char* model, std::int64_t batch, const std::vector<NodeTime>& nodes,
+                   const Result<DeviceTiming>& plain) {
   struct OpTotal {
     std::string op;
     double ms = 0;
@@ -190,8 +191,8 @@ void print_profile(const char* model, const std::vector<NodeTime>& nodes, const 
   if (plain.is_ok())
     std::snprintf(plain_text, sizeof plain_text, "plain run %.3f ms GPU (CUDA graph), difference %.3f ms", plain->gpu_ms,
                   sum - plain->gpu_ms);
-  std::printf("\n### %s (fp16, batch 1): %zu nodes, node sum %.3f ms; %s\n\n| op | ms | share | nodes |\n|---|---|---|---|\n",
-              model, nodes.size(), sum, plain_text);
+  std::printf("\n### %s (fp16, batch %lld): %zu nodes, node sum %.3f ms; %s\n\n| op | ms | share | nodes |\n|---|---|---|---|\n",
+              model, static_cast<long long>(batch), nodes.size(), sum, plain_text);
   for (const OpTotal& o : ops)
     std::printf("| %s | %.3f | %.1f%% | %d |\n", o.op.c_str(), o.ms, sum > 0 ? 100 * o.ms / sum : 0, o.count);
   std::vector<const NodeTime*> slowest;
@@ -206,22 +207,27 @@ void print_profile(const char* model, const std::vector<NodeTime>& nodes, const 
 }
 
 void profile() {
-  const char* models[] = {"gfpgan_1.4", "2dfan4", "hyperswap_1a_256", "inswapper_128", "arcface_w600k_r50",
-                          "scrfd_2.5g", "bisenet_resnet_34", "fr_detect", "fr_feature", "yoloface_8n"};
+  // arcface also at batch 32, where it trails PyTorch most (docs/BENCHMARKS.md).
+  const std::pair<const char*, std::int64_t> models[] = {
+      {"gfpgan_1.4", 1},  {"2dfan4", 1},        {"hyperswap_1a_256", 1},  {"inswapper_128", 1},
+      {"arcface_w600k_r50", 1}, {"arcface_w600k_r50", 32}, {"scrfd_2.5g", 1}, {"bisenet_resnet_34", 1},
+      {"fr_detect", 1},   {"fr_feature", 1},    {"yoloface_8n", 1}};
   NativeEngine engine;
-  for (const char* name : models) {
+  for (const auto& [name, batch] : models) {
     const std::string path = test::gpu_model(name);
     if (path.empty()) continue;
     std::vector<Tensor> inputs;
     Result<DeviceTiming> plain = unsupported("not loaded");
     {
-      auto session = engine.load(path, {.device = {DeviceKind::kCuda, 0}, .precision = Precision::kFloat16});
+      auto session = engine.load(path, {.device = {DeviceKind::kCuda, 0}, .precision = Precision::kFloat16,
+                                        .batch = static_cast<int>(batch)});
       if (!session.is_ok()) {
         std::printf("\n### %s: %s\n", name, session.status().to_string().c_str());
         continue;
       }
       unsigned seed = 1;
-      for (const TensorInfo& info : (*session)->inputs()) inputs.push_back(test::random_tensor(batch_shape(info, 1), seed++));
+      for (const TensorInfo& info : (*session)->inputs())
+        inputs.push_back(test::random_tensor(batch_shape(info, batch), seed++));
       plain = time_device_runs(**session, inputs, g_runs);
     }
     auto nodes = profile_cuda_nodes(path, inputs, Precision::kFloat16, 3);
@@ -229,7 +235,7 @@ void profile() {
       std::printf("\n### %s: %s\n", name, nodes.status().to_string().c_str());
       continue;
     }
-    print_profile(name, *nodes, plain);
+    print_profile(name, batch, *nodes, plain);
   }
 }
 

@@ -14,7 +14,7 @@ void SessionFlags::add_to(CLI::App& app) {
                  "(default: free memory minus a margin)");
   app.add_option("--memory-mode", memory_mode,
                  "Device memory of the native engine on CUDA: explicit (fswap's arena and residency manager) or "
-                 "unified (weights in managed memory inside the budget, never streamed)")
+                 "unified (weights in managed memory inside the budget; a model they do not fit streams them as explicit does)")
       ->check(CLI::IsMember({"explicit", "unified"}))->capture_default_str();
   app.add_option("--layout", layout,
                  "Activation layout of the native engine: auto (channels-last islands around convolutions on CUDA at "

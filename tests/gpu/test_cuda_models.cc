@@ -206,8 +206,9 @@ TEST(CudaBudget, NeverExceededFromAllResidentToStreaming) {
 
 // --memory-mode unified: the weights in managed memory (read-mostly, preferred on the device),
 // prefetched once on the copy stream, charged to the budget. Same outputs as explicit mode; every
-// weight byte prefetched exactly once over three runs; a budget that cannot hold the weights is a
-// clean kOutOfMemory (unified mode never streams: see docs/DESIGN.md).
+// weight byte prefetched exactly once over three runs; under a budget that cannot hold the weights
+// the model streams them as explicit mode does (managed memory is never oversubscribed: see
+// docs/DESIGN.md), with the same outputs.
 TEST(CudaUnified, MatchesExplicitAndPrefetchesEachWeightOnce) {
   const std::string path = gpu_model("inswapper_128");
   if (path.empty()) GTEST_SKIP() << "inswapper_128 not in FSWAP_GPU_MODELS";
@@ -253,14 +254,28 @@ TEST(CudaUnified, MatchesExplicitAndPrefetchesEachWeightOnce) {
                 memory::format_bytes(used_delta).c_str());
   }
   {
+    // Half the weights: they cannot be managed memory within the budget, so the model streams them
+    // from pinned host memory as explicit mode does (never more managed memory than fits).
+    const std::uint64_t budget = weight_bytes / 2;
     auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0},
-                                .vram_budget = std::to_string(weight_bytes / 2),
+                                .vram_budget = std::to_string(budget),
                                 .memory_mode = MemoryMode::kUnified});
     ASSERT_TRUE(s.is_ok()) << s.status().to_string();
-    auto out = (*s)->run(inputs);
-    ASSERT_FALSE(out.is_ok());
-    EXPECT_EQ(out.status().code(), StatusCode::kOutOfMemory) << out.status().to_string();
-    std::printf("unified at 50%% of the weights: %s\n", out.status().to_string().c_str());
+    for (int run = 0; run < 2; ++run) {
+      auto out = (*s)->run(inputs);
+      ASSERT_TRUE(out.is_ok()) << "run " << run << ": " << out.status().to_string();
+      const test::Comparison c = test::compare(reference[0], (*out)[0], 1e-2);
+      EXPECT_EQ(c.bad, 0) << "run " << run << ": " << c.describe();
+    }
+    auto rt = CudaRuntime::live();
+    ASSERT_EQ(rt.size(), 1u);
+    const memory::ResidencyCounters& total = rt[0]->residency().stats().total;
+    EXPECT_EQ(total.managed_bytes, 0u);
+    EXPECT_GT(total.h2d_bytes, weight_bytes) << "two runs stream the weights at least once each";
+    EXPECT_LE(rt[0]->arena().stats().peak_reserved_bytes, budget);
+    std::printf("unified at 50%% of the weights: streamed as explicit, H2D %s in %llu copies, arena peak %s\n",
+                memory::format_bytes(total.h2d_bytes).c_str(), static_cast<unsigned long long>(total.h2d_copies),
+                memory::format_bytes(rt[0]->arena().stats().peak_reserved_bytes).c_str());
   }
 }
 

@@ -200,7 +200,14 @@ Result<std::vector<DeviceConstants::Slot>> DeviceConstants::place(std::span<cons
   for (std::size_t c = 0; c < packing.chunk_bytes.size(); ++c) {
     if (Status s = add_chunk(packing.chunk_bytes[c], fresh, fresh_slots); !s.is_ok()) {
       drop_chunks_from(first);  // nothing of this call stays placed, charged or registered
-      return s;
+      // Unified mode never oversubscribes managed memory: a model whose weights the budget (or
+      // the card) cannot hold streams them as explicit mode does. Only a model with nothing
+      // placed yet changes mode (its executors read the mode on every run).
+      if (!unified_ || first != 0 || s.code() != StatusCode::kOutOfMemory) return s;
+      log_info(model_ + ": its weights do not fit as managed memory (" + s.message() +
+               "); it streams them from pinned host memory as in --memory-mode explicit");
+      unified_ = false;
+      return place(requests, chunk_bytes);
     }
   }
   for (const auto& [key, index] : fresh_index) slots_.emplace(key, fresh_slots[index]);

@@ -77,7 +77,10 @@ class DeviceConstants {
   };
   // Where each requested constant lives; the ones not placed yet are packed, in the order given
   // (the run order), into new chunks of about chunk_bytes. Caller holds the runtime's mutex.
-  // kOutOfMemory in unified mode when the budget or the card's free memory cannot take them.
+  // In unified mode, when the budget or the card's free memory cannot take the first placement's
+  // chunks as managed memory, the model switches to explicit mode for good (pinned host chunks
+  // the residency manager streams) and says so in the log; later placements of a unified model
+  // that do not fit are kOutOfMemory.
   Result<std::vector<Slot>> place(std::span<const Request> requests, std::uint64_t chunk_bytes);
 
   bool unified() const { return unified_; }
