@@ -224,19 +224,28 @@ TEST(CudaUnified, MatchesExplicitAndPrefetchesEachWeightOnce) {
     reference = std::move(*out);
     weight_bytes = CudaRuntime::live()[0]->residency().stats().total.peak_resident_bytes;
   }
-  {
-    const std::size_t used_before = device_used_bytes();
-    const std::uint64_t budget = 2 * weight_bytes;
+  // A unified session under `budget`, run `runs` times, each output compared with the reference;
+  // null when it does not load or a run fails.
+  const auto unified_runs = [&](std::uint64_t budget, int runs) -> std::unique_ptr<InferenceSession> {
     auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0},
                                 .vram_budget = std::to_string(budget),
                                 .memory_mode = MemoryMode::kUnified});
-    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
-    for (int run = 0; run < 3; ++run) {
+    EXPECT_TRUE(s.is_ok()) << s.status().to_string();
+    if (!s.is_ok()) return nullptr;
+    for (int run = 0; run < runs; ++run) {
       auto out = (*s)->run(inputs);
-      ASSERT_TRUE(out.is_ok()) << "run " << run << ": " << out.status().to_string();
+      EXPECT_TRUE(out.is_ok()) << "run " << run << ": " << out.status().to_string();
+      if (!out.is_ok()) return nullptr;
       const test::Comparison c = test::compare(reference[0], (*out)[0], 1e-2);
       EXPECT_EQ(c.bad, 0) << "run " << run << ": " << c.describe();
     }
+    return std::move(*s);
+  };
+  {
+    const std::size_t used_before = device_used_bytes();
+    const std::uint64_t budget = 2 * weight_bytes;
+    const auto s = unified_runs(budget, 3);
+    ASSERT_NE(s, nullptr);
     auto rt = CudaRuntime::live();
     ASSERT_EQ(rt.size(), 1u);
     const memory::ResidencyCounters& total = rt[0]->residency().stats().total;
@@ -257,16 +266,8 @@ TEST(CudaUnified, MatchesExplicitAndPrefetchesEachWeightOnce) {
     // Half the weights: they cannot be managed memory within the budget, so the model streams them
     // from pinned host memory as explicit mode does (never more managed memory than fits).
     const std::uint64_t budget = weight_bytes / 2;
-    auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0},
-                                .vram_budget = std::to_string(budget),
-                                .memory_mode = MemoryMode::kUnified});
-    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
-    for (int run = 0; run < 2; ++run) {
-      auto out = (*s)->run(inputs);
-      ASSERT_TRUE(out.is_ok()) << "run " << run << ": " << out.status().to_string();
-      const test::Comparison c = test::compare(reference[0], (*out)[0], 1e-2);
-      EXPECT_EQ(c.bad, 0) << "run " << run << ": " << c.describe();
-    }
+    const auto s = unified_runs(budget, 2);
+    ASSERT_NE(s, nullptr);
     auto rt = CudaRuntime::live();
     ASSERT_EQ(rt.size(), 1u);
     const memory::ResidencyCounters& total = rt[0]->residency().stats().total;
