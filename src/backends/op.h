@@ -75,7 +75,10 @@ bool is_comparison(OpType op);
 //
 // Activation fused into a Conv, ConvTranspose, Gemm or MatMul by the fusion pass.
 // kSilu: x · sigmoid(x), fused from Mul(x, Sigmoid(x)) (YOLO's SiLU).
-enum class Activation { kNone, kRelu, kLeakyRelu, kSigmoid, kTanh, kClip, kHardSigmoid, kSilu };
+// kPRelu (Conv only): LeakyRelu with one slope per output channel, the Conv's input 4 (a constant
+// of out-channels values; inputs 2 and 3 are then −1 when absent), fused from PRelu(y, slope) with
+// a per-channel slope (ArcFace's [C, 1, 1]).
+enum class Activation { kNone, kRelu, kLeakyRelu, kSigmoid, kTanh, kClip, kHardSigmoid, kSilu, kPRelu };
 struct FusedActivation {
   Activation kind = Activation::kNone;
   float alpha = 0, beta = 0;  // LeakyRelu: alpha; Clip: [alpha, beta]; HardSigmoid: alpha, beta

@@ -1,5 +1,6 @@
 #include "runtime/passes.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -193,9 +194,31 @@ bool takes_activation(OpType op) {
          op == OpType::kBatchNormalization;
 }
 
+// The per-channel slope of PRelu(y, slope) after a Conv with weight W ([M, C/g, k...]): a float32
+// constant of M values whose shape, right-aligned to Y's rank, puts them on the channel axis
+// ([M, 1, 1] or [1, M, 1, 1] for a 2-D Conv), as a new [M] constant's value id; −1 otherwise. A
+// single value is a LeakyRelu and is left to the caller.
+int channel_slope(Graph& g, const Node& conv, const Node& prelu) {
+  const Tensor* w = conv.inputs.size() > 1 ? g.constant_data(conv.inputs[1]) : nullptr;
+  const Tensor* s = prelu.inputs.size() > 1 ? g.constant_data(prelu.inputs[1]) : nullptr;
+  if (w == nullptr || s == nullptr || s->dtype() != DType::kFloat32 || w->shape().size() < 3) return -1;
+  const std::int64_t m = w->shape()[0];
+  const Shape& shape = s->shape();
+  const std::size_t rank = w->shape().size();  // Y's rank
+  if (m < 2 || s->elements() != m || shape.size() > rank || shape.size() < rank - 1) return -1;
+  if (shape[shape.size() - (rank - 1)] != m) return -1;  // axis 1 of Y, right-aligned
+  Tensor flat = Tensor::zeros(DType::kFloat32, {m});
+  std::copy_n(s->data<float>(), m, flat.data<float>());
+  const int v = g.add_value(g.values[prelu.inputs[1]].name + "/per_channel", DType::kFloat32, {m});
+  g.values[v].constant = static_cast<int>(g.constants.size());
+  g.constants.push_back(std::move(flat));
+  return v;
+}
+
 // Conv/ConvTranspose/Gemm/MatMul/BatchNormalization → a single-consumer activation:
 // attrs.activation (a BatchNormalization left after fuse_conv_batchnorm is a standalone one, as in
-// pre-activation ResNets: BN → ReLU → Conv).
+// pre-activation ResNets: BN → ReLU → Conv). A Conv also takes a PRelu whose slope is one value
+// (a LeakyRelu) or one per output channel (kPRelu, the slope as input 4: backends/op.h).
 int fuse_activations(Graph& g) {
   const auto uses = use_counts(g);
   const auto cons = consumers(g);
@@ -232,6 +255,20 @@ int fuse_activations(Graph& g) {
         }
         if (!ok) continue;
         act = {Activation::kClip, lo, hi};
+        break;
+      }
+      case OpType::kPRelu: {
+        if (p.op != OpType::kConv || q.inputs.size() != 2) continue;
+        const Tensor* s = g.constant_data(q.inputs[1]);
+        if (s != nullptr && s->dtype() == DType::kFloat32 && s->elements() == 1) {
+          act = {Activation::kLeakyRelu, s->data<float>()[0], 0};
+          break;
+        }
+        const int slope = channel_slope(g, p, q);
+        if (slope < 0) continue;
+        p.inputs.resize(std::max<std::size_t>(p.inputs.size(), 4), -1);
+        p.inputs.push_back(slope);
+        act.kind = Activation::kPRelu;
         break;
       }
       default: continue;

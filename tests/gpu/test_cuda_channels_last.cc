@@ -192,6 +192,49 @@ INSTANTIATE_TEST_SUITE_P(
              (std::get<2>(param.param) ? "_nhwc" : "_nchw");
     });
 
+// A Conv with a fused per-channel PRelu (Activation::kPRelu, the slope as input 4) on CUDA against
+// the CPU kernel: cuDNN's epilogue in both layouts, and in NHWC the depthwise kernel and the 1×1
+// GEMM followed by their slope pass; with and without a residual; fp32 and fp16.
+TEST(CudaConvPRelu, MatchesTheCpuKernel) {
+  ASSERT_TRUE(kernel_gpu().ready.is_ok()) << kernel_gpu().ready.to_string();
+  for (const ConvLayoutCase& c : test::conv_layout_cases()) {
+    if (c.name != "Conv3x3Bias" && c.name != "ConvDepthwise" && c.name != "ConvPointwise") continue;
+    for (const DType dtype : {DType::kFloat32, DType::kFloat16})
+      for (const bool nhwc : {false, true})
+        for (const bool residual : {false, true}) {
+          SCOPED_TRACE(c.name + (nhwc ? " nhwc" : " nchw") + (residual ? " residual " : " ") + dtype_name(dtype));
+          const Operands o = operands(c, dtype, residual);
+          std::vector<Tensor> slope_only = {test::seeded_tensor({test::out_channels(c)}, 5)};
+          if (dtype == DType::kFloat16) slope_only = test::rounded_to_half(std::move(slope_only));
+          const Tensor& slope = slope_only[0];
+          OpAttributes attrs = test::node_attributes(c, nhwc);
+          attrs.activation = {Activation::kPRelu, 0, 0};
+          const Tensor x = in_layout(o.x, nhwc), w = in_layout(o.w, nhwc);
+          const Tensor r = o.r ? in_layout(*o.r, nhwc) : Tensor{};
+          const Shape y_shape = test::inferred_output(c, nhwc).value();
+
+          Tensor want = Tensor::zeros(DType::kFloat32, y_shape);
+          const std::vector<TensorView> cpu_inputs = {x.view(), w.view(), c.bias ? o.b.view() : TensorView{},
+                                                      o.r ? r.view() : TensorView{}, slope.view()};
+          const Status cpu = cpu_kernel(OpType::kConv)({OpType::kConv, attrs, cpu_inputs, {want.view()}});
+          ASSERT_TRUE(cpu.is_ok()) << cpu.to_string();
+
+          const auto dx = upload(x, dtype), dw = upload(w, dtype), db = upload(o.b, dtype), ds = upload(slope, dtype);
+          const auto dr = o.r ? upload(r, dtype) : nullptr;
+          DeviceBuffer dy(static_cast<std::size_t>(shape_elements(y_shape)) * dtype_size(dtype));
+          const std::vector<TensorView> inputs = {
+              {dtype, x.shape(), dx->data}, {dtype, w.shape(), dw->data},
+              c.bias ? TensorView{dtype, o.b.shape(), db->data} : TensorView{},
+              o.r ? TensorView{dtype, r.shape(), dr->data} : TensorView{}, {dtype, slope.shape(), ds->data}};
+          const Status s = cuda::cuda_kernel(OpType::kConv)(
+              {OpType::kConv, attrs, inputs, {{dtype, y_shape, dy.data}}, std::vector<TensorView>(5), kernel_gpu().ctx});
+          ASSERT_TRUE(s.is_ok()) << s.to_string();
+          const test::Comparison cmp = test::compare(want, download(dy.data, y_shape, dtype), dtype == DType::kFloat16 ? 1e-2 : 1e-4);
+          EXPECT_EQ(cmp.bad, 0) << cmp.describe();
+        }
+  }
+}
+
 // A channels_last Conv with a fused input resize (OpAttributes::input_resize) against the CPU's
 // Resize, then Conv, on the same NHWC data. The CUDA kernel stages the resized input band by band
 // (8 MiB of staged rows a band): these sizes give 2 to 4 bands, the last one shorter where the

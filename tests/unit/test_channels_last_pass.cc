@@ -223,6 +223,36 @@ TEST(ChannelsLastPass, ResidualJoinsTheIsland) {
   expect_same_outputs(before, {random_tensor({1, 16, 32, 32}, 5)}, {LayoutChoice::kWherePays, &weights});
 }
 
+TEST(ChannelsLastPass, AFusedPReluKeepsItsSlopePerChannel) {
+  // ArcFace's block end: PRelu(Conv(y) + y) with a [C, 1, 1] slope is one Conv with the residual
+  // and a per-channel slope ([C], input 4), which the layout leaves as it is.
+  ConvChain chain(16, 32);
+  GraphBuilder& b = chain.b;
+  const int z = b.one(OpType::kConv, {chain.y, b.random("w_block", {16, 16, 3, 3}, chain.rng)}, {{"pads", Ints{1, 1, 1, 1}}});
+  const int sum = b.one(OpType::kAdd, {z, chain.y});
+  const int out = b.one(OpType::kPRelu, {sum, b.random("slope", {16, 1, 1}, chain.rng, -0.5f, 0.5f)});
+  Graph g = b.g;
+  g.outputs = {out};
+  ASSERT_TRUE(optimize(g).is_ok());
+  ASSERT_EQ(count(g, OpType::kPRelu), 0);
+  ASSERT_TRUE(specialize(g, {{1, 16, 32, 32}}).is_ok());
+  const Graph before = g;
+  ChannelsLastWeights weights;
+  auto r = to_channels_last(g, weights, LayoutChoice::kWherePays);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  int fused = 0;
+  for (const Node& n : g.nodes) {
+    if (n.op != OpType::kConv || n.attrs.activation.kind != Activation::kPRelu) continue;
+    ++fused;
+    EXPECT_EQ(n.attrs.i("channels_last", 0), 1);
+    ASSERT_EQ(n.inputs.size(), 5u);
+    EXPECT_EQ(g.values[n.inputs[3]].shape, (Shape{1, 32, 32, 16}));
+    EXPECT_EQ(g.values[n.inputs[4]].shape, (Shape{16}));
+  }
+  EXPECT_EQ(fused, 1);
+  expect_same_outputs(before, {random_tensor({1, 16, 32, 32}, 5)}, {LayoutChoice::kWherePays, &weights});
+}
+
 TEST(ChannelsLastPass, EveryShapeOfAModelReadsTheSameWeightCopy) {
   ConvChain chain(16, 32);
   chain.b.g.values[chain.x].shape = {-1, 16, 32, 32};

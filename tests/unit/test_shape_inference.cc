@@ -514,6 +514,51 @@ bool has_residual(const Node& n) { return n.inputs.size() > 3 && n.inputs[3] >= 
 
 }  // namespace
 
+// Conv → PRelu with a per-channel slope ([M, 1, 1], as PyTorch exports it): one Conv with
+// activation kPRelu and the slope as input 4 ([M]); after a fused residual too; a one-value slope is
+// a LeakyRelu; a slope over another axis stays a PRelu node. The CPU results are the unfused ones.
+TEST(Passes, ConvTakesItsPerChannelPRelu) {
+  std::mt19937 rng(13);
+  const Shape xs{2, 4, 6, 7};
+  const auto conv_prelu = [&](Shape slope_shape, bool residual) {
+    GraphBuilder b(13);
+    const int x = b.input("x", xs);
+    int y = b.one(OpType::kConv, {x, b.random("w", {4, 4, 3, 3}, rng), b.random("b", {4}, rng)},
+                  {{"pads", L({1, 1, 1, 1})}});
+    if (residual) y = b.one(OpType::kAdd, {y, x});
+    b.g.outputs = {b.one(OpType::kPRelu, {y, b.random("slope", std::move(slope_shape), rng, -0.5f, 0.5f)})};
+    return expect_fusion_exact(b.g, {xs}, {random_tensor(xs, rng)});
+  };
+  {
+    const Graph fused = conv_prelu({4, 1, 1}, false);
+    ASSERT_EQ(fused.nodes.size(), 1u);
+    const Node& conv = fused.nodes[0];
+    EXPECT_EQ(conv.attrs.activation.kind, Activation::kPRelu);
+    ASSERT_EQ(conv.inputs.size(), 5u);
+    EXPECT_EQ(conv.inputs[3], -1);
+    ASSERT_NE(fused.constant_data(conv.inputs[4]), nullptr);
+    EXPECT_EQ(fused.constant_data(conv.inputs[4])->shape(), (Shape{4}));
+  }
+  {
+    const Graph fused = conv_prelu({1, 4, 1, 1}, true);
+    ASSERT_EQ(fused.nodes.size(), 1u);
+    EXPECT_EQ(fused.nodes[0].attrs.activation.kind, Activation::kPRelu);
+    ASSERT_EQ(fused.nodes[0].inputs.size(), 5u);
+    EXPECT_TRUE(has_residual(fused.nodes[0]));
+  }
+  {
+    const Graph fused = conv_prelu({1}, false);
+    ASSERT_EQ(fused.nodes.size(), 1u);
+    EXPECT_EQ(fused.nodes[0].attrs.activation.kind, Activation::kLeakyRelu);
+    EXPECT_EQ(fused.nodes[0].inputs.size(), 3u);
+  }
+  {
+    const Graph fused = conv_prelu({7}, false);  // over W, not the channels
+    ASSERT_EQ(fused.nodes.size(), 2u);
+    EXPECT_EQ(fused.nodes[1].op, OpType::kPRelu);
+  }
+}
+
 TEST(Passes, ConvTakesItsResidualAdd) {
   std::mt19937 rng(7);
   const Shape xs{1, 4, 6, 6};

@@ -42,11 +42,14 @@ void apply_activation(const FusedActivation& act, float* data, std::int64_t n) {
     case Activation::kSilu:  // as the Sigmoid and Mul kernels compute it unfused
       for (std::int64_t i = 0; i < n; ++i) data[i] = data[i] * (1.0f / (1.0f + std::exp(-data[i])));
       return;
+    case Activation::kPRelu:
+      FSWAP_CHECK(false, "a fused PRelu needs its per-channel slope (bias_and_activation)");
+      return;
   }
 }
 
 void bias_and_activation(const FusedActivation& act, const float* bias, const float* residual, float* y,
-                         std::int64_t batch, std::int64_t channels, std::int64_t plane) {
+                         std::int64_t batch, std::int64_t channels, std::int64_t plane, const float* slope) {
   if (bias == nullptr && residual == nullptr && act.kind == Activation::kNone) return;
   const std::int64_t planes = batch * channels;
   parallel_for(
@@ -62,15 +65,17 @@ void bias_and_activation(const FusedActivation& act, const float* bias, const fl
             const float* r = residual + p * plane;
             for (std::int64_t i = 0; i < plane; ++i) row[i] += r[i];
           }
-          apply_activation(act, row, plane);
+          // PRelu's x < 0 ? x · s : x is LeakyRelu's with alpha s, channel by channel.
+          const bool prelu = act.kind == Activation::kPRelu;
+          apply_activation(prelu ? FusedActivation{Activation::kLeakyRelu, slope[p % channels], 0} : act, row, plane);
         }
       },
       static_cast<int>(std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, plane))));
 }
 
 float* thread_scratch(int slot, std::size_t floats) {
-  thread_local std::vector<float> buffers[4];
-  FSWAP_CHECK(slot >= 0 && slot < 4, "thread_scratch slot out of range");
+  thread_local std::vector<float> buffers[5];
+  FSWAP_CHECK(slot >= 0 && slot < 5, "thread_scratch slot out of range");
   std::vector<float>& b = buffers[slot];
   if (b.size() < floats) b.resize(floats);
   return b.data();

@@ -133,10 +133,18 @@ Result<const float*> residual_of(const KernelArgs& args, const char* op) {
   return r.as<const float>();
 }
 
-// A channels_last Conv or ConvTranspose through its NCHW kernel (see the top of the file). The
-// fused activation is applied by nchw_kernel; being element-wise, it commutes with the transpose.
-// With a residual (already [N, H, W, C] like Y), nchw_kernel runs without it and without the
-// activation, and both are applied here after the transpose back, in the NCHW kernel's order.
+// A fused PRelu's slope (input 4, backends/op.h): one value per output channel.
+Result<const float*> slope_of(const KernelArgs& args, const char* op, std::int64_t out_channels) {
+  if (args.attrs.activation.kind != Activation::kPRelu) return static_cast<const float*>(nullptr);
+  if (args.inputs.size() < 5 || args.inputs[4].data == nullptr || args.inputs[4].elements() != out_channels)
+    return nn_shape_error(op, "a fused PRelu needs input 4 with one slope per output channel (" +
+                                  std::to_string(out_channels) + ")");
+  return args.inputs[4].as<const float>();
+}
+
+// A channels_last Conv or ConvTranspose through its NCHW kernel (see the top of the file): X, W and
+// a residual (already [N, H, W, C] like Y) transposed to NCHW, Y back; the bias, the residual, the
+// fused activation and a PRelu slope (per channel) are the NCHW kernel's to apply.
 // X and W are present (the caller checked).
 Status via_nchw(const KernelArgs& args, const char* op, Status (*nchw_kernel)(const KernelArgs&)) {
   const TensorView& x = args.inputs[0];
@@ -147,7 +155,6 @@ Status via_nchw(const KernelArgs& args, const char* op, Status (*nchw_kernel)(co
                                   " and Y " + shape_to_string(y.shape));
   FSWAP_ASSIGN_OR_RETURN(const float* residual, residual_of(args, op));
   std::vector<TensorView> inputs = args.inputs, outputs = args.outputs;
-  if (inputs.size() > 3) inputs.resize(3);
   inputs[0].shape = nchw_from_nhwc(x.shape);
   inputs[1].shape = nchw_from_nhwc(w.shape);
   outputs[0].shape = nchw_from_nhwc(y.shape);
@@ -157,14 +164,15 @@ Status via_nchw(const KernelArgs& args, const char* op, Status (*nchw_kernel)(co
   outputs[0].data = thread_scratch(3, static_cast<std::size_t>(y.elements()));
   nhwc_to_nchw(x.as<const float>(), x.shape, inputs[0].as<float>());
   nhwc_to_nchw(w.as<const float>(), w.shape, inputs[1].as<float>());
+  if (residual != nullptr) {
+    inputs[3].shape = outputs[0].shape;
+    inputs[3].data = thread_scratch(4, static_cast<std::size_t>(y.elements()));
+    nhwc_to_nchw(residual, y.shape, inputs[3].as<float>());
+  }
   OpAttributes attrs = args.attrs;
   attrs.values.erase("channels_last");
-  if (residual != nullptr) attrs.activation = {};
   FSWAP_RETURN_IF_ERROR(nchw_kernel({args.op, attrs, std::move(inputs), outputs}));
   nchw_to_nhwc(outputs[0].as<const float>(), outputs[0].shape, y.as<float>());
-  if (residual != nullptr)
-    bias_and_activation(args.attrs.activation, nullptr, residual, y.as<float>(), y.shape[0] * y.shape[1], 1,
-                        y.shape[2] * y.shape[3]);
   return Status::ok();
 }
 
@@ -202,6 +210,7 @@ Status conv_kernel(const KernelArgs& args) {
   if (w.shape.size() != x.shape.size()) return nn_shape_error(kOp, "W rank differs from X rank");
   FSWAP_ASSIGN_OR_RETURN(WindowGeometry g, window_geometry(kOp, args.attrs, x.shape, y.shape, spatial_of(w.shape)));
   const std::int64_t batch = x.shape[0], channels = x.shape[1], out_channels = w.shape[0];
+  FSWAP_ASSIGN_OR_RETURN(const float* slope, slope_of(args, kOp, out_channels));
   FSWAP_ASSIGN_OR_RETURN(const std::int64_t group, conv_group(kOp, args.attrs, x.shape, w.shape, y.shape));
   const std::int64_t cg = channels / group, mg = out_channels / group;
   const std::int64_t kernel = cg * g.kernel_size(), in_size = g.in_size(), out_size = g.out_size();
@@ -227,7 +236,7 @@ Status conv_kernel(const KernelArgs& args) {
       }
     }
   }
-  bias_and_activation(args.attrs.activation, bias, residual, yd, batch, out_channels, out_size);
+  bias_and_activation(args.attrs.activation, bias, residual, yd, batch, out_channels, out_size, slope);
   return Status::ok();
 }
 

@@ -100,8 +100,10 @@ void apply_activation(const FusedActivation& act, float* data, std::int64_t n);
 
 // Per-channel bias (may be nullptr), then a residual of y's shape (may be nullptr), then the fused
 // activation over y = [batch, channels, plane]: y = act(y + bias + residual), added in that order.
+// A fused PRelu (kPRelu) reads its per-channel slope from `slope`.
 void bias_and_activation(const FusedActivation& act, const float* bias, const float* residual, float* y,
-                         std::int64_t batch, std::int64_t channels, std::int64_t plane);
+                         std::int64_t batch, std::int64_t channels, std::int64_t plane,
+                         const float* slope = nullptr);
 
 // A float scratch buffer owned by the calling thread, grown on demand, never shrunk.
 // slot separates buffers that are live at the same time.

@@ -93,6 +93,7 @@ __device__ __forceinline__ float activate(float v, const FusedActivation& a) {
       return 1.0f < low ? 1.0f : low;
     }
     case Activation::kSilu: return v * (1.0f / (1.0f + expf(-v)));
+    case Activation::kPRelu: return v;  // per channel: only bias_activation applies it (its slope)
   }
   return v;
 }

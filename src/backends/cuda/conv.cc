@@ -1,5 +1,5 @@
 // Conv and ConvTranspose on cuDNN's legacy convolution API, bias, the residual (input 3, a fused
-// Add: backends/op.h) and the fused activation by one epilogue pass. ConvTranspose is the
+// Add: backends/op.h) and the fused activation (a PRelu's slope: input 4) by one epilogue pass. ConvTranspose is the
 // backward-data pass of the forward convolution it inverts. A channels_last depthwise Conv
 // (group == C) runs depthwise.cu's kernel instead, and a channels_last 1×1 Conv (stride 1, no
 // pads, one group) cuBLASLt's GEMM, bias, residual and activation included.
@@ -127,6 +127,16 @@ Result<const void*> residual_data(const CudaKernelArgs& args, const char* op) {
   return static_cast<const void*>(args.inputs[3].data);
 }
 
+// A fused PRelu's slope (input 4, backends/op.h): one value per output channel; nullptr for any
+// other activation.
+Result<const void*> slope_data(const CudaKernelArgs& args, const char* op, std::int64_t out_channels) {
+  if (args.attrs.activation.kind != Activation::kPRelu) return static_cast<const void*>(nullptr);
+  if (args.inputs.size() < 5 || args.inputs[4].data == nullptr || args.inputs[4].elements() != out_channels)
+    return shape_error(op, "a fused PRelu needs input 4 with one slope per output channel (" +
+                               std::to_string(out_channels) + ")");
+  return static_cast<const void*>(args.inputs[4].data);
+}
+
 // X, W and Y's shapes in NCHW terms (a channels_last node's permuted; all three are then 4-D).
 struct ConvShapes {
   Shape x, w, y;
@@ -227,15 +237,16 @@ WindowCopy window_copy(ConvLayout layout, std::int64_t batch, std::int64_t chann
 }
 
 // y = act(y + bias[channel] + residual) over Y = [batch, channels, plane] (NCHW) or [batch, plane,
-// channels] (NHWC), the residual laid out as Y.
+// channels] (NHWC), the residual laid out as Y, a fused PRelu's slope per channel.
 Status conv_epilogue(const CudaKernelArgs& args, const char* op, DType dtype, ConvLayout layout, const void* bias,
-                     const void* residual, std::int64_t batch, std::int64_t channels, std::int64_t plane) {
+                     const void* residual, std::int64_t batch, std::int64_t channels, std::int64_t plane,
+                     const void* slope = nullptr) {
   void* y = args.outputs[0].data;
   if (layout == ConvLayout::kNhwc)
     return bias_activation(dtype, y, bias, batch * plane, channels, column_bias(), args.attrs.activation,
-                           args.ctx.stream, op, residual);
+                           args.ctx.stream, op, residual, slope);
   return bias_activation(dtype, y, bias, batch * channels, plane, channel_bias(channels), args.attrs.activation,
-                         args.ctx.stream, op, residual);
+                         args.ctx.stream, op, residual, slope);
 }
 
 Result<int> to_int(const char* op, std::int64_t value) {
@@ -427,6 +438,7 @@ struct ConvNode {
   std::int64_t group = 1;
   const void* bias = nullptr;
   const void* residual = nullptr;
+  const void* slope = nullptr;  // a fused PRelu's
 };
 
 Result<ConvNode> conv_node(const CudaKernelArgs& args, const char* op) {
@@ -439,11 +451,24 @@ Result<ConvNode> conv_node(const CudaKernelArgs& args, const char* op) {
   FSWAP_ASSIGN_OR_RETURN(node.group, conv_group(op, args.attrs, s.x, s.w, s.y));
   FSWAP_ASSIGN_OR_RETURN(node.bias, channel_bias_data(args, op, s.w[0]));
   FSWAP_ASSIGN_OR_RETURN(node.residual, residual_data(args, op));
+  FSWAP_ASSIGN_OR_RETURN(node.slope, slope_data(args, op, s.w[0]));
   return node;
 }
 
 // A channels_last Conv with one group per input channel (MobileNet's depthwise layers): cuDNN's NHWC
 // grouped kernels are slow there, depthwise.cu's kernel is not.
+// The depthwise kernel and the 1×1 GEMM apply bias, residual and activation themselves, except a
+// fused PRelu: they run without it and its slope is a pass of its own over Y ([rows, M], NHWC).
+FusedActivation own_activation(const CudaKernelArgs& args, const ConvNode& node) {
+  return node.slope != nullptr ? FusedActivation{} : args.attrs.activation;
+}
+Status slope_pass(const CudaKernelArgs& args, const char* op, const ConvNode& node, Status path) {
+  if (!path.is_ok() || node.slope == nullptr) return path;
+  const std::int64_t channels = node.shapes.w[0];
+  return bias_activation(node.dtype, args.outputs[0].data, nullptr, args.outputs[0].elements() / channels, channels,
+                         column_bias(), args.attrs.activation, args.ctx.stream, op, nullptr, node.slope);
+}
+
 bool nhwc_depthwise(const ConvNode& node) {
   return node.shapes.layout == ConvLayout::kNhwc && node.geometry.rank == 2 && node.group == node.shapes.x[1];
 }
@@ -455,8 +480,9 @@ Status depthwise_conv_node(const CudaKernelArgs& args, const char* op, const Con
                         .in = {g.in[0], g.in[1]}, .out = {g.out[0], g.out[1]}, .kernel = {g.kernel[0], g.kernel[1]},
                         .stride = {g.stride[0], g.stride[1]}, .dilation = {g.dilation[0], g.dilation[1]},
                         .pad_begin = {g.pad_begin[0], g.pad_begin[1]}};
-  return depthwise_conv(p, args.inputs[0].data, args.inputs[1].data, node.bias, node.residual, args.outputs[0].data,
-                        args.attrs.activation, args.ctx.stream, op);
+  return slope_pass(args, op, node,
+                    depthwise_conv(p, args.inputs[0].data, args.inputs[1].data, node.bias, node.residual,
+                                   args.outputs[0].data, own_activation(args, node), args.ctx.stream, op));
 }
 
 // A channels_last 1×1 Conv with stride 1, no padding and one group is a GEMM with no data moved:
@@ -473,8 +499,10 @@ bool nhwc_pointwise(const ConvNode& node) {
 Status pointwise_conv_node(const CudaKernelArgs& args, const char* op, const ConvNode& node) {
   const ConvShapes& s = node.shapes;
   const SpatialGeometry& g = node.geometry;
-  return pointwise_gemm(args.ctx, op, node.dtype, s.x[0] * g.in[0] * g.in[1], s.x[1], s.w[0], args.inputs[0].data,
-                        args.inputs[1].data, node.bias, node.residual, args.outputs[0].data, args.attrs.activation);
+  return slope_pass(args, op, node,
+                    pointwise_gemm(args.ctx, op, node.dtype, s.x[0] * g.in[0] * g.in[1], s.x[1], s.w[0],
+                                   args.inputs[0].data, args.inputs[1].data, node.bias, node.residual,
+                                   args.outputs[0].data, own_activation(args, node)));
 }
 
 Status cudnn_conv_node(const CudaKernelArgs& args, const char* op, const ConvNode& node) {
@@ -514,7 +542,7 @@ Status cudnn_conv_node(const CudaKernelArgs& args, const char* op, const ConvNod
   FSWAP_ASSIGN_OR_RETURN(const ConvAlgoChoice choice, choose_algorithm(args, op, p, d, b, ws, known));
   FSWAP_RETURN_IF_ERROR(run_convolution(args, op, p, d, choice, b, ws));
   return conv_epilogue(args, op, dtype, s.layout, node.bias, node.residual, batch, out_channels,
-                       spatial_elements(g.out, g.rank));
+                       spatial_elements(g.out, g.rank), node.slope);
 }
 
 // A band's staged input rows take at most this: the band stays in the H100's 50 MiB L2 between
@@ -573,7 +601,8 @@ Status banded_resize_conv_node(const CudaKernelArgs& args, const char* op) {
       FSWAP_RETURN_IF_ERROR(run_convolution(args, op, p, d, choice, b, ws));
     }
   }
-  return conv_epilogue(args, op, dtype, s.layout, node.bias, node.residual, batch, out_channels, g.out[0] * g.out[1]);
+  return conv_epilogue(args, op, dtype, s.layout, node.bias, node.residual, batch, out_channels, g.out[0] * g.out[1],
+                       node.slope);
 }
 
 Status conv_kernel(const CudaKernelArgs& args) {

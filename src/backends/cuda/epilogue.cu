@@ -34,17 +34,22 @@ RowLaunch row_launch(std::int64_t rows, std::int64_t cols) {
        c += static_cast<std::int64_t>(blockDim.x) * gridDim.x)
 
 template <class T>
-__global__ void bias_activation_kernel(T* y, const T* bias, const T* residual, std::int64_t rows, std::int64_t cols,
-                                       BiasLayout layout, FusedActivation act) {
+__global__ void bias_activation_kernel(T* y, const T* bias, const T* residual, const T* slope, std::int64_t rows,
+                                       std::int64_t cols, BiasLayout layout, FusedActivation act) {
   FSWAP_ROW_STRIDE(r, rows) {
     T* row = y + r * cols;
-    const T* bias_row = bias == nullptr ? nullptr : bias + (r % layout.period) * layout.row_stride;
+    const std::int64_t channel_row = (r % layout.period) * layout.row_stride;
+    const T* bias_row = bias == nullptr ? nullptr : bias + channel_row;
+    const T* slope_row = slope == nullptr ? nullptr : slope + channel_row;
     const T* residual_row = residual == nullptr ? nullptr : residual + r * cols;
     FSWAP_COL_STRIDE(c, cols) {
       float v = to_float(row[c]);
       if (bias_row != nullptr) v += layout.scale * to_float(bias_row[c * layout.col_stride]);
       if (residual_row != nullptr) v += to_float(residual_row[c]);
-      row[c] = from_float<T>(activate(v, act));
+      // A fused PRelu is LeakyRelu with the channel's slope as alpha (the CPU's bias_and_activation).
+      if (slope_row != nullptr) v = v >= 0.0f ? v : v * to_float(slope_row[c * layout.col_stride]);
+      else v = activate(v, act);
+      row[c] = from_float<T>(v);
     }
   }
 }
@@ -81,14 +86,16 @@ Result<DType> linear_dtype(const CudaKernelArgs& args, const char* op) {
 
 Status bias_activation(DType dtype, void* y, const void* bias, std::int64_t rows, std::int64_t cols,
                        const BiasLayout& layout, const FusedActivation& act, CUstream_st* stream, const char* op,
-                       const void* residual) {
+                       const void* residual, const void* slope) {
   if ((bias == nullptr && residual == nullptr && act.kind == Activation::kNone) || rows <= 0 || cols <= 0)
     return Status::ok();
+  if ((act.kind == Activation::kPRelu) != (slope != nullptr))
+    return internal_error(std::string(op) + " on CUDA: a fused PRelu and its slope go together");
   return dispatch_float(dtype, op, [&]<class T>() {
     const RowLaunch l = row_launch(rows, cols);
     bias_activation_kernel<T><<<l.grid, l.block, 0, stream>>>(static_cast<T*>(y), static_cast<const T*>(bias),
-                                                               static_cast<const T*>(residual), rows, cols, layout,
-                                                               act);
+                                                               static_cast<const T*>(residual),
+                                                               static_cast<const T*>(slope), rows, cols, layout, act);
     return check_launch(op);
   });
 }

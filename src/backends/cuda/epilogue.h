@@ -42,11 +42,12 @@ inline BiasLayout column_bias() { return {1, 0, 1, 1}; }
 
 // y[r, c] = act(y[r, c] + bias element + residual[r, c]) in place over a row-major y = [rows, cols],
 // added in that order (as the CPU kernels do); bias and residual have y's dtype, residual y's
-// shape and layout (a separate buffer), nullptr for none. Nothing is enqueued when there is no
-// bias, no residual and no activation.
+// shape and layout (a separate buffer), nullptr for none. A fused PRelu (act kPRelu) takes its
+// slope, one value per channel indexed as the bias is, from `slope` (y's dtype; nullptr for any
+// other activation). Nothing is enqueued when there is no bias, no residual and no activation.
 Status bias_activation(DType dtype, void* y, const void* bias, std::int64_t rows, std::int64_t cols,
                        const BiasLayout& layout, const FusedActivation& act, CUstream_st* stream, const char* op,
-                       const void* residual = nullptr);
+                       const void* residual = nullptr, const void* slope = nullptr);
 
 // A copy between two spatial windows of the same planes: dst = [planes, dst...] and
 // src = [planes, src...], 3 spatial dims (leading 1s for fewer; NHWC data is [batch planes, H, W, C]
