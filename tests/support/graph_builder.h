@@ -94,4 +94,18 @@ struct GraphBuilder {
   const Shape& shape(int v) const { return g.values[v].shape; }
 };
 
+// How many nodes of g run `op`.
+inline int count_ops(const Graph& g, OpType op) {
+  return static_cast<int>(std::count_if(g.nodes.begin(), g.nodes.end(), [op](const Node& n) { return n.op == op; }));
+}
+
+// A float32 tensor of uniform values in [-1, 1] drawn from `seed`.
+inline Tensor seeded_uniform(const Shape& shape, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1, 1);
+  Tensor t = Tensor::zeros(DType::kFloat32, shape);
+  for (std::int64_t i = 0; i < t.elements(); ++i) t.data<float>()[i] = u(rng);
+  return t;
+}
+
 }  // namespace fswap::test

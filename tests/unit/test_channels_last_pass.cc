@@ -19,10 +19,8 @@ namespace {
 
 using Ints = std::vector<std::int64_t>;
 using test::GraphBuilder;
-
-int count(const Graph& g, OpType op) {
-  return static_cast<int>(std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.op == op; }));
-}
+using test::count_ops;
+using test::seeded_uniform;
 
 const Node* first(const Graph& g, OpType op) {
   for (const Node& n : g.nodes)
@@ -91,14 +89,6 @@ void expect_same_outputs(const Graph& g, const std::vector<Tensor>& inputs, cons
   expect_close(*want, *got, rtol);
 }
 
-Tensor random_tensor(const Shape& shape, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1, 1);
-  Tensor t = Tensor::zeros(DType::kFloat32, shape);
-  for (std::int64_t i = 0; i < t.elements(); ++i) t.data<float>()[i] = u(rng);
-  return t;
-}
-
 TEST(ChannelsLastPass, ConvertsAConvChainWithTransposesOnlyAtItsEdges) {
   ConvChain chain(16, 32);  // boundary tensors of 16·32·32 elements: not trivial
   Graph g = chain.specialised();
@@ -109,7 +99,7 @@ TEST(ChannelsLastPass, ConvertsAConvChainWithTransposesOnlyAtItsEdges) {
   EXPECT_EQ(r->convs, 2);
   EXPECT_EQ(r->nodes, 3);
   EXPECT_EQ(r->transposes, 2);
-  EXPECT_EQ(count(g, OpType::kTranspose), 2);
+  EXPECT_EQ(count_ops(g, OpType::kTranspose), 2);
   for (const Node& n : g.nodes) {
     if (n.op != OpType::kConv) continue;
     EXPECT_EQ(n.attrs.i("channels_last", 0), 1);
@@ -128,7 +118,7 @@ TEST(ChannelsLastPass, LeavesAnIsolatedConvolutionAloneUnlessAskedEverywhere) {
   auto r = to_channels_last(g, weights, LayoutChoice::kWherePays);
   ASSERT_TRUE(r.is_ok());
   EXPECT_EQ(r->islands, 0);
-  EXPECT_EQ(count(g, OpType::kTranspose), 0);
+  EXPECT_EQ(count_ops(g, OpType::kTranspose), 0);
   r = to_channels_last(g, weights, LayoutChoice::kEverywhere);
   ASSERT_TRUE(r.is_ok());
   EXPECT_EQ(r->islands, 1);
@@ -159,12 +149,12 @@ TEST(ChannelsLastPass, ATransposeOfAnIslandValueTakesTheLayout) {
   EXPECT_EQ(r->absorbed, 2);
   EXPECT_EQ(r->transposes, 1);  // only the input's: nothing leaves the island in NCHW
   ASSERT_NE(first(g, OpType::kIdentity), nullptr);
-  EXPECT_EQ(count(g, OpType::kTranspose), 2);  // the input's and the folded (0, 1, 3, 2)
+  EXPECT_EQ(count_ops(g, OpType::kTranspose), 2);  // the input's and the folded (0, 1, 3, 2)
   for (const Node& n : g.nodes)
     if (n.op == OpType::kTranspose && n.outputs[0] != g.inputs[0] && n.inputs[0] != g.inputs[0]) {
       EXPECT_EQ(n.attrs.ints("perm", {}), (Ints{0, 3, 2, 1}));
     }
-  expect_same_outputs(before, {random_tensor({1, 16, 32, 32}, 3)},
+  expect_same_outputs(before, {seeded_uniform({1, 16, 32, 32}, 3)},
                       {LayoutChoice::kWherePays, &weights});
 }
 
@@ -188,7 +178,7 @@ TEST(ChannelsLastPass, AWeightComputedInTheGraphJoinsTheIsland) {
   EXPECT_EQ(r->convs, 3);
   // x in, y out, and the style's [1, 16, 1, 1]: the weight itself is never transposed at run time.
   EXPECT_EQ(r->transposes, 3);
-  expect_same_outputs(before, {random_tensor({1, 16, 32, 32}, 3), random_tensor({1, 16, 1, 1}, 4)},
+  expect_same_outputs(before, {seeded_uniform({1, 16, 32, 32}, 3), seeded_uniform({1, 16, 1, 1}, 4)},
                       {LayoutChoice::kWherePays, &weights});
 }
 
@@ -202,7 +192,7 @@ TEST(ChannelsLastPass, ResidualJoinsTheIsland) {
   Graph g = b.g;
   g.outputs = {out};
   ASSERT_TRUE(optimize(g).is_ok());
-  ASSERT_EQ(count(g, OpType::kAdd), 0);
+  ASSERT_EQ(count_ops(g, OpType::kAdd), 0);
   ASSERT_TRUE(specialize(g, {{1, 16, 32, 32}}).is_ok());
   const Graph before = g;
   ChannelsLastWeights weights;
@@ -220,7 +210,7 @@ TEST(ChannelsLastPass, ResidualJoinsTheIsland) {
     EXPECT_EQ(g.values[n.inputs[3]].shape, (Shape{1, 32, 32, 16}));
   }
   EXPECT_EQ(residuals, 1);
-  expect_same_outputs(before, {random_tensor({1, 16, 32, 32}, 5)}, {LayoutChoice::kWherePays, &weights});
+  expect_same_outputs(before, {seeded_uniform({1, 16, 32, 32}, 5)}, {LayoutChoice::kWherePays, &weights});
 }
 
 TEST(ChannelsLastPass, AFusedPReluKeepsItsSlopePerChannel) {
@@ -234,7 +224,7 @@ TEST(ChannelsLastPass, AFusedPReluKeepsItsSlopePerChannel) {
   Graph g = b.g;
   g.outputs = {out};
   ASSERT_TRUE(optimize(g).is_ok());
-  ASSERT_EQ(count(g, OpType::kPRelu), 0);
+  ASSERT_EQ(count_ops(g, OpType::kPRelu), 0);
   ASSERT_TRUE(specialize(g, {{1, 16, 32, 32}}).is_ok());
   const Graph before = g;
   ChannelsLastWeights weights;
@@ -250,7 +240,7 @@ TEST(ChannelsLastPass, AFusedPReluKeepsItsSlopePerChannel) {
     EXPECT_EQ(g.values[n.inputs[4]].shape, (Shape{16}));
   }
   EXPECT_EQ(fused, 1);
-  expect_same_outputs(before, {random_tensor({1, 16, 32, 32}, 5)}, {LayoutChoice::kWherePays, &weights});
+  expect_same_outputs(before, {seeded_uniform({1, 16, 32, 32}, 5)}, {LayoutChoice::kWherePays, &weights});
 }
 
 TEST(ChannelsLastPass, EveryShapeOfAModelReadsTheSameWeightCopy) {
@@ -303,12 +293,12 @@ TEST(ChannelsLastPass, RewritesTheAxesOfEveryLayoutFreeOp) {
   ASSERT_TRUE(r.is_ok());
   EXPECT_EQ(r->islands, 1);
   EXPECT_EQ(r->absorbed, 1);
-  EXPECT_EQ(count(rewritten, OpType::kGlobalAveragePool), 0);
+  EXPECT_EQ(count_ops(rewritten, OpType::kGlobalAveragePool), 0);
   EXPECT_EQ(first(rewritten, OpType::kConcat)->attrs.i("axis", 0), 3);
   EXPECT_EQ(first(rewritten, OpType::kSplit)->attrs.i("axis", 0), 3);
   EXPECT_EQ(first(rewritten, OpType::kSoftmax)->attrs.i("axis", 0), 3);
   EXPECT_EQ(first(rewritten, OpType::kReduceMean)->attrs.ints("axes", {}), (Ints{1, 2}));
-  expect_same_outputs(g, {random_tensor({2, 6, 9, 10}, 5)}, {LayoutChoice::kEverywhere, &weights});
+  expect_same_outputs(g, {seeded_uniform({2, 6, 9, 10}, 5)}, {LayoutChoice::kEverywhere, &weights});
 }
 
 TEST(ChannelsLastPass, RefusesAGraphThatIsNotSpecialised) {
@@ -346,7 +336,7 @@ TEST_P(ChannelsLastReplica, GivesTheSameOutputs) {
     Shape shape = in.shape;
     for (std::size_t d = 0; d < shape.size(); ++d)
       if (shape[d] < 0) shape[d] = d == 0 ? 1 : 64;  // detectors take any multiple of 32
-    inputs.push_back(random_tensor(shape, seed++));
+    inputs.push_back(seeded_uniform(shape, seed++));
   }
   auto want = (*plain)->run(inputs);
   ASSERT_TRUE(want.is_ok()) << want.status().to_string();

@@ -22,18 +22,8 @@ namespace {
 
 using Ints = std::vector<std::int64_t>;
 using test::GraphBuilder;
-
-int count(const Graph& g, OpType op) {
-  return static_cast<int>(std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.op == op; }));
-}
-
-Tensor random_tensor(const Shape& shape, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1, 1);
-  Tensor t = Tensor::zeros(DType::kFloat32, shape);
-  for (std::int64_t i = 0; i < t.elements(); ++i) t.data<float>()[i] = u(rng);
-  return t;
-}
+using test::count_ops;
+using test::seeded_uniform;
 
 // x [1, c, size, size] → Resize (scales, mode) → Conv 3×3 pad 1 (c → out channels, c by default)
 // → LeakyRelu, and optionally a second reader of the resized tensor.
@@ -68,9 +58,9 @@ struct UpsampleConv {
 TEST(FuseInputResize, TakesAnUpsamplingThatOnlyAChannelsLastConvReads) {
   UpsampleConv net(4, 8, {1, 1, 2, 2}, "linear");
   Graph g = net.device_ready();
-  ASSERT_EQ(count(g, OpType::kResize), 1);
+  ASSERT_EQ(count_ops(g, OpType::kResize), 1);
   EXPECT_EQ(fuse_input_resize(g, 0), 1);
-  EXPECT_EQ(count(g, OpType::kResize), 0);
+  EXPECT_EQ(count_ops(g, OpType::kResize), 0);
   const auto conv = std::find_if(g.nodes.begin(), g.nodes.end(), [](const Node& n) { return n.op == OpType::kConv; });
   ASSERT_NE(conv, g.nodes.end());
   ASSERT_TRUE(conv->attrs.input_resize);
@@ -85,7 +75,7 @@ TEST(FuseInputResize, LeavesResizesItCannotTake) {
     UpsampleConv net(4, 8, {1, 1, 2, 2}, "nearest");
     Graph g = net.device_ready();
     EXPECT_EQ(fuse_input_resize(g, 16u << 20), 0);
-    EXPECT_EQ(count(g, OpType::kResize), 1);
+    EXPECT_EQ(count_ops(g, OpType::kResize), 1);
   }
   // Another node reads the resized tensor: it must exist whole.
   {
@@ -110,9 +100,9 @@ TEST(FuseInputResize, LeavesResizesItCannotTake) {
 
 // The CPU kernel of a Conv with an input resize is Resize, then Conv: the same bits.
 TEST(FuseInputResize, TheCpuConvWithAnInputResizeIsResizeThenConv) {
-  const Tensor x = random_tensor({2, 5, 6, 3}, 1);  // NHWC
-  const Tensor w = random_tensor({4, 3, 3, 3}, 2);  // [M, kH, kW, C]
-  const Tensor bias = random_tensor({4}, 3);
+  const Tensor x = seeded_uniform({2, 5, 6, 3}, 1);  // NHWC
+  const Tensor w = seeded_uniform({4, 3, 3, 3}, 2);  // [M, kH, kW, C]
+  const Tensor bias = seeded_uniform({4}, 3);
   OpAttributes conv;
   conv.values["channels_last"] = std::int64_t{1};
   conv.values["pads"] = Ints{1, 0, 1, 2};
@@ -176,7 +166,7 @@ TEST(FuseInputResize, BandLargeResizesTakesResizedTensorsFrom16MiB) {
     auto banded = band_large_resizes(*g);
     ASSERT_TRUE(banded.is_ok()) << banded.status().to_string();
     EXPECT_EQ(*banded, want) << "x " << size << "²";
-    EXPECT_EQ(count(*g, OpType::kResize), 1 - want);
+    EXPECT_EQ(count_ops(*g, OpType::kResize), 1 - want);
     auto after = plan_memory(*g);
     ASSERT_TRUE(after.is_ok());
     // Banded, X is live at the Conv instead of the resized tensor (four times its size).

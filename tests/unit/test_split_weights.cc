@@ -22,6 +22,8 @@ using namespace fswap;
 
 namespace {
 
+using test::count_ops;
+
 Tensor random_tensor(const Shape& shape, std::mt19937& rng) {
   Tensor t = Tensor::zeros(DType::kFloat32, shape);
   std::uniform_real_distribution<float> u(-1, 1);
@@ -62,10 +64,6 @@ std::uint64_t largest_weight_read(const Graph& g) {
   return largest;
 }
 
-int count(const Graph& g, OpType op) {
-  return static_cast<int>(std::count_if(g.nodes.begin(), g.nodes.end(), [op](const Node& n) { return n.op == op; }));
-}
-
 struct GemmCase {
   const char* name;
   bool trans_b;
@@ -97,8 +95,8 @@ TEST(SplitWeights, GemmPartsEqualTheWholeGemm) {
     auto n = split_large_weights(split, limit, slices);
     ASSERT_TRUE(n.is_ok()) << n.status().to_string();
     EXPECT_EQ(*n, 1);
-    EXPECT_EQ(count(split, OpType::kGemm), 5);
-    EXPECT_EQ(count(split, OpType::kConcat), 1);
+    EXPECT_EQ(count_ops(split, OpType::kGemm), 5);
+    EXPECT_EQ(count_ops(split, OpType::kConcat), 1);
     EXPECT_LE(largest_weight_read(split), limit);
     const std::vector<Tensor> x = {random_tensor({kM, kK}, rng)};
     EXPECT_LE(worst_difference(run(split, {{kM, kK}}, x), run(b.g, {{kM, kK}}, x)), 1e-5);
@@ -117,7 +115,7 @@ TEST(SplitWeights, MatMulPartsEqualTheWholeMatMul) {
   auto n = split_large_weights(split, 10 * 48 * 4, slices);  // 4 parts: 9, 9, 9, 6 columns
   ASSERT_TRUE(n.is_ok());
   EXPECT_EQ(*n, 1);
-  EXPECT_EQ(count(split, OpType::kMatMul), 4);
+  EXPECT_EQ(count_ops(split, OpType::kMatMul), 4);
   EXPECT_EQ(split.values[split.nodes.back().outputs[0]].shape, (Shape{2, 5, 33}));
   EXPECT_LE(largest_weight_read(split), 10u * 48u * 4u);
   const std::vector<Tensor> x = {random_tensor({2, 5, 48}, rng)};
@@ -163,7 +161,7 @@ TEST(SplitWeights, GfpganReplicaKeepsItsOutput) {
   auto n = split_large_weights(split, 16u << 20, slices);
   ASSERT_TRUE(n.is_ok()) << n.status().to_string();
   EXPECT_EQ(*n, 1);
-  EXPECT_EQ(count(split, OpType::kGemm), count(g, OpType::kGemm) + 7);
+  EXPECT_EQ(count_ops(split, OpType::kGemm), count_ops(g, OpType::kGemm) + 7);
   EXPECT_EQ(largest_weight_read(split), 16u << 20);  // the parts, [1024, 4096] each
   std::mt19937 rng(8);
   const std::vector<Tensor> x = {random_tensor(shapes[0], rng)};
@@ -203,7 +201,7 @@ TEST(SplitWeights, GfpganFitsTheQuarterBudgetOfThe4KSweep) {
   auto split = split_large_weights(*g, geometry.chunk_bytes, slices);
   ASSERT_TRUE(split.is_ok());
   EXPECT_EQ(*split, 1);
-  EXPECT_EQ(count(*g, OpType::kGemm), count(optimized, OpType::kGemm) + 15);  // 16 parts of [512, 4096]
+  EXPECT_EQ(count_ops(*g, OpType::kGemm), count_ops(optimized, OpType::kGemm) + 15);  // 16 parts of [512, 4096]
   plan = plan_memory(*g);
   ASSERT_TRUE(plan.is_ok());
 
