@@ -1,5 +1,7 @@
 #include "pipeline/stage_plan.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -61,6 +63,15 @@ StagePlan plan_stages(const StagePlanInput& in) {
   if (!plan.weights_fit && in.compute_s_per_frame > 0)
     plan.reload_fraction = plan.reload_s / (plan.window * in.compute_s_per_frame);
   return plan;
+}
+
+std::uint64_t host_frames_cap(std::uint64_t physical_bytes) {
+  return std::max<std::uint64_t>(1ull << 30, physical_bytes / 8);
+}
+
+std::uint64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page) : 0;
 }
 
 }  // namespace fswap

@@ -52,7 +52,7 @@ struct StagePlanInput {
   double compute_s_per_frame = 0;                   // processor stages' wall time per frame; 0: not measured yet
   double max_reload_fraction = 0.05;                // weight reloading at most this share of a window's compute
   std::uint64_t frame_bytes = 0;                    // one decoded frame (RGB), bytes; 0: no cap
-  std::uint64_t host_frames_cap_bytes = 2ull << 30; // the window's frames at most this many bytes
+  std::uint64_t host_frames_cap_bytes = 2ull << 30; // the window's frames at most this many bytes (a job: host_frames_cap)
 };
 
 enum class WindowReason {
@@ -75,5 +75,11 @@ struct StagePlan {
 };
 
 StagePlan plan_stages(const StagePlanInput& in);
+
+// A job's cap on the frames a window holds, for a machine with `physical_bytes` of memory (0:
+// unknown): an eighth of it, at least 1 GiB. 4K frames: 42 at 1 GiB, 680 on a 128 GiB machine.
+std::uint64_t host_frames_cap(std::uint64_t physical_bytes);
+// This machine's physical memory in bytes (sysconf), 0 when unknown.
+std::uint64_t physical_memory_bytes();
 
 }  // namespace fswap

@@ -568,6 +568,7 @@ void plan_windows(JobContext& ctx, const VideoInfo& info) {
   StagePlanInput& in = ctx.plan_input;
   in.batch_frames = std::max<int>(1, static_cast<int>(ctx.lanes.size()));
   in.frame_bytes = static_cast<std::uint64_t>(info.width) * static_cast<std::uint64_t>(info.height) * 3;
+  in.host_frames_cap_bytes = host_frames_cap(physical_memory_bytes());
   const auto stats = ctx.engine ? ctx.engine->memory_stats() : std::nullopt;
   if (stats && stats->budget_bytes > 0) in.budget_bytes = stats->budget_bytes;
   if (stats) ctx.evictions = stats->evictions, ctx.h2d_bytes = stats->h2d_bytes;  // loading's are not the windows'

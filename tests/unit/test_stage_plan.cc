@@ -2,6 +2,8 @@
 // measured compute and the host memory of the held frames.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "pipeline/stage_plan.h"
 
 namespace fswap {
@@ -138,6 +140,18 @@ TEST(StagePlan, TheHostMemoryCapBindsOnLargeFrames) {
   in.host_frames_cap_bytes = 1;  // never below one frame
   EXPECT_EQ(plan_stages(in).window, 1);
   EXPECT_EQ(plan_stages(in).lanes, 1);
+}
+
+// A job's cap is an eighth of the machine's memory, at least 1 GiB (unknown memory: 1 GiB).
+TEST(StagePlan, TheHostCapIsAnEighthOfTheMachinesMemory) {
+  constexpr std::uint64_t kGiB = 1ull << 30;
+  EXPECT_EQ(host_frames_cap(0), kGiB);
+  EXPECT_EQ(host_frames_cap(4 * kGiB), kGiB);
+  EXPECT_EQ(host_frames_cap(24 * kGiB), 3 * kGiB);
+  EXPECT_EQ(host_frames_cap(128 * kGiB), 16 * kGiB);
+  const std::uint64_t here = physical_memory_bytes();
+  EXPECT_GT(here, kGiB) << "sysconf gave no physical memory";
+  EXPECT_EQ(host_frames_cap(here), std::max(kGiB, here / 8));
 }
 
 TEST(StagePlan, TheTextSaysTheWindowAndWhy) {
