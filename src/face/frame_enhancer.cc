@@ -143,16 +143,30 @@ Image frame_enhancer_output_to_tile(const Tensor& output) {
 
 Result<int> tile_for_budget(const Graph& graph, const FrameEnhancerTiling& tiling, int frame_side,
                             std::uint64_t budget_bytes, bool fp16) {
-  const int cover = frame_side + 2 * (tiling.pad + tiling.overlap);
-  int best = tiling.tile;
-  for (int tile = tiling.tile;; tile *= 2) {
+  const auto fits = [&](int tile) -> Result<bool> {
     Graph g = graph;
     FSWAP_RETURN_IF_ERROR(specialize(g, {{1, 3, tile, tile}}));
     if (fp16) FSWAP_RETURN_IF_ERROR(convert_to_fp16(g));
     FSWAP_ASSIGN_OR_RETURN(MemoryPlan plan, plan_memory(g));
-    if (plan.weight_bytes >= budget_bytes || plan.arena_bytes > (budget_bytes - plan.weight_bytes) / 2) break;
+    return plan.weight_bytes < budget_bytes && plan.arena_bytes <= (budget_bytes - plan.weight_bytes) / 2;
+  };
+  FSWAP_ASSIGN_OR_RETURN(const bool facefusions_fits, fits(tiling.tile));
+  if (!facefusions_fits) {
+    // Halved while it does not fit, down to the smallest valid tile (tile > 4·overlap).
+    int tile = tiling.tile;
+    while (tile / 2 > 4 * tiling.overlap) {
+      tile /= 2;
+      FSWAP_ASSIGN_OR_RETURN(const bool fit, fits(tile));
+      if (fit) break;
+    }
+    return tile;
+  }
+  const int cover = frame_side + 2 * (tiling.pad + tiling.overlap);
+  int best = tiling.tile;
+  for (int tile = tiling.tile * 2; best < cover; tile *= 2) {
+    FSWAP_ASSIGN_OR_RETURN(const bool fit, fits(tile));
+    if (!fit) break;
     best = tile;
-    if (tile >= cover) break;
   }
   return best;
 }

@@ -85,7 +85,9 @@ Image frame_enhancer_output_to_tile(const Tensor& output);
 // plan_memory's arena_bytes of `graph` (the model after optimize(), as the native engine loads it)
 // specialised to that shape, and with `fp16` converted to fp16 storage first, ≤ (budget_bytes −
 // weight_bytes) / 2. The other half is left to the job's other models and the kernels'
-// workspaces. FaceFusion's tile when no larger one fits; pad and overlap stay FaceFusion's.
+// workspaces. When FaceFusion's tile does not fit, the tile is halved until it does, down to the
+// smallest valid one (tile > 4·overlap), so a small budget gets more, smaller runs rather than an
+// out-of-memory error; pad and overlap stay FaceFusion's.
 // Errors: a graph that cannot be specialised to a tile shape (the engine's message).
 Result<int> tile_for_budget(const Graph& graph, const FrameEnhancerTiling& tiling, int frame_side,
                             std::uint64_t budget_bytes, bool fp16);

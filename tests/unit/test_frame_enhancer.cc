@@ -282,7 +282,13 @@ TEST(FrameEnhancerReplica, TileForBudgetTakesTheLargestThatFits) {
   EXPECT_EQ(tile_for_budget(graph, base, 50, budget_for(p64), false).value(), 64);
   EXPECT_EQ(tile_for_budget(graph, base, 50, std::uint64_t{1} << 40, false).value(), 64);  // no larger than needed
   EXPECT_EQ(tile_for_budget(graph, base, 8, std::uint64_t{1} << 40, false).value(), 16);   // 8 + 8 fits in 16
-  EXPECT_EQ(tile_for_budget(graph, base, 50, 1, false).value(), 16);  // nothing fits: FaceFusion's tile
+  EXPECT_EQ(tile_for_budget(graph, base, 50, 1, false).value(), 16);  // nothing fits: 8 is not > 4·overlap
+  // FaceFusion's tile too large for the budget: halved until the plan fits, down to the smallest
+  // valid tile.
+  const FrameEnhancerTiling large{64, 2, 2};
+  EXPECT_EQ(tile_for_budget(graph, large, 50, budget_for(p32), false).value(), 32);
+  EXPECT_EQ(tile_for_budget(graph, large, 50, budget_for(p16), false).value(), 16);
+  EXPECT_EQ(tile_for_budget(graph, large, 50, 1, false).value(), 16);
   // fp16 storage halves the activations: the fp32 budget of 32 fits at least 32.
   EXPECT_GE(tile_for_budget(graph, base, 50, budget_for(p32), true).value(), 32);
   std::printf("real_esrgan_x4 activation plan (fp32): tile 16 %.1f MiB, 32 %.1f MiB, 64 %.1f MiB; weights %.1f MiB\n",
