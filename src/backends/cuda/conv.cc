@@ -462,8 +462,8 @@ Result<ConvNode> conv_node(const CudaKernelArgs& args, const char* op) {
 FusedActivation own_activation(const CudaKernelArgs& args, const ConvNode& node) {
   return node.slope != nullptr ? FusedActivation{} : args.attrs.activation;
 }
-Status slope_pass(const CudaKernelArgs& args, const char* op, const ConvNode& node, Status path) {
-  if (!path.is_ok() || node.slope == nullptr) return path;
+Status slope_pass(const CudaKernelArgs& args, const char* op, const ConvNode& node) {
+  if (node.slope == nullptr) return Status::ok();
   const std::int64_t channels = node.shapes.w[0];
   return bias_activation(node.dtype, args.outputs[0].data, nullptr, args.outputs[0].elements() / channels, channels,
                          column_bias(), args.attrs.activation, args.ctx.stream, op, nullptr, node.slope);
@@ -480,9 +480,9 @@ Status depthwise_conv_node(const CudaKernelArgs& args, const char* op, const Con
                         .in = {g.in[0], g.in[1]}, .out = {g.out[0], g.out[1]}, .kernel = {g.kernel[0], g.kernel[1]},
                         .stride = {g.stride[0], g.stride[1]}, .dilation = {g.dilation[0], g.dilation[1]},
                         .pad_begin = {g.pad_begin[0], g.pad_begin[1]}};
-  return slope_pass(args, op, node,
-                    depthwise_conv(p, args.inputs[0].data, args.inputs[1].data, node.bias, node.residual,
-                                   args.outputs[0].data, own_activation(args, node), args.ctx.stream, op));
+  FSWAP_RETURN_IF_ERROR(depthwise_conv(p, args.inputs[0].data, args.inputs[1].data, node.bias, node.residual,
+                                       args.outputs[0].data, own_activation(args, node), args.ctx.stream, op));
+  return slope_pass(args, op, node);
 }
 
 // A channels_last 1×1 Conv with stride 1, no padding and one group is a GEMM with no data moved:
@@ -499,10 +499,10 @@ bool nhwc_pointwise(const ConvNode& node) {
 Status pointwise_conv_node(const CudaKernelArgs& args, const char* op, const ConvNode& node) {
   const ConvShapes& s = node.shapes;
   const SpatialGeometry& g = node.geometry;
-  return slope_pass(args, op, node,
-                    pointwise_gemm(args.ctx, op, node.dtype, s.x[0] * g.in[0] * g.in[1], s.x[1], s.w[0],
-                                   args.inputs[0].data, args.inputs[1].data, node.bias, node.residual,
-                                   args.outputs[0].data, own_activation(args, node)));
+  FSWAP_RETURN_IF_ERROR(pointwise_gemm(args.ctx, op, node.dtype, s.x[0] * g.in[0] * g.in[1], s.x[1], s.w[0],
+                                       args.inputs[0].data, args.inputs[1].data, node.bias, node.residual,
+                                       args.outputs[0].data, own_activation(args, node)));
+  return slope_pass(args, op, node);
 }
 
 Status cudnn_conv_node(const CudaKernelArgs& args, const char* op, const ConvNode& node) {
