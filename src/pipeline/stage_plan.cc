@@ -32,6 +32,7 @@ std::string StagePlan::to_string() const {
                   reload_fraction * 100);
     s += buf;
   }
+  if (take_turns) s += "; analysis and stages take turns on the GPU";
   return s;
 }
 
@@ -41,10 +42,13 @@ StagePlan plan_stages(const StagePlanInput& in) {
   const std::uint64_t stages =
       std::accumulate(in.stage_weight_bytes.begin(), in.stage_weight_bytes.end(), std::uint64_t{0});
   plan.weights_fit = !in.budget_bytes || (in.resident_weight_bytes + stages <= *in.budget_bytes && !in.evicting);
+  plan.take_turns = !plan.weights_fit;
   std::int64_t window = batch;
   plan.reason = batch == 1 ? WindowReason::kPerFrame : WindowReason::kWeightsFit;
   if (!plan.weights_fit) {
-    const std::uint64_t reload = in.measured_reload_bytes > 0 ? in.measured_reload_bytes : stages;
+    // Taking turns, the analysis's weights are reloaded once per window as well as the stages'.
+    const std::uint64_t reload =
+        in.measured_reload_bytes > 0 ? in.measured_reload_bytes : in.resident_weight_bytes + stages;
     plan.reload_s = static_cast<double>(reload) / in.copy_bytes_per_s;
     plan.reason = WindowReason::kNotMeasured;
     if (in.compute_s_per_frame > 0) {

@@ -18,9 +18,10 @@
 //   - the weights fit (no budget: the CPU, or the engine keeps none; or resident + every stage's
 //     weights ≤ budget, and the device evicted none in the last window): window = batch_frames
 //     (1: the per-frame path);
-//   - they do not: each stage's weights are copied in once per window (Σ stage weights, or the
-//     bytes measured in the last window, ÷ copy_bytes_per_s), and the window is the smallest whose
-//     reloading costs at most
+//   - they do not: the analysis and the stages take turns on the GPU (take_turns: each side's
+//     models run a whole window at a time, pipeline/gpu_turns.h), so every model's weights are
+//     copied in once per window: resident + Σ stage weights, or the bytes measured in the last
+//     window, ÷ copy_bytes_per_s. The window is the smallest whose reloading costs at most
 //     max_reload_fraction of its compute (window × compute_s_per_frame), never below
 //     batch_frames; before any compute is measured, batch_frames (the first window measures it);
 //   - in every case the frames held (window × frame_bytes) stay within host_frames_cap_bytes
@@ -38,7 +39,9 @@ namespace fswap {
 struct StagePlanInput {
   int batch_frames = 8;                             // --batch-frames (≥ 1): lanes, and the window when weights fit
   std::vector<std::uint64_t> stage_weight_bytes;    // each processor stage's models, bytes
-  std::uint64_t resident_weight_bytes = 0;          // models every frame runs (analysis), bytes
+  // Models every frame runs (analysis), bytes: reloaded once per window too when the weights do
+  // not fit (the analysis takes turns with the stages).
+  std::uint64_t resident_weight_bytes = 0;
   std::optional<std::uint64_t> budget_bytes;        // device-memory budget; nullopt: none (CPU)
   // The device evicted weights during the last window although they seemed to fit (activations
   // and kernel workspace take room too): plan as if they did not.
@@ -47,7 +50,7 @@ struct StagePlanInput {
   // itself does 54 GB/s from pinned memory, GPU.md).
   double copy_bytes_per_s = 20.0e9;
   // Bytes copied host→device during the last window when measured (the engine's statistics), else
-  // 0: then each stage's weights once per window.
+  // 0: then the analysis's and each stage's weights once per window.
   std::uint64_t measured_reload_bytes = 0;
   double compute_s_per_frame = 0;                   // processor stages' wall time per frame; 0: not measured yet
   double max_reload_fraction = 0.05;                // weight reloading at most this share of a window's compute
@@ -68,9 +71,13 @@ struct StagePlan {
   int lanes = 1;                // frames each stage works on concurrently (1 ≤ lanes ≤ window)
   WindowReason reason = WindowReason::kPerFrame;
   bool weights_fit = true;
+  // The analysis and the processor stages take turns on the GPU, a window each (GpuTurns),
+  // instead of overlapping: exactly when the weights do not fit.
+  bool take_turns = false;
   double reload_s = 0;          // weight copies per window, seconds (0 when the weights fit)
   double reload_fraction = 0;   // reload_s ÷ the window's compute (0 when unknown or fitting)
-  // "window 8 frames, 8 lanes (weights fit)" and the numbers behind it.
+  // "window 8 frames, 8 lanes (weights fit)" and the numbers behind it; "; analysis and stages
+  // take turns on the GPU" at the end when they do.
   std::string to_string() const;
 };
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -22,6 +23,7 @@
 #include "fswap/fswap.h"
 #include "imaging/transform.h"
 #include "pipeline/face_batcher.h"
+#include "pipeline/gpu_turns.h"
 #include "pipeline/processors.h"
 #include "pipeline/stage_plan.h"
 #include "video/segments.h"
@@ -599,7 +601,8 @@ void replan_windows(JobContext& ctx, double seconds, std::size_t frames) {
   if (ctx.plan.weights_fit && !ctx.plan_input.evicting) return;
   ctx.plan_input.compute_s_per_frame = ctx.stage_seconds / static_cast<double>(ctx.stage_frames);
   const StagePlan next = plan_stages(ctx.plan_input);
-  if (next.window != ctx.plan.window) log_debug("face work: " + next.to_string());
+  if (next.window != ctx.plan.window || next.take_turns != ctx.plan.take_turns)
+    log_debug("face work: " + next.to_string());
   ctx.plan = next;
 }
 
@@ -647,60 +650,110 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
 
 // A video's face work: frames from `in`, window by window (ctx.plan), to `out` in order, on two
 // threads so the host work of one overlaps the other's model runs. The calling thread analyses
-// each frame as it arrives, in order, after before_analysis(frame) (fault injection, segment
-// resets: all order-dependent state lives here); a stage thread runs run_stages over each
-// analysed window while the next one is analysed, and replans the window length. The first error
-// goes to fail() and ends both; `out` is closed when `in` is drained.
+// each frame in order, after before_analysis(frame) (fault injection, segment resets: all
+// order-dependent state lives here); a stage thread runs run_stages over each analysed window
+// while the next one is analysed, and replans the window length. While the plan says
+// take_turns (the weights do not fit), the two take turns on the GPU (GpuTurns) a window at a
+// time instead of evicting each other's weights call by call; a changed plan applies from the
+// next window. The first error goes to fail() and ends both; `out` is closed when `in` is drained.
 void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<VideoFrame>& out,
                    const std::function<Status(const VideoFrame&)>& before_analysis,
                    const std::function<void(const Status&)>& fail) {
   BoundedQueue<std::vector<WindowFrame>> analysed(1);  // one window ahead of the stages
-  std::atomic<int> window_frames{ctx.plan.window};     // ctx.plan is the stage thread's
+  GpuTurns turns;
+  // ctx.plan is the stage thread's; the analysis thread reads these at each window.
+  std::atomic<int> window_frames{0};
+  std::atomic<bool> take_turns{false};
+  bool turns_started = false;
+  auto publish_plan = [&] {
+    window_frames = ctx.plan.window;
+    take_turns = ctx.plan.take_turns;
+    if (ctx.plan.take_turns && !turns_started) {
+      log_debug("face work: analysis and stages take turns on the GPU (weights over budget)");
+      turns_started = true;
+    }
+  };
+  publish_plan();
+  // A side waiting for the queue or for a turn wakes and stops.
+  auto abort_both = [&] {
+    analysed.abort();
+    turns.abort();
+  };
   auto fail_both = [&](const Status& s) {
     fail(s);
-    analysed.abort();
+    abort_both();
   };
   std::thread stages([&] {
     while (auto window = analysed.pop()) {
       if (ctx.job.swap_faces && !window->empty()) {
+        // One turn for all the window's processor stages, not one per stage: the next window's
+        // analysis is of no use before this window's stages end, so a turn between two stages
+        // would only hold this window's frames back; each stage's models load once per window
+        // either way.
+        GpuTurns::Turn turn;
+        if (ctx.plan.take_turns) {
+          auto taken = turns.take(GpuTurns::Side::kStages);
+          if (!taken) return fail_both(taken.status());
+          turn = std::move(*taken);
+        }
         const auto stages_start = Clock::now();
-        if (Status s = run_stages(ctx, *window); !s.is_ok()) return fail_both(s);
-        replan_windows(ctx, std::chrono::duration<double>(Clock::now() - stages_start).count(), window->size());
-        window_frames = ctx.plan.window;
+        const Status s = run_stages(ctx, *window);
+        const double seconds = std::chrono::duration<double>(Clock::now() - stages_start).count();
+        turn.release();
+        if (!s.is_ok()) return fail_both(s);
+        replan_windows(ctx, seconds, window->size());
+        publish_plan();
       }
       for (WindowFrame& w : *window)
-        if (!out.push(std::move(w.frame))) return analysed.abort();
+        if (!out.push(std::move(w.frame))) return abort_both();
     }
     out.close();
   });
-  bool more = true;
-  while (more) {
+  auto analyse = [&](WindowFrame& w) -> Status {
+    FSWAP_RETURN_IF_ERROR(before_analysis(w.frame));
+    if (!ctx.job.swap_faces || w.frame.dropped) return Status::ok();
+    FSWAP_ASSIGN_OR_RETURN(w.faces, analyse_frame(ctx, w.frame.image, /*is_video=*/true));
+    return Status::ok();
+  };
+  // Taking turns, a window's frames are all decoded before its turn, so the GPU is not held
+  // while the decoder is awaited.
+  auto analyse_in_turn = [&](std::vector<WindowFrame>& window) -> Status {
+    FSWAP_ASSIGN_OR_RETURN(GpuTurns::Turn turn, turns.take(GpuTurns::Side::kAnalysis));
+    for (WindowFrame& w : window) FSWAP_RETURN_IF_ERROR(analyse(w));
+    return Status::ok();
+  };
+  while (true) {
+    const bool in_turn = take_turns;
     std::vector<WindowFrame> window;
-    while (window.size() < static_cast<std::size_t>(window_frames.load())) {
+    Status s;
+    bool more = true;
+    while (s.is_ok() && window.size() < static_cast<std::size_t>(window_frames.load())) {
       auto frame = in.pop();
       if (!frame) {
         more = false;
         break;
       }
-      Status s = before_analysis(*frame);
-      WindowFrame w{std::move(*frame), {}, {}};
-      if (s.is_ok() && ctx.job.swap_faces && !w.frame.dropped) {
-        auto faces = analyse_frame(ctx, w.frame.image, /*is_video=*/true);
-        if (faces) w.faces = std::move(*faces);
-        s = faces.status();
-      }
-      if (!s.is_ok()) {
-        fail_both(s);
-        more = false;
-        break;
-      }
-      window.push_back(std::move(w));
+      window.push_back({std::move(*frame), {}, {}});
+      if (!in_turn) s = analyse(window.back());  // as it arrives
     }
-    if (!more && window.empty()) break;
-    if (!analysed.push(std::move(window))) break;
+    if (s.is_ok() && in_turn && !window.empty()) s = analyse_in_turn(window);
+    if (!s.is_ok()) {
+      fail_both(s);
+      break;
+    }
+    if (window.empty() || !analysed.push(std::move(window)) || !more) break;
   }
   analysed.close();
   stages.join();
+  if (turns_started) {
+    const GpuTurns::Stats t = turns.stats();
+    char line[160];
+    std::snprintf(line, sizeof line, "face work: GPU turns: analysis %llu (waited %.2f s), stages %llu (waited %.2f s)",
+                  static_cast<unsigned long long>(t[GpuTurns::Side::kAnalysis].turns),
+                  t[GpuTurns::Side::kAnalysis].waited_s,
+                  static_cast<unsigned long long>(t[GpuTurns::Side::kStages].turns), t[GpuTurns::Side::kStages].waited_s);
+    log_debug(line);
+  }
 }
 
 // --output-video-fps's ticks for the target's frames; none without an output rate.

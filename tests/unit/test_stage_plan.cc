@@ -94,7 +94,7 @@ TEST(StagePlan, WeightsThatFitTheBudgetKeepTheBatch) {
 TEST(StagePlan, WeightsOverBudgetGetAWindowLongEnoughForFivePercent) {
   StagePlanInput in = two_stages();
   in.budget_bytes = 1 * kGiB - 1;  // 1070 MiB needed
-  in.copy_bytes_per_s = 870.0 * kMiB;  // 1 s to copy both stages in
+  in.copy_bytes_per_s = 1070.0 * kMiB;  // 1 s to copy the analysis and both stages in
   in.compute_s_per_frame = 0.5;
   const StagePlan plan = plan_stages(in);
   EXPECT_FALSE(plan.weights_fit);
@@ -123,7 +123,7 @@ TEST(StagePlan, BeforeAnyMeasureTheWindowIsTheBatch) {
 TEST(StagePlan, TheHostMemoryCapBindsOnLargeFrames) {
   StagePlanInput in = two_stages();
   in.budget_bytes = 512 * kMiB;
-  in.copy_bytes_per_s = 870.0 * kMiB;
+  in.copy_bytes_per_s = 1070.0 * kMiB;
   in.compute_s_per_frame = 0.5;         // wants 40 frames
   in.frame_bytes = 3840ull * 2160 * 3;  // 4K: 23.7 MiB, 2 GiB holds 86
   EXPECT_EQ(plan_stages(in).window, 40);
@@ -144,7 +144,6 @@ TEST(StagePlan, TheHostMemoryCapBindsOnLargeFrames) {
 
 // A job's cap is an eighth of the machine's memory, at least 1 GiB (unknown memory: 1 GiB).
 TEST(StagePlan, TheHostCapIsAnEighthOfTheMachinesMemory) {
-  constexpr std::uint64_t kGiB = 1ull << 30;
   EXPECT_EQ(host_frames_cap(0), kGiB);
   EXPECT_EQ(host_frames_cap(4 * kGiB), kGiB);
   EXPECT_EQ(host_frames_cap(24 * kGiB), 3 * kGiB);
@@ -158,11 +157,59 @@ TEST(StagePlan, TheTextSaysTheWindowAndWhy) {
   StagePlanInput in = two_stages();
   EXPECT_EQ(plan_stages(in).to_string(), "window 8 frames, 8 lanes (weights fit)");
   in.budget_bytes = 512 * kMiB;
-  in.copy_bytes_per_s = 870.0 * kMiB;
+  in.copy_bytes_per_s = 1070.0 * kMiB;
   in.compute_s_per_frame = 0.5;
   EXPECT_EQ(plan_stages(in).to_string(),
             "window 40 frames, 8 lanes (weights over budget: reloads within the compute share); reload 1000.00 ms "
-            "per window, 5.0% of compute");
+            "per window, 5.0% of compute; analysis and stages take turns on the GPU");
+}
+
+// The analysis and the stages take turns on the GPU exactly when the weights do not fit: over
+// the budget by their bytes, or evicted during the last window; never without a budget.
+TEST(StagePlan, AnalysisAndStagesTakeTurnsExactlyWhenTheWeightsDoNotFit) {
+  StagePlanInput in = two_stages();
+  EXPECT_FALSE(plan_stages(in).take_turns);  // the CPU: no budget
+  in.budget_bytes = (200 + 530 + 340) * kMiB;
+  EXPECT_FALSE(plan_stages(in).take_turns);  // fits exactly
+  in.evicting = true;
+  EXPECT_TRUE(plan_stages(in).take_turns);
+  in.evicting = false;
+  in.budget_bytes = (200 + 530 + 340) * kMiB - 1;
+  EXPECT_TRUE(plan_stages(in).take_turns);
+  in.batch_frames = 1;  // the per-frame default takes turns too, over a window of its own
+  in.compute_s_per_frame = 0.010;
+  const StagePlan plan = plan_stages(in);
+  EXPECT_TRUE(plan.take_turns);
+  EXPECT_GT(plan.window, 1);
+  for (const int batch : {1, 8}) {
+    StagePlanInput fit = two_stages();
+    fit.batch_frames = batch;
+    fit.budget_bytes = 4 * kGiB;
+    EXPECT_FALSE(plan_stages(fit).take_turns) << batch;
+    EXPECT_EQ(plan_stages(fit).to_string().find("turns"), std::string::npos) << batch;
+  }
+}
+
+// Taking turns, each window reloads the analysis models' weights as well as the stages', unless
+// the bytes copied in the last window were measured.
+TEST(StagePlan, TheReloadEstimateCountsTheAnalysisWeightsWhenTakingTurns) {
+  StagePlanInput in = two_stages();
+  in.budget_bytes = 512 * kMiB;
+  in.copy_bytes_per_s = 100.0 * kMiB;  // 1 s per 100 MiB
+  in.compute_s_per_frame = 1.5;        // 5% of a frame: 0.075 s
+  StagePlan plan = plan_stages(in);
+  ASSERT_TRUE(plan.take_turns);
+  EXPECT_DOUBLE_EQ(plan.reload_s, (200 + 530 + 340) / 100.0);  // not the stages' 8.7 s alone
+  EXPECT_EQ(plan.window, 143);                                   // 10.7 s / 0.075 s = 142.7
+  in.resident_weight_bytes = 0;
+  plan = plan_stages(in);
+  EXPECT_DOUBLE_EQ(plan.reload_s, (530 + 340) / 100.0);
+  EXPECT_LT(plan.window, 143);
+  in.resident_weight_bytes = 200 * kMiB;
+  in.measured_reload_bytes = 320 * kMiB;  // measured: it replaces the estimate
+  plan = plan_stages(in);
+  EXPECT_DOUBLE_EQ(plan.reload_s, 3.2);
+  EXPECT_EQ(plan.window, 43);  // 3.2 s / 0.075 s = 42.7
 }
 
 }  // namespace
