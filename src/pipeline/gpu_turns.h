@@ -69,7 +69,7 @@ class GpuTurns {
   };
   struct Stats {
     std::array<SideStats, 2> sides;  // indexed by Side
-    const SideStats& operator[](Side side) const { return sides[static_cast<std::size_t>(side)]; }
+    SideStats operator[](Side side) const { return sides[static_cast<std::size_t>(side)]; }
   };
 
   GpuTurns() = default;

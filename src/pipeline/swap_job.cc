@@ -710,6 +710,7 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
     out.close();
   });
   auto analyse = [&](WindowFrame& w) -> Status {
+    if (stop_requested(ctx.job)) return cancelled("stopped on request");  // a window in hand is not finished
     FSWAP_RETURN_IF_ERROR(before_analysis(w.frame));
     if (!ctx.job.swap_faces || w.frame.dropped) return Status::ok();
     FSWAP_ASSIGN_OR_RETURN(w.faces, analyse_frame(ctx, w.frame.image, /*is_video=*/true));
@@ -746,12 +747,12 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
   analysed.close();
   stages.join();
   if (turns_started) {
-    const GpuTurns::Stats t = turns.stats();
+    const GpuTurns::SideStats a = turns.stats()[GpuTurns::Side::kAnalysis];
+    const GpuTurns::SideStats b = turns.stats()[GpuTurns::Side::kStages];
     char line[160];
     std::snprintf(line, sizeof line, "face work: GPU turns: analysis %llu (waited %.2f s), stages %llu (waited %.2f s)",
-                  static_cast<unsigned long long>(t[GpuTurns::Side::kAnalysis].turns),
-                  t[GpuTurns::Side::kAnalysis].waited_s,
-                  static_cast<unsigned long long>(t[GpuTurns::Side::kStages].turns), t[GpuTurns::Side::kStages].waited_s);
+                  static_cast<unsigned long long>(a.turns), a.waited_s, static_cast<unsigned long long>(b.turns),
+                  b.waited_s);
     log_debug(line);
   }
 }
