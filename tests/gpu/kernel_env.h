@@ -1,6 +1,7 @@
 // GPU tests that call CUDA kernels directly (tests/gpu/test_cuda_channels_last.cc,
 // test_cuda_nhwc_norm_pool.cc, test_cuda_reductions.cc): what every kernel uses besides its
-// tensors — one stream, cuDNN and cuBLASLt, an in-memory convolution algorithm cache, a device
+// tensors — one stream, cuDNN and cuBLASLt, an in-memory convolution algorithm cache and its graph
+// plans, a device
 // workspace — made once per program, and device copies of host test tensors.
 //
 //   TEST(CudaThing, MatchesTheCpu) {
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "backends/cuda/conv_algo_cache.h"
+#include "backends/cuda/conv_graph.h"
 #include "backends/cuda/cuda_kernels.h"
 #include "backends/cuda/libraries.h"
 #include "core/half.h"
@@ -49,6 +51,7 @@ struct KernelGpu {
   cudaStream_t stream = nullptr;
   std::optional<cuda::CudaLibraries> libraries;
   cuda::ConvAlgoCache algos{std::filesystem::path()};  // in memory only
+  cuda::ConvGraphPlans plans;
   std::unique_ptr<DeviceBuffer> workspace;
   cuda::CudaContext ctx;
   Status ready = Status::ok();
@@ -70,6 +73,7 @@ struct KernelGpu {
     ctx.cudnn = libraries->cudnn();
     ctx.cublaslt = libraries->cublaslt();
     ctx.conv_algos = &algos;
+    ctx.conv_plans = &plans;
     ctx.workspace = [this](std::size_t bytes) -> Result<void*> {
       if (bytes > kWorkspaceBytes) return out_of_memory("test workspace: " + std::to_string(bytes) + " bytes");
       return workspace->data;

@@ -22,6 +22,7 @@
 
 #include "backends/cpu/cpu_kernels.h"
 #include "backends/cuda/conv_algo_cache.h"
+#include "backends/cuda/conv_graph.h"
 #include "backends/cuda/cuda_kernels.h"
 #include "backends/cuda/depthwise.h"
 #include "backends/cuda/libraries.h"
@@ -411,7 +412,7 @@ TEST(CudaChannelsLastCache, EntriesCarryTheLayout) {
                       .layout = cuda::ConvLayout::kNhwc, .math = 1, .spatial_rank = 2, .batch = 1, .channels = 64,
                       .out_channels = 128, .groups = 1, .input = {56, 56, 0}, .kernel = {3, 3, 0},
                       .pad = {1, 1, 0}, .stride = {1, 1, 0}, .dilation = {1, 1, 0}};
-  const cuda::ConvAlgoChoice choice{1, 1, 4096};
+  const cuda::ConvAlgoChoice choice{1, 1, 4096, {}};
   const std::string line = cuda::format_conv_entry(p, choice);
   EXPECT_NE(line.find(" layout=nhwc "), std::string::npos) << line;
   const auto parsed = cuda::parse_conv_entry(line);
@@ -430,6 +431,74 @@ TEST(CudaChannelsLastCache, EntriesCarryTheLayout) {
   volume.spatial_rank = 3;
   volume.input[2] = volume.kernel[2] = volume.stride[2] = volume.dilation[2] = 1;
   EXPECT_FALSE(cuda::parse_conv_entry(cuda::format_conv_entry(volume, choice)).has_value());
+}
+
+// A graph-API engine configuration survives the file: index and knob values, negative ones included.
+TEST(CudaChannelsLastCache, EntriesCarryTheGraphEngine) {
+  cuda::ConvProblem p{.direction = cuda::ConvDirection::kForward, .dtype = DType::kFloat16,
+                      .layout = cuda::ConvLayout::kNhwc, .math = 1, .spatial_rank = 2, .batch = 32, .channels = 64,
+                      .out_channels = 64, .groups = 1, .input = {56, 56, 0}, .kernel = {3, 3, 0},
+                      .pad = {1, 1, 0}, .stride = {1, 1, 0}, .dilation = {1, 1, 0}};
+  const cuda::ConvAlgoChoice choice{1, 1, 1 << 20, {.index = 12, .knobs = {{3, 1}, {5, -1}, {17, 64}}}};
+  const std::string line = cuda::format_conv_entry(p, choice);
+  EXPECT_NE(line.find(" engine=12 knobs=3.1,5.-1,17.64"), std::string::npos) << line;
+  const auto parsed = cuda::parse_conv_entry(line);
+  ASSERT_TRUE(parsed.has_value()) << line;
+  EXPECT_EQ(parsed->second, choice);
+  const cuda::ConvAlgoChoice legacy{1, 1, 0, {}};
+  EXPECT_NE(cuda::format_conv_entry(p, legacy).find(" engine=- knobs=-"), std::string::npos);
+  EXPECT_EQ(cuda::parse_conv_entry(cuda::format_conv_entry(p, legacy))->second, legacy);
+  for (const char* bad : {" knobs=3", " knobs=3.x", " knobs=,3.1"}) {
+    std::string broken = line;
+    broken.replace(broken.find(" knobs="), std::string::npos, bad);
+    EXPECT_FALSE(cuda::parse_conv_entry(broken).has_value()) << broken;
+  }
+}
+
+// Every engine configuration the graph API offers for a float16 channels_last convolution computes
+// what the CPU kernel does, and the plan rebuilt from its stored identity runs too.
+TEST(CudaConvGraph, EveryCandidateMatchesTheCpuKernel) {
+  SKIP_WITHOUT_GPU();
+  using I = std::vector<std::int64_t>;
+  const std::vector<ConvLayoutCase> cases = {
+      {"ResNet3x3", OpType::kConv, {1, 64, 28, 28}, {64, 64, 3, 3}, false, {{"pads", I{1, 1, 1, 1}}}, {}},
+      {"Stride2Batch4", OpType::kConv, {4, 32, 20, 20}, {64, 32, 3, 3}, false,
+       {{"pads", I{1, 1, 1, 1}}, {"strides", I{2, 2}}}, {}},
+      {"Stem7x7", OpType::kConv, {1, 8, 64, 64}, {32, 8, 7, 7}, false, {{"pads", I{3, 3, 3, 3}}, {"strides", I{2, 2}}},
+       {}},
+  };
+  for (const ConvLayoutCase& c : cases) {
+    const Operands o = operands(c, DType::kFloat16);
+    const Tensor cpu = run_cpu(c, o);
+    Result<DeviceNode> node = device_node(c, o, DType::kFloat16, true);
+    ASSERT_TRUE(node.is_ok()) << c.name << ": " << node.status().to_string();
+    const std::int64_t pad = c.w[2] / 2, stride = c.attrs.count("strides") ? 2 : 1;
+    const cuda::ConvProblem p{.direction = cuda::ConvDirection::kForward, .dtype = DType::kFloat16,
+                              .layout = cuda::ConvLayout::kNhwc, .math = 1, .spatial_rank = 2, .batch = c.x[0],
+                              .channels = c.x[1], .out_channels = c.w[0], .groups = 1, .input = {c.x[2], c.x[3], 0},
+                              .kernel = {c.w[2], c.w[3], 0}, .pad = {pad, pad, 0}, .stride = {stride, stride, 0},
+                              .dilation = {1, 1, 0}};
+    cudnnContext* handle = kernel_gpu().ctx.cudnn;
+    auto candidates = cuda::graph_candidates(handle, p, 8);
+    ASSERT_TRUE(candidates.is_ok()) << c.name << ": " << candidates.status().to_string();
+    EXPECT_FALSE(candidates->empty());
+    for (const cuda::ConvGraphPlan& plan : *candidates) {
+      const std::string name = c.name + " engine " + std::to_string(plan.engine().index);
+      ASSERT_LE(plan.workspace_bytes(), test::KernelGpu::kWorkspaceBytes) << name;
+      const cuda::ConvGraphOperands operands{node->x->data, node->w->data, node->y->data, kernel_gpu().workspace->data};
+      ASSERT_TRUE(cuda::graph_aligned(operands));
+      ASSERT_EQ(cudaMemsetAsync(node->y->data, 0, static_cast<std::size_t>(shape_elements(node->y_shape)) * 2,
+                                kernel_gpu().stream), cudaSuccess);
+      const Status s = plan.execute(handle, operands);
+      ASSERT_TRUE(s.is_ok()) << name << ": " << s.to_string();
+      const test::Comparison cmp = test::compare(node->result(), cpu, 1e-2);
+      EXPECT_EQ(cmp.bad, 0) << name << ": " << cmp.describe();
+      Result<cuda::ConvGraphPlan> rebuilt = cuda::build_graph_plan(handle, p, plan.engine());
+      ASSERT_TRUE(rebuilt.is_ok()) << name << ": " << rebuilt.status().to_string();
+      EXPECT_EQ(rebuilt->workspace_bytes(), plan.workspace_bytes()) << name;
+    }
+    std::printf("graph candidates %-14s %zu\n", c.name.c_str(), candidates->size());
+  }
 }
 
 // Refused from the shapes alone, before any device work (so no device memory is needed).

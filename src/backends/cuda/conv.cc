@@ -18,12 +18,18 @@
 //
 // Descriptors are created per call (cheap next to the convolution); caching them per node would save
 // a few microseconds a call.
+//
+// Algorithms: a problem's first call searches (cudnnFind*AlgorithmEx); for float16 forward problems
+// the graph API's engine configurations (conv_graph.h) are timed beside the fastest legacy
+// algorithm, and an engine that beats it runs instead (ConvAlgoChoice::engine).
 
+#include <cuda_runtime_api.h>
 #include <cudnn.h>
 
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -32,6 +38,7 @@
 #include <vector>
 
 #include "backends/cuda/conv_algo_cache.h"
+#include "backends/cuda/conv_graph.h"
 #include "backends/cuda/depthwise.h"
 #include "backends/cuda/epilogue.h"
 #include "backends/cuda/families.h"
@@ -348,7 +355,7 @@ Result<ConvAlgoChoice> fastest_usable(const char* op, const ConvProblem& p, cons
     if (r.status != CUDNN_STATUS_SUCCESS || r.memory > workspace_bytes) continue;
     if (p.dtype == DType::kFloat32 && uses_tensor_cores(r.mathType)) continue;
     const cudnnMathType_t math = p.dtype == DType::kFloat32 ? CUDNN_FMA_MATH : r.mathType;
-    return ConvAlgoChoice{static_cast<int>(r.algo), static_cast<int>(math), r.memory};
+    return ConvAlgoChoice{static_cast<int>(r.algo), static_cast<int>(math), r.memory, {}};
   }
   return unsupported(std::string(op) + " on CUDA: cuDNN has no usable algorithm for " + to_string(p));
 }
@@ -393,21 +400,18 @@ Result<ConvAlgoChoice> heuristic_algorithm(const CudaKernelArgs& args, const cha
   return fastest_usable(op, p, results, count, workspace_bytes);
 }
 
-Result<ConvAlgoChoice> choose_algorithm(const CudaKernelArgs& args, const char* op, const ConvProblem& p,
-                                        const ConvDescriptors& d, const ConvBuffers& b, const ConvWorkspace& ws,
-                                        const std::optional<ConvAlgoChoice>& known) {
-  if (ws.short_of_known) return heuristic_algorithm(args, op, p, d, ws.algo_bytes);
-  if (known) return *known;
-  FSWAP_ASSIGN_OR_RETURN(ConvAlgoChoice choice, search_algorithm(args, op, p, d, b, ws));
-  args.ctx.conv_algos->insert(p, choice);
-  log_debug(std::string(op) + " on CUDA: cuDNN algorithm " + std::to_string(choice.algo) + " (math " +
-            std::to_string(choice.math) + ", workspace " + std::to_string(choice.workspace_bytes) + " bytes) for " +
-            to_string(p));
-  return choice;
+
+ConvGraphOperands graph_operands(const ConvBuffers& b, const ConvWorkspace& ws) {
+  return {.x = b.x, .w = b.w, .y = b.y, .workspace = ws.algo};
 }
 
 Status run_convolution(const CudaKernelArgs& args, const char* op, const ConvProblem& p, const ConvDescriptors& d,
                        const ConvAlgoChoice& choice, const ConvBuffers& b, const ConvWorkspace& ws) {
+  const ConvGraphOperands operands = graph_operands(b, ws);
+  if (choice.engine.index >= 0 && args.ctx.conv_plans != nullptr && graph_aligned(operands)) {
+    FSWAP_ASSIGN_OR_RETURN(const ConvGraphPlan* plan, args.ctx.conv_plans->find_or_build(args.ctx.cudnn, p, choice.engine));
+    if (plan->workspace_bytes() <= ws.algo_bytes) return plan->execute(args.ctx.cudnn, operands);
+  }
   const float one = 1.0f, zero = 0.0f;  // float scalars serve float and half data alike
   FSWAP_CUDNN_CHECK(op, cudnnSetConvolutionMathType(d.conv.get(), static_cast<cudnnMathType_t>(choice.math)));
   if (p.direction == ConvDirection::kForward) {
@@ -421,6 +425,70 @@ Status run_convolution(const CudaKernelArgs& args, const char* op, const ConvPro
                               choice.workspace_bytes, &zero, d.x.get(), b.x));
   }
   return Status::ok();
+}
+
+// The graph API's engine configurations tried beside the legacy algorithms, in the heuristics' order.
+constexpr int kGraphCandidates = 8;
+constexpr int kTimedRuns = 5;
+
+// Milliseconds per launch, the mean of kTimedRuns after a warm-up (synchronises the host).
+Result<float> time_launches(const char* op, cudaStream_t stream, const std::function<Status()>& launch) {
+  FSWAP_RETURN_IF_ERROR(launch());
+  cudaEvent_t start = nullptr, stop = nullptr;
+  FSWAP_CUDA_RUNTIME_CHECK(op, cudaEventCreate(&start));
+  const std::unique_ptr<CUevent_st, DestroyWith<cudaEventDestroy>> own_start(start);
+  FSWAP_CUDA_RUNTIME_CHECK(op, cudaEventCreate(&stop));
+  const std::unique_ptr<CUevent_st, DestroyWith<cudaEventDestroy>> own_stop(stop);
+  FSWAP_CUDA_RUNTIME_CHECK(op, cudaEventRecord(start, stream));
+  for (int i = 0; i < kTimedRuns; ++i) FSWAP_RETURN_IF_ERROR(launch());
+  FSWAP_CUDA_RUNTIME_CHECK(op, cudaEventRecord(stop, stream));
+  FSWAP_CUDA_RUNTIME_CHECK(op, cudaEventSynchronize(stop));
+  float ms = 0;
+  FSWAP_CUDA_RUNTIME_CHECK(op, cudaEventElapsedTime(&ms, start, stop));
+  return ms / kTimedRuns;
+}
+
+// The legacy choice, or the engine configuration that beats it on the real operands (the output is
+// overwritten). Only float16 forward problems with aligned operands try engines; a problem whose
+// candidates cannot be listed keeps the legacy choice.
+Result<ConvAlgoChoice> search_engine(const CudaKernelArgs& args, const char* op, const ConvProblem& p,
+                                     const ConvDescriptors& d, const ConvBuffers& b, const ConvWorkspace& ws,
+                                     ConvAlgoChoice legacy) {
+  const ConvGraphOperands operands = graph_operands(b, ws);
+  if (!graph_serves(p) || !graph_aligned(operands)) return legacy;
+  Result<std::vector<ConvGraphPlan>> candidates = graph_candidates(args.ctx.cudnn, p, kGraphCandidates);
+  if (!candidates) {
+    log_debug(std::string(op) + " on CUDA: " + candidates.status().message());
+    return legacy;
+  }
+  FSWAP_ASSIGN_OR_RETURN(float best_ms, time_launches(op, args.ctx.stream, [&] {
+                           return run_convolution(args, op, p, d, legacy, b, ws);
+                         }));
+  const ConvGraphPlan* best = nullptr;
+  for (const ConvGraphPlan& plan : *candidates) {
+    if (plan.workspace_bytes() > ws.algo_bytes) continue;
+    Result<float> ms = time_launches(op, args.ctx.stream, [&] { return plan.execute(args.ctx.cudnn, operands); });
+    if (ms && *ms < best_ms) best_ms = *ms, best = &plan;
+  }
+  if (best == nullptr) return legacy;
+  legacy.engine = best->engine();
+  legacy.workspace_bytes = std::max(legacy.workspace_bytes, best->workspace_bytes());
+  return legacy;
+}
+
+Result<ConvAlgoChoice> choose_algorithm(const CudaKernelArgs& args, const char* op, const ConvProblem& p,
+                                        const ConvDescriptors& d, const ConvBuffers& b, const ConvWorkspace& ws,
+                                        const std::optional<ConvAlgoChoice>& known) {
+  if (ws.short_of_known) return heuristic_algorithm(args, op, p, d, ws.algo_bytes);
+  if (known) return *known;
+  FSWAP_ASSIGN_OR_RETURN(const ConvAlgoChoice legacy, search_algorithm(args, op, p, d, b, ws));
+  FSWAP_ASSIGN_OR_RETURN(const ConvAlgoChoice choice, search_engine(args, op, p, d, b, ws, legacy));
+  args.ctx.conv_algos->insert(p, choice);
+  log_debug(std::string(op) + " on CUDA: cuDNN algorithm " + std::to_string(choice.algo) + " (math " +
+            std::to_string(choice.math) + ", workspace " + std::to_string(choice.workspace_bytes) + " bytes" +
+            (choice.engine.index >= 0 ? ", graph engine " + std::to_string(choice.engine.index) : std::string()) +
+            ") for " + to_string(p));
+  return choice;
 }
 
 Status require_context(const CudaKernelArgs& args, const char* op) {

@@ -15,7 +15,7 @@
 namespace fswap::cuda {
 namespace {
 
-constexpr std::string_view kHeader = "# fswap cudnn conv algorithms v2";
+constexpr std::string_view kHeader = "# fswap cudnn conv algorithms v3";
 constexpr std::string_view kForwardName = "fwd";
 constexpr std::string_view kBackwardDataName = "bwd_data";
 constexpr std::string_view kNchwName = "nchw";
@@ -61,6 +61,26 @@ int parse_dims(std::string_view text, std::array<std::int64_t, 3>& dims) {
   return rank >= 2 ? rank : 0;
 }
 
+// "3.1,5.-1" → {{3, 1}, {5, -1}}; "-" → none. False when malformed.
+bool parse_knobs(std::string_view text, std::vector<std::pair<int, std::int64_t>>& knobs) {
+  if (text == "-") return true;
+  while (true) {
+    const std::size_t cut = text.find(',');
+    const std::string_view pair = text.substr(0, cut);
+    const std::size_t dot = pair.find('.');
+    if (dot == std::string_view::npos) return false;
+    const std::optional<std::int64_t> type = parse_count(pair.substr(0, dot));
+    std::int64_t value = 0;
+    const std::string_view v = pair.substr(dot + 1);
+    const auto [end, error] = std::from_chars(v.data(), v.data() + v.size(), value);
+    if (!type || *type > std::numeric_limits<int>::max() || error != std::errc() || end != v.data() + v.size())
+      return false;
+    knobs.emplace_back(static_cast<int>(*type), value);
+    if (cut == std::string_view::npos) return true;
+    text.remove_prefix(cut + 1);
+  }
+}
+
 std::vector<std::string_view> split_spaces(std::string_view line) {
   std::vector<std::string_view> tokens;
   while (!line.empty()) {
@@ -96,8 +116,15 @@ std::string to_string(const ConvProblem& p) {
 }
 
 std::string format_conv_entry(const ConvProblem& problem, const ConvAlgoChoice& choice) {
+  std::string engine = "-", knobs;
+  if (choice.engine.index >= 0) engine = std::to_string(choice.engine.index);
+  for (const auto& [type, value] : choice.engine.knobs) {
+    if (!knobs.empty()) knobs += ',';
+    knobs += std::to_string(type) + '.' + std::to_string(value);
+  }
   return to_string(problem) + " algo=" + std::to_string(choice.algo) + " algo_math=" + std::to_string(choice.math) +
-         " workspace=" + std::to_string(choice.workspace_bytes);
+         " workspace=" + std::to_string(choice.workspace_bytes) + " engine=" + engine +
+         " knobs=" + (knobs.empty() ? "-" : knobs);
 }
 
 std::optional<std::pair<ConvProblem, ConvAlgoChoice>> parse_conv_entry(std::string_view line) {
@@ -124,7 +151,9 @@ std::optional<std::pair<ConvProblem, ConvAlgoChoice>> parse_conv_entry(std::stri
                             {"algo_math", &algo_math}, {"workspace", &workspace}};
   const Dims dims[] = {
       {"in", &p.input}, {"kernel", &p.kernel}, {"pad", &p.pad}, {"stride", &p.stride}, {"dilation", &p.dilation}};
-  constexpr std::size_t kFields = std::size(scalars) + std::size(dims) + 1;  // + layout
+  constexpr std::size_t kFields = std::size(scalars) + std::size(dims) + 3;  // + layout, engine, knobs
+  const std::size_t kLayout = kFields - 3, kEngine = kFields - 2, kKnobs = kFields - 1;
+  GraphEngine engine;
   if (tokens.size() != 2 + kFields) return std::nullopt;
   std::vector<bool> seen(kFields, false);
   int rank = 0;
@@ -133,9 +162,21 @@ std::optional<std::pair<ConvProblem, ConvAlgoChoice>> parse_conv_entry(std::stri
     if (eq == std::string_view::npos) return std::nullopt;
     const std::string_view name = tokens[t].substr(0, eq), value = tokens[t].substr(eq + 1);
     if (name == "layout") {
-      if (seen.back() || (value != kNchwName && value != kNhwcName)) return std::nullopt;
+      if (seen[kLayout] || (value != kNchwName && value != kNhwcName)) return std::nullopt;
       p.layout = value == kNhwcName ? ConvLayout::kNhwc : ConvLayout::kNchw;
-      seen.back() = true;
+      seen[kLayout] = true;
+      continue;
+    }
+    if (name == "engine") {
+      const std::optional<std::int64_t> index = value == "-" ? std::optional<std::int64_t>(-1) : parse_count(value);
+      if (seen[kEngine] || !index) return std::nullopt;
+      engine.index = *index;
+      seen[kEngine] = true;
+      continue;
+    }
+    if (name == "knobs") {
+      if (seen[kKnobs] || !parse_knobs(value, engine.knobs)) return std::nullopt;
+      seen[kKnobs] = true;
       continue;
     }
     bool known = false;
@@ -161,7 +202,9 @@ std::optional<std::pair<ConvProblem, ConvAlgoChoice>> parse_conv_entry(std::stri
   if (p.layout == ConvLayout::kNhwc && rank != 2) return std::nullopt;
   p.math = static_cast<int>(math);
   p.spatial_rank = rank;
-  const ConvAlgoChoice choice{static_cast<int>(algo), static_cast<int>(algo_math), static_cast<std::size_t>(workspace)};
+  if (engine.index < 0 && !engine.knobs.empty()) return std::nullopt;
+  const ConvAlgoChoice choice{static_cast<int>(algo), static_cast<int>(algo_math), static_cast<std::size_t>(workspace),
+                              std::move(engine)};
   return std::make_pair(p, choice);
 }
 

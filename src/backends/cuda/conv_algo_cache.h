@@ -1,6 +1,7 @@
 // ConvAlgoCache: the cuDNN algorithm chosen for each convolution problem. The CUDA Conv kernels
-// search a problem once with real timing (cudnnFind*AlgorithmEx), then reuse the answer; answers
-// persist in a text file per GPU model and cuDNN version, so the next process starts warm.
+// search a problem once with real timing (cudnnFind*AlgorithmEx, and for float16 forward problems
+// the graph API's engine configurations: conv_graph.h), then reuse the answer; answers persist in
+// a text file per GPU model and cuDNN version, so the next process starts warm.
 //
 //   ConvAlgoCache cache(std::filesystem::path(getenv("HOME")) / ".cache/fswap");  // loads the file if present
 //   if (std::optional<ConvAlgoChoice> c = cache.find(problem)) run(*c);           // a hit
@@ -8,12 +9,12 @@
 //
 // File: <directory>/conv_algos-<device name>-cudnn<version>.txt, e.g.
 // conv_algos-NVIDIA_H100_80GB_HBM3-cudnn91400.txt (characters other than [A-Za-z0-9._-] become '_').
-// Format, version 2: text, one entry a line, first line the header, other '#' lines and blank lines
+// Format, version 3: text, one entry a line, first line the header, other '#' lines and blank lines
 // ignored; fields separated by single spaces, sizes 'x'-separated over the spatial dims (2 or 3):
 //
-//   # fswap cudnn conv algorithms v2
+//   # fswap cudnn conv algorithms v3
 //   fwd float32 layout=nchw math=3 n=1 c=3 in=8x8 k=4 kernel=3x3 pad=1x1 stride=1x1 dilation=1x1 ...
-//   ... groups=1 algo=1 algo_math=3 workspace=0        (one line in the file)
+//   ... groups=1 algo=1 algo_math=3 workspace=0 engine=- knobs=-        (one line in the file)
 //
 //   direction  fwd (cudnnConvolutionForward, Conv) or bwd_data (cudnnConvolutionBackwardData, ConvTranspose)
 //   dtype      float32 or float16: the tensors' type (compute is always float32)
@@ -26,10 +27,14 @@
 //   groups     the group count
 //   algo       the chosen cudnnConvolutionFwdAlgo_t or cudnnConvolutionBwdDataAlgo_t
 //   algo_math  the cudnnMathType_t to run it with
-//   workspace  the bytes of workspace it needs
+//   workspace  the bytes of workspace it needs (the larger of the algorithm's and the engine's)
+//   engine     the graph API engine's global index when an engine configuration was faster than every
+//              legacy algorithm, else '-'
+//   knobs      that configuration's knob choices as type.value pairs joined by ',' (e.g. 3.1,5.-1),
+//              '-' for none
 //
 // Failures never stop inference: an unreadable or corrupt file, or one of another version (v1 had
-// no layout), is ignored with a warning (and rewritten at the next insert); a file that cannot be
+// no layout, v2 no engine), is ignored with a warning (and rewritten at the next insert); a file that cannot be
 // written leaves the cache in memory, with one warning. Saves write a temporary file and rename it
 // over the old one, so a reader never sees half a file; two processes sharing the file keep
 // whichever saved last.
@@ -47,6 +52,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -69,10 +75,22 @@ struct ConvProblem {
   auto operator<=>(const ConvProblem&) const = default;
 };
 
+// An engine configuration of cuDNN's graph API: the engine's global index and its knob choices
+// (cudnnBackendKnobType_t, value).
+struct GraphEngine {
+  std::int64_t index = -1;  // -1: none
+  std::vector<std::pair<int, std::int64_t>> knobs;
+
+  auto operator<=>(const GraphEngine&) const = default;
+};
+
 struct ConvAlgoChoice {
   int algo = 0;                       // cudnnConvolutionFwdAlgo_t or cudnnConvolutionBwdDataAlgo_t
   int math = 0;                       // cudnnMathType_t to set on the descriptor
-  std::size_t workspace_bytes = 0;
+  std::size_t workspace_bytes = 0;    // enough for the algorithm and the engine
+  // When set (index ≥ 0) this configuration runs instead of the algorithm, whose choice stays for
+  // operands the engine's plan cannot take (conv_graph.h: graph_aligned).
+  GraphEngine engine;
 
   bool operator==(const ConvAlgoChoice&) const = default;
 };

@@ -42,7 +42,8 @@ struct cublasLtContext;
 
 namespace fswap::cuda {
 
-class ConvAlgoCache;  // backends/cuda/conv_algo_cache.h
+class ConvAlgoCache;   // backends/cuda/conv_algo_cache.h
+class ConvGraphPlans;  // backends/cuda/conv_graph.h
 
 // What a kernel may use besides its tensors. Owned by the caller (the CUDA executor's runtime);
 // one per device, used from one thread.
@@ -51,6 +52,7 @@ struct CudaContext {
   cudnnContext* cudnn = nullptr;          // bound to `stream`
   cublasLtContext* cublaslt = nullptr;
   ConvAlgoCache* conv_algos = nullptr;    // cuDNN algorithm choices by problem, persisted
+  ConvGraphPlans* conv_plans = nullptr;   // built graph-API plans for `cudnn`; null: legacy algorithms only
   // Device scratch of at least `bytes`, 256-byte aligned, usable by work the kernel enqueues on
   // `stream`. The next call may hand out the same bytes: stream order keeps that safe.
   // kOutOfMemory when the budget cannot supply it.

@@ -84,6 +84,8 @@ Status CudaRuntime::make_lane(int lane) {
   l.context.cudnn = l.libraries->cudnn();
   l.context.cublaslt = l.libraries->cublaslt();
   l.context.conv_algos = conv_algos_.get();
+  l.conv_plans = std::make_unique<cuda::ConvGraphPlans>();
+  l.context.conv_plans = l.conv_plans.get();
   l.context.workspace = [this](std::size_t bytes) { return workspace(bytes); };
   open_[static_cast<std::size_t>(lane)] = true;
   return Status::ok();

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cuda/conv_graph.h"
 #include "backends/cuda/cuda_kernels.h"
 #include "core/status.h"
 #include "memory/budget.h"
@@ -132,6 +133,7 @@ class CudaRuntime final : public DeviceWork {
   std::unique_ptr<cuda::ConvAlgoCache> conv_algos_;
   struct Lane {
     std::unique_ptr<cuda::CudaLibraries> libraries;  // bound to the lane's stream; null until opened
+    std::unique_ptr<cuda::ConvGraphPlans> conv_plans;  // built for libraries' cuDNN handle
     cuda::CudaContext context;
     memory::ScopedAllocation workspace, activations;
     std::size_t workspace_bytes = 0;

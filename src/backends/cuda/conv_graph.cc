@@ -1,0 +1,307 @@
+#include "backends/cuda/conv_graph.h"
+
+#include <cudnn.h>
+
+#include <array>
+#include <string>
+#include <utility>
+
+#include "backends/cuda/libraries.h"
+
+namespace fswap::cuda {
+
+namespace {
+
+constexpr const char* kOp = "Conv (cuDNN graph)";
+// Unique ids of the operands in the graph and the variant pack.
+constexpr std::int64_t kX = 'x', kW = 'w', kY = 'y';
+
+// An owned backend descriptor.
+class Descriptor {
+ public:
+  Descriptor() = default;
+  Descriptor(Descriptor&& other) noexcept : d_(std::exchange(other.d_, nullptr)) {}
+  Descriptor& operator=(Descriptor&& other) noexcept {
+    std::swap(d_, other.d_);
+    return *this;
+  }
+  ~Descriptor() {
+    if (d_ != nullptr) cudnnBackendDestroyDescriptor(d_);
+  }
+  static Result<Descriptor> create(cudnnBackendDescriptorType_t type) {
+    Descriptor d;
+    FSWAP_CUDNN_CHECK(kOp, cudnnBackendCreateDescriptor(type, &d.d_));
+    return d;
+  }
+  cudnnBackendDescriptor_t get() const { return d_; }
+  template <class T>
+  Status set(cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type, const T* values,
+             std::int64_t count = 1) {
+    FSWAP_CUDNN_CHECK(kOp, cudnnBackendSetAttribute(d_, name, type, count, values));
+    return Status::ok();
+  }
+  Status set_descriptor(cudnnBackendAttributeName_t name, const Descriptor& value) {
+    cudnnBackendDescriptor_t v = value.get();
+    return set(name, CUDNN_TYPE_BACKEND_DESCRIPTOR, &v);
+  }
+  Status finalize() {
+    FSWAP_CUDNN_CHECK(kOp, cudnnBackendFinalize(d_));
+    return Status::ok();
+  }
+
+ private:
+  cudnnBackendDescriptor_t d_ = nullptr;
+};
+
+// [n, c, spatial...] in NCHW order with the strides of `layout`'s memory order.
+struct TensorGeometry {
+  std::vector<std::int64_t> dims, strides;
+};
+
+TensorGeometry geometry(ConvLayout layout, std::int64_t n, std::int64_t c, const std::array<std::int64_t, 3>& spatial,
+                        int rank) {
+  TensorGeometry g;
+  g.dims = {n, c};
+  for (int d = 0; d < rank; ++d) g.dims.push_back(spatial[static_cast<std::size_t>(d)]);
+  g.strides.assign(g.dims.size(), 1);
+  if (layout == ConvLayout::kNhwc) {  // memory order n, spatial..., c
+    std::int64_t stride = c;
+    for (int d = rank - 1; d >= 0; --d) g.strides[static_cast<std::size_t>(2 + d)] = stride, stride *= g.dims[2 + d];
+    g.strides[1] = 1;
+    g.strides[0] = stride;
+  } else {
+    std::int64_t stride = 1;
+    for (int d = static_cast<int>(g.dims.size()) - 1; d >= 0; --d)
+      g.strides[static_cast<std::size_t>(d)] = stride, stride *= g.dims[static_cast<std::size_t>(d)];
+  }
+  return g;
+}
+
+Result<Descriptor> tensor(std::int64_t uid, const TensorGeometry& g) {
+  FSWAP_ASSIGN_OR_RETURN(Descriptor t, Descriptor::create(CUDNN_BACKEND_TENSOR_DESCRIPTOR));
+  const cudnnDataType_t type = CUDNN_DATA_HALF;
+  const std::int64_t alignment = kGraphAlignment;
+  const auto rank = static_cast<std::int64_t>(g.dims.size());
+  FSWAP_RETURN_IF_ERROR(t.set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, &type));
+  FSWAP_RETURN_IF_ERROR(t.set(CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, g.dims.data(), rank));
+  FSWAP_RETURN_IF_ERROR(t.set(CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, g.strides.data(), rank));
+  FSWAP_RETURN_IF_ERROR(t.set(CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, &uid));
+  FSWAP_RETURN_IF_ERROR(t.set(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, &alignment));
+  FSWAP_RETURN_IF_ERROR(t.finalize());
+  return t;
+}
+
+std::array<std::int64_t, 3> output_dims(const ConvProblem& p) {
+  std::array<std::int64_t, 3> out{};
+  for (int d = 0; d < p.spatial_rank; ++d)
+    out[static_cast<std::size_t>(d)] = (p.input[d] + 2 * p.pad[d] - ((p.kernel[d] - 1) * p.dilation[d] + 1)) /
+                                           p.stride[d] + 1;
+  return out;
+}
+
+}  // namespace
+
+// The operation graph of one forward convolution and, once built, its engine configuration and plan.
+struct ConvGraphPlan::Descriptors {
+  Descriptor x, w, y, conv, op, graph;
+  Descriptor engine;
+  std::vector<Descriptor> knobs;
+  Descriptor config, plan;
+};
+
+namespace {
+
+Result<std::unique_ptr<ConvGraphPlan::Descriptors>> operation_graph(cudnnHandle_t handle, const ConvProblem& p) {
+  auto d = std::make_unique<ConvGraphPlan::Descriptors>();
+  const int r = p.spatial_rank;
+  FSWAP_ASSIGN_OR_RETURN(d->x, tensor(kX, geometry(p.layout, p.batch, p.channels, p.input, r)));
+  FSWAP_ASSIGN_OR_RETURN(d->w, tensor(kW, geometry(p.layout, p.out_channels, p.channels / p.groups, p.kernel, r)));
+  FSWAP_ASSIGN_OR_RETURN(d->y, tensor(kY, geometry(p.layout, p.batch, p.out_channels, output_dims(p), r)));
+
+  FSWAP_ASSIGN_OR_RETURN(d->conv, Descriptor::create(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR));
+  const cudnnDataType_t compute = CUDNN_DATA_FLOAT;
+  const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+  const std::int64_t dims = r;
+  const std::vector<std::int64_t> pad(p.pad.begin(), p.pad.begin() + r), stride(p.stride.begin(), p.stride.begin() + r),
+      dilation(p.dilation.begin(), p.dilation.begin() + r);
+  FSWAP_RETURN_IF_ERROR(d->conv.set(CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, &compute));
+  FSWAP_RETURN_IF_ERROR(d->conv.set(CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, &mode));
+  FSWAP_RETURN_IF_ERROR(d->conv.set(CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, &dims));
+  FSWAP_RETURN_IF_ERROR(d->conv.set(CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, pad.data(), dims));
+  FSWAP_RETURN_IF_ERROR(d->conv.set(CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, pad.data(), dims));
+  FSWAP_RETURN_IF_ERROR(d->conv.set(CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, stride.data(), dims));
+  FSWAP_RETURN_IF_ERROR(d->conv.set(CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, dilation.data(), dims));
+  FSWAP_RETURN_IF_ERROR(d->conv.finalize());
+
+  FSWAP_ASSIGN_OR_RETURN(d->op, Descriptor::create(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR));
+  const float alpha = 1.0f, beta = 0.0f;
+  FSWAP_RETURN_IF_ERROR(d->op.set_descriptor(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, d->x));
+  FSWAP_RETURN_IF_ERROR(d->op.set_descriptor(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, d->w));
+  FSWAP_RETURN_IF_ERROR(d->op.set_descriptor(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, d->y));
+  FSWAP_RETURN_IF_ERROR(d->op.set_descriptor(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, d->conv));
+  FSWAP_RETURN_IF_ERROR(d->op.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, &alpha));
+  FSWAP_RETURN_IF_ERROR(d->op.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, &beta));
+  FSWAP_RETURN_IF_ERROR(d->op.finalize());
+
+  FSWAP_ASSIGN_OR_RETURN(d->graph, Descriptor::create(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR));
+  FSWAP_RETURN_IF_ERROR(d->graph.set_descriptor(CUDNN_ATTR_OPERATIONGRAPH_OPS, d->op));
+  FSWAP_RETURN_IF_ERROR(d->graph.set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, &handle));
+  FSWAP_RETURN_IF_ERROR(d->graph.finalize());
+  return d;
+}
+
+// Finalizes the plan of d->config; its workspace size.
+Result<std::size_t> finalize_plan(cudnnHandle_t handle, ConvGraphPlan::Descriptors& d) {
+  FSWAP_ASSIGN_OR_RETURN(d.plan, Descriptor::create(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR));
+  FSWAP_RETURN_IF_ERROR(d.plan.set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, &handle));
+  FSWAP_RETURN_IF_ERROR(d.plan.set_descriptor(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, d.config));
+  FSWAP_RETURN_IF_ERROR(d.plan.finalize());
+  std::int64_t bytes = 0, count = 0;
+  FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(d.plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                                  CUDNN_TYPE_INT64, 1, &count, &bytes));
+  return static_cast<std::size_t>(bytes);
+}
+
+// A heuristics result's engine: its global index, knob choices and whether it compiles at run time.
+struct EngineIdentity {
+  GraphEngine engine;
+  bool runtime_compiled = false;
+};
+
+Result<EngineIdentity> identify(const Descriptor& config) {
+  EngineIdentity id;
+  std::int64_t count = 0;
+  FSWAP_ASSIGN_OR_RETURN(Descriptor engine, Descriptor::create(CUDNN_BACKEND_ENGINE_DESCRIPTOR));
+  cudnnBackendDescriptor_t e = engine.get();
+  FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(config.get(), CUDNN_ATTR_ENGINECFG_ENGINE,
+                                                  CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &count, &e));
+  FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1,
+                                                  &count, &id.engine.index));
+  std::array<cudnnBackendBehaviorNote_t, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT> notes{};
+  FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE,
+                                                  CUDNN_TYPE_BEHAVIOR_NOTE, static_cast<std::int64_t>(notes.size()),
+                                                  &count, notes.data()));
+  for (std::int64_t i = 0; i < count; ++i)
+    if (notes[static_cast<std::size_t>(i)] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) id.runtime_compiled = true;
+
+  std::vector<Descriptor> knobs;
+  std::vector<cudnnBackendDescriptor_t> raw;
+  for (int i = 0; i < CUDNN_KNOB_TYPE_COUNTS; ++i) {
+    FSWAP_ASSIGN_OR_RETURN(Descriptor k, Descriptor::create(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR));
+    raw.push_back(k.get());
+    knobs.push_back(std::move(k));
+  }
+  FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(config.get(), CUDNN_ATTR_ENGINECFG_KNOB_CHOICES,
+                                                  CUDNN_TYPE_BACKEND_DESCRIPTOR, static_cast<std::int64_t>(raw.size()),
+                                                  &count, raw.data()));
+  for (std::int64_t i = 0; i < count; ++i) {
+    cudnnBackendKnobType_t type{};
+    std::int64_t value = 0, n = 0;
+    FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(raw[static_cast<std::size_t>(i)], CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE,
+                                                    CUDNN_TYPE_KNOB_TYPE, 1, &n, &type));
+    FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(raw[static_cast<std::size_t>(i)], CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE,
+                                                    CUDNN_TYPE_INT64, 1, &n, &value));
+    id.engine.knobs.emplace_back(static_cast<int>(type), value);
+  }
+  return id;
+}
+
+}  // namespace
+
+bool graph_aligned(const ConvGraphOperands& o) {
+  for (const void* p : {o.x, o.w, static_cast<const void*>(o.y), static_cast<const void*>(o.workspace)})
+    if (reinterpret_cast<std::uintptr_t>(p) % kGraphAlignment != 0) return false;
+  return true;
+}
+
+bool graph_serves(const ConvProblem& p) { return p.direction == ConvDirection::kForward && p.dtype == DType::kFloat16; }
+
+ConvGraphPlan::ConvGraphPlan(std::unique_ptr<Descriptors> descriptors, GraphEngine engine, std::size_t workspace_bytes)
+    : descriptors_(std::move(descriptors)), engine_(std::move(engine)), workspace_bytes_(workspace_bytes) {}
+ConvGraphPlan::ConvGraphPlan(ConvGraphPlan&&) noexcept = default;
+ConvGraphPlan& ConvGraphPlan::operator=(ConvGraphPlan&&) noexcept = default;
+ConvGraphPlan::~ConvGraphPlan() = default;
+
+Status ConvGraphPlan::execute(cudnnContext* handle, const ConvGraphOperands& o) const {
+  FSWAP_ASSIGN_OR_RETURN(Descriptor pack, Descriptor::create(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR));
+  const std::array<std::int64_t, 3> uids{kX, kW, kY};
+  std::array<void*, 3> pointers{const_cast<void*>(o.x), const_cast<void*>(o.w), o.y};
+  void* workspace = o.workspace;
+  FSWAP_RETURN_IF_ERROR(pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, uids.data(), 3));
+  FSWAP_RETURN_IF_ERROR(pack.set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, pointers.data(), 3));
+  FSWAP_RETURN_IF_ERROR(pack.set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, &workspace));
+  FSWAP_RETURN_IF_ERROR(pack.finalize());
+  FSWAP_CUDNN_CHECK(kOp, cudnnBackendExecute(handle, descriptors_->plan.get(), pack.get()));
+  return Status::ok();
+}
+
+Result<std::vector<ConvGraphPlan>> graph_candidates(cudnnContext* handle, const ConvProblem& problem, int most) {
+  if (!graph_serves(problem)) return unsupported(std::string(kOp) + ": not for " + to_string(problem));
+  FSWAP_ASSIGN_OR_RETURN(auto graph, operation_graph(handle, problem));
+  FSWAP_ASSIGN_OR_RETURN(Descriptor heuristics, Descriptor::create(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR));
+  const cudnnBackendHeurMode_t mode = CUDNN_HEUR_MODE_A;
+  FSWAP_RETURN_IF_ERROR(heuristics.set_descriptor(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, graph->graph));
+  FSWAP_RETURN_IF_ERROR(heuristics.set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, &mode));
+  FSWAP_RETURN_IF_ERROR(heuristics.finalize());
+  std::int64_t count = 0;
+  FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                                  CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr));
+  std::vector<Descriptor> configs;
+  std::vector<cudnnBackendDescriptor_t> raw;
+  for (std::int64_t i = 0; i < count; ++i) {
+    FSWAP_ASSIGN_OR_RETURN(Descriptor c, Descriptor::create(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR));
+    raw.push_back(c.get());
+    configs.push_back(std::move(c));
+  }
+  FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                                  CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &count, raw.data()));
+
+  std::vector<ConvGraphPlan> plans;
+  for (std::int64_t i = 0; i < count && static_cast<int>(plans.size()) < most; ++i) {
+    Result<EngineIdentity> id = identify(configs[static_cast<std::size_t>(i)]);
+    if (!id || id->runtime_compiled) continue;
+    // Built again from the identity, as a stored choice is: each plan owns its descriptors.
+    Result<ConvGraphPlan> plan = build_graph_plan(handle, problem, id->engine);
+    if (plan) plans.push_back(std::move(*plan));
+  }
+  if (plans.empty()) return unsupported(std::string(kOp) + ": no engine for " + to_string(problem));
+  return plans;
+}
+
+Result<ConvGraphPlan> build_graph_plan(cudnnContext* handle, const ConvProblem& problem, const GraphEngine& engine) {
+  if (!graph_serves(problem) || engine.index < 0)
+    return unsupported(std::string(kOp) + ": not for " + to_string(problem));
+  FSWAP_ASSIGN_OR_RETURN(auto d, operation_graph(handle, problem));
+  FSWAP_ASSIGN_OR_RETURN(d->engine, Descriptor::create(CUDNN_BACKEND_ENGINE_DESCRIPTOR));
+  FSWAP_RETURN_IF_ERROR(d->engine.set_descriptor(CUDNN_ATTR_ENGINE_OPERATION_GRAPH, d->graph));
+  FSWAP_RETURN_IF_ERROR(d->engine.set(CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, &engine.index));
+  FSWAP_RETURN_IF_ERROR(d->engine.finalize());
+  std::vector<cudnnBackendDescriptor_t> raw;
+  for (const auto& [type, value] : engine.knobs) {
+    FSWAP_ASSIGN_OR_RETURN(Descriptor k, Descriptor::create(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR));
+    const auto t = static_cast<cudnnBackendKnobType_t>(type);
+    FSWAP_RETURN_IF_ERROR(k.set(CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE, CUDNN_TYPE_KNOB_TYPE, &t));
+    FSWAP_RETURN_IF_ERROR(k.set(CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE, CUDNN_TYPE_INT64, &value));
+    FSWAP_RETURN_IF_ERROR(k.finalize());
+    raw.push_back(k.get());
+    d->knobs.push_back(std::move(k));
+  }
+  FSWAP_ASSIGN_OR_RETURN(d->config, Descriptor::create(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR));
+  FSWAP_RETURN_IF_ERROR(d->config.set_descriptor(CUDNN_ATTR_ENGINECFG_ENGINE, d->engine));
+  if (!raw.empty())
+    FSWAP_RETURN_IF_ERROR(d->config.set(CUDNN_ATTR_ENGINECFG_KNOB_CHOICES, CUDNN_TYPE_BACKEND_DESCRIPTOR, raw.data(),
+                                        static_cast<std::int64_t>(raw.size())));
+  FSWAP_RETURN_IF_ERROR(d->config.finalize());
+  FSWAP_ASSIGN_OR_RETURN(const std::size_t workspace, finalize_plan(handle, *d));
+  return ConvGraphPlan(std::move(d), engine, workspace);
+}
+
+Result<const ConvGraphPlan*> ConvGraphPlans::find_or_build(cudnnContext* handle, const ConvProblem& problem,
+                                                           const GraphEngine& engine) {
+  const auto key = std::make_pair(problem, engine);
+  if (auto it = plans_.find(key); it != plans_.end()) return &it->second;
+  FSWAP_ASSIGN_OR_RETURN(ConvGraphPlan plan, build_graph_plan(handle, problem, engine));
+  return &plans_.emplace(key, std::move(plan)).first->second;
+}
+
+}  // namespace fswap::cuda
