@@ -211,7 +211,7 @@ void profile() {
   const std::pair<const char*, std::int64_t> models[] = {
       {"gfpgan_1.4", 1},  {"2dfan4", 1},        {"hyperswap_1a_256", 1},  {"inswapper_128", 1},
       {"arcface_w600k_r50", 1}, {"arcface_w600k_r50", 32}, {"scrfd_2.5g", 1}, {"bisenet_resnet_34", 1},
-      {"fr_detect", 1},   {"fr_feature", 1},    {"yoloface_8n", 1}};
+      {"fr_detect", 1},   {"fr_feature", 1},    {"yoloface_8n", 1},       {"xseg", 1}};
   NativeEngine engine;
   for (const auto& [name, batch] : models) {
     const std::string path = test::gpu_model(name);

@@ -501,6 +501,55 @@ TEST(CudaConvGraph, EveryCandidateMatchesTheCpuKernel) {
   }
 }
 
+// The graph API's plans with the epilogue fused (bias, residual, Relu or LeakyRelu after the
+// convolution) compute what the CPU kernel does with the same fused node.
+TEST(CudaConvGraph, FusedEpilogueCandidatesMatchTheCpuKernel) {
+  SKIP_WITHOUT_GPU();
+  using I = std::vector<std::int64_t>;
+  const FusedActivation relu{Activation::kRelu, 0, 0}, leaky{Activation::kLeakyRelu, 0.1f, 0};
+  struct FusedCase {
+    ConvLayoutCase c;
+    bool residual;
+  };
+  const std::vector<FusedCase> cases = {
+      {{"BiasRelu", OpType::kConv, {1, 64, 28, 28}, {64, 64, 3, 3}, true, {{"pads", I{1, 1, 1, 1}}}, relu}, false},
+      {{"BiasResidualRelu", OpType::kConv, {2, 32, 20, 20}, {32, 32, 3, 3}, true, {{"pads", I{1, 1, 1, 1}}}, relu},
+       true},
+      {{"BiasLeaky", OpType::kConv, {1, 16, 32, 32}, {32, 16, 3, 3}, true, {{"pads", I{1, 1, 1, 1}}}, leaky}, false},
+      {{"Bias", OpType::kConv, {1, 64, 28, 28}, {64, 64, 3, 3}, true, {{"pads", I{1, 1, 1, 1}}}, {}}, false},
+  };
+  for (const auto& [c, residual] : cases) {
+    const Operands o = operands(c, DType::kFloat16, residual);
+    const Tensor cpu = run_cpu(c, o);
+    Result<DeviceNode> node = device_node(c, o, DType::kFloat16, true);
+    ASSERT_TRUE(node.is_ok()) << c.name << ": " << node.status().to_string();
+    const cuda::ConvProblem p{.direction = cuda::ConvDirection::kForward, .dtype = DType::kFloat16,
+                              .layout = cuda::ConvLayout::kNhwc, .math = 1, .spatial_rank = 2, .batch = c.x[0],
+                              .channels = c.x[1], .out_channels = c.w[0], .groups = 1, .input = {c.x[2], c.x[3], 0},
+                              .kernel = {3, 3, 0}, .pad = {1, 1, 0}, .stride = {1, 1, 0}, .dilation = {1, 1, 0}};
+    cuda::GraphEpilogue e{.bias = true, .residual = residual};
+    if (c.activation.kind == Activation::kRelu) e.act = cuda::GraphEpilogue::Act::kRelu;
+    if (c.activation.kind == Activation::kLeakyRelu) e.act = cuda::GraphEpilogue::Act::kLeakyRelu, e.slope = 0.1f;
+    cudnnContext* handle = kernel_gpu().ctx.cudnn;
+    auto candidates = cuda::graph_candidates(handle, p, 8, e);
+    std::printf("fused graph candidates %-18s %s\n", c.name.c_str(),
+                candidates ? std::to_string(candidates->size()).c_str() : candidates.status().to_string().c_str());
+    if (!candidates) continue;
+    for (const cuda::ConvGraphPlan& plan : *candidates) {
+      const std::string name = c.name + " engine " + std::to_string(plan.engine().index);
+      const cuda::ConvGraphOperands operands{.x = node->x->data, .w = node->w->data, .y = node->y->data,
+                                             .workspace = kernel_gpu().workspace->data, .bias = node->b->data,
+                                             .residual = residual ? node->r->data : nullptr};
+      ASSERT_EQ(cudaMemsetAsync(node->y->data, 0, static_cast<std::size_t>(shape_elements(node->y_shape)) * 2,
+                                kernel_gpu().stream), cudaSuccess);
+      const Status s = plan.execute(handle, operands);
+      ASSERT_TRUE(s.is_ok()) << name << ": " << s.to_string();
+      const test::Comparison cmp = test::compare(node->result(), cpu, 1e-2);
+      EXPECT_EQ(cmp.bad, 0) << name << ": " << cmp.describe();
+    }
+  }
+}
+
 // Refused from the shapes alone, before any device work (so no device memory is needed).
 TEST(CudaChannelsLastErrors, Non4DInputIsRefused) {
   OpAttributes attrs;

@@ -107,8 +107,9 @@ Operand random(const Shape& shape, unsigned seed, float low = -1, float high = 1
 
 TEST(CudaNhwcNormPool, BatchNormalization) {
   SKIP_WITHOUT_GPU();
-  // NHWC shapes; C = 300 spans two blocks of channels.
-  for (const Shape& x : {Shape{2, 7, 6, 5}, Shape{1, 16, 16, 64}, Shape{1, 3, 5, 300}}) {
+  // NHWC shapes; C = 300 spans two blocks of channels; C = 64 and 136 run in 16-byte groups of
+  // channels (a group of 8 float16 or 4 float32 values), 300 too in float32.
+  for (const Shape& x : {Shape{2, 7, 6, 5}, Shape{1, 16, 16, 64}, Shape{1, 3, 5, 300}, Shape{3, 9, 7, 136}}) {
     const std::int64_t c = x[3];
     const std::vector<Operand> in = {random(x, 1, -2, 2), random({c}, 2), random({c}, 3), random({c}, 4),
                                      random({c}, 5, 0.1f, 2.0f)};

@@ -3,6 +3,7 @@
 #include <cudnn.h>
 
 #include <array>
+#include <deque>
 #include <string>
 #include <utility>
 
@@ -14,7 +15,9 @@ namespace {
 
 constexpr const char* kOp = "Conv (cuDNN graph)";
 // Unique ids of the operands in the graph and the variant pack.
-constexpr std::int64_t kX = 'x', kW = 'w', kY = 'y';
+constexpr std::int64_t kX = 'x', kW = 'w', kY = 'y', kBias = 'b', kResidual = 'r';
+// Virtual tensors between the graph's operations.
+constexpr std::int64_t kConvOut = 1001, kBiased = 1002, kAdded = 1003;
 
 // An owned backend descriptor.
 class Descriptor {
@@ -77,11 +80,16 @@ TensorGeometry geometry(ConvLayout layout, std::int64_t n, std::int64_t c, const
   return g;
 }
 
-Result<Descriptor> tensor(std::int64_t uid, const TensorGeometry& g) {
+// A float16 operand, or (is_virtual) a float32 value between two operations of the graph.
+Result<Descriptor> tensor(std::int64_t uid, const TensorGeometry& g, bool is_virtual = false) {
   FSWAP_ASSIGN_OR_RETURN(Descriptor t, Descriptor::create(CUDNN_BACKEND_TENSOR_DESCRIPTOR));
-  const cudnnDataType_t type = CUDNN_DATA_HALF;
+  const cudnnDataType_t type = is_virtual ? CUDNN_DATA_FLOAT : CUDNN_DATA_HALF;
   const std::int64_t alignment = kGraphAlignment;
   const auto rank = static_cast<std::int64_t>(g.dims.size());
+  if (is_virtual) {
+    const bool yes = true;
+    FSWAP_RETURN_IF_ERROR(t.set(CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, &yes));
+  }
   FSWAP_RETURN_IF_ERROR(t.set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, &type));
   FSWAP_RETURN_IF_ERROR(t.set(CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, g.dims.data(), rank));
   FSWAP_RETURN_IF_ERROR(t.set(CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, g.strides.data(), rank));
@@ -104,6 +112,7 @@ std::array<std::int64_t, 3> output_dims(const ConvProblem& p) {
 // The operation graph of one forward convolution and, once built, its engine configuration and plan.
 struct ConvGraphPlan::Descriptors {
   Descriptor x, w, y, conv, op, graph;
+  std::deque<Descriptor> epilogue;  // its tensors, pointwise descriptors and operations (stable addresses)
   Descriptor engine;
   std::vector<Descriptor> knobs;
   Descriptor config, plan;
@@ -111,12 +120,37 @@ struct ConvGraphPlan::Descriptors {
 
 namespace {
 
-Result<std::unique_ptr<ConvGraphPlan::Descriptors>> operation_graph(cudnnHandle_t handle, const ConvProblem& p) {
+// One pointwise operation of the epilogue: out = mode(in, second), second absent for unary modes.
+Result<Descriptor> pointwise(ConvGraphPlan::Descriptors& d, cudnnPointwiseMode_t mode, const Descriptor& in,
+                             const Descriptor* second, const Descriptor& out, float slope = 0) {
+  FSWAP_ASSIGN_OR_RETURN(Descriptor pw, Descriptor::create(CUDNN_BACKEND_POINTWISE_DESCRIPTOR));
+  const cudnnDataType_t precision = CUDNN_DATA_FLOAT;
+  FSWAP_RETURN_IF_ERROR(pw.set(CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, &mode));
+  FSWAP_RETURN_IF_ERROR(pw.set(CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, &precision));
+  if (slope != 0) {
+    const double s = slope;
+    FSWAP_RETURN_IF_ERROR(pw.set(CUDNN_ATTR_POINTWISE_RELU_LOWER_CLIP_SLOPE, CUDNN_TYPE_DOUBLE, &s));
+  }
+  FSWAP_RETURN_IF_ERROR(pw.finalize());
+  FSWAP_ASSIGN_OR_RETURN(Descriptor op, Descriptor::create(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR));
+  FSWAP_RETURN_IF_ERROR(op.set_descriptor(CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, pw));
+  FSWAP_RETURN_IF_ERROR(op.set_descriptor(CUDNN_ATTR_OPERATION_POINTWISE_XDESC, in));
+  if (second != nullptr) FSWAP_RETURN_IF_ERROR(op.set_descriptor(CUDNN_ATTR_OPERATION_POINTWISE_BDESC, *second));
+  FSWAP_RETURN_IF_ERROR(op.set_descriptor(CUDNN_ATTR_OPERATION_POINTWISE_YDESC, out));
+  FSWAP_RETURN_IF_ERROR(op.finalize());
+  d.epilogue.push_back(std::move(pw));
+  return op;
+}
+
+Result<std::unique_ptr<ConvGraphPlan::Descriptors>> operation_graph(cudnnHandle_t handle, const ConvProblem& p,
+                                                                    const GraphEpilogue& e) {
   auto d = std::make_unique<ConvGraphPlan::Descriptors>();
   const int r = p.spatial_rank;
+  const TensorGeometry out = geometry(p.layout, p.batch, p.out_channels, output_dims(p), r);
   FSWAP_ASSIGN_OR_RETURN(d->x, tensor(kX, geometry(p.layout, p.batch, p.channels, p.input, r)));
   FSWAP_ASSIGN_OR_RETURN(d->w, tensor(kW, geometry(p.layout, p.out_channels, p.channels / p.groups, p.kernel, r)));
-  FSWAP_ASSIGN_OR_RETURN(d->y, tensor(kY, geometry(p.layout, p.batch, p.out_channels, output_dims(p), r)));
+  // The convolution writes Y itself, or a virtual float32 tensor the epilogue's operations read.
+  FSWAP_ASSIGN_OR_RETURN(d->y, tensor(e.fused() ? kConvOut : kY, out, e.fused()));
 
   FSWAP_ASSIGN_OR_RETURN(d->conv, Descriptor::create(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR));
   const cudnnDataType_t compute = CUDNN_DATA_FLOAT;
@@ -143,8 +177,45 @@ Result<std::unique_ptr<ConvGraphPlan::Descriptors>> operation_graph(cudnnHandle_
   FSWAP_RETURN_IF_ERROR(d->op.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, &beta));
   FSWAP_RETURN_IF_ERROR(d->op.finalize());
 
+  std::vector<cudnnBackendDescriptor_t> ops{d->op.get()};
+  if (e.fused()) {
+    // Each step reads the last one's tensor; the last step writes Y.
+    struct Step {
+      cudnnPointwiseMode_t mode;
+      std::int64_t input_uid;  // the second operand's uid; 0 for a unary step
+      float slope;
+    };
+    std::vector<Step> steps;
+    if (e.bias) steps.push_back({CUDNN_POINTWISE_ADD, kBias, 0});
+    if (e.residual) steps.push_back({CUDNN_POINTWISE_ADD, kResidual, 0});
+    if (e.act != GraphEpilogue::Act::kNone)
+      steps.push_back({CUDNN_POINTWISE_RELU_FWD, 0, e.act == GraphEpilogue::Act::kLeakyRelu ? e.slope : 0});
+    const std::int64_t virtual_uids[] = {kBiased, kAdded};
+    const Descriptor* last = &d->y;
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      const bool final_step = i + 1 == steps.size();
+      FSWAP_ASSIGN_OR_RETURN(Descriptor next, tensor(final_step ? kY : virtual_uids[i], out, !final_step));
+      d->epilogue.push_back(std::move(next));
+      const Descriptor& result = d->epilogue.back();
+      const Descriptor* second = nullptr;
+      if (steps[i].input_uid == kBias) {
+        FSWAP_ASSIGN_OR_RETURN(Descriptor b, tensor(kBias, geometry(p.layout, 1, p.out_channels, {1, 1, 1}, r)));
+        d->epilogue.push_back(std::move(b));
+        second = &d->epilogue.back();
+      } else if (steps[i].input_uid == kResidual) {
+        FSWAP_ASSIGN_OR_RETURN(Descriptor residual, tensor(kResidual, out));
+        d->epilogue.push_back(std::move(residual));
+        second = &d->epilogue.back();
+      }
+      FSWAP_ASSIGN_OR_RETURN(Descriptor op, pointwise(*d, steps[i].mode, *last, second, result, steps[i].slope));
+      ops.push_back(op.get());
+      d->epilogue.push_back(std::move(op));
+      last = &result;
+    }
+  }
   FSWAP_ASSIGN_OR_RETURN(d->graph, Descriptor::create(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR));
-  FSWAP_RETURN_IF_ERROR(d->graph.set_descriptor(CUDNN_ATTR_OPERATIONGRAPH_OPS, d->op));
+  FSWAP_RETURN_IF_ERROR(d->graph.set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, ops.data(),
+                                     static_cast<std::int64_t>(ops.size())));
   FSWAP_RETURN_IF_ERROR(d->graph.set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, &handle));
   FSWAP_RETURN_IF_ERROR(d->graph.finalize());
   return d;
@@ -216,28 +287,34 @@ bool graph_aligned(const ConvGraphOperands& o) {
 
 bool graph_serves(const ConvProblem& p) { return p.direction == ConvDirection::kForward && p.dtype == DType::kFloat16; }
 
-ConvGraphPlan::ConvGraphPlan(std::unique_ptr<Descriptors> descriptors, GraphEngine engine, std::size_t workspace_bytes)
-    : descriptors_(std::move(descriptors)), engine_(std::move(engine)), workspace_bytes_(workspace_bytes) {}
+ConvGraphPlan::ConvGraphPlan(std::unique_ptr<Descriptors> descriptors, GraphEngine engine, GraphEpilogue epilogue,
+                             std::size_t workspace_bytes)
+    : descriptors_(std::move(descriptors)), engine_(std::move(engine)), epilogue_(epilogue),
+      workspace_bytes_(workspace_bytes) {}
 ConvGraphPlan::ConvGraphPlan(ConvGraphPlan&&) noexcept = default;
 ConvGraphPlan& ConvGraphPlan::operator=(ConvGraphPlan&&) noexcept = default;
 ConvGraphPlan::~ConvGraphPlan() = default;
 
 Status ConvGraphPlan::execute(cudnnContext* handle, const ConvGraphOperands& o) const {
   FSWAP_ASSIGN_OR_RETURN(Descriptor pack, Descriptor::create(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR));
-  const std::array<std::int64_t, 3> uids{kX, kW, kY};
-  std::array<void*, 3> pointers{const_cast<void*>(o.x), const_cast<void*>(o.w), o.y};
+  std::vector<std::int64_t> uids{kX, kW, kY};
+  std::vector<void*> pointers{const_cast<void*>(o.x), const_cast<void*>(o.w), o.y};
+  if (epilogue_.bias) uids.push_back(kBias), pointers.push_back(const_cast<void*>(o.bias));
+  if (epilogue_.residual) uids.push_back(kResidual), pointers.push_back(const_cast<void*>(o.residual));
   void* workspace = o.workspace;
-  FSWAP_RETURN_IF_ERROR(pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, uids.data(), 3));
-  FSWAP_RETURN_IF_ERROR(pack.set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, pointers.data(), 3));
+  const auto count = static_cast<std::int64_t>(uids.size());
+  FSWAP_RETURN_IF_ERROR(pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, uids.data(), count));
+  FSWAP_RETURN_IF_ERROR(pack.set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, pointers.data(), count));
   FSWAP_RETURN_IF_ERROR(pack.set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, &workspace));
   FSWAP_RETURN_IF_ERROR(pack.finalize());
   FSWAP_CUDNN_CHECK(kOp, cudnnBackendExecute(handle, descriptors_->plan.get(), pack.get()));
   return Status::ok();
 }
 
-Result<std::vector<ConvGraphPlan>> graph_candidates(cudnnContext* handle, const ConvProblem& problem, int most) {
+Result<std::vector<ConvGraphPlan>> graph_candidates(cudnnContext* handle, const ConvProblem& problem, int most,
+                                                    const GraphEpilogue& epilogue) {
   if (!graph_serves(problem)) return unsupported(std::string(kOp) + ": not for " + to_string(problem));
-  FSWAP_ASSIGN_OR_RETURN(auto graph, operation_graph(handle, problem));
+  FSWAP_ASSIGN_OR_RETURN(auto graph, operation_graph(handle, problem, epilogue));
   FSWAP_ASSIGN_OR_RETURN(Descriptor heuristics, Descriptor::create(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR));
   const cudnnBackendHeurMode_t mode = CUDNN_HEUR_MODE_A;
   FSWAP_RETURN_IF_ERROR(heuristics.set_descriptor(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, graph->graph));
@@ -261,17 +338,18 @@ Result<std::vector<ConvGraphPlan>> graph_candidates(cudnnContext* handle, const 
     Result<EngineIdentity> id = identify(configs[static_cast<std::size_t>(i)]);
     if (!id || id->runtime_compiled) continue;
     // Built again from the identity, as a stored choice is: each plan owns its descriptors.
-    Result<ConvGraphPlan> plan = build_graph_plan(handle, problem, id->engine);
+    Result<ConvGraphPlan> plan = build_graph_plan(handle, problem, id->engine, epilogue);
     if (plan) plans.push_back(std::move(*plan));
   }
   if (plans.empty()) return unsupported(std::string(kOp) + ": no engine for " + to_string(problem));
   return plans;
 }
 
-Result<ConvGraphPlan> build_graph_plan(cudnnContext* handle, const ConvProblem& problem, const GraphEngine& engine) {
+Result<ConvGraphPlan> build_graph_plan(cudnnContext* handle, const ConvProblem& problem, const GraphEngine& engine,
+                                       const GraphEpilogue& epilogue) {
   if (!graph_serves(problem) || engine.index < 0)
     return unsupported(std::string(kOp) + ": not for " + to_string(problem));
-  FSWAP_ASSIGN_OR_RETURN(auto d, operation_graph(handle, problem));
+  FSWAP_ASSIGN_OR_RETURN(auto d, operation_graph(handle, problem, epilogue));
   FSWAP_ASSIGN_OR_RETURN(d->engine, Descriptor::create(CUDNN_BACKEND_ENGINE_DESCRIPTOR));
   FSWAP_RETURN_IF_ERROR(d->engine.set_descriptor(CUDNN_ATTR_ENGINE_OPERATION_GRAPH, d->graph));
   FSWAP_RETURN_IF_ERROR(d->engine.set(CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, &engine.index));
@@ -293,14 +371,14 @@ Result<ConvGraphPlan> build_graph_plan(cudnnContext* handle, const ConvProblem& 
                                         static_cast<std::int64_t>(raw.size())));
   FSWAP_RETURN_IF_ERROR(d->config.finalize());
   FSWAP_ASSIGN_OR_RETURN(const std::size_t workspace, finalize_plan(handle, *d));
-  return ConvGraphPlan(std::move(d), engine, workspace);
+  return ConvGraphPlan(std::move(d), engine, epilogue, workspace);
 }
 
 Result<const ConvGraphPlan*> ConvGraphPlans::find_or_build(cudnnContext* handle, const ConvProblem& problem,
-                                                           const GraphEngine& engine) {
-  const auto key = std::make_pair(problem, engine);
+                                                           const GraphEngine& engine, const GraphEpilogue& epilogue) {
+  const auto key = std::make_tuple(problem, engine, epilogue);
   if (auto it = plans_.find(key); it != plans_.end()) return &it->second;
-  FSWAP_ASSIGN_OR_RETURN(ConvGraphPlan plan, build_graph_plan(handle, problem, engine));
+  FSWAP_ASSIGN_OR_RETURN(ConvGraphPlan plan, build_graph_plan(handle, problem, engine, epilogue));
   return &plans_.emplace(key, std::move(plan)).first->second;
 }
 

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <tuple>
 #include <vector>
 
 #include "backends/cuda/conv_algo_cache.h"
@@ -32,12 +33,26 @@ struct cudnnContext;
 
 namespace fswap::cuda {
 
+// What a plan computes after the convolution, in the CUDA epilogue's order:
+// y = act(conv(x, w) + bias[k] + residual), act none, Relu or LeakyRelu (slope).
+struct GraphEpilogue {
+  bool bias = false;
+  bool residual = false;
+  enum class Act { kNone, kRelu, kLeakyRelu } act = Act::kNone;
+  float slope = 0;  // kLeakyRelu's
+
+  bool fused() const { return bias || residual || act != Act::kNone; }
+  auto operator<=>(const GraphEpilogue&) const = default;
+};
+
 // The operands of one execution, device pointers.
 struct ConvGraphOperands {
   const void* x = nullptr;
   const void* w = nullptr;
   void* y = nullptr;
   void* workspace = nullptr;  // at least the plan's workspace_bytes() (nullptr when that is 0)
+  const void* bias = nullptr;      // [k], when the epilogue has one
+  const void* residual = nullptr;  // y's shape and layout, when the epilogue has one
 };
 
 // The alignment the plans assume of every operand.
@@ -55,6 +70,7 @@ class ConvGraphPlan {
   ~ConvGraphPlan();
 
   const GraphEngine& engine() const { return engine_; }
+  const GraphEpilogue& epilogue() const { return epilogue_; }
   std::size_t workspace_bytes() const { return workspace_bytes_; }
   // Enqueues the convolution on the handle's stream (capturable in a CUDA graph).
   Status execute(cudnnContext* handle, const ConvGraphOperands& operands) const;
@@ -62,29 +78,34 @@ class ConvGraphPlan {
   struct Descriptors;  // conv_graph.cc
 
  private:
-  friend Result<ConvGraphPlan> build_graph_plan(cudnnContext*, const ConvProblem&, const GraphEngine&);
-  friend Result<std::vector<ConvGraphPlan>> graph_candidates(cudnnContext*, const ConvProblem&, int);
-  ConvGraphPlan(std::unique_ptr<Descriptors> descriptors, GraphEngine engine, std::size_t workspace_bytes);
+  friend Result<ConvGraphPlan> build_graph_plan(cudnnContext*, const ConvProblem&, const GraphEngine&,
+                                                const GraphEpilogue&);
+  ConvGraphPlan(std::unique_ptr<Descriptors> descriptors, GraphEngine engine, GraphEpilogue epilogue,
+                std::size_t workspace_bytes);
 
   std::unique_ptr<Descriptors> descriptors_;
   GraphEngine engine_;
+  GraphEpilogue epilogue_;
   std::size_t workspace_bytes_ = 0;
 };
 
-// Up to `most` plans for `problem` in the order cuDNN's heuristics (mode A) rank them, leaving out
-// configurations that fail to finalize or compile at run time. kUnsupported when none is left.
-Result<std::vector<ConvGraphPlan>> graph_candidates(cudnnContext* handle, const ConvProblem& problem, int most);
+// Up to `most` plans for `problem` (and `epilogue`) in the order cuDNN's heuristics (mode A) rank
+// them, leaving out configurations that fail to finalize or compile at run time. kUnsupported when
+// none is left.
+Result<std::vector<ConvGraphPlan>> graph_candidates(cudnnContext* handle, const ConvProblem& problem, int most,
+                                                    const GraphEpilogue& epilogue = {});
 // The plan of a stored engine configuration.
-Result<ConvGraphPlan> build_graph_plan(cudnnContext* handle, const ConvProblem& problem, const GraphEngine& engine);
+Result<ConvGraphPlan> build_graph_plan(cudnnContext* handle, const ConvProblem& problem, const GraphEngine& engine,
+                                       const GraphEpilogue& epilogue = {});
 
 // Built plans by problem and engine, for one cuDNN handle (building one takes ~0.1–1 ms).
 class ConvGraphPlans {
  public:
   Result<const ConvGraphPlan*> find_or_build(cudnnContext* handle, const ConvProblem& problem,
-                                             const GraphEngine& engine);
+                                             const GraphEngine& engine, const GraphEpilogue& epilogue = {});
 
  private:
-  std::map<std::pair<ConvProblem, GraphEngine>, ConvGraphPlan> plans_;
+  std::map<std::tuple<ConvProblem, GraphEngine, GraphEpilogue>, ConvGraphPlan> plans_;
 };
 
 }  // namespace fswap::cuda
