@@ -57,9 +57,13 @@ Result<FaceEnhancerModelInfo> face_enhancer_model_info(const std::string& name) 
   return find_in_model_table(model_table(), name, "face enhancer");
 }
 
+Affine face_enhancer_affine(const std::array<Point2f, 5>& landmarks5, const FaceEnhancerModelInfo& info) {
+  return align_to_template(landmarks5, *info.face_template, static_cast<float>(info.size));
+}
+
 Image face_enhancer_crop(const Image& rgb, const std::array<Point2f, 5>& landmarks5, const FaceEnhancerModelInfo& info,
                          Affine* frame_to_crop) {
-  const Affine m = align_to_template(landmarks5, *info.face_template, static_cast<float>(info.size));
+  const Affine m = face_enhancer_affine(landmarks5, info);
   if (frame_to_crop) *frame_to_crop = m;
   return warp_affine(rgb, m, info.size, info.size, Border::kReplicate);
 }
@@ -226,6 +230,12 @@ DeviceWork* FaceEnhancer::device_work() const {
   return occluder_ && occluder_->device_work() != gpu ? nullptr : gpu;
 }
 
+Rect FaceEnhancer::device_region(const Face& target, int frame_width, int frame_height) const {
+  if (!target.has_landmarks) return {0, 0, frame_width, frame_height};
+  const int size = model_->info().size;
+  return crop_step_rect(frame_width, frame_height, size, size, face_enhancer_affine(target.landmarks5, model_->info()));
+}
+
 Status FaceEnhancer::enhance_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger) {
   const FaceEnhancerModelInfo& info = model_->info();
   if (!target.has_landmarks) return invalid_input(info.name + ": the target face has no landmarks");
@@ -237,7 +247,7 @@ Status FaceEnhancer::enhance_on_device(const DeviceFrame& frame, const Face& tar
                            upload_buffer(*gpu, box_mask_.pixels.data(), box_mask_.pixels.size() * sizeof(float)));
     box_mask_on_gpu_ = KeptBuffer(*gpu, std::move(m));
   }
-  const Affine frame_to_crop = align_to_template(target.landmarks5, *info.face_template, static_cast<float>(size));
+  const Affine frame_to_crop = face_enhancer_affine(target.landmarks5, info);
   FSWAP_ASSIGN_OR_RETURN(DeviceBuffer restored, gpu->allocate(static_cast<std::size_t>(size) * size * 3 * sizeof(float)));
   DeviceBuffer mask;  // min(occlusion, box) of this face, with an occluder
   {

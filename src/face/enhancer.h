@@ -46,8 +46,11 @@ const std::vector<std::string>& face_enhancer_model_names();
 // The model's template and size; kInvalidInput for a name not in face_enhancer_model_names().
 Result<FaceEnhancerModelInfo> face_enhancer_model_info(const std::string& name);
 
-// The size × size crop: least-squares similarity of the landmarks onto template × size, bilinear
-// warp, replicated borders. frame_to_crop (optional) receives the transform.
+// The frame → crop transform: least-squares similarity of the landmarks onto template × size.
+Affine face_enhancer_affine(const std::array<Point2f, 5>& landmarks5, const FaceEnhancerModelInfo& info);
+
+// The size × size crop through face_enhancer_affine: bilinear warp, replicated borders.
+// frame_to_crop (optional) receives the transform.
 Image face_enhancer_crop(const Image& rgb, const std::array<Point2f, 5>& landmarks5, const FaceEnhancerModelInfo& info,
                          Affine* frame_to_crop = nullptr);
 
@@ -118,9 +121,10 @@ class FaceEnhancer {
   // enhance() on a frame on device_work()'s GPU, the caller holding it. The box mask is uploaded
   // once; the occlusion mask is made per face there (FaceOccluder::mask_on_device).
   Status enhance_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger);
-  // Frees the box mask the device path keeps on the GPU (the job moved its frames to the host).
-  // Not while holding device_work().
-  void release_device_buffers() { box_mask_on_gpu_ = KeptBuffer(); }
+  // The part of a frame_width × frame_height frame that enhance() and enhance_on_device() read
+  // and write for `target`: crop_step_rect (face/paste_back.h) of its crop. The whole frame for a
+  // face without landmarks (the steps refuse it).
+  Rect device_region(const Face& target, int frame_width, int frame_height) const;
 
  private:
   std::unique_ptr<FaceEnhancerModel> model_;

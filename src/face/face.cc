@@ -14,6 +14,16 @@ float iou(const FaceBox& a, const FaceBox& b) {
   return uni > 0 ? inter / uni : 0.f;
 }
 
+Face translated(const Face& face, float dx, float dy) {
+  Face moved = face;
+  const auto move = [&](Point2f& p) { p.x += dx, p.y += dy; };
+  moved.box = {face.box.x1 + dx, face.box.y1 + dy, face.box.x2 + dx, face.box.y2 + dy};
+  for (Point2f& p : moved.keypoints) move(p);
+  for (Point2f& p : moved.landmarks68) move(p);
+  for (Point2f& p : moved.landmarks5) move(p);
+  return moved;
+}
+
 std::array<Point2f, 5> landmarks5_from_68(const std::array<Point2f, 68>& p) {
   auto mean = [&](std::initializer_list<int> idx) {
     Point2f m;

@@ -44,6 +44,10 @@ struct Face {
   int track_id = -1;                    // video: FaceTracker's identity over frames; -1 untracked
 };
 
+// The face in coordinates shifted by (dx, dy): box, keypoints and landmarks moved, the rest kept
+// (a face step on a sub-rectangle of its frame at (x, y) takes translated(face, −x, −y)).
+Face translated(const Face& face, float dx, float dy);
+
 // The five alignment points from 68 landmarks: eye centres, nose tip, mouth corners.
 std::array<Point2f, 5> landmarks5_from_68(const std::array<Point2f, 68>& landmarks);
 

@@ -95,6 +95,13 @@ Rect paste_rect(int frame_width, int frame_height, int crop_width, int crop_heig
   return {x1, y1, x2 - x1, y2 - y1};
 }
 
+Rect crop_step_rect(int frame_width, int frame_height, int crop_width, int crop_height, const Affine& frame_to_crop) {
+  const Rect r = paste_rect(frame_width, frame_height, crop_width, crop_height, frame_to_crop);
+  if (r.empty()) return {};
+  const int m = kCropTapMargin;
+  return intersect({r.x - m, r.y - m, r.width + 2 * m, r.height + 2 * m}, {0, 0, frame_width, frame_height});
+}
+
 void paste_back(Image& frame, const ImageF& crop, const ImageF& mask, const Affine& frame_to_crop) {
   FSWAP_CHECK(crop.channels == frame.channels, "paste_back: crop and frame channel counts differ");
   FSWAP_CHECK(mask.channels == 1 && mask.width == crop.width && mask.height == crop.height,

@@ -41,6 +41,15 @@ std::vector<double> gaussian_taps_opencv(double sigma);
 // falls outside the frame.
 Rect paste_rect(int frame_width, int frame_height, int crop_width, int crop_height, const Affine& frame_to_crop);
 
+// The sub-rectangle of the frame that a face step with this crop touches: paste_rect (where its
+// paste-back writes) grown by kCropTapMargin pixels on every side, clipped to the frame. The
+// crop's bilinear taps lie inside: each crop pixel samples the frame inside the crop's
+// footprint, its second tap up to one pixel past paste_rect (the second pixel of margin is
+// slack); replicated borders clamp taps outside the frame onto its edge, inside the rectangle.
+// Empty when paste_rect is (the step then writes nothing). Usage: face/face_region.h.
+inline constexpr int kCropTapMargin = 2;
+Rect crop_step_rect(int frame_width, int frame_height, int crop_width, int crop_height, const Affine& frame_to_crop);
+
 // Pastes `crop` (values 0..255 as float, the frame's channel order, as FaceFusion's swappers give
 // it before any rounding) back into `frame` under `mask` (crop-sized, 1 channel):
 //   inside paste_rect only, mask warped with zero borders and clipped to [0, 1], crop warped with

@@ -12,6 +12,10 @@ Status FaceSwapper::swap_on_device(const DeviceFrame&, const Face&, TimeLedger*)
   return unsupported("this face swapper works on host frames only");
 }
 
+Rect FaceSwapper::device_region(const Face&, int frame_width, int frame_height) const {
+  return {0, 0, frame_width, frame_height};
+}
+
 Status ClassicalFaceSwapper::swap(Image& frame, const Face& target, TimeLedger* ledger) {
   if (!target.has_landmarks) return invalid_input("classical swap: the target face has no landmarks");
   swapper_.swap(frame, target, options_, ledger);
@@ -78,9 +82,13 @@ DeviceWork* FaceFusionFaceSwapper::device_work() {
   return gpu != nullptr && masker_.runs_on(*gpu) ? gpu : nullptr;
 }
 
-void FaceFusionFaceSwapper::release_device_buffers() {
-  source_on_gpu_ = KeptBuffer();
-  mask_on_gpu_ = KeptBuffer();
+Affine FaceFusionFaceSwapper::crop_affine(const Face& target) const {
+  return align_to_template(target.landmarks5, *model_->spec().face_template, static_cast<float>(crop_size_));
+}
+
+Rect FaceFusionFaceSwapper::device_region(const Face& target, int frame_width, int frame_height) const {
+  if (!target.has_landmarks) return {0, 0, frame_width, frame_height};
+  return crop_step_rect(frame_width, frame_height, crop_size_, crop_size_, crop_affine(target));
 }
 
 Status FaceFusionFaceSwapper::swap_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger) {
@@ -100,7 +108,7 @@ Status FaceFusionFaceSwapper::swap_on_device(const DeviceFrame& frame, const Fac
     FSWAP_ASSIGN_OR_RETURN(DeviceBuffer source, upload_buffer(*gpu, source_.raw(), source_.view().bytes()));
     source_on_gpu_ = KeptBuffer(*gpu, std::move(source));
   }
-  const Affine frame_to_crop = align_to_template(target.landmarks5, *model_->spec().face_template, static_cast<float>(size));
+  const Affine frame_to_crop = crop_affine(target);
   FSWAP_ASSIGN_OR_RETURN(DeviceBuffer swapped, gpu->allocate(static_cast<std::size_t>(size) * size * 3 * sizeof(float)));
   DeviceBuffer mask;  // this face's, unless the mask is fixed
   {

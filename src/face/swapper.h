@@ -44,9 +44,10 @@ class FaceSwapper {
   // swap() on a frame on device_work()'s GPU, the caller holding it. kUnsupported when
   // device_work() is null.
   virtual Status swap_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger);
-  // Frees what the device path keeps on the GPU between frames (the source, a fixed mask), when
-  // the job moves its frames to the host. Not while holding device_work().
-  virtual void release_device_buffers() {}
+  // The part of a frame_width × frame_height frame that swap_on_device() reads and writes for
+  // `target`: a step run on that part alone, with the face translated into it, gives the same
+  // pixels (face/face_region.h). The whole frame unless the swapper knows better.
+  virtual Rect device_region(const Face& target, int frame_width, int frame_height) const;
 };
 
 // The default classical swapper behind the interface.
@@ -85,13 +86,18 @@ class FaceFusionFaceSwapper final : public FaceSwapper {
   // and region masks are made per face there (FaceMasker::before_swap_on_device).
   DeviceWork* device_work() override;
   Status swap_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger) override;
-  void release_device_buffers() override;
+  // crop_step_rect (face/paste_back.h) of the target's crop; the whole frame for a face without
+  // landmarks (the steps refuse it). swap() touches the same part when it does not balance the
+  // source (its recognizer reads the frame through another crop).
+  Rect device_region(const Face& target, int frame_width, int frame_height) const override;
 
   // The model's `source` input for this source face, computed once.
   const Tensor& source_input() const { return source_; }
 
  private:
   FaceFusionFaceSwapper() = default;
+  // The target's frame → crop transform at the crop size (face_swapper_crop's).
+  Affine crop_affine(const Face& target) const;
   std::shared_ptr<FaceSwapperModel> model_;
   Tensor source_;
   FaceMasker masker_;

@@ -17,6 +17,7 @@
 #include "core/bounded_queue.h"
 #include "core/log.h"
 #include "face/device_face.h"
+#include "face/face_region.h"
 #include "face/face_tracker.h"
 #include "face/landmark_smoother.h"
 #include "face/reference_tracker.h"
@@ -135,9 +136,11 @@ struct Processors {
   std::unique_ptr<FaceEnhancer> enhancer;  // when they include face_enhancer
   std::unique_ptr<FrameEnhancer> frame_enhancer;  // when they include frame_enhancer
   // The budget could not hold a frame on the GPU beside a processor's work there (a 4K frame and
-  // gfpgan's activations at a tight --vram-budget): this lane keeps its frames on the host from
-  // then on; the models still run on the GPU, without the frame's bytes beside them.
-  bool host_frames = false;
+  // gfpgan's activations at a tight --vram-budget): from then on this lane's face processors send
+  // each face's region of the frame to the GPU (face/face_region.h), not the whole frame.
+  bool region_frames = false;
+  // A face's region did not fit either (that face was done on the host): said once.
+  bool region_misses_logged = false;
 };
 
 // The shared state of one job: models, the chosen source and the reference identity.
@@ -307,45 +310,88 @@ Status frame_to_host(Image& frame, std::optional<DeviceFrame>& on_gpu, TimeLedge
   return (*copy)->wait(frame.pixels.data());
 }
 
+// A face processor's ("face_swapper", "face_enhancer") step on one face of a host frame, on one of
+// a device frame, and the part of the frame its device step touches.
+Status host_face_step(const std::string& processor, Processors& p, Image& frame, const Face& face, TimeLedger* ledger) {
+  return processor == "face_swapper" ? p.swapper->swap(frame, face, ledger) : p.enhancer->enhance(frame, face, ledger);
+}
+Status device_face_step(const std::string& processor, Processors& p, const DeviceFrame& frame, const Face& face,
+                        TimeLedger* ledger) {
+  return processor == "face_swapper" ? p.swapper->swap_on_device(frame, face, ledger)
+                                     : p.enhancer->enhance_on_device(frame, face, ledger);
+}
+Rect device_region(const std::string& processor, const Processors& p, const Face& face, const Image& frame) {
+  return processor == "face_swapper" ? p.swapper->device_region(face, frame.width, frame.height)
+                                     : p.enhancer->device_region(face, frame.width, frame.height);
+}
+
+// Where a processor's GPU work finds the frame.
+enum class FrameTrip {
+  kStays,         // the frame may stay on the GPU for the next processor (images, one-frame windows)
+  kPerProcessor,  // it comes back after each processor (longer windows, run_stages)
+};
+
+// Whether the faces' regions of a frame that makes a trip per processor hold fewer bytes than
+// the frame. Each region goes up and comes down once per face, the whole frame once for all its
+// faces; besides the bytes a region costs one more upload call and one more wait for the stream
+// (tens of µs). Most frames have one or two faces: at 4K their regions move a few MB each way
+// instead of 25 MB, while a group of large faces in a small frame would move more than the frame.
+bool regions_pay(const std::string& processor, const Processors& p, const Image& frame, const std::vector<Face>& faces) {
+  std::uint64_t bytes = 0;
+  for (const Face& f : faces) {
+    const Rect r = device_region(processor, p, f, frame);
+    bytes += static_cast<std::uint64_t>(r.width) * static_cast<std::uint64_t>(r.height) * 3;
+  }
+  return bytes < frame.pixels.size();
+}
+
 // One processor's work on one frame, in place, with one lane's processors. As FaceFusion: the
 // face processors over all chosen faces (found on the target as decoded), in order;
-// frame_enhancer over the whole frame. A processor that works on the GPU uploads the frame
+// frame_enhancer over the whole frame. A face processor that works on the GPU uploads the frame
 // (on_gpu) unless the previous one left it there, and leaves it there; one on the host first
-// brings it back (frame_to_host).
+// brings it back (frame_to_host). It sends each face's region instead (face/face_region.h) once
+// the lane's frames no longer fit (Processors::region_frames), or when the frame makes a trip per
+// processor and regions_pay.
 Status run_processor(const SwapJob& job, const std::string& processor, Processors& p, Image& frame,
-                     std::optional<DeviceFrame>& on_gpu, const std::vector<Face>& faces, TimeLedger* ledger) {
-  DeviceWork* gpu = faces.empty() || p.host_frames ? nullptr : processor_gpu(job, processor, p);
-  std::size_t done = 0;  // faces finished on the GPU
-  if (gpu != nullptr && (!on_gpu || &on_gpu->gpu() == gpu)) {
+                     std::optional<DeviceFrame>& on_gpu, const std::vector<Face>& faces, TimeLedger* ledger,
+                     FrameTrip trip) {
+  DeviceWork* gpu = faces.empty() ? nullptr : processor_gpu(job, processor, p);
+  bool regions = gpu != nullptr && (p.region_frames || (trip == FrameTrip::kPerProcessor &&
+                                                        regions_pay(processor, p, frame, faces)));
+  std::size_t done = 0;  // faces finished on the whole frame on the GPU
+  if (gpu != nullptr && !regions && (!on_gpu || &on_gpu->gpu() == gpu)) {
     Status s = [&] {
       auto held = gpu->hold();
       if (!on_gpu) {
         ScopedTimer t(ledger, "upload");
         FSWAP_ASSIGN_OR_RETURN(on_gpu, DeviceFrame::upload(*gpu, frame));
       }
-      for (; done < faces.size(); ++done)
-        FSWAP_RETURN_IF_ERROR(processor == "face_swapper" ? p.swapper->swap_on_device(*on_gpu, faces[done], ledger)
-                                                          : p.enhancer->enhance_on_device(*on_gpu, faces[done], ledger));
+      for (; done < faces.size(); ++done) FSWAP_RETURN_IF_ERROR(device_face_step(processor, p, *on_gpu, faces[done], ledger));
       return Status::ok();
     }();
     if (s.code() != StatusCode::kOutOfMemory) return s;
     // A device step fails on allocation, before it writes the frame: the faces from `done` on go
-    // to the host path with the frame as the GPU left it.
-    log_warn("frames stay on the host from here on: " + s.message());
-    p.host_frames = true;
-    // Their small buffers would keep a piece of device memory mapped (the pool maps 32 MiB at a
-    // time) that the models' activations may need.
-    if (p.swapper) p.swapper->release_device_buffers();
-    if (p.enhancer) p.enhancer->release_device_buffers();
+    // to the GPU a region at a time, from the frame as the GPU left it.
+    log_warn("frames go to the GPU a face's region at a time from here on: " + s.message());
+    p.region_frames = regions = true;
   }
   FSWAP_RETURN_IF_ERROR(frame_to_host(frame, on_gpu, ledger));
-  const std::span<const Face> rest(faces.begin() + static_cast<std::ptrdiff_t>(done), faces.end());
-  if (processor == "face_swapper") {
-    for (const Face& f : rest) FSWAP_RETURN_IF_ERROR(p.swapper->swap(frame, f, ledger));
-  } else if (processor == "face_enhancer") {
-    for (const Face& f : rest) FSWAP_RETURN_IF_ERROR(p.enhancer->enhance(frame, f, ledger));
-  } else if (processor == "frame_enhancer") {
-    FSWAP_RETURN_IF_ERROR(p.frame_enhancer->enhance(frame, ledger));
+  if (processor == "frame_enhancer") return p.frame_enhancer->enhance(frame, ledger);
+  for (std::size_t i = done; i < faces.size(); ++i) {
+    const Face& face = faces[i];
+    if (regions) {
+      const Status s = run_on_gpu_in_region(
+          *gpu, frame, device_region(processor, p, face, frame), face,
+          [&](const DeviceFrame& part, const Face& f) { return device_face_step(processor, p, part, f, ledger); }, ledger);
+      if (s.code() != StatusCode::kOutOfMemory) {
+        FSWAP_RETURN_IF_ERROR(s);
+        continue;
+      }
+      // The region left the frame untouched; this face goes to the host, the next ones try again.
+      if (!p.region_misses_logged) log_warn("a face's region did not fit on the GPU; such faces are done on the host: " + s.message());
+      p.region_misses_logged = true;
+    }
+    FSWAP_RETURN_IF_ERROR(host_face_step(processor, p, frame, face, ledger));
   }
   return Status::ok();
 }
@@ -355,7 +401,8 @@ Result<int> process_image(JobContext& ctx, Image& frame) {
   FSWAP_ASSIGN_OR_RETURN(auto chosen, analyse_frame(ctx, frame, /*is_video=*/false));
   std::optional<DeviceFrame> on_gpu;
   for (const auto& processor : ctx.job.processors)
-    FSWAP_RETURN_IF_ERROR(run_processor(ctx.job, processor, ctx.lanes[0], frame, on_gpu, chosen, &ctx.ledger));
+    FSWAP_RETURN_IF_ERROR(
+        run_processor(ctx.job, processor, ctx.lanes[0], frame, on_gpu, chosen, &ctx.ledger, FrameTrip::kStays));
   FSWAP_RETURN_IF_ERROR(frame_to_host(frame, on_gpu, &ctx.ledger));
   return static_cast<int>(chosen.size());
 }
@@ -615,6 +662,7 @@ void replan_windows(JobContext& ctx, double seconds, std::size_t frames) {
 Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
   const SwapJob& job = ctx.job;
   const int lanes = std::min<int>(ctx.plan.lanes, static_cast<int>(window.size()));
+  const FrameTrip trip = window.size() > 1 ? FrameTrip::kPerProcessor : FrameTrip::kStays;
   for (const std::string& processor : job.processors) {
     std::atomic<std::size_t> next{0};
     std::atomic<bool> failed{false};
@@ -625,10 +673,11 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
         if (w.frame.dropped) continue;  // the writer will not show it
         Status s = stop_requested(job) ? cancelled("stopped on request")
                                        : inject_fault(job, processor.c_str(), w.frame.index);
-        if (s.is_ok()) s = run_processor(job, processor, p, w.frame.image, w.on_gpu, w.faces, &ctx.ledger);
         // A frame stays on the GPU from one processor to the next only in one-frame windows: a
-        // longer window would keep all its frames there at once.
-        if (s.is_ok() && window.size() > 1) s = frame_to_host(w.frame.image, w.on_gpu, &ctx.ledger);
+        // longer window would keep all its frames there at once. Its frames come back after each
+        // processor, so their faces' regions go up instead where that moves fewer bytes.
+        if (s.is_ok()) s = run_processor(job, processor, p, w.frame.image, w.on_gpu, w.faces, &ctx.ledger, trip);
+        if (s.is_ok() && trip == FrameTrip::kPerProcessor) s = frame_to_host(w.frame.image, w.on_gpu, &ctx.ledger);
         if (!s.is_ok()) {
           error.set(s);
           failed = true;

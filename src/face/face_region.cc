@@ -1,0 +1,40 @@
+#include "face/face_region.h"
+
+#include <algorithm>
+#include <optional>
+
+namespace fswap {
+
+Status run_in_region(Image& frame, const Rect& region, const Face& face, const HostFaceStep& step) {
+  if (frame.channels != 3) return invalid_input("a face step's frame must be RGB");
+  const Rect r = intersect(region, Rect{0, 0, frame.width, frame.height});
+  if (r.empty()) return Status::ok();
+  Image part = crop(frame, r);
+  FSWAP_RETURN_IF_ERROR(step(part, translated(face, static_cast<float>(-r.x), static_cast<float>(-r.y))));
+  const std::size_t row = static_cast<std::size_t>(r.width) * 3;
+  for (int y = 0; y < r.height; ++y) std::copy_n(part.row(y), row, frame.row(r.y + y) + static_cast<std::size_t>(r.x) * 3);
+  return Status::ok();
+}
+
+Status run_on_gpu_in_region(DeviceWork& gpu, Image& frame, const Rect& region, const Face& face,
+                            const DeviceFaceStep& step, TimeLedger* ledger) {
+  using Download = std::unique_ptr<DeviceWork::PendingDownload>;
+  return run_in_region(frame, region, face, [&](Image& part, const Face& moved) -> Status {
+    std::optional<DeviceFrame> on_gpu;  // outlives the hold: a DeviceFrame frees itself under it
+    Result<Download> copy = [&]() -> Result<Download> {
+      auto held = gpu.hold();
+      {
+        ScopedTimer t(ledger, "upload");
+        FSWAP_ASSIGN_OR_RETURN(on_gpu, DeviceFrame::upload(gpu, part));
+      }
+      FSWAP_RETURN_IF_ERROR(step(*on_gpu, moved));
+      return on_gpu->start_download(part);
+    }();
+    on_gpu.reset();  // after the download was started, not under the hold
+    FSWAP_RETURN_IF_ERROR(copy.status());
+    ScopedTimer t(ledger, "download");
+    return (*copy)->wait(part.pixels.data());
+  });
+}
+
+}  // namespace fswap
