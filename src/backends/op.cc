@@ -57,7 +57,7 @@ const char* op_name(OpType op) {
 }
 
 Result<OpType> op_from_name(std::string_view onnx_name) {
-  for (int i = 0; i < kOpCount; ++i)
+  for (int i = 0; i < static_cast<int>(kFirstInternalOp); ++i)
     if (onnx_name == kOpNames[i]) return static_cast<OpType>(i);
   return unsupported("operator " + std::string(onnx_name) + " is not supported by the native engine");
 }

@@ -20,7 +20,8 @@
 
 namespace fswap {
 
-// Every op the native engine knows, by its ONNX name (domain ai.onnx).
+// Every op the native engine knows: by its ONNX name (domain ai.onnx), then the internal ops
+// that only graph passes make.
 #define FSWAP_OP_LIST(X)                                                                            \
   /* element-wise unary */                                                                          \
   X(Abs) X(Neg) X(Reciprocal) X(Sqrt) X(Exp) X(Log) X(Floor) X(Ceil) X(Round) X(Sin) X(Cos)         \
@@ -45,7 +46,9 @@ namespace fswap {
   X(GatherElements) X(Expand) X(Tile) X(Pad) X(Resize) X(Upsample) X(DepthToSpace) X(SpaceToDepth)  \
   X(ScatterND) X(TopK)                                                                              \
   /* shape and constants */                                                                         \
-  X(Shape) X(Size) X(ConstantOfShape) X(Constant) X(Range)
+  X(Shape) X(Size) X(ConstantOfShape) X(Constant) X(Range)                                          \
+  /* internal ops (kFirstInternalOp on): made by graph passes only, never read from a model */      \
+  X(FilterResponseNorm)
 
 enum class OpType {
 #define FSWAP_OP_ENUM(name) k##name,
@@ -54,10 +57,13 @@ enum class OpType {
       kCount
 };
 inline constexpr int kOpCount = static_cast<int>(OpType::kCount);
-static_assert(kOpCount == 96, "an op was added or removed: update the shape rules, CPU kernels and op harness");
+static_assert(kOpCount == 97, "an op was added or removed: update the shape rules, CPU kernels and op harness");
+// The first of the internal ops, which end the list.
+inline constexpr OpType kFirstInternalOp = OpType::kFilterResponseNorm;
 
 const char* op_name(OpType op);                             // "Conv"
-Result<OpType> op_from_name(std::string_view onnx_name);    // kUnsupported naming the op
+// An ONNX op by its name; kUnsupported naming the op for a name that is not one (internal ops included).
+Result<OpType> op_from_name(std::string_view onnx_name);
 
 // One input, one output of its shape, element by element: the unary maps, Cast and the
 // activations other than PRelu, Clip (bound inputs), Softmax and LogSoftmax (Dropout excluded:
@@ -72,6 +78,11 @@ bool is_comparison(OpType op);
 // Conv and ConvTranspose take an optional 4th input, the residual R, made only by the fusion pass
 // from Add(Conv(X), R) (ONNX's Conv has 3 inputs): the output's shape exactly (no broadcasting) and
 // dtype, in the output's layout; Y = activation(conv(X, W) + B + R), added in that order.
+//
+// FilterResponseNorm (internal: made only by the fusion pass, from ONNX's ten-node spelling of
+// filter response normalisation + TLU, runtime/passes.h): inputs X [N, C, H, W] ([N, H, W, C] with
+// attribute channels_last = 1), gamma, beta and tau (C values each, any shape); attribute epsilon
+// (default 1e-6). Y = max(gamma[c]·x·rsqrt(mean over H and W of x² + epsilon) + beta[c], tau[c]).
 //
 // Activation fused into a Conv, ConvTranspose, Gemm or MatMul by the fusion pass.
 // kSilu: x · sigmoid(x), fused from Mul(x, Sigmoid(x)) (YOLO's SiLU).

@@ -96,7 +96,8 @@ bool is_reduce(OpType op) {
 // The op takes attribute channels_last (backends/op.h).
 bool is_layout_sensitive(OpType op) {
   return op == OpType::kConv || op == OpType::kConvTranspose || op == OpType::kBatchNormalization ||
-         op == OpType::kInstanceNormalization || op == OpType::kMaxPool || op == OpType::kAveragePool;
+         op == OpType::kInstanceNormalization || op == OpType::kFilterResponseNorm || op == OpType::kMaxPool ||
+         op == OpType::kAveragePool;
 }
 
 // Roles of inputs 1.. after a 4-D data input 0, all `role`.
@@ -140,7 +141,7 @@ std::optional<Roles> nhwc_roles(const Graph& g, const Node& n, const std::vector
       if (n.inputs.size() > 3 && n.inputs[3] >= 0) r[3] = Role::kData;  // the residual: Y's layout (op.h)
       return r;
     }
-    case OpType::kBatchNormalization: case OpType::kInstanceNormalization:
+    case OpType::kBatchNormalization: case OpType::kInstanceNormalization: case OpType::kFilterResponseNorm:
       if (!single_output()) return std::nullopt;
       return data_then(n, Role::kKeep);
     case OpType::kMaxPool: case OpType::kAveragePool: case OpType::kGlobalAveragePool: case OpType::kGlobalMaxPool:

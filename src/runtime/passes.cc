@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -194,6 +195,17 @@ bool takes_activation(OpType op) {
          op == OpType::kBatchNormalization;
 }
 
+// A new float32 constant [C] of these values (its value id).
+int add_channel_constant(Graph& g, std::string name, const std::vector<float>& values) {
+  const auto channels = static_cast<std::int64_t>(values.size());
+  Tensor t = Tensor::zeros(DType::kFloat32, {channels});
+  std::copy(values.begin(), values.end(), t.data<float>());
+  const int v = g.add_value(std::move(name), DType::kFloat32, {channels});
+  g.values[v].constant = static_cast<int>(g.constants.size());
+  g.constants.push_back(std::move(t));
+  return v;
+}
+
 // The per-channel slope of PRelu(y, slope) after a Conv with weight W ([M, C/g, k...]): a float32
 // constant of M values whose shape, right-aligned to Y's rank, puts them on the channel axis
 // ([M, 1, 1] or [1, M, 1, 1] for a 2-D Conv), as a new [M] constant's value id; −1 otherwise. A
@@ -207,12 +219,8 @@ int channel_slope(Graph& g, const Node& conv, const Node& prelu) {
   const std::size_t rank = w->shape().size();  // Y's rank
   if (m < 2 || s->elements() != m || shape.size() > rank || shape.size() < rank - 1) return -1;
   if (shape[shape.size() - (rank - 1)] != m) return -1;  // axis 1 of Y, right-aligned
-  Tensor flat = Tensor::zeros(DType::kFloat32, {m});
-  std::copy_n(s->data<float>(), m, flat.data<float>());
-  const int v = g.add_value(g.values[prelu.inputs[1]].name + "/per_channel", DType::kFloat32, {m});
-  g.values[v].constant = static_cast<int>(g.constants.size());
-  g.constants.push_back(std::move(flat));
-  return v;
+  const float* slope = s->data<float>();
+  return add_channel_constant(g, g.values[prelu.inputs[1]].name + "/per_channel", std::vector<float>(slope, slope + m));
 }
 
 // Conv/ConvTranspose/Gemm/MatMul/BatchNormalization → a single-consumer activation:
@@ -405,6 +413,140 @@ int fuse_residual_add(Graph& g) {
   return fused;
 }
 
+// ---- filter response normalisation + TLU → FilterResponseNorm ----
+
+// The ten nodes of one FRN + TLU as ONNX spells it (XSeg's), by role:
+//   square = Mul(x, x); nu2 = ReduceMean(square, axes [2, 3], keepdims 1); shifted = Add(nu2, eps);
+//   root = Sqrt(shifted); normed = Div(x, root); scaled = Mul(normed, gamma); biased = Add(scaled, beta);
+//   below = Sub(biased, tau); clipped = Relu(below); y = Add(clipped, tau).
+struct FrnPattern {
+  int x = -1, eps = -1, gamma = -1, beta = -1, tau = -1;
+  int nodes[10] = {};  // indices in g.nodes, in the order above; nodes[9] writes y
+};
+
+// The node that alone reads v (v read once, not a graph output) when it is an `op` with one
+// output; -1 otherwise.
+int sole_reader(const Graph& g, const std::vector<int>& uses, const std::vector<int>& cons, int v, OpType op) {
+  if (v < 0 || uses[v] != 1 || cons[v] < 0) return -1;
+  const Node& n = g.nodes[cons[v]];
+  return n.op == op && n.outputs.size() == 1 && n.outputs[0] >= 0 ? cons[v] : -1;
+}
+
+// The other operand of a two-input node that reads v once (either side: Add and Mul commute); -1 otherwise.
+int other_operand(const Node& n, int v) {
+  if (n.inputs.size() != 2 || n.inputs[0] == n.inputs[1]) return -1;
+  return n.inputs[0] == v ? n.inputs[1] : n.inputs[1] == v ? n.inputs[0] : -1;
+}
+
+// ReduceMean over axes 2 and 3 (in any order, or as -2 and -1) of a 4-D input, keeping them.
+bool reduces_height_and_width(const Graph& g, const Node& reduce) {
+  if (reduce.attrs.i("keepdims", 1) != 1) return false;
+  std::vector<std::int64_t> axes = reduce.attrs.ints("axes", {});
+  if (reduce.inputs.size() > 1 && reduce.inputs[1] >= 0) {  // opset 18: the axes are input 1
+    const Tensor* t = g.constant_data(reduce.inputs[1]);
+    if (t == nullptr || t->dtype() != DType::kInt64) return false;
+    axes.assign(t->data<std::int64_t>(), t->data<std::int64_t>() + t->elements());
+  }
+  for (std::int64_t& a : axes) a = a < 0 ? a + 4 : a;
+  std::sort(axes.begin(), axes.end());
+  return axes == std::vector<std::int64_t>{2, 3};
+}
+
+// Whether v is a float32 constant that broadcasts over [N, C, H, W] one value per channel
+// ([C, 1, 1] or [1, C, 1, 1]) or as one value (rank ≤ 4, every dim 1).
+bool per_channel_constant(const Graph& g, int v, std::int64_t channels) {
+  const Tensor* t = v >= 0 ? g.constant_data(v) : nullptr;
+  if (t == nullptr || t->dtype() != DType::kFloat32 || t->shape().size() > 4) return false;
+  const Shape& s = t->shape();
+  return t->elements() == 1 || (t->elements() == channels && s.size() >= 3 && s[s.size() - 3] == channels);
+}
+
+// A per_channel_constant as C values: v itself when it has them, else a new [C] constant of its one value.
+int channel_values(Graph& g, int v, std::int64_t channels) {
+  if (g.constant_data(v)->elements() == channels) return v;
+  const float value = g.constant_data(v)->data<float>()[0];
+  return add_channel_constant(g, g.values[v].name + "/per_channel",
+                              std::vector<float>(static_cast<std::size_t>(channels), value));
+}
+
+// The ten nodes from the Mul(x, x) at node index `square`, each intermediate read only by the
+// next; the constants' shapes are checked once X's channels are known (fuse_filter_response_norm).
+std::optional<FrnPattern> match_frn(const Graph& g, const std::vector<int>& uses, const std::vector<int>& cons,
+                                    int square) {
+  const Node& mul = g.nodes[square];
+  if (mul.op != OpType::kMul || mul.inputs.size() != 2 || mul.inputs[0] != mul.inputs[1] || mul.inputs[0] < 0 ||
+      mul.outputs.size() != 1 || mul.outputs[0] < 0)
+    return std::nullopt;
+  FrnPattern p;
+  p.x = mul.inputs[0];
+  p.nodes[0] = square;
+  const OpType chain[10] = {OpType::kMul, OpType::kReduceMean, OpType::kAdd, OpType::kSqrt, OpType::kDiv,
+                            OpType::kMul, OpType::kAdd,        OpType::kSub, OpType::kRelu, OpType::kAdd};
+  for (int k = 1; k < 10; ++k) {
+    p.nodes[k] = sole_reader(g, uses, cons, g.nodes[p.nodes[k - 1]].outputs[0], chain[k]);
+    if (p.nodes[k] < 0) return std::nullopt;
+  }
+  const auto node = [&](int k) -> const Node& { return g.nodes[p.nodes[k]]; };
+  const auto link = [&](int k) { return g.nodes[p.nodes[k - 1]].outputs[0]; };  // what node k reads of the chain
+  if (node(1).inputs[0] != link(1) || !reduces_height_and_width(g, node(1))) return std::nullopt;
+  if (node(4).inputs.size() != 2 || node(4).inputs[0] != p.x || node(4).inputs[1] != link(4)) return std::nullopt;
+  if (node(7).inputs.size() != 2 || node(7).inputs[0] != link(7)) return std::nullopt;
+  p.eps = other_operand(node(2), link(2));
+  p.gamma = other_operand(node(5), link(5));
+  p.beta = other_operand(node(6), link(6));
+  p.tau = node(7).inputs[1];
+  for (int c : {p.eps, p.gamma, p.beta, p.tau})
+    if (!is_constant(g, c)) return std::nullopt;
+  // The same tau added back: the same value, or a constant of equal data.
+  const int tau_back = other_operand(node(9), link(9));
+  if (tau_back == p.tau) return p;
+  const Tensor *a = g.constant_data(p.tau), *b = tau_back >= 0 ? g.constant_data(tau_back) : nullptr;
+  if (b == nullptr || a->dtype() != b->dtype() || a->shape() != b->shape() ||
+      std::memcmp(a->raw(), b->raw(), a->bytes()) != 0)
+    return std::nullopt;
+  return p;
+}
+
+// Each FRN + TLU (match_frn) whose X is 4-D float32 with the same channels C at both probe sizes
+// (probe_shapes; made only once a pattern is found), eps one value and gamma, beta and tau
+// per_channel_constant becomes one FilterResponseNorm at the last node's place (every input
+// precedes it), reading gamma, beta and tau as C values (channel_values).
+int fuse_filter_response_norm(Graph& g) {
+  const auto uses = use_counts(g);
+  const auto cons = consumers(g);
+  std::vector<FrnPattern> found;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i)
+    if (std::optional<FrnPattern> p = match_frn(g, uses, cons, static_cast<int>(i))) found.push_back(*p);
+  if (found.empty()) return 0;
+  const std::optional<std::vector<Value>> probes[] = {probe_shapes(g, 2, 256), probe_shapes(g, 3, 320)};
+  for (const auto& probe : probes)
+    if (!probe) return 0;
+  std::vector<bool> removed(g.nodes.size(), false);
+  int fused = 0;
+  for (const FrnPattern& p : found) {
+    const Value &x2 = (*probes[0])[p.x], &x3 = (*probes[1])[p.x];
+    if (!x2.known_shape || !x3.known_shape || x2.shape.size() != 4 || x3.shape.size() != 4 ||
+        x2.shape[1] != x3.shape[1] || x2.dtype != DType::kFloat32)
+      continue;
+    const std::int64_t channels = x2.shape[1];
+    if (!per_channel_constant(g, p.eps, 1) || !per_channel_constant(g, p.gamma, channels) ||
+        !per_channel_constant(g, p.beta, channels) || !per_channel_constant(g, p.tau, channels))
+      continue;
+    Node frn;
+    frn.op = OpType::kFilterResponseNorm;
+    frn.name = g.nodes[p.nodes[1]].name + "/filter_response_norm";
+    frn.inputs = {p.x};
+    for (int v : {p.gamma, p.beta, p.tau}) frn.inputs.push_back(channel_values(g, v, channels));
+    frn.attrs.values["epsilon"] = g.constant_data(p.eps)->data<float>()[0];
+    frn.outputs = {g.nodes[p.nodes[9]].outputs[0]};
+    for (int k = 0; k < 9; ++k) removed[p.nodes[k]] = true;
+    g.nodes[p.nodes[9]] = std::move(frn);
+    ++fused;
+  }
+  erase_nodes(g, removed);
+  return fused;
+}
+
 // The rank of v before shaping: from its declared or inferred shape, or 2 for a Flatten output;
 // -1 when unknown.
 std::int64_t known_rank(const Graph& g, int v, const std::vector<int>& prod) {
@@ -532,6 +674,7 @@ Status remove_dead_nodes(Graph& g) {
 }
 
 Status fuse(Graph& g) {
+  fuse_filter_response_norm(g);  // first: its Relu is not a convolution's activation
   fuse_conv_batchnorm(g);
   fuse_matmul_bias(g);
   fuse_residual_add(g);  // before the activations: Conv → Add → Relu becomes one Conv

@@ -32,7 +32,12 @@ Status remove_dead_nodes(Graph& g);
 // Conv/ConvTranspose/Gemm/MatMul or a
 // standalone BatchNormalization followed by Relu, LeakyRelu, Sigmoid, Tanh, Clip or HardSigmoid
 // (its only consumer), or by SiLU (Mul(y, Sigmoid(y)), nothing else reading y) → fused activation;
-// MatMul followed by Add of a constant vector over the last axis → MatMul with a bias input.
+// MatMul followed by Add of a constant vector over the last axis → MatMul with a bias input;
+// filter response normalisation + TLU as ONNX spells it (XSeg's ten nodes: Mul(x, x) → ReduceMean
+// over axes 2, 3 keeping them → Add eps → Sqrt → Div(x, ·) → Mul gamma → Add beta → Sub tau → Relu
+// → Add tau; Add and Mul operands in either order; each intermediate read only by the next; X 4-D
+// float32 at two probe sizes; eps one value; gamma, beta, tau one per channel or one value) → one
+// FilterResponseNorm (backends/op.h).
 Status fuse(Graph& g);
 // lower_legacy_softmax, then fold_constants, remove_dead_nodes, fuse, in the order that gives
 // the most.

@@ -629,7 +629,7 @@ Status infer(Ctx& c) {
     case OpType::kHardSigmoid: case OpType::kHardSwish: case OpType::kTanh: case OpType::kSoftplus:
     case OpType::kSoftsign: case OpType::kGelu: case OpType::kMish: case OpType::kClip: case OpType::kSoftmax:
     case OpType::kLogSoftmax: case OpType::kInstanceNormalization: case OpType::kLpNormalization:
-    case OpType::kScatterND:
+    case OpType::kScatterND: case OpType::kFilterResponseNorm:
       return rule_same(c);
     case OpType::kDropout:
       FSWAP_RETURN_IF_ERROR(rule_same(c));

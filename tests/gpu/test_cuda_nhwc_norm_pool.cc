@@ -1,7 +1,7 @@
 // The CUDA normalisations, pools and Resize on NHWC tensors against the CPU kernels on the same
 // data: BatchNormalization (+ fused Relu), InstanceNormalization, MaxPool and AveragePool with
 // channels_last = 1 (tests/unit/test_channels_last_norm_pool.cc checks the CPU's channels_last
-// path against its NCHW one), and Resize of axes 1 and 2 of [N, H, W, C] (scales [1, sh, sw, 1],
+// path against its NCHW one), FilterResponseNorm in NCHW and NHWC, and Resize of axes 1 and 2 of [N, H, W, C] (scales [1, sh, sw, 1],
 // its NHWC fast path). fp32 within 1e-4 relative, fp16 within 1e-2 (the CPU fed the same
 // half-rounded inputs). The fast Resize path must also equal the generic N-D kernel bit for bit:
 // the same resize of [N, H, W, C, 1] (5-D, so the generic kernel) gives the same bytes.
@@ -18,6 +18,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backends/cpu/cpu_kernels.h"
@@ -134,6 +135,30 @@ TEST(CudaNhwcNormPool, InstanceNormalization) {
   }
 }
 
+TEST(CudaNhwcNormPool, FilterResponseNorm) {
+  SKIP_WITHOUT_GPU();
+  // C = 5 (channels one by one), 40 and 64 (16-byte groups of channels); one pixel, odd and
+  // 64 × 64 planes; NCHW and NHWC. [1, 2, 256, 256] NCHW gathers its long planes in slices.
+  std::vector<std::pair<Shape, bool>> cases;  // (X, channels_last)
+  for (const std::int64_t c : {5, 40, 64})
+    for (const auto& [h, w] : {std::pair{1, 1}, std::pair{7, 9}, std::pair{64, 64}}) {
+      cases.push_back({{2, c, h, w}, false});
+      cases.push_back({{2, h, w, c}, true});
+    }
+  cases.push_back({{1, 2, 256, 256}, false});
+  for (const auto& [x, last] : cases) {
+    const std::int64_t c = last ? x[3] : x[1];
+    // An offset mean, as real activations have; tau [1, C, 1, 1] (any shape of C values) high
+    // enough that the floor clips part of each channel.
+    const std::vector<Operand> in = {random(x, 40, -1, 3), random({c}, 41, 0.5f, 1.5f), random({c}, 42),
+                                     random({1, c, 1, 1}, 43, -0.5f, 0.5f)};
+    OpAttributes a = last ? channels_last() : OpAttributes{};
+    a.values["epsilon"] = 1e-6f;
+    expect_cuda_matches_cpu(OpType::kFilterResponseNorm, a, in, x,
+                            std::string("FilterResponseNorm ") + (last ? "NHWC " : "NCHW ") + shape_to_string(x));
+  }
+}
+
 struct PoolCase {
   Shape x;  // NHWC
   I64s kernel, strides, pads, dilations;
@@ -188,13 +213,14 @@ TEST(CudaNhwcNormPool, MaxPoolAndAveragePool) {
 TEST(CudaNhwcNormPool, ChannelsLastNeedsAFourDimensionalInput) {
   SKIP_WITHOUT_GPU();
   const Operand x = random({2, 6, 5}, 20), c = random({5}, 21), var = random({5}, 22, 0.5f, 1.0f);
-  for (const OpType op : {OpType::kBatchNormalization, OpType::kInstanceNormalization, OpType::kMaxPool,
-                          OpType::kAveragePool}) {
+  for (const OpType op : {OpType::kBatchNormalization, OpType::kInstanceNormalization, OpType::kFilterResponseNorm,
+                          OpType::kMaxPool, OpType::kAveragePool}) {
     const bool pool = op == OpType::kMaxPool || op == OpType::kAveragePool;
     OpAttributes a = channels_last();
     if (pool) a.values["kernel_shape"] = I64s{3};
     const std::vector<Operand> in = op == OpType::kBatchNormalization      ? std::vector{x, c, c, c, var}
                                     : op == OpType::kInstanceNormalization ? std::vector{x, c, c}
+                                    : op == OpType::kFilterResponseNorm    ? std::vector{x, c, c, c}
                                                                            : std::vector{x};
     const Result<std::vector<std::uint8_t>> got =
         run_cuda_bytes(op, a, in, pool ? Shape{2, 4, 5} : Shape{2, 6, 5}, DType::kFloat32);
@@ -324,6 +350,16 @@ TEST(CudaNhwcNormPool, NhwcThroughput) {
         median_ms(OpType::kInstanceNormalization, {}, {random(x, 1), random({c}, 2), random({c}, 3)}, x),
         median_ms(OpType::kInstanceNormalization, channels_last(),
                   {random(nhwc_shape(x), 1), random({c}, 2), random({c}, 3)}, nhwc_shape(x)));
+  }
+  // xseg's FRN + TLU sizes (its 256 × 256 input).
+  for (const Shape& x : {Shape{1, 32, 256, 256}, Shape{1, 64, 128, 128}, Shape{1, 256, 32, 32}}) {
+    const std::int64_t c = x[1];
+    const std::vector<Operand> rest = {random({c}, 2, 0.5f, 1.5f), random({c}, 3), random({c}, 4)};
+    std::vector<Operand> first = {random(x, 1)}, last = {random(nhwc_shape(x), 1)};
+    first.insert(first.end(), rest.begin(), rest.end());
+    last.insert(last.end(), rest.begin(), rest.end());
+    row("FilterResponseNorm", x, median_ms(OpType::kFilterResponseNorm, {}, first, x),
+        median_ms(OpType::kFilterResponseNorm, channels_last(), last, nhwc_shape(x)));
   }
   for (const OpType op : {OpType::kMaxPool, OpType::kAveragePool}) {
     const Shape x{1, 128, 128, 128}, y{1, 128, 64, 64};

@@ -1,9 +1,10 @@
 // The CPU normalisations and pools with attribute channels_last = 1 (X and Y [N, H, W, C], the
 // layout pass's NHWC islands) against the same kernels in NCHW on the transposed data:
 // Y_nhwc = transpose(op(transpose(X_nhwc))), within 1e-5. Random inputs from fixed seeds, odd
-// sizes; BatchNormalization with and without a fused Relu, InstanceNormalization, MaxPool and
-// AveragePool (strides, pads, ceil_mode, count_include_pad, dilations); plus the errors for
-// channels_last on a tensor that is not 4-D and for MaxPool's Indices output.
+// sizes; BatchNormalization with and without a fused Relu, InstanceNormalization,
+// FilterResponseNorm, MaxPool and AveragePool (strides, pads, ceil_mode, count_include_pad,
+// dilations); plus the errors for channels_last on a tensor that is not 4-D and for MaxPool's
+// Indices output.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -108,6 +109,19 @@ TEST(ChannelsLastCpu, InstanceNormalization) {
   }
 }
 
+TEST(ChannelsLastCpu, FilterResponseNorm) {
+  // A single pixel, odd sizes and a wide channel count; tau [1, C, 1, 1] (any shape of C values).
+  for (const Shape& x_shape : {Shape{2, 5, 7, 9}, Shape{2, 40, 1, 1}, Shape{1, 64, 13, 6}}) {
+    const std::int64_t c = x_shape[1];
+    const Tensor x = random_tensor(x_shape, 9, -2, 3), gamma = random_tensor({c}, 10, 0.5f, 1.5f);
+    const Tensor beta = random_tensor({c}, 11), tau = random_tensor({1, c, 1, 1}, 12, -0.5f, 0.5f);
+    OpAttributes a;
+    a.values["epsilon"] = 1e-6f;
+    expect_same_as_nchw(OpType::kFilterResponseNorm, a, x, {&gamma, &beta, &tau}, x_shape,
+                        "FilterResponseNorm " + shape_to_string(x_shape));
+  }
+}
+
 struct PoolCase {
   Shape x;  // NCHW
   I64s kernel, strides, pads, dilations;
@@ -161,13 +175,14 @@ TEST(ChannelsLastCpu, MaxPoolAndAveragePool) {
 TEST(ChannelsLastCpu, NeedsAFourDimensionalInput) {
   const Tensor x = random_tensor({2, 6, 5}, 20);
   const Tensor c = random_tensor({5}, 21), var = random_tensor({5}, 22, 0.5f, 1.0f);
-  for (const OpType op : {OpType::kBatchNormalization, OpType::kInstanceNormalization, OpType::kMaxPool,
-                          OpType::kAveragePool}) {
+  for (const OpType op : {OpType::kBatchNormalization, OpType::kInstanceNormalization, OpType::kFilterResponseNorm,
+                          OpType::kMaxPool, OpType::kAveragePool}) {
     const bool pool = op == OpType::kMaxPool || op == OpType::kAveragePool;
     OpAttributes a;
     if (pool) a.values["kernel_shape"] = I64s{3};
     const std::vector<const Tensor*> inputs = op == OpType::kBatchNormalization      ? std::vector{&x, &c, &c, &c, &var}
                                               : op == OpType::kInstanceNormalization ? std::vector{&x, &c, &c}
+                                              : op == OpType::kFilterResponseNorm    ? std::vector{&x, &c, &c, &c}
                                                                                      : std::vector{&x};
     Tensor y = Tensor::zeros(DType::kFloat32, pool ? Shape{2, 4, 5} : x.shape());
     const Status s = run_kernel(op, channels_last(a), inputs, {y.view()});

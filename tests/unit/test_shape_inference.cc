@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
 #include <random>
@@ -806,4 +807,147 @@ TEST(Passes, Fp16KeepsTheBoundaryInFloat32AndCastsInside) {
   }
   (void)as_float;
   EXPECT_TRUE(plan_memory(g).is_ok());
+}
+
+namespace {
+
+// One filter response normalisation + TLU as XSeg's ONNX spells it (ten nodes, passes.h's fuse),
+// with knobs for the variants the pass must take or refuse.
+struct FrnTlu {
+  bool swapped = false;     // Add(eps, nu2), Mul(gamma, x̂), Add(beta, ·), Add(tau, ·)
+  bool axes_input = false;  // ReduceMean's axes as input 1 (opset 18), not an attribute
+  Ints axes = {2, 3};
+  Shape gamma_shape, beta_shape;  // [1, C, 1, 1] when empty
+  bool other_tau_back = false;    // adds back another constant than the tau it subtracts
+  int nu2 = -1, normed = -1, tau = -1;  // set by build
+
+  int build(GraphBuilder& b, int x, std::int64_t c, std::mt19937& rng) {
+    const std::string at = std::to_string(b.g.nodes.size());
+    const auto or_channels = [&](const Shape& s) { return s.empty() ? Shape{1, c, 1, 1} : s; };
+    const auto ordered = [&](int chain, int constant) {
+      return swapped ? std::vector{constant, chain} : std::vector{chain, constant};
+    };
+    const int square = b.one(OpType::kMul, {x, x});
+    nu2 = axes_input ? b.one(OpType::kReduceMean, {square, b.ints("axes" + at, axes)})
+                     : b.one(OpType::kReduceMean, {square}, {{"axes", L(axes)}, {"keepdims", I(1)}});
+    const int shifted = b.one(OpType::kAdd, ordered(nu2, b.floats("eps" + at, {}, {1e-6f})));
+    normed = b.one(OpType::kDiv, {x, b.one(OpType::kSqrt, {shifted})});
+    const int gamma = b.random("gamma" + at, or_channels(gamma_shape), rng, 0.5f, 1.5f);
+    const int scaled = b.one(OpType::kMul, ordered(normed, gamma));
+    const int beta = b.random("beta" + at, or_channels(beta_shape), rng, -0.3f, 0.3f);
+    const int biased = b.one(OpType::kAdd, ordered(scaled, beta));
+    tau = b.random("tau" + at, {1, c, 1, 1}, rng, -0.5f, 0.5f);
+    const int clipped = b.one(OpType::kRelu, {b.one(OpType::kSub, {biased, tau})});
+    const int back = other_tau_back ? b.random("tau_back" + at, {1, c, 1, 1}, rng, -0.5f, 0.5f) : tau;
+    return b.one(OpType::kAdd, ordered(clipped, back));
+  }
+};
+
+// Conv 3×3 (C → C, pad 1) then the block, as xseg_block does.
+int conv_frn(GraphBuilder& b, int x, std::int64_t c, std::mt19937& rng, FrnTlu& frn) {
+  const std::string at = std::to_string(b.g.nodes.size());
+  const int w = b.random("w" + at, {c, c, 3, 3}, rng, -0.4f, 0.4f);
+  const int y = b.one(OpType::kConv, {x, w}, {{"pads", L({1, 1, 1, 1})}});
+  return frn.build(b, y, c, rng);
+}
+
+// The graph optimised and not, specialised to `shape` and run on the CPU: outputs within 1e-5
+// relative (the fused kernel multiplies by gamma·rsqrt where the graph divides, then multiplies).
+// Returns the optimised graph.
+Graph expect_fusion_close(const Graph& g, const Shape& shape, const Tensor& input) {
+  Graph fused = g, reference = g;
+  EXPECT_TRUE(optimize(fused).is_ok());
+  Graph run = fused;
+  EXPECT_TRUE(specialize(reference, {shape}).is_ok());
+  EXPECT_TRUE(specialize(run, {shape}).is_ok());
+  auto want = run_cpu(reference, input);
+  auto got = run_cpu(run, input);
+  EXPECT_TRUE(want && got);
+  if (want && got) {
+    EXPECT_EQ(got->shape(), want->shape());
+    int bad = 0;
+    for (std::int64_t i = 0; i < want->elements(); ++i) {
+      const float w = want->data<float>()[i], v = got->data<float>()[i];
+      if (!(std::fabs(v - w) <= 1e-5f * std::max(1.0f, std::fabs(w))) && ++bad <= 5)
+        ADD_FAILURE() << "element " << i << ": fused " << v << ", unfused " << w;
+    }
+    EXPECT_EQ(bad, 0);
+  }
+  return fused;
+}
+
+}  // namespace
+
+// Two XSeg blocks (Conv → FRN + TLU), the second with its Add and Mul operands the other way round,
+// opset-18 axes [-1, -2] as an input and a one-value beta; a dynamic batch. Each becomes one
+// FilterResponseNorm, and the outputs are the ten nodes' within 1e-5, with the TLU clipping.
+TEST(Passes, FilterResponseNormTakesTheTenNodesOfEachBlock) {
+  std::mt19937 rng(21);
+  const std::int64_t c = 5;
+  GraphBuilder b(13);
+  const int x = b.input("x", {-1, c, 7, 9});
+  FrnTlu first, second;
+  second.swapped = true;
+  second.axes_input = true;
+  second.axes = {-1, -2};
+  second.beta_shape = {1};
+  const int y = conv_frn(b, conv_frn(b, x, c, rng, first), c, rng, second);
+  b.g.outputs = {y};
+  const Shape shape{2, c, 7, 9};
+  const Tensor input = random_tensor(shape, rng);
+  const Graph fused = expect_fusion_close(b.g, shape, input);
+  ASSERT_EQ(fused.nodes.size(), 4u);
+  EXPECT_EQ(test::count_ops(fused, OpType::kFilterResponseNorm), 2);
+  for (const Node& n : fused.nodes) {
+    if (n.op != OpType::kFilterResponseNorm) continue;
+    ASSERT_EQ(n.inputs.size(), 4u);
+    EXPECT_FLOAT_EQ(n.attrs.f("epsilon", 0), 1e-6f);
+    for (int k = 1; k < 4; ++k) {  // gamma, beta, tau: C values each (a one-value beta repeated)
+      ASSERT_NE(fused.constant_data(n.inputs[k]), nullptr);
+      EXPECT_EQ(fused.constant_data(n.inputs[k])->elements(), c);
+    }
+  }
+  EXPECT_EQ(fused.nodes.back().outputs[0], fused.outputs[0]);
+  // The TLU clipped some outputs to tau (its channel's floor), so a missing floor would show.
+  Graph reference = b.g;
+  ASSERT_TRUE(specialize(reference, {shape}).is_ok());
+  const auto want = run_cpu(reference, input);
+  ASSERT_TRUE(want);
+  const float* tau = b.g.constant_data(second.tau)->data<float>();
+  int clipped = 0;
+  for (std::int64_t i = 0; i < want->elements(); ++i) clipped += want->data<float>()[i] == tau[(i / 63) % c];
+  EXPECT_GT(clipped, 0);
+}
+
+// An intermediate read elsewhere (a graph output, another node), a reduction over other axes, a
+// different constant added back, and gamma [C] (over W, not the channels): nothing fuses, and the
+// graph still computes the same.
+TEST(Passes, FilterResponseNormLeavesOtherPatternsAlone) {
+  const std::int64_t c = 5;
+  const Shape shape{1, c, 6, c};
+  const auto unfused = [&](const std::function<void(FrnTlu&)>& vary,
+                           const std::function<void(GraphBuilder&, FrnTlu&, int)>& read) {
+    std::mt19937 rng(22);
+    GraphBuilder b(13);
+    FrnTlu frn;
+    vary(frn);
+    const int y = conv_frn(b, b.input("x", shape), c, rng, frn);
+    b.g.outputs = {y};
+    read(b, frn, y);
+    const Graph fused = expect_fusion_close(b.g, shape, random_tensor(shape, rng));
+    EXPECT_EQ(test::count_ops(fused, OpType::kFilterResponseNorm), 0);
+    EXPECT_EQ(test::count_ops(fused, OpType::kRelu), 1);
+  };
+  const auto as_is = [](FrnTlu&) {};
+  const auto no_reader = [](GraphBuilder&, FrnTlu&, int) {};
+  unfused(as_is, [](GraphBuilder& b, FrnTlu& frn, int) { b.g.outputs.push_back(frn.normed); });
+  unfused(as_is, [](GraphBuilder& b, FrnTlu& frn, int y) { b.g.outputs = {b.one(OpType::kAdd, {y, frn.nu2})}; });
+  unfused([](FrnTlu& frn) { frn.axes = {1, 2, 3}; }, no_reader);
+  unfused([](FrnTlu& frn) { frn.other_tau_back = true; }, no_reader);
+  unfused([&](FrnTlu& frn) { frn.gamma_shape = {c}; }, no_reader);
+}
+
+TEST(Passes, FilterResponseNormIsNotAnOnnxOp) {
+  EXPECT_EQ(op_from_name("FilterResponseNorm").status().code(), StatusCode::kUnsupported);
+  EXPECT_EQ(op_name(OpType::kFilterResponseNorm), std::string("FilterResponseNorm"));
 }

@@ -11,6 +11,7 @@ CpuKernel cpu_nn_kernel(OpType op) {
     case OpType::kMatMul: return mat_mul_kernel;
     case OpType::kBatchNormalization: return batch_normalization_kernel;
     case OpType::kInstanceNormalization: return instance_normalization_kernel;
+    case OpType::kFilterResponseNorm: return filter_response_norm_kernel;
     case OpType::kLayerNormalization: return layer_normalization_kernel;
     case OpType::kLpNormalization: return lp_normalization_kernel;
     case OpType::kMaxPool: return max_pool_kernel;

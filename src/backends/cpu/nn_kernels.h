@@ -32,6 +32,7 @@ Status mat_mul_kernel(const KernelArgs& args);
 // Normalisations and softmax (nn_norm.cc). Softmax/LogSoftmax use opset-13 semantics (see there).
 Status batch_normalization_kernel(const KernelArgs& args);
 Status instance_normalization_kernel(const KernelArgs& args);
+Status filter_response_norm_kernel(const KernelArgs& args);  // internal op, backends/op.h
 Status layer_normalization_kernel(const KernelArgs& args);
 Status lp_normalization_kernel(const KernelArgs& args);
 Status softmax_kernel(const KernelArgs& args);

@@ -170,6 +170,44 @@ Status instance_normalization_kernel(const KernelArgs& args) {
   return Status::ok();
 }
 
+Status filter_response_norm_kernel(const KernelArgs& args) {
+  constexpr const char* kOp = "FilterResponseNorm";
+  FSWAP_RETURN_IF_ERROR(require_float32(args, kOp));
+  if (args.inputs.size() < 4) return nn_shape_error(kOp, "needs X, gamma, beta and tau");
+  const TensorView& x = args.inputs[0];
+  FSWAP_ASSIGN_OR_RETURN(const ChannelLayout l, channel_layout(kOp, args.attrs, x.shape, 3));
+  const std::int64_t channels = l.channels, plane = l.plane, step = l.spatial_stride;
+  for (int i = 1; i < 4; ++i)
+    if (args.inputs[i].elements() != channels)
+      return nn_shape_error(kOp, "gamma, beta and tau must have C = " + std::to_string(channels) + " elements");
+  const float eps = args.attrs.f("epsilon", 1e-6f);
+  const float* gamma = args.inputs[1].as<const float>();
+  const float* beta = args.inputs[2].as<const float>();
+  const float* tau = args.inputs[3].as<const float>();
+  const float* xd = x.as<const float>();
+  float* yd = args.outputs[0].as<float>();
+  parallel_for(
+      static_cast<int>(l.batch * channels),
+      [&](int p0, int p1) {
+        for (std::int64_t p = p0; p < p1; ++p) {
+          const std::int64_t c = p % channels;
+          const float* xs = xd + l.plane_offset(p);
+          float* ys = yd + l.plane_offset(p);
+          double sq = 0;
+          for (std::int64_t i = 0; i < plane; ++i) sq += static_cast<double>(xs[i * step]) * xs[i * step];
+          const double nu2 = plane > 0 ? sq / static_cast<double>(plane) : 0.0;
+          const float a = static_cast<float>(gamma[c] / std::sqrt(nu2 + eps));
+          const float b = beta[c], floor = tau[c];
+          for (std::int64_t i = 0; i < plane; ++i) {
+            const float v = xs[i * step] * a + b;
+            ys[i * step] = v < floor ? floor : v;  // NaN stays NaN, as in the unfused Relu
+          }
+        }
+      },
+      grain(plane * 2));
+  return Status::ok();
+}
+
 Status layer_normalization_kernel(const KernelArgs& args) {
   constexpr const char* kOp = "LayerNormalization";
   FSWAP_RETURN_IF_ERROR(require_float32(args, kOp));

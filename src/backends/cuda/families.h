@@ -3,8 +3,9 @@
 //                   Softmax/LogSoftmax, reductions, ArgMax/ArgMin, TopK
 //   layout.cu:      layout, indexing, shape and constant ops, Pad, Resize/Upsample,
 //                   DepthToSpace/SpaceToDepth
-//   norm_pool.cu:   BatchNormalization, InstanceNormalization, LayerNormalization,
-//                   LpNormalization, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
+//   norm_pool.cu:   BatchNormalization, InstanceNormalization, FilterResponseNorm (internal),
+//                   LayerNormalization, LpNormalization, MaxPool, AveragePool,
+//                   GlobalAveragePool, GlobalMaxPool
 //   conv.cc/gemm.cc (+ epilogue.cu): Conv, ConvTranspose (cuDNN), Gemm, MatMul (cuBLASLt);
 //                   depthwise.cu: channels-last depthwise Conv (ours: cuDNN's NHWC grouped
 //                   kernels are slow)

@@ -9,11 +9,16 @@
 // consecutive channels, so every warp reads and writes whole runs of C. InstanceNormalization
 // gathers each (n, c)'s moments over slices of the pixels (a block per 32 channels and slice),
 // merges them per (n, c) into its (a, b), then applies them; the pools walk Y in its own order.
+//
+// FilterResponseNorm (the fused FRN + TLU, backends/op.h) runs InstanceNormalization's passes:
+// its mean of squares is m2/count + mean² of the same moments, and its coefficients carry the
+// per-channel floor tau (FlooredAffine), so each (n, c) applies max(x·a + b, tau[c]).
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
 #include <string>
+#include <utility>
 
 #include "backends/cuda/common.cuh"
 #include "backends/cuda/families.h"
@@ -142,27 +147,47 @@ Status launch_rows(std::int64_t rows, std::int64_t len, F&& launch) {
 
 // ------------------------------------------------------------------------------ per-plane affine
 
-// y = act(x·a + b) with one (a, b) per plane of a [planes, plane] tensor (act: the node's fused
+// A per-(n, c) map x → x·a + b is given as a float2 (a, b), or as a FlooredAffine, which also
+// floors the result (FilterResponseNorm's TLU). 16 bytes, so a table of them loads in one access.
+struct alignas(16) FlooredAffine {
+  float a, b, floor;
+};
+
+__device__ __forceinline__ float affine(float v, float2 ab) { return v * ab.x + ab.y; }
+// NaN stays NaN, as the CPU kernel leaves it.
+__device__ __forceinline__ float affine(float v, const FlooredAffine& f) {
+  const float y = v * f.a + f.b;
+  return y < f.floor ? f.floor : y;
+}
+
+// What a coefficients functor gives per plane (p) or per image and channel (n, c): float2 or FlooredAffine.
+template <class Coefficients>
+using PlaneCoefficient = decltype(std::declval<Coefficients>()(std::int64_t{}));
+template <class Coefficients>
+using ChannelCoefficient = decltype(std::declval<Coefficients>()(std::int64_t{}, std::int64_t{}));
+
+// y = act(affine(x)) with one affine per plane of a [planes, plane] tensor (act: the node's fused
 // activation, none unless the graph passes fused one); grid.y walks planes, grid.x the elements
 // of a plane. coefficients(p) is called by all lanes of warp 0 (so it may use warp shuffles);
-// lane 0's (a, b) is used.
+// lane 0's affine is used.
 template <class T, class Coefficients>
 __global__ void affine_planes(const T* x, T* y, std::int64_t planes, std::int64_t plane, Coefficients coefficients,
                               FusedActivation act) {
-  __shared__ float2 shared_ab;
+  using Coefficient = PlaneCoefficient<Coefficients>;
+  __shared__ Coefficient shared_ab;
   for (std::int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
     if (threadIdx.x < kWarp) {
-      const float2 ab = coefficients(p);
+      const Coefficient ab = coefficients(p);
       if (threadIdx.x == 0) shared_ab = ab;
     }
     __syncthreads();
-    const float2 ab = shared_ab;
+    const Coefficient ab = shared_ab;
     __syncthreads();  // shared_ab is rewritten for the next plane
     const T* xs = x + p * plane;
     T* ys = y + p * plane;
     for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < plane;
          i += static_cast<std::int64_t>(blockDim.x) * gridDim.x)
-      ys[i] = from_float<T>(activate(to_float(xs[i]) * ab.x + ab.y, act));
+      ys[i] = from_float<T>(activate(affine(to_float(xs[i]), ab), act));
   }
 }
 
@@ -179,21 +204,21 @@ Status launch_affine_planes(const CudaKernelArgs& args, const char* op, std::int
 
 // ------------------------------------------------------------------------- per-channel affine, NHWC
 
-// y = act(x·a + b) over `images` of [pixels, channels] with one (a, b) = coefficients(n, c) per
+// y = act(affine(x)) over `images` of [pixels, channels] with one affine = coefficients(n, c) per
 // image and channel: threadIdx.x and grid.x walk the channels (neighbouring threads, neighbouring
 // elements), threadIdx.y and grid.y the pixels, grid.z the images. Each thread computes its
-// (a, b) once per image.
+// affine once per image.
 template <class T, class Coefficients>
 __global__ void affine_channels_last(const T* x, T* y, std::int64_t images, std::int64_t pixels, std::int64_t channels,
                                      Coefficients coefficients, FusedActivation act) {
   const std::int64_t c = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
   if (c >= channels) return;
   for (std::int64_t n = blockIdx.z; n < images; n += gridDim.z) {
-    const float2 ab = coefficients(n, c);
+    const ChannelCoefficient<Coefficients> ab = coefficients(n, c);
     const std::int64_t base = n * pixels * channels + c;
     for (std::int64_t p = blockIdx.y * static_cast<std::int64_t>(blockDim.y) + threadIdx.y; p < pixels;
          p += static_cast<std::int64_t>(blockDim.y) * gridDim.y)
-      y[base + p * channels] = from_float<T>(activate(to_float(x[base + p * channels]) * ab.x + ab.y, act));
+      y[base + p * channels] = from_float<T>(activate(affine(to_float(x[base + p * channels]), ab), act));
   }
 }
 
@@ -211,7 +236,7 @@ struct alignas(16) ChannelGroup {
 };
 
 // affine_channels_last with a thread per group of 16 bytes of channels (channels a multiple of the
-// group, x and y 16-byte aligned): one load and one store per group, and its (a, b) pairs computed
+// group, x and y 16-byte aligned): one load and one store per group, and its affines computed
 // once per image. threadIdx.x walks the groups of a pixel, threadIdx.y the pixels.
 template <class T, class Coefficients>
 __global__ void affine_channel_groups(const T* x, T* y, std::int64_t images, std::int64_t pixels,
@@ -221,14 +246,14 @@ __global__ void affine_channel_groups(const T* x, T* y, std::int64_t images, std
   const std::int64_t g = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
   if (g >= groups) return;
   for (std::int64_t n = blockIdx.z; n < images; n += gridDim.z) {
-    float2 ab[kSize];
+    ChannelCoefficient<Coefficients> ab[kSize];
     for (int i = 0; i < kSize; ++i) ab[i] = coefficients(n, g * kSize + i);
     const auto* xs = reinterpret_cast<const ChannelGroup<T>*>(x + n * pixels * channels) + g;
     auto* ys = reinterpret_cast<ChannelGroup<T>*>(y + n * pixels * channels) + g;
     for (std::int64_t p = blockIdx.y * static_cast<std::int64_t>(blockDim.y) + threadIdx.y; p < pixels;
          p += static_cast<std::int64_t>(blockDim.y) * gridDim.y) {
       ChannelGroup<T> v = xs[p * groups];
-      for (int i = 0; i < kSize; ++i) v.v[i] = from_float<T>(activate(to_float(v.v[i]) * ab[i].x + ab[i].y, act));
+      for (int i = 0; i < kSize; ++i) v.v[i] = from_float<T>(activate(affine(to_float(v.v[i]), ab[i]), act));
       ys[p * groups] = v;
     }
   }
@@ -261,13 +286,37 @@ Status launch_affine_channels_last(const CudaKernelArgs& args, const char* op, s
   return check_launch(op);
 }
 
-// (a, b) with x·a + b = (x − mean)/√(var + ε)·scale[c] + bias[c], as the CPU kernel computes it.
+// The affine of channel c from the moments of its plane (an (n, c) pair), per normalisation.
+// InstanceNormalization: (a, b) with x·a + b = (x − mean)/√(var + ε)·scale[c] + bias[c], as the
+// CPU kernel computes it.
 template <class T>
-__device__ float2 normalising_affine(const Moments& m, const T* scale, const T* bias, std::int64_t c, float epsilon) {
-  const float variance = m.count > 0.0f ? m.m2 / m.count : 0.0f;
-  const float a = to_float(scale[c]) / sqrtf(variance + epsilon);
-  return {a, to_float(bias[c]) - m.mean * a};
-}
+struct InstanceAffine {
+  const T* scale;
+  const T* bias;
+  float epsilon;
+  __device__ float2 operator()(const Moments& m, std::int64_t c) const {
+    const float variance = m.count > 0.0f ? m.m2 / m.count : 0.0f;
+    const float a = to_float(scale[c]) / sqrtf(variance + epsilon);
+    return {a, to_float(bias[c]) - m.mean * a};
+  }
+};
+
+// FilterResponseNorm: ν² = mean of x² = m2/count + mean² (a sum of two non-negative terms, so no
+// cancellation), a = gamma[c]/√(ν² + ε), b = beta[c], floor tau[c].
+template <class T>
+struct FilterResponseAffine {
+  const T* gamma;
+  const T* beta;
+  const T* tau;
+  float epsilon;
+  __device__ FlooredAffine operator()(const Moments& m, std::int64_t c) const {
+    const float nu2 = m.count > 0.0f ? m.m2 / m.count + m.mean * m.mean : 0.0f;
+    return {to_float(gamma[c]) / sqrtf(nu2 + epsilon), to_float(beta[c]), to_float(tau[c])};
+  }
+};
+
+template <class Affine>
+using AffineOf = decltype(std::declval<Affine>()(Moments{}, std::int64_t{}));
 
 template <class T>
 struct BatchNormCoefficients {
@@ -286,44 +335,42 @@ struct BatchNormCoefficients {
   __device__ float2 operator()(std::int64_t, std::int64_t c) const { return (*this)(c); }
 };
 
-// (a, b) of (n, c) from a table of images × channels (channels_last InstanceNormalization).
+// The affine of (n, c) from a table of images × channels (channels_last normalisations).
+template <class Coefficient>
 struct TableCoefficients {
-  const float2* ab;
+  const Coefficient* ab;
   std::int64_t channels;
-  __device__ float2 operator()(std::int64_t n, std::int64_t c) const { return ab[n * channels + c]; }
+  __device__ Coefficient operator()(std::int64_t n, std::int64_t c) const { return ab[n * channels + c]; }
 };
 
-// InstanceNormalization of a plane whose moments were gathered in `splits` slices (≤ kWarp).
-template <class T>
-struct SlicedInstanceCoefficients {
+// The affine of a plane whose moments were gathered in `splits` slices (≤ kWarp).
+template <class Affine>
+struct SlicedCoefficients {
   const Moments* slices;
   int splits;
-  const T* scale;
-  const T* bias;
   std::int64_t channels;
-  float epsilon;
-  __device__ float2 operator()(std::int64_t p) const {
+  Affine affine_of;
+  __device__ AffineOf<Affine> operator()(std::int64_t p) const {
     const int lane = static_cast<int>(threadIdx.x % kWarp);
     const Moments none{0.0f, 0.0f, 0.0f};
     const Moments m = warp_reduce(lane < splits ? slices[p * splits + lane] : none, MergeMoments{});
-    return normalising_affine(m, scale, bias, p % channels, epsilon);
+    return affine_of(m, p % channels);
   }
 };
 
 // --------------------------------------------------------------------------------- normalisation
 
 // One row team per plane: its moments, then the normalised plane, in a single kernel.
-template <class T, bool kWarpTeam>
+template <class T, bool kWarpTeam, class Affine>
 __global__ void __launch_bounds__(kLongRowBlock)
-    instance_norm_rows(const T* x, const T* scale, const T* bias, T* y, std::int64_t planes, std::int64_t plane,
-                       std::int64_t channels, float epsilon) {
+    normalize_plane_rows(const T* x, T* y, std::int64_t planes, std::int64_t plane, std::int64_t channels,
+                         Affine affine_of) {
   using Team = RowTeam<kWarpTeam>;
   for (std::int64_t p = Team::first_row(); p < planes; p += Team::row_step()) {
     const T* xs = x + p * plane;
     T* ys = y + p * plane;
-    const float2 ab = normalising_affine(row_moments<Team>(xs, plane), scale, bias, p % channels, epsilon);
-    for (std::int64_t i = Team::rank(); i < plane; i += Team::size())
-      ys[i] = from_float<T>(to_float(xs[i]) * ab.x + ab.y);
+    const AffineOf<Affine> ab = affine_of(row_moments<Team>(xs, plane), p % channels);
+    for (std::int64_t i = Team::rank(); i < plane; i += Team::size()) ys[i] = from_float<T>(affine(to_float(xs[i]), ab));
   }
 }
 
@@ -366,16 +413,16 @@ __global__ void channels_last_slice_moments(const T* x, std::int64_t images, std
   }
 }
 
-// channels_last: each (n, c)'s slices merged in slice order into its (a, b), ab[n · channels + c].
-template <class T>
-__global__ void channels_last_instance_affine(const Moments* slices, int splits, const T* scale, const T* bias,
-                                              std::int64_t images, std::int64_t channels, float epsilon, float2* ab) {
+// channels_last: each (n, c)'s slices merged in slice order into its affine, ab[n · channels + c].
+template <class Affine>
+__global__ void channels_last_affines(const Moments* slices, int splits, std::int64_t images, std::int64_t channels,
+                                      Affine affine_of, AffineOf<Affine>* ab) {
   FSWAP_GRID_STRIDE(i, images * channels) {
     const std::int64_t n = i / channels, c = i % channels;
     const Moments* own = slices + n * splits * channels + c;
     Moments m = own[0];
     for (int s = 1; s < splits; ++s) m = merge(m, own[s * channels]);
-    ab[i] = normalising_affine(m, scale, bias, c, epsilon);
+    ab[i] = affine_of(m, c);
   }
 }
 
@@ -670,80 +717,116 @@ Status batch_normalization(const CudaKernelArgs& args) {
 
 // Few long planes would leave most SMs idle with a team per plane: gather their moments in
 // slices (≤ kWarp per plane) over several blocks first. 1: one team per plane.
-int instance_norm_slices(std::int64_t planes, std::int64_t plane) {
+int plane_slices(std::int64_t planes, std::int64_t plane) {
   return static_cast<int>(
       std::clamp<std::int64_t>(std::min(kTargetBlocks / planes, plane / kMinSliceLength), 1, kWarp));
 }
 
+// NCHW: each of `planes` planes (n, c) normalised by the affine affine_of(its moments, c): a row
+// team per plane, or, for few long planes, moments in slices and then the per-plane affine pass.
+template <class T, class Affine>
+Status normalize_planes(const CudaKernelArgs& args, const char* op, std::int64_t planes, std::int64_t plane,
+                        std::int64_t channels, const Affine& affine_of) {
+  const T* x = args.inputs[0].as<const T>();
+  T* y = args.outputs[0].as<T>();
+  const int slices = plane_slices(planes, plane);
+  if (slices == 1)
+    return launch_rows(planes, plane, [&]<bool kWarpTeam>(unsigned grid, unsigned block) {
+      normalize_plane_rows<T, kWarpTeam>
+          <<<grid, block, 0, stream_of(args)>>>(x, y, planes, plane, channels, affine_of);
+      return check_launch(op);
+    });
+  FSWAP_ASSIGN_OR_RETURN(void* scratch, args.ctx.workspace(static_cast<std::size_t>(planes * slices) * sizeof(Moments)));
+  auto* slice_moments = static_cast<Moments*>(scratch);
+  // planes < kTargetBlocks here, within grid.y's limit.
+  plane_slice_moments<<<dim3(static_cast<unsigned>(slices), static_cast<unsigned>(planes)), kBlock, 0,
+                        stream_of(args)>>>(x, plane, slice_moments);
+  FSWAP_RETURN_IF_ERROR(check_launch(op));
+  return launch_affine_planes<T>(args, op, planes, plane,
+                                 SlicedCoefficients<Affine>{slice_moments, slices, channels, affine_of});
+}
+
 // channels_last: blocks of kWarp channels × slices of the pixels (enough to fill the device, at
 // least kMinSlicePixels pixels each, at most kMaxSlices) gather moments, a thread per (n, c)
-// merges them into (a, b), and the affine pass applies them.
+// merges them into its affine (affine_of), and the affine pass applies them.
 constexpr std::int64_t kMinSlicePixels = 64;
 constexpr std::int64_t kMaxSlices = 256;
-Status instance_normalization_channels_last(const CudaKernelArgs& args, std::int64_t images, std::int64_t pixels,
-                                            std::int64_t channels, float epsilon) {
-  constexpr const char* kOp = "InstanceNormalization";
+template <class T, class Affine>
+Status normalize_channels_last(const CudaKernelArgs& args, const char* op, std::int64_t images, std::int64_t pixels,
+                               std::int64_t channels, const Affine& affine_of) {
+  using Coefficient = AffineOf<Affine>;
   const std::int64_t groups = ceil_div(channels, kWarp);
   const std::int64_t slices = std::clamp<std::int64_t>(
       std::min(ceil_div(kTargetBlocks, images * groups), pixels / kMinSlicePixels), 1, kMaxSlices);
-  const std::size_t table_bytes = static_cast<std::size_t>(images * channels) * sizeof(float2);
+  const std::size_t table_bytes = static_cast<std::size_t>(images * channels) * sizeof(Coefficient);
   FSWAP_ASSIGN_OR_RETURN(
       void* scratch, args.ctx.workspace(table_bytes + static_cast<std::size_t>(images * slices * channels) * sizeof(Moments)));
-  auto* ab = static_cast<float2*>(scratch);  // first: float2 needs 8-byte alignment
+  auto* ab = static_cast<Coefficient*>(scratch);  // first: float2 and FlooredAffine need 8- and 16-byte alignment
   auto* moments = reinterpret_cast<Moments*>(static_cast<char*>(scratch) + table_bytes);
+  const dim3 grid(static_cast<unsigned>(groups), static_cast<unsigned>(slices),
+                  static_cast<unsigned>(std::min(images, kMaxGridY)));
+  channels_last_slice_moments<<<grid, dim3(kWarp, kPixelLanes), 0, stream_of(args)>>>(args.inputs[0].as<const T>(),
+                                                                                      images, pixels, channels, moments);
+  FSWAP_RETURN_IF_ERROR(check_launch(op));
+  channels_last_affines<<<grid_for(images * channels), kBlock, 0, stream_of(args)>>>(
+      moments, static_cast<int>(slices), images, channels, affine_of, ab);
+  FSWAP_RETURN_IF_ERROR(check_launch(op));
+  return launch_affine_channels_last<T>(args, op, images, pixels, channels, TableCoefficients<Coefficient>{ab, channels});
+}
+
+// The checks InstanceNormalization and FilterResponseNorm share: X of rank ≥ 3 (4 with
+// channels_last), every other input of X's dtype with C elements (`what` names them). The
+// planes' geometry for the kernels, or an error.
+struct PlaneShape {
+  bool last = false;
+  std::int64_t images = 0, channels = 0, plane = 0;  // plane: spatial elements per (n, c)
+};
+Result<PlaneShape> per_channel_plane_shape(const CudaKernelArgs& args, const char* op, std::size_t inputs,
+                                           const char* what) {
+  if (args.inputs.size() < inputs) return shape_error(op, std::string("needs X, ") + what);
   const TensorView& x = args.inputs[0];
-  return dispatch_float(x.dtype, kOp, [&]<class T>() {
-    const dim3 grid(static_cast<unsigned>(groups), static_cast<unsigned>(slices),
-                    static_cast<unsigned>(std::min(images, kMaxGridY)));
-    channels_last_slice_moments<<<grid, dim3(kWarp, kPixelLanes), 0, stream_of(args)>>>(x.as<const T>(), images,
-                                                                                        pixels, channels, moments);
-    FSWAP_RETURN_IF_ERROR(check_launch(kOp));
-    channels_last_instance_affine<<<grid_for(images * channels), kBlock, 0, stream_of(args)>>>(
-        moments, static_cast<int>(slices), args.inputs[1].as<const T>(), args.inputs[2].as<const T>(), images,
-        channels, epsilon, ab);
-    FSWAP_RETURN_IF_ERROR(check_launch(kOp));
-    return launch_affine_channels_last<T>(args, kOp, images, pixels, channels, TableCoefficients{ab, channels});
+  PlaneShape p;
+  FSWAP_ASSIGN_OR_RETURN(p.last, channels_last(on_cuda(op), args.attrs, x.shape));
+  if (x.shape.size() < 3) return shape_error(op, "X must have rank >= 3");
+  FSWAP_RETURN_IF_ERROR(require_dtype(op, x.dtype, {&args.outputs[0]}));
+  p.images = x.shape[0];
+  p.channels = p.last ? x.shape[3] : x.shape[1];
+  for (std::size_t i = 1; i < inputs; ++i) {
+    FSWAP_RETURN_IF_ERROR(require_dtype(op, x.dtype, {&args.inputs[i]}));
+    if (args.inputs[i].elements() != p.channels)
+      return shape_error(op, std::string(what) + " must have C = " + std::to_string(p.channels) + " elements");
+  }
+  p.plane = p.images * p.channels > 0 ? x.elements() / (p.images * p.channels) : 0;
+  return p;
+}
+
+// Runs the normalisation whose affine make_affine.template operator()<T>() gives, in X's layout.
+template <class MakeAffine>
+Status normalize_per_channel(const CudaKernelArgs& args, const char* op, const PlaneShape& p, MakeAffine&& make_affine) {
+  if (args.outputs[0].elements() == 0) return Status::ok();
+  return dispatch_float(args.inputs[0].dtype, op, [&]<class T>() {
+    const auto affine_of = make_affine.template operator()<T>();
+    if (p.last) return normalize_channels_last<T>(args, op, p.images, p.plane, p.channels, affine_of);
+    return normalize_planes<T>(args, op, p.images * p.channels, p.plane, p.channels, affine_of);
   });
 }
 
 Status instance_normalization(const CudaKernelArgs& args) {
   constexpr const char* kOp = "InstanceNormalization";
-  if (args.inputs.size() < 3) return shape_error(kOp, "needs X, scale and B");
-  const TensorView& x = args.inputs[0];
-  const TensorView& y = args.outputs[0];
-  FSWAP_ASSIGN_OR_RETURN(const bool last, channels_last(on_cuda(kOp), args.attrs, x.shape));
-  if (x.shape.size() < 3) return shape_error(kOp, "X must have rank >= 3");
-  FSWAP_RETURN_IF_ERROR(require_dtype(kOp, x.dtype, {&args.inputs[1], &args.inputs[2], &y}));
-  const std::int64_t channels = last ? x.shape[3] : x.shape[1];
-  if (args.inputs[1].elements() != channels || args.inputs[2].elements() != channels)
-    return shape_error(kOp, "scale and B must have C = " + std::to_string(channels) + " elements");
-  if (y.elements() == 0) return Status::ok();
-  const std::int64_t planes = x.shape[0] * channels, plane = x.elements() / planes;
+  FSWAP_ASSIGN_OR_RETURN(const PlaneShape p, per_channel_plane_shape(args, kOp, 3, "scale and B"));
   const float epsilon = args.attrs.f("epsilon", 1e-5f);
-  if (last) return instance_normalization_channels_last(args, x.shape[0], plane, channels, epsilon);
-  const int slices = instance_norm_slices(planes, plane);
-  Moments* slice_moments = nullptr;
-  if (slices > 1) {
-    FSWAP_ASSIGN_OR_RETURN(void* scratch,
-                           args.ctx.workspace(static_cast<std::size_t>(planes * slices) * sizeof(Moments)));
-    slice_moments = static_cast<Moments*>(scratch);
-  }
-  return dispatch_float(x.dtype, kOp, [&]<class T>() {
-    const T* xd = x.as<const T>();
-    const T* scale = args.inputs[1].as<const T>();
-    const T* bias = args.inputs[2].as<const T>();
-    if (slices == 1)
-      return launch_rows(planes, plane, [&]<bool kWarpTeam>(unsigned grid, unsigned block) {
-        instance_norm_rows<T, kWarpTeam>
-            <<<grid, block, 0, stream_of(args)>>>(xd, scale, bias, y.as<T>(), planes, plane, channels, epsilon);
-        return check_launch(kOp);
-      });
-    // planes < kTargetBlocks here, within grid.y's limit.
-    plane_slice_moments<<<dim3(static_cast<unsigned>(slices), static_cast<unsigned>(planes)), kBlock, 0,
-                          stream_of(args)>>>(xd, plane, slice_moments);
-    FSWAP_RETURN_IF_ERROR(check_launch(kOp));
-    return launch_affine_planes<T>(
-        args, kOp, planes, plane, SlicedInstanceCoefficients<T>{slice_moments, slices, scale, bias, channels, epsilon});
+  return normalize_per_channel(args, kOp, p, [&]<class T>() {
+    return InstanceAffine<T>{args.inputs[1].as<const T>(), args.inputs[2].as<const T>(), epsilon};
+  });
+}
+
+Status filter_response_norm(const CudaKernelArgs& args) {
+  constexpr const char* kOp = "FilterResponseNorm";
+  FSWAP_ASSIGN_OR_RETURN(const PlaneShape p, per_channel_plane_shape(args, kOp, 4, "gamma, beta and tau"));
+  const float epsilon = args.attrs.f("epsilon", 1e-6f);
+  return normalize_per_channel(args, kOp, p, [&]<class T>() {
+    return FilterResponseAffine<T>{args.inputs[1].as<const T>(), args.inputs[2].as<const T>(),
+                                   args.inputs[3].as<const T>(), epsilon};
   });
 }
 
@@ -958,6 +1041,7 @@ CudaKernel norm_pool_kernel(OpType op) {
   switch (op) {
     case OpType::kBatchNormalization: return batch_normalization;
     case OpType::kInstanceNormalization: return instance_normalization;
+    case OpType::kFilterResponseNorm: return filter_response_norm;
     case OpType::kLayerNormalization: return layer_normalization;
     case OpType::kLpNormalization: return lp_normalization;
     case OpType::kMaxPool: return max_pool;
