@@ -3,18 +3,23 @@
 // (replica weights, a fixed source identity) pastes back the same pixels. The face processors'
 // device path (the frame kept on the GPU: face/device_face.h) gives the host path's frame: with
 // the box mask exactly, with FaceFusion's content masks (occlusion, area, region:
-// face/device_masks.h) within the stated tolerances, each mask step and each mask checked alone.
+// face/device_masks.h) within the stated tolerances, each mask step and each mask checked alone;
+// the device steps on a face's region of the frame alone (face/face_region.h) give the whole
+// frame's bytes.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <functional>
 #include <initializer_list>
 #include <optional>
 #include <random>
+#include <utility>
 
 #include "core/npy.h"
 #include "face/analyser.h"
@@ -22,6 +27,7 @@
 #include "face/device_masks.h"
 #include "face/enhancer.h"
 #include "face/face_masker.h"
+#include "face/face_region.h"
 #include "face/model_input.h"
 #include "face/swapper.h"
 #include "gpu/gpu_env.h"
@@ -224,6 +230,100 @@ TEST(CudaFace, FramesKeptOnTheGpuMatchTheHostPath) {
   EXPECT_EQ(worst, 0) << "box mask only: the device path must give the host path's frame exactly; " << differing
                       << " values differ";
   EXPECT_LT(changed, 40.0) << "the device path changed too little";
+}
+
+// The same swap + enhance on the GPU, the whole frame uploaded once, and each face's region alone
+// (face/face_region.h, the pipeline's way when the frame does not fit): the same bytes, for the
+// photo's face inside the frame and for it cut by the frame's left edge (its regions clipped).
+TEST(CudaFace, RegionStepsMatchTheWholeFrame) {
+  if (const std::string m = missing_model({"fr_detect", "inswapper_128", "gfpgan_1.4"}); !m.empty())
+    GTEST_SKIP() << m << " not in FSWAP_GPU_MODELS";
+  auto image = photo();
+  ASSERT_TRUE(image.is_ok()) << image.status().to_string();
+  const std::string dir = test::gpu_env("FSWAP_GPU_MODELS");
+  NativeEngine engine;
+  auto found = first_face_on_gpu(engine, *image);
+  ASSERT_TRUE(found.is_ok()) << found.status().to_string();
+
+  auto spec = face_swapper_model_spec("inswapper_128");
+  ASSERT_TRUE(spec.is_ok());
+  auto model = FaceSwapperModel::load(engine, dir, *spec, kGpuSession);
+  ASSERT_TRUE(model.is_ok()) << model.status().to_string();
+  auto masker = FaceMasker::load(engine, dir, FaceMaskOptions{}, kGpuSession);
+  ASSERT_TRUE(masker.is_ok());
+  FaceSwapperSource source;
+  source.embedding.resize(512);
+  for (std::size_t i = 0; i < source.embedding.size(); ++i) source.embedding[i] = std::cos(0.21f * static_cast<float>(i));
+  auto swapper = FaceFusionFaceSwapper::create(std::move(*model), source, std::move(*masker), spec->size);
+  ASSERT_TRUE(swapper.is_ok()) << swapper.status().to_string();
+  auto enhancer_model = FaceEnhancerModel::load(engine, dir, "gfpgan_1.4", kGpuSession);
+  ASSERT_TRUE(enhancer_model.is_ok()) << enhancer_model.status().to_string();
+  FaceEnhancer enhancer(std::move(*enhancer_model), FaceEnhancerOptions{});
+  DeviceWork* gpu = (*swapper)->device_work();
+  ASSERT_NE(gpu, nullptr) << "the swapper should work on the GPU";
+  ASSERT_EQ(enhancer.device_work(), gpu) << "the enhancer should work on the same GPU";
+  const DeviceFaceStep swap = [&](const DeviceFrame& f, const Face& face) {
+    return (*swapper)->swap_on_device(f, face, nullptr);
+  };
+  const DeviceFaceStep enhance = [&](const DeviceFrame& f, const Face& face) {
+    return enhancer.enhance_on_device(f, face, nullptr);
+  };
+
+  // The photo, and the photo from 40 pixels left of the face's centre on.
+  const int cut = std::max(0, static_cast<int>(found->box.centre().x) - 40);
+  const Rect rest{cut, 0, image->width - cut, image->height};
+  const std::pair<Image, Face> frames[] = {{*image, *found},
+                                           {crop(*image, rest), translated(*found, static_cast<float>(-cut), 0)}};
+  for (const auto& [frame, face] : frames) {
+    SCOPED_TRACE(frame.width == image->width ? "inside the frame" : "at the frame's left edge");
+    const Rect swap_region = (*swapper)->device_region(face, frame.width, frame.height);
+    const Rect enhance_region = enhancer.device_region(face, frame.width, frame.height);
+    ASSERT_FALSE(swap_region.empty());
+    ASSERT_LT(static_cast<std::size_t>(enhance_region.width) * enhance_region.height,
+              static_cast<std::size_t>(frame.width) * frame.height)
+        << "the region should be a part of the frame";
+    if (frame.width != image->width) {
+      EXPECT_EQ(enhance_region.x, 0) << "the region should be clipped";
+    }
+
+    Image whole = frame;
+    {
+      std::optional<DeviceFrame> on_gpu;
+      std::unique_ptr<DeviceWork::PendingDownload> copy;
+      {
+        auto held = gpu->hold();
+        auto up = DeviceFrame::upload(*gpu, whole);
+        ASSERT_TRUE(up.is_ok()) << up.status().to_string();
+        on_gpu.emplace(std::move(*up));
+        Status s = swap(*on_gpu, face);
+        ASSERT_TRUE(s.is_ok()) << s.to_string();
+        s = enhance(*on_gpu, face);
+        ASSERT_TRUE(s.is_ok()) << s.to_string();
+        auto started = on_gpu->start_download(whole);
+        ASSERT_TRUE(started.is_ok()) << started.status().to_string();
+        copy = std::move(*started);
+      }
+      const Status s = copy->wait(whole.pixels.data());
+      ASSERT_TRUE(s.is_ok()) << s.to_string();
+    }
+    Image by_region = frame;
+    Status s = run_on_gpu_in_region(*gpu, by_region, swap_region, face, swap, nullptr);
+    ASSERT_TRUE(s.is_ok()) << s.to_string();
+    s = run_on_gpu_in_region(*gpu, by_region, enhance_region, face, enhance, nullptr);
+    ASSERT_TRUE(s.is_ok()) << s.to_string();
+
+    std::size_t differing = 0, changed = 0;
+    for (std::size_t i = 0; i < whole.pixels.size(); ++i) {
+      differing += whole.pixels[i] != by_region.pixels[i];
+      changed += whole.pixels[i] != frame.pixels[i];
+    }
+    std::printf("regions %dx%d (swap) and %dx%d (enhance) of a %dx%d frame: %zu values changed, %zu differ from the "
+                "whole frame's\n",
+                swap_region.width, swap_region.height, enhance_region.width, enhance_region.height, frame.width,
+                frame.height, changed, differing);
+    EXPECT_GT(changed, 10000u) << "the steps changed too little to compare";
+    EXPECT_EQ(differing, 0u) << "the regions' steps must give the whole frame's bytes";
+  }
 }
 
 // ---- FaceFusion's content masks on the GPU -----------------------------------------------------------
