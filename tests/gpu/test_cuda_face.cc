@@ -691,10 +691,11 @@ TEST(CudaFaceMasks, FramesKeptOnTheGpuWithContentMasksMatchTheHostPath) {
   EXPECT_GT(same, 60.0) << "enhance with box and occlusion masks: device path vs host path";
 }
 
-// At budgets too small for a 4K frame on the GPU beside gfpgan's activations, the job keeps its
-// frames on the host instead of failing: at every budget, frames on the GPU (auto) succeed
-// wherever host frames do, with the same image.
-TEST(CudaFrames, ABudgetTooSmallForTheFrameBesideTheEnhancerKeepsFramesOnTheHost) {
+// At budgets too small for a 4K frame on the GPU beside gfpgan's activations, the job sends each
+// face's region of the frame to the GPU instead (face/face_region.h) rather than failing: at
+// every budget, frames on the GPU (auto) succeed wherever host frames do, with the same image,
+// and at some budget below 400 MiB the regions went up (more uploads than the one frame's).
+TEST(CudaFrames, ABudgetTooSmallForTheFrameBesideTheEnhancerSendsFaceRegions) {
   if (const std::string m = missing_model({"fr_detect", "inswapper_128", "arcface_w600k_r50", "gfpgan_1.4"}); !m.empty())
     GTEST_SKIP() << m << " not in FSWAP_GPU_MODELS";
   auto image = photo();
@@ -703,19 +704,25 @@ TEST(CudaFrames, ABudgetTooSmallForTheFrameBesideTheEnhancerKeepsFramesOnTheHost
   const std::string photo_png = dir + "/budget_photo.png", target_png = dir + "/budget_4k.png";
   ASSERT_TRUE(write_image(photo_png, *image).is_ok());
   ASSERT_TRUE(write_image(target_png, resize(*image, 3840, 2160)).is_ok());
+  long uploads = 0;  // the last run's "upload" calls
   const auto run = [&](const std::string& budget, SwapJob::FramesOnGpu frames) -> Result<Image> {
     SwapJob job = gpu_swap_job(photo_png, target_png, dir + "/budget_out.png");
     job.analyser.session.vram_budget = budget;
     job.frames_on_gpu = frames;
-    FSWAP_RETURN_IF_ERROR(run_swap(job).status());
+    FSWAP_ASSIGN_OR_RETURN(SwapSummary summary, run_swap(job));
+    uploads = 0;
+    for (const TimeLedger::Entry& e : summary.stages)
+      if (e.stage == "upload") uploads = e.calls;
     return read_image(job.output);
   };
-  int tight_budgets_run = 0;  // budgets below 400 MiB where host frames ran
+  int tight_budgets_run = 0;    // budgets below 400 MiB where host frames ran
+  int tight_budgets_split = 0;  // and where the GPU took the faces' regions
   for (const char* budget : {"400MiB", "200MiB", "170MiB", "150MiB", "140MiB", "130MiB"}) {
     auto host = run(budget, SwapJob::FramesOnGpu::kOff);
     auto kept = run(budget, SwapJob::FramesOnGpu::kAuto);
-    std::printf("4K swap + enhance at %s: host frames %s, frames on the GPU %s\n", budget,
-                host.is_ok() ? "ok" : host.status().to_string().c_str(), kept.is_ok() ? "ok" : kept.status().to_string().c_str());
+    std::printf("4K swap + enhance at %s: host frames %s, frames on the GPU %s (%ld uploads)\n", budget,
+                host.is_ok() ? "ok" : host.status().to_string().c_str(), kept.is_ok() ? "ok" : kept.status().to_string().c_str(),
+                uploads);
     if (!host.is_ok()) {
       EXPECT_EQ(host.status().code(), StatusCode::kOutOfMemory) << host.status().to_string();
       continue;
@@ -726,8 +733,10 @@ TEST(CudaFrames, ABudgetTooSmallForTheFrameBesideTheEnhancerKeepsFramesOnTheHost
     for (std::size_t i = 0; i < host->pixels.size(); ++i) worst = std::max(worst, std::abs(int(host->pixels[i]) - int(kept->pixels[i])));
     EXPECT_LE(worst, 2) << budget;
     tight_budgets_run += std::string(budget) != "400MiB";
+    tight_budgets_split += std::string(budget) != "400MiB" && uploads > 1;
   }
   EXPECT_GE(tight_budgets_run, 1) << "no budget below 400 MiB let host frames run";
+  EXPECT_GE(tight_budgets_split, 1) << "no budget below 400 MiB sent the faces' regions to the GPU";
 }
 
 
