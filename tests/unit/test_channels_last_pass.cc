@@ -313,13 +313,15 @@ TEST(ChannelsLastPass, RefusesAGraphThatIsNotSpecialised) {
 
 // FaceFusion replicas on the CPU engine, every island channels-last against ONNX's layout: Conv
 // chains with InstanceNormalization, Pad and Resize (inswapper), pools, absorbed head transposes
-// (scrfd), Split/Concat/Sigmoid (yoloface).
+// (scrfd), Split/Concat/Sigmoid (yoloface), fused FilterResponseNorms (xseg_1).
 class ChannelsLastReplica : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(ChannelsLastReplica, GivesTheSameOutputs) {
   std::string why;
   const std::string name = GetParam();
-  const std::string dir = name == "inswapper_128" ? test::replica_dir(&why) : test::detector_replica_dir(&why);
+  const std::string dir = name == "inswapper_128" ? test::replica_dir(&why)
+                          : name == "xseg_1"      ? test::swapper_replica_dir(&why)
+                                                  : test::detector_replica_dir(&why);
   if (dir.empty()) GTEST_SKIP() << why;
   const std::string path = dir + "/" + name + ".onnx";
   auto engine = make_engine("native");
@@ -346,7 +348,7 @@ TEST_P(ChannelsLastReplica, GivesTheSameOutputs) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Replicas, ChannelsLastReplica,
-                         ::testing::Values("inswapper_128", "scrfd_2.5g", "yoloface_8n", "retinaface_10g"));
+                         ::testing::Values("inswapper_128", "scrfd_2.5g", "yoloface_8n", "retinaface_10g", "xseg_1"));
 
 }  // namespace
 }  // namespace fswap
