@@ -2,7 +2,8 @@
 # End-to-end video on the GPU machine (scripts/gpu_run.sh's "video" part; bundle/ unpacked):
 # makes 1080p and 4K clips from a real photo, then `fswap bench` (decode + encode only, then the
 # full swap, same run) on each:
-#   - the default pipeline (fr_detect → fr_landmark → classical swapper) and the FaceFusion default
+#   - the default pipeline (fr_detect → fr_landmark → classical swapper; also with 4 frames at once,
+#     the classical swapper's host work in 4 lanes) and the FaceFusion default
 #     pipeline on replicas (2dfan4 → arcface → hyperswap_1a_256 → gfpgan_1.4, box mask), native engine,
 #     CUDA, fp16. Its detector is fr_detect, not the yoloface replica: a replica's random weights find
 #     hundreds of boxes that are no faces, where the clip has one; yoloface's own cost is in
@@ -44,6 +45,8 @@ bench() {  # label args...: fswap bench over the clips; its table and memory lin
 
 if [[ " $VIDEO_PARTS " == *" bench "* ]]; then
   bench "default" "${native[@]}"
+  # The default swapper works on the host: lanes (--batch-frames) spread its frames over cores.
+  bench "default, 4 frames at once" "${native[@]}" --batch-frames 4
   bench "facefusion" "${native[@]}" "${facefusion[@]}"
   bench "facefusion, frames on the host" "${native[@]}" "${facefusion[@]}" --frames-on-gpu off
   bench "facefusion, nchw" "${native[@]}" "${facefusion[@]}" --layout nchw

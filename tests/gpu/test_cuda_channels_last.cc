@@ -411,8 +411,8 @@ TEST(CudaChannelsLastCache, EntriesCarryTheLayout) {
   cuda::ConvProblem p{.direction = cuda::ConvDirection::kForward, .dtype = DType::kFloat16,
                       .layout = cuda::ConvLayout::kNhwc, .math = 1, .spatial_rank = 2, .batch = 1, .channels = 64,
                       .out_channels = 128, .groups = 1, .input = {56, 56, 0}, .kernel = {3, 3, 0},
-                      .pad = {1, 1, 0}, .stride = {1, 1, 0}, .dilation = {1, 1, 0}};
-  const cuda::ConvAlgoChoice choice{1, 1, 4096, {}};
+                      .pad = {1, 1, 0}, .stride = {1, 1, 0}, .dilation = {1, 1, 0}, .epilogue = {}};
+  const cuda::ConvAlgoChoice choice{1, 1, 4096, {}, false};
   const std::string line = cuda::format_conv_entry(p, choice);
   EXPECT_NE(line.find(" layout=nhwc "), std::string::npos) << line;
   const auto parsed = cuda::parse_conv_entry(line);
@@ -433,24 +433,36 @@ TEST(CudaChannelsLastCache, EntriesCarryTheLayout) {
   EXPECT_FALSE(cuda::parse_conv_entry(cuda::format_conv_entry(volume, choice)).has_value());
 }
 
-// A graph-API engine configuration survives the file: index and knob values, negative ones included.
+// A graph-API engine configuration survives the file: index and knob values, negative ones included,
+// and the epilogue a plan fuses.
 TEST(CudaChannelsLastCache, EntriesCarryTheGraphEngine) {
   cuda::ConvProblem p{.direction = cuda::ConvDirection::kForward, .dtype = DType::kFloat16,
                       .layout = cuda::ConvLayout::kNhwc, .math = 1, .spatial_rank = 2, .batch = 32, .channels = 64,
                       .out_channels = 64, .groups = 1, .input = {56, 56, 0}, .kernel = {3, 3, 0},
-                      .pad = {1, 1, 0}, .stride = {1, 1, 0}, .dilation = {1, 1, 0}};
-  const cuda::ConvAlgoChoice choice{1, 1, 1 << 20, {.index = 12, .knobs = {{3, 1}, {5, -1}, {17, 64}}}};
+                      .pad = {1, 1, 0}, .stride = {1, 1, 0}, .dilation = {1, 1, 0},
+                      .epilogue = {.bias = true, .residual = true, .act = cuda::ConvEpilogue::Act::kRelu}};
+  const cuda::ConvAlgoChoice choice{1, 1, 1 << 20, {.index = 12, .knobs = {{3, 1}, {5, -1}, {17, 64}}}, true};
   const std::string line = cuda::format_conv_entry(p, choice);
-  EXPECT_NE(line.find(" engine=12 knobs=3.1,5.-1,17.64"), std::string::npos) << line;
+  EXPECT_NE(line.find(" epilogue=bias+residual+relu "), std::string::npos) << line;
+  EXPECT_NE(line.find(" engine=12 knobs=3.1,5.-1,17.64 fused=1"), std::string::npos) << line;
   const auto parsed = cuda::parse_conv_entry(line);
   ASSERT_TRUE(parsed.has_value()) << line;
+  EXPECT_EQ(parsed->first, p);
   EXPECT_EQ(parsed->second, choice);
-  const cuda::ConvAlgoChoice legacy{1, 1, 0, {}};
-  EXPECT_NE(cuda::format_conv_entry(p, legacy).find(" engine=- knobs=-"), std::string::npos);
-  EXPECT_EQ(cuda::parse_conv_entry(cuda::format_conv_entry(p, legacy))->second, legacy);
-  for (const char* bad : {" knobs=3", " knobs=3.x", " knobs=,3.1"}) {
+  cuda::ConvProblem leaky = p;
+  leaky.epilogue = {.bias = true, .act = cuda::ConvEpilogue::Act::kLeakyRelu, .slope = 0.1f};
+  const cuda::ConvAlgoChoice legacy{1, 1, 0, {}, false};
+  const std::string leaky_line = cuda::format_conv_entry(leaky, legacy);
+  EXPECT_NE(leaky_line.find(" epilogue=bias+leaky@0.100000001 "), std::string::npos) << leaky_line;
+  EXPECT_NE(leaky_line.find(" engine=- knobs=- fused=0"), std::string::npos) << leaky_line;
+  EXPECT_EQ(cuda::parse_conv_entry(leaky_line)->first, leaky);
+  EXPECT_EQ(cuda::parse_conv_entry(leaky_line)->second, legacy);
+  for (const auto& [field, bad] : std::vector<std::pair<std::string, std::string>>{
+           {" knobs=", " knobs=3"}, {" knobs=", " knobs=3.x"}, {" knobs=", " knobs=,3.1"},
+           {" epilogue=", " epilogue=relu+relu"}, {" epilogue=", " epilogue=gelu"}, {" fused=", " fused=2"}}) {
     std::string broken = line;
-    broken.replace(broken.find(" knobs="), std::string::npos, bad);
+    const std::size_t at = broken.find(field), end = broken.find(' ', at + 1);
+    broken.replace(at, end == std::string::npos ? std::string::npos : end - at, bad);
     EXPECT_FALSE(cuda::parse_conv_entry(broken).has_value()) << broken;
   }
 }
@@ -477,7 +489,7 @@ TEST(CudaConvGraph, EveryCandidateMatchesTheCpuKernel) {
                               .layout = cuda::ConvLayout::kNhwc, .math = 1, .spatial_rank = 2, .batch = c.x[0],
                               .channels = c.x[1], .out_channels = c.w[0], .groups = 1, .input = {c.x[2], c.x[3], 0},
                               .kernel = {c.w[2], c.w[3], 0}, .pad = {pad, pad, 0}, .stride = {stride, stride, 0},
-                              .dilation = {1, 1, 0}};
+                              .dilation = {1, 1, 0}, .epilogue = {}};
     cudnnContext* handle = kernel_gpu().ctx.cudnn;
     auto candidates = cuda::graph_candidates(handle, p, 8);
     ASSERT_TRUE(candidates.is_ok()) << c.name << ": " << candidates.status().to_string();
@@ -502,7 +514,9 @@ TEST(CudaConvGraph, EveryCandidateMatchesTheCpuKernel) {
 }
 
 // The graph API's plans with the epilogue fused (bias, residual, Relu or LeakyRelu after the
-// convolution) compute what the CPU kernel does with the same fused node.
+// convolution) compute what the CPU kernel does with the same fused node. cuDNN 9.19 on the H100
+// offers precompiled engines for a bias and for a bias and Relu (conv.cc relies on those); for a
+// residual or LeakyRelu it has none, and those cases only check any it may offer.
 TEST(CudaConvGraph, FusedEpilogueCandidatesMatchTheCpuKernel) {
   SKIP_WITHOUT_GPU();
   using I = std::vector<std::int64_t>;
@@ -510,30 +524,37 @@ TEST(CudaConvGraph, FusedEpilogueCandidatesMatchTheCpuKernel) {
   struct FusedCase {
     ConvLayoutCase c;
     bool residual;
+    bool engines_expected;
   };
   const std::vector<FusedCase> cases = {
-      {{"BiasRelu", OpType::kConv, {1, 64, 28, 28}, {64, 64, 3, 3}, true, {{"pads", I{1, 1, 1, 1}}}, relu}, false},
-      {{"BiasResidualRelu", OpType::kConv, {2, 32, 20, 20}, {32, 32, 3, 3}, true, {{"pads", I{1, 1, 1, 1}}}, relu},
+      {{"BiasRelu", OpType::kConv, {1, 64, 28, 28}, {64, 64, 3, 3}, true, {{"pads", I{1, 1, 1, 1}}}, relu}, false,
        true},
-      {{"BiasLeaky", OpType::kConv, {1, 16, 32, 32}, {32, 16, 3, 3}, true, {{"pads", I{1, 1, 1, 1}}}, leaky}, false},
-      {{"Bias", OpType::kConv, {1, 64, 28, 28}, {64, 64, 3, 3}, true, {{"pads", I{1, 1, 1, 1}}}, {}}, false},
+      {{"Bias", OpType::kConv, {1, 64, 28, 28}, {64, 64, 3, 3}, true, {{"pads", I{1, 1, 1, 1}}}, {}}, false, true},
+      {{"BiasResidualRelu", OpType::kConv, {2, 32, 20, 20}, {32, 32, 3, 3}, true, {{"pads", I{1, 1, 1, 1}}}, relu},
+       true, false},
+      {{"BiasLeaky", OpType::kConv, {1, 16, 32, 32}, {32, 16, 3, 3}, true, {{"pads", I{1, 1, 1, 1}}}, leaky}, false,
+       false},
   };
-  for (const auto& [c, residual] : cases) {
+  for (const auto& [c, residual, engines_expected] : cases) {
     const Operands o = operands(c, DType::kFloat16, residual);
     const Tensor cpu = run_cpu(c, o);
     Result<DeviceNode> node = device_node(c, o, DType::kFloat16, true);
     ASSERT_TRUE(node.is_ok()) << c.name << ": " << node.status().to_string();
+    cuda::ConvEpilogue e{.bias = true, .residual = residual};
+    if (c.activation.kind == Activation::kRelu) e.act = cuda::ConvEpilogue::Act::kRelu;
+    if (c.activation.kind == Activation::kLeakyRelu) e.act = cuda::ConvEpilogue::Act::kLeakyRelu, e.slope = 0.1f;
     const cuda::ConvProblem p{.direction = cuda::ConvDirection::kForward, .dtype = DType::kFloat16,
                               .layout = cuda::ConvLayout::kNhwc, .math = 1, .spatial_rank = 2, .batch = c.x[0],
                               .channels = c.x[1], .out_channels = c.w[0], .groups = 1, .input = {c.x[2], c.x[3], 0},
-                              .kernel = {3, 3, 0}, .pad = {1, 1, 0}, .stride = {1, 1, 0}, .dilation = {1, 1, 0}};
-    cuda::GraphEpilogue e{.bias = true, .residual = residual};
-    if (c.activation.kind == Activation::kRelu) e.act = cuda::GraphEpilogue::Act::kRelu;
-    if (c.activation.kind == Activation::kLeakyRelu) e.act = cuda::GraphEpilogue::Act::kLeakyRelu, e.slope = 0.1f;
+                              .kernel = {3, 3, 0}, .pad = {1, 1, 0}, .stride = {1, 1, 0}, .dilation = {1, 1, 0},
+                              .epilogue = e};
     cudnnContext* handle = kernel_gpu().ctx.cudnn;
-    auto candidates = cuda::graph_candidates(handle, p, 8, e);
+    auto candidates = cuda::graph_candidates(handle, p, 8);
     std::printf("fused graph candidates %-18s %s\n", c.name.c_str(),
                 candidates ? std::to_string(candidates->size()).c_str() : candidates.status().to_string().c_str());
+    if (engines_expected) {
+      ASSERT_TRUE(candidates.is_ok()) << c.name << ": " << candidates.status().to_string();
+    }
     if (!candidates) continue;
     for (const cuda::ConvGraphPlan& plan : *candidates) {
       const std::string name = c.name + " engine " + std::to_string(plan.engine().index);

@@ -83,6 +83,8 @@ struct ConvBuffers {
   void* x = nullptr;
   const void* w = nullptr;
   void* y = nullptr;
+  const void* bias = nullptr;      // a forward node's, for a plan that fuses the epilogue
+  const void* residual = nullptr;  // likewise
 };
 
 // The staging buffer (the caller's) followed by the algorithm's workspace.
@@ -402,15 +404,27 @@ Result<ConvAlgoChoice> heuristic_algorithm(const CudaKernelArgs& args, const cha
 
 
 ConvGraphOperands graph_operands(const ConvBuffers& b, const ConvWorkspace& ws) {
-  return {.x = b.x, .w = b.w, .y = b.y, .workspace = ws.algo};
+  return {.x = b.x, .w = b.w, .y = b.y, .workspace = ws.algo, .bias = b.bias, .residual = b.residual};
 }
 
-Status run_convolution(const CudaKernelArgs& args, const char* op, const ConvProblem& p, const ConvDescriptors& d,
-                       const ConvAlgoChoice& choice, const ConvBuffers& b, const ConvWorkspace& ws) {
+// The problem without its epilogue: the convolution alone.
+ConvProblem bare(ConvProblem p) {
+  p.epilogue = {};
+  return p;
+}
+
+// Runs the chosen convolution; true when it computed the problem's epilogue too (a fused plan), so
+// the caller's epilogue pass is skipped.
+Result<bool> run_convolution(const CudaKernelArgs& args, const char* op, const ConvProblem& p, const ConvDescriptors& d,
+                             const ConvAlgoChoice& choice, const ConvBuffers& b, const ConvWorkspace& ws) {
   const ConvGraphOperands operands = graph_operands(b, ws);
   if (choice.engine.index >= 0 && args.ctx.conv_plans != nullptr && graph_aligned(operands)) {
-    FSWAP_ASSIGN_OR_RETURN(const ConvGraphPlan* plan, args.ctx.conv_plans->find_or_build(args.ctx.cudnn, p, choice.engine));
-    if (plan->workspace_bytes() <= ws.algo_bytes) return plan->execute(args.ctx.cudnn, operands);
+    FSWAP_ASSIGN_OR_RETURN(const ConvGraphPlan* plan, args.ctx.conv_plans->find_or_build(
+                                                          args.ctx.cudnn, choice.fused ? p : bare(p), choice.engine));
+    if (plan->workspace_bytes() <= ws.algo_bytes) {
+      FSWAP_RETURN_IF_ERROR(plan->execute(args.ctx.cudnn, operands));
+      return choice.fused;
+    }
   }
   const float one = 1.0f, zero = 0.0f;  // float scalars serve float and half data alike
   FSWAP_CUDNN_CHECK(op, cudnnSetConvolutionMathType(d.conv.get(), static_cast<cudnnMathType_t>(choice.math)));
@@ -424,11 +438,11 @@ Status run_convolution(const CudaKernelArgs& args, const char* op, const ConvPro
                               static_cast<cudnnConvolutionBwdDataAlgo_t>(choice.algo), ws.algo,
                               choice.workspace_bytes, &zero, d.x.get(), b.x));
   }
-  return Status::ok();
+  return false;
 }
 
 // The graph API's engine configurations tried beside the legacy algorithms, in the heuristics' order.
-constexpr int kGraphCandidates = 8;
+constexpr int kGraphCandidates = 16;
 constexpr int kTimedRuns = 5;
 
 // Milliseconds per launch, the mean of kTimedRuns after a warm-up (synchronises the host).
@@ -448,45 +462,67 @@ Result<float> time_launches(const char* op, cudaStream_t stream, const std::func
   return ms / kTimedRuns;
 }
 
-// The legacy choice, or the engine configuration that beats it on the real operands (the output is
-// overwritten). Only float16 forward problems with aligned operands try engines; a problem whose
-// candidates cannot be listed keeps the legacy choice.
-Result<ConvAlgoChoice> search_engine(const CudaKernelArgs& args, const char* op, const ConvProblem& p,
-                                     const ConvDescriptors& d, const ConvBuffers& b, const ConvWorkspace& ws,
-                                     ConvAlgoChoice legacy) {
-  const ConvGraphOperands operands = graph_operands(b, ws);
-  if (!graph_serves(p) || !graph_aligned(operands)) return legacy;
-  Result<std::vector<ConvGraphPlan>> candidates = graph_candidates(args.ctx.cudnn, p, kGraphCandidates);
-  if (!candidates) {
-    log_debug(std::string(op) + " on CUDA: " + candidates.status().message());
-    return legacy;
-  }
-  FSWAP_ASSIGN_OR_RETURN(float best_ms, time_launches(op, args.ctx.stream, [&] {
-                           return run_convolution(args, op, p, d, legacy, b, ws);
-                         }));
+// The fastest of `plans` (by time_launches) that fits the workspace and beats `best_ms`, which it
+// then lowers; nullptr when none does.
+const ConvGraphPlan* fastest_plan(const CudaKernelArgs& args, const char* op, const std::vector<ConvGraphPlan>& plans,
+                                  const ConvGraphOperands& operands, std::size_t workspace_bytes, float& best_ms) {
   const ConvGraphPlan* best = nullptr;
-  for (const ConvGraphPlan& plan : *candidates) {
-    if (plan.workspace_bytes() > ws.algo_bytes) continue;
+  for (const ConvGraphPlan& plan : plans) {
+    if (plan.workspace_bytes() > workspace_bytes) continue;
     Result<float> ms = time_launches(op, args.ctx.stream, [&] { return plan.execute(args.ctx.cudnn, operands); });
     if (ms && *ms < best_ms) best_ms = *ms, best = &plan;
   }
-  if (best == nullptr) return legacy;
-  legacy.engine = best->engine();
-  legacy.workspace_bytes = std::max(legacy.workspace_bytes, best->workspace_bytes());
-  return legacy;
+  return best;
 }
 
+// The legacy choice, or the engine configuration that beats it on the real operands (the output is
+// overwritten). Only float16 forward problems with aligned operands try engines: first the
+// convolution alone against the legacy algorithm, then, for a problem with an epilogue, plans that
+// fuse it against that winner plus the epilogue pass (`epilogue`). A problem whose candidates
+// cannot be listed keeps what it has.
+Result<ConvAlgoChoice> search_engine(const CudaKernelArgs& args, const char* op, const ConvProblem& p,
+                                     const ConvDescriptors& d, const ConvBuffers& b, const ConvWorkspace& ws,
+                                     ConvAlgoChoice choice, const std::function<Status()>& epilogue) {
+  const ConvGraphOperands operands = graph_operands(b, ws);
+  if (!graph_serves(p) || !graph_aligned(operands)) return choice;
+  FSWAP_ASSIGN_OR_RETURN(float best_ms, time_launches(op, args.ctx.stream, [&] {
+                           return run_convolution(args, op, bare(p), d, choice, b, ws).status();
+                         }));
+  if (Result<std::vector<ConvGraphPlan>> alone = graph_candidates(args.ctx.cudnn, bare(p), kGraphCandidates); alone) {
+    if (const ConvGraphPlan* best = fastest_plan(args, op, *alone, operands, ws.algo_bytes, best_ms)) {
+      choice.engine = best->engine();
+      choice.workspace_bytes = std::max(choice.workspace_bytes, best->workspace_bytes());
+    }
+  } else {
+    log_debug(std::string(op) + " on CUDA: " + alone.status().message());
+  }
+  if (p.epilogue.empty()) return choice;
+  Result<std::vector<ConvGraphPlan>> fused = graph_candidates(args.ctx.cudnn, p, kGraphCandidates);
+  if (!fused) return choice;
+  FSWAP_ASSIGN_OR_RETURN(const float epilogue_ms, time_launches(op, args.ctx.stream, epilogue));
+  best_ms += epilogue_ms;
+  if (const ConvGraphPlan* best = fastest_plan(args, op, *fused, operands, ws.algo_bytes, best_ms)) {
+    choice.engine = best->engine();
+    choice.fused = true;
+    choice.workspace_bytes = std::max(choice.workspace_bytes, best->workspace_bytes());
+  }
+  return choice;
+}
+
+// `epilogue` enqueues the node's epilogue pass (timed against plans that fuse it).
 Result<ConvAlgoChoice> choose_algorithm(const CudaKernelArgs& args, const char* op, const ConvProblem& p,
                                         const ConvDescriptors& d, const ConvBuffers& b, const ConvWorkspace& ws,
-                                        const std::optional<ConvAlgoChoice>& known) {
+                                        const std::optional<ConvAlgoChoice>& known,
+                                        const std::function<Status()>& epilogue) {
   if (ws.short_of_known) return heuristic_algorithm(args, op, p, d, ws.algo_bytes);
   if (known) return *known;
   FSWAP_ASSIGN_OR_RETURN(const ConvAlgoChoice legacy, search_algorithm(args, op, p, d, b, ws));
-  FSWAP_ASSIGN_OR_RETURN(const ConvAlgoChoice choice, search_engine(args, op, p, d, b, ws, legacy));
+  FSWAP_ASSIGN_OR_RETURN(const ConvAlgoChoice choice, search_engine(args, op, p, d, b, ws, legacy, epilogue));
   args.ctx.conv_algos->insert(p, choice);
   log_debug(std::string(op) + " on CUDA: cuDNN algorithm " + std::to_string(choice.algo) + " (math " +
             std::to_string(choice.math) + ", workspace " + std::to_string(choice.workspace_bytes) + " bytes" +
             (choice.engine.index >= 0 ? ", graph engine " + std::to_string(choice.engine.index) : std::string()) +
+            (choice.fused ? " with the epilogue" : "") +
             ") for " + to_string(p));
   return choice;
 }
@@ -573,6 +609,24 @@ Status pointwise_conv_node(const CudaKernelArgs& args, const char* op, const Con
   return slope_pass(args, op, node);
 }
 
+// The node's bias, residual and activation as a graph plan may fuse them (ConvProblem::epilogue):
+// float16 only, and an activation the graph API has (Relu, LeakyRelu) or none; empty otherwise,
+// and then the epilogue pass runs after the convolution.
+ConvEpilogue fusable_epilogue(const CudaKernelArgs& args, const ConvNode& node) {
+  const FusedActivation& act = args.attrs.activation;
+  if (node.dtype != DType::kFloat16 || node.slope != nullptr) return {};
+  ConvEpilogue e{.bias = node.bias != nullptr, .residual = node.residual != nullptr};
+  if (act.kind == Activation::kRelu) {
+    e.act = ConvEpilogue::Act::kRelu;
+  } else if (act.kind == Activation::kLeakyRelu) {
+    e.act = ConvEpilogue::Act::kLeakyRelu;
+    e.slope = act.alpha;
+  } else if (act.kind != Activation::kNone) {
+    return {};
+  }
+  return e;
+}
+
 Status cudnn_conv_node(const CudaKernelArgs& args, const char* op, const ConvNode& node) {
   FSWAP_RETURN_IF_ERROR(require_context(args, op));
   const DType dtype = node.dtype;
@@ -587,7 +641,7 @@ Status cudnn_conv_node(const CudaKernelArgs& args, const char* op, const ConvNod
                 .math = requested_math(dtype),
                 .spatial_rank = g.rank, .batch = batch, .channels = channels, .out_channels = out_channels,
                 .groups = node.group, .input = g.in, .kernel = g.kernel, .pad = g.pad_begin, .stride = g.stride,
-                .dilation = g.dilation};
+                .dilation = g.dilation, .epilogue = fusable_epilogue(args, node)};
   // Otherwise X is zero-padded into the workspace: pad_begin before, and after it as far as the last
   // output reads; cuDNN then convolves with pad 0.
   const bool direct = symmetric_fits(g, g.in, g.out);
@@ -602,15 +656,18 @@ Status cudnn_conv_node(const CudaKernelArgs& args, const char* op, const ConvNod
   FSWAP_ASSIGN_OR_RETURN(const ConvDescriptors d, describe(op, p));
   const std::optional<ConvAlgoChoice> known = args.ctx.conv_algos->find(p);
   FSWAP_ASSIGN_OR_RETURN(const ConvWorkspace ws, conv_workspace(args, op, staging_bytes, known));
-  const ConvBuffers b{direct ? x.data : ws.staging, w.data, y.data};
+  const ConvBuffers b{direct ? x.data : ws.staging, w.data, y.data, node.bias, node.residual};
   if (!direct)
     FSWAP_RETURN_IF_ERROR(copy_window(dtype, x.data, ws.staging,
                                       window_copy(s.layout, batch, channels, g, p.input, g.in, 1), args.ctx.stream,
                                       op));
-  FSWAP_ASSIGN_OR_RETURN(const ConvAlgoChoice choice, choose_algorithm(args, op, p, d, b, ws, known));
-  FSWAP_RETURN_IF_ERROR(run_convolution(args, op, p, d, choice, b, ws));
-  return conv_epilogue(args, op, dtype, s.layout, node.bias, node.residual, batch, out_channels,
-                       spatial_elements(g.out, g.rank), node.slope);
+  const auto epilogue = [&] {
+    return conv_epilogue(args, op, dtype, s.layout, node.bias, node.residual, batch, out_channels,
+                         spatial_elements(g.out, g.rank), node.slope);
+  };
+  FSWAP_ASSIGN_OR_RETURN(const ConvAlgoChoice choice, choose_algorithm(args, op, p, d, b, ws, known, epilogue));
+  FSWAP_ASSIGN_OR_RETURN(const bool epilogue_done, run_convolution(args, op, p, d, choice, b, ws));
+  return epilogue_done ? Status::ok() : epilogue();
 }
 
 // A band's staged input rows take at most this: the band stays in the H100's 50 MiB L2 between
@@ -654,7 +711,7 @@ Status banded_resize_conv_node(const CudaKernelArgs& args, const char* op) {
       ConvProblem p{.direction = ConvDirection::kForward, .dtype = dtype, .layout = ConvLayout::kNhwc,
                     .math = requested_math(dtype), .spatial_rank = 2, .batch = 1, .channels = channels,
                     .out_channels = out_channels, .groups = node.group, .input = {rows_read(rows), staged_cols, 1},
-                    .kernel = g.kernel, .pad = {}, .stride = g.stride, .dilation = g.dilation};
+                    .kernel = g.kernel, .pad = {}, .stride = g.stride, .dilation = g.dilation, .epilogue = {}};
       FSWAP_ASSIGN_OR_RETURN(const ConvDescriptors d, describe(op, p));
       const std::optional<ConvAlgoChoice> known = args.ctx.conv_algos->find(p);
       FSWAP_ASSIGN_OR_RETURN(const ConvWorkspace ws,
@@ -665,8 +722,9 @@ Status banded_resize_conv_node(const CudaKernelArgs& args, const char* op) {
                                           ws.staging, args.ctx.stream, op));
       void* y = static_cast<std::byte*>(args.outputs[0].data) + (image * g.out[0] + first) * out_row_bytes;
       const ConvBuffers b{ws.staging, args.inputs[1].data, y};
-      FSWAP_ASSIGN_OR_RETURN(const ConvAlgoChoice choice, choose_algorithm(args, op, p, d, b, ws, known));
-      FSWAP_RETURN_IF_ERROR(run_convolution(args, op, p, d, choice, b, ws));
+      // No epilogue in the problem: it runs once over Y after the bands.
+      FSWAP_ASSIGN_OR_RETURN(const ConvAlgoChoice choice, choose_algorithm(args, op, p, d, b, ws, known, nullptr));
+      FSWAP_RETURN_IF_ERROR(run_convolution(args, op, p, d, choice, b, ws).status());
     }
   }
   return conv_epilogue(args, op, dtype, s.layout, node.bias, node.residual, batch, out_channels, g.out[0] * g.out[1],
@@ -705,7 +763,7 @@ Status conv_transpose_kernel(const CudaKernelArgs& args) {
                 .math = requested_math(dtype),
                 .spatial_rank = g.rank, .batch = batch, .channels = out_channels, .out_channels = channels,
                 .groups = group, .input = g.out, .kernel = g.kernel, .pad = g.pad_begin, .stride = g.stride,
-                .dilation = g.dilation};
+                .dilation = g.dilation, .epilogue = {}};
   // Otherwise cuDNN computes the full output (pad 0) into the workspace and Y is its window from pad_begin.
   const bool direct = symmetric_fits(g, g.out, g.in);
   if (!direct) {
@@ -720,8 +778,8 @@ Status conv_transpose_kernel(const CudaKernelArgs& args) {
   const std::optional<ConvAlgoChoice> known = args.ctx.conv_algos->find(p);
   FSWAP_ASSIGN_OR_RETURN(const ConvWorkspace ws, conv_workspace(args, kOp, staging_bytes, known));
   const ConvBuffers b{direct ? y.data : ws.staging, w.data, x.data};
-  FSWAP_ASSIGN_OR_RETURN(const ConvAlgoChoice choice, choose_algorithm(args, kOp, p, d, b, ws, known));
-  FSWAP_RETURN_IF_ERROR(run_convolution(args, kOp, p, d, choice, b, ws));
+  FSWAP_ASSIGN_OR_RETURN(const ConvAlgoChoice choice, choose_algorithm(args, kOp, p, d, b, ws, known, nullptr));
+  FSWAP_RETURN_IF_ERROR(run_convolution(args, kOp, p, d, choice, b, ws).status());
   if (!direct)
     FSWAP_RETURN_IF_ERROR(copy_window(dtype, ws.staging, y.data,
                                       window_copy(s.layout, batch, out_channels, g, g.out, p.input, -1),

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 #include <system_error>
@@ -15,7 +16,7 @@
 namespace fswap::cuda {
 namespace {
 
-constexpr std::string_view kHeader = "# fswap cudnn conv algorithms v3";
+constexpr std::string_view kHeader = "# fswap cudnn conv algorithms v4";
 constexpr std::string_view kForwardName = "fwd";
 constexpr std::string_view kBackwardDataName = "bwd_data";
 constexpr std::string_view kNchwName = "nchw";
@@ -59,6 +60,46 @@ int parse_dims(std::string_view text, std::array<std::int64_t, 3>& dims) {
     text.remove_prefix(cut + 1);
   }
   return rank >= 2 ? rank : 0;
+}
+
+std::string epilogue_text(const ConvEpilogue& e) {
+  std::string text;
+  const auto add = [&](const std::string& part) { text += (text.empty() ? "" : "+") + part; };
+  if (e.bias) add("bias");
+  if (e.residual) add("residual");
+  if (e.act == ConvEpilogue::Act::kRelu) add("relu");
+  if (e.act == ConvEpilogue::Act::kLeakyRelu) {
+    char slope[32];
+    std::snprintf(slope, sizeof slope, "leaky@%.9g", e.slope);
+    add(slope);
+  }
+  return text.empty() ? "-" : text;
+}
+
+// epilogue_text's inverse; nullopt when malformed.
+std::optional<ConvEpilogue> parse_epilogue(std::string_view text) {
+  ConvEpilogue e;
+  if (text == "-") return e;
+  while (true) {
+    const std::size_t cut = text.find('+');
+    const std::string_view part = text.substr(0, cut);
+    if (part == "bias" && !e.bias) {
+      e.bias = true;
+    } else if (part == "residual" && !e.residual) {
+      e.residual = true;
+    } else if (part == "relu" && e.act == ConvEpilogue::Act::kNone) {
+      e.act = ConvEpilogue::Act::kRelu;
+    } else if (part.starts_with("leaky@") && e.act == ConvEpilogue::Act::kNone) {
+      const std::string_view v = part.substr(6);
+      const auto [end, error] = std::from_chars(v.data(), v.data() + v.size(), e.slope);
+      if (error != std::errc() || end != v.data() + v.size()) return std::nullopt;
+      e.act = ConvEpilogue::Act::kLeakyRelu;
+    } else {
+      return std::nullopt;
+    }
+    if (cut == std::string_view::npos) return e;
+    text.remove_prefix(cut + 1);
+  }
 }
 
 // "3.1,5.-1" → {{3, 1}, {5, -1}}; "-" → none. False when malformed.
@@ -112,7 +153,8 @@ std::string to_string(const ConvProblem& p) {
          " c=" + std::to_string(p.channels) + " in=" + dims_text(p.input, r) +
          " k=" + std::to_string(p.out_channels) + " kernel=" + dims_text(p.kernel, r) +
          " pad=" + dims_text(p.pad, r) + " stride=" + dims_text(p.stride, r) +
-         " dilation=" + dims_text(p.dilation, r) + " groups=" + std::to_string(p.groups);
+         " dilation=" + dims_text(p.dilation, r) + " groups=" + std::to_string(p.groups) +
+         " epilogue=" + epilogue_text(p.epilogue);
 }
 
 std::string format_conv_entry(const ConvProblem& problem, const ConvAlgoChoice& choice) {
@@ -124,7 +166,7 @@ std::string format_conv_entry(const ConvProblem& problem, const ConvAlgoChoice& 
   }
   return to_string(problem) + " algo=" + std::to_string(choice.algo) + " algo_math=" + std::to_string(choice.math) +
          " workspace=" + std::to_string(choice.workspace_bytes) + " engine=" + engine +
-         " knobs=" + (knobs.empty() ? "-" : knobs);
+         " knobs=" + (knobs.empty() ? "-" : knobs) + " fused=" + (choice.fused ? "1" : "0");
 }
 
 std::optional<std::pair<ConvProblem, ConvAlgoChoice>> parse_conv_entry(std::string_view line) {
@@ -151,9 +193,11 @@ std::optional<std::pair<ConvProblem, ConvAlgoChoice>> parse_conv_entry(std::stri
                             {"algo_math", &algo_math}, {"workspace", &workspace}};
   const Dims dims[] = {
       {"in", &p.input}, {"kernel", &p.kernel}, {"pad", &p.pad}, {"stride", &p.stride}, {"dilation", &p.dilation}};
-  constexpr std::size_t kFields = std::size(scalars) + std::size(dims) + 3;  // + layout, engine, knobs
-  const std::size_t kLayout = kFields - 3, kEngine = kFields - 2, kKnobs = kFields - 1;
+  constexpr std::size_t kFields = std::size(scalars) + std::size(dims) + 5;  // + layout, engine, knobs, epilogue, fused
+  const std::size_t kLayout = kFields - 5, kEngine = kFields - 4, kKnobs = kFields - 3, kEpilogue = kFields - 2,
+                    kFused = kFields - 1;
   GraphEngine engine;
+  bool fused = false;
   if (tokens.size() != 2 + kFields) return std::nullopt;
   std::vector<bool> seen(kFields, false);
   int rank = 0;
@@ -179,6 +223,19 @@ std::optional<std::pair<ConvProblem, ConvAlgoChoice>> parse_conv_entry(std::stri
       seen[kKnobs] = true;
       continue;
     }
+    if (name == "epilogue") {
+      const std::optional<ConvEpilogue> e = parse_epilogue(value);
+      if (seen[kEpilogue] || !e) return std::nullopt;
+      p.epilogue = *e;
+      seen[kEpilogue] = true;
+      continue;
+    }
+    if (name == "fused") {
+      if (seen[kFused] || (value != "0" && value != "1")) return std::nullopt;
+      fused = value == "1";
+      seen[kFused] = true;
+      continue;
+    }
     bool known = false;
     for (std::size_t i = 0; i < std::size(scalars) && !known; ++i) {
       if (scalars[i].name != name) continue;
@@ -202,9 +259,10 @@ std::optional<std::pair<ConvProblem, ConvAlgoChoice>> parse_conv_entry(std::stri
   if (p.layout == ConvLayout::kNhwc && rank != 2) return std::nullopt;
   p.math = static_cast<int>(math);
   p.spatial_rank = rank;
-  if (engine.index < 0 && !engine.knobs.empty()) return std::nullopt;
+  if (engine.index < 0 && (!engine.knobs.empty() || fused)) return std::nullopt;
+  if (fused && p.epilogue.empty()) return std::nullopt;
   const ConvAlgoChoice choice{static_cast<int>(algo), static_cast<int>(algo_math), static_cast<std::size_t>(workspace),
-                              std::move(engine)};
+                              std::move(engine), fused};
   return std::make_pair(p, choice);
 }
 

@@ -9,12 +9,12 @@
 //
 // File: <directory>/conv_algos-<device name>-cudnn<version>.txt, e.g.
 // conv_algos-NVIDIA_H100_80GB_HBM3-cudnn91400.txt (characters other than [A-Za-z0-9._-] become '_').
-// Format, version 3: text, one entry a line, first line the header, other '#' lines and blank lines
+// Format, version 4: text, one entry a line, first line the header, other '#' lines and blank lines
 // ignored; fields separated by single spaces, sizes 'x'-separated over the spatial dims (2 or 3):
 //
-//   # fswap cudnn conv algorithms v3
+//   # fswap cudnn conv algorithms v4
 //   fwd float32 layout=nchw math=3 n=1 c=3 in=8x8 k=4 kernel=3x3 pad=1x1 stride=1x1 dilation=1x1 ...
-//   ... groups=1 algo=1 algo_math=3 workspace=0 engine=- knobs=-        (one line in the file)
+//   ... groups=1 epilogue=- algo=1 algo_math=3 workspace=0 engine=- knobs=- fused=0   (one line)
 //
 //   direction  fwd (cudnnConvolutionForward, Conv) or bwd_data (cudnnConvolutionBackwardData, ConvTranspose)
 //   dtype      float32 or float16: the tensors' type (compute is always float32)
@@ -25,6 +25,7 @@
 //   k          output channels of the forward convolution (bwd_data: dy's, ConvTranspose's input)
 //   kernel pad stride dilation   per spatial dim; pads are symmetric (cuDNN's)
 //   groups     the group count
+//   epilogue   '-', or what follows the convolution joined by '+': bias, residual, relu, leaky@<slope>
 //   algo       the chosen cudnnConvolutionFwdAlgo_t or cudnnConvolutionBwdDataAlgo_t
 //   algo_math  the cudnnMathType_t to run it with
 //   workspace  the bytes of workspace it needs (the larger of the algorithm's and the engine's)
@@ -32,12 +33,13 @@
 //              legacy algorithm, else '-'
 //   knobs      that configuration's knob choices as type.value pairs joined by ',' (e.g. 3.1,5.-1),
 //              '-' for none
+//   fused      1 when the engine's plan computes the epilogue too, else 0
 //
 // Failures never stop inference: an unreadable or corrupt file, or one of another version (v1 had
-// no layout, v2 no engine), is ignored with a warning (and rewritten at the next insert); a file that cannot be
-// written leaves the cache in memory, with one warning. Saves write a temporary file and rename it
-// over the old one, so a reader never sees half a file; two processes sharing the file keep
-// whichever saved last.
+// no layout, v2 no engine, v3 no epilogue), is ignored with a warning (and rewritten at the next
+// insert); a file that cannot be written leaves the cache in memory, with one warning. Saves write
+// a temporary file and rename it over the old one, so a reader never sees half a file; two
+// processes sharing the file keep whichever saved last.
 // Thread-safety: none; one per device, used by that device's one worker thread (CudaContext).
 // This header needs no CUDA headers: cuDNN enums travel as int.
 #pragma once
@@ -63,6 +65,18 @@ enum class ConvDirection { kForward, kBackwardData };
 enum class ConvLayout { kNchw, kNhwc };
 
 // One convolution as cuDNN sees it (see the field list above). Entries past spatial_rank are 0.
+// What may follow the convolution inside one cuDNN graph plan, in the CUDA epilogue's order:
+// y = act(conv(x, w) + bias[k] + residual), act none, Relu or LeakyRelu (slope).
+struct ConvEpilogue {
+  bool bias = false;
+  bool residual = false;
+  enum class Act { kNone, kRelu, kLeakyRelu } act = Act::kNone;
+  float slope = 0;  // kLeakyRelu's
+
+  bool empty() const { return !bias && !residual && act == Act::kNone; }
+  auto operator<=>(const ConvEpilogue&) const = default;
+};
+
 struct ConvProblem {
   ConvDirection direction = ConvDirection::kForward;
   DType dtype = DType::kFloat32;
@@ -71,6 +85,9 @@ struct ConvProblem {
   int spatial_rank = 2;           // 2 or 3
   std::int64_t batch = 0, channels = 0, out_channels = 0, groups = 1;
   std::array<std::int64_t, 3> input{}, kernel{}, pad{}, stride{}, dilation{};
+  // The node's epilogue when a graph plan may fuse it (float16 forward nodes whose activation the
+  // graph API has: conv.cc); empty otherwise.
+  ConvEpilogue epilogue;
 
   auto operator<=>(const ConvProblem&) const = default;
 };
@@ -91,6 +108,7 @@ struct ConvAlgoChoice {
   // When set (index ≥ 0) this configuration runs instead of the algorithm, whose choice stays for
   // operands the engine's plan cannot take (conv_graph.h: graph_aligned).
   GraphEngine engine;
+  bool fused = false;  // the engine's plan computes the problem's epilogue too (no epilogue pass)
 
   bool operator==(const ConvAlgoChoice&) const = default;
 };

@@ -142,15 +142,15 @@ Result<Descriptor> pointwise(ConvGraphPlan::Descriptors& d, cudnnPointwiseMode_t
   return op;
 }
 
-Result<std::unique_ptr<ConvGraphPlan::Descriptors>> operation_graph(cudnnHandle_t handle, const ConvProblem& p,
-                                                                    const GraphEpilogue& e) {
+Result<std::unique_ptr<ConvGraphPlan::Descriptors>> operation_graph(cudnnHandle_t handle, const ConvProblem& p) {
+  const ConvEpilogue& e = p.epilogue;
   auto d = std::make_unique<ConvGraphPlan::Descriptors>();
   const int r = p.spatial_rank;
   const TensorGeometry out = geometry(p.layout, p.batch, p.out_channels, output_dims(p), r);
   FSWAP_ASSIGN_OR_RETURN(d->x, tensor(kX, geometry(p.layout, p.batch, p.channels, p.input, r)));
   FSWAP_ASSIGN_OR_RETURN(d->w, tensor(kW, geometry(p.layout, p.out_channels, p.channels / p.groups, p.kernel, r)));
   // The convolution writes Y itself, or a virtual float32 tensor the epilogue's operations read.
-  FSWAP_ASSIGN_OR_RETURN(d->y, tensor(e.fused() ? kConvOut : kY, out, e.fused()));
+  FSWAP_ASSIGN_OR_RETURN(d->y, tensor(!e.empty() ? kConvOut : kY, out, !e.empty()));
 
   FSWAP_ASSIGN_OR_RETURN(d->conv, Descriptor::create(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR));
   const cudnnDataType_t compute = CUDNN_DATA_FLOAT;
@@ -178,7 +178,7 @@ Result<std::unique_ptr<ConvGraphPlan::Descriptors>> operation_graph(cudnnHandle_
   FSWAP_RETURN_IF_ERROR(d->op.finalize());
 
   std::vector<cudnnBackendDescriptor_t> ops{d->op.get()};
-  if (e.fused()) {
+  if (!e.empty()) {
     // Each step reads the last one's tensor; the last step writes Y.
     struct Step {
       cudnnPointwiseMode_t mode;
@@ -188,8 +188,8 @@ Result<std::unique_ptr<ConvGraphPlan::Descriptors>> operation_graph(cudnnHandle_
     std::vector<Step> steps;
     if (e.bias) steps.push_back({CUDNN_POINTWISE_ADD, kBias, 0});
     if (e.residual) steps.push_back({CUDNN_POINTWISE_ADD, kResidual, 0});
-    if (e.act != GraphEpilogue::Act::kNone)
-      steps.push_back({CUDNN_POINTWISE_RELU_FWD, 0, e.act == GraphEpilogue::Act::kLeakyRelu ? e.slope : 0});
+    if (e.act != ConvEpilogue::Act::kNone)
+      steps.push_back({CUDNN_POINTWISE_RELU_FWD, 0, e.act == ConvEpilogue::Act::kLeakyRelu ? e.slope : 0});
     const std::int64_t virtual_uids[] = {kBiased, kAdded};
     const Descriptor* last = &d->y;
     for (std::size_t i = 0; i < steps.size(); ++i) {
@@ -280,14 +280,15 @@ Result<EngineIdentity> identify(const Descriptor& config) {
 }  // namespace
 
 bool graph_aligned(const ConvGraphOperands& o) {
-  for (const void* p : {o.x, o.w, static_cast<const void*>(o.y), static_cast<const void*>(o.workspace)})
+  for (const void* p : {o.x, o.w, static_cast<const void*>(o.y), static_cast<const void*>(o.workspace), o.bias,
+                        o.residual})
     if (reinterpret_cast<std::uintptr_t>(p) % kGraphAlignment != 0) return false;
   return true;
 }
 
 bool graph_serves(const ConvProblem& p) { return p.direction == ConvDirection::kForward && p.dtype == DType::kFloat16; }
 
-ConvGraphPlan::ConvGraphPlan(std::unique_ptr<Descriptors> descriptors, GraphEngine engine, GraphEpilogue epilogue,
+ConvGraphPlan::ConvGraphPlan(std::unique_ptr<Descriptors> descriptors, GraphEngine engine, ConvEpilogue epilogue,
                              std::size_t workspace_bytes)
     : descriptors_(std::move(descriptors)), engine_(std::move(engine)), epilogue_(epilogue),
       workspace_bytes_(workspace_bytes) {}
@@ -311,10 +312,9 @@ Status ConvGraphPlan::execute(cudnnContext* handle, const ConvGraphOperands& o) 
   return Status::ok();
 }
 
-Result<std::vector<ConvGraphPlan>> graph_candidates(cudnnContext* handle, const ConvProblem& problem, int most,
-                                                    const GraphEpilogue& epilogue) {
+Result<std::vector<ConvGraphPlan>> graph_candidates(cudnnContext* handle, const ConvProblem& problem, int most) {
   if (!graph_serves(problem)) return unsupported(std::string(kOp) + ": not for " + to_string(problem));
-  FSWAP_ASSIGN_OR_RETURN(auto graph, operation_graph(handle, problem, epilogue));
+  FSWAP_ASSIGN_OR_RETURN(auto graph, operation_graph(handle, problem));
   FSWAP_ASSIGN_OR_RETURN(Descriptor heuristics, Descriptor::create(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR));
   const cudnnBackendHeurMode_t mode = CUDNN_HEUR_MODE_A;
   FSWAP_RETURN_IF_ERROR(heuristics.set_descriptor(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, graph->graph));
@@ -338,18 +338,17 @@ Result<std::vector<ConvGraphPlan>> graph_candidates(cudnnContext* handle, const 
     Result<EngineIdentity> id = identify(configs[static_cast<std::size_t>(i)]);
     if (!id || id->runtime_compiled) continue;
     // Built again from the identity, as a stored choice is: each plan owns its descriptors.
-    Result<ConvGraphPlan> plan = build_graph_plan(handle, problem, id->engine, epilogue);
+    Result<ConvGraphPlan> plan = build_graph_plan(handle, problem, id->engine);
     if (plan) plans.push_back(std::move(*plan));
   }
   if (plans.empty()) return unsupported(std::string(kOp) + ": no engine for " + to_string(problem));
   return plans;
 }
 
-Result<ConvGraphPlan> build_graph_plan(cudnnContext* handle, const ConvProblem& problem, const GraphEngine& engine,
-                                       const GraphEpilogue& epilogue) {
+Result<ConvGraphPlan> build_graph_plan(cudnnContext* handle, const ConvProblem& problem, const GraphEngine& engine) {
   if (!graph_serves(problem) || engine.index < 0)
     return unsupported(std::string(kOp) + ": not for " + to_string(problem));
-  FSWAP_ASSIGN_OR_RETURN(auto d, operation_graph(handle, problem, epilogue));
+  FSWAP_ASSIGN_OR_RETURN(auto d, operation_graph(handle, problem));
   FSWAP_ASSIGN_OR_RETURN(d->engine, Descriptor::create(CUDNN_BACKEND_ENGINE_DESCRIPTOR));
   FSWAP_RETURN_IF_ERROR(d->engine.set_descriptor(CUDNN_ATTR_ENGINE_OPERATION_GRAPH, d->graph));
   FSWAP_RETURN_IF_ERROR(d->engine.set(CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, &engine.index));
@@ -371,14 +370,14 @@ Result<ConvGraphPlan> build_graph_plan(cudnnContext* handle, const ConvProblem& 
                                         static_cast<std::int64_t>(raw.size())));
   FSWAP_RETURN_IF_ERROR(d->config.finalize());
   FSWAP_ASSIGN_OR_RETURN(const std::size_t workspace, finalize_plan(handle, *d));
-  return ConvGraphPlan(std::move(d), engine, epilogue, workspace);
+  return ConvGraphPlan(std::move(d), engine, problem.epilogue, workspace);
 }
 
 Result<const ConvGraphPlan*> ConvGraphPlans::find_or_build(cudnnContext* handle, const ConvProblem& problem,
-                                                           const GraphEngine& engine, const GraphEpilogue& epilogue) {
-  const auto key = std::make_tuple(problem, engine, epilogue);
+                                                           const GraphEngine& engine) {
+  const auto key = std::make_pair(problem, engine);
   if (auto it = plans_.find(key); it != plans_.end()) return &it->second;
-  FSWAP_ASSIGN_OR_RETURN(ConvGraphPlan plan, build_graph_plan(handle, problem, engine, epilogue));
+  FSWAP_ASSIGN_OR_RETURN(ConvGraphPlan plan, build_graph_plan(handle, problem, engine));
   return &plans_.emplace(key, std::move(plan)).first->second;
 }
 

@@ -7,6 +7,7 @@
 // index and knob values, and is rebuilt from them in the next process.
 //
 //   FSWAP_ASSIGN_OR_RETURN(auto candidates, graph_candidates(handle, problem, 8));   // search
+//   (problem.epilogue non-empty: the plans compute bias, residual and activation too)
 //   for (ConvGraphPlan& plan : candidates) time(plan.execute(handle, {x, w, y, workspace}));
 //   ConvGraphPlans plans;                                                             // per handle
 //   FSWAP_ASSIGN_OR_RETURN(const ConvGraphPlan* plan, plans.find_or_build(handle, problem, engine));
@@ -23,7 +24,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <tuple>
 #include <vector>
 
 #include "backends/cuda/conv_algo_cache.h"
@@ -33,26 +33,14 @@ struct cudnnContext;
 
 namespace fswap::cuda {
 
-// What a plan computes after the convolution, in the CUDA epilogue's order:
-// y = act(conv(x, w) + bias[k] + residual), act none, Relu or LeakyRelu (slope).
-struct GraphEpilogue {
-  bool bias = false;
-  bool residual = false;
-  enum class Act { kNone, kRelu, kLeakyRelu } act = Act::kNone;
-  float slope = 0;  // kLeakyRelu's
-
-  bool fused() const { return bias || residual || act != Act::kNone; }
-  auto operator<=>(const GraphEpilogue&) const = default;
-};
-
 // The operands of one execution, device pointers.
 struct ConvGraphOperands {
   const void* x = nullptr;
   const void* w = nullptr;
   void* y = nullptr;
   void* workspace = nullptr;  // at least the plan's workspace_bytes() (nullptr when that is 0)
-  const void* bias = nullptr;      // [k], when the epilogue has one
-  const void* residual = nullptr;  // y's shape and layout, when the epilogue has one
+  const void* bias = nullptr;      // [k], when the problem's epilogue has one
+  const void* residual = nullptr;  // y's shape and layout, when the problem's epilogue has one
 };
 
 // The alignment the plans assume of every operand.
@@ -70,7 +58,7 @@ class ConvGraphPlan {
   ~ConvGraphPlan();
 
   const GraphEngine& engine() const { return engine_; }
-  const GraphEpilogue& epilogue() const { return epilogue_; }
+  const ConvEpilogue& epilogue() const { return epilogue_; }
   std::size_t workspace_bytes() const { return workspace_bytes_; }
   // Enqueues the convolution on the handle's stream (capturable in a CUDA graph).
   Status execute(cudnnContext* handle, const ConvGraphOperands& operands) const;
@@ -78,34 +66,32 @@ class ConvGraphPlan {
   struct Descriptors;  // conv_graph.cc
 
  private:
-  friend Result<ConvGraphPlan> build_graph_plan(cudnnContext*, const ConvProblem&, const GraphEngine&,
-                                                const GraphEpilogue&);
-  ConvGraphPlan(std::unique_ptr<Descriptors> descriptors, GraphEngine engine, GraphEpilogue epilogue,
+  friend Result<ConvGraphPlan> build_graph_plan(cudnnContext*, const ConvProblem&, const GraphEngine&);
+  ConvGraphPlan(std::unique_ptr<Descriptors> descriptors, GraphEngine engine, ConvEpilogue epilogue,
                 std::size_t workspace_bytes);
 
   std::unique_ptr<Descriptors> descriptors_;
   GraphEngine engine_;
-  GraphEpilogue epilogue_;
+  ConvEpilogue epilogue_;
   std::size_t workspace_bytes_ = 0;
 };
 
-// Up to `most` plans for `problem` (and `epilogue`) in the order cuDNN's heuristics (mode A) rank
-// them, leaving out configurations that fail to finalize or compile at run time. kUnsupported when
-// none is left.
-Result<std::vector<ConvGraphPlan>> graph_candidates(cudnnContext* handle, const ConvProblem& problem, int most,
-                                                    const GraphEpilogue& epilogue = {});
+// Up to `most` plans for `problem`, its epilogue included, in the order cuDNN's heuristics (mode A)
+// rank them, leaving out configurations that fail to finalize or compile at run time. kUnsupported
+// when none is left (cuDNN 9.19 on the H100 has precompiled engines for a bias and for a bias and
+// Relu after the convolution, none for a residual or LeakyRelu).
+Result<std::vector<ConvGraphPlan>> graph_candidates(cudnnContext* handle, const ConvProblem& problem, int most);
 // The plan of a stored engine configuration.
-Result<ConvGraphPlan> build_graph_plan(cudnnContext* handle, const ConvProblem& problem, const GraphEngine& engine,
-                                       const GraphEpilogue& epilogue = {});
+Result<ConvGraphPlan> build_graph_plan(cudnnContext* handle, const ConvProblem& problem, const GraphEngine& engine);
 
 // Built plans by problem and engine, for one cuDNN handle (building one takes ~0.1–1 ms).
 class ConvGraphPlans {
  public:
   Result<const ConvGraphPlan*> find_or_build(cudnnContext* handle, const ConvProblem& problem,
-                                             const GraphEngine& engine, const GraphEpilogue& epilogue = {});
+                                             const GraphEngine& engine);
 
  private:
-  std::map<std::tuple<ConvProblem, GraphEngine, GraphEpilogue>, ConvGraphPlan> plans_;
+  std::map<std::pair<ConvProblem, GraphEngine>, ConvGraphPlan> plans_;
 };
 
 }  // namespace fswap::cuda
