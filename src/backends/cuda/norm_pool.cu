@@ -413,6 +413,46 @@ __global__ void channels_last_slice_moments(const T* x, std::int64_t images, std
   }
 }
 
+// channels_last_slice_moments with a thread per 16-byte group of channels (channels a multiple of
+// the group, x 16-byte aligned, grid.z = images): one load per group and pixel, the group's
+// Welford updates sharing one reciprocal of the count. A block is blockDim.x groups × blockDim.y
+// pixel lanes (blockDim.x = the groups of a pixel, up to kWarp: a warp reads whole pixels); the
+// lanes' moments are merged through shared memory (blockDim.x · blockDim.y · group Moments).
+template <class T>
+__global__ void channel_group_slice_moments(const T* x, std::int64_t pixels, std::int64_t channels, Moments* slices) {
+  constexpr int kSize = ChannelGroup<T>::kSize;
+  extern __shared__ Moments lane_moments[];
+  const std::int64_t groups = channels / kSize;
+  const std::int64_t g = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  const std::int64_t slice_len = ceil_div(pixels, gridDim.y);
+  const std::int64_t begin = blockIdx.y * slice_len, end = std::min(pixels, begin + slice_len);
+  const std::int64_t n = blockIdx.z;
+  float count = 0.0f, mean[kSize] = {}, m2[kSize] = {};
+  if (g < groups) {
+    const auto* xs = reinterpret_cast<const ChannelGroup<T>*>(x + n * pixels * channels) + g;
+    for (std::int64_t p = begin + threadIdx.y; p < end; p += blockDim.y) {
+      const ChannelGroup<T> v = xs[p * groups];
+      count += 1.0f;
+      const float inverse = 1.0f / count;
+      for (int i = 0; i < kSize; ++i) {
+        const float value = to_float(v.v[i]);
+        const float delta = value - mean[i];
+        mean[i] += delta * inverse;
+        m2[i] += delta * (value - mean[i]);
+      }
+    }
+  }
+  Moments* mine = lane_moments + (threadIdx.y * blockDim.x + threadIdx.x) * kSize;
+  for (int i = 0; i < kSize; ++i) mine[i] = {count, mean[i], m2[i]};
+  __syncthreads();
+  if (threadIdx.y != 0 || g >= groups) return;
+  for (int i = 0; i < kSize; ++i) {
+    Moments m = mine[i];
+    for (unsigned lane = 1; lane < blockDim.y; ++lane) m = merge(m, lane_moments[(lane * blockDim.x + threadIdx.x) * kSize + i]);
+    slices[(n * gridDim.y + blockIdx.y) * channels + g * kSize + i] = m;
+  }
+}
+
 // channels_last: each (n, c)'s slices merged in slice order into its affine, ab[n · channels + c].
 template <class Affine>
 __global__ void channels_last_affines(const Moments* slices, int splits, std::int64_t images, std::int64_t channels,
@@ -755,18 +795,30 @@ template <class T, class Affine>
 Status normalize_channels_last(const CudaKernelArgs& args, const char* op, std::int64_t images, std::int64_t pixels,
                                std::int64_t channels, const Affine& affine_of) {
   using Coefficient = AffineOf<Affine>;
-  const std::int64_t groups = ceil_div(channels, kWarp);
+  const T* x = args.inputs[0].as<const T>();
+  constexpr int kGroup = ChannelGroup<T>::kSize;
+  const bool grouped = channels % kGroup == 0 && aligned16(x) && images <= kMaxGridY;
+  // The grouped kernel's block: the groups of a pixel (up to kWarp) × pixel lanes.
+  const std::int64_t across = grouped ? std::min<std::int64_t>(kWarp, channels / kGroup) : kWarp;
+  const dim3 block(static_cast<unsigned>(across), static_cast<unsigned>(kBlock / across));
+  const std::int64_t blocks_x = ceil_div(grouped ? channels / kGroup : channels, across);
   const std::int64_t slices = std::clamp<std::int64_t>(
-      std::min(ceil_div(kTargetBlocks, images * groups), pixels / kMinSlicePixels), 1, kMaxSlices);
+      std::min(ceil_div(kTargetBlocks, images * blocks_x), pixels / kMinSlicePixels), 1, kMaxSlices);
   const std::size_t table_bytes = static_cast<std::size_t>(images * channels) * sizeof(Coefficient);
   FSWAP_ASSIGN_OR_RETURN(
       void* scratch, args.ctx.workspace(table_bytes + static_cast<std::size_t>(images * slices * channels) * sizeof(Moments)));
   auto* ab = static_cast<Coefficient*>(scratch);  // first: float2 and FlooredAffine need 8- and 16-byte alignment
   auto* moments = reinterpret_cast<Moments*>(static_cast<char*>(scratch) + table_bytes);
-  const dim3 grid(static_cast<unsigned>(groups), static_cast<unsigned>(slices),
-                  static_cast<unsigned>(std::min(images, kMaxGridY)));
-  channels_last_slice_moments<<<grid, dim3(kWarp, kPixelLanes), 0, stream_of(args)>>>(args.inputs[0].as<const T>(),
-                                                                                      images, pixels, channels, moments);
+  if (grouped) {
+    const dim3 grid(static_cast<unsigned>(blocks_x), static_cast<unsigned>(slices), static_cast<unsigned>(images));
+    const std::size_t shared = static_cast<std::size_t>(kBlock / across * across) * kGroup * sizeof(Moments);
+    channel_group_slice_moments<<<grid, block, shared, stream_of(args)>>>(x, pixels, channels, moments);
+  } else {
+    const dim3 grid(static_cast<unsigned>(blocks_x), static_cast<unsigned>(slices),
+                    static_cast<unsigned>(std::min(images, kMaxGridY)));
+    channels_last_slice_moments<<<grid, dim3(kWarp, kPixelLanes), 0, stream_of(args)>>>(x, images, pixels, channels,
+                                                                                        moments);
+  }
   FSWAP_RETURN_IF_ERROR(check_launch(op));
   channels_last_affines<<<grid_for(images * channels), kBlock, 0, stream_of(args)>>>(
       moments, static_cast<int>(slices), images, channels, affine_of, ab);
