@@ -2,15 +2,15 @@
 # End-to-end video on the GPU machine (scripts/gpu_run.sh's "video" part; bundle/ unpacked):
 # makes 1080p and 4K clips from a real photo, then `fswap bench` (decode + encode only, then the
 # full swap, same run) on each:
-#   - the default pipeline (fr_detect → fr_landmark → classical swapper; also with 4 frames at once,
-#     the classical swapper's host work in 4 lanes) and the FaceFusion default
+#   - the default pipeline (fr_detect → fr_landmark → classical swapper) and the FaceFusion default
 #     pipeline on replicas (2dfan4 → arcface → hyperswap_1a_256 → gfpgan_1.4, box mask), native engine,
 #     CUDA, fp16. Its detector is fr_detect, not the yoloface replica: a replica's random weights find
 #     hundreds of boxes that are no faces, where the clip has one; yoloface's own cost is in
 #     docs/BENCHMARKS.md's per-family table;
 #   - the FaceFusion pipeline with its frames kept on the GPU (the default) and on the host, and
 #     with every model in ONNX's NCHW layout (--layout nchw; the default runs channels-last islands);
-#   - a VRAM budget sweep at 4K: 100%, 50% and 25% of the FaceFusion pipeline's peak device bytes.
+#   - a VRAM budget sweep at 4K (a 12 s clip): 100%, 50% and 25% of the FaceFusion pipeline's peak
+#     device bytes.
 # Prints one line per run: clip, setting, mode, frames, fps, steady fps (from frame 30 on), seconds to
 # the first frame, stages. Environment: WORK (the models
 # folder is $WORK/models, replicas generated), OUT (logs).
@@ -24,9 +24,9 @@ VIDEO_PARTS=${VIDEO_PARTS:-bench sweep}  # which to run: bench, lanes, startup, 
 bin=bundle/bin
 models=$WORK/models
 
-make_clip() {  # width height file
+make_clip() {  # width height file [seconds]
   [[ -s $WORK/$3 ]] || $bin/fswap-make-clip --image bundle/media/messi5.jpg --width "$1" --height "$2" \
-    --seconds "$SECONDS_PER_CLIP" --fps 30 --audio-from bundle/media/Megamind.avi --out "$WORK/$3" >/dev/null
+    --seconds "${4:-$SECONDS_PER_CLIP}" --fps 30 --audio-from bundle/media/Megamind.avi --out "$WORK/$3" >/dev/null
 }
 make_clip 1920 1080 clip_1080p.mp4
 make_clip 3840 2160 clip_4k.mp4
@@ -45,8 +45,6 @@ bench() {  # label args...: fswap bench over the clips; its table and memory lin
 
 if [[ " $VIDEO_PARTS " == *" bench "* ]]; then
   bench "default" "${native[@]}"
-  # The default swapper works on the host: lanes (--batch-frames) spread its frames over cores.
-  bench "default, 4 frames at once" "${native[@]}" --batch-frames 4
   bench "facefusion" "${native[@]}" "${facefusion[@]}"
   bench "facefusion, frames on the host" "${native[@]}" "${facefusion[@]}" --frames-on-gpu off
   bench "facefusion, nchw" "${native[@]}" "${facefusion[@]}" --layout nchw
@@ -74,13 +72,18 @@ if [[ " $VIDEO_PARTS " == *" startup "* ]]; then
 fi
 [[ " $VIDEO_PARTS " == *" sweep "* ]] || exit 0
 
-# The budget sweep: the FaceFusion pipeline's peak device bytes on the 4K clip, then fractions of it.
+# The budget sweep: the FaceFusion pipeline's peak device bytes on a 4K clip, then fractions of it.
+# The clip is longer than the others (SWEEP_SECONDS, 12 s = 360 frames): under a budget the face
+# work runs stage-major over windows of up to a few hundred frames, and a clip of one window would
+# measure its start-up (nothing to encode until the window's stages end), not its steady rate.
+make_clip 3840 2160 clip_4k_sweep.mp4 "${SWEEP_SECONDS:-12}"
+sweep_clip=$WORK/clip_4k_sweep.mp4
 # The peak is the second of two unlimited runs: the first fills cuDNN's algorithm cache, whose
 # searches take up to 256 MiB of workspace that a warm run never asks for (on a fresh machine the
 # first run's peak was 1054 MiB; after other runs had filled the cache, 608).
-timeout "$LIMIT" $bin/fswap swap "${native[@]}" "${facefusion[@]}" -t "$WORK/clip_4k.mp4" -o "$WORK/peak.mp4" \
+timeout "$LIMIT" $bin/fswap swap "${native[@]}" "${facefusion[@]}" -t "$sweep_clip" -o "$WORK/peak.mp4" \
   > "$OUT/video_peak_cold.log" 2>&1
-peak=$(timeout "$LIMIT" $bin/fswap swap "${native[@]}" "${facefusion[@]}" -t "$WORK/clip_4k.mp4" -o "$WORK/peak.mp4" 2>&1 |
+peak=$(timeout "$LIMIT" $bin/fswap swap "${native[@]}" "${facefusion[@]}" -t "$sweep_clip" -o "$WORK/peak.mp4" 2>&1 |
   tee "$OUT/video_peak.log" | grep -o 'peak reserved [0-9.]* [KMG]iB' | head -1 |
   awk '{ f = $4 == "GiB" ? 1024 : $4 == "KiB" ? 1 / 1024 : 1; printf "%d", $3 * f }')
 echo "### 4K budget sweep (peak ${peak:-?} MiB unlimited)"
@@ -92,7 +95,7 @@ if [[ -n $peak ]]; then
     before=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 | head -1)
     nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 -lms 100 > "$WORK/sampled_$pct.txt" &
     sampler=$!
-    timeout "$LIMIT" $bin/fswap swap "${native[@]}" "${facefusion[@]}" --vram-budget "${budget}MiB" -t "$WORK/clip_4k.mp4" \
+    timeout "$LIMIT" $bin/fswap swap "${native[@]}" "${facefusion[@]}" --vram-budget "${budget}MiB" -t "$sweep_clip" \
       -o "$WORK/budget_$pct.mp4" > "$OUT/video_budget_$pct.log" 2>&1
     status=$?
     kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null

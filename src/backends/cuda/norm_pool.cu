@@ -291,6 +291,7 @@ Status launch_affine_channels_last(const CudaKernelArgs& args, const char* op, s
 // CPU kernel computes it.
 template <class T>
 struct InstanceAffine {
+  static constexpr bool kSquaresOnly = false;  // needs the mean and the variance
   const T* scale;
   const T* bias;
   float epsilon;
@@ -305,6 +306,7 @@ struct InstanceAffine {
 // cancellation), a = gamma[c]/√(ν² + ε), b = beta[c], floor tau[c].
 template <class T>
 struct FilterResponseAffine {
+  static constexpr bool kSquaresOnly = true;  // reads only the mean of squares (moments with mean 0 do)
   const T* gamma;
   const T* beta;
   const T* tau;
@@ -413,44 +415,47 @@ __global__ void channels_last_slice_moments(const T* x, std::int64_t images, std
   }
 }
 
-// channels_last_slice_moments with a thread per 16-byte group of channels (channels a multiple of
-// the group, x 16-byte aligned, grid.z = images): one load per group and pixel, the group's
-// Welford updates sharing one reciprocal of the count. A block is blockDim.x groups × blockDim.y
-// pixel lanes (blockDim.x = the groups of a pixel, up to kWarp: a warp reads whole pixels); the
-// lanes' moments are merged through shared memory (blockDim.x · blockDim.y · group Moments).
+// For an affine that reads only the mean of squares (FilterResponseNorm): the sum of x² of each
+// channel of image blockIdx.z over pixel slice blockIdx.y, as Moments {pixels, 0, sum} (which merge
+// and m2/count + mean² read as the mean of squares), into slices[(n · gridDim.y + slice) ·
+// channels + c]. A thread takes a 16-byte group of channels (channels a multiple of the group, x
+// 16-byte aligned) over every blockDim.y-th pixel of the slice: one load per group and pixel, plain
+// sums; the block's pixel lanes are added in a tree through shared memory (blockDim.x ·
+// blockDim.y · group floats). blockDim.x is the groups of a pixel, up to kWarp: a warp reads whole
+// pixels.
 template <class T>
-__global__ void channel_group_slice_moments(const T* x, std::int64_t pixels, std::int64_t channels, Moments* slices) {
+__global__ void channel_group_square_sums(const T* x, std::int64_t pixels, std::int64_t channels, Moments* slices) {
   constexpr int kSize = ChannelGroup<T>::kSize;
-  extern __shared__ Moments lane_moments[];
+  extern __shared__ float lane_sums[];
   const std::int64_t groups = channels / kSize;
   const std::int64_t g = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
   const std::int64_t slice_len = ceil_div(pixels, gridDim.y);
-  const std::int64_t begin = blockIdx.y * slice_len, end = std::min(pixels, begin + slice_len);
+  const std::int64_t begin = std::min(pixels, blockIdx.y * slice_len), end = std::min(pixels, begin + slice_len);
   const std::int64_t n = blockIdx.z;
-  float count = 0.0f, mean[kSize] = {}, m2[kSize] = {};
+  float sum[kSize] = {};
   if (g < groups) {
     const auto* xs = reinterpret_cast<const ChannelGroup<T>*>(x + n * pixels * channels) + g;
     for (std::int64_t p = begin + threadIdx.y; p < end; p += blockDim.y) {
       const ChannelGroup<T> v = xs[p * groups];
-      count += 1.0f;
-      const float inverse = 1.0f / count;
       for (int i = 0; i < kSize; ++i) {
         const float value = to_float(v.v[i]);
-        const float delta = value - mean[i];
-        mean[i] += delta * inverse;
-        m2[i] += delta * (value - mean[i]);
+        sum[i] += value * value;
       }
     }
   }
-  Moments* mine = lane_moments + (threadIdx.y * blockDim.x + threadIdx.x) * kSize;
-  for (int i = 0; i < kSize; ++i) mine[i] = {count, mean[i], m2[i]};
-  __syncthreads();
-  if (threadIdx.y != 0 || g >= groups) return;
-  for (int i = 0; i < kSize; ++i) {
-    Moments m = mine[i];
-    for (unsigned lane = 1; lane < blockDim.y; ++lane) m = merge(m, lane_moments[(lane * blockDim.x + threadIdx.x) * kSize + i]);
-    slices[(n * gridDim.y + blockIdx.y) * channels + g * kSize + i] = m;
+  const auto at = [&](unsigned lane, int i) -> float& { return lane_sums[(lane * blockDim.x + threadIdx.x) * kSize + i]; };
+  for (int i = 0; i < kSize; ++i) at(threadIdx.y, i) = sum[i];
+  unsigned lanes = blockDim.y;
+  while (lanes > 1) {
+    __syncthreads();
+    const unsigned half = (lanes + 1) / 2;
+    if (threadIdx.y + half < lanes)
+      for (int i = 0; i < kSize; ++i) at(threadIdx.y, i) += at(threadIdx.y + half, i);
+    lanes = half;
   }
+  if (threadIdx.y != 0 || g >= groups) return;
+  Moments* out = slices + (n * gridDim.y + blockIdx.y) * channels + g * kSize;
+  for (int i = 0; i < kSize; ++i) out[i] = Moments{static_cast<float>(end - begin), 0.0f, at(0, i)};
 }
 
 // channels_last: each (n, c)'s slices merged in slice order into its affine, ab[n · channels + c].
@@ -797,11 +802,10 @@ Status normalize_channels_last(const CudaKernelArgs& args, const char* op, std::
   using Coefficient = AffineOf<Affine>;
   const T* x = args.inputs[0].as<const T>();
   constexpr int kGroup = ChannelGroup<T>::kSize;
-  const bool grouped = channels % kGroup == 0 && aligned16(x) && images <= kMaxGridY;
-  // The grouped kernel's block: the groups of a pixel (up to kWarp) × pixel lanes.
-  const std::int64_t across = grouped ? std::min<std::int64_t>(kWarp, channels / kGroup) : kWarp;
-  const dim3 block(static_cast<unsigned>(across), static_cast<unsigned>(kBlock / across));
-  const std::int64_t blocks_x = ceil_div(grouped ? channels / kGroup : channels, across);
+  const bool squares = Affine::kSquaresOnly && channels % kGroup == 0 && aligned16(x) && images <= kMaxGridY;
+  // channel_group_square_sums's block: the groups of a pixel (up to kWarp) × pixel lanes.
+  const std::int64_t across = squares ? std::min<std::int64_t>(kWarp, channels / kGroup) : kWarp;
+  const std::int64_t blocks_x = ceil_div(squares ? channels / kGroup : channels, across);
   const std::int64_t slices = std::clamp<std::int64_t>(
       std::min(ceil_div(kTargetBlocks, images * blocks_x), pixels / kMinSlicePixels), 1, kMaxSlices);
   const std::size_t table_bytes = static_cast<std::size_t>(images * channels) * sizeof(Coefficient);
@@ -809,10 +813,11 @@ Status normalize_channels_last(const CudaKernelArgs& args, const char* op, std::
       void* scratch, args.ctx.workspace(table_bytes + static_cast<std::size_t>(images * slices * channels) * sizeof(Moments)));
   auto* ab = static_cast<Coefficient*>(scratch);  // first: float2 and FlooredAffine need 8- and 16-byte alignment
   auto* moments = reinterpret_cast<Moments*>(static_cast<char*>(scratch) + table_bytes);
-  if (grouped) {
+  if (squares) {
+    const dim3 block(static_cast<unsigned>(across), static_cast<unsigned>(kBlock / across));
     const dim3 grid(static_cast<unsigned>(blocks_x), static_cast<unsigned>(slices), static_cast<unsigned>(images));
-    const std::size_t shared = static_cast<std::size_t>(kBlock / across * across) * kGroup * sizeof(Moments);
-    channel_group_slice_moments<<<grid, block, shared, stream_of(args)>>>(x, pixels, channels, moments);
+    const std::size_t shared = static_cast<std::size_t>(block.x) * block.y * kGroup * sizeof(float);
+    channel_group_square_sums<<<grid, block, shared, stream_of(args)>>>(x, pixels, channels, moments);
   } else {
     const dim3 grid(static_cast<unsigned>(blocks_x), static_cast<unsigned>(slices),
                     static_cast<unsigned>(std::min(images, kMaxGridY)));
