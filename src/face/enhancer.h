@@ -121,6 +121,9 @@ class FaceEnhancer {
   // enhance() on a frame on device_work()'s GPU, the caller holding it. The box mask is uploaded
   // once; the occlusion mask is made per face there (FaceOccluder::mask_on_device).
   Status enhance_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger);
+  // Frees the box mask the device path keeps on the GPU (a face goes to the host path because its
+  // region did not fit). Not while holding device_work().
+  void release_device_buffers() { box_mask_on_gpu_ = KeptBuffer(); }
   // The part of a frame_width × frame_height frame that enhance() and enhance_on_device() read
   // and write for `target`: crop_step_rect (face/paste_back.h) of its crop. The whole frame for a
   // face without landmarks (the steps refuse it).

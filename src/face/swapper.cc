@@ -82,6 +82,11 @@ DeviceWork* FaceFusionFaceSwapper::device_work() {
   return gpu != nullptr && masker_.runs_on(*gpu) ? gpu : nullptr;
 }
 
+void FaceFusionFaceSwapper::release_device_buffers() {
+  source_on_gpu_ = KeptBuffer();
+  mask_on_gpu_ = KeptBuffer();
+}
+
 Affine FaceFusionFaceSwapper::crop_affine(const Face& target) const {
   return align_to_template(target.landmarks5, *model_->spec().face_template, static_cast<float>(crop_size_));
 }

@@ -44,6 +44,9 @@ class FaceSwapper {
   // swap() on a frame on device_work()'s GPU, the caller holding it. kUnsupported when
   // device_work() is null.
   virtual Status swap_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger);
+  // Frees what the device path keeps on the GPU between frames (the source, a fixed mask), when a
+  // face goes to the host path because its region did not fit. Not while holding device_work().
+  virtual void release_device_buffers() {}
   // The part of a frame_width × frame_height frame that swap_on_device() reads and writes for
   // `target`: a step run on that part alone, with the face translated into it, gives the same
   // pixels (face/face_region.h). The whole frame unless the swapper knows better.
@@ -86,6 +89,7 @@ class FaceFusionFaceSwapper final : public FaceSwapper {
   // and region masks are made per face there (FaceMasker::before_swap_on_device).
   DeviceWork* device_work() override;
   Status swap_on_device(const DeviceFrame& frame, const Face& target, TimeLedger* ledger) override;
+  void release_device_buffers() override;
   // crop_step_rect (face/paste_back.h) of the target's crop; the whole frame for a face without
   // landmarks (the steps refuse it). swap() touches the same part when it does not balance the
   // source (its recognizer reads the frame through another crop).

@@ -390,6 +390,10 @@ Status run_processor(const SwapJob& job, const std::string& processor, Processor
       // The region left the frame untouched; this face goes to the host, the next ones try again.
       if (!p.region_misses_logged) log_warn("a face's region did not fit on the GPU; such faces are done on the host: " + s.message());
       p.region_misses_logged = true;
+      // The processors' kept buffers would hold a piece of device memory (the pool maps 32 MiB at a
+      // time) that the host step's model activations need; the next region uploads them again.
+      if (p.swapper) p.swapper->release_device_buffers();
+      if (p.enhancer) p.enhancer->release_device_buffers();
     }
     FSWAP_RETURN_IF_ERROR(host_face_step(processor, p, frame, face, ledger));
   }
