@@ -407,11 +407,17 @@ TEST(CudaChannelsLastDepthwise, ThroughputAgainstCudnn) {
   }
 }
 
+// A float16 channels_last 3×3 convolution, pad 1, stride 1, over [batch, channels, size, size].
+cuda::ConvProblem nhwc_3x3(std::int64_t batch, std::int64_t channels, std::int64_t out_channels, std::int64_t size,
+                           cuda::ConvEpilogue epilogue = {}) {
+  return {.direction = cuda::ConvDirection::kForward, .dtype = DType::kFloat16, .layout = cuda::ConvLayout::kNhwc,
+          .math = 1, .spatial_rank = 2, .batch = batch, .channels = channels, .out_channels = out_channels,
+          .groups = 1, .input = {size, size, 0}, .kernel = {3, 3, 0}, .pad = {1, 1, 0}, .stride = {1, 1, 0},
+          .dilation = {1, 1, 0}, .epilogue = epilogue};
+}
+
 TEST(CudaChannelsLastCache, EntriesCarryTheLayout) {
-  cuda::ConvProblem p{.direction = cuda::ConvDirection::kForward, .dtype = DType::kFloat16,
-                      .layout = cuda::ConvLayout::kNhwc, .math = 1, .spatial_rank = 2, .batch = 1, .channels = 64,
-                      .out_channels = 128, .groups = 1, .input = {56, 56, 0}, .kernel = {3, 3, 0},
-                      .pad = {1, 1, 0}, .stride = {1, 1, 0}, .dilation = {1, 1, 0}, .epilogue = {}};
+  cuda::ConvProblem p = nhwc_3x3(1, 64, 128, 56);
   const cuda::ConvAlgoChoice choice{1, 1, 4096, {}, false};
   const std::string line = cuda::format_conv_entry(p, choice);
   EXPECT_NE(line.find(" layout=nhwc "), std::string::npos) << line;
@@ -436,11 +442,8 @@ TEST(CudaChannelsLastCache, EntriesCarryTheLayout) {
 // A graph-API engine configuration survives the file: index and knob values, negative ones included,
 // and the epilogue a plan fuses.
 TEST(CudaChannelsLastCache, EntriesCarryTheGraphEngine) {
-  cuda::ConvProblem p{.direction = cuda::ConvDirection::kForward, .dtype = DType::kFloat16,
-                      .layout = cuda::ConvLayout::kNhwc, .math = 1, .spatial_rank = 2, .batch = 32, .channels = 64,
-                      .out_channels = 64, .groups = 1, .input = {56, 56, 0}, .kernel = {3, 3, 0},
-                      .pad = {1, 1, 0}, .stride = {1, 1, 0}, .dilation = {1, 1, 0},
-                      .epilogue = {.bias = true, .residual = true, .act = cuda::ConvEpilogue::Act::kRelu}};
+  const cuda::ConvProblem p =
+      nhwc_3x3(32, 64, 64, 56, {.bias = true, .residual = true, .act = cuda::ConvEpilogue::Act::kRelu});
   const cuda::ConvAlgoChoice choice{1, 1, 1 << 20, {.index = 12, .knobs = {{3, 1}, {5, -1}, {17, 64}}}, true};
   const std::string line = cuda::format_conv_entry(p, choice);
   EXPECT_NE(line.find(" epilogue=bias+residual+relu "), std::string::npos) << line;
@@ -543,11 +546,8 @@ TEST(CudaConvGraph, FusedEpilogueCandidatesMatchTheCpuKernel) {
     cuda::ConvEpilogue e{.bias = true, .residual = residual};
     if (c.activation.kind == Activation::kRelu) e.act = cuda::ConvEpilogue::Act::kRelu;
     if (c.activation.kind == Activation::kLeakyRelu) e.act = cuda::ConvEpilogue::Act::kLeakyRelu, e.slope = 0.1f;
-    const cuda::ConvProblem p{.direction = cuda::ConvDirection::kForward, .dtype = DType::kFloat16,
-                              .layout = cuda::ConvLayout::kNhwc, .math = 1, .spatial_rank = 2, .batch = c.x[0],
-                              .channels = c.x[1], .out_channels = c.w[0], .groups = 1, .input = {c.x[2], c.x[3], 0},
-                              .kernel = {3, 3, 0}, .pad = {1, 1, 0}, .stride = {1, 1, 0}, .dilation = {1, 1, 0},
-                              .epilogue = e};
+    ASSERT_EQ(c.x[2], c.x[3]) << c.name;
+    const cuda::ConvProblem p = nhwc_3x3(c.x[0], c.x[1], c.w[0], c.x[2], e);
     cudnnContext* handle = kernel_gpu().ctx.cudnn;
     auto candidates = cuda::graph_candidates(handle, p, 8);
     std::printf("fused graph candidates %-18s %s\n", c.name.c_str(),

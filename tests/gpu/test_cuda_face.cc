@@ -157,6 +157,25 @@ TEST(CudaFace, AnalysisAndInswapperSwapMatchTheCpuBackend) {
   }
 }
 
+// inswapper_128 (box mask, a fixed source embedding) and gfpgan_1.4 (FaceFusion's options) on the GPU.
+struct SwapAndEnhance {
+  std::unique_ptr<FaceSwapper> swapper;
+  std::unique_ptr<FaceEnhancer> enhancer;
+};
+Result<SwapAndEnhance> swap_and_enhance_on_gpu(NativeEngine& engine, const std::string& dir) {
+  FSWAP_ASSIGN_OR_RETURN(const auto spec, face_swapper_model_spec("inswapper_128"));
+  FSWAP_ASSIGN_OR_RETURN(auto model, FaceSwapperModel::load(engine, dir, spec, kGpuSession));
+  FSWAP_ASSIGN_OR_RETURN(auto masker, FaceMasker::load(engine, dir, FaceMaskOptions{}, kGpuSession));
+  FaceSwapperSource source;
+  source.embedding.resize(512);
+  for (std::size_t i = 0; i < source.embedding.size(); ++i) source.embedding[i] = std::cos(0.21f * static_cast<float>(i));
+  SwapAndEnhance out;
+  FSWAP_ASSIGN_OR_RETURN(out.swapper, FaceFusionFaceSwapper::create(std::move(model), source, std::move(masker), spec.size));
+  FSWAP_ASSIGN_OR_RETURN(auto enhancer_model, FaceEnhancerModel::load(engine, dir, "gfpgan_1.4", kGpuSession));
+  out.enhancer = std::make_unique<FaceEnhancer>(std::move(enhancer_model), FaceEnhancerOptions{});
+  return out;
+}
+
 // The swapper (inswapper_128, box mask) and the enhancer (gfpgan_1.4, blend 80) on the photo's
 // first face, both on the GPU, the frame either on the host between steps or kept on the GPU.
 TEST(CudaFace, FramesKeptOnTheGpuMatchTheHostPath) {
@@ -170,27 +189,17 @@ TEST(CudaFace, FramesKeptOnTheGpuMatchTheHostPath) {
   ASSERT_TRUE(found.is_ok()) << found.status().to_string();
   const Face& face = *found;
 
-  auto spec = face_swapper_model_spec("inswapper_128");
-  ASSERT_TRUE(spec.is_ok());
-  auto model = FaceSwapperModel::load(engine, dir, *spec, kGpuSession);
-  ASSERT_TRUE(model.is_ok()) << model.status().to_string();
-  auto masker = FaceMasker::load(engine, dir, FaceMaskOptions{}, kGpuSession);
-  ASSERT_TRUE(masker.is_ok());
-  FaceSwapperSource source;
-  source.embedding.resize(512);
-  for (std::size_t i = 0; i < source.embedding.size(); ++i) source.embedding[i] = std::cos(0.21f * static_cast<float>(i));
-  auto swapper = FaceFusionFaceSwapper::create(std::move(*model), source, std::move(*masker), spec->size);
-  ASSERT_TRUE(swapper.is_ok()) << swapper.status().to_string();
-  auto enhancer_model = FaceEnhancerModel::load(engine, dir, "gfpgan_1.4", kGpuSession);
-  ASSERT_TRUE(enhancer_model.is_ok()) << enhancer_model.status().to_string();
-  FaceEnhancer enhancer(std::move(*enhancer_model), FaceEnhancerOptions{});
+  auto processors = swap_and_enhance_on_gpu(engine, dir);
+  ASSERT_TRUE(processors.is_ok()) << processors.status().to_string();
+  FaceSwapper* swapper = processors->swapper.get();
+  FaceEnhancer& enhancer = *processors->enhancer;
 
-  DeviceWork* gpu = (*swapper)->device_work();
+  DeviceWork* gpu = swapper->device_work();
   ASSERT_NE(gpu, nullptr) << "the swapper should work on the GPU";
   ASSERT_EQ(enhancer.device_work(), gpu) << "the enhancer should work on the same GPU";
 
   Image host = *image;
-  ASSERT_TRUE((*swapper)->swap(host, face, nullptr).is_ok());
+  ASSERT_TRUE(swapper->swap(host, face, nullptr).is_ok());
   ASSERT_TRUE(enhancer.enhance(host, face, nullptr).is_ok());
 
   Image kept = *image;
@@ -201,7 +210,7 @@ TEST(CudaFace, FramesKeptOnTheGpuMatchTheHostPath) {
       auto up = DeviceFrame::upload(*gpu, kept);
       ASSERT_TRUE(up.is_ok()) << up.status().to_string();
       frame.emplace(std::move(*up));
-      Status s = (*swapper)->swap_on_device(*frame, face, nullptr);
+      Status s = swapper->swap_on_device(*frame, face, nullptr);
       ASSERT_TRUE(s.is_ok()) << s.to_string();
       s = enhancer.enhance_on_device(*frame, face, nullptr);
       ASSERT_TRUE(s.is_ok()) << s.to_string();
@@ -245,25 +254,15 @@ TEST(CudaFace, RegionStepsMatchTheWholeFrame) {
   auto found = first_face_on_gpu(engine, *image);
   ASSERT_TRUE(found.is_ok()) << found.status().to_string();
 
-  auto spec = face_swapper_model_spec("inswapper_128");
-  ASSERT_TRUE(spec.is_ok());
-  auto model = FaceSwapperModel::load(engine, dir, *spec, kGpuSession);
-  ASSERT_TRUE(model.is_ok()) << model.status().to_string();
-  auto masker = FaceMasker::load(engine, dir, FaceMaskOptions{}, kGpuSession);
-  ASSERT_TRUE(masker.is_ok());
-  FaceSwapperSource source;
-  source.embedding.resize(512);
-  for (std::size_t i = 0; i < source.embedding.size(); ++i) source.embedding[i] = std::cos(0.21f * static_cast<float>(i));
-  auto swapper = FaceFusionFaceSwapper::create(std::move(*model), source, std::move(*masker), spec->size);
-  ASSERT_TRUE(swapper.is_ok()) << swapper.status().to_string();
-  auto enhancer_model = FaceEnhancerModel::load(engine, dir, "gfpgan_1.4", kGpuSession);
-  ASSERT_TRUE(enhancer_model.is_ok()) << enhancer_model.status().to_string();
-  FaceEnhancer enhancer(std::move(*enhancer_model), FaceEnhancerOptions{});
-  DeviceWork* gpu = (*swapper)->device_work();
+  auto processors = swap_and_enhance_on_gpu(engine, dir);
+  ASSERT_TRUE(processors.is_ok()) << processors.status().to_string();
+  FaceSwapper* swapper = processors->swapper.get();
+  FaceEnhancer& enhancer = *processors->enhancer;
+  DeviceWork* gpu = swapper->device_work();
   ASSERT_NE(gpu, nullptr) << "the swapper should work on the GPU";
   ASSERT_EQ(enhancer.device_work(), gpu) << "the enhancer should work on the same GPU";
   const DeviceFaceStep swap = [&](const DeviceFrame& f, const Face& face) {
-    return (*swapper)->swap_on_device(f, face, nullptr);
+    return swapper->swap_on_device(f, face, nullptr);
   };
   const DeviceFaceStep enhance = [&](const DeviceFrame& f, const Face& face) {
     return enhancer.enhance_on_device(f, face, nullptr);
@@ -276,7 +275,7 @@ TEST(CudaFace, RegionStepsMatchTheWholeFrame) {
                                            {crop(*image, rest), translated(*found, static_cast<float>(-cut), 0)}};
   for (const auto& [frame, face] : frames) {
     SCOPED_TRACE(frame.width == image->width ? "inside the frame" : "at the frame's left edge");
-    const Rect swap_region = (*swapper)->device_region(face, frame.width, frame.height);
+    const Rect swap_region = swapper->device_region(face, frame.width, frame.height);
     const Rect enhance_region = enhancer.device_region(face, frame.width, frame.height);
     ASSERT_FALSE(swap_region.empty());
     ASSERT_LT(static_cast<std::size_t>(enhance_region.width) * enhance_region.height,

@@ -135,6 +135,18 @@ Status batch_normalization_kernel(const KernelArgs& args) {
   return Status::ok();
 }
 
+// body(c, x plane, y plane) for every (n, c) plane of X in l's layout, planes spread over the
+// workers; `passes` is how many times body reads a plane (the parallel grain).
+template <class Body>
+void for_each_plane(const ChannelLayout& l, const float* x, float* y, int passes, Body&& body) {
+  parallel_for(
+      static_cast<int>(l.batch * l.channels),
+      [&](int p0, int p1) {
+        for (std::int64_t p = p0; p < p1; ++p) body(p % l.channels, x + l.plane_offset(p), y + l.plane_offset(p));
+      },
+      grain(l.plane * passes));
+}
+
 Status instance_normalization_kernel(const KernelArgs& args) {
   constexpr const char* kOp = "InstanceNormalization";
   FSWAP_RETURN_IF_ERROR(require_float32(args, kOp));
@@ -147,26 +159,16 @@ Status instance_normalization_kernel(const KernelArgs& args) {
   const float eps = args.attrs.f("epsilon", 1e-5f);
   const float* scale = args.inputs[1].as<const float>();
   const float* shift = args.inputs[2].as<const float>();
-  const float* xd = x.as<const float>();
-  float* yd = args.outputs[0].as<float>();
-  parallel_for(
-      static_cast<int>(l.batch * channels),
-      [&](int p0, int p1) {
-        for (std::int64_t p = p0; p < p1; ++p) {
-          const std::int64_t c = p % channels;
-          const float* xs = xd + l.plane_offset(p);
-          float* ys = yd + l.plane_offset(p);
-          double sum = 0, sq = 0;
-          for (std::int64_t i = 0; i < plane; ++i) sum += xs[i * step];
-          const double mean = plane > 0 ? sum / static_cast<double>(plane) : 0.0;
-          for (std::int64_t i = 0; i < plane; ++i) sq += (xs[i * step] - mean) * (xs[i * step] - mean);
-          const double var = plane > 0 ? sq / static_cast<double>(plane) : 0.0;
-          const float a = static_cast<float>(scale[c] / std::sqrt(var + eps));
-          const float b = static_cast<float>(shift[c] - mean * a);
-          for (std::int64_t i = 0; i < plane; ++i) ys[i * step] = xs[i * step] * a + b;
-        }
-      },
-      grain(plane * 3));
+  for_each_plane(l, x.as<const float>(), args.outputs[0].as<float>(), 3, [&](std::int64_t c, const float* xs, float* ys) {
+    double sum = 0, sq = 0;
+    for (std::int64_t i = 0; i < plane; ++i) sum += xs[i * step];
+    const double mean = plane > 0 ? sum / static_cast<double>(plane) : 0.0;
+    for (std::int64_t i = 0; i < plane; ++i) sq += (xs[i * step] - mean) * (xs[i * step] - mean);
+    const double var = plane > 0 ? sq / static_cast<double>(plane) : 0.0;
+    const float a = static_cast<float>(scale[c] / std::sqrt(var + eps));
+    const float b = static_cast<float>(shift[c] - mean * a);
+    for (std::int64_t i = 0; i < plane; ++i) ys[i * step] = xs[i * step] * a + b;
+  });
   return Status::ok();
 }
 
@@ -184,27 +186,17 @@ Status filter_response_norm_kernel(const KernelArgs& args) {
   const float* gamma = args.inputs[1].as<const float>();
   const float* beta = args.inputs[2].as<const float>();
   const float* tau = args.inputs[3].as<const float>();
-  const float* xd = x.as<const float>();
-  float* yd = args.outputs[0].as<float>();
-  parallel_for(
-      static_cast<int>(l.batch * channels),
-      [&](int p0, int p1) {
-        for (std::int64_t p = p0; p < p1; ++p) {
-          const std::int64_t c = p % channels;
-          const float* xs = xd + l.plane_offset(p);
-          float* ys = yd + l.plane_offset(p);
-          double sq = 0;
-          for (std::int64_t i = 0; i < plane; ++i) sq += static_cast<double>(xs[i * step]) * xs[i * step];
-          const double nu2 = plane > 0 ? sq / static_cast<double>(plane) : 0.0;
-          const float a = static_cast<float>(gamma[c] / std::sqrt(nu2 + eps));
-          const float b = beta[c], floor = tau[c];
-          for (std::int64_t i = 0; i < plane; ++i) {
-            const float v = xs[i * step] * a + b;
-            ys[i * step] = v < floor ? floor : v;  // NaN stays NaN, as in the unfused Relu
-          }
-        }
-      },
-      grain(plane * 2));
+  for_each_plane(l, x.as<const float>(), args.outputs[0].as<float>(), 2, [&](std::int64_t c, const float* xs, float* ys) {
+    double sq = 0;
+    for (std::int64_t i = 0; i < plane; ++i) sq += static_cast<double>(xs[i * step]) * xs[i * step];
+    const double nu2 = plane > 0 ? sq / static_cast<double>(plane) : 0.0;
+    const float a = static_cast<float>(gamma[c] / std::sqrt(nu2 + eps));
+    const float b = beta[c], floor = tau[c];
+    for (std::int64_t i = 0; i < plane; ++i) {
+      const float v = xs[i * step] * a + b;
+      ys[i * step] = v < floor ? floor : v;  // NaN stays NaN, as in the unfused Relu
+    }
+  });
   return Status::ok();
 }
 
