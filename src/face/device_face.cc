@@ -21,6 +21,18 @@ KeptBuffer& KeptBuffer::operator=(KeptBuffer&& other) noexcept {
   return *this;
 }
 
+Status frame_to_host(Image& frame, std::optional<DeviceFrame>& on_gpu, TimeLedger* ledger) {
+  if (!on_gpu) return Status::ok();
+  auto copy = [&] {
+    auto held = on_gpu->gpu().hold();
+    return on_gpu->start_download(frame);
+  }();
+  on_gpu.reset();  // not under the hold: a DeviceFrame frees itself under it, after the copy
+  FSWAP_RETURN_IF_ERROR(copy.status());
+  ScopedTimer t(ledger, "download");
+  return (*copy)->wait(frame.pixels.data());
+}
+
 Result<DeviceBuffer> upload_buffer(DeviceWork& gpu, const void* data, std::size_t bytes) {
   FSWAP_ASSIGN_OR_RETURN(DeviceBuffer buffer, gpu.allocate(bytes));
   FSWAP_RETURN_IF_ERROR(gpu.upload(buffer.data(), data, bytes));

@@ -23,8 +23,10 @@
 #include <array>
 #include <cstddef>
 #include <memory>
+#include <optional>
 
 #include "core/status.h"
+#include "core/time_ledger.h"
 #include "imaging/geometry.h"
 #include "imaging/cuda/cuda_imaging.h"
 #include "imaging/image.h"
@@ -75,6 +77,11 @@ class DeviceFrame {
   KeptBuffer buffer_;
   int width_ = 0, height_ = 0;
 };
+
+// Brings a frame back from the GPU into `frame`, when it is there (on_gpu set), and frees its
+// device copy. The caller must not hold the GPU: the wait for the GPU's work on the frame holds
+// nothing, so other threads issue work meanwhile. Records "download" in the ledger (null: none).
+Status frame_to_host(Image& frame, std::optional<DeviceFrame>& on_gpu, TimeLedger* ledger);
 
 // Host data copied into a new device buffer.
 Result<DeviceBuffer> upload_buffer(DeviceWork& gpu, const void* data, std::size_t bytes);

@@ -18,22 +18,18 @@ Status run_in_region(Image& frame, const Rect& region, const Face& face, const H
 
 Status run_on_gpu_in_region(DeviceWork& gpu, Image& frame, const Rect& region, const Face& face,
                             const DeviceFaceStep& step, TimeLedger* ledger) {
-  using Download = std::unique_ptr<DeviceWork::PendingDownload>;
   return run_in_region(frame, region, face, [&](Image& part, const Face& moved) -> Status {
     std::optional<DeviceFrame> on_gpu;  // outlives the hold: a DeviceFrame frees itself under it
-    Result<Download> copy = [&]() -> Result<Download> {
+    const Status s = [&]() -> Status {
       auto held = gpu.hold();
       {
         ScopedTimer t(ledger, "upload");
         FSWAP_ASSIGN_OR_RETURN(on_gpu, DeviceFrame::upload(gpu, part));
       }
-      FSWAP_RETURN_IF_ERROR(step(*on_gpu, moved));
-      return on_gpu->start_download(part);
+      return step(*on_gpu, moved);
     }();
-    on_gpu.reset();  // after the download was started, not under the hold
-    FSWAP_RETURN_IF_ERROR(copy.status());
-    ScopedTimer t(ledger, "download");
-    return (*copy)->wait(part.pixels.data());
+    FSWAP_RETURN_IF_ERROR(s);  // on_gpu is freed on the way out, not under the hold
+    return frame_to_host(part, on_gpu, ledger);
   });
 }
 

@@ -296,20 +296,6 @@ DeviceWork* processor_gpu(const SwapJob& job, const std::string& processor, Proc
   return nullptr;
 }
 
-// Brings a frame back from the GPU, when it is there, and frees its device copy. The wait for
-// the GPU's work on it holds nothing, so the analysis thread's models run meanwhile.
-Status frame_to_host(Image& frame, std::optional<DeviceFrame>& on_gpu, TimeLedger* ledger) {
-  if (!on_gpu) return Status::ok();
-  auto copy = [&] {
-    auto held = on_gpu->gpu().hold();
-    return on_gpu->start_download(frame);
-  }();
-  on_gpu.reset();  // not under the hold: a DeviceFrame frees itself under it, after the copy
-  FSWAP_RETURN_IF_ERROR(copy.status());
-  ScopedTimer t(ledger, "download");
-  return (*copy)->wait(frame.pixels.data());
-}
-
 // A face processor's ("face_swapper", "face_enhancer") step on one face of a host frame, on one of
 // a device frame, and the part of the frame its device step touches.
 Status host_face_step(const std::string& processor, Processors& p, Image& frame, const Face& face, TimeLedger* ledger) {

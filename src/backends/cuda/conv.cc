@@ -1,8 +1,8 @@
 // Conv and ConvTranspose on cuDNN's legacy convolution API, bias, the residual (input 3, a fused
-// Add: backends/op.h) and the fused activation (a PRelu's slope: input 4) by one epilogue pass. ConvTranspose is the
-// backward-data pass of the forward convolution it inverts. A channels_last depthwise Conv
-// (group == C) runs depthwise.cu's kernel instead, and a channels_last 1×1 Conv (stride 1, no
-// pads, one group) cuBLASLt's GEMM, bias, residual and activation included.
+// Add: backends/op.h) and the fused activation (a PRelu's slope: input 4) by one epilogue pass.
+// ConvTranspose is the backward-data pass of the forward convolution it inverts. A channels_last
+// depthwise Conv (group == C) runs depthwise.cu's kernel instead, and a channels_last 1×1 Conv
+// (stride 1, no pads, one group) cuBLASLt's GEMM, bias, residual and activation included.
 //
 // A Conv with a fused input resize (OpAttributes::input_resize) convolves bands of its resized X,
 // each resized into the workspace (banded_resize_conv_node).

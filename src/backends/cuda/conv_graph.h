@@ -58,7 +58,6 @@ class ConvGraphPlan {
   ~ConvGraphPlan();
 
   const GraphEngine& engine() const { return engine_; }
-  const ConvEpilogue& epilogue() const { return epilogue_; }
   std::size_t workspace_bytes() const { return workspace_bytes_; }
   // Enqueues the convolution on the handle's stream (capturable in a CUDA graph).
   Status execute(cudnnContext* handle, const ConvGraphOperands& operands) const;
@@ -72,7 +71,7 @@ class ConvGraphPlan {
 
   std::unique_ptr<Descriptors> descriptors_;
   GraphEngine engine_;
-  ConvEpilogue epilogue_;
+  ConvEpilogue epilogue_;  // what execute() binds besides x, w and y
   std::size_t workspace_bytes_ = 0;
 };
 

@@ -155,16 +155,11 @@ Result<void*> CudaRuntime::workspace(std::size_t bytes) {
   return reinterpret_cast<void*>(static_cast<std::uintptr_t>(lane.workspace.ptr().address));
 }
 
-constexpr std::uint64_t kActivationUnit = 2ull << 20;
-
 Result<memory::DevicePtr> CudaRuntime::activations(std::uint64_t bytes) {
   Lane& lane = current();
   if (bytes <= lane.activation_bytes && lane.activation_bytes > 0) return lane.activations.ptr();
   lane.activation_bytes = 0;
   FSWAP_RETURN_IF_ERROR(lane.activations.reset());
-  // Whole 2 MiB units: a plan a few bytes larger than the one before (another model, another
-  // batch) then finds the range the last buffer left, instead of a hole just too small for it.
-  bytes = (bytes + kActivationUnit - 1) / kActivationUnit * kActivationUnit;
   FSWAP_ASSIGN_OR_RETURN(memory::DeviceAllocation a, residency_->allocate_scratch(bytes));
   for (memory::DeviceEvent e : a.ready_after) device_->compute_wait(e);
   lane.activations = memory::ScopedAllocation(*arena_, std::move(a));
