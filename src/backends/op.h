@@ -75,9 +75,11 @@ bool is_broadcasting(OpType op);
 // The broadcasting ops whose output dtype is not their inputs' (bool results; Where's condition).
 bool is_comparison(OpType op);
 
-// Conv and ConvTranspose take an optional 4th input, the residual R, made only by the fusion pass
-// from Add(Conv(X), R) (ONNX's Conv has 3 inputs): the output's shape exactly (no broadcasting) and
-// dtype, in the output's layout; Y = activation(conv(X, W) + B + R), added in that order.
+// Conv and ConvTranspose take an optional 4th input, the residual R, made only by the fusion passes
+// (ONNX's Conv has 3 inputs): from Add(Conv(X), R), the output's shape exactly; from a
+// BatchNormalization before a padded Conv, a constant of the output's shape with batch 1, added to
+// every batch item (R[0] broadcast; no other broadcasting). Y's dtype, in Y's layout;
+// Y = activation(conv(X, W) + B + R), added in that order.
 //
 // FilterResponseNorm (internal: made only by the fusion pass, from ONNX's ten-node spelling of
 // filter response normalisation + TLU, runtime/passes.h): inputs X [N, C, H, W] ([N, H, W, C] with

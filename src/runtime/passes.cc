@@ -95,6 +95,15 @@ bool all_inputs_constant(const Graph& g, const Node& n) {
   return any || n.op == OpType::kConstant;
 }
 
+// A new weight of this data (its value id): a block of its own, which the graph's copies share
+// (Graph::weights).
+int add_weight(Graph& g, Tensor t, std::string name) {
+  const int id = g.add_value(std::move(name), t.dtype(), t.shape());
+  g.values[id].weight = static_cast<int>(g.weights.size());
+  g.weights.push_back(WeightBlock{id, std::make_shared<const Tensor>(std::move(t))});
+  return id;
+}
+
 // Folds Conv → BatchNormalization (inference mode, constant statistics) into new conv weights.
 int fuse_conv_batchnorm(Graph& g) {
   const auto uses = use_counts(g);
@@ -137,20 +146,8 @@ int fuse_conv_batchnorm(Graph& g) {
       for (std::int64_t j = 0; j < per_channel; ++j) wc[j] *= k;
       nb.data<float>()[c] = ((b ? b->data<float>()[c] : 0.0f) - mean[c]) * k + shift[c];
     }
-    auto add_weight = [&](Tensor t, const std::string& name) {
-      const int id = static_cast<int>(g.values.size());
-      Value v;
-      v.name = name;
-      v.dtype = t.dtype();
-      v.shape = t.shape();
-      v.known_shape = true;
-      v.weight = static_cast<int>(g.weights.size());
-      g.values.push_back(std::move(v));
-      g.weights.push_back(WeightBlock{id, std::make_shared<const Tensor>(std::move(t))});
-      return id;
-    };
-    const int wid = add_weight(std::move(nw), conv.name + "/weight_bn_folded");
-    const int bid = add_weight(std::move(nb), conv.name + "/bias_bn_folded");
+    const int wid = add_weight(g, std::move(nw), conv.name + "/weight_bn_folded");
+    const int bid = add_weight(g, std::move(nb), conv.name + "/bias_bn_folded");
     Node& c2 = g.nodes[prod[x]];  // g.values grew; the node reference stays valid but re-fetch for clarity
     c2.inputs.resize(3);
     c2.inputs[1] = wid;
@@ -410,6 +407,152 @@ int fuse_residual_add(Graph& g) {
       nodes.push_back(std::move(g.nodes[i]));
   }
   g.nodes = std::move(nodes);
+  return fused;
+}
+
+// BatchNormalization in inference mode as y = a[c]·x + b[c] over channel axis 1: a = scale / √(var + ε),
+// b = shift − mean·a (the CPU kernel's arithmetic); nullopt unless its statistics are float32
+// constants of `channels` values.
+struct ChannelAffine {
+  std::vector<float> a, b;
+};
+std::optional<ChannelAffine> batchnorm_affine(const Graph& g, const Node& bn, std::int64_t channels) {
+  const Tensor* stats[4];
+  for (int k = 0; k < 4; ++k) {
+    stats[k] = g.constant_data(bn.inputs[1 + k]);
+    if (stats[k] == nullptr || stats[k]->dtype() != DType::kFloat32 || stats[k]->elements() != channels)
+      return std::nullopt;
+  }
+  const float eps = bn.attrs.f("epsilon", 1e-5f);
+  const float *scale = stats[0]->data<float>(), *shift = stats[1]->data<float>();
+  const float *mean = stats[2]->data<float>(), *var = stats[3]->data<float>();
+  ChannelAffine f{std::vector<float>(channels), std::vector<float>(channels)};
+  for (std::int64_t c = 0; c < channels; ++c) {
+    f.a[c] = scale[c] / std::sqrt(var[c] + eps);
+    f.b[c] = shift[c] - mean[c] * f.a[c];
+  }
+  return f;
+}
+
+// Whether the Conv reads no zero padding: every output sees the same input window contents when
+// the input is constant per channel.
+bool unpadded(const Node& conv) {
+  const std::string auto_pad = conv.attrs.s("auto_pad", "NOTSET");
+  if (auto_pad != "NOTSET" && auto_pad != "VALID") return false;
+  const std::vector<std::int64_t> pads = conv.attrs.ints("pads", {});
+  return auto_pad == "VALID" || std::all_of(pads.begin(), pads.end(), [](std::int64_t p) { return p == 0; });
+}
+
+// BatchNormalization → Conv with zero padding, the BN's output read only by the Conv as its X (a
+// pre-activation ResNet block's BN → Conv, ArcFace's IResNet). With BN(x) = a·x + b per channel,
+//   conv(pad0(a·x + b), W) = conv(pad0(x), W·a) + conv(pad0(B), W),
+// W·a scaling W's input-channel axis (group by group) and B the image of b[c] at X's size. The
+// second term M is a constant: the Conv reads x with weight W·a and adds M as its residual input 3,
+// [1, M, OH, OW] broadcast over the batch (backends/op.h); a Conv that reads no padding sees
+// the same M everywhere in a channel, which then joins its bias instead. Runs after
+// fuse_conv_batchnorm (a BN that follows a Conv folds there, without a residual) and before
+// fuse_residual_add and fuse_activations (the Conv still takes its activation; an Add after it
+// then stays an Add, as it has a residual). M is computed with the CPU Conv kernel at X's size, so
+// the graph is probed (probe_shapes) and only a Conv whose X and Y agree beyond the batch at both
+// probe sizes is rewritten. Also left: a BN in training mode, with an activation or its extra
+// outputs read; a Conv with an activation, a residual or an input resize; operands that are not
+// float32 constants.
+int fuse_batchnorm_conv(Graph& g) {
+  const auto uses = use_counts(g);
+  const auto prod = producers(g);
+  std::vector<int> candidates;  // Conv node indices
+  for (std::size_t ci = 0; ci < g.nodes.size(); ++ci) {
+    const Node& conv = g.nodes[ci];
+    if (conv.op != OpType::kConv || conv.inputs.size() < 2 || conv.inputs.size() > 3 || conv.outputs.empty() ||
+        conv.attrs.activation.kind != Activation::kNone || conv.attrs.input_resize ||
+        conv.attrs.i("channels_last", 0) != 0)
+      continue;
+    const int x = conv.inputs[0];
+    if (x < 0 || uses[x] != 1 || prod[x] < 0) continue;
+    const Node& bn = g.nodes[prod[x]];
+    if (bn.op != OpType::kBatchNormalization || bn.inputs.size() < 5 || bn.outputs[0] != x ||
+        bn.attrs.i("training_mode", 0) != 0 || bn.attrs.activation.kind != Activation::kNone)
+      continue;
+    bool extra_outputs_used = false;
+    for (std::size_t k = 1; k < bn.outputs.size(); ++k)
+      extra_outputs_used = extra_outputs_used || (bn.outputs[k] >= 0 && uses[bn.outputs[k]] > 0);
+    if (!extra_outputs_used) candidates.push_back(static_cast<int>(ci));
+  }
+  if (candidates.empty()) return 0;
+  const std::optional<std::vector<Value>> probes[] = {probe_shapes(g, 2, 256), probe_shapes(g, 3, 320)};
+  for (const auto& probe : probes)
+    if (!probe) return 0;
+  // v's shape beyond the batch, when the probes agree on it (and on its rank); nullopt otherwise.
+  const auto fixed_item = [&](int v) -> std::optional<Shape> {
+    const Value &p2 = (*probes[0])[v], &p3 = (*probes[1])[v];
+    if (!p2.known_shape || !p3.known_shape || p2.shape.size() < 3 || p2.shape.size() != p3.shape.size() ||
+        !std::equal(p2.shape.begin() + 1, p2.shape.end(), p3.shape.begin() + 1))
+      return std::nullopt;
+    Shape item = p2.shape;
+    item[0] = 1;
+    return item;
+  };
+  const CpuKernel run_conv = cpu_kernel(OpType::kConv);
+  std::vector<bool> removed(g.nodes.size(), false);
+  int fused = 0;
+  for (const int ci : candidates) {
+    const Node& conv = g.nodes[ci];
+    const int bi = prod[conv.inputs[0]];
+    const Node& bn = g.nodes[bi];
+    const Tensor* w = g.constant_data(conv.inputs[1]);
+    const int bias_id = conv.inputs.size() > 2 ? conv.inputs[2] : -1;
+    const Tensor* bias = bias_id >= 0 ? g.constant_data(bias_id) : nullptr;
+    const std::optional<Shape> x_item = fixed_item(conv.inputs[0]), y_item = fixed_item(conv.outputs[0]);
+    if (w == nullptr || w->dtype() != DType::kFloat32 || !x_item || !y_item || w->shape().size() != x_item->size() ||
+        (bias_id >= 0 && (bias == nullptr || bias->dtype() != DType::kFloat32)))
+      continue;
+    const std::int64_t group = conv.attrs.i("group", 1), out_channels = w->shape()[0];
+    const std::int64_t channels = (*x_item)[1], group_channels = w->shape()[1];
+    if (group < 1 || channels != group_channels * group || out_channels % group != 0 ||
+        (bias != nullptr && bias->elements() != out_channels))
+      continue;
+    const std::optional<ChannelAffine> f = batchnorm_affine(g, bn, channels);
+    if (!f) continue;
+
+    // M = conv(pad0(B), W) for one batch item, by the CPU kernel on the Conv's own attributes.
+    Tensor image = Tensor::zeros(DType::kFloat32, *x_item);
+    const std::int64_t plane = image.elements() / channels;
+    for (std::int64_t c = 0; c < channels; ++c)
+      std::fill_n(image.data<float>() + c * plane, plane, f->b[c]);
+    Tensor m = Tensor::zeros(DType::kFloat32, *y_item);
+    if (!run_conv || !run_conv(KernelArgs{OpType::kConv, conv.attrs, {image.view(), w->view()}, {m.view()}}).is_ok())
+      continue;
+
+    // W·a: weight row o (output channel) belongs to group o / (M / group), whose input channels start at
+    // group_channels times that.
+    Tensor scaled = Tensor::copy_of(w->view());
+    const std::int64_t per_channel = w->elements() / (out_channels * group_channels);
+    for (std::int64_t o = 0; o < out_channels; ++o) {
+      const std::int64_t first = o / (out_channels / group) * group_channels;
+      for (std::int64_t j = 0; j < group_channels; ++j) {
+        float* k = scaled.data<float>() + (o * group_channels + j) * per_channel;
+        for (std::int64_t i = 0; i < per_channel; ++i) k[i] *= f->a[first + j];
+      }
+    }
+    Node& target = g.nodes[ci];
+    const std::string name = target.name;
+    target.inputs[0] = bn.inputs[0];
+    target.inputs[1] = add_weight(g, std::move(scaled), name + "/weight_bn_input_folded");
+    if (unpadded(target)) {
+      const std::int64_t out_plane = m.elements() / out_channels;
+      Tensor b = Tensor::zeros(DType::kFloat32, {out_channels});
+      for (std::int64_t o = 0; o < out_channels; ++o)
+        b.data<float>()[o] = (bias != nullptr ? bias->data<float>()[o] : 0.0f) + m.data<float>()[o * out_plane];
+      target.inputs.resize(3);
+      target.inputs[2] = add_weight(g, std::move(b), name + "/bias_bn_input_folded");
+    } else {
+      target.inputs.resize(3, -1);
+      target.inputs.push_back(add_weight(g, std::move(m), name + "/border_bn_input_folded"));
+    }
+    removed[bi] = true;
+    ++fused;
+  }
+  erase_nodes(g, removed);
   return fused;
 }
 
@@ -676,6 +819,7 @@ Status remove_dead_nodes(Graph& g) {
 Status fuse(Graph& g) {
   fuse_filter_response_norm(g);  // first: its Relu is not a convolution's activation
   fuse_conv_batchnorm(g);
+  fuse_batchnorm_conv(g);  // after: a BN that follows a Conv folds without a residual
   fuse_matmul_bias(g);
   fuse_residual_add(g);  // before the activations: Conv → Add → Relu becomes one Conv
   fuse_silu(g);

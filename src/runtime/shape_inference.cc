@@ -251,13 +251,17 @@ Result<ConvOperands> conv_operands(const Ctx& c) {
 }
 
 // Sets a Conv's or ConvTranspose's output y (NCHW terms) after checking the residual input 3, when
-// present, against it: the same shape in the node's layout and the same dtype (backends/op.h).
+// present, against it: the same shape in the node's layout, or that with batch 1, and the same dtype
+// (backends/op.h).
 Status set_conv_output(Ctx& c, const ConvOperands& o, const Shape& y) {
   const Shape out = from_nchw(y, o.nhwc);
   if (c.has(3)) {
-    if (c.shape(3) != out)
-      return c.error("the residual input " + shape_to_string(c.shape(3)) + " must have the output's shape " +
-                     shape_to_string(out) + " (no broadcasting)");
+    const Shape& r = c.shape(3);
+    const bool one_item =
+        r.size() == out.size() && !r.empty() && r[0] == 1 && std::equal(r.begin() + 1, r.end(), out.begin() + 1);
+    if (r != out && !one_item)
+      return c.error("the residual input " + shape_to_string(r) + " must have the output's shape " +
+                     shape_to_string(out) + " (or that with batch 1; no other broadcasting)");
     if (c.dtype(3) != c.dtype(0))
       return c.error(std::string("the residual input is ") + dtype_name(c.dtype(3)) + ", the input " + dtype_name(c.dtype(0)));
   }

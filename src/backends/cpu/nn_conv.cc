@@ -5,9 +5,11 @@
 // transposed into NCHW scratch, the NCHW kernel runs, Y is transposed back. This path exists as the
 // reference the CUDA kernels are tested against; the layout pass makes such nodes on CUDA only.
 //
-// Input 3, the residual R (Y's shape and layout, made by the fusion pass from Add(Conv(x), R)):
-// Y = act(conv(X, W) + B + R), added in that order, as the unfused Conv → Add → activation does.
+// Input 3, the residual R (Y's layout; Y's shape, or Y's with batch 1 added to every item: the fusion
+// passes', backends/op.h): Y = act(conv(X, W) + B + R), added in that order, as the unfused
+// Conv → Add → activation does.
 
+#include <algorithm>
 #include <cstring>
 
 #include "backends/cpu/blas.h"
@@ -122,15 +124,35 @@ void nchw_to_nhwc(const float* src, const Shape& nchw, float* dst) {
   });
 }
 
-// Input 3 of a Conv or ConvTranspose, the residual: nullptr when absent, an error unless it has
-// Y's shape.
-Result<const float*> residual_of(const KernelArgs& args, const char* op) {
-  if (args.inputs.size() < 4 || args.inputs[3].data == nullptr) return static_cast<const float*>(nullptr);
+// Input 3 of a Conv or ConvTranspose, the residual.
+struct Residual {
+  const float* data = nullptr;  // nullptr when absent
+  Shape shape;
+  bool broadcast = false;  // one batch item, added to each of Y's
+};
+
+// An error unless it has Y's shape, or Y's with batch 1.
+Result<Residual> residual_of(const KernelArgs& args, const char* op) {
+  if (args.inputs.size() < 4 || args.inputs[3].data == nullptr) return Residual{};
   const TensorView& r = args.inputs[3];
-  if (r.shape != args.outputs[0].shape)
+  const Shape& y = args.outputs[0].shape;
+  const bool one_item = r.shape.size() == y.size() && !y.empty() && r.shape[0] == 1 &&
+                        std::equal(y.begin() + 1, y.end(), r.shape.begin() + 1);
+  if (r.shape != y && !one_item)
     return nn_shape_error(op, "the residual " + shape_to_string(r.shape) + " must have the output's shape " +
-                                  shape_to_string(args.outputs[0].shape));
-  return r.as<const float>();
+                                  shape_to_string(y) + " (or that with batch 1)");
+  return Residual{r.as<const float>(), r.shape, r.shape != y};
+}
+
+// bias_and_activation over y = [batch, channels, plane], a broadcast residual added item by item.
+void conv_epilogue(const FusedActivation& act, const float* bias, const Residual& r, float* y, std::int64_t batch,
+                   std::int64_t channels, std::int64_t plane, const float* slope = nullptr) {
+  if (!r.broadcast) {
+    bias_and_activation(act, bias, r.data, y, batch, channels, plane, slope);
+    return;
+  }
+  for (std::int64_t n = 0; n < batch; ++n)
+    bias_and_activation(act, bias, r.data, y + n * channels * plane, 1, channels, plane, slope);
 }
 
 // A fused PRelu's slope (input 4, backends/op.h): one value per output channel.
@@ -153,7 +175,7 @@ Status via_nchw(const KernelArgs& args, const char* op, Status (*nchw_kernel)(co
   if (w.shape.size() != 4 || y.shape.size() != 4)
     return nn_shape_error(op, "channels_last needs a 4-D weight and output, got W " + shape_to_string(w.shape) +
                                   " and Y " + shape_to_string(y.shape));
-  FSWAP_ASSIGN_OR_RETURN(const float* residual, residual_of(args, op));
+  FSWAP_ASSIGN_OR_RETURN(const Residual residual, residual_of(args, op));
   std::vector<TensorView> inputs = args.inputs, outputs = args.outputs;
   inputs[0].shape = nchw_from_nhwc(x.shape);
   inputs[1].shape = nchw_from_nhwc(w.shape);
@@ -164,10 +186,10 @@ Status via_nchw(const KernelArgs& args, const char* op, Status (*nchw_kernel)(co
   outputs[0].data = thread_scratch(3, static_cast<std::size_t>(y.elements()));
   nhwc_to_nchw(x.as<const float>(), x.shape, inputs[0].as<float>());
   nhwc_to_nchw(w.as<const float>(), w.shape, inputs[1].as<float>());
-  if (residual != nullptr) {
-    inputs[3].shape = outputs[0].shape;
-    inputs[3].data = thread_scratch(4, static_cast<std::size_t>(y.elements()));
-    nhwc_to_nchw(residual, y.shape, inputs[3].as<float>());
+  if (residual.data != nullptr) {
+    inputs[3].shape = nchw_from_nhwc(residual.shape);
+    inputs[3].data = thread_scratch(4, static_cast<std::size_t>(shape_elements(residual.shape)));
+    nhwc_to_nchw(residual.data, residual.shape, inputs[3].as<float>());
   }
   OpAttributes attrs = args.attrs;
   attrs.values.erase("channels_last");
@@ -206,7 +228,7 @@ Status conv_kernel(const KernelArgs& args) {
   const TensorView& w = args.inputs[1];
   const TensorView& y = args.outputs[0];
   const float* bias = args.inputs.size() > 2 ? args.inputs[2].as<const float>() : nullptr;
-  FSWAP_ASSIGN_OR_RETURN(const float* residual, residual_of(args, kOp));
+  FSWAP_ASSIGN_OR_RETURN(const Residual residual, residual_of(args, kOp));
   if (w.shape.size() != x.shape.size()) return nn_shape_error(kOp, "W rank differs from X rank");
   FSWAP_ASSIGN_OR_RETURN(WindowGeometry g, window_geometry(kOp, args.attrs, x.shape, y.shape, spatial_of(w.shape)));
   const std::int64_t batch = x.shape[0], channels = x.shape[1], out_channels = w.shape[0];
@@ -236,7 +258,7 @@ Status conv_kernel(const KernelArgs& args) {
       }
     }
   }
-  bias_and_activation(args.attrs.activation, bias, residual, yd, batch, out_channels, out_size, slope);
+  conv_epilogue(args.attrs.activation, bias, residual, yd, batch, out_channels, out_size, slope);
   return Status::ok();
 }
 
@@ -251,7 +273,7 @@ Status conv_transpose_kernel(const KernelArgs& args) {
   const TensorView& w = args.inputs[1];
   const TensorView& y = args.outputs[0];
   const float* bias = args.inputs.size() > 2 ? args.inputs[2].as<const float>() : nullptr;
-  FSWAP_ASSIGN_OR_RETURN(const float* residual, residual_of(args, kOp));
+  FSWAP_ASSIGN_OR_RETURN(const Residual residual, residual_of(args, kOp));
   const std::size_t rank = x.shape.size() < 2 ? 0 : x.shape.size() - 2;
   if (rank < 1 || rank > 3 || w.shape.size() != x.shape.size() || y.shape.size() != x.shape.size())
     return unsupported(std::string(kOp) + ": input rank " + std::to_string(x.shape.size()) +
@@ -328,7 +350,7 @@ Status conv_transpose_kernel(const KernelArgs& args) {
       });
     }
   }
-  bias_and_activation(a.activation, bias, residual, yd, batch, out_channels, out_size);
+  conv_epilogue(a.activation, bias, residual, yd, batch, out_channels, out_size);
   return Status::ok();
 }
 
