@@ -4,7 +4,9 @@
 // (the CPU fed the same half-rounded inputs). The kernels run directly on a CudaContext made here:
 // one stream, cuDNN and cuBLASLt, an in-memory algorithm cache and a device workspace.
 // CudaConvResidual: a Conv or ConvTranspose with a residual input 3 (the fused Add, backends/op.h)
-// in NCHW and NHWC, fp32 and fp16, against the CPU kernel in the same layout.
+// in NCHW and NHWC, fp32 and fp16, against the CPU kernel in the same layout; CudaConvBatchResidual
+// the same with a residual of batch 1 added to every item (a folded BatchNormalization's border
+// term), and CudaConvPRelu with either residual.
 // Also: the algorithm cache keeps NCHW and NHWC problems apart, and its file format carries the layout;
 // a channels_last depthwise Conv bypasses cuDNN, and CudaChannelsLastDepthwise.ThroughputAgainstCudnn
 // prints its kernel's fp16 ms beside cuDNN's on MobileNet-like layers.
@@ -43,15 +45,20 @@ using test::kernel_gpu;
 using test::upload;
 
 // The case's operands (NCHW), rounded to half for fp16 so the CPU computes on what the GPU reads;
-// with `residual`, also R of Y's shape (NCHW; each node reads it in its own layout).
+// with `residual`, also R of Y's shape (NCHW; each node reads it in its own layout), or with
+// `one_item` of Y's shape with batch 1.
 struct Operands {
   Tensor x, w, b;
   std::optional<Tensor> r;
 };
-Operands operands(const ConvLayoutCase& c, DType dtype, bool residual = false) {
+Operands operands(const ConvLayoutCase& c, DType dtype, bool residual = false, bool one_item = false) {
   std::vector<Tensor> t = {test::seeded_tensor(c.x, 1), test::seeded_tensor(c.w, 2),
                            test::seeded_tensor({test::out_channels(c)}, 3)};
-  if (residual) t.push_back(test::seeded_tensor(test::inferred_output(c, false).value(), 4));
+  if (residual) {
+    Shape r = test::inferred_output(c, false).value();
+    if (one_item) r[0] = 1;
+    t.push_back(test::seeded_tensor(r, 4));
+  }
   if (dtype == DType::kFloat16) t = test::rounded_to_half(std::move(t));
   Operands o{std::move(t[0]), std::move(t[1]), std::move(t[2]), std::nullopt};
   if (residual) o.r = std::move(t[3]);
@@ -193,18 +200,69 @@ INSTANTIATE_TEST_SUITE_P(
              (std::get<2>(param.param) ? "_nhwc" : "_nchw");
     });
 
+// Y = act(conv(X, W) + B + R[0]) with R of batch 1 under Y's batch of 2 (a folded
+// BatchNormalization's border term, backends/op.h), as CudaConvResidual: the epilogue pass reads R
+// by row modulo one item's rows in both layouts; the NHWC depthwise kernel and 1×1 GEMM, which
+// cannot, leave their whole epilogue to that pass; a graph plan never fuses it (ConvWide at fp16
+// would otherwise take Relu and the residual into the plan). Searched, then cached.
+std::vector<ConvLayoutCase> batch_residual_cases() {
+  const std::vector<std::string> names = {"Conv3x3Bias", "ConvLeakyRelu", "ConvWide", "DepthwiseClipBatch2",
+                                          "Depthwise5x5Batch2C144", "PointwiseLeakyReluBatch2",
+                                          "ConvTransposeAsymmetricPads"};
+  std::vector<ConvLayoutCase> cases;
+  for (const ConvLayoutCase& c : test::conv_layout_cases())
+    if (std::find(names.begin(), names.end(), c.name) != names.end()) cases.push_back(c);
+  return cases;
+}
+
+class CudaConvBatchResidual : public ::testing::TestWithParam<std::tuple<ConvLayoutCase, DType, bool>> {};
+
+TEST_P(CudaConvBatchResidual, MatchesTheCpuKernel) {
+  ASSERT_TRUE(kernel_gpu().ready.is_ok()) << kernel_gpu().ready.to_string();
+  const auto& [c, dtype, nhwc] = GetParam();
+  ASSERT_GE(c.x[0], 2) << "a batch of one would not broadcast";
+  const Operands o = operands(c, dtype, /*residual=*/true, /*one_item=*/true);
+  const Tensor want = run_cpu(c, o, nhwc);
+  const double rtol = dtype == DType::kFloat16 ? 1e-2 : 1e-4;
+  for (const char* run : {"searched", "cached"}) {
+    Result<Tensor> got = run_cuda(c, o, dtype, nhwc);
+    ASSERT_TRUE(got.is_ok()) << run << ": " << got.status().to_string();
+    ASSERT_EQ(got->shape(), want.shape()) << run;
+    const test::Comparison cmp = test::compare(want, *got, rtol);
+    EXPECT_EQ(cmp.bad, 0) << run << ": " << cmp.describe() << " (rtol " << rtol << ")";
+    const Operands plain{Tensor::copy_of(o.x.view()), Tensor::copy_of(o.w.view()), Tensor::copy_of(o.b.view()),
+                         std::nullopt};
+    EXPECT_GT(test::compare(run_cpu(c, plain, nhwc), *got, rtol).bad, 0) << run << ": the residual was not added";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, CudaConvBatchResidual,
+    ::testing::Combine(::testing::ValuesIn(batch_residual_cases()), ::testing::Values(DType::kFloat32, DType::kFloat16),
+                       ::testing::Bool()),
+    [](const ::testing::TestParamInfo<std::tuple<ConvLayoutCase, DType, bool>>& param) {
+      return std::get<0>(param.param).name + (std::get<1>(param.param) == DType::kFloat16 ? "_fp16" : "_fp32") +
+             (std::get<2>(param.param) ? "_nhwc" : "_nchw");
+    });
+
 // A Conv with a fused per-channel PRelu (Activation::kPRelu, the slope as input 4) on CUDA against
 // the CPU kernel: cuDNN's epilogue in both layouts, and in NHWC the depthwise kernel and the 1×1
-// GEMM followed by their slope pass; with and without a residual; fp32 and fp16.
+// GEMM followed by their slope pass; without a residual, with one of Y's shape and with one of
+// batch 1 (ArcFace's Conv after a folded BatchNormalization; the batch-2 cases broadcast it);
+// fp32 and fp16.
 TEST(CudaConvPRelu, MatchesTheCpuKernel) {
   ASSERT_TRUE(kernel_gpu().ready.is_ok()) << kernel_gpu().ready.to_string();
+  enum class Residual { kNone, kFull, kOneItem };
   for (const ConvLayoutCase& c : test::conv_layout_cases()) {
-    if (c.name != "Conv3x3Bias" && c.name != "ConvDepthwise" && c.name != "ConvPointwise") continue;
+    if (c.name != "Conv3x3Bias" && c.name != "ConvDepthwise" && c.name != "ConvPointwise" &&
+        c.name != "DepthwiseClipBatch2" && c.name != "PointwiseLeakyReluBatch2")
+      continue;
     for (const DType dtype : {DType::kFloat32, DType::kFloat16})
       for (const bool nhwc : {false, true})
-        for (const bool residual : {false, true}) {
-          SCOPED_TRACE(c.name + (nhwc ? " nhwc" : " nchw") + (residual ? " residual " : " ") + dtype_name(dtype));
-          const Operands o = operands(c, dtype, residual);
+        for (const Residual residual : {Residual::kNone, Residual::kFull, Residual::kOneItem}) {
+          const char* kind[] = {" ", " residual ", " batch-1 residual "};
+          SCOPED_TRACE(c.name + (nhwc ? " nhwc" : " nchw") + kind[static_cast<int>(residual)] + dtype_name(dtype));
+          const Operands o = operands(c, dtype, residual != Residual::kNone, residual == Residual::kOneItem);
           std::vector<Tensor> slope_only = {test::seeded_tensor({test::out_channels(c)}, 5)};
           if (dtype == DType::kFloat16) slope_only = test::rounded_to_half(std::move(slope_only));
           const Tensor& slope = slope_only[0];

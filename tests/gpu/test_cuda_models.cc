@@ -291,6 +291,36 @@ TEST(CudaBudget, TooSmallForOneLayerIsACleanOutOfMemory) {
   EXPECT_EQ(out.status().code(), StatusCode::kOutOfMemory) << out.status().to_string();
 }
 
+// ArcFace at batch 3, CUDA against the CPU backend in fp32 and fp16 (CudaModel's tolerances): the
+// Convs that took its pre-activation BatchNormalizations add a residual of batch 1 to every item
+// (runtime/passes.h), which CudaModel's batch 1 does not broadcast.
+TEST(CudaModelBatch, ArcfaceAtBatch3MatchesTheCpuBackend) {
+  const std::string path = gpu_model("arcface_w600k_r50");
+  if (path.empty()) GTEST_SKIP() << "arcface_w600k_r50 not in FSWAP_GPU_MODELS";
+  NativeEngine engine;
+  auto cpu = engine.load(path, {.device = {DeviceKind::kCpu, 0}, .batch = 3});
+  ASSERT_TRUE(cpu.is_ok()) << cpu.status().to_string();
+  const std::vector<Tensor> inputs32 = {test::random_tensor({3, 3, 112, 112}, 12)};
+  const std::vector<Tensor> inputs16 = test::rounded_to_half(inputs32);
+  for (auto [precision, rtol] : {std::pair{Precision::kFloat32, 1e-3}, std::pair{Precision::kFloat16, 3e-2}}) {
+    const bool fp16 = precision == Precision::kFloat16;
+    const auto& inputs = fp16 ? inputs16 : inputs32;
+    auto want = (*cpu)->run(inputs);
+    ASSERT_TRUE(want.is_ok()) << want.status().to_string();
+    auto cuda = engine.load(path, {.device = {DeviceKind::kCuda, 0}, .precision = precision, .batch = 3});
+    ASSERT_TRUE(cuda.is_ok()) << cuda.status().to_string();
+    for (int run = 1; run <= 2; ++run) {  // node by node, then the CUDA graph
+      auto got = (*cuda)->run(inputs);
+      ASSERT_TRUE(got.is_ok()) << "run " << run << ": " << got.status().to_string();
+      const test::Comparison c = test::compare((*want)[0], (*got)[0], rtol);
+      EXPECT_LE(c.bad, std::max<std::int64_t>(2, c.elements / 1000))
+          << "run " << run << " " << (fp16 ? "fp16" : "fp32") << ": " << c.describe();
+      if (run == 2)
+        std::printf("arcface batch 3 %s worst relative error %.2e\n", fp16 ? "fp16" : "fp32", c.worst_relative);
+    }
+  }
+}
+
 // A batch whose activations do not fit the budget beside the weights runs in parts (halves, as
 // often as needed; NativeSession), never failing: same outputs as the unlimited batch to fp16
 // tolerance, the arena within the budget. The budget lies between what batch 1 and batch 32 of

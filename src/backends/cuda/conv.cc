@@ -1,5 +1,6 @@
 // Conv and ConvTranspose on cuDNN's legacy convolution API, bias, the residual (input 3, a fused
-// Add: backends/op.h) and the fused activation (a PRelu's slope: input 4) by one epilogue pass.
+// Add or a folded BatchNormalization's borders, of batch 1 then: backends/op.h) and the fused
+// activation (a PRelu's slope: input 4) by one epilogue pass.
 // ConvTranspose is the backward-data pass of the forward convolution it inverts. A channels_last
 // depthwise Conv (group == C) runs depthwise.cu's kernel instead, and a channels_last 1×1 Conv
 // (stride 1, no pads, one group) cuBLASLt's GEMM, bias, residual and activation included.
@@ -127,13 +128,23 @@ Result<const void*> channel_bias_data(const CudaKernelArgs& args, const char* op
   return static_cast<const void*>(args.inputs[2].data);
 }
 
-// The node's optional residual (input 3), Y's shape exactly and in Y's layout; nullptr when absent.
-Result<const void*> residual_data(const CudaKernelArgs& args, const char* op) {
-  if (args.inputs.size() < 4 || args.inputs[3].data == nullptr) return static_cast<const void*>(nullptr);
-  if (args.inputs[3].shape != args.outputs[0].shape)
-    return shape_error(op, "the residual " + shape_to_string(args.inputs[3].shape) + " must have the output's shape " +
-                               shape_to_string(args.outputs[0].shape));
-  return static_cast<const void*>(args.inputs[3].data);
+// The node's optional residual (input 3), in Y's layout: Y's shape, or Y's with batch 1 added to
+// every item (broadcast).
+struct ConvResidual {
+  const void* data = nullptr;  // nullptr when absent
+  bool broadcast = false;
+};
+
+Result<ConvResidual> residual_data(const CudaKernelArgs& args, const char* op) {
+  if (args.inputs.size() < 4 || args.inputs[3].data == nullptr) return ConvResidual{};
+  const Shape& r = args.inputs[3].shape;
+  const Shape& y = args.outputs[0].shape;
+  const bool one_item =
+      r.size() == y.size() && !y.empty() && r[0] == 1 && std::equal(y.begin() + 1, y.end(), r.begin() + 1);
+  if (r != y && !one_item)
+    return shape_error(op, "the residual " + shape_to_string(r) + " must have the output's shape " +
+                               shape_to_string(y) + " (or that with batch 1)");
+  return ConvResidual{args.inputs[3].data, r != y};
 }
 
 // A fused PRelu's slope (input 4, backends/op.h): one value per output channel; nullptr for any
@@ -246,16 +257,17 @@ WindowCopy window_copy(ConvLayout layout, std::int64_t batch, std::int64_t chann
 }
 
 // y = act(y + bias[channel] + residual) over Y = [batch, channels, plane] (NCHW) or [batch, plane,
-// channels] (NHWC), the residual laid out as Y, a fused PRelu's slope per channel.
+// channels] (NHWC), the residual laid out as Y (one item's rows when it broadcasts), a fused
+// PRelu's slope per channel.
 Status conv_epilogue(const CudaKernelArgs& args, const char* op, DType dtype, ConvLayout layout, const void* bias,
-                     const void* residual, std::int64_t batch, std::int64_t channels, std::int64_t plane,
+                     const ConvResidual& residual, std::int64_t batch, std::int64_t channels, std::int64_t plane,
                      const void* slope = nullptr) {
   void* y = args.outputs[0].data;
   if (layout == ConvLayout::kNhwc)
     return bias_activation(dtype, y, bias, batch * plane, channels, column_bias(), args.attrs.activation,
-                           args.ctx.stream, op, residual, slope);
+                           args.ctx.stream, op, residual.data, slope, residual.broadcast ? plane : 0);
   return bias_activation(dtype, y, bias, batch * channels, plane, channel_bias(channels), args.attrs.activation,
-                         args.ctx.stream, op, residual, slope);
+                         args.ctx.stream, op, residual.data, slope, residual.broadcast ? channels : 0);
 }
 
 Result<int> to_int(const char* op, std::int64_t value) {
@@ -541,7 +553,7 @@ struct ConvNode {
   SpatialGeometry geometry;
   std::int64_t group = 1;
   const void* bias = nullptr;
-  const void* residual = nullptr;
+  ConvResidual residual;
   const void* slope = nullptr;  // a fused PRelu's
 };
 
@@ -562,13 +574,25 @@ Result<ConvNode> conv_node(const CudaKernelArgs& args, const char* op) {
 // A channels_last Conv with one group per input channel (MobileNet's depthwise layers): cuDNN's NHWC
 // grouped kernels are slow there, depthwise.cu's kernel is not.
 // The depthwise kernel and the 1×1 GEMM apply bias, residual and activation themselves, except a
-// fused PRelu: they run without it and its slope is a pass of its own over Y ([rows, M], NHWC).
-FusedActivation own_activation(const CudaKernelArgs& args, const ConvNode& node) {
-  return node.slope != nullptr ? FusedActivation{} : args.attrs.activation;
+// fused PRelu, whose slope is then a pass of its own over Y ([rows, M], NHWC), and a residual
+// broadcast over the batch, which they cannot index: they then run bare and the epilogue pass
+// applies it all.
+struct OwnEpilogue {
+  const void* bias = nullptr;
+  const void* residual = nullptr;
+  FusedActivation act;
+};
+OwnEpilogue own_epilogue(const CudaKernelArgs& args, const ConvNode& node) {
+  if (node.residual.broadcast) return {};
+  return {node.bias, node.residual.data, node.slope != nullptr ? FusedActivation{} : args.attrs.activation};
 }
-Status slope_pass(const CudaKernelArgs& args, const char* op, const ConvNode& node) {
-  if (node.slope == nullptr) return Status::ok();
+// What own_epilogue left to do, over Y = [batch, OH·OW, M].
+Status after_own_epilogue(const CudaKernelArgs& args, const char* op, const ConvNode& node) {
   const std::int64_t channels = node.shapes.w[0];
+  if (node.residual.broadcast)
+    return conv_epilogue(args, op, node.dtype, node.shapes.layout, node.bias, node.residual, node.shapes.y[0],
+                         channels, node.geometry.out[0] * node.geometry.out[1], node.slope);
+  if (node.slope == nullptr) return Status::ok();
   return bias_activation(node.dtype, args.outputs[0].data, nullptr, args.outputs[0].elements() / channels, channels,
                          column_bias(), args.attrs.activation, args.ctx.stream, op, nullptr, node.slope);
 }
@@ -584,9 +608,10 @@ Status depthwise_conv_node(const CudaKernelArgs& args, const char* op, const Con
                         .in = {g.in[0], g.in[1]}, .out = {g.out[0], g.out[1]}, .kernel = {g.kernel[0], g.kernel[1]},
                         .stride = {g.stride[0], g.stride[1]}, .dilation = {g.dilation[0], g.dilation[1]},
                         .pad_begin = {g.pad_begin[0], g.pad_begin[1]}};
-  FSWAP_RETURN_IF_ERROR(depthwise_conv(p, args.inputs[0].data, args.inputs[1].data, node.bias, node.residual,
-                                       args.outputs[0].data, own_activation(args, node), args.ctx.stream, op));
-  return slope_pass(args, op, node);
+  const OwnEpilogue e = own_epilogue(args, node);
+  FSWAP_RETURN_IF_ERROR(depthwise_conv(p, args.inputs[0].data, args.inputs[1].data, e.bias, e.residual,
+                                       args.outputs[0].data, e.act, args.ctx.stream, op));
+  return after_own_epilogue(args, op, node);
 }
 
 // A channels_last 1×1 Conv with stride 1, no padding and one group is a GEMM with no data moved:
@@ -603,19 +628,21 @@ bool nhwc_pointwise(const ConvNode& node) {
 Status pointwise_conv_node(const CudaKernelArgs& args, const char* op, const ConvNode& node) {
   const ConvShapes& s = node.shapes;
   const SpatialGeometry& g = node.geometry;
+  const OwnEpilogue e = own_epilogue(args, node);
   FSWAP_RETURN_IF_ERROR(pointwise_gemm(args.ctx, op, node.dtype, s.x[0] * g.in[0] * g.in[1], s.x[1], s.w[0],
-                                       args.inputs[0].data, args.inputs[1].data, node.bias, node.residual,
-                                       args.outputs[0].data, own_activation(args, node)));
-  return slope_pass(args, op, node);
+                                       args.inputs[0].data, args.inputs[1].data, e.bias, e.residual,
+                                       args.outputs[0].data, e.act));
+  return after_own_epilogue(args, op, node);
 }
 
 // The node's bias, residual and activation as a graph plan may fuse them (ConvProblem::epilogue):
-// float16 only, and an activation the graph API has (Relu, LeakyRelu) or none; empty otherwise,
-// and then the epilogue pass runs after the convolution.
+// float16 only, a residual of Y's shape (the plan's residual tensor is described as Y) and an
+// activation the graph API has (Relu, LeakyRelu) or none; empty otherwise, and then the epilogue
+// pass runs after the convolution.
 ConvEpilogue fusable_epilogue(const CudaKernelArgs& args, const ConvNode& node) {
   const FusedActivation& act = args.attrs.activation;
-  if (node.dtype != DType::kFloat16 || node.slope != nullptr) return {};
-  ConvEpilogue e{.bias = node.bias != nullptr, .residual = node.residual != nullptr};
+  if (node.dtype != DType::kFloat16 || node.slope != nullptr || node.residual.broadcast) return {};
+  ConvEpilogue e{.bias = node.bias != nullptr, .residual = node.residual.data != nullptr};
   if (act.kind == Activation::kRelu) {
     e.act = ConvEpilogue::Act::kRelu;
   } else if (act.kind == Activation::kLeakyRelu) {
@@ -656,7 +683,9 @@ Status cudnn_conv_node(const CudaKernelArgs& args, const char* op, const ConvNod
   FSWAP_ASSIGN_OR_RETURN(const ConvDescriptors d, describe(op, p));
   const std::optional<ConvAlgoChoice> known = args.ctx.conv_algos->find(p);
   FSWAP_ASSIGN_OR_RETURN(const ConvWorkspace ws, conv_workspace(args, op, staging_bytes, known));
-  const ConvBuffers b{direct ? x.data : ws.staging, w.data, y.data, node.bias, node.residual};
+  // A broadcast residual is the epilogue pass's alone (fusable_epilogue), not a plan operand.
+  const ConvBuffers b{direct ? x.data : ws.staging, w.data, y.data, node.bias,
+                      node.residual.broadcast ? nullptr : node.residual.data};
   if (!direct)
     FSWAP_RETURN_IF_ERROR(copy_window(dtype, x.data, ws.staging,
                                       window_copy(s.layout, batch, channels, g, p.input, g.in, 1), args.ctx.stream,
@@ -754,7 +783,7 @@ Status conv_transpose_kernel(const CudaKernelArgs& args) {
   FSWAP_ASSIGN_OR_RETURN(const std::int64_t group, conv_transpose_group(kOp, args.attrs, s.x, s.w, s.y));
   const std::int64_t out_channels = s.y[1];
   FSWAP_ASSIGN_OR_RETURN(const void* bias, channel_bias_data(args, kOp, out_channels));
-  FSWAP_ASSIGN_OR_RETURN(const void* residual, residual_data(args, kOp));
+  FSWAP_ASSIGN_OR_RETURN(const ConvResidual residual, residual_data(args, kOp));
   if (y.elements() == 0) return Status::ok();
   FSWAP_RETURN_IF_ERROR(require_context(args, kOp));
 

@@ -35,13 +35,14 @@ RowLaunch row_launch(std::int64_t rows, std::int64_t cols) {
 
 template <class T>
 __global__ void bias_activation_kernel(T* y, const T* bias, const T* residual, const T* slope, std::int64_t rows,
-                                       std::int64_t cols, BiasLayout layout, FusedActivation act) {
+                                       std::int64_t cols, std::int64_t residual_rows, BiasLayout layout,
+                                       FusedActivation act) {
   FSWAP_ROW_STRIDE(r, rows) {
     T* row = y + r * cols;
     const std::int64_t channel_row = (r % layout.period) * layout.row_stride;
     const T* bias_row = bias == nullptr ? nullptr : bias + channel_row;
     const T* slope_row = slope == nullptr ? nullptr : slope + channel_row;
-    const T* residual_row = residual == nullptr ? nullptr : residual + r * cols;
+    const T* residual_row = residual == nullptr ? nullptr : residual + (r % residual_rows) * cols;
     FSWAP_COL_STRIDE(c, cols) {
       float v = to_float(row[c]);
       if (bias_row != nullptr) v += layout.scale * to_float(bias_row[c * layout.col_stride]);
@@ -86,16 +87,21 @@ Result<DType> linear_dtype(const CudaKernelArgs& args, const char* op) {
 
 Status bias_activation(DType dtype, void* y, const void* bias, std::int64_t rows, std::int64_t cols,
                        const BiasLayout& layout, const FusedActivation& act, CUstream_st* stream, const char* op,
-                       const void* residual, const void* slope) {
+                       const void* residual, const void* slope, std::int64_t residual_rows) {
   if ((bias == nullptr && residual == nullptr && act.kind == Activation::kNone) || rows <= 0 || cols <= 0)
     return Status::ok();
   if ((act.kind == Activation::kPRelu) != (slope != nullptr))
     return internal_error(std::string(op) + " on CUDA: a fused PRelu and its slope go together");
+  if (residual_rows == 0) residual_rows = rows;
+  if (residual_rows < 0 || rows % residual_rows != 0)
+    return internal_error(std::string(op) + " on CUDA: a residual of " + std::to_string(residual_rows) +
+                          " rows does not tile y's " + std::to_string(rows));
   return dispatch_float(dtype, op, [&]<class T>() {
     const RowLaunch l = row_launch(rows, cols);
     bias_activation_kernel<T><<<l.grid, l.block, 0, stream>>>(static_cast<T*>(y), static_cast<const T*>(bias),
                                                                static_cast<const T*>(residual),
-                                                               static_cast<const T*>(slope), rows, cols, layout, act);
+                                                               static_cast<const T*>(slope), rows, cols,
+                                                               residual_rows, layout, act);
     return check_launch(op);
   });
 }

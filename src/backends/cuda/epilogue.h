@@ -8,6 +8,9 @@
 //   // y = act(y + b[channel] + r) with a residual r laid out as y (a fused Add, backends/op.h):
 //   FSWAP_RETURN_IF_ERROR(
 //       bias_activation(y.dtype, y.data, b.data, n * c, h * w, channel_bias(c), act, stream, "Conv", r.data));
+//   // ... with r = [1, c, h, w], one item added to each of the n:
+//   FSWAP_RETURN_IF_ERROR(bias_activation(y.dtype, y.data, b.data, n * c, h * w, channel_bias(c), act, stream,
+//                                         "Conv", r.data, /*slope=*/nullptr, /*residual_rows=*/c));
 //
 // Tensors are float32 or float16 (compute in float32), dense row-major device memory; anything else
 // is kUnsupported naming `op`. Each launch is checked (check_launch naming `op`).
@@ -40,14 +43,16 @@ inline BiasLayout channel_bias(std::int64_t channels) { return {channels, 1, 0, 
 // y = [batch * plane, channels]).
 inline BiasLayout column_bias() { return {1, 0, 1, 1}; }
 
-// y[r, c] = act(y[r, c] + bias element + residual[r, c]) in place over a row-major y = [rows, cols],
-// added in that order (as the CPU kernels do); bias and residual have y's dtype, residual y's
-// shape and layout (a separate buffer), nullptr for none. A fused PRelu (act kPRelu) takes its
-// slope, one value per channel indexed as the bias is, from `slope` (y's dtype; nullptr for any
-// other activation). Nothing is enqueued when there is no bias, no residual and no activation.
+// y[r, c] = act(y[r, c] + bias element + residual[r % residual_rows, c]) in place over a row-major
+// y = [rows, cols], added in that order (as the CPU kernels do); bias and residual have y's dtype,
+// nullptr for none. The residual is a separate buffer in y's layout of residual_rows rows: y's
+// rows (0, the default, says so), or one batch item's (rows / batch: channels in NCHW, the plane
+// in NHWC) added to every item (backends/op.h). A fused PRelu (act kPRelu) takes its slope, one
+// value per channel indexed as the bias is, from `slope` (y's dtype; nullptr for any other
+// activation). Nothing is enqueued when there is no bias, no residual and no activation.
 Status bias_activation(DType dtype, void* y, const void* bias, std::int64_t rows, std::int64_t cols,
                        const BiasLayout& layout, const FusedActivation& act, CUstream_st* stream, const char* op,
-                       const void* residual = nullptr, const void* slope = nullptr);
+                       const void* residual = nullptr, const void* slope = nullptr, std::int64_t residual_rows = 0);
 
 // A copy between two spatial windows of the same planes: dst = [planes, dst...] and
 // src = [planes, src...], 3 spatial dims (leading 1s for fewer; NHWC data is [batch planes, H, W, C]
