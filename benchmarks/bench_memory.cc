@@ -1,7 +1,9 @@
 // bench_memory: the memory layer's numbers on a real GPU.
 //   copies:    host→device and device→host GB/s from pinned and pageable memory, both directions at once
-//   allocation: cudaMallocAsync+cudaFreeAsync on a pool with the release threshold raised (CudaDevice's)
-//               and with threshold 0, against cudaMalloc+cudaFree; DeviceArena reuse for scale
+//   mapping:   what the card holds for allocations of assorted sizes (CudaDevice's 2 MiB units)
+//   allocation: CudaDevice's map+unmap against cudaMallocAsync+cudaFreeAsync on a pool with the
+//               release threshold raised and with threshold 0, and cudaMalloc+cudaFree; DeviceArena
+//               reuse for scale
 //   streaming: ResidencyManager cycling a weight set 4× the budget, GB/s against the pinned link
 // Copies are timed with CUDA events, allocations with the host clock; every figure is the median of
 // many runs after warm-up. Usage: bench_memory [--copy-mib N] [--budget-mib N]
@@ -113,7 +115,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--budget-mib")) budget_mib = std::strtoull(argv[i + 1], nullptr, 10);
   }
   const std::uint64_t copy_bytes = copy_mib * kMiB, budget = budget_mib * kMiB;
-  auto dev = must(CudaDevice::create({.budget_bytes = budget}), "CudaDevice::create");
+  auto dev = must(CudaDevice::create(), "CudaDevice::create");
   std::printf("device: %s, %s total, %s free\n", dev->name().c_str(), format_bytes(dev->total_bytes()).c_str(),
               format_bytes(dev->free_bytes()).c_str());
 
@@ -158,16 +160,15 @@ int main(int argc, char** argv) {
     }), "GB/s");
     must(dev->free(d0), "free");
     must(dev->free(d1), "free");
-    must(dev->trim_pool(0), "trim");
   }
 
-  // ---- what the pool holds for a segment (the arena's budget check counts the pool's bytes) ----
+  // ---- what the card holds for a segment (the arena's budget check counts these bytes) ----
   {
     const double mib = static_cast<double>(kMiB);
     for (std::uint64_t size_mib : {1, 2, 3, 4, 6, 16, 31, 32, 33, 64, 65, 130}) {
       const std::uint64_t before = dev->held_bytes();
       DevicePtr d = must(dev->allocate(size_mib * kMiB), "probe segment");
-      report("pool growth for one " + std::to_string(size_mib) + " MiB allocation",
+      report("held for one " + std::to_string(size_mib) + " MiB allocation",
              static_cast<double>(dev->held_bytes() - before) / mib, "MiB");
       must(dev->free(d), "free");
     }
@@ -178,7 +179,7 @@ int main(int argc, char** argv) {
     for (std::uint64_t size_mib : {1, 2, 3, 4, 6, 10, 16, 24, 32, 48, 65}) {
       kept.push_back(must(dev->allocate(size_mib * kMiB), "probe segment"));
       asked += size_mib * kMiB;
-      report("pool holds, " + std::to_string(kept.size()) + " segments of " + std::to_string(asked / kMiB) + " MiB",
+      report("held for " + std::to_string(kept.size()) + " segments of " + std::to_string(asked / kMiB) + " MiB",
              static_cast<double>(dev->held_bytes() - start) / mib, "MiB");
     }
     for (DevicePtr d : kept) must(dev->free(d), "free");
@@ -188,7 +189,14 @@ int main(int argc, char** argv) {
   {
     constexpr std::uint64_t kAlloc = 64 * kMiB;
     cudaStream_t s = dev->compute_stream();
-    cudaMemPool_t raised = dev->pool();
+    cudaMemPoolProps props{};
+    props.allocType = cudaMemAllocationTypePinned;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = dev->ordinal();
+    cudaMemPool_t raised = nullptr;
+    BENCH_CHECK(cudaMemPoolCreate(&raised, &props));
+    std::uint64_t threshold = budget;  // cuuint64_t
+    BENCH_CHECK(cudaMemPoolSetAttribute(raised, cudaMemPoolAttrReleaseThreshold, &threshold));
     // Warm the pool so the raised threshold keeps the bytes.
     void* p = nullptr;
     BENCH_CHECK(cudaMallocFromPoolAsync(&p, kAlloc, raised, s));
@@ -203,10 +211,7 @@ int main(int argc, char** argv) {
       BENCH_CHECK(cudaFreeAsync(p, s));
       BENCH_CHECK(cudaStreamSynchronize(s));
     }), "us");
-    cudaMemPoolProps props{};
-    props.allocType = cudaMemAllocationTypePinned;
-    props.location.type = cudaMemLocationTypeDevice;
-    props.location.id = dev->ordinal();
+    BENCH_CHECK(cudaMemPoolDestroy(raised));
     cudaMemPool_t zero = nullptr;
     BENCH_CHECK(cudaMemPoolCreate(&zero, &props));  // threshold 0: the default
     report("cudaMallocAsync+cudaFreeAsync+sync 64 MiB, threshold=0", time_host_us(10, 200, [&] {
@@ -219,7 +224,7 @@ int main(int argc, char** argv) {
       BENCH_CHECK(cudaMalloc(&p, kAlloc));
       BENCH_CHECK(cudaFree(p));
     }), "us");
-    report("CudaDevice::allocate+free 64 MiB", time_host_us(100, 2000, [&] {
+    report("CudaDevice::allocate+free 64 MiB (map+unmap)", time_host_us(100, 2000, [&] {
       DevicePtr d = must(dev->allocate(kAlloc), "allocate");
       must(dev->free(d), "free");
     }), "us");
@@ -230,7 +235,6 @@ int main(int argc, char** argv) {
     }), "us");
     std::printf("events created by CudaDevice so far: %zu\n", dev->events_created());
   }
-  must(dev->trim_pool(0), "trim");
 
   // ---- weight streaming through the residency manager ----
   {

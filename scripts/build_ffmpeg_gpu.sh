@@ -33,6 +33,7 @@ Types: deb-src
 URIs: http://deb.debian.org/debian-security
 Suites: bookworm-security
 Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
   "${sudo_cmd[@]}" apt-get update -q
 fi

@@ -62,12 +62,13 @@ class DeviceBackend {
   // Bytes of device memory the card has in all / free now (cudaMemGetInfo).
   virtual std::uint64_t total_bytes() const = 0;
   virtual std::uint64_t free_bytes() const = 0;
-  // Device bytes held for the live allocations of allocate(): their sum, or more where the driver
-  // maps memory in larger pieces that neighbouring allocations share (CUDA's pool: 32 MiB chunks).
+  // Device bytes held for the live allocations of allocate(): their sum, or more where the device
+  // maps memory in larger pieces (CudaDevice: each allocation rounded up to 2 MiB).
   virtual std::uint64_t held_bytes() const = 0;
-  // An allocation of at least this many bytes is held in whole multiples of it (CUDA's pool maps
-  // 32 MiB at a time: a 65 MiB allocation holds 96 MiB); smaller ones may share such a piece, and
-  // the piece stays held while any of them lives. 1 when allocations are held as asked.
+  // An allocation of at least this many bytes is held in whole multiples of it (CudaDevice maps
+  // 2 MiB units: a 65 MiB allocation holds 66 MiB); on a device whose smaller allocations may share
+  // such a piece (the simulation can model one), the piece stays held while any of them lives.
+  // 1 when allocations are held as asked.
   virtual std::uint64_t mapping_granularity() const = 0;
 
   // Device memory, aligned to at least 256 bytes. kOutOfMemory when the device refuses.

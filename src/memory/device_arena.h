@@ -1,7 +1,6 @@
 // DeviceArena: every device byte fswap uses goes through it. It reserves segments from the
-// device, carves allocations out of them best-fit, keeps freed ranges cached for reuse (the
-// stream-ordered pool of cudaMallocAsync with its release threshold raised to the budget) and
-// never holds more than the budget from the device.
+// device, carves allocations out of them best-fit, keeps freed ranges cached for reuse (stream
+// ordered, as cudaMallocAsync's pool would) and never holds more than the budget from the device.
 // Three pools: requests below small_limit share small segments and are served only from them
 // (as in PyTorch's caching allocator); larger requests get segments of their own and are served
 // only from large segments' free ranges; scratch (activation buffers, kernel workspaces, which

@@ -32,8 +32,8 @@ constexpr std::int64_t kInfoSlack = 64 * kMiB;
     ASSERT_TRUE(s_.is_ok()) << s_.to_string();           \
   } while (0)
 
-std::unique_ptr<CudaDevice> make_device(std::uint64_t budget) {
-  auto dev = CudaDevice::create({.budget_bytes = budget});
+std::unique_ptr<CudaDevice> make_device() {
+  auto dev = CudaDevice::create();
   if (!dev) {
     ADD_FAILURE() << dev.status().to_string();
     return nullptr;
@@ -79,7 +79,7 @@ void busy_compute(CudaDevice& dev, int ms) {
 }
 
 TEST(CudaDevice, CreatesAndReportsTheCard) {
-  auto dev = make_device(2 * kGiB);
+  auto dev = make_device();
   ASSERT_NE(dev, nullptr);
   std::printf("device: %s, %s total, %s free\n", dev->name().c_str(), format_bytes(dev->total_bytes()).c_str(),
               format_bytes(dev->free_bytes()).c_str());
@@ -88,12 +88,12 @@ TEST(CudaDevice, CreatesAndReportsTheCard) {
 }
 
 TEST(CudaDevice, ErrorsNameTheCallAndOutOfMemoryIsClean) {
-  auto dev = make_device(0);
+  auto dev = make_device();
   ASSERT_NE(dev, nullptr);
   auto too_big = dev->allocate(dev->total_bytes() + 64 * kGiB);
   ASSERT_FALSE(too_big.is_ok());
   EXPECT_EQ(too_big.status().code(), StatusCode::kOutOfMemory) << too_big.status().to_string();
-  EXPECT_NE(too_big.status().message().find("cudaMalloc"), std::string::npos) << too_big.status().message();
+  EXPECT_NE(too_big.status().message().find("cuMem"), std::string::npos) << too_big.status().message();
   EXPECT_NE(too_big.status().message().find("cuda_device.cc:"), std::string::npos) << too_big.status().message();
   EXPECT_EQ(dev->live_allocations(), 0u);
   // The failure left no error behind: the next allocation and copy work.
@@ -107,8 +107,49 @@ TEST(CudaDevice, ErrorsNameTheCallAndOutOfMemoryIsClean) {
   EXPECT_EQ(dev->free(*p).code(), StatusCode::kInternal);  // double free is caught
 }
 
+// What the card holds is the live allocations in whole mapping units (2 MiB on the H100), by the
+// device's count and by cudaMemGetInfo; freeing gives every byte back at once, and the memory is
+// usable from a copy stream as soon as allocate() returns.
+TEST(CudaDevice, MapsWholeGranularityUnitsAndFreesAtOnce) {
+  auto dev = make_device();
+  ASSERT_NE(dev, nullptr);
+  const std::uint64_t g = dev->mapping_granularity();
+  ASSERT_GE(g, 64u * 1024);
+  ASSERT_LE(g, 32 * kMiB);
+  ASSERT_OK(dev->synchronize());
+  const std::int64_t used0 = device_used();
+  std::vector<DevicePtr> live;
+  std::uint64_t expected = 0;
+  for (std::uint64_t bytes : {std::uint64_t{1}, 3 * kMiB + 1, 65 * kMiB, 161 * kMiB + 12345}) {
+    auto p = dev->allocate(bytes);
+    ASSERT_TRUE(p.is_ok()) << p.status().to_string();
+    live.push_back(*p);
+    expected += (bytes + g - 1) / g * g;
+    EXPECT_EQ(dev->held_bytes(), expected);
+  }
+  const std::int64_t grown = device_used() - used0;
+  EXPECT_GE(grown, static_cast<std::int64_t>(expected) - 2 * static_cast<std::int64_t>(g));
+  EXPECT_LE(grown, static_cast<std::int64_t>(expected) + kInfoSlack);
+  std::printf("granularity %s: %s held for 4 allocations, cudaMemGetInfo grew %s\n", format_bytes(g).c_str(),
+              format_bytes(expected).c_str(), format_bytes(static_cast<std::uint64_t>(std::max<std::int64_t>(grown, 0))).c_str());
+
+  // A copy right after allocate(), on the host→device stream, lands.
+  std::vector<std::uint32_t> up(kMiB / 4), down(kMiB / 4);
+  fill(up.data(), kMiB, 7);
+  auto in = dev->copy_to_device(live[2], up.data(), kMiB, HostMemoryKind::kPageable);
+  ASSERT_TRUE(in.is_ok()) << in.status().to_string();
+  auto out = dev->copy_to_host(down.data(), live[2], kMiB, HostMemoryKind::kPageable, std::vector<DeviceEvent>{*in});
+  ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+  ASSERT_OK(dev->wait(*out));
+  EXPECT_EQ(first_mismatch(down.data(), kMiB, 7), -1);
+
+  for (DevicePtr p : live) ASSERT_OK(dev->free(p));
+  EXPECT_EQ(dev->held_bytes(), 0u);
+  EXPECT_LE(std::abs(device_used() - used0), 4 * static_cast<std::int64_t>(kMiB)) << "freed bytes must go back at once";
+}
+
 TEST(CudaDevice, EventsArePooledAndIdsStayValid) {
-  auto dev = make_device(0);
+  auto dev = make_device();
   ASSERT_NE(dev, nullptr);
   auto p = dev->allocate(64 * kMiB);
   ASSERT_TRUE(p.is_ok());
@@ -137,7 +178,7 @@ TEST(CudaDevice, EventsArePooledAndIdsStayValid) {
 // no more than the host saw pass; reading before the end completed fails instead of blocking;
 // the timed events are pooled and released with their span; misuse is kInternal.
 TEST(CudaDevice, ComputeSpanTimesTheStreamWithoutBlocking) {
-  auto dev = make_device(0);
+  auto dev = make_device();
   ASSERT_NE(dev, nullptr);
   std::size_t created_before = dev->events_created();
   for (int i = 0; i < 5; ++i) {
@@ -167,12 +208,12 @@ TEST(CudaDevice, ComputeSpanTimesTheStreamWithoutBlocking) {
 
 TEST(DeviceArenaOnCuda, BudgetIsNeverExceeded) {
   const std::uint64_t budget = 2 * kGiB;
-  auto dev = make_device(budget);
+  auto dev = make_device();
   ASSERT_NE(dev, nullptr);
   ASSERT_OK(dev->synchronize());
   const std::int64_t used0 = device_used();
   std::int64_t max_delta = 0;
-  std::uint64_t max_pool = 0;
+  std::uint64_t max_held = 0;
   {
     DeviceArena arena(*dev, {.cap_bytes = budget});
     std::mt19937_64 rng(42);
@@ -199,30 +240,29 @@ TEST(DeviceArenaOnCuda, BudgetIsNeverExceeded) {
       }
       if (op % 97 == 96) ASSERT_OK(arena.release_cached());
       ASSERT_LE(arena.reserved_bytes(), budget);
-      ASSERT_OK(dev->synchronize());  // let the pool settle before reading the card
-      max_pool = std::max(max_pool, dev->pool_reserved_bytes());
+      ASSERT_OK(dev->synchronize());  // let the runtime settle before reading the card
+      max_held = std::max(max_held, dev->held_bytes());
       const std::int64_t delta = device_used() - used0;
       max_delta = std::max(max_delta, delta);
       ASSERT_LE(delta, static_cast<std::int64_t>(budget) + kInfoSlack)
           << "after op " << op << ": arena reserved " << format_bytes(arena.reserved_bytes()) << " in "
-          << arena.stats().segments << " segments, pool reserved " << format_bytes(dev->pool_reserved_bytes())
-          << ", pool used " << format_bytes(dev->pool_used_bytes());
+          << arena.stats().segments << " segments, device holds " << format_bytes(dev->held_bytes());
     }
-    std::printf("budget %s: arena peak %s, pool peak %s, cudaMemGetInfo peak delta %s, %d budget refusals\n",
+    std::printf("budget %s: arena peak %s, device held peak %s, cudaMemGetInfo peak delta %s, %d budget refusals\n",
                 format_bytes(budget).c_str(), format_bytes(arena.stats().peak_reserved_bytes).c_str(),
-                format_bytes(max_pool).c_str(), format_bytes(static_cast<std::uint64_t>(max_delta)).c_str(),
+                format_bytes(max_held).c_str(), format_bytes(static_cast<std::uint64_t>(max_delta)).c_str(),
                 budget_failures);
     EXPECT_GT(budget_failures, 0) << "the workload should press against the budget";
-    EXPECT_LE(max_pool, budget + 32 * kMiB);
+    EXPECT_LE(max_held, budget);  // mapped in 2 MiB units: what the card holds is the arena's count
     for (auto& a : live) ASSERT_OK(arena.free(a.ptr));
   }
   EXPECT_EQ(dev->live_allocations(), 0u);
-  ASSERT_OK(dev->trim_pool(0));
+  ASSERT_OK(dev->synchronize());
   EXPECT_LE(std::abs(device_used() - used0), 4 * static_cast<std::int64_t>(kMiB));
 }
 
 TEST(DeviceArenaOnCuda, InjectedFailureIsCleanAndLeaksNothing) {
-  auto dev = make_device(2 * kGiB);
+  auto dev = make_device();
   ASSERT_NE(dev, nullptr);
   ASSERT_OK(dev->synchronize());
   const std::int64_t used0 = device_used();
@@ -270,7 +310,7 @@ TEST(DeviceArenaOnCuda, InjectedFailureIsCleanAndLeaksNothing) {
   }
   dev->fail_allocations_from(0);
   EXPECT_EQ(dev->live_allocations(), 0u);
-  ASSERT_OK(dev->trim_pool(0));
+  ASSERT_OK(dev->synchronize());
   EXPECT_LE(std::abs(device_used() - used0), 4 * static_cast<std::int64_t>(kMiB)) << "device memory leaked";
 }
 
@@ -278,7 +318,7 @@ TEST(ResidencyOnCuda, DataSurvivesEvictionAndReload) {
   constexpr std::uint64_t kBlock = 64 * kMiB;
   constexpr int kBlocks = 8;
   const std::uint64_t budget = 256 * kMiB;  // half the weight set
-  auto dev = make_device(budget);
+  auto dev = make_device();
   ASSERT_NE(dev, nullptr);
   auto pinned = PinnedHostPool::create((kBlocks + 3) * kBlock);
   ASSERT_TRUE(pinned.is_ok()) << pinned.status().to_string();
@@ -353,7 +393,7 @@ double median_seconds(int runs, F&& f) {
 
 TEST(CudaCopies, PinnedBeatsPageableAndDirectionsOverlap) {
   constexpr std::uint64_t kBytes = 1 * kGiB;
-  auto dev = make_device(0);
+  auto dev = make_device();
   ASSERT_NE(dev, nullptr);
   auto pinned = PinnedHostPool::create(2 * kBytes);
   ASSERT_TRUE(pinned.is_ok()) << pinned.status().to_string();
@@ -398,7 +438,7 @@ TEST(CudaCopies, PinnedBeatsPageableAndDirectionsOverlap) {
 TEST(ResidencyOnCuda, PrefetchOverlapsBusyCompute) {
   constexpr std::uint64_t kBlock = 1 * kGiB;  // ~20 ms at ~54 GB/s
   constexpr int kComputeMs = 30;
-  auto dev = make_device(2 * kGiB);
+  auto dev = make_device();
   ASSERT_NE(dev, nullptr);
   auto pinned = PinnedHostPool::create(kBlock);
   ASSERT_TRUE(pinned.is_ok()) << pinned.status().to_string();

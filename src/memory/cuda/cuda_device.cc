@@ -1,5 +1,7 @@
 #include "memory/cuda/cuda_device.h"
 
+#include <cuda.h>
+#include <cudaTypedefs.h>
 #include <cuda_runtime_api.h>
 
 #include <chrono>
@@ -37,6 +39,61 @@ void log_if_error(cudaError_t e, const char* call) {
 
 }  // namespace
 
+// The driver's virtual memory calls, found through the runtime (cudaGetDriverEntryPointByVersion)
+// rather than linked: fswap links no libcuda, so a machine without a driver still gets create()'s
+// clear kUnsupported instead of a loader error.
+struct CudaDevice::DriverMemory {
+  PFN_cuMemGetAllocationGranularity_v10020 granularity = nullptr;
+  PFN_cuMemAddressReserve_v10020 reserve = nullptr;
+  PFN_cuMemAddressFree_v10020 unreserve = nullptr;
+  PFN_cuMemCreate_v10020 create = nullptr;
+  PFN_cuMemRelease_v10020 release = nullptr;
+  PFN_cuMemMap_v10020 map = nullptr;
+  PFN_cuMemUnmap_v10020 unmap = nullptr;
+  PFN_cuMemSetAccess_v10020 set_access = nullptr;
+  PFN_cuGetErrorName_v6000 error_name = nullptr;
+  CUmemAllocationProp prop{};  // device memory of this device, no export handle
+
+  static Result<DriverMemory> load(int device) {
+    DriverMemory d;
+    const auto find = [](const char* symbol, auto& fn) -> Status {
+      void* p = nullptr;
+      cudaDriverEntryPointQueryResult found{};
+      FSWAP_CUDA_CHECK(cudaGetDriverEntryPointByVersion(symbol, &p, 12000, cudaEnableDefault, &found));
+      if (found != cudaDriverEntryPointSuccess || p == nullptr)
+        return unsupported(std::string("the CUDA driver has no ") + symbol + " (virtual memory management)");
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
+      return Status::ok();
+    };
+    FSWAP_RETURN_IF_ERROR(find("cuMemGetAllocationGranularity", d.granularity));
+    FSWAP_RETURN_IF_ERROR(find("cuMemAddressReserve", d.reserve));
+    FSWAP_RETURN_IF_ERROR(find("cuMemAddressFree", d.unreserve));
+    FSWAP_RETURN_IF_ERROR(find("cuMemCreate", d.create));
+    FSWAP_RETURN_IF_ERROR(find("cuMemRelease", d.release));
+    FSWAP_RETURN_IF_ERROR(find("cuMemMap", d.map));
+    FSWAP_RETURN_IF_ERROR(find("cuMemUnmap", d.unmap));
+    FSWAP_RETURN_IF_ERROR(find("cuMemSetAccess", d.set_access));
+    FSWAP_RETURN_IF_ERROR(find("cuGetErrorName", d.error_name));
+    d.prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    d.prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    d.prop.location.id = device;
+    return d;
+  }
+
+  // "<call> failed at <file>:<line>: <CUDA_ERROR_...>", kOutOfMemory for CUDA_ERROR_OUT_OF_MEMORY.
+  Status status(CUresult r, const char* call, int line) const {
+    if (r == CUDA_SUCCESS) return Status::ok();
+    const char* name = nullptr;
+    if (error_name(r, &name) != CUDA_SUCCESS || name == nullptr) name = "unknown CUresult";
+    std::string message = std::string(call) + " failed at " + short_path(__FILE__) + ":" + std::to_string(line) + ": " + name;
+    if (r == CUDA_ERROR_OUT_OF_MEMORY)
+      return out_of_memory(message + " (the device has too little free memory: lower the batch or the budget)");
+    return internal_error(message);
+  }
+};
+// FSWAP_CU_CHECK(driver_->map(...), "cuMemMap"): returns the failure's Status from the enclosing function.
+#define FSWAP_CU_CHECK(expr, name) FSWAP_RETURN_IF_ERROR(driver_->status((expr), name, __LINE__))
+
 Status cuda_status(int error, const char* call, const char* file, int line) {
   const auto e = static_cast<cudaError_t>(error);
   if (e == cudaSuccess) return Status::ok();
@@ -51,7 +108,6 @@ Status cuda_status(int error, const char* call, const char* file, int line) {
 namespace cuda_detail {
 void StreamDeleter::operator()(CUstream_st* s) const { log_if_error(cudaStreamDestroy(s), "cudaStreamDestroy"); }
 void EventDeleter::operator()(CUevent_st* e) const { log_if_error(cudaEventDestroy(e), "cudaEventDestroy"); }
-void PoolDeleter::operator()(CUmemPoolHandle_st* p) const { log_if_error(cudaMemPoolDestroy(p), "cudaMemPoolDestroy"); }
 void PinnedDeleter::operator()(void* p) const { log_if_error(cudaFreeHost(p), "cudaFreeHost"); }
 }  // namespace cuda_detail
 
@@ -82,29 +138,19 @@ void CudaDevice::make_current() const {
 
 Status CudaDevice::init() {
   FSWAP_CUDA_CHECK(cudaSetDevice(options_.device));
-  int pools_supported = 0;
-  FSWAP_CUDA_CHECK(cudaDeviceGetAttribute(&pools_supported, cudaDevAttrMemoryPoolsSupported, options_.device));
-  if (pools_supported == 0) return unsupported("CUDA device " + std::to_string(options_.device) + " has no stream-ordered memory pools");
   cudaDeviceProp prop{};
   FSWAP_CUDA_CHECK(cudaGetDeviceProperties(&prop, options_.device));
   name_ = "cuda:" + std::to_string(options_.device) + " " + prop.name;
   std::size_t free_b = 0, total_b = 0;
   FSWAP_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
   total_bytes_ = total_b;
-  if (options_.budget_bytes == 0) options_.budget_bytes = total_bytes_;
 
-  cudaMemPoolProps props{};
-  props.allocType = cudaMemAllocationTypePinned;
-  props.handleTypes = cudaMemHandleTypeNone;
-  props.location.type = cudaMemLocationTypeDevice;
-  props.location.id = options_.device;
-  cudaMemPool_t pool = nullptr;
-  FSWAP_CUDA_CHECK(cudaMemPoolCreate(&pool, &props));
-  pool_.reset(pool);
-  // Threshold 0 would hand freed bytes back at every synchronisation, and the next
-  // cudaMallocAsync would map them again (142–1010 µs instead of ~1 µs: GPU.md).
-  std::uint64_t threshold = options_.budget_bytes;  // cuuint64_t
-  FSWAP_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+  FSWAP_ASSIGN_OR_RETURN(DriverMemory driver, DriverMemory::load(options_.device));
+  driver_ = std::make_unique<DriverMemory>(driver);
+  std::size_t granularity = 0;
+  FSWAP_CU_CHECK(driver_->granularity(&granularity, &driver_->prop, CU_MEM_ALLOC_GRANULARITY_RECOMMENDED),
+                 "cuMemGetAllocationGranularity");
+  mapping_granularity_ = std::max<std::uint64_t>(granularity, 1);
 
   lanes_.resize(static_cast<std::size_t>(std::max(options_.compute_lanes, 1)));
   int least = 0, greatest = 0;
@@ -116,19 +162,6 @@ Status CudaDevice::init() {
     FSWAP_CUDA_CHECK(cudaStreamCreateWithPriority(&stream, cudaStreamNonBlocking, later_lane ? greatest : least));
     streams[i]->reset(stream);
   }
-  return measure_mapping_granularity();
-}
-
-// The pool's growth for one small allocation on an empty pool: the piece it maps at a time.
-Status CudaDevice::measure_mapping_granularity() {
-  void* probe = nullptr;
-  FSWAP_CUDA_CHECK(cudaMallocFromPoolAsync(&probe, 1ull << 20, pool_.get(), compute_stream()));
-  FSWAP_CUDA_CHECK(cudaStreamSynchronize(compute_stream()));
-  const std::uint64_t grown = pool_reserved_bytes();
-  FSWAP_CUDA_CHECK(cudaFreeAsync(probe, compute_stream()));
-  FSWAP_CUDA_CHECK(cudaStreamSynchronize(compute_stream()));
-  FSWAP_CUDA_CHECK(cudaMemPoolTrimTo(pool_.get(), 0));
-  if (grown >= (1ull << 20)) mapping_granularity_ = grown;
   return Status::ok();
 }
 
@@ -137,9 +170,13 @@ CudaDevice::~CudaDevice() {
     if (*s) log_if_error(cudaStreamSynchronize(s->get()), "cudaStreamSynchronize");
   if (!allocations_.empty()) {
     log_warn("CUDA device destroyed with " + std::to_string(allocations_.size()) + " allocations live; freeing them");
-    for (auto& [address, allocation] : allocations_)
-      log_if_error(cudaFreeAsync(as_ptr({address}), compute_stream()), "cudaFreeAsync");
-    log_if_error(cudaStreamSynchronize(compute_stream()), "cudaStreamSynchronize");
+    while (!allocations_.empty()) {
+      const Status s = free(DevicePtr{allocations_.begin()->first});
+      if (!s.is_ok()) {
+        log_error(s.to_string());
+        allocations_.erase(allocations_.begin());
+      }
+    }
   }
   if (!managed_.empty()) {
     log_warn("CUDA device destroyed with " + std::to_string(managed_.size()) + " managed allocations live; freeing them");
@@ -154,7 +191,6 @@ CudaDevice::~CudaDevice() {
   lanes_.clear();
   h2d_.reset();
   d2h_.reset();
-  pool_.reset();
 }
 
 std::string CudaDevice::name() const { return name_; }
@@ -167,18 +203,6 @@ std::uint64_t CudaDevice::free_bytes() const {
   return free_b;
 }
 
-std::uint64_t CudaDevice::pool_reserved_bytes() const {
-  std::uint64_t v = 0;  // cuuint64_t
-  log_if_error(cudaMemPoolGetAttribute(pool_.get(), cudaMemPoolAttrReservedMemCurrent, &v), "cudaMemPoolGetAttribute");
-  return v;
-}
-
-std::uint64_t CudaDevice::pool_used_bytes() const {
-  std::uint64_t v = 0;  // cuuint64_t
-  log_if_error(cudaMemPoolGetAttribute(pool_.get(), cudaMemPoolAttrUsedMemCurrent, &v), "cudaMemPoolGetAttribute");
-  return v;
-}
-
 void CudaDevice::fail_allocation(int call) { fail_call_ = call; }
 void CudaDevice::fail_allocations_from(int call) { fail_from_call_ = call; }
 
@@ -186,20 +210,37 @@ Result<DevicePtr> CudaDevice::allocate(std::uint64_t bytes) {
   ++allocation_calls_;
   if (bytes == 0) return invalid_input("CUDA device: allocation of 0 bytes");
   if (allocation_calls_ == fail_call_ || (fail_from_call_ > 0 && allocation_calls_ >= fail_from_call_))
-    return out_of_memory("cudaMallocAsync of " + format_bytes(bytes) + ": injected failure of allocation call " +
+    return out_of_memory("device allocation of " + format_bytes(bytes) + ": injected failure of allocation call " +
                          std::to_string(allocation_calls_));
+  // Reserve addresses, create the physical memory, map it, grant access. The handle is released
+  // once mapped: the driver frees the memory when free() unmaps it.
   const double start = steady_seconds();
-  void* p = nullptr;
-  FSWAP_CUDA_CHECK(cudaMallocFromPoolAsync(&p, bytes, pool_.get(), compute_stream()));
+  const std::uint64_t size = (bytes + mapping_granularity_ - 1) / mapping_granularity_ * mapping_granularity_;
+  CUdeviceptr address = 0;
+  FSWAP_CU_CHECK(driver_->reserve(&address, size, 0, 0, 0), "cuMemAddressReserve");
+  const auto unreserve = [&] { (void)driver_->unreserve(address, size); };
+  CUmemGenericAllocationHandle handle = 0;
+  if (Status s = driver_->status(driver_->create(&handle, size, &driver_->prop, 0), "cuMemCreate", __LINE__); !s.is_ok()) {
+    unreserve();
+    return s;
+  }
+  Status mapped = driver_->status(driver_->map(address, size, 0, handle, 0), "cuMemMap", __LINE__);
+  (void)driver_->release(handle);  // the mapping keeps the memory alive
+  if (!mapped.is_ok()) {
+    unreserve();
+    return mapped;
+  }
+  CUmemAccessDesc access{};
+  access.location = driver_->prop.location;
+  access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+  if (Status s = driver_->status(driver_->set_access(address, size, &access, 1), "cuMemSetAccess", __LINE__); !s.is_ok()) {
+    (void)driver_->unmap(address, size);
+    unreserve();
+    return s;
+  }
   mapping_s_ += steady_seconds() - start;
-  // The allocation is ordered on the current lane (frees are too): copies and the other lanes may
-  // use it only after it.
-  FSWAP_ASSIGN_OR_RETURN(DeviceEvent allocated, record_on(compute_stream()));
-  const DeviceEvent deps[] = {allocated};
-  for (CudaStream* s : all_streams())
-    if (s->get() != compute_stream() && s != &release_) FSWAP_RETURN_IF_ERROR(wait_all(s->get(), deps));
-  const auto address = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p));
-  allocations_[address] = {bytes, allocated};
+  allocations_[address] = size;
+  held_ += size;
   return DevicePtr{address};
 }
 
@@ -207,20 +248,15 @@ Status CudaDevice::free(DevicePtr ptr) {
   auto it = allocations_.find(ptr.address);
   if (it == allocations_.end())
     return internal_error("CUDA device: free of " + std::to_string(ptr.address) + ", which allocate() did not return");
-  // No issued work uses the bytes (the contract), so they are freed on the release stream after
-  // their allocation alone, not after all queued compute, and go back to the driver at once: left
-  // in the pool, a later smaller allocation would be carved from them, leaving a partly used
-  // chunk the pool can never trim, and the card would hold more than the budget (measured: 2.09
-  // GiB of pool for 2 GiB of segments). Frees are rare (the arena caches; it returns segments
-  // only under pressure or at model switches), so the cost of mapping again is paid rarely.
+  // No issued work uses the bytes (the contract): unmapping hands them back to the driver at once,
+  // so what the card holds for fswap is always the live allocations, in whole mapping units.
   const double start = steady_seconds();
-  const DeviceEvent deps[] = {it->second.allocated};
-  FSWAP_RETURN_IF_ERROR(wait_all(release_.get(), deps));
-  FSWAP_CUDA_CHECK(cudaFreeAsync(as_ptr(ptr), release_.get()));
-  FSWAP_CUDA_CHECK(cudaStreamSynchronize(release_.get()));
-  FSWAP_CUDA_CHECK(cudaMemPoolTrimTo(pool_.get(), 0));
+  const std::uint64_t size = it->second;
+  FSWAP_CU_CHECK(driver_->unmap(ptr.address, size), "cuMemUnmap");
+  FSWAP_CU_CHECK(driver_->unreserve(ptr.address, size), "cuMemAddressFree");
   mapping_s_ += steady_seconds() - start;
   allocations_.erase(it);
+  held_ -= size;
   return Status::ok();
 }
 
@@ -251,7 +287,7 @@ Status CudaDevice::set_compute_lane(int lane) {
 std::vector<CudaStream*> CudaDevice::all_streams() {
   std::vector<CudaStream*> streams;
   for (CudaStream& s : lanes_) streams.push_back(&s);
-  for (CudaStream* s : {&h2d_, &d2h_, &release_}) streams.push_back(s);
+  for (CudaStream* s : {&h2d_, &d2h_}) streams.push_back(s);
   return streams;
 }
 
@@ -385,15 +421,9 @@ void CudaDevice::harvest_stalls() const {
 
 Status CudaDevice::synchronize() {
   for (CudaStream* s : all_streams())
-    if (s != &release_) FSWAP_CUDA_CHECK(cudaStreamSynchronize(s->get()));
+    FSWAP_CUDA_CHECK(cudaStreamSynchronize(s->get()));
   sweep();
   harvest_stalls();
-  return Status::ok();
-}
-
-Status CudaDevice::trim_pool(std::uint64_t keep_bytes) {
-  FSWAP_RETURN_IF_ERROR(synchronize());
-  FSWAP_CUDA_CHECK(cudaMemPoolTrimTo(pool_.get(), keep_bytes));
   return Status::ok();
 }
 

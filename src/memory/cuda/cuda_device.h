@@ -1,9 +1,13 @@
-// CudaDevice: the DeviceBackend on the CUDA runtime. Device memory comes from one stream-ordered
-// pool (cudaMallocAsync) whose release threshold is raised to the budget, so freed bytes stay in
-// the pool instead of going back to the driver (threshold 0 makes cudaMallocAsync slower than
-// cudaMalloc: GPU.md). Copies run on their own streams; DeviceEvents are pooled cudaEvent_t.
+// CudaDevice: the DeviceBackend on the CUDA runtime. Device memory is mapped by the driver's
+// virtual memory calls (cuMemCreate + cuMemMap) in whole units of the card's allocation
+// granularity (2 MiB on the H100), one mapping per allocate(), unmapped by free(): the card then
+// holds exactly the live allocations rounded to 2 MiB. cudaMallocAsync's pool was used before and
+// dropped: it maps 32 MiB pieces that neighbouring allocations share, so a budget of a few hundred
+// MiB lost up to a piece per segment (docs/BENCHMARKS.md, session 10). Mapping costs 0.1–1 ms, so
+// the arena (device_arena.h) caches what it frees and calls free() only under pressure or at model
+// switches. Copies run on their own streams; DeviceEvents are pooled cudaEvent_t.
 //
-//   FSWAP_ASSIGN_OR_RETURN(std::unique_ptr<CudaDevice> dev, CudaDevice::create({.budget_bytes = 4ull << 30}));
+//   FSWAP_ASSIGN_OR_RETURN(std::unique_ptr<CudaDevice> dev, CudaDevice::create());
 //   DeviceArena arena(*dev, {.cap_bytes = 4ull << 30});
 //   FSWAP_ASSIGN_OR_RETURN(PinnedHostPool pinned, PinnedHostPool::create(1ull << 30));  // pins once
 //   FSWAP_ASSIGN_OR_RETURN(void* host, pinned.allocate(64 << 20));
@@ -11,7 +15,7 @@
 //
 // Streams: one per compute lane, host→device, device→host (non-blocking streams: they never
 // synchronise with the legacy default stream). Kernels of other targets run on compute_stream(),
-// the current lane's. A new allocation is ordered before all later work on every stream.
+// the current lane's. A new allocation is mapped when allocate() returns, so every stream may use it.
 // Events: a DeviceEvent id names a recording; ids are never reused. The cudaEvent_t behind an id
 // goes back to the pool once the event is seen complete, after which the id reads as done.
 // Timed events (record_compute_timed) come from a second pool of timing-enabled events and stay
@@ -32,7 +36,6 @@
 
 struct CUstream_st;
 struct CUevent_st;
-struct CUmemPoolHandle_st;
 
 namespace fswap::memory {
 
@@ -49,20 +52,14 @@ Status cuda_status(int error, const char* call, const char* file, int line);
 namespace cuda_detail {
 struct StreamDeleter { void operator()(CUstream_st* s) const; };
 struct EventDeleter { void operator()(CUevent_st* e) const; };
-struct PoolDeleter { void operator()(CUmemPoolHandle_st* p) const; };
 struct PinnedDeleter { void operator()(void* p) const; };
 }  // namespace cuda_detail
 using CudaStream = std::unique_ptr<CUstream_st, cuda_detail::StreamDeleter>;
 using CudaEvent = std::unique_ptr<CUevent_st, cuda_detail::EventDeleter>;
-using CudaMemPool = std::unique_ptr<CUmemPoolHandle_st, cuda_detail::PoolDeleter>;
 using PinnedHostPtr = std::unique_ptr<void, cuda_detail::PinnedDeleter>;  // cudaFreeHost
 
 struct CudaDeviceOptions {
   int device = 0;                 // CUDA device ordinal
-  // The pool keeps up to this many freed bytes for reuse (cudaMemPoolAttrReleaseThreshold); before
-  // an allocation would take the pool's reserve over it, unused pool memory is trimmed first.
-  // Set it to the budget. 0 = the card's total memory.
-  std::uint64_t budget_bytes = 0;
   // Compute streams (device.h: compute lanes). Lanes after the first run at the device's highest
   // stream priority: the face analysis's short kernels there go ahead of the processors' long
   // ones on lane 0 instead of waiting for SMs behind them.
@@ -71,10 +68,11 @@ struct CudaDeviceOptions {
 
 class CudaDevice final : public DeviceBackend {
  public:
-  // Selects the device, creates the pool, the three streams and the event pool.
-  // kUnsupported when there is no CUDA device (or no driver); kInternal for other failures.
+  // Selects the device, finds the driver's virtual memory calls, creates the streams.
+  // kUnsupported when there is no CUDA device (or no driver, or one without virtual memory
+  // management); kInternal for other failures.
   static Result<std::unique_ptr<CudaDevice>> create(CudaDeviceOptions options = {});
-  // Synchronises the streams; frees allocations still live (logging them), then the pool.
+  // Synchronises the streams; frees allocations still live (logging them).
   ~CudaDevice() override;
   CudaDevice(const CudaDevice&) = delete;
   CudaDevice& operator=(const CudaDevice&) = delete;
@@ -82,11 +80,14 @@ class CudaDevice final : public DeviceBackend {
   std::string name() const override;   // "cuda:0 NVIDIA H100 80GB HBM3"
   std::uint64_t total_bytes() const override;  // cudaMemGetInfo, device-wide
   std::uint64_t free_bytes() const override;   // cudaMemGetInfo, device-wide (other processes too)
-  std::uint64_t held_bytes() const override { return pool_reserved_bytes(); }
-  // Measured at create(): how much the pool grows for a 1 MiB allocation (32 MiB on the H100).
+  // The live allocations, each rounded up to the mapping granularity.
+  std::uint64_t held_bytes() const override { return held_; }
+  // The driver's recommended allocation granularity for device memory (2 MiB on the H100).
   std::uint64_t mapping_granularity() const override { return mapping_granularity_; }
-  Result<DevicePtr> allocate(std::uint64_t bytes) override;  // cudaMallocAsync on the pool
-  Status free(DevicePtr ptr) override;                       // cudaFreeAsync: back to the pool
+  // Maps new device memory (blocks the host for the mapping, 0.1–1 ms). kOutOfMemory when the
+  // card has too little free, naming the driver call.
+  Result<DevicePtr> allocate(std::uint64_t bytes) override;
+  Status free(DevicePtr ptr) override;  // unmaps: the bytes go back to the driver at once
   Result<DeviceEvent> copy_to_device(DevicePtr dst, const void* src, std::uint64_t bytes, HostMemoryKind src_kind,
                                      std::span<const DeviceEvent> after = {}) override;
   Result<DeviceEvent> copy_to_host(void* dst, DevicePtr src, std::uint64_t bytes, HostMemoryKind dst_kind,
@@ -115,12 +116,9 @@ class CudaDevice final : public DeviceBackend {
   // Seconds the host spent blocked in wait() (eviction and segment release waiting for work,
   // result downloads): time it could not spend issuing work ahead of the GPU.
   double host_wait_seconds() const { return host_wait_s_; }
-  // Seconds the host spent in allocate() and free(): the pool maps and unmaps the arena's segments
-  // there (0.1–1 ms a map, GPU.md), so a steady state that keeps trading segments pays it per pass.
+  // Seconds the host spent in allocate() and free(), mapping and unmapping the arena's segments
+  // (0.1–1 ms a map, GPU.md), so a steady state that keeps trading segments pays it per pass.
   double mapping_seconds() const { return mapping_s_; }
-  // Returns unused pool memory to the driver, keeping `keep_bytes` (cudaMemPoolTrimTo).
-  // Waits for the streams first, so pending frees are returned too.
-  Status trim_pool(std::uint64_t keep_bytes = 0);
   // Unified mode (managed memory for read-only weights). allocate_managed: cudaMallocManaged,
   // refused with kOutOfMemory unless the card has `bytes` plus a 256 MiB margin free now: asking
   // for more managed memory than the card has free can hang a shared GPU (GPU.md). The caller
@@ -131,10 +129,6 @@ class CudaDevice final : public DeviceBackend {
   Status advise_read_mostly(const void* ptr, std::uint64_t bytes);
   Result<DeviceEvent> prefetch_managed(const void* ptr, std::uint64_t bytes);
   std::uint64_t managed_bytes() const { return managed_bytes_; }
-
-  // Bytes the pool holds from the driver now / hands out now (cudaMemPoolAttr*MemCurrent).
-  std::uint64_t pool_reserved_bytes() const;
-  std::uint64_t pool_used_bytes() const;
 
   // Failure injection, counted over allocate() calls since construction (1-based), as in
   // SimulatedDevice: the injected failure is kOutOfMemory and allocates nothing.
@@ -150,17 +144,15 @@ class CudaDevice final : public DeviceBackend {
   CUstream_st* compute_stream() const { return lanes_[static_cast<std::size_t>(lane_)].get(); }
   CUstream_st* h2d_stream() const { return h2d_.get(); }
   CUstream_st* d2h_stream() const { return d2h_.get(); }
-  CUmemPoolHandle_st* pool() const { return pool_.get(); }
 
  private:
   explicit CudaDevice(CudaDeviceOptions options);
   Status init();
-  Status measure_mapping_granularity();
   // Records a pooled event on `stream` and returns its new id; a `timed` one comes from the timed
   // pool and is held in timed_events_.
   Result<DeviceEvent> record_on(CUstream_st* stream, bool timed = false);
   Status wait_all(CUstream_st* stream, std::span<const DeviceEvent> after);
-  // The lanes' streams, then host→device, device→host and release.
+  // The lanes' streams, then host→device and device→host.
   std::vector<CudaStream*> all_streams();
   CUevent_st* live_event(DeviceEvent event) const;  // null when known complete (or a released timed event)
   void retire(DeviceEvent event) const;            // event complete: its cudaEvent_t back to the pool
@@ -170,17 +162,14 @@ class CudaDevice final : public DeviceBackend {
   CudaDeviceOptions options_;
   std::string name_;
   std::uint64_t total_bytes_ = 0;
+  struct DriverMemory;                    // the driver's virtual memory calls (cuda_device.cc)
+  std::unique_ptr<DriverMemory> driver_;
   std::uint64_t mapping_granularity_ = 2ull << 20;
-  CudaMemPool pool_;
   std::vector<CudaStream> lanes_;  // compute streams, by lane
   int lane_ = 0;
   CudaStream h2d_, d2h_;
-  CudaStream release_;  // frees: idle but for them, so free() can wait for its own free alone
-  struct Allocation {
-    std::uint64_t bytes = 0;
-    DeviceEvent allocated;  // the cudaMallocFromPoolAsync on the compute stream
-  };
-  std::map<std::uint64_t, Allocation> allocations_;  // by address
+  std::map<std::uint64_t, std::uint64_t> allocations_;  // address → mapped bytes
+  std::uint64_t held_ = 0;                              // their sum
   std::map<const void*, std::uint64_t> managed_;        // managed allocations → bytes
   std::uint64_t managed_bytes_ = 0;
 

@@ -106,14 +106,11 @@ Status CudaRuntime::init(const CudaRuntimeOptions& options) {
                                                         .free_bytes = probe->free_bytes()}));
   if (!budget_.warning.empty()) log_warn(budget_.warning);
   probe.reset();
-  FSWAP_ASSIGN_OR_RETURN(device_, memory::CudaDevice::create({.device = options.device,
-                                                              .budget_bytes = budget_.bytes,
-                                                              .compute_lanes = kLanes}));
+  FSWAP_ASSIGN_OR_RETURN(device_, memory::CudaDevice::create({.device = options.device, .compute_lanes = kLanes}));
   // Weight chunks share small segments, so an evicted chunk's bytes are reused for the next one
-  // without returning a segment to the pool and reserving another: a new segment orders the copy
-  // stream after all compute issued so far (CudaDevice::allocate), which would serialise streaming
-  // copies behind the kernels. Segment sizes scale with the budget (memory/weight_chunks.h); each
-  // executor sizes its chunks by the room its activation plan leaves.
+  // without unmapping a segment and mapping another (0.1–1 ms of the host each, and the arena
+  // waits for the work using a segment before it returns it). Segment sizes scale with the budget
+  // (memory/weight_chunks.h); each executor sizes its chunks by the room its activation plan leaves.
   arena_ = std::make_unique<memory::DeviceArena>(*device_, memory::chunk_geometry(budget_.bytes).arena_options(budget_.bytes));
   residency_ = std::make_unique<memory::ResidencyManager>(*arena_);
   conv_algos_ = std::make_unique<cuda::ConvAlgoCache>(cache_dir().string());
