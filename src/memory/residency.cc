@@ -49,6 +49,8 @@ Result<BlockId> ResidencyManager::register_block(WeightBlockDesc desc) {
     if (schedule_[i] == id) b.positions.push_back(i);
   stats_.per_model[b.desc.model];  // the model shows in the summary even before its first load
   if (auto cost = keep_costs_.find(b.desc.model); cost != keep_costs_.end()) b.keep_cost = cost->second;
+  b.acquired_at = acquired_bytes_;
+  registered_bytes_ += b.desc.bytes;
   blocks_.push_back(std::move(b));
   return id;
 }
@@ -62,6 +64,7 @@ Status ResidencyManager::unregister_block(BlockId id) {
     FSWAP_RETURN_IF_ERROR(drop(*b, false));
   }
   b->registered = false;
+  registered_bytes_ -= b->desc.bytes;
   b->positions.clear();
   return Status::ok();
 }
@@ -130,7 +133,12 @@ void ResidencyManager::set_keep_cost(const std::string& model, double cost) {
     if (b.desc.model == model) b.keep_cost = cost;
 }
 
-bool ResidencyManager::evict_before(const Block& a, std::uint64_t a_next, const Block& b, std::uint64_t b_next) {
+bool ResidencyManager::idle(const Block& b) const {
+  return acquired_bytes_ - b.acquired_at > kIdleTurnovers * registered_bytes_;
+}
+
+bool ResidencyManager::evict_before(const Block& a, std::uint64_t a_next, const Block& b, std::uint64_t b_next) const {
+  if (const bool a_idle = idle(a); a_idle != idle(b)) return a_idle;
   if (a.keep_cost != b.keep_cost) return a.keep_cost < b.keep_cost;
   if (a_next != b_next) return a_next > b_next;
   return a.last_access < b.last_access;
@@ -142,7 +150,7 @@ std::uint64_t ResidencyManager::room_beside_dearer(const std::string& model) con
   std::uint64_t held = arena_.allocated_bytes();
   for (BlockId id : resident_) {
     const Block& b = blocks_[id];
-    if (b.pins == 0 && b.in_arena && (b.desc.model == model || b.keep_cost <= cost)) held -= b.alloc.bytes;
+    if (b.pins == 0 && b.in_arena && (b.desc.model == model || b.keep_cost <= cost || idle(b))) held -= b.alloc.bytes;
   }
   return arena_.cap_bytes() > held ? arena_.cap_bytes() - held : 0;
 }
@@ -293,6 +301,8 @@ Result<DevicePtr> ResidencyManager::acquire(BlockId id) {
   b->prefetched_unused = false;
   ++b->pins;
   b->last_access = ++clock_;
+  acquired_bytes_ += b->desc.bytes;
+  b->acquired_at = acquired_bytes_;
   if (b->desc.device_writes) b->dirty = true;
   advance_schedule(id);
   return b->alloc.ptr;
@@ -325,6 +335,7 @@ Status ResidencyManager::prefetch(BlockId id) {
   ++stats_.total.prefetches_issued;
   b->prefetched_unused = true;
   b->last_access = ++clock_;
+  b->acquired_at = acquired_bytes_;  // about to be used: not idle
   return Status::ok();
 }
 

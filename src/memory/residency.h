@@ -1,9 +1,16 @@
 // ResidencyManager: which weight blocks are on the device. Blocks move device ⇄ host (their host
 // copy, normally pinned, stays valid); acquire() pins a block while kernels use it; when the budget
-// is short, unpinned blocks are evicted — first those of the models cheapest to run without their
-// device copies (set_keep_cost), among them the one used furthest in the future when a schedule is
-// known (Belady), then the least recently used; prefetch() copies the next stage's blocks on the
-// copy stream while the current stage computes.
+// is short, unpinned blocks are evicted — first idle ones (see below), least recently used first;
+// then those of the models cheapest to run without their device copies (set_keep_cost), among
+// them the one used furthest in the future when a schedule is known (Belady), then the least
+// recently used; prefetch() copies the next stage's blocks on the copy stream while the current
+// stage computes.
+// Idle: a block not acquired while more than kIdleTurnovers times the bytes of every registered
+// block were acquired. Keep costs protect the models of a loop that runs them all in turn (each
+// block is then acquired once per turnover); a model whose work is over for now (the source
+// face's embedder, the analysis models during the processors' turn, the enhancer of the last
+// window while the swapper runs the next) would otherwise keep its bytes while a cheaper model
+// streams its own weights on every call.
 //
 //   DeviceArena arena(device, {.cap_bytes = budget.bytes});
 //   ResidencyManager rm(arena);
@@ -72,8 +79,8 @@ class ResidencyManager {
   // model of many small nodes (an ESRGAN) then costs the host far more per byte than one of a few
   // large GEMMs. Blocks of a lower cost are evicted first, whenever they are needed.
   void set_keep_cost(const std::string& model, double cost);
-  // Bytes `model` could hold by evicting only blocks of its own or of models no dearer (keep cost):
-  // the budget less everything allocated except those unpinned blocks.
+  // Bytes `model` could hold by evicting only blocks of its own, of models no dearer (keep cost) or
+  // idle ones: the budget less everything allocated except those unpinned blocks.
   std::uint64_t room_beside_dearer(const std::string& model) const;
 
   // Makes the block resident (evicting unpinned blocks if the budget is short), pins it and
@@ -130,6 +137,7 @@ class ResidencyManager {
     std::vector<DeviceEvent> last_use;  // by compute lane: its compute at its last release()
     int pins = 0;
     std::uint64_t last_access = 0;  // LRU clock
+    std::uint64_t acquired_at = 0;  // acquired_bytes_ at its last acquire (or prefetch, or registration)
     double keep_cost = 0;           // set_keep_cost of its model
     bool prefetched_unused = false;
     bool dirty = false;      // device_writes block acquired since its last write-back
@@ -140,8 +148,10 @@ class ResidencyManager {
     std::size_t resident_slot = 0;          // index in resident_ while resident
   };
 
-  // The better victim of two blocks with these next uses (keep cost, then Belady, then LRU).
-  static bool evict_before(const Block& a, std::uint64_t a_next, const Block& b, std::uint64_t b_next);
+  static constexpr std::uint64_t kIdleTurnovers = 2;
+  bool idle(const Block& b) const;
+  // The better victim of two blocks with these next uses (idle first, then keep cost, Belady, LRU).
+  bool evict_before(const Block& a, std::uint64_t a_next, const Block& b, std::uint64_t b_next) const;
   Block* find(BlockId id);
   std::uint64_t next_use(const Block& b) const;  // distance from the schedule cursor; kNever if none
   // Evicts victims until the arena supplies `bytes`. For a prefetch, victims must be used later
@@ -166,6 +176,8 @@ class ResidencyManager {
   bool cyclic_ = true;
   std::uint64_t cursor_ = 0;
   std::uint64_t clock_ = 0;
+  std::uint64_t acquired_bytes_ = 0;    // bytes of every acquire so far (the idle rule's clock)
+  std::uint64_t registered_bytes_ = 0;  // bytes of the registered blocks
   MemoryStats stats_;
 };
 

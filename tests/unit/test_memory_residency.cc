@@ -157,6 +157,37 @@ TEST(Residency, KeepCostsSpareTheModelThatIsDearestToRunWithoutItsWeights) {
   EXPECT_EQ(kept, 1u);
 }
 
+// The FaceFusion pipeline under turns: the source face's embedder (dear to run without its
+// weights: many nodes per byte) runs once, then the swapper (cheap per byte) runs face after face.
+// Keep costs alone would keep the embedder's idle bytes and have the swapper evict its own blocks
+// on every face; once the embedder has been idle for two turnovers of every registered byte, its
+// blocks go first and the swapper's stay.
+TEST(Residency, IdleBlocksGoBeforeKeepCostsProtectThem) {
+  Rig r(200 * kMiB);
+  const BlockId embed = r.add("embed", "embedder", 90 * kMiB);
+  std::vector<BlockId> swap;
+  for (int i = 0; i < 3; ++i) swap.push_back(r.add("swap" + std::to_string(i), "swapper", 40 * kMiB));
+  r.rm().set_keep_cost("embedder", 3.0);
+  r.rm().set_keep_cost("swapper", 1.0);
+  ASSERT_TRUE(r.run(embed, 1e-3).is_ok());
+  // 90 + 120 MiB do not fit 200: the swapper's own blocks make room while the embedder is recent.
+  EXPECT_EQ(r.rm().room_beside_dearer("swapper"), 110 * kMiB);
+  for (int face = 0; face < 20; ++face) {
+    for (BlockId b : swap) ASSERT_TRUE(r.run(b, 1e-3).is_ok());
+    r.check();
+  }
+  const auto& models = r.rm().stats().per_model;
+  // 210 MiB registered: the embedder is idle after 420 MiB of acquires (during the fourth face).
+  // Until then the swapper evicts its own blocks (LRU over 3 blocks in room for 2: 3 copies a
+  // face); then the embedder goes and the swapper stays resident.
+  EXPECT_FALSE(r.rm().is_resident(embed));
+  EXPECT_EQ(models.at("embedder").evictions, 1u);
+  EXPECT_LE(models.at("swapper").h2d_copies, 15u);  // 60 if the embedder were kept
+  EXPECT_EQ(r.rm().room_beside_dearer("swapper"), 200 * kMiB);
+  std::printf("20 faces of a 120 MiB swapper beside a 90 MiB embedder used once, 200 MiB: swapper copies %llu\n",
+              static_cast<unsigned long long>(models.at("swapper").h2d_copies));
+}
+
 TEST(Residency, PinnedBlocksAreNeverEvicted) {
   Rig r(2 * kMiB);
   const BlockId a = r.add("a", "m", kMiB), b = r.add("b", "m", kMiB), c = r.add("c", "m", kMiB);
