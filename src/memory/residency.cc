@@ -49,7 +49,7 @@ Result<BlockId> ResidencyManager::register_block(WeightBlockDesc desc) {
     if (schedule_[i] == id) b.positions.push_back(i);
   stats_.per_model[b.desc.model];  // the model shows in the summary even before its first load
   if (auto cost = keep_costs_.find(b.desc.model); cost != keep_costs_.end()) b.keep_cost = cost->second;
-  b.acquired_at = acquired_bytes_;
+  b.used_at = loaded_bytes_;
   registered_bytes_ += b.desc.bytes;
   blocks_.push_back(std::move(b));
   return id;
@@ -134,7 +134,7 @@ void ResidencyManager::set_keep_cost(const std::string& model, double cost) {
 }
 
 bool ResidencyManager::idle(const Block& b) const {
-  return acquired_bytes_ - b.acquired_at > kIdleTurnovers * registered_bytes_;
+  return loaded_bytes_ - b.used_at > registered_bytes_;
 }
 
 bool ResidencyManager::evict_before(const Block& a, std::uint64_t a_next, const Block& b, std::uint64_t b_next) const {
@@ -236,6 +236,7 @@ Status ResidencyManager::load(Block& b, bool for_prefetch) {
   }
   b.alloc = std::move(a);
   b.ready = *copied;
+  loaded_bytes_ += b.desc.bytes;
   b.last_use.clear();
   b.resident = true;
   b.dirty = false;
@@ -301,8 +302,7 @@ Result<DevicePtr> ResidencyManager::acquire(BlockId id) {
   b->prefetched_unused = false;
   ++b->pins;
   b->last_access = ++clock_;
-  acquired_bytes_ += b->desc.bytes;
-  b->acquired_at = acquired_bytes_;
+  b->used_at = loaded_bytes_;
   if (b->desc.device_writes) b->dirty = true;
   advance_schedule(id);
   return b->alloc.ptr;
@@ -335,7 +335,7 @@ Status ResidencyManager::prefetch(BlockId id) {
   ++stats_.total.prefetches_issued;
   b->prefetched_unused = true;
   b->last_access = ++clock_;
-  b->acquired_at = acquired_bytes_;  // about to be used: not idle
+  b->used_at = loaded_bytes_;  // about to be used: not idle
   return Status::ok();
 }
 

@@ -5,12 +5,14 @@
 // them the one used furthest in the future when a schedule is known (Belady), then the least
 // recently used; prefetch() copies the next stage's blocks on the copy stream while the current
 // stage computes.
-// Idle: a block not acquired while more than kIdleTurnovers times the bytes of every registered
-// block were acquired. Keep costs protect the models of a loop that runs them all in turn (each
-// block is then acquired once per turnover); a model whose work is over for now (the source
-// face's embedder, the analysis models during the processors' turn, the enhancer of the last
-// window while the swapper runs the next) would otherwise keep its bytes while a cheaper model
-// streams its own weights on every call.
+// Idle: a block not acquired while more bytes were loaded than every registered block holds.
+// Keep costs protect the models of a loop that runs them all in turn (each is used again before
+// the loads of a pass, at most every registered byte, add up to more); a model whose
+// work is over for now (the source face's embedder, the analysis models during the processors'
+// turn, the enhancer of the last window while the swapper runs the next) would otherwise keep its
+// bytes while a cheaper model streams its own weights on every call. The clock is loads, not
+// acquires: a run acquires a chunk once per stretch of nodes reading it, several times its bytes
+// a pass, and while nothing is loaded no block needs to make room.
 //
 //   DeviceArena arena(device, {.cap_bytes = budget.bytes});
 //   ResidencyManager rm(arena);
@@ -137,7 +139,7 @@ class ResidencyManager {
     std::vector<DeviceEvent> last_use;  // by compute lane: its compute at its last release()
     int pins = 0;
     std::uint64_t last_access = 0;  // LRU clock
-    std::uint64_t acquired_at = 0;  // acquired_bytes_ at its last acquire (or prefetch, or registration)
+    std::uint64_t used_at = 0;      // loaded_bytes_ at its last acquire (or prefetch, or registration)
     double keep_cost = 0;           // set_keep_cost of its model
     bool prefetched_unused = false;
     bool dirty = false;      // device_writes block acquired since its last write-back
@@ -148,7 +150,6 @@ class ResidencyManager {
     std::size_t resident_slot = 0;          // index in resident_ while resident
   };
 
-  static constexpr std::uint64_t kIdleTurnovers = 2;
   bool idle(const Block& b) const;
   // The better victim of two blocks with these next uses (idle first, then keep cost, Belady, LRU).
   bool evict_before(const Block& a, std::uint64_t a_next, const Block& b, std::uint64_t b_next) const;
@@ -176,7 +177,7 @@ class ResidencyManager {
   bool cyclic_ = true;
   std::uint64_t cursor_ = 0;
   std::uint64_t clock_ = 0;
-  std::uint64_t acquired_bytes_ = 0;    // bytes of every acquire so far (the idle rule's clock)
+  std::uint64_t loaded_bytes_ = 0;      // bytes of every load so far (the idle rule's clock)
   std::uint64_t registered_bytes_ = 0;  // bytes of the registered blocks
   MemoryStats stats_;
 };

@@ -12,7 +12,7 @@ std::string counters_line(const ResidencyCounters& c) {
   std::snprintf(buf, sizeof buf,
                 "H2D %s in %llu copies, D2H %s in %llu, evictions %llu (%s), acquires %llu: %llu resident, "
                 "%llu prefetched, %llu late, %llu on demand; prefetches wasted %llu, skipped %llu; copy stall %.3f ms; "
-                "peak resident %s",
+                "resident %s now, %s at peak",
                 format_bytes(c.h2d_bytes).c_str(), static_cast<unsigned long long>(c.h2d_copies),
                 format_bytes(c.d2h_bytes).c_str(), static_cast<unsigned long long>(c.d2h_copies),
                 static_cast<unsigned long long>(c.evictions), format_bytes(c.evicted_bytes).c_str(),
@@ -20,7 +20,7 @@ std::string counters_line(const ResidencyCounters& c) {
                 static_cast<unsigned long long>(c.prefetch_hits), static_cast<unsigned long long>(c.prefetch_late),
                 static_cast<unsigned long long>(c.prefetch_misses), static_cast<unsigned long long>(c.prefetches_wasted),
                 static_cast<unsigned long long>(c.prefetches_skipped), c.stall_seconds * 1e3,
-                format_bytes(c.peak_resident_bytes).c_str());
+                format_bytes(c.resident_bytes).c_str(), format_bytes(c.peak_resident_bytes).c_str());
   std::string line = buf;
   if (c.managed_bytes > 0 || c.managed_prefetch_bytes > 0)
     line += "; unified: " + format_bytes(c.managed_bytes) + " managed, " + format_bytes(c.managed_prefetch_bytes) +
