@@ -94,6 +94,7 @@ class FaceBatcher::JobEngine final : public Engine {
   std::vector<std::string> available_devices() const override { return shared_.available_devices(); }
   std::string memory_summary() const override { return shared_.memory_summary(); }
   std::optional<EngineMemoryStats> memory_stats() const override { return shared_.memory_stats(); }
+  Status release_scratch() override { return shared_.release_scratch(); }
 
   int job() const { return job_; }
   std::uint64_t weight_bytes() const {

@@ -649,6 +649,19 @@ void replan_windows(JobContext& ctx, double seconds, std::size_t frames) {
 // ctx.crew's; with one lane nothing else runs. The first error or a stop request stops every
 // lane at its next frame.
 // Fault injection: stage = the processor's name, at each frame.
+// The end of a GPU turn (pipeline/gpu_turns.h): what this side keeps on the device between its
+// runs goes back, so the other side's weights find the room (the enhancer's 84 MiB activation
+// buffer at 4K, the analysis lane's buffers and workspace). `stages`: the processors' kept
+// buffers too (only the stage thread uses them).
+Status end_gpu_turn(JobContext& ctx, bool stages) {
+  if (stages)
+    for (Processors& p : ctx.lanes) {
+      if (p.swapper) p.swapper->release_device_buffers();
+      if (p.enhancer) p.enhancer->release_device_buffers();
+    }
+  return ctx.engine->release_scratch();
+}
+
 Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
   const SwapJob& job = ctx.job;
   const int lanes = std::min<int>(ctx.plan.lanes, static_cast<int>(window.size()));
@@ -736,8 +749,9 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
           turn = std::move(*taken);
         }
         const auto stages_start = Clock::now();
-        const Status s = run_stages(ctx, *window);
+        Status s = run_stages(ctx, *window);
         const double seconds = std::chrono::duration<double>(Clock::now() - stages_start).count();
+        if (s.is_ok() && turn.held()) s = end_gpu_turn(ctx, /*stages=*/true);
         turn.release();
         if (!s.is_ok()) return fail_both(s);
         replan_windows(ctx, seconds, window->size());
@@ -760,7 +774,7 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
   auto analyse_in_turn = [&](std::vector<WindowFrame>& window) -> Status {
     FSWAP_ASSIGN_OR_RETURN(GpuTurns::Turn turn, turns.take(GpuTurns::Side::kAnalysis));
     for (WindowFrame& w : window) FSWAP_RETURN_IF_ERROR(analyse(w));
-    return Status::ok();
+    return end_gpu_turn(ctx, /*stages=*/false);
   };
   while (true) {
     const bool in_turn = take_turns;

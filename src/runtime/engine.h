@@ -137,6 +137,12 @@ class Engine {
   // The same statistics as numbers (for /metrics); nullopt when the engine keeps none (the CPU,
   // ort, or no device session loaded yet).
   virtual std::optional<EngineMemoryStats> memory_stats() const { return std::nullopt; }
+  // Gives back the device memory kept between runs beside the weights (activation buffers and
+  // kernel workspaces, sized for the largest run so far), for when the models that run next are
+  // not the ones that ran: the analysis and the processor stages taking turns on the GPU
+  // (pipeline/gpu_turns.h), where one side's buffers would otherwise crowd out the other side's
+  // weights. The next run allocates its own again. Nothing to give on the CPU or ort.
+  virtual Status release_scratch() { return Status::ok(); }
 };
 
 // "ort" or "auto" (→ ort until the native engine lands). Unknown names are kInvalidInput.

@@ -118,6 +118,14 @@ std::string cuda_memory_summary() {
   return out;
 }
 
+Status cuda_release_scratch() {
+  for (const std::shared_ptr<CudaRuntime>& rt : CudaRuntime::live()) {
+    auto lock = rt->enter();
+    FSWAP_RETURN_IF_ERROR(rt->release_scratch());
+  }
+  return Status::ok();
+}
+
 std::optional<EngineMemoryStats> cuda_memory_stats() {
   std::optional<EngineMemoryStats> sum;
   for (const std::shared_ptr<CudaRuntime>& rt : CudaRuntime::live()) {

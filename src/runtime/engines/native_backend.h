@@ -50,5 +50,7 @@ Result<std::unique_ptr<NativeBackend>> make_cuda_backend(const std::string& mode
 std::string cuda_memory_summary();
 // The same as numbers, summed over those devices; nullopt when none is in use.
 std::optional<EngineMemoryStats> cuda_memory_stats();
+// CudaRuntime::release_scratch on every CUDA device in use (Engine::release_scratch).
+Status cuda_release_scratch();
 
 }  // namespace fswap

@@ -47,6 +47,7 @@ class NativeEngine final : public Engine {
   std::string memory_summary() const override;
   // Summed over the CUDA devices in use; nullopt on the CPU.
   std::optional<EngineMemoryStats> memory_stats() const override;
+  Status release_scratch() override;  // every CUDA device in use
 };
 
 }  // namespace fswap
