@@ -160,16 +160,25 @@ INSTANTIATE_TEST_SUITE_P(
 // layout: cuDNN's forward and backward-data paths (direct and through the staging window) with the
 // residual in the epilogue, the NHWC depthwise kernel (its channel-pair and one-channel paths), and
 // the NHWC 1×1 convolutions cuBLASLt runs (the residual as its C).
-std::vector<ConvLayoutCase> residual_cases() {
-  const std::vector<std::string> names = {"Conv3x3Bias",          "ConvDilation2",        "ConvAsymmetricPads",
-                                          "ConvRelu",             "ConvWide",             "ConvDepthwise",
-                                          "DepthwiseLeakyReluC3", "DepthwiseClipBatch2",  "ConvTransposeStride2",
-                                          "ConvTransposeAsymmetricPads", "ConvPointwise", "PointwiseLeakyReluBatch2",
-                                          "PointwiseOnePixelRelu"};
+// The shared layout cases of these names, in the shared list's order.
+std::vector<ConvLayoutCase> cases_named(const std::vector<std::string>& names) {
   std::vector<ConvLayoutCase> cases;
   for (const ConvLayoutCase& c : test::conv_layout_cases())
     if (std::find(names.begin(), names.end(), c.name) != names.end()) cases.push_back(c);
   return cases;
+}
+
+// A parameterised conv test's name: the case, the dtype and the layout.
+std::string conv_param_name(const ::testing::TestParamInfo<std::tuple<ConvLayoutCase, DType, bool>>& param) {
+  return std::get<0>(param.param).name + (std::get<1>(param.param) == DType::kFloat16 ? "_fp16" : "_fp32") +
+         (std::get<2>(param.param) ? "_nhwc" : "_nchw");
+}
+
+std::vector<ConvLayoutCase> residual_cases() {
+  return cases_named({"Conv3x3Bias", "ConvDilation2", "ConvAsymmetricPads", "ConvRelu", "ConvWide", "ConvDepthwise",
+                      "DepthwiseLeakyReluC3", "DepthwiseClipBatch2", "ConvTransposeStride2",
+                      "ConvTransposeAsymmetricPads", "ConvPointwise", "PointwiseLeakyReluBatch2",
+                      "PointwiseOnePixelRelu"});
 }
 
 class CudaConvResidual : public ::testing::TestWithParam<std::tuple<ConvLayoutCase, DType, bool>> {};
@@ -195,10 +204,7 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, CudaConvResidual,
     ::testing::Combine(::testing::ValuesIn(residual_cases()), ::testing::Values(DType::kFloat32, DType::kFloat16),
                        ::testing::Bool()),
-    [](const ::testing::TestParamInfo<std::tuple<ConvLayoutCase, DType, bool>>& param) {
-      return std::get<0>(param.param).name + (std::get<1>(param.param) == DType::kFloat16 ? "_fp16" : "_fp32") +
-             (std::get<2>(param.param) ? "_nhwc" : "_nchw");
-    });
+    conv_param_name);
 
 // Y = act(conv(X, W) + B + R[0]) with R of batch 1 under Y's batch of 2 (a folded
 // BatchNormalization's border term, backends/op.h), as CudaConvResidual: the epilogue pass reads R
@@ -206,13 +212,8 @@ INSTANTIATE_TEST_SUITE_P(
 // cannot, leave their whole epilogue to that pass; a graph plan never fuses it (ConvWide at fp16
 // would otherwise take Relu and the residual into the plan). Searched, then cached.
 std::vector<ConvLayoutCase> batch_residual_cases() {
-  const std::vector<std::string> names = {"Conv3x3Bias", "ConvLeakyRelu", "ConvWide", "DepthwiseClipBatch2",
-                                          "Depthwise5x5Batch2C144", "PointwiseLeakyReluBatch2",
-                                          "ConvTransposeAsymmetricPads"};
-  std::vector<ConvLayoutCase> cases;
-  for (const ConvLayoutCase& c : test::conv_layout_cases())
-    if (std::find(names.begin(), names.end(), c.name) != names.end()) cases.push_back(c);
-  return cases;
+  return cases_named({"Conv3x3Bias", "ConvLeakyRelu", "ConvWide", "DepthwiseClipBatch2", "Depthwise5x5Batch2C144",
+                      "PointwiseLeakyReluBatch2", "ConvTransposeAsymmetricPads"});
 }
 
 class CudaConvBatchResidual : public ::testing::TestWithParam<std::tuple<ConvLayoutCase, DType, bool>> {};
@@ -240,10 +241,7 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, CudaConvBatchResidual,
     ::testing::Combine(::testing::ValuesIn(batch_residual_cases()), ::testing::Values(DType::kFloat32, DType::kFloat16),
                        ::testing::Bool()),
-    [](const ::testing::TestParamInfo<std::tuple<ConvLayoutCase, DType, bool>>& param) {
-      return std::get<0>(param.param).name + (std::get<1>(param.param) == DType::kFloat16 ? "_fp16" : "_fp32") +
-             (std::get<2>(param.param) ? "_nhwc" : "_nchw");
-    });
+    conv_param_name);
 
 // A Conv with a fused per-channel PRelu (Activation::kPRelu, the slope as input 4) on CUDA against
 // the CPU kernel: cuDNN's epilogue in both layouts, and in NHWC the depthwise kernel and the 1×1
