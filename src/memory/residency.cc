@@ -155,13 +155,13 @@ std::uint64_t ResidencyManager::room_beside_dearer(const std::string& model) con
   return arena_.cap_bytes() > held ? arena_.cap_bytes() - held : 0;
 }
 
-ResidencyManager::Block* ResidencyManager::choose_victim(const Block* for_block, bool for_prefetch, bool idle_only) {
+ResidencyManager::Block* ResidencyManager::choose_victim(const Block* for_block, bool for_prefetch) {
   const std::uint64_t target_next = for_block != nullptr ? next_use(*for_block) : kNever;
   Block* best = nullptr;
   std::uint64_t best_next = 0;
   for (BlockId id : resident_) {
     Block& v = blocks_[id];
-    if (v.pins > 0 || &v == for_block || (idle_only && !idle(v))) continue;
+    if (v.pins > 0 || &v == for_block) continue;
     const std::uint64_t vn = next_use(v);
     if (for_prefetch) {
       // A prefetch must not push out what is needed sooner, nor another prefetch not yet used.
@@ -177,11 +177,11 @@ ResidencyManager::Block* ResidencyManager::choose_victim(const Block* for_block,
 }
 
 Result<DeviceAllocation> ResidencyManager::allocate_evicting(std::uint64_t bytes, const Block* for_block, bool for_prefetch,
-                                                             bool scratch, bool idle_only) {
+                                                             bool scratch) {
   while (true) {
     Result<DeviceAllocation> a = arena_.allocate(bytes, {.may_block = !for_prefetch, .scratch = scratch});
     if (a.is_ok() || arena_.last_failure() != ArenaFailure::kBudget) return a;
-    Block* victim = choose_victim(for_block, for_prefetch, idle_only);
+    Block* victim = choose_victim(for_block, for_prefetch);
     if (victim == nullptr) return no_victim(a.status(), for_block, for_prefetch);
     FSWAP_RETURN_IF_ERROR(drop(*victim, true));
   }
@@ -361,8 +361,8 @@ Status ResidencyManager::place(BlockId id, DevicePtr at, std::span<const DeviceE
   return Status::ok();
 }
 
-Result<DeviceAllocation> ResidencyManager::allocate_scratch(std::uint64_t bytes, bool optional) {
-  return allocate_evicting(bytes, nullptr, false, /*scratch=*/true, /*idle_only=*/optional);
+Result<DeviceAllocation> ResidencyManager::allocate_scratch(std::uint64_t bytes) {
+  return allocate_evicting(bytes, nullptr, false, /*scratch=*/true);
 }
 
 // ---- Weight streaming -------------------------------------------------------------------------

@@ -107,11 +107,7 @@ class ResidencyManager {
 
   // Device scratch (activation arenas, frame buffers) that shares the budget: evicts unpinned
   // blocks when it is short. Free it with arena().free(ptr, {events of work using it}).
-  // `optional`: scratch that only buys speed (a kernel workspace, whose user falls back to
-  // algorithms needing less): it may take idle blocks' room but evicts no other block, so a model
-  // whose weights just fit beside its activations keeps them instead of streaming them for a
-  // faster convolution.
-  Result<DeviceAllocation> allocate_scratch(std::uint64_t bytes, bool optional = false);
+  Result<DeviceAllocation> allocate_scratch(std::uint64_t bytes);
 
   // Unified mode: `bytes` of `model`'s weights live in managed memory the device keeps (no
   // residency block, no eviction). They count against the budget like arena bytes (evicting
@@ -161,13 +157,12 @@ class ResidencyManager {
   std::uint64_t next_use(const Block& b) const;  // distance from the schedule cursor; kNever if none
   // Evicts victims until the arena supplies `bytes`. For a prefetch, victims must be used later
   // than `for_block` (Belady) or not be prefetched-and-unused themselves (LRU).
-  // idle_only: victims are idle blocks only (optional scratch).
   Result<DeviceAllocation> allocate_evicting(std::uint64_t bytes, const Block* for_block, bool for_prefetch,
-                                            bool scratch = false, bool idle_only = false);
+                                            bool scratch = false);
   // The out-of-memory message once no victim is left.
   Status no_victim(const Status& arena_failure, const Block* for_block, bool for_prefetch) const;
   // Scans the resident blocks only (resident_), not every registered one.
-  Block* choose_victim(const Block* for_block, bool for_prefetch, bool idle_only = false);
+  Block* choose_victim(const Block* for_block, bool for_prefetch);
   Status load(Block& b, bool for_prefetch);  // allocate + copy; b not resident
   Status drop(Block& b, bool count_eviction);    // writes back when dirty
   void advance_schedule(BlockId id);

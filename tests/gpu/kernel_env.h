@@ -74,7 +74,7 @@ struct KernelGpu {
     ctx.cublaslt = libraries->cublaslt();
     ctx.conv_algos = &algos;
     ctx.conv_plans = &plans;
-    ctx.workspace = [this](std::size_t bytes, cuda::Scratch) -> Result<void*> {
+    ctx.workspace = [this](std::size_t bytes) -> Result<void*> {
       if (bytes > kWorkspaceBytes) return out_of_memory("test workspace: " + std::to_string(bytes) + " bytes");
       return workspace->data;
     };

@@ -151,7 +151,7 @@ TEST(CudaReductions, BaselineMatchesTheCpu) {
 TEST(CudaReductions, NoWorkspaceFallsBackToOneThreadPerOutput) {
   SKIP_WITHOUT_GPU();
   cuda::CudaContext starved = kernel_gpu().ctx;
-  starved.workspace = [](std::size_t bytes, cuda::Scratch) -> Result<void*> {
+  starved.workspace = [](std::size_t bytes) -> Result<void*> {
     return out_of_memory("test: no workspace for " + std::to_string(bytes) + " bytes");
   };
   const Case c{{1, 64, 64, 16}, {1, 2}, {1, 1, 1, 16}};

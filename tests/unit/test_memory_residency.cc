@@ -188,37 +188,6 @@ TEST(Residency, IdleBlocksGoBeforeKeepCostsProtectThem) {
               static_cast<unsigned long long>(models.at("swapper").h2d_copies));
 }
 
-// Scratch that only buys speed (a kernel workspace) takes free room and idle blocks' room, never
-// the room of weights in use: it fails instead, and the caller takes a way that needs less.
-TEST(Residency, OptionalScratchEvictsOnlyIdleBlocks) {
-  Rig r(100 * kMiB);
-  const BlockId old_block = r.add("old", "embedder", 30 * kMiB);
-  const BlockId a = r.add("a", "enhancer", 40 * kMiB), b = r.add("b", "enhancer", 40 * kMiB);
-  r.rm().set_keep_cost("embedder", 10.0);  // dear: the enhancer's blocks make room among themselves
-  r.rm().set_keep_cost("enhancer", 1.0);
-  ASSERT_TRUE(r.run(old_block, 1e-3).is_ok());
-  ASSERT_TRUE(r.run(a, 1e-3).is_ok());
-  // 70 MiB resident, none idle (40 MiB loaded since the embedder ran, 110 registered).
-  Result<DeviceAllocation> refused = r.rm().allocate_scratch(40 * kMiB, /*optional=*/true);
-  EXPECT_EQ(refused.status().code(), StatusCode::kOutOfMemory);
-  EXPECT_TRUE(r.rm().is_resident(old_block) && r.rm().is_resident(a));
-  // b evicts a, a evicts b: 120 MiB loaded since the embedder ran, which is now idle.
-  ASSERT_TRUE(r.run(b, 1e-3).is_ok());
-  ASSERT_TRUE(r.run(a, 1e-3).is_ok());
-  ASSERT_TRUE(r.rm().is_resident(old_block) && r.rm().is_resident(a));
-  Result<DeviceAllocation> optional = r.rm().allocate_scratch(40 * kMiB, /*optional=*/true);
-  ASSERT_TRUE(optional.is_ok()) << optional.status().to_string();
-  EXPECT_FALSE(r.rm().is_resident(old_block));
-  EXPECT_TRUE(r.rm().is_resident(a));
-  ASSERT_TRUE(r.arena.free(optional->ptr).is_ok());
-  // Needed scratch evicts weights in use as before.
-  Result<DeviceAllocation> needed = r.rm().allocate_scratch(80 * kMiB);
-  ASSERT_TRUE(needed.is_ok()) << needed.status().to_string();
-  EXPECT_FALSE(r.rm().is_resident(a));
-  ASSERT_TRUE(r.arena.free(needed->ptr).is_ok());
-  r.check();
-}
-
 TEST(Residency, PinnedBlocksAreNeverEvicted) {
   Rig r(2 * kMiB);
   const BlockId a = r.add("a", "m", kMiB), b = r.add("b", "m", kMiB), c = r.add("c", "m", kMiB);

@@ -342,15 +342,14 @@ Result<ConvWorkspace> conv_workspace(const CudaKernelArgs& args, const char* op,
   };
   if (known) {
     if (staging_bytes + known->workspace_bytes == 0) return ConvWorkspace{};
-    Result<void*> base = args.ctx.workspace(staging_bytes + known->workspace_bytes,
-                                            known->workspace_bytes > 0 ? Scratch::kSpeedOnly : Scratch::kNeeded);
+    Result<void*> base = args.ctx.workspace(staging_bytes + known->workspace_bytes);
     if (base) return carve(*base, known->workspace_bytes);
     if (base.status().code() != StatusCode::kOutOfMemory) return base.status();
   }
   for (const std::size_t cap : kSearchWorkspaceCaps) {
     if (known && cap >= known->workspace_bytes) continue;
     if (staging_bytes + cap == 0) return ConvWorkspace{.short_of_known = known.has_value()};
-    Result<void*> base = args.ctx.workspace(staging_bytes + cap, cap > 0 ? Scratch::kSpeedOnly : Scratch::kNeeded);
+    Result<void*> base = args.ctx.workspace(staging_bytes + cap);
     if (base) {
       ConvWorkspace ws = carve(*base, cap);
       ws.short_of_known = known.has_value();

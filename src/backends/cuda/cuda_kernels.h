@@ -47,12 +47,6 @@ class ConvGraphPlans;  // backends/cuda/conv_graph.h
 
 // What a kernel may use besides its tensors. Owned by the caller (the CUDA executor's runtime);
 // one per device, used from one thread.
-// What a kernel's workspace is for (CudaContext::workspace).
-enum class Scratch {
-  kNeeded,     // the kernel cannot run without it
-  kSpeedOnly,  // a faster way: the kernel falls back to one that needs less
-};
-
 struct CudaContext {
   CUstream_st* stream = nullptr;          // every kernel's work goes here
   cudnnContext* cudnn = nullptr;          // bound to `stream`
@@ -61,10 +55,8 @@ struct CudaContext {
   ConvGraphPlans* conv_plans = nullptr;   // built graph-API plans for `cudnn`; null: legacy algorithms only
   // Device scratch of at least `bytes`, 256-byte aligned, usable by work the kernel enqueues on
   // `stream`. The next call may hand out the same bytes: stream order keeps that safe.
-  // kOutOfMemory when the budget cannot supply it; for Scratch::kSpeedOnly also when only evicting
-  // weights in use could (the caller has a way that needs less: a convolution algorithm, cuBLASLt
-  // without workspace).
-  std::function<Result<void*>(std::size_t bytes, Scratch use)> workspace;
+  // kOutOfMemory when the budget cannot supply it.
+  std::function<Result<void*>(std::size_t bytes)> workspace;
 };
 
 struct CudaKernelArgs {

@@ -178,7 +178,7 @@ struct LtWorkspace {
 
 // cuBLASLt runs without workspace too (slower for some shapes), so a short budget is no error.
 Result<LtWorkspace> lt_workspace(const CudaContext& ctx) {
-  Result<void*> data = ctx.workspace(kLtWorkspaceBytes, Scratch::kSpeedOnly);
+  Result<void*> data = ctx.workspace(kLtWorkspaceBytes);
   if (data) return LtWorkspace{*data, kLtWorkspaceBytes};
   if (data.status().code() == StatusCode::kOutOfMemory) return LtWorkspace{};
   return data.status();

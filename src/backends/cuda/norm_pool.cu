@@ -788,7 +788,7 @@ Status normalize_planes(const CudaKernelArgs& args, const char* op, std::int64_t
           <<<grid, block, 0, stream_of(args)>>>(x, y, planes, plane, channels, affine_of);
       return check_launch(op);
     });
-  FSWAP_ASSIGN_OR_RETURN(void* scratch, args.ctx.workspace(static_cast<std::size_t>(planes * slices) * sizeof(Moments), Scratch::kNeeded));
+  FSWAP_ASSIGN_OR_RETURN(void* scratch, args.ctx.workspace(static_cast<std::size_t>(planes * slices) * sizeof(Moments)));
   auto* slice_moments = static_cast<Moments*>(scratch);
   // planes < kTargetBlocks here, within grid.y's limit.
   plane_slice_moments<<<dim3(static_cast<unsigned>(slices), static_cast<unsigned>(planes)), kBlock, 0,
@@ -817,7 +817,7 @@ Status normalize_channels_last(const CudaKernelArgs& args, const char* op, std::
       std::min(ceil_div(kTargetBlocks, images * blocks_x), pixels / kMinSlicePixels), 1, kMaxSlices);
   const std::size_t table_bytes = static_cast<std::size_t>(images * channels) * sizeof(Coefficient);
   FSWAP_ASSIGN_OR_RETURN(
-      void* scratch, args.ctx.workspace(table_bytes + static_cast<std::size_t>(images * slices * channels) * sizeof(Moments), Scratch::kNeeded));
+      void* scratch, args.ctx.workspace(table_bytes + static_cast<std::size_t>(images * slices * channels) * sizeof(Moments)));
   auto* ab = static_cast<Coefficient*>(scratch);  // first: float2 and FlooredAffine need 8- and 16-byte alignment
   auto* moments = reinterpret_cast<Moments*>(static_cast<char*>(scratch) + table_bytes);
   if (squares) {
@@ -953,7 +953,7 @@ Status layer_normalization(const CudaKernelArgs& args) {
     const T* scale_data = scale.as<const T>();
     const T* bias_data = bias != nullptr ? bias->as<const T>() : nullptr;
     if (expand_scale || expand_bias) {
-      FSWAP_ASSIGN_OR_RETURN(void* scratch, args.ctx.workspace(2 * static_cast<std::size_t>(inner) * sizeof(T), Scratch::kNeeded));
+      FSWAP_ASSIGN_OR_RETURN(void* scratch, args.ctx.workspace(2 * static_cast<std::size_t>(inner) * sizeof(T)));
       const Dims out_dims = dense_dims(normalised);
       const auto expand = [&](const TensorView& t, T* to) {
         const Dims in_dims = broadcast_dims(without_extra_leading_ones(t.shape, normalised.size()), normalised);

@@ -343,7 +343,7 @@ Status launch_reduce(const CudaKernelArgs& args, const TensorView& x, const Tens
     // A workspace the budget cannot give (a small budget, or more than a captured graph holds)
     // leaves the one-thread-per-output path, which needs none.
     Result<void*> scratch =
-        args.ctx.workspace(static_cast<std::size_t>(p.outputs * cut.slices) * sizeof(Compute<T>), Scratch::kNeeded);
+        args.ctx.workspace(static_cast<std::size_t>(p.outputs * cut.slices) * sizeof(Compute<T>));
     if (scratch) return launch_sliced<kOp>(args, in, out, p, cut, *scratch);
     if (scratch.status().code() != StatusCode::kOutOfMemory) return scratch.status();
   }
@@ -735,7 +735,7 @@ Status launch_top_k(const CudaKernelArgs& args, const TensorView& x, const Tenso
     top_k_shared_kernel<<<grid_for_rows<kBlock>(s.rows), threads, row_bytes, stream>>>(in, vo, io, s, largest);
     return check_launch("TopK");
   }
-  FSWAP_ASSIGN_OR_RETURN(void* scratch, args.ctx.workspace(static_cast<std::size_t>(s.rows) * row_bytes, Scratch::kNeeded));
+  FSWAP_ASSIGN_OR_RETURN(void* scratch, args.ctx.workspace(static_cast<std::size_t>(s.rows) * row_bytes));
   E* e = static_cast<E*>(scratch);
   top_k_fill_kernel<<<grid_for(s.rows * s.padded), kBlock, 0, stream>>>(in, e, s);
   FSWAP_RETURN_IF_ERROR(check_launch("TopK"));

@@ -86,7 +86,7 @@ Status CudaRuntime::make_lane(int lane) {
   l.context.conv_algos = conv_algos_.get();
   l.conv_plans = std::make_unique<cuda::ConvGraphPlans>();
   l.context.conv_plans = l.conv_plans.get();
-  l.context.workspace = [this](std::size_t bytes, cuda::Scratch use) { return workspace(bytes, use); };
+  l.context.workspace = [this](std::size_t bytes) { return workspace(bytes); };
   open_[static_cast<std::size_t>(lane)] = true;
   return Status::ok();
 }
@@ -128,10 +128,9 @@ CudaRuntime::~CudaRuntime() {
   arena_.reset();
 }
 
-Result<void*> CudaRuntime::workspace(std::size_t bytes, cuda::Scratch use) {
+Result<void*> CudaRuntime::workspace(std::size_t bytes) {
   // Workspace buys faster algorithms, weights and activations come first: at most an eighth of
-  // the budget (the convolution search then falls back to algorithms that need less), and what
-  // only buys speed evicts no weights in use.
+  // the budget (the convolution search then falls back to algorithms that need less).
   if (bytes > budget_.bytes / 8)
     return out_of_memory("kernel workspace of " + memory::format_bytes(bytes) + " exceeds an eighth of the budget");
   Lane& lane = current();
@@ -146,10 +145,7 @@ Result<void*> CudaRuntime::workspace(std::size_t bytes, cuda::Scratch use) {
                          memory::format_bytes(lane.workspace_bytes) + " are held");
   lane.workspace_bytes = 0;
   FSWAP_RETURN_IF_ERROR(lane.workspace.reset());
-  // A model whose weights just fit beside its activations would otherwise stream them for a
-  // faster convolution.
-  FSWAP_ASSIGN_OR_RETURN(memory::DeviceAllocation a,
-                         residency_->allocate_scratch(bytes, /*optional=*/use == cuda::Scratch::kSpeedOnly));
+  FSWAP_ASSIGN_OR_RETURN(memory::DeviceAllocation a, residency_->allocate_scratch(bytes));
   for (memory::DeviceEvent e : a.ready_after) device_->compute_wait(e);
   lane.workspace = memory::ScopedAllocation(*arena_, std::move(a));
   lane.workspace_bytes = bytes;

@@ -122,7 +122,7 @@ class CudaRuntime final : public DeviceWork {
  private:
   CudaRuntime() = default;
   Status init(const CudaRuntimeOptions& options);
-  Result<void*> workspace(std::size_t bytes, cuda::Scratch use);  // CudaContext::workspace
+  Result<void*> workspace(std::size_t bytes);
   Status make_lane(int lane);  // under mutex_
 
   std::mutex mutex_;
