@@ -90,9 +90,38 @@ struct CudaDevice::DriverMemory {
       return out_of_memory(message + " (the device has too little free memory: lower the batch or the budget)");
     return internal_error(message);
   }
+
+  // `size` bytes of new device memory (a multiple of the granularity) at new addresses: reserves
+  // them, creates the memory, maps it there and grants the device read/write access, undoing what
+  // it did on a failure. The handle is released once mapped: the memory lives until unmap_new().
+  Result<CUdeviceptr> map_new(std::uint64_t size) const {
+    CUdeviceptr address = 0;
+    FSWAP_RETURN_IF_ERROR(status(reserve(&address, size, 0, 0, 0), "cuMemAddressReserve", __LINE__));
+    CUmemGenericAllocationHandle handle = 0;
+    Status s = status(create(&handle, size, &prop, 0), "cuMemCreate", __LINE__);
+    if (s.is_ok()) {
+      s = status(map(address, size, 0, handle, 0), "cuMemMap", __LINE__);
+      (void)release(handle);
+    }
+    if (s.is_ok()) {
+      CUmemAccessDesc access{};
+      access.location = prop.location;
+      access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+      s = status(set_access(address, size, &access, 1), "cuMemSetAccess", __LINE__);
+      if (!s.is_ok()) (void)unmap(address, size);
+    }
+    if (!s.is_ok()) {
+      (void)unreserve(address, size);
+      return s;
+    }
+    return address;
+  }
+  // Gives back what map_new(size) returned.
+  Status unmap_new(CUdeviceptr address, std::uint64_t size) const {
+    FSWAP_RETURN_IF_ERROR(status(unmap(address, size), "cuMemUnmap", __LINE__));
+    return status(unreserve(address, size), "cuMemAddressFree", __LINE__);
+  }
 };
-// FSWAP_CU_CHECK(driver_->map(...), "cuMemMap"): returns the failure's Status from the enclosing function.
-#define FSWAP_CU_CHECK(expr, name) FSWAP_RETURN_IF_ERROR(driver_->status((expr), name, __LINE__))
 
 Status cuda_status(int error, const char* call, const char* file, int line) {
   const auto e = static_cast<cudaError_t>(error);
@@ -148,8 +177,9 @@ Status CudaDevice::init() {
   FSWAP_ASSIGN_OR_RETURN(DriverMemory driver, DriverMemory::load(options_.device));
   driver_ = std::make_unique<DriverMemory>(driver);
   std::size_t granularity = 0;
-  FSWAP_CU_CHECK(driver_->granularity(&granularity, &driver_->prop, CU_MEM_ALLOC_GRANULARITY_RECOMMENDED),
-                 "cuMemGetAllocationGranularity");
+  FSWAP_RETURN_IF_ERROR(driver_->status(
+      driver_->granularity(&granularity, &driver_->prop, CU_MEM_ALLOC_GRANULARITY_RECOMMENDED),
+      "cuMemGetAllocationGranularity", __LINE__));
   mapping_granularity_ = std::max<std::uint64_t>(granularity, 1);
 
   lanes_.resize(static_cast<std::size_t>(std::max(options_.compute_lanes, 1)));
@@ -212,32 +242,9 @@ Result<DevicePtr> CudaDevice::allocate(std::uint64_t bytes) {
   if (allocation_calls_ == fail_call_ || (fail_from_call_ > 0 && allocation_calls_ >= fail_from_call_))
     return out_of_memory("device allocation of " + format_bytes(bytes) + ": injected failure of allocation call " +
                          std::to_string(allocation_calls_));
-  // Reserve addresses, create the physical memory, map it, grant access. The handle is released
-  // once mapped: the driver frees the memory when free() unmaps it.
   const double start = steady_seconds();
   const std::uint64_t size = (bytes + mapping_granularity_ - 1) / mapping_granularity_ * mapping_granularity_;
-  CUdeviceptr address = 0;
-  FSWAP_CU_CHECK(driver_->reserve(&address, size, 0, 0, 0), "cuMemAddressReserve");
-  const auto unreserve = [&] { (void)driver_->unreserve(address, size); };
-  CUmemGenericAllocationHandle handle = 0;
-  if (Status s = driver_->status(driver_->create(&handle, size, &driver_->prop, 0), "cuMemCreate", __LINE__); !s.is_ok()) {
-    unreserve();
-    return s;
-  }
-  Status mapped = driver_->status(driver_->map(address, size, 0, handle, 0), "cuMemMap", __LINE__);
-  (void)driver_->release(handle);  // the mapping keeps the memory alive
-  if (!mapped.is_ok()) {
-    unreserve();
-    return mapped;
-  }
-  CUmemAccessDesc access{};
-  access.location = driver_->prop.location;
-  access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
-  if (Status s = driver_->status(driver_->set_access(address, size, &access, 1), "cuMemSetAccess", __LINE__); !s.is_ok()) {
-    (void)driver_->unmap(address, size);
-    unreserve();
-    return s;
-  }
+  FSWAP_ASSIGN_OR_RETURN(const CUdeviceptr address, driver_->map_new(size));
   mapping_s_ += steady_seconds() - start;
   allocations_[address] = size;
   held_ += size;
@@ -252,8 +259,7 @@ Status CudaDevice::free(DevicePtr ptr) {
   // so what the card holds for fswap is always the live allocations, in whole mapping units.
   const double start = steady_seconds();
   const std::uint64_t size = it->second;
-  FSWAP_CU_CHECK(driver_->unmap(ptr.address, size), "cuMemUnmap");
-  FSWAP_CU_CHECK(driver_->unreserve(ptr.address, size), "cuMemAddressFree");
+  FSWAP_RETURN_IF_ERROR(driver_->unmap_new(ptr.address, size));
   mapping_s_ += steady_seconds() - start;
   allocations_.erase(it);
   held_ -= size;
