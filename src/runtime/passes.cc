@@ -104,6 +104,30 @@ int add_weight(Graph& g, Tensor t, std::string name) {
   return id;
 }
 
+// BatchNormalization in inference mode as y = a[c]·x + b[c] over channel axis 1: a = scale / √(var + ε),
+// b = shift − mean·a (the CPU kernel's arithmetic); nullopt unless its statistics are float32
+// constants of `channels` values.
+struct ChannelAffine {
+  std::vector<float> a, b;
+};
+std::optional<ChannelAffine> batchnorm_affine(const Graph& g, const Node& bn, std::int64_t channels) {
+  const Tensor* stats[4];
+  for (int k = 0; k < 4; ++k) {
+    stats[k] = g.constant_data(bn.inputs[1 + k]);
+    if (stats[k] == nullptr || stats[k]->dtype() != DType::kFloat32 || stats[k]->elements() != channels)
+      return std::nullopt;
+  }
+  const float eps = bn.attrs.f("epsilon", 1e-5f);
+  const float *scale = stats[0]->data<float>(), *shift = stats[1]->data<float>();
+  const float *mean = stats[2]->data<float>(), *var = stats[3]->data<float>();
+  ChannelAffine f{std::vector<float>(channels), std::vector<float>(channels)};
+  for (std::int64_t c = 0; c < channels; ++c) {
+    f.a[c] = scale[c] / std::sqrt(var[c] + eps);
+    f.b[c] = shift[c] - mean[c] * f.a[c];
+  }
+  return f;
+}
+
 // Folds Conv → BatchNormalization (inference mode, constant statistics) into new conv weights.
 int fuse_conv_batchnorm(Graph& g) {
   const auto uses = use_counts(g);
@@ -125,26 +149,19 @@ int fuse_conv_batchnorm(Graph& g) {
     const Tensor* w = g.constant_data(conv.inputs[1]);
     const Tensor* b = conv.inputs.size() > 2 && conv.inputs[2] >= 0 ? g.constant_data(conv.inputs[2]) : nullptr;
     if (conv.inputs.size() > 2 && conv.inputs[2] >= 0 && !b) continue;
-    const Tensor* stats[4];
-    bool ok = w && w->dtype() == DType::kFloat32 && w->shape().size() >= 2;
-    const std::int64_t cout = ok ? w->shape()[0] : 0;
-    for (int k = 0; k < 4 && ok; ++k) {
-      stats[k] = g.constant_data(bn.inputs[1 + k]);
-      ok = stats[k] && stats[k]->dtype() == DType::kFloat32 && stats[k]->elements() == cout;
-    }
-    if (!ok || (b && (b->dtype() != DType::kFloat32 || b->elements() != cout))) continue;
+    if (!w || w->dtype() != DType::kFloat32 || w->shape().size() < 2) continue;
+    const std::int64_t cout = w->shape()[0];
+    const std::optional<ChannelAffine> f = batchnorm_affine(g, bn, cout);
+    if (!f || (b && (b->dtype() != DType::kFloat32 || b->elements() != cout))) continue;
 
-    const float eps = bn.attrs.f("epsilon", 1e-5f);
-    const float *scale = stats[0]->data<float>(), *shift = stats[1]->data<float>();
-    const float *mean = stats[2]->data<float>(), *var = stats[3]->data<float>();
+    // BN(conv(x, W) + bias) = conv(x, W·a) + bias·a + b, per output channel.
     Tensor nw = Tensor::copy_of(w->view());
     Tensor nb = Tensor::zeros(DType::kFloat32, {cout});
     const std::int64_t per_channel = w->elements() / cout;
     for (std::int64_t c = 0; c < cout; ++c) {
-      const float k = scale[c] / std::sqrt(var[c] + eps);
       float* wc = nw.data<float>() + c * per_channel;
-      for (std::int64_t j = 0; j < per_channel; ++j) wc[j] *= k;
-      nb.data<float>()[c] = ((b ? b->data<float>()[c] : 0.0f) - mean[c]) * k + shift[c];
+      for (std::int64_t j = 0; j < per_channel; ++j) wc[j] *= f->a[c];
+      nb.data<float>()[c] = (b ? b->data<float>()[c] : 0.0f) * f->a[c] + f->b[c];
     }
     const int wid = add_weight(g, std::move(nw), conv.name + "/weight_bn_folded");
     const int bid = add_weight(g, std::move(nb), conv.name + "/bias_bn_folded");
@@ -408,30 +425,6 @@ int fuse_residual_add(Graph& g) {
   }
   g.nodes = std::move(nodes);
   return fused;
-}
-
-// BatchNormalization in inference mode as y = a[c]·x + b[c] over channel axis 1: a = scale / √(var + ε),
-// b = shift − mean·a (the CPU kernel's arithmetic); nullopt unless its statistics are float32
-// constants of `channels` values.
-struct ChannelAffine {
-  std::vector<float> a, b;
-};
-std::optional<ChannelAffine> batchnorm_affine(const Graph& g, const Node& bn, std::int64_t channels) {
-  const Tensor* stats[4];
-  for (int k = 0; k < 4; ++k) {
-    stats[k] = g.constant_data(bn.inputs[1 + k]);
-    if (stats[k] == nullptr || stats[k]->dtype() != DType::kFloat32 || stats[k]->elements() != channels)
-      return std::nullopt;
-  }
-  const float eps = bn.attrs.f("epsilon", 1e-5f);
-  const float *scale = stats[0]->data<float>(), *shift = stats[1]->data<float>();
-  const float *mean = stats[2]->data<float>(), *var = stats[3]->data<float>();
-  ChannelAffine f{std::vector<float>(channels), std::vector<float>(channels)};
-  for (std::int64_t c = 0; c < channels; ++c) {
-    f.a[c] = scale[c] / std::sqrt(var[c] + eps);
-    f.b[c] = shift[c] - mean[c] * f.a[c];
-  }
-  return f;
 }
 
 // Whether the Conv reads no zero padding: every output sees the same input window contents when
