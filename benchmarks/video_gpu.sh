@@ -21,6 +21,7 @@ OUT=${OUT:-out/gpu}
 SECONDS_PER_CLIP=${SECONDS_PER_CLIP:-4}
 LIMIT=${LIMIT:-150}  # seconds for one fswap command: a stuck run ends, the others still run
 VIDEO_PARTS=${VIDEO_PARTS:-bench sweep}  # which to run: bench, lanes, startup, sweep
+# SWEEP_FLAGS: more fswap flags for the sweep's budget runs, e.g. "--log-level debug".
 bin=bundle/bin
 models=$WORK/models
 
@@ -95,7 +96,7 @@ if [[ -n $peak ]]; then
     before=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 | head -1)
     nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 -lms 100 > "$WORK/sampled_$pct.txt" &
     sampler=$!
-    timeout "$LIMIT" $bin/fswap swap "${native[@]}" "${facefusion[@]}" --vram-budget "${budget}MiB" -t "$sweep_clip" \
+    timeout "$LIMIT" $bin/fswap swap "${native[@]}" "${facefusion[@]}" --vram-budget "${budget}MiB" ${SWEEP_FLAGS:-} -t "$sweep_clip" \
       -o "$WORK/budget_$pct.mp4" > "$OUT/video_budget_$pct.log" 2>&1
     status=$?
     kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null

@@ -50,6 +50,7 @@ Result<BlockId> ResidencyManager::register_block(WeightBlockDesc desc) {
   stats_.per_model[b.desc.model];  // the model shows in the summary even before its first load
   if (auto cost = keep_costs_.find(b.desc.model); cost != keep_costs_.end()) b.keep_cost = cost->second;
   b.used_at = loaded_bytes_;
+  b.used_in_stage = stage_;
   registered_bytes_ += b.desc.bytes;
   blocks_.push_back(std::move(b));
   return id;
@@ -134,7 +135,7 @@ void ResidencyManager::set_keep_cost(const std::string& model, double cost) {
 }
 
 bool ResidencyManager::idle(const Block& b) const {
-  return loaded_bytes_ - b.used_at > registered_bytes_;
+  return b.used_in_stage < stage_ || loaded_bytes_ - b.used_at > registered_bytes_;
 }
 
 bool ResidencyManager::evict_before(const Block& a, std::uint64_t a_next, const Block& b, std::uint64_t b_next) const {
@@ -217,6 +218,16 @@ void ResidencyManager::count_managed_prefetch(const std::string& model, std::uin
   for (ResidencyCounters* c : {&stats_.per_model[model], &stats_.total}) {
     c->managed_prefetch_bytes += bytes;
     ++c->managed_prefetches;
+  }
+}
+
+void ResidencyManager::end_stage() { ++stage_; }
+
+void ResidencyManager::count_ring_pass(const std::string& model, std::uint64_t bytes, std::uint64_t copies) {
+  for (ResidencyCounters* c : {&stats_.per_model[model], &stats_.total}) {
+    c->h2d_bytes += bytes;
+    c->h2d_copies += copies;
+    ++c->ring_passes;
   }
 }
 
@@ -303,6 +314,7 @@ Result<DevicePtr> ResidencyManager::acquire(BlockId id) {
   ++b->pins;
   b->last_access = ++clock_;
   b->used_at = loaded_bytes_;
+  b->used_in_stage = stage_;
   if (b->desc.device_writes) b->dirty = true;
   advance_schedule(id);
   return b->alloc.ptr;
@@ -336,6 +348,7 @@ Status ResidencyManager::prefetch(BlockId id) {
   b->prefetched_unused = true;
   b->last_access = ++clock_;
   b->used_at = loaded_bytes_;  // about to be used: not idle
+  b->used_in_stage = stage_;
   return Status::ok();
 }
 

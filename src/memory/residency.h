@@ -5,7 +5,8 @@
 // them the one used furthest in the future when a schedule is known (Belady), then the least
 // recently used; prefetch() copies the next stage's blocks on the copy stream while the current
 // stage computes.
-// Idle: a block not acquired while more bytes were loaded than every registered block holds.
+// Idle: a block not acquired while more bytes were loaded than every registered block holds, or
+// not acquired since the caller said a stage of its work ended (end_stage).
 // Keep costs protect the models of a loop that runs them all in turn (each is used again before
 // the loads of a pass, at most every registered byte, add up to more); a model whose
 // work is over for now (the source face's embedder, the analysis models during the processors'
@@ -109,6 +110,11 @@ class ResidencyManager {
   // blocks when it is short. Free it with arena().free(ptr, {events of work using it}).
   Result<DeviceAllocation> allocate_scratch(std::uint64_t bytes);
 
+  // A stage of the caller's work ended (a pipeline's processor over a window of frames): every
+  // block becomes idle until acquired again, so the next stage's models may take the room of the
+  // models that ran, before keep costs protect them. A hint: nothing moves until room is needed.
+  void end_stage();
+
   // Unified mode: `bytes` of `model`'s weights live in managed memory the device keeps (no
   // residency block, no eviction). They count against the budget like arena bytes (evicting
   // unpinned blocks when it is short); kOutOfMemory when even that leaves too little.
@@ -116,6 +122,9 @@ class ResidencyManager {
   void remove_managed(const std::string& model, std::uint64_t bytes);
   // A cudaMemPrefetchAsync of `bytes` of the model's managed weights to the device was issued.
   void count_managed_prefetch(const std::string& model, std::uint64_t bytes);
+  // A pass of `model` streamed `bytes` of its weights in `copies` copies through a weight ring
+  // (memory/weight_ring.h), outside the blocks: counted as host→device traffic and a ring pass.
+  void count_ring_pass(const std::string& model, std::uint64_t bytes, std::uint64_t copies);
 
   bool is_resident(BlockId id) const;
   bool is_pinned(BlockId id) const;
@@ -140,6 +149,7 @@ class ResidencyManager {
     int pins = 0;
     std::uint64_t last_access = 0;  // LRU clock
     std::uint64_t used_at = 0;      // loaded_bytes_ at its last acquire (or prefetch, or registration)
+    std::uint64_t used_in_stage = 0;  // stage_ then
     double keep_cost = 0;           // set_keep_cost of its model
     bool prefetched_unused = false;
     bool dirty = false;      // device_writes block acquired since its last write-back
@@ -179,6 +189,7 @@ class ResidencyManager {
   std::uint64_t clock_ = 0;
   std::uint64_t loaded_bytes_ = 0;      // bytes of every load so far (the idle rule's clock)
   std::uint64_t registered_bytes_ = 0;  // bytes of the registered blocks
+  std::uint64_t stage_ = 0;             // end_stage() calls so far
   MemoryStats stats_;
 };
 

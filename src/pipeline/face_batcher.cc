@@ -95,6 +95,7 @@ class FaceBatcher::JobEngine final : public Engine {
   std::string memory_summary() const override { return shared_.memory_summary(); }
   std::optional<EngineMemoryStats> memory_stats() const override { return shared_.memory_stats(); }
   Status release_scratch() override { return shared_.release_scratch(); }
+  void end_stage() override { shared_.end_stage(); }
 
   int job() const { return job_; }
   std::uint64_t weight_bytes() const {

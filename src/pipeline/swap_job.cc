@@ -649,8 +649,9 @@ void replan_windows(JobContext& ctx, double seconds, std::size_t frames) {
 // ctx.crew's; with one lane nothing else runs. The first error or a stop request stops every
 // lane at its next frame.
 // Fault injection: stage = the processor's name, at each frame.
-// The end of a GPU turn (pipeline/gpu_turns.h): what this side keeps on the device between its
-// runs goes back, so the other side's weights find the room (the enhancer's 84 MiB activation
+// The end of a GPU turn (pipeline/gpu_turns.h): this side's weights become the first to make room
+// (Engine::end_stage), and what it keeps on the device between its runs goes back, so the other
+// side's weights find the room (the enhancer's 84 MiB activation
 // buffer at 4K, the analysis lane's buffers and workspace). `stages`: the processors' kept
 // buffers too (only the stage thread uses them).
 Status end_gpu_turn(JobContext& ctx, bool stages) {
@@ -659,6 +660,7 @@ Status end_gpu_turn(JobContext& ctx, bool stages) {
       if (p.swapper) p.swapper->release_device_buffers();
       if (p.enhancer) p.enhancer->release_device_buffers();
     }
+  ctx.engine->end_stage();  // this side's weights may make room for the other's
   return ctx.engine->release_scratch();
 }
 
@@ -695,6 +697,8 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
       lane(ctx.lanes[0]);
     }
     FSWAP_RETURN_IF_ERROR(error.get());
+    // Where the weights do not all fit, this processor's may make room for the next one's.
+    if (ctx.plan.take_turns && ctx.engine) ctx.engine->end_stage();
   }
   for (WindowFrame& w : window) FSWAP_RETURN_IF_ERROR(frame_to_host(w.frame.image, w.on_gpu, &ctx.ledger));
   return Status::ok();

@@ -143,6 +143,10 @@ class Engine {
   // (pipeline/gpu_turns.h), where one side's buffers would otherwise crowd out the other side's
   // weights. The next run allocates its own again. Nothing to give on the CPU or ort.
   virtual Status release_scratch() { return Status::ok(); }
+  // A stage of the caller's work ended for now (a processor over a window of frames): the weights
+  // of the models that ran may make room for the next stage's before anything protects them
+  // (memory::ResidencyManager::end_stage). A hint; nothing moves until room is needed.
+  virtual void end_stage() {}
 };
 
 // "ort" or "auto" (→ ort until the native engine lands). Unknown names are kInvalidInput.

@@ -188,6 +188,29 @@ TEST(Residency, IdleBlocksGoBeforeKeepCostsProtectThem) {
               static_cast<unsigned long long>(models.at("swapper").h2d_copies));
 }
 
+// Stage-major windows: the swapper (dear per byte) runs every face of the window, then the
+// enhancer. Without the hint the swapper's bytes stay protected and the enhancer streams its own
+// on every face; once the caller says the swapper's stage ended, the enhancer may take the room,
+// and the swapper is protected again once it runs in the next window.
+TEST(Residency, EndStageLetsTheNextStageTakeTheRoomOfTheLastOne) {
+  Rig r(200 * kMiB);
+  const BlockId swap = r.add("swap", "swapper", 80 * kMiB);
+  const BlockId enhance = r.add("enhance", "enhancer", 160 * kMiB);
+  r.rm().set_keep_cost("swapper", 3.0);
+  r.rm().set_keep_cost("enhancer", 1.0);
+  ASSERT_TRUE(r.run(swap, 1e-3).is_ok());
+  EXPECT_EQ(r.rm().room_beside_dearer("enhancer"), 120 * kMiB);  // 160 MiB do not fit: streamed
+  r.rm().end_stage();
+  EXPECT_EQ(r.rm().room_beside_dearer("enhancer"), 200 * kMiB);  // the swapper's bytes may go
+  for (int face = 0; face < 5; ++face) ASSERT_TRUE(r.run(enhance, 1e-3).is_ok());
+  r.check();
+  EXPECT_FALSE(r.rm().is_resident(swap));
+  EXPECT_EQ(r.rm().stats().per_model.at("enhancer").h2d_copies, 1u);  // loaded once for the stage
+  r.rm().end_stage();
+  ASSERT_TRUE(r.run(swap, 1e-3).is_ok());  // the next window's swapper evicts the idle enhancer
+  EXPECT_EQ(r.rm().room_beside_dearer("enhancer"), 120 * kMiB);
+}
+
 TEST(Residency, PinnedBlocksAreNeverEvicted) {
   Rig r(2 * kMiB);
   const BlockId a = r.add("a", "m", kMiB), b = r.add("b", "m", kMiB), c = r.add("c", "m", kMiB);

@@ -126,6 +126,13 @@ Status cuda_release_scratch() {
   return Status::ok();
 }
 
+void cuda_end_stage() {
+  for (const std::shared_ptr<CudaRuntime>& rt : CudaRuntime::live()) {
+    auto lock = rt->enter();
+    rt->residency().end_stage();
+  }
+}
+
 std::optional<EngineMemoryStats> cuda_memory_stats() {
   std::optional<EngineMemoryStats> sum;
   for (const std::shared_ptr<CudaRuntime>& rt : CudaRuntime::live()) {

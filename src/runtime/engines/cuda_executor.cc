@@ -21,8 +21,11 @@ using memory::BlockId;
 using memory::DeviceEvent;
 
 // A graph whose addresses keep changing (weights evicted and reloaded elsewhere) costs a capture
-// per run: after this many captures the executor runs node by node.
-constexpr int kMaxGraphCaptures = 4;
+// per run: after this many captures in a row that served fewer than kMinGraphLaunches launches
+// each, the executor runs node by node. Addresses that change between GPU turns (buffers given
+// back at each turn's end) cost a capture per turn, which pays.
+constexpr int kMaxWastedCaptures = 4;
+constexpr int kMinGraphLaunches = 8;
 
 // An NVTX range for Nsight Systems (a no-op unless a profiler is attached): model runs, captures
 // and, node by node, each kernel's enqueue.
@@ -275,6 +278,7 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(CudaRuntime& runtime,
             " node order; " + std::to_string(order.given_bytes) + " in the model's), " + std::to_string(split) +
             " weights split into chunk-size parts");
   FSWAP_RETURN_IF_ERROR(e->bind_all());
+  if (!constants.unified() && e->weight_bytes_ > 0) e->plan_ring(budget);
   // Its weights moved, a model runs node by node (the host issues every node, ~20 µs each on the
   // H100) instead of relaunching its graph: eviction keeps the models with the most nodes per byte.
   if (!constants.unified() && e->weight_bytes_ > 0)
@@ -314,7 +318,55 @@ Status CudaExecutor::bind_all() {
     }
   }
   walk_ = memory::ChunkWalk(std::move(walk_ids));
+  chunk_order_.assign(chunk_ptrs_.size(), 0);
+  prefix_bytes_ = {0};
+  for (std::size_t i = 0; i < chunks_.size(); ++i) {
+    chunk_order_[static_cast<std::size_t>(chunks_[i])] = i;
+    prefix_bytes_.push_back(prefix_bytes_.back() + constants_.chunk_bytes(chunks_[i]));
+  }
   return Status::ok();
+}
+
+void CudaExecutor::plan_ring(std::uint64_t budget) {
+  std::uint64_t largest = 0;
+  for (int c : chunks_) largest = std::max(largest, constants_.chunk_bytes(c));
+  // An eighth of the room beside the activations (the rest for the resident chunks, frames and
+  // other models), and at least two of the largest chunks so one is copied while another is read.
+  const std::uint64_t room = budget > plan_.arena_bytes ? budget - plan_.arena_bytes : 0;
+  ring_bytes_ = std::min(std::max(room / 8, 2 * largest), weight_bytes_);
+  if (Status s = plan_ring_split(0); !s.is_ok()) {
+    log_debug(graph_.path + ": no weight ring: " + s.message());
+    ring_bytes_ = 0;
+    return;
+  }
+  log_debug(graph_.path + ": " + ring_.describe());
+}
+
+Status CudaExecutor::plan_ring_split(std::size_t resident) {
+  std::vector<std::uint64_t> bytes(chunk_ptrs_.size(), 0);
+  for (int c : chunks_) bytes[static_cast<std::size_t>(c)] = constants_.chunk_bytes(c);
+  std::vector<std::vector<BlockId>> streamed;  // per node, by local chunk id
+  for (const std::vector<int>& chunks : node_chunks_) {
+    streamed.emplace_back();
+    for (int c : chunks)
+      if (chunk_order_[static_cast<std::size_t>(c)] >= resident) streamed.back().push_back(static_cast<BlockId>(c));
+  }
+  FSWAP_ASSIGN_OR_RETURN(ring_, memory::plan_weight_ring(streamed, bytes, ring_bytes_));
+  ring_resident_ = resident;
+  ring_exec_.reset();
+  return Status::ok();
+}
+
+std::size_t CudaExecutor::ring_split(std::uint64_t resident_room) const {
+  // The longest prefix of the chunks (in first-use order) that fits, at most as many as could be
+  // acquired when a longer one was tried (ring_resident_cap_), unless the current split
+  // fits too and the longer one would save copying less than an eighth of the weights: each new
+  // split is a new plan and a new capture.
+  const auto fits = std::upper_bound(prefix_bytes_.begin(), prefix_bytes_.end(), resident_room);
+  const auto longest = std::min(static_cast<std::size_t>(fits - prefix_bytes_.begin()) - 1, ring_resident_cap_);
+  if (ring_resident_ <= longest && prefix_bytes_[longest] - prefix_bytes_[ring_resident_] < weight_bytes_ / 8)
+    return ring_resident_;
+  return longest;
 }
 
 Status CudaExecutor::bind(const Node& node, const std::map<int, DeviceConstants::Slot>& slots) {
@@ -437,22 +489,34 @@ Status CudaExecutor::run_graph(std::uint64_t base) {
     chunk_ptrs_[static_cast<std::size_t>(c)] = *p;
   }
   runtime_.issue_times().residency_s += seconds_since(acquiring);
+  if (Status w = runtime_.restore_workspace(); !w.is_ok()) {
+    release_held();
+    return w;
+  }
   // The graph bakes in every address: the activations, the workspace and each chunk.
   std::vector<std::uint64_t> signature = {base, runtime_.workspace_address()};
   for (int c : chunks_) signature.push_back(chunk_ptrs_[static_cast<std::size_t>(c)].address);
   Status s;
   if (!graph_exec_ || signature != graph_signature_) {
-    if (++graph_captures_ > kMaxGraphCaptures) {
+    wasted_captures_ = graph_exec_ && graph_launches_ < kMinGraphLaunches ? wasted_captures_ + 1 : 0;
+    if (wasted_captures_ > kMaxWastedCaptures) {
       release_held();
-      return unsupported("addresses changed on " + std::to_string(kMaxGraphCaptures) + " captures");
+      return unsupported("addresses changed after fewer than " + std::to_string(kMinGraphLaunches) + " launches on " +
+                         std::to_string(kMaxWastedCaptures) + " captures in a row");
     }
     const auto capturing = std::chrono::steady_clock::now();
     s = capture(base);
     runtime_.issue_times().capture_s += seconds_since(capturing);
-    if (s.is_ok()) graph_signature_ = std::move(signature);
+    if (!s.is_ok()) s = unsupported("capture failed: " + s.message());
+    if (s.is_ok()) {
+      ++graph_captures_;
+      graph_launches_ = 0;
+      graph_signature_ = std::move(signature);
+    }
   }
   if (s.is_ok()) s = memory::cuda_status(cudaGraphLaunch(graph_exec_.get(), runtime_.device().compute_stream()),
                                          "cudaGraphLaunch", __FILE__, __LINE__);
+  if (s.is_ok()) ++graph_launches_;
   release_held();
   return s;
 }
@@ -468,14 +532,162 @@ Status CudaExecutor::capture(std::uint64_t base) {
     if (!launched.is_ok()) break;
   }
   cudaGraph_t graph = nullptr;
-  const cudaError_t ended = cudaStreamEndCapture(stream, &graph);
-  FSWAP_RETURN_IF_ERROR(launched);
-  FSWAP_CUDA_CHECK(ended);
+  const Status ended = memory::cuda_status(cudaStreamEndCapture(stream, &graph), "cudaStreamEndCapture", __FILE__, __LINE__);
+  ++runtime_.issue_times().captures;
+  for (const Status& s : {launched, ended}) {
+    if (s.is_ok()) continue;
+    if (graph != nullptr) (void)cudaGraphDestroy(graph);
+    return s;
+  }
   cudaGraphExec_t exec = nullptr;
   const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
   (void)cudaGraphDestroy(graph);
   FSWAP_CUDA_CHECK(made);
   graph_exec_.reset(exec);
+  return Status::ok();
+}
+
+Status CudaExecutor::run_ring(const Started& run) {
+  if (run.ring_resident != ring_resident_) FSWAP_RETURN_IF_ERROR(plan_ring_split(run.ring_resident));
+  // The resident chunks are acquired for the launch, as a resident graph's are.
+  auto& rm = runtime_.residency();
+  std::size_t held = 0;
+  const auto release_held = [&] {
+    for (std::size_t i = 0; i < held; ++i) (void)rm.release(constants_.block(chunks_[i]));
+  };
+  const auto acquiring = std::chrono::steady_clock::now();
+  for (; held < ring_resident_; ++held) {
+    Result<memory::DevicePtr> p = rm.acquire(constants_.block(chunks_[held]));
+    if (!p.is_ok()) {
+      // The room was counted in bytes, the arena's free ranges may be too small: the chunks held
+      // stay resident, the ring takes the rest.
+      if (p.status().code() != StatusCode::kOutOfMemory) {
+        release_held();
+        return p.status();
+      }
+      log_debug(graph_.path + ": " + std::to_string(held) + " of " + std::to_string(ring_resident_) +
+                " chunks resident beside the weight ring: " + p.status().message());
+      ring_resident_cap_ = held;
+      if (Status planned = plan_ring_split(held); !planned.is_ok()) {
+        release_held();
+        return planned;
+      }
+      break;
+    }
+    chunk_ptrs_[static_cast<std::size_t>(chunks_[held])] = *p;
+  }
+  runtime_.issue_times().residency_s += seconds_since(acquiring);
+  if (Status w = runtime_.restore_workspace(); !w.is_ok()) {
+    release_held();
+    return w;
+  }
+  // The graph bakes in the activations, the workspace, the ring and the resident chunks. Unlike a
+  // resident graph's, recaptures are not capped: streaming node by node costs far more.
+  std::vector<std::uint64_t> signature = {run.base, runtime_.workspace_address(), run.ring, ring_resident_};
+  for (std::size_t i = 0; i < ring_resident_; ++i) signature.push_back(chunk_ptrs_[static_cast<std::size_t>(chunks_[i])].address);
+  Status s;
+  if (!ring_exec_ || signature != ring_signature_) {
+    const auto capturing = std::chrono::steady_clock::now();
+    s = capture_ring(run.base, run.ring);
+    runtime_.issue_times().capture_s += seconds_since(capturing);
+    if (!s.is_ok()) s = unsupported("capture failed: " + s.message());
+    if (s.is_ok()) {
+      log_debug(graph_.path + ": weight-ring graph (" + std::to_string(ring_resident_) + " of " +
+                std::to_string(chunks_.size()) + " chunks resident, " + ring_.describe() + ") captured in " +
+                ms_since(capturing));
+      ring_signature_ = std::move(signature);
+    }
+  }
+  if (s.is_ok())
+    s = memory::cuda_status(cudaGraphLaunch(ring_exec_.get(), runtime_.device().compute_stream()), "cudaGraphLaunch",
+                            __FILE__, __LINE__);
+  release_held();
+  if (s.is_ok()) rm.count_ring_pass(constants_.model(), ring_.load_bytes, ring_.loads.size());
+  return s;
+}
+
+Status CudaExecutor::capture_ring(std::uint64_t base, std::uint64_t ring) {
+  NvtxRange range(graph_.path + " capture (weight ring)");
+  ring_exec_.reset();
+  if (!ring_stream_) {
+    cudaStream_t stream = nullptr;
+    FSWAP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    ring_stream_.reset(stream);
+  }
+  cudaStream_t compute = runtime_.device().compute_stream(), copy = ring_stream_.get();
+  const std::vector<memory::RingLoad>& loads = ring_.loads;
+  // Events order the two streams inside the capture, where they become the graph's edges.
+  std::vector<memory::CudaEvent> events;
+  const auto record = [&](cudaStream_t stream) -> Result<cudaEvent_t> {
+    cudaEvent_t e = nullptr;
+    FSWAP_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    events.emplace_back(e);
+    FSWAP_CUDA_CHECK(cudaEventRecord(e, stream));
+    return e;
+  };
+  std::vector<bool> waited_for(nodes_.size(), false);
+  for (const memory::RingLoad& l : loads)
+    if (l.after_node >= 0) waited_for[static_cast<std::size_t>(l.after_node)] = true;
+
+  FSWAP_CUDA_CHECK(cudaStreamBeginCapture(compute, cudaStreamCaptureModeThreadLocal));
+  const Status captured = [&]() -> Status {
+    std::vector<cudaEvent_t> node_done(nodes_.size(), nullptr), copied(loads.size(), nullptr);
+    FSWAP_ASSIGN_OR_RETURN(cudaEvent_t fork, record(compute));
+    FSWAP_CUDA_CHECK(cudaStreamWaitEvent(copy, fork, 0));
+    // The copies in plan order, each as soon as the node it waits for is captured.
+    std::size_t next_copy = 0;
+    const auto issue_copies = [&](std::ptrdiff_t done) -> Status {
+      for (; next_copy < loads.size() && loads[next_copy].after_node <= done; ++next_copy) {
+        const memory::RingLoad& l = loads[next_copy];
+        if (l.after_node >= 0) {
+          FSWAP_CUDA_CHECK(cudaStreamWaitEvent(copy, node_done[static_cast<std::size_t>(l.after_node)], 0));
+        }
+        const void* host = runtime_.residency().block(constants_.block(static_cast<int>(l.block))).host;
+        FSWAP_CUDA_CHECK(cudaMemcpyAsync(device_address(ring + l.offset), host, l.bytes, cudaMemcpyHostToDevice, copy));
+        FSWAP_ASSIGN_OR_RETURN(copied[next_copy], record(copy));
+      }
+      return Status::ok();
+    };
+    FSWAP_RETURN_IF_ERROR(issue_copies(-1));
+    std::size_t first_read = 0;  // the next load in order of first_node
+    for (std::size_t n = 0; n < nodes_.size(); ++n) {
+      for (; first_read < loads.size() && loads[first_read].first_node == n; ++first_read) {
+        FSWAP_CHECK(first_read < next_copy, "weight ring: a load's copy waits for a node after its reader");
+        FSWAP_CUDA_CHECK(cudaStreamWaitEvent(compute, copied[first_read], 0));
+      }
+      // The streamed chunks' addresses in the ring (the resident ones were set when acquired).
+      std::size_t streamed = 0;
+      for (int c : node_chunks_[n])
+        if (chunk_order_[static_cast<std::size_t>(c)] >= ring_resident_)
+          chunk_ptrs_[static_cast<std::size_t>(c)] = {ring + loads[ring_.node_loads[n][streamed++]].offset};
+      FSWAP_RETURN_IF_ERROR(launch_node(nodes_[n], base));
+      if (waited_for[n]) {
+        FSWAP_ASSIGN_OR_RETURN(node_done[n], record(compute));
+      }
+      FSWAP_RETURN_IF_ERROR(issue_copies(static_cast<std::ptrdiff_t>(n)));
+    }
+    return Status::ok();
+  }();
+  // The copy stream joins the compute stream before the capture ends, also when it failed (an
+  // unjoined stream would stay capturing).
+  const Status joined = [&]() -> Status {
+    FSWAP_ASSIGN_OR_RETURN(cudaEvent_t done, record(copy));
+    FSWAP_CUDA_CHECK(cudaStreamWaitEvent(compute, done, 0));
+    return Status::ok();
+  }();
+  cudaGraph_t graph = nullptr;
+  const Status ended = memory::cuda_status(cudaStreamEndCapture(compute, &graph), "cudaStreamEndCapture", __FILE__, __LINE__);
+  ++runtime_.issue_times().captures;
+  for (const Status& s : {captured, joined, ended}) {
+    if (s.is_ok()) continue;
+    if (graph != nullptr) (void)cudaGraphDestroy(graph);
+    return s;
+  }
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+  (void)cudaGraphDestroy(graph);
+  FSWAP_CUDA_CHECK(made);
+  ring_exec_.reset(exec);
   return Status::ok();
 }
 
@@ -493,14 +705,40 @@ Status CudaExecutor::check_inputs(std::size_t count, const std::function<std::pa
   return Status::ok();
 }
 
-Result<CudaExecutor::Started> CudaExecutor::start() {
+Result<CudaExecutor::Started> CudaExecutor::start(bool may_ring) {
   // Eviction prefers blocks this run needs latest, other models' blocks first.
   if (!constants_.unified()) runtime_.residency().set_schedule(walk_.schedule());
-  FSWAP_ASSIGN_OR_RETURN(memory::DevicePtr activations,
-                         runtime_.activations(std::max<std::uint64_t>(plan_.arena_bytes, 256)));
+  const std::uint64_t activation_bytes = std::max<std::uint64_t>(plan_.arena_bytes, 256);
+  // From the second run on, weights that do not fit beside the blocks of dearer models stream
+  // through the lane's weight ring, all but the chunks that fit beside it; when the budget cannot
+  // give the ring, the run streams node by node.
+  bool stream = false;
+  std::uint64_t room = 0, grow = 0;
+  if (may_ring && ring_bytes_ > 0 && !ring_disabled_ && plain_runs_ >= 1) {
+    const auto growth = [](std::uint64_t wanted, std::uint64_t held) { return wanted > held ? wanted - held : 0; };
+    room = runtime_.residency().room_beside_dearer(constants_.model());
+    const std::uint64_t activation_growth = growth(activation_bytes, runtime_.activation_bytes());
+    stream = weight_bytes_ + activation_growth > room;
+    grow = activation_growth + growth(ring_bytes_, runtime_.weight_ring_bytes());
+  }
+  Started run;
+  FSWAP_ASSIGN_OR_RETURN(memory::DevicePtr activations, runtime_.activations(activation_bytes));
+  run.base = activations.address;
+  if (stream) {
+    Result<memory::DevicePtr> ring = runtime_.weight_ring(ring_bytes_);
+    if (ring.is_ok()) {
+      run.ring = ring->address;
+      run.ring_resident = ring_split(room > grow ? room - grow : 0);
+    } else if (ring.status().code() == StatusCode::kOutOfMemory) {
+      log_debug(graph_.path + ": no room for the weight ring: " + ring.status().message());
+    } else {
+      return ring.status();
+    }
+  }
   // The run's time on the compute stream (the runtime's GPU-busy figure), from a start mark that
   // completes when the work queued before it has.
-  return Started{activations.address, std::make_unique<memory::ComputeSpan>(runtime_.device())};
+  run.span = std::make_unique<memory::ComputeSpan>(runtime_.device());
+  return run;
 }
 
 Status CudaExecutor::upload_inputs(const Started& run, const std::vector<TensorView>& inputs) {
@@ -515,13 +753,26 @@ Status CudaExecutor::upload_inputs(const Started& run, const std::vector<TensorV
   return Status::ok();
 }
 
-Status CudaExecutor::compute(std::uint64_t base) {
+Status CudaExecutor::compute(const Started& run) {
+  const std::uint64_t base = run.base;
+  if (run.ring != 0) {
+    const auto start = std::chrono::steady_clock::now();
+    const Status ringed = run_ring(run);
+    if (ringed.is_ok()) {
+      ++runtime_.issue_times().graph_runs;
+      return Status::ok();
+    }
+    log_debug(graph_.path + ": weight ring not used: " + ringed.to_string());
+    // Out of memory is this run's (the next may find the room); a failed capture is for good.
+    if (ringed.code() != StatusCode::kOutOfMemory) ring_disabled_ = true;
+    runtime_.issue_times().capture_s += seconds_since(start);
+  }
   if (use_graph()) {
     const int captures = graph_captures_;
     const auto start = std::chrono::steady_clock::now();
     if (Status g = run_graph(base); !g.is_ok()) {
       log_debug(graph_.path + ": CUDA graph not used: " + g.to_string());
-      graph_disabled_ = true;
+      if (g.code() != StatusCode::kOutOfMemory) graph_disabled_ = true;
       ++runtime_.issue_times().node_runs;
       return run_nodes(base);
     }
@@ -549,9 +800,9 @@ Result<CudaExecutor::IssuedRun> CudaExecutor::issue(const std::vector<TensorView
     return std::pair{inputs[i].dtype, inputs[i].shape};
   }));
   NvtxRange range(graph_.path + " run");
-  FSWAP_ASSIGN_OR_RETURN(Started run, start());
+  FSWAP_ASSIGN_OR_RETURN(Started run, start(true));
   FSWAP_RETURN_IF_ERROR(upload_inputs(run, inputs));
-  FSWAP_RETURN_IF_ERROR(compute(run.base));
+  FSWAP_RETURN_IF_ERROR(compute(run));
   const DeviceEvent computed = run.span->mark_end();
   // The outputs go down on the compute stream, so a later run's kernels cannot overwrite the
   // activations before they are copied.
@@ -586,7 +837,7 @@ Result<std::vector<NodeTime>> CudaExecutor::profile(const std::vector<TensorView
   }));
   NvtxRange range(graph_.path + " profile");
   auto& dev = runtime_.device();
-  FSWAP_ASSIGN_OR_RETURN(Started run, start());
+  FSWAP_ASSIGN_OR_RETURN(Started run, start(false));
   FSWAP_RETURN_IF_ERROR(upload_inputs(run, inputs));
   TimedMarks marks(dev);
   StreamGate gate;  // after marks: opened before they are released, on every return
@@ -617,7 +868,7 @@ Status CudaExecutor::run_on_device(std::span<const DeviceTensor> inputs, const D
       return unsupported(graph_.path + ": output " + graph_.values[out].name + " is a constant; run it with host tensors");
   NvtxRange range(graph_.path + " device run");
   cudaStream_t stream = runtime_.device().compute_stream();
-  FSWAP_ASSIGN_OR_RETURN(Started run, start());
+  FSWAP_ASSIGN_OR_RETURN(Started run, start(true));
   // On the compute stream, after the previous run and the caller's kernels that wrote the inputs.
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const std::size_t bytes = static_cast<std::size_t>(shape_elements(inputs[i].shape)) * dtype_size(inputs[i].dtype);
@@ -625,7 +876,7 @@ Status CudaExecutor::run_on_device(std::span<const DeviceTensor> inputs, const D
     void* dst = reinterpret_cast<void*>(static_cast<std::uintptr_t>(run.base + static_cast<std::uint64_t>(plan_.offset[graph_.inputs[i]])));
     FSWAP_CUDA_CHECK(cudaMemcpyAsync(dst, inputs[i].data, bytes, cudaMemcpyDeviceToDevice, stream));
   }
-  FSWAP_RETURN_IF_ERROR(compute(run.base));
+  FSWAP_RETURN_IF_ERROR(compute(run));
   const DeviceEvent computed = run.span->mark_end();
   std::vector<DeviceTensor> outputs;
   for (int out : graph_.outputs) {

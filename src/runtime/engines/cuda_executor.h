@@ -18,7 +18,11 @@
 // evicted. The activations are one scratch allocation per run, laid out by the static memory plan.
 // From the second run on, a model whose weights stay resident runs as a CUDA graph (captured
 // once, relaunched while the activation, workspace and weight addresses stay the same): one
-// launch instead of a few hundred, and no per-node host work.
+// launch instead of a few hundred, and no per-node host work. A model whose weights do not fit
+// beside dearer models streams them, from the second run on, through the runtime's weight ring
+// (memory/weight_ring.h), all but the chunks that fit beside it: a second CUDA graph whose copies,
+// on a stream of their own, run ahead of the kernels as far as the ring allows, with no host work
+// per chunk.
 // Built with FSWAP_CUDA only. Thread-safety: run() under the runtime's mutex.
 #pragma once
 
@@ -36,6 +40,7 @@
 #include "core/tensor.h"
 #include "memory/cuda/cuda_device.h"
 #include "memory/weight_chunks.h"
+#include "memory/weight_ring.h"
 #include "runtime/channels_last.h"
 #include "runtime/engine.h"
 #include "runtime/engines/cuda_runtime.h"
@@ -162,19 +167,32 @@ class CudaExecutor {
     std::vector<TensorView> inputs, outputs, host_inputs;  // device data filled in at run()
   };
   CudaExecutor(CudaRuntime& runtime, DeviceConstants& constants) : runtime_(runtime), constants_(constants) {}
-  // A run begun: its activations' base address and its GPU-time span (start mark recorded).
+  // A run begun: its activations' base address, its weight ring's (0: none) with how many chunks
+  // stay resident beside it, and its GPU-time span (start mark recorded).
   struct Started {
     std::uint64_t base = 0;
+    std::uint64_t ring = 0;
+    std::size_t ring_resident = 0;
     std::unique_ptr<memory::ComputeSpan> span;
   };
   // kInvalidInput unless `count` inputs of the (dtype, shape) `input(i)` gives match the plan.
   Status check_inputs(std::size_t count, const std::function<std::pair<DType, Shape>(std::size_t)>& input) const;
-  // Sets the eviction schedule, takes the activation buffer, starts the span.
-  Result<Started> start();
+  // Sets the eviction schedule, takes the activation buffer (and the weight ring when `may_ring`,
+  // the first run is over and the weights do not fit beside the blocks of dearer models), starts
+  // the span.
+  Result<Started> start(bool may_ring);
+  // Sizes the weight ring from the room the budget leaves beside the activations and plans it with
+  // every chunk streamed (no ring, ring_bytes_ 0, when a node's chunks cannot be placed).
+  void plan_ring(std::uint64_t budget);
+  // Plans the ring for the chunks after the first `resident` (in first-use order).
+  Status plan_ring_split(std::size_t resident);
+  // How many chunks stay resident when `resident_room` bytes are left for them.
+  std::size_t ring_split(std::uint64_t resident_room) const;
   // Copies host inputs into the run's activations, staged on the compute stream.
   Status upload_inputs(const Started& run, const std::vector<TensorView>& inputs);
-  // The graph's kernels on the compute stream: as a CUDA graph when possible, else node by node.
-  Status compute(std::uint64_t base);
+  // The graph's kernels on the compute stream: through the weight ring when the run has one, as
+  // a CUDA graph when the weights stay resident, else node by node.
+  Status compute(const Started& run);
   // Places every constant the graph reads (in run order), then binds each node.
   Status bind_all();
   Status bind(const Node& node, const std::map<int, DeviceConstants::Slot>& slots);
@@ -189,6 +207,10 @@ class CudaExecutor {
   // Acquires every chunk, (re)captures when an address changed, launches the graph.
   Status run_graph(std::uint64_t base);
   Status capture(std::uint64_t base);
+  // Launches the weight-ring graph, capturing it when the activation, workspace or ring address
+  // changed; counts the pass's copies in the residency statistics.
+  Status run_ring(const Started& run);
+  Status capture_ring(std::uint64_t base, std::uint64_t ring);
 
   CudaRuntime& runtime_;
   DeviceConstants& constants_;
@@ -203,9 +225,21 @@ class CudaExecutor {
   memory::ChunkGeometry geometry_;
   std::uint64_t weight_bytes_ = 0;
   int plain_runs_ = 0, graph_captures_ = 0;
+  int graph_launches_ = 0;   // of the graph captured last
+  int wasted_captures_ = 0;  // in a row, each launched fewer than kMinGraphLaunches times
   bool graph_disabled_ = false;               // capture failed or addresses kept changing
   std::unique_ptr<CUgraphExec_st, GraphExecDeleter> graph_exec_;
   std::vector<std::uint64_t> graph_signature_;  // addresses baked into graph_exec_
+  std::vector<std::size_t> chunk_order_;       // by chunk id: its index in chunks_ (first-use order)
+  std::vector<std::uint64_t> prefix_bytes_;    // [i]: the bytes of chunks_[0, i)
+  std::uint64_t ring_bytes_ = 0;                // 0: no ring
+  memory::RingPlan ring_;                       // for the chunks after the first ring_resident_
+  std::size_t ring_resident_ = 0;
+  std::size_t ring_resident_cap_ = SIZE_MAX;   // a longer prefix did not fit the arena
+  bool ring_disabled_ = false;                  // its capture failed
+  memory::CudaStream ring_stream_;              // the ring's copies (made at its first capture)
+  std::unique_ptr<CUgraphExec_st, GraphExecDeleter> ring_exec_;
+  std::vector<std::uint64_t> ring_signature_;   // addresses baked into ring_exec_
 };
 
 }  // namespace fswap

@@ -123,7 +123,8 @@ CudaRuntime::~CudaRuntime() {
     device_->make_current();
     if (Status s = device_->synchronize(); !s.is_ok()) log_error(s.to_string());
   }
-  for (Lane& l : lanes_) (void)l.workspace.reset(), (void)l.activations.reset();
+  for (Lane& l : lanes_)
+    (void)l.workspace.reset(), (void)l.activations.allocation.reset(), (void)l.weight_ring.allocation.reset();
   residency_.reset();
   arena_.reset();
 }
@@ -149,20 +150,30 @@ Result<void*> CudaRuntime::workspace(std::size_t bytes) {
   for (memory::DeviceEvent e : a.ready_after) device_->compute_wait(e);
   lane.workspace = memory::ScopedAllocation(*arena_, std::move(a));
   lane.workspace_bytes = bytes;
+  lane.workspace_peak = std::max(lane.workspace_peak, bytes);
   return reinterpret_cast<void*>(static_cast<std::uintptr_t>(lane.workspace.ptr().address));
 }
 
-Result<memory::DevicePtr> CudaRuntime::activations(std::uint64_t bytes) {
-  Lane& lane = current();
-  if (bytes <= lane.activation_bytes && lane.activation_bytes > 0) return lane.activations.ptr();
-  lane.activation_bytes = 0;
-  FSWAP_RETURN_IF_ERROR(lane.activations.reset());
+Status CudaRuntime::restore_workspace() {
+  const std::size_t peak = current().workspace_peak;
+  if (peak == 0) return Status::ok();
+  return workspace(peak).status();
+}
+
+Result<memory::DevicePtr> CudaRuntime::kept_buffer(KeptBuffer& buffer, std::uint64_t bytes) {
+  if (bytes <= buffer.bytes && buffer.bytes > 0) return buffer.allocation.ptr();
+  buffer.bytes = 0;
+  FSWAP_RETURN_IF_ERROR(buffer.allocation.reset());
   FSWAP_ASSIGN_OR_RETURN(memory::DeviceAllocation a, residency_->allocate_scratch(bytes));
   for (memory::DeviceEvent e : a.ready_after) device_->compute_wait(e);
-  lane.activations = memory::ScopedAllocation(*arena_, std::move(a));
-  lane.activation_bytes = bytes;
-  return lane.activations.ptr();
+  buffer.allocation = memory::ScopedAllocation(*arena_, std::move(a));
+  buffer.bytes = bytes;
+  return buffer.allocation.ptr();
 }
+
+Result<memory::DevicePtr> CudaRuntime::activations(std::uint64_t bytes) { return kept_buffer(current().activations, bytes); }
+
+Result<memory::DevicePtr> CudaRuntime::weight_ring(std::uint64_t bytes) { return kept_buffer(current().weight_ring, bytes); }
 
 Status CudaRuntime::release_scratch() {
   // Each lane's buffers are freed with that lane current, so their reuse waits for its work.
@@ -172,8 +183,9 @@ Status CudaRuntime::release_scratch() {
     FSWAP_RETURN_IF_ERROR(device_->set_compute_lane(i));
     Lane& lane = lanes_[static_cast<std::size_t>(i)];
     lane.workspace_bytes = 0;
-    lane.activation_bytes = 0;
-    for (Status s : {lane.workspace.reset(), lane.activations.reset()})
+    lane.activations.bytes = 0;
+    lane.weight_ring.bytes = 0;
+    for (Status s : {lane.workspace.reset(), lane.activations.allocation.reset(), lane.weight_ring.allocation.reset()})
       if (status.is_ok()) status = s;
   }
   FSWAP_RETURN_IF_ERROR(device_->set_compute_lane(entered));
@@ -363,9 +375,14 @@ CudaRuntime::GpuBusy CudaRuntime::gpu_busy() {
 
 std::string CudaRuntime::memory_summary() {
   (void)gpu_busy();  // settles the runs that have completed
-  char busy[96];
-  std::snprintf(busy, sizeof busy, ", gpu busy %.2f s in %llu runs", gpu_busy_.seconds,
-                static_cast<unsigned long long>(gpu_busy_.runs));
+  char busy[256];
+  const IssueTimes& t = issue_times_;
+  std::snprintf(busy, sizeof busy,
+                ", gpu busy %.2f s in %llu runs; host issuing %.2f s (residency %.2f s, %llu graph captures %.2f s), "
+                "%llu graph and %llu node-by-node runs",
+                gpu_busy_.seconds, static_cast<unsigned long long>(gpu_busy_.runs), t.total_s, t.residency_s,
+                static_cast<unsigned long long>(t.captures), t.capture_s, static_cast<unsigned long long>(t.graph_runs),
+                static_cast<unsigned long long>(t.node_runs));
   return device_->name() + ", budget " + budget_.source + " (" + memory::format_bytes(budget_.bytes) + ")" + busy +
          "\n" + memory::format_memory_summary(residency_->stats(), arena_->stats());
 }

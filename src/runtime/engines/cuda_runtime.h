@@ -76,7 +76,8 @@ class CudaRuntime final : public DeviceWork {
   cuda::CudaContext& context() { return current().context; }
   const memory::Budget& budget() const { return budget_; }
 
-  // Budget, GPU-busy time, arena peak and fragmentation, copies, evictions, prefetch hits, per model.
+  // Budget, GPU-busy time, the host's issue times, arena peak and fragmentation, copies,
+  // evictions, prefetch hits, per model.
   std::string memory_summary();
   // The model runs' time on the compute lanes since the runtime was created, and their number
   // (CudaExecutor times each with a memory::ComputeSpan: from its start mark before its input
@@ -97,7 +98,7 @@ class CudaRuntime final : public DeviceWork {
   // instantiating CUDA graphs; with the runs that launched a graph and those issued node by node.
   struct IssueTimes {
     double total_s = 0, residency_s = 0, capture_s = 0;
-    std::uint64_t graph_runs = 0, node_runs = 0;
+    std::uint64_t graph_runs = 0, node_runs = 0, captures = 0;
   };
   IssueTimes& issue_times() { return issue_times_; }
 
@@ -116,6 +117,17 @@ class CudaRuntime final : public DeviceWork {
   // address. Work on the lane's stream may use it at once; a copy on another stream must wait for
   // record_compute() first.
   Result<memory::DevicePtr> activations(std::uint64_t bytes);
+  // The current lane's weight ring (CudaExecutor: the weights of a model that does not fit stream
+  // through it), kept and grown like the activation buffer, given back by release_scratch.
+  Result<memory::DevicePtr> weight_ring(std::uint64_t bytes);
+  // The bytes of the current lane's activation buffer now (0 when it has none).
+  std::uint64_t activation_bytes() { return current().activations.bytes; }
+  // The bytes of the current lane's weight ring now (0 when it has none).
+  std::uint64_t weight_ring_bytes() { return current().weight_ring.bytes; }
+  // Before a CUDA graph is captured: the current lane's workspace grows back to the most any run
+  // on the lane was given (release_scratch gives it back between turns), since nothing can be
+  // allocated while capturing. kOutOfMemory when the budget has no room for it now.
+  Status restore_workspace();
   // The current lane's workspace address now (0 when none): part of what a CUDA graph bakes in.
   std::uint64_t workspace_address() { return current().workspace_bytes > 0 ? current().workspace.ptr().address : 0; }
 
@@ -131,13 +143,20 @@ class CudaRuntime final : public DeviceWork {
   std::unique_ptr<memory::DeviceArena> arena_;
   std::unique_ptr<memory::ResidencyManager> residency_;
   std::unique_ptr<cuda::ConvAlgoCache> conv_algos_;
+  // A device buffer a lane keeps between runs, grown on demand.
+  struct KeptBuffer {
+    memory::ScopedAllocation allocation;
+    std::uint64_t bytes = 0;
+  };
+  Result<memory::DevicePtr> kept_buffer(KeptBuffer& buffer, std::uint64_t bytes);
   struct Lane {
     std::unique_ptr<cuda::CudaLibraries> libraries;  // bound to the lane's stream; null until opened
     std::unique_ptr<cuda::ConvGraphPlans> conv_plans;  // built for libraries' cuDNN handle
     cuda::CudaContext context;
-    memory::ScopedAllocation workspace, activations;
+    memory::ScopedAllocation workspace;
+    KeptBuffer activations, weight_ring;
     std::size_t workspace_bytes = 0;
-    std::uint64_t activation_bytes = 0;
+    std::size_t workspace_peak = 0;  // the most workspace() gave on this lane
   };
   std::vector<Lane> lanes_;  // by lane
   std::array<std::atomic<bool>, kLanes> open_{};  // lanes_[i] has its handles

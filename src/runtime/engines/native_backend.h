@@ -52,5 +52,7 @@ std::string cuda_memory_summary();
 std::optional<EngineMemoryStats> cuda_memory_stats();
 // CudaRuntime::release_scratch on every CUDA device in use (Engine::release_scratch).
 Status cuda_release_scratch();
+// ResidencyManager::end_stage on every CUDA device in use (Engine::end_stage).
+void cuda_end_stage();
 
 }  // namespace fswap

@@ -213,6 +213,7 @@ Result<std::unique_ptr<NativeBackend>> make_cuda_backend(const std::string&, con
 std::string cuda_memory_summary() { return {}; }
 std::optional<EngineMemoryStats> cuda_memory_stats() { return std::nullopt; }
 Status cuda_release_scratch() { return Status::ok(); }
+void cuda_end_stage() {}
 #endif
 
 Result<std::unique_ptr<InferenceSession>> NativeEngine::load(const std::string& model_path,
@@ -265,5 +266,7 @@ std::string NativeEngine::memory_summary() const { return cuda_memory_summary();
 std::optional<EngineMemoryStats> NativeEngine::memory_stats() const { return cuda_memory_stats(); }
 
 Status NativeEngine::release_scratch() { return cuda_release_scratch(); }
+
+void NativeEngine::end_stage() { cuda_end_stage(); }
 
 }  // namespace fswap

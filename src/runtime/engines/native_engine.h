@@ -48,6 +48,7 @@ class NativeEngine final : public Engine {
   // Summed over the CUDA devices in use; nullopt on the CPU.
   std::optional<EngineMemoryStats> memory_stats() const override;
   Status release_scratch() override;  // every CUDA device in use
+  void end_stage() override;          // every CUDA device in use
 };
 
 }  // namespace fswap
