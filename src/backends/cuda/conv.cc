@@ -340,11 +340,13 @@ Result<ConvWorkspace> conv_workspace(const CudaKernelArgs& args, const char* op,
   const auto carve = [&](void* base, std::size_t algo_bytes) {
     return ConvWorkspace{base, static_cast<std::byte*>(base) + staging_bytes, algo_bytes};
   };
+  Status refused = internal_error(std::string(op) + " on CUDA: no workspace size tried");
   if (known) {
     if (staging_bytes + known->workspace_bytes == 0) return ConvWorkspace{};
     Result<void*> base = args.ctx.workspace(staging_bytes + known->workspace_bytes);
     if (base) return carve(*base, known->workspace_bytes);
     if (base.status().code() != StatusCode::kOutOfMemory) return base.status();
+    refused = base.status();  // the smaller sizes below are tried; none left means this one's refusal
   }
   for (const std::size_t cap : kSearchWorkspaceCaps) {
     if (known && cap >= known->workspace_bytes) continue;
@@ -357,7 +359,7 @@ Result<ConvWorkspace> conv_workspace(const CudaKernelArgs& args, const char* op,
     }
     if (base.status().code() != StatusCode::kOutOfMemory || cap == 0) return base.status();
   }
-  return internal_error(std::string(op) + " on CUDA: no workspace size tried");
+  return refused;
 }
 
 // The fastest result cuDNN timed that ran, fits the workspace and keeps float32 off tensor cores.

@@ -27,6 +27,12 @@ using memory::DeviceEvent;
 constexpr int kMaxWastedCaptures = 4;
 constexpr int kMinGraphLaunches = 8;
 
+// What a model that does not fit costs each way: node by node the host issues every node (about
+// 20 µs each on the H100, GPU.md), through the weight ring every weight byte crosses the link
+// (54 GB/s pinned, reference/memory.md).
+constexpr double kNodeIssueSeconds = 20e-6;
+constexpr double kLinkBytesPerSecond = 54e9;
+
 // An NVTX range for Nsight Systems (a no-op unless a profiler is attached): model runs, captures
 // and, node by node, each kernel's enqueue.
 class NvtxRange {
@@ -328,6 +334,16 @@ Status CudaExecutor::bind_all() {
 }
 
 void CudaExecutor::plan_ring(std::uint64_t budget) {
+  // A model of few nodes for its bytes (inswapper's large convolutions) streams node by node,
+  // where eviction keeps what fits resident and copies only the rest; one of many nodes (an
+  // enhancer) streams through the ring.
+  const double issue_s = static_cast<double>(nodes_.size()) * kNodeIssueSeconds;
+  const double copy_s = static_cast<double>(weight_bytes_) / kLinkBytesPerSecond;
+  if (issue_s <= copy_s) {
+    log_debug(graph_.path + ": no weight ring: issuing its nodes one by one (" + std::to_string(issue_s * 1e3) +
+              " ms) costs less than copying all its weights (" + std::to_string(copy_s * 1e3) + " ms)");
+    return;
+  }
   std::uint64_t largest = 0;
   for (int c : chunks_) largest = std::max(largest, constants_.chunk_bytes(c));
   // An eighth of the room beside the activations (the rest for the resident chunks, frames and
@@ -359,11 +375,13 @@ Status CudaExecutor::plan_ring_split(std::size_t resident) {
 
 std::size_t CudaExecutor::ring_split(std::uint64_t resident_room) const {
   // The longest prefix of the chunks (in first-use order) that fits, at most as many as could be
-  // acquired when a longer one was tried (ring_resident_cap_), unless the current split
-  // fits too and the longer one would save copying less than an eighth of the weights: each new
-  // split is a new plan and a new capture.
+  // acquired when a longer one was tried (ring_resident_cap_); none where it would hold less than a
+  // quarter of the weights (resident chunks are acquired every pass, and new addresses after an
+  // eviction cost a capture); and the current split while it fits and a longer one would spare
+  // less than an eighth of the copies (each new split is a new plan and a new capture).
   const auto fits = std::upper_bound(prefix_bytes_.begin(), prefix_bytes_.end(), resident_room);
-  const auto longest = std::min(static_cast<std::size_t>(fits - prefix_bytes_.begin()) - 1, ring_resident_cap_);
+  auto longest = std::min(static_cast<std::size_t>(fits - prefix_bytes_.begin()) - 1, ring_resident_cap_);
+  if (prefix_bytes_[longest] < weight_bytes_ / 4) longest = 0;
   if (ring_resident_ <= longest && prefix_bytes_[longest] - prefix_bytes_[ring_resident_] < weight_bytes_ / 8)
     return ring_resident_;
   return longest;
@@ -489,7 +507,7 @@ Status CudaExecutor::run_graph(std::uint64_t base) {
     chunk_ptrs_[static_cast<std::size_t>(c)] = *p;
   }
   runtime_.issue_times().residency_s += seconds_since(acquiring);
-  if (Status w = runtime_.restore_workspace(); !w.is_ok()) {
+  if (Status w = runtime_.restore_workspace(workspace_need_); !w.is_ok()) {
     release_held();
     return w;
   }
@@ -577,16 +595,24 @@ Status CudaExecutor::run_ring(const Started& run) {
     chunk_ptrs_[static_cast<std::size_t>(chunks_[held])] = *p;
   }
   runtime_.issue_times().residency_s += seconds_since(acquiring);
-  if (Status w = runtime_.restore_workspace(); !w.is_ok()) {
+  if (Status w = runtime_.restore_workspace(workspace_need_); !w.is_ok()) {
     release_held();
     return w;
   }
-  // The graph bakes in the activations, the workspace, the ring and the resident chunks. Unlike a
-  // resident graph's, recaptures are not capped: streaming node by node costs far more.
+  // The graph bakes in the activations, the workspace, the ring and the resident chunks. Resident
+  // chunks that other models keep evicting (so they come back elsewhere) would cost a capture a
+  // pass: after kMaxWastedCaptures such captures in a row every chunk streams, and the addresses
+  // stay put.
   std::vector<std::uint64_t> signature = {run.base, runtime_.workspace_address(), run.ring, ring_resident_};
   for (std::size_t i = 0; i < ring_resident_; ++i) signature.push_back(chunk_ptrs_[static_cast<std::size_t>(chunks_[i])].address);
   Status s;
   if (!ring_exec_ || signature != ring_signature_) {
+    ring_wasted_captures_ = ring_exec_ && ring_launches_ < kMinGraphLaunches ? ring_wasted_captures_ + 1 : 0;
+    if (ring_wasted_captures_ > kMaxWastedCaptures) {
+      ring_resident_cap_ = 0;
+      log_debug(graph_.path + ": the weight ring's resident chunks keep moving: every chunk streams from now on");
+    }
+    ring_launches_ = 0;
     const auto capturing = std::chrono::steady_clock::now();
     s = capture_ring(run.base, run.ring);
     runtime_.issue_times().capture_s += seconds_since(capturing);
@@ -601,6 +627,7 @@ Status CudaExecutor::run_ring(const Started& run) {
   if (s.is_ok())
     s = memory::cuda_status(cudaGraphLaunch(ring_exec_.get(), runtime_.device().compute_stream()), "cudaGraphLaunch",
                             __FILE__, __LINE__);
+  if (s.is_ok()) ++ring_launches_;
   release_held();
   if (s.is_ok()) rm.count_ring_pass(constants_.model(), ring_.load_bytes, ring_.loads.size());
   return s;
@@ -783,7 +810,9 @@ Status CudaExecutor::compute(const Started& run) {
   // The first run searches cuDNN's algorithms for problems the cache has not seen.
   const auto start = std::chrono::steady_clock::now();
   ++runtime_.issue_times().node_runs;
+  (void)runtime_.take_workspace_used();
   FSWAP_RETURN_IF_ERROR(run_nodes(base));
+  workspace_need_ = std::max(workspace_need_, runtime_.take_workspace_used());
   if (plain_runs_ == 0) log_debug(graph_.path + ": first run issued in " + ms_since(start));
   ++plain_runs_;
   return Status::ok();

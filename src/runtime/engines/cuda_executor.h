@@ -182,7 +182,8 @@ class CudaExecutor {
   // the span.
   Result<Started> start(bool may_ring);
   // Sizes the weight ring from the room the budget leaves beside the activations and plans it with
-  // every chunk streamed (no ring, ring_bytes_ 0, when a node's chunks cannot be placed).
+  // every chunk streamed. No ring (ring_bytes_ 0) for a model whose nodes cost the host less to
+  // issue one by one than its weights take to copy, or when a node's chunks cannot be placed.
   void plan_ring(std::uint64_t budget);
   // Plans the ring for the chunks after the first `resident` (in first-use order).
   Status plan_ring_split(std::size_t resident);
@@ -225,6 +226,7 @@ class CudaExecutor {
   memory::ChunkGeometry geometry_;
   std::uint64_t weight_bytes_ = 0;
   int plain_runs_ = 0, graph_captures_ = 0;
+  std::size_t workspace_need_ = 0;  // the most workspace a plain run's kernels used (restored before a capture)
   int graph_launches_ = 0;   // of the graph captured last
   int wasted_captures_ = 0;  // in a row, each launched fewer than kMinGraphLaunches times
   bool graph_disabled_ = false;               // capture failed or addresses kept changing
@@ -235,7 +237,9 @@ class CudaExecutor {
   std::uint64_t ring_bytes_ = 0;                // 0: no ring
   memory::RingPlan ring_;                       // for the chunks after the first ring_resident_
   std::size_t ring_resident_ = 0;
-  std::size_t ring_resident_cap_ = SIZE_MAX;   // a longer prefix did not fit the arena
+  std::size_t ring_resident_cap_ = SIZE_MAX;   // a longer prefix did not fit the arena, or kept moving
+  int ring_launches_ = 0;                       // of the ring graph captured last
+  int ring_wasted_captures_ = 0;                // in a row, each launched fewer than kMinGraphLaunches times
   bool ring_disabled_ = false;                  // its capture failed
   memory::CudaStream ring_stream_;              // the ring's copies (made at its first capture)
   std::unique_ptr<CUgraphExec_st, GraphExecDeleter> ring_exec_;

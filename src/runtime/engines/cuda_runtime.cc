@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <utility>
 
 #include "backends/cuda/conv_algo_cache.h"
 #include "backends/cuda/libraries.h"
@@ -135,8 +136,10 @@ Result<void*> CudaRuntime::workspace(std::size_t bytes) {
   if (bytes > budget_.bytes / 8)
     return out_of_memory("kernel workspace of " + memory::format_bytes(bytes) + " exceeds an eighth of the budget");
   Lane& lane = current();
-  if (bytes <= lane.workspace_bytes && lane.workspace_bytes > 0)
+  if (bytes <= lane.workspace_bytes && lane.workspace_bytes > 0) {
+    lane.workspace_used = std::max(lane.workspace_used, bytes);
     return reinterpret_cast<void*>(static_cast<std::uintptr_t>(lane.workspace.ptr().address));
+  }
   // While a CUDA graph is being captured nothing may be freed or allocated (the capture would be
   // invalidated): the kernel falls back to what the workspace holds, as it did in the plain run.
   cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
@@ -150,14 +153,15 @@ Result<void*> CudaRuntime::workspace(std::size_t bytes) {
   for (memory::DeviceEvent e : a.ready_after) device_->compute_wait(e);
   lane.workspace = memory::ScopedAllocation(*arena_, std::move(a));
   lane.workspace_bytes = bytes;
-  lane.workspace_peak = std::max(lane.workspace_peak, bytes);
+  lane.workspace_used = std::max(lane.workspace_used, bytes);
   return reinterpret_cast<void*>(static_cast<std::uintptr_t>(lane.workspace.ptr().address));
 }
 
-Status CudaRuntime::restore_workspace() {
-  const std::size_t peak = current().workspace_peak;
-  if (peak == 0) return Status::ok();
-  return workspace(peak).status();
+std::size_t CudaRuntime::take_workspace_used() { return std::exchange(current().workspace_used, 0); }
+
+Status CudaRuntime::restore_workspace(std::size_t bytes) {
+  if (bytes == 0) return Status::ok();
+  return workspace(bytes).status();
 }
 
 Result<memory::DevicePtr> CudaRuntime::kept_buffer(KeptBuffer& buffer, std::uint64_t bytes) {

@@ -124,10 +124,12 @@ class CudaRuntime final : public DeviceWork {
   std::uint64_t activation_bytes() { return current().activations.bytes; }
   // The bytes of the current lane's weight ring now (0 when it has none).
   std::uint64_t weight_ring_bytes() { return current().weight_ring.bytes; }
-  // Before a CUDA graph is captured: the current lane's workspace grows back to the most any run
-  // on the lane was given (release_scratch gives it back between turns), since nothing can be
+  // The most workspace the current lane's kernels used since the last call (a plain run's need).
+  std::size_t take_workspace_used();
+  // Before a CUDA graph is captured: the current lane's workspace grows back to `bytes` (what the
+  // model's plain run used; release_scratch gives it back between turns), since nothing can be
   // allocated while capturing. kOutOfMemory when the budget has no room for it now.
-  Status restore_workspace();
+  Status restore_workspace(std::size_t bytes);
   // The current lane's workspace address now (0 when none): part of what a CUDA graph bakes in.
   std::uint64_t workspace_address() { return current().workspace_bytes > 0 ? current().workspace.ptr().address : 0; }
 
@@ -156,7 +158,7 @@ class CudaRuntime final : public DeviceWork {
     memory::ScopedAllocation workspace;
     KeptBuffer activations, weight_ring;
     std::size_t workspace_bytes = 0;
-    std::size_t workspace_peak = 0;  // the most workspace() gave on this lane
+    std::size_t workspace_used = 0;  // the most workspace() gave since take_workspace_used()
   };
   std::vector<Lane> lanes_;  // by lane
   std::array<std::atomic<bool>, kLanes> open_{};  // lanes_[i] has its handles
