@@ -22,10 +22,12 @@ using memory::DeviceEvent;
 
 // A graph whose addresses keep changing (weights evicted and reloaded elsewhere) costs a capture
 // per run: after this many captures in a row that served fewer than kMinGraphLaunches launches
-// each, the executor runs node by node. Addresses that change between GPU turns (buffers given
-// back at each turn's end) cost a capture per turn, which pays.
+// each, the executor runs node by node. A capture costs about what issuing the nodes once does, so
+// one relaunch pays for it: addresses that change between GPU turns (buffers given back at each
+// turn's end) cost a capture per turn, and the first windows of a video are a few frames long
+// (8 here had the landmarker run node by node for the whole 4K sweep, docs/BENCHMARKS.md).
 constexpr int kMaxWastedCaptures = 4;
-constexpr int kMinGraphLaunches = 8;
+constexpr int kMinGraphLaunches = 2;
 
 // What a model that does not fit costs each way: node by node the host issues every node (about
 // 20 µs each on the H100, GPU.md), through the weight ring every weight byte crosses the link
