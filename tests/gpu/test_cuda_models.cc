@@ -46,6 +46,23 @@ std::vector<Tensor> inputs_for(InferenceSession& s, unsigned seed) {
   return inputs;
 }
 
+// One run of `path` on the GPU without a budget: its inputs (from `seed`), its outputs, and what the
+// runtime held (the weights resident at peak, the arena's peak). The runtime is gone on return.
+struct UnlimitedRun {
+  std::vector<Tensor> inputs, outputs;
+  std::uint64_t weight_bytes = 0, arena_peak = 0;
+};
+Result<UnlimitedRun> unlimited_run(NativeEngine& engine, const std::string& path, unsigned seed) {
+  FSWAP_ASSIGN_OR_RETURN(auto s, engine.load(path, {.device = {DeviceKind::kCuda, 0}}));
+  UnlimitedRun r;
+  r.inputs = inputs_for(*s, seed);
+  FSWAP_ASSIGN_OR_RETURN(r.outputs, s->run(r.inputs));
+  const std::shared_ptr<CudaRuntime> rt = CudaRuntime::live().at(0);
+  r.weight_bytes = rt->residency().stats().total.peak_resident_bytes;
+  r.arena_peak = rt->arena().stats().peak_reserved_bytes;
+  return r;
+}
+
 // The largest |value| of any float activation of the optimised model on these inputs (CPU, fp32).
 // Replicas carry random weights without trained normalisation statistics, and some grow
 // activations past the float16 range (65504), where any fp16 engine gives inf.
@@ -145,20 +162,11 @@ TEST(CudaBudget, NeverExceededFromAllResidentToStreaming) {
   const std::string path = gpu_model("inswapper_128");
   if (path.empty()) GTEST_SKIP() << "inswapper_128 not in FSWAP_GPU_MODELS";
   NativeEngine engine;
-  std::vector<Tensor> inputs;
-  std::vector<Tensor> reference;
-  std::uint64_t weight_bytes = 0;
-  {
-    auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0}});
-    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
-    inputs = inputs_for(**s, 5);
-    auto out = (*s)->run(inputs);
-    ASSERT_TRUE(out.is_ok()) << out.status().to_string();
-    reference = std::move(*out);
-    auto rt = CudaRuntime::live();
-    ASSERT_EQ(rt.size(), 1u);
-    weight_bytes = rt[0]->residency().stats().total.peak_resident_bytes;
-  }
+  Result<UnlimitedRun> unlimited = unlimited_run(engine, path, 5);
+  ASSERT_TRUE(unlimited.is_ok()) << unlimited.status().to_string();
+  const std::vector<Tensor>& inputs = unlimited->inputs;
+  const std::vector<Tensor>& reference = unlimited->outputs;
+  const std::uint64_t weight_bytes = unlimited->weight_bytes;
   ASSERT_GT(weight_bytes, 0u);
   // Weights move in chunks sized by the budget (memory/weight_chunks.h). 25% = 66 MiB, 20% = 53 MiB,
   // 18% = 47.5 MiB: the activation plan (28 MiB in fp16) plus one 19 MiB layer is the arena's floor,
@@ -214,17 +222,11 @@ TEST(CudaUnified, MatchesExplicitAndPrefetchesEachWeightOnce) {
   const std::string path = gpu_model("inswapper_128");
   if (path.empty()) GTEST_SKIP() << "inswapper_128 not in FSWAP_GPU_MODELS";
   NativeEngine engine;
-  std::vector<Tensor> inputs, reference;
-  std::uint64_t weight_bytes = 0;
-  {
-    auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0}});
-    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
-    inputs = inputs_for(**s, 7);
-    auto out = (*s)->run(inputs);
-    ASSERT_TRUE(out.is_ok()) << out.status().to_string();
-    reference = std::move(*out);
-    weight_bytes = CudaRuntime::live()[0]->residency().stats().total.peak_resident_bytes;
-  }
+  Result<UnlimitedRun> unlimited = unlimited_run(engine, path, 7);
+  ASSERT_TRUE(unlimited.is_ok()) << unlimited.status().to_string();
+  const std::vector<Tensor>& inputs = unlimited->inputs;
+  const std::vector<Tensor>& reference = unlimited->outputs;
+  const std::uint64_t weight_bytes = unlimited->weight_bytes;
   // A unified session under `budget`, run `runs` times, each output compared with the reference;
   // null when it does not load or a run fails.
   const auto unified_runs = [&](std::uint64_t budget, int runs) -> std::unique_ptr<InferenceSession> {
@@ -288,18 +290,11 @@ TEST(CudaBudget, AnEnhancerThatDoesNotFitStreamsThroughTheWeightRing) {
   const std::string path = gpu_model("gfpgan_1.4");
   if (path.empty()) GTEST_SKIP() << "gfpgan_1.4 not in FSWAP_GPU_MODELS";
   NativeEngine engine;
-  std::vector<Tensor> inputs, reference;
-  std::uint64_t peak = 0;
-  {
-    auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0}});
-    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
-    inputs = inputs_for(**s, 9);
-    auto out = (*s)->run(inputs);
-    ASSERT_TRUE(out.is_ok()) << out.status().to_string();
-    reference = std::move(*out);
-    peak = CudaRuntime::live().at(0)->arena().stats().peak_reserved_bytes;
-  }
-  const std::uint64_t budget = peak / 2;
+  Result<UnlimitedRun> unlimited = unlimited_run(engine, path, 9);
+  ASSERT_TRUE(unlimited.is_ok()) << unlimited.status().to_string();
+  const std::vector<Tensor>& inputs = unlimited->inputs;
+  const std::vector<Tensor>& reference = unlimited->outputs;
+  const std::uint64_t budget = unlimited->arena_peak / 2;
   auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0}, .vram_budget = std::to_string(budget)});
   ASSERT_TRUE(s.is_ok()) << s.status().to_string();
   for (int run = 0; run < 3; ++run) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <initializer_list>
 #include <mutex>
 
 #include "core/half.h"
@@ -44,6 +45,26 @@ class NvtxRange {
   NvtxRange(const NvtxRange&) = delete;
   NvtxRange& operator=(const NvtxRange&) = delete;
 };
+
+// Ends the capture on `stream` (counted in the runtime's issue times) and instantiates its graph:
+// the first failure of `issued` (the capture's own steps), of ending or of instantiating, else the
+// executable graph, owned by the caller.
+Result<cudaGraphExec_t> finish_capture(CudaRuntime& runtime, cudaStream_t stream, std::initializer_list<Status> issued) {
+  cudaGraph_t graph = nullptr;
+  const Status ended = memory::cuda_status(cudaStreamEndCapture(stream, &graph), "cudaStreamEndCapture", __FILE__, __LINE__);
+  ++runtime.issue_times().captures;
+  for (const Status& s : issued) {
+    if (s.is_ok()) continue;
+    if (graph != nullptr) (void)cudaGraphDestroy(graph);
+    return s;
+  }
+  FSWAP_RETURN_IF_ERROR(ended);
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+  (void)cudaGraphDestroy(graph);
+  FSWAP_CUDA_CHECK(made);
+  return exec;
+}
 
 void* device_address(std::uint64_t address) { return reinterpret_cast<void*>(static_cast<std::uintptr_t>(address)); }
 
@@ -551,18 +572,7 @@ Status CudaExecutor::capture(std::uint64_t base) {
     launched = launch_node(b, base);
     if (!launched.is_ok()) break;
   }
-  cudaGraph_t graph = nullptr;
-  const Status ended = memory::cuda_status(cudaStreamEndCapture(stream, &graph), "cudaStreamEndCapture", __FILE__, __LINE__);
-  ++runtime_.issue_times().captures;
-  for (const Status& s : {launched, ended}) {
-    if (s.is_ok()) continue;
-    if (graph != nullptr) (void)cudaGraphDestroy(graph);
-    return s;
-  }
-  cudaGraphExec_t exec = nullptr;
-  const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
-  (void)cudaGraphDestroy(graph);
-  FSWAP_CUDA_CHECK(made);
+  FSWAP_ASSIGN_OR_RETURN(cudaGraphExec_t exec, finish_capture(runtime_, stream, {launched}));
   graph_exec_.reset(exec);
   return Status::ok();
 }
@@ -704,18 +714,7 @@ Status CudaExecutor::capture_ring(std::uint64_t base, std::uint64_t ring) {
     FSWAP_CUDA_CHECK(cudaStreamWaitEvent(compute, done, 0));
     return Status::ok();
   }();
-  cudaGraph_t graph = nullptr;
-  const Status ended = memory::cuda_status(cudaStreamEndCapture(compute, &graph), "cudaStreamEndCapture", __FILE__, __LINE__);
-  ++runtime_.issue_times().captures;
-  for (const Status& s : {captured, joined, ended}) {
-    if (s.is_ok()) continue;
-    if (graph != nullptr) (void)cudaGraphDestroy(graph);
-    return s;
-  }
-  cudaGraphExec_t exec = nullptr;
-  const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
-  (void)cudaGraphDestroy(graph);
-  FSWAP_CUDA_CHECK(made);
+  FSWAP_ASSIGN_OR_RETURN(cudaGraphExec_t exec, finish_capture(runtime_, compute, {captured, joined}));
   ring_exec_.reset(exec);
   return Status::ok();
 }
