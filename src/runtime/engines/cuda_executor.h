@@ -208,8 +208,9 @@ class CudaExecutor {
   // Acquires every chunk, (re)captures when an address changed, launches the graph.
   Status run_graph(std::uint64_t base);
   Status capture(std::uint64_t base);
-  // Launches the weight-ring graph, capturing it when the activation, workspace or ring address
-  // changed; counts the pass's copies in the residency statistics.
+  // Acquires the resident chunks (fewer when the arena cannot place them all: the ring takes the
+  // rest), launches the weight-ring graph, capturing it when an address it bakes in changed, and
+  // counts the pass's copies in the residency statistics.
   Status run_ring(const Started& run);
   Status capture_ring(std::uint64_t base, std::uint64_t ring);
 
