@@ -151,7 +151,7 @@ std::uint64_t ResidencyManager::room_beside_dearer(const std::string& model) con
   std::uint64_t held = arena_.allocated_bytes();
   for (BlockId id : resident_) {
     const Block& b = blocks_[id];
-    if (b.pins == 0 && b.in_arena && (b.desc.model == model || b.keep_cost <= cost || idle(b))) held -= b.alloc.bytes;
+    if (b.pins == 0 && (b.desc.model == model || b.keep_cost <= cost || idle(b))) held -= b.alloc.bytes;
   }
   return arena_.cap_bytes() > held ? arena_.cap_bytes() - held : 0;
 }
@@ -232,17 +232,10 @@ void ResidencyManager::count_ring_pass(const std::string& model, std::uint64_t b
 }
 
 Status ResidencyManager::load(Block& b, bool for_prefetch) {
-  DeviceAllocation a;
-  if (!b.placed.is_null()) {
-    a = {b.placed, b.desc.bytes, b.placed_after};
-    b.in_arena = false;
-  } else {
-    FSWAP_ASSIGN_OR_RETURN(a, allocate_evicting(b.desc.bytes, &b, for_prefetch));
-    b.in_arena = true;
-  }
+  FSWAP_ASSIGN_OR_RETURN(DeviceAllocation a, allocate_evicting(b.desc.bytes, &b, for_prefetch));
   Result<DeviceEvent> copied = device().copy_to_device(a.ptr, b.desc.host, b.desc.bytes, b.desc.host_kind, a.ready_after);
   if (!copied.is_ok()) {
-    if (b.in_arena) (void)arena_.free(a.ptr, a.ready_after);
+    (void)arena_.free(a.ptr, a.ready_after);
     return copied.status();
   }
   b.alloc = std::move(a);
@@ -272,7 +265,7 @@ Status ResidencyManager::drop(Block& b, bool count_eviction) {
       ++c->d2h_copies;
     }
   }
-  if (b.in_arena) FSWAP_RETURN_IF_ERROR(arena_.free(b.alloc.ptr, pending));
+  FSWAP_RETURN_IF_ERROR(arena_.free(b.alloc.ptr, pending));
   for (ResidencyCounters* c : {&model_counters(b), &stats_.total}) {
     if (count_eviction) {
       ++c->evictions;
@@ -284,10 +277,7 @@ Status ResidencyManager::drop(Block& b, bool count_eviction) {
   b.resident = false;
   b.dirty = false;
   b.prefetched_unused = false;
-  b.in_arena = false;
   b.alloc = {};
-  b.placed = {};
-  b.placed_after.clear();
   return Status::ok();
 }
 
@@ -365,173 +355,8 @@ Status ResidencyManager::evict_model(const std::string& model) {
   return Status::ok();
 }
 
-Status ResidencyManager::place(BlockId id, DevicePtr at, std::span<const DeviceEvent> after) {
-  Block* b = find(id);
-  if (b == nullptr) return invalid_input("place of unknown block " + std::to_string(id));
-  if (b->resident || b->pins > 0) return invalid_input("place of block \"" + b->desc.name + "\" while it is resident");
-  b->placed = at;  // a null `at` cancels a placement
-  b->placed_after.assign(after.begin(), after.end());
-  return Status::ok();
-}
-
 Result<DeviceAllocation> ResidencyManager::allocate_scratch(std::uint64_t bytes) {
   return allocate_evicting(bytes, nullptr, false, /*scratch=*/true);
-}
-
-// ---- Weight streaming -------------------------------------------------------------------------
-
-const char* residency_mode_name(ResidencyMode mode) {
-  switch (mode) {
-    case ResidencyMode::kResident: return "resident";
-    case ResidencyMode::kResidentAfterEviction: return "resident after eviction";
-    case ResidencyMode::kStreamed: return "streamed";
-  }
-  return "?";
-}
-
-std::string ResidencyPlan::describe() const {
-  std::string s = std::string(residency_mode_name(mode)) + ": weights " + format_bytes(weight_bytes) +
-                  ", activation peak " + format_bytes(activation_peak_bytes) + ", device peak " + format_bytes(peak_bytes);
-  if (mode == ResidencyMode::kResidentAfterEviction) s += ", evicting " + format_bytes(evict_bytes) + " of other models";
-  if (mode == ResidencyMode::kStreamed)
-    s += std::string(double_buffered ? ", double-buffered" : ", one layer at a time") + ", stream buffer " +
-         format_bytes(stream_buffer_bytes);
-  return s;
-}
-
-namespace {
-std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
-}  // namespace
-
-Result<ResidencyPlan> plan_residency(std::span<const LayerFootprint> layers, std::uint64_t budget_bytes,
-                                     std::uint64_t others_resident_bytes, std::uint64_t alignment) {
-  if (layers.empty()) return invalid_input("residency plan of a model with no layers");
-  if (alignment == 0) alignment = 1;
-  ResidencyPlan p;
-  p.alignment = alignment;
-  const std::size_t n = layers.size();
-  std::vector<std::uint64_t> w(n), a(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    w[i] = align_up(layers[i].weight_bytes, alignment);
-    a[i] = align_up(layers[i].activation_bytes, alignment);
-    p.weight_bytes += w[i];
-    p.activation_peak_bytes = std::max(p.activation_peak_bytes, a[i]);
-  }
-  const std::uint64_t resident = p.weight_bytes + p.activation_peak_bytes;
-  if (resident <= budget_bytes) {
-    p.peak_bytes = resident;
-    p.activation_arena_bytes = p.activation_peak_bytes;
-    if (others_resident_bytes <= budget_bytes - resident) {
-      p.mode = ResidencyMode::kResident;
-    } else {
-      p.mode = ResidencyMode::kResidentAfterEviction;
-      p.evict_bytes = others_resident_bytes - (budget_bytes - resident);
-    }
-    return p;
-  }
-  p.mode = ResidencyMode::kStreamed;
-  std::uint64_t pair = w[0];
-  for (std::size_t i = 0; i + 1 < n; ++i) pair = std::max(pair, w[i] + w[i + 1]);
-  if (p.activation_peak_bytes + pair <= budget_bytes) {
-    p.double_buffered = true;
-    p.stream_buffer_bytes = pair;
-    p.activation_arena_bytes = p.activation_peak_bytes;
-    p.peak_bytes = p.activation_peak_bytes + pair;
-    return p;
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    p.stream_buffer_bytes = std::max(p.stream_buffer_bytes, w[i]);
-    p.peak_bytes = std::max(p.peak_bytes, w[i] + a[i]);
-    if (w[i] + a[i] > budget_bytes)
-      return out_of_memory("layer " + std::to_string(i) + " needs " + format_bytes(w[i]) + " of weights + " +
-                           format_bytes(a[i]) + " of activations = " + format_bytes(w[i] + a[i]) + ", over the " +
-                           format_bytes(budget_bytes) + " budget even when streamed one layer at a time; raise "
-                           "--vram-budget to at least " + format_bytes(w[i] + a[i]) + " or use a smaller batch");
-  }
-  return p;
-}
-
-Status stream_pass(ResidencyManager& rm, std::span<const BlockId> layers, std::span<const LayerFootprint> footprints,
-                   const ResidencyPlan& plan, const RunLayerFn& run_layer) {
-  const std::size_t n = layers.size();
-  if (n == 0 || footprints.size() != n) return invalid_input("stream_pass: layers and footprints differ in count");
-  const std::uint64_t al = plan.alignment == 0 ? 1 : plan.alignment;
-  DeviceBackend& dev = rm.device();
-  // Resident: the blocks live in the arena and the buffer is the activation arena only.
-  const bool streamed = plan.mode == ResidencyMode::kStreamed;
-  FSWAP_ASSIGN_OR_RETURN(DeviceAllocation buffer,
-                         rm.allocate_scratch(std::max<std::uint64_t>(streamed ? plan.peak_bytes : plan.activation_arena_bytes, al)));
-  std::vector<DeviceEvent> buffer_events = buffer.ready_after;  // the buffer's first use waits on them
-  Status status = Status::ok();
-  std::vector<BlockId> acquired;
-
-  if (!streamed) {
-    DeviceAllocation act{buffer.ptr, plan.activation_arena_bytes, buffer_events};
-    for (std::size_t i = 0; i < n && status.is_ok(); ++i) {
-      Result<DevicePtr> w = rm.acquire(layers[i]);
-      if (!w.is_ok()) {
-        status = w.status();
-        break;
-      }
-      if (i + 1 < n) status = rm.prefetch(layers[i + 1]);  // a hint: the next copy overlaps this layer
-      if (status.is_ok()) status = run_layer(i, *w, act);
-      act.ready_after.clear();
-      Status r = rm.release(layers[i]);
-      if (status.is_ok()) status = r;
-    }
-  } else {
-    // Offsets in the buffer for layer i's weights and its activations.
-    const DevicePtr base = buffer.ptr;
-    const std::uint64_t size = plan.peak_bytes;
-    auto weight_offset = [&](std::size_t i) -> std::uint64_t {
-      const std::uint64_t wi = align_up(footprints[i].weight_bytes, al);
-      if (!plan.double_buffered) return 0;
-      return i % 2 == 0 ? plan.activation_arena_bytes : size - wi;
-    };
-    auto act_offset = [&](std::size_t i) -> std::uint64_t {
-      return plan.double_buffered ? 0 : size - align_up(footprints[i].activation_bytes, al);
-    };
-    std::vector<DeviceEvent> done(n);  // compute of layer i finished: its bytes are free again
-    auto place = [&](std::size_t i) -> Status {
-      if (rm.is_resident(layers[i])) return Status::ok();
-      std::vector<DeviceEvent> after = buffer_events;
-      if (plan.double_buffered && i >= 2) after.push_back(done[i - 2]);  // same end of the buffer
-      if (!plan.double_buffered && i >= 1) after.push_back(done[i - 1]);
-      return rm.place(layers[i], base.offset(weight_offset(i)), after);
-    };
-    status = place(0);
-    for (std::size_t i = 0; i < n && status.is_ok(); ++i) {
-      Result<DevicePtr> w = rm.acquire(layers[i]);
-      if (!w.is_ok()) {
-        status = w.status();
-        break;
-      }
-      acquired.push_back(layers[i]);
-      if (plan.double_buffered && i + 1 < n) {
-        status = place(i + 1);
-        if (status.is_ok()) status = rm.prefetch(layers[i + 1]);
-      }
-      DeviceAllocation act{base.offset(act_offset(i)),
-                           plan.double_buffered ? plan.activation_arena_bytes : footprints[i].activation_bytes,
-                           buffer_events};
-      if (i > 0 && !plan.double_buffered) act.ready_after.push_back(done[i - 1]);
-      if (status.is_ok()) status = run_layer(i, *w, act);
-      Status r = rm.release(layers[i]);
-      acquired.pop_back();
-      done[i] = dev.record_compute();
-      if (status.is_ok()) status = r;
-      if (status.is_ok()) status = rm.evict(layers[i]);
-      if (status.is_ok() && !plan.double_buffered && i + 1 < n) status = place(i + 1);
-    }
-    // On failure, nothing may stay placed in (or loaded into) the buffer we are about to free.
-    for (BlockId id : acquired) (void)rm.release(id);
-    for (BlockId id : layers) {
-      if (rm.is_resident(id)) (void)rm.evict(id);
-      else (void)rm.place(id, DevicePtr{});
-    }
-  }
-  Status freed = rm.arena().free(buffer.ptr, std::vector<DeviceEvent>{dev.record_compute()});
-  return status.is_ok() ? freed : status;
 }
 
 }  // namespace fswap::memory

@@ -24,17 +24,16 @@
 //   ... launch kernels reading p ...
 //   FSWAP_RETURN_IF_ERROR(rm.release(w));      // kernels issued so far may still run: eviction waits for them
 //
-// A model whose weights exceed the budget runs layer by layer: plan_residency() says so, and
-// stream_pass() runs one pass with the next layer's copy overlapping the current layer.
+// A model whose weights exceed the budget streams them: its nodes walk its chunks
+// (memory/weight_chunks.h), or its copies run inside a CUDA graph through a weight ring
+// (memory/weight_ring.h) that other code owns.
 // All device memory comes from the arena, so the budget holds for weights, scratch and activations.
 // Thread-safety: none; one manager per device, used by the GPU worker thread.
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <limits>
 #include <map>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -100,12 +99,6 @@ class ResidencyManager {
   Status evict(BlockId id);
   Status evict_model(const std::string& model);
 
-  // The next load of an unpinned, non-resident block goes to `at` (caller-owned device memory
-  // of at least the block's bytes, e.g. a weight-streaming buffer) instead of the arena, after
-  // the events in `after`. One-shot: eviction forgets the placement and frees nothing.
-  // A null `at` cancels the placement.
-  Status place(BlockId id, DevicePtr at, std::span<const DeviceEvent> after = {});
-
   // Device scratch (activation arenas, frame buffers) that shares the budget: evicts unpinned
   // blocks when it is short. Free it with arena().free(ptr, {events of work using it}).
   Result<DeviceAllocation> allocate_scratch(std::uint64_t bytes);
@@ -153,9 +146,6 @@ class ResidencyManager {
     double keep_cost = 0;           // set_keep_cost of its model
     bool prefetched_unused = false;
     bool dirty = false;      // device_writes block acquired since its last write-back
-    DevicePtr placed;        // place(): load here instead of the arena
-    std::vector<DeviceEvent> placed_after;
-    bool in_arena = false;   // alloc came from the arena (free it on drop)
     std::vector<std::uint64_t> positions;  // indices in the schedule
     std::size_t resident_slot = 0;          // index in resident_ while resident
   };
@@ -192,62 +182,5 @@ class ResidencyManager {
   std::uint64_t stage_ = 0;             // end_stage() calls so far
   MemoryStats stats_;
 };
-
-// ---- Weight streaming -------------------------------------------------------------------------
-
-struct LayerFootprint {
-  std::uint64_t weight_bytes = 0;
-  std::uint64_t activation_bytes = 0;  // peak live activations while the layer runs
-};
-
-enum class ResidencyMode {
-  kResident,               // weights + the activation peak fit next to what is resident now
-  kResidentAfterEviction,  // they fit the budget once evict_bytes of other models go
-  kStreamed,               // weights alone exceed the budget: layer by layer
-};
-const char* residency_mode_name(ResidencyMode mode);
-
-struct ResidencyPlan {
-  ResidencyMode mode = ResidencyMode::kResident;
-  std::uint64_t weight_bytes = 0;          // the model's total
-  std::uint64_t activation_peak_bytes = 0;  // max over layers
-  std::uint64_t evict_bytes = 0;           // kResidentAfterEviction: how much of other models must go
-  // kStreamed only:
-  bool double_buffered = false;       // the next layer's copy overlaps the current layer
-  std::uint64_t stream_buffer_bytes = 0;  // device bytes for streamed weights: max(w[i] + w[i+1])
-                                          // double-buffered, max(w[i]) otherwise
-  std::uint64_t activation_arena_bytes = 0;  // double-buffered: one arena of the activation peak
-                                             // for the pass; single: allocated per layer
-  std::uint64_t peak_bytes = 0;       // the most device bytes the plan uses at any time
-  std::uint64_t alignment = 256;      // every size above is rounded to it
-  std::string describe() const;       // one line, for logs and `fswap info`
-};
-
-// Decides how a model runs under `budget_bytes`, given the bytes of other models resident now
-// (`others_resident_bytes`, all evictable). Order of preference: resident without eviction,
-// resident after evicting others, streamed double-buffered (a_max + max(w[i] + w[i+1]) fits),
-// streamed one layer at a time (w[i] + a[i] fits for every i).
-// kOutOfMemory only when some layer's weights plus its activations exceed the budget; the message
-// names the layer and the budget it would need. kInvalidInput for no layers.
-// Every size is first rounded up to `alignment` (the arena's), so the peak is exact.
-Result<ResidencyPlan> plan_residency(std::span<const LayerFootprint> layers, std::uint64_t budget_bytes,
-                                     std::uint64_t others_resident_bytes = 0, std::uint64_t alignment = 256);
-
-// Runs the layers of a model once, in order, as `plan` says. One scratch allocation of
-// plan.peak_bytes (from allocate_scratch, so other models are evicted if needed) holds everything:
-//   resident:        [activations a_max]; the blocks are acquired normally and stay resident.
-//   double-buffered: [activations a_max | weights: even layers from the low end, odd layers from
-//                    the high end] — layers i and i+1 never overlap since w[i] + w[i+1] fits, and
-//                    layer i+1's copy (prefetched before layer i runs) overlaps layer i's kernels;
-//                    layer i+2's copy into layer i's bytes waits for layer i's kernels (stream-ordered).
-//   single:          [weights of layer i ... activations of layer i at the high end]; each copy
-//                    waits for the previous layer's kernels.
-// Streamed blocks are placed in the buffer (ResidencyManager::place) and evicted after use, so
-// every pass copies the model's weights once. `layers[i]` is the BlockId of layer i's weights,
-// `footprints` the plan's input. run_layer issues the kernels and returns; it must not keep the
-// pointers. activations.ready_after lists what its first access must wait for.
-using RunLayerFn = std::function<Status(std::size_t layer, DevicePtr weights, DeviceAllocation& activations)>;
-Status stream_pass(ResidencyManager& manager, std::span<const BlockId> layers,
-                   std::span<const LayerFootprint> footprints, const ResidencyPlan& plan, const RunLayerFn& run_layer);
 
 }  // namespace fswap::memory

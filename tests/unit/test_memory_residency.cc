@@ -1,7 +1,7 @@
 // ResidencyManager on the simulated device: the budget holds after every operation, Belady beats
 // LRU on a known schedule (and matches the optimum on the textbook case), prefetch hides copies
-// behind compute, weight streaming runs a model 4x the budget, and every injected allocation
-// failure ends in a clean kOutOfMemory with nothing leaked.
+// behind compute, chunks stream a model down to one layer plus its activations, and every
+// injected allocation failure ends in a clean kOutOfMemory with nothing leaked.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -396,145 +396,6 @@ TEST(Residency, PrefetchNeverEvictsWhatIsNeededSooner) {
   r.check();
 }
 
-// ---- weight streaming ----------------------------------------------------------------------
-
-struct StreamRig {
-  Rig r;
-  std::vector<BlockId> layers;
-  std::vector<LayerFootprint> fp;
-  StreamRig(std::uint64_t budget, std::vector<LayerFootprint> footprints) : r(budget), fp(std::move(footprints)) {
-    for (std::size_t i = 0; i < fp.size(); ++i)
-      layers.push_back(r.add("big.layer" + std::to_string(i), "big", fp[i].weight_bytes));
-  }
-  Status pass(const ResidencyPlan& plan, double layer_compute_s) {
-    return stream_pass(r.rm(), layers, fp, plan, [&](std::size_t i, DevicePtr w, DeviceAllocation& act) -> Status {
-      for (DeviceEvent e : act.ready_after) r.dev.compute_wait(e);
-      const DeviceRange read{w, fp[i].weight_bytes}, write{act.ptr, std::max<std::uint64_t>(act.bytes, 1)};
-      r.check();
-      return r.dev.run_compute(layer_compute_s, {&read, 1}, {&write, 1}).status();
-    });
-  }
-};
-
-TEST(WeightStreaming, ModelFourTimesTheBudget) {
-  // 16 layers x 8 MiB = 128 MiB of weights, 4 MiB of activations, a 32 MiB budget.
-  std::vector<LayerFootprint> fp(16, {8 * kMiB, 4 * kMiB});
-  StreamRig s(32 * kMiB, fp);
-  // Another model is resident and must make room.
-  const BlockId other = s.r.add("other", "detector", 24 * kMiB);
-  ASSERT_TRUE(s.r.run(other, 1e-3).is_ok());
-  Result<ResidencyPlan> plan = plan_residency(fp, 32 * kMiB, s.r.rm().resident_bytes());
-  ASSERT_TRUE(plan.is_ok());
-  EXPECT_EQ(plan->mode, ResidencyMode::kStreamed);
-  EXPECT_TRUE(plan->double_buffered);
-  EXPECT_EQ(plan->stream_buffer_bytes, 16 * kMiB);
-  EXPECT_EQ(plan->peak_bytes, 20 * kMiB);
-  std::printf("plan: %s\n", plan->describe().c_str());
-  const double layer_compute = 1e-3;  // > the 0.158 ms copy of 8 MiB
-  for (int pass = 1; pass <= 3; ++pass) {
-    const double stall_before = s.r.rm().stats().total.stall_seconds;
-    const std::uint64_t h2d_before = s.r.rm().stats().per_model.at("big").h2d_bytes;
-    Status st = s.pass(*plan, layer_compute);
-    ASSERT_TRUE(st.is_ok()) << st.to_string();
-    s.r.dev.synchronize();
-    s.r.check();
-    EXPECT_EQ(s.r.rm().stats().per_model.at("big").h2d_bytes - h2d_before, 128 * kMiB);  // the weights, once per pass
-    const double stall = s.r.rm().stats().total.stall_seconds - stall_before;
-    const double first_copy = s.r.dev.copy_seconds(8 * kMiB, true, HostMemoryKind::kPinned);
-    EXPECT_LE(stall, first_copy + 1e-9);  // only layer 0's copy is exposed
-    std::printf("pass %d: H2D %s, stall %.3f ms, device clock %.3f ms\n", pass,
-                format_bytes(s.r.rm().stats().per_model.at("big").h2d_bytes - h2d_before).c_str(), stall * 1e3,
-                s.r.dev.now_seconds() * 1e3);
-  }
-  EXPECT_FALSE(s.r.rm().is_resident(other));
-  EXPECT_EQ(s.r.arena.stats().peak_allocated_bytes, 24 * kMiB);  // the other model before it left
-  EXPECT_LE(s.r.dev.peak_used_bytes(), 32 * kMiB);
-  EXPECT_EQ(s.r.rm().stats().per_model.at("big").peak_resident_bytes, 16 * kMiB);  // two layers at a time
-  std::printf("%s", format_memory_summary(s.r.rm().stats(), s.r.arena.stats()).c_str());
-}
-
-TEST(WeightStreaming, BudgetsFromEverythingFitsToOneLayer) {
-  // Uneven layers: w = 6 10 4 8 12 2 MiB, a = 3 2 5 1 4 6 MiB (sum w 42, max a 6).
-  const std::uint64_t w[] = {6, 10, 4, 8, 12, 2}, a[] = {3, 2, 5, 1, 4, 6};
-  std::vector<LayerFootprint> fp;
-  for (int i = 0; i < 6; ++i) fp.push_back({w[i] * kMiB, a[i] * kMiB});
-  struct Case {
-    std::uint64_t budget;
-    ResidencyMode mode;
-    bool double_buffered;
-    std::uint64_t peak;
-  };
-  const Case cases[] = {
-      {64 * kMiB, ResidencyMode::kResident, false, 48 * kMiB},  // 42 + 6
-      {48 * kMiB, ResidencyMode::kResident, false, 48 * kMiB},
-      {47 * kMiB, ResidencyMode::kStreamed, true, 26 * kMiB},   // 6 + max(w[i] + w[i+1]) = 6 + 20
-      {26 * kMiB, ResidencyMode::kStreamed, true, 26 * kMiB},
-      {26 * kMiB - 256, ResidencyMode::kStreamed, false, 16 * kMiB},  // max(w[i] + a[i]) = 12 + 4
-      {16 * kMiB, ResidencyMode::kStreamed, false, 16 * kMiB},
-  };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(format_bytes(c.budget));
-    StreamRig s(c.budget, fp);
-    Result<ResidencyPlan> plan = plan_residency(fp, c.budget);
-    ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
-    EXPECT_EQ(plan->mode, c.mode);
-    EXPECT_EQ(plan->double_buffered, c.double_buffered);
-    EXPECT_EQ(plan->peak_bytes, c.peak);
-    for (int pass = 0; pass < 2; ++pass) {
-      const std::uint64_t before = s.r.rm().stats().total.h2d_bytes;
-      Status st = s.pass(*plan, 1e-3);
-      ASSERT_TRUE(st.is_ok()) << st.to_string();
-      s.r.check();
-      const std::uint64_t h2d = s.r.rm().stats().total.h2d_bytes - before;
-      EXPECT_EQ(h2d, (c.mode == ResidencyMode::kResident && pass == 1) ? 0 : 42 * kMiB);
-    }
-    EXPECT_LE(s.r.arena.stats().peak_allocated_bytes, c.peak);
-    EXPECT_LE(s.r.dev.peak_used_bytes(), c.budget);
-    std::printf("budget %s: %s; device peak %s\n", format_bytes(c.budget).c_str(), plan->describe().c_str(),
-                format_bytes(s.r.dev.peak_used_bytes()).c_str());
-  }
-  Result<ResidencyPlan> too_small = plan_residency(fp, 16 * kMiB - 1);
-  EXPECT_EQ(too_small.status().code(), StatusCode::kOutOfMemory);
-  EXPECT_NE(too_small.status().message().find("layer 4 needs 12 MiB of weights + 4 MiB"), std::string::npos)
-      << too_small.status().message();
-  Result<ResidencyPlan> evict = plan_residency(fp, 64 * kMiB, 30 * kMiB);
-  ASSERT_TRUE(evict.is_ok());
-  EXPECT_EQ(evict->mode, ResidencyMode::kResidentAfterEviction);
-  EXPECT_EQ(evict->evict_bytes, 14 * kMiB);
-  EXPECT_EQ(plan_residency({}, kMiB).status().code(), StatusCode::kInvalidInput);
-}
-
-TEST(WeightStreaming, EveryLayerSeesItsOwnBytes) {
-  // Real bytes through the double buffer: a layer placed over its neighbour would show here.
-  const std::uint64_t w[] = {3, 5, 2, 6, 1, 4};
-  std::vector<LayerFootprint> fp;
-  std::vector<std::vector<unsigned char>> host;
-  for (int i = 0; i < 6; ++i) {
-    fp.push_back({w[i] * 64 * 1024, 40 * 1024});
-    host.emplace_back(fp.back().weight_bytes, static_cast<unsigned char>(17 * (i + 1)));
-  }
-  for (std::uint64_t budget : {std::uint64_t{720} * 1024, std::uint64_t{500} * 1024}) {
-    Rig r(budget, {.backing_store = true});
-    std::vector<BlockId> layers;
-    for (int i = 0; i < 6; ++i)
-      layers.push_back(r.add(std::string("layer") += std::to_string(i), "big", fp[i].weight_bytes, host[i].data()));
-    Result<ResidencyPlan> plan = plan_residency(fp, budget);
-    ASSERT_TRUE(plan.is_ok());
-    ASSERT_EQ(plan->mode, ResidencyMode::kStreamed);
-    EXPECT_EQ(plan->double_buffered, budget == 720 * 1024);
-    std::vector<unsigned char> seen;
-    Status st = stream_pass(r.rm(), layers, fp, *plan, [&](std::size_t i, DevicePtr p, DeviceAllocation&) -> Status {
-      seen.resize(fp[i].weight_bytes);
-      FSWAP_RETURN_IF_ERROR(r.dev.read(p, seen.data(), seen.size()));
-      EXPECT_EQ(seen, host[i]) << "layer " << i;
-      const DeviceRange read{p, fp[i].weight_bytes};
-      return r.dev.run_compute(1e-4, {&read, 1}).status();
-    });
-    ASSERT_TRUE(st.is_ok()) << st.to_string();
-    r.check();
-  }
-}
-
 // ---- weight chunks -------------------------------------------------------------------------
 
 TEST(WeightChunks, PackingKeepsRunOrderAndTheTarget) {
@@ -790,7 +651,7 @@ TEST(WeightChunks, StreamingHidesCopiesWhenComputeOutlastsThem) {
 
 // ---- failure injection ---------------------------------------------------------------------
 
-// Three models through two chunks with prefetch, an activation scratch, and a streamed pass.
+// Three models through two chunks with prefetch, an activation scratch, and a model walked chunk by chunk.
 Status scenario(Rig& r, std::vector<BlockId>& ids) {
   ids = {r.add("det", "detector", 3 * kMiB), r.add("swap.a", "swapper", 4 * kMiB), r.add("swap.b", "swapper", 2 * kMiB),
          r.add("enh", "enhancer", 5 * kMiB)};
@@ -811,15 +672,21 @@ Status scenario(Rig& r, std::vector<BlockId>& ids) {
     FSWAP_RETURN_IF_ERROR(act.reset());
     FSWAP_RETURN_IF_ERROR(r.arena.release_cached());  // force fresh device allocations next chunk
   }
-  std::vector<LayerFootprint> fp = {{3 * kMiB, kMiB}, {5 * kMiB, kMiB}, {4 * kMiB, 2 * kMiB}};
-  std::vector<BlockId> layers;
-  for (std::size_t i = 0; i < fp.size(); ++i) layers.push_back(r.add("big" + std::to_string(i), "big", fp[i].weight_bytes));
-  FSWAP_ASSIGN_OR_RETURN(ResidencyPlan plan, plan_residency(fp, r.arena.cap_bytes(), r.rm().resident_bytes()));
-  if (plan.mode != ResidencyMode::kStreamed) return internal_error("the scenario expects a streamed model");
-  return stream_pass(r.rm(), layers, fp, plan, [&](std::size_t i, DevicePtr w, DeviceAllocation&) {
-    const DeviceRange read{w, fp[i].weight_bytes};
-    return r.dev.run_compute(1e-3, {&read, 1}).status();
-  });
+  // A model of 12 MiB beside the others streams: its nodes walk its chunks (the executor's loop).
+  std::vector<std::vector<BlockId>> nodes;
+  for (std::uint64_t mib : {3, 5, 4}) nodes.push_back({r.add("big" + std::to_string(mib), "big", mib * kMiB)});
+  ChunkWalk walk(std::move(nodes));
+  r.rm().set_schedule(walk.schedule());
+  for (std::size_t n = 0; n < walk.nodes(); ++n) {
+    FSWAP_RETURN_IF_ERROR(walk.enter(r.rm(), n, 4 * kMiB));  // on failure it holds nothing
+    const DeviceRange read{walk.pointers()[0], r.rm().block(walk.blocks(n)[0]).bytes};
+    if (Status k = r.dev.run_compute(1e-3, {&read, 1}).status(); !k.is_ok()) {
+      (void)walk.leave(r.rm());
+      return k;
+    }
+    r.check();
+  }
+  return walk.leave(r.rm());
 }
 
 void expect_nothing_leaked(std::unique_ptr<Rig>& r) {
