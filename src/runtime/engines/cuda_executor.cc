@@ -392,7 +392,7 @@ Status CudaExecutor::plan_ring_split(std::size_t resident) {
   }
   FSWAP_ASSIGN_OR_RETURN(ring_, memory::plan_weight_ring(streamed, bytes, ring_bytes_));
   ring_resident_ = resident;
-  ring_exec_.reset();
+  ring_graph_.exec.reset();
   return Status::ok();
 }
 
@@ -508,15 +508,11 @@ bool CudaExecutor::use_graph() const {
   return weight_bytes_ <= runtime_.residency().room_beside_dearer(constants_.model());
 }
 
-Status CudaExecutor::run_graph(std::uint64_t base) {
+Status CudaExecutor::acquire_chunks(std::size_t count, std::size_t& held) {
   auto& rm = runtime_.residency();
-  std::size_t held = 0;
-  const auto release_held = [&] {
-    if (constants_.unified()) return;
-    for (std::size_t i = 0; i < held; ++i) (void)rm.release(constants_.block(chunks_[i]));
-  };
   const auto acquiring = std::chrono::steady_clock::now();
-  for (; held < chunks_.size(); ++held) {
+  Status s;
+  for (held = 0; held < count; ++held) {
     const int c = chunks_[held];
     if (constants_.unified()) {
       chunk_ptrs_[static_cast<std::size_t>(c)] = constants_.managed(c);
@@ -524,47 +520,63 @@ Status CudaExecutor::run_graph(std::uint64_t base) {
     }
     Result<memory::DevicePtr> p = rm.acquire(constants_.block(c));
     if (!p.is_ok()) {
-      release_held();
-      return p.status();
+      s = p.status();
+      break;
     }
     chunk_ptrs_[static_cast<std::size_t>(c)] = *p;
   }
   runtime_.issue_times().residency_s += seconds_since(acquiring);
-  if (Status w = runtime_.restore_workspace(workspace_need_); !w.is_ok()) {
-    release_held();
-    return w;
-  }
-  // The graph bakes in every address: the activations, the workspace and each chunk.
-  std::vector<std::uint64_t> signature = {base, runtime_.workspace_address()};
-  for (int c : chunks_) signature.push_back(chunk_ptrs_[static_cast<std::size_t>(c)].address);
-  Status s;
-  if (!graph_exec_ || signature != graph_signature_) {
-    wasted_captures_ = graph_exec_ && graph_launches_ < kMinGraphLaunches ? wasted_captures_ + 1 : 0;
-    if (wasted_captures_ > kMaxWastedCaptures) {
-      release_held();
-      return unsupported("addresses changed after fewer than " + std::to_string(kMinGraphLaunches) + " launches on " +
-                         std::to_string(kMaxWastedCaptures) + " captures in a row");
-    }
-    const auto capturing = std::chrono::steady_clock::now();
-    s = capture(base);
-    runtime_.issue_times().capture_s += seconds_since(capturing);
-    if (!s.is_ok()) s = unsupported("capture failed: " + s.message());
-    if (s.is_ok()) {
-      ++graph_captures_;
-      graph_launches_ = 0;
-      graph_signature_ = std::move(signature);
-    }
-  }
-  if (s.is_ok()) s = memory::cuda_status(cudaGraphLaunch(graph_exec_.get(), runtime_.device().compute_stream()),
-                                         "cudaGraphLaunch", __FILE__, __LINE__);
-  if (s.is_ok()) ++graph_launches_;
-  release_held();
   return s;
 }
 
-Status CudaExecutor::capture(std::uint64_t base) {
+void CudaExecutor::release_chunks(std::size_t count) {
+  if (constants_.unified()) return;
+  for (std::size_t i = 0; i < count; ++i) (void)runtime_.residency().release(constants_.block(chunks_[i]));
+}
+
+bool CudaExecutor::CapturedGraph::wasting() {
+  wasted = exec && launches < kMinGraphLaunches ? wasted + 1 : 0;
+  return wasted > kMaxWastedCaptures;
+}
+
+Status CudaExecutor::launch(CapturedGraph& g, std::vector<std::uint64_t> signature,
+                            const std::function<Result<cudaGraphExec_t>()>& capture) {
+  if (g.stale(signature)) {
+    g.exec.reset();
+    const auto capturing = std::chrono::steady_clock::now();
+    Result<cudaGraphExec_t> made = capture();
+    runtime_.issue_times().capture_s += seconds_since(capturing);
+    if (!made.is_ok()) return unsupported("capture failed: " + made.status().message());
+    g.exec.reset(*made);
+    g.signature = std::move(signature);
+    g.launches = 0;
+    log_debug(graph_.path + ": CUDA graph captured in " + ms_since(capturing));
+  }
+  FSWAP_CUDA_CHECK(cudaGraphLaunch(g.exec.get(), runtime_.device().compute_stream()));
+  ++g.launches;
+  return Status::ok();
+}
+
+Status CudaExecutor::run_graph(std::uint64_t base) {
+  std::size_t held = 0;
+  Status s = acquire_chunks(chunks_.size(), held);
+  if (s.is_ok()) s = runtime_.restore_workspace(workspace_need_);
+  if (s.is_ok()) {
+    // The graph bakes in every address: the activations, the workspace and each chunk.
+    std::vector<std::uint64_t> signature = {base, runtime_.workspace_address()};
+    for (int c : chunks_) signature.push_back(chunk_ptrs_[static_cast<std::size_t>(c)].address);
+    if (resident_graph_.stale(signature) && resident_graph_.wasting())
+      s = unsupported("addresses changed after fewer than " + std::to_string(kMinGraphLaunches) + " launches on " +
+                      std::to_string(kMaxWastedCaptures) + " captures in a row");
+    else
+      s = launch(resident_graph_, std::move(signature), [&] { return capture(base); });
+  }
+  release_chunks(held);
+  return s;
+}
+
+Result<cudaGraphExec_t> CudaExecutor::capture(std::uint64_t base) {
   NvtxRange range(graph_.path + " capture");
-  graph_exec_.reset();
   cudaStream_t stream = runtime_.device().compute_stream();
   FSWAP_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
   Status launched;
@@ -572,82 +584,48 @@ Status CudaExecutor::capture(std::uint64_t base) {
     launched = launch_node(b, base);
     if (!launched.is_ok()) break;
   }
-  FSWAP_ASSIGN_OR_RETURN(cudaGraphExec_t exec, finish_capture(runtime_, stream, {launched}));
-  graph_exec_.reset(exec);
-  return Status::ok();
+  return finish_capture(runtime_, stream, {launched});
 }
 
 Status CudaExecutor::run_ring(const Started& run) {
   if (run.ring_resident != ring_resident_) FSWAP_RETURN_IF_ERROR(plan_ring_split(run.ring_resident));
   // The resident chunks are acquired for the launch, as a resident graph's are.
-  auto& rm = runtime_.residency();
   std::size_t held = 0;
-  const auto release_held = [&] {
-    for (std::size_t i = 0; i < held; ++i) (void)rm.release(constants_.block(chunks_[i]));
-  };
-  const auto acquiring = std::chrono::steady_clock::now();
-  for (; held < ring_resident_; ++held) {
-    Result<memory::DevicePtr> p = rm.acquire(constants_.block(chunks_[held]));
-    if (!p.is_ok()) {
-      // The room was counted in bytes, the arena's free ranges may be too small: the chunks held
-      // stay resident, the ring takes the rest.
-      if (p.status().code() != StatusCode::kOutOfMemory) {
-        release_held();
-        return p.status();
+  Status s = acquire_chunks(ring_resident_, held);
+  if (!s.is_ok() && s.code() == StatusCode::kOutOfMemory) {
+    // The room was counted in bytes, the arena's free ranges may be too small: the chunks held
+    // stay resident, the ring takes the rest.
+    log_debug(graph_.path + ": " + std::to_string(held) + " of " + std::to_string(ring_resident_) +
+              " chunks resident beside the weight ring: " + s.message());
+    ring_resident_cap_ = held;
+    s = plan_ring_split(held);
+  }
+  if (s.is_ok()) s = runtime_.restore_workspace(workspace_need_);
+  if (s.is_ok()) {
+    // The graph bakes in the activations, the workspace, the ring and the resident chunks.
+    // Resident chunks that other models keep evicting (so they come back elsewhere) would cost a
+    // capture a pass: after kMaxWastedCaptures such captures in a row every chunk streams from
+    // the next run on, and the addresses stay put.
+    std::vector<std::uint64_t> signature = {run.base, runtime_.workspace_address(), run.ring, ring_resident_};
+    for (std::size_t i = 0; i < ring_resident_; ++i)
+      signature.push_back(chunk_ptrs_[static_cast<std::size_t>(chunks_[i])].address);
+    if (ring_graph_.stale(signature)) {
+      log_debug(graph_.path + ": weight-ring graph: " + std::to_string(ring_resident_) + " of " +
+                std::to_string(chunks_.size()) + " chunks resident, " + ring_.describe());
+      if (ring_graph_.wasting()) {
+        ring_resident_cap_ = 0;
+        log_debug(graph_.path + ": the weight ring's resident chunks keep moving: every chunk streams from now on");
       }
-      log_debug(graph_.path + ": " + std::to_string(held) + " of " + std::to_string(ring_resident_) +
-                " chunks resident beside the weight ring: " + p.status().message());
-      ring_resident_cap_ = held;
-      if (Status planned = plan_ring_split(held); !planned.is_ok()) {
-        release_held();
-        return planned;
-      }
-      break;
     }
-    chunk_ptrs_[static_cast<std::size_t>(chunks_[held])] = *p;
+    s = launch(ring_graph_, std::move(signature), [&] { return capture_ring(run.base, run.ring); });
   }
-  runtime_.issue_times().residency_s += seconds_since(acquiring);
-  if (Status w = runtime_.restore_workspace(workspace_need_); !w.is_ok()) {
-    release_held();
-    return w;
-  }
-  // The graph bakes in the activations, the workspace, the ring and the resident chunks. Resident
-  // chunks that other models keep evicting (so they come back elsewhere) would cost a capture a
-  // pass: after kMaxWastedCaptures such captures in a row every chunk streams, and the addresses
-  // stay put.
-  std::vector<std::uint64_t> signature = {run.base, runtime_.workspace_address(), run.ring, ring_resident_};
-  for (std::size_t i = 0; i < ring_resident_; ++i) signature.push_back(chunk_ptrs_[static_cast<std::size_t>(chunks_[i])].address);
-  Status s;
-  if (!ring_exec_ || signature != ring_signature_) {
-    ring_wasted_captures_ = ring_exec_ && ring_launches_ < kMinGraphLaunches ? ring_wasted_captures_ + 1 : 0;
-    if (ring_wasted_captures_ > kMaxWastedCaptures) {
-      ring_resident_cap_ = 0;
-      log_debug(graph_.path + ": the weight ring's resident chunks keep moving: every chunk streams from now on");
-    }
-    ring_launches_ = 0;
-    const auto capturing = std::chrono::steady_clock::now();
-    s = capture_ring(run.base, run.ring);
-    runtime_.issue_times().capture_s += seconds_since(capturing);
-    if (!s.is_ok()) s = unsupported("capture failed: " + s.message());
-    if (s.is_ok()) {
-      log_debug(graph_.path + ": weight-ring graph (" + std::to_string(ring_resident_) + " of " +
-                std::to_string(chunks_.size()) + " chunks resident, " + ring_.describe() + ") captured in " +
-                ms_since(capturing));
-      ring_signature_ = std::move(signature);
-    }
-  }
-  if (s.is_ok())
-    s = memory::cuda_status(cudaGraphLaunch(ring_exec_.get(), runtime_.device().compute_stream()), "cudaGraphLaunch",
-                            __FILE__, __LINE__);
-  if (s.is_ok()) ++ring_launches_;
-  release_held();
-  if (s.is_ok()) rm.count_ring_pass(constants_.model(), ring_.load_bytes, ring_.loads.size());
+  release_chunks(held);
+  if (s.is_ok()) runtime_.residency().count_ring_pass(constants_.model(), ring_.load_bytes, ring_.loads.size());
   return s;
 }
 
-Status CudaExecutor::capture_ring(std::uint64_t base, std::uint64_t ring) {
+Result<cudaGraphExec_t> CudaExecutor::capture_ring(std::uint64_t base, std::uint64_t ring) {
   NvtxRange range(graph_.path + " capture (weight ring)");
-  ring_exec_.reset();
   if (!ring_stream_) {
     cudaStream_t stream = nullptr;
     FSWAP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
@@ -714,9 +692,7 @@ Status CudaExecutor::capture_ring(std::uint64_t base, std::uint64_t ring) {
     FSWAP_CUDA_CHECK(cudaStreamWaitEvent(compute, done, 0));
     return Status::ok();
   }();
-  FSWAP_ASSIGN_OR_RETURN(cudaGraphExec_t exec, finish_capture(runtime_, compute, {captured, joined}));
-  ring_exec_.reset(exec);
-  return Status::ok();
+  return finish_capture(runtime_, compute, {captured, joined});
 }
 
 Status CudaExecutor::check_inputs(std::size_t count, const std::function<std::pair<DType, Shape>(std::size_t)>& input) const {
@@ -784,7 +760,6 @@ Status CudaExecutor::upload_inputs(const Started& run, const std::vector<TensorV
 Status CudaExecutor::compute(const Started& run) {
   const std::uint64_t base = run.base;
   if (run.ring != 0) {
-    const auto start = std::chrono::steady_clock::now();
     const Status ringed = run_ring(run);
     if (ringed.is_ok()) {
       ++runtime_.issue_times().graph_runs;
@@ -793,18 +768,14 @@ Status CudaExecutor::compute(const Started& run) {
     log_debug(graph_.path + ": weight ring not used: " + ringed.to_string());
     // Out of memory is this run's (the next may find the room); a failed capture is for good.
     if (ringed.code() != StatusCode::kOutOfMemory) ring_disabled_ = true;
-    runtime_.issue_times().capture_s += seconds_since(start);
   }
   if (use_graph()) {
-    const int captures = graph_captures_;
-    const auto start = std::chrono::steady_clock::now();
     if (Status g = run_graph(base); !g.is_ok()) {
       log_debug(graph_.path + ": CUDA graph not used: " + g.to_string());
       if (g.code() != StatusCode::kOutOfMemory) graph_disabled_ = true;
       ++runtime_.issue_times().node_runs;
       return run_nodes(base);
     }
-    if (graph_captures_ != captures) log_debug(graph_.path + ": CUDA graph captured and launched in " + ms_since(start));
     ++runtime_.issue_times().graph_runs;
     return Status::ok();
   }

@@ -205,14 +205,34 @@ class CudaExecutor {
   Status run_nodes(std::uint64_t base, const std::function<void()>& after_node = {});
   Status enter_unified(std::size_t node);
   bool use_graph() const;
+  // A captured CUDA graph, the addresses it bakes in, and what its captures served.
+  struct CapturedGraph {
+    std::unique_ptr<CUgraphExec_st, GraphExecDeleter> exec;
+    std::vector<std::uint64_t> signature;
+    int launches = 0;  // of the current capture
+    int wasted = 0;    // captures in a row that served fewer than kMinGraphLaunches launches
+    // Whether a launch baking in `addresses` needs a new capture.
+    bool stale(const std::vector<std::uint64_t>& addresses) const { return !exec || addresses != signature; }
+    // Before a recapture: counts the capture it replaces; true once more than kMaxWastedCaptures
+    // wasted ones came in a row.
+    bool wasting();
+  };
+  // Launches `g` on the compute stream, capturing it first with `capture` when `signature`
+  // differs from the one it baked in (kUnsupported when that capture fails).
+  Status launch(CapturedGraph& g, std::vector<std::uint64_t> signature,
+                const std::function<Result<CUgraphExec_st*>()>& capture);
+  // Acquires chunks_[0, count) (unified: takes their managed addresses) into chunk_ptrs_; `held`:
+  // how many are acquired, also after a failure (the caller releases them).
+  Status acquire_chunks(std::size_t count, std::size_t& held);
+  void release_chunks(std::size_t count);
   // Acquires every chunk, (re)captures when an address changed, launches the graph.
   Status run_graph(std::uint64_t base);
-  Status capture(std::uint64_t base);
+  Result<CUgraphExec_st*> capture(std::uint64_t base);
   // Acquires the resident chunks (fewer when the arena cannot place them all: the ring takes the
   // rest), launches the weight-ring graph, capturing it when an address it bakes in changed, and
   // counts the pass's copies in the residency statistics.
   Status run_ring(const Started& run);
-  Status capture_ring(std::uint64_t base, std::uint64_t ring);
+  Result<CUgraphExec_st*> capture_ring(std::uint64_t base, std::uint64_t ring);
 
   CudaRuntime& runtime_;
   DeviceConstants& constants_;
@@ -226,25 +246,19 @@ class CudaExecutor {
   // Chunk size and prefetch depth for the room the budget leaves beside this plan's activations.
   memory::ChunkGeometry geometry_;
   std::uint64_t weight_bytes_ = 0;
-  int plain_runs_ = 0, graph_captures_ = 0;
+  int plain_runs_ = 0;
   std::size_t workspace_need_ = 0;  // the most workspace a plain run's kernels used (restored before a capture)
-  int graph_launches_ = 0;   // of the graph captured last
-  int wasted_captures_ = 0;  // in a row, each launched fewer than kMinGraphLaunches times
   bool graph_disabled_ = false;               // capture failed or addresses kept changing
-  std::unique_ptr<CUgraphExec_st, GraphExecDeleter> graph_exec_;
-  std::vector<std::uint64_t> graph_signature_;  // addresses baked into graph_exec_
+  CapturedGraph resident_graph_;
   std::vector<std::size_t> chunk_order_;       // by chunk id: its index in chunks_ (first-use order)
   std::vector<std::uint64_t> prefix_bytes_;    // [i]: the bytes of chunks_[0, i)
   std::uint64_t ring_bytes_ = 0;                // 0: no ring
   memory::RingPlan ring_;                       // for the chunks after the first ring_resident_
   std::size_t ring_resident_ = 0;
   std::size_t ring_resident_cap_ = SIZE_MAX;   // a longer prefix did not fit the arena, or kept moving
-  int ring_launches_ = 0;                       // of the ring graph captured last
-  int ring_wasted_captures_ = 0;                // in a row, each launched fewer than kMinGraphLaunches times
   bool ring_disabled_ = false;                  // its capture failed
   memory::CudaStream ring_stream_;              // the ring's copies (made at its first capture)
-  std::unique_ptr<CUgraphExec_st, GraphExecDeleter> ring_exec_;
-  std::vector<std::uint64_t> ring_signature_;   // addresses baked into ring_exec_
+  CapturedGraph ring_graph_;
 };
 
 }  // namespace fswap
