@@ -125,7 +125,7 @@ CudaRuntime::~CudaRuntime() {
     if (Status s = device_->synchronize(); !s.is_ok()) log_error(s.to_string());
   }
   for (Lane& l : lanes_)
-    (void)l.workspace.reset(), (void)l.activations.allocation.reset(), (void)l.weight_ring.allocation.reset();
+    for (KeptBuffer* b : {&l.workspace, &l.activations, &l.weight_ring}) (void)b->reset();
   residency_.reset();
   arena_.reset();
 }
@@ -136,25 +136,19 @@ Result<void*> CudaRuntime::workspace(std::size_t bytes) {
   if (bytes > budget_.bytes / 8)
     return out_of_memory("kernel workspace of " + memory::format_bytes(bytes) + " exceeds an eighth of the budget");
   Lane& lane = current();
-  if (bytes <= lane.workspace_bytes && lane.workspace_bytes > 0) {
-    lane.workspace_used = std::max(lane.workspace_used, bytes);
-    return reinterpret_cast<void*>(static_cast<std::uintptr_t>(lane.workspace.ptr().address));
+  if (bytes > lane.workspace.bytes || lane.workspace.bytes == 0) {
+    // While a CUDA graph is being captured nothing may be freed or allocated (the capture would be
+    // invalidated): the kernel falls back to what the workspace holds, as it did in the plain run.
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    FSWAP_CUDA_CHECK(cudaStreamIsCapturing(device_->compute_stream(), &capturing));
+    if (capturing != cudaStreamCaptureStatusNone)
+      return out_of_memory("kernel workspace of " + memory::format_bytes(bytes) +
+                           " asked for while capturing a CUDA graph; " + memory::format_bytes(lane.workspace.bytes) +
+                           " are held");
   }
-  // While a CUDA graph is being captured nothing may be freed or allocated (the capture would be
-  // invalidated): the kernel falls back to what the workspace holds, as it did in the plain run.
-  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
-  FSWAP_CUDA_CHECK(cudaStreamIsCapturing(device_->compute_stream(), &capturing));
-  if (capturing != cudaStreamCaptureStatusNone)
-    return out_of_memory("kernel workspace of " + memory::format_bytes(bytes) + " asked for while capturing a CUDA graph; " +
-                         memory::format_bytes(lane.workspace_bytes) + " are held");
-  lane.workspace_bytes = 0;
-  FSWAP_RETURN_IF_ERROR(lane.workspace.reset());
-  FSWAP_ASSIGN_OR_RETURN(memory::DeviceAllocation a, residency_->allocate_scratch(bytes));
-  for (memory::DeviceEvent e : a.ready_after) device_->compute_wait(e);
-  lane.workspace = memory::ScopedAllocation(*arena_, std::move(a));
-  lane.workspace_bytes = bytes;
+  FSWAP_ASSIGN_OR_RETURN(memory::DevicePtr p, kept_buffer(lane.workspace, bytes));
   lane.workspace_used = std::max(lane.workspace_used, bytes);
-  return reinterpret_cast<void*>(static_cast<std::uintptr_t>(lane.workspace.ptr().address));
+  return reinterpret_cast<void*>(static_cast<std::uintptr_t>(p.address));
 }
 
 std::size_t CudaRuntime::take_workspace_used() { return std::exchange(current().workspace_used, 0); }
@@ -166,8 +160,7 @@ Status CudaRuntime::restore_workspace(std::size_t bytes) {
 
 Result<memory::DevicePtr> CudaRuntime::kept_buffer(KeptBuffer& buffer, std::uint64_t bytes) {
   if (bytes <= buffer.bytes && buffer.bytes > 0) return buffer.allocation.ptr();
-  buffer.bytes = 0;
-  FSWAP_RETURN_IF_ERROR(buffer.allocation.reset());
+  FSWAP_RETURN_IF_ERROR(buffer.reset());
   FSWAP_ASSIGN_OR_RETURN(memory::DeviceAllocation a, residency_->allocate_scratch(bytes));
   for (memory::DeviceEvent e : a.ready_after) device_->compute_wait(e);
   buffer.allocation = memory::ScopedAllocation(*arena_, std::move(a));
@@ -186,11 +179,8 @@ Status CudaRuntime::release_scratch() {
   for (int i = 0; i < kLanes; ++i) {
     FSWAP_RETURN_IF_ERROR(device_->set_compute_lane(i));
     Lane& lane = lanes_[static_cast<std::size_t>(i)];
-    lane.workspace_bytes = 0;
-    lane.activations.bytes = 0;
-    lane.weight_ring.bytes = 0;
-    for (Status s : {lane.workspace.reset(), lane.activations.allocation.reset(), lane.weight_ring.allocation.reset()})
-      if (status.is_ok()) status = s;
+    for (KeptBuffer* b : {&lane.workspace, &lane.activations, &lane.weight_ring})
+      if (Status s = b->reset(); status.is_ok()) status = s;
   }
   FSWAP_RETURN_IF_ERROR(device_->set_compute_lane(entered));
   return status;

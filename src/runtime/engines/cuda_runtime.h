@@ -131,7 +131,7 @@ class CudaRuntime final : public DeviceWork {
   // allocated while capturing. kOutOfMemory when the budget has no room for it now.
   Status restore_workspace(std::size_t bytes);
   // The current lane's workspace address now (0 when none): part of what a CUDA graph bakes in.
-  std::uint64_t workspace_address() { return current().workspace_bytes > 0 ? current().workspace.ptr().address : 0; }
+  std::uint64_t workspace_address() { return current().workspace.address(); }
 
  private:
   CudaRuntime() = default;
@@ -149,15 +149,18 @@ class CudaRuntime final : public DeviceWork {
   struct KeptBuffer {
     memory::ScopedAllocation allocation;
     std::uint64_t bytes = 0;
+    Status reset() {  // stream-ordered: after the work issued so far
+      bytes = 0;
+      return allocation.reset();
+    }
+    std::uint64_t address() const { return bytes > 0 ? allocation.ptr().address : 0; }
   };
   Result<memory::DevicePtr> kept_buffer(KeptBuffer& buffer, std::uint64_t bytes);
   struct Lane {
     std::unique_ptr<cuda::CudaLibraries> libraries;  // bound to the lane's stream; null until opened
     std::unique_ptr<cuda::ConvGraphPlans> conv_plans;  // built for libraries' cuDNN handle
     cuda::CudaContext context;
-    memory::ScopedAllocation workspace;
-    KeptBuffer activations, weight_ring;
-    std::size_t workspace_bytes = 0;
+    KeptBuffer workspace, activations, weight_ring;
     std::size_t workspace_used = 0;  // the most workspace() gave since take_workspace_used()
   };
   std::vector<Lane> lanes_;  // by lane
