@@ -698,7 +698,7 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
     }
     FSWAP_RETURN_IF_ERROR(error.get());
     // Where the weights do not all fit, this processor's may make room for the next one's.
-    if (ctx.plan.take_turns && ctx.engine) ctx.engine->end_stage();
+    if (ctx.plan.take_turns) ctx.engine->end_stage();
   }
   for (WindowFrame& w : window) FSWAP_RETURN_IF_ERROR(frame_to_host(w.frame.image, w.on_gpu, &ctx.ledger));
   return Status::ok();
