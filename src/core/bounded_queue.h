@@ -4,7 +4,9 @@
 //   producer: if (!q.push(std::move(f))) return;   // false once the queue is closed
 //   consumer: while (auto f = q.pop()) use(*f);     // nullopt once closed and drained
 //
-// push blocks while full (back-pressure keeps memory flat); close() wakes everyone.
+// push blocks while full (back-pressure keeps memory flat); close() wakes everyone. The capacity
+// may change while in use (set_capacity): a larger one wakes blocked pushes, a smaller one makes
+// pushes wait until the queue drains below it (nothing queued is dropped).
 // Thread-safe for any number of producers and consumers.
 #pragma once
 
@@ -63,10 +65,18 @@ class BoundedQueue {
     std::lock_guard lock(mutex_);
     return items_.size();
   }
-  std::size_t capacity() const { return capacity_; }
+  std::size_t capacity() const {
+    std::lock_guard lock(mutex_);
+    return capacity_;
+  }
+  void set_capacity(std::size_t capacity) {
+    std::lock_guard lock(mutex_);
+    capacity_ = capacity == 0 ? 1 : capacity;
+    not_full_.notify_all();
+  }
 
  private:
-  const std::size_t capacity_;
+  std::size_t capacity_;
   mutable std::mutex mutex_;
   std::condition_variable not_full_, not_empty_;
   std::deque<T> items_;

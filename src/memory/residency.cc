@@ -228,6 +228,7 @@ void ResidencyManager::count_ring_pass(const std::string& model, std::uint64_t b
     c->h2d_bytes += bytes;
     c->h2d_copies += copies;
     ++c->ring_passes;
+    c->ring_h2d_bytes += bytes;
   }
 }
 

@@ -49,7 +49,7 @@ StagePlan plan_stages(const StagePlanInput& in) {
     // Taking turns, the analysis's weights are reloaded once per window as well as the stages'.
     const std::uint64_t reload =
         in.measured_reload_bytes > 0 ? in.measured_reload_bytes : in.resident_weight_bytes + stages;
-    plan.reload_s = static_cast<double>(reload) / in.copy_bytes_per_s;
+    plan.reload_s = static_cast<double>(reload) / in.copy_bytes_per_s + in.measured_recapture_s;
     plan.reason = WindowReason::kNotMeasured;
     if (in.compute_s_per_frame > 0) {
       // reload_s ≤ fraction · window · compute  ⇔  window ≥ reload_s / (fraction · compute)
@@ -59,7 +59,8 @@ StagePlan plan_stages(const StagePlanInput& in) {
     }
   }
   if (in.frame_bytes > 0) {
-    const auto cap = static_cast<std::int64_t>(std::max<std::uint64_t>(1, in.host_frames_cap_bytes / in.frame_bytes));
+    const auto cap =
+        static_cast<std::int64_t>(std::max<std::uint64_t>(1, in.host_frames_cap_bytes / (kWindowsHeld * in.frame_bytes)));
     if (window > cap) window = cap, plan.reason = WindowReason::kHostMemoryCap;
   }
   plan.window = static_cast<int>(std::min<std::int64_t>(window, 1 << 20));

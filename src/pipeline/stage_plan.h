@@ -21,11 +21,14 @@
 //   - they do not: the analysis and the stages take turns on the GPU (take_turns: each side's
 //     models run a whole window at a time, pipeline/gpu_turns.h), so every model's weights are
 //     copied in once per window: resident + Σ stage weights, or the bytes measured in the last
-//     window, ÷ copy_bytes_per_s. The window is the smallest whose reloading costs at most
+//     window, ÷ copy_bytes_per_s, plus the graphs recaptured in the last window. The window is
+//     the smallest whose reloading costs at most
 //     max_reload_fraction of its compute (window × compute_s_per_frame), never below
 //     batch_frames; before any compute is measured, batch_frames (the first window measures it);
-//   - in every case the frames held (window × frame_bytes) stay within host_frames_cap_bytes
-//     (at least one frame), so 4K frames are bounded.
+//   - in every case the frames the face work holds, up to kWindowsHeld windows (one being
+//     analysed, one analysed and waiting, one in the processor stages, one on its way to the
+//     encoder), stay within host_frames_cap_bytes (the window is at least one frame), so 4K
+//     frames are bounded.
 // lanes = min(batch_frames, window). A pure function: no I/O, no clock.
 #pragma once
 
@@ -49,21 +52,31 @@ struct StagePlanInput {
   // Host→device rate of weight reloads: chunk streaming measured 18–21 GB/s on the H200 (the link
   // itself does 54 GB/s from pinned memory, GPU.md).
   double copy_bytes_per_s = 20.0e9;
-  // Bytes copied host→device during the last window when measured (the engine's statistics), else
-  // 0: then the analysis's and each stage's weights once per window.
+  // Bytes copied host→device during the last window when measured (the engine's statistics, less
+  // the weight ring's copies: those come with every run, however long the window), else 0: then
+  // the analysis's and each stage's weights once per window.
   std::uint64_t measured_reload_bytes = 0;
+  // Host seconds the last window spent capturing CUDA graphs again (a turn gives the activation
+  // buffers back, so the next one finds them elsewhere): a cost per window like the reloads.
+  double measured_recapture_s = 0;
   double compute_s_per_frame = 0;                   // processor stages' wall time per frame; 0: not measured yet
   double max_reload_fraction = 0.05;                // weight reloading at most this share of a window's compute
   std::uint64_t frame_bytes = 0;                    // one decoded frame (RGB), bytes; 0: no cap
-  std::uint64_t host_frames_cap_bytes = 2ull << 30; // the window's frames at most this many bytes (a job: host_frames_cap)
+  std::uint64_t host_frames_cap_bytes = 2ull << 30; // the held windows' frames at most this many bytes (a job: host_frames_cap)
 };
+
+// The windows of frames a video's face work holds at once (pipeline/swap_job.cc): the one the
+// analysis fills, one analysed and waiting for the stages, the one in the stages, and up to one
+// window's frames queued for the encoder (so the stages never wait for the encoder to drain a
+// window before starting the next).
+inline constexpr int kWindowsHeld = 4;
 
 enum class WindowReason {
   kPerFrame,        // batch_frames 1 and the weights fit
   kWeightsFit,      // window = batch_frames
   kNotMeasured,     // weights do not fit, compute not measured yet: window = batch_frames
   kReloadBound,     // the smallest window with reloading ≤ max_reload_fraction of compute
-  kHostMemoryCap,   // cut to the frames that fit host_frames_cap_bytes
+  kHostMemoryCap,   // cut so that kWindowsHeld windows fit host_frames_cap_bytes
 };
 
 struct StagePlan {
@@ -74,7 +87,7 @@ struct StagePlan {
   // The analysis and the processor stages take turns on the GPU, a window each (GpuTurns),
   // instead of overlapping: exactly when the weights do not fit.
   bool take_turns = false;
-  double reload_s = 0;          // weight copies per window, seconds (0 when the weights fit)
+  double reload_s = 0;          // weight copies and graph recaptures per window, seconds (0 when the weights fit)
   double reload_fraction = 0;   // reload_s ÷ the window's compute (0 when unknown or fitting)
   // "window 8 frames, 8 lanes (weights fit)" and the numbers behind it; "; analysis and stages
   // take turns on the GPU" at the end when they do.
@@ -83,8 +96,9 @@ struct StagePlan {
 
 StagePlan plan_stages(const StagePlanInput& in);
 
-// A job's cap on the frames a window holds, for a machine with `physical_bytes` of memory (0:
-// unknown): an eighth of it, at least 1 GiB. 4K frames: 42 at 1 GiB, 680 on a 128 GiB machine.
+// A job's cap on the frames its windows hold, for a machine with `physical_bytes` of memory (0:
+// unknown): an eighth of it, at least 1 GiB. 4K windows: 10 frames at 1 GiB, 170 on a 128 GiB
+// machine.
 std::uint64_t host_frames_cap(std::uint64_t physical_bytes);
 // This machine's physical memory in bytes (sysconf), 0 when unknown.
 std::uint64_t physical_memory_bytes();

@@ -160,7 +160,8 @@ struct JobContext {
   StagePlan plan;                   // video: the window of face work (StagePlan)
   double stage_seconds = 0;         // video: wall time of the windows' processor stages
   std::uint64_t evictions = 0;      // video: the engine's eviction count after the last window
-  std::uint64_t h2d_bytes = 0;      // and its host→device bytes
+  std::uint64_t h2d_bytes = 0;      // and its host→device bytes (less the weight ring's)
+  double capture_s = 0;             // and its host time capturing CUDA graphs
   std::int64_t stage_frames = 0;    // and their frames
   FaceTracker face_tracker;  // video: each frame's faces' track ids, for the smoother and tracker
   ReferenceTracker tracker;  // reference mode
@@ -602,6 +603,13 @@ struct WindowFrame {
   std::optional<DeviceFrame> on_gpu;  // between processors that work on the GPU (run_processor)
 };
 
+// The engine's counters at the end of a window, from which the next one's reloads are measured.
+void note_window_counters(JobContext& ctx, const EngineMemoryStats& stats) {
+  ctx.evictions = stats.evictions;
+  ctx.h2d_bytes = stats.h2d_bytes - stats.ring_h2d_bytes;
+  ctx.capture_s = stats.capture_seconds;
+}
+
 // The window plan of a video of `info`'s frame size (ctx.plan), logged at debug level.
 void plan_windows(JobContext& ctx, const VideoInfo& info) {
   StagePlanInput& in = ctx.plan_input;
@@ -610,16 +618,17 @@ void plan_windows(JobContext& ctx, const VideoInfo& info) {
   in.host_frames_cap_bytes = host_frames_cap(physical_memory_bytes());
   const auto stats = ctx.engine ? ctx.engine->memory_stats() : std::nullopt;
   if (stats && stats->budget_bytes > 0) in.budget_bytes = stats->budget_bytes;
-  if (stats) ctx.evictions = stats->evictions, ctx.h2d_bytes = stats->h2d_bytes;  // loading's are not the windows'
+  if (stats) note_window_counters(ctx, *stats);  // loading's are not the windows'
   ctx.plan = plan_stages(in);
   log_debug("face work: " + ctx.plan.to_string());
 }
 
-// The encoder's queue: a window's frames leave together, so it holds as many as the lanes (the
-// window while the weights fit: the encoder has a window's work while the next one is made; a
-// longer window's frames are held by the face thread, bounded by the plan), at least queue_depth.
+// The encoder's queue: a window's frames leave together, so it holds a window (at least
+// queue_depth frames): the stages go on to the next window while the encoder works through this
+// one, where they would otherwise wait for it frame by frame and leave it idle during the next
+// window's stages. The plan counts these frames among the windows held (kWindowsHeld).
 std::size_t encode_queue_depth(const JobContext& ctx) {
-  return std::max<std::size_t>(static_cast<std::size_t>(ctx.job.queue_depth), static_cast<std::size_t>(ctx.plan.lanes));
+  return std::max<std::size_t>(static_cast<std::size_t>(ctx.job.queue_depth), static_cast<std::size_t>(ctx.plan.window));
 }
 
 // After a window whose processor stages took `seconds` over `frames` frames: the compute per
@@ -632,9 +641,11 @@ void replan_windows(JobContext& ctx, double seconds, std::size_t frames) {
   const auto stats = ctx.engine ? ctx.engine->memory_stats() : std::nullopt;
   if (stats && stats->evictions > ctx.evictions) {
     ctx.plan_input.evicting = true;
-    ctx.plan_input.measured_reload_bytes = stats->h2d_bytes - std::min(stats->h2d_bytes, ctx.h2d_bytes);
+    const std::uint64_t reloads = stats->h2d_bytes - stats->ring_h2d_bytes;
+    ctx.plan_input.measured_reload_bytes = reloads - std::min(reloads, ctx.h2d_bytes);
+    ctx.plan_input.measured_recapture_s = std::max(0.0, stats->capture_seconds - ctx.capture_s);
   }
-  if (stats) ctx.evictions = stats->evictions, ctx.h2d_bytes = stats->h2d_bytes;
+  if (stats) note_window_counters(ctx, *stats);
   if (ctx.plan.weights_fit && !ctx.plan_input.evicting) return;
   ctx.plan_input.compute_s_per_frame = ctx.stage_seconds / static_cast<double>(ctx.stage_frames);
   const StagePlan next = plan_stages(ctx.plan_input);
@@ -711,7 +722,9 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
 // while the next one is analysed, and replans the window length. While the plan says
 // take_turns (the weights do not fit), the two take turns on the GPU (GpuTurns) a window at a
 // time instead of evicting each other's weights call by call; a changed plan applies from the
-// next window. The first error goes to fail() and ends both; `out` is closed when `in` is drained.
+// next window. `out` takes a whole window (its capacity follows the plan: encode_queue_depth), so
+// the stages start the next window while the encoder works through the last one. The first
+// error goes to fail() and ends both; `out` is closed when `in` is drained.
 void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<VideoFrame>& out,
                    const std::function<Status(const VideoFrame&)>& before_analysis,
                    const std::function<void(const Status&)>& fail) {
@@ -722,6 +735,7 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
   std::atomic<bool> take_turns{false};
   bool turns_started = false;
   auto publish_plan = [&] {
+    out.set_capacity(encode_queue_depth(ctx));
     window_frames = ctx.plan.window;
     take_turns = ctx.plan.take_turns;
     if (ctx.plan.take_turns && !turns_started) {

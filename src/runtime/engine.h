@@ -115,10 +115,13 @@ struct EngineMemoryStats {
   std::uint64_t peak_bytes = 0;        // the most ever allocated at once
   std::uint64_t reserved_bytes = 0;    // device bytes the arena holds (allocated + cached)
   std::uint64_t h2d_bytes = 0;         // host→device copies (weight loads and prefetches)
+  std::uint64_t ring_h2d_bytes = 0;    // of them, weight-ring passes' (memory/weight_ring.h): every
+                                       // run of a model that streams copies them again
   std::uint64_t d2h_bytes = 0;         // device→host copies (write-backs)
   std::uint64_t evictions = 0;         // weight blocks dropped from the device to make room
   std::uint64_t evicted_bytes = 0;
   double gpu_busy_seconds = 0;         // model runs' time on the compute stream (event timing)
+  double capture_seconds = 0;          // host time capturing CUDA graphs (again after addresses moved)
 };
 
 class Engine {

@@ -74,6 +74,36 @@ TEST(BoundedQueue, AbortWakesABlockedProducer) {
   EXPECT_FALSE(q.pop().has_value());
 }
 
+// A larger capacity wakes a blocked producer; a smaller one drops nothing queued and holds pushes
+// back until the queue drained below it.
+TEST(BoundedQueue, CapacityChangesWhileInUse) {
+  BoundedQueue<int> q(1);
+  ASSERT_TRUE(q.push(0));
+  std::atomic<int> pushed{0};
+  std::thread producer([&] {
+    for (int i = 1; i < 4; ++i) {
+      ASSERT_TRUE(q.push(i));
+      ++pushed;
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(pushed.load(), 0);  // full at 1
+  q.set_capacity(4);
+  producer.join();
+  EXPECT_EQ(q.size(), 4u);
+  q.set_capacity(2);  // 4 queued stay queued
+  EXPECT_EQ(q.capacity(), 2u);
+  std::thread late([&] { EXPECT_TRUE(q.push(4)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(q.size(), 4u);  // waits until fewer than 2 are queued
+  for (int expected = 0; expected < 3; ++expected) EXPECT_EQ(q.pop(), expected);
+  late.join();
+  q.close();
+  std::vector<int> rest;
+  while (auto v = q.pop()) rest.push_back(*v);
+  EXPECT_EQ(rest, (std::vector<int>{3, 4}));
+}
+
 TEST(ParallelFor, CoversEveryIndexOnce) {
   std::vector<std::atomic<int>> hits(1000);
   parallel_for(1000, [&](int b, int e) {

@@ -18,6 +18,7 @@ StagePlanInput two_stages() {
   in.stage_weight_bytes = {530 * kMiB, 340 * kMiB};  // inswapper_128, gfpgan_1.4
   in.resident_weight_bytes = 200 * kMiB;             // detector, landmarker, arcface
   in.frame_bytes = 1920 * 1080 * 3;
+  in.host_frames_cap_bytes = 16 * kGiB;  // a 128 GiB machine's: 4 windows of 690 frames
   return in;
 }
 
@@ -125,15 +126,16 @@ TEST(StagePlan, TheHostMemoryCapBindsOnLargeFrames) {
   in.budget_bytes = 512 * kMiB;
   in.copy_bytes_per_s = 1070.0 * kMiB;
   in.compute_s_per_frame = 0.5;         // wants 40 frames
-  in.frame_bytes = 3840ull * 2160 * 3;  // 4K: 23.7 MiB, 2 GiB holds 86
+  in.frame_bytes = 3840ull * 2160 * 3;  // 4K: 23.7 MiB
+  in.host_frames_cap_bytes = 4 * kGiB;  // 4 windows of 43
   EXPECT_EQ(plan_stages(in).window, 40);
-  in.host_frames_cap_bytes = 512 * kMiB;  // holds 21
+  in.host_frames_cap_bytes = 2 * kGiB;  // 4 windows of 21
   StagePlan plan = plan_stages(in);
   EXPECT_EQ(plan.reason, WindowReason::kHostMemoryCap);
   EXPECT_EQ(plan.window, 21);
-  EXPECT_LE(plan.window * in.frame_bytes, in.host_frames_cap_bytes);
+  EXPECT_LE(kWindowsHeld * plan.window * in.frame_bytes, in.host_frames_cap_bytes);
   EXPECT_GT(plan.reload_fraction, 0.05);  // said, not hidden
-  in.host_frames_cap_bytes = 50 * kMiB;   // 2 frames: fewer lanes than the batch
+  in.host_frames_cap_bytes = 200 * kMiB;  // 2 frames a window: fewer lanes than the batch
   plan = plan_stages(in);
   EXPECT_EQ(plan.window, 2);
   EXPECT_EQ(plan.lanes, 2);
@@ -210,6 +212,10 @@ TEST(StagePlan, TheReloadEstimateCountsTheAnalysisWeightsWhenTakingTurns) {
   plan = plan_stages(in);
   EXPECT_DOUBLE_EQ(plan.reload_s, 3.2);
   EXPECT_EQ(plan.window, 43);  // 3.2 s / 0.075 s = 42.7
+  in.measured_recapture_s = 0.8;  // graphs captured again each window cost like reloads
+  plan = plan_stages(in);
+  EXPECT_DOUBLE_EQ(plan.reload_s, 4.0);
+  EXPECT_EQ(plan.window, 54);  // 4.0 s / 0.075 s = 53.3
 }
 
 }  // namespace

@@ -145,10 +145,12 @@ std::optional<EngineMemoryStats> cuda_memory_stats() {
     sum->peak_bytes += arena.peak_allocated_bytes;
     sum->reserved_bytes += arena.reserved_bytes;
     sum->h2d_bytes += moved.h2d_bytes;
+    sum->ring_h2d_bytes += moved.ring_h2d_bytes;
     sum->d2h_bytes += moved.d2h_bytes;
     sum->evictions += moved.evictions;
     sum->evicted_bytes += moved.evicted_bytes;
     sum->gpu_busy_seconds += rt->gpu_busy().seconds;
+    sum->capture_seconds += rt->issue_times().capture_s;
   }
   return sum;
 }
