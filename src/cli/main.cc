@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -407,10 +408,11 @@ int run_bench_command(const CommonOptions& common, const std::vector<std::string
   std::filesystem::create_directories(dir);
   // "steady": the fps from frame kSteadyFrom on, past the models' loading and first runs (cuDNN's
   // algorithm search, CUDA graph capture), which weigh on short clips; "first": seconds from the
-  // start to the first frame written, which they make up.
+  // start to the first frame written, which they make up. The stage times are the steady ones
+  // too where the clip has frames past kSteadyFrom (all frames' otherwise).
   constexpr std::int64_t kSteadyFrom = 30;
   std::printf("%-28s %-10s %7s %8s %8s %8s  %s\n", "target", "mode", "frames", "fps", "steady", "first s",
-              "ms/frame per stage");
+              "ms/frame per stage (steady)");
   int rc = kExitOk;
   for (const auto& target : targets) {
     for (bool swap : {false, true}) {
@@ -418,22 +420,29 @@ int run_bench_command(const CommonOptions& common, const std::vector<std::string
       job->output = (dir / (std::string(swap ? "swap" : "copy") + std::filesystem::path(target).extension().string())).string();
       job->swap_faces = swap;
       SwapProgress first, from, last;
+      std::map<std::string, double> stages_before;  // seconds by stage at frame kSteadyFrom
       auto s = run_swap(*job, [&](const SwapProgress& p) {
         if (p.frames_done == 1) first = p;
-        if (p.frames_done == kSteadyFrom) from = p;
+        if (p.frames_done == kSteadyFrom) {
+          from = p;
+          if (p.stages != nullptr)
+            for (const auto& e : p.stages->entries()) stages_before[e.stage] = e.seconds;
+        }
         last = p;
       });
       if (!s) {
         rc = report(s.status());
         continue;
       }
+      const bool steady = from.frames_done > 0 && last.frames_done > from.frames_done && last.elapsed_s > from.elapsed_s;
+      const std::int64_t stage_frames = steady && !stages_before.empty() ? s->frames - kSteadyFrom : s->frames;
       std::string stages;
       for (const auto& e : s->stages) {
+        const double seconds = e.seconds - (stage_frames < s->frames ? stages_before[e.stage] : 0.0);
         char buf[64];
-        std::snprintf(buf, sizeof buf, "%s=%.2f ", e.stage.c_str(), e.seconds * 1000 / std::max<std::int64_t>(1, s->frames));
+        std::snprintf(buf, sizeof buf, "%s=%.2f ", e.stage.c_str(), seconds * 1000 / std::max<std::int64_t>(1, stage_frames));
         stages += buf;
       }
-      const bool steady = from.frames_done > 0 && last.frames_done > from.frames_done && last.elapsed_s > from.elapsed_s;
       char steady_fps[16] = "-";
       if (steady)
         std::snprintf(steady_fps, sizeof steady_fps, "%.1f",

@@ -902,6 +902,7 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
   });
 
   SwapProgress progress{0, std::max<std::int64_t>(1, end - first), 0};
+  progress.stages = &ctx.ledger;
   while (auto frame = swapped.pop()) {
     Status s = inject_fault(job, "encode", frame->index);
     if (s.is_ok()) s = [&] {

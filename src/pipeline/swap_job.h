@@ -194,6 +194,9 @@ struct SwapProgress {
   std::int64_t frames_total = 0;  // estimate for video (container metadata)
   double elapsed_s = 0;
   std::int64_t frames_resumed = 0;  // segmented video: frames reused from an earlier run's segments
+  // One video's stage times so far (summed over threads), read during the callback only; null
+  // for images and segmented video (several ledgers).
+  const TimeLedger* stages = nullptr;
   double fps() const { return elapsed_s > 0 ? frames_done / elapsed_s : 0; }
   double eta_s() const;
 };
