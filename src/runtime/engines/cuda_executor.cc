@@ -21,12 +21,9 @@ namespace {
 using memory::BlockId;
 using memory::DeviceEvent;
 
-// A graph whose addresses keep changing (weights evicted and reloaded elsewhere) costs a capture
-// per run: after this many captures in a row that served fewer than kMinGraphLaunches launches
-// each, the executor runs node by node. A capture costs about what issuing the nodes once does, so
-// one relaunch pays for it: addresses that change between GPU turns (buffers given back at each
-// turn's end) cost a capture per turn, and the first windows of a video are a few frames long
-// (8 here had the landmarker run node by node for the whole 4K sweep, docs/BENCHMARKS.md).
+// A weight-ring graph whose resident chunks keep moving (other models evict them between passes)
+// costs a capture per pass: after this many captures in a row that served fewer than
+// kMinGraphLaunches launches each, every chunk streams, so the ring graph's addresses stay put.
 constexpr int kMaxWastedCaptures = 4;
 constexpr int kMinGraphLaunches = 2;
 
@@ -557,22 +554,28 @@ Status CudaExecutor::launch(CapturedGraph& g, std::vector<std::uint64_t> signatu
   return Status::ok();
 }
 
-Status CudaExecutor::run_graph(std::uint64_t base) {
+Result<bool> CudaExecutor::run_graph(std::uint64_t base) {
   std::size_t held = 0;
   Status s = acquire_chunks(chunks_.size(), held);
   if (s.is_ok()) s = runtime_.restore_workspace(workspace_need_);
+  bool launched = false;
   if (s.is_ok()) {
-    // The graph bakes in every address: the activations, the workspace and each chunk.
+    // The graph bakes in every address: the activations, the workspace and each chunk. Addresses
+    // a run meets for the first time are captured only when the next run meets them again: a GPU
+    // turn gives the buffers back, and a turn that runs the model once would pay a capture (the
+    // nodes' issue plus an instantiation) where issuing the nodes suffices.
     std::vector<std::uint64_t> signature = {base, runtime_.workspace_address()};
     for (int c : chunks_) signature.push_back(chunk_ptrs_[static_cast<std::size_t>(c)].address);
-    if (resident_graph_.stale(signature) && resident_graph_.wasting())
-      s = unsupported("addresses changed after fewer than " + std::to_string(kMinGraphLaunches) + " launches on " +
-                      std::to_string(kMaxWastedCaptures) + " captures in a row");
-    else
+    if (!resident_graph_.stale(signature) || signature == last_signature_) {
       s = launch(resident_graph_, std::move(signature), [&] { return capture(base); });
+      launched = s.is_ok();
+    } else {
+      last_signature_ = std::move(signature);
+    }
   }
   release_chunks(held);
-  return s;
+  FSWAP_RETURN_IF_ERROR(s);
+  return launched;
 }
 
 Result<cudaGraphExec_t> CudaExecutor::capture(std::uint64_t base) {
@@ -770,14 +773,17 @@ Status CudaExecutor::compute(const Started& run) {
     if (ringed.code() != StatusCode::kOutOfMemory) ring_disabled_ = true;
   }
   if (use_graph()) {
-    if (Status g = run_graph(base); !g.is_ok()) {
-      log_debug(graph_.path + ": CUDA graph not used: " + g.to_string());
-      if (g.code() != StatusCode::kOutOfMemory) graph_disabled_ = true;
-      ++runtime_.issue_times().node_runs;
-      return run_nodes(base);
+    Result<bool> launched = run_graph(base);
+    if (launched.is_ok() && *launched) {
+      ++runtime_.issue_times().graph_runs;
+      return Status::ok();
     }
-    ++runtime_.issue_times().graph_runs;
-    return Status::ok();
+    if (!launched.is_ok()) {
+      log_debug(graph_.path + ": CUDA graph not used: " + launched.status().to_string());
+      if (launched.status().code() != StatusCode::kOutOfMemory) graph_disabled_ = true;
+    }
+    ++runtime_.issue_times().node_runs;
+    return run_nodes(base);
   }
   // The first run searches cuDNN's algorithms for problems the cache has not seen.
   const auto start = std::chrono::steady_clock::now();

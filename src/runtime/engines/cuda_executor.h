@@ -17,8 +17,9 @@
 // soonest). In unified mode the chunks are managed memory instead, prefetched once, never
 // evicted. The activations are one scratch allocation per run, laid out by the static memory plan.
 // From the second run on, a model whose weights stay resident runs as a CUDA graph (captured
-// once, relaunched while the activation, workspace and weight addresses stay the same): one
-// launch instead of a few hundred, and no per-node host work. A model whose weights do not fit
+// when a run meets the addresses the previous one met, relaunched while the activation,
+// workspace and weight addresses stay the same): one launch instead of a few hundred, and no
+// per-node host work. A model whose weights do not fit
 // beside dearer models streams them, from the second run on, through the runtime's weight ring
 // (memory/weight_ring.h), all but the chunks that fit beside it: a second CUDA graph whose copies,
 // on a stream of their own, run ahead of the kernels as far as the ring allows, with no host work
@@ -225,8 +226,10 @@ class CudaExecutor {
   // how many are acquired, also after a failure (the caller releases them).
   Status acquire_chunks(std::size_t count, std::size_t& held);
   void release_chunks(std::size_t count);
-  // Acquires every chunk, (re)captures when an address changed, launches the graph.
-  Status run_graph(std::uint64_t base);
+  // Acquires every chunk and launches the graph, capturing it first when its addresses changed to
+  // those the previous run met; false (nothing issued) when they are new: the caller runs the
+  // nodes one by one.
+  Result<bool> run_graph(std::uint64_t base);
   Result<CUgraphExec_st*> capture(std::uint64_t base);
   // Acquires the resident chunks (fewer when the arena cannot place them all: the ring takes the
   // rest), launches the weight-ring graph, capturing it when an address it bakes in changed, and
@@ -248,8 +251,9 @@ class CudaExecutor {
   std::uint64_t weight_bytes_ = 0;
   int plain_runs_ = 0;
   std::size_t workspace_need_ = 0;  // the most workspace a plain run's kernels used (restored before a capture)
-  bool graph_disabled_ = false;               // capture failed or addresses kept changing
+  bool graph_disabled_ = false;               // a capture failed
   CapturedGraph resident_graph_;
+  std::vector<std::uint64_t> last_signature_;  // the addresses the last run met, when not the graph's
   std::vector<std::size_t> chunk_order_;       // by chunk id: its index in chunks_ (first-use order)
   std::vector<std::uint64_t> prefix_bytes_;    // [i]: the bytes of chunks_[0, i)
   std::uint64_t ring_bytes_ = 0;                // 0: no ring
