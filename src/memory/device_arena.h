@@ -6,8 +6,11 @@
 // only from large segments' free ranges; scratch (activation buffers, kernel workspaces, which
 // live long and change size) only from scratch segments. So a small weight chunk never splits the
 // hole an evicted large one left, a workspace never pins part of a weight segment, and a budget a
-// few layers wide does not fail on fragmentation. Only when a request would otherwise be refused
-// (no room for a segment of its pool) is it carved from another pool's cached range.
+// few layers wide does not fail on fragmentation. Within the large and scratch pools, a cached
+// range over four times a request stays whole while the request's own segment fits the budget
+// (a face region's buffer does not split the hole an enhancer's activations left). Only when a
+// request would otherwise be refused (no room for a segment of its pool) is it carved from
+// another pool's cached range.
 // Device memory held outside the arena (managed memory for unified mode) counts against the same
 // cap through charge()/uncharge().
 //

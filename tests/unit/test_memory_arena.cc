@@ -232,6 +232,31 @@ TEST(DeviceArena, SmallRequestsAndScratchNeverSplitALargeHole) {
   for (DevicePtr p : {small.ptr, small2.ptr, small3.ptr, small4->ptr, big2->ptr}) ASSERT_TRUE(arena.free(p).is_ok());
 }
 
+// A scratch hole over four times a request stays whole while the request's own segment fits the
+// budget, so the buffer it held can come back at the same place; under a tight budget the hole
+// is carved rather than failing.
+TEST(DeviceArena, AFarLargerHoleIsKeptWholeWhileTheBudgetHasRoom) {
+  SimulatedDevice dev;
+  DeviceArena arena(dev, {.cap_bytes = 100 * kMiB, .small_limit = kMiB, .granularity = 2 * kMiB});
+  auto activations = *arena.allocate(80 * kMiB, {.scratch = true});
+  ASSERT_TRUE(arena.free(activations.ptr).is_ok());
+  auto region = *arena.allocate(4 * kMiB, {.scratch = true});  // its own segment: 84 of 100 MiB
+  EXPECT_NE(region.ptr, activations.ptr);
+  EXPECT_EQ(arena.reserved_bytes(), 84 * kMiB);
+  auto again = *arena.allocate(80 * kMiB, {.scratch = true});
+  EXPECT_EQ(again.ptr, activations.ptr);  // the hole was whole
+  ASSERT_TRUE(arena.free(again.ptr).is_ok());
+  // Within four times the request the hole is used: 30 MiB into 80.
+  auto workspace = *arena.allocate(30 * kMiB, {.scratch = true});
+  EXPECT_EQ(workspace.ptr, activations.ptr);
+  ASSERT_TRUE(arena.free(workspace.ptr).is_ok());
+  // No room for a segment of its own (84 + 18 > 100): the hole is carved.
+  auto tight = *arena.allocate(17 * kMiB, {.scratch = true});
+  EXPECT_EQ(tight.ptr, activations.ptr);
+  EXPECT_EQ(arena.reserved_bytes(), 84 * kMiB);
+  for (DevicePtr p : {region.ptr, tight.ptr}) ASSERT_TRUE(arena.free(p).is_ok());
+}
+
 TEST(DeviceArena, SegmentsTheDeviceMapsInLargerPiecesAreTakenWhole) {
   // As CUDA's pool: 32 MiB pieces; a 65 MiB segment holds 96 MiB of the card.
   SimulatedDevice dev({.mapping_granularity = 32 * kMiB});
