@@ -20,7 +20,7 @@ WORK=${WORK:-/tmp/fswap-gpu}
 OUT=${OUT:-out/gpu}
 SECONDS_PER_CLIP=${SECONDS_PER_CLIP:-4}
 LIMIT=${LIMIT:-150}  # seconds for one fswap command: a stuck run ends, the others still run
-VIDEO_PARTS=${VIDEO_PARTS:-bench sweep}  # which to run: bench, lanes, startup, sweep
+VIDEO_PARTS=${VIDEO_PARTS:-bench sweep}  # which to run: bench, lanes, batch, startup, sweep
 # SWEEP_FLAGS: more fswap flags for the sweep's budget runs, e.g. "--log-level debug".
 bin=bundle/bin
 models=$WORK/models
@@ -59,6 +59,12 @@ if [[ " $VIDEO_PARTS " == *" lanes "* ]]; then
   [[ -e $models/xseg_1.onnx ]] || ln -s xseg.onnx "$models/xseg_1.onnx"
   bench "facefusion, occlusion mask, host" "${native[@]}" "${facefusion[@]}" occlusion --frames-on-gpu off
   bench "facefusion, occlusion mask, gpu" "${native[@]}" "${facefusion[@]}" occlusion
+fi
+if [[ " $VIDEO_PARTS " == *" batch "* ]]; then
+  # Four frames at a time in four lanes (--batch-frames 4) against one (the default, in "bench"):
+  # the default pipeline's classical swapper and paste-back work on the host, a frame per lane.
+  bench "default, 4 lanes" "${native[@]}" --batch-frames 4
+  bench "facefusion, 4 lanes" "${native[@]}" "${facefusion[@]}" --batch-frames 4
 fi
 if [[ " $VIDEO_PARTS " == *" startup "* ]]; then
   # Where a run's first seconds go: the FaceFusion pipeline on the 1080p clip with debug logging
