@@ -97,7 +97,7 @@ struct StagePlan {
 StagePlan plan_stages(const StagePlanInput& in);
 
 // A job's cap on the frames its windows hold, for a machine with `physical_bytes` of memory (0:
-// unknown): an eighth of it, at least 1 GiB. 4K windows: 10 frames at 1 GiB, 170 on a 128 GiB
+// unknown): an eighth of it, at least 1 GiB. 4K windows: 10 frames at 1 GiB, 172 on a 128 GiB
 // machine.
 std::uint64_t host_frames_cap(std::uint64_t physical_bytes);
 // This machine's physical memory in bytes (sysconf), 0 when unknown.

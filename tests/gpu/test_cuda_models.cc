@@ -317,6 +317,53 @@ TEST(CudaBudget, AnEnhancerThatDoesNotFitStreamsThroughTheWeightRing) {
               memory::format_bytes(mem.h2d_bytes).c_str(), static_cast<unsigned long long>(mem.h2d_copies));
 }
 
+// Two models run in turn under a budget that holds one at a time: once the runtime has seen the
+// order, issuing the first one's run starts the copy of the second one's first weights (before
+// it runs), and its run then finds them prefetched; outputs stay those of the unlimited runs.
+TEST(CudaBudget, ModelsRunInTurnPrefetchTheNextOnesFirstWeights) {
+  const std::string first = gpu_model("arcface_w600k_r50"), next = gpu_model("2dfan4");
+  if (first.empty() || next.empty()) GTEST_SKIP() << "arcface_w600k_r50 or 2dfan4 not in FSWAP_GPU_MODELS";
+  NativeEngine engine;
+  // Twice: the first runs may search cuDNN's algorithms, with workspaces a warm run never takes.
+  for (const std::string& path : {first, next}) ASSERT_TRUE(unlimited_run(engine, path, 4).is_ok()) << path;
+  Result<UnlimitedRun> a = unlimited_run(engine, first, 5), b = unlimited_run(engine, next, 6);
+  ASSERT_TRUE(a.is_ok()) << a.status().to_string();
+  ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+  // Each fits alone (the larger one's unlimited peak), the two do not.
+  const std::uint64_t budget = std::max(a->arena_peak, b->arena_peak);
+  ASSERT_LT(budget, a->weight_bytes + b->weight_bytes) << "the budget must not hold both models' weights";
+  const SessionOptions options{.device = {DeviceKind::kCuda, 0}, .vram_budget = std::to_string(budget)};
+  auto sa = engine.load(first, options);
+  auto sb = engine.load(next, options);
+  ASSERT_TRUE(sa.is_ok()) << sa.status().to_string();
+  ASSERT_TRUE(sb.is_ok()) << sb.status().to_string();
+  auto check = [](const std::vector<Tensor>& reference, Result<std::vector<Tensor>> got, const char* what) {
+    ASSERT_TRUE(got.is_ok()) << what << ": " << got.status().to_string();
+    const test::Comparison c = test::compare(reference[0], (*got)[0], 1e-2);
+    EXPECT_LE(c.bad, std::max<std::int64_t>(2, c.elements / 1000)) << what << ": " << c.describe();
+  };
+  for (int pass = 0; pass < 3; ++pass) {
+    check(a->outputs, (*sa)->run(a->inputs), "arcface");
+    check(b->outputs, (*sb)->run(b->inputs), "2dfan4");
+  }
+  auto rt = CudaRuntime::live();
+  ASSERT_EQ(rt.size(), 1u);
+  auto counters = [&] { return rt[0]->residency().stats().per_model.at("2dfan4"); };
+  const memory::ResidencyCounters before = counters();
+  check(a->outputs, (*sa)->run(a->inputs), "arcface");
+  const memory::ResidencyCounters after_first = counters();
+  EXPECT_GT(after_first.prefetches_issued, before.prefetches_issued) << "2dfan4's first weights were not prefetched";
+  check(b->outputs, (*sb)->run(b->inputs), "2dfan4");
+  const memory::ResidencyCounters after_next = counters();
+  EXPECT_GT(after_next.prefetch_hits + after_next.prefetch_late, after_first.prefetch_hits + after_first.prefetch_late);
+  EXPECT_LE(rt[0]->arena().stats().peak_reserved_bytes, budget);
+  std::printf("arcface then 2dfan4 under %s: 2dfan4 prefetched %llu chunks during arcface's run, %llu acquired prefetched\n",
+              memory::format_bytes(budget).c_str(),
+              static_cast<unsigned long long>(after_first.prefetches_issued - before.prefetches_issued),
+              static_cast<unsigned long long>(after_next.prefetch_hits + after_next.prefetch_late -
+                                              after_first.prefetch_hits - after_first.prefetch_late));
+}
+
 TEST(CudaBudget, TooSmallForOneLayerIsACleanOutOfMemory) {
   const std::string path = gpu_model("inswapper_128");
   if (path.empty()) GTEST_SKIP() << "inswapper_128 not in FSWAP_GPU_MODELS";

@@ -282,6 +282,7 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(CudaRuntime& runtime,
                                                            const std::vector<Shape>& input_shapes,
                                                            Precision precision, const ChannelsLastPlan& layout) {
   std::unique_ptr<CudaExecutor> e(new CudaExecutor(runtime, constants));
+  runtime.enroll(e.get(), [exec = e.get()] { return exec->prefetch_head(); });
   ScheduleReport order;
   FSWAP_ASSIGN_OR_RETURN(e->graph_, device_graph(optimized, input_shapes, precision, layout, &order));
   FSWAP_ASSIGN_OR_RETURN(e->plan_, plan_memory(e->graph_));
@@ -760,12 +761,44 @@ Status CudaExecutor::upload_inputs(const Started& run, const std::vector<TensorV
   return Status::ok();
 }
 
+CudaExecutor::~CudaExecutor() { runtime_.withdraw(this); }
+
+Status CudaExecutor::prefetch_head() {
+  if (constants_.unified()) return Status::ok();
+  auto& rm = runtime_.residency();
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<memory::BlockId> missing;
+  std::uint64_t bytes = 0;
+  for (std::size_t i = 0; i < (ringed_ ? ring_resident_ : chunks_.size()) && bytes < geometry_.prefetch_bytes; ++i) {
+    const memory::BlockId block = constants_.block(chunks_[i]);
+    bytes += constants_.chunk_bytes(chunks_[i]);
+    if (!rm.is_resident(block)) missing.push_back(block);
+  }
+  Status s;
+  if (!missing.empty()) {
+    rm.set_schedule(walk_.schedule());
+    for (memory::BlockId block : missing) {
+      s = rm.prefetch(block);
+      if (!s.is_ok()) break;
+    }
+  }
+  runtime_.issue_times().residency_s += seconds_since(start);
+  return s;
+}
+
 Status CudaExecutor::compute(const Started& run) {
+  FSWAP_RETURN_IF_ERROR(issue_kernels(run));
+  return runtime_.ran(this);
+}
+
+Status CudaExecutor::issue_kernels(const Started& run) {
   const std::uint64_t base = run.base;
+  ringed_ = false;
   if (run.ring != 0) {
     const Status ringed = run_ring(run);
     if (ringed.is_ok()) {
       ++runtime_.issue_times().graph_runs;
+      ringed_ = true;
       return Status::ok();
     }
     log_debug(graph_.path + ": weight ring not used: " + ringed.to_string());

@@ -158,6 +158,11 @@ class CudaExecutor {
   // counted in the runtime's GPU-busy figure and leaves nothing that changes later runs.
   Result<std::vector<NodeTime>> profile(const std::vector<TensorView>& inputs);
 
+  // Withdraws its next-model prefetch from the runtime. Caller holds the runtime's mutex.
+  ~CudaExecutor();
+  CudaExecutor(const CudaExecutor&) = delete;
+  CudaExecutor& operator=(const CudaExecutor&) = delete;
+
  private:
   struct BoundNode {
     cuda::CudaKernel kernel = nullptr;
@@ -192,9 +197,16 @@ class CudaExecutor {
   std::size_t ring_split(std::uint64_t resident_room) const;
   // Copies host inputs into the run's activations, staged on the compute stream.
   Status upload_inputs(const Started& run, const std::vector<TensorView>& inputs);
+  // issue_kernels, then the runtime's next-model prefetch (CudaRuntime::ran).
+  Status compute(const Started& run);
   // The graph's kernels on the compute stream: through the weight ring when the run has one, as
   // a CUDA graph when the weights stay resident, else node by node.
-  Status compute(const Started& run);
+  Status issue_kernels(const Started& run);
+  // The run the runtime expects next is this executor's (CudaRuntime::ran): prefetches the chunks
+  // its run acquires first, up to the prefetch depth (the resident ones beside the weight ring
+  // when its last run streamed through it), evicting by its own schedule, so what goes first is
+  // what it needs last (the model that just ran, if it comes again after this one).
+  Status prefetch_head();
   // Places every constant the graph reads (in run order), then binds each node.
   Status bind_all();
   Status bind(const Node& node, const std::map<int, DeviceConstants::Slot>& slots);
@@ -261,6 +273,7 @@ class CudaExecutor {
   std::size_t ring_resident_ = 0;
   std::size_t ring_resident_cap_ = SIZE_MAX;   // a longer prefix did not fit the arena, or kept moving
   bool ring_disabled_ = false;                  // its capture failed
+  bool ringed_ = false;                         // the last run streamed through the weight ring
   memory::CudaStream ring_stream_;              // the ring's copies (made at its first capture)
   CapturedGraph ring_graph_;
 };

@@ -345,6 +345,21 @@ Result<std::unique_ptr<DeviceWork::PendingDownload>> CudaRuntime::download_later
   return std::unique_ptr<PendingDownload>(std::make_unique<StagedDownload>(staging_, buffer, bytes, done));
 }
 
+void CudaRuntime::enroll(const void* executor, std::function<Status()> prefetch_head) {
+  head_prefetches_[executor] = std::move(prefetch_head);
+}
+
+void CudaRuntime::withdraw(const void* executor) {
+  head_prefetches_.erase(executor);
+  run_order_.forget(executor);
+}
+
+Status CudaRuntime::ran(const void* executor) {
+  const void* next = run_order_.ran(device_->compute_lane(), executor);
+  const auto prefetch = next != nullptr ? head_prefetches_.find(next) : head_prefetches_.end();
+  return prefetch != head_prefetches_.end() ? prefetch->second() : Status::ok();
+}
+
 void CudaRuntime::count_run_when_done(std::unique_ptr<memory::ComputeSpan> span, memory::DeviceEvent end) {
   (void)gpu_busy();  // settles the earlier ones that completed, so the list stays short
   pending_spans_.push_back({std::move(span), end});

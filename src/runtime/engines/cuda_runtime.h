@@ -15,6 +15,8 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,6 +29,7 @@
 #include "memory/cuda/cuda_device.h"
 #include "memory/device_arena.h"
 #include "memory/residency.h"
+#include "memory/run_order.h"
 #include "memory/weight_chunks.h"
 #include "runtime/device_work.h"
 
@@ -133,6 +136,14 @@ class CudaRuntime final : public DeviceWork {
   // The current lane's workspace address now (0 when none): part of what a CUDA graph bakes in.
   std::uint64_t workspace_address() { return current().workspace.address(); }
 
+  // Next-model prefetch (memory/run_order.h). An executor enrolls the prefetch of its first
+  // weights when made and withdraws before it goes; after issuing a run's kernels it calls ran():
+  // the runtime learns which executor follows which on the current lane and starts the prefetch
+  // of the one expected next, so its first weights copy while this run's kernels execute.
+  void enroll(const void* executor, std::function<Status()> prefetch_head);
+  void withdraw(const void* executor);
+  Status ran(const void* executor);
+
  private:
   CudaRuntime() = default;
   Status init(const CudaRuntimeOptions& options);
@@ -174,6 +185,8 @@ class CudaRuntime final : public DeviceWork {
   };
   std::vector<PendingSpan> pending_spans_;
   std::shared_ptr<PinnedStaging> staging_;  // download_later's buffers; shared with the copies under way
+  memory::RunOrder run_order_;
+  std::map<const void*, std::function<Status()>> head_prefetches_;  // by executor
 };
 
 // "cuda:0 NVIDIA H100 80GB HBM3" per visible device; empty without a GPU or driver.
