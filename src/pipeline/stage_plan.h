@@ -22,9 +22,9 @@
 //     models run a whole window at a time, pipeline/gpu_turns.h), so every model's weights are
 //     copied in once per window: resident + Σ stage weights, or the bytes measured in the last
 //     window, ÷ copy_bytes_per_s, plus the graphs recaptured in the last window. The window is
-//     the smallest whose reloading costs at most
-//     max_reload_fraction of its compute (window × compute_s_per_frame), never below
-//     batch_frames; before any compute is measured, batch_frames (the first window measures it);
+//     the smallest whose reloading costs at most max_reload_fraction of its compute (window ×
+//     compute_s_per_frame), never below batch_frames; before any compute is measured,
+//     batch_frames (the first window measures it);
 //   - in every case the frames the face work holds, up to kWindowsHeld windows (one being
 //     analysed, one analysed and waiting, one in the processor stages, one on its way to the
 //     encoder), stay within host_frames_cap_bytes (the window is at least one frame), so 4K
