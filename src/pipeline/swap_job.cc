@@ -160,7 +160,7 @@ struct JobContext {
   StagePlan plan;                   // video: the window of face work (StagePlan)
   double stage_seconds = 0;         // video: wall time of the windows' processor stages
   std::uint64_t evictions = 0;      // video: the engine's eviction count after the last window
-  std::uint64_t h2d_bytes = 0;      // and its host→device bytes (less the weight ring's)
+  std::uint64_t h2d_bytes = 0;      // and its reload bytes (reload_bytes)
   double capture_s = 0;             // and its host time capturing CUDA graphs
   std::int64_t stage_frames = 0;    // and their frames
   FaceTracker face_tracker;  // video: each frame's faces' track ids, for the smoother and tracker
@@ -603,10 +603,14 @@ struct WindowFrame {
   std::optional<DeviceFrame> on_gpu;  // between processors that work on the GPU (run_processor)
 };
 
+// The host→device bytes that reloaded weights: all but the weight ring's, which every run of a
+// streaming model copies again however long the window.
+std::uint64_t reload_bytes(const EngineMemoryStats& stats) { return stats.h2d_bytes - stats.ring_h2d_bytes; }
+
 // The engine's counters at the end of a window, from which the next one's reloads are measured.
 void note_window_counters(JobContext& ctx, const EngineMemoryStats& stats) {
   ctx.evictions = stats.evictions;
-  ctx.h2d_bytes = stats.h2d_bytes - stats.ring_h2d_bytes;
+  ctx.h2d_bytes = reload_bytes(stats);
   ctx.capture_s = stats.capture_seconds;
 }
 
@@ -641,7 +645,7 @@ void replan_windows(JobContext& ctx, double seconds, std::size_t frames) {
   const auto stats = ctx.engine ? ctx.engine->memory_stats() : std::nullopt;
   if (stats && stats->evictions > ctx.evictions) {
     ctx.plan_input.evicting = true;
-    const std::uint64_t reloads = stats->h2d_bytes - stats->ring_h2d_bytes;
+    const std::uint64_t reloads = reload_bytes(*stats);
     ctx.plan_input.measured_reload_bytes = reloads - std::min(reloads, ctx.h2d_bytes);
     ctx.plan_input.measured_recapture_s = std::max(0.0, stats->capture_seconds - ctx.capture_s);
   }

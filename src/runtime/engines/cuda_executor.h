@@ -223,7 +223,7 @@ class CudaExecutor {
     std::unique_ptr<CUgraphExec_st, GraphExecDeleter> exec;
     std::vector<std::uint64_t> signature;
     int launches = 0;  // of the current capture
-    int wasted = 0;    // captures in a row that served fewer than kMinGraphLaunches launches
+    int wasted = 0;    // captures in a row that served fewer than kMinGraphLaunches launches (the ring's rule)
     // Whether a launch baking in `addresses` needs a new capture.
     bool stale(const std::vector<std::uint64_t>& addresses) const { return !exec || addresses != signature; }
     // Before a recapture: counts the capture it replaces; true once more than kMaxWastedCaptures
