@@ -664,12 +664,15 @@ void replan_windows(JobContext& ctx, double seconds, std::size_t frames) {
 // ctx.crew's; with one lane nothing else runs. The first error or a stop request stops every
 // lane at its next frame.
 // Fault injection: stage = the processor's name, at each frame.
-// The end of a GPU turn (pipeline/gpu_turns.h): this side's weights become the first to make room
-// (Engine::end_stage), and what it keeps on the device between its runs goes back, so the other
-// side's weights find the room (the enhancer's 84 MiB activation
-// buffer at 4K, the analysis lane's buffers and workspace). `stages`: the processors' kept
-// buffers too (only the stage thread uses them).
-Status end_gpu_turn(JobContext& ctx, bool stages) {
+// What one side of the face work keeps on the GPU between its runs goes back: at the end of its
+// GPU turn (pipeline/gpu_turns.h) and, on the stage side, after each processor of a window, while
+// the weights do not fit. Its weights become the first to make room (Engine::end_stage), and the
+// lanes' activation buffers, weight rings and workspaces are freed (`stages`: the processors' kept
+// buffers too; only the stage thread uses them), so what runs next finds whole segments: the
+// other side's weights, or the next processor's buffers and face regions (at 4K under a quarter
+// of the working set, the enhancer's 80 MiB activations and its 13 MiB face regions had no room
+// beside the weight ring and workspace the swapper had grown).
+Status release_gpu_side(JobContext& ctx, bool stages) {
   if (stages)
     for (Processors& p : ctx.lanes) {
       if (p.swapper) p.swapper->release_device_buffers();
@@ -712,8 +715,8 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
       lane(ctx.lanes[0]);
     }
     FSWAP_RETURN_IF_ERROR(error.get());
-    // Where the weights do not all fit, this processor's may make room for the next one's.
-    if (ctx.plan.take_turns) ctx.engine->end_stage();
+    // Where the weights do not all fit, this processor's make room for the next one's.
+    if (ctx.plan.take_turns) FSWAP_RETURN_IF_ERROR(release_gpu_side(ctx, /*stages=*/true));
   }
   for (WindowFrame& w : window) FSWAP_RETURN_IF_ERROR(frame_to_host(w.frame.image, w.on_gpu, &ctx.ledger));
   return Status::ok();
@@ -771,9 +774,9 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
           turn = std::move(*taken);
         }
         const auto stages_start = Clock::now();
+        // run_stages gave the GPU memory back after each processor (turn.held(): take_turns).
         Status s = run_stages(ctx, *window);
         const double seconds = std::chrono::duration<double>(Clock::now() - stages_start).count();
-        if (s.is_ok() && turn.held()) s = end_gpu_turn(ctx, /*stages=*/true);
         turn.release();
         if (!s.is_ok()) return fail_both(s);
         replan_windows(ctx, seconds, window->size());
@@ -796,7 +799,7 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
   auto analyse_in_turn = [&](std::vector<WindowFrame>& window) -> Status {
     FSWAP_ASSIGN_OR_RETURN(GpuTurns::Turn turn, turns.take(GpuTurns::Side::kAnalysis));
     for (WindowFrame& w : window) FSWAP_RETURN_IF_ERROR(analyse(w));
-    return end_gpu_turn(ctx, /*stages=*/false);
+    return release_gpu_side(ctx, /*stages=*/false);
   };
   while (true) {
     const bool in_turn = take_turns;

@@ -201,8 +201,22 @@ void* host_pointer(memory::DevicePtr p) { return reinterpret_cast<void*>(static_
 
 }  // namespace
 
+std::string CudaRuntime::describe_lane_buffers() const {
+  std::string out;
+  for (std::size_t i = 0; i < lanes_.size(); ++i) {
+    const Lane& lane = lanes_[i];
+    if (lane.activations.bytes + lane.weight_ring.bytes + lane.workspace.bytes == 0) continue;
+    out += (out.empty() ? "lane " : "; lane ") + std::to_string(i) + ": activations " +
+           memory::format_bytes(lane.activations.bytes) + ", weight ring " + memory::format_bytes(lane.weight_ring.bytes) +
+           ", workspace " + memory::format_bytes(lane.workspace.bytes);
+  }
+  return out.empty() ? "no lane buffers held" : out;
+}
+
 Result<DeviceBuffer> CudaRuntime::allocate(std::uint64_t bytes) {
-  FSWAP_ASSIGN_OR_RETURN(memory::DeviceAllocation a, residency_->allocate_scratch(std::max<std::uint64_t>(bytes, 256)));
+  Result<memory::DeviceAllocation> allocated = residency_->allocate_scratch(std::max<std::uint64_t>(bytes, 256));
+  if (!allocated) return Status(allocated.status().code(), allocated.status().message() + " (" + describe_lane_buffers() + ")");
+  memory::DeviceAllocation a = std::move(*allocated);
   for (memory::DeviceEvent e : a.ready_after) device_->compute_wait(e);
   void* data = host_pointer(a.ptr);
   return DeviceBuffer(data, bytes, std::make_unique<ArenaBufferOwner>(memory::ScopedAllocation(*arena_, std::move(a))));
