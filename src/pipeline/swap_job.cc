@@ -741,6 +741,18 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
   std::atomic<int> window_frames{0};
   std::atomic<bool> take_turns{false};
   bool turns_started = false;
+  // Seconds each thread spent blocked on a queue (the turns' waits are GpuTurns::Stats), for the
+  // debug summary: which side paced the other.
+  struct QueueWaits {
+    double frames = 0, handover = 0;  // analysis: popping decoded frames, pushing analysed windows
+    double windows = 0, encoder = 0;  // stages: popping analysed windows, pushing to the encoder
+  } waits;
+  auto timed = [](double& seconds, auto&& op) {
+    const auto start = Clock::now();
+    auto result = op();
+    seconds += std::chrono::duration<double>(Clock::now() - start).count();
+    return result;
+  };
   auto publish_plan = [&] {
     out.set_capacity(encode_queue_depth(ctx));
     window_frames = ctx.plan.window;
@@ -761,7 +773,7 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
     abort_both();
   };
   std::thread stages([&] {
-    while (auto window = analysed.pop()) {
+    while (auto window = timed(waits.windows, [&] { return analysed.pop(); })) {
       if (ctx.job.swap_faces && !window->empty()) {
         // One turn for all the window's processor stages, not one per stage: the next window's
         // analysis is of no use before this window's stages end, so a turn between two stages
@@ -783,7 +795,7 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
         publish_plan();
       }
       for (WindowFrame& w : *window)
-        if (!out.push(std::move(w.frame))) return abort_both();
+        if (!timed(waits.encoder, [&] { return out.push(std::move(w.frame)); })) return abort_both();
     }
     out.close();
   });
@@ -807,7 +819,7 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
     Status s;
     bool more = true;
     while (s.is_ok() && window.size() < static_cast<std::size_t>(window_frames.load())) {
-      auto frame = in.pop();
+      auto frame = timed(waits.frames, [&] { return in.pop(); });
       if (!frame) {
         more = false;
         break;
@@ -820,19 +832,19 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
       fail_both(s);
       break;
     }
-    if (window.empty() || !analysed.push(std::move(window)) || !more) break;
+    if (window.empty() || !timed(waits.handover, [&] { return analysed.push(std::move(window)); }) || !more) break;
   }
   analysed.close();
   stages.join();
-  if (turns_started) {
-    const GpuTurns::SideStats a = turns.stats()[GpuTurns::Side::kAnalysis];
-    const GpuTurns::SideStats b = turns.stats()[GpuTurns::Side::kStages];
-    char line[160];
-    std::snprintf(line, sizeof line, "face work: GPU turns: analysis %llu (waited %.2f s), stages %llu (waited %.2f s)",
-                  static_cast<unsigned long long>(a.turns), a.waited_s, static_cast<unsigned long long>(b.turns),
-                  b.waited_s);
-    log_debug(line);
-  }
+  const GpuTurns::SideStats a = turns.stats()[GpuTurns::Side::kAnalysis];
+  const GpuTurns::SideStats b = turns.stats()[GpuTurns::Side::kStages];
+  char line[320];
+  std::snprintf(line, sizeof line,
+                "face work waits: analysis on frames %.2f s, on the stages %.2f s, on %llu turns %.2f s; "
+                "stages on windows %.2f s, on the encoder %.2f s, on %llu turns %.2f s",
+                waits.frames, waits.handover, static_cast<unsigned long long>(a.turns), a.waited_s, waits.windows,
+                waits.encoder, static_cast<unsigned long long>(b.turns), b.waited_s);
+  log_debug(line);
 }
 
 // --output-video-fps's ticks for the target's frames; none without an output rate.
