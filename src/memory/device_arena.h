@@ -77,6 +77,9 @@ struct ArenaStats {
   std::uint64_t allocate_calls = 0, reused_allocations = 0;  // reused: served from cached ranges
   std::uint64_t budget_failures = 0, device_failures = 0;
   std::uint64_t segments = 0, segment_allocations = 0, segment_releases = 0;
+  // Host seconds spent reserving segments from the device and returning them (waits for the work
+  // still using a returned one included): what changing allocation sizes cost the caller.
+  double segment_seconds = 0;
   std::uint64_t free_ranges = 0, free_bytes = 0, largest_free_range = 0;
   // 1 − largest free range / free bytes: 0 when the cached bytes are one hole (or none).
   double fragmentation() const {

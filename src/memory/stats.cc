@@ -32,16 +32,19 @@ std::string counters_line(const ResidencyCounters& c) {
 
 std::string format_memory_summary(const MemoryStats& stats, const ArenaStats& a) {
   std::string out = "memory: " + counters_line(stats.total) + "\n";
-  char buf[384];
+  char buf[512];
   const double peak_share = a.cap_bytes == 0 ? 0.0 : 100.0 * static_cast<double>(a.peak_reserved_bytes) / static_cast<double>(a.cap_bytes);
   std::snprintf(buf, sizeof buf,
                 "device arena: budget %s, peak reserved %s (%.0f%%), peak allocated %s, now %s allocated in %llu "
-                "segments, %s cached in %llu free ranges (fragmentation %.0f%%), %llu budget / %llu device failures\n",
+                "segments, %s cached in %llu free ranges (fragmentation %.0f%%), %llu budget / %llu device failures; "
+                "%llu segments made and %llu returned in %.2f s\n",
                 format_bytes(a.cap_bytes).c_str(), format_bytes(a.peak_reserved_bytes).c_str(), peak_share,
                 format_bytes(a.peak_allocated_bytes).c_str(), format_bytes(a.allocated_bytes).c_str(),
                 static_cast<unsigned long long>(a.segments), format_bytes(a.free_bytes).c_str(),
                 static_cast<unsigned long long>(a.free_ranges), 100.0 * a.fragmentation(),
-                static_cast<unsigned long long>(a.budget_failures), static_cast<unsigned long long>(a.device_failures));
+                static_cast<unsigned long long>(a.budget_failures), static_cast<unsigned long long>(a.device_failures),
+                static_cast<unsigned long long>(a.segment_allocations), static_cast<unsigned long long>(a.segment_releases),
+                a.segment_seconds);
   out += buf;
   for (const auto& [model, c] : stats.per_model) out += "  " + model + ": " + counters_line(c) + "\n";
   return out;

@@ -417,7 +417,9 @@ ResidencyCounters two_models_in_turn(bool next_model) {
         EXPECT_TRUE(p.is_ok()) << p.status().to_string();
         const DeviceRange read{*p, 32 * kMiB};
         EXPECT_TRUE(r.dev.run_compute(2e-3, {&read, 1}).is_ok());
-        if (i + 1 < model->size()) EXPECT_TRUE(r.rm().prefetch((*model)[i + 1]).is_ok());
+        if (i + 1 < model->size()) {
+          EXPECT_TRUE(r.rm().prefetch((*model)[i + 1]).is_ok());
+        }
         EXPECT_TRUE(r.rm().release((*model)[i]).is_ok());
       }
       if (next_model) {
