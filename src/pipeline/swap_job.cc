@@ -163,6 +163,10 @@ struct JobContext {
   std::uint64_t h2d_bytes = 0;      // and its reload bytes (reload_bytes)
   double capture_s = 0;             // and its host time capturing CUDA graphs
   std::int64_t stage_frames = 0;    // and their frames
+  // video: wall seconds of each processor's stage over the windows, and of giving the GPU memory
+  // back between them (the debug summary, beside the ledger's per-step times)
+  std::map<std::string, double> processor_seconds;
+  double release_seconds = 0;
   FaceTracker face_tracker;  // video: each frame's faces' track ids, for the smoother and tracker
   ReferenceTracker tracker;  // reference mode
   LandmarkSmoother smoother;  // video with smooth_landmarks
@@ -687,6 +691,7 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
   const int lanes = std::min<int>(ctx.plan.lanes, static_cast<int>(window.size()));
   const FrameTrip trip = window.size() > 1 ? FrameTrip::kPerProcessor : FrameTrip::kStays;
   for (const std::string& processor : job.processors) {
+    const auto processor_start = Clock::now();
     std::atomic<std::size_t> next{0};
     std::atomic<bool> failed{false};
     ErrorSlot error;
@@ -715,8 +720,11 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
       lane(ctx.lanes[0]);
     }
     FSWAP_RETURN_IF_ERROR(error.get());
+    const auto release_start = Clock::now();
+    ctx.processor_seconds[processor] += std::chrono::duration<double>(release_start - processor_start).count();
     // Where the weights do not all fit, this processor's make room for the next one's.
     if (ctx.plan.take_turns) FSWAP_RETURN_IF_ERROR(release_gpu_side(ctx, /*stages=*/true));
+    ctx.release_seconds += std::chrono::duration<double>(Clock::now() - release_start).count();
   }
   for (WindowFrame& w : window) FSWAP_RETURN_IF_ERROR(frame_to_host(w.frame.image, w.on_gpu, &ctx.ledger));
   return Status::ok();
@@ -844,7 +852,11 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
                 "stages on windows %.2f s, on the encoder %.2f s, on %llu turns %.2f s",
                 waits.frames, waits.handover, static_cast<unsigned long long>(a.turns), a.waited_s, waits.windows,
                 waits.encoder, static_cast<unsigned long long>(b.turns), b.waited_s);
-  log_debug(line);
+  std::string stages_line = "face work stages (wall):";
+  for (const auto& [processor, seconds] : ctx.processor_seconds)
+    stages_line += " " + processor + " " + std::to_string(seconds).substr(0, 5) + " s,";
+  log_debug(std::string(line) + "\n" + stages_line + " giving GPU memory back between them " +
+            std::to_string(ctx.release_seconds).substr(0, 5) + " s");
 }
 
 // --output-video-fps's ticks for the target's frames; none without an output rate.
