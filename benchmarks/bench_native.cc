@@ -87,7 +87,7 @@ Result<DeviceTiming> time_device_runs(InferenceSession& s, const std::vector<Ten
   std::vector<DeviceTensor> tensors;
   for (const Tensor& t : inputs) {
     FSWAP_ASSIGN_OR_RETURN(DeviceBuffer b, gpu->allocate(t.view().bytes()));
-    FSWAP_RETURN_IF_ERROR(gpu->upload(b.data(), t.raw(), t.view().bytes()));
+    FSWAP_RETURN_IF_ERROR(gpu->upload(b.data(), t.raw(), HostRows::contiguous(t.view().bytes())));
     tensors.push_back({b.data(), t.dtype(), t.shape()});
     buffers.push_back(std::move(b));
   }

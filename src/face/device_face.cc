@@ -27,33 +27,55 @@ Status frame_to_host(Image& frame, std::optional<DeviceFrame>& on_gpu, TimeLedge
     auto held = on_gpu->gpu().hold();
     return on_gpu->start_download(frame);
   }();
+  std::uint8_t* rows = frame.pixels.data() + on_gpu->offset_in(frame);
+  const HostRows layout = on_gpu->layout_in(frame);
   on_gpu.reset();  // not under the hold: a DeviceFrame frees itself under it, after the copy
   FSWAP_RETURN_IF_ERROR(copy.status());
   ScopedTimer t(ledger, "download");
-  return (*copy)->wait(frame.pixels.data());
+  return (*copy)->wait(rows, layout);
 }
 
 Result<DeviceBuffer> upload_buffer(DeviceWork& gpu, const void* data, std::size_t bytes) {
   FSWAP_ASSIGN_OR_RETURN(DeviceBuffer buffer, gpu.allocate(bytes));
-  FSWAP_RETURN_IF_ERROR(gpu.upload(buffer.data(), data, bytes));
+  FSWAP_RETURN_IF_ERROR(gpu.upload(buffer.data(), data, HostRows::contiguous(bytes)));
   return buffer;
 }
 
 Result<DeviceFrame> DeviceFrame::upload(DeviceWork& gpu, const Image& rgb) {
+  return upload(gpu, rgb, Rect{0, 0, rgb.width, rgb.height});
+}
+
+Result<DeviceFrame> DeviceFrame::upload(DeviceWork& gpu, const Image& rgb, const Rect& part) {
   if (rgb.channels != 3 || rgb.empty()) return invalid_input("a device frame must be a non-empty RGB image");
+  const Rect inside = intersect(part, Rect{0, 0, rgb.width, rgb.height});
+  if (part.empty() || inside.x != part.x || inside.y != part.y || inside.width != part.width ||
+      inside.height != part.height)
+    return invalid_input("a device frame's part must be a non-empty rectangle inside the host frame");
   DeviceFrame frame;
   frame.gpu_ = &gpu;
-  frame.width_ = rgb.width;
-  frame.height_ = rgb.height;
-  FSWAP_ASSIGN_OR_RETURN(DeviceBuffer buffer, upload_buffer(gpu, rgb.pixels.data(), rgb.pixels.size()));
+  frame.part_ = part;
+  frame.frame_width_ = rgb.width;
+  frame.frame_height_ = rgb.height;
+  const HostRows layout = frame.layout_in(rgb);
+  FSWAP_ASSIGN_OR_RETURN(DeviceBuffer buffer, gpu.allocate(layout.bytes()));
+  FSWAP_RETURN_IF_ERROR(gpu.upload(buffer.data(), rgb.pixels.data() + frame.offset_in(rgb), layout));
   frame.buffer_ = KeptBuffer(gpu, std::move(buffer));
   return frame;
 }
 
+std::size_t DeviceFrame::offset_in(const Image& rgb) const {
+  return (static_cast<std::size_t>(part_.y) * rgb.width + part_.x) * 3;
+}
+
+HostRows DeviceFrame::layout_in(const Image& rgb) const {
+  return {static_cast<std::uint64_t>(part_.width) * 3, static_cast<std::uint64_t>(rgb.width) * 3,
+          static_cast<std::uint64_t>(part_.height)};
+}
+
 Result<std::unique_ptr<DeviceWork::PendingDownload>> DeviceFrame::start_download(const Image& rgb) const {
-  if (rgb.width != width_ || rgb.height != height_ || rgb.channels != 3)
-    return invalid_input("the host frame differs in size from the device frame");
-  return gpu_->download_later(data(), rgb.pixels.size());
+  if (rgb.width != frame_width_ || rgb.height != frame_height_ || rgb.channels != 3)
+    return invalid_input("the host frame differs in size from the device frame's");
+  return gpu_->download_later(data(), layout_in(rgb).bytes());
 }
 
 #if FSWAP_HAS_CUDA

@@ -57,29 +57,38 @@ class KeptBuffer {
   DeviceBuffer buffer_;
 };
 
-// An RGB frame in device memory (rows packed: pitch = width · 3), kept from one hold() to the
-// next while processors work on it: like KeptBuffer, never destroy one while holding its GPU.
+// An RGB frame, or a rectangle of one (a face's region), in device memory (rows packed: pitch =
+// width · 3), kept from one hold() to the next while processors work on it: like KeptBuffer,
+// never destroy one while holding its GPU.
 class DeviceFrame {
  public:
-  // Under the GPU's hold.
+  // The whole of `rgb`, under the GPU's hold.
   static Result<DeviceFrame> upload(DeviceWork& gpu, const Image& rgb);
-  // Starts copying the frame back after the work issued on the stream (under the hold); its
-  // wait(rgb.pixels.data()) needs no hold. kInvalidInput unless `rgb` has the frame's size.
+  // The rectangle `part` of `rgb` (non-empty, inside it), copied from the frame's rows as they are.
+  static Result<DeviceFrame> upload(DeviceWork& gpu, const Image& rgb, const Rect& part);
+  // Starts copying the device rows back after the work issued on the stream (under the hold); its
+  // wait(rgb.pixels.data() + offset_in(rgb), layout_in(rgb)) needs no hold. kInvalidInput unless `rgb` has the size of
+  // the frame it came from.
   Result<std::unique_ptr<DeviceWork::PendingDownload>> start_download(const Image& rgb) const;
+  // Where its rows lie in the host frame it came from: the first byte's index in rgb.pixels, and
+  // the rows from there.
+  std::size_t offset_in(const Image& rgb) const;
+  HostRows layout_in(const Image& rgb) const;
 
   DeviceWork& gpu() const { return *gpu_; }
   void* data() const { return buffer_.get().data(); }
-  int width() const { return width_; }
-  int height() const { return height_; }
+  int width() const { return part_.width; }
+  int height() const { return part_.height; }
 
  private:
   DeviceWork* gpu_ = nullptr;
   KeptBuffer buffer_;
-  int width_ = 0, height_ = 0;
+  Rect part_;                          // of the host frame
+  int frame_width_ = 0, frame_height_ = 0;  // the host frame's
 };
 
-// Brings a frame back from the GPU into `frame`, when it is there (on_gpu set), and frees its
-// device copy. The caller must not hold the GPU: the wait for the GPU's work on the frame holds
+// Brings a frame (or the part of it on the GPU) back into `frame`, when it is there (on_gpu set),
+// and frees its device copy. The caller must not hold the GPU: the wait for the GPU's work on the frame holds
 // nothing, so other threads issue work meanwhile. Records "download" in the ledger (null: none).
 Status frame_to_host(Image& frame, std::optional<DeviceFrame>& on_gpu, TimeLedger* ledger);
 

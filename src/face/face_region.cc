@@ -18,19 +18,21 @@ Status run_in_region(Image& frame, const Rect& region, const Face& face, const H
 
 Status run_on_gpu_in_region(DeviceWork& gpu, Image& frame, const Rect& region, const Face& face,
                             const DeviceFaceStep& step, TimeLedger* ledger) {
-  return run_in_region(frame, region, face, [&](Image& part, const Face& moved) -> Status {
-    std::optional<DeviceFrame> on_gpu;  // outlives the hold: a DeviceFrame frees itself under it
-    const Status s = [&]() -> Status {
-      auto held = gpu.hold();
-      {
-        ScopedTimer t(ledger, "upload");
-        FSWAP_ASSIGN_OR_RETURN(on_gpu, DeviceFrame::upload(gpu, part));
-      }
-      return step(*on_gpu, moved);
-    }();
-    FSWAP_RETURN_IF_ERROR(s);  // on_gpu is freed on the way out, not under the hold
-    return frame_to_host(part, on_gpu, ledger);
-  });
+  if (frame.channels != 3) return invalid_input("a face step's frame must be RGB");
+  const Rect r = intersect(region, Rect{0, 0, frame.width, frame.height});
+  if (r.empty()) return Status::ok();
+  // The region's rows go up from the frame and come back into it: no host copy of the region.
+  std::optional<DeviceFrame> on_gpu;  // outlives the hold: a DeviceFrame frees itself under it
+  const Status s = [&]() -> Status {
+    auto held = gpu.hold();
+    {
+      ScopedTimer t(ledger, "upload");
+      FSWAP_ASSIGN_OR_RETURN(on_gpu, DeviceFrame::upload(gpu, frame, r));
+    }
+    return step(*on_gpu, translated(face, static_cast<float>(-r.x), static_cast<float>(-r.y)));
+  }();
+  FSWAP_RETURN_IF_ERROR(s);  // on_gpu is freed on the way out, not under the hold
+  return frame_to_host(frame, on_gpu, ledger);
 }
 
 }  // namespace fswap

@@ -38,8 +38,9 @@ using DeviceFaceStep = std::function<Status(const DeviceFrame& frame, const Face
 // was. An empty region runs nothing (the step would write nothing).
 Status run_in_region(Image& frame, const Rect& region, const Face& face, const HostFaceStep& step);
 
-// run_in_region with the part on `gpu`: uploaded and `step` run under gpu.hold(), downloaded
-// with the wait outside it (the caller must not hold `gpu`). Records "upload" and "download" in
+// run_in_region with the part on `gpu`: its rows uploaded from the frame and `step` run under
+// gpu.hold(), downloaded into the frame's rows with the wait outside it (the caller must not hold
+// `gpu`); no host copy of the part. Records "upload" and "download" in
 // the ledger (null: no timing). An error — kOutOfMemory when an allocation does not fit — leaves
 // the frame as it was.
 Status run_on_gpu_in_region(DeviceWork& gpu, Image& frame, const Rect& region, const Face& face,

@@ -12,7 +12,7 @@
 //       [&](std::span<const DeviceTensor> outputs) { ...kernels reading outputs[0].data...; return Status::ok(); }));
 //   FSWAP_ASSIGN_OR_RETURN(auto copy, gpu->download_later(crop.data(), bytes));
 //   held.unlock();
-//   FSWAP_RETURN_IF_ERROR(copy->wait(host));                          // the stream's work, then the copy
+//   FSWAP_RETURN_IF_ERROR(copy->wait(host, HostRows::contiguous(bytes)));  // the stream's work, then the copy
 //
 // Every call here and every kernel a caller enqueues on stream() needs a live hold(): a device's
 // sessions share its stream, its budget and its scratch, and hold() serialises them (one thread
@@ -37,6 +37,15 @@ struct DeviceTensor {
   void* data = nullptr;
   DType dtype = DType::kFloat32;
   Shape shape;
+};
+
+// Host bytes as `rows` rows of `row_bytes`, `stride` bytes apart: a rectangle of a larger image
+// (a face's region of a frame) copied to or from packed device rows without a host copy of its
+// own. Contiguous bytes are one row.
+struct HostRows {
+  std::uint64_t row_bytes = 0, stride = 0, rows = 1;
+  static HostRows contiguous(std::uint64_t bytes) { return {bytes, bytes, 1}; }
+  std::uint64_t bytes() const { return row_bytes * rows; }
 };
 
 // Device memory charged to the budget, freed (after the work issued so far) when destroyed.
@@ -68,24 +77,25 @@ class DeviceWork {
   // `bytes` of device memory from the budget (other models' weights are evicted for room);
   // kOutOfMemory when even that leaves too little. Usable at once by work on stream().
   virtual Result<DeviceBuffer> allocate(std::uint64_t bytes) = 0;
-  // Copies host → device on stream(), after the work issued so far and before the work issued
-  // afterwards; the host does not wait for the stream (the bytes are staged in pinned memory), and
-  // `host` may be reused when the call returns.
-  virtual Status upload(void* device, const void* host, std::uint64_t bytes) = 0;
+  // Copies the host rows → device (packed: rows.bytes()) on stream(), after the work issued so far
+  // and before the work issued afterwards; the host does not wait for the stream (the bytes are
+  // staged in pinned memory), and `host` may be reused when the call returns.
+  virtual Status upload(void* device, const void* host, HostRows rows) = 0;
   // A device → host copy under way (download_later). wait() needs no hold, so other threads can
   // issue work to the device while this one waits for its copy.
   class PendingDownload {
    public:
     virtual ~PendingDownload() = default;
-    // Waits for the copy and leaves its bytes at `host` (as many as download_later was given).
-    virtual Status wait(void* host) = 0;
+    // Waits for the copy and leaves its bytes in the host rows (rows.bytes() must be what
+    // download_later was given: kInvalidInput otherwise, nothing written).
+    virtual Status wait(void* host, HostRows rows) = 0;
   };
   // Starts copying device → host (into pinned staging) after the work issued on stream() so far.
   virtual Result<std::unique_ptr<PendingDownload>> download_later(const void* device, std::uint64_t bytes) = 0;
   // download_later, then wait.
   Status download(void* host, const void* device, std::uint64_t bytes) {
     FSWAP_ASSIGN_OR_RETURN(std::unique_ptr<PendingDownload> copy, download_later(device, bytes));
-    return copy->wait(host);
+    return copy->wait(host, HostRows::contiguous(bytes));
   }
 };
 

@@ -217,7 +217,7 @@ TEST(CudaFace, FramesKeptOnTheGpuMatchTheHostPath) {
       auto copy = frame->start_download(kept);
       ASSERT_TRUE(copy.is_ok()) << copy.status().to_string();
       held.unlock();
-      s = (*copy)->wait(kept.pixels.data());
+      s = (*copy)->wait(kept.pixels.data(), HostRows::contiguous(kept.pixels.size()));
       ASSERT_TRUE(s.is_ok()) << s.to_string();
     }
   }
@@ -302,7 +302,7 @@ TEST(CudaFace, RegionStepsMatchTheWholeFrame) {
         ASSERT_TRUE(started.is_ok()) << started.status().to_string();
         copy = std::move(*started);
       }
-      const Status s = copy->wait(whole.pixels.data());
+      const Status s = copy->wait(whole.pixels.data(), HostRows::contiguous(whole.pixels.size()));
       ASSERT_TRUE(s.is_ok()) << s.to_string();
     }
     Image by_region = frame;
@@ -614,7 +614,7 @@ TEST(CudaFaceMasks, FramesKeptOnTheGpuWithContentMasksMatchTheHostPath) {
     FSWAP_RETURN_IF_ERROR(work(*frame));
     FSWAP_ASSIGN_OR_RETURN(auto copy, frame->start_download(rgb));
     held.unlock();
-    return copy->wait(rgb.pixels.data());
+    return copy->wait(rgb.pixels.data(), HostRows::contiguous(rgb.pixels.size()));
   };
   // Device vs host: the worst level and the PSNR, printed with the change from the input.
   const auto compare = [](const std::string& what, const Image& before, const Image& host, const Image& kept) {

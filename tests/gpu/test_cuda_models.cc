@@ -496,7 +496,7 @@ double device_run_gpu_ms(InferenceSession& s, const std::vector<Tensor>& inputs,
     auto b = gpu->allocate(t.view().bytes());
     EXPECT_TRUE(b.is_ok()) << b.status().to_string();
     if (!b.is_ok()) return 0;
-    EXPECT_TRUE(gpu->upload(b->data(), t.raw(), t.view().bytes()).is_ok());
+    EXPECT_TRUE(gpu->upload(b->data(), t.raw(), HostRows::contiguous(t.view().bytes())).is_ok());
     tensors.push_back({b->data(), t.dtype(), t.shape()});
     buffers.push_back(std::move(*b));
   }

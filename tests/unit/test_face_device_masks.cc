@@ -21,7 +21,7 @@ class NoDevice final : public DeviceWork {
   std::unique_lock<std::mutex> hold() override { return std::unique_lock<std::mutex>(mutex_); }
   CUstream_st* stream() override { return nullptr; }
   Result<DeviceBuffer> allocate(std::uint64_t) override { return unsupported("no device"); }
-  Status upload(void*, const void*, std::uint64_t) override { return unsupported("no device"); }
+  Status upload(void*, const void*, HostRows) override { return unsupported("no device"); }
   Result<std::unique_ptr<PendingDownload>> download_later(const void*, std::uint64_t) override {
     return unsupported("no device");
   }

@@ -756,7 +756,7 @@ Status CudaExecutor::upload_inputs(const Started& run, const std::vector<TensorV
     if (inputs[i].bytes() == 0) continue;
     void* dst = reinterpret_cast<void*>(
         static_cast<std::uintptr_t>(run.base + static_cast<std::uint64_t>(plan_.offset[graph_.inputs[i]])));
-    FSWAP_RETURN_IF_ERROR(runtime_.upload(dst, inputs[i].data, inputs[i].bytes()));
+    FSWAP_RETURN_IF_ERROR(runtime_.upload(dst, inputs[i].data, HostRows::contiguous(inputs[i].bytes())));
   }
   return Status::ok();
 }
@@ -830,7 +830,7 @@ Status CudaExecutor::issue_kernels(const Started& run) {
 }
 
 Status CudaExecutor::IssuedRun::wait() {
-  for (auto& [output, copy] : copies) FSWAP_RETURN_IF_ERROR(copy->wait(outputs[output].raw()));
+  for (auto& [output, copy] : copies) FSWAP_RETURN_IF_ERROR(copy->wait(outputs[output].raw(), HostRows::contiguous(outputs[output].view().bytes())));
   copies.clear();
   return Status::ok();
 }

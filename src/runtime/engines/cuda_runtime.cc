@@ -18,6 +18,17 @@
 namespace fswap {
 namespace {
 
+// `rows` rows of `row_bytes` from src to dst, each advancing by its stride (one memcpy when both
+// are packed).
+void copy_rows(std::uint8_t* dst, std::uint64_t dst_stride, const std::uint8_t* src, std::uint64_t src_stride,
+               std::uint64_t row_bytes, std::uint64_t rows) {
+  if (dst_stride == row_bytes && src_stride == row_bytes) {
+    std::memcpy(dst, src, row_bytes * rows);
+    return;
+  }
+  for (std::uint64_t r = 0; r < rows; ++r) std::memcpy(dst + r * dst_stride, src + r * src_stride, row_bytes);
+}
+
 // Where cuDNN's algorithm choices are kept between runs: $XDG_CACHE_HOME/fswap, ~/.cache/fswap.
 std::filesystem::path cache_dir() {
   if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0')
@@ -287,13 +298,15 @@ class PinnedStaging {
   std::vector<std::pair<void*, cudaEvent_t>> in_flight_;
 };
 
-Status CudaRuntime::upload(void* device, const void* host, std::uint64_t bytes) {
+Status CudaRuntime::upload(void* device, const void* host, HostRows rows) {
+  const std::uint64_t bytes = rows.bytes();
   if (bytes == 0) return Status::ok();
   // Staged through pinned memory on the compute stream: ordered after the work issued so far,
   // and the host does not wait for it (a pageable copy would wait for the stream).
   if (!staging_) staging_ = std::make_shared<PinnedStaging>();
   FSWAP_ASSIGN_OR_RETURN(void* buffer, staging_->take(bytes));
-  std::memcpy(buffer, host, bytes);
+  copy_rows(static_cast<std::uint8_t*>(buffer), rows.row_bytes, static_cast<const std::uint8_t*>(host), rows.stride,
+            rows.row_bytes, rows.rows);
   cudaEvent_t done = nullptr;
   Status s = memory::cuda_status(cudaMemcpyAsync(device, buffer, bytes, cudaMemcpyHostToDevice, device_->compute_stream()),
                                  "cudaMemcpyAsync", __FILE__, __LINE__);
@@ -325,9 +338,13 @@ class StagedDownload final : public DeviceWork::PendingDownload {
     if (done_ != nullptr) (void)cudaEventSynchronize(done_), (void)cudaEventDestroy(done_);
     staging_->give_back(buffer_);
   }
-  Status wait(void* host) override {
+  Status wait(void* host, HostRows rows) override {
+    if (rows.bytes() != bytes_)
+      return invalid_input("a download of " + std::to_string(bytes_) + " bytes waited into " +
+                           std::to_string(rows.bytes()) + " bytes of host rows");
     FSWAP_CUDA_CHECK(cudaEventSynchronize(done_));
-    std::memcpy(host, buffer_, bytes_);
+    copy_rows(static_cast<std::uint8_t*>(host), rows.stride, static_cast<const std::uint8_t*>(buffer_), rows.row_bytes,
+              rows.row_bytes, rows.rows);
     return Status::ok();
   }
 

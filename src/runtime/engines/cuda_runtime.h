@@ -109,7 +109,7 @@ class CudaRuntime final : public DeviceWork {
   std::unique_lock<std::mutex> hold() override { return enter(); }
   CUstream_st* stream() override { return device_->compute_stream(); }
   Result<DeviceBuffer> allocate(std::uint64_t bytes) override;
-  Status upload(void* device, const void* host, std::uint64_t bytes) override;
+  Status upload(void* device, const void* host, HostRows rows) override;
   Result<std::unique_ptr<PendingDownload>> download_later(const void* device, std::uint64_t bytes) override;
   // Frees (stream-ordered) every lane's kernel workspace and activation buffer, so their bytes
   // can serve weights; the next run allocates them again. Call between runs.
