@@ -139,8 +139,8 @@ struct Processors {
   // gfpgan's activations at a tight --vram-budget): from then on this lane's face processors send
   // each face's region of the frame to the GPU (face/face_region.h), not the whole frame.
   bool region_frames = false;
-  // A face's region did not fit either (that face was done on the host): said once.
-  bool region_misses_logged = false;
+  // Faces whose region did not fit either (done on the host); the first is logged.
+  int region_misses = 0;
 };
 
 // The shared state of one job: models, the chosen source and the reference identity.
@@ -371,18 +371,33 @@ Status run_processor(const SwapJob& job, const std::string& processor, Processor
   for (std::size_t i = done; i < faces.size(); ++i) {
     const Face& face = faces[i];
     if (regions) {
-      const Status s = run_on_gpu_in_region(
-          *gpu, frame, device_region(processor, p, face, frame), face,
-          [&](const DeviceFrame& part, const Face& f) { return device_face_step(processor, p, part, f, ledger); }, ledger);
+      auto region_step = [&] {
+        return run_on_gpu_in_region(
+            *gpu, frame, device_region(processor, p, face, frame), face,
+            [&](const DeviceFrame& part, const Face& f) { return device_face_step(processor, p, part, f, ledger); },
+            ledger);
+      };
+      Status s = region_step();
+      if (s.code() == StatusCode::kOutOfMemory) {
+        // The region left the frame untouched. The processors' kept buffers and the runs' (the
+        // lanes' activations, weight rings and workspaces, sized for the largest runs so far, the
+        // other side's included) go back, and the region tries once more: they come back at the
+        // next runs, where the region's buffers may have left whole ranges.
+        if (p.swapper) p.swapper->release_device_buffers();
+        if (p.enhancer) p.enhancer->release_device_buffers();
+        {
+          auto held = gpu->hold();
+          FSWAP_RETURN_IF_ERROR(gpu->release_scratch());
+        }
+        s = region_step();
+      }
       if (s.code() != StatusCode::kOutOfMemory) {
         FSWAP_RETURN_IF_ERROR(s);
         continue;
       }
-      // The region left the frame untouched; this face goes to the host, the next ones try again.
-      if (!p.region_misses_logged) log_warn("a face's region did not fit on the GPU; such faces are done on the host: " + s.message());
-      p.region_misses_logged = true;
-      // The processors' kept buffers would hold a piece of device memory (the pool maps 32 MiB at a
-      // time) that the host step's model activations need; the next region uploads them again.
+      // This face goes to the host, the next ones try again. The processors' kept buffers would
+      // hold a piece of device memory that the host step's model activations need.
+      if (p.region_misses++ == 0) log_warn("a face's region did not fit on the GPU; such faces are done on the host: " + s.message());
       if (p.swapper) p.swapper->release_device_buffers();
       if (p.enhancer) p.enhancer->release_device_buffers();
     }
@@ -852,11 +867,14 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
                 "stages on windows %.2f s, on the encoder %.2f s, on %llu turns %.2f s",
                 waits.frames, waits.handover, static_cast<unsigned long long>(a.turns), a.waited_s, waits.windows,
                 waits.encoder, static_cast<unsigned long long>(b.turns), b.waited_s);
+  int region_misses = 0;
+  for (const Processors& p : ctx.lanes) region_misses += p.region_misses;
   std::string stages_line = "face work stages (wall):";
   for (const auto& [processor, seconds] : ctx.processor_seconds)
     stages_line += " " + processor + " " + std::to_string(seconds).substr(0, 5) + " s,";
   log_debug(std::string(line) + "\n" + stages_line + " giving GPU memory back between them " +
-            std::to_string(ctx.release_seconds).substr(0, 5) + " s");
+            std::to_string(ctx.release_seconds).substr(0, 5) + " s; faces done on the host for want of room: " +
+            std::to_string(region_misses));
 }
 
 // --output-video-fps's ticks for the target's frames; none without an output rate.

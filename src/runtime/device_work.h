@@ -92,6 +92,10 @@ class DeviceWork {
   };
   // Starts copying device → host (into pinned staging) after the work issued on stream() so far.
   virtual Result<std::unique_ptr<PendingDownload>> download_later(const void* device, std::uint64_t bytes) = 0;
+  // Gives back the device memory the runs keep between them beside the weights (the lanes'
+  // activation buffers, weight rings and kernel workspaces, sized for the largest runs so far), for
+  // an allocation of the caller's that finds no room: the next run allocates its own again.
+  virtual Status release_scratch() = 0;
   // download_later, then wait.
   Status download(void* host, const void* device, std::uint64_t bytes) {
     FSWAP_ASSIGN_OR_RETURN(std::unique_ptr<PendingDownload> copy, download_later(device, bytes));

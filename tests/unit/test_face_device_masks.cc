@@ -22,6 +22,7 @@ class NoDevice final : public DeviceWork {
   CUstream_st* stream() override { return nullptr; }
   Result<DeviceBuffer> allocate(std::uint64_t) override { return unsupported("no device"); }
   Status upload(void*, const void*, HostRows) override { return unsupported("no device"); }
+  Status release_scratch() override { return Status::ok(); }
   Result<std::unique_ptr<PendingDownload>> download_later(const void*, std::uint64_t) override {
     return unsupported("no device");
   }

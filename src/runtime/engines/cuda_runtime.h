@@ -111,9 +111,10 @@ class CudaRuntime final : public DeviceWork {
   Result<DeviceBuffer> allocate(std::uint64_t bytes) override;
   Status upload(void* device, const void* host, HostRows rows) override;
   Result<std::unique_ptr<PendingDownload>> download_later(const void* device, std::uint64_t bytes) override;
-  // Frees (stream-ordered) every lane's kernel workspace and activation buffer, so their bytes
-  // can serve weights; the next run allocates them again. Call between runs.
-  Status release_scratch();
+  // Frees (stream-ordered) every lane's kernel workspace, activation buffer and weight ring, so
+  // their bytes can serve weights or the caller's buffers; the next run allocates them again. Call
+  // between runs.
+  Status release_scratch() override;
   // The activation buffer of the current lane, which every executor's run on that lane uses (runs
   // are serialised by mutex()): at least `bytes`, grown on demand, kept between runs, so all models
   // of a lane together need only the largest plan and a captured CUDA graph finds it at the same
