@@ -7,12 +7,15 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <numbers>
 #include <random>
 #include <vector>
 
+#include "face/device_face.h"
 #include "face/enhancer.h"
 #include "face/face_masker.h"
 #include "face/face_region.h"
@@ -258,6 +261,93 @@ TEST(FaceRegion, RunInRegionTranslatesTheFaceAndKeepsTheFrameOnError) {
                 return Status::ok();
               }).is_ok());
   EXPECT_FALSE(ran);
+}
+
+// A DeviceWork whose "device" memory is host memory, its copies done at once: enough to follow a
+// face's region up from the frame's rows and back into them (the CUDA runtime's staging copies
+// are compared with the whole frame on the GPU, CudaFace.RegionStepsMatchTheWholeFrame).
+class HostMemoryDevice final : public DeviceWork {
+ public:
+  std::unique_lock<std::mutex> hold() override { return std::unique_lock<std::mutex>(mutex_); }
+  CUstream_st* stream() override { return nullptr; }
+  Result<DeviceBuffer> allocate(std::uint64_t bytes) override {
+    auto owner = std::make_unique<Bytes>(bytes);
+    void* data = owner->bytes.data();
+    return DeviceBuffer(data, bytes, std::move(owner));
+  }
+  Status upload(void* device, const void* host, HostRows rows) override {
+    ++uploads;
+    for (std::uint64_t r = 0; r < rows.rows; ++r)
+      std::memcpy(static_cast<std::uint8_t*>(device) + r * rows.row_bytes,
+                  static_cast<const std::uint8_t*>(host) + r * rows.stride, rows.row_bytes);
+    return Status::ok();
+  }
+  Result<std::unique_ptr<PendingDownload>> download_later(const void* device, std::uint64_t bytes) override {
+    return std::unique_ptr<PendingDownload>(std::make_unique<Copy>(device, bytes));
+  }
+  Status release_scratch() override { return Status::ok(); }
+  int uploads = 0;
+
+ private:
+  struct Bytes final : DeviceBuffer::Owner {
+    explicit Bytes(std::uint64_t n) : bytes(n) {}
+    std::vector<std::uint8_t> bytes;
+  };
+  struct Copy final : PendingDownload {
+    Copy(const void* from, std::uint64_t n) : bytes(static_cast<const std::uint8_t*>(from), static_cast<const std::uint8_t*>(from) + n) {}
+    Status wait(void* host, HostRows rows) override {
+      if (rows.bytes() != bytes.size()) return invalid_input("the rows hold a different number of bytes");
+      for (std::uint64_t r = 0; r < rows.rows; ++r)
+        std::memcpy(static_cast<std::uint8_t*>(host) + r * rows.stride, bytes.data() + r * rows.row_bytes, rows.row_bytes);
+      return Status::ok();
+    }
+    std::vector<std::uint8_t> bytes;
+  };
+  std::mutex mutex_;
+};
+
+TEST(FaceRegionOnDevice, TheRegionsRowsGoUpFromTheFrameAndComeBackIntoThem) {
+  const Image frame = test::random_image(37, 23, 3, 9);
+  const Face face = synthetic_face(20.5f, 10.25f, 6, 0);
+  HostMemoryDevice gpu;
+  Image got = frame;
+  // Clipped at the right edge: columns 25..36, rows 4..13. The step sees the region's rows packed,
+  // with the face moved into it, and inverts every value.
+  const Status ok = run_on_gpu_in_region(gpu, got, {25, 4, 20, 10}, face, [&](const DeviceFrame& part, const Face& f) {
+    EXPECT_EQ(part.width(), 12);
+    EXPECT_EQ(part.height(), 10);
+    EXPECT_FLOAT_EQ(f.landmarks5[0].x, face.landmarks5[0].x - 25);
+    EXPECT_FLOAT_EQ(f.landmarks5[0].y, face.landmarks5[0].y - 4);
+    auto* bytes = static_cast<std::uint8_t*>(part.data());
+    for (int y = 0; y < 10; ++y)
+      for (int x = 0; x < 12 * 3; ++x) {
+        EXPECT_EQ(bytes[y * 36 + x], frame.row(4 + y)[25 * 3 + x]) << x << "," << y;
+        bytes[y * 36 + x] = static_cast<std::uint8_t>(255 - bytes[y * 36 + x]);
+      }
+    return Status::ok();
+  }, nullptr);
+  ASSERT_TRUE(ok.is_ok()) << ok.to_string();
+  EXPECT_EQ(gpu.uploads, 1);
+  Image want = frame;
+  for (int y = 4; y < 14; ++y)
+    for (int x = 25 * 3; x < 37 * 3; ++x) want.row(y)[x] = static_cast<std::uint8_t>(255 - want.row(y)[x]);
+  EXPECT_EQ(got.pixels, want.pixels);
+  // An error leaves the frame as it was; a region outside the frame uploads nothing.
+  Image kept = frame;
+  const Status failed = run_on_gpu_in_region(gpu, kept, {0, 0, 8, 8}, face, [](const DeviceFrame& part, const Face&) {
+    std::memset(part.data(), 0, static_cast<std::size_t>(part.width()) * part.height() * 3);
+    return out_of_memory("no room");
+  }, nullptr);
+  EXPECT_EQ(failed.code(), StatusCode::kOutOfMemory);
+  EXPECT_EQ(kept.pixels, frame.pixels);
+  EXPECT_TRUE(run_on_gpu_in_region(gpu, kept, {40, 0, 5, 5}, face, [](const DeviceFrame&, const Face&) {
+                return internal_error("ran");
+              }, nullptr).is_ok());
+  EXPECT_EQ(gpu.uploads, 2);
+  // DeviceFrame itself takes only a non-empty rectangle inside the frame.
+  auto held = gpu.hold();
+  EXPECT_EQ(DeviceFrame::upload(gpu, frame, {30, 0, 8, 4}).status().code(), StatusCode::kInvalidInput);
+  EXPECT_EQ(DeviceFrame::upload(gpu, frame, {3, 3, 0, 4}).status().code(), StatusCode::kInvalidInput);
 }
 
 }  // namespace
