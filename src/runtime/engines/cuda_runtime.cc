@@ -194,6 +194,10 @@ Status CudaRuntime::release_scratch() {
       if (Status s = b->reset(); status.is_ok()) status = s;
   }
   FSWAP_RETURN_IF_ERROR(device_->set_compute_lane(entered));
+  // The segments left empty go back to the device now, not when a later request finds no room:
+  // meanwhile a smaller request would be carved out of one (a 4K face's 13 MiB region out of the
+  // 80 MiB an enhancer's activations left, which then found no whole range again).
+  if (status.is_ok()) status = arena_->release_cached();
   return status;
 }
 

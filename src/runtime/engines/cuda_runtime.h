@@ -112,7 +112,8 @@ class CudaRuntime final : public DeviceWork {
   Status upload(void* device, const void* host, HostRows rows) override;
   Result<std::unique_ptr<PendingDownload>> download_later(const void* device, std::uint64_t bytes) override;
   // Frees (stream-ordered) every lane's kernel workspace, activation buffer and weight ring, so
-  // their bytes can serve weights or the caller's buffers; the next run allocates them again. Call
+  // their bytes can serve weights or the caller's buffers, and returns the arena's empty segments
+  // to the device (waiting for the work that used them); the next run allocates them again. Call
   // between runs.
   Status release_scratch() override;
   // The activation buffer of the current lane, which every executor's run on that lane uses (runs
