@@ -677,12 +677,6 @@ void replan_windows(JobContext& ctx, double seconds, std::size_t frames) {
   ctx.plan = next;
 }
 
-// Each processor in turn over every frame of the window (stage-major), ctx.plan.lanes frames at
-// a time: lane k, with ctx.lanes[k], takes the next frame not yet taken and does its faces in
-// order (paste-back of one frame stays in one lane). Lane 0 is the calling thread, the others
-// ctx.crew's; with one lane nothing else runs. The first error or a stop request stops every
-// lane at its next frame.
-// Fault injection: stage = the processor's name, at each frame.
 // What one side of the face work keeps on the GPU between its runs goes back: at the end of its
 // GPU turn (pipeline/gpu_turns.h) and, on the stage side, after each processor of a window, while
 // the weights do not fit. Its weights become the first to make room (Engine::end_stage), and the
@@ -701,6 +695,13 @@ Status release_gpu_side(JobContext& ctx, bool stages) {
   return ctx.engine->release_scratch();
 }
 
+// Each processor in turn over every frame of the window (stage-major), ctx.plan.lanes frames at
+// a time: lane k, with ctx.lanes[k], takes the next frame not yet taken and does its faces in
+// order (paste-back of one frame stays in one lane). Lane 0 is the calling thread, the others
+// ctx.crew's; with one lane nothing else runs. The first error or a stop request stops every
+// lane at its next frame.
+// Fault injection: stage = the processor's name, at each frame.
+// Under GPU turns each processor's stage gives the GPU memory back when it ends (release_gpu_side).
 Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
   const SwapJob& job = ctx.job;
   const int lanes = std::min<int>(ctx.plan.lanes, static_cast<int>(window.size()));
