@@ -49,6 +49,19 @@ class ScopedTimer {
   std::chrono::steady_clock::time_point start_;
 };
 
+// Adds the wall seconds of its scope to a counter (a statistic kept outside a ledger).
+class ScopedSeconds {
+ public:
+  explicit ScopedSeconds(double& seconds) : seconds_(seconds), start_(std::chrono::steady_clock::now()) {}
+  ~ScopedSeconds() { seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+  ScopedSeconds(const ScopedSeconds&) = delete;
+  ScopedSeconds& operator=(const ScopedSeconds&) = delete;
+
+ private:
+  double& seconds_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 // Seconds since `start`.
 double seconds_since(std::chrono::steady_clock::time_point start);
 // "12.3 ms": the time since `start`, for log lines.

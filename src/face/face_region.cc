@@ -4,10 +4,19 @@
 #include <optional>
 
 namespace fswap {
+namespace {
+
+// The part of `region` inside the frame (empty: the step has nothing to do); kInvalidInput for a
+// frame that is not RGB.
+Result<Rect> step_part(const Image& frame, const Rect& region) {
+  if (frame.channels != 3) return invalid_input("a face step's frame must be RGB");
+  return intersect(region, Rect{0, 0, frame.width, frame.height});
+}
+
+}  // namespace
 
 Status run_in_region(Image& frame, const Rect& region, const Face& face, const HostFaceStep& step) {
-  if (frame.channels != 3) return invalid_input("a face step's frame must be RGB");
-  const Rect r = intersect(region, Rect{0, 0, frame.width, frame.height});
+  FSWAP_ASSIGN_OR_RETURN(const Rect r, step_part(frame, region));
   if (r.empty()) return Status::ok();
   Image part = crop(frame, r);
   FSWAP_RETURN_IF_ERROR(step(part, translated(face, static_cast<float>(-r.x), static_cast<float>(-r.y))));
@@ -18,8 +27,7 @@ Status run_in_region(Image& frame, const Rect& region, const Face& face, const H
 
 Status run_on_gpu_in_region(DeviceWork& gpu, Image& frame, const Rect& region, const Face& face,
                             const DeviceFaceStep& step, TimeLedger* ledger) {
-  if (frame.channels != 3) return invalid_input("a face step's frame must be RGB");
-  const Rect r = intersect(region, Rect{0, 0, frame.width, frame.height});
+  FSWAP_ASSIGN_OR_RETURN(const Rect r, step_part(frame, region));
   if (r.empty()) return Status::ok();
   // The region's rows go up from the frame and come back into it: no host copy of the region.
   std::optional<DeviceFrame> on_gpu;  // outlives the hold: a DeviceFrame frees itself under it

@@ -1,9 +1,9 @@
 #include "memory/device_arena.h"
 
 #include <algorithm>
-#include <chrono>
 
 #include "core/log.h"
+#include "core/time_ledger.h"
 #include "memory/budget.h"
 
 namespace fswap::memory {
@@ -13,19 +13,6 @@ std::uint64_t round_up(std::uint64_t v, std::uint64_t to) { return (v + to - 1) 
 // A cached range over this many times a (large or scratch) request is kept whole while the
 // request's own segment fits the budget (allocate()).
 constexpr std::uint64_t kMaxSplit = 4;
-
-// Adds the seconds of its scope to a counter.
-class SegmentTimer {
- public:
-  explicit SegmentTimer(double& seconds) : seconds_(seconds), start_(std::chrono::steady_clock::now()) {}
-  ~SegmentTimer() { seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
-  SegmentTimer(const SegmentTimer&) = delete;
-  SegmentTimer& operator=(const SegmentTimer&) = delete;
-
- private:
-  double& seconds_;
-  std::chrono::steady_clock::time_point start_;
-};
 }  // namespace
 
 DeviceArena::DeviceArena(DeviceBackend& device, ArenaOptions options) : device_(device), options_(options) {
@@ -150,7 +137,7 @@ Result<DeviceAllocation> DeviceArena::allocate(std::uint64_t bytes, AllocateOpti
 
 Status DeviceArena::reserve_segment(std::uint64_t size, Pool pool, bool& over_cap) {
   over_cap = false;
-  const SegmentTimer timed(counters_.segment_seconds);
+  const ScopedSeconds timed(counters_.segment_seconds);
   FSWAP_ASSIGN_OR_RETURN(DevicePtr base, device_.allocate(size));
   if (const std::uint64_t held = device_.held_bytes(); held + charged_ > options_.cap_bytes) {
     FSWAP_RETURN_IF_ERROR(device_.free(base));
@@ -226,7 +213,7 @@ Status DeviceArena::free(DevicePtr ptr, std::span<const DeviceEvent> after) {
 }
 
 Status DeviceArena::release_cached(bool wait) {
-  const SegmentTimer timed(counters_.segment_seconds);
+  const ScopedSeconds timed(counters_.segment_seconds);
   for (auto s = segments_.begin(); s != segments_.end();) {
     if (s->second.used != 0) {
       ++s;

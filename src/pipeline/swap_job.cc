@@ -736,11 +736,12 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
       lane(ctx.lanes[0]);
     }
     FSWAP_RETURN_IF_ERROR(error.get());
-    const auto release_start = Clock::now();
-    ctx.processor_seconds[processor] += std::chrono::duration<double>(release_start - processor_start).count();
+    ctx.processor_seconds[processor] += seconds_since(processor_start);
     // Where the weights do not all fit, this processor's make room for the next one's.
-    if (ctx.plan.take_turns) FSWAP_RETURN_IF_ERROR(release_gpu_side(ctx, /*stages=*/true));
-    ctx.release_seconds += std::chrono::duration<double>(Clock::now() - release_start).count();
+    if (ctx.plan.take_turns) {
+      const ScopedSeconds timed(ctx.release_seconds);
+      FSWAP_RETURN_IF_ERROR(release_gpu_side(ctx, /*stages=*/true));
+    }
   }
   for (WindowFrame& w : window) FSWAP_RETURN_IF_ERROR(frame_to_host(w.frame.image, w.on_gpu, &ctx.ledger));
   return Status::ok();
@@ -772,10 +773,8 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
     double windows = 0, encoder = 0;  // stages: popping analysed windows, pushing to the encoder
   } waits;
   auto timed = [](double& seconds, auto&& op) {
-    const auto start = Clock::now();
-    auto result = op();
-    seconds += std::chrono::duration<double>(Clock::now() - start).count();
-    return result;
+    const ScopedSeconds timer(seconds);
+    return op();
   };
   auto publish_plan = [&] {
     out.set_capacity(encode_queue_depth(ctx));
@@ -868,14 +867,16 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
                 "stages on windows %.2f s, on the encoder %.2f s, on %llu turns %.2f s",
                 waits.frames, waits.handover, static_cast<unsigned long long>(a.turns), a.waited_s, waits.windows,
                 waits.encoder, static_cast<unsigned long long>(b.turns), b.waited_s);
+  std::string text = std::string(line) + "\nface work stages (wall):";
+  for (const auto& [processor, seconds] : ctx.processor_seconds) {
+    std::snprintf(line, sizeof line, " %s %.2f s,", processor.c_str(), seconds);
+    text += line;
+  }
   int region_misses = 0;
   for (const Processors& p : ctx.lanes) region_misses += p.region_misses;
-  std::string stages_line = "face work stages (wall):";
-  for (const auto& [processor, seconds] : ctx.processor_seconds)
-    stages_line += " " + processor + " " + std::to_string(seconds).substr(0, 5) + " s,";
-  log_debug(std::string(line) + "\n" + stages_line + " giving GPU memory back between them " +
-            std::to_string(ctx.release_seconds).substr(0, 5) + " s; faces done on the host for want of room: " +
-            std::to_string(region_misses));
+  std::snprintf(line, sizeof line, " giving GPU memory back between them %.2f s; faces done on the host for want of room: %d",
+                ctx.release_seconds, region_misses);
+  log_debug(text + line);
 }
 
 // --output-video-fps's ticks for the target's frames; none without an output rate.
