@@ -1,8 +1,8 @@
 #include "core/parallel.h"
 
 #include <algorithm>
-#include <atomic>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -10,7 +10,11 @@
 namespace fswap {
 namespace {
 
-// A fixed pool; each parallel_for posts one batch of chunks and waits for it.
+// A fixed pool shared by every thread of the process. Each parallel_for posts a batch of
+// chunks; batches from different threads are open at once (the decoder's conversion, the
+// analysis, the face stages and the encoder's conversion run side by side), and idle workers
+// take chunks from the oldest open batch. The caller works through its own batch's chunks,
+// then waits for the ones workers took.
 class WorkerPool {
  public:
   explicit WorkerPool(int threads) {
@@ -27,57 +31,61 @@ class WorkerPool {
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
   void run(int chunks, const std::function<void(int)>& chunk_fn) {
-    std::unique_lock submit(submit_mutex_);  // one batch at a time
+    Batch batch{&chunk_fn, 0, chunks, chunks};
     {
       std::lock_guard lock(mutex_);
-      job_ = &chunk_fn;
-      next_ = 0;
-      total_ = chunks;
-      pending_ = chunks;
-      ++generation_;
+      open_.push_back(&batch);
     }
     wake_.notify_all();
-    work();
+    for (;;) {
+      int index;
+      {
+        std::lock_guard lock(mutex_);
+        if (batch.next >= batch.total) break;
+        index = claim(batch);
+      }
+      finish(batch, index);
+    }
     std::unique_lock lock(mutex_);
-    done_.wait(lock, [&] { return pending_ == 0; });
-    job_ = nullptr;
+    done_.wait(lock, [&] { return batch.pending == 0; });
   }
 
  private:
-  void work() {
-    for (;;) {
-      int index;
-      const std::function<void(int)>* job;
-      {
-        std::lock_guard lock(mutex_);
-        if (job_ == nullptr || next_ >= total_) return;
-        index = next_++;
-        job = job_;
-      }
-      (*job)(index);
-      std::lock_guard lock(mutex_);
-      if (--pending_ == 0) done_.notify_all();
-    }
+  struct Batch {
+    const std::function<void(int)>* fn;
+    int next, total, pending;
+  };
+
+  // Under mutex_: the batch's next chunk; a batch whose chunks are all claimed leaves open_.
+  int claim(Batch& batch) {
+    const int index = batch.next++;
+    if (batch.next == batch.total) open_.erase(std::find(open_.begin(), open_.end(), &batch));
+    return index;
+  }
+  void finish(Batch& batch, int index) {
+    (*batch.fn)(index);
+    std::lock_guard lock(mutex_);
+    if (--batch.pending == 0) done_.notify_all();
   }
   void loop() {
-    long seen = 0;
     for (;;) {
+      Batch* batch;
+      int index;
       {
         std::unique_lock lock(mutex_);
-        wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+        wake_.wait(lock, [&] { return stop_ || !open_.empty(); });
         if (stop_) return;
-        seen = generation_;
+        batch = open_.front();
+        index = claim(*batch);
       }
-      work();
+      finish(*batch, index);
     }
   }
 
   std::vector<std::thread> workers_;
-  std::mutex submit_mutex_, mutex_;
+  std::mutex mutex_;
   std::condition_variable wake_, done_;
-  const std::function<void(int)>* job_ = nullptr;
-  int next_ = 0, total_ = 0, pending_ = 0;
-  long generation_ = 0;
+  std::vector<Batch*> open_;  // batches with unclaimed chunks, oldest first
   bool stop_ = false;
 };
 

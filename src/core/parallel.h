@@ -4,7 +4,8 @@
 //
 // The calling thread takes part. Thread count is set once per process with
 // set_worker_threads() (the CLI's --threads); default: hardware concurrency.
-// Nested calls run serially on the calling thread. Thread-safe.
+// Nested calls run serially on the calling thread. Thread-safe: calls from several threads
+// run side by side, the pool's idle workers taking chunks from the oldest first.
 #pragma once
 
 #include <functional>

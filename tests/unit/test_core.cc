@@ -2,7 +2,10 @@
 
 #include <atomic>
 #include <bit>
+#include <chrono>
+#include <condition_variable>
 #include <cmath>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -116,6 +119,58 @@ TEST(ParallelFor, CoversEveryIndexOnce) {
     for (int i = b; i < e; ++i) parallel_for(10, [&](int b2, int e2) { total += e2 - b2; });
   });
   EXPECT_EQ(total.load(), 100);
+}
+
+// One thread's batch waits, inside its chunks, for another thread's whole parallel_for: the
+// second batch must run while the first is open (one batch at a time would never end it; the
+// wait gives up after 10 s so such a pool fails the test rather than hanging it).
+TEST(ParallelFor, BatchesFromTwoThreadsRunSideBySide) {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool second_done = false;
+  std::atomic<int> first_waiting{0}, timed_out{0};
+  std::thread first([&] {
+    parallel_for(4, [&](int b, int e) {
+      for (int i = b; i < e; ++i) {
+        ++first_waiting;
+        std::unique_lock lock(mutex);
+        if (!cv.wait_for(lock, std::chrono::seconds(10), [&] { return second_done; })) ++timed_out;
+      }
+    });
+  });
+  while (first_waiting.load() == 0) std::this_thread::yield();
+  std::vector<std::atomic<int>> hits(256);
+  parallel_for(256, [&](int b, int e) {
+    for (int i = b; i < e; ++i) ++hits[i];
+  });
+  {
+    std::lock_guard lock(mutex);
+    second_done = true;
+  }
+  cv.notify_all();
+  first.join();
+  EXPECT_EQ(timed_out.load(), 0);
+  for (auto& h : hits) EXPECT_EQ(h.load(), 1);
+}
+
+// Many threads at once, each its own sums: every index of every batch covered once.
+TEST(ParallelFor, ConcurrentCallersEachCoverTheirOwnRange) {
+  constexpr int kThreads = 6, kRounds = 50, kSize = 333;
+  std::vector<long> sums(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < kRounds; ++round) {
+        std::atomic<long> sum{0};
+        parallel_for(kSize, [&](int b, int e) {
+          for (int i = b; i < e; ++i) sum += i;
+        });
+        sums[t] += sum.load();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (long s : sums) EXPECT_EQ(s, static_cast<long>(kRounds) * kSize * (kSize - 1) / 2);
 }
 
 TEST(TimeLedger, AccumulatesPerStage) {
