@@ -152,13 +152,9 @@ void ClassicalSwapper::swap(Image& frame, const Face& target, const SwapOptions&
   ImageF mask(work_w, work_h, 1);
   {
     ScopedTimer t(ledger, "swap");
-    for (const Triangle& tri : mesh_) {
-      const std::array<Point2f, 3> src = {
-          Point2f{source_points_[tri.a].x * level->scale, source_points_[tri.a].y * level->scale},
-          Point2f{source_points_[tri.b].x * level->scale, source_points_[tri.b].y * level->scale},
-          Point2f{source_points_[tri.c].x * level->scale, source_points_[tri.c].y * level->scale}};
-      warp_triangle(level->image, src, warped, {target_points[tri.a], target_points[tri.b], target_points[tri.c]});
-    }
+    std::vector<Point2f> level_points = source_points_;
+    for (Point2f& p : level_points) p = {p.x * level->scale, p.y * level->scale};
+    warp_mesh(level->image, level_points, warped, target_points, mesh_);
     // Face mask: the hull of the 68 landmarks, the open mouth cut out.
     const std::vector<Point2f> inner(target_points.begin(), target_points.begin() + 68);
     fill_polygon(mask, convex_hull(inner), 1.f);

@@ -301,67 +301,116 @@ ImageT<T> warp_affine(const ImageT<T>& src, const Affine& src_to_dst, int dst_wi
   return dst;
 }
 
-template <class T>
-void warp_triangle(const ImageT<T>& src, const std::array<Point2f, 3>& src_tri, ImageT<T>& dst,
-                   const std::array<Point2f, 3>& dst_tri) {
-  FSWAP_CHECK(src.channels == dst.channels, "warp_triangle: src and dst must have the same channel count");
-  if (src.empty() || dst.empty()) return;
-  const std::optional<Affine> dst_to_src = affine_from_triangles(dst_tri, src_tri);
-  if (!dst_to_src) return;
+namespace {
 
-  // Exact rasterisation on a 1/256-pixel grid: adjacent triangles evaluate their shared edge
-  // with exactly opposite signs, so the ownership rule below splits boundary pixels cleanly.
-  constexpr std::int64_t kSub = 256;
-  constexpr double kLimit = 1 << 20;  // pixels; keeps every product below 2^60
-  std::int64_t vx[3], vy[3];
-  for (int i = 0; i < 3; ++i) {
-    vx[i] = std::llround(std::clamp<double>(dst_tri[i].x, -kLimit, kLimit) * kSub);
-    vy[i] = std::llround(std::clamp<double>(dst_tri[i].y, -kLimit, kLimit) * kSub);
+// One mesh triangle on the dst grid: the affine map back to src, the rows it covers, and per
+// row the span of pixel centres inside it. Exact rasterisation on a 1/256-pixel grid: adjacent
+// triangles evaluate their shared edge with exactly opposite signs, so the ownership rule splits
+// boundary pixels cleanly.
+class TriangleRaster {
+ public:
+  // Empty (no rows) when either triangle is degenerate or dst_tri misses the dst rectangle.
+  TriangleRaster(const std::array<Point2f, 3>& src_tri, const std::array<Point2f, 3>& dst_tri, int dst_width,
+                 int dst_height) {
+    const std::optional<Affine> dst_to_src = affine_from_triangles(dst_tri, src_tri);
+    if (!dst_to_src) return;
+    dst_to_src_ = *dst_to_src;
+    constexpr double kLimit = 1 << 20;  // pixels; keeps every product below 2^60
+    std::int64_t vx[3], vy[3];
+    for (int i = 0; i < 3; ++i) {
+      vx[i] = std::llround(std::clamp<double>(dst_tri[i].x, -kLimit, kLimit) * kSub);
+      vy[i] = std::llround(std::clamp<double>(dst_tri[i].y, -kLimit, kLimit) * kSub);
+    }
+    const std::int64_t area = (vx[1] - vx[0]) * (vy[2] - vy[0]) - (vy[1] - vy[0]) * (vx[2] - vx[0]);
+    if (area == 0) return;
+    if (area < 0) {
+      std::swap(vx[1], vx[2]);
+      std::swap(vy[1], vy[2]);
+    }
+    // Inside: E_i(p) = cross(v_{i+1} − v_i, p − v_i) > 0 for all three edges; on an edge (E = 0)
+    // the pixel belongs to the one of the two triangles sharing it whose direction is "owning".
+    for (int i = 0; i < 3; ++i) {
+      const int j = (i + 1) % 3;
+      const std::int64_t dx = vx[j] - vx[i], dy = vy[j] - vy[i];
+      const bool owner = dy > 0 || (dy == 0 && dx < 0);
+      edges_[i] = {dx, dy, vx[i], vy[i], owner ? 0 : 1};
+    }
+    const std::int64_t min_vx = std::min({vx[0], vx[1], vx[2]}), max_vx = std::max({vx[0], vx[1], vx[2]});
+    const std::int64_t min_vy = std::min({vy[0], vy[1], vy[2]}), max_vy = std::max({vy[0], vy[1], vy[2]});
+    y_lo_ = static_cast<int>(std::max<std::int64_t>(0, ceil_div(min_vy, kSub)));
+    y_hi_ = static_cast<int>(std::min<std::int64_t>(dst_height - 1, floor_div(max_vy, kSub)));
+    x_lo_ = std::max<std::int64_t>(0, ceil_div(min_vx, kSub));
+    x_hi_ = std::min<std::int64_t>(dst_width - 1, floor_div(max_vx, kSub));
+    if (x_lo_ > x_hi_) y_hi_ = y_lo_ - 1;
   }
-  const std::int64_t area = (vx[1] - vx[0]) * (vy[2] - vy[0]) - (vy[1] - vy[0]) * (vx[2] - vx[0]);
-  if (area == 0) return;
-  if (area < 0) {
-    std::swap(vx[1], vx[2]);
-    std::swap(vy[1], vy[2]);
+
+  bool empty() const { return y_lo_ > y_hi_; }
+  int y_lo() const { return y_lo_; }
+  int y_hi() const { return y_hi_; }
+  const Affine& dst_to_src() const { return dst_to_src_; }
+
+  // The pixels [x_begin, x_end) of row y inside the triangle; false when none.
+  bool span(int y, int& x_begin, int& x_end) const {
+    if (y < y_lo_ || y > y_hi_) return false;
+    const std::int64_t py = y * kSub;
+    std::int64_t xb = x_lo_, xe = x_hi_;
+    for (const Edge& e : edges_) {
+      // E(x) = e0 + k·x ≥ min_e
+      const std::int64_t e0 = e.dx * (py - e.ay) + e.dy * e.ax;
+      const std::int64_t k = -e.dy * kSub;
+      const std::int64_t rhs = e.min_e - e0;
+      if (k > 0) xb = std::max(xb, ceil_div(rhs, k));
+      else if (k < 0) xe = std::min(xe, floor_div(rhs, k));
+      else if (rhs > 0) xe = xb - 1;
+    }
+    if (xb > xe) return false;
+    x_begin = static_cast<int>(xb), x_end = static_cast<int>(xe) + 1;
+    return true;
   }
-  // Inside: E_i(p) = cross(v_{i+1} − v_i, p − v_i) > 0 for all three edges; on an edge (E = 0)
-  // the pixel belongs to the one of the two triangles sharing it whose direction is "owning".
+
+ private:
+  static constexpr std::int64_t kSub = 256;
   struct Edge {
     std::int64_t dx, dy, ax, ay, min_e;
-  } edges[3];
-  for (int i = 0; i < 3; ++i) {
-    const int j = (i + 1) % 3;
-    const std::int64_t dx = vx[j] - vx[i], dy = vy[j] - vy[i];
-    const bool owner = dy > 0 || (dy == 0 && dx < 0);
-    edges[i] = {dx, dy, vx[i], vy[i], owner ? 0 : 1};
-  }
-  const std::int64_t min_vx = std::min({vx[0], vx[1], vx[2]}), max_vx = std::max({vx[0], vx[1], vx[2]});
-  const std::int64_t min_vy = std::min({vy[0], vy[1], vy[2]}), max_vy = std::max({vy[0], vy[1], vy[2]});
-  const int y_lo = static_cast<int>(std::max<std::int64_t>(0, ceil_div(min_vy, kSub)));
-  const int y_hi = static_cast<int>(std::min<std::int64_t>(dst.height - 1, floor_div(max_vy, kSub)));
-  const std::int64_t x_lo = std::max<std::int64_t>(0, ceil_div(min_vx, kSub));
-  const std::int64_t x_hi = std::min<std::int64_t>(dst.width - 1, floor_div(max_vx, kSub));
-  if (y_lo > y_hi || x_lo > x_hi) return;
+  };
+  Affine dst_to_src_;
+  Edge edges_[3] = {};
+  int y_lo_ = 0, y_hi_ = -1;
+  std::int64_t x_lo_ = 0, x_hi_ = -1;
+};
 
+}  // namespace
+
+template <class T>
+void warp_mesh(const ImageT<T>& src, const std::vector<Point2f>& src_points, ImageT<T>& dst,
+               const std::vector<Point2f>& dst_points, const std::vector<Triangle>& mesh) {
+  FSWAP_CHECK(src.channels == dst.channels, "warp_mesh: src and dst must have the same channel count");
+  FSWAP_CHECK(src_points.size() == dst_points.size(), "warp_mesh: src and dst point lists differ in length");
+  if (src.empty() || dst.empty()) return;
+  std::vector<TriangleRaster> rasters;
+  int y_lo = dst.height, y_hi = -1;
+  for (const Triangle& t : mesh) {
+    FSWAP_CHECK(std::max({t.a, t.b, t.c}) < static_cast<int>(src_points.size()) && std::min({t.a, t.b, t.c}) >= 0,
+                "warp_mesh: a triangle's vertex index is out of range");
+    TriangleRaster r({src_points[t.a], src_points[t.b], src_points[t.c]},
+                     {dst_points[t.a], dst_points[t.b], dst_points[t.c]}, dst.width, dst.height);
+    if (r.empty()) continue;
+    y_lo = std::min(y_lo, r.y_lo()), y_hi = std::max(y_hi, r.y_hi());
+    rasters.push_back(r);
+  }
+  if (y_lo > y_hi) return;
+  // One pass over the rows for the whole mesh; within a row the triangles go in mesh order, so
+  // where folded triangles overlap the later one wins, as if each were warped in turn.
   parallel_for(
       y_hi - y_lo + 1,
       [&](int begin, int end) {
-        for (int y = y_lo + begin; y < y_lo + end; ++y) {
-          const std::int64_t py = y * kSub;
-          std::int64_t xb = x_lo, xe = x_hi;
-          for (const Edge& e : edges) {
-            // E(x) = e0 + k·x ≥ min_e
-            const std::int64_t e0 = e.dx * (py - e.ay) + e.dy * e.ax;
-            const std::int64_t k = -e.dy * kSub;
-            const std::int64_t rhs = e.min_e - e0;
-            if (k > 0) xb = std::max(xb, ceil_div(rhs, k));
-            else if (k < 0) xe = std::min(xe, floor_div(rhs, k));
-            else if (rhs > 0) xe = xb - 1;
+        for (int y = y_lo + begin; y < y_lo + end; ++y)
+          for (const TriangleRaster& r : rasters) {
+            int xb, xe;
+            if (r.span(y, xb, xe))
+              warp_affine_row(src, r.dst_to_src(), y, xb, xe, dst.row(y) + static_cast<std::size_t>(xb) * dst.channels,
+                              Border::kReplicate);
           }
-          if (xb > xe) continue;
-          warp_affine_row(src, *dst_to_src, y, static_cast<int>(xb), static_cast<int>(xe) + 1,
-                          dst.row(y) + static_cast<std::size_t>(xb) * dst.channels, Border::kReplicate);
-        }
       },
       16);
 }
@@ -425,8 +474,8 @@ ImageT<T> resize(const ImageT<T>& src, int width, int height, Interp interp) {
   template ImageT<T> warp_affine(const ImageT<T>&, const Affine&, int, int, Border);                          \
   template void warp_affine_into(const ImageT<T>&, const Affine&, ImageT<T>&, const Rect&, Border);           \
   template void warp_affine_row(const ImageT<T>&, const Affine&, int, int, int, T*, Border);                  \
-  template void warp_triangle(const ImageT<T>&, const std::array<Point2f, 3>&, ImageT<T>&,                    \
-                              const std::array<Point2f, 3>&);                                                 \
+  template void warp_mesh(const ImageT<T>&, const std::vector<Point2f>&, ImageT<T>&, const std::vector<Point2f>&, \
+                          const std::vector<Triangle>&);                                                     \
   template ImageT<T> resize(const ImageT<T>&, int, int, Interp);
 
 FSWAP_INSTANTIATE_TRANSFORM(std::uint8_t)

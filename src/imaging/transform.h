@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <vector>
 
 #include "imaging/geometry.h"
 #include "imaging/image.h"
@@ -35,13 +36,15 @@ template <class T>
 void warp_affine_row(const ImageT<T>& src, const Affine& dst_to_src, int y, int x_begin, int x_end, T* out,
                      Border border = Border::kReplicate);
 
-// Piecewise-affine warp of one triangle: every dst pixel whose centre lies inside dst_tri
-// (top-left fill rule, so adjacent triangles cover each pixel exactly once) is sampled
-// bilinearly from src (replicated borders) through the affine map dst_tri → src_tri. Pixels
-// outside dst are skipped. Vertices are snapped to 1/256 pixel for the coverage test.
+// Piecewise-affine warp of a mesh: for each triangle (indices into both point lists), every dst
+// pixel whose centre lies inside its dst triangle (top-left fill rule, so adjacent triangles
+// cover each pixel exactly once) is sampled bilinearly from src (replicated borders) through the
+// affine map dst triangle → src triangle. Pixels outside dst are skipped; where triangles
+// overlap (a folded mesh) the later one wins. Vertices are snapped to 1/256 pixel for the
+// coverage test. One pass over dst's rows for the whole mesh.
 template <class T>
-void warp_triangle(const ImageT<T>& src, const std::array<Point2f, 3>& src_tri, ImageT<T>& dst,
-                   const std::array<Point2f, 3>& dst_tri);
+void warp_mesh(const ImageT<T>& src, const std::vector<Point2f>& src_points, ImageT<T>& dst,
+               const std::vector<Point2f>& dst_points, const std::vector<Triangle>& mesh);
 
 // Resize to width × height. kBilinear uses half-pixel centres (OpenCV INTER_LINEAR);
 // kArea averages source pixels (for shrinking, like INTER_AREA; bilinear along an axis that

@@ -229,14 +229,13 @@ ImageF triangle_coverage(const std::vector<Point2f>& pts, const std::vector<Tria
   ImageF count(w, h, 1);
   for (const Triangle& t : tris) {
     ImageF layer(w, h, 1);
-    const std::array<Point2f, 3> tri{pts[t.a], pts[t.b], pts[t.c]};
-    warp_triangle(ones, tri, layer, tri);
+    warp_mesh(ones, pts, layer, pts, {t});
     for (std::size_t i = 0; i < layer.pixels.size(); ++i) count.pixels[i] += layer.pixels[i];
   }
   return count;
 }
 
-TEST(WarpTriangle, SharedEdgesCoverEachPixelExactlyOnce) {
+TEST(WarpMesh, SharedEdgesCoverEachPixelExactlyOnce) {
   // Two triangles sharing a diagonal whose line passes through many pixel centres.
   const std::vector<Point2f> quad{{2, 3}, {40, 3}, {40, 41}, {2, 41}};
   const ImageF c1 = triangle_coverage(quad, {{0, 1, 2}, {0, 2, 3}}, 48, 48);
@@ -261,13 +260,13 @@ TEST(WarpTriangle, SharedEdgesCoverEachPixelExactlyOnce) {
     }
 }
 
-TEST(WarpTriangle, SamplesLikeWarpAffine) {
+TEST(WarpMesh, SamplesLikeWarpAffine) {
   const Image src = smooth_image(80, 80, 3);
   const Affine m = similarity(1.2, 0.25, 5, -8);
-  const std::array<Point2f, 3> src_tri{{{10, 12}, {70, 20}, {30, 75}}};
-  const std::array<Point2f, 3> dst_tri{m.apply(src_tri[0]), m.apply(src_tri[1]), m.apply(src_tri[2])};
+  const std::vector<Point2f> src_tri{{10, 12}, {70, 20}, {30, 75}};
+  const std::vector<Point2f> dst_tri{m.apply(src_tri[0]), m.apply(src_tri[1]), m.apply(src_tri[2])};
   Image dst(100, 100, 3, 0);
-  warp_triangle(src, src_tri, dst, dst_tri);
+  warp_mesh(src, src_tri, dst, dst_tri, {{0, 1, 2}});
   const Image full = warp_affine(src, m, 100, 100);
   int covered = 0;
   for (int y = 0; y < 100; ++y)
@@ -278,6 +277,28 @@ TEST(WarpTriangle, SamplesLikeWarpAffine) {
       }
   // Area of the dst triangle, 1.44 × the src triangle's 1830.
   EXPECT_NEAR(covered, 1.44 * 1830, 80);
+}
+
+// The whole mesh in one pass writes what its triangles write one after another, folded
+// (overlapping) triangles included: the later triangle wins in both.
+TEST(WarpMesh, OnePassEqualsTheTrianglesInTurn) {
+  const Image src = smooth_image(120, 120, 3);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(5, 115), jitter(-9, 9);
+  std::vector<Point2f> src_pts{{0, 0}, {119, 0}, {119, 119}, {0, 119}};
+  for (int i = 0; i < 30; ++i) src_pts.push_back({u(rng), u(rng)});
+  const std::vector<Triangle> mesh = delaunay(src_pts);
+  // Jittered by up to 9 px, so some triangles fold over their neighbours, and shifted so part
+  // of the mesh falls outside dst.
+  std::vector<Point2f> dst_pts;
+  for (const Point2f& p : src_pts) dst_pts.push_back({p.x * 1.3f + jitter(rng) - 20, p.y * 1.3f + jitter(rng) + 4});
+  Image one_pass(140, 150, 3, 17), in_turn(140, 150, 3, 17);
+  warp_mesh(src, src_pts, one_pass, dst_pts, mesh);
+  for (const Triangle& t : mesh) warp_mesh(src, src_pts, in_turn, dst_pts, {t});
+  EXPECT_EQ(one_pass.pixels, in_turn.pixels);
+  int written = 0;
+  for (std::uint8_t v : one_pass.pixels) written += v != 17;
+  EXPECT_GT(written, 140 * 150);  // most of the frame is covered
 }
 
 #if FSWAP_HAVE_OPENCV
