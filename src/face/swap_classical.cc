@@ -163,7 +163,15 @@ void ClassicalSwapper::swap(Image& frame, const Face& target, const SwapOptions&
                                  target_points.begin() + lmk68::kMouthInnerLast + 1);
       fill_polygon(mask, mouth, 0.f);
     }
-    transfer_colour(warped, background, mask, options.colour_transfer);
+    // The colour transfer only over the hull's box: its statistics come from inside the hull,
+    // and outside it the background replaces the warp below.
+    const Rect hull_box = intersect(bounding_rect(inner, 1), {0, 0, work_w, work_h});
+    if (!hull_box.empty()) {
+      Image part = crop(warped, hull_box);
+      transfer_colour(part, crop(background, hull_box), crop(mask, hull_box), options.colour_transfer);
+      for (int y = 0; y < hull_box.height; ++y)
+        std::copy_n(part.row(y), hull_box.width * 3, warped.row(hull_box.y + y) + static_cast<std::size_t>(hull_box.x) * 3);
+    }
     // Outside the hull the foreground is the background itself, so the pyramid blend can only
     // change pixels near the face.
     for (std::size_t i = 0; i < mask.pixels.size(); ++i)
