@@ -132,4 +132,10 @@ void parallel_for(int n, const std::function<void(int, int)>& fn, int min_chunk)
   });
 }
 
+int rows_per_chunk(int row_pixels) {
+  constexpr int kMinChunkPixels = 1 << 15;
+  const int pixels = std::max(1, row_pixels);
+  return (kMinChunkPixels + pixels - 1) / pixels;
+}
+
 }  // namespace fswap

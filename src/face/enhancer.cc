@@ -94,7 +94,7 @@ void face_enhancer_blend(Image& frame, const Image& pasted, float blend, const R
           for (int i = 0; i < r.width * c; ++i) dst[i] = round_to_byte(dst[i] * a + src[i] * b);
         }
       },
-      16);
+      rows_per_chunk(r.width));
 }
 
 Result<std::unique_ptr<FaceEnhancerModel>> FaceEnhancerModel::load(Engine& engine, const std::string& models_dir,

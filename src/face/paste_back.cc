@@ -135,7 +135,7 @@ void paste_back(Image& frame, const ImageF& crop, const ImageF& mask, const Affi
           }
         }
       },
-      16);
+      rows_per_chunk(r.width));
 }
 
 }  // namespace fswap

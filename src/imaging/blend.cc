@@ -34,7 +34,7 @@ void mix(const ImageF& b, const ImageF& f, const ImageF& m, ImageF& out) {
             }
         }
       },
-      16);
+      rows_per_chunk(b.width));
 }
 
 }  // namespace
@@ -64,7 +64,7 @@ void alpha_blend(Image& dst, const Image& src, const ImageF& mask, int x, int y)
           }
         }
       },
-      16);
+      rows_per_chunk(r.width));
 }
 
 ImageF pyr_down(const ImageF& src) {
@@ -99,7 +99,7 @@ ImageF pyr_down(const ImageF& src) {
           }
         }
       },
-      8);
+      rows_per_chunk(dst.width));
   return dst;
 }
 
@@ -143,7 +143,7 @@ ImageF pyr_up(const ImageF& src, int width, int height) {
           }
         }
       },
-      8);
+      rows_per_chunk(width));
   return dst;
 }
 
@@ -195,7 +195,7 @@ ImageF multiband_blend(const ImageF& background, const ImageF& foreground, const
               }
           }
         },
-        16);
+        rows_per_chunk(b.width));
     result = std::move(next);
   }
   return result;

@@ -58,7 +58,7 @@ void gaussian_blur(ImageF& image, float sigma) {
           }
         }
       },
-      8);
+      rows_per_chunk(w));
 
   parallel_for(
       h,
@@ -76,7 +76,7 @@ void gaussian_blur(ImageF& image, float sigma) {
           }
         }
       },
-      8);
+      rows_per_chunk(w));
 }
 
 Image rgb_to_gray(const Image& rgb) {
@@ -214,7 +214,7 @@ ImageF rgb_to_lab(const Image& rgb) {
           }
         }
       },
-      16);
+      rows_per_chunk(rgb.width));
   return lab;
 }
 
@@ -256,7 +256,7 @@ Image lab_to_rgb(const ImageF& lab) {
           }
         }
       },
-      16);
+      rows_per_chunk(lab.width));
   return rgb;
 }
 
@@ -376,7 +376,7 @@ void fill_polygon(ImageF& image, const std::vector<Point2f>& polygon, float valu
           }
         }
       },
-      16);
+      rows_per_chunk(image.width));
 }
 
 }  // namespace fswap

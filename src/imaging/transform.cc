@@ -233,7 +233,7 @@ ImageT<T> resize_separable(const ImageT<T>& src, int width, int height, const Ax
           }
         }
       },
-      8);
+      rows_per_chunk(std::max(width, src.width)));
   return dst;
 }
 
@@ -290,7 +290,7 @@ void warp_affine_into(const ImageT<T>& src, const Affine& src_to_dst, ImageT<T>&
                           border);
         }
       },
-      16);
+      rows_per_chunk(r.width));
 }
 
 template <class T>
@@ -412,7 +412,7 @@ void warp_mesh(const ImageT<T>& src, const std::vector<Point2f>& src_points, Ima
                               Border::kReplicate);
           }
       },
-      16);
+      rows_per_chunk(dst.width));
 }
 
 template <class T>
@@ -435,7 +435,7 @@ ImageT<T> resize(const ImageT<T>& src, int width, int height, Interp interp) {
               for (int c = 0; c < C; ++c) out[x * C + c] = s[xo[x] + c];
           }
         },
-        16);
+        rows_per_chunk(width));
     return dst;
   }
   const bool area_x = interp == Interp::kArea && width < src.width;
@@ -466,7 +466,7 @@ ImageT<T> resize(const ImageT<T>& src, int width, int height, Interp interp) {
           default: resize_bilinear_rows<T, 0>(src, dst, xo, xf, ty, y_begin, y_end); break;
         }
       },
-      16);
+      rows_per_chunk(width));
   return dst;
 }
 

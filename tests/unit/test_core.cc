@@ -153,6 +153,21 @@ TEST(ParallelFor, BatchesFromTwoThreadsRunSideBySide) {
   for (auto& h : hits) EXPECT_EQ(h.load(), 1);
 }
 
+// A face's region (200 × 200 px) stays on the calling thread; a frame's rows are chunked.
+TEST(ParallelFor, SmallImagesRunOnTheCallingThread) {
+  EXPECT_EQ(rows_per_chunk(1920), 18);
+  EXPECT_EQ(rows_per_chunk(1 << 16), 1);
+  EXPECT_EQ(rows_per_chunk(0), 1 << 15);
+  std::mutex mutex;
+  std::vector<std::thread::id> ran_on;
+  parallel_for(200, [&](int, int) {
+    std::lock_guard lock(mutex);
+    ran_on.push_back(std::this_thread::get_id());
+  }, rows_per_chunk(200));
+  ASSERT_EQ(ran_on.size(), 1u);
+  EXPECT_EQ(ran_on[0], std::this_thread::get_id());
+}
+
 // Many threads at once, each its own sums: every index of every batch covered once.
 TEST(ParallelFor, ConcurrentCallersEachCoverTheirOwnRange) {
   constexpr int kThreads = 6, kRounds = 50, kSize = 333;
