@@ -87,15 +87,6 @@ TEST(CudaDevice, CreatesAndReportsTheCard) {
   EXPECT_LE(dev->free_bytes(), dev->total_bytes());
 }
 
-// The host's waits for the device sleep (a spinning wait holds a core the encoder needs).
-TEST(CudaDevice, HostWaitsBlockInsteadOfSpinning) {
-  auto dev = make_device();
-  ASSERT_NE(dev, nullptr);
-  unsigned int flags = 0;
-  ASSERT_EQ(cudaGetDeviceFlags(&flags), cudaSuccess);
-  EXPECT_EQ(flags & cudaDeviceScheduleMask, static_cast<unsigned int>(cudaDeviceScheduleBlockingSync));
-}
-
 TEST(CudaDevice, ErrorsNameTheCallAndOutOfMemoryIsClean) {
   auto dev = make_device();
   ASSERT_NE(dev, nullptr);

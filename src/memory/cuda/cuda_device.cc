@@ -167,10 +167,6 @@ void CudaDevice::make_current() const {
 
 Status CudaDevice::init() {
   FSWAP_CUDA_CHECK(cudaSetDevice(options_.device));
-  // The host's waits for the GPU (a download, a model's outputs) sleep rather than spin: with one
-  // context the runtime would spin, and the video pipeline waits on two threads most of the time,
-  // holding two cores the encoder and the face work's host steps need.
-  FSWAP_CUDA_CHECK(cudaSetDeviceFlags(cudaDeviceScheduleBlockingSync));
   cudaDeviceProp prop{};
   FSWAP_CUDA_CHECK(cudaGetDeviceProperties(&prop, options_.device));
   name_ = "cuda:" + std::to_string(options_.device) + " " + prop.name;
