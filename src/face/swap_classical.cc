@@ -108,12 +108,14 @@ Result<ClassicalSwapper> ClassicalSwapper::create(const Image& source_image, con
   const Rect crop_rect = intersect(bounding_rect(s.source_points_, 4), {0, 0, source_image.width, source_image.height});
   if (crop_rect.empty()) return no_face("the source face lies outside its image");
   for (auto& p : s.source_points_) p.x -= static_cast<float>(crop_rect.x), p.y -= static_cast<float>(crop_rect.y);
-  s.levels_.push_back({crop(source_image, crop_rect), 1.f});
+  s.levels_.push_back({crop(source_image, crop_rect), 1.f, s.source_points_});
   while (s.levels_.back().image.width > 64 && s.levels_.back().image.height > 64) {
     const Image& prev = s.levels_.back().image;
     const int w = (prev.width + 1) / 2, h = (prev.height + 1) / 2;
     const float scale = s.levels_.back().scale * static_cast<float>(w) / prev.width;
-    s.levels_.push_back({resize(prev, w, h, Interp::kArea), scale});
+    std::vector<Point2f> points = s.source_points_;
+    for (Point2f& p : points) p = {p.x * scale, p.y * scale};
+    s.levels_.push_back({resize(prev, w, h, Interp::kArea), scale, std::move(points)});
   }
   return s;
 }
@@ -152,9 +154,7 @@ void ClassicalSwapper::swap(Image& frame, const Face& target, const SwapOptions&
   ImageF mask(work_w, work_h, 1);
   {
     ScopedTimer t(ledger, "swap");
-    std::vector<Point2f> level_points = source_points_;
-    for (Point2f& p : level_points) p = {p.x * level->scale, p.y * level->scale};
-    warp_mesh(level->image, level_points, warped, target_points, mesh_);
+    warp_mesh(level->image, level->points, warped, target_points, mesh_);
     // Face mask: the hull of the 68 landmarks, the open mouth cut out.
     const std::vector<Point2f> inner(target_points.begin(), target_points.begin() + 68);
     fill_polygon(mask, convex_hull(inner), 1.f);

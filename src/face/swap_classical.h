@@ -42,7 +42,8 @@ class ClassicalSwapper {
  private:
   struct SourceLevel {
     Image image;
-    float scale = 1;  // this level's pixels per source pixel
+    float scale = 1;              // this level's pixels per source pixel
+    std::vector<Point2f> points;  // the mesh vertices in this level's pixels
   };
   ClassicalSwapper() = default;
 
