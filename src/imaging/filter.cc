@@ -302,7 +302,7 @@ Image clahe(const Image& gray, double clip_limit, int tiles_x, int tiles_y) {
         lut[i] = static_cast<std::uint8_t>(std::clamp<long>(std::lrint(sum * lut_scale), 0, 255));
       }
     }
-  });
+  }, rows_per_chunk(tile_pixels));  // a "row" here is a tile
 
   // Per column: the two tiles' LUT offsets and weights (float, in OpenCV's order of operations).
   const float inv_tw = 1.0f / tile_w, inv_th = 1.0f / tile_h;
@@ -333,7 +333,7 @@ Image clahe(const Image& gray, double clip_limit, int tiles_x, int tiles_y) {
         dst[x] = static_cast<std::uint8_t>(std::clamp<long>(std::lrint(res), 0, 255));
       }
     }
-  });
+  }, rows_per_chunk(w));
   return out;
 }
 
