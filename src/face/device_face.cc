@@ -47,9 +47,7 @@ Result<DeviceFrame> DeviceFrame::upload(DeviceWork& gpu, const Image& rgb) {
 
 Result<DeviceFrame> DeviceFrame::upload(DeviceWork& gpu, const Image& rgb, const Rect& part) {
   if (rgb.channels != 3 || rgb.empty()) return invalid_input("a device frame must be a non-empty RGB image");
-  const Rect inside = intersect(part, Rect{0, 0, rgb.width, rgb.height});
-  if (part.empty() || inside.x != part.x || inside.y != part.y || inside.width != part.width ||
-      inside.height != part.height)
+  if (part.empty() || intersect(part, Rect{0, 0, rgb.width, rgb.height}) != part)
     return invalid_input("a device frame's part must be a non-empty rectangle inside the host frame");
   DeviceFrame frame;
   frame.gpu_ = &gpu;

@@ -67,8 +67,8 @@ class DeviceFrame {
   // The rectangle `part` of `rgb` (non-empty, inside it), copied from the frame's rows as they are.
   static Result<DeviceFrame> upload(DeviceWork& gpu, const Image& rgb, const Rect& part);
   // Starts copying the device rows back after the work issued on the stream (under the hold); its
-  // wait(rgb.pixels.data() + offset_in(rgb), layout_in(rgb)) needs no hold. kInvalidInput unless `rgb` has the size of
-  // the frame it came from.
+  // wait(rgb.pixels.data() + offset_in(rgb), layout_in(rgb)) needs no hold. kInvalidInput unless
+  // `rgb` has the size of the frame it came from.
   Result<std::unique_ptr<DeviceWork::PendingDownload>> start_download(const Image& rgb) const;
   // Where its rows lie in the host frame it came from: the first byte's index in rgb.pixels, and
   // the rows from there.

@@ -38,6 +38,7 @@ using ImageF = ImageT<float>;
 struct Rect {
   int x = 0, y = 0, width = 0, height = 0;
   bool empty() const { return width <= 0 || height <= 0; }
+  bool operator==(const Rect&) const = default;
 };
 Rect intersect(const Rect& a, const Rect& b);
 

@@ -50,10 +50,6 @@ Face synthetic_face(float cx, float cy, float eyes, float angle) {
 
 Rect grown(const Rect& r, int m) { return {r.x - m, r.y - m, r.width + 2 * m, r.height + 2 * m}; }
 
-bool operator==(const Rect& a, const Rect& b) {
-  return a.x == b.x && a.y == b.y && a.width == b.width && a.height == b.height;
-}
-
 std::string to_string(const Rect& r) {
   return "[" + std::to_string(r.x) + ", " + std::to_string(r.y) + ", " + std::to_string(r.width) + "×" +
          std::to_string(r.height) + "]";

@@ -830,7 +830,8 @@ Status CudaExecutor::issue_kernels(const Started& run) {
 }
 
 Status CudaExecutor::IssuedRun::wait() {
-  for (auto& [output, copy] : copies) FSWAP_RETURN_IF_ERROR(copy->wait(outputs[output].raw(), HostRows::contiguous(outputs[output].view().bytes())));
+  for (auto& [output, copy] : copies)
+    FSWAP_RETURN_IF_ERROR(copy->wait(outputs[output].raw(), HostRows::contiguous(outputs[output].view().bytes())));
   copies.clear();
   return Status::ok();
 }

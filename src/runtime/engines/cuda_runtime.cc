@@ -33,7 +33,8 @@ void copy_rows(std::uint8_t* dst, std::uint64_t dst_stride, const std::uint8_t* 
     });
     return;
   }
-  const int rows_per_chunk = static_cast<int>(std::max<std::uint64_t>(1, kCopyChunk / std::max<std::uint64_t>(1, row_bytes)));
+  const int rows_per_chunk =
+      static_cast<int>(std::max<std::uint64_t>(1, kCopyChunk / std::max<std::uint64_t>(1, row_bytes)));
   parallel_for(static_cast<int>(rows), [&](int r0, int r1) {
     for (int r = r0; r < r1; ++r) std::memcpy(dst + r * dst_stride, src + r * src_stride, row_bytes);
   }, rows_per_chunk);
