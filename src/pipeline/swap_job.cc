@@ -141,6 +141,12 @@ struct Processors {
   bool region_frames = false;
   // Faces whose region did not fit either (done on the host); the first is logged.
   int region_misses = 0;
+
+  // The face processors' device buffers kept between faces go back; the next face makes them again.
+  void release_device_buffers() {
+    if (swapper) swapper->release_device_buffers();
+    if (enhancer) enhancer->release_device_buffers();
+  }
 };
 
 // The shared state of one job: models, the chosen source and the reference identity.
@@ -383,8 +389,7 @@ Status run_processor(const SwapJob& job, const std::string& processor, Processor
         // lanes' activations, weight rings and workspaces, sized for the largest runs so far, the
         // other side's included) go back, and the region tries once more: they come back at the
         // next runs, where the region's buffers may have left whole ranges.
-        if (p.swapper) p.swapper->release_device_buffers();
-        if (p.enhancer) p.enhancer->release_device_buffers();
+        p.release_device_buffers();
         {
           auto held = gpu->hold();
           FSWAP_RETURN_IF_ERROR(gpu->release_scratch());
@@ -398,8 +403,7 @@ Status run_processor(const SwapJob& job, const std::string& processor, Processor
       // This face goes to the host, the next ones try again. The processors' kept buffers would
       // hold a piece of device memory that the host step's model activations need.
       if (p.region_misses++ == 0) log_warn("a face's region did not fit on the GPU; such faces are done on the host: " + s.message());
-      if (p.swapper) p.swapper->release_device_buffers();
-      if (p.enhancer) p.enhancer->release_device_buffers();
+      p.release_device_buffers();
     }
     FSWAP_RETURN_IF_ERROR(host_face_step(processor, p, frame, face, ledger));
   }
@@ -687,10 +691,7 @@ void replan_windows(JobContext& ctx, double seconds, std::size_t frames) {
 // beside the weight ring and workspace the swapper had grown).
 Status release_gpu_side(JobContext& ctx, bool stages) {
   if (stages)
-    for (Processors& p : ctx.lanes) {
-      if (p.swapper) p.swapper->release_device_buffers();
-      if (p.enhancer) p.enhancer->release_device_buffers();
-    }
+    for (Processors& p : ctx.lanes) p.release_device_buffers();
   ctx.engine->end_stage();  // this side's weights may make room for the other's
   return ctx.engine->release_scratch();
 }
