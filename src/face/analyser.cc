@@ -36,19 +36,23 @@ Result<std::unique_ptr<FaceAnalyser>> FaceAnalyser::load(Engine& engine, const A
 }
 
 Result<std::vector<Face>> FaceAnalyser::analyse(const Image& rgb, bool embed_faces, TimeLedger* ledger) {
-  std::vector<Face> faces;
-  {
-    ScopedTimer t(ledger, "detect");
-    FSWAP_ASSIGN_OR_RETURN(faces, detector_->detect(rgb, options_.detect));
-  }
-  {
-    ScopedTimer t(ledger, "landmarks");
-    for (Face& f : faces) FSWAP_RETURN_IF_ERROR(landmark(rgb, f));
-    std::erase_if(faces, [](const Face& f) { return !landmarks_finite(f); });
-  }
+  FSWAP_ASSIGN_OR_RETURN(std::vector<Face> faces, detect(rgb, ledger));
+  FSWAP_RETURN_IF_ERROR(add_landmarks(rgb, faces, ledger));
   if (embed_faces)
     for (Face& f : faces) FSWAP_RETURN_IF_ERROR(embed(rgb, f, ledger));
   return faces;
+}
+
+Result<std::vector<Face>> FaceAnalyser::detect(const Image& rgb, TimeLedger* ledger) {
+  ScopedTimer t(ledger, "detect");
+  return detector_->detect(rgb, options_.detect);
+}
+
+Status FaceAnalyser::add_landmarks(const Image& rgb, std::vector<Face>& faces, TimeLedger* ledger) {
+  ScopedTimer t(ledger, "landmarks");
+  for (Face& f : faces) FSWAP_RETURN_IF_ERROR(landmark(rgb, f));
+  std::erase_if(faces, [](const Face& f) { return !landmarks_finite(f); });
+  return Status::ok();
 }
 
 Result<std::vector<Face>> FaceAnalyser::follow(const Image& rgb, const std::vector<Face>& previous,

@@ -5,7 +5,9 @@
 //   FSWAP_ASSIGN_OR_RETURN(auto faces, analyser->analyse(frame, /*embed=*/true, &ledger));
 //   FSWAP_ASSIGN_OR_RETURN(FaceClasses c, analyser->classify(frame, faces[0], &ledger));  // options.classify
 //
-// Records "detect", "landmarks", "embed" and "classify" time in the ledger. One thread at a time.
+// Records "detect", "landmarks", "embed" and "classify" time in the ledger. One thread at a time,
+// except that detect() may run on one thread while the other calls run on another (their models
+// differ): a video's next frame is detected while this one's landmarks run.
 #pragma once
 
 #include <memory>
@@ -47,6 +49,10 @@ class FaceAnalyser {
   // out, here and in follow; a FaceFusion landmarker's failure with the detector's five points
   // falls back to them first.
   Result<std::vector<Face>> analyse(const Image& rgb, bool embed, TimeLedger* ledger = nullptr);
+  // analyse() in two halves: the detector's faces (box, score, keypoints), then their landmarks
+  // (leaving out, as analyse does, those whose landmarks are not finite).
+  Result<std::vector<Face>> detect(const Image& rgb, TimeLedger* ledger = nullptr);
+  Status add_landmarks(const Image& rgb, std::vector<Face>& faces, TimeLedger* ledger = nullptr);
   Status embed(const Image& rgb, Face& face, TimeLedger* ledger = nullptr);
   // The previous frame's faces followed into this one without the detector (fswap's
   // --face-detector-interval): each keeps its box, score and track_id, gets this frame's

@@ -19,6 +19,7 @@ struct FaceBox {
   float height() const { return y2 - y1; }
   float area() const { return width() > 0 && height() > 0 ? width() * height() : 0.f; }
   Point2f centre() const { return {(x1 + x2) / 2, (y1 + y2) / 2}; }
+  bool operator==(const FaceBox&) const = default;
 };
 
 // Intersection over union of two boxes (0 when either is empty).

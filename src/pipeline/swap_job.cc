@@ -247,14 +247,22 @@ Status prepare_reference(JobContext& ctx) {
   return Status::ok();
 }
 
+// The faces the detector found on a frame before its analysis (run_face_work detects a video's
+// next frame while this one's landmarks run); none: the analysis detects them.
+using Detected = std::optional<std::vector<Face>>;
+
 // A frame's faces that pass the selector's gender/race/age filters (all of them when none is
 // set: no classifier runs), in the detector's order.
-Result<std::vector<Face>> wanted_faces(JobContext& ctx, const Image& frame, bool is_video) {
+Result<std::vector<Face>> wanted_faces(JobContext& ctx, const Image& frame, bool is_video, Detected detected = {}) {
   const int interval = is_video ? ctx.job.face_detector_interval : 1;
   std::vector<Face> faces;
   if (interval > 1 && !ctx.followed.empty() && ctx.frames_followed + 1 < interval) {
     FSWAP_ASSIGN_OR_RETURN(faces, ctx.analyser->follow(frame, ctx.followed, &ctx.ledger));
     ++ctx.frames_followed;
+  } else if (detected) {
+    faces = std::move(*detected);
+    FSWAP_RETURN_IF_ERROR(ctx.analyser->add_landmarks(frame, faces, &ctx.ledger));
+    ctx.frames_followed = 0;
   } else {
     FSWAP_ASSIGN_OR_RETURN(faces, ctx.analyser->analyse(frame, /*embed=*/false, &ctx.ledger));
     ctx.frames_followed = 0;
@@ -273,8 +281,8 @@ Result<std::vector<Face>> wanted_faces(JobContext& ctx, const Image& frame, bool
 
 // The faces the face processors work on, found on the frame as decoded.
 // is_video: the frame is one of a sequence (landmarks may be smoothed across frames).
-Result<std::vector<Face>> chosen_faces(JobContext& ctx, const Image& frame, bool is_video) {
-  FSWAP_ASSIGN_OR_RETURN(auto faces, wanted_faces(ctx, frame, is_video));
+Result<std::vector<Face>> chosen_faces(JobContext& ctx, const Image& frame, bool is_video, Detected detected) {
+  FSWAP_ASSIGN_OR_RETURN(auto faces, wanted_faces(ctx, frame, is_video, std::move(detected)));
   if (is_video && ctx.job.smooth_landmarks) ctx.smoother.smooth(faces);
   std::vector<Face> chosen;
   if (ctx.job.selector.mode == SelectorMode::kReference) {
@@ -289,10 +297,10 @@ Result<std::vector<Face>> chosen_faces(JobContext& ctx, const Image& frame, bool
 
 // The faces the face processors work on, none without a face processor (then no face models
 // are loaded). Counted in faces_swapped.
-Result<std::vector<Face>> analyse_frame(JobContext& ctx, const Image& frame, bool is_video) {
+Result<std::vector<Face>> analyse_frame(JobContext& ctx, const Image& frame, bool is_video, Detected detected = {}) {
   std::vector<Face> chosen;
   if (ctx.analyser) {
-    FSWAP_ASSIGN_OR_RETURN(chosen, chosen_faces(ctx, frame, is_video));
+    FSWAP_ASSIGN_OR_RETURN(chosen, chosen_faces(ctx, frame, is_video, std::move(detected)));
   }
   ctx.faces_swapped += static_cast<std::int64_t>(chosen.size());
   return chosen;
@@ -622,6 +630,7 @@ Result<DecodeStart> open_decode(const SwapJob& job, std::int64_t first, std::int
 // A frame of the window and the faces its analysis chose.
 struct WindowFrame {
   VideoFrame frame;
+  Detected detected;  // the detector's faces when found ahead of the analysis (run_face_work)
   std::vector<Face> faces;
   std::optional<DeviceFrame> on_gpu;  // between processors that work on the GPU (run_processor)
 };
@@ -748,11 +757,13 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
   return Status::ok();
 }
 
-// A video's face work: frames from `in`, window by window (ctx.plan), to `out` in order, on two
-// threads so the host work of one overlaps the other's model runs. The calling thread analyses
+// A video's face work: frames from `in`, window by window (ctx.plan), to `out` in order, on
+// threads so the host work of one overlaps the others' model runs. The calling thread analyses
 // each frame in order, after before_analysis(frame) (fault injection, segment resets: all
-// order-dependent state lives here); a stage thread runs run_stages over each analysed window
-// while the next one is analysed, and replans the window length. While the plan says
+// order-dependent state lives here); where every frame is detected (no
+// --face-detector-interval), a detector thread finds each frame's faces ahead of it, so one
+// frame's detection overlaps the previous one's landmarks; a stage thread runs run_stages over
+// each analysed window while the next one is analysed, and replans the window length. While the plan says
 // take_turns (the weights do not fit), the two take turns on the GPU (GpuTurns) a window at a
 // time instead of evicting each other's weights call by call; a changed plan applies from the
 // next window. `out` takes a whole window (its capacity follows the plan: encode_queue_depth), so
@@ -787,8 +798,41 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
     }
   };
   publish_plan();
+  // The detector thread: taking turns on the GPU, it leaves the detection to the analysis' turn;
+  // a detection that finds no device memory is left to the analysis too (which can give the
+  // stages' memory back). Its other errors reach the analysis with their frame, in order.
+  struct AheadFrame {
+    VideoFrame frame;
+    Detected detected;
+    Status error;
+  };
+  BoundedQueue<AheadFrame> ahead(2);
+  const bool detect_ahead = ctx.job.swap_faces && ctx.analyser && ctx.job.face_detector_interval == 1;
+  std::thread detector;
+  if (detect_ahead)
+    detector = std::thread([&] {
+      while (auto frame = in.pop()) {
+        AheadFrame a{std::move(*frame), {}, {}};
+        a.error = inject_fault(ctx.job, "detect", a.frame.index);
+        if (a.error.is_ok() && !take_turns && !a.frame.dropped) {
+          Result<std::vector<Face>> faces = ctx.analyser->detect(a.frame.image, &ctx.ledger);
+          if (faces) a.detected = std::move(*faces);
+          else if (faces.status().code() != StatusCode::kOutOfMemory) a.error = faces.status();
+        }
+        const bool failed = !a.error.is_ok();
+        if (!ahead.push(std::move(a)) || failed) break;
+      }
+      ahead.close();
+    });
+  auto next_frame = [&]() -> std::optional<AheadFrame> {
+    if (detect_ahead) return ahead.pop();
+    auto frame = in.pop();
+    if (!frame) return std::nullopt;
+    return AheadFrame{std::move(*frame), {}, {}};
+  };
   // A side waiting for the queue or for a turn wakes and stops.
   auto abort_both = [&] {
+    ahead.abort();
     analysed.abort();
     turns.abort();
   };
@@ -827,7 +871,7 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
     if (stop_requested(ctx.job)) return cancelled("stopped on request");  // a window in hand is not finished
     FSWAP_RETURN_IF_ERROR(before_analysis(w.frame));
     if (!ctx.job.swap_faces || w.frame.dropped) return Status::ok();
-    FSWAP_ASSIGN_OR_RETURN(w.faces, analyse_frame(ctx, w.frame.image, /*is_video=*/true));
+    FSWAP_ASSIGN_OR_RETURN(w.faces, analyse_frame(ctx, w.frame.image, /*is_video=*/true, std::move(w.detected)));
     return Status::ok();
   };
   // Taking turns, a window's frames are all decoded before its turn, so the GPU is not held
@@ -843,12 +887,16 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
     Status s;
     bool more = true;
     while (s.is_ok() && window.size() < static_cast<std::size_t>(window_frames.load())) {
-      auto frame = timed(waits.frames, [&] { return in.pop(); });
+      auto frame = timed(waits.frames, next_frame);
       if (!frame) {
         more = false;
         break;
       }
-      window.push_back({std::move(*frame), {}, {}});
+      if (!frame->error.is_ok()) {
+        s = frame->error;
+        break;
+      }
+      window.push_back({std::move(frame->frame), std::move(frame->detected), {}, {}});
       if (!in_turn) s = analyse(window.back());  // as it arrives
     }
     if (s.is_ok() && in_turn && !window.empty()) s = analyse_in_turn(window);
@@ -859,6 +907,8 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
     if (window.empty() || !timed(waits.handover, [&] { return analysed.push(std::move(window)); }) || !more) break;
   }
   analysed.close();
+  ahead.abort();  // wakes the detector thread when the analysis ended early
+  if (detector.joinable()) detector.join();
   stages.join();
   const GpuTurns::SideStats a = turns.stats()[GpuTurns::Side::kAnalysis];
   const GpuTurns::SideStats b = turns.stats()[GpuTurns::Side::kStages];

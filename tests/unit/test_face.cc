@@ -318,6 +318,26 @@ TEST_F(DefaultModels, FindsTheAstronautsFaceWithSensibleLandmarks) {
   EXPECT_GT(frontality(f), 0.7f);
 }
 
+// analyse() is detect() then add_landmarks(): the halves give the same faces, and detect()
+// leaves the landmarks to add_landmarks.
+TEST_F(DefaultModels, DetectThenAddLandmarksIsAnalyse) {
+  const Image image = read_image(kMedia + "messi5.jpg").value();
+  const std::vector<Face> whole = analyser_->analyse(image, /*embed=*/false).value();
+  std::vector<Face> halves = analyser_->detect(image).value();
+  ASSERT_FALSE(halves.empty());
+  for (const Face& f : halves) EXPECT_FALSE(f.has_landmarks);
+  ASSERT_TRUE(analyser_->add_landmarks(image, halves).is_ok());
+  ASSERT_EQ(halves.size(), whole.size());
+  for (std::size_t i = 0; i < whole.size(); ++i) {
+    EXPECT_EQ(halves[i].box, whole[i].box);
+    ASSERT_TRUE(halves[i].has_landmarks);
+    for (std::size_t k = 0; k < 68; ++k) {
+      EXPECT_EQ(halves[i].landmarks68[k].x, whole[i].landmarks68[k].x);
+      EXPECT_EQ(halves[i].landmarks68[k].y, whole[i].landmarks68[k].y);
+    }
+  }
+}
+
 TEST_F(DefaultModels, EmbeddingSeparatesPeopleAndSurvivesAMove) {
   const Image astronaut = read_image(kMedia + "astronaut.png").value();
   const Image messi = read_image(kMedia + "messi5.jpg").value();

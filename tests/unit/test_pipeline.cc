@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -182,6 +183,58 @@ std::string stage_fault_name(const ::testing::TestParamInfo<std::tuple<const cha
 INSTANTIATE_TEST_SUITE_P(Stages, SwapJobFault,
                          ::testing::Combine(::testing::Values("decode", "face", "encode"), ::testing::Bool()),
                          stage_fault_name);
+
+// The detector thread's error at frame 5 reaches the analysis with its frame: the run ends with
+// it after frames 0..4 went through the analysis, and leaves no output.
+TEST(SwapJob, DetectorErrorEndsTheRunCleanly) {
+  const std::string out = scratch("fault_detect.mp4");
+  SwapJob job = job_for(out);
+  std::atomic<int> analysed{0};
+  job.fault_injection = [&](const char* stage, std::int64_t frame) {
+    if (std::strcmp(stage, "face") == 0) ++analysed;
+    if (std::strcmp(stage, "detect") == 0 && frame == 5) return internal_error("injected detect fault at frame 5");
+    return Status::ok();
+  };
+  auto summary = run_with_deadline(job);
+  ASSERT_FALSE(summary.is_ok());
+  EXPECT_EQ(summary.status().message(), "injected detect fault at frame 5");
+  EXPECT_EQ(analysed.load(), 5);
+  expect_no_output(out);
+}
+
+// With every frame detected, a frame's detection runs while the previous frame is analysed:
+// the analysis of frame 3 waits (up to 10 s) for the detector to reach frame 4, which it only
+// does ahead of the analysis. With --face-detector-interval the detector waits for the
+// analysis (the frames it follows depend on the last ones), so no "detect" calls are made.
+TEST(SwapJob, DetectsTheNextFrameWhileAnalysingThisOne) {
+  for (const int interval : {1, 2}) {
+    SwapJob job = job_for(scratch("detect_ahead_" + std::to_string(interval) + ".mp4"));
+    job.face_detector_interval = interval;
+    std::mutex mutex;
+    std::condition_variable detected;
+    std::int64_t last_detected = -1;
+    bool ahead = false;
+    job.fault_injection = [&](const char* stage, std::int64_t frame) {
+      std::unique_lock lock(mutex);
+      if (std::strcmp(stage, "detect") == 0) {
+        last_detected = frame;
+        detected.notify_all();
+      } else if (std::strcmp(stage, "face") == 0 && frame == 3 && interval == 1) {
+        ahead = detected.wait_for(lock, std::chrono::seconds(10), [&] { return last_detected >= 4; });
+      }
+      return Status::ok();
+    };
+    auto summary = run_with_deadline(job);
+    ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
+    EXPECT_EQ(summary->faces_swapped, 40) << "interval " << interval;
+    if (interval == 1) {
+      EXPECT_TRUE(ahead) << "frame 4 was not detected while frame 3 was analysed";
+      EXPECT_EQ(last_detected, 39);
+    } else {
+      EXPECT_EQ(last_detected, -1);
+    }
+  }
+}
 
 TEST(SwapJob, ImageStageErrorLeavesNoOutput) {
   for (const char* stage : {"decode", "face", "encode"}) {
