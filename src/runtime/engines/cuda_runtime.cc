@@ -375,9 +375,12 @@ class StagedDownload final : public DeviceWork::PendingDownload {
 Result<std::unique_ptr<DeviceWork::PendingDownload>> CudaRuntime::download_later(const void* device, std::uint64_t bytes) {
   if (!staging_) staging_ = std::make_shared<PinnedStaging>();
   FSWAP_ASSIGN_OR_RETURN(void* buffer, staging_->take(std::max<std::uint64_t>(bytes, 1)));
+  // A blocking event: its waiter sleeps instead of spinning on a core. The waits are the model
+  // runs' and the frames' (milliseconds, beside an encoder that wants every core), and an event
+  // made without the flag busy-waits whatever the device's scheduling flags say.
   cudaEvent_t done = nullptr;
-  Status s = memory::cuda_status(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "cudaEventCreateWithFlags",
-                                 __FILE__, __LINE__);
+  Status s = memory::cuda_status(cudaEventCreateWithFlags(&done, cudaEventDisableTiming | cudaEventBlockingSync),
+                                 "cudaEventCreateWithFlags", __FILE__, __LINE__);
   if (s.is_ok() && bytes > 0)
     s = memory::cuda_status(cudaMemcpyAsync(buffer, device, bytes, cudaMemcpyDeviceToHost, device_->compute_stream()),
                             "cudaMemcpyAsync", __FILE__, __LINE__);
