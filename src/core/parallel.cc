@@ -7,6 +7,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/thread_name.h"
+
 namespace fswap {
 namespace {
 
@@ -18,7 +20,11 @@ namespace {
 class WorkerPool {
  public:
   explicit WorkerPool(int threads) {
-    for (int i = 0; i + 1 < threads; ++i) workers_.emplace_back([this] { loop(); });
+    for (int i = 0; i + 1 < threads; ++i)
+      workers_.emplace_back([this] {
+        name_this_thread("fswap-pool");
+        loop();
+      });
   }
   ~WorkerPool() {
     {

@@ -79,6 +79,7 @@ class DeviceFrame {
   void* data() const { return buffer_.get().data(); }
   int width() const { return part_.width; }
   int height() const { return part_.height; }
+  const Rect& part() const { return part_; }  // of the host frame
 
  private:
   DeviceWork* gpu_ = nullptr;

@@ -15,6 +15,18 @@ Result<Rect> step_part(const Image& frame, const Rect& region) {
 
 }  // namespace
 
+Rect part_holding(const std::vector<Rect>& regions, int frame_width, int frame_height) {
+  const Rect frame{0, 0, frame_width, frame_height};
+  int x0 = frame_width, y0 = frame_height, x1 = 0, y1 = 0;
+  for (const Rect& region : regions) {
+    const Rect r = intersect(region, frame);
+    if (r.empty()) continue;
+    x0 = std::min(x0, r.x), y0 = std::min(y0, r.y);
+    x1 = std::max(x1, r.x + r.width), y1 = std::max(y1, r.y + r.height);
+  }
+  return x1 > x0 && y1 > y0 ? Rect{x0, y0, x1 - x0, y1 - y0} : frame;
+}
+
 Status run_in_region(Image& frame, const Rect& region, const Face& face, const HostFaceStep& step) {
   FSWAP_ASSIGN_OR_RETURN(const Rect r, step_part(frame, region));
   if (r.empty()) return Status::ok();

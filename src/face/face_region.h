@@ -19,6 +19,7 @@
 #pragma once
 
 #include <functional>
+#include <vector>
 
 #include "core/status.h"
 #include "core/time_ledger.h"
@@ -28,6 +29,11 @@
 #include "runtime/device_work.h"
 
 namespace fswap {
+
+// The part of a frame that holds all of `regions` (each clipped to the frame): several face steps
+// work on it, each with its face translated into it, as they would on the whole frame. The whole
+// frame when the regions hold nothing.
+Rect part_holding(const std::vector<Rect>& regions, int frame_width, int frame_height);
 
 // A face processor's step on a frame (host or device), in place.
 using HostFaceStep = std::function<Status(Image& frame, const Face& face)>;

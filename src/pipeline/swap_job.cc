@@ -16,6 +16,7 @@
 
 #include "core/bounded_queue.h"
 #include "core/log.h"
+#include "core/thread_name.h"
 #include "face/device_face.h"
 #include "face/face_region.h"
 #include "face/face_tracker.h"
@@ -73,7 +74,10 @@ Status check_input(const std::string& role, const std::string& path) {
 class LaneCrew {
  public:
   explicit LaneCrew(int lanes) {
-    for (int k = 1; k < lanes; ++k) threads_.emplace_back([this, k] { helper(k); });
+    for (int k = 1; k < lanes; ++k) threads_.emplace_back([this, k] {
+      name_this_thread("fswap-lane");
+      helper(k);
+    });
   }
   ~LaneCrew() {
     {
@@ -350,11 +354,22 @@ bool regions_pay(const std::string& processor, const Processors& p, const Image&
   return bytes < frame.pixels.size();
 }
 
+// The part of the frame that goes up for the job's face processors on `gpu`, which keep it from
+// one to the next: the part holding their regions of these faces (a few MB at 4K, where the
+// frame is 25 MB).
+Rect gpu_part(const SwapJob& job, Processors& p, const DeviceWork& gpu, const Image& frame, const std::vector<Face>& faces) {
+  std::vector<Rect> regions;
+  for (const std::string& processor : job.processors)
+    if (processor_gpu(job, processor, p) == &gpu)
+      for (const Face& f : faces) regions.push_back(device_region(processor, p, f, frame));
+  return part_holding(regions, frame.width, frame.height);
+}
+
 // One processor's work on one frame, in place, with one lane's processors. As FaceFusion: the
 // face processors over all chosen faces (found on the target as decoded), in order;
-// frame_enhancer over the whole frame. A face processor that works on the GPU uploads the frame
-// (on_gpu) unless the previous one left it there, and leaves it there; one on the host first
-// brings it back (frame_to_host). It sends each face's region instead (face/face_region.h) once
+// frame_enhancer over the whole frame. A face processor that works on the GPU uploads the part
+// of the frame the GPU's processors touch (on_gpu, gpu_part) unless the previous one left it
+// there, and leaves it there; one on the host first brings it back (frame_to_host). It sends each face's region instead (face/face_region.h) once
 // the lane's frames no longer fit (Processors::region_frames), or when the frame makes a trip per
 // processor and regions_pay.
 Status run_processor(const SwapJob& job, const std::string& processor, Processors& p, Image& frame,
@@ -369,9 +384,13 @@ Status run_processor(const SwapJob& job, const std::string& processor, Processor
       auto held = gpu->hold();
       if (!on_gpu) {
         ScopedTimer t(ledger, "upload");
-        FSWAP_ASSIGN_OR_RETURN(on_gpu, DeviceFrame::upload(*gpu, frame));
+        FSWAP_ASSIGN_OR_RETURN(on_gpu, DeviceFrame::upload(*gpu, frame, gpu_part(job, p, *gpu, frame, faces)));
       }
-      for (; done < faces.size(); ++done) FSWAP_RETURN_IF_ERROR(device_face_step(processor, p, *on_gpu, faces[done], ledger));
+      const Rect& at = on_gpu->part();
+      for (; done < faces.size(); ++done) {
+        const Face face = translated(faces[done], static_cast<float>(-at.x), static_cast<float>(-at.y));
+        FSWAP_RETURN_IF_ERROR(device_face_step(processor, p, *on_gpu, face, ledger));
+      }
       return Status::ok();
     }();
     if (s.code() != StatusCode::kOutOfMemory) return s;
@@ -772,6 +791,7 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
 void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<VideoFrame>& out,
                    const std::function<Status(const VideoFrame&)>& before_analysis,
                    const std::function<void(const Status&)>& fail) {
+  name_this_thread("fswap-analyse");
   BoundedQueue<std::vector<WindowFrame>> analysed(1);  // one window ahead of the stages
   GpuTurns turns;
   // ctx.plan is the stage thread's; the analysis thread reads these at each window.
@@ -811,6 +831,7 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
   std::thread detector;
   if (detect_ahead)
     detector = std::thread([&] {
+      name_this_thread("fswap-detect");
       while (auto frame = in.pop()) {
         AheadFrame a{std::move(*frame), {}, {}};
         a.error = inject_fault(ctx.job, "detect", a.frame.index);
@@ -841,6 +862,7 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
     abort_both();
   };
   std::thread stages([&] {
+    name_this_thread("fswap-stages");
     while (auto window = timed(waits.windows, [&] { return analysed.pop(); })) {
       if (ctx.job.swap_faces && !window->empty()) {
         // One turn for all the window's processor stages, not one per stage: the next window's
@@ -964,6 +986,7 @@ Result<SwapSummary> run_video(JobContext& ctx, const ProgressCallback& on_progre
   };
 
   std::thread decoder([&] {
+    name_this_thread("fswap-decode");
     std::int64_t pts_origin = -1;
     // --output-video-fps: each frame waits for the next, whose time says whether the writer shows it.
     const std::optional<OutputTicks> ticks = output_ticks(job, info);
@@ -1228,6 +1251,7 @@ void run_part(SegmentRun& run, JobContext& ctx, const ReferenceTracker& fresh_tr
   const std::optional<OutputTicks> ticks = output_ticks(job, run.info);
   SegmentEnds ends;
   std::thread decoder([&] {
+    name_this_thread("fswap-decode");
     std::int64_t pts_origin = decode->pts_origin;
     // --output-video-fps: the last wanted frame waits for the next frame, wanted or not (the one
     // after the part too), whose pts says whether the writer shows it and, after a segment's last

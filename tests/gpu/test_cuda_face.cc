@@ -241,9 +241,10 @@ TEST(CudaFace, FramesKeptOnTheGpuMatchTheHostPath) {
   EXPECT_LT(changed, 40.0) << "the device path changed too little";
 }
 
-// The same swap + enhance on the GPU, the whole frame uploaded once, and each face's region alone
-// (face/face_region.h, the pipeline's way when the frame does not fit): the same bytes, for the
-// photo's face inside the frame and for it cut by the frame's left edge (its regions clipped).
+// The same swap + enhance on the GPU, the whole frame uploaded once, each face's region alone
+// (face/face_region.h, the pipeline's way when the frame does not fit), and the part holding both
+// regions with both steps on it (the pipeline's way otherwise): the same bytes, for the photo's
+// face inside the frame and for it cut by the frame's left edge (its regions clipped).
 TEST(CudaFace, RegionStepsMatchTheWholeFrame) {
   if (const std::string m = missing_model({"fr_detect", "inswapper_128", "gfpgan_1.4"}); !m.empty())
     GTEST_SKIP() << m << " not in FSWAP_GPU_MODELS";
@@ -311,17 +312,27 @@ TEST(CudaFace, RegionStepsMatchTheWholeFrame) {
     s = run_on_gpu_in_region(*gpu, by_region, enhance_region, face, enhance, nullptr);
     ASSERT_TRUE(s.is_ok()) << s.to_string();
 
-    std::size_t differing = 0, changed = 0;
+    Image by_part = frame;
+    const Rect part = part_holding({swap_region, enhance_region}, frame.width, frame.height);
+    s = run_on_gpu_in_region(*gpu, by_part, part, face, [&](const DeviceFrame& f, const Face& at) {
+      FSWAP_RETURN_IF_ERROR(swap(f, at));
+      return enhance(f, at);
+    }, nullptr);
+    ASSERT_TRUE(s.is_ok()) << s.to_string();
+
+    std::size_t differing = 0, part_differing = 0, changed = 0;
     for (std::size_t i = 0; i < whole.pixels.size(); ++i) {
       differing += whole.pixels[i] != by_region.pixels[i];
+      part_differing += whole.pixels[i] != by_part.pixels[i];
       changed += whole.pixels[i] != frame.pixels[i];
     }
-    std::printf("regions %dx%d (swap) and %dx%d (enhance) of a %dx%d frame: %zu values changed, %zu differ from the "
-                "whole frame's\n",
-                swap_region.width, swap_region.height, enhance_region.width, enhance_region.height, frame.width,
-                frame.height, changed, differing);
+    std::printf("regions %dx%d (swap) and %dx%d (enhance), part %dx%d of a %dx%d frame: %zu values changed, %zu "
+                "(regions) and %zu (part) differ from the whole frame's\n",
+                swap_region.width, swap_region.height, enhance_region.width, enhance_region.height, part.width,
+                part.height, frame.width, frame.height, changed, differing, part_differing);
     EXPECT_GT(changed, 10000u) << "the steps changed too little to compare";
     EXPECT_EQ(differing, 0u) << "the regions' steps must give the whole frame's bytes";
+    EXPECT_EQ(part_differing, 0u) << "the steps on the part must give the whole frame's bytes";
   }
 }
 

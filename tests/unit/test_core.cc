@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <bit>
@@ -7,6 +8,8 @@
 #include <cmath>
 #include <mutex>
 #include <random>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -15,6 +18,7 @@
 #include "core/parallel.h"
 #include "core/status.h"
 #include "core/tensor.h"
+#include "core/thread_name.h"
 #include "core/time_ledger.h"
 
 namespace fswap {
@@ -124,6 +128,30 @@ TEST(ParallelFor, CoversEveryIndexOnce) {
 // One thread's batch waits, inside its chunks, for another thread's whole parallel_for: the
 // second batch must run while the first is open (one batch at a time would never end it; the
 // wait gives up after 10 s so such a pool fails the test rather than hanging it).
+// A named thread shows its name (the first 15 bytes: Linux's limit), and the pool's workers
+// theirs.
+TEST(ThreadName, NamesTheCallingThreadAndThePoolsWorkers) {
+  char name[32] = {};
+  std::thread([&] {
+    name_this_thread("fswap-a-name-longer-than-fifteen");
+    pthread_getname_np(pthread_self(), name, sizeof name);
+  }).join();
+  EXPECT_STREQ(name, "fswap-a-name-lo");
+  std::mutex mutex;
+  std::set<std::string> pool_names;
+  parallel_for(64, [&](int, int) {
+    char n[32] = {};
+    pthread_getname_np(pthread_self(), n, sizeof n);
+    std::lock_guard lock(mutex);
+    pool_names.insert(n);
+  });
+  // The caller takes part; any other thread was a worker.
+  char caller[32] = {};
+  pthread_getname_np(pthread_self(), caller, sizeof caller);
+  pool_names.erase(caller);
+  for (const std::string& n : pool_names) EXPECT_EQ(n, "fswap-pool");
+}
+
 TEST(ParallelFor, BatchesFromTwoThreadsRunSideBySide) {
   std::mutex mutex;
   std::condition_variable cv;

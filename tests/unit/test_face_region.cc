@@ -76,6 +76,16 @@ TEST(FaceRegion, TranslatedMovesEveryPositionAndKeepsTheRest) {
   EXPECT_TRUE(m.has_landmarks);
 }
 
+TEST(FaceRegion, PartHoldingIsTheRegionsBoundsInsideTheFrame) {
+  // Two faces' regions, one cut by the frame's right edge: the part spans both, clipped.
+  EXPECT_EQ(part_holding({{100, 50, 200, 100}, {250, 120, 200, 90}}, 400, 300), (Rect{100, 50, 300, 160}));
+  // One region: itself; one outside the frame or empty adds nothing.
+  EXPECT_EQ(part_holding({{10, 20, 30, 40}, {500, 500, 10, 10}, {0, 0, 0, 5}}, 400, 300), (Rect{10, 20, 30, 40}));
+  // Nothing to hold: the whole frame (a step without a region may touch any of it).
+  EXPECT_EQ(part_holding({}, 400, 300), (Rect{0, 0, 400, 300}));
+  EXPECT_EQ(part_holding({{-50, -50, 20, 20}}, 400, 300), (Rect{0, 0, 400, 300}));
+}
+
 // frame_to_crop for the same crop on a frame whose origin lies at (x, y) of this one.
 Affine moved_origin(const Affine& m, double x, double y) {
   Affine o = m;
