@@ -65,6 +65,25 @@ SwapJob gpu_swap_job(const std::string& source, const std::string& target, const
   return job;
 }
 
+// Two runs' images of one job under a tight budget, frames on the host and on the GPU: the same
+// but for fp16 rounding. The runs' models may take different convolution algorithms (the
+// workspace each may use depends on the memory the frames hold), which moves a few pixels by a
+// few levels; a wrong paste or region would move a face region by tens of levels.
+void expect_same_but_fp16_rounding(const Image& host, const Image& kept, const std::string& budget) {
+  ASSERT_EQ(host.pixels.size(), kept.pixels.size());
+  int worst = 0;
+  double sum = 0;
+  for (std::size_t i = 0; i < host.pixels.size(); ++i) {
+    const int d = std::abs(int(host.pixels[i]) - int(kept.pixels[i]));
+    worst = std::max(worst, d);
+    sum += d;
+  }
+  const double mean = sum / static_cast<double>(host.pixels.size());
+  std::printf("  %s: host vs GPU frames worst %d levels, mean %.2e\n", budget.c_str(), worst, mean);
+  EXPECT_LE(worst, 6) << budget;
+  EXPECT_LT(mean, 0.05) << budget;
+}
+
 // The first of `models` missing from FSWAP_GPU_MODELS, "" when all are there (a test skips then).
 std::string missing_model(std::initializer_list<const char*> models) {
   for (const char* m : models)
@@ -738,20 +757,17 @@ TEST(CudaFrames, TightBudgetsRunFramesOnTheGpuWhereHostFramesRun) {
       continue;
     }
     ASSERT_TRUE(kept.is_ok()) << budget << ": " << kept.status().to_string();
-    ASSERT_EQ(host->pixels.size(), kept->pixels.size());
-    int worst = 0;
-    for (std::size_t i = 0; i < host->pixels.size(); ++i) worst = std::max(worst, std::abs(int(host->pixels[i]) - int(kept->pixels[i])));
-    EXPECT_LE(worst, 2) << budget;
+    expect_same_but_fp16_rounding(*host, *kept, budget);
     tight_budgets_run += std::string(budget) != "400MiB";
   }
   EXPECT_GE(tight_budgets_run, 1) << "no budget below 400 MiB let host frames run";
 }
 
 
-// Two faces far apart on a 4K frame: the part holding both faces' regions spans the frame's
-// width, and at a budget where it does not fit beside gfpgan's activations the job sends each
-// face's region alone (face/face_region.h) instead, with the host frames' image. At every budget
-// where host frames run, frames on the GPU run too.
+// Two faces in opposite corners of a 4K frame: the part holding both faces' regions is most of
+// the frame, and at a budget where it does not fit beside gfpgan's activations the job sends
+// each face's region alone (face/face_region.h) instead, with the host frames' image. At every
+// budget where host frames run, frames on the GPU run too.
 TEST(CudaFrames, FacesFarApartGoUpRegionByRegionWhenTheirPartDoesNotFit) {
   if (const std::string m = missing_model({"fr_detect", "inswapper_128", "arcface_w600k_r50", "gfpgan_1.4"}); !m.empty())
     GTEST_SKIP() << m << " not in FSWAP_GPU_MODELS";
@@ -760,13 +776,13 @@ TEST(CudaFrames, FacesFarApartGoUpRegionByRegionWhenTheirPartDoesNotFit) {
   const std::string dir = ::testing::TempDir();
   const std::string photo_png = dir + "/apart_photo.png", target_png = dir + "/apart_4k.png";
   ASSERT_TRUE(write_image(photo_png, *image).is_ok());
-  // The photo at 1600×1600 against each side of a grey 4K frame.
+  // The photo at 1600×1600 in the top-left and bottom-right corners of a grey 4K frame.
   const Image big = resize(*image, 1600, 1600);
   Image target(3840, 2160, 3);
   std::fill(target.pixels.begin(), target.pixels.end(), std::uint8_t{128});
-  for (const int left : {0, 3840 - 1600})
+  for (const auto& [left, top] : {std::pair{0, 0}, std::pair{3840 - 1600, 2160 - 1600}})
     for (int y = 0; y < 1600; ++y)
-      std::copy_n(big.row(y), 1600 * 3, target.row(280 + y) + static_cast<std::size_t>(left) * 3);
+      std::copy_n(big.row(y), 1600 * 3, target.row(top + y) + static_cast<std::size_t>(left) * 3);
   ASSERT_TRUE(write_image(target_png, target).is_ok());
   long uploads = 0;
   std::int64_t faces = 0;
@@ -783,7 +799,7 @@ TEST(CudaFrames, FacesFarApartGoUpRegionByRegionWhenTheirPartDoesNotFit) {
     return read_image(job.output);
   };
   int split = 0;  // budgets where the faces' regions went up one at a time
-  for (const char* budget : {"400MiB", "200MiB", "170MiB", "150MiB", "140MiB", "130MiB", "120MiB"}) {
+  for (const char* budget : {"400MiB", "200MiB", "170MiB", "160MiB", "150MiB", "140MiB", "130MiB", "120MiB", "110MiB"}) {
     auto host = run(budget, SwapJob::FramesOnGpu::kOff);
     auto kept = run(budget, SwapJob::FramesOnGpu::kAuto);
     std::printf("4K, two faces apart, swap + enhance at %s: host frames %s, frames on the GPU %s (%lld faces, %ld uploads)\n",
@@ -795,9 +811,7 @@ TEST(CudaFrames, FacesFarApartGoUpRegionByRegionWhenTheirPartDoesNotFit) {
     }
     ASSERT_TRUE(kept.is_ok()) << budget << ": " << kept.status().to_string();
     EXPECT_EQ(faces, 2) << budget;
-    int worst = 0;
-    for (std::size_t i = 0; i < host->pixels.size(); ++i) worst = std::max(worst, std::abs(int(host->pixels[i]) - int(kept->pixels[i])));
-    EXPECT_LE(worst, 2) << budget;
+    expect_same_but_fp16_rounding(*host, *kept, budget);
     split += uploads > 1;
   }
   EXPECT_GE(split, 1) << "no budget sent the faces' regions one at a time";
