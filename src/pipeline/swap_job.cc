@@ -357,7 +357,8 @@ bool regions_pay(const std::string& processor, const Processors& p, const Image&
 // The part of the frame that goes up for the job's face processors on `gpu`, which keep it from
 // one to the next: the part holding their regions of these faces (a few MB at 4K, where the
 // frame is 25 MB).
-Rect gpu_part(const SwapJob& job, Processors& p, const DeviceWork& gpu, const Image& frame, const std::vector<Face>& faces) {
+Rect gpu_part(const SwapJob& job, Processors& p, const DeviceWork& gpu, const Image& frame,
+              const std::vector<Face>& faces) {
   std::vector<Rect> regions;
   for (const std::string& processor : job.processors)
     if (processor_gpu(job, processor, p) == &gpu)
@@ -369,9 +370,9 @@ Rect gpu_part(const SwapJob& job, Processors& p, const DeviceWork& gpu, const Im
 // face processors over all chosen faces (found on the target as decoded), in order;
 // frame_enhancer over the whole frame. A face processor that works on the GPU uploads the part
 // of the frame the GPU's processors touch (on_gpu, gpu_part) unless the previous one left it
-// there, and leaves it there; one on the host first brings it back (frame_to_host). It sends each face's region instead (face/face_region.h) once
-// the lane's frames no longer fit (Processors::region_frames), or when the frame makes a trip per
-// processor and regions_pay.
+// there, and leaves it there; one on the host first brings it back (frame_to_host). It sends
+// each face's region instead (face/face_region.h) once the lane's frames no longer fit
+// (Processors::region_frames), or when the frame makes a trip per processor and regions_pay.
 Status run_processor(const SwapJob& job, const std::string& processor, Processors& p, Image& frame,
                      std::optional<DeviceFrame>& on_gpu, const std::vector<Face>& faces, TimeLedger* ledger,
                      FrameTrip trip) {
@@ -782,12 +783,13 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
 // order-dependent state lives here); where every frame is detected (no
 // --face-detector-interval), a detector thread finds each frame's faces ahead of it, so one
 // frame's detection overlaps the previous one's landmarks; a stage thread runs run_stages over
-// each analysed window while the next one is analysed, and replans the window length. While the plan says
-// take_turns (the weights do not fit), the two take turns on the GPU (GpuTurns) a window at a
-// time instead of evicting each other's weights call by call; a changed plan applies from the
-// next window. `out` takes a whole window (its capacity follows the plan: encode_queue_depth), so
-// the stages start the next window while the encoder works through the last one. The first
-// error goes to fail() and ends both; `out` is closed when `in` is drained.
+// each analysed window while the next one is analysed, and replans the window length. While the
+// plan says take_turns (the weights do not fit), the analysis and the stages take turns on the
+// GPU (GpuTurns) a window at a time instead of evicting each other's weights call by call; a
+// changed plan applies from the next window. `out` takes a whole window (its capacity follows
+// the plan: encode_queue_depth), so the stages start the next window while the encoder works
+// through the last one. The first error goes to fail() and ends them all; `out` is closed when
+// `in` is drained.
 void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<VideoFrame>& out,
                    const std::function<Status(const VideoFrame&)>& before_analysis,
                    const std::function<void(const Status&)>& fail) {

@@ -799,10 +799,12 @@ TEST(CudaFrames, FacesFarApartGoUpRegionByRegionWhenTheirPartDoesNotFit) {
     return read_image(job.output);
   };
   int split = 0;  // budgets where the faces' regions went up one at a time
-  for (const char* budget : {"400MiB", "200MiB", "170MiB", "160MiB", "150MiB", "140MiB", "130MiB", "120MiB", "110MiB"}) {
+  for (const char* budget :
+       {"400MiB", "200MiB", "170MiB", "160MiB", "150MiB", "140MiB", "130MiB", "120MiB", "110MiB"}) {
     auto host = run(budget, SwapJob::FramesOnGpu::kOff);
     auto kept = run(budget, SwapJob::FramesOnGpu::kAuto);
-    std::printf("4K, two faces apart, swap + enhance at %s: host frames %s, frames on the GPU %s (%lld faces, %ld uploads)\n",
+    std::printf("4K, two faces apart, swap + enhance at %s: host frames %s, frames on the GPU %s "
+                "(%lld faces, %ld uploads)\n",
                 budget, host.is_ok() ? "ok" : host.status().to_string().c_str(),
                 kept.is_ok() ? "ok" : kept.status().to_string().c_str(), static_cast<long long>(faces), uploads);
     if (!host.is_ok()) {
