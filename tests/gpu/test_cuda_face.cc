@@ -19,7 +19,9 @@
 #include <initializer_list>
 #include <optional>
 #include <random>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "core/npy.h"
 #include "face/analyser.h"
@@ -720,6 +722,54 @@ TEST(CudaFaceMasks, FramesKeptOnTheGpuWithContentMasksMatchTheHostPath) {
   EXPECT_GT(same, 60.0) << "enhance with box and occlusion masks: device path vs host path";
 }
 
+// One budget's two runs of a 4K swap + enhance job (run_budgets).
+struct BudgetRuns {
+  std::string budget;
+  bool host_ran = false;   // the host frames' run succeeded (else it ran out of memory)
+  long gpu_uploads = 0;    // the GPU frames' run's "upload" calls
+  std::int64_t faces = 0;  // and the faces it swapped
+};
+
+// Swaps the photo (its PNG at photo_png) into the image at target_png with the swapper and the
+// face enhancer, `selector` choosing the faces, at each budget twice: frames on the host, then on
+// the GPU (auto). Checks that a host run fails only for lack of memory and that wherever it ran
+// the GPU frames' run did too, with its image but for fp16 rounding.
+std::vector<BudgetRuns> run_budgets(const std::string& photo_png, const std::string& target_png,
+                                    std::initializer_list<const char*> budgets, SelectorMode selector) {
+  std::vector<BudgetRuns> runs;
+  for (const char* budget : budgets) {
+    BudgetRuns r{budget};
+    const auto run = [&](SwapJob::FramesOnGpu frames) -> Result<Image> {
+      SwapJob job = gpu_swap_job(photo_png, target_png, ::testing::TempDir() + "/budget_out.png");
+      job.selector.mode = selector;
+      job.analyser.session.vram_budget = budget;
+      job.frames_on_gpu = frames;
+      FSWAP_ASSIGN_OR_RETURN(SwapSummary summary, run_swap(job));
+      r.gpu_uploads = 0;
+      for (const TimeLedger::Entry& e : summary.stages)
+        if (e.stage == "upload") r.gpu_uploads = e.calls;
+      r.faces = summary.faces_swapped;
+      return read_image(job.output);
+    };
+    auto host = run(SwapJob::FramesOnGpu::kOff);
+    auto kept = run(SwapJob::FramesOnGpu::kAuto);
+    std::printf("%s: host frames %s, frames on the GPU %s (%lld faces, %ld uploads)\n", budget,
+                host.is_ok() ? "ok" : host.status().to_string().c_str(),
+                kept.is_ok() ? "ok" : kept.status().to_string().c_str(), static_cast<long long>(r.faces),
+                r.gpu_uploads);
+    r.host_ran = host.is_ok();
+    if (!host.is_ok()) {
+      EXPECT_EQ(host.status().code(), StatusCode::kOutOfMemory) << host.status().to_string();
+    } else if (kept.is_ok()) {
+      expect_same_but_fp16_rounding(*host, *kept, budget);
+    } else {
+      ADD_FAILURE() << budget << ": frames on the GPU failed where host frames ran: " << kept.status().to_string();
+    }
+    runs.push_back(r);
+  }
+  return runs;
+}
+
 // At budgets too small for a whole 4K frame on the GPU beside gfpgan's activations (session 9:
 // below ~150 MiB each face's region went up instead), frames on the GPU (auto) succeed wherever
 // host frames do, with the same image: the frame goes up as the part holding the faces' regions
@@ -734,35 +784,12 @@ TEST(CudaFrames, TightBudgetsRunFramesOnTheGpuWhereHostFramesRun) {
   const std::string photo_png = dir + "/budget_photo.png", target_png = dir + "/budget_4k.png";
   ASSERT_TRUE(write_image(photo_png, *image).is_ok());
   ASSERT_TRUE(write_image(target_png, resize(*image, 3840, 2160)).is_ok());
-  long uploads = 0;  // the last run's "upload" calls
-  const auto run = [&](const std::string& budget, SwapJob::FramesOnGpu frames) -> Result<Image> {
-    SwapJob job = gpu_swap_job(photo_png, target_png, dir + "/budget_out.png");
-    job.analyser.session.vram_budget = budget;
-    job.frames_on_gpu = frames;
-    FSWAP_ASSIGN_OR_RETURN(SwapSummary summary, run_swap(job));
-    uploads = 0;
-    for (const TimeLedger::Entry& e : summary.stages)
-      if (e.stage == "upload") uploads = e.calls;
-    return read_image(job.output);
-  };
-  int tight_budgets_run = 0;  // budgets below 400 MiB where host frames ran
-  for (const char* budget : {"400MiB", "200MiB", "170MiB", "150MiB", "140MiB", "130MiB"}) {
-    auto host = run(budget, SwapJob::FramesOnGpu::kOff);
-    auto kept = run(budget, SwapJob::FramesOnGpu::kAuto);
-    std::printf("4K swap + enhance at %s: host frames %s, frames on the GPU %s (%ld uploads)\n", budget,
-                host.is_ok() ? "ok" : host.status().to_string().c_str(), kept.is_ok() ? "ok" : kept.status().to_string().c_str(),
-                uploads);
-    if (!host.is_ok()) {
-      EXPECT_EQ(host.status().code(), StatusCode::kOutOfMemory) << host.status().to_string();
-      continue;
-    }
-    ASSERT_TRUE(kept.is_ok()) << budget << ": " << kept.status().to_string();
-    expect_same_but_fp16_rounding(*host, *kept, budget);
-    tight_budgets_run += std::string(budget) != "400MiB";
-  }
-  EXPECT_GE(tight_budgets_run, 1) << "no budget below 400 MiB let host frames run";
+  const auto runs = run_budgets(photo_png, target_png, {"400MiB", "200MiB", "170MiB", "150MiB", "140MiB", "130MiB"},
+                                SwapJob().selector.mode);
+  const auto tight = std::count_if(runs.begin(), runs.end(),
+                                   [](const BudgetRuns& r) { return r.host_ran && r.budget != "400MiB"; });
+  EXPECT_GE(tight, 1) << "no budget below 400 MiB let host frames run";
 }
-
 
 // Two faces in opposite corners of a 4K frame: the part holding both faces' regions is most of
 // the frame, and at a budget where it does not fit beside gfpgan's activations the job sends
@@ -784,37 +811,14 @@ TEST(CudaFrames, FacesFarApartGoUpRegionByRegionWhenTheirPartDoesNotFit) {
     for (int y = 0; y < 1600; ++y)
       std::copy_n(big.row(y), 1600 * 3, target.row(top + y) + static_cast<std::size_t>(left) * 3);
   ASSERT_TRUE(write_image(target_png, target).is_ok());
-  long uploads = 0;
-  std::int64_t faces = 0;
-  const auto run = [&](const std::string& budget, SwapJob::FramesOnGpu frames) -> Result<Image> {
-    SwapJob job = gpu_swap_job(photo_png, target_png, dir + "/apart_out.png");
-    job.selector.mode = SelectorMode::kMany;
-    job.analyser.session.vram_budget = budget;
-    job.frames_on_gpu = frames;
-    FSWAP_ASSIGN_OR_RETURN(SwapSummary summary, run_swap(job));
-    uploads = 0;
-    for (const TimeLedger::Entry& e : summary.stages)
-      if (e.stage == "upload") uploads = e.calls;
-    faces = summary.faces_swapped;
-    return read_image(job.output);
-  };
+  const auto runs = run_budgets(
+      photo_png, target_png, {"400MiB", "200MiB", "170MiB", "160MiB", "150MiB", "140MiB", "130MiB", "120MiB", "110MiB"},
+      SelectorMode::kMany);
   int split = 0;  // budgets where the faces' regions went up one at a time
-  for (const char* budget :
-       {"400MiB", "200MiB", "170MiB", "160MiB", "150MiB", "140MiB", "130MiB", "120MiB", "110MiB"}) {
-    auto host = run(budget, SwapJob::FramesOnGpu::kOff);
-    auto kept = run(budget, SwapJob::FramesOnGpu::kAuto);
-    std::printf("4K, two faces apart, swap + enhance at %s: host frames %s, frames on the GPU %s "
-                "(%lld faces, %ld uploads)\n",
-                budget, host.is_ok() ? "ok" : host.status().to_string().c_str(),
-                kept.is_ok() ? "ok" : kept.status().to_string().c_str(), static_cast<long long>(faces), uploads);
-    if (!host.is_ok()) {
-      EXPECT_EQ(host.status().code(), StatusCode::kOutOfMemory) << host.status().to_string();
-      continue;
-    }
-    ASSERT_TRUE(kept.is_ok()) << budget << ": " << kept.status().to_string();
-    EXPECT_EQ(faces, 2) << budget;
-    expect_same_but_fp16_rounding(*host, *kept, budget);
-    split += uploads > 1;
+  for (const BudgetRuns& r : runs) {
+    if (!r.host_ran) continue;
+    EXPECT_EQ(r.faces, 2) << r.budget;
+    split += r.gpu_uploads > 1;
   }
   EXPECT_GE(split, 1) << "no budget sent the faces' regions one at a time";
 }
