@@ -282,8 +282,7 @@ class FacefusionDetector : public FaceDetector {
   // rgb inside a zero border of pad = {top, right, bottom, left} pixels.
   static Image with_margin(const Image& rgb, const std::array<int, 4>& pad) {
     Image out(rgb.width + pad[1] + pad[3], rgb.height + pad[0] + pad[2], rgb.channels);
-    for (int y = 0; y < rgb.height; ++y)
-      std::copy_n(rgb.row(y), rgb.width * rgb.channels, &out.at(pad[3], y + pad[0]));
+    place(rgb, out, pad[3], pad[0]);
     return out;
   }
 };

@@ -32,8 +32,7 @@ Status run_in_region(Image& frame, const Rect& region, const Face& face, const H
   if (r.empty()) return Status::ok();
   Image part = crop(frame, r);
   FSWAP_RETURN_IF_ERROR(step(part, translated(face, static_cast<float>(-r.x), static_cast<float>(-r.y))));
-  const std::size_t row = static_cast<std::size_t>(r.width) * 3;
-  for (int y = 0; y < r.height; ++y) std::copy_n(part.row(y), row, frame.row(r.y + y) + static_cast<std::size_t>(r.x) * 3);
+  place(part, frame, r.x, r.y);
   return Status::ok();
 }
 

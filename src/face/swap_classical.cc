@@ -169,8 +169,7 @@ void ClassicalSwapper::swap(Image& frame, const Face& target, const SwapOptions&
     if (!hull_box.empty()) {
       Image part = crop(warped, hull_box);
       transfer_colour(part, crop(background, hull_box), crop(mask, hull_box), options.colour_transfer);
-      for (int y = 0; y < hull_box.height; ++y)
-        std::copy_n(part.row(y), hull_box.width * 3, warped.row(hull_box.y + y) + static_cast<std::size_t>(hull_box.x) * 3);
+      place(part, warped, hull_box.x, hull_box.y);
     }
     // Outside the hull the foreground is the background itself, so the pyramid blend can only
     // change pixels near the face.
@@ -188,8 +187,7 @@ void ClassicalSwapper::swap(Image& frame, const Face& target, const SwapOptions&
     blur_mask(mask, sigma * 0.5f);
     const Image blended = to_u8(multiband_blend(to_float(background), to_float(warped), mask, options.blend_levels));
     if (scale >= 1.f) {
-      for (int y = 0; y < roi.height; ++y)
-        std::copy_n(blended.row(y), roi.width * 3, frame.row(roi.y + y) + static_cast<std::size_t>(roi.x) * 3);
+      place(blended, frame, roi.x, roi.y);
     } else {
       // Upscale the blended face and its mask; the frame keeps its full-resolution pixels
       // wherever the mask is 0.

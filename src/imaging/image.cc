@@ -57,4 +57,17 @@ ImageT<T> crop(const ImageT<T>& src, const Rect& r) {
 template ImageT<std::uint8_t> crop(const ImageT<std::uint8_t>&, const Rect&);
 template ImageT<float> crop(const ImageT<float>&, const Rect&);
 
+template <class T>
+void place(const ImageT<T>& src, ImageT<T>& dst, int x, int y) {
+  FSWAP_CHECK(src.channels == dst.channels, "place: src and dst must have the same channel count");
+  FSWAP_CHECK(x >= 0 && y >= 0 && x + src.width <= dst.width && y + src.height <= dst.height,
+              "place: src must lie inside dst");
+  const std::size_t row_len = static_cast<std::size_t>(src.width) * src.channels;
+  for (int r = 0; r < src.height; ++r)
+    std::copy_n(src.row(r), row_len, dst.row(y + r) + static_cast<std::size_t>(x) * dst.channels);
+}
+
+template void place(const ImageT<std::uint8_t>&, ImageT<std::uint8_t>&, int, int);
+template void place(const ImageT<float>&, ImageT<float>&, int, int);
+
 }  // namespace fswap

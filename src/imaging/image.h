@@ -49,5 +49,9 @@ Image to_u8(const ImageF& src);
 // Copy of the sub-rectangle r (which must lie inside src).
 template <class T>
 ImageT<T> crop(const ImageT<T>& src, const Rect& r);
+// crop's way back: src written into dst with its top-left pixel at (x, y) (src must lie inside
+// dst, with dst's channel count).
+template <class T>
+void place(const ImageT<T>& src, ImageT<T>& dst, int x, int y);
 
 }  // namespace fswap

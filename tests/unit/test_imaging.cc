@@ -98,6 +98,23 @@ TEST(Image, IntersectConvertCrop) {
   EXPECT_EQ(cf.pixels, to_float(img).pixels);
 }
 
+// place is crop's way back: a crop placed where it came from gives the image again, and only
+// its rectangle changes.
+TEST(Image, PlaceWritesTheRectangleAlone) {
+  const Image img = smooth_image(20, 10, 3);
+  Image blank(20, 10, 3);
+  place(crop(img, {3, 2, 5, 4}), blank, 3, 2);
+  for (int y = 0; y < 10; ++y)
+    for (int x = 0; x < 20; ++x)
+      for (int ch = 0; ch < 3; ++ch) {
+        const bool inside = x >= 3 && x < 8 && y >= 2 && y < 6;
+        EXPECT_EQ(blank.at(x, y, ch), inside ? img.at(x, y, ch) : 0) << x << "," << y;
+      }
+  Image copy(20, 10, 3);
+  place(img, copy, 0, 0);
+  EXPECT_EQ(copy.pixels, img.pixels);
+}
+
 #if FSWAP_HAVE_OPENCV
 template <class T>
 void check_warp_against_opencv(Border border, double tol) {
