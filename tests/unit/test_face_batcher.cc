@@ -1,5 +1,6 @@
 // Batching across jobs: the native engine's SessionOptions::batch (batch N equals N batch-1 runs;
-// a graph that bakes batch 1 is refused clearly) and FaceBatcher (one shared model, calls taken
+// a Reshape to [1, ...] that keeps each item together takes the batch; a graph that bakes batch 1
+// is refused clearly) and FaceBatcher (one shared model, calls taken
 // round-robin by job, results equal to private sessions, whole jobs equal to running alone).
 #include <gtest/gtest.h>
 
@@ -95,9 +96,8 @@ TEST(NativeBatch, BatchOfNEqualsNRunsOfOneOnTheInswapperReplica) {
   expect_batch_matches_singles(dir + "/inswapper_128.onnx", 2);
 }
 
-// Tiny graphs that bake batch 1: a Reshape to the constant [1,2,2], and one to [1,-1] (which
-// folds the batch into dim 1).
-std::string baked_batch_model(const std::string& name, const std::string& reshape_to) {
+// A tiny graph: Relu of x [1, 4], then a Reshape to the constant `reshape_to`.
+std::string reshape_model(const std::string& name, const std::string& reshape_to) {
   const std::string path = std::string(FSWAP_TEST_TMP) + "/" + name + "-" + std::to_string(::getpid()) + ".onnx";
   const std::string script =
       "import onnx, numpy; from onnx import helper, TensorProto, numpy_helper\n"
@@ -117,13 +117,14 @@ std::string baked_batch_model(const std::string& name, const std::string& reshap
   return test::run_quiet("/usr/bin/python3 " + py) ? path : "";
 }
 
+// [1, -1] folds the batch into dim 1; [2, 2] takes a whole batch-1 item as its two rows.
 TEST(NativeBatch, AGraphThatBakesBatchOneIsUnsupported) {
   if (!test::run_quiet("/usr/bin/python3 -c 'import onnx, numpy'")) GTEST_SKIP() << "python3 lacks onnx or numpy";
   auto engine = make_engine("native").value();
   SessionOptions options;
   options.batch = 2;
-  for (const auto& [name, shape] : {std::pair{"baked_const", "[1, 2, 2]"}, std::pair{"baked_flatten", "[1, -1]"}}) {
-    const std::string path = baked_batch_model(name, shape);
+  for (const auto& [name, shape] : {std::pair{"baked_flatten", "[1, -1]"}, std::pair{"baked_rows", "[2, 2]"}}) {
+    const std::string path = reshape_model(name, shape);
     ASSERT_FALSE(path.empty()) << name;
     EXPECT_TRUE(engine->load(path, {}).is_ok()) << name << " loads at batch 1";
     auto s = engine->load(path, options);
@@ -132,6 +133,20 @@ TEST(NativeBatch, AGraphThatBakesBatchOneIsUnsupported) {
     EXPECT_NE(s.status().message().find(path), std::string::npos) << s.status().message();
     EXPECT_NE(s.status().message().find("fixes the batch at 1"), std::string::npos) << s.status().message();
   }
+}
+
+// A Reshape to the constant [1, 2, 2] keeps each item's four values together: its 1 is the batch,
+// and the graph runs batches equal to runs of one (so does 2dfan4, whose heatmaps are flattened to
+// [1, 68, 4096] before their softmax).
+TEST(NativeBatch, AReshapeThatKeepsEachItemTogetherTakesTheBatch) {
+  if (!test::run_quiet("/usr/bin/python3 -c 'import onnx, numpy'")) GTEST_SKIP() << "python3 lacks onnx or numpy";
+  const std::string path = reshape_model("kept_items", "[1, 2, 2]");
+  ASSERT_FALSE(path.empty());
+  expect_batch_matches_singles(path, 3);
+  std::string why;
+  const std::string dir = test::landmarker_replica_dir(&why);
+  if (dir.empty()) GTEST_SKIP() << why;
+  expect_batch_matches_singles(dir + "/2dfan4.onnx", 2);
 }
 
 // Blocks the runner on its first batch until released, and records every batch.

@@ -4,8 +4,10 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
+#include <numeric>
 
 #include "core/log.h"
 #include "core/time_ledger.h"
@@ -13,6 +15,7 @@
 #include "runtime/engines/executor.h"
 #include "runtime/engines/native_backend.h"
 #include "runtime/passes.h"
+#include "runtime/shape_inference.h"
 #if FSWAP_HAS_CUDA
 #include "runtime/engines/cuda_runtime.h"
 #endif
@@ -58,6 +61,44 @@ int open_batch_dimension(Graph& g) {
   return first;
 }
 
+// After open_batch_dimension and optimize: a Reshape to a constant shape [1, d1, ...] (every di
+// > 0) of a value that is [1, ...] with as many elements per item at batch 1 keeps the item's
+// elements together, so its 1 is the batch: it becomes -1, which gives the input's dim 0 at every
+// batch (FAN's heatmaps flattened to [1, 68, 4096] before their softmax). A Reshape whose shape is
+// not constant, or that folds the batch into another dim ([1, -1]), stays, and probe_batch
+// refuses the graph. Nothing changes when the graph's batch-1 shapes cannot be inferred.
+void open_batch_reshapes(Graph& g) {
+  Graph one = g;
+  for (int v : one.inputs)
+    if (!one.values[v].shape.empty() && one.values[v].shape[0] < 0) one.values[v].shape[0] = 1;
+  for (int v : one.inputs) {
+    Value& in = one.values[v];
+    in.known_shape = std::all_of(in.shape.begin(), in.shape.end(), [](std::int64_t d) { return d >= 0; });
+    if (!in.known_shape) return;
+  }
+  if (!infer_shapes(one).is_ok()) return;
+  const auto product = [](auto first, auto last) {
+    return std::accumulate(first, last, std::int64_t{1}, std::multiplies<>());
+  };
+  for (Node& n : g.nodes) {
+    if (n.op != OpType::kReshape || n.inputs.size() < 2) continue;
+    const Tensor* to = g.constant_data(n.inputs[1]);
+    const Shape& from = one.values[n.inputs[0]].shape;
+    if (to == nullptr || to->dtype() != DType::kInt64 || to->elements() < 1 || from.empty() || from[0] != 1) continue;
+    const std::int64_t* t = to->data<std::int64_t>();
+    const std::int64_t rank = to->elements();
+    if (t[0] != 1 || !std::all_of(t + 1, t + rank, [](std::int64_t d) { return d > 0; }) ||
+        product(t + 1, t + rank) != product(from.begin() + 1, from.end()))
+      continue;
+    Tensor opened = *to;
+    opened.data<std::int64_t>()[0] = -1;
+    const int id = g.add_value(g.values[n.inputs[1]].name + ".batch", DType::kInt64, {rank});
+    g.values[id].constant = static_cast<int>(g.constants.size());
+    g.constants.push_back(std::move(opened));
+    n.inputs[1] = id;
+  }
+}
+
 Status baked_batch(const Graph& g, int batch, const std::string& why) {
   return unsupported(g.path + ": cannot run at batch " + std::to_string(batch) + ": the graph fixes the batch at 1 (" +
                      why + "); load it with batch 1");
@@ -98,7 +139,10 @@ Result<Graph> load_native_graph(const std::string& model_path, int batch, int& b
   log_debug(model_path + ": read in " + ms_since(start));
   batch_input = batch > 1 ? open_batch_dimension(graph) : -1;
   FSWAP_RETURN_IF_ERROR(optimize(graph));
-  if (batch_input >= 0) FSWAP_RETURN_IF_ERROR(probe_batch(graph, batch));
+  if (batch_input >= 0) {
+    open_batch_reshapes(graph);
+    FSWAP_RETURN_IF_ERROR(probe_batch(graph, batch));
+  }
   log_debug(model_path + ": loaded and optimised in " + ms_since(start));
   return graph;
 }
