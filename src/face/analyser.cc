@@ -49,9 +49,18 @@ Result<std::vector<Face>> FaceAnalyser::detect(const Image& rgb, TimeLedger* led
 }
 
 Status FaceAnalyser::add_landmarks(const Image& rgb, std::vector<Face>& faces, TimeLedger* ledger) {
+  const FrameFaces frame{&rgb, &faces};
+  return add_landmarks(std::span(&frame, 1), ledger);
+}
+
+Status FaceAnalyser::add_landmarks(std::span<const FrameFaces> frames, TimeLedger* ledger) {
+  const auto lacking = [](const FrameFaces& f) {
+    return std::any_of(f.faces->begin(), f.faces->end(), [](const Face& face) { return !face.has_landmarks; });
+  };
+  if (std::none_of(frames.begin(), frames.end(), lacking)) return Status::ok();  // nothing to time
   ScopedTimer t(ledger, "landmarks");
-  for (Face& f : faces) FSWAP_RETURN_IF_ERROR(landmark(rgb, f));
-  std::erase_if(faces, [](const Face& f) { return !landmarks_finite(f); });
+  FSWAP_RETURN_IF_ERROR(landmark_faces(frames));
+  for (const FrameFaces& f : frames) std::erase_if(*f.faces, [](const Face& face) { return !landmarks_finite(face); });
   return Status::ok();
 }
 
@@ -63,46 +72,67 @@ Result<std::vector<Face>> FaceAnalyser::follow(const Image& rgb, const std::vect
     for (const Point2f& p : points) c = {c.x + p.x / 68.f, c.y + p.y / 68.f};
     return c;
   };
-  std::vector<Face> faces;
+  std::vector<Face> moved;
   for (const Face& was : previous) {
     Face f;
     f.box = was.box;
     f.score = was.score;
     f.keypoints = was.keypoints;
     f.track_id = was.track_id;
-    FSWAP_RETURN_IF_ERROR(landmark(rgb, f));
-    const Point2f from = centre(was.landmarks68), to = centre(f.landmarks68);
+    moved.push_back(std::move(f));
+  }
+  const FrameFaces frame{&rgb, &moved};
+  FSWAP_RETURN_IF_ERROR(landmark_faces(std::span(&frame, 1)));
+  std::vector<Face> faces;
+  for (std::size_t k = 0; k < moved.size(); ++k) {
+    Face& f = moved[k];
+    const Point2f from = centre(previous[k].landmarks68), to = centre(f.landmarks68);
     const float dx = to.x - from.x, dy = to.y - from.y;
     f.box = {f.box.x1 + dx, f.box.y1 + dy, f.box.x2 + dx, f.box.y2 + dy};
-    for (Point2f& k : f.keypoints) k = {k.x + dx, k.y + dy};
+    for (Point2f& p : f.keypoints) p = {p.x + dx, p.y + dy};
     if (landmarks_finite(f)) faces.push_back(std::move(f));
   }
   return faces;
 }
 
-Status FaceAnalyser::landmark(const Image& rgb, Face& face) {
-  if (landmarker_) return landmarker_->landmark(rgb, face);
+Status FaceAnalyser::landmark_faces(std::span<const FrameFaces> frames) {
+  std::vector<Face*> todo;
+  std::vector<const Image*> images;
+  for (const FrameFaces& frame : frames)
+    for (Face& f : *frame.faces)
+      if (!f.has_landmarks) todo.push_back(&f), images.push_back(frame.rgb);
+  if (landmarker_) {
+    for (std::size_t i = 0; i < todo.size(); ++i) FSWAP_RETURN_IF_ERROR(landmarker_->landmark(*images[i], *todo[i]));
+    return Status::ok();
+  }
   // FaceFusion's create_faces: fan_68_5's 68/5 points from the detector's five give the face angle
   // the landmarker's crop is turned by; then the 68 points when their score passes, else the
   // detector's five (with the 68/5).
-  const bool has_five = face.keypoints.size() == 5;
-  std::array<Point2f, 68> estimated{};
-  int angle = 0;
-  if (fan_68_5_ && has_five) {
-    std::array<Point2f, 5> five;
-    std::copy(face.keypoints.begin(), face.keypoints.end(), five.begin());
-    FSWAP_ASSIGN_OR_RETURN(estimated, fan_68_5_->estimate(five));
-    angle = facefusion_face_angle(estimated);
+  std::vector<std::array<Point2f, 68>> estimated(todo.size());
+  std::vector<LandmarkTarget> targets;
+  for (std::size_t i = 0; i < todo.size(); ++i) {
+    const Face& face = *todo[i];
+    int angle = 0;
+    if (fan_68_5_ && face.keypoints.size() == 5) {
+      std::array<Point2f, 5> five;
+      std::copy(face.keypoints.begin(), face.keypoints.end(), five.begin());
+      FSWAP_ASSIGN_OR_RETURN(estimated[i], fan_68_5_->estimate(five));
+      angle = facefusion_face_angle(estimated[i]);
+    }
+    targets.push_back({images[i], face.box, angle});
   }
-  FSWAP_ASSIGN_OR_RETURN(FaceLandmarks68 found, facefusion_landmarker_->detect(rgb, face.box, angle));
-  if (found.score < options_.landmarker_score && has_five) {
-    std::copy(face.keypoints.begin(), face.keypoints.end(), face.landmarks5.begin());
-    face.landmarks68 = fan_68_5_ ? estimated : found.points;
-  } else {
-    face.landmarks68 = found.points;
-    face.landmarks5 = facefusion_landmarks5_from_68(found.points);
+  FSWAP_ASSIGN_OR_RETURN(std::vector<FaceLandmarks68> found, facefusion_landmarker_->detect(targets));
+  for (std::size_t i = 0; i < todo.size(); ++i) {
+    Face& face = *todo[i];
+    if (found[i].score < options_.landmarker_score && face.keypoints.size() == 5) {
+      std::copy(face.keypoints.begin(), face.keypoints.end(), face.landmarks5.begin());
+      face.landmarks68 = fan_68_5_ ? estimated[i] : found[i].points;
+    } else {
+      face.landmarks68 = found[i].points;
+      face.landmarks5 = facefusion_landmarks5_from_68(found[i].points);
+    }
+    face.has_landmarks = true;
   }
-  face.has_landmarks = true;
   return Status::ok();
 }
 

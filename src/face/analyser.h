@@ -6,11 +6,12 @@
 //   FSWAP_ASSIGN_OR_RETURN(FaceClasses c, analyser->classify(frame, faces[0], &ledger));  // options.classify
 //
 // Records "detect", "landmarks", "embed" and "classify" time in the ledger. One thread at a time,
-// except that detect() may run on one thread while the other calls run on another (their models
-// differ): a video's next frame is detected while this one's landmarks run.
+// except that detect(), add_landmarks() and the other calls may each run on a thread of their own
+// (their models differ): a video's frames are detected and landmarked ahead of their analysis.
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,12 @@
 #include "face/recognizer.h"
 
 namespace fswap {
+
+// A frame and its faces, for add_landmarks over several frames.
+struct FrameFaces {
+  const Image* rgb = nullptr;
+  std::vector<Face>* faces = nullptr;
+};
 
 struct AnalyserOptions {
   std::string models_dir;
@@ -49,10 +56,15 @@ class FaceAnalyser {
   // out, here and in follow; a FaceFusion landmarker's failure with the detector's five points
   // falls back to them first.
   Result<std::vector<Face>> analyse(const Image& rgb, bool embed, TimeLedger* ledger = nullptr);
-  // analyse() in two halves: the detector's faces (box, score, keypoints), then their landmarks
-  // (leaving out, as analyse does, those whose landmarks are not finite).
+  // analyse() in two halves: the detector's faces (box, score, keypoints), then the landmarks of
+  // those that have none yet (leaving out, as analyse does, those whose landmarks are not finite;
+  // a call that failed part way can be made again for the rest).
   Result<std::vector<Face>> detect(const Image& rgb, TimeLedger* ledger = nullptr);
   Status add_landmarks(const Image& rgb, std::vector<Face>& faces, TimeLedger* ledger = nullptr);
+  // The same for several frames at once: a FaceFusion landmarker runs once for all their faces
+  // when its model takes a batch (FaceFusionLandmarker::takes_batches), so a video's landmarks
+  // cost fewer, larger GPU launches.
+  Status add_landmarks(std::span<const FrameFaces> frames, TimeLedger* ledger = nullptr);
   Status embed(const Image& rgb, Face& face, TimeLedger* ledger = nullptr);
   // The previous frame's faces followed into this one without the detector (fswap's
   // --face-detector-interval): each keeps its box, score and track_id, gets this frame's
@@ -64,7 +76,8 @@ class FaceAnalyser {
 
  private:
   FaceAnalyser() = default;
-  Status landmark(const Image& rgb, Face& face);
+  // The landmarks of every face of the frames that has none (non-finite ones left in).
+  Status landmark_faces(std::span<const FrameFaces> frames);
   AnalyserOptions options_;
   std::unique_ptr<FaceDetector> detector_;
   std::unique_ptr<FaceLandmarker> landmarker_;                   // fr_landmark

@@ -21,18 +21,31 @@ KeptBuffer& KeptBuffer::operator=(KeptBuffer&& other) noexcept {
   return *this;
 }
 
-Status frame_to_host(Image& frame, std::optional<DeviceFrame>& on_gpu, TimeLedger* ledger) {
-  if (!on_gpu) return Status::ok();
+Result<FrameDownload> FrameDownload::begin(const Image& frame, std::optional<DeviceFrame>& on_gpu) {
+  FrameDownload d;
+  if (!on_gpu) return d;
   auto copy = [&] {
     auto held = on_gpu->gpu().hold();
     return on_gpu->start_download(frame);
   }();
-  std::uint8_t* rows = frame.pixels.data() + on_gpu->offset_in(frame);
-  const HostRows layout = on_gpu->layout_in(frame);
+  d.offset_ = on_gpu->offset_in(frame);
+  d.layout_ = on_gpu->layout_in(frame);
   on_gpu.reset();  // not under the hold: a DeviceFrame frees itself under it, after the copy
-  FSWAP_RETURN_IF_ERROR(copy.status());
+  FSWAP_ASSIGN_OR_RETURN(d.copy_, std::move(copy));
+  return d;
+}
+
+Status FrameDownload::finish(Image& frame, TimeLedger* ledger) {
+  if (!copy_) return Status::ok();
   ScopedTimer t(ledger, "download");
-  return (*copy)->wait(rows, layout);
+  const Status s = copy_->wait(frame.pixels.data() + offset_, layout_);
+  copy_.reset();
+  return s;
+}
+
+Status frame_to_host(Image& frame, std::optional<DeviceFrame>& on_gpu, TimeLedger* ledger) {
+  FSWAP_ASSIGN_OR_RETURN(FrameDownload download, FrameDownload::begin(frame, on_gpu));
+  return download.finish(frame, ledger);
 }
 
 Result<DeviceBuffer> upload_buffer(DeviceWork& gpu, const void* data, std::size_t bytes) {

@@ -88,9 +88,29 @@ class DeviceFrame {
   int frame_width_ = 0, frame_height_ = 0;  // the host frame's
 };
 
-// Brings a frame (or the part of it on the GPU) back into `frame`, when it is there (on_gpu set),
-// and frees its device copy. The caller must not hold the GPU: the wait for the GPU's work on the frame holds
-// nothing, so other threads issue work meanwhile. Records "download" in the ledger (null: none).
+// A frame's way back from the GPU in two halves, so that the thread that issued the frame's work
+// need not wait for it: begin() starts the copy after the work issued so far and frees the
+// device copy (after the copy); finish(), on any thread, waits for it and writes the rows into the
+// frame, which may have moved in between (only its pixels are written, where begin found them).
+// Neither half may be called holding the GPU.
+class FrameDownload {
+ public:
+  FrameDownload() = default;  // none: finish() does nothing
+  // The frame's part on the GPU back into `frame`, when it is there (on_gpu set; reset here).
+  static Result<FrameDownload> begin(const Image& frame, std::optional<DeviceFrame>& on_gpu);
+  // Records "download" in the ledger (null: none). `frame` must be the one begin() was given.
+  Status finish(Image& frame, TimeLedger* ledger);
+
+ private:
+  std::unique_ptr<DeviceWork::PendingDownload> copy_;
+  std::size_t offset_ = 0;
+  HostRows layout_;
+};
+
+// Both halves of FrameDownload in turn: brings a frame (or the part of it on the GPU) back into
+// `frame`, when it is there (on_gpu set), and frees its device copy. The caller must not hold the
+// GPU: the wait for the GPU's work on the frame holds nothing, so other threads issue work
+// meanwhile. Records "download" in the ledger (null: none).
 Status frame_to_host(Image& frame, std::optional<DeviceFrame>& on_gpu, TimeLedger* ledger);
 
 // Host data copied into a new device buffer.

@@ -32,6 +32,11 @@ float largest(const float* v, std::int64_t n) {
   return *std::max_element(m.begin(), m.end());
 }
 
+// The largest batch of one landmarker run (a face from each of two frames): more faces run in
+// batches of this size, so a video's runs take at most two shapes, whose plans (and convolution
+// algorithm searches) are all made in its first frames.
+constexpr std::size_t kLandmarkerBatch = 2;
+
 // numpy.interp(v, [0, high], [0, 1]).
 float interp_unit(double v, double high) { return static_cast<float>(std::clamp(v / high, 0.0, 1.0)); }
 
@@ -122,7 +127,11 @@ Result<std::unique_ptr<FaceFusionLandmarker>> FaceFusionLandmarker::load(Engine&
   FSWAP_RETURN_IF_ERROR(require_model_file(path, "the " + name + " landmarker"));
   std::unique_ptr<FaceFusionLandmarker> l(new FaceFusionLandmarker());
   l->name_ = name;
-  FSWAP_ASSIGN_OR_RETURN(l->session_, engine.load(path, options));
+  SessionOptions batched = options;
+  batched.batch = static_cast<int>(kLandmarkerBatch);
+  Result<std::unique_ptr<InferenceSession>> session = engine.load(path, batched);
+  if (!session && session.status().code() == StatusCode::kUnsupported) session = engine.load(path, options);
+  FSWAP_ASSIGN_OR_RETURN(l->session_, std::move(session));
   const auto& in = l->session_->inputs();
   const auto& out = l->session_->outputs();
   const auto fits = [](const Shape& s, std::initializer_list<std::int64_t> want) {
@@ -142,19 +151,49 @@ Result<std::unique_ptr<FaceFusionLandmarker>> FaceFusionLandmarker::load(Engine&
     return invalid_input(path + ": not a " + name + " landmarker: expected input [1,3,256,256] (float32) and " +
                          (name == "2dfan4" ? "outputs [1,68,3] (points) and [1,68,H,W] (heatmaps)"
                                            : "an output of 68×3 values"));
+  l->batched_ = in[0].shape[0] < 0;
   return l;
 }
 
 Result<FaceLandmarks68> FaceFusionLandmarker::detect(const Image& rgb, const FaceBox& box, int angle) {
-  if (rgb.channels != 3) return invalid_input(name_ + ": the frame must be RGB");
-  FSWAP_ASSIGN_OR_RETURN(const Image crop, facefusion_landmarker_crop(rgb, box, angle));
-  FSWAP_ASSIGN_OR_RETURN(auto outputs, session_->run({facefusion_landmarker_input(crop)}));
+  const LandmarkTarget target{&rgb, box, angle};
+  FSWAP_ASSIGN_OR_RETURN(std::vector<FaceLandmarks68> found, detect(std::span(&target, 1)));
+  return found.front();
+}
+
+Result<std::vector<FaceLandmarks68>> FaceFusionLandmarker::detect(std::span<const LandmarkTarget> targets) {
+  std::vector<Tensor> inputs;
+  for (const LandmarkTarget& t : targets) {
+    if (t.rgb->channels != 3) return invalid_input(name_ + ": the frame must be RGB");
+    FSWAP_ASSIGN_OR_RETURN(const Image crop, facefusion_landmarker_crop(*t.rgb, t.box, t.angle));
+    inputs.push_back(facefusion_landmarker_input(crop));
+  }
+  const std::size_t per_run = batched_ ? kLandmarkerBatch : 1;
+  std::vector<FaceLandmarks68> found;
+  for (std::size_t first = 0; first < inputs.size(); first += per_run) {
+    const std::size_t n = std::min(per_run, inputs.size() - first);
+    std::vector<const Tensor*> items;
+    for (std::size_t i = first; i < first + n; ++i) items.push_back(&inputs[i]);
+    FSWAP_ASSIGN_OR_RETURN(auto outputs, session_->run({n == 1 ? std::move(inputs[first]) : batch_concat(items)}));
+    for (std::size_t i = 0; i < n; ++i) {
+      FSWAP_ASSIGN_OR_RETURN(FaceLandmarks68 f, decode(outputs, static_cast<std::int64_t>(i), static_cast<std::int64_t>(n),
+                                                       targets[first + i]));
+      found.push_back(f);
+    }
+  }
+  return found;
+}
+
+Result<FaceLandmarks68> FaceFusionLandmarker::decode(const std::vector<Tensor>& outputs, std::int64_t item,
+                                                     std::int64_t items, const LandmarkTarget& target) const {
   const Tensor& points = outputs.at(0);
-  const float* p = points.data<float>();
+  const std::int64_t per_item = points.elements() / items;
+  const float* p = points.data<float>() + item * per_item;
   const int stride = name_ == "2dfan4" ? static_cast<int>(points.shape()[2]) : 3;
-  if (points.elements() < 68 * stride) return invalid_input(name_ + ": returned " + shape_to_string(points.shape()));
+  if (per_item < 68 * stride) return invalid_input(name_ + ": returned " + shape_to_string(points.shape()));
   // Turned crop → crop → frame.
-  const Affine back = facefusion_landmarker_rotation(angle).after(facefusion_landmarker_transform(box)).inverse().value();
+  const Affine back =
+      facefusion_landmarker_rotation(target.angle).after(facefusion_landmarker_transform(target.box)).inverse().value();
   FaceLandmarks68 result;
   double score = 0;
   for (int i = 0; i < 68; ++i) {
@@ -166,9 +205,9 @@ Result<FaceLandmarks68> FaceFusionLandmarker::detect(const Image& rgb, const Fac
     result.score = interp_unit(score / 68, 0.95);
   } else {
     const Tensor& heatmaps = outputs.at(1);
-    const std::int64_t per_point = heatmaps.elements() / 68;
+    const std::int64_t per_point = heatmaps.elements() / items / 68;
     if (per_point <= 0) return invalid_input(name_ + ": returned heatmaps " + shape_to_string(heatmaps.shape()));
-    const float* h = heatmaps.data<float>();
+    const float* h = heatmaps.data<float>() + item * 68 * per_point;
     for (int i = 0; i < 68; ++i) score += largest(h + i * per_point, per_point);
     result.score = interp_unit(score / 68, 0.9);
   }

@@ -28,7 +28,9 @@
 
 #include <array>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "core/tensor.h"
@@ -77,20 +79,36 @@ Tensor facefusion_landmarker_input(const Image& rgb_crop);
 // 42–47), the nose tip 30, the mouth corners 48 and 54.
 std::array<Point2f, 5> facefusion_landmarks5_from_68(const std::array<Point2f, 68>& points);
 
+// A face for FaceFusionLandmarker::detect: its frame, detector box and face angle
+// (facefusion_face_angle of the 68/5 points, 0 for an upright face).
+struct LandmarkTarget {
+  const Image* rgb = nullptr;
+  FaceBox box;
+  int angle = 0;
+};
+
 class FaceFusionLandmarker {
  public:
   // models_dir/<name>.onnx, name 2dfan4 or peppa_wutz. Missing file kNotFound naming it; an
   // input other than one [1,3,256,256] float32, or outputs other than the model's (2dfan4: points
   // [1,68,≥2] and heatmaps [1,68,H,W]; peppa_wutz: 204 values), kInvalidInput naming the file.
+  // The native engine loads it to take batches (SessionOptions::batch) where its graph allows.
   static Result<std::unique_ptr<FaceFusionLandmarker>> load(Engine& engine, const std::string& models_dir,
                                                             const std::string& name, const SessionOptions& options);
-  // angle: the face angle (facefusion_face_angle of the 68/5 points), 0 for an upright face.
   Result<FaceLandmarks68> detect(const Image& rgb, const FaceBox& box, int angle);
+  // Several faces (of one frame or of several) in runs of two when the model takes a batch, else
+  // one run each; the landmarks in the targets' order.
+  Result<std::vector<FaceLandmarks68>> detect(std::span<const LandmarkTarget> targets);
+  bool takes_batches() const { return batched_; }
 
  private:
   FaceFusionLandmarker() = default;
+  // One face's landmarks from item `item` of the outputs of a run of `items`.
+  Result<FaceLandmarks68> decode(const std::vector<Tensor>& outputs, std::int64_t item, std::int64_t items,
+                                 const LandmarkTarget& target) const;
   std::unique_ptr<InferenceSession> session_;
   std::string name_;
+  bool batched_ = false;  // the session's input has a dynamic dim 0
 };
 
 class FaceLandmarkEstimator {

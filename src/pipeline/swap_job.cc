@@ -251,8 +251,8 @@ Status prepare_reference(JobContext& ctx) {
   return Status::ok();
 }
 
-// The faces the detector found on a frame before its analysis (run_face_work detects a video's
-// next frame while this one's landmarks run); none: the analysis detects them.
+// The faces the detector found on a frame before its analysis, with landmarks where the
+// landmark thread found them too (run_face_work's threads ahead); none: the analysis detects them.
 using Detected = std::optional<std::vector<Face>>;
 
 // A frame's faces that pass the selector's gender/race/age filters (all of them when none is
@@ -653,6 +653,7 @@ struct WindowFrame {
   Detected detected;  // the detector's faces when found ahead of the analysis (run_face_work)
   std::vector<Face> faces;
   std::optional<DeviceFrame> on_gpu;  // between processors that work on the GPU (run_processor)
+  FrameDownload download;             // on its way back after the stages (run_stages)
 };
 
 // The host→device bytes that reloaded weights: all but the weight ring's, which every run of a
@@ -732,6 +733,7 @@ Status release_gpu_side(JobContext& ctx, bool stages) {
 // lane at its next frame.
 // Fault injection: stage = the processor's name, at each frame.
 // Under GPU turns each processor's stage gives the GPU memory back when it ends (release_gpu_side).
+// Frames still on the GPU at the end start on their way back (WindowFrame::download), unwaited.
 Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
   const SwapJob& job = ctx.job;
   const int lanes = std::min<int>(ctx.plan.lanes, static_cast<int>(window.size()));
@@ -773,20 +775,54 @@ Status run_stages(JobContext& ctx, std::vector<WindowFrame>& window) {
       FSWAP_RETURN_IF_ERROR(release_gpu_side(ctx, /*stages=*/true));
     }
   }
-  for (WindowFrame& w : window) FSWAP_RETURN_IF_ERROR(frame_to_host(w.frame.image, w.on_gpu, &ctx.ledger));
+  for (WindowFrame& w : window) {
+    FSWAP_ASSIGN_OR_RETURN(w.download, FrameDownload::begin(w.frame.image, w.on_gpu));
+  }
   return Status::ok();
 }
 
+// A video frame on its way to the analysis, with what the threads ahead of it found.
+struct AheadFrame {
+  VideoFrame frame;
+  Detected detected;  // its faces, once the detector thread found them (and their landmarks)
+  Status error;       // the first error of a step ahead, which ends the run at this frame
+};
+
+// The frames whose faces' landmarks the landmark thread finds in one run of the landmarker.
+constexpr std::size_t kLandmarkFrames = 2;
+
+// A step ahead that ran out of device memory is no error: the analysis does it (Status ok).
+Status left_to_analysis(const Status& s) { return s.code() == StatusCode::kOutOfMemory ? Status::ok() : s; }
+
+// The landmark thread's step: the landmarks of the detected faces of `run`'s frames, in one call
+// (fault injection: stage "landmark" at each frame). Nothing while the GPU is taken in turns.
+void landmark_ahead(JobContext& ctx, std::vector<AheadFrame>& run, bool take_turns) {
+  std::vector<FrameFaces> frames;
+  AheadFrame* first = nullptr;
+  for (AheadFrame& a : run) {
+    if (a.error.is_ok()) a.error = inject_fault(ctx.job, "landmark", a.frame.index);
+    if (!a.error.is_ok() || take_turns || !a.detected) continue;
+    frames.push_back({&a.frame.image, &*a.detected});
+    if (first == nullptr) first = &a;
+  }
+  if (first != nullptr) first->error = left_to_analysis(ctx.analyser->add_landmarks(frames, &ctx.ledger));
+}
+
 // A video's face work: frames from `in`, window by window (ctx.plan), to `out` in order, on
-// threads so the host work of one overlaps the others' model runs. The calling thread analyses
-// each frame in order, after before_analysis(frame) (fault injection, segment resets: all
-// order-dependent state lives here); where every frame is detected (no
-// --face-detector-interval), a detector thread finds each frame's faces ahead of it, so one
-// frame's detection overlaps the previous one's landmarks; a stage thread runs run_stages over
-// each analysed window while the next one is analysed, and replans the window length. While the
-// plan says take_turns (the weights do not fit), the analysis and the stages take turns on the
-// GPU (GpuTurns) a window at a time instead of evicting each other's weights call by call; a
-// changed plan applies from the next window. `out` takes a whole window (its capacity follows
+// threads so the host work of one overlaps the others' model runs:
+//   - where every frame is detected (no --face-detector-interval), a detector thread finds each
+//     frame's faces ahead of the analysis and a landmark thread their landmarks, two frames in one
+//     landmarker run (fewer, larger GPU launches);
+//   - the calling thread analyses each frame in order, after before_analysis(frame) (fault
+//     injection, segment resets: all order-dependent state lives here: tracking, smoothing,
+//     reference matching);
+//   - a stage thread runs run_stages over each analysed window while the next one is analysed,
+//     and replans the window length;
+//   - a download thread waits for each window's frames to come back from the GPU and hands them
+//     to `out`, so the stage thread issues the next window's work while the GPU finishes this one's.
+// While the plan says take_turns (the weights do not fit), the analysis and the stages take turns
+// on the GPU (GpuTurns) a window at a time instead of evicting each other's weights call by call;
+// a changed plan applies from the next window. `out` takes a whole window (its capacity follows
 // the plan: encode_queue_depth), so the stages start the next window while the encoder works
 // through the last one. The first error goes to fail() and ends them all; `out` is closed when
 // `in` is drained.
@@ -795,6 +831,7 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
                    const std::function<void(const Status&)>& fail) {
   name_this_thread("fswap-analyse");
   BoundedQueue<std::vector<WindowFrame>> analysed(1);  // one window ahead of the stages
+  BoundedQueue<std::vector<WindowFrame>> downloading(1);  // one window coming back behind them
   GpuTurns turns;
   // ctx.plan is the stage thread's; the analysis thread reads these at each window.
   std::atomic<int> window_frames{0};
@@ -804,7 +841,8 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
   // debug summary: which side paced the other.
   struct QueueWaits {
     double frames = 0, handover = 0;  // analysis: popping decoded frames, pushing analysed windows
-    double windows = 0, encoder = 0;  // stages: popping analysed windows, pushing to the encoder
+    double windows = 0, downloads = 0;  // stages: popping analysed windows, pushing them to the download thread
+    double encoder = 0;                 // download thread: pushing frames to the encoder
   } waits;
   auto timed = [](double& seconds, auto&& op) {
     const ScopedSeconds timer(seconds);
@@ -820,18 +858,16 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
     }
   };
   publish_plan();
-  // The detector thread: taking turns on the GPU, it leaves the detection to the analysis' turn;
-  // a detection that finds no device memory is left to the analysis too (which can give the
-  // stages' memory back). Its other errors reach the analysis with their frame, in order.
-  struct AheadFrame {
-    VideoFrame frame;
-    Detected detected;
-    Status error;
-  };
-  BoundedQueue<AheadFrame> ahead(2);
+  // Threads ahead of the analysis: the detector finds each frame's faces, the landmarker their
+  // landmarks, kLandmarkFrames frames at a time (one batched landmarker run for all their faces).
+  // Taking turns on the GPU, they leave their step to the analysis' turn; a step that finds no
+  // device memory is left to the analysis too (which can give the stages' memory back). Their
+  // other errors reach the analysis with their frame, in order (a landmark run's error with the
+  // first frame of its run).
+  BoundedQueue<AheadFrame> detected(kLandmarkFrames + 1), ahead(kLandmarkFrames);
   const bool detect_ahead = ctx.job.swap_faces && ctx.analyser && ctx.job.face_detector_interval == 1;
-  std::thread detector;
-  if (detect_ahead)
+  std::thread detector, landmarker;
+  if (detect_ahead) {
     detector = std::thread([&] {
       name_this_thread("fswap-detect");
       while (auto frame = in.pop()) {
@@ -840,13 +876,38 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
         if (a.error.is_ok() && !take_turns && !a.frame.dropped) {
           Result<std::vector<Face>> faces = ctx.analyser->detect(a.frame.image, &ctx.ledger);
           if (faces) a.detected = std::move(*faces);
-          else if (faces.status().code() != StatusCode::kOutOfMemory) a.error = faces.status();
+          else a.error = left_to_analysis(faces.status());
         }
         const bool failed = !a.error.is_ok();
-        if (!ahead.push(std::move(a)) || failed) break;
+        if (!detected.push(std::move(a)) || failed) break;
+      }
+      detected.close();
+    });
+    landmarker = std::thread([&] {
+      name_this_thread("fswap-landmark");
+      bool more = true;
+      while (more) {
+        std::vector<AheadFrame> run;  // up to kLandmarkFrames frames; one with an error ends it
+        while (run.size() < kLandmarkFrames && (run.empty() || run.back().error.is_ok())) {
+          auto a = detected.pop();
+          if (!a) {
+            more = false;
+            break;
+          }
+          run.push_back(std::move(*a));
+        }
+        landmark_ahead(ctx, run, take_turns);
+        for (AheadFrame& a : run) {
+          const bool failed = !a.error.is_ok();
+          if (!ahead.push(std::move(a)) || failed) {
+            more = false;
+            break;
+          }
+        }
       }
       ahead.close();
     });
+  }
   auto next_frame = [&]() -> std::optional<AheadFrame> {
     if (detect_ahead) return ahead.pop();
     auto frame = in.pop();
@@ -855,8 +916,10 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
   };
   // A side waiting for the queue or for a turn wakes and stops.
   auto abort_both = [&] {
+    detected.abort();
     ahead.abort();
     analysed.abort();
+    downloading.abort();
     turns.abort();
   };
   auto fail_both = [&](const Status& s) {
@@ -886,8 +949,17 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
         replan_windows(ctx, seconds, window->size());
         publish_plan();
       }
-      for (WindowFrame& w : *window)
+      if (!timed(waits.downloads, [&] { return downloading.push(std::move(*window)); })) return abort_both();
+    }
+    downloading.close();
+  });
+  std::thread downloads([&] {
+    name_this_thread("fswap-download");
+    while (auto window = downloading.pop()) {
+      for (WindowFrame& w : *window) {
+        if (Status s = w.download.finish(w.frame.image, &ctx.ledger); !s.is_ok()) return fail_both(s);
         if (!timed(waits.encoder, [&] { return out.push(std::move(w.frame)); })) return abort_both();
+      }
     }
     out.close();
   });
@@ -931,17 +1003,20 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
     if (window.empty() || !timed(waits.handover, [&] { return analysed.push(std::move(window)); }) || !more) break;
   }
   analysed.close();
-  ahead.abort();  // wakes the detector thread when the analysis ended early
+  detected.abort();  // wakes the threads ahead when the analysis ended early
+  ahead.abort();
   if (detector.joinable()) detector.join();
+  if (landmarker.joinable()) landmarker.join();
   stages.join();
+  downloads.join();
   const GpuTurns::SideStats a = turns.stats()[GpuTurns::Side::kAnalysis];
   const GpuTurns::SideStats b = turns.stats()[GpuTurns::Side::kStages];
-  char line[320];
+  char line[400];
   std::snprintf(line, sizeof line,
                 "face work waits: analysis on frames %.2f s, on the stages %.2f s, on %llu turns %.2f s; "
-                "stages on windows %.2f s, on the encoder %.2f s, on %llu turns %.2f s",
+                "stages on windows %.2f s, on the downloads %.2f s, on %llu turns %.2f s; downloads on the encoder %.2f s",
                 waits.frames, waits.handover, static_cast<unsigned long long>(a.turns), a.waited_s, waits.windows,
-                waits.encoder, static_cast<unsigned long long>(b.turns), b.waited_s);
+                waits.downloads, static_cast<unsigned long long>(b.turns), b.waited_s, waits.encoder);
   std::string text = std::string(line) + "\nface work stages (wall):";
   for (const auto& [processor, seconds] : ctx.processor_seconds) {
     std::snprintf(line, sizeof line, " %s %.2f s,", processor.c_str(), seconds);

@@ -180,8 +180,9 @@ struct SwapJob {
   FaceBatcher* face_batcher = nullptr;
   const std::atomic<bool>* cancel = nullptr;  // set to true to stop; run_swap returns kCancelled
   // For tests only (failure injection): called at the start of each stage's per-frame work,
-  // stage "decode" (frame: index of the frame about to be read), "detect" (a video frame's
-  // detection ahead of its analysis, when every frame is detected), "face" (the frame's analysis),
+  // stage "decode" (frame: index of the frame about to be read), "detect" and "landmark" (a video
+  // frame's detection and landmarks ahead of its analysis, when every frame is detected), "face"
+  // (the frame's analysis),
   // each processor's name on video ("face_swapper", ...: its work on the frame) and "encode"
   // (frame: the frame's index in the target). A non-ok Status fails the run as that stage's error.
   // Called from the stage's own thread; must be thread-safe. Empty: no call.

@@ -33,6 +33,7 @@
 #include "face/model_input.h"
 #include "face/swapper.h"
 #include "gpu/gpu_env.h"
+#include "support/drift_clip.h"
 #include "imaging/transform.h"
 #include "pipeline/swap_job.h"
 #include "runtime/engines/native_engine.h"
@@ -821,6 +822,45 @@ TEST(CudaFrames, FacesFarApartGoUpRegionByRegionWhenTheirPartDoesNotFit) {
     split += r.gpu_uploads > 1;
   }
   EXPECT_GE(split, 1) << "no budget sent the faces' regions one at a time";
+}
+
+// A video whose frames stay on the GPU from the swapper to the enhancer and come back on the job's
+// download thread while the next frames' work is issued: every frame in order, each the host
+// frames' frame but for fp16 rounding (both outputs lossless, so the encoder adds nothing).
+TEST(CudaFrames, VideoFramesComeBackInOrderAsTheHostFrames) {
+  if (const std::string m = missing_model({"fr_detect", "inswapper_128", "arcface_w600k_r50", "gfpgan_1.4"}); !m.empty())
+    GTEST_SKIP() << m << " not in FSWAP_GPU_MODELS";
+  auto image = photo();
+  ASSERT_TRUE(image.is_ok()) << image.status().to_string();
+  const std::string dir = ::testing::TempDir();
+  const std::string photo_png = dir + "/video_photo.png", clip = dir + "/video_drift.mp4";
+  ASSERT_TRUE(write_image(photo_png, *image).is_ok());
+  constexpr int kFrames = 12;
+  test::write_drift_clip(clip, *image, 512, kFrames, 25, 6.0);
+  std::vector<std::vector<VideoFrame>> outputs;
+  for (const SwapJob::FramesOnGpu frames : {SwapJob::FramesOnGpu::kOff, SwapJob::FramesOnGpu::kAuto}) {
+    const bool kept = frames == SwapJob::FramesOnGpu::kAuto;
+    SwapJob job = gpu_swap_job(photo_png, clip, dir + (kept ? "/video_kept.mp4" : "/video_host.mp4"));
+    job.frames_on_gpu = frames;
+    job.encode.crf = 0;
+    auto summary = run_swap(job);
+    ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
+    EXPECT_EQ(summary->faces_swapped, kFrames);
+    long downloads = 0;
+    for (const TimeLedger::Entry& e : summary->stages)
+      if (e.stage == "download") downloads = e.calls;
+    EXPECT_EQ(downloads, kept ? kFrames : 0) << "frames on the GPU: " << kept;
+    auto reader = VideoReader::open(job.output);
+    ASSERT_TRUE(reader.is_ok()) << reader.status().to_string();
+    std::vector<VideoFrame> read;
+    VideoFrame f;
+    while ((*reader)->read(f).value()) read.push_back(f);
+    ASSERT_EQ(read.size(), static_cast<std::size_t>(kFrames));
+    for (int i = 1; i < kFrames; ++i) EXPECT_GT(read[i].pts, read[i - 1].pts);
+    outputs.push_back(std::move(read));
+  }
+  for (int i = 0; i < kFrames; ++i)
+    expect_same_but_fp16_rounding(outputs[0][i].image, outputs[1][i].image, "frame " + std::to_string(i));
 }
 
 // --gpu-lanes 2 (the face analysis on compute lane 1) writes what one lane writes: FaceFusion's

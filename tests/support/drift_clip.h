@@ -12,15 +12,15 @@
 
 namespace fswap::test {
 
-inline void write_drift_clip(const std::string& path, int size, int frames, int fps, double step,
+// The same clip of any photo, scaled by size / its width.
+inline void write_drift_clip(const std::string& path, const Image& photo, int size, int frames, int fps, double step,
                              const AudioSource& audio = {}) {
-  const Image photo = read_image(std::string(FSWAP_THIRD_PARTY_DIR) + "/media/astronaut.png").value();
   VideoInfo info;
   info.width = info.height = size;
   info.time_base = {1, fps};
   info.frame_rate = {fps, 1};
   auto writer = VideoWriter::open(path, info, {}, audio).value();
-  const double scale = size / 512.0;
+  const double scale = size / static_cast<double>(photo.width);
   for (int i = 0; i < frames; ++i) {
     VideoFrame f;
     f.image = warp_affine(photo, Affine{scale, 0, step * i, 0, scale, 0}, size, size);
@@ -30,5 +30,14 @@ inline void write_drift_clip(const std::string& path, int size, int frames, int 
   }
   EXPECT_TRUE(writer->finish().is_ok());
 }
+
+// The GPU tests run away from the source tree, without third_party/, and pass a photo of their own.
+#ifdef FSWAP_THIRD_PARTY_DIR
+inline void write_drift_clip(const std::string& path, int size, int frames, int fps, double step,
+                             const AudioSource& audio = {}) {
+  write_drift_clip(path, read_image(std::string(FSWAP_THIRD_PARTY_DIR) + "/media/astronaut.png").value(), size, frames,
+                   fps, step, audio);
+}
+#endif
 
 }  // namespace fswap::test

@@ -336,6 +336,25 @@ TEST_F(DefaultModels, DetectThenAddLandmarksIsAnalyse) {
       EXPECT_EQ(halves[i].landmarks68[k].y, whole[i].landmarks68[k].y);
     }
   }
+  // Faces that have landmarks keep them: only those without are landmarked (a landmark thread's
+  // call cut short by the device's memory is finished by the analysis).
+  std::vector<Face> rest = analyser_->detect(image).value();
+  rest[0] = halves[0];
+  rest[0].landmarks68[0] = {-7, -7};
+  ASSERT_TRUE(analyser_->add_landmarks(image, rest).is_ok());
+  ASSERT_EQ(rest.size(), whole.size());
+  EXPECT_EQ(rest[0].landmarks68[0].x, -7);
+  for (std::size_t i = 1; i < rest.size(); ++i) EXPECT_EQ(rest[i].landmarks68[0].x, whole[i].landmarks68[0].x);
+  // Several frames in one call: each frame's faces as alone.
+  const Image astronaut = read_image(kMedia + "astronaut.png").value();
+  std::vector<Face> first = analyser_->detect(image).value(), second = analyser_->detect(astronaut).value();
+  const std::vector<FrameFaces> frames = {{&image, &first}, {&astronaut, &second}};
+  ASSERT_TRUE(analyser_->add_landmarks(frames).is_ok());
+  const std::vector<Face> alone = analyser_->analyse(astronaut, /*embed=*/false).value();
+  ASSERT_EQ(first.size(), whole.size());
+  ASSERT_EQ(second.size(), alone.size());
+  for (std::size_t i = 0; i < whole.size(); ++i) EXPECT_EQ(first[i].landmarks68[30].x, whole[i].landmarks68[30].x);
+  for (std::size_t i = 0; i < alone.size(); ++i) EXPECT_EQ(second[i].landmarks68[30].y, alone[i].landmarks68[30].y);
 }
 
 TEST_F(DefaultModels, EmbeddingSeparatesPeopleAndSurvivesAMove) {

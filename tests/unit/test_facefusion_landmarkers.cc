@@ -233,5 +233,37 @@ TEST(FaceFusionLandmarkerReplica, AgreeOnBothEngines) {
   EXPECT_LT(worst(fan5[0], fan5[1]), 0.05);
 }
 
+// The native engine loads 2dfan4 to take batches (its Reshape to [1, 68, 4096] keeps each face
+// together): the faces of two frames in one run get each face's landmarks of a run of its own.
+// ONNX Runtime keeps the model's batch of 1 and runs the faces one at a time.
+TEST(FaceFusionLandmarkerReplica, OneBatchedRunGivesEachFaceItsLandmarks) {
+  std::string why;
+  const std::string dir = test::landmarker_replica_dir(&why);
+  if (dir.empty()) GTEST_SKIP() << why;
+  const Image a = random_image(400, 330, 3, 3), b = random_image(360, 300, 3, 4);
+  const FaceBox other{60.f, 40.f, 220.f, 230.f};
+  const std::vector<LandmarkTarget> targets = {{&a, kBox, 0}, {&b, other, 90}, {&a, other, 0}};
+  for (const char* name : {"ort", "native"}) {
+    SCOPED_TRACE(name);
+    auto engine = make_engine(name).value();
+    auto landmarker = FaceFusionLandmarker::load(*engine, dir, "2dfan4", {});
+    ASSERT_TRUE(landmarker.is_ok()) << landmarker.status().to_string();
+    EXPECT_EQ((*landmarker)->takes_batches(), std::string(name) == "native");
+    auto together = (*landmarker)->detect(targets);
+    ASSERT_TRUE(together.is_ok()) << together.status().to_string();
+    ASSERT_EQ(together->size(), targets.size());
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      auto alone = (*landmarker)->detect(*targets[i].rgb, targets[i].box, targets[i].angle);
+      ASSERT_TRUE(alone.is_ok()) << alone.status().to_string();
+      double worst = 0;
+      for (int k = 0; k < 68; ++k)
+        worst = std::max({worst, double(std::abs((*together)[i].points[k].x - alone->points[k].x)),
+                          double(std::abs((*together)[i].points[k].y - alone->points[k].y))});
+      EXPECT_LT(worst, 1e-3) << "face " << i;
+      EXPECT_NEAR((*together)[i].score, alone->score, 1e-5) << "face " << i;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace fswap

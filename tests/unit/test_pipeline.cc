@@ -186,52 +186,67 @@ INSTANTIATE_TEST_SUITE_P(Stages, SwapJobFault,
 
 // The detector thread's error at frame 5 reaches the analysis with its frame: the run ends with
 // it after frames 0..4 went through the analysis, and leaves no output.
-TEST(SwapJob, DetectorErrorEndsTheRunCleanly) {
-  const std::string out = scratch("fault_detect.mp4");
-  SwapJob job = job_for(out);
-  std::atomic<int> analysed{0};
-  job.fault_injection = [&](const char* stage, std::int64_t frame) {
-    if (std::strcmp(stage, "face") == 0) ++analysed;
-    if (std::strcmp(stage, "detect") == 0 && frame == 5) return internal_error("injected detect fault at frame 5");
-    return Status::ok();
-  };
-  auto summary = run_with_deadline(job);
-  ASSERT_FALSE(summary.is_ok());
-  EXPECT_EQ(summary.status().message(), "injected detect fault at frame 5");
-  EXPECT_EQ(analysed.load(), 5);
-  expect_no_output(out);
+TEST(SwapJob, ErrorAheadOfTheAnalysisEndsTheRunCleanly) {
+  for (const char* stage : {"detect", "landmark"}) {
+    const std::string out = scratch(std::string("fault_") + stage + ".mp4");
+    SwapJob job = job_for(out);
+    std::atomic<int> analysed{0};
+    const std::string message = std::string("injected ") + stage + " fault at frame 5";
+    job.fault_injection = [&](const char* s, std::int64_t frame) {
+      if (std::strcmp(s, "face") == 0) ++analysed;
+      if (std::strcmp(s, stage) == 0 && frame == 5) return internal_error(message);
+      return Status::ok();
+    };
+    auto summary = run_with_deadline(job);
+    ASSERT_FALSE(summary.is_ok()) << stage;
+    EXPECT_EQ(summary.status().message(), message);
+    EXPECT_EQ(analysed.load(), 5) << stage;
+    expect_no_output(out);
+  }
 }
 
-// With every frame detected, a frame's detection runs while the previous frame is analysed:
-// the analysis of frame 3 waits (up to 10 s) for the detector to reach frame 4, which it only
-// does ahead of the analysis. With --face-detector-interval the detector waits for the
-// analysis (the frames it follows depend on the last ones), so no "detect" calls are made.
-TEST(SwapJob, DetectsTheNextFrameWhileAnalysingThisOne) {
+// With every frame detected, frames are detected and landmarked ahead of their analysis, the
+// landmarks two frames at a time: the analysis of frame 3 waits (up to 10 s) for the landmark
+// thread to reach frame 5 (frames 4 and 5 in one run) and the detector frame 5, which they only do
+// ahead of it. With --face-detector-interval they wait for the analysis (the frames it follows
+// depend on the last ones), so no "detect" or "landmark" calls are made.
+TEST(SwapJob, DetectsAndLandmarksTheNextFramesWhileAnalysingThisOne) {
   for (const int interval : {1, 2}) {
     SwapJob job = job_for(scratch("detect_ahead_" + std::to_string(interval) + ".mp4"));
     job.face_detector_interval = interval;
     std::mutex mutex;
-    std::condition_variable detected;
-    std::int64_t last_detected = -1;
+    std::condition_variable stepped;
+    std::int64_t last_detected = -1, last_landmarked = -1;
     bool ahead = false;
     job.fault_injection = [&](const char* stage, std::int64_t frame) {
       std::unique_lock lock(mutex);
       if (std::strcmp(stage, "detect") == 0) {
         last_detected = frame;
-        detected.notify_all();
+        stepped.notify_all();
+      } else if (std::strcmp(stage, "landmark") == 0) {
+        EXPECT_LE(frame, last_detected) << "frame " << frame << " landmarked before its detection";
+        last_landmarked = frame;
+        stepped.notify_all();
       } else if (std::strcmp(stage, "face") == 0 && frame == 3 && interval == 1) {
-        ahead = detected.wait_for(lock, std::chrono::seconds(10), [&] { return last_detected >= 4; });
+        ahead = stepped.wait_for(lock, std::chrono::seconds(10),
+                                 [&] { return last_detected >= 5 && last_landmarked >= 5; });
       }
       return Status::ok();
     };
     auto summary = run_with_deadline(job);
     ASSERT_TRUE(summary.is_ok()) << summary.status().to_string();
     EXPECT_EQ(summary->faces_swapped, 40) << "interval " << interval;
+    long landmark_runs = 0;
+    for (const TimeLedger::Entry& e : summary->stages)
+      if (e.stage == "landmarks") landmark_runs = e.calls;
     if (interval == 1) {
-      EXPECT_TRUE(ahead) << "frame 4 was not detected while frame 3 was analysed";
+      EXPECT_EQ(landmark_runs, 20) << "40 frames' landmarks in runs of two frames";
+      EXPECT_TRUE(ahead) << "frames 4 and 5 were not landmarked and detected while frame 3 was analysed";
       EXPECT_EQ(last_detected, 39);
+      EXPECT_EQ(last_landmarked, 39);
     } else {
       EXPECT_EQ(last_detected, -1);
+      EXPECT_EQ(last_landmarked, -1);
     }
   }
 }
@@ -252,8 +267,8 @@ TEST(SwapJob, ImageStageErrorLeavesNoOutput) {
 }
 
 // Back-pressure: a slow encoder holds the decoder back; frames in flight never exceed what the
-// queues hold (queue_depth each, one window between analysis and the stages) plus one frame held
-// by each of the four threads.
+// queues hold (queue_depth each, one window between analysis and the stages, one between the
+// stages and the download thread) plus one frame held by each of the five threads.
 TEST(SwapJob, SlowEncoderBoundsFramesDecodedAhead) {
   SwapJob job = job_for(scratch("backpressure.mp4"));
   job.swap_faces = false;
@@ -283,9 +298,10 @@ TEST(SwapJob, SlowEncoderBoundsFramesDecodedAhead) {
   EXPECT_EQ(encodes, 40);
   EXPECT_TRUE(ordered);
   // Decoded ahead of encoding: 2 queues × queue_depth, the frame being analysed, one analysed
-  // window (one frame here) waiting for the stage thread and the one it works on, the frame the
-  // encoder has popped but not yet counted, and the one being read.
-  const std::int64_t bound = 2 * job.queue_depth + 5;
+  // window (one frame here) waiting for the stage thread and the one it works on, one waiting for
+  // the download thread and the one it works on, the frame the encoder has popped but not yet
+  // counted, and the one being read.
+  const std::int64_t bound = 2 * job.queue_depth + 7;
   std::printf("frames decoded ahead of encoding: at most %lld (bound %lld)\n", static_cast<long long>(max_ahead),
               static_cast<long long>(bound));
   EXPECT_LE(max_ahead, bound);
