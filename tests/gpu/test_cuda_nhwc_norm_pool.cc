@@ -371,7 +371,8 @@ TEST(CudaNhwcNormPool, NhwcThroughput) {
   }
   OpAttributes linear;
   linear.values["mode"] = std::string("linear");
-  for (const Shape& x : {Shape{1, 256, 32, 32}, Shape{1, 64, 128, 128}}) {
+  // The last: gfpgan's largest upsample, to [1, 128, 512, 512].
+  for (const Shape& x : {Shape{1, 256, 32, 32}, Shape{1, 64, 128, 128}, Shape{1, 128, 256, 256}}) {
     const Shape y{x[0], x[1], 2 * x[2], 2 * x[3]}, x5{x[0], x[2], x[3], x[1], 1}, y5{y[0], y[2], y[3], y[1], 1};
     const Tensor values = test::random_tensor(x, 1);
     const double nchw = median_ms(OpType::kResize, linear, resize_inputs(values, x, {1, 1, 2, 2}), y);

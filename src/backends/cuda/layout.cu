@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -1081,14 +1080,19 @@ __global__ void resize_rows_gpu(T* out, const T* in, ResizeMode m, ResizeAxis ay
 // A 4-D [N, H, W, C] resize of H and W only (NHWC upsampling), over a window of the resized images
 // (resize_window.h): a block covers kNhwcPixels window pixels, whose taps it computes once (in
 // shared memory); its threads then walk the pixels' channels, consecutive threads on consecutive
-// channels. A pixel outside the resized image has no taps and is 0. Corners, weights and sums are
+// groups of kVec channels (kVec > 1: 16-byte loads and stores, when the channels divide into such
+// groups and the tensors are 16-byte aligned; the arithmetic per channel is the same). A pixel outside the resized image has no taps and is 0. Corners, weights and sums are
 // resize_nd_gpu's, in its order (W's tap varies fastest): the outputs are bit-identical.
 inline constexpr int kNhwcPixels = 32;
 struct PixelTaps {
   Taps y, x;
   std::int64_t image;
 };
-template <class T, class I, int kTaps>
+template <class T, int kVec>
+struct alignas(sizeof(T) * kVec) ChannelGroup {
+  T v[kVec];
+};
+template <class T, class I, int kTaps, int kVec>
 __global__ void resize_nhwc_gpu(T* out, const T* in, ResizeMode m, ResizeAxis ay, ResizeAxis ax, NhwcWindow window,
                                 I channels, I pixels) {
   __shared__ PixelTaps taps[kNhwcPixels];
@@ -1105,22 +1109,31 @@ __global__ void resize_nhwc_gpu(T* out, const T* in, ResizeMode m, ResizeAxis ay
                          !inside ? Taps{} : ax.moving ? axis_taps(m, ax, ox) : identity_taps(ox), rest / rows};
   }
   __syncthreads();
+  using Group = ChannelGroup<T, kVec>;
   const auto in_h = static_cast<I>(ay.in), in_w = static_cast<I>(ax.in);
-  for (I e = static_cast<I>(threadIdx.x); e < count * channels; e += static_cast<I>(blockDim.x)) {
-    const PixelTaps& t = taps[e / channels];
-    const I c = e % channels;
+  const I groups = channels / kVec;
+  for (I e = static_cast<I>(threadIdx.x); e < count * groups; e += static_cast<I>(blockDim.x)) {
+    const PixelTaps& t = taps[e / groups];
+    const I c = e % groups * kVec;
     const T* image = in + static_cast<I>(t.image) * in_h * in_w * channels + c;
-    float sum = 0.0f;
+    float sum[kVec] = {};
 #pragma unroll
     for (int a = 0; a < kTaps; ++a) {
 #pragma unroll
       for (int b = 0; b < kTaps; ++b) {
         const float weight = t.y.w[a] * t.x.w[b];
-        if (weight != 0.0f)
-          sum += weight * to_float(image[(static_cast<I>(t.y.idx[a]) * in_w + static_cast<I>(t.x.idx[b])) * channels]);
+        if (weight != 0.0f) {
+          const Group g = *reinterpret_cast<const Group*>(
+              image + (static_cast<I>(t.y.idx[a]) * in_w + static_cast<I>(t.x.idx[b])) * channels);
+#pragma unroll
+          for (int k = 0; k < kVec; ++k) sum[k] += weight * to_float(g.v[k]);
+        }
       }
     }
-    out[first * channels + e] = from_float<T>(sum);
+    Group r;
+#pragma unroll
+    for (int k = 0; k < kVec; ++k) r.v[k] = from_float<T>(sum[k]);
+    *reinterpret_cast<Group*>(out + (first + e / groups) * channels + c) = r;
   }
 }
 
@@ -1136,12 +1149,18 @@ Status launch_resize_nhwc(DType dtype, const char* op, void* out, const void* x,
       const auto c = static_cast<I>(channels), p = static_cast<I>(pixels);
       T* y = static_cast<T*>(out);
       const T* in = static_cast<const T*>(x);
-      if (m.interp == InterpMode::kNearest)
-        resize_nhwc_gpu<T, I, 1><<<blocks, kBlock, 0, stream>>>(y, in, m, ay, ax, window, c, p);
-      else if (m.interp == InterpMode::kLinear)
-        resize_nhwc_gpu<T, I, 2><<<blocks, kBlock, 0, stream>>>(y, in, m, ay, ax, window, c, p);
-      else
-        resize_nhwc_gpu<T, I, 4><<<blocks, kBlock, 0, stream>>>(y, in, m, ay, ax, window, c, p);
+      const auto launch = [&]<int kVec>() {
+        if (m.interp == InterpMode::kNearest)
+          resize_nhwc_gpu<T, I, 1, kVec><<<blocks, kBlock, 0, stream>>>(y, in, m, ay, ax, window, c, p);
+        else if (m.interp == InterpMode::kLinear)
+          resize_nhwc_gpu<T, I, 2, kVec><<<blocks, kBlock, 0, stream>>>(y, in, m, ay, ax, window, c, p);
+        else
+          resize_nhwc_gpu<T, I, 4, kVec><<<blocks, kBlock, 0, stream>>>(y, in, m, ay, ax, window, c, p);
+      };
+      constexpr int kVec = 16 / static_cast<int>(sizeof(T));
+      const auto aligned = [](const void* ptr) { return reinterpret_cast<std::uintptr_t>(ptr) % 16 == 0; };
+      if (channels % kVec == 0 && aligned(y) && aligned(in)) launch.template operator()<kVec>();
+      else launch.template operator()<1>();
       return check_launch(op);
     });
   });
