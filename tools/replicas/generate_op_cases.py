@@ -124,7 +124,9 @@ one("Softmax", "opset11_axis1_flatten", [f(S4, -4, 4)], {"axis": 1}, opset=11,
 
 # ---------------------------------------------------------------- binary / variadic
 BC = [("same", S4, S4), ("bcast_last", S4, [5]), ("bcast_chan", S4, [3, 1, 1]), ("scalar", S4, []),
-      ("both", [2, 1, 4, 1], [1, 3, 1, 5]), ("lhs_small", [4, 1], [2, 3, 4, 5])]
+      ("both", [2, 1, 4, 1], [1, 3, 1, 5]), ("lhs_small", [4, 1], [2, 3, 4, 5]),
+      # rows of whole 16-byte packs (the CUDA rows kernel): a bias along the last dim, one value a row
+      ("bcast_last16", [2, 3, 4, 16], [16]), ("rows16", [6, 16], [6, 1])]
 for op in ("Add", "Sub", "Mul", "Div"):
     for nm, a, b in BC:
         lo = 0.5 if op == "Div" else -1

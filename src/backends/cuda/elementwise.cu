@@ -98,6 +98,39 @@ Status launch_dense(const CudaKernelArgs& args, TO* out, std::int64_t n, const F
   return check_launch(op_name(args.op));
 }
 
+// ---- rows: out as [rows, inner], each input either walking a row (full, or one row for every
+// row: a per-channel bias of NHWC) or holding one value a row (a per-channel bias of NCHW [C, HW]);
+// W elements of a row at a time, through 16-byte accesses ----
+
+template <class T>
+struct Rows {
+  const T* data;
+  std::int64_t row_stride;  // elements from one row's values to the next's (0: the same row)
+  bool along;               // the values step with the column; else one value a row
+};
+
+template <int W, class T>
+__device__ __forceinline__ Pack<T, W> load_row_pack(const Rows<T>& in, std::uint32_t row, std::uint32_t col) {
+  const T* p = in.data + static_cast<std::int64_t>(row) * in.row_stride;
+  if (in.along) return *reinterpret_cast<const Pack<T, W>*>(p + col);
+  Pack<T, W> pack;
+  const T v = p[0];
+#pragma unroll
+  for (int k = 0; k < W; ++k) pack.v[k] = v;
+  return pack;
+}
+
+template <int W, class TO, class F, class... TI>
+__global__ void rows_kernel(TO* out, std::uint32_t inner_packs, std::int64_t packs, std::uint32_t inner, F f,
+                            Rows<TI>... in) {
+  FSWAP_GRID_STRIDE(p, packs) {
+    const auto q = static_cast<std::uint32_t>(p);  // packs < 2^32: the caller's rows × inner fits 32 bits
+    const std::uint32_t row = q / inner_packs, col = (q - row * inner_packs) * W;
+    *reinterpret_cast<Pack<TO, W>*>(out + static_cast<std::int64_t>(row) * inner + col) =
+        map_pack<W, TO>(f, load_row_pack<W>(in, row, col)...);
+  }
+}
+
 // ---- broadcasting: out[i] = f(in_k[offset_k(i)]...) ----
 
 struct OutDims {
@@ -210,6 +243,25 @@ Status apply(const CudaKernelArgs& args, const TensorView& out, const F& f, In<T
     if (plan.rank == 0 || (plan.rank == 1 && ((plan.stride[K][0] <= 1) && ...)))
       return launch_dense(args, y, n, f,
                           Dense<TI>{static_cast<const TI*>(in.view.data), plan.rank == 0 || plan.stride[K][0] == 0}...);
+    if (plan.rank == 2) {
+      // Every input walks its rows contiguously or holds one value a row, and whole packs of W
+      // fit each row: rows_kernel, with no per-element index arithmetic.
+      constexpr int kWidth = pack_width<TO, TI...>();
+      const std::int64_t rows = plan.size[0], inner = plan.size[1];
+      const auto fits = [&](const void* data, std::int64_t row_stride, std::int64_t col_stride, std::size_t bytes) {
+        if (col_stride == 0) return true;
+        return col_stride == 1 && row_stride % kWidth == 0 && aligned_to(data, bytes * kWidth);
+      };
+      if (inner % kWidth == 0 && rows * inner <= std::numeric_limits<std::uint32_t>::max() &&
+          aligned_to(y, sizeof(TO) * kWidth) &&
+          (fits(in.view.data, plan.stride[K][0], plan.stride[K][1], sizeof(TI)) && ...)) {
+        const std::int64_t packs = n / kWidth;
+        rows_kernel<kWidth><<<grid_for(packs), kBlock, 0, stream_of(args)>>>(
+            y, static_cast<std::uint32_t>(inner / kWidth), packs, static_cast<std::uint32_t>(inner), f,
+            Rows<TI>{static_cast<const TI*>(in.view.data), plan.stride[K][0], plan.stride[K][1] == 1}...);
+        return check_launch(op_name(args.op));
+      }
+    }
     OutDims dims{plan.rank, {}};
     std::copy(plan.size, plan.size + plan.rank, dims.size);
     if (n <= std::numeric_limits<std::uint32_t>::max()) {
