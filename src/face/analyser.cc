@@ -99,8 +99,11 @@ Status FaceAnalyser::landmark_faces(std::span<const FrameFaces> frames) {
   std::vector<Face*> todo;
   std::vector<const Image*> images;
   for (const FrameFaces& frame : frames)
-    for (Face& f : *frame.faces)
-      if (!f.has_landmarks) todo.push_back(&f), images.push_back(frame.rgb);
+    for (Face& f : *frame.faces) {
+      if (f.has_landmarks) continue;
+      todo.push_back(&f);
+      images.push_back(frame.rgb);
+    }
   if (landmarker_) {
     for (std::size_t i = 0; i < todo.size(); ++i) FSWAP_RETURN_IF_ERROR(landmarker_->landmark(*images[i], *todo[i]));
     return Status::ok();

@@ -130,7 +130,7 @@ Result<std::unique_ptr<FaceFusionLandmarker>> FaceFusionLandmarker::load(Engine&
   SessionOptions batched = options;
   batched.batch = static_cast<int>(kLandmarkerBatch);
   Result<std::unique_ptr<InferenceSession>> session = engine.load(path, batched);
-  if (!session && session.status().code() == StatusCode::kUnsupported) session = engine.load(path, options);
+  if (!session) session = engine.load(path, options);  // a graph that bakes batch 1: run face by face
   FSWAP_ASSIGN_OR_RETURN(l->session_, std::move(session));
   const auto& in = l->session_->inputs();
   const auto& out = l->session_->outputs();
