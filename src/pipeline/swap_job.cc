@@ -808,6 +808,36 @@ void landmark_ahead(JobContext& ctx, std::vector<AheadFrame>& run, bool take_tur
   if (first != nullptr) first->error = left_to_analysis(ctx.analyser->add_landmarks(frames, &ctx.ledger));
 }
 
+// The landmark thread: frames from `detected`, kLandmarkFrames at a time (a frame with an error
+// ends a run early), their landmarks in one call (landmark_ahead), on to `ahead` in order. It
+// stops after a frame with an error or when `ahead` is aborted, and closes `ahead`.
+void landmark_frames(JobContext& ctx, BoundedQueue<AheadFrame>& detected, BoundedQueue<AheadFrame>& ahead,
+                     const std::atomic<bool>& take_turns) {
+  name_this_thread("fswap-landmark");
+  while (true) {
+    std::vector<AheadFrame> run;
+    bool done = false;
+    while (run.size() < kLandmarkFrames && (run.empty() || run.back().error.is_ok())) {
+      std::optional<AheadFrame> a = detected.pop();
+      if (!a) {
+        done = true;
+        break;
+      }
+      run.push_back(std::move(*a));
+    }
+    landmark_ahead(ctx, run, take_turns);
+    for (AheadFrame& a : run) {
+      const bool failed = !a.error.is_ok();
+      if (!ahead.push(std::move(a)) || failed) {
+        done = true;
+        break;
+      }
+    }
+    if (done) break;
+  }
+  ahead.close();
+}
+
 // A video's face work: frames from `in`, window by window (ctx.plan), to `out` in order, on
 // threads so the host work of one overlaps the others' model runs:
 //   - where every frame is detected (no --face-detector-interval), a detector thread finds each
@@ -883,30 +913,7 @@ void run_face_work(JobContext& ctx, BoundedQueue<VideoFrame>& in, BoundedQueue<V
       }
       detected.close();
     });
-    landmarker = std::thread([&] {
-      name_this_thread("fswap-landmark");
-      bool more = true;
-      while (more) {
-        std::vector<AheadFrame> run;  // up to kLandmarkFrames frames; one with an error ends it
-        while (run.size() < kLandmarkFrames && (run.empty() || run.back().error.is_ok())) {
-          auto a = detected.pop();
-          if (!a) {
-            more = false;
-            break;
-          }
-          run.push_back(std::move(*a));
-        }
-        landmark_ahead(ctx, run, take_turns);
-        for (AheadFrame& a : run) {
-          const bool failed = !a.error.is_ok();
-          if (!ahead.push(std::move(a)) || failed) {
-            more = false;
-            break;
-          }
-        }
-      }
-      ahead.close();
-    });
+    landmarker = std::thread([&] { landmark_frames(ctx, detected, ahead, take_turns); });
   }
   auto next_frame = [&]() -> std::optional<AheadFrame> {
     if (detect_ahead) return ahead.pop();
