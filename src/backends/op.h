@@ -81,12 +81,19 @@ bool is_comparison(OpType op);
 // every batch item (R[0] broadcast; no other broadcasting). Y's dtype, in Y's layout;
 // Y = activation(conv(X, W) + B + R), added in that order.
 //
+// InstanceNormalization takes an optional 4th input, the style S, made only by the fusion pass
+// (runtime/passes.h: AdaIN's Mul and Add of a style vector split from one Gemm): S is [N, K] or
+// [1, K] (one row for every item), with attributes style_scale and style_shift, the offsets in a row
+// of S of the C scales and the C shifts: Y[n, c] = activation(IN(X)[n, c] · S[n, style_scale + c]
+// + S[n, style_shift + c]), S's row 0 for every n when it has one row. S has X's dtype.
+//
 // FilterResponseNorm (internal: made only by the fusion pass, from ONNX's ten-node spelling of
 // filter response normalisation + TLU, runtime/passes.h): inputs X [N, C, H, W] ([N, H, W, C] with
 // attribute channels_last = 1), gamma, beta and tau (C values each, any shape); attribute epsilon
 // (default 1e-6). Y = max(gamma[c]·x·rsqrt(mean over H and W of x² + epsilon) + beta[c], tau[c]).
 //
-// Activation fused into a Conv, ConvTranspose, Gemm or MatMul by the fusion pass.
+// Activation fused into a Conv, ConvTranspose, Gemm, MatMul, BatchNormalization or
+// InstanceNormalization by the fusion pass.
 // kSilu: x · sigmoid(x), fused from Mul(x, Sigmoid(x)) (YOLO's SiLU).
 // kPRelu (Conv only): LeakyRelu with one slope per output channel, the Conv's input 4 (a constant
 // of out-channels values; inputs 2 and 3 are then −1 when absent), fused from PRelu(y, slope) with

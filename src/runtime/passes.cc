@@ -206,7 +206,7 @@ int fuse_matmul_bias(Graph& g) {
 // The ops whose kernels apply a fused activation (OpAttributes::activation).
 bool takes_activation(OpType op) {
   return op == OpType::kConv || op == OpType::kConvTranspose || op == OpType::kGemm || op == OpType::kMatMul ||
-         op == OpType::kBatchNormalization;
+         op == OpType::kBatchNormalization || op == OpType::kInstanceNormalization;
 }
 
 // A new float32 constant [C] of these values (its value id).
@@ -237,7 +237,7 @@ int channel_slope(Graph& g, const Node& conv, const Node& prelu) {
   return add_channel_constant(g, g.values[prelu.inputs[1]].name + "/per_channel", std::vector<float>(slope, slope + m));
 }
 
-// Conv/ConvTranspose/Gemm/MatMul/BatchNormalization → a single-consumer activation:
+// Conv/ConvTranspose/Gemm/MatMul/BatchNormalization/InstanceNormalization → a single-consumer activation:
 // attrs.activation (a BatchNormalization left after fuse_conv_batchnorm is a standalone one, as in
 // pre-activation ResNets: BN → ReLU → Conv). A Conv also takes a PRelu whose slope is one value
 // (a LeakyRelu) or one per output channel (kPRelu, the slope as input 4: backends/op.h).
@@ -683,6 +683,78 @@ int fuse_filter_response_norm(Graph& g) {
   return fused;
 }
 
+// AdaIN as the swappers spell it: y = InstanceNormalization(x) (3 inputs, no activation), y read
+// only by Mul(y, a), that only by Add(·, b), where a and b are the two outputs of one Split of
+// R = Reshape(G) along axis 1, each read only there. At both probe sizes X is [N, C, H, W], G is
+// [N or 1, 2C], R is G's rows as [·, 2C, 1, 1] and a and b are [·, C, 1, 1]: so a and b are the
+// halves of G's rows. The InstanceNormalization takes G as its style input with the halves'
+// offsets (backends/op.h) at the Add's place (G may be computed after the normalisation), and the
+// Mul and Add go; the Reshape and Split die with them when nothing else reads them.
+int fuse_style_modulation(Graph& g) {
+  const auto uses = use_counts(g);
+  const auto cons = consumers(g);
+  const auto prod = producers(g);
+  struct Found {
+    int norm, mul, add, split;
+    int scale_half, shift_half;  // which of the Split's outputs the Mul and the Add read
+  };
+  std::vector<Found> found;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& norm = g.nodes[i];
+    if (norm.op != OpType::kInstanceNormalization || norm.inputs.size() != 3 || norm.outputs.size() != 1 ||
+        norm.outputs[0] < 0 || norm.attrs.activation.kind != Activation::kNone)
+      continue;
+    const int mul = sole_reader(g, uses, cons, norm.outputs[0], OpType::kMul);
+    if (mul < 0) continue;
+    const int add = sole_reader(g, uses, cons, g.nodes[mul].outputs[0], OpType::kAdd);
+    if (add < 0) continue;
+    const int a = other_operand(g.nodes[mul], norm.outputs[0]), b = other_operand(g.nodes[add], g.nodes[mul].outputs[0]);
+    if (a < 0 || b < 0 || uses[a] != 1 || uses[b] != 1 || prod[a] < 0 || prod[a] != prod[b]) continue;
+    const Node& split = g.nodes[prod[a]];
+    if (split.op != OpType::kSplit || split.outputs.size() != 2 || split.attrs.i("axis", 0) != 1 ||
+        split.inputs.empty() || split.inputs[0] < 0 || prod[split.inputs[0]] < 0)
+      continue;
+    const Node& reshape = g.nodes[prod[split.inputs[0]]];
+    if (reshape.op != OpType::kReshape || reshape.inputs.empty() || reshape.inputs[0] < 0) continue;
+    found.push_back({static_cast<int>(i), mul, add, prod[a], split.outputs[0] == a ? 0 : 1, split.outputs[0] == b ? 0 : 1});
+  }
+  if (found.empty()) return 0;
+  const std::optional<std::vector<Value>> probes[] = {probe_shapes(g, 2, 256), probe_shapes(g, 3, 320)};
+  for (const auto& probe : probes)
+    if (!probe) return 0;
+  // X's channels when the shapes at this probe make a and b the halves of G's rows; -1 otherwise.
+  const auto halved_channels = [&](const std::vector<Value>& probe, const Found& f, int style) -> std::int64_t {
+    const Node& split = g.nodes[f.split];
+    const Value &x = probe[g.nodes[f.norm].inputs[0]], &s = probe[style], &r = probe[split.inputs[0]];
+    const Value &h0 = probe[split.outputs[0]], &h1 = probe[split.outputs[1]];
+    for (const Value* v : {&x, &s, &r, &h0, &h1})
+      if (!v->known_shape || v->dtype != DType::kFloat32) return -1;
+    if (x.shape.size() != 4 || s.shape.size() != 2) return -1;
+    const std::int64_t c = x.shape[1], rows = s.shape[0];
+    const Shape half{rows, c, 1, 1};
+    const bool halves = (rows == 1 || rows == x.shape[0]) && s.shape[1] == 2 * c &&
+                        r.shape == Shape{rows, 2 * c, 1, 1} && h0.shape == half && h1.shape == half;
+    return halves ? c : -1;
+  };
+  std::vector<bool> removed(g.nodes.size(), false);
+  int fused = 0;
+  for (const Found& f : found) {
+    const int style = g.nodes[prod[g.nodes[f.split].inputs[0]]].inputs[0];  // G, the Reshape's input
+    const std::int64_t channels = halved_channels(*probes[0], f, style);
+    if (channels < 0 || halved_channels(*probes[1], f, style) != channels) continue;
+    Node styled = g.nodes[f.norm];
+    styled.inputs.push_back(style);
+    styled.attrs.values["style_scale"] = std::int64_t{f.scale_half * channels};
+    styled.attrs.values["style_shift"] = std::int64_t{f.shift_half * channels};
+    styled.outputs = {g.nodes[f.add].outputs[0]};
+    removed[f.norm] = removed[f.mul] = true;
+    g.nodes[f.add] = std::move(styled);
+    ++fused;
+  }
+  erase_nodes(g, removed);
+  return fused;
+}
+
 // The rank of v before shaping: from its declared or inferred shape, or 2 for a Flatten output;
 // -1 when unknown.
 std::int64_t known_rank(const Graph& g, int v, const std::vector<int>& prod) {
@@ -815,6 +887,7 @@ Status fuse(Graph& g) {
   fuse_batchnorm_conv(g);  // after: a BN that follows a Conv folds without a residual
   fuse_matmul_bias(g);
   fuse_residual_add(g);  // before the activations: Conv → Add → Relu becomes one Conv
+  fuse_style_modulation(g);  // before the activations: AdaIN's Add → Relu becomes one node
   fuse_silu(g);
   fuse_activations(g);
   return Status::ok();

@@ -32,7 +32,7 @@ Status remove_dead_nodes(Graph& g);
 // batch (into the bias for a Conv without padding); Conv/ConvTranspose followed by Add(y, r) with r
 // of y's exact shape (y read only there; shapes probed at two sizes, as fuse_residual_add in
 // passes.cc says) → the conv with r as its residual input 3, so Conv → Add → Relu is one node;
-// Conv/ConvTranspose/Gemm/MatMul or a
+// Conv/ConvTranspose/Gemm/MatMul, InstanceNormalization or a
 // standalone BatchNormalization followed by Relu, LeakyRelu, Sigmoid, Tanh, Clip or HardSigmoid
 // (its only consumer), or by SiLU (Mul(y, Sigmoid(y)), nothing else reading y) → fused activation;
 // MatMul followed by Add of a constant vector over the last axis → MatMul with a bias input;
@@ -40,7 +40,10 @@ Status remove_dead_nodes(Graph& g);
 // over axes 2, 3 keeping them → Add eps → Sqrt → Div(x, ·) → Mul gamma → Add beta → Sub tau → Relu
 // → Add tau; Add and Mul operands in either order; each intermediate read only by the next; X 4-D
 // float32 at two probe sizes; eps one value; gamma, beta, tau one per channel or one value) → one
-// FilterResponseNorm (backends/op.h).
+// FilterResponseNorm (backends/op.h); AdaIN as the swappers spell it (InstanceNormalization → Mul
+// and Add of the two halves, Split along axis 1 of a Reshape to [·, 2C, 1, 1], of a [N or 1, 2C]
+// style G; shapes probed at two sizes) → the InstanceNormalization with G as its style input and
+// the halves' offsets (backends/op.h), whose following Relu then fuses as its activation.
 Status fuse(Graph& g);
 // lower_legacy_softmax, then fold_constants, remove_dead_nodes, fuse, in the order that gives
 // the most.

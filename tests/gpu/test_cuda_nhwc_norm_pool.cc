@@ -1,5 +1,6 @@
 // The CUDA normalisations, pools and Resize on NHWC tensors against the CPU kernels on the same
-// data: BatchNormalization (+ fused Relu), InstanceNormalization, MaxPool and AveragePool with
+// data: BatchNormalization (+ fused Relu), InstanceNormalization (+ the fused AdaIN's style input
+// and a fused Relu, in both layouts), MaxPool and AveragePool with
 // channels_last = 1 (tests/unit/test_channels_last_norm_pool.cc checks the CPU's channels_last
 // path against its NCHW one), FilterResponseNorm in NCHW and NHWC, and Resize of axes 1 and 2 of [N, H, W, C] (scales [1, sh, sw, 1],
 // its NHWC fast path). fp32 within 1e-4 relative, fp16 within 1e-2 (the CPU fed the same
@@ -132,6 +133,32 @@ TEST(CudaNhwcNormPool, InstanceNormalization) {
     const std::vector<Operand> in = {random(x, 6, 2, 4), random({c}, 7), random({c}, 8)};
     expect_cuda_matches_cpu(OpType::kInstanceNormalization, channels_last(), in, x,
                             "InstanceNormalization " + shape_to_string(x));
+  }
+}
+
+// With the style input of the swappers' fused AdaIN (backends/op.h) and a fused Relu: per (n, c)
+// a scale and a shift from a row of the style, one row per image or one for all; channels-last in
+// and out of 16-byte groups, and NCHW.
+TEST(CudaNhwcNormPool, InstanceNormalizationWithStyleAndRelu) {
+  SKIP_WITHOUT_GPU();
+  struct Case {
+    Shape x;
+    bool last;
+    std::int64_t style_rows, scale_at, shift_at;
+  };
+  for (const Case& k : {Case{{2, 32, 32, 64}, true, 2, 8, 72}, Case{{1, 5, 3, 3}, true, 1, 3, 0},
+                        Case{{3, 9, 11, 40}, true, 1, 40, 0}, Case{{3, 40, 9, 11}, false, 3, 0, 40},
+                        Case{{2, 16, 64, 64}, false, 1, 16, 40}, Case{{1, 2, 256, 256}, false, 1, 0, 2}}) {
+    const std::int64_t c = k.last ? k.x[3] : k.x[1];
+    const std::int64_t row = std::max(k.scale_at, k.shift_at) + c;
+    const std::vector<Operand> in = {random(k.x, 9, 2, 4), random({c}, 10), random({c}, 11),
+                                     random({k.style_rows, row}, 12, -2, 2)};
+    OpAttributes a = k.last ? channels_last() : OpAttributes{};
+    a.values["style_scale"] = k.scale_at;
+    a.values["style_shift"] = k.shift_at;
+    a.activation.kind = Activation::kRelu;
+    expect_cuda_matches_cpu(OpType::kInstanceNormalization, a, in, k.x,
+                            "styled InstanceNormalization+Relu " + shape_to_string(k.x));
   }
 }
 

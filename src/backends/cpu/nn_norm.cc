@@ -135,16 +135,42 @@ Status batch_normalization_kernel(const KernelArgs& args) {
   return Status::ok();
 }
 
-// body(c, x plane, y plane) for every (n, c) plane of X in l's layout, planes spread over the
+// body(n, c, x plane, y plane) for every (n, c) plane of X in l's layout, planes spread over the
 // workers; `passes` is how many times body reads a plane (the parallel grain).
 template <class Body>
 void for_each_plane(const ChannelLayout& l, const float* x, float* y, int passes, Body&& body) {
   parallel_for(
       static_cast<int>(l.batch * l.channels),
       [&](int p0, int p1) {
-        for (std::int64_t p = p0; p < p1; ++p) body(p % l.channels, x + l.plane_offset(p), y + l.plane_offset(p));
+        for (std::int64_t p = p0; p < p1; ++p)
+          body(p / l.channels, p % l.channels, x + l.plane_offset(p), y + l.plane_offset(p));
       },
       grain(l.plane * passes));
+}
+
+// An InstanceNormalization's style input (backends/op.h): the scale and shift that follow the
+// normalisation of plane (n, c), or 1 and 0 without one.
+struct InstanceStyle {
+  const float* rows = nullptr;
+  std::int64_t row_length = 0, row_count = 0, scale_at = 0, shift_at = 0;
+  float scale(std::int64_t n, std::int64_t c) const { return rows ? row(n)[scale_at + c] : 1.0f; }
+  float shift(std::int64_t n, std::int64_t c) const { return rows ? row(n)[shift_at + c] : 0.0f; }
+  const float* row(std::int64_t n) const { return rows + (row_count == 1 ? 0 : n) * row_length; }
+};
+
+Result<InstanceStyle> instance_style(const KernelArgs& args, const char* op, std::int64_t batch,
+                                     std::int64_t channels) {
+  if (args.inputs.size() < 4 || args.inputs[3].data == nullptr) return InstanceStyle{};
+  const TensorView& s = args.inputs[3];
+  InstanceStyle style{s.as<const float>(), s.shape.size() == 2 ? s.shape[1] : 0, s.shape.empty() ? 0 : s.shape[0],
+                      args.attrs.i("style_scale", 0), args.attrs.i("style_shift", 0)};
+  const auto fits = [&](std::int64_t at) { return at >= 0 && at + channels <= style.row_length; };
+  if (s.shape.size() != 2 || (style.row_count != 1 && style.row_count != batch) || !fits(style.scale_at) ||
+      !fits(style.shift_at))
+    return nn_shape_error(op, "style " + shape_to_string(s.shape) + " must be [N or 1, K] holding C = " +
+                                  std::to_string(channels) + " scales from " + std::to_string(style.scale_at) +
+                                  " and shifts from " + std::to_string(style.shift_at));
+  return style;
 }
 
 Status instance_normalization_kernel(const KernelArgs& args) {
@@ -156,10 +182,12 @@ Status instance_normalization_kernel(const KernelArgs& args) {
   const std::int64_t channels = l.channels, plane = l.plane, step = l.spatial_stride;
   if (args.inputs[1].elements() != channels || args.inputs[2].elements() != channels)
     return nn_shape_error(kOp, "scale and B must have C = " + std::to_string(channels) + " elements");
+  FSWAP_ASSIGN_OR_RETURN(const InstanceStyle style, instance_style(args, kOp, l.batch, channels));
   const float eps = args.attrs.f("epsilon", 1e-5f);
   const float* scale = args.inputs[1].as<const float>();
   const float* shift = args.inputs[2].as<const float>();
-  for_each_plane(l, x.as<const float>(), args.outputs[0].as<float>(), 3, [&](std::int64_t c, const float* xs, float* ys) {
+  float* yd = args.outputs[0].as<float>();
+  for_each_plane(l, x.as<const float>(), yd, 3, [&](std::int64_t n, std::int64_t c, const float* xs, float* ys) {
     double sum = 0, sq = 0;
     for (std::int64_t i = 0; i < plane; ++i) sum += xs[i * step];
     const double mean = plane > 0 ? sum / static_cast<double>(plane) : 0.0;
@@ -167,8 +195,17 @@ Status instance_normalization_kernel(const KernelArgs& args) {
     const double var = plane > 0 ? sq / static_cast<double>(plane) : 0.0;
     const float a = static_cast<float>(scale[c] / std::sqrt(var + eps));
     const float b = static_cast<float>(shift[c] - mean * a);
-    for (std::int64_t i = 0; i < plane; ++i) ys[i * step] = xs[i * step] * a + b;
+    const float s = style.scale(n, c), t = style.shift(n, c);
+    for (std::int64_t i = 0; i < plane; ++i) ys[i * step] = (xs[i * step] * a + b) * s + t;
   });
+  if (args.attrs.activation.kind != Activation::kNone) {  // a fused Relu etc. (runtime/passes.h)
+    constexpr std::int64_t kChunk = 16384;
+    const std::int64_t total = x.elements();
+    parallel_for(static_cast<int>((total + kChunk - 1) / kChunk), [&](int k0, int k1) {
+      const std::int64_t begin = k0 * kChunk, end = std::min(total, k1 * kChunk);
+      apply_activation(args.attrs.activation, yd + begin, end - begin);
+    });
+  }
   return Status::ok();
 }
 
@@ -186,7 +223,8 @@ Status filter_response_norm_kernel(const KernelArgs& args) {
   const float* gamma = args.inputs[1].as<const float>();
   const float* beta = args.inputs[2].as<const float>();
   const float* tau = args.inputs[3].as<const float>();
-  for_each_plane(l, x.as<const float>(), args.outputs[0].as<float>(), 2, [&](std::int64_t c, const float* xs, float* ys) {
+  for_each_plane(l, x.as<const float>(), args.outputs[0].as<float>(), 2,
+                 [&](std::int64_t, std::int64_t c, const float* xs, float* ys) {
     double sq = 0;
     for (std::int64_t i = 0; i < plane; ++i) sq += static_cast<double>(xs[i * step]) * xs[i * step];
     const double nu2 = plane > 0 ? sq / static_cast<double>(plane) : 0.0;

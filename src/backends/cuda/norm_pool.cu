@@ -286,19 +286,31 @@ Status launch_affine_channels_last(const CudaKernelArgs& args, const char* op, s
   return check_launch(op);
 }
 
-// The affine of channel c from the moments of its plane (an (n, c) pair), per normalisation.
+// An InstanceNormalization's style input (backends/op.h): rows of K values of X's dtype, one row
+// for every image when row_count is 1; none when rows is null.
+struct InstanceStyle {
+  const void* rows = nullptr;
+  std::int64_t row_length = 0, row_count = 0, scale_at = 0, shift_at = 0;
+};
+
+// The affine of plane (n, c) from its moments, per normalisation.
 // InstanceNormalization: (a, b) with x·a + b = (x − mean)/√(var + ε)·scale[c] + bias[c], as the
-// CPU kernel computes it.
+// CPU kernel computes it, then, with a style, (x·a + b)·s + t = x·(a·s) + (b·s + t).
 template <class T>
 struct InstanceAffine {
   static constexpr bool kSquaresOnly = false;  // needs the mean and the variance
   const T* scale;
   const T* bias;
   float epsilon;
-  __device__ float2 operator()(const Moments& m, std::int64_t c) const {
+  InstanceStyle style;
+  __device__ float2 operator()(const Moments& m, std::int64_t n, std::int64_t c) const {
     const float variance = m.count > 0.0f ? m.m2 / m.count : 0.0f;
     const float a = to_float(scale[c]) / sqrtf(variance + epsilon);
-    return {a, to_float(bias[c]) - m.mean * a};
+    const float b = to_float(bias[c]) - m.mean * a;
+    if (style.rows == nullptr) return {a, b};
+    const T* row = static_cast<const T*>(style.rows) + (style.row_count == 1 ? 0 : n) * style.row_length;
+    const float s = to_float(row[style.scale_at + c]), t = to_float(row[style.shift_at + c]);
+    return {a * s, b * s + t};
   }
 };
 
@@ -311,14 +323,14 @@ struct FilterResponseAffine {
   const T* beta;
   const T* tau;
   float epsilon;
-  __device__ FlooredAffine operator()(const Moments& m, std::int64_t c) const {
+  __device__ FlooredAffine operator()(const Moments& m, std::int64_t, std::int64_t c) const {
     const float nu2 = m.count > 0.0f ? m.m2 / m.count + m.mean * m.mean : 0.0f;
     return {to_float(gamma[c]) / sqrtf(nu2 + epsilon), to_float(beta[c]), to_float(tau[c])};
   }
 };
 
 template <class Affine>
-using AffineOf = decltype(std::declval<Affine>()(Moments{}, std::int64_t{}));
+using AffineOf = decltype(std::declval<Affine>()(Moments{}, std::int64_t{}, std::int64_t{}));
 
 template <class T>
 struct BatchNormCoefficients {
@@ -356,23 +368,25 @@ struct SlicedCoefficients {
     const int lane = static_cast<int>(threadIdx.x % kWarp);
     const Moments none{0.0f, 0.0f, 0.0f};
     const Moments m = warp_reduce(lane < splits ? slices[p * splits + lane] : none, MergeMoments{});
-    return affine_of(m, p % channels);
+    return affine_of(m, p / channels, p % channels);
   }
 };
 
 // --------------------------------------------------------------------------------- normalisation
 
-// One row team per plane: its moments, then the normalised plane, in a single kernel.
+// One row team per plane: its moments, then the normalised plane (and the fused activation), in
+// a single kernel.
 template <class T, bool kWarpTeam, class Affine>
 __global__ void __launch_bounds__(kLongRowBlock)
     normalize_plane_rows(const T* x, T* y, std::int64_t planes, std::int64_t plane, std::int64_t channels,
-                         Affine affine_of) {
+                         Affine affine_of, FusedActivation act) {
   using Team = RowTeam<kWarpTeam>;
   for (std::int64_t p = Team::first_row(); p < planes; p += Team::row_step()) {
     const T* xs = x + p * plane;
     T* ys = y + p * plane;
-    const AffineOf<Affine> ab = affine_of(row_moments<Team>(xs, plane), p % channels);
-    for (std::int64_t i = Team::rank(); i < plane; i += Team::size()) ys[i] = from_float<T>(affine(to_float(xs[i]), ab));
+    const AffineOf<Affine> ab = affine_of(row_moments<Team>(xs, plane), p / channels, p % channels);
+    for (std::int64_t i = Team::rank(); i < plane; i += Team::size())
+      ys[i] = from_float<T>(activate(affine(to_float(xs[i]), ab), act));
   }
 }
 
@@ -415,47 +429,70 @@ __global__ void channels_last_slice_moments(const T* x, std::int64_t images, std
   }
 }
 
-// For an affine that reads only the mean of squares (FilterResponseNorm): the sum of x² of each
-// channel of image blockIdx.z over pixel slice blockIdx.y, as Moments {pixels, 0, sum} (which merge
-// and m2/count + mean² read as the mean of squares), into slices[(n · gridDim.y + slice) ·
-// channels + c]. A thread takes a 16-byte group of channels (channels a multiple of the group, x
-// 16-byte aligned) over every blockDim.y-th pixel of the slice: one load per group and pixel, plain
-// sums; the block's pixel lanes are added in a tree through shared memory (blockDim.x ·
-// blockDim.y · group floats). blockDim.x is the groups of a pixel, up to kWarp: a warp reads whole
-// pixels.
-template <class T>
-__global__ void channel_group_square_sums(const T* x, std::int64_t pixels, std::int64_t channels, Moments* slices) {
+// The moments of each channel of image blockIdx.z over pixel slice blockIdx.y, into
+// slices[(n · gridDim.y + slice) · channels + c], from plain sums. A thread takes a 16-byte group
+// of channels (channels a multiple of the group, x 16-byte aligned) over every blockDim.y-th pixel
+// of the slice: one load per group and pixel; the block's pixel lanes are added in a tree through
+// shared memory (blockDim.x · blockDim.y · group · kSums floats). blockDim.x is the groups of a
+// pixel, up to kWarp: a warp reads whole pixels.
+// - kSquaresOnly (an affine that reads only the mean of squares, FilterResponseNorm): the sum of
+//   x², as Moments {pixels, 0, sum}, which merge and m2/count + mean² read as the mean of squares.
+// - Otherwise the sums of d = x − k and d², k the slice's first pixel's value of the channel (a
+//   value inside the data, so the sums do not cancel as raw x and x² would): mean k + Σd/n, m2
+//   Σd² − (Σd)²/n. Welford's update divides at every value; this adds.
+template <class T, bool kSquaresOnly>
+__global__ void channel_group_moments(const T* x, std::int64_t pixels, std::int64_t channels, Moments* slices) {
   constexpr int kSize = ChannelGroup<T>::kSize;
+  constexpr int kSums = kSquaresOnly ? 1 : 2;  // Σx² | Σd, Σd²
   extern __shared__ float lane_sums[];
   const std::int64_t groups = channels / kSize;
   const std::int64_t g = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
   const std::int64_t slice_len = ceil_div(pixels, gridDim.y);
   const std::int64_t begin = std::min(pixels, blockIdx.y * slice_len), end = std::min(pixels, begin + slice_len);
   const std::int64_t n = blockIdx.z;
-  float sum[kSize] = {};
-  if (g < groups) {
+  float sum[kSums][kSize] = {};
+  float shift[kSize] = {};
+  if (g < groups && begin < end) {
     const auto* xs = reinterpret_cast<const ChannelGroup<T>*>(x + n * pixels * channels) + g;
+    if constexpr (!kSquaresOnly) {
+      const ChannelGroup<T> first = xs[begin * groups];
+      for (int i = 0; i < kSize; ++i) shift[i] = to_float(first.v[i]);
+    }
     for (std::int64_t p = begin + threadIdx.y; p < end; p += blockDim.y) {
       const ChannelGroup<T> v = xs[p * groups];
       for (int i = 0; i < kSize; ++i) {
-        const float value = to_float(v.v[i]);
-        sum[i] += value * value;
+        const float d = to_float(v.v[i]) - shift[i];
+        sum[kSums - 1][i] += d * d;
+        if constexpr (!kSquaresOnly) sum[0][i] += d;
       }
     }
   }
-  const auto at = [&](unsigned lane, int i) -> float& { return lane_sums[(lane * blockDim.x + threadIdx.x) * kSize + i]; };
-  for (int i = 0; i < kSize; ++i) at(threadIdx.y, i) = sum[i];
+  const auto at = [&](unsigned lane, int k, int i) -> float& {
+    return lane_sums[((lane * blockDim.x + threadIdx.x) * kSums + k) * kSize + i];
+  };
+  for (int k = 0; k < kSums; ++k)
+    for (int i = 0; i < kSize; ++i) at(threadIdx.y, k, i) = sum[k][i];
   unsigned lanes = blockDim.y;
   while (lanes > 1) {
     __syncthreads();
     const unsigned half = (lanes + 1) / 2;
     if (threadIdx.y + half < lanes)
-      for (int i = 0; i < kSize; ++i) at(threadIdx.y, i) += at(threadIdx.y + half, i);
+      for (int k = 0; k < kSums; ++k)
+        for (int i = 0; i < kSize; ++i) at(threadIdx.y, k, i) += at(threadIdx.y + half, k, i);
     lanes = half;
   }
   if (threadIdx.y != 0 || g >= groups) return;
   Moments* out = slices + (n * gridDim.y + blockIdx.y) * channels + g * kSize;
-  for (int i = 0; i < kSize; ++i) out[i] = Moments{static_cast<float>(end - begin), 0.0f, at(0, i)};
+  const auto count = static_cast<float>(end - begin);
+  for (int i = 0; i < kSize; ++i) {
+    if constexpr (kSquaresOnly) {
+      out[i] = Moments{count, 0.0f, at(0, 0, i)};
+    } else {
+      const float s1 = at(0, 0, i), s2 = at(0, 1, i);
+      out[i] = count > 0.0f ? Moments{count, shift[i] + s1 / count, fmaxf(s2 - s1 * s1 / count, 0.0f)}
+                            : Moments{0.0f, 0.0f, 0.0f};
+    }
+  }
 }
 
 // channels_last: each (n, c)'s slices merged into its affine, ab[n · channels + c], by a warp per
@@ -474,7 +511,7 @@ __global__ void channels_last_affines(const Moments* slices, int splits, std::in
     Moments m{0.0f, 0.0f, 0.0f};
     for (int s = lane; s < splits; s += kWarp) m = merge(m, own[s * channels]);
     m = warp_reduce(m, MergeMoments{});
-    if (lane == 0) ab[i] = affine_of(m, c);
+    if (lane == 0) ab[i] = affine_of(m, n, c);
   }
 }
 
@@ -785,7 +822,7 @@ Status normalize_planes(const CudaKernelArgs& args, const char* op, std::int64_t
   if (slices == 1)
     return launch_rows(planes, plane, [&]<bool kWarpTeam>(unsigned grid, unsigned block) {
       normalize_plane_rows<T, kWarpTeam>
-          <<<grid, block, 0, stream_of(args)>>>(x, y, planes, plane, channels, affine_of);
+          <<<grid, block, 0, stream_of(args)>>>(x, y, planes, plane, channels, affine_of, args.attrs.activation);
       return check_launch(op);
     });
   FSWAP_ASSIGN_OR_RETURN(void* scratch, args.ctx.workspace(static_cast<std::size_t>(planes * slices) * sizeof(Moments)));
@@ -809,10 +846,10 @@ Status normalize_channels_last(const CudaKernelArgs& args, const char* op, std::
   using Coefficient = AffineOf<Affine>;
   const T* x = args.inputs[0].as<const T>();
   constexpr int kGroup = ChannelGroup<T>::kSize;
-  const bool squares = Affine::kSquaresOnly && channels % kGroup == 0 && aligned16(x) && images <= kMaxGridY;
-  // channel_group_square_sums's block: the groups of a pixel (up to kWarp) × pixel lanes.
-  const std::int64_t across = squares ? std::min<std::int64_t>(kWarp, channels / kGroup) : kWarp;
-  const std::int64_t blocks_x = ceil_div(squares ? channels / kGroup : channels, across);
+  const bool grouped = channels % kGroup == 0 && aligned16(x) && images <= kMaxGridY;
+  // channel_group_moments's block: the groups of a pixel (up to kWarp) × pixel lanes.
+  const std::int64_t across = grouped ? std::min<std::int64_t>(kWarp, channels / kGroup) : kWarp;
+  const std::int64_t blocks_x = ceil_div(grouped ? channels / kGroup : channels, across);
   const std::int64_t slices = std::clamp<std::int64_t>(
       std::min(ceil_div(kTargetBlocks, images * blocks_x), pixels / kMinSlicePixels), 1, kMaxSlices);
   const std::size_t table_bytes = static_cast<std::size_t>(images * channels) * sizeof(Coefficient);
@@ -820,11 +857,12 @@ Status normalize_channels_last(const CudaKernelArgs& args, const char* op, std::
       void* scratch, args.ctx.workspace(table_bytes + static_cast<std::size_t>(images * slices * channels) * sizeof(Moments)));
   auto* ab = static_cast<Coefficient*>(scratch);  // first: float2 and FlooredAffine need 8- and 16-byte alignment
   auto* moments = reinterpret_cast<Moments*>(static_cast<char*>(scratch) + table_bytes);
-  if (squares) {
+  if (grouped) {
     const dim3 block(static_cast<unsigned>(across), static_cast<unsigned>(kBlock / across));
     const dim3 grid(static_cast<unsigned>(blocks_x), static_cast<unsigned>(slices), static_cast<unsigned>(images));
-    const std::size_t shared = static_cast<std::size_t>(block.x) * block.y * kGroup * sizeof(float);
-    channel_group_square_sums<<<grid, block, shared, stream_of(args)>>>(x, pixels, channels, moments);
+    constexpr int kSums = Affine::kSquaresOnly ? 1 : 2;
+    const std::size_t shared = static_cast<std::size_t>(block.x) * block.y * kGroup * kSums * sizeof(float);
+    channel_group_moments<T, Affine::kSquaresOnly><<<grid, block, shared, stream_of(args)>>>(x, pixels, channels, moments);
   } else {
     const dim3 grid(static_cast<unsigned>(blocks_x), static_cast<unsigned>(slices),
                     static_cast<unsigned>(std::min(images, kMaxGridY)));
@@ -875,12 +913,29 @@ Status normalize_per_channel(const CudaKernelArgs& args, const char* op, const P
   });
 }
 
+// The style input's rows and offsets (backends/op.h), checked against X's geometry; none without one.
+Result<InstanceStyle> instance_style(const CudaKernelArgs& args, const char* op, const PlaneShape& p) {
+  if (args.inputs.size() < 4 || args.inputs[3].data == nullptr) return InstanceStyle{};
+  const TensorView& s = args.inputs[3];
+  FSWAP_RETURN_IF_ERROR(require_dtype(op, args.inputs[0].dtype, {&s}));
+  const InstanceStyle style{s.data, s.shape.size() == 2 ? s.shape[1] : 0, s.shape.empty() ? 0 : s.shape[0],
+                               args.attrs.i("style_scale", 0), args.attrs.i("style_shift", 0)};
+  const auto fits = [&](std::int64_t at) { return at >= 0 && at + p.channels <= style.row_length; };
+  if (s.shape.size() != 2 || (style.row_count != 1 && style.row_count != p.images) || !fits(style.scale_at) ||
+      !fits(style.shift_at))
+    return shape_error(op, "style " + shape_to_string(s.shape) + " must be [N or 1, K] holding C = " +
+                               std::to_string(p.channels) + " scales from " + std::to_string(style.scale_at) +
+                               " and shifts from " + std::to_string(style.shift_at));
+  return style;
+}
+
 Status instance_normalization(const CudaKernelArgs& args) {
   constexpr const char* kOp = "InstanceNormalization";
   FSWAP_ASSIGN_OR_RETURN(const PlaneShape p, per_channel_plane_shape(args, kOp, 3, "scale and B"));
+  FSWAP_ASSIGN_OR_RETURN(const InstanceStyle style, instance_style(args, kOp, p));
   const float epsilon = args.attrs.f("epsilon", 1e-5f);
   return normalize_per_channel(args, kOp, p, [&]<class T>() {
-    return InstanceAffine<T>{args.inputs[1].as<const T>(), args.inputs[2].as<const T>(), epsilon};
+    return InstanceAffine<T>{args.inputs[1].as<const T>(), args.inputs[2].as<const T>(), epsilon, style};
   });
 }
 

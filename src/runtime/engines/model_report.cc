@@ -137,16 +137,18 @@ Result<std::string> describe_model(const std::string& path) {
   out << "ops (" << loaded.nodes.size() << " nodes): " << histogram(loaded) << "\n";
   Graph optimized = loaded;
   FSWAP_RETURN_IF_ERROR(optimize(optimized));
-  int activations = 0, biases = 0, residuals = 0;
+  int activations = 0, biases = 0, residuals = 0, styles = 0;
   for (const Node& n : optimized.nodes) {
     activations += n.attrs.activation.kind != Activation::kNone;
+    styles += n.op == OpType::kInstanceNormalization && n.inputs.size() > 3;
     biases += n.op == OpType::kMatMul && n.inputs.size() == 3;
     residuals += (n.op == OpType::kConv || n.op == OpType::kConvTranspose) && n.inputs.size() > 3 && n.inputs[3] >= 0;
   }
   const int batchnorms = count_op(loaded, OpType::kBatchNormalization) - count_op(optimized, OpType::kBatchNormalization);
   out << "after optimize (" << optimized.nodes.size() << " nodes): " << histogram(optimized) << "\n";
   out << "  fusions: " << activations << " activation, " << batchnorms << " BatchNormalization into Conv, " << biases
-      << " MatMul+Add bias, " << residuals << " residual Add into Conv; " << optimized.constants.size() << " values folded to constants\n";
+      << " MatMul+Add bias, " << residuals << " residual Add into Conv, " << styles
+      << " style Mul+Add into InstanceNormalization; " << optimized.constants.size() << " values folded to constants\n";
 
   std::int64_t params = 0;
   for (const auto& w : loaded.weights) {

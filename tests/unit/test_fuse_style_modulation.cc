@@ -1,0 +1,171 @@
+// fuse_style_modulation (runtime/passes.cc, run by optimize): the swappers' AdaIN, an
+// InstanceNormalization followed by Mul and Add of the two halves of a style vector (Gemm →
+// Reshape → Split), becomes one InstanceNormalization reading the Gemm's output as its style input
+// (backends/op.h), and a Relu after it becomes its fused activation. The optimised graph must
+// compute what the original does, at a batch other than the probes', in NCHW and channels-last.
+// The CUDA kernels are tested against these on the GPU (test_cuda_models: the swapper replicas,
+// CUDA against the CPU backend).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+
+#include "runtime/channels_last.h"
+#include "runtime/engines/executor.h"
+#include "runtime/passes.h"
+#include "support/graph_builder.h"
+
+namespace fswap {
+namespace {
+
+using Ints = std::vector<std::int64_t>;
+using test::count_ops;
+using test::GraphBuilder;
+using test::seeded_uniform;
+
+constexpr std::int64_t kChannels = 8, kStyleIn = 5;
+
+// The graph's outputs on the CPU at these input shapes, optionally every island channels-last.
+std::vector<Tensor> run(const Graph& g, const std::vector<Tensor>& inputs, bool channels_last = false) {
+  std::vector<Shape> shapes;
+  std::vector<TensorView> views;
+  for (const Tensor& t : inputs) {
+    shapes.push_back(t.shape());
+    views.push_back(t.view());
+  }
+  ChannelsLastWeights weights;
+  ChannelsLastPlan plan;
+  if (channels_last) plan = {LayoutChoice::kEverywhere, &weights};
+  auto exec = Executor::create(g, shapes, plan);
+  EXPECT_TRUE(exec.is_ok()) << exec.status().to_string();
+  if (!exec.is_ok()) return {};
+  auto out = (*exec)->run(views);
+  EXPECT_TRUE(out.is_ok()) << out.status().to_string();
+  return out.is_ok() ? std::move(*out) : std::vector<Tensor>{};
+}
+
+// Every element within rtol of the largest magnitude of the expected output.
+void expect_close(const std::vector<Tensor>& want, const std::vector<Tensor>& got, double rtol = 1e-5) {
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].shape(), want[i].shape()) << "output " << i;
+    double scale = 1e-6, worst = 0;
+    for (std::int64_t k = 0; k < want[i].elements(); ++k) {
+      scale = std::max(scale, double(std::abs(want[i].data<float>()[k])));
+      worst = std::max(worst, double(std::abs(want[i].data<float>()[k] - got[i].data<float>()[k])));
+    }
+    EXPECT_LE(worst, rtol * scale) << "output " << i << ": max difference " << worst << " of values up to " << scale;
+  }
+}
+
+struct AdaInCase {
+  std::string name;
+  bool scale_from_first_half = true;  // the Mul reads the Split's output 0 (the replicas' order)
+  bool style_operand_first = false;   // Mul(s, y) and Add(t, ·) instead of Mul(y, s), Add(·, t)
+  bool relu = true;
+  std::int64_t style_batch = -1;      // the source's batch: -1 = the target's, 1 = one row for all
+};
+
+struct AdaIn {
+  GraphBuilder b;
+  int split = -1;  // the Split's node index
+};
+
+// x [-1, C, 6, 7] and source [style_batch, 5]: Gemm(source) [·, 2C] → Reshape [·, 2C, 1, 1] →
+// Split in halves; InstanceNormalization(x) → Mul(scale half) → Add(shift half) [→ Relu].
+AdaIn adain(const AdaInCase& c) {
+  std::mt19937 rng(7);
+  AdaIn a;
+  GraphBuilder& b = a.b;
+  const int x = b.input("x", {-1, kChannels, 6, 7});
+  const int source = b.input("source", {c.style_batch, kStyleIn});
+  const int norm = b.one(OpType::kInstanceNormalization,
+                         {x, b.random("scale", {kChannels}, rng, 0.5f, 1.5f), b.random("bias", {kChannels}, rng)});
+  const int gemm = b.one(OpType::kGemm, {source, b.random("w", {kStyleIn, 2 * kChannels}, rng),
+                                         b.random("b", {2 * kChannels}, rng)});
+  const int reshaped = b.one(OpType::kReshape, {gemm, b.ints("to", {-1, 2 * kChannels, 1, 1})});
+  const std::vector<int> halves =
+      b.node(OpType::kSplit, {reshaped, b.ints("split", {kChannels, kChannels})}, 2, {{"axis", std::int64_t{1}}});
+  a.split = static_cast<int>(b.g.nodes.size()) - 1;
+  const int s = halves[c.scale_from_first_half ? 0 : 1], t = halves[c.scale_from_first_half ? 1 : 0];
+  const int scaled = b.one(OpType::kMul, c.style_operand_first ? std::vector{s, norm} : std::vector{norm, s});
+  int y = b.one(OpType::kAdd, c.style_operand_first ? std::vector{t, scaled} : std::vector{scaled, t});
+  if (c.relu) y = b.one(OpType::kRelu, {y});
+  b.g.outputs = {y};
+  return a;
+}
+
+const Node* only_instance_norm(const Graph& g) {
+  const auto it = std::find_if(g.nodes.begin(), g.nodes.end(),
+                               [](const Node& n) { return n.op == OpType::kInstanceNormalization; });
+  return count_ops(g, OpType::kInstanceNormalization) == 1 ? &*it : nullptr;
+}
+
+TEST(FuseStyleModulation, AdaInBecomesOneInstanceNormalizationAndComputesTheSame) {
+  const std::vector<AdaInCase> cases = {
+      {.name = "ReplicaOrder"},
+      {.name = "ScaleFromTheSecondHalf", .scale_from_first_half = false},
+      {.name = "StyleOperandFirst", .style_operand_first = true},
+      {.name = "NoRelu", .relu = false},
+      {.name = "OneStyleRowForTheBatch", .style_batch = 1},
+  };
+  for (const AdaInCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const AdaIn a = adain(c);
+    Graph fused = a.b.g;
+    ASSERT_TRUE(optimize(fused).is_ok());
+    for (OpType gone : {OpType::kMul, OpType::kAdd, OpType::kSplit, OpType::kReshape, OpType::kRelu})
+      EXPECT_EQ(count_ops(fused, gone), 0) << op_name(gone);
+    const Node* norm = only_instance_norm(fused);
+    ASSERT_NE(norm, nullptr);
+    ASSERT_EQ(norm->inputs.size(), 4u);
+    EXPECT_EQ(norm->attrs.i("style_scale", -1), c.scale_from_first_half ? 0 : kChannels);
+    EXPECT_EQ(norm->attrs.i("style_shift", -1), c.scale_from_first_half ? kChannels : 0);
+    EXPECT_EQ(norm->attrs.activation.kind, c.relu ? Activation::kRelu : Activation::kNone);
+
+    const std::int64_t batch = 3;  // not a probe's
+    const std::vector<Tensor> input = {seeded_uniform({batch, kChannels, 6, 7}, 5),
+                                       seeded_uniform({c.style_batch == 1 ? 1 : batch, kStyleIn}, 6)};
+    const std::vector<Tensor> want = run(a.b.g, input);
+    expect_close(want, run(fused, input));
+    expect_close(want, run(fused, input, /*channels_last=*/true));
+  }
+}
+
+// A half that something else also reads must still exist: nothing fuses, and the Mul and Add stay.
+TEST(FuseStyleModulation, AHalfReadElsewhereKeepsTheChain) {
+  AdaIn a = adain({.name = "Shared"});
+  GraphBuilder& b = a.b;
+  b.g.outputs.push_back(b.one(OpType::kRelu, {b.g.nodes[static_cast<std::size_t>(a.split)].outputs[0]}));
+  Graph fused = b.g;
+  ASSERT_TRUE(optimize(fused).is_ok());
+  EXPECT_EQ(count_ops(fused, OpType::kMul), 1);
+  EXPECT_EQ(count_ops(fused, OpType::kAdd), 1);
+  const Node* norm = only_instance_norm(fused);
+  ASSERT_NE(norm, nullptr);
+  EXPECT_EQ(norm->inputs.size(), 3u);
+}
+
+// A malformed style input is an error naming the op, not a read past the row.
+TEST(FuseStyleModulation, AStyleRowTooShortIsAnError) {
+  const AdaIn a = adain({.name = "Short"});
+  Graph fused = a.b.g;
+  ASSERT_TRUE(optimize(fused).is_ok());
+  Node* norm = nullptr;
+  for (Node& n : fused.nodes)
+    if (n.op == OpType::kInstanceNormalization) norm = &n;
+  ASSERT_NE(norm, nullptr);
+  norm->attrs.values["style_shift"] = std::int64_t{kChannels + 1};  // C shifts from C + 1: one past the row
+  auto exec = Executor::create(fused, {{2, kChannels, 6, 7}, {2, kStyleIn}}, {});
+  ASSERT_TRUE(exec.is_ok()) << exec.status().to_string();
+  const Tensor x = seeded_uniform({2, kChannels, 6, 7}, 1), source = seeded_uniform({2, kStyleIn}, 2);
+  auto out = (*exec)->run({x.view(), source.view()});
+  ASSERT_FALSE(out.is_ok());
+  EXPECT_NE(out.status().message().find("InstanceNormalization"), std::string::npos) << out.status().to_string();
+  EXPECT_NE(out.status().message().find("style"), std::string::npos) << out.status().to_string();
+}
+
+}  // namespace
+}  // namespace fswap
