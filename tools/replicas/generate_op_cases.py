@@ -348,6 +348,9 @@ one("Pad", "constant_value", [f([1, 2, 4, 5])], {"mode": "constant"},
 one("Pad", "constant_default", [f([3, 4])], inits={"pads": I([1, 0, 0, 2])})
 one("Pad", "reflect", [f([1, 2, 4, 5])], {"mode": "reflect"}, inits={"pads": I([0, 0, 2, 3, 0, 0, 1, 2])})
 one("Pad", "edge", [f([1, 2, 4, 5])], {"mode": "edge"}, inits={"pads": I([0, 0, 3, 1, 0, 0, 2, 4])})
+# Untouched innermost axes (NHWC's channels; NCHW's rows when only C is padded) move in 16-byte words.
+one("Pad", "reflect_channels16", [f([1, 16, 4, 5])], {"mode": "reflect"}, inits={"pads": I([0, 0, 1, 2, 0, 0, 2, 1])})
+one("Pad", "constant_inner_rows", [f([2, 3, 4, 8])], inits={"pads": I([0, 1, 0, 0, 0, 2, 0, 0])})
 one("Pad", "negative_crop", [f([1, 2, 6, 6])], inits={"pads": I([0, 0, -1, 1, 0, 0, 2, -2])})
 one("Pad", "opset18_axes", [f([1, 2, 4, 5])], {"mode": "reflect"}, inits={"pads": I([1, 1, 2, 2]), "v": arr(0.0),
     "axes": I([-2, -1])}, opset=18, checker=False)

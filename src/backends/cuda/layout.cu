@@ -174,8 +174,8 @@ Status dispatch_indices(DType dtype, const char* op, F&& f) {
 
 template <class T>
 __device__ __forceinline__ T from_bits(std::uint64_t bits) {
-  T v;
-  memcpy(&v, &bits, sizeof(T));
+  T v{};  // a 16-byte word: these 8 bytes, then zeros
+  memcpy(&v, &bits, sizeof(T) < sizeof(bits) ? sizeof(T) : sizeof(bits));
   return v;
 }
 
@@ -767,6 +767,24 @@ __global__ void pad_gpu(T* out, const T* in, PadPlan p, std::uint64_t value_bits
   }
 }
 
+// p with its `untouched` innermost axes (no pad on them, `run` elements in all) merged into one
+// axis of `words` words.
+PadPlan runs_as_words(const PadPlan& p, int untouched, std::int64_t run, std::int64_t words) {
+  PadPlan q;
+  q.mode = p.mode;
+  q.rank = p.rank - untouched + 1;
+  q.out[0] = q.in[0] = words;
+  q.in_stride[0] = 1;
+  for (int k = untouched; k < p.rank; ++k) {
+    const int d = k - untouched + 1;
+    q.out[d] = p.out[k];
+    q.in[d] = p.in[k];
+    q.begin[d] = p.begin[k];
+    q.in_stride[d] = p.in_stride[k] / run * words;
+  }
+  return q;
+}
+
 Result<PadMode> pad_mode(const std::string& mode) {
   if (mode == "constant") return PadMode::kConstant;
   if (mode == "reflect") return PadMode::kReflect;
@@ -822,15 +840,14 @@ Status pad_kernel(const CudaKernelArgs& args) {
     const float value = args.attrs.f("value", 0.0f);
     FSWAP_ASSIGN_OR_RETURN(value_bits, scalar_bits(kOp, &value, DType::kFloat32, x.dtype));
   }
-  const std::int64_t n = y.elements();
-  if (n == 0) return Status::ok();
+  if (y.elements() == 0) return Status::ok();
 
   PadPlan p;
   p.rank = static_cast<int>(rank);
   p.mode = mode;
   const std::vector<std::int64_t> in_strides = contiguous_strides(x.shape);
   std::vector<std::int64_t> begin(rank, 0);
-  std::int64_t extent = std::max(n, x.elements());
+  std::int64_t extent = std::max(y.elements(), x.elements());
   for (std::size_t i = 0; i < axes.size(); ++i) {
     begin[axes[i]] = pads[i];
     extent += std::abs(pads[i]) + std::abs(pads[i + axes.size()]);
@@ -842,7 +859,19 @@ Status pad_kernel(const CudaKernelArgs& args) {
     p.in_stride[k] = in_strides[d];
     p.begin[k] = begin[d];
   }
-  return dispatch_element(dtype_size(x.dtype), kOp, [&]<class T>() {
+  // The innermost axes that no pad touches (NHWC's channels) are one contiguous run of X per
+  // output position: moved in words of up to 16 bytes, where the padding value is all zero bytes
+  // or none is written (reflect, edge, wrap).
+  const std::size_t element = dtype_size(x.dtype);
+  int untouched = 0;
+  std::int64_t run = 1;
+  while (untouched < p.rank && p.begin[untouched] == 0 && p.out[untouched] == p.in[untouched]) run *= p.in[untouched++];
+  const std::int64_t run_bytes = run * static_cast<std::int64_t>(element);
+  const bool words_fit = untouched > 0 && value_on_device == nullptr && (mode != PadMode::kConstant || value_bits == 0);
+  const std::size_t word = words_fit ? widest_word(bits_of(run_bytes) | address(x.data) | address(y.data)) : element;
+  if (word > element) p = runs_as_words(p, untouched, run, run_bytes / static_cast<std::int64_t>(word));
+  const std::int64_t n = y.elements() * static_cast<std::int64_t>(element) / static_cast<std::int64_t>(word);
+  return dispatch_word(word, kOp, [&]<class T>() {
     return dispatch_index(extent, [&]<class I>() {
       pad_gpu<T, I><<<grid_for(n), kBlock, 0, stream_of(args)>>>(y.as<T>(), x.as<const T>(), p, value_bits,
                                                                   static_cast<const T*>(value_on_device), n);
