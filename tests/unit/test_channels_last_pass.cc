@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cmath>
 #include <random>
 
 #include "runtime/channels_last.h"
@@ -12,6 +11,7 @@
 #include "runtime/engines/executor.h"
 #include "runtime/passes.h"
 #include "support/graph_builder.h"
+#include "support/graph_outputs.h"
 #include "support/replicas.h"
 
 namespace fswap {
@@ -20,6 +20,7 @@ namespace {
 using Ints = std::vector<std::int64_t>;
 using test::GraphBuilder;
 using test::count_ops;
+using test::expect_close;
 using test::seeded_uniform;
 
 const Node* first(const Graph& g, OpType op) {
@@ -52,22 +53,6 @@ struct ConvChain {
     return g;
   }
 };
-
-// Every output within rtol of the largest magnitude of the expected one.
-void expect_close(const std::vector<Tensor>& want, const std::vector<Tensor>& got, double rtol) {
-  ASSERT_EQ(got.size(), want.size());
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    const Tensor &w = want[i], &o = got[i];
-    ASSERT_EQ(w.shape(), o.shape()) << "output " << i;
-    ASSERT_EQ(w.dtype(), DType::kFloat32);
-    double scale = 1e-6, worst = 0;
-    for (std::int64_t k = 0; k < w.elements(); ++k) {
-      scale = std::max(scale, double(std::abs(w.data<float>()[k])));
-      worst = std::max(worst, double(std::abs(w.data<float>()[k] - o.data<float>()[k])));
-    }
-    EXPECT_LE(worst, rtol * scale) << "output " << i << ": max difference " << worst << " of values up to " << scale;
-  }
-}
 
 // Runs g on the CPU with and without the plan: the same outputs within rtol.
 void expect_same_outputs(const Graph& g, const std::vector<Tensor>& inputs, const ChannelsLastPlan& plan,

@@ -8,57 +8,25 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cmath>
 #include <random>
 #include <string>
 
-#include "runtime/channels_last.h"
 #include "runtime/engines/executor.h"
 #include "runtime/passes.h"
 #include "support/graph_builder.h"
+#include "support/graph_outputs.h"
 
 namespace fswap {
 namespace {
 
 using Ints = std::vector<std::int64_t>;
 using test::count_ops;
+using test::expect_close;
+using test::run_on_cpu;
 using test::GraphBuilder;
 using test::seeded_uniform;
 
 constexpr std::int64_t kChannels = 8, kStyleIn = 5;
-
-// The graph's outputs on the CPU at these input shapes, optionally every island channels-last.
-std::vector<Tensor> run(const Graph& g, const std::vector<Tensor>& inputs, bool channels_last = false) {
-  std::vector<Shape> shapes;
-  std::vector<TensorView> views;
-  for (const Tensor& t : inputs) {
-    shapes.push_back(t.shape());
-    views.push_back(t.view());
-  }
-  ChannelsLastWeights weights;
-  ChannelsLastPlan plan;
-  if (channels_last) plan = {LayoutChoice::kEverywhere, &weights};
-  auto exec = Executor::create(g, shapes, plan);
-  EXPECT_TRUE(exec.is_ok()) << exec.status().to_string();
-  if (!exec.is_ok()) return {};
-  auto out = (*exec)->run(views);
-  EXPECT_TRUE(out.is_ok()) << out.status().to_string();
-  return out.is_ok() ? std::move(*out) : std::vector<Tensor>{};
-}
-
-// Every element within rtol of the largest magnitude of the expected output.
-void expect_close(const std::vector<Tensor>& want, const std::vector<Tensor>& got, double rtol = 1e-5) {
-  ASSERT_EQ(got.size(), want.size());
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    ASSERT_EQ(got[i].shape(), want[i].shape()) << "output " << i;
-    double scale = 1e-6, worst = 0;
-    for (std::int64_t k = 0; k < want[i].elements(); ++k) {
-      scale = std::max(scale, double(std::abs(want[i].data<float>()[k])));
-      worst = std::max(worst, double(std::abs(want[i].data<float>()[k] - got[i].data<float>()[k])));
-    }
-    EXPECT_LE(worst, rtol * scale) << "output " << i << ": max difference " << worst << " of values up to " << scale;
-  }
-}
 
 struct AdaInCase {
   std::string name;
@@ -128,9 +96,9 @@ TEST(FuseStyleModulation, AdaInBecomesOneInstanceNormalizationAndComputesTheSame
     const std::int64_t batch = 3;  // not a probe's
     const std::vector<Tensor> input = {seeded_uniform({batch, kChannels, 6, 7}, 5),
                                        seeded_uniform({c.style_batch == 1 ? 1 : batch, kStyleIn}, 6)};
-    const std::vector<Tensor> want = run(a.b.g, input);
-    expect_close(want, run(fused, input));
-    expect_close(want, run(fused, input, /*channels_last=*/true));
+    const std::vector<Tensor> want = run_on_cpu(a.b.g, input);
+    expect_close(want, run_on_cpu(fused, input));
+    expect_close(want, run_on_cpu(fused, input, /*channels_last=*/true));
   }
 }
 
