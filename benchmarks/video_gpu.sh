@@ -21,6 +21,7 @@ OUT=${OUT:-out/gpu}
 SECONDS_PER_CLIP=${SECONDS_PER_CLIP:-4}
 LIMIT=${LIMIT:-150}  # seconds for one fswap command: a stuck run ends, the others still run
 VIDEO_PARTS=${VIDEO_PARTS:-bench sweep}  # which to run: bench, lanes, batch, startup, sweep
+ROUNDS=${ROUNDS:-1}  # fswap bench --rounds: each section's three runs in turn, medians last (raise LIMIT with it)
 # SWEEP_FLAGS: more fswap flags for the sweep's budget runs, e.g. "--log-level debug".
 bin=bundle/bin
 models=$WORK/models
@@ -41,7 +42,8 @@ bench() {  # label args...: fswap bench over the clips; its table and memory lin
   local label=$1
   shift
   echo "### $label"
-  timeout "$LIMIT" $bin/fswap bench "$@" -t "${clips[@]}" 2>>"$OUT/video_stderr.log" | sed "s/^/$label | /"
+  timeout "$LIMIT" $bin/fswap bench --rounds "$ROUNDS" "$@" -t "${clips[@]}" 2>>"$OUT/video_stderr.log" |
+    sed "s/^/$label | /"
 }
 
 if [[ " $VIDEO_PARTS " == *" bench "* ]]; then

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -410,76 +411,100 @@ const char* bench_mode_name(BenchMode mode) {
   return "?";
 }
 
-// Runs each target three times (BenchMode) and prints fps and per-stage time for each, then the
-// swap's steady fps as a share of both ceilings.
+// "steady": the fps from frame kSteadyFrom on, past the models' loading and first runs (cuDNN's
+// algorithm search, CUDA graph capture), which weigh on short clips; "first": seconds from the
+// start to the first frame written, which they make up. The stage times are the steady ones too
+// where the clip has frames past kSteadyFrom (all frames' otherwise).
+constexpr std::int64_t kSteadyFrom = 30;
+
+// Runs the job once and prints its row (and memory lines) under `target`'s name: its steady fps,
+// 0 when the clip is too short for one, or the error.
+Result<double> run_bench_row(const SwapJob& job, const std::string& target, BenchMode mode) {
+  SwapProgress first, from, last;
+  std::map<std::string, double> stages_before;  // seconds by stage at frame kSteadyFrom
+  auto s = run_swap(job, [&](const SwapProgress& p) {
+    if (p.frames_done == 1) first = p;
+    if (p.frames_done == kSteadyFrom) {
+      from = p;
+      if (p.stages != nullptr)
+        for (const auto& e : p.stages->entries()) stages_before[e.stage] = e.seconds;
+    }
+    last = p;
+  });
+  if (!s) return s.status();
+  const bool steady = from.frames_done > 0 && last.frames_done > from.frames_done && last.elapsed_s > from.elapsed_s;
+  const std::int64_t stage_frames = steady && !stages_before.empty() ? s->frames - kSteadyFrom : s->frames;
+  std::string stages;
+  for (const auto& e : s->stages) {
+    const double seconds = e.seconds - (stage_frames < s->frames ? stages_before[e.stage] : 0.0);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s=%.2f ", e.stage.c_str(), seconds * 1000 / std::max<std::int64_t>(1, stage_frames));
+    stages += buf;
+  }
+  const double steady_fps =
+      steady ? static_cast<double>(last.frames_done - from.frames_done) / (last.elapsed_s - from.elapsed_s) : 0.0;
+  char steady_text[16] = "-";
+  if (steady) std::snprintf(steady_text, sizeof steady_text, "%.1f", steady_fps);
+  std::printf("%-28s %-10s %7lld %8.1f %8s %8.2f  %s\n", std::filesystem::path(target).filename().c_str(),
+              bench_mode_name(mode), static_cast<long long>(s->frames), s->fps(), steady_text, first.elapsed_s,
+              stages.c_str());
+  print_memory(stdout, s->memory, "  ");
+  print_gpu_busy(stdout, *s, "  ");
+  std::fflush(stdout);
+  return steady_fps;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// Runs each target three times (BenchMode) in each of `rounds` rounds, printing every row and
+// each round's swap as a share of both ceilings; with several rounds, the medians of those
+// shares last (each round's ceilings run beside its swap, so a machine whose speed drifts
+// between rounds still compares like with like).
 int run_bench_command(const CommonOptions& common, const std::vector<std::string>& sources,
-                      const std::vector<std::string>& targets) {
+                      const std::vector<std::string>& targets, int rounds) {
   auto job = common.to_job();
   if (!job) return report(job.status());
   set_worker_threads(common.threads);
   job->sources = sources;
   const auto dir = std::filesystem::temp_directory_path() / ("fswap-bench-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
-  // "steady": the fps from frame kSteadyFrom on, past the models' loading and first runs (cuDNN's
-  // algorithm search, CUDA graph capture), which weigh on short clips; "first": seconds from the
-  // start to the first frame written, which they make up. The stage times are the steady ones
-  // too where the clip has frames past kSteadyFrom (all frames' otherwise).
-  constexpr std::int64_t kSteadyFrom = 30;
   std::printf("%-28s %-10s %7s %8s %8s %8s  %s\n", "target", "mode", "frames", "fps", "steady", "first s",
               "ms/frame per stage (steady)");
   int rc = kExitOk;
   for (const auto& target : targets) {
+    const std::string name = std::filesystem::path(target).filename().string();
     const std::string extension = std::filesystem::path(target).extension().string();
     const std::string swapped = (dir / ("swap" + extension)).string();
-    std::map<BenchMode, double> steady_of;
-    for (BenchMode mode : {BenchMode::kCeiling, BenchMode::kSwap, BenchMode::kReencode}) {
-      if (mode == BenchMode::kReencode && !steady_of.contains(BenchMode::kSwap)) continue;  // no output to read
-      job->target = mode == BenchMode::kReencode ? swapped : target;
-      job->output = mode == BenchMode::kSwap ? swapped : (dir / ("copy" + extension)).string();
-      job->swap_faces = mode == BenchMode::kSwap;
-      SwapProgress first, from, last;
-      std::map<std::string, double> stages_before;  // seconds by stage at frame kSteadyFrom
-      auto s = run_swap(*job, [&](const SwapProgress& p) {
-        if (p.frames_done == 1) first = p;
-        if (p.frames_done == kSteadyFrom) {
-          from = p;
-          if (p.stages != nullptr)
-            for (const auto& e : p.stages->entries()) stages_before[e.stage] = e.seconds;
+    std::vector<double> of_ceiling, of_reencode;  // the swap's share of each, a round each
+    for (int round = 0; round < rounds; ++round) {
+      std::map<BenchMode, double> steady_of;
+      for (BenchMode mode : {BenchMode::kCeiling, BenchMode::kSwap, BenchMode::kReencode}) {
+        if (mode == BenchMode::kReencode && !steady_of.contains(BenchMode::kSwap)) continue;  // no output to read
+        job->target = mode == BenchMode::kReencode ? swapped : target;
+        job->output = mode == BenchMode::kSwap ? swapped : (dir / ("copy" + extension)).string();
+        job->swap_faces = mode == BenchMode::kSwap;
+        const Result<double> steady = run_bench_row(*job, target, mode);
+        if (!steady) {
+          rc = report(steady.status());
+          continue;
         }
-        last = p;
-      });
-      if (!s) {
-        rc = report(s.status());
-        continue;
+        steady_of[mode] = *steady;
       }
-      const bool steady = from.frames_done > 0 && last.frames_done > from.frames_done && last.elapsed_s > from.elapsed_s;
-      const std::int64_t stage_frames = steady && !stages_before.empty() ? s->frames - kSteadyFrom : s->frames;
-      std::string stages;
-      for (const auto& e : s->stages) {
-        const double seconds = e.seconds - (stage_frames < s->frames ? stages_before[e.stage] : 0.0);
-        char buf[64];
-        std::snprintf(buf, sizeof buf, "%s=%.2f ", e.stage.c_str(), seconds * 1000 / std::max<std::int64_t>(1, stage_frames));
-        stages += buf;
-      }
-      char steady_fps[16] = "-";
-      if (steady) {
-        steady_of[mode] = static_cast<double>(last.frames_done - from.frames_done) / (last.elapsed_s - from.elapsed_s);
-        std::snprintf(steady_fps, sizeof steady_fps, "%.1f", steady_of[mode]);
-      } else {
-        steady_of[mode] = 0.0;
-      }
-      std::printf("%-28s %-10s %7lld %8.1f %8s %8.2f  %s\n", std::filesystem::path(target).filename().c_str(),
-                  bench_mode_name(mode), static_cast<long long>(s->frames), s->fps(), steady_fps, first.elapsed_s,
-                  stages.c_str());
-      print_memory(stdout, s->memory, "  ");
-      print_gpu_busy(stdout, *s, "  ");
-      std::fflush(stdout);
+      const double swap = steady_of[BenchMode::kSwap], ceiling = steady_of[BenchMode::kCeiling],
+                   reencode = steady_of[BenchMode::kReencode];
+      if (swap <= 0 || ceiling <= 0 || reencode <= 0) continue;
+      of_ceiling.push_back(swap / ceiling);
+      of_reencode.push_back(swap / reencode);
+      std::printf("%-28s steady swap: %.0f%% of dec+enc, %.0f%% of re-encode\n", name.c_str(), 100 * of_ceiling.back(),
+                  100 * of_reencode.back());
     }
-    const double swap = steady_of[BenchMode::kSwap], ceiling = steady_of[BenchMode::kCeiling],
-                 reencode = steady_of[BenchMode::kReencode];
-    if (swap > 0 && ceiling > 0 && reencode > 0)
-      std::printf("%-28s steady swap: %.0f%% of dec+enc, %.0f%% of re-encode\n",
-                  std::filesystem::path(target).filename().c_str(), 100 * swap / ceiling, 100 * swap / reencode);
+    if (of_ceiling.size() > 1)
+      std::printf("%-28s median of %zu rounds: %.0f%% of dec+enc, %.0f%% of re-encode\n", name.c_str(),
+                  of_ceiling.size(), 100 * median(of_ceiling), 100 * median(of_reencode));
   }
   std::filesystem::remove_all(dir);
   return rc;
@@ -533,9 +558,14 @@ int main(int argc, char** argv) {
 
   CommonOptions bench_common;
   std::vector<std::string> bench_sources, bench_targets;
+  int bench_rounds = 1;
   auto* bench = app.add_subcommand("bench", "Measure fps and per-stage time: decode+encode only, then the full swap");
   bench->add_option("-s,--source-paths", bench_sources, "Source image(s)")->required();
   bench->add_option("-t,--target-paths", bench_targets, "Target videos or images")->required();
+  bench->add_option("--rounds", bench_rounds,
+                    "Run dec+enc, swap and re-encode this many times in turn; prints the median shares last")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
   bench_common.add_to(*bench);
 
   std::string info_models_dir = FSWAP_DEFAULT_MODELS_DIR;
@@ -557,7 +587,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (*swap) return run_swap_command(common, sources, target, output);
-    if (*bench) return run_bench_command(bench_common, bench_sources, bench_targets);
+    if (*bench) return run_bench_command(bench_common, bench_sources, bench_targets, bench_rounds);
     if (*info) return run_info_command(info_models_dir);
     if (*serve_command.serve) {
       const Status s = serve_command.run();

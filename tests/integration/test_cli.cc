@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 
@@ -387,6 +388,30 @@ TEST(CliBench, PrintsTheCeilingsAndTheSwapWithASteadyFps) {
   EXPECT_NE(r.output.find("messi_720p.mp4               steady swap: "), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("% of dec+enc, "), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("% of re-encode\n"), std::string::npos) << r.output;
+}
+
+// fswap bench --rounds N: the three rows and the round's shares N times in turn, then the median
+// shares; --rounds 0 is a usage error.
+TEST(CliBench, RoundsRepeatTheRowsAndEndWithTheMedianShares) {
+  const std::string args = "bench -s " + kMedia + "astronaut.png -t " + kMedia + "messi_720p.mp4 --trim-frame-end 40";
+  const auto r = run_fswap(args + " --rounds 2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::map<std::string, int> rows;
+  std::istringstream lines(r.output);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::string target, mode;
+    if (fields >> target >> mode && target == "messi_720p.mp4") ++rows[mode];
+  }
+  EXPECT_EQ(rows["dec+enc"], 2) << r.output;
+  EXPECT_EQ(rows["swap"], 2) << r.output;
+  EXPECT_EQ(rows["re-encode"], 2) << r.output;
+  EXPECT_EQ(rows["steady"], 2) << r.output;  // "steady swap: ..." once a round
+  EXPECT_EQ(rows["median"], 1) << r.output;
+  EXPECT_NE(r.output.find("median of 2 rounds: "), std::string::npos) << r.output;
+  const auto zero = run_fswap(args + " --rounds 0");
+  EXPECT_EQ(zero.code, 2) << zero.output;
+  EXPECT_NE(zero.output.find("--rounds"), std::string::npos) << zero.output;
 }
 
 TEST(CliUsage, HelpVersionAndUnknownOption) {
