@@ -3,8 +3,8 @@
 // Reshape → Split), becomes one InstanceNormalization reading the Gemm's output as its style input
 // (backends/op.h), and a Relu after it becomes its fused activation. The optimised graph must
 // compute what the original does, at a batch other than the probes', in NCHW and channels-last.
-// The CUDA kernels are tested against these on the GPU (test_cuda_models: the swapper replicas,
-// CUDA against the CPU backend).
+// The CUDA kernels are tested against these on the GPU (test_cuda_nhwc_norm_pool, and
+// test_cuda_models: the swapper replicas, CUDA against the CPU backend).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,9 +12,11 @@
 #include <string>
 
 #include "runtime/engines/executor.h"
+#include "runtime/engines/model_report.h"
 #include "runtime/passes.h"
 #include "support/graph_builder.h"
 #include "support/graph_outputs.h"
+#include "support/replicas.h"
 
 namespace fswap {
 namespace {
@@ -100,6 +102,21 @@ TEST(FuseStyleModulation, AdaInBecomesOneInstanceNormalizationAndComputesTheSame
     expect_close(want, run_on_cpu(fused, input));
     expect_close(want, run_on_cpu(fused, input, /*channels_last=*/true));
   }
+}
+
+// The inswapper replica (FaceFusion's graph: twelve AdaIN blocks) loses every Mul, Split and
+// Reshape of its style path, as `fswap model inspect` reports.
+TEST(FuseStyleModulation, EveryAdaInOfTheInswapperReplicaFuses) {
+  std::string why;
+  const std::string dir = test::replica_dir(&why);
+  if (dir.empty()) GTEST_SKIP() << why;
+  auto text = describe_model(dir + "/inswapper_128.onnx");
+  ASSERT_TRUE(text.is_ok()) << text.status().to_string();
+  EXPECT_NE(text->find("12 style Mul+Add into InstanceNormalization"), std::string::npos) << *text;
+  EXPECT_NE(text->find("after optimize (68 nodes): Conv 20, Pad 14, Gemm 12, InstanceNormalization 12, Add 7, "
+                       "Resize 2, Mul 1"),
+            std::string::npos)
+      << *text;
 }
 
 // A half that something else also reads must still exist: nothing fuses, and the Mul and Add stay.
