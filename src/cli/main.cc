@@ -398,8 +398,9 @@ int run_swap_command(const CommonOptions& common, const std::vector<std::string>
 }
 
 // What a bench row runs: decode + encode of the target (the ceiling), the full swap, and decode +
-// encode of the swap's own output: the ceiling for what the swap makes, since enhanced faces can
-// cost the encoder more per frame than the target's (docs/BENCHMARKS.md, session 18).
+// encode of the swap's own output: the ceiling for what the swap makes, since swapped faces can
+// cost the encoder more per frame than the target's (the FaceFusion replicas' random weights paint
+// noise-like faces: docs/BENCHMARKS.md, session 18).
 enum class BenchMode { kCeiling, kSwap, kReencode };
 
 const char* bench_mode_name(BenchMode mode) {
