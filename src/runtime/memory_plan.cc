@@ -156,9 +156,20 @@ std::int64_t node_flops(const Graph& g, const Node& n) {
 
 }  // namespace
 
-bool writes_in_place(OpType op) {
-  if (op == OpType::kCast || is_comparison(op)) return false;  // the output's dtype differs
-  return is_elementwise_unary(op) || is_broadcasting(op) || op == OpType::kDropout || op == OpType::kClip;
+bool writes_over_input(const Graph& g, const Node& n) {
+  if (n.inputs.empty() || n.outputs.empty() || n.inputs[0] < 0 || n.outputs[0] < 0) return false;
+  const Value &x = g.values[n.inputs[0]], &y = g.values[n.outputs[0]];
+  if (dtype_size(x.dtype) != dtype_size(y.dtype)) return false;
+  switch (n.op) {
+    case OpType::kReshape: case OpType::kFlatten: case OpType::kSqueeze: case OpType::kUnsqueeze:
+      return shape_elements(x.shape) == shape_elements(y.shape);
+    case OpType::kCast: return false;  // the output's dtype differs
+    default: break;
+  }
+  const bool element_wise = (is_elementwise_unary(n.op) || is_broadcasting(n.op) || n.op == OpType::kDropout ||
+                             n.op == OpType::kClip) &&
+                            !is_comparison(n.op);
+  return element_wise && x.shape == y.shape;
 }
 
 Result<MemoryPlan> plan_memory(const Graph& g) {
@@ -216,8 +227,7 @@ Result<MemoryPlan> plan_memory(const Graph& g) {
       const int y = n.outputs[k];
       if (!in_arena(y) || block_of[y] >= 0) continue;
       const int x = n.inputs.empty() ? -1 : n.inputs[0];
-      if (k == 0 && writes_in_place(n.op) && in_arena(x) && !pinned[x] && !pinned[y] && last[x] == i &&
-          g.values[x].shape == g.values[y].shape && dtype_size(g.values[x].dtype) == dtype_size(g.values[y].dtype) &&
+      if (k == 0 && writes_over_input(g, n) && in_arena(x) && !pinned[x] && !pinned[y] && last[x] == i &&
           bytes_of(x) > 0) {
         Block& b = blocks[static_cast<std::size_t>(block_of[x])];
         b.last = std::max(b.last, last[y]);

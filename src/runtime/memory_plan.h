@@ -5,8 +5,8 @@
 //   std::byte* arena = ...;  // plan.arena_bytes, 64-byte aligned
 //   void* y = arena + plan.offset[value_id];
 //
-// Liveness over the node order; an element-wise node's output reuses its input 0's block when
-// that input dies at the node and has the same size (in place). The blocks are placed twice and
+// Liveness over the node order; an element-wise or reshaping node's output reuses its input 0's
+// block when that input dies at the node (in place: writes_over_input). The blocks are placed twice and
 // the smaller arena kept: largest first, each in the tightest gap beside the blocks live with it;
 // and best fit in order of first use. The arena stays close to the most bytes live at one step
 // (live_peak_bytes, its lower bound). Graph inputs and outputs live in the arena too; weights and
@@ -36,8 +36,10 @@ struct MemoryPlan {
 // Needs every value shaped (after specialize()). kInvalidInput if a value has no shape.
 Result<MemoryPlan> plan_memory(const Graph& g);
 
-// Whether the plan lets a node of this op write its output over its input 0 (element-wise ops
-// whose output has the input's dtype size), when that input dies at the node with the same shape.
-bool writes_in_place(OpType op);
+// Whether the plan may give node n's output 0 the bytes of its input 0, should that input die at
+// n: element-wise ops whose output has the input's shape and dtype size, and the ops that keep
+// the bytes as they are (Reshape, Flatten, Squeeze, Unsqueeze, Identity: their kernels then copy
+// nothing).
+bool writes_over_input(const Graph& g, const Node& n);
 
 }  // namespace fswap

@@ -48,11 +48,9 @@ Dag make_dag(const Graph& g) {
         d.producer[v] = static_cast<int>(i);
         if (d.bytes[v] > 0) d.writes[i].push_back(v);
       }
-    if (writes_in_place(n.op) && !n.inputs.empty() && !n.outputs.empty()) {
+    if (writes_over_input(g, n)) {
       const int x = n.inputs[0], y = n.outputs[0];
-      if (x >= 0 && y >= 0 && d.bytes[x] > 0 && !d.kept[x] && !d.kept[y] && g.values[x].shape == g.values[y].shape &&
-          dtype_size(g.values[x].dtype) == dtype_size(g.values[y].dtype))
-        d.over[i] = x;
+      if (d.bytes[x] > 0 && !d.kept[x] && !d.kept[y]) d.over[i] = x;
     }
   }
   for (std::size_t i = 0; i < nn; ++i) {

@@ -43,6 +43,17 @@ struct GraphBuilder {
     g.weights.push_back(WeightBlock{id, std::make_shared<const Tensor>(std::move(t))});
     return id;
   }
+  int ints(const std::string& name, const std::vector<std::int64_t>& data) {
+    const int id = value(name);
+    Tensor t = Tensor::zeros(DType::kInt64, {static_cast<std::int64_t>(data.size())});
+    std::copy(data.begin(), data.end(), t.data<std::int64_t>());
+    g.values[id].dtype = DType::kInt64;
+    g.values[id].shape = t.shape();
+    g.values[id].known_shape = true;
+    g.values[id].weight = static_cast<int>(g.weights.size());
+    g.weights.push_back(WeightBlock{id, std::make_shared<const Tensor>(std::move(t))});
+    return id;
+  }
   int one(OpType op, std::vector<int> inputs, std::map<std::string, AttributeValue> attrs = {}) {
     Node n;
     n.op = op;
@@ -135,6 +146,28 @@ TEST(MemoryPlan, ChainReusesAndGoesInPlace) {
   check_plan(b.g, *plan);
   // x, a (shared by r and e) and t, s: t reuses nothing live; the arena holds at most 4 blocks of 1 KiB.
   EXPECT_LE(plan->arena_bytes, 4u * 1024u);
+}
+
+// A Reshape, Flatten, Squeeze or Unsqueeze keeps the bytes as they are: its output takes the
+// block of an input that dies there (the kernels then copy nothing), and gets its own block while
+// the input is still read.
+TEST(MemoryPlan, ReshapesTakeTheBytesOfAnInputThatDiesThere) {
+  GraphBuilder b;
+  int x = b.input("x", {2, 3, 4, 4});
+  int a = b.one(OpType::kNeg, {x});
+  int r = b.one(OpType::kReshape, {a, b.ints("to", {6, 16})});  // a dies here: in place
+  int f = b.one(OpType::kFlatten, {r});                          // in place over r
+  int u = b.one(OpType::kUnsqueeze, {f, b.ints("axes", {0})});   // in place over f
+  int sq = b.one(OpType::kSqueeze, {u, b.ints("axes0", {0})});   // in place over u
+  int kept = b.one(OpType::kReshape, {sq, b.ints("to2", {96})}); // sq is read again below: own block
+  int sum = b.one(OpType::kAdd, {kept, b.one(OpType::kReshape, {sq, b.ints("to3", {96})})});
+  b.g.outputs = {sum};
+  ASSERT_TRUE(specialize(b.g, {{2, 3, 4, 4}}).is_ok());
+  auto plan = plan_memory(b.g);
+  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+  for (int v : {r, f, u, sq}) EXPECT_EQ(plan->offset[v], plan->offset[a]) << b.g.values[v].name;
+  EXPECT_NE(plan->offset[kept], plan->offset[sq]);
+  check_plan(b.g, *plan);
 }
 
 TEST(MemoryPlan, BranchesDoNotOverlap) {
