@@ -207,6 +207,19 @@ Result<std::int64_t> conv_transpose_group(std::string_view who, const OpAttribut
   return group;
 }
 
+Result<StyleRows> style_rows(std::string_view who, const OpAttributes& attrs, const Shape& style, std::int64_t batch,
+                             std::int64_t channels) {
+  const StyleRows rows{style.size() == 2 ? style[1] : 0, style.empty() ? 0 : style[0], attrs.i("style_scale", 0),
+                       attrs.i("style_shift", 0)};
+  const auto fits = [&](std::int64_t at) { return at >= 0 && at + channels <= rows.row_length; };
+  if (style.size() != 2 || (rows.row_count != 1 && rows.row_count != batch) || !fits(rows.scale_at) ||
+      !fits(rows.shift_at))
+    return rule_error(who, "style " + shape_to_string(style) + " must be [N or 1, K] holding C = " +
+                               std::to_string(channels) + " scales from " + std::to_string(rows.scale_at) +
+                               " and shifts from " + std::to_string(rows.shift_at));
+  return rows;
+}
+
 Result<bool> channels_last(std::string_view who, const OpAttributes& attrs, const Shape& x) {
   const std::int64_t value = attrs.i("channels_last", 0);
   if (value != 0 && value != 1) return rule_error(who, "channels_last is " + std::to_string(value) + " (0 or 1)");

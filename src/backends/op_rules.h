@@ -116,6 +116,20 @@ Result<std::int64_t> conv_group(std::string_view who, const OpAttributes& attrs,
 Result<std::int64_t> conv_transpose_group(std::string_view who, const OpAttributes& attrs, const Shape& x,
                                           const Shape& w, const Shape& y);
 
+// ---- InstanceNormalization's style input (backends/op.h) ----
+
+// Where a row of the style S holds the C scales and the C shifts; one row serves every image when
+// row_count is 1.
+struct StyleRows {
+  std::int64_t row_length = 0, row_count = 0, scale_at = 0, shift_at = 0;
+};
+
+// S's rows for X's `batch` images of `channels` channels, from attributes style_scale and
+// style_shift. kInvalidInput "<who>: style [..] must be [N or 1, K] holding C = .. scales from ..
+// and shifts from .." when S is not 2-D, has another row count, or a row is too short.
+Result<StyleRows> style_rows(std::string_view who, const OpAttributes& attrs, const Shape& style, std::int64_t batch,
+                             std::int64_t channels);
+
 // ---- channels_last: Conv, ConvTranspose, pools and normalisations on [N, H, W, C] tensors ----
 
 // Attribute channels_last (set by the layout pass, runtime/channels_last.h): true when 1 (x is

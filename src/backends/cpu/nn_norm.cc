@@ -151,26 +151,18 @@ void for_each_plane(const ChannelLayout& l, const float* x, float* y, int passes
 // An InstanceNormalization's style input (backends/op.h): the scale and shift that follow the
 // normalisation of plane (n, c), or 1 and 0 without one.
 struct InstanceStyle {
-  const float* rows = nullptr;
-  std::int64_t row_length = 0, row_count = 0, scale_at = 0, shift_at = 0;
-  float scale(std::int64_t n, std::int64_t c) const { return rows ? row(n)[scale_at + c] : 1.0f; }
-  float shift(std::int64_t n, std::int64_t c) const { return rows ? row(n)[shift_at + c] : 0.0f; }
-  const float* row(std::int64_t n) const { return rows + (row_count == 1 ? 0 : n) * row_length; }
+  const float* data = nullptr;
+  StyleRows rows;
+  float scale(std::int64_t n, std::int64_t c) const { return data ? row(n)[rows.scale_at + c] : 1.0f; }
+  float shift(std::int64_t n, std::int64_t c) const { return data ? row(n)[rows.shift_at + c] : 0.0f; }
+  const float* row(std::int64_t n) const { return data + (rows.row_count == 1 ? 0 : n) * rows.row_length; }
 };
 
 Result<InstanceStyle> instance_style(const KernelArgs& args, const char* op, std::int64_t batch,
                                      std::int64_t channels) {
   if (args.inputs.size() < 4 || args.inputs[3].data == nullptr) return InstanceStyle{};
-  const TensorView& s = args.inputs[3];
-  InstanceStyle style{s.as<const float>(), s.shape.size() == 2 ? s.shape[1] : 0, s.shape.empty() ? 0 : s.shape[0],
-                      args.attrs.i("style_scale", 0), args.attrs.i("style_shift", 0)};
-  const auto fits = [&](std::int64_t at) { return at >= 0 && at + channels <= style.row_length; };
-  if (s.shape.size() != 2 || (style.row_count != 1 && style.row_count != batch) || !fits(style.scale_at) ||
-      !fits(style.shift_at))
-    return nn_shape_error(op, "style " + shape_to_string(s.shape) + " must be [N or 1, K] holding C = " +
-                                  std::to_string(channels) + " scales from " + std::to_string(style.scale_at) +
-                                  " and shifts from " + std::to_string(style.shift_at));
-  return style;
+  FSWAP_ASSIGN_OR_RETURN(const StyleRows rows, style_rows(op, args.attrs, args.inputs[3].shape, batch, channels));
+  return InstanceStyle{args.inputs[3].as<const float>(), rows};
 }
 
 Status instance_normalization_kernel(const KernelArgs& args) {

@@ -286,11 +286,10 @@ Status launch_affine_channels_last(const CudaKernelArgs& args, const char* op, s
   return check_launch(op);
 }
 
-// An InstanceNormalization's style input (backends/op.h): rows of K values of X's dtype, one row
-// for every image when row_count is 1; none when rows is null.
+// An InstanceNormalization's style input (backends/op.h): rows of X's dtype; none when data is null.
 struct InstanceStyle {
-  const void* rows = nullptr;
-  std::int64_t row_length = 0, row_count = 0, scale_at = 0, shift_at = 0;
+  const void* data = nullptr;
+  StyleRows rows;
 };
 
 // The affine of plane (n, c) from its moments, per normalisation.
@@ -307,9 +306,9 @@ struct InstanceAffine {
     const float variance = m.count > 0.0f ? m.m2 / m.count : 0.0f;
     const float a = to_float(scale[c]) / sqrtf(variance + epsilon);
     const float b = to_float(bias[c]) - m.mean * a;
-    if (style.rows == nullptr) return {a, b};
-    const T* row = static_cast<const T*>(style.rows) + (style.row_count == 1 ? 0 : n) * style.row_length;
-    const float s = to_float(row[style.scale_at + c]), t = to_float(row[style.shift_at + c]);
+    if (style.data == nullptr) return {a, b};
+    const T* row = static_cast<const T*>(style.data) + (style.rows.row_count == 1 ? 0 : n) * style.rows.row_length;
+    const float s = to_float(row[style.rows.scale_at + c]), t = to_float(row[style.rows.shift_at + c]);
     return {a * s, b * s + t};
   }
 };
@@ -913,20 +912,13 @@ Status normalize_per_channel(const CudaKernelArgs& args, const char* op, const P
   });
 }
 
-// The style input's rows and offsets (backends/op.h), checked against X's geometry; none without one.
+// The style input (backends/op.h), checked against X's geometry; none without one.
 Result<InstanceStyle> instance_style(const CudaKernelArgs& args, const char* op, const PlaneShape& p) {
   if (args.inputs.size() < 4 || args.inputs[3].data == nullptr) return InstanceStyle{};
   const TensorView& s = args.inputs[3];
   FSWAP_RETURN_IF_ERROR(require_dtype(op, args.inputs[0].dtype, {&s}));
-  const InstanceStyle style{s.data, s.shape.size() == 2 ? s.shape[1] : 0, s.shape.empty() ? 0 : s.shape[0],
-                               args.attrs.i("style_scale", 0), args.attrs.i("style_shift", 0)};
-  const auto fits = [&](std::int64_t at) { return at >= 0 && at + p.channels <= style.row_length; };
-  if (s.shape.size() != 2 || (style.row_count != 1 && style.row_count != p.images) || !fits(style.scale_at) ||
-      !fits(style.shift_at))
-    return shape_error(op, "style " + shape_to_string(s.shape) + " must be [N or 1, K] holding C = " +
-                               std::to_string(p.channels) + " scales from " + std::to_string(style.scale_at) +
-                               " and shifts from " + std::to_string(style.shift_at));
-  return style;
+  FSWAP_ASSIGN_OR_RETURN(const StyleRows rows, style_rows(on_cuda(op), args.attrs, s.shape, p.images, p.channels));
+  return InstanceStyle{s.data, rows};
 }
 
 Status instance_normalization(const CudaKernelArgs& args) {
