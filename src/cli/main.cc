@@ -22,6 +22,7 @@
 #include "face/frame_enhancer.h"
 #include "fswap/fswap.h"
 #include "runtime/engine.h"
+#include "runtime/engines/model_tools.h"
 
 namespace fswap {
 namespace {
@@ -455,12 +456,6 @@ Result<double> run_bench_row(const SwapJob& job, const std::string& target, Benc
   return steady_fps;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 // Runs each target three times (BenchMode) in each of `rounds` rounds, printing every row and
 // each round's swap as a share of both ceilings; with several rounds, the medians of those
 // shares last (each round's ceilings run beside its swap, so a machine whose speed drifts
@@ -505,7 +500,7 @@ int run_bench_command(const CommonOptions& common, const std::vector<std::string
     }
     if (of_ceiling.size() > 1)
       std::printf("%-28s median of %zu rounds: %.0f%% of dec+enc, %.0f%% of re-encode\n", name.c_str(),
-                  of_ceiling.size(), 100 * median(of_ceiling), 100 * median(of_reencode));
+                  of_ceiling.size(), 100 * percentile(of_ceiling, 50), 100 * percentile(of_reencode, 50));
   }
   std::filesystem::remove_all(dir);
   return rc;
