@@ -19,10 +19,11 @@
 //   profile  per model (batch 1, arcface also 32; fp16, inputs as latency makes them): one run timed node by node
 //            (profile_cuda_nodes), as a table of op types (ms, share, nodes) and the 12 slowest
 //            nodes, with the nodes' sum beside the plain run's GPU ms (device-resident, CUDA graph,
-//            mean of --runs); not in the default parts.
+//            mean of --runs); not in the default parts. `--model NAME[:BATCH]` (repeatable) profiles
+//            those models of FSWAP_GPU_MODELS instead, `--slowest N` lists N nodes (12).
 // Models from FSWAP_GPU_MODELS (the default models and generated replicas). Prints JSON lines
 // (for tools/bench/torch_baseline.py's comparison) and markdown tables.
-//   bench_native [latency|budget|budget-light|profile]... [--runs N]
+//   bench_native [latency|budget|budget-light|profile]... [--runs N] [--model NAME[:BATCH]]... [--slowest N]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -42,6 +43,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 int g_runs = 30;
+std::size_t g_slowest = 12;
+// profile's models and batches; empty: its own list.
+std::vector<std::pair<std::string, std::int64_t>> g_profile_models;
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -197,7 +201,7 @@ void print_profile(const char* model, std::int64_t batch, const std::vector<Node
     std::printf("| %s | %.3f | %.1f%% | %d |\n", o.op.c_str(), o.ms, sum > 0 ? 100 * o.ms / sum : 0, o.count);
   std::vector<const NodeTime*> slowest;
   for (const NodeTime& n : nodes) slowest.push_back(&n);
-  const std::size_t shown = std::min<std::size_t>(12, slowest.size());
+  const std::size_t shown = std::min(g_slowest, slowest.size());
   std::partial_sort(slowest.begin(), slowest.begin() + static_cast<std::ptrdiff_t>(shown), slowest.end(),
                     [](const NodeTime* a, const NodeTime* b) { return a->ms > b->ms; });
   std::printf("\n| slowest nodes | op | output | ms |\n|---|---|---|---|\n");
@@ -208,12 +212,14 @@ void print_profile(const char* model, std::int64_t batch, const std::vector<Node
 
 void profile() {
   // arcface also at batch 32, where it trails PyTorch most (docs/BENCHMARKS.md).
-  const std::pair<const char*, std::int64_t> models[] = {
+  std::vector<std::pair<std::string, std::int64_t>> models = {
       {"gfpgan_1.4", 1},  {"2dfan4", 1},        {"hyperswap_1a_256", 1},  {"inswapper_128", 1},
       {"arcface_w600k_r50", 1}, {"arcface_w600k_r50", 32}, {"scrfd_2.5g", 1}, {"bisenet_resnet_34", 1},
       {"fr_detect", 1},   {"fr_feature", 1},    {"yoloface_8n", 1},       {"xseg", 1}};
+  if (!g_profile_models.empty()) models = g_profile_models;
   NativeEngine engine;
-  for (const auto& [name, batch] : models) {
+  for (const auto& [model, batch] : models) {
+    const char* name = model.c_str();
     const std::string path = test::gpu_model(name);
     if (path.empty()) continue;
     std::vector<Tensor> inputs;
@@ -396,6 +402,13 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
       fswap::g_runs = std::max(1, std::atoi(argv[++i]));
+    } else if (std::strcmp(argv[i], "--slowest") == 0 && i + 1 < argc) {
+      fswap::g_slowest = static_cast<std::size_t>(std::max(0, std::atoi(argv[++i])));
+    } else if (std::strcmp(argv[i], "--model") == 0 && i + 1 < argc) {
+      const std::string spec = argv[++i];
+      const std::size_t colon = spec.find(':');
+      fswap::g_profile_models.emplace_back(spec.substr(0, colon),
+                                           colon == std::string::npos ? 1 : std::max(1, std::atoi(spec.c_str() + colon + 1)));
     } else {
       what.emplace_back(argv[i]);
     }
