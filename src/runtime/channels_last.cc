@@ -57,6 +57,27 @@ void transpose_items_to_nhwc(const T* in, T* out, std::int64_t n0, std::int64_t 
   }
 }
 
+// t with zeros appended along each dim up to `shape` (same rank, no dim smaller; any dtype).
+Tensor zero_padded(const Tensor& t, const Shape& shape) {
+  Tensor out = Tensor::zeros(t.dtype(), shape);
+  const Shape& from = t.shape();
+  if (t.elements() == 0) return out;
+  const std::size_t row_bytes = static_cast<std::size_t>(from.back()) * dtype_size(t.dtype());
+  const std::size_t out_row_bytes = static_cast<std::size_t>(shape.back()) * dtype_size(t.dtype());
+  const std::int64_t rows = t.elements() / from.back();
+  for (std::int64_t r = 0; r < rows; ++r) {
+    std::int64_t rest = r, out_row = 0, stride = 1;
+    for (std::size_t d = from.size() - 1; d-- > 0;) {
+      out_row += rest % from[d] * stride;
+      rest /= from[d];
+      stride *= shape[d];
+    }
+    std::memcpy(static_cast<std::byte*>(out.raw()) + out_row * out_row_bytes,
+                static_cast<const std::byte*>(t.raw()) + r * row_bytes, row_bytes);
+  }
+  return out;
+}
+
 // The tensor padded to rank 4 with leading 1s and transposed NCHW → NHWC (any dtype), items
 // spread over the worker threads (a model's weights are transposed while it loads).
 Tensor transposed_to_nhwc(const Tensor& t) {
@@ -514,6 +535,86 @@ std::shared_ptr<const Tensor> ChannelsLastWeights::of(const std::shared_ptr<cons
   return it->second.second;
 }
 
+std::shared_ptr<const Tensor> ChannelsLastWeights::padded(const std::shared_ptr<const Tensor>& source,
+                                                           const Shape& shape) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = padded_.find({source.get(), shape});
+  if (it == padded_.end())
+    it = padded_.emplace(std::make_pair(source.get(), shape),
+                         std::make_pair(source, std::make_shared<const Tensor>(zero_padded(*source, shape))))
+             .first;
+  return it->second.second;
+}
+
+namespace {
+
+// The filter and channel counts cuDNN's float16 tensor-core kernels are built for.
+constexpr std::int64_t kChannelAlignment = 8;
+
+std::int64_t aligned(std::int64_t n) { return (n + kChannelAlignment - 1) / kChannelAlignment * kChannelAlignment; }
+
+// A channels_last one-group Conv, no input resize, whose weight is an initializer [M, kH, kW, C]:
+// its input channels can be padded (a widened Conv's reader).
+bool nhwc_conv(const Graph& g, const Node& n) {
+  if (n.op != OpType::kConv || n.attrs.i("channels_last", 0) != 1 || n.attrs.i("group", 1) != 1 ||
+      n.attrs.input_resize || n.inputs.size() < 2)
+    return false;
+  const Value& w = g.values[n.inputs[1]];
+  return w.weight >= 0 && w.shape.size() == 4;
+}
+
+// ... and its filters too: no residual or PRelu slope (they would need padding), the bias (if any)
+// an initializer.
+bool widenable_conv(const Graph& g, const Node& n) {
+  if (!nhwc_conv(g, n) || n.inputs.size() > 3) return false;
+  return n.inputs.size() < 3 || n.inputs[2] < 0 || g.values[n.inputs[2]].weight >= 0;
+}
+
+// Input `k` of node n replaced by its weight zero-padded to `shape`.
+void pad_weight(Graph& g, ChannelsLastWeights& weights, Node& n, std::size_t k, const Shape& shape) {
+  const Value& v = g.values[n.inputs[k]];
+  std::shared_ptr<const Tensor> data = weights.padded(g.weights[v.weight].data, shape);
+  const int id = g.add_value(v.name + std::string(kAlignedWeightSuffix), data->dtype(), data->shape());
+  g.values[id].weight = static_cast<int>(g.weights.size());
+  g.weights.push_back(WeightBlock{id, std::move(data)});
+  n.inputs[k] = id;
+}
+
+}  // namespace
+
+int align_conv_channels(Graph& g, ChannelsLastWeights& weights) {
+  std::vector<std::vector<std::size_t>> readers(g.values.size());
+  for (std::size_t i = 0; i < g.nodes.size(); ++i)
+    for (int v : g.nodes[i].inputs)
+      if (v >= 0) readers[v].push_back(i);
+  for (int v : g.outputs) readers[v].push_back(g.nodes.size());  // read outside: never widened
+  int widened = 0;
+  for (Node& p : g.nodes) {
+    if (!widenable_conv(g, p)) continue;
+    const int y = p.outputs[0];
+    const Shape w = g.values[p.inputs[1]].shape;
+    const std::int64_t filters = aligned(w[0]);
+    if (filters == w[0] || readers[y].empty()) continue;
+    const bool only_convs = std::all_of(readers[y].begin(), readers[y].end(), [&](std::size_t r) {
+      if (r >= g.nodes.size()) return false;
+      const Node& n = g.nodes[r];
+      return nhwc_conv(g, n) && std::count(n.inputs.begin(), n.inputs.end(), y) == 1 && n.inputs[0] == y;
+    });
+    if (!only_convs) continue;
+    pad_weight(g, weights, p, 1, {filters, w[1], w[2], w[3]});
+    if (p.inputs.size() == 3 && p.inputs[2] >= 0) pad_weight(g, weights, p, 2, {filters});
+    g.values[y].shape[3] = filters;
+    for (std::size_t r : readers[y]) {
+      Node& reader = g.nodes[r];
+      Shape rw = g.values[reader.inputs[1]].shape;
+      rw[3] = filters;
+      pad_weight(g, weights, reader, 1, rw);
+    }
+    ++widened;
+  }
+  return widened;
+}
+
 Result<ChannelsLastReport> to_channels_last(Graph& g, ChannelsLastWeights& weights, LayoutChoice choice) {
   for (const Value& v : g.values)
     if (!v.known_shape)
@@ -534,6 +635,10 @@ Status ChannelsLastPlan::apply(Graph& g) const {
     log_debug(g.path + ": channels-last: " + std::to_string(r.islands) + " islands, " + std::to_string(r.nodes) +
               " nodes (" + std::to_string(r.convs) + " convolutions), " + std::to_string(r.transposes) +
               " transposes added, " + std::to_string(r.absorbed) + " absorbed");
+  if (align_channels && r.islands > 0) {
+    const int widened = align_conv_channels(g, *weights);
+    if (widened > 0) log_debug(g.path + ": " + std::to_string(widened) + " convolutions widened to aligned filter counts");
+  }
   return Status::ok();
 }
 

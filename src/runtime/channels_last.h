@@ -30,6 +30,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string_view>
 
 #include "core/status.h"
 #include "core/tensor.h"
@@ -53,11 +54,15 @@ class ChannelsLastWeights {
  public:
   // The tensor padded to rank 4 with leading 1s and transposed NCHW → NHWC, made once.
   std::shared_ptr<const Tensor> of(const std::shared_ptr<const Tensor>& source);
+  // `source` with zeros appended along each dim up to `shape` (align_conv_channels' filters), made once.
+  std::shared_ptr<const Tensor> padded(const std::shared_ptr<const Tensor>& source, const Shape& shape);
 
  private:
   std::mutex mutex_;
   // The source is held so its address cannot be reused by another tensor while the copy is kept.
   std::map<const Tensor*, std::pair<std::shared_ptr<const Tensor>, std::shared_ptr<const Tensor>>> copies_;
+  std::map<std::pair<const Tensor*, Shape>, std::pair<std::shared_ptr<const Tensor>, std::shared_ptr<const Tensor>>>
+      padded_;
 };
 
 struct ChannelsLastReport {
@@ -72,11 +77,29 @@ struct ChannelsLastReport {
 // `choice`. The result is again a valid, topologically ordered, specialised graph.
 Result<ChannelsLastReport> to_channels_last(Graph& g, ChannelsLastWeights& weights, LayoutChoice choice);
 
+// On a channels-last graph: a channels_last Conv whose filter count is not a multiple of 8 and
+// whose output only channels_last one-group Convs read (as their X, each with a weight of its own
+// kind: initializers, not graph values) gets zero filters (and zero biases) up to the next multiple,
+// and those readers zero input channels to match, so cuDNN's float16 tensor-core kernels take both
+// (scrfd's stem, 3 → 12 → 12 → 24 channels at 320², ran its two 12-channel convolutions at 0.047 and
+// 0.038 ms on the H100, slower than its 24-channel ones at 160²). The output then has the padded
+// channel count (its extra channels hold the activation of 0, which no reader weighs). A Conv
+// whose X has unaligned channels from elsewhere (an image's 3) and whose output is at least 4× X so
+// padded reads X through a Pad node appending zero channels, its weight padded to match (arcface's
+// 3 → 64 stem at 112²: 0.197 ms at batch 32, near a 64 → 64 layer of that size). A Conv with a
+// residual or a PRelu slope keeps its filters (those would need padding too), one with an input
+// resize is left. Weight copies through `weights`, shared by every shape of the model. Returns how many Convs were widened or given a padded X.
+int align_conv_channels(Graph& g, ChannelsLastWeights& weights);
+// The suffix of the weight values align_conv_channels made (`fswap model inspect` counts them).
+inline constexpr std::string_view kAlignedWeightSuffix = "/aligned";
+
 // What an executor does after specialising its graph: nothing (no choice) or the pass, with the
-// weight copies its backend keeps for the model.
+// weight copies its backend keeps for the model, then align_conv_channels when asked (float16 on
+// the GPU, where it pays).
 struct ChannelsLastPlan {
   std::optional<LayoutChoice> choice;
   ChannelsLastWeights* weights = nullptr;  // set when choice is
+  bool align_channels = false;
 
   // Applies the plan to a specialised graph (debug log: what the pass did).
   Status apply(Graph& g) const;

@@ -4,8 +4,13 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <memory>
+#include <numeric>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "backends/cpu/cpu_kernels.h"
 #include "backends/op_rules.h"
@@ -549,6 +554,120 @@ int fuse_batchnorm_conv(Graph& g) {
   return fused;
 }
 
+// ---- narrow sibling convolutions → one Conv and a Split ----
+
+// Output channels below which a Conv leaves most of a tensor-core tile idle (a detector head's 2,
+// 8 or 20 filters: 10–20 µs each on the H100, docs/BENCHMARKS.md); the merged Conv's filters are
+// padded to a multiple of kFilterAlignment, the width cuDNN's float16 kernels are built for.
+constexpr std::int64_t kNarrowFilters = 32;
+constexpr std::int64_t kFilterAlignment = 8;
+
+// A Conv fuse_sibling_convs may merge: one group, nothing fused yet, W a float32 constant
+// [M, C, k...] with M < kNarrowFilters, the bias (if any) a float32 constant of M values.
+bool narrow_plain_conv(const Graph& g, const Node& n) {
+  if (n.op != OpType::kConv || n.inputs.size() < 2 || n.inputs.size() > 3 || n.outputs.size() != 1 ||
+      n.attrs.activation.kind != Activation::kNone || n.attrs.input_resize || n.attrs.i("group", 1) != 1)
+    return false;
+  const Tensor* w = g.constant_data(n.inputs[1]);
+  if (w == nullptr || w->dtype() != DType::kFloat32 || w->shape().size() < 3 || w->shape()[0] >= kNarrowFilters)
+    return false;
+  if (n.inputs.size() < 3 || n.inputs[2] < 0) return true;
+  const Tensor* b = g.constant_data(n.inputs[2]);
+  return b != nullptr && b->dtype() == DType::kFloat32 && b->elements() == w->shape()[0];
+}
+
+// Whether two such Convs slide the same window over X: W alike beyond M, and the same strides,
+// pads, dilations and auto_pad as written.
+bool same_window(const Graph& g, const Node& a, const Node& b) {
+  const Shape& wa = g.constant_data(a.inputs[1])->shape();
+  const Shape& wb = g.constant_data(b.inputs[1])->shape();
+  if (!std::equal(wa.begin() + 1, wa.end(), wb.begin() + 1, wb.end())) return false;
+  for (const char* list : {"strides", "pads", "dilations"})
+    if (a.attrs.ints(list, {}) != b.attrs.ints(list, {})) return false;
+  return a.attrs.s("auto_pad", "NOTSET") == b.attrs.s("auto_pad", "NOTSET");
+}
+
+// The Convs at `members` (node indices, in order) as one Conv with their filters and biases
+// stacked (zero filters pad the count to kFilterAlignment), followed by a Split along the channel
+// axis into their outputs (and the padding, which nothing reads).
+std::pair<Node, Node> merged_siblings(Graph& g, const std::vector<std::size_t>& members) {
+  const Node& first = g.nodes[members.front()];
+  Shape filter = g.constant_data(first.inputs[1])->shape();
+  std::vector<std::int64_t> counts;
+  std::string name;
+  for (std::size_t i : members) {
+    counts.push_back(g.constant_data(g.nodes[i].inputs[1])->shape()[0]);
+    name += (name.empty() ? "" : "+") + g.nodes[i].name;
+  }
+  const std::int64_t total = std::accumulate(counts.begin(), counts.end(), std::int64_t{0});
+  const std::int64_t padded = (total + kFilterAlignment - 1) / kFilterAlignment * kFilterAlignment;
+  filter[0] = padded;
+  Tensor w = Tensor::zeros(DType::kFloat32, filter), b = Tensor::zeros(DType::kFloat32, {padded});
+  float* wp = w.data<float>();
+  float* bp = b.data<float>();
+  for (std::size_t k = 0; k < members.size(); ++k) {
+    const Node& n = g.nodes[members[k]];
+    const Tensor& wk = *g.constant_data(n.inputs[1]);
+    wp = std::copy_n(wk.data<float>(), wk.elements(), wp);
+    if (n.inputs.size() == 3 && n.inputs[2] >= 0) std::copy_n(g.constant_data(n.inputs[2])->data<float>(), counts[k], bp);
+    bp += counts[k];
+  }
+  Node conv{.op = OpType::kConv, .name = name, .inputs = {first.inputs[0]}, .outputs = {}, .attrs = first.attrs};
+  conv.inputs.push_back(add_weight(g, std::move(w), name + "/weight"));
+  conv.inputs.push_back(add_weight(g, std::move(b), name + "/bias"));
+  conv.outputs.push_back(g.add_value(name + "/output", DType::kFloat32));
+  Node split{.op = OpType::kSplit, .name = name + "/split", .inputs = {conv.outputs[0]}, .outputs = {}, .attrs = {}};
+  for (std::size_t i : members) split.outputs.push_back(g.nodes[i].outputs[0]);
+  if (padded > total) {
+    split.outputs.push_back(g.add_value(name + "/padding", DType::kFloat32));
+    counts.push_back(padded - total);
+  }
+  split.attrs.values["axis"] = std::int64_t{1};
+  split.attrs.values["split"] = counts;
+  return {std::move(conv), std::move(split)};
+}
+
+// Narrow Convs reading the same X with the same window (a detector's score, box and landmark
+// heads) → one Conv with their filters stacked, then a Split into their outputs: one convolution
+// that fills a tensor-core tile instead of several that idle. Runs before fuse_activations: a head's
+// Sigmoid then stays a node after the Split (the merged Conv has no single activation). Returns how
+// many Convs were merged away.
+int fuse_sibling_convs(Graph& g) {
+  std::map<int, std::vector<std::vector<std::size_t>>> by_input;  // X → classes of same_window
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    if (!narrow_plain_conv(g, g.nodes[i])) continue;
+    auto& classes = by_input[g.nodes[i].inputs[0]];
+    auto it = std::find_if(classes.begin(), classes.end(),
+                           [&](const auto& c) { return same_window(g, g.nodes[c.front()], g.nodes[i]); });
+    if (it == classes.end()) classes.push_back({i});
+    else it->push_back(i);
+  }
+  std::map<std::size_t, std::pair<Node, Node>> replacements;  // by the first member's index
+  std::vector<bool> removed(g.nodes.size(), false);
+  int merged = 0;
+  for (const auto& [x, classes] : by_input) {
+    for (const auto& members : classes) {
+      if (members.size() < 2) continue;
+      replacements.emplace(members.front(), merged_siblings(g, members));
+      for (std::size_t i : members) removed[i] = true;
+      merged += static_cast<int>(members.size()) - 1;
+    }
+  }
+  if (merged == 0) return 0;
+  // Every member reads only X and constants, so the merged pair may stand at the first one's place.
+  std::vector<Node> nodes;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    if (const auto it = replacements.find(i); it != replacements.end()) {
+      nodes.push_back(std::move(it->second.first));
+      nodes.push_back(std::move(it->second.second));
+    } else if (!removed[i]) {
+      nodes.push_back(std::move(g.nodes[i]));
+    }
+  }
+  g.nodes = std::move(nodes);
+  return merged;
+}
+
 // ---- filter response normalisation + TLU → FilterResponseNorm ----
 
 // The ten nodes of one FRN + TLU as ONNX spells it (XSeg's), by role:
@@ -885,6 +1004,7 @@ Status fuse(Graph& g) {
   fuse_filter_response_norm(g);  // first: its Relu is not a convolution's activation
   fuse_conv_batchnorm(g);
   fuse_batchnorm_conv(g);  // after: a BN that follows a Conv folds without a residual
+  fuse_sibling_convs(g);   // after the BN folds (their weights final), before the activations
   fuse_matmul_bias(g);
   fuse_residual_add(g);  // before the activations: Conv → Add → Relu becomes one Conv
   fuse_style_modulation(g);  // before the activations: AdaIN's Add → Relu becomes one node

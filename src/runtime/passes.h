@@ -43,7 +43,12 @@ Status remove_dead_nodes(Graph& g);
 // FilterResponseNorm (backends/op.h); AdaIN as the swappers spell it (InstanceNormalization → Mul
 // and Add of the two halves, Split along axis 1 of a Reshape to [·, 2C, 1, 1], of a [N or 1, 2C]
 // style G; shapes probed at two sizes) → the InstanceNormalization with G as its style input and
-// the halves' offsets (backends/op.h), whose following Relu then fuses as its activation.
+// the halves' offsets (backends/op.h), whose following Relu then fuses as its activation; narrow
+// Convs (fewer than 32 filters, one group, constant weights) reading the same X with the same
+// window, as a detector's score, box and landmark heads do → one Conv with their filters stacked
+// and padded with zero filters to a multiple of 8, then a Split along the channels into their
+// outputs (and the padding, unread): cuDNN runs one convolution that fills a tensor-core tile
+// instead of several that idle (an activation after a head stays a node after the Split).
 Status fuse(Graph& g);
 // lower_legacy_softmax, then fold_constants, remove_dead_nodes, fuse, in the order that gives
 // the most.

@@ -16,24 +16,29 @@
 
 namespace fswap::test {
 
-// The graph's outputs on the CPU at these inputs' shapes, optionally with every island
-// channels-last; none (and a test failure) when it cannot run.
-inline std::vector<Tensor> run_on_cpu(const Graph& g, const std::vector<Tensor>& inputs, bool channels_last = false) {
+// The graph's outputs on the CPU at these inputs' shapes under a layout plan; none (and a test
+// failure) when it cannot run.
+inline std::vector<Tensor> run_on_cpu(const Graph& g, const std::vector<Tensor>& inputs, const ChannelsLastPlan& plan) {
   std::vector<Shape> shapes;
   std::vector<TensorView> views;
   for (const Tensor& t : inputs) {
     shapes.push_back(t.shape());
     views.push_back(t.view());
   }
-  ChannelsLastWeights weights;
-  ChannelsLastPlan plan;
-  if (channels_last) plan = {LayoutChoice::kEverywhere, &weights};
   auto exec = Executor::create(g, shapes, plan);
   EXPECT_TRUE(exec.is_ok()) << exec.status().to_string();
   if (!exec.is_ok()) return {};
   auto out = (*exec)->run(views);
   EXPECT_TRUE(out.is_ok()) << out.status().to_string();
   return out.is_ok() ? std::move(*out) : std::vector<Tensor>{};
+}
+
+// ... optionally with every island channels-last.
+inline std::vector<Tensor> run_on_cpu(const Graph& g, const std::vector<Tensor>& inputs, bool channels_last = false) {
+  ChannelsLastWeights weights;
+  ChannelsLastPlan plan;
+  if (channels_last) plan = {LayoutChoice::kEverywhere, &weights};
+  return run_on_cpu(g, inputs, plan);
 }
 
 // Float32 outputs of equal shapes, every element within rtol of the largest magnitude of the

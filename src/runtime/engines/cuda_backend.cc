@@ -21,6 +21,7 @@ class CudaBackend final : public NativeBackend {
     // Channels-last pays where cuDNN's tensor cores run: at fp16 (fp32 stays off them, conv.cc).
     if (layout == Layout::kNhwc) layout_ = {LayoutChoice::kEverywhere, &transposed_};
     if (layout == Layout::kAuto && precision == Precision::kFloat16) layout_ = {LayoutChoice::kWherePays, &transposed_};
+    layout_.align_channels = precision == Precision::kFloat16;  // where the tensor cores run
   }
   ~CudaBackend() override {
     auto lock = runtime_->enter(lane_);

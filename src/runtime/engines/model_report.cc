@@ -67,6 +67,13 @@ int count_op(const Graph& g, OpType op) {
   return static_cast<int>(std::count_if(g.nodes.begin(), g.nodes.end(), [op](const Node& n) { return n.op == op; }));
 }
 
+// The Convs of a device graph that align_conv_channels widened or gave a padded X.
+int aligned_convs(const Graph& g) {
+  return static_cast<int>(std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) {
+    return n.op == OpType::kConv && n.inputs.size() > 1 && g.values[n.inputs[1]].name.ends_with(kAlignedWeightSuffix);
+  }));
+}
+
 // The largest constant a node of g reads, at its dtype in g (fp16 on the device).
 std::string largest_weight(const Graph& g) {
   int largest = -1;
@@ -99,13 +106,16 @@ std::string live_at_peak(const Graph& g, const MemoryPlan& plan, std::size_t cou
 std::string device_plan_text(const Graph& optimized, const std::vector<Shape>& shapes) {
   ChannelsLastWeights transposed;
   ScheduleReport order;
-  Result<Graph> g = device_graph(optimized, shapes, Precision::kFloat16, {LayoutChoice::kWherePays, &transposed}, &order);
+  Result<Graph> g = device_graph(optimized, shapes, Precision::kFloat16,
+                                 {.choice = LayoutChoice::kWherePays, .weights = &transposed, .align_channels = true},
+                                 &order);
   Result<MemoryPlan> plan = g ? plan_memory(*g) : Result<MemoryPlan>(g.status());
   if (!plan) return "not computed: " + plan.status().message() + "\n";
   std::string text = human_bytes(static_cast<double>(plan->arena_bytes)) + " (" + order.order + " node order; " +
                      human_bytes(static_cast<double>(order.given_bytes)) + " in the model's; at most " +
                      human_bytes(static_cast<double>(plan->live_peak_bytes)) + " live at once); largest weight " +
-                     largest_weight(*g) + "\n  live at the peak " + live_at_peak(*g, *plan, 6) + "\n";
+                     largest_weight(*g) + "; " + std::to_string(aligned_convs(*g)) +
+                     " Convs aligned to 8 channels\n  live at the peak " + live_at_peak(*g, *plan, 6) + "\n";
   // What a budget under 8× the plan gets (the CUDA executor's rule, cuda_executor.cc).
   Result<int> banded = band_large_resizes(*g);
   if (!banded) return text + "  banded: not computed: " + banded.status().message() + "\n";
@@ -145,10 +155,12 @@ Result<std::string> describe_model(const std::string& path) {
     residuals += (n.op == OpType::kConv || n.op == OpType::kConvTranspose) && n.inputs.size() > 3 && n.inputs[3] >= 0;
   }
   const int batchnorms = count_op(loaded, OpType::kBatchNormalization) - count_op(optimized, OpType::kBatchNormalization);
+  const int siblings = count_op(loaded, OpType::kConv) - count_op(optimized, OpType::kConv);
   out << "after optimize (" << optimized.nodes.size() << " nodes): " << histogram(optimized) << "\n";
   out << "  fusions: " << activations << " activation, " << batchnorms << " BatchNormalization into Conv, " << biases
       << " MatMul+Add bias, " << residuals << " residual Add into Conv, " << styles
-      << " style Mul+Add into InstanceNormalization; " << optimized.constants.size() << " values folded to constants\n";
+      << " style Mul+Add into InstanceNormalization, " << siblings << " narrow Convs merged into siblings; "
+      << optimized.constants.size() << " values folded to constants\n";
 
   std::int64_t params = 0;
   for (const auto& w : loaded.weights) {
