@@ -2,10 +2,13 @@
 
 #include <cudnn.h>
 
+#include <algorithm>
 #include <array>
+#include <cstdint>
 #include <deque>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "backends/cuda/libraries.h"
 
@@ -233,11 +236,49 @@ Result<std::size_t> finalize_plan(cudnnHandle_t handle, ConvGraphPlan::Descripto
   return static_cast<std::size_t>(bytes);
 }
 
-// A heuristics result's engine: its global index, knob choices and whether it compiles at run time.
+// The values one knob of an engine takes: min, min + stride, ... max.
+struct KnobRange {
+  int type = 0;
+  std::int64_t min = 0, max = 0, stride = 1;
+};
+
+// A heuristics result's engine: its global index, knob choices, the ranges of its knobs and whether
+// it compiles at run time.
 struct EngineIdentity {
   GraphEngine engine;
+  std::vector<KnobRange> ranges;
   bool runtime_compiled = false;
 };
+
+// The knob ranges of an engine (CUDNN_ATTR_ENGINE_KNOB_INFO).
+Result<std::vector<KnobRange>> knob_ranges(const Descriptor& engine) {
+  std::vector<Descriptor> infos;
+  std::vector<cudnnBackendDescriptor_t> raw;
+  for (int i = 0; i < CUDNN_KNOB_TYPE_COUNTS; ++i) {
+    FSWAP_ASSIGN_OR_RETURN(Descriptor k, Descriptor::create(CUDNN_BACKEND_KNOB_INFO_DESCRIPTOR));
+    raw.push_back(k.get());
+    infos.push_back(std::move(k));
+  }
+  std::int64_t count = 0;
+  FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_KNOB_INFO,
+                                                  CUDNN_TYPE_BACKEND_DESCRIPTOR, static_cast<std::int64_t>(raw.size()),
+                                                  &count, raw.data()));
+  std::vector<KnobRange> ranges;
+  for (std::int64_t i = 0; i < count; ++i) {
+    cudnnBackendDescriptor_t info = raw[static_cast<std::size_t>(i)];
+    cudnnBackendKnobType_t type{};
+    KnobRange r;
+    std::int64_t n = 0;
+    FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(info, CUDNN_ATTR_KNOB_INFO_TYPE, CUDNN_TYPE_KNOB_TYPE, 1, &n, &type));
+    FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(info, CUDNN_ATTR_KNOB_INFO_MINIMUM_VALUE, CUDNN_TYPE_INT64, 1, &n, &r.min));
+    FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(info, CUDNN_ATTR_KNOB_INFO_MAXIMUM_VALUE, CUDNN_TYPE_INT64, 1, &n, &r.max));
+    FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(info, CUDNN_ATTR_KNOB_INFO_STRIDE, CUDNN_TYPE_INT64, 1, &n, &r.stride));
+    r.type = static_cast<int>(type);
+    r.stride = std::max<std::int64_t>(1, r.stride);
+    ranges.push_back(r);
+  }
+  return ranges;
+}
 
 Result<EngineIdentity> identify(const Descriptor& config) {
   EngineIdentity id;
@@ -254,6 +295,7 @@ Result<EngineIdentity> identify(const Descriptor& config) {
                                                   &count, notes.data()));
   for (std::int64_t i = 0; i < count; ++i)
     if (notes[static_cast<std::size_t>(i)] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) id.runtime_compiled = true;
+  if (Result<std::vector<KnobRange>> ranges = knob_ranges(engine); ranges) id.ranges = std::move(*ranges);
 
   std::vector<Descriptor> knobs;
   std::vector<cudnnBackendDescriptor_t> raw;
@@ -275,6 +317,30 @@ Result<EngineIdentity> identify(const Descriptor& config) {
     id.engine.knobs.emplace_back(static_cast<int>(type), value);
   }
   return id;
+}
+
+// The heuristics' first engines whose knobs are varied, and how many variants each gives at most.
+constexpr std::size_t kVariedEngines = 4;
+constexpr std::size_t kVariantsPerEngine = 12;
+
+// The engine with one knob changed to another value of its range, knob by knob, value by value, up
+// to kVariantsPerEngine (the heuristics pick one configuration per engine; on the small spatial
+// sizes of ArcFace's late layers another tile or split of the reduction may fill more of the GPU).
+std::vector<GraphEngine> knob_variants(const EngineIdentity& id) {
+  std::vector<GraphEngine> variants;
+  for (std::size_t k = 0; k < id.engine.knobs.size(); ++k) {
+    const auto& [type, value] = id.engine.knobs[k];
+    const auto range = std::find_if(id.ranges.begin(), id.ranges.end(), [&](const KnobRange& r) { return r.type == type; });
+    if (range == id.ranges.end()) continue;
+    for (std::int64_t v = range->min; v <= range->max; v += range->stride) {
+      if (v == value) continue;
+      if (variants.size() == kVariantsPerEngine) return variants;
+      GraphEngine variant = id.engine;
+      variant.knobs[k].second = v;
+      variants.push_back(std::move(variant));
+    }
+  }
+  return variants;
 }
 
 }  // namespace
@@ -334,14 +400,20 @@ Result<std::vector<ConvGraphPlan>> graph_candidates(cudnnContext* handle, const 
                                                   CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &count, raw.data()));
 
   std::vector<ConvGraphPlan> plans;
+  std::vector<EngineIdentity> listed;
   for (std::int64_t i = 0; i < count && static_cast<int>(plans.size()) < most; ++i) {
     Result<EngineIdentity> id = identify(configs[static_cast<std::size_t>(i)]);
     if (!id || id->runtime_compiled) continue;
     // Built again from the identity, as a stored choice is: each plan owns its descriptors.
     Result<ConvGraphPlan> plan = build_graph_plan(handle, problem, id->engine);
-    if (plan) plans.push_back(std::move(*plan));
+    if (!plan) continue;
+    plans.push_back(std::move(*plan));
+    listed.push_back(std::move(*id));
   }
   if (plans.empty()) return unsupported(std::string(kOp) + ": no engine for " + to_string(problem));
+  for (std::size_t e = 0; e < listed.size() && e < kVariedEngines; ++e)
+    for (GraphEngine& variant : knob_variants(listed[e]))
+      if (Result<ConvGraphPlan> plan = build_graph_plan(handle, problem, variant); plan) plans.push_back(std::move(*plan));
   return plans;
 }
 

@@ -76,8 +76,9 @@ class ConvGraphPlan {
 };
 
 // Up to `most` plans for `problem`, its epilogue included, in the order cuDNN's heuristics (mode A)
-// rank them, leaving out configurations that fail to finalize or compile at run time. kUnsupported
-// when none is left (cuDNN 9.19 on the H100 has precompiled engines for a bias and for a bias and
+// rank them, leaving out configurations that fail to finalize or compile at run time; then up to
+// 12 variants of each of the first 4, one knob set to another value of its range (tile, split of
+// the reduction, ...), those that finalize. kUnsupported when none is left (cuDNN 9.19 on the H100 has precompiled engines for a bias and for a bias and
 // Relu after the convolution, none for a residual or LeakyRelu).
 Result<std::vector<ConvGraphPlan>> graph_candidates(cudnnContext* handle, const ConvProblem& problem, int most);
 // The plan of a stored engine configuration.
