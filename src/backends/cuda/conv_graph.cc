@@ -59,6 +59,23 @@ class Descriptor {
   cudnnBackendDescriptor_t d_ = nullptr;
 };
 
+// `count` new descriptors of one type, for an attribute that returns an array of them:
+// cudnnBackendGetAttribute fills their handles in `raw`, `owned` destroys them.
+struct DescriptorArray {
+  std::vector<Descriptor> owned;
+  std::vector<cudnnBackendDescriptor_t> raw;
+};
+
+Result<DescriptorArray> descriptor_array(cudnnBackendDescriptorType_t type, std::int64_t count) {
+  DescriptorArray a;
+  for (std::int64_t i = 0; i < count; ++i) {
+    FSWAP_ASSIGN_OR_RETURN(Descriptor d, Descriptor::create(type));
+    a.raw.push_back(d.get());
+    a.owned.push_back(std::move(d));
+  }
+  return a;
+}
+
 // [n, c, spatial...] in NCHW order with the strides of `layout`'s memory order.
 struct TensorGeometry {
   std::vector<std::int64_t> dims, strides;
@@ -252,20 +269,14 @@ struct EngineIdentity {
 
 // The knob ranges of an engine (CUDNN_ATTR_ENGINE_KNOB_INFO).
 Result<std::vector<KnobRange>> knob_ranges(const Descriptor& engine) {
-  std::vector<Descriptor> infos;
-  std::vector<cudnnBackendDescriptor_t> raw;
-  for (int i = 0; i < CUDNN_KNOB_TYPE_COUNTS; ++i) {
-    FSWAP_ASSIGN_OR_RETURN(Descriptor k, Descriptor::create(CUDNN_BACKEND_KNOB_INFO_DESCRIPTOR));
-    raw.push_back(k.get());
-    infos.push_back(std::move(k));
-  }
+  FSWAP_ASSIGN_OR_RETURN(DescriptorArray infos, descriptor_array(CUDNN_BACKEND_KNOB_INFO_DESCRIPTOR, CUDNN_KNOB_TYPE_COUNTS));
   std::int64_t count = 0;
   FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_KNOB_INFO,
-                                                  CUDNN_TYPE_BACKEND_DESCRIPTOR, static_cast<std::int64_t>(raw.size()),
-                                                  &count, raw.data()));
+                                                  CUDNN_TYPE_BACKEND_DESCRIPTOR, CUDNN_KNOB_TYPE_COUNTS, &count,
+                                                  infos.raw.data()));
   std::vector<KnobRange> ranges;
   for (std::int64_t i = 0; i < count; ++i) {
-    cudnnBackendDescriptor_t info = raw[static_cast<std::size_t>(i)];
+    cudnnBackendDescriptor_t info = infos.raw[static_cast<std::size_t>(i)];
     cudnnBackendKnobType_t type{};
     KnobRange r;
     std::int64_t n = 0;
@@ -297,23 +308,19 @@ Result<EngineIdentity> identify(const Descriptor& config) {
     if (notes[static_cast<std::size_t>(i)] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) id.runtime_compiled = true;
   if (Result<std::vector<KnobRange>> ranges = knob_ranges(engine); ranges) id.ranges = std::move(*ranges);
 
-  std::vector<Descriptor> knobs;
-  std::vector<cudnnBackendDescriptor_t> raw;
-  for (int i = 0; i < CUDNN_KNOB_TYPE_COUNTS; ++i) {
-    FSWAP_ASSIGN_OR_RETURN(Descriptor k, Descriptor::create(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR));
-    raw.push_back(k.get());
-    knobs.push_back(std::move(k));
-  }
+  FSWAP_ASSIGN_OR_RETURN(DescriptorArray knobs,
+                         descriptor_array(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR, CUDNN_KNOB_TYPE_COUNTS));
   FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(config.get(), CUDNN_ATTR_ENGINECFG_KNOB_CHOICES,
-                                                  CUDNN_TYPE_BACKEND_DESCRIPTOR, static_cast<std::int64_t>(raw.size()),
-                                                  &count, raw.data()));
+                                                  CUDNN_TYPE_BACKEND_DESCRIPTOR, CUDNN_KNOB_TYPE_COUNTS, &count,
+                                                  knobs.raw.data()));
   for (std::int64_t i = 0; i < count; ++i) {
+    cudnnBackendDescriptor_t choice = knobs.raw[static_cast<std::size_t>(i)];
     cudnnBackendKnobType_t type{};
     std::int64_t value = 0, n = 0;
-    FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(raw[static_cast<std::size_t>(i)], CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE,
-                                                    CUDNN_TYPE_KNOB_TYPE, 1, &n, &type));
-    FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(raw[static_cast<std::size_t>(i)], CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE,
-                                                    CUDNN_TYPE_INT64, 1, &n, &value));
+    FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(choice, CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE, CUDNN_TYPE_KNOB_TYPE, 1,
+                                                    &n, &type));
+    FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(choice, CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE, CUDNN_TYPE_INT64, 1, &n,
+                                                    &value));
     id.engine.knobs.emplace_back(static_cast<int>(type), value);
   }
   return id;
@@ -389,20 +396,14 @@ Result<std::vector<ConvGraphPlan>> graph_candidates(cudnnContext* handle, const 
   std::int64_t count = 0;
   FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
                                                   CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr));
-  std::vector<Descriptor> configs;
-  std::vector<cudnnBackendDescriptor_t> raw;
-  for (std::int64_t i = 0; i < count; ++i) {
-    FSWAP_ASSIGN_OR_RETURN(Descriptor c, Descriptor::create(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR));
-    raw.push_back(c.get());
-    configs.push_back(std::move(c));
-  }
+  FSWAP_ASSIGN_OR_RETURN(DescriptorArray configs, descriptor_array(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, count));
   FSWAP_CUDNN_CHECK(kOp, cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                                  CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &count, raw.data()));
+                                                  CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &count, configs.raw.data()));
 
   std::vector<ConvGraphPlan> plans;
   std::vector<EngineIdentity> listed;
   for (std::int64_t i = 0; i < count && static_cast<int>(plans.size()) < most; ++i) {
-    Result<EngineIdentity> id = identify(configs[static_cast<std::size_t>(i)]);
+    Result<EngineIdentity> id = identify(configs.owned[static_cast<std::size_t>(i)]);
     if (!id || id->runtime_compiled) continue;
     // Built again from the identity, as a stored choice is: each plan owns its descriptors.
     Result<ConvGraphPlan> plan = build_graph_plan(handle, problem, id->engine);
