@@ -574,7 +574,8 @@ bool widenable_conv(const Graph& g, const Node& n) {
 void pad_weight(Graph& g, ChannelsLastWeights& weights, Node& n, std::size_t k, const Shape& shape) {
   const Value& v = g.values[n.inputs[k]];
   std::shared_ptr<const Tensor> data = weights.padded(g.weights[v.weight].data, shape);
-  const int id = g.add_value(v.name + std::string(kAlignedWeightSuffix), data->dtype(), data->shape());
+  std::string name = v.name + std::string(kAlignedWeightSuffix);  // before add_value moves the values
+  const int id = g.add_value(std::move(name), data->dtype(), data->shape());
   g.values[id].weight = static_cast<int>(g.weights.size());
   g.weights.push_back(WeightBlock{id, std::move(data)});
   n.inputs[k] = id;

@@ -67,7 +67,7 @@ int count_op(const Graph& g, OpType op) {
   return static_cast<int>(std::count_if(g.nodes.begin(), g.nodes.end(), [op](const Node& n) { return n.op == op; }));
 }
 
-// The Convs of a device graph that align_conv_channels widened or gave a padded X.
+// The Convs of a device graph whose weights align_conv_channels padded (widened ones and their readers).
 int aligned_convs(const Graph& g) {
   return static_cast<int>(std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) {
     return n.op == OpType::kConv && n.inputs.size() > 1 && g.values[n.inputs[1]].name.ends_with(kAlignedWeightSuffix);
