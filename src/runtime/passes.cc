@@ -133,7 +133,15 @@ std::optional<ChannelAffine> batchnorm_affine(const Graph& g, const Node& bn, st
   return f;
 }
 
-// Folds Conv → BatchNormalization (inference mode, constant statistics) into new conv weights.
+// A node whose output a following BatchNormalization may fold into: a Conv, or a Gemm whose B is
+// [N, K] (transB = 1, ArcFace's embedding layer); both keep one row of weights per output channel.
+// Nothing fused yet (a residual would be added before the BatchNormalization applies).
+bool takes_batchnorm(const Node& n) {
+  if (n.attrs.activation.kind != Activation::kNone || n.inputs.size() < 2 || n.inputs.size() > 3) return false;
+  return n.op == OpType::kConv || (n.op == OpType::kGemm && n.attrs.i("transB", 0) == 1);
+}
+
+// Folds Conv or Gemm → BatchNormalization (inference mode, constant statistics) into new weights.
 int fuse_conv_batchnorm(Graph& g) {
   const auto uses = use_counts(g);
   const auto prod = producers(g);
@@ -148,25 +156,28 @@ int fuse_conv_batchnorm(Graph& g) {
     const int x = bn.inputs[0];
     if (extra_outputs_used || x < 0 || uses[x] != 1 || prod[x] < 0) continue;
     Node& conv = g.nodes[prod[x]];
-    if (conv.op != OpType::kConv || conv.attrs.activation.kind != Activation::kNone || conv.inputs.size() < 2 ||
-        conv.inputs.size() > 3)  // a residual is added before BatchNormalization would apply: not foldable
-      continue;
+    if (!takes_batchnorm(conv)) continue;
     const Tensor* w = g.constant_data(conv.inputs[1]);
     const Tensor* b = conv.inputs.size() > 2 && conv.inputs[2] >= 0 ? g.constant_data(conv.inputs[2]) : nullptr;
     if (conv.inputs.size() > 2 && conv.inputs[2] >= 0 && !b) continue;
     if (!w || w->dtype() != DType::kFloat32 || w->shape().size() < 2) continue;
+    const bool gemm = conv.op == OpType::kGemm;
+    if (gemm && w->shape().size() != 2) continue;
     const std::int64_t cout = w->shape()[0];
     const std::optional<ChannelAffine> f = batchnorm_affine(g, bn, cout);
-    if (!f || (b && (b->dtype() != DType::kFloat32 || b->elements() != cout))) continue;
+    // A Gemm's C must be one value per output column ([N] or [1, N]), not broadcast otherwise.
+    if (!f || (b && (b->dtype() != DType::kFloat32 || b->elements() != cout || b->shape().back() != cout))) continue;
 
-    // BN(conv(x, W) + bias) = conv(x, W·a) + bias·a + b, per output channel.
+    // BN(conv(x, W) + bias) = conv(x, W·a) + bias·a + b, per output channel; a Gemm's C is scaled
+    // by its beta first (which becomes 1), its alpha applies to the scaled W as it did to W.
+    const float beta = gemm ? conv.attrs.f("beta", 1.0f) : 1.0f;
     Tensor nw = Tensor::copy_of(w->view());
     Tensor nb = Tensor::zeros(DType::kFloat32, {cout});
     const std::int64_t per_channel = w->elements() / cout;
     for (std::int64_t c = 0; c < cout; ++c) {
       float* wc = nw.data<float>() + c * per_channel;
       for (std::int64_t j = 0; j < per_channel; ++j) wc[j] *= f->a[c];
-      nb.data<float>()[c] = (b ? b->data<float>()[c] : 0.0f) * f->a[c] + f->b[c];
+      nb.data<float>()[c] = (b ? beta * b->data<float>()[c] : 0.0f) * f->a[c] + f->b[c];
     }
     const int wid = add_weight(g, std::move(nw), conv.name + "/weight_bn_folded");
     const int bid = add_weight(g, std::move(nb), conv.name + "/bias_bn_folded");
@@ -175,6 +186,76 @@ int fuse_conv_batchnorm(Graph& g) {
     c2.inputs[1] = wid;
     c2.inputs[2] = bid;
     c2.outputs[0] = bn.outputs[0];
+    if (gemm) c2.attrs.values["beta"] = 1.0f;
+    removed[bi] = true;
+    ++fused;
+  }
+  erase_nodes(g, removed);
+  return fused;
+}
+
+// BatchNormalization → Flatten(axis 1) → Gemm(transA 0, transB 1) with B a float32 constant [N, K]
+// (ArcFace's last BN before its embedding layer): Flatten puts channel c's S = K / C values at
+// k = c·S + s, so with BN(x) = a[c]·x + b[c],
+//   Gemm(Flatten(BN(x))) = alpha·Flatten(x)·(B·a[k / S])ᵀ + (beta·C + alpha·B·b[k / S]),
+// and the BN goes (beta becomes 1). Each intermediate is read only by the next; C absent or one
+// value per output column.
+int fuse_batchnorm_flatten_gemm(Graph& g) {
+  const auto uses = use_counts(g);
+  const auto cons = consumers(g);
+  std::vector<bool> removed(g.nodes.size(), false);
+  int fused = 0;
+  for (std::size_t bi = 0; bi < g.nodes.size(); ++bi) {
+    const Node& bn = g.nodes[bi];
+    if (bn.op != OpType::kBatchNormalization || bn.inputs.size() < 5 || bn.attrs.i("training_mode", 0) != 0 ||
+        bn.attrs.activation.kind != Activation::kNone || uses[bn.outputs[0]] != 1)
+      continue;
+    bool extra_outputs_used = false;
+    for (std::size_t k = 1; k < bn.outputs.size(); ++k)
+      extra_outputs_used = extra_outputs_used || (bn.outputs[k] >= 0 && uses[bn.outputs[k]] > 0);
+    const int fi = cons[bn.outputs[0]];
+    if (extra_outputs_used || fi < 0 || g.nodes[fi].op != OpType::kFlatten || g.nodes[fi].attrs.i("axis", 1) != 1)
+      continue;
+    const int flat = g.nodes[fi].outputs[0];
+    const int gi = uses[flat] == 1 ? cons[flat] : -1;
+    if (gi < 0) continue;
+    const Node& gemm = g.nodes[gi];
+    if (gemm.op != OpType::kGemm || gemm.inputs[0] != flat || gemm.inputs.size() > 3 ||
+        gemm.attrs.activation.kind != Activation::kNone || gemm.attrs.i("transA", 0) != 0 ||
+        gemm.attrs.i("transB", 0) != 1)
+      continue;
+    const Tensor* w = g.constant_data(gemm.inputs[1]);
+    const Tensor* c = gemm.inputs.size() > 2 && gemm.inputs[2] >= 0 ? g.constant_data(gemm.inputs[2]) : nullptr;
+    if (!w || w->dtype() != DType::kFloat32 || w->shape().size() != 2) continue;
+    const std::int64_t outputs = w->shape()[0], width = w->shape()[1];
+    if (gemm.inputs.size() > 2 && gemm.inputs[2] >= 0 &&
+        (!c || c->dtype() != DType::kFloat32 || c->elements() != outputs || c->shape().back() != outputs))
+      continue;
+    const Tensor* scale = g.constant_data(bn.inputs[1]);
+    if (!scale || scale->elements() <= 0 || width % scale->elements() != 0) continue;
+    const std::int64_t channels = scale->elements(), per_channel = width / channels;
+    const std::optional<ChannelAffine> f = batchnorm_affine(g, bn, channels);
+    if (!f) continue;
+    const float alpha = gemm.attrs.f("alpha", 1.0f), beta = gemm.attrs.f("beta", 1.0f);
+    Tensor nw = Tensor::copy_of(w->view());
+    Tensor nc = Tensor::zeros(DType::kFloat32, {outputs});
+    for (std::int64_t n = 0; n < outputs; ++n) {
+      float* row = nw.data<float>() + n * width;
+      double shift = 0;
+      for (std::int64_t k = 0; k < width; ++k) {
+        shift += static_cast<double>(row[k]) * f->b[k / per_channel];
+        row[k] *= f->a[k / per_channel];
+      }
+      nc.data<float>()[n] = (c ? beta * c->data<float>()[n] : 0.0f) + alpha * static_cast<float>(shift);
+    }
+    const int wid = add_weight(g, std::move(nw), gemm.name + "/weight_bn_folded");
+    const int cid = add_weight(g, std::move(nc), gemm.name + "/bias_bn_folded");
+    Node& target = g.nodes[gi];
+    target.inputs.resize(3);
+    target.inputs[1] = wid;
+    target.inputs[2] = cid;
+    target.attrs.values["beta"] = 1.0f;
+    g.nodes[fi].inputs[0] = bn.inputs[0];
     removed[bi] = true;
     ++fused;
   }
@@ -1004,6 +1085,7 @@ Status fuse(Graph& g) {
   fuse_filter_response_norm(g);  // first: its Relu is not a convolution's activation
   fuse_conv_batchnorm(g);
   fuse_batchnorm_conv(g);  // after: a BN that follows a Conv folds without a residual
+  fuse_batchnorm_flatten_gemm(g);
   fuse_sibling_convs(g);   // after the BN folds (their weights final), before the activations
   fuse_matmul_bias(g);
   fuse_residual_add(g);  // before the activations: Conv → Add → Relu becomes one Conv

@@ -26,8 +26,10 @@ Status lower_legacy_softmax(Graph& g);
 Status fold_constants(Graph& g);
 // Removes nodes none of whose outputs reach a graph output, and unused weights.
 Status remove_dead_nodes(Graph& g);
-// Conv+BatchNormalization → Conv with folded weights; BatchNormalization → Conv (BN's output read
-// only there, X's size fixed beyond the batch) → the Conv with W scaled per input channel and the
+// Conv+BatchNormalization → Conv with folded weights (a Gemm with transB = 1 too: ArcFace's
+// embedding BN); BatchNormalization → Flatten(axis 1) → Gemm (transB = 1) → the Gemm with B scaled
+// per flattened channel block and the shift in C (ArcFace's last BN); BatchNormalization → Conv (BN's output read only there, X's size fixed beyond
+// the batch) → the Conv with W scaled per input channel and the
 // BN's shift through the zero padding as a constant residual [1, M, OH, OW] broadcast over the
 // batch (into the bias for a Conv without padding); Conv/ConvTranspose followed by Add(y, r) with r
 // of y's exact shape (y read only there; shapes probed at two sizes, as fuse_residual_add in

@@ -184,6 +184,51 @@ TEST(FuseBatchNormConv, LeavesWhatItCannotTake) {
 
 // The CPU Conv and ConvTranspose kernels with a residual of batch 1 (backends/op.h) give, bit for
 // bit, what they give with that residual repeated for every item, in NCHW and channels-last.
+// A BatchNormalization after a Gemm with B = [N, K] (transB = 1: ArcFace's embedding layer) folds
+// into B's rows and C, whatever alpha and beta are (beta becomes 1); with transB = 0 it stays.
+TEST(FuseGemmBatchNorm, FoldsIntoAGemmWithRowsPerOutputAndComputesTheSame) {
+  for (const std::int64_t trans_b : {1, 0}) {
+    SCOPED_TRACE(trans_b);
+    std::mt19937 rng(21);
+    GraphBuilder b;
+    const int x = b.input("x", {-1, 12});
+    const Shape weight = trans_b ? Shape{5, 12} : Shape{12, 5};
+    const int y = b.one(OpType::kGemm, {x, b.random("w", weight, rng), b.random("c", {5}, rng)},
+                        {{"transB", AttributeValue(trans_b)}, {"alpha", AttributeValue(2.0f)},
+                         {"beta", AttributeValue(0.5f)}});
+    b.g.outputs = {batchnorm(b, y, 5, rng, "bn")};
+    Graph fused = b.g;
+    ASSERT_TRUE(optimize(fused).is_ok());
+    EXPECT_EQ(count_ops(fused, OpType::kBatchNormalization), trans_b ? 0 : 1);
+    const std::vector<Tensor> input = {seeded_uniform({3, 12}, 4)};
+    expect_close(run_on_cpu(b.g, input), run_on_cpu(fused, input));
+  }
+}
+
+// ArcFace's tail: BatchNormalization → Flatten → Gemm (transB = 1) → BatchNormalization. Both BNs
+// fold into the Gemm, the first through the flattened channel blocks; a Flatten at axis 2 keeps
+// its BN.
+TEST(FuseGemmBatchNorm, ABatchNormBeforeFlattenFoldsIntoTheGemm) {
+  for (const std::int64_t axis : {1, 2}) {
+    SCOPED_TRACE(axis);
+    std::mt19937 rng(23);
+    GraphBuilder b;
+    const int x = b.input("x", {-1, 4, 3, 3});
+    const int flat = b.one(OpType::kFlatten, {batchnorm(b, x, 4, rng, "bn2d")}, {{"axis", AttributeValue(axis)}});
+    const Shape weight = axis == 1 ? Shape{5, 36} : Shape{5, 9};
+    const int y = b.one(OpType::kGemm, {flat, b.random("w", weight, rng), b.random("c", {5}, rng)},
+                        {{"transB", AttributeValue(std::int64_t{1})}, {"alpha", AttributeValue(2.0f)},
+                         {"beta", AttributeValue(0.5f)}});
+    b.g.outputs = {batchnorm(b, y, 5, rng, "bn1d")};
+    Graph fused = b.g;
+    ASSERT_TRUE(optimize(fused).is_ok());
+    EXPECT_EQ(count_ops(fused, OpType::kBatchNormalization), axis == 1 ? 0 : 1);
+    const std::int64_t batch = axis == 1 ? 3 : 1;  // Flatten at axis 2 gives [N·4, 9]: one item keeps it small
+    const std::vector<Tensor> input = {seeded_uniform({batch, 4, 3, 3}, 6)};
+    expect_close(run_on_cpu(b.g, input), run_on_cpu(fused, input));
+  }
+}
+
 TEST(ConvBatchResidual, TheCpuKernelsAddItToEveryItem) {
   int checked = 0;
   for (const test::ConvLayoutCase& c : test::conv_layout_cases()) {

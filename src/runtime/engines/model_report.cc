@@ -157,7 +157,7 @@ Result<std::string> describe_model(const std::string& path) {
   const int batchnorms = count_op(loaded, OpType::kBatchNormalization) - count_op(optimized, OpType::kBatchNormalization);
   const int siblings = count_op(loaded, OpType::kConv) - count_op(optimized, OpType::kConv);
   out << "after optimize (" << optimized.nodes.size() << " nodes): " << histogram(optimized) << "\n";
-  out << "  fusions: " << activations << " activation, " << batchnorms << " BatchNormalization into Conv, " << biases
+  out << "  fusions: " << activations << " activation, " << batchnorms << " BatchNormalization into Conv or Gemm, " << biases
       << " MatMul+Add bias, " << residuals << " residual Add into Conv, " << styles
       << " style Mul+Add into InstanceNormalization, " << siblings << " narrow Convs merged into siblings; "
       << optimized.constants.size() << " values folded to constants\n";
