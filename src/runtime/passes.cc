@@ -133,6 +133,17 @@ std::optional<ChannelAffine> batchnorm_affine(const Graph& g, const Node& bn, st
   return f;
 }
 
+// A BatchNormalization the passes may fold: inference mode, its statistics given (five inputs),
+// nothing fused into it yet, and its training outputs (running statistics) read by nobody.
+bool foldable_batchnorm(const Node& bn, const std::vector<int>& uses) {
+  if (bn.op != OpType::kBatchNormalization || bn.inputs.size() < 5 || bn.attrs.i("training_mode", 0) != 0 ||
+      bn.attrs.activation.kind != Activation::kNone)
+    return false;
+  for (std::size_t k = 1; k < bn.outputs.size(); ++k)
+    if (bn.outputs[k] >= 0 && uses[bn.outputs[k]] > 0) return false;
+  return true;
+}
+
 // A node whose output a following BatchNormalization may fold into: a Conv, or a Gemm whose B is
 // [N, K] (transB = 1, ArcFace's embedding layer); both keep one row of weights per output channel.
 // Nothing fused yet (a residual would be added before the BatchNormalization applies).
@@ -149,12 +160,9 @@ int fuse_conv_batchnorm(Graph& g) {
   int fused = 0;
   for (std::size_t bi = 0; bi < g.nodes.size(); ++bi) {
     const Node& bn = g.nodes[bi];
-    if (bn.op != OpType::kBatchNormalization || bn.inputs.size() < 5 || bn.attrs.i("training_mode", 0) != 0) continue;
-    bool extra_outputs_used = false;
-    for (std::size_t k = 1; k < bn.outputs.size(); ++k)
-      extra_outputs_used = extra_outputs_used || (bn.outputs[k] >= 0 && uses[bn.outputs[k]] > 0);
+    if (!foldable_batchnorm(bn, uses)) continue;
     const int x = bn.inputs[0];
-    if (extra_outputs_used || x < 0 || uses[x] != 1 || prod[x] < 0) continue;
+    if (x < 0 || uses[x] != 1 || prod[x] < 0) continue;
     Node& conv = g.nodes[prod[x]];
     if (!takes_batchnorm(conv)) continue;
     const Tensor* w = g.constant_data(conv.inputs[1]);
@@ -207,15 +215,9 @@ int fuse_batchnorm_flatten_gemm(Graph& g) {
   int fused = 0;
   for (std::size_t bi = 0; bi < g.nodes.size(); ++bi) {
     const Node& bn = g.nodes[bi];
-    if (bn.op != OpType::kBatchNormalization || bn.inputs.size() < 5 || bn.attrs.i("training_mode", 0) != 0 ||
-        bn.attrs.activation.kind != Activation::kNone || uses[bn.outputs[0]] != 1)
-      continue;
-    bool extra_outputs_used = false;
-    for (std::size_t k = 1; k < bn.outputs.size(); ++k)
-      extra_outputs_used = extra_outputs_used || (bn.outputs[k] >= 0 && uses[bn.outputs[k]] > 0);
+    if (!foldable_batchnorm(bn, uses) || uses[bn.outputs[0]] != 1) continue;
     const int fi = cons[bn.outputs[0]];
-    if (extra_outputs_used || fi < 0 || g.nodes[fi].op != OpType::kFlatten || g.nodes[fi].attrs.i("axis", 1) != 1)
-      continue;
+    if (fi < 0 || g.nodes[fi].op != OpType::kFlatten || g.nodes[fi].attrs.i("axis", 1) != 1) continue;
     const int flat = g.nodes[fi].outputs[0];
     const int gi = uses[flat] == 1 ? cons[flat] : -1;
     if (gi < 0) continue;
@@ -549,13 +551,7 @@ int fuse_batchnorm_conv(Graph& g) {
     const int x = conv.inputs[0];
     if (x < 0 || uses[x] != 1 || prod[x] < 0) continue;
     const Node& bn = g.nodes[prod[x]];
-    if (bn.op != OpType::kBatchNormalization || bn.inputs.size() < 5 || bn.outputs[0] != x ||
-        bn.attrs.i("training_mode", 0) != 0 || bn.attrs.activation.kind != Activation::kNone)
-      continue;
-    bool extra_outputs_used = false;
-    for (std::size_t k = 1; k < bn.outputs.size(); ++k)
-      extra_outputs_used = extra_outputs_used || (bn.outputs[k] >= 0 && uses[bn.outputs[k]] > 0);
-    if (!extra_outputs_used) candidates.push_back(static_cast<int>(ci));
+    if (foldable_batchnorm(bn, uses) && bn.outputs[0] == x) candidates.push_back(static_cast<int>(ci));
   }
   if (candidates.empty()) return 0;
   const std::optional<std::vector<Value>> probes[] = {probe_shapes(g, 2, 256), probe_shapes(g, 3, 320)};
