@@ -300,15 +300,15 @@ const char* mode_name(MemoryMode m) { return m == MemoryMode::kUnified ? "unifie
 
 // One budget: a fresh runtime (the sessions hold it), a warm-up pass, then g_runs timed passes.
 // Throughput is a ratio to `unlimited` (seconds a pass; 0: this row is the reference, whose time
-// goes there). Returns the row's seconds a pass (0 when it failed).
-double sweep_row(NativeEngine& engine, std::int64_t tile, MemoryMode mode, std::uint64_t budget, const char* room,
-                 double& unlimited) {
+// goes there).
+void sweep_row(NativeEngine& engine, std::int64_t tile, MemoryMode mode, std::uint64_t budget, const char* room,
+               double& unlimited) {
   const std::string label = budget == 0 ? std::string("unlimited") : memory::format_bytes(budget);
   auto stages = load_pipeline(engine, budget == 0 ? "" : std::to_string(budget), mode, tile);
   if (!stages.is_ok()) {
     std::printf("| %s | %s | %s | %s | | | | | | | | | | | | | | | |\n", mode_name(mode), label.c_str(), room,
                 stages.status().to_string().c_str());
-    return 0;
+    return;
   }
   auto rt = CudaRuntime::live()[0];
   double first = 0;
@@ -322,7 +322,7 @@ double sweep_row(NativeEngine& engine, std::int64_t tile, MemoryMode mode, std::
   if (!t.is_ok()) {
     std::printf("| %s | %s | %s | %s | | | | | | | | | | | | | | | |\n", mode_name(mode), label.c_str(), room,
                 t.status().to_string().c_str());
-    return 0;
+    return;
   }
   if (unlimited == 0) unlimited = *t;
   const auto after = rt->residency().stats().total;
@@ -355,7 +355,6 @@ double sweep_row(NativeEngine& engine, std::int64_t tile, MemoryMode mode, std::
     std::printf("unified: %s managed, %s prefetched in %llu prefetches\n", memory::format_bytes(after.managed_bytes).c_str(),
                 memory::format_bytes(after.managed_prefetch_bytes).c_str(),
                 static_cast<unsigned long long>(after.managed_prefetches));
-  return *t;
 }
 
 void budget_sweep(std::int64_t tile) {
@@ -392,8 +391,8 @@ void budget_sweep(std::int64_t tile) {
     const std::uint64_t peak = rt->arena().stats().peak_allocated_bytes;
     headroom = peak > weights ? peak - weights : 0;
   }
-  // The process's first runtime ran the light pipeline 5–7% faster than the later ones, unlimited
-  // all (session 19 on the H100, two calls: 10.01–10.09 against 10.62–10.69 ms; not understood):
+  // The process's first runtime ran the light pipeline 4–7% faster than the later ones, unlimited
+  // all (session 19 on the H100, four calls: 10.01–10.56 against 10.62–11.12 ms; not understood):
   // the ratios compare rows made the same way, against the first row (unlimited, explicit).
   std::printf("\nPipeline inswapper_128 + gfpgan_1.4 + real_esrgan_x4 on a %lldx%lld tile (fp16), weights %s, activations "
               "and workspace %s; unlimited %.2f ms per pass in the process's first runtime (the throughput column "

@@ -144,6 +144,12 @@ bool foldable_batchnorm(const Node& bn, const std::vector<int>& uses) {
   return true;
 }
 
+// Whether t is a float32 constant of one value per output column of a Gemm (or channel of a Conv)
+// with `outputs` of them: [N] or [1, N], nothing that broadcasts otherwise.
+bool one_per_output(const Tensor* t, std::int64_t outputs) {
+  return t != nullptr && t->dtype() == DType::kFloat32 && t->elements() == outputs && t->shape().back() == outputs;
+}
+
 // A node whose output a following BatchNormalization may fold into: a Conv, or a Gemm whose B is
 // [N, K] (transB = 1, ArcFace's embedding layer); both keep one row of weights per output channel.
 // Nothing fused yet (a residual would be added before the BatchNormalization applies).
@@ -173,8 +179,7 @@ int fuse_conv_batchnorm(Graph& g) {
     if (gemm && w->shape().size() != 2) continue;
     const std::int64_t cout = w->shape()[0];
     const std::optional<ChannelAffine> f = batchnorm_affine(g, bn, cout);
-    // A Gemm's C must be one value per output column ([N] or [1, N]), not broadcast otherwise.
-    if (!f || (b && (b->dtype() != DType::kFloat32 || b->elements() != cout || b->shape().back() != cout))) continue;
+    if (!f || (b && !one_per_output(b, cout))) continue;
 
     // BN(conv(x, W) + bias) = conv(x, W·a) + bias·a + b, per output channel; a Gemm's C is scaled
     // by its beta first (which becomes 1), its alpha applies to the scaled W as it did to W.
@@ -230,9 +235,7 @@ int fuse_batchnorm_flatten_gemm(Graph& g) {
     const Tensor* c = gemm.inputs.size() > 2 && gemm.inputs[2] >= 0 ? g.constant_data(gemm.inputs[2]) : nullptr;
     if (!w || w->dtype() != DType::kFloat32 || w->shape().size() != 2) continue;
     const std::int64_t outputs = w->shape()[0], width = w->shape()[1];
-    if (gemm.inputs.size() > 2 && gemm.inputs[2] >= 0 &&
-        (!c || c->dtype() != DType::kFloat32 || c->elements() != outputs || c->shape().back() != outputs))
-      continue;
+    if (gemm.inputs.size() > 2 && gemm.inputs[2] >= 0 && !one_per_output(c, outputs)) continue;
     const Tensor* scale = g.constant_data(bn.inputs[1]);
     if (!scale || scale->elements() <= 0 || width % scale->elements() != 0) continue;
     const std::int64_t channels = scale->elements(), per_channel = width / channels;
