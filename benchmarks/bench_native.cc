@@ -16,7 +16,8 @@
 //            (CudaRuntime::issue_times: a streamed run issues node by node, a resident one
 //            relaunches its CUDA graph; of it the residency manager's and graph captures' ms, and
 //            the runs of each kind), and the arena's segments mapped and unmapped per pass with
-//            the host's ms in those calls;
+//            the host's ms in those calls; and per stage its run's ms (host to host), issue ms
+//            and how it was issued (a CUDA graph, the weight ring's included, or node by node);
 //   budget-light  the same with a 64×64 tile: little compute to hide the copies behind;
 //   profile  per model (batch 1, arcface also 32; fp16, inputs as latency makes them): one run timed node by node
 //            (profile_cuda_nodes), as a table of op types (ms, share, nodes) and the 12 slowest
@@ -25,7 +26,8 @@
 //            those models of FSWAP_GPU_MODELS instead, `--slowest N` lists N nodes (12).
 // Models from FSWAP_GPU_MODELS (the default models and generated replicas). Prints JSON lines
 // (for tools/bench/torch_baseline.py's comparison) and markdown tables.
-//   bench_native [latency|budget|budget-light|profile]... [--runs N] [--model NAME[:BATCH]]... [--slowest N]
+// --verbose logs the engine's debug messages (its choices of graph, ring or node by node).
+//   bench_native [latency|budget|budget-light|profile]... [--runs N] [--model NAME[:BATCH]]... [--slowest N] [--verbose]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -34,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "core/log.h"
 #include "memory/budget.h"
 #include "runtime/engines/cuda_runtime.h"
 #include "runtime/engines/native_engine.h"
@@ -251,6 +254,12 @@ struct Stage {
   std::string name;
   std::unique_ptr<InferenceSession> session;
   std::vector<Tensor> inputs;
+  // Summed over the timed passes (time_pipeline resets them): the run's wall time (host to host:
+  // the runs are synchronous), the host's issue time, and how the runs were issued.
+  double seconds = 0, issuing_s = 0, gpu_s = 0;
+  std::uint64_t graph_runs = 0, node_runs = 0;
+  std::uint64_t h2d_bytes = 0, evictions = 0;  // of its weights (the residency counters of its model)
+  std::uint64_t ahead_bytes = 0;               // of h2d_bytes, its weight ring's head copied during the run before
 };
 
 // The frame enhancer's input: a tile×tile crop (its dynamic spatial dims).
@@ -277,8 +286,53 @@ Result<std::vector<Stage>> load_pipeline(NativeEngine& engine, const std::string
 }
 
 Status run_pass(std::vector<Stage>& stages) {
-  for (Stage& s : stages) FSWAP_RETURN_IF_ERROR(s.session->run(s.inputs).status());
+  CudaRuntime& rt = *CudaRuntime::live()[0];
+  const CudaRuntime::IssueTimes& issued = rt.issue_times();
+  const auto& models = rt.residency().stats().per_model;
+  const auto counters = [&](const std::string& model) {
+    const auto found = models.find(model);
+    return found != models.end() ? found->second : memory::ResidencyCounters{};
+  };
+  std::vector<memory::ResidencyCounters> moved;
+  for (const Stage& s : stages) moved.push_back(counters(s.name));
+  for (Stage& s : stages) {
+    const CudaRuntime::IssueTimes before = issued;
+    const double busy = rt.gpu_busy().seconds;
+    const auto start = Clock::now();
+    FSWAP_RETURN_IF_ERROR(s.session->run(s.inputs).status());
+    s.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+    s.gpu_s += rt.gpu_busy().seconds - busy;  // the run completed: its span is counted
+    s.issuing_s += issued.total_s - before.total_s;
+    s.graph_runs += issued.graph_runs - before.graph_runs;
+    s.node_runs += issued.node_runs - before.node_runs;
+  }
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    stages[i].h2d_bytes += counters(stages[i].name).h2d_bytes - moved[i].h2d_bytes;
+    stages[i].evictions += counters(stages[i].name).evictions - moved[i].evictions;
+    stages[i].ahead_bytes += counters(stages[i].name).ring_ahead_bytes - moved[i].ring_ahead_bytes;
+  }
   return Status::ok();
+}
+
+// Per stage and timed pass: "inswapper_128 4.10 ms (GPU 3.91, issue 1.31, graph, 264 MiB in, 92 MiB
+// ahead, 0.0 out)": its run's ms (host to host) and GPU ms (its span on the compute stream, waits
+// for copies included), the host's issue ms, how it was issued ("mixed": both ways), its weights'
+// bytes copied in (of them during the run before: its weight ring's head) and its chunks evicted
+// during the pass (by any stage's run).
+std::string stage_times(const std::vector<Stage>& stages, int passes) {
+  std::string text;
+  for (const Stage& s : stages) {
+    const char* how = s.node_runs == 0 ? "graph" : s.graph_runs == 0 ? "nodes" : "mixed";
+    char part[224];
+    std::snprintf(part, sizeof part, "%s%s %.2f ms (GPU %.2f, issue %.2f, %s, %s in, %s ahead, %.1f out)",
+                  text.empty() ? "" : " · ", s.name.c_str(), s.seconds / passes * 1e3, s.gpu_s / passes * 1e3,
+                  s.issuing_s / passes * 1e3, how,
+                  memory::format_bytes(s.h2d_bytes / static_cast<std::uint64_t>(passes)).c_str(),
+                  memory::format_bytes(s.ahead_bytes / static_cast<std::uint64_t>(passes)).c_str(),
+                  static_cast<double>(s.evictions) / passes);
+    text += part;
+  }
+  return text;
 }
 
 // Seconds per pipeline pass (median) after one untimed warm-up pass; `first` (optional) gets the
@@ -287,6 +341,7 @@ Result<double> time_pipeline(std::vector<Stage>& stages, int runs, double* first
   const auto start = Clock::now();
   FSWAP_RETURN_IF_ERROR(run_pass(stages));
   if (first != nullptr) *first = std::chrono::duration<double>(Clock::now() - start).count();
+  for (Stage& s : stages) s = Stage{std::move(s.name), std::move(s.session), std::move(s.inputs)};
   std::vector<double> t;
   for (int i = 0; i < runs; ++i) {
     const auto pass = Clock::now();
@@ -306,7 +361,7 @@ void sweep_row(NativeEngine& engine, std::int64_t tile, MemoryMode mode, std::ui
   const std::string label = budget == 0 ? std::string("unlimited") : memory::format_bytes(budget);
   auto stages = load_pipeline(engine, budget == 0 ? "" : std::to_string(budget), mode, tile);
   if (!stages.is_ok()) {
-    std::printf("| %s | %s | %s | %s | | | | | | | | | | | | | | | |\n", mode_name(mode), label.c_str(), room,
+    std::printf("| %s | %s | %s | %s | | | | | | | | | | | | | | | | |\n", mode_name(mode), label.c_str(), room,
                 stages.status().to_string().c_str());
     return;
   }
@@ -320,7 +375,7 @@ void sweep_row(NativeEngine& engine, std::int64_t tile, MemoryMode mode, std::ui
   const memory::ArenaStats arena_before = rt->arena().stats();
   auto t = warm.is_ok() ? time_pipeline(*stages, g_runs) : warm;
   if (!t.is_ok()) {
-    std::printf("| %s | %s | %s | %s | | | | | | | | | | | | | | | |\n", mode_name(mode), label.c_str(), room,
+    std::printf("| %s | %s | %s | %s | | | | | | | | | | | | | | | | |\n", mode_name(mode), label.c_str(), room,
                 t.status().to_string().c_str());
     return;
   }
@@ -345,12 +400,12 @@ void sweep_row(NativeEngine& engine, std::int64_t tile, MemoryMode mode, std::ui
   char per_extra[32] = "-";
   if (h2d > 0 && extra > 1e-4) std::snprintf(per_extra, sizeof per_extra, "%.1f", h2d / extra / 1e9);
   std::printf("| %s | %s | %s | %.1f | %.2f | %.2f | %s | %.0f | %.1f | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %.1f / %.1f | "
-              "%.1f | %.2f | %s |\n",
+              "%.1f | %.2f | %s | %s |\n",
               mode_name(mode), label.c_str(), room, first * 1e3, *t * 1e3, unlimited / *t,
               memory::format_bytes(static_cast<std::uint64_t>(h2d)).c_str(), copies, h2d / *t / 1e9, per_extra,
               static_cast<double>(after.evictions - before.evictions) / passes, waited * 1e3, issuing * 1e3,
               residency * 1e3, capturing * 1e3, graph_runs, node_runs, segments, mapping * 1e3,
-              memory::format_bytes(arena_after.peak_reserved_bytes).c_str());
+              memory::format_bytes(arena_after.peak_reserved_bytes).c_str(), stage_times(*stages, g_runs).c_str());
   if (mode == MemoryMode::kUnified)
     std::printf("unified: %s managed, %s prefetched in %llu prefetches\n", memory::format_bytes(after.managed_bytes).c_str(),
                 memory::format_bytes(after.managed_prefetch_bytes).c_str(),
@@ -402,8 +457,8 @@ void budget_sweep(std::int64_t tile) {
   std::printf("| mode | budget | room for weights | first pass ms | ms per pass | throughput vs unlimited | H2D per pass | "
               "copies per pass | H2D GB/s over the pass | H2D GB/s over the extra time | evictions per pass | host blocked ms "
               "per pass | host issuing ms per pass | of it in residency | of it capturing graphs | graph / node-by-node runs "
-              "per pass | segments mapped + unmapped per pass | host ms in map/unmap per pass | arena peak |\n"
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+              "per pass | segments mapped + unmapped per pass | host ms in map/unmap per pass | arena peak | per stage and pass |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   double unlimited = 0;
   for (MemoryMode mode : {MemoryMode::kExplicit, MemoryMode::kUnified})
     sweep_row(engine, tile, mode, 0, "all", unlimited);
@@ -428,6 +483,8 @@ int main(int argc, char** argv) {
       fswap::g_runs = std::max(1, std::atoi(argv[++i]));
     } else if (std::strcmp(argv[i], "--slowest") == 0 && i + 1 < argc) {
       fswap::g_slowest = static_cast<std::size_t>(std::max(0, std::atoi(argv[++i])));
+    } else if (std::strcmp(argv[i], "--verbose") == 0) {
+      fswap::set_log_level(fswap::LogLevel::kDebug);
     } else if (std::strcmp(argv[i], "--model") == 0 && i + 1 < argc) {
       const std::string spec = argv[++i];
       const std::size_t colon = spec.find(':');

@@ -135,7 +135,7 @@ void ResidencyManager::set_keep_cost(const std::string& model, double cost) {
 }
 
 bool ResidencyManager::idle(const Block& b) const {
-  return b.used_in_stage < stage_ || loaded_bytes_ - b.used_at > registered_bytes_;
+  return b.used_in_stage < stage_ || loaded_bytes_ - b.used_at > 2 * registered_bytes_;
 }
 
 bool ResidencyManager::evict_before(const Block& a, std::uint64_t a_next, const Block& b, std::uint64_t b_next) const {
@@ -156,7 +156,7 @@ std::uint64_t ResidencyManager::room_beside_dearer(const std::string& model) con
   return arena_.cap_bytes() > held ? arena_.cap_bytes() - held : 0;
 }
 
-ResidencyManager::Block* ResidencyManager::choose_victim(const Block* for_block, bool for_prefetch) {
+ResidencyManager::Block* ResidencyManager::choose_victim(const Block* for_block, Need need) {
   const std::uint64_t target_next = for_block != nullptr ? next_use(*for_block) : kNever;
   Block* best = nullptr;
   std::uint64_t best_next = 0;
@@ -164,8 +164,10 @@ ResidencyManager::Block* ResidencyManager::choose_victim(const Block* for_block,
     Block& v = blocks_[id];
     if (v.pins > 0 || &v == for_block) continue;
     const std::uint64_t vn = next_use(v);
-    if (for_prefetch) {
-      // A prefetch must not push out what is needed sooner, nor another prefetch not yet used.
+    // Sparing dearer models: not the blocks of a dearer model (keep cost) that is not idle. A
+    // prefetch also spares what is needed sooner and another prefetch not yet used.
+    if (need.spare_dearer && for_block != nullptr && v.keep_cost > for_block->keep_cost && !idle(v)) continue;
+    if (need.ahead) {
       const bool later = vn > target_next || (vn == kNever && target_next == kNever);
       if (!later || v.prefetched_unused) continue;
     }
@@ -177,23 +179,24 @@ ResidencyManager::Block* ResidencyManager::choose_victim(const Block* for_block,
   return best;
 }
 
-Result<DeviceAllocation> ResidencyManager::allocate_evicting(std::uint64_t bytes, const Block* for_block, bool for_prefetch,
+Result<DeviceAllocation> ResidencyManager::allocate_evicting(std::uint64_t bytes, const Block* for_block, Need need,
                                                              bool scratch) {
   while (true) {
-    Result<DeviceAllocation> a = arena_.allocate(bytes, {.may_block = !for_prefetch, .scratch = scratch});
+    Result<DeviceAllocation> a = arena_.allocate(bytes, {.may_block = !need.ahead, .scratch = scratch});
     if (a.is_ok() || arena_.last_failure() != ArenaFailure::kBudget) return a;
-    Block* victim = choose_victim(for_block, for_prefetch);
-    if (victim == nullptr) return no_victim(a.status(), for_block, for_prefetch);
+    Block* victim = choose_victim(for_block, need);
+    if (victim == nullptr) return no_victim(a.status(), for_block, need);
     FSWAP_RETURN_IF_ERROR(drop(*victim, true));
   }
 }
 
-Status ResidencyManager::no_victim(const Status& arena_failure, const Block* for_block, bool for_prefetch) const {
+Status ResidencyManager::no_victim(const Status& arena_failure, const Block* for_block, Need need) const {
   std::uint64_t pinned = 0;
   for (BlockId id : resident_)
     if (blocks_[id].pins > 0) pinned += blocks_[id].desc.bytes;
   return out_of_memory(arena_failure.message() + "; " + format_bytes(pinned) + " of it is acquired (pinned) and nothing" +
-                       (for_prefetch ? " that is needed later" : "") + " can be evicted" +
+                       (need.ahead ? " that is needed later" : "") + (need.spare_dearer ? " but dearer models' blocks" : "") +
+                       " can be evicted" +
                        (for_block != nullptr ? " for \"" + for_block->desc.name + "\"" : std::string()));
 }
 
@@ -201,8 +204,8 @@ Status ResidencyManager::add_managed(const std::string& model, std::uint64_t byt
   while (true) {
     Status charged = arena_.charge(bytes);
     if (charged.is_ok()) break;
-    Block* victim = choose_victim(nullptr, false);
-    if (victim == nullptr) return no_victim(charged, nullptr, false);
+    Block* victim = choose_victim(nullptr, {});
+    if (victim == nullptr) return no_victim(charged, nullptr, {});
     FSWAP_RETURN_IF_ERROR(drop(*victim, true));
   }
   for (ResidencyCounters* c : {&stats_.per_model[model], &stats_.total}) c->managed_bytes += bytes;
@@ -232,8 +235,12 @@ void ResidencyManager::count_ring_pass(const std::string& model, std::uint64_t b
   }
 }
 
-Status ResidencyManager::load(Block& b, bool for_prefetch) {
-  FSWAP_ASSIGN_OR_RETURN(DeviceAllocation a, allocate_evicting(b.desc.bytes, &b, for_prefetch));
+void ResidencyManager::count_ring_ahead(const std::string& model, std::uint64_t bytes) {
+  for (ResidencyCounters* c : {&stats_.per_model[model], &stats_.total}) c->ring_ahead_bytes += bytes;
+}
+
+Status ResidencyManager::load(Block& b, Need need) {
+  FSWAP_ASSIGN_OR_RETURN(DeviceAllocation a, allocate_evicting(b.desc.bytes, &b, need));
   Result<DeviceEvent> copied = device().copy_to_device(a.ptr, b.desc.host, b.desc.bytes, b.desc.host_kind, a.ready_after);
   if (!copied.is_ok()) {
     (void)arena_.free(a.ptr, a.ready_after);
@@ -282,13 +289,13 @@ Status ResidencyManager::drop(Block& b, bool count_eviction) {
   return Status::ok();
 }
 
-Result<DevicePtr> ResidencyManager::acquire(BlockId id) {
+Result<DevicePtr> ResidencyManager::acquire(BlockId id, bool spare_dearer) {
   Block* b = find(id);
   if (b == nullptr) return invalid_input("acquire of unknown block " + std::to_string(id));
   ResidencyCounters& m = model_counters(*b);
   std::uint64_t ResidencyCounters::*outcome = &ResidencyCounters::resident_hits;
   if (!b->resident) {
-    FSWAP_RETURN_IF_ERROR(load(*b, false));
+    FSWAP_RETURN_IF_ERROR(load(*b, {.spare_dearer = spare_dearer}));
     outcome = &ResidencyCounters::prefetch_misses;
   }
   const double before = device().compute_stall_seconds();
@@ -322,11 +329,11 @@ Status ResidencyManager::release(BlockId id) {
   return Status::ok();
 }
 
-Status ResidencyManager::prefetch(BlockId id) {
+Status ResidencyManager::prefetch(BlockId id, bool spare_dearer) {
   Block* b = find(id);
   if (b == nullptr) return invalid_input("prefetch of unknown block " + std::to_string(id));
   if (b->resident) return Status::ok();
-  Status loaded = load(*b, true);
+  Status loaded = load(*b, {.ahead = true, .spare_dearer = spare_dearer});
   ResidencyCounters& m = model_counters(*b);
   if (!loaded.is_ok()) {
     if (loaded.code() != StatusCode::kOutOfMemory || arena_.last_failure() != ArenaFailure::kBudget) return loaded;
@@ -357,7 +364,7 @@ Status ResidencyManager::evict_model(const std::string& model) {
 }
 
 Result<DeviceAllocation> ResidencyManager::allocate_scratch(std::uint64_t bytes) {
-  return allocate_evicting(bytes, nullptr, false, /*scratch=*/true);
+  return allocate_evicting(bytes, nullptr, {}, /*scratch=*/true);
 }
 
 }  // namespace fswap::memory

@@ -5,15 +5,17 @@
 // them the one used furthest in the future when a schedule is known (Belady), then the least
 // recently used; prefetch() copies the next stage's blocks on the copy stream while the current
 // stage computes.
-// Idle: a block not acquired while more bytes were loaded than every registered block holds, or
-// not acquired since the caller said a stage of its work ended (end_stage).
-// Keep costs protect the models of a loop that runs them all in turn (each is used again before
-// the loads of a pass, at most every registered byte, add up to more); a model whose
-// work is over for now (the source face's embedder, the analysis models during the processors'
-// turn, the enhancer of the last window while the swapper runs the next) would otherwise keep its
-// bytes while a cheaper model streams its own weights on every call. The clock is loads, not
-// acquires: a run acquires a chunk once per stretch of nodes reading it, several times its bytes
-// a pass, and while nothing is loaded no block needs to make room.
+// Idle: a block not acquired while more than twice the bytes of every registered block were
+// loaded, or not acquired since the caller said a stage of its work ended (end_stage).
+// Keep costs protect the models of a loop that runs them all in turn: each is used again before
+// the loads of a pass, at most every registered byte, add up to twice that. (With a margin of
+// one, a loop streaming nearly all its weights each pass, as one with room for a quarter of them
+// does, left its dearest model idle in some passes and not in others: evicted, it ran node by
+// node.) A model whose work is over for now (the source face's embedder, the analysis models
+// during the processors' turn, the enhancer of the last window while the swapper runs the next)
+// would otherwise keep its bytes while a cheaper model streams its own weights on every call. The
+// clock is loads, not acquires: a run acquires a chunk once per stretch of nodes reading it,
+// several times its bytes a pass, and while nothing is loaded no block needs to make room.
 //
 //   DeviceArena arena(device, {.cap_bytes = budget.bytes});
 //   ResidencyManager rm(arena);
@@ -87,14 +89,19 @@ class ResidencyManager {
 
   // Makes the block resident (evicting unpinned blocks if the budget is short), pins it and
   // makes compute issued from now on wait for its copy. Pins nest.
-  // kOutOfMemory when the block cannot fit even after evicting every unpinned block, or when
-  // the device refuses memory the budget allows; nothing is left half-done.
-  Result<DevicePtr> acquire(BlockId id);
+  // kOutOfMemory when the block cannot fit even after evicting every unpinned block (with
+  // `spare_dearer`, every one but those of dearer models (keep cost) that are not idle: a block the
+  // caller can do without, a weight ring's resident chunk), or when the device refuses memory the
+  // budget allows; nothing is left half-done.
+  Result<DevicePtr> acquire(BlockId id, bool spare_dearer = false);
   // Unpins. Kernels issued before this call may still read the block: an eviction orders after them.
   Status release(BlockId id);
   // Starts the copy of a block that is not resident. A hint: if making room would evict a pinned
-  // block or (with a schedule) one needed sooner than this one, it does nothing and returns ok.
-  Status prefetch(BlockId id);
+  // block, (with a schedule) one needed sooner than this one, or with `spare_dearer` one of a
+  // dearer model (keep cost) that is not idle, it does nothing and returns ok. A model's look-ahead
+  // within its run spares them (a streamed swapper's pushed the frame enhancer out every pass); the
+  // next model's head prefetch does not, since that model's run would evict them on demand anyway.
+  Status prefetch(BlockId id, bool spare_dearer = false);
   // Drops the device copy of an unpinned block now (writing it back if device_writes).
   Status evict(BlockId id);
   Status evict_model(const std::string& model);
@@ -118,6 +125,8 @@ class ResidencyManager {
   // A pass of `model` streamed `bytes` of its weights in `copies` copies through a weight ring
   // (memory/weight_ring.h), outside the blocks: counted as host→device traffic and a ring pass.
   void count_ring_pass(const std::string& model, std::uint64_t bytes, std::uint64_t copies);
+  // Of such a pass, `bytes` (its ring's head) were copied while the run before executed.
+  void count_ring_ahead(const std::string& model, std::uint64_t bytes);
 
   bool is_resident(BlockId id) const;
   bool is_pinned(BlockId id) const;
@@ -155,15 +164,20 @@ class ResidencyManager {
   bool evict_before(const Block& a, std::uint64_t a_next, const Block& b, std::uint64_t b_next) const;
   Block* find(BlockId id);
   std::uint64_t next_use(const Block& b) const;  // distance from the schedule cursor; kNever if none
+  // How a block is loaded: acquired or prefetched (`ahead`), sparing dearer models' blocks or not.
+  struct Need {
+    bool ahead = false, spare_dearer = false;
+  };
   // Evicts victims until the arena supplies `bytes`. For a prefetch, victims must be used later
-  // than `for_block` (Belady) or not be prefetched-and-unused themselves (LRU).
-  Result<DeviceAllocation> allocate_evicting(std::uint64_t bytes, const Block* for_block, bool for_prefetch,
+  // than `for_block` (Belady) or not be prefetched-and-unused themselves (LRU); when sparing dearer
+  // models, not of a dearer model that is not idle.
+  Result<DeviceAllocation> allocate_evicting(std::uint64_t bytes, const Block* for_block, Need need,
                                             bool scratch = false);
   // The out-of-memory message once no victim is left.
-  Status no_victim(const Status& arena_failure, const Block* for_block, bool for_prefetch) const;
+  Status no_victim(const Status& arena_failure, const Block* for_block, Need need) const;
   // Scans the resident blocks only (resident_), not every registered one.
-  Block* choose_victim(const Block* for_block, bool for_prefetch);
-  Status load(Block& b, bool for_prefetch);  // allocate + copy; b not resident
+  Block* choose_victim(const Block* for_block, Need need);
+  Status load(Block& b, Need need);  // allocate + copy; b not resident
   Status drop(Block& b, bool count_eviction);    // writes back when dirty
   void advance_schedule(BlockId id);
   ResidencyCounters& model_counters(const Block& b) { return stats_.per_model[b.desc.model]; }

@@ -22,7 +22,9 @@ std::string counters_line(const ResidencyCounters& c) {
                 static_cast<unsigned long long>(c.prefetches_skipped), c.stall_seconds * 1e3,
                 format_bytes(c.resident_bytes).c_str(), format_bytes(c.peak_resident_bytes).c_str());
   std::string line = buf;
-  if (c.ring_passes > 0) line += "; " + std::to_string(c.ring_passes) + " passes through a weight ring";
+  if (c.ring_passes > 0)
+    line += "; " + std::to_string(c.ring_passes) + " passes through a weight ring (" + format_bytes(c.ring_ahead_bytes) +
+            " of their " + format_bytes(c.ring_h2d_bytes) + " copied during the run before)";
   if (c.managed_bytes > 0 || c.managed_prefetch_bytes > 0)
     line += "; unified: " + format_bytes(c.managed_bytes) + " managed, " + format_bytes(c.managed_prefetch_bytes) +
             " prefetched in " + std::to_string(c.managed_prefetches) + " prefetches";

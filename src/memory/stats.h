@@ -30,6 +30,7 @@ struct ResidencyCounters {
   double stall_seconds = 0;             // compute waited on copies in acquire()
   std::uint64_t ring_passes = 0;        // passes that streamed the weights through a weight ring
   std::uint64_t ring_h2d_bytes = 0;     // their copies (also in h2d_bytes, h2d_copies)
+  std::uint64_t ring_ahead_bytes = 0;   // of those, copied while the run before executed (the rings' heads)
   std::uint64_t resident_bytes = 0, peak_resident_bytes = 0;
   // Unified mode: weights in managed memory (counted in the budget, never evicted), and the
   // bytes cudaMemPrefetchAsync moved to the device ahead of the kernels reading them.

@@ -99,7 +99,7 @@ Status ChunkWalk::enter(ResidencyManager& rm, std::size_t n, std::uint64_t prefe
     const BlockId b = schedule_[i];
     ahead += rm.block(b).bytes;
     if (rm.is_resident(b)) continue;
-    if (Status p = rm.prefetch(b); !p.is_ok()) {
+    if (Status p = rm.prefetch(b, /*spare_dearer=*/true); !p.is_ok()) {
       (void)leave(rm);
       return p;
     }

@@ -77,7 +77,8 @@ class ChunkWalk {
 
   // Before node n's kernels, nodes in increasing order within a run: releases the held blocks
   // node n does not read, acquires the others, and when node n acquired something prefetches the
-  // blocks of the next `prefetch_bytes` of the schedule. On failure everything held is released.
+  // blocks of the next `prefetch_bytes` of the schedule (sparing dearer models' blocks:
+  // ResidencyManager::prefetch). On failure everything held is released.
   Status enter(ResidencyManager& rm, std::size_t n, std::uint64_t prefetch_bytes);
   // Device addresses of blocks(n) after enter(n).
   std::span<const DevicePtr> pointers() const { return pointers_; }

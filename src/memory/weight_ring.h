@@ -25,6 +25,12 @@
 
 namespace fswap::memory {
 
+// Places and sizes in a ring are multiples of this by default (an address every kernel may read).
+inline constexpr std::uint64_t kRingAlignment = 256;
+inline std::uint64_t ring_aligned(std::uint64_t bytes) {
+  return (bytes + kRingAlignment - 1) / kRingAlignment * kRingAlignment;
+}
+
 struct RingLoad {
   BlockId block = 0;
   std::uint64_t offset = 0;  // in the ring, a multiple of the alignment
@@ -52,6 +58,6 @@ struct RingPlan {
 // kInvalidInput for a zero-byte ring or a block outside block_bytes.
 Result<RingPlan> plan_weight_ring(std::span<const std::vector<BlockId>> node_blocks,
                                   std::span<const std::uint64_t> block_bytes, std::uint64_t ring_bytes,
-                                  std::uint64_t alignment = 256);
+                                  std::uint64_t alignment = kRingAlignment);
 
 }  // namespace fswap::memory

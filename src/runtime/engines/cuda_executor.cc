@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <initializer_list>
+#include <limits>
 #include <mutex>
 
 #include "core/half.h"
@@ -32,6 +33,9 @@ constexpr int kMinGraphLaunches = 2;
 // (54 GB/s pinned, reference/memory.md).
 constexpr double kNodeIssueSeconds = 20e-6;
 constexpr double kLinkBytesPerSecond = 54e9;
+// The weight ring a streamed model asks of its lane beyond the activations: this share of the room
+// the budget leaves beside its plan.
+constexpr std::uint64_t kRingShare = 8;
 
 // An NVTX range for Nsight Systems (a no-op unless a profiler is attached): model runs, captures
 // and, node by node, each kernel's enqueue.
@@ -282,7 +286,7 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(CudaRuntime& runtime,
                                                            const std::vector<Shape>& input_shapes,
                                                            Precision precision, const ChannelsLastPlan& layout) {
   std::unique_ptr<CudaExecutor> e(new CudaExecutor(runtime, constants));
-  runtime.enroll(e.get(), [exec = e.get()] { return exec->prefetch_head(); });
+  runtime.enroll(e.get(), [exec = e.get()](std::uint64_t used_bytes) { return exec->prefetch_head(used_bytes); });
   ScheduleReport order;
   FSWAP_ASSIGN_OR_RETURN(e->graph_, device_graph(optimized, input_shapes, precision, layout, &order));
   FSWAP_ASSIGN_OR_RETURN(e->plan_, plan_memory(e->graph_));
@@ -355,23 +359,18 @@ Status CudaExecutor::bind_all() {
 }
 
 void CudaExecutor::plan_ring(std::uint64_t budget) {
-  // A model of few nodes for its bytes (inswapper's large convolutions) streams node by node,
-  // where eviction keeps what fits resident and copies only the rest; one of many nodes (an
-  // enhancer) streams through the ring.
+  // A model of few nodes for its bytes (inswapper's large convolutions) streams node by node while
+  // most of its weights fit, where eviction keeps what fits resident and copies only the rest.
   const double issue_s = static_cast<double>(nodes_.size()) * kNodeIssueSeconds;
   const double copy_s = static_cast<double>(weight_bytes_) / kLinkBytesPerSecond;
-  if (issue_s <= copy_s) {
-    log_debug(graph_.path + ": no weight ring: issuing its nodes one by one (" + std::to_string(issue_s * 1e3) +
-              " ms) costs less than copying all its weights (" + std::to_string(copy_s * 1e3) + " ms)");
-    return;
-  }
+  issue_cheap_ = issue_s <= copy_s;
   std::uint64_t largest = 0;
   for (int c : chunks_) largest = std::max(largest, constants_.chunk_bytes(c));
-  // An eighth of the room beside the activations (the rest for the resident chunks, frames and
+  // A share of the room beside the activations (the rest for the resident chunks, frames and
   // other models), and at least two of the largest chunks so one is copied while another is read.
   const std::uint64_t room = budget > plan_.arena_bytes ? budget - plan_.arena_bytes : 0;
-  ring_bytes_ = std::min(std::max(room / 8, 2 * largest), weight_bytes_);
-  if (Status s = plan_ring_split(0); !s.is_ok()) {
+  ring_bytes_ = memory::ring_aligned(std::min(std::max(room / kRingShare, 2 * largest), weight_bytes_));
+  if (Status s = plan_ring_split(0, ring_bytes_); !s.is_ok()) {
     log_debug(graph_.path + ": no weight ring: " + s.message());
     ring_bytes_ = 0;
     return;
@@ -379,7 +378,7 @@ void CudaExecutor::plan_ring(std::uint64_t budget) {
   log_debug(graph_.path + ": " + ring_.describe());
 }
 
-Status CudaExecutor::plan_ring_split(std::size_t resident) {
+Status CudaExecutor::plan_ring_split(std::size_t resident, std::uint64_t ring_bytes) {
   std::vector<std::uint64_t> bytes(chunk_ptrs_.size(), 0);
   for (int c : chunks_) bytes[static_cast<std::size_t>(c)] = constants_.chunk_bytes(c);
   std::vector<std::vector<BlockId>> streamed;  // per node, by local chunk id
@@ -388,9 +387,62 @@ Status CudaExecutor::plan_ring_split(std::size_t resident) {
     for (int c : chunks)
       if (chunk_order_[static_cast<std::size_t>(c)] >= resident) streamed.back().push_back(static_cast<BlockId>(c));
   }
-  FSWAP_ASSIGN_OR_RETURN(ring_, memory::plan_weight_ring(streamed, bytes, ring_bytes_));
+  FSWAP_ASSIGN_OR_RETURN(ring_, memory::plan_weight_ring(streamed, bytes, ring_bytes));
   ring_resident_ = resident;
+  ring_planned_bytes_ = ring_bytes;
+  ++ring_plan_id_;
+  ring_head_bytes_ = 0;
+  for (const memory::RingLoad& l : ring_.loads)
+    if (l.after_node < 0) ring_head_bytes_ += l.bytes;
   ring_graph_.exec.reset();
+  return Status::ok();
+}
+
+namespace {
+// Makes `e` (an event without timing) unless it was made before.
+Status make_event(memory::CudaEvent& e) {
+  if (e) return Status::ok();
+  cudaEvent_t made = nullptr;
+  FSWAP_CUDA_CHECK(cudaEventCreateWithFlags(&made, cudaEventDisableTiming));
+  e.reset(made);
+  return Status::ok();
+}
+}  // namespace
+
+Result<cudaEvent_t> CudaExecutor::record_head_start() {
+  FSWAP_RETURN_IF_ERROR(make_event(head_start_));
+  FSWAP_CUDA_CHECK(cudaEventRecord(head_start_.get(), runtime_.device().compute_stream()));
+  return head_start_.get();
+}
+
+std::uint64_t CudaExecutor::ring_place(const memory::RingLoad& l) const {
+  return ring_planned_bytes_ - l.offset - memory::ring_aligned(l.bytes);
+}
+
+Status CudaExecutor::load_ring_head(std::uint64_t ring, cudaEvent_t early, std::uint64_t early_from, cudaEvent_t late) {
+  if (!ring_stream_) {
+    cudaStream_t stream = nullptr;
+    FSWAP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    ring_stream_.reset(stream);
+  }
+  cudaStream_t copy = ring_stream_.get();
+  head_copied_.resize(ring_.loads.size());
+  for (const bool first : {true, false}) {
+    FSWAP_CUDA_CHECK(cudaStreamWaitEvent(copy, first ? early : late, 0));
+    for (std::size_t j = 0; j < ring_.loads.size(); ++j) {
+      const memory::RingLoad& l = ring_.loads[j];
+      if (l.after_node >= 0 || (ring_place(l) >= early_from) != first) continue;
+      const void* host = runtime_.residency().block(constants_.block(static_cast<int>(l.block))).host;
+      FSWAP_CUDA_CHECK(
+          cudaMemcpyAsync(device_address(ring + ring_place(l)), host, l.bytes, cudaMemcpyHostToDevice, copy));
+      FSWAP_RETURN_IF_ERROR(make_event(head_copied_[j]));
+      FSWAP_CUDA_CHECK(cudaEventRecord(head_copied_[j].get(), copy));
+    }
+  }
+  FSWAP_RETURN_IF_ERROR(make_event(head_done_));
+  FSWAP_CUDA_CHECK(cudaEventRecord(head_done_.get(), copy));
+  head_plan_id_ = ring_plan_id_;
+  head_ring_ = ring;
   return Status::ok();
 }
 
@@ -506,7 +558,7 @@ bool CudaExecutor::use_graph() const {
   return weight_bytes_ <= runtime_.residency().room_beside_dearer(constants_.model());
 }
 
-Status CudaExecutor::acquire_chunks(std::size_t count, std::size_t& held) {
+Status CudaExecutor::acquire_chunks(std::size_t count, std::size_t& held, bool spare_dearer) {
   auto& rm = runtime_.residency();
   const auto acquiring = std::chrono::steady_clock::now();
   Status s;
@@ -516,7 +568,7 @@ Status CudaExecutor::acquire_chunks(std::size_t count, std::size_t& held) {
       chunk_ptrs_[static_cast<std::size_t>(c)] = constants_.managed(c);
       continue;
     }
-    Result<memory::DevicePtr> p = rm.acquire(constants_.block(c));
+    Result<memory::DevicePtr> p = rm.acquire(constants_.block(c), spare_dearer);
     if (!p.is_ok()) {
       s = p.status();
       break;
@@ -592,17 +644,19 @@ Result<cudaGraphExec_t> CudaExecutor::capture(std::uint64_t base) {
 }
 
 Status CudaExecutor::run_ring(const Started& run) {
-  if (run.ring_resident != ring_resident_) FSWAP_RETURN_IF_ERROR(plan_ring_split(run.ring_resident));
-  // The resident chunks are acquired for the launch, as a resident graph's are.
+  if (run.ring_resident != ring_resident_ || run.ring_bytes != ring_planned_bytes_)
+    FSWAP_RETURN_IF_ERROR(plan_ring_split(run.ring_resident, run.ring_bytes));
+  // The resident chunks are acquired for the launch, as a resident graph's are, but not by
+  // evicting a dearer model's: they can stream instead.
   std::size_t held = 0;
-  Status s = acquire_chunks(ring_resident_, held);
+  Status s = acquire_chunks(ring_resident_, held, /*spare_dearer=*/true);
   if (!s.is_ok() && s.code() == StatusCode::kOutOfMemory) {
     // The room was counted in bytes, the arena's free ranges may be too small: the chunks held
     // stay resident, the ring takes the rest.
     log_debug(graph_.path + ": " + std::to_string(held) + " of " + std::to_string(ring_resident_) +
               " chunks resident beside the weight ring: " + s.message());
     ring_resident_cap_ = held;
-    s = plan_ring_split(held);
+    s = plan_ring_split(held, ring_planned_bytes_);
   }
   if (s.is_ok()) s = runtime_.restore_workspace(workspace_need_);
   if (s.is_ok()) {
@@ -621,7 +675,15 @@ Status CudaExecutor::run_ring(const Started& run) {
         log_debug(graph_.path + ": the weight ring's resident chunks keep moving: every chunk streams from now on");
       }
     }
-    s = launch(ring_graph_, std::move(signature), [&] { return capture_ring(run.base, run.ring); });
+    // The head: loaded ahead during the run before (prefetch_head) for this plan and ring, else now.
+    const bool ahead = runtime_.take_ring_head(this) && head_plan_id_ == ring_plan_id_ && head_ring_ == run.ring;
+    if (!ahead) {
+      Result<cudaEvent_t> now = record_head_start();
+      s = now.is_ok() ? load_ring_head(run.ring, *now, 0, *now) : now.status();
+    } else {
+      runtime_.residency().count_ring_ahead(constants_.model(), ring_head_bytes_);
+    }
+    if (s.is_ok()) s = launch(ring_graph_, std::move(signature), [&] { return capture_ring(run.base, run.ring); });
   }
   release_chunks(held);
   if (s.is_ok()) runtime_.residency().count_ring_pass(constants_.model(), ring_.load_bytes, ring_.loads.size());
@@ -630,13 +692,10 @@ Status CudaExecutor::run_ring(const Started& run) {
 
 Result<cudaGraphExec_t> CudaExecutor::capture_ring(std::uint64_t base, std::uint64_t ring) {
   NvtxRange range(graph_.path + " capture (weight ring)");
-  if (!ring_stream_) {
-    cudaStream_t stream = nullptr;
-    FSWAP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    ring_stream_.reset(stream);
-  }
   cudaStream_t compute = runtime_.device().compute_stream(), copy = ring_stream_.get();
   const std::vector<memory::RingLoad>& loads = ring_.loads;
+  // The head's copies are not in the graph (load_ring_head issues them before each launch, or
+  // during the run before): its nodes wait for their events, recorded outside.
   // Events order the two streams inside the capture, where they become the graph's edges.
   std::vector<memory::CudaEvent> events;
   const auto record = [&](cudaStream_t stream) -> Result<cudaEvent_t> {
@@ -650,6 +709,8 @@ Result<cudaGraphExec_t> CudaExecutor::capture_ring(std::uint64_t base, std::uint
   for (const memory::RingLoad& l : loads)
     if (l.after_node >= 0) waited_for[static_cast<std::size_t>(l.after_node)] = true;
 
+  if (!ring_stream_ || head_copied_.size() != loads.size())
+    return internal_error(graph_.path + ": weight ring captured before its head was loaded");
   FSWAP_CUDA_CHECK(cudaStreamBeginCapture(compute, cudaStreamCaptureModeThreadLocal));
   const Status captured = [&]() -> Status {
     std::vector<cudaEvent_t> node_done(nodes_.size(), nullptr), copied(loads.size(), nullptr);
@@ -660,11 +721,11 @@ Result<cudaGraphExec_t> CudaExecutor::capture_ring(std::uint64_t base, std::uint
     const auto issue_copies = [&](std::ptrdiff_t done) -> Status {
       for (; next_copy < loads.size() && loads[next_copy].after_node <= done; ++next_copy) {
         const memory::RingLoad& l = loads[next_copy];
-        if (l.after_node >= 0) {
-          FSWAP_CUDA_CHECK(cudaStreamWaitEvent(copy, node_done[static_cast<std::size_t>(l.after_node)], 0));
-        }
+        if (l.after_node < 0) continue;  // the head
+        FSWAP_CUDA_CHECK(cudaStreamWaitEvent(copy, node_done[static_cast<std::size_t>(l.after_node)], 0));
         const void* host = runtime_.residency().block(constants_.block(static_cast<int>(l.block))).host;
-        FSWAP_CUDA_CHECK(cudaMemcpyAsync(device_address(ring + l.offset), host, l.bytes, cudaMemcpyHostToDevice, copy));
+        FSWAP_CUDA_CHECK(
+            cudaMemcpyAsync(device_address(ring + ring_place(l)), host, l.bytes, cudaMemcpyHostToDevice, copy));
         FSWAP_ASSIGN_OR_RETURN(copied[next_copy], record(copy));
       }
       return Status::ok();
@@ -674,13 +735,17 @@ Result<cudaGraphExec_t> CudaExecutor::capture_ring(std::uint64_t base, std::uint
     for (std::size_t n = 0; n < nodes_.size(); ++n) {
       for (; first_read < loads.size() && loads[first_read].first_node == n; ++first_read) {
         FSWAP_CHECK(first_read < next_copy, "weight ring: a load's copy waits for a node after its reader");
-        FSWAP_CUDA_CHECK(cudaStreamWaitEvent(compute, copied[first_read], 0));
+        if (loads[first_read].after_node < 0) {
+          FSWAP_CUDA_CHECK(cudaStreamWaitEvent(compute, head_copied_[first_read].get(), cudaEventWaitExternal));
+        } else {
+          FSWAP_CUDA_CHECK(cudaStreamWaitEvent(compute, copied[first_read], 0));
+        }
       }
       // The streamed chunks' addresses in the ring (the resident ones were set when acquired).
       std::size_t streamed = 0;
       for (int c : node_chunks_[n])
         if (chunk_order_[static_cast<std::size_t>(c)] >= ring_resident_)
-          chunk_ptrs_[static_cast<std::size_t>(c)] = {ring + loads[ring_.node_loads[n][streamed++]].offset};
+          chunk_ptrs_[static_cast<std::size_t>(c)] = {ring + ring_place(loads[ring_.node_loads[n][streamed++]])};
       FSWAP_RETURN_IF_ERROR(launch_node(nodes_[n], base));
       if (waited_for[n]) {
         FSWAP_ASSIGN_OR_RETURN(node_done[n], record(compute));
@@ -714,6 +779,7 @@ Status CudaExecutor::check_inputs(std::size_t count, const std::function<std::pa
 }
 
 Result<CudaExecutor::Started> CudaExecutor::start(bool may_ring) {
+  runtime_.begin_run(this);
   // Eviction prefers blocks this run needs latest, other models' blocks first.
   if (!constants_.unified()) runtime_.residency().set_schedule(walk_.schedule());
   const std::uint64_t activation_bytes = std::max<std::uint64_t>(plan_.arena_bytes, 256);
@@ -728,14 +794,21 @@ Result<CudaExecutor::Started> CudaExecutor::start(bool may_ring) {
     const std::uint64_t activation_growth = growth(activation_bytes, runtime_.activation_bytes());
     stream = weight_bytes_ + activation_growth > room;
     grow = activation_growth + growth(ring_bytes_, runtime_.weight_ring_bytes());
+    // A model cheap to issue node by node does so while at least half its weights fit (beside no
+    // ring: one asked for stays with the lane, and under a large budget an eighth of the room is
+    // more than the few chunks it would stream).
+    if (issue_cheap_ && room >= activation_growth + weight_bytes_ / 2) stream = false;
+    // A ring that grows the lane's buffer allocates it anew, activations included: only where the
+    // room holds the growth (else the attempt would evict every weight and still fail).
+    if (grow > room) stream = false;
   }
   Started run;
-  FSWAP_ASSIGN_OR_RETURN(memory::DevicePtr activations, runtime_.activations(activation_bytes));
-  run.base = activations.address;
   if (stream) {
-    Result<memory::DevicePtr> ring = runtime_.weight_ring(ring_bytes_);
+    // Before the activations: a ring that grows the lane's buffer moves it.
+    Result<CudaRuntime::Ring> ring = runtime_.weight_ring(activation_bytes, ring_bytes_);
     if (ring.is_ok()) {
       run.ring = ring->address;
+      run.ring_bytes = ring->bytes;
       run.ring_resident = ring_split(room > grow ? room - grow : 0);
     } else if (ring.status().code() == StatusCode::kOutOfMemory) {
       log_debug(graph_.path + ": no room for the weight ring: " + ring.status().message());
@@ -743,6 +816,8 @@ Result<CudaExecutor::Started> CudaExecutor::start(bool may_ring) {
       return ring.status();
     }
   }
+  FSWAP_ASSIGN_OR_RETURN(memory::DevicePtr activations, runtime_.activations(activation_bytes));
+  run.base = activations.address;
   // The run's time on the compute stream (the runtime's GPU-busy figure), from a start mark that
   // completes when the work queued before it has.
   run.span = std::make_unique<memory::ComputeSpan>(runtime_.device());
@@ -763,10 +838,23 @@ Status CudaExecutor::upload_inputs(const Started& run, const std::vector<TensorV
 
 CudaExecutor::~CudaExecutor() { runtime_.withdraw(this); }
 
-Status CudaExecutor::prefetch_head() {
+Status CudaExecutor::prefetch_head(std::uint64_t used_bytes) {
   if (constants_.unified()) return Status::ok();
   auto& rm = runtime_.residency();
   const auto start = std::chrono::steady_clock::now();
+  if (ringed_ && ring_graph_.exec) {
+    // The head of the ring its last run streamed through, where the lane's buffer still holds that
+    // ring: copied now, the loads landing above the bytes the current run uses after the work
+    // before it, the others after it.
+    const std::uint64_t activation_bytes = std::max<std::uint64_t>(plan_.arena_bytes, 256);
+    const CudaRuntime::Ring ring = runtime_.current_weight_ring(activation_bytes);
+    if (ring.address != 0 && ring.address == head_ring_ && ring.bytes == ring_planned_bytes_) {
+      FSWAP_ASSIGN_OR_RETURN(cudaEvent_t now, record_head_start());
+      const std::uint64_t early_from = used_bytes > ring.offset ? used_bytes - ring.offset : 0;
+      FSWAP_RETURN_IF_ERROR(load_ring_head(ring.address, runtime_.run_start_event(), early_from, now));
+      runtime_.note_ring_head(this, head_done_.get());
+    }
+  }
   std::vector<memory::BlockId> missing;
   std::uint64_t bytes = 0;
   for (std::size_t i = 0; i < (ringed_ ? ring_resident_ : chunks_.size()) && bytes < geometry_.prefetch_bytes; ++i) {
@@ -788,7 +876,8 @@ Status CudaExecutor::prefetch_head() {
 
 Status CudaExecutor::compute(const Started& run) {
   FSWAP_RETURN_IF_ERROR(issue_kernels(run));
-  return runtime_.ran(this);
+  // The lane's bytes this run uses: its activations, or all of them when it streamed through the ring.
+  return runtime_.ran(this, ringed_ ? std::numeric_limits<std::uint64_t>::max() : plan_.arena_bytes);
 }
 
 Status CudaExecutor::issue_kernels(const Started& run) {

@@ -21,9 +21,13 @@
 // workspace and weight addresses stay the same): one launch instead of a few hundred, and no
 // per-node host work. A model whose weights do not fit
 // beside dearer models streams them, from the second run on, through the runtime's weight ring
-// (memory/weight_ring.h), all but the chunks that fit beside it: a second CUDA graph whose copies,
-// on a stream of their own, run ahead of the kernels as far as the ring allows, with no host work
-// per chunk.
+// (memory/weight_ring.h; above its activations in the lane's buffer), all but the chunks that fit
+// beside it: a second CUDA graph whose copies, on a stream of their own, run ahead of the kernels
+// as far as the ring allows, with no host work per chunk. The ring's head (the loads that fill it
+// first) is copied outside the graph, which waits for each load's event: during the run before
+// when the runtime expects this model next (CudaRuntime::ran), else just before the launch. A
+// model of few nodes for its bytes streams node by node instead while at least half its weights
+// fit.
 // Built with FSWAP_CUDA only. Thread-safety: run() under the runtime's mutex.
 #pragma once
 
@@ -177,7 +181,7 @@ class CudaExecutor {
   // stay resident beside it, and its GPU-time span (start mark recorded).
   struct Started {
     std::uint64_t base = 0;
-    std::uint64_t ring = 0;
+    std::uint64_t ring = 0, ring_bytes = 0;
     std::size_t ring_resident = 0;
     std::unique_ptr<memory::ComputeSpan> span;
   };
@@ -187,12 +191,21 @@ class CudaExecutor {
   // the first run is over and the weights do not fit beside the blocks of dearer models), starts
   // the span.
   Result<Started> start(bool may_ring);
-  // Sizes the weight ring from the room the budget leaves beside the activations and plans it with
-  // every chunk streamed. No ring (ring_bytes_ 0) for a model whose nodes cost the host less to
-  // issue one by one than its weights take to copy, or when a node's chunks cannot be placed.
+  // Sizes the weight ring this model asks of its lane from the room the budget leaves beside the
+  // activations and plans it with every chunk streamed. No ring (ring_bytes_ 0) when a node's
+  // chunks cannot be placed.
   void plan_ring(std::uint64_t budget);
-  // Plans the ring for the chunks after the first `resident` (in first-use order).
-  Status plan_ring_split(std::size_t resident);
+  // Plans a ring of `ring_bytes` for the chunks after the first `resident` (in first-use order).
+  Status plan_ring_split(std::size_t resident, std::uint64_t ring_bytes);
+  // The ring's head (its loads into bytes no node read yet that pass) to `ring`, on the ring's
+  // stream: the loads placed at `early_from` or above after `early`, then the others after `late`;
+  // each load's event for the ring graph's nodes, head_done_ after the last.
+  Status load_ring_head(std::uint64_t ring, CUevent_st* early, std::uint64_t early_from, CUevent_st* late);
+  // Where load `l` of ring_ lies in the ring: the plan's places mirrored, so the loads that fill it
+  // first (the head) lie mostly at its top, the farthest from the activations below it.
+  std::uint64_t ring_place(const memory::RingLoad& l) const;
+  // An event recorded now on the compute stream (after the work issued so far).
+  Result<CUevent_st*> record_head_start();
   // How many chunks stay resident when `resident_room` bytes are left for them.
   std::size_t ring_split(std::uint64_t resident_room) const;
   // Copies host inputs into the run's activations, staged on the compute stream.
@@ -202,11 +215,13 @@ class CudaExecutor {
   // The graph's kernels on the compute stream: through the weight ring when the run has one, as
   // a CUDA graph when the weights stay resident, else node by node.
   Status issue_kernels(const Started& run);
-  // The run the runtime expects next is this executor's (CudaRuntime::ran): prefetches the chunks
-  // its run acquires first, up to the prefetch depth (the resident ones beside the weight ring
-  // when its last run streamed through it), evicting by its own schedule, so what goes first is
-  // what it needs last (the model that just ran, if it comes again after this one).
-  Status prefetch_head();
+  // The run the runtime expects next is this executor's (CudaRuntime::ran; the current run uses
+  // the lane's first `used_bytes`): when its last run streamed through the weight ring, loads the
+  // ring's head (CudaRuntime::note_ring_head); prefetches the chunks its run acquires first, up to
+  // the prefetch depth (the resident ones beside the weight ring when its last run streamed
+  // through it), evicting by its own schedule, so what goes first is what it needs last (the model
+  // that just ran, if it comes again after this one).
+  Status prefetch_head(std::uint64_t used_bytes);
   // Places every constant the graph reads (in run order), then binds each node.
   Status bind_all();
   Status bind(const Node& node, const std::map<int, DeviceConstants::Slot>& slots);
@@ -235,8 +250,9 @@ class CudaExecutor {
   Status launch(CapturedGraph& g, std::vector<std::uint64_t> signature,
                 const std::function<Result<CUgraphExec_st*>()>& capture);
   // Acquires chunks_[0, count) (unified: takes their managed addresses) into chunk_ptrs_; `held`:
-  // how many are acquired, also after a failure (the caller releases them).
-  Status acquire_chunks(std::size_t count, std::size_t& held);
+  // how many are acquired, also after a failure (the caller releases them). `spare_dearer`: never
+  // by evicting a dearer model's chunks (ResidencyManager::acquire).
+  Status acquire_chunks(std::size_t count, std::size_t& held, bool spare_dearer = false);
   void release_chunks(std::size_t count);
   // Acquires every chunk and launches the graph, capturing it first when its addresses changed to
   // those the previous run met; false (nothing issued) when they are new: the caller runs the
@@ -268,8 +284,15 @@ class CudaExecutor {
   std::vector<std::uint64_t> last_signature_;  // the addresses the last run met, when not the graph's
   std::vector<std::size_t> chunk_order_;       // by chunk id: its index in chunks_ (first-use order)
   std::vector<std::uint64_t> prefix_bytes_;    // [i]: the bytes of chunks_[0, i)
-  std::uint64_t ring_bytes_ = 0;                // 0: no ring
+  std::uint64_t ring_bytes_ = 0;                // the ring asked of the lane beyond the activations; 0: no ring
+  bool issue_cheap_ = false;                    // its nodes cost the host less to issue than its weights to copy
   memory::RingPlan ring_;                       // for the chunks after the first ring_resident_
+  std::uint64_t ring_planned_bytes_ = 0;        // the ring size ring_ was planned for
+  std::uint64_t ring_plan_id_ = 0;              // counts plans
+  std::uint64_t ring_head_bytes_ = 0;           // ring_'s head loads' bytes
+  std::vector<memory::CudaEvent> head_copied_;  // by load of ring_: a head load's copy (null for the others)
+  memory::CudaEvent head_done_, head_start_;    // the head's last copy; record_head_start's
+  std::uint64_t head_plan_id_ = 0, head_ring_ = 0;  // the plan and ring address of the head loaded last
   std::size_t ring_resident_ = 0;
   std::size_t ring_resident_cap_ = SIZE_MAX;   // a longer prefix did not fit the arena, or kept moving
   bool ring_disabled_ = false;                  // its capture failed

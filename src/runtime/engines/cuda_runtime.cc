@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/parallel.h"
 #include "memory/stats.h"
+#include "memory/weight_ring.h"
 
 namespace fswap {
 namespace {
@@ -110,6 +111,9 @@ Status CudaRuntime::make_lane(int lane) {
   l.conv_plans = std::make_unique<cuda::ConvGraphPlans>();
   l.context.conv_plans = l.conv_plans.get();
   l.context.workspace = [this](std::size_t bytes) { return workspace(bytes); };
+  cudaEvent_t run_start = nullptr;
+  FSWAP_CUDA_CHECK(cudaEventCreateWithFlags(&run_start, cudaEventDisableTiming));
+  l.run_start.reset(run_start);
   open_[static_cast<std::size_t>(lane)] = true;
   return Status::ok();
 }
@@ -147,7 +151,7 @@ CudaRuntime::~CudaRuntime() {
     if (Status s = device_->synchronize(); !s.is_ok()) log_error(s.to_string());
   }
   for (Lane& l : lanes_)
-    for (KeptBuffer* b : {&l.workspace, &l.activations, &l.weight_ring}) (void)b->reset();
+    for (KeptBuffer* b : {&l.workspace, &l.buffer}) (void)b->reset();
   residency_.reset();
   arena_.reset();
 }
@@ -190,9 +194,61 @@ Result<memory::DevicePtr> CudaRuntime::kept_buffer(KeptBuffer& buffer, std::uint
   return buffer.allocation.ptr();
 }
 
-Result<memory::DevicePtr> CudaRuntime::activations(std::uint64_t bytes) { return kept_buffer(current().activations, bytes); }
+Result<memory::DevicePtr> CudaRuntime::lane_buffer(std::uint64_t activation_part, std::uint64_t ring_part) {
+  Lane& lane = current();
+  activation_part = std::max(activation_part, lane.activation_part);
+  ring_part = std::max(ring_part, lane.ring_part);
+  const std::uint64_t bytes = memory::ring_aligned(activation_part) + ring_part;
+  if (bytes > lane.buffer.bytes) settle_ring_head(lane);  // its copies write the bytes about to be freed
+  FSWAP_ASSIGN_OR_RETURN(memory::DevicePtr p, kept_buffer(lane.buffer, bytes));
+  lane.activation_part = activation_part;
+  lane.ring_part = ring_part;
+  return p;
+}
 
-Result<memory::DevicePtr> CudaRuntime::weight_ring(std::uint64_t bytes) { return kept_buffer(current().weight_ring, bytes); }
+Result<memory::DevicePtr> CudaRuntime::activations(std::uint64_t bytes) { return lane_buffer(bytes, 0); }
+
+Result<CudaRuntime::Ring> CudaRuntime::weight_ring(std::uint64_t activation_bytes, std::uint64_t ring_bytes) {
+  FSWAP_ASSIGN_OR_RETURN(memory::DevicePtr base, lane_buffer(activation_bytes, ring_bytes));
+  const std::uint64_t offset = memory::ring_aligned(activation_bytes);
+  return Ring{base.address + offset, offset, current().buffer.bytes - offset};
+}
+
+CudaRuntime::Ring CudaRuntime::current_weight_ring(std::uint64_t activation_bytes) {
+  const Lane& lane = current();
+  const std::uint64_t offset = memory::ring_aligned(activation_bytes);
+  if (lane.buffer.bytes <= offset) return {};
+  return {lane.buffer.address() + offset, offset, lane.buffer.bytes - offset};
+}
+
+void CudaRuntime::settle_ring_head(Lane& lane) {
+  if (lane.head_owner == nullptr) return;
+  (void)cudaStreamWaitEvent(device_->compute_stream(), lane.head_done, 0);
+  lane.head_owner = nullptr;
+  lane.head_done = nullptr;
+}
+
+void CudaRuntime::begin_run(const void* executor) {
+  Lane& lane = current();
+  if (lane.head_owner != executor) settle_ring_head(lane);
+  (void)cudaEventRecord(lane.run_start.get(), device_->compute_stream());
+}
+
+CUevent_st* CudaRuntime::run_start_event() { return current().run_start.get(); }
+
+void CudaRuntime::note_ring_head(const void* executor, CUevent_st* done) {
+  Lane& lane = current();
+  lane.head_owner = executor;
+  lane.head_done = done;
+}
+
+bool CudaRuntime::take_ring_head(const void* executor) {
+  Lane& lane = current();
+  if (lane.head_owner != executor) return false;
+  lane.head_owner = nullptr;
+  lane.head_done = nullptr;
+  return true;
+}
 
 Status CudaRuntime::release_scratch() {
   // Each lane's buffers are freed with that lane current, so their reuse waits for its work.
@@ -201,7 +257,9 @@ Status CudaRuntime::release_scratch() {
   for (int i = 0; i < kLanes; ++i) {
     FSWAP_RETURN_IF_ERROR(device_->set_compute_lane(i));
     Lane& lane = lanes_[static_cast<std::size_t>(i)];
-    for (KeptBuffer* b : {&lane.workspace, &lane.activations, &lane.weight_ring})
+    settle_ring_head(lane);
+    lane.activation_part = lane.ring_part = 0;
+    for (KeptBuffer* b : {&lane.workspace, &lane.buffer})
       if (Status s = b->reset(); status.is_ok()) status = s;
   }
   FSWAP_RETURN_IF_ERROR(device_->set_compute_lane(entered));
@@ -231,9 +289,9 @@ std::string CudaRuntime::describe_lane_buffers() const {
   std::string out;
   for (std::size_t i = 0; i < lanes_.size(); ++i) {
     const Lane& lane = lanes_[i];
-    if (lane.activations.bytes + lane.weight_ring.bytes + lane.workspace.bytes == 0) continue;
+    if (lane.buffer.bytes + lane.workspace.bytes == 0) continue;
     out += (out.empty() ? "lane " : "; lane ") + std::to_string(i) + ": activations " +
-           memory::format_bytes(lane.activations.bytes) + ", weight ring " + memory::format_bytes(lane.weight_ring.bytes) +
+           memory::format_bytes(lane.activation_part) + ", weight ring " + memory::format_bytes(lane.ring_part) +
            ", workspace " + memory::format_bytes(lane.workspace.bytes);
   }
   return out.empty() ? "no lane buffers held" : out;
@@ -394,19 +452,26 @@ Result<std::unique_ptr<DeviceWork::PendingDownload>> CudaRuntime::download_later
   return std::unique_ptr<PendingDownload>(std::make_unique<StagedDownload>(staging_, buffer, bytes, done));
 }
 
-void CudaRuntime::enroll(const void* executor, std::function<Status()> prefetch_head) {
+void CudaRuntime::enroll(const void* executor, std::function<Status(std::uint64_t)> prefetch_head) {
   head_prefetches_[executor] = std::move(prefetch_head);
 }
 
 void CudaRuntime::withdraw(const void* executor) {
   head_prefetches_.erase(executor);
   run_order_.forget(executor);
+  // Its head's copies are waited for here: their event goes with the executor.
+  for (Lane& lane : lanes_) {
+    if (lane.head_owner != executor) continue;
+    (void)cudaEventSynchronize(lane.head_done);
+    lane.head_owner = nullptr;
+    lane.head_done = nullptr;
+  }
 }
 
-Status CudaRuntime::ran(const void* executor) {
+Status CudaRuntime::ran(const void* executor, std::uint64_t used_bytes) {
   const void* next = run_order_.ran(device_->compute_lane(), executor);
   const auto prefetch = next != nullptr ? head_prefetches_.find(next) : head_prefetches_.end();
-  return prefetch != head_prefetches_.end() ? prefetch->second() : Status::ok();
+  return prefetch != head_prefetches_.end() ? prefetch->second(used_bytes) : Status::ok();
 }
 
 void CudaRuntime::count_run_when_done(std::unique_ptr<memory::ComputeSpan> span, memory::DeviceEvent end) {

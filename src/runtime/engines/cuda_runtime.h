@@ -120,15 +120,40 @@ class CudaRuntime final : public DeviceWork {
   // are serialised by mutex()): at least `bytes`, grown on demand, kept between runs, so all models
   // of a lane together need only the largest plan and a captured CUDA graph finds it at the same
   // address. Work on the lane's stream may use it at once; a copy on another stream must wait for
-  // record_compute() first.
+  // record_compute() first. The lane's weight ring lies above the largest plan in the same
+  // allocation, so growing either moves both.
   Result<memory::DevicePtr> activations(std::uint64_t bytes);
-  // The current lane's weight ring (CudaExecutor: the weights of a model that does not fit stream
-  // through it), kept and grown like the activation buffer, given back by release_scratch.
-  Result<memory::DevicePtr> weight_ring(std::uint64_t bytes);
-  // The bytes of the current lane's activation buffer now (0 when it has none).
-  std::uint64_t activation_bytes() { return current().activations.bytes; }
-  // The bytes of the current lane's weight ring now (0 when it has none).
-  std::uint64_t weight_ring_bytes() { return current().weight_ring.bytes; }
+  // The current lane's weight ring for a model whose activation plan takes `activation_bytes`
+  // (CudaExecutor: the weights of a model that does not fit stream through it): the lane's buffer
+  // from the end of that plan (rounded up to 256 bytes) to its end, at least `ring_bytes` long, so
+  // the part of a larger plan's activations this model leaves unused streams its weights too.
+  // Kept and grown like the activations, given back by release_scratch.
+  struct Ring {
+    std::uint64_t address = 0, offset = 0, bytes = 0;  // offset: from the buffer's base
+  };
+  Result<Ring> weight_ring(std::uint64_t activation_bytes, std::uint64_t ring_bytes);
+  // That ring where the lane's buffer lies now, without growing it ({0, 0} when it has none, or
+  // less than `activation_bytes`).
+  Ring current_weight_ring(std::uint64_t activation_bytes);
+  // The current lane's activation part (the largest plan) and weight ring part above it now.
+  std::uint64_t activation_bytes() { return current().activation_part; }
+  std::uint64_t weight_ring_bytes() { return current().ring_part; }
+
+  // Ring heads loaded ahead. A model that streams through the weight ring copies its first loads
+  // (those into ring bytes nothing read yet that pass) outside its ring graph, which waits for
+  // them; when the runtime expects it next (ran()), it copies them while the current run's kernels
+  // execute, where they land above everything the current run uses. begin_run() at each run's
+  // start, before its buffers are taken: a run other than the head's owner waits for those copies
+  // (they may write bytes it uses) and the head is forgotten; then it records the run's start.
+  void begin_run(const void* executor);
+  // The current lane's event recorded by the last begin_run (the work before the current run).
+  CUevent_st* run_start_event();
+  // A head was loaded for `executor` into the current lane's buffer, its copies done at `done`
+  // (an event of the executor's, valid until it withdraws).
+  void note_ring_head(const void* executor, CUevent_st* done);
+  // Whether the head noted for `executor` is still in the current lane's buffer (no other run
+  // began and the buffer did not move since): true once, the executor's run then reads it.
+  bool take_ring_head(const void* executor);
   // The most workspace the current lane's kernels used since the last call (a plain run's need).
   std::size_t take_workspace_used();
   // Before a CUDA graph is captured: the current lane's workspace grows back to `bytes` (what the
@@ -145,9 +170,11 @@ class CudaRuntime final : public DeviceWork {
   // weights when made and withdraws before it goes; after issuing a run's kernels it calls ran():
   // the runtime learns which executor follows which on the current lane and starts the prefetch
   // of the one expected next, so its first weights copy while this run's kernels execute.
-  void enroll(const void* executor, std::function<Status()> prefetch_head);
+  // The prefetch gets the bytes of the lane's buffer the current run uses (from its base; every
+  // byte when it streams through the weight ring), which a head loaded ahead must leave alone.
+  void enroll(const void* executor, std::function<Status(std::uint64_t used_bytes)> prefetch_head);
   void withdraw(const void* executor);
-  Status ran(const void* executor);
+  Status ran(const void* executor, std::uint64_t used_bytes);
 
  private:
   CudaRuntime() = default;
@@ -176,9 +203,18 @@ class CudaRuntime final : public DeviceWork {
     std::unique_ptr<cuda::CudaLibraries> libraries;  // bound to the lane's stream; null until opened
     std::unique_ptr<cuda::ConvGraphPlans> conv_plans;  // built for libraries' cuDNN handle
     cuda::CudaContext context;
-    KeptBuffer workspace, activations, weight_ring;
+    KeptBuffer workspace;
+    KeptBuffer buffer;  // the activations, then the weight ring
+    std::uint64_t activation_part = 0, ring_part = 0;  // the largest plan, the largest ring asked above it
     std::size_t workspace_used = 0;  // the most workspace() gave since take_workspace_used()
+    memory::CudaEvent run_start;     // begin_run's
+    const void* head_owner = nullptr;  // whose ring head was loaded ahead into `buffer`
+    CUevent_st* head_done = nullptr;   // its copies' end
   };
+  // The current lane's buffer with at least these parts (each only grows).
+  Result<memory::DevicePtr> lane_buffer(std::uint64_t activation_part, std::uint64_t ring_part);
+  // The current lane's stream waits for a head loaded ahead, which is then forgotten.
+  void settle_ring_head(Lane& lane);
   std::vector<Lane> lanes_;  // by lane
   std::array<std::atomic<bool>, kLanes> open_{};  // lanes_[i] has its handles
   Lane& current() { return lanes_[static_cast<std::size_t>(device_->compute_lane())]; }
@@ -191,7 +227,7 @@ class CudaRuntime final : public DeviceWork {
   std::vector<PendingSpan> pending_spans_;
   std::shared_ptr<PinnedStaging> staging_;  // download_later's buffers; shared with the copies under way
   memory::RunOrder run_order_;
-  std::map<const void*, std::function<Status()>> head_prefetches_;  // by executor
+  std::map<const void*, std::function<Status(std::uint64_t)>> head_prefetches_;  // by executor
 };
 
 // "cuda:0 NVIDIA H100 80GB HBM3" per visible device; empty without a GPU or driver.
