@@ -125,15 +125,15 @@ class CudaRuntime final : public DeviceWork {
   Result<memory::DevicePtr> activations(std::uint64_t bytes);
   // The current lane's weight ring for a model whose activation plan takes `activation_bytes`
   // (CudaExecutor: the weights of a model that does not fit stream through it): the lane's buffer
-  // from the end of that plan (rounded up to 256 bytes) to its end, at least `ring_bytes` long, so
+  // from the end of that plan (rounded up to memory::kRingAlignment) to its end, at least `ring_bytes` long, so
   // the part of a larger plan's activations this model leaves unused streams its weights too.
   // Kept and grown like the activations, given back by release_scratch.
   struct Ring {
     std::uint64_t address = 0, offset = 0, bytes = 0;  // offset: from the buffer's base
   };
   Result<Ring> weight_ring(std::uint64_t activation_bytes, std::uint64_t ring_bytes);
-  // That ring where the lane's buffer lies now, without growing it ({0, 0} when it has none, or
-  // less than `activation_bytes`).
+  // That ring where the lane's buffer lies now, without growing it ({} when the buffer holds no
+  // more than `activation_bytes`).
   Ring current_weight_ring(std::uint64_t activation_bytes);
   // The current lane's activation part (the largest plan) and weight ring part above it now.
   std::uint64_t activation_bytes() { return current().activation_part; }
