@@ -19,6 +19,9 @@
 //            the host's ms in those calls; and per stage its run's ms (host to host), issue ms
 //            and how it was issued (a CUDA graph, the weight ring's included, or node by node);
 //   budget-light  the same with a 64×64 tile: little compute to hide the copies behind;
+//   budget-facefusion  the same with a 256×256 tile, FaceFusion's frame-enhancer tile for
+//            real_esrgan (fswap's on CUDA starts there and doubles while the budget allows:
+//            face/frame_enhancer.cc; a 1080p frame takes ~40 of them, one here);
 //   profile  per model (batch 1, arcface also 32; fp16, inputs as latency makes them): one run timed node by node
 //            (profile_cuda_nodes), as a table of op types (ms, share, nodes) and the 12 slowest
 //            nodes, with the nodes' sum beside the plain run's GPU ms (device-resident, CUDA graph,
@@ -27,7 +30,7 @@
 // Models from FSWAP_GPU_MODELS (the default models and generated replicas). Prints JSON lines
 // (for tools/bench/torch_baseline.py's comparison) and markdown tables.
 // --verbose logs the engine's debug messages (its choices of graph, ring or node by node).
-//   bench_native [latency|budget|budget-light|profile]... [--runs N] [--model NAME[:BATCH]]... [--slowest N] [--verbose]
+//   bench_native [latency|budget|budget-light|budget-facefusion|profile]... [--runs N] [--model NAME[:BATCH]]... [--slowest N] [--verbose]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -494,14 +497,16 @@ int main(int argc, char** argv) {
       what.emplace_back(argv[i]);
     }
   }
-  if (what.empty()) what = {"latency", "budget-light", "budget"};
+  if (what.empty()) what = {"latency", "budget-light", "budget-facefusion", "budget"};
   for (const std::string& w : what) {
     if (w == "latency") fswap::latency();
     else if (w == "budget") fswap::budget_sweep(640);
     else if (w == "budget-light") fswap::budget_sweep(64);
+    else if (w == "budget-facefusion") fswap::budget_sweep(256);
     else if (w == "profile") fswap::profile();
     else {
-      std::fprintf(stderr, "bench_native: unknown part '%s' (latency, budget, budget-light, profile)\n", w.c_str());
+      std::fprintf(stderr, "bench_native: unknown part '%s' (latency, budget, budget-light, budget-facefusion, profile)\n",
+                   w.c_str());
       return 2;
     }
   }

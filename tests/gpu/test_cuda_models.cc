@@ -287,6 +287,34 @@ TEST(CudaUnified, MatchesExplicitAndPrefetchesEachWeightOnce) {
   }
 }
 
+// A model's weight ring starts where its own activation plan ends: a ring that fits in the part
+// of a larger plan's activations the model leaves unused takes no memory of its own, and a longer
+// one grows the lane's buffer only by what it lacks there (before, each ring was added above the
+// largest plan: 47 MiB of a 402 MiB budget went to a ring nothing needed).
+TEST(CudaRuntime, AWeightRingGrowsTheLaneOnlyByWhatTheLargestPlanLeavesShort) {
+  Result<std::shared_ptr<CudaRuntime>> rt = CudaRuntime::acquire({.device = 0, .vram_budget = "1GiB"});
+  ASSERT_TRUE(rt.is_ok()) << rt.status().to_string();
+  constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
+  auto lock = (*rt)->enter();
+  ASSERT_TRUE((*rt)->activations(80 * kMiB).is_ok());
+  EXPECT_EQ((*rt)->lane_growth(24 * kMiB, 40 * kMiB), 0u);
+  EXPECT_EQ((*rt)->lane_growth(24 * kMiB, 70 * kMiB), 14 * kMiB);
+  const std::uint64_t allocated = (*rt)->arena().allocated_bytes();
+  Result<CudaRuntime::Ring> inside = (*rt)->weight_ring(24 * kMiB, 40 * kMiB);
+  ASSERT_TRUE(inside.is_ok()) << inside.status().to_string();
+  EXPECT_EQ(inside->offset, 24 * kMiB);
+  EXPECT_EQ(inside->bytes, 56 * kMiB);  // the rest of the 80 MiB plan's bytes
+  EXPECT_EQ((*rt)->arena().allocated_bytes(), allocated);
+  Result<CudaRuntime::Ring> longer = (*rt)->weight_ring(24 * kMiB, 70 * kMiB);
+  ASSERT_TRUE(longer.is_ok()) << longer.status().to_string();
+  EXPECT_EQ(longer->bytes, 70 * kMiB);
+  EXPECT_EQ((*rt)->lane_growth(80 * kMiB, 0), 0u);  // the largest plan still fits below it
+  Result<memory::DevicePtr> plan = (*rt)->activations(80 * kMiB);
+  ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+  EXPECT_EQ(plan->address + 24 * kMiB, longer->address);  // the same buffer
+  EXPECT_TRUE((*rt)->release_scratch().is_ok());
+}
+
 // An enhancer (many nodes for its bytes) under half of what it holds unlimited: from the second
 // run on its weights stream through the weight ring's CUDA graph, and the outputs stay those of the
 // unlimited run (fp16 tolerance) with the arena within the budget.

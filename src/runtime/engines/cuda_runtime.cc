@@ -194,15 +194,30 @@ Result<memory::DevicePtr> CudaRuntime::kept_buffer(KeptBuffer& buffer, std::uint
   return buffer.allocation.ptr();
 }
 
-Result<memory::DevicePtr> CudaRuntime::lane_buffer(std::uint64_t activation_part, std::uint64_t ring_part) {
+CudaRuntime::LaneParts CudaRuntime::lane_parts(std::uint64_t activation_bytes, std::uint64_t ring_bytes) {
+  const Lane& lane = current();
+  LaneParts parts;
+  parts.activations = std::max(activation_bytes, lane.activation_part);
+  const std::uint64_t ring_end = memory::ring_aligned(activation_bytes) + ring_bytes;
+  const std::uint64_t plan_end = memory::ring_aligned(parts.activations);
+  parts.ring = std::max(lane.ring_part, ring_end > plan_end ? ring_end - plan_end : 0);
+  return parts;
+}
+
+std::uint64_t CudaRuntime::lane_growth(std::uint64_t activation_bytes, std::uint64_t ring_bytes) {
+  const LaneParts parts = lane_parts(activation_bytes, ring_bytes);
+  const std::uint64_t bytes = memory::ring_aligned(parts.activations) + parts.ring;
+  return bytes > current().buffer.bytes ? bytes - current().buffer.bytes : 0;
+}
+
+Result<memory::DevicePtr> CudaRuntime::lane_buffer(std::uint64_t activation_bytes, std::uint64_t ring_bytes) {
   Lane& lane = current();
-  activation_part = std::max(activation_part, lane.activation_part);
-  ring_part = std::max(ring_part, lane.ring_part);
-  const std::uint64_t bytes = memory::ring_aligned(activation_part) + ring_part;
+  const LaneParts parts = lane_parts(activation_bytes, ring_bytes);
+  const std::uint64_t bytes = memory::ring_aligned(parts.activations) + parts.ring;
   if (bytes > lane.buffer.bytes) settle_ring_head(lane);  // its copies write the bytes about to be freed
   FSWAP_ASSIGN_OR_RETURN(memory::DevicePtr p, kept_buffer(lane.buffer, bytes));
-  lane.activation_part = activation_part;
-  lane.ring_part = ring_part;
+  lane.activation_part = parts.activations;
+  lane.ring_part = parts.ring;
   return p;
 }
 

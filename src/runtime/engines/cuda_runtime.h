@@ -126,18 +126,19 @@ class CudaRuntime final : public DeviceWork {
   // The current lane's weight ring for a model whose activation plan takes `activation_bytes`
   // (CudaExecutor: the weights of a model that does not fit stream through it): the lane's buffer
   // from the end of that plan (rounded up to memory::kRingAlignment) to its end, at least `ring_bytes` long, so
-  // the part of a larger plan's activations this model leaves unused streams its weights too.
-  // Kept and grown like the activations, given back by release_scratch.
+  // the part of a larger plan's activations this model leaves unused streams its weights too. The
+  // buffer grows above the largest plan only by what such a ring lacks there. Kept and grown like
+  // the activations, given back by release_scratch.
   struct Ring {
     std::uint64_t address = 0, offset = 0, bytes = 0;  // offset: from the buffer's base
   };
   Result<Ring> weight_ring(std::uint64_t activation_bytes, std::uint64_t ring_bytes);
+  // The bytes the current lane's buffer would grow by for weight_ring(activation_bytes,
+  // ring_bytes) (ring_bytes 0: for activations(activation_bytes)); 0 when it holds them now.
+  std::uint64_t lane_growth(std::uint64_t activation_bytes, std::uint64_t ring_bytes);
   // That ring where the lane's buffer lies now, without growing it ({} when the buffer holds no
   // more than `activation_bytes`).
   Ring current_weight_ring(std::uint64_t activation_bytes);
-  // The current lane's activation part (the largest plan) and weight ring part above it now.
-  std::uint64_t activation_bytes() { return current().activation_part; }
-  std::uint64_t weight_ring_bytes() { return current().ring_part; }
 
   // Ring heads loaded ahead. A model that streams through the weight ring copies its first loads
   // (those into ring bytes nothing read yet that pass) outside its ring graph, which waits for
@@ -205,14 +206,21 @@ class CudaRuntime final : public DeviceWork {
     cuda::CudaContext context;
     KeptBuffer workspace;
     KeptBuffer buffer;  // the activations, then the weight ring
-    std::uint64_t activation_part = 0, ring_part = 0;  // the largest plan, the largest ring asked above it
+    std::uint64_t activation_part = 0, ring_part = 0;  // the largest plan; above it, the most a ring lacked there
     std::size_t workspace_used = 0;  // the most workspace() gave since take_workspace_used()
     memory::CudaEvent run_start;     // begin_run's
     const void* head_owner = nullptr;  // whose ring head was loaded ahead into `buffer`
     CUevent_st* head_done = nullptr;   // its copies' end
   };
-  // The current lane's buffer with at least these parts (each only grows).
-  Result<memory::DevicePtr> lane_buffer(std::uint64_t activation_part, std::uint64_t ring_part);
+  // The current lane's parts for a plan of `activation_bytes` with a ring of `ring_bytes` above
+  // it: the largest plan, and above it what any ring asked so far lacks below the buffer's end
+  // (each part only grows).
+  struct LaneParts {
+    std::uint64_t activations = 0, ring = 0;
+  };
+  LaneParts lane_parts(std::uint64_t activation_bytes, std::uint64_t ring_bytes);
+  // The current lane's buffer with those parts.
+  Result<memory::DevicePtr> lane_buffer(std::uint64_t activation_bytes, std::uint64_t ring_bytes);
   // The current lane's stream waits for a head loaded ahead, which is then forgotten.
   void settle_ring_head(Lane& lane);
   std::vector<Lane> lanes_;  // by lane
