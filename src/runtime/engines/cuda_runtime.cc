@@ -205,17 +205,15 @@ CudaRuntime::LaneParts CudaRuntime::lane_parts(std::uint64_t activation_bytes, s
 }
 
 std::uint64_t CudaRuntime::lane_growth(std::uint64_t activation_bytes, std::uint64_t ring_bytes) {
-  const LaneParts parts = lane_parts(activation_bytes, ring_bytes);
-  const std::uint64_t bytes = memory::ring_aligned(parts.activations) + parts.ring;
+  const std::uint64_t bytes = lane_parts(activation_bytes, ring_bytes).bytes();
   return bytes > current().buffer.bytes ? bytes - current().buffer.bytes : 0;
 }
 
 Result<memory::DevicePtr> CudaRuntime::lane_buffer(std::uint64_t activation_bytes, std::uint64_t ring_bytes) {
   Lane& lane = current();
   const LaneParts parts = lane_parts(activation_bytes, ring_bytes);
-  const std::uint64_t bytes = memory::ring_aligned(parts.activations) + parts.ring;
-  if (bytes > lane.buffer.bytes) settle_ring_head(lane);  // its copies write the bytes about to be freed
-  FSWAP_ASSIGN_OR_RETURN(memory::DevicePtr p, kept_buffer(lane.buffer, bytes));
+  if (parts.bytes() > lane.buffer.bytes) settle_ring_head(lane);  // its copies write the bytes about to be freed
+  FSWAP_ASSIGN_OR_RETURN(memory::DevicePtr p, kept_buffer(lane.buffer, parts.bytes()));
   lane.activation_part = parts.activations;
   lane.ring_part = parts.ring;
   return p;

@@ -31,6 +31,7 @@
 #include "memory/residency.h"
 #include "memory/run_order.h"
 #include "memory/weight_chunks.h"
+#include "memory/weight_ring.h"
 #include "runtime/device_work.h"
 
 namespace fswap {
@@ -217,6 +218,7 @@ class CudaRuntime final : public DeviceWork {
   // (each part only grows).
   struct LaneParts {
     std::uint64_t activations = 0, ring = 0;
+    std::uint64_t bytes() const { return memory::ring_aligned(activations) + ring; }  // the buffer's
   };
   LaneParts lane_parts(std::uint64_t activation_bytes, std::uint64_t ring_bytes);
   // The current lane's buffer with those parts.
