@@ -227,6 +227,7 @@ void ResidencyManager::count_managed_prefetch(const std::string& model, std::uin
 void ResidencyManager::end_stage() { ++stage_; }
 
 void ResidencyManager::count_ring_pass(const std::string& model, std::uint64_t bytes, std::uint64_t copies) {
+  loaded_bytes_ += bytes;
   for (ResidencyCounters* c : {&stats_.per_model[model], &stats_.total}) {
     c->h2d_bytes += bytes;
     c->h2d_copies += copies;

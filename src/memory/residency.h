@@ -15,7 +15,10 @@
 // during the processors' turn, the enhancer of the last window while the swapper runs the next)
 // would otherwise keep its bytes while a cheaper model streams its own weights on every call. The
 // clock is loads, not acquires: a run acquires a chunk once per stretch of nodes reading it,
-// several times its bytes a pass, and while nothing is loaded no block needs to make room.
+// several times its bytes a pass, and while nothing is loaded no block needs to make room. A
+// weight ring's copies count as loads: where every model streams, a chunk a ring no longer keeps
+// resident (its prefix shrank) would otherwise never turn idle and would shrink cheaper models'
+// room for good.
 //
 //   DeviceArena arena(device, {.cap_bytes = budget.bytes});
 //   ResidencyManager rm(arena);
@@ -123,7 +126,8 @@ class ResidencyManager {
   // A cudaMemPrefetchAsync of `bytes` of the model's managed weights to the device was issued.
   void count_managed_prefetch(const std::string& model, std::uint64_t bytes);
   // A pass of `model` streamed `bytes` of its weights in `copies` copies through a weight ring
-  // (memory/weight_ring.h), outside the blocks: counted as host→device traffic and a ring pass.
+  // (memory/weight_ring.h), outside the blocks: counted as host→device traffic, a ring pass and
+  // loads on the idle rule's clock.
   void count_ring_pass(const std::string& model, std::uint64_t bytes, std::uint64_t copies);
   // Of such a pass, `bytes` (its ring's head) were copied while the run before executed.
   void count_ring_ahead(const std::string& model, std::uint64_t bytes);
@@ -191,7 +195,7 @@ class ResidencyManager {
   bool cyclic_ = true;
   std::uint64_t cursor_ = 0;
   std::uint64_t clock_ = 0;
-  std::uint64_t loaded_bytes_ = 0;      // bytes of every load so far (the idle rule's clock)
+  std::uint64_t loaded_bytes_ = 0;      // bytes of every load so far, rings' included (the idle rule's clock)
   std::uint64_t registered_bytes_ = 0;  // bytes of the registered blocks
   std::uint64_t stage_ = 0;             // end_stage() calls so far
   MemoryStats stats_;

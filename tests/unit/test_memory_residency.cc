@@ -276,6 +276,31 @@ TEST(Residency, IdleBlocksGoBeforeKeepCostsProtectThem) {
               static_cast<unsigned long long>(models.at("swapper").h2d_copies));
 }
 
+// A model streaming through a weight ring acquires only its ring's resident prefix; a chunk that
+// fell out of the prefix stays resident unacquired. The ring's copies run the idle clock, so that
+// chunk turns idle and a cheaper model may take its room.
+TEST(Residency, ARingsCopiesTurnAChunkItNoLongerKeepsIdle) {
+  Rig r(200 * kMiB);
+  const BlockId head = r.add("swap.head", "swapper", 60 * kMiB);
+  const BlockId tail = r.add("swap.tail", "swapper", 60 * kMiB);
+  r.add("enhance", "enhancer", 60 * kMiB);
+  r.rm().set_keep_cost("swapper", 3.0);
+  r.rm().set_keep_cost("enhancer", 1.0);
+  ASSERT_TRUE(r.run(head, 1e-3).is_ok());
+  ASSERT_TRUE(r.run(tail, 1e-3).is_ok());
+  EXPECT_EQ(r.rm().room_beside_dearer("enhancer"), 80 * kMiB);
+  // 180 MiB registered: idle once more than 360 MiB were loaded after the tail's last acquire.
+  for (int pass = 0; pass < 3; ++pass) {
+    ASSERT_TRUE(r.run(head, 1e-3).is_ok());  // the prefix, resident
+    r.rm().count_ring_pass("swapper", 120 * kMiB, 4);
+    EXPECT_EQ(r.rm().room_beside_dearer("enhancer"), 80 * kMiB) << "pass " << pass;
+  }
+  ASSERT_TRUE(r.run(head, 1e-3).is_ok());
+  r.rm().count_ring_pass("swapper", 120 * kMiB, 4);
+  EXPECT_TRUE(r.rm().is_resident(tail));
+  EXPECT_EQ(r.rm().room_beside_dearer("enhancer"), 140 * kMiB);
+}
+
 // Stage-major windows: the swapper (dear per byte) runs every face of the window, then the
 // enhancer. Without the hint the swapper's bytes stay protected and the enhancer streams its own
 // on every face; once the caller says the swapper's stage ended, the enhancer may take the room,

@@ -45,6 +45,7 @@
 #include "backends/cuda/families.h"
 #include "backends/cuda/libraries.h"
 #include "backends/cuda/resize_window.h"
+#include "backends/cuda/stream_gate.h"
 #include "backends/op_rules.h"
 #include "core/log.h"
 
@@ -459,7 +460,10 @@ Result<bool> run_convolution(const CudaKernelArgs& args, const char* op, const C
 constexpr int kGraphCandidates = 16;
 constexpr int kTimedRuns = 5;
 
-// Milliseconds per launch, the mean of kTimedRuns after a warm-up (synchronises the host).
+// Milliseconds of GPU time per launch, the mean of kTimedRuns after a warm-up (synchronises the
+// host). The timed launches are enqueued behind a closed StreamGate, so they run back to back as
+// in the CUDA graphs the executor replays: timed as they were enqueued, a small problem (batch 1)
+// measured cuDNN's host cost per launch, which exceeds its kernel's, and ranked candidates by it.
 Result<float> time_launches(const char* op, cudaStream_t stream, const std::function<Status()>& launch) {
   FSWAP_RETURN_IF_ERROR(launch());
   cudaEvent_t start = nullptr, stop = nullptr;
@@ -467,9 +471,13 @@ Result<float> time_launches(const char* op, cudaStream_t stream, const std::func
   const std::unique_ptr<CUevent_st, DestroyWith<cudaEventDestroy>> own_start(start);
   FSWAP_CUDA_RUNTIME_CHECK(op, cudaEventCreate(&stop));
   const std::unique_ptr<CUevent_st, DestroyWith<cudaEventDestroy>> own_stop(stop);
-  FSWAP_CUDA_RUNTIME_CHECK(op, cudaEventRecord(start, stream));
-  for (int i = 0; i < kTimedRuns; ++i) FSWAP_RETURN_IF_ERROR(launch());
-  FSWAP_CUDA_RUNTIME_CHECK(op, cudaEventRecord(stop, stream));
+  {
+    StreamGate gate;  // opened at the end of this block, on every return
+    FSWAP_RETURN_IF_ERROR(gate.close(op, stream));
+    FSWAP_CUDA_RUNTIME_CHECK(op, cudaEventRecord(start, stream));
+    for (int i = 0; i < kTimedRuns; ++i) FSWAP_RETURN_IF_ERROR(launch());
+    FSWAP_CUDA_RUNTIME_CHECK(op, cudaEventRecord(stop, stream));
+  }
   FSWAP_CUDA_RUNTIME_CHECK(op, cudaEventSynchronize(stop));
   float ms = 0;
   FSWAP_CUDA_RUNTIME_CHECK(op, cudaEventElapsedTime(&ms, start, stop));

@@ -16,7 +16,7 @@
 namespace fswap::cuda {
 namespace {
 
-constexpr std::string_view kHeader = "# fswap cudnn conv algorithms v5";
+constexpr std::string_view kHeader = "# fswap cudnn conv algorithms v6";
 constexpr std::string_view kForwardName = "fwd";
 constexpr std::string_view kBackwardDataName = "bwd_data";
 constexpr std::string_view kNchwName = "nchw";

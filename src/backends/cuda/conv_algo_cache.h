@@ -9,10 +9,10 @@
 //
 // File: <directory>/conv_algos-<device name>-cudnn<version>.txt, e.g.
 // conv_algos-NVIDIA_H100_80GB_HBM3-cudnn91400.txt (characters other than [A-Za-z0-9._-] become '_').
-// Format, version 4: text, one entry a line, first line the header, other '#' lines and blank lines
+// Format, version 6: text, one entry a line, first line the header, other '#' lines and blank lines
 // ignored; fields separated by single spaces, sizes 'x'-separated over the spatial dims (2 or 3):
 //
-//   # fswap cudnn conv algorithms v5
+//   # fswap cudnn conv algorithms v6
 //   fwd float32 layout=nchw math=3 n=1 c=3 in=8x8 k=4 kernel=3x3 pad=1x1 stride=1x1 dilation=1x1 ...
 //   ... groups=1 epilogue=- algo=1 algo_math=3 workspace=0 engine=- knobs=- fused=0   (one line)
 //
@@ -36,9 +36,9 @@
 //   fused      1 when the engine's plan computes the epilogue too, else 0
 //
 // Failures never stop inference: an unreadable or corrupt file, or one of another version (v1 had
-// no layout, v2 no engine, v3 no epilogue, v4 chose among fewer engine configurations), is ignored
-// with a warning (and rewritten at the next insert); a file that cannot be written leaves the
-// cache in memory, with one warning. Saves write a temporary file and rename it over the old one,
+// no layout, v2 no engine, v3 no epilogue, v4 chose among fewer engine configurations, v5 ranked
+// them by times that included the host's launch cost), is ignored with a warning (and rewritten
+// at the next insert); a file that cannot be written leaves the cache in memory, with one warning. Saves write a temporary file and rename it over the old one,
 // so a reader never sees half a file; two processes sharing the file keep whichever saved last.
 // Thread-safety: none; one per device, used by that device's one worker thread (CudaContext).
 // This header needs no CUDA headers: cuDNN enums travel as int.

@@ -5,12 +5,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
 #include <initializer_list>
 #include <limits>
-#include <mutex>
 
+#include "backends/cuda/stream_gate.h"
 #include "core/half.h"
 #include "core/log.h"
 #include "core/time_ledger.h"
@@ -74,57 +73,6 @@ void* device_address(std::uint64_t address) { return reinterpret_cast<void*>(sta
 Status node_error(const Graph& g, const Node& n, const Status& s) {
   return Status(s.code(), g.path + ": node " + n.name + " (" + op_name(n.op) + "): " + s.message());
 }
-
-// How long a StreamGate holds its stream at most: a host blocked on a full launch queue (about a
-// thousand launches) then lets the GPU go, and the backlog it queued keeps the GPU busy after.
-constexpr std::chrono::milliseconds kGateLimit{500};
-
-// Holds a stream while the host issues work behind it (a host function on the stream that blocks
-// until open() or kGateLimit), so the GPU then runs that work back to back, undelayed by the
-// host's issue time. Opens on destruction. The host function keeps the gate's state alive itself.
-class StreamGate {
- public:
-  StreamGate() : state_(std::make_shared<State>()) {}
-  ~StreamGate() { open(); }
-  StreamGate(const StreamGate&) = delete;
-  StreamGate& operator=(const StreamGate&) = delete;
-
-  Status close(cudaStream_t stream) {
-    auto* held = new std::shared_ptr<State>(state_);
-    const cudaError_t e = cudaLaunchHostFunc(stream, &StreamGate::hold, held);
-    if (e != cudaSuccess) delete held;
-    return memory::cuda_status(e, "cudaLaunchHostFunc", __FILE__, __LINE__);
-  }
-  void open() {
-    {
-      std::lock_guard<std::mutex> lock(state_->mutex);
-      state_->open = true;
-    }
-    state_->opened.notify_all();
-  }
-  // Whether the stream went on at kGateLimit, before open(). Read once the stream passed the gate.
-  bool expired() const {
-    std::lock_guard<std::mutex> lock(state_->mutex);
-    return state_->expired;
-  }
-
- private:
-  struct State {
-    std::mutex mutex;
-    std::condition_variable opened;
-    bool open = false;
-    bool expired = false;
-  };
-  // On CUDA's host-function thread: no CUDA calls here.
-  static void CUDART_CB hold(void* arg) {
-    std::unique_ptr<std::shared_ptr<State>> state(static_cast<std::shared_ptr<State>*>(arg));
-    State& s = **state;
-    std::unique_lock<std::mutex> lock(s.mutex);
-    s.expired = !s.opened.wait_for(lock, kGateLimit, [&s] { return s.open; });
-  }
-
-  std::shared_ptr<State> state_;
-};
 
 // Timed compute events, released together (memory::DeviceBackend::release_timed).
 class TimedMarks {
@@ -971,15 +919,15 @@ Result<std::vector<NodeTime>> CudaExecutor::profile(const std::vector<TensorView
   FSWAP_ASSIGN_OR_RETURN(Started run, start(false));
   FSWAP_RETURN_IF_ERROR(upload_inputs(run, inputs));
   TimedMarks marks(dev);
-  StreamGate gate;  // after marks: opened before they are released, on every return
-  FSWAP_RETURN_IF_ERROR(gate.close(dev.compute_stream()));
+  cuda::StreamGate gate;  // after marks: opened before they are released, on every return
+  FSWAP_RETURN_IF_ERROR(gate.close("profile", dev.compute_stream()));
   marks.record();
   const Status issued = run_nodes(run.base, [&marks] { marks.record(); });
   gate.open();
   FSWAP_RETURN_IF_ERROR(issued);
   FSWAP_RETURN_IF_ERROR(dev.wait(marks.marks().back()));
   if (gate.expired())
-    log_warn(graph_.path + ": profile: the host took over " + std::to_string(kGateLimit.count()) +
+    log_warn(graph_.path + ": profile: the host took over " + std::to_string(cuda::kGateLimit.count()) +
              " ms to issue the nodes, so the GPU started before; the last nodes' times may include the host's issue time");
   std::vector<NodeTime> times;
   for (std::size_t n = 0; n < nodes_.size(); ++n) {
