@@ -132,8 +132,9 @@ Result<DeviceTiming> time_device_runs(InferenceSession& s, const std::vector<Ten
 
 void latency() {
   const char* models[] = {"fr_detect", "fr_landmark", "fr_feature", "inswapper_128", "arcface_w600k_r50",
-                          "scrfd_2.5g", "yoloface_8n", "2dfan4", "hyperswap_1a_256", "simswap_256",
-                          "gfpgan_1.4", "xseg", "bisenet_resnet_34", "real_esrgan_x4"};
+                          "scrfd_2.5g", "retinaface_10g", "yunet_2023_mar", "yoloface_8n", "2dfan4", "fan_68_5",
+                          "hyperswap_1a_256", "simswap_256", "gfpgan_1.4", "codeformer", "xseg",
+                          "bisenet_resnet_34", "real_esrgan_x4"};
   std::printf("\n| model | precision | batch | ms per batch | ms per item | device-resident ms | GPU ms (events) | issue ms |\n"
               "|---|---|---|---|---|---|---|---|\n");
   // fp16 as the engine runs it (channels-last islands where they pay), fp16 in ONNX's layout
@@ -163,7 +164,7 @@ void latency() {
         std::vector<Tensor> inputs;
         unsigned seed = 1;
         for (const TensorInfo& info : (*session)->inputs())
-          inputs.push_back(test::random_tensor(batch_shape(info, batch, side_of(name)), seed++));
+          inputs.push_back(test::random_tensor(batch_shape(info, batch, side_of(name)), seed++, -1, 1, info.dtype));
         auto t = time_runs(**session, inputs, g_runs);
         if (!t.is_ok()) {
           std::printf("| %s | %s | %lld | %s | |\n", name, v.label, static_cast<long long>(batch),
@@ -245,7 +246,7 @@ void profile() {
       }
       unsigned seed = 1;
       for (const TensorInfo& info : (*session)->inputs())
-        inputs.push_back(test::random_tensor(batch_shape(info, batch, side_of(name)), seed++));
+        inputs.push_back(test::random_tensor(batch_shape(info, batch, side_of(name)), seed++, -1, 1, info.dtype));
       plain = time_device_runs(**session, inputs, g_runs);
     }
     auto nodes = profile_cuda_nodes(path, inputs, Precision::kFloat16, 3);
