@@ -29,7 +29,7 @@ using test::gpu_model;
 const char* const kModels[] = {"fr_detect", "fr_landmark", "fr_feature", "inswapper_128", "arcface_w600k_r50",
                                "scrfd_2.5g", "yoloface_8n", "2dfan4", "hyperswap_1a_256", "simswap_256",
                                "gfpgan_1.4", "xseg", "bisenet_resnet_34", "retinaface_10g", "codeformer",
-                               "real_esrgan_x4", "yunet_2023_mar"};
+                               "real_esrgan_x4", "yunet_2023_mar", "fan_68_5"};
 
 // Random inputs for the model's declared inputs (a dynamic batch = 1, dynamic spatial dims = 320;
 // float in [-1, 1]).

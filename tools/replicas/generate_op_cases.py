@@ -176,6 +176,13 @@ one("Gemm", "transA_alpha_beta", [f([6, 4])], {"transA": 1, "alpha": 0.5, "beta"
 one("Gemm", "no_bias", [f([4, 6]), f([6, 5], name="B")], atol=1e-4)
 one("Gemm", "scalar_bias", [f([4, 6])], inits={"W": rnd([6, 5], 9), "C": arr([0.5])}, atol=1e-4)
 one("Gemm", "col_bias", [f([4, 6])], inits={"W": rnd([6, 5], 9), "C": rnd([4, 1], 10)}, atol=1e-4)
+# One row against output-major weights (an MLP's Linear at batch 1): k a multiple of 8, odd k with
+# alpha and beta on a C of Y's shape, and weights as a runtime input.
+one("Gemm", "row_transB_bias", [f([1, 24])], {"transB": 1}, inits={"W": rnd([40, 24], 11), "C": rnd([40], 12)},
+    atol=1e-4)
+one("Gemm", "row_transB_alpha_beta_odd", [f([1, 13])], {"transB": 1, "alpha": 0.5, "beta": 2.0},
+    inits={"W": rnd([7, 13], 13), "C": rnd([1, 7], 14)}, atol=1e-4)
+one("Gemm", "row_transB_input", [f([1, 256]), f([70, 256], name="B")], {"transB": 1}, atol=1e-4)
 
 
 def conv(name, x, cout, k, g=1, bias=True, op="Conv", **attrs):
