@@ -38,8 +38,9 @@
 // Failures never stop inference: an unreadable or corrupt file, or one of another version (v1 had
 // no layout, v2 no engine, v3 no epilogue, v4 chose among fewer engine configurations, v5 ranked
 // them by times that included the host's launch cost), is ignored with a warning (and rewritten
-// at the next insert); a file that cannot be written leaves the cache in memory, with one warning. Saves write a temporary file and rename it over the old one,
-// so a reader never sees half a file; two processes sharing the file keep whichever saved last.
+// at the next insert); a file that cannot be written leaves the cache in memory, with one
+// warning. Saves write a temporary file and rename it over the old one, so a reader never sees
+// half a file; two processes sharing the file keep whichever saved last.
 // Thread-safety: none; one per device, used by that device's one worker thread (CudaContext).
 // This header needs no CUDA headers: cuDNN enums travel as int.
 #pragma once

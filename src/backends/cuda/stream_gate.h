@@ -5,9 +5,9 @@
 // cost the GPU).
 //
 //   StreamGate gate;
-//   FSWAP_RETURN_IF_ERROR(gate.close(stream));  // a host function on `stream` that blocks
+//   FSWAP_RETURN_IF_ERROR(gate.close("Conv", stream));  // a host function on `stream` that blocks
 //   ... record an event, enqueue the work, record an event ...
-//   gate.open();                                 // also on destruction, on every return
+//   gate.open();                                         // also on destruction, on every return
 //
 // The gate opens by itself after kGateLimit: a host blocked on a full launch queue (about a
 // thousand launches) then lets the GPU go, and the backlog it queued keeps the GPU busy after.
