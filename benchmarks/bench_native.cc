@@ -4,6 +4,7 @@
 //            the tensors on the device (run_on_device): wall time per run, and the GPU's own time
 //            from the runtime's event timing, the measure the PyTorch baseline uses; open spatial
 //            dims 640, real_esrgan_x4's 256 (FaceFusion's tile), as in the PyTorch script;
+//            `--model NAME` (repeatable, the batch ignored) times only those models;
 //   budget   a pipeline of swapper + face enhancer + frame enhancer (inswapper_128, gfpgan_1.4,
 //            real_esrgan_x4 on a 640×640 tile) run in turn, with room for 100%, 50%, 25% and 10% of
 //            their total weight bytes: budget = the non-weight peak of an unlimited run with the
@@ -53,7 +54,7 @@ using Clock = std::chrono::steady_clock;
 
 int g_runs = 30;
 std::size_t g_slowest = 12;
-// profile's models and batches; empty: its own list.
+// --model: profile's models and batches, latency's models; empty: their own lists.
 std::vector<std::pair<std::string, std::int64_t>> g_profile_models;
 
 double median(std::vector<double> v) {
@@ -149,6 +150,8 @@ void latency() {
                               {"fp32", Precision::kFloat32, Layout::kAuto}};
   NativeEngine engine;
   for (const char* name : models) {
+    const auto chosen = [&](const auto& m) { return m.first == name; };
+    if (!g_profile_models.empty() && std::none_of(g_profile_models.begin(), g_profile_models.end(), chosen)) continue;
     const std::string path = test::gpu_model(name);
     if (path.empty()) continue;
     for (const Variant& v : variants) {
@@ -175,7 +178,7 @@ void latency() {
         const Result<DeviceTiming> resident = time_device_runs(**session, inputs, g_runs);
         char device_columns[96] = "- | - | -";
         if (resident.is_ok())
-          std::snprintf(device_columns, sizeof device_columns, "%.3f | %.3f | %.3f", resident->wall_ms, resident->gpu_ms,
+          std::snprintf(device_columns, sizeof device_columns, "%.3f | %.4f | %.3f", resident->wall_ms, resident->gpu_ms,
                         resident->issue_ms);
         std::printf("| %s | %s | %lld | %.3f | %.3f | %s |\n", name, v.label, static_cast<long long>(batch), ms,
                     ms / static_cast<double>(batch), device_columns);

@@ -612,6 +612,60 @@ double device_run_gpu_ms(InferenceSession& s, const std::vector<Tensor>& inputs,
   return (after.seconds - before.seconds) / runs * 1e3;
 }
 
+// run_on_device reads inputs at the previous call's addresses in place (a CUDA graph baking them
+// in from the third such call) and copies others: on one buffer, new contents written between
+// calls are what the next run sees, and every run gives what run() gives on the same host inputs.
+TEST(CudaDeviceRuns, InputsAtTheSameAddressesAreReadInPlaceAndFollowTheirContents) {
+  const std::string path = gpu_model("inswapper_128");  // two inputs: the target crop and the source embedding
+  if (path.empty()) GTEST_SKIP() << "inswapper_128 not in FSWAP_GPU_MODELS";
+  NativeEngine engine;
+  auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0}, .precision = Precision::kFloat16});
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  const std::vector<Tensor> a = inputs_for(**s, 31), b = inputs_for(**s, 41);
+  auto want_a = (*s)->run(a), want_b = (*s)->run(b);
+  ASSERT_TRUE(want_a.is_ok() && want_b.is_ok());
+
+  DeviceWork* gpu = (*s)->device_work();
+  auto held = gpu->hold();
+  // Two buffer sets, `x` and `y`, at different addresses.
+  std::vector<DeviceBuffer> x, y;
+  std::vector<DeviceTensor> at_x, at_y;
+  for (const Tensor& t : a) {
+    for (auto* set : {&x, &y}) {
+      auto buffer = gpu->allocate(t.view().bytes());
+      ASSERT_TRUE(buffer.is_ok()) << buffer.status().to_string();
+      set->push_back(std::move(*buffer));
+    }
+    at_x.push_back({x.back().data(), t.dtype(), t.shape()});
+    at_y.push_back({y.back().data(), t.dtype(), t.shape()});
+  }
+  const auto fill = [&](const std::vector<DeviceBuffer>& set, const std::vector<Tensor>& from) {
+    for (std::size_t i = 0; i < from.size(); ++i)
+      ASSERT_TRUE(gpu->upload(set[i].data(), from[i].raw(), HostRows::contiguous(from[i].view().bytes())).is_ok());
+  };
+  const auto run_and_check = [&](const std::vector<DeviceTensor>& inputs, const std::vector<Tensor>& want,
+                                 const std::string& what) {
+    Status run = (*s)->run_on_device(inputs, [&](std::span<const DeviceTensor> outputs) -> Status {
+      EXPECT_EQ(outputs.size(), want.size()) << what;
+      for (std::size_t o = 0; o < outputs.size() && o < want.size(); ++o) {
+        Tensor got = Tensor::zeros(outputs[o].dtype, outputs[o].shape);
+        FSWAP_RETURN_IF_ERROR(gpu->download(got.raw(), outputs[o].data, got.view().bytes()));
+        const test::Comparison c = test::compare(want[o], got, 1e-5);
+        EXPECT_EQ(c.bad, 0) << what << ", output " << o << ": " << c.describe();
+      }
+      return Status::ok();
+    });
+    EXPECT_TRUE(run.is_ok()) << what << ": " << run.to_string();
+  };
+  fill(x, a);
+  for (int i = 0; i < 4; ++i) run_and_check(at_x, *want_a, "x holding a, call " + std::to_string(i + 1));
+  fill(x, b);  // the same addresses, new contents: the graph reads them
+  run_and_check(at_x, *want_b, "x rewritten with b");
+  fill(y, a);  // new addresses: copied
+  run_and_check(at_y, *want_a, "y holding a");
+  run_and_check(at_x, *want_b, "back to x");
+}
+
 // A node profile (profile_cuda_nodes) of fr_detect in fp16: one entry per node of the graph the
 // executor runs (the optimised graph specialised to the inputs, converted to fp16), in run order,
 // each timed; the nodes run back to back, so their sum is near a plain run's GPU time.

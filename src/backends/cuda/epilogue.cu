@@ -72,6 +72,27 @@ __global__ void copy_window_kernel(const Bits* src, Bits* dst, WindowCopy w) {
   }
 }
 
+constexpr int kWarp = 32;
+
+template <class T>
+__global__ void row_gemv_kernel(const T* x, const T* w, const T* c, const T* bias, T* y, std::int64_t n,
+                                std::int64_t k, float alpha, float beta, bool relu) {
+  const std::int64_t warps = static_cast<std::int64_t>(gridDim.x) * (blockDim.x / kWarp);
+  const int lane = static_cast<int>(threadIdx.x % kWarp);
+  for (std::int64_t j = blockIdx.x * static_cast<std::int64_t>(blockDim.x / kWarp) + threadIdx.x / kWarp; j < n;
+       j += warps) {
+    const T* row = w + j * k;
+    float sum = 0;
+    for (std::int64_t i = lane; i < k; i += kWarp) sum += to_float(x[i]) * to_float(row[i]);
+    for (int offset = kWarp / 2; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
+    if (lane != 0) continue;
+    float v = alpha * sum;
+    if (c != nullptr) v += beta * to_float(c[j]);
+    if (bias != nullptr) v += to_float(bias[j]);
+    y[j] = from_float<T>(relu ? fmaxf(v, 0.0f) : v);
+  }
+}
+
 }  // namespace
 
 Result<DType> linear_dtype(const CudaKernelArgs& args, const char* op) {
@@ -102,6 +123,19 @@ Status bias_activation(DType dtype, void* y, const void* bias, std::int64_t rows
                                                                static_cast<const T*>(residual),
                                                                static_cast<const T*>(slope), rows, cols,
                                                                residual_rows, layout, act);
+    return check_launch(op);
+  });
+}
+
+Status row_gemv(DType dtype, const void* x, const void* w, const void* c, const void* bias, void* y, std::int64_t n,
+                std::int64_t k, float alpha, float beta, bool relu, CUstream_st* stream, const char* op) {
+  if (n <= 0) return Status::ok();
+  return dispatch_float(dtype, op, [&]<class T>() {
+    constexpr std::int64_t kWarpsPerBlock = kBlock / kWarp;
+    const auto blocks = static_cast<unsigned>(std::min<std::int64_t>((n + kWarpsPerBlock - 1) / kWarpsPerBlock, 65535));
+    row_gemv_kernel<T><<<blocks, kBlock, 0, stream>>>(static_cast<const T*>(x), static_cast<const T*>(w),
+                                                      static_cast<const T*>(c), static_cast<const T*>(bias),
+                                                      static_cast<T*>(y), n, k, alpha, beta, relu);
     return check_launch(op);
   });
 }

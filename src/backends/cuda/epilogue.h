@@ -54,6 +54,13 @@ Status bias_activation(DType dtype, void* y, const void* bias, std::int64_t rows
                        const BiasLayout& layout, const FusedActivation& act, CUstream_st* stream, const char* op,
                        const void* residual = nullptr, const void* slope = nullptr, std::int64_t residual_rows = 0);
 
+// One row through a linear layer, for latency-bound Gemms where a cuBLASLt call costs the GPU more
+// than the arithmetic: y[j] = act(alpha · Σ_i x[i] · w[j, i] + beta · c[j] + bias[j]) for j < n, with
+// x = [k], w = [n, k] row-major (Gemm's transB), c and bias n values or nullptr, all of y's dtype
+// (float32 or float16, accumulated in float32); act is kNone or kRelu. A warp per output.
+Status row_gemv(DType dtype, const void* x, const void* w, const void* c, const void* bias, void* y, std::int64_t n,
+                std::int64_t k, float alpha, float beta, bool relu, CUstream_st* stream, const char* op);
+
 // A copy between two spatial windows of the same planes: dst = [planes, dst...] and
 // src = [planes, src...], 3 spatial dims (leading 1s for fewer; NHWC data is [batch planes, H, W, C]
 // with offset 0 over C). dst index i reads src index

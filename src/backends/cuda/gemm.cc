@@ -2,7 +2,8 @@
 // cuBLASLt's column-major Yᵀ = Bᵀ·Aᵀ, so B is its first operand and no data moves. float32 computes
 // in strict float32 (CUBLAS_COMPUTE_32F, no TF32: the CPU tolerance is 1e-4), float16 with float32
 // accumulation. A bias over the last axis and Relu ride cuBLASLt's epilogue; other biases (scalar,
-// per row, scaled by Gemm's beta) and activations take the epilogue kernel.
+// per row, scaled by Gemm's beta) and activations take the epilogue kernel. A one-row Gemm against
+// transB weights (up to kGemvMaxSide wide and deep) takes our row GEMV instead (epilogue.h).
 //
 // Descriptors and the heuristic query are per call; caching them per node would save a few
 // microseconds a call.
@@ -29,7 +30,8 @@ namespace fswap::cuda {
 namespace {
 
 constexpr std::size_t kLtWorkspaceBytes = 32u << 20;
-constexpr std::uint32_t kMaxAlignment = 256;  // cuBLASLt's default assumption about operand pointers
+constexpr std::uint32_t kMaxAlignment = 256;
+constexpr std::int64_t kGemvMaxSide = 4096;  // one-row Gemms up to this wide and deep take row_gemv  // cuBLASLt's default assumption about operand pointers
 
 using MatmulDescriptor =
     std::unique_ptr<std::remove_pointer_t<cublasLtMatmulDesc_t>, DestroyWith<cublasLtMatmulDescDestroy>>;
@@ -247,13 +249,22 @@ Status gemm_kernel(const CudaKernelArgs& args) {
     FSWAP_RETURN_IF_ERROR(zero_output(args.ctx, kOp, y));
     return bias_activation(dtype, y.data, c != nullptr ? c->data : nullptr, m, n, c_layout, act, args.ctx.stream, kOp);
   }
-  FSWAP_ASSIGN_OR_RETURN(const LtWorkspace ws, lt_workspace(args.ctx));
-  GemmShape s{.dtype = dtype, .m = m, .n = n, .k = k, .trans_a = trans_a, .trans_b = trans_b, .alpha = alpha,
-              .beta = c_full ? beta : 0.0f, .bias = c_as_bias ? c->data : nullptr, .relu = relu_in_lt};
-  s.alignment = common_alignment(
-      {address(av.data), address(bv.data), address(y.data), c_full ? address(c->data) : std::uintptr_t{0}});
-  FSWAP_ASSIGN_OR_RETURN(const LtGemm gemm, LtGemm::create(args.ctx, kOp, s, ws.bytes));
-  FSWAP_RETURN_IF_ERROR(gemm.run(args.ctx, av.data, bv.data, c_full ? c->data : nullptr, y.data, ws.data));
+  const void* c_data = c_full ? c->data : nullptr;
+  const void* bias = c_as_bias ? c->data : nullptr;
+  const float c_beta = c_full ? beta : 0.0f;
+  if (m == 1 && trans_b && n <= kGemvMaxSide && k <= kGemvMaxSide) {
+    // One row against transB weights (a landmark MLP's layers, a swapper's style projection): a
+    // cuBLASLt call costs the GPU more than the arithmetic.
+    FSWAP_RETURN_IF_ERROR(
+        row_gemv(dtype, av.data, bv.data, c_data, bias, y.data, n, k, alpha, c_beta, relu_in_lt, args.ctx.stream, kOp));
+  } else {
+    FSWAP_ASSIGN_OR_RETURN(const LtWorkspace ws, lt_workspace(args.ctx));
+    GemmShape s{.dtype = dtype, .m = m, .n = n, .k = k, .trans_a = trans_a, .trans_b = trans_b, .alpha = alpha,
+                .beta = c_beta, .bias = bias, .relu = relu_in_lt};
+    s.alignment = common_alignment({address(av.data), address(bv.data), address(y.data), address(c_data)});
+    FSWAP_ASSIGN_OR_RETURN(const LtGemm gemm, LtGemm::create(args.ctx, kOp, s, ws.bytes));
+    FSWAP_RETURN_IF_ERROR(gemm.run(args.ctx, av.data, bv.data, c_data, y.data, ws.data));
+  }
   if (relu_in_lt) return Status::ok();
   return bias_activation(dtype, y.data, c_after != nullptr ? c_after->data : nullptr, m, n, c_layout, act,
                          args.ctx.stream, kOp);

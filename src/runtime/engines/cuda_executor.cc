@@ -283,6 +283,9 @@ Status CudaExecutor::bind_all() {
   std::map<int, DeviceConstants::Slot> slots;
   for (std::size_t i = 0; i < values.size(); ++i) slots.emplace(values[i], placed[i]);
   for (const Node& node : graph_.nodes) FSWAP_RETURN_IF_ERROR(bind(node, slots));
+  input_addresses_.assign(graph_.inputs.size(), 0);
+  for (int in : graph_.inputs)
+    if (std::find(graph_.outputs.begin(), graph_.outputs.end(), in) != graph_.outputs.end()) inputs_in_place_ok_ = false;
 
   int max_chunk = -1;
   for (const auto& [value, slot] : slots) max_chunk = std::max(max_chunk, slot.chunk);
@@ -424,6 +427,8 @@ Status CudaExecutor::bind(const Node& node, const std::map<int, DeviceConstants:
     b.inputs.push_back(v != nullptr ? TensorView{v->dtype, v->shape, nullptr} : TensorView{});
     b.host_inputs.push_back(data != nullptr ? data->view() : TensorView{});
     b.input_offsets.push_back(v != nullptr && data == nullptr ? plan_.offset[in] : -1);
+    const auto input = std::find(graph_.inputs.begin(), graph_.inputs.end(), in);
+    b.graph_inputs.push_back(in >= 0 && input != graph_.inputs.end() ? static_cast<int>(input - graph_.inputs.begin()) : -1);
     b.slots.push_back(data != nullptr ? slots.at(in) : DeviceConstants::Slot{});
     const int c = b.slots.back().chunk;
     if (c >= 0 && std::find(chunks.begin(), chunks.end(), c) == chunks.end()) chunks.push_back(c);
@@ -442,6 +447,8 @@ Status CudaExecutor::launch_node(const BoundNode& b, std::uint64_t base) {
   std::vector<TensorView> in_views = b.inputs, out_views = b.outputs;
   for (std::size_t j = 0; j < b.inputs.size(); ++j) {
     if (b.input_offsets[j] >= 0) in_views[j].data = device_address(base + static_cast<std::uint64_t>(b.input_offsets[j]));
+    if (b.graph_inputs[j] >= 0 && input_addresses_[static_cast<std::size_t>(b.graph_inputs[j])] != 0)
+      in_views[j].data = device_address(input_addresses_[static_cast<std::size_t>(b.graph_inputs[j])]);
     if (b.slots[j].chunk >= 0)
       in_views[j].data = device_address(chunk_ptrs_[static_cast<std::size_t>(b.slots[j].chunk)].address + b.slots[j].offset);
   }
@@ -449,6 +456,22 @@ Status CudaExecutor::launch_node(const BoundNode& b, std::uint64_t base) {
     out_views[j].data = device_address(base + static_cast<std::uint64_t>(b.output_offsets[j]));
   Status s = b.kernel({b.node->op, b.node->attrs, in_views, out_views, b.host_inputs, runtime_.context()});
   return s.is_ok() ? s : node_error(graph_, *b.node, s);
+}
+
+void CudaExecutor::place_device_inputs(std::span<const DeviceTensor> inputs) {
+  // In place only from the second run on the same addresses: a caller whose inputs move each run
+  // would otherwise make every run capture a new graph.
+  bool same = inputs_in_place_ok_ && last_device_inputs_.size() == inputs.size();
+  for (std::size_t i = 0; same && i < inputs.size(); ++i) same = last_device_inputs_[i] == inputs[i].data;
+  last_device_inputs_.resize(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    last_device_inputs_[i] = inputs[i].data;
+    input_addresses_[i] = same ? reinterpret_cast<std::uintptr_t>(inputs[i].data) : 0;
+  }
+}
+
+void CudaExecutor::sign_inputs(std::vector<std::uint64_t>& signature) const {
+  signature.insert(signature.end(), input_addresses_.begin(), input_addresses_.end());
 }
 
 Status CudaExecutor::enter_unified(std::size_t n) {
@@ -569,6 +592,7 @@ Result<bool> CudaExecutor::run_graph(std::uint64_t base) {
     // nodes' issue plus an instantiation) where issuing the nodes suffices.
     std::vector<std::uint64_t> signature = {base, runtime_.workspace_address()};
     for (int c : chunks_) signature.push_back(chunk_ptrs_[static_cast<std::size_t>(c)].address);
+    sign_inputs(signature);
     if (!resident_graph_.stale(signature) || signature == last_signature_) {
       s = launch(resident_graph_, std::move(signature), [&] { return capture(base); });
       launched = s.is_ok();
@@ -617,6 +641,7 @@ Status CudaExecutor::run_ring(const Started& run) {
     std::vector<std::uint64_t> signature = {run.base, runtime_.workspace_address(), run.ring, ring_resident_};
     for (std::size_t i = 0; i < ring_resident_; ++i)
       signature.push_back(chunk_ptrs_[static_cast<std::size_t>(chunks_[i])].address);
+    sign_inputs(signature);
     if (ring_graph_.stale(signature)) {
       log_debug(graph_.path + ": weight-ring graph: " + std::to_string(ring_resident_) + " of " +
                 std::to_string(chunks_.size()) + " chunks resident, " + ring_.describe());
@@ -774,6 +799,7 @@ Result<CudaExecutor::Started> CudaExecutor::start(bool may_ring) {
 }
 
 Status CudaExecutor::upload_inputs(const Started& run, const std::vector<TensorView>& inputs) {
+  std::fill(input_addresses_.begin(), input_addresses_.end(), 0);
   // Staged on the compute stream (CudaRuntime::upload): after the previous run's kernels, which may
   // still read these activation bytes, and without the host waiting for them.
   for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -949,9 +975,10 @@ Status CudaExecutor::run_on_device(std::span<const DeviceTensor> inputs, const D
   cudaStream_t stream = runtime_.device().compute_stream();
   FSWAP_ASSIGN_OR_RETURN(Started run, start(true));
   // On the compute stream, after the previous run and the caller's kernels that wrote the inputs.
+  place_device_inputs(inputs);
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const std::size_t bytes = static_cast<std::size_t>(shape_elements(inputs[i].shape)) * dtype_size(inputs[i].dtype);
-    if (bytes == 0) continue;
+    if (bytes == 0 || input_addresses_[i] != 0) continue;
     void* dst = reinterpret_cast<void*>(static_cast<std::uintptr_t>(run.base + static_cast<std::uint64_t>(plan_.offset[graph_.inputs[i]])));
     FSWAP_CUDA_CHECK(cudaMemcpyAsync(dst, inputs[i].data, bytes, cudaMemcpyDeviceToDevice, stream));
   }

@@ -151,9 +151,13 @@ class CudaExecutor {
     Status wait();
   };
   Result<IssuedRun> issue(const std::vector<TensorView>& inputs);
-  // The same with inputs in device memory, copied on the compute stream; the outputs stay in the
-  // runtime's activation buffer, read by `consume` (InferenceSession::run_on_device). The run's
-  // GPU time is counted once it completed (CudaRuntime::count_run_when_done): nothing waits here.
+  // The same with inputs in device memory; the outputs stay in the runtime's activation buffer,
+  // read by `consume` (InferenceSession::run_on_device). Inputs at the addresses of the previous
+  // run_on_device are read in place by the run's kernels (its CUDA graph bakes them in, as
+  // PyTorch's and ONNX Runtime's graphs read static input buffers), others are first copied into
+  // the activations on the compute stream; either way the caller may overwrite them with work it
+  // queues on the compute stream after this call. The run's GPU time is counted once it completed
+  // (CudaRuntime::count_run_when_done): nothing waits here.
   Status run_on_device(std::span<const DeviceTensor> inputs, const DeviceOutputsFn& consume);
   // run()'s inputs, run once node by node (never as the CUDA graph) with a timed event before the
   // first node and after each; waits for the device and returns each node's ms between its two
@@ -173,6 +177,7 @@ class CudaExecutor {
     const Node* node = nullptr;
     std::vector<DeviceConstants::Slot> slots;   // per input: its chunk (or -1) and offset
     std::vector<std::int64_t> input_offsets;    // per input: byte offset in the arena, or -1
+    std::vector<int> graph_inputs;              // per input: its index in Graph::inputs, or -1
     std::vector<std::int64_t> output_offsets;
     std::vector<TensorView> inputs, outputs, host_inputs;  // device data filled in at run()
   };
@@ -225,8 +230,14 @@ class CudaExecutor {
   // Places every constant the graph reads (in run order), then binds each node.
   Status bind_all();
   Status bind(const Node& node, const std::map<int, DeviceConstants::Slot>& slots);
-  // Enqueues one node's kernel with the activations at `base` and chunk c at chunk_ptrs_[c].
+  // Enqueues one node's kernel with the activations at `base`, chunk c at chunk_ptrs_[c] and
+  // graph input i at input_addresses_[i] when set.
   Status launch_node(const BoundNode& b, std::uint64_t base);
+  // The addresses run_on_device's kernels read its inputs from (none: in the activations, where
+  // the run copies them), for `inputs` at `base`.
+  void place_device_inputs(std::span<const DeviceTensor> inputs);
+  // The addresses a captured graph bakes in beyond the activations': the inputs read in place.
+  void sign_inputs(std::vector<std::uint64_t>& signature) const;
   // Node by node, each holding its chunks (acquired, or prefetched in unified mode) and
   // prefetching the next ones; `after_node` (optional, profile() only) is called after each
   // node's kernels were issued, while it still holds them.
@@ -273,6 +284,10 @@ class CudaExecutor {
   std::vector<std::vector<int>> node_chunks_;  // per node: the distinct chunks it reads
   std::vector<int> chunks_;                    // the distinct chunks this graph reads
   std::vector<memory::DevicePtr> chunk_ptrs_;  // by chunk id, valid while held
+  // By graph input: the device address its readers take it from this run, 0 for the activations.
+  std::vector<std::uint64_t> input_addresses_;
+  std::vector<const void*> last_device_inputs_;  // run_on_device's previous inputs
+  bool inputs_in_place_ok_ = true;              // no graph input is also an output (read from the activations)
   memory::ChunkWalk walk_;                     // over block ids (explicit) or chunk ids (unified)
   // Chunk size and prefetch depth for the room the budget leaves beside this plan's activations.
   memory::ChunkGeometry geometry_;
