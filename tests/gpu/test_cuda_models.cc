@@ -666,6 +666,43 @@ TEST(CudaDeviceRuns, InputsAtTheSameAddressesAreReadInPlaceAndFollowTheirContent
   run_and_check(at_x, *want_b, "back to x");
 }
 
+// A run's outputs passed on as the next run's inputs lie in the lane's buffer, which that run's
+// activations overwrite: they are copied first, also on the second call from the same address
+// (gfpgan's output is its input's shape, so its outputs feed it again).
+TEST(CudaDeviceRuns, APreviousRunsOutputsPassedOnAreCopiedNotReadInPlace) {
+  const std::string path = gpu_model("gfpgan_1.4");
+  if (path.empty()) GTEST_SKIP() << "gfpgan_1.4 not in FSWAP_GPU_MODELS";
+  NativeEngine engine;
+  auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0}, .precision = Precision::kFloat16});
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  std::vector<std::vector<Tensor>> want = {inputs_for(**s, 51)};  // want[i + 1] = run(want[i])
+  for (int i = 0; i < 3; ++i) {  // from the buffer, then twice from the same output address
+    auto out = (*s)->run(want.back());
+    ASSERT_TRUE(out.is_ok()) << out.status().to_string();
+    ASSERT_EQ(out->size(), 1u);
+    ASSERT_EQ((*out)[0].shape(), want.back()[0].shape());
+    want.push_back(std::move(*out));
+  }
+  DeviceWork* gpu = (*s)->device_work();
+  auto held = gpu->hold();
+  const Tensor& x = want[0][0];
+  auto buffer = gpu->allocate(x.view().bytes());
+  ASSERT_TRUE(buffer.is_ok()) << buffer.status().to_string();
+  ASSERT_TRUE(gpu->upload(buffer->data(), x.raw(), HostRows::contiguous(x.view().bytes())).is_ok());
+  DeviceTensor input{buffer->data(), x.dtype(), x.shape()};
+  for (std::size_t i = 1; i < want.size(); ++i) {
+    Status run = (*s)->run_on_device({&input, 1}, [&](std::span<const DeviceTensor> outputs) -> Status {
+      Tensor got = Tensor::zeros(outputs[0].dtype, outputs[0].shape);
+      FSWAP_RETURN_IF_ERROR(gpu->download(got.raw(), outputs[0].data, got.view().bytes()));
+      const test::Comparison c = test::compare(want[i][0], got, 1e-5);
+      EXPECT_EQ(c.bad, 0) << "run " << i << ": " << c.describe();
+      input = outputs[0];  // the next run reads this run's output where it lies
+      return Status::ok();
+    });
+    ASSERT_TRUE(run.is_ok()) << "run " << i << ": " << run.to_string();
+  }
+}
+
 // A node profile (profile_cuda_nodes) of fr_detect in fp16: one entry per node of the graph the
 // executor runs (the optimised graph specialised to the inputs, converted to fp16), in run order,
 // each timed; the nodes run back to back, so their sum is near a plain run's GPU time.

@@ -459,10 +459,13 @@ Status CudaExecutor::launch_node(const BoundNode& b, std::uint64_t base) {
 }
 
 void CudaExecutor::place_device_inputs(std::span<const DeviceTensor> inputs) {
-  // In place only from the second run on the same addresses: a caller whose inputs move each run
-  // would otherwise make every run capture a new graph.
+  // In place only from the second run on the same addresses (a caller whose inputs move each run
+  // would otherwise make every run capture a new graph), and never from the lane's buffer (a
+  // previous run's outputs passed on: this run's activations overwrite them, a copy comes first).
   bool same = inputs_in_place_ok_ && last_device_inputs_.size() == inputs.size();
-  for (std::size_t i = 0; same && i < inputs.size(); ++i) same = last_device_inputs_[i] == inputs[i].data;
+  for (std::size_t i = 0; same && i < inputs.size(); ++i)
+    same = last_device_inputs_[i] == inputs[i].data &&
+           !runtime_.in_lane_buffer(inputs[i].data, shape_elements(inputs[i].shape) * dtype_size(inputs[i].dtype));
   last_device_inputs_.resize(inputs.size());
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     last_device_inputs_[i] = inputs[i].data;

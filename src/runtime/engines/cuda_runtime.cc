@@ -234,6 +234,13 @@ CudaRuntime::Ring CudaRuntime::current_weight_ring(std::uint64_t activation_byte
   return {lane.buffer.address() + offset, offset, lane.buffer.bytes - offset};
 }
 
+bool CudaRuntime::in_lane_buffer(const void* address, std::uint64_t bytes) {
+  const Lane& lane = current();
+  const auto begin = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(address));
+  return lane.buffer.bytes > 0 && begin < lane.buffer.address() + lane.buffer.bytes &&
+         lane.buffer.address() < begin + bytes;
+}
+
 void CudaRuntime::settle_ring_head(Lane& lane) {
   if (lane.head_owner == nullptr) return;
   (void)cudaStreamWaitEvent(device_->compute_stream(), lane.head_done, 0);

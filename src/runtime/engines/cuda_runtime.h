@@ -140,6 +140,9 @@ class CudaRuntime final : public DeviceWork {
   // That ring where the lane's buffer lies now, without growing it ({} when the buffer holds no
   // more than `activation_bytes`).
   Ring current_weight_ring(std::uint64_t activation_bytes);
+  // Whether [address, address + bytes) overlaps the current lane's buffer as it lies now (a
+  // run's outputs, which the next run's activations overwrite).
+  bool in_lane_buffer(const void* address, std::uint64_t bytes);
 
   // Ring heads loaded ahead. A model that streams through the weight ring copies its first loads
   // (those into ring bytes nothing read yet that pass) outside its ring graph, which waits for
