@@ -30,8 +30,8 @@ namespace fswap::cuda {
 namespace {
 
 constexpr std::size_t kLtWorkspaceBytes = 32u << 20;
-constexpr std::uint32_t kMaxAlignment = 256;
-constexpr std::int64_t kGemvMaxSide = 4096;  // one-row Gemms up to this wide and deep take row_gemv  // cuBLASLt's default assumption about operand pointers
+constexpr std::uint32_t kMaxAlignment = 256;  // cuBLASLt's default assumption about operand pointers
+constexpr std::int64_t kGemvMaxSide = 4096;    // one-row Gemms up to this wide and deep take row_gemv
 
 using MatmulDescriptor =
     std::unique_ptr<std::remove_pointer_t<cublasLtMatmulDesc_t>, DestroyWith<cublasLtMatmulDescDestroy>>;

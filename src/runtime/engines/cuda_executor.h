@@ -154,8 +154,9 @@ class CudaExecutor {
   // The same with inputs in device memory; the outputs stay in the runtime's activation buffer,
   // read by `consume` (InferenceSession::run_on_device). Inputs at the addresses of the previous
   // run_on_device are read in place by the run's kernels (its CUDA graph bakes them in, as
-  // PyTorch's and ONNX Runtime's graphs read static input buffers), others are first copied into
-  // the activations on the compute stream; either way the caller may overwrite them with work it
+  // PyTorch's and ONNX Runtime's graphs read static input buffers), others, and any in the
+  // runtime's activation buffer (a previous run's outputs), are first copied into the activations
+  // on the compute stream; either way the caller may overwrite them with work it
   // queues on the compute stream after this call. The run's GPU time is counted once it completed
   // (CudaRuntime::count_run_when_done): nothing waits here.
   Status run_on_device(std::span<const DeviceTensor> inputs, const DeviceOutputsFn& consume);
@@ -233,10 +234,10 @@ class CudaExecutor {
   // Enqueues one node's kernel with the activations at `base`, chunk c at chunk_ptrs_[c] and
   // graph input i at input_addresses_[i] when set.
   Status launch_node(const BoundNode& b, std::uint64_t base);
-  // The addresses run_on_device's kernels read its inputs from (none: in the activations, where
-  // the run copies them), for `inputs` at `base`.
+  // Sets input_addresses_ for run_on_device's `inputs`: where its kernels read them in place, 0
+  // for those the run copies into the activations.
   void place_device_inputs(std::span<const DeviceTensor> inputs);
-  // The addresses a captured graph bakes in beyond the activations': the inputs read in place.
+  // Appends the inputs' addresses a captured graph bakes in to its signature (0 for those copied).
   void sign_inputs(std::vector<std::uint64_t>& signature) const;
   // Node by node, each holding its chunks (acquired, or prefetched in unified mode) and
   // prefetching the next ones; `after_node` (optional, profile() only) is called after each
