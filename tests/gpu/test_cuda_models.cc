@@ -626,6 +626,7 @@ TEST(CudaDeviceRuns, InputsAtTheSameAddressesAreReadInPlaceAndFollowTheirContent
   ASSERT_TRUE(want_a.is_ok() && want_b.is_ok());
 
   DeviceWork* gpu = (*s)->device_work();
+  ASSERT_NE(gpu, nullptr);
   auto held = gpu->hold();
   // Two buffer sets, `x` and `y`, at different addresses.
   std::vector<DeviceBuffer> x, y;
@@ -666,6 +667,50 @@ TEST(CudaDeviceRuns, InputsAtTheSameAddressesAreReadInPlaceAndFollowTheirContent
   run_and_check(at_x, *want_b, "back to x");
 }
 
+// Inputs whose addresses change in pairs (x, x, y, y, ...) never make a run go node by node: an
+// in-place graph that would not launch leaves its inputs copied for the graph that does.
+TEST(CudaDeviceRuns, InputsMovingInPairsRunNoNodeByNode) {
+  const std::string path = gpu_model("inswapper_128");
+  if (path.empty()) GTEST_SKIP() << "inswapper_128 not in FSWAP_GPU_MODELS";
+  NativeEngine engine;
+  auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0}, .precision = Precision::kFloat16});
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  const std::vector<Tensor> a = inputs_for(**s, 61);
+  auto want = (*s)->run(a);
+  ASSERT_TRUE(want.is_ok()) << want.status().to_string();
+  DeviceWork* gpu = (*s)->device_work();
+  auto* runtime = dynamic_cast<CudaRuntime*>(gpu);
+  ASSERT_NE(runtime, nullptr);
+  auto held = runtime->hold();
+  std::vector<DeviceBuffer> buffers;
+  std::vector<DeviceTensor> at_x, at_y;
+  for (auto* at : {&at_x, &at_y}) {
+    for (const Tensor& t : a) {
+      auto buffer = gpu->allocate(t.view().bytes());
+      ASSERT_TRUE(buffer.is_ok()) << buffer.status().to_string();
+      ASSERT_TRUE(gpu->upload(buffer->data(), t.raw(), HostRows::contiguous(t.view().bytes())).is_ok());
+      at->push_back({buffer->data(), t.dtype(), t.shape()});
+      buffers.push_back(std::move(*buffer));
+    }
+  }
+  const auto run_and_check = [&](const std::vector<DeviceTensor>& inputs, const std::string& what) {
+    Status run = (*s)->run_on_device(inputs, [&](std::span<const DeviceTensor> outputs) -> Status {
+      Tensor got = Tensor::zeros(outputs[0].dtype, outputs[0].shape);
+      FSWAP_RETURN_IF_ERROR(gpu->download(got.raw(), outputs[0].data, got.view().bytes()));
+      const test::Comparison c = test::compare((*want)[0], got, 1e-5);
+      EXPECT_EQ(c.bad, 0) << what << ": " << c.describe();
+      return Status::ok();
+    });
+    EXPECT_TRUE(run.is_ok()) << what << ": " << run.to_string();
+  };
+  // Warm-up: both graphs captured (x read in place, y copied).
+  for (int i = 0; i < 3; ++i) run_and_check(at_x, "warm-up x " + std::to_string(i));
+  run_and_check(at_y, "warm-up y");
+  const std::uint64_t node_runs = runtime->issue_times().node_runs;
+  for (int i = 0; i < 16; ++i) run_and_check(i % 4 < 2 ? at_x : at_y, "call " + std::to_string(i));
+  EXPECT_EQ(runtime->issue_times().node_runs, node_runs);
+}
+
 // A run's outputs passed on as the next run's inputs lie in the lane's buffer, which that run's
 // activations overwrite: they are copied first, also on the second call from the same address
 // (gfpgan's output is its input's shape, so its outputs feed it again).
@@ -684,6 +729,7 @@ TEST(CudaDeviceRuns, APreviousRunsOutputsPassedOnAreCopiedNotReadInPlace) {
     want.push_back(std::move(*out));
   }
   DeviceWork* gpu = (*s)->device_work();
+  ASSERT_NE(gpu, nullptr);
   auto held = gpu->hold();
   const Tensor& x = want[0][0];
   auto buffer = gpu->allocate(x.view().bytes());

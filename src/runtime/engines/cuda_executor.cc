@@ -285,7 +285,7 @@ Status CudaExecutor::bind_all() {
   for (const Node& node : graph_.nodes) FSWAP_RETURN_IF_ERROR(bind(node, slots));
   input_addresses_.assign(graph_.inputs.size(), 0);
   for (int in : graph_.inputs)
-    if (std::find(graph_.outputs.begin(), graph_.outputs.end(), in) != graph_.outputs.end()) inputs_in_place_ok_ = false;
+    if (std::find(graph_.outputs.begin(), graph_.outputs.end(), in) != graph_.outputs.end()) in_place_disabled_ = true;
 
   int max_chunk = -1;
   for (const auto& [value, slot] : slots) max_chunk = std::max(max_chunk, slot.chunk);
@@ -458,23 +458,38 @@ Status CudaExecutor::launch_node(const BoundNode& b, std::uint64_t base) {
   return s.is_ok() ? s : node_error(graph_, *b.node, s);
 }
 
-void CudaExecutor::place_device_inputs(std::span<const DeviceTensor> inputs) {
-  // In place only from the second run on the same addresses (a caller whose inputs move each run
-  // would otherwise make every run capture a new graph), and never from the lane's buffer (a
-  // previous run's outputs passed on: this run's activations overwrite them, a copy comes first).
-  bool same = inputs_in_place_ok_ && last_device_inputs_.size() == inputs.size();
+Status CudaExecutor::place_device_inputs(std::uint64_t base, std::span<const DeviceTensor> inputs) {
+  // In place only from the second run on the same addresses, and never from the lane's buffer (a
+  // previous run's outputs passed on: this run's activations overwrite them).
+  bool same = !in_place_disabled_ && last_device_inputs_.size() == inputs.size();
   for (std::size_t i = 0; same && i < inputs.size(); ++i)
     same = last_device_inputs_[i] == inputs[i].data &&
            !runtime_.in_lane_buffer(inputs[i].data, shape_elements(inputs[i].shape) * dtype_size(inputs[i].dtype));
   last_device_inputs_.resize(inputs.size());
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     last_device_inputs_[i] = inputs[i].data;
-    input_addresses_[i] = same ? reinterpret_cast<std::uintptr_t>(inputs[i].data) : 0;
+    input_addresses_[i] = reinterpret_cast<std::uintptr_t>(inputs[i].data);
   }
+  return same ? Status::ok() : copy_inputs(base);
 }
 
-void CudaExecutor::sign_inputs(std::vector<std::uint64_t>& signature) const {
-  signature.insert(signature.end(), input_addresses_.begin(), input_addresses_.end());
+Status CudaExecutor::copy_inputs(std::uint64_t base) {
+  // On the compute stream, after the previous run and the caller's kernels that wrote the inputs.
+  for (std::size_t i = 0; i < input_addresses_.size(); ++i) {
+    if (input_addresses_[i] == 0) continue;
+    const Value& value = graph_.values[graph_.inputs[i]];
+    const std::size_t bytes = static_cast<std::size_t>(shape_elements(value.shape)) * dtype_size(value.dtype);
+    if (bytes > 0)
+      FSWAP_CUDA_CHECK(cudaMemcpyAsync(device_address(base + static_cast<std::uint64_t>(plan_.offset[graph_.inputs[i]])),
+                                       device_address(input_addresses_[i]), bytes, cudaMemcpyDeviceToDevice,
+                                       runtime_.device().compute_stream()));
+    input_addresses_[i] = 0;
+  }
+  return Status::ok();
+}
+
+bool CudaExecutor::reads_in_place() const {
+  return std::any_of(input_addresses_.begin(), input_addresses_.end(), [](std::uint64_t a) { return a != 0; });
 }
 
 Status CudaExecutor::enter_unified(std::size_t n) {
@@ -595,12 +610,28 @@ Result<bool> CudaExecutor::run_graph(std::uint64_t base) {
     // nodes' issue plus an instantiation) where issuing the nodes suffices.
     std::vector<std::uint64_t> signature = {base, runtime_.workspace_address()};
     for (int c : chunks_) signature.push_back(chunk_ptrs_[static_cast<std::size_t>(c)].address);
-    sign_inputs(signature);
-    if (!resident_graph_.stale(signature) || signature == last_signature_) {
-      s = launch(resident_graph_, std::move(signature), [&] { return capture(base); });
-      launched = s.is_ok();
-    } else {
-      last_signature_ = std::move(signature);
+    // Inputs read in place have a graph of their own, which bakes their addresses in; where it
+    // would not launch (addresses met once), they are copied and the other graph runs, so a
+    // caller whose inputs move costs no more runs node by node than one whose inputs are copied.
+    if (reads_in_place()) {
+      std::vector<std::uint64_t> in_place = signature;
+      in_place.insert(in_place.end(), input_addresses_.begin(), input_addresses_.end());
+      if (!in_place_graph_.stale(in_place) || in_place == last_in_place_) {
+        if (in_place_graph_.stale(in_place) && in_place_graph_.wasting()) in_place_disabled_ = true;
+        s = launch(in_place_graph_, std::move(in_place), [&] { return capture(base); });
+        launched = s.is_ok();
+      } else {
+        last_in_place_ = std::move(in_place);
+        s = copy_inputs(base);
+      }
+    }
+    if (s.is_ok() && !launched) {
+      if (!resident_graph_.stale(signature) || signature == last_signature_) {
+        s = launch(resident_graph_, std::move(signature), [&] { return capture(base); });
+        launched = s.is_ok();
+      } else {
+        last_signature_ = std::move(signature);
+      }
     }
   }
   release_chunks(held);
@@ -644,7 +675,6 @@ Status CudaExecutor::run_ring(const Started& run) {
     std::vector<std::uint64_t> signature = {run.base, runtime_.workspace_address(), run.ring, ring_resident_};
     for (std::size_t i = 0; i < ring_resident_; ++i)
       signature.push_back(chunk_ptrs_[static_cast<std::size_t>(chunks_[i])].address);
-    sign_inputs(signature);
     if (ring_graph_.stale(signature)) {
       log_debug(graph_.path + ": weight-ring graph: " + std::to_string(ring_resident_) + " of " +
                 std::to_string(chunks_.size()) + " chunks resident, " + ring_.describe());
@@ -862,6 +892,7 @@ Status CudaExecutor::issue_kernels(const Started& run) {
   const std::uint64_t base = run.base;
   ringed_ = false;
   if (run.ring != 0) {
+    FSWAP_RETURN_IF_ERROR(copy_inputs(base));  // the ring's graph bakes in no caller's addresses
     const Status ringed = run_ring(run);
     if (ringed.is_ok()) {
       ++runtime_.issue_times().graph_runs;
@@ -975,16 +1006,8 @@ Status CudaExecutor::run_on_device(std::span<const DeviceTensor> inputs, const D
     if (graph_.constant_data(out) != nullptr)
       return unsupported(graph_.path + ": output " + graph_.values[out].name + " is a constant; run it with host tensors");
   NvtxRange range(graph_.path + " device run");
-  cudaStream_t stream = runtime_.device().compute_stream();
   FSWAP_ASSIGN_OR_RETURN(Started run, start(true));
-  // On the compute stream, after the previous run and the caller's kernels that wrote the inputs.
-  place_device_inputs(inputs);
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    const std::size_t bytes = static_cast<std::size_t>(shape_elements(inputs[i].shape)) * dtype_size(inputs[i].dtype);
-    if (bytes == 0 || input_addresses_[i] != 0) continue;
-    void* dst = reinterpret_cast<void*>(static_cast<std::uintptr_t>(run.base + static_cast<std::uint64_t>(plan_.offset[graph_.inputs[i]])));
-    FSWAP_CUDA_CHECK(cudaMemcpyAsync(dst, inputs[i].data, bytes, cudaMemcpyDeviceToDevice, stream));
-  }
+  FSWAP_RETURN_IF_ERROR(place_device_inputs(run.base, inputs));
   FSWAP_RETURN_IF_ERROR(compute(run));
   const DeviceEvent computed = run.span->mark_end();
   std::vector<DeviceTensor> outputs;

@@ -153,10 +153,11 @@ class CudaExecutor {
   Result<IssuedRun> issue(const std::vector<TensorView>& inputs);
   // The same with inputs in device memory; the outputs stay in the runtime's activation buffer,
   // read by `consume` (InferenceSession::run_on_device). Inputs at the addresses of the previous
-  // run_on_device are read in place by the run's kernels (its CUDA graph bakes them in, as
-  // PyTorch's and ONNX Runtime's graphs read static input buffers), others, and any in the
-  // runtime's activation buffer (a previous run's outputs), are first copied into the activations
-  // on the compute stream; either way the caller may overwrite them with work it
+  // run_on_device are read in place by the run's kernels, a CUDA graph of their own baking them
+  // in (as PyTorch's and ONNX Runtime's graphs read static input buffers; until that graph is
+  // captured they are copied and the usual graph runs); others, those of a weight-ring run, and
+  // any in the runtime's activation buffer (a previous run's outputs) are first copied into the
+  // activations on the compute stream; either way the caller may overwrite them with work it
   // queues on the compute stream after this call. The run's GPU time is counted once it completed
   // (CudaRuntime::count_run_when_done): nothing waits here.
   Status run_on_device(std::span<const DeviceTensor> inputs, const DeviceOutputsFn& consume);
@@ -234,11 +235,14 @@ class CudaExecutor {
   // Enqueues one node's kernel with the activations at `base`, chunk c at chunk_ptrs_[c] and
   // graph input i at input_addresses_[i] when set.
   Status launch_node(const BoundNode& b, std::uint64_t base);
-  // Sets input_addresses_ for run_on_device's `inputs`: where its kernels read them in place, 0
-  // for those the run copies into the activations.
-  void place_device_inputs(std::span<const DeviceTensor> inputs);
-  // Appends the inputs' addresses a captured graph bakes in to its signature (0 for those copied).
-  void sign_inputs(std::vector<std::uint64_t>& signature) const;
+  // run_on_device's `inputs` for a run with its activations at `base`: left where they are
+  // (input_addresses_) when they were there the run before and lie outside the lane's buffer,
+  // else copied now (copy_inputs).
+  Status place_device_inputs(std::uint64_t base, std::span<const DeviceTensor> inputs);
+  // Copies the inputs read in place into the activations at `base` (compute stream); from then on
+  // the run reads them there.
+  Status copy_inputs(std::uint64_t base);
+  bool reads_in_place() const;
   // Node by node, each holding its chunks (acquired, or prefetched in unified mode) and
   // prefetching the next ones; `after_node` (optional, profile() only) is called after each
   // node's kernels were issued, while it still holds them.
@@ -267,8 +271,9 @@ class CudaExecutor {
   Status acquire_chunks(std::size_t count, std::size_t& held, bool spare_dearer = false);
   void release_chunks(std::size_t count);
   // Acquires every chunk and launches the graph, capturing it first when its addresses changed to
-  // those the previous run met; false (nothing issued) when they are new: the caller runs the
-  // nodes one by one.
+  // those the previous run met; false (no kernel issued) when they are new: the caller runs the
+  // nodes one by one. Inputs read in place take in_place_graph_ by the same rule, or are copied
+  // (copy_inputs) for resident_graph_.
   Result<bool> run_graph(std::uint64_t base);
   Result<CUgraphExec_st*> capture(std::uint64_t base);
   // Acquires the resident chunks (fewer when the arena cannot place them all: the ring takes the
@@ -288,7 +293,9 @@ class CudaExecutor {
   // By graph input: the device address its readers take it from this run, 0 for the activations.
   std::vector<std::uint64_t> input_addresses_;
   std::vector<const void*> last_device_inputs_;  // run_on_device's previous inputs
-  bool inputs_in_place_ok_ = true;              // no graph input is also an output (read from the activations)
+  // A graph input is also an output (read from the activations), or in-place graphs kept being
+  // captured for few launches: inputs are always copied.
+  bool in_place_disabled_ = false;
   memory::ChunkWalk walk_;                     // over block ids (explicit) or chunk ids (unified)
   // Chunk size and prefetch depth for the room the budget leaves beside this plan's activations.
   memory::ChunkGeometry geometry_;
@@ -298,6 +305,8 @@ class CudaExecutor {
   bool graph_disabled_ = false;               // a capture failed
   CapturedGraph resident_graph_;
   std::vector<std::uint64_t> last_signature_;  // the addresses the last run met, when not the graph's
+  CapturedGraph in_place_graph_;               // resident_graph_ reading the inputs where the caller has them
+  std::vector<std::uint64_t> last_in_place_;   // its addresses the last run met, when not the graph's
   std::vector<std::size_t> chunk_order_;       // by chunk id: its index in chunks_ (first-use order)
   std::vector<std::uint64_t> prefix_bytes_;    // [i]: the bytes of chunks_[0, i)
   std::uint64_t ring_bytes_ = 0;                // the ring asked of the lane beyond the activations; 0: no ring
