@@ -581,6 +581,22 @@ TEST(CudaGpuBusy, CountsEachRunWithinItsWallTime) {
               100 * busy / wall);
 }
 
+// Device buffers holding `tensors` (uploaded on the device's stream), as the device tensors of a
+// run_on_device; `buffers` keeps them. Caller holds gpu.hold().
+std::vector<DeviceTensor> on_device(DeviceWork& gpu, const std::vector<Tensor>& tensors,
+                                    std::vector<DeviceBuffer>& buffers) {
+  std::vector<DeviceTensor> device;
+  for (const Tensor& t : tensors) {
+    auto buffer = gpu.allocate(t.view().bytes());
+    EXPECT_TRUE(buffer.is_ok()) << buffer.status().to_string();
+    if (!buffer.is_ok()) return {};
+    EXPECT_TRUE(gpu.upload(buffer->data(), t.raw(), HostRows::contiguous(t.view().bytes())).is_ok());
+    device.push_back({buffer->data(), t.dtype(), t.shape()});
+    buffers.push_back(std::move(*buffer));
+  }
+  return device;
+}
+
 // The mean GPU ms of `runs` device-resident runs (run_on_device: no host copies in the timed span),
 // by the runtime's event timing: a plain run, a CUDA graph after the first.
 double device_run_gpu_ms(InferenceSession& s, const std::vector<Tensor>& inputs, int runs) {
@@ -590,15 +606,8 @@ double device_run_gpu_ms(InferenceSession& s, const std::vector<Tensor>& inputs,
   if (runtime == nullptr) return 0;
   auto held = gpu->hold();
   std::vector<DeviceBuffer> buffers;
-  std::vector<DeviceTensor> tensors;
-  for (const Tensor& t : inputs) {
-    auto b = gpu->allocate(t.view().bytes());
-    EXPECT_TRUE(b.is_ok()) << b.status().to_string();
-    if (!b.is_ok()) return 0;
-    EXPECT_TRUE(gpu->upload(b->data(), t.raw(), HostRows::contiguous(t.view().bytes())).is_ok());
-    tensors.push_back({b->data(), t.dtype(), t.shape()});
-    buffers.push_back(std::move(*b));
-  }
+  const std::vector<DeviceTensor> tensors = on_device(*gpu, inputs, buffers);
+  if (tensors.size() != inputs.size()) return 0;
   CudaRuntime::GpuBusy before{};
   for (int i = 0; i < runs + 2; ++i) {  // two untimed: cuDNN's search, the graph's capture
     if (i == 2) before = runtime->gpu_busy();
@@ -612,102 +621,81 @@ double device_run_gpu_ms(InferenceSession& s, const std::vector<Tensor>& inputs,
   return (after.seconds - before.seconds) / runs * 1e3;
 }
 
+// Overwrites device tensors made by on_device with `tensors` of the same shapes.
+void rewrite(DeviceWork& gpu, const std::vector<DeviceTensor>& device, const std::vector<Tensor>& tensors) {
+  for (std::size_t i = 0; i < device.size(); ++i)
+    EXPECT_TRUE(gpu.upload(device[i].data, tensors[i].raw(), HostRows::contiguous(tensors[i].view().bytes())).is_ok());
+}
+
+// One run_on_device whose first output must equal want[0] within 1e-5 (`what` names the run in
+// failures); returns that output where it lies (valid until the next run). Caller holds gpu.hold().
+DeviceTensor expect_device_run(InferenceSession& s, DeviceWork& gpu, const std::vector<DeviceTensor>& inputs,
+                               const std::vector<Tensor>& want, const std::string& what) {
+  DeviceTensor first{};
+  Status run = s.run_on_device(inputs, [&](std::span<const DeviceTensor> outputs) -> Status {
+    Tensor got = Tensor::zeros(outputs[0].dtype, outputs[0].shape);
+    FSWAP_RETURN_IF_ERROR(gpu.download(got.raw(), outputs[0].data, got.view().bytes()));
+    const test::Comparison c = test::compare(want[0], got, 1e-5);
+    EXPECT_EQ(c.bad, 0) << what << ": " << c.describe();
+    first = outputs[0];
+    return Status::ok();
+  });
+  EXPECT_TRUE(run.is_ok()) << what << ": " << run.to_string();
+  return first;
+}
+
+// A CUDA session of `model` in fp16, or null (the test skips) when the model is not there.
+std::unique_ptr<InferenceSession> fp16_session(NativeEngine& engine, const std::string& model) {
+  const std::string path = gpu_model(model);
+  if (path.empty()) return nullptr;
+  auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0}, .precision = Precision::kFloat16});
+  EXPECT_TRUE(s.is_ok()) << s.status().to_string();
+  return s.is_ok() ? std::move(*s) : nullptr;
+}
+
 // run_on_device reads inputs at the previous call's addresses in place (a CUDA graph baking them
 // in from the third such call) and copies others: on one buffer, new contents written between
 // calls are what the next run sees, and every run gives what run() gives on the same host inputs.
 TEST(CudaDeviceRuns, InputsAtTheSameAddressesAreReadInPlaceAndFollowTheirContents) {
-  const std::string path = gpu_model("inswapper_128");  // two inputs: the target crop and the source embedding
-  if (path.empty()) GTEST_SKIP() << "inswapper_128 not in FSWAP_GPU_MODELS";
   NativeEngine engine;
-  auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0}, .precision = Precision::kFloat16});
-  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
-  const std::vector<Tensor> a = inputs_for(**s, 31), b = inputs_for(**s, 41);
-  auto want_a = (*s)->run(a), want_b = (*s)->run(b);
+  auto s = fp16_session(engine, "inswapper_128");  // two inputs: the target crop and the source embedding
+  if (!s) GTEST_SKIP() << "inswapper_128 not in FSWAP_GPU_MODELS";
+  const std::vector<Tensor> a = inputs_for(*s, 31), b = inputs_for(*s, 41);
+  auto want_a = s->run(a), want_b = s->run(b);
   ASSERT_TRUE(want_a.is_ok() && want_b.is_ok());
-
-  DeviceWork* gpu = (*s)->device_work();
+  DeviceWork* gpu = s->device_work();
   ASSERT_NE(gpu, nullptr);
   auto held = gpu->hold();
-  // Two buffer sets, `x` and `y`, at different addresses.
-  std::vector<DeviceBuffer> x, y;
-  std::vector<DeviceTensor> at_x, at_y;
-  for (const Tensor& t : a) {
-    for (auto* set : {&x, &y}) {
-      auto buffer = gpu->allocate(t.view().bytes());
-      ASSERT_TRUE(buffer.is_ok()) << buffer.status().to_string();
-      set->push_back(std::move(*buffer));
-    }
-    at_x.push_back({x.back().data(), t.dtype(), t.shape()});
-    at_y.push_back({y.back().data(), t.dtype(), t.shape()});
-  }
-  const auto fill = [&](const std::vector<DeviceBuffer>& set, const std::vector<Tensor>& from) {
-    for (std::size_t i = 0; i < from.size(); ++i)
-      ASSERT_TRUE(gpu->upload(set[i].data(), from[i].raw(), HostRows::contiguous(from[i].view().bytes())).is_ok());
-  };
-  const auto run_and_check = [&](const std::vector<DeviceTensor>& inputs, const std::vector<Tensor>& want,
-                                 const std::string& what) {
-    Status run = (*s)->run_on_device(inputs, [&](std::span<const DeviceTensor> outputs) -> Status {
-      EXPECT_EQ(outputs.size(), want.size()) << what;
-      for (std::size_t o = 0; o < outputs.size() && o < want.size(); ++o) {
-        Tensor got = Tensor::zeros(outputs[o].dtype, outputs[o].shape);
-        FSWAP_RETURN_IF_ERROR(gpu->download(got.raw(), outputs[o].data, got.view().bytes()));
-        const test::Comparison c = test::compare(want[o], got, 1e-5);
-        EXPECT_EQ(c.bad, 0) << what << ", output " << o << ": " << c.describe();
-      }
-      return Status::ok();
-    });
-    EXPECT_TRUE(run.is_ok()) << what << ": " << run.to_string();
-  };
-  fill(x, a);
-  for (int i = 0; i < 4; ++i) run_and_check(at_x, *want_a, "x holding a, call " + std::to_string(i + 1));
-  fill(x, b);  // the same addresses, new contents: the graph reads them
-  run_and_check(at_x, *want_b, "x rewritten with b");
-  fill(y, a);  // new addresses: copied
-  run_and_check(at_y, *want_a, "y holding a");
-  run_and_check(at_x, *want_b, "back to x");
+  std::vector<DeviceBuffer> buffers;
+  const std::vector<DeviceTensor> x = on_device(*gpu, a, buffers), y = on_device(*gpu, a, buffers);
+  ASSERT_EQ(y.size(), a.size());
+  for (int i = 0; i < 4; ++i) expect_device_run(*s, *gpu, x, *want_a, "x holding a, call " + std::to_string(i + 1));
+  rewrite(*gpu, x, b);  // the same addresses, new contents: the graph reads them
+  expect_device_run(*s, *gpu, x, *want_b, "x rewritten with b");
+  expect_device_run(*s, *gpu, y, *want_a, "y holding a");  // new addresses: copied
+  expect_device_run(*s, *gpu, x, *want_b, "back to x");
 }
 
 // Inputs whose addresses change in pairs (x, x, y, y, ...) never make a run go node by node: an
 // in-place graph that would not launch leaves its inputs copied for the graph that does.
 TEST(CudaDeviceRuns, InputsMovingInPairsRunNoNodeByNode) {
-  const std::string path = gpu_model("inswapper_128");
-  if (path.empty()) GTEST_SKIP() << "inswapper_128 not in FSWAP_GPU_MODELS";
   NativeEngine engine;
-  auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0}, .precision = Precision::kFloat16});
-  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
-  const std::vector<Tensor> a = inputs_for(**s, 61);
-  auto want = (*s)->run(a);
+  auto s = fp16_session(engine, "inswapper_128");
+  if (!s) GTEST_SKIP() << "inswapper_128 not in FSWAP_GPU_MODELS";
+  const std::vector<Tensor> a = inputs_for(*s, 61);
+  auto want = s->run(a);
   ASSERT_TRUE(want.is_ok()) << want.status().to_string();
-  DeviceWork* gpu = (*s)->device_work();
-  auto* runtime = dynamic_cast<CudaRuntime*>(gpu);
+  auto* runtime = dynamic_cast<CudaRuntime*>(s->device_work());
   ASSERT_NE(runtime, nullptr);
   auto held = runtime->hold();
   std::vector<DeviceBuffer> buffers;
-  std::vector<DeviceTensor> at_x, at_y;
-  for (auto* at : {&at_x, &at_y}) {
-    for (const Tensor& t : a) {
-      auto buffer = gpu->allocate(t.view().bytes());
-      ASSERT_TRUE(buffer.is_ok()) << buffer.status().to_string();
-      ASSERT_TRUE(gpu->upload(buffer->data(), t.raw(), HostRows::contiguous(t.view().bytes())).is_ok());
-      at->push_back({buffer->data(), t.dtype(), t.shape()});
-      buffers.push_back(std::move(*buffer));
-    }
-  }
-  const auto run_and_check = [&](const std::vector<DeviceTensor>& inputs, const std::string& what) {
-    Status run = (*s)->run_on_device(inputs, [&](std::span<const DeviceTensor> outputs) -> Status {
-      Tensor got = Tensor::zeros(outputs[0].dtype, outputs[0].shape);
-      FSWAP_RETURN_IF_ERROR(gpu->download(got.raw(), outputs[0].data, got.view().bytes()));
-      const test::Comparison c = test::compare((*want)[0], got, 1e-5);
-      EXPECT_EQ(c.bad, 0) << what << ": " << c.describe();
-      return Status::ok();
-    });
-    EXPECT_TRUE(run.is_ok()) << what << ": " << run.to_string();
-  };
+  const std::vector<DeviceTensor> x = on_device(*runtime, a, buffers), y = on_device(*runtime, a, buffers);
+  ASSERT_EQ(y.size(), a.size());
   // Warm-up: both graphs captured (x read in place, y copied).
-  for (int i = 0; i < 3; ++i) run_and_check(at_x, "warm-up x " + std::to_string(i));
-  run_and_check(at_y, "warm-up y");
+  for (int i = 0; i < 3; ++i) expect_device_run(*s, *runtime, x, *want, "warm-up x " + std::to_string(i));
+  expect_device_run(*s, *runtime, y, *want, "warm-up y");
   const std::uint64_t node_runs = runtime->issue_times().node_runs;
-  for (int i = 0; i < 16; ++i) run_and_check(i % 4 < 2 ? at_x : at_y, "call " + std::to_string(i));
+  for (int i = 0; i < 16; ++i) expect_device_run(*s, *runtime, i % 4 < 2 ? x : y, *want, "call " + std::to_string(i));
   EXPECT_EQ(runtime->issue_times().node_runs, node_runs);
 }
 
@@ -715,38 +703,25 @@ TEST(CudaDeviceRuns, InputsMovingInPairsRunNoNodeByNode) {
 // activations overwrite: they are copied first, also on the second call from the same address
 // (gfpgan's output is its input's shape, so its outputs feed it again).
 TEST(CudaDeviceRuns, APreviousRunsOutputsPassedOnAreCopiedNotReadInPlace) {
-  const std::string path = gpu_model("gfpgan_1.4");
-  if (path.empty()) GTEST_SKIP() << "gfpgan_1.4 not in FSWAP_GPU_MODELS";
   NativeEngine engine;
-  auto s = engine.load(path, {.device = {DeviceKind::kCuda, 0}, .precision = Precision::kFloat16});
-  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
-  std::vector<std::vector<Tensor>> want = {inputs_for(**s, 51)};  // want[i + 1] = run(want[i])
+  auto s = fp16_session(engine, "gfpgan_1.4");
+  if (!s) GTEST_SKIP() << "gfpgan_1.4 not in FSWAP_GPU_MODELS";
+  std::vector<std::vector<Tensor>> want = {inputs_for(*s, 51)};  // want[i + 1] = run(want[i])
   for (int i = 0; i < 3; ++i) {  // from the buffer, then twice from the same output address
-    auto out = (*s)->run(want.back());
+    auto out = s->run(want.back());
     ASSERT_TRUE(out.is_ok()) << out.status().to_string();
     ASSERT_EQ(out->size(), 1u);
     ASSERT_EQ((*out)[0].shape(), want.back()[0].shape());
     want.push_back(std::move(*out));
   }
-  DeviceWork* gpu = (*s)->device_work();
+  DeviceWork* gpu = s->device_work();
   ASSERT_NE(gpu, nullptr);
   auto held = gpu->hold();
-  const Tensor& x = want[0][0];
-  auto buffer = gpu->allocate(x.view().bytes());
-  ASSERT_TRUE(buffer.is_ok()) << buffer.status().to_string();
-  ASSERT_TRUE(gpu->upload(buffer->data(), x.raw(), HostRows::contiguous(x.view().bytes())).is_ok());
-  DeviceTensor input{buffer->data(), x.dtype(), x.shape()};
-  for (std::size_t i = 1; i < want.size(); ++i) {
-    Status run = (*s)->run_on_device({&input, 1}, [&](std::span<const DeviceTensor> outputs) -> Status {
-      Tensor got = Tensor::zeros(outputs[0].dtype, outputs[0].shape);
-      FSWAP_RETURN_IF_ERROR(gpu->download(got.raw(), outputs[0].data, got.view().bytes()));
-      const test::Comparison c = test::compare(want[i][0], got, 1e-5);
-      EXPECT_EQ(c.bad, 0) << "run " << i << ": " << c.describe();
-      input = outputs[0];  // the next run reads this run's output where it lies
-      return Status::ok();
-    });
-    ASSERT_TRUE(run.is_ok()) << "run " << i << ": " << run.to_string();
-  }
+  std::vector<DeviceBuffer> buffers;
+  std::vector<DeviceTensor> input = on_device(*gpu, want[0], buffers);
+  ASSERT_EQ(input.size(), 1u);
+  for (std::size_t i = 1; i < want.size(); ++i)
+    input = {expect_device_run(*s, *gpu, input, want[i], "run " + std::to_string(i))};  // read where it lies
 }
 
 // A node profile (profile_cuda_nodes) of fr_detect in fp16: one entry per node of the graph the
