@@ -874,7 +874,7 @@ def print_table(rows, batches, dev_name):
             cells[k] = {}
             order.append(k)
         ms = r.get("median_ms")
-        cells[k][r["batch"]] = f"{ms:.3f} ({r['ms_per_item']:.3f})" if ms is not None else \
+        cells[k][r["batch"]] = f"{ms:.4f} ({r['ms_per_item']:.4f})" if ms is not None else \
             "skip" if (r.get("note") or "").startswith("skipped") else "n/a"
     err = sys.stderr
     print(f"\nPyTorch {torch.__version__} on {dev_name}: median ms per batch (ms per item)", file=err)
