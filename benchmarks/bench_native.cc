@@ -55,7 +55,7 @@ using Clock = std::chrono::steady_clock;
 int g_runs = 30;
 std::size_t g_slowest = 12;
 // --model: profile's models and batches, latency's models; empty: their own lists.
-std::vector<std::pair<std::string, std::int64_t>> g_profile_models;
+std::vector<std::pair<std::string, std::int64_t>> g_models;
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -151,7 +151,7 @@ void latency() {
   NativeEngine engine;
   for (const char* name : models) {
     const auto chosen = [&](const auto& m) { return m.first == name; };
-    if (!g_profile_models.empty() && std::none_of(g_profile_models.begin(), g_profile_models.end(), chosen)) continue;
+    if (!g_models.empty() && std::none_of(g_models.begin(), g_models.end(), chosen)) continue;
     const std::string path = test::gpu_model(name);
     if (path.empty()) continue;
     for (const Variant& v : variants) {
@@ -232,7 +232,7 @@ void profile() {
       {"gfpgan_1.4", 1},  {"2dfan4", 1},        {"hyperswap_1a_256", 1},  {"inswapper_128", 1},
       {"arcface_w600k_r50", 1}, {"arcface_w600k_r50", 32}, {"scrfd_2.5g", 1}, {"bisenet_resnet_34", 1},
       {"fr_detect", 1},   {"fr_feature", 1},    {"yoloface_8n", 1},       {"xseg", 1}};
-  if (!g_profile_models.empty()) models = g_profile_models;
+  if (!g_models.empty()) models = g_models;
   NativeEngine engine;
   for (const auto& [model, batch] : models) {
     const char* name = model.c_str();
@@ -497,7 +497,7 @@ int main(int argc, char** argv) {
     } else if (std::strcmp(argv[i], "--model") == 0 && i + 1 < argc) {
       const std::string spec = argv[++i];
       const std::size_t colon = spec.find(':');
-      fswap::g_profile_models.emplace_back(spec.substr(0, colon),
+      fswap::g_models.emplace_back(spec.substr(0, colon),
                                            colon == std::string::npos ? 1 : std::max(1, std::atoi(spec.c_str() + colon + 1)));
     } else {
       what.emplace_back(argv[i]);

@@ -575,6 +575,12 @@ void CudaExecutor::release_chunks(std::size_t count) {
   for (std::size_t i = 0; i < count; ++i) (void)runtime_.residency().release(constants_.block(chunks_[i]));
 }
 
+bool CudaExecutor::CapturedGraph::serves(const std::vector<std::uint64_t>& addresses) {
+  if (!stale(addresses) || addresses == missed) return true;
+  missed = addresses;
+  return false;
+}
+
 bool CudaExecutor::CapturedGraph::wasting() {
   wasted = exec && launches < kMinGraphLaunches ? wasted + 1 : 0;
   return wasted > kMaxWastedCaptures;
@@ -616,22 +622,17 @@ Result<bool> CudaExecutor::run_graph(std::uint64_t base) {
     if (reads_in_place()) {
       std::vector<std::uint64_t> in_place = signature;
       in_place.insert(in_place.end(), input_addresses_.begin(), input_addresses_.end());
-      if (!in_place_graph_.stale(in_place) || in_place == last_in_place_) {
+      if (in_place_graph_.serves(in_place)) {
         if (in_place_graph_.stale(in_place) && in_place_graph_.wasting()) in_place_disabled_ = true;
         s = launch(in_place_graph_, std::move(in_place), [&] { return capture(base); });
         launched = s.is_ok();
       } else {
-        last_in_place_ = std::move(in_place);
         s = copy_inputs(base);
       }
     }
-    if (s.is_ok() && !launched) {
-      if (!resident_graph_.stale(signature) || signature == last_signature_) {
-        s = launch(resident_graph_, std::move(signature), [&] { return capture(base); });
-        launched = s.is_ok();
-      } else {
-        last_signature_ = std::move(signature);
-      }
+    if (s.is_ok() && !launched && resident_graph_.serves(signature)) {
+      s = launch(resident_graph_, std::move(signature), [&] { return capture(base); });
+      launched = s.is_ok();
     }
   }
   release_chunks(held);

@@ -253,10 +253,14 @@ class CudaExecutor {
   struct CapturedGraph {
     std::unique_ptr<CUgraphExec_st, GraphExecDeleter> exec;
     std::vector<std::uint64_t> signature;
+    std::vector<std::uint64_t> missed;  // the addresses of the last run it did not serve
     int launches = 0;  // of the current capture
     int wasted = 0;    // captures in a row that served fewer than kMinGraphLaunches launches (the ring's rule)
     // Whether a launch baking in `addresses` needs a new capture.
     bool stale(const std::vector<std::uint64_t>& addresses) const { return !exec || addresses != signature; }
+    // Whether a run meeting `addresses` launches it: they are baked in, or met by the last run it
+    // did not serve (a capture then pays for itself); else they are remembered as that run's.
+    bool serves(const std::vector<std::uint64_t>& addresses);
     // Before a recapture: counts the capture it replaces; true once more than kMaxWastedCaptures
     // wasted ones came in a row.
     bool wasting();
@@ -304,9 +308,7 @@ class CudaExecutor {
   std::size_t workspace_need_ = 0;  // the most workspace a plain run's kernels used (restored before a capture)
   bool graph_disabled_ = false;               // a capture failed
   CapturedGraph resident_graph_;
-  std::vector<std::uint64_t> last_signature_;  // the addresses the last run met, when not the graph's
   CapturedGraph in_place_graph_;               // resident_graph_ reading the inputs where the caller has them
-  std::vector<std::uint64_t> last_in_place_;   // its addresses the last run met, when not the graph's
   std::vector<std::size_t> chunk_order_;       // by chunk id: its index in chunks_ (first-use order)
   std::vector<std::uint64_t> prefix_bytes_;    // [i]: the bytes of chunks_[0, i)
   std::uint64_t ring_bytes_ = 0;                // the ring asked of the lane beyond the activations; 0: no ring
